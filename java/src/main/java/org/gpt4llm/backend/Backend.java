@@ -1,0 +1,82 @@
+package org.gpt4llm.backend;
+
+import java.lang.foreign.Arena;
+import org.gpt4llm.tensor.DType;
+import org.gpt4llm.tensor.Tensor;
+
+/**
+ * The operations model code is written against. Every backend (cpu, cuda, cuda-emu) implements the
+ * same semantics; the C ABI comments in {@code native/include/g4_cpu.h} are the reference for each op
+ * (shapes, which outputs are overwritten and which accumulate). Tensors are row-major; token ids,
+ * positions and segment ids are I32 tensors.
+ */
+public interface Backend extends AutoCloseable {
+    /** "cpu", "cuda" or "cuda-emu". */
+    String name();
+
+    /** Worker threads this backend's kernels use (GEMM and our own kernels alike). */
+    int threads();
+
+    /** A zero-filled tensor whose memory lives as long as {@code arena}. */
+    Tensor allocate(Arena arena, DType dtype, long... shape);
+
+    /** Row-major 2-D {@code C = alpha * op(A) op(B) + beta * C}; shapes are checked. */
+    void matmul(Tensor c, Tensor a, boolean transA, Tensor b, boolean transB, float alpha, float beta);
+
+    void embeddingForward(Tensor out, Tensor tokens, Tensor table);
+
+    void embeddingBackward(Tensor dtable, Tensor tokens, Tensor dout);
+
+    void rmsnormForward(Tensor y, Tensor rstd, Tensor x, Tensor weight, float eps);
+
+    void rmsnormBackward(Tensor dx, Tensor dweight, Tensor dy, Tensor x, Tensor weight, Tensor rstd);
+
+    /** x [N, heads*headDim] rotated in place; positions [N]. */
+    void ropeForward(Tensor x, Tensor positions, int heads, int headDim, float theta);
+
+    void ropeBackward(Tensor dx, Tensor positions, int heads, int headDim, float theta);
+
+    /** q/out [B,T,Hq,D], k/v [B,T,Hkv,D], lse [B,Hq,T], segments [B,T] or null. */
+    void attentionForward(Tensor out, Tensor lse, Tensor q, Tensor k, Tensor v, Tensor segments,
+                          AttentionShape shape);
+
+    void attentionBackward(Tensor dq, Tensor dk, Tensor dv, Tensor dout, Tensor out, Tensor lse,
+                           Tensor q, Tensor k, Tensor v, Tensor segments, AttentionShape shape);
+
+    void swigluForward(Tensor h, Tensor gate, Tensor up);
+
+    void swigluBackward(Tensor dgate, Tensor dup, Tensor dh, Tensor gate, Tensor up);
+
+    /**
+     * Per-row losses of a fused softmax cross-entropy; when {@code dlogits} is not null it receives
+     * {@code (softmax - onehot) * gradScale} (it may be {@code logits} itself). Returns the number of
+     * targets that were not {@code ignoreIndex}.
+     */
+    int crossEntropy(Tensor losses, Tensor dlogits, Tensor logits, Tensor targets, int ignoreIndex, float gradScale);
+
+    void adamw(Tensor param, Tensor grad, Tensor m, Tensor v, AdamW hp, float lr, int step, float gradScale);
+
+    double sumOfSquares(Tensor x);
+
+    void scale(Tensor x, float s);
+
+    /** y = a + b, element-wise; y may be a or b. */
+    void add(Tensor y, Tensor a, Tensor b);
+
+    @Override
+    default void close() {}
+
+    /** Shapes of one attention call. */
+    record AttentionShape(int batch, int seqLen, int heads, int kvHeads, int headDim, float scale) {
+        public AttentionShape {
+            if (heads % kvHeads != 0) {
+                throw new IllegalArgumentException(heads + " attention heads are not a multiple of " + kvHeads + " kv heads");
+            }
+        }
+    }
+
+    /** AdamW hyper-parameters that stay fixed over a run (the learning rate follows the schedule). */
+    record AdamW(float beta1, float beta2, float eps, float weightDecay) {
+        public static final AdamW DEFAULT = new AdamW(0.9f, 0.999f, 1e-8f, 0f);
+    }
+}

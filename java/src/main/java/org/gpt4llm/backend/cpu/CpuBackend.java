@@ -1,0 +1,254 @@
+package org.gpt4llm.backend.cpu;
+
+import java.lang.foreign.Arena;
+import java.lang.foreign.MemorySegment;
+import org.gpt4llm.backend.Backend;
+import org.gpt4llm.tensor.DType;
+import org.gpt4llm.tensor.Tensor;
+
+/**
+ * fp32 on the host: GEMM through OpenBLAS, everything else through our kernels in
+ * {@code native/} (both via Panama). This is the backend of every machine without a GPU.
+ */
+public final class CpuBackend implements Backend {
+    private final int threads;
+
+    /** Uses {@code threads} threads for OpenBLAS and for our OpenMP kernels alike. */
+    public CpuBackend(int threads) {
+        if (threads < 1) throw new IllegalArgumentException("--threads must be at least 1, got " + threads);
+        this.threads = threads;
+        CpuKernels.setNumThreads(threads);
+        OpenBlas.setNumThreads(threads);
+    }
+
+    /** One thread per available processor. */
+    public CpuBackend() {
+        this(Runtime.getRuntime().availableProcessors());
+    }
+
+    @Override
+    public String name() {
+        return "cpu";
+    }
+
+    @Override
+    public int threads() {
+        return threads;
+    }
+
+    @Override
+    public Tensor allocate(Arena arena, DType dtype, long... shape) {
+        return Tensor.allocate(arena, dtype, shape);
+    }
+
+    private static MemorySegment f32(Tensor t, String what) {
+        if (t.dtype() != DType.F32) throw new IllegalArgumentException(what + " must be F32, got " + t);
+        return t.data();
+    }
+
+    private static MemorySegment i32(Tensor t, String what) {
+        if (t.dtype() != DType.I32) throw new IllegalArgumentException(what + " must be I32, got " + t);
+        return t.data();
+    }
+
+    private static void sameSize(Tensor a, Tensor b, String what) {
+        if (a.numel() != b.numel()) {
+            throw new IllegalArgumentException(what + ": sizes differ, " + a + " vs " + b);
+        }
+    }
+
+    private static int toInt(long v, String what) {
+        if (v > Integer.MAX_VALUE) throw new IllegalArgumentException(what + " too large for a kernel: " + v);
+        return (int) v;
+    }
+
+    @Override
+    public void matmul(Tensor c, Tensor a, boolean transA, Tensor b, boolean transB, float alpha, float beta) {
+        if (a.rank() != 2 || b.rank() != 2 || c.rank() != 2) {
+            throw new IllegalArgumentException("matmul takes 2-D tensors, got " + a + ", " + b + ", " + c);
+        }
+        int m = toInt(transA ? a.dim(1) : a.dim(0), "m"), k = toInt(transA ? a.dim(0) : a.dim(1), "k");
+        int kb = toInt(transB ? b.dim(1) : b.dim(0), "k"), n = toInt(transB ? b.dim(0) : b.dim(1), "n");
+        if (k != kb || c.dim(0) != m || c.dim(1) != n) {
+            throw new IllegalArgumentException("matmul shapes do not agree: " + c + " = " + a + (transA ? "ᵀ" : "")
+                    + " · " + b + (transB ? "ᵀ" : ""));
+        }
+        OpenBlas.sgemm(transA, transB, m, n, k, alpha, f32(a, "A"), toInt(a.dim(1), "lda"), f32(b, "B"),
+                toInt(b.dim(1), "ldb"), beta, f32(c, "C"), n);
+    }
+
+    @Override
+    public void embeddingForward(Tensor out, Tensor tokens, Tensor table) {
+        int n = toInt(tokens.numel(), "tokens"), c = toInt(table.dim(1), "C");
+        if (out.numel() != (long) n * c) throw new IllegalArgumentException("embedding output " + out + " for " + n + " tokens");
+        checkTokens(tokens, table.dim(0));
+        CpuKernels.embeddingFwd(f32(out, "out"), i32(tokens, "tokens"), f32(table, "table"), n, c);
+    }
+
+    @Override
+    public void embeddingBackward(Tensor dtable, Tensor tokens, Tensor dout) {
+        int n = toInt(tokens.numel(), "tokens"), c = toInt(dtable.dim(1), "C");
+        if (dout.numel() != (long) n * c) throw new IllegalArgumentException("embedding grad " + dout + " for " + n + " tokens");
+        checkTokens(tokens, dtable.dim(0));
+        CpuKernels.embeddingBwd(f32(dtable, "dtable"), i32(tokens, "tokens"), f32(dout, "dout"), n, c);
+    }
+
+    /** A token id outside the vocabulary would read past the table: reject it here, with its place. */
+    private static void checkTokens(Tensor tokens, long vocab) {
+        int[] ids = tokens.toIntArray();
+        for (int i = 0; i < ids.length; i++) {
+            if (ids[i] < 0 || ids[i] >= vocab) {
+                throw new IllegalArgumentException("token id " + ids[i] + " at position " + i
+                        + " is outside the vocabulary of " + vocab);
+            }
+        }
+    }
+
+    @Override
+    public void rmsnormForward(Tensor y, Tensor rstd, Tensor x, Tensor weight, float eps) {
+        int c = toInt(weight.numel(), "C"), n = toInt(x.numel() / c, "N");
+        sameSize(y, x, "rmsnorm");
+        if (rstd.numel() != n) throw new IllegalArgumentException("rmsnorm rstd " + rstd + " for " + n + " rows");
+        CpuKernels.rmsnormFwd(f32(y, "y"), f32(rstd, "rstd"), f32(x, "x"), f32(weight, "weight"), n, c, eps);
+    }
+
+    @Override
+    public void rmsnormBackward(Tensor dx, Tensor dweight, Tensor dy, Tensor x, Tensor weight, Tensor rstd) {
+        int c = toInt(weight.numel(), "C"), n = toInt(x.numel() / c, "N");
+        sameSize(dx, x, "rmsnorm dx");
+        sameSize(dy, x, "rmsnorm dy");
+        sameSize(dweight, weight, "rmsnorm dweight");
+        CpuKernels.rmsnormBwd(f32(dx, "dx"), f32(dweight, "dweight"), f32(dy, "dy"), f32(x, "x"),
+                f32(weight, "weight"), f32(rstd, "rstd"), n, c);
+    }
+
+    @Override
+    public void ropeForward(Tensor x, Tensor positions, int heads, int headDim, float theta) {
+        int n = ropeRows(x, positions, heads, headDim);
+        CpuKernels.ropeFwd(f32(x, "x"), i32(positions, "positions"), n, heads, headDim, theta);
+    }
+
+    @Override
+    public void ropeBackward(Tensor dx, Tensor positions, int heads, int headDim, float theta) {
+        int n = ropeRows(dx, positions, heads, headDim);
+        CpuKernels.ropeBwd(f32(dx, "dx"), i32(positions, "positions"), n, heads, headDim, theta);
+    }
+
+    private static int ropeRows(Tensor x, Tensor positions, int heads, int headDim) {
+        if (headDim % 2 != 0) throw new IllegalArgumentException("rotary head dimension must be even, got " + headDim);
+        if (x.numel() != positions.numel() * heads * headDim) {
+            throw new IllegalArgumentException("rope: " + x + " is not " + positions.numel() + " rows of "
+                    + heads + "x" + headDim);
+        }
+        return toInt(positions.numel(), "N");
+    }
+
+    private static void checkAttention(Tensor q, Tensor k, Tensor v, Tensor segments, AttentionShape s) {
+        long bt = (long) s.batch() * s.seqLen();
+        if (q.numel() != bt * s.heads() * s.headDim() || k.numel() != bt * s.kvHeads() * s.headDim()
+                || v.numel() != k.numel()) {
+            throw new IllegalArgumentException("attention tensors " + q + ", " + k + ", " + v + " do not match " + s);
+        }
+        if (segments != null && segments.numel() != bt) {
+            throw new IllegalArgumentException("attention segments " + segments + " do not match " + s);
+        }
+    }
+
+    private static MemorySegment segOrNull(Tensor segments) {
+        return segments == null ? MemorySegment.NULL : i32(segments, "segments");
+    }
+
+    @Override
+    public void attentionForward(Tensor out, Tensor lse, Tensor q, Tensor k, Tensor v, Tensor segments,
+                                 AttentionShape s) {
+        checkAttention(q, k, v, segments, s);
+        sameSize(out, q, "attention out");
+        if (lse.numel() != (long) s.batch() * s.heads() * s.seqLen()) {
+            throw new IllegalArgumentException("attention lse " + lse + " does not match " + s);
+        }
+        CpuKernels.attentionFwd(f32(out, "out"), f32(lse, "lse"), f32(q, "q"), f32(k, "k"), f32(v, "v"),
+                segOrNull(segments), s.batch(), s.seqLen(), s.heads(), s.kvHeads(), s.headDim(), s.scale());
+    }
+
+    @Override
+    public void attentionBackward(Tensor dq, Tensor dk, Tensor dv, Tensor dout, Tensor out, Tensor lse,
+                                  Tensor q, Tensor k, Tensor v, Tensor segments, AttentionShape s) {
+        checkAttention(q, k, v, segments, s);
+        sameSize(dq, q, "attention dq");
+        sameSize(dk, k, "attention dk");
+        sameSize(dv, v, "attention dv");
+        sameSize(dout, q, "attention dout");
+        CpuKernels.attentionBwd(f32(dq, "dq"), f32(dk, "dk"), f32(dv, "dv"), f32(dout, "dout"), f32(out, "out"),
+                f32(lse, "lse"), f32(q, "q"), f32(k, "k"), f32(v, "v"), segOrNull(segments),
+                s.batch(), s.seqLen(), s.heads(), s.kvHeads(), s.headDim(), s.scale());
+    }
+
+    @Override
+    public void swigluForward(Tensor h, Tensor gate, Tensor up) {
+        sameSize(h, gate, "swiglu");
+        sameSize(h, up, "swiglu");
+        CpuKernels.swigluFwd(f32(h, "h"), f32(gate, "gate"), f32(up, "up"), h.numel());
+    }
+
+    @Override
+    public void swigluBackward(Tensor dgate, Tensor dup, Tensor dh, Tensor gate, Tensor up) {
+        sameSize(dh, gate, "swiglu");
+        sameSize(dh, up, "swiglu");
+        sameSize(dh, dgate, "swiglu");
+        sameSize(dh, dup, "swiglu");
+        CpuKernels.swigluBwd(f32(dgate, "dgate"), f32(dup, "dup"), f32(dh, "dh"), f32(gate, "gate"), f32(up, "up"),
+                dh.numel());
+    }
+
+    @Override
+    public int crossEntropy(Tensor losses, Tensor dlogits, Tensor logits, Tensor targets, int ignoreIndex,
+                            float gradScale) {
+        int n = toInt(targets.numel(), "N"), v = toInt(logits.numel() / Math.max(1, n), "V");
+        if (logits.numel() != (long) n * v || losses.numel() != n) {
+            throw new IllegalArgumentException("cross-entropy: logits " + logits + ", losses " + losses
+                    + " for " + n + " targets");
+        }
+        if (dlogits != null) sameSize(dlogits, logits, "cross-entropy dlogits");
+        int counted = CpuKernels.crossEntropy(f32(losses, "losses"),
+                dlogits == null ? MemorySegment.NULL : f32(dlogits, "dlogits"), f32(logits, "logits"),
+                i32(targets, "targets"), n, v, ignoreIndex, gradScale);
+        if (counted < 0) {
+            int row = -1 - counted;
+            throw new IllegalArgumentException("target " + targets.getInt(row) + " at row " + row
+                    + " is outside the vocabulary of " + v);
+        }
+        return counted;
+    }
+
+    @Override
+    public void adamw(Tensor param, Tensor grad, Tensor m, Tensor v, AdamW hp, float lr, int step, float gradScale) {
+        sameSize(param, grad, "adamw");
+        sameSize(param, m, "adamw");
+        sameSize(param, v, "adamw");
+        CpuKernels.adamw(f32(param, "param"), f32(grad, "grad"), f32(m, "m"), f32(v, "v"), param.numel(), lr,
+                hp.beta1(), hp.beta2(), hp.eps(), hp.weightDecay(), step, gradScale);
+    }
+
+    @Override
+    public double sumOfSquares(Tensor x) {
+        return CpuKernels.sumsq(f32(x, "x"), x.numel());
+    }
+
+    @Override
+    public void scale(Tensor x, float s) {
+        CpuKernels.scale(f32(x, "x"), x.numel(), s);
+    }
+
+    @Override
+    public void add(Tensor y, Tensor a, Tensor b) {
+        sameSize(y, a, "add");
+        sameSize(y, b, "add");
+        CpuKernels.add(f32(y, "y"), f32(a, "a"), f32(b, "b"), y.numel());
+    }
+
+    @Override
+    public String toString() {
+        return "cpu (" + threads + " threads, " + (CpuKernels.simdLevel() > 0 ? "AVX2/FMA" : "scalar") + ")";
+    }
+
+}

@@ -1,0 +1,186 @@
+package org.gpt4llm.backend.cpu;
+
+import static java.lang.foreign.ValueLayout.ADDRESS;
+import static java.lang.foreign.ValueLayout.JAVA_DOUBLE;
+import static java.lang.foreign.ValueLayout.JAVA_FLOAT;
+import static java.lang.foreign.ValueLayout.JAVA_INT;
+import static java.lang.foreign.ValueLayout.JAVA_LONG;
+
+import java.lang.foreign.FunctionDescriptor;
+import java.lang.foreign.MemoryLayout;
+import java.lang.foreign.MemorySegment;
+import java.lang.foreign.SymbolLookup;
+import java.lang.invoke.MethodHandle;
+import org.gpt4llm.nativelib.NativeLibraries;
+
+/**
+ * Panama bindings of {@code native/include/g4_cpu.h}, one static method per C function, same
+ * argument order. Pointers are {@link MemorySegment}s ({@link MemorySegment#NULL} for C NULL).
+ */
+public final class CpuKernels {
+    public static final String LIBRARY = "libgpt4llm_cpu.so";
+    private static final SymbolLookup LIB = NativeLibraries.open(NativeLibraries.locate(LIBRARY));
+
+    private static MethodHandle fn(String name, MemoryLayout ret, MemoryLayout... args) {
+        FunctionDescriptor fd = ret == null ? FunctionDescriptor.ofVoid(args) : FunctionDescriptor.of(ret, args);
+        return NativeLibraries.function(LIB, LIBRARY, name, fd);
+    }
+
+    private static final MethodHandle SET_NUM_THREADS = fn("g4_set_num_threads", null, JAVA_INT);
+    private static final MethodHandle GET_NUM_THREADS = fn("g4_get_num_threads", JAVA_INT);
+    private static final MethodHandle SIMD_LEVEL = fn("g4_simd_level", JAVA_INT);
+    private static final MethodHandle FORCE_SCALAR = fn("g4_force_scalar", null, JAVA_INT);
+    private static final MethodHandle BUILD_INFO = fn("g4_build_info", ADDRESS);
+    private static final MethodHandle BF16_TO_F32 = fn("g4_bf16_to_f32", null, ADDRESS, ADDRESS, JAVA_LONG);
+    private static final MethodHandle F16_TO_F32 = fn("g4_f16_to_f32", null, ADDRESS, ADDRESS, JAVA_LONG);
+    private static final MethodHandle F32_TO_BF16 = fn("g4_f32_to_bf16", null, ADDRESS, ADDRESS, JAVA_LONG);
+    private static final MethodHandle F32_TO_F16 = fn("g4_f32_to_f16", null, ADDRESS, ADDRESS, JAVA_LONG);
+    private static final MethodHandle ADD = fn("g4_add", null, ADDRESS, ADDRESS, ADDRESS, JAVA_LONG);
+    private static final MethodHandle SCALE = fn("g4_scale", null, ADDRESS, JAVA_LONG, JAVA_FLOAT);
+    private static final MethodHandle SUMSQ = fn("g4_sumsq", JAVA_DOUBLE, ADDRESS, JAVA_LONG);
+    private static final MethodHandle EMBEDDING_FWD = fn("g4_embedding_fwd", null, ADDRESS, ADDRESS, ADDRESS, JAVA_INT, JAVA_INT);
+    private static final MethodHandle EMBEDDING_BWD = fn("g4_embedding_bwd", null, ADDRESS, ADDRESS, ADDRESS, JAVA_INT, JAVA_INT);
+    private static final MethodHandle RMSNORM_FWD = fn("g4_rmsnorm_fwd", null,
+            ADDRESS, ADDRESS, ADDRESS, ADDRESS, JAVA_INT, JAVA_INT, JAVA_FLOAT);
+    private static final MethodHandle RMSNORM_BWD = fn("g4_rmsnorm_bwd", null,
+            ADDRESS, ADDRESS, ADDRESS, ADDRESS, ADDRESS, ADDRESS, JAVA_INT, JAVA_INT);
+    private static final MethodHandle ROPE_FWD = fn("g4_rope_fwd", null, ADDRESS, ADDRESS, JAVA_INT, JAVA_INT, JAVA_INT, JAVA_FLOAT);
+    private static final MethodHandle ROPE_BWD = fn("g4_rope_bwd", null, ADDRESS, ADDRESS, JAVA_INT, JAVA_INT, JAVA_INT, JAVA_FLOAT);
+    private static final MethodHandle ATTENTION_FWD = fn("g4_attention_fwd", null,
+            ADDRESS, ADDRESS, ADDRESS, ADDRESS, ADDRESS, ADDRESS,
+            JAVA_INT, JAVA_INT, JAVA_INT, JAVA_INT, JAVA_INT, JAVA_FLOAT);
+    private static final MethodHandle ATTENTION_BWD = fn("g4_attention_bwd", null,
+            ADDRESS, ADDRESS, ADDRESS, ADDRESS, ADDRESS, ADDRESS, ADDRESS, ADDRESS, ADDRESS, ADDRESS,
+            JAVA_INT, JAVA_INT, JAVA_INT, JAVA_INT, JAVA_INT, JAVA_FLOAT);
+    private static final MethodHandle SWIGLU_FWD = fn("g4_swiglu_fwd", null, ADDRESS, ADDRESS, ADDRESS, JAVA_LONG);
+    private static final MethodHandle SWIGLU_BWD = fn("g4_swiglu_bwd", null, ADDRESS, ADDRESS, ADDRESS, ADDRESS, ADDRESS, JAVA_LONG);
+    private static final MethodHandle CROSS_ENTROPY = fn("g4_cross_entropy", JAVA_INT,
+            ADDRESS, ADDRESS, ADDRESS, ADDRESS, JAVA_INT, JAVA_INT, JAVA_INT, JAVA_FLOAT);
+    private static final MethodHandle ADAMW = fn("g4_adamw", null,
+            ADDRESS, ADDRESS, ADDRESS, ADDRESS, JAVA_LONG, JAVA_FLOAT, JAVA_FLOAT, JAVA_FLOAT, JAVA_FLOAT,
+            JAVA_FLOAT, JAVA_INT, JAVA_FLOAT);
+
+    private CpuKernels() {}
+
+    private static RuntimeException rethrow(Throwable t) {
+        if (t instanceof RuntimeException r) return r;
+        if (t instanceof Error e) throw e;
+        return new IllegalStateException(t);
+    }
+
+    public static void setNumThreads(int n) {
+        try { SET_NUM_THREADS.invokeExact(n); } catch (Throwable t) { throw rethrow(t); }
+    }
+
+    public static int getNumThreads() {
+        try { return (int) GET_NUM_THREADS.invokeExact(); } catch (Throwable t) { throw rethrow(t); }
+    }
+
+    public static int simdLevel() {
+        try { return (int) SIMD_LEVEL.invokeExact(); } catch (Throwable t) { throw rethrow(t); }
+    }
+
+    public static void forceScalar(boolean on) {
+        try { FORCE_SCALAR.invokeExact(on ? 1 : 0); } catch (Throwable t) { throw rethrow(t); }
+    }
+
+    public static String buildInfo() {
+        try {
+            MemorySegment s = (MemorySegment) BUILD_INFO.invokeExact();
+            return s.reinterpret(4096).getString(0);
+        } catch (Throwable t) { throw rethrow(t); }
+    }
+
+    public static void bf16ToF32(MemorySegment out, MemorySegment in, long n) {
+        try { BF16_TO_F32.invokeExact(out, in, n); } catch (Throwable t) { throw rethrow(t); }
+    }
+
+    public static void f16ToF32(MemorySegment out, MemorySegment in, long n) {
+        try { F16_TO_F32.invokeExact(out, in, n); } catch (Throwable t) { throw rethrow(t); }
+    }
+
+    public static void f32ToBf16(MemorySegment out, MemorySegment in, long n) {
+        try { F32_TO_BF16.invokeExact(out, in, n); } catch (Throwable t) { throw rethrow(t); }
+    }
+
+    public static void f32ToF16(MemorySegment out, MemorySegment in, long n) {
+        try { F32_TO_F16.invokeExact(out, in, n); } catch (Throwable t) { throw rethrow(t); }
+    }
+
+    public static void add(MemorySegment y, MemorySegment a, MemorySegment b, long n) {
+        try { ADD.invokeExact(y, a, b, n); } catch (Throwable t) { throw rethrow(t); }
+    }
+
+    public static void scale(MemorySegment x, long n, float s) {
+        try { SCALE.invokeExact(x, n, s); } catch (Throwable t) { throw rethrow(t); }
+    }
+
+    public static double sumsq(MemorySegment x, long n) {
+        try { return (double) SUMSQ.invokeExact(x, n); } catch (Throwable t) { throw rethrow(t); }
+    }
+
+    public static void embeddingFwd(MemorySegment out, MemorySegment tok, MemorySegment table, int n, int c) {
+        try { EMBEDDING_FWD.invokeExact(out, tok, table, n, c); } catch (Throwable t) { throw rethrow(t); }
+    }
+
+    public static void embeddingBwd(MemorySegment dtable, MemorySegment tok, MemorySegment dout, int n, int c) {
+        try { EMBEDDING_BWD.invokeExact(dtable, tok, dout, n, c); } catch (Throwable t) { throw rethrow(t); }
+    }
+
+    public static void rmsnormFwd(MemorySegment y, MemorySegment rstd, MemorySegment x, MemorySegment w,
+                                  int n, int c, float eps) {
+        try { RMSNORM_FWD.invokeExact(y, rstd, x, w, n, c, eps); } catch (Throwable t) { throw rethrow(t); }
+    }
+
+    public static void rmsnormBwd(MemorySegment dx, MemorySegment dw, MemorySegment dy, MemorySegment x,
+                                  MemorySegment w, MemorySegment rstd, int n, int c) {
+        try { RMSNORM_BWD.invokeExact(dx, dw, dy, x, w, rstd, n, c); } catch (Throwable t) { throw rethrow(t); }
+    }
+
+    public static void ropeFwd(MemorySegment x, MemorySegment pos, int n, int h, int d, float theta) {
+        try { ROPE_FWD.invokeExact(x, pos, n, h, d, theta); } catch (Throwable t) { throw rethrow(t); }
+    }
+
+    public static void ropeBwd(MemorySegment dx, MemorySegment pos, int n, int h, int d, float theta) {
+        try { ROPE_BWD.invokeExact(dx, pos, n, h, d, theta); } catch (Throwable t) { throw rethrow(t); }
+    }
+
+    public static void attentionFwd(MemorySegment out, MemorySegment lse, MemorySegment q, MemorySegment k,
+                                    MemorySegment v, MemorySegment seg, int b, int t, int hq, int hkv, int d,
+                                    float scale) {
+        try { ATTENTION_FWD.invokeExact(out, lse, q, k, v, seg, b, t, hq, hkv, d, scale); } catch (Throwable e) { throw rethrow(e); }
+    }
+
+    public static void attentionBwd(MemorySegment dq, MemorySegment dk, MemorySegment dv, MemorySegment dout,
+                                    MemorySegment out, MemorySegment lse, MemorySegment q, MemorySegment k,
+                                    MemorySegment v, MemorySegment seg, int b, int t, int hq, int hkv, int d,
+                                    float scale) {
+        try {
+            ATTENTION_BWD.invokeExact(dq, dk, dv, dout, out, lse, q, k, v, seg, b, t, hq, hkv, d, scale);
+        } catch (Throwable e) { throw rethrow(e); }
+    }
+
+    public static void swigluFwd(MemorySegment h, MemorySegment g, MemorySegment u, long n) {
+        try { SWIGLU_FWD.invokeExact(h, g, u, n); } catch (Throwable t) { throw rethrow(t); }
+    }
+
+    public static void swigluBwd(MemorySegment dg, MemorySegment du, MemorySegment dh, MemorySegment g,
+                                 MemorySegment u, long n) {
+        try { SWIGLU_BWD.invokeExact(dg, du, dh, g, u, n); } catch (Throwable t) { throw rethrow(t); }
+    }
+
+    public static int crossEntropy(MemorySegment losses, MemorySegment dlogits, MemorySegment logits,
+                                   MemorySegment targets, int n, int v, int ignoreIndex, float gradScale) {
+        try {
+            return (int) CROSS_ENTROPY.invokeExact(losses, dlogits, logits, targets, n, v, ignoreIndex, gradScale);
+        } catch (Throwable t) { throw rethrow(t); }
+    }
+
+    public static void adamw(MemorySegment p, MemorySegment g, MemorySegment m, MemorySegment v, long n,
+                             float lr, float beta1, float beta2, float eps, float weightDecay, int step,
+                             float gradScale) {
+        try {
+            ADAMW.invokeExact(p, g, m, v, n, lr, beta1, beta2, eps, weightDecay, step, gradScale);
+        } catch (Throwable t) { throw rethrow(t); }
+    }
+}

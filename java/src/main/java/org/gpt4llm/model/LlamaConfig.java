@@ -1,0 +1,134 @@
+package org.gpt4llm.model;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import com.fasterxml.jackson.databind.node.ObjectNode;
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.Locale;
+
+/** The fields of an HF {@code LlamaForCausalLM} {@code config.json} that define the network. */
+public record LlamaConfig(
+        int hiddenSize,
+        int intermediateSize,
+        int numLayers,
+        int numHeads,
+        int numKvHeads,
+        float rmsNormEps,
+        float ropeTheta,
+        int vocabSize,
+        boolean tieWordEmbeddings,
+        int maxPositionEmbeddings,
+        int bosTokenId,
+        int eosTokenId) {
+
+    private static final ObjectMapper JSON = new ObjectMapper();
+
+    public LlamaConfig {
+        require(hiddenSize > 0 && intermediateSize > 0 && numLayers > 0 && vocabSize > 0,
+                "hidden_size, intermediate_size, num_hidden_layers and vocab_size must be positive");
+        require(numHeads > 0 && hiddenSize % numHeads == 0,
+                "hidden_size " + hiddenSize + " is not divisible by num_attention_heads " + numHeads);
+        require(numKvHeads > 0 && numHeads % numKvHeads == 0,
+                "num_attention_heads " + numHeads + " is not a multiple of num_key_value_heads " + numKvHeads);
+        require((hiddenSize / numHeads) % 2 == 0, "the head dimension " + hiddenSize / numHeads + " must be even for rotary embeddings");
+    }
+
+    private static void require(boolean ok, String message) {
+        if (!ok) throw new IllegalArgumentException(message);
+    }
+
+    public int headDim() {
+        return hiddenSize / numHeads;
+    }
+
+    public int kvDim() {
+        return numKvHeads * headDim();
+    }
+
+    /** Named sizes for {@code init-model --preset}; the vocabulary comes from the tokenizer. */
+    public static LlamaConfig preset(String name, int vocab) {
+        return switch (name.toLowerCase(Locale.ROOT)) {
+            // a few seconds a step on 2 cores: for tests and the demo
+            case "tiny" -> new LlamaConfig(64, 176, 2, 4, 2, 1e-5f, 10000f, vocab, false, 512, 1, 2);
+            // TinyStories-scale: the size `bench step` measures
+            case "small" -> new LlamaConfig(288, 768, 6, 6, 6, 1e-5f, 10000f, vocab, false, 1024, 1, 2);
+            // LLaMA-7B, the model the paper tunes
+            case "7b" -> new LlamaConfig(4096, 11008, 32, 32, 32, 1e-6f, 10000f, vocab, false, 2048, 1, 2);
+            default -> throw new IllegalArgumentException("unknown --preset " + name + " (tiny, small or 7b)");
+        };
+    }
+
+    /** Reads an HF config.json; a missing or wrong field is named together with the file. */
+    public static LlamaConfig read(Path configJson) throws IOException {
+        JsonNode n;
+        try {
+            n = JSON.readTree(configJson.toFile());
+        } catch (IOException e) {
+            throw new IOException(configJson + " is not valid JSON: " + e.getMessage(), e);
+        }
+        try {
+            String arch = n.path("architectures").path(0).asText("LlamaForCausalLM");
+            String type = n.path("model_type").asText("llama");
+            if (!arch.equals("LlamaForCausalLM") && !type.equals("llama") && !type.equals("mistral")) {
+                throw new IllegalArgumentException("architecture " + arch + " (model_type " + type + ") is not a LLaMA model");
+            }
+            int hidden = requiredInt(n, "hidden_size");
+            int heads = requiredInt(n, "num_attention_heads");
+            return new LlamaConfig(
+                    hidden,
+                    requiredInt(n, "intermediate_size"),
+                    requiredInt(n, "num_hidden_layers"),
+                    heads,
+                    n.path("num_key_value_heads").asInt(heads),
+                    (float) n.path("rms_norm_eps").asDouble(1e-6),
+                    (float) n.path("rope_theta").asDouble(10000.0),
+                    requiredInt(n, "vocab_size"),
+                    n.path("tie_word_embeddings").asBoolean(false),
+                    n.path("max_position_embeddings").asInt(2048),
+                    n.path("bos_token_id").asInt(1),
+                    n.path("eos_token_id").asInt(2));
+        } catch (IllegalArgumentException e) {
+            throw new IllegalArgumentException(configJson + ": " + e.getMessage(), e);
+        }
+    }
+
+    private static int requiredInt(JsonNode n, String field) {
+        JsonNode v = n.get(field);
+        if (v == null || !v.canConvertToInt()) throw new IllegalArgumentException("field " + field + " is missing or not an integer");
+        return v.asInt();
+    }
+
+    /** The HF config.json for this configuration. */
+    public ObjectNode toJson() {
+        ObjectNode n = JSON.createObjectNode();
+        n.putArray("architectures").add("LlamaForCausalLM");
+        n.put("model_type", "llama");
+        n.put("hidden_size", hiddenSize);
+        n.put("intermediate_size", intermediateSize);
+        n.put("num_hidden_layers", numLayers);
+        n.put("num_attention_heads", numHeads);
+        n.put("num_key_value_heads", numKvHeads);
+        n.put("head_dim", headDim());
+        n.put("hidden_act", "silu");
+        n.put("rms_norm_eps", rmsNormEps);
+        n.put("rope_theta", ropeTheta);
+        n.put("vocab_size", vocabSize);
+        n.put("tie_word_embeddings", tieWordEmbeddings);
+        n.put("max_position_embeddings", maxPositionEmbeddings);
+        n.put("bos_token_id", bosTokenId);
+        n.put("eos_token_id", eosTokenId);
+        n.put("initializer_range", 0.02);
+        n.put("attention_bias", false);
+        n.put("mlp_bias", false);
+        n.put("torch_dtype", "float32");
+        return n;
+    }
+
+    public void write(Path configJson) throws IOException {
+        Path tmp = configJson.resolveSibling(configJson.getFileName() + ".tmp");
+        Files.writeString(tmp, JSON.writerWithDefaultPrettyPrinter().writeValueAsString(toJson()) + "\n");
+        Files.move(tmp, configJson, java.nio.file.StandardCopyOption.ATOMIC_MOVE, java.nio.file.StandardCopyOption.REPLACE_EXISTING);
+    }
+}

@@ -1,0 +1,82 @@
+package org.gpt4llm.nativelib;
+
+import java.io.IOException;
+import java.io.InputStream;
+import java.lang.foreign.Arena;
+import java.lang.foreign.FunctionDescriptor;
+import java.lang.foreign.Linker;
+import java.lang.foreign.SymbolLookup;
+import java.lang.invoke.MethodHandle;
+import java.net.URISyntaxException;
+import java.net.URL;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.nio.file.StandardCopyOption;
+import java.security.MessageDigest;
+import java.util.HexFormat;
+
+/**
+ * Finds the project's native libraries without any environment variable: in the build tree they are
+ * plain files on the class path ({@code target/classes/native/linux-x86_64/}); inside a jar they are
+ * extracted once into a per-content cache folder ({@code ~/.cache/gpt4llm/native/<sha>/}).
+ */
+public final class NativeLibraries {
+    public static final String PLATFORM = "linux-x86_64";
+    private static final Linker LINKER = Linker.nativeLinker();
+
+    private NativeLibraries() {}
+
+    /** Resolves a resource under {@code native/<platform>/} to a file on disk, or explains why not. */
+    public static Path locate(String fileName) {
+        String resource = "native/" + PLATFORM + "/" + fileName;
+        URL url = NativeLibraries.class.getClassLoader().getResource(resource);
+        if (url == null) {
+            throw new NativeLibraryException("the native file " + resource + " is not on the class path: "
+                    + "build the project with `mvn -DskipTests package` (CMake builds native/) first");
+        }
+        try {
+            if ("file".equals(url.getProtocol())) return Path.of(url.toURI());
+            try (InputStream in = url.openStream()) {
+                byte[] bytes = in.readAllBytes();
+                String sha = HexFormat.of().formatHex(MessageDigest.getInstance("SHA-256").digest(bytes)).substring(0, 16);
+                Path dir = Path.of(System.getProperty("user.home"), ".cache", "gpt4llm", "native", sha);
+                Path target = dir.resolve(fileName);
+                if (!Files.isRegularFile(target) || Files.size(target) != bytes.length) {
+                    Files.createDirectories(dir);
+                    Path tmp = Files.createTempFile(dir, fileName, ".tmp");
+                    Files.write(tmp, bytes);
+                    Files.move(tmp, target, StandardCopyOption.ATOMIC_MOVE, StandardCopyOption.REPLACE_EXISTING);
+                }
+                return target;
+            }
+        } catch (IOException | URISyntaxException | java.security.NoSuchAlgorithmException e) {
+            throw new NativeLibraryException("cannot extract " + resource + ": " + e.getMessage(), e);
+        }
+    }
+
+    /** Opens a shared library for the life of the JVM. */
+    public static SymbolLookup open(Path library) {
+        try {
+            return SymbolLookup.libraryLookup(library, Arena.global());
+        } catch (IllegalArgumentException e) {
+            throw new NativeLibraryException("cannot load " + library + ": " + e.getMessage(), e);
+        }
+    }
+
+    /** A downcall handle for {@code name}, failing with the library's name when the symbol is missing. */
+    public static MethodHandle function(SymbolLookup lookup, String libraryName, String name, FunctionDescriptor fd) {
+        return LINKER.downcallHandle(lookup.find(name).orElseThrow(
+                () -> new NativeLibraryException(libraryName + " has no symbol " + name)), fd);
+    }
+
+    /** Thrown when a native library cannot be found or loaded; the message says what to do. */
+    public static final class NativeLibraryException extends RuntimeException {
+        public NativeLibraryException(String message) {
+            super(message);
+        }
+
+        public NativeLibraryException(String message, Throwable cause) {
+            super(message, cause);
+        }
+    }
+}

@@ -1,0 +1,96 @@
+/*
+ * g4_cpu.h — the flat C ABI of libgpt4llm_cpu.so, called from Java through Panama.
+ *
+ * Conventions (every function):
+ *   - row-major fp32 tensors, host pointers; int32 token ids / positions / segment ids;
+ *   - parameter-gradient outputs ACCUMULATE (+=) so micro-batches add up; activation-gradient
+ *     outputs are documented per function (overwrite "=" or accumulate "+=");
+ *   - parallel with OpenMP over g4_get_num_threads() threads; an AVX2/FMA path is chosen at run
+ *     time when the CPU has it, with a scalar fallback (g4_force_scalar(1) forces the fallback so
+ *     both paths are tested).
+ */
+#ifndef G4_CPU_H
+#define G4_CPU_H
+
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* ---- runtime ------------------------------------------------------------------------------ */
+void        g4_set_num_threads(int n);
+int         g4_get_num_threads(void);
+int         g4_simd_level(void);        /* 1 when the AVX2/FMA path is in use, 0 for scalar      */
+void        g4_force_scalar(int on);    /* 1: use the scalar fallback even when AVX2/FMA exists  */
+const char* g4_build_info(void);        /* compiler, flags, OpenMP version                        */
+
+/* ---- dtype conversion (storage formats of checkpoints) ----------------------------------- */
+void g4_bf16_to_f32(float* out, const uint16_t* in, int64_t n);
+void g4_f16_to_f32(float* out, const uint16_t* in, int64_t n);
+void g4_f32_to_bf16(uint16_t* out, const float* in, int64_t n);   /* round to nearest even */
+void g4_f32_to_f16(uint16_t* out, const float* in, int64_t n);    /* round to nearest even */
+
+/* ---- elementwise -------------------------------------------------------------------------- */
+void   g4_add(float* y, const float* a, const float* b, int64_t n);   /* y = a + b (y may alias) */
+void   g4_scale(float* x, int64_t n, float s);                        /* x *= s                  */
+double g4_sumsq(const float* x, int64_t n);                           /* sum x^2, fp64 accum     */
+
+/* ---- embedding: table [V,C], tok [N] --------------------------------------------------------
+ * fwd: out[n,:] = table[tok[n],:]            (out [N,C], overwrite)
+ * bwd: dtable[tok[n],:] += dout[n,:]         (deterministic: no atomics, repeated ids summed in order) */
+void g4_embedding_fwd(float* out, const int32_t* tok, const float* table, int N, int C);
+void g4_embedding_bwd(float* dtable, const int32_t* tok, const float* dout, int N, int C);
+
+/* ---- RMSNorm: x [N,C], w [C], rstd [N] ------------------------------------------------------
+ * fwd: rstd[n] = 1/sqrt(mean_c x[n,c]^2 + eps);  y = x * rstd * w          (y overwrite)
+ * bwd: dx += rstd*(w*dy) - x*rstd^3/C * sum_c(w*dy*x);  dw += sum_n dy*x*rstd  */
+void g4_rmsnorm_fwd(float* y, float* rstd, const float* x, const float* w, int N, int C, float eps);
+void g4_rmsnorm_bwd(float* dx, float* dw, const float* dy, const float* x, const float* w,
+                    const float* rstd, int N, int C);
+
+/* ---- rotary embedding, HF rotate_half convention: x [N,H,D] in place, pos [N] -----------------
+ * inv_freq[i] = theta^(-2i/D) (fp32), a = (float)pos * inv_freq[i], i < D/2:
+ * fwd: (x[i], x[i+D/2]) <- (x[i]cos a - x[i+D/2] sin a, x[i+D/2] cos a + x[i] sin a)
+ * bwd: the transpose, i.e. the same rotation by -a applied to the gradient, in place */
+void g4_rope_fwd(float* x, const int32_t* pos, int N, int H, int D, float theta);
+void g4_rope_bwd(float* dx, const int32_t* pos, int N, int H, int D, float theta);
+
+/* ---- causal self-attention, flash style (online softmax over key tiles) -----------------------
+ * q, out [B,T,Hq,D]; k, v [B,T,Hkv,D] (GQA: query head h reads kv head h/(Hq/Hkv)); lse [B,Hq,T]
+ * seg [B,T] or NULL: key j is visible to query i iff j <= i and seg[b,j] == seg[b,i] != 0
+ *   (seg 0 marks padding; packed sequences get distinct ids). NULL = every token in segment 1.
+ * A query with no visible key gets out = 0 and lse = -INFINITY.
+ * fwd: out = softmax(scale * q k^T + mask) v, lse = logsumexp of the masked scaled scores (overwrite)
+ * bwd: dq, dk, dv from dout using the saved out and lse (overwrite; dk/dv sum over a kv group) */
+void g4_attention_fwd(float* out, float* lse, const float* q, const float* k, const float* v,
+                      const int32_t* seg, int B, int T, int Hq, int Hkv, int D, float scale);
+void g4_attention_bwd(float* dq, float* dk, float* dv, const float* dout, const float* out,
+                      const float* lse, const float* q, const float* k, const float* v,
+                      const int32_t* seg, int B, int T, int Hq, int Hkv, int D, float scale);
+
+/* ---- SwiGLU: h = silu(g) * u, all [n] ---------------------------------------------------------
+ * bwd: dg = dh * u * silu'(g), du = dh * silu(g)        (overwrite) */
+void g4_swiglu_fwd(float* h, const float* g, const float* u, int64_t n);
+void g4_swiglu_bwd(float* dg, float* du, const float* dh, const float* g, const float* u, int64_t n);
+
+/* ---- fused softmax cross-entropy: logits [N,V], targets [N] -----------------------------------
+ * losses[n] = logsumexp(logits[n,:]) - logits[n,t]   (0 when t == ignore_index)
+ * if dlogits != NULL: dlogits[n,:] = (softmax(logits[n,:]) - onehot(t)) * grad_scale
+ *   (a zero row when ignored); dlogits may alias logits (computed in place, one pass to read the
+ *   row's max and sum, one to write the gradient; probabilities are never stored separately)
+ * returns the number of targets that were not ignored. A target outside [0,V) that is not
+ * ignore_index returns -1 - n for the first such row n and writes nothing further. */
+int g4_cross_entropy(float* losses, float* dlogits, const float* logits, const int32_t* targets,
+                     int N, int V, int ignore_index, float grad_scale);
+
+/* ---- AdamW, PyTorch semantics (decoupled weight decay), all [n] --------------------------------
+ * g' = g * grad_scale;  p -= lr*wd*p;  m = b1 m + (1-b1) g';  v = b2 v + (1-b2) g'^2
+ * p -= lr * (m / (1-b1^step)) / (sqrt(v / (1-b2^step)) + eps)          step counts from 1 */
+void g4_adamw(float* p, const float* g, float* m, float* v, int64_t n, float lr, float beta1,
+              float beta2, float eps, float weight_decay, int step, float grad_scale);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* G4_CPU_H */
