@@ -7,6 +7,8 @@ import java.lang.foreign.FunctionDescriptor;
 import java.lang.foreign.Linker;
 import java.lang.foreign.SymbolLookup;
 import java.lang.invoke.MethodHandle;
+import java.lang.invoke.MethodHandles;
+import java.lang.invoke.MethodType;
 import java.net.URISyntaxException;
 import java.net.URL;
 import java.nio.file.Files;
@@ -63,10 +65,18 @@ public final class NativeLibraries {
         }
     }
 
-    /** A downcall handle for {@code name}, failing with the library's name when the symbol is missing. */
+    /**
+     * A downcall handle for {@code name}. A symbol the library lacks (a stale build) yields a handle
+     * that fails when called, naming the library and symbol, so the functions that exist stay usable.
+     */
     public static MethodHandle function(SymbolLookup lookup, String libraryName, String name, FunctionDescriptor fd) {
-        return LINKER.downcallHandle(lookup.find(name).orElseThrow(
-                () -> new NativeLibraryException(libraryName + " has no symbol " + name)), fd);
+        var symbol = lookup.find(name);
+        if (symbol.isPresent()) return LINKER.downcallHandle(symbol.get(), fd);
+        MethodType type = fd.toMethodType();
+        MethodHandle thrower = MethodHandles.throwException(type.returnType(), NativeLibraryException.class)
+                .bindTo(new NativeLibraryException(libraryName + " has no symbol " + name
+                        + ": rebuild it with `mvn -DskipTests package`"));
+        return MethodHandles.dropArguments(thrower, 0, type.parameterList());
     }
 
     /** Thrown when a native library cannot be found or loaded; the message says what to do. */
