@@ -3,16 +3,20 @@ package org.gpt4llm.io;
 import java.io.IOException;
 import java.nio.channels.FileChannel;
 import java.nio.file.AtomicMoveNotSupportedException;
+import java.nio.file.FileAlreadyExistsException;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.StandardCopyOption;
 import java.nio.file.StandardOpenOption;
+import java.security.SecureRandom;
 
 /**
  * Writes that never leave a half-written file under the final name: the bytes go to a hidden temp
  * file in the same directory, are forced to disk, and the temp file is then renamed over the target.
  */
 final class AtomicFiles {
+    private static final SecureRandom RANDOM = new SecureRandom();
+
     private AtomicFiles() {
     }
 
@@ -34,15 +38,26 @@ final class AtomicFiles {
      * caller {@link #commit commits} it. On failure the temp file is removed and the error rethrown.
      */
     static Path writeTemp(Path target, Body body) throws IOException {
-        Path tmp = Files.createTempFile(parentOf(target), "." + target.getFileName() + ".", ".tmp");
-        try (FileChannel out = FileChannel.open(tmp, StandardOpenOption.WRITE, StandardOpenOption.TRUNCATE_EXISTING)) {
-            body.write(out);
-            out.force(true);
-        } catch (IOException | RuntimeException | Error e) {
-            Files.deleteIfExists(tmp);
-            throw e;
+        Path dir = parentOf(target);
+        for (int attempt = 0; ; attempt++) {
+            // Not Files.createTempFile: that makes the file owner-only (0600); this honours the umask.
+            Path tmp = dir.resolve("." + target.getFileName() + "." + Long.toHexString(RANDOM.nextLong()) + ".tmp");
+            FileChannel out;
+            try {
+                out = FileChannel.open(tmp, StandardOpenOption.CREATE_NEW, StandardOpenOption.WRITE);
+            } catch (FileAlreadyExistsException e) {
+                if (attempt < 10) continue;
+                throw e;
+            }
+            try (out) {
+                body.write(out);
+                out.force(true);
+            } catch (IOException | RuntimeException | Error e) {
+                Files.deleteIfExists(tmp);
+                throw e;
+            }
+            return tmp;
         }
-        return tmp;
     }
 
     /** Renames a temp file from {@link #writeTemp} over {@code target}, atomically. */

@@ -134,6 +134,41 @@ class SafeTensorsRoundTripTest {
         }
     }
 
+    /**
+     * A file written by huggingface/safetensors 0.8.0 (numpy, random values): it reads with the
+     * dtypes, shapes and order HF gave it, and writing its tensors back reproduces it byte for byte.
+     */
+    @Test
+    void fileWrittenByTheReferenceImplementationRoundTripsExactly() throws IOException, java.net.URISyntaxException {
+        Path hf = Path.of(getClass().getResource("written-by-hf-safetensors-0.8.0.safetensors").toURI());
+        try (Arena arena = Arena.ofConfined()) {
+            SafeTensors st = SafeTensors.open(hf, arena);
+            assertEquals(List.of("l", "b.weight", "empty", "scalar", "ids", "a.half", "u"), st.names());
+            assertEquals(Map.of("format", "pt"), st.metadata());
+            assertEquals(new TensorInfo("b.weight", DType.F32, new long[] {3, 5}, 24, 84), st.info("b.weight"));
+            assertEquals(new TensorInfo("empty", DType.F32, new long[] {0, 4}, 84, 84), st.info("empty"));
+            assertEquals(DType.I64, st.info("l").dtype());
+            assertEquals(DType.F16, st.info("a.half").dtype());
+            assertEquals(DType.U8, st.info("u").dtype());
+            assertEquals(3.5f, st.tensor("scalar").getFloat(0));
+            Path ours = dir.resolve("ours.safetensors");
+            SafeTensors.write(ours, st.tensors(), st.metadata());
+            assertEquals(-1L, Files.mismatch(hf, ours));
+        }
+    }
+
+    /** What the reference reader accepts, we accept: unknown entry fields, null metadata, whitespace around the JSON. */
+    @Test
+    void acceptsWhatTheReferenceAccepts() throws IOException {
+        String json = " {\"__metadata__\":null,\"a\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[0,4],\"note\":{\"x\":1}}}  ";
+        Path f = IoFixtures.raw(dir.resolve("lenient.safetensors"), json, 4, rng);
+        try (Arena arena = Arena.ofConfined()) {
+            SafeTensors st = SafeTensors.open(f, arena);
+            assertEquals(List.of("a"), st.names());
+            assertTrue(st.metadata().isEmpty());
+        }
+    }
+
     @Test
     void emptyFileOfTensorsRoundTrips() throws IOException {
         Path f = dir.resolve("none.safetensors");
@@ -163,6 +198,37 @@ class SafeTensorsRoundTripTest {
                         "no temp file left behind");
             }
         }
+    }
+
+    @Test
+    void aFailedWriteLeavesTheOldFileAndNoTempFile() throws IOException {
+        try (Arena arena = Arena.ofConfined()) {
+            Path f = dir.resolve("keep.safetensors");
+            SafeTensors.write(f, Map.of("w", random(arena, rng, DType.F32, 4)), null);
+            byte[] before = Files.readAllBytes(f);
+            Tensor gone;
+            try (Arena shortLived = Arena.ofConfined()) {
+                gone = random(shortLived, rng, DType.F32, 1000);
+            }
+            LinkedHashMap<String, Tensor> m = new LinkedHashMap<>();
+            m.put("w", random(arena, rng, DType.F32, 4));
+            m.put("gone", gone);
+            org.junit.jupiter.api.Assertions.assertThrows(RuntimeException.class, () -> SafeTensors.write(f, m, null));
+            assertArrayEquals(before, Files.readAllBytes(f));
+            try (var files = Files.list(dir)) {
+                assertEquals(List.of("keep.safetensors"), files.map(p -> p.getFileName().toString()).toList());
+            }
+        }
+    }
+
+    @Test
+    void writtenFilesGetTheUsualPermissions() throws IOException {
+        org.junit.jupiter.api.Assumptions.assumeTrue(dir.getFileSystem().supportedFileAttributeViews().contains("posix"),
+                "needs a POSIX file system");
+        Path plain = Files.writeString(dir.resolve("plain.txt"), "x");
+        Path f = dir.resolve("perm.safetensors");
+        SafeTensors.write(f, Map.of(), Map.of("format", "pt"));
+        assertEquals(Files.getPosixFilePermissions(plain), Files.getPosixFilePermissions(f), "umask honoured");
     }
 
     @Test
