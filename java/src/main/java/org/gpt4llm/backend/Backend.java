@@ -20,6 +20,17 @@ public interface Backend extends AutoCloseable {
     /** A zero-filled tensor whose memory lives as long as {@code arena}. */
     Tensor allocate(Arena arena, DType dtype, long... shape);
 
+    /** dst = src (same dtype and element count). */
+    void copy(Tensor dst, Tensor src);
+
+    void zero(Tensor t);
+
+    /** Host values into a tensor of this backend (I32). */
+    void upload(Tensor dst, int[] values);
+
+    /** A tensor's values on the host, as floats. */
+    float[] download(Tensor src);
+
     /** Row-major 2-D {@code C = alpha * op(A) op(B) + beta * C}; shapes are checked. */
     void matmul(Tensor c, Tensor a, boolean transA, Tensor b, boolean transB, float alpha, float beta);
 

@@ -41,6 +41,27 @@ public final class CpuBackend implements Backend {
         return Tensor.allocate(arena, dtype, shape);
     }
 
+    @Override
+    public void copy(Tensor dst, Tensor src) {
+        dst.copyFrom(src);
+    }
+
+    @Override
+    public void zero(Tensor t) {
+        t.zero();
+    }
+
+    @Override
+    public void upload(Tensor dst, int[] values) {
+        if (dst.numel() != values.length) throw new IllegalArgumentException("upload of " + values.length + " ints into " + dst);
+        MemorySegment.copy(values, 0, i32(dst, "dst"), java.lang.foreign.ValueLayout.JAVA_INT, 0, values.length);
+    }
+
+    @Override
+    public float[] download(Tensor src) {
+        return src.toFloatArray();
+    }
+
     private static MemorySegment f32(Tensor t, String what) {
         if (t.dtype() != DType.F32) throw new IllegalArgumentException(what + " must be F32, got " + t);
         return t.data();

@@ -1,0 +1,79 @@
+package org.gpt4llm.cli;
+
+import java.lang.foreign.Arena;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.LinkedHashMap;
+import java.util.Locale;
+import java.util.Map;
+import java.util.concurrent.Callable;
+import org.gpt4llm.io.Checkpoint;
+import org.gpt4llm.model.Initializer;
+import org.gpt4llm.model.LlamaConfig;
+import org.gpt4llm.model.LlamaModel;
+import org.gpt4llm.tensor.DType;
+import org.gpt4llm.tensor.Tensor;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Option;
+
+/** Writes a randomly initialised HF checkpoint (config.json + safetensors), for training from scratch. */
+@Command(name = "init-model", mixinStandardHelpOptions = true,
+        description = "Write a random-initialised HF checkpoint (normal(0, 0.02) matrices, unit norms).")
+public final class InitModelCommand implements Callable<Integer> {
+    @Option(names = "--arch", defaultValue = "llama", description = "architecture: llama")
+    String arch;
+
+    @Option(names = "--preset", defaultValue = "tiny", description = "tiny, small or 7b")
+    String preset;
+
+    @Option(names = "--vocab", defaultValue = "32000", description = "vocabulary size (match the tokenizer)")
+    int vocab;
+
+    @Option(names = "--out", required = true, description = "output folder")
+    Path out;
+
+    @Option(names = "--seed", defaultValue = "0")
+    long seed;
+
+    @Option(names = "--dtype", defaultValue = "f32", description = "storage dtype: f32 or bf16")
+    String dtype;
+
+    @Option(names = "--tie-embeddings", description = "share the embedding matrix with the output head")
+    boolean tie;
+
+    @Option(names = "--force", description = "overwrite a folder that already holds a model")
+    boolean force;
+
+    @Override
+    public Integer call() throws Exception {
+        if (!arch.equals("llama")) {
+            throw new IllegalArgumentException("--arch " + arch + " is not available: init-model builds llama checkpoints");
+        }
+        if (vocab < 1) throw new IllegalArgumentException("--vocab must be positive, got " + vocab);
+        DType storage = switch (dtype.toLowerCase(Locale.ROOT)) {
+            case "f32", "float32" -> DType.F32;
+            case "bf16", "bfloat16" -> DType.BF16;
+            default -> throw new IllegalArgumentException("--dtype " + dtype + " is not f32 or bf16");
+        };
+        if (!force && Files.exists(out.resolve("config.json"))) {
+            throw new IllegalArgumentException("--out " + out + " already holds a model (config.json); pass --force to overwrite it");
+        }
+        LlamaConfig p = LlamaConfig.preset(preset, vocab);
+        LlamaConfig cfg = new LlamaConfig(p.hiddenSize(), p.intermediateSize(), p.numLayers(), p.numHeads(),
+                p.numKvHeads(), p.rmsNormEps(), p.ropeTheta(), vocab, tie, p.maxPositionEmbeddings(),
+                p.bosTokenId(), p.eosTokenId());
+        Files.createDirectories(out);
+        try (Arena arena = Arena.ofShared()) {
+            // straight into the storage dtype: a 7b model in bf16 never needs its fp32 copy in memory
+            Map<String, Tensor> tensors = new LinkedHashMap<>();
+            LlamaModel.parameterShapes(cfg).forEach((name, shape) -> tensors.put(name, Tensor.allocate(arena, storage, shape)));
+            Initializer.hfNormal(tensors, seed);
+            Checkpoint.save(out, tensors, LlamaModel.MAX_SHARD_BYTES);
+        }
+        cfg.write(out.resolve("config.json"));
+        long count = LlamaModel.parameterShapes(cfg).values().stream().mapToLong(Tensor::numel).sum();
+        System.out.printf(Locale.ROOT, "wrote %s: llama %s, %,d parameters (%s), vocab %d, seed %d%n",
+                out, preset, count, storage, vocab, seed);
+        return 0;
+    }
+}

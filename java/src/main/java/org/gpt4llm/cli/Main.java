@@ -1,0 +1,33 @@
+package org.gpt4llm.cli;
+
+import picocli.CommandLine;
+import picocli.CommandLine.Command;
+
+/** The {@code gpt4llm} command line; each stage of the pipeline is a subcommand. */
+@Command(name = "gpt4llm", mixinStandardHelpOptions = true, version = "gpt4llm 0.1.0",
+        description = "Instruction tuning with GPT-4: collect data, fine-tune, train reward models, decode, evaluate.",
+        subcommands = {DoctorCommand.class, InitModelCommand.class})
+public final class Main implements Runnable {
+    public static void main(String[] args) {
+        System.exit(commandLine().execute(args));
+    }
+
+    /** The configured command line: user errors become one sentence on stderr and exit code 2. */
+    public static CommandLine commandLine() {
+        CommandLine cl = new CommandLine(new Main());
+        cl.setExecutionExceptionHandler((ex, cmd, parsed) -> {
+            if (ex instanceof IllegalArgumentException || ex instanceof java.io.IOException
+                    || ex instanceof java.io.UncheckedIOException) {
+                cmd.getErr().println("gpt4llm " + cmd.getCommandName() + ": " + ex.getMessage());
+                return 2;
+            }
+            throw ex;
+        });
+        return cl;
+    }
+
+    @Override
+    public void run() {
+        CommandLine.usage(this, System.out);
+    }
+}

@@ -1,0 +1,94 @@
+package org.gpt4llm.io;
+
+import java.io.IOException;
+import java.nio.channels.FileChannel;
+import java.nio.file.AtomicMoveNotSupportedException;
+import java.nio.file.FileAlreadyExistsException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.nio.file.StandardCopyOption;
+import java.nio.file.StandardOpenOption;
+import java.security.SecureRandom;
+
+/**
+ * Writes that never leave a half-written file under the final name: the bytes go to a hidden temp
+ * file in the same directory, are forced to disk, and the temp file is then renamed over the target.
+ */
+final class AtomicFiles {
+    private static final SecureRandom RANDOM = new SecureRandom();
+
+    private AtomicFiles() {
+    }
+
+    /** What fills a freshly created, empty temp file. */
+    @FunctionalInterface
+    interface Body {
+        void write(FileChannel out) throws IOException;
+    }
+
+    /** The directory {@code file} lives in, created if missing. */
+    static Path parentOf(Path file) throws IOException {
+        Path dir = file.toAbsolutePath().getParent();
+        Files.createDirectories(dir);
+        return dir;
+    }
+
+    /**
+     * Writes {@code body} into a new temp file next to {@code target} and forces it to disk; the
+     * caller {@link #commit commits} it. On failure the temp file is removed and the error rethrown.
+     */
+    static Path writeTemp(Path target, Body body) throws IOException {
+        Path dir = parentOf(target);
+        for (int attempt = 0; ; attempt++) {
+            // Not Files.createTempFile: that makes the file owner-only (0600); this honours the umask.
+            Path tmp = dir.resolve("." + target.getFileName() + "." + Long.toHexString(RANDOM.nextLong()) + ".tmp");
+            FileChannel out;
+            try {
+                out = FileChannel.open(tmp, StandardOpenOption.CREATE_NEW, StandardOpenOption.WRITE);
+            } catch (FileAlreadyExistsException e) {
+                if (attempt < 10) continue;
+                throw e;
+            }
+            try (out) {
+                body.write(out);
+                out.force(true);
+            } catch (IOException | RuntimeException | Error e) {
+                Files.deleteIfExists(tmp);
+                throw e;
+            }
+            return tmp;
+        }
+    }
+
+    /** Renames a temp file from {@link #writeTemp} over {@code target}, atomically. */
+    static void commit(Path tmp, Path target) throws IOException {
+        try {
+            Files.move(tmp, target, StandardCopyOption.ATOMIC_MOVE);
+        } catch (AtomicMoveNotSupportedException e) {
+            Files.move(tmp, target, StandardCopyOption.REPLACE_EXISTING);
+        } catch (IOException | RuntimeException e) {
+            Files.deleteIfExists(tmp);
+            throw e;
+        }
+    }
+
+    /** Writes {@code target} atomically: temp file, fsync, rename, fsync of the directory. */
+    static void write(Path target, Body body) throws IOException {
+        commit(writeTemp(target, body), target);
+        syncDirectory(parentOf(target));
+    }
+
+    /** Makes renames in {@code dir} durable; a no-op where the platform cannot open directories. */
+    static void syncDirectory(Path dir) {
+        try (FileChannel ch = FileChannel.open(dir, StandardOpenOption.READ)) {
+            ch.force(true);
+        } catch (IOException | UnsupportedOperationException e) {
+            // Not every platform lets a directory be opened; the renames themselves are still atomic.
+        }
+    }
+
+    /** Writes all of {@code buf} (looping over partial writes). */
+    static void writeFully(FileChannel out, java.nio.ByteBuffer buf) throws IOException {
+        while (buf.hasRemaining()) out.write(buf);
+    }
+}

@@ -1,0 +1,390 @@
+package org.gpt4llm.model;
+
+import java.io.IOException;
+import java.lang.foreign.Arena;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import org.gpt4llm.backend.Backend;
+import org.gpt4llm.backend.Backend.AttentionShape;
+import org.gpt4llm.io.Checkpoint;
+import org.gpt4llm.tensor.DType;
+import org.gpt4llm.tensor.Tensor;
+
+/**
+ * LLaMA ({@code LlamaForCausalLM}) with a hand-written backward, llm.c style: the forward saves
+ * every activation the backward needs, the backward walks the layers in reverse and accumulates
+ * into one gradient tensor per parameter. Parameters, gradients and activations are fp32 and
+ * named as in HF checkpoints.
+ *
+ * <pre>
+ * x0 = embed[tokens]                                          [N, C]   N = B*T
+ * per layer:  a = x + Wo · attn(rope(Wq·n1), rope(Wk·n1), Wv·n1),  n1 = rmsnorm(x) * w_in
+ *             x' = a + Wd · (silu(Wg·n2) * Wu·n2),                  n2 = rmsnorm(a) * w_post
+ * logits = lm_head · (rmsnorm(x_L) * w_norm)                  [N, V]
+ * loss = mean over targets != -100 of cross-entropy(logits, target)
+ * </pre>
+ */
+public final class LlamaModel implements AutoCloseable {
+    /** Shards written by {@link #save} stay below this size, as HF's default "5GB". */
+    public static final long MAX_SHARD_BYTES = 5_000_000_000L;
+
+    private final Backend backend;
+    private final LlamaConfig cfg;
+    private final Arena paramArena = Arena.ofShared();
+    private final Map<String, Tensor> params = new LinkedHashMap<>();
+    private final Map<String, Tensor> grads = new LinkedHashMap<>();
+    private final List<Layer> layers = new ArrayList<>();
+    private final Tensor embed, finalNorm, lmHead, dEmbed, dFinalNorm, dLmHead;
+    private Activations act;
+    private TokenBatch lastBatch;
+    private int lastTargetCount;
+
+    /** The weights of one decoder layer and their gradients. */
+    private record Layer(Tensor inNorm, Tensor q, Tensor k, Tensor v, Tensor o, Tensor postNorm, Tensor gate,
+                         Tensor up, Tensor down, Tensor dInNorm, Tensor dq, Tensor dk, Tensor dv, Tensor dout,
+                         Tensor dPostNorm, Tensor dGate, Tensor dUp, Tensor dDown) {}
+
+    private LlamaModel(Backend backend, LlamaConfig cfg) {
+        this.backend = backend;
+        this.cfg = cfg;
+        parameterShapes(cfg).forEach((name, shape) -> {
+            params.put(name, backend.allocate(paramArena, DType.F32, shape));
+            grads.put(name, backend.allocate(paramArena, DType.F32, shape));
+        });
+        embed = params.get("model.embed_tokens.weight");
+        dEmbed = grads.get("model.embed_tokens.weight");
+        finalNorm = params.get("model.norm.weight");
+        dFinalNorm = grads.get("model.norm.weight");
+        // tied embeddings: the head is the embedding matrix, and both gradients land in one tensor
+        lmHead = cfg.tieWordEmbeddings() ? embed : params.get("lm_head.weight");
+        dLmHead = cfg.tieWordEmbeddings() ? dEmbed : grads.get("lm_head.weight");
+        for (int l = 0; l < cfg.numLayers(); l++) {
+            String p = "model.layers." + l + ".";
+            String[] names = {"input_layernorm", "self_attn.q_proj", "self_attn.k_proj", "self_attn.v_proj",
+                    "self_attn.o_proj", "post_attention_layernorm", "mlp.gate_proj", "mlp.up_proj", "mlp.down_proj"};
+            Tensor[] w = new Tensor[9], g = new Tensor[9];
+            for (int i = 0; i < 9; i++) {
+                w[i] = params.get(p + names[i] + ".weight");
+                g[i] = grads.get(p + names[i] + ".weight");
+            }
+            layers.add(new Layer(w[0], w[1], w[2], w[3], w[4], w[5], w[6], w[7], w[8],
+                    g[0], g[1], g[2], g[3], g[4], g[5], g[6], g[7], g[8]));
+        }
+    }
+
+    /** HF tensor names and shapes of a LLaMA with this configuration, in checkpoint order. */
+    public static Map<String, long[]> parameterShapes(LlamaConfig c) {
+        Map<String, long[]> s = new LinkedHashMap<>();
+        long h = c.hiddenSize(), f = c.intermediateSize(), kv = c.kvDim();
+        s.put("model.embed_tokens.weight", new long[] {c.vocabSize(), h});
+        for (int l = 0; l < c.numLayers(); l++) {
+            String p = "model.layers." + l + ".";
+            s.put(p + "input_layernorm.weight", new long[] {h});
+            s.put(p + "self_attn.q_proj.weight", new long[] {h, h});
+            s.put(p + "self_attn.k_proj.weight", new long[] {kv, h});
+            s.put(p + "self_attn.v_proj.weight", new long[] {kv, h});
+            s.put(p + "self_attn.o_proj.weight", new long[] {h, h});
+            s.put(p + "post_attention_layernorm.weight", new long[] {h});
+            s.put(p + "mlp.gate_proj.weight", new long[] {f, h});
+            s.put(p + "mlp.up_proj.weight", new long[] {f, h});
+            s.put(p + "mlp.down_proj.weight", new long[] {h, f});
+        }
+        s.put("model.norm.weight", new long[] {h});
+        if (!c.tieWordEmbeddings()) s.put("lm_head.weight", new long[] {c.vocabSize(), h});
+        return s;
+    }
+
+    /** HF initialisation: every matrix normal(0, 0.02), every norm weight 1. Deterministic in {@code seed}. */
+    public static LlamaModel initRandom(Backend backend, LlamaConfig cfg, long seed) {
+        LlamaModel m = new LlamaModel(backend, cfg);
+        Initializer.hfNormal(m.params, seed);
+        return m;
+    }
+
+    /** A model holding a copy of {@code weights} (F32, F16 or BF16), checked against the config. */
+    public static LlamaModel create(Backend backend, LlamaConfig cfg, Map<String, Tensor> weights) {
+        return create(backend, cfg, weights, "the given weights");
+    }
+
+    private static LlamaModel create(Backend backend, LlamaConfig cfg, Map<String, Tensor> weights, String source) {
+        LlamaModel m = new LlamaModel(backend, cfg);
+        try (Arena scratch = Arena.ofConfined()) {
+            for (var e : m.params.entrySet()) {
+                Tensor w = weights.get(e.getKey());
+                if (w == null) {
+                    m.close();
+                    throw new IllegalArgumentException(source + ": tensor " + e.getKey() + " is missing");
+                }
+                if (!java.util.Arrays.equals(w.shape(), e.getValue().shape())) {
+                    m.close();
+                    throw new IllegalArgumentException(source + ": tensor " + e.getKey() + " has shape "
+                            + java.util.Arrays.toString(w.shape()) + " but the config needs "
+                            + java.util.Arrays.toString(e.getValue().shape()));
+                }
+                e.getValue().copyFrom(w.dtype() == DType.F32 ? w : Checkpoint.toF32(w, scratch));
+            }
+        }
+        return m;
+    }
+
+    /** Loads {@code config.json} and the safetensors weights (single file or sharded) of an HF folder. */
+    public static LlamaModel load(Backend backend, Path dir) throws IOException {
+        Path config = dir.resolve("config.json");
+        if (!Files.isRegularFile(config)) throw new IOException(dir + " has no config.json: not a model folder");
+        LlamaConfig cfg = LlamaConfig.read(config);
+        try (Arena mapping = Arena.ofShared()) {
+            return create(backend, cfg, Checkpoint.load(dir, mapping), dir.toString());
+        }
+    }
+
+    /** Writes {@code config.json} and fp32 safetensors (sharded above {@link #MAX_SHARD_BYTES}). */
+    public void save(Path dir) throws IOException {
+        Files.createDirectories(dir);
+        Checkpoint.save(dir, params, MAX_SHARD_BYTES);
+        cfg.write(dir.resolve("config.json"));
+    }
+
+    public LlamaConfig config() {
+        return cfg;
+    }
+
+    public Backend backend() {
+        return backend;
+    }
+
+    /** Parameters by HF name (live fp32 tensors). */
+    public Map<String, Tensor> parameters() {
+        return params;
+    }
+
+    /** Gradients by HF name, accumulated by {@link #backward} until {@link #zeroGrad}. */
+    public Map<String, Tensor> gradients() {
+        return grads;
+    }
+
+    public long parameterCount() {
+        return params.values().stream().mapToLong(Tensor::numel).sum();
+    }
+
+    public void zeroGrad() {
+        for (Tensor g : grads.values()) backend.zero(g);
+    }
+
+    /** Logits [B*T, V] of the last forward; the backward overwrites them with their gradient. */
+    public Tensor logits() {
+        if (act == null || lastBatch == null) throw new IllegalStateException("no forward pass yet");
+        return act.logits.rows(0, lastBatch.size());
+    }
+
+    /**
+     * Runs the network on {@code batch}, keeping what the backward needs. Returns the mean
+     * cross-entropy over the targets that are not {@link TokenBatch#IGNORE} (0 when there are none).
+     */
+    public float forward(TokenBatch batch) {
+        ensureActivations(batch.batch(), batch.seqLen());
+        Activations a = act;
+        int n = batch.size();
+        a.load(backend, batch);
+        AttentionShape shape = attentionShape(batch);
+        Tensor x = a.resid[0].rows(0, n);
+        backend.embeddingForward(x, a.tokens(n), embed);
+        for (int l = 0; l < layers.size(); l++) {
+            Layer w = layers.get(l);
+            LayerActs s = a.layers[l];
+            Tensor xIn = a.resid[l].rows(0, n), xMid = s.mid.rows(0, n), xOut = a.resid[l + 1].rows(0, n);
+            Tensor n1 = s.norm1.rows(0, n), q = s.q.rows(0, n), k = s.k.rows(0, n), v = s.v.rows(0, n);
+            Tensor att = s.att.rows(0, n);
+            backend.rmsnormForward(n1, s.rstd1.rows(0, n), xIn, w.inNorm, cfg.rmsNormEps());
+            backend.matmul(q, n1, false, w.q, true, 1f, 0f);
+            backend.matmul(k, n1, false, w.k, true, 1f, 0f);
+            backend.matmul(v, n1, false, w.v, true, 1f, 0f);
+            backend.ropeForward(q, a.positions(n), cfg.numHeads(), cfg.headDim(), cfg.ropeTheta());
+            backend.ropeForward(k, a.positions(n), cfg.numKvHeads(), cfg.headDim(), cfg.ropeTheta());
+            backend.attentionForward(att, s.lse(shape), q, k, v, a.segments(n), shape);
+            backend.copy(xMid, xIn);
+            backend.matmul(xMid, att, false, w.o, true, 1f, 1f);
+            Tensor n2 = s.norm2.rows(0, n), g = s.gate.rows(0, n), u = s.up.rows(0, n), h = s.hidden.rows(0, n);
+            backend.rmsnormForward(n2, s.rstd2.rows(0, n), xMid, w.postNorm, cfg.rmsNormEps());
+            backend.matmul(g, n2, false, w.gate, true, 1f, 0f);
+            backend.matmul(u, n2, false, w.up, true, 1f, 0f);
+            backend.swigluForward(h, g, u);
+            backend.copy(xOut, xMid);
+            backend.matmul(xOut, h, false, w.down, true, 1f, 1f);
+        }
+        Tensor xf = a.normF.rows(0, n), logits = a.logits.rows(0, n);
+        backend.rmsnormForward(xf, a.rstdF.rows(0, n), a.resid[layers.size()].rows(0, n), finalNorm, cfg.rmsNormEps());
+        backend.matmul(logits, xf, false, lmHead, true, 1f, 0f);
+        Tensor losses = a.losses.rows(0, n);
+        lastTargetCount = backend.crossEntropy(losses, null, logits, a.targets(n), TokenBatch.IGNORE, 0f);
+        lastBatch = batch;
+        if (lastTargetCount == 0) return 0f;
+        double sum = 0;
+        for (float v : backend.download(losses)) sum += v;
+        return (float) (sum / lastTargetCount);
+    }
+
+    /** Backward of the mean loss of the last forward: gradients scaled by 1 / its target count. */
+    public void backward() {
+        backward(lastTargetCount == 0 ? 0f : 1f / lastTargetCount);
+    }
+
+    /**
+     * Accumulates {@code gradScale * d(sum of token losses)/d(param)} into {@link #gradients()}; with
+     * gradient accumulation the trainer passes 1 / (targets over all micro-batches).
+     */
+    public void backward(float gradScale) {
+        if (lastBatch == null) throw new IllegalStateException("backward without a forward pass");
+        Activations a = act;
+        int n = lastBatch.size();
+        AttentionShape shape = attentionShape(lastBatch);
+        Tensor logits = a.logits.rows(0, n), xf = a.normF.rows(0, n);
+        // d logits, in place over the logits
+        backend.crossEntropy(a.losses.rows(0, n), logits, logits, a.targets(n), TokenBatch.IGNORE, gradScale);
+        backend.matmul(dLmHead, logits, true, xf, false, 1f, 1f);
+        Tensor dxn = a.dNorm.rows(0, n), dres = a.dResid.rows(0, n);
+        backend.matmul(dxn, logits, false, lmHead, false, 1f, 0f);
+        backend.zero(dres);
+        backend.rmsnormBackward(dres, dFinalNorm, dxn, a.resid[layers.size()].rows(0, n), finalNorm, a.rstdF.rows(0, n));
+        for (int l = layers.size() - 1; l >= 0; l--) {
+            Layer w = layers.get(l);
+            LayerActs s = a.layers[l];
+            // MLP: x' = mid + Wd·h ; dres flows to mid unchanged
+            Tensor n2 = s.norm2.rows(0, n), g = s.gate.rows(0, n), u = s.up.rows(0, n), h = s.hidden.rows(0, n);
+            Tensor dh = a.dHidden.rows(0, n), dg = a.dGate.rows(0, n), du = a.dUp.rows(0, n);
+            backend.matmul(w.dDown, dres, true, h, false, 1f, 1f);
+            backend.matmul(dh, dres, false, w.down, false, 1f, 0f);
+            backend.swigluBackward(dg, du, dh, g, u);
+            backend.matmul(w.dGate, dg, true, n2, false, 1f, 1f);
+            backend.matmul(w.dUp, du, true, n2, false, 1f, 1f);
+            backend.matmul(dxn, dg, false, w.gate, false, 1f, 0f);
+            backend.matmul(dxn, du, false, w.up, false, 1f, 1f);
+            backend.rmsnormBackward(dres, w.dPostNorm, dxn, s.mid.rows(0, n), w.postNorm, s.rstd2.rows(0, n));
+            // attention: mid = x + Wo·att
+            Tensor att = s.att.rows(0, n), datt = a.dAtt.rows(0, n);
+            Tensor dq = a.dQ.rows(0, n), dk = a.dK.rows(0, n), dv = a.dV.rows(0, n), n1 = s.norm1.rows(0, n);
+            backend.matmul(w.dout, dres, true, att, false, 1f, 1f);
+            backend.matmul(datt, dres, false, w.o, false, 1f, 0f);
+            backend.attentionBackward(dq, dk, dv, datt, att, s.lse(shape), s.q.rows(0, n), s.k.rows(0, n),
+                    s.v.rows(0, n), a.segments(n), shape);
+            backend.ropeBackward(dq, a.positions(n), cfg.numHeads(), cfg.headDim(), cfg.ropeTheta());
+            backend.ropeBackward(dk, a.positions(n), cfg.numKvHeads(), cfg.headDim(), cfg.ropeTheta());
+            backend.matmul(w.dq, dq, true, n1, false, 1f, 1f);
+            backend.matmul(w.dk, dk, true, n1, false, 1f, 1f);
+            backend.matmul(w.dv, dv, true, n1, false, 1f, 1f);
+            backend.matmul(dxn, dq, false, w.q, false, 1f, 0f);
+            backend.matmul(dxn, dk, false, w.k, false, 1f, 1f);
+            backend.matmul(dxn, dv, false, w.v, false, 1f, 1f);
+            backend.rmsnormBackward(dres, w.dInNorm, dxn, a.resid[l].rows(0, n), w.inNorm, s.rstd1.rows(0, n));
+        }
+        backend.embeddingBackward(dEmbed, a.tokens(n), dres);
+        lastBatch = null; // the logits now hold their gradient
+    }
+
+    private AttentionShape attentionShape(TokenBatch b) {
+        return new AttentionShape(b.batch(), b.seqLen(), cfg.numHeads(), cfg.numKvHeads(), cfg.headDim(),
+                (float) (1.0 / Math.sqrt(cfg.headDim())));
+    }
+
+    /** Activation buffers are sized for the largest batch seen and reused. */
+    private void ensureActivations(int batch, int seqLen) {
+        if (act != null && act.capacity >= (long) batch * seqLen && act.batchCapacity >= batch) return;
+        if (act != null) act.close();
+        act = new Activations(backend, cfg, batch, seqLen);
+    }
+
+    @Override
+    public void close() {
+        if (act != null) act.close();
+        act = null;
+        paramArena.close();
+    }
+
+    /** Saved forward activations of one layer. */
+    private record LayerActs(Tensor norm1, Tensor rstd1, Tensor q, Tensor k, Tensor v, Tensor att, Tensor lseAll,
+                             Tensor mid, Tensor norm2, Tensor rstd2, Tensor gate, Tensor up, Tensor hidden) {
+        Tensor lse(AttentionShape s) {
+            return lseAll.rows(0, (long) s.batch() * s.heads() * s.seqLen());
+        }
+    }
+
+    /** Every buffer of a forward and backward pass, owned by one arena. */
+    private static final class Activations implements AutoCloseable {
+        final Arena arena = Arena.ofShared();
+        final long capacity;
+        final int batchCapacity;
+        final Tensor tokensAll, targetsAll, positionsAll, segmentsAll;
+        final Tensor[] resid;
+        final LayerActs[] layers;
+        final Tensor normF, rstdF, logits, losses;
+        final Tensor dResid, dNorm, dAtt, dQ, dK, dV, dGate, dUp, dHidden;
+
+        Activations(Backend be, LlamaConfig c, int batch, int seqLen) {
+            long n = (long) batch * seqLen;
+            capacity = n;
+            batchCapacity = batch;
+            long h = c.hiddenSize(), f = c.intermediateSize(), kv = c.kvDim();
+            tokensAll = be.allocate(arena, DType.I32, n);
+            targetsAll = be.allocate(arena, DType.I32, n);
+            positionsAll = be.allocate(arena, DType.I32, n);
+            segmentsAll = be.allocate(arena, DType.I32, n);
+            resid = new Tensor[c.numLayers() + 1];
+            for (int i = 0; i <= c.numLayers(); i++) resid[i] = be.allocate(arena, DType.F32, n, h);
+            layers = new LayerActs[c.numLayers()];
+            for (int i = 0; i < c.numLayers(); i++) {
+                layers[i] = new LayerActs(be.allocate(arena, DType.F32, n, h), be.allocate(arena, DType.F32, n),
+                        be.allocate(arena, DType.F32, n, h), be.allocate(arena, DType.F32, n, kv),
+                        be.allocate(arena, DType.F32, n, kv), be.allocate(arena, DType.F32, n, h),
+                        be.allocate(arena, DType.F32, n * c.numHeads()),
+                        be.allocate(arena, DType.F32, n, h), be.allocate(arena, DType.F32, n, h),
+                        be.allocate(arena, DType.F32, n), be.allocate(arena, DType.F32, n, f),
+                        be.allocate(arena, DType.F32, n, f), be.allocate(arena, DType.F32, n, f));
+            }
+            normF = be.allocate(arena, DType.F32, n, h);
+            rstdF = be.allocate(arena, DType.F32, n);
+            logits = be.allocate(arena, DType.F32, n, c.vocabSize());
+            losses = be.allocate(arena, DType.F32, n);
+            dResid = be.allocate(arena, DType.F32, n, h);
+            dNorm = be.allocate(arena, DType.F32, n, h);
+            dAtt = be.allocate(arena, DType.F32, n, h);
+            dQ = be.allocate(arena, DType.F32, n, h);
+            dK = be.allocate(arena, DType.F32, n, kv);
+            dV = be.allocate(arena, DType.F32, n, kv);
+            dGate = be.allocate(arena, DType.F32, n, f);
+            dUp = be.allocate(arena, DType.F32, n, f);
+            dHidden = be.allocate(arena, DType.F32, n, f);
+        }
+
+        void load(Backend be, TokenBatch b) {
+            int n = b.size();
+            be.upload(tokens(n), b.tokens());
+            be.upload(targets(n), b.targets());
+            be.upload(positions(n), b.positions());
+            be.upload(segments(n), b.segments());
+        }
+
+        Tensor tokens(int n) {
+            return tokensAll.rows(0, n);
+        }
+
+        Tensor targets(int n) {
+            return targetsAll.rows(0, n);
+        }
+
+        Tensor positions(int n) {
+            return positionsAll.rows(0, n);
+        }
+
+        Tensor segments(int n) {
+            return segmentsAll.rows(0, n);
+        }
+
+        @Override
+        public void close() {
+            arena.close();
+        }
+    }
+}

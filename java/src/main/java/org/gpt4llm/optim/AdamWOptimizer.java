@@ -1,0 +1,84 @@
+package org.gpt4llm.optim;
+
+import java.lang.foreign.Arena;
+import java.util.LinkedHashMap;
+import java.util.Map;
+import org.gpt4llm.backend.Backend;
+import org.gpt4llm.tensor.DType;
+import org.gpt4llm.tensor.Tensor;
+
+/**
+ * AdamW over a set of named fp32 parameters, with global gradient-norm clipping folded into the
+ * update (the clip factor scales the gradient inside the AdamW kernel, so there is no extra pass).
+ * The first and second moments are owned by this optimizer's arena.
+ */
+public final class AdamWOptimizer implements AutoCloseable {
+    private final Backend backend;
+    private final Backend.AdamW hp;
+    private final Arena arena = Arena.ofShared();
+    private final Map<String, Slot> slots = new LinkedHashMap<>();
+    private int step;
+
+    private record Slot(Tensor param, Tensor grad, Tensor m, Tensor v) {}
+
+    public AdamWOptimizer(Backend backend, Map<String, Tensor> params, Map<String, Tensor> grads, Backend.AdamW hp) {
+        this.backend = backend;
+        this.hp = hp;
+        for (var e : params.entrySet()) {
+            Tensor g = grads.get(e.getKey());
+            if (g == null) throw new IllegalArgumentException("no gradient for parameter " + e.getKey());
+            Tensor p = e.getValue();
+            slots.put(e.getKey(), new Slot(p, g, backend.allocate(arena, DType.F32, p.shape()),
+                    backend.allocate(arena, DType.F32, p.shape())));
+        }
+    }
+
+    /** The L2 norm of all gradients together. */
+    public double gradNorm() {
+        double sq = 0;
+        for (Slot s : slots.values()) sq += backend.sumOfSquares(s.grad);
+        return Math.sqrt(sq);
+    }
+
+    /**
+     * One update. Gradients are scaled by {@code min(1, maxGradNorm / (norm + 1e-6))} first (PyTorch's
+     * {@code clip_grad_norm_}); {@code maxGradNorm <= 0} disables clipping. Returns the norm before
+     * clipping. A non-finite norm leaves the parameters untouched and is returned so the caller can stop.
+     */
+    public double step(float lr, float maxGradNorm) {
+        double norm = gradNorm();
+        if (!Double.isFinite(norm)) return norm;
+        float clip = maxGradNorm > 0 && norm > maxGradNorm ? (float) (maxGradNorm / (norm + 1e-6)) : 1f;
+        step++;
+        for (Slot s : slots.values()) backend.adamw(s.param, s.grad, s.m, s.v, hp, lr, step, clip);
+        return norm;
+    }
+
+    /** Number of updates applied so far (the bias-correction step). */
+    public int stepCount() {
+        return step;
+    }
+
+    /** First and second moments by parameter name, for checkpoints. */
+    public Map<String, Tensor> moments(boolean second) {
+        Map<String, Tensor> out = new LinkedHashMap<>();
+        slots.forEach((k, s) -> out.put(k, second ? s.v : s.m));
+        return out;
+    }
+
+    /** Restores the state saved from {@link #moments} and {@link #stepCount}. */
+    public void restore(int stepCount, Map<String, Tensor> m, Map<String, Tensor> v) {
+        for (var e : slots.entrySet()) {
+            Tensor sm = m.get(e.getKey()), sv = v.get(e.getKey());
+            if (sm == null || sv == null) throw new IllegalArgumentException("optimizer state has no moments for " + e.getKey());
+            e.getValue().m.copyFrom(sm);
+            e.getValue().v.copyFrom(sv);
+        }
+        this.step = stepCount;
+    }
+
+    @Override
+    public void close() {
+        arena.close();
+    }
+}
