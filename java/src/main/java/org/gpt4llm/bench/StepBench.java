@@ -27,8 +27,10 @@ import org.gpt4llm.peer.TorchLlama;
  * {@code gpt4llm bench step}: one training step (forward, backward, AdamW with clipping) of the same
  * randomly initialised LLaMA on the same batch, timed in our CPU backend and, side by side in the
  * same run, in libtorch ({@link TorchLlama}, autograd and libtorch's AdamW) with the same thread
- * count. Steps of the two sides alternate, so both see the same machine load; each side's time is
- * the median over the timed steps.
+ * count (libtorch's intra-op threads and its own OpenBLAS's alike). Steps of the two sides alternate,
+ * so both see the same machine load, with an untimed pause before each so that one side's idle
+ * spinning threads do not eat into the other's time; each side's time is the median over the timed
+ * steps. The load average before and after is reported, since this machine may be shared.
  *
  * <p>Model FLOPs of one training step (forward 1x, backward 2x; recomputation not counted):
  * <pre>
@@ -64,11 +66,12 @@ public final class StepBench {
     }
 
     /** One side's measurements; times in seconds. */
-    public record Side(String name, int threads, double medianStepS, double[] stepS, float firstLoss, double tokensPerS,
-                       double gflops) {}
+    public record Side(String name, int threads, int blasThreads, double medianStepS, double[] stepS, float firstLoss,
+                       double tokensPerS, double gflops) {}
 
     public record Result(Options options, LlamaConfig config, long parameters, long tokensPerStep, double flopsPerStep,
-                         Side ours, Side libtorch, double sgemmGflops, int[] sgemmShape, String blas) {
+                         Side ours, Side libtorch, double sgemmGflops, int[] sgemmShape, String blas,
+                         double loadBefore, double loadAfter, int cores) {
         /** ours / libtorch median step time, NaN without a comparison. */
         public double ratio() {
             return libtorch == null ? Double.NaN : ours.medianStepS / libtorch.medianStepS;
@@ -100,12 +103,16 @@ public final class StepBench {
             n.put("openblas_sgemm_gflops", sgemmGflops);
             n.putArray("openblas_sgemm_mnk").add(sgemmShape[0]).add(sgemmShape[1]).add(sgemmShape[2]);
             n.put("openblas", blas);
+            n.put("cores", cores);
+            n.put("load_average_before", loadBefore);
+            n.put("load_average_after", loadAfter);
             return n;
         }
 
         private static ObjectNode side(Side s) {
             ObjectNode n = JSON.createObjectNode();
             n.put("threads", s.threads());
+            n.put("blas_threads", s.blasThreads());
             n.put("median_step_s", s.medianStepS());
             n.put("tokens_per_s", s.tokensPerS());
             n.put("gflops", s.gflops());
@@ -123,26 +130,30 @@ public final class StepBench {
                     options.preset(), parameters, config.hiddenSize(), config.numLayers(), config.numHeads(),
                     config.numKvHeads(), config.intermediateSize(), config.vocabSize()));
             b.append(String.format(Locale.ROOT,
-                    "batch %d x seq %d = %d tokens/step, %d warmup + %d timed steps, %.1f model GFLOP/step%n",
+                    "batch %d x seq %d = %d tokens/step, %d warmup + %d timed steps, %.3g model GFLOP/step%n",
                     options.batch(), options.seq(), tokensPerStep, options.warmup(), options.steps(), flopsPerStep / 1e9));
             if (libtorch != null) {
                 b.append(String.format(Locale.ROOT, "first-step loss: ours %.6f  libtorch %.6f  (rel diff %.1e)%s%n",
                         ours.firstLoss(), libtorch.firstLoss(), lossRelDiff(),
                         lossRelDiff() > 1e-3 ? "  WARNING: the two sides do not compute the same thing" : ""));
             }
+            if (loadBefore > cores || loadAfter > cores) {
+                b.append(String.format(Locale.ROOT, "note: load average %.1f before, %.1f after on %d cores: other work shared"
+                        + " the machine, so both sides' times are inflated and noisy%n", loadBefore, loadAfter, cores));
+            }
             line(b, ours);
             if (libtorch != null) {
                 line(b, libtorch);
                 b.append(String.format(Locale.ROOT, "ratio_vs_libtorch=%.3f%n", ratio()));
             }
-            b.append(String.format(Locale.ROOT, "openblas sgemm %dx%dx%d: %.1f GFLOP/s (%d threads); ours reaches %.0f%% of it%n",
+            b.append(String.format(Locale.ROOT, "openblas sgemm %dx%dx%d: %.3g GFLOP/s (%d threads); ours reaches %.0f%% of it%n",
                     sgemmShape[0], sgemmShape[1], sgemmShape[2], sgemmGflops, ours.threads(), 100 * ours.gflops() / sgemmGflops));
             return b.toString();
         }
 
         private static void line(StringBuilder b, Side s) {
-            b.append(String.format(Locale.ROOT, "%-9s median step %.4f s  %,.0f tokens/s  %.1f GFLOP/s  threads %d%n",
-                    s.name() + ":", s.medianStepS(), s.tokensPerS(), s.gflops(), s.threads()));
+            b.append(String.format(Locale.ROOT, "%-9s median step %.4f s  %,.0f tokens/s  %.3g GFLOP/s  threads %d (BLAS %d)%n",
+                    s.name() + ":", s.medianStepS(), s.tokensPerS(), s.gflops(), s.threads(), s.blasThreads()));
         }
 
         public void writeJson(Path file) throws IOException {
@@ -187,7 +198,8 @@ public final class StepBench {
         double[] oursS = new double[o.steps()], theirsS = o.compareLibtorch() ? new double[o.steps()] : null;
         float oursLoss = Float.NaN, theirsLoss = Float.NaN;
         long params;
-        int oursThreads, theirsThreads = 0;
+        int oursThreads, oursBlas, theirsThreads = 0, theirsBlas = 0;
+        double loadBefore = loadAverage();
         double sgemm;
         int[] shape = {batch.size(), cfg.intermediateSize(), cfg.hiddenSize()};
         try (CpuBackend backend = new CpuBackend(o.threads());
@@ -196,15 +208,18 @@ public final class StepBench {
              TorchLlama theirs = o.compareLibtorch() ? new TorchLlama(cfg, ours.parameters(), o.threads()) : null) {
             params = ours.parameterCount();
             oursThreads = backend.threads();
+            oursBlas = OpenBlas.getNumThreads();
             if (theirs != null) {
                 theirs.useAdamW(hp.beta1(), hp.beta2(), hp.eps(), hp.weightDecay());
                 theirsThreads = Torch.threads();
+                theirsBlas = Torch.blasThreads();
             }
             for (int s = 0; s < total; s++) {
                 boolean timed = s >= o.warmup();
                 // alternate which side goes first, so neither always runs right after the other
                 for (int side = 0; side < (theirs == null ? 1 : 2); side++) {
                     boolean oursNow = theirs == null || (side == 0) == (s % 2 == 0);
+                    if (theirs != null) settle();
                     long t0 = System.nanoTime();
                     float loss;
                     if (oursNow) {
@@ -231,14 +246,32 @@ public final class StepBench {
         }
         double flops = stepFlops(cfg, o.batch(), o.seq());
         long tokens = batch.size();
-        Side oursSide = side("ours", oursThreads, oursS, oursLoss, tokens, flops);
-        Side theirsSide = theirsS == null ? null : side("libtorch", theirsThreads, theirsS, theirsLoss, tokens, flops);
-        return new Result(o, cfg, params, tokens, flops, oursSide, theirsSide, sgemm, shape, OpenBlas.describe());
+        Side oursSide = side("ours", oursThreads, oursBlas, oursS, oursLoss, tokens, flops);
+        Side theirsSide = theirsS == null ? null
+                : side("libtorch", theirsThreads, theirsBlas, theirsS, theirsLoss, tokens, flops);
+        return new Result(o, cfg, params, tokens, flops, oursSide, theirsSide, sgemm, shape, OpenBlas.describe(),
+                loadBefore, loadAverage(), Runtime.getRuntime().availableProcessors());
     }
 
-    private static Side side(String name, int threads, double[] times, float firstLoss, long tokens, double flops) {
+    private static Side side(String name, int threads, int blas, double[] times, float firstLoss, long tokens, double flops) {
         double med = median(times);
-        return new Side(name, threads, med, times, firstLoss, tokens / med, flops / med / 1e9);
+        return new Side(name, threads, blas, med, times, firstLoss, tokens / med, flops / med / 1e9);
+    }
+
+    /**
+     * A short untimed pause before each side's step, so the worker threads the other side's OpenMP
+     * and OpenBLAS pools leave spinning after their last job have gone to sleep and take no cores.
+     */
+    private static void settle() {
+        try {
+            Thread.sleep(200);
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+        }
+    }
+
+    private static double loadAverage() {
+        return java.lang.management.ManagementFactory.getOperatingSystemMXBean().getSystemLoadAverage();
     }
 
     static double median(double[] x) {

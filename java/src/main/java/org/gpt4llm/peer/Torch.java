@@ -1,7 +1,14 @@
 package org.gpt4llm.peer;
 
+import java.lang.foreign.Arena;
+import java.lang.foreign.FunctionDescriptor;
+import java.lang.foreign.Linker;
+import java.lang.foreign.SymbolLookup;
+import java.lang.foreign.ValueLayout;
+import java.lang.invoke.MethodHandle;
 import java.nio.FloatBuffer;
 import java.nio.LongBuffer;
+import java.util.Optional;
 import org.bytedeco.pytorch.global.torch;
 import org.gpt4llm.tensor.DType;
 import org.gpt4llm.tensor.Tensor;
@@ -11,15 +18,57 @@ import org.gpt4llm.tensor.Tensor;
  * {@code gpt4llm bench}. Every conversion copies: the two never share memory.
  */
 public final class Torch {
+    /**
+     * libtorch's GEMM is OpenBLAS ({@code libopenblas.so.0}, pthreads), a library of its own beside
+     * the one our CPU backend calls, and {@code torch::set_num_threads} does not reach it: its
+     * thread count is set here directly. Null where libtorch was built without it.
+     */
+    private static final MethodHandle BLAS_SET_THREADS, BLAS_GET_THREADS;
+
+    static {
+        torch.get_num_threads(); // loads libtorch, and with it its BLAS
+        MethodHandle set = null, get = null;
+        try {
+            SymbolLookup blas = SymbolLookup.libraryLookup("libopenblas.so.0", Arena.global());
+            Optional<java.lang.foreign.MemorySegment> s = blas.find("openblas_set_num_threads");
+            Optional<java.lang.foreign.MemorySegment> g = blas.find("openblas_get_num_threads");
+            if (s.isPresent() && g.isPresent()) {
+                set = Linker.nativeLinker().downcallHandle(s.get(), FunctionDescriptor.ofVoid(ValueLayout.JAVA_INT));
+                get = Linker.nativeLinker().downcallHandle(g.get(), FunctionDescriptor.of(ValueLayout.JAVA_INT));
+            }
+        } catch (IllegalArgumentException e) {
+            // no such library in this process: libtorch uses another BLAS
+        }
+        BLAS_SET_THREADS = set;
+        BLAS_GET_THREADS = get;
+    }
+
     private Torch() {}
 
-    /** Sets libtorch's intra-op thread count (it uses one thread here unless told). */
+    /** Sets libtorch's intra-op thread count and its BLAS's (it uses one thread here unless told). */
     public static void setThreads(int n) {
         torch.set_num_threads(n);
+        if (BLAS_SET_THREADS != null) {
+            try {
+                BLAS_SET_THREADS.invokeExact(n);
+            } catch (Throwable t) {
+                throw new IllegalStateException(t);
+            }
+        }
     }
 
     public static int threads() {
         return torch.get_num_threads();
+    }
+
+    /** Threads of libtorch's OpenBLAS, or -1 when libtorch does not use a separate OpenBLAS. */
+    public static int blasThreads() {
+        if (BLAS_GET_THREADS == null) return -1;
+        try {
+            return (int) BLAS_GET_THREADS.invokeExact();
+        } catch (Throwable t) {
+            throw new IllegalStateException(t);
+        }
     }
 
     /** A float32 libtorch tensor with the given shape holding a copy of {@code values}. */

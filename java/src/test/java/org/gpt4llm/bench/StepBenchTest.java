@@ -47,6 +47,7 @@ class StepBenchTest {
             assertTrue(n.path(side).path("tokens_per_s").asDouble() > 0, side + " tokens/s in " + n);
             assertTrue(n.path(side).path("gflops").asDouble() > 0, side + " GFLOP/s in " + n);
             assertEquals(2, n.path(side).path("threads").asInt(), side + " threads in " + n);
+            assertEquals(2, n.path(side).path("blas_threads").asInt(), side + " BLAS threads in " + n);
         }
         assertTrue(n.path("openblas_sgemm_gflops").asDouble() > 0, n.toString());
         assertTrue(n.path("ratio_vs_libtorch").asDouble() > 0, n.toString());

@@ -61,7 +61,9 @@ class LlamaModelTest {
         long seed = Numerics.freshSeed();
         Random rng = new Random(seed);
         LlamaConfig cfg = GQA;
-        Backend.AdamW hp = new Backend.AdamW(0.9f, 0.95f, 1e-8f, 0.1f);
+        // eps well below typical |gradient| (~1e-2) but far above gradient rounding (~1e-9): with eps = 1e-8
+        // an element whose gradient is ~0 gets an update of ±lr decided by rounding noise on each side
+        Backend.AdamW hp = new Backend.AdamW(0.9f, 0.95f, 1e-5f, 0.1f);
         float lr = 3e-3f;
         Map<String, float[]> w = randomWeights(cfg, rng);
         try (Arena arena = Arena.ofConfined();
@@ -98,7 +100,7 @@ class LlamaModelTest {
                     worst = Math.max(worst, err);
                     worstDelta = Math.max(worstDelta, deltaErr);
                     assertTrue(err < TOL, "seed " + seed + ": step " + step + " " + e.getKey() + " rel err " + err);
-                    assertTrue(deltaErr < 1e-2, "seed " + seed + ": step " + step + " update of " + e.getKey()
+                    assertTrue(deltaErr < 1e-3, "seed " + seed + ": step " + step + " update of " + e.getKey()
                             + " rel err " + deltaErr);
                 }
                 System.out.printf("adamw step %d: grad norm %.6f vs libtorch %.6f, worst parameter rel err %.2e,"
