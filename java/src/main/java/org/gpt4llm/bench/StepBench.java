@@ -137,10 +137,8 @@ public final class StepBench {
                         ours.firstLoss(), libtorch.firstLoss(), lossRelDiff(),
                         lossRelDiff() > 1e-3 ? "  WARNING: the two sides do not compute the same thing" : ""));
             }
-            if (loadBefore > cores || loadAfter > cores) {
-                b.append(String.format(Locale.ROOT, "note: load average %.1f before, %.1f after on %d cores: other work shared"
-                        + " the machine, so both sides' times are inflated and noisy%n", loadBefore, loadAfter, cores));
-            }
+            b.append(String.format(Locale.ROOT, "machine: %d cores, load average %.1f before and %.1f after (this run"
+                    + " adds up to %d); other work inflates both sides' times%n", cores, loadBefore, loadAfter, ours.threads()));
             line(b, ours);
             if (libtorch != null) {
                 line(b, libtorch);
