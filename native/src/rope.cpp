@@ -5,7 +5,9 @@
  *
  *   inv_freq[i] = 1 / theta^(2i/D)       computed in fp32 as HF's LlamaRotaryEmbedding does:
  *                                         e = (float)(2i) / (float)D, p = theta^e rounded to
- *                                         fp32, inv_freq = 1.0f / p
+ *                                         fp32, inv_freq = 1.0f / p. Here p is correctly rounded;
+ *                                         libtorch's vectorised pow is within one ulp of it and
+ *                                         differs for a few (D, i), e.g. D=96, i=20, theta=1e4.
  *   a           = (float)pos * inv_freq[i]   (fp32 product), cos a and sin a rounded to fp32
  *   fwd: x1' = x1 cos a - x2 sin a,   x2' = x2 cos a + x1 sin a      (x * cos + rotate_half(x) * sin)
  *   bwd: the transpose (rotation by -a), applied to the gradient in place:
@@ -29,7 +31,7 @@ namespace {
 void inv_freq(float* inv, int D, float theta) {
   for (int i = 0; i < D / 2; i++) {
     float e = (float)(2 * i) / (float)D;
-    float p = (float)std::pow((double)theta, (double)e);  // fp32 pow, correctly rounded
+    float p = (float)std::pow((double)theta, (double)e);  // theta^e in fp64, rounded once
     inv[i] = 1.0f / p;
   }
 }
