@@ -1,0 +1,276 @@
+package org.gpt4llm.bench;
+
+import com.fasterxml.jackson.databind.ObjectMapper;
+import com.fasterxml.jackson.databind.node.ObjectNode;
+import java.io.IOException;
+import java.io.PrintStream;
+import java.lang.foreign.Arena;
+import java.lang.foreign.MemorySegment;
+import java.lang.foreign.ValueLayout;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.nio.file.StandardCopyOption;
+import java.util.Arrays;
+import java.util.Locale;
+import java.util.SplittableRandom;
+import org.gpt4llm.backend.Backend;
+import org.gpt4llm.backend.cpu.CpuBackend;
+import org.gpt4llm.backend.cpu.OpenBlas;
+import org.gpt4llm.model.LlamaConfig;
+import org.gpt4llm.model.LlamaModel;
+import org.gpt4llm.model.TokenBatch;
+import org.gpt4llm.optim.AdamWOptimizer;
+import org.gpt4llm.peer.Torch;
+import org.gpt4llm.peer.TorchLlama;
+
+/**
+ * {@code gpt4llm bench step}: one training step (forward, backward, AdamW with clipping) of the same
+ * randomly initialised LLaMA on the same batch, timed in our CPU backend and, side by side in the
+ * same run, in libtorch ({@link TorchLlama}, autograd and libtorch's AdamW) with the same thread
+ * count. Steps of the two sides alternate, so both see the same machine load; each side's time is
+ * the median over the timed steps.
+ *
+ * <p>Model FLOPs of one training step (forward 1x, backward 2x; recomputation not counted):
+ * <pre>
+ *   matmul = 6 * P * B*T            P = L*(2*C*C + 2*C*KV + 3*C*F) + V*C   (weights that are multiplied:
+ *                                     attention, MLP and the lm_head; the embedding lookup is free)
+ *   attn   = 6 * L * B * T*T * C    QKᵀ and PV are 2*T*T*C each per layer and sequence in the forward,
+ *                                     halved by the causal mask, times 3 for forward + backward
+ * </pre>
+ * Achieved GFLOP/s = (matmul + attn) / median step time, shown next to OpenBLAS sgemm measured in
+ * the same run on the model's MLP shape (M = B*T, N = F, K = C), the ceiling of a fp32 CPU step.
+ */
+public final class StepBench {
+    private static final ObjectMapper JSON = new ObjectMapper();
+
+    private StepBench() {}
+
+    /** What to measure; {@code compareLibtorch} false times our backend alone. */
+    public record Options(String preset, int vocab, int batch, int seq, int threads, int steps, int warmup,
+                          long seed, boolean compareLibtorch, float lr, float maxGradNorm) {
+        public Options {
+            if (vocab < 1) throw new IllegalArgumentException("--vocab must be positive, got " + vocab);
+            if (batch < 1) throw new IllegalArgumentException("--batch must be positive, got " + batch);
+            if (seq < 2) throw new IllegalArgumentException("--seq must be at least 2, got " + seq);
+            if (threads < 1) throw new IllegalArgumentException("--threads must be positive, got " + threads);
+            if (steps < 1) throw new IllegalArgumentException("--steps must be positive, got " + steps);
+            if (warmup < 0) throw new IllegalArgumentException("--warmup must not be negative, got " + warmup);
+        }
+
+        public static Options defaults() {
+            return new Options("small", 32000, 4, 256, Runtime.getRuntime().availableProcessors(), 5, 1, 0, true,
+                    1e-4f, 1.0f);
+        }
+    }
+
+    /** One side's measurements; times in seconds. */
+    public record Side(String name, int threads, double medianStepS, double[] stepS, float firstLoss, double tokensPerS,
+                       double gflops) {}
+
+    public record Result(Options options, LlamaConfig config, long parameters, long tokensPerStep, double flopsPerStep,
+                         Side ours, Side libtorch, double sgemmGflops, int[] sgemmShape, String blas) {
+        /** ours / libtorch median step time, NaN without a comparison. */
+        public double ratio() {
+            return libtorch == null ? Double.NaN : ours.medianStepS / libtorch.medianStepS;
+        }
+
+        public double lossRelDiff() {
+            return libtorch == null ? Double.NaN
+                    : Math.abs(ours.firstLoss - libtorch.firstLoss) / Math.max(1e-12, Math.abs(libtorch.firstLoss));
+        }
+
+        public ObjectNode toJson() {
+            ObjectNode n = JSON.createObjectNode();
+            n.put("bench", "step");
+            n.put("preset", options.preset());
+            n.put("vocab", config.vocabSize());
+            n.put("batch", options.batch());
+            n.put("seq", options.seq());
+            n.put("steps", options.steps());
+            n.put("warmup", options.warmup());
+            n.put("parameters", parameters);
+            n.put("tokens_per_step", tokensPerStep);
+            n.put("model_flops_per_step", flopsPerStep);
+            n.set("ours", side(ours));
+            if (libtorch != null) {
+                n.set("libtorch", side(libtorch));
+                n.put("ratio_vs_libtorch", ratio());
+                n.put("first_loss_rel_diff", lossRelDiff());
+            }
+            n.put("openblas_sgemm_gflops", sgemmGflops);
+            n.putArray("openblas_sgemm_mnk").add(sgemmShape[0]).add(sgemmShape[1]).add(sgemmShape[2]);
+            n.put("openblas", blas);
+            return n;
+        }
+
+        private static ObjectNode side(Side s) {
+            ObjectNode n = JSON.createObjectNode();
+            n.put("threads", s.threads());
+            n.put("median_step_s", s.medianStepS());
+            n.put("tokens_per_s", s.tokensPerS());
+            n.put("gflops", s.gflops());
+            n.put("first_loss", s.firstLoss());
+            var steps = n.putArray("step_s");
+            for (double t : s.stepS()) steps.add(t);
+            return n;
+        }
+
+        /** The report printed by {@code gpt4llm bench step}. */
+        public String toText() {
+            StringBuilder b = new StringBuilder();
+            b.append(String.format(Locale.ROOT,
+                    "bench step: llama %s, %,d parameters (hidden %d, layers %d, heads %d/%d, ffn %d, vocab %d)%n",
+                    options.preset(), parameters, config.hiddenSize(), config.numLayers(), config.numHeads(),
+                    config.numKvHeads(), config.intermediateSize(), config.vocabSize()));
+            b.append(String.format(Locale.ROOT,
+                    "batch %d x seq %d = %d tokens/step, %d warmup + %d timed steps, %.1f model GFLOP/step%n",
+                    options.batch(), options.seq(), tokensPerStep, options.warmup(), options.steps(), flopsPerStep / 1e9));
+            if (libtorch != null) {
+                b.append(String.format(Locale.ROOT, "first-step loss: ours %.6f  libtorch %.6f  (rel diff %.1e)%s%n",
+                        ours.firstLoss(), libtorch.firstLoss(), lossRelDiff(),
+                        lossRelDiff() > 1e-3 ? "  WARNING: the two sides do not compute the same thing" : ""));
+            }
+            line(b, ours);
+            if (libtorch != null) {
+                line(b, libtorch);
+                b.append(String.format(Locale.ROOT, "ratio_vs_libtorch=%.3f%n", ratio()));
+            }
+            b.append(String.format(Locale.ROOT, "openblas sgemm %dx%dx%d: %.1f GFLOP/s (%d threads); ours reaches %.0f%% of it%n",
+                    sgemmShape[0], sgemmShape[1], sgemmShape[2], sgemmGflops, ours.threads(), 100 * ours.gflops() / sgemmGflops));
+            return b.toString();
+        }
+
+        private static void line(StringBuilder b, Side s) {
+            b.append(String.format(Locale.ROOT, "%-9s median step %.4f s  %,.0f tokens/s  %.1f GFLOP/s  threads %d%n",
+                    s.name() + ":", s.medianStepS(), s.tokensPerS(), s.gflops(), s.threads()));
+        }
+
+        public void writeJson(Path file) throws IOException {
+            Path abs = file.toAbsolutePath();
+            if (abs.getParent() != null) Files.createDirectories(abs.getParent());
+            Path tmp = abs.resolveSibling(abs.getFileName() + ".tmp");
+            Files.writeString(tmp, JSON.writerWithDefaultPrettyPrinter().writeValueAsString(toJson()) + "\n");
+            Files.move(tmp, abs, StandardCopyOption.ATOMIC_MOVE, StandardCopyOption.REPLACE_EXISTING);
+        }
+    }
+
+    /** Model FLOPs of one training step (see the class comment). */
+    public static double stepFlops(LlamaConfig c, int batch, int seq) {
+        double C = c.hiddenSize(), kv = c.kvDim(), f = c.intermediateSize(), v = c.vocabSize(), l = c.numLayers();
+        double p = l * (2 * C * C + 2 * C * kv + 3 * C * f) + v * C;
+        return 6 * p * batch * seq + 6 * l * batch * (double) seq * seq * C;
+    }
+
+    /** Random token rows, every position predicting the next token of its row. */
+    public static TokenBatch randomBatch(int batch, int seq, int vocab, long seed) {
+        SplittableRandom rng = new SplittableRandom(seed);
+        int[][] rows = new int[batch][seq + 1];
+        for (int[] r : rows) for (int j = 0; j < r.length; j++) r[j] = rng.nextInt(vocab);
+        int n = batch * seq;
+        int[] tok = new int[n], tgt = new int[n], pos = new int[n], seg = new int[n];
+        for (int i = 0; i < batch; i++) {
+            for (int j = 0; j < seq; j++) {
+                tok[i * seq + j] = rows[i][j];
+                tgt[i * seq + j] = rows[i][j + 1];
+                pos[i * seq + j] = j;
+                seg[i * seq + j] = 1;
+            }
+        }
+        return new TokenBatch(batch, seq, tok, tgt, pos, seg);
+    }
+
+    public static Result run(Options o, PrintStream progress) {
+        LlamaConfig cfg = LlamaConfig.preset(o.preset(), o.vocab());
+        TokenBatch batch = randomBatch(o.batch(), o.seq(), cfg.vocabSize(), o.seed() + 1);
+        Backend.AdamW hp = new Backend.AdamW(0.9f, 0.95f, 1e-8f, 0.1f);
+        int total = o.warmup() + o.steps();
+        double[] oursS = new double[o.steps()], theirsS = o.compareLibtorch() ? new double[o.steps()] : null;
+        float oursLoss = Float.NaN, theirsLoss = Float.NaN;
+        long params;
+        int oursThreads, theirsThreads = 0;
+        double sgemm;
+        int[] shape = {batch.size(), cfg.intermediateSize(), cfg.hiddenSize()};
+        try (CpuBackend backend = new CpuBackend(o.threads());
+             LlamaModel ours = LlamaModel.initRandom(backend, cfg, o.seed());
+             AdamWOptimizer opt = new AdamWOptimizer(backend, ours.parameters(), ours.gradients(), hp);
+             TorchLlama theirs = o.compareLibtorch() ? new TorchLlama(cfg, ours.parameters(), o.threads()) : null) {
+            params = ours.parameterCount();
+            oursThreads = backend.threads();
+            if (theirs != null) {
+                theirs.useAdamW(hp.beta1(), hp.beta2(), hp.eps(), hp.weightDecay());
+                theirsThreads = Torch.threads();
+            }
+            for (int s = 0; s < total; s++) {
+                boolean timed = s >= o.warmup();
+                // alternate which side goes first, so neither always runs right after the other
+                for (int side = 0; side < (theirs == null ? 1 : 2); side++) {
+                    boolean oursNow = theirs == null || (side == 0) == (s % 2 == 0);
+                    long t0 = System.nanoTime();
+                    float loss;
+                    if (oursNow) {
+                        loss = ours.forward(batch);
+                        ours.backward();
+                        opt.step(o.lr(), o.maxGradNorm());
+                        ours.zeroGrad();
+                    } else {
+                        loss = theirs.forward(batch);
+                        theirs.backward();
+                        theirs.step(o.lr(), o.maxGradNorm());
+                    }
+                    double dt = (System.nanoTime() - t0) / 1e9;
+                    if (s == 0 && oursNow) oursLoss = loss;
+                    if (s == 0 && !oursNow) theirsLoss = loss;
+                    if (timed) (oursNow ? oursS : theirsS)[s - o.warmup()] = dt;
+                    if (progress != null) {
+                        progress.printf(Locale.ROOT, "%s step %d/%d%s: %.4f s, loss %.5f%n", oursNow ? "ours    " : "libtorch",
+                                s + 1, total, timed ? "" : " (warmup)", dt, loss);
+                    }
+                }
+            }
+            sgemm = sgemmGflops(shape[0], shape[1], shape[2]);
+        }
+        double flops = stepFlops(cfg, o.batch(), o.seq());
+        long tokens = batch.size();
+        Side oursSide = side("ours", oursThreads, oursS, oursLoss, tokens, flops);
+        Side theirsSide = theirsS == null ? null : side("libtorch", theirsThreads, theirsS, theirsLoss, tokens, flops);
+        return new Result(o, cfg, params, tokens, flops, oursSide, theirsSide, sgemm, shape, OpenBlas.describe());
+    }
+
+    private static Side side(String name, int threads, double[] times, float firstLoss, long tokens, double flops) {
+        double med = median(times);
+        return new Side(name, threads, med, times, firstLoss, tokens / med, flops / med / 1e9);
+    }
+
+    static double median(double[] x) {
+        double[] s = x.clone();
+        Arrays.sort(s);
+        int n = s.length;
+        return n % 2 == 1 ? s[n / 2] : (s[n / 2 - 1] + s[n / 2]) / 2;
+    }
+
+    /** Median GFLOP/s of row-major {@code C[m,n] = A[m,k]·B[n,k]ᵀ} (the layout of a linear layer) over a few calls. */
+    public static double sgemmGflops(int m, int n, int k) {
+        try (Arena arena = Arena.ofConfined()) {
+            MemorySegment a = random(arena, (long) m * k, 1), b = random(arena, (long) n * k, 2);
+            MemorySegment c = arena.allocate((long) m * n * Float.BYTES, 64);
+            double flops = 2.0 * m * n * k;
+            long budgetNs = 1_000_000_000L, start = System.nanoTime();
+            OpenBlas.sgemm(false, true, m, n, k, 1f, a, k, b, k, 0f, c, n);   // warm-up
+            double[] t = new double[15];
+            int reps = 0;
+            while (reps < t.length && (reps < 3 || System.nanoTime() - start < budgetNs)) {
+                long t0 = System.nanoTime();
+                OpenBlas.sgemm(false, true, m, n, k, 1f, a, k, b, k, 0f, c, n);
+                t[reps++] = (System.nanoTime() - t0) / 1e9;
+            }
+            return flops / median(Arrays.copyOf(t, reps)) / 1e9;
+        }
+    }
+
+    private static MemorySegment random(Arena arena, long n, long seed) {
+        MemorySegment s = arena.allocate(n * Float.BYTES, 64);
+        SplittableRandom rng = new SplittableRandom(seed);
+        for (long i = 0; i < n; i++) s.setAtIndex(ValueLayout.JAVA_FLOAT, i, (float) (rng.nextDouble() - 0.5));
+        return s;
+    }
+}

@@ -1,0 +1,65 @@
+package org.gpt4llm.bench;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import java.io.ByteArrayOutputStream;
+import java.io.PrintStream;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.regex.Matcher;
+import java.util.regex.Pattern;
+import org.gpt4llm.cli.Main;
+import org.gpt4llm.model.LlamaConfig;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+/** {@code gpt4llm bench step} runs end to end on a tiny model; no timing is asserted. */
+class StepBenchTest {
+    @Test
+    void tinyStepReportsBothSidesAndARatio(@TempDir Path dir) throws Exception {
+        Path json = dir.resolve("bench.json");
+        ByteArrayOutputStream buf = new ByteArrayOutputStream();
+        PrintStream old = System.out;
+        int code;
+        try (PrintStream capture = new PrintStream(buf, true, StandardCharsets.UTF_8)) {
+            System.setOut(capture);
+            code = Main.commandLine().execute("bench", "step", "--preset", "tiny", "--compare", "libtorch",
+                    "--vocab", "301", "--batch", "2", "--seq", "24", "--threads", "2", "--steps", "1", "--warmup", "0",
+                    "--json", json.toString());
+        } finally {
+            System.setOut(old);
+        }
+        String out = buf.toString(StandardCharsets.UTF_8);
+        System.out.print(out);
+        assertEquals(0, code, out);
+        Matcher ratio = Pattern.compile("(?m)^ratio_vs_libtorch=([0-9.]+)$").matcher(out);
+        assertTrue(ratio.find(), "no ratio line in:\n" + out);
+        assertTrue(Double.parseDouble(ratio.group(1)) > 0, out);
+        assertTrue(out.contains("threads 2"), out);
+
+        JsonNode n = new ObjectMapper().readTree(json.toFile());
+        for (String side : new String[] {"ours", "libtorch"}) {
+            assertTrue(n.path(side).path("median_step_s").asDouble() > 0, side + " time in " + n);
+            assertTrue(n.path(side).path("tokens_per_s").asDouble() > 0, side + " tokens/s in " + n);
+            assertTrue(n.path(side).path("gflops").asDouble() > 0, side + " GFLOP/s in " + n);
+            assertEquals(2, n.path(side).path("threads").asInt(), side + " threads in " + n);
+        }
+        assertTrue(n.path("openblas_sgemm_gflops").asDouble() > 0, n.toString());
+        assertTrue(n.path("ratio_vs_libtorch").asDouble() > 0, n.toString());
+        // both sides computed the same step on the same weights and batch
+        assertTrue(n.path("first_loss_rel_diff").asDouble() < 1e-4, n.toString());
+    }
+
+    @Test
+    void flopFormula() {
+        // hidden 64, kv 32, ffn 176, 2 layers, vocab 100, batch 2 x seq 64
+        LlamaConfig c = LlamaConfig.preset("tiny", 100);
+        double p = 2 * (2.0 * 64 * 64 + 2.0 * 64 * 32 + 3.0 * 64 * 176) + 100 * 64;
+        double expected = 6 * p * 128 + 6 * 2 * 2 * 64.0 * 64 * 64;
+        assertEquals(expected, StepBench.stepFlops(c, 2, 64), 1e-6 * expected);
+    }
+}
