@@ -27,6 +27,8 @@
 //         every query head of the group and every query that can see them, BQ queries at a time
 //         (P and dS of the block [BQ,BK] are the only score storage);
 // pass 2, parallel over (b, h, query tile): the task owns dq of its BQ queries.
+// Pass 1 packs its block of queries and accumulates dk/dv in contiguous [BK,D] tiles. Extra memory
+// per call: the packed keys (forward) or keys and values (backward), each the size of k.
 // Every output element is written by exactly one task in a fixed order: no atomics, and results
 // do not depend on the thread count or the schedule. All outputs are overwritten.
 //
@@ -38,7 +40,6 @@
 #include "g4_internal.h"
 
 #include <immintrin.h>
-#include <omp.h>
 
 #include <algorithm>
 #include <cmath>
