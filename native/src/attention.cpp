@@ -13,9 +13,10 @@
 // acc = running sum of exp(s - m) v_j (kept in out_i itself). A tile whose max m' exceeds m first
 // rescales l and acc by exp(m - m'). At the end out_i = acc / l and lse_i = m + log l. A query
 // with no visible key (padding, seg == 0) gets out_i = 0 and lse_i = -inf.
-// A task is (b, h, tile of BQ queries); it walks key tiles of BK keys up to the diagonal. The key
-// tile is copied transposed, Kt [D,BK], so one query's BK scores are BK-wide vector FMAs (no
-// horizontal sums); the row of BK scores is the only score storage: no T x T matrix exists.
+// A task is (b, h, tile of BQ queries); it walks key tiles of BK keys up to the diagonal. Keys are
+// packed transposed once per call, Kt [D,BK] per tile, so one query's BK scores are BK-wide vector
+// FMAs with no horizontal sums; values are copied per tile into contiguous rows (strided rows of
+// one head alias in L1). A row of BK scores is the only score storage: no T x T matrix exists.
 //
 // backward (FlashAttention-2), with P_ij = exp(s_ij - lse_i) recomputed tile by tile:
 //   D_i   = dout_i . out_i                         (= sum_j P_ij dP_ij)
@@ -26,6 +27,8 @@
 //         every query head of the group and every query that can see them, BQ queries at a time
 //         (P and dS of the block [BQ,BK] are the only score storage);
 // pass 2, parallel over (b, h, query tile): the task owns dq of its BQ queries.
+// Pass 1 packs its block of queries and accumulates dk/dv in contiguous [BK,D] tiles. Extra memory
+// per call: the packed keys (forward) or keys and values (backward), each the size of k.
 // Every output element is written by exactly one task in a fixed order: no atomics, and results
 // do not depend on the thread count or the schedule. All outputs are overwritten.
 //
@@ -37,7 +40,6 @@
 #include "g4_internal.h"
 
 #include <immintrin.h>
-#include <omp.h>
 
 #include <algorithm>
 #include <cmath>
@@ -181,18 +183,13 @@ struct Avx2 {
     for (; d < D; d++)
       for (int r = 0; r < n; r++) y[d] += c[r * cs] * rows[r * rs + d];
   }
-  G4_AVX2 static inline void scal(float* y, float a, int D) {
-    const __m256 av = _mm256_set1_ps(a);
-    int d = 0;
-    for (; d + 8 <= D; d += 8) _mm256_storeu_ps(y + d, _mm256_mul_ps(av, _mm256_loadu_ps(y + d)));
-    for (; d < D; d++) y[d] *= a;
-  }
+  // no reduction: the compiler vectorizes the plain loop for AVX2 inside the AVX2 tile kernels
+  static G4_INLINE void scal(float* y, float a, int D) { Scalar::scal(y, a, D); }
 };
 
 // ---- one call's arguments and its packed key/value tiles -----------------------------------------
-// KT, VT [B,Hkv,nkt,D,BK]: tile (b,g,kt) is keys kt*BK.. of kv head g, transposed, zero past T.
-// Packing once per call keeps the strided gather out of the inner loops (a tile is read by every
-// query tile after it), and every inner loop then reads contiguous memory.
+// KT, VT [B,Hkv,nkt,D,BK]: tile (b,g,kt) is keys kt*BK.. of kv head g, transposed, zero past T;
+// packed once per call since every query tile after it reads the tile again.
 struct Attn {
   const float *q, *k, *v, *dout, *lse, *Di;  // Di [B,Hq,T]: rowsum(dout * out), backward only
   const float *KT, *VT;                      // VT: backward only
@@ -247,7 +244,7 @@ G4_INLINE void fwd_tile(const Attn& a, float* out, float* lse, float* Vc, int b,
     l[i - i0] = 0.f;
     if (sg[i] != 0) lo = std::min(lo, first[i]);
   }
-  for (int kt = lo / BK; kt * BK < i1; kt++) {  // key tiles [j0, j1) up to the diagonal
+  for (int kt = lo / BK; lo < i1 && kt * BK < i1; kt++) {  // key tiles [j0, j1) up to the diagonal
     const int j0 = kt * BK, j1 = std::min(j0 + BK, i1);
     const float* Kt = a.tile(a.KT, b, kvh, kt);
     copy_rows(Vc, a.v + a.at(b, j0, kvh, a.Hkv), (int64_t)a.Hkv * D, j1 - j0, D);
@@ -352,7 +349,7 @@ G4_INLINE void bwd_q_tile(const Attn& a, float* dq, float* Kc, int b, int h, int
     std::memset(dq + a.at(b, i, h, a.Hq), 0, sizeof(float) * D);
     if (sg[i] != 0) lo = std::min(lo, first[i]);
   }
-  for (int kt = lo / BK; kt * BK < i1; kt++) {
+  for (int kt = lo / BK; lo < i1 && kt * BK < i1; kt++) {
     const int j0 = kt * BK, j1 = std::min(j0 + BK, i1);
     const float *Kt = a.tile(a.KT, b, kvh, kt), *Vt = a.tile(a.VT, b, kvh, kt);
     copy_rows(Kc, a.k + a.at(b, j0, kvh, a.Hkv), (int64_t)a.Hkv * D, j1 - j0, D);
@@ -406,7 +403,7 @@ extern "C" {
 
 G4_API void g4_attention_fwd(float* out, float* lse, const float* q, const float* k, const float* v,
                              const int32_t* seg, int B, int T, int Hq, int Hkv, int D, float scale) {
-  if (B <= 0 || T <= 0 || Hq <= 0 || Hkv <= 0 || D <= 0) return;
+  if (B <= 0 || T <= 0 || Hq <= 0 || Hkv <= 0 || Hq % Hkv != 0 || D <= 0) return;
   Segments sg(seg, B, T);
   const std::vector<float> KT = transpose_tiles(k, B, T, Hkv, D);
   const int nqt = (T + BQ - 1) / BQ;
@@ -431,7 +428,7 @@ G4_API void g4_attention_fwd(float* out, float* lse, const float* q, const float
 G4_API void g4_attention_bwd(float* dq, float* dk, float* dv, const float* dout, const float* out,
                              const float* lse, const float* q, const float* k, const float* v,
                              const int32_t* seg, int B, int T, int Hq, int Hkv, int D, float scale) {
-  if (B <= 0 || T <= 0 || Hq <= 0 || Hkv <= 0 || D <= 0) return;
+  if (B <= 0 || T <= 0 || Hq <= 0 || Hkv <= 0 || Hq % Hkv != 0 || D <= 0) return;
   Segments sg(seg, B, T);
   const std::vector<float> KT = transpose_tiles(k, B, T, Hkv, D), VT = transpose_tiles(v, B, T, Hkv, D);
   std::vector<float> Di((size_t)B * Hq * T);  // [B,Hq,T]

@@ -63,6 +63,7 @@ class AttentionTest {
                 new Case(3, 130, 4, 2, 8, Layout.PACKED),
                 new Case(2, 65, 6, 1, 64, Layout.PACKED),
                 new Case(3, 7, 2, 2, 10, Layout.PACKED),
+                new Case(1, 100, 3, 3, 40, Layout.PACKED),
                 new Case(2, 130, 4, 2, 10, Layout.ARBITRARY));
         List<Arguments> out = new ArrayList<>();
         for (boolean scalar : new boolean[] {false, true}) {
