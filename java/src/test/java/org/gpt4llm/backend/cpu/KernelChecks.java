@@ -38,12 +38,17 @@ final class KernelChecks {
         }
     }
 
-    /** Asserts relErr(ours, ref) < tol and records it under {@code what}. */
-    static double assertClose(String what, float[] ours, float[] ref, double tol, String context) {
-        double err = Numerics.relErr(ours, ref);
+    /** Records an error measured by the caller. */
+    static void record(String what, double err) {
         synchronized (MAX_ERR) {
             MAX_ERR.merge(what, err, Math::max);
         }
+    }
+
+    /** Asserts relErr(ours, ref) < tol and records it under {@code what}. */
+    static double assertClose(String what, float[] ours, float[] ref, double tol, String context) {
+        double err = Numerics.relErr(ours, ref);
+        record(what, err);
         assertTrue(err < tol, what + ": relative error " + err + " >= " + tol + " (" + context + ")");
         return err;
     }
@@ -63,9 +68,7 @@ final class KernelChecks {
             sc += (double) scale[i] * scale[i];
         }
         double err = Math.sqrt(num / Math.max(den, sc));
-        synchronized (MAX_ERR) {
-            MAX_ERR.merge(what, err, Math::max);
-        }
+        record(what, err);
         assertTrue(err < tol, what + ": relative error " + err + " >= " + tol + " (" + context + ")");
         return err;
     }
