@@ -57,7 +57,8 @@ final class KernelChecks {
      * Like {@link #assertClose} but measures the error against the larger of ||ref|| and ||scale||:
      * for a result that is a difference of terms of size ||scale|| (RMSNorm's dx at C=1 is
      * rstd*g*(1 - x^2 rstd^2), almost all cancellation) rounding is only meaningful relative to the
-     * terms, not to what is left of them.
+     * terms, not to what is left of them. The same holds for an accumulated output compared with
+     * prefill + gradient: ||prefill|| is a fair scale.
      */
     static double assertCloseScaled(String what, float[] ours, float[] ref, float[] scale, double tol, String context) {
         double num = 0, den = 0, sc = 0;
