@@ -1,5 +1,5 @@
 /*
- * Elementwise helpers of the training loop, all arrays [n]:
+ * Elementwise operations of the training loop, all arrays [n]:
  *   add:   y = a + b            (y may alias a or b: each element is read before it is written)
  *   scale: x *= s               (gradient clipping, loss scaling)
  *   sumsq: sum_i x_i^2 in fp64  (global gradient norm)

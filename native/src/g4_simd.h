@@ -32,13 +32,13 @@ G4_AVX2 static inline double hsum4d(__m256d v) {
 }
 
 // e^x, within ~2 ulp of expf for x in [-87.3, 88.0]; 0 below -87.3 (where expf is subnormal),
-// clamped to e^88 above. NaN is not propagated (callers never pass it: their inputs are finite
-// differences x - max <= 0 or finite activations).
+// clamped to e^88 above; NaN in, NaN out (so a NaN logit or activation stays visible).
 //   x = n ln2 + r, |r| <= ln2/2  ->  e^x = 2^n * P(r), P the Cephes degree-6 polynomial
-G4_AVX2 static inline __m256 exp8(__m256 x) {
+G4_AVX2 static inline __m256 exp8(__m256 x_in) {
   const __m256 lo = _mm256_set1_ps(-87.3365447505f), hi = _mm256_set1_ps(88.0f);
-  __m256 under = _mm256_cmp_ps(x, lo, _CMP_LT_OQ);
-  x = _mm256_min_ps(_mm256_max_ps(x, lo), hi);
+  __m256 under = _mm256_cmp_ps(x_in, lo, _CMP_LT_OQ);
+  __m256 nan = _mm256_cmp_ps(x_in, x_in, _CMP_UNORD_Q);
+  __m256 x = _mm256_min_ps(_mm256_max_ps(x_in, lo), hi);
   __m256 n = _mm256_round_ps(_mm256_mul_ps(x, _mm256_set1_ps(1.44269504088896341f)),
                              _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
   // r = x - n ln2 with ln2 split into a part exact in float and a correction
@@ -55,7 +55,7 @@ G4_AVX2 static inline __m256 exp8(__m256 x) {
   // 2^n by building the exponent field; n in [-126, 127] after the clamp
   __m256i e = _mm256_slli_epi32(_mm256_add_epi32(_mm256_cvtps_epi32(n), _mm256_set1_epi32(127)), 23);
   __m256 y = _mm256_mul_ps(p, _mm256_castsi256_ps(e));
-  return _mm256_andnot_ps(under, y);
+  return _mm256_blendv_ps(_mm256_andnot_ps(under, y), x_in, nan);
 }
 
 }  // namespace g4

@@ -142,6 +142,27 @@ class CrossEntropyTest {
         }
     }
 
+    @ParameterizedTest(name = "scalar={0}")
+    @org.junit.jupiter.params.provider.ValueSource(booleans = {false, true})
+    void nanLogitGivesNanLossInItsRowOnly(boolean scalar) {
+        long seed = Numerics.freshSeed();
+        Random rng = new Random(seed);
+        int n = 3, v = 101;
+        float[] logits = Numerics.normal(rng, n * v, 1f);
+        logits[v + 1 + rng.nextInt(v - 1)] = Float.NaN;  // row 1, not its target (column 0)
+        int[] targets = {5, 0, 7};
+        KernelChecks.onPath(scalar, () -> {
+            try (Arena arena = Arena.ofConfined()) {
+                Tensor losses = Tensor.allocate(arena, DType.F32, n), x = Tensor.of(arena, logits, n, v);
+                CPU.crossEntropy(losses, x, x, Tensor.ofInts(arena, targets, n), IGNORE, 1f);
+                float[] l = losses.toFloatArray();
+                String ctx = "seed " + seed + ", " + KernelChecks.path(scalar);
+                assertTrue(Float.isNaN(l[1]), "row with a NaN logit: loss " + l[1] + ", " + ctx);
+                assertTrue(Float.isFinite(l[0]) && Float.isFinite(l[2]), "other rows: " + l[0] + ", " + l[2] + ", " + ctx);
+            }
+        });
+    }
+
     @Test
     void targetOutsideTheVocabularyIsRejectedBeforeAnythingIsWritten() {
         long seed = Numerics.freshSeed();
