@@ -1,0 +1,471 @@
+// Causal self-attention on the CPU, flash style: fp32, OpenMP, AVX2/FMA with a scalar fallback.
+//
+// Shapes: q, out, dq, dout [B,T,Hq,D]; k, v, dk, dv [B,T,Hkv,D]; lse [B,Hq,T]; seg [B,T] or NULL.
+// GQA: query head h reads kv head h / G with G = Hq/Hkv. Consecutive tokens of one head are Hq*D
+// floats apart on the query side and Hkv*D floats apart on the key/value side.
+// Visibility: key j is visible to query i iff j <= i and seg[j] == seg[i] != 0 (NULL: all 1).
+//
+// forward, per (b, h, query i), over the visible keys j:
+//   s_ij  = scale * q_i . k_j
+//   lse_i = log sum_j exp(s_ij)
+//   out_i = sum_j exp(s_ij - lse_i) v_j
+// evaluated over key tiles with an online softmax: m = running max, l = running sum of exp(s - m),
+// acc = running sum of exp(s - m) v_j (kept in out_i itself). A tile whose max m' exceeds m first
+// rescales l and acc by exp(m - m'). At the end out_i = acc / l and lse_i = m + log l. A query
+// with no visible key (padding, seg == 0) gets out_i = 0 and lse_i = -inf.
+// A task is (b, h, tile of BQ queries); it walks key tiles of BK keys up to the diagonal. Keys are
+// packed transposed once per call, Kt [D,BK] per tile, so one query's BK scores are BK-wide vector
+// FMAs with no horizontal sums; values are copied per tile into contiguous rows (strided rows of
+// one head alias in L1). A row of BK scores is the only score storage: no T x T matrix exists.
+//
+// backward (FlashAttention-2), with P_ij = exp(s_ij - lse_i) recomputed tile by tile:
+//   D_i   = dout_i . out_i                         (= sum_j P_ij dP_ij)
+//   dP_ij = dout_i . v_j
+//   dS_ij = P_ij (dP_ij - D_i)
+//   dq_i  = scale sum_j dS_ij k_j,  dk_j = scale sum_i dS_ij q_i,  dv_j = sum_i P_ij dout_i
+// pass 1, parallel over (b, kv head, key tile): the task owns dk/dv of its BK keys and sums over
+//         every query head of the group and every query that can see them, BQ queries at a time
+//         (P and dS of the block [BQ,BK] are the only score storage);
+// pass 2, parallel over (b, h, query tile): the task owns dq of its BQ queries.
+// Pass 1 packs its block of queries and accumulates dk/dv in contiguous [BK,D] tiles. Extra memory
+// per call: the packed keys (forward) or keys and values (backward), each the size of k.
+// Every output element is written by exactly one task in a fixed order: no atomics, and results
+// do not depend on the thread count or the schedule. All outputs are overwritten.
+//
+// Tile skipping: first[b,t] / last[b,t] are the first / last positions of row b holding seg[b,t].
+// Query i needs only keys in [first_i, i]; key j is seen only by queries in [j, last_j]. For
+// contiguous segments (right padding, packed sequences) these bounds are exact; for arbitrary ids
+// they are still safe bounds and the per-key segment test does the rest.
+#include "g4_cpu.h"
+#include "g4_internal.h"
+
+#include <immintrin.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+#include <unordered_map>
+#include <vector>
+
+#define G4_INLINE __attribute__((always_inline)) inline
+
+namespace {
+
+constexpr int BQ = 32;  // queries per tile
+constexpr int BK = 64;  // keys per tile: eight 8-float vectors
+constexpr float NEG_INF = -INFINITY;
+
+// ---- vector primitives, each over one tile row of BK lanes or one head vector of D floats -----
+// scores:  s[c] = sum_d x[d] Xt[d,c]                 c < BK   (x [D], Xt [D,BK])
+// mask:    s[c] = scale s[c] if r0 <= c < r1 and segt[c] == si, else -inf; returns max_c s[c]
+// expsub:  p[c] = exp(s[c] - sub), exactly 0 where s[c] = -inf;           returns sum_c p[c]
+// acc:     y[d] += sum_r c[r*cs] rows[r*rs + d]       r < n, d < D
+// scal:    y[d] *= a
+struct Scalar {
+  static G4_INLINE void scores(float* s, const float* x, const float* Xt, int D) {
+    for (int c = 0; c < BK; c++) s[c] = 0.f;
+    for (int d = 0; d < D; d++)
+      for (int c = 0; c < BK; c++) s[c] += x[d] * Xt[d * BK + c];
+  }
+  static G4_INLINE float mask(float* s, const int32_t* segt, int32_t si, int r0, int r1, float scale) {
+    float mx = NEG_INF;
+    for (int c = 0; c < BK; c++) {
+      s[c] = c >= r0 && c < r1 && segt[c] == si ? scale * s[c] : NEG_INF;
+      mx = std::max(mx, s[c]);
+    }
+    return mx;
+  }
+  static G4_INLINE float expsub(float* p, const float* s, float sub) {
+    float sum = 0.f;
+    for (int c = 0; c < BK; c++) sum += p[c] = s[c] == NEG_INF ? 0.f : std::exp(s[c] - sub);
+    return sum;
+  }
+  static G4_INLINE void acc(float* y, const float* c, int64_t cs, const float* rows, int64_t rs, int n,
+                            int D) {
+    for (int r = 0; r < n; r++)
+      for (int d = 0; d < D; d++) y[d] += c[r * cs] * rows[r * rs + d];
+  }
+  static G4_INLINE void scal(float* y, float a, int D) {
+    for (int d = 0; d < D; d++) y[d] *= a;
+  }
+};
+
+struct Avx2 {
+  G4_AVX2 static inline float hsum(__m256 v) {
+    __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+    s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+    return _mm_cvtss_f32(_mm_add_ss(s, _mm_movehdup_ps(s)));
+  }
+  // exp(x), Cephes expf: x = n ln2 + r, |r| <= ln2/2, e^r by a degree-6 polynomial, 2^n in the
+  // exponent bits. Inputs clamp to [-87.3, 88.4] (normal results); about 1 ulp.
+  G4_AVX2 static inline __m256 exp(__m256 x) {
+    x = _mm256_min_ps(_mm256_max_ps(x, _mm256_set1_ps(-87.3365f)), _mm256_set1_ps(88.3763f));
+    __m256 n = _mm256_round_ps(_mm256_mul_ps(x, _mm256_set1_ps(1.44269504f)),
+                               _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+    x = _mm256_fnmadd_ps(n, _mm256_set1_ps(0.693359375f), x);
+    x = _mm256_fnmadd_ps(n, _mm256_set1_ps(-2.12194440e-4f), x);
+    __m256 p = _mm256_set1_ps(1.9875691500e-4f);
+    p = _mm256_fmadd_ps(p, x, _mm256_set1_ps(1.3981999507e-3f));
+    p = _mm256_fmadd_ps(p, x, _mm256_set1_ps(8.3334519073e-3f));
+    p = _mm256_fmadd_ps(p, x, _mm256_set1_ps(4.1665795894e-2f));
+    p = _mm256_fmadd_ps(p, x, _mm256_set1_ps(1.6666665459e-1f));
+    p = _mm256_fmadd_ps(p, x, _mm256_set1_ps(5.0000001201e-1f));
+    p = _mm256_fmadd_ps(p, _mm256_mul_ps(x, x), _mm256_add_ps(x, _mm256_set1_ps(1.f)));
+    __m256i e = _mm256_slli_epi32(_mm256_add_epi32(_mm256_cvtps_epi32(n), _mm256_set1_epi32(127)), 23);
+    return _mm256_mul_ps(p, _mm256_castsi256_ps(e));
+  }
+  // eight independent accumulators, one per 8-key column block: one broadcast of x[d] feeds 8 FMAs
+  G4_AVX2 static inline void scores(float* s, const float* x, const float* Xt, int D) {
+    __m256 a[8];
+    for (int c = 0; c < 8; c++) a[c] = _mm256_setzero_ps();
+    for (int d = 0; d < D; d++) {
+      const __m256 xd = _mm256_broadcast_ss(x + d);
+      for (int c = 0; c < 8; c++) a[c] = _mm256_fmadd_ps(xd, _mm256_loadu_ps(Xt + d * BK + 8 * c), a[c]);
+    }
+    for (int c = 0; c < 8; c++) _mm256_storeu_ps(s + 8 * c, a[c]);
+  }
+  G4_AVX2 static inline float mask(float* s, const int32_t* segt, int32_t si, int r0, int r1, float scale) {
+    const __m256i lo = _mm256_set1_epi32(r0 - 1), hi = _mm256_set1_epi32(r1), vsi = _mm256_set1_epi32(si);
+    const __m256 ninf = _mm256_set1_ps(NEG_INF), sc = _mm256_set1_ps(scale);
+    __m256 mx = ninf;
+    for (int c = 0; c < BK; c += 8) {
+      const __m256i lane = _mm256_add_epi32(_mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7), _mm256_set1_epi32(c));
+      const __m256i in = _mm256_and_si256(
+          _mm256_and_si256(_mm256_cmpgt_epi32(lane, lo), _mm256_cmpgt_epi32(hi, lane)),
+          _mm256_cmpeq_epi32(_mm256_loadu_si256((const __m256i*)(segt + c)), vsi));
+      const __m256 x = _mm256_blendv_ps(ninf, _mm256_mul_ps(sc, _mm256_loadu_ps(s + c)), _mm256_castsi256_ps(in));
+      _mm256_storeu_ps(s + c, x);
+      mx = _mm256_max_ps(mx, x);
+    }
+    __m128 m = _mm_max_ps(_mm256_castps256_ps128(mx), _mm256_extractf128_ps(mx, 1));
+    m = _mm_max_ps(m, _mm_movehl_ps(m, m));
+    return _mm_cvtss_f32(_mm_max_ss(m, _mm_movehdup_ps(m)));
+  }
+  G4_AVX2 static inline float expsub(float* p, const float* s, float sub) {
+    const __m256 ninf = _mm256_set1_ps(NEG_INF), vs = _mm256_set1_ps(sub);
+    __m256 sum = _mm256_setzero_ps();
+    for (int c = 0; c < BK; c += 8) {
+      const __m256 x = _mm256_loadu_ps(s + c);
+      const __m256 e = _mm256_and_ps(exp(_mm256_sub_ps(x, vs)), _mm256_cmp_ps(x, ninf, _CMP_NEQ_OQ));
+      _mm256_storeu_ps(p + c, e);
+      sum = _mm256_add_ps(sum, e);
+    }
+    return hsum(sum);
+  }
+  // 32 floats of y at a time held in registers over all n rows, even and odd rows in separate
+  // accumulators so two FMA chains are in flight; D % 8 leftovers in a scalar tail
+  G4_AVX2 static inline void acc(float* y, const float* c, int64_t cs, const float* rows, int64_t rs, int n,
+                                 int D) {
+    int d = 0;
+    for (; d + 32 <= D; d += 32) {
+      __m256 e[4], o[4];
+      for (int u = 0; u < 4; u++) e[u] = _mm256_loadu_ps(y + d + 8 * u), o[u] = _mm256_setzero_ps();
+      int r = 0;
+      for (; r + 2 <= n; r += 2) {
+        const float *x0 = rows + r * rs + d, *x1 = x0 + rs;
+        const __m256 c0 = _mm256_set1_ps(c[r * cs]), c1 = _mm256_set1_ps(c[(r + 1) * cs]);
+        for (int u = 0; u < 4; u++) {
+          e[u] = _mm256_fmadd_ps(c0, _mm256_loadu_ps(x0 + 8 * u), e[u]);
+          o[u] = _mm256_fmadd_ps(c1, _mm256_loadu_ps(x1 + 8 * u), o[u]);
+        }
+      }
+      if (r < n) {
+        const __m256 c0 = _mm256_set1_ps(c[r * cs]);
+        for (int u = 0; u < 4; u++) e[u] = _mm256_fmadd_ps(c0, _mm256_loadu_ps(rows + r * rs + d + 8 * u), e[u]);
+      }
+      for (int u = 0; u < 4; u++) _mm256_storeu_ps(y + d + 8 * u, _mm256_add_ps(e[u], o[u]));
+    }
+    for (; d + 8 <= D; d += 8) {
+      __m256 e = _mm256_loadu_ps(y + d);
+      for (int r = 0; r < n; r++) e = _mm256_fmadd_ps(_mm256_set1_ps(c[r * cs]), _mm256_loadu_ps(rows + r * rs + d), e);
+      _mm256_storeu_ps(y + d, e);
+    }
+    for (; d < D; d++)
+      for (int r = 0; r < n; r++) y[d] += c[r * cs] * rows[r * rs + d];
+  }
+  // no reduction: the compiler vectorizes the plain loop for AVX2 inside the AVX2 tile kernels
+  static G4_INLINE void scal(float* y, float a, int D) { Scalar::scal(y, a, D); }
+};
+
+// ---- one call's arguments and its packed key/value tiles -----------------------------------------
+// KT, VT [B,Hkv,nkt,D,BK]: tile (b,g,kt) is keys kt*BK.. of kv head g, transposed, zero past T;
+// packed once per call since every query tile after it reads the tile again.
+struct Attn {
+  const float *q, *k, *v, *dout, *lse, *Di;  // Di [B,Hq,T]: rowsum(dout * out), backward only
+  const float *KT, *VT;                      // VT: backward only
+  const int32_t* seg;                        // [B,T], never NULL here
+  const int *first, *last;                   // [B,T], see the header
+  int B, T, Hq, Hkv, D, G, nkt;
+  float scale;
+  // element offset of token t, head h of batch row b in a [B,T,H,D] tensor
+  int64_t at(int b, int t, int h, int H) const { return (((int64_t)b * T + t) * H + h) * D; }
+  int64_t lse_at(int b, int h, int t) const { return ((int64_t)b * Hq + h) * T + t; }
+  const float* tile(const float* xt, int b, int g, int kt) const {
+    return xt + (((int64_t)b * Hkv + g) * nkt + kt) * D * BK;
+  }
+};
+
+std::vector<float> transpose_tiles(const float* x, int B, int T, int H, int D) {
+  const int nkt = (T + BK - 1) / BK;
+  std::vector<float> xt((size_t)B * H * nkt * D * BK);
+#pragma omp parallel for schedule(static)
+  for (int64_t t = 0; t < (int64_t)B * H * nkt; t++) {  // t = (b*H + g)*nkt + kt
+    const int kt = (int)(t % nkt), g = (int)(t / nkt % H), b = (int)(t / nkt / H);
+    const int j0 = kt * BK, n = std::min(BK, T - j0);
+    const float* src = x + (((int64_t)b * T + j0) * H + g) * D;  // x[b, j0, g, :]
+    float* dst = xt.data() + t * D * BK;
+    for (int c = 0; c < BK; c++)
+      for (int d = 0; d < D; d++) dst[d * BK + c] = c < n ? src[(int64_t)c * H * D + d] : 0.f;
+  }
+  return xt;
+}
+// dst [n,D] = n rows of D floats, `stride` apart in src
+void copy_rows(float* dst, const float* src, int64_t stride, int n, int D) {
+  for (int r = 0; r < n; r++) std::memcpy(dst + (int64_t)r * D, src + r * stride, sizeof(float) * D);
+}
+// segt [BK] = seg[j0..j0+n), then 0 (never matches a query)
+void load_seg(int32_t* segt, const int32_t* seg, int n) {
+  for (int c = 0; c < BK; c++) segt[c] = c < n ? seg[c] : 0;
+}
+
+// ---- forward: queries [i0,i1) of head h in batch row b; Vc [BK,D] is work space ---------------
+template <class V>
+G4_INLINE void fwd_tile(const Attn& a, float* out, float* lse, float* Vc, int b, int h, int i0, int i1) {
+  const int D = a.D, kvh = h / a.G;
+  const int32_t* sg = a.seg + (int64_t)b * a.T;
+  const int* first = a.first + (int64_t)b * a.T;
+  alignas(32) float s[BK], p[BK];
+  alignas(32) int32_t segt[BK];
+  float m[BQ], l[BQ];
+  int lo = i1;  // the first key any query of the tile can see
+  for (int i = i0; i < i1; i++) {
+    std::memset(out + a.at(b, i, h, a.Hq), 0, sizeof(float) * D);
+    m[i - i0] = NEG_INF;
+    l[i - i0] = 0.f;
+    if (sg[i] != 0) lo = std::min(lo, first[i]);
+  }
+  for (int kt = lo / BK; lo < i1 && kt * BK < i1; kt++) {  // key tiles [j0, j1) up to the diagonal
+    const int j0 = kt * BK, j1 = std::min(j0 + BK, i1);
+    const float* Kt = a.tile(a.KT, b, kvh, kt);
+    copy_rows(Vc, a.v + a.at(b, j0, kvh, a.Hkv), (int64_t)a.Hkv * D, j1 - j0, D);
+    load_seg(segt, sg + j0, j1 - j0);
+    for (int i = i0; i < i1; i++) {
+      // tile lanes [r0, r1) = keys [max(j0, first_i), i] of this tile
+      const int r0 = std::max(j0, first[i]) - j0, r1 = std::min(j1, i + 1) - j0;
+      if (sg[i] == 0 || r0 >= r1) continue;
+      float* o = out + a.at(b, i, h, a.Hq);
+      V::scores(s, a.q + a.at(b, i, h, a.Hq), Kt, D);
+      const float mt = V::mask(s, segt, sg[i], r0, r1, a.scale);
+      if (mt == NEG_INF) continue;  // nothing visible here (only with non-contiguous segment ids)
+      float& mi = m[i - i0];
+      if (mt > mi) {  // rescale what was accumulated under the old max; exp(-inf) = 0 at first
+        const float c = std::exp(mi - mt);
+        l[i - i0] *= c;
+        V::scal(o, c, D);
+        mi = mt;
+      }
+      l[i - i0] += V::expsub(p, s, mi);
+      V::acc(o, p + r0, 1, Vc + r0 * D, D, r1 - r0, D);  // o += p V
+    }
+  }
+  for (int i = i0; i < i1; i++) {
+    const float li = l[i - i0];
+    if (li > 0.f) V::scal(out + a.at(b, i, h, a.Hq), 1.f / li, D);
+    lse[a.lse_at(b, h, i)] = li > 0.f ? m[i - i0] + std::log(li) : NEG_INF;  // out stays 0
+  }
+}
+
+// P and scale*dS of query i (q_i = x, dout_i = dx) against the key tile Kt/Vt; lanes outside
+// [r0, r1) or of another segment are exactly 0. Returns false when none of the tile is visible.
+template <class V>
+G4_INLINE bool probs(const Attn& a, float* p, float* ds, const float* x, const float* dx, const float* Kt,
+                     const float* Vt, const int32_t* segt, int b, int h, int i, int r0, int r1) {
+  alignas(32) float s[BK], dp[BK];
+  V::scores(s, x, Kt, a.D);    // q_i . k_j
+  V::scores(dp, dx, Vt, a.D);  // dout_i . v_j
+  if (V::mask(s, segt, a.seg[(int64_t)b * a.T + i], r0, r1, a.scale) == NEG_INF) return false;
+  V::expsub(p, s, a.lse[a.lse_at(b, h, i)]);
+  const float D_i = a.Di[a.lse_at(b, h, i)];
+  for (int c = 0; c < BK; c++) ds[c] = a.scale * p[c] * (dp[c] - D_i);
+  return true;
+}
+
+// ---- backward pass 1: dk, dv of key tile kt of kv head g in batch row b -----------------------
+// work: dKc, dVc [BK,D] accumulators; Qc, dOc [BQ,D] a block of queries; P, dS [BQ,BK]
+template <class V>
+G4_INLINE void bwd_kv_tile(const Attn& a, float* dk, float* dv, float* w, int b, int g, int kt) {
+  const int D = a.D, j0 = kt * BK, j1 = std::min(a.T, j0 + BK), n = j1 - j0;
+  const int64_t qs = (int64_t)a.Hq * D;
+  float *dKc = w, *dVc = dKc + BK * D, *Qc = dVc + BK * D, *dOc = Qc + BQ * D, *P = dOc + BQ * D;
+  float* dS = P + BQ * BK;
+  const int32_t* sg = a.seg + (int64_t)b * a.T;
+  const int *first = a.first + (int64_t)b * a.T, *last = a.last + (int64_t)b * a.T;
+  const float *Kt = a.tile(a.KT, b, g, kt), *Vt = a.tile(a.VT, b, g, kt);
+  alignas(32) int32_t segt[BK];
+  std::fill(dKc, dKc + 2 * BK * D, 0.f);
+  load_seg(segt, sg + j0, n);
+  int hi = j0 - 1;  // the last query that can see a key of the tile
+  for (int j = j0; j < j1; j++)
+    if (sg[j] != 0) hi = std::max(hi, last[j]);
+  for (int h = g * a.G; h < (g + 1) * a.G; h++) {  // the query heads reading kv head g
+    for (int ib = j0; ib <= hi; ib += BQ) {        // query blocks [ib, ie)
+      const int ie = std::min(ib + BQ, hi + 1);
+      copy_rows(Qc, a.q + a.at(b, ib, h, a.Hq), qs, ie - ib, D);
+      copy_rows(dOc, a.dout + a.at(b, ib, h, a.Hq), qs, ie - ib, D);
+      int fr = ie, lr = ib - 1;  // first and last query of the block that sees the tile
+      for (int i = ib; i < ie; i++) {
+        const int r0 = std::max(j0, first[i]) - j0, r1 = std::min(j1, i + 1) - j0, u = i - ib;
+        if (sg[i] != 0 && r0 < r1 && probs<V>(a, P + u * BK, dS + u * BK, Qc + u * D, dOc + u * D, Kt, Vt, segt, b, h, i, r0, r1)) {
+          fr = std::min(fr, i), lr = i;
+        } else {
+          std::fill(P + u * BK, P + (u + 1) * BK, 0.f), std::fill(dS + u * BK, dS + (u + 1) * BK, 0.f);
+        }
+      }
+      if (fr > lr) continue;
+      // dv_j += sum_i P_ij dout_i,  dk_j += sum_i (scale dS_ij) q_i   over queries fr..lr
+      const int u = fr - ib, nr = lr - fr + 1;
+      for (int r = 0; r < n; r++) {
+        V::acc(dVc + r * D, P + u * BK + r, BK, dOc + u * D, D, nr, D);
+        V::acc(dKc + r * D, dS + u * BK + r, BK, Qc + u * D, D, nr, D);
+      }
+    }
+  }
+  for (int r = 0; r < n; r++) {
+    std::memcpy(dk + a.at(b, j0 + r, g, a.Hkv), dKc + r * D, sizeof(float) * D);
+    std::memcpy(dv + a.at(b, j0 + r, g, a.Hkv), dVc + r * D, sizeof(float) * D);
+  }
+}
+
+// ---- backward pass 2: dq of queries [i0,i1) of head h in batch row b; Kc [BK,D] work ----------
+template <class V>
+G4_INLINE void bwd_q_tile(const Attn& a, float* dq, float* Kc, int b, int h, int i0, int i1) {
+  const int D = a.D, kvh = h / a.G;
+  const int32_t* sg = a.seg + (int64_t)b * a.T;
+  const int* first = a.first + (int64_t)b * a.T;
+  alignas(32) float p[BK], ds[BK];
+  alignas(32) int32_t segt[BK];
+  int lo = i1;
+  for (int i = i0; i < i1; i++) {
+    std::memset(dq + a.at(b, i, h, a.Hq), 0, sizeof(float) * D);
+    if (sg[i] != 0) lo = std::min(lo, first[i]);
+  }
+  for (int kt = lo / BK; lo < i1 && kt * BK < i1; kt++) {
+    const int j0 = kt * BK, j1 = std::min(j0 + BK, i1);
+    const float *Kt = a.tile(a.KT, b, kvh, kt), *Vt = a.tile(a.VT, b, kvh, kt);
+    copy_rows(Kc, a.k + a.at(b, j0, kvh, a.Hkv), (int64_t)a.Hkv * D, j1 - j0, D);
+    load_seg(segt, sg + j0, j1 - j0);
+    for (int i = i0; i < i1; i++) {
+      const int r0 = std::max(j0, first[i]) - j0, r1 = std::min(j1, i + 1) - j0;
+      const int64_t qi = a.at(b, i, h, a.Hq);
+      if (sg[i] == 0 || r0 >= r1 || !probs<V>(a, p, ds, a.q + qi, a.dout + qi, Kt, Vt, segt, b, h, i, r0, r1))
+        continue;
+      V::acc(dq + qi, ds + r0, 1, Kc + r0 * D, D, r1 - r0, D);  // dq_i += sum_j (scale dS_ij) k_j
+    }
+  }
+}
+
+// the SIMD flavour of each tile kernel, chosen per call by g4::use_avx2()
+void fwd_tile_scalar(const Attn& a, float* o, float* l, float* w, int b, int h, int i0, int i1) { fwd_tile<Scalar>(a, o, l, w, b, h, i0, i1); }
+G4_AVX2 void fwd_tile_avx2(const Attn& a, float* o, float* l, float* w, int b, int h, int i0, int i1) { fwd_tile<Avx2>(a, o, l, w, b, h, i0, i1); }
+void bwd_kv_tile_scalar(const Attn& a, float* dk, float* dv, float* w, int b, int g, int kt) { bwd_kv_tile<Scalar>(a, dk, dv, w, b, g, kt); }
+G4_AVX2 void bwd_kv_tile_avx2(const Attn& a, float* dk, float* dv, float* w, int b, int g, int kt) { bwd_kv_tile<Avx2>(a, dk, dv, w, b, g, kt); }
+void bwd_q_tile_scalar(const Attn& a, float* dq, float* w, int b, int h, int i0, int i1) { bwd_q_tile<Scalar>(a, dq, w, b, h, i0, i1); }
+G4_AVX2 void bwd_q_tile_avx2(const Attn& a, float* dq, float* w, int b, int h, int i0, int i1) { bwd_q_tile<Avx2>(a, dq, w, b, h, i0, i1); }
+
+// Segment ids and the first/last position of each token's id within its batch row (see header).
+struct Segments {
+  std::vector<int32_t> ones;
+  std::vector<int> first, last;
+  const int32_t* seg;
+  Segments(const int32_t* s, int B, int T) : first((size_t)B * T), last((size_t)B * T) {
+    if (s == nullptr) {  // one segment per row: every key before the query is visible
+      ones.assign((size_t)B * T, 1);
+      seg = ones.data();
+      for (int64_t bt = 0; bt < (int64_t)B * T; bt++) first[bt] = 0, last[bt] = T - 1;
+      return;
+    }
+    seg = s;
+#pragma omp parallel for schedule(static)
+    for (int b = 0; b < B; b++) {
+      const int32_t* sb = s + (int64_t)b * T;
+      int *fb = first.data() + (int64_t)b * T, *lb = last.data() + (int64_t)b * T;
+      std::unordered_map<int32_t, int> pos;  // id -> first (then last) position
+      for (int t = 0; t < T; t++) fb[t] = pos.emplace(sb[t], t).first->second;
+      pos.clear();
+      for (int t = T - 1; t >= 0; t--) lb[t] = pos.emplace(sb[t], t).first->second;
+    }
+  }
+};
+
+}  // namespace
+
+extern "C" {
+
+G4_API void g4_attention_fwd(float* out, float* lse, const float* q, const float* k, const float* v,
+                             const int32_t* seg, int B, int T, int Hq, int Hkv, int D, float scale) {
+  if (B <= 0 || T <= 0 || Hq <= 0 || Hkv <= 0 || Hq % Hkv != 0 || D <= 0) return;
+  Segments sg(seg, B, T);
+  const std::vector<float> KT = transpose_tiles(k, B, T, Hkv, D);
+  const int nqt = (T + BQ - 1) / BQ;
+  const Attn a{q, k, v, nullptr, nullptr, nullptr, KT.data(), nullptr, sg.seg, sg.first.data(),
+               sg.last.data(), B, T, Hq, Hkv, D, Hq / Hkv, (T + BK - 1) / BK, scale};
+  const bool avx2 = g4::use_avx2();
+  const int64_t tasks = (int64_t)B * Hq * nqt;
+#pragma omp parallel
+  {
+    std::vector<float> work((size_t)BK * D);  // Vc
+    // task -> (b, h, query tile); the last (longest) query tiles are handed out first
+#pragma omp for schedule(dynamic, 1)
+    for (int64_t t = 0; t < tasks; t++) {
+      const int qt = nqt - 1 - (int)(t % nqt), h = (int)(t / nqt % Hq), b = (int)(t / nqt / Hq);
+      const int i0 = qt * BQ, i1 = std::min(T, i0 + BQ);
+      if (avx2) fwd_tile_avx2(a, out, lse, work.data(), b, h, i0, i1);
+      else fwd_tile_scalar(a, out, lse, work.data(), b, h, i0, i1);
+    }
+  }
+}
+
+G4_API void g4_attention_bwd(float* dq, float* dk, float* dv, const float* dout, const float* out,
+                             const float* lse, const float* q, const float* k, const float* v,
+                             const int32_t* seg, int B, int T, int Hq, int Hkv, int D, float scale) {
+  if (B <= 0 || T <= 0 || Hq <= 0 || Hkv <= 0 || Hq % Hkv != 0 || D <= 0) return;
+  Segments sg(seg, B, T);
+  const std::vector<float> KT = transpose_tiles(k, B, T, Hkv, D), VT = transpose_tiles(v, B, T, Hkv, D);
+  std::vector<float> Di((size_t)B * Hq * T);  // [B,Hq,T]
+  const int nkt = (T + BK - 1) / BK, nqt = (T + BQ - 1) / BQ;
+  const Attn a{q, k, v, dout, lse, Di.data(), KT.data(), VT.data(), sg.seg, sg.first.data(),
+               sg.last.data(), B, T, Hq, Hkv, D, Hq / Hkv, nkt, scale};
+  const bool avx2 = g4::use_avx2();
+#pragma omp parallel for schedule(static)
+  for (int64_t bt = 0; bt < (int64_t)B * T; bt++) {  // bt = b*T + i: D_i = dout_i . out_i
+    for (int h = 0; h < Hq; h++) {
+      const float *x = dout + (bt * Hq + h) * D, *y = out + (bt * Hq + h) * D;
+      float s = 0.f;
+      for (int d = 0; d < D; d++) s += x[d] * y[d];
+      Di[a.lse_at((int)(bt / T), h, (int)(bt % T))] = s;
+    }
+  }
+  const int64_t kv_tasks = (int64_t)B * Hkv * nkt, q_tasks = (int64_t)B * Hq * nqt;
+#pragma omp parallel
+  {
+    std::vector<float> work(2 * (size_t)BK * D + 2 * (size_t)BQ * D + 2 * BQ * BK);
+    // pass 1: task -> (b, kv head g, key tile); early key tiles are seen by the most queries: first.
+    // Pass 2 needs nothing of pass 1, so a thread done here goes straight on (nowait).
+#pragma omp for schedule(dynamic, 1) nowait
+    for (int64_t t = 0; t < kv_tasks; t++) {
+      const int kt = (int)(t % nkt), g = (int)(t / nkt % Hkv), b = (int)(t / nkt / Hkv);
+      if (avx2) bwd_kv_tile_avx2(a, dk, dv, work.data(), b, g, kt);
+      else bwd_kv_tile_scalar(a, dk, dv, work.data(), b, g, kt);
+    }
+    // pass 2: task -> (b, h, query tile); late query tiles see the most keys: first
+#pragma omp for schedule(dynamic, 1)
+    for (int64_t t = 0; t < q_tasks; t++) {
+      const int qt = nqt - 1 - (int)(t % nqt), h = (int)(t / nqt % Hq), b = (int)(t / nqt / Hq);
+      const int i0 = qt * BQ, i1 = std::min(T, i0 + BQ);
+      if (avx2) bwd_q_tile_avx2(a, dq, work.data(), b, h, i0, i1);
+      else bwd_q_tile_scalar(a, dq, work.data(), b, h, i0, i1);
+    }
+  }
+}
+
+}  // extern "C"

@@ -1,0 +1,143 @@
+/*
+ * Fused softmax cross-entropy with ignore_index: logits [N,V], targets [N], losses [N],
+ * dlogits [N,V] or NULL (may alias logits).
+ *
+ *   m = max_v x[n,v],  S = sum_v e^(x[n,v] - m),  lse = m + log S
+ *   losses[n]    = lse - x[n,t]                                     (0 when t == ignore_index)
+ *   dlogits[n,v] = (e^(x[n,v] - m) / S - [v == t]) * grad_scale    (a zero row when ignored)
+ *   return value = number of rows with t != ignore_index
+ * A target outside [0,V) that is not ignore_index makes the call return -1 - n for the first such
+ * row n before anything is written.
+ *
+ * One row at a time per thread (rows split among threads). Pass 1 reads the row once, in chunks of
+ * kChunk floats that stay in L1: the chunk max updates the running max m (rescaling the running
+ * sum by e^(m_old - m_new)), then the chunk's e^(x - m) are added to S in fp64. x[n,t] is read in
+ * this pass, so pass 2 may overwrite the row in place: dlogits = e^(x - m) * (grad_scale / S),
+ * then dlogits[t] -= grad_scale. The probabilities are never stored separately.
+ */
+#include <immintrin.h>
+#include <omp.h>
+
+#include <cmath>
+
+#include "g4_cpu.h"
+#include "g4_internal.h"
+#include "g4_simd.h"
+
+namespace {
+
+constexpr int kChunk = 512;  // floats per pass-1 chunk (2 KiB, L1 resident)
+
+struct RowStats {
+  float max;   // m
+  double sum;  // S = sum e^(x - m)
+};
+
+// ---- pass 1: running max and sum of one row x[0:V] -----------------------------------------
+
+RowStats stats_scalar(const float* x, int V) {
+  float m = -INFINITY;
+  double s = 0;
+  for (int c0 = 0; c0 < V; c0 += kChunk) {
+    int c1 = c0 + kChunk < V ? c0 + kChunk : V;
+    float cm = -INFINITY;
+    for (int v = c0; v < c1; v++) cm = x[v] > cm ? x[v] : cm;
+    if (cm > m) {
+      s *= std::exp((double)m - (double)cm);  // m = -inf on the first chunk: s stays 0
+      m = cm;
+    }
+    float cs = 0;  // a chunk of at most 512 terms in [0,1]
+    for (int v = c0; v < c1; v++) cs += std::exp(x[v] - m);
+    s += cs;
+  }
+  return {m, s};
+}
+
+G4_AVX2 RowStats stats_avx2(const float* x, int V) {
+  float m = -INFINITY;
+  double s = 0;
+  for (int c0 = 0; c0 < V; c0 += kChunk) {
+    int c1 = c0 + kChunk < V ? c0 + kChunk : V;
+    // chunk max
+    __m256 vm = _mm256_set1_ps(-INFINITY);
+    int v = c0;
+    for (; v + 8 <= c1; v += 8) vm = _mm256_max_ps(vm, _mm256_loadu_ps(x + v));
+    float cm = g4::hmax8(vm);
+    for (; v < c1; v++) cm = x[v] > cm ? x[v] : cm;
+    if (cm > m) {
+      s *= std::exp((double)m - (double)cm);
+      m = cm;
+    }
+    // chunk sum of e^(x - m), two 8-lane float accumulators, then fp64
+    const __m256 vmax = _mm256_set1_ps(m);
+    __m256 a0 = _mm256_setzero_ps(), a1 = _mm256_setzero_ps();
+    v = c0;
+    for (; v + 16 <= c1; v += 16) {
+      a0 = _mm256_add_ps(a0, g4::exp8(_mm256_sub_ps(_mm256_loadu_ps(x + v), vmax)));
+      a1 = _mm256_add_ps(a1, g4::exp8(_mm256_sub_ps(_mm256_loadu_ps(x + v + 8), vmax)));
+    }
+    for (; v + 8 <= c1; v += 8) a0 = _mm256_add_ps(a0, g4::exp8(_mm256_sub_ps(_mm256_loadu_ps(x + v), vmax)));
+    double cs = g4::hsum8(_mm256_add_ps(a0, a1));
+    for (; v < c1; v++) cs += std::exp(x[v] - m);
+    s += cs;
+  }
+  return {m, s};
+}
+
+// ---- pass 2: d[0:V] = e^(x - m) * k  (d may be x) ------------------------------------------
+
+void grad_scalar(float* d, const float* x, int V, float m, float k) {
+  for (int v = 0; v < V; v++) d[v] = std::exp(x[v] - m) * k;
+}
+
+G4_AVX2 void grad_avx2(float* d, const float* x, int V, float m, float k) {
+  const __m256 vmax = _mm256_set1_ps(m), vk = _mm256_set1_ps(k);
+  int v = 0;
+  for (; v + 8 <= V; v += 8) {
+    __m256 p = g4::exp8(_mm256_sub_ps(_mm256_loadu_ps(x + v), vmax));
+    _mm256_storeu_ps(d + v, _mm256_mul_ps(p, vk));
+  }
+  for (; v < V; v++) d[v] = std::exp(x[v] - m) * k;
+}
+
+}  // namespace
+
+extern "C" {
+
+G4_API int g4_cross_entropy(float* losses, float* dlogits, const float* logits,
+                            const int32_t* targets, int N, int V, int ignore_index,
+                            float grad_scale) {
+  if (N <= 0) return 0;
+  // validate every target before writing anything
+  int count = 0;
+  for (int n = 0; n < N; n++) {
+    int t = targets[n];
+    if (t == ignore_index) continue;
+    if (t < 0 || t >= V) return -1 - n;
+    count++;
+  }
+  const bool avx2 = g4::use_avx2();
+  auto stats = avx2 ? stats_avx2 : stats_scalar;
+  auto grad = avx2 ? grad_avx2 : grad_scalar;
+#pragma omp parallel for schedule(dynamic, 1) if ((int64_t)N * V >= (1 << 15))
+  for (int n = 0; n < N; n++) {
+    const float* x = logits + (int64_t)n * V;                       // logits[n, 0:V]
+    float* d = dlogits ? dlogits + (int64_t)n * V : nullptr;  // dlogits[n, 0:V], maybe == x
+    int t = targets[n];
+    if (t == ignore_index) {
+      losses[n] = 0.0f;
+      if (d) for (int v = 0; v < V; v++) d[v] = 0.0f;
+      continue;
+    }
+    float xt = x[t];  // read before the row may be overwritten
+    RowStats st = stats(x, V);
+    losses[n] = (float)((double)st.max + std::log(st.sum) - (double)xt);
+    if (d) {
+      grad(d, x, V, st.max, (float)((double)grad_scale / st.sum));
+      d[t] -= grad_scale;
+    }
+  }
+  return count;
+}
+
+}  // extern "C"
