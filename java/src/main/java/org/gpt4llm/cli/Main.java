@@ -1,5 +1,7 @@
 package org.gpt4llm.cli;
 
+import org.gpt4llm.io.CheckpointException;
+import org.gpt4llm.nativelib.NativeLibraries;
 import picocli.CommandLine;
 import picocli.CommandLine.Command;
 
@@ -16,8 +18,10 @@ public final class Main implements Runnable {
     public static CommandLine commandLine() {
         CommandLine cl = new CommandLine(new Main());
         cl.setExecutionExceptionHandler((ex, cmd, parsed) -> {
+            // bad flags, bad files, missing native libraries: one sentence, no stack trace
             if (ex instanceof IllegalArgumentException || ex instanceof java.io.IOException
-                    || ex instanceof java.io.UncheckedIOException) {
+                    || ex instanceof java.io.UncheckedIOException || ex instanceof CheckpointException
+                    || ex instanceof NativeLibraries.NativeLibraryException) {
                 cmd.getErr().println(cmd.getCommandSpec().qualifiedName() + ": " + ex.getMessage());
                 return 2;
             }
