@@ -38,6 +38,7 @@
 // they are still safe bounds and the per-key segment test does the rest.
 #include "g4_cpu.h"
 #include "g4_internal.h"
+#include "g4_simd.h"
 
 #include <immintrin.h>
 
@@ -50,6 +51,9 @@
 #define G4_INLINE __attribute__((always_inline)) inline
 
 namespace {
+using g4::exp8;
+using g4::hmax8;
+using g4::hsum8;
 
 constexpr int BQ = 32;  // queries per tile
 constexpr int BK = 64;  // keys per tile: eight 8-float vectors
@@ -91,29 +95,6 @@ struct Scalar {
 };
 
 struct Avx2 {
-  G4_AVX2 static inline float hsum(__m256 v) {
-    __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
-    s = _mm_add_ps(s, _mm_movehl_ps(s, s));
-    return _mm_cvtss_f32(_mm_add_ss(s, _mm_movehdup_ps(s)));
-  }
-  // exp(x), Cephes expf: x = n ln2 + r, |r| <= ln2/2, e^r by a degree-6 polynomial, 2^n in the
-  // exponent bits. Inputs clamp to [-87.3, 88.4] (normal results); about 1 ulp.
-  G4_AVX2 static inline __m256 exp(__m256 x) {
-    x = _mm256_min_ps(_mm256_max_ps(x, _mm256_set1_ps(-87.3365f)), _mm256_set1_ps(88.3763f));
-    __m256 n = _mm256_round_ps(_mm256_mul_ps(x, _mm256_set1_ps(1.44269504f)),
-                               _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
-    x = _mm256_fnmadd_ps(n, _mm256_set1_ps(0.693359375f), x);
-    x = _mm256_fnmadd_ps(n, _mm256_set1_ps(-2.12194440e-4f), x);
-    __m256 p = _mm256_set1_ps(1.9875691500e-4f);
-    p = _mm256_fmadd_ps(p, x, _mm256_set1_ps(1.3981999507e-3f));
-    p = _mm256_fmadd_ps(p, x, _mm256_set1_ps(8.3334519073e-3f));
-    p = _mm256_fmadd_ps(p, x, _mm256_set1_ps(4.1665795894e-2f));
-    p = _mm256_fmadd_ps(p, x, _mm256_set1_ps(1.6666665459e-1f));
-    p = _mm256_fmadd_ps(p, x, _mm256_set1_ps(5.0000001201e-1f));
-    p = _mm256_fmadd_ps(p, _mm256_mul_ps(x, x), _mm256_add_ps(x, _mm256_set1_ps(1.f)));
-    __m256i e = _mm256_slli_epi32(_mm256_add_epi32(_mm256_cvtps_epi32(n), _mm256_set1_epi32(127)), 23);
-    return _mm256_mul_ps(p, _mm256_castsi256_ps(e));
-  }
   // eight independent accumulators, one per 8-key column block: one broadcast of x[d] feeds 8 FMAs
   G4_AVX2 static inline void scores(float* s, const float* x, const float* Xt, int D) {
     __m256 a[8];
@@ -137,20 +118,18 @@ struct Avx2 {
       _mm256_storeu_ps(s + c, x);
       mx = _mm256_max_ps(mx, x);
     }
-    __m128 m = _mm_max_ps(_mm256_castps256_ps128(mx), _mm256_extractf128_ps(mx, 1));
-    m = _mm_max_ps(m, _mm_movehl_ps(m, m));
-    return _mm_cvtss_f32(_mm_max_ss(m, _mm_movehdup_ps(m)));
+    return hmax8(mx);
   }
   G4_AVX2 static inline float expsub(float* p, const float* s, float sub) {
     const __m256 ninf = _mm256_set1_ps(NEG_INF), vs = _mm256_set1_ps(sub);
     __m256 sum = _mm256_setzero_ps();
     for (int c = 0; c < BK; c += 8) {
       const __m256 x = _mm256_loadu_ps(s + c);
-      const __m256 e = _mm256_and_ps(exp(_mm256_sub_ps(x, vs)), _mm256_cmp_ps(x, ninf, _CMP_NEQ_OQ));
+      const __m256 e = _mm256_and_ps(exp8(_mm256_sub_ps(x, vs)), _mm256_cmp_ps(x, ninf, _CMP_NEQ_OQ));
       _mm256_storeu_ps(p + c, e);
       sum = _mm256_add_ps(sum, e);
     }
-    return hsum(sum);
+    return hsum8(sum);
   }
   // 32 floats of y at a time held in registers over all n rows, even and odd rows in separate
   // accumulators so two FMA chains are in flight; D % 8 leftovers in a scalar tail
