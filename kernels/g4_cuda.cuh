@@ -1,0 +1,80 @@
+// g4_cuda.cuh — included first by every kernel file in kernels/.
+//
+// The same kernel source is compiled two ways:
+//   nvcc  (__CUDACC__ defined)   -> gpt4llm.fatbin, launched from Java with cuLaunchKernel
+//   g++   (G4_EMULATION defined) -> libgpt4llm_emu.so against native/emu/cuda_emu.h, whose
+//                                   runtime runs a block's threads as real host threads
+// so a kernel may use only what both sides provide:
+//   threadIdx/blockIdx/blockDim/gridDim, __syncthreads, static __shared__ arrays,
+//   G4_DYNAMIC_SMEM(type, name) for dynamic shared memory, __shfl_*_sync, __ballot_sync,
+//   __any_sync/__all_sync, __syncwarp, atomicAdd/atomicMax (int, float), __nv_bfloat16 with
+//   __float2bfloat16 / __bfloat162float / __nv_bfloat162, expf/logf/sqrtf/rsqrtf/fmaxf/fminf/
+//   __expf/__logf/__fdividef, INFINITY, and the tensor-core wrappers of kernels/mma.cuh.
+//
+// Every kernel is declared with G4_KERNEL (extern "C", so its name in the fatbin is its C name)
+// and followed by G4_EXPORT(name), which in the emulation build generates the launch entry
+//   extern "C" void g4emu_launch_<name>(const g4emu_dims* dims, void** args)
+// with args in cuLaunchKernel's kernelParams convention (args[i] points at the i-th argument).
+// Java passes pointers as 64-bit addresses, int as int32, long as int64 and float as float32,
+// so kernel parameters use only T* / const T*, int, long long (int64), and float.
+#pragma once
+
+#if defined(__CUDACC__)
+#include <cuda_bf16.h>
+#include <stdint.h>
+#define G4_KERNEL extern "C" __global__
+#define G4_EXPORT(name)
+#define G4_DYNAMIC_SMEM(type, name) extern __shared__ __align__(16) type name[]
+#define G4_DEVICE __device__ __forceinline__
+#else
+#ifndef G4_EMULATION
+#define G4_EMULATION 1
+#endif
+#include "cuda_emu.h"
+#define G4_KERNEL static void
+#define G4_EXPORT(name)                                                                     \
+  extern "C" __attribute__((visibility("default"))) void g4emu_launch_##name(               \
+      const g4emu_dims* dims, void** args) {                                                \
+    g4emu::launch(#name, name, dims, args);                                                 \
+  }
+#define G4_DYNAMIC_SMEM(type, name) type* name = reinterpret_cast<type*>(g4emu::dynamic_smem())
+#define G4_DEVICE static inline
+#endif
+
+typedef __nv_bfloat16 bf16;
+
+// ---- helpers shared by the kernels ---------------------------------------------------------
+
+// sum over the 32 lanes of a warp (every lane gets the total)
+G4_DEVICE float g4_warp_sum(float v) {
+  for (int o = 16; o > 0; o >>= 1) v += __shfl_xor_sync(0xffffffffu, v, o);
+  return v;
+}
+
+// max over the 32 lanes of a warp
+G4_DEVICE float g4_warp_max(float v) {
+  for (int o = 16; o > 0; o >>= 1) v = fmaxf(v, __shfl_xor_sync(0xffffffffu, v, o));
+  return v;
+}
+
+// sum over a block of blockDim.x threads (a multiple of 32, at most 1024); every thread gets the
+// total. `scratch` is 32 floats of shared memory; the call ends with the block synchronised.
+G4_DEVICE float g4_block_sum(float v, float* scratch) {
+  const int lane = threadIdx.x % 32, warp = threadIdx.x / 32, warps = blockDim.x / 32;
+  v = g4_warp_sum(v);
+  __syncthreads();  // scratch may still be read by a previous call
+  if (lane == 0) scratch[warp] = v;
+  __syncthreads();
+  v = lane < warps ? scratch[lane] : 0.f;
+  return g4_warp_sum(v);
+}
+
+G4_DEVICE float g4_block_max(float v, float* scratch) {
+  const int lane = threadIdx.x % 32, warp = threadIdx.x / 32, warps = blockDim.x / 32;
+  v = g4_warp_max(v);
+  __syncthreads();
+  if (lane == 0) scratch[warp] = v;
+  __syncthreads();
+  v = lane < warps ? scratch[lane] : -INFINITY;
+  return g4_warp_max(v);
+}
