@@ -17,6 +17,16 @@ public interface Backend extends AutoCloseable {
     /** Worker threads this backend's kernels use (GEMM and our own kernels alike). */
     int threads();
 
+    /** Storage type of activations (F32 on the CPU, BF16 on a GPU). */
+    default DType activationType() {
+        return DType.F32;
+    }
+
+    /** Storage type of the weights the kernels read (BF16 on a GPU, with fp32 master weights in the optimizer). */
+    default DType weightType() {
+        return DType.F32;
+    }
+
     /** A zero-filled tensor whose memory lives as long as {@code arena}. */
     Tensor allocate(Arena arena, DType dtype, long... shape);
 
@@ -28,8 +38,17 @@ public interface Backend extends AutoCloseable {
     /** Host values into a tensor of this backend (I32). */
     void upload(Tensor dst, int[] values);
 
+    /** A host tensor of any floating dtype into a tensor of this backend, converting to its dtype. */
+    void upload(Tensor dst, Tensor host);
+
     /** A tensor's values on the host, as floats. */
     float[] download(Tensor src);
+
+    /** A host copy of {@code src} (same dtype and shape) owned by {@code arena}. */
+    Tensor toHost(Tensor src, Arena arena);
+
+    /** dst = src converted between floating dtypes (F32 and BF16); same element count. */
+    void convert(Tensor dst, Tensor src);
 
     /** Row-major 2-D {@code C = alpha * op(A) op(B) + beta * C}; shapes are checked. */
     void matmul(Tensor c, Tensor a, boolean transA, Tensor b, boolean transB, float alpha, float beta);
@@ -65,7 +84,12 @@ public interface Backend extends AutoCloseable {
      */
     int crossEntropy(Tensor losses, Tensor dlogits, Tensor logits, Tensor targets, int ignoreIndex, float gradScale);
 
-    void adamw(Tensor param, Tensor grad, Tensor m, Tensor v, AdamW hp, float lr, int step, float gradScale);
+    /**
+     * One AdamW update of {@code master} (F32), then {@code param} = master in the param's dtype; when the
+     * parameter is itself F32, {@code master} is null and the update is in place.
+     */
+    void adamw(Tensor param, Tensor master, Tensor grad, Tensor m, Tensor v, AdamW hp, float lr, int step,
+               float gradScale);
 
     double sumOfSquares(Tensor x);
 
@@ -73,6 +97,11 @@ public interface Backend extends AutoCloseable {
 
     /** y = a + b, element-wise; y may be a or b. */
     void add(Tensor y, Tensor a, Tensor b);
+
+    /** Opens a named range on the profiler timeline (NVTX on a GPU); ranges nest. */
+    default void rangePush(String name) {}
+
+    default void rangePop() {}
 
     @Override
     default void close() {}

@@ -17,8 +17,8 @@ import org.gpt4llm.tensor.Tensor;
 /**
  * LLaMA ({@code LlamaForCausalLM}) with a hand-written backward, llm.c style: the forward saves
  * every activation the backward needs, the backward walks the layers in reverse and accumulates
- * into one gradient tensor per parameter. Parameters, gradients and activations are fp32 and
- * named as in HF checkpoints.
+ * into one gradient tensor per parameter. Parameters and activations are stored in the backend's
+ * types (fp32 on the CPU, bf16 on a GPU); gradients are fp32. Names are those of HF checkpoints.
  *
  * <pre>
  * x0 = embed[tokens]                                          [N, C]   N = B*T
@@ -52,7 +52,7 @@ public final class LlamaModel implements AutoCloseable {
         this.backend = backend;
         this.cfg = cfg;
         parameterShapes(cfg).forEach((name, shape) -> {
-            params.put(name, backend.allocate(paramArena, DType.F32, shape));
+            params.put(name, backend.allocate(paramArena, backend.weightType(), shape));
             grads.put(name, backend.allocate(paramArena, DType.F32, shape));
         });
         embed = params.get("model.embed_tokens.weight");
@@ -101,7 +101,13 @@ public final class LlamaModel implements AutoCloseable {
     /** HF initialisation: every matrix normal(0, 0.02), every norm weight 1. Deterministic in {@code seed}. */
     public static LlamaModel initRandom(Backend backend, LlamaConfig cfg, long seed) {
         LlamaModel m = new LlamaModel(backend, cfg);
-        Initializer.hfNormal(m.params, seed);
+        try (Arena host = Arena.ofShared()) { // shared: the initializer fills chunks in parallel
+            // generated on the host in fp32 (the same numbers on every backend), then moved over
+            Map<String, Tensor> init = new LinkedHashMap<>();
+            m.params.forEach((name, p) -> init.put(name, Tensor.allocate(host, DType.F32, p.shape())));
+            Initializer.hfNormal(init, seed);
+            init.forEach((name, t) -> backend.upload(m.params.get(name), t));
+        }
         return m;
     }
 
@@ -112,21 +118,19 @@ public final class LlamaModel implements AutoCloseable {
 
     private static LlamaModel create(Backend backend, LlamaConfig cfg, Map<String, Tensor> weights, String source) {
         LlamaModel m = new LlamaModel(backend, cfg);
-        try (Arena scratch = Arena.ofConfined()) {
-            for (var e : m.params.entrySet()) {
-                Tensor w = weights.get(e.getKey());
-                if (w == null) {
-                    m.close();
-                    throw new IllegalArgumentException(source + ": tensor " + e.getKey() + " is missing");
-                }
-                if (!java.util.Arrays.equals(w.shape(), e.getValue().shape())) {
-                    m.close();
-                    throw new IllegalArgumentException(source + ": tensor " + e.getKey() + " has shape "
-                            + java.util.Arrays.toString(w.shape()) + " but the config needs "
-                            + java.util.Arrays.toString(e.getValue().shape()));
-                }
-                e.getValue().copyFrom(w.dtype() == DType.F32 ? w : Checkpoint.toF32(w, scratch));
+        for (var e : m.params.entrySet()) {
+            Tensor w = weights.get(e.getKey());
+            if (w == null) {
+                m.close();
+                throw new IllegalArgumentException(source + ": tensor " + e.getKey() + " is missing");
             }
+            if (!java.util.Arrays.equals(w.shape(), e.getValue().shape())) {
+                m.close();
+                throw new IllegalArgumentException(source + ": tensor " + e.getKey() + " has shape "
+                        + java.util.Arrays.toString(w.shape()) + " but the config needs "
+                        + java.util.Arrays.toString(e.getValue().shape()));
+            }
+            backend.upload(e.getValue(), w);
         }
         return m;
     }
@@ -141,10 +145,17 @@ public final class LlamaModel implements AutoCloseable {
         }
     }
 
-    /** Writes {@code config.json} and fp32 safetensors (sharded above {@link #MAX_SHARD_BYTES}). */
+    /**
+     * Writes {@code config.json} and safetensors (sharded above {@link #MAX_SHARD_BYTES}) in the
+     * parameters' own dtype (F32 on the CPU, BF16 on a GPU).
+     */
     public void save(Path dir) throws IOException {
         Files.createDirectories(dir);
-        Checkpoint.save(dir, params, MAX_SHARD_BYTES);
+        try (Arena host = Arena.ofConfined()) {
+            Map<String, Tensor> onHost = new LinkedHashMap<>();
+            params.forEach((name, p) -> onHost.put(name, backend.toHost(p, host)));
+            Checkpoint.save(dir, onHost, MAX_SHARD_BYTES);
+        }
         cfg.write(dir.resolve("config.json"));
     }
 
@@ -186,6 +197,7 @@ public final class LlamaModel implements AutoCloseable {
      */
     public float forward(TokenBatch batch) {
         ensureActivations(batch.batch(), batch.seqLen());
+        backend.rangePush("forward");
         Activations a = act;
         int n = batch.size();
         a.load(backend, batch);
@@ -193,6 +205,7 @@ public final class LlamaModel implements AutoCloseable {
         Tensor x = a.resid[0].rows(0, n);
         backend.embeddingForward(x, a.tokens(n), embed);
         for (int l = 0; l < layers.size(); l++) {
+            backend.rangePush("layer " + l);
             Layer w = layers.get(l);
             LayerActs s = a.layers[l];
             Tensor xIn = a.resid[l].rows(0, n), xMid = s.mid.rows(0, n), xOut = a.resid[l + 1].rows(0, n);
@@ -214,6 +227,7 @@ public final class LlamaModel implements AutoCloseable {
             backend.swigluForward(h, g, u);
             backend.copy(xOut, xMid);
             backend.matmul(xOut, h, false, w.down, true, 1f, 1f);
+            backend.rangePop();
         }
         Tensor xf = a.normF.rows(0, n), logits = a.logits.rows(0, n);
         backend.rmsnormForward(xf, a.rstdF.rows(0, n), a.resid[layers.size()].rows(0, n), finalNorm, cfg.rmsNormEps());
@@ -221,6 +235,7 @@ public final class LlamaModel implements AutoCloseable {
         Tensor losses = a.losses.rows(0, n);
         lastTargetCount = backend.crossEntropy(losses, null, logits, a.targets(n), TokenBatch.IGNORE, 0f);
         lastBatch = batch;
+        backend.rangePop();
         if (lastTargetCount == 0) return 0f;
         double sum = 0;
         for (float v : backend.download(losses)) sum += v;
@@ -238,6 +253,7 @@ public final class LlamaModel implements AutoCloseable {
      */
     public void backward(float gradScale) {
         if (lastBatch == null) throw new IllegalStateException("backward without a forward pass");
+        backend.rangePush("backward");
         Activations a = act;
         int n = lastBatch.size();
         AttentionShape shape = attentionShape(lastBatch);
@@ -250,6 +266,7 @@ public final class LlamaModel implements AutoCloseable {
         backend.zero(dres);
         backend.rmsnormBackward(dres, dFinalNorm, dxn, a.resid[layers.size()].rows(0, n), finalNorm, a.rstdF.rows(0, n));
         for (int l = layers.size() - 1; l >= 0; l--) {
+            backend.rangePush("layer " + l);
             Layer w = layers.get(l);
             LayerActs s = a.layers[l];
             // MLP: x' = mid + Wd·h ; dres flows to mid unchanged
@@ -279,8 +296,10 @@ public final class LlamaModel implements AutoCloseable {
             backend.matmul(dxn, dk, false, w.k, false, 1f, 1f);
             backend.matmul(dxn, dv, false, w.v, false, 1f, 1f);
             backend.rmsnormBackward(dres, w.dInNorm, dxn, a.resid[l].rows(0, n), w.inNorm, s.rstd1.rows(0, n));
+            backend.rangePop();
         }
         backend.embeddingBackward(dEmbed, a.tokens(n), dres);
+        backend.rangePop();
         lastBatch = null; // the logits now hold their gradient
     }
 
@@ -327,35 +346,37 @@ public final class LlamaModel implements AutoCloseable {
             capacity = n;
             batchCapacity = batch;
             long h = c.hiddenSize(), f = c.intermediateSize(), kv = c.kvDim();
+            DType at = be.activationType();
+            // activations in the backend's storage type; normalisation statistics, lse and losses in fp32
+            java.util.function.Function<long[], Tensor> act = shape -> be.allocate(arena, at, shape);
+            java.util.function.Function<long[], Tensor> f32 = shape -> be.allocate(arena, DType.F32, shape);
             tokensAll = be.allocate(arena, DType.I32, n);
             targetsAll = be.allocate(arena, DType.I32, n);
             positionsAll = be.allocate(arena, DType.I32, n);
             segmentsAll = be.allocate(arena, DType.I32, n);
             resid = new Tensor[c.numLayers() + 1];
-            for (int i = 0; i <= c.numLayers(); i++) resid[i] = be.allocate(arena, DType.F32, n, h);
+            for (int i = 0; i <= c.numLayers(); i++) resid[i] = act.apply(new long[] {n, h});
             layers = new LayerActs[c.numLayers()];
             for (int i = 0; i < c.numLayers(); i++) {
-                layers[i] = new LayerActs(be.allocate(arena, DType.F32, n, h), be.allocate(arena, DType.F32, n),
-                        be.allocate(arena, DType.F32, n, h), be.allocate(arena, DType.F32, n, kv),
-                        be.allocate(arena, DType.F32, n, kv), be.allocate(arena, DType.F32, n, h),
-                        be.allocate(arena, DType.F32, n * c.numHeads()),
-                        be.allocate(arena, DType.F32, n, h), be.allocate(arena, DType.F32, n, h),
-                        be.allocate(arena, DType.F32, n), be.allocate(arena, DType.F32, n, f),
-                        be.allocate(arena, DType.F32, n, f), be.allocate(arena, DType.F32, n, f));
+                layers[i] = new LayerActs(act.apply(new long[] {n, h}), f32.apply(new long[] {n}),
+                        act.apply(new long[] {n, h}), act.apply(new long[] {n, kv}), act.apply(new long[] {n, kv}),
+                        act.apply(new long[] {n, h}), f32.apply(new long[] {n * c.numHeads()}),
+                        act.apply(new long[] {n, h}), act.apply(new long[] {n, h}), f32.apply(new long[] {n}),
+                        act.apply(new long[] {n, f}), act.apply(new long[] {n, f}), act.apply(new long[] {n, f}));
             }
-            normF = be.allocate(arena, DType.F32, n, h);
-            rstdF = be.allocate(arena, DType.F32, n);
-            logits = be.allocate(arena, DType.F32, n, c.vocabSize());
-            losses = be.allocate(arena, DType.F32, n);
-            dResid = be.allocate(arena, DType.F32, n, h);
-            dNorm = be.allocate(arena, DType.F32, n, h);
-            dAtt = be.allocate(arena, DType.F32, n, h);
-            dQ = be.allocate(arena, DType.F32, n, h);
-            dK = be.allocate(arena, DType.F32, n, kv);
-            dV = be.allocate(arena, DType.F32, n, kv);
-            dGate = be.allocate(arena, DType.F32, n, f);
-            dUp = be.allocate(arena, DType.F32, n, f);
-            dHidden = be.allocate(arena, DType.F32, n, f);
+            normF = act.apply(new long[] {n, h});
+            rstdF = f32.apply(new long[] {n});
+            logits = act.apply(new long[] {n, c.vocabSize()});
+            losses = f32.apply(new long[] {n});
+            dResid = act.apply(new long[] {n, h});
+            dNorm = act.apply(new long[] {n, h});
+            dAtt = act.apply(new long[] {n, h});
+            dQ = act.apply(new long[] {n, h});
+            dK = act.apply(new long[] {n, kv});
+            dV = act.apply(new long[] {n, kv});
+            dGate = act.apply(new long[] {n, f});
+            dUp = act.apply(new long[] {n, f});
+            dHidden = act.apply(new long[] {n, f});
         }
 
         void load(Backend be, TokenBatch b) {

@@ -8,9 +8,10 @@ import org.gpt4llm.tensor.DType;
 import org.gpt4llm.tensor.Tensor;
 
 /**
- * AdamW over a set of named fp32 parameters, with global gradient-norm clipping folded into the
- * update (the clip factor scales the gradient inside the AdamW kernel, so there is no extra pass).
- * The first and second moments are owned by this optimizer's arena.
+ * AdamW over a set of named parameters with fp32 gradients, with global gradient-norm clipping
+ * folded into the update (the clip factor scales the gradient inside the AdamW kernel, so there is
+ * no extra pass). Parameters stored in a low precision (BF16 on a GPU) get an fp32 master copy here,
+ * which is what the update works on. Moments and masters are owned by this optimizer's arena.
  */
 public final class AdamWOptimizer implements AutoCloseable {
     private final Backend backend;
@@ -19,7 +20,7 @@ public final class AdamWOptimizer implements AutoCloseable {
     private final Map<String, Slot> slots = new LinkedHashMap<>();
     private int step;
 
-    private record Slot(Tensor param, Tensor grad, Tensor m, Tensor v) {}
+    private record Slot(Tensor param, Tensor master, Tensor grad, Tensor m, Tensor v) {}
 
     public AdamWOptimizer(Backend backend, Map<String, Tensor> params, Map<String, Tensor> grads, Backend.AdamW hp) {
         this.backend = backend;
@@ -27,8 +28,12 @@ public final class AdamWOptimizer implements AutoCloseable {
         for (var e : params.entrySet()) {
             Tensor g = grads.get(e.getKey());
             if (g == null) throw new IllegalArgumentException("no gradient for parameter " + e.getKey());
-            Tensor p = e.getValue();
-            slots.put(e.getKey(), new Slot(p, g, backend.allocate(arena, DType.F32, p.shape()),
+            Tensor p = e.getValue(), master = null;
+            if (p.dtype() != DType.F32) {
+                master = backend.allocate(arena, DType.F32, p.shape());
+                backend.convert(master, p);
+            }
+            slots.put(e.getKey(), new Slot(p, master, g, backend.allocate(arena, DType.F32, p.shape()),
                     backend.allocate(arena, DType.F32, p.shape())));
         }
     }
@@ -46,12 +51,17 @@ public final class AdamWOptimizer implements AutoCloseable {
      * clipping. A non-finite norm leaves the parameters untouched and is returned so the caller can stop.
      */
     public double step(float lr, float maxGradNorm) {
-        double norm = gradNorm();
-        if (!Double.isFinite(norm)) return norm;
-        float clip = maxGradNorm > 0 && norm > maxGradNorm ? (float) (maxGradNorm / (norm + 1e-6)) : 1f;
-        step++;
-        for (Slot s : slots.values()) backend.adamw(s.param, s.grad, s.m, s.v, hp, lr, step, clip);
-        return norm;
+        backend.rangePush("optimizer");
+        try {
+            double norm = gradNorm();
+            if (!Double.isFinite(norm)) return norm;
+            float clip = maxGradNorm > 0 && norm > maxGradNorm ? (float) (maxGradNorm / (norm + 1e-6)) : 1f;
+            step++;
+            for (Slot s : slots.values()) backend.adamw(s.param, s.master, s.grad, s.m, s.v, hp, lr, step, clip);
+            return norm;
+        } finally {
+            backend.rangePop();
+        }
     }
 
     /** Number of updates applied so far (the bias-correction step). */
@@ -71,8 +81,8 @@ public final class AdamWOptimizer implements AutoCloseable {
         for (var e : slots.entrySet()) {
             Tensor sm = m.get(e.getKey()), sv = v.get(e.getKey());
             if (sm == null || sv == null) throw new IllegalArgumentException("optimizer state has no moments for " + e.getKey());
-            e.getValue().m.copyFrom(sm);
-            e.getValue().v.copyFrom(sv);
+            backend.copy(e.getValue().m, sm);
+            backend.copy(e.getValue().v, sv);
         }
         this.step = stepCount;
     }

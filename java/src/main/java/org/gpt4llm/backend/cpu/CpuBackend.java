@@ -58,8 +58,38 @@ public final class CpuBackend implements Backend {
     }
 
     @Override
+    public void upload(Tensor dst, Tensor host) {
+        convert(dst, host);
+    }
+
+    @Override
     public float[] download(Tensor src) {
         return src.toFloatArray();
+    }
+
+    @Override
+    public Tensor toHost(Tensor src, Arena arena) {
+        Tensor t = Tensor.allocate(arena, src.dtype(), src.shape());
+        t.copyFrom(src);
+        return t;
+    }
+
+    @Override
+    public void convert(Tensor dst, Tensor src) {
+        sameSize(dst, src, "convert");
+        if (dst.dtype() == src.dtype()) {
+            dst.copyFrom(src);
+        } else if (dst.dtype() == DType.F32 && src.dtype() == DType.BF16) {
+            CpuKernels.bf16ToF32(dst.data(), src.data(), src.numel());
+        } else if (dst.dtype() == DType.F32 && src.dtype() == DType.F16) {
+            CpuKernels.f16ToF32(dst.data(), src.data(), src.numel());
+        } else if (dst.dtype() == DType.BF16 && src.dtype() == DType.F32) {
+            CpuKernels.f32ToBf16(dst.data(), src.data(), src.numel());
+        } else if (dst.dtype() == DType.F16 && src.dtype() == DType.F32) {
+            CpuKernels.f32ToF16(dst.data(), src.data(), src.numel());
+        } else {
+            throw new IllegalArgumentException("no conversion from " + src.dtype() + " to " + dst.dtype());
+        }
     }
 
     private static MemorySegment f32(Tensor t, String what) {
@@ -242,7 +272,14 @@ public final class CpuBackend implements Backend {
     }
 
     @Override
-    public void adamw(Tensor param, Tensor grad, Tensor m, Tensor v, AdamW hp, float lr, int step, float gradScale) {
+    public void adamw(Tensor param, Tensor master, Tensor grad, Tensor m, Tensor v, AdamW hp, float lr, int step,
+                      float gradScale) {
+        if (master != null) {
+            // a low-precision working copy: update the fp32 master, then round it into the parameter
+            adamw(master, null, grad, m, v, hp, lr, step, gradScale);
+            convert(param, master);
+            return;
+        }
         sameSize(param, grad, "adamw");
         sameSize(param, m, "adamw");
         sameSize(param, v, "adamw");
