@@ -76,6 +76,11 @@ public final class CpuBackend implements Backend {
 
     @Override
     public void convert(Tensor dst, Tensor src) {
+        convertOnHost(dst, src);
+    }
+
+    /** Host-memory dtype conversion (F32 to and from BF16/F16), also used to stage device uploads. */
+    public static void convertOnHost(Tensor dst, Tensor src) {
         sameSize(dst, src, "convert");
         if (dst.dtype() == src.dtype()) {
             dst.copyFrom(src);
