@@ -2,6 +2,7 @@
 // deadlock watch. The execution model is described at the top of cuda_emu.h.
 #include <immintrin.h>
 #include <pthread.h>
+#include <unistd.h>
 
 #include <chrono>
 #include <cstdarg>
@@ -10,7 +11,6 @@
 #include <cstring>
 #include <exception>
 #include <mutex>
-#include <new>
 
 #include "emu_internal.h"
 
@@ -22,8 +22,8 @@ dim3 gridDim;
 namespace g4emu {
 namespace {
 
-constexpr long long kDeadlockMs = 3000;       // all live threads blocked, no progress, this long
-constexpr size_t kWorkerStack = 2u << 20;      // kernels keep small frames; 2 MiB is generous
+constexpr long long kDeadlockMs = 5000;  // all live threads blocked, no progress, this long
+constexpr size_t kWorkerStack = 2u << 20;  // kernels keep small frames; 2 MiB is generous
 
 long long now_ms() {
   using namespace std::chrono;
@@ -31,8 +31,8 @@ long long now_ms() {
 }
 
 Launch g_launch;
-std::mutex g_run_mutex;        // one launch at a time
-std::string g_last_error;      // of the most recent launch, empty when it succeeded
+std::mutex g_run_mutex;    // one launch at a time
+std::string g_last_error;  // of the most recent launch, empty when it succeeded
 unsigned char* g_smem = nullptr;
 size_t g_smem_capacity = 0;
 
@@ -44,8 +44,8 @@ struct Worker {
 };
 Worker* g_workers[kMaxThreads];
 std::atomic<int> g_worker_count{0};
-std::atomic<unsigned> g_remaining{0};   // workers still in the launch
-std::atomic<unsigned> g_done{0};        // futex word, bumped when the last worker leaves
+std::atomic<unsigned> g_remaining{0};  // workers still in the launch
+std::atomic<unsigned> g_done{0};       // futex word, bumped when the last worker leaves
 
 void run_thread(Launch& L, unsigned tid) {
   threadIdx = {tid % L.dims.block[0], tid / L.dims.block[0] % L.dims.block[1],
@@ -76,7 +76,7 @@ void run_thread(Launch& L, unsigned tid) {
       futex_wake_all(&L.block_phase);
     } else {
       for (int i = 0; L.block_phase.load() == phase; ++i) {
-        if (i < 256) _mm_pause(); else futex_wait(&L.block_phase, phase, -1);
+        if ((unsigned)i < L.spin) _mm_pause(); else futex_wait(&L.block_phase, phase, -1);
       }
     }
     if (L.aborting.load()) break;  // stable here: every thread of the block has finished
@@ -87,9 +87,7 @@ void* worker_main(void* arg) {
   Worker* w = static_cast<Worker*>(arg);
   unsigned seen = 0;
   for (;;) {
-    for (int i = 0; w->go.load() == seen; ++i) {
-      if (i < 256) _mm_pause(); else futex_wait(&w->go, seen, -1);
-    }
+    while (w->go.load() == seen) futex_wait(&w->go, seen, -1);
     seen = w->go.load();
     run_thread(g_launch, w->index);
     if (g_remaining.fetch_sub(1) == 1) {
@@ -236,6 +234,8 @@ void run(const char* kernel, const g4emu_dims* dims, void (*body)(const void*), 
     }
   }
   L.smem = g_smem;
+  static const unsigned cores = (unsigned)sysconf(_SC_NPROCESSORS_ONLN);
+  L.spin = L.threads <= cores ? 4000 : 0;
   if (!ensure_workers(L.threads)) {
     g_last_error = std::string("kernel ") + kernel + ": " + g_last_error;
     return;
