@@ -58,12 +58,14 @@ class AdamWKernelsTest {
         Random rng = new Random(seed);
         float lr = 1e-3f * (1 + rng.nextInt(5)), beta1 = 0.9f, beta2 = rng.nextBoolean() ? 0.95f : 0.999f;
         float eps = 1e-8f, wd = 0.1f, halfScale = 0.5f;
-        // the large-gradient steps are clipped, the small ones are below maxNorm
-        float maxNorm = (float) (0.5 * Math.sqrt(n));
         var hp = new Backend.AdamW(beta1, beta2, eps, wd);
         float[] p0 = Numerics.normal(rng, n, 0.05f);
         float[][] grads = new float[STEPS][];
         for (int s = 0; s < STEPS; s++) grads[s] = Numerics.normal(rng, n, s % 3 == 2 ? 0.01f : 1f);
+        // half the first gradient's norm: step 1 is clipped, step 3 (100 times smaller) is not
+        double norm1 = 0;
+        for (float g : grads[0]) norm1 += (double) g * g;
+        float maxNorm = (float) (0.5 * Math.sqrt(norm1));
 
         // libtorch: backward gives the gradient, clip_grad_norm_ scales it, AdamW steps
         float[] torchP;

@@ -103,7 +103,10 @@ class CrossEntropyKernelsTest {
                 assertArrayEquals(new float[n], l, ctx);
                 assertArrayEquals(new float[n], g, ctx);
             } else {
-                assertClose("ce losses", l, ref[0], FP32_OUT_TOL, ctx);
+                // loss = lse - x_t: fp32 rounding is relative to |x_t| (about 300 in the far row)
+                float[] terms = new float[n];
+                for (int i = 0; i < n; i++) terms[i] = targets[i] == IGNORE ? 0f : Math.abs(logits[i * v + targets[i]]);
+                EmuHarness.assertCloseScaled("ce losses", l, ref[0], terms, FP32_OUT_TOL, ctx);
                 assertClose("ce dlogits", g, ref[1], BF16_OUT_TOL, ctx);
             }
 

@@ -102,6 +102,25 @@ final class EmuHarness {
         return err;
     }
 
+    /**
+     * Like {@link #assertClose} but measures the error against the larger of ||ref|| and ||scale||:
+     * for a result that is a difference of larger terms (a loss lse - x_t with logits near 300)
+     * rounding is only meaningful relative to the terms.
+     */
+    static double assertCloseScaled(String what, float[] ours, float[] ref, float[] scale, double tol, String context) {
+        double num = 0, den = 0, sc = 0;
+        for (int i = 0; i < ours.length; i++) {
+            double d = (double) ours[i] - ref[i];
+            num += d * d;
+            den += (double) ref[i] * ref[i];
+            sc += (double) scale[i] * scale[i];
+        }
+        double err = Math.sqrt(num / Math.max(den, sc));
+        record(what, err);
+        assertTrue(err < tol, what + ": relative error " + err + " >= " + tol + " (" + context + ")");
+        return err;
+    }
+
     /** Prints the largest error recorded for each quantity whose name starts with {@code prefix}. */
     static void report(String prefix) {
         synchronized (MAX_ERR) {

@@ -12,6 +12,7 @@ import java.lang.foreign.Arena;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Random;
+import java.util.stream.Stream;
 import org.bytedeco.javacpp.PointerScope;
 import org.bytedeco.pytorch.Scalar;
 import org.bytedeco.pytorch.global.torch;
@@ -23,7 +24,8 @@ import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.params.ParameterizedTest;
-import org.junit.jupiter.params.provider.ValueSource;
+import org.junit.jupiter.params.provider.Arguments;
+import org.junit.jupiter.params.provider.MethodSource;
 
 /**
  * kernels/reward_loss.cu through the emulation against the same loss written with libtorch ops
@@ -59,7 +61,8 @@ class RewardLossKernelsTest {
         try (PointerScope scope = new PointerScope()) {
             var tr = EmuHarness.leaf(r, r.length);
             int[] wi = win.stream().mapToInt(Integer::intValue).toArray(), li = lose.stream().mapToInt(Integer::intValue).toArray();
-            var rw = tr.index_select(0, Torch.longs(wi, wi.length)), rl = tr.index_select(0, Torch.longs(li, li.length));
+            var rw = tr.index_select(0, Torch.longs(wi, wi.length));
+            var rl = tr.index_select(0, Torch.longs(li, li.length));
             var loss = torch.log_sigmoid(rw.sub(rl).sub(new Scalar(margin))).neg().mean()
                     .add(rw.add(rl).square().mean().mul(new Scalar(centerCoef)));
             loss.backward();
@@ -70,10 +73,19 @@ class RewardLossKernelsTest {
         }
     }
 
+    static Stream<Arguments> cases() {
+        Stream.Builder<Arguments> b = Stream.builder();
+        for (int k = 2; k <= 5; k++) {
+            b.add(Arguments.of(k, 0f, 0f));       // the plain Bradley-Terry loss
+            b.add(Arguments.of(k, 0.5f, 0.01f));  // with TRL's margin and center_rewards_coefficient
+        }
+        return b.build();
+    }
+
     /** Groups of k responses (one of k - 1, one of 1: no pairs), scores with ties. */
-    @ParameterizedTest(name = "K={0}")
-    @ValueSource(ints = {2, 3, 4, 5})
-    void matchesLibtorch(int k) {
+    @ParameterizedTest(name = "K={0} margin={1} center={2}")
+    @MethodSource("cases")
+    void matchesLibtorch(int k, float margin, float centerCoef) {
         long seed = Numerics.freshSeed();
         Random rng = new Random(seed);
         int[] sizes = {k, k - 1, 1, k, k};
@@ -86,7 +98,6 @@ class RewardLossKernelsTest {
         for (int i = 0; i < m; i++) gold[i] = rng.nextInt(Math.max(2, k - 1)) * 2.5f;  // fewer scores than responses: ties
         gold[0] = 10f;  // at least one pair
         gold[1] = -1f;
-        float margin = rng.nextBoolean() ? 0f : 0.5f, centerCoef = rng.nextBoolean() ? 0f : 0.01f;
         String ctx = "seed " + seed + ", K=" + k + ", margin " + margin + ", center " + centerCoef;
         float[] ref = reference(r, gold, offsets, margin, centerCoef);
         try (Arena arena = Arena.ofConfined()) {
