@@ -117,8 +117,12 @@ public final class CudaBackend implements Backend {
     public void convert(Tensor dst, Tensor src) {
         if (dst.dtype() == src.dtype()) {
             copy(dst, src);
+        } else if (dst.dtype() == DType.BF16 && src.dtype() == DType.F32) {
+            ActivationKernels.f32ToBf16(device, dst, src);
+        } else if (dst.dtype() == DType.F32 && src.dtype() == DType.BF16) {
+            ActivationKernels.bf16ToF32(device, dst, src);
         } else {
-            ActivationKernels.convert(device, dst, src);
+            throw new IllegalArgumentException("no conversion from " + src.dtype() + " to " + dst.dtype() + " on " + name());
         }
     }
 
