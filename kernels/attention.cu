@@ -26,17 +26,18 @@
 //
 // attention_forward_generic: any D <= 256 (the launcher's choice for other head dims or
 //   unaligned tensors). grid (ceil(T/4), Hq, B), block 128, one warp per query row, dynamic
-//   shared memory 4*D*4 + 32*4 + 32*S*2 + 32*D*2 bytes, S = odd_stride(D) (37 KiB at D = 256). Keys come in chunks of 32, one per lane: lane l
-//   scores key j0+l, the warp does the online softmax of the chunk, and each lane accumulates
-//   the output dims d = lane + 32r (r < 8) from the chunk's V rows in shared memory.
+//   shared memory 4*D*4 + 4*32*4 + 32*4 + 32*S*2 + 32*D*2 bytes, S = odd_stride(D) (37 KiB at
+//   D = 256). Keys come in chunks of 32, one per lane: lane l scores key j0+l, the warp does the
+//   online softmax of the chunk, and each lane accumulates the output dims d = lane + 32r (r < 8)
+//   from the chunk's V rows in shared memory.
 //
 // ptxas (nvcc 13, -Xptxas -v), registers sm_80 / sm_90, no spills in any forward kernel:
 //   attention_forward_d64      134 / 133   (3 blocks of 128 threads per SM)
 //   attention_forward_d128     174 / 173   (2 blocks per SM)
-//   attention_forward_generic   48 / 56
+//   attention_forward_generic   48 / 64
 #include "attention.cuh"
 
-using namespace g4att;
+namespace g4att {  // every name here is unique across kernel files (one nvcc translation unit)
 
 template <int D>
 G4_DEVICE void forward_tc(bf16* out, float* lse, const bf16* q, const bf16* k, const bf16* v,
@@ -140,12 +141,14 @@ G4_KERNEL void attention_forward_d128(bf16* out, float* lse, const bf16* q, cons
 G4_EXPORT(attention_forward_d128)
 
 // Shared memory of attention_forward_generic (the launcher computes the same):
-//   qf [4][D] fp32 | segk [32] int | Kc [32][odd_stride(D)] bf16 | Vc [32][D] bf16
+//   qf [4][D] fp32 | pw [4][32] fp32 | segk [32] int | Kc [32][odd_stride(D)] bf16 | Vc [32][D] bf16
+// pw: each warp's 32 probabilities, read back by every lane (one __syncwarp, not 32 shuffles)
 G4_KERNEL void attention_forward_generic(bf16* out, float* lse, const bf16* q, const bf16* k, const bf16* v,
                                          const int* seg, int T, int Hq, int Hkv, int D, float scale) {
   G4_DYNAMIC_SMEM(float, qf);
   const int KS = odd_stride(D);
-  int* segk = reinterpret_cast<int*>(qf + WARPS * D);
+  float* pw = qf + WARPS * D + GC * (threadIdx.x / 32);
+  int* segk = reinterpret_cast<int*>(qf + WARPS * D + WARPS * GC);
   bf16* Kc = reinterpret_cast<bf16*>(segk + GC);
   bf16* Vc = Kc + GC * KS;
   const int h = blockIdx.y, b = blockIdx.z, kvh = h / (Hq / Hkv), warp = threadIdx.x / 32, lane = threadIdx.x % 32;
@@ -174,8 +177,10 @@ G4_KERNEL void attention_forward_generic(bf16* out, float* lse, const bf16* q, c
     const float a = exp_att(m - mn), p = vis ? exp_att(s - mn) : 0.f;
     l = l * a + g4_warp_sum(p), m = mn;
     for (int r = 0; r < 8; r++) acc[r] *= a;
+    pw[lane] = p;
+    __syncwarp();
     for (int kk = 0; kk < GC; kk++) {
-      const float pk = __shfl_sync(FULL, p, kk);
+      const float pk = pw[kk];
       if (pk == 0.f) continue;  // the same on every lane
       for (int r = 0; r < 8; r++) {
         const int d = lane + 32 * r;
@@ -193,3 +198,5 @@ G4_KERNEL void attention_forward_generic(bf16* out, float* lse, const bf16* q, c
   if (lane == 0) lse[((long long)b * Hq + h) * T + i] = l > 0.f ? m + logf(l) : -INFINITY;
 }
 G4_EXPORT(attention_forward_generic)
+
+}  // namespace g4att

@@ -25,24 +25,24 @@
 //    that need them, which keeps d128 at exactly 48 KiB of shared memory.
 //    A warp skips the math of a query tile where none of its 16 x BQ pairs is visible, and the
 //    dQ products and atomics of rows whose dS block is all zero.
-//    3. attention_backward_dq: dq (bf16) = dqacc, grid ceil(n/256), block 256.
+//    Then attention_backward_dq: dq (bf16) = dqacc, n = B*T*Hq*D, grid ceil(n/256), block 256.
 // 2b. any other D <= 256 (or unaligned tensors), no tensor cores and no atomics:
 //    attention_backward_generic_dkdv: grid (ceil(T/4), Hkv, B), a warp per key; query chunks of
-//      32 (one per lane) of every head of the group; dynamic smem 8*D*4 + 3*32*4 + 2*32*S*2,
-//      S = odd_stride(D).
+//      32 (one per lane) of every head of the group; dynamic smem 8*D*4 + 3*32*4 + 2*4*32*4 +
+//      2*32*S*2, S = odd_stride(D).
 //    attention_backward_generic_dq: grid (ceil(T/4), Hq, B), a warp per query; key chunks of 32;
-//      dynamic smem 8*D*4 + 32*4 + 2*32*S*2. Writes dq directly.
+//      dynamic smem 8*D*4 + 4*32*4 + 32*4 + 2*32*S*2. Writes dq directly.
 //
 // ptxas (nvcc 13, -Xptxas -v), registers sm_80 / sm_90, no spills:
 //   attention_backward_d64             174 / 171
 //   attention_backward_d128            234 / 232   (dK and dV alone are 128 fp32 per lane; the
 //                                                  S^T and dP^T k-loops stay rolled, unrolled
 //                                                  they spill 12-20 bytes at the 255 limit)
-//   attention_backward_generic_dkdv     56 / 70     attention_backward_generic_dq  56 / 64
+//   attention_backward_generic_dkdv     56 / 71     attention_backward_generic_dq  56 / 56
 //   attention_backward_preprocess       31 / 31     attention_backward_dq          10 / 10
 #include "attention.cuh"
 
-using namespace g4att;
+namespace g4att {  // every name here is unique across kernel files (one nvcc translation unit)
 
 G4_KERNEL void attention_backward_preprocess(float* delta, float* dqacc, const bf16* dout, const bf16* out,
                                              int B, int T, int Hq, int D) {
@@ -199,7 +199,9 @@ G4_KERNEL void attention_backward_d128(bf16* dk, bf16* dv, float* dqacc, const b
 G4_EXPORT(attention_backward_d128)
 
 // Shared memory of attention_backward_generic_dkdv (the launcher computes the same):
-//   kf, vf [4][D] fp32 | lsec, dc [32] fp32 | segc [32] int | Qc, dOc [32][odd_stride(D)] bf16
+//   kf, vf [4][D] fp32 | lsec, dc [32] fp32 | pw, dsw [4][32] fp32 | segc [32] int |
+//   Qc, dOc [32][odd_stride(D)] bf16
+// pw, dsw: each warp's P and dS of the chunk, read back by every lane
 G4_KERNEL void attention_backward_generic_dkdv(bf16* dk, bf16* dv, const bf16* dout, const float* lse,
                                                const float* delta, const bf16* q, const bf16* k,
                                                const bf16* v, const int* seg, int T, int Hq, int Hkv, int D,
@@ -207,7 +209,8 @@ G4_KERNEL void attention_backward_generic_dkdv(bf16* dk, bf16* dv, const bf16* d
   G4_DYNAMIC_SMEM(float, kf);
   const int S = odd_stride(D);
   float *vf = kf + WARPS * D, *lsec = vf + WARPS * D, *dc = lsec + GC;
-  int* segc = reinterpret_cast<int*>(dc + GC);
+  float *pw = dc + GC + GC * (threadIdx.x / 32), *dsw = pw + WARPS * GC;
+  int* segc = reinterpret_cast<int*>(dc + GC + 2 * WARPS * GC);
   bf16 *Qc = reinterpret_cast<bf16*>(segc + GC), *dOc = Qc + GC * S;
   const int kvh = blockIdx.y, b = blockIdx.z, G = Hq / Hkv, warp = threadIdx.x / 32, lane = threadIdx.x % 32;
   const int jb = blockIdx.x * WARPS, j = jb + warp;  // the block's first key, the warp's key
@@ -238,8 +241,10 @@ G4_KERNEL void attention_backward_generic_dkdv(bf16* dk, bf16* dv, const bf16* d
       if (!__any_sync(FULL, vis)) continue;
       const float p = vis ? exp_att(scale * dot_row(kf + warp * D, Qc + lane * S, D) - lsec[lane]) : 0.f;
       const float ds = vis ? scale * p * (dot_row(vf + warp * D, dOc + lane * S, D) - dc[lane]) : 0.f;
+      pw[lane] = p, dsw[lane] = ds;
+      __syncwarp();
       for (int kk = 0; kk < GC; kk++) {
-        const float pk = __shfl_sync(FULL, p, kk), dsk = __shfl_sync(FULL, ds, kk);
+        const float pk = pw[kk], dsk = dsw[kk];
         if (pk == 0.f) continue;  // then dsk is 0 too; the same on every lane
         for (int r = 0; r < 8; r++) {
           const int d = lane + 32 * r;
@@ -261,14 +266,14 @@ G4_KERNEL void attention_backward_generic_dkdv(bf16* dk, bf16* dv, const bf16* d
 G4_EXPORT(attention_backward_generic_dkdv)
 
 // Shared memory of attention_backward_generic_dq (the launcher computes the same):
-//   qf, dof [4][D] fp32 | segc [32] int | Kc, Vc [32][odd_stride(D)] bf16
+//   qf, dof [4][D] fp32 | dsw [4][32] fp32 | segc [32] int | Kc, Vc [32][odd_stride(D)] bf16
 G4_KERNEL void attention_backward_generic_dq(bf16* dq, const bf16* dout, const float* lse, const float* delta,
                                              const bf16* q, const bf16* k, const bf16* v, const int* seg, int T,
                                              int Hq, int Hkv, int D, float scale) {
   G4_DYNAMIC_SMEM(float, qf);
   const int S = odd_stride(D);
-  float* dof = qf + WARPS * D;
-  int* segc = reinterpret_cast<int*>(dof + WARPS * D);
+  float *dof = qf + WARPS * D, *dsw = dof + WARPS * D + GC * (threadIdx.x / 32);
+  int* segc = reinterpret_cast<int*>(dof + WARPS * D + WARPS * GC);
   bf16 *Kc = reinterpret_cast<bf16*>(segc + GC), *Vc = Kc + GC * S;
   const int h = blockIdx.y, b = blockIdx.z, kvh = h / (Hq / Hkv), warp = threadIdx.x / 32, lane = threadIdx.x % 32;
   const int ib = blockIdx.x * WARPS, i = ib + warp;
@@ -295,8 +300,10 @@ G4_KERNEL void attention_backward_generic_dq(bf16* dq, const bf16* dout, const f
     if (!__any_sync(FULL, vis)) continue;
     const float p = vis ? exp_att(scale * dot_row(qf + warp * D, Kc + lane * S, D) - L) : 0.f;
     const float ds = vis ? scale * p * (dot_row(dof + warp * D, Vc + lane * S, D) - Di) : 0.f;
+    dsw[lane] = ds;
+    __syncwarp();
     for (int kk = 0; kk < GC; kk++) {
-      const float dsk = __shfl_sync(FULL, ds, kk);
+      const float dsk = dsw[kk];
       if (dsk == 0.f) continue;
       for (int r = 0; r < 8; r++) {
         const int d = lane + 32 * r;
@@ -312,3 +319,5 @@ G4_KERNEL void attention_backward_generic_dq(bf16* dq, const bf16* dout, const f
   }
 }
 G4_EXPORT(attention_backward_generic_dq)
+
+}  // namespace g4att
