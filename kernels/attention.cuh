@@ -1,6 +1,6 @@
 // attention.cuh — what kernels/attention.cu (forward) and kernels/attention_backward.cu share:
 // visibility, shared-memory tile layout and fragment helpers. The math, shapes and launch
-// geometry are described in the header of kernels/attention.cu.
+// geometry are in the headers of those two files.
 #pragma once
 #include "g4_cuda.cuh"
 #include "mma.cuh"
@@ -46,7 +46,8 @@ G4_DEVICE void load_tile(bf16* dst, const bf16* src, long long stride, int n) {
   src += r * stride + ch * 8;
   dst += swz<W>(r, ch * 8);
   uint4 x[N];
-  for (int u = 0; u < N; u++) x[u] = r + RS * u < n ? *reinterpret_cast<const uint4*>(src + RS * u * stride) : make_uint4(0u, 0u, 0u, 0u);
+  for (int u = 0; u < N; u++)
+    x[u] = r + RS * u < n ? *reinterpret_cast<const uint4*>(src + RS * u * stride) : make_uint4(0u, 0u, 0u, 0u);
   for (int u = 0; u < N; u++) *reinterpret_cast<uint4*>(dst + RS * u * W) = x[u];
 }
 
