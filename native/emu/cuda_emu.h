@@ -257,8 +257,21 @@ static inline T atomicCAS(T* p, T expected, T desired) {
 }
 
 // ---- math --------------------------------------------------------------------------------------
-// __expf, __logf, __powf, __sinf, __cosf and __sincosf come from glibc's <math.h> (its own
-// names for expf & co.), full precision where the GPU's intrinsics are approximate.
+// The GPU's fast intrinsics, at full precision here. glibc's <math.h> declares __expf & co. as its
+// internal names but libm does not export them, so a kernel calling them would leave the library
+// with an undefined symbol: route them to the public functions instead.
+static inline float g4emu_expf(float x) { return expf(x); }
+static inline float g4emu_logf(float x) { return logf(x); }
+static inline float g4emu_powf(float x, float y) { return powf(x, y); }
+static inline float g4emu_sinf(float x) { return sinf(x); }
+static inline float g4emu_cosf(float x) { return cosf(x); }
+static inline void g4emu_sincosf(float x, float* s, float* c) { sincosf(x, s, c); }
+#define __expf g4emu_expf
+#define __logf g4emu_logf
+#define __powf g4emu_powf
+#define __sinf g4emu_sinf
+#define __cosf g4emu_cosf
+#define __sincosf g4emu_sincosf
 static inline float __fdividef(float a, float b) { return a / b; }
 static inline float rsqrtf(float x) { return 1.0f / sqrtf(x); }
 static inline float __frcp_rn(float x) { return 1.0f / x; }
