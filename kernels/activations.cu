@@ -20,10 +20,12 @@
 
 #include "g4_vec.cuh"
 
+namespace {  // file-local: every kernels/*.cu is device-linked into one module
 G4_DEVICE float sigmoid(float g) {
   const float e = expf(-fabsf(g));
   return g >= 0.f ? 1.f / (1.f + e) : e / (1.f + e);
 }
+}  // namespace
 
 G4_KERNEL void swiglu_forward(bf16* h, const bf16* g, const bf16* u, long long n) {
   g4_grid_loop(n, g4_aligned16(h, g, u), [&](auto width, long long i) {

@@ -17,6 +17,7 @@
 
 #include "g4_vec.cuh"
 
+namespace {  // file-local: every kernels/*.cu is device-linked into one module
 // rotates row blockIdx.x of x by sign * a; cs is the D floats of dynamic shared memory
 G4_DEVICE void rope_row(bf16* x, const int* pos, int H, int D, float theta, float sign, float* cs) {
   const int half = D / 2;
@@ -53,6 +54,7 @@ G4_DEVICE void rope_row(bf16* x, const int* pos, int H, int D, float theta, floa
     g4_store(v + half, y2);
   });
 }
+}  // namespace
 
 G4_KERNEL void rope_forward(bf16* x, const int* pos, int N, int H, int D, float theta) {
   G4_DYNAMIC_SMEM(float, cs);
