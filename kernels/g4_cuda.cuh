@@ -19,6 +19,10 @@
 // each (p pointer, i int, l long long, f float), so that the caller can check its arguments.
 // Java passes pointers as 64-bit addresses, int as int32, long as int64 and float as float32,
 // so kernel parameters use only T* / const T*, int, long long (int64), and float.
+//
+// nvcc compiles all kernels/*.cu as ONE translation unit (a generated file including each, see
+// CMakeLists.txt), so names at file scope (helpers, macros, structs) must be unique across kernel
+// files: prefix them with the family name.
 #pragma once
 
 #if defined(__CUDACC__)
