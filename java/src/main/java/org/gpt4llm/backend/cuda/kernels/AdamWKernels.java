@@ -1,7 +1,7 @@
 package org.gpt4llm.backend.cuda.kernels;
 
-import static org.gpt4llm.backend.cuda.kernels.TensorChecks.dtype;
-import static org.gpt4llm.backend.cuda.kernels.TensorChecks.numel;
+import static org.gpt4llm.backend.cuda.kernels.KernelArgs.dtype;
+import static org.gpt4llm.backend.cuda.kernels.KernelArgs.numel;
 
 import org.gpt4llm.backend.Backend;
 import org.gpt4llm.backend.cuda.Device;
@@ -42,8 +42,8 @@ public final class AdamWKernels {
         float decay = (float) (1.0 - (double) lr * hp.weightDecay());
         float stepSize = (float) (lr / bc1);
         float invBc2s = (float) (1.0 / Math.sqrt(bc2));
-        int grid = Math.min(MAX_GRID, TensorChecks.ceilDiv(n, BLOCK));
+        int grid = Math.min(MAX_GRID, KernelArgs.ceilDiv(n, BLOCK));
         d.launch("adamw_step", Dim3.of(grid), Dim3.of(BLOCK), 0, param, master, grad, m, v, n, hp.beta1(), hp.beta2(),
-                hp.eps(), decay, stepSize, invBc2s, gradScale, TensorChecks.orNull(clipFactor));
+                hp.eps(), decay, stepSize, invBc2s, gradScale, KernelArgs.orNull(clipFactor));
     }
 }

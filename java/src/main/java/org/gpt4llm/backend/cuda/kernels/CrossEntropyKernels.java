@@ -1,7 +1,7 @@
 package org.gpt4llm.backend.cuda.kernels;
 
-import static org.gpt4llm.backend.cuda.kernels.TensorChecks.dtype;
-import static org.gpt4llm.backend.cuda.kernels.TensorChecks.toInt;
+import static org.gpt4llm.backend.cuda.kernels.KernelArgs.dtype;
+import static org.gpt4llm.backend.cuda.kernels.KernelArgs.toInt;
 
 import org.gpt4llm.backend.cuda.Device;
 import org.gpt4llm.backend.cuda.Device.Dim3;
@@ -28,7 +28,7 @@ public final class CrossEntropyKernels {
     public static int crossEntropy(Device d, Tensor losses, Tensor dlogits, Tensor logits, Tensor targets,
                                    int ignoreIndex, float gradScale) {
         dtype(targets, DType.I32, "cross-entropy targets");
-        return crossEntropy(d, losses, dlogits, logits, targets, TensorChecks.downloadInts(d, targets), ignoreIndex,
+        return crossEntropy(d, losses, dlogits, logits, targets, KernelArgs.downloadInts(d, targets), ignoreIndex,
                 gradScale);
     }
 
@@ -66,8 +66,8 @@ public final class CrossEntropyKernels {
         }
         if (n == 0) return 0;
         // enough warps for 8 elements per thread on small vocabularies, 512 threads from V = 4096 on
-        int block = Math.min(512, Math.max(32, TensorChecks.ceilDiv(TensorChecks.ceilDiv(v, 8), 32) * 32));
-        d.launch("cross_entropy_fwd_bwd", Dim3.of(n), Dim3.of(block), 0, losses, TensorChecks.orNull(dlogits), logits,
+        int block = Math.min(512, Math.max(32, KernelArgs.ceilDiv(KernelArgs.ceilDiv(v, 8), 32) * 32));
+        d.launch("cross_entropy_fwd_bwd", Dim3.of(n), Dim3.of(block), 0, losses, KernelArgs.orNull(dlogits), logits,
                 targets, n, v, ignoreIndex, gradScale);
         return counted;
     }

@@ -1,7 +1,7 @@
 package org.gpt4llm.backend.cuda.kernels;
 
-import static org.gpt4llm.backend.cuda.kernels.TensorChecks.dtype;
-import static org.gpt4llm.backend.cuda.kernels.TensorChecks.numel;
+import static org.gpt4llm.backend.cuda.kernels.KernelArgs.dtype;
+import static org.gpt4llm.backend.cuda.kernels.KernelArgs.numel;
 
 import org.gpt4llm.backend.cuda.Device;
 import org.gpt4llm.backend.cuda.Device.Dim3;
@@ -28,13 +28,13 @@ public final class LoraKernels {
             dtype(a, DType.BF16, "lora A");
             dtype(b, DType.BF16, "lora B");
             if (a.rank() != 2 || b.rank() != 2) throw new IllegalArgumentException("lora A " + a + " and B " + b + " must be 2-D");
-            int r = TensorChecks.toInt(a.dim(0), "lora rank"), in = TensorChecks.toInt(a.dim(1), "lora in features");
-            int out = TensorChecks.toInt(b.dim(0), "lora out features");
+            int r = KernelArgs.toInt(a.dim(0), "lora rank"), in = KernelArgs.toInt(a.dim(1), "lora in features");
+            int out = KernelArgs.toInt(b.dim(0), "lora out features");
             if (b.dim(1) != r) throw new IllegalArgumentException("lora B " + b + " does not match A " + a);
             if (r < 1 || r > MAX_RANK) throw new IllegalArgumentException("lora rank must be 1.." + MAX_RANK + ", got " + r);
             if (in == 0 || x.numel() % in != 0) throw new IllegalArgumentException("lora x " + x + " is not rows of " + in);
             if (!(dropout >= 0f && dropout < 1f)) throw new IllegalArgumentException("lora dropout must be in [0, 1), got " + dropout);
-            return new Shape(TensorChecks.toInt(x.numel() / in, "lora rows"), in, out, r);
+            return new Shape(KernelArgs.toInt(x.numel() / in, "lora rows"), in, out, r);
         }
     }
 
@@ -48,7 +48,7 @@ public final class LoraKernels {
         numel(dtype(y, DType.BF16, "lora y"), (long) s.n * s.out, "lora y");
         numel(dtype(t, DType.F32, "lora t"), (long) s.n * s.r, "lora t");
         if (s.n == 0) return;
-        d.launch("lora_forward", Dim3.of(TensorChecks.ceilDiv(s.n, TILE)), Dim3.of(BLOCK), 0, y, t, x, a, b, s.n, s.in,
+        d.launch("lora_forward", Dim3.of(KernelArgs.ceilDiv(s.n, TILE)), Dim3.of(BLOCK), 0, y, t, x, a, b, s.n, s.in,
                 s.out, s.r, scale, dropout, seed);
     }
 
@@ -69,13 +69,13 @@ public final class LoraKernels {
         numel(dtype(t, DType.F32, "lora t"), (long) s.n * s.r, "lora t");
         if (s.n == 0) return;
         Dim3 block = Dim3.of(BLOCK);
-        d.launch("lora_backward_dx", Dim3.of(TensorChecks.ceilDiv(s.n, TILE)), block, 0, TensorChecks.orNull(dx), dt, dy,
+        d.launch("lora_backward_dx", Dim3.of(KernelArgs.ceilDiv(s.n, TILE)), block, 0, KernelArgs.orNull(dx), dt, dy,
                 a, b, s.n, s.in, s.out, s.r, scale, dropout, seed);
         if (s.out > 0) {
-            d.launch("lora_backward_dB", Dim3.of(TensorChecks.ceilDiv(s.out, TILE)), block, 0, dB, dy, t, s.n, s.out, s.r,
+            d.launch("lora_backward_dB", Dim3.of(KernelArgs.ceilDiv(s.out, TILE)), block, 0, dB, dy, t, s.n, s.out, s.r,
                     scale);
         }
-        d.launch("lora_backward_dA", Dim3.of(TensorChecks.ceilDiv(s.in, TILE)), block, 0, dA, dt, x, s.n, s.in, s.r,
+        d.launch("lora_backward_dA", Dim3.of(KernelArgs.ceilDiv(s.in, TILE)), block, 0, dA, dt, x, s.n, s.in, s.r,
                 dropout, seed);
     }
 

@@ -1,7 +1,7 @@
 package org.gpt4llm.backend.cuda.kernels;
 
-import static org.gpt4llm.backend.cuda.kernels.TensorChecks.dtype;
-import static org.gpt4llm.backend.cuda.kernels.TensorChecks.numel;
+import static org.gpt4llm.backend.cuda.kernels.KernelArgs.dtype;
+import static org.gpt4llm.backend.cuda.kernels.KernelArgs.numel;
 
 import java.util.List;
 import org.gpt4llm.backend.cuda.Device;
@@ -24,7 +24,7 @@ public final class NormClipKernels {
         dtype(x, DType.F32, "sum-of-squares input");
         long n = x.numel();
         if (n == 0) return;
-        int grid = Math.min(MAX_GRID, TensorChecks.ceilDiv(n, (long) BLOCK * PER_THREAD));
+        int grid = Math.min(MAX_GRID, KernelArgs.ceilDiv(n, (long) BLOCK * PER_THREAD));
         d.launch("global_norm_sumsq", Dim3.of(grid), Dim3.of(BLOCK), 0, sumsq, x, n);
     }
 

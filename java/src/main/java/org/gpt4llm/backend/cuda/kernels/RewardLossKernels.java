@@ -1,7 +1,7 @@
 package org.gpt4llm.backend.cuda.kernels;
 
-import static org.gpt4llm.backend.cuda.kernels.TensorChecks.dtype;
-import static org.gpt4llm.backend.cuda.kernels.TensorChecks.numel;
+import static org.gpt4llm.backend.cuda.kernels.KernelArgs.dtype;
+import static org.gpt4llm.backend.cuda.kernels.KernelArgs.numel;
 
 import org.gpt4llm.backend.cuda.Device;
 import org.gpt4llm.backend.cuda.Device.Dim3;
@@ -34,7 +34,7 @@ public final class RewardLossKernels {
         dtype(r, DType.F32, "rewards");
         dtype(gold, DType.F32, "gold scores");
         dtype(offsets, DType.I32, "group offsets");
-        int m = TensorChecks.toInt(r.numel(), "responses");
+        int m = KernelArgs.toInt(r.numel(), "responses");
         numel(dr, m, "reward dr");
         numel(gold, m, "gold scores");
         numel(offsets, hostOffsets.length, "group offsets");
@@ -64,8 +64,8 @@ public final class RewardLossKernels {
     /** As the other overload, downloading {@code gold} and {@code offsets} (M + G + 1 values) first. */
     public static int pairwiseLoss(Device d, Tensor loss, Tensor dr, Tensor r, Tensor gold, Tensor offsets,
                                    float margin, float centerCoef) {
-        float[] hostGold = TensorChecks.downloadFloats(d, dtype(gold, DType.F32, "gold scores"));
-        int[] hostOffsets = TensorChecks.downloadInts(d, dtype(offsets, DType.I32, "group offsets"));
+        float[] hostGold = KernelArgs.downloadFloats(d, dtype(gold, DType.F32, "gold scores"));
+        int[] hostOffsets = KernelArgs.downloadInts(d, dtype(offsets, DType.I32, "group offsets"));
         return pairwiseLoss(d, loss, dr, r, gold, offsets, hostGold, hostOffsets, margin, centerCoef);
     }
 }
