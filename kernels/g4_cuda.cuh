@@ -31,7 +31,7 @@
 #define G4_EMULATION 1
 #endif
 #include "cuda_emu.h"
-#define G4_KERNEL static void
+#define G4_KERNEL static
 #define G4_EXPORT(name)                                                                     \
   extern "C" __attribute__((visibility("default"))) void g4emu_launch_##name(               \
       const g4emu_dims* dims, void** args) {                                                \

@@ -11,11 +11,11 @@ import org.gpt4llm.peer.Torch;
 import org.gpt4llm.testing.Numerics;
 
 /**
- * Shared plumbing of the CPU kernel tests: running a check on the AVX2 or the scalar path,
+ * Shared plumbing of the kernel tests: running a check on the AVX2 or the scalar path,
  * comparing with libtorch by relative norm error, and keeping the largest error seen per quantity
- * so each test class can print it.
+ * so each test class can print it. The comparison helpers are public for the device kernel tests.
  */
-final class KernelChecks {
+public final class KernelChecks {
     private KernelChecks() {}
 
     /** fp32 kernels against libtorch fp32: a few ulps of accumulated rounding, no more. */
@@ -39,14 +39,14 @@ final class KernelChecks {
     }
 
     /** Records an error measured by the caller. */
-    static void record(String what, double err) {
+    public static void record(String what, double err) {
         synchronized (MAX_ERR) {
             MAX_ERR.merge(what, err, Math::max);
         }
     }
 
     /** Asserts relErr(ours, ref) < tol and records it under {@code what}. */
-    static double assertClose(String what, float[] ours, float[] ref, double tol, String context) {
+    public static double assertClose(String what, float[] ours, float[] ref, double tol, String context) {
         double err = Numerics.relErr(ours, ref);
         record(what, err);
         assertTrue(err < tol, what + ": relative error " + err + " >= " + tol + " (" + context + ")");
@@ -60,7 +60,7 @@ final class KernelChecks {
      * terms, not to what is left of them. The same holds for an accumulated output compared with
      * prefill + gradient: ||prefill|| is a fair scale.
      */
-    static double assertCloseScaled(String what, float[] ours, float[] ref, float[] scale, double tol, String context) {
+    public static double assertCloseScaled(String what, float[] ours, float[] ref, float[] scale, double tol, String context) {
         double num = 0, den = 0, sc = 0;
         for (int i = 0; i < ours.length; i++) {
             double d = (double) ours[i] - ref[i];
@@ -75,7 +75,7 @@ final class KernelChecks {
     }
 
     /** Prints the largest error recorded for each quantity whose name starts with {@code prefix}. */
-    static void report(String prefix) {
+    public static void report(String prefix) {
         synchronized (MAX_ERR) {
             MAX_ERR.forEach((k, v) -> {
                 if (k.startsWith(prefix)) System.out.printf("max relative error %-28s %.3e%n", k, v);
@@ -84,25 +84,25 @@ final class KernelChecks {
     }
 
     /** A float32 libtorch leaf that records gradients. */
-    static org.bytedeco.pytorch.Tensor leaf(float[] v, long... shape) {
+    public static org.bytedeco.pytorch.Tensor leaf(float[] v, long... shape) {
         org.bytedeco.pytorch.Tensor t = Torch.floats(v, shape);
         t.requires_grad_(true);
         return t;
     }
 
     /** Backpropagates {@code upstream} (same shape as {@code out}) through libtorch's graph. */
-    static void backward(org.bytedeco.pytorch.Tensor out, float[] upstream) {
+    public static void backward(org.bytedeco.pytorch.Tensor out, float[] upstream) {
         out.backward(Torch.floats(upstream, out.shape()), new BoolOptional(), false,
                 new TensorArrayRefOptional());
     }
 
-    static float[] add(float[] a, float[] b) {
+    public static float[] add(float[] a, float[] b) {
         float[] c = new float[a.length];
         for (int i = 0; i < c.length; i++) c[i] = a[i] + b[i];
         return c;
     }
 
-    static float[] sub(float[] a, float[] b) {
+    public static float[] sub(float[] a, float[] b) {
         float[] c = new float[a.length];
         for (int i = 0; i < c.length; i++) c[i] = a[i] - b[i];
         return c;

@@ -25,7 +25,7 @@ import org.junit.jupiter.params.provider.MethodSource;
  * Rotary embedding forward and backward against libtorch autograd, with the reference written the
  * way HF's LlamaRotaryEmbedding / apply_rotary_pos_emb / rotate_half compute it.
  */
-class RopeTest {
+public class RopeTest {
     private static final CpuBackend CPU = new CpuBackend(2);
 
     @BeforeAll
@@ -50,7 +50,7 @@ class RopeTest {
     }
 
     /** x [N,H,D] rotated as HF does it: x * cos + rotate_half(x) * sin, cos/sin [N,1,D]. */
-    static org.bytedeco.pytorch.Tensor hfRope(org.bytedeco.pytorch.Tensor x, int[] pos, int d, float theta) {
+    public static org.bytedeco.pytorch.Tensor hfRope(org.bytedeco.pytorch.Tensor x, int[] pos, int d, float theta) {
         // inv_freq = 1.0 / (base ** (torch.arange(0, dim, 2, dtype=torch.int64).float() / dim))
         var exps = torch.arange(new Scalar(0L), new Scalar((long) d), new Scalar(2L))
                 .to(torch.ScalarType.Float).div(new Scalar((long) d));

@@ -1,0 +1,81 @@
+// g4_vec.cuh — vectorised access for the memory-bound kernels (embedding, norms, rope, activations).
+//
+// A "pack" is W consecutive elements moved with as few memory instructions as possible: with W = 8,
+// 8 bf16 are one 16-byte access and 8 floats two. Kernels are written once for a width W and run
+// with W = 8 when every pointer involved is 16-byte aligned (and, for row kernels, rows are too),
+// else with W = 1. Values are widened to float on load and rounded to nearest on store.
+#pragma once
+#include <stdint.h>
+
+#include "g4_cuda.cuh"
+
+template <int W>
+struct g4_width {
+  static constexpr int value = W;
+};
+
+template <int W>
+struct alignas(2 * W) g4_bf16_pack {
+  bf16 v[W];
+};
+
+template <int W>
+struct alignas(4 * W < 16 ? 4 * W : 16) g4_f32_pack {
+  float v[W];
+};
+
+template <int W>
+G4_DEVICE void g4_load(float (&f)[W], const bf16* p) {
+  const g4_bf16_pack<W> pk = *reinterpret_cast<const g4_bf16_pack<W>*>(p);
+  for (int k = 0; k < W; k++) f[k] = __bfloat162float(pk.v[k]);
+}
+
+template <int W>
+G4_DEVICE void g4_load(float (&f)[W], const float* p) {
+  const g4_f32_pack<W> pk = *reinterpret_cast<const g4_f32_pack<W>*>(p);
+  for (int k = 0; k < W; k++) f[k] = pk.v[k];
+}
+
+template <int W>
+G4_DEVICE void g4_store(bf16* p, const float (&f)[W]) {
+  g4_bf16_pack<W> pk;
+  for (int k = 0; k < W; k++) pk.v[k] = __float2bfloat16(f[k]);
+  *reinterpret_cast<g4_bf16_pack<W>*>(p) = pk;
+}
+
+template <int W>
+G4_DEVICE void g4_store(float* p, const float (&f)[W]) {
+  g4_f32_pack<W> pk;
+  for (int k = 0; k < W; k++) pk.v[k] = f[k];
+  *reinterpret_cast<g4_f32_pack<W>*>(p) = pk;
+}
+
+// true when every pointer is 16-byte aligned (NULL counts as aligned)
+G4_DEVICE bool g4_aligned16() { return true; }
+template <class P, class... Rest>
+G4_DEVICE bool g4_aligned16(const P* p, const Rest*... rest) {
+  return (reinterpret_cast<uintptr_t>(p) & 15) == 0 && g4_aligned16(rest...);
+}
+
+// Visits [0, n) in strides: this caller is worker `t` of `workers`. With `vec` the first n/8*8
+// elements go in packs of 8 (f(g4_width<8>(), i) for i = 8t, 8(t+workers), ...) and the rest one
+// at a time, else all one at a time (f(g4_width<1>(), i)). A worker visits the same indices every
+// time it is called with the same arguments, so it may keep per-index state across calls.
+template <class F>
+G4_DEVICE void g4_strided(long long t, long long workers, long long n, bool vec, F&& f) {
+  const long long n8 = vec ? n / 8 * 8 : 0;
+  for (long long i = 8 * t; i < n8; i += 8 * workers) f(g4_width<8>(), i);
+  for (long long i = n8 + t; i < n; i += workers) f(g4_width<1>(), i);
+}
+
+// the threads of one block over one row of C elements
+template <class F>
+G4_DEVICE void g4_row_loop(int C, bool vec, F&& f) {
+  g4_strided(threadIdx.x, blockDim.x, C, vec, f);
+}
+
+// every thread of a 1-D grid over n elements
+template <class F>
+G4_DEVICE void g4_grid_loop(long long n, bool vec, F&& f) {
+  g4_strided((long long)blockIdx.x * blockDim.x + threadIdx.x, (long long)gridDim.x * blockDim.x, n, vec, f);
+}

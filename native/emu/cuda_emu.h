@@ -1,0 +1,333 @@
+// cuda_emu.h — what the kernels of kernels/*.cu need from CUDA, for compiling them with g++ and
+// running them on the CPU (see kernels/g4_cuda.cuh for the contract between the two builds).
+//
+// Execution model of the runtime (native/emu/runtime.cpp):
+//   * A launch runs its blocks one after another in grid order (x fastest); the blockDim threads of
+//     a block run concurrently, each as a real OS thread of a persistent pool (at most 1024).
+//     Blocks go one at a time because `__shared__` is `static` here: one copy of every shared
+//     array per kernel, so only one block may use it at a time. Giving each block its own copy
+//     would need a compiler; running blocks sequentially keeps the kernels' source unchanged.
+//   * __syncthreads() is a real barrier of the block's threads. A thread that returns from the
+//     kernel leaves every barrier (as on Volta and later), so early-exit threads never block
+//     the rest.
+//   * Warps are groups of 32 consecutive linear thread ids (the last warp may be partial). Warp
+//     operations (shuffles, votes, __syncwarp, mma/ldmatrix) deposit into a per-warp exchange
+//     area and meet at a warp barrier. The `mask` arguments are not used to choose who meets:
+//     every live lane of the warp must reach the same warp operations in the same order (what
+//     convergent code with full masks does). A lane that has exited or does not exist is absent:
+//     reading it gives the reader's own value, and it has no bit in ballots.
+//   * A block whose live threads all wait at barriers that can never complete (say, __syncthreads
+//     inside a branch that some live thread skips while it waits at a warp operation) is detected
+//     after a few seconds: the launch stops with an error naming the kernel and the block.
+//     A thread that loops forever without reaching a barrier is not detected.
+//   * Errors (bad launch dimensions, a deadlock, a failed check in a wrapper, a C++ exception)
+//     end the launch and are reported by g4emu_last_error(); they never abort the process.
+//     A kernel that reads or writes out of bounds crashes the process, as it would not on a GPU.
+//   * Dynamic shared memory is filled with 0xff bytes (a NaN in fp32 and bf16) before each block,
+//     so a kernel that reads it before writing it sees NaNs instead of the previous block's data.
+#pragma once
+
+#include <cmath>
+#include <cstdint>
+#include <cstring>
+#include <math.h>
+#include <type_traits>
+
+// ---- declaration specifiers --------------------------------------------------------------------
+#define __global__
+#define __device__
+#define __host__
+#define __forceinline__ inline __attribute__((always_inline))
+#define __noinline__ __attribute__((noinline))
+#define __restrict__ __restrict
+#define __align__(n) __attribute__((aligned(n)))
+#define __shared__ static
+#define __constant__ static
+#define __launch_bounds__(...)
+
+// ---- vector types and built-in variables -------------------------------------------------------
+struct uint3 { unsigned x, y, z; };
+struct dim3 {
+  unsigned x = 1, y = 1, z = 1;
+  dim3() = default;
+  dim3(unsigned x_, unsigned y_ = 1, unsigned z_ = 1) : x(x_), y(y_), z(z_) {}
+};
+struct __align__(8) float2 { float x, y; };
+struct __align__(16) float4 { float x, y, z, w; };
+struct __align__(8) int2 { int x, y; };
+struct __align__(16) int4 { int x, y, z, w; };
+struct __align__(8) uint2 { unsigned x, y; };
+struct __align__(16) uint4 { unsigned x, y, z, w; };
+static inline float2 make_float2(float x, float y) { return {x, y}; }
+static inline float4 make_float4(float x, float y, float z, float w) { return {x, y, z, w}; }
+static inline int2 make_int2(int x, int y) { return {x, y}; }
+static inline int4 make_int4(int x, int y, int z, int w) { return {x, y, z, w}; }
+static inline uint2 make_uint2(unsigned x, unsigned y) { return {x, y}; }
+static inline uint4 make_uint4(unsigned x, unsigned y, unsigned z, unsigned w) { return {x, y, z, w}; }
+
+// threadIdx differs per emulated thread; the others are the same for every thread of the running
+// block (one launch and one block run at a time), so they are plain globals set by the runtime.
+extern thread_local uint3 threadIdx;
+extern uint3 blockIdx;
+extern dim3 blockDim;
+extern dim3 gridDim;
+constexpr int warpSize = 32;
+
+// ---- launch description and entry points (C ABI) -----------------------------------------------
+extern "C" {
+typedef struct g4emu_dims {
+  unsigned grid[3], block[3];
+  unsigned shared_bytes;  // dynamic shared memory per block
+} g4emu_dims;
+
+// The message of the most recent failed launch in this process, or NULL if it succeeded.
+__attribute__((visibility("default"))) const char* g4emu_last_error(void);
+// Worker threads started so far (the pool grows to the largest block launched, at most 1024).
+__attribute__((visibility("default"))) int g4emu_worker_threads(void);
+}
+
+namespace g4emu {
+constexpr int kMaxThreads = 1024;
+constexpr unsigned kMaxDynamicSmem = 227 * 1024;  // what a block may opt into on sm_90
+constexpr int kExchangeWords = 16;                // 32-bit words each lane may deposit per warp op
+
+// Runs `body(ctx)` on every thread of every block of the launch; sets g4emu_last_error().
+void run(const char* kernel, const g4emu_dims* dims, void (*body)(const void*), const void* ctx);
+
+// The dynamic shared memory of the running block (16-byte aligned, dims->shared_bytes long).
+void* dynamic_smem();
+
+// Ends the launch with an error message (printf-style); does not return to the kernel.
+[[noreturn]] void fail(const char* fmt, ...) __attribute__((format(printf, 1, 2)));
+
+// Every live lane deposits `words` 32-bit words, waits for the rest of its warp, and gets a view
+// of all deposits. The view stays valid until the lane's second-next warp operation (the area is
+// double-buffered, so one barrier per operation suffices).
+struct WarpView {
+  const uint32_t (*word)[kExchangeWords];  // word[lane][i]
+  unsigned present;                        // bit j: lane j took part in this operation
+  int lane;                                // the caller's lane
+};
+WarpView warp_exchange(const uint32_t* mine, int words);
+void warp_barrier();
+unsigned live_lanes();  // lanes of the caller's warp that exist and have not exited
+
+template <typename P>
+constexpr bool kernel_param_ok = std::is_pointer<P>::value || std::is_same<P, int>::value ||
+                                 std::is_same<P, long long>::value || std::is_same<P, float>::value;
+
+template <typename... P, size_t... I>
+void call_unpacked(void (*kernel)(P...), void** args, std::index_sequence<I...>) {
+  kernel(*static_cast<std::remove_cv_t<P>*>(args[I])...);
+}
+
+// The launch entry of G4_EXPORT: args follow cuLaunchKernel's kernelParams convention.
+template <typename... P>
+void launch(const char* name, void (*kernel)(P...), const g4emu_dims* dims, void** args) {
+  static_assert((kernel_param_ok<std::remove_cv_t<P>> && ...),
+                "kernel parameters must be T*, const T*, int, long long or float");
+  struct Ctx { void (*kernel)(P...); void** args; } ctx{kernel, args};
+  run(name, dims, [](const void* c) {
+    const Ctx* x = static_cast<const Ctx*>(c);
+    call_unpacked(x->kernel, x->args, std::index_sequence_for<P...>{});
+  }, &ctx);
+}
+}  // namespace g4emu
+
+// ---- synchronisation and warp operations -------------------------------------------------------
+void __syncthreads();
+static inline void __syncwarp(unsigned mask = 0xffffffffu) { (void)mask; g4emu::warp_barrier(); }
+static inline unsigned __activemask() { return g4emu::live_lanes(); }
+static inline void __threadfence() { __atomic_thread_fence(__ATOMIC_SEQ_CST); }
+static inline void __threadfence_block() { __atomic_thread_fence(__ATOMIC_SEQ_CST); }
+
+namespace g4emu {
+enum class Shfl { idx, up, down, bfly };
+
+// One shuffle of any 4- or 8-byte value, with CUDA's rules for `width` (a power of two <= 32):
+// lanes read within their own segment of `width` lanes; up/down past the segment's edge and
+// xor into a later segment give the lane its own value, as does an absent source lane.
+template <typename T>
+T shfl(T v, Shfl mode, int arg, int width) {
+  static_assert(std::is_trivially_copyable<T>::value && sizeof(T) <= 8, "shuffle of a 1..8-byte value");
+  uint32_t mine[2] = {0, 0};
+  std::memcpy(mine, &v, sizeof(T));
+  WarpView x = warp_exchange(mine, 2);
+  const int lane = x.lane, seg = lane & ~(width - 1), in = lane - seg;
+  int src = lane;
+  switch (mode) {
+    case Shfl::idx: src = seg + (arg & (width - 1)); break;
+    case Shfl::up: src = in >= arg ? lane - arg : lane; break;
+    case Shfl::down: src = in + arg < width ? lane + arg : lane; break;
+    case Shfl::bfly: src = lane ^ arg; if (src >= seg + width) src = lane; break;
+  }
+  if (src < 0 || src > 31 || !((x.present >> src) & 1u)) src = lane;
+  T out;
+  std::memcpy(&out, x.word[src], sizeof(T));
+  return out;
+}
+
+// bit j set when lane j took part and its predicate was true
+static inline unsigned vote(int pred) {
+  uint32_t mine = pred != 0;
+  WarpView x = warp_exchange(&mine, 1);
+  unsigned bits = 0;
+  for (int j = 0; j < 32; ++j)
+    if (((x.present >> j) & 1u) && x.word[j][0]) bits |= 1u << j;
+  return bits;
+}
+}  // namespace g4emu
+
+template <typename T>
+static inline T __shfl_sync(unsigned, T v, int src, int width = 32) {
+  return g4emu::shfl(v, g4emu::Shfl::idx, src, width);
+}
+template <typename T>
+static inline T __shfl_up_sync(unsigned, T v, unsigned delta, int width = 32) {
+  return g4emu::shfl(v, g4emu::Shfl::up, (int)delta, width);
+}
+template <typename T>
+static inline T __shfl_down_sync(unsigned, T v, unsigned delta, int width = 32) {
+  return g4emu::shfl(v, g4emu::Shfl::down, (int)delta, width);
+}
+template <typename T>
+static inline T __shfl_xor_sync(unsigned, T v, int lane_mask, int width = 32) {
+  return g4emu::shfl(v, g4emu::Shfl::bfly, lane_mask, width);
+}
+static inline unsigned __ballot_sync(unsigned mask, int pred) { return g4emu::vote(pred) & mask; }
+static inline int __any_sync(unsigned mask, int pred) { return (g4emu::vote(pred) & mask) != 0; }
+static inline int __all_sync(unsigned mask, int pred) {
+  // true when no present lane of the mask has a false predicate
+  return (g4emu::vote(!pred) & mask) == 0;
+}
+
+// ---- atomics (sequentially consistent, returning the old value) --------------------------------
+static inline float atomicAdd(float* p, float v) {
+  uint32_t* u = reinterpret_cast<uint32_t*>(p);
+  uint32_t old = __atomic_load_n(u, __ATOMIC_RELAXED), next;
+  do {
+    float f;
+    std::memcpy(&f, &old, 4);
+    f += v;
+    std::memcpy(&next, &f, 4);
+  } while (!__atomic_compare_exchange_n(u, &old, next, true, __ATOMIC_SEQ_CST, __ATOMIC_RELAXED));
+  float f;
+  std::memcpy(&f, &old, 4);
+  return f;
+}
+static inline int atomicAdd(int* p, int v) { return __atomic_fetch_add(p, v, __ATOMIC_SEQ_CST); }
+static inline unsigned atomicAdd(unsigned* p, unsigned v) { return __atomic_fetch_add(p, v, __ATOMIC_SEQ_CST); }
+static inline unsigned long long atomicAdd(unsigned long long* p, unsigned long long v) {
+  return __atomic_fetch_add(p, v, __ATOMIC_SEQ_CST);
+}
+namespace g4emu {
+// old = *p; *p = pick(old, v) ? v : old, as one atomic step
+template <typename T, typename Pick>
+static inline T atomic_update(T* p, T v, Pick pick) {
+  T old = __atomic_load_n(p, __ATOMIC_RELAXED);
+  while (pick(old, v) && !__atomic_compare_exchange_n(p, &old, v, true, __ATOMIC_SEQ_CST, __ATOMIC_RELAXED)) {
+  }
+  return old;
+}
+}  // namespace g4emu
+static inline int atomicMax(int* p, int v) { return g4emu::atomic_update(p, v, [](int o, int n) { return n > o; }); }
+static inline int atomicMin(int* p, int v) { return g4emu::atomic_update(p, v, [](int o, int n) { return n < o; }); }
+static inline unsigned atomicMax(unsigned* p, unsigned v) {
+  return g4emu::atomic_update(p, v, [](unsigned o, unsigned n) { return n > o; });
+}
+static inline int atomicExch(int* p, int v) { return __atomic_exchange_n(p, v, __ATOMIC_SEQ_CST); }
+template <typename T>
+static inline T atomicCAS(T* p, T expected, T desired) {
+  static_assert(std::is_same<T, int>::value || std::is_same<T, unsigned>::value ||
+                std::is_same<T, unsigned long long>::value, "atomicCAS of int, unsigned or unsigned long long");
+  __atomic_compare_exchange_n(p, &expected, desired, false, __ATOMIC_SEQ_CST, __ATOMIC_SEQ_CST);
+  return expected;  // the old value, whether or not it was replaced
+}
+
+// ---- math --------------------------------------------------------------------------------------
+// __expf, __logf, __powf, __sinf, __cosf and __sincosf come from glibc's <math.h> (its own
+// names for expf & co.), full precision where the GPU's intrinsics are approximate.
+static inline float __fdividef(float a, float b) { return a / b; }
+static inline float rsqrtf(float x) { return 1.0f / sqrtf(x); }
+static inline float __frcp_rn(float x) { return 1.0f / x; }
+static inline float __fadd_rn(float a, float b) { return a + b; }
+static inline float __fmul_rn(float a, float b) { return a * b; }
+static inline float __fmaf_rn(float a, float b, float c) { return fmaf(a, b, c); }
+static inline float __saturatef(float x) { return x < 0.f ? 0.f : (x > 1.f ? 1.f : (x == x ? x : 0.f)); }
+static inline float __int_as_float(int i) { float f; std::memcpy(&f, &i, 4); return f; }
+static inline int __float_as_int(float f) { int i; std::memcpy(&i, &f, 4); return i; }
+static inline float __uint_as_float(unsigned i) { float f; std::memcpy(&f, &i, 4); return f; }
+static inline unsigned __float_as_uint(float f) { unsigned i; std::memcpy(&i, &f, 4); return i; }
+static inline int __float2int_rn(float x) { return (int)nearbyintf(x); }  // default mode: to even
+static inline int __float2int_rz(float x) { return (int)x; }
+static inline int __float2int_rd(float x) { return (int)floorf(x); }
+static inline int __float2int_ru(float x) { return (int)ceilf(x); }
+static inline int __popc(unsigned x) { return __builtin_popcount(x); }
+static inline int __ffs(int x) { return __builtin_ffs(x); }
+static inline int __clz(int x) { return x ? __builtin_clz((unsigned)x) : 32; }
+static inline int min(int a, int b) { return a < b ? a : b; }
+static inline int max(int a, int b) { return a > b ? a : b; }
+static inline unsigned min(unsigned a, unsigned b) { return a < b ? a : b; }
+static inline unsigned max(unsigned a, unsigned b) { return a > b ? a : b; }
+static inline long long min(long long a, long long b) { return a < b ? a : b; }
+static inline long long max(long long a, long long b) { return a > b ? a : b; }
+static inline float min(float a, float b) { return fminf(a, b); }
+static inline float max(float a, float b) { return fmaxf(a, b); }
+template <typename T>
+static inline T __ldg(const T* p) { return *p; }
+
+// ---- bfloat16 ----------------------------------------------------------------------------------
+// Storage only: arithmetic converts to float and rounds back (round to nearest even).
+struct __nv_bfloat16;
+static inline __nv_bfloat16 __float2bfloat16(float f);
+static inline float __bfloat162float(__nv_bfloat16 h);
+
+struct __align__(2) __nv_bfloat16 {
+  unsigned short __x;
+  __nv_bfloat16() = default;
+  __nv_bfloat16(float f);
+  operator float() const;
+};
+struct __align__(4) __nv_bfloat162 { __nv_bfloat16 x, y; };
+
+static inline __nv_bfloat16 __ushort_as_bfloat16(unsigned short u) { __nv_bfloat16 h; h.__x = u; return h; }
+static inline unsigned short __bfloat16_as_ushort(__nv_bfloat16 h) { return h.__x; }
+static inline __nv_bfloat16 __float2bfloat16(float f) {
+  uint32_t u;
+  std::memcpy(&u, &f, 4);
+  if ((u & 0x7fffffffu) > 0x7f800000u) return __ushort_as_bfloat16(0x7fff);  // canonical NaN, as cvt.rn
+  u += 0x7fffu + ((u >> 16) & 1u);  // round half to even; carries into the exponent (and to Inf)
+  return __ushort_as_bfloat16((unsigned short)(u >> 16));
+}
+static inline __nv_bfloat16 __float2bfloat16_rn(float f) { return __float2bfloat16(f); }
+static inline float __bfloat162float(__nv_bfloat16 h) {
+  uint32_t u = (uint32_t)h.__x << 16;
+  float f;
+  std::memcpy(&f, &u, 4);
+  return f;
+}
+inline __nv_bfloat16::__nv_bfloat16(float f) : __x(__float2bfloat16(f).__x) {}
+inline __nv_bfloat16::operator float() const { return __bfloat162float(*this); }
+
+static inline __nv_bfloat162 __floats2bfloat162_rn(float a, float b) {
+  return {__float2bfloat16(a), __float2bfloat16(b)};
+}
+static inline __nv_bfloat162 __float22bfloat162_rn(float2 f) { return __floats2bfloat162_rn(f.x, f.y); }
+static inline __nv_bfloat162 __halves2bfloat162(__nv_bfloat16 a, __nv_bfloat16 b) { return {a, b}; }
+static inline float2 __bfloat1622float2(__nv_bfloat162 h) { return {__bfloat162float(h.x), __bfloat162float(h.y)}; }
+static inline float __low2float(__nv_bfloat162 h) { return __bfloat162float(h.x); }
+static inline float __high2float(__nv_bfloat162 h) { return __bfloat162float(h.y); }
+
+#define G4EMU_BF16_OP(op, name)                                                              \
+  static inline __nv_bfloat16 operator op(__nv_bfloat16 a, __nv_bfloat16 b) {                \
+    return __float2bfloat16(__bfloat162float(a) op __bfloat162float(b));                     \
+  }                                                                                          \
+  static inline __nv_bfloat16 name(__nv_bfloat16 a, __nv_bfloat16 b) { return a op b; }
+G4EMU_BF16_OP(+, __hadd)
+G4EMU_BF16_OP(-, __hsub)
+G4EMU_BF16_OP(*, __hmul)
+G4EMU_BF16_OP(/, __hdiv)
+#undef G4EMU_BF16_OP
+static inline __nv_bfloat16 __hmax(__nv_bfloat16 a, __nv_bfloat16 b) {
+  return __float2bfloat16(fmaxf(__bfloat162float(a), __bfloat162float(b)));
+}
