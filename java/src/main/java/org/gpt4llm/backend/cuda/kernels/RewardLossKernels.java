@@ -1,0 +1,71 @@
+package org.gpt4llm.backend.cuda.kernels;
+
+import static org.gpt4llm.backend.cuda.kernels.TensorChecks.dtype;
+import static org.gpt4llm.backend.cuda.kernels.TensorChecks.numel;
+
+import org.gpt4llm.backend.cuda.Device;
+import org.gpt4llm.backend.cuda.Device.Dim3;
+import org.gpt4llm.tensor.DType;
+import org.gpt4llm.tensor.Tensor;
+
+/**
+ * Launches kernels/reward_loss.cu: the pairwise reward-model loss over all score-ordered pairs of
+ * each group of responses (K responses give up to K(K-1)/2 pairs; equal scores give none).
+ */
+public final class RewardLossKernels {
+    private static final int BLOCK = 256;
+
+    private RewardLossKernels() {}
+
+    /**
+     * {@code loss} (F32 [1]) = mean over pairs (i, j) of one group with gold_i > gold_j of
+     * {@code -log σ(r_i - r_j - margin) + centerCoef (r_i + r_j)²}, and {@code dr} (F32 [M]) its
+     * gradient with respect to the rewards {@code r} (F32 [M]); both overwritten. Group g holds
+     * responses [offsets[g], offsets[g+1]) of the I32 [G+1] tensor {@code offsets}.
+     *
+     * <p>The pair count P that the mean divides by is counted on the host from {@code hostGold} and
+     * {@code hostOffsets}, the same values as the device tensors {@code gold} and {@code offsets}.
+     * Returns P; with P = 0 the loss and dr are zero.
+     */
+    public static int pairwiseLoss(Device d, Tensor loss, Tensor dr, Tensor r, Tensor gold, Tensor offsets,
+                                   float[] hostGold, int[] hostOffsets, float margin, float centerCoef) {
+        numel(dtype(loss, DType.F32, "reward loss"), 1, "reward loss");
+        dtype(dr, DType.F32, "reward dr");
+        dtype(r, DType.F32, "rewards");
+        dtype(gold, DType.F32, "gold scores");
+        dtype(offsets, DType.I32, "group offsets");
+        int m = TensorChecks.toInt(r.numel(), "responses");
+        numel(dr, m, "reward dr");
+        numel(gold, m, "gold scores");
+        numel(offsets, hostOffsets.length, "group offsets");
+        if (hostGold.length != m) throw new IllegalArgumentException(hostGold.length + " host gold scores for " + m + " rewards");
+        int groups = hostOffsets.length - 1;
+        if (groups < 1 || hostOffsets[0] != 0 || hostOffsets[groups] != m) {
+            throw new IllegalArgumentException("group offsets must run from 0 to " + m + " (the number of responses)");
+        }
+        int pairs = 0;
+        for (int g = 0; g < groups; g++) {
+            if (hostOffsets[g + 1] < hostOffsets[g]) {
+                throw new IllegalArgumentException("group offsets decrease at group " + g + ": " + hostOffsets[g]
+                        + " then " + hostOffsets[g + 1]);
+            }
+            for (int i = hostOffsets[g]; i < hostOffsets[g + 1]; i++) {
+                for (int j = hostOffsets[g]; j < hostOffsets[g + 1]; j++) {
+                    if (hostGold[i] > hostGold[j]) pairs++;
+                }
+            }
+        }
+        float invPairs = pairs == 0 ? 0f : 1f / pairs;
+        d.launch("reward_pairwise_loss", Dim3.of(1), Dim3.of(BLOCK), 0, loss, dr, r, gold, offsets, groups, margin,
+                centerCoef, invPairs);
+        return pairs;
+    }
+
+    /** As the other overload, downloading {@code gold} and {@code offsets} (M + G + 1 values) first. */
+    public static int pairwiseLoss(Device d, Tensor loss, Tensor dr, Tensor r, Tensor gold, Tensor offsets,
+                                   float margin, float centerCoef) {
+        float[] hostGold = TensorChecks.downloadFloats(d, dtype(gold, DType.F32, "gold scores"));
+        int[] hostOffsets = TensorChecks.downloadInts(d, dtype(offsets, DType.I32, "group offsets"));
+        return pairwiseLoss(d, loss, dr, r, gold, offsets, hostGold, hostOffsets, margin, centerCoef);
+    }
+}
