@@ -18,10 +18,8 @@ import java.util.SplittableRandom;
 import org.gpt4llm.backend.cuda.CudaDevice;
 import org.gpt4llm.backend.cuda.Device;
 import org.gpt4llm.bench.KernelCases.Case;
-import org.gpt4llm.bench.KernelCases.GemmShape;
 import org.gpt4llm.bench.KernelCases.Inputs;
 import org.gpt4llm.bench.KernelCases.Shapes;
-import org.gpt4llm.tensor.DType;
 
 /**
  * {@code gpt4llm bench kernels}: every kernel of the cuda backend timed alone on a {@link Device}, at
@@ -52,7 +50,10 @@ public final class KernelBench {
         }
     }
 
-    /** One measured case; {@code vsPeer} is NaN where the case has no GEMM to compare with. */
+    /**
+     * One measured case; {@code vsPeer} is the peer's time over the case's (above 1: the case is
+     * faster than the same work done by GEMMs), NaN where the case has no peer.
+     */
     public record Row(String size, String name, double seconds, double gbps, double tflops, double vsPeer, String peer) {}
 
     public record Result(String device, String clock, String peerName, String libtorchCuda, Options options,
@@ -72,14 +73,14 @@ public final class KernelBench {
                     b.append(String.format(Locale.ROOT, "  %-52s %11s %9s %9s  %s%n", r.name(), time(r.seconds()),
                             r.gbps() > 0 ? String.format(Locale.ROOT, "%.1f", r.gbps()) : "-",
                             r.tflops() > 0 ? String.format(Locale.ROOT, "%.3g", r.tflops()) : "-",
-                            Double.isNaN(r.vsPeer()) ? (r.peer() == null ? "-" : r.peer())
-                                    : String.format(Locale.ROOT, "%.2fx (GEMM %s)", r.vsPeer(), r.peer())));
+                            Double.isNaN(r.vsPeer()) ? "-"
+                                    : String.format(Locale.ROOT, "%.2fx (%s)", r.vsPeer(), r.peer())));
                 }
             }
             b.append(String.format(Locale.ROOT, "%nwork counted:%n"));
             for (String f : formulas) b.append("  ").append(f).append(System.lineSeparator());
-            b.append(String.format(Locale.ROOT, "  vs %s: the case's TFLOP/s over the GEMM's at equal FLOPs, bf16 in and out "
-                    + "with fp32 accumulation (above 1: faster than the GEMM)%n", peerName));
+            b.append(String.format(Locale.ROOT, "  vs %s: the time of the GEMMs named, doing the case's work, over the "
+                    + "case's time (above 1: the kernel is faster); bf16 in, fp32 accumulation%n", peerName));
             return b.toString();
         }
 
@@ -108,7 +109,7 @@ public final class KernelBench {
                 if (r.tflops() > 0) o.put("tflop_per_s", r.tflops());
                 if (!Double.isNaN(r.vsPeer())) {
                     o.put("vs_peer", r.vsPeer());
-                    o.put("peer_gemm_mnk", r.peer());
+                    o.put("peer", r.peer());
                 }
             }
             ArrayNode fs = n.putArray("formulas");
@@ -148,7 +149,7 @@ public final class KernelBench {
             // device tensors are freed when this arena closes, before the caller closes the device
             try (Arena arena = Arena.ofConfined()) {
                 Inputs in = new Inputs(device, arena, rng.split());
-                Map<GemmShape, Double> peerTflops = new LinkedHashMap<>();
+                Map<String, Double> peerSeconds = new LinkedHashMap<>();
                 for (KernelCases.Family family : KernelCases.FAMILIES) {
                     for (Case c : family.cases(s, in)) {
                         if (o.filter() != null && !c.name().contains(o.filter())) continue;
@@ -156,13 +157,10 @@ public final class KernelBench {
                         double gbps = c.bytes() / sec / 1e9, tflops = c.flops() / sec / 1e12;
                         double vs = Double.NaN;
                         if (c.peer() != null) {
-                            double peer = peerTflops.computeIfAbsent(c.peer(), g -> {
-                                Case p = KernelCases.gemmCase(in, "peer", false, true, g.m(), g.n(), g.k(), DType.BF16, DType.BF16, 0f);
-                                return g.flops() / median(clock, p.launch(), o.warmup(), o.samples()) / 1e12;
-                            });
-                            vs = tflops / peer;
+                            vs = peerSeconds.computeIfAbsent(c.peer().label(),
+                                    l -> median(clock, c.peer().launch(), o.warmup(), o.samples())) / sec;
                         }
-                        Row r = new Row(s.name(), c.name(), sec, gbps, tflops, vs, c.peer() == null ? null : c.peer().toString());
+                        Row r = new Row(s.name(), c.name(), sec, gbps, tflops, vs, c.peer() == null ? null : c.peer().label());
                         rows.add(r);
                         formulas.add(c.formula());
                         if (progress != null) {

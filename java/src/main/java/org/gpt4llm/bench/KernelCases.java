@@ -45,25 +45,16 @@ final class KernelCases {
         }
     }
 
-    /** A GEMM that a case's FLOP rate is compared with: row-major bf16 {@code C[m,n] = A[m,k]·B[n,k]ᵀ}, fp32 accumulation. */
-    record GemmShape(int m, int n, int k) {
-        double flops() {
-            return 2.0 * m * n * k;
-        }
-
-        @Override
-        public String toString() {
-            return m + "x" + n + "x" + k;
-        }
-    }
+    /** What a case is set against, timed in the same run: the same work done by the device's GEMM (cuBLAS on a GPU). */
+    record Peer(String label, Runnable launch) {}
 
     /**
      * One timed case: {@code bytes} is the memory traffic (0 where FLOPs are what counts), {@code
      * flops} the arithmetic (0 for memory-bound kernels), {@code formula} how they were counted (one
-     * line, printed once under the report), and
-     * {@code peer} the GEMM of equal FLOPs it is compared with (null: none, or it is the GEMM itself).
+     * line, printed once under the report), and {@code peer} the GEMM work it is compared with (null:
+     * none, or the case is the GEMM itself).
      */
-    record Case(String name, double bytes, double flops, String formula, GemmShape peer, Runnable launch) {}
+    record Case(String name, double bytes, double flops, String formula, Peer peer, Runnable launch) {}
 
     /** Random device tensors for the cases of one size, freed with {@code arena}. */
     record Inputs(Device device, Arena arena, SplittableRandom rng) {
@@ -80,12 +71,14 @@ final class KernelCases {
         }
 
         /** Uniform integers in [0, bound): token ids, targets, positions. */
-        Tensor ints(int bound, long... shape) {
-            Tensor t = device.allocate(arena, DType.I32, shape);
+        Tensor ints(int bound, int n) {
+            return ints(rng.ints(n, 0, bound).toArray());
+        }
+
+        Tensor ints(int[] values) {
+            Tensor t = device.allocate(arena, DType.I32, values.length);
             try (Arena host = Arena.ofConfined()) {
-                MemorySegment h = host.allocate(t.byteSize(), 64);
-                for (long i = 0; i < t.numel(); i++) h.setAtIndex(ValueLayout.JAVA_INT, i, rng.nextInt(bound));
-                device.upload(t, h);
+                device.upload(t, host.allocateFrom(ValueLayout.JAVA_INT, values));
             }
             return t;
         }
@@ -116,7 +109,9 @@ final class KernelCases {
     }
 
     /** Every family this build can launch, in the order of a training step. */
-    static final List<Family> FAMILIES = List.of(KernelCases::gemm);
+    static final List<Family> FAMILIES = List.of(KernelCases::gemm, KernelFamilies::embedding, KernelFamilies::norms,
+            KernelFamilies::rope, KernelFamilies::activations, KernelFamilies::crossEntropy, KernelFamilies::lora,
+            KernelFamilies::optimizer);
 
     static final String GEMM_FORMULA = "gemm: FLOP = 2·M·N·K for row-major C[M,N] = op(A)·op(B) (NT: a linear layer's "
             + "forward, NN: its dX, TN: its dW)";

@@ -69,7 +69,7 @@ public final class DoctorCommand implements Callable<Integer> {
     private static String cudaDevice() {
         try (CudaDevice d = CudaDevice.open(0)) {
             return "GPU 0 opened: " + d.describe();
-        } catch (CudaException e) {
+        } catch (CudaException | LinkageError e) {
             return "unavailable: " + e.getMessage();
         }
     }
