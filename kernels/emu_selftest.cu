@@ -13,7 +13,8 @@
 //   selftest_bf16_round     grid ceil(n/256), block 256   out[n] bf16, back[n] float, in[n] float
 //   selftest_mma            grid 1, block 32  d[16*8] float, a[16*16] bf16 row-major,
 //                                              b[16*8] bf16 row-major (k, n), c[16*8] float
-//   selftest_ldmatrix       grid 1, block 32  out[8 variants][32 lanes][4] u32, m[32*8] bf16
+//   selftest_ldmatrix       grid 1, block 32  out[6 variants][32 lanes][4] u32, m[4*64] bf16
+//   selftest_mma_fragments  grid 1, block 32  d[32*4] float, a[32*4] u32, b[32*2] u32, c[32*4] float
 //   selftest_deadlock       grid 1, block T   (deliberately never finishes: the emulation must
 //                                              report it; never launch it on a GPU)
 #include "g4_cuda.cuh"
@@ -84,15 +85,17 @@ G4_KERNEL void selftest_dynamic_smem(float* out) {
 }
 G4_EXPORT(selftest_dynamic_smem)
 
-// out = bf16(in) (round to nearest even), back = float(out) + bf16 arithmetic check (out*2 - out)
+// out = bf16(in) (round to nearest even); back = float(out) if the bf16x2 path agrees (rounds
+// (in, -in) to (out, -out) and widens them back to the same floats), NaN otherwise
 G4_KERNEL void selftest_bf16_round(bf16* out, float* back, const float* in, int n) {
   const int i = blockIdx.x * blockDim.x + threadIdx.x;
   if (i >= n) return;
   const bf16 h = __float2bfloat16(in[i]);
   out[i] = h;
-  const __nv_bfloat162 pair = __floats2bfloat162_rn(in[i], -in[i]);
-  const float2 f = __bfloat1622float2(pair);
-  back[i] = __bfloat162float(h) + 0.0f * (f.x + f.y);  // f.x + f.y is 0 unless pairs round differently
+  const float2 f = __bfloat1622float2(__floats2bfloat162_rn(in[i], -in[i]));
+  const float v = __bfloat162float(h);
+  const bool same = __float_as_uint(f.x) == __float_as_uint(v) && __float_as_uint(f.y) == (__float_as_uint(v) ^ 0x80000000u);
+  back[i] = same ? v : __int_as_float(0x7fc00000);
 }
 G4_EXPORT(selftest_bf16_round)
 
@@ -125,16 +128,13 @@ G4_EXPORT(selftest_mma)
 
 // m holds four 8x8 matrices of 16-bit values (row-major, matrix j at m + 64*j). Lane i points at
 // row i%8 of matrix i/8. out[v][lane][0..3] receives the registers of variant v:
-// 0 x1, 1 x2, 2 x4, 3 x1.trans, 4 x2.trans, 5 x4.trans (unused registers stay 0); and, as raw
-// fragments for the layout test, 6 = the lane's four A registers of a 16x16 mma fragment and
-// 7 = its two B registers, both read directly from m as A[16][16] / B[16][8] (k-major) by the
-// documented formulas, without ldmatrix.
+// 0 x1, 1 x2, 2 x4, 3 x1.trans, 4 x2.trans, 5 x4.trans (registers a variant does not load stay 0).
 G4_KERNEL void selftest_ldmatrix(unsigned* out, const bf16* m) {
   __shared__ __align__(16) bf16 s[4 * 64];
   const int lane = threadIdx.x;
   for (int i = lane; i < 4 * 64; i += 32) s[i] = m[i];
   __syncthreads();
-  uint32_t r[8][4] = {};
+  uint32_t r[6][4] = {};
   const bf16* row = &s[(lane / 8) * 64 + (lane % 8) * 8];
   g4_ldmatrix_x1(r[0], row);
   g4_ldmatrix_x2(r[1], row);
@@ -142,19 +142,23 @@ G4_KERNEL void selftest_ldmatrix(unsigned* out, const bf16* m) {
   g4_ldmatrix_x1_trans(r[3], row);
   g4_ldmatrix_x2_trans(r[4], row);
   g4_ldmatrix_x4_trans(r[5], row);
-  const int g = lane >> 2, t = lane & 3;
-  const bf16* A = s;  // A[16][16] = the first 256 elements
-  r[6][0] = g4_pack_bf16x2(A[g * 16 + 2 * t], A[g * 16 + 2 * t + 1]);
-  r[6][1] = g4_pack_bf16x2(A[(g + 8) * 16 + 2 * t], A[(g + 8) * 16 + 2 * t + 1]);
-  r[6][2] = g4_pack_bf16x2(A[g * 16 + 2 * t + 8], A[g * 16 + 2 * t + 9]);
-  r[6][3] = g4_pack_bf16x2(A[(g + 8) * 16 + 2 * t + 8], A[(g + 8) * 16 + 2 * t + 9]);
-  const bf16* B = s;  // B[16][8] row-major in k = the first 128 elements
-  r[7][0] = g4_pack_bf16x2(B[(2 * t) * 8 + g], B[(2 * t + 1) * 8 + g]);
-  r[7][1] = g4_pack_bf16x2(B[(2 * t + 8) * 8 + g], B[(2 * t + 9) * 8 + g]);
-  for (int v = 0; v < 8; ++v)
+  for (int v = 0; v < 6; ++v)
     for (int j = 0; j < 4; ++j) out[(v * 32 + lane) * 4 + j] = r[v][j];
 }
 G4_EXPORT(selftest_ldmatrix)
+
+// One mma on fragments given per lane: lane L passes a[4L..4L+3], b[2L..2L+1], c[4L..4L+3] and
+// writes its d registers to d[4L..4L+3]. The caller builds the fragments by the PTX ISA layout.
+G4_KERNEL void selftest_mma_fragments(float* d, const unsigned* a, const unsigned* b, const float* c) {
+  const int lane = threadIdx.x;
+  const uint32_t ra[4] = {a[4 * lane], a[4 * lane + 1], a[4 * lane + 2], a[4 * lane + 3]};
+  const uint32_t rb[2] = {b[2 * lane], b[2 * lane + 1]};
+  const float rc[4] = {c[4 * lane], c[4 * lane + 1], c[4 * lane + 2], c[4 * lane + 3]};
+  float rd[4];
+  g4_mma_m16n8k16_bf16(rd, ra, rb, rc);
+  for (int j = 0; j < 4; ++j) d[4 * lane + j] = rd[j];
+}
+G4_EXPORT(selftest_mma_fragments)
 
 // Lane 0 waits at __syncthreads for lanes 1..31, which wait at __syncwarp for lane 0: a deadlock
 // the emulation must report instead of hanging.

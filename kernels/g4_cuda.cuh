@@ -14,9 +14,15 @@
 // Every kernel is declared with G4_KERNEL (extern "C", so its name in the fatbin is its C name)
 // and followed by G4_EXPORT(name), which in the emulation build generates the launch entry
 //   extern "C" void g4emu_launch_<name>(const g4emu_dims* dims, void** args)
-// with args in cuLaunchKernel's kernelParams convention (args[i] points at the i-th argument).
+// with args in cuLaunchKernel's kernelParams convention (args[i] points at the i-th argument),
+// and  extern "C" const char* g4emu_params_<name>(void)  spelling the parameter types, one letter
+// each (p pointer, i int, l long long, f float), so that the caller can check its arguments.
 // Java passes pointers as 64-bit addresses, int as int32, long as int64 and float as float32,
 // so kernel parameters use only T* / const T*, int, long long (int64), and float.
+//
+// nvcc compiles all kernels/*.cu as ONE translation unit (a generated file including each, see
+// CMakeLists.txt), so names at file scope (helpers, macros, structs) must be unique across kernel
+// files: prefix them with the family name.
 #pragma once
 
 #if defined(__CUDACC__)
@@ -36,6 +42,9 @@
   extern "C" __attribute__((visibility("default"))) void g4emu_launch_##name(               \
       const g4emu_dims* dims, void** args) {                                                \
     g4emu::launch(#name, name, dims, args);                                                 \
+  }                                                                                         \
+  extern "C" __attribute__((visibility("default"))) const char* g4emu_params_##name(void) { \
+    return g4emu::param_codes(name);                                                        \
   }
 #define G4_DYNAMIC_SMEM(type, name) type* name = reinterpret_cast<type*>(g4emu::dynamic_smem())
 #define G4_DEVICE static inline

@@ -121,6 +121,18 @@ void call_unpacked(void (*kernel)(P...), void** args, std::index_sequence<I...>)
   kernel(*static_cast<std::remove_cv_t<P>*>(args[I])...);
 }
 
+template <typename P>
+constexpr char param_code() {
+  return std::is_pointer<P>::value ? 'p' : std::is_same<P, int>::value ? 'i' : std::is_same<P, float>::value ? 'f' : 'l';
+}
+
+// The parameter types of a kernel as letters: p pointer, i int, l long long, f float.
+template <typename... P>
+const char* param_codes(void (*)(P...)) {
+  static const char codes[] = {param_code<std::remove_cv_t<P>>()..., '\0'};
+  return codes;
+}
+
 // The launch entry of G4_EXPORT: args follow cuLaunchKernel's kernelParams convention.
 template <typename... P>
 void launch(const char* name, void (*kernel)(P...), const g4emu_dims* dims, void** args) {

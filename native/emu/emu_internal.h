@@ -18,8 +18,9 @@ class Launch;
 //   bits  0..31  phase (the futex word: waiters sleep until it changes)
 //   bits 32..47  threads arrived in this phase
 //   bits 48..63  threads expected (the live threads; a departure lowers it)
-// Waiting spins briefly (the phase often completes within microseconds when the block fits on the
-// cores), then sleeps on a futex with a timeout so that an aborted launch and a deadlocked block
+// Waiting spins briefly when the block's threads all fit on the cores (the phase then often
+// completes within microseconds; with more threads than cores spinning only delays the threads
+// still on their way), then sleeps on a futex with a timeout so that an aborted launch and a deadlocked block
 // are noticed.
 class Barrier {
  public:
@@ -80,6 +81,7 @@ class Launch {
   unsigned threads = 0, warps = 0;
   uint64_t blocks = 0;
   unsigned char* smem = nullptr;  // dynamic shared memory, dims.shared_bytes
+  unsigned spin = 0;              // spin iterations of a waiter before it sleeps
 
   Barrier block_barrier;
   Warp warp[kMaxThreads / 32];

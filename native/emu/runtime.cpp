@@ -2,6 +2,7 @@
 // deadlock watch. The execution model is described at the top of cuda_emu.h.
 #include <immintrin.h>
 #include <pthread.h>
+#include <unistd.h>
 
 #include <chrono>
 #include <cstdarg>
@@ -76,7 +77,7 @@ void run_thread(Launch& L, unsigned tid) {
       futex_wake_all(&L.block_phase);
     } else {
       for (int i = 0; L.block_phase.load() == phase; ++i) {
-        if (i < 256) _mm_pause(); else futex_wait(&L.block_phase, phase, -1);
+        if ((unsigned)i < L.spin) _mm_pause(); else futex_wait(&L.block_phase, phase, -1);
       }
     }
     if (L.aborting.load()) break;  // stable here: every thread of the block has finished
@@ -87,9 +88,7 @@ void* worker_main(void* arg) {
   Worker* w = static_cast<Worker*>(arg);
   unsigned seen = 0;
   for (;;) {
-    for (int i = 0; w->go.load() == seen; ++i) {
-      if (i < 256) _mm_pause(); else futex_wait(&w->go, seen, -1);
-    }
+    while (w->go.load() == seen) futex_wait(&w->go, seen, -1);
     seen = w->go.load();
     run_thread(g_launch, w->index);
     if (g_remaining.fetch_sub(1) == 1) {
@@ -236,6 +235,8 @@ void run(const char* kernel, const g4emu_dims* dims, void (*body)(const void*), 
     }
   }
   L.smem = g_smem;
+  static const unsigned cores = (unsigned)sysconf(_SC_NPROCESSORS_ONLN);
+  L.spin = L.threads <= cores ? 4000 : 0;
   if (!ensure_workers(L.threads)) {
     g_last_error = std::string("kernel ") + kernel + ": " + g_last_error;
     return;

@@ -13,9 +13,6 @@ namespace g4emu {
 
 static_assert(__BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__, "the futex word is the low half of the state");
 
-// Spin iterations before sleeping: long enough to catch a phase that completes while all the
-// block's threads are on cores, short enough not to steal a core from a thread still on its way.
-constexpr int kSpin = 256;
 constexpr int kSleepMs = 100;  // a sleeper wakes this often to look for aborts and deadlocks
 
 void futex_wait(const void* word, unsigned expected, int timeout_ms) {
@@ -71,7 +68,7 @@ void Barrier::depart(Launch& launch) {
 }
 
 void Barrier::wait_phase(Launch& launch, unsigned p) {
-  for (int i = 0; i < kSpin; ++i) {
+  for (unsigned i = 0; i < launch.spin; ++i) {
     if (phase(state_.load(std::memory_order_acquire)) != p) return;
     _mm_pause();
   }
