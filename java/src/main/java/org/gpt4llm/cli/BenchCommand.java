@@ -5,6 +5,7 @@ import java.util.Locale;
 import java.util.concurrent.Callable;
 import org.gpt4llm.backend.cuda.CudaDevice;
 import org.gpt4llm.backend.cuda.Device;
+import org.gpt4llm.backend.cuda.EmuDevice;
 import org.gpt4llm.bench.KernelBench;
 import org.gpt4llm.bench.StepBench;
 import picocli.CommandLine;
@@ -80,26 +81,28 @@ public final class BenchCommand implements Runnable {
 
     @Command(name = "kernels", mixinStandardHelpOptions = true,
             description = "Time each CUDA kernel alone at the shapes of a LLaMA training step: median time, achieved "
-                    + "GB/s or TFLOP/s, and the ratio to cuBLAS at equal FLOPs for GEMM-shaped work. Needs an NVIDIA GPU.")
+                    + "GB/s or TFLOP/s, and the ratio to cuBLAS doing the same work for GEMM-shaped kernels. Needs an "
+                    + "NVIDIA GPU; --backend cuda-emu runs every case in the emulation instead (it shows that the "
+                    + "cases run; its times say nothing of a GPU).")
     static final class Kernels implements Callable<Integer> {
-        @Option(names = "--backend", defaultValue = "cuda", description = "cuda (default: ${DEFAULT-VALUE})")
+        @Option(names = "--backend", defaultValue = "cuda", description = "cuda or cuda-emu (default: ${DEFAULT-VALUE})")
         String backend;
 
         @Option(names = "--device", defaultValue = "0", description = "GPU ordinal (default: ${DEFAULT-VALUE})")
         int device;
 
-        @Option(names = "--sizes", defaultValue = "1b,7b",
-                description = "comma-separated LLaMA sizes: tiny, 1b (TinyLlama), 7b (default: ${DEFAULT-VALUE})")
+        @Option(names = "--sizes", description = "comma-separated LLaMA sizes: tiny, 1b (TinyLlama), 7b "
+                + "(default: 1b,7b on cuda, tiny on cuda-emu)")
         String sizes;
 
         @Option(names = "--kernels", description = "only the cases whose name contains this text, e.g. gemm")
         String filter;
 
-        @Option(names = "--samples", defaultValue = "20", description = "timed samples per case (default: ${DEFAULT-VALUE})")
-        int samples;
+        @Option(names = "--samples", description = "timed samples per case (default: 20 on cuda, 3 on cuda-emu)")
+        Integer samples;
 
-        @Option(names = "--warmup", defaultValue = "3", description = "untimed runs first (default: ${DEFAULT-VALUE})")
-        int warmup;
+        @Option(names = "--warmup", description = "untimed runs first (default: 3 on cuda, 1 on cuda-emu)")
+        Integer warmup;
 
         @Option(names = "--seed", defaultValue = "0", description = "input data seed (default: ${DEFAULT-VALUE})")
         long seed;
@@ -112,8 +115,17 @@ public final class BenchCommand implements Runnable {
 
         @Override
         public Integer call() throws Exception {
-            KernelBench.Options o = new KernelBench.Options(KernelBench.parseSizes(sizes), filter, warmup, samples, seed);
-            try (Device d = open()) {
+            boolean emu = switch (backend.toLowerCase(Locale.ROOT)) {
+                case "cuda" -> false;
+                case "cuda-emu" -> true;
+                case "cpu" -> throw new IllegalArgumentException("--backend cpu has no CUDA kernels to time; "
+                        + "`gpt4llm bench step` measures the CPU backend");
+                default -> throw new IllegalArgumentException("--backend " + backend + " is not cuda or cuda-emu");
+            };
+            KernelBench.Options o = new KernelBench.Options(
+                    KernelBench.parseSizes(sizes != null ? sizes : emu ? "tiny" : "1b,7b"), filter,
+                    warmup != null ? warmup : emu ? 1 : 3, samples != null ? samples : emu ? 3 : 20, seed);
+            try (Device d = emu ? new EmuDevice() : CudaDevice.open(device)) {
                 KernelBench.Result r = KernelBench.run(d, o, quiet ? null : System.out);
                 System.out.print(r.toText());
                 if (json != null) {
@@ -122,15 +134,6 @@ public final class BenchCommand implements Runnable {
                 }
             }
             return 0;
-        }
-
-        private Device open() {
-            return switch (backend.toLowerCase(Locale.ROOT)) {
-                case "cuda" -> CudaDevice.open(device);
-                case "cpu" -> throw new IllegalArgumentException("--backend cpu has no CUDA kernels to time; "
-                        + "`gpt4llm bench step` measures the CPU backend");
-                default -> throw new IllegalArgumentException("--backend " + backend + " is not cuda");
-            };
         }
     }
 }

@@ -354,13 +354,14 @@ public final class CudaDevice implements Device {
 
     /**
      * cuLaunchKernel's kernelParams: one pointer per kernel parameter, to a value of the parameter's
-     * type. A Tensor or MemorySegment (null too, for NULL) passes its address as a 64-bit pointer.
+     * type. A Tensor or MemorySegment passes its address as a 64-bit pointer ({@link Device#NULL} for NULL).
      */
     static Pointer kernelParams(String name, Object... args) {
         NativePointerObject[] params = new NativePointerObject[args.length];
         for (int i = 0; i < args.length; i++) {
             params[i] = switch (args[i]) {
-                case null -> Pointer.to(new long[] {0L});
+                case null -> throw new IllegalArgumentException("kernel " + name + ": argument " + i
+                        + " is null (pass Device.NULL for a NULL pointer)");
                 case Tensor t -> Pointer.to(new long[] {t.data().address()});
                 case MemorySegment s -> Pointer.to(new long[] {s.address()});
                 case Integer v -> Pointer.to(new int[] {v});
