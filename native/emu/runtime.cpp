@@ -11,7 +11,6 @@
 #include <cstring>
 #include <exception>
 #include <mutex>
-#include <new>
 
 #include "emu_internal.h"
 
@@ -23,8 +22,8 @@ dim3 gridDim;
 namespace g4emu {
 namespace {
 
-constexpr long long kDeadlockMs = 3000;       // all live threads blocked, no progress, this long
-constexpr size_t kWorkerStack = 2u << 20;      // kernels keep small frames; 2 MiB is generous
+constexpr long long kDeadlockMs = 5000;  // all live threads blocked, no progress, this long
+constexpr size_t kWorkerStack = 2u << 20;  // kernels keep small frames; 2 MiB is generous
 
 long long now_ms() {
   using namespace std::chrono;
@@ -32,8 +31,8 @@ long long now_ms() {
 }
 
 Launch g_launch;
-std::mutex g_run_mutex;        // one launch at a time
-std::string g_last_error;      // of the most recent launch, empty when it succeeded
+std::mutex g_run_mutex;    // one launch at a time
+std::string g_last_error;  // of the most recent launch, empty when it succeeded
 unsigned char* g_smem = nullptr;
 size_t g_smem_capacity = 0;
 
@@ -45,8 +44,8 @@ struct Worker {
 };
 Worker* g_workers[kMaxThreads];
 std::atomic<int> g_worker_count{0};
-std::atomic<unsigned> g_remaining{0};   // workers still in the launch
-std::atomic<unsigned> g_done{0};        // futex word, bumped when the last worker leaves
+std::atomic<unsigned> g_remaining{0};  // workers still in the launch
+std::atomic<unsigned> g_done{0};       // futex word, bumped when the last worker leaves
 
 void run_thread(Launch& L, unsigned tid) {
   threadIdx = {tid % L.dims.block[0], tid / L.dims.block[0] % L.dims.block[1],
