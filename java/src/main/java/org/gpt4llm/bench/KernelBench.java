@@ -71,7 +71,7 @@ public final class KernelBench {
                 for (Row r : rows) {
                     if (!r.size().equals(size.getKey())) continue;
                     b.append(String.format(Locale.ROOT, "  %-52s %11s %9s %9s  %s%n", r.name(), time(r.seconds()),
-                            r.gbps() > 0 ? String.format(Locale.ROOT, "%.1f", r.gbps()) : "-",
+                            r.gbps() > 0 ? String.format(Locale.ROOT, "%.3g", r.gbps()) : "-",
                             r.tflops() > 0 ? String.format(Locale.ROOT, "%.3g", r.tflops()) : "-",
                             Double.isNaN(r.vsPeer()) ? "-"
                                     : String.format(Locale.ROOT, "%.2fx (%s)", r.vsPeer(), r.peer())));

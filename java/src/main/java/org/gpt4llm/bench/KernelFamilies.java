@@ -125,11 +125,11 @@ final class KernelFamilies {
         Tensor dA = in.zeros(F32, r, c), dB = in.zeros(F32, c, r);
         Tensor t16 = in.zeros(BF16, n, r);   // the unfused path keeps its low-rank product in bf16
         double flops = 2.0 * n * r * (c + c);
-        Peer fwdPeer = new Peer("cuBLAS x·Aᵀ then ·Bᵀ", () -> {
+        Peer fwdPeer = new Peer("GEMMs x·Aᵀ, then ·Bᵀ", () -> {
             mm(d, t16, x, false, a, true, 0f);
             mm(d, y, t16, false, b, true, 1f);
         });
-        Peer bwdPeer = new Peer("cuBLAS dy·B, dt·A, dyᵀ·t, dtᵀ·x", () -> {
+        Peer bwdPeer = new Peer("GEMMs dy·B, dt·A, dyᵀ·t, dtᵀ·x", () -> {
             mm(d, t16, dy, false, b, false, 0f);
             mm(d, dx, t16, false, a, false, 1f);
             mm(d, dB, dy, true, t16, false, 1f);
