@@ -52,9 +52,11 @@ public final class KernelBench {
 
     /**
      * One measured case; {@code vsPeer} is the peer's time over the case's (above 1: the case is
-     * faster than the same work done by GEMMs), NaN where the case has no peer.
+     * faster than the same work done by GEMMs), NaN where the case has no peer; {@code error} says why a
+     * case could not be measured (null when it was).
      */
-    public record Row(String size, String name, double seconds, double gbps, double tflops, double vsPeer, String peer) {}
+    public record Row(String size, String name, double seconds, double gbps, double tflops, double vsPeer, String peer,
+                      String error) {}
 
     public record Result(String device, String clock, String peerName, String libtorchCuda, Options options,
                          Map<String, String> sizes, List<Row> rows, List<String> formulas) {
@@ -70,6 +72,10 @@ public final class KernelBench {
                         "vs " + peerName));
                 for (Row r : rows) {
                     if (!r.size().equals(size.getKey())) continue;
+                    if (r.error() != null) {
+                        b.append(String.format(Locale.ROOT, "  %-52s FAILED: %s%n", r.name(), r.error()));
+                        continue;
+                    }
                     b.append(String.format(Locale.ROOT, "  %-52s %11s %9s %9s  %s%n", r.name(), time(r.seconds()),
                             r.gbps() > 0 ? String.format(Locale.ROOT, "%.3g", r.gbps()) : "-",
                             r.tflops() > 0 ? String.format(Locale.ROOT, "%.3g", r.tflops()) : "-",
@@ -81,7 +87,12 @@ public final class KernelBench {
             for (String f : formulas) b.append("  ").append(f).append(System.lineSeparator());
             b.append(String.format(Locale.ROOT, "  vs %s: the time of the GEMMs named, doing the case's work, over the "
                     + "case's time (above 1: the kernel is faster); bf16 in, fp32 accumulation%n", peerName));
+            if (failures() > 0) b.append(String.format(Locale.ROOT, "%n%d of %d cases FAILED%n", failures(), rows.size()));
             return b.toString();
+        }
+
+        public long failures() {
+            return rows.stream().filter(r -> r.error() != null).count();
         }
 
         private static String time(double s) {
@@ -104,6 +115,10 @@ public final class KernelBench {
                 ObjectNode o = rs.addObject();
                 o.put("size", r.size());
                 o.put("kernel", r.name());
+                if (r.error() != null) {
+                    o.put("error", r.error());
+                    continue;
+                }
                 o.put("median_s", r.seconds());
                 if (r.gbps() > 0) o.put("gb_per_s", r.gbps());
                 if (r.tflops() > 0) o.put("tflop_per_s", r.tflops());
@@ -153,24 +168,35 @@ public final class KernelBench {
                 for (KernelCases.Family family : KernelCases.FAMILIES) {
                     for (Case c : family.cases(s, in)) {
                         if (o.filter() != null && !c.name().contains(o.filter())) continue;
-                        double sec = median(clock, c.launch(), o.warmup(), o.samples());
-                        double gbps = c.bytes() / sec / 1e9, tflops = c.flops() / sec / 1e12;
-                        double vs = Double.NaN;
-                        if (c.peer() != null) {
-                            vs = peerSeconds.computeIfAbsent(c.peer().label(),
-                                    l -> median(clock, c.peer().launch(), o.warmup(), o.samples())) / sec;
-                        }
-                        Row r = new Row(s.name(), c.name(), sec, gbps, tflops, vs, c.peer() == null ? null : c.peer().label());
+                        Row r = measure(s.name(), c, clock, o, peerSeconds);
                         rows.add(r);
                         formulas.add(c.formula());
                         if (progress != null) {
-                            progress.printf(Locale.ROOT, "%s %s: %.4g ms%n", s.name(), c.name(), sec * 1e3);
+                            progress.printf(Locale.ROOT, "%s %s: %s%n", s.name(), c.name(),
+                                    r.error() != null ? "FAILED: " + r.error() : String.format(Locale.ROOT, "%.4g ms", r.seconds() * 1e3));
                         }
                     }
                 }
             }
         }
         return new Result(device.describe(), clockName, peerName, libtorchCuda(), o, sizes, rows, List.copyOf(formulas));
+    }
+
+    /**
+     * Times one case and its peer (each peer once per size). A case that fails (a launcher's check,
+     * a CUDA error) becomes a row with the error, so the other cases are still measured.
+     */
+    private static Row measure(String size, Case c, Clock clock, Options o, Map<String, Double> peerSeconds) {
+        String peer = c.peer() == null ? null : c.peer().label();
+        try {
+            double sec = median(clock, c.launch(), o.warmup(), o.samples());
+            double vs = c.peer() == null ? Double.NaN : peerSeconds.computeIfAbsent(peer,
+                    l -> median(clock, c.peer().launch(), o.warmup(), o.samples())) / sec;
+            return new Row(size, c.name(), sec, c.bytes() / sec / 1e9, c.flops() / sec / 1e12, vs, peer, null);
+        } catch (RuntimeException e) {
+            String why = e.getClass().getSimpleName() + (e.getMessage() == null ? "" : ": " + e.getMessage());
+            return new Row(size, c.name(), Double.NaN, 0, 0, Double.NaN, peer, why);
+        }
     }
 
     /** Median seconds per launch. */

@@ -132,8 +132,8 @@ public final class BenchCommand implements Runnable {
                     r.writeJson(json);
                     System.out.println("wrote " + json);
                 }
+                return r.failures() == 0 ? 0 : 1;
             }
-            return 0;
         }
     }
 }

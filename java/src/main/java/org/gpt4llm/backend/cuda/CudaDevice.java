@@ -1,37 +1,9 @@
 package org.gpt4llm.backend.cuda;
 
-import static jcuda.driver.JCudaDriver.cuCtxSetCurrent;
-import static jcuda.driver.JCudaDriver.cuDeviceGet;
-import static jcuda.driver.JCudaDriver.cuDeviceGetAttribute;
-import static jcuda.driver.JCudaDriver.cuDeviceGetCount;
-import static jcuda.driver.JCudaDriver.cuDeviceGetName;
-import static jcuda.driver.JCudaDriver.cuDevicePrimaryCtxRelease;
-import static jcuda.driver.JCudaDriver.cuDevicePrimaryCtxRetain;
-import static jcuda.driver.JCudaDriver.cuDeviceTotalMem;
-import static jcuda.driver.JCudaDriver.cuEventCreate;
-import static jcuda.driver.JCudaDriver.cuEventDestroy;
-import static jcuda.driver.JCudaDriver.cuEventElapsedTime;
-import static jcuda.driver.JCudaDriver.cuEventRecord;
-import static jcuda.driver.JCudaDriver.cuEventSynchronize;
-import static jcuda.driver.JCudaDriver.cuFuncSetAttribute;
-import static jcuda.driver.JCudaDriver.cuInit;
-import static jcuda.driver.JCudaDriver.cuLaunchKernel;
-import static jcuda.driver.JCudaDriver.cuMemAlloc;
-import static jcuda.driver.JCudaDriver.cuMemFree;
-import static jcuda.driver.JCudaDriver.cuMemGetInfo;
-import static jcuda.driver.JCudaDriver.cuMemcpyDtoDAsync;
-import static jcuda.driver.JCudaDriver.cuMemcpyDtoHAsync;
-import static jcuda.driver.JCudaDriver.cuMemcpyHtoDAsync;
-import static jcuda.driver.JCudaDriver.cuMemsetD8Async;
-import static jcuda.driver.JCudaDriver.cuModuleGetFunction;
-import static jcuda.driver.JCudaDriver.cuModuleLoadData;
-import static jcuda.driver.JCudaDriver.cuModuleUnload;
-import static jcuda.driver.JCudaDriver.cuStreamCreate;
-import static jcuda.driver.JCudaDriver.cuStreamDestroy;
-import static jcuda.driver.JCudaDriver.cuStreamSynchronize;
+import static jcuda.driver.JCudaDriver.*;
 import static jcuda.jcublas.JCublas2.cublasCreate;
 import static jcuda.jcublas.JCublas2.cublasDestroy;
-import static jcuda.jcublas.JCublas2.cublasGemmEx;
+import static jcuda.jcublas.JCublas2.cublasGemmEx_new;
 import static jcuda.jcublas.JCublas2.cublasSetStream;
 import static jcuda.jcublas.JCublas2.cublasSetWorkspace;
 
@@ -46,23 +18,8 @@ import java.util.concurrent.ConcurrentHashMap;
 import jcuda.NativePointerObject;
 import jcuda.Pointer;
 import jcuda.cudaDataType;
-import jcuda.driver.CUcontext;
-import jcuda.driver.CUdevice;
-import jcuda.driver.CUdevice_attribute;
-import jcuda.driver.CUdeviceptr;
-import jcuda.driver.CUevent;
-import jcuda.driver.CUevent_flags;
-import jcuda.driver.CUfunction;
-import jcuda.driver.CUfunction_attribute;
-import jcuda.driver.CUmodule;
-import jcuda.driver.CUresult;
-import jcuda.driver.CUstream;
-import jcuda.driver.CUstream_flags;
-import jcuda.jcublas.cublasComputeType;
-import jcuda.jcublas.cublasGemmAlgo;
-import jcuda.jcublas.cublasHandle;
-import jcuda.jcublas.cublasOperation;
-import jcuda.jcublas.cublasStatus;
+import jcuda.driver.*;
+import jcuda.jcublas.*;
 import jcuda.runtime.cudaStream_t;
 import org.gpt4llm.nativelib.NativeLibraries;
 import org.gpt4llm.tensor.DType;
@@ -161,43 +118,43 @@ public final class CudaDevice implements Device {
                     + CUresult.stringFor(r) + "; use --backend cpu or cuda-emu");
         }
         int[] count = new int[1];
-        check(cuDeviceGetCount(count), "cuDeviceGetCount");
+        CudaException.check(cuDeviceGetCount(count), "cuDeviceGetCount");
         if (ordinal < 0 || ordinal >= count[0]) {
             throw new CudaException("there is no CUDA device " + ordinal + ": this machine has " + count[0]
                     + (count[0] == 1 ? " GPU (device 0)" : " GPUs (devices 0 to " + (count[0] - 1) + ")"));
         }
-        check(cuDeviceGet(device, ordinal), "cuDeviceGet");
+        CudaException.check(cuDeviceGet(device, ordinal), "cuDeviceGet");
         byte[] name = new byte[256];
-        check(cuDeviceGetName(name, name.length, device), "cuDeviceGetName");
+        CudaException.check(cuDeviceGetName(name, name.length, device), "cuDeviceGetName");
         ccMajor = attribute(CUdevice_attribute.CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MAJOR);
         ccMinor = attribute(CUdevice_attribute.CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MINOR);
         long[] total = new long[1];
-        check(cuDeviceTotalMem(total, device), "cuDeviceTotalMem");
+        CudaException.check(cuDeviceTotalMem(total, device), "cuDeviceTotalMem");
         String gpu = new String(name, StandardCharsets.UTF_8).trim().replace("\0", "");
-        description = String.format(Locale.ROOT, "%s (sm_%d%d, %s)", gpu, ccMajor, ccMinor, size(total[0]));
+        description = String.format(Locale.ROOT, "%s (sm_%d%d, %s)", gpu, ccMajor, ccMinor, CudaException.size(total[0]));
         if (ccMajor < 8) {
             // the kernels use bf16 tensor-core mma.sync, which needs Ampere or newer
             throw new CudaException("the cuda backend needs a GPU of compute capability 8.0 or newer (bf16 tensor "
                     + "cores); device " + ordinal + " is " + description + "; use --backend cpu");
         }
-        check(cuDevicePrimaryCtxRetain(context, device), "cuDevicePrimaryCtxRetain");
+        CudaException.check(cuDevicePrimaryCtxRetain(context, device), "cuDevicePrimaryCtxRetain");
         contextRetained = true;
         current();
-        check(cuStreamCreate(stream, CUstream_flags.CU_STREAM_NON_BLOCKING), "cuStreamCreate");
+        CudaException.check(cuStreamCreate(stream, CUstream_flags.CU_STREAM_NON_BLOCKING), "cuStreamCreate");
         streamCreated = true;
         // the fatbin holds SASS for sm_80 and sm_90 and compute_90 PTX, which the driver JIT-compiles for newer GPUs
-        check(cuModuleLoadData(module, image), "cuModuleLoadData of " + FATBIN + " on " + description);
+        CudaException.check(cuModuleLoadData(module, image), "cuModuleLoadData of " + FATBIN + " on " + description);
         moduleLoaded = true;
-        checkBlas(cublasCreate(blas), "cublasCreate");
+        CudaException.checkBlas(cublasCreate(blas), "cublasCreate");
         blasCreated = true;
-        checkBlas(cublasSetStream(blas, new cudaStream_t(stream)), "cublasSetStream");
+        CudaException.checkBlas(cublasSetStream(blas, new cudaStream_t(stream)), "cublasSetStream");
         workspace = malloc(CUBLAS_WORKSPACE_BYTES);
-        checkBlas(cublasSetWorkspace(blas, ptr(workspace), CUBLAS_WORKSPACE_BYTES), "cublasSetWorkspace");
+        CudaException.checkBlas(cublasSetWorkspace(blas, ptr(workspace), CUBLAS_WORKSPACE_BYTES), "cublasSetWorkspace");
     }
 
     private int attribute(int which) {
         int[] v = new int[1];
-        check(cuDeviceGetAttribute(v, which, device), "cuDeviceGetAttribute");
+        CudaException.check(cuDeviceGetAttribute(v, which, device), "cuDeviceGetAttribute");
         return v[0];
     }
 
@@ -224,7 +181,7 @@ public final class CudaDevice implements Device {
         current();
         long address = malloc(bytes);
         try {
-            check(cuMemsetD8Async(ptr(address), (byte) 0, bytes, stream), "cuMemsetD8Async of " + size(bytes));
+            CudaException.check(cuMemsetD8Async(ptr(address), (byte) 0, bytes, stream), "cuMemsetD8Async of " + CudaException.size(bytes));
             MemorySegment seg = MemorySegment.ofAddress(address).reinterpret(bytes, arena, s -> free(address));
             return Tensor.wrap(seg, dtype, shape);
         } catch (RuntimeException e) {
@@ -239,8 +196,8 @@ public final class CudaDevice implements Device {
         if (r != CUresult.CUDA_SUCCESS) {
             long[] free = new long[1], total = new long[1];
             String left = cuMemGetInfo(free, total) == CUresult.CUDA_SUCCESS
-                    ? " (" + size(free[0]) + " free of " + size(total[0]) + ")" : "";
-            throw new CudaException("cuMemAlloc of " + size(bytes) + " failed: " + CUresult.stringFor(r) + left);
+                    ? " (" + CudaException.size(free[0]) + " free of " + CudaException.size(total[0]) + ")" : "";
+            throw new CudaException("cuMemAlloc of " + CudaException.size(bytes) + " failed: " + CUresult.stringFor(r) + left);
         }
         return a.address();
     }
@@ -268,13 +225,13 @@ public final class CudaDevice implements Device {
         if (bytes == 0) return;
         current();
         if (host.isNative()) {
-            check(cuMemcpyHtoDAsync(ptr(dst), hostPtr(host), bytes, stream), "cuMemcpyHtoDAsync of " + size(bytes));
+            CudaException.check(cuMemcpyHtoDAsync(ptr(dst), hostPtr(host), bytes, stream), "cuMemcpyHtoDAsync of " + CudaException.size(bytes));
             return;
         }
         try (Arena staging = Arena.ofConfined()) {
             MemorySegment s = staging.allocate(bytes, 64);
             MemorySegment.copy(host, 0, s, 0, bytes);
-            check(cuMemcpyHtoDAsync(ptr(dst), hostPtr(s), bytes, stream), "cuMemcpyHtoDAsync of " + size(bytes));
+            CudaException.check(cuMemcpyHtoDAsync(ptr(dst), hostPtr(s), bytes, stream), "cuMemcpyHtoDAsync of " + CudaException.size(bytes));
             synchronize();
         }
     }
@@ -287,13 +244,13 @@ public final class CudaDevice implements Device {
         if (bytes == 0) return;
         current();
         if (host.isNative()) {
-            check(cuMemcpyDtoHAsync(hostPtr(host), ptr(src), bytes, stream), "cuMemcpyDtoHAsync of " + size(bytes));
+            CudaException.check(cuMemcpyDtoHAsync(hostPtr(host), ptr(src), bytes, stream), "cuMemcpyDtoHAsync of " + CudaException.size(bytes));
             synchronize();
             return;
         }
         try (Arena staging = Arena.ofConfined()) {
             MemorySegment s = staging.allocate(bytes, 64);
-            check(cuMemcpyDtoHAsync(hostPtr(s), ptr(src), bytes, stream), "cuMemcpyDtoHAsync of " + size(bytes));
+            CudaException.check(cuMemcpyDtoHAsync(hostPtr(s), ptr(src), bytes, stream), "cuMemcpyDtoHAsync of " + CudaException.size(bytes));
             synchronize();
             MemorySegment.copy(s, 0, host, 0, bytes);
         }
@@ -312,14 +269,14 @@ public final class CudaDevice implements Device {
         }
         if (dst.byteSize() == 0) return;
         current();
-        check(cuMemcpyDtoDAsync(ptr(dst), ptr(src), dst.byteSize(), stream), "cuMemcpyDtoDAsync of " + size(dst.byteSize()));
+        CudaException.check(cuMemcpyDtoDAsync(ptr(dst), ptr(src), dst.byteSize(), stream), "cuMemcpyDtoDAsync of " + CudaException.size(dst.byteSize()));
     }
 
     @Override
     public void zero(Tensor t) {
         if (t.byteSize() == 0) return;
         current();
-        check(cuMemsetD8Async(ptr(t), (byte) 0, t.byteSize(), stream), "cuMemsetD8Async of " + size(t.byteSize()));
+        CudaException.check(cuMemsetD8Async(ptr(t), (byte) 0, t.byteSize(), stream), "cuMemsetD8Async of " + CudaException.size(t.byteSize()));
     }
 
     // ---- kernels and GEMM ------------------------------------------------------------------
@@ -328,7 +285,7 @@ public final class CudaDevice implements Device {
     public void launch(String name, Dim3 grid, Dim3 block, int sharedBytes, Object... args) {
         current();
         Kernel k = kernel(name, sharedBytes);
-        check(cuLaunchKernel(k.function, grid.x(), grid.y(), grid.z(), block.x(), block.y(), block.z(), sharedBytes,
+        CudaException.check(cuLaunchKernel(k.function, grid.x(), grid.y(), grid.z(), block.x(), block.y(), block.z(), sharedBytes,
                 stream, kernelParams(name, args), null),
                 "cuLaunchKernel of " + name + " (grid " + dims(grid) + ", block " + dims(block) + ", " + sharedBytes + " B shared)");
     }
@@ -340,12 +297,12 @@ public final class CudaDevice implements Device {
             if (r == CUresult.CUDA_ERROR_NOT_FOUND) {
                 throw new CudaException("kernel " + n + " is not in " + FATBIN + ": no kernels/*.cu of this build defines it");
             }
-            check(r, "cuModuleGetFunction of " + n);
+            CudaException.check(r, "cuModuleGetFunction of " + n);
             return fresh;
         });
         if (sharedBytes > k.smemLimit) {
             // more than 48 KiB of dynamic shared memory is opt-in per kernel
-            check(cuFuncSetAttribute(k.function, CUfunction_attribute.CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES, sharedBytes),
+            CudaException.check(cuFuncSetAttribute(k.function, CUfunction_attribute.CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES, sharedBytes),
                     "cuFuncSetAttribute(MAX_DYNAMIC_SHARED_SIZE_BYTES = " + sharedBytes + ") of " + name);
             k.smemLimit = sharedBytes;
         }
@@ -393,7 +350,9 @@ public final class CudaDevice implements Device {
         checkMatrix("C", c, m, n, ldc);
         if (m == 0 || n == 0) return;
         current();
-        checkBlas(cublasGemmEx(blas,
+        // JCublas2's cublasGemmEx takes the pre-CUDA-11 compute type (a cudaDataType) and maps it;
+        // cublasGemmEx_new passes a cublasComputeType through as it is
+        CudaException.checkBlas(cublasGemmEx_new(blas,
                 transB ? cublasOperation.CUBLAS_OP_T : cublasOperation.CUBLAS_OP_N,
                 transA ? cublasOperation.CUBLAS_OP_T : cublasOperation.CUBLAS_OP_N,
                 n, m, k, Pointer.to(new float[] {alpha}),
@@ -425,7 +384,7 @@ public final class CudaDevice implements Device {
     @Override
     public void synchronize() {
         current();
-        check(cuStreamSynchronize(stream), "cuStreamSynchronize (an earlier launch or copy failed)");
+        CudaException.check(cuStreamSynchronize(stream), "cuStreamSynchronize (an earlier launch or copy failed)");
     }
 
     @Override
@@ -442,16 +401,16 @@ public final class CudaDevice implements Device {
     public float timeMillis(Runnable body) {
         current();
         CUevent start = new CUevent(), stop = new CUevent();
-        check(cuEventCreate(start, CUevent_flags.CU_EVENT_DEFAULT), "cuEventCreate");
+        CudaException.check(cuEventCreate(start, CUevent_flags.CU_EVENT_DEFAULT), "cuEventCreate");
         try {
-            check(cuEventCreate(stop, CUevent_flags.CU_EVENT_DEFAULT), "cuEventCreate");
+            CudaException.check(cuEventCreate(stop, CUevent_flags.CU_EVENT_DEFAULT), "cuEventCreate");
             try {
-                check(cuEventRecord(start, stream), "cuEventRecord");
+                CudaException.check(cuEventRecord(start, stream), "cuEventRecord");
                 body.run();
-                check(cuEventRecord(stop, stream), "cuEventRecord");
-                check(cuEventSynchronize(stop), "cuEventSynchronize (a launch of the timed work failed)");
+                CudaException.check(cuEventRecord(stop, stream), "cuEventRecord");
+                CudaException.check(cuEventSynchronize(stop), "cuEventSynchronize (a launch of the timed work failed)");
                 float[] ms = new float[1];
-                check(cuEventElapsedTime(ms, start, stop), "cuEventElapsedTime");
+                CudaException.check(cuEventElapsedTime(ms, start, stop), "cuEventElapsedTime");
                 return ms[0];
             } finally {
                 cuEventDestroy(stop);
@@ -493,7 +452,7 @@ public final class CudaDevice implements Device {
     private void current() {
         if (closed) throw new IllegalStateException("the CUDA device " + description + " is closed");
         if (CURRENT.get() != this) {
-            check(cuCtxSetCurrent(context), "cuCtxSetCurrent");
+            CudaException.check(cuCtxSetCurrent(context), "cuCtxSetCurrent");
             CURRENT.set(this);
         }
     }
@@ -512,23 +471,8 @@ public final class CudaDevice implements Device {
         return new Pointer().withByteOffset(host.address());
     }
 
-    static void check(int result, String call) {
-        if (result != CUresult.CUDA_SUCCESS) throw new CudaException(call + " failed: " + CUresult.stringFor(result));
-    }
-
-    private static void checkBlas(int status, String call) {
-        if (status != cublasStatus.CUBLAS_STATUS_SUCCESS) throw new CudaException(call + " failed: " + cublasStatus.stringFor(status));
-    }
-
     private static String dims(Dim3 d) {
         return d.x() + "x" + d.y() + "x" + d.z();
     }
 
-    /** 2.0 GiB, 12.5 MiB, 640 KiB or 12 bytes. */
-    public static String size(long bytes) {
-        if (bytes >= 1L << 30) return String.format(Locale.ROOT, "%.1f GiB", bytes / (double) (1L << 30));
-        if (bytes >= 1L << 20) return String.format(Locale.ROOT, "%.1f MiB", bytes / (double) (1L << 20));
-        if (bytes >= 1L << 10) return String.format(Locale.ROOT, "%.1f KiB", bytes / 1024.0);
-        return bytes + " bytes";
-    }
 }

@@ -6,7 +6,7 @@ import static jcuda.driver.JCudaDriver.cuGraphInstantiate;
 import static jcuda.driver.JCudaDriver.cuGraphLaunch;
 import static jcuda.driver.JCudaDriver.cuStreamBeginCapture;
 import static jcuda.driver.JCudaDriver.cuStreamEndCapture;
-import static org.gpt4llm.backend.cuda.CudaDevice.check;
+import static org.gpt4llm.backend.cuda.CudaException.check;
 
 import jcuda.driver.CUgraph;
 import jcuda.driver.CUgraphExec;

@@ -65,9 +65,9 @@ class CudaDeviceTest {
 
     @Test
     void sizesReadLikeTheErrorMessages() {
-        assertEquals("2.0 GiB", CudaDevice.size(2L << 30));
-        assertEquals("1.5 MiB", CudaDevice.size(3L << 19));
-        assertEquals("12 bytes", CudaDevice.size(12));
+        assertEquals("2.0 GiB", CudaException.size(2L << 30));
+        assertEquals("1.5 MiB", CudaException.size(3L << 19));
+        assertEquals("12 bytes", CudaException.size(12));
     }
 
     @Test
