@@ -20,7 +20,7 @@
 
 #include "g4_vec.cuh"
 
-G4_DEVICE float sigmoid(float g) {
+G4_DEVICE float swiglu_sigmoid(float g) {
   const float e = expf(-fabsf(g));
   return g >= 0.f ? 1.f / (1.f + e) : e / (1.f + e);
 }
@@ -31,7 +31,7 @@ G4_KERNEL void swiglu_forward(bf16* h, const bf16* g, const bf16* u, long long n
     float gv[W], uv[W], hv[W];
     g4_load(gv, g + i);
     g4_load(uv, u + i);
-    for (int k = 0; k < W; k++) hv[k] = gv[k] * sigmoid(gv[k]) * uv[k];
+    for (int k = 0; k < W; k++) hv[k] = gv[k] * swiglu_sigmoid(gv[k]) * uv[k];
     g4_store(h + i, hv);
   });
 }
@@ -45,7 +45,7 @@ G4_KERNEL void swiglu_backward(bf16* dg, bf16* du, const bf16* dh, const bf16* g
     g4_load(gv, g + i);
     g4_load(uv, u + i);
     for (int k = 0; k < W; k++) {
-      const float s = sigmoid(gv[k]);
+      const float s = swiglu_sigmoid(gv[k]);
       dgv[k] = dhv[k] * uv[k] * (s * (1.f + gv[k] * (1.f - s)));
       duv[k] = dhv[k] * (gv[k] * s);
     }

@@ -13,7 +13,7 @@ import org.gpt4llm.testing.Numerics;
 /**
  * Shared plumbing of the kernel tests: running a check on the AVX2 or the scalar path,
  * comparing with libtorch by relative norm error, and keeping the largest error seen per quantity
- * so each test class can print it. The comparison helpers are public for the device kernel tests.
+ * so each test class can print it. The comparison methods are public for the device kernel tests.
  */
 public final class KernelChecks {
     private KernelChecks() {}

@@ -3,6 +3,7 @@ package org.gpt4llm.backend.cuda.kernels;
 import static org.gpt4llm.backend.cuda.kernels.KernelArgs.dtype;
 import static org.gpt4llm.backend.cuda.kernels.KernelArgs.sameSize;
 
+import java.util.Arrays;
 import org.gpt4llm.backend.cuda.Device;
 import org.gpt4llm.tensor.DType;
 import org.gpt4llm.tensor.Tensor;
@@ -78,7 +79,7 @@ public final class ActivationKernels {
     /** Launches a kernel (tensors..., long n) over n elements. */
     private static void elementwise(Device d, String kernel, long n, Object... tensors) {
         if (n == 0) return;
-        Object[] args = java.util.Arrays.copyOf(tensors, tensors.length + 1);
+        Object[] args = Arrays.copyOf(tensors, tensors.length + 1, Object[].class);
         args[tensors.length] = n;
         d.launch(kernel, KernelArgs.elementwiseGrid(n), KernelArgs.elementwiseBlock(), 0, args);
     }

@@ -31,14 +31,16 @@ public final class EmbeddingKernels {
 
     /** dtable[tokens[n], :] += dout[n, :], repeated ids summed in row order (deterministic). */
     public static void embeddingBackward(Device d, Tensor dtable, Tensor tokens, Tensor dout) {
-        embeddingBackward(d, dtable, tokens, dout, (int) Math.clamp(tokens.numel() / ROWS_PER_BUCKET, 1, MAX_BUCKETS));
+        embeddingBackward(d, dtable, tokens, dout, Math.clamp(tokens.numel() / ROWS_PER_BUCKET, 1, MAX_BUCKETS));
     }
 
     /** As above with {@code buckets} id buckets (the grid's y size); the result is the same bits for any. */
     public static void embeddingBackward(Device d, Tensor dtable, Tensor tokens, Tensor dout, int buckets) {
         String op = "embedding backward";
         Shape s = shape(op, "dout", dout, tokens, dtable, DType.F32);
-        if (buckets < 1) throw new IllegalArgumentException(op + ": bucket count must be positive, got " + buckets);
+        if (buckets < 1 || buckets > 65535) {  // grid y is at most 65535
+            throw new IllegalArgumentException(op + ": bucket count must be in [1, 65535], got " + buckets);
+        }
         if (s.empty()) return;
         int threads = Math.min(KernelArgs.MAX_ROW_THREADS, (s.c + 31) / 32 * 32);
         d.launch("embedding_backward", Dim3.of((s.c + threads - 1) / threads, buckets), Dim3.of(threads), 0,

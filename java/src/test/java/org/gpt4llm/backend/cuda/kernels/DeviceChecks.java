@@ -16,11 +16,13 @@ final class DeviceChecks {
     private DeviceChecks() {}
 
     /**
-     * A BF16 output computed in fp32 and rounded once: every element is within 2^-9 (half a bf16
-     * ulp, relative) of the fp32 value, so the relative norm error is at most 2^-9 = 1.95e-3, plus
-     * fp32 noise. A wrong term, index or lost accumulation shows up far above this.
+     * A BF16 output computed in fp32 and rounded once: bf16 keeps 8 significant bits, so every
+     * element is within half an ulp, at most 2^-8 = 3.9e-3 relative, of the fp32 value, and so is
+     * the relative norm error (plus fp32 noise, ~1e-6). Over many elements it is about 1.5e-3 (the
+     * rounding error is uniform within the ulp); a single element can come close to the bound. A
+     * wrong term, index or lost accumulation shows up far above this (0.03 to 1 in mutation runs).
      */
-    static final double BF16_TOL = 2.5e-3;
+    static final double BF16_TOL = 4e-3;
 
     /**
      * An F32 output computed from the same bf16 inputs as the fp32 reference: only the order of

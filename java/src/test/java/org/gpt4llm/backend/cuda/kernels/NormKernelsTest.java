@@ -97,7 +97,7 @@ class NormKernelsTest {
             // dx's terms are rstd*w*dy and x*rstd^3/C*dot; rounding is measured against them
             float[] term = new float[n * c];
             for (int i = 0; i < n * c; i++) term[i] = refRstd[i / c] * w[i % c] * dy[i];
-            float[] dxScale = add(DeviceChecks.abs(dx0), DeviceChecks.abs(term));
+            float[] dxScale = absSum(dx0, term);
             Tensor tdy = DeviceChecks.bf16(arena, dy, n, c);
 
             Tensor dxz = device().allocate(arena, DType.BF16, n, c), dwz = device().allocate(arena, DType.F32, c);
@@ -168,14 +168,20 @@ class NormKernelsTest {
             // dx = rstd * (g - mean(g) - xhat * mean(g * xhat)) with g = dy * w: measured against rstd*|g|
             float[] term = new float[n * c];
             for (int i = 0; i < n * c; i++) term[i] = refRstd[i / c] * w[i % c] * dy[i];
-            float[] dxScale = add(DeviceChecks.abs(dx0), DeviceChecks.abs(term));
+            float[] dxScale = absSum(dx0, term);
             Tensor tdy = DeviceChecks.bf16(arena, dy, n, c);
 
             Tensor dxz = device().allocate(arena, DType.BF16, n, c);
             Tensor dwz = device().allocate(arena, DType.F32, c), dbz = device().allocate(arena, DType.F32, c);
             NormKernels.layernormBackward(device(), dxz, dwz, dbz, tdy, tx, tw, mean, rstd);
             assertCloseScaled("cuda layernorm dx", download(dxz), refDx, term, BF16_TOL, ctx);
-            assertClose("cuda layernorm dw", download(dwz), refDw, F32_TOL, ctx);
+            // At C = 1, xhat is 0 and dw is exactly 0; libtorch's is rounding noise there (it forms
+            // xhat as x*rstd - mean*rstd with rstd = 1/sqrt(eps)). dw sums dy * xhat with |xhat| of
+            // order 1 over rows whose signs cancel, so rounding is measured against sum |dy|.
+            if (c == 1) refDw = new float[c];
+            float[] dwScale = new float[c];
+            for (int i = 0; i < n * c; i++) dwScale[i % c] += Math.abs(dy[i]);
+            assertCloseScaled("cuda layernorm dw", download(dwz), refDw, dwScale, F32_TOL, ctx);
             assertClose("cuda layernorm db", download(dbz), refDb, F32_TOL, ctx);
 
             float[] firstDx = null;
@@ -185,12 +191,19 @@ class NormKernelsTest {
                 String at = ctx + ", " + blocks + " blocks";
                 float[] got = download(dx);
                 assertCloseScaled("cuda layernorm dx (+=)", got, add(dx0, refDx), dxScale, BF16_TOL, at);
-                assertCloseScaled("cuda layernorm dw (+=)", download(dw), add(dw0, refDw), dw0, F32_TOL, at);
+                assertCloseScaled("cuda layernorm dw (+=)", download(dw), add(dw0, refDw), absSum(dw0, dwScale), F32_TOL, at);
                 assertCloseScaled("cuda layernorm db (+=)", download(db), add(db0, refDb), db0, F32_TOL, at);
                 if (firstDx == null) firstDx = got;
                 assertArrayEquals(firstDx, got, "layernorm dx depends on the block count, " + at);
             }
         }
+    }
+
+    /** |a| + |b| element-wise: the scale of an accumulated a + b. */
+    private static float[] absSum(float[] a, float[] b) {
+        float[] s = new float[a.length];
+        for (int i = 0; i < s.length; i++) s[i] = Math.abs(a[i]) + Math.abs(b[i]);
+        return s;
     }
 
     @Test
