@@ -1,0 +1,150 @@
+package org.gpt4llm.backend.cuda.kernels;
+
+import static org.gpt4llm.backend.cuda.kernels.EmuHarness.DEVICE;
+import static org.gpt4llm.backend.cuda.kernels.EmuHarness.assertClose;
+import static org.gpt4llm.backend.cuda.kernels.EmuHarness.download;
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import java.lang.foreign.Arena;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Random;
+import java.util.stream.Stream;
+import org.bytedeco.javacpp.PointerScope;
+import org.bytedeco.pytorch.Scalar;
+import org.bytedeco.pytorch.global.torch;
+import org.gpt4llm.peer.Torch;
+import org.gpt4llm.tensor.DType;
+import org.gpt4llm.tensor.Tensor;
+import org.gpt4llm.testing.Numerics;
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.Arguments;
+import org.junit.jupiter.params.provider.MethodSource;
+
+/**
+ * kernels/reward_loss.cu through the emulation against the same loss written with libtorch ops
+ * (TRL's RewardTrainer loss on the list of score-ordered pairs) and its autograd gradient.
+ */
+class RewardLossKernelsTest {
+    /** fp32 in and out; sums of a few dozen terms in a different order. */
+    private static final double TOL = 1e-5;
+
+    @BeforeAll
+    static void threads() {
+        Torch.setThreads(1);
+    }
+
+    @AfterAll
+    static void report() {
+        EmuHarness.report("reward");
+    }
+
+    /** {loss, dr...} from libtorch: mean over pairs of -logsigmoid(r_i - r_j - margin) + c (r_i + r_j)². */
+    private static float[] reference(float[] r, float[] gold, int[] offsets, float margin, float centerCoef) {
+        List<Integer> win = new ArrayList<>(), lose = new ArrayList<>();
+        for (int g = 0; g + 1 < offsets.length; g++) {
+            for (int i = offsets[g]; i < offsets[g + 1]; i++) {
+                for (int j = offsets[g]; j < offsets[g + 1]; j++) {
+                    if (gold[i] > gold[j]) {
+                        win.add(i);
+                        lose.add(j);
+                    }
+                }
+            }
+        }
+        try (PointerScope scope = new PointerScope()) {
+            var tr = EmuHarness.leaf(r, r.length);
+            int[] wi = win.stream().mapToInt(Integer::intValue).toArray(), li = lose.stream().mapToInt(Integer::intValue).toArray();
+            var rw = tr.index_select(0, Torch.longs(wi, wi.length));
+            var rl = tr.index_select(0, Torch.longs(li, li.length));
+            var loss = torch.log_sigmoid(rw.sub(rl).sub(new Scalar(margin))).neg().mean()
+                    .add(rw.add(rl).square().mean().mul(new Scalar(centerCoef)));
+            loss.backward();
+            float[] out = new float[1 + r.length];
+            out[0] = Torch.toFloats(loss)[0];
+            System.arraycopy(Torch.toFloats(tr.grad()), 0, out, 1, r.length);
+            return out;
+        }
+    }
+
+    static Stream<Arguments> cases() {
+        Stream.Builder<Arguments> b = Stream.builder();
+        for (int k = 2; k <= 5; k++) {
+            b.add(Arguments.of(k, 0f, 0f));       // the plain Bradley-Terry loss
+            b.add(Arguments.of(k, 0.5f, 0.01f));  // with TRL's margin and center_rewards_coefficient
+        }
+        return b.build();
+    }
+
+    /** Groups of k responses (one of k - 1, one of 1: no pairs), scores with ties. */
+    @ParameterizedTest(name = "K={0} margin={1} center={2}")
+    @MethodSource("cases")
+    void matchesLibtorch(int k, float margin, float centerCoef) {
+        long seed = Numerics.freshSeed();
+        Random rng = new Random(seed);
+        int[] sizes = {k, k - 1, 1, k, k};
+        int[] offsets = new int[sizes.length + 1];
+        for (int g = 0; g < sizes.length; g++) offsets[g + 1] = offsets[g] + sizes[g];
+        int m = offsets[sizes.length];
+        float[] r = Numerics.normal(rng, m, 2f);
+        r[rng.nextInt(m)] = 40f;  // a far reward: the log-sigmoid must not overflow
+        float[] gold = new float[m];
+        for (int i = 0; i < m; i++) gold[i] = rng.nextInt(Math.max(2, k - 1)) * 2.5f;  // fewer scores than responses: ties
+        gold[0] = 10f;  // at least one pair
+        gold[1] = -1f;
+        String ctx = "seed " + seed + ", K=" + k + ", margin " + margin + ", center " + centerCoef;
+        float[] ref = reference(r, gold, offsets, margin, centerCoef);
+        try (Arena arena = Arena.ofConfined()) {
+            Tensor loss = EmuHarness.uploadF32(arena, new float[] {7f}, 1);          // overwritten
+            Tensor dr = EmuHarness.uploadF32(arena, Numerics.normal(rng, m, 1f), m);  // overwritten
+            Tensor tr = EmuHarness.uploadF32(arena, r, m), tg = EmuHarness.uploadF32(arena, gold, m);
+            Tensor to = EmuHarness.uploadI32(arena, offsets, offsets.length);
+            int pairs = RewardLossKernels.pairwiseLoss(DEVICE, loss, dr, tr, tg, to, margin, centerCoef);
+            int expectedPairs = 0;
+            for (int g = 0; g < sizes.length; g++) {
+                for (int i = offsets[g]; i < offsets[g + 1]; i++) {
+                    for (int j = offsets[g]; j < offsets[g + 1]; j++) if (gold[i] > gold[j]) expectedPairs++;
+                }
+            }
+            assertEquals(expectedPairs, pairs, ctx);
+            assertClose("reward loss", download(loss), new float[] {ref[0]}, TOL, ctx);
+            assertClose("reward dr", download(dr), java.util.Arrays.copyOfRange(ref, 1, ref.length), TOL, ctx);
+        }
+    }
+
+    @Test
+    void noPairsGiveZeroLossAndGradient() {
+        try (Arena arena = Arena.ofConfined()) {
+            float[] r = {1f, -2f, 3f, 0.5f};
+            float[] gold = {2f, 2f, 1f, 1f};  // two groups of tied scores
+            int[] offsets = {0, 2, 4};
+            Tensor loss = EmuHarness.uploadF32(arena, new float[] {7f}, 1), dr = EmuHarness.uploadF32(arena, r, 4);
+            int pairs = RewardLossKernels.pairwiseLoss(DEVICE, loss, dr, EmuHarness.uploadF32(arena, r, 4),
+                    EmuHarness.uploadF32(arena, gold, 4), EmuHarness.uploadI32(arena, offsets, 3), gold, offsets, 0f, 0.01f);
+            assertEquals(0, pairs);
+            assertArrayEquals(new float[1], download(loss));
+            assertArrayEquals(new float[4], download(dr));
+        }
+    }
+
+    @Test
+    void badOffsetsAreRejected() {
+        try (Arena arena = Arena.ofConfined()) {
+            Tensor loss = DEVICE.allocate(arena, DType.F32, 1), dr = DEVICE.allocate(arena, DType.F32, 4);
+            Tensor r = DEVICE.allocate(arena, DType.F32, 4), gold = DEVICE.allocate(arena, DType.F32, 4);
+            float[] g = new float[4];
+            for (int[] offsets : new int[][] {{0, 2, 3}, {1, 2, 4}, {0, 3, 2, 4}}) {
+                Tensor to = EmuHarness.uploadI32(arena, offsets, offsets.length);
+                var e = assertThrows(IllegalArgumentException.class,
+                        () -> RewardLossKernels.pairwiseLoss(DEVICE, loss, dr, r, gold, to, g, offsets, 0f, 0f));
+                assertTrue(e.getMessage().contains("offsets"), e.getMessage());
+            }
+        }
+    }
+}
