@@ -1,0 +1,139 @@
+// attention.cuh — what kernels/attention.cu (forward) and kernels/attention_backward.cu share:
+// visibility, shared-memory tile layout and fragment helpers. The math, shapes and launch
+// geometry are in the headers of those two files.
+#pragma once
+#include "g4_cuda.cuh"
+#include "mma.cuh"
+
+// keeps a loop rolled under nvcc (where unrolling costs registers); the host compiler decides alone
+#if defined(__CUDACC__)
+#define G4ATT_ROLLED _Pragma("unroll 1")
+#else
+#define G4ATT_ROLLED
+#endif
+
+namespace g4att {
+
+constexpr unsigned FULL = 0xffffffffu;
+constexpr int WARPS = 4, THREADS = 32 * WARPS;  // every attention kernel runs 4 warps per block
+constexpr int BK = 64;                          // keys per tile of the tensor-core kernels
+constexpr int GC = 32;                          // keys (queries) per chunk of the generic kernels: one per lane
+
+// Segment id of token t in batch row b; a NULL seg means one segment (id 1) per row.
+// Key j is visible to query i iff j <= i and seg(j) == seg(i) != 0.
+G4_DEVICE int seg_of(const int* seg, int b, int T, int t) {
+  return seg == nullptr ? 1 : seg[(long long)b * T + t];
+}
+
+// Element offset of (row, col) in a bf16 tile of W columns (W = 64 or 128). Each row is W/8
+// 16-byte chunks and chunk c is stored at c ^ (row % 8): the 8 row addresses of one ldmatrix
+// 8x8 matrix (8 consecutive rows, same column chunk) then fall in 8 different bank groups.
+template <int W>
+G4_DEVICE int swz(int row, int col) {
+  return row * W + (((col >> 3) ^ (row & 7)) << 3) + (col & 7);
+}
+
+// Tile [ROWS][W] (swizzled) = rows [0, n) of a head, row r at src + r*stride elements; rows n..
+// are zero (they stand for positions >= T and must not turn into NaN in a product with P = 0).
+// src and stride must keep every 16-byte chunk aligned. Thread x copies chunk x % CH of rows
+// x / CH + RS*u: the same swizzled column every time (RS is a multiple of 8), so one source
+// pointer and one destination offset per thread, and all loads are in flight before the stores.
+template <int ROWS, int W>
+G4_DEVICE void load_tile(bf16* dst, const bf16* src, long long stride, int n) {
+  constexpr int CH = W / 8, RS = THREADS / CH, N = ROWS / RS;
+  static_assert(RS % 8 == 0 && ROWS % RS == 0, "tile shape");
+  const int r = threadIdx.x / CH, ch = threadIdx.x % CH;
+  src += r * stride + ch * 8;
+  dst += swz<W>(r, ch * 8);
+  uint4 x[N];
+  for (int u = 0; u < N; u++)
+    x[u] = r + RS * u < n ? *reinterpret_cast<const uint4*>(src + RS * u * stride) : make_uint4(0u, 0u, 0u, 0u);
+  for (int u = 0; u < N; u++) *reinterpret_cast<uint4*>(dst + RS * u * W) = x[u];
+}
+
+// The A fragment of keys (or queries) [16kc, 16kc+16) taken from m16n8 accumulators acc[2kc],
+// acc[2kc+1]: an accumulator holds (row g, cols 2t, 2t+1) and (row g+8, same cols), which is
+// exactly the A layout of the 16x16 block made of two n-blocks (PTX ISA, m16n8k16 fragments).
+G4_DEVICE void acc_to_a(uint32_t a[4], const float lo[4], const float hi[4]) {
+  a[0] = g4_pack_floats_bf16x2(lo[0], lo[1]);
+  a[1] = g4_pack_floats_bf16x2(lo[2], lo[3]);
+  a[2] = g4_pack_floats_bf16x2(hi[0], hi[1]);
+  a[3] = g4_pack_floats_bf16x2(hi[2], hi[3]);
+}
+
+// ldmatrix row addresses of lane l inside a swizzled tile of W columns, for a 16x16 block at rows
+// [r0, r0+16), cols [c0, c0+16) (r0 % 8 == 0, c0 % 16 == 0):
+//  A:      an A fragment, rows = m, cols = k                                 (x4)
+//  B:      B fragments of two n-blocks, rows = n, cols = k: regs {0,1} the n-block of rows r0..,
+//          regs {2,3} the n-block of rows r0+8..                             (x4)
+//  BT:     B fragments of two n-blocks, rows = k, cols = n: regs {0,1} the n-block of cols c0..,
+//          regs {2,3} the n-block of cols c0+8..                             (x4 .trans)
+// The address is r0*W + (lane_off ^ c0): with r0 % 8 == 0 the swizzle term row % 8 depends on the
+// lane only, and c0 only flips chunk bits the lane's row offset leaves clear. One XOR per
+// ldmatrix instead of the whole swizzle keeps the kernels' address registers few.
+enum Frag { A, B, BT };
+template <int W, Frag F>
+G4_DEVICE int lane_off(int lane) {
+  const int r = F == A ? lane % 16 : F == B ? lane % 8 + 8 * (lane / 16) : lane % 8 + 8 * (lane / 8 % 2);
+  const int c = F == A ? lane / 16 : F == B ? lane / 8 % 2 : lane / 16;  // chunk within the block
+  return swz<W>(r, 8 * c);
+}
+template <int W>
+G4_DEVICE const bf16* frag_at(const bf16* t, int off, int r0, int c0) {
+  return t + r0 * W + (off ^ c0);
+}
+
+// acc[nb] (m16n8, nb < NB) += A (16x16, registers) times B tiles read from t: for F == B the
+// n-blocks are tile rows r0 + 8nb (cols [c0, c0+16) = k), for F == BT tile cols c0 + 8nb (rows
+// [r0, r0+16) = k). off = lane_off<W, F>(lane).
+template <int W, int NB, Frag F>
+G4_DEVICE void mma_row(float (*acc)[4], const uint32_t a[4], const bf16* t, int off, int r0, int c0) {
+  for (int p = 0; p < NB / 2; p++) {
+    uint32_t b[4];
+    if (F == BT) g4_ldmatrix_x4_trans(b, frag_at<W>(t, off, r0, c0 + 16 * p));
+    else g4_ldmatrix_x4(b, frag_at<W>(t, off, r0 + 16 * p, c0));
+    g4_mma_m16n8k16_bf16(acc[2 * p], a, b, acc[2 * p]);
+    g4_mma_m16n8k16_bf16(acc[2 * p + 1], a, b + 2, acc[2 * p + 1]);
+  }
+}
+
+// exp of a score minus a running max (<= 0, or -inf for 0): the hardware's approximate exp on a
+// GPU (relative error ~1e-6, far below the bf16 rounding of P), libm's in the emulation
+G4_DEVICE float exp_att(float x) {
+#if defined(__CUDACC__)
+  return __expf(x);
+#else
+  return expf(x);
+#endif
+}
+
+G4_DEVICE float quad_max(float x) {
+  x = fmaxf(x, __shfl_xor_sync(FULL, x, 1));
+  return fmaxf(x, __shfl_xor_sync(FULL, x, 2));
+}
+G4_DEVICE float quad_sum(float x) {
+  x += __shfl_xor_sync(FULL, x, 1);
+  return x + __shfl_xor_sync(FULL, x, 2);
+}
+
+// Generic kernels keep chunks of GC rows of D bf16 in shared memory with a row stride of an odd
+// number of 32-bit words, so lane l reading row l at one column hits bank (l * stride + c) % 32:
+// 32 different banks.
+G4_DEVICE int odd_stride(int D) { return 2 * (((D + 1) / 2) | 1); }
+
+// rows [0, GC) of a chunk (stride in elements), row r = src + r*src_stride for r < n, else zero
+G4_DEVICE void load_chunk(bf16* dst, int stride, const bf16* src, long long src_stride, int n, int D) {
+  for (int x = threadIdx.x; x < GC * D; x += THREADS) {
+    const int r = x / D, d = x % D;
+    dst[r * stride + d] = r < n ? src[r * src_stride + d] : __float2bfloat16(0.f);
+  }
+}
+
+// x (fp32, D) . row (bf16, D)
+G4_DEVICE float dot_row(const float* x, const bf16* row, int D) {
+  float s = 0.f;
+  for (int d = 0; d < D; d++) s += x[d] * __bfloat162float(row[d]);
+  return s;
+}
+
+}  // namespace g4att
