@@ -51,8 +51,8 @@ public final class KernelBench {
     }
 
     /**
-     * One measured case; {@code vsPeer} is the peer's time over the case's (above 1: the case is
-     * faster than the same work done by GEMMs), NaN where the case has no peer; {@code error} says why a
+     * One measured case; {@code vsPeer} is the case's FLOP rate over its peer's (above 1: the case
+     * does its work faster than GEMMs would), NaN where it has no peer; {@code error} says why a
      * case could not be measured (null when it was).
      */
     public record Row(String size, String name, double seconds, double gbps, double tflops, double vsPeer, String peer,
@@ -85,8 +85,8 @@ public final class KernelBench {
             }
             b.append(String.format(Locale.ROOT, "%nwork counted:%n"));
             for (String f : formulas) b.append("  ").append(f).append(System.lineSeparator());
-            b.append(String.format(Locale.ROOT, "  vs %s: the time of the GEMMs named, doing the case's work, over the "
-                    + "case's time (above 1: the kernel is faster); bf16 in, fp32 accumulation%n", peerName));
+            b.append(String.format(Locale.ROOT, "  vs %s: the case's TFLOP/s over those of the GEMMs named (bf16 in, fp32 "
+                    + "accumulation), measured in this run; above 1: the kernel does its work faster than they would%n", peerName));
             if (failures() > 0) b.append(String.format(Locale.ROOT, "%n%d of %d cases FAILED%n", failures(), rows.size()));
             return b.toString();
         }
@@ -190,8 +190,11 @@ public final class KernelBench {
         String peer = c.peer() == null ? null : c.peer().label();
         try {
             double sec = median(clock, c.launch(), o.warmup(), o.samples());
-            double vs = c.peer() == null ? Double.NaN : peerSeconds.computeIfAbsent(peer,
-                    l -> median(clock, c.peer().launch(), o.warmup(), o.samples())) / sec;
+            double vs = Double.NaN;
+            if (c.peer() != null) {
+                double peerSec = peerSeconds.computeIfAbsent(peer, l -> median(clock, c.peer().launch(), o.warmup(), o.samples()));
+                vs = (c.flops() / sec) / (c.peer().flops() / peerSec);
+            }
             return new Row(size, c.name(), sec, c.bytes() / sec / 1e9, c.flops() / sec / 1e12, vs, peer, null);
         } catch (RuntimeException e) {
             String why = e.getClass().getSimpleName() + (e.getMessage() == null ? "" : ": " + e.getMessage());

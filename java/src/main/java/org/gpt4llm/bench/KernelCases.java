@@ -45,8 +45,11 @@ final class KernelCases {
         }
     }
 
-    /** What a case is set against, timed in the same run: the same work done by the device's GEMM (cuBLAS on a GPU). */
-    record Peer(String label, Runnable launch) {}
+    /**
+     * What a case is set against, timed in the same run: GEMMs of the device (cuBLAS on a GPU) doing
+     * {@code flops} of work, the same products as the case or a square GEMM of equal FLOPs.
+     */
+    record Peer(String label, double flops, Runnable launch) {}
 
     /**
      * One timed case: {@code bytes} is the memory traffic (0 where FLOPs are what counts), {@code
@@ -110,8 +113,8 @@ final class KernelCases {
 
     /** Every family this build can launch, in the order of a training step. */
     static final List<Family> FAMILIES = List.of(KernelCases::gemm, KernelFamilies::embedding, KernelFamilies::norms,
-            KernelFamilies::rope, KernelFamilies::activations, KernelFamilies::crossEntropy, KernelFamilies::lora,
-            KernelFamilies::optimizer);
+            KernelFamilies::rope, KernelFamilies::activations, KernelFamilies::attention, KernelFamilies::crossEntropy,
+            KernelFamilies::lora, KernelFamilies::optimizer);
 
     static final String GEMM_FORMULA = "gemm: FLOP = 2·M·N·K for row-major C[M,N] = op(A)·op(B) (NT: a linear layer's "
             + "forward, NN: its dX, TN: its dW)";
@@ -132,6 +135,17 @@ final class KernelCases {
         out.add(gemmCase(in, "gemm mlp down dW", true, false, c, f, n, DType.BF16, DType.F32, 1f));
         out.add(gemmCase(in, "gemm mlp up fwd fp32", false, true, n, f, c, DType.F32, DType.F32, 0f));
         return out;
+    }
+
+    /**
+     * A bf16 square GEMM of about {@code flops} (a multiple of 64 on a side): the rate cuBLAS reaches
+     * when nothing but the tensor cores limits it, the yardstick of work that is GEMM-shaped but not
+     * one GEMM (attention).
+     */
+    static Peer squareGemm(Inputs in, double flops) {
+        int side = (int) Math.max(64, Math.round(Math.cbrt(flops / 2) / 64) * 64);
+        Case g = gemmCase(in, "square", false, true, side, side, side, DType.BF16, DType.BF16, 0f);
+        return new Peer("square GEMM " + side + "^3", g.flops(), g.launch());
     }
 
     /** Row-major {@code C[m,n] = op(A)·op(B) (+ beta·C)} with A stored [k,m] when transposed, else [m,k]; B [n,k] or [k,n]. */

@@ -5,9 +5,11 @@ import static org.gpt4llm.tensor.DType.F32;
 
 import java.util.List;
 import org.gpt4llm.backend.Backend;
+import org.gpt4llm.backend.Backend.AttentionShape;
 import org.gpt4llm.backend.cuda.Device;
 import org.gpt4llm.backend.cuda.kernels.ActivationKernels;
 import org.gpt4llm.backend.cuda.kernels.AdamWKernels;
+import org.gpt4llm.backend.cuda.kernels.AttentionKernels;
 import org.gpt4llm.backend.cuda.kernels.CrossEntropyKernels;
 import org.gpt4llm.backend.cuda.kernels.EmbeddingKernels;
 import org.gpt4llm.backend.cuda.kernels.LoraKernels;
@@ -102,6 +104,30 @@ final class KernelFamilies {
                         () -> ActivationKernels.add(d, sum, a, b)));
     }
 
+    static final String ATTENTION_FORMULA = "attention: FLOP = 4·B·Hq·T²·D / 2 forward (QKᵀ and PV are 2·T²·D each per "
+            + "head and sequence, halved by the causal mask), 2.5 × that backward (QKᵀ recomputed, then dV = Pᵀ·dO, "
+            + "dP = dO·Vᵀ, dQ = dS·K, dK = dSᵀ·Q: 5 products against the forward's 2)";
+
+    /** Causal self-attention over full sequences, against a square GEMM of equal FLOPs. */
+    static List<Case> attention(Shapes s, Inputs in) {
+        int b = s.batch(), t = s.seq(), hq = s.heads(), hkv = s.kvHeads(), hd = s.headDim();
+        Device d = in.device();
+        AttentionShape shape = new AttentionShape(b, t, hq, hkv, hd, (float) (1 / Math.sqrt(hd)));
+        Tensor q = in.bf16(b, t, hq, hd), k = in.bf16(b, t, hkv, hd), v = in.bf16(b, t, hkv, hd), dout = in.bf16(b, t, hq, hd);
+        Tensor out = in.zeros(BF16, b, t, hq, hd), lse = in.zeros(F32, b, hq, t);
+        Tensor dq = in.zeros(BF16, b, t, hq, hd), dk = in.zeros(BF16, b, t, hkv, hd), dv = in.zeros(BF16, b, t, hkv, hd);
+        Tensor workspace = in.zeros(F32, AttentionKernels.workspaceElements(shape));
+        AttentionKernels.attentionForward(d, out, lse, q, k, v, null, shape);   // the out and lse the backward reads
+        double fwd = 4.0 * b * hq * t * (double) t * hd / 2;
+        String label = String.format(java.util.Locale.ROOT, " B=%d T=%d H=%d/%d D=%d", b, t, hq, hkv, hd);
+        return List.of(
+                new Case("attention fwd" + label, 0, fwd, ATTENTION_FORMULA, KernelCases.squareGemm(in, fwd),
+                        () -> AttentionKernels.attentionForward(d, out, lse, q, k, v, null, shape)),
+                new Case("attention bwd" + label, 0, 2.5 * fwd, ATTENTION_FORMULA, KernelCases.squareGemm(in, 2.5 * fwd),
+                        () -> AttentionKernels.attentionBackward(d, dq, dk, dv, dout, out, lse, q, k, v, null, shape,
+                                workspace)));
+    }
+
     /** Forward and backward in one launch, the gradient written over the logits as in training. */
     static List<Case> crossEntropy(Shapes s, Inputs in) {
         int n = s.tokens(), v = s.vocab();
@@ -125,11 +151,11 @@ final class KernelFamilies {
         Tensor dA = in.zeros(F32, r, c), dB = in.zeros(F32, c, r);
         Tensor t16 = in.zeros(BF16, n, r);   // the unfused path keeps its low-rank product in bf16
         double flops = 2.0 * n * r * (c + c);
-        Peer fwdPeer = new Peer("GEMMs x·Aᵀ, then ·Bᵀ", () -> {
+        Peer fwdPeer = new Peer("GEMMs x·Aᵀ, then ·Bᵀ", flops, () -> {
             mm(d, t16, x, false, a, true, 0f);
             mm(d, y, t16, false, b, true, 1f);
         });
-        Peer bwdPeer = new Peer("GEMMs dy·B, dt·A, dyᵀ·t, dtᵀ·x", () -> {
+        Peer bwdPeer = new Peer("GEMMs dy·B, dt·A, dyᵀ·t, dtᵀ·x", 2 * flops, () -> {
             mm(d, t16, dy, false, b, false, 0f);
             mm(d, dx, t16, false, a, false, 1f);
             mm(d, dB, dy, true, t16, false, 1f);

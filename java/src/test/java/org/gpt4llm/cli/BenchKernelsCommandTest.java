@@ -71,12 +71,14 @@ class BenchKernelsCommandTest {
                 "--json", json.toString());
         assertEquals(0, r.code, r.out + r.err);
         for (String c : new String[] {"gemm qkv fwd NT bf16 64x256x128", "gemm mlp down dW TN bf16->f32 128x352x64",
-                "embedding bwd", "rmsnorm bwd", "layernorm fwd", "rope fwd (q)", "swiglu bwd", "cross-entropy fwd+bwd",
+                "embedding bwd", "rmsnorm bwd", "layernorm fwd", "rope fwd (q)", "attention fwd B=1 T=64 H=2/1 D=64",
+                "attention bwd", "swiglu bwd", "cross-entropy fwd+bwd",
                 "lora bwd r=16", "adamw", "grad-norm"}) {
             assertTrue(r.out.contains(c), c + " missing from\n" + r.out);
         }
         assertTrue(r.out.contains("libtorch CUDA: not available"), r.out);
         assertTrue(r.out.contains("gemm: FLOP = 2·M·N·K"), r.out);
+        assertTrue(r.out.contains("attention: FLOP = 4·B·Hq·T²·D / 2 forward") && r.out.contains("2.5 × that backward"), r.out);
         JsonNode n = new ObjectMapper().readTree(json.toFile());
         assertEquals("kernels", n.get("bench").asText());
         int rows = 0;
@@ -84,7 +86,8 @@ class BenchKernelsCommandTest {
             rows++;
             assertTrue(k.get("median_s").asDouble() > 0, k.toString());
             assertTrue(k.has("gb_per_s") || k.has("tflop_per_s"), k.toString());
-            if (k.get("kernel").asText().startsWith("lora")) assertTrue(k.get("vs_peer").asDouble() > 0, k.toString());
+            String name = k.get("kernel").asText();
+            if (name.startsWith("lora") || name.startsWith("attention")) assertTrue(k.get("vs_peer").asDouble() > 0, k.toString());
         }
         assertTrue(rows >= 25, rows + " cases");
     }
