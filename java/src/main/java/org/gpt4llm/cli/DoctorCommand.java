@@ -10,6 +10,7 @@ import org.gpt4llm.backend.cpu.OpenBlas;
 import org.gpt4llm.backend.cuda.CudaAvailability;
 import org.gpt4llm.backend.cuda.CudaDevice;
 import org.gpt4llm.backend.cuda.CudaException;
+import org.gpt4llm.backend.cuda.EmuDevice;
 import org.gpt4llm.backend.cuda.Nvtx;
 import org.gpt4llm.nativelib.NativeLibraries;
 import picocli.CommandLine.Command;
@@ -39,6 +40,10 @@ public final class DoctorCommand implements Callable<Integer> {
         line("nvtx", Nvtx.library() == null ? "no NVTX library: profiler ranges are off" : Nvtx.library() + " (ranges for nsys)");
         line("backend cpu", nativeOk && blasOk ? "available" : "unavailable (see above)");
         line("backend cuda", cudaDevice());
+        probe("cuda emulation", () -> {
+            EmuDevice.workerThreads();   // loads the library
+            return NativeLibraries.locate(EmuDevice.LIBRARY) + " (kernels/*.cu on the CPU; `bench kernels --backend cuda-emu`)";
+        });
         line("backend cuda-emu", "not part of this build yet");
         return nativeOk && blasOk ? 0 : 1;
     }
