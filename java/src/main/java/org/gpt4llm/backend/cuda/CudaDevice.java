@@ -6,6 +6,11 @@ import static jcuda.jcublas.JCublas2.cublasDestroy;
 import static jcuda.jcublas.JCublas2.cublasGemmEx_new;
 import static jcuda.jcublas.JCublas2.cublasSetStream;
 import static jcuda.jcublas.JCublas2.cublasSetWorkspace;
+import static org.gpt4llm.backend.cuda.CudaException.check;
+import static org.gpt4llm.backend.cuda.CudaException.checkBlas;
+import static org.gpt4llm.backend.cuda.CudaException.size;
+import static org.gpt4llm.backend.cuda.JCudaArgs.hostPtr;
+import static org.gpt4llm.backend.cuda.JCudaArgs.ptr;
 
 import java.io.IOException;
 import java.lang.foreign.Arena;
@@ -15,7 +20,6 @@ import java.nio.file.Files;
 import java.util.Locale;
 import java.util.Map;
 import java.util.concurrent.ConcurrentHashMap;
-import jcuda.NativePointerObject;
 import jcuda.Pointer;
 import jcuda.cudaDataType;
 import jcuda.driver.*;
@@ -67,13 +71,6 @@ public final class CudaDevice implements Device {
         int smemLimit = DEFAULT_DYNAMIC_SMEM;
     }
 
-    /** cuMemAlloc's result; the subclass reads the address JCuda keeps in a protected field. */
-    private static final class Allocation extends CUdeviceptr {
-        long address() {
-            return getNativePointer();
-        }
-    }
-
     private CudaDevice(int ordinal) {
         this.ordinal = ordinal;
     }
@@ -118,43 +115,43 @@ public final class CudaDevice implements Device {
                     + CUresult.stringFor(r) + "; use --backend cpu or cuda-emu");
         }
         int[] count = new int[1];
-        CudaException.check(cuDeviceGetCount(count), "cuDeviceGetCount");
+        check(cuDeviceGetCount(count), "cuDeviceGetCount");
         if (ordinal < 0 || ordinal >= count[0]) {
             throw new CudaException("there is no CUDA device " + ordinal + ": this machine has " + count[0]
                     + (count[0] == 1 ? " GPU (device 0)" : " GPUs (devices 0 to " + (count[0] - 1) + ")"));
         }
-        CudaException.check(cuDeviceGet(device, ordinal), "cuDeviceGet");
+        check(cuDeviceGet(device, ordinal), "cuDeviceGet");
         byte[] name = new byte[256];
-        CudaException.check(cuDeviceGetName(name, name.length, device), "cuDeviceGetName");
+        check(cuDeviceGetName(name, name.length, device), "cuDeviceGetName");
         ccMajor = attribute(CUdevice_attribute.CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MAJOR);
         ccMinor = attribute(CUdevice_attribute.CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MINOR);
         long[] total = new long[1];
-        CudaException.check(cuDeviceTotalMem(total, device), "cuDeviceTotalMem");
+        check(cuDeviceTotalMem(total, device), "cuDeviceTotalMem");
         String gpu = new String(name, StandardCharsets.UTF_8).trim().replace("\0", "");
-        description = String.format(Locale.ROOT, "%s (sm_%d%d, %s)", gpu, ccMajor, ccMinor, CudaException.size(total[0]));
+        description = String.format(Locale.ROOT, "%s (sm_%d%d, %s)", gpu, ccMajor, ccMinor, size(total[0]));
         if (ccMajor < 8) {
             // the kernels use bf16 tensor-core mma.sync, which needs Ampere or newer
             throw new CudaException("the cuda backend needs a GPU of compute capability 8.0 or newer (bf16 tensor "
                     + "cores); device " + ordinal + " is " + description + "; use --backend cpu");
         }
-        CudaException.check(cuDevicePrimaryCtxRetain(context, device), "cuDevicePrimaryCtxRetain");
+        check(cuDevicePrimaryCtxRetain(context, device), "cuDevicePrimaryCtxRetain");
         contextRetained = true;
         current();
-        CudaException.check(cuStreamCreate(stream, CUstream_flags.CU_STREAM_NON_BLOCKING), "cuStreamCreate");
+        check(cuStreamCreate(stream, CUstream_flags.CU_STREAM_NON_BLOCKING), "cuStreamCreate");
         streamCreated = true;
         // the fatbin holds SASS for sm_80 and sm_90 and compute_90 PTX, which the driver JIT-compiles for newer GPUs
-        CudaException.check(cuModuleLoadData(module, image), "cuModuleLoadData of " + FATBIN + " on " + description);
+        check(cuModuleLoadData(module, image), "cuModuleLoadData of " + FATBIN + " on " + description);
         moduleLoaded = true;
-        CudaException.checkBlas(cublasCreate(blas), "cublasCreate");
+        checkBlas(cublasCreate(blas), "cublasCreate");
         blasCreated = true;
-        CudaException.checkBlas(cublasSetStream(blas, new cudaStream_t(stream)), "cublasSetStream");
+        checkBlas(cublasSetStream(blas, new cudaStream_t(stream)), "cublasSetStream");
         workspace = malloc(CUBLAS_WORKSPACE_BYTES);
-        CudaException.checkBlas(cublasSetWorkspace(blas, ptr(workspace), CUBLAS_WORKSPACE_BYTES), "cublasSetWorkspace");
+        checkBlas(cublasSetWorkspace(blas, ptr(workspace), CUBLAS_WORKSPACE_BYTES), "cublasSetWorkspace");
     }
 
     private int attribute(int which) {
         int[] v = new int[1];
-        CudaException.check(cuDeviceGetAttribute(v, which, device), "cuDeviceGetAttribute");
+        check(cuDeviceGetAttribute(v, which, device), "cuDeviceGetAttribute");
         return v[0];
     }
 
@@ -181,7 +178,7 @@ public final class CudaDevice implements Device {
         current();
         long address = malloc(bytes);
         try {
-            CudaException.check(cuMemsetD8Async(ptr(address), (byte) 0, bytes, stream), "cuMemsetD8Async of " + CudaException.size(bytes));
+            check(cuMemsetD8Async(ptr(address), (byte) 0, bytes, stream), "cuMemsetD8Async of " + size(bytes));
             MemorySegment seg = MemorySegment.ofAddress(address).reinterpret(bytes, arena, s -> free(address));
             return Tensor.wrap(seg, dtype, shape);
         } catch (RuntimeException e) {
@@ -191,13 +188,13 @@ public final class CudaDevice implements Device {
     }
 
     private long malloc(long bytes) {
-        Allocation a = new Allocation();
+        JCudaArgs.Allocation a = new JCudaArgs.Allocation();
         int r = cuMemAlloc(a, bytes);
         if (r != CUresult.CUDA_SUCCESS) {
             long[] free = new long[1], total = new long[1];
             String left = cuMemGetInfo(free, total) == CUresult.CUDA_SUCCESS
-                    ? " (" + CudaException.size(free[0]) + " free of " + CudaException.size(total[0]) + ")" : "";
-            throw new CudaException("cuMemAlloc of " + CudaException.size(bytes) + " failed: " + CUresult.stringFor(r) + left);
+                    ? " (" + size(free[0]) + " free of " + size(total[0]) + ")" : "";
+            throw new CudaException("cuMemAlloc of " + size(bytes) + " failed: " + CUresult.stringFor(r) + left);
         }
         return a.address();
     }
@@ -225,13 +222,13 @@ public final class CudaDevice implements Device {
         if (bytes == 0) return;
         current();
         if (host.isNative()) {
-            CudaException.check(cuMemcpyHtoDAsync(ptr(dst), hostPtr(host), bytes, stream), "cuMemcpyHtoDAsync of " + CudaException.size(bytes));
+            check(cuMemcpyHtoDAsync(ptr(dst), hostPtr(host), bytes, stream), "cuMemcpyHtoDAsync of " + size(bytes));
             return;
         }
         try (Arena staging = Arena.ofConfined()) {
             MemorySegment s = staging.allocate(bytes, 64);
             MemorySegment.copy(host, 0, s, 0, bytes);
-            CudaException.check(cuMemcpyHtoDAsync(ptr(dst), hostPtr(s), bytes, stream), "cuMemcpyHtoDAsync of " + CudaException.size(bytes));
+            check(cuMemcpyHtoDAsync(ptr(dst), hostPtr(s), bytes, stream), "cuMemcpyHtoDAsync of " + size(bytes));
             synchronize();
         }
     }
@@ -244,13 +241,13 @@ public final class CudaDevice implements Device {
         if (bytes == 0) return;
         current();
         if (host.isNative()) {
-            CudaException.check(cuMemcpyDtoHAsync(hostPtr(host), ptr(src), bytes, stream), "cuMemcpyDtoHAsync of " + CudaException.size(bytes));
+            check(cuMemcpyDtoHAsync(hostPtr(host), ptr(src), bytes, stream), "cuMemcpyDtoHAsync of " + size(bytes));
             synchronize();
             return;
         }
         try (Arena staging = Arena.ofConfined()) {
             MemorySegment s = staging.allocate(bytes, 64);
-            CudaException.check(cuMemcpyDtoHAsync(hostPtr(s), ptr(src), bytes, stream), "cuMemcpyDtoHAsync of " + CudaException.size(bytes));
+            check(cuMemcpyDtoHAsync(hostPtr(s), ptr(src), bytes, stream), "cuMemcpyDtoHAsync of " + size(bytes));
             synchronize();
             MemorySegment.copy(s, 0, host, 0, bytes);
         }
@@ -269,14 +266,14 @@ public final class CudaDevice implements Device {
         }
         if (dst.byteSize() == 0) return;
         current();
-        CudaException.check(cuMemcpyDtoDAsync(ptr(dst), ptr(src), dst.byteSize(), stream), "cuMemcpyDtoDAsync of " + CudaException.size(dst.byteSize()));
+        check(cuMemcpyDtoDAsync(ptr(dst), ptr(src), dst.byteSize(), stream), "cuMemcpyDtoDAsync of " + size(dst.byteSize()));
     }
 
     @Override
     public void zero(Tensor t) {
         if (t.byteSize() == 0) return;
         current();
-        CudaException.check(cuMemsetD8Async(ptr(t), (byte) 0, t.byteSize(), stream), "cuMemsetD8Async of " + CudaException.size(t.byteSize()));
+        check(cuMemsetD8Async(ptr(t), (byte) 0, t.byteSize(), stream), "cuMemsetD8Async of " + size(t.byteSize()));
     }
 
     // ---- kernels and GEMM ------------------------------------------------------------------
@@ -285,8 +282,8 @@ public final class CudaDevice implements Device {
     public void launch(String name, Dim3 grid, Dim3 block, int sharedBytes, Object... args) {
         current();
         Kernel k = kernel(name, sharedBytes);
-        CudaException.check(cuLaunchKernel(k.function, grid.x(), grid.y(), grid.z(), block.x(), block.y(), block.z(), sharedBytes,
-                stream, kernelParams(name, args), null),
+        check(cuLaunchKernel(k.function, grid.x(), grid.y(), grid.z(), block.x(), block.y(), block.z(), sharedBytes,
+                stream, JCudaArgs.kernelParams(name, args), null),
                 "cuLaunchKernel of " + name + " (grid " + dims(grid) + ", block " + dims(block) + ", " + sharedBytes + " B shared)");
     }
 
@@ -297,38 +294,16 @@ public final class CudaDevice implements Device {
             if (r == CUresult.CUDA_ERROR_NOT_FOUND) {
                 throw new CudaException("kernel " + n + " is not in " + FATBIN + ": no kernels/*.cu of this build defines it");
             }
-            CudaException.check(r, "cuModuleGetFunction of " + n);
+            check(r, "cuModuleGetFunction of " + n);
             return fresh;
         });
         if (sharedBytes > k.smemLimit) {
             // more than 48 KiB of dynamic shared memory is opt-in per kernel
-            CudaException.check(cuFuncSetAttribute(k.function, CUfunction_attribute.CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES, sharedBytes),
+            check(cuFuncSetAttribute(k.function, CUfunction_attribute.CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES, sharedBytes),
                     "cuFuncSetAttribute(MAX_DYNAMIC_SHARED_SIZE_BYTES = " + sharedBytes + ") of " + name);
             k.smemLimit = sharedBytes;
         }
         return k;
-    }
-
-    /**
-     * cuLaunchKernel's kernelParams: one pointer per kernel parameter, to a value of the parameter's
-     * type. A Tensor or MemorySegment passes its address as a 64-bit pointer ({@link Device#NULL} for NULL).
-     */
-    static Pointer kernelParams(String name, Object... args) {
-        NativePointerObject[] params = new NativePointerObject[args.length];
-        for (int i = 0; i < args.length; i++) {
-            params[i] = switch (args[i]) {
-                case null -> throw new IllegalArgumentException("kernel " + name + ": argument " + i
-                        + " is null (pass Device.NULL for a NULL pointer)");
-                case Tensor t -> Pointer.to(new long[] {t.data().address()});
-                case MemorySegment s -> Pointer.to(new long[] {s.address()});
-                case Integer v -> Pointer.to(new int[] {v});
-                case Long v -> Pointer.to(new long[] {v});
-                case Float v -> Pointer.to(new float[] {v});
-                default -> throw new IllegalArgumentException("argument " + i + " of kernel " + name + " is a "
-                        + args[i].getClass().getSimpleName() + ": kernels take Tensor, MemorySegment, Integer, Long or Float");
-            };
-        }
-        return Pointer.to(params);
     }
 
     /**
@@ -352,7 +327,7 @@ public final class CudaDevice implements Device {
         current();
         // JCublas2's cublasGemmEx takes the pre-CUDA-11 compute type (a cudaDataType) and maps it;
         // cublasGemmEx_new passes a cublasComputeType through as it is
-        CudaException.checkBlas(cublasGemmEx_new(blas,
+        checkBlas(cublasGemmEx_new(blas,
                 transB ? cublasOperation.CUBLAS_OP_T : cublasOperation.CUBLAS_OP_N,
                 transA ? cublasOperation.CUBLAS_OP_T : cublasOperation.CUBLAS_OP_N,
                 n, m, k, Pointer.to(new float[] {alpha}),
@@ -384,7 +359,7 @@ public final class CudaDevice implements Device {
     @Override
     public void synchronize() {
         current();
-        CudaException.check(cuStreamSynchronize(stream), "cuStreamSynchronize (an earlier launch or copy failed)");
+        check(cuStreamSynchronize(stream), "cuStreamSynchronize (an earlier launch or copy failed)");
     }
 
     @Override
@@ -401,16 +376,16 @@ public final class CudaDevice implements Device {
     public float timeMillis(Runnable body) {
         current();
         CUevent start = new CUevent(), stop = new CUevent();
-        CudaException.check(cuEventCreate(start, CUevent_flags.CU_EVENT_DEFAULT), "cuEventCreate");
+        check(cuEventCreate(start, CUevent_flags.CU_EVENT_DEFAULT), "cuEventCreate");
         try {
-            CudaException.check(cuEventCreate(stop, CUevent_flags.CU_EVENT_DEFAULT), "cuEventCreate");
+            check(cuEventCreate(stop, CUevent_flags.CU_EVENT_DEFAULT), "cuEventCreate");
             try {
-                CudaException.check(cuEventRecord(start, stream), "cuEventRecord");
+                check(cuEventRecord(start, stream), "cuEventRecord");
                 body.run();
-                CudaException.check(cuEventRecord(stop, stream), "cuEventRecord");
-                CudaException.check(cuEventSynchronize(stop), "cuEventSynchronize (a launch of the timed work failed)");
+                check(cuEventRecord(stop, stream), "cuEventRecord");
+                check(cuEventSynchronize(stop), "cuEventSynchronize (a launch of the timed work failed)");
                 float[] ms = new float[1];
-                CudaException.check(cuEventElapsedTime(ms, start, stop), "cuEventElapsedTime");
+                check(cuEventElapsedTime(ms, start, stop), "cuEventElapsedTime");
                 return ms[0];
             } finally {
                 cuEventDestroy(stop);
@@ -452,23 +427,9 @@ public final class CudaDevice implements Device {
     private void current() {
         if (closed) throw new IllegalStateException("the CUDA device " + description + " is closed");
         if (CURRENT.get() != this) {
-            CudaException.check(cuCtxSetCurrent(context), "cuCtxSetCurrent");
+            check(cuCtxSetCurrent(context), "cuCtxSetCurrent");
             CURRENT.set(this);
         }
-    }
-
-    /** A device pointer: JCuda passes a CUdeviceptr's native pointer plus its byte offset. */
-    static CUdeviceptr ptr(long address) {
-        return new CUdeviceptr().withByteOffset(address);
-    }
-
-    private static CUdeviceptr ptr(Tensor t) {
-        return ptr(t.data().address());
-    }
-
-    /** A host pointer to native memory, in the same way. */
-    private static Pointer hostPtr(MemorySegment host) {
-        return new Pointer().withByteOffset(host.address());
     }
 
     private static String dims(Dim3 d) {

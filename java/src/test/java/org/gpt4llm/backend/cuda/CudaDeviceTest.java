@@ -53,12 +53,12 @@ class CudaDeviceTest {
     void kernelArgumentsAreCheckedOnTheHost() {
         try (Arena arena = Arena.ofConfined()) {
             Tensor t = Tensor.allocate(arena, DType.F32, 4);
-            CudaDevice.kernelParams("k", t, Device.NULL, 3, 5L, 1.5f);   // every supported kind
+            JCudaArgs.kernelParams("k", t, Device.NULL, 3, 5L, 1.5f);   // every supported kind
             IllegalArgumentException e = assertThrows(IllegalArgumentException.class,
-                    () -> CudaDevice.kernelParams("rmsnorm_forward", t, 2.0));
+                    () -> JCudaArgs.kernelParams("rmsnorm_forward", t, 2.0));
             assertEquals("argument 1 of kernel rmsnorm_forward is a Double: kernels take Tensor, MemorySegment, Integer, "
                     + "Long or Float", e.getMessage());
-            e = assertThrows(IllegalArgumentException.class, () -> CudaDevice.kernelParams("k", t, null));
+            e = assertThrows(IllegalArgumentException.class, () -> JCudaArgs.kernelParams("k", t, null));
             assertTrue(e.getMessage().contains("Device.NULL"), e.getMessage());
         }
     }
