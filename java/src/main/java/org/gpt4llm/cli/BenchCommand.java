@@ -3,6 +3,10 @@ package org.gpt4llm.cli;
 import java.nio.file.Path;
 import java.util.Locale;
 import java.util.concurrent.Callable;
+import org.gpt4llm.backend.cuda.CudaDevice;
+import org.gpt4llm.backend.cuda.Device;
+import org.gpt4llm.backend.cuda.EmuDevice;
+import org.gpt4llm.bench.KernelBench;
 import org.gpt4llm.bench.StepBench;
 import picocli.CommandLine;
 import picocli.CommandLine.Command;
@@ -11,7 +15,7 @@ import picocli.CommandLine.Option;
 /** {@code gpt4llm bench}: side-by-side performance against a peer measured in the same run. */
 @Command(name = "bench", mixinStandardHelpOptions = true,
         description = "Side-by-side performance: our engine against a peer, measured in one run.",
-        subcommands = {BenchCommand.Step.class})
+        subcommands = {BenchCommand.Step.class, BenchCommand.Kernels.class})
 public final class BenchCommand implements Runnable {
     @Override
     public void run() {
@@ -72,6 +76,64 @@ public final class BenchCommand implements Runnable {
                 System.out.println("wrote " + json);
             }
             return 0;
+        }
+    }
+
+    @Command(name = "kernels", mixinStandardHelpOptions = true,
+            description = "Time each CUDA kernel alone at the shapes of a LLaMA training step: median time, achieved "
+                    + "GB/s or TFLOP/s, and the ratio to cuBLAS doing the same work for GEMM-shaped kernels. Needs an "
+                    + "NVIDIA GPU; --backend cuda-emu runs every case in the emulation instead (it shows that the "
+                    + "cases run; its times say nothing of a GPU).")
+    static final class Kernels implements Callable<Integer> {
+        @Option(names = "--backend", defaultValue = "cuda", description = "cuda or cuda-emu (default: ${DEFAULT-VALUE})")
+        String backend;
+
+        @Option(names = "--device", defaultValue = "0", description = "GPU ordinal (default: ${DEFAULT-VALUE})")
+        int device;
+
+        @Option(names = "--sizes", description = "comma-separated LLaMA sizes: tiny, 1b (TinyLlama), 7b "
+                + "(default: 1b,7b on cuda, tiny on cuda-emu)")
+        String sizes;
+
+        @Option(names = "--kernels", description = "only the cases whose name contains this text, e.g. gemm")
+        String filter;
+
+        @Option(names = "--samples", description = "timed samples per case (default: 20 on cuda, 3 on cuda-emu)")
+        Integer samples;
+
+        @Option(names = "--warmup", description = "untimed runs first (default: 3 on cuda, 1 on cuda-emu)")
+        Integer warmup;
+
+        @Option(names = "--seed", defaultValue = "0", description = "input data seed (default: ${DEFAULT-VALUE})")
+        long seed;
+
+        @Option(names = "--json", description = "also write the numbers to this JSON file")
+        Path json;
+
+        @Option(names = "--quiet", description = "print only the report, not each case as it is timed")
+        boolean quiet;
+
+        @Override
+        public Integer call() throws Exception {
+            boolean emu = switch (backend.toLowerCase(Locale.ROOT)) {
+                case "cuda" -> false;
+                case "cuda-emu" -> true;
+                case "cpu" -> throw new IllegalArgumentException("--backend cpu has no CUDA kernels to time; "
+                        + "`gpt4llm bench step` measures the CPU backend");
+                default -> throw new IllegalArgumentException("--backend " + backend + " is not cuda or cuda-emu");
+            };
+            KernelBench.Options o = new KernelBench.Options(
+                    KernelBench.parseSizes(sizes != null ? sizes : emu ? "tiny" : "1b,7b"), filter,
+                    warmup != null ? warmup : emu ? 1 : 3, samples != null ? samples : emu ? 3 : 20, seed);
+            try (Device d = emu ? new EmuDevice() : CudaDevice.open(device)) {
+                KernelBench.Result r = KernelBench.run(d, o, quiet ? null : System.out);
+                System.out.print(r.toText());
+                if (json != null) {
+                    r.writeJson(json);
+                    System.out.println("wrote " + json);
+                }
+                return r.failures() == 0 ? 0 : 1;
+            }
         }
     }
 }

@@ -1,7 +1,5 @@
 package org.gpt4llm.cli;
 
-import java.lang.foreign.Arena;
-import java.lang.foreign.SymbolLookup;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.Locale;
@@ -9,6 +7,11 @@ import java.util.concurrent.Callable;
 import java.util.function.Supplier;
 import org.gpt4llm.backend.cpu.CpuKernels;
 import org.gpt4llm.backend.cpu.OpenBlas;
+import org.gpt4llm.backend.cuda.CudaAvailability;
+import org.gpt4llm.backend.cuda.CudaDevice;
+import org.gpt4llm.backend.cuda.CudaException;
+import org.gpt4llm.backend.cuda.EmuDevice;
+import org.gpt4llm.backend.cuda.Nvtx;
 import org.gpt4llm.nativelib.NativeLibraries;
 import picocli.CommandLine.Command;
 
@@ -30,12 +33,17 @@ public final class DoctorCommand implements Callable<Integer> {
             org.gpt4llm.peer.Torch.setThreads(1);
             return "org.bytedeco:pytorch loaded (CPU), the oracle of the tests and the peer of `gpt4llm bench`";
         });
-        String cuda = cudaStatus();
-        line("cuda", cuda);
+        line("cuda", CudaAvailability.driverStatus());
+        line("cublas", CudaAvailability.cublasStatus());
         line("nvcc", findOnPath("nvcc").map(p -> p + " (kernels/ can be compiled)").orElse("not found"));
+        line("fatbin", fatbinStatus());
+        line("nvtx", Nvtx.library() == null ? "no NVTX library: profiler ranges are off" : Nvtx.library() + " (ranges for nsys)");
         line("backend cpu", nativeOk && blasOk ? "available" : "unavailable (see above)");
-        line("backend cuda", cuda.startsWith("driver found") ? "driver present; the CUDA backend is not part of this build yet"
-                : "unavailable: " + cuda);
+        line("backend cuda", cudaDevice());
+        probe("cuda emulation", () -> {
+            EmuDevice.workerThreads();   // loads the library
+            return NativeLibraries.locate(EmuDevice.LIBRARY) + " (kernels/*.cu on the CPU; `bench kernels --backend cuda-emu`)";
+        });
         line("backend cuda-emu", "not part of this build yet");
         return nativeOk && blasOk ? 0 : 1;
     }
@@ -54,13 +62,20 @@ public final class DoctorCommand implements Callable<Integer> {
         }
     }
 
-    /** JCuda cannot load without the driver library, so look for it before anything touches CUDA. */
-    static String cudaStatus() {
-        try (Arena arena = Arena.ofConfined()) {
-            SymbolLookup.libraryLookup("libcuda.so.1", arena);
-            return "driver found (libcuda.so.1)";
-        } catch (IllegalArgumentException e) {
-            return "no NVIDIA driver: libcuda.so.1 cannot be loaded on this machine";
+    private static String fatbinStatus() {
+        try {
+            return NativeLibraries.locate(CudaDevice.FATBIN) + " (kernels/ compiled by nvcc)";
+        } catch (NativeLibraries.NativeLibraryException e) {
+            return "not in this build (nvcc was not found when it was built)";
+        }
+    }
+
+    /** Opens GPU 0 when the libraries are there: the only way to know that it really works. */
+    private static String cudaDevice() {
+        try (CudaDevice d = CudaDevice.open(0)) {
+            return "GPU 0 opened: " + d.describe();
+        } catch (CudaException | LinkageError e) {
+            return "unavailable: " + e.getMessage();
         }
     }
 

@@ -1,5 +1,6 @@
 package org.gpt4llm.cli;
 
+import org.gpt4llm.backend.cuda.CudaException;
 import org.gpt4llm.io.CheckpointException;
 import org.gpt4llm.nativelib.NativeLibraries;
 import picocli.CommandLine;
@@ -18,10 +19,10 @@ public final class Main implements Runnable {
     public static CommandLine commandLine() {
         CommandLine cl = new CommandLine(new Main());
         cl.setExecutionExceptionHandler((ex, cmd, parsed) -> {
-            // bad flags, bad files, missing native libraries: one sentence, no stack trace
+            // bad flags, bad files, missing native libraries, no GPU or out of GPU memory: one sentence, no stack trace
             if (ex instanceof IllegalArgumentException || ex instanceof java.io.IOException
                     || ex instanceof java.io.UncheckedIOException || ex instanceof CheckpointException
-                    || ex instanceof NativeLibraries.NativeLibraryException) {
+                    || ex instanceof NativeLibraries.NativeLibraryException || ex instanceof CudaException) {
                 cmd.getErr().println(cmd.getCommandSpec().qualifiedName() + ": " + ex.getMessage());
                 return 2;
             }
