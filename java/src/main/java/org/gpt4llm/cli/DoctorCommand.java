@@ -40,11 +40,12 @@ public final class DoctorCommand implements Callable<Integer> {
         line("nvtx", Nvtx.library() == null ? "no NVTX library: profiler ranges are off" : Nvtx.library() + " (ranges for nsys)");
         line("backend cpu", nativeOk && blasOk ? "available" : "unavailable (see above)");
         line("backend cuda", cudaDevice());
-        probe("cuda emulation", () -> {
+        boolean emuOk = probe("cuda emulation", () -> {
             EmuDevice.workerThreads();   // loads the library
             return NativeLibraries.locate(EmuDevice.LIBRARY) + " (kernels/*.cu on the CPU; `bench kernels --backend cuda-emu`)";
         });
-        line("backend cuda-emu", "not part of this build yet");
+        line("backend cuda-emu", emuOk && blasOk ? "available (CudaBackend on the emulated device; slow, for checking the GPU path)"
+                : "unavailable (see above)");
         return nativeOk && blasOk ? 0 : 1;
     }
 

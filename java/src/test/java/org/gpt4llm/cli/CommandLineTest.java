@@ -41,6 +41,7 @@ class CommandLineTest {
         Result r = run("doctor");
         assertEquals(0, r.code, r.out + r.err);
         assertTrue(r.out.matches("(?s).*backend cpu\\s+available.*"), r.out);
+        assertTrue(r.out.matches("(?s).*backend cuda-emu\\s+available.*"), r.out);
         assertTrue(r.out.contains("blas") && r.out.contains("OpenBLAS"), r.out);
         assertTrue(r.out.matches("(?s).*\\ncuda\\s+\\S.*"), r.out);
     }
