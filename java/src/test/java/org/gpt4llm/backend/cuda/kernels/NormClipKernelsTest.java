@@ -1,7 +1,8 @@
 package org.gpt4llm.backend.cuda.kernels;
 
-import static org.gpt4llm.backend.cuda.kernels.EmuHarness.DEVICE;
-import static org.gpt4llm.backend.cuda.kernels.EmuHarness.download;
+import org.gpt4llm.backend.cpu.KernelChecks;
+import static org.gpt4llm.backend.cuda.kernels.DeviceChecks.device;
+import static org.gpt4llm.backend.cuda.kernels.DeviceChecks.download;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
@@ -22,7 +23,7 @@ class NormClipKernelsTest {
 
     @AfterAll
     static void report() {
-        EmuHarness.report("norm");
+        KernelChecks.report("norm");
     }
 
     @Test
@@ -37,21 +38,21 @@ class NormClipKernelsTest {
             for (int size : sizes) {
                 float[] x = Numerics.normal(rng, size, 0.1f + rng.nextFloat() * 3);
                 for (float f : x) ref += (double) f * f;
-                tensors.add(EmuHarness.uploadF32(arena, x, size));
+                tensors.add(DeviceChecks.f32(arena, x, size));
             }
-            Tensor sumsq = EmuHarness.uploadF32(arena, new float[] {123f}, 1);  // zeroed by the list form
-            NormClipKernels.sumOfSquares(DEVICE, sumsq, tensors);
+            Tensor sumsq = DeviceChecks.f32(arena, new float[] {123f}, 1);  // zeroed by the list form
+            NormClipKernels.sumOfSquares(device(), sumsq, tensors);
             double err = Math.abs(download(sumsq)[0] - ref) / ref;
-            EmuHarness.record("norm sum of squares", err);
+            KernelChecks.record("norm sum of squares", err);
             assertTrue(err < SUMSQ_TOL, "sum of squares " + download(sumsq)[0] + " vs " + ref + ", seed " + seed);
 
             // the single-tensor form accumulates onto what is there
-            NormClipKernels.sumOfSquares(DEVICE, sumsq, tensors.get(1));
+            NormClipKernels.sumOfSquares(device(), sumsq, tensors.get(1));
             float[] x1 = download(tensors.get(1));
             double more = ref;
             for (float f : x1) more += (double) f * f;
             err = Math.abs(download(sumsq)[0] - more) / more;
-            EmuHarness.record("norm sum of squares", err);
+            KernelChecks.record("norm sum of squares", err);
             assertTrue(err < SUMSQ_TOL, "accumulated sum of squares, seed " + seed);
         }
     }
@@ -63,20 +64,20 @@ class NormClipKernelsTest {
         float sumsq = 10f + rng.nextFloat() * 1000f;
         double norm = Math.sqrt(sumsq);
         try (Arena arena = Arena.ofConfined()) {
-            Tensor s = EmuHarness.uploadF32(arena, new float[] {sumsq}, 1), factor = DEVICE.allocate(arena, DType.F32, 1);
+            Tensor s = DeviceChecks.f32(arena, new float[] {sumsq}, 1), factor = device().allocate(arena, DType.F32, 1);
             // maxNorm below the norm clips; above it, at 0 or negative, the factor is 1
             double[][] cases = {{norm / 3, norm / 3 / (norm + 1e-6)}, {norm * 2, 1}, {0, 1}, {-1, 1}};
             for (double[] c : cases) {
-                NormClipKernels.clipFactor(DEVICE, factor, s, (float) c[0]);
+                NormClipKernels.clipFactor(device(), factor, s, (float) c[0]);
                 float f = download(factor)[0];
                 double err = Math.abs(f - c[1]) / c[1];
-                EmuHarness.record("norm clip factor", err);
+                KernelChecks.record("norm clip factor", err);
                 assertTrue(err < 1e-6, "clip factor " + f + " for maxNorm " + c[0] + ", expected " + c[1] + ", seed " + seed);
             }
             // an infinite norm stops the step (factor 0), a NaN one leaves the NaN gradients to show
-            NormClipKernels.clipFactor(DEVICE, factor, EmuHarness.uploadF32(arena, new float[] {Float.POSITIVE_INFINITY}, 1), 1f);
+            NormClipKernels.clipFactor(device(), factor, DeviceChecks.f32(arena, new float[] {Float.POSITIVE_INFINITY}, 1), 1f);
             assertEquals(0f, download(factor)[0]);
-            NormClipKernels.clipFactor(DEVICE, factor, EmuHarness.uploadF32(arena, new float[] {Float.NaN}, 1), 1f);
+            NormClipKernels.clipFactor(device(), factor, DeviceChecks.f32(arena, new float[] {Float.NaN}, 1), 1f);
             assertEquals(1f, download(factor)[0]);
         }
     }

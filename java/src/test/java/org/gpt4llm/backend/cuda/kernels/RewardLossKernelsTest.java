@@ -1,8 +1,9 @@
 package org.gpt4llm.backend.cuda.kernels;
 
-import static org.gpt4llm.backend.cuda.kernels.EmuHarness.DEVICE;
-import static org.gpt4llm.backend.cuda.kernels.EmuHarness.assertClose;
-import static org.gpt4llm.backend.cuda.kernels.EmuHarness.download;
+import org.gpt4llm.backend.cpu.KernelChecks;
+import static org.gpt4llm.backend.cuda.kernels.DeviceChecks.device;
+import static org.gpt4llm.backend.cpu.KernelChecks.assertClose;
+import static org.gpt4llm.backend.cuda.kernels.DeviceChecks.download;
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
@@ -42,7 +43,7 @@ class RewardLossKernelsTest {
 
     @AfterAll
     static void report() {
-        EmuHarness.report("reward");
+        KernelChecks.report("reward");
     }
 
     /** {loss, dr...} from libtorch: mean over pairs of -logsigmoid(r_i - r_j - margin) + c (r_i + r_j)². */
@@ -59,7 +60,7 @@ class RewardLossKernelsTest {
             }
         }
         try (PointerScope scope = new PointerScope()) {
-            var tr = EmuHarness.leaf(r, r.length);
+            var tr = KernelChecks.leaf(r, r.length);
             int[] wi = win.stream().mapToInt(Integer::intValue).toArray(), li = lose.stream().mapToInt(Integer::intValue).toArray();
             var rw = tr.index_select(0, Torch.longs(wi, wi.length));
             var rl = tr.index_select(0, Torch.longs(li, li.length));
@@ -101,11 +102,11 @@ class RewardLossKernelsTest {
         String ctx = "seed " + seed + ", K=" + k + ", margin " + margin + ", center " + centerCoef;
         float[] ref = reference(r, gold, offsets, margin, centerCoef);
         try (Arena arena = Arena.ofConfined()) {
-            Tensor loss = EmuHarness.uploadF32(arena, new float[] {7f}, 1);          // overwritten
-            Tensor dr = EmuHarness.uploadF32(arena, Numerics.normal(rng, m, 1f), m);  // overwritten
-            Tensor tr = EmuHarness.uploadF32(arena, r, m), tg = EmuHarness.uploadF32(arena, gold, m);
-            Tensor to = EmuHarness.uploadI32(arena, offsets, offsets.length);
-            int pairs = RewardLossKernels.pairwiseLoss(DEVICE, loss, dr, tr, tg, to, margin, centerCoef);
+            Tensor loss = DeviceChecks.f32(arena, new float[] {7f}, 1);          // overwritten
+            Tensor dr = DeviceChecks.f32(arena, Numerics.normal(rng, m, 1f), m);  // overwritten
+            Tensor tr = DeviceChecks.f32(arena, r, m), tg = DeviceChecks.f32(arena, gold, m);
+            Tensor to = DeviceChecks.ints(arena, offsets, offsets.length);
+            int pairs = RewardLossKernels.pairwiseLoss(device(), loss, dr, tr, tg, to, margin, centerCoef);
             int expectedPairs = 0;
             for (int g = 0; g < sizes.length; g++) {
                 for (int i = offsets[g]; i < offsets[g + 1]; i++) {
@@ -124,9 +125,9 @@ class RewardLossKernelsTest {
             float[] r = {1f, -2f, 3f, 0.5f};
             float[] gold = {2f, 2f, 1f, 1f};  // two groups of tied scores
             int[] offsets = {0, 2, 4};
-            Tensor loss = EmuHarness.uploadF32(arena, new float[] {7f}, 1), dr = EmuHarness.uploadF32(arena, r, 4);
-            int pairs = RewardLossKernels.pairwiseLoss(DEVICE, loss, dr, EmuHarness.uploadF32(arena, r, 4),
-                    EmuHarness.uploadF32(arena, gold, 4), EmuHarness.uploadI32(arena, offsets, 3), gold, offsets, 0f, 0.01f);
+            Tensor loss = DeviceChecks.f32(arena, new float[] {7f}, 1), dr = DeviceChecks.f32(arena, r, 4);
+            int pairs = RewardLossKernels.pairwiseLoss(device(), loss, dr, DeviceChecks.f32(arena, r, 4),
+                    DeviceChecks.f32(arena, gold, 4), DeviceChecks.ints(arena, offsets, 3), gold, offsets, 0f, 0.01f);
             assertEquals(0, pairs);
             assertArrayEquals(new float[1], download(loss));
             assertArrayEquals(new float[4], download(dr));
@@ -136,13 +137,13 @@ class RewardLossKernelsTest {
     @Test
     void badOffsetsAreRejected() {
         try (Arena arena = Arena.ofConfined()) {
-            Tensor loss = DEVICE.allocate(arena, DType.F32, 1), dr = DEVICE.allocate(arena, DType.F32, 4);
-            Tensor r = DEVICE.allocate(arena, DType.F32, 4), gold = DEVICE.allocate(arena, DType.F32, 4);
+            Tensor loss = device().allocate(arena, DType.F32, 1), dr = device().allocate(arena, DType.F32, 4);
+            Tensor r = device().allocate(arena, DType.F32, 4), gold = device().allocate(arena, DType.F32, 4);
             float[] g = new float[4];
             for (int[] offsets : new int[][] {{0, 2, 3}, {1, 2, 4}, {0, 3, 2, 4}}) {
-                Tensor to = EmuHarness.uploadI32(arena, offsets, offsets.length);
+                Tensor to = DeviceChecks.ints(arena, offsets, offsets.length);
                 var e = assertThrows(IllegalArgumentException.class,
-                        () -> RewardLossKernels.pairwiseLoss(DEVICE, loss, dr, r, gold, to, g, offsets, 0f, 0f));
+                        () -> RewardLossKernels.pairwiseLoss(device(), loss, dr, r, gold, to, g, offsets, 0f, 0f));
                 assertTrue(e.getMessage().contains("offsets"), e.getMessage());
             }
         }
