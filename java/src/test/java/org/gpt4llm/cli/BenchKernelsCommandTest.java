@@ -6,79 +6,60 @@ import static org.junit.jupiter.api.Assumptions.assumeFalse;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
-import java.io.ByteArrayOutputStream;
-import java.io.PrintStream;
-import java.io.PrintWriter;
-import java.io.StringWriter;
-import java.nio.charset.StandardCharsets;
 import java.nio.file.Path;
 import org.gpt4llm.backend.cuda.CudaAvailability;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
-import picocli.CommandLine;
 
 /** {@code gpt4llm bench kernels}: the refusal without a GPU, and every case run once in the emulation. */
 class BenchKernelsCommandTest {
-    private record Result(int code, String out, String err) {}
-
-    private static Result run(String... args) {
-        PrintStream oldOut = System.out;
-        ByteArrayOutputStream bytes = new ByteArrayOutputStream();
-        StringWriter err = new StringWriter();
-        try {
-            System.setOut(new PrintStream(bytes, true, StandardCharsets.UTF_8));
-            CommandLine cl = Main.commandLine();
-            cl.setErr(new PrintWriter(err, true));
-            int code = cl.execute(args);
-            return new Result(code, bytes.toString(StandardCharsets.UTF_8), err.toString());
-        } finally {
-            System.setOut(oldOut);
-        }
+    private static CliRun run(String... args) {
+        return CliRun.of(args);
     }
 
     @Test
     void refusesWithOneSentenceWithoutAGpu() {
         assumeFalse(CudaAvailability.driverPresent(), "this machine has an NVIDIA driver");
-        Result r = run("bench", "kernels", "--backend", "cuda");
-        assertEquals(2, r.code, r.out + r.err);
+        CliRun r = run("bench", "kernels", "--backend", "cuda");
+        assertEquals(2, r.code(), r.out() + r.err());
         assertEquals("gpt4llm bench kernels: the cuda backend needs an NVIDIA driver: libcuda.so.1 cannot be loaded "
-                + "on this machine; use --backend cpu or cuda-emu", r.err.strip());
-        assertEquals("", r.out);
+                + "on this machine; use --backend cpu or cuda-emu", r.err().strip());
+        assertEquals("", r.out());
     }
 
     @Test
     void namesBadFlags() {
-        Result r = run("bench", "kernels", "--backend", "cpu");
-        assertEquals(2, r.code, r.err);
-        assertTrue(r.err.contains("--backend cpu has no CUDA kernels to time"), r.err);
+        CliRun r = run("bench", "kernels", "--backend", "cpu");
+        assertEquals(2, r.code(), r.err());
+        assertTrue(r.err().contains("--backend cpu has no CUDA kernels to time"), r.err());
         r = run("bench", "kernels", "--backend", "cuda-emu", "--sizes", "tiny,70b");
-        assertEquals(2, r.code, r.err);
-        assertTrue(r.err.contains("unknown size 70b in --sizes"), r.err);
+        assertEquals(2, r.code(), r.err());
+        assertTrue(r.err().contains("unknown size 70b in --sizes"), r.err());
     }
 
     @Test
     void doctorSaysWhyTheCudaBackendIsUnavailable() {
         assumeFalse(CudaAvailability.driverPresent(), "this machine has an NVIDIA driver");
-        Result r = run("doctor");
-        assertTrue(r.out.matches("(?s).*backend cuda\\s+unavailable: the cuda backend needs an NVIDIA driver.*"), r.out);
+        CliRun r = run("doctor");
+        assertTrue(r.out().matches("(?s).*backend cuda\\s+unavailable: the cuda backend needs an NVIDIA driver.*"), r.out());
     }
 
     /** Every case of every family at the tiny size, once, through the emulation: the table and the JSON are complete. */
     @Test
     void everyCaseRunsInTheEmulation(@TempDir Path dir) throws Exception {
         Path json = dir.resolve("kernels.json");
-        Result r = run("bench", "kernels", "--backend", "cuda-emu", "--samples", "1", "--warmup", "0", "--quiet",
+        CliRun r = run("bench", "kernels", "--backend", "cuda-emu", "--samples", "1", "--warmup", "0", "--quiet",
                 "--json", json.toString());
-        assertEquals(0, r.code, r.out + r.err);
+        assertEquals(0, r.code(), r.out() + r.err());
         for (String c : new String[] {"gemm qkv fwd NT bf16 64x256x128", "gemm mlp down dW TN bf16->f32 128x352x64",
                 "embedding bwd", "rmsnorm bwd", "layernorm fwd", "rope fwd (q)", "attention fwd B=1 T=64 H=2/1 D=64",
                 "attention bwd", "swiglu bwd", "cross-entropy fwd+bwd",
                 "lora bwd r=16", "adamw", "grad-norm"}) {
-            assertTrue(r.out.contains(c), c + " missing from\n" + r.out);
+            assertTrue(r.out().contains(c), c + " missing from\n" + r.out());
         }
-        assertTrue(r.out.contains("libtorch CUDA: not available"), r.out);
-        assertTrue(r.out.contains("gemm: FLOP = 2·M·N·K"), r.out);
-        assertTrue(r.out.contains("attention: FLOP = 4·B·Hq·T²·D / 2 forward") && r.out.contains("2.5 × that backward"), r.out);
+        assertTrue(r.out().contains("libtorch CUDA: not available"), r.out());
+        assertTrue(r.out().contains("gemm: FLOP = 2·M·N·K"), r.out());
+        assertTrue(r.out().contains("attention: FLOP = 4·B·Hq·T²·D / 2 forward") && r.out().contains("2.5 × that backward"), r.out());
         JsonNode n = new ObjectMapper().readTree(json.toFile());
         assertEquals("kernels", n.get("bench").asText());
         int rows = 0;

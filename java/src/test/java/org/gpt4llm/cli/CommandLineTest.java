@@ -4,11 +4,6 @@ import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
-import java.io.ByteArrayOutputStream;
-import java.io.PrintStream;
-import java.io.PrintWriter;
-import java.io.StringWriter;
-import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import org.gpt4llm.backend.cpu.CpuBackend;
@@ -16,42 +11,28 @@ import org.gpt4llm.model.LlamaModel;
 import org.gpt4llm.tensor.Tensor;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
-import picocli.CommandLine;
 
 class CommandLineTest {
-    private record Result(int code, String out, String err) {}
-
-    private static Result run(String... args) {
-        PrintStream oldOut = System.out;
-        ByteArrayOutputStream bytes = new ByteArrayOutputStream();
-        StringWriter err = new StringWriter();
-        try {
-            System.setOut(new PrintStream(bytes, true, StandardCharsets.UTF_8));
-            CommandLine cl = Main.commandLine();
-            cl.setErr(new PrintWriter(err, true));
-            int code = cl.execute(args);
-            return new Result(code, bytes.toString(StandardCharsets.UTF_8), err.toString());
-        } finally {
-            System.setOut(oldOut);
-        }
+    private static CliRun run(String... args) {
+        return CliRun.of(args);
     }
 
     @Test
     void doctorReportsTheCpuBackendAndWhyCudaIsMissing() {
-        Result r = run("doctor");
-        assertEquals(0, r.code, r.out + r.err);
-        assertTrue(r.out.matches("(?s).*backend cpu\\s+available.*"), r.out);
-        assertTrue(r.out.matches("(?s).*backend cuda-emu\\s+available.*"), r.out);
-        assertTrue(r.out.contains("blas") && r.out.contains("OpenBLAS"), r.out);
-        assertTrue(r.out.matches("(?s).*\\ncuda\\s+\\S.*"), r.out);
+        CliRun r = run("doctor");
+        assertEquals(0, r.code(), r.out() + r.err());
+        assertTrue(r.out().matches("(?s).*backend cpu\\s+available.*"), r.out());
+        assertTrue(r.out().matches("(?s).*backend cuda-emu\\s+available.*"), r.out());
+        assertTrue(r.out().contains("blas") && r.out().contains("OpenBLAS"), r.out());
+        assertTrue(r.out().matches("(?s).*\\ncuda\\s+\\S.*"), r.out());
     }
 
     @Test
     void initModelWritesAnHfCheckpointWithHfInitialisation(@TempDir Path dir) throws Exception {
         Path out = dir.resolve("m");
-        Result r = run("init-model", "--arch", "llama", "--preset", "tiny", "--vocab", "301", "--out", out.toString(),
+        CliRun r = run("init-model", "--arch", "llama", "--preset", "tiny", "--vocab", "301", "--out", out.toString(),
                 "--seed", "7");
-        assertEquals(0, r.code, r.err);
+        assertEquals(0, r.code(), r.err());
         assertTrue(Files.isRegularFile(out.resolve("config.json")));
         assertTrue(Files.isRegularFile(out.resolve("model.safetensors")));
         try (LlamaModel m = LlamaModel.load(new CpuBackend(2), out)) {
@@ -70,8 +51,8 @@ class CommandLineTest {
         }
         // same seed, same weights; another seed, other weights
         Path again = dir.resolve("again"), other = dir.resolve("other");
-        assertEquals(0, run("init-model", "--preset", "tiny", "--vocab", "301", "--out", again.toString(), "--seed", "7").code);
-        assertEquals(0, run("init-model", "--preset", "tiny", "--vocab", "301", "--out", other.toString(), "--seed", "8").code);
+        assertEquals(0, run("init-model", "--preset", "tiny", "--vocab", "301", "--out", again.toString(), "--seed", "7").code());
+        assertEquals(0, run("init-model", "--preset", "tiny", "--vocab", "301", "--out", other.toString(), "--seed", "8").code());
         assertArrayEquals(Files.readAllBytes(out.resolve("model.safetensors")), Files.readAllBytes(again.resolve("model.safetensors")));
         assertTrue(!java.util.Arrays.equals(Files.readAllBytes(out.resolve("model.safetensors")),
                 Files.readAllBytes(other.resolve("model.safetensors"))));
@@ -80,24 +61,24 @@ class CommandLineTest {
     @Test
     void initModelRefusesToOverwriteAndNamesBadFlags(@TempDir Path dir) {
         Path out = dir.resolve("m");
-        assertEquals(0, run("init-model", "--preset", "tiny", "--vocab", "50", "--out", out.toString()).code);
-        Result again = run("init-model", "--preset", "tiny", "--vocab", "50", "--out", out.toString());
-        assertEquals(2, again.code);
-        assertTrue(again.err.contains("--force"), again.err);
-        Result badPreset = run("init-model", "--preset", "huge", "--vocab", "50", "--out", dir.resolve("x").toString());
-        assertEquals(2, badPreset.code);
-        assertTrue(badPreset.err.contains("--preset huge"), badPreset.err);
-        Result badDtype = run("init-model", "--dtype", "f8", "--vocab", "50", "--out", dir.resolve("y").toString());
-        assertEquals(2, badDtype.code);
-        assertTrue(badDtype.err.contains("--dtype f8"), badDtype.err);
+        assertEquals(0, run("init-model", "--preset", "tiny", "--vocab", "50", "--out", out.toString()).code());
+        CliRun again = run("init-model", "--preset", "tiny", "--vocab", "50", "--out", out.toString());
+        assertEquals(2, again.code());
+        assertTrue(again.err().contains("--force"), again.err());
+        CliRun badPreset = run("init-model", "--preset", "huge", "--vocab", "50", "--out", dir.resolve("x").toString());
+        assertEquals(2, badPreset.code());
+        assertTrue(badPreset.err().contains("--preset huge"), badPreset.err());
+        CliRun badDtype = run("init-model", "--dtype", "f8", "--vocab", "50", "--out", dir.resolve("y").toString());
+        assertEquals(2, badDtype.code());
+        assertTrue(badDtype.err().contains("--dtype f8"), badDtype.err());
     }
 
     @Test
     void bf16CheckpointLoadsAsTheRoundedWeights(@TempDir Path dir) throws Exception {
         Path f32 = dir.resolve("f32"), bf16 = dir.resolve("bf16");
-        assertEquals(0, run("init-model", "--preset", "tiny", "--vocab", "64", "--out", f32.toString(), "--seed", "3").code);
+        assertEquals(0, run("init-model", "--preset", "tiny", "--vocab", "64", "--out", f32.toString(), "--seed", "3").code());
         assertEquals(0, run("init-model", "--preset", "tiny", "--vocab", "64", "--out", bf16.toString(), "--seed", "3",
-                "--dtype", "bf16").code);
+                "--dtype", "bf16").code());
         CpuBackend be = new CpuBackend(2);
         try (LlamaModel a = LlamaModel.load(be, f32); LlamaModel b = LlamaModel.load(be, bf16)) {
             for (var e : a.parameters().entrySet()) {
@@ -115,7 +96,7 @@ class CommandLineTest {
         CpuBackend be = new CpuBackend(2);
         Path first = dir.resolve("first"), second = dir.resolve("second");
         assertEquals(0, run("init-model", "--preset", "tiny", "--vocab", "77", "--out", first.toString(),
-                "--seed", "11", "--tie-embeddings").code);
+                "--seed", "11", "--tie-embeddings").code());
         try (LlamaModel m = LlamaModel.load(be, first)) {
             m.save(second);
             try (LlamaModel back = LlamaModel.load(be, second)) {
