@@ -14,6 +14,7 @@ import java.util.Arrays;
 import java.util.Locale;
 import java.util.SplittableRandom;
 import org.gpt4llm.backend.Backend;
+import org.gpt4llm.backend.Backends;
 import org.gpt4llm.backend.cpu.CpuBackend;
 import org.gpt4llm.backend.cpu.OpenBlas;
 import org.gpt4llm.model.LlamaConfig;
@@ -49,8 +50,12 @@ public final class StepBench {
 
     /** What to measure; {@code compareLibtorch} false times our backend alone. */
     public record Options(String preset, int vocab, int batch, int seq, int threads, int steps, int warmup,
-                          long seed, boolean compareLibtorch, float lr, float maxGradNorm) {
+                          long seed, boolean compareLibtorch, float lr, float maxGradNorm, String backend) {
         public Options {
+            if (compareLibtorch && !backend.equals("cpu")) {
+                throw new IllegalArgumentException("--compare libtorch needs --backend cpu (the libtorch here runs on the"
+                        + " CPU); use --compare none to time --backend " + backend + " alone");
+            }
             if (vocab < 1) throw new IllegalArgumentException("--vocab must be positive, got " + vocab);
             if (batch < 1) throw new IllegalArgumentException("--batch must be positive, got " + batch);
             if (seq < 2) throw new IllegalArgumentException("--seq must be at least 2, got " + seq);
@@ -61,7 +66,7 @@ public final class StepBench {
 
         public static Options defaults() {
             return new Options("small", 32000, 4, 256, Runtime.getRuntime().availableProcessors(), 5, 1, 0, true,
-                    1e-4f, 1.0f);
+                    1e-4f, 1.0f, "cpu");
         }
     }
 
@@ -100,8 +105,10 @@ public final class StepBench {
                 n.put("ratio_vs_libtorch", ratio());
                 n.put("first_loss_rel_diff", lossRelDiff());
             }
-            n.put("openblas_sgemm_gflops", sgemmGflops);
-            n.putArray("openblas_sgemm_mnk").add(sgemmShape[0]).add(sgemmShape[1]).add(sgemmShape[2]);
+            if (!Double.isNaN(sgemmGflops)) {
+                n.put("openblas_sgemm_gflops", sgemmGflops);
+                n.putArray("openblas_sgemm_mnk").add(sgemmShape[0]).add(sgemmShape[1]).add(sgemmShape[2]);
+            }
             n.put("openblas", blas);
             n.put("cores", cores);
             n.put("load_average_before", loadBefore);
@@ -144,8 +151,10 @@ public final class StepBench {
                 line(b, libtorch);
                 b.append(String.format(Locale.ROOT, "ratio_vs_libtorch=%.3f%n", ratio()));
             }
-            b.append(String.format(Locale.ROOT, "openblas sgemm %dx%dx%d: %.3g GFLOP/s (%d threads); ours reaches %.0f%% of it%n",
-                    sgemmShape[0], sgemmShape[1], sgemmShape[2], sgemmGflops, ours.threads(), 100 * ours.gflops() / sgemmGflops));
+            if (!Double.isNaN(sgemmGflops)) {
+                b.append(String.format(Locale.ROOT, "openblas sgemm %dx%dx%d: %.3g GFLOP/s (%d threads); ours reaches %.0f%% of it%n",
+                        sgemmShape[0], sgemmShape[1], sgemmShape[2], sgemmGflops, ours.threads(), 100 * ours.gflops() / sgemmGflops));
+            }
             return b.toString();
         }
 
@@ -205,13 +214,13 @@ public final class StepBench {
         double loadBefore = loadAverage();
         double sgemm;
         int[] shape = {batch.size(), cfg.intermediateSize(), cfg.hiddenSize()};
-        try (CpuBackend backend = new CpuBackend(o.threads());
+        try (Backend backend = Backends.open(o.backend(), o.threads());
              LlamaModel ours = LlamaModel.initRandom(backend, cfg, o.seed());
              AdamWOptimizer opt = new AdamWOptimizer(backend, ours.parameters(), ours.gradients(), hp);
              TorchLlama theirs = o.compareLibtorch() ? new TorchLlama(cfg, ours.parameters(), o.threads()) : null) {
             params = ours.parameterCount();
             oursThreads = backend.threads();
-            oursBlas = OpenBlas.getNumThreads();
+            oursBlas = backend instanceof CpuBackend ? OpenBlas.getNumThreads() : 0;
             if (theirs != null) {
                 theirs.useAdamW(hp.beta1(), hp.beta2(), hp.eps(), hp.weightDecay());
                 theirsThreads = Torch.threads();
@@ -226,10 +235,12 @@ public final class StepBench {
                     long t0 = System.nanoTime();
                     float loss;
                     if (oursNow) {
+                        backend.rangePush("step " + s);
                         loss = ours.forward(batch);
                         ours.backward();
                         opt.step(o.lr(), o.maxGradNorm());
                         ours.zeroGrad();
+                        backend.rangePop();
                     } else {
                         loss = theirs.forward(batch);
                         theirs.backward();
@@ -245,11 +256,12 @@ public final class StepBench {
                     }
                 }
             }
-            sgemm = sgemmGflops(shape[0], shape[1], shape[2]);
+            // the fp32 CPU ceiling means something only next to the cpu backend
+            sgemm = backend instanceof CpuBackend ? sgemmGflops(shape[0], shape[1], shape[2]) : Double.NaN;
         }
         double flops = stepFlops(cfg, o.batch(), o.seq());
         long tokens = batch.size();
-        Side oursSide = side("ours", oursThreads, oursBlas, oursS, oursLoss, tokens, flops);
+        Side oursSide = side("ours (" + o.backend() + ")", oursThreads, oursBlas, oursS, oursLoss, tokens, flops);
         Side theirsSide = theirsS == null ? null
                 : side("libtorch", theirsThreads, theirsBlas, theirsS, theirsLoss, tokens, flops);
         return new Result(o, cfg, params, tokens, flops, oursSide, theirsSide, sgemm, shape, OpenBlas.describe(),

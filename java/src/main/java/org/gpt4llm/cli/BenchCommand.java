@@ -32,6 +32,10 @@ public final class BenchCommand implements Runnable {
         @Option(names = "--compare", defaultValue = "libtorch", description = "peer: libtorch or none (default: ${DEFAULT-VALUE})")
         String compare;
 
+        @Option(names = "--backend", defaultValue = "cpu",
+                description = "our side: cpu, cuda or cuda-emu (libtorch compares only with cpu) (default: ${DEFAULT-VALUE})")
+        String backend;
+
         @Option(names = "--vocab", defaultValue = "32000", description = "vocabulary size (default: ${DEFAULT-VALUE})")
         int vocab;
 
@@ -68,7 +72,8 @@ public final class BenchCommand implements Runnable {
             };
             StepBench.Options o = new StepBench.Options(preset, vocab, batch, seq,
                     threads == null ? Runtime.getRuntime().availableProcessors() : threads, steps, warmup, seed,
-                    libtorch, StepBench.Options.defaults().lr(), StepBench.Options.defaults().maxGradNorm());
+                    libtorch, StepBench.Options.defaults().lr(), StepBench.Options.defaults().maxGradNorm(),
+                    backend.toLowerCase(Locale.ROOT));
             StepBench.Result r = StepBench.run(o, quiet ? null : System.out);
             System.out.print(r.toText());
             if (json != null) {

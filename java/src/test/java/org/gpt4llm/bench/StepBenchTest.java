@@ -55,6 +55,38 @@ class StepBenchTest {
         assertTrue(n.path("first_loss_rel_diff").asDouble() < 1e-4, n.toString());
     }
 
+    /** The same command drives the CUDA backend; here through the emulation, which runs the real kernels. */
+    @Test
+    void cudaEmuStepRunsThroughTheSameCommand(@TempDir Path dir) throws Exception {
+        Path json = dir.resolve("emu.json");
+        ByteArrayOutputStream buf = new ByteArrayOutputStream();
+        PrintStream old = System.out;
+        int code;
+        try (PrintStream capture = new PrintStream(buf, true, StandardCharsets.UTF_8)) {
+            System.setOut(capture);
+            code = Main.commandLine().execute("bench", "step", "--backend", "cuda-emu", "--compare", "none",
+                    "--preset", "tiny", "--vocab", "301", "--batch", "2", "--seq", "24", "--steps", "1", "--warmup", "0",
+                    "--json", json.toString());
+        } finally {
+            System.setOut(old);
+        }
+        String out = buf.toString(StandardCharsets.UTF_8);
+        assertEquals(0, code, out);
+        JsonNode n = new ObjectMapper().readTree(json.toFile());
+        assertTrue(n.path("ours").path("median_step_s").asDouble() > 0, n.toString());
+        // a random-init model starts near the uniform loss ln(301) = 5.71
+        double loss = n.path("ours").path("first_loss").asDouble();
+        assertEquals(Math.log(301), loss, 0.5, out);
+        assertTrue(!n.has("openblas_sgemm_gflops"), "no CPU ceiling next to a GPU backend: " + n);
+    }
+
+    @Test
+    void libtorchComparesOnlyWithTheCpuBackend() {
+        int code = Main.commandLine().execute("bench", "step", "--backend", "cuda-emu", "--compare", "libtorch",
+                "--preset", "tiny", "--vocab", "301", "--steps", "1");
+        assertEquals(2, code);
+    }
+
     @Test
     void flopFormula() {
         // hidden 64, kv 32, ffn 176, 2 layers, vocab 100, batch 2 x seq 64
