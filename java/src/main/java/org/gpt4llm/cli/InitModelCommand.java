@@ -62,12 +62,23 @@ public final class InitModelCommand implements Callable<Integer> {
         LlamaConfig cfg = new LlamaConfig(p.hiddenSize(), p.intermediateSize(), p.numLayers(), p.numHeads(),
                 p.numKvHeads(), p.rmsNormEps(), p.ropeTheta(), vocab, tie, p.maxPositionEmbeddings(),
                 p.bosTokenId(), p.eosTokenId());
-        Files.createDirectories(out);
         try (Arena arena = Arena.ofShared()) {
             // straight into the storage dtype: a 7b model in bf16 never needs its fp32 copy in memory
             Map<String, Tensor> tensors = new LinkedHashMap<>();
-            LlamaModel.parameterShapes(cfg).forEach((name, shape) -> tensors.put(name, Tensor.allocate(arena, storage, shape)));
+            long bytes = LlamaModel.parameterShapes(cfg).values().stream().mapToLong(Tensor::numel).sum() * storage.bytes();
+            // the kernel may grant more than it can back and kill the process later: refuse up front
+            long available = availableMemory();
+            String tooBig = String.format(Locale.ROOT, "--preset %s in %s needs %.1f GiB of memory and %.1f GiB are"
+                    + " available%s", preset, dtype, bytes / (double) (1L << 30), available / (double) (1L << 30),
+                    storage == DType.F32 ? "; try --dtype bf16" : "");
+            if (available > 0 && bytes > available) throw new IllegalArgumentException(tooBig);
+            try {
+                LlamaModel.parameterShapes(cfg).forEach((name, shape) -> tensors.put(name, Tensor.allocate(arena, storage, shape)));
+            } catch (OutOfMemoryError e) {
+                throw new IllegalArgumentException(tooBig);
+            }
             Initializer.hfNormal(tensors, seed);
+            Files.createDirectories(out);
             Checkpoint.save(out, tensors, LlamaModel.MAX_SHARD_BYTES);
         }
         cfg.write(out.resolve("config.json"));
@@ -75,5 +86,17 @@ public final class InitModelCommand implements Callable<Integer> {
         System.out.printf(Locale.ROOT, "wrote %s: llama %s, %,d parameters (%s), vocab %d, seed %d%n",
                 out, preset, count, storage, vocab, seed);
         return 0;
+    }
+
+    /** MemAvailable of /proc/meminfo in bytes, or -1 where there is no such file. */
+    private static long availableMemory() {
+        try {
+            for (String line : Files.readAllLines(Path.of("/proc/meminfo"))) {
+                if (line.startsWith("MemAvailable:")) return Long.parseLong(line.replaceAll("[^0-9]", "")) * 1024;
+            }
+        } catch (java.io.IOException | NumberFormatException e) {
+            // not Linux, or an unexpected format: rely on the allocation failing
+        }
+        return -1;
     }
 }
