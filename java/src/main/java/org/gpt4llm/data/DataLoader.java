@@ -24,7 +24,7 @@ public final class DataLoader {
     private final int microBatch, maxLen, padId;
     private final boolean pack;
     private final long seed;
-    private int epoch, position;
+    private int epoch, position, lastExamples;
     private int[] order;
     private int orderEpoch = -1;
 
@@ -89,12 +89,19 @@ public final class DataLoader {
     public TokenBatch next() {
         int[] o = order(epoch);
         List<List<Example>> rows = new ArrayList<>();
+        int start = position;
         position = fill(examples, o, position, microBatch, maxLen, pack, rows);
+        lastExamples = position - start;
         if (position == o.length) {
             epoch++;
             position = 0;
         }
         return assemble(rows, padId);
+    }
+
+    /** How many examples the last {@link #next} batch held (more than its rows when packing). */
+    public int lastBatchExamples() {
+        return lastExamples;
     }
 
     /** How many micro-batches epoch {@code e} has (with packing it can differ between epochs). */
