@@ -83,9 +83,10 @@ class DataLoaderTest {
         DataLoader loader = new DataLoader(ex, 4, maxLen, true, PAD, 11);
         int batches = loader.batchesInEpoch(0);
         Set<Integer> seen = new HashSet<>();
-        long supervised = 0;
+        long supervised = 0, counted = 0;
         for (int k = 0; k < batches; k++) {
             TokenBatch b = loader.next();
+            counted += loader.lastBatchExamples();
             assertTrue(b.batch() <= 4 && b.seqLen() <= maxLen);
             supervised += b.targetCount();
             for (int row = 0; row < b.batch(); row++) {
@@ -112,6 +113,7 @@ class DataLoaderTest {
             }
         }
         assertEquals(ex.size(), seen.size());
+        assertEquals(ex.size(), counted);
         assertEquals(ex.stream().mapToLong(Example::supervisedTokens).sum(), supervised);
         assertTrue(batches < (ex.size() + 3) / 4, "packing should need fewer micro-batches than one example per row");
         assertEquals(new DataLoader.State(1, 0, 11), loader.state());
