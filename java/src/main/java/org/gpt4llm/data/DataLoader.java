@@ -3,6 +3,7 @@ package org.gpt4llm.data;
 import com.fasterxml.jackson.core.JsonProcessingException;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import java.util.ArrayList;
+import java.util.Arrays;
 import java.util.List;
 import java.util.Random;
 import org.gpt4llm.model.TokenBatch;
@@ -176,8 +177,8 @@ public final class DataLoader {
         int t = rows.stream().mapToInt(r -> r.stream().mapToInt(Example::length).sum()).max().orElse(0);
         int b = rows.size();
         int[] tok = new int[b * t], tgt = new int[b * t], pos = new int[b * t], seg = new int[b * t];
-        java.util.Arrays.fill(tok, padId);
-        java.util.Arrays.fill(tgt, TokenBatch.IGNORE);
+        Arrays.fill(tok, padId);
+        Arrays.fill(tgt, TokenBatch.IGNORE);
         for (int i = 0; i < b; i++) {
             int at = i * t, segment = 0;
             for (Example e : rows.get(i)) {

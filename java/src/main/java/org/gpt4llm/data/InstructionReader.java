@@ -117,50 +117,67 @@ public final class InstructionReader {
         if (conv.isEmpty()) throw new MalformedRecordException(ref, "'conversations' is empty");
         List<JsonNode> messages = new ArrayList<>();
         conv.forEach(messages::add);
-        String where = "conversations";
         if (node.has("chosen")) {
             // a preference pair: the conversation ends with the user's turn and 'chosen' answers it
             JsonNode chosen = node.get("chosen");
             messages.add(chosen.isTextual() ? JSON.createObjectNode().put("from", "gpt").put("value", chosen.asText()) : chosen);
         }
+        Messages m = new Messages(ref, messages, conv.size());
         String system = "";
         int i = 0;
-        if (role(ref, messages.get(0), 0).equals("system")) {
-            system = value(ref, messages.get(0), 0);
+        if (m.role(0).equals("system")) {
+            system = m.value(0);
             i = 1;
         }
         List<Turn> turns = new ArrayList<>();
         for (; i < messages.size(); i += 2) {
-            String userRole = role(ref, messages.get(i), i);
-            if (!userRole.equals("human")) {
-                throw new MalformedRecordException(ref, where + "[" + i + "] is from '" + rawRole(messages.get(i)) + "' where a human turn was expected");
-            }
+            m.expect(i, "human");
             if (i + 1 >= messages.size()) {
                 throw new MalformedRecordException(ref, "the conversation ends with a human turn that has no answer");
             }
-            String botRole = role(ref, messages.get(i + 1), i + 1);
-            if (!botRole.equals("gpt")) {
-                String name = i + 1 == conv.size() ? "'chosen'" : where + "[" + (i + 1) + "]";
-                throw new MalformedRecordException(ref, name + " is from '" + rawRole(messages.get(i + 1)) + "' where a gpt turn was expected");
-            }
-            turns.add(new Turn(value(ref, messages.get(i), i), "", value(ref, messages.get(i + 1), i + 1)));
+            m.expect(i + 1, "gpt");
+            turns.add(new Turn(m.value(i), "", m.value(i + 1)));
         }
         if (turns.isEmpty()) throw new MalformedRecordException(ref, "the conversation has no human turn");
         return new SftRecord(ref, DataFormat.SHAREGPT, system, turns);
     }
 
-    /** The normalised role: human, gpt or system (user/assistant are accepted as synonyms). */
-    private static String role(RecordRef ref, JsonNode message, int i) {
-        if (message == null || !message.isObject()) {
-            throw new MalformedRecordException(ref, "conversation message " + i + " is " + kind(message) + ", not an object");
+    /** The messages of a conversation; the one at {@code chosenAt}, if any, is the preferred answer. */
+    private record Messages(RecordRef ref, List<JsonNode> list, int chosenAt) {
+        String name(int i) {
+            return i == chosenAt ? "'chosen'" : "conversations[" + i + "]";
         }
-        return switch (rawRole(message)) {
-            case "human", "user" -> "human";
-            case "gpt", "assistant" -> "gpt";
-            case "system" -> "system";
-            default -> throw new MalformedRecordException(ref, "conversation message " + i + " has role '" + rawRole(message)
-                    + "', expected human, gpt or system");
-        };
+
+        /** The normalised role: human, gpt or system (user/assistant are accepted as synonyms). */
+        String role(int i) {
+            JsonNode message = list.get(i);
+            if (message == null || !message.isObject()) {
+                throw new MalformedRecordException(ref, name(i) + " is " + kind(message) + ", not an object");
+            }
+            return switch (rawRole(message)) {
+                case "human", "user" -> "human";
+                case "gpt", "assistant" -> "gpt";
+                case "system" -> "system";
+                default -> throw new MalformedRecordException(ref, name(i) + " has role '" + rawRole(message)
+                        + "', expected human, gpt or system");
+            };
+        }
+
+        void expect(int i, String role) {
+            if (!role(i).equals(role)) {
+                throw new MalformedRecordException(ref, name(i) + " is from '" + rawRole(list.get(i)) + "' where a " + role
+                        + " turn was expected");
+            }
+        }
+
+        String value(int i) {
+            JsonNode message = list.get(i);
+            JsonNode v = message.has("value") ? message.get("value") : message.get("content");
+            if (v == null || !v.isTextual()) {
+                throw new MalformedRecordException(ref, name(i) + " has " + kind(v) + " as its value, not a string");
+            }
+            return v.asText();
+        }
     }
 
     private static String rawRole(JsonNode message) {

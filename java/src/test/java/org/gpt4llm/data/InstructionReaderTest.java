@@ -71,8 +71,9 @@ class InstructionReaderTest {
         "gpt first          | `[{\"conversations\": [{\"from\": \"gpt\", \"value\": \"a\"}, {\"from\": \"human\", \"value\": \"q\"}]}]` | conversations[0] is from 'gpt' where a human turn was expected",
         "two humans         | `[{\"conversations\": [{\"from\": \"human\", \"value\": \"a\"}, {\"from\": \"human\", \"value\": \"q\"}]}]` | conversations[1] is from 'human' where a gpt turn was expected",
         "unanswered         | `[{\"conversations\": [{\"from\": \"human\", \"value\": \"q\"}]}]` | the conversation ends with a human turn that has no answer",
-        "unknown role       | `[{\"conversations\": [{\"from\": \"bot\", \"value\": \"q\"}]}]` | conversation message 0 has role 'bot', expected human, gpt or system",
-        "null value         | `[{\"conversations\": [{\"from\": \"human\", \"value\": null}, {\"from\": \"gpt\", \"value\": \"a\"}]}]` | conversation message 0 has null as its value, not a string",
+        "unknown role       | `[{\"conversations\": [{\"from\": \"bot\", \"value\": \"q\"}]}]` | conversations[0] has role 'bot', expected human, gpt or system",
+        "null value         | `[{\"conversations\": [{\"from\": \"human\", \"value\": null}, {\"from\": \"gpt\", \"value\": \"a\"}]}]` | conversations[0] has null as its value, not a string",
+        "string message     | `[{\"conversations\": [\"hi\"]}]`            | conversations[0] is a string, not an object",
         "chosen from human  | `[{\"conversations\": [{\"from\": \"human\", \"value\": \"q\"}], \"chosen\": {\"from\": \"human\", \"value\": \"a\"}}]` | 'chosen' is from 'human' where a gpt turn was expected",
     })
     void malformedRecordIsSkippedOrFailsStrictly(String kind, String json, String reason) throws IOException {
