@@ -14,7 +14,7 @@ import java.security.SecureRandom;
  * Writes that never leave a half-written file under the final name: the bytes go to a hidden temp
  * file in the same directory, are forced to disk, and the temp file is then renamed over the target.
  */
-final class AtomicFiles {
+public final class AtomicFiles {
     private static final SecureRandom RANDOM = new SecureRandom();
 
     private AtomicFiles() {
@@ -22,7 +22,7 @@ final class AtomicFiles {
 
     /** What fills a freshly created, empty temp file. */
     @FunctionalInterface
-    interface Body {
+    public interface Body {
         void write(FileChannel out) throws IOException;
     }
 
@@ -73,7 +73,7 @@ final class AtomicFiles {
     }
 
     /** Writes {@code target} atomically: temp file, fsync, rename, fsync of the directory. */
-    static void write(Path target, Body body) throws IOException {
+    public static void write(Path target, Body body) throws IOException {
         commit(writeTemp(target, body), target);
         syncDirectory(parentOf(target));
     }
@@ -88,7 +88,7 @@ final class AtomicFiles {
     }
 
     /** Writes all of {@code buf} (looping over partial writes). */
-    static void writeFully(FileChannel out, java.nio.ByteBuffer buf) throws IOException {
+    public static void writeFully(FileChannel out, java.nio.ByteBuffer buf) throws IOException {
         while (buf.hasRemaining()) out.write(buf);
     }
 }

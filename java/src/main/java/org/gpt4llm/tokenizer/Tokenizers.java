@@ -1,0 +1,140 @@
+package org.gpt4llm.tokenizer;
+
+import ai.djl.huggingface.tokenizers.HuggingFaceTokenizer;
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import com.fasterxml.jackson.databind.node.ArrayNode;
+import com.fasterxml.jackson.databind.node.ObjectNode;
+import java.io.ByteArrayInputStream;
+import java.io.IOException;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.HashMap;
+import java.util.List;
+import java.util.Map;
+
+/** Opens the tokenizer of a model folder. */
+public final class Tokenizers {
+    private static final ObjectMapper JSON = new ObjectMapper();
+
+    /** The library's own behaviour is switched off: we add special tokens ourselves and never truncate or pad. */
+    private static final Map<String, String> OPTIONS = Map.of(
+            "addSpecialTokens", "false", "truncation", "false", "padding", "false");
+
+    static {
+        // the native library ships inside DJL's jar; never let DJL fetch one from the network instead
+        if (System.getProperty("ai.djl.offline") == null) System.setProperty("ai.djl.offline", "true");
+    }
+
+    private Tokenizers() {
+    }
+
+    /**
+     * The tokenizer in {@code dir}: its {@code tokenizer.json}, or GPT-2's {@code vocab.json} +
+     * {@code merges.txt} (turned into the equivalent {@code tokenizer.json}, as transformers'
+     * slow-to-fast conversion does). BOS/EOS/pad come from {@code tokenizer_config.json}, else from
+     * the conventional names ({@code <s>}, {@code </s>}, {@code <pad>}, GPT-2's {@code <|endoftext|>}).
+     */
+    public static HfTokenizer load(Path dir) throws IOException {
+        Path file = dir.resolve("tokenizer.json");
+        JsonNode spec;
+        if (Files.isRegularFile(file)) {
+            spec = readJson(file);
+        } else if (Files.isRegularFile(dir.resolve("vocab.json")) && Files.isRegularFile(dir.resolve("merges.txt"))) {
+            spec = gpt2Spec(dir);
+        } else {
+            String why = Files.isDirectory(dir) ? "the folder has neither it nor GPT-2's vocab.json + merges.txt"
+                    : "the folder does not exist";
+            throw new IOException(dir + " has no tokenizer.json: " + why);
+        }
+        Map<String, Integer> ids = tokenIds(spec);
+        int vocabSize = ids.values().stream().mapToInt(Integer::intValue).max().orElse(-1) + 1;
+        JsonNode config = Files.isRegularFile(dir.resolve("tokenizer_config.json"))
+                ? readJson(dir.resolve("tokenizer_config.json")) : JSON.createObjectNode();
+        int bos = special(dir, config, "bos_token", ids, "<s>", "<|endoftext|>");
+        int eos = special(dir, config, "eos_token", ids, "</s>", "<|endoftext|>");
+        int pad = special(dir, config, "pad_token", ids, "<pad>");
+        if (pad < 0) pad = eos >= 0 ? eos : 0;
+
+        HuggingFaceTokenizer hf;
+        try {
+            hf = HuggingFaceTokenizer.newInstance(new ByteArrayInputStream(JSON.writeValueAsBytes(spec)), OPTIONS);
+        } catch (RuntimeException | UnsatisfiedLinkError e) {
+            throw new IOException(file + " could not be loaded by the HF tokenizers library: " + e.getMessage(), e);
+        }
+        return new HfTokenizer(hf, vocabSize, bos, eos, pad);
+    }
+
+    private static JsonNode readJson(Path file) throws IOException {
+        try {
+            return JSON.readTree(file.toFile());
+        } catch (com.fasterxml.jackson.core.JacksonException e) {
+            throw new IOException(file + " is not valid JSON: " + e.getOriginalMessage(), e);
+        }
+    }
+
+    /** Every token string with its id: the model's vocabulary and the added tokens. */
+    private static Map<String, Integer> tokenIds(JsonNode spec) {
+        Map<String, Integer> ids = new HashMap<>();
+        spec.path("model").path("vocab").properties().forEach(e -> ids.put(e.getKey(), e.getValue().asInt()));
+        for (JsonNode t : spec.path("added_tokens")) ids.put(t.path("content").asText(), t.path("id").asInt());
+        return ids;
+    }
+
+    /** The id of a special token named in the config (a string or an AddedToken object), else of the first conventional name present. */
+    private static int special(Path dir, JsonNode config, String key, Map<String, Integer> ids, String... conventional)
+            throws IOException {
+        JsonNode v = config.path(key);
+        String name = v.isTextual() ? v.asText() : v.path("content").isTextual() ? v.path("content").asText() : null;
+        if (name != null) {
+            Integer id = ids.get(name);
+            if (id == null) throw new IOException(dir.resolve("tokenizer_config.json") + " names " + key + " \"" + name + "\", which is not in the vocabulary");
+            return id;
+        }
+        for (String c : conventional) {
+            if (ids.containsKey(c)) return ids.get(c);
+        }
+        return -1;
+    }
+
+    /** GPT-2's vocab.json + merges.txt as the tokenizer.json the HF library would build from them. */
+    private static JsonNode gpt2Spec(Path dir) throws IOException {
+        JsonNode vocab = readJson(dir.resolve("vocab.json"));
+        if (!vocab.isObject()) throw new IOException(dir.resolve("vocab.json") + " is not a JSON object of token → id");
+        ObjectNode root = JSON.createObjectNode();
+        root.put("version", "1.0");
+        root.putNull("truncation");
+        root.putNull("padding");
+        ArrayNode added = root.putArray("added_tokens");
+        if (vocab.has("<|endoftext|>")) {
+            added.addObject().put("id", vocab.get("<|endoftext|>").asInt()).put("content", "<|endoftext|>")
+                    .put("single_word", false).put("lstrip", false).put("rstrip", false)
+                    .put("normalized", true).put("special", true);
+        }
+        root.putNull("normalizer");
+        root.set("pre_tokenizer", ByteLevel.json(true));
+        root.set("post_processor", ByteLevel.json(false));
+        root.set("decoder", ByteLevel.json(true));
+        ObjectNode model = root.putObject("model");
+        model.put("type", "BPE");
+        model.putNull("dropout");
+        model.putNull("unk_token");
+        model.put("continuing_subword_prefix", "");
+        model.put("end_of_word_suffix", "");
+        model.put("fuse_unk", false);
+        model.set("vocab", vocab);
+        ArrayNode merges = model.putArray("merges");
+        List<String> lines = Files.readAllLines(dir.resolve("merges.txt"), StandardCharsets.UTF_8);
+        for (int i = 0; i < lines.size(); i++) {
+            String line = lines.get(i).strip();
+            if (line.isEmpty() || (i == 0 && line.startsWith("#version"))) continue;
+            if (line.split(" ").length != 2) {
+                throw new IOException(dir.resolve("merges.txt") + " line " + (i + 1) + " is not two tokens separated by a space");
+            }
+            merges.add(line);
+        }
+        return root;
+    }
+
+}
