@@ -14,7 +14,7 @@ import java.security.SecureRandom;
  * Writes that never leave a half-written file under the final name: the bytes go to a hidden temp
  * file in the same directory, are forced to disk, and the temp file is then renamed over the target.
  */
-final class AtomicFiles {
+public final class AtomicFiles {
     private static final SecureRandom RANDOM = new SecureRandom();
 
     private AtomicFiles() {
@@ -22,7 +22,7 @@ final class AtomicFiles {
 
     /** What fills a freshly created, empty temp file. */
     @FunctionalInterface
-    interface Body {
+    public interface Body {
         void write(FileChannel out) throws IOException;
     }
 
@@ -73,13 +73,18 @@ final class AtomicFiles {
     }
 
     /** Writes {@code target} atomically: temp file, fsync, rename, fsync of the directory. */
-    static void write(Path target, Body body) throws IOException {
+    public static void write(Path target, Body body) throws IOException {
         commit(writeTemp(target, body), target);
         syncDirectory(parentOf(target));
     }
 
+    /** Writes {@code bytes} to {@code target} atomically. */
+    public static void write(Path target, byte[] bytes) throws IOException {
+        write(target, out -> writeFully(out, java.nio.ByteBuffer.wrap(bytes)));
+    }
+
     /** Makes renames in {@code dir} durable; a no-op where the platform cannot open directories. */
-    static void syncDirectory(Path dir) {
+    public static void syncDirectory(Path dir) {
         try (FileChannel ch = FileChannel.open(dir, StandardOpenOption.READ)) {
             ch.force(true);
         } catch (IOException | UnsupportedOperationException e) {
@@ -88,7 +93,7 @@ final class AtomicFiles {
     }
 
     /** Writes all of {@code buf} (looping over partial writes). */
-    static void writeFully(FileChannel out, java.nio.ByteBuffer buf) throws IOException {
+    public static void writeFully(FileChannel out, java.nio.ByteBuffer buf) throws IOException {
         while (buf.hasRemaining()) out.write(buf);
     }
 }
