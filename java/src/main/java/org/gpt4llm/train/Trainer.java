@@ -101,19 +101,21 @@ public final class Trainer {
                         StepEvent event = new StepEvent();
                         event.begin();
                         be.rangePush("step " + (step + 1));
-                        long t0 = System.nanoTime();
-                        model.setTraining(true);
-                        model.setDropoutSeed(dropoutSeed(step));
-                        List<TokenBatch> micro = microBatches(order.rows(step));
-                        loss = accumulate(model, micro);
-                        if (!Double.isFinite(loss)) throw diverged(step + 1, "the training loss is " + loss, lastGood);
-                        double lr = schedule.lr(step);
-                        double norm = opt.step((float) lr, (float) cfg.gradClip);
-                        if (!Double.isFinite(norm)) throw diverged(step + 1, "the gradient norm is " + norm, lastGood);
-                        long tokens = 0;
-                        for (TokenBatch b : micro) tokens += nonPadding(b);
-                        double tokensPerS = tokens / ((System.nanoTime() - t0) / 1e9);
-                        be.rangePop();
+                        long t0 = System.nanoTime(), tokens = 0;
+                        double lr = schedule.lr(step), norm, tokensPerS;
+                        try {
+                            model.setTraining(true);
+                            model.setDropoutSeed(dropoutSeed(step));
+                            List<TokenBatch> micro = microBatches(order.rows(step));
+                            loss = accumulate(model, micro);
+                            if (!Double.isFinite(loss)) throw diverged(step + 1, "the training loss is " + loss, lastGood);
+                            norm = opt.step((float) lr, (float) cfg.gradClip);
+                            if (!Double.isFinite(norm)) throw diverged(step + 1, "the gradient norm is " + norm, lastGood);
+                            for (TokenBatch b : micro) tokens += nonPadding(b);
+                            tokensPerS = tokens / ((System.nanoTime() - t0) / 1e9);
+                        } finally {
+                            be.rangePop();
+                        }
                         event.step = step + 1;
                         event.loss = (float) loss;
                         event.tokens = tokens;

@@ -27,19 +27,9 @@ final class Synthetic {
             int a = rng.nextInt(TINY.vocabSize());
             for (int j = 0; j < data[r].length; j++) data[r][j] = (a + j) % TINY.vocabSize();
         }
-        return new BatchSource() {
-            @Override
-            public int size() {
-                return rows;
-            }
-
-            @Override
-            public TokenBatch batch(int[] idx) {
-                int[][] picked = new int[idx.length][];
-                for (int i = 0; i < idx.length; i++) picked[i] = data[idx[i]];
-                return TokenBatch.causalLm(picked, 0);
-            }
-        };
+        java.util.List<TokenBatch> rowBatches = new java.util.ArrayList<>();
+        for (int[] row : data) rowBatches.add(TokenBatch.causalLm(new int[][] {row}, 0));
+        return new PaddedRows(rowBatches, 0);
     }
 
     static FullFineTune model(Backend be, long seed) {
