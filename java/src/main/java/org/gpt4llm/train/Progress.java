@@ -29,19 +29,18 @@ final class Progress implements AutoCloseable {
         var console = System.console();
         if (console == null || !console.isTerminal()) return new Progress(null, out, total);
         ProgressBar bar = new ProgressBarBuilder().setTaskName("sft").setInitialMax(total)
-                .setStyle(ProgressBarStyle.ASCII).startsFrom(start, Duration.ZERO).setUnit(" steps", 1)
-                .showSpeed().build();
+                .setStyle(ProgressBarStyle.ASCII).startsFrom(start, Duration.ZERO).setMaxRenderedLength(140).build();
         return new Progress(bar, null, total);
     }
 
     void step(int step, double loss, double lr, double tokensPerS, Double evalLoss) {
-        String msg = String.format(Locale.ROOT, "loss %.4f lr %.3g %.0f tok/s%s", loss, lr, tokensPerS,
+        String msg = String.format(Locale.ROOT, " loss %.4f lr %.3g %.0f tok/s%s", loss, lr, tokensPerS,
                 evalLoss == null ? "" : String.format(Locale.ROOT, " eval %.4f", evalLoss));
         if (bar != null) {
             bar.stepTo(step);
             bar.setExtraMessage(msg);
         } else if (lines != null && (step % every == 0 || step == total || evalLoss != null)) {
-            lines.printf(Locale.ROOT, "step %d/%d %s%n", step, total, msg);
+            lines.printf(Locale.ROOT, "step %d/%d%s%n", step, total, msg);
         }
     }
 
