@@ -78,8 +78,13 @@ public final class AtomicFiles {
         syncDirectory(parentOf(target));
     }
 
+    /** Writes {@code bytes} to {@code target} atomically. */
+    public static void write(Path target, byte[] bytes) throws IOException {
+        write(target, out -> writeFully(out, java.nio.ByteBuffer.wrap(bytes)));
+    }
+
     /** Makes renames in {@code dir} durable; a no-op where the platform cannot open directories. */
-    static void syncDirectory(Path dir) {
+    public static void syncDirectory(Path dir) {
         try (FileChannel ch = FileChannel.open(dir, StandardOpenOption.READ)) {
             ch.force(true);
         } catch (IOException | UnsupportedOperationException e) {

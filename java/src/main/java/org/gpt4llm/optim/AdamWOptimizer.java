@@ -3,6 +3,7 @@ package org.gpt4llm.optim;
 import java.lang.foreign.Arena;
 import java.util.LinkedHashMap;
 import java.util.Map;
+import java.util.function.Predicate;
 import org.gpt4llm.backend.Backend;
 import org.gpt4llm.tensor.DType;
 import org.gpt4llm.tensor.Tensor;
@@ -15,16 +16,23 @@ import org.gpt4llm.tensor.Tensor;
  */
 public final class AdamWOptimizer implements AutoCloseable {
     private final Backend backend;
-    private final Backend.AdamW hp;
     private final Arena arena = Arena.ofShared();
     private final Map<String, Slot> slots = new LinkedHashMap<>();
     private int step;
 
-    private record Slot(Tensor param, Tensor master, Tensor grad, Tensor m, Tensor v) {}
+    private record Slot(Tensor param, Tensor master, Tensor grad, Tensor m, Tensor v, Backend.AdamW hp) {}
 
     public AdamWOptimizer(Backend backend, Map<String, Tensor> params, Map<String, Tensor> grads, Backend.AdamW hp) {
+        this(backend, params, grads, hp, name -> true);
+    }
+
+    /**
+     * As above, with weight decay only for the parameters {@code decays} accepts (HF's Trainer exempts
+     * biases and normalisation weights); the others are updated with a weight decay of 0.
+     */
+    public AdamWOptimizer(Backend backend, Map<String, Tensor> params, Map<String, Tensor> grads, Backend.AdamW hp,
+                          Predicate<String> decays) {
         this.backend = backend;
-        this.hp = hp;
         for (var e : params.entrySet()) {
             Tensor g = grads.get(e.getKey());
             if (g == null) throw new IllegalArgumentException("no gradient for parameter " + e.getKey());
@@ -33,8 +41,9 @@ public final class AdamWOptimizer implements AutoCloseable {
                 master = backend.allocate(arena, DType.F32, p.shape());
                 backend.convert(master, p);
             }
+            Backend.AdamW slotHp = decays.test(e.getKey()) ? hp : new Backend.AdamW(hp.beta1(), hp.beta2(), hp.eps(), 0f);
             slots.put(e.getKey(), new Slot(p, master, g, backend.allocate(arena, DType.F32, p.shape()),
-                    backend.allocate(arena, DType.F32, p.shape())));
+                    backend.allocate(arena, DType.F32, p.shape()), slotHp));
         }
     }
 
@@ -57,7 +66,7 @@ public final class AdamWOptimizer implements AutoCloseable {
             if (!Double.isFinite(norm)) return norm;
             float clip = maxGradNorm > 0 && norm > maxGradNorm ? (float) (maxGradNorm / (norm + 1e-6)) : 1f;
             step++;
-            for (Slot s : slots.values()) backend.adamw(s.param, s.master, s.grad, s.m, s.v, hp, lr, step, clip);
+            for (Slot s : slots.values()) backend.adamw(s.param, s.master, s.grad, s.m, s.v, s.hp, lr, step, clip);
             return norm;
         } finally {
             backend.rangePop();

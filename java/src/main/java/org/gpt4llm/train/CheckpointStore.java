@@ -1,0 +1,127 @@
+package org.gpt4llm.train;
+
+import com.fasterxml.jackson.databind.node.ObjectNode;
+import java.io.IOException;
+import java.lang.foreign.Arena;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.nio.file.StandardCopyOption;
+import java.util.ArrayList;
+import java.util.Comparator;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.Optional;
+import java.util.regex.Matcher;
+import java.util.regex.Pattern;
+import java.util.stream.Stream;
+import org.gpt4llm.backend.Backend;
+import org.gpt4llm.io.AtomicFiles;
+import org.gpt4llm.io.SafeTensors;
+import org.gpt4llm.optim.AdamWOptimizer;
+import org.gpt4llm.tensor.DType;
+import org.gpt4llm.tensor.Tensor;
+
+/**
+ * The {@code checkpoint-STEP/} folders of a run. Each holds what was trained ({@link TrainableModel#save}),
+ * {@code optimizer.safetensors} (AdamW's {@code exp_avg.NAME} and {@code exp_avg_sq.NAME}, the update
+ * count in the metadata) and {@code trainer_state.json} (step, scheduler step, data position, seeds,
+ * metrics lines). A checkpoint is written into a hidden temp folder and renamed into place whole, so a
+ * folder named {@code checkpoint-STEP} is always complete.
+ */
+final class CheckpointStore {
+    static final String STATE = "trainer_state.json";
+    static final String OPTIMIZER = "optimizer.safetensors";
+    private static final Pattern NAME = Pattern.compile("checkpoint-(\\d+)");
+
+    private final Path runDir;
+
+    CheckpointStore(Path runDir) {
+        this.runDir = runDir;
+    }
+
+    /** Writes {@code dir} (checkpoint-STEP or final) atomically, replacing nothing that exists. */
+    Path save(String name, TrainableModel model, AdamWOptimizer opt, ObjectNode state) throws IOException {
+        Path dir = runDir.resolve(name), tmp = runDir.resolve("." + name + ".tmp");
+        deleteTree(tmp);
+        Files.createDirectories(tmp);
+        model.save(tmp);
+        if (opt != null) {
+            Backend be = model.backend();
+            try (Arena host = Arena.ofConfined()) {
+                Map<String, Tensor> tensors = new LinkedHashMap<>();
+                opt.moments(false).forEach((k, t) -> tensors.put("exp_avg." + k, be.toHost(t, host)));
+                opt.moments(true).forEach((k, t) -> tensors.put("exp_avg_sq." + k, be.toHost(t, host)));
+                SafeTensors.write(tmp.resolve(OPTIMIZER), tensors, Map.of("step", Integer.toString(opt.stepCount())));
+            }
+        }
+        AtomicFiles.write(tmp.resolve(STATE),
+                (TrainConfig.JSON.writeValueAsString(state) + "\n").getBytes(StandardCharsets.UTF_8));
+        deleteTree(dir); // only final/ of an earlier attempt can be here: checkpoint steps only grow
+        Files.move(tmp, dir, StandardCopyOption.ATOMIC_MOVE);
+        AtomicFiles.syncDirectory(runDir);
+        return dir;
+    }
+
+    /** The complete checkpoints, oldest first. */
+    List<Path> list() throws IOException {
+        if (!Files.isDirectory(runDir)) return List.of();
+        List<Path> out = new ArrayList<>();
+        try (Stream<Path> s = Files.list(runDir)) {
+            s.filter(p -> NAME.matcher(p.getFileName().toString()).matches() && Files.isRegularFile(p.resolve(STATE)))
+                    .forEach(out::add);
+        }
+        out.sort(Comparator.comparingInt(CheckpointStore::stepOf));
+        return out;
+    }
+
+    Optional<Path> latest() throws IOException {
+        List<Path> all = list();
+        return all.isEmpty() ? Optional.empty() : Optional.of(all.getLast());
+    }
+
+    static int stepOf(Path checkpoint) {
+        Matcher m = NAME.matcher(checkpoint.getFileName().toString());
+        if (!m.matches()) throw new IllegalArgumentException(checkpoint + " is not a checkpoint-STEP folder");
+        return Integer.parseInt(m.group(1));
+    }
+
+    /** Removes all but the newest {@code keep} checkpoints (0 keeps all). */
+    void prune(int keep) throws IOException {
+        if (keep <= 0) return;
+        List<Path> all = list();
+        for (int i = 0; i < all.size() - keep; i++) deleteTree(all.get(i));
+    }
+
+    /** Loads the trained weights and the optimizer state of {@code dir}; returns its trainer state. */
+    ObjectNode restore(Path dir, TrainableModel model, AdamWOptimizer opt) throws IOException {
+        ObjectNode state = (ObjectNode) TrainConfig.JSON.readTree(dir.resolve(STATE).toFile());
+        model.restore(dir);
+        Backend be = model.backend();
+        try (Arena mapped = Arena.ofShared(); Arena dev = Arena.ofShared()) {
+            SafeTensors file = SafeTensors.open(dir.resolve(OPTIMIZER), mapped);
+            Map<String, Tensor> m = new LinkedHashMap<>(), v = new LinkedHashMap<>();
+            for (String name : opt.moments(false).keySet()) {
+                m.put(name, onBackend(be, dev, file, "exp_avg." + name));
+                v.put(name, onBackend(be, dev, file, "exp_avg_sq." + name));
+            }
+            opt.restore(Integer.parseInt(file.metadata().get("step")), m, v);
+        }
+        return state;
+    }
+
+    private static Tensor onBackend(Backend be, Arena arena, SafeTensors file, String name) throws IOException {
+        if (!file.contains(name)) throw new IOException(file.file() + ": tensor " + name + " is missing");
+        Tensor host = file.tensor(name), t = be.allocate(arena, DType.F32, host.shape());
+        be.upload(t, host);
+        return t;
+    }
+
+    static void deleteTree(Path dir) throws IOException {
+        if (!Files.exists(dir)) return;
+        try (Stream<Path> s = Files.walk(dir)) {
+            for (Path p : s.sorted(Comparator.reverseOrder()).toList()) Files.delete(p);
+        }
+    }
+}

@@ -1,0 +1,262 @@
+package org.gpt4llm.train;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.node.ObjectNode;
+import java.io.IOException;
+import java.io.PrintStream;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Map;
+import java.util.Optional;
+import java.util.Set;
+import org.gpt4llm.backend.Backend;
+import org.gpt4llm.model.TokenBatch;
+import org.gpt4llm.optim.AdamWOptimizer;
+
+/**
+ * Supervised fine-tuning into a run folder ({@code --out}):
+ * <pre>
+ * config.json           the resolved configuration
+ * metrics.jsonl         per step: step, epoch, loss, lr, grad_norm, tokens_per_s (+ eval_loss on eval steps)
+ * loss.png              training and held-out loss against the step
+ * checkpoint-STEP/      every --save-every steps, the newest --keep kept
+ * final/                what was trained, after the last step
+ * </pre>
+ * One optimizer step reads {@code --batch} rows in micro-batches of {@code --micro-batch}; the loss is
+ * the mean over all target tokens of the step, so every micro-batch's backward is scaled by
+ * 1 / (targets of the whole step). The order of rows, the dropout seeds and the schedule are functions
+ * of the seed and the step, which is what makes {@code --resume} continue exactly.
+ */
+public final class Trainer {
+    /** Keys that may differ between a run and its resumption without changing what it computes. */
+    private static final Set<String> RESUMABLE_CHANGES = Set.of("resume", "keep", "save_every", "backend", "out", "model");
+
+    private final TrainConfig cfg;
+    private final TrainableModel model;
+    private final BatchSource train, eval;
+    private final Path runDir;
+    private final boolean quiet;
+    private final PrintStream out;
+
+    /** Result of a finished run; {@code evalLoss} is NaN without a held-out set. */
+    public record Result(int steps, double loss, double firstEvalLoss, double evalLoss, Path finalDir) {}
+
+    /** {@code eval} may be null or empty (no held-out loss); messages go to {@code out} unless {@code quiet}. */
+    public Trainer(TrainConfig cfg, TrainableModel model, BatchSource train, BatchSource eval, boolean quiet,
+                   PrintStream out) {
+        this.cfg = cfg;
+        this.model = model;
+        this.train = train;
+        this.eval = eval == null || eval.size() == 0 ? null : eval;
+        this.runDir = Path.of(cfg.out);
+        this.quiet = quiet;
+        this.out = out;
+    }
+
+    public Result run() throws IOException {
+        Files.createDirectories(runDir);
+        CheckpointStore store = new CheckpointStore(runDir);
+        Path metricsFile = runDir.resolve("metrics.jsonl"), configFile = runDir.resolve("config.json");
+        if (cfg.resume) {
+            checkSameRun(configFile);
+        } else if (Files.exists(metricsFile) || !store.list().isEmpty()) {
+            throw new IllegalArgumentException("--out " + runDir + " already holds a run (metrics.jsonl or checkpoints);"
+                    + " pass --resume to continue it or choose another --out");
+        }
+        cfg.save(configFile);
+
+        DataOrder order = new DataOrder(cfg.seed, train.size(), cfg.batch);
+        int total = cfg.maxSteps > 0 ? cfg.maxSteps : cfg.epochs * order.stepsPerEpoch();
+        LrSchedule schedule = LrSchedule.of(cfg.schedule, cfg.lr, cfg.warmupRatio, total);
+        Backend be = model.backend();
+        try (AdamWOptimizer opt = new AdamWOptimizer(be, model.trainableParameters(), model.trainableGradients(),
+                new Backend.AdamW(0.9f, 0.999f, 1e-8f, (float) cfg.weightDecay), model::decays)) {
+            int start = 0, metricsLines = 0;
+            Optional<Path> latest = cfg.resume ? store.latest() : Optional.empty();
+            if (latest.isPresent()) {
+                ObjectNode state = store.restore(latest.get(), model, opt);
+                start = state.path("step").asInt();
+                metricsLines = state.path("metrics_lines").asInt();
+                if (state.path("data").path("rows").asInt() != train.size()) {
+                    throw new IllegalArgumentException(latest.get() + " was trained on " + state.path("data").path("rows")
+                            + " rows but the data now has " + train.size() + ": --resume needs the same data");
+                }
+            }
+            Path lastGood = latest.orElse(null);
+            Double firstEval = null, lastEval = null;
+            double loss = Double.NaN;
+            try (MetricsLog metrics = new MetricsLog(metricsFile, metricsLines);
+                 Progress progress = Progress.open(start, total, quiet, out)) {
+                if (latest.isPresent()) progress.message("resuming from " + latest.get() + " at step " + start);
+                for (JsonNode m : metrics.entries()) {
+                    if (m.has("eval_loss")) {
+                        if (firstEval == null) firstEval = m.get("eval_loss").asDouble();
+                        lastEval = m.get("eval_loss").asDouble();
+                    }
+                }
+                try {
+                    for (int step = start; step < total; step++) {
+                        StepEvent event = new StepEvent();
+                        event.begin();
+                        be.rangePush("step " + (step + 1));
+                        long t0 = System.nanoTime(), tokens = 0;
+                        double lr = schedule.lr(step), norm, tokensPerS;
+                        try {
+                            model.setTraining(true);
+                            model.setDropoutSeed(dropoutSeed(step));
+                            List<TokenBatch> micro = microBatches(order.rows(step));
+                            loss = accumulate(model, micro);
+                            if (!Double.isFinite(loss)) throw diverged(step + 1, "the training loss is " + loss, lastGood);
+                            norm = opt.step((float) lr, (float) cfg.gradClip);
+                            if (!Double.isFinite(norm)) throw diverged(step + 1, "the gradient norm is " + norm, lastGood);
+                            for (TokenBatch b : micro) tokens += nonPadding(b);
+                            tokensPerS = tokens / ((System.nanoTime() - t0) / 1e9);
+                        } finally {
+                            be.rangePop();
+                        }
+                        event.step = step + 1;
+                        event.loss = (float) loss;
+                        event.tokens = tokens;
+                        event.commit();
+
+                        int done = step + 1;
+                        Double evalLoss = null;
+                        if (eval != null && ((cfg.evalEvery > 0 && done % cfg.evalEvery == 0) || done == total)) {
+                            evalLoss = evalLoss();
+                            if (firstEval == null) firstEval = evalLoss;
+                            lastEval = evalLoss;
+                        }
+                        ObjectNode line = TrainConfig.JSON.createObjectNode();
+                        line.put("step", done);
+                        line.put("epoch", Math.round((double) done / order.stepsPerEpoch() * 1e4) / 1e4);
+                        line.put("loss", (float) loss);
+                        line.put("lr", lr);
+                        line.put("grad_norm", norm);
+                        line.put("tokens_per_s", Math.round(tokensPerS * 10) / 10.0);
+                        if (evalLoss != null) line.put("eval_loss", evalLoss);
+                        metrics.append(line);
+                        progress.step(done, loss, lr, tokensPerS, evalLoss);
+
+                        if (cfg.saveEvery > 0 && done % cfg.saveEvery == 0 && done < total) {
+                            lastGood = store.save("checkpoint-" + done, model, opt,
+                                    state(done, order, metrics.lines(), total));
+                            store.prune(cfg.keep);
+                            LossPlot.write(runDir.resolve("loss.png"), metrics.entries(), title());
+                        }
+                    }
+                } finally {
+                    LossPlot.write(runDir.resolve("loss.png"), metrics.entries(), title());
+                }
+                Path finalDir = store.save("final", model, null, state(total, order, metrics.lines(), total));
+                progress.message("wrote " + finalDir);
+                return new Result(total, loss, firstEval == null ? Double.NaN : firstEval,
+                        lastEval == null ? Double.NaN : lastEval, finalDir);
+            }
+        }
+    }
+
+    /**
+     * One step's gradients: zeroes them, then runs every micro-batch, each backward scaled by
+     * 1 / (target tokens of all micro-batches), so the result is the gradient of the mean loss over
+     * the whole step whatever the split. Returns that mean loss (0 when there are no targets).
+     */
+    public static double accumulate(TrainableModel model, List<TokenBatch> micro) {
+        model.zeroGrad();
+        long targets = 0;
+        for (TokenBatch b : micro) targets += b.targetCount();
+        if (targets == 0) return 0;
+        double sum = 0;
+        float scale = (float) (1.0 / targets);
+        for (TokenBatch b : micro) {
+            int n = b.targetCount();
+            if (n == 0) continue;
+            sum += (double) model.forward(b) * n;
+            model.backward(scale);
+        }
+        return sum / targets;
+    }
+
+    /** Mean loss over every target token of the held-out rows, without dropout. */
+    double evalLoss() {
+        model.setTraining(false);
+        try {
+            double sum = 0;
+            long targets = 0;
+            for (int from = 0; from < eval.size(); from += cfg.microBatch) {
+                int[] rows = new int[Math.min(cfg.microBatch, eval.size() - from)];
+                for (int i = 0; i < rows.length; i++) rows[i] = from + i;
+                TokenBatch b = eval.batch(rows);
+                int n = b.targetCount();
+                if (n == 0) continue;
+                sum += (double) model.forward(b) * n;
+                targets += n;
+            }
+            return targets == 0 ? 0 : sum / targets;
+        } finally {
+            model.setTraining(true);
+        }
+    }
+
+    private List<TokenBatch> microBatches(int[] rows) {
+        List<TokenBatch> out = new ArrayList<>();
+        for (int from = 0; from < rows.length; from += cfg.microBatch) {
+            out.add(train.batch(java.util.Arrays.copyOfRange(rows, from, Math.min(from + cfg.microBatch, rows.length))));
+        }
+        return out;
+    }
+
+    private static long nonPadding(TokenBatch b) {
+        long n = 0;
+        for (int s : b.segments()) if (s != 0) n++;
+        return n;
+    }
+
+    /** Dropout masks of step {@code step}: a function of the seed and the step only. */
+    private long dropoutSeed(int step) {
+        return cfg.seed * 0xBF58476D1CE4E5B9L + step;
+    }
+
+    private ObjectNode state(int step, DataOrder order, int metricsLines, int total) {
+        ObjectNode s = TrainConfig.JSON.createObjectNode();
+        s.put("step", step);
+        s.put("scheduler_step", step);
+        s.put("total_steps", total);
+        s.put("metrics_lines", metricsLines);
+        ObjectNode data = s.putObject("data");
+        data.put("seed", cfg.seed);
+        data.put("rows", train.size());
+        data.put("steps_per_epoch", order.stepsPerEpoch());
+        data.put("epoch", order.epochOf(step));
+        data.put("offset_in_epoch", Math.min(train.size(), (step % order.stepsPerEpoch()) * cfg.batch));
+        ObjectNode rng = s.putObject("rng");
+        rng.put("seed", cfg.seed);
+        rng.put("next_dropout_seed", dropoutSeed(step));
+        return s;
+    }
+
+    private TrainingDivergedException diverged(int step, String what, Path lastGood) {
+        return new TrainingDivergedException("step " + step + ": " + what + ", so the run stopped; "
+                + (lastGood == null ? "no checkpoint had been written yet" : "the last good checkpoint is " + lastGood));
+    }
+
+    /** A resumed run must compute the same thing: every key but the harmless ones must match the saved config. */
+    private void checkSameRun(Path configFile) throws IOException {
+        if (!Files.exists(configFile)) return; // nothing was started there: a fresh run
+        JsonNode saved = TrainConfig.resolve(configFile, null).toJson(); // same types as now, for comparison
+        ObjectNode now = cfg.toJson();
+        for (Map.Entry<String, JsonNode> e : now.properties()) {
+            if (RESUMABLE_CHANGES.contains(e.getKey())) continue;
+            if (!e.getValue().equals(saved.get(e.getKey()))) {
+                throw new IllegalArgumentException("--resume: " + configFile + " has " + e.getKey() + " = "
+                        + saved.get(e.getKey()) + " but this run asks for " + e.getValue()
+                        + "; a resumed run must use the same settings");
+            }
+        }
+    }
+
+    private String title() {
+        return "sft " + runDir.getFileName() + (cfg.lora() ? " (LoRA r=" + cfg.loraRank + ")" : " (full)");
+    }
+}

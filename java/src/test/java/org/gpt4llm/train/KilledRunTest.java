@@ -1,0 +1,89 @@
+package org.gpt4llm.train;
+
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.node.ObjectNode;
+import java.io.IOException;
+import java.io.OutputStream;
+import java.io.PrintStream;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+import org.gpt4llm.backend.cpu.CpuBackend;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+/**
+ * A training process killed with SIGKILL part-way, then resumed, logs the same metrics (every value
+ * but tokens_per_s) and ends with the same weights, byte for byte, as a run that was never stopped.
+ */
+class KilledRunTest {
+    private static final int STEPS = 40;
+
+    @TempDir
+    Path tmp;
+
+    /** The training process: {@code args[0]} is the run folder. */
+    public static void main(String[] args) throws IOException {
+        try (CpuBackend cpu = new CpuBackend(2)) {
+            run(cpu, Path.of(args[0]), false);
+        }
+    }
+
+    static void run(CpuBackend cpu, Path out, boolean resume) throws IOException {
+        TrainConfig cfg = Synthetic.config(out);
+        cfg.maxSteps = STEPS;
+        cfg.resume = resume;
+        try (var m = Synthetic.model(cpu, 11).model()) {
+            new Trainer(cfg, new FullFineTune(m, null), Synthetic.counting(64, 1), Synthetic.counting(16, 2), true,
+                    new PrintStream(OutputStream.nullOutputStream())).run();
+        }
+    }
+
+    @Test
+    void sigkillThenResumeMatchesAnUninterruptedRun() throws Exception {
+        Path killed = tmp.resolve("killed"), whole = tmp.resolve("whole");
+        String java = Path.of(System.getProperty("java.home"), "bin", "java").toString();
+        Process p = new ProcessBuilder(java, "--enable-native-access=ALL-UNNAMED", "-cp",
+                System.getProperty("java.class.path"), KilledRunTest.class.getName(), killed.toString())
+                .redirectErrorStream(true).redirectOutput(tmp.resolve("child.log").toFile()).start();
+        Path metrics = killed.resolve("metrics.jsonl");
+        long deadline = System.nanoTime() + 300_000_000_000L;
+        while (p.isAlive() && lines(metrics) < 14 && System.nanoTime() < deadline) Thread.sleep(10);
+        assertTrue(p.isAlive(), "the training process ended before it could be killed: " + Files.readString(tmp.resolve("child.log")));
+        p.destroyForcibly(); // SIGKILL
+        p.waitFor();
+        int logged = lines(metrics);
+        assertTrue(logged < STEPS && !Files.exists(killed.resolve("final")), "killed after " + logged + " steps");
+
+        try (CpuBackend cpu = new CpuBackend(2)) {
+            run(cpu, killed, true);
+            run(cpu, whole, false);
+        }
+        List<JsonNode> a = read(whole), b = read(killed);
+        assertEquals(STEPS, a.size());
+        assertEquals(a.size(), b.size());
+        for (int i = 0; i < a.size(); i++) {
+            ObjectNode x = ((ObjectNode) a.get(i)).deepCopy(), y = ((ObjectNode) b.get(i)).deepCopy();
+            x.remove("tokens_per_s");
+            y.remove("tokens_per_s");
+            assertEquals(x, y, "metrics line " + (i + 1) + " (killed after " + logged + " lines)");
+        }
+        assertArrayEquals(Files.readAllBytes(whole.resolve("final/model.safetensors")),
+                Files.readAllBytes(killed.resolve("final/model.safetensors")));
+    }
+
+    private static int lines(Path f) throws IOException {
+        return Files.exists(f) ? Files.readAllLines(f).size() : 0;
+    }
+
+    private static List<JsonNode> read(Path run) throws IOException {
+        List<JsonNode> out = new ArrayList<>();
+        for (String l : Files.readAllLines(run.resolve("metrics.jsonl"))) out.add(TrainConfig.JSON.readTree(l));
+        return out;
+    }
+}
