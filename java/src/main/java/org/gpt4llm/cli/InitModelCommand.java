@@ -13,6 +13,8 @@ import org.gpt4llm.model.LlamaConfig;
 import org.gpt4llm.model.LlamaModel;
 import org.gpt4llm.tensor.DType;
 import org.gpt4llm.tensor.Tensor;
+import org.gpt4llm.tokenizer.HfTokenizer;
+import org.gpt4llm.tokenizer.Tokenizers;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Option;
 
@@ -26,8 +28,11 @@ public final class InitModelCommand implements Callable<Integer> {
     @Option(names = "--preset", defaultValue = "tiny", description = "tiny, small or 7b")
     String preset;
 
-    @Option(names = "--vocab", defaultValue = "32000", description = "vocabulary size (match the tokenizer)")
-    int vocab;
+    @Option(names = "--vocab", description = "vocabulary size (default: the --tokenizer's, else 32000)")
+    Integer vocab;
+
+    @Option(names = "--tokenizer", description = "a folder with tokenizer.json: copied into --out, and its size is the vocabulary")
+    Path tokenizer;
 
     @Option(names = "--out", required = true, description = "output folder")
     Path out;
@@ -49,7 +54,17 @@ public final class InitModelCommand implements Callable<Integer> {
         if (!arch.equals("llama")) {
             throw new IllegalArgumentException("--arch " + arch + " is not available: init-model builds llama checkpoints");
         }
+        int tokenizerVocab = -1;
+        if (tokenizer != null) {
+            try (HfTokenizer tok = Tokenizers.load(tokenizer)) {
+                tokenizerVocab = tok.vocabSize();
+            }
+        }
+        int vocab = this.vocab != null ? this.vocab : tokenizerVocab > 0 ? tokenizerVocab : 32000;
         if (vocab < 1) throw new IllegalArgumentException("--vocab must be positive, got " + vocab);
+        if (vocab < tokenizerVocab) {
+            throw new IllegalArgumentException("--vocab " + vocab + " is smaller than the " + tokenizerVocab + " tokens of --tokenizer " + tokenizer);
+        }
         DType storage = switch (dtype.toLowerCase(Locale.ROOT)) {
             case "f32", "float32" -> DType.F32;
             case "bf16", "bfloat16" -> DType.BF16;
@@ -80,6 +95,13 @@ public final class InitModelCommand implements Callable<Integer> {
             Initializer.hfNormal(tensors, seed);
             Files.createDirectories(out);
             Checkpoint.save(out, tensors, LlamaModel.MAX_SHARD_BYTES);
+        }
+        if (tokenizer != null) {
+            for (String f : new String[] {"tokenizer.json", "tokenizer_config.json", "special_tokens_map.json"}) {
+                if (Files.isRegularFile(tokenizer.resolve(f))) {
+                    Files.copy(tokenizer.resolve(f), out.resolve(f), java.nio.file.StandardCopyOption.REPLACE_EXISTING);
+                }
+            }
         }
         cfg.write(out.resolve("config.json"));
         long count = LlamaModel.parameterShapes(cfg).values().stream().mapToLong(Tensor::numel).sum();

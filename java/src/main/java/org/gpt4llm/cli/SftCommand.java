@@ -13,6 +13,13 @@ import java.util.concurrent.Callable;
 import org.gpt4llm.backend.Backend;
 import org.gpt4llm.backend.Backends;
 import org.gpt4llm.model.LlamaModel;
+import org.gpt4llm.data.DataLoader;
+import org.gpt4llm.train.PaddedRows;
+import org.gpt4llm.data.Example;
+import org.gpt4llm.data.SftDataset;
+import org.gpt4llm.data.Split;
+import org.gpt4llm.tokenizer.HfTokenizer;
+import org.gpt4llm.tokenizer.Tokenizers;
 import org.gpt4llm.train.BatchSource;
 import org.gpt4llm.train.FullFineTune;
 import org.gpt4llm.train.TrainConfig;
@@ -213,6 +220,22 @@ public final class SftCommand implements Callable<Integer> {
      * example (or packed group, with {@code --packing}) one row of a {@link org.gpt4llm.train.PaddedRows}.
      */
     static TrainData buildData(TrainConfig cfg, LlamaModel base) throws IOException {
-        throw new IllegalArgumentException("--data: reading instruction data is not available in this build");
+        if (cfg.data.isEmpty()) throw new IllegalArgumentException("--data is required: the instruction files to train on");
+        try (HfTokenizer tok = Tokenizers.load(Path.of(cfg.model))) {
+            if (tok.vocabSize() > base.config().vocabSize()) {
+                throw new IllegalArgumentException("--model " + cfg.model + ": the tokenizer has " + tok.vocabSize()
+                        + " tokens but the model only " + base.config().vocabSize());
+            }
+            SftDataset ds = SftDataset.load(cfg.data.stream().map(Path::of).toList(), tok,
+                    new SftDataset.Options(null, cfg.maxLen, cfg.trainOnInputs, cfg.strict));
+            System.out.println(ds.report(5));
+            if (ds.examples().isEmpty()) throw new IllegalArgumentException("--data: no usable record in " + cfg.data);
+            Split<Example> split = Split.byFraction(ds.examples(), cfg.evalFraction, cfg.seed);
+            int pad = tok.padId();
+            return new TrainData(
+                    new PaddedRows(DataLoader.inOrder(split.train(), 1, cfg.maxLen, cfg.packing, pad), pad),
+                    split.eval().isEmpty() ? null
+                            : new PaddedRows(DataLoader.inOrder(split.eval(), 1, cfg.maxLen, cfg.packing, pad), pad));
+        }
     }
 }
