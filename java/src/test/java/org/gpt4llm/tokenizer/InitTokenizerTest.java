@@ -61,6 +61,24 @@ class InitTokenizerTest {
     }
 
     @Test
+    void ourSplitMatchesTheLibraryOnAwkwardText() throws IOException {
+        BpeTrainer trainer = new BpeTrainer(VOCAB, 2);
+        texts.forEach(trainer::add);
+        ByteLevelBpe ours = trainer.train();
+        List<String> awkward = List.of(
+                "It's THEY'RE we'll I'M you'd", "  leading and trailing  ", "a\r\nb\n\n\tc", "no\u00a0break\u3000ideographic space",
+                "emoji 😀👍🏽 and é (e + U+0301)", "١٢٣ arabic digits, ⅻ roman, 3.14e-5", "tabs\t\t\tthen text", "</s>inside<pad>text<s>",
+                "中文，标点！“引号”（括号）……", "x".repeat(300) + " " + "的".repeat(200), "");
+        Map<String, String> options = Map.of("addSpecialTokens", "false", "truncation", "false", "padding", "false");
+        try (HuggingFaceTokenizer hf = HuggingFaceTokenizer.newInstance(out.resolve("tokenizer.json"), options)) {
+            for (String text : awkward) {
+                long[] ids = hf.encode(text, false, false).getIds();
+                assertArrayEquals(ours.encode(text), java.util.Arrays.stream(ids).mapToInt(Math::toIntExact).toArray(), text);
+            }
+        }
+    }
+
+    @Test
     void vocabularyAndSpecialTokensAreAsAsked() throws IOException {
         JsonNode spec = new ObjectMapper().readTree(out.resolve("tokenizer.json").toFile());
         assertEquals(VOCAB, spec.path("model").path("vocab").size());
@@ -131,6 +149,17 @@ class InitTokenizerTest {
         try (HfTokenizer t = Tokenizers.load(tok)) {
             assertEquals("hello world 世界", t.decode(t.encode("hello world 世界")));
         }
+    }
+
+    @Test
+    void jsonlRecordsGiveTheirFields(@TempDir Path dir) throws IOException {
+        Path jsonl = dir.resolve("a.jsonl");
+        Files.writeString(jsonl, "{\"instruction\": \"Say hi\", \"input\": \"\", \"output\": \"Hi!\"}\n\n"
+                + "{\"instruction\": \"翻译\", \"input\": \"cat\", \"output\": \"猫\"}\n");
+        assertEquals(List.of("Say hi", "Hi!", "翻译", "cat", "猫"), TrainingTexts.read(jsonl));
+        Files.writeString(jsonl, "{\"instruction\": \"x\", \"output\": 3}\n{broken\n");
+        IOException e = assertThrows(IOException.class, () -> TrainingTexts.read(jsonl));
+        assertTrue(e.getMessage().startsWith(jsonl + " line 1 has a non-text output"), e.getMessage());
     }
 
     private static int[] concat(int[]... parts) {
