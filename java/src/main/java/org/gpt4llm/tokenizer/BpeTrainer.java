@@ -27,6 +27,9 @@ public final class BpeTrainer {
             throw new IllegalArgumentException("--vocab " + vocabSize + " is too small: a byte-level BPE needs at least "
                     + ByteLevelBpe.MIN_VOCAB + " tokens (256 bytes and " + ByteLevelBpe.SPECIALS.size() + " special tokens)");
         }
+        if (vocabSize > ByteLevelBpe.MAX_VOCAB) {
+            throw new IllegalArgumentException("--vocab " + vocabSize + " is too large: at most " + ByteLevelBpe.MAX_VOCAB);
+        }
         if (minFrequency < 1) throw new IllegalArgumentException("--min-frequency must be at least 1, got " + minFrequency);
         this.vocabSize = vocabSize;
         this.minFrequency = minFrequency;
@@ -76,8 +79,8 @@ public final class BpeTrainer {
             long key = top[1];
             if (pairCount.getOrDefault(key, 0L) != top[0]) continue;
             if (top[0] < minFrequency) break;
-            int a = (int) (key >>> 32);
-            int b = (int) key;
+            int a = ByteLevelBpe.left(key);
+            int b = ByteLevelBpe.right(key);
             String spelled = tokens.get(a) + tokens.get(b);
             // two merge paths can spell the same token; the later merge reuses its id, as HF's trainer does
             Integer merged = idOf.get(spelled);
@@ -89,16 +92,8 @@ public final class BpeTrainer {
             merges.add(new int[] {a, b});
 
             Map<Long, Long> delta = new HashMap<>();
-            Set<Integer> affected = wordsWith.remove(key);
-            for (int wi : affected.stream().sorted().toList()) {
-                long c = counts[wi];
-                addPairs(words[wi], lengths[wi], -c, delta);
-                lengths[wi] = mergeInPlace(words[wi], lengths[wi], a, b, merged);
-                addPairs(words[wi], lengths[wi], c, delta);
-                for (int i = 0; i + 1 < lengths[wi]; i++) {
-                    long p = ByteLevelBpe.pairKey(words[wi][i], words[wi][i + 1]);
-                    if (p != key) wordsWith.computeIfAbsent(p, k -> new HashSet<>()).add(wi);
-                }
+            for (int wi : wordsWith.remove(key)) {
+                lengths[wi] = mergeWord(words[wi], lengths[wi], a, b, merged, counts[wi], delta, wi, wordsWith);
             }
             pairCount.remove(key);
             delta.remove(key);
@@ -112,15 +107,27 @@ public final class BpeTrainer {
         return new ByteLevelBpe(tokens, merges);
     }
 
-    private static void addPairs(int[] word, int length, long count, Map<Long, Long> into) {
-        for (int i = 0; i + 1 < length; i++) into.merge(ByteLevelBpe.pairKey(word[i], word[i + 1]), count, Long::sum);
-    }
-
-    /** Replaces every (a, b) in the first {@code n} symbols, left to right, by {@code merged}; returns the new length. */
-    static int mergeInPlace(int[] syms, int n, int a, int b, int merged) {
+    /**
+     * Replaces every (a, b) in the first {@code n} symbols of a word, left to right, by {@code merged},
+     * and records how the pair counts change: only the neighbours of each merge site change, so a
+     * long word (a Chinese sentence is one word) costs no more than its merge sites. Returns the new length.
+     */
+    private static int mergeWord(int[] syms, int n, int a, int b, int merged, long count,
+            Map<Long, Long> delta, int word, Map<Long, Set<Integer>> wordsWith) {
         int out = 0;
         for (int i = 0; i < n; i++) {
             if (i + 1 < n && syms[i] == a && syms[i + 1] == b) {
+                if (out > 0) {
+                    // the left neighbour may itself be a merge just made here: then this undoes its (merged, a)
+                    int left = syms[out - 1];
+                    delta.merge(ByteLevelBpe.pairKey(left, a), -count, Long::sum);
+                    change(ByteLevelBpe.pairKey(left, merged), count, delta, word, wordsWith);
+                }
+                if (i + 2 < n) {
+                    int right = syms[i + 2];
+                    delta.merge(ByteLevelBpe.pairKey(b, right), -count, Long::sum);
+                    change(ByteLevelBpe.pairKey(merged, right), count, delta, word, wordsWith);
+                }
                 syms[out++] = merged;
                 i++;
             } else {
@@ -128,5 +135,10 @@ public final class BpeTrainer {
             }
         }
         return out;
+    }
+
+    private static void change(long pair, long count, Map<Long, Long> delta, int word, Map<Long, Set<Integer>> wordsWith) {
+        delta.merge(pair, count, Long::sum);
+        wordsWith.computeIfAbsent(pair, k -> new HashSet<>()).add(word);
     }
 }

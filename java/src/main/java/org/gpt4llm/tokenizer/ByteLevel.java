@@ -1,6 +1,5 @@
 package org.gpt4llm.tokenizer;
 
-import java.nio.charset.StandardCharsets;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.regex.Matcher;
@@ -60,15 +59,7 @@ final class ByteLevel {
         return out;
     }
 
-    /** {@code word}'s UTF-8 bytes spelled with one byte-level character each. */
-    static String spell(String word) {
-        byte[] bytes = word.getBytes(StandardCharsets.UTF_8);
-        char[] chars = new char[bytes.length];
-        for (int i = 0; i < bytes.length; i++) chars[i] = BYTE_CHAR[bytes[i] & 0xFF];
-        return new String(chars);
-    }
-
-    /** The UTF-8 bytes a byte-level spelling stands for (the inverse of {@link #spell}). */
+    /** The UTF-8 bytes a byte-level spelling stands for (each character spells one byte). */
     static byte[] bytesOf(String spelled) {
         byte[] out = new byte[spelled.length()];
         for (int i = 0; i < out.length; i++) {

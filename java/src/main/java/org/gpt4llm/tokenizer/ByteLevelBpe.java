@@ -55,8 +55,24 @@ public final class ByteLevelBpe {
         }
     }
 
+    /** The largest vocabulary a pair key can index (2^21 ids). */
+    public static final int MAX_VOCAB = 1 << 21;
+
+    /**
+     * One long for a pair of ids. Not a << 32 | b: Long's hash is the xor of its halves, which
+     * would put every pair of small ids in a few thousand hash buckets; with 21 bits per id the
+     * key of two ids below 2^11 is its own hash.
+     */
     static long pairKey(int a, int b) {
-        return ((long) a << 32) | (b & 0xFFFFFFFFL);
+        return ((long) a << 21) | b;
+    }
+
+    static int left(long pairKey) {
+        return (int) (pairKey >>> 21);
+    }
+
+    static int right(long pairKey) {
+        return (int) (pairKey & (MAX_VOCAB - 1));
     }
 
     /** The id of byte {@code b}. */

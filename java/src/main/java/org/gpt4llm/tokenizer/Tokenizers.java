@@ -25,6 +25,8 @@ public final class Tokenizers {
     static {
         // the native library ships inside DJL's jar; never let DJL fetch one from the network instead
         if (System.getProperty("ai.djl.offline") == null) System.setProperty("ai.djl.offline", "true");
+        // DJL logs through SLF4J, which warns on stderr that no logging backend is bound; we log nothing through it
+        if (System.getProperty("slf4j.internal.verbosity") == null) System.setProperty("slf4j.internal.verbosity", "ERROR");
     }
 
     private Tokenizers() {
