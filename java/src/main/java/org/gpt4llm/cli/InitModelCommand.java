@@ -54,10 +54,12 @@ public final class InitModelCommand implements Callable<Integer> {
         if (!arch.equals("llama")) {
             throw new IllegalArgumentException("--arch " + arch + " is not available: init-model builds llama checkpoints");
         }
-        int tokenizerVocab = -1;
+        int tokenizerVocab = -1, bos = -1, eos = -1;
         if (tokenizer != null) {
             try (HfTokenizer tok = Tokenizers.load(tokenizer)) {
                 tokenizerVocab = tok.vocabSize();
+                bos = tok.bosId();
+                eos = tok.eosId();
             }
         }
         int vocab = this.vocab != null ? this.vocab : tokenizerVocab > 0 ? tokenizerVocab : 32000;
@@ -76,7 +78,7 @@ public final class InitModelCommand implements Callable<Integer> {
         LlamaConfig p = LlamaConfig.preset(preset, vocab);
         LlamaConfig cfg = new LlamaConfig(p.hiddenSize(), p.intermediateSize(), p.numLayers(), p.numHeads(),
                 p.numKvHeads(), p.rmsNormEps(), p.ropeTheta(), vocab, tie, p.maxPositionEmbeddings(),
-                p.bosTokenId(), p.eosTokenId());
+                bos >= 0 ? bos : p.bosTokenId(), eos >= 0 ? eos : p.eosTokenId());
         try (Arena arena = Arena.ofShared()) {
             // straight into the storage dtype: a 7b model in bf16 never needs its fp32 copy in memory
             Map<String, Tensor> tensors = new LinkedHashMap<>();
