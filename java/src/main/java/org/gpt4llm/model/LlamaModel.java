@@ -253,7 +253,7 @@ public final class LlamaModel implements AutoCloseable {
         if (lora == null) {
             enableLora(c, 0);
         } else if (lora.config().rank() != c.rank() || lora.config().alpha() != c.alpha()
-                || !lora.config().targets().equals(c.targets())) {
+                || !new java.util.HashSet<>(lora.config().targets()).equals(new java.util.HashSet<>(c.targets()))) {
             throw new IOException(dir.resolve(LoraAdapters.CONFIG) + ": rank " + c.rank() + ", alpha " + c.alpha() + " on "
                     + c.targets() + " does not match this model's adapters (rank " + lora.config().rank() + ", alpha "
                     + lora.config().alpha() + " on " + lora.config().targets() + ")");

@@ -207,6 +207,11 @@ final class LoraAdapters implements AutoCloseable {
         if (!"none".equals(c.path("bias").asText("none"))) throw new IOException(file + ": bias " + c.get("bias") + " is not supported, only \"none\"");
         if (c.path("fan_in_fan_out").asBoolean(false)) throw new IOException(file + ": fan_in_fan_out true is not supported");
         if (c.path("use_rslora").asBoolean(false)) throw new IOException(file + ": use_rslora true is not supported");
+        if (c.path("use_dora").asBoolean(false)) throw new IOException(file + ": use_dora true (DoRA) is not supported");
+        for (String field : List.of("layers_to_transform", "rank_pattern", "alpha_pattern")) {
+            JsonNode f = c.path(field);
+            if (!f.isMissingNode() && !f.isNull() && !f.isEmpty()) throw new IOException(file + ": " + field + " is not supported");
+        }
         JsonNode t = c.path("target_modules");
         List<String> targets = new ArrayList<>();
         if (t.isArray()) t.forEach(n -> targets.add(n.asText()));

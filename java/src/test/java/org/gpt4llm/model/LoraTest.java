@@ -191,6 +191,51 @@ class LoraTest {
         }
     }
 
+    /** A folder as PEFT writes it (its adapter_config.json fields, F16 tensors, targets in set order). */
+    @Test
+    void loadsAnAdapterWrittenByPeft(@TempDir Path dir) throws IOException {
+        Random rng = new Random(Numerics.freshSeed());
+        Files.writeString(dir.resolve("adapter_config.json"), """
+                {
+                  "alpha_pattern": {}, "auto_mapping": null, "base_model_name_or_path": "huggyllama/llama-7b",
+                  "bias": "none", "fan_in_fan_out": false, "inference_mode": true, "init_lora_weights": true,
+                  "layers_pattern": null, "layers_to_transform": null, "loftq_config": {}, "lora_alpha": 16,
+                  "lora_dropout": 0.05, "megatron_config": null, "megatron_core": "megatron.core",
+                  "modules_to_save": null, "peft_type": "LORA", "r": 8, "rank_pattern": {}, "revision": null,
+                  "target_modules": ["v_proj", "q_proj"], "task_type": "CAUSAL_LM", "use_dora": false,
+                  "use_rslora": false
+                }
+                """);
+        Map<String, Tensor> tensors = new LinkedHashMap<>();
+        Map<String, float[]> values = new LinkedHashMap<>();
+        try (Arena arena = Arena.ofConfined();
+             CpuBackend backend = new CpuBackend(2)) {
+            for (int l = 0; l < GQA.numLayers(); l++) {
+                for (String t : List.of("q_proj", "v_proj")) {
+                    String base = "base_model.model.model.layers." + l + ".self_attn." + t;
+                    long out = t.equals("q_proj") ? GQA.hiddenSize() : GQA.kvDim();
+                    for (var e : Map.of(".lora_A.weight", new long[] {8, GQA.hiddenSize()}, ".lora_B.weight",
+                            new long[] {out, 8}).entrySet()) {
+                        float[] v = Numerics.normal(rng, (int) Tensor.numel(e.getValue()), 0.1f);
+                        Tensor f16 = Tensor.allocate(arena, org.gpt4llm.tensor.DType.F16, e.getValue());
+                        backend.convert(f16, Tensor.of(arena, v, e.getValue()));
+                        tensors.put(base + e.getKey(), f16);
+                        Tensor back = Tensor.allocate(arena, org.gpt4llm.tensor.DType.F32, e.getValue());
+                        backend.convert(back, f16);
+                        values.put(base + e.getKey(), back.toFloatArray());
+                    }
+                }
+            }
+            SafeTensors.write(dir.resolve("adapter_model.safetensors"), tensors, Map.of("format", "pt"));
+            try (LlamaModel m = LlamaModel.initRandom(backend, GQA, 1)) {
+                m.loadAdapter(dir);
+                assertEquals(new LoraConfig(8, 16f, 0.05f, List.of("v_proj", "q_proj")), m.loraConfig());
+                assertEquals(values.keySet(), new java.util.HashSet<>(m.trainableParameters().keySet()));
+                values.forEach((name, v) -> assertArrayEquals(v, m.trainableParameters().get(name).toFloatArray(), name));
+            }
+        }
+    }
+
     @Test
     void badAdapterFoldersAreClearErrors(@TempDir Path dir) throws IOException {
         try (Arena arena = Arena.ofConfined();
