@@ -210,7 +210,7 @@ final class LoraAdapters implements AutoCloseable {
         if (c.path("use_dora").asBoolean(false)) throw new IOException(file + ": use_dora true (DoRA) is not supported");
         for (String field : List.of("layers_to_transform", "rank_pattern", "alpha_pattern")) {
             JsonNode f = c.path(field);
-            if (!f.isMissingNode() && !f.isNull() && !f.isEmpty()) throw new IOException(file + ": " + field + " is not supported");
+            if (!f.isMissingNode() && !f.isNull() && !(f.isContainerNode() && f.isEmpty())) throw new IOException(file + ": " + field + " is not supported");
         }
         JsonNode t = c.path("target_modules");
         List<String> targets = new ArrayList<>();
