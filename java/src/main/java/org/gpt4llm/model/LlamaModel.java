@@ -8,6 +8,7 @@ import java.util.ArrayList;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.Set;
 import org.gpt4llm.backend.Backend;
 import org.gpt4llm.backend.Backend.AttentionShape;
 import org.gpt4llm.io.Checkpoint;
@@ -253,7 +254,7 @@ public final class LlamaModel implements AutoCloseable {
         if (lora == null) {
             enableLora(c, 0);
         } else if (lora.config().rank() != c.rank() || lora.config().alpha() != c.alpha()
-                || !new java.util.HashSet<>(lora.config().targets()).equals(new java.util.HashSet<>(c.targets()))) {
+                || !Set.copyOf(lora.config().targets()).equals(Set.copyOf(c.targets()))) {
             throw new IOException(dir.resolve(LoraAdapters.CONFIG) + ": rank " + c.rank() + ", alpha " + c.alpha() + " on "
                     + c.targets() + " does not match this model's adapters (rank " + lora.config().rank() + ", alpha "
                     + lora.config().alpha() + " on " + lora.config().targets() + ")");
