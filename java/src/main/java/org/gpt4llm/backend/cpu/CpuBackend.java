@@ -314,33 +314,38 @@ public final class CpuBackend implements Backend {
 
     @Override
     public void loraForward(Tensor y, Tensor t, Tensor x, Tensor a, Tensor b, float scale, float dropout, long seed) {
-        int n = loraRows(x, a, b, dropout), r = (int) a.dim(0);
-        Tensor y2 = y.view(n, b.dim(0)), t2 = t.view(n, r);
-        try (Arena tmp = Arena.ofShared()) {
-            Tensor xd = dropped(tmp, x.view(n, a.dim(1)), dropout, seed);
-            matmul(t2, xd, false, a, true, 1f, 0f);
+        int n = loraRows(x, a, b, dropout), r = (int) a.dim(0), in = (int) a.dim(1);
+        Tensor t2 = t.view(n, r);
+        if (dropout == 0f) {
+            matmul(t2, x.view(n, in), false, a, true, 1f, 0f);
+        } else {
+            try (Arena tmp = Arena.ofShared()) {
+                matmul(t2, dropped(tmp, x.view(n, in), dropout, seed), false, a, true, 1f, 0f);
+            }
         }
-        matmul(y2, t2, false, b, true, scale, 1f);
+        matmul(y.view(n, b.dim(0)), t2, false, b, true, scale, 1f);
     }
 
     @Override
     public void loraBackward(Tensor dx, Tensor dA, Tensor dB, Tensor dt, Tensor dy, Tensor x, Tensor a, Tensor b,
                              Tensor t, float scale, float dropout, long seed) {
         int n = loraRows(x, a, b, dropout), r = (int) a.dim(0), in = (int) a.dim(1);
-        Tensor dy2 = dy.view(n, b.dim(0)), dt2 = dt.view(n, r), t2 = t.view(n, r);
+        Tensor dy2 = dy.view(n, b.dim(0)), dt2 = dt.view(n, r);
         matmul(dt2, dy2, false, b, false, scale, 0f);
-        matmul(dB, dy2, true, t2, false, scale, 1f);
+        matmul(dB, dy2, true, t.view(n, r), false, scale, 1f);
+        if (dropout == 0f) {
+            matmul(dA, dt2, true, x.view(n, in), false, 1f, 1f);
+            if (dx != null) matmul(dx.view(n, in), dt2, false, a, false, 1f, 1f);
+            return;
+        }
+        // with dropout the mask applies to x for dA and to the product for dx: both through temporaries
+        // (a shared arena, since the masking runs in parallel; only opened when needed, closing one is not free)
         try (Arena tmp = Arena.ofShared()) {
             matmul(dA, dt2, true, dropped(tmp, x.view(n, in), dropout, seed), false, 1f, 1f);
             if (dx == null) return;
-            if (dropout == 0f) {
-                matmul(dx.view(n, in), dt2, false, a, false, 1f, 1f);
-            } else {
-                // the mask applies to the product, so it goes through a temporary
-                Tensor g = Tensor.allocate(tmp, DType.F32, n, in);
-                matmul(g, dt2, false, a, false, 1f, 0f);
-                add(dx, dx, dropped(tmp, g, dropout, seed));
-            }
+            Tensor g = Tensor.allocate(tmp, DType.F32, n, in);
+            matmul(g, dt2, false, a, false, 1f, 0f);
+            add(dx, dx, dropped(tmp, g, dropout, seed));
         }
     }
 
