@@ -98,6 +98,23 @@ public interface Backend extends AutoCloseable {
     /** y = a + b, element-wise; y may be a or b. */
     void add(Tensor y, Tensor a, Tensor b);
 
+    /**
+     * The LoRA adapter path of one linear layer: {@code y} [N, out] += scale * (dropout(x) Aᵀ) Bᵀ with
+     * x [N, in], A [r, in], B [out, r] (x, y, A, B in the backend's storage types), saving {@code t}
+     * = dropout(x) Aᵀ (F32 [N, r], overwritten) for the backward. The dropout mask is
+     * {@link LoraDropout#scale} of {@code seed} at (row of x, column of x); p = 0 disables it.
+     */
+    void loraForward(Tensor y, Tensor t, Tensor x, Tensor a, Tensor b, float scale, float dropout, long seed);
+
+    /**
+     * The backward of {@link #loraForward} from {@code dy} [N, out], with the forward's {@code t},
+     * scale, dropout and seed: {@code dt} (F32 [N, r], a workspace) = scale * dy B; {@code dx} [N, in]
+     * += mask ⊙ (dt A), skipped when null; {@code dB} (F32 [out, r]) += scale * dyᵀ t; {@code dA}
+     * (F32 [r, in]) += dtᵀ dropout(x).
+     */
+    void loraBackward(Tensor dx, Tensor dA, Tensor dB, Tensor dt, Tensor dy, Tensor x, Tensor a, Tensor b, Tensor t,
+                      float scale, float dropout, long seed);
+
     /** Opens a named range on the profiler timeline (NVTX on a GPU); ranges nest. */
     default void rangePush(String name) {}
 

@@ -11,7 +11,9 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.StandardCopyOption;
 import java.util.Arrays;
+import java.util.LinkedHashMap;
 import java.util.Locale;
+import java.util.Map;
 import java.util.SplittableRandom;
 import org.gpt4llm.backend.Backend;
 import org.gpt4llm.backend.Backends;
@@ -19,6 +21,7 @@ import org.gpt4llm.backend.cpu.CpuBackend;
 import org.gpt4llm.backend.cpu.OpenBlas;
 import org.gpt4llm.model.LlamaConfig;
 import org.gpt4llm.model.LlamaModel;
+import org.gpt4llm.model.LoraConfig;
 import org.gpt4llm.model.TokenBatch;
 import org.gpt4llm.optim.AdamWOptimizer;
 import org.gpt4llm.peer.Torch;
@@ -48,9 +51,13 @@ public final class StepBench {
 
     private StepBench() {}
 
-    /** What to measure; {@code compareLibtorch} false times our backend alone. */
+    /**
+     * What to measure; {@code compareLibtorch} false times our backend alone; {@code lora} null
+     * trains every weight, else a LoRA step (frozen base, AdamW over the adapters) on both sides.
+     */
     public record Options(String preset, int vocab, int batch, int seq, int threads, int steps, int warmup,
-                          long seed, boolean compareLibtorch, float lr, float maxGradNorm, String backend) {
+                          long seed, boolean compareLibtorch, float lr, float maxGradNorm, String backend,
+                          LoraConfig lora) {
         public Options {
             if (compareLibtorch && !backend.equals("cpu")) {
                 throw new IllegalArgumentException("--compare libtorch needs --backend cpu (the libtorch here runs on the"
@@ -66,7 +73,7 @@ public final class StepBench {
 
         public static Options defaults() {
             return new Options("small", 32000, 4, 256, Runtime.getRuntime().availableProcessors(), 5, 1, 0, true,
-                    1e-4f, 1.0f, "cpu");
+                    1e-4f, 1.0f, "cpu", null);
         }
     }
 
@@ -96,6 +103,11 @@ public final class StepBench {
             n.put("seq", options.seq());
             n.put("steps", options.steps());
             n.put("warmup", options.warmup());
+            if (options.lora() != null) {
+                n.put("lora_rank", options.lora().rank());
+                n.put("lora_alpha", options.lora().alpha());
+                n.putArray("lora_targets").addAll(options.lora().targets().stream().map(JSON.getNodeFactory()::textNode).toList());
+            }
             n.put("parameters", parameters);
             n.put("tokens_per_step", tokensPerStep);
             n.put("model_flops_per_step", flopsPerStep);
@@ -139,6 +151,11 @@ public final class StepBench {
             b.append(String.format(Locale.ROOT,
                     "batch %d x seq %d = %d tokens/step, %d warmup + %d timed steps, %.3g model GFLOP/step%n",
                     options.batch(), options.seq(), tokensPerStep, options.warmup(), options.steps(), flopsPerStep / 1e9));
+            if (options.lora() != null) {
+                b.append(String.format(Locale.ROOT, "LoRA step: rank %d, alpha %s, dropout %s on %s; base weights frozen%n",
+                        options.lora().rank(), options.lora().alpha(), options.lora().dropout(),
+                        String.join(",", options.lora().targets())));
+            }
             if (libtorch != null) {
                 b.append(String.format(Locale.ROOT, "first-step loss: ours %.6f  libtorch %.6f  (rel diff %.1e)%s%n",
                         ours.firstLoss(), libtorch.firstLoss(), lossRelDiff(),
@@ -177,11 +194,27 @@ public final class StepBench {
         Files.move(tmp, abs, StandardCopyOption.ATOMIC_MOVE, StandardCopyOption.REPLACE_EXISTING);
     }
 
-    /** Model FLOPs of one training step (see the class comment). */
-    public static double stepFlops(LlamaConfig c, int batch, int seq) {
+    /** Model FLOPs of one training step (see the class comment); {@code lora} may be null. */
+    public static double stepFlops(LlamaConfig c, int batch, int seq, LoraConfig lora) {
         double C = c.hiddenSize(), kv = c.kvDim(), f = c.intermediateSize(), v = c.vocabSize(), l = c.numLayers();
         double p = l * (2 * C * C + 2 * C * kv + 3 * C * f) + v * C;
-        return 6 * p * batch * seq + 6 * l * batch * (double) seq * seq * C;
+        double n = (double) batch * seq, attn = 6 * l * n * seq * C;
+        if (lora == null) return 6 * p * n + attn;
+        // frozen base: no weight-gradient GEMMs; each adapter adds 6 * N * r * (in + out)
+        double adapters = 0;
+        for (var e : LlamaModel.parameterShapes(c).entrySet()) {
+            for (String t : lora.targets()) {
+                if (e.getKey().endsWith("." + t + ".weight")) adapters += 6 * n * lora.rank() * (e.getValue()[0] + e.getValue()[1]);
+            }
+        }
+        return 4 * p * n + attn + adapters;
+    }
+
+    /** The random-init model of a run, with fresh LoRA adapters when the run measures a LoRA step. */
+    private static LlamaModel model(Backend backend, LlamaConfig cfg, Options o) {
+        LlamaModel m = LlamaModel.initRandom(backend, cfg, o.seed());
+        if (o.lora() != null) m.enableLora(o.lora(), o.seed() + 2);
+        return m;
     }
 
     /** Random token rows, every position predicting the next token of its row. */
@@ -215,13 +248,18 @@ public final class StepBench {
         double sgemm;
         int[] shape = {batch.size(), cfg.intermediateSize(), cfg.hiddenSize()};
         try (Backend backend = Backends.open(o.backend(), o.threads());
-             LlamaModel ours = LlamaModel.initRandom(backend, cfg, o.seed());
-             AdamWOptimizer opt = new AdamWOptimizer(backend, ours.parameters(), ours.gradients(), hp);
+             LlamaModel ours = model(backend, cfg, o);
+             AdamWOptimizer opt = new AdamWOptimizer(backend, ours.trainableParameters(), ours.trainableGradients(), hp);
              TorchLlama theirs = o.compareLibtorch() ? new TorchLlama(cfg, ours.parameters(), o.threads()) : null) {
             params = ours.parameterCount();
             oursThreads = backend.threads();
             oursBlas = backend instanceof CpuBackend ? OpenBlas.getNumThreads() : 0;
             if (theirs != null) {
+                if (o.lora() != null) {
+                    Map<String, float[]> adapters = new LinkedHashMap<>();
+                    ours.trainableParameters().forEach((name, t) -> adapters.put(name, backend.download(t)));
+                    theirs.enableLora(o.lora().rank(), o.lora().scale(), o.lora().targets(), adapters);
+                }
                 theirs.useAdamW(hp.beta1(), hp.beta2(), hp.eps(), hp.weightDecay());
                 theirsThreads = Torch.threads();
                 theirsBlas = Torch.blasThreads();
@@ -259,7 +297,7 @@ public final class StepBench {
             // the fp32 CPU ceiling means something only next to the cpu backend
             sgemm = backend instanceof CpuBackend ? sgemmGflops(shape[0], shape[1], shape[2]) : Double.NaN;
         }
-        double flops = stepFlops(cfg, o.batch(), o.seq());
+        double flops = stepFlops(cfg, o.batch(), o.seq(), o.lora());
         long tokens = batch.size();
         Side oursSide = side("ours (" + o.backend() + ")", oursThreads, oursBlas, oursS, oursLoss, tokens, flops);
         Side theirsSide = theirsS == null ? null

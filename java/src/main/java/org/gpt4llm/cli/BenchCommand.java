@@ -8,6 +8,7 @@ import org.gpt4llm.backend.cuda.Device;
 import org.gpt4llm.backend.cuda.EmuDevice;
 import org.gpt4llm.bench.KernelBench;
 import org.gpt4llm.bench.StepBench;
+import org.gpt4llm.model.LoraConfig;
 import picocli.CommandLine;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Option;
@@ -63,6 +64,14 @@ public final class BenchCommand implements Runnable {
         @Option(names = "--quiet", description = "print only the report, not each step")
         boolean quiet;
 
+        @Option(names = "--lora-rank", defaultValue = "0",
+                description = "time a LoRA step of this rank instead of full fine-tuning (0: full) (default: ${DEFAULT-VALUE})")
+        int loraRank;
+
+        @Option(names = "--lora-targets", defaultValue = "q_proj,v_proj",
+                description = "linear layers with an adapter (default: ${DEFAULT-VALUE})")
+        String loraTargets;
+
         @Override
         public Integer call() throws Exception {
             boolean libtorch = switch (compare.toLowerCase(Locale.ROOT)) {
@@ -73,7 +82,7 @@ public final class BenchCommand implements Runnable {
             StepBench.Options o = new StepBench.Options(preset, vocab, batch, seq,
                     threads == null ? Runtime.getRuntime().availableProcessors() : threads, steps, warmup, seed,
                     libtorch, StepBench.Options.defaults().lr(), StepBench.Options.defaults().maxGradNorm(),
-                    backend.toLowerCase(Locale.ROOT));
+                    backend.toLowerCase(Locale.ROOT), lora());
             StepBench.Result r = StepBench.run(o, quiet ? null : System.out);
             System.out.print(r.toText());
             if (json != null) {
@@ -81,6 +90,12 @@ public final class BenchCommand implements Runnable {
                 System.out.println("wrote " + json);
             }
             return 0;
+        }
+
+        /** alpha = 2r, as Alpaca-LoRA; no dropout, so both sides compute exactly the same step. */
+        private LoraConfig lora() {
+            if (loraRank < 0) throw new IllegalArgumentException("--lora-rank must not be negative, got " + loraRank);
+            return loraRank == 0 ? null : new LoraConfig(loraRank, 2f * loraRank, 0f, LoraConfig.parseTargets(loraTargets));
         }
     }
 

@@ -8,9 +8,11 @@ import java.util.ArrayList;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.Set;
 import org.gpt4llm.backend.Backend;
 import org.gpt4llm.backend.Backend.AttentionShape;
 import org.gpt4llm.io.Checkpoint;
+import org.gpt4llm.model.Activations.LayerActs;
 import org.gpt4llm.tensor.DType;
 import org.gpt4llm.tensor.Tensor;
 
@@ -27,8 +29,12 @@ import org.gpt4llm.tensor.Tensor;
  * logits = lm_head · (rmsnorm(x_L) * w_norm)                  [N, V]
  * loss = mean over targets != -100 of cross-entropy(logits, target)
  * </pre>
+ * With {@link #enableLora} each chosen linear layer gains {@code + (alpha/r) (dropout(x) Aᵀ) Bᵀ}
+ * ({@link LoraAdapters}) and the base weights are frozen.
  */
 public final class LlamaModel implements AutoCloseable {
+    /** Indices into {@link LoraConfig#LLAMA_TARGETS}. */
+    private static final int Q = 0, K = 1, V = 2, O = 3, GATE = 4, UP = 5, DOWN = 6;
     /** Shards written by {@link #save} stay below this size, as HF's default "5GB". */
     public static final long MAX_SHARD_BYTES = 5_000_000_000L;
 
@@ -42,6 +48,11 @@ public final class LlamaModel implements AutoCloseable {
     private Activations act;
     private TokenBatch lastBatch;
     private int lastTargetCount;
+    /** LoRA adapters when {@link #enableLora} froze the base weights, else null (full fine-tuning). */
+    private LoraAdapters lora;
+    private boolean training = true;
+    private boolean forwardTraining;
+    private long dropoutSeed, forwardDropoutSeed;
 
     /** The weights of one decoder layer and their gradients. */
     private record Layer(Tensor inNorm, Tensor q, Tensor k, Tensor v, Tensor o, Tensor postNorm, Tensor gate,
@@ -182,7 +193,81 @@ public final class LlamaModel implements AutoCloseable {
     }
 
     public void zeroGrad() {
-        for (Tensor g : grads.values()) backend.zero(g);
+        for (Tensor g : grads.values()) {
+            // frozen base matrices never receive a gradient; the norms' by-product does
+            if (lora == null || g.rank() == 1) backend.zero(g);
+        }
+        if (lora != null) for (Tensor g : lora.gradients().values()) backend.zero(g);
+    }
+
+    /**
+     * Adds LoRA adapters (A ~ uniform(-1/sqrt(in), 1/sqrt(in)) as PEFT's kaiming-uniform init, B = 0,
+     * deterministic in {@code seed}) and freezes the base weights: from now on the backward computes
+     * gradients only for the adapters, and {@link #trainableParameters} are the adapters.
+     */
+    public void enableLora(LoraConfig c, long seed) {
+        if (lora != null) throw new IllegalStateException("LoRA is already enabled on this model");
+        lora = new LoraAdapters(backend, cfg, c, seed);
+    }
+
+    /** The LoRA configuration, or null when the model is fully trainable. */
+    public LoraConfig loraConfig() {
+        return lora == null ? null : lora.config();
+    }
+
+    /** What an optimizer updates: every parameter (HF names), or with LoRA only the adapters (PEFT names). */
+    public Map<String, Tensor> trainableParameters() {
+        return lora == null ? params : lora.parameters();
+    }
+
+    /** The gradients of {@link #trainableParameters}, under the same names. */
+    public Map<String, Tensor> trainableGradients() {
+        return lora == null ? grads : lora.gradients();
+    }
+
+    /** Training mode applies LoRA dropout; evaluation does not. The mode of a forward also holds for its backward. */
+    public void setTraining(boolean training) {
+        this.training = training;
+    }
+
+    /**
+     * The seed of the LoRA dropout masks of the following forward passes (each adapter derives its own
+     * from it). A trainer sets it per micro-step from its run seed and position, so a resumed run
+     * draws the same masks.
+     */
+    public void setDropoutSeed(long seed) {
+        this.dropoutSeed = seed;
+    }
+
+    /** Writes the adapters as a PEFT folder: adapter_config.json and adapter_model.safetensors, each atomically. */
+    public void saveAdapter(Path dir, String baseModel) throws IOException {
+        if (lora == null) throw new IllegalStateException("no LoRA adapters to save: enableLora was not called");
+        lora.save(dir, baseModel);
+    }
+
+    /**
+     * Loads a PEFT LoRA adapter folder (ours or PEFT's): enables LoRA with its adapter_config.json
+     * when the model has none yet, then reads every adapter tensor, checking names and shapes.
+     */
+    public void loadAdapter(Path dir) throws IOException {
+        LoraConfig c = LoraAdapters.readConfig(dir);
+        if (lora == null) {
+            enableLora(c, 0);
+        } else if (lora.config().rank() != c.rank() || lora.config().alpha() != c.alpha()
+                || !Set.copyOf(lora.config().targets()).equals(Set.copyOf(c.targets()))) {
+            throw new IOException(dir.resolve(LoraAdapters.CONFIG) + ": rank " + c.rank() + ", alpha " + c.alpha() + " on "
+                    + c.targets() + " does not match this model's adapters (rank " + lora.config().rank() + ", alpha "
+                    + lora.config().alpha() + " on " + lora.config().targets() + ")");
+        }
+        lora.load(dir);
+    }
+
+    /** Folds the adapters into the base weights, W += (alpha/r) B A, and removes them: the model is a plain LLaMA again. */
+    public void mergeLora() {
+        if (lora == null) throw new IllegalStateException("no LoRA adapters to merge");
+        lora.mergeInto(params);
+        lora.close();
+        lora = null;
     }
 
     /** Logits [B*T, V] of the last forward; the backward overwrites them with their gradient. */
@@ -197,6 +282,8 @@ public final class LlamaModel implements AutoCloseable {
      */
     public float forward(TokenBatch batch) {
         ensureActivations(batch.batch(), batch.seqLen());
+        forwardDropoutSeed = dropoutSeed;
+        forwardTraining = training;
         backend.rangePush("forward");
         Activations a = act;
         int n = batch.size();
@@ -208,25 +295,32 @@ public final class LlamaModel implements AutoCloseable {
             backend.rangePush("layer " + l);
             Layer w = layers.get(l);
             LayerActs s = a.layers[l];
-            Tensor xIn = a.resid[l].rows(0, n), xMid = s.mid.rows(0, n), xOut = a.resid[l + 1].rows(0, n);
-            Tensor n1 = s.norm1.rows(0, n), q = s.q.rows(0, n), k = s.k.rows(0, n), v = s.v.rows(0, n);
-            Tensor att = s.att.rows(0, n);
-            backend.rmsnormForward(n1, s.rstd1.rows(0, n), xIn, w.inNorm, cfg.rmsNormEps());
+            Tensor xIn = a.resid[l].rows(0, n), xMid = s.mid().rows(0, n), xOut = a.resid[l + 1].rows(0, n);
+            Tensor n1 = s.norm1().rows(0, n), q = s.q().rows(0, n), k = s.k().rows(0, n), v = s.v().rows(0, n);
+            Tensor att = s.att().rows(0, n);
+            backend.rmsnormForward(n1, s.rstd1().rows(0, n), xIn, w.inNorm, cfg.rmsNormEps());
             backend.matmul(q, n1, false, w.q, true, 1f, 0f);
             backend.matmul(k, n1, false, w.k, true, 1f, 0f);
             backend.matmul(v, n1, false, w.v, true, 1f, 0f);
+            loraForward(l, Q, q, n1, n);
+            loraForward(l, K, k, n1, n);
+            loraForward(l, V, v, n1, n);
             backend.ropeForward(q, a.positions(n), cfg.numHeads(), cfg.headDim(), cfg.ropeTheta());
             backend.ropeForward(k, a.positions(n), cfg.numKvHeads(), cfg.headDim(), cfg.ropeTheta());
             backend.attentionForward(att, s.lse(shape), q, k, v, a.segments(n), shape);
             backend.copy(xMid, xIn);
             backend.matmul(xMid, att, false, w.o, true, 1f, 1f);
-            Tensor n2 = s.norm2.rows(0, n), g = s.gate.rows(0, n), u = s.up.rows(0, n), h = s.hidden.rows(0, n);
-            backend.rmsnormForward(n2, s.rstd2.rows(0, n), xMid, w.postNorm, cfg.rmsNormEps());
+            loraForward(l, O, xMid, att, n);
+            Tensor n2 = s.norm2().rows(0, n), g = s.gate().rows(0, n), u = s.up().rows(0, n), h = s.hidden().rows(0, n);
+            backend.rmsnormForward(n2, s.rstd2().rows(0, n), xMid, w.postNorm, cfg.rmsNormEps());
             backend.matmul(g, n2, false, w.gate, true, 1f, 0f);
             backend.matmul(u, n2, false, w.up, true, 1f, 0f);
+            loraForward(l, GATE, g, n2, n);
+            loraForward(l, UP, u, n2, n);
             backend.swigluForward(h, g, u);
             backend.copy(xOut, xMid);
             backend.matmul(xOut, h, false, w.down, true, 1f, 1f);
+            loraForward(l, DOWN, xOut, h, n);
             backend.rangePop();
         }
         Tensor xf = a.normF.rows(0, n), logits = a.logits.rows(0, n);
@@ -260,7 +354,10 @@ public final class LlamaModel implements AutoCloseable {
         Tensor logits = a.logits.rows(0, n), xf = a.normF.rows(0, n);
         // d logits, in place over the logits
         backend.crossEntropy(a.losses.rows(0, n), logits, logits, a.targets(n), TokenBatch.IGNORE, gradScale);
-        backend.matmul(dLmHead, logits, true, xf, false, 1f, 1f);
+        // with LoRA the base weights are frozen: their gradient GEMMs are skipped (norm weight
+        // gradients still come out of the rmsnorm kernels, as a cheap by-product nobody reads)
+        boolean full = lora == null;
+        if (full) backend.matmul(dLmHead, logits, true, xf, false, 1f, 1f);
         Tensor dxn = a.dNorm.rows(0, n), dres = a.dResid.rows(0, n);
         backend.matmul(dxn, logits, false, lmHead, false, 1f, 0f);
         backend.zero(dres);
@@ -270,37 +367,52 @@ public final class LlamaModel implements AutoCloseable {
             Layer w = layers.get(l);
             LayerActs s = a.layers[l];
             // MLP: x' = mid + Wd·h ; dres flows to mid unchanged
-            Tensor n2 = s.norm2.rows(0, n), g = s.gate.rows(0, n), u = s.up.rows(0, n), h = s.hidden.rows(0, n);
+            Tensor n2 = s.norm2().rows(0, n), g = s.gate().rows(0, n), u = s.up().rows(0, n), h = s.hidden().rows(0, n);
             Tensor dh = a.dHidden.rows(0, n), dg = a.dGate.rows(0, n), du = a.dUp.rows(0, n);
-            backend.matmul(w.dDown, dres, true, h, false, 1f, 1f);
+            if (full) backend.matmul(w.dDown, dres, true, h, false, 1f, 1f);
             backend.matmul(dh, dres, false, w.down, false, 1f, 0f);
+            loraBackward(l, DOWN, dh, dres, h, n);
             backend.swigluBackward(dg, du, dh, g, u);
-            backend.matmul(w.dGate, dg, true, n2, false, 1f, 1f);
-            backend.matmul(w.dUp, du, true, n2, false, 1f, 1f);
+            if (full) backend.matmul(w.dGate, dg, true, n2, false, 1f, 1f);
+            if (full) backend.matmul(w.dUp, du, true, n2, false, 1f, 1f);
             backend.matmul(dxn, dg, false, w.gate, false, 1f, 0f);
             backend.matmul(dxn, du, false, w.up, false, 1f, 1f);
-            backend.rmsnormBackward(dres, w.dPostNorm, dxn, s.mid.rows(0, n), w.postNorm, s.rstd2.rows(0, n));
+            loraBackward(l, GATE, dxn, dg, n2, n);
+            loraBackward(l, UP, dxn, du, n2, n);
+            backend.rmsnormBackward(dres, w.dPostNorm, dxn, s.mid().rows(0, n), w.postNorm, s.rstd2().rows(0, n));
             // attention: mid = x + Wo·att
-            Tensor att = s.att.rows(0, n), datt = a.dAtt.rows(0, n);
-            Tensor dq = a.dQ.rows(0, n), dk = a.dK.rows(0, n), dv = a.dV.rows(0, n), n1 = s.norm1.rows(0, n);
-            backend.matmul(w.dout, dres, true, att, false, 1f, 1f);
+            Tensor att = s.att().rows(0, n), datt = a.dAtt.rows(0, n);
+            Tensor dq = a.dQ.rows(0, n), dk = a.dK.rows(0, n), dv = a.dV.rows(0, n), n1 = s.norm1().rows(0, n);
+            if (full) backend.matmul(w.dout, dres, true, att, false, 1f, 1f);
             backend.matmul(datt, dres, false, w.o, false, 1f, 0f);
-            backend.attentionBackward(dq, dk, dv, datt, att, s.lse(shape), s.q.rows(0, n), s.k.rows(0, n),
-                    s.v.rows(0, n), a.segments(n), shape);
+            loraBackward(l, O, datt, dres, att, n);
+            backend.attentionBackward(dq, dk, dv, datt, att, s.lse(shape), s.q().rows(0, n), s.k().rows(0, n),
+                    s.v().rows(0, n), a.segments(n), shape);
             backend.ropeBackward(dq, a.positions(n), cfg.numHeads(), cfg.headDim(), cfg.ropeTheta());
             backend.ropeBackward(dk, a.positions(n), cfg.numKvHeads(), cfg.headDim(), cfg.ropeTheta());
-            backend.matmul(w.dq, dq, true, n1, false, 1f, 1f);
-            backend.matmul(w.dk, dk, true, n1, false, 1f, 1f);
-            backend.matmul(w.dv, dv, true, n1, false, 1f, 1f);
+            if (full) backend.matmul(w.dq, dq, true, n1, false, 1f, 1f);
+            if (full) backend.matmul(w.dk, dk, true, n1, false, 1f, 1f);
+            if (full) backend.matmul(w.dv, dv, true, n1, false, 1f, 1f);
             backend.matmul(dxn, dq, false, w.q, false, 1f, 0f);
             backend.matmul(dxn, dk, false, w.k, false, 1f, 1f);
             backend.matmul(dxn, dv, false, w.v, false, 1f, 1f);
-            backend.rmsnormBackward(dres, w.dInNorm, dxn, a.resid[l].rows(0, n), w.inNorm, s.rstd1.rows(0, n));
+            loraBackward(l, Q, dxn, dq, n1, n);
+            loraBackward(l, K, dxn, dk, n1, n);
+            loraBackward(l, V, dxn, dv, n1, n);
+            backend.rmsnormBackward(dres, w.dInNorm, dxn, a.resid[l].rows(0, n), w.inNorm, s.rstd1().rows(0, n));
             backend.rangePop();
         }
-        backend.embeddingBackward(dEmbed, a.tokens(n), dres);
+        if (full) backend.embeddingBackward(dEmbed, a.tokens(n), dres);
         backend.rangePop();
         lastBatch = null; // the logits now hold their gradient
+    }
+
+    private void loraForward(int layer, int target, Tensor y, Tensor x, int n) {
+        if (lora != null) lora.forward(layer, target, y, x, n, forwardTraining, forwardDropoutSeed);
+    }
+
+    private void loraBackward(int layer, int target, Tensor dx, Tensor dy, Tensor x, int n) {
+        if (lora != null) lora.backward(layer, target, dx, dy, x, n, forwardTraining, forwardDropoutSeed);
     }
 
     private AttentionShape attentionShape(TokenBatch b) {
@@ -310,6 +422,7 @@ public final class LlamaModel implements AutoCloseable {
 
     /** Activation buffers are sized for the largest batch seen and reused. */
     private void ensureActivations(int batch, int seqLen) {
+        if (lora != null) lora.ensureRows((long) batch * seqLen);
         if (act != null && act.capacity >= (long) batch * seqLen && act.batchCapacity >= batch) return;
         if (act != null) act.close();
         act = new Activations(backend, cfg, batch, seqLen);
@@ -319,93 +432,8 @@ public final class LlamaModel implements AutoCloseable {
     public void close() {
         if (act != null) act.close();
         act = null;
+        if (lora != null) lora.close();
+        lora = null;
         paramArena.close();
-    }
-
-    /** Saved forward activations of one layer. */
-    private record LayerActs(Tensor norm1, Tensor rstd1, Tensor q, Tensor k, Tensor v, Tensor att, Tensor lseAll,
-                             Tensor mid, Tensor norm2, Tensor rstd2, Tensor gate, Tensor up, Tensor hidden) {
-        Tensor lse(AttentionShape s) {
-            return lseAll.rows(0, (long) s.batch() * s.heads() * s.seqLen());
-        }
-    }
-
-    /** Every buffer of a forward and backward pass, owned by one arena. */
-    private static final class Activations implements AutoCloseable {
-        final Arena arena = Arena.ofShared();
-        final long capacity;
-        final int batchCapacity;
-        final Tensor tokensAll, targetsAll, positionsAll, segmentsAll;
-        final Tensor[] resid;
-        final LayerActs[] layers;
-        final Tensor normF, rstdF, logits, losses;
-        final Tensor dResid, dNorm, dAtt, dQ, dK, dV, dGate, dUp, dHidden;
-
-        Activations(Backend be, LlamaConfig c, int batch, int seqLen) {
-            long n = (long) batch * seqLen;
-            capacity = n;
-            batchCapacity = batch;
-            long h = c.hiddenSize(), f = c.intermediateSize(), kv = c.kvDim();
-            DType at = be.activationType();
-            // activations in the backend's storage type; normalisation statistics, lse and losses in fp32
-            java.util.function.Function<long[], Tensor> act = shape -> be.allocate(arena, at, shape);
-            java.util.function.Function<long[], Tensor> f32 = shape -> be.allocate(arena, DType.F32, shape);
-            tokensAll = be.allocate(arena, DType.I32, n);
-            targetsAll = be.allocate(arena, DType.I32, n);
-            positionsAll = be.allocate(arena, DType.I32, n);
-            segmentsAll = be.allocate(arena, DType.I32, n);
-            resid = new Tensor[c.numLayers() + 1];
-            for (int i = 0; i <= c.numLayers(); i++) resid[i] = act.apply(new long[] {n, h});
-            layers = new LayerActs[c.numLayers()];
-            for (int i = 0; i < c.numLayers(); i++) {
-                layers[i] = new LayerActs(act.apply(new long[] {n, h}), f32.apply(new long[] {n}),
-                        act.apply(new long[] {n, h}), act.apply(new long[] {n, kv}), act.apply(new long[] {n, kv}),
-                        act.apply(new long[] {n, h}), f32.apply(new long[] {n * c.numHeads()}),
-                        act.apply(new long[] {n, h}), act.apply(new long[] {n, h}), f32.apply(new long[] {n}),
-                        act.apply(new long[] {n, f}), act.apply(new long[] {n, f}), act.apply(new long[] {n, f}));
-            }
-            normF = act.apply(new long[] {n, h});
-            rstdF = f32.apply(new long[] {n});
-            logits = act.apply(new long[] {n, c.vocabSize()});
-            losses = f32.apply(new long[] {n});
-            dResid = act.apply(new long[] {n, h});
-            dNorm = act.apply(new long[] {n, h});
-            dAtt = act.apply(new long[] {n, h});
-            dQ = act.apply(new long[] {n, h});
-            dK = act.apply(new long[] {n, kv});
-            dV = act.apply(new long[] {n, kv});
-            dGate = act.apply(new long[] {n, f});
-            dUp = act.apply(new long[] {n, f});
-            dHidden = act.apply(new long[] {n, f});
-        }
-
-        void load(Backend be, TokenBatch b) {
-            int n = b.size();
-            be.upload(tokens(n), b.tokens());
-            be.upload(targets(n), b.targets());
-            be.upload(positions(n), b.positions());
-            be.upload(segments(n), b.segments());
-        }
-
-        Tensor tokens(int n) {
-            return tokensAll.rows(0, n);
-        }
-
-        Tensor targets(int n) {
-            return targetsAll.rows(0, n);
-        }
-
-        Tensor positions(int n) {
-            return positionsAll.rows(0, n);
-        }
-
-        Tensor segments(int n) {
-            return segmentsAll.rows(0, n);
-        }
-
-        @Override
-        public void close() {
-            arena.close();
-        }
     }
 }

@@ -42,19 +42,30 @@ import org.gpt4llm.model.TokenBatch;
  * logits = (rmsnorm(x) * w_norm)·Wlmᵀ  [B*T,V]   (Wlm = embed when tie_word_embeddings)
  * loss   = mean cross-entropy over targets ≠ -100
  * </pre>
+ * With {@link #enableLora}, a linear layer W that has an adapter computes
+ * {@code x·Wᵀ + scale · ((x ⊙ mask)·Aᵀ)·Bᵀ} (PEFT's LoRA; mask from {@link LoraMasks}, 1 when absent)
+ * and only A and B are trained.
  */
 public final class TorchLlama implements AutoCloseable {
     private static final float MASKED = -1e30f;
     private static final long REDUCTION_MEAN = 1;
 
     private final LlamaConfig cfg;
-    /** Leaf tensors by HF name, in the order of the checkpoint (lm_head absent when tied). */
+    /** Leaf tensors by HF name, in the order of the checkpoint (lm_head absent when tied), then LoRA adapters by PEFT name. */
     private final Map<String, Tensor> params = new LinkedHashMap<>();
     private final int threads;
     private Tensor loss;
     private Tensor logits;
     private AdamW optimizer;
     private AdamWOptions optimizerOptions;
+    private float loraScale;
+    private LoraMasks loraMasks;
+
+    /** The LoRA dropout mask (0 or 1/(1-p) per element) of one adapter's input [rows, cols], or null for none. */
+    @FunctionalInterface
+    public interface LoraMasks {
+        float[] mask(int layer, String target, int rows, int cols);
+    }
 
     /** Copies {@code weights} (HF names, any floating dtype) into fp32 libtorch leaves; libtorch uses {@code threads} threads. */
     public TorchLlama(LlamaConfig cfg, Map<String, org.gpt4llm.tensor.Tensor> weights, int threads) {
@@ -110,6 +121,41 @@ public final class TorchLlama implements AutoCloseable {
         return s;
     }
 
+    /**
+     * Adds LoRA adapters, given by PEFT name ({@code base_model.model.model.layers.0.self_attn.q_proj.lora_A.weight},
+     * A [rank, in] and B [out, rank]) for each layer and target (q_proj, ..., down_proj), and freezes
+     * every base weight; {@code scale} is alpha / rank.
+     */
+    public void enableLora(int rank, float scale, List<String> targets, Map<String, float[]> adapters) {
+        if (optimizer != null) throw new IllegalStateException("enableLora() after useAdamW()");
+        loraScale = scale;
+        try (PointerScope scope = new PointerScope()) {
+            for (Tensor w : params.values()) w.set_requires_grad(false);
+            for (int l = 0; l < cfg.numLayers(); l++) {
+                for (String target : targets) {
+                    String base = "model.layers." + l + "." + (target.equals("gate_proj") || target.equals("up_proj")
+                            || target.equals("down_proj") ? "mlp." : "self_attn.") + target;
+                    long[] w = expectedShapes(cfg).get(base + ".weight");
+                    addLeaf(adapters, "base_model.model." + base + ".lora_A.weight", rank, w[1]);
+                    addLeaf(adapters, "base_model.model." + base + ".lora_B.weight", w[0], rank);
+                }
+            }
+        }
+    }
+
+    private void addLeaf(Map<String, float[]> values, String name, long... shape) {
+        float[] v = values.get(name);
+        if (v == null || v.length != shape[0] * shape[1]) throw new IllegalArgumentException("adapter " + name + " is missing or has the wrong size");
+        Tensor leaf = Torch.floats(v, shape);
+        leaf.set_requires_grad(true);
+        params.put(name, keep(leaf));
+    }
+
+    /** The dropout masks of the following forward passes (null: no dropout). */
+    public void setLoraMasks(LoraMasks masks) {
+        this.loraMasks = masks;
+    }
+
     public LlamaConfig config() {
         return cfg;
     }
@@ -137,9 +183,9 @@ public final class TorchLlama implements AutoCloseable {
             for (int l = 0; l < cfg.numLayers(); l++) {
                 String pre = "model.layers." + l + ".";
                 Tensor h = rmsnorm(x, p(pre + "input_layernorm.weight"));
-                Tensor q = heads(torch.linear(h, p(pre + "self_attn.q_proj.weight")), bsz, t, hq, d);
-                Tensor k = heads(torch.linear(h, p(pre + "self_attn.k_proj.weight")), bsz, t, hkv, d);
-                Tensor v = heads(torch.linear(h, p(pre + "self_attn.v_proj.weight")), bsz, t, hkv, d);
+                Tensor q = heads(linear(h, l, "self_attn.q_proj"), bsz, t, hq, d);
+                Tensor k = heads(linear(h, l, "self_attn.k_proj"), bsz, t, hkv, d);
+                Tensor v = heads(linear(h, l, "self_attn.v_proj"), bsz, t, hkv, d);
                 q = applyRope(q, cos, sin);
                 k = applyRope(k, cos, sin);
                 if (hq != hkv) {
@@ -149,11 +195,11 @@ public final class TorchLlama implements AutoCloseable {
                 Tensor scores = q.matmul(k.transpose(-2, -1)).mul(scale).add(mask);   // [B,H,T,T]
                 Tensor probs = torch.softmax(scores, -1);
                 Tensor a = probs.matmul(v).transpose(1, 2).reshape(bsz, t, c);        // [B,T,C]
-                x = x.add(torch.linear(a, p(pre + "self_attn.o_proj.weight")));
+                x = x.add(linear(a, l, "self_attn.o_proj"));
                 h = rmsnorm(x, p(pre + "post_attention_layernorm.weight"));
-                Tensor gate = torch.silu(torch.linear(h, p(pre + "mlp.gate_proj.weight")));
-                Tensor up = torch.linear(h, p(pre + "mlp.up_proj.weight"));
-                x = x.add(torch.linear(gate.mul(up), p(pre + "mlp.down_proj.weight")));
+                Tensor gate = torch.silu(linear(h, l, "mlp.gate_proj"));
+                Tensor up = linear(h, l, "mlp.up_proj");
+                x = x.add(linear(gate.mul(up), l, "mlp.down_proj"));
             }
             x = rmsnorm(x, p("model.norm.weight"));
             Tensor head = cfg.tieWordEmbeddings() ? p("model.embed_tokens.weight") : p("lm_head.weight");
@@ -215,7 +261,7 @@ public final class TorchLlama implements AutoCloseable {
     }
 
     /**
-     * Creates libtorch's AdamW over all parameters (one group, decoupled weight decay on every
+     * Creates libtorch's AdamW over all trainable parameters (one group, decoupled weight decay on every
      * parameter, as {@code torch.optim.AdamW(model.parameters())} does).
      */
     public void useAdamW(float beta1, float beta2, float eps, float weightDecay) {
@@ -227,7 +273,8 @@ public final class TorchLlama implements AutoCloseable {
             betas.put(0, beta2).put(1, beta1);
             optimizerOptions.eps().put(eps);
             optimizerOptions.weight_decay().put(weightDecay);
-            optimizer = keep(new AdamW(new TensorVector(params.values().toArray(new Tensor[0])), optimizerOptions));
+            Tensor[] trainable = params.values().stream().filter(Tensor::requires_grad).toArray(Tensor[]::new);
+            optimizer = keep(new AdamW(new TensorVector(trainable), optimizerOptions));
         }
     }
 
@@ -263,6 +310,20 @@ public final class TorchLlama implements AutoCloseable {
             for (Tensor g : grads) g.zero_();
             return norm;
         }
+    }
+
+    /** x·Wᵀ of linear layer {@code module} ("self_attn.q_proj") of layer {@code layer}, plus its adapter if any. */
+    private Tensor linear(Tensor x, int layer, String module) {
+        String base = "model.layers." + layer + "." + module;
+        Tensor y = torch.linear(x, p(base + ".weight"));
+        Tensor a = params.get("base_model.model." + base + ".lora_A.weight");
+        if (a == null) return y;
+        Tensor b = p("base_model.model." + base + ".lora_B.weight");
+        Tensor xd = x;
+        float[] m = loraMasks == null ? null
+                : loraMasks.mask(layer, module.substring(module.indexOf('.') + 1), (int) (x.size(0) * x.size(1)), (int) x.size(2));
+        if (m != null) xd = x.mul(Torch.floats(m, x.size(0), x.size(1), x.size(2)));
+        return y.add(torch.linear(torch.linear(xd, a), b).mul(new Scalar((double) loraScale)));
     }
 
     private Tensor p(String name) {

@@ -55,6 +55,30 @@ class StepBenchTest {
         assertTrue(n.path("first_loss_rel_diff").asDouble() < 1e-4, n.toString());
     }
 
+    @Test
+    void loraStepReportsBothSides(@TempDir Path dir) throws Exception {
+        Path json = dir.resolve("lora.json");
+        ByteArrayOutputStream buf = new ByteArrayOutputStream();
+        PrintStream old = System.out;
+        int code;
+        try (PrintStream capture = new PrintStream(buf, true, StandardCharsets.UTF_8)) {
+            System.setOut(capture);
+            code = Main.commandLine().execute("bench", "step", "--preset", "tiny", "--vocab", "301", "--batch", "2",
+                    "--seq", "24", "--threads", "2", "--steps", "2", "--warmup", "0", "--lora-rank", "4",
+                    "--lora-targets", "q_proj,v_proj,down_proj", "--json", json.toString());
+        } finally {
+            System.setOut(old);
+        }
+        String out = buf.toString(StandardCharsets.UTF_8);
+        System.out.print(out);
+        assertEquals(0, code, out);
+        assertTrue(out.contains("LoRA step: rank 4, alpha 8.0, dropout 0.0 on q_proj,v_proj,down_proj"), out);
+        JsonNode n = new ObjectMapper().readTree(json.toFile());
+        assertEquals(4, n.path("lora_rank").asInt(), n.toString());
+        assertTrue(n.path("libtorch").path("tokens_per_s").asDouble() > 0, n.toString());
+        assertTrue(n.path("first_loss_rel_diff").asDouble() < 1e-4, n.toString());
+    }
+
     /** The same command drives the CUDA backend; here through the emulation, which runs the real kernels. */
     @Test
     void cudaEmuStepRunsThroughTheSameCommand(@TempDir Path dir) throws Exception {
@@ -93,6 +117,6 @@ class StepBenchTest {
         LlamaConfig c = LlamaConfig.preset("tiny", 100);
         double p = 2 * (2.0 * 64 * 64 + 2.0 * 64 * 32 + 3.0 * 64 * 176) + 100 * 64;
         double expected = 6 * p * 128 + 6 * 2 * 2 * 64.0 * 64 * 64;
-        assertEquals(expected, StepBench.stepFlops(c, 2, 64), 1e-6 * expected);
+        assertEquals(expected, StepBench.stepFlops(c, 2, 64, null), 1e-6 * expected);
     }
 }

@@ -147,7 +147,7 @@ class LlamaModelTest {
         }
     }
 
-    private static float[] nonPadRows(float[] logits, TokenBatch b, LlamaConfig cfg) {
+    static float[] nonPadRows(float[] logits, TokenBatch b, LlamaConfig cfg) {
         int v = cfg.vocabSize(), rows = 0;
         for (int s : b.segments()) if (s != 0) rows++;
         float[] out = new float[rows * v];
@@ -160,7 +160,7 @@ class LlamaModelTest {
     }
 
     /** Matrices normal(0, 0.2), norm weights 1 + 0.1·N(0,1). */
-    private static Map<String, float[]> randomWeights(LlamaConfig cfg, Random rng) {
+    static Map<String, float[]> randomWeights(LlamaConfig cfg, Random rng) {
         Map<String, float[]> w = new LinkedHashMap<>();
         TorchLlama.expectedShapes(cfg).forEach((name, shape) -> {
             int n = (int) Tensor.numel(shape);
@@ -171,7 +171,7 @@ class LlamaModelTest {
         return w;
     }
 
-    private static Map<String, Tensor> tensors(Arena arena, LlamaConfig cfg, Map<String, float[]> w) {
+    static Map<String, Tensor> tensors(Arena arena, LlamaConfig cfg, Map<String, float[]> w) {
         Map<String, Tensor> out = new LinkedHashMap<>();
         TorchLlama.expectedShapes(cfg).forEach((name, shape) -> out.put(name, Tensor.of(arena, w.get(name), shape)));
         return out;

@@ -2,7 +2,10 @@ package org.gpt4llm.backend.cpu;
 
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
+import java.lang.foreign.ValueLayout;
+import java.util.stream.IntStream;
 import org.gpt4llm.backend.Backend;
+import org.gpt4llm.backend.LoraDropout;
 import org.gpt4llm.tensor.DType;
 import org.gpt4llm.tensor.Tensor;
 
@@ -54,7 +57,7 @@ public final class CpuBackend implements Backend {
     @Override
     public void upload(Tensor dst, int[] values) {
         if (dst.numel() != values.length) throw new IllegalArgumentException("upload of " + values.length + " ints into " + dst);
-        MemorySegment.copy(values, 0, i32(dst, "dst"), java.lang.foreign.ValueLayout.JAVA_INT, 0, values.length);
+        MemorySegment.copy(values, 0, i32(dst, "dst"), ValueLayout.JAVA_INT, 0, values.length);
     }
 
     @Override
@@ -307,6 +310,73 @@ public final class CpuBackend implements Backend {
         sameSize(y, a, "add");
         sameSize(y, b, "add");
         CpuKernels.add(f32(y, "y"), f32(a, "a"), f32(b, "b"), y.numel());
+    }
+
+    @Override
+    public void loraForward(Tensor y, Tensor t, Tensor x, Tensor a, Tensor b, float scale, float dropout, long seed) {
+        int n = loraRows(x, a, b, dropout), r = (int) a.dim(0), in = (int) a.dim(1);
+        Tensor t2 = t.view(n, r);
+        if (dropout == 0f) {
+            matmul(t2, x.view(n, in), false, a, true, 1f, 0f);
+        } else {
+            try (Arena tmp = Arena.ofShared()) {
+                matmul(t2, dropped(tmp, x.view(n, in), dropout, seed), false, a, true, 1f, 0f);
+            }
+        }
+        matmul(y.view(n, b.dim(0)), t2, false, b, true, scale, 1f);
+    }
+
+    @Override
+    public void loraBackward(Tensor dx, Tensor dA, Tensor dB, Tensor dt, Tensor dy, Tensor x, Tensor a, Tensor b,
+                             Tensor t, float scale, float dropout, long seed) {
+        int n = loraRows(x, a, b, dropout), r = (int) a.dim(0), in = (int) a.dim(1);
+        Tensor dy2 = dy.view(n, b.dim(0)), dt2 = dt.view(n, r);
+        matmul(dt2, dy2, false, b, false, scale, 0f);
+        matmul(dB, dy2, true, t.view(n, r), false, scale, 1f);
+        if (dropout == 0f) {
+            matmul(dA, dt2, true, x.view(n, in), false, 1f, 1f);
+            if (dx != null) matmul(dx.view(n, in), dt2, false, a, false, 1f, 1f);
+            return;
+        }
+        // with dropout the mask applies to x for dA and to the product for dx: both through temporaries
+        // (a shared arena, since the masking runs in parallel; only opened when needed, closing one is not free)
+        try (Arena tmp = Arena.ofShared()) {
+            matmul(dA, dt2, true, dropped(tmp, x.view(n, in), dropout, seed), false, 1f, 1f);
+            if (dx == null) return;
+            Tensor g = Tensor.allocate(tmp, DType.F32, n, in);
+            matmul(g, dt2, false, a, false, 1f, 0f);
+            add(dx, dx, dropped(tmp, g, dropout, seed));
+        }
+    }
+
+    /** N, the rows of x, after checking the adapter's shapes. */
+    private static int loraRows(Tensor x, Tensor a, Tensor b, float dropout) {
+        if (a.rank() != 2 || b.rank() != 2 || b.dim(1) != a.dim(0)) {
+            throw new IllegalArgumentException("lora A " + a + " and B " + b + " do not form an adapter");
+        }
+        if (a.dim(1) == 0 || x.numel() % a.dim(1) != 0) throw new IllegalArgumentException("lora x " + x + " is not rows of " + a.dim(1));
+        if (!(dropout >= 0f && dropout < 1f)) throw new IllegalArgumentException("lora dropout must be in [0, 1), got " + dropout);
+        return toInt(x.numel() / a.dim(1), "lora rows");
+    }
+
+    /**
+     * x itself when p = 0, else a copy of x [N, in] with the {@link LoraDropout} mask applied, owned
+     * by {@code arena} (shared: the rows are masked in parallel).
+     */
+    private static Tensor dropped(Arena arena, Tensor x, float p, long seed) {
+        if (p == 0f) return x;
+        int rows = toInt(x.dim(0), "rows"), cols = toInt(x.dim(1), "cols");
+        Tensor out = Tensor.allocate(arena, DType.F32, rows, cols);
+        out.data().copyFrom(f32(x, "lora x")); // x may belong to a confined arena: only this thread reads it
+        MemorySegment d = out.data();
+        IntStream.range(0, rows).parallel().forEach(i -> {
+            long base = (long) i * cols;
+            for (int j = 0; j < cols; j++) {
+                float v = d.getAtIndex(ValueLayout.JAVA_FLOAT, base + j) * LoraDropout.scale(seed, i, j, p);
+                d.setAtIndex(ValueLayout.JAVA_FLOAT, base + j, v);
+            }
+        });
+        return out;
     }
 
     @Override

@@ -10,6 +10,7 @@ import org.gpt4llm.backend.cuda.kernels.AdamWKernels;
 import org.gpt4llm.backend.cuda.kernels.AttentionKernels;
 import org.gpt4llm.backend.cuda.kernels.CrossEntropyKernels;
 import org.gpt4llm.backend.cuda.kernels.EmbeddingKernels;
+import org.gpt4llm.backend.cuda.kernels.LoraKernels;
 import org.gpt4llm.backend.cuda.kernels.NormClipKernels;
 import org.gpt4llm.backend.cuda.kernels.NormKernels;
 import org.gpt4llm.backend.cuda.kernels.RopeKernels;
@@ -220,6 +221,17 @@ public final class CudaBackend implements Backend {
     @Override
     public void add(Tensor y, Tensor a, Tensor b) {
         ActivationKernels.add(device, y, a, b);
+    }
+
+    @Override
+    public void loraForward(Tensor y, Tensor t, Tensor x, Tensor a, Tensor b, float scale, float dropout, long seed) {
+        LoraKernels.forward(device, y, t, x, a, b, scale, dropout, seed);
+    }
+
+    @Override
+    public void loraBackward(Tensor dx, Tensor dA, Tensor dB, Tensor dt, Tensor dy, Tensor x, Tensor a, Tensor b,
+                             Tensor t, float scale, float dropout, long seed) {
+        LoraKernels.backward(device, dx, dA, dB, dt, dy, x, a, b, t, scale, dropout, seed);
     }
 
     @Override

@@ -89,7 +89,7 @@ class CudaEmuLlamaStepTest {
     }
 
     /** Random weights already rounded to bf16, so both backends start from identical values. */
-    private static Map<String, Tensor> bf16Weights(Arena arena, LlamaConfig cfg, Random rng) {
+    static Map<String, Tensor> bf16Weights(Arena arena, LlamaConfig cfg, Random rng) {
         CpuBackend cpu = new CpuBackend(2);
         Map<String, Tensor> w = new LinkedHashMap<>();
         LlamaModel.parameterShapes(cfg).forEach((name, shape) -> {

@@ -3,6 +3,7 @@ package org.gpt4llm.backend.cuda.kernels;
 import static org.gpt4llm.backend.cuda.kernels.KernelArgs.dtype;
 import static org.gpt4llm.backend.cuda.kernels.KernelArgs.numel;
 
+import org.gpt4llm.backend.LoraDropout;
 import org.gpt4llm.backend.cuda.Device;
 import org.gpt4llm.backend.cuda.Device.Dim3;
 import org.gpt4llm.tensor.DType;
@@ -40,7 +41,7 @@ public final class LoraKernels {
 
     /**
      * {@code y} += scale * (dropout(x) Aᵀ) Bᵀ, saving {@code t} = dropout(x) Aᵀ (F32 [N, r],
-     * overwritten) for the backward. The dropout mask is {@link #dropoutScale} of {@code seed}.
+     * overwritten) for the backward. The dropout mask is {@link LoraDropout#scale} of {@code seed}.
      */
     public static void forward(Device d, Tensor y, Tensor t, Tensor x, Tensor a, Tensor b, float scale,
                                float dropout, long seed) {
@@ -77,21 +78,5 @@ public final class LoraKernels {
         }
         d.launch("lora_backward_dA", Dim3.of(KernelArgs.ceilDiv(s.in, TILE)), block, 0, dA, dt, x, s.n, s.in, s.r,
                 dropout, seed);
-    }
-
-    /**
-     * The factor the kernels apply to x[row, col] under dropout p: 1/(1-p) when kept, 0 when dropped
-     * (1 when p = 0). The same counter-based hash as kernels/lora.cu (SplitMix64's finaliser of
-     * {@code seed + ((row << 32 | col) + 1) * 0x9E3779B97F4A7C15}, top 24 bits as u in [0, 1),
-     * kept iff u >= p), so a reference or another backend can reproduce the mask exactly.
-     */
-    public static float dropoutScale(long seed, int row, int col, float p) {
-        if (p == 0f) return 1f;
-        long z = seed + ((((long) row << 32) | (col & 0xffffffffL)) + 1L) * 0x9E3779B97F4A7C15L;
-        z = (z ^ (z >>> 30)) * 0xBF58476D1CE4E5B9L;
-        z = (z ^ (z >>> 27)) * 0x94D049BB133111EBL;
-        z ^= z >>> 31;
-        float u = (float) (z >>> 40) * (1f / 16777216f);
-        return u >= p ? 1f / (1f - p) : 0f;
     }
 }

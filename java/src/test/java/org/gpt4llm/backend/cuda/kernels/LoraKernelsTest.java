@@ -16,6 +16,7 @@ import java.util.Random;
 import java.util.stream.Stream;
 import org.bytedeco.javacpp.PointerScope;
 import org.bytedeco.pytorch.Scalar;
+import org.gpt4llm.backend.LoraDropout;
 import org.gpt4llm.peer.Torch;
 import org.gpt4llm.tensor.DType;
 import org.gpt4llm.tensor.Tensor;
@@ -30,7 +31,7 @@ import org.junit.jupiter.params.provider.MethodSource;
 /**
  * kernels/lora.cu through the emulation against PEFT's LoRA path written with libtorch ops
  * ({@code y + scale * lora_B(lora_A(dropout(x)))}) and its autograd, on the same bf16 inputs; the
- * reference's dropout mask comes from {@link LoraKernels#dropoutScale}, the kernels' documented hash.
+ * reference's dropout mask comes from {@link LoraDropout#scale}, the kernels' documented hash.
  */
 class LoraKernelsTest {
     @BeforeAll
@@ -70,7 +71,7 @@ class LoraKernelsTest {
         float[] dA0 = Numerics.normal(rng, r * in, 1f), dB0 = Numerics.normal(rng, out * r, 1f);
         float[] mask = new float[n * in];
         for (int i = 0; i < n; i++) {
-            for (int j = 0; j < in; j++) mask[i * in + j] = LoraKernels.dropoutScale(maskSeed, i, j, p);
+            for (int j = 0; j < in; j++) mask[i * in + j] = LoraDropout.scale(maskSeed, i, j, p);
         }
 
         float[] refT, refY, refDt, refDx, refDA, refDB;
@@ -129,7 +130,7 @@ class LoraKernelsTest {
         int dropped = 0;
         for (int i = 0; i < n; i++) {
             for (int j = 0; j < r; j++) {
-                float s = LoraKernels.dropoutScale(maskSeed, i, j, p);
+                float s = LoraDropout.scale(maskSeed, i, j, p);
                 expected[i * r + j] = x[i * r + j] * s;
                 if (s == 0f) dropped++;
             }
@@ -152,10 +153,10 @@ class LoraKernelsTest {
             int dropped = 0, sameAsNextRow = 0;
             for (int i = 0; i < rows; i++) {
                 for (int j = 0; j < cols; j++) {
-                    float s = LoraKernels.dropoutScale(seed, i, j, p);
+                    float s = LoraDropout.scale(seed, i, j, p);
                     assertTrue(s == 0f || s == 1f / (1f - p), "scale " + s);
                     if (s == 0f) dropped++;
-                    if ((s == 0f) == (LoraKernels.dropoutScale(seed, i + 1, j, p) == 0f)) sameAsNextRow++;
+                    if ((s == 0f) == (LoraDropout.scale(seed, i + 1, j, p) == 0f)) sameAsNextRow++;
                 }
             }
             double rate = dropped / (double) (rows * cols), agree = sameAsNextRow / (double) (rows * cols);
@@ -165,7 +166,7 @@ class LoraKernelsTest {
             double pAgree = p * p + (1 - p) * (1 - p);
             assertTrue(Math.abs(agree - pAgree) < 0.02, "rows agree " + agree + " vs " + pAgree + ", seed " + seed);
         }
-        assertTrue(LoraKernels.dropoutScale(seed, 3, 4, 0f) == 1f);
+        assertTrue(LoraDropout.scale(seed, 3, 4, 0f) == 1f);
     }
 
     @Test

@@ -1,0 +1,62 @@
+package org.gpt4llm.cli;
+
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.nio.file.StandardCopyOption;
+import java.util.List;
+import java.util.Locale;
+import java.util.concurrent.Callable;
+import org.gpt4llm.backend.cpu.CpuBackend;
+import org.gpt4llm.model.LlamaModel;
+import org.gpt4llm.model.LoraConfig;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Option;
+
+/** Folds a PEFT LoRA adapter into its base model and writes a plain HF checkpoint. */
+@Command(name = "merge-lora", mixinStandardHelpOptions = true,
+        description = "Fold a LoRA adapter into its base model (W += alpha/r * B A) and write an HF checkpoint.")
+public final class MergeLoraCommand implements Callable<Integer> {
+    /** Files of the base folder that describe the tokenizer and decoding, carried over unchanged. */
+    private static final List<String> CARRIED = List.of("tokenizer.json", "tokenizer_config.json",
+            "special_tokens_map.json", "tokenizer.model", "generation_config.json");
+
+    @Option(names = "--model", required = true, description = "base model folder (config.json + safetensors)")
+    Path model;
+
+    @Option(names = "--adapter", required = true, description = "PEFT adapter folder (adapter_config.json + adapter_model.safetensors)")
+    Path adapter;
+
+    @Option(names = "--out", required = true, description = "output folder for the merged checkpoint")
+    Path out;
+
+    @Option(names = "--force", description = "overwrite a folder that already holds a model")
+    boolean force;
+
+    @Override
+    public Integer call() throws Exception {
+        if (!force && Files.exists(out.resolve("config.json"))) {
+            throw new IllegalArgumentException("--out " + out + " already holds a model (config.json); pass --force to overwrite it");
+        }
+        if (out.toAbsolutePath().normalize().equals(model.toAbsolutePath().normalize())) {
+            throw new IllegalArgumentException("--out " + out + " is the base model folder: write the merged model elsewhere");
+        }
+        try (CpuBackend backend = new CpuBackend();
+             LlamaModel m = LlamaModel.load(backend, model)) {
+            m.loadAdapter(adapter);
+            LoraConfig c = m.loraConfig();
+            m.mergeLora();
+            m.save(out);
+            for (String name : CARRIED) {
+                Path f = model.resolve(name);
+                if (Files.isRegularFile(f)) {
+                    Path tmp = out.resolve("." + name + ".tmp");
+                    Files.copy(f, tmp, StandardCopyOption.REPLACE_EXISTING);
+                    Files.move(tmp, out.resolve(name), StandardCopyOption.ATOMIC_MOVE, StandardCopyOption.REPLACE_EXISTING);
+                }
+            }
+            System.out.printf(Locale.ROOT, "merged %s (rank %d, alpha %s, %s) into %s: wrote %s%n", adapter, c.rank(),
+                    c.alpha(), String.join(",", c.targets()), model, out);
+        }
+        return 0;
+    }
+}

@@ -1,0 +1,259 @@
+package org.gpt4llm.model;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import com.fasterxml.jackson.databind.node.ObjectNode;
+import java.io.IOException;
+import java.lang.foreign.Arena;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.nio.file.StandardCopyOption;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.SplittableRandom;
+import org.gpt4llm.backend.Backend;
+import org.gpt4llm.io.SafeTensors;
+import org.gpt4llm.tensor.DType;
+import org.gpt4llm.tensor.Tensor;
+
+/**
+ * The LoRA adapters of a {@link LlamaModel}: for each chosen linear layer W [out, in], A [r, in] and
+ * B [out, r] with {@code y = x Wᵀ + (alpha/r) (dropout(x) Aᵀ) Bᵀ}, their fp32 gradients, and the
+ * saved {@code t = dropout(x) Aᵀ} of the last forward. Stored and named as PEFT does
+ * ({@code adapter_config.json} + {@code adapter_model.safetensors}, tensors
+ * {@code base_model.model.model.layers.{i}.self_attn.q_proj.lora_A.weight}).
+ */
+final class LoraAdapters implements AutoCloseable {
+    static final String CONFIG = "adapter_config.json", WEIGHTS = "adapter_model.safetensors";
+    private static final ObjectMapper JSON = new ObjectMapper();
+
+    private final Backend backend;
+    private final LoraConfig cfg;
+    private final Arena arena = Arena.ofShared();
+    /** [layer][index in LLAMA_TARGETS], null where that layer has no adapter. */
+    private final Adapter[][] adapters;
+    private final Map<String, Tensor> params = new LinkedHashMap<>(), grads = new LinkedHashMap<>();
+    private Arena savedArena;
+    private long savedRows;
+    private Tensor dt;
+
+    /** One adapter; {@code t} is the forward's saved dropout(x) Aᵀ, F32 [rows capacity, r]. */
+    private static final class Adapter {
+        final String baseName;
+        final Tensor a, b, dA, dB;
+        Tensor t;
+
+        Adapter(String baseName, Tensor a, Tensor b, Tensor dA, Tensor dB) {
+            this.baseName = baseName;
+            this.a = a;
+            this.b = b;
+            this.dA = dA;
+            this.dB = dB;
+        }
+    }
+
+    /** A ~ uniform(-1/sqrt(in), 1/sqrt(in)) (PEFT's kaiming_uniform_(a=sqrt(5))), B = 0; deterministic in {@code seed}. */
+    LoraAdapters(Backend backend, LlamaConfig model, LoraConfig cfg, long seed) {
+        this.backend = backend;
+        this.cfg = cfg;
+        Map<String, long[]> shapes = LlamaModel.parameterShapes(model);
+        adapters = new Adapter[model.numLayers()][LoraConfig.LLAMA_TARGETS.size()];
+        SplittableRandom rng = new SplittableRandom(seed);
+        try (Arena host = Arena.ofConfined()) {
+            for (int l = 0; l < model.numLayers(); l++) {
+                for (int i = 0; i < LoraConfig.LLAMA_TARGETS.size(); i++) {
+                    String target = LoraConfig.LLAMA_TARGETS.get(i);
+                    if (!cfg.targets(target)) continue;
+                    String base = "model.layers." + l + "." + module(target);
+                    long[] w = shapes.get(base + ".weight");
+                    long out = w[0], in = w[1], r = cfg.rank();
+                    Adapter ad = new Adapter(base, backend.allocate(arena, backend.weightType(), r, in),
+                            backend.allocate(arena, backend.weightType(), out, r),
+                            backend.allocate(arena, DType.F32, r, in), backend.allocate(arena, DType.F32, out, r));
+                    float bound = (float) (1.0 / Math.sqrt(in));
+                    float[] init = new float[(int) (r * in)];
+                    for (int k = 0; k < init.length; k++) init[k] = (float) ((2 * rng.nextDouble() - 1) * bound);
+                    backend.upload(ad.a, Tensor.of(host, init, r, in));
+                    adapters[l][i] = ad;
+                    params.put(peftName(base, "A"), ad.a);
+                    params.put(peftName(base, "B"), ad.b);
+                    grads.put(peftName(base, "A"), ad.dA);
+                    grads.put(peftName(base, "B"), ad.dB);
+                }
+            }
+        }
+    }
+
+    /** "self_attn.q_proj" or "mlp.gate_proj": where a target lives inside a decoder layer. */
+    static String module(String target) {
+        return (LoraConfig.LLAMA_TARGETS.indexOf(target) < 4 ? "self_attn." : "mlp.") + target;
+    }
+
+    /** PEFT's name of factor "A" or "B" of the adapter on base layer {@code base} ("model.layers.0.self_attn.q_proj"). */
+    static String peftName(String base, String factor) {
+        return "base_model.model." + base + ".lora_" + factor + ".weight";
+    }
+
+    /**
+     * The dropout seed of one adapter in one step: distinct layers and targets get unrelated masks
+     * (SplitMix64's finaliser over the step seed and the adapter's index).
+     */
+    static long dropoutSeed(long stepSeed, int layer, int target) {
+        long z = stepSeed + (layer * (long) LoraConfig.LLAMA_TARGETS.size() + target + 1) * 0x9E3779B97F4A7C15L;
+        z = (z ^ (z >>> 30)) * 0xBF58476D1CE4E5B9L;
+        z = (z ^ (z >>> 27)) * 0x94D049BB133111EBL;
+        return z ^ (z >>> 31);
+    }
+
+    LoraConfig config() {
+        return cfg;
+    }
+
+    Map<String, Tensor> parameters() {
+        return params;
+    }
+
+    Map<String, Tensor> gradients() {
+        return grads;
+    }
+
+    /** Makes room for the saved activations of a forward over {@code rows} tokens. */
+    void ensureRows(long rows) {
+        if (savedArena != null && savedRows >= rows) return;
+        if (savedArena != null) savedArena.close();
+        savedArena = Arena.ofShared();
+        savedRows = rows;
+        for (Adapter[] layer : adapters) for (Adapter ad : layer) if (ad != null) ad.t = backend.allocate(savedArena, DType.F32, rows, cfg.rank());
+        dt = backend.allocate(savedArena, DType.F32, rows, cfg.rank());
+    }
+
+    /** y [n, out] += the adapter's output on x [n, in], if layer {@code layer} has one on {@code target}. */
+    void forward(int layer, int target, Tensor y, Tensor x, int n, boolean training, long stepSeed) {
+        Adapter ad = adapters[layer][target];
+        if (ad == null) return;
+        backend.loraForward(y, ad.t.rows(0, n), x, ad.a, ad.b, cfg.scale(), training ? cfg.dropout() : 0f,
+                dropoutSeed(stepSeed, layer, target));
+    }
+
+    /** The adapter's gradients from dy [n, out], and its part of dx [n, in] (accumulated). */
+    void backward(int layer, int target, Tensor dx, Tensor dy, Tensor x, int n, boolean training, long stepSeed) {
+        Adapter ad = adapters[layer][target];
+        if (ad == null) return;
+        backend.loraBackward(dx, ad.dA, ad.dB, dt.rows(0, n), dy, x, ad.a, ad.b, ad.t.rows(0, n), cfg.scale(),
+                training ? cfg.dropout() : 0f, dropoutSeed(stepSeed, layer, target));
+    }
+
+    /** W += (alpha/r) B A for every adapter, computed in fp32 and stored in W's own dtype. */
+    void mergeInto(Map<String, Tensor> base) {
+        try (Arena tmp = Arena.ofConfined()) {
+            for (Adapter[] layer : adapters) {
+                for (Adapter ad : layer) {
+                    if (ad == null) continue;
+                    Tensor w = base.get(ad.baseName + ".weight");
+                    Tensor wf = f32(tmp, w), af = f32(tmp, ad.a), bf = f32(tmp, ad.b);
+                    backend.matmul(wf, bf, false, af, false, cfg.scale(), 1f);
+                    backend.convert(w, wf);
+                }
+            }
+        }
+    }
+
+    private Tensor f32(Arena tmp, Tensor t) {
+        Tensor f = backend.allocate(tmp, DType.F32, t.shape());
+        backend.convert(f, t);
+        return f;
+    }
+
+    /** Writes {@code adapter_model.safetensors} then {@code adapter_config.json}, each atomically. */
+    void save(Path dir, String baseModel) throws IOException {
+        Files.createDirectories(dir);
+        try (Arena host = Arena.ofConfined()) {
+            Map<String, Tensor> onHost = new LinkedHashMap<>();
+            params.forEach((name, p) -> onHost.put(name, backend.toHost(p, host)));
+            SafeTensors.write(dir.resolve(WEIGHTS), onHost, Map.of("format", "pt"));
+        }
+        ObjectNode c = JSON.createObjectNode();
+        c.put("peft_type", "LORA");
+        c.put("task_type", "CAUSAL_LM");
+        c.put("r", cfg.rank());
+        c.put("lora_alpha", cfg.alpha());
+        c.put("lora_dropout", cfg.dropout());
+        c.putArray("target_modules").addAll(cfg.targets().stream().map(JSON.getNodeFactory()::textNode).toList());
+        c.put("bias", "none");
+        c.put("fan_in_fan_out", false);
+        c.put("base_model_name_or_path", baseModel);
+        c.put("inference_mode", true);
+        c.putNull("modules_to_save");
+        Path file = dir.resolve(CONFIG), tmp = dir.resolve("." + CONFIG + ".tmp");
+        Files.writeString(tmp, JSON.writerWithDefaultPrettyPrinter().writeValueAsString(c) + "\n");
+        Files.move(tmp, file, StandardCopyOption.ATOMIC_MOVE, StandardCopyOption.REPLACE_EXISTING);
+    }
+
+    /** The {@link LoraConfig} of a PEFT adapter folder's {@code adapter_config.json}. */
+    static LoraConfig readConfig(Path dir) throws IOException {
+        Path file = dir.resolve(CONFIG);
+        if (!Files.isRegularFile(file)) throw new IOException(dir + " has no " + CONFIG + ": not a PEFT adapter folder");
+        JsonNode c;
+        try {
+            c = JSON.readTree(file.toFile());
+        } catch (IOException e) {
+            throw new IOException(file + " is not valid JSON: " + e.getMessage(), e);
+        }
+        if (!"LORA".equals(c.path("peft_type").asText("LORA"))) throw new IOException(file + ": peft_type " + c.get("peft_type") + " is not LORA");
+        if (!c.path("r").canConvertToInt()) throw new IOException(file + " has no integer \"r\"");
+        if (!"none".equals(c.path("bias").asText("none"))) throw new IOException(file + ": bias " + c.get("bias") + " is not supported, only \"none\"");
+        if (c.path("fan_in_fan_out").asBoolean(false)) throw new IOException(file + ": fan_in_fan_out true is not supported");
+        if (c.path("use_rslora").asBoolean(false)) throw new IOException(file + ": use_rslora true is not supported");
+        if (c.path("use_dora").asBoolean(false)) throw new IOException(file + ": use_dora true (DoRA) is not supported");
+        for (String field : List.of("layers_to_transform", "rank_pattern", "alpha_pattern")) {
+            JsonNode f = c.path(field);
+            if (!f.isMissingNode() && !f.isNull() && !(f.isContainerNode() && f.isEmpty())) throw new IOException(file + ": " + field + " is not supported");
+        }
+        JsonNode t = c.path("target_modules");
+        List<String> targets = new ArrayList<>();
+        if (t.isArray()) t.forEach(n -> targets.add(n.asText()));
+        else if (t.isTextual()) targets.add(t.asText());
+        else throw new IOException(file + " has no target_modules list");
+        int r = c.get("r").asInt();
+        float alpha = (float) c.path("lora_alpha").asDouble(8), dropout = (float) c.path("lora_dropout").asDouble(0);
+        try {
+            return new LoraConfig(r, alpha, dropout, targets);
+        } catch (IllegalArgumentException e) {
+            throw new IOException(file + ": " + e.getMessage(), e);
+        }
+    }
+
+    /** Copies the tensors of {@code adapter_model.safetensors} into these adapters, checking names and shapes. */
+    void load(Path dir) throws IOException {
+        Path file = dir.resolve(WEIGHTS);
+        if (!Files.isRegularFile(file)) {
+            throw new IOException(dir + " has no " + WEIGHTS + (Files.exists(dir.resolve("adapter_model.bin"))
+                    ? " (adapter_model.bin, a pickle, is not read: save the adapter with safe_serialization)" : ""));
+        }
+        try (Arena mapping = Arena.ofConfined()) {
+            SafeTensors st = SafeTensors.open(file, mapping);
+            for (String name : st.names()) {
+                if (!params.containsKey(name)) throw new IOException(file + ": tensor " + name + " is not a LoRA tensor of this model and config");
+            }
+            for (var e : params.entrySet()) {
+                if (!st.contains(e.getKey())) throw new IOException(file + ": tensor " + e.getKey() + " is missing");
+                Tensor src = st.tensor(e.getKey());
+                if (!Arrays.equals(src.shape(), e.getValue().shape())) {
+                    throw new IOException(file + ": tensor " + e.getKey() + " has shape " + Arrays.toString(src.shape())
+                            + " but the model needs " + Arrays.toString(e.getValue().shape()));
+                }
+                backend.upload(e.getValue(), src);
+            }
+        }
+    }
+
+    @Override
+    public void close() {
+        if (savedArena != null) savedArena.close();
+        savedArena = null;
+        arena.close();
+    }
+}
