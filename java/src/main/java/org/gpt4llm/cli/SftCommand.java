@@ -14,6 +14,8 @@ import org.gpt4llm.backend.Backend;
 import org.gpt4llm.backend.Backends;
 import org.gpt4llm.model.LlamaModel;
 import org.gpt4llm.data.DataLoader;
+import org.gpt4llm.model.LoraConfig;
+import org.gpt4llm.train.LoraFineTune;
 import org.gpt4llm.train.PaddedRows;
 import org.gpt4llm.data.Example;
 import org.gpt4llm.data.SftDataset;
@@ -209,7 +211,9 @@ public final class SftCommand implements Callable<Integer> {
     /** The model the trainer updates: every weight, or (with --lora-rank) adapters on a frozen base. */
     static TrainableModel trainable(TrainConfig cfg, LlamaModel base) {
         if (cfg.lora()) {
-            throw new IllegalArgumentException("--lora-rank " + cfg.loraRank + ": LoRA training is not available in this build");
+            base.enableLora(new LoraConfig(cfg.loraRank, (float) cfg.loraAlpha, (float) cfg.loraDropout,
+                    LoraConfig.parseTargets(String.join(",", cfg.loraTargets))), cfg.seed);
+            return new LoraFineTune(base, Path.of(cfg.model));
         }
         return new FullFineTune(base, Path.of(cfg.model));
     }

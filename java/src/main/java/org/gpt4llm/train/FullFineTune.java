@@ -2,15 +2,10 @@ package org.gpt4llm.train;
 
 import java.io.IOException;
 import java.lang.foreign.Arena;
-import java.nio.file.Files;
 import java.nio.file.Path;
-import java.nio.file.StandardCopyOption;
-import java.util.List;
 import java.util.Map;
-import org.gpt4llm.backend.Backend;
 import org.gpt4llm.io.Checkpoint;
 import org.gpt4llm.model.LlamaModel;
-import org.gpt4llm.model.TokenBatch;
 import org.gpt4llm.tensor.Tensor;
 
 /**
@@ -18,42 +13,9 @@ import org.gpt4llm.tensor.Tensor;
  * folders ({@code config.json} + safetensors) with the base model's tokenizer files copied next to
  * them, so each one loads in transformers as it is.
  */
-public final class FullFineTune implements TrainableModel {
-    /** Tokenizer files transformers' {@code AutoTokenizer} reads from a model folder. */
-    static final List<String> TOKENIZER_FILES = List.of("tokenizer.json", "tokenizer_config.json",
-            "special_tokens_map.json", "tokenizer.model", "vocab.json", "merges.txt", "generation_config.json");
-
-    private final LlamaModel model;
-    private final Path base;
-
-    /** {@code base} is the folder the model came from (its tokenizer files are carried along), or null. */
+public final class FullFineTune extends LlamaFineTune {
     public FullFineTune(LlamaModel model, Path base) {
-        this.model = model;
-        this.base = base;
-    }
-
-    public LlamaModel model() {
-        return model;
-    }
-
-    @Override
-    public Backend backend() {
-        return model.backend();
-    }
-
-    @Override
-    public float forward(TokenBatch batch) {
-        return model.forward(batch);
-    }
-
-    @Override
-    public void backward(float gradScale) {
-        model.backward(gradScale);
-    }
-
-    @Override
-    public void zeroGrad() {
-        model.zeroGrad();
+        super(model, base);
     }
 
     @Override
@@ -69,11 +31,7 @@ public final class FullFineTune implements TrainableModel {
     @Override
     public void save(Path dir) throws IOException {
         model.save(dir);
-        if (base == null) return;
-        for (String name : TOKENIZER_FILES) {
-            Path f = base.resolve(name);
-            if (Files.isRegularFile(f)) Files.copy(f, dir.resolve(name), StandardCopyOption.REPLACE_EXISTING);
-        }
+        copyTokenizerFiles(dir);
     }
 
     @Override

@@ -1,5 +1,6 @@
 package org.gpt4llm.data;
 
+import org.gpt4llm.testing.SharedFiles;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
@@ -112,11 +113,8 @@ class InstructionReaderTest {
 
     @Test
     void realAlpacaGpt4FilesHaveNoMalformedRecord() throws IOException {
-        for (String name : List.of("alpaca_gpt4_en_1k.json", "alpaca_gpt4_zh_1k.json")) {
-            assumeTrue(TestTokenizers.hasSharedData(name), "the shared data file " + TestTokenizers.sharedData(name) + " is absent");
-        }
-        InstructionReader.Loaded en = InstructionReader.read(List.of(TestTokenizers.sharedData("alpaca_gpt4_en_1k.json")), true);
-        InstructionReader.Loaded zh = InstructionReader.read(List.of(TestTokenizers.sharedData("alpaca_gpt4_zh_1k.json")), true);
+        InstructionReader.Loaded en = InstructionReader.read(List.of(SharedFiles.get("data/alpaca_gpt4_en_1k.json")), true);
+        InstructionReader.Loaded zh = InstructionReader.read(List.of(SharedFiles.get("data/alpaca_gpt4_zh_1k.json")), true);
         assertEquals(999, en.records().size());
         assertEquals(1000, zh.records().size());
         assertEquals(0, en.skipped().size() + zh.skipped().size());
@@ -125,8 +123,7 @@ class InstructionReaderTest {
 
     @Test
     void realPreferencePairsLoadAsShareGpt() throws IOException {
-        assumeTrue(TestTokenizers.hasSharedData("preference_pairs_en.json"), "the shared data file preference_pairs_en.json is absent");
-        InstructionReader.Loaded l = InstructionReader.read(List.of(TestTokenizers.sharedData("preference_pairs_en.json")), true);
+        InstructionReader.Loaded l = InstructionReader.read(List.of(SharedFiles.get("data/preference_pairs_en.json")), true);
         assertEquals(300, l.records().size());
         assertTrue(l.records().stream().allMatch(r -> r.format() == DataFormat.SHAREGPT));
         assertTrue(l.records().stream().anyMatch(r -> !r.system().isEmpty()));

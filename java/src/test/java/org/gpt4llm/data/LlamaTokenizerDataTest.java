@@ -1,5 +1,6 @@
 package org.gpt4llm.data;
 
+import org.gpt4llm.testing.SharedFiles;
 import static org.gpt4llm.model.TokenBatch.IGNORE;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
@@ -22,9 +23,8 @@ class LlamaTokenizerDataTest {
     @Test
     void supervisedTokensAreExactlyTheOutputAndEos() throws IOException {
         assumeTrue(Files.isDirectory(LLAMA), "the LLaMA-2 tokenizer is absent from " + LLAMA);
-        assumeTrue(TestTokenizers.hasSharedData("alpaca_gpt4_en_1k.json"), "the shared data file alpaca_gpt4_en_1k.json is absent");
         try (Tokenizer tok = Tokenizers.load(LLAMA)) {
-            InstructionReader.Loaded loaded = InstructionReader.read(List.of(TestTokenizers.sharedData("alpaca_gpt4_en_1k.json")), true);
+            InstructionReader.Loaded loaded = InstructionReader.read(List.of(SharedFiles.get("data/alpaca_gpt4_en_1k.json")), true);
             SftDataset d = SftDataset.encode(loaded.records(), List.of(), tok, SftDataset.Options.defaults());
             assertEquals(999, d.examples().size() + d.skipped().size());
             int checked = 0, merged = 0;

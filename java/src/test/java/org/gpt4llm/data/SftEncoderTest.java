@@ -1,5 +1,6 @@
 package org.gpt4llm.data;
 
+import org.gpt4llm.testing.SharedFiles;
 import static org.gpt4llm.data.TestTokenizers.BOS;
 import static org.gpt4llm.data.TestTokenizers.EOS;
 import static org.gpt4llm.model.TokenBatch.IGNORE;
@@ -112,10 +113,8 @@ class SftEncoderTest {
 
     @Test
     void realDataEncodesWithEverySkipExplained() throws IOException {
-        assumeTrue(TestTokenizers.hasSharedData("alpaca_gpt4_zh_1k.json"), "the shared data file alpaca_gpt4_zh_1k.json is absent");
-        assumeTrue(TestTokenizers.hasSharedData("preference_pairs_en.json"), "the shared data file preference_pairs_en.json is absent");
-        SftDataset d = SftDataset.load(List.of(TestTokenizers.sharedData("alpaca_gpt4_zh_1k.json"),
-                TestTokenizers.sharedData("preference_pairs_en.json")), CHARS, SftDataset.Options.defaults());
+        SftDataset d = SftDataset.load(List.of(SharedFiles.get("data/alpaca_gpt4_zh_1k.json"),
+                SharedFiles.get("data/preference_pairs_en.json")), CHARS, SftDataset.Options.defaults());
         assertEquals(1300, d.examples().size() + d.skipped().size());
         assertTrue(d.skipped().stream().allMatch(s -> s.reason().startsWith("prompt of ")), d.report(3));
         assertTrue(d.examples().stream().allMatch(x -> x.length() <= 512 && x.supervisedTokens() > 0));

@@ -1,7 +1,5 @@
 package org.gpt4llm.data;
 
-import java.nio.file.Files;
-import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.HashMap;
 import java.util.List;
@@ -66,14 +64,5 @@ final class TestTokenizers {
         @Override public int bosId() { return BOS; }
         @Override public int eosId() { return EOS; }
         @Override public int padId() { return PAD; }
-    }
-
-    /** The project's shared real data (surefire runs in java/, the project root is one up). */
-    static Path sharedData(String name) {
-        return Path.of("../../shared/data").resolve(name);
-    }
-
-    static boolean hasSharedData(String name) {
-        return Files.isRegularFile(sharedData(name));
     }
 }

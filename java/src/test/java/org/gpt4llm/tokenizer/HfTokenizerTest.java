@@ -1,5 +1,6 @@
 package org.gpt4llm.tokenizer;
 
+import org.gpt4llm.testing.SharedFiles;
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;

@@ -1,4 +1,4 @@
-package org.gpt4llm.tokenizer;
+package org.gpt4llm.testing;
 
 import static org.junit.jupiter.api.Assumptions.assumeTrue;
 
@@ -6,12 +6,12 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 
 /** The real tokenizers and data in the shared folder next to the project (tests skip when it is absent). */
-final class SharedFiles {
+public final class SharedFiles {
     private SharedFiles() {
     }
 
     /** {@code shared/<relative>}: next to the project root, or next to its parent when the checkout is one level deeper. */
-    static Path get(String relative) {
+    public static Path get(String relative) {
         for (String base : new String[] {"../shared", "../../shared"}) {
             Path p = Path.of(base).resolve(relative);
             if (Files.exists(p)) return p;

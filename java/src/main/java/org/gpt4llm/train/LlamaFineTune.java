@@ -1,0 +1,59 @@
+package org.gpt4llm.train;
+
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.nio.file.StandardCopyOption;
+import java.util.List;
+import org.gpt4llm.backend.Backend;
+import org.gpt4llm.model.LlamaModel;
+import org.gpt4llm.model.TokenBatch;
+
+/** What full fine-tuning and LoRA share: the model's forward and backward, and the base's tokenizer files. */
+abstract class LlamaFineTune implements TrainableModel {
+    /** Tokenizer files transformers' {@code AutoTokenizer} reads from a model folder. */
+    static final List<String> TOKENIZER_FILES = List.of("tokenizer.json", "tokenizer_config.json",
+            "special_tokens_map.json", "tokenizer.model", "vocab.json", "merges.txt", "generation_config.json");
+
+    final LlamaModel model;
+    final Path base;
+
+    /** {@code base} is the folder the model came from (its tokenizer files are carried along), or null. */
+    LlamaFineTune(LlamaModel model, Path base) {
+        this.model = model;
+        this.base = base;
+    }
+
+    public LlamaModel model() {
+        return model;
+    }
+
+    @Override
+    public Backend backend() {
+        return model.backend();
+    }
+
+    @Override
+    public float forward(TokenBatch batch) {
+        return model.forward(batch);
+    }
+
+    @Override
+    public void backward(float gradScale) {
+        model.backward(gradScale);
+    }
+
+    @Override
+    public void zeroGrad() {
+        model.zeroGrad();
+    }
+
+    /** Copies the base model's tokenizer files into a saved folder, so it loads as it is. */
+    void copyTokenizerFiles(Path dir) throws IOException {
+        if (base == null) return;
+        for (String name : TOKENIZER_FILES) {
+            Path f = base.resolve(name);
+            if (Files.isRegularFile(f)) Files.copy(f, dir.resolve(name), StandardCopyOption.REPLACE_EXISTING);
+        }
+    }
+}
