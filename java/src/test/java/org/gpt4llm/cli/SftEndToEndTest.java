@@ -52,6 +52,29 @@ class SftEndToEndTest {
         assertTrue(eval.get(2) < eval.get(0), "held-out loss keeps falling: " + eval);
     }
 
+    @Test
+    void userErrorsEndInOneSentence(@TempDir Path dir) throws Exception {
+        String data = SharedFiles.get("data/alpaca_gpt4_en_1k.json").toString();
+        Path base = dir.resolve("base");
+        assertEquals(0, CliRun.of("init-model", "--preset", "tiny", "--vocab", "300", "--out", base.toString()).code());
+        CliRun r = CliRun.of("sft", "--model", base.toString(), "--data", data, "--out", dir.resolve("a").toString());
+        assertEquals(2, r.code());
+        assertTrue(r.err().contains(base + " has no tokenizer.json"), r.err());
+
+        Path tok = dir.resolve("tok"), withTok = dir.resolve("withTok");
+        assertEquals(0, CliRun.of("init-tokenizer", "--data", data, "--vocab", "300", "--out", tok.toString()).code());
+        assertEquals(0, CliRun.of("init-model", "--preset", "tiny", "--tokenizer", tok.toString(), "--out", withTok.toString()).code());
+        r = CliRun.of("sft", "--model", withTok.toString(), "--data", data, "--out", dir.resolve("b").toString(),
+                "--lora-rank", "4", "--lora-targets", "q_proj,wq");
+        assertEquals(2, r.code());
+        assertTrue(r.err().contains("--lora-targets: wq is not a LLaMA linear layer"), r.err());
+        r = CliRun.of("sft", "--model", withTok.toString(), "--data", data, "--out", dir.resolve("c").toString(),
+                "--max-len", "10", "--strict");
+        assertEquals(2, r.code());
+        assertTrue(r.err().contains("alpaca_gpt4_en_1k.json:0: prompt of") && r.err().contains("longer than --max-len 10"), r.err());
+        assertTrue(r.err().strip().lines().count() == 1, "one sentence: " + r.err());
+    }
+
     private static List<String> listing(Path dir) throws java.io.IOException {
         try (var s = Files.list(dir)) {
             return s.map(p -> p.getFileName().toString()).sorted().toList();
