@@ -5,15 +5,13 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
-import java.io.ByteArrayOutputStream;
-import java.io.PrintStream;
-import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.regex.Matcher;
 import java.util.regex.Pattern;
 import org.gpt4llm.cli.Main;
 import org.gpt4llm.model.LlamaConfig;
+import org.gpt4llm.testing.CliRun;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
@@ -22,18 +20,11 @@ class StepBenchTest {
     @Test
     void tinyStepReportsBothSidesAndARatio(@TempDir Path dir) throws Exception {
         Path json = dir.resolve("bench.json");
-        ByteArrayOutputStream buf = new ByteArrayOutputStream();
-        PrintStream old = System.out;
-        int code;
-        try (PrintStream capture = new PrintStream(buf, true, StandardCharsets.UTF_8)) {
-            System.setOut(capture);
-            code = Main.commandLine().execute("bench", "step", "--preset", "tiny", "--compare", "libtorch",
+        CliRun run = CliRun.of("bench", "step", "--preset", "tiny", "--compare", "libtorch",
                     "--vocab", "301", "--batch", "2", "--seq", "24", "--threads", "2", "--steps", "1", "--warmup", "0",
                     "--json", json.toString());
-        } finally {
-            System.setOut(old);
-        }
-        String out = buf.toString(StandardCharsets.UTF_8);
+        int code = run.code();
+        String out = run.out();
         System.out.print(out);
         assertEquals(0, code, out);
         Matcher ratio = Pattern.compile("(?m)^ratio_vs_libtorch=([0-9.]+)$").matcher(out);
@@ -58,18 +49,11 @@ class StepBenchTest {
     @Test
     void loraStepReportsBothSides(@TempDir Path dir) throws Exception {
         Path json = dir.resolve("lora.json");
-        ByteArrayOutputStream buf = new ByteArrayOutputStream();
-        PrintStream old = System.out;
-        int code;
-        try (PrintStream capture = new PrintStream(buf, true, StandardCharsets.UTF_8)) {
-            System.setOut(capture);
-            code = Main.commandLine().execute("bench", "step", "--preset", "tiny", "--vocab", "301", "--batch", "2",
+        CliRun run = CliRun.of("bench", "step", "--preset", "tiny", "--vocab", "301", "--batch", "2",
                     "--seq", "24", "--threads", "2", "--steps", "2", "--warmup", "0", "--lora-rank", "4",
                     "--lora-targets", "q_proj,v_proj,down_proj", "--json", json.toString());
-        } finally {
-            System.setOut(old);
-        }
-        String out = buf.toString(StandardCharsets.UTF_8);
+        int code = run.code();
+        String out = run.out();
         System.out.print(out);
         assertEquals(0, code, out);
         assertTrue(out.contains("LoRA step: rank 4, alpha 8.0, dropout 0.0 on q_proj,v_proj,down_proj"), out);
@@ -83,18 +67,11 @@ class StepBenchTest {
     @Test
     void cudaEmuStepRunsThroughTheSameCommand(@TempDir Path dir) throws Exception {
         Path json = dir.resolve("emu.json");
-        ByteArrayOutputStream buf = new ByteArrayOutputStream();
-        PrintStream old = System.out;
-        int code;
-        try (PrintStream capture = new PrintStream(buf, true, StandardCharsets.UTF_8)) {
-            System.setOut(capture);
-            code = Main.commandLine().execute("bench", "step", "--backend", "cuda-emu", "--compare", "none",
+        CliRun run = CliRun.of("bench", "step", "--backend", "cuda-emu", "--compare", "none",
                     "--preset", "tiny", "--vocab", "301", "--batch", "2", "--seq", "24", "--steps", "1", "--warmup", "0",
                     "--json", json.toString());
-        } finally {
-            System.setOut(old);
-        }
-        String out = buf.toString(StandardCharsets.UTF_8);
+        int code = run.code();
+        String out = run.out();
         assertEquals(0, code, out);
         JsonNode n = new ObjectMapper().readTree(json.toFile());
         assertTrue(n.path("ours").path("median_step_s").asDouble() > 0, n.toString());

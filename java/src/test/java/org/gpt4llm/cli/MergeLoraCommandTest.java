@@ -1,5 +1,6 @@
 package org.gpt4llm.cli;
 
+import org.gpt4llm.testing.CliRun;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
