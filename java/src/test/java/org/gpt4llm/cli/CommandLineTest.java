@@ -1,6 +1,5 @@
 package org.gpt4llm.cli;
 
-import org.gpt4llm.testing.CliRun;
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
@@ -10,6 +9,7 @@ import java.nio.file.Path;
 import org.gpt4llm.backend.cpu.CpuBackend;
 import org.gpt4llm.model.LlamaModel;
 import org.gpt4llm.tensor.Tensor;
+import org.gpt4llm.testing.CliRun;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 

@@ -1,6 +1,5 @@
 package org.gpt4llm.cli;
 
-import org.gpt4llm.testing.CliRun;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
@@ -14,6 +13,7 @@ import org.gpt4llm.model.LlamaModel;
 import org.gpt4llm.model.LoraConfig;
 import org.gpt4llm.model.TokenBatch;
 import org.gpt4llm.tensor.Tensor;
+import org.gpt4llm.testing.CliRun;
 import org.gpt4llm.testing.Numerics;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;

@@ -1,6 +1,5 @@
 package org.gpt4llm.data;
 
-import org.gpt4llm.testing.SharedFiles;
 import static org.gpt4llm.model.TokenBatch.IGNORE;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
@@ -12,6 +11,7 @@ import java.nio.file.Path;
 import java.util.Arrays;
 import java.util.List;
 import java.util.stream.IntStream;
+import org.gpt4llm.testing.SharedFiles;
 import org.gpt4llm.tokenizer.Tokenizer;
 import org.gpt4llm.tokenizer.Tokenizers;
 import org.junit.jupiter.api.Test;

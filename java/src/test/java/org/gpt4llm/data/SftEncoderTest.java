@@ -1,6 +1,5 @@
 package org.gpt4llm.data;
 
-import org.gpt4llm.testing.SharedFiles;
 import static org.gpt4llm.data.TestTokenizers.BOS;
 import static org.gpt4llm.data.TestTokenizers.EOS;
 import static org.gpt4llm.model.TokenBatch.IGNORE;
@@ -17,6 +16,7 @@ import java.util.Arrays;
 import java.util.List;
 import java.util.stream.IntStream;
 import org.gpt4llm.data.SftRecord.DataFormat;
+import org.gpt4llm.testing.SharedFiles;
 import org.gpt4llm.tokenizer.Tokenizer;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;

@@ -10,10 +10,6 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 import java.lang.foreign.Arena;
 import java.util.Random;
 import java.util.stream.Stream;
-import org.bytedeco.javacpp.PointerScope;
-import org.bytedeco.pytorch.Scalar;
-import org.bytedeco.pytorch.TensorOptional;
-import org.bytedeco.pytorch.global.torch;
 import org.gpt4llm.peer.Torch;
 import org.gpt4llm.tensor.DType;
 import org.gpt4llm.tensor.Tensor;
@@ -40,15 +36,6 @@ class CrossEntropyTest {
         KernelChecks.report("ce");
     }
 
-    /** losses and dlogits from libtorch: cross_entropy(reduction=none), then (sum * gradScale).backward(). */
-    private static float[][] reference(float[] logits, int[] targets, int n, int v, int ignore, float gradScale) {
-        try (PointerScope scope = new PointerScope()) {
-            var x = KernelChecks.leaf(logits, n, v);
-            var losses = torch.cross_entropy_loss(x, Torch.longs(targets, n), new TensorOptional(), 0, ignore, 0.0);
-            losses.sum().mul(new Scalar(gradScale)).backward();
-            return new float[][] {Torch.toFloats(losses), Torch.toFloats(x.grad())};
-        }
-    }
 
     static Stream<Arguments> cases() {
         // N, V, fraction of ignored rows, in place (dlogits aliases logits)
@@ -82,7 +69,7 @@ class CrossEntropyTest {
         }
         final int expectedCount = valid;
         float gradScale = expectedCount > 0 && rng.nextBoolean() ? 1f / expectedCount : 0.37f;
-        float[][] ref = reference(logits, targets, n, v, IGNORE, gradScale);
+        float[][] ref = KernelChecks.crossEntropyReference(logits, targets, n, v, IGNORE, gradScale);
 
         KernelChecks.onPath(scalar, () -> {
             try (Arena arena = Arena.ofConfined()) {
@@ -130,7 +117,7 @@ class CrossEntropyTest {
         float[] logits = Numerics.normal(rng, n * v, 2f);
         int[] targets = new int[n];
         for (int i = 0; i < n; i++) targets[i] = i % 3 == 0 ? ignore : rng.nextInt(v);
-        float[][] ref = reference(logits, targets, n, v, ignore, 1f);
+        float[][] ref = KernelChecks.crossEntropyReference(logits, targets, n, v, ignore, 1f);
         try (Arena arena = Arena.ofConfined()) {
             Tensor losses = Tensor.allocate(arena, DType.F32, n), d = Tensor.allocate(arena, DType.F32, n, v);
             int count = CPU.crossEntropy(losses, d, Tensor.of(arena, logits, n, v), Tensor.ofInts(arena, targets, n), ignore, 1f);

@@ -5,8 +5,12 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import java.util.Map;
 import java.util.TreeMap;
+import org.bytedeco.javacpp.PointerScope;
 import org.bytedeco.pytorch.BoolOptional;
+import org.bytedeco.pytorch.Scalar;
 import org.bytedeco.pytorch.TensorArrayRefOptional;
+import org.bytedeco.pytorch.TensorOptional;
+import org.bytedeco.pytorch.global.torch;
 import org.gpt4llm.peer.Torch;
 import org.gpt4llm.testing.Numerics;
 
@@ -106,5 +110,15 @@ public final class KernelChecks {
         float[] c = new float[a.length];
         for (int i = 0; i < c.length; i++) c[i] = a[i] - b[i];
         return c;
+    }
+
+    /** losses and dlogits from libtorch: cross_entropy(reduction=none), then (sum * gradScale).backward(). */
+    public static float[][] crossEntropyReference(float[] logits, int[] targets, int n, int v, int ignore, float gradScale) {
+        try (PointerScope scope = new PointerScope()) {
+            var x = leaf(logits, n, v);
+            var losses = torch.cross_entropy_loss(x, Torch.longs(targets, n), new TensorOptional(), 0, ignore, 0.0);
+            losses.sum().mul(new Scalar(gradScale)).backward();
+            return new float[][] {Torch.toFloats(losses), Torch.toFloats(x.grad())};
+        }
     }
 }

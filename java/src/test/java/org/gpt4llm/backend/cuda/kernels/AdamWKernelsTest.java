@@ -1,9 +1,8 @@
 package org.gpt4llm.backend.cuda.kernels;
 
-import org.gpt4llm.backend.cpu.KernelChecks;
-import static org.gpt4llm.backend.cuda.kernels.DeviceChecks.device;
-import static org.gpt4llm.backend.cuda.kernels.DeviceChecks.F32_SHORT_SUM_TOL;
 import static org.gpt4llm.backend.cpu.KernelChecks.assertClose;
+import static org.gpt4llm.backend.cuda.kernels.DeviceChecks.F32_SHORT_SUM_TOL;
+import static org.gpt4llm.backend.cuda.kernels.DeviceChecks.device;
 import static org.gpt4llm.backend.cuda.kernels.DeviceChecks.download;
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
@@ -18,6 +17,7 @@ import org.bytedeco.pytorch.AdamWOptions;
 import org.bytedeco.pytorch.TensorVector;
 import org.bytedeco.pytorch.global.torch;
 import org.gpt4llm.backend.Backend;
+import org.gpt4llm.backend.cpu.KernelChecks;
 import org.gpt4llm.peer.Torch;
 import org.gpt4llm.tensor.DType;
 import org.gpt4llm.tensor.Tensor;

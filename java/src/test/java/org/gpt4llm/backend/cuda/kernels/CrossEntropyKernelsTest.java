@@ -1,10 +1,9 @@
 package org.gpt4llm.backend.cuda.kernels;
 
-import org.gpt4llm.backend.cpu.KernelChecks;
-import static org.gpt4llm.backend.cuda.kernels.DeviceChecks.BF16_TOL;
-import static org.gpt4llm.backend.cuda.kernels.DeviceChecks.device;
-import static org.gpt4llm.backend.cuda.kernels.DeviceChecks.F32_SHORT_SUM_TOL;
 import static org.gpt4llm.backend.cpu.KernelChecks.assertClose;
+import static org.gpt4llm.backend.cuda.kernels.DeviceChecks.BF16_TOL;
+import static org.gpt4llm.backend.cuda.kernels.DeviceChecks.F32_SHORT_SUM_TOL;
+import static org.gpt4llm.backend.cuda.kernels.DeviceChecks.device;
 import static org.gpt4llm.backend.cuda.kernels.DeviceChecks.download;
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
@@ -14,10 +13,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 import java.lang.foreign.Arena;
 import java.util.Random;
 import java.util.stream.Stream;
-import org.bytedeco.javacpp.PointerScope;
-import org.bytedeco.pytorch.Scalar;
-import org.bytedeco.pytorch.TensorOptional;
-import org.bytedeco.pytorch.global.torch;
+import org.gpt4llm.backend.cpu.KernelChecks;
 import org.gpt4llm.peer.Torch;
 import org.gpt4llm.tensor.DType;
 import org.gpt4llm.tensor.Tensor;
@@ -46,15 +42,6 @@ class CrossEntropyKernelsTest {
         KernelChecks.report("ce");
     }
 
-    /** losses and dlogits from libtorch: cross_entropy(reduction=none), then (sum * gradScale).backward(). */
-    private static float[][] reference(float[] logits, int[] targets, int n, int v, int ignore, float gradScale) {
-        try (PointerScope scope = new PointerScope()) {
-            var x = KernelChecks.leaf(logits, n, v);
-            var losses = torch.cross_entropy_loss(x, Torch.longs(targets, n), new TensorOptional(), 0, ignore, 0.0);
-            losses.sum().mul(new Scalar(gradScale)).backward();
-            return new float[][] {Torch.toFloats(losses), Torch.toFloats(x.grad())};
-        }
-    }
 
     static Stream<Arguments> cases() {
         // N, V, fraction of ignored rows, in place; V % 8 == 0 takes the 16-byte path
@@ -82,7 +69,7 @@ class CrossEntropyKernelsTest {
             if (!ignored) valid++;
         }
         float gradScale = valid > 0 && rng.nextBoolean() ? 1f / valid : 0.37f;
-        float[][] ref = reference(logits, targets, n, v, IGNORE, gradScale);
+        float[][] ref = KernelChecks.crossEntropyReference(logits, targets, n, v, IGNORE, gradScale);
 
         try (Arena arena = Arena.ofConfined()) {
             Tensor x = DeviceChecks.bf16(arena, logits, n, v);
@@ -132,7 +119,7 @@ class CrossEntropyKernelsTest {
             targets[i] = i % 3 == 0 ? ignore : rng.nextInt(v);
             if (targets[i] != ignore) expected++;
         }
-        float[][] ref = reference(logits, targets, n, v, ignore, 1f);
+        float[][] ref = KernelChecks.crossEntropyReference(logits, targets, n, v, ignore, 1f);
         try (Arena arena = Arena.ofConfined()) {
             Tensor losses = device().allocate(arena, DType.F32, n), d = device().allocate(arena, DType.BF16, n, v);
             int count = CrossEntropyKernels.crossEntropy(device(), losses, d, DeviceChecks.bf16(arena, logits, n, v),

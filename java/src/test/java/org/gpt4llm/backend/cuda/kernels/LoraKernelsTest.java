@@ -1,11 +1,10 @@
 package org.gpt4llm.backend.cuda.kernels;
 
-import org.gpt4llm.backend.cpu.KernelChecks;
-import static org.gpt4llm.backend.cuda.kernels.DeviceChecks.BF16_TOL;
-import static org.gpt4llm.backend.cuda.kernels.DeviceChecks.device;
-import static org.gpt4llm.backend.cuda.kernels.DeviceChecks.F32_SHORT_SUM_TOL;
 import static org.gpt4llm.backend.cpu.KernelChecks.assertClose;
+import static org.gpt4llm.backend.cuda.kernels.DeviceChecks.BF16_TOL;
+import static org.gpt4llm.backend.cuda.kernels.DeviceChecks.F32_SHORT_SUM_TOL;
 import static org.gpt4llm.backend.cuda.kernels.DeviceChecks.bf16;
+import static org.gpt4llm.backend.cuda.kernels.DeviceChecks.device;
 import static org.gpt4llm.backend.cuda.kernels.DeviceChecks.download;
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
@@ -17,6 +16,7 @@ import java.util.stream.Stream;
 import org.bytedeco.javacpp.PointerScope;
 import org.bytedeco.pytorch.Scalar;
 import org.gpt4llm.backend.LoraDropout;
+import org.gpt4llm.backend.cpu.KernelChecks;
 import org.gpt4llm.peer.Torch;
 import org.gpt4llm.tensor.DType;
 import org.gpt4llm.tensor.Tensor;

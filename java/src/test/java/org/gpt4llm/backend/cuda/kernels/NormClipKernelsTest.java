@@ -1,6 +1,5 @@
 package org.gpt4llm.backend.cuda.kernels;
 
-import org.gpt4llm.backend.cpu.KernelChecks;
 import static org.gpt4llm.backend.cuda.kernels.DeviceChecks.device;
 import static org.gpt4llm.backend.cuda.kernels.DeviceChecks.download;
 import static org.junit.jupiter.api.Assertions.assertEquals;
@@ -10,6 +9,7 @@ import java.lang.foreign.Arena;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Random;
+import org.gpt4llm.backend.cpu.KernelChecks;
 import org.gpt4llm.tensor.DType;
 import org.gpt4llm.tensor.Tensor;
 import org.gpt4llm.testing.Numerics;

@@ -1,8 +1,7 @@
 package org.gpt4llm.backend.cuda.kernels;
 
-import org.gpt4llm.backend.cpu.KernelChecks;
-import static org.gpt4llm.backend.cuda.kernels.DeviceChecks.device;
 import static org.gpt4llm.backend.cpu.KernelChecks.assertClose;
+import static org.gpt4llm.backend.cuda.kernels.DeviceChecks.device;
 import static org.gpt4llm.backend.cuda.kernels.DeviceChecks.download;
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
@@ -17,6 +16,7 @@ import java.util.stream.Stream;
 import org.bytedeco.javacpp.PointerScope;
 import org.bytedeco.pytorch.Scalar;
 import org.bytedeco.pytorch.global.torch;
+import org.gpt4llm.backend.cpu.KernelChecks;
 import org.gpt4llm.peer.Torch;
 import org.gpt4llm.tensor.DType;
 import org.gpt4llm.tensor.Tensor;
