@@ -9,8 +9,6 @@ import java.util.ArrayList;
 import java.util.List;
 import java.util.Random;
 import java.util.stream.Stream;
-import org.bytedeco.javacpp.PointerScope;
-import org.bytedeco.pytorch.Scalar;
 import org.gpt4llm.backend.Backend.AttentionShape;
 import org.gpt4llm.peer.Torch;
 import org.gpt4llm.tensor.Tensor;
@@ -136,8 +134,8 @@ class AttentionTest {
         return seg;
     }
 
-    private static float scale(Case c) {
-        return (float) (1.0 / Math.sqrt(c.d));
+    private static AttentionShape shape(Case c) {
+        return new AttentionShape(c.b, c.t, c.hq, c.hkv, c.d, (float) (1.0 / Math.sqrt(c.d)));
     }
 
     /** Our forward and backward on data drawn from rng: {out, lse, dq, dk, dv}. */
@@ -146,7 +144,7 @@ class AttentionTest {
         float[] q = Numerics.normal(rng, nq, 1.5f), k = Numerics.normal(rng, nk, 1.5f);
         float[] v = Numerics.normal(rng, nk, 1f), g = Numerics.normal(rng, nq, 1f);
         int[] seg = segments(c, rng);
-        var shape = new AttentionShape(c.b, c.t, c.hq, c.hkv, c.d, scale(c));
+        var shape = shape(c);
         try (Arena arena = Arena.ofConfined()) {
             Tensor tq = Tensor.of(arena, q, c.b, c.t, c.hq, c.d), tk = Tensor.of(arena, k, c.b, c.t, c.hkv, c.d);
             Tensor tv = Tensor.of(arena, v, c.b, c.t, c.hkv, c.d), tg = Tensor.of(arena, g, c.b, c.t, c.hq, c.d);
@@ -177,7 +175,7 @@ class AttentionTest {
         float[] out = r[0], lse = r[1], dq = r[2], dk = r[3], dv = r[4], q = r[5], k = r[6], v = r[7], g = r[8];
         int[] seg = new int[r[9].length];
         for (int i = 0; i < seg.length; i++) seg[i] = (int) r[9][i];
-        float[][] ref = reference(c, q, k, v, g, seg);
+        float[][] ref = KernelChecks.attentionReference(q, k, v, g, seg, shape(c));
 
         // rows of queries that see at least one key (their own); the rest are padding
         boolean[] valid = new boolean[c.b * c.t];
@@ -261,43 +259,5 @@ class AttentionTest {
             }
         }
         assertTrue(err < TOL, what + ": relative error " + err + ", " + msg);
-    }
-
-    /** libtorch autograd: {out [B,T,Hq,D], lse [B,Hq,T], dq, dk, dv} with the loss sum(out * g * valid). */
-    private static float[][] reference(Case c, float[] q, float[] k, float[] v, float[] g, int[] seg) {
-        int G = c.hq / c.hkv;
-        float[] bias = new float[c.b * c.t * c.t];     // [B,1,T,T]: 0 where key j is visible to query i
-        float[] gm = g.clone();                        // upstream gradient, zero at padding queries
-        for (int b = 0; b < c.b; b++) {
-            for (int i = 0; i < c.t; i++) {
-                int si = seg[b * c.t + i];
-                for (int j = 0; j < c.t; j++) {
-                    boolean visible = j <= i && si != 0 && seg[b * c.t + j] == si;
-                    bias[(b * c.t + i) * c.t + j] = visible ? 0f : -1e30f;
-                }
-                if (si == 0) java.util.Arrays.fill(gm, (b * c.t + i) * c.hq * c.d, (b * c.t + i + 1) * c.hq * c.d, 0f);
-            }
-        }
-        int[] kvHead = new int[c.hq];
-        for (int h = 0; h < c.hq; h++) kvHead[h] = h / G;
-        try (PointerScope scope = new PointerScope()) {
-            var tq = Torch.floats(q, c.b, c.t, c.hq, c.d);
-            var tk = Torch.floats(k, c.b, c.t, c.hkv, c.d);
-            var tv = Torch.floats(v, c.b, c.t, c.hkv, c.d);
-            tq.set_requires_grad(true);
-            tk.set_requires_grad(true);
-            tv.set_requires_grad(true);
-            var idx = Torch.longs(kvHead, c.hq);
-            var Q = tq.permute(0, 2, 1, 3);                               // [B,Hq,T,D]
-            var K = tk.permute(0, 2, 1, 3).index_select(1, idx);          // [B,Hq,T,D]
-            var V = tv.permute(0, 2, 1, 3).index_select(1, idx);
-            var S = Q.matmul(K.transpose(2, 3)).mul(new Scalar(scale(c)))
-                    .add(Torch.floats(bias, c.b, 1, c.t, c.t));           // [B,Hq,T,T]
-            var O = S.softmax(3).matmul(V).permute(0, 2, 1, 3).contiguous(); // [B,T,Hq,D]
-            var lse = S.logsumexp(new long[] {3}, false);                 // [B,Hq,T]
-            O.mul(Torch.floats(gm, c.b, c.t, c.hq, c.d)).sum().backward();
-            return new float[][] {Torch.toFloats(O), Torch.toFloats(lse), Torch.toFloats(tq.grad()),
-                    Torch.toFloats(tk.grad()), Torch.toFloats(tv.grad())};
-        }
     }
 }

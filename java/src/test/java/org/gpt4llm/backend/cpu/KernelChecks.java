@@ -121,4 +121,47 @@ public final class KernelChecks {
             return new float[][] {Torch.toFloats(losses), Torch.toFloats(x.grad())};
         }
     }
+
+    /**
+     * libtorch autograd attention, explicit scores with an additive -1e30 mask (key j visible to query i
+     * iff j <= i and seg[j] == seg[i] != 0): {out [B,T,Hq,D], lse [B,Hq,T], dq, dk, dv} for the loss
+     * sum(out * g) over the non-padding queries.
+     */
+    public static float[][] attentionReference(float[] q, float[] k, float[] v, float[] g, int[] seg,
+                                               org.gpt4llm.backend.Backend.AttentionShape s) {
+        int B = s.batch(), T = s.seqLen(), hq = s.heads(), hkv = s.kvHeads(), d = s.headDim();
+        float[] bias = new float[B * T * T];     // [B,1,T,T]: 0 where key j is visible to query i
+        float[] gm = g.clone();                  // upstream gradient, zero at padding queries
+        for (int b = 0; b < B; b++) {
+            for (int i = 0; i < T; i++) {
+                int si = seg[b * T + i];
+                for (int j = 0; j < T; j++) {
+                    boolean visible = j <= i && si != 0 && seg[b * T + j] == si;
+                    bias[(b * T + i) * T + j] = visible ? 0f : -1e30f;
+                }
+                if (si == 0) java.util.Arrays.fill(gm, (b * T + i) * hq * d, (b * T + i + 1) * hq * d, 0f);
+            }
+        }
+        int[] kvHead = new int[hq];
+        for (int h = 0; h < hq; h++) kvHead[h] = h / (hq / hkv);
+        try (PointerScope scope = new PointerScope()) {
+            var tq = Torch.floats(q, B, T, hq, d);
+            var tk = Torch.floats(k, B, T, hkv, d);
+            var tv = Torch.floats(v, B, T, hkv, d);
+            tq.set_requires_grad(true);
+            tk.set_requires_grad(true);
+            tv.set_requires_grad(true);
+            var idx = Torch.longs(kvHead, hq);
+            var Q = tq.permute(0, 2, 1, 3);                               // [B,Hq,T,D]
+            var K = tk.permute(0, 2, 1, 3).index_select(1, idx);          // [B,Hq,T,D]
+            var V = tv.permute(0, 2, 1, 3).index_select(1, idx);
+            var S = Q.matmul(K.transpose(2, 3)).mul(new Scalar(s.scale()))
+                    .add(Torch.floats(bias, B, 1, T, T));                 // [B,Hq,T,T]
+            var O = S.softmax(3).matmul(V).permute(0, 2, 1, 3).contiguous(); // [B,T,Hq,D]
+            var lse = S.logsumexp(new long[] {3}, false);                 // [B,Hq,T]
+            O.mul(Torch.floats(gm, B, T, hq, d)).sum().backward();
+            return new float[][] {Torch.toFloats(O), Torch.toFloats(lse), Torch.toFloats(tq.grad()),
+                    Torch.toFloats(tk.grad()), Torch.toFloats(tv.grad())};
+        }
+    }
 }

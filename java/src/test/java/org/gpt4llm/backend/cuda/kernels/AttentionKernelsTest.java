@@ -13,10 +13,9 @@ import java.util.Map;
 import java.util.Random;
 import java.util.TreeMap;
 import java.util.stream.Stream;
-import org.bytedeco.javacpp.PointerScope;
-import org.bytedeco.pytorch.Scalar;
 import org.gpt4llm.backend.Backend.AttentionShape;
 import org.gpt4llm.backend.cpu.CpuBackend;
+import org.gpt4llm.backend.cpu.KernelChecks;
 import org.gpt4llm.backend.cuda.Device;
 import org.gpt4llm.backend.cuda.EmuDevice;
 import org.gpt4llm.peer.Torch;
@@ -155,7 +154,7 @@ class AttentionKernelsTest {
             AttentionKernels.attentionBackward(dev, dq, dk, dv, tg, out, lse, tq, tk, tv, ts, s, ws);
             ours = new float[][] {download(out), download(lse), download(dq), download(dk), download(dv)};
         }
-        float[][] torch = reference(c, q, k, v, g, seg);
+        float[][] torch = KernelChecks.attentionReference(q, k, v, g, seg, c.shape());
         float[][] host = cpuBackend(c, q, k, v, g, seg);
 
         boolean[] valid = new boolean[c.b * c.t];
@@ -311,42 +310,6 @@ class AttentionKernelsTest {
             cpu.attentionForward(out, lse, tq, tk, tv, ts, c.shape());
             cpu.attentionBackward(dq, dk, dv, tg, out, lse, tq, tk, tv, ts, c.shape());
             return new float[][] {out.toFloatArray(), lse.toFloatArray(), dq.toFloatArray(), dk.toFloatArray(), dv.toFloatArray()};
-        }
-    }
-
-    /** libtorch autograd, explicit scores with an additive -1e30 mask; loss = sum(out * g) over valid queries. */
-    private static float[][] reference(Case c, float[] q, float[] k, float[] v, float[] g, int[] seg) {
-        float[] bias = new float[c.b * c.t * c.t];  // [B,1,T,T]
-        float[] gm = g.clone();                     // no gradient from padding queries
-        for (int b = 0; b < c.b; b++) {
-            for (int i = 0; i < c.t; i++) {
-                int si = seg[b * c.t + i];
-                for (int j = 0; j < c.t; j++) {
-                    bias[(b * c.t + i) * c.t + j] = j <= i && si != 0 && seg[b * c.t + j] == si ? 0f : -1e30f;
-                }
-                if (si == 0) Arrays.fill(gm, (b * c.t + i) * c.hq * c.d, (b * c.t + i + 1) * c.hq * c.d, 0f);
-            }
-        }
-        int[] kvHead = new int[c.hq];
-        for (int h = 0; h < c.hq; h++) kvHead[h] = h / (c.hq / c.hkv);
-        try (PointerScope scope = new PointerScope()) {
-            var tq = Torch.floats(q, c.b, c.t, c.hq, c.d);
-            var tk = Torch.floats(k, c.b, c.t, c.hkv, c.d);
-            var tv = Torch.floats(v, c.b, c.t, c.hkv, c.d);
-            tq.set_requires_grad(true);
-            tk.set_requires_grad(true);
-            tv.set_requires_grad(true);
-            var idx = Torch.longs(kvHead, c.hq);
-            var Q = tq.permute(0, 2, 1, 3);                                  // [B,Hq,T,D]
-            var K = tk.permute(0, 2, 1, 3).index_select(1, idx);             // [B,Hq,T,D]
-            var V = tv.permute(0, 2, 1, 3).index_select(1, idx);
-            var S = Q.matmul(K.transpose(2, 3)).mul(new Scalar(c.shape().scale()))
-                    .add(Torch.floats(bias, c.b, 1, c.t, c.t));              // [B,Hq,T,T]
-            var O = S.softmax(3).matmul(V).permute(0, 2, 1, 3).contiguous(); // [B,T,Hq,D]
-            var lse = S.logsumexp(new long[] {3}, false);                    // [B,Hq,T]
-            O.mul(Torch.floats(gm, c.b, c.t, c.hq, c.d)).sum().backward();
-            return new float[][] {Torch.toFloats(O), Torch.toFloats(lse), Torch.toFloats(tq.grad()),
-                    Torch.toFloats(tk.grad()), Torch.toFloats(tv.grad())};
         }
     }
 }
