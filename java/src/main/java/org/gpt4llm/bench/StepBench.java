@@ -9,7 +9,6 @@ import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
 import java.nio.file.Files;
 import java.nio.file.Path;
-import java.nio.file.StandardCopyOption;
 import java.util.Arrays;
 import java.util.LinkedHashMap;
 import java.util.Locale;
@@ -17,6 +16,7 @@ import java.util.Map;
 import java.util.SplittableRandom;
 import org.gpt4llm.backend.Backend;
 import org.gpt4llm.backend.Backends;
+import org.gpt4llm.io.AtomicFiles;
 import org.gpt4llm.backend.cpu.CpuBackend;
 import org.gpt4llm.backend.cpu.OpenBlas;
 import org.gpt4llm.model.LlamaConfig;
@@ -189,9 +189,7 @@ public final class StepBench {
     static void writeJson(Path file, ObjectNode json) throws IOException {
         Path abs = file.toAbsolutePath();
         if (abs.getParent() != null) Files.createDirectories(abs.getParent());
-        Path tmp = abs.resolveSibling(abs.getFileName() + ".tmp");
-        Files.writeString(tmp, JSON.writerWithDefaultPrettyPrinter().writeValueAsString(json) + "\n");
-        Files.move(tmp, abs, StandardCopyOption.ATOMIC_MOVE, StandardCopyOption.REPLACE_EXISTING);
+        AtomicFiles.writeJson(abs, json);
     }
 
     /** Model FLOPs of one training step (see the class comment); {@code lora} may be null. */

@@ -78,6 +78,14 @@ public final class AtomicFiles {
         syncDirectory(parentOf(target));
     }
 
+    /** Writes {@code json} pretty-printed, with a final newline, to {@code target} atomically. */
+    public static void writeJson(Path target, com.fasterxml.jackson.databind.JsonNode json) throws IOException {
+        write(target, (PRETTY.writeValueAsString(json) + "\n").getBytes(java.nio.charset.StandardCharsets.UTF_8));
+    }
+
+    private static final com.fasterxml.jackson.databind.ObjectWriter PRETTY =
+            new com.fasterxml.jackson.databind.ObjectMapper().writerWithDefaultPrettyPrinter();
+
     /** Writes {@code bytes} to {@code target} atomically. */
     public static void write(Path target, byte[] bytes) throws IOException {
         write(target, out -> writeFully(out, java.nio.ByteBuffer.wrap(bytes)));

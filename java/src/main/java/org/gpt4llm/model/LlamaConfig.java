@@ -4,8 +4,8 @@ import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import java.io.IOException;
-import java.nio.file.Files;
 import java.nio.file.Path;
+import org.gpt4llm.io.AtomicFiles;
 import java.util.Locale;
 
 /** The fields of an HF {@code LlamaForCausalLM} {@code config.json} that define the network. */
@@ -127,8 +127,6 @@ public record LlamaConfig(
     }
 
     public void write(Path configJson) throws IOException {
-        Path tmp = configJson.resolveSibling(configJson.getFileName() + ".tmp");
-        Files.writeString(tmp, JSON.writerWithDefaultPrettyPrinter().writeValueAsString(toJson()) + "\n");
-        Files.move(tmp, configJson, java.nio.file.StandardCopyOption.ATOMIC_MOVE, java.nio.file.StandardCopyOption.REPLACE_EXISTING);
+        AtomicFiles.writeJson(configJson, toJson());
     }
 }

@@ -7,7 +7,6 @@ import java.io.IOException;
 import java.lang.foreign.Arena;
 import java.nio.file.Files;
 import java.nio.file.Path;
-import java.nio.file.StandardCopyOption;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.LinkedHashMap;
@@ -15,6 +14,7 @@ import java.util.List;
 import java.util.Map;
 import java.util.SplittableRandom;
 import org.gpt4llm.backend.Backend;
+import org.gpt4llm.io.AtomicFiles;
 import org.gpt4llm.io.SafeTensors;
 import org.gpt4llm.tensor.DType;
 import org.gpt4llm.tensor.Tensor;
@@ -187,9 +187,7 @@ final class LoraAdapters implements AutoCloseable {
         c.put("base_model_name_or_path", baseModel);
         c.put("inference_mode", true);
         c.putNull("modules_to_save");
-        Path file = dir.resolve(CONFIG), tmp = dir.resolve("." + CONFIG + ".tmp");
-        Files.writeString(tmp, JSON.writerWithDefaultPrettyPrinter().writeValueAsString(c) + "\n");
-        Files.move(tmp, file, StandardCopyOption.ATOMIC_MOVE, StandardCopyOption.REPLACE_EXISTING);
+        AtomicFiles.writeJson(dir.resolve(CONFIG), c);
     }
 
     /** The {@link LoraConfig} of a PEFT adapter folder's {@code adapter_config.json}. */

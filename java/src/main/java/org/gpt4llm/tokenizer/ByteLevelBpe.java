@@ -1,12 +1,9 @@
 package org.gpt4llm.tokenizer;
 
 import com.fasterxml.jackson.databind.ObjectMapper;
-import com.fasterxml.jackson.databind.SerializationFeature;
 import com.fasterxml.jackson.databind.node.ArrayNode;
 import com.fasterxml.jackson.databind.node.ObjectNode;
-import java.io.ByteArrayOutputStream;
 import java.io.IOException;
-import java.nio.ByteBuffer;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -148,15 +145,9 @@ public final class ByteLevelBpe {
     /** Writes {@code tokenizer.json} and {@code tokenizer_config.json} into {@code dir}, each atomically. */
     public void write(Path dir, int modelMaxLength) throws IOException {
         Files.createDirectories(dir);
-        ObjectMapper json = new ObjectMapper().enable(SerializationFeature.INDENT_OUTPUT);
-        writeJson(json, tokenizerJson(json), dir.resolve("tokenizer.json"));
-        writeJson(json, tokenizerConfig(json, modelMaxLength), dir.resolve("tokenizer_config.json"));
-    }
-
-    private static void writeJson(ObjectMapper json, ObjectNode node, Path file) throws IOException {
-        ByteArrayOutputStream bytes = new ByteArrayOutputStream();
-        json.writeValue(bytes, node);
-        AtomicFiles.write(file, out -> AtomicFiles.writeFully(out, ByteBuffer.wrap(bytes.toByteArray())));
+        ObjectMapper json = new ObjectMapper();
+        AtomicFiles.writeJson(dir.resolve("tokenizer.json"), tokenizerJson(json));
+        AtomicFiles.writeJson(dir.resolve("tokenizer_config.json"), tokenizerConfig(json, modelMaxLength));
     }
 
     /** HF tokenizers' serialisation of a GPT-2-style byte-level BPE with our special tokens. */
