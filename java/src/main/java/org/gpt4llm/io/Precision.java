@@ -17,7 +17,7 @@ import org.gpt4llm.tensor.Tensor;
  *   f32  → f16   Float.floatToFloat16 (round to nearest even, overflow to ±inf)
  * </pre>
  */
-final class Precision {
+public final class Precision {
     private static final int CHUNK = 1 << 16;
 
     private Precision() {
@@ -77,7 +77,7 @@ final class Precision {
     }
 
     /** f32 → bf16 bits, round to nearest even; overflow rounds to ±inf, NaN becomes the quiet NaN 0x7FC0. */
-    static short toBf16(float f) {
+    public static short toBf16(float f) {
         int bits = Float.floatToRawIntBits(f);
         if ((bits & 0x7fffffff) > 0x7f800000) return (short) 0x7fc0;
         int lsb = (bits >>> 16) & 1;

@@ -7,6 +7,7 @@ import java.util.List;
 import java.util.Map;
 import java.util.SplittableRandom;
 import java.util.stream.IntStream;
+import org.gpt4llm.io.Precision;
 import org.gpt4llm.tensor.DType;
 import org.gpt4llm.tensor.Tensor;
 
@@ -45,7 +46,7 @@ public final class Initializer {
             for (long e = start; e < end; e++) {
                 float v = (float) (gaussian(rng) * STD);
                 if (j.t().dtype() == DType.F32) d.setAtIndex(ValueLayout.JAVA_FLOAT, e, v);
-                else d.setAtIndex(ValueLayout.JAVA_SHORT, e, toBf16(v));
+                else d.setAtIndex(ValueLayout.JAVA_SHORT, e, Precision.toBf16(v));
             }
         });
     }
@@ -53,7 +54,7 @@ public final class Initializer {
     private static void fillOnes(Tensor t) {
         for (long e = 0; e < t.numel(); e++) {
             if (t.dtype() == DType.F32) t.data().setAtIndex(ValueLayout.JAVA_FLOAT, e, 1f);
-            else t.data().setAtIndex(ValueLayout.JAVA_SHORT, e, toBf16(1f));
+            else t.data().setAtIndex(ValueLayout.JAVA_SHORT, e, Precision.toBf16(1f));
         }
     }
 
@@ -61,12 +62,5 @@ public final class Initializer {
     private static double gaussian(SplittableRandom rng) {
         double u1 = 1.0 - rng.nextDouble(), u2 = rng.nextDouble();
         return Math.sqrt(-2.0 * Math.log(u1)) * Math.cos(2.0 * Math.PI * u2);
-    }
-
-    /** fp32 to bf16 with round-to-nearest-even (values here are finite). */
-    private static short toBf16(float v) {
-        int bits = Float.floatToRawIntBits(v);
-        bits += 0x7FFF + ((bits >>> 16) & 1);
-        return (short) (bits >>> 16);
     }
 }
