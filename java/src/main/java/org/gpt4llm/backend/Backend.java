@@ -93,6 +93,13 @@ public interface Backend extends AutoCloseable {
 
     double sumOfSquares(Tensor x);
 
+    /** Sum of squares over several tensors (a global gradient norm); a GPU sums them all before one read-back. */
+    default double sumOfSquares(java.util.Collection<Tensor> xs) {
+        double s = 0;
+        for (Tensor x : xs) s += sumOfSquares(x);
+        return s;
+    }
+
     void scale(Tensor x, float s);
 
     /** y = a + b, element-wise; y may be a or b. */

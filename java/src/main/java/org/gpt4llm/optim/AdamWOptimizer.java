@@ -49,9 +49,7 @@ public final class AdamWOptimizer implements AutoCloseable {
 
     /** The L2 norm of all gradients together. */
     public double gradNorm() {
-        double sq = 0;
-        for (Slot s : slots.values()) sq += backend.sumOfSquares(s.grad);
-        return Math.sqrt(sq);
+        return Math.sqrt(backend.sumOfSquares(slots.values().stream().map(Slot::grad).toList()));
     }
 
     /**

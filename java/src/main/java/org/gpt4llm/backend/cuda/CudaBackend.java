@@ -208,8 +208,12 @@ public final class CudaBackend implements Backend {
 
     @Override
     public double sumOfSquares(Tensor x) {
-        device.zero(sumsq);
-        NormClipKernels.sumOfSquares(device, sumsq, x);
+        return sumOfSquares(java.util.List.of(x));
+    }
+
+    @Override
+    public double sumOfSquares(java.util.Collection<Tensor> xs) {
+        NormClipKernels.sumOfSquares(device, sumsq, java.util.List.copyOf(xs));  // zeroes, then accumulates all
         return download(sumsq)[0];
     }
 
