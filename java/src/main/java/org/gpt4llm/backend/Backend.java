@@ -61,6 +61,37 @@ public interface Backend extends AutoCloseable {
 
     void rmsnormBackward(Tensor dx, Tensor dweight, Tensor dy, Tensor x, Tensor weight, Tensor rstd);
 
+    /**
+     * LayerNorm with PyTorch's semantics (biased variance, eps inside the root) over the rows of x [N, C]:
+     * {@code y = (x - mean) * rstd * weight + bias} (overwrite), saving mean and rstd (F32 [N]).
+     */
+    void layernormForward(Tensor y, Tensor mean, Tensor rstd, Tensor x, Tensor weight, Tensor bias, float eps);
+
+    /**
+     * The backward of {@link #layernormForward}: {@code dx} += the input gradient, {@code dweight} +=
+     * Σ_rows dy·xhat and {@code dbias} += Σ_rows dy (both F32 [C]), xhat = (x - mean) * rstd.
+     */
+    void layernormBackward(Tensor dx, Tensor dweight, Tensor dbias, Tensor dy, Tensor x, Tensor weight, Tensor mean,
+                           Tensor rstd);
+
+    /** y = max(x, 0), element-wise (overwrite; y may be x). */
+    void reluForward(Tensor y, Tensor x);
+
+    /** dx = x > 0 ? dy : 0, element-wise from the forward's input x (overwrite; dx may be dy). */
+    void reluBackward(Tensor dx, Tensor dy, Tensor x);
+
+    /**
+     * The pairwise reward-model loss of {@code kernels/reward_loss.cu}: over every pair (i, j) of one
+     * group with gold_i > gold_j (ties give no pair), {@code loss} (F32 [1]) = the mean of
+     * {@code -log σ(r_i - r_j - margin) + centerCoef (r_i + r_j)²} and {@code dr} (F32 [M]) its gradient
+     * with respect to the rewards r (F32 [M]); both overwritten. Group g holds responses
+     * [offsets[g], offsets[g+1]) of offsets (I32 [G+1], from 0 to M). {@code hostGold} and
+     * {@code hostOffsets} are the values of gold (F32 [M]) and offsets on the host, where the pairs are
+     * counted. Returns the pair count P; with P = 0 loss and dr are 0.
+     */
+    int rewardPairwiseLoss(Tensor loss, Tensor dr, Tensor r, Tensor gold, Tensor offsets, float[] hostGold,
+                           int[] hostOffsets, float margin, float centerCoef);
+
     /** x [N, heads*headDim] rotated in place; positions [N]. */
     void ropeForward(Tensor x, Tensor positions, int heads, int headDim, float theta);
 

@@ -15,6 +15,7 @@ import org.gpt4llm.backend.Backends;
 import org.gpt4llm.model.LlamaModel;
 import org.gpt4llm.data.DataLoader;
 import org.gpt4llm.model.LoraConfig;
+import org.gpt4llm.model.TokenBatch;
 import org.gpt4llm.train.LoraFineTune;
 import org.gpt4llm.train.PaddedRows;
 import org.gpt4llm.data.Example;
@@ -138,7 +139,7 @@ public final class SftCommand implements Callable<Integer> {
     Integer threads;
 
     /** Training rows and held-out rows, as the trainer reads them. */
-    public record TrainData(BatchSource train, BatchSource eval) {}
+    public record TrainData(BatchSource<TokenBatch> train, BatchSource<TokenBatch> eval) {}
 
     @Override
     public Integer call() throws IOException {
@@ -148,7 +149,7 @@ public final class SftCommand implements Callable<Integer> {
         try (Backend be = Backends.open(cfg.backend, nThreads); LlamaModel base = LlamaModel.load(be, Path.of(cfg.model))) {
             TrainableModel trainable = trainable(cfg, base);
             TrainData d = buildData(cfg, base);
-            Trainer.Result r = new Trainer(cfg, trainable, d.train(), d.eval(), quiet, System.out).run();
+            Trainer.Result r = new Trainer<>(cfg, trainable, d.train(), d.eval(), quiet, System.out).run();
             if (!quiet) {
                 System.out.printf(Locale.ROOT, "%d steps, final loss %.4f, held-out loss %.4f -> %.4f; %s%n",
                         r.steps(), r.loss(), r.firstEvalLoss(), r.evalLoss(), r.finalDir());

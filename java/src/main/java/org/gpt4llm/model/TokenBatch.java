@@ -10,7 +10,8 @@ import java.util.Arrays;
  * @param positions rotary positions (restart at 0 for each packed sequence)
  * @param segments  0 for padding, otherwise a sequence id; attention never crosses segments
  */
-public record TokenBatch(int batch, int seqLen, int[] tokens, int[] targets, int[] positions, int[] segments) {
+public record TokenBatch(int batch, int seqLen, int[] tokens, int[] targets, int[] positions, int[] segments)
+        implements Batch {
     public static final int IGNORE = -100;
 
     public TokenBatch {
@@ -50,5 +51,17 @@ public record TokenBatch(int batch, int seqLen, int[] tokens, int[] targets, int
         int c = 0;
         for (int t : targets) if (t != IGNORE) c++;
         return c;
+    }
+
+    @Override
+    public int lossTerms() {
+        return targetCount();
+    }
+
+    @Override
+    public long tokenCount() {
+        long n = 0;
+        for (int s : segments) if (s != 0) n++;
+        return n;
     }
 }

@@ -42,7 +42,7 @@ final class CheckpointStore {
     }
 
     /** Writes {@code dir} (checkpoint-STEP or final) atomically, replacing nothing that exists. */
-    Path save(String name, TrainableModel model, AdamWOptimizer opt, ObjectNode state) throws IOException {
+    Path save(String name, TrainableModel<?> model, AdamWOptimizer opt, ObjectNode state) throws IOException {
         Path dir = runDir.resolve(name), tmp = runDir.resolve("." + name + ".tmp");
         deleteTree(tmp);
         Files.createDirectories(tmp);
@@ -95,7 +95,7 @@ final class CheckpointStore {
     }
 
     /** Loads the trained weights and the optimizer state of {@code dir}; returns its trainer state. */
-    ObjectNode restore(Path dir, TrainableModel model, AdamWOptimizer opt) throws IOException {
+    ObjectNode restore(Path dir, TrainableModel<?> model, AdamWOptimizer opt) throws IOException {
         ObjectNode state = (ObjectNode) TrainConfig.JSON.readTree(dir.resolve(STATE).toFile());
         model.restore(dir);
         Backend be = model.backend();

@@ -10,7 +10,7 @@ import org.gpt4llm.model.LlamaModel;
 import org.gpt4llm.model.TokenBatch;
 
 /** What full fine-tuning and LoRA share: the model's forward and backward, and the base's tokenizer files. */
-abstract class LlamaFineTune implements TrainableModel {
+abstract class LlamaFineTune implements TrainableModel<TokenBatch> {
     /** Tokenizer files transformers' {@code AutoTokenizer} reads from a model folder. */
     static final List<String> TOKENIZER_FILES = List.of("tokenizer.json", "tokenizer_config.json",
             "special_tokens_map.json", "tokenizer.model", "vocab.json", "merges.txt", "generation_config.json");

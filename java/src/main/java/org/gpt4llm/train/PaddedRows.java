@@ -9,7 +9,7 @@ import org.gpt4llm.model.TokenBatch;
  * several packed ones with their own segments and positions); a batch is its rows right-padded to the
  * longest (pad id, no target, position 0, segment 0, which attention treats as padding).
  */
-public final class PaddedRows implements BatchSource {
+public final class PaddedRows implements BatchSource<TokenBatch> {
     private final List<TokenBatch> rows;
     private final int padId;
 

@@ -12,30 +12,33 @@ import java.util.Map;
 import java.util.Optional;
 import java.util.Set;
 import org.gpt4llm.backend.Backend;
-import org.gpt4llm.model.TokenBatch;
+import org.gpt4llm.model.Batch;
 import org.gpt4llm.optim.AdamWOptimizer;
 
 /**
- * Supervised fine-tuning into a run folder ({@code --out}):
+ * Training into a run folder ({@code --out}), for supervised fine-tuning ({@code TokenBatch}es) and
+ * reward models (batches of scored responses) alike:
  * <pre>
  * config.json           the resolved configuration
- * metrics.jsonl         per step: step, epoch, loss, lr, grad_norm, tokens_per_s (+ eval_loss on eval steps)
- * loss.png              training and held-out loss against the step
+ * metrics.jsonl         per step: step, epoch, loss, lr, grad_norm, tokens_per_s (+ eval_loss and the
+ *                       model's other held-out metrics on eval steps)
+ * loss.png              training and held-out loss against the step (+ accuracy.png for a reward model)
  * checkpoint-STEP/      every --save-every steps, the newest --keep kept
  * final/                what was trained, after the last step
  * </pre>
  * One optimizer step reads {@code --batch} rows in micro-batches of {@code --micro-batch}; the loss is
- * the mean over all target tokens of the step, so every micro-batch's backward is scaled by
- * 1 / (targets of the whole step). The order of rows, the dropout seeds and the schedule are functions
+ * the mean over all loss terms (target tokens, or pairs) of the step, so every micro-batch's backward
+ * is scaled by 1 / (terms of the whole step). The order of rows, the dropout seeds and the schedule are functions
  * of the seed and the step, which is what makes {@code --resume} continue exactly.
  */
-public final class Trainer {
+public final class Trainer<B extends Batch> {
     /** Keys that may differ between a run and its resumption without changing what it computes. */
     private static final Set<String> RESUMABLE_CHANGES = Set.of("resume", "keep", "save_every", "backend", "out", "model");
 
     private final TrainConfig cfg;
-    private final TrainableModel model;
-    private final BatchSource train, eval;
+    private final TrainableModel<B> model;
+    private final BatchSource<B> train, eval;
+    private final String task;
     private final Path runDir;
     private final boolean quiet;
     private final PrintStream out;
@@ -44,8 +47,15 @@ public final class Trainer {
     public record Result(int steps, double loss, double firstEvalLoss, double evalLoss, Path finalDir) {}
 
     /** {@code eval} may be null or empty (no held-out loss); messages go to {@code out} unless {@code quiet}. */
-    public Trainer(TrainConfig cfg, TrainableModel model, BatchSource train, BatchSource eval, boolean quiet,
+    public Trainer(TrainConfig cfg, TrainableModel<B> model, BatchSource<B> train, BatchSource<B> eval, boolean quiet,
                    PrintStream out) {
+        this("sft", cfg, model, train, eval, quiet, out);
+    }
+
+    /** {@code task} names the run in plots ("sft", "rm"). */
+    public Trainer(String task, TrainConfig cfg, TrainableModel<B> model, BatchSource<B> train, BatchSource<B> eval,
+                   boolean quiet, PrintStream out) {
+        this.task = task;
         this.cfg = cfg;
         this.model = model;
         this.train = train;
@@ -106,12 +116,12 @@ public final class Trainer {
                         try {
                             model.setTraining(true);
                             model.setDropoutSeed(dropoutSeed(step));
-                            List<TokenBatch> micro = microBatches(order.rows(step));
+                            List<B> micro = microBatches(order.rows(step));
                             loss = accumulate(model, micro);
                             if (!Double.isFinite(loss)) throw diverged(step + 1, "the training loss is " + loss, lastGood);
                             norm = opt.step((float) lr, (float) cfg.gradClip);
                             if (!Double.isFinite(norm)) throw diverged(step + 1, "the gradient norm is " + norm, lastGood);
-                            for (TokenBatch b : micro) tokens += nonPadding(b);
+                            for (B b : micro) tokens += b.tokenCount();
                             tokensPerS = tokens / ((System.nanoTime() - t0) / 1e9);
                         } finally {
                             be.rangePop();
@@ -123,8 +133,10 @@ public final class Trainer {
 
                         int done = step + 1;
                         Double evalLoss = null;
+                        Map<String, Double> evalMetrics = Map.of();
                         if (eval != null && ((cfg.evalEvery > 0 && done % cfg.evalEvery == 0) || done == total)) {
-                            evalLoss = evalLoss();
+                            evalMetrics = new java.util.TreeMap<>(model.evaluate(evalBatches()));
+                            evalLoss = evalMetrics.get("eval_loss");
                             if (firstEval == null) firstEval = evalLoss;
                             lastEval = evalLoss;
                         }
@@ -135,7 +147,7 @@ public final class Trainer {
                         line.put("lr", lr);
                         line.put("grad_norm", norm);
                         line.put("tokens_per_s", Math.round(tokensPerS * 10) / 10.0);
-                        if (evalLoss != null) line.put("eval_loss", evalLoss);
+                        evalMetrics.forEach(line::put);
                         metrics.append(line);
                         progress.step(done, loss, lr, tokensPerS, evalLoss);
 
@@ -162,15 +174,15 @@ public final class Trainer {
      * 1 / (target tokens of all micro-batches), so the result is the gradient of the mean loss over
      * the whole step whatever the split. Returns that mean loss (0 when there are no targets).
      */
-    public static double accumulate(TrainableModel model, List<TokenBatch> micro) {
+    public static <B extends Batch> double accumulate(TrainableModel<B> model, List<B> micro) {
         model.zeroGrad();
         long targets = 0;
-        for (TokenBatch b : micro) targets += b.targetCount();
+        for (B b : micro) targets += b.lossTerms();
         if (targets == 0) return 0;
         double sum = 0;
         float scale = (float) (1.0 / targets);
-        for (TokenBatch b : micro) {
-            int n = b.targetCount();
+        for (B b : micro) {
+            int n = b.lossTerms();
             if (n == 0) continue;
             sum += (double) model.forward(b) * n;
             model.backward(scale);
@@ -178,39 +190,32 @@ public final class Trainer {
         return sum / targets;
     }
 
-    /** Mean loss over every target token of the held-out rows, without dropout. */
-    double evalLoss() {
-        model.setTraining(false);
-        try {
-            double sum = 0;
-            long targets = 0;
-            for (int from = 0; from < eval.size(); from += cfg.microBatch) {
+    /** The held-out rows in order, in micro-batches collated one at a time as they are read. */
+    private Iterable<B> evalBatches() {
+        return () -> new java.util.Iterator<>() {
+            int from = 0;
+
+            @Override
+            public boolean hasNext() {
+                return from < eval.size();
+            }
+
+            @Override
+            public B next() {
                 int[] rows = new int[Math.min(cfg.microBatch, eval.size() - from)];
                 for (int i = 0; i < rows.length; i++) rows[i] = from + i;
-                TokenBatch b = eval.batch(rows);
-                int n = b.targetCount();
-                if (n == 0) continue;
-                sum += (double) model.forward(b) * n;
-                targets += n;
+                from += rows.length;
+                return eval.batch(rows);
             }
-            return targets == 0 ? 0 : sum / targets;
-        } finally {
-            model.setTraining(true);
-        }
+        };
     }
 
-    private List<TokenBatch> microBatches(int[] rows) {
-        List<TokenBatch> out = new ArrayList<>();
+    private List<B> microBatches(int[] rows) {
+        List<B> out = new ArrayList<>();
         for (int from = 0; from < rows.length; from += cfg.microBatch) {
             out.add(train.batch(java.util.Arrays.copyOfRange(rows, from, Math.min(from + cfg.microBatch, rows.length))));
         }
         return out;
-    }
-
-    private static long nonPadding(TokenBatch b) {
-        long n = 0;
-        for (int s : b.segments()) if (s != 0) n++;
-        return n;
     }
 
     /** Dropout masks of step {@code step}: a function of the seed and the step only. */
@@ -257,6 +262,6 @@ public final class Trainer {
     }
 
     private String title() {
-        return "sft " + runDir.getFileName() + (cfg.lora() ? " (LoRA r=" + cfg.loraRank + ")" : " (full)");
+        return task + " " + runDir.getFileName() + (cfg.lora() ? " (LoRA r=" + cfg.loraRank + ")" : " (full)");
     }
 }

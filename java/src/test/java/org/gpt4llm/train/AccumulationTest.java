@@ -16,7 +16,7 @@ class AccumulationTest {
     @Test
     void twoMicroBatchesOfTwoEqualOneBatchOfFour() {
         long seed = Numerics.freshSeed();
-        BatchSource data = Synthetic.counting(4, seed); // rows of 6..12 tokens: the splits pad differently
+        BatchSource<TokenBatch> data = Synthetic.counting(4, seed); // rows of 6..12 tokens: the splits pad differently
         try (CpuBackend cpu = new CpuBackend(2); var whole = Synthetic.model(cpu, seed).model();
              var split = Synthetic.model(cpu, seed).model()) {
             FullFineTune a = new FullFineTune(whole, null), b = new FullFineTune(split, null);

@@ -39,7 +39,7 @@ class KilledRunTest {
         cfg.maxSteps = STEPS;
         cfg.resume = resume;
         try (var m = Synthetic.model(cpu, 11).model()) {
-            new Trainer(cfg, new FullFineTune(m, null), Synthetic.counting(64, 1), Synthetic.counting(16, 2), true,
+            new Trainer<>(cfg, new FullFineTune(m, null), Synthetic.counting(64, 1), Synthetic.counting(16, 2), true,
                     new PrintStream(OutputStream.nullOutputStream())).run();
         }
     }

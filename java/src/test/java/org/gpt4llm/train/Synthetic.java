@@ -19,7 +19,7 @@ final class Synthetic {
      * Rows that count upwards modulo the vocabulary from a random start, 6 to 12 tokens long: after
      * the first token every next token is predictable.
      */
-    static BatchSource counting(int rows, long seed) {
+    static BatchSource<TokenBatch> counting(int rows, long seed) {
         SplittableRandom rng = new SplittableRandom(seed);
         int[][] data = new int[rows][];
         for (int r = 0; r < rows; r++) {
@@ -54,14 +54,14 @@ final class Synthetic {
     }
 
     /** Delegates to a model, failing in chosen ways at a chosen step (counted by zeroGrad calls, one per step). */
-    static final class Faulty implements TrainableModel {
-        final TrainableModel inner;
+    static final class Faulty implements TrainableModel<TokenBatch> {
+        final TrainableModel<TokenBatch> inner;
         final int failAtStep;
         final boolean nan;
         int step;
 
         /** {@code nan}: the loss of that step is NaN; otherwise the step throws, as if the process died. */
-        Faulty(TrainableModel inner, int failAtStep, boolean nan) {
+        Faulty(TrainableModel<TokenBatch> inner, int failAtStep, boolean nan) {
             this.inner = inner;
             this.failAtStep = failAtStep;
             this.nan = nan;

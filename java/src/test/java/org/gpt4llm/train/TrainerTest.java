@@ -17,6 +17,7 @@ import java.nio.file.Path;
 import java.util.List;
 import java.util.stream.Stream;
 import org.gpt4llm.backend.cpu.CpuBackend;
+import org.gpt4llm.model.TokenBatch;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
@@ -40,8 +41,8 @@ class TrainerTest {
         cpu.close();
     }
 
-    private Trainer.Result run(TrainConfig cfg, TrainableModel model) throws IOException {
-        return new Trainer(cfg, model, Synthetic.counting(64, 1), Synthetic.counting(16, 2), true, SILENT).run();
+    private Trainer.Result run(TrainConfig cfg, TrainableModel<TokenBatch> model) throws IOException {
+        return new Trainer<>(cfg, model, Synthetic.counting(64, 1), Synthetic.counting(16, 2), true, SILENT).run();
     }
 
     @Test

@@ -260,6 +260,33 @@ public final class CpuBackend implements Backend {
     }
 
     @Override
+    public void layernormForward(Tensor y, Tensor mean, Tensor rstd, Tensor x, Tensor weight, Tensor bias, float eps) {
+        throw new UnsupportedOperationException("layernorm on the cpu backend");
+    }
+
+    @Override
+    public void layernormBackward(Tensor dx, Tensor dweight, Tensor dbias, Tensor dy, Tensor x, Tensor weight,
+                                  Tensor mean, Tensor rstd) {
+        throw new UnsupportedOperationException("layernorm on the cpu backend");
+    }
+
+    @Override
+    public void reluForward(Tensor y, Tensor x) {
+        throw new UnsupportedOperationException("relu on the cpu backend");
+    }
+
+    @Override
+    public void reluBackward(Tensor dx, Tensor dy, Tensor x) {
+        throw new UnsupportedOperationException("relu on the cpu backend");
+    }
+
+    @Override
+    public int rewardPairwiseLoss(Tensor loss, Tensor dr, Tensor r, Tensor gold, Tensor offsets, float[] hostGold,
+                                  int[] hostOffsets, float margin, float centerCoef) {
+        throw new UnsupportedOperationException("reward loss on the cpu backend");
+    }
+
+    @Override
     public int crossEntropy(Tensor losses, Tensor dlogits, Tensor logits, Tensor targets, int ignoreIndex,
                             float gradScale) {
         int n = toInt(targets.numel(), "N"), v = toInt(logits.numel() / Math.max(1, n), "V");

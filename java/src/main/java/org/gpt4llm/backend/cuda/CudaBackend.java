@@ -13,6 +13,7 @@ import org.gpt4llm.backend.cuda.kernels.EmbeddingKernels;
 import org.gpt4llm.backend.cuda.kernels.LoraKernels;
 import org.gpt4llm.backend.cuda.kernels.NormClipKernels;
 import org.gpt4llm.backend.cuda.kernels.NormKernels;
+import org.gpt4llm.backend.cuda.kernels.RewardLossKernels;
 import org.gpt4llm.backend.cuda.kernels.RopeKernels;
 import org.gpt4llm.tensor.DType;
 import org.gpt4llm.tensor.Tensor;
@@ -191,6 +192,34 @@ public final class CudaBackend implements Backend {
     @Override
     public void swigluBackward(Tensor dgate, Tensor dup, Tensor dh, Tensor gate, Tensor up) {
         ActivationKernels.swigluBackward(device, dgate, dup, dh, gate, up);
+    }
+
+    @Override
+    public void layernormForward(Tensor y, Tensor mean, Tensor rstd, Tensor x, Tensor weight, Tensor bias, float eps) {
+        NormKernels.layernormForward(device, y, mean, rstd, x, weight, bias, eps);
+    }
+
+    @Override
+    public void layernormBackward(Tensor dx, Tensor dweight, Tensor dbias, Tensor dy, Tensor x, Tensor weight,
+                                  Tensor mean, Tensor rstd) {
+        NormKernels.layernormBackward(device, dx, dweight, dbias, dy, x, weight, mean, rstd);
+    }
+
+    @Override
+    public void reluForward(Tensor y, Tensor x) {
+        ActivationKernels.reluForward(device, y, x);
+    }
+
+    @Override
+    public void reluBackward(Tensor dx, Tensor dy, Tensor x) {
+        ActivationKernels.reluBackward(device, dx, dy, x);
+    }
+
+    @Override
+    public int rewardPairwiseLoss(Tensor loss, Tensor dr, Tensor r, Tensor gold, Tensor offsets, float[] hostGold,
+                                  int[] hostOffsets, float margin, float centerCoef) {
+        return RewardLossKernels.pairwiseLoss(device, loss, dr, r, gold, offsets, hostGold, hostOffsets, margin,
+                centerCoef);
     }
 
     @Override
