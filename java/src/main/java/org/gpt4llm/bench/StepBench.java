@@ -20,7 +20,7 @@ import org.gpt4llm.io.AtomicFiles;
 import org.gpt4llm.backend.cpu.CpuBackend;
 import org.gpt4llm.backend.cpu.OpenBlas;
 import org.gpt4llm.model.LlamaConfig;
-import org.gpt4llm.model.LlamaModel;
+import org.gpt4llm.model.DecoderModel;
 import org.gpt4llm.model.LoraConfig;
 import org.gpt4llm.model.TokenBatch;
 import org.gpt4llm.optim.AdamWOptimizer;
@@ -200,7 +200,7 @@ public final class StepBench {
         if (lora == null) return 6 * p * n + attn;
         // frozen base: no weight-gradient GEMMs; each adapter adds 6 * N * r * (in + out)
         double adapters = 0;
-        for (var e : LlamaModel.parameterShapes(c).entrySet()) {
+        for (var e : DecoderModel.parameterShapes(c).entrySet()) {
             for (String t : lora.targets()) {
                 if (e.getKey().endsWith("." + t + ".weight")) adapters += 6 * n * lora.rank() * (e.getValue()[0] + e.getValue()[1]);
             }
@@ -209,8 +209,8 @@ public final class StepBench {
     }
 
     /** The random-init model of a run, with fresh LoRA adapters when the run measures a LoRA step. */
-    private static LlamaModel model(Backend backend, LlamaConfig cfg, Options o) {
-        LlamaModel m = LlamaModel.initRandom(backend, cfg, o.seed());
+    private static DecoderModel model(Backend backend, LlamaConfig cfg, Options o) {
+        DecoderModel m = DecoderModel.initRandom(backend, cfg, o.seed());
         if (o.lora() != null) m.enableLora(o.lora(), o.seed() + 2);
         return m;
     }
@@ -246,7 +246,7 @@ public final class StepBench {
         double sgemm;
         int[] shape = {batch.size(), cfg.intermediateSize(), cfg.hiddenSize()};
         try (Backend backend = Backends.open(o.backend(), o.threads());
-             LlamaModel ours = model(backend, cfg, o);
+             DecoderModel ours = model(backend, cfg, o);
              AdamWOptimizer opt = new AdamWOptimizer(backend, ours.trainableParameters(), ours.trainableGradients(), hp);
              TorchLlama theirs = o.compareLibtorch() ? new TorchLlama(cfg, ours.parameters(), o.threads()) : null) {
             params = ours.parameterCount();

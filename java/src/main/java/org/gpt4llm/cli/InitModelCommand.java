@@ -10,7 +10,7 @@ import java.util.concurrent.Callable;
 import org.gpt4llm.io.Checkpoint;
 import org.gpt4llm.model.Initializer;
 import org.gpt4llm.model.LlamaConfig;
-import org.gpt4llm.model.LlamaModel;
+import org.gpt4llm.model.DecoderModel;
 import org.gpt4llm.tensor.DType;
 import org.gpt4llm.tensor.Tensor;
 import org.gpt4llm.tokenizer.HfTokenizer;
@@ -82,7 +82,7 @@ public final class InitModelCommand implements Callable<Integer> {
         try (Arena arena = Arena.ofShared()) {
             // straight into the storage dtype: a 7b model in bf16 never needs its fp32 copy in memory
             Map<String, Tensor> tensors = new LinkedHashMap<>();
-            long bytes = LlamaModel.parameterShapes(cfg).values().stream().mapToLong(Tensor::numel).sum() * storage.bytes();
+            long bytes = DecoderModel.parameterShapes(cfg).values().stream().mapToLong(Tensor::numel).sum() * storage.bytes();
             // the kernel may grant more than it can back and kill the process later: refuse up front
             long available = availableMemory();
             String tooBig = String.format(Locale.ROOT, "--preset %s in %s needs %.1f GiB of memory and %.1f GiB are"
@@ -90,13 +90,13 @@ public final class InitModelCommand implements Callable<Integer> {
                     storage == DType.F32 ? "; try --dtype bf16" : "");
             if (available > 0 && bytes > available) throw new IllegalArgumentException(tooBig);
             try {
-                LlamaModel.parameterShapes(cfg).forEach((name, shape) -> tensors.put(name, Tensor.allocate(arena, storage, shape)));
+                DecoderModel.parameterShapes(cfg).forEach((name, shape) -> tensors.put(name, Tensor.allocate(arena, storage, shape)));
             } catch (OutOfMemoryError e) {
                 throw new IllegalArgumentException(tooBig);
             }
             Initializer.hfNormal(tensors, seed);
             Files.createDirectories(out);
-            Checkpoint.save(out, tensors, LlamaModel.MAX_SHARD_BYTES);
+            Checkpoint.save(out, tensors, DecoderModel.MAX_SHARD_BYTES);
         }
         if (tokenizer != null) {
             for (String f : new String[] {"tokenizer.json", "tokenizer_config.json", "special_tokens_map.json"}) {
@@ -106,7 +106,7 @@ public final class InitModelCommand implements Callable<Integer> {
             }
         }
         cfg.write(out.resolve("config.json"));
-        long count = LlamaModel.parameterShapes(cfg).values().stream().mapToLong(Tensor::numel).sum();
+        long count = DecoderModel.parameterShapes(cfg).values().stream().mapToLong(Tensor::numel).sum();
         System.out.printf(Locale.ROOT, "wrote %s: llama %s, %,d parameters (%s), vocab %d, seed %d%n",
                 out, preset, count, storage, vocab, seed);
         return 0;

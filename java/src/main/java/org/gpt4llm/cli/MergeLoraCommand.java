@@ -7,7 +7,7 @@ import java.util.List;
 import java.util.Locale;
 import java.util.concurrent.Callable;
 import org.gpt4llm.backend.cpu.CpuBackend;
-import org.gpt4llm.model.LlamaModel;
+import org.gpt4llm.model.DecoderModel;
 import org.gpt4llm.model.LoraConfig;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Option;
@@ -41,7 +41,7 @@ public final class MergeLoraCommand implements Callable<Integer> {
             throw new IllegalArgumentException("--out " + out + " is the base model folder: write the merged model elsewhere");
         }
         try (CpuBackend backend = new CpuBackend();
-             LlamaModel m = LlamaModel.load(backend, model)) {
+             DecoderModel m = DecoderModel.load(backend, model)) {
             m.loadAdapter(adapter);
             LoraConfig c = m.loraConfig();
             m.mergeLora();

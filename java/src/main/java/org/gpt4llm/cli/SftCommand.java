@@ -12,7 +12,7 @@ import java.util.Locale;
 import java.util.concurrent.Callable;
 import org.gpt4llm.backend.Backend;
 import org.gpt4llm.backend.Backends;
-import org.gpt4llm.model.LlamaModel;
+import org.gpt4llm.model.DecoderModel;
 import org.gpt4llm.data.DataLoader;
 import org.gpt4llm.model.LoraConfig;
 import org.gpt4llm.model.TokenBatch;
@@ -146,7 +146,7 @@ public final class SftCommand implements Callable<Integer> {
         TrainConfig cfg = resolve();
         PrintWriter err = spec.commandLine().getErr();
         int nThreads = threads != null ? threads : Runtime.getRuntime().availableProcessors();
-        try (Backend be = Backends.open(cfg.backend, nThreads); LlamaModel base = LlamaModel.load(be, Path.of(cfg.model))) {
+        try (Backend be = Backends.open(cfg.backend, nThreads); DecoderModel base = DecoderModel.load(be, Path.of(cfg.model))) {
             TrainableModel trainable = trainable(cfg, base);
             TrainData d = buildData(cfg, base);
             Trainer.Result r = new Trainer<>(cfg, trainable, d.train(), d.eval(), quiet, System.out).run();
@@ -210,7 +210,7 @@ public final class SftCommand implements Callable<Integer> {
     }
 
     /** The model the trainer updates: every weight, or (with --lora-rank) adapters on a frozen base. */
-    static TrainableModel trainable(TrainConfig cfg, LlamaModel base) {
+    static TrainableModel trainable(TrainConfig cfg, DecoderModel base) {
         if (cfg.lora()) {
             base.enableLora(new LoraConfig(cfg.loraRank, (float) cfg.loraAlpha, (float) cfg.loraDropout,
                     LoraConfig.parseTargets(String.join(",", cfg.loraTargets))), cfg.seed);
@@ -224,7 +224,7 @@ public final class SftCommand implements Callable<Integer> {
      * the tokenizer of {@code --model}, split by {@code --eval-fraction} with {@code --seed}, each
      * example (or packed group, with {@code --packing}) one row of a {@link org.gpt4llm.train.PaddedRows}.
      */
-    static TrainData buildData(TrainConfig cfg, LlamaModel base) throws IOException {
+    static TrainData buildData(TrainConfig cfg, DecoderModel base) throws IOException {
         if (cfg.data.isEmpty()) throw new IllegalArgumentException("--data is required: the instruction files to train on");
         try (HfTokenizer tok = Tokenizers.load(Path.of(cfg.model))) {
             if (tok.vocabSize() > base.config().vocabSize()) {

@@ -6,7 +6,7 @@ import org.gpt4llm.backend.Backend.AttentionShape;
 import org.gpt4llm.tensor.DType;
 import org.gpt4llm.tensor.Tensor;
 
-/** Every buffer of a {@link LlamaModel} forward and backward pass, owned by one arena. */
+/** Every buffer of a {@link DecoderModel} forward and backward pass, owned by one arena. */
 final class Activations implements AutoCloseable {
     final Arena arena = Arena.ofShared();
     final long capacity;

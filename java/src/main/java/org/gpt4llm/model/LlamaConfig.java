@@ -1,11 +1,10 @@
 package org.gpt4llm.model;
 
 import com.fasterxml.jackson.databind.JsonNode;
-import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import java.io.IOException;
 import java.nio.file.Path;
-import org.gpt4llm.io.AtomicFiles;
+import java.util.List;
 import java.util.Locale;
 
 /** The fields of an HF {@code LlamaForCausalLM} {@code config.json} that define the network. */
@@ -21,9 +20,7 @@ public record LlamaConfig(
         boolean tieWordEmbeddings,
         int maxPositionEmbeddings,
         int bosTokenId,
-        int eosTokenId) {
-
-    private static final ObjectMapper JSON = new ObjectMapper();
+        int eosTokenId) implements ModelConfig {
 
     public LlamaConfig {
         require(hiddenSize > 0 && intermediateSize > 0 && numLayers > 0 && vocabSize > 0,
@@ -39,13 +36,54 @@ public record LlamaConfig(
         if (!ok) throw new IllegalArgumentException(message);
     }
 
-    public int headDim() {
-        return hiddenSize / numHeads;
+    @Override
+    public String modelType() {
+        return "llama";
     }
 
-    public int kvDim() {
-        return numKvHeads * headDim();
+    @Override
+    public boolean layerNorm() {
+        return false;
     }
+
+    @Override
+    public float normEps() {
+        return rmsNormEps;
+    }
+
+    @Override
+    public boolean linearBias() {
+        return false;
+    }
+
+    @Override
+    public boolean learnedPositions() {
+        return false;
+    }
+
+    @Override
+    public boolean gatedMlp() {
+        return true;
+    }
+
+    @Override
+    public String decoderPrefix() {
+        return "model.";
+    }
+
+    @Override
+    public List<String> blockNames() {
+        return BLOCK_NAMES;
+    }
+
+    @Override
+    public List<String> linearTargets() {
+        return LoraConfig.LLAMA_TARGETS;
+    }
+
+    private static final List<String> BLOCK_NAMES = List.of("input_layernorm", "self_attn.q_proj", "self_attn.k_proj",
+            "self_attn.v_proj", "self_attn.o_proj", "post_attention_layernorm", "mlp.gate_proj", "mlp.up_proj",
+            "mlp.down_proj");
 
     /** Named sizes for {@code init-model --preset}; the vocabulary comes from the tokenizer. */
     public static LlamaConfig preset(String name, int vocab) {
@@ -62,29 +100,29 @@ public record LlamaConfig(
 
     /** Reads an HF config.json; a missing or wrong field is named together with the file. */
     public static LlamaConfig read(Path configJson) throws IOException {
-        JsonNode n;
-        try {
-            n = JSON.readTree(configJson.toFile());
-        } catch (IOException e) {
-            throw new IOException(configJson + " is not valid JSON: " + e.getMessage(), e);
-        }
+        if (ModelConfig.read(configJson) instanceof LlamaConfig c) return c;
+        throw new IllegalArgumentException(configJson + ": not a LLaMA model");
+    }
+
+    /** The configuration in the parsed config.json {@code n} of file {@code configJson}. */
+    static LlamaConfig fromJson(Path configJson, JsonNode n) {
         try {
             String arch = n.path("architectures").path(0).asText("LlamaForCausalLM");
             String type = n.path("model_type").asText("llama");
             if (!arch.equals("LlamaForCausalLM") && !type.equals("llama") && !type.equals("mistral")) {
                 throw new IllegalArgumentException("architecture " + arch + " (model_type " + type + ") is not a LLaMA model");
             }
-            int hidden = requiredInt(n, "hidden_size");
-            int heads = requiredInt(n, "num_attention_heads");
+            int hidden = ModelConfig.requiredInt(n, "hidden_size");
+            int heads = ModelConfig.requiredInt(n, "num_attention_heads");
             return new LlamaConfig(
                     hidden,
-                    requiredInt(n, "intermediate_size"),
-                    requiredInt(n, "num_hidden_layers"),
+                    ModelConfig.requiredInt(n, "intermediate_size"),
+                    ModelConfig.requiredInt(n, "num_hidden_layers"),
                     heads,
                     n.path("num_key_value_heads").asInt(heads),
                     (float) n.path("rms_norm_eps").asDouble(1e-6),
                     (float) n.path("rope_theta").asDouble(10000.0),
-                    requiredInt(n, "vocab_size"),
+                    ModelConfig.requiredInt(n, "vocab_size"),
                     n.path("tie_word_embeddings").asBoolean(false),
                     n.path("max_position_embeddings").asInt(2048),
                     n.path("bos_token_id").asInt(1),
@@ -94,13 +132,7 @@ public record LlamaConfig(
         }
     }
 
-    private static int requiredInt(JsonNode n, String field) {
-        JsonNode v = n.get(field);
-        if (v == null || !v.canConvertToInt()) throw new IllegalArgumentException("field " + field + " is missing or not an integer");
-        return v.asInt();
-    }
-
-    /** The HF config.json for this configuration. */
+    @Override
     public ObjectNode toJson() {
         ObjectNode n = JSON.createObjectNode();
         n.putArray("architectures").add("LlamaForCausalLM");
@@ -126,7 +158,4 @@ public record LlamaConfig(
         return n;
     }
 
-    public void write(Path configJson) throws IOException {
-        AtomicFiles.writeJson(configJson, toJson());
-    }
 }

@@ -20,7 +20,7 @@ import org.gpt4llm.tensor.DType;
 import org.gpt4llm.tensor.Tensor;
 
 /**
- * The LoRA adapters of a {@link LlamaModel}: for each chosen linear layer W [out, in], A [r, in] and
+ * The LoRA adapters of a {@link DecoderModel}: for each chosen linear layer W [out, in], A [r, in] and
  * B [out, r] with {@code y = x Wᵀ + (alpha/r) (dropout(x) Aᵀ) Bᵀ}, their fp32 gradients, and the
  * saved {@code t = dropout(x) Aᵀ} of the last forward. Stored and named as PEFT does
  * ({@code adapter_config.json} + {@code adapter_model.safetensors}, tensors
@@ -59,7 +59,7 @@ final class LoraAdapters implements AutoCloseable {
     LoraAdapters(Backend backend, LlamaConfig model, LoraConfig cfg, long seed) {
         this.backend = backend;
         this.cfg = cfg;
-        Map<String, long[]> shapes = LlamaModel.parameterShapes(model);
+        Map<String, long[]> shapes = DecoderModel.parameterShapes(model);
         adapters = new Adapter[model.numLayers()][LoraConfig.LLAMA_TARGETS.size()];
         SplittableRandom rng = new SplittableRandom(seed);
         try (Arena host = Arena.ofConfined()) {

@@ -5,16 +5,16 @@ import java.lang.foreign.Arena;
 import java.nio.file.Path;
 import java.util.Map;
 import org.gpt4llm.io.Checkpoint;
-import org.gpt4llm.model.LlamaModel;
+import org.gpt4llm.model.DecoderModel;
 import org.gpt4llm.tensor.Tensor;
 
 /**
- * Full fine-tuning: every weight of a {@link LlamaModel} is trained, and checkpoints are HF model
+ * Full fine-tuning: every weight of a {@link DecoderModel} is trained, and checkpoints are HF model
  * folders ({@code config.json} + safetensors) with the base model's tokenizer files copied next to
  * them, so each one loads in transformers as it is.
  */
 public final class FullFineTune extends LlamaFineTune {
-    public FullFineTune(LlamaModel model, Path base) {
+    public FullFineTune(DecoderModel model, Path base) {
         super(model, base);
     }
 

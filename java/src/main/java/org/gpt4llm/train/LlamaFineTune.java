@@ -6,7 +6,7 @@ import java.nio.file.Path;
 import java.nio.file.StandardCopyOption;
 import java.util.List;
 import org.gpt4llm.backend.Backend;
-import org.gpt4llm.model.LlamaModel;
+import org.gpt4llm.model.DecoderModel;
 import org.gpt4llm.model.TokenBatch;
 
 /** What full fine-tuning and LoRA share: the model's forward and backward, and the base's tokenizer files. */
@@ -15,16 +15,16 @@ abstract class LlamaFineTune implements TrainableModel<TokenBatch> {
     static final List<String> TOKENIZER_FILES = List.of("tokenizer.json", "tokenizer_config.json",
             "special_tokens_map.json", "tokenizer.model", "vocab.json", "merges.txt", "generation_config.json");
 
-    final LlamaModel model;
+    final DecoderModel model;
     final Path base;
 
     /** {@code base} is the folder the model came from (its tokenizer files are carried along), or null. */
-    LlamaFineTune(LlamaModel model, Path base) {
+    LlamaFineTune(DecoderModel model, Path base) {
         this.model = model;
         this.base = base;
     }
 
-    public LlamaModel model() {
+    public DecoderModel model() {
         return model;
     }
 

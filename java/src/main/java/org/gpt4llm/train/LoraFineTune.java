@@ -3,17 +3,17 @@ package org.gpt4llm.train;
 import java.io.IOException;
 import java.nio.file.Path;
 import java.util.Map;
-import org.gpt4llm.model.LlamaModel;
+import org.gpt4llm.model.DecoderModel;
 import org.gpt4llm.tensor.Tensor;
 
 /**
- * LoRA: adapters on a frozen base ({@link LlamaModel#enableLora} already called). Checkpoints are
+ * LoRA: adapters on a frozen base ({@link DecoderModel#enableLora} already called). Checkpoints are
  * PEFT adapter folders ({@code adapter_config.json} + {@code adapter_model.safetensors}) with the
  * base's tokenizer files; dropout runs in training only, its masks seeded per micro-step by the
  * trainer so a resumed run draws the same ones.
  */
 public final class LoraFineTune extends LlamaFineTune {
-    public LoraFineTune(LlamaModel model, Path base) {
+    public LoraFineTune(DecoderModel model, Path base) {
         super(model, base);
         if (model.loraConfig() == null) throw new IllegalArgumentException("LoRA fine-tuning needs a model with adapters");
     }

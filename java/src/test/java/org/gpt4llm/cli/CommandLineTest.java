@@ -7,7 +7,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import org.gpt4llm.backend.cpu.CpuBackend;
-import org.gpt4llm.model.LlamaModel;
+import org.gpt4llm.model.DecoderModel;
 import org.gpt4llm.tensor.Tensor;
 import org.gpt4llm.testing.CliRun;
 import org.junit.jupiter.api.Test;
@@ -36,7 +36,7 @@ class CommandLineTest {
         assertEquals(0, r.code(), r.err());
         assertTrue(Files.isRegularFile(out.resolve("config.json")));
         assertTrue(Files.isRegularFile(out.resolve("model.safetensors")));
-        try (LlamaModel m = LlamaModel.load(new CpuBackend(2), out)) {
+        try (DecoderModel m = DecoderModel.load(new CpuBackend(2), out)) {
             assertEquals(301, m.config().vocabSize());
             float[] q = m.parameters().get("model.layers.1.self_attn.q_proj.weight").toFloatArray();
             double mean = 0, sq = 0;
@@ -81,7 +81,7 @@ class CommandLineTest {
         assertEquals(0, run("init-model", "--preset", "tiny", "--vocab", "64", "--out", bf16.toString(), "--seed", "3",
                 "--dtype", "bf16").code());
         CpuBackend be = new CpuBackend(2);
-        try (LlamaModel a = LlamaModel.load(be, f32); LlamaModel b = LlamaModel.load(be, bf16)) {
+        try (DecoderModel a = DecoderModel.load(be, f32); DecoderModel b = DecoderModel.load(be, bf16)) {
             for (var e : a.parameters().entrySet()) {
                 float[] x = e.getValue().toFloatArray(), y = b.parameters().get(e.getKey()).toFloatArray();
                 for (int i = 0; i < x.length; i++) {
@@ -98,9 +98,9 @@ class CommandLineTest {
         Path first = dir.resolve("first"), second = dir.resolve("second");
         assertEquals(0, run("init-model", "--preset", "tiny", "--vocab", "77", "--out", first.toString(),
                 "--seed", "11", "--tie-embeddings").code());
-        try (LlamaModel m = LlamaModel.load(be, first)) {
+        try (DecoderModel m = DecoderModel.load(be, first)) {
             m.save(second);
-            try (LlamaModel back = LlamaModel.load(be, second)) {
+            try (DecoderModel back = DecoderModel.load(be, second)) {
                 for (var e : m.parameters().entrySet()) {
                     Tensor t = back.parameters().get(e.getKey());
                     assertEquals(-1L, e.getValue().data().mismatch(t.data()), e.getKey());

@@ -9,7 +9,7 @@ import java.nio.file.Path;
 import java.util.List;
 import java.util.Random;
 import org.gpt4llm.backend.cpu.CpuBackend;
-import org.gpt4llm.model.LlamaModel;
+import org.gpt4llm.model.DecoderModel;
 import org.gpt4llm.model.LoraConfig;
 import org.gpt4llm.model.TokenBatch;
 import org.gpt4llm.tensor.Tensor;
@@ -31,7 +31,7 @@ class MergeLoraCommandTest {
         float[] expected;
         try (Arena arena = Arena.ofConfined();
              CpuBackend backend = new CpuBackend(2);
-             LlamaModel m = LlamaModel.load(backend, base)) {
+             DecoderModel m = DecoderModel.load(backend, base)) {
             m.enableLora(new LoraConfig(4, 8f, 0.1f, List.of("q_proj", "v_proj", "down_proj")), 1);
             for (Tensor t : m.trainableParameters().values()) {
                 backend.upload(t, Tensor.of(arena, Numerics.normal(rng, (int) t.numel(), 0.05f), t.shape()));
@@ -45,7 +45,7 @@ class MergeLoraCommandTest {
         assertEquals(0, r.code(), r.err());
         assertTrue(Files.isRegularFile(merged.resolve("tokenizer.json")), "tokenizer files carried over");
         try (CpuBackend backend = new CpuBackend(2);
-             LlamaModel m = LlamaModel.load(backend, merged)) {
+             DecoderModel m = DecoderModel.load(backend, merged)) {
             m.forward(batch);
             double err = Numerics.relErr(m.logits().toFloatArray(), expected);
             assertTrue(err < 1e-5, "merged logits rel err " + err);

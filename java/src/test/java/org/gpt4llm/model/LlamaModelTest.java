@@ -68,7 +68,7 @@ class LlamaModelTest {
         Map<String, float[]> w = randomWeights(cfg, rng);
         try (Arena arena = Arena.ofConfined();
              CpuBackend backend = new CpuBackend(2);
-             LlamaModel ours = LlamaModel.create(backend, cfg, tensors(arena, cfg, w));
+             DecoderModel ours = DecoderModel.create(backend, cfg, tensors(arena, cfg, w));
              AdamWOptimizer opt = new AdamWOptimizer(backend, ours.parameters(), ours.gradients(), hp);
              TorchLlama ref = new TorchLlama(cfg, tensors(arena, cfg, w), 2)) {
             ref.useAdamW(hp.beta1(), hp.beta2(), hp.eps(), hp.weightDecay());
@@ -116,7 +116,7 @@ class LlamaModelTest {
         Map<String, float[]> w = randomWeights(cfg, new Random(seed));
         try (Arena arena = Arena.ofConfined();
              CpuBackend backend = new CpuBackend(2);
-             LlamaModel ours = LlamaModel.create(backend, cfg, tensors(arena, cfg, w));
+             DecoderModel ours = DecoderModel.create(backend, cfg, tensors(arena, cfg, w));
              TorchLlama ref = new TorchLlama(cfg, tensors(arena, cfg, w), 2)) {
             assertEquals(TorchLlama.expectedShapes(cfg).keySet(), ours.parameters().keySet(), what + ": parameter names");
             float lossOurs = ours.forward(b);

@@ -60,7 +60,7 @@ class LoraTest {
         TokenBatch b = LlamaModelTest.packed(13, new int[][] {{13}, {6, 7}, {10}}, GQA.vocabSize(), rng);
         try (Arena arena = Arena.ofConfined();
              CpuBackend backend = new CpuBackend(2);
-             LlamaModel ours = LlamaModel.create(backend, GQA, LlamaModelTest.tensors(arena, GQA, w));
+             DecoderModel ours = DecoderModel.create(backend, GQA, LlamaModelTest.tensors(arena, GQA, w));
              TorchLlama ref = new TorchLlama(GQA, LlamaModelTest.tensors(arena, GQA, w), 2)) {
             ours.enableLora(lc, 1);
             Map<String, float[]> adapters = randomAdapters(arena, ours, rng);
@@ -107,7 +107,7 @@ class LoraTest {
         TokenBatch b = LlamaModelTest.packed(9, new int[][] {{9}, {5}}, GQA.vocabSize(), rng);
         try (Arena arena = Arena.ofConfined();
              CpuBackend backend = new CpuBackend(2);
-             LlamaModel m = LlamaModel.create(backend, GQA, LlamaModelTest.tensors(arena, GQA, w))) {
+             DecoderModel m = DecoderModel.create(backend, GQA, LlamaModelTest.tensors(arena, GQA, w))) {
             float base = m.forward(b);
             m.enableLora(new LoraConfig(8, 16f, 0.1f, List.of("q_proj", "down_proj")), 42);
             assertEquals(2 * 2 * GQA.numLayers(), m.trainableParameters().size());
@@ -141,7 +141,7 @@ class LoraTest {
         TokenBatch b = LlamaModelTest.packed(13, new int[][] {{13}, {4, 9}}, GQA.vocabSize(), rng);
         try (Arena arena = Arena.ofConfined();
              CpuBackend backend = new CpuBackend(2);
-             LlamaModel m = LlamaModel.create(backend, GQA, LlamaModelTest.tensors(arena, GQA, w))) {
+             DecoderModel m = DecoderModel.create(backend, GQA, LlamaModelTest.tensors(arena, GQA, w))) {
             m.enableLora(new LoraConfig(4, 8f, 0.3f, ALL), 3);
             randomAdapters(arena, m, rng);
             m.setTraining(false);
@@ -162,8 +162,8 @@ class LoraTest {
         LoraConfig lc = new LoraConfig(4, 8f, 0.05f, List.of("v_proj", "q_proj", "up_proj"));
         try (Arena arena = Arena.ofConfined();
              CpuBackend backend = new CpuBackend(2);
-             LlamaModel a = LlamaModel.initRandom(backend, GQA, 1);
-             LlamaModel b = LlamaModel.initRandom(backend, GQA, 1)) {
+             DecoderModel a = DecoderModel.initRandom(backend, GQA, 1);
+             DecoderModel b = DecoderModel.initRandom(backend, GQA, 1)) {
             a.enableLora(lc, 5);
             randomAdapters(arena, a, rng);
             a.saveAdapter(dir, "some/base-model");
@@ -227,7 +227,7 @@ class LoraTest {
                 }
             }
             SafeTensors.write(dir.resolve("adapter_model.safetensors"), tensors, Map.of("format", "pt"));
-            try (LlamaModel m = LlamaModel.initRandom(backend, GQA, 1)) {
+            try (DecoderModel m = DecoderModel.initRandom(backend, GQA, 1)) {
                 m.loadAdapter(dir);
                 assertEquals(new LoraConfig(8, 16f, 0.05f, List.of("v_proj", "q_proj")), m.loraConfig());
                 assertEquals(values.keySet(), new java.util.HashSet<>(m.trainableParameters().keySet()));
@@ -240,7 +240,7 @@ class LoraTest {
     void badAdapterFoldersAreClearErrors(@TempDir Path dir) throws IOException {
         try (Arena arena = Arena.ofConfined();
              CpuBackend backend = new CpuBackend(2);
-             LlamaModel a = LlamaModel.initRandom(backend, GQA, 1)) {
+             DecoderModel a = DecoderModel.initRandom(backend, GQA, 1)) {
             var e = assertThrows(IOException.class, () -> a.loadAdapter(dir));
             assertEquals(dir + " has no adapter_config.json: not a PEFT adapter folder", e.getMessage());
             a.enableLora(new LoraConfig(4, 8f, 0f, List.of("q_proj")), 1);
@@ -252,18 +252,18 @@ class LoraTest {
             String first = t.keySet().iterator().next();
             t.put(first, Tensor.allocate(arena, org.gpt4llm.tensor.DType.F32, 4, 39));
             SafeTensors.write(weights, t, null);
-            try (LlamaModel b = LlamaModel.initRandom(backend, GQA, 1)) {
+            try (DecoderModel b = DecoderModel.initRandom(backend, GQA, 1)) {
                 e = assertThrows(IOException.class, () -> b.loadAdapter(dir));
                 assertEquals(weights + ": tensor " + first + " has shape [4, 39] but the model needs [4, 40]", e.getMessage());
             }
             t.remove(first);
             SafeTensors.write(weights, t, null);
-            try (LlamaModel b = LlamaModel.initRandom(backend, GQA, 1)) {
+            try (DecoderModel b = DecoderModel.initRandom(backend, GQA, 1)) {
                 e = assertThrows(IOException.class, () -> b.loadAdapter(dir));
                 assertEquals(weights + ": tensor " + first + " is missing", e.getMessage());
             }
             Files.delete(weights);
-            try (LlamaModel b = LlamaModel.initRandom(backend, GQA, 1)) {
+            try (DecoderModel b = DecoderModel.initRandom(backend, GQA, 1)) {
                 e = assertThrows(IOException.class, () -> b.loadAdapter(dir));
                 assertEquals(dir + " has no adapter_model.safetensors", e.getMessage());
             }
@@ -279,7 +279,7 @@ class LoraTest {
         Map<String, float[]> w = LlamaModelTest.randomWeights(GQA, rng);
         try (Arena arena = Arena.ofConfined();
              CpuBackend backend = new CpuBackend(2);
-             LlamaModel ours = LlamaModel.create(backend, GQA, LlamaModelTest.tensors(arena, GQA, w));
+             DecoderModel ours = DecoderModel.create(backend, GQA, LlamaModelTest.tensors(arena, GQA, w));
              TorchLlama ref = new TorchLlama(GQA, LlamaModelTest.tensors(arena, GQA, w), 2)) {
             ours.enableLora(lc, 9);
             Map<String, float[]> adapters = randomAdapters(arena, ours, rng);
@@ -310,7 +310,7 @@ class LoraTest {
     }
 
     /** Fills every adapter (A and B) with normal(0, 0.2) values, so that both get non-trivial gradients. */
-    private static Map<String, float[]> randomAdapters(Arena arena, LlamaModel m, Random rng) {
+    private static Map<String, float[]> randomAdapters(Arena arena, DecoderModel m, Random rng) {
         Map<String, float[]> values = new LinkedHashMap<>();
         m.trainableParameters().forEach((name, t) -> {
             float[] v = Numerics.normal(rng, (int) t.numel(), 0.2f);

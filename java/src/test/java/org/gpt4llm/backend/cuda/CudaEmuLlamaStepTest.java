@@ -10,7 +10,7 @@ import java.util.Random;
 import org.gpt4llm.backend.Backend;
 import org.gpt4llm.backend.cpu.CpuBackend;
 import org.gpt4llm.model.LlamaConfig;
-import org.gpt4llm.model.LlamaModel;
+import org.gpt4llm.model.DecoderModel;
 import org.gpt4llm.model.TokenBatch;
 import org.gpt4llm.optim.AdamWOptimizer;
 import org.gpt4llm.tensor.DType;
@@ -48,8 +48,8 @@ class CudaEmuLlamaStepTest {
                 rows[i] = rng.ints(lengths[i], 0, cfg.vocabSize()).toArray();
             }
             TokenBatch batch = TokenBatch.causalLm(rows, 0);
-            try (LlamaModel ref = LlamaModel.create(cpu, cfg, weights);
-                 LlamaModel gpu = LlamaModel.create(emu, cfg, weights)) {
+            try (DecoderModel ref = DecoderModel.create(cpu, cfg, weights);
+                 DecoderModel gpu = DecoderModel.create(emu, cfg, weights)) {
                 float refLoss = ref.forward(batch), gpuLoss = gpu.forward(batch);
                 assertEquals(refLoss, gpuLoss, LOSS_TOL * refLoss, "seed " + seed + ": loss");
                 float[] refLogits = ref.logits().toFloatArray(), gpuLogits = emu.download(gpu.logits());
@@ -92,7 +92,7 @@ class CudaEmuLlamaStepTest {
     static Map<String, Tensor> bf16Weights(Arena arena, LlamaConfig cfg, Random rng) {
         CpuBackend cpu = new CpuBackend(2);
         Map<String, Tensor> w = new LinkedHashMap<>();
-        LlamaModel.parameterShapes(cfg).forEach((name, shape) -> {
+        DecoderModel.parameterShapes(cfg).forEach((name, shape) -> {
             int n = (int) Tensor.numel(shape);
             float[] v = shape.length == 1 ? Numerics.uniform(rng, n, 0.8f, 1.2f) : Numerics.normal(rng, n, 0.05f);
             Tensor bf = Tensor.allocate(arena, DType.BF16, shape);

@@ -9,7 +9,7 @@ import java.util.Map;
 import java.util.Random;
 import org.gpt4llm.backend.cpu.CpuBackend;
 import org.gpt4llm.model.LlamaConfig;
-import org.gpt4llm.model.LlamaModel;
+import org.gpt4llm.model.DecoderModel;
 import org.gpt4llm.model.LoraConfig;
 import org.gpt4llm.model.TokenBatch;
 import org.gpt4llm.tensor.DType;
@@ -38,8 +38,8 @@ class CudaEmuLoraTest {
             Map<String, Tensor> weights = CudaEmuLlamaStepTest.bf16Weights(arena, cfg, rng);
             int[][] rows = {rng.ints(17, 0, cfg.vocabSize()).toArray(), rng.ints(9, 0, cfg.vocabSize()).toArray()};
             TokenBatch batch = TokenBatch.causalLm(rows, 0);
-            try (LlamaModel ref = LlamaModel.create(cpu, cfg, weights);
-                 LlamaModel gpu = LlamaModel.create(emu, cfg, weights)) {
+            try (DecoderModel ref = DecoderModel.create(cpu, cfg, weights);
+                 DecoderModel gpu = DecoderModel.create(emu, cfg, weights)) {
                 ref.enableLora(lc, 1);
                 gpu.enableLora(lc, 1);
                 for (String name : ref.trainableParameters().keySet()) {

@@ -32,7 +32,7 @@ import org.gpt4llm.tensor.Tensor;
  * With {@link #enableLora} each chosen linear layer gains {@code + (alpha/r) (dropout(x) Aᵀ) Bᵀ}
  * ({@link LoraAdapters}) and the base weights are frozen.
  */
-public final class LlamaModel implements AutoCloseable {
+public final class DecoderModel implements AutoCloseable {
     /** Indices into {@link LoraConfig#LLAMA_TARGETS}. */
     private static final int Q = 0, K = 1, V = 2, O = 3, GATE = 4, UP = 5, DOWN = 6;
     /** Shards written by {@link #save} stay below this size, as HF's default "5GB". */
@@ -59,7 +59,7 @@ public final class LlamaModel implements AutoCloseable {
                          Tensor up, Tensor down, Tensor dInNorm, Tensor dq, Tensor dk, Tensor dv, Tensor dout,
                          Tensor dPostNorm, Tensor dGate, Tensor dUp, Tensor dDown) {}
 
-    private LlamaModel(Backend backend, LlamaConfig cfg) {
+    private DecoderModel(Backend backend, LlamaConfig cfg) {
         this.backend = backend;
         this.cfg = cfg;
         parameterShapes(cfg).forEach((name, shape) -> {
@@ -110,8 +110,8 @@ public final class LlamaModel implements AutoCloseable {
     }
 
     /** HF initialisation: every matrix normal(0, 0.02), every norm weight 1. Deterministic in {@code seed}. */
-    public static LlamaModel initRandom(Backend backend, LlamaConfig cfg, long seed) {
-        LlamaModel m = new LlamaModel(backend, cfg);
+    public static DecoderModel initRandom(Backend backend, LlamaConfig cfg, long seed) {
+        DecoderModel m = new DecoderModel(backend, cfg);
         try (Arena host = Arena.ofShared()) { // shared: the initializer fills chunks in parallel
             // generated on the host in fp32 (the same numbers on every backend), then moved over
             Map<String, Tensor> init = new LinkedHashMap<>();
@@ -123,12 +123,12 @@ public final class LlamaModel implements AutoCloseable {
     }
 
     /** A model holding a copy of {@code weights} (F32, F16 or BF16), checked against the config. */
-    public static LlamaModel create(Backend backend, LlamaConfig cfg, Map<String, Tensor> weights) {
+    public static DecoderModel create(Backend backend, LlamaConfig cfg, Map<String, Tensor> weights) {
         return create(backend, cfg, weights, "the given weights");
     }
 
-    private static LlamaModel create(Backend backend, LlamaConfig cfg, Map<String, Tensor> weights, String source) {
-        LlamaModel m = new LlamaModel(backend, cfg);
+    private static DecoderModel create(Backend backend, LlamaConfig cfg, Map<String, Tensor> weights, String source) {
+        DecoderModel m = new DecoderModel(backend, cfg);
         for (var e : m.params.entrySet()) {
             Tensor w = weights.get(e.getKey());
             if (w == null) {
@@ -147,7 +147,7 @@ public final class LlamaModel implements AutoCloseable {
     }
 
     /** Loads {@code config.json} and the safetensors weights (single file or sharded) of an HF folder. */
-    public static LlamaModel load(Backend backend, Path dir) throws IOException {
+    public static DecoderModel load(Backend backend, Path dir) throws IOException {
         Path config = dir.resolve("config.json");
         if (!Files.isRegularFile(config)) throw new IOException(dir + " has no config.json: not a model folder");
         LlamaConfig cfg = LlamaConfig.read(config);
