@@ -17,36 +17,45 @@ import org.gpt4llm.tensor.DType;
 import org.gpt4llm.tensor.Tensor;
 
 /**
- * LLaMA ({@code LlamaForCausalLM}) with a hand-written backward, llm.c style: the forward saves
- * every activation the backward needs, the backward walks the layers in reverse and accumulates
- * into one gradient tensor per parameter. Parameters and activations are stored in the backend's
- * types (fp32 on the CPU, bf16 on a GPU); gradients are fp32. Names are those of HF checkpoints.
+ * A decoder-only transformer with a hand-written backward, llm.c style: the forward saves every
+ * activation the backward needs, the backward walks the layers in reverse and accumulates into one
+ * gradient tensor per parameter. One code path runs every {@link ModelConfig} family; the config
+ * chooses the norm, the positions, the MLP and whether linear layers have biases. Parameters and
+ * activations are stored in the backend's types (fp32 on the CPU, bf16 on a GPU); gradients are
+ * fp32. Names are those of HF checkpoints.
  *
  * <pre>
- * x0 = embed[tokens]                                          [N, C]   N = B*T
- * per layer:  a = x + Wo · attn(rope(Wq·n1), rope(Wk·n1), Wv·n1),  n1 = rmsnorm(x) * w_in
- *             x' = a + Wd · (silu(Wg·n2) * Wu·n2),                  n2 = rmsnorm(a) * w_post
- * logits = lm_head · (rmsnorm(x_L) * w_norm)                  [N, V]
+ * x0 = embed[tokens]  (+ pos[positions + 2] with learned positions, OPT)       [N, C]   N = B*T
+ * per layer:  a = x + Wo · attn(Wq·n1, Wk·n1, Wv·n1),  n1 = norm1(x)           (rotary on q, k: LLaMA)
+ *             x' = a + mlp(norm2(a))        mlp = Wd·(silu(Wg·) * Wu·)  LLaMA,  W2·relu(W1·)  OPT
+ * norm = RMSNorm·w (LLaMA) or LayerNorm·w + b (OPT); every W· has a bias in OPT
+ * h = normF(x_L)                                                              [N, C]   (the hidden states)
+ * logits = lm_head · h                                                        [N, V]   (tied: lm_head = embed)
  * loss = mean over targets != -100 of cross-entropy(logits, target)
  * </pre>
- * With {@link #enableLora} each chosen linear layer gains {@code + (alpha/r) (dropout(x) Aᵀ) Bᵀ}
+ * A model without its LM head ({@link #createHeadless}) is the backbone of a reward model: it stops at
+ * h ({@link #forwardHidden}) and takes d loss/d h back ({@link #backwardHidden}). With
+ * {@link #enableLora} each chosen linear layer gains {@code + (alpha/r) (dropout(x) Aᵀ) Bᵀ}
  * ({@link LoraAdapters}) and the base weights are frozen.
  */
 public final class DecoderModel implements AutoCloseable {
-    /** Indices into {@link LoraConfig#LLAMA_TARGETS}. */
-    private static final int Q = 0, K = 1, V = 2, O = 3, GATE = 4, UP = 5, DOWN = 6;
     /** Shards written by {@link #save} stay below this size, as HF's default "5GB". */
     public static final long MAX_SHARD_BYTES = 5_000_000_000L;
+    /** Index of a block's first MLP layer among {@link ModelConfig#linearTargets}: q, k, v, o come first. */
+    private static final int MLP_TARGETS = 4;
 
     private final Backend backend;
-    private final LlamaConfig cfg;
+    private final ModelConfig cfg;
+    private final boolean withHead;
     private final Arena paramArena = Arena.ofShared();
     private final Map<String, Tensor> params = new LinkedHashMap<>();
     private final Map<String, Tensor> grads = new LinkedHashMap<>();
     private final List<Layer> layers = new ArrayList<>();
-    private final Tensor embed, finalNorm, lmHead, dEmbed, dFinalNorm, dLmHead;
+    private final Tensor embed, dEmbed, posTable, dPosTable, lmHead, dLmHead;
+    private final Norm finalNorm;
     private Activations act;
     private TokenBatch lastBatch;
+    private boolean lastHadLogits;
     private int lastTargetCount;
     /** LoRA adapters when {@link #enableLora} froze the base weights, else null (full fine-tuning). */
     private LoraAdapters lora;
@@ -54,64 +63,105 @@ public final class DecoderModel implements AutoCloseable {
     private boolean forwardTraining;
     private long dropoutSeed, forwardDropoutSeed;
 
-    /** The weights of one decoder layer and their gradients. */
-    private record Layer(Tensor inNorm, Tensor q, Tensor k, Tensor v, Tensor o, Tensor postNorm, Tensor gate,
-                         Tensor up, Tensor down, Tensor dInNorm, Tensor dq, Tensor dk, Tensor dv, Tensor dout,
-                         Tensor dPostNorm, Tensor dGate, Tensor dUp, Tensor dDown) {}
+    /** A norm's weight (and bias, LayerNorm only) with their gradients; b and db are null for RMSNorm. */
+    private record Norm(Tensor w, Tensor b, Tensor dw, Tensor db) {}
 
-    private DecoderModel(Backend backend, LlamaConfig cfg) {
+    /** A linear layer, y = x Wᵀ (+ b); {@code target} is its index in {@link ModelConfig#linearTargets}. */
+    private record Linear(int target, Tensor w, Tensor b, Tensor dw, Tensor db) {}
+
+    /** The weights of one decoder layer: the MLP's linear layers are gate, up, down or fc1, fc2. */
+    private record Layer(Norm attnNorm, Linear q, Linear k, Linear v, Linear o, Norm mlpNorm, List<Linear> mlp) {}
+
+    private DecoderModel(Backend backend, ModelConfig cfg, boolean withHead) {
         this.backend = backend;
         this.cfg = cfg;
-        parameterShapes(cfg).forEach((name, shape) -> {
+        this.withHead = withHead;
+        parameterShapes(cfg, withHead).forEach((name, shape) -> {
             params.put(name, backend.allocate(paramArena, backend.weightType(), shape));
             grads.put(name, backend.allocate(paramArena, DType.F32, shape));
         });
-        embed = params.get("model.embed_tokens.weight");
-        dEmbed = grads.get("model.embed_tokens.weight");
-        finalNorm = params.get("model.norm.weight");
-        dFinalNorm = grads.get("model.norm.weight");
+        String d = cfg.decoderPrefix();
+        embed = params.get(d + "embed_tokens.weight");
+        dEmbed = grads.get(d + "embed_tokens.weight");
+        posTable = params.get(d + "embed_positions.weight");
+        dPosTable = grads.get(d + "embed_positions.weight");
+        finalNorm = norm(cfg.finalNormName());
         // tied embeddings: the head is the embedding matrix, and both gradients land in one tensor
-        lmHead = cfg.tieWordEmbeddings() ? embed : params.get("lm_head.weight");
-        dLmHead = cfg.tieWordEmbeddings() ? dEmbed : grads.get("lm_head.weight");
+        lmHead = !withHead ? null : cfg.tieWordEmbeddings() ? embed : params.get("lm_head.weight");
+        dLmHead = !withHead ? null : cfg.tieWordEmbeddings() ? dEmbed : grads.get("lm_head.weight");
+        int targets = cfg.linearTargets().size();
         for (int l = 0; l < cfg.numLayers(); l++) {
-            String p = "model.layers." + l + ".";
-            String[] names = {"input_layernorm", "self_attn.q_proj", "self_attn.k_proj", "self_attn.v_proj",
-                    "self_attn.o_proj", "post_attention_layernorm", "mlp.gate_proj", "mlp.up_proj", "mlp.down_proj"};
-            Tensor[] w = new Tensor[9], g = new Tensor[9];
-            for (int i = 0; i < 9; i++) {
-                w[i] = params.get(p + names[i] + ".weight");
-                g[i] = grads.get(p + names[i] + ".weight");
-            }
-            layers.add(new Layer(w[0], w[1], w[2], w[3], w[4], w[5], w[6], w[7], w[8],
-                    g[0], g[1], g[2], g[3], g[4], g[5], g[6], g[7], g[8]));
+            List<Linear> mlp = new ArrayList<>();
+            for (int t = MLP_TARGETS; t < targets; t++) mlp.add(linear(l, t));
+            String p = d + "layers." + l + ".";
+            layers.add(new Layer(norm(p + cfg.blockNames().get(0)), linear(l, 0), linear(l, 1), linear(l, 2),
+                    linear(l, 3), norm(p + cfg.blockNames().get(MLP_TARGETS + 1)), mlp));
         }
     }
 
-    /** HF tensor names and shapes of a LLaMA with this configuration, in checkpoint order. */
-    public static Map<String, long[]> parameterShapes(LlamaConfig c) {
+    private Norm norm(String name) {
+        return new Norm(params.get(name + ".weight"), params.get(name + ".bias"), grads.get(name + ".weight"),
+                grads.get(name + ".bias"));
+    }
+
+    private Linear linear(int layer, int target) {
+        String name = linearName(cfg, layer, target);
+        return new Linear(target, params.get(name + ".weight"), params.get(name + ".bias"), grads.get(name + ".weight"),
+                grads.get(name + ".bias"));
+    }
+
+    /** The HF module name of linear layer {@code target} (index in {@link ModelConfig#linearTargets}) of a layer. */
+    static String linearName(ModelConfig c, int layer, int target) {
+        // block names: attention norm, q, k, v, o, MLP norm, MLP linears
+        int block = target < MLP_TARGETS ? target + 1 : target + 2;
+        return c.decoderPrefix() + "layers." + layer + "." + c.blockNames().get(block);
+    }
+
+    /** HF tensor names and shapes of a causal LM with this configuration, in checkpoint order. */
+    public static Map<String, long[]> parameterShapes(ModelConfig c) {
+        return parameterShapes(c, true);
+    }
+
+    /** As {@link #parameterShapes(ModelConfig)}, without {@code lm_head.weight} when {@code withHead} is false. */
+    public static Map<String, long[]> parameterShapes(ModelConfig c, boolean withHead) {
         Map<String, long[]> s = new LinkedHashMap<>();
         long h = c.hiddenSize(), f = c.intermediateSize(), kv = c.kvDim();
-        s.put("model.embed_tokens.weight", new long[] {c.vocabSize(), h});
-        for (int l = 0; l < c.numLayers(); l++) {
-            String p = "model.layers." + l + ".";
-            s.put(p + "input_layernorm.weight", new long[] {h});
-            s.put(p + "self_attn.q_proj.weight", new long[] {h, h});
-            s.put(p + "self_attn.k_proj.weight", new long[] {kv, h});
-            s.put(p + "self_attn.v_proj.weight", new long[] {kv, h});
-            s.put(p + "self_attn.o_proj.weight", new long[] {h, h});
-            s.put(p + "post_attention_layernorm.weight", new long[] {h});
-            s.put(p + "mlp.gate_proj.weight", new long[] {f, h});
-            s.put(p + "mlp.up_proj.weight", new long[] {f, h});
-            s.put(p + "mlp.down_proj.weight", new long[] {h, f});
+        String d = c.decoderPrefix();
+        List<String> names = c.blockNames();
+        s.put(d + "embed_tokens.weight", new long[] {c.vocabSize(), h});
+        if (c.learnedPositions()) {
+            s.put(d + "embed_positions.weight", new long[] {c.maxPositionEmbeddings() + OptConfig.POSITION_OFFSET, h});
         }
-        s.put("model.norm.weight", new long[] {h});
-        if (!c.tieWordEmbeddings()) s.put("lm_head.weight", new long[] {c.vocabSize(), h});
+        for (int l = 0; l < c.numLayers(); l++) {
+            String p = d + "layers." + l + ".";
+            putNorm(s, c, p + names.get(0));
+            long[][] outIn = {{h, h}, {kv, h}, {kv, h}, {h, h}};
+            for (int t = 0; t < MLP_TARGETS; t++) putLinear(s, c, linearName(c, l, t), outIn[t][0], outIn[t][1]);
+            putNorm(s, c, p + names.get(MLP_TARGETS + 1));
+            int mlp = c.linearTargets().size() - MLP_TARGETS; // gate, up, down or fc1, fc2: the last one projects back
+            for (int i = 0; i < mlp; i++) {
+                boolean down = i == mlp - 1;
+                putLinear(s, c, linearName(c, l, MLP_TARGETS + i), down ? h : f, down ? f : h);
+            }
+        }
+        putNorm(s, c, c.finalNormName());
+        if (withHead && !c.tieWordEmbeddings()) s.put("lm_head.weight", new long[] {c.vocabSize(), h});
         return s;
     }
 
-    /** HF initialisation: every matrix normal(0, 0.02), every norm weight 1. Deterministic in {@code seed}. */
-    public static DecoderModel initRandom(Backend backend, LlamaConfig cfg, long seed) {
-        DecoderModel m = new DecoderModel(backend, cfg);
+    private static void putNorm(Map<String, long[]> s, ModelConfig c, String name) {
+        s.put(name + ".weight", new long[] {c.hiddenSize()});
+        if (c.layerNorm()) s.put(name + ".bias", new long[] {c.hiddenSize()});
+    }
+
+    private static void putLinear(Map<String, long[]> s, ModelConfig c, String name, long out, long in) {
+        s.put(name + ".weight", new long[] {out, in});
+        if (c.linearBias()) s.put(name + ".bias", new long[] {out});
+    }
+
+    /** HF initialisation: every matrix normal(0, 0.02), norm weights 1, biases 0. Deterministic in {@code seed}. */
+    public static DecoderModel initRandom(Backend backend, ModelConfig cfg, long seed) {
+        DecoderModel m = new DecoderModel(backend, cfg, true);
         try (Arena host = Arena.ofShared()) { // shared: the initializer fills chunks in parallel
             // generated on the host in fp32 (the same numbers on every backend), then moved over
             Map<String, Tensor> init = new LinkedHashMap<>();
@@ -123,12 +173,21 @@ public final class DecoderModel implements AutoCloseable {
     }
 
     /** A model holding a copy of {@code weights} (F32, F16 or BF16), checked against the config. */
-    public static DecoderModel create(Backend backend, LlamaConfig cfg, Map<String, Tensor> weights) {
-        return create(backend, cfg, weights, "the given weights");
+    public static DecoderModel create(Backend backend, ModelConfig cfg, Map<String, Tensor> weights) {
+        return create(backend, cfg, weights, true, "the given weights");
     }
 
-    private static DecoderModel create(Backend backend, LlamaConfig cfg, Map<String, Tensor> weights, String source) {
-        DecoderModel m = new DecoderModel(backend, cfg);
+    /**
+     * A model without its LM head (the backbone of a reward model), holding a copy of the decoder's
+     * tensors in {@code weights}; other tensors there (an {@code lm_head}, a value head) are ignored.
+     */
+    public static DecoderModel createHeadless(Backend backend, ModelConfig cfg, Map<String, Tensor> weights, String source) {
+        return create(backend, cfg, weights, false, source);
+    }
+
+    private static DecoderModel create(Backend backend, ModelConfig cfg, Map<String, Tensor> weights, boolean withHead,
+                                       String source) {
+        DecoderModel m = new DecoderModel(backend, cfg, withHead);
         for (var e : m.params.entrySet()) {
             Tensor w = weights.get(e.getKey());
             if (w == null) {
@@ -150,9 +209,9 @@ public final class DecoderModel implements AutoCloseable {
     public static DecoderModel load(Backend backend, Path dir) throws IOException {
         Path config = dir.resolve("config.json");
         if (!Files.isRegularFile(config)) throw new IOException(dir + " has no config.json: not a model folder");
-        LlamaConfig cfg = LlamaConfig.read(config);
+        ModelConfig cfg = ModelConfig.read(config);
         try (Arena mapping = Arena.ofShared()) {
-            return create(backend, cfg, Checkpoint.load(dir, mapping), dir.toString());
+            return create(backend, cfg, Checkpoint.load(dir, mapping), true, dir.toString());
         }
     }
 
@@ -170,7 +229,7 @@ public final class DecoderModel implements AutoCloseable {
         cfg.write(dir.resolve("config.json"));
     }
 
-    public LlamaConfig config() {
+    public ModelConfig config() {
         return cfg;
     }
 
@@ -272,7 +331,7 @@ public final class DecoderModel implements AutoCloseable {
 
     /** Logits [B*T, V] of the last forward; the backward overwrites them with their gradient. */
     public Tensor logits() {
-        if (act == null || lastBatch == null) throw new IllegalStateException("no forward pass yet");
+        if (act == null || lastBatch == null || !lastHadLogits) throw new IllegalStateException("no forward pass yet");
         return act.logits.rows(0, lastBatch.size());
     }
 
@@ -281,9 +340,30 @@ public final class DecoderModel implements AutoCloseable {
      * cross-entropy over the targets that are not {@link TokenBatch#IGNORE} (0 when there are none).
      */
     public float forward(TokenBatch batch) {
+        if (!withHead) throw new IllegalStateException("this model has no LM head: it is a reward model's backbone");
+        Tensor xf = forwardHidden(batch);
+        int n = batch.size();
+        Tensor logits = act.logits.rows(0, n);
+        backend.matmul(logits, xf, false, lmHead, true, 1f, 0f);
+        Tensor losses = act.losses.rows(0, n);
+        lastTargetCount = backend.crossEntropy(losses, null, logits, act.targets(n), TokenBatch.IGNORE, 0f);
+        lastHadLogits = true;
+        if (lastTargetCount == 0) return 0f;
+        double sum = 0;
+        for (float v : backend.download(losses)) sum += v;
+        return (float) (sum / lastTargetCount);
+    }
+
+    /**
+     * Runs the decoder on {@code batch} up to the final norm, keeping what the backward needs, and
+     * returns the hidden states h [B*T, C] (valid until the next forward).
+     */
+    public Tensor forwardHidden(TokenBatch batch) {
+        if (cfg.learnedPositions()) checkPositions(batch);
         ensureActivations(batch.batch(), batch.seqLen());
         forwardDropoutSeed = dropoutSeed;
         forwardTraining = training;
+        lastHadLogits = false;
         backend.rangePush("forward");
         Activations a = act;
         int n = batch.size();
@@ -291,6 +371,11 @@ public final class DecoderModel implements AutoCloseable {
         AttentionShape shape = attentionShape(batch);
         Tensor x = a.resid[0].rows(0, n);
         backend.embeddingForward(x, a.tokens(n), embed);
+        if (posTable != null) {
+            Tensor pos = a.dNorm.rows(0, n); // a backward buffer, free during the forward
+            backend.embeddingForward(pos, a.positionIds(n), posTable);
+            backend.add(x, x, pos);
+        }
         for (int l = 0; l < layers.size(); l++) {
             backend.rangePush("layer " + l);
             Layer w = layers.get(l);
@@ -298,42 +383,36 @@ public final class DecoderModel implements AutoCloseable {
             Tensor xIn = a.resid[l].rows(0, n), xMid = s.mid().rows(0, n), xOut = a.resid[l + 1].rows(0, n);
             Tensor n1 = s.norm1().rows(0, n), q = s.q().rows(0, n), k = s.k().rows(0, n), v = s.v().rows(0, n);
             Tensor att = s.att().rows(0, n);
-            backend.rmsnormForward(n1, s.rstd1().rows(0, n), xIn, w.inNorm, cfg.rmsNormEps());
-            backend.matmul(q, n1, false, w.q, true, 1f, 0f);
-            backend.matmul(k, n1, false, w.k, true, 1f, 0f);
-            backend.matmul(v, n1, false, w.v, true, 1f, 0f);
-            loraForward(l, Q, q, n1, n);
-            loraForward(l, K, k, n1, n);
-            loraForward(l, V, v, n1, n);
-            backend.ropeForward(q, a.positions(n), cfg.numHeads(), cfg.headDim(), cfg.ropeTheta());
-            backend.ropeForward(k, a.positions(n), cfg.numKvHeads(), cfg.headDim(), cfg.ropeTheta());
+            normForward(w.attnNorm, n1, rows(s.mean1(), n), s.rstd1().rows(0, n), xIn);
+            linearForward(l, w.q, q, n1, n, false);
+            linearForward(l, w.k, k, n1, n, false);
+            linearForward(l, w.v, v, n1, n, false);
+            if (!cfg.learnedPositions()) {
+                backend.ropeForward(q, a.positions(n), cfg.numHeads(), cfg.headDim(), cfg.ropeTheta());
+                backend.ropeForward(k, a.positions(n), cfg.numKvHeads(), cfg.headDim(), cfg.ropeTheta());
+            }
             backend.attentionForward(att, s.lse(shape), q, k, v, a.segments(n), shape);
             backend.copy(xMid, xIn);
-            backend.matmul(xMid, att, false, w.o, true, 1f, 1f);
-            loraForward(l, O, xMid, att, n);
-            Tensor n2 = s.norm2().rows(0, n), g = s.gate().rows(0, n), u = s.up().rows(0, n), h = s.hidden().rows(0, n);
-            backend.rmsnormForward(n2, s.rstd2().rows(0, n), xMid, w.postNorm, cfg.rmsNormEps());
-            backend.matmul(g, n2, false, w.gate, true, 1f, 0f);
-            backend.matmul(u, n2, false, w.up, true, 1f, 0f);
-            loraForward(l, GATE, g, n2, n);
-            loraForward(l, UP, u, n2, n);
-            backend.swigluForward(h, g, u);
+            linearForward(l, w.o, xMid, att, n, true);
+            Tensor n2 = s.norm2().rows(0, n), g = s.gate().rows(0, n), h = s.hidden().rows(0, n);
+            normForward(w.mlpNorm, n2, rows(s.mean2(), n), s.rstd2().rows(0, n), xMid);
+            linearForward(l, w.mlp.get(0), g, n2, n, false);
+            if (cfg.gatedMlp()) {
+                Tensor u = s.up().rows(0, n);
+                linearForward(l, w.mlp.get(1), u, n2, n, false);
+                backend.swigluForward(h, g, u);
+            } else {
+                backend.reluForward(h, g);
+            }
             backend.copy(xOut, xMid);
-            backend.matmul(xOut, h, false, w.down, true, 1f, 1f);
-            loraForward(l, DOWN, xOut, h, n);
+            linearForward(l, w.mlp.getLast(), xOut, h, n, true);
             backend.rangePop();
         }
-        Tensor xf = a.normF.rows(0, n), logits = a.logits.rows(0, n);
-        backend.rmsnormForward(xf, a.rstdF.rows(0, n), a.resid[layers.size()].rows(0, n), finalNorm, cfg.rmsNormEps());
-        backend.matmul(logits, xf, false, lmHead, true, 1f, 0f);
-        Tensor losses = a.losses.rows(0, n);
-        lastTargetCount = backend.crossEntropy(losses, null, logits, a.targets(n), TokenBatch.IGNORE, 0f);
+        Tensor xf = a.normF.rows(0, n);
+        normForward(finalNorm, xf, rows(a.meanF, n), a.rstdF.rows(0, n), a.resid[layers.size()].rows(0, n));
         lastBatch = batch;
         backend.rangePop();
-        if (lastTargetCount == 0) return 0f;
-        double sum = 0;
-        for (float v : backend.download(losses)) sum += v;
-        return (float) (sum / lastTargetCount);
+        return xf;
     }
 
     /** Backward of the mean loss of the last forward: gradients scaled by 1 / its target count. */
@@ -346,65 +425,130 @@ public final class DecoderModel implements AutoCloseable {
      * gradient accumulation the trainer passes 1 / (targets over all micro-batches).
      */
     public void backward(float gradScale) {
-        if (lastBatch == null) throw new IllegalStateException("backward without a forward pass");
+        if (lastBatch == null || !lastHadLogits) throw new IllegalStateException("backward without a forward pass");
         backend.rangePush("backward");
         Activations a = act;
         int n = lastBatch.size();
-        AttentionShape shape = attentionShape(lastBatch);
         Tensor logits = a.logits.rows(0, n), xf = a.normF.rows(0, n);
         // d logits, in place over the logits
         backend.crossEntropy(a.losses.rows(0, n), logits, logits, a.targets(n), TokenBatch.IGNORE, gradScale);
-        // with LoRA the base weights are frozen: their gradient GEMMs are skipped (norm weight
-        // gradients still come out of the rmsnorm kernels, as a cheap by-product nobody reads)
-        boolean full = lora == null;
-        if (full) backend.matmul(dLmHead, logits, true, xf, false, 1f, 1f);
-        Tensor dxn = a.dNorm.rows(0, n), dres = a.dResid.rows(0, n);
+        if (lora == null) backend.matmul(dLmHead, logits, true, xf, false, 1f, 1f);
+        Tensor dxn = a.dNorm.rows(0, n);
         backend.matmul(dxn, logits, false, lmHead, false, 1f, 0f);
+        backwardDecoder(dxn);
+        backend.rangePop();
+    }
+
+    /**
+     * Accumulates the gradients of a loss whose gradient with respect to the hidden states of the last
+     * {@link #forwardHidden} is {@code dHidden} [B*T, C] (the backend's activation type).
+     */
+    public void backwardHidden(Tensor dHidden) {
+        if (lastBatch == null) throw new IllegalStateException("backward without a forward pass");
+        long n = lastBatch.size();
+        if (dHidden.rank() != 2 || dHidden.shape()[0] != n || dHidden.shape()[1] != cfg.hiddenSize()) {
+            throw new IllegalArgumentException("d hidden has shape " + java.util.Arrays.toString(dHidden.shape())
+                    + " but the last forward produced [" + n + ", " + cfg.hiddenSize() + "]");
+        }
+        backend.rangePush("backward");
+        backwardDecoder(dHidden);
+        backend.rangePop();
+    }
+
+    /** The backward from d h (the final norm's output) down to the embeddings. */
+    private void backwardDecoder(Tensor dHidden) {
+        Activations a = act;
+        int n = lastBatch.size();
+        AttentionShape shape = attentionShape(lastBatch);
+        // with LoRA the base weights are frozen: their gradient GEMMs are skipped (norm gradients still
+        // come out of the norm kernels, as a cheap by-product nobody reads)
+        boolean full = lora == null;
+        Tensor dxn = a.dNorm.rows(0, n), dres = a.dResid.rows(0, n);
         backend.zero(dres);
-        backend.rmsnormBackward(dres, dFinalNorm, dxn, a.resid[layers.size()].rows(0, n), finalNorm, a.rstdF.rows(0, n));
+        normBackward(finalNorm, dres, dHidden, a.resid[layers.size()].rows(0, n), rows(a.meanF, n), a.rstdF.rows(0, n));
         for (int l = layers.size() - 1; l >= 0; l--) {
             backend.rangePush("layer " + l);
             Layer w = layers.get(l);
             LayerActs s = a.layers[l];
-            // MLP: x' = mid + Wd·h ; dres flows to mid unchanged
-            Tensor n2 = s.norm2().rows(0, n), g = s.gate().rows(0, n), u = s.up().rows(0, n), h = s.hidden().rows(0, n);
-            Tensor dh = a.dHidden.rows(0, n), dg = a.dGate.rows(0, n), du = a.dUp.rows(0, n);
-            if (full) backend.matmul(w.dDown, dres, true, h, false, 1f, 1f);
-            backend.matmul(dh, dres, false, w.down, false, 1f, 0f);
-            loraBackward(l, DOWN, dh, dres, h, n);
-            backend.swigluBackward(dg, du, dh, g, u);
-            if (full) backend.matmul(w.dGate, dg, true, n2, false, 1f, 1f);
-            if (full) backend.matmul(w.dUp, du, true, n2, false, 1f, 1f);
-            backend.matmul(dxn, dg, false, w.gate, false, 1f, 0f);
-            backend.matmul(dxn, du, false, w.up, false, 1f, 1f);
-            loraBackward(l, GATE, dxn, dg, n2, n);
-            loraBackward(l, UP, dxn, du, n2, n);
-            backend.rmsnormBackward(dres, w.dPostNorm, dxn, s.mid().rows(0, n), w.postNorm, s.rstd2().rows(0, n));
+            // MLP: x' = mid + W_out·h ; dres flows to mid unchanged
+            Tensor n2 = s.norm2().rows(0, n), g = s.gate().rows(0, n), h = s.hidden().rows(0, n);
+            Tensor dh = a.dHidden.rows(0, n), dg = a.dGate.rows(0, n);
+            linearBackward(l, w.mlp.getLast(), dh, dres, h, n, false);
+            if (cfg.gatedMlp()) {
+                Tensor du = a.dUp.rows(0, n);
+                backend.swigluBackward(dg, du, dh, g, s.up().rows(0, n));
+                linearBackward(l, w.mlp.get(0), dxn, dg, n2, n, false);
+                linearBackward(l, w.mlp.get(1), dxn, du, n2, n, true);
+            } else {
+                backend.reluBackward(dg, dh, g);
+                linearBackward(l, w.mlp.get(0), dxn, dg, n2, n, false);
+            }
+            normBackward(w.mlpNorm, dres, dxn, s.mid().rows(0, n), rows(s.mean2(), n), s.rstd2().rows(0, n));
             // attention: mid = x + Wo·att
             Tensor att = s.att().rows(0, n), datt = a.dAtt.rows(0, n);
             Tensor dq = a.dQ.rows(0, n), dk = a.dK.rows(0, n), dv = a.dV.rows(0, n), n1 = s.norm1().rows(0, n);
-            if (full) backend.matmul(w.dout, dres, true, att, false, 1f, 1f);
-            backend.matmul(datt, dres, false, w.o, false, 1f, 0f);
-            loraBackward(l, O, datt, dres, att, n);
+            linearBackward(l, w.o, datt, dres, att, n, false);
             backend.attentionBackward(dq, dk, dv, datt, att, s.lse(shape), s.q().rows(0, n), s.k().rows(0, n),
                     s.v().rows(0, n), a.segments(n), shape);
-            backend.ropeBackward(dq, a.positions(n), cfg.numHeads(), cfg.headDim(), cfg.ropeTheta());
-            backend.ropeBackward(dk, a.positions(n), cfg.numKvHeads(), cfg.headDim(), cfg.ropeTheta());
-            if (full) backend.matmul(w.dq, dq, true, n1, false, 1f, 1f);
-            if (full) backend.matmul(w.dk, dk, true, n1, false, 1f, 1f);
-            if (full) backend.matmul(w.dv, dv, true, n1, false, 1f, 1f);
-            backend.matmul(dxn, dq, false, w.q, false, 1f, 0f);
-            backend.matmul(dxn, dk, false, w.k, false, 1f, 1f);
-            backend.matmul(dxn, dv, false, w.v, false, 1f, 1f);
-            loraBackward(l, Q, dxn, dq, n1, n);
-            loraBackward(l, K, dxn, dk, n1, n);
-            loraBackward(l, V, dxn, dv, n1, n);
-            backend.rmsnormBackward(dres, w.dInNorm, dxn, a.resid[l].rows(0, n), w.inNorm, s.rstd1().rows(0, n));
+            if (!cfg.learnedPositions()) {
+                backend.ropeBackward(dq, a.positions(n), cfg.numHeads(), cfg.headDim(), cfg.ropeTheta());
+                backend.ropeBackward(dk, a.positions(n), cfg.numKvHeads(), cfg.headDim(), cfg.ropeTheta());
+            }
+            linearBackward(l, w.q, dxn, dq, n1, n, false);
+            linearBackward(l, w.k, dxn, dk, n1, n, true);
+            linearBackward(l, w.v, dxn, dv, n1, n, true);
+            normBackward(w.attnNorm, dres, dxn, a.resid[l].rows(0, n), rows(s.mean1(), n), s.rstd1().rows(0, n));
             backend.rangePop();
         }
-        if (full) backend.embeddingBackward(dEmbed, a.tokens(n), dres);
-        backend.rangePop();
+        if (full) {
+            backend.embeddingBackward(dEmbed, a.tokens(n), dres);
+            if (posTable != null) backend.embeddingBackward(dPosTable, a.positionIds(n), dres);
+        }
         lastBatch = null; // the logits now hold their gradient
+    }
+
+    /** y [n, out] = x Wᵀ + b (+ the adapter), or += with {@code accumulate}. */
+    private void linearForward(int layer, Linear lin, Tensor y, Tensor x, int n, boolean accumulate) {
+        backend.matmul(y, x, false, lin.w, true, 1f, accumulate ? 1f : 0f);
+        // the bias as a rank-1 GEMM, ones [n, 1] · b [1, out]: every backend has it, no extra kernel
+        if (lin.b != null) backend.matmul(y, act.ones.rows(0, n), false, lin.b.view(1, lin.b.numel()), false, 1f, 1f);
+        loraForward(layer, lin.target, y, x, n);
+    }
+
+    /** dW += dyᵀ x and db += Σ_rows dy (unless frozen), dx = dy W (+= with {@code accumulate}), then the adapter's part. */
+    private void linearBackward(int layer, Linear lin, Tensor dx, Tensor dy, Tensor x, int n, boolean accumulate) {
+        if (lora == null) {
+            backend.matmul(lin.dw, dy, true, x, false, 1f, 1f);
+            if (lin.db != null) backend.matmul(lin.db.view(1, lin.db.numel()), act.ones.rows(0, n), true, dy, false, 1f, 1f);
+        }
+        backend.matmul(dx, dy, false, lin.w, false, 1f, accumulate ? 1f : 0f);
+        loraBackward(layer, lin.target, dx, dy, x, n);
+    }
+
+    private void normForward(Norm nm, Tensor y, Tensor mean, Tensor rstd, Tensor x) {
+        if (cfg.layerNorm()) backend.layernormForward(y, mean, rstd, x, nm.w, nm.b, cfg.normEps());
+        else backend.rmsnormForward(y, rstd, x, nm.w, cfg.normEps());
+    }
+
+    /** dx += the norm's input gradient from dy; its weight (and bias) gradients accumulate. */
+    private void normBackward(Norm nm, Tensor dx, Tensor dy, Tensor x, Tensor mean, Tensor rstd) {
+        if (cfg.layerNorm()) backend.layernormBackward(dx, nm.dw, nm.db, dy, x, nm.w, mean, rstd);
+        else backend.rmsnormBackward(dx, nm.dw, dy, x, nm.w, rstd);
+    }
+
+    /** The first n rows of a buffer that only some families have (LayerNorm's means), or null. */
+    private static Tensor rows(Tensor t, int n) {
+        return t == null ? null : t.rows(0, n);
+    }
+
+    /** A learned position table has max_position_embeddings rows to read; a longer row is one clear error. */
+    private void checkPositions(TokenBatch b) {
+        int max = -1;
+        for (int p : b.positions()) max = Math.max(max, p);
+        if (max >= cfg.maxPositionEmbeddings()) {
+            throw new IllegalArgumentException("position " + max + " is beyond max_position_embeddings "
+                    + cfg.maxPositionEmbeddings() + " of this " + cfg.modelType() + " model: use a shorter --max-len");
+        }
     }
 
     private void loraForward(int layer, int target, Tensor y, Tensor x, int n) {
@@ -425,7 +569,7 @@ public final class DecoderModel implements AutoCloseable {
         if (lora != null) lora.ensureRows((long) batch * seqLen);
         if (act != null && act.capacity >= (long) batch * seqLen && act.batchCapacity >= batch) return;
         if (act != null) act.close();
-        act = new Activations(backend, cfg, batch, seqLen);
+        act = new Activations(backend, cfg, batch, seqLen, withHead);
     }
 
     @Override

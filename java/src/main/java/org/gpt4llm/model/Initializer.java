@@ -12,7 +12,8 @@ import org.gpt4llm.tensor.DType;
 import org.gpt4llm.tensor.Tensor;
 
 /**
- * HF's {@code _init_weights} for decoder-only models: matrices ~ normal(0, 0.02), norm weights 1.
+ * HF's {@code _init_weights} for decoder-only models: matrices ~ normal(0, 0.02), norm weights 1,
+ * biases 0 (tensors named {@code *.bias}).
  * Each tensor is filled in fixed 64K-element chunks with their own generator, seeded from
  * (seed, tensor index, chunk index), so the result is the same for any thread count.
  */
@@ -22,18 +23,19 @@ public final class Initializer {
 
     private Initializer() {}
 
-    /** Fills host tensors of F32 or BF16 storage in place. */
+    /** Fills host tensors of F32 or BF16 storage, zero-filled and named as HF names them, in place. */
     public static void hfNormal(Map<String, Tensor> params, long seed) {
         record Job(Tensor t, long tensorSeed, long chunk) {}
         List<Job> jobs = new ArrayList<>();
         int index = 0;
-        for (Tensor t : params.values()) {
+        for (var e : params.entrySet()) {
+            Tensor t = e.getValue();
             if (t.dtype() != DType.F32 && t.dtype() != DType.BF16) {
                 throw new IllegalArgumentException("initialisation writes F32 or BF16, not " + t.dtype());
             }
             long tensorSeed = new SplittableRandom(seed ^ (0x9E3779B97F4A7C15L * (index++ + 1))).nextLong();
             if (t.rank() == 1) {
-                fillOnes(t);
+                if (!e.getKey().endsWith(".bias")) fillOnes(t); // biases stay 0
                 continue;
             }
             for (long c = 0; c * CHUNK < t.numel(); c++) jobs.add(new Job(t, tensorSeed, c));

@@ -77,6 +77,11 @@ public record LlamaConfig(
     }
 
     @Override
+    public String finalNormName() {
+        return "model.norm";
+    }
+
+    @Override
     public List<String> linearTargets() {
         return LoraConfig.LLAMA_TARGETS;
     }

@@ -24,7 +24,8 @@ import org.gpt4llm.tensor.Tensor;
  * B [out, r] with {@code y = x Wᵀ + (alpha/r) (dropout(x) Aᵀ) Bᵀ}, their fp32 gradients, and the
  * saved {@code t = dropout(x) Aᵀ} of the last forward. Stored and named as PEFT does
  * ({@code adapter_config.json} + {@code adapter_model.safetensors}, tensors
- * {@code base_model.model.model.layers.{i}.self_attn.q_proj.lora_A.weight}).
+ * {@code base_model.model.model.layers.{i}.self_attn.q_proj.lora_A.weight}, OPT's under
+ * {@code model.decoder.layers}).
  */
 final class LoraAdapters implements AutoCloseable {
     static final String CONFIG = "adapter_config.json", WEIGHTS = "adapter_model.safetensors";
@@ -33,7 +34,7 @@ final class LoraAdapters implements AutoCloseable {
     private final Backend backend;
     private final LoraConfig cfg;
     private final Arena arena = Arena.ofShared();
-    /** [layer][index in LLAMA_TARGETS], null where that layer has no adapter. */
+    /** [layer][index in the model's linear targets], null where that layer has no adapter. */
     private final Adapter[][] adapters;
     private final Map<String, Tensor> params = new LinkedHashMap<>(), grads = new LinkedHashMap<>();
     private Arena savedArena;
@@ -56,18 +57,24 @@ final class LoraAdapters implements AutoCloseable {
     }
 
     /** A ~ uniform(-1/sqrt(in), 1/sqrt(in)) (PEFT's kaiming_uniform_(a=sqrt(5))), B = 0; deterministic in {@code seed}. */
-    LoraAdapters(Backend backend, LlamaConfig model, LoraConfig cfg, long seed) {
+    LoraAdapters(Backend backend, ModelConfig model, LoraConfig cfg, long seed) {
         this.backend = backend;
         this.cfg = cfg;
+        List<String> targets = model.linearTargets();
+        for (String t : cfg.targets()) {
+            if (!targets.contains(t)) {
+                throw new IllegalArgumentException("--lora-targets: " + t + " is not a linear layer of a " + model.modelType()
+                        + " model (" + String.join(", ", targets) + ")");
+            }
+        }
         Map<String, long[]> shapes = DecoderModel.parameterShapes(model);
-        adapters = new Adapter[model.numLayers()][LoraConfig.LLAMA_TARGETS.size()];
+        adapters = new Adapter[model.numLayers()][targets.size()];
         SplittableRandom rng = new SplittableRandom(seed);
         try (Arena host = Arena.ofConfined()) {
             for (int l = 0; l < model.numLayers(); l++) {
-                for (int i = 0; i < LoraConfig.LLAMA_TARGETS.size(); i++) {
-                    String target = LoraConfig.LLAMA_TARGETS.get(i);
-                    if (!cfg.targets(target)) continue;
-                    String base = "model.layers." + l + "." + module(target);
+                for (int i = 0; i < targets.size(); i++) {
+                    if (!cfg.targets(targets.get(i))) continue;
+                    String base = DecoderModel.linearName(model, l, i);
                     long[] w = shapes.get(base + ".weight");
                     long out = w[0], in = w[1], r = cfg.rank();
                     Adapter ad = new Adapter(base, backend.allocate(arena, backend.weightType(), r, in),
@@ -87,11 +94,6 @@ final class LoraAdapters implements AutoCloseable {
         }
     }
 
-    /** "self_attn.q_proj" or "mlp.gate_proj": where a target lives inside a decoder layer. */
-    static String module(String target) {
-        return (LoraConfig.LLAMA_TARGETS.indexOf(target) < 4 ? "self_attn." : "mlp.") + target;
-    }
-
     /** PEFT's name of factor "A" or "B" of the adapter on base layer {@code base} ("model.layers.0.self_attn.q_proj"). */
     static String peftName(String base, String factor) {
         return "base_model.model." + base + ".lora_" + factor + ".weight";
@@ -102,6 +104,7 @@ final class LoraAdapters implements AutoCloseable {
      * (SplitMix64's finaliser over the step seed and the adapter's index).
      */
     static long dropoutSeed(long stepSeed, int layer, int target) {
+        // LLaMA's 7 linear layers per block bound every family's count: distinct (layer, target), distinct seeds
         long z = stepSeed + (layer * (long) LoraConfig.LLAMA_TARGETS.size() + target + 1) * 0x9E3779B97F4A7C15L;
         z = (z ^ (z >>> 30)) * 0xBF58476D1CE4E5B9L;
         z = (z ^ (z >>> 27)) * 0x94D049BB133111EBL;

@@ -77,6 +77,9 @@ public sealed interface ModelConfig permits LlamaConfig, OptConfig {
      */
     List<String> blockNames();
 
+    /** The HF module name of the norm after the last layer ("model.norm", "model.decoder.final_layer_norm"). */
+    String finalNormName();
+
     /** The block's linear layers by their PEFT target name (q_proj ... down_proj or fc2), in run order. */
     List<String> linearTargets();
 

@@ -31,7 +31,6 @@ public record OptConfig(
 
     private static final List<String> BLOCK_NAMES = List.of("self_attn_layer_norm", "self_attn.q_proj",
             "self_attn.k_proj", "self_attn.v_proj", "self_attn.out_proj", "final_layer_norm", "fc1", "fc2");
-    private static final List<String> TARGETS = List.of("q_proj", "k_proj", "v_proj", "out_proj", "fc1", "fc2");
 
     public OptConfig {
         if (hiddenSize <= 0 || intermediateSize <= 0 || numLayers <= 0 || vocabSize <= 0 || maxPositionEmbeddings <= 0) {
@@ -89,8 +88,13 @@ public record OptConfig(
     }
 
     @Override
+    public String finalNormName() {
+        return "model.decoder.final_layer_norm";
+    }
+
+    @Override
     public List<String> linearTargets() {
-        return TARGETS;
+        return LoraConfig.OPT_TARGETS;
     }
 
     /** Named sizes for {@code init-model --arch opt --preset}; the vocabulary comes from the tokenizer. */

@@ -130,8 +130,8 @@ class LoraTest {
     void unknownTargetIsOneClearError() {
         var e = assertThrows(IllegalArgumentException.class,
                 () -> new LoraConfig(8, 16f, 0f, LoraConfig.parseTargets("q_proj,qkv_proj")));
-        assertEquals("--lora-targets: qkv_proj is not a LLaMA linear layer (q_proj, k_proj, v_proj, o_proj, gate_proj,"
-                + " up_proj, down_proj)", e.getMessage());
+        assertEquals("--lora-targets: qkv_proj is not a linear layer of LLaMA (q_proj, k_proj, v_proj, o_proj, gate_proj,"
+                + " up_proj, down_proj) or OPT (q_proj, k_proj, v_proj, out_proj, fc1, fc2)", e.getMessage());
     }
 
     @Test
