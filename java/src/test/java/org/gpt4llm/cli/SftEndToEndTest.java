@@ -68,7 +68,7 @@ class SftEndToEndTest {
         r = CliRun.of("sft", "--model", withTok.toString(), "--data", data, "--out", dir.resolve("b").toString(),
                 "--lora-rank", "4", "--lora-targets", "q_proj,wq");
         assertEquals(2, r.code());
-        assertTrue(r.err().contains("--lora-targets: wq is not a LLaMA linear layer"), r.err());
+        assertTrue(r.err().contains("--lora-targets: wq is not a linear layer of LLaMA"), r.err());
         r = CliRun.of("sft", "--model", withTok.toString(), "--data", data, "--out", dir.resolve("c").toString(),
                 "--max-len", "10", "--strict");
         assertEquals(2, r.code());

@@ -1,0 +1,150 @@
+package org.gpt4llm.cli;
+
+import com.fasterxml.jackson.databind.ObjectMapper;
+import com.fasterxml.jackson.databind.node.ArrayNode;
+import com.fasterxml.jackson.databind.node.JsonNodeFactory;
+import com.fasterxml.jackson.databind.node.ObjectNode;
+import java.nio.file.Path;
+import java.util.List;
+import picocli.CommandLine.Option;
+
+/**
+ * The options every training command shares ({@code sft}, {@code rm}). Each may also come from
+ * {@code --config FILE} (JSON or YAML, keys as the flags without dashes, snake_case); a flag given here
+ * wins over the file, the file over the command's defaults. Options are boxed so that "not given" is
+ * visible.
+ */
+public final class TrainingOptions {
+    private static final ObjectMapper VALUES = new ObjectMapper();
+
+    @Option(names = "--config", description = "JSON or YAML file with any of these options; flags win")
+    Path config;
+
+    @Option(names = "--model", description = "HF model folder (config.json, safetensors, tokenizer.json)")
+    String model;
+
+    @Option(names = "--out", description = "run folder: config.json, metrics.jsonl, checkpoints, final/, loss.png")
+    String out;
+
+    @Option(names = "--backend", description = "cpu, cuda or cuda-emu (default cpu)")
+    String backend;
+
+    @Option(names = "--seed", description = "data order, held-out split and dropout (default 42)")
+    Long seed;
+
+    @Option(names = "--data", split = ",", description = "data files, comma-separated")
+    List<String> data;
+
+    @Option(names = "--max-len", description = "tokens per example, longer ones are truncated (default 512)")
+    Integer maxLen;
+
+    @Option(names = "--epochs", description = "default: sft 3, rm 1")
+    Integer epochs;
+
+    @Option(names = "--max-steps", description = "optimizer steps; replaces --epochs when positive")
+    Integer maxSteps;
+
+    @Option(names = "--lr", description = "peak learning rate (default: sft 2e-5, rm 1e-5)")
+    Double lr;
+
+    @Option(names = "--batch", description = "effective batch in sequences (default 128)")
+    Integer batch;
+
+    @Option(names = "--micro-batch", description = "sequences per forward pass; gradients accumulate (default 4)")
+    Integer microBatch;
+
+    @Option(names = "--warmup-ratio", description = "share of steps warming up (default 0.03)")
+    Double warmupRatio;
+
+    @Option(names = "--schedule", description = "cosine, linear or constant (default cosine)")
+    String schedule;
+
+    @Option(names = "--weight-decay", description = "AdamW weight decay, not applied to norm weights (default 0)")
+    Double weightDecay;
+
+    @Option(names = "--grad-clip", description = "maximum global gradient norm, 0 for none (default 1.0)")
+    Double gradClip;
+
+    @Option(names = "--eval-every", description = "held-out loss every N steps and after the last (default 100)")
+    Integer evalEvery;
+
+    @Option(names = "--save-every", description = "checkpoint every N steps, 0 for none (default 500)")
+    Integer saveEvery;
+
+    @Option(names = "--keep", description = "checkpoints kept, newest first, 0 for all (default 3)")
+    Integer keep;
+
+    @Option(names = "--resume", description = "continue from the newest checkpoint in --out")
+    Boolean resume;
+
+    @Option(names = "--lora-rank", description = "train LoRA adapters of this rank instead of all weights")
+    Integer loraRank;
+
+    @Option(names = "--lora-alpha", description = "LoRA scale numerator (default 16)")
+    Double loraAlpha;
+
+    @Option(names = "--lora-dropout", description = "dropout on the LoRA input (default 0.05)")
+    Double loraDropout;
+
+    @Option(names = "--lora-targets", split = ",", description = "modules to adapt (default q_proj,v_proj)")
+    List<String> loraTargets;
+
+    @Option(names = "--strict", description = "a malformed record fails the run instead of being skipped")
+    Boolean strict;
+
+    @Option(names = "--eval-fraction", description = "share of records held out for the eval loss (default 0.05)")
+    Double evalFraction;
+
+    @Option(names = "--quiet", description = "no progress output")
+    boolean quiet;
+
+    @Option(names = "--threads", description = "CPU threads (default: all cores)")
+    Integer threads;
+
+    /** The flags that were given, under their config keys. */
+    ObjectNode flags() {
+        ObjectNode f = JsonNodeFactory.instance.objectNode();
+        putIfGiven(f, "model", model);
+        putIfGiven(f, "out", out);
+        putIfGiven(f, "backend", backend);
+        putIfGiven(f, "seed", seed);
+        putIfGiven(f, "data", data);
+        putIfGiven(f, "max_len", maxLen);
+        putIfGiven(f, "epochs", epochs);
+        putIfGiven(f, "max_steps", maxSteps);
+        putIfGiven(f, "lr", lr);
+        putIfGiven(f, "batch", batch);
+        putIfGiven(f, "micro_batch", microBatch);
+        putIfGiven(f, "warmup_ratio", warmupRatio);
+        putIfGiven(f, "schedule", schedule);
+        putIfGiven(f, "weight_decay", weightDecay);
+        putIfGiven(f, "grad_clip", gradClip);
+        putIfGiven(f, "eval_every", evalEvery);
+        putIfGiven(f, "save_every", saveEvery);
+        putIfGiven(f, "keep", keep);
+        putIfGiven(f, "resume", resume);
+        putIfGiven(f, "lora_rank", loraRank);
+        putIfGiven(f, "lora_alpha", loraAlpha);
+        putIfGiven(f, "lora_dropout", loraDropout);
+        putIfGiven(f, "lora_targets", loraTargets);
+        putIfGiven(f, "strict", strict);
+        putIfGiven(f, "eval_fraction", evalFraction);
+        return f;
+    }
+
+    /** CPU threads to use: --threads, or every core. */
+    int threads() {
+        return threads != null ? threads : Runtime.getRuntime().availableProcessors();
+    }
+
+    /** Sets {@code key} when a flag was given (lists as arrays of strings). */
+    static void putIfGiven(ObjectNode f, String key, Object value) {
+        if (value == null) return;
+        if (value instanceof List<?> list) {
+            ArrayNode a = f.putArray(key);
+            list.forEach(v -> a.add(v.toString()));
+        } else {
+            f.set(key, VALUES.valueToTree(value));
+        }
+    }
+}
