@@ -49,6 +49,18 @@ void g4_rmsnorm_fwd(float* y, float* rstd, const float* x, const float* w, int N
 void g4_rmsnorm_bwd(float* dx, float* dw, const float* dy, const float* x, const float* w,
                     const float* rstd, int N, int C);
 
+/* ---- LayerNorm, PyTorch semantics (biased variance, eps inside the root): x [N,C], w, b [C],
+ * mean, rstd [N]
+ * fwd: mean = sum_c x / C;  rstd = 1/sqrt(sum_c (x - mean)^2 / C + eps)   (two passes, fp64)
+ *      y = (x - mean) * rstd * w + b                                      (y, mean, rstd overwrite)
+ * bwd: xhat = (x - mean) * rstd, g = dy * w:
+ *      dx += rstd * (g - sum_c g / C - xhat * sum_c(g * xhat) / C)
+ *      dw += sum_n dy * xhat;  db += sum_n dy             (accumulate; deterministic, no atomics) */
+void g4_layernorm_fwd(float* y, float* mean, float* rstd, const float* x, const float* w,
+                      const float* b, int N, int C, float eps);
+void g4_layernorm_bwd(float* dx, float* dw, float* db, const float* dy, const float* x,
+                      const float* w, const float* mean, const float* rstd, int N, int C);
+
 /* ---- rotary embedding, HF rotate_half convention: x [N,H,D] in place, pos [N] -----------------
  * inv_freq[i] = theta^(-2i/D) (fp32), a = (float)pos * inv_freq[i], i < D/2:
  * fwd: (x[i], x[i+D/2]) <- (x[i]cos a - x[i+D/2] sin a, x[i+D/2] cos a + x[i] sin a)
@@ -73,6 +85,20 @@ void g4_attention_bwd(float* dq, float* dk, float* dv, const float* dout, const 
  * bwd: dg = dh * u * silu'(g), du = dh * silu(g)        (overwrite) */
 void g4_swiglu_fwd(float* h, const float* g, const float* u, int64_t n);
 void g4_swiglu_bwd(float* dg, float* du, const float* dh, const float* g, const float* u, int64_t n);
+
+/* ---- ReLU, all [n] ------------------------------------------------------------------------------
+ * fwd: y = max(x, 0) (y may alias x);  bwd: dx = x > 0 ? dy : 0 (dx may alias dy)   (overwrite) */
+void g4_relu_fwd(float* y, const float* x, int64_t n);
+void g4_relu_bwd(float* dx, const float* dy, const float* x, int64_t n);
+
+/* ---- pairwise reward loss (kernels/reward_loss.cu): r, gold, dr [M], offsets [G+1] -------------
+ * group g = responses [offsets[g], offsets[g+1]) (0 to M, non-decreasing: validated by the caller);
+ * pairs (i, j) of one group with gold_i > gold_j, inv_pairs = 1/their count (0 when none):
+ * loss[0] = inv_pairs * sum_pairs [softplus(-(r_i - r_j - margin)) + center_coef (r_i + r_j)^2]
+ * dr = d loss / d r                                                        (loss, dr overwrite) */
+void g4_reward_pairwise_loss(float* loss, float* dr, const float* r, const float* gold,
+                             const int32_t* offsets, int G, float margin, float center_coef,
+                             float inv_pairs);
 
 /* ---- fused softmax cross-entropy: logits [N,V], targets [N] -----------------------------------
  * losses[n] = logsumexp(logits[n,:]) - logits[n,t]   (0 when t == ignore_index)

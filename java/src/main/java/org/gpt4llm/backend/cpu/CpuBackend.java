@@ -3,9 +3,11 @@ package org.gpt4llm.backend.cpu;
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
+import java.util.Arrays;
 import java.util.stream.IntStream;
 import org.gpt4llm.backend.Backend;
 import org.gpt4llm.backend.LoraDropout;
+import org.gpt4llm.backend.RewardPairs;
 import org.gpt4llm.tensor.DType;
 import org.gpt4llm.tensor.Tensor;
 
@@ -261,29 +263,65 @@ public final class CpuBackend implements Backend {
 
     @Override
     public void layernormForward(Tensor y, Tensor mean, Tensor rstd, Tensor x, Tensor weight, Tensor bias, float eps) {
-        throw new UnsupportedOperationException("layernorm on the cpu backend");
+        int c = toInt(weight.numel(), "C"), n = layernormRows(x, weight, bias, mean, rstd);
+        sameSize(y, x, "layernorm");
+        CpuKernels.layernormFwd(f32(y, "y"), f32(mean, "mean"), f32(rstd, "rstd"), f32(x, "x"), f32(weight, "weight"),
+                f32(bias, "bias"), n, c, eps);
     }
 
     @Override
     public void layernormBackward(Tensor dx, Tensor dweight, Tensor dbias, Tensor dy, Tensor x, Tensor weight,
                                   Tensor mean, Tensor rstd) {
-        throw new UnsupportedOperationException("layernorm on the cpu backend");
+        int c = toInt(weight.numel(), "C"), n = layernormRows(x, dweight, dbias, mean, rstd);
+        sameSize(dx, x, "layernorm dx");
+        sameSize(dy, x, "layernorm dy");
+        sameSize(dweight, weight, "layernorm dweight");
+        CpuKernels.layernormBwd(f32(dx, "dx"), f32(dweight, "dweight"), f32(dbias, "dbias"), f32(dy, "dy"), f32(x, "x"),
+                f32(weight, "weight"), f32(mean, "mean"), f32(rstd, "rstd"), n, c);
+    }
+
+    /** N, the rows of x [N, C], after checking that the [C] and [N] companions of x fit it. */
+    private static int layernormRows(Tensor x, Tensor weight, Tensor bias, Tensor mean, Tensor rstd) {
+        long c = weight.numel();
+        if (c == 0 || x.numel() % c != 0) throw new IllegalArgumentException("layernorm x " + x + " is not rows of " + c);
+        if (bias.numel() != c) throw new IllegalArgumentException("layernorm bias " + bias + " for " + c + " columns");
+        int n = toInt(x.numel() / c, "N");
+        if (mean.numel() != n || rstd.numel() != n) {
+            throw new IllegalArgumentException("layernorm mean " + mean + " and rstd " + rstd + " for " + n + " rows");
+        }
+        return n;
     }
 
     @Override
     public void reluForward(Tensor y, Tensor x) {
-        throw new UnsupportedOperationException("relu on the cpu backend");
+        sameSize(y, x, "relu");
+        CpuKernels.reluFwd(f32(y, "y"), f32(x, "x"), x.numel());
     }
 
     @Override
     public void reluBackward(Tensor dx, Tensor dy, Tensor x) {
-        throw new UnsupportedOperationException("relu on the cpu backend");
+        sameSize(dx, x, "relu");
+        sameSize(dy, x, "relu");
+        CpuKernels.reluBwd(f32(dx, "dx"), f32(dy, "dy"), f32(x, "x"), x.numel());
     }
 
     @Override
     public int rewardPairwiseLoss(Tensor loss, Tensor dr, Tensor r, Tensor gold, Tensor offsets, float[] hostGold,
                                   int[] hostOffsets, float margin, float centerCoef) {
-        throw new UnsupportedOperationException("reward loss on the cpu backend");
+        int m = toInt(r.numel(), "responses");
+        if (loss.numel() != 1) throw new IllegalArgumentException("reward loss must hold one value, got " + loss);
+        sameSize(dr, r, "reward dr");
+        sameSize(gold, r, "reward gold scores");
+        int pairs = RewardPairs.count(hostGold, hostOffsets, m);
+        // the kernel walks the groups of the tensor: it must be the validated offsets
+        i32(offsets, "reward group offsets");
+        if (!Arrays.equals(offsets.toIntArray(), hostOffsets)) {
+            throw new IllegalArgumentException("reward group offsets " + offsets + " differ from the host offsets "
+                    + Arrays.toString(hostOffsets));
+        }
+        CpuKernels.rewardPairwiseLoss(f32(loss, "loss"), f32(dr, "dr"), f32(r, "rewards"), f32(gold, "gold"),
+                i32(offsets, "offsets"), hostOffsets.length - 1, margin, centerCoef, pairs == 0 ? 0f : 1f / pairs);
+        return pairs;
     }
 
     @Override

@@ -54,6 +54,14 @@ public final class CpuKernels {
             JAVA_INT, JAVA_INT, JAVA_INT, JAVA_INT, JAVA_INT, JAVA_FLOAT);
     private static final MethodHandle SWIGLU_FWD = fn("g4_swiglu_fwd", null, ADDRESS, ADDRESS, ADDRESS, JAVA_LONG);
     private static final MethodHandle SWIGLU_BWD = fn("g4_swiglu_bwd", null, ADDRESS, ADDRESS, ADDRESS, ADDRESS, ADDRESS, JAVA_LONG);
+    private static final MethodHandle LAYERNORM_FWD = fn("g4_layernorm_fwd", null,
+            ADDRESS, ADDRESS, ADDRESS, ADDRESS, ADDRESS, ADDRESS, JAVA_INT, JAVA_INT, JAVA_FLOAT);
+    private static final MethodHandle LAYERNORM_BWD = fn("g4_layernorm_bwd", null,
+            ADDRESS, ADDRESS, ADDRESS, ADDRESS, ADDRESS, ADDRESS, ADDRESS, ADDRESS, JAVA_INT, JAVA_INT);
+    private static final MethodHandle RELU_FWD = fn("g4_relu_fwd", null, ADDRESS, ADDRESS, JAVA_LONG);
+    private static final MethodHandle RELU_BWD = fn("g4_relu_bwd", null, ADDRESS, ADDRESS, ADDRESS, JAVA_LONG);
+    private static final MethodHandle REWARD_PAIRWISE_LOSS = fn("g4_reward_pairwise_loss", null,
+            ADDRESS, ADDRESS, ADDRESS, ADDRESS, ADDRESS, JAVA_INT, JAVA_FLOAT, JAVA_FLOAT, JAVA_FLOAT);
     private static final MethodHandle CROSS_ENTROPY = fn("g4_cross_entropy", JAVA_INT,
             ADDRESS, ADDRESS, ADDRESS, ADDRESS, JAVA_INT, JAVA_INT, JAVA_INT, JAVA_FLOAT);
     private static final MethodHandle ADAMW = fn("g4_adamw", null,
@@ -167,6 +175,35 @@ public final class CpuKernels {
     public static void swigluBwd(MemorySegment dg, MemorySegment du, MemorySegment dh, MemorySegment g,
                                  MemorySegment u, long n) {
         try { SWIGLU_BWD.invokeExact(dg, du, dh, g, u, n); } catch (Throwable t) { throw rethrow(t); }
+    }
+
+    public static void layernormFwd(MemorySegment y, MemorySegment mean, MemorySegment rstd, MemorySegment x,
+                                    MemorySegment w, MemorySegment b, int n, int c, float eps) {
+        try { LAYERNORM_FWD.invokeExact(y, mean, rstd, x, w, b, n, c, eps); } catch (Throwable t) { throw rethrow(t); }
+    }
+
+    public static void layernormBwd(MemorySegment dx, MemorySegment dw, MemorySegment db, MemorySegment dy,
+                                    MemorySegment x, MemorySegment w, MemorySegment mean, MemorySegment rstd,
+                                    int n, int c) {
+        try {
+            LAYERNORM_BWD.invokeExact(dx, dw, db, dy, x, w, mean, rstd, n, c);
+        } catch (Throwable t) { throw rethrow(t); }
+    }
+
+    public static void reluFwd(MemorySegment y, MemorySegment x, long n) {
+        try { RELU_FWD.invokeExact(y, x, n); } catch (Throwable t) { throw rethrow(t); }
+    }
+
+    public static void reluBwd(MemorySegment dx, MemorySegment dy, MemorySegment x, long n) {
+        try { RELU_BWD.invokeExact(dx, dy, x, n); } catch (Throwable t) { throw rethrow(t); }
+    }
+
+    public static void rewardPairwiseLoss(MemorySegment loss, MemorySegment dr, MemorySegment r, MemorySegment gold,
+                                          MemorySegment offsets, int groups, float margin, float centerCoef,
+                                          float invPairs) {
+        try {
+            REWARD_PAIRWISE_LOSS.invokeExact(loss, dr, r, gold, offsets, groups, margin, centerCoef, invPairs);
+        } catch (Throwable t) { throw rethrow(t); }
     }
 
     public static int crossEntropy(MemorySegment losses, MemorySegment dlogits, MemorySegment logits,

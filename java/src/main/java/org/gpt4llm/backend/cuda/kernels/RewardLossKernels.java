@@ -3,6 +3,7 @@ package org.gpt4llm.backend.cuda.kernels;
 import static org.gpt4llm.backend.cuda.kernels.KernelArgs.dtype;
 import static org.gpt4llm.backend.cuda.kernels.KernelArgs.numel;
 
+import org.gpt4llm.backend.RewardPairs;
 import org.gpt4llm.backend.cuda.Device;
 import org.gpt4llm.backend.cuda.Device.Dim3;
 import org.gpt4llm.tensor.DType;
@@ -38,23 +39,8 @@ public final class RewardLossKernels {
         numel(dr, m, "reward dr");
         numel(gold, m, "gold scores");
         numel(offsets, hostOffsets.length, "group offsets");
-        if (hostGold.length != m) throw new IllegalArgumentException(hostGold.length + " host gold scores for " + m + " rewards");
         int groups = hostOffsets.length - 1;
-        if (groups < 1 || hostOffsets[0] != 0 || hostOffsets[groups] != m) {
-            throw new IllegalArgumentException("group offsets must run from 0 to " + m + " (the number of responses)");
-        }
-        int pairs = 0;
-        for (int g = 0; g < groups; g++) {
-            if (hostOffsets[g + 1] < hostOffsets[g]) {
-                throw new IllegalArgumentException("group offsets decrease at group " + g + ": " + hostOffsets[g]
-                        + " then " + hostOffsets[g + 1]);
-            }
-            for (int i = hostOffsets[g]; i < hostOffsets[g + 1]; i++) {
-                for (int j = hostOffsets[g]; j < hostOffsets[g + 1]; j++) {
-                    if (hostGold[i] > hostGold[j]) pairs++;
-                }
-            }
-        }
+        int pairs = RewardPairs.count(hostGold, hostOffsets, m);
         float invPairs = pairs == 0 ? 0f : 1f / pairs;
         d.launch("reward_pairwise_loss", Dim3.of(1), Dim3.of(BLOCK), 0, loss, dr, r, gold, offsets, groups, margin,
                 centerCoef, invPairs);
