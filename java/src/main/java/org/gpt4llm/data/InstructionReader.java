@@ -52,9 +52,11 @@ public final class InstructionReader {
         return new Loaded(records, skipped);
     }
 
-    private record Raw(RecordRef ref, JsonNode node) {}
+    /** One record's JSON, before it is parsed, and where it came from. */
+    record Raw(RecordRef ref, JsonNode node) {}
 
-    private static List<Raw> rawRecords(Path file) throws IOException {
+    /** The records of one file, as JSON trees: the elements of a JSON array, or the non-blank lines of JSONL. */
+    static List<Raw> rawRecords(Path file) throws IOException {
         if (!Files.isRegularFile(file)) throw new NoSuchFileException(file + " does not exist or is not a file");
         return file.getFileName().toString().toLowerCase(Locale.ROOT).endsWith(".jsonl") ? jsonLines(file) : jsonArray(file);
     }
@@ -112,17 +114,26 @@ public final class InstructionReader {
     }
 
     private static SftRecord shareGpt(RecordRef ref, JsonNode node) {
+        return conversation(ref, node, node.has("chosen") ? "chosen" : null);
+    }
+
+    /**
+     * A ShareGPT conversation; with {@code answerField} (e.g. {@code chosen} or {@code rejected}) the
+     * conversation ends with the user's turn and that field (a gpt message, or a string) answers it.
+     */
+    static SftRecord conversation(RecordRef ref, JsonNode node, String answerField) {
         JsonNode conv = node.get("conversations");
         if (!conv.isArray()) throw new MalformedRecordException(ref, "'conversations' is " + kind(conv) + ", not an array");
         if (conv.isEmpty()) throw new MalformedRecordException(ref, "'conversations' is empty");
         List<JsonNode> messages = new ArrayList<>();
         conv.forEach(messages::add);
-        if (node.has("chosen")) {
-            // a preference pair: the conversation ends with the user's turn and 'chosen' answers it
-            JsonNode chosen = node.get("chosen");
-            messages.add(chosen.isTextual() ? JSON.createObjectNode().put("from", "gpt").put("value", chosen.asText()) : chosen);
+        if (answerField != null) {
+            // a preference pair: the conversation ends with the user's turn and the answer field answers it
+            JsonNode answer = node.get(answerField);
+            if (answer == null) throw new MalformedRecordException(ref, "the record has no '" + answerField + "' field");
+            messages.add(answer.isTextual() ? JSON.createObjectNode().put("from", "gpt").put("value", answer.asText()) : answer);
         }
-        Messages m = new Messages(ref, messages, conv.size());
+        Messages m = new Messages(ref, messages, answerField == null ? -1 : conv.size(), answerField);
         String system = "";
         int i = 0;
         if (m.role(0).equals("system")) {
@@ -142,10 +153,10 @@ public final class InstructionReader {
         return new SftRecord(ref, DataFormat.SHAREGPT, system, turns);
     }
 
-    /** The messages of a conversation; the one at {@code chosenAt}, if any, is the preferred answer. */
-    private record Messages(RecordRef ref, List<JsonNode> list, int chosenAt) {
+    /** The messages of a conversation; the one at {@code answerAt}, if any, is the answer field's. */
+    private record Messages(RecordRef ref, List<JsonNode> list, int answerAt, String answerField) {
         String name(int i) {
-            return i == chosenAt ? "'chosen'" : "conversations[" + i + "]";
+            return i == answerAt ? "'" + answerField + "'" : "conversations[" + i + "]";
         }
 
         /** The normalised role: human, gpt or system (user/assistant are accepted as synonyms). */
@@ -193,7 +204,7 @@ public final class InstructionReader {
         return v.asText();
     }
 
-    private static String string(RecordRef ref, JsonNode node, String field, boolean required) {
+    static String string(RecordRef ref, JsonNode node, String field, boolean required) {
         JsonNode v = node.get(field);
         if (v == null || v.isNull()) {
             if (required) throw new MalformedRecordException(ref, "the record has no '" + field + "' field");
@@ -203,7 +214,8 @@ public final class InstructionReader {
         return v.asText();
     }
 
-    private static String kind(JsonNode n) {
+    /** What a JSON value is, for messages: "missing", "null", "an array", "a number", ... */
+    static String kind(JsonNode n) {
         if (n == null || n.isMissingNode()) return "missing";
         if (n.isNull()) return "null";
         if (n.isArray()) return "an array";

@@ -42,23 +42,41 @@ public final class SftEncoder {
 
     public Example encode(SftRecord record) {
         Template t = template != null ? template : Template.defaultFor(record.format());
+        Tokens tokens = tokenize(tokenizer, t, record, trainOnInputs, maxLen);
+        if (tokens.firstPromptEnd() >= maxLen) {
+            throw new MalformedRecordException(record.ref(),
+                    "prompt of " + tokens.firstPromptEnd() + " tokens is longer than --max-len " + maxLen + " allows");
+        }
+        int n = Math.min(tokens.ids().length, maxLen);
+        return new Example(record.ref(), Arrays.copyOf(tokens.ids(), n), Arrays.copyOf(tokens.labels(), n),
+                tokens.firstPromptEnd());
+    }
+
+    /**
+     * A record's turns as ids and labels, untruncated.
+     *
+     * @param firstPromptEnd    tokens before the first response token (BOS and the first prompt)
+     * @param lastResponseStart where the response of the last turn tokenised begins
+     */
+    record Tokens(int[] ids, int[] labels, int firstPromptEnd, int lastResponseStart) {}
+
+    /**
+     * {@code [BOS] + prompt 1 + response 1 + EOS + ...} as described above, stopping after the first
+     * turn that reaches {@code stopAt} tokens (the rest would be cut anyway).
+     */
+    static Tokens tokenize(Tokenizer tokenizer, Template t, SftRecord record, boolean trainOnInputs, int stopAt) {
         IntList ids = new IntList(), labels = new IntList();
         if (tokenizer.bosId() >= 0) {
             ids.add(tokenizer.bosId());
             labels.add(TokenBatch.IGNORE);  // nothing predicts BOS
         }
-        int promptTokens = -1;
+        int firstPromptEnd = -1, responseStart = -1;
         for (int i = 0; i < record.turns().size(); i++) {
             String prompt = t.prompt(record, i);
             int[] full = tokenizer.encode(prompt + record.turns().get(i).response());
             int boundary = commonPrefix(tokenizer.encode(prompt), full);
-            if (i == 0) {
-                promptTokens = ids.size() + boundary;
-                if (promptTokens >= maxLen) {
-                    throw new MalformedRecordException(record.ref(),
-                            "prompt of " + promptTokens + " tokens is longer than --max-len " + maxLen + " allows");
-                }
-            }
+            responseStart = ids.size() + boundary;
+            if (i == 0) firstPromptEnd = responseStart;
             for (int j = 0; j < full.length; j++) {
                 ids.add(full[j]);
                 labels.add(j < boundary && !trainOnInputs ? TokenBatch.IGNORE : full[j]);
@@ -67,10 +85,9 @@ public final class SftEncoder {
                 ids.add(tokenizer.eosId());
                 labels.add(tokenizer.eosId());
             }
-            if (ids.size() >= maxLen) break;
+            if (ids.size() >= stopAt) break;
         }
-        int n = Math.min(ids.size(), maxLen);
-        return new Example(record.ref(), Arrays.copyOf(ids.a, n), Arrays.copyOf(labels.a, n), promptTokens);
+        return new Tokens(Arrays.copyOf(ids.a, ids.n), Arrays.copyOf(labels.a, labels.n), firstPromptEnd, responseStart);
     }
 
     private static int commonPrefix(int[] a, int[] b) {
