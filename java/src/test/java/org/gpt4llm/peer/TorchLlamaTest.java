@@ -9,6 +9,8 @@ import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.Random;
+import java.util.function.DoubleSupplier;
+import org.bytedeco.javacpp.PointerScope;
 import org.gpt4llm.model.LlamaConfig;
 import org.gpt4llm.model.TokenBatch;
 import org.gpt4llm.tensor.Tensor;
@@ -31,7 +33,7 @@ class TorchLlamaTest {
             long seed = Numerics.freshSeed();
             Random rng = new Random(seed);
             Map<String, float[]> w = randomWeights(cfg, rng);
-            TokenBatch b = mixedBatch(cfg, rng);
+            TokenBatch b = mixedBatch(cfg.vocabSize(), rng);
             try (Arena arena = Arena.ofConfined(); TorchLlama m = new TorchLlama(cfg, tensors(arena, cfg, w), 2)) {
                 float loss = m.forward(b);
                 float[] logits = m.logits();
@@ -61,34 +63,75 @@ class TorchLlamaTest {
             long seed = Numerics.freshSeed();
             Random rng = new Random(seed);
             Map<String, float[]> w = randomWeights(cfg, rng);
-            TokenBatch b = mixedBatch(cfg, rng);
+            TokenBatch b = mixedBatch(cfg.vocabSize(), rng);
             try (Arena arena = Arena.ofConfined(); TorchLlama m = new TorchLlama(cfg, tensors(arena, cfg, w), 2)) {
                 m.forward(b);
                 m.backward();
                 Map<String, float[]> grads = m.grads();
                 Map<String, double[]> wd = toDouble(w);
                 Reference ref = new Reference(cfg, wd);
-                List<Float> fd = new ArrayList<>(), ag = new ArrayList<>();
-                double h = 1e-5;
-                for (Map.Entry<String, double[]> e : wd.entrySet()) {
-                    double[] p = e.getValue();
-                    for (int s = 0; s < 4; s++) {
-                        int i = rng.nextInt(p.length);
-                        double orig = p[i];
-                        p[i] = orig + h;
-                        double lp = ref.loss(b);
-                        p[i] = orig - h;
-                        double lm = ref.loss(b);
-                        p[i] = orig;
-                        fd.add((float) ((lp - lm) / (2 * h)));
-                        ag.add(grads.get(e.getKey())[i]);
-                    }
-                }
-                double err = Numerics.relErr(unbox(ag), unbox(fd));
+                double err = finiteDifferenceRelErr(wd, grads, () -> ref.loss(b), rng);
                 System.out.printf("TorchLlama autograd vs finite differences (tied=%b): rel err %.2e%n", cfg.tieWordEmbeddings(), err);
                 assertTrue(err < 1e-3, "seed " + seed + ": autograd vs finite differences rel err " + err);
             }
         }
+    }
+
+    /** s = Σ over the last token of each sequence of hidden·v, back-propagated by {@link TorchLlama#backward(org.bytedeco.pytorch.Tensor)}. */
+    @Test
+    void hiddenStatesCarryGradientsOfAnyScalar() {
+        LlamaConfig cfg = GQA;
+        long seed = Numerics.freshSeed();
+        Random rng = new Random(seed);
+        Map<String, float[]> w = randomWeights(cfg, rng);
+        TokenBatch b = mixedBatch(cfg.vocabSize(), rng);
+        int c = cfg.hiddenSize();
+        int[] last = lastTokens(b);
+        float[] v = Numerics.normal(rng, c, 1f);
+        try (Arena arena = Arena.ofConfined(); TorchLlama m = new TorchLlama(cfg, tensors(arena, cfg, w), 2)) {
+            m.forward(b);
+            float s;
+            try (PointerScope scope = new PointerScope()) {
+                org.bytedeco.pytorch.Tensor sum = m.hidden().reshape(b.size(), c)
+                        .index_select(0, Torch.longs(last, last.length)).matmul(Torch.floats(v, c)).sum();
+                s = sum.item_float();
+                m.backward(sum);
+            }
+            Map<String, double[]> wd = toDouble(w);
+            Reference ref = new Reference(cfg, wd);
+            DoubleSupplier scalar = () -> {
+                ref.loss(b);
+                double total = 0;
+                for (int row : last) for (int j = 0; j < c; j++) total += ref.lastHidden[row * c + j] * v[j];
+                return total;
+            };
+            double want = scalar.getAsDouble();
+            assertEquals(want, s, 1e-5 * Math.abs(want) + 1e-6, "seed " + seed + ": scalar on the hidden states");
+            double err = finiteDifferenceRelErr(wd, m.grads(), scalar, rng);
+            System.out.printf("TorchLlama hidden() + backward(scalar) vs finite differences: rel err %.2e%n", err);
+            assertTrue(err < 1e-3, "seed " + seed + ": autograd vs finite differences rel err " + err);
+        }
+    }
+
+    /** Autograd's {@code grads} against central differences of {@code objective} at 4 random coordinates of every tensor of {@code w}. */
+    private static double finiteDifferenceRelErr(Map<String, double[]> w, Map<String, float[]> grads, DoubleSupplier objective, Random rng) {
+        List<Float> fd = new ArrayList<>(), ag = new ArrayList<>();
+        double h = 1e-5;
+        for (Map.Entry<String, double[]> e : w.entrySet()) {
+            double[] p = e.getValue();
+            for (int s = 0; s < 4; s++) {
+                int i = rng.nextInt(p.length);
+                double orig = p[i];
+                p[i] = orig + h;
+                double fp = objective.getAsDouble();
+                p[i] = orig - h;
+                double fm = objective.getAsDouble();
+                p[i] = orig;
+                fd.add((float) ((fp - fm) / (2 * h)));
+                ag.add(grads.get(e.getKey())[i]);
+            }
+        }
+        return Numerics.relErr(unbox(ag), unbox(fd));
     }
 
     @Test
@@ -106,7 +149,7 @@ class TorchLlamaTest {
         try (Arena arena = Arena.ofConfined(); TorchLlama m = new TorchLlama(cfg, tensors(arena, cfg, w), 2)) {
             m.useAdamW(b1, b2, eps, wdecay);
             for (int step = 1; step <= 3; step++) {
-                TokenBatch b = mixedBatch(cfg, rng);
+                TokenBatch b = mixedBatch(cfg.vocabSize(), rng);
                 m.forward(b);
                 m.backward();
                 Map<String, float[]> g = m.grads();
@@ -160,7 +203,7 @@ class TorchLlamaTest {
     }
 
     /** Row 0: two packed sequences; row 1: one full sequence; row 2: a short sequence then padding. */
-    static TokenBatch mixedBatch(LlamaConfig cfg, Random rng) {
+    static TokenBatch mixedBatch(int vocab, Random rng) {
         int bsz = 3, t = 11, n = bsz * t;
         int[] tok = new int[n], tgt = new int[n], pos = new int[n], seg = new int[n];
         int[][] lengths = {{6, 5}, {11}, {7}};
@@ -168,7 +211,7 @@ class TorchLlamaTest {
             int j = 0;
             for (int s = 0; s < lengths[r].length; s++) {
                 for (int k = 0; k < lengths[r][s]; k++, j++) {
-                    tok[r * t + j] = rng.nextInt(cfg.vocabSize());
+                    tok[r * t + j] = rng.nextInt(vocab);
                     pos[r * t + j] = k;
                     seg[r * t + j] = s + 1;
                 }
@@ -182,7 +225,19 @@ class TorchLlamaTest {
         return new TokenBatch(bsz, t, tok, tgt, pos, seg);
     }
 
-    private static Map<String, double[]> toDouble(Map<String, float[]> w) {
+    /** The batch index of the last token of every sequence (where the next token's segment differs). */
+    static int[] lastTokens(TokenBatch b) {
+        List<Integer> last = new ArrayList<>();
+        int t = b.seqLen();
+        for (int i = 0; i < b.size(); i++) {
+            int seg = b.segments()[i];
+            boolean end = (i + 1) % t == 0 || b.segments()[i + 1] != seg;
+            if (seg != 0 && end) last.add(i);
+        }
+        return last.stream().mapToInt(Integer::intValue).toArray();
+    }
+
+    static Map<String, double[]> toDouble(Map<String, float[]> w) {
         Map<String, double[]> out = new LinkedHashMap<>();
         for (var e : w.entrySet()) {
             double[] d = new double[e.getValue().length];
@@ -192,13 +247,13 @@ class TorchLlamaTest {
         return out;
     }
 
-    private static float[] toFloat(double[] d) {
+    static float[] toFloat(double[] d) {
         float[] f = new float[d.length];
         for (int i = 0; i < d.length; i++) f[i] = (float) d[i];
         return f;
     }
 
-    private static float[] unbox(List<Float> l) {
+    static float[] unbox(List<Float> l) {
         float[] f = new float[l.size()];
         for (int i = 0; i < f.length; i++) f[i] = l.get(i);
         return f;
@@ -209,6 +264,7 @@ class TorchLlamaTest {
         final LlamaConfig cfg;
         final Map<String, double[]> w;
         double[] lastLogits;
+        double[] lastHidden;
 
         Reference(LlamaConfig cfg, Map<String, double[]> w) {
             this.cfg = cfg;
@@ -263,6 +319,7 @@ class TorchLlamaTest {
                 add(x, linear(g, w.get(p + "mlp.down_proj.weight"), n, f, c));
             }
             x = rmsnorm(x, w.get("model.norm.weight"), n, c);
+            lastHidden = x;
             double[] head = cfg.tieWordEmbeddings() ? embed : w.get("lm_head.weight");
             lastLogits = linear(x, head, n, c, vocab);
             double sum = 0;
