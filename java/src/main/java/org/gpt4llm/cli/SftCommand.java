@@ -18,8 +18,8 @@ import org.gpt4llm.train.PaddedRows;
 import org.gpt4llm.data.Example;
 import org.gpt4llm.data.SftDataset;
 import org.gpt4llm.data.Split;
+import org.gpt4llm.data.Template;
 import org.gpt4llm.tokenizer.HfTokenizer;
-import org.gpt4llm.tokenizer.Tokenizers;
 import org.gpt4llm.train.BatchSource;
 import org.gpt4llm.train.FullFineTune;
 import org.gpt4llm.train.TrainConfig;
@@ -104,13 +104,10 @@ public final class SftCommand implements Callable<Integer> {
      */
     static TrainData buildData(TrainConfig cfg, DecoderModel base) throws IOException {
         if (cfg.data.isEmpty()) throw new IllegalArgumentException("--data is required: the instruction files to train on");
-        try (HfTokenizer tok = Tokenizers.load(Path.of(cfg.model))) {
-            if (tok.vocabSize() > base.config().vocabSize()) {
-                throw new IllegalArgumentException("--model " + cfg.model + ": the tokenizer has " + tok.vocabSize()
-                        + " tokens but the model only " + base.config().vocabSize());
-            }
+        try (HfTokenizer tok = TrainingOptions.tokenizer(cfg.model, base.config().vocabSize())) {
             SftDataset ds = SftDataset.load(cfg.data.stream().map(Path::of).toList(), tok,
-                    new SftDataset.Options(null, cfg.maxLen, cfg.trainOnInputs, cfg.strict));
+                    new SftDataset.Options(cfg.template == null ? null : Template.parse(cfg.template), cfg.maxLen,
+                            cfg.trainOnInputs, cfg.strict));
             System.out.println(ds.report(5));
             if (ds.examples().isEmpty()) throw new IllegalArgumentException("--data: no usable record in " + cfg.data);
             Split<Example> split = Split.byFraction(ds.examples(), cfg.evalFraction, cfg.seed);

@@ -4,8 +4,11 @@ import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.ArrayNode;
 import com.fasterxml.jackson.databind.node.JsonNodeFactory;
 import com.fasterxml.jackson.databind.node.ObjectNode;
+import java.io.IOException;
 import java.nio.file.Path;
 import java.util.List;
+import org.gpt4llm.tokenizer.HfTokenizer;
+import org.gpt4llm.tokenizer.Tokenizers;
 import picocli.CommandLine.Option;
 
 /**
@@ -101,6 +104,12 @@ public final class TrainingOptions {
     @Option(names = "--threads", description = "CPU threads (default: all cores)")
     Integer threads;
 
+    @Option(names = "--template", description = "prompt template: alpaca, plain or chat (sft: by data format, rm: alpaca)")
+    String template;
+
+    @Option(names = "--eval-on-start", description = "held-out metrics once before the first step, as step 0 (rm: on)")
+    Boolean evalOnStart;
+
     /** The flags that were given, under their config keys. */
     ObjectNode flags() {
         ObjectNode f = JsonNodeFactory.instance.objectNode();
@@ -129,7 +138,23 @@ public final class TrainingOptions {
         putIfGiven(f, "lora_targets", loraTargets);
         putIfGiven(f, "strict", strict);
         putIfGiven(f, "eval_fraction", evalFraction);
+        putIfGiven(f, "eval_on_start", evalOnStart);
+        putIfGiven(f, "template", template);
         return f;
+    }
+
+    /**
+     * The tokenizer of model folder {@code modelDir}, checked against the model's vocabulary (a token
+     * the embedding table lacks would fail mid-run).
+     */
+    static HfTokenizer tokenizer(String modelDir, int modelVocab) throws IOException {
+        HfTokenizer tok = Tokenizers.load(Path.of(modelDir));
+        if (tok.vocabSize() > modelVocab) {
+            tok.close();
+            throw new IllegalArgumentException("--model " + modelDir + ": the tokenizer has " + tok.vocabSize()
+                    + " tokens but the model only " + modelVocab);
+        }
+        return tok;
     }
 
     /** CPU threads to use: --threads, or every core. */

@@ -18,6 +18,7 @@ import java.util.regex.Pattern;
 import java.util.stream.Stream;
 import org.gpt4llm.backend.Backend;
 import org.gpt4llm.io.AtomicFiles;
+import org.gpt4llm.io.Checkpoint;
 import org.gpt4llm.io.SafeTensors;
 import org.gpt4llm.optim.AdamWOptimizer;
 import org.gpt4llm.tensor.DType;
@@ -109,6 +110,18 @@ final class CheckpointStore {
             opt.restore(Integer.parseInt(file.metadata().get("step")), m, v);
         }
         return state;
+    }
+
+    /** Copies the tensors of the model folder {@code dir} into {@code params} (same names), for a resumed run. */
+    static void restoreWeights(Path dir, Backend be, Map<String, Tensor> params) throws IOException {
+        try (Arena mapping = Arena.ofShared()) {
+            Map<String, Tensor> saved = Checkpoint.load(dir, mapping);
+            for (var e : params.entrySet()) {
+                Tensor t = saved.get(e.getKey());
+                if (t == null) throw new IOException(dir + ": tensor " + e.getKey() + " is missing");
+                be.upload(e.getValue(), t);
+            }
+        }
     }
 
     private static Tensor onBackend(Backend be, Arena arena, SafeTensors file, String name) throws IOException {

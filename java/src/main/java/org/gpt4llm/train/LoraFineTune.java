@@ -12,7 +12,7 @@ import org.gpt4llm.tensor.Tensor;
  * base's tokenizer files; dropout runs in training only, its masks seeded per micro-step by the
  * trainer so a resumed run draws the same ones.
  */
-public final class LoraFineTune extends LlamaFineTune {
+public final class LoraFineTune extends DecoderFineTune {
     public LoraFineTune(DecoderModel model, Path base) {
         super(model, base);
         if (model.loraConfig() == null) throw new IllegalArgumentException("LoRA fine-tuning needs a model with adapters");

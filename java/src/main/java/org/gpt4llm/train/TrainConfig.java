@@ -70,13 +70,43 @@ public final class TrainConfig {
     public boolean strict;
     /** Share of the records held out for the evaluation loss. */
     public double evalFraction = 0.05;
+    /** Prompt template (alpaca, plain, chat); null picks one per data format (sft) or alpaca (rm). */
+    public String template;
+    /** Evaluate the held-out set once before the first step (logged as step 0). */
+    public boolean evalOnStart;
+    /** Reward models: the margin m of -log σ(r_chosen - r_rejected - m). */
+    public double margin = 0;
+    /** Reward models: weight of TRL's reward-centring term, mean of (r_chosen + r_rejected)². */
+    public double centerRewardsCoefficient = 0;
 
-    /** The defaults. */
+    /** The defaults (the Alpaca recipe). */
     public TrainConfig() {}
+
+    /**
+     * The defaults of a reward-model run (DeepSpeed-Chat's step-2 and TRL's RewardTrainer): one epoch at
+     * 1e-5, 0.1 weight decay, held-out metrics from before the first step.
+     */
+    public static TrainConfig rewardModelDefaults() {
+        TrainConfig c = new TrainConfig();
+        c.epochs = 1;
+        c.lr = 1e-5;
+        c.batch = 32;
+        c.weightDecay = 0.1;
+        c.evalOnStart = true;
+        c.evalEvery = 50;
+        c.evalFraction = 0.1;
+        c.loraTargets = new ArrayList<>();
+        return c;
+    }
 
     /** Defaults, then {@code file} (JSON, or YAML by extension) when not null, then {@code flags}. */
     public static TrainConfig resolve(Path file, ObjectNode flags) throws IOException {
-        TrainConfig c = new TrainConfig();
+        return resolve(new TrainConfig(), file, flags);
+    }
+
+    /** {@code defaults}, then {@code file} (JSON, or YAML by extension) when not null, then {@code flags}. */
+    public static TrainConfig resolve(TrainConfig defaults, Path file, ObjectNode flags) throws IOException {
+        TrainConfig c = defaults;
         if (file != null) c.apply(readFile(file), file.toString());
         c.apply(flags, "the command line");
         return c;
@@ -143,6 +173,10 @@ public final class TrainConfig {
         require(loraDropout >= 0 && loraDropout < 1, "--lora-dropout must be in [0, 1), got " + loraDropout);
         require(loraRank == 0 || !loraTargets.isEmpty(), "--lora-targets must name at least one module");
         require(evalFraction >= 0 && evalFraction < 1, "--eval-fraction must be in [0, 1), got " + evalFraction);
+        if (template != null) org.gpt4llm.data.Template.parse(template);
+        require(Double.isFinite(margin), "--margin must be a number, got " + margin);
+        require(centerRewardsCoefficient >= 0, "--center-rewards-coefficient must not be negative, got "
+                + centerRewardsCoefficient);
         return this;
     }
 

@@ -43,8 +43,12 @@ public final class Trainer<B extends Batch> {
     private final boolean quiet;
     private final PrintStream out;
 
-    /** Result of a finished run; {@code evalLoss} is NaN without a held-out set. */
-    public record Result(int steps, double loss, double firstEvalLoss, double evalLoss, Path finalDir) {}
+    /**
+     * Result of a finished run; {@code evalLoss} is NaN without a held-out set. {@code firstEval} and
+     * {@code lastEval} are the first and last held-out metrics logged (empty without a held-out set).
+     */
+    public record Result(int steps, double loss, double firstEvalLoss, double evalLoss, Path finalDir,
+                         Map<String, Double> firstEval, Map<String, Double> lastEval) {}
 
     /** {@code eval} may be null or empty (no held-out loss); messages go to {@code out} unless {@code quiet}. */
     public Trainer(TrainConfig cfg, TrainableModel<B> model, BatchSource<B> train, BatchSource<B> eval, boolean quiet,
@@ -95,16 +99,25 @@ public final class Trainer<B extends Batch> {
                 }
             }
             Path lastGood = latest.orElse(null);
-            Double firstEval = null, lastEval = null;
+            Map<String, Double> firstEval = null, lastEval = null;
             double loss = Double.NaN;
             try (MetricsLog metrics = new MetricsLog(metricsFile, metricsLines);
                  Progress progress = Progress.open(start, total, quiet, out)) {
                 if (latest.isPresent()) progress.message("resuming from " + latest.get() + " at step " + start);
                 for (JsonNode m : metrics.entries()) {
                     if (m.has("eval_loss")) {
-                        if (firstEval == null) firstEval = m.get("eval_loss").asDouble();
-                        lastEval = m.get("eval_loss").asDouble();
+                        if (firstEval == null) firstEval = evalMetrics(m);
+                        lastEval = evalMetrics(m);
                     }
+                }
+                if (eval != null && cfg.evalOnStart && start == 0) {
+                    // the untrained model's held-out metrics, as step 0: what training is measured against
+                    firstEval = lastEval = new java.util.TreeMap<>(model.evaluate(evalBatches()));
+                    ObjectNode line = TrainConfig.JSON.createObjectNode();
+                    line.put("step", 0);
+                    firstEval.forEach(line::put);
+                    metrics.append(line);
+                    progress.message(String.format(java.util.Locale.ROOT, "before training: %s", firstEval));
                 }
                 try {
                     for (int step = start; step < total; step++) {
@@ -137,8 +150,8 @@ public final class Trainer<B extends Batch> {
                         if (eval != null && ((cfg.evalEvery > 0 && done % cfg.evalEvery == 0) || done == total)) {
                             evalMetrics = new java.util.TreeMap<>(model.evaluate(evalBatches()));
                             evalLoss = evalMetrics.get("eval_loss");
-                            if (firstEval == null) firstEval = evalLoss;
-                            lastEval = evalLoss;
+                            if (firstEval == null) firstEval = evalMetrics;
+                            lastEval = evalMetrics;
                         }
                         ObjectNode line = TrainConfig.JSON.createObjectNode();
                         line.put("step", done);
@@ -163,8 +176,9 @@ public final class Trainer<B extends Batch> {
                 }
                 Path finalDir = store.save("final", model, null, state(total, order, metrics.lines(), total));
                 progress.message("wrote " + finalDir);
-                return new Result(total, loss, firstEval == null ? Double.NaN : firstEval,
-                        lastEval == null ? Double.NaN : lastEval, finalDir);
+                return new Result(total, loss, firstEval == null ? Double.NaN : firstEval.get("eval_loss"),
+                        lastEval == null ? Double.NaN : lastEval.get("eval_loss"), finalDir,
+                        firstEval == null ? Map.of() : firstEval, lastEval == null ? Map.of() : lastEval);
             }
         }
     }
@@ -188,6 +202,13 @@ public final class Trainer<B extends Batch> {
             model.backward(scale);
         }
         return sum / targets;
+    }
+
+    /** The held-out metrics (keys eval_*) of a metrics.jsonl line. */
+    private static Map<String, Double> evalMetrics(JsonNode line) {
+        Map<String, Double> m = new java.util.TreeMap<>();
+        for (var e : line.properties()) if (e.getKey().startsWith("eval_")) m.put(e.getKey(), e.getValue().asDouble());
+        return m;
     }
 
     /** The held-out rows in order, in micro-batches collated one at a time as they are read. */

@@ -1,25 +1,18 @@
 package org.gpt4llm.train;
 
 import java.io.IOException;
-import java.nio.file.Files;
 import java.nio.file.Path;
-import java.nio.file.StandardCopyOption;
-import java.util.List;
 import org.gpt4llm.backend.Backend;
 import org.gpt4llm.model.DecoderModel;
 import org.gpt4llm.model.TokenBatch;
 
 /** What full fine-tuning and LoRA share: the model's forward and backward, and the base's tokenizer files. */
-abstract class LlamaFineTune implements TrainableModel<TokenBatch> {
-    /** Tokenizer files transformers' {@code AutoTokenizer} reads from a model folder. */
-    static final List<String> TOKENIZER_FILES = List.of("tokenizer.json", "tokenizer_config.json",
-            "special_tokens_map.json", "tokenizer.model", "vocab.json", "merges.txt", "generation_config.json");
-
+abstract class DecoderFineTune implements TrainableModel<TokenBatch> {
     final DecoderModel model;
     final Path base;
 
     /** {@code base} is the folder the model came from (its tokenizer files are carried along), or null. */
-    LlamaFineTune(DecoderModel model, Path base) {
+    DecoderFineTune(DecoderModel model, Path base) {
         this.model = model;
         this.base = base;
     }
@@ -50,10 +43,6 @@ abstract class LlamaFineTune implements TrainableModel<TokenBatch> {
 
     /** Copies the base model's tokenizer files into a saved folder, so it loads as it is. */
     void copyTokenizerFiles(Path dir) throws IOException {
-        if (base == null) return;
-        for (String name : TOKENIZER_FILES) {
-            Path f = base.resolve(name);
-            if (Files.isRegularFile(f)) Files.copy(f, dir.resolve(name), StandardCopyOption.REPLACE_EXISTING);
-        }
+        TokenizerFiles.copy(base, dir);
     }
 }
