@@ -33,7 +33,7 @@ import picocli.CommandLine.Option;
 import picocli.CommandLine.Spec;
 
 /**
- * {@code gpt4llm sft}: supervised fine-tuning of an HF LLaMA checkpoint on instruction data, full or
+ * {@code gpt4llm sft}: supervised fine-tuning of an HF LLaMA or OPT checkpoint on instruction data, full or
  * LoRA, into a run folder, with the {@link TrainingOptions} every training command has (defaults: the
  * Alpaca recipe).
  */
