@@ -1,5 +1,6 @@
 package org.gpt4llm.model;
 
+import static org.gpt4llm.testing.DecoderInputs.lossIgnores;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
@@ -15,6 +16,7 @@ import org.gpt4llm.optim.AdamWOptimizer;
 import org.gpt4llm.peer.TorchDecoder;
 import org.gpt4llm.peer.TorchLlama;
 import org.gpt4llm.tensor.Tensor;
+import org.gpt4llm.testing.DecoderInputs;
 import org.gpt4llm.testing.Numerics;
 import org.junit.jupiter.api.Test;
 
@@ -164,7 +166,7 @@ class LlamaModelTest {
 
     /**
      * Every gradient in {@code ours} against {@code reference} by relative error below 1e-4; returns the
-     * name of the worst. A bias the loss does not depend on ({@link #lossIgnores}) has an exact gradient
+     * name of the worst. A bias the loss does not depend on ({@link DecoderInputs#lossIgnores}) has an exact gradient
      * of 0, so both sides are rounding noise: it is held to 1e-4 of the typical gradient norm instead.
      */
     static String assertGradientsMatch(Map<String, float[]> ours, Map<String, float[]> reference, String ctx) {
@@ -190,14 +192,6 @@ class LlamaModelTest {
             }
         }
         return worstName;
-    }
-
-    /**
-     * k_proj's bias adds q·b to every score of a query alike, and softmax ignores a shift shared by all
-     * keys: the loss does not depend on it, and its gradient is 0 up to rounding.
-     */
-    static boolean lossIgnores(String parameter) {
-        return parameter.endsWith("k_proj.bias");
     }
 
     private static double sumOfSquares(float[] x) {
