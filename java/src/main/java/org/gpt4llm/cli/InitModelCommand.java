@@ -11,6 +11,8 @@ import org.gpt4llm.io.Checkpoint;
 import org.gpt4llm.model.Initializer;
 import org.gpt4llm.model.LlamaConfig;
 import org.gpt4llm.model.DecoderModel;
+import org.gpt4llm.model.ModelConfig;
+import org.gpt4llm.model.OptConfig;
 import org.gpt4llm.tensor.DType;
 import org.gpt4llm.tensor.Tensor;
 import org.gpt4llm.tokenizer.HfTokenizer;
@@ -22,10 +24,10 @@ import picocli.CommandLine.Option;
 @Command(name = "init-model", mixinStandardHelpOptions = true,
         description = "Write a random-initialised HF checkpoint (normal(0, 0.02) matrices, unit norms).")
 public final class InitModelCommand implements Callable<Integer> {
-    @Option(names = "--arch", defaultValue = "llama", description = "architecture: llama")
+    @Option(names = "--arch", defaultValue = "llama", description = "architecture: llama or opt")
     String arch;
 
-    @Option(names = "--preset", defaultValue = "tiny", description = "tiny, small or 7b")
+    @Option(names = "--preset", defaultValue = "tiny", description = "llama: tiny, small or 7b; opt: tiny, small, 125m or 1.3b")
     String preset;
 
     @Option(names = "--vocab", description = "vocabulary size (default: the --tokenizer's, else 32000)")
@@ -43,7 +45,7 @@ public final class InitModelCommand implements Callable<Integer> {
     @Option(names = "--dtype", defaultValue = "f32", description = "storage dtype: f32 or bf16")
     String dtype;
 
-    @Option(names = "--tie-embeddings", description = "share the embedding matrix with the output head")
+    @Option(names = "--tie-embeddings", description = "share the embedding matrix with the output head (OPT always does)")
     boolean tie;
 
     @Option(names = "--force", description = "overwrite a folder that already holds a model")
@@ -51,15 +53,17 @@ public final class InitModelCommand implements Callable<Integer> {
 
     @Override
     public Integer call() throws Exception {
-        if (!arch.equals("llama")) {
-            throw new IllegalArgumentException("--arch " + arch + " is not available: init-model builds llama checkpoints");
+        String family = arch.toLowerCase(Locale.ROOT);
+        if (!family.equals("llama") && !family.equals("opt")) {
+            throw new IllegalArgumentException("--arch " + arch + " is not llama or opt");
         }
-        int tokenizerVocab = -1, bos = -1, eos = -1;
+        int tokenizerVocab = -1, bos = -1, eos = -1, pad = -1;
         if (tokenizer != null) {
             try (HfTokenizer tok = Tokenizers.load(tokenizer)) {
                 tokenizerVocab = tok.vocabSize();
                 bos = tok.bosId();
                 eos = tok.eosId();
+                pad = tok.padId();
             }
         }
         int vocab = this.vocab != null ? this.vocab : tokenizerVocab > 0 ? tokenizerVocab : 32000;
@@ -75,10 +79,7 @@ public final class InitModelCommand implements Callable<Integer> {
         if (!force && Files.exists(out.resolve("config.json"))) {
             throw new IllegalArgumentException("--out " + out + " already holds a model (config.json); pass --force to overwrite it");
         }
-        LlamaConfig p = LlamaConfig.preset(preset, vocab);
-        LlamaConfig cfg = new LlamaConfig(p.hiddenSize(), p.intermediateSize(), p.numLayers(), p.numHeads(),
-                p.numKvHeads(), p.rmsNormEps(), p.ropeTheta(), vocab, tie, p.maxPositionEmbeddings(),
-                bos >= 0 ? bos : p.bosTokenId(), eos >= 0 ? eos : p.eosTokenId());
+        ModelConfig cfg = family.equals("opt") ? opt(vocab, bos, eos, pad) : llama(vocab, bos, eos);
         try (Arena arena = Arena.ofShared()) {
             // straight into the storage dtype: a 7b model in bf16 never needs its fp32 copy in memory
             Map<String, Tensor> tensors = new LinkedHashMap<>();
@@ -105,11 +106,27 @@ public final class InitModelCommand implements Callable<Integer> {
                 }
             }
         }
-        cfg.write(out.resolve("config.json"));
+        cfg.write(out.resolve("config.json"), storage);
         long count = DecoderModel.parameterShapes(cfg).values().stream().mapToLong(Tensor::numel).sum();
-        System.out.printf(Locale.ROOT, "wrote %s: llama %s, %,d parameters (%s), vocab %d, seed %d%n",
-                out, preset, count, storage, vocab, seed);
+        System.out.printf(Locale.ROOT, "wrote %s: %s %s, %,d parameters (%s), vocab %d, seed %d%n",
+                out, cfg.modelType(), preset, count, storage, vocab, seed);
         return 0;
+    }
+
+    /** The LLaMA preset with this vocabulary, head tying and the tokenizer's special ids (where it has them). */
+    private LlamaConfig llama(int vocab, int bos, int eos) {
+        LlamaConfig p = LlamaConfig.preset(preset, vocab);
+        return new LlamaConfig(p.hiddenSize(), p.intermediateSize(), p.numLayers(), p.numHeads(),
+                p.numKvHeads(), p.rmsNormEps(), p.ropeTheta(), vocab, tie, p.maxPositionEmbeddings(),
+                bos >= 0 ? bos : p.bosTokenId(), eos >= 0 ? eos : p.eosTokenId());
+    }
+
+    /** The OPT preset (its head tied, as in every OPT checkpoint) with this vocabulary and the tokenizer's special ids. */
+    private OptConfig opt(int vocab, int bos, int eos, int pad) {
+        OptConfig p = OptConfig.preset(preset, vocab);
+        return new OptConfig(p.hiddenSize(), p.intermediateSize(), p.numLayers(), p.numHeads(), vocab,
+                p.tieWordEmbeddings(), p.maxPositionEmbeddings(), bos >= 0 ? bos : p.bosTokenId(),
+                eos >= 0 ? eos : p.eosTokenId(), pad >= 0 ? pad : p.padTokenId());
     }
 
     /** MemAvailable of /proc/meminfo in bytes, or -1 where there is no such file. */

@@ -226,7 +226,7 @@ public final class DecoderModel implements AutoCloseable {
             params.forEach((name, p) -> onHost.put(name, backend.toHost(p, host)));
             Checkpoint.save(dir, onHost, MAX_SHARD_BYTES);
         }
-        cfg.write(dir.resolve("config.json"));
+        cfg.write(dir.resolve("config.json"), backend.weightType());
     }
 
     public ModelConfig config() {

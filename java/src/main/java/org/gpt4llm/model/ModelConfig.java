@@ -7,6 +7,7 @@ import java.io.IOException;
 import java.nio.file.Path;
 import java.util.List;
 import org.gpt4llm.io.AtomicFiles;
+import org.gpt4llm.tensor.DType;
 
 /**
  * The shape of a decoder-only transformer and what distinguishes its family, read from an HF
@@ -88,6 +89,17 @@ public sealed interface ModelConfig permits LlamaConfig, OptConfig {
 
     default void write(Path configJson) throws IOException {
         AtomicFiles.writeJson(configJson, toJson());
+    }
+
+    /** As {@link #write(Path)}, for a checkpoint stored in {@code storage}: its {@code torch_dtype} names that type. */
+    default void write(Path configJson, DType storage) throws IOException {
+        ObjectNode n = toJson();
+        n.put("torch_dtype", switch (storage) {
+            case BF16 -> "bfloat16";
+            case F16 -> "float16";
+            default -> "float32";
+        });
+        AtomicFiles.writeJson(configJson, n);
     }
 
     /** Reads an HF config.json of any supported family; a missing or wrong field is named together with the file. */

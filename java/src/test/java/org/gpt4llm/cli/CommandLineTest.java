@@ -2,14 +2,28 @@ package org.gpt4llm.cli;
 
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertInstanceOf;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import java.lang.foreign.Arena;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.util.List;
+import org.gpt4llm.backend.Backend;
+import org.gpt4llm.backend.Backends;
 import org.gpt4llm.backend.cpu.CpuBackend;
+import org.gpt4llm.io.SafeTensors;
 import org.gpt4llm.model.DecoderModel;
+import org.gpt4llm.model.OptConfig;
+import org.gpt4llm.model.TokenBatch;
+import org.gpt4llm.tensor.DType;
 import org.gpt4llm.tensor.Tensor;
 import org.gpt4llm.testing.CliRun;
+import org.gpt4llm.testing.SharedFiles;
+import org.gpt4llm.tokenizer.HfTokenizer;
+import org.gpt4llm.tokenizer.Tokenizers;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
@@ -80,6 +94,8 @@ class CommandLineTest {
         assertEquals(0, run("init-model", "--preset", "tiny", "--vocab", "64", "--out", f32.toString(), "--seed", "3").code());
         assertEquals(0, run("init-model", "--preset", "tiny", "--vocab", "64", "--out", bf16.toString(), "--seed", "3",
                 "--dtype", "bf16").code());
+        assertEquals("float32", torchDtype(f32));
+        assertEquals("bfloat16", torchDtype(bf16));
         CpuBackend be = new CpuBackend(2);
         try (DecoderModel a = DecoderModel.load(be, f32); DecoderModel b = DecoderModel.load(be, bf16)) {
             for (var e : a.parameters().entrySet()) {
@@ -110,5 +126,76 @@ class CommandLineTest {
         }
         assertArrayEquals(Files.readAllBytes(first.resolve("model.safetensors")),
                 Files.readAllBytes(second.resolve("model.safetensors")));
+    }
+
+    /** A GPU backend keeps its weights in bf16 and saves them so: config.json says so too. */
+    @Test
+    void bf16ParametersSaveAsBfloat16(@TempDir Path dir) throws Exception {
+        Path first = dir.resolve("first"), saved = dir.resolve("saved");
+        assertEquals(0, run("init-model", "--preset", "tiny", "--vocab", "64", "--out", first.toString()).code());
+        try (Backend emu = Backends.open("cuda-emu", 2); DecoderModel m = DecoderModel.load(emu, first)) {
+            m.save(saved);
+        }
+        assertEquals("bfloat16", torchDtype(saved));
+        try (Arena map = Arena.ofConfined()) {
+            assertEquals(DType.BF16, SafeTensors.open(saved.resolve("model.safetensors"), map).info("model.norm.weight").dtype());
+        }
+    }
+
+    /**
+     * An OPT from the OPT tokenizer (fairseq's GPT-2 BPE ids as RoBERTa's tokenizer.json holds them): its
+     * vocabulary and special ids, a tied head, HF initialisation (LayerNorm weights 1, biases 0), and a
+     * model that loads back and runs.
+     */
+    @Test
+    void initModelWritesAnOptFromItsTokenizer(@TempDir Path dir) throws Exception {
+        Path tok = SharedFiles.get("models/opt-tokenizer-roberta"), out = dir.resolve("opt");
+        CliRun r = run("init-model", "--arch", "opt", "--preset", "tiny", "--tokenizer", tok.toString(), "--out",
+                out.toString(), "--seed", "5", "--dtype", "bf16");
+        assertEquals(0, r.code(), r.err());
+        assertTrue(r.out().contains("opt tiny"), r.out());
+        JsonNode c = new ObjectMapper().readTree(out.resolve("config.json").toFile());
+        assertEquals("opt", c.get("model_type").asText());
+        assertEquals("OPTForCausalLM", c.get("architectures").get(0).asText());
+        assertEquals("bfloat16", c.get("torch_dtype").asText());
+        assertTrue(Files.isRegularFile(out.resolve("tokenizer.json")));
+        int vocab;
+        try (HfTokenizer t = Tokenizers.load(tok)) {
+            vocab = t.vocabSize();
+            assertEquals(t.bosId(), c.get("bos_token_id").asInt());
+            assertEquals(t.eosId(), c.get("eos_token_id").asInt());
+            assertEquals(t.padId(), c.get("pad_token_id").asInt());
+        }
+        // fairseq's ids: <s> 0, <pad> 1, </s> 2
+        assertEquals(List.of(0, 2, 1), List.of(c.get("bos_token_id").asInt(), c.get("eos_token_id").asInt(),
+                c.get("pad_token_id").asInt()));
+        try (DecoderModel m = DecoderModel.load(new CpuBackend(2), out)) {
+            OptConfig cfg = assertInstanceOf(OptConfig.class, m.config());
+            OptConfig tiny = OptConfig.preset("tiny", vocab);
+            assertEquals(new OptConfig(tiny.hiddenSize(), tiny.intermediateSize(), tiny.numLayers(), tiny.numHeads(), vocab,
+                    true, tiny.maxPositionEmbeddings(), 0, 2, 1), cfg);
+            assertEquals(DecoderModel.parameterShapes(cfg).keySet(), m.parameters().keySet());
+            assertTrue(cfg.tieWordEmbeddings() && !m.parameters().containsKey("lm_head.weight"));
+            float[] fc1 = m.parameters().get("model.decoder.layers.1.fc1.weight").toFloatArray();
+            double sq = 0;
+            for (float v : fc1) sq += (double) v * v;
+            assertEquals(0.02, Math.sqrt(sq / fc1.length), 0.002, "std of normal(0, 0.02) init");
+            for (float v : m.parameters().get("model.decoder.final_layer_norm.weight").toFloatArray()) assertEquals(1f, v);
+            for (float v : m.parameters().get("model.decoder.layers.0.fc1.bias").toFloatArray()) assertEquals(0f, v);
+            int[][] rows = {new int[] {0, 100, 200, 300, 2}};
+            float loss = m.forward(TokenBatch.causalLm(rows, cfg.padTokenId()));
+            // at init the logits are nearly uniform: the loss is about ln(vocab)
+            assertEquals(Math.log(vocab), loss, 0.1, "loss of a fresh model");
+        }
+        CliRun badArch = run("init-model", "--arch", "gpt2", "--out", dir.resolve("x").toString());
+        assertEquals(2, badArch.code());
+        assertTrue(badArch.err().contains("--arch gpt2 is not llama or opt"), badArch.err());
+        CliRun badPreset = run("init-model", "--arch", "opt", "--preset", "7b", "--vocab", "50", "--out", dir.resolve("y").toString());
+        assertEquals(2, badPreset.code());
+        assertTrue(badPreset.err().contains("unknown --preset 7b for OPT"), badPreset.err());
+    }
+
+    private static String torchDtype(Path model) throws Exception {
+        return new ObjectMapper().readTree(model.resolve("config.json").toFile()).get("torch_dtype").asText();
     }
 }

@@ -23,6 +23,7 @@ import org.gpt4llm.io.SafeTensors;
 import org.gpt4llm.optim.AdamWOptimizer;
 import org.gpt4llm.peer.TorchLlama;
 import org.gpt4llm.tensor.Tensor;
+import org.gpt4llm.testing.DecoderInputs;
 import org.gpt4llm.testing.Numerics;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
@@ -306,6 +307,110 @@ class LoraTest {
                 double err = Numerics.relErr(v, after.get(name));
                 assertTrue(err < TOL, "seed " + seed + ": " + name + " after 3 steps rel err " + err);
             });
+        }
+    }
+
+    // ---- OPT ----
+
+    private static final OptConfig OPT = new OptConfig(24, 40, 2, 3, 53, false, 32, 2, 2, 1);
+    private static final List<String> OPT_TARGETS = List.of("q_proj", "out_proj", "fc1", "fc2");
+
+    /** Fresh adapters (B = 0) change nothing, even with dropout on; one backward reaches every B and no A. */
+    @Test
+    void freshOptAdaptersLeaveTheLossAndGetGradientsOnB() {
+        long seed = Numerics.freshSeed();
+        Random rng = new Random(seed);
+        Map<String, float[]> w = DecoderInputs.optWeights(OPT, rng);
+        TokenBatch b = LlamaModelTest.packed(13, new int[][] {{13}, {6, 7}}, OPT.vocabSize(), rng);
+        try (Arena arena = Arena.ofConfined();
+             CpuBackend backend = new CpuBackend(2);
+             DecoderModel m = DecoderModel.create(backend, OPT, LlamaModelTest.tensors(arena, OPT, w))) {
+            float base = m.forward(b);
+            m.enableLora(new LoraConfig(4, 8f, 0.2f, OPT_TARGETS), seed);
+            assertEquals(2 * OPT_TARGETS.size() * OPT.numLayers(), m.trainableParameters().size());
+            m.setDropoutSeed(seed);
+            assertEquals(base, m.forward(b), 0f, "seed " + seed + ": B = 0: the adapters add nothing");
+            m.backward();
+            m.trainableGradients().forEach((name, g) -> {
+                assertTrue(name.startsWith("base_model.model.model.decoder.layers."), name);
+                boolean isB = name.endsWith("lora_B.weight");
+                // d/dA goes through B = 0; d/dB through A x, which is not
+                assertEquals(!isB, isZero(g.toFloatArray()), "seed " + seed + ": gradient of " + name
+                        + (isB ? " is zero" : " is not zero"));
+            });
+            m.gradients().forEach((name, g) -> {
+                if (g.rank() == 2) assertTrue(isZero(g.toFloatArray()), "seed " + seed + ": frozen " + name + " got a gradient");
+            });
+        }
+    }
+
+    /**
+     * With W' = W + s B A, the loss through the adapters is the loss of the merged model, so the
+     * adapters' gradients are dL/dB = s G Aᵀ and dL/dA = s Bᵀ G, with G the merged model's gradient of W'
+     * (which {@code OptModelTest} checks against libtorch); the merged model's logits are those of the
+     * unmerged one.
+     */
+    @Test
+    void optAdapterGradientsAndMergeFollowTheMergedModel() {
+        long seed = Numerics.freshSeed();
+        Random rng = new Random(seed);
+        LoraConfig lc = new LoraConfig(3, 7f, 0f, OPT_TARGETS);
+        Map<String, float[]> w = DecoderInputs.optWeights(OPT, rng);
+        TokenBatch b = LlamaModelTest.packed(13, new int[][] {{13}, {4, 9}, {8}}, OPT.vocabSize(), rng);
+        try (Arena arena = Arena.ofConfined();
+             CpuBackend backend = new CpuBackend(2);
+             DecoderModel m = DecoderModel.create(backend, OPT, LlamaModelTest.tensors(arena, OPT, w))) {
+            m.enableLora(lc, seed);
+            Map<String, float[]> adapters = randomAdapters(arena, m, rng);
+            m.zeroGrad();
+            float loss = m.forward(b);
+            float[] logits = LlamaModelTest.nonPadRows(m.logits().toFloatArray(), b, OPT);
+            m.backward();
+            Map<String, float[]> adapterGrads = new LinkedHashMap<>();
+            m.trainableGradients().forEach((name, g) -> adapterGrads.put(name, g.toFloatArray()));
+
+            m.mergeLora();
+            m.zeroGrad();
+            float mergedLoss = m.forward(b);
+            double logitsErr = Numerics.relErr(LlamaModelTest.nonPadRows(m.logits().toFloatArray(), b, OPT), logits);
+            assertTrue(logitsErr < 1e-5, "seed " + seed + ": merged logits rel err " + logitsErr);
+            assertEquals(loss, mergedLoss, 1e-5 * loss, "seed " + seed + ": merged loss");
+            m.backward();
+            double worst = 0;
+            for (var e : adapterGrads.entrySet()) {
+                String name = e.getKey();
+                boolean isA = name.endsWith(".lora_A.weight");
+                String module = name.substring("base_model.model.".length(), name.length() - ".lora_A.weight".length());
+                String pair = "base_model.model." + module + (isA ? ".lora_B.weight" : ".lora_A.weight");
+                Tensor g = m.gradients().get(module + ".weight");
+                int out = (int) g.dim(0), in = (int) g.dim(1), r = lc.rank();
+                float[] gw = g.toFloatArray(), other = adapters.get(pair), want = new float[e.getValue().length];
+                for (int i = 0; i < (isA ? r : out); i++) {
+                    for (int j = 0; j < (isA ? in : r); j++) {
+                        double sum = 0;
+                        // A [r, in]: s Σ_o B[o, i] G[o, j];  B [out, r]: s Σ_k G[i, k] A[j, k]
+                        if (isA) for (int o = 0; o < out; o++) sum += (double) other[o * r + i] * gw[o * in + j];
+                        else for (int k = 0; k < in; k++) sum += (double) gw[i * in + k] * other[j * in + k];
+                        want[i * (isA ? in : r) + j] = (float) (lc.scale() * sum);
+                    }
+                }
+                double err = Numerics.relErr(e.getValue(), want);
+                assertTrue(err < 1e-4, "seed " + seed + ": gradient of " + name + " rel err " + err);
+                worst = Math.max(worst, err);
+            }
+            System.out.printf("opt LoRA: merged logits rel err %.2e, worst adapter gradient vs projected merged gradient %.2e%n",
+                    logitsErr, worst);
+        }
+    }
+
+    @Test
+    void llamaTargetOnOptIsOneClearError() {
+        try (CpuBackend backend = new CpuBackend(2); DecoderModel m = DecoderModel.initRandom(backend, OPT, 1)) {
+            var e = assertThrows(IllegalArgumentException.class,
+                    () -> m.enableLora(new LoraConfig(4, 8f, 0f, List.of("q_proj", "gate_proj")), 1));
+            assertEquals("--lora-targets: gate_proj is not a linear layer of a opt model (q_proj, k_proj, v_proj, out_proj,"
+                    + " fc1, fc2)", e.getMessage());
+            assertEquals(null, m.loraConfig(), "a refused LoRA config leaves the model as it was");
         }
     }
 

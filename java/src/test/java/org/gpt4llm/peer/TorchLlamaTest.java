@@ -1,5 +1,6 @@
 package org.gpt4llm.peer;
 
+import static org.gpt4llm.testing.DecoderInputs.lastTokens;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
@@ -223,18 +224,6 @@ class TorchLlamaTest {
             }
         }
         return new TokenBatch(bsz, t, tok, tgt, pos, seg);
-    }
-
-    /** The batch index of the last token of every sequence (where the next token's segment differs). */
-    static int[] lastTokens(TokenBatch b) {
-        List<Integer> last = new ArrayList<>();
-        int t = b.seqLen();
-        for (int i = 0; i < b.size(); i++) {
-            int seg = b.segments()[i];
-            boolean end = (i + 1) % t == 0 || b.segments()[i + 1] != seg;
-            if (seg != 0 && end) last.add(i);
-        }
-        return last.stream().mapToInt(Integer::intValue).toArray();
     }
 
     static Map<String, double[]> toDouble(Map<String, float[]> w) {

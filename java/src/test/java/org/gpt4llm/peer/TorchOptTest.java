@@ -1,10 +1,11 @@
 package org.gpt4llm.peer;
 
-import static org.gpt4llm.peer.TorchLlamaTest.lastTokens;
 import static org.gpt4llm.peer.TorchLlamaTest.mixedBatch;
 import static org.gpt4llm.peer.TorchLlamaTest.toDouble;
 import static org.gpt4llm.peer.TorchLlamaTest.toFloat;
 import static org.gpt4llm.peer.TorchLlamaTest.unbox;
+import static org.gpt4llm.testing.DecoderInputs.lastTokens;
+import static org.gpt4llm.testing.DecoderInputs.optWeights;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
@@ -41,7 +42,7 @@ class TorchOptTest {
         for (OptConfig cfg : List.of(UNTIED, TIED)) {
             long seed = Numerics.freshSeed();
             Random rng = new Random(seed);
-            Map<String, float[]> w = randomWeights(cfg, rng);
+            Map<String, float[]> w = optWeights(cfg, rng);
             TokenBatch b = mixedBatch(cfg.vocabSize(), rng);
             try (Arena arena = Arena.ofConfined(); PointerScope scope = new PointerScope();
                  TorchOpt m = new TorchOpt(cfg, tensors(arena, cfg, w), 2)) {
@@ -65,7 +66,7 @@ class TorchOptTest {
         for (OptConfig cfg : List.of(UNTIED, TIED)) {
             long seed = Numerics.freshSeed();
             Random rng = new Random(seed);
-            Map<String, float[]> w = randomWeights(cfg, rng);
+            Map<String, float[]> w = optWeights(cfg, rng);
             TokenBatch b = mixedBatch(cfg.vocabSize(), rng);
             try (Arena arena = Arena.ofConfined(); TorchOpt m = new TorchOpt(cfg, tensors(arena, cfg, w), 2)) {
                 m.forward(b);
@@ -92,7 +93,7 @@ class TorchOptTest {
         for (OptConfig cfg : List.of(UNTIED, TIED)) {
             long seed = Numerics.freshSeed();
             Random rng = new Random(seed);
-            Map<String, float[]> w = randomWeights(cfg, rng);
+            Map<String, float[]> w = optWeights(cfg, rng);
             TokenBatch b = mixedBatch(cfg.vocabSize(), rng);
             int c = cfg.hiddenSize();
             int[] last = lastTokens(b);
@@ -126,7 +127,7 @@ class TorchOptTest {
     void refusesPositionsBeyondTheTable() {
         OptConfig cfg = TIED;
         Random rng = new Random(Numerics.freshSeed());
-        Map<String, float[]> w = randomWeights(cfg, rng);
+        Map<String, float[]> w = optWeights(cfg, rng);
         int t = cfg.maxPositionEmbeddings() + 1;
         int[] row = new int[t];
         for (int i = 0; i < t; i++) row[i] = rng.nextInt(cfg.vocabSize());
@@ -226,19 +227,6 @@ class TorchOptTest {
     }
 
     // ---- inputs ----
-
-    /** Matrices and embeddings N(0, 0.3²), biases N(0, 0.2²), LayerNorm weights 1 + N(0, 0.3²). */
-    static Map<String, float[]> randomWeights(OptConfig cfg, Random rng) {
-        Map<String, float[]> w = new LinkedHashMap<>();
-        for (var e : TorchOpt.expectedShapes(cfg).entrySet()) {
-            int n = (int) Tensor.numel(e.getValue());
-            boolean vector = e.getValue().length == 1;
-            float[] v = Numerics.normal(rng, n, vector ? 0.2f : 0.3f);
-            if (e.getKey().endsWith("layer_norm.weight")) for (int i = 0; i < n; i++) v[i] = 1f + 1.5f * v[i];
-            w.put(e.getKey(), v);
-        }
-        return w;
-    }
 
     static Map<String, Tensor> tensors(Arena arena, OptConfig cfg, Map<String, float[]> w) {
         Map<String, Tensor> out = new LinkedHashMap<>();
