@@ -44,7 +44,7 @@ class RmEndToEndTest {
         Path run = dir.resolve("rm");
         CliRun r = CliRun.of("rm", "--model", base.toString(), "--data",
                 SharedFiles.get("data/preference_pairs_en.json").toString(), "--out", run.toString(), "--max-len", "128",
-                "--epochs", "2", "--lr", "1e-3", "--batch", "16", "--micro-batch", "8", "--eval-fraction", "0.2",
+                "--epochs", "3", "--lr", "1e-3", "--batch", "16", "--micro-batch", "8", "--eval-fraction", "0.2",
                 "--eval-every", "10", "--save-every", "20", "--keep", "1", "--threads", "2", "--quiet");
         assertEquals(0, r.code(), r.out() + r.err());
         assertTrue(r.out().contains("300 prompts, 300 pairs, 0 tied pairs skipped, 0 records skipped"), r.out());

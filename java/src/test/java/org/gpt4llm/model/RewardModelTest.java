@@ -1,4 +1,4 @@
-package org.gpt4llm.peer;
+package org.gpt4llm.model;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
@@ -13,12 +13,13 @@ import org.gpt4llm.backend.Backend;
 import org.gpt4llm.backend.Backends;
 import org.gpt4llm.backend.RewardPairs;
 import org.gpt4llm.data.RewardBatch;
-import org.gpt4llm.model.LlamaConfig;
-import org.gpt4llm.model.ModelConfig;
-import org.gpt4llm.model.OptConfig;
-import org.gpt4llm.model.RewardModel;
-import org.gpt4llm.model.TokenBatch;
+import org.gpt4llm.peer.Torch;
+import org.gpt4llm.peer.TorchDecoder;
+import org.gpt4llm.peer.TorchLlama;
+import org.gpt4llm.peer.TorchOpt;
+import org.gpt4llm.peer.TorchPairwiseLoss;
 import org.gpt4llm.tensor.Tensor;
+import org.gpt4llm.testing.DecoderInputs;
 import org.gpt4llm.testing.Numerics;
 import org.gpt4llm.train.RewardTraining;
 import org.junit.jupiter.api.Test;
@@ -38,9 +39,8 @@ class RewardModelTest {
     void optRewardModelMatchesLibtorch() {
         long seed = Numerics.freshSeed();
         Random rng = new Random(seed);
-        Map<String, float[]> w = TorchOptTest.randomWeights(OPT, rng);
         try (Arena arena = Arena.ofConfined()) {
-            compare("opt, seed " + seed, OPT, TorchOptTest.tensors(arena, OPT, w), rng,
+            compare("opt, seed " + seed, OPT, LlamaModelTest.tensors(arena, OPT, DecoderInputs.optWeights(OPT, rng)), rng,
                     weights -> new TorchOpt(OPT, weights, 2));
         }
     }
@@ -49,17 +49,9 @@ class RewardModelTest {
     void llamaRewardModelMatchesLibtorch() {
         long seed = Numerics.freshSeed();
         Random rng = new Random(seed);
-        Map<String, float[]> w = new LinkedHashMap<>();
-        TorchLlama.expectedShapes(LLAMA).forEach((name, shape) -> {
-            int n = (int) Tensor.numel(shape);
-            float[] v = Numerics.normal(rng, n, 0.3f);
-            if (shape.length == 1) for (int i = 0; i < n; i++) v[i] += 1f; // norm weights around 1
-            w.put(name, v);
-        });
         try (Arena arena = Arena.ofConfined()) {
-            Map<String, Tensor> t = new LinkedHashMap<>();
-            TorchLlama.expectedShapes(LLAMA).forEach((name, shape) -> t.put(name, Tensor.of(arena, w.get(name), shape)));
-            compare("llama, seed " + seed, LLAMA, t, rng, weights -> new TorchLlama(LLAMA, weights, 2));
+            compare("llama, seed " + seed, LLAMA, LlamaModelTest.tensors(arena, LLAMA, LlamaModelTest.randomWeights(LLAMA, rng)),
+                    rng, weights -> new TorchLlama(LLAMA, weights, 2));
         }
     }
 
@@ -112,31 +104,10 @@ class RewardModelTest {
 
                 assertTrue(Numerics.relErr(oursRewards, refRewards) < TOL, what + ": rewards");
                 assertEquals(refLoss, oursLoss, TOL * Math.abs(refLoss), what + ": loss");
-                // a gradient that is zero in exact arithmetic (k_proj's bias: softmax ignores a shift shared
-                // by all keys) is measured against the largest gradient instead of its own rounding noise
-                double largest = refGrads.values().stream().mapToDouble(RewardModelTest::norm).max().orElse(0);
-                for (String name : oursGrads.keySet()) {
-                    float[] a = oursGrads.get(name), b = refGrads.get(name);
-                    double[] diff = new double[a.length];
-                    for (int i = 0; i < a.length; i++) diff[i] = a[i] - b[i];
-                    double err = norm(diff) / Math.max(norm(b), 1e-3 * largest);
-                    assertTrue(err < TOL, what + ": gradient of " + name + " rel err " + err);
-                }
+                LlamaModelTest.assertGradientsMatch(oursGrads, refGrads, what);
                 assertEquals(List.copyOf(refGrads.keySet()).stream().filter(n -> !n.equals("lm_head.weight")).sorted().toList(),
                         oursGrads.keySet().stream().sorted().toList(), what + ": the weights that get gradients");
             }
         }
-    }
-
-    private static double norm(float[] x) {
-        double s = 0;
-        for (float v : x) s += (double) v * v;
-        return Math.sqrt(s);
-    }
-
-    private static double norm(double[] x) {
-        double s = 0;
-        for (double v : x) s += v * v;
-        return Math.sqrt(s);
     }
 }
