@@ -42,8 +42,8 @@ class RewardLossTest {
         KernelChecks.report("reward");
     }
 
-    /** {loss, dr...} from libtorch autograd in float64. */
-    static float[] reference(float[] r, float[] gold, int[] offsets, float margin, float centerCoef) {
+    /** {loss, dr...} from libtorch autograd in float64 (the CUDA kernel's test uses it too). */
+    public static float[] reference(float[] r, float[] gold, int[] offsets, float margin, float centerCoef) {
         try (PointerScope scope = new PointerScope()) {
             var tr = Torch.floats(r, r.length).to(torch.ScalarType.Double);
             tr.requires_grad_(true);

@@ -11,8 +11,8 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 import java.lang.foreign.Arena;
 import java.util.Random;
 import java.util.stream.Stream;
-import org.bytedeco.javacpp.PointerScope;
 import org.gpt4llm.backend.cpu.KernelChecks;
+import org.gpt4llm.backend.cpu.RewardLossTest;
 import org.gpt4llm.peer.Torch;
 import org.gpt4llm.peer.TorchPairwiseLoss;
 import org.gpt4llm.tensor.DType;
@@ -43,19 +43,6 @@ class RewardLossKernelsTest {
         KernelChecks.report("cuda reward");
     }
 
-    /** {loss, dr...} from libtorch autograd through {@link TorchPairwiseLoss}. */
-    private static float[] reference(float[] r, float[] gold, int[] offsets, float margin, float centerCoef) {
-        try (PointerScope scope = new PointerScope()) {
-            var tr = KernelChecks.leaf(r, r.length);
-            var loss = TorchPairwiseLoss.loss(tr, gold, offsets, margin, centerCoef);
-            loss.backward();
-            float[] out = new float[1 + r.length];
-            out[0] = Torch.toFloats(loss)[0];
-            System.arraycopy(Torch.toFloats(tr.grad()), 0, out, 1, r.length);
-            return out;
-        }
-    }
-
     static Stream<Arguments> cases() {
         Stream.Builder<Arguments> b = Stream.builder();
         for (int k = 2; k <= 5; k++) {
@@ -82,7 +69,7 @@ class RewardLossKernelsTest {
         gold[0] = 10f;  // at least one pair
         gold[1] = -1f;
         String ctx = "seed " + seed + ", K=" + k + ", margin " + margin + ", center " + centerCoef;
-        float[] ref = reference(r, gold, offsets, margin, centerCoef);
+        float[] ref = RewardLossTest.reference(r, gold, offsets, margin, centerCoef);
         try (Arena arena = Arena.ofConfined()) {
             Tensor loss = DeviceChecks.f32(arena, new float[] {7f}, 1);          // overwritten
             Tensor dr = DeviceChecks.f32(arena, Numerics.normal(rng, m, 1f), m);  // overwritten
