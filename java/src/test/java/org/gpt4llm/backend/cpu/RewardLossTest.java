@@ -29,7 +29,7 @@ import org.junit.jupiter.params.provider.MethodSource;
  * The pairwise reward loss of the cpu backend against {@link TorchPairwiseLoss} (logsigmoid over an
  * explicit list of pairs) and its libtorch autograd gradient, both in float64.
  */
-class RewardLossTest {
+public class RewardLossTest {
     private static final CpuBackend CPU = new CpuBackend(2);
 
     @BeforeAll
