@@ -109,6 +109,40 @@ class RmEndToEndTest {
         assertFalse(Files.exists(dir.resolve("x.json")));
     }
 
+    /** A run resumed from its checkpoint ends with the same weights as one that was never interrupted. */
+    @Test
+    void resumedRunEndsWhereAnUninterruptedOneDoes() throws Exception {
+        String data = SharedFiles.get("data/preference_pairs_en.json").toString();
+        Path whole = dir.resolve("whole"), resumed = dir.resolve("resumed");
+        String[] common = {"rm", "--model", base.toString(), "--data", data, "--max-len", "48", "--max-steps", "4",
+                "--batch", "4", "--micro-batch", "2", "--lr", "1e-3", "--eval-fraction", "0.05", "--eval-every", "2",
+                "--save-every", "2", "--keep", "0", "--threads", "2", "--quiet"};
+        for (Path run : List.of(whole, resumed)) {
+            List<String> args = new ArrayList<>(List.of(common));
+            args.addAll(List.of("--out", run.toString()));
+            CliRun r = CliRun.of(args.toArray(String[]::new));
+            assertEquals(0, r.code(), r.out() + r.err());
+        }
+        // as if killed in step 4: no final/ yet, and --resume starts from checkpoint-2 (cutting metrics.jsonl back)
+        try (var files = Files.walk(resumed.resolve("final"))) {
+            for (Path p : files.sorted(java.util.Comparator.reverseOrder()).toList()) Files.delete(p);
+        }
+        List<String> args = new ArrayList<>(List.of(common));
+        args.addAll(List.of("--out", resumed.toString(), "--resume"));
+        CliRun r = CliRun.of(args.toArray(String[]::new));
+        assertEquals(0, r.code(), r.out() + r.err());
+        assertEquals(Files.readAllLines(whole.resolve("metrics.jsonl")).size(),
+                Files.readAllLines(resumed.resolve("metrics.jsonl")).size(), "one metrics line per step, none twice");
+        try (Arena arena = Arena.ofConfined()) {
+            SafeTensors a = SafeTensors.open(whole.resolve("final/model.safetensors"), arena);
+            SafeTensors b = SafeTensors.open(resumed.resolve("final/model.safetensors"), arena);
+            for (String name : a.names()) {
+                assertEquals(java.util.Arrays.toString(a.tensor(name).toFloatArray()),
+                        java.util.Arrays.toString(b.tensor(name).toFloatArray()), name + " after resuming");
+            }
+        }
+    }
+
     @Test
     void unusableRecordsAreNamedAndCounted() throws Exception {
         Path data = dir.resolve("mixed.json");
