@@ -60,7 +60,7 @@ public final class SentencePieceJson {
             // user-defined pieces are matched whole, as SentencePiece does, but are not special (they decode)
             if (!special && type != USER_DEFINED) continue;
             added.addObject().put("id", id).put("content", pieces.get(id)).put("single_word", false)
-                    .put("lstrip", false).put("rstrip", false).put("normalized", false).put("special", special);
+                    .put("lstrip", false).put("rstrip", false).put("normalized", true).put("special", special);
         }
         ObjectNode normalizer = root.putObject("normalizer");
         normalizer.put("type", "Sequence");
