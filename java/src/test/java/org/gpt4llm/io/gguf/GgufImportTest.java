@@ -41,6 +41,11 @@ class GgufImportTest {
         roundTrip(GgmlType.F16, 2, GgufFile.DEFAULT_ALIGNMENT, true);
     }
 
+    @Test
+    void bf16RoundTripIsTheWidenedBfloats() throws Exception {
+        roundTrip(GgmlType.BF16, 3, GgufFile.DEFAULT_ALIGNMENT, false);
+    }
+
     private void roundTrip(int ggmlType, int version, int alignment, boolean tied) throws Exception {
         LlamaConfig cfg = LlamaGgufFixture.config(tied);
         Path gguf = dir.resolve("model.gguf"), out = dir.resolve("hf");
@@ -56,9 +61,7 @@ class GgufImportTest {
             assertEquals(List.copyOf(hf.keySet()), List.copyOf(imported.keySet()), "every tensor, in checkpoint order");
             for (Map.Entry<String, Tensor> e : hf.entrySet()) {
                 float[] expected = e.getValue().toFloatArray();
-                if (ggmlType == GgmlType.F16) {
-                    for (int i = 0; i < expected.length; i++) expected[i] = Float.float16ToFloat(Float.floatToFloat16(expected[i]));
-                }
+                if (ggmlType != GgmlType.F32) expected = GgufWriter.widen(GgufWriter.encode(expected, ggmlType), ggmlType);
                 Tensor got = imported.get(e.getKey());
                 assertArrayEquals(e.getValue().shape(), got.shape(), e.getKey());
                 assertArrayEquals(bits(expected), bits(Checkpoint.toF32(got, arena).toFloatArray()), e.getKey());
@@ -93,6 +96,32 @@ class GgufImportTest {
         int[] b = new int[v.length];
         for (int i = 0; i < v.length; i++) b[i] = Float.floatToRawIntBits(v[i]);
         return b;
+    }
+
+    @Test
+    void existingFolderNeedsForceAndLosesOnlyItsOldWeights() throws Exception {
+        LlamaConfig cfg = LlamaGgufFixture.config(false);
+        Path gguf = dir.resolve("model.gguf"), out = dir.resolve("hf");
+        try (Arena arena = Arena.ofConfined()) {
+            LlamaGgufFixture.write(gguf, cfg, LlamaGgufFixture.randomWeights(cfg, new Random(4), arena), GgmlType.F32, 3,
+                    GgufFile.DEFAULT_ALIGNMENT, arena);
+        }
+        Files.createDirectories(out);
+        for (String f : List.of("config.json", "model.safetensors.index.json", "model-00001-of-00002.safetensors", "notes.txt")) {
+            Files.writeString(out.resolve(f), "old");
+        }
+        CliRun r = CliRun.of("import-gguf", gguf.toString(), "--out", out.toString());
+        assertEquals(2, r.code());
+        assertEquals("gpt4llm import-gguf: --out " + out + " already holds a model (config.json); pass --force to overwrite it\n",
+                r.err());
+        r = CliRun.of("import-gguf", gguf.toString(), "--out", out.toString(), "--force");
+        assertEquals(0, r.code(), r.err());
+        try (Stream<Path> s = Files.list(out)) {
+            assertEquals(List.of("config.json", "model.safetensors", "notes.txt", "tokenizer.json", "tokenizer_config.json"),
+                    s.map(p -> p.getFileName().toString()).sorted().toList());
+        }
+        assertEquals(cfg, LlamaConfig.read(out.resolve("config.json")));
+        assertEquals("old", Files.readString(out.resolve("notes.txt")), "other files untouched");
     }
 
     @Test

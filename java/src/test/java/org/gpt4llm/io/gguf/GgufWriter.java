@@ -1,6 +1,8 @@
 package org.gpt4llm.io.gguf;
 
 import java.io.ByteArrayOutputStream;
+import java.lang.foreign.Arena;
+import java.lang.foreign.ValueLayout;
 import java.io.IOException;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
@@ -9,6 +11,9 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
+import org.gpt4llm.io.Checkpoint;
+import org.gpt4llm.tensor.DType;
+import org.gpt4llm.tensor.Tensor;
 
 /**
  * Writes GGUF files (v2 or v3, little-endian) for tests, laid out as in {@link GgufFile}'s header
@@ -87,11 +92,27 @@ final class GgufWriter {
         return b.array();
     }
 
-    /** Little-endian IEEE half bits of {@code values} (rounded to nearest even), as F16 tensor data. */
-    static byte[] f16(float[] values) {
+    /** {@code values} as stored in {@code ggmlType} (F32, F16 or BF16, rounded to nearest even), little-endian. */
+    static byte[] encode(float[] values, int ggmlType) {
+        if (ggmlType == GgmlType.F32) return f32(values);
         ByteBuffer b = ByteBuffer.allocate(values.length * 2).order(ByteOrder.LITTLE_ENDIAN);
-        for (float v : values) b.putShort(Float.floatToFloat16(v));
+        try (Arena arena = Arena.ofConfined()) {
+            DType type = ggmlType == GgmlType.F16 ? DType.F16 : DType.BF16;
+            Tensor narrow = Checkpoint.fromF32(Tensor.of(arena, values, values.length), type, arena);
+            for (int i = 0; i < values.length; i++) b.putShort(narrow.data().get(ValueLayout.JAVA_SHORT_UNALIGNED, 2L * i));
+        }
         return b.array();
+    }
+
+    /** The exact float values of F16 or BF16 data: the half's value, or the bfloat's bits as the upper half of a float. */
+    static float[] widen(byte[] data, int ggmlType) {
+        ByteBuffer b = ByteBuffer.wrap(data).order(ByteOrder.LITTLE_ENDIAN);
+        float[] out = new float[data.length / 2];
+        for (int i = 0; i < out.length; i++) {
+            short h = b.getShort();
+            out[i] = ggmlType == GgmlType.F16 ? Float.float16ToFloat(h) : Float.intBitsToFloat((h & 0xffff) << 16);
+        }
+        return out;
     }
 
     private static final class Out extends ByteArrayOutputStream {

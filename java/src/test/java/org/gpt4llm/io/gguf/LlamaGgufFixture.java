@@ -44,7 +44,7 @@ final class LlamaGgufFixture {
         return w;
     }
 
-    /** A writer holding {@code hf} as llama.cpp stores it, in {@code ggmlType} (F32 or F16), with the llama.* and tokenizer keys. */
+    /** A writer holding {@code hf} as llama.cpp stores it, in {@code ggmlType} (F32, F16 or BF16), with the llama.* and tokenizer keys. */
     static GgufWriter writer(String arch, LlamaConfig cfg, Map<String, Tensor> hf, int ggmlType, Arena arena) {
         GgufWriter g = new GgufWriter()
                 .put("general.architecture", GgufWriter.STRING, arch)
@@ -73,7 +73,7 @@ final class LlamaGgufFixture {
             long[] shape = t.shape(), ne = new long[shape.length];
             for (int i = 0; i < shape.length; i++) ne[i] = shape[shape.length - 1 - i];
             float[] v = t.toFloatArray();
-            g.tensor(GgufLlama.ggufName(e.getKey()), ggmlType, ne, ggmlType == GgmlType.F16 ? GgufWriter.f16(v) : GgufWriter.f32(v));
+            g.tensor(GgufLlama.ggufName(e.getKey()), ggmlType, ne, GgufWriter.encode(v, ggmlType));
         }
         return g;
     }
