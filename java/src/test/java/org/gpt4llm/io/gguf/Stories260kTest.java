@@ -11,6 +11,7 @@ import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Locale;
 import java.util.Map;
+import java.util.Random;
 import java.util.Set;
 import org.gpt4llm.backend.cpu.CpuBackend;
 import org.gpt4llm.io.Checkpoint;
@@ -19,6 +20,7 @@ import org.gpt4llm.model.LlamaConfig;
 import org.gpt4llm.model.TokenBatch;
 import org.gpt4llm.tensor.Tensor;
 import org.gpt4llm.testing.CliRun;
+import org.gpt4llm.testing.Numerics;
 import org.gpt4llm.testing.SharedFiles;
 import org.gpt4llm.tokenizer.HfTokenizer;
 import org.gpt4llm.tokenizer.Tokenizers;
@@ -82,6 +84,26 @@ class Stories260kTest {
             }
             System.out.println("with llama.cpp's rotary order left in: " + scrambled);
             assertTrue(commonFraction(scrambled) < common - 0.2, "the rotary order should matter: " + scrambled);
+        }
+    }
+
+    @Test
+    void importedLogitsMatchFloat64ForwardInLlamaCppsConvention(@TempDir Path dir) throws Exception {
+        Path gguf = SharedFiles.get("models/stories260K.gguf"), out = dir.resolve("stories260K");
+        assertEquals(0, CliRun.of("import-gguf", gguf.toString(), "--out", out.toString()).code());
+        long seed = Numerics.freshSeed();
+        int[] tokens = new Random(seed).ints(12, 0, 512).toArray();
+        try (Arena arena = Arena.ofConfined();
+             CpuBackend backend = new CpuBackend(1);
+             DecoderModel m = DecoderModel.load(backend, out)) {
+            m.setTraining(false);
+            m.forward(TokenBatch.causalLm(new int[][] {tokens}, 0));
+            float[] ours = m.logits().toFloatArray();
+            double[] reference = new LlamaCppReference(GgufFile.open(gguf, arena), (LlamaConfig) m.config()).logits(tokens);
+            float[] ref = new float[reference.length];
+            for (int i = 0; i < ref.length; i++) ref[i] = (float) reference[i];
+            double err = Numerics.relErr(ours, ref);
+            assertTrue(err < 1e-5, "logits rel err " + err + " (seed " + seed + ")");
         }
     }
 
