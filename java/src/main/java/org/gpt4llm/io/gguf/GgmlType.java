@@ -6,7 +6,6 @@ import org.gpt4llm.tensor.DType;
 public final class GgmlType {
     public static final int F32 = 0;
     public static final int F16 = 1;
-    public static final int Q4_0 = 2;
     public static final int Q8_0 = 8;
     public static final int BF16 = 30;
 
