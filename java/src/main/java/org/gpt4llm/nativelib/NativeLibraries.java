@@ -56,6 +56,29 @@ public final class NativeLibraries {
         }
     }
 
+    static {
+        passiveOpenMpThreads();
+    }
+
+    /**
+     * Our kernels' OpenMP workers share the cores with OpenBLAS's own threads and the JVM: spinning
+     * between the many short parallel regions of a forward pass (libgomp's default) starves the others,
+     * which made small-model decoding an order of magnitude slower on 2 cores. Sleeping instead costs
+     * microseconds per region. libgomp reads OMP_WAIT_POLICY once when it loads, so it is set here,
+     * before any of our libraries is opened, unless the user chose a policy.
+     */
+    private static void passiveOpenMpThreads() {
+        try (Arena arena = Arena.ofConfined()) {
+            var setenv = LINKER.defaultLookup().find("setenv");
+            if (setenv.isEmpty()) return;
+            MethodHandle h = LINKER.downcallHandle(setenv.get(), FunctionDescriptor.of(java.lang.foreign.ValueLayout.JAVA_INT,
+                    java.lang.foreign.ValueLayout.ADDRESS, java.lang.foreign.ValueLayout.ADDRESS, java.lang.foreign.ValueLayout.JAVA_INT));
+            int unused = (int) h.invokeExact(arena.allocateFrom("OMP_WAIT_POLICY"), arena.allocateFrom("passive"), 0);
+        } catch (Throwable e) {
+            // only a performance default: without it the kernels still run
+        }
+    }
+
     /** Opens a shared library for the life of the JVM. */
     public static SymbolLookup open(Path library) {
         try {
