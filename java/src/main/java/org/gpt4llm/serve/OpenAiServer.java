@@ -135,7 +135,7 @@ public final class OpenAiServer implements AutoCloseable {
 
     private void handle(HttpExchange ex) {
         Response response = new Response(ex);
-        try (ex) {
+        try {
             authorize(ex);
             String method = ex.getRequestMethod();
             String path = ex.getRequestURI().getPath();
@@ -172,6 +172,8 @@ public final class OpenAiServer implements AutoCloseable {
             System.err.println("gpt4llm serve: internal error on " + ex.getRequestMethod() + " " + ex.getRequestURI().getPath() + ": " + e);
             e.printStackTrace();
             response.error(new ApiException(500, "server_error", null, null, "internal error: " + e));
+        } finally {
+            ex.close();
         }
     }
 
