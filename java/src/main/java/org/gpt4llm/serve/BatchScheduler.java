@@ -67,6 +67,16 @@ final class BatchScheduler {
         }
     }
 
+    /** Rows waiting for a batch. */
+    int waiting() {
+        lock.lock();
+        try {
+            return waiting.size();
+        } finally {
+            lock.unlock();
+        }
+    }
+
     /** Refuses new rows, decodes those already queued, and waits up to {@code timeout} for the thread to finish. */
     void close(Duration timeout) throws InterruptedException {
         lock.lock();

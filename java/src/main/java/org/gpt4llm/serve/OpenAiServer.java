@@ -97,6 +97,11 @@ public final class OpenAiServer implements AutoCloseable {
         return config;
     }
 
+    /** Completions queued for a batch, not yet decoding. */
+    public int waitingCompletions() {
+        return scheduler.waiting();
+    }
+
     /** Blocks until {@link #close()} has finished. */
     public void awaitClose() throws InterruptedException {
         closed.await();

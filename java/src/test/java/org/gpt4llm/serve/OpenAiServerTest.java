@@ -394,8 +394,7 @@ class OpenAiServerTest {
             waitFor(() -> g.steps.get() > 0, "the first request to start decoding");
             Future<HttpResponse<String>> queued = pool.submit(() -> post(server, "/completions",
                     request("prompt", "\"two rows fill the queue\"", "n", "2", "max_tokens", "2").toString()));
-            Thread.sleep(100);  // let the two rows reach the queue
-            assertFalse(queued.isDone());
+            waitFor(() -> server.waitingCompletions() == 2, "the two rows to reach the queue");
             assertError(post(server, "/completions", request("prompt", "\"one too many\"").toString()), 503, null, "server_overloaded");
             assertEquals(200, first.get().statusCode());
             assertEquals(200, queued.get().statusCode());
