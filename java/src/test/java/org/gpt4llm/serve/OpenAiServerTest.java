@@ -413,10 +413,12 @@ class OpenAiServerTest {
     @Test
     void clientThatLeavesMidStreamIsCancelledAndOthersAreServed() throws Exception {
         EchoGenerator g = generator(Duration.ofMillis(10));
-        OpenAiServer server = start(g, config());
-        String body = request("prompt", "\"a long story that the client will not wait for\"", "max_tokens", "100",
-                "stream", "true").toString();
+        OpenAiServer server = start(g, config().withBatching(8, 64, Duration.ofMillis(300)));  // long enough for both to meet
+        String leaving = "a long story that the client will not wait for";
+        String staying = "a neighbour in the same batch reads to the end";
+        String body = request("prompt", JSON.writeValueAsString(leaving), "max_tokens", "100", "stream", "true").toString();
         // a raw socket, so that closing it really drops the connection
+        CompletableFuture<HttpResponse<String>> neighbour;
         try (Socket socket = new Socket("127.0.0.1", server.port())) {
             byte[] bytes = body.getBytes(StandardCharsets.UTF_8);
             OutputStream out = socket.getOutputStream();
@@ -424,16 +426,29 @@ class OpenAiServerTest {
                     + bytes.length + "\r\n\r\n").getBytes(StandardCharsets.US_ASCII));
             out.write(bytes);
             out.flush();
+            neighbour = CompletableFuture.supplyAsync(() -> {
+                try {
+                    return post(server, "/completions", request("prompt", JSON.writeValueAsString(staying), "max_tokens", "30",
+                            "temperature", "0", "stream", "true").toString());
+                } catch (Exception e) {
+                    throw new IllegalStateException(e);
+                }
+            });
             BufferedReader in = new BufferedReader(new InputStreamReader(socket.getInputStream(), StandardCharsets.UTF_8));
             assertTrue(in.readLine().startsWith("HTTP/1.1 200"));
             int events = 0;
             for (String line; events < 3 && (line = in.readLine()) != null; ) if (line.contains("data: {")) events++;
             assertEquals(3, events);
         }
-        waitFor(() -> !g.completions.isEmpty(), "the cancelled row to finish");
-        Completion cancelled = g.completions.getFirst();
-        assertEquals("cancelled", cancelled.finishReason());
+        waitFor(() -> g.completions.stream().anyMatch(c -> c.finishReason().equals("cancelled")), "the row to be cancelled");
+        Completion cancelled = g.completions.stream().filter(c -> c.finishReason().equals("cancelled")).findFirst().orElseThrow();
         assertTrue(cancelled.tokens().length < 100, "the row ran to the end: " + cancelled.tokens().length + " tokens");
+        StringBuilder text = new StringBuilder();
+        for (String d : events(neighbour.get().body())) {
+            if (!d.equals("[DONE]")) text.append(JSON.readTree(d).get("choices").get(0).get("text").asText());
+        }
+        assertEquals(g.alone(OpenAiRequest.promptIds(tokenizer, staying), params(30, 0f, List.of(), 0)).text(), text.toString());
+        assertTrue(g.batchSizes.contains(2), "the two requests were not decoded together: " + g.batchSizes);
         HttpResponse<String> next = post(server, "/completions", request("prompt", "\"next please\"", "max_tokens", "3").toString());
         assertEquals(200, next.statusCode(), next.body());
         assertEquals("length", json(next).get("choices").get(0).get("finish_reason").asText());
