@@ -27,11 +27,12 @@ import org.junit.jupiter.api.io.TempDir;
  * the full forward's logits at that row's last token. LLaMA (GQA, rotary) and OPT (learned
  * positions, biases, LayerNorm), with and without a LoRA adapter, on the cpu backend (fp32, relative
  * error below {@value #CPU_TOL}: only the order of the attention sums differs) and on cuda-emu
- * (bf16 activations: the two paths round differently in attention, below {@value #EMU_TOL}; a wrong
+ * (bf16 activations: the two attention kernels differ in fp32 rounding, which flips a bf16 rounding
+ * now and then; 0 to 1.1e-3 observed, below {@value #EMU_TOL}; a wrong
  * position, mask or cache row gives errors of order 1).
  */
 class DecodeSessionTest {
-    static final double CPU_TOL = 1e-5, EMU_TOL = 3e-2;
+    static final double CPU_TOL = 1e-5, EMU_TOL = 1e-2;
     private static final LlamaConfig GQA = new LlamaConfig(40, 70, 2, 4, 2, 1e-5f, 10000f, 97, false, 128, 1, 2);
     private static final OptConfig OPT = new OptConfig(24, 40, 2, 3, 53, false, 32, 2, 2, 1);
     /** Head dim 32 on the emulated GPU path, 2 query heads per kv head. */
