@@ -81,6 +81,17 @@ void g4_attention_bwd(float* dq, float* dk, float* dv, const float* dout, const 
                       const float* lse, const float* q, const float* k, const float* v,
                       const int32_t* seg, int B, int T, int Hq, int Hkv, int D, float scale);
 
+/* ---- attention against a KV cache (incremental decoding) ---------------------------------------
+ * cache, kc, vc [B,Tmax,Hkv,D]; src [B,Tq,Hkv*D] (W = Hkv*D); q, out [B,Tq,Hq,D]; lengths [B] =
+ * tokens of row b in the cache including this call's. New token t of row b is at position
+ * p = lengths[b] - Tq + t; p < 0 marks left padding (a row with fewer than Tq new tokens).
+ * write:  cache[b,p] = src[b,t] for 0 <= p < Tmax (other cache rows untouched)
+ * decode: out[b,t,h] = softmax_j(scale q[b,t,h] . kc[b,j,h/(Hq/Hkv)]) vc[b,j,...] over
+ *         j = 0..min(p, Tmax-1); out = 0 where p < 0 (overwrite) */
+void g4_kv_cache_write(float* cache, const float* src, const int32_t* lengths, int B, int Tq, int Tmax, int W);
+void g4_attention_decode(float* out, const float* q, const float* kc, const float* vc, const int32_t* lengths,
+                         int B, int Tq, int Tmax, int Hq, int Hkv, int D, float scale);
+
 /* ---- SwiGLU: h = silu(g) * u, all [n] ---------------------------------------------------------
  * bwd: dg = dh * u * silu'(g), du = dh * silu(g)        (overwrite) */
 void g4_swiglu_fwd(float* h, const float* g, const float* u, int64_t n);

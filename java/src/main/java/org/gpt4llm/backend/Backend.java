@@ -104,6 +104,24 @@ public interface Backend extends AutoCloseable {
     void attentionBackward(Tensor dq, Tensor dk, Tensor dv, Tensor dout, Tensor out, Tensor lse,
                            Tensor q, Tensor k, Tensor v, Tensor segments, AttentionShape shape);
 
+    /**
+     * Appends new key (or value) rows to a KV cache: {@code src} [B, Tq, Hkv*D] row t of batch row b
+     * goes to {@code cache} [B, maxLength, Hkv*D] at position {@code lengths[b] - Tq + t}, where
+     * {@code lengths} (I32 [B]) counts row b's tokens including the new ones. Positions below 0 are
+     * left padding of a row with fewer than Tq new tokens and are skipped; the rest of the cache is
+     * untouched.
+     */
+    void kvCacheWrite(Tensor cache, Tensor src, Tensor lengths, DecodeShape shape);
+
+    /**
+     * Attention of Tq new queries per row against a KV cache: {@code q}, {@code out} [B, Tq, Hq, D],
+     * {@code kCache}, {@code vCache} [B, maxLength, Hkv, D], {@code lengths} I32 [B] as in
+     * {@link #kvCacheWrite}. Query t of row b, at position p = lengths[b] - Tq + t, attends causally to
+     * cache positions 0..p (GQA: query head h reads kv head h / (Hq/Hkv)) with softmax(scale q·k) in
+     * fp32; out = 0 where p &lt; 0 (left padding). {@code out} is overwritten.
+     */
+    void attentionDecode(Tensor out, Tensor q, Tensor kCache, Tensor vCache, Tensor lengths, DecodeShape shape);
+
     void swigluForward(Tensor h, Tensor gate, Tensor up);
 
     void swigluBackward(Tensor dgate, Tensor dup, Tensor dh, Tensor gate, Tensor up);
@@ -167,6 +185,28 @@ public interface Backend extends AutoCloseable {
             if (heads % kvHeads != 0) {
                 throw new IllegalArgumentException(heads + " attention heads are not a multiple of " + kvHeads + " kv heads");
             }
+        }
+    }
+
+    /**
+     * Shapes of one decoding call: {@code batch} rows, {@code newTokens} (Tq) queries per row, caches of
+     * {@code maxLength} positions per row.
+     */
+    record DecodeShape(int batch, int newTokens, int maxLength, int heads, int kvHeads, int headDim, float scale) {
+        public DecodeShape {
+            if (batch < 0 || newTokens < 0 || maxLength < 1 || heads < 1 || kvHeads < 1 || headDim < 1) {
+                throw new IllegalArgumentException("bad decode shape: batch " + batch + ", " + newTokens
+                        + " new tokens, max length " + maxLength + ", " + heads + " heads, " + kvHeads
+                        + " kv heads, head dim " + headDim);
+            }
+            if (heads % kvHeads != 0) {
+                throw new IllegalArgumentException(heads + " attention heads are not a multiple of " + kvHeads + " kv heads");
+            }
+        }
+
+        /** Elements of one cache position: kvHeads * headDim. */
+        public long kvWidth() {
+            return (long) kvHeads * headDim;
         }
     }
 

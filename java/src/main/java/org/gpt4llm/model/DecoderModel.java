@@ -11,6 +11,9 @@ import java.util.Map;
 import java.util.Set;
 import org.gpt4llm.backend.Backend;
 import org.gpt4llm.backend.Backend.AttentionShape;
+import org.gpt4llm.backend.Backend.DecodeShape;
+import org.gpt4llm.generate.DecodeModel;
+import org.gpt4llm.generate.DecodeSession;
 import org.gpt4llm.io.Checkpoint;
 import org.gpt4llm.model.Activations.LayerActs;
 import org.gpt4llm.tensor.DType;
@@ -36,9 +39,10 @@ import org.gpt4llm.tensor.Tensor;
  * A model without its LM head ({@link #createHeadless}) is the backbone of a reward model: it stops at
  * h ({@link #forwardHidden}) and takes d loss/d h back ({@link #backwardHidden}). With
  * {@link #enableLora} each chosen linear layer gains {@code + (alpha/r) (dropout(x) Aᵀ) Bᵀ}
- * ({@link LoraAdapters}) and the base weights are frozen.
+ * ({@link LoraAdapters}) and the base weights are frozen. {@link #open} starts incremental decoding
+ * with a KV cache ({@link KvCacheSession}), which runs the same layers on new tokens only.
  */
-public final class DecoderModel implements AutoCloseable {
+public final class DecoderModel implements AutoCloseable, DecodeModel {
     /** Shards written by {@link #save} stay below this size, as HF's default "5GB". */
     public static final long MAX_SHARD_BYTES = 5_000_000_000L;
     /** Index of a block's first MLP layer among {@link ModelConfig#linearTargets}: q, k, v, o come first. */
@@ -415,6 +419,92 @@ public final class DecoderModel implements AutoCloseable {
         return xf;
     }
 
+    /**
+     * A KV-cache decoding session of up to {@code maxBatch} rows of up to {@code maxLength} tokens
+     * (at most max_position_embeddings). It runs in evaluation mode with the adapters loaded now.
+     */
+    @Override
+    public KvCacheSession open(int maxBatch, int maxLength) {
+        if (!withHead) throw new IllegalStateException("this model has no LM head: it is a reward model's backbone");
+        if (maxBatch < 1 || maxLength < 1) {
+            throw new IllegalArgumentException("a decode session needs maxBatch and maxLength of at least 1, got "
+                    + maxBatch + " and " + maxLength);
+        }
+        if (maxLength > cfg.maxPositionEmbeddings()) {
+            throw new IllegalArgumentException("maxLength " + maxLength + " is beyond max_position_embeddings "
+                    + cfg.maxPositionEmbeddings() + " of this " + cfg.modelType() + " model");
+        }
+        return new KvCacheSession(this, maxBatch, maxLength);
+    }
+
+    @Override
+    public int maxPositions() {
+        return cfg.maxPositionEmbeddings();
+    }
+
+    @Override
+    public int vocabSize() {
+        return cfg.vocabSize();
+    }
+
+    /**
+     * The forward of {@code shape.newTokens()} new tokens per row of a decode session: the layers of
+     * {@link #forwardHidden} with the k, v of the new tokens appended to the session's caches and
+     * attention over the caches, then the final norm and LM head on each row's last token only, into
+     * {@code w.logits} [rows, V]. Tokens, positions (and OPT's position ids) and lengths are uploaded.
+     */
+    void decodeForward(KvCacheSession session, KvCacheSession.Work w, DecodeShape shape) {
+        int batch = shape.batch(), tq = shape.newTokens(), n = batch * tq;
+        long cacheRows = (long) batch * shape.maxLength();
+        if (lora != null) lora.ensureRows(n);
+        backend.rangePush("decode");
+        Tensor x = w.x.rows(0, n), n1 = w.n.rows(0, n), mean = rows(w.mean, n), rstd = w.rstd.rows(0, n);
+        Tensor q = w.q.rows(0, n), k = w.k.rows(0, n), v = w.v.rows(0, n), att = w.att.rows(0, n);
+        Tensor g = w.gate.rows(0, n), h = w.hidden.rows(0, n), positions = w.positions.rows(0, n);
+        Tensor lengths = w.lengths.rows(0, batch);
+        backend.embeddingForward(x, w.tokens.rows(0, n), embed);
+        if (posTable != null) {
+            backend.embeddingForward(att, w.positionIds.rows(0, n), posTable);
+            backend.add(x, x, att);
+        }
+        for (int l = 0; l < layers.size(); l++) {
+            Layer lw = layers.get(l);
+            Tensor kc = session.kCache[l].rows(0, cacheRows), vc = session.vCache[l].rows(0, cacheRows);
+            normForward(lw.attnNorm, n1, mean, rstd, x);
+            linearForward(l, lw.q, q, n1, w.ones, n, false, false, 0);
+            linearForward(l, lw.k, k, n1, w.ones, n, false, false, 0);
+            linearForward(l, lw.v, v, n1, w.ones, n, false, false, 0);
+            if (!cfg.learnedPositions()) {
+                backend.ropeForward(q, positions, cfg.numHeads(), cfg.headDim(), cfg.ropeTheta());
+                backend.ropeForward(k, positions, cfg.numKvHeads(), cfg.headDim(), cfg.ropeTheta());
+            }
+            backend.kvCacheWrite(kc, k, lengths, shape);
+            backend.kvCacheWrite(vc, v, lengths, shape);
+            backend.attentionDecode(att, q, kc, vc, lengths, shape);
+            linearForward(l, lw.o, x, att, w.ones, n, true, false, 0);
+            normForward(lw.mlpNorm, n1, mean, rstd, x);
+            linearForward(l, lw.mlp.get(0), g, n1, w.ones, n, false, false, 0);
+            if (cfg.gatedMlp()) {
+                Tensor u = w.up.rows(0, n);
+                linearForward(l, lw.mlp.get(1), u, n1, w.ones, n, false, false, 0);
+                backend.swigluForward(h, g, u);
+            } else {
+                backend.reluForward(h, g);
+            }
+            linearForward(l, lw.mlp.getLast(), x, h, w.ones, n, true, false, 0);
+        }
+        // only each row's last token goes on to the head
+        Tensor last = x;
+        if (tq > 1) {
+            last = w.last.rows(0, batch);
+            for (int b = 0; b < batch; b++) backend.copy(last.rows(b, 1), x.rows((long) b * tq + tq - 1, 1));
+        }
+        Tensor hf = w.lastNorm.rows(0, batch);
+        normForward(finalNorm, hf, rows(w.mean, batch), w.rstd.rows(0, batch), last);
+        backend.matmul(w.logits.rows(0, batch), hf, false, lmHead, true, 1f, 0f);
+        backend.rangePop();
+    }
+
     /** Backward of the mean loss of the last forward: gradients scaled by 1 / its target count. */
     public void backward() {
         backward(lastTargetCount == 0 ? 0f : 1f / lastTargetCount);
@@ -509,10 +599,16 @@ public final class DecoderModel implements AutoCloseable {
 
     /** y [n, out] = x Wᵀ + b (+ the adapter), or += with {@code accumulate}. */
     private void linearForward(int layer, Linear lin, Tensor y, Tensor x, int n, boolean accumulate) {
+        linearForward(layer, lin, y, x, act.ones, n, accumulate, forwardTraining, forwardDropoutSeed);
+    }
+
+    /** As above with the caller's column of ones (for the bias) and LoRA dropout mode. */
+    private void linearForward(int layer, Linear lin, Tensor y, Tensor x, Tensor ones, int n, boolean accumulate,
+                               boolean loraTraining, long loraSeed) {
         backend.matmul(y, x, false, lin.w, true, 1f, accumulate ? 1f : 0f);
         // the bias as a rank-1 GEMM, ones [n, 1] · b [1, out]: every backend has it, no extra kernel
-        if (lin.b != null) backend.matmul(y, act.ones.rows(0, n), false, lin.b.view(1, lin.b.numel()), false, 1f, 1f);
-        loraForward(layer, lin.target, y, x, n);
+        if (lin.b != null) backend.matmul(y, ones.rows(0, n), false, lin.b.view(1, lin.b.numel()), false, 1f, 1f);
+        if (lora != null) lora.forward(layer, lin.target, y, x, n, loraTraining, loraSeed);
     }
 
     /** dW += dyᵀ x and db += Σ_rows dy (unless frozen), dx = dy W (+= with {@code accumulate}), then the adapter's part. */
@@ -549,10 +645,6 @@ public final class DecoderModel implements AutoCloseable {
             throw new IllegalArgumentException("position " + max + " is beyond max_position_embeddings "
                     + cfg.maxPositionEmbeddings() + " of this " + cfg.modelType() + " model: use a shorter --max-len");
         }
-    }
-
-    private void loraForward(int layer, int target, Tensor y, Tensor x, int n) {
-        if (lora != null) lora.forward(layer, target, y, x, n, forwardTraining, forwardDropoutSeed);
     }
 
     private void loraBackward(int layer, int target, Tensor dx, Tensor dy, Tensor x, int n) {

@@ -5,6 +5,7 @@ import java.util.List;
 import java.util.Map;
 import org.bytedeco.javacpp.PointerScope;
 import org.bytedeco.pytorch.LongOptional;
+import org.bytedeco.pytorch.NoGradGuard;
 import org.bytedeco.pytorch.Scalar;
 import org.bytedeco.pytorch.ScalarTypeOptional;
 import org.bytedeco.pytorch.Tensor;
@@ -124,12 +125,20 @@ public final class TorchLlama extends TorchDecoder {
 
     @Override
     Tensor decode(TokenBatch b) {
+        return decode(b, attentionMask(b), null);
+    }
+
+    /**
+     * The decoder stack on the tokens of {@code b} with additive {@code mask} [B,1,T,L]; with a
+     * {@code cache}, each layer's k and v [B,Hkv,T,D] are appended to the cached ones (L = cached + T)
+     * before attention, and the cache keeps the result.
+     */
+    private Tensor decode(TokenBatch b, Tensor mask, Decoding cache) {
         int bsz = b.batch(), t = b.seqLen(), d = cfg.headDim();
         int hq = cfg.numHeads(), hkv = cfg.numKvHeads();
         Tensor tokens = Torch.longs(b.tokens(), bsz, t);
         Tensor[] rope = rotary(b);
         Tensor cos = rope[0], sin = rope[1];
-        Tensor mask = attentionMask(b);
 
         Tensor x = torch.embedding(p("model.embed_tokens.weight"), tokens);
         for (int l = 0; l < cfg.numLayers(); l++) {
@@ -140,6 +149,13 @@ public final class TorchLlama extends TorchDecoder {
             Tensor v = heads(linear(h, l, "self_attn.v_proj"), bsz, t, hkv, d);
             q = applyRope(q, cos, sin);
             k = applyRope(k, cos, sin);
+            if (cache != null) {
+                if (cache.k[l] != null) {
+                    k = torch.cat(new TensorVector(cache.k[l], k), 2);
+                    v = torch.cat(new TensorVector(cache.v[l], v), 2);
+                }
+                cache.keep(l, k, v);
+            }
             if (hq != hkv) {
                 k = torch.repeat_interleave(k, hq / hkv, new LongOptional(1), new LongOptional());
                 v = torch.repeat_interleave(v, hq / hkv, new LongOptional(1), new LongOptional());
@@ -151,6 +167,95 @@ public final class TorchLlama extends TorchDecoder {
             x = x.add(linear(gate.mul(up), l, "mlp.down_proj"));
         }
         return rmsnorm(x, p("model.norm.weight"));
+    }
+
+    /** Starts incremental decoding with a KV cache (the libtorch peer of our decode sessions). */
+    public Decoding openDecoding() {
+        return new Decoding();
+    }
+
+    /**
+     * Incremental decoding written with libtorch ops, no autograd: the prefill runs equal-length
+     * prompts as one causal batch and keeps every layer's k and v [B,Hkv,L,D]; a step runs one new
+     * token per row at position L against the cache (torch.cat of the new k, v) with no mask, and
+     * grows it. Returns the logits that follow each row's last token, [B][V]. LoRA adapters take part
+     * with the current masks (set none for inference).
+     */
+    public final class Decoding implements AutoCloseable {
+        private final Tensor[] k = new Tensor[cfg.numLayers()], v = new Tensor[cfg.numLayers()];
+        private int rows, length;
+
+        private Decoding() {}
+
+        /** Runs {@code prompts} (all of one length) into a fresh cache. */
+        public float[][] prefill(int[][] prompts) {
+            int t = prompts.length == 0 ? 0 : prompts[0].length;
+            for (int[] p : prompts) {
+                if (p.length != t || t == 0) throw new IllegalArgumentException("the libtorch decoder needs prompts of one non-zero length");
+            }
+            release();
+            rows = prompts.length;
+            TokenBatch b = TokenBatch.causalLm(prompts, 0);
+            float[][] out = run(b, null);
+            length = t;
+            return out;
+        }
+
+        /** Appends {@code tokens[row]} to every row. */
+        public float[][] step(int[] tokens) {
+            if (length == 0) throw new IllegalStateException("step() before prefill()");
+            if (tokens.length != rows) throw new IllegalArgumentException("step needs " + rows + " tokens, got " + tokens.length);
+            int[] positions = new int[rows], segments = new int[rows], targets = new int[rows];
+            java.util.Arrays.fill(positions, length);
+            java.util.Arrays.fill(segments, 1);
+            java.util.Arrays.fill(targets, TokenBatch.IGNORE);
+            float[][] out = run(new TokenBatch(rows, 1, tokens.clone(), targets, positions, segments), new float[rows * (length + 1)]);
+            length++;
+            return out;
+        }
+
+        /** Tokens per row in the cache. */
+        public int length() {
+            return length;
+        }
+
+        /** {@code stepMask}: zeros [B,1,1,L] for a step (every cached key is visible), null for the prefill's causal mask. */
+        private float[][] run(TokenBatch b, float[] stepMask) {
+            Torch.setThreads(threads());
+            try (PointerScope scope = new PointerScope(); NoGradGuard noGrad = new NoGradGuard()) {
+                Tensor mask = stepMask == null ? attentionMask(b) : Torch.floats(stepMask, b.batch(), 1, 1, stepMask.length / b.batch());
+                Tensor x = decode(b, mask, this);
+                Tensor last = x.narrow(1, b.seqLen() - 1, 1).reshape(b.batch(), x.size(2));
+                Tensor logits = torch.linear(last, head());
+                int vocab = (int) logits.size(1);
+                float[] flat = Torch.toFloats(logits);
+                float[][] out = new float[b.batch()][];
+                for (int r = 0; r < out.length; r++) out[r] = java.util.Arrays.copyOfRange(flat, r * vocab, (r + 1) * vocab);
+                return out;
+            }
+        }
+
+        private void keep(int layer, Tensor kl, Tensor vl) {
+            if (k[layer] != null) k[layer].releaseReference();
+            if (v[layer] != null) v[layer].releaseReference();
+            k[layer] = TorchDecoder.keep(kl);
+            v[layer] = TorchDecoder.keep(vl);
+        }
+
+        private void release() {
+            for (int l = 0; l < k.length; l++) {
+                if (k[l] != null) k[l].releaseReference();
+                if (v[l] != null) v[l].releaseReference();
+                k[l] = null;
+                v[l] = null;
+            }
+            length = 0;
+        }
+
+        @Override
+        public void close() {
+            release();
+        }
     }
 
     @Override

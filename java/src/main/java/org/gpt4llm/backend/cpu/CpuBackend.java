@@ -245,6 +245,37 @@ public final class CpuBackend implements Backend {
     }
 
     @Override
+    public void kvCacheWrite(Tensor cache, Tensor src, Tensor lengths, DecodeShape s) {
+        checkDecode(cache, "cache", s.maxLength(), s.kvWidth(), lengths, s);
+        checkDecode(src, "new rows", s.newTokens(), s.kvWidth(), lengths, s);
+        CpuKernels.kvCacheWrite(f32(cache, "cache"), f32(src, "src"), i32(lengths, "lengths"), s.batch(), s.newTokens(),
+                s.maxLength(), toInt(s.kvWidth(), "W"));
+    }
+
+    @Override
+    public void attentionDecode(Tensor out, Tensor q, Tensor kCache, Tensor vCache, Tensor lengths, DecodeShape s) {
+        long qWidth = (long) s.heads() * s.headDim();
+        checkDecode(q, "q", s.newTokens(), qWidth, lengths, s);
+        checkDecode(out, "out", s.newTokens(), qWidth, lengths, s);
+        checkDecode(kCache, "k cache", s.maxLength(), s.kvWidth(), lengths, s);
+        checkDecode(vCache, "v cache", s.maxLength(), s.kvWidth(), lengths, s);
+        CpuKernels.attentionDecode(f32(out, "out"), f32(q, "q"), f32(kCache, "k cache"), f32(vCache, "v cache"),
+                i32(lengths, "lengths"), s.batch(), s.newTokens(), s.maxLength(), s.heads(), s.kvHeads(), s.headDim(),
+                s.scale());
+    }
+
+    /** A decoding tensor must hold batch x rows x width elements; lengths one per batch row. */
+    private static void checkDecode(Tensor t, String what, long rows, long width, Tensor lengths, DecodeShape s) {
+        if (t.numel() != s.batch() * rows * width) {
+            throw new IllegalArgumentException("decode " + what + " " + t + " is not " + s.batch() + " x " + rows + " x "
+                    + width + " for " + s);
+        }
+        if (lengths.numel() != s.batch()) {
+            throw new IllegalArgumentException("decode lengths " + lengths + " do not have one entry per row of " + s);
+        }
+    }
+
+    @Override
     public void swigluForward(Tensor h, Tensor gate, Tensor up) {
         sameSize(h, gate, "swiglu");
         sameSize(h, up, "swiglu");

@@ -52,6 +52,11 @@ public final class CpuKernels {
     private static final MethodHandle ATTENTION_BWD = fn("g4_attention_bwd", null,
             ADDRESS, ADDRESS, ADDRESS, ADDRESS, ADDRESS, ADDRESS, ADDRESS, ADDRESS, ADDRESS, ADDRESS,
             JAVA_INT, JAVA_INT, JAVA_INT, JAVA_INT, JAVA_INT, JAVA_FLOAT);
+    private static final MethodHandle KV_CACHE_WRITE = fn("g4_kv_cache_write", null,
+            ADDRESS, ADDRESS, ADDRESS, JAVA_INT, JAVA_INT, JAVA_INT, JAVA_INT);
+    private static final MethodHandle ATTENTION_DECODE = fn("g4_attention_decode", null,
+            ADDRESS, ADDRESS, ADDRESS, ADDRESS, ADDRESS,
+            JAVA_INT, JAVA_INT, JAVA_INT, JAVA_INT, JAVA_INT, JAVA_INT, JAVA_FLOAT);
     private static final MethodHandle SWIGLU_FWD = fn("g4_swiglu_fwd", null, ADDRESS, ADDRESS, ADDRESS, JAVA_LONG);
     private static final MethodHandle SWIGLU_BWD = fn("g4_swiglu_bwd", null, ADDRESS, ADDRESS, ADDRESS, ADDRESS, ADDRESS, JAVA_LONG);
     private static final MethodHandle LAYERNORM_FWD = fn("g4_layernorm_fwd", null,
@@ -157,6 +162,19 @@ public final class CpuKernels {
                                     MemorySegment v, MemorySegment seg, int b, int t, int hq, int hkv, int d,
                                     float scale) {
         try { ATTENTION_FWD.invokeExact(out, lse, q, k, v, seg, b, t, hq, hkv, d, scale); } catch (Throwable e) { throw rethrow(e); }
+    }
+
+    public static void kvCacheWrite(MemorySegment cache, MemorySegment src, MemorySegment lengths, int b, int tq,
+                                    int tmax, int w) {
+        try { KV_CACHE_WRITE.invokeExact(cache, src, lengths, b, tq, tmax, w); } catch (Throwable e) { throw rethrow(e); }
+    }
+
+    public static void attentionDecode(MemorySegment out, MemorySegment q, MemorySegment kc, MemorySegment vc,
+                                       MemorySegment lengths, int b, int tq, int tmax, int hq, int hkv, int d,
+                                       float scale) {
+        try {
+            ATTENTION_DECODE.invokeExact(out, q, kc, vc, lengths, b, tq, tmax, hq, hkv, d, scale);
+        } catch (Throwable e) { throw rethrow(e); }
     }
 
     public static void attentionBwd(MemorySegment dq, MemorySegment dk, MemorySegment dv, MemorySegment dout,

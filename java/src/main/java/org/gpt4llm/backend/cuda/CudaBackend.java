@@ -7,6 +7,7 @@ import org.gpt4llm.backend.Backend;
 import org.gpt4llm.backend.cpu.CpuBackend;
 import org.gpt4llm.backend.cuda.kernels.ActivationKernels;
 import org.gpt4llm.backend.cuda.kernels.AdamWKernels;
+import org.gpt4llm.backend.cuda.kernels.AttentionDecodeKernels;
 import org.gpt4llm.backend.cuda.kernels.AttentionKernels;
 import org.gpt4llm.backend.cuda.kernels.CrossEntropyKernels;
 import org.gpt4llm.backend.cuda.kernels.EmbeddingKernels;
@@ -176,6 +177,16 @@ public final class CudaBackend implements Backend {
     public void attentionForward(Tensor out, Tensor lse, Tensor q, Tensor k, Tensor v, Tensor segments,
                                  AttentionShape shape) {
         AttentionKernels.attentionForward(device, out, lse, q, k, v, segments, shape);
+    }
+
+    @Override
+    public void kvCacheWrite(Tensor cache, Tensor src, Tensor lengths, DecodeShape shape) {
+        AttentionDecodeKernels.kvCacheWrite(device, cache, src, lengths, shape);
+    }
+
+    @Override
+    public void attentionDecode(Tensor out, Tensor q, Tensor kCache, Tensor vCache, Tensor lengths, DecodeShape shape) {
+        AttentionDecodeKernels.attentionDecode(device, out, q, kCache, vCache, lengths, shape);
     }
 
     @Override

@@ -164,4 +164,50 @@ public final class KernelChecks {
                     Torch.toFloats(tk.grad()), Torch.toFloats(tv.grad())};
         }
     }
+
+    /**
+     * libtorch attention of Tq new queries against a KV cache: q [B,Tq,Hq,D], caches [B,Tmax,Hkv,D];
+     * query t of row b at p = lengths[b] - Tq + t sees keys 0..p through an additive -1e30 mask, and
+     * its output is zeroed where p < 0. Returns out [B,Tq,Hq,D].
+     */
+    public static float[] attentionDecodeReference(float[] q, float[] kCache, float[] vCache, int[] lengths,
+                                                   org.gpt4llm.backend.Backend.DecodeShape s) {
+        int B = s.batch(), tq = s.newTokens(), tmax = s.maxLength(), hq = s.heads(), hkv = s.kvHeads(), d = s.headDim();
+        float[] bias = new float[B * tq * tmax];   // [B,1,Tq,Tmax]
+        float[] keep = new float[B * tq * hq * d]; // 1 where the query is not padding
+        for (int b = 0; b < B; b++) {
+            for (int t = 0; t < tq; t++) {
+                int p = lengths[b] - tq + t;
+                for (int j = 0; j < tmax; j++) bias[(b * tq + t) * tmax + j] = p >= 0 && j <= p ? 0f : -1e30f;
+                if (p >= 0) java.util.Arrays.fill(keep, (b * tq + t) * hq * d, (b * tq + t + 1) * hq * d, 1f);
+            }
+        }
+        int[] kvHead = new int[hq];
+        for (int h = 0; h < hq; h++) kvHead[h] = h / (hq / hkv);
+        try (PointerScope scope = new PointerScope()) {
+            var idx = Torch.longs(kvHead, hq);
+            var Q = Torch.floats(q, B, tq, hq, d).permute(0, 2, 1, 3);                            // [B,Hq,Tq,D]
+            var K = Torch.floats(kCache, B, tmax, hkv, d).permute(0, 2, 1, 3).index_select(1, idx); // [B,Hq,Tmax,D]
+            var V = Torch.floats(vCache, B, tmax, hkv, d).permute(0, 2, 1, 3).index_select(1, idx);
+            var S = Q.matmul(K.transpose(2, 3)).mul(new Scalar(s.scale())).add(Torch.floats(bias, B, 1, tq, tmax));
+            var O = S.softmax(3).matmul(V).permute(0, 2, 1, 3).contiguous().mul(Torch.floats(keep, B, tq, hq, d));
+            return Torch.toFloats(O);
+        }
+    }
+
+    /** {@code cache} [B,Tmax,W] after writing src [B,Tq,W] row t of row b at position lengths[b] - Tq + t (when >= 0). */
+    public static float[] kvCacheWriteReference(float[] cache, float[] src, int[] lengths,
+                                                org.gpt4llm.backend.Backend.DecodeShape s) {
+        float[] out = cache.clone();
+        int w = (int) s.kvWidth();
+        for (int b = 0; b < s.batch(); b++) {
+            for (int t = 0; t < s.newTokens(); t++) {
+                int p = lengths[b] - s.newTokens() + t;
+                if (p >= 0 && p < s.maxLength()) {
+                    System.arraycopy(src, (b * s.newTokens() + t) * w, out, (b * s.maxLength() + p) * w, w);
+                }
+            }
+        }
+        return out;
+    }
 }
