@@ -3,20 +3,28 @@ package org.gpt4llm.cli;
 import java.nio.file.Path;
 import java.util.Locale;
 import java.util.concurrent.Callable;
+import org.gpt4llm.backend.Backend;
+import org.gpt4llm.backend.Backends;
 import org.gpt4llm.backend.cuda.CudaDevice;
 import org.gpt4llm.backend.cuda.Device;
 import org.gpt4llm.backend.cuda.EmuDevice;
+import org.gpt4llm.bench.GenerateBench;
 import org.gpt4llm.bench.KernelBench;
 import org.gpt4llm.bench.StepBench;
+import org.gpt4llm.io.AtomicFiles;
+import org.gpt4llm.model.DecoderModel;
+import org.gpt4llm.model.LlamaConfig;
 import org.gpt4llm.model.LoraConfig;
-import picocli.CommandLine;
+import org.gpt4llm.peer.TorchDecodeModel;
+import org.gpt4llm.peer.TorchLlama;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Option;
+import picocli.CommandLine;
 
 /** {@code gpt4llm bench}: side-by-side performance against a peer measured in the same run. */
 @Command(name = "bench", mixinStandardHelpOptions = true,
         description = "Side-by-side performance: our engine against a peer, measured in one run.",
-        subcommands = {BenchCommand.Step.class, BenchCommand.Kernels.class})
+        subcommands = {BenchCommand.Step.class, BenchCommand.Kernels.class, BenchCommand.Generate.class})
 public final class BenchCommand implements Runnable {
     @Override
     public void run() {
@@ -154,6 +162,70 @@ public final class BenchCommand implements Runnable {
                 }
                 return r.failures() == 0 ? 0 : 1;
             }
+        }
+    }
+
+    @Command(name = "generate", mixinStandardHelpOptions = true,
+            description = "Greedy decoding with a KV cache, tokens/s at each batch size: our engine against libtorch's"
+                    + " decode loop of the same random-init LLaMA, same thread count, in one run.")
+    static final class Generate implements Callable<Integer> {
+        @Option(names = "--preset", defaultValue = "small", description = "model size: tiny, small or 7b (default: ${DEFAULT-VALUE})")
+        String preset;
+
+        @Option(names = "--vocab", defaultValue = "32000", description = "vocabulary size (default: ${DEFAULT-VALUE})")
+        int vocab;
+
+        @Option(names = "--batches", split = ",", defaultValue = "1,8", description = "batch sizes (default: ${DEFAULT-VALUE})")
+        int[] batches;
+
+        @Option(names = "--prompt-len", defaultValue = "32", description = "prompt tokens per row (default: ${DEFAULT-VALUE})")
+        int promptLen;
+
+        @Option(names = "--new-tokens", defaultValue = "64", description = "tokens generated per row (default: ${DEFAULT-VALUE})")
+        int newTokens;
+
+        @Option(names = "--repeats", defaultValue = "3", description = "runs per side and batch, the fastest kept (default: ${DEFAULT-VALUE})")
+        int repeats;
+
+        @Option(names = "--compare", defaultValue = "libtorch", description = "peer: libtorch or none (default: ${DEFAULT-VALUE})")
+        String compare;
+
+        @Option(names = "--backend", defaultValue = "cpu",
+                description = "our side: cpu, cuda or cuda-emu (libtorch runs on the CPU) (default: ${DEFAULT-VALUE})")
+        String backend;
+
+        @Option(names = "--threads", description = "threads for both sides (default: available processors)")
+        Integer threads;
+
+        @Option(names = "--seed", defaultValue = "0", description = "weights and prompts seed (default: ${DEFAULT-VALUE})")
+        long seed;
+
+        @Option(names = "--json", description = "also write the numbers to this JSON file")
+        Path json;
+
+        @Option(names = "--quiet", description = "print only the report, not each run")
+        boolean quiet;
+
+        @Override
+        public Integer call() throws Exception {
+            boolean libtorch = switch (compare.toLowerCase(Locale.ROOT)) {
+                case "libtorch", "torch" -> true;
+                case "none" -> false;
+                default -> throw new IllegalArgumentException("--compare " + compare + " is not libtorch or none");
+            };
+            int n = threads != null ? threads : Runtime.getRuntime().availableProcessors();
+            LlamaConfig cfg = LlamaConfig.preset(preset, vocab);
+            GenerateBench.Options o = new GenerateBench.Options(batches, promptLen, newTokens, repeats, seed);
+            String model = String.format(Locale.ROOT, "llama %s (hidden %d, %d layers, vocab %d), %d threads", preset,
+                    cfg.hiddenSize(), cfg.numLayers(), cfg.vocabSize(), n);
+            try (Backend be = Backends.open(backend, n); DecoderModel ours = DecoderModel.initRandom(be, cfg, seed);
+                 TorchLlama theirs = libtorch ? new TorchLlama(cfg, ours.parameters(), n) : null) {
+                GenerateBench.Result r = GenerateBench.run(o, model, "ours (" + backend + ")", ours, "libtorch",
+                        theirs == null ? null : new TorchDecodeModel(theirs), quiet ? null : System.out);
+                System.out.print(r.toText());
+                if (json != null) AtomicFiles.writeJson(json, r.toJson());
+            }
+            return 0;
         }
     }
 }

@@ -134,9 +134,20 @@ public final class CpuBackend implements Backend {
             throw new IllegalArgumentException("matmul shapes do not agree: " + c + " = " + a + (transA ? "ᵀ" : "")
                     + " · " + b + (transB ? "ᵀ" : ""));
         }
-        OpenBlas.sgemm(transA, transB, m, n, k, alpha, f32(a, "A"), toInt(a.dim(1), "lda"), f32(b, "B"),
-                toInt(b.dim(1), "ldb"), beta, f32(c, "C"), n);
+        // OpenBLAS spreads every GEMM above ~262K multiply-adds over its threads; for the skinny ones of
+        // decoding (a few rows) waking them costs more than the work, so those run on this thread alone
+        boolean alone = threads > 1 && (long) m * n * k < SINGLE_THREAD_GEMM;
+        if (alone) OpenBlas.setNumThreads(1);
+        try {
+            OpenBlas.sgemm(transA, transB, m, n, k, alpha, f32(a, "A"), toInt(a.dim(1), "lda"), f32(b, "B"),
+                    toInt(b.dim(1), "ldb"), beta, f32(c, "C"), n);
+        } finally {
+            if (alone) OpenBlas.setNumThreads(threads);
+        }
     }
+
+    /** GEMMs below this many multiply-adds (~0.2 ms on one core) run single-threaded. */
+    private static final long SINGLE_THREAD_GEMM = 4_000_000;
 
     @Override
     public void embeddingForward(Tensor out, Tensor tokens, Tensor table) {
