@@ -10,6 +10,8 @@ import java.util.LinkedHashMap;
 import java.util.Map;
 import java.util.Random;
 import org.gpt4llm.backend.cpu.CpuBackend;
+import org.gpt4llm.backend.cuda.CudaBackend;
+import org.gpt4llm.backend.cuda.EmuDevice;
 import org.gpt4llm.model.DecoderModel;
 import org.gpt4llm.model.LlamaConfig;
 import org.gpt4llm.model.TokenBatch;
@@ -67,6 +69,28 @@ class FullForwardDecodeModelTest {
                     assertThrows(IllegalStateException.class, () -> s.step(new int[] {3, 3, 3}));
                 }
                 assertThrows(IllegalArgumentException.class, () -> dm.open(1, 41), "beyond the model's positions");
+            }
+        }
+    }
+
+    @Test
+    void theGpuPathReadsTheSameRows() {
+        // the CUDA backend (emulated: bf16 storage, device buffers) slices and downloads each row's logits
+        long seed = Numerics.freshSeed();
+        int[][] rows = {{1, 5, 9, 2}, {1, 7}, {1, 3, 3}};
+        try (CpuBackend cpu = new CpuBackend(2); CudaBackend emu = new CudaBackend(new EmuDevice());
+             DecoderModel ref = DecoderModel.initRandom(cpu, CFG, seed); DecoderModel gpu = DecoderModel.initRandom(emu, CFG, seed);
+             DecodeSession a = new FullForwardDecodeModel(ref, 0).open(3, 8);
+             DecodeSession b = new FullForwardDecodeModel(gpu, 0).open(3, 8)) {
+            float[][] want = a.prefill(rows), got = b.prefill(rows);
+            for (int step = 0; step < 3; step++) {
+                for (int i = 0; i < rows.length; i++) {
+                    double err = Numerics.relErr(got[i], want[i]);
+                    assertTrue(err < 3e-2, "seed " + seed + " step " + step + " row " + i + ": rel err " + err);
+                }
+                int[] next = {4 + step, 10 + step, 20 + step};
+                want = a.step(next);
+                got = b.step(next);
             }
         }
     }
