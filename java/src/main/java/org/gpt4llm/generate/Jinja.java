@@ -495,7 +495,10 @@ public final class Jinja {
                     }
                 }
             }
-            if (!ends.isEmpty()) throw new IllegalArgumentException("chat template: missing {% " + ends.iterator().next() + " %}");
+            if (!ends.isEmpty()) {
+                String closer = ends.stream().filter(k -> k.startsWith("end")).findFirst().orElseThrow();
+                throw new IllegalArgumentException("chat template: missing {% " + closer + " %}");
+            }
             return nodes;
         }
 

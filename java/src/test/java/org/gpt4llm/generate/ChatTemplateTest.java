@@ -12,6 +12,10 @@ import java.nio.charset.StandardCharsets;
 import java.nio.file.Path;
 import java.util.List;
 import java.util.Map;
+import org.gpt4llm.data.Template;
+import org.gpt4llm.testing.SharedFiles;
+import org.gpt4llm.tokenizer.HfTokenizer;
+import org.gpt4llm.tokenizer.Tokenizers;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
@@ -122,5 +126,25 @@ class ChatTemplateTest {
         json.writeValue(dir.resolve("tokenizer_config.json").toFile(), json.createObjectNode().put("eos_token", "</s>"));
         IOException e = assertThrows(IOException.class, () -> ChatTemplate.fromModel(dir));
         assertTrue(e.getMessage().contains("has no chat_template"), e.getMessage());
+    }
+
+    @Test
+    void promptFormatsEncodeWithTheModelsTokenizer(@TempDir Path dir) throws Exception {
+        Path llama = SharedFiles.get("models/llama2-tokenizer");
+        ObjectMapper json = new ObjectMapper();
+        ObjectNode config = (ObjectNode) json.readTree(llama.resolve("tokenizer_config.json").toFile());
+        config.put("chat_template", source("llama-2-chat"));
+        json.writeValue(dir.resolve("tokenizer_config.json").toFile(), config);
+        try (HfTokenizer tok = Tokenizers.load(llama)) {
+            int[] chat = PromptFormat.parse("model", dir).encode(tok, "Name a color.", "Red or blue?");
+            assertEquals(tok.bosId(), chat[0], "<s> in the template's text is the BOS token");
+            assertEquals(1, java.util.Arrays.stream(chat).filter(t -> t == tok.bosId()).count());
+            assertEquals("[INST] Name a color.\n\nRed or blue? [/INST]", tok.decode(chat));
+            int[] alpaca = PromptFormat.parse("alpaca", dir).encode(tok, "Name a color.", "");
+            assertEquals(tok.bosId(), alpaca[0]);
+            assertEquals(Template.ALPACA.prompt("Name a color.", ""), tok.decode(alpaca));
+        }
+        IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> PromptFormat.parse("jinja", dir));
+        assertEquals("--template jinja is not one of alpaca, plain, chat, model", e.getMessage());
     }
 }
