@@ -13,7 +13,14 @@ import java.util.ArrayList;
 import java.util.HashSet;
 import java.util.List;
 import java.util.Set;
+import java.lang.foreign.Arena;
+import java.util.Random;
+import org.gpt4llm.backend.cpu.CpuBackend;
 import org.gpt4llm.generate.Questions;
+import org.gpt4llm.model.DecoderModel;
+import org.gpt4llm.model.LoraConfig;
+import org.gpt4llm.tensor.Tensor;
+import org.gpt4llm.testing.Numerics;
 import org.gpt4llm.testing.CliRun;
 import org.gpt4llm.testing.SharedFiles;
 import org.junit.jupiter.api.BeforeAll;
@@ -174,6 +181,31 @@ class GenerateCommandTest {
                 dir.resolve("y.jsonl").toString());
         assertEquals(2, r.code());
         assertTrue(r.err().contains(bad + ":2 is not a question"), r.err());
+    }
+
+    @Test
+    void anAdapterAnswersAsItsMergedModel() throws Exception {
+        Path adapter = dir.resolve("adapter"), merged = dir.resolve("merged");
+        Random rng = new Random(Numerics.freshSeed());
+        try (Arena arena = Arena.ofConfined(); CpuBackend backend = new CpuBackend(2);
+             DecoderModel m = DecoderModel.load(backend, base)) {
+            m.enableLora(new LoraConfig(4, 8f, 0f, List.of("q_proj", "v_proj", "down_proj")), 1);
+            for (Tensor t : m.trainableParameters().values()) {
+                backend.upload(t, Tensor.of(arena, Numerics.normal(rng, (int) t.numel(), 0.3f), t.shape()));
+            }
+            m.saveAdapter(adapter, base.toString());
+        }
+        CliRun r = CliRun.of("merge-lora", "--model", base.toString(), "--adapter", adapter.toString(), "--out", merged.toString());
+        assertEquals(0, r.code(), r.err());
+        Path withAdapter = dir.resolve("adapter.jsonl"), fromMerged = dir.resolve("merged.jsonl"), plain = dir.resolve("plain.jsonl");
+        generate(withAdapter, "--adapter", adapter.toString(), "--limit", "2", "--temperature", "0");
+        r = CliRun.of("generate", "--model", merged.toString(), "--questions", vicuna, "--out", fromMerged.toString(),
+                "--max-new-tokens", "12", "--threads", "2", "--limit", "2", "--temperature", "0");
+        assertEquals(0, r.code(), r.out() + r.err());
+        generate(plain, "--limit", "2", "--temperature", "0");
+        assertEquals(texts(records(fromMerged)), texts(records(withAdapter)));
+        assertFalse(texts(records(plain)).equals(texts(records(withAdapter))), "the adapter changes the answers");
+        assertEquals("adapter", records(withAdapter).getFirst().path("model_id").asText(), "named after the adapter");
     }
 
     private static String[] concat(String[] a, String... b) {
