@@ -271,7 +271,7 @@ public final class GenerateCommand implements Callable<Integer> {
         m.put("finish_reason", c.finishReason());
         m.put("tokens", c.tokens().length);
         m.put("prompt_tokens", c.promptTokens());
-        r.put("tstamp", System.currentTimeMillis() / 1000.0);
+        r.put("tstamp", java.math.BigDecimal.valueOf(System.currentTimeMillis(), 3)); // seconds, as Python's time.time()
         return r;
     }
 
