@@ -9,8 +9,9 @@ import picocli.CommandLine.Command;
 /** The {@code gpt4llm} command line; each stage of the pipeline is a subcommand. */
 @Command(name = "gpt4llm", mixinStandardHelpOptions = true, version = "gpt4llm 0.1.0",
         description = "Instruction tuning with GPT-4: collect data, fine-tune, train reward models, decode, evaluate.",
-                MergeLoraCommand.class, BenchCommand.class, ImportGgufCommand.class, ServeCommand.class,
-                GenerateCommand.class})
+        subcommands = {DoctorCommand.class, InitTokenizerCommand.class, InitModelCommand.class, SftCommand.class,
+                RmCommand.class, GenerateCommand.class, ServeCommand.class, ImportGgufCommand.class,
+                MergeLoraCommand.class, BenchCommand.class})
 public final class Main implements Runnable {
     public static void main(String[] args) {
         System.exit(commandLine().execute(args));
