@@ -25,7 +25,6 @@ import org.gpt4llm.data.Template;
 import org.gpt4llm.generate.AnswerFile;
 import org.gpt4llm.generate.Completion;
 import org.gpt4llm.generate.DecodeModel;
-import org.gpt4llm.generate.FullForwardDecodeModel;
 import org.gpt4llm.generate.GenerationRequest;
 import org.gpt4llm.generate.Generator;
 import org.gpt4llm.generate.PromptFormat;
@@ -114,14 +113,6 @@ public final class GenerateCommand implements Callable<Integer> {
     @Option(names = "--model-id", description = "model_id of the records (default: the adapter's or model's folder name)")
     String modelId;
 
-    /**
-     * The decoder behind generation. Full forward passes for now; a KV-cache {@link DecodeModel} over
-     * the same {@link DecoderModel} goes here.
-     */
-    static DecodeModel decodeModel(DecoderModel m, int padId) {
-        return new FullForwardDecodeModel(m, padId);
-    }
-
     @Override
     public Integer call() throws IOException {
         check();
@@ -151,7 +142,7 @@ public final class GenerateCommand implements Callable<Integer> {
                 List<Question> todo = all.stream().filter(q -> !done.contains(q.key())).toList();
                 System.out.printf(Locale.ROOT, "%d questions, %d already answered in %s, %d to go%n", all.size(),
                         all.size() - todo.size(), out, todo.size());
-                Generator gen = new Generator(decodeModel(dm, tok.padId()), tok, batch, 0);
+                Generator gen = new Generator(dm, tok, batch, 0); // KV-cache decoding
                 RewardEncoder enc = rm == null ? null : new RewardEncoder(rmTok, rmT, rmMaxLen);
                 int perBatch = Math.max(1, batch / n), answered = 0;
                 for (int from = 0; from < todo.size(); from += perBatch) {

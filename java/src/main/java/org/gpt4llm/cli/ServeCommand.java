@@ -4,10 +4,21 @@ import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
+import java.util.List;
 import java.util.concurrent.Callable;
+import org.gpt4llm.backend.Backend;
+import org.gpt4llm.backend.Backends;
+import org.gpt4llm.generate.Completion;
+import org.gpt4llm.generate.GenerationRequest;
+import org.gpt4llm.generate.Generator;
 import org.gpt4llm.generate.TextGenerator;
+import org.gpt4llm.generate.TokenListener;
+import org.gpt4llm.model.DecoderModel;
 import org.gpt4llm.serve.OpenAiServer;
 import org.gpt4llm.serve.ServerConfig;
+import org.gpt4llm.tokenizer.HfTokenizer;
+import org.gpt4llm.tokenizer.Tokenizer;
+import org.gpt4llm.tokenizer.Tokenizers;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Option;
 
@@ -20,6 +31,12 @@ public final class ServeCommand implements Callable<Integer> {
 
     @Option(names = "--adapter", description = "PEFT LoRA adapter folder to apply to the model")
     Path adapter;
+
+    @Option(names = "--backend", defaultValue = "cpu", description = "cpu, cuda or cuda-emu (default: ${DEFAULT-VALUE})")
+    String backend;
+
+    @Option(names = "--threads", description = "CPU threads (default: all cores)")
+    Integer threads;
 
     @Option(names = "--model-id", description = "the model name clients send (default: the model folder's name)")
     String modelId;
@@ -72,7 +89,8 @@ public final class ServeCommand implements Callable<Integer> {
         if (adapter != null && !Files.isRegularFile(adapter.resolve("adapter_config.json"))) {
             throw new IllegalArgumentException("--adapter " + adapter + " has no adapter_config.json");
         }
-        TextGenerator generator = openGenerator(model, adapter);
+        TextGenerator generator = openGenerator(model, adapter, backend,
+                threads != null ? threads : Runtime.getRuntime().availableProcessors(), maxBatch);
         try {
             OpenAiServer server = OpenAiServer.start(generator, config);
             // SIGTERM and Ctrl-C close the server gracefully: in-flight requests finish first
@@ -89,7 +107,47 @@ public final class ServeCommand implements Callable<Integer> {
      * The generator the server decodes with: the model in {@code model} (with {@code adapter}, when
      * given, applied), on the best backend available.
      */
-    static TextGenerator openGenerator(Path model, Path adapter) throws IOException {
-        throw new IOException("cannot serve " + model + ": generation backend not available yet");
+    static TextGenerator openGenerator(Path model, Path adapter, String backend, int threads, int maxBatch)
+            throws IOException {
+        Backend be = Backends.open(backend, threads);
+        DecoderModel m = null;
+        HfTokenizer tok = null;
+        try {
+            m = DecoderModel.load(be, model);
+            if (adapter != null) m.loadAdapter(adapter);
+            tok = Tokenizers.load(model);
+            return new Served(new Generator(m, tok, maxBatch, 0), m, tok, be);
+        } catch (IOException | RuntimeException e) {
+            if (tok != null) tok.close();
+            if (m != null) m.close();
+            be.close();
+            throw e;
+        }
+    }
+
+    /** A generator over a loaded model that frees the model, tokenizer and backend when closed. */
+    private record Served(Generator generator, DecoderModel model, HfTokenizer tok, Backend backend)
+            implements TextGenerator, AutoCloseable {
+        @Override
+        public List<Completion> generate(List<GenerationRequest> requests, TokenListener listener) {
+            return generator.generate(requests, listener);
+        }
+
+        @Override
+        public Tokenizer tokenizer() {
+            return tok;
+        }
+
+        @Override
+        public int maxLength() {
+            return generator.maxLength();
+        }
+
+        @Override
+        public void close() {
+            tok.close();
+            model.close();
+            backend.close();
+        }
     }
 }
