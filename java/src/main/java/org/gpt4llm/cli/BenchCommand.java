@@ -31,6 +31,15 @@ public final class BenchCommand implements Runnable {
         CommandLine.usage(this, System.out);
     }
 
+    /** Whether {@code --compare} asks for libtorch as the peer ("libtorch") or none ("none"). */
+    static boolean libtorchPeer(String compare) {
+        return switch (compare.toLowerCase(Locale.ROOT)) {
+            case "libtorch", "torch" -> true;
+            case "none" -> false;
+            default -> throw new IllegalArgumentException("--compare " + compare + " is not libtorch or none");
+        };
+    }
+
     @Command(name = "step", mixinStandardHelpOptions = true,
             description = "Time one training step (forward, backward, AdamW) of a random-init LLaMA in our CPU "
                     + "backend and in libtorch, with identical weights, batch and thread count.")
@@ -82,11 +91,7 @@ public final class BenchCommand implements Runnable {
 
         @Override
         public Integer call() throws Exception {
-            boolean libtorch = switch (compare.toLowerCase(Locale.ROOT)) {
-                case "libtorch", "torch" -> true;
-                case "none" -> false;
-                default -> throw new IllegalArgumentException("--compare " + compare + " is not libtorch or none");
-            };
+            boolean libtorch = libtorchPeer(compare);
             StepBench.Options o = new StepBench.Options(preset, vocab, batch, seq,
                     threads == null ? Runtime.getRuntime().availableProcessors() : threads, steps, warmup, seed,
                     libtorch, StepBench.Options.defaults().lr(), StepBench.Options.defaults().maxGradNorm(),
@@ -208,11 +213,7 @@ public final class BenchCommand implements Runnable {
 
         @Override
         public Integer call() throws Exception {
-            boolean libtorch = switch (compare.toLowerCase(Locale.ROOT)) {
-                case "libtorch", "torch" -> true;
-                case "none" -> false;
-                default -> throw new IllegalArgumentException("--compare " + compare + " is not libtorch or none");
-            };
+            boolean libtorch = libtorchPeer(compare);
             int n = threads != null ? threads : Runtime.getRuntime().availableProcessors();
             LlamaConfig cfg = LlamaConfig.preset(preset, vocab);
             GenerateBench.Options o = new GenerateBench.Options(batches, promptLen, newTokens, repeats, seed);
