@@ -175,7 +175,10 @@ public final class CompareJob implements Job {
             Located r = records.get(i);
             ObjectNode n = r.node();
             List<String[]> qs = new ArrayList<>(); // {id, instruction, input}
-            if (n.has("question_id") && n.path("text").isTextual()) {
+            if (n.has("answer_id") || n.has("model_id")) {
+                throw new IllegalArgumentException(r.where() + " is an answer, not a question: give the question file as the input,"
+                        + " or one of the answer files when they hold the instructions");
+            } else if (n.has("question_id") && n.path("text").isTextual()) {
                 qs.add(new String[] {n.get("question_id").asText(), n.get("text").asText(), ""});
             } else if (n.path("instances").isArray() && n.path("instruction").isTextual()) {
                 JsonNode inst = n.get("instances");

@@ -170,7 +170,7 @@ public final class InstructionsJob implements Job {
         ChatResponse answer = teacher.chat(request(item));
         Parsed parsed = parse(answer.content(), "length".equals(answer.finishReason()));
         if (parsed.tasks().isEmpty() && !parsed.truncated()) {
-            throw new TeacherException("round " + item.id() + ": the answer holds no numbered Instruction/Input/Output task", 200, null);
+            throw new TeacherException("round " + item.id() + ": the answer holds no complete numbered Instruction/Input/Output task", 200, null);
         }
         Map<Discard, Integer> discarded = new EnumMap<>(Discard.class);
         if (parsed.malformed() > 0) discarded.put(Discard.MALFORMED, parsed.malformed());
@@ -297,7 +297,7 @@ public final class InstructionsJob implements Job {
             }
         }
 
-        /** Adds {@code t} unless it has ROUGE-L F above {@value #SIMILAR} with an instruction kept; whether it did. */
+        /** Adds {@code t} unless it has ROUGE-L F above {@value InstructionsJob#SIMILAR} with an instruction kept; whether it did. */
         boolean addIfNovel(List<String> t) {
             List<?>[] snapshot;
             int n;

@@ -78,6 +78,7 @@ public final class TranslateJob implements Job {
                 ANSWER_TEMPERATURE, ANSWER_MAX_TOKENS);
     }
 
+    /** The translation request only: the answer's depends on the translation. */
     @Override
     public List<ChatRequest> preview(Item item) {
         return List.of(translationRequest(item.source().get("instruction").asText(), item.source().path("input").asText("")));
@@ -90,7 +91,7 @@ public final class TranslateJob implements Job {
         String[] zh;
         try {
             if ("length".equals(translated.finishReason())) throw new IllegalArgumentException("the translation was cut off at the token limit");
-            zh = parseTranslation(translated.content(), !input.isEmpty());
+            zh = parseTranslation(translated.content(), !input.isBlank());
         } catch (IllegalArgumentException e) {
             throw new TeacherException("record " + item.id() + ": " + e.getMessage(), 200, e);
         }

@@ -144,6 +144,8 @@ class CompareJobTest {
 
         IllegalArgumentException noText = assertThrows(IllegalArgumentException.class, () -> job.read(a));
         assertTrue(noText.getMessage().contains("give the question file as the input"), noText.getMessage());
+        IllegalArgumentException notQuestions = assertThrows(IllegalArgumentException.class, () -> new CompareJob(List.of(b)).read(a));
+        assertTrue(notQuestions.getMessage().startsWith(a + ":1 is an answer, not a question"), notQuestions.getMessage());
         Path other = write("other_questions.jsonl", "{\"question_id\": 1, \"text\": \"Only one.\"}\n");
         IllegalArgumentException unknown = assertThrows(IllegalArgumentException.class, () -> job.read(other));
         assertTrue(unknown.getMessage().contains("question_id 2"), unknown.getMessage());

@@ -144,7 +144,7 @@ class InstructionsJobTest {
 
         TeacherException e = assertThrows(TeacherException.class,
                 () -> job.run(items.get(3), req -> new ChatResponse("Sure, here you go!", "stop", 1, 1, 1)));
-        assertTrue(e.getMessage().startsWith("round 3: the answer holds no numbered"), e.getMessage());
+        assertTrue(e.getMessage().startsWith("round 3: the answer holds no complete numbered"), e.getMessage());
         assertEquals(17, job.export(List.of(record, repeat)).size());
     }
 
