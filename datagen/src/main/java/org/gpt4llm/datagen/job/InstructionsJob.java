@@ -273,11 +273,12 @@ public final class InstructionsJob implements Job {
         return new Parsed(tasks, malformed, truncated);
     }
 
-    /** A header's text: without the "###" separator after it and surrounding blanks. */
+    /** "###" lines at the end of a header's text: the separator before the next task. */
+    private static final Pattern TRAILING_SEPARATORS = Pattern.compile("(?:\\n[ \\t]*#+[ \\t]*)+$");
+
+    /** A header's text, without the separator after it and surrounding blanks (an answer ending in "C#" keeps its '#'). */
     private static String clean(String content) {
-        String s = content.strip();
-        while (s.endsWith("#")) s = s.substring(0, s.length() - 1).strip();
-        return s;
+        return TRAILING_SEPARATORS.matcher("\n" + content.strip()).replaceFirst("").strip();
     }
 
     /**

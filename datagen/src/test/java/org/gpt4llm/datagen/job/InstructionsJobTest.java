@@ -76,13 +76,20 @@ class InstructionsJobTest {
                 6) Instruction: Recommend a novel for someone who loved a mystery series.
                 6) Input: They enjoyed the Sherlock Holmes stories.
                 6) Output: The Moonstone by Wilkie Collins.
+                ###
+                8. Instruction: Which language is used to build most Unity games?
+                8. Input: <noinput>
+                8. Output: C#
+                ###   
+                ###
                 7. Output: stray output without its instruction
                 """;
         Parsed p = InstructionsJob.parse(text, false);
         assertEquals(List.of(new Task("Outline the steps to change a flat tire.", "",
                         "Loosen the nuts, jack up the car, swap the tire, tighten the nuts."),
                 new Task("Recommend a novel for someone who loved a mystery series.", "They enjoyed the Sherlock Holmes stories.",
-                        "The Moonstone by Wilkie Collins.")), p.tasks());
+                        "The Moonstone by Wilkie Collins."),
+                new Task("Which language is used to build most Unity games?", "", "C#")), p.tasks());
         assertEquals(2, p.malformed()); // task 5 lacks its input; the stray output
         assertEquals(0, InstructionsJob.parse("I'm sorry, I can't help with that.", false).tasks().size());
     }
