@@ -7,9 +7,11 @@ import java.io.IOException;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.HashMap;
+import java.util.HashSet;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.Set;
 import java.util.regex.Matcher;
 import java.util.regex.Pattern;
 import org.gpt4llm.datagen.job.JsonRecords.Located;
@@ -32,7 +34,7 @@ import org.gpt4llm.datagen.teacher.TeacherException;
  * file is a question file (Vicuna {@code {question_id, text}}, user-oriented {@code {id, instruction,
  * instances}} or Alpaca, whose index is the id) that sets the order, FastChat answers joining it by
  * question id and Alpaca answers by instruction and input. An instruction some files lack is rated
- * with the answers it has, as in the paper's data.
+ * with the answers it has, as in the paper's data; one that no file answers is left out.
  *
  * <p>{@code user_input} is the instruction, followed by a blank line and the input when there is one.
  */
@@ -91,14 +93,14 @@ public final class CompareJob implements Job {
             for (var e : seen.entrySet()) questions.add(new String[] {String.valueOf(i++), e.getKey(), e.getValue()});
         } else {
             questions = readQuestions(input);
-            Map<String, Boolean> known = new HashMap<>();
+            Set<String> known = new HashSet<>(); // question ids (prefixed) and Alpaca join keys
             for (String[] q : questions) {
-                known.put("id\u0000" + q[0], true);
-                known.put(q[1], true);
+                known.add("id\u0000" + q[0]);
+                known.add(q[1]);
             }
             for (AnswerFile a : files) {
                 for (String k : a.order()) {
-                    if (!known.containsKey(a.byQuestionId() ? "id\u0000" + k : k)) {
+                    if (!known.contains(a.byQuestionId() ? "id\u0000" + k : k)) {
                         throw new IllegalArgumentException(a.file() + " answers a question that is not in " + input
                                 + (a.byQuestionId() ? " (question_id " + k + ")" : " (" + abbreviate(a.userInputs().get(k)) + ")"));
                     }
