@@ -2,6 +2,7 @@ package org.gpt4llm.data;
 
 import java.util.Locale;
 import org.gpt4llm.data.SftRecord.DataFormat;
+import org.gpt4llm.datagen.job.AlpacaPrompt;
 
 /**
  * How a turn becomes the prompt text the model sees; the turn's response follows the prompt
@@ -21,19 +22,12 @@ import org.gpt4llm.data.SftRecord.DataFormat;
 public enum Template {
     ALPACA, PLAIN, CHAT;
 
-    static final String ALPACA_WITH_INPUT = "Below is an instruction that describes a task, paired with an input that provides"
-            + " further context. Write a response that appropriately completes the request.\n\n"
-            + "### Instruction:\n%s\n\n### Input:\n%s\n\n### Response:";
-    static final String ALPACA_NO_INPUT = "Below is an instruction that describes a task."
-            + " Write a response that appropriately completes the request.\n\n"
-            + "### Instruction:\n%s\n\n### Response:";
-
     /** The prompt of a single instruction (and optional input), e.g. for generation. */
     public String prompt(String instruction, String input) {
         // Alpaca tests input != "", so an input of blanks still selects the input variant
         boolean hasInput = input != null && !input.isEmpty();
         return switch (this) {
-            case ALPACA -> hasInput ? ALPACA_WITH_INPUT.formatted(instruction, input) : ALPACA_NO_INPUT.formatted(instruction);
+            case ALPACA -> AlpacaPrompt.of(instruction, input); // one copy, shared with the data collection
             case PLAIN -> instruction + (hasInput ? "\n\n" + input : "") + "\n\n";
             case CHAT -> "### Human:\n" + instruction + (hasInput ? "\n\n" + input : "") + "\n\n### Assistant:\n";
         };
