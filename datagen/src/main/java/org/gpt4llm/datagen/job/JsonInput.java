@@ -4,6 +4,7 @@ import com.fasterxml.jackson.core.JsonProcessingException;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.ObjectNode;
+import java.io.FileNotFoundException;
 import java.io.IOException;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
@@ -24,7 +25,7 @@ public final class JsonInput {
         try {
             text = Files.readString(file, StandardCharsets.UTF_8);
         } catch (NoSuchFileException e) {
-            throw new NoSuchFileException(file.toString(), null, "input file " + file + " does not exist");
+            throw new FileNotFoundException("input file " + file + " does not exist");
         }
         List<ObjectNode> out = new ArrayList<>();
         if (text.stripLeading().startsWith("[")) {
