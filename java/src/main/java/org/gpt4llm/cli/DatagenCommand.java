@@ -151,10 +151,13 @@ public final class DatagenCommand implements Runnable {
                 runner.dryRun(options, stdout);
                 return 0;
             }
-            RunSummary summary = runner.run(openTeacher(this), options, System.console() != null && System.console().isTerminal());
-            stdout.print(summary.describe(job.name()));
-            if (!summary.failed().isEmpty()) {
-                stdout.println("failures are listed in " + JobRunner.failuresFile(out) + "; run the same command again to retry them");
+            RunSummary summary = null;
+            if (limit == null || limit > 0) { // --limit 0 --export only exports, without a teacher
+                summary = runner.run(openTeacher(this), options, System.console() != null && System.console().isTerminal());
+                stdout.print(summary.describe(job.name()));
+                if (!summary.failed().isEmpty()) {
+                    stdout.println("failures are listed in " + JobRunner.failuresFile(out) + "; run the same command again to retry them");
+                }
             }
             if (export != null) {
                 int missing = runner.export(export);
@@ -162,7 +165,7 @@ public final class DatagenCommand implements Runnable {
                         + (missing > 0 ? " (" + missing + " not done yet)" : ""));
             }
             stdout.flush();
-            return summary.failed().isEmpty() ? 0 : 1;
+            return summary == null || summary.failed().isEmpty() ? 0 : 1;
         }
     }
 }

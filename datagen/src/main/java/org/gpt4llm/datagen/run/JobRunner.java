@@ -113,6 +113,7 @@ public final class JobRunner {
                     Failure failure = null;
                     try {
                         record = job.run(item, counting);
+                        if (record.has("id")) throw new IllegalStateException("the " + job.name() + " job's record has its own \"id\"");
                     } catch (TeacherException e) {
                         record = null;
                         failure = failure(item, e.getMessage(), e.status(), previous);
@@ -157,13 +158,11 @@ public final class JobRunner {
         if (f instanceof RuntimeException e) throw e;
         if (f != null) throw new IllegalStateException("the " + job.name() + " run was interrupted", f);
 
-        // the failures file lists what is still failing: this run's failures and earlier ones not tried again
-        Set<String> nowDone = new HashSet<>(done.keySet());
-        todo.forEach(it -> nowDone.add(it.id()));
-        failed.forEach(x -> nowDone.remove(x.id()));
+        // the failures file lists what is still failing: this run's failures, and earlier ones not tried this time
+        Set<String> tried = new HashSet<>();
+        todo.forEach(it -> tried.add(it.id()));
         List<Failure> stillFailing = new ArrayList<>();
-        previous.values().stream().filter(p -> !nowDone.contains(p.id()) && failed.stream().noneMatch(x -> x.id().equals(p.id())))
-                .forEach(stillFailing::add);
+        for (Failure p : previous.values()) if (!tried.contains(p.id()) && !done.containsKey(p.id())) stillFailing.add(p);
         stillFailing.addAll(failed);
         writeFailures(failuresPath, stillFailing);
 

@@ -80,12 +80,10 @@ final class OutputLog implements Closeable {
         return new OutputLog(FileChannel.open(file, StandardOpenOption.CREATE, StandardOpenOption.WRITE, StandardOpenOption.APPEND));
     }
 
-    /** Appends {@code {"id": id, ...record}} as one line. */
+    /** Appends {@code {"id": id, ...record}} as one line ({@code record} has no "id" of its own). */
     void write(String id, ObjectNode record) throws IOException {
         ObjectNode line = JSON.createObjectNode().put("id", id);
-        record.properties().forEach(e -> {
-            if (!e.getKey().equals("id")) line.set(e.getKey(), e.getValue());
-        });
+        line.setAll(record);
         writeLine(line);
     }
 

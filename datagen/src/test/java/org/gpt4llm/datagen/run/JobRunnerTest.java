@@ -260,4 +260,24 @@ class JobRunnerTest {
         assertEquals(28, s.completionTokens());
         assertTrue(s.describe("alpaca").contains("cost: $1.0"), s.describe("alpaca"));
     }
+
+    @Test
+    void aRecordWithItsOwnIdIsAFailureNotAHiddenField(@TempDir Path dir) throws Exception {
+        Path input = Doubles.alpacaFile(dir.resolve("in.json"), 3, 18);
+        Job withId = new Job() {
+            public String name() { return "odd"; }
+            public List<Item> read(Path in) throws IOException { return job.read(in); }
+            public List<org.gpt4llm.datagen.teacher.ChatRequest> preview(Item item) { return job.preview(item); }
+            public ObjectNode run(Item item, Teacher teacher) throws TeacherException {
+                return job.run(item, teacher).put("id", "mine");
+            }
+            public JsonNode export(List<ObjectNode> records) { return job.export(records); }
+        };
+        Path out = dir.resolve("o.jsonl");
+        RunSummary s = new JobRunner(withId, withId.read(input), out, new PrintWriter(notes, true)).run(Doubles::respond, RunOptions.defaults(), false);
+        assertEquals(0, s.done());
+        assertEquals(3, s.failed().size());
+        assertTrue(s.failed().getFirst().reason().contains("the odd job's record has its own \"id\""), s.failed().getFirst().reason());
+        assertEquals(0, Files.size(out));
+    }
 }
