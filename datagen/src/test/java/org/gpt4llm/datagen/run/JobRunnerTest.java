@@ -75,7 +75,7 @@ class JobRunnerTest {
         Teacher teacher = request -> {
             maxInFlight.accumulateAndGet(inFlight.incrementAndGet(), Math::max);
             try {
-                Thread.sleep(ThreadLocalRandom.current().nextInt(4));
+                Thread.sleep(1 + ThreadLocalRandom.current().nextInt(3));
                 int task = Doubles.taskOf(request);
                 if (task % 11 == 5) throw new TeacherException("the teacher refused task " + task, 400, null);
                 if (task % 7 == 3 && flaky.add(task)) throw new TeacherException("timed out after 3 attempts", 0, null);
@@ -204,16 +204,16 @@ class JobRunnerTest {
         }
         Files.write(input, src);
         Path out = dir.resolve("answers.jsonl");
-        Teacher slowFirst = request -> {
+        Teacher firstLast = request -> {
             try {
-                Thread.sleep(Math.max(0, 12 - Doubles.taskOf(request) / 4)); // early items finish last
+                Thread.sleep(Doubles.taskOf(request) == 0 ? 40 : ThreadLocalRandom.current().nextInt(3)); // the first item finishes last
             } catch (InterruptedException e) {
                 throw new TeacherException("interrupted", 0, e);
             }
             return Doubles.respond(request);
         };
         JobRunner runner = runner(input, out);
-        runner.run(slowFirst, RunOptions.defaults().withConcurrency(8), false);
+        runner.run(firstLast, RunOptions.defaults().withConcurrency(8), false);
         List<String> written = Files.readAllLines(out).stream().map(l -> l.substring(7, l.indexOf('"', 7))).toList();
         assertFalse(written.equals(written.stream().sorted((a, b) -> Integer.parseInt(a) - Integer.parseInt(b)).toList()),
                 "the output is in completion order, so the export has something to sort");
