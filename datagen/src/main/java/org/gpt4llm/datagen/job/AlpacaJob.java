@@ -1,0 +1,72 @@
+package org.gpt4llm.datagen.job;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.node.ArrayNode;
+import com.fasterxml.jackson.databind.node.JsonNodeFactory;
+import com.fasterxml.jackson.databind.node.ObjectNode;
+import java.io.IOException;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+import org.gpt4llm.datagen.teacher.ChatRequest;
+import org.gpt4llm.datagen.teacher.Teacher;
+import org.gpt4llm.datagen.teacher.TeacherException;
+
+/**
+ * The paper's English data: the teacher answers each Alpaca {@code {instruction, input}} given the
+ * Alpaca prompt, and the answer becomes {@code output}. Records keep the input's fields in the input's
+ * order (an existing {@code output} is replaced, a missing one goes last), so the export is the input
+ * file with GPT-4's answers. Item ids are record indexes.
+ */
+public final class AlpacaJob implements Job {
+    private final double temperature;
+    private final int maxTokens;
+
+    public AlpacaJob(double temperature, int maxTokens) {
+        this.temperature = temperature;
+        this.maxTokens = maxTokens;
+    }
+
+    @Override
+    public String name() {
+        return "alpaca";
+    }
+
+    @Override
+    public List<Item> read(Path input) throws IOException {
+        List<ObjectNode> records = JsonInput.objects(input);
+        List<Item> items = new ArrayList<>(records.size());
+        for (int i = 0; i < records.size(); i++) {
+            ObjectNode r = records.get(i);
+            JsonInput.text(r, "instruction", null, input, "record " + i);
+            JsonInput.text(r, "input", "", input, "record " + i);
+            items.add(new Item(Integer.toString(i), r));
+        }
+        return items;
+    }
+
+    @Override
+    public List<ChatRequest> preview(Item item) {
+        return List.of(request(item));
+    }
+
+    @Override
+    public ObjectNode run(Item item, Teacher teacher) throws TeacherException {
+        String answer = teacher.chat(request(item)).content();
+        ObjectNode record = JsonNodeFactory.instance.objectNode();
+        item.source().properties().forEach(e -> record.set(e.getKey(), e.getValue()));
+        return record.put("output", answer); // replaces an existing output in place, else goes last
+    }
+
+    @Override
+    public JsonNode export(List<ObjectNode> records) {
+        ArrayNode out = JsonNodeFactory.instance.arrayNode();
+        records.forEach(out::add);
+        return out;
+    }
+
+    private ChatRequest request(Item item) {
+        ObjectNode s = item.source();
+        return ChatRequest.of(AlpacaPrompt.of(s.path("instruction").asText(), s.path("input").asText("")), temperature, maxTokens);
+    }
+}

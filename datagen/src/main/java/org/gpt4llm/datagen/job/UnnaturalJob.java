@@ -1,0 +1,91 @@
+package org.gpt4llm.datagen.job;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.node.ArrayNode;
+import com.fasterxml.jackson.databind.node.JsonNodeFactory;
+import com.fasterxml.jackson.databind.node.ObjectNode;
+import java.io.IOException;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+import org.gpt4llm.datagen.teacher.ChatRequest;
+import org.gpt4llm.datagen.teacher.Teacher;
+import org.gpt4llm.datagen.teacher.TeacherException;
+
+/**
+ * The paper's Unnatural Instructions data: the teacher answers each instruction and input with the
+ * Alpaca prompt; the record is Alpaca's {@code {instruction, input, output}} with the data set's own
+ * answer kept as {@code reference_output} for evaluation (ROUGE against it, the paper's Fig. 6).
+ *
+ * <p>Input: flat records {@code {instruction, input, output}} (id: the index), or the original core
+ * data layout {@code {instruction, instances:[{instruction_with_input, input, output}]}} where every
+ * instance is an item (id: {@code "record.instance"}) with the record's instruction.
+ */
+public final class UnnaturalJob implements Job {
+    private final double temperature;
+    private final int maxTokens;
+
+    public UnnaturalJob(double temperature, int maxTokens) {
+        this.temperature = temperature;
+        this.maxTokens = maxTokens;
+    }
+
+    @Override
+    public String name() {
+        return "unnatural";
+    }
+
+    @Override
+    public List<Item> read(Path input) throws IOException {
+        List<ObjectNode> records = JsonInput.objects(input);
+        List<Item> items = new ArrayList<>(records.size());
+        for (int i = 0; i < records.size(); i++) {
+            ObjectNode r = records.get(i);
+            String where = "record " + i;
+            String instruction = JsonInput.text(r, "instruction", null, input, where);
+            JsonNode instances = r.get("instances");
+            if (instances == null) {
+                items.add(new Item(Integer.toString(i), source(instruction, JsonInput.text(r, "input", "", input, where),
+                        JsonInput.text(r, "output", null, input, where))));
+                continue;
+            }
+            if (!instances.isArray()) throw new IOException("\"instances\" of " + where + " of " + input + " is not a list");
+            for (int k = 0; k < instances.size(); k++) {
+                String at = "instance " + k + " of " + where;
+                if (!(instances.get(k) instanceof ObjectNode inst)) throw new IOException(at + " of " + input + " is not a JSON object");
+                items.add(new Item(i + "." + k, source(instruction, JsonInput.text(inst, "input", "", input, at),
+                        JsonInput.text(inst, "output", null, input, at))));
+            }
+        }
+        return items;
+    }
+
+    private static ObjectNode source(String instruction, String input, String reference) {
+        return JsonNodeFactory.instance.objectNode().put("instruction", instruction).put("input", input).put("output", reference);
+    }
+
+    @Override
+    public List<ChatRequest> preview(Item item) {
+        return List.of(request(item));
+    }
+
+    @Override
+    public ObjectNode run(Item item, Teacher teacher) throws TeacherException {
+        String answer = teacher.chat(request(item)).content();
+        ObjectNode s = item.source();
+        return JsonNodeFactory.instance.objectNode().put("instruction", s.get("instruction").asText())
+                .put("input", s.get("input").asText()).put("output", answer).put("reference_output", s.get("output").asText());
+    }
+
+    @Override
+    public JsonNode export(List<ObjectNode> records) {
+        ArrayNode out = JsonNodeFactory.instance.arrayNode();
+        records.forEach(out::add);
+        return out;
+    }
+
+    private ChatRequest request(Item item) {
+        return ChatRequest.of(AlpacaPrompt.of(item.source().get("instruction").asText(), item.source().get("input").asText()),
+                temperature, maxTokens);
+    }
+}

@@ -1,0 +1,283 @@
+package org.gpt4llm.datagen.run;
+
+import static org.gpt4llm.datagen.run.Doubles.JSON;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.node.ObjectNode;
+import java.io.IOException;
+import java.io.PrintWriter;
+import java.io.StringWriter;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.HashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.Set;
+import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.ThreadLocalRandom;
+import java.util.concurrent.atomic.AtomicInteger;
+import org.gpt4llm.datagen.job.AlpacaJob;
+import org.gpt4llm.datagen.job.AlpacaPrompt;
+import org.gpt4llm.datagen.job.Item;
+import org.gpt4llm.datagen.job.Job;
+import org.gpt4llm.datagen.teacher.ChatResponse;
+import org.gpt4llm.datagen.teacher.Teacher;
+import org.gpt4llm.datagen.teacher.TeacherException;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+/**
+ * The runner against teacher doubles that answer, sleep and fail: every item ends up in the output
+ * exactly once across runs, with the answer to its own prompt; failures are listed and retried.
+ */
+class JobRunnerTest {
+    private final Job job = new AlpacaJob(0.7, 256);
+    private final StringWriter notes = new StringWriter();
+
+    private JobRunner runner(Path input, Path out) throws IOException {
+        return new JobRunner(job, job.read(input), out, new PrintWriter(notes, true));
+    }
+
+    /** The output's lines by id, failing on a line that does not parse or an id seen twice. */
+    private static Map<String, ObjectNode> lines(Path out) throws IOException {
+        Map<String, ObjectNode> byId = new HashMap<>();
+        for (String line : Files.readAllLines(out, StandardCharsets.UTF_8)) {
+            ObjectNode n = (ObjectNode) JSON.readTree(line);
+            assertTrue(byId.put(n.get("id").asText(), n) == null, "id " + n.get("id") + " written twice");
+        }
+        return byId;
+    }
+
+    /** Every record's output is the teacher's answer to that very item's prompt. */
+    private static void assertAnswersMatch(List<Item> items, Map<String, ObjectNode> byId) {
+        for (Item it : items) {
+            ObjectNode r = byId.get(it.id());
+            if (r == null) continue;
+            String prompt = AlpacaPrompt.of(it.source().get("instruction").asText(), it.source().get("input").asText());
+            assertEquals(Doubles.answer(prompt), r.get("output").asText(), "item " + it.id());
+            assertEquals(it.source().get("instruction"), r.get("instruction"));
+        }
+    }
+
+    @Test
+    void failuresAreListedAndRetriedAndEveryRecordEndsUpOnce(@TempDir Path dir) throws Exception {
+        Path input = Doubles.alpacaFile(dir.resolve("in.json"), 90, 11);
+        Path out = dir.resolve("answers.jsonl");
+        List<Item> items = job.read(input);
+        Set<Integer> flaky = ConcurrentHashMap.newKeySet();
+        AtomicInteger inFlight = new AtomicInteger(), maxInFlight = new AtomicInteger();
+        Teacher teacher = request -> {
+            maxInFlight.accumulateAndGet(inFlight.incrementAndGet(), Math::max);
+            try {
+                Thread.sleep(1 + ThreadLocalRandom.current().nextInt(3));
+                int task = Doubles.taskOf(request);
+                if (task % 11 == 5) throw new TeacherException("the teacher refused task " + task, 400, null);
+                if (task % 7 == 3 && flaky.add(task)) throw new TeacherException("timed out after 3 attempts", 0, null);
+                return Doubles.respond(request);
+            } catch (InterruptedException e) {
+                throw new TeacherException("interrupted", 0, e);
+            } finally {
+                inFlight.decrementAndGet();
+            }
+        };
+        int refused = (int) items.stream().filter(it -> Integer.parseInt(it.id()) % 11 == 5).count();
+        int flakyCount = (int) items.stream().filter(it -> Integer.parseInt(it.id()) % 7 == 3 && Integer.parseInt(it.id()) % 11 != 5).count();
+
+        RunSummary first = runner(input, out).run(teacher, RunOptions.defaults().withConcurrency(6), false);
+        assertEquals(90 - refused - flakyCount, first.done());
+        assertEquals(refused + flakyCount, first.failed().size());
+        assertEquals(0, first.alreadyDone());
+        assertTrue(maxInFlight.get() > 1 && maxInFlight.get() <= 6, "in flight at once: " + maxInFlight.get());
+        assertEquals(first.done(), first.calls() - first.failed().size());
+        Failure f5 = first.failed().stream().filter(f -> f.id().equals("5")).findFirst().orElseThrow();
+        assertEquals(new Failure("5", "the teacher refused task 5", 400, 1), f5);
+        assertEquals(refused + flakyCount, Files.readAllLines(JobRunner.failuresFile(out)).size());
+        assertTrue(first.describe("alpaca").contains("failed 5 (1 run): the teacher refused task 5"), first.describe("alpaca"));
+
+        RunSummary second = runner(input, out).run(teacher, RunOptions.defaults().withConcurrency(6), false);
+        assertEquals(flakyCount, second.done());
+        assertEquals(first.done(), second.alreadyDone());
+        assertEquals(refused, second.failed().size());
+        assertTrue(second.failed().stream().allMatch(f -> f.attempts() == 2 && f.reason().startsWith("the teacher refused")));
+        List<String> failedIds = second.failed().stream().map(Failure::id).toList();
+        List<String> sorted = new ArrayList<>(failedIds);
+        sorted.sort((a, b) -> Integer.compare(Integer.parseInt(a), Integer.parseInt(b)));
+        assertEquals(sorted, failedIds, "failures are listed in input order");
+
+        Map<String, ObjectNode> byId = lines(out);
+        assertEquals(90 - refused, byId.size());
+        for (Item it : items) assertEquals(Integer.parseInt(it.id()) % 11 != 5, byId.containsKey(it.id()), "item " + it.id());
+        assertAnswersMatch(items, byId);
+        assertEquals(refused, Files.readAllLines(JobRunner.failuresFile(out)).size());
+    }
+
+    @Test
+    void limitRunsTheFirstItemsNotDoneYet(@TempDir Path dir) throws Exception {
+        Path input = Doubles.alpacaFile(dir.resolve("in.json"), 30, 12);
+        Path out = dir.resolve("answers.jsonl");
+        RunSummary a = runner(input, out).run(Doubles::respond, RunOptions.defaults().withLimit(8), false);
+        assertEquals(8, a.done());
+        assertEquals(22, a.left());
+        assertEquals(Set.of("0", "1", "2", "3", "4", "5", "6", "7"), lines(out).keySet());
+        RunSummary b = runner(input, out).run(Doubles::respond, RunOptions.defaults().withLimit(5), false);
+        assertEquals(5, b.done());
+        assertEquals(8, b.alreadyDone());
+        assertEquals(17, b.left());
+        assertEquals(13, lines(out).size());
+        assertTrue(lines(out).keySet().containsAll(Set.of("8", "9", "10", "11", "12")));
+        RunSummary c = runner(input, out).run(Doubles::respond, RunOptions.defaults(), false);
+        assertEquals(17, c.done());
+        assertTrue(c.complete());
+        assertFalse(Files.exists(JobRunner.failuresFile(out)), "no failures, no failures file");
+    }
+
+    @Test
+    void dryRunPrintsTheFirstRequestsAndWritesNothing(@TempDir Path dir) throws Exception {
+        Path input = Doubles.alpacaFile(dir.resolve("in.json"), 10, 13);
+        Path out = dir.resolve("sub").resolve("answers.jsonl");
+        StringWriter stdout = new StringWriter();
+        runner(input, out).dryRun(RunOptions.defaults().withDryRun(true), new PrintWriter(stdout, true));
+        Item first = job.read(input).getFirst();
+        String prompt = AlpacaPrompt.of(first.source().get("instruction").asText(), first.source().get("input").asText());
+        assertTrue(stdout.toString().contains(JSON.writeValueAsString(prompt)), stdout.toString());
+        assertTrue(stdout.toString().contains("\"max_tokens\" : 256"), stdout.toString());
+        assertEquals(3, stdout.toString().split("\"messages\"").length - 1, "three items previewed");
+        assertFalse(Files.exists(out.getParent()), "a dry run creates nothing");
+    }
+
+    @Test
+    void anUnfinishedLastLineIsCutAndItsItemDoneAgain(@TempDir Path dir) throws Exception {
+        Path input = Doubles.alpacaFile(dir.resolve("in.json"), 12, 14);
+        Path out = dir.resolve("answers.jsonl");
+        runner(input, out).run(Doubles::respond, RunOptions.defaults().withLimit(6).withConcurrency(1), false);
+        // a kill mid-write: the last line loses its tail and newline
+        byte[] bytes = Files.readAllBytes(out);
+        String lastId = JSON.readTree(Files.readAllLines(out).getLast()).get("id").asText();
+        Files.write(out, java.util.Arrays.copyOf(bytes, bytes.length - 9));
+
+        StringWriter stdout = new StringWriter();
+        runner(input, out).dryRun(RunOptions.defaults(), new PrintWriter(stdout, true));
+        assertTrue(stdout.toString().contains("5 already done, 7 to do"), stdout.toString());
+        assertEquals(bytes.length - 9, Files.size(out), "a dry run leaves the file as it is");
+
+        RunSummary s = runner(input, out).run(Doubles::respond, RunOptions.defaults(), false);
+        assertEquals(7, s.done());
+        assertTrue(notes.toString().contains("cut an unfinished last line"), notes.toString());
+        Map<String, ObjectNode> byId = lines(out);
+        assertEquals(12, byId.size());
+        assertTrue(byId.containsKey(lastId));
+        assertAnswersMatch(job.read(input), byId);
+    }
+
+    @Test
+    void aBrokenLineBeforeTheLastIsOneErrorNamingIt(@TempDir Path dir) throws Exception {
+        Path input = Doubles.alpacaFile(dir.resolve("in.json"), 5, 15);
+        Path out = dir.resolve("answers.jsonl");
+        runner(input, out).run(Doubles::respond, RunOptions.defaults(), false);
+        List<String> lines = new ArrayList<>(Files.readAllLines(out));
+        lines.set(1, lines.get(1).substring(0, 20));
+        Files.write(out, lines);
+        IOException e = assertThrows(IOException.class, () -> runner(input, out).run(Doubles::respond, RunOptions.defaults(), false));
+        assertEquals("line 2 of " + out + " is not a JSON object with a string \"id\"; fix or remove that line to resume", e.getMessage());
+
+        Path other = Doubles.alpacaFile(dir.resolve("other.json"), 3, 16);
+        lines.remove(1);
+        Files.write(out, lines);
+        IOException wrongInput = assertThrows(IOException.class, () -> runner(other, out).run(Doubles::respond, RunOptions.defaults(), false));
+        assertTrue(wrongInput.getMessage().contains("that the alpaca input does not have"), wrongInput.getMessage());
+    }
+
+    @Test
+    void exportKeepsInputOrderAndFieldOrder(@TempDir Path dir) throws Exception {
+        // fields in an unusual order, an extra field, and an item without output
+        Path input = dir.resolve("in.jsonl");
+        List<String> src = new ArrayList<>();
+        for (int i = 0; i < 40; i++) {
+            src.add(i % 5 == 4 ? "{\"instruction\":\"task " + i + ": say hi\",\"input\":\"\"}"
+                    : "{\"source\":\"s" + i + "\",\"output\":\"old\",\"input\":\"x" + i + "\",\"instruction\":\"task " + i + ": echo\"}");
+        }
+        Files.write(input, src);
+        Path out = dir.resolve("answers.jsonl");
+        Teacher firstLast = request -> {
+            try {
+                Thread.sleep(Doubles.taskOf(request) == 0 ? 40 : ThreadLocalRandom.current().nextInt(3)); // the first item finishes last
+            } catch (InterruptedException e) {
+                throw new TeacherException("interrupted", 0, e);
+            }
+            return Doubles.respond(request);
+        };
+        JobRunner runner = runner(input, out);
+        runner.run(firstLast, RunOptions.defaults().withConcurrency(8), false);
+        List<String> written = Files.readAllLines(out).stream().map(l -> l.substring(7, l.indexOf('"', 7))).toList();
+        assertFalse(written.equals(written.stream().sorted((a, b) -> Integer.parseInt(a) - Integer.parseInt(b)).toList()),
+                "the output is in completion order, so the export has something to sort");
+
+        Path export = dir.resolve("release").resolve("alpaca_gpt4_data.json");
+        assertEquals(0, runner.export(export));
+        JsonNode released = JSON.readTree(export.toFile());
+        assertEquals(40, released.size());
+        for (int i = 0; i < 40; i++) {
+            JsonNode in = JSON.readTree(src.get(i));
+            JsonNode r = released.get(i);
+            List<String> inFields = new ArrayList<>(), outFields = new ArrayList<>();
+            in.fieldNames().forEachRemaining(inFields::add);
+            r.fieldNames().forEachRemaining(outFields::add);
+            if (!inFields.contains("output")) inFields.add("output");
+            assertEquals(inFields, outFields, "record " + i);
+            assertEquals(in.get("instruction"), r.get("instruction"));
+            assertEquals(Doubles.answer(AlpacaPrompt.of(in.get("instruction").asText(), in.get("input").asText())), r.get("output").asText());
+        }
+        try (var files = Files.list(export.getParent())) {
+            assertEquals(1, files.count(), "no temporary file left behind");
+        }
+    }
+
+    @Test
+    void theTeachersOwnUsageReportEndsTheSummary(@TempDir Path dir) throws Exception {
+        Path input = Doubles.alpacaFile(dir.resolve("in.json"), 4, 17);
+        class Priced implements Teacher, org.gpt4llm.datagen.teacher.UsageReport {
+            final AtomicInteger calls = new AtomicInteger();
+
+            @Override
+            public ChatResponse chat(org.gpt4llm.datagen.teacher.ChatRequest request) {
+                calls.incrementAndGet();
+                return Doubles.respond(request);
+            }
+
+            @Override
+            public String usageSummary() {
+                return "cost: $" + calls.get() * 0.25;
+            }
+        }
+        RunSummary s = runner(input, dir.resolve("o.jsonl")).run(new Priced(), RunOptions.defaults(), false);
+        assertEquals(4, s.calls());
+        assertEquals(28, s.completionTokens());
+        assertTrue(s.describe("alpaca").contains("cost: $1.0"), s.describe("alpaca"));
+    }
+
+    @Test
+    void aRecordWithItsOwnIdIsAFailureNotAHiddenField(@TempDir Path dir) throws Exception {
+        Path input = Doubles.alpacaFile(dir.resolve("in.json"), 3, 18);
+        Job withId = new Job() {
+            public String name() { return "odd"; }
+            public List<Item> read(Path in) throws IOException { return job.read(in); }
+            public List<org.gpt4llm.datagen.teacher.ChatRequest> preview(Item item) { return job.preview(item); }
+            public ObjectNode run(Item item, Teacher teacher) throws TeacherException {
+                return job.run(item, teacher).put("id", "mine");
+            }
+            public JsonNode export(List<ObjectNode> records) { return job.export(records); }
+        };
+        Path out = dir.resolve("o.jsonl");
+        RunSummary s = new JobRunner(withId, withId.read(input), out, new PrintWriter(notes, true)).run(Doubles::respond, RunOptions.defaults(), false);
+        assertEquals(0, s.done());
+        assertEquals(3, s.failed().size());
+        assertTrue(s.failed().getFirst().reason().contains("the odd job's record has its own \"id\""), s.failed().getFirst().reason());
+        assertEquals(0, Files.size(out));
+    }
+}
