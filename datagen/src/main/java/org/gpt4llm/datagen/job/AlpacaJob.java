@@ -34,13 +34,13 @@ public final class AlpacaJob implements Job {
 
     @Override
     public List<Item> read(Path input) throws IOException {
-        List<ObjectNode> records = JsonInput.objects(input);
+        List<JsonRecords.Located> records = JsonRecords.read(input);
         List<Item> items = new ArrayList<>(records.size());
         for (int i = 0; i < records.size(); i++) {
-            ObjectNode r = records.get(i);
-            JsonInput.text(r, "instruction", null, input, "record " + i);
-            JsonInput.text(r, "input", "", input, "record " + i);
-            items.add(new Item(Integer.toString(i), r));
+            JsonRecords.Located r = records.get(i);
+            JsonRecords.required(r, "instruction");
+            JsonRecords.text(r, "input");
+            items.add(new Item(Integer.toString(i), r.node()));
         }
         return items;
     }

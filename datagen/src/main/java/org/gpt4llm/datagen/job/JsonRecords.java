@@ -47,6 +47,18 @@ public final class JsonRecords {
         return v.asText();
     }
 
+    /** The text field {@code name} of a record, which must be there: absent or not text is an error naming the record. */
+    public static String required(Located r, String name) {
+        JsonNode v = r.node().get(name);
+        if (v == null || v.isNull()) throw new IllegalArgumentException(r.where() + " has no \"" + name + "\"");
+        return text(r, name);
+    }
+
+    /** Record {@code i} of list {@code field} of {@code r} (e.g. an instance), located for messages. */
+    public static Located element(Located r, String field, int i) {
+        return object(r.node().get(field).get(i), r.where() + ", " + field + "[" + i + "]");
+    }
+
     private static Located object(JsonNode n, String where) {
         if (!(n instanceof ObjectNode o)) throw new IllegalArgumentException(where + " is not a JSON object");
         return new Located(o, where);

@@ -37,24 +37,22 @@ public final class UnnaturalJob implements Job {
 
     @Override
     public List<Item> read(Path input) throws IOException {
-        List<ObjectNode> records = JsonInput.objects(input);
+        List<JsonRecords.Located> records = JsonRecords.read(input);
         List<Item> items = new ArrayList<>(records.size());
         for (int i = 0; i < records.size(); i++) {
-            ObjectNode r = records.get(i);
-            String where = "record " + i;
-            String instruction = JsonInput.text(r, "instruction", null, input, where);
-            JsonNode instances = r.get("instances");
+            JsonRecords.Located r = records.get(i);
+            String instruction = JsonRecords.required(r, "instruction");
+            JsonNode instances = r.node().get("instances");
             if (instances == null) {
-                items.add(new Item(Integer.toString(i), source(instruction, JsonInput.text(r, "input", "", input, where),
-                        JsonInput.text(r, "output", null, input, where))));
+                items.add(new Item(Integer.toString(i), source(instruction, JsonRecords.text(r, "input"),
+                        JsonRecords.required(r, "output"))));
                 continue;
             }
-            if (!instances.isArray()) throw new IOException("\"instances\" of " + where + " of " + input + " is not a list");
+            if (!instances.isArray()) throw new IllegalArgumentException(r.where() + ": \"instances\" is not a list");
             for (int k = 0; k < instances.size(); k++) {
-                String at = "instance " + k + " of " + where;
-                if (!(instances.get(k) instanceof ObjectNode inst)) throw new IOException(at + " of " + input + " is not a JSON object");
-                items.add(new Item(i + "." + k, source(instruction, JsonInput.text(inst, "input", "", input, at),
-                        JsonInput.text(inst, "output", null, input, at))));
+                JsonRecords.Located inst = JsonRecords.element(r, "instances", k);
+                items.add(new Item(i + "." + k, source(instruction, JsonRecords.text(inst, "input"),
+                        JsonRecords.required(inst, "output"))));
             }
         }
         return items;

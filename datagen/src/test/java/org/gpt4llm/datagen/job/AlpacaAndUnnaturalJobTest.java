@@ -53,14 +53,14 @@ class AlpacaAndUnnaturalJobTest {
         Path in = dir.resolve("a.jsonl");
         AlpacaJob job = new AlpacaJob(0.3, 100);
         Files.writeString(in, "{\"instruction\":\"x\"}\n\n{\"input\":\"y\"}\n");
-        assertEquals("record 1 of " + in + " has no \"instruction\"", assertThrows(IOException.class, () -> job.read(in)).getMessage());
+        assertEquals(in + ":3 has no \"instruction\"", assertThrows(IllegalArgumentException.class, () -> job.read(in)).getMessage());
         Files.writeString(in, "{\"instruction\":\"x\"}\n{\"instruction\":\"x\", \"input\": 3}\n");
-        assertEquals("\"input\" of record 1 of " + in + " is not a string", assertThrows(IOException.class, () -> job.read(in)).getMessage());
+        assertEquals(in + ":2: \"input\" is not a string", assertThrows(IllegalArgumentException.class, () -> job.read(in)).getMessage());
         Files.writeString(in, "{\"instruction\":\"x\"}\n{\"instruction\":\n");
         String broken = assertThrows(IOException.class, () -> job.read(in)).getMessage();
-        assertTrue(broken.startsWith("line 2 of " + in + " is not valid JSON: "), broken);
+        assertTrue(broken.startsWith(in + ":2 is not valid JSON: "), broken);
         Files.writeString(in, "[{\"instruction\":\"x\"}, 7]");
-        assertEquals("record 1 of " + in + " is not a JSON object", assertThrows(IOException.class, () -> job.read(in)).getMessage());
+        assertEquals(in + ": record 1 is not a JSON object", assertThrows(IllegalArgumentException.class, () -> job.read(in)).getMessage());
         assertThrows(IOException.class, () -> job.read(dir.resolve("missing.json")));
     }
 
@@ -85,6 +85,6 @@ class AlpacaAndUnnaturalJobTest {
         assertEquals("3", r.get("reference_output").asText());
         assertEquals(2, job.export(List.of(r, r)).size());
         Files.writeString(core, "{\"instruction\":\"Count.\",\"instances\":[{\"input\":\"a b\"}]}\n");
-        assertEquals("instance 0 of record 0 of " + core + " has no \"output\"", assertThrows(IOException.class, () -> job.read(core)).getMessage());
+        assertEquals(core + ":1, instances[0] has no \"output\"", assertThrows(IllegalArgumentException.class, () -> job.read(core)).getMessage());
     }
 }
