@@ -42,9 +42,9 @@ public final class TeacherBench {
             for (int c : concurrencies) if (c < 1) throw new IllegalArgumentException("concurrency must be >= 1, got " + c);
         }
 
-        /** 400 requests, 20 ms latency, 100 requests per 5 s window, concurrency 1..32. */
+        /** 300 requests, 100 ms latency, 300 requests per 5 s window (60/s), concurrency 1..32. */
         public static Config defaults() {
-            return new Config(List.of(1, 2, 4, 8, 16, 32), 400, Duration.ofMillis(20), 100, Duration.ofSeconds(5), Duration.ofMillis(250));
+            return new Config(List.of(1, 2, 4, 8, 16, 32), 300, Duration.ofMillis(100), 300, Duration.ofSeconds(5), Duration.ofMillis(250));
         }
     }
 
@@ -86,10 +86,10 @@ public final class TeacherBench {
                     .withKey(TeacherOptions.DEFAULT_KEY_VARIABLE, name -> null)
                     .withTimeout(config.latency().plusSeconds(30));
             RateLimiter limiter = new RateLimiter(config.limit(), 0, config.window().plus(config.margin()), RateLimiter.Clock.SYSTEM);
-            OpenAiTeacher teacher = new OpenAiTeacher(options, limiter);
             int answered = 0;
             long start = System.nanoTime();
-            try (ExecutorService pool = Executors.newFixedThreadPool(concurrency)) {
+            try (OpenAiTeacher teacher = new OpenAiTeacher(options, limiter);
+                    ExecutorService pool = Executors.newFixedThreadPool(concurrency)) {
                 List<Future<ChatResponse>> futures = new ArrayList<>();
                 for (int i = 0; i < config.requests(); i++) {
                     String question = "Request " + i;

@@ -34,7 +34,7 @@ import java.util.concurrent.TimeoutException;
  * <p>The API key is read once from the environment and appears in nothing but the Authorization
  * header: not in logs, exception messages (the server's error text is scrubbed of it) or toString.
  */
-public final class OpenAiTeacher implements Teacher {
+public final class OpenAiTeacher implements Teacher, AutoCloseable {
     private static final ObjectMapper JSON = new ObjectMapper();
     /** A Retry-After beyond this is a server's mistake, not a plan. */
     private static final Duration MAX_RETRY_AFTER = Duration.ofMinutes(10);
@@ -299,6 +299,12 @@ public final class OpenAiTeacher implements Teacher {
             case 504 -> "Gateway Timeout";
             default -> status >= 500 ? "Server Error" : "Client Error";
         };
+    }
+
+    /** Closes the HTTP client's connections, after the requests in flight. */
+    @Override
+    public void close() {
+        http.close();
     }
 
     @Override

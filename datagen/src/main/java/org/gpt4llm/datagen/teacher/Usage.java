@@ -27,7 +27,15 @@ public final class Usage {
         this.completionPricePer1K = completionPricePer1K;
     }
 
-    /** A consistent-enough copy of the totals (each counter read once). */
+    /**
+     * A copy of the totals (each counter read once).
+     *
+     * @param requests       HTTP attempts sent, retries included
+     * @param answered       requests that got their answer
+     * @param retries        attempts after a request's first
+     * @param failures       requests that failed for good
+     * @param failedAttempts failed attempts by kind: the HTTP status, "timeout", "connection" or "malformed"
+     */
     public record Snapshot(
             String model,
             long requests,

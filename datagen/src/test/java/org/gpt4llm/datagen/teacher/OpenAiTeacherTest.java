@@ -81,7 +81,16 @@ class OpenAiTeacherTest {
         assertEquals(2, usage.retries());
         assertEquals(1, usage.answered());
         assertEquals(0, usage.failures());
-        assertEquals(2L, usage.failedAttempts().values().stream().mapToLong(Long::longValue).sum());
+        String kind = switch (failure) {
+            case RATE_LIMITED -> "429";
+            case SERVER_ERROR -> "500";
+            case UNAVAILABLE -> "503";
+            case SLOW -> "timeout";
+            case MALFORMED_JSON -> "malformed";
+            case CLOSED_MID_BODY -> "connection";
+            default -> throw new AssertionError(failure);
+        };
+        assertEquals(Map.of(kind, 2L), usage.failedAttempts());
     }
 
     @Test
