@@ -61,6 +61,7 @@ public final class FakeTeacherServer implements AutoCloseable {
     private volatile String retryAfterValue;
     private volatile Function<String, String> answer = FakeTeacherServer::defaultAnswer;
     private volatile String requiredKey;
+    private volatile boolean echoKey;
     private final Map<Integer, Failure> script = new ConcurrentHashMap<>();
     private volatile double failureProbability;
     private volatile List<Failure> randomFailures = List.of();
@@ -117,6 +118,12 @@ public final class FakeTeacherServer implements AutoCloseable {
     /** Answers 401 unless the request carries {@code Authorization: Bearer key}. */
     public FakeTeacherServer requireKey(String key) {
         this.requiredKey = key;
+        return this;
+    }
+
+    /** A wrong key's 401 quotes the key received, as some proxies do (clients must keep it out of their messages). */
+    public FakeTeacherServer echoKeyInErrors() {
+        this.echoKey = true;
         return this;
     }
 
@@ -226,8 +233,10 @@ public final class FakeTeacherServer implements AutoCloseable {
                 sendError(exchange, 405, "only POST is supported");
                 return;
             }
-            if (requiredKey != null && !("Bearer " + requiredKey).equals(exchange.getRequestHeaders().getFirst("Authorization"))) {
-                sendError(exchange, 401, "Incorrect API key provided.");
+            String authorization = exchange.getRequestHeaders().getFirst("Authorization");
+            if (requiredKey != null && !("Bearer " + requiredKey).equals(authorization)) {
+                String received = authorization == null ? "none" : authorization.replaceFirst("^Bearer ", "");
+                sendError(exchange, 401, echoKey ? "Incorrect API key provided: " + received + "." : "Incorrect API key provided.");
                 return;
             }
             Failure failure = failureFor(n);

@@ -220,6 +220,8 @@ public final class OpenAiTeacher implements Teacher, AutoCloseable {
         if (text == null) text = body == null ? "" : firstLine(body);
         text = text.strip();
         if (text.length() > 300) text = text.substring(0, 300) + "...";
+        // It ends up inside our sentence, which has its own full stop.
+        while (text.endsWith(".") && !text.endsWith("...")) text = text.substring(0, text.length() - 1);
         return text.isEmpty() ? "no message" : scrub(text);
     }
 

@@ -171,10 +171,11 @@ public final class RateLimiter {
                         tokensInLog += tokens;
                         return new Permit(entry);
                     }
-                    // Sleep outside the lock so that settling permits is never blocked by a waiter.
+                    // Sleep outside the lock so that settling permits is never blocked by a waiter, and
+                    // at most a slice at a time so that capacity freed by settling is seen soon.
                     lock.unlock();
                     try {
-                        clock.sleepNanos(wait);
+                        clock.sleepNanos(Math.min(wait, Math.max(tokenSliceNanos, 1)));
                     } finally {
                         lock.lock();
                     }

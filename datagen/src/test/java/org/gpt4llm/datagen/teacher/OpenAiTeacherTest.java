@@ -101,7 +101,7 @@ class OpenAiTeacherTest {
         assertEquals(401, e.status());
         assertEquals(1, server.requestCount());
         assertTrue(e.getMessage().contains("401"), e.getMessage());
-        assertTrue(e.getMessage().contains("Incorrect API key provided."), e.getMessage());
+        assertTrue(e.getMessage().contains(": Incorrect API key provided (not retried)."), e.getMessage());
         assertTrue(e.getMessage().contains("not retried"), e.getMessage());
         assertEquals(1, teacher.usage().snapshot().failures());
     }
@@ -152,7 +152,7 @@ class OpenAiTeacherTest {
         TeacherException e = assertThrows(TeacherException.class, () -> teacher.chat(ChatRequest.of("hi", 0, 8)));
         assertEquals(500, e.status());
         assertEquals(3, server.requestCount());
-        assertEquals("The teacher answered 500 Internal Server Error: The server had an error while processing your request., after 3 attempts.",
+        assertEquals("The teacher answered 500 Internal Server Error: The server had an error while processing your request, after 3 attempts.",
                 e.getMessage());
         Usage.Snapshot usage = teacher.usage().snapshot();
         assertEquals(1, usage.failures());
@@ -209,7 +209,7 @@ class OpenAiTeacherTest {
     @Test
     void theKeyAppearsInNoMessageOrToString() throws Exception {
         server = new FakeTeacherServer(0).start();
-        FakeTeacherServer echo = new FakeTeacherServer(0).requireKey("other").start();
+        FakeTeacherServer echo = new FakeTeacherServer(0).requireKey("other").echoKeyInErrors().start();
         try {
             TeacherOptions options = options(2);
             OpenAiTeacher teacher = new OpenAiTeacher(options);
@@ -228,7 +228,9 @@ class OpenAiTeacherTest {
                 }
             }
             OpenAiTeacher unauthorized = new OpenAiTeacher(options.withApiBase(echo.apiBase()));
-            messages.add(assertThrows(TeacherException.class, () -> unauthorized.chat(ChatRequest.of("hi", 0, 8))).getMessage());
+            String echoed = assertThrows(TeacherException.class, () -> unauthorized.chat(ChatRequest.of("hi", 0, 8))).getMessage();
+            assertEquals("The teacher answered 401 Unauthorized: Incorrect API key provided: *** (not retried).", echoed);
+            messages.add(echoed);
             for (String m : messages) assertFalse(m.contains(KEY), m);
             assertEquals(Failure.values().length + 1, messages.stream().filter(m -> m.startsWith("The teacher")).count());
         } finally {
