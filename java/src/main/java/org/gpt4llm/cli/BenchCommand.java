@@ -1,6 +1,8 @@
 package org.gpt4llm.cli;
 
 import java.nio.file.Path;
+import java.time.Duration;
+import java.util.List;
 import java.util.Locale;
 import java.util.concurrent.Callable;
 import org.gpt4llm.backend.Backend;
@@ -11,6 +13,7 @@ import org.gpt4llm.backend.cuda.EmuDevice;
 import org.gpt4llm.bench.GenerateBench;
 import org.gpt4llm.bench.KernelBench;
 import org.gpt4llm.bench.StepBench;
+import org.gpt4llm.datagen.bench.TeacherBench;
 import org.gpt4llm.io.AtomicFiles;
 import org.gpt4llm.model.DecoderModel;
 import org.gpt4llm.model.LlamaConfig;
@@ -24,7 +27,8 @@ import picocli.CommandLine;
 /** {@code gpt4llm bench}: side-by-side performance against a peer measured in the same run. */
 @Command(name = "bench", mixinStandardHelpOptions = true,
         description = "Side-by-side performance: our engine against a peer, measured in one run.",
-        subcommands = {BenchCommand.Step.class, BenchCommand.Kernels.class, BenchCommand.Generate.class})
+        subcommands = {BenchCommand.Step.class, BenchCommand.Kernels.class, BenchCommand.Generate.class,
+                BenchCommand.Datagen.class})
 public final class BenchCommand implements Runnable {
     @Override
     public void run() {
@@ -227,6 +231,43 @@ public final class BenchCommand implements Runnable {
                 if (json != null) AtomicFiles.writeJson(json, r.toJson());
             }
             return 0;
+        }
+    }
+
+    @Command(name = "datagen", mixinStandardHelpOptions = true,
+            description = "Data-collection throughput against a local stand-in for the teacher API with a fixed latency:"
+                    + " requests/s at each concurrency, and the most requests the server saw in any window against the"
+                    + " client's rate limit (which must never be exceeded).")
+    static final class Datagen implements Callable<Integer> {
+        @Option(names = "--requests", defaultValue = "300", description = "requests per concurrency level (default: ${DEFAULT-VALUE})")
+        int requests;
+
+        @Option(names = "--latency-ms", defaultValue = "100", description = "the server's latency per request (default: ${DEFAULT-VALUE})")
+        long latencyMs;
+
+        @Option(names = "--limit", defaultValue = "300", description = "requests allowed per window, 0 for none (default: ${DEFAULT-VALUE})")
+        int limit;
+
+        @Option(names = "--window-s", defaultValue = "5", description = "the rate limit's window in seconds (default: ${DEFAULT-VALUE})")
+        double windowS;
+
+        @Option(names = "--concurrency", split = ",", defaultValue = "1,2,4,8,16,32",
+                description = "concurrency levels (default: ${DEFAULT-VALUE})")
+        List<Integer> concurrency;
+
+        @Override
+        public Integer call() throws Exception {
+            TeacherBench.Config d = TeacherBench.Config.defaults();
+            TeacherBench.Config config = new TeacherBench.Config(concurrency, requests, Duration.ofMillis(latencyMs), limit,
+                    Duration.ofMillis(Math.round(windowS * 1000)), d.margin());
+            System.out.println(TeacherBench.HEADER);
+            boolean ok = true;
+            for (TeacherBench.Row row : TeacherBench.run(config)) {
+                System.out.println(row.format());
+                ok &= row.answered() == row.requests() && (row.limit() == 0 || row.maxInWindow() <= row.limit());
+            }
+            if (!ok) System.out.println("FAILED: a request went unanswered or the rate limit was exceeded");
+            return ok ? 0 : 1;
         }
     }
 }

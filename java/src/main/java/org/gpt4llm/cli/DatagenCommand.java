@@ -3,23 +3,29 @@ package org.gpt4llm.cli;
 import java.io.PrintWriter;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Path;
+import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.concurrent.Callable;
 import java.util.function.Function;
 import org.gpt4llm.datagen.job.AlpacaJob;
+import org.gpt4llm.datagen.job.CompareJob;
+import org.gpt4llm.datagen.job.InstructionsJob;
 import org.gpt4llm.datagen.job.Item;
 import org.gpt4llm.datagen.job.Job;
+import org.gpt4llm.datagen.job.TranslateJob;
 import org.gpt4llm.datagen.job.UnnaturalJob;
 import org.gpt4llm.datagen.run.JobRunner;
 import org.gpt4llm.datagen.run.RunOptions;
 import org.gpt4llm.datagen.run.RunSummary;
-import org.gpt4llm.datagen.teacher.Teacher;
-import picocli.CommandLine;
+import org.gpt4llm.datagen.teacher.OpenAiTeacher;
+import org.gpt4llm.datagen.teacher.TeacherOptions;
+import org.gpt4llm.io.AtomicFiles;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Model.CommandSpec;
 import picocli.CommandLine.Option;
 import picocli.CommandLine.Spec;
+import picocli.CommandLine;
 
 /**
  * {@code gpt4llm datagen JOB}: collect one of the paper's data sets from a GPT-4-class teacher behind
@@ -39,8 +45,17 @@ public final class DatagenCommand implements Runnable {
     static final List<JobKind> JOBS = List.of(
             new JobKind("alpaca", "Answer Alpaca instructions with the Alpaca prompt: {instruction, input, output}.", false,
                     c -> new AlpacaJob(c.temperature, c.maxTokens)),
+            new JobKind("translate", "Translate Alpaca instructions and inputs to Chinese (--translator-model, default the"
+                    + " teacher), then answer them in Chinese: the alpaca_gpt4_data_zh format.", false,
+                    c -> c.translatorModel == null ? new TranslateJob() : new TranslateJob(c.teacher(c.translatorModel))),
+            new JobKind("compare", "Rate K models' answers to the same instructions 1-10 with the paper's rating prompt"
+                    + " (--in once per answer file): {user_input, responses_and_scores:[{response, score, source}]}.", true,
+                    c -> new CompareJob(c.inputs)),
             new JobKind("unnatural", "Answer Unnatural Instructions, keeping the data set's answer as reference_output.", false,
-                    c -> new UnnaturalJob(c.temperature, c.maxTokens)));
+                    c -> new UnnaturalJob(c.temperature, c.maxTokens)),
+            new JobKind("instructions", "Generate new instructions from seed tasks as Alpaca's self-instruct does (--rounds"
+                    + " requests of 20, filtered, ROUGE-L > 0.7 duplicates dropped).", false,
+                    c -> new InstructionsJob(c.rounds, c.seed)));
 
     @Spec
     CommandSpec spec;
@@ -65,8 +80,21 @@ public final class DatagenCommand implements Runnable {
      * The teacher the jobs ask: the one place the flags {@code --api-base --model --api-key-env --rpm
      * --tpm --timeout --max-attempts --concurrency} become a client.
      */
-    static Teacher openTeacher(JobCommand flags) {
-        throw new IllegalArgumentException("teacher client not available yet");
+    static OpenAiTeacher openTeacher(JobCommand flags, String model) {
+        TeacherOptions o = TeacherOptions.defaults(model);
+        o = o.withApiBase(flags.apiBase).withKey(flags.apiKeyEnv, System::getenv).withLimits(flags.rpm, flags.tpm)
+                .withTimeout(Duration.ofSeconds(flags.timeoutSeconds))
+                .withRetries(flags.maxAttempts, o.backoffBase(), o.backoffMax());
+        if (flags.promptPrice != null || flags.completionPrice != null) {
+            o = o.withPrices(flags.promptPrice != null ? flags.promptPrice : o.promptPricePer1K(),
+                    flags.completionPrice != null ? flags.completionPrice : o.completionPricePer1K());
+        }
+        return new OpenAiTeacher(o);
+    }
+
+    /** Where the usage of each run against {@code out} is kept: one JSON line per run. */
+    static Path usageFile(Path out) {
+        return out.resolveSibling(out.getFileName() + ".usage.jsonl");
     }
 
     /** One job's run: read the input, run what is not done, export. */
@@ -121,6 +149,31 @@ public final class DatagenCommand implements Runnable {
         @Option(names = "--max-tokens", defaultValue = "1024", description = "most tokens per answer (default: ${DEFAULT-VALUE})")
         int maxTokens;
 
+        @Option(names = "--price-prompt", description = "dollars per 1K prompt tokens, for the cost (default: GPT-4 8K's 0.03)")
+        Double promptPrice;
+
+        @Option(names = "--price-completion", description = "dollars per 1K completion tokens (default: GPT-4 8K's 0.06)")
+        Double completionPrice;
+
+        @Option(names = "--translator-model", description = "translate: the model that translates (default: --model)")
+        String translatorModel;
+
+        @Option(names = "--rounds", defaultValue = "10", description = "instructions: generation requests (default: ${DEFAULT-VALUE})")
+        int rounds;
+
+        @Option(names = "--seed", defaultValue = "42", description = "instructions: which seed tasks each round shows (default: ${DEFAULT-VALUE})")
+        long seed;
+
+        /** Teachers opened for this run (the main one, a translator), closed when it ends. */
+        private final List<OpenAiTeacher> opened = new ArrayList<>();
+
+        /** A teacher for {@code model} with this command's API flags. */
+        OpenAiTeacher teacher(String model) {
+            OpenAiTeacher t = openTeacher(this, model);
+            opened.add(t);
+            return t;
+        }
+
         @Option(names = "--limit", description = "run at most this many items (the first ones not done yet)")
         Integer limit;
 
@@ -141,6 +194,14 @@ public final class DatagenCommand implements Runnable {
             if (maxAttempts < 1) throw new IllegalArgumentException("--max-attempts must be at least 1, got " + maxAttempts);
             if (!kind.manyInputs() && inputs.size() != 1) throw new IllegalArgumentException("datagen " + kind.name() + " reads one --in file, got " + inputs.size());
 
+            try {
+                return run();
+            } finally {
+                for (OpenAiTeacher t : opened) t.close();
+            }
+        }
+
+        private int run() throws Exception {
             Job job = kind.make().apply(this);
             List<Item> items = job.read(inputs.getFirst());
             PrintWriter err = spec.commandLine().getErr();
@@ -153,8 +214,11 @@ public final class DatagenCommand implements Runnable {
             }
             RunSummary summary = null;
             if (limit == null || limit > 0) { // --limit 0 --export only exports, without a teacher
-                summary = runner.run(openTeacher(this), options, System.console() != null && System.console().isTerminal());
+                OpenAiTeacher teacher = teacher(model);
+                summary = runner.run(teacher, options, System.console() != null && System.console().isTerminal());
                 stdout.print(summary.describe(job.name()));
+                // what this run cost, appended: the file keeps one line per run of the same --out
+                AtomicFiles.appendLine(usageFile(out), teacher.usage().snapshot().toJson().toString());
                 if (!summary.failed().isEmpty()) {
                     stdout.println("failures are listed in " + JobRunner.failuresFile(out) + "; run the same command again to retry them");
                 }

@@ -92,6 +92,18 @@ public final class AtomicFiles {
     }
 
     /** Makes renames in {@code dir} durable; a no-op where the platform cannot open directories. */
+    /**
+     * Appends {@code line} and a newline to {@code file} (created if absent) in one write, flushed to
+     * disk: a crash can cut only this line, never an earlier one.
+     */
+    public static void appendLine(Path file, String line) throws IOException {
+        try (FileChannel out = FileChannel.open(file, java.nio.file.StandardOpenOption.CREATE,
+                java.nio.file.StandardOpenOption.WRITE, java.nio.file.StandardOpenOption.APPEND)) {
+            writeFully(out, java.nio.ByteBuffer.wrap((line + "\n").getBytes(java.nio.charset.StandardCharsets.UTF_8)));
+            out.force(true);
+        }
+    }
+
     public static void syncDirectory(Path dir) {
         try (FileChannel ch = FileChannel.open(dir, StandardOpenOption.READ)) {
             ch.force(true);

@@ -51,12 +51,12 @@ class DatagenCommandTest {
         Path out = dir.resolve("o.jsonl");
         CliRun r = CliRun.of("datagen", "unnatural", "--in", missing.toString(), "--out", out.toString(), "--dry-run");
         assertEquals(2, r.code());
-        assertEquals("gpt4llm datagen unnatural: input file " + missing + " does not exist", r.err().strip());
+        assertEquals("gpt4llm datagen unnatural: " + missing + " does not exist or is not a file", r.err().strip());
 
         Path bad = Files.writeString(dir.resolve("bad.json"), "[{\"instruction\": \"a\", \"input\": \"\"}, {\"input\": \"b\"}]");
         r = CliRun.of("datagen", "alpaca", "--in", bad.toString(), "--out", out.toString(), "--dry-run");
         assertEquals(2, r.code());
-        assertEquals("gpt4llm datagen alpaca: record 1 of " + bad + " has no \"instruction\"", r.err().strip());
+        assertEquals("gpt4llm datagen alpaca: " + bad + ": record 1 has no \"instruction\"", r.err().strip());
 
         r = CliRun.of("datagen", "alpaca", "--in", bad.toString(), "--out", out.toString(), "--concurrency", "0");
         assertEquals(2, r.code());

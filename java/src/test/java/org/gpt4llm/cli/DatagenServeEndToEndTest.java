@@ -15,7 +15,6 @@ import org.gpt4llm.serve.OpenAiServer;
 import org.gpt4llm.serve.ServerConfig;
 import org.gpt4llm.testing.CliRun;
 import org.gpt4llm.testing.SharedFiles;
-import org.junit.jupiter.api.Disabled;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
@@ -28,7 +27,6 @@ class DatagenServeEndToEndTest {
     private static final ObjectMapper JSON = new ObjectMapper();
 
     @Test
-    @Disabled("needs the HTTP teacher client behind DatagenCommand.openTeacher")
     void alpacaAgainstServe(@TempDir Path dir) throws Exception {
         Path data = SharedFiles.get("data/alpaca_gpt4_en_1k.json");
         Path model = dir.resolve("stories260K");
@@ -51,6 +49,12 @@ class DatagenServeEndToEndTest {
         }
         List<String> lines = Files.readAllLines(out);
         assertEquals(40, lines.size());
+        // each run's usage and cost, appended, and summed up on the console
+        List<String> usage = Files.readAllLines(DatagenCommand.usageFile(out));
+        assertEquals(2, usage.size(), "one usage line per run");
+        JsonNode run = JSON.readTree(usage.getFirst());
+        assertEquals(20, run.path("answered").asInt(), run.toString());
+        assertTrue(run.path("completion_tokens").asLong() > 0 && run.path("cost_usd").asDouble() > 0, run.toString());
         Set<String> ids = new HashSet<>();
         for (String line : lines) assertTrue(ids.add(JSON.readTree(line).get("id").asText()), "id written twice: " + line);
 

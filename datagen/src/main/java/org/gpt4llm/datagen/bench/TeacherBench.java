@@ -108,43 +108,4 @@ public final class TeacherBench {
                     server.maxRequestsInAnyWindow(config.window()), config.limit(), config.window());
         }
     }
-
-    /** {@code [--requests N] [--latency-ms MS] [--limit N] [--window-s S] [--concurrency 1,2,4]} */
-    public static void main(String[] args) throws Exception {
-        Config d = Config.defaults();
-        List<Integer> concurrencies = d.concurrencies();
-        int requests = d.requests();
-        Duration latency = d.latency();
-        int limit = d.limit();
-        Duration window = d.window();
-        for (int i = 0; i < args.length; i++) {
-            String flag = args[i];
-            if (i + 1 >= args.length) throw new IllegalArgumentException(flag + " needs a value");
-            String value = args[++i];
-            switch (flag) {
-                case "--requests" -> requests = Integer.parseInt(value);
-                case "--latency-ms" -> latency = Duration.ofMillis(Long.parseLong(value));
-                case "--limit" -> limit = Integer.parseInt(value);
-                case "--window-s" -> window = Duration.ofMillis(Math.round(Double.parseDouble(value) * 1000));
-                case "--concurrency" -> {
-                    concurrencies = new ArrayList<>();
-                    for (String c : value.split(",")) concurrencies.add(Integer.parseInt(c.strip()));
-                }
-                default -> throw new IllegalArgumentException("unknown flag " + flag
-                        + " (known: --requests, --latency-ms, --limit, --window-s, --concurrency)");
-            }
-        }
-        Config config = new Config(concurrencies, requests, latency, limit, window, d.margin());
-        System.out.println(HEADER);
-        boolean ok = true;
-        for (int c : config.concurrencies()) {
-            Row row = runLevel(config, c);
-            System.out.println(row.format());
-            ok &= row.answered() == row.requests() && (row.limit() == 0 || row.maxInWindow() <= row.limit());
-        }
-        if (!ok) {
-            System.out.println("FAILED: a request went unanswered or the limit was exceeded.");
-            System.exit(1);
-        }
-    }
 }

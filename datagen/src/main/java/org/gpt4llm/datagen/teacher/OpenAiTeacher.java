@@ -34,7 +34,7 @@ import java.util.concurrent.TimeoutException;
  * <p>The API key is read once from the environment and appears in nothing but the Authorization
  * header: not in logs, exception messages (the server's error text is scrubbed of it) or toString.
  */
-public final class OpenAiTeacher implements Teacher, AutoCloseable {
+public final class OpenAiTeacher implements Teacher, UsageReport, AutoCloseable {
     private static final ObjectMapper JSON = new ObjectMapper();
     /** A Retry-After beyond this is a server's mistake, not a plan. */
     private static final Duration MAX_RETRY_AFTER = Duration.ofMinutes(10);
@@ -72,6 +72,11 @@ public final class OpenAiTeacher implements Teacher, AutoCloseable {
     /** Whether a key was found in the options' variable (never the key itself). */
     public boolean hasKey() {
         return key != null;
+    }
+
+    @Override
+    public String usageSummary() {
+        return usage().snapshot().summary();
     }
 
     public Usage usage() {
