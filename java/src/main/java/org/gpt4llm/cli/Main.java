@@ -10,7 +10,7 @@ import picocli.CommandLine.Command;
 @Command(name = "gpt4llm", mixinStandardHelpOptions = true, version = "gpt4llm 0.1.0",
         description = "Instruction tuning with GPT-4: collect data, fine-tune, train reward models, decode, evaluate.",
         subcommands = {DoctorCommand.class, InitTokenizerCommand.class, InitModelCommand.class, SftCommand.class,
-                RmCommand.class, GenerateCommand.class, ServeCommand.class, ImportGgufCommand.class,
+                RmCommand.class, GenerateCommand.class, ServeCommand.class, ImportGgufCommand.class, EvalCommand.class,
                 MergeLoraCommand.class, BenchCommand.class})
 public final class Main implements Runnable {
     public static void main(String[] args) {
