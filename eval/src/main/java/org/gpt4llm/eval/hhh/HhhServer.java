@@ -50,15 +50,15 @@ public final class HhhServer implements AutoCloseable {
         this.summary = summary;
         this.defaultRater = defaultRater == null || defaultRater.isBlank() ? null : defaultRater.strip();
         this.clock = clock;
-        this.log = new VoteLog(votes);
-        for (Vote v : log.votes()) {
+        for (Vote v : VoteLog.read(votes)) {
             if (!v.modelA().equals(tasks.modelA()) || !v.modelB().equals(tasks.modelB())) {
                 throw new IllegalArgumentException(votes + " holds votes on " + v.modelA() + " vs " + v.modelB()
                         + ", not on the answers given (" + tasks.modelA() + " vs " + tasks.modelB() + ")");
             }
         }
-        writeReports();
         this.http = HttpServer.create(new InetSocketAddress(InetAddress.getLoopbackAddress(), port), 0);
+        this.log = new VoteLog(votes);
+        writeReports();
         // one dispatcher thread: requests are handled one at a time, so votes never interleave
         http.createContext("/", this::handle);
         http.start();
