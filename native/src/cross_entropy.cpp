@@ -13,7 +13,8 @@
  * kChunk floats that stay in L1: the chunk max updates the running max m (rescaling the running
  * sum by e^(m_old - m_new)), then the chunk's e^(x - m) are added to S in fp64. x[n,t] is read in
  * this pass, so pass 2 may overwrite the row in place: dlogits = e^(x - m) * (grad_scale / S),
- * then dlogits[t] -= grad_scale. The probabilities are never stored separately.
+ * then dlogits[t] = -(sum of the row's other dlogits), which equals (p_t - 1) * grad_scale without
+ * its cancellation. The probabilities are never stored separately.
  */
 #include <immintrin.h>
 #include <omp.h>
@@ -134,7 +135,11 @@ G4_API int g4_cross_entropy(float* losses, float* dlogits, const float* logits,
     losses[n] = (float)((double)st.max + std::log(st.sum) - (double)xt);
     if (d) {
       grad(d, x, V, st.max, (float)((double)grad_scale / st.sum));
-      d[t] -= grad_scale;
+      // p_t - 1 = -sum of the other p_v: summed directly, the target's gradient keeps its precision
+      // when p_t is close to 1, where p_t - 1 would cancel to a few correct bits
+      double others = 0.0;
+      for (int v = 0; v < V; v++) others += v == t ? 0.0 : (double)d[v];
+      d[t] = (float)-others;
     }
   }
   return count;
