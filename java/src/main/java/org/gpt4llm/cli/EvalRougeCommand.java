@@ -86,10 +86,10 @@ public final class EvalRougeCommand implements Callable<Integer> {
         List<Row> paperRows = paper == null ? List.of() : paperRows(paper);
 
         List<Row> ours = bucketMajor(rows);
-        ReportFiles.writeJson(out.resolve("rouge.json"), RougeEval.toJson(ours));
+        ReportFiles.writeText(out.resolve("rouge.json"), RougeEval.toPaperText(ours));
         for (Bucket b : Bucket.values()) {
-            ReportFiles.writeJson(out.resolve("rouge_len" + b.fileSuffix + ".json"),
-                    RougeEval.toJson(ours.stream().filter(r -> r.length().equals(b.label)).toList()));
+            ReportFiles.writeText(out.resolve("rouge_len" + b.fileSuffix + ".json"),
+                    RougeEval.toPaperText(ours.stream().filter(r -> r.length().equals(b.label)).toList()));
         }
         List<Row> shown = bucketMajor(Stream.concat(rows.stream(), paperRows.stream()).toList());
         ReportFiles.writePng(out.resolve("rouge.png"), RougeEval.chart(shown));

@@ -1,5 +1,9 @@
 package org.gpt4llm.eval.rouge;
 
+import com.fasterxml.jackson.core.JsonProcessingException;
+import com.fasterxml.jackson.core.util.DefaultIndenter;
+import com.fasterxml.jackson.core.util.DefaultPrettyPrinter;
+import com.fasterxml.jackson.core.util.Separators;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.node.ArrayNode;
 import com.fasterxml.jackson.databind.node.ObjectNode;
@@ -56,18 +60,20 @@ public final class RougeEval {
      * files, though it starts at 6: the four buckets add up to its ALL count) and file suffixes.
      */
     public enum Bucket {
-        LEN_0_2("0-2", "0-2", 0, 2),
-        LEN_3_5("3-5", "3-5", 3, 5),
-        LEN_6_10("5-10", "6-10", 6, 10),
-        LEN_OVER_10("10-", "10-", 11, Integer.MAX_VALUE),
-        ALL("ALL", "ALL", 0, Integer.MAX_VALUE);
+        LEN_0_2("0-2", "0-2", "0-2", 0, 2),
+        LEN_3_5("3-5", "3-5", "3-5", 3, 5),
+        LEN_6_10("5-10", "6-10", "6-10", 6, 10),
+        LEN_OVER_10("10-", "10-", ">10", 11, Integer.MAX_VALUE),
+        ALL("ALL", "ALL", "ALL", 0, Integer.MAX_VALUE);
 
-        public final String label, fileSuffix;
+        /** label: in the result files; display: in the chart and table. */
+        public final String label, fileSuffix, display;
         final int min, max;
 
-        Bucket(String label, String fileSuffix, int min, int max) {
+        Bucket(String label, String fileSuffix, String display, int min, int max) {
             this.label = label;
             this.fileSuffix = fileSuffix;
+            this.display = display;
             this.min = min;
             this.max = max;
         }
@@ -76,6 +82,12 @@ public final class RougeEval {
         public static Bucket of(int words) {
             for (Bucket b : values()) if (b != ALL && words >= b.min && words <= b.max) return b;
             throw new IllegalArgumentException("negative length " + words);
+        }
+
+        /** The display name of a result-file label; an unknown label as it is. */
+        public static String display(String label) {
+            for (Bucket b : values()) if (b.label.equals(label)) return b.display;
+            return label;
         }
 
         boolean holds(Bucket instanceBucket) {
@@ -132,6 +144,21 @@ public final class RougeEval {
         return a;
     }
 
+    /** Python's {@code json.dump(rows, f, indent=2)}, as the paper's files are written. */
+    private static final DefaultPrettyPrinter PYTHON_INDENT_2 = new DefaultPrettyPrinter()
+            .withObjectIndenter(new DefaultIndenter("  ", "\n"))
+            .withArrayIndenter(new DefaultIndenter("  ", "\n"))
+            .withSeparators(Separators.createDefaultInstance().withObjectFieldValueSpacing(Separators.Spacing.AFTER));
+
+    /** The rows as the paper's result files have them, byte for byte (two-space indent, "key": value). */
+    public static String toPaperText(List<Row> rows) {
+        try {
+            return ReportFiles.JSON.writer(PYTHON_INDENT_2).writeValueAsString(toJson(rows));
+        } catch (JsonProcessingException e) {
+            throw new IllegalStateException("a tree of strings and numbers always serializes", e);
+        }
+    }
+
     public static List<Row> fromJson(JsonNode array, String where) {
         if (!array.isArray()) throw new IllegalArgumentException(where + " is not a JSON array of result rows");
         List<Row> rows = new ArrayList<>();
@@ -160,14 +187,16 @@ public final class RougeEval {
     public static CategoryChart chart(List<Row> rows) {
         CategoryChart chart = new CategoryChartBuilder().width(900).height(500)
                 .title("ROUGE-L by ground-truth length").xAxisTitle("ground-truth length (words)").yAxisTitle("ROUGE-L").build();
-        chart.getStyler().setLegendPosition(Styler.LegendPosition.InsideNE);
         chart.getStyler().setYAxisMin(0.0);
-        List<String> labels = new ArrayList<>();
-        for (Bucket b : Bucket.values()) labels.add(b.label);
+        chart.getStyler().setLegendPosition(Styler.LegendPosition.OutsideS);
+        chart.getStyler().setLegendLayout(Styler.LegendLayout.Horizontal);
+        chart.getStyler().setYAxisDecimalPattern("0.00");
+        List<String> xs = new ArrayList<>();
+        for (Bucket b : Bucket.values()) xs.add(b.display);
         for (Map.Entry<String, Map<String, Double>> model : byModel(rows).entrySet()) {
             List<Double> ys = new ArrayList<>();
-            for (String label : labels) ys.add(model.getValue().getOrDefault(label, 0.0));
-            chart.addSeries(model.getKey(), labels, ys);
+            for (Bucket b : Bucket.values()) ys.add(model.getValue().getOrDefault(b.label, 0.0));
+            chart.addSeries(model.getKey(), xs, ys);
         }
         return chart;
     }
@@ -186,7 +215,7 @@ public final class RougeEval {
         sb.append("| Length | Model | Instances | ROUGE-1 | ROUGE-2 | ROUGE-L |\n|---|---|---:|---:|---:|---:|\n");
         for (Row r : rows) {
             sb.append(String.format(Locale.ROOT, "| %s | %s | %d | %.4f | %.4f | %.4f |%n",
-                    r.length(), r.model().replace("|", "\\|"), r.numInstance(), r.rouge1(), r.rouge2(), r.rougeL()));
+                    Bucket.display(r.length()), r.model().replace("|", "\\|"), r.numInstance(), r.rouge1(), r.rouge2(), r.rougeL()));
         }
         return sb.toString();
     }
