@@ -211,7 +211,8 @@ public final class RougeEval {
         StringBuilder sb = new StringBuilder("# ROUGE by ground-truth length\n\n");
         sb.append("F-measures as rouge-score computes them, Porter stemming ").append(stem ? "on" : "off")
                 .append("; length = words of the reference (").append(lengthWords == LengthWords.WHITESPACE ? "whitespace-separated" : "ROUGE tokens")
-                .append("); mean over instances, best reference per instance.\n\n");
+                .append("); mean over instances; with several references, the best one for each measure. ")
+                .append("Rows marked (paper) are the paper's published numbers.\n\n");
         sb.append("| Length | Model | Instances | ROUGE-1 | ROUGE-2 | ROUGE-L |\n|---|---|---:|---:|---:|---:|\n");
         for (Row r : rows) {
             sb.append(String.format(Locale.ROOT, "| %s | %s | %d | %.4f | %.4f | %.4f |%n",
