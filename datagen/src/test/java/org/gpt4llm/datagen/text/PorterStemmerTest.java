@@ -87,6 +87,22 @@ class PorterStemmerTest {
     }
 
     @Test
+    void step4AndStep5() {
+        // 4: "ion" off only after s or t and with m > 1: "adopt" = v-c-v-c-c, m = 2, ends in t
+        assertEquals("adopt", PorterStemmer.stem("adoption"));
+        // 4: "ement" comes before "ment" and "ent": "replac" = c-v-c-c-v-c, m = 2
+        assertEquals("replac", PorterStemmer.stem("replacement"));
+        // 4: "ance" off "allow" (w after a vowel is a consonant: v-c-c-v-c, m = 2)
+        assertEquals("allow", PorterStemmer.stem("allowance"));
+        // 5a: "ceas" has m = 1 and does not end c-v-c (e, a are vowels): the e goes; "rat" ends c-v-c: it stays
+        assertEquals("ceas", PorterStemmer.stem("cease"));
+        assertEquals("rate", PorterStemmer.stem("rate"));
+        // 1b: "ing" off, the double l kept; 5b: "control" has m = 2 > 1, so "ll" → "l"; "rol" has m = 1
+        assertEquals("control", PorterStemmer.stem("controlling"));
+        assertEquals("roll", PorterStemmer.stem("roll"));
+    }
+
+    @Test
     void wordsOfOneOrTwoLettersAreLeftAlone() {
         // the plain algorithm would make "is" → "i" in step 1a
         assertEquals("is", PorterStemmer.stem("is"));
