@@ -18,7 +18,7 @@ import org.gpt4llm.datagen.teacher.ChatRequest;
 import org.gpt4llm.datagen.teacher.ChatResponse;
 import org.gpt4llm.datagen.teacher.Teacher;
 import org.gpt4llm.datagen.teacher.TeacherException;
-import org.gpt4llm.datagen.text.RougeL;
+import org.gpt4llm.datagen.text.Rouge;
 
 /**
  * Stanford Alpaca's self-instruct generation of new tasks. Each item is one round: 3 tasks sampled
@@ -117,7 +117,7 @@ public final class InstructionsJob implements Job {
         }
         if (tasks.size() < EXAMPLES) throw new IllegalArgumentException(input + " holds " + tasks.size() + " seed tasks; a prompt needs " + EXAMPLES);
         Kept fresh = new Kept();
-        for (Task t : tasks) fresh.add(RougeL.tokens(t.instruction()));
+        for (Task t : tasks) fresh.add(Rouge.tokens(t.instruction()));
         seeds = List.copyOf(tasks);
         kept = fresh;
         List<Item> items = new ArrayList<>();
@@ -181,7 +181,7 @@ public final class InstructionsJob implements Job {
         Kept store = kept;
         for (Task t : parsed.tasks()) {
             Discard why = filter(t.instruction());
-            if (why == null && !store.addIfNovel(RougeL.tokens(t.instruction()))) why = Discard.SIMILAR;
+            if (why == null && !store.addIfNovel(Rouge.tokens(t.instruction()))) why = Discard.SIMILAR;
             if (why == null) instructions.add(taskNode(t));
             else discarded.merge(why, 1, Integer::sum);
         }
@@ -194,11 +194,11 @@ public final class InstructionsJob implements Job {
     @Override
     public JsonNode export(List<ObjectNode> records) {
         Kept store = new Kept();
-        for (Task t : seeds) store.add(RougeL.tokens(t.instruction()));
+        for (Task t : seeds) store.add(Rouge.tokens(t.instruction()));
         ArrayNode out = JsonRecords.JSON.createArrayNode();
         for (ObjectNode r : records) {
             for (JsonNode t : r.get("instructions")) {
-                if (store.addIfNovel(RougeL.tokens(t.get("instruction").asText()))) {
+                if (store.addIfNovel(Rouge.tokens(t.get("instruction").asText()))) {
                     out.addObject().put("instruction", t.get("instruction").asText()).put("input", t.get("input").asText())
                             .put("output", t.get("output").asText());
                 }
@@ -318,7 +318,7 @@ public final class InstructionsJob implements Job {
         private static boolean similar(List<String> t, List<?>[] kept, int from, int to) {
             for (int i = from; i < to; i++) {
                 List<String> k = (List<String>) kept[i];
-                if (RougeL.fmeasureBound(t.size(), k.size()) > SIMILAR && RougeL.fmeasure(k, t) > SIMILAR) return true;
+                if (Rouge.fmeasureBound(t.size(), k.size()) > SIMILAR && Rouge.rougeL(k, t).fmeasure() > SIMILAR) return true;
             }
             return false;
         }

@@ -27,7 +27,7 @@ import org.gpt4llm.datagen.teacher.ChatRequest;
 import org.gpt4llm.datagen.teacher.ChatResponse;
 import org.gpt4llm.datagen.teacher.Teacher;
 import org.gpt4llm.datagen.teacher.TeacherException;
-import org.gpt4llm.datagen.text.RougeL;
+import org.gpt4llm.datagen.text.Rouge;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
@@ -227,7 +227,7 @@ class InstructionsJobTest {
     private static void assertNoSimilarPair(List<String> instructions) {
         for (int i = 0; i < instructions.size(); i++) {
             for (int j = i + 1; j < instructions.size(); j++) {
-                double f = RougeL.score(instructions.get(i), instructions.get(j)).fmeasure();
+                double f = Rouge.score(instructions.get(i), instructions.get(j), false).rougeL().fmeasure();
                 assertTrue(f <= 0.7, instructions.get(i) + " / " + instructions.get(j) + ": ROUGE-L " + f);
             }
         }
