@@ -7,9 +7,11 @@ import java.util.ArrayList;
 import java.util.List;
 import java.util.Locale;
 import java.util.concurrent.Callable;
+import org.gpt4llm.datagen.run.RunSummary;
 import org.gpt4llm.datagen.teacher.OpenAiTeacher;
 import org.gpt4llm.eval.bestofn.BestOfN;
 import org.gpt4llm.eval.judge.AnswerSet;
+import org.gpt4llm.eval.judge.Judge;
 import org.gpt4llm.eval.judge.JudgeSummary;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;
@@ -49,6 +51,8 @@ public final class EvalBestofnCommand implements Callable<Integer> {
     @Override
     public Integer call() throws Exception {
         List<JudgeSummary> sums;
+        boolean complete = true;
+        PrintWriter stdout = new PrintWriter(System.out, true, StandardCharsets.UTF_8);
         if (!reviews.isEmpty()) {
             if (!groups.isEmpty() || reference != null) throw new IllegalArgumentException("--reviews sums existing reviews; leave out --groups and --reference");
             sums = BestOfN.aggregate(reviews, out);
@@ -60,10 +64,15 @@ public final class EvalBestofnCommand implements Callable<Integer> {
             var options = flags.runOptions();
             AnswerSet ref = AnswerSet.read(reference);
             try (OpenAiTeacher teacher = flags.teacher()) {
-                sums = BestOfN.judge(mode, questions, groups, ref, flags.model, out, teacher, options, spec.commandLine().getErr());
+                List<Judge.Result> runs = BestOfN.judge(mode, questions, groups, ref, flags.model, out, teacher, options, spec.commandLine().getErr());
+                for (int k = 0; k < runs.size(); k++) {
+                    RunSummary run = runs.get(k).run();
+                    stdout.print(run.describe("judge " + BestOfN.label(k)));
+                    complete &= run.complete();
+                }
+                sums = runs.stream().map(Judge.Result::summary).toList();
             }
         }
-        PrintWriter stdout = new PrintWriter(System.out, true, StandardCharsets.UTF_8);
         for (int k = 0; k < sums.size(); k++) {
             JudgeSummary s = sums.get(k);
             if (s == null) stdout.println(BestOfN.label(k) + ": no reviews yet");
@@ -72,6 +81,6 @@ public final class EvalBestofnCommand implements Callable<Integer> {
                     s.overall().modelTotal(), s.overall().referenceTotal(), s.overall().unparseable(), s.overall().reviews());
         }
         stdout.println("report: " + out.resolve("bestofn.json") + ", bestofn.png, bestofn.md");
-        return 0;
+        return complete ? 0 : 1;
     }
 }

@@ -28,21 +28,21 @@ public final class BestOfN {
 
     /**
      * Judges every group against {@code reference} into {@code dir/reviews-top<k>.jsonl} (resumable)
-     * and writes {@code dir/bestofn.json|png|md}; returns the summaries in group order (null where a
-     * group has no review yet).
+     * and writes {@code dir/bestofn.json|png|md}; returns each group's run and summary (null where a
+     * group has no review yet), in group order.
      */
-    public static List<JudgeSummary> judge(Mode mode, Path questions, List<Path> groups, AnswerSet reference, String judgeName,
+    public static List<Judge.Result> judge(Mode mode, Path questions, List<Path> groups, AnswerSet reference, String judgeName,
                                            Path dir, Teacher teacher, RunOptions options, PrintWriter err) throws IOException {
         if (groups.isEmpty()) throw new IllegalArgumentException("--groups names no group file");
-        List<JudgeSummary> out = new ArrayList<>();
+        List<Judge.Result> out = new ArrayList<>();
         for (int k = 0; k < groups.size(); k++) {
             AnswerSet g = AnswerSet.read(groups.get(k));
             // the groups share a model_id; the label tells them apart in the reviews
             AnswerSet labelled = new AnswerSet(g.file(), g.model() + " " + label(k), g.answers());
             out.add(Judge.run(mode, questions, labelled, reference, false, judgeName, dir.resolve("reviews-" + label(k) + ".jsonl"), teacher,
-                    options, err).summary());
+                    options, err));
         }
-        report(dir, out);
+        report(dir, out.stream().map(Judge.Result::summary).toList());
         return out;
     }
 

@@ -29,18 +29,24 @@ public final class JudgeReport {
         for (Entry e : entries) list.add(e.summary().toJson().put("label", e.label()));
         ReportFiles.writeJson(dir.resolve(name + ".json"), json);
 
+        String reference = entries.isEmpty() ? "" : entries.getFirst().summary().reference();
+        // pairwise verdicts have no scores to divide: their bars are win rates (a tie counts ½)
+        boolean pairwise = !entries.isEmpty() && entries.getFirst().summary().mode().equals("pairwise");
         List<String> labels = new ArrayList<>();
         List<Double> values = new ArrayList<>();
         for (Entry e : entries) {
             JudgeSummary.Stats s = e.summary().overall();
             labels.add(String.format(Locale.ROOT, "%s (%s : %s)", e.label(), num(s.modelTotal()), num(s.referenceTotal())));
-            values.add(Double.isNaN(s.relativeScore()) ? 0 : s.relativeScore());
+            values.add(pairwise ? (s.questions() == 0 ? 0 : 100 * s.modelTotal() / s.questions()) : Double.isNaN(s.relativeScore()) ? 0 : s.relativeScore());
         }
-        String reference = entries.isEmpty() ? "" : entries.getFirst().summary().reference();
-        CategoryChart chart = new CategoryChartBuilder().width(900).height(120 + 60 * Math.max(1, entries.size())).title(title)
-                .xAxisTitle("").yAxisTitle("relative score vs " + reference + " (%)").build();
+        CategoryChart chart = new CategoryChartBuilder().width(Math.max(700, 260 * entries.size())).height(480).title(title)
+                .xAxisTitle("").yAxisTitle((pairwise ? "win rate vs " : "relative score vs ") + reference + " (%)").build();
         chart.getStyler().setLegendVisible(false);
         chart.getStyler().setLabelsVisible(true);
+        chart.getStyler().setDecimalPattern("0.0");
+        chart.getStyler().setYAxisMin(0.0);
+        // 100% is the reference's own score: keep it on the axis, as the paper's bars do
+        chart.getStyler().setYAxisMax(Math.max(100, values.stream().mapToDouble(Double::doubleValue).max().orElse(100)) * 1.05);
         chart.getStyler().setXAxisLabelRotation(entries.size() > 3 ? 30 : 0);
         if (!labels.isEmpty()) chart.addSeries("relative score", labels, values);
         ReportFiles.writePng(dir.resolve(name + ".png"), chart);

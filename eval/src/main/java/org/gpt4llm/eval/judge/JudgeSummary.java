@@ -54,6 +54,11 @@ public record JudgeSummary(String model, String reference, String mode, Stats ov
                 throw new IllegalArgumentException("review " + r.path("review_id").asText() + " is of " + m.path("model").asText() + " vs "
                         + m.path("reference").asText() + " (" + m.path("mode").asText() + "), not " + model + " vs " + reference + " (" + mode + ")");
             }
+            int position = m.path("model_position").asInt(0);
+            if (position != 1 && position != 2 || !m.path("parsed").isBoolean()) {
+                throw new IllegalArgumentException("review " + r.path("review_id").asText() + " of question " + r.path("question_id").asText()
+                        + " does not say which answer is the model's (metadata.model_position, metadata.parsed); it was not written by eval judge");
+            }
             String q = r.path("question_id").asText();
             categoryOf.put(q, m.path("category").asText("general"));
             Tally t = byQuestion.computeIfAbsent(q, k -> new Tally());

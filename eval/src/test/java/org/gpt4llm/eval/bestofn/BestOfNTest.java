@@ -45,7 +45,7 @@ class BestOfNTest {
         try (FakeTeacherServer server = new FakeTeacherServer(0).answer(BestOfNTest::judge).start();
              OpenAiTeacher teacher = JudgeFixtures.teacher(server.apiBase())) {
             sums = BestOfN.judge(Mode.VICUNA, questions, groups, reference, "gpt-4", out, teacher, new RunOptions(4, -1, false, 3, true),
-                    JudgeFixtures.quiet());
+                    JudgeFixtures.quiet()).stream().map(r -> r.summary()).toList();
             assertEquals(3 * QUESTIONS.size() * 2, server.requestCount());
         }
         // by hand: top-1 5·8 / 5·8; top-2 5·7 / 40; top-3 (4·6 + 3) / 40

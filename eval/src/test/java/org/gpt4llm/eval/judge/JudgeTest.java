@@ -289,9 +289,14 @@ class JudgeTest {
                 () -> Judge.run(Mode.VICUNA, s.questions(), s.reference(), s.reference(), false, "gpt-4", dir.resolve("x.jsonl"), null,
                         RunOptions.defaults(), quiet()));
         assertTrue(same.getMessage().contains("both answers of gpt-4"));
-        Files.writeString(dir.resolve("broken.jsonl"), "{\"question_id\": 1}\nnot json\n{\"question_id\": 2}\n");
+        Files.writeString(dir.resolve("broken.jsonl"), "{\"question_id\": 1, \"score\": [1, 2], \"metadata\": {}}\nnot json\n{\"question_id\": 2}\n");
         Exception broken = org.junit.jupiter.api.Assertions.assertThrows(IllegalArgumentException.class,
                 () -> JudgeSummary.readReviews(dir.resolve("broken.jsonl")));
-        assertTrue(broken.getMessage().contains("broken.jsonl:1"), broken.getMessage());
+        assertTrue(broken.getMessage().contains("broken.jsonl:2"), broken.getMessage());
+        // an original FastChat review does not say which answer is whose: named, not guessed
+        Path foreign = Files.writeString(dir.resolve("fastchat.jsonl"), "{\"review_id\": \"r1\", \"question_id\": 1, \"answer1_id\": \"a\","
+                + " \"answer2_id\": \"b\", \"reviewer_id\": 1, \"metadata\": {}, \"text\": \"8 9\", \"score\": [8, 9]}\n");
+        Exception notOurs = org.junit.jupiter.api.Assertions.assertThrows(IllegalArgumentException.class, () -> Judge.summarize(List.of(foreign)));
+        assertTrue(notOurs.getMessage().startsWith(foreign + ": review r1 of question 1 does not say which answer is the model's"), notOurs.getMessage());
     }
 }
