@@ -28,6 +28,11 @@ public final class Judge {
         }
         JudgeJob job = new JudgeJob(mode, model, reference, translate, judgeName);
         List<Item> items = job.read(questions);
+        if (!job.unanswered().isEmpty()) {
+            err.println(job.unanswered().size() + " questions of " + questions + " are not answered by both " + model.file() + " and "
+                    + reference.file() + "; they are left out");
+        }
+        if (translate && Files.exists(reviews) && Files.size(reviews) > 0) job.reuseTranslations(JudgeSummary.readReviews(reviews));
         RunSummary run = new JobRunner(job, items, reviews, err).run(teacher, options, false);
         return new Result(run, Files.exists(reviews) && Files.size(reviews) > 0 ? JudgeSummary.of(JudgeSummary.readReviews(reviews)) : null, items.size());
     }

@@ -47,6 +47,7 @@ public final class JudgeJob implements Job {
     /** Translations by question id: {question, model answer, reference answer}; computed once per question. */
     private final Map<String, String[]> translations = new ConcurrentHashMap<>();
     private final Map<String, Object> translationLocks = new ConcurrentHashMap<>();
+    private final List<String> unanswered = new ArrayList<>();
 
     /** {@code judgeName}: the judge model's name, for {@code reviewer_id}. */
     public JudgeJob(Mode mode, AnswerSet model, AnswerSet reference, boolean translate, String judgeName) {
@@ -84,7 +85,10 @@ public final class JudgeJob implements Job {
             String id = qid.asText();
             if (!ids.add(id)) throw new IllegalArgumentException(r.where() + " repeats question_id " + id);
             AnswerSet.Answer a = model.answers().get(id), b = reference.answers().get(id);
-            if (a == null || b == null) continue;
+            if (a == null || b == null) {
+                unanswered.add(id);
+                continue;
+            }
             for (String side : sides(mode)) {
                 ObjectNode src = JSON.createObjectNode();
                 src.set("question_id", qid);
@@ -101,6 +105,24 @@ public final class JudgeJob implements Job {
         }
         if (items.isEmpty()) throw new IllegalArgumentException(model.file() + " and " + reference.file() + " answer none of the same questions of " + questions);
         return items;
+    }
+
+    /**
+     * Takes the translations that earlier runs' reviews hold, so a resumed run judges a question's
+     * second order on the same Chinese text as its first (and does not pay for it twice).
+     */
+    public void reuseTranslations(List<JsonNode> reviews) {
+        for (JsonNode r : reviews) {
+            JsonNode zh = r.path("metadata").path("translation");
+            if (!zh.isObject()) continue;
+            translations.putIfAbsent(r.path("question_id").asText(),
+                    new String[] {zh.path("question").asText(), zh.path("model_answer").asText(), zh.path("reference_answer").asText()});
+        }
+    }
+
+    /** Question ids of the question file that one of the answer files does not answer (left out). */
+    public List<String> unanswered() {
+        return List.copyOf(unanswered);
     }
 
     /** The texts judged for a question: {question, model answer, reference answer}, translated or not. */

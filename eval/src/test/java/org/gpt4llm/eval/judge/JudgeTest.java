@@ -279,6 +279,23 @@ class JudgeTest {
     }
 
     @Test
+    void aResumedChineseRunReusesTheTranslationsItsReviewsHold() throws Exception {
+        Setup s = setup();
+        Function<String, String> script = prompt -> prompt.startsWith(JudgePrompts.TRANSLATE)
+                ? "中文：" + prompt.substring(JudgePrompts.TRANSLATE.length())
+                : vicunaJudge(prompt);
+        Path out = dir.resolve("zh.jsonl");
+        try (FakeTeacherServer server = new FakeTeacherServer(0).answer(script).start()) {
+            judge(server, s, Mode.VICUNA, true, out, 1, 1); // question 1 translated, one order judged
+            assertEquals(3 + 1, server.requestCount());
+            Judge.Result r = judge(server, s, Mode.VICUNA, true, out, -1, 2);
+            // question 1's other order is judged on the translations kept in its first review
+            assertEquals(6 * 3 + 12, server.requestCount());
+            assertVicunaByHand(r.summary());
+        }
+    }
+
+    @Test
     void answersToUnknownQuestionsAndTheSameModelTwiceAreNamed() throws Exception {
         Setup s = setup();
         AnswerSet stray = AnswerSet.read(JudgeFixtures.answers(dir, "stray", "MODEL", List.of(1, 999)));
