@@ -68,6 +68,14 @@ public final class EvalJudgeCommand implements Callable<Integer> {
         var mode = flags.mode();
         var options = flags.runOptions();
         AnswerSet ref = AnswerSet.read(reference);
+        if (options.dryRun()) {
+            for (Path a : answers) {
+                AnswerSet model = AnswerSet.read(a);
+                Judge.dryRun(mode, questions, model, ref, translate, flags.model, Judge.reviewFile(out, model.model()), options, stdout,
+                        spec.commandLine().getErr());
+            }
+            return 0;
+        }
         boolean complete = true;
         try (OpenAiTeacher teacher = flags.teacher()) {
             for (Path a : answers) {

@@ -39,6 +39,9 @@ final class JudgeFlags {
     @Option(names = "--limit", description = "judge at most this many reviews per model this run (the first not done yet)")
     Integer limit;
 
+    @Option(names = "--dry-run", description = "print the first requests to the judge and stop: send nothing, write nothing")
+    boolean dryRun;
+
     @Option(names = "--quiet", description = "no progress lines on stderr")
     boolean quiet;
 
@@ -57,7 +60,7 @@ final class JudgeFlags {
         if (rpm < 0 || tpm < 0) throw new IllegalArgumentException("--rpm and --tpm must not be negative");
         if (timeoutSeconds < 1) throw new IllegalArgumentException("--timeout must be at least 1 second, got " + timeoutSeconds);
         if (maxAttempts < 1) throw new IllegalArgumentException("--max-attempts must be at least 1, got " + maxAttempts);
-        return new RunOptions(concurrency, limit == null ? -1 : limit, false, 3, quiet);
+        return new RunOptions(concurrency, limit == null ? -1 : limit, dryRun, 3, quiet);
     }
 
     OpenAiTeacher teacher() {

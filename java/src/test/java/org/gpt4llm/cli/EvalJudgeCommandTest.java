@@ -47,6 +47,12 @@ class EvalJudgeCommandTest {
         try (FakeTeacherServer server = new FakeTeacherServer(0).answer(EvalJudgeCommandTest::judge).start()) {
             String[] args = {"eval", "judge", "--questions", questions.toString(), "--answers", model.toString(), "--reference", ref.toString(),
                     "--out", out.toString(), "--api-base", server.apiBase(), "--api-key-env", "NO_KEY_HERE", "--quiet"};
+            CliRun dry = CliRun.of(concat(args, "--dry-run"));
+            assertEquals(0, dry.code(), dry.err());
+            assertEquals(0, server.requestCount());
+            assertTrue(dry.out().contains("8 items, 0 already done, 8 to do"), dry.out());
+            assertTrue(dry.out().contains("[The Start of Assistant 1's Answer]\\nanswer M2-ANSWER q=1"), dry.out());
+            assertTrue(!Files.exists(out.resolve("reviews-llama-gpt4.jsonl")));
             CliRun first = CliRun.of(concat(args, "--limit", "3"));
             assertEquals(1, first.code(), first.err()); // not complete yet
             assertEquals(3, server.requestCount());
@@ -78,9 +84,14 @@ class EvalJudgeCommandTest {
         Path ref = answers(dir, "ref.jsonl", "gpt-4", "REF", 3);
         Path out = dir.resolve("bon");
         try (FakeTeacherServer server = new FakeTeacherServer(0).answer(EvalJudgeCommandTest::judge).start()) {
-            CliRun r = CliRun.of("eval", "bestofn", "--groups", groups.get(0) + "," + groups.get(1) + "," + groups.get(2), "--reference",
+            String[] args = {"eval", "bestofn", "--groups", groups.get(0) + "," + groups.get(1) + "," + groups.get(2), "--reference",
                     ref.toString(), "--questions", questions.toString(), "--out", out.toString(), "--api-base", server.apiBase(),
-                    "--api-key-env", "NO_KEY_HERE", "--quiet");
+                    "--api-key-env", "NO_KEY_HERE", "--quiet"};
+            CliRun dry = CliRun.of(concat(args, "--dry-run"));
+            assertEquals(0, dry.code(), dry.err());
+            assertEquals(0, server.requestCount());
+            assertTrue(dry.out().contains("judge llama top-3 vs gpt-4: 6 items"), dry.out());
+            CliRun r = CliRun.of(args);
             assertEquals(0, r.code(), r.err());
             assertEquals(18, server.requestCount());
             // 8/8, 7/8, 6/8

@@ -36,14 +36,28 @@ public final class BestOfN {
         if (groups.isEmpty()) throw new IllegalArgumentException("--groups names no group file");
         List<Judge.Result> out = new ArrayList<>();
         for (int k = 0; k < groups.size(); k++) {
-            AnswerSet g = AnswerSet.read(groups.get(k));
-            // the groups share a model_id; the label tells them apart in the reviews
-            AnswerSet labelled = new AnswerSet(g.file(), g.model() + " " + label(k), g.answers());
-            out.add(Judge.run(mode, questions, labelled, reference, false, judgeName, dir.resolve("reviews-" + label(k) + ".jsonl"), teacher,
-                    options, err));
+            out.add(Judge.run(mode, questions, group(groups, k), reference, false, judgeName, reviewFile(dir, k), teacher, options, err));
         }
         report(dir, out.stream().map(Judge.Result::summary).toList());
         return out;
+    }
+
+    /** {@code --dry-run}: the first requests of each group, on {@code stdout}; sends and writes nothing. */
+    public static void dryRun(Mode mode, Path questions, List<Path> groups, AnswerSet reference, String judgeName, Path dir,
+                              RunOptions options, PrintWriter stdout, PrintWriter err) throws IOException {
+        for (int k = 0; k < groups.size(); k++) {
+            Judge.dryRun(mode, questions, group(groups, k), reference, false, judgeName, reviewFile(dir, k), options, stdout, err);
+        }
+    }
+
+    /** Group k's answers; the groups share a model_id, so the label goes into the name the reviews carry. */
+    private static AnswerSet group(List<Path> groups, int k) throws IOException {
+        AnswerSet g = AnswerSet.read(groups.get(k));
+        return new AnswerSet(g.file(), g.model() + " " + label(k), g.answers());
+    }
+
+    private static Path reviewFile(Path dir, int k) {
+        return dir.resolve("reviews-" + label(k) + ".jsonl");
     }
 
     /** Only sums existing review files, one per group in rank order, and writes the report. */

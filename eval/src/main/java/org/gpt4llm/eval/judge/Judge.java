@@ -23,11 +23,9 @@ public final class Judge {
 
     public static Result run(Mode mode, Path questions, AnswerSet model, AnswerSet reference, boolean translate, String judgeName,
                              Path reviews, Teacher teacher, RunOptions options, PrintWriter err) throws IOException {
-        if (model.model().equals(reference.model())) {
-            throw new IllegalArgumentException(model.file() + " and " + reference.file() + " are both answers of " + model.model());
-        }
-        JudgeJob job = new JudgeJob(mode, model, reference, translate, judgeName);
+        JudgeJob job = job(mode, model, reference, translate, judgeName);
         List<Item> items = job.read(questions);
+        if (options.dryRun()) throw new IllegalArgumentException("a dry run is dryRun(), not run()");
         if (!job.unanswered().isEmpty()) {
             err.println(job.unanswered().size() + " questions of " + questions + " are not answered by both " + model.file() + " and "
                     + reference.file() + "; they are left out");
@@ -35,6 +33,20 @@ public final class Judge {
         if (translate && Files.exists(reviews) && Files.size(reviews) > 0) job.reuseTranslations(JudgeSummary.readReviews(reviews));
         RunSummary run = new JobRunner(job, items, reviews, err).run(teacher, options, false);
         return new Result(run, Files.exists(reviews) && Files.size(reviews) > 0 ? JudgeSummary.of(JudgeSummary.readReviews(reviews)) : null, items.size());
+    }
+
+    /** {@code --dry-run}: the first requests of the first reviews still to do, on {@code stdout}; sends and writes nothing. */
+    public static void dryRun(Mode mode, Path questions, AnswerSet model, AnswerSet reference, boolean translate, String judgeName,
+                              Path reviews, RunOptions options, PrintWriter stdout, PrintWriter err) throws IOException {
+        JudgeJob job = job(mode, model, reference, translate, judgeName);
+        new JobRunner(job, job.read(questions), reviews, err).dryRun(options, stdout);
+    }
+
+    private static JudgeJob job(Mode mode, AnswerSet model, AnswerSet reference, boolean translate, String judgeName) {
+        if (model.model().equals(reference.model())) {
+            throw new IllegalArgumentException(model.file() + " and " + reference.file() + " are both answers of " + model.model());
+        }
+        return new JudgeJob(mode, model, reference, translate, judgeName);
     }
 
     /** {@code reviews-<model>.jsonl}, with the model name made safe for a file name. */

@@ -55,6 +55,7 @@ class VerdictsTest {
         noPair("8 9 7", false);
         noPair("Score: eight and nine", false);
         noPair("11 3", false);
+        noPair("Assistant 1 gave 3 examples while Assistant 2 gave 5.", false);
         noPair("Assistant 1: 8\nno second score here", false);
         noPair("I like (both) of them", true);
     }
