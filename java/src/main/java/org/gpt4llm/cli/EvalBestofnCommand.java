@@ -13,6 +13,7 @@ import org.gpt4llm.eval.bestofn.BestOfN;
 import org.gpt4llm.eval.judge.AnswerSet;
 import org.gpt4llm.eval.judge.Judge;
 import org.gpt4llm.eval.judge.JudgeSummary;
+import org.gpt4llm.io.AtomicFiles;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
@@ -75,6 +76,7 @@ public final class EvalBestofnCommand implements Callable<Integer> {
                     complete &= run.complete();
                 }
                 sums = runs.stream().map(Judge.Result::summary).toList();
+                AtomicFiles.appendLine(DatagenCommand.usageFile(out.resolve("bestofn")), teacher.usage().snapshot().toJson().toString());
             }
         }
         for (int k = 0; k < sums.size(); k++) {

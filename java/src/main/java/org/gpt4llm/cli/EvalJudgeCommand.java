@@ -44,7 +44,8 @@ public final class EvalJudgeCommand implements Callable<Integer> {
     @Option(names = "--reviews", split = ",", description = "existing review files to sum instead of judging (no questions, answers or API)")
     List<Path> reviews = new ArrayList<>();
 
-    @Option(names = "--translate", description = "translate questions and answers into Chinese with the judge first (the paper's Fig. 5)")
+    @Option(names = "--translate", description = "translate questions and answers into Chinese with the judge first (the paper's Fig. 5); answers"
+            + " generated in Chinese need no flag: give their question file in Chinese")
     boolean translate;
 
     @Option(names = "--out", required = true, description = "folder for reviews-<model>.jsonl and judge.json, judge.png, judge.md")

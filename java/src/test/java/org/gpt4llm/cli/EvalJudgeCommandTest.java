@@ -68,6 +68,7 @@ class EvalJudgeCommandTest {
             assertEquals(4, overall.get("losses").asInt());
             assertTrue(Files.size(out.resolve("judge.png")) > 1000);
             assertTrue(Files.readString(out.resolve("judge.md")).contains("87.5%"));
+            assertEquals(2, Files.readAllLines(out.resolve("judge.usage.jsonl")).size()); // one line per run
         }
 
         // the reviews alone give the same report
@@ -100,6 +101,7 @@ class EvalJudgeCommandTest {
             assertTrue(r.out().contains("top-3 vs gpt-4: relative score 75.0%"), r.out());
         }
         assertTrue(Files.size(out.resolve("bestofn.png")) > 1000);
+        assertEquals(1, Files.readAllLines(out.resolve("bestofn.usage.jsonl")).size()); // what the run cost, as datagen keeps it
         CliRun agg = CliRun.of("eval", "bestofn", "--reviews", out.resolve("reviews-top-1.jsonl") + "," + out.resolve("reviews-top-2.jsonl")
                 + "," + out.resolve("reviews-top-3.jsonl"), "--out", dir.resolve("agg").toString());
         assertEquals(0, agg.code(), agg.err());
