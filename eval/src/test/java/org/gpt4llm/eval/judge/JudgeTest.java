@@ -310,6 +310,9 @@ class JudgeTest {
         Exception broken = org.junit.jupiter.api.Assertions.assertThrows(IllegalArgumentException.class,
                 () -> JudgeSummary.readReviews(dir.resolve("broken.jsonl")));
         assertTrue(broken.getMessage().contains("broken.jsonl:2"), broken.getMessage());
+        // a run killed mid-line leaves a partial last line: left out, the lines before it read
+        Path killed = Files.writeString(dir.resolve("killed.jsonl"), "{\"question_id\": 1, \"score\": [1, 2], \"metadata\": {}}\n{\"question_id\": 2, \"sco");
+        assertEquals(1, JudgeSummary.readReviews(killed).size());
         // an original FastChat review does not say which answer is whose: named, not guessed
         Path foreign = Files.writeString(dir.resolve("fastchat.jsonl"), "{\"review_id\": \"r1\", \"question_id\": 1, \"answer1_id\": \"a\","
                 + " \"answer2_id\": \"b\", \"reviewer_id\": 1, \"metadata\": {}, \"text\": \"8 9\", \"score\": [8, 9]}\n");
