@@ -81,13 +81,20 @@ public final class DatagenCommand implements Runnable {
      * --tpm --timeout --max-attempts --concurrency} become a client.
      */
     static OpenAiTeacher openTeacher(JobCommand flags, String model) {
+        return openTeacher(model, flags.apiBase, flags.apiKeyEnv, flags.rpm, flags.tpm, flags.timeoutSeconds, flags.maxAttempts,
+                flags.promptPrice, flags.completionPrice);
+    }
+
+    /** A teacher for {@code model} from the API flags' values (a null price keeps GPT-4 8K's); the judge's too. */
+    static OpenAiTeacher openTeacher(String model, String apiBase, String apiKeyEnv, int rpm, int tpm, int timeoutSeconds,
+                                     int maxAttempts, Double promptPrice, Double completionPrice) {
         TeacherOptions o = TeacherOptions.defaults(model);
-        o = o.withApiBase(flags.apiBase).withKey(flags.apiKeyEnv, System::getenv).withLimits(flags.rpm, flags.tpm)
-                .withTimeout(Duration.ofSeconds(flags.timeoutSeconds))
-                .withRetries(flags.maxAttempts, o.backoffBase(), o.backoffMax());
-        if (flags.promptPrice != null || flags.completionPrice != null) {
-            o = o.withPrices(flags.promptPrice != null ? flags.promptPrice : o.promptPricePer1K(),
-                    flags.completionPrice != null ? flags.completionPrice : o.completionPricePer1K());
+        o = o.withApiBase(apiBase).withKey(apiKeyEnv, System::getenv).withLimits(rpm, tpm)
+                .withTimeout(Duration.ofSeconds(timeoutSeconds))
+                .withRetries(maxAttempts, o.backoffBase(), o.backoffMax());
+        if (promptPrice != null || completionPrice != null) {
+            o = o.withPrices(promptPrice != null ? promptPrice : o.promptPricePer1K(),
+                    completionPrice != null ? completionPrice : o.completionPricePer1K());
         }
         return new OpenAiTeacher(o);
     }

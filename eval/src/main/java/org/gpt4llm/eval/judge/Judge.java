@@ -1,0 +1,70 @@
+package org.gpt4llm.eval.judge;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import java.io.IOException;
+import java.io.PrintWriter;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+import org.gpt4llm.datagen.job.Item;
+import org.gpt4llm.datagen.run.JobRunner;
+import org.gpt4llm.datagen.run.RunOptions;
+import org.gpt4llm.datagen.run.RunSummary;
+import org.gpt4llm.datagen.teacher.Teacher;
+import org.gpt4llm.eval.judge.JudgePrompts.Mode;
+
+/** Judges one model's answers against the reference's into a review file (resumable) and sums the reviews. */
+public final class Judge {
+    private Judge() {}
+
+    /** @param summary null when no review is done yet */
+    public record Result(RunSummary run, JudgeSummary summary, int expectedReviews) {}
+
+    public static Result run(Mode mode, Path questions, AnswerSet model, AnswerSet reference, boolean translate, String judgeName,
+                             Path reviews, Teacher teacher, RunOptions options, PrintWriter err) throws IOException {
+        JudgeJob job = job(mode, model, reference, translate, judgeName);
+        List<Item> items = job.read(questions);
+        if (options.dryRun()) throw new IllegalArgumentException("a dry run is dryRun(), not run()");
+        if (!job.unanswered().isEmpty()) {
+            err.println(job.unanswered().size() + " questions of " + questions + " are not answered by both " + model.file() + " and "
+                    + reference.file() + "; they are left out");
+        }
+        if (translate && Files.exists(reviews) && Files.size(reviews) > 0) job.reuseTranslations(JudgeSummary.readReviews(reviews));
+        RunSummary run = new JobRunner(job, items, reviews, err).run(teacher, options, false);
+        return new Result(run, Files.exists(reviews) && Files.size(reviews) > 0 ? JudgeSummary.of(JudgeSummary.readReviews(reviews)) : null, items.size());
+    }
+
+    /** {@code --dry-run}: the first requests of the first reviews still to do, on {@code stdout}; sends and writes nothing. */
+    public static void dryRun(Mode mode, Path questions, AnswerSet model, AnswerSet reference, boolean translate, String judgeName,
+                              Path reviews, RunOptions options, PrintWriter stdout, PrintWriter err) throws IOException {
+        JudgeJob job = job(mode, model, reference, translate, judgeName);
+        new JobRunner(job, job.read(questions), reviews, err).dryRun(options, stdout);
+    }
+
+    private static JudgeJob job(Mode mode, AnswerSet model, AnswerSet reference, boolean translate, String judgeName) {
+        if (model.model().equals(reference.model())) {
+            throw new IllegalArgumentException(model.file() + " and " + reference.file() + " are both answers of " + model.model());
+        }
+        return new JudgeJob(mode, model, reference, translate, judgeName);
+    }
+
+    /** {@code reviews-<model>.jsonl}, with the model name made safe for a file name. */
+    public static Path reviewFile(Path dir, String model) {
+        return dir.resolve("reviews-" + model.replaceAll("[^A-Za-z0-9._-]", "_") + ".jsonl");
+    }
+
+    /** The summaries of existing review files, one per file. */
+    public static List<JudgeSummary> summarize(List<Path> reviewFiles) throws IOException {
+        List<JudgeSummary> out = new ArrayList<>();
+        for (Path f : reviewFiles) {
+            List<JsonNode> r = JudgeSummary.readReviews(f);
+            try {
+                out.add(JudgeSummary.of(r));
+            } catch (IllegalArgumentException e) {
+                throw new IllegalArgumentException(f + ": " + e.getMessage(), e);
+            }
+        }
+        return out;
+    }
+}
