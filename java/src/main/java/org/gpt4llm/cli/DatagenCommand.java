@@ -23,6 +23,7 @@ import org.gpt4llm.datagen.teacher.TeacherOptions;
 import org.gpt4llm.io.AtomicFiles;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Model.CommandSpec;
+import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
 import picocli.CommandLine.Spec;
 import picocli.CommandLine;
@@ -76,29 +77,6 @@ public final class DatagenCommand implements Runnable {
         spec.commandLine().usage(System.out);
     }
 
-    /**
-     * The teacher the jobs ask: the one place the flags {@code --api-base --model --api-key-env --rpm
-     * --tpm --timeout --max-attempts --concurrency} become a client.
-     */
-    static OpenAiTeacher openTeacher(JobCommand flags, String model) {
-        return openTeacher(model, flags.apiBase, flags.apiKeyEnv, flags.rpm, flags.tpm, flags.timeoutSeconds, flags.maxAttempts,
-                flags.promptPrice, flags.completionPrice);
-    }
-
-    /** A teacher for {@code model} from the API flags' values (a null price keeps GPT-4 8K's); the judge's too. */
-    static OpenAiTeacher openTeacher(String model, String apiBase, String apiKeyEnv, int rpm, int tpm, int timeoutSeconds,
-                                     int maxAttempts, Double promptPrice, Double completionPrice) {
-        TeacherOptions o = TeacherOptions.defaults(model);
-        o = o.withApiBase(apiBase).withKey(apiKeyEnv, System::getenv).withLimits(rpm, tpm)
-                .withTimeout(Duration.ofSeconds(timeoutSeconds))
-                .withRetries(maxAttempts, o.backoffBase(), o.backoffMax());
-        if (promptPrice != null || completionPrice != null) {
-            o = o.withPrices(promptPrice != null ? promptPrice : o.promptPricePer1K(),
-                    completionPrice != null ? completionPrice : o.completionPricePer1K());
-        }
-        return new OpenAiTeacher(o);
-    }
-
     /** Where the usage of each run against {@code out} is kept: one JSON line per run. */
     static Path usageFile(Path out) {
         return out.resolveSibling(out.getFileName() + ".usage.jsonl");
@@ -125,42 +103,14 @@ public final class DatagenCommand implements Runnable {
         @Option(names = "--export", description = "after the run, write the released JSON file (records in input order) here")
         Path export;
 
-        @Option(names = "--api-base", defaultValue = "https://api.openai.com/v1", description = "OpenAI-compatible API (default: ${DEFAULT-VALUE})")
-        String apiBase;
-
-        @Option(names = "--model", defaultValue = "gpt-4", description = "the teacher model (default: ${DEFAULT-VALUE})")
-        String model;
-
-        @Option(names = "--api-key-env", defaultValue = "OPENAI_API_KEY",
-                description = "environment variable holding the API key; the key is never printed or saved (default: ${DEFAULT-VALUE})")
-        String apiKeyEnv;
-
-        @Option(names = "--concurrency", defaultValue = "8", description = "requests in flight at once (default: ${DEFAULT-VALUE})")
-        int concurrency;
-
-        @Option(names = "--rpm", defaultValue = "0", description = "most requests per minute, 0 for no limit (default: ${DEFAULT-VALUE})")
-        int rpm;
-
-        @Option(names = "--tpm", defaultValue = "0", description = "most tokens per minute, 0 for no limit (default: ${DEFAULT-VALUE})")
-        int tpm;
-
-        @Option(names = "--timeout", defaultValue = "120", description = "seconds one request may take (default: ${DEFAULT-VALUE})")
-        int timeoutSeconds;
-
-        @Option(names = "--max-attempts", defaultValue = "6", description = "tries per request on 429, 5xx, timeouts (default: ${DEFAULT-VALUE})")
-        int maxAttempts;
-
         @Option(names = "--temperature", defaultValue = "0.7", description = "sampling temperature (default: ${DEFAULT-VALUE})")
         double temperature;
 
         @Option(names = "--max-tokens", defaultValue = "1024", description = "most tokens per answer (default: ${DEFAULT-VALUE})")
         int maxTokens;
 
-        @Option(names = "--price-prompt", description = "dollars per 1K prompt tokens, for the cost (default: GPT-4 8K's 0.03)")
-        Double promptPrice;
-
-        @Option(names = "--price-completion", description = "dollars per 1K completion tokens (default: GPT-4 8K's 0.06)")
-        Double completionPrice;
+        @Mixin
+        TeacherFlags api = new TeacherFlags();
 
         @Option(names = "--translator-model", description = "translate: the model that translates (default: --model)")
         String translatorModel;
@@ -176,29 +126,16 @@ public final class DatagenCommand implements Runnable {
 
         /** A teacher for {@code model} with this command's API flags. */
         OpenAiTeacher teacher(String model) {
-            OpenAiTeacher t = openTeacher(this, model);
+            OpenAiTeacher t = api.open(model);
             opened.add(t);
             return t;
         }
 
-        @Option(names = "--limit", description = "run at most this many items (the first ones not done yet)")
-        Integer limit;
-
-        @Option(names = "--dry-run", description = "print the first requests and stop: send nothing, write nothing")
-        boolean dryRun;
-
-        @Option(names = "--quiet", description = "no progress lines on stderr")
-        boolean quiet;
-
         @Override
         public Integer call() throws Exception {
-            if (concurrency < 1) throw new IllegalArgumentException("--concurrency must be at least 1, got " + concurrency);
-            if (limit != null && limit < 0) throw new IllegalArgumentException("--limit must not be negative, got " + limit);
+            api.runOptions(); // every flag checked before anything is read
             if (maxTokens < 1) throw new IllegalArgumentException("--max-tokens must be positive, got " + maxTokens);
             if (!(temperature >= 0 && temperature <= 2)) throw new IllegalArgumentException("--temperature must be in [0, 2], got " + temperature);
-            if (rpm < 0 || tpm < 0) throw new IllegalArgumentException("--rpm and --tpm must not be negative");
-            if (timeoutSeconds < 1) throw new IllegalArgumentException("--timeout must be at least 1 second, got " + timeoutSeconds);
-            if (maxAttempts < 1) throw new IllegalArgumentException("--max-attempts must be at least 1, got " + maxAttempts);
             if (!kind.manyInputs() && inputs.size() != 1) throw new IllegalArgumentException("datagen " + kind.name() + " reads one --in file, got " + inputs.size());
 
             try {
@@ -214,14 +151,14 @@ public final class DatagenCommand implements Runnable {
             PrintWriter err = spec.commandLine().getErr();
             PrintWriter stdout = new PrintWriter(System.out, true, StandardCharsets.UTF_8);
             JobRunner runner = new JobRunner(job, items, out, err);
-            RunOptions options = new RunOptions(concurrency, limit == null ? -1 : limit, dryRun, 3, quiet);
-            if (dryRun) {
+            RunOptions options = api.runOptions();
+            if (api.dryRun) {
                 runner.dryRun(options, stdout);
                 return 0;
             }
             RunSummary summary = null;
-            if (limit == null || limit > 0) { // --limit 0 --export only exports, without a teacher
-                OpenAiTeacher teacher = teacher(model);
+            if (api.limit == null || api.limit > 0) { // --limit 0 --export only exports, without a teacher
+                OpenAiTeacher teacher = teacher(api.model);
                 summary = runner.run(teacher, options, System.console() != null && System.console().isTerminal());
                 stdout.print(summary.describe(job.name()));
                 // what this run cost, appended: the file keeps one line per run of the same --out

@@ -65,11 +65,11 @@ public final class EvalBestofnCommand implements Callable<Integer> {
             var options = flags.runOptions();
             AnswerSet ref = AnswerSet.read(reference);
             if (options.dryRun()) {
-                BestOfN.dryRun(mode, questions, groups, ref, flags.model, out, options, stdout, spec.commandLine().getErr());
+                BestOfN.dryRun(mode, questions, groups, ref, flags.api.model, out, options, stdout, spec.commandLine().getErr());
                 return 0;
             }
             try (OpenAiTeacher teacher = flags.teacher()) {
-                List<Judge.Result> runs = BestOfN.judge(mode, questions, groups, ref, flags.model, out, teacher, options, spec.commandLine().getErr());
+                List<Judge.Result> runs = BestOfN.judge(mode, questions, groups, ref, flags.api.model, out, teacher, options, spec.commandLine().getErr());
                 for (int k = 0; k < runs.size(); k++) {
                     RunSummary run = runs.get(k).run();
                     stdout.print(run.describe("judge " + BestOfN.label(k)));

@@ -72,7 +72,7 @@ public final class EvalJudgeCommand implements Callable<Integer> {
         if (options.dryRun()) {
             for (Path a : answers) {
                 AnswerSet model = AnswerSet.read(a);
-                Judge.dryRun(mode, questions, model, ref, translate, flags.model, Judge.reviewFile(out, model.model()), options, stdout,
+                Judge.dryRun(mode, questions, model, ref, translate, flags.api.model, Judge.reviewFile(out, model.model()), options, stdout,
                         spec.commandLine().getErr());
             }
             return 0;
@@ -82,7 +82,7 @@ public final class EvalJudgeCommand implements Callable<Integer> {
             for (Path a : answers) {
                 AnswerSet model = AnswerSet.read(a);
                 Path file = Judge.reviewFile(out, model.model());
-                Judge.Result r = Judge.run(mode, questions, model, ref, translate, flags.model, file, teacher, options, spec.commandLine().getErr());
+                Judge.Result r = Judge.run(mode, questions, model, ref, translate, flags.api.model, file, teacher, options, spec.commandLine().getErr());
                 RunSummary run = r.run();
                 stdout.print(run.describe("judge " + model.model()));
                 if (!run.failed().isEmpty()) stdout.println("failures are listed in " + JobRunner.failuresFile(file) + "; run the same command again to retry them");
