@@ -32,8 +32,9 @@ import opennlp.tools.tokenize.TokenizerModel;
  * </ul>
  * The first word is tagged lower-cased (the tagger mistakes capitalised imperatives for other
  * parts of speech), and the lemmatizer's vocabulary is what it is ("raining" stays "raining").
- * Where a parser would attach the object elsewhere (a clause-initial participle such as "Given the
- * text, classify it", or a verb inside a subordinate clause) this takes the first verb instead.
+ * A clause opened by "Given ..., " is skipped up to its comma. Where a parser would attach the
+ * object elsewhere (other clause-initial participles, a verb inside a subordinate clause) this
+ * takes the first verb instead.
  * Not thread-safe (OpenNLP's taggers keep state): one extractor per thread.
  */
 public final class VerbNounExtractor {
@@ -72,12 +73,22 @@ public final class VerbNounExtractor {
         String[] tagged = tokens.clone();
         tagged[0] = lowerInitial(tokens[0]);
         String[] tags = tagger.tag(tagged);
-        String[] lemmas = lemmatizer.lemmatize(tagged, tags);
+        if (tokens.length > 1 && isMistaggedImperative(tags[0], tags[1], tokens[1])) tags[0] = "VERB";
 
         int v = 0;
-        while (v < tokens.length && !tags[v].equals("VERB")) v++;
+        // "the following list", "a given text": a participle after a determiner modifies a noun, it is not the verb
+        while (v < tokens.length && !(tags[v].equals("VERB") && (v == 0 || !tags[v - 1].equals("DET")))) v++;
+        // "Given the input, classify it": the clause before the comma is not the instruction's verb
+        if (v < tokens.length && tokens[v].equalsIgnoreCase("given")) {
+            int comma = v + 1;
+            while (comma < tokens.length && !tokens[comma].equals(",")) comma++;
+            if (comma < tokens.length) {
+                v = comma + 1;
+                while (v < tokens.length && !(tags[v].equals("VERB") && !tags[v - 1].equals("DET"))) v++;
+            }
+        }
         if (v == tokens.length) return VerbNoun.NONE;
-        String verb = lemma(tokens[v], lemmas[v]);
+        String verb = lemma(tagged[v], tags[v]);
 
         int i = v + 1;
         // "Give me three tips": skip an indirect-object pronoun when a noun phrase follows it
@@ -95,7 +106,7 @@ public final class VerbNounExtractor {
         int head = -1;
         while (i < tokens.length && (tags[i].equals("NOUN") || tags[i].equals("PROPN"))) head = i++;
         if (head < 0 || !tags[head].equals("NOUN")) return new VerbNoun(verb, null);
-        return new VerbNoun(verb, lemma(tokens[head], lemmas[head]));
+        return new VerbNoun(verb, lemma(tagged[head], tags[head]));
     }
 
     /** "Explain" → "explain"; acronyms and one-letter words stay as they are. */
@@ -124,10 +135,27 @@ public final class VerbNounExtractor {
         return OBJECT_PRONOUNS.contains(token.toLowerCase(Locale.ROOT));
     }
 
-    /** The lemmatizer's lemma, or the word itself where it has none ("O" is its "unknown"). */
-    private static String lemma(String token, String lemma) {
+    /**
+     * A word's lemma, lower-case; the word itself where the lemmatizer has none ("O"). One word at a
+     * time: lemmatizing only the two words wanted is what keeps a thousand texts within seconds.
+     */
+    private String lemma(String token, String tag) {
+        String lemma = lemmatizer.lemmatize(new String[] {token}, new String[] {tag})[0];
         String s = lemma == null || lemma.isEmpty() || lemma.equals("O") ? token : lemma;
         return s.toLowerCase(Locale.ROOT);
+    }
+
+    /**
+     * "Sort the list", "Name three countries", "Help me ...": a first word tagged as a noun, adjective
+     * or interjection yet followed straight by a determiner, number or object pronoun can only be an
+     * imperative verb (the tagger often misses sentence-initial imperatives, even lower-cased).
+     */
+    private static boolean isMistaggedImperative(String firstTag, String nextTag, String nextToken) {
+        boolean notVerb = switch (firstTag) {
+            case "NOUN", "PROPN", "ADJ", "INTJ" -> true;
+            default -> false;
+        };
+        return notVerb && (nextTag.equals("DET") || nextTag.equals("NUM") || (nextTag.equals("PRON") && isObjectPronoun(nextToken)));
     }
 
     private interface ModelReader<M> {
