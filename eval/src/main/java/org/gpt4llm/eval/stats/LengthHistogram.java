@@ -77,6 +77,10 @@ public final class LengthHistogram {
             }
             if (!xs.isEmpty()) chart.addSeries(s.name(), xs, ys);
         }
+        if (chart.getSeriesMap().isEmpty()) { // XChart cannot draw a chart without data, nor a zero on a log axis
+            chart.getStyler().setYAxisLogarithmic(false);
+            chart.addSeries("no texts below " + max + " words", List.of(0.0), List.of(0.0));
+        }
         return chart;
     }
 

@@ -95,6 +95,7 @@ public final class ScoreDistribution {
             List<Double> ys = values.stream().map(v -> (double) m.counts().getOrDefault(v, 0L) / m.n()).toList();
             chart.addSeries(String.format("%s (mean %.2f)", m.name(), m.mean()), labels, ys);
         }
+        if (chart.getSeriesMap().isEmpty()) chart.addSeries("no scores", List.of("(none)"), List.of(0)); // XChart needs data
         return chart;
     }
 

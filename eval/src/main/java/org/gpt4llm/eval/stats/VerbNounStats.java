@@ -88,7 +88,10 @@ public record VerbNounStats(int texts, int withVerb, int withPair, Map<String, I
         chart.getStyler().setLegendVisible(false);
         chart.getStyler().setXAxisLabelRotation(60);
         chart.getStyler().setLegendPosition(Styler.LegendPosition.InsideNE);
-        if (pairs.isEmpty()) return chart; // XChart cannot draw an empty series; the report says there are none
+        if (pairs.isEmpty()) { // XChart cannot draw a chart without data
+            chart.addSeries("pairs", List.of("(no pairs)"), List.of(0));
+            return chart;
+        }
         chart.addSeries("pairs", pairs.stream().map(Count::key).toList(), pairs.stream().map(Count::count).toList());
         return chart;
     }
