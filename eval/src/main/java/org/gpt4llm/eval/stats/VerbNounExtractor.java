@@ -23,15 +23,18 @@ import opennlp.tools.tokenize.TokenizerModel;
  * {@code opennlp-models-*-en} 1.3.0) are a sentence detector, tokenizer, POS tagger and lemmatizer
  * only: there is no dependency parser and no chunker. So this is an approximation from POS tags:
  * <ul>
- *   <li>verb: the first token tagged {@code VERB} (UD keeps auxiliaries and copulas as {@code AUX},
- *       so "What is X?" has none);</li>
+ *   <li>verb: the first token tagged {@code VERB} that does not follow a determiner ("the
+ *       <i>following</i> list" is a modifier); UD keeps auxiliaries and copulas as {@code AUX}, so
+ *       "What is X?" has none;</li>
  *   <li>object: the noun phrase that starts right after the verb — optionally after one object
  *       pronoun ("Give <i>me</i> three tips") — made of determiners, numbers, adjectives, possessive
  *       pronouns and adverbs inside it, then a run of nouns; its head is the run's last token, which
  *       must be a common noun ("a <i>marketing plan</i>" → plan).</li>
  * </ul>
- * The first word is tagged lower-cased (the tagger mistakes capitalised imperatives for other
- * parts of speech), and the lemmatizer's vocabulary is what it is ("raining" stays "raining").
+ * The tagger misses sentence-initial imperatives: the first word is tagged lower-cased, and a first
+ * word still tagged noun/adjective/interjection but followed by a determiner, number or object
+ * pronoun ("Sort the list", "Name three ...") is taken as the verb. The lemmatizer's vocabulary is
+ * what it is ("raining" stays "raining").
  * A clause opened by "Given ..., " is skipped up to its comma. Where a parser would attach the
  * object elsewhere (other clause-initial participles, a verb inside a subordinate clause) this
  * takes the first verb instead.
