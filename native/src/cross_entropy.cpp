@@ -139,7 +139,7 @@ G4_API int g4_cross_entropy(float* losses, float* dlogits, const float* logits,
       // when p_t is close to 1, where p_t - 1 would cancel to a few correct bits
       double others = 0.0;
       for (int v = 0; v < V; v++) others += v == t ? 0.0 : (double)d[v];
-      d[t] = (float)-others;
+      d[t] = (float)(0.0 - others);  // +0 for a single class, as p_t - 1 gives
     }
   }
   return count;
