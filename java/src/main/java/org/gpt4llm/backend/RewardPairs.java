@@ -20,18 +20,31 @@ public final class RewardPairs {
         if (groups < 1 || offsets[0] != 0 || offsets[groups] != responses) {
             throw new IllegalArgumentException("group offsets must run from 0 to " + responses + " (the number of responses)");
         }
-        int pairs = 0;
         for (int g = 0; g < groups; g++) {
             if (offsets[g + 1] < offsets[g]) {
                 throw new IllegalArgumentException("group offsets decrease at group " + g + ": " + offsets[g]
                         + " then " + offsets[g + 1]);
             }
+        }
+        int[] count = {0};
+        forEach(gold, offsets, (winner, loser) -> count[0]++);
+        return count[0];
+    }
+
+    /** Receives one pair: the indices of the better and the worse response. */
+    @FunctionalInterface
+    public interface Visitor {
+        void pair(int winner, int loser);
+    }
+
+    /** Visits every pair (i, j) of one group with gold_i > gold_j, group by group. */
+    public static void forEach(float[] gold, int[] offsets, Visitor v) {
+        for (int g = 0; g + 1 < offsets.length; g++) {
             for (int i = offsets[g]; i < offsets[g + 1]; i++) {
                 for (int j = offsets[g]; j < offsets[g + 1]; j++) {
-                    if (gold[i] > gold[j]) pairs++;
+                    if (gold[i] > gold[j]) v.pair(i, j);
                 }
             }
         }
-        return pairs;
     }
 }

@@ -17,7 +17,6 @@ import java.util.concurrent.Callable;
 import org.gpt4llm.backend.Backend;
 import org.gpt4llm.backend.Backends;
 import org.gpt4llm.data.RecordRef;
-import org.gpt4llm.data.RewardBatch;
 import org.gpt4llm.data.RewardDataset;
 import org.gpt4llm.data.RewardEncoder;
 import org.gpt4llm.data.ScoredGroup;
@@ -230,17 +229,7 @@ public final class GenerateCommand implements Callable<Integer> {
             enc2.add(enc.encode(new ScoredGroup(new RecordRef(questions, qi, 0), "", List.of(), q.instruction(), q.input(),
                     texts, none, sources)));
         }
-        RewardDataset ds = new RewardDataset(enc2, pad);
-        float[][] out = new float[qs.size()][];
-        int groupsPerPass = Math.max(1, batch / n);
-        for (int from = 0; from < qs.size(); from += groupsPerPass) {
-            int[] idx = new int[Math.min(groupsPerPass, qs.size() - from)];
-            for (int i = 0; i < idx.length; i++) idx[i] = from + i;
-            RewardBatch b = ds.batch(idx);
-            float[] r = rm.rewards(b.tokens(), b.last());
-            for (int g = 0; g < idx.length; g++) out[from + g] = Arrays.copyOfRange(r, b.offsets()[g], b.offsets()[g + 1]);
-        }
-        return out;
+        return new RewardDataset(enc2, pad).rewards(rm, Math.max(1, batch / n)).toArray(float[][]::new);
     }
 
     private ObjectNode record(Question q, String id, SamplingParams p, Completion c) {

@@ -10,9 +10,9 @@ import java.util.TreeMap;
 import java.util.concurrent.Callable;
 import org.gpt4llm.backend.Backend;
 import org.gpt4llm.backend.Backends;
+import org.gpt4llm.backend.RewardPairs;
 import org.gpt4llm.data.PreferenceReader;
 import org.gpt4llm.data.RewardAnnotator;
-import org.gpt4llm.data.RewardBatch;
 import org.gpt4llm.data.RewardDataset;
 import org.gpt4llm.data.RewardEncoder;
 import org.gpt4llm.data.ScoredGroup;
@@ -67,15 +67,7 @@ public final class RmScoreCommand implements Callable<Integer> {
              RewardModel rm = RewardModel.loadTrained(be, model, tok.padId())) {
             RewardEncoder enc = new RewardEncoder(tok, t, maxLen);
             RewardDataset ds = new RewardDataset(RmCommand.encode(enc, loaded.groups()), tok.padId());
-            for (int from = 0; from < ds.size(); from += batch) {
-                int[] idx = new int[Math.min(batch, ds.size() - from)];
-                for (int i = 0; i < idx.length; i++) idx[i] = from + i;
-                RewardBatch b = ds.batch(idx);
-                float[] r = rm.rewards(b.tokens(), b.last());
-                for (int g = 0; g < b.groups(); g++) {
-                    rewards.add(java.util.Arrays.copyOfRange(r, b.offsets()[g], b.offsets()[g + 1]));
-                }
-            }
+            rewards.addAll(ds.rewards(rm, batch));
             RewardAnnotator.Result res = RewardAnnotator.write(data, out, loaded.groups(), rewards);
             System.out.printf(Locale.ROOT, "%d records scored into %s (%d responses cut to --max-len %d)%n",
                     res.annotated(), out, enc.truncatedRows(), maxLen);
@@ -88,22 +80,21 @@ public final class RmScoreCommand implements Callable<Integer> {
     /** Mean reward per source and, over the pairs the file's scores order, the share the rewards order alike. */
     static String agreement(List<ScoredGroup> groups, List<float[]> rewards) {
         Map<String, double[]> bySource = new TreeMap<>(); // source -> {sum, count}
-        long pairs = 0, agree = 0;
+        long[] counts = new long[2]; // scored pairs, pairs the rewards order alike
         for (int g = 0; g < groups.size(); g++) {
             ScoredGroup sg = groups.get(g);
-            float[] r = rewards.get(g), s = sg.scores();
+            float[] r = rewards.get(g);
             for (int i = 0; i < r.length; i++) {
                 double[] acc = bySource.computeIfAbsent(sg.sources().get(i), k -> new double[2]);
                 acc[0] += r[i];
                 acc[1]++;
-                for (int j = 0; j < r.length; j++) {
-                    if (s[i] > s[j]) {
-                        pairs++;
-                        if (r[i] > r[j]) agree++;
-                    }
-                }
             }
+            RewardPairs.forEach(sg.scores(), new int[] {0, r.length}, (i, j) -> {
+                counts[0]++;
+                if (r[i] > r[j]) counts[1]++;
+            });
         }
+        long pairs = counts[0], agree = counts[1];
         StringBuilder sb = new StringBuilder("mean reward by source:");
         bySource.forEach((src, acc) -> sb.append(String.format(Locale.ROOT, " %s %.4f (%d)", src.isEmpty() ? "?" : src,
                 acc[0] / acc[1], (long) acc[1])));

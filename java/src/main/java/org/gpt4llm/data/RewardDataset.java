@@ -3,6 +3,7 @@ package org.gpt4llm.data;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.List;
+import org.gpt4llm.model.RewardModel;
 import org.gpt4llm.model.TokenBatch;
 import org.gpt4llm.train.BatchSource;
 import org.gpt4llm.train.PaddedRows;
@@ -44,6 +45,22 @@ public final class RewardDataset implements BatchSource<RewardBatch> {
 
     public EncodedGroup group(int g) {
         return groups.get(g);
+    }
+
+    /**
+     * Every group's rewards under {@code rm} (one array per group, its responses in order), reading
+     * {@code groupsPerPass} groups per forward pass.
+     */
+    public List<float[]> rewards(RewardModel rm, int groupsPerPass) {
+        List<float[]> out = new ArrayList<>(groups.size());
+        for (int from = 0; from < groups.size(); from += groupsPerPass) {
+            int[] idx = new int[Math.min(groupsPerPass, groups.size() - from)];
+            for (int i = 0; i < idx.length; i++) idx[i] = from + i;
+            RewardBatch b = batch(idx);
+            float[] r = rm.rewards(b.tokens(), b.last());
+            for (int g = 0; g < idx.length; g++) out.add(Arrays.copyOfRange(r, b.offsets()[g], b.offsets()[g + 1]));
+        }
+        return out;
     }
 
     /** The responses of these groups, group by group in this order. */

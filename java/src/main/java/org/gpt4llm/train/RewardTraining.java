@@ -6,6 +6,7 @@ import java.nio.file.Path;
 import java.util.LinkedHashMap;
 import java.util.Map;
 import org.gpt4llm.backend.Backend;
+import org.gpt4llm.backend.RewardPairs;
 import org.gpt4llm.data.RewardBatch;
 import org.gpt4llm.model.RewardModel;
 import org.gpt4llm.tensor.DType;
@@ -89,26 +90,23 @@ public final class RewardTraining implements TrainableModel<RewardBatch> {
 
     @Override
     public Map<String, Double> evaluate(Iterable<RewardBatch> batches) {
-        double lossSum = 0, chosen = 0, rejected = 0;
-        long pairs = 0, correct = 0;
+        double lossSum = 0;
+        long[] counts = new long[2];      // pairs, pairs the rewards order correctly
+        double[] rewardSums = new double[2]; // of the chosen and of the rejected responses
         for (RewardBatch b : batches) {
             if (b.pairs() == 0) continue;
             lossSum += (double) forward(b) * b.pairs();
             lastDr = null;
-            float[] r = lastRewards, gold = b.gold();
-            int[] off = b.offsets();
-            for (int g = 0; g + 1 < off.length; g++) {
-                for (int i = off[g]; i < off[g + 1]; i++) {
-                    for (int j = off[g]; j < off[g + 1]; j++) {
-                        if (!(gold[i] > gold[j])) continue;
-                        pairs++;
-                        if (r[i] > r[j]) correct++;
-                        chosen += r[i];
-                        rejected += r[j];
-                    }
-                }
-            }
+            float[] r = lastRewards;
+            RewardPairs.forEach(b.gold(), b.offsets(), (i, j) -> {
+                counts[0]++;
+                if (r[i] > r[j]) counts[1]++;
+                rewardSums[0] += r[i];
+                rewardSums[1] += r[j];
+            });
         }
+        long pairs = counts[0], correct = counts[1];
+        double chosen = rewardSums[0], rejected = rewardSums[1];
         Map<String, Double> out = new LinkedHashMap<>();
         double n = Math.max(1, pairs);
         out.put("eval_loss", lossSum / n);
