@@ -388,26 +388,13 @@ public final class DecoderModel implements AutoCloseable, DecodeModel {
             Tensor n1 = s.norm1().rows(0, n), q = s.q().rows(0, n), k = s.k().rows(0, n), v = s.v().rows(0, n);
             Tensor att = s.att().rows(0, n);
             normForward(w.attnNorm, n1, rows(s.mean1(), n), s.rstd1().rows(0, n), xIn);
-            linearForward(l, w.q, q, n1, n, false);
-            linearForward(l, w.k, k, n1, n, false);
-            linearForward(l, w.v, v, n1, n, false);
-            if (!cfg.learnedPositions()) {
-                backend.ropeForward(q, a.positions(n), cfg.numHeads(), cfg.headDim(), cfg.ropeTheta());
-                backend.ropeForward(k, a.positions(n), cfg.numKvHeads(), cfg.headDim(), cfg.ropeTheta());
-            }
+            qkvForward(l, w, q, k, v, n1, a.positions(n), a.ones, n, forwardTraining, forwardDropoutSeed);
             backend.attentionForward(att, s.lse(shape), q, k, v, a.segments(n), shape);
             backend.copy(xMid, xIn);
             linearForward(l, w.o, xMid, att, n, true);
             Tensor n2 = s.norm2().rows(0, n), g = s.gate().rows(0, n), h = s.hidden().rows(0, n);
             normForward(w.mlpNorm, n2, rows(s.mean2(), n), s.rstd2().rows(0, n), xMid);
-            linearForward(l, w.mlp.get(0), g, n2, n, false);
-            if (cfg.gatedMlp()) {
-                Tensor u = s.up().rows(0, n);
-                linearForward(l, w.mlp.get(1), u, n2, n, false);
-                backend.swigluForward(h, g, u);
-            } else {
-                backend.reluForward(h, g);
-            }
+            mlpHidden(l, w, h, g, rows(s.up(), n), n2, a.ones, n, forwardTraining, forwardDropoutSeed);
             backend.copy(xOut, xMid);
             linearForward(l, w.mlp.getLast(), xOut, h, n, true);
             backend.rangePop();
@@ -471,26 +458,13 @@ public final class DecoderModel implements AutoCloseable, DecodeModel {
             Layer lw = layers.get(l);
             Tensor kc = session.kCache[l].rows(0, cacheRows), vc = session.vCache[l].rows(0, cacheRows);
             normForward(lw.attnNorm, n1, mean, rstd, x);
-            linearForward(l, lw.q, q, n1, w.ones, n, false, false, 0);
-            linearForward(l, lw.k, k, n1, w.ones, n, false, false, 0);
-            linearForward(l, lw.v, v, n1, w.ones, n, false, false, 0);
-            if (!cfg.learnedPositions()) {
-                backend.ropeForward(q, positions, cfg.numHeads(), cfg.headDim(), cfg.ropeTheta());
-                backend.ropeForward(k, positions, cfg.numKvHeads(), cfg.headDim(), cfg.ropeTheta());
-            }
+            qkvForward(l, lw, q, k, v, n1, positions, w.ones, n, false, 0);
             backend.kvCacheWrite(kc, k, lengths, shape);
             backend.kvCacheWrite(vc, v, lengths, shape);
             backend.attentionDecode(att, q, kc, vc, lengths, shape);
             linearForward(l, lw.o, x, att, w.ones, n, true, false, 0);
             normForward(lw.mlpNorm, n1, mean, rstd, x);
-            linearForward(l, lw.mlp.get(0), g, n1, w.ones, n, false, false, 0);
-            if (cfg.gatedMlp()) {
-                Tensor u = w.up.rows(0, n);
-                linearForward(l, lw.mlp.get(1), u, n1, w.ones, n, false, false, 0);
-                backend.swigluForward(h, g, u);
-            } else {
-                backend.reluForward(h, g);
-            }
+            mlpHidden(l, lw, h, g, rows(w.up, n), n1, w.ones, n, false, 0);
             linearForward(l, lw.mlp.getLast(), x, h, w.ones, n, true, false, 0);
         }
         // only each row's last token goes on to the head
@@ -595,6 +569,33 @@ public final class DecoderModel implements AutoCloseable, DecodeModel {
             if (posTable != null) backend.embeddingBackward(dPosTable, a.positionIds(n), dres);
         }
         lastBatch = null; // the logits now hold their gradient
+    }
+
+    /** q, k, v [n, ·] of a layer from its normed input x, rotated at {@code positions} (rotary families). */
+    private void qkvForward(int l, Layer w, Tensor q, Tensor k, Tensor v, Tensor x, Tensor positions, Tensor ones, int n,
+                            boolean loraTraining, long loraSeed) {
+        linearForward(l, w.q, q, x, ones, n, false, loraTraining, loraSeed);
+        linearForward(l, w.k, k, x, ones, n, false, loraTraining, loraSeed);
+        linearForward(l, w.v, v, x, ones, n, false, loraTraining, loraSeed);
+        if (!cfg.learnedPositions()) {
+            backend.ropeForward(q, positions, cfg.numHeads(), cfg.headDim(), cfg.ropeTheta());
+            backend.ropeForward(k, positions, cfg.numKvHeads(), cfg.headDim(), cfg.ropeTheta());
+        }
+    }
+
+    /**
+     * The MLP's hidden layer h [n, F] from its normed input x: silu(gate·x) * (up·x), or relu(fc1·x);
+     * g (and u, SwiGLU only) keep the projections the backward needs.
+     */
+    private void mlpHidden(int l, Layer w, Tensor h, Tensor g, Tensor u, Tensor x, Tensor ones, int n,
+                           boolean loraTraining, long loraSeed) {
+        linearForward(l, w.mlp.get(0), g, x, ones, n, false, loraTraining, loraSeed);
+        if (cfg.gatedMlp()) {
+            linearForward(l, w.mlp.get(1), u, x, ones, n, false, loraTraining, loraSeed);
+            backend.swigluForward(h, g, u);
+        } else {
+            backend.reluForward(h, g);
+        }
     }
 
     /** y [n, out] = x Wᵀ + b (+ the adapter), or += with {@code accumulate}. */
