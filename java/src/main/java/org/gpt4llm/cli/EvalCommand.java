@@ -10,7 +10,7 @@ import picocli.CommandLine.Command;
 @Command(name = "eval", mixinStandardHelpOptions = true,
         description = "Evaluate as the paper does: ROUGE by length bucket, GPT-4 as judge, best-of-n groups, data statistics, human HHH.",
         subcommands = {EvalRougeCommand.class, EvalJudgeCommand.class, EvalBestofnCommand.class, EvalStatsCommand.class,
-                EvalHhhCommand.class})
+                EvalHhhCommand.class, EvalExactCommand.class})
 public final class EvalCommand implements Runnable {
     @Override
     public void run() {
