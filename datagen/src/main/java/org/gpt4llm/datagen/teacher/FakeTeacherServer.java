@@ -66,6 +66,9 @@ public final class FakeTeacherServer implements AutoCloseable {
     private volatile double failureProbability;
     private volatile List<Failure> randomFailures = List.of();
     private volatile Random random = new Random(0);
+    private volatile String replyModel;
+    private volatile String systemFingerprint;
+    private volatile ObjectNode modelEntry;
 
     private final AtomicInteger requests = new AtomicInteger();
     private final List<Long> arrivals = new ArrayList<>();
@@ -115,6 +118,26 @@ public final class FakeTeacherServer implements AutoCloseable {
         return this;
     }
 
+    /** Replies name {@code model} as the model that answered, whatever model the request asked for. */
+    public FakeTeacherServer replyModel(String model) {
+        this.replyModel = model;
+        return this;
+    }
+
+    /** Replies carry this {@code system_fingerprint}, as OpenAI's do. */
+    public FakeTeacherServer systemFingerprint(String fingerprint) {
+        this.systemFingerprint = fingerprint;
+        return this;
+    }
+
+    /** {@code GET /v1/models} lists one model, {@code id} owned by {@code ownedBy}; set before {@link #start}. */
+    public FakeTeacherServer listModel(String id, String ownedBy) {
+        ObjectNode entry = JSON.createObjectNode();
+        entry.put("id", id).put("object", "model").put("created", 0).put("owned_by", ownedBy);
+        this.modelEntry = entry;
+        return this;
+    }
+
     /** Answers 401 unless the request carries {@code Authorization: Bearer key}. */
     public FakeTeacherServer requireKey(String key) {
         this.requiredKey = key;
@@ -153,6 +176,7 @@ public final class FakeTeacherServer implements AutoCloseable {
         executor = Executors.newVirtualThreadPerTaskExecutor();
         server.setExecutor(executor);
         server.createContext("/v1/chat/completions", this::handle);
+        if (modelEntry != null) server.createContext("/v1/models", this::handleModels);
         server.start();
         return this;
     }
@@ -291,6 +315,28 @@ public final class FakeTeacherServer implements AutoCloseable {
         }
     }
 
+    private void handleModels(HttpExchange exchange) throws IOException {
+        try (exchange) {
+            exchange.getRequestBody().readAllBytes();
+            if (!"GET".equals(exchange.getRequestMethod())) {
+                sendError(exchange, 405, "only GET is supported");
+                return;
+            }
+            String path = exchange.getRequestURI().getPath().replaceFirst("/+$", "");
+            if (path.equals("/v1/models")) {
+                ObjectNode json = JSON.createObjectNode().put("object", "list");
+                json.putArray("data").add(modelEntry);
+                send(exchange, 200, json.toString().getBytes(StandardCharsets.UTF_8));
+            } else if (path.equals("/v1/models/" + modelEntry.get("id").asText())) {
+                send(exchange, 200, modelEntry.toString().getBytes(StandardCharsets.UTF_8));
+            } else {
+                sendError(exchange, 404, "The model " + path.substring(path.lastIndexOf('/') + 1) + " does not exist.");
+            }
+        } catch (IOException e) {
+            // the client went away
+        }
+    }
+
     private Failure failureFor(int n) {
         Failure scripted = script.get(n);
         if (scripted != null) return scripted;
@@ -327,7 +373,9 @@ public final class FakeTeacherServer implements AutoCloseable {
         json.put("id", "chatcmpl-fake-" + n);
         json.put("object", "chat.completion");
         json.put("created", System.currentTimeMillis() / 1000);
-        json.put("model", body.path("model").asText("fake"));
+        String model = replyModel;
+        json.put("model", model != null ? model : body.path("model").asText("fake"));
+        if (systemFingerprint != null) json.put("system_fingerprint", systemFingerprint);
         ObjectNode choice = json.putArray("choices").addObject();
         choice.put("index", 0);
         choice.putObject("message").put("role", "assistant").put("content", text);
