@@ -100,6 +100,10 @@ public final class DatagenCommand implements Runnable {
         @Option(names = "--out", required = true, description = "output JSONL: one line per finished item, appended; a rerun skips what it has")
         Path out;
 
+        @Option(names = "--questions", description = "compare: the question file (Vicuna, user-oriented or Alpaca) whose"
+                + " order and ids the answers follow, needed when they are FastChat answers (default: the first --in)")
+        Path questions;
+
         @Option(names = "--export", description = "after the run, write the released JSON file (records in input order) here")
         Path export;
 
@@ -137,6 +141,7 @@ public final class DatagenCommand implements Runnable {
             if (maxTokens < 1) throw new IllegalArgumentException("--max-tokens must be positive, got " + maxTokens);
             if (!(temperature >= 0 && temperature <= 2)) throw new IllegalArgumentException("--temperature must be in [0, 2], got " + temperature);
             if (!kind.manyInputs() && inputs.size() != 1) throw new IllegalArgumentException("datagen " + kind.name() + " reads one --in file, got " + inputs.size());
+            if (questions != null && !kind.manyInputs()) throw new IllegalArgumentException("--questions is for datagen compare, not " + kind.name());
 
             try {
                 return run();
@@ -147,7 +152,7 @@ public final class DatagenCommand implements Runnable {
 
         private int run() throws Exception {
             Job job = kind.make().apply(this);
-            List<Item> items = job.read(inputs.getFirst());
+            List<Item> items = job.read(questions != null ? questions : inputs.getFirst());
             PrintWriter err = spec.commandLine().getErr();
             PrintWriter stdout = new PrintWriter(System.out, true, StandardCharsets.UTF_8);
             JobRunner runner = new JobRunner(job, items, out, err);

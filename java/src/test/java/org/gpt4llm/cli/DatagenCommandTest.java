@@ -92,4 +92,42 @@ class DatagenCommandTest {
         n.fieldNames().forEachRemaining(l::add);
         return l;
     }
+
+    @Test
+    void compareRatesFastChatAnswersInTheOrderOfAQuestionFile(@TempDir Path dir) throws Exception {
+        Path questions = Files.writeString(dir.resolve("questions.json"), """
+                [{"instruction": "Reverse the letters of the word.", "input": "apple"},
+                 {"instruction": "Add the two numbers.", "input": "2, 3"},
+                 {"instruction": "Spell the word backwards.", "input": "river"}]""");
+        // FastChat answers as gpt4llm generate writes them: question ids are the Alpaca records' indexes
+        Path a = Files.writeString(dir.resolve("a.jsonl"), """
+                {"question_id": 0, "model_id": "right", "text": "elppa"}
+                {"question_id": 1, "model_id": "right", "text": "5"}
+                """);
+        Path b = Files.writeString(dir.resolve("b.jsonl"), """
+                {"question_id": 1, "model_id": "wrong", "text": "7"}
+                {"question_id": 0, "model_id": "wrong", "text": "apple"}
+                """);
+        Path out = dir.resolve("compare.jsonl"), export = dir.resolve("compare.json");
+        try (org.gpt4llm.datagen.demo.DemoTeacherServer teacher = org.gpt4llm.datagen.demo.DemoTeacherServer.start(0)) {
+            CliRun r = CliRun.of("datagen", "compare", "--questions", questions.toString(), "--in", a.toString(), "--in", b.toString(),
+                    "--out", out.toString(), "--export", export.toString(), "--api-base", teacher.apiBase(),
+                    "--model", org.gpt4llm.datagen.demo.DemoTeacherServer.MODEL, "--quiet");
+            assertEquals(0, r.code(), r.err());
+        }
+        JsonNode records = new ObjectMapper().readTree(export.toFile());
+        assertEquals(2, records.size(), "question 2 has no answer and is left out");
+        assertEquals("Reverse the letters of the word.\n\napple", records.get(0).get("user_input").asText());
+        JsonNode first = records.get(0).get("responses_and_scores");
+        assertEquals("right", first.get(0).get("source").asText());
+        assertEquals(10.0, first.get(0).get("score").asDouble());
+        assertEquals("wrong", first.get(1).get("source").asText());
+        assertTrue(first.get(1).get("score").asDouble() < 10, first.toString());
+        assertEquals("Add the two numbers.\n\n2, 3", records.get(1).get("user_input").asText());
+
+        CliRun r = CliRun.of("datagen", "alpaca", "--questions", questions.toString(), "--in", questions.toString(),
+                "--out", dir.resolve("x.jsonl").toString(), "--dry-run");
+        assertEquals(2, r.code());
+        assertEquals("gpt4llm datagen alpaca: --questions is for datagen compare, not alpaca", r.err().strip());
+    }
 }
