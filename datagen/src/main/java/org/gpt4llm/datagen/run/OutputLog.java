@@ -17,13 +17,18 @@ import java.util.LinkedHashMap;
 import java.util.Map;
 
 /**
- * A job's output: append-only JSONL, one finished item a line, {@code {"id": ..., ...record}}. Each
+ * A job's output: append-only JSONL, one finished item a line, {@code {"id": ..., ...record}}, or
+ * {@code {"id": ..., "record": {...}}} for a record with an {@code "id"} of its own (an Alpaca
+ * record that carries its task id, say; also for a record that is a lone {@code "record"} object), so
+ * the item's id never overwrites the record's. Each
  * line goes out in one write (so a killed run leaves at most a partial last line), under a lock (so
  * lines never interleave), and is forced to disk about once a second.
  */
 final class OutputLog implements Closeable {
     private static final ObjectMapper JSON = new ObjectMapper();
     private static final long FORCE_EVERY_NANOS = 1_000_000_000L;
+    /** Where a record with an "id" of its own goes. */
+    private static final String NESTED = "record";
 
     private final FileChannel channel;
     private long lastForce = System.nanoTime();
@@ -65,6 +70,7 @@ final class OutputLog implements Closeable {
             }
             if (record != null) {
                 String id = record.remove("id").asText();
+                if (record.size() == 1 && record.get(NESTED) instanceof ObjectNode nested) record = nested;
                 records.putIfAbsent(id, record);
             }
             start = nl < 0 ? bytes.length : nl + 1;
@@ -80,10 +86,14 @@ final class OutputLog implements Closeable {
         return new OutputLog(FileChannel.open(file, StandardOpenOption.CREATE, StandardOpenOption.WRITE, StandardOpenOption.APPEND));
     }
 
-    /** Appends {@code {"id": id, ...record}} as one line ({@code record} has no "id" of its own). */
+    /**
+     * Appends {@code {"id": id, ...record}} as one line, or {@code {"id": id, "record": record}} when the
+     * record has an "id" (or is a lone "record" object, which would read back as the nested form).
+     */
     void write(String id, ObjectNode record) throws IOException {
         ObjectNode line = JSON.createObjectNode().put("id", id);
-        line.setAll(record);
+        if (record.has("id") || record.size() == 1 && record.get(NESTED) instanceof ObjectNode) line.set(NESTED, record);
+        else line.setAll(record);
         writeLine(line);
     }
 

@@ -97,7 +97,8 @@ class DemoTeacherServerTest {
         List<DemoTask> tasks = DemoTasks.generate(16, 11);
         ArrayNode in = JSON.createArrayNode(), wrong = JSON.createArrayNode();
         for (DemoTask t : tasks) {
-            in.addObject().put("instruction", t.instruction()).put("input", t.input());
+            // as gpt4llm demo tasks writes them: with the task's own id and category
+            in.addObject().put("id", t.id()).put("category", t.category()).put("instruction", t.instruction()).put("input", t.input());
             wrong.addObject().put("instruction", t.instruction()).put("input", t.input()).put("output", t.answer() + "x");
         }
         Path input = dir.resolve("tasks.json"), out = dir.resolve("answers.jsonl"), answers = dir.resolve("teacher.json");
@@ -112,7 +113,10 @@ class DemoTeacherServerTest {
             assertEquals(16, s.done(), notes.toString());
             runner.export(answers);
             JsonNode got = JSON.readTree(answers.toFile());
-            for (int i = 0; i < tasks.size(); i++) assertEquals(tasks.get(i).answer(), got.get(i).get("output").asText());
+            for (int i = 0; i < tasks.size(); i++) {
+                assertEquals(tasks.get(i).answer(), got.get(i).get("output").asText());
+                assertEquals(tasks.get(i).id(), got.get(i).get("id").asText());
+            }
 
             Job compare = new CompareJob(List.of(answers, wrongFile));
             Path rated = dir.resolve("rated.jsonl"), ratedJson = dir.resolve("rated.json");

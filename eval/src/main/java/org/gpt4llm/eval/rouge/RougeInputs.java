@@ -7,6 +7,7 @@ import java.util.ArrayList;
 import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.Optional;
 import org.gpt4llm.datagen.job.JsonRecords;
 import org.gpt4llm.datagen.job.JsonRecords.Located;
 
@@ -66,7 +67,8 @@ public final class RougeInputs {
         return out;
     }
 
-    private static boolean allHaveIds(List<Located> records) {
+    /** Whether every record has a {@code question_id} or {@code id} (and there is at least one record). */
+    public static boolean allHaveIds(List<Located> records) {
         return !records.isEmpty() && records.stream().allMatch(r -> idNode(r) != null);
     }
 
@@ -76,12 +78,19 @@ public final class RougeInputs {
         return id == null || id.isNull() || !id.isValueNode() ? null : id;
     }
 
+    /** The record's {@code question_id}, else its {@code id}, as text; empty when it has neither. */
+    public static Optional<String> recordId(Located r) {
+        JsonNode id = idNode(r);
+        return id == null ? Optional.empty() : Optional.of(id.asText());
+    }
+
     private static String id(Located r, int index) {
         JsonNode id = idNode(r);
         return id != null ? id.asText() : String.valueOf(index);
     }
 
-    private static String prediction(Located r) {
+    /** A prediction record's text: FastChat's first turn, else "prediction", "text", "output" or "answer". */
+    public static String prediction(Located r) {
         JsonNode choices = r.node().get("choices");
         if (choices != null && choices.isArray() && !choices.isEmpty()) {
             JsonNode turns = choices.get(0).get("turns");
@@ -92,6 +101,11 @@ public final class RougeInputs {
         }
         for (String field : PREDICTION_FIELDS) if (r.node().has(field)) return JsonRecords.required(r, field);
         throw new IllegalArgumentException(r.where() + " has none of \"prediction\", \"text\", \"output\", \"answer\", \"choices\"");
+    }
+
+    /** A reference record's texts: "references", else "reference", "output", "text" or "answer". */
+    public static List<String> references(Located r) {
+        return references(r, REFERENCE_FIELDS);
     }
 
     private static List<String> references(Located r, String[] fields) {
