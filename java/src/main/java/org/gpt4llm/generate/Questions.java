@@ -19,7 +19,8 @@ import java.util.List;
  *   <li>Vicuna's {@code {question_id, text, category}}: one question each;</li>
  *   <li>Self-Instruct's user-oriented {@code {id, instruction, instances: [{input, output}]}}: one
  *       question per instance, its id the record's (with {@code _k} appended when it has several);</li>
- *   <li>Alpaca's {@code {instruction, input, output}}: the record's index (from 0) is its id.</li>
+ *   <li>Alpaca's {@code {instruction, input, output}}: the record's {@code id} if it has one, else its
+ *       index (from 0).</li>
  * </ul>
  */
 public final class Questions {
@@ -70,7 +71,9 @@ public final class Questions {
                             inst.get(k).path("input").asText(""), r.path("motivation_app").asText("")));
                 }
             } else if (r.path("instruction").isTextual()) {
-                out.add(new Question(IntNode.valueOf(i), r.get("instruction").asText(), r.path("input").asText(""), ""));
+                // a record with an id of its own (e.g. a demo task's) keeps it, so answers join their references by it
+                JsonNode id = r.path("id").isTextual() || r.path("id").isIntegralNumber() ? r.get("id") : IntNode.valueOf(i);
+                out.add(new Question(id, r.get("instruction").asText(), r.path("input").asText(""), r.path("category").asText("")));
             } else {
                 throw new IllegalArgumentException(at + " is not a question: it needs question_id and text (Vicuna),"
                         + " instruction and instances (user-oriented) or instruction (Alpaca)");

@@ -174,6 +174,12 @@ class GenerateCommandTest {
         List<Questions.Question> alpaca = Questions.read(SharedFiles.get("data/alpaca_gpt4_en_1k.json"));
         assertEquals(999, alpaca.size());
         assertEquals(998, alpaca.getLast().id().asInt(), "Alpaca records are numbered by index");
+        Path withIds = Files.writeString(dir.resolve("tasks.json"), "[{\"id\": \"demo-2-0\", \"category\": \"add\","
+                + " \"instruction\": \"Add the two numbers.\", \"input\": \"1, 2\"}, {\"instruction\": \"Say hi.\"}]");
+        List<Questions.Question> tasks = Questions.read(withIds);
+        assertEquals("demo-2-0", tasks.get(0).key(), "an Alpaca record's own id is kept");
+        assertEquals("add", tasks.get(0).category());
+        assertEquals(1, tasks.get(1).id().asInt(), "a record without one is numbered by index");
 
         Path bad = dir.resolve("bad.jsonl");
         Files.writeString(bad, "{\"question_id\": 1, \"text\": \"ok\"}\n{\"foo\": 2}\n");

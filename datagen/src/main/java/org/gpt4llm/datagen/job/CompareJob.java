@@ -32,7 +32,7 @@ import org.gpt4llm.datagen.teacher.TeacherException;
  * argument says where the instructions come from: one of the answer files means the answer files
  * themselves (all Alpaca, joined by instruction and input, the k-th repeat with the k-th); any other
  * file is a question file (Vicuna {@code {question_id, text}}, user-oriented {@code {id, instruction,
- * instances}} or Alpaca, whose index is the id) that sets the order, FastChat answers joining it by
+ * instances}} or Alpaca, whose id is its {@code id} or else its index) that sets the order, FastChat answers joining it by
  * question id and Alpaca answers by instruction and input. An instruction some files lack is rated
  * with the answers it has, as in the paper's data; one that no file answers is left out.
  *
@@ -190,7 +190,9 @@ public final class CompareJob implements Job {
                     qs.add(new String[] {inst.size() == 1 ? id : id + "_" + k, n.get("instruction").asText(), inst.get(k).path("input").asText("")});
                 }
             } else if (n.path("instruction").isTextual()) {
-                qs.add(new String[] {String.valueOf(i), n.get("instruction").asText(), JsonRecords.text(r, "input")});
+                // an id of the record's own (a demo task's) is the one generate gave its answers; else the index
+                String id = n.path("id").isTextual() || n.path("id").isIntegralNumber() ? n.get("id").asText() : String.valueOf(i);
+                qs.add(new String[] {id, n.get("instruction").asText(), JsonRecords.text(r, "input")});
             } else {
                 throw new IllegalArgumentException(r.where() + " is not a question: it needs question_id and text (Vicuna),"
                         + " instruction and instances (user-oriented) or instruction (Alpaca)");

@@ -152,6 +152,21 @@ class CompareJobTest {
     }
 
     @Test
+    void alpacaQuestionsWithIdsOfTheirOwnJoinAnswersByThem() throws Exception {
+        Path questions = write("tasks.json", """
+                [{"id": "demo-1-0", "instruction": "Spell the word backwards.", "input": "tent"},
+                 {"id": "demo-1-1", "instruction": "Add the two numbers.", "input": "1, 2"},
+                 {"instruction": "Name a color."}]""");
+        Path a = write("a.jsonl", """
+                {"question_id": "demo-1-1", "model_id": "m", "text": "3"}
+                {"question_id": 2, "model_id": "m", "text": "Blue."}
+                """);
+        List<Item> items = new CompareJob(List.of(a)).read(questions);
+        assertEquals(List.of("demo-1-1", "2"), items.stream().map(Item::id).toList(), "own ids, else the index");
+        assertEquals("Add the two numbers.\n\n1, 2", items.getFirst().source().get("user_input").asText());
+    }
+
+    @Test
     void anUnusableRatingNamesTheItemAndModel() throws Exception {
         Path a = write("alpaca.json", "[{\"instruction\": \"Name a color.\", \"input\": \"\", \"output\": \"Blue.\"}]");
         CompareJob job = new CompareJob(List.of(a));
