@@ -27,7 +27,7 @@ public final class InitModelCommand implements Callable<Integer> {
     @Option(names = "--arch", defaultValue = "llama", description = "architecture: llama or opt")
     String arch;
 
-    @Option(names = "--preset", defaultValue = "tiny", description = "llama: tiny, small or 7b; opt: tiny, small, 125m or 1.3b")
+    @Option(names = "--preset", defaultValue = "tiny", description = "llama: tiny, demo, small or 7b; opt: tiny, small, 125m or 1.3b")
     String preset;
 
     @Option(names = "--vocab", description = "vocabulary size (default: the --tokenizer's, else 32000)")
