@@ -1,0 +1,130 @@
+package org.gpt4llm.cli;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.HashSet;
+import java.util.List;
+import java.util.Locale;
+import java.util.Set;
+import org.gpt4llm.datagen.demo.DemoTasks;
+import org.gpt4llm.testing.CliRun;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+/**
+ * {@code gpt4llm demo --quick}: every stage through the command line at toy sizes, its outputs, the
+ * report's numbers against the files the stages wrote, a rerun that skips every finished stage, and a
+ * teacher URL where nothing answers.
+ */
+class DemoCommandTest {
+    private static final ObjectMapper JSON = new ObjectMapper();
+
+    @Test
+    void quickDemoRunsEveryStageReportsWhatTheyWroteAndResumes(@TempDir Path dir) throws Exception {
+        Path out = dir.resolve("demo");
+        CliRun r = CliRun.of("demo", "--quick", "--out", out.toString(), "--threads", "2");
+        assertEquals(0, r.code(), r.err() + "\n" + r.out());
+
+        // every stage printed as the command a user types, in order
+        List<String> commands = List.of("gpt4llm demo tasks --n 300", "gpt4llm datagen alpaca --in", "gpt4llm init-tokenizer",
+                "gpt4llm init-model --arch llama", "gpt4llm sft --model " + out.resolve("models/init") + " --data",
+                "gpt4llm sft --model " + out.resolve("runs/base/final"), "gpt4llm generate", "gpt4llm datagen compare --questions",
+                "gpt4llm rm --model", "gpt4llm eval exact", "gpt4llm eval rouge");
+        int at = 0;
+        for (String c : commands) {
+            int i = r.out().indexOf("$ " + c, at);
+            assertTrue(i >= 0, "missing or out of order: " + c + "\n" + r.out());
+            at = i;
+        }
+        assertTrue(r.out().contains("$ gpt4llm demo teacher --port "), r.out());
+
+        // the stages' outputs
+        JsonNode train = JSON.readTree(out.resolve("data/train-tasks.json").toFile());
+        JsonNode heldout = JSON.readTree(out.resolve("data/heldout.json").toFile());
+        JsonNode alpaca = JSON.readTree(out.resolve("data/alpaca.json").toFile());
+        assertEquals(300, train.size());
+        assertEquals(40, heldout.size());
+        assertEquals(300, alpaca.size());
+        Set<String> trainKeys = new HashSet<>();
+        for (JsonNode t : train) trainKeys.add(DemoTasks.key(t.get("instruction").asText(), t.get("input").asText()));
+        for (JsonNode t : heldout) {
+            assertFalse(trainKeys.contains(DemoTasks.key(t.get("instruction").asText(), t.get("input").asText())), t.toString());
+            assertEquals(DemoTasks.solve(t.get("instruction").asText(), t.get("input").asText()).orElseThrow(), t.get("output").asText());
+        }
+        for (JsonNode a : alpaca) {
+            assertEquals(DemoTasks.solve(a.get("instruction").asText(), a.get("input").asText()).orElseThrow(), a.get("output").asText(),
+                    "the demo teacher's answer");
+        }
+        JsonNode compare = JSON.readTree(out.resolve("data/compare.json").toFile());
+        assertEquals(40, compare.size());
+        assertEquals(3, compare.get(0).get("responses_and_scores").size());
+        for (String f : List.of("models/tokenizer/tokenizer.json", "models/init/config.json", "runs/base/final/config.json",
+                "runs/full/final/config.json", "runs/lora/final/adapter_config.json", "runs/rm/final/config.json",
+                "runs/full/loss.png", "runs/rm/accuracy.png", "eval/exact/exact.png", "eval/rouge/rouge.png",
+                "eval/rouge/per-instance.jsonl")) {
+            assertTrue(Files.isRegularFile(out.resolve(f)), f);
+        }
+        for (String m : List.of("untuned", "lora-sft", "full-sft", "full-sft-best-of-2", "full-sft-best-of-2-top1", "full-sft-best-of-2-top2")) {
+            assertEquals(40, Files.readAllLines(out.resolve("answers/heldout/" + m + ".jsonl")).size(), m);
+        }
+
+        // the report's numbers are the stage outputs' numbers
+        String html = Files.readString(out.resolve("report.html"), StandardCharsets.UTF_8);
+        assertTrue(html.contains("DEMO teacher, not GPT-4"), "the teacher is labelled");
+        JsonNode exact = JSON.readTree(out.resolve("eval/exact/exact.json").toFile());
+        JsonNode rouge = JSON.readTree(out.resolve("eval/rouge/rouge_lenALL.json").toFile());
+        for (String[] m : new String[][] {{"untuned", "untuned (base)"}, {"lora-sft", "LoRA SFT (greedy)"},
+                {"full-sft", "full SFT (greedy)"}, {"full-sft-best-of-2", "full SFT, best of 2 (reward model)"}}) {
+            double acc = model(exact.get("models"), "model", m[0]).get("accuracy").asDouble();
+            double rl = model(rouge, "Model", m[0]).get("rougeL").asDouble();
+            String row = String.format(Locale.ROOT, "<tr><td>%s</td><td class=\"n\">%.1f%%</td><td class=\"n\">%.3f</td></tr>",
+                    m[1], 100 * acc, rl);
+            assertTrue(html.contains(row), "report lacks " + row);
+        }
+        List<String> rm = Files.readAllLines(out.resolve("runs/rm/metrics.jsonl"));
+        double before = JSON.readTree(rm.getFirst()).get("eval_accuracy").asDouble();
+        double after = JSON.readTree(rm.getLast()).get("eval_accuracy").asDouble();
+        assertTrue(html.contains(String.format(Locale.ROOT, "<b>%.1f%%</b> before training (step 0), <b>%.1f%%</b> after",
+                100 * before, 100 * after)), "reward accuracy before and after");
+        for (String img : List.of("runs/base/loss.png", "runs/full/loss.png", "runs/lora/loss.png", "runs/rm/accuracy.png",
+                "eval/exact/exact.png", "eval/rouge/rouge.png")) {
+            assertTrue(html.contains("<img src=\"" + img + "\""), img);
+        }
+        assertTrue(html.contains("$ gpt4llm datagen alpaca --in " + out.resolve("data/train-tasks.json")), "commands listed");
+
+        // a rerun skips every finished stage and writes the same report numbers
+        long stamp = Files.getLastModifiedTime(out.resolve("runs/full/final/model.safetensors")).toMillis();
+        CliRun again = CliRun.of("demo", "--quick", "--out", out.toString(), "--threads", "2");
+        assertEquals(0, again.code(), again.err());
+        assertFalse(again.out().contains("$ gpt4llm"), again.out());
+        assertEquals(10, again.out().split("done in an earlier run", -1).length - 1, again.out());
+        assertEquals(stamp, Files.getLastModifiedTime(out.resolve("runs/full/final/model.safetensors")).toMillis());
+        String html2 = Files.readString(out.resolve("report.html"), StandardCharsets.UTF_8);
+        assertEquals(html.substring(html.indexOf("<h2>Result"), html.indexOf("<h2>Data")),
+                html2.substring(html2.indexOf("<h2>Result"), html2.indexOf("<h2>Data")));
+    }
+
+    @Test
+    void aTeacherThatDoesNotAnswerIsOneSentence(@TempDir Path dir) {
+        CliRun r = CliRun.of("demo", "--quick", "--out", dir.resolve("demo").toString(), "--teacher", "http://127.0.0.1:9/v1",
+                "--model", "gpt-4");
+        assertEquals(2, r.code(), r.out());
+        assertEquals("gpt4llm demo: --teacher http://127.0.0.1:9/v1: no API answers there (connection refused)", r.err().strip());
+
+        r = CliRun.of("demo", "--quick", "--out", dir.resolve("demo").toString(), "--teacher", "localhost:8000");
+        assertEquals(2, r.code());
+        assertEquals("gpt4llm demo: --teacher localhost:8000 is not an http(s) URL such as http://127.0.0.1:8000/v1", r.err().strip());
+    }
+
+    private static JsonNode model(JsonNode array, String field, String name) {
+        for (JsonNode m : array) if (m.path(field).asText().equals(name)) return m;
+        throw new AssertionError("no " + name + " in " + array);
+    }
+}
