@@ -57,17 +57,20 @@ public final class DemoCommand implements Callable<Integer> {
     @Option(names = "--preset", description = "init-model --preset (default demo; quick tiny)")
     String preset;
 
-    @Option(names = "--pretrain-steps", description = "steps pretraining the base on prompts (default 150)")
+    @Option(names = "--pretrain-steps", description = "steps pretraining the base on prompts (default 300)")
     Integer pretrainSteps;
 
-    @Option(names = "--full-steps", description = "steps of full SFT (default 400)")
+    @Option(names = "--full-steps", description = "steps of full SFT (default 1200)")
     Integer fullSteps;
 
-    @Option(names = "--lora-steps", description = "steps of LoRA SFT (default 400)")
+    @Option(names = "--lora-steps", description = "steps of LoRA SFT (default 1200)")
     Integer loraSteps;
 
     @Option(names = "--rm-steps", description = "steps of reward-model training (default 150)")
     Integer rmSteps;
+
+    @Option(names = "--max-len", description = "tokens per training row (default 64; 256 with --base, whose template is longer)")
+    Integer maxLen;
 
     @Option(names = "--best-of", description = "samples ranked per held-out task (default 4)")
     Integer bestOf;
@@ -78,10 +81,13 @@ public final class DemoCommand implements Callable<Integer> {
         if (base != null && !java.nio.file.Files.isRegularFile(base.resolve("config.json"))) {
             throw new IllegalArgumentException("--base " + base + " is not a model folder (it has no config.json)");
         }
+        if (base != null && !java.nio.file.Files.isRegularFile(base.resolve("tokenizer.json"))) {
+            throw new IllegalArgumentException("--base " + base + " has no tokenizer.json; the demo tunes a base model together with its tokenizer");
+        }
         if (model != null && teacher == null) throw new IllegalArgumentException("--model names the teacher's model; it needs --teacher URL");
         DemoSize d = quick ? DemoSize.QUICK : DemoSize.DEFAULT;
         DemoSize size = new DemoSize(or(train, d.train()), or(heldout, d.heldout()), or(compare, d.compare()), d.vocab(),
-                preset != null ? preset : d.preset(), d.maxLen(), d.batch(), or(pretrainSteps, d.pretrainSteps()),
+                preset != null ? preset : d.preset(), or(maxLen, base != null ? 256 : d.maxLen()), d.batch(), or(pretrainSteps, d.pretrainSteps()),
                 or(fullSteps, d.fullSteps()), or(loraSteps, d.loraSteps()), or(rmSteps, d.rmSteps()), d.lr(), d.loraLr(),
                 d.loraRank(), d.rmLr(), or(bestOf, d.bestOf()), d.maxNewTokens());
         DemoPipeline.Options o = new DemoPipeline.Options(out, fresh, teacher, model, apiKeyEnv, base, threads, template, size);

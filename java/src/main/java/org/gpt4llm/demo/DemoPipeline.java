@@ -16,6 +16,8 @@ import java.nio.file.Path;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.Comparator;
+import java.util.HashSet;
+import java.util.Set;
 import java.util.List;
 import java.util.Locale;
 import java.util.stream.Stream;
@@ -112,8 +114,8 @@ public final class DemoPipeline {
         st.add(new DemoStage("datagen", "Instruction data: the teacher answers every training instruction",
                 List.of(teacherCall(List.of("datagen", "alpaca", "--in", f("data/train-tasks.json"), "--out", f("data/alpaca.jsonl"),
                         "--export", f("data/alpaca.json")), teacher)),
-                List.of(p("data/alpaca.jsonl"), p("data/alpaca.json"), p("data/alpaca.jsonl.usage.jsonl"),
-                        p("data/alpaca.jsonl.failures.jsonl"))));
+                List.of(p("data/alpaca.json")),
+                List.of(p("data/alpaca.jsonl"), p("data/alpaca.jsonl.usage.jsonl"), p("data/alpaca.jsonl.failures.jsonl"))));
         if (o.base() == null) {
             st.add(new DemoStage("tokenizer", "A byte-level BPE tokenizer trained on the instruction data",
                     List.of(List.of("init-tokenizer", "--data", f("data/alpaca.json"), "--vocab", String.valueOf(s.vocab()),
@@ -148,8 +150,8 @@ public final class DemoPipeline {
         datagenCompare.addAll(List.of("--out", f("data/compare.jsonl"), "--export", f("data/compare.json")));
         compare.add(teacherCall(datagenCompare, teacher));
         st.add(new DemoStage("compare", "Comparison data: three models answer training instructions (sampled), the teacher rates each answer 1-10",
-                compare, List.of(p("answers/compare"), p("data/compare.jsonl"), p("data/compare.json"),
-                        p("data/compare.jsonl.usage.jsonl"), p("data/compare.jsonl.failures.jsonl"))));
+                compare, List.of(p("answers/compare"), p("data/compare.json")),
+                List.of(p("data/compare.jsonl"), p("data/compare.jsonl.usage.jsonl"), p("data/compare.jsonl.failures.jsonl"))));
         List<String> rm = new ArrayList<>(List.of("rm", "--model", f("runs/full/final"), "--data", f("data/compare.json"),
                 "--out", f("runs/rm"), "--template", template(), "--max-len", String.valueOf(s.maxLen()),
                 "--max-steps", String.valueOf(s.rmSteps()), "--batch", String.valueOf(s.batch()),
@@ -212,7 +214,7 @@ public final class DemoPipeline {
         List<String> a = new ArrayList<>(args);
         a.addAll(List.of("--template", template(), "--max-len", String.valueOf(s.maxLen()), "--max-steps", String.valueOf(steps),
                 "--batch", String.valueOf(s.batch()), "--micro-batch", String.valueOf(s.batch()), "--lr", String.valueOf(lr),
-                "--eval-every", String.valueOf(Math.max(1, steps / 4)), "--save-every", "0", "--quiet"));
+                "--eval-every", String.valueOf(Math.max(1, steps / 4)), "--eval-on-start", "--save-every", "0", "--quiet"));
         if (threads != null) a.addAll(List.of("--threads", threads));
         return a;
     }
@@ -236,7 +238,15 @@ public final class DemoPipeline {
         if (o.fresh()) clean();
         Files.createDirectories(markerDir());
         List<DemoStage> planned = stages("TEACHER");
-        boolean teacherNeeded = planned.stream().anyMatch(st -> !done(st) && st.commands().stream()
+        // a stage is done when its marker holds the commands planned now and every stage before it is done:
+        // once one stage runs again, everything after it does too (it reads what that stage writes)
+        Set<String> done = new HashSet<>();
+        for (DemoStage st : planned) {
+            if (!doneBefore(st)) break;
+            done.add(st.id());
+        }
+        for (DemoStage st : planned) if (!done.contains(st.id())) Files.deleteIfExists(marker(st.id()));
+        boolean teacherNeeded = planned.stream().anyMatch(st -> !done.contains(st.id()) && st.commands().stream()
                 .anyMatch(c -> c.contains("TEACHER")));
         DemoTeacherServer server = null;
         String teacher;
@@ -256,7 +266,9 @@ public final class DemoPipeline {
                 teacher = "TEACHER";
             }
             List<DemoStage> stages = stages(teacher);
-            for (int i = 0; i < stages.size(); i++) runStage(stages.get(i), i + 1, stages.size() + 1);
+            for (int i = 0; i < stages.size(); i++) {
+                runStage(stages.get(i), planned.get(i), done.contains(stages.get(i).id()), i + 1, stages.size() + 1);
+            }
         } finally {
             if (server != null) server.close();
         }
@@ -273,12 +285,20 @@ public final class DemoPipeline {
         return stages("TEACHER").size() + 1;
     }
 
-    boolean done(DemoStage st) {
-        return Files.isRegularFile(marker(st.id()));
+    /** Whether an earlier run finished {@code planned} (commands with the TEACHER placeholder) as planned now. */
+    private boolean doneBefore(DemoStage planned) throws IOException {
+        if (!Files.isRegularFile(marker(planned.id()))) return false;
+        return JSON.readTree(marker(planned.id()).toFile()).path("plan").equals(plan(planned));
     }
 
-    private void runStage(DemoStage st, int k, int n) throws IOException {
-        if (done(st)) {
+    private static ArrayNode plan(DemoStage planned) {
+        ArrayNode a = JSON.createArrayNode();
+        for (List<String> c : planned.commands()) a.add(DemoStage.commandLine(c));
+        return a;
+    }
+
+    private void runStage(DemoStage st, DemoStage planned, boolean done, int k, int n) throws IOException {
+        if (done) {
             JsonNode m = JSON.readTree(marker(st.id()).toFile());
             log.printf(Locale.ROOT, "%n[%d/%d] %s: done in an earlier run (%.1f s), skipped%n", k, n, st.title(),
                     m.path("seconds").asDouble());
@@ -288,6 +308,7 @@ public final class DemoPipeline {
         for (Path p : st.outputs()) deleteTree(p);
         ObjectNode marker = JSON.createObjectNode();
         marker.put("id", st.id()).put("title", st.title());
+        marker.set("plan", plan(planned));
         ArrayNode cmds = marker.putArray("commands");
         long s0 = System.nanoTime();
         for (List<String> c : st.commands()) {
@@ -357,7 +378,10 @@ public final class DemoPipeline {
 
     /** --fresh: removes everything a run writes (and only that). */
     private void clean() throws IOException {
-        for (DemoStage st : stages("TEACHER")) for (Path p : st.outputs()) deleteTree(p);
+        for (DemoStage st : stages("TEACHER")) {
+            for (Path p : st.outputs()) deleteTree(p);
+            for (Path p : st.resumable()) deleteTree(p);
+        }
         deleteTree(markerDir());
         deleteTree(report());
         for (String dir : List.of("data", "models", "runs", "answers/compare", "answers/heldout", "answers", "eval")) {

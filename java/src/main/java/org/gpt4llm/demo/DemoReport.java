@@ -263,7 +263,7 @@ public final class DemoReport {
     }
 
     private void trainingSection(StringBuilder h) throws IOException {
-        h.append("<h2>Training</h2>\n<table><tr><th>run</th><th>steps</th><th>held-out loss first</th><th>held-out loss last</th></tr>\n");
+        h.append("<h2>Training</h2>\n<table><tr><th>run</th><th>steps</th><th>held-out loss before (step 0)</th><th>held-out loss after</th></tr>\n");
         Map<String, String> runs = new LinkedHashMap<>();
         if (pipe.options().base() == null) runs.put("base", "pretraining on prompts (the untuned base)");
         runs.put("full", "full SFT");

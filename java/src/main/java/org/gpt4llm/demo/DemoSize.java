@@ -28,7 +28,7 @@ public record DemoSize(int train, int heldout, int compare, int vocab, String pr
                        int pretrainSteps, int fullSteps, int loraSteps, int rmSteps, double lr, double loraLr,
                        int loraRank, double rmLr, int bestOf, int maxNewTokens) {
     public static final DemoSize DEFAULT = new DemoSize(3000, 200, 300, 512, "demo", 64, 32,
-            150, 400, 400, 150, 2e-3, 5e-3, 16, 3e-4, 4, 32);
+            300, 1200, 1200, 150, 3e-3, 5e-3, 16, 3e-4, 4, 32);
 
     public static final DemoSize QUICK = new DemoSize(300, 40, 40, 300, "tiny", 64, 16,
             10, 20, 20, 10, 3e-3, 5e-3, 4, 3e-4, 2, 16);

@@ -109,6 +109,15 @@ class DemoCommandTest {
         String html2 = Files.readString(out.resolve("report.html"), StandardCharsets.UTF_8);
         assertEquals(html.substring(html.indexOf("<h2>Result"), html.indexOf("<h2>Data")),
                 html2.substring(html2.indexOf("<h2>Result"), html2.indexOf("<h2>Data")));
+
+        // a changed flag reruns its stage and every stage after it, and only those
+        CliRun changed = CliRun.of("demo", "--quick", "--out", out.toString(), "--threads", "2", "--rm-steps", "4");
+        assertEquals(0, changed.code(), changed.err());
+        assertEquals(7, changed.out().split("done in an earlier run", -1).length - 1, changed.out());
+        assertTrue(changed.out().contains("$ gpt4llm rm --model"), changed.out());
+        assertTrue(changed.out().contains("--max-steps 4 "), changed.out());
+        assertEquals(stamp, Files.getLastModifiedTime(out.resolve("runs/full/final/model.safetensors")).toMillis());
+        assertEquals(4, JSON.readTree(Files.readAllLines(out.resolve("runs/rm/metrics.jsonl")).getLast()).get("step").asInt());
     }
 
     @Test
