@@ -49,10 +49,6 @@ public final class SftCommand implements Callable<Integer> {
     @Option(names = "--train-on-inputs", description = "also train on the prompt tokens")
     Boolean trainOnInputs;
 
-    @Option(names = "--prompts-only", description = "language-model pretraining on the prompts (instruction and input,"
-            + " templated) alone; outputs are optional and not used")
-    Boolean promptsOnly;
-
     @Option(names = "--packing", description = "pack several examples per row (no attention across them)")
     Boolean packing;
 
@@ -88,7 +84,6 @@ public final class SftCommand implements Callable<Integer> {
         ObjectNode f = common.flags();
         TrainingOptions.putIfGiven(f, "train_on_inputs", trainOnInputs);
         TrainingOptions.putIfGiven(f, "packing", packing);
-        TrainingOptions.putIfGiven(f, "prompts_only", promptsOnly);
         return f;
     }
 
@@ -112,7 +107,7 @@ public final class SftCommand implements Callable<Integer> {
         try (HfTokenizer tok = TrainingOptions.tokenizer(cfg.model, base.config().vocabSize())) {
             SftDataset ds = SftDataset.load(cfg.data.stream().map(Path::of).toList(), tok,
                     new SftDataset.Options(cfg.template == null ? null : Template.parse(cfg.template), cfg.maxLen,
-                            cfg.trainOnInputs, cfg.strict, cfg.promptsOnly));
+                            cfg.trainOnInputs, cfg.strict));
             System.out.println(ds.report(5));
             if (ds.examples().isEmpty()) throw new IllegalArgumentException("--data: no usable record in " + cfg.data);
             Split<Example> split = Split.byFraction(ds.examples(), cfg.evalFraction, cfg.seed);

@@ -37,17 +37,12 @@ public final class InstructionReader {
      * IOException naming the file (and the line for JSONL).
      */
     public static Loaded read(List<Path> files, boolean strict) throws IOException {
-        return read(files, strict, true);
-    }
-
-    /** As {@link #read(List, boolean)}; without {@code outputRequired} an Alpaca record may lack its output (read as ""). */
-    public static Loaded read(List<Path> files, boolean strict, boolean outputRequired) throws IOException {
         List<SftRecord> records = new ArrayList<>();
         List<Skip> skipped = new ArrayList<>();
         for (Path file : files) {
             for (Raw raw : rawRecords(file)) {
                 try {
-                    records.add(parse(raw.ref, raw.node, outputRequired));
+                    records.add(parse(raw.ref, raw.node));
                 } catch (MalformedRecordException e) {
                     if (strict) throw e;
                     skipped.add(e.skip());
@@ -105,20 +100,16 @@ public final class InstructionReader {
 
     /** One record; a record that cannot be trained on throws {@link MalformedRecordException}. */
     static SftRecord parse(RecordRef ref, JsonNode node) {
-        return parse(ref, node, true);
-    }
-
-    static SftRecord parse(RecordRef ref, JsonNode node, boolean outputRequired) {
         if (node == null || !node.isObject()) {
             throw new MalformedRecordException(ref, "the record is " + kind(node) + ", not a JSON object");
         }
-        return node.has("conversations") ? shareGpt(ref, node) : alpaca(ref, node, outputRequired);
+        return node.has("conversations") ? shareGpt(ref, node) : alpaca(ref, node);
     }
 
-    private static SftRecord alpaca(RecordRef ref, JsonNode node, boolean outputRequired) {
+    private static SftRecord alpaca(RecordRef ref, JsonNode node) {
         String instruction = string(ref, node, "instruction", true);
         String input = string(ref, node, "input", false);
-        String output = string(ref, node, "output", outputRequired);
+        String output = string(ref, node, "output", true);
         return new SftRecord(ref, DataFormat.ALPACA, "", List.of(new Turn(instruction, input, output)));
     }
 

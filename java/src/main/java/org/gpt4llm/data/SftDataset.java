@@ -18,14 +18,8 @@ public record SftDataset(List<Example> examples, List<Skip> skipped) {
      *
      * @param template null for each file format's default (alpaca for Alpaca, chat for ShareGPT)
      * @param strict   a record that cannot be used ends the load instead of being skipped
-     * @param promptsOnly every token of the prompts is trained on and responses are left out (language-model
-     *                 pretraining on instructions and inputs); records need no output
      */
-    public record Options(Template template, int maxLen, boolean trainOnInputs, boolean strict, boolean promptsOnly) {
-        public Options(Template template, int maxLen, boolean trainOnInputs, boolean strict) {
-            this(template, maxLen, trainOnInputs, strict, false);
-        }
-
+    public record Options(Template template, int maxLen, boolean trainOnInputs, boolean strict) {
         public static Options defaults() {
             return new Options(null, DEFAULT_MAX_LEN, false, false);
         }
@@ -36,14 +30,13 @@ public record SftDataset(List<Example> examples, List<Skip> skipped) {
      * file and record) for the first unusable record when strict, IOException for an unreadable file.
      */
     public static SftDataset load(List<Path> files, Tokenizer tokenizer, Options options) throws IOException {
-        InstructionReader.Loaded loaded = InstructionReader.read(files, options.strict(), !options.promptsOnly());
+        InstructionReader.Loaded loaded = InstructionReader.read(files, options.strict());
         return encode(loaded.records(), loaded.skipped(), tokenizer, options);
     }
 
     /** Tokenises records already read; {@code skipped} are earlier skips to carry along. */
     public static SftDataset encode(List<SftRecord> records, List<Skip> skipped, Tokenizer tokenizer, Options options) {
-        SftEncoder encoder = new SftEncoder(tokenizer, options.template(), options.maxLen(), options.trainOnInputs(),
-                options.promptsOnly());
+        SftEncoder encoder = new SftEncoder(tokenizer, options.template(), options.maxLen(), options.trainOnInputs());
         List<Example> examples = new ArrayList<>(records.size());
         List<Skip> skips = new ArrayList<>(skipped);
         for (SftRecord r : records) {

@@ -26,24 +26,14 @@ public final class SftEncoder {
     private final Template template;
     private final int maxLen;
     private final boolean trainOnInputs;
-    private final boolean promptsOnly;
 
     /** @param template null to use each record's default ({@link Template#defaultFor}) */
     public SftEncoder(Tokenizer tokenizer, Template template, int maxLen, boolean trainOnInputs) {
-        this(tokenizer, template, maxLen, trainOnInputs, false);
-    }
-
-    /**
-     * @param promptsOnly language-model pretraining on the prompts: {@code [BOS] + prompt 1 + prompt 2 ...},
-     *                    every token trained on, responses and EOS left out, the tail cut at {@code maxLen}
-     */
-    public SftEncoder(Tokenizer tokenizer, Template template, int maxLen, boolean trainOnInputs, boolean promptsOnly) {
         if (maxLen < 2) throw new IllegalArgumentException("--max-len must be at least 2, got " + maxLen);
         this.tokenizer = tokenizer;
         this.template = template;
         this.maxLen = maxLen;
         this.trainOnInputs = trainOnInputs;
-        this.promptsOnly = promptsOnly;
     }
 
     public int maxLen() {
@@ -52,7 +42,6 @@ public final class SftEncoder {
 
     public Example encode(SftRecord record) {
         Template t = template != null ? template : Template.defaultFor(record.format());
-        if (promptsOnly) return promptsOnly(t, record);
         Tokens tokens = tokenize(tokenizer, t, record, trainOnInputs, maxLen);
         if (tokens.firstPromptEnd() >= maxLen) {
             throw new MalformedRecordException(record.ref(),
@@ -61,21 +50,6 @@ public final class SftEncoder {
         int n = Math.min(tokens.ids().length, maxLen);
         return new Example(record.ref(), Arrays.copyOf(tokens.ids(), n), Arrays.copyOf(tokens.labels(), n),
                 tokens.firstPromptEnd());
-    }
-
-    /** The prompts of every turn, all supervised (the first token aside: nothing predicts it). */
-    private Example promptsOnly(Template t, SftRecord record) {
-        IntList ids = new IntList();
-        if (tokenizer.bosId() >= 0) ids.add(tokenizer.bosId());
-        for (int i = 0; i < record.turns().size() && ids.size() < maxLen; i++) {
-            for (int id : tokenizer.encode(t.prompt(record, i))) ids.add(id);
-        }
-        int n = Math.min(ids.size(), maxLen);
-        if (n < 2) throw new MalformedRecordException(record.ref(), "the prompt has no token to train on");
-        int[] out = Arrays.copyOf(ids.a, n);
-        int[] labels = out.clone();
-        if (tokenizer.bosId() >= 0) labels[0] = TokenBatch.IGNORE;
-        return new Example(record.ref(), out, labels, 0);
     }
 
     /**

@@ -66,8 +66,6 @@ public final class TrainConfig {
     public double loraDropout = 0.05;
     public List<String> loraTargets = new ArrayList<>(List.of("q_proj", "v_proj"));
     public boolean trainOnInputs;
-    /** Language-model pretraining on the prompts alone: responses are neither read nor trained on. */
-    public boolean promptsOnly;
     public boolean packing;
     public boolean strict;
     /** Share of the records held out for the evaluation loss. */
@@ -176,8 +174,6 @@ public final class TrainConfig {
         require(loraRank == 0 || !loraTargets.isEmpty(), "--lora-targets must name at least one module");
         require(evalFraction >= 0 && evalFraction < 1, "--eval-fraction must be in [0, 1), got " + evalFraction);
         if (template != null) org.gpt4llm.data.Template.parse(template);
-        require(!(promptsOnly && trainOnInputs), "--prompts-only and --train-on-inputs exclude each other");
-        require(!(promptsOnly && lora()), "--prompts-only trains all weights; it does not take --lora-rank");
         require(Double.isFinite(margin), "--margin must be a number, got " + margin);
         require(centerRewardsCoefficient >= 0, "--center-rewards-coefficient must not be negative, got "
                 + centerRewardsCoefficient);

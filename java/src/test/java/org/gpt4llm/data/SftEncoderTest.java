@@ -60,24 +60,6 @@ class SftEncoderTest {
     }
 
     @Test
-    void promptsOnlyTrainsOnEveryPromptTokenAndNeverSeesTheResponse() throws IOException {
-        String prompt = Template.PLAIN.prompt("Add.", "1 2");
-        Example e = new SftEncoder(CHARS, Template.PLAIN, 512, false, true).encode(alpaca("Add.", "1 2", "3"));
-        assertArrayEquals(concat(new int[] {BOS}, CHARS.encode(prompt)), e.ids(), "no response, no EOS");
-        assertArrayEquals(concat(new int[] {IGNORE}, CHARS.encode(prompt)), e.labels());
-        assertEquals(prompt.length(), e.supervisedTokens());
-        // cut at --max-len like any text, and records need no output
-        Example cut = new SftEncoder(CHARS, Template.PLAIN, 4, false, true).encode(alpaca("Add.", "1 2", "3"));
-        assertArrayEquals(concat(new int[] {BOS}, CHARS.encode(prompt.substring(0, 3))), cut.ids());
-        Path f = Files.writeString(dir.resolve("prompts.json"), "[{\"instruction\": \"Add.\", \"input\": \"1 2\"}]");
-        SftDataset d = SftDataset.load(List.of(f), CHARS, new SftDataset.Options(Template.PLAIN, 512, false, true, true));
-        assertArrayEquals(e.ids(), d.examples().getFirst().ids());
-        SftDataset withoutOutput = SftDataset.load(List.of(f), CHARS, new SftDataset.Options(Template.PLAIN, 512, false, false));
-        assertTrue(withoutOutput.examples().isEmpty());
-        assertTrue(withoutOutput.report(1).contains("no 'output' field"), withoutOutput.report(1));
-    }
-
-    @Test
     void truncationKeepsThePromptAndCutsTheTarget() {
         int p = 1 + Template.ALPACA.prompt("Hi.", "").length();
         Example e = new SftEncoder(CHARS, null, p + 2, false).encode(alpaca("Hi.", "", "hello"));
