@@ -45,7 +45,7 @@ public final class DemoCommand implements Callable<Integer> {
     @Option(names = "--quick", description = "a minute-long run of every stage at toy sizes (the plumbing, not a good model)")
     boolean quick;
 
-    @Option(names = "--train", description = "training tasks (default 3000; quick 300)")
+    @Option(names = "--train", description = "training tasks (default 6000; quick 300)")
     Integer train;
 
     @Option(names = "--heldout", description = "held-out tasks (default 200; quick 40)")
@@ -57,7 +57,7 @@ public final class DemoCommand implements Callable<Integer> {
     @Option(names = "--preset", description = "init-model --preset (default demo; quick tiny)")
     String preset;
 
-    @Option(names = "--pretrain-steps", description = "steps pretraining the base on prompts (default 300)")
+    @Option(names = "--pretrain-steps", description = "steps pretraining the base on the data's texts (default 400)")
     Integer pretrainSteps;
 
     @Option(names = "--full-steps", description = "steps of full SFT (default 1200)")
@@ -66,7 +66,7 @@ public final class DemoCommand implements Callable<Integer> {
     @Option(names = "--lora-steps", description = "steps of LoRA SFT (default 1200)")
     Integer loraSteps;
 
-    @Option(names = "--rm-steps", description = "steps of reward-model training (default 150)")
+    @Option(names = "--rm-steps", description = "steps of reward-model training (default 100)")
     Integer rmSteps;
 
     @Option(names = "--max-len", description = "tokens per training row (default 64; 256 with --base, whose template is longer)")

@@ -49,6 +49,10 @@ public final class SftCommand implements Callable<Integer> {
     @Option(names = "--train-on-inputs", description = "also train on the prompt tokens")
     Boolean trainOnInputs;
 
+    @Option(names = "--texts", description = "language-model pretraining on the data's texts, each a document of its own:"
+            + " every field of an Alpaca record (instruction, input, output) or line of a .txt file, never paired")
+    Boolean texts;
+
     @Option(names = "--packing", description = "pack several examples per row (no attention across them)")
     Boolean packing;
 
@@ -84,6 +88,7 @@ public final class SftCommand implements Callable<Integer> {
         ObjectNode f = common.flags();
         TrainingOptions.putIfGiven(f, "train_on_inputs", trainOnInputs);
         TrainingOptions.putIfGiven(f, "packing", packing);
+        TrainingOptions.putIfGiven(f, "texts", texts);
         return f;
     }
 
@@ -107,7 +112,7 @@ public final class SftCommand implements Callable<Integer> {
         try (HfTokenizer tok = TrainingOptions.tokenizer(cfg.model, base.config().vocabSize())) {
             SftDataset ds = SftDataset.load(cfg.data.stream().map(Path::of).toList(), tok,
                     new SftDataset.Options(cfg.template == null ? null : Template.parse(cfg.template), cfg.maxLen,
-                            cfg.trainOnInputs, cfg.strict));
+                            cfg.trainOnInputs, cfg.strict, cfg.texts));
             System.out.println(ds.report(5));
             if (ds.examples().isEmpty()) throw new IllegalArgumentException("--data: no usable record in " + cfg.data);
             Split<Example> split = Split.byFraction(ds.examples(), cfg.evalFraction, cfg.seed);

@@ -125,9 +125,9 @@ public final class DemoPipeline {
                     List.of(List.of("init-model", "--arch", "llama", "--preset", s.preset(), "--tokenizer", f("models/tokenizer"),
                             "--out", f("models/init"), "--seed", "0")),
                     List.of(p("models/init"))));
-            st.add(new DemoStage("pretrain", "The untuned base: language-model pretraining on the task prompts alone"
-                    + " (instructions and inputs, no answers)",
-                    List.of(train(List.of("sft", "--model", f("models/init"), "--data", f("data/train-tasks.json"), "--prompts-only",
+            st.add(new DemoStage("pretrain", "The untuned base: language-model pretraining on the data's texts, each"
+                    + " instruction, input and answer a document of its own (never paired)",
+                    List.of(train(List.of("sft", "--model", f("models/init"), "--data", f("data/alpaca.json"), "--texts",
                             "--out", f("runs/base")), s.pretrainSteps(), s.lr(), threadsFlag)),
                     List.of(p("runs/base"))));
         }
@@ -165,7 +165,7 @@ public final class DemoPipeline {
         gen.add(generate(baseModel(), null, heldout, f("answers/heldout/" + UNTUNED + ".jsonl"), UNTUNED, "0", 0, threadsFlag));
         gen.add(generate(baseModel(), f("runs/lora/final"), heldout, f("answers/heldout/" + LORA + ".jsonl"), LORA, "0", 0, threadsFlag));
         gen.add(generate(f("runs/full/final"), null, heldout, f("answers/heldout/" + FULL + ".jsonl"), FULL, "0", 0, threadsFlag));
-        List<String> bon = generate(f("runs/full/final"), null, heldout, bestOfFile(), BEST_OF + bestOf(), "1.0", 0, threadsFlag);
+        List<String> bon = generate(f("runs/full/final"), null, heldout, bestOfFile(), BEST_OF + bestOf(), "0.7", 0, threadsFlag);
         bon.addAll(List.of("--n", String.valueOf(bestOf()), "--rerank", f("runs/rm/final"), "--rm-template", template(),
                 "--rm-max-len", String.valueOf(s.maxLen())));
         gen.add(bon);

@@ -166,7 +166,8 @@ public final class DemoReport {
                     .append(esc(o.teacherUrl())).append("</code> (given with <code>--teacher</code>).</p>\n");
         }
         h.append("<p>What ran: the demo teacher answered the training instructions (the paper's GPT-4 data collection); a tokenizer and a")
-                .append(" small LLaMA were trained from scratch, the untuned base learning the task prompts as a language model (no answers);")
+                .append(" small LLaMA were trained from scratch, the untuned base learning the data's texts as a language model, each instruction, input and answer a"
+                + " document of its own, never paired;")
                 .append(" the base was instruction-tuned on the teacher's answers, all weights (full SFT) and LoRA; the teacher rated")
                 .append(" sampled answers of three models, on which a reward model was trained; best-of-n decoding re-ranked samples with it;")
                 .append(" and every model answered held-out tasks, scored by exact match and ROUGE-L against the rule-based answers.</p>\n");
@@ -265,7 +266,7 @@ public final class DemoReport {
     private void trainingSection(StringBuilder h) throws IOException {
         h.append("<h2>Training</h2>\n<table><tr><th>run</th><th>steps</th><th>held-out loss before (step 0)</th><th>held-out loss after</th></tr>\n");
         Map<String, String> runs = new LinkedHashMap<>();
-        if (pipe.options().base() == null) runs.put("base", "pretraining on prompts (the untuned base)");
+        if (pipe.options().base() == null) runs.put("base", "pretraining on the texts (the untuned base)");
         runs.put("full", "full SFT");
         runs.put("lora", "LoRA SFT");
         runs.put("rm", "reward model");
@@ -332,7 +333,7 @@ public final class DemoReport {
     private void bestOfSection(StringBuilder h, Exact exact, Map<String, Double> rouge) {
         int n = pipe.bestOf();
         h.append("<h2>Best-of-").append(n).append("</h2>\n<p>The full model sampled ").append(n).append(" answers per held-out task")
-                .append(" (temperature 1); the reward model ranked them. Ranked k-th is the k-th best by reward of every task; their")
+                .append(" (temperature 0.7); the reward model ranked them. Ranked k-th is the k-th best by reward of every task; their")
                 .append(" mean is what a single sample scores.</p>\n<table><tr><th>answers</th><th>exact match</th><th>ROUGE-L</th></tr>\n");
         List<String[]> ev = pipe.evaluated();
         List<String[]> rows = new ArrayList<>();

@@ -13,7 +13,7 @@ package org.gpt4llm.demo;
  * @param preset         {@code init-model --preset}
  * @param maxLen         tokens per training row
  * @param batch          sequences per optimizer step (one micro-batch)
- * @param pretrainSteps  steps of language-model pretraining on the task prompts (the untuned base)
+ * @param pretrainSteps  steps of language-model pretraining on the data's texts, never paired (the untuned base)
  * @param fullSteps      steps of full fine-tuning
  * @param loraSteps      steps of LoRA fine-tuning
  * @param rmSteps        steps of reward-model training
@@ -27,8 +27,8 @@ package org.gpt4llm.demo;
 public record DemoSize(int train, int heldout, int compare, int vocab, String preset, int maxLen, int batch,
                        int pretrainSteps, int fullSteps, int loraSteps, int rmSteps, double lr, double loraLr,
                        int loraRank, double rmLr, int bestOf, int maxNewTokens) {
-    public static final DemoSize DEFAULT = new DemoSize(3000, 200, 300, 512, "demo", 64, 32,
-            300, 1200, 1200, 150, 3e-3, 5e-3, 16, 3e-4, 4, 32);
+    public static final DemoSize DEFAULT = new DemoSize(6000, 200, 300, 512, "demo", 64, 32,
+            400, 1200, 1200, 100, 3e-3, 5e-3, 16, 3e-4, 4, 32);
 
     public static final DemoSize QUICK = new DemoSize(300, 40, 40, 300, "tiny", 64, 16,
             10, 20, 20, 10, 3e-3, 5e-3, 4, 3e-4, 2, 16);

@@ -66,6 +66,8 @@ public final class TrainConfig {
     public double loraDropout = 0.05;
     public List<String> loraTargets = new ArrayList<>(List.of("q_proj", "v_proj"));
     public boolean trainOnInputs;
+    /** Language-model pretraining on the data's texts, each a document of its own (never prompt and response). */
+    public boolean texts;
     public boolean packing;
     public boolean strict;
     /** Share of the records held out for the evaluation loss. */

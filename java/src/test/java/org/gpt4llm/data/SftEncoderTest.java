@@ -60,6 +60,23 @@ class SftEncoderTest {
     }
 
     @Test
+    void textsAreSeparateFullySupervisedDocumentsNeverPairs() throws IOException {
+        Path f = Files.writeString(dir.resolve("d.json"), "[{\"instruction\": \"Add.\", \"input\": \"1 2\", \"output\": \"3\"},"
+                + " {\"instruction\": \"Say hi to the reader.\", \"output\": \"hi\"}]");
+        SftDataset d = SftDataset.load(List.of(f), CHARS, new SftDataset.Options(null, 8, false, false, true));
+        List<String> texts = List.of("Add.", "1 2", "3", "Say hi to the reader.", "hi");
+        assertEquals(texts.size(), d.examples().size(), "one example per field; the empty input is no text");
+        for (int i = 0; i < texts.size(); i++) {
+            int[] full = concat(new int[] {BOS}, CHARS.encode(texts.get(i)), new int[] {EOS});
+            int[] ids = Arrays.copyOf(full, Math.min(full.length, 8));
+            assertArrayEquals(ids, d.examples().get(i).ids(), texts.get(i));
+            int[] labels = ids.clone();
+            labels[0] = IGNORE;
+            assertArrayEquals(labels, d.examples().get(i).labels(), texts.get(i));
+        }
+    }
+
+    @Test
     void truncationKeepsThePromptAndCutsTheTarget() {
         int p = 1 + Template.ALPACA.prompt("Hi.", "").length();
         Example e = new SftEncoder(CHARS, null, p + 2, false).encode(alpaca("Hi.", "", "hello"));
