@@ -132,7 +132,7 @@ public final class DemoReport {
                 .append("table{border-collapse:collapse;margin:.6em 0}td,th{border:1px solid #ccc;padding:3px 8px;text-align:left;vertical-align:top}")
                 .append("th{background:#f3f3f3}td.n{text-align:right;font-variant-numeric:tabular-nums}code,pre{background:#f6f6f6}")
                 .append("pre{padding:4px;white-space:pre-wrap;margin:0}.note{background:#fff6d5;border:1px solid #e0c060;padding:.6em 1em}")
-                .append("img{max-width:100%;border:1px solid #ddd;margin:4px 0}.best{font-weight:bold}")
+                .append("img{width:540px;max-width:100%;border:1px solid #ddd;margin:4px 4px 4px 0;vertical-align:top}")
                 .append("</style></head><body>\n<h1>gpt4llm demo report</h1>\n");
         teacherSection(h);
         Exact exact = exact();
@@ -397,7 +397,7 @@ public final class DemoReport {
 
     private void img(StringBuilder h, String rel, String alt) {
         if (!Files.isRegularFile(out.resolve(rel))) return;
-        h.append("<p><img src=\"").append(esc(rel)).append("\" alt=\"").append(esc(alt)).append("\"></p>\n");
+        h.append("<img src=\"").append(esc(rel)).append("\" alt=\"").append(esc(alt)).append("\">\n");
     }
 
     static String pct(double v) {
