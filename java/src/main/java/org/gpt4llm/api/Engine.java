@@ -38,8 +38,13 @@ public final class Engine implements AutoCloseable {
     /**
      * Opens backend {@code name} ({@code cpu}, {@code cuda} or {@code cuda-emu}); {@code threads} is the
      * number of CPU threads of the kernels and OpenBLAS (ignored on a GPU; 0 or less: every core).
+     * Where {@code cuda} cannot run, throws {@link org.gpt4llm.backend.cuda.CudaException} with one
+     * sentence saying what is missing (driver, cuBLAS, a GPU of compute capability 8.0 or newer).
      */
     public static Engine open(String name, int threads) {
+        if (!java.util.Set.of("cpu", "cuda", "cuda-emu").contains(name)) {
+            throw new IllegalArgumentException("backend " + name + " is not cpu, cuda or cuda-emu");
+        }
         return new Engine(Backends.open(name, threads > 0 ? threads : Runtime.getRuntime().availableProcessors()));
     }
 
