@@ -10,19 +10,21 @@ import org.gpt4llm.backend.Backends;
 import org.gpt4llm.io.gguf.GgufLlama;
 import org.gpt4llm.model.DecoderModel;
 import org.gpt4llm.model.ModelConfig;
+import org.gpt4llm.model.RewardModel;
+import org.gpt4llm.data.Template;
 import org.gpt4llm.tokenizer.HfTokenizer;
 import org.gpt4llm.tokenizer.Tokenizers;
 
 /**
  * A backend to run models on, and the entry point of the library: it loads and imports
- * {@link Model}s and starts {@link FineTuning}s on them.
+ * {@link Model}s, starts {@link FineTuning}s on them and loads {@link RewardScorer}s.
  *
  * <p>Backends: {@code cpu} (OpenBLAS and the engine's C++ kernels, fp32), {@code cuda} (GPU 0: bf16
  * weights and activations, fp32 gradients and optimizer state; refuses with one sentence naming
  * what is missing when there is no NVIDIA driver or cuBLAS) and {@code cuda-emu} (the CUDA kernels
  * in the CPU emulation, for checking the GPU path without a GPU; slow).
  *
- * <p>Ownership and threading: the engine owns its backend and every model and fine-tuning it made;
+ * <p>Ownership and threading: the engine owns its backend and every model, fine-tuning and reward scorer it made;
  * {@link #close} closes those still open, then the backend. An engine and what it made are used by
  * one thread at a time.
  */
@@ -118,6 +120,32 @@ public final class Engine implements AutoCloseable {
     }
 
     /**
+     * Loads a trained reward model folder (from {@code gpt4llm rm}, or a transformers
+     * {@code *ForSequenceClassification} with one label) and its tokenizer, to score responses formatted
+     * with {@code template} (the one it was trained with; {@code rm}'s default is alpaca) and cut to
+     * {@code maxLen} tokens as in training. A folder without a reward head is refused in one sentence.
+     */
+    public RewardScorer loadRewardModel(Path dir, Template template, int maxLen) throws IOException {
+        checkOpen();
+        if (!Files.isDirectory(dir)) {
+            throw new IOException("no reward model folder at " + dir + " (expected config.json, safetensors weights with a"
+                    + " reward head, and tokenizer.json)");
+        }
+        if (maxLen < 2) throw new IllegalArgumentException("the maximum length must be at least 2 tokens, got " + maxLen);
+        ModelConfig cfg = ModelConfig.read(dir.resolve("config.json"));
+        HfTokenizer tok = Tokenizers.load(dir, cfg.vocabSize());
+        try {
+            RewardModel rm = RewardModel.loadTrained(backend, dir, tok.padId());
+            RewardScorer scorer = new RewardScorer(this, dir, rm, tok, template, maxLen);
+            owned.add(scorer);
+            return scorer;
+        } catch (IOException | RuntimeException e) {
+            tok.close();
+            throw e;
+        }
+    }
+
+    /**
      * Starts fine-tuning {@code model} with {@code options}: full (every weight trained) or LoRA
      * ({@link FineTuneOptions#lora}: adapters added to the model, its base frozen). The fine-tuning
      * changes {@code model} in place, so generating from it afterwards shows what was learnt. One
@@ -143,7 +171,7 @@ public final class Engine implements AutoCloseable {
         if (closed) throw new IllegalStateException("the engine is closed");
     }
 
-    /** Closes every fine-tuning and model of this engine still open, then the backend. Idempotent. */
+    /** Closes every fine-tuning, model and reward scorer of this engine still open, then the backend. Idempotent. */
     @Override
     public void close() {
         if (closed) return;

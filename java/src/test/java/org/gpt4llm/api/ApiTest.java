@@ -218,6 +218,43 @@ class ApiTest {
     }
 
     @Test
+    void aRewardModelScoresResponsesAsTheEngineDoes() throws IOException {
+        Path rmDir = tmp.resolve("rm");
+        List<String> responses = List.of("Tim had a big red kite.", "The cat slept in the sun.", "Once upon a time there was a dog.");
+        float[] direct;
+        try (CpuBackend be = new CpuBackend(2); HfTokenizer tok = Tokenizers.load(modelDir)) {
+            // a reward model folder: the backbone of stories260K and a fresh value head, saved as rm saves one
+            try (org.gpt4llm.model.RewardModel rm = org.gpt4llm.model.RewardModel.load(be, modelDir, 7, tok.padId())) {
+                rm.save(rmDir);
+            }
+            org.gpt4llm.train.TokenizerFiles.copy(modelDir, rmDir);
+            try (org.gpt4llm.model.RewardModel rm = org.gpt4llm.model.RewardModel.loadTrained(be, rmDir, tok.padId())) {
+                float[] none = new float[responses.size()];
+                java.util.Arrays.fill(none, Float.NaN);
+                var group = new org.gpt4llm.data.RewardEncoder(tok, Template.ALPACA, 512).encode(new org.gpt4llm.data.ScoredGroup(
+                        new org.gpt4llm.data.RecordRef(rmDir, 0, 0), "", List.of(), "Tell me a story.", "", responses, none,
+                        List.of("", "", "")));
+                direct = new org.gpt4llm.data.RewardDataset(List.of(group), tok.padId()).rewards(rm, 1).getFirst();
+            }
+        }
+        try (RewardScorer scorer = engine.loadRewardModel(rmDir, Template.ALPACA, 512)) {
+            float[] got = scorer.score("Tell me a story.", "", responses);
+            assertEquals(responses.size(), got.length);
+            for (int i = 0; i < got.length; i++) assertEquals(direct[i], got[i], 1e-6f, "response " + i);
+            assertNotEquals(got[0], got[1], "different responses get different rewards");
+            assertEquals(got[1], scorer.score("Tell me a story.", responses.get(1)), 1e-4f);
+            List<float[]> many = scorer.score(List.of(new RewardScorer.Prompt("Tell me a story.", "", responses),
+                    new RewardScorer.Prompt("Finish the sentence.", "The dog ran", List.of("to the tree."))));
+            for (int i = 0; i < got.length; i++) assertEquals(got[i], many.getFirst()[i], 1e-4f, "batched with another prompt");
+            assertEquals(1, many.get(1).length);
+        }
+        IOException e = assertThrows(IOException.class, () -> engine.loadRewardModel(tmp.resolve("none"), Template.ALPACA, 512));
+        assertTrue(e.getMessage().startsWith("no reward model folder at " + tmp.resolve("none")), e.getMessage());
+        Exception notRm = assertThrows(Exception.class, () -> engine.loadRewardModel(modelDir, Template.ALPACA, 512));
+        assertTrue(notRm.getMessage().contains(modelDir.toString()), notRm.getMessage());
+    }
+
+    @Test
     void badInputIsOneSentenceNamingIt() {
         Path nowhere = tmp.resolve("no-such-model");
         IOException e = assertThrows(IOException.class, () -> engine.load(nowhere));
