@@ -1,7 +1,8 @@
 /**
  * The engine as a library: open an {@link org.gpt4llm.api.Engine} on a backend, load or import a
  * {@link org.gpt4llm.api.Model}, generate text from it, fine-tune it with a
- * {@link org.gpt4llm.api.FineTuning} (full or LoRA) and save the result.
+ * {@link org.gpt4llm.api.FineTuning} (full or LoRA), save the result, and score responses with a
+ * trained reward model ({@link org.gpt4llm.api.RewardScorer}).
  *
  * <pre>{@code
  * try (Engine engine = Engine.open("cpu", 2);
@@ -17,7 +18,7 @@
  * }</pre>
  *
  * <p>Ownership: the engine owns the backend; models and fine-tunings belong to the engine that made
- * them and are closed with it if still open. Nothing here is thread-safe: one thread uses an engine
+ * them and are closed with it if still open (each may also be closed on its own, earlier). Nothing here is thread-safe: one thread uses an engine
  * and everything it made at a time. Errors on bad input are one sentence naming the file or value.
  *
  * <p>Types of the engine's own packages appear where they already say what is needed:
