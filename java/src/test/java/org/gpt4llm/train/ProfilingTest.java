@@ -20,6 +20,10 @@ import org.gpt4llm.backend.cuda.CudaBackend;
 import org.gpt4llm.backend.cuda.EmuDevice;
 import org.gpt4llm.model.DecoderModel;
 import org.gpt4llm.model.KvCacheSession;
+import org.gpt4llm.model.RewardModel;
+import org.gpt4llm.data.EncodedGroup;
+import org.gpt4llm.data.RecordRef;
+import org.gpt4llm.data.RewardDataset;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
@@ -98,6 +102,11 @@ class ProfilingTest {
                 s.prefill(new int[][] {{1, 2, 3}, {4, 5}});
                 s.step(new int[] {4, 6});
             }
+            try (RewardModel rm = RewardModel.initRandom(emu, Synthetic.TINY, 5, 0)) {
+                EncodedGroup g = new EncodedGroup(new RecordRef(Path.of("pairs"), 0, 0), new int[][] {{1, 2, 3}, {1, 2}},
+                        new float[] {1, 0});
+                new RewardDataset(List.of(g), 0).rewards(rm, 1);
+            }
             log = dev.recordedRanges();
         }
         assertEquals(0, dev.openRanges(), "every range pushed was popped");
@@ -108,7 +117,7 @@ class ProfilingTest {
             else assertEquals(open.pop(), entry.substring(1), "pops close the innermost range");
         }
         for (String name : List.of("batch", "step 1", "step 2", "forward", "layer 0", "layer 1", "backward", "optimizer",
-                "eval", "checkpoint", "prefill", "decode")) {
+                "eval", "checkpoint", "prefill", "decode", "reward score")) {
             assertTrue(log.contains("+" + name), "range " + name + " in " + log);
         }
         // the forward and backward of a step sit inside it; the held-out forward inside eval
@@ -118,5 +127,7 @@ class ProfilingTest {
         assertEquals("+forward", log.get(eval + 1));
         assertEquals(1, log.stream().filter(e -> e.equals("+prefill")).count());
         assertEquals(1, log.stream().filter(e -> e.equals("+decode")).count());
+        int score = log.indexOf("+reward score");
+        assertEquals("+forward", log.get(score + 1), "the reward model's forward inside its scoring range");
     }
 }
