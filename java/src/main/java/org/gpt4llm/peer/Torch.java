@@ -71,6 +71,26 @@ public final class Torch {
         }
     }
 
+    /**
+     * libtorch's AdamW options: decoupled weight decay, the given betas, eps and decay (the learning
+     * rate is set per step). libstdc++ lays {@code std::tuple<double,double>} out last element first,
+     * so betas()[0] is beta2 and [1] is beta1.
+     */
+    public static org.bytedeco.pytorch.AdamWOptions adamWOptions(double lr, float beta1, float beta2, float eps,
+                                                                 float weightDecay) {
+        org.bytedeco.pytorch.AdamWOptions o = new org.bytedeco.pytorch.AdamWOptions(lr);
+        o.betas().put(0, beta2).put(1, beta1);
+        o.eps().put(eps);
+        o.weight_decay().put(weightDecay);
+        return o;
+    }
+
+    /** The libtorch version of the bound library (bytedeco's preset version, e.g. 2.10.0-1.5.13). */
+    public static String version() {
+        String v = org.bytedeco.pytorch.Tensor.class.getPackage().getImplementationVersion();
+        return v == null ? "unknown" : v;
+    }
+
     /** A float32 libtorch tensor with the given shape holding a copy of {@code values}. */
     public static org.bytedeco.pytorch.Tensor floats(float[] values, long... shape) {
         return org.bytedeco.pytorch.Tensor.create(values, shape);
