@@ -192,8 +192,8 @@ public final class BenchSuite {
             details.set("jmh", JmhBench.toJson(j).get("rows"));
             for (JmhBench.Row r : j.rows()) {
                 rows.add(new Row("jvm", r.label(), r.score(), Double.NaN, "none", r.unit(),
-                        String.format(Locale.ROOT, "± %.2g (99.9%%), JMH %s, %d samples; no peer in this run",
-                                r.error(), r.mode(), r.samples())));
+                        (Double.isNaN(r.error()) ? "" : String.format(Locale.ROOT, "± %.2g (99.9%%), ", r.error()))
+                                + String.format(Locale.ROOT, "JMH %s, %d samples; no peer in this run", r.mode(), r.samples())));
             }
             notes.addAll(j.notes());
         }

@@ -11,6 +11,7 @@ import java.util.stream.Collectors;
 import org.gpt4llm.bench.jmh.TokenizerBench;
 import org.openjdk.jmh.infra.BenchmarkParams;
 import org.openjdk.jmh.results.RunResult;
+import org.openjdk.jmh.runner.NoBenchmarksException;
 import org.openjdk.jmh.runner.Runner;
 import org.openjdk.jmh.runner.RunnerException;
 import org.openjdk.jmh.runner.options.ChainedOptionsBuilder;
@@ -114,6 +115,9 @@ public final class JmhBench {
             // JMH prints its progress to System.out; keep the caller's stdout for the report alone
             if (progress != null && progress != old) System.setOut(progress);
             results = new Runner(b.build()).run();
+        } catch (NoBenchmarksException e) {
+            throw new IllegalArgumentException("--include " + o.include() + " matches no benchmark in " + PACKAGE
+                    + " (SamplerBench, TokenizerBench, RougeBench, JsonRecordsBench, RateLimiterBench)");
         } finally {
             System.setOut(old);
         }
@@ -125,9 +129,7 @@ public final class JmhBench {
             rows.add(new Row(p.getBenchmark(), params, primary.getScore(), primary.getScoreError(), primary.getScoreUnit(),
                     p.getMode().shortLabel(), (int) primary.getSampleCount()));
         }
-        if (rows.isEmpty()) {
-            throw new IllegalArgumentException("--include " + o.include() + " matches no benchmark in " + PACKAGE);
-        }
+        if (rows.isEmpty()) throw new IllegalStateException("JMH ran no benchmark for --include " + o.include());
         return new Result(rows, notes);
     }
 
@@ -151,7 +153,8 @@ public final class JmhBench {
             o.put("params", row.params());
             o.put("mode", row.mode());
             o.put("score", row.score());
-            o.put("error_99_9", row.error());
+            if (Double.isNaN(row.error())) o.putNull("error_99_9");   // too few samples for an interval
+            else o.put("error_99_9", row.error());
             o.put("unit", row.unit());
             o.put("samples", row.samples());
         }
@@ -164,8 +167,8 @@ public final class JmhBench {
         StringBuilder sb = new StringBuilder();
         sb.append(String.format(Locale.ROOT, "%-48s %6s %14s %12s  %s%n", "benchmark", "mode", "score", "± (99.9%)", "unit"));
         for (Row row : r.rows()) {
-            sb.append(String.format(Locale.ROOT, "%-48s %6s %14.3f %12.3f  %s%n", row.label(), row.mode(), row.score(),
-                    row.error(), row.unit()));
+            sb.append(String.format(Locale.ROOT, "%-48s %6s %14.3f %12s  %s%n", row.label(), row.mode(), row.score(),
+                    Double.isNaN(row.error()) ? "-" : String.format(Locale.ROOT, "%.3f", row.error()), row.unit()));
         }
         for (String n : r.notes()) sb.append(n).append('\n');
         return sb.toString();
