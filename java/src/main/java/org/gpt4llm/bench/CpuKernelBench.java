@@ -41,6 +41,11 @@ import org.gpt4llm.peer.TorchLlama;
  * read against sgemm. libtorch's side is what a PyTorch program calls for the same step: fused ops
  * where libtorch has them (rms_norm, scaled_dot_product_attention, cross_entropy, AdamW), the
  * composition of ops otherwise (SwiGLU, RoPE), and autograd for the backward passes.
+ *
+ * <p>Threads: ours and libtorch's intra-op pool both get {@code threads}. libtorch's own OpenBLAS (a
+ * pthreads build) gets {@code threads} for the sgemm ceiling and 1 for the kernels: its fused attention
+ * calls BLAS from inside its OpenMP loop, and a second pool of spinning threads nested there made a
+ * call some 30 times slower on 2 cores.
  */
 public final class CpuKernelBench {
     /** Results that differ by more than this (relative L2) are marked as a mismatch. */
@@ -107,6 +112,9 @@ public final class CpuKernelBench {
         try (Arena arena = Arena.ofShared()) {
             Cases c = new Cases(arena, s, o, progress);
             Row sgemm = c.sgemm();
+            // libtorch's kernels parallelise with OpenMP themselves; the OpenBLAS they call from inside
+            // those loops (attention's blocks) must not start threads of its own on the same cores
+            Torch.setThreads(o.threads(), 1);
             Row bandwidth = c.bandwidth();
             List<Row> kernels = new ArrayList<>();
             kernels.add(c.rmsnormFwd());
@@ -119,6 +127,8 @@ public final class CpuKernelBench {
             kernels.add(c.ropeFwd());
             kernels.add(c.adamw());
             return new Result(s, o.threads(), sgemm, bandwidth, kernels);
+        } finally {
+            Torch.setThreads(o.threads());
         }
     }
 
@@ -495,7 +505,7 @@ public final class CpuKernelBench {
         int rounds = 2;
         for (int round = 0; round < rounds; round++) {
             for (int i = 0; i < 2; i++) {
-                int calls = (int) Math.max(2, Math.min(50, budgetS / rounds / Math.max(first[i], 1e-6)));
+                int calls = (int) Math.max(1, Math.min(50, budgetS / rounds / Math.max(first[i], 1e-6)));
                 settle();
                 for (int c = 0; c < calls; c++) {
                     long t0 = System.nanoTime();

@@ -47,10 +47,19 @@ public final class Torch {
 
     /** Sets libtorch's intra-op thread count and its BLAS's (it uses one thread here unless told). */
     public static void setThreads(int n) {
-        torch.set_num_threads(n);
+        setThreads(n, n);
+    }
+
+    /**
+     * Sets libtorch's intra-op threads and, separately, its OpenBLAS's. Ops that call BLAS from inside
+     * their own parallel loops (scaled_dot_product_attention's blocks) want BLAS at 1: its pthreads
+     * pool nested in the OpenMP team oversubscribes the cores.
+     */
+    public static void setThreads(int intraOp, int blas) {
+        torch.set_num_threads(intraOp);
         if (BLAS_SET_THREADS != null) {
             try {
-                BLAS_SET_THREADS.invokeExact(n);
+                BLAS_SET_THREADS.invokeExact(blas);
             } catch (Throwable t) {
                 throw new IllegalStateException(t);
             }
