@@ -162,8 +162,9 @@ public final class BenchSuite {
                     ? new TeacherBench.Config(List.of(1, 8), 20, Duration.ofMillis(20), 20, Duration.ofSeconds(1), Duration.ofMillis(250))
                     : new TeacherBench.Config(List.of(1, 4, 16), 100, Duration.ofMillis(50), 50, Duration.ofSeconds(1), Duration.ofMillis(250));
             ArrayNode dj = details.putArray("datagen");
+            say(progress, TeacherBench.HEADER);
             for (TeacherBench.Row r : TeacherBench.run(c)) {
-                say(progress, TeacherBench.HEADER + "\n" + r.format());
+                say(progress, r.format());
                 ObjectNode n = dj.addObject();
                 n.put("concurrency", r.concurrency());
                 n.put("requests", r.requests());

@@ -109,11 +109,11 @@ public final class CpuKernelBench {
         CpuKernels.setNumThreads(o.threads());
         OpenBlas.setNumThreads(o.threads());
         Torch.setThreads(o.threads());
-        try (Arena arena = Arena.ofShared()) {
-            Cases c = new Cases(arena, s, o, progress);
+        try (Arena arena = Arena.ofShared(); Cases c = new Cases(arena, s, o, progress)) {
             Row sgemm = c.sgemm();
             // libtorch's kernels parallelise with OpenMP themselves; the OpenBLAS they call from inside
-            // those loops (attention's blocks) must not start threads of its own on the same cores
+            // those loops (attention's blocks) must not start threads of its own on the same cores. In
+            // this process that setting is shared with our OpenBLAS, which none of our kernels calls.
             Torch.setThreads(o.threads(), 1);
             Row bandwidth = c.bandwidth();
             List<Row> kernels = new ArrayList<>();
@@ -133,7 +133,9 @@ public final class CpuKernelBench {
     }
 
     /** The cases; each holds its inputs in native memory (ours) and in libtorch tensors (theirs). */
-    private static final class Cases {
+    private static final class Cases implements AutoCloseable {
+        /** libtorch objects that outlive a PointerScope, released at the end. */
+        private final List<org.bytedeco.javacpp.Pointer> kept = new ArrayList<>();
         private final Arena arena;
         private final Shape s;
         private final Options o;
@@ -174,11 +176,21 @@ public final class CpuKernelBench {
             return m.toArray(JAVA_FLOAT);
         }
 
-        /** A libtorch copy of {@code v}, kept alive past any PointerScope. */
-        static Tensor keep(float[] v, long... shape) {
-            Tensor t = Torch.floats(v, shape);
-            t.retainReference();
-            return t;
+        /** A libtorch copy of {@code v}, kept alive past any PointerScope until {@link #close}. */
+        Tensor keep(float[] v, long... shape) {
+            return keep(Torch.floats(v, shape));
+        }
+
+        <P extends org.bytedeco.javacpp.Pointer> P keep(P p) {
+            p.retainReference();
+            kept.add(p);
+            return p;
+        }
+
+        @Override
+        public void close() {
+            for (var p : kept) p.releaseReference();
+            kept.clear();
         }
 
         Row row(String name, String unit, double work, double relErr, Runnable ours, Runnable peer, String peerName) {
@@ -353,8 +365,7 @@ public final class CpuKernelBench {
             for (int i = 0; i < n; i++) targets[i] = rng.nextInt(v);
             MemorySegment ml = seg(logits), mt = ints(targets), losses = zeros(n), dl = zeros((long) n * v);
             Tensor tl = keep(logits, n, v);
-            Tensor tt = Torch.longs(targets, n);
-            tt.retainReference();
+            Tensor tt = keep(Torch.longs(targets, n));
             Runnable ours = () -> CpuKernels.crossEntropy(losses, dl, ml, mt, n, v, -100, 1f / n);
             float[][] ref = new float[2][];
             Runnable peer = () -> {
@@ -465,8 +476,7 @@ public final class CpuKernelBench {
             AdamW opt;
             try (PointerScope sc = new PointerScope()) {
                 tp.mul(Torch.floats(g, n)).sum().backward();   // p.grad = g
-                opt = new AdamW(new TensorVector(tp), Torch.adamWOptions(lr, b1, b2, eps, wd));
-                opt.retainReference();
+                opt = keep(new AdamW(new TensorVector(tp), Torch.adamWOptions(lr, b1, b2, eps, wd)));
             }
             Runnable peer = () -> {
                 try (PointerScope sc = new PointerScope()) {
