@@ -50,9 +50,12 @@ public final class JmhBench {
             return new Options(include, 1, 2, 100, 1, tokenizer);
         }
 
-        /** The pass of the combined {@code gpt4llm bench}: 2 warmup and 3 measured iterations of 500 ms. */
+        /**
+         * The pass of the combined {@code gpt4llm bench}: 2 warmup and 5 measured iterations of 300 ms
+         * (five samples give a usable confidence interval; three barely do).
+         */
         public static Options brief(String include, Path tokenizer) {
-            return new Options(include, 2, 3, 500, 1, tokenizer);
+            return new Options(include, 2, 5, 300, 1, tokenizer);
         }
 
         /** {@code gpt4llm bench jmh}: 3 warmup and 5 measured iterations of 1 s. */

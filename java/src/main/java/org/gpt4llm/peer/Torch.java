@@ -53,7 +53,9 @@ public final class Torch {
     /**
      * Sets libtorch's intra-op threads and, separately, its OpenBLAS's. Ops that call BLAS from inside
      * their own parallel loops (scaled_dot_product_attention's blocks) want BLAS at 1: its pthreads
-     * pool nested in the OpenMP team oversubscribes the cores.
+     * pool nested in the OpenMP team oversubscribes the cores. In this process the BLAS
+     * setting also reaches the OpenBLAS our CPU backend calls: after this call
+     * {@code OpenBlas.getNumThreads()} reads the same value.
      */
     public static void setThreads(int intraOp, int blas) {
         torch.set_num_threads(intraOp);
