@@ -87,12 +87,7 @@ public final class Model implements AutoCloseable {
     /** The ids generation starts from: the tokenizer's BOS (when it has one), then the text's tokens. */
     public int[] encode(String text) {
         checkOpen();
-        int[] ids = tokenizer.encode(text);
-        if (tokenizer.bosId() < 0) return ids;
-        int[] out = new int[ids.length + 1];
-        out[0] = tokenizer.bosId();
-        System.arraycopy(ids, 0, out, 1, ids.length);
-        return out;
+        return tokenizer.encodeWithBos(text);
     }
 
     /** Continues {@code prompt} (raw text, BOS added); the completion's text excludes the prompt. */
