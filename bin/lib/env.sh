@@ -42,3 +42,35 @@ g4_ensure_build_tools() {
   [ "$(id -u)" -eq 0 ] || sudo=sudo
   $sudo apt-get update -qq && $sudo apt-get install -y -qq "${missing[@]}" >&2
 }
+
+# Builds java/target/gpt4llm-engine.jar (and classpath.txt, the dependencies' jars) when it is missing
+# or older than any source; the build log goes to java/target/launcher-build.log.
+g4_ensure_jar() {
+  G4_JAR="$G4_ROOT/java/target/gpt4llm-engine.jar"
+  G4_CP_FILE="$G4_ROOT/java/target/classpath.txt"
+  local stale=""
+  if [ ! -f "$G4_JAR" ] || [ ! -f "$G4_CP_FILE" ]; then
+    stale=yes
+  elif [ -n "$(find "$G4_ROOT/java/src/main" "$G4_ROOT/native" "$G4_ROOT/kernels" "$G4_ROOT/datagen/src" \
+                "$G4_ROOT/eval/src" "$G4_ROOT/CMakeLists.txt" "$G4_ROOT"/pom.xml "$G4_ROOT"/*/pom.xml \
+                -type f -newer "$G4_JAR" -print -quit 2>/dev/null)" ]; then
+    stale=yes
+  fi
+  if [ -n "$stale" ]; then
+    g4_ensure_build_tools
+    echo "gpt4llm: building (mvn -DskipTests package) ..." >&2
+    mkdir -p "$G4_ROOT/java/target"
+    (cd "$G4_ROOT" && mvn -B -DskipTests package >"$G4_ROOT/java/target/launcher-build.log" 2>&1) || {
+      echo "gpt4llm: the build failed; see $G4_ROOT/java/target/launcher-build.log" >&2
+      return 1
+    }
+  fi
+}
+
+# The JVM options the engine needs, in the array G4_JVM_OPTS: native access for Panama, and (JDK 24+)
+# permission for JavaCPP's sun.misc.Unsafe use, which would otherwise print warnings.
+g4_jvm_opts() {
+  G4_JVM_OPTS=(--enable-native-access=ALL-UNNAMED)
+  [ "$(g4_java_major "$JAVA_HOME/bin/java")" -ge 24 ] && G4_JVM_OPTS+=(--sun-misc-unsafe-memory-access=allow)
+  return 0
+}

@@ -8,8 +8,14 @@ import java.util.ArrayList;
 import java.util.List;
 import java.util.Locale;
 import java.util.Random;
+import org.gpt4llm.backend.Backend;
+import org.gpt4llm.backend.Backends;
 import org.gpt4llm.generate.DecodeModel;
 import org.gpt4llm.generate.DecodeSession;
+import org.gpt4llm.model.DecoderModel;
+import org.gpt4llm.model.LlamaConfig;
+import org.gpt4llm.peer.TorchDecodeModel;
+import org.gpt4llm.peer.TorchLlama;
 
 /**
  * Decoding throughput: greedy decoding of random prompts with a KV cache, for each batch size, by
@@ -80,6 +86,22 @@ public final class GenerateBench {
     }
 
     private GenerateBench() {}
+
+    /**
+     * A random-init LLaMA of {@code preset} in our {@code backend} and, when {@code libtorch}, the same
+     * weights in libtorch ({@link TorchLlama}), both with {@code threads} threads, measured by {@link #run}.
+     */
+    public static Result runLlama(Options o, String preset, int vocab, String backend, int threads, boolean libtorch,
+                                  PrintStream progress) {
+        LlamaConfig cfg = LlamaConfig.preset(preset, vocab);
+        String model = String.format(Locale.ROOT, "llama %s (hidden %d, %d layers, vocab %d), %d threads", preset,
+                cfg.hiddenSize(), cfg.numLayers(), cfg.vocabSize(), threads);
+        try (Backend be = Backends.open(backend, threads); DecoderModel ours = DecoderModel.initRandom(be, cfg, o.seed());
+             TorchLlama theirs = libtorch ? new TorchLlama(cfg, ours.parameters(), threads) : null) {
+            return run(o, model, "ours (" + backend + ")", ours, "libtorch",
+                    theirs == null ? null : new TorchDecodeModel(theirs), progress);
+        }
+    }
 
     /** Measures {@code ours} and, when not null, {@code peer} (same weights) at every batch size. */
     public static Result run(Options o, String model, String oursName, DecodeModel ours, String peerName, DecodeModel peer,

@@ -1,38 +1,134 @@
 package org.gpt4llm.cli;
 
+import java.nio.file.Files;
 import java.nio.file.Path;
+import java.time.Instant;
+import java.time.ZoneOffset;
+import java.time.format.DateTimeFormatter;
+import java.util.EnumSet;
 import java.time.Duration;
 import java.util.List;
 import java.util.Locale;
 import java.util.concurrent.Callable;
-import org.gpt4llm.backend.Backend;
-import org.gpt4llm.backend.Backends;
 import org.gpt4llm.backend.cuda.CudaDevice;
 import org.gpt4llm.backend.cuda.Device;
 import org.gpt4llm.backend.cuda.EmuDevice;
+import org.gpt4llm.bench.BenchSuite;
 import org.gpt4llm.bench.GenerateBench;
+import org.gpt4llm.bench.JmhBench;
 import org.gpt4llm.bench.KernelBench;
 import org.gpt4llm.bench.StepBench;
 import org.gpt4llm.datagen.bench.TeacherBench;
 import org.gpt4llm.io.AtomicFiles;
-import org.gpt4llm.model.DecoderModel;
-import org.gpt4llm.model.LlamaConfig;
 import org.gpt4llm.model.LoraConfig;
-import org.gpt4llm.peer.TorchDecodeModel;
-import org.gpt4llm.peer.TorchLlama;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Option;
-import picocli.CommandLine;
 
-/** {@code gpt4llm bench}: side-by-side performance against a peer measured in the same run. */
+/**
+ * {@code gpt4llm bench}: side-by-side performance against a peer measured in the same run. Without a
+ * subcommand it runs the whole suite ({@link BenchSuite}) and prints one table; the subcommands run
+ * one benchmark each with all its settings.
+ */
 @Command(name = "bench", mixinStandardHelpOptions = true,
-        description = "Side-by-side performance: our engine against a peer, measured in one run.",
+        description = {"Side-by-side performance: our engine against a peer, measured in one run.",
+                "Without a subcommand: the whole suite (ceilings, CPU kernels, training step, generation, data"
+                        + " collection, JMH), one table, and a JSON file."},
         subcommands = {BenchCommand.Step.class, BenchCommand.Kernels.class, BenchCommand.Generate.class,
-                BenchCommand.Datagen.class})
-public final class BenchCommand implements Runnable {
+                BenchCommand.Datagen.class, BenchCommand.Jmh.class})
+public final class BenchCommand implements Callable<Integer> {
+    @Option(names = "--json", description = "where to write the JSON (default: runs/bench/bench-<UTC time>.json)")
+    Path json;
+
+    @Option(names = "--only", description = "run only these sections, comma-separated: ceilings, kernels, step,"
+            + " generate, datagen, jvm")
+    String only;
+
+    @Option(names = "--skip", description = "skip these sections, comma-separated")
+    String skip;
+
+    @Option(names = "--quick", description = "tiny sizes and one or two repetitions: checks that everything runs;"
+            + " the numbers mean little")
+    boolean quick;
+
+    @Option(names = "--threads", description = "threads for both sides of every comparison (default: available processors)")
+    Integer threads;
+
+    @Option(names = "--tokenizer", description = "tokenizer folder of the JMH tokenizer benchmark "
+            + "(default: shared/models/llama2-tokenizer next to the project; skipped when absent)")
+    Path tokenizer;
+
+    @Option(names = "--seed", defaultValue = "0", description = "data and weights seed (default: ${DEFAULT-VALUE})")
+    long seed;
+
+    @Option(names = "--quiet", description = "print only the table, not the progress (which goes to stderr)")
+    boolean quiet;
+
     @Override
-    public void run() {
-        CommandLine.usage(this, System.out);
+    public Integer call() throws Exception {
+        EnumSet<BenchSuite.Section> sections = only == null ? EnumSet.allOf(BenchSuite.Section.class)
+                : BenchSuite.Section.parse(only, "--only");
+        if (skip != null) sections.removeAll(BenchSuite.Section.parse(skip, "--skip"));
+        if (tokenizer != null && !Files.isRegularFile(tokenizer.resolve("tokenizer.json"))) {
+            throw new IllegalArgumentException("--tokenizer " + tokenizer + " has no tokenizer.json");
+        }
+        BenchSuite.Options o = new BenchSuite.Options(sections, quick,
+                threads != null ? threads : Runtime.getRuntime().availableProcessors(),
+                tokenizer != null ? tokenizer.toAbsolutePath() : JmhBench.defaultTokenizer(), seed);
+        Path out = json != null ? json : Path.of("runs", "bench", "bench-" + DateTimeFormatter.ofPattern("yyyyMMdd-HHmmss")
+                .withZone(ZoneOffset.UTC).format(Instant.now()) + ".json");
+        BenchSuite.Result r = BenchSuite.run(o, quiet ? null : System.err);
+        System.out.print(BenchSuite.table(r));
+        Path abs = out.toAbsolutePath();
+        if (abs.getParent() != null) Files.createDirectories(abs.getParent());
+        AtomicFiles.writeJson(abs, BenchSuite.toJson(r));
+        System.out.println("wrote " + out);
+        return r.problems().isEmpty() ? 0 : 1;
+    }
+
+    @Command(name = "jmh", mixinStandardHelpOptions = true,
+            description = "The Java-side micro-benchmarks (org.gpt4llm.bench.jmh: sampler, tokenizer, ROUGE-L, JSONL"
+                    + " records, rate limiter) through JMH, each in a forked JVM with this one's class path.")
+    static final class Jmh implements Callable<Integer> {
+        @Option(names = "--include", description = "only benchmarks whose full name matches this regex, e.g. Rouge")
+        String include;
+
+        @Option(names = "--quick", description = "1 warmup and 2 measured iterations of 100 ms (rough numbers)")
+        boolean quick;
+
+        @Option(names = "--forks", defaultValue = "1", description = "JVM forks per benchmark; 0 runs in this JVM (default: ${DEFAULT-VALUE})")
+        int forks;
+
+        @Option(names = "--tokenizer", description = "tokenizer folder of the tokenizer benchmark "
+                + "(default: shared/models/llama2-tokenizer next to the project; skipped when absent)")
+        Path tokenizer;
+
+        @Option(names = "--json", description = "also write the results to this JSON file")
+        Path json;
+
+        @Option(names = "--quiet", description = "print only the results, not JMH's progress")
+        boolean quiet;
+
+        @Override
+        public Integer call() throws Exception {
+            if (tokenizer != null && !Files.isRegularFile(tokenizer.resolve("tokenizer.json"))) {
+                throw new IllegalArgumentException("--tokenizer " + tokenizer + " has no tokenizer.json");
+            }
+            if (include != null) {
+                try {
+                    java.util.regex.Pattern.compile(include);
+                } catch (java.util.regex.PatternSyntaxException e) {
+                    throw new IllegalArgumentException("--include " + include + " is not a regular expression: "
+                            + e.getDescription());
+                }
+            }
+            Path tok = tokenizer != null ? tokenizer.toAbsolutePath() : JmhBench.defaultTokenizer();
+            JmhBench.Options d = quick ? JmhBench.Options.quick(include, tok) : JmhBench.Options.standard(include, tok);
+            JmhBench.Options o = new JmhBench.Options(d.include(), d.warmups(), d.measurements(), d.iterationMs(), forks, tok);
+            JmhBench.Result r = JmhBench.run(o, quiet ? null : System.err);
+            System.out.print(JmhBench.toText(r));
+            if (json != null) AtomicFiles.writeJson(json.toAbsolutePath(), JmhBench.toJson(r));
+            return 0;
+        }
     }
 
     /** Whether {@code --compare} asks for libtorch as the peer ("libtorch") or none ("none"). */
@@ -219,17 +315,10 @@ public final class BenchCommand implements Runnable {
         public Integer call() throws Exception {
             boolean libtorch = libtorchPeer(compare);
             int n = threads != null ? threads : Runtime.getRuntime().availableProcessors();
-            LlamaConfig cfg = LlamaConfig.preset(preset, vocab);
             GenerateBench.Options o = new GenerateBench.Options(batches, promptLen, newTokens, repeats, seed);
-            String model = String.format(Locale.ROOT, "llama %s (hidden %d, %d layers, vocab %d), %d threads", preset,
-                    cfg.hiddenSize(), cfg.numLayers(), cfg.vocabSize(), n);
-            try (Backend be = Backends.open(backend, n); DecoderModel ours = DecoderModel.initRandom(be, cfg, seed);
-                 TorchLlama theirs = libtorch ? new TorchLlama(cfg, ours.parameters(), n) : null) {
-                GenerateBench.Result r = GenerateBench.run(o, model, "ours (" + backend + ")", ours, "libtorch",
-                        theirs == null ? null : new TorchDecodeModel(theirs), quiet ? null : System.out);
-                System.out.print(r.toText());
-                if (json != null) AtomicFiles.writeJson(json, r.toJson());
-            }
+            GenerateBench.Result r = GenerateBench.runLlama(o, preset, vocab, backend, n, libtorch, quiet ? null : System.out);
+            System.out.print(r.toText());
+            if (json != null) AtomicFiles.writeJson(json, r.toJson());
             return 0;
         }
     }

@@ -17,7 +17,7 @@ import picocli.CommandLine.Option;
 @Command(name = "teacher", mixinStandardHelpOptions = true,
         description = "Serve the rule-based demo teacher (OpenAI-compatible chat API on 127.0.0.1; not a language model).")
 public final class DemoTeacherCommand implements Callable<Integer> {
-    @Option(names = "--port", defaultValue = "8765", description = "port on 127.0.0.1, 0 for any free one (default: ${DEFAULT-VALUE})")
+    @Option(names = "--port", defaultValue = "8780", description = "port on 127.0.0.1, 0 for any free one (default: ${DEFAULT-VALUE})")
     int port;
 
     @Override

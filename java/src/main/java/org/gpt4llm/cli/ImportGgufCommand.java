@@ -1,11 +1,9 @@
 package org.gpt4llm.cli;
 
-import java.lang.foreign.Arena;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.Locale;
 import java.util.concurrent.Callable;
-import org.gpt4llm.io.gguf.GgufFile;
 import org.gpt4llm.io.gguf.GgufLlama;
 import org.gpt4llm.model.DecoderModel;
 import org.gpt4llm.model.LlamaConfig;
@@ -36,15 +34,11 @@ public final class ImportGgufCommand implements Callable<Integer> {
         if (!force && Files.exists(out.resolve("config.json"))) {
             throw new IllegalArgumentException("--out " + out + " already holds a model (config.json); pass --force to overwrite it");
         }
-        try (Arena arena = Arena.ofShared()) {
-            GgufLlama model = GgufLlama.read(GgufFile.open(file, arena), arena);
-            model.save(out);
-            LlamaConfig c = model.config();
-            long params = DecoderModel.parameterShapes(c).values().stream().mapToLong(Tensor::numel).sum();
-            System.out.printf(Locale.ROOT, "wrote %s: llama, %,d parameters, %d layers, hidden %d, %d heads (%d kv),"
-                    + " vocab %d%s%n", out, params, c.numLayers(), c.hiddenSize(), c.numHeads(), c.numKvHeads(),
-                    c.vocabSize(), c.tieWordEmbeddings() ? ", tied embeddings" : "");
-        }
+        LlamaConfig c = GgufLlama.convert(file, out);
+        long params = DecoderModel.parameterShapes(c).values().stream().mapToLong(Tensor::numel).sum();
+        System.out.printf(Locale.ROOT, "wrote %s: llama, %,d parameters, %d layers, hidden %d, %d heads (%d kv),"
+                + " vocab %d%s%n", out, params, c.numLayers(), c.hiddenSize(), c.numHeads(), c.numKvHeads(),
+                c.vocabSize(), c.tieWordEmbeddings() ? ", tied embeddings" : "");
         return 0;
     }
 }

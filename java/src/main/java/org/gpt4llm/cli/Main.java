@@ -20,6 +20,8 @@ public final class Main implements Runnable {
     /** The configured command line: user errors become one sentence on stderr and exit code 2. */
     public static CommandLine commandLine() {
         CommandLine cl = new CommandLine(new Main()).addSubcommand(DatagenCommand.commandLine());
+        // `bench --only step` names a section that is also a subcommand: read it as the option's value
+        cl.getSubcommands().get("bench").setAllowSubcommandsAsOptionParameters(true);
         cl.setExecutionExceptionHandler((ex, cmd, parsed) -> {
             // bad flags, bad files, missing native libraries, no GPU or out of GPU memory: one sentence, no stack trace
             if (ex instanceof IllegalArgumentException || ex instanceof java.io.IOException

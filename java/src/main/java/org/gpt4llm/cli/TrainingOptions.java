@@ -148,13 +148,7 @@ public final class TrainingOptions {
      * the embedding table lacks would fail mid-run).
      */
     static HfTokenizer tokenizer(String modelDir, int modelVocab) throws IOException {
-        HfTokenizer tok = Tokenizers.load(Path.of(modelDir));
-        if (tok.vocabSize() > modelVocab) {
-            tok.close();
-            throw new IllegalArgumentException("--model " + modelDir + ": the tokenizer has " + tok.vocabSize()
-                    + " tokens but the model only " + modelVocab);
-        }
-        return tok;
+        return Tokenizers.load(Path.of(modelDir), modelVocab);
     }
 
     /** CPU threads to use: --threads, or every core. */

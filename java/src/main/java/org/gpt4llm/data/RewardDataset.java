@@ -57,7 +57,13 @@ public final class RewardDataset implements BatchSource<RewardBatch> {
             int[] idx = new int[Math.min(groupsPerPass, groups.size() - from)];
             for (int i = 0; i < idx.length; i++) idx[i] = from + i;
             RewardBatch b = batch(idx);
-            float[] r = rm.rewards(b.tokens(), b.last());
+            float[] r;
+            rm.backend().rangePush("reward score"); // inference only: training passes go through the trainer's ranges
+            try {
+                r = rm.rewards(b.tokens(), b.last());
+            } finally {
+                rm.backend().rangePop();
+            }
             for (int g = 0; g < idx.length; g++) out.add(Arrays.copyOfRange(r, b.offsets()[g], b.offsets()[g + 1]));
         }
         return out;

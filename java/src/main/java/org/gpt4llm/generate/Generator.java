@@ -55,8 +55,18 @@ public final class Generator implements TextGenerator {
             for (int i = from; i < Math.min(requests.size(), from + maxBatch); i++) {
                 rows.add(new Row(i, requests.get(i)));
             }
+            GenerateEvent event = new GenerateEvent();
+            event.begin();
             run(rows, listener);
-            for (Row r : rows) out.add(r.completion());
+            for (Row r : rows) {
+                Completion c = r.completion();
+                out.add(c);
+                event.promptTokens += c.promptTokens();
+                event.newTokens += c.tokens().length;
+                if ("length".equals(c.finishReason())) event.lengthFinished++;
+            }
+            event.requests = rows.size();
+            event.commit();
         }
         return out;
     }

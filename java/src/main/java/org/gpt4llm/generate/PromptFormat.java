@@ -35,13 +35,6 @@ public interface PromptFormat {
         } catch (IllegalArgumentException e) {
             throw new IllegalArgumentException("--template " + name + " is not one of alpaca, plain, chat, model");
         }
-        return (tok, instruction, input) -> {
-            int[] ids = tok.encode(t.prompt(instruction, input));
-            if (tok.bosId() < 0) return ids;
-            int[] out = new int[ids.length + 1];
-            out[0] = tok.bosId();
-            System.arraycopy(ids, 0, out, 1, ids.length);
-            return out;
-        };
+        return (tok, instruction, input) -> tok.encodeWithBos(t.prompt(instruction, input));
     }
 }

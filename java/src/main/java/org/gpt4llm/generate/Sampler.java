@@ -69,37 +69,104 @@ public final class Sampler {
             for (int t = 0, k = 0; t < logits.length; t++) if (logits[t] != Float.NEGATIVE_INFINITY) all[k++] = t;
             return all;
         }
-        int[] ranked = rankFinite(logits, n);
-        int count = n;
-        if (topK > 0 && topK < n) {
-            float kth = logits[ranked[topK - 1]];
-            count = topK;
-            while (count < n && logits[ranked[count]] >= kth) count++; // ties with the k-th stay
-        }
+        boolean byK = topK > 0 && topK < n;
+        // only the tokens that can survive need ranking: the k best (ties with the k-th kept), or the
+        // most likely ones whose mass reaches p
+        int[] ranked = rankFinite(logits, byK ? kthLargest(logits, topK) : nucleusFloor(logits, topP));
+        int count = ranked.length;
         if (topP < 1f) {
-            double[] p = probabilities(logits, Arrays.copyOf(ranked, count));
+            double max = logits[ranked[0]], sum = 0;
+            if (byK) {
+                for (int t : ranked) sum += Math.exp(logits[t] - max); // top-k renormalises over what it kept
+            } else {
+                for (float z : logits) if (z != Float.NEGATIVE_INFINITY) sum += Math.exp(z - max);
+            }
             double before = 0;
             int keepP = 0;
-            while (keepP < count && before < topP) before += p[keepP++];
+            while (keepP < count && before < topP) before += Math.exp(logits[ranked[keepP++]] - max) / sum;
             count = Math.max(1, keepP);
         }
         return Arrays.copyOf(ranked, count);
     }
 
+    /** The key of a finite logit: descending logit in the high 32 bits, the id in the low ones. */
+    private static long rankKey(float z, int t) {
+        int bits = Float.floatToIntBits(z == 0f ? 0f : z); // -0 ranks as 0
+        int ordered = bits ^ ((bits >> 31) & 0x7fffffff); // ints that order as the floats do
+        return ((long) ~ordered << 32) | t;
+    }
+
     /**
-     * The {@code n} tokens with a finite logit, largest logit first, ties in id order: one primitive sort
-     * of keys (descending logit in the high 32 bits, the id in the low ones), fast at a 32k vocabulary.
+     * The k-th largest finite logit (1 <= k < number of finite logits), by a bounded max-heap of the k
+     * smallest keys: O(V log k) instead of sorting the whole vocabulary.
      */
-    private static int[] rankFinite(float[] logits, int n) {
-        long[] keys = new long[n];
-        int k = 0;
+    private static float kthLargest(float[] logits, int k) {
+        long[] heap = new long[k]; // max-heap of keys: its root is the k-th best token seen so far
+        int size = 0;
         for (int t = 0; t < logits.length; t++) {
             if (logits[t] == Float.NEGATIVE_INFINITY) continue;
-            int bits = Float.floatToIntBits(logits[t] == 0f ? 0f : logits[t]); // -0 ranks as 0
-            int ordered = bits ^ ((bits >> 31) & 0x7fffffff); // ints that order as the floats do
-            keys[k++] = ((long) ~ordered << 32) | t;
+            long key = rankKey(logits[t], t);
+            if (size < k) {
+                int i = size++;
+                while (i > 0 && heap[(i - 1) / 2] < key) { heap[i] = heap[(i - 1) / 2]; i = (i - 1) / 2; }
+                heap[i] = key;
+            } else if (key < heap[0]) {
+                int i = 0;
+                while (true) { // sift the new key down from the root
+                    int c = 2 * i + 1;
+                    if (c >= k) break;
+                    if (c + 1 < k && heap[c + 1] > heap[c]) c++;
+                    if (heap[c] <= key) break;
+                    heap[i] = heap[c];
+                    i = c;
+                }
+                heap[i] = key;
+            }
         }
-        Arrays.sort(keys);
+        return logits[(int) heap[0]];
+    }
+
+    /**
+     * A logit such that the tokens at or above it hold at least {@code topP} of the probability: the
+     * nucleus lies among them, so only they need sorting. Tries the tokens above 1/V of the mass first,
+     * then ever lower bars; -infinity (all tokens) if {@code topP} needs nearly everything.
+     */
+    private static float nucleusFloor(float[] logits, float topP) {
+        float max = Float.NEGATIVE_INFINITY;
+        int n = 0;
+        for (float z : logits) if (z != Float.NEGATIVE_INFINITY) { max = Math.max(max, z); n++; }
+        double[] e = new double[logits.length];
+        double sum = 0;
+        for (int t = 0; t < logits.length; t++) {
+            if (logits[t] != Float.NEGATIVE_INFINITY) sum += e[t] = Math.exp(logits[t] - max);
+        }
+        for (double bar = sum / n; bar > sum * 1e-12; bar /= 64) {
+            double mass = 0;
+            float floor = Float.POSITIVE_INFINITY;
+            for (int t = 0; t < logits.length; t++) {
+                if (e[t] >= bar) {
+                    mass += e[t];
+                    floor = Math.min(floor, logits[t]);
+                }
+            }
+            // a margin over rounding: the cut in rank order must end inside the ranked tokens
+            if (mass >= topP * sum * (1 + 1e-9)) return floor; // tokens tied with the floor are ranked too
+        }
+        return Float.NEGATIVE_INFINITY;
+    }
+
+    /**
+     * The tokens whose logit is finite and at least {@code floor}, largest logit first, ties in id
+     * order: one primitive sort of {@link #rankKey}s.
+     */
+    private static int[] rankFinite(float[] logits, float floor) {
+        long[] keys = new long[logits.length];
+        int n = 0;
+        for (int t = 0; t < logits.length; t++) {
+            if (logits[t] == Float.NEGATIVE_INFINITY || logits[t] < floor) continue;
+            keys[n++] = rankKey(logits[t], t);
+        }
+        Arrays.sort(keys, 0, n);
         int[] ranked = new int[n];
         for (int i = 0; i < n; i++) ranked[i] = (int) keys[i];
         return ranked;

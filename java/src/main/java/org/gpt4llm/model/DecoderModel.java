@@ -439,12 +439,13 @@ public final class DecoderModel implements AutoCloseable, DecodeModel {
      * {@link #forwardHidden} with the k, v of the new tokens appended to the session's caches and
      * attention over the caches, then the final norm and LM head on each row's last token only, into
      * {@code w.logits} [rows, V]. Tokens, positions (and OPT's position ids) and lengths are uploaded.
+     * {@code range} names the NVTX range: {@code prefill} for the prompts, {@code decode} for a step.
      */
-    void decodeForward(KvCacheSession session, KvCacheSession.Work w, DecodeShape shape) {
+    void decodeForward(KvCacheSession session, KvCacheSession.Work w, DecodeShape shape, String range) {
         int batch = shape.batch(), tq = shape.newTokens(), n = batch * tq;
         long cacheRows = (long) batch * shape.maxLength();
         if (lora != null) lora.ensureRows(n);
-        backend.rangePush("decode");
+        backend.rangePush(range);
         Tensor x = w.x.rows(0, n), n1 = w.n.rows(0, n), mean = rows(w.mean, n), rstd = w.rstd.rows(0, n);
         Tensor q = w.q.rows(0, n), k = w.k.rows(0, n), v = w.v.rows(0, n), att = w.att.rows(0, n);
         Tensor g = w.gate.rows(0, n), h = w.hidden.rows(0, n), positions = w.positions.rows(0, n);

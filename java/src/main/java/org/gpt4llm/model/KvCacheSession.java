@@ -129,7 +129,7 @@ public final class KvCacheSession implements DecodeSession {
         }
         Arrays.fill(lengths, batch, maxBatch, 0);
         rows = batch;
-        return forward(tokens, positions, tq);
+        return forward(tokens, positions, tq, "prefill");
     }
 
     @Override
@@ -149,10 +149,11 @@ public final class KvCacheSession implements DecodeSession {
         }
         int[] positions = new int[rows];
         for (int r = 0; r < rows; r++) positions[r] = lengths[r]++;
-        return forward(tokens.clone(), positions, 1);
+        return forward(tokens.clone(), positions, 1, "decode");
     }
 
-    private float[][] forward(int[] tokens, int[] positions, int tq) {
+    /** {@code range}: the NVTX range of the pass, prefill or decode. */
+    private float[][] forward(int[] tokens, int[] positions, int tq, String range) {
         long n = (long) rows * tq;
         if (work == null || work.capacity < n) {
             if (work != null) work.close();
@@ -170,7 +171,7 @@ public final class KvCacheSession implements DecodeSession {
         backend.upload(w.lengths.rows(0, rows), Arrays.copyOf(lengths, rows));
         DecodeShape shape = new DecodeShape(rows, tq, maxLength, cfg.numHeads(), cfg.numKvHeads(), cfg.headDim(),
                 (float) (1.0 / Math.sqrt(cfg.headDim())));
-        model.decodeForward(this, w, shape);
+        model.decodeForward(this, w, shape, range);
         float[] flat = backend.download(w.logits.rows(0, rows));
         int vocab = cfg.vocabSize();
         float[][] out = new float[rows][];

@@ -47,10 +47,21 @@ public final class Torch {
 
     /** Sets libtorch's intra-op thread count and its BLAS's (it uses one thread here unless told). */
     public static void setThreads(int n) {
-        torch.set_num_threads(n);
+        setThreads(n, n);
+    }
+
+    /**
+     * Sets libtorch's intra-op threads and, separately, its OpenBLAS's. Ops that call BLAS from inside
+     * their own parallel loops (scaled_dot_product_attention's blocks) want BLAS at 1: its pthreads
+     * pool nested in the OpenMP team oversubscribes the cores. In this process the BLAS
+     * setting also reaches the OpenBLAS our CPU backend calls: after this call
+     * {@code OpenBlas.getNumThreads()} reads the same value.
+     */
+    public static void setThreads(int intraOp, int blas) {
+        torch.set_num_threads(intraOp);
         if (BLAS_SET_THREADS != null) {
             try {
-                BLAS_SET_THREADS.invokeExact(n);
+                BLAS_SET_THREADS.invokeExact(blas);
             } catch (Throwable t) {
                 throw new IllegalStateException(t);
             }
@@ -69,6 +80,26 @@ public final class Torch {
         } catch (Throwable t) {
             throw new IllegalStateException(t);
         }
+    }
+
+    /**
+     * libtorch's AdamW options: decoupled weight decay, the given betas, eps and decay (the learning
+     * rate is set per step). libstdc++ lays {@code std::tuple<double,double>} out last element first,
+     * so betas()[0] is beta2 and [1] is beta1.
+     */
+    public static org.bytedeco.pytorch.AdamWOptions adamWOptions(double lr, float beta1, float beta2, float eps,
+                                                                 float weightDecay) {
+        org.bytedeco.pytorch.AdamWOptions o = new org.bytedeco.pytorch.AdamWOptions(lr);
+        o.betas().put(0, beta2).put(1, beta1);
+        o.eps().put(eps);
+        o.weight_decay().put(weightDecay);
+        return o;
+    }
+
+    /** The libtorch version of the bound library (bytedeco's preset version, e.g. 2.10.0-1.5.13). */
+    public static String version() {
+        String v = org.bytedeco.pytorch.Tensor.class.getPackage().getImplementationVersion();
+        return v == null ? "unknown" : v;
     }
 
     /** A float32 libtorch tensor with the given shape holding a copy of {@code values}. */

@@ -5,7 +5,6 @@ import java.util.Arrays;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
-import org.bytedeco.javacpp.DoublePointer;
 import org.bytedeco.javacpp.Pointer;
 import org.bytedeco.javacpp.PointerScope;
 import org.bytedeco.pytorch.AdamW;
@@ -200,12 +199,7 @@ public abstract sealed class TorchDecoder implements AutoCloseable permits Torch
     public final void useAdamW(float beta1, float beta2, float eps, float weightDecay) {
         if (optimizer != null) throw new IllegalStateException("useAdamW() called twice");
         try (PointerScope scope = new PointerScope()) {
-            optimizerOptions = keep(new AdamWOptions(1e-3));
-            // std::tuple<double,double> is laid out last-element-first by libstdc++: [0] is beta2, [1] is beta1.
-            DoublePointer betas = optimizerOptions.betas();
-            betas.put(0, beta2).put(1, beta1);
-            optimizerOptions.eps().put(eps);
-            optimizerOptions.weight_decay().put(weightDecay);
+            optimizerOptions = keep(Torch.adamWOptions(1e-3, beta1, beta2, eps, weightDecay));
             Tensor[] trainable = params.values().stream().filter(Tensor::requires_grad).toArray(Tensor[]::new);
             optimizer = keep(new AdamW(new TensorVector(trainable), optimizerOptions));
         }

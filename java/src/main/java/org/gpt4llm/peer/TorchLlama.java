@@ -283,7 +283,7 @@ public final class TorchLlama extends TorchDecoder {
     }
 
     /** x*cos + rotate_half(x)*sin with rotate_half(x) = cat(-x[D/2:], x[:D/2]); cos/sin are [B,1,T,D]. */
-    private static Tensor applyRope(Tensor x, Tensor cos, Tensor sin) {
+    public static Tensor applyRope(Tensor x, Tensor cos, Tensor sin) {
         long half = x.size(-1) / 2;
         Tensor x1 = x.narrow(-1, 0, half), x2 = x.narrow(-1, half, half);
         Tensor rotated = torch.cat(new TensorVector(x2.neg(), x1), -1);
@@ -292,16 +292,23 @@ public final class TorchLlama extends TorchDecoder {
 
     /** cos and sin of the rotary angles, [B,1,T,D], computed in fp32 as HF LlamaRotaryEmbedding does. */
     private Tensor[] rotary(TokenBatch b) {
-        int d = cfg.headDim();
         float[] pos = new float[b.size()];
         for (int i = 0; i < pos.length; i++) pos[i] = b.positions()[i];
+        Tensor[] cs = rotaryTables(pos, b.batch(), b.seqLen(), cfg.headDim(), cfg.ropeTheta());
+        return new Tensor[] {cs[0].unsqueeze(1), cs[1].unsqueeze(1)};
+    }
+
+    /**
+     * cos and sin of the rotary angles of positions {@code pos} [B*T], as [B,T,D]: angle =
+     * position * inv_freq over both halves, inv_freq = 1 / theta^(arange(0, D, 2) / D), in fp32.
+     */
+    public static Tensor[] rotaryTables(float[] pos, int batch, int seq, int d, float theta) {
         float[] exps = new float[d / 2];
         for (int i = 0; i < exps.length; i++) exps[i] = 2 * i;
-        // inv_freq = 1 / theta^(arange(0, D, 2) / D)
-        Tensor invFreq = torch.pow(new Scalar((double) cfg.ropeTheta()), Torch.floats(exps, d / 2).div(new Scalar((double) d)))
+        Tensor invFreq = torch.pow(new Scalar((double) theta), Torch.floats(exps, d / 2).div(new Scalar((double) d)))
                 .reciprocal();
-        Tensor freqs = Torch.floats(pos, b.batch(), b.seqLen(), 1).mul(invFreq);   // [B,T,D/2]
-        Tensor emb = torch.cat(new TensorVector(freqs, freqs), -1).unsqueeze(1);   // [B,1,T,D]
+        Tensor freqs = Torch.floats(pos, batch, seq, 1).mul(invFreq);              // [B,T,D/2]
+        Tensor emb = torch.cat(new TensorVector(freqs, freqs), -1);                // [B,T,D]
         return new Tensor[] {emb.cos(), emb.sin()};
     }
 }

@@ -33,13 +33,13 @@ record OpenAiRequest(boolean chat, boolean stream, boolean includeUsage, List<Ge
         if (prompt == null || prompt.isNull()) throw ApiException.invalid("prompt", "prompt is required");
         List<int[]> prompts = new ArrayList<>();
         if (prompt.isTextual()) {
-            prompts.add(promptIds(tokenizer, prompt.textValue()));
+            prompts.add(tokenizer.encodeWithBos(prompt.textValue()));
         } else if (prompt.isArray() && !prompt.isEmpty() && prompt.get(0).isIntegralNumber()) {
             prompts.add(tokenIds(prompt, "prompt", tokenizer));
         } else if (prompt.isArray() && !prompt.isEmpty()) {
             for (int i = 0; i < prompt.size(); i++) {
                 JsonNode p = prompt.get(i);
-                if (p.isTextual()) prompts.add(promptIds(tokenizer, p.textValue()));
+                if (p.isTextual()) prompts.add(tokenizer.encodeWithBos(p.textValue()));
                 else if (p.isArray()) prompts.add(tokenIds(p, "prompt[" + i + "]", tokenizer));
                 else throw typeError("prompt[" + i + "]", "a string or an array of token ids");
             }
@@ -144,15 +144,6 @@ record OpenAiRequest(boolean chat, boolean stream, boolean includeUsage, List<Ge
         return new OpenAiRequest(chat, stream, includeUsage, out, promptTokens);
     }
 
-    /** The ids of a text prompt: BOS first when the tokenizer has one, as in fine-tuning. */
-    static int[] promptIds(Tokenizer tokenizer, String text) {
-        int[] ids = tokenizer.encode(text);
-        if (tokenizer.bosId() < 0) return ids;
-        int[] out = new int[ids.length + 1];
-        out[0] = tokenizer.bosId();
-        System.arraycopy(ids, 0, out, 1, ids.length);
-        return out;
-    }
 
     /** Fields we cannot honour are refused rather than silently ignored. */
     private static void rejectUnsupported(JsonNode body, boolean chat) {

@@ -9,6 +9,16 @@ public interface Tokenizer extends AutoCloseable {
     /** The ids of {@code text}, without any special token. */
     int[] encode(String text);
 
+    /** The ids a prompt starts generation from: BOS first when the tokenizer has one (as in fine-tuning), then {@code text}'s. */
+    default int[] encodeWithBos(String text) {
+        int[] ids = encode(text);
+        if (bosId() < 0) return ids;
+        int[] out = new int[ids.length + 1];
+        out[0] = bosId();
+        System.arraycopy(ids, 0, out, 1, ids.length);
+        return out;
+    }
+
     /** The text of {@code ids}, special tokens skipped. */
     String decode(int[] ids);
 

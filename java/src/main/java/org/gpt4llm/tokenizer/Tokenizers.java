@@ -33,6 +33,20 @@ public final class Tokenizers {
     }
 
     /**
+     * The tokenizer of model folder {@code dir}, checked against the model's vocabulary of
+     * {@code modelVocab} tokens (a token the embedding table lacks would fail mid-run).
+     */
+    public static HfTokenizer load(Path dir, int modelVocab) throws IOException {
+        HfTokenizer tok = load(dir);
+        if (tok.vocabSize() > modelVocab) {
+            tok.close();
+            throw new IllegalArgumentException("--model " + dir + ": the tokenizer has " + tok.vocabSize()
+                    + " tokens but the model only " + modelVocab);
+        }
+        return tok;
+    }
+
+    /**
      * The tokenizer in {@code dir}: its {@code tokenizer.json}, or GPT-2's {@code vocab.json} +
      * {@code merges.txt} (turned into the equivalent {@code tokenizer.json}, as transformers'
      * slow-to-fast conversion does). BOS/EOS/pad come from {@code tokenizer_config.json}, else from

@@ -7,7 +7,7 @@ import java.nio.file.StandardCopyOption;
 import java.util.List;
 
 /** The tokenizer files of a model folder, carried into every folder trained from it so each loads as it is. */
-final class TokenizerFiles {
+public final class TokenizerFiles {
     /** What transformers' {@code AutoTokenizer} reads from a model folder. */
     static final List<String> NAMES = List.of("tokenizer.json", "tokenizer_config.json", "special_tokens_map.json",
             "tokenizer.model", "vocab.json", "merges.txt", "generation_config.json");
@@ -15,7 +15,7 @@ final class TokenizerFiles {
     private TokenizerFiles() {}
 
     /** Copies the tokenizer files of model folder {@code base} (when not null) into {@code dir}. */
-    static void copy(Path base, Path dir) throws IOException {
+    public static void copy(Path base, Path dir) throws IOException {
         if (base == null) return;
         for (String name : NAMES) {
             Path f = base.resolve(name);

@@ -112,7 +112,7 @@ public final class Trainer<B extends Batch> {
                 }
                 if (eval != null && cfg.evalOnStart && start == 0) {
                     // the untrained model's held-out metrics, as step 0: what training is measured against
-                    firstEval = lastEval = new java.util.TreeMap<>(model.evaluate(evalBatches()));
+                    firstEval = lastEval = evaluate(0);
                     ObjectNode line = TrainConfig.JSON.createObjectNode();
                     line.put("step", 0);
                     firstEval.forEach(line::put);
@@ -121,34 +121,22 @@ public final class Trainer<B extends Batch> {
                 }
                 try {
                     for (int step = start; step < total; step++) {
-                        StepEvent event = new StepEvent();
-                        event.begin();
-                        be.rangePush("step " + (step + 1));
-                        long t0 = System.nanoTime(), tokens = 0;
-                        double lr = schedule.lr(step), norm, tokensPerS;
+                        Step r;
+                        double lr = schedule.lr(step);
                         try {
-                            model.setTraining(true);
-                            model.setDropoutSeed(dropoutSeed(step));
-                            List<B> micro = microBatches(order.rows(step));
-                            loss = accumulate(model, micro);
-                            if (!Double.isFinite(loss)) throw diverged(step + 1, "the training loss is " + loss, lastGood);
-                            norm = opt.step((float) lr, (float) cfg.gradClip);
-                            if (!Double.isFinite(norm)) throw diverged(step + 1, "the gradient norm is " + norm, lastGood);
-                            for (B b : micro) tokens += b.tokenCount();
-                            tokensPerS = tokens / ((System.nanoTime() - t0) / 1e9);
-                        } finally {
-                            be.rangePop();
+                            r = step(model, opt, microBatches(order.rows(step)), step + 1, lr, cfg.gradClip,
+                                    dropoutSeed(step));
+                        } catch (TrainingDivergedException e) {
+                            throw diverged(e.getMessage(), lastGood);
                         }
-                        event.step = step + 1;
-                        event.loss = (float) loss;
-                        event.tokens = tokens;
-                        event.commit();
+                        loss = r.loss();
+                        double norm = r.gradNorm(), tokensPerS = r.tokens() / Math.max(1e-9, r.seconds());
 
                         int done = step + 1;
                         Double evalLoss = null;
                         Map<String, Double> evalMetrics = Map.of();
                         if (eval != null && ((cfg.evalEvery > 0 && done % cfg.evalEvery == 0) || done == total)) {
-                            evalMetrics = new java.util.TreeMap<>(model.evaluate(evalBatches()));
+                            evalMetrics = evaluate(done);
                             evalLoss = evalMetrics.get("eval_loss");
                             if (firstEval == null) firstEval = evalMetrics;
                             lastEval = evalMetrics;
@@ -165,8 +153,13 @@ public final class Trainer<B extends Batch> {
                         progress.step(done, loss, lr, tokensPerS, evalLoss);
 
                         if (cfg.saveEvery > 0 && done % cfg.saveEvery == 0 && done < total) {
-                            lastGood = store.save("checkpoint-" + done, model, opt,
-                                    state(done, order, metrics.lines(), total));
+                            be.rangePush("checkpoint");
+                            try {
+                                lastGood = store.save("checkpoint-" + done, model, opt,
+                                        state(done, order, metrics.lines(), total));
+                            } finally {
+                                be.rangePop();
+                            }
                             store.prune(cfg.keep);
                             LossPlot.write(runDir.resolve("loss.png"), metrics.entries(), title());
                         }
@@ -174,13 +167,109 @@ public final class Trainer<B extends Batch> {
                 } finally {
                     LossPlot.write(runDir.resolve("loss.png"), metrics.entries(), title());
                 }
-                Path finalDir = store.save("final", model, null, state(total, order, metrics.lines(), total));
+                be.rangePush("checkpoint");
+                Path finalDir;
+                try {
+                    finalDir = store.save("final", model, null, state(total, order, metrics.lines(), total));
+                } finally {
+                    be.rangePop();
+                }
                 progress.message("wrote " + finalDir);
                 return new Result(total, loss, firstEval == null ? Double.NaN : firstEval.get("eval_loss"),
                         lastEval == null ? Double.NaN : lastEval.get("eval_loss"), finalDir,
                         firstEval == null ? Map.of() : firstEval, lastEval == null ? Map.of() : lastEval);
             }
         }
+    }
+
+    /**
+     * What one optimizer step did.
+     *
+     * @param step     the step number (1-based)
+     * @param loss     the mean loss over the step's loss terms
+     * @param gradNorm the global gradient norm before clipping
+     * @param tokens   non-padding tokens the step read
+     * @param lr       the learning rate of the update
+     * @param seconds  wall time of the step (forward, backward and update)
+     */
+    public record Step(int step, double loss, double gradNorm, long tokens, double lr, double seconds) {}
+
+    /**
+     * One optimizer step over the micro-batches {@code micro}: gradients accumulated as
+     * {@link #accumulate} does, then the AdamW update at {@code lr} with clipping at {@code gradClip}
+     * (0: none). Marks an NVTX range {@code step N} and commits a JFR {@code org.gpt4llm.TrainStep}
+     * event. Throws {@link TrainingDivergedException} ("step N: the training loss is NaN") before
+     * any update when the loss or the gradient norm is not finite.
+     */
+    public static <B extends Batch> Step step(TrainableModel<B> model, AdamWOptimizer opt, List<B> micro, int step,
+                                              double lr, double gradClip, long dropoutSeed) {
+        Backend be = model.backend();
+        StepEvent event = new StepEvent();
+        event.begin();
+        be.rangePush("step " + step);
+        long t0 = System.nanoTime(), tokens = 0;
+        double loss, norm;
+        try {
+            model.setTraining(true);
+            model.setDropoutSeed(dropoutSeed);
+            loss = accumulate(model, micro);
+            if (!Double.isFinite(loss)) throw new TrainingDivergedException("step " + step + ": the training loss is " + loss);
+            norm = opt.step((float) lr, (float) gradClip);
+            if (!Double.isFinite(norm)) throw new TrainingDivergedException("step " + step + ": the gradient norm is " + norm);
+            for (B b : micro) tokens += b.tokenCount();
+        } finally {
+            be.rangePop();
+        }
+        double seconds = (System.nanoTime() - t0) / 1e9;
+        event.step = step;
+        event.loss = (float) loss;
+        event.tokens = tokens;
+        event.commit();
+        return new Step(step, loss, norm, tokens, lr, seconds);
+    }
+
+    /**
+     * Held-out metrics of {@code model} over {@code batches} ({@link TrainableModel#evaluate}), in an NVTX
+     * range {@code eval} and a JFR {@code org.gpt4llm.Evaluate} event that records {@code afterStep}.
+     */
+    public static <B extends Batch> Map<String, Double> evaluate(TrainableModel<B> model, Iterable<B> batches,
+                                                                 int afterStep) {
+        EvalEvent event = new EvalEvent();
+        event.begin();
+        model.backend().rangePush("eval");
+        Map<String, Double> m;
+        long[] seen = {0, 0}; // loss terms, tokens
+        try {
+            m = new java.util.TreeMap<>(model.evaluate(() -> {
+                java.util.Iterator<B> it = batches.iterator();
+                return new java.util.Iterator<>() {
+                    @Override
+                    public boolean hasNext() {
+                        return it.hasNext();
+                    }
+
+                    @Override
+                    public B next() {
+                        B b = it.next();
+                        seen[0] += b.lossTerms();
+                        seen[1] += b.tokenCount();
+                        return b;
+                    }
+                };
+            }));
+        } finally {
+            model.backend().rangePop();
+        }
+        event.step = afterStep;
+        event.terms = seen[0];
+        event.tokens = seen[1];
+        event.loss = m.getOrDefault("eval_loss", Double.NaN).floatValue();
+        event.commit();
+        return m;
+    }
+
+    private Map<String, Double> evaluate(int afterStep) {
+        return evaluate(model, evalBatches(), afterStep);
     }
 
     /**
@@ -231,17 +320,28 @@ public final class Trainer<B extends Batch> {
         };
     }
 
+    /** The step's rows collated into micro-batches (an NVTX range {@code batch}: host work before the step). */
     private List<B> microBatches(int[] rows) {
-        List<B> out = new ArrayList<>();
-        for (int from = 0; from < rows.length; from += cfg.microBatch) {
-            out.add(train.batch(java.util.Arrays.copyOfRange(rows, from, Math.min(from + cfg.microBatch, rows.length))));
+        Backend be = model.backend();
+        be.rangePush("batch");
+        try {
+            List<B> out = new ArrayList<>();
+            for (int from = 0; from < rows.length; from += cfg.microBatch) {
+                out.add(train.batch(java.util.Arrays.copyOfRange(rows, from, Math.min(from + cfg.microBatch, rows.length))));
+            }
+            return out;
+        } finally {
+            be.rangePop();
         }
-        return out;
     }
 
-    /** Dropout masks of step {@code step}: a function of the seed and the step only. */
     private long dropoutSeed(int step) {
-        return cfg.seed * 0xBF58476D1CE4E5B9L + step;
+        return dropoutSeed(cfg.seed, step);
+    }
+
+    /** The seed of the dropout masks of step {@code step} (0-based) of a run seeded {@code seed}: a function of both only. */
+    public static long dropoutSeed(long seed, int step) {
+        return seed * 0xBF58476D1CE4E5B9L + step;
     }
 
     private ObjectNode state(int step, DataOrder order, int metricsLines, int total) {
@@ -262,8 +362,8 @@ public final class Trainer<B extends Batch> {
         return s;
     }
 
-    private TrainingDivergedException diverged(int step, String what, Path lastGood) {
-        return new TrainingDivergedException("step " + step + ": " + what + ", so the run stopped; "
+    private TrainingDivergedException diverged(String what, Path lastGood) {
+        return new TrainingDivergedException(what + ", so the run stopped; "
                 + (lastGood == null ? "no checkpoint had been written yet" : "the last good checkpoint is " + lastGood));
     }
 

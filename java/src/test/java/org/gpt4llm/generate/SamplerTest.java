@@ -48,6 +48,48 @@ class SamplerTest {
     }
 
     @Test
+    void topKRanksLikeAFullSortAtAVocabularySizeWithTiesAndMaskedTokens() {
+        SplittableRandom r = new SplittableRandom(23);
+        for (int trial = 0; trial < 20; trial++) {
+            float[] x = new float[32000];
+            // coarse values make many ties; some tokens masked out
+            for (int i = 0; i < x.length; i++) {
+                x[i] = r.nextInt(10) == 0 ? Float.NEGATIVE_INFINITY : Math.round(r.nextGaussian() * 8) / 4f;
+            }
+            int k = 1 + r.nextInt(200);
+            Integer[] all = IntStream.range(0, x.length).filter(i -> x[i] != Float.NEGATIVE_INFINITY).boxed()
+                    .toArray(Integer[]::new);
+            Arrays.sort(all, (a, b) -> x[a] != x[b] ? Float.compare(x[b], x[a]) : Integer.compare(a, b));
+            float kth = x[all[k - 1]];
+            int[] expect = Arrays.stream(all).mapToInt(Integer::intValue).filter(i -> x[i] >= kth).toArray();
+            assertArrayEquals(expect, Sampler.keep(x, k, 1f), "most likely first, ties in id order, trial " + trial);
+        }
+    }
+
+    @Test
+    void topPAloneKeepsTheSameNucleusAsAFullSort() {
+        SplittableRandom r = new SplittableRandom(29);
+        for (int trial = 0; trial < 30; trial++) {
+            float[] x = new float[32000];
+            double spread = trial % 3 == 0 ? 0.05 : trial % 3 == 1 ? 2 : 6; // near-flat to peaked
+            for (int i = 0; i < x.length; i++) {
+                x[i] = r.nextInt(20) == 0 ? Float.NEGATIVE_INFINITY : (float) (r.nextGaussian() * spread);
+            }
+            float p = (float) (0.05 + 0.9 * r.nextDouble());
+            Integer[] all = IntStream.range(0, x.length).filter(i -> x[i] != Float.NEGATIVE_INFINITY).boxed()
+                    .toArray(Integer[]::new);
+            Arrays.sort(all, (a, b) -> x[a] != x[b] ? Float.compare(x[b], x[a]) : Integer.compare(a, b));
+            double max = x[all[0]], sum = 0;
+            for (int t : all) sum += Math.exp(x[t] - max);
+            double before = 0;
+            int keep = 0;
+            while (keep < all.length && before < p) before += Math.exp(x[all[keep++]] - max) / sum;
+            int[] expect = Arrays.stream(all).limit(Math.max(1, keep)).mapToInt(Integer::intValue).toArray();
+            assertArrayEquals(expect, Sampler.keep(x, 0, p), "trial " + trial + ", p " + p);
+        }
+    }
+
+    @Test
     void topPKeepsTheSmallestSetReachingP() {
         float[] z = logOf(0.15, 0.5, 0.05, 0.3);
         assertArrayEquals(new int[] {1}, sorted(Sampler.keep(z, 0, 0.45f)));

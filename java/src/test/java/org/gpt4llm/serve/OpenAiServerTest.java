@@ -161,7 +161,7 @@ class OpenAiServerTest {
                 "max_tokens", "5", "temperature", "0").toString());
         assertEquals(200, r.statusCode(), r.body());
         JsonNode body = json(r);
-        int[] ids = OpenAiRequest.promptIds(tokenizer, prompt);
+        int[] ids = tokenizer.encodeWithBos(prompt);
         Completion expected = g.alone(ids, params(5, 0f, List.of(), 0));
         assertTrue(body.get("id").asText().startsWith("cmpl-"));
         assertEquals("text_completion", body.get("object").asText());
@@ -191,7 +191,7 @@ class OpenAiServerTest {
         int promptTokens = 0, completionTokens = 0;
         List<String> texts = new ArrayList<>();
         for (int p = 0; p < 2; p++) {
-            int[] ids = OpenAiRequest.promptIds(tokenizer, prompts.get(p));
+            int[] ids = tokenizer.encodeWithBos(prompts.get(p));
             promptTokens += ids.length;
             for (int j = 0; j < 3; j++) {
                 JsonNode choice = body.get("choices").get(p * 3 + j);
@@ -217,7 +217,7 @@ class OpenAiServerTest {
         JsonNode choice = json(r).get("choices").get(0);
         assertEquals("red green", choice.get("text").asText());
         assertEquals("stop", choice.get("finish_reason").asText());
-        assertEquals(g.alone(OpenAiRequest.promptIds(tokenizer, prompt), params(20, 0f, List.of(" blue", "zzz"), 0)).tokens().length,
+        assertEquals(g.alone(tokenizer.encodeWithBos(prompt), params(20, 0f, List.of(" blue", "zzz"), 0)).tokens().length,
                 json(r).get("usage").get("completion_tokens").asInt());
     }
 
@@ -334,7 +334,7 @@ class OpenAiServerTest {
                 JsonNode choice = json(r).get("choices").get(0);
                 boolean chat = c % 2 == 1;
                 int[] ids = chat ? ChatPrompt.encode(tokenizer, List.of(new ChatPrompt.Message("user", prompts.get(c))))
-                        : OpenAiRequest.promptIds(tokenizer, prompts.get(c));
+                        : tokenizer.encodeWithBos(prompts.get(c));
                 String expected = g.alone(ids, params(8, 0f, List.of(), 0)).text();
                 assertEquals(expected, chat ? choice.get("message").get("content").asText() : choice.get("text").asText());
             }
@@ -446,7 +446,7 @@ class OpenAiServerTest {
         for (String d : events(neighbour.get().body())) {
             if (!d.equals("[DONE]")) text.append(JSON.readTree(d).get("choices").get(0).get("text").asText());
         }
-        assertEquals(g.alone(OpenAiRequest.promptIds(tokenizer, staying), params(30, 0f, List.of(), 0)).text(), text.toString());
+        assertEquals(g.alone(tokenizer.encodeWithBos(staying), params(30, 0f, List.of(), 0)).text(), text.toString());
         assertTrue(g.batchSizes.contains(2), "the two requests were not decoded together: " + g.batchSizes);
         HttpResponse<String> next = post(server, "/completions", request("prompt", "\"next please\"", "max_tokens", "3").toString());
         assertEquals(200, next.statusCode(), next.body());
@@ -473,7 +473,7 @@ class OpenAiServerTest {
         HttpResponse<String> r = inFlight.get();
         assertEquals(200, r.statusCode(), r.body());
         JsonNode choice = json(r).get("choices").get(0);
-        assertEquals(g.alone(OpenAiRequest.promptIds(tokenizer, prompt), params(20, 0f, List.of(), 0)).text(), choice.get("text").asText());
+        assertEquals(g.alone(tokenizer.encodeWithBos(prompt), params(20, 0f, List.of(), 0)).text(), choice.get("text").asText());
         assertEquals("length", choice.get("finish_reason").asText());
         assertThrows(IOException.class, () -> get(server, "/models"), "the server still accepts connections");
     }

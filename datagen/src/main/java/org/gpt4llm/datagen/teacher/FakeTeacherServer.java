@@ -370,7 +370,7 @@ public final class FakeTeacherServer implements AutoCloseable {
         long promptTokens = (promptChars + 3) / 4;
         long completionTokens = (text.length() + 3) / 4;
         ObjectNode json = JSON.createObjectNode();
-        json.put("id", "chatcmpl-fake-" + n);
+        json.put("id", "chatcmpl-" + (replyModel != null ? replyModel : "fake") + "-" + n);
         json.put("object", "chat.completion");
         json.put("created", System.currentTimeMillis() / 1000);
         String model = replyModel;

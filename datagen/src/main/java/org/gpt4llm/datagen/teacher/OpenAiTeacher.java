@@ -105,7 +105,18 @@ public final class OpenAiTeacher implements Teacher, UsageReport, AutoCloseable 
                 throw interrupted(e);
             }
             usage.attempt();
+            TeacherRequestEvent event = new TeacherRequestEvent();
+            event.begin();
             Outcome outcome = send(body);
+            if (event.shouldCommit()) {
+                event.model = options.model();
+                event.attempt = attempt;
+                event.status = outcome.response != null ? 200 : outcome.failure.status;
+                event.outcome = outcome.response != null ? "ok" : outcome.failure.kind;
+                event.promptTokens = outcome.response != null ? outcome.response.promptTokens() : -1;
+                event.completionTokens = outcome.response != null ? outcome.response.completionTokens() : -1;
+                event.commit();
+            }
             if (outcome.response != null) {
                 ChatResponse answer = outcome.response;
                 if (answer.promptTokens() < 0)

@@ -4,11 +4,11 @@ import com.fasterxml.jackson.databind.node.ArrayNode;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import java.util.ArrayList;
 import java.util.LinkedHashMap;
-import java.util.LinkedHashSet;
 import java.util.List;
 import java.util.Locale;
 import java.util.Map;
 import java.util.Set;
+import java.util.TreeSet;
 import org.gpt4llm.eval.exact.ExactInputs.Aligned;
 import org.gpt4llm.eval.exact.ExactInputs.Instance;
 import org.gpt4llm.eval.report.ReportFiles;
@@ -64,9 +64,9 @@ public final class ExactEval {
         return new Result(model, predictionsFile, aligned.matchedBy(), overall, categories, missing);
     }
 
-    /** Every category of {@code results}, in first-seen order. */
+    /** Every category of {@code results}, sorted. */
     static List<String> categories(List<Result> results) {
-        Set<String> out = new LinkedHashSet<>();
+        Set<String> out = new TreeSet<>();
         for (Result r : results) out.addAll(r.categories().keySet());
         return List.copyOf(out);
     }

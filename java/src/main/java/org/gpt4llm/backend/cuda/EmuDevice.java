@@ -48,6 +48,9 @@ public final class EmuDevice implements Device {
 
     private final ConcurrentHashMap<String, Kernel> kernels = new ConcurrentHashMap<>();
     private int rangeDepth;
+    /** The ranges pushed ("+name") and popped ("-name") since {@link #recordRanges}, or null when not recording. */
+    private java.util.List<String> rangeLog;
+    private final java.util.ArrayDeque<String> openRanges = new java.util.ArrayDeque<>();
     private volatile boolean closed;
 
     @Override
@@ -261,12 +264,35 @@ public final class EmuDevice implements Device {
     @Override
     public synchronized void rangePush(String name) {
         rangeDepth++;
+        openRanges.push(name);
+        if (rangeLog != null) rangeLog.add("+" + name);
     }
 
     @Override
     public synchronized void rangePop() {
         if (rangeDepth == 0) throw new IllegalStateException("rangePop without a matching rangePush");
         rangeDepth--;
+        String name = openRanges.pop();
+        if (rangeLog != null) rangeLog.add("-" + name);
+    }
+
+    /**
+     * From now on every range push and pop is logged (what NVTX would receive on a GPU), so tests can
+     * check the ranges' names and nesting without a profiler.
+     */
+    public synchronized void recordRanges() {
+        rangeLog = new java.util.ArrayList<>();
+    }
+
+    /** The log since {@link #recordRanges}: "+name" for a push, "-name" for the pop that closes it. */
+    public synchronized java.util.List<String> recordedRanges() {
+        if (rangeLog == null) throw new IllegalStateException("recordRanges() was not called");
+        return java.util.List.copyOf(rangeLog);
+    }
+
+    /** Ranges open now (0 when every push has been popped). */
+    public synchronized int openRanges() {
+        return rangeDepth;
     }
 
     @Override

@@ -51,6 +51,19 @@ public record GgufLlama(Path source, LlamaConfig config, LinkedHashMap<String, T
     private static final SecureRandom RANDOM = new SecureRandom();
 
     /**
+     * Reads the GGUF LLaMA {@code file} and writes it to {@code out} as an HF folder ({@link #save});
+     * returns its configuration. A file that is missing, not GGUF or not a LLaMA of F32/F16/BF16
+     * tensors throws one sentence naming it.
+     */
+    public static LlamaConfig convert(Path file, Path out) throws IOException {
+        try (Arena arena = Arena.ofShared()) {
+            GgufLlama model = read(GgufFile.open(file, arena), arena);
+            model.save(out);
+            return model.config();
+        }
+    }
+
+    /**
      * Reads the model in {@code g}: F32 weights stay views of its mapping, converted and reordered
      * ones are allocated in {@code arena}. Anything this importer cannot represent faithfully (another
      * architecture or tokenizer, quantised tensors, rope scaling, unknown tensors) is one
