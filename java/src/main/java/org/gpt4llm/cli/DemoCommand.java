@@ -42,6 +42,9 @@ public final class DemoCommand implements Callable<Integer> {
     @Option(names = "--threads", description = "CPU threads (default: all cores)")
     Integer threads;
 
+    @Option(names = "--backend", description = "backend of training, generation and the reward model: cpu, cuda or cuda-emu (default cpu)")
+    String backend;
+
     @Option(names = "--quick", description = "a minute-long run of every stage at toy sizes (the plumbing, not a good model)")
     boolean quick;
 
@@ -90,7 +93,7 @@ public final class DemoCommand implements Callable<Integer> {
                 preset != null ? preset : d.preset(), or(maxLen, base != null ? 256 : d.maxLen()), d.batch(), or(pretrainSteps, d.pretrainSteps()),
                 or(fullSteps, d.fullSteps()), or(loraSteps, d.loraSteps()), or(rmSteps, d.rmSteps()), d.lr(), d.loraLr(),
                 d.loraRank(), d.rmLr(), or(bestOf, d.bestOf()), d.maxNewTokens());
-        DemoPipeline.Options o = new DemoPipeline.Options(out, fresh, teacher, model, apiKeyEnv, base, threads, template, size);
+        DemoPipeline.Options o = new DemoPipeline.Options(out, fresh, teacher, model, apiKeyEnv, base, threads, template, backend, size);
         try {
             new DemoPipeline(o, System.out, spec.commandLine().getErr()).run();
             return 0;

@@ -37,7 +37,7 @@ public final class DemoPipeline {
 
     /** What {@code gpt4llm demo}'s flags decide. */
     public record Options(Path out, boolean fresh, String teacherUrl, String teacherModel, String apiKeyEnv,
-                          Path base, Integer threads, String template, DemoSize size) {}
+                          Path base, Integer threads, String template, String backend, DemoSize size) {}
 
     /** A stage that did not finish: the command and its exit status. */
     public static final class StageFailedException extends RuntimeException {
@@ -158,6 +158,7 @@ public final class DemoPipeline {
                 "--micro-batch", String.valueOf(s.batch()), "--lr", String.valueOf(s.rmLr()), "--eval-fraction", "0.1",
                 "--eval-every", String.valueOf(Math.max(1, s.rmSteps() / 5)), "--save-every", "0", "--quiet"));
         if (threadsFlag != null) rm.addAll(List.of("--threads", threadsFlag));
+        if (o.backend() != null) rm.addAll(List.of("--backend", o.backend()));
         st.add(new DemoStage("rm", "A reward model on the comparison data (backbone: the fully tuned model)",
                 List.of(rm), List.of(p("runs/rm"))));
         String heldout = f("data/heldout.json");
@@ -216,6 +217,7 @@ public final class DemoPipeline {
                 "--batch", String.valueOf(s.batch()), "--micro-batch", String.valueOf(s.batch()), "--lr", String.valueOf(lr),
                 "--eval-every", String.valueOf(Math.max(1, steps / 4)), "--eval-on-start", "--save-every", "0", "--quiet"));
         if (threads != null) a.addAll(List.of("--threads", threads));
+        if (o.backend() != null) a.addAll(List.of("--backend", o.backend()));
         return a;
     }
 
@@ -227,6 +229,7 @@ public final class DemoPipeline {
                 "--temperature", temperature, "--max-new-tokens", String.valueOf(s.maxNewTokens()), "--batch", "32"));
         if (limit > 0) a.addAll(List.of("--limit", String.valueOf(limit)));
         if (threads != null) a.addAll(List.of("--threads", threads));
+        if (o.backend() != null) a.addAll(List.of("--backend", o.backend()));
         return a;
     }
 

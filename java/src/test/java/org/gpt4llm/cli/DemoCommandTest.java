@@ -130,6 +130,10 @@ class DemoCommandTest {
         r = CliRun.of("demo", "--quick", "--out", dir.resolve("demo").toString(), "--teacher", "localhost:8000");
         assertEquals(2, r.code());
         assertEquals("gpt4llm demo: --teacher localhost:8000 is not an http(s) URL such as http://127.0.0.1:8000/v1", r.err().strip());
+
+        r = CliRun.of("demo", "--quick", "--out", dir.resolve("demo").toString(), "--base", dir.toString());
+        assertEquals(2, r.code());
+        assertEquals("gpt4llm demo: --base " + dir + " is not a model folder (it has no config.json)", r.err().strip());
     }
 
     private static JsonNode model(JsonNode array, String field, String name) {
