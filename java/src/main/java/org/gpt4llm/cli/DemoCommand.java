@@ -45,7 +45,7 @@ public final class DemoCommand implements Callable<Integer> {
     @Option(names = "--backend", description = "backend of training, generation and the reward model: cpu, cuda or cuda-emu (default cpu)")
     String backend;
 
-    @Option(names = "--quick", description = "a minute-long run of every stage at toy sizes (the plumbing, not a good model)")
+    @Option(names = "--quick", description = "every stage at toy sizes in under a minute (the plumbing, not a good model)")
     boolean quick;
 
     @Option(names = "--train", description = "training tasks (default 6000; quick 300)")
