@@ -13,6 +13,7 @@ import java.util.Locale;
 import java.util.Map;
 import java.util.Set;
 import java.util.TreeMap;
+import org.gpt4llm.eval.report.Html;
 import org.gpt4llm.io.AtomicFiles;
 
 /**
@@ -156,14 +157,14 @@ public final class DemoReport {
         if (o.teacherUrl() == null) {
             String cmd = Files.isRegularFile(note) ? DemoPipeline.JSON.readTree(note.toFile()).path("command").asText() : "gpt4llm demo teacher";
             h.append("<p class=\"note\"><b>The teacher here is the built-in DEMO teacher, not GPT-4.</b> It is a rule-based program")
-                    .append(" (model name <code>").append(esc(pipe.teacherModel())).append("</code>) that solves a family of small tasks with")
+                    .append(" (model name <code>").append(Html.escape(pipe.teacherModel())).append("</code>) that solves a family of small tasks with")
                     .append(" checkable answers (reversing, counting, sorting, ... the categories below) and rates answers by checking them;")
-                    .append(" it is served over the same OpenAI-compatible chat API a real teacher has (<code>").append(esc(cmd))
+                    .append(" it is served over the same OpenAI-compatible chat API a real teacher has (<code>").append(Html.escape(cmd))
                     .append("</code>, started inside this run). Because every answer can be checked, the evaluation can use exact match.")
                     .append(" <code>gpt4llm demo --teacher URL --model NAME</code> uses a real teacher instead.</p>\n");
         } else {
-            h.append("<p class=\"note\">Teacher: <code>").append(esc(pipe.teacherModel())).append("</code> at <code>")
-                    .append(esc(o.teacherUrl())).append("</code> (given with <code>--teacher</code>).</p>\n");
+            h.append("<p class=\"note\">Teacher: <code>").append(Html.escape(pipe.teacherModel())).append("</code> at <code>")
+                    .append(Html.escape(o.teacherUrl())).append("</code> (given with <code>--teacher</code>).</p>\n");
         }
         h.append("<p>What ran: the demo teacher answered the training instructions (the paper's GPT-4 data collection); a tokenizer and a")
                 .append(" small LLaMA were trained from scratch, the untuned base learning the data's texts as a language model, each instruction, input and answer a"
@@ -172,14 +173,14 @@ public final class DemoReport {
                 .append(" sampled answers of three models, on which a reward model was trained; best-of-n decoding re-ranked samples with it;")
                 .append(" and every model answered held-out tasks, scored by exact match and ROUGE-L against the rule-based answers.</p>\n");
         if (o.base() != null) {
-            h.append("<p>Base model: <code>").append(esc(o.base().toString())).append("</code> (given with <code>--base</code>).</p>\n");
+            h.append("<p>Base model: <code>").append(Html.escape(o.base().toString())).append("</code> (given with <code>--base</code>).</p>\n");
         }
     }
 
     private void headline(StringBuilder h, Exact exact, Map<String, Double> rouge, double[] ra) {
         h.append("<h2>Result</h2>\n<table><tr><th>model</th><th>exact match</th><th>ROUGE-L</th></tr>\n");
         for (String[] m : pipe.evaluated().subList(0, 4)) {
-            h.append("<tr><td>").append(esc(label(m[0]))).append("</td><td class=\"n\">").append(pct(exact.overall(m[0])))
+            h.append("<tr><td>").append(Html.escape(label(m[0]))).append("</td><td class=\"n\">").append(pct(exact.overall(m[0])))
                     .append("</td><td class=\"n\">").append(num(rouge.getOrDefault(m[0], Double.NaN))).append("</td></tr>\n");
         }
         h.append("</table>\n<p>On ").append(exact.counts().getOrDefault("ALL", 0)).append(" held-out tasks the fully tuned model's")
@@ -223,7 +224,7 @@ public final class DemoReport {
         if (!usage.isEmpty()) {
             h.append("<p>Teacher usage (from datagen's usage files):</p><table><tr><th>file</th><th>requests</th><th>prompt tokens</th>")
                     .append("<th>completion tokens</th><th>failures</th></tr>\n");
-            usage.forEach((f, n) -> h.append("<tr><td><code>").append(esc(f)).append("</code></td><td class=\"n\">")
+            usage.forEach((f, n) -> h.append("<tr><td><code>").append(Html.escape(f)).append("</code></td><td class=\"n\">")
                     .append(n.get("requests").asLong()).append("</td><td class=\"n\">").append(n.get("prompt").asLong())
                     .append("</td><td class=\"n\">").append(n.get("completion").asLong()).append("</td><td class=\"n\">")
                     .append(n.get("failures").asLong()).append("</td></tr>\n"));
@@ -234,8 +235,8 @@ public final class DemoReport {
     private void row(StringBuilder h, String rel, String what) throws IOException {
         Path f = out.resolve(rel);
         String n = Files.isRegularFile(f) ? String.valueOf(DemoPipeline.JSON.readTree(f.toFile()).size()) : "-";
-        h.append("<tr><td><code>").append(esc(rel)).append("</code></td><td class=\"n\">").append(n).append("</td><td>")
-                .append(esc(what)).append("</td></tr>\n");
+        h.append("<tr><td><code>").append(Html.escape(rel)).append("</code></td><td class=\"n\">").append(n).append("</td><td>")
+                .append(Html.escape(what)).append("</td></tr>\n");
     }
 
     private void commandsSection(StringBuilder h, double reportSeconds) throws IOException {
@@ -244,7 +245,7 @@ public final class DemoReport {
                 .append("<table><tr><th>stage</th><th>command</th><th>seconds</th></tr>\n");
         Path note = pipe.markerDir().resolve("teacher.json");
         if (Files.isRegularFile(note)) {
-            h.append("<tr><td>teacher</td><td><pre>$ ").append(esc(DemoPipeline.JSON.readTree(note.toFile()).path("command").asText()))
+            h.append("<tr><td>teacher</td><td><pre>$ ").append(Html.escape(DemoPipeline.JSON.readTree(note.toFile()).path("command").asText()))
                     .append("</pre>(started inside the run)</td><td class=\"n\">-</td></tr>\n");
         }
         double total = 0;
@@ -253,7 +254,7 @@ public final class DemoReport {
             if (!Files.isRegularFile(m)) continue;
             JsonNode marker = DemoPipeline.JSON.readTree(m.toFile());
             for (JsonNode c : marker.path("commands")) {
-                h.append("<tr><td>").append(esc(st.id())).append("</td><td><pre>$ ").append(esc(c.path("command").asText()))
+                h.append("<tr><td>").append(Html.escape(st.id())).append("</td><td><pre>$ ").append(Html.escape(c.path("command").asText()))
                         .append("</pre></td><td class=\"n\">").append(String.format(Locale.ROOT, "%.1f", c.path("seconds").asDouble()))
                         .append("</td></tr>\n");
             }
@@ -284,7 +285,7 @@ public final class DemoReport {
                     last = m.get("eval_loss").asDouble();
                 }
             }
-            h.append("<tr><td>").append(esc(e.getValue())).append(" (<code>runs/").append(e.getKey()).append("</code>)</td><td class=\"n\">")
+            h.append("<tr><td>").append(Html.escape(e.getValue())).append(" (<code>runs/").append(e.getKey()).append("</code>)</td><td class=\"n\">")
                     .append(steps).append("</td><td class=\"n\">").append(num(first)).append("</td><td class=\"n\">").append(num(last))
                     .append("</td></tr>\n");
         }
@@ -304,10 +305,10 @@ public final class DemoReport {
         Set<String> cats = new LinkedHashSet<>(exact.counts().keySet());
         cats.remove("ALL");
         h.append("<h2>Held-out evaluation</h2>\n<h3>Exact match per category</h3>\n<table><tr><th>category</th><th>tasks</th>");
-        for (String m : models) h.append("<th>").append(esc(label(m))).append("</th>");
+        for (String m : models) h.append("<th>").append(Html.escape(label(m))).append("</th>");
         h.append("</tr>\n");
         for (String c : cats) {
-            h.append("<tr><td>").append(esc(c)).append("</td><td class=\"n\">").append(exact.counts().get(c)).append("</td>");
+            h.append("<tr><td>").append(Html.escape(c)).append("</td><td class=\"n\">").append(exact.counts().get(c)).append("</td>");
             for (String m : models) h.append("<td class=\"n\">").append(pct(exact.byModel().getOrDefault(m, Map.of()).getOrDefault(c, Double.NaN))).append("</td>");
             h.append("</tr>\n");
         }
@@ -317,10 +318,10 @@ public final class DemoReport {
         img(h, "eval/exact/exact.png", "exact match per category");
         Map<String, Map<String, Double>> rc = rougeByCategory();
         h.append("<h3>ROUGE-L (F) per category</h3>\n<table><tr><th>category</th>");
-        for (String m : models) h.append("<th>").append(esc(label(m))).append("</th>");
+        for (String m : models) h.append("<th>").append(Html.escape(label(m))).append("</th>");
         h.append("</tr>\n");
         for (String c : cats) {
-            h.append("<tr><td>").append(esc(c)).append("</td>");
+            h.append("<tr><td>").append(Html.escape(c)).append("</td>");
             for (String m : models) h.append("<td class=\"n\">").append(num(rc.getOrDefault(m, Map.of()).getOrDefault(c, Double.NaN))).append("</td>");
             h.append("</tr>\n");
         }
@@ -341,7 +342,7 @@ public final class DemoReport {
         for (int k = 1; k <= n; k++) rows.add(new String[] {ev.get(3 + k)[0], "ranked " + k + " of " + n + (k == 1 ? " (best-of-" + n + ")" : "")});
         double sum = 0, rsum = 0;
         for (String[] r : rows) {
-            h.append("<tr><td>").append(esc(r[1])).append("</td><td class=\"n\">").append(pct(exact.overall(r[0])))
+            h.append("<tr><td>").append(Html.escape(r[1])).append("</td><td class=\"n\">").append(pct(exact.overall(r[0])))
                     .append("</td><td class=\"n\">").append(num(rouge.getOrDefault(r[0], Double.NaN))).append("</td></tr>\n");
         }
         for (int k = 1; k <= n; k++) {
@@ -359,19 +360,19 @@ public final class DemoReport {
         for (String[] m : models) answers.add(answersById(Path.of(m[1])));
         Map<String, Integer> shown = new TreeMap<>();
         h.append("<h2>Sample answers</h2>\n<table><tr><th>task</th><th>reference</th>");
-        for (String[] m : models) h.append("<th>").append(esc(label(m[0]))).append("</th>");
+        for (String[] m : models) h.append("<th>").append(Html.escape(label(m[0]))).append("</th>");
         h.append("</tr>\n");
         for (int i = 0; i < tasks.size(); i++) {
             JsonNode t = tasks.get(i);
             String cat = t.path("category").asText();
             if (shown.merge(cat, 1, Integer::sum) > 2) continue;
-            h.append("<tr><td><pre>").append(esc(t.path("instruction").asText()));
-            if (!t.path("input").asText().isEmpty()) h.append("\n\n").append(esc(t.path("input").asText()));
-            h.append("</pre>(").append(esc(cat)).append(")</td><td><pre>").append(esc(t.path("output").asText())).append("</pre></td>");
+            h.append("<tr><td><pre>").append(Html.escape(t.path("instruction").asText()));
+            if (!t.path("input").asText().isEmpty()) h.append("\n\n").append(Html.escape(t.path("input").asText()));
+            h.append("</pre>(").append(Html.escape(cat)).append(")</td><td><pre>").append(Html.escape(t.path("output").asText())).append("</pre></td>");
             for (Map<String, String> a : answers) {
                 String text = a.getOrDefault(taskId(t, i), "");
                 boolean right = text.strip().equals(t.path("output").asText().strip());
-                h.append("<td><pre>").append(esc(text)).append("</pre>").append(right ? "&#10003;" : "").append("</td>");
+                h.append("<td><pre>").append(Html.escape(text)).append("</pre>").append(right ? "&#10003;" : "").append("</td>");
             }
             h.append("</tr>\n");
         }
@@ -397,7 +398,7 @@ public final class DemoReport {
 
     private void img(StringBuilder h, String rel, String alt) {
         if (!Files.isRegularFile(out.resolve(rel))) return;
-        h.append("<img src=\"").append(esc(rel)).append("\" alt=\"").append(esc(alt)).append("\">\n");
+        h.append("<img src=\"").append(Html.escape(rel)).append("\" alt=\"").append(Html.escape(alt)).append("\">\n");
     }
 
     static String pct(double v) {
@@ -408,19 +409,4 @@ public final class DemoReport {
         return Double.isNaN(v) ? "-" : String.format(Locale.ROOT, "%.3f", v);
     }
 
-    /** HTML-escapes text (model answers can hold anything). */
-    static String esc(String s) {
-        StringBuilder b = new StringBuilder(s.length());
-        for (char c : s.toCharArray()) {
-            switch (c) {
-                case '<' -> b.append("&lt;");
-                case '>' -> b.append("&gt;");
-                case '&' -> b.append("&amp;");
-                case '"' -> b.append("&quot;");
-                case '\'' -> b.append("&#39;");
-                default -> b.append(c);
-            }
-        }
-        return b.toString();
-    }
 }

@@ -16,6 +16,7 @@ import java.util.EnumMap;
 import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
+import org.gpt4llm.eval.report.Html;
 import org.gpt4llm.eval.report.ReportFiles;
 import org.knowm.xchart.BitmapEncoder;
 import org.knowm.xchart.PieChart;
@@ -99,15 +100,15 @@ public final class HhhServer implements AutoCloseable {
                     default -> {
                         Criterion c = path.startsWith("/pie/") && path.endsWith(".png") ? criterion(path.substring(5, path.length() - 4)) : null;
                         PieChart pie = c == null ? null : tally().pie(c);
-                        if (pie == null) html(ex, 404, page("Not found", "<p>Nothing at " + escape(path) + ".</p>"));
+                        if (pie == null) html(ex, 404, page("Not found", "<p>Nothing at " + Html.escape(path) + ".</p>"));
                         else send(ex, 200, "image/png", BitmapEncoder.getBitmapBytes(pie, BitmapEncoder.BitmapFormat.PNG));
                     }
                 }
             } catch (BadRequest e) {
-                html(ex, 400, page("Bad request", "<p id=\"error\">" + escape(e.getMessage()) + "</p><p><a href=\"/\">Start page</a></p>"));
+                html(ex, 400, page("Bad request", "<p id=\"error\">" + Html.escape(e.getMessage()) + "</p><p><a href=\"/\">Start page</a></p>"));
             } catch (IOException | RuntimeException e) {
                 // e.g. the votes file became unwritable: the rater sees that the vote was not saved
-                html(ex, 500, page("Not saved", "<p id=\"error\">" + escape(String.valueOf(e.getMessage())) + "</p>"));
+                html(ex, 500, page("Not saved", "<p id=\"error\">" + Html.escape(String.valueOf(e.getMessage())) + "</p>"));
             }
         }
     }
@@ -161,11 +162,11 @@ public final class HhhServer implements AutoCloseable {
                 : "<p><a id=\"next\" href=\"" + taskHref(rater, next) + "\">Next task</a></p>");
         b.append("<ol id=\"tasks\">");
         for (HhhTasks.Task t : tasks.tasks()) {
-            b.append("<li><a href=\"").append(taskHref(rater, t)).append("\">").append(escape(preview(t.instruction()))).append("</a>")
+            b.append("<li><a href=\"").append(taskHref(rater, t)).append("\">").append(Html.escape(preview(t.instruction()))).append("</a>")
              .append(mine.containsKey(t.id()) ? " <span class=\"done\">✓ done</span>" : "").append("</li>");
         }
         b.append("</ol><p><a id=\"results-link\" href=\"/results\">Results</a></p>");
-        return page("Tasks for " + escape(rater), b.toString());
+        return page("Tasks for " + Html.escape(rater), b.toString());
     }
 
     private String task(String rater, HhhTasks.Task t) {
@@ -173,16 +174,16 @@ public final class HhhServer implements AutoCloseable {
         boolean leftIsA = PresentationOrder.leftIsA(rater, t.id());
         Vote previous = mine.get(t.id());
         StringBuilder b = new StringBuilder(progress(rater, mine));
-        b.append("<h2>Instruction</h2><div class=\"text\" id=\"instruction\">").append(escape(t.instruction())).append("</div>");
-        if (!t.input().isEmpty()) b.append("<h2>Input</h2><div class=\"text\" id=\"input\">").append(escape(t.input())).append("</div>");
+        b.append("<h2>Instruction</h2><div class=\"text\" id=\"instruction\">").append(Html.escape(t.instruction())).append("</div>");
+        if (!t.input().isEmpty()) b.append("<h2>Input</h2><div class=\"text\" id=\"input\">").append(Html.escape(t.input())).append("</div>");
         b.append("<div class=\"answers\">");
         b.append("<div class=\"answer\"><h2>Answer A</h2><div class=\"text\" id=\"answer-left\">")
-         .append(escape(leftIsA ? t.answerA() : t.answerB())).append("</div></div>");
+         .append(Html.escape(leftIsA ? t.answerA() : t.answerB())).append("</div></div>");
         b.append("<div class=\"answer\"><h2>Answer B</h2><div class=\"text\" id=\"answer-right\">")
-         .append(escape(leftIsA ? t.answerB() : t.answerA())).append("</div></div></div>");
+         .append(Html.escape(leftIsA ? t.answerB() : t.answerA())).append("</div></div></div>");
         b.append("<form method=\"post\" action=\"/vote\">");
-        b.append("<input type=\"hidden\" name=\"rater\" value=\"").append(escape(rater)).append("\">");
-        b.append("<input type=\"hidden\" name=\"q\" value=\"").append(escape(t.id())).append("\">");
+        b.append("<input type=\"hidden\" name=\"rater\" value=\"").append(Html.escape(rater)).append("\">");
+        b.append("<input type=\"hidden\" name=\"q\" value=\"").append(Html.escape(t.id())).append("\">");
         for (Criterion c : Criterion.values()) {
             String picked = previous == null ? null : previous.choices().get(c).side(leftIsA);
             b.append("<fieldset><legend>").append(c.title).append("</legend><p class=\"hint\">").append(c.question).append("</p>");
@@ -196,7 +197,7 @@ public final class HhhServer implements AutoCloseable {
         }
         b.append("<button id=\"submit\" type=\"submit\">Save and next</button></form>");
         b.append("<p><a id=\"home\" href=\"/?rater=").append(url(rater)).append("\">All tasks</a></p>");
-        return page("Question " + escape(t.id()), b.toString());
+        return page("Question " + Html.escape(t.id()), b.toString());
     }
 
     private void vote(HttpExchange ex, String rater, HhhTasks.Task t, Map<String, String> params) throws IOException {
@@ -223,8 +224,8 @@ public final class HhhServer implements AutoCloseable {
         StringBuilder b = new StringBuilder();
         b.append("<p id=\"verdicts\">").append(tally.verdicts()).append(" verdicts on ").append(tally.questions())
          .append(" questions from ").append(tally.doneByRater().size()).append(" raters</p>");
-        b.append("<table id=\"counts\"><tr><th>Criterion</th><th>").append(escape(tasks.modelA())).append(" wins</th><th>Tie</th><th>")
-         .append(escape(tasks.modelB())).append(" wins</th></tr>");
+        b.append("<table id=\"counts\"><tr><th>Criterion</th><th>").append(Html.escape(tasks.modelA())).append(" wins</th><th>Tie</th><th>")
+         .append(Html.escape(tasks.modelB())).append(" wins</th></tr>");
         for (Criterion c : Criterion.values()) {
             int[] n = tally.counts().get(c);
             b.append("<tr id=\"row-").append(c.key()).append("\"><td>").append(c.title).append("</td><td class=\"a-wins\">")
@@ -237,7 +238,7 @@ public final class HhhServer implements AutoCloseable {
                     : "<img id=\"pie-" + c.key() + "\" src=\"/pie/" + c.key() + ".png\" alt=\"" + c.title + " pie\">");
         }
         b.append("</div><p><a href=\"/summary.json\">Summary (JSON)</a> · <a href=\"/\">Start page</a></p>");
-        return page("Results: " + escape(tasks.modelA()) + " vs " + escape(tasks.modelB()), b.toString());
+        return page("Results: " + Html.escape(tasks.modelA()) + " vs " + Html.escape(tasks.modelB()), b.toString());
     }
 
     private static String cell(int[] n, int which) {
@@ -246,7 +247,7 @@ public final class HhhServer implements AutoCloseable {
     }
 
     private String progress(String rater, Map<String, Vote> mine) {
-        return "<p id=\"progress\">" + mine.size() + " of " + tasks.tasks().size() + " done by " + escape(rater) + "</p>";
+        return "<p id=\"progress\">" + mine.size() + " of " + tasks.tasks().size() + " done by " + Html.escape(rater) + "</p>";
     }
 
     // ---- state ----
@@ -285,30 +286,13 @@ public final class HhhServer implements AutoCloseable {
 
     // ---- HTML and HTTP ----
 
-    /** Text as HTML text or attribute value: nothing in it can open a tag, end an attribute or start an entity. */
-    public static String escape(String s) {
-        StringBuilder b = new StringBuilder(s.length() + 16);
-        for (int i = 0; i < s.length(); i++) {
-            char ch = s.charAt(i);
-            switch (ch) {
-                case '&' -> b.append("&amp;");
-                case '<' -> b.append("&lt;");
-                case '>' -> b.append("&gt;");
-                case '"' -> b.append("&quot;");
-                case '\'' -> b.append("&#39;");
-                default -> b.append(ch);
-            }
-        }
-        return b.toString();
-    }
-
     private static String preview(String s) {
         String oneLine = s.replaceAll("\\s+", " ").strip();
         return oneLine.length() <= 100 ? oneLine : oneLine.substring(0, 97) + "...";
     }
 
     private static String taskHref(String rater, HhhTasks.Task t) {
-        return escape(taskUrl(rater, t));
+        return Html.escape(taskUrl(rater, t));
     }
 
     private static String taskUrl(String rater, HhhTasks.Task t) {
