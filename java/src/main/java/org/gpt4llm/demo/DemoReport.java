@@ -13,6 +13,7 @@ import java.util.Locale;
 import java.util.Map;
 import java.util.Set;
 import java.util.TreeMap;
+import org.gpt4llm.datagen.job.JsonRecords;
 import org.gpt4llm.eval.report.Html;
 import org.gpt4llm.io.AtomicFiles;
 
@@ -78,9 +79,7 @@ public final class DemoReport {
         JsonNode tasks = DemoPipeline.JSON.readTree(out.resolve("data/heldout.json").toFile());
         for (int i = 0; i < tasks.size(); i++) categories.put(taskId(tasks.get(i), i), tasks.get(i).path("category").asText());
         Map<String, Map<String, double[]>> sums = new LinkedHashMap<>();
-        for (String line : Files.readAllLines(out.resolve("eval/rouge/per-instance.jsonl"), StandardCharsets.UTF_8)) {
-            if (line.isBlank()) continue;
-            JsonNode r = DemoPipeline.JSON.readTree(line);
+        for (JsonNode r : jsonLines(out.resolve("eval/rouge/per-instance.jsonl"))) {
             String cat = categories.getOrDefault(r.path("id").asText(), "?");
             double[] s = sums.computeIfAbsent(r.path("Model").asText(), k -> new TreeMap<>()).computeIfAbsent(cat, k -> new double[2]);
             s[0] += r.path("rougeL").asDouble();
@@ -97,15 +96,25 @@ public final class DemoReport {
 
     /** The reward model's held-out pairwise accuracy before training (step 0) and after its last step. */
     double[] rewardAccuracy() throws IOException {
+        return firstAndLast(jsonLines(out.resolve("runs/rm/metrics.jsonl")), "eval_accuracy");
+    }
+
+    /** The first and the last value of {@code key} in a run's metrics lines (NaN when no line has it). */
+    private static double[] firstAndLast(List<JsonNode> metrics, String key) {
         double first = Double.NaN, last = Double.NaN;
-        for (String line : Files.readAllLines(out.resolve("runs/rm/metrics.jsonl"), StandardCharsets.UTF_8)) {
-            if (line.isBlank()) continue;
-            JsonNode m = DemoPipeline.JSON.readTree(line);
-            if (!m.has("eval_accuracy")) continue;
-            if (Double.isNaN(first)) first = m.get("eval_accuracy").asDouble();
-            last = m.get("eval_accuracy").asDouble();
+        for (JsonNode m : metrics) {
+            if (!m.has(key)) continue;
+            if (Double.isNaN(first)) first = m.get(key).asDouble();
+            last = m.get(key).asDouble();
         }
         return new double[] {first, last};
+    }
+
+    /** The records of a JSON Lines file a stage wrote, blank lines skipped. */
+    private static List<JsonNode> jsonLines(Path file) throws IOException {
+        List<JsonNode> records = new ArrayList<>();
+        for (JsonRecords.Located r : JsonRecords.read(file)) records.add(r.node());
+        return records;
     }
 
     /** One sentence for the console: exact match before and after tuning. */
@@ -210,9 +219,7 @@ public final class DemoReport {
             Path f = out.resolve(u);
             if (!Files.isRegularFile(f)) continue;
             long req = 0, prompt = 0, completion = 0, failures = 0;
-            for (String line : Files.readAllLines(f, StandardCharsets.UTF_8)) {
-                if (line.isBlank()) continue;
-                JsonNode n = DemoPipeline.JSON.readTree(line);
+            for (JsonNode n : jsonLines(f)) {
                 req += n.path("requests").asLong();
                 prompt += n.path("prompt_tokens").asLong();
                 completion += n.path("completion_tokens").asLong();
@@ -274,17 +281,11 @@ public final class DemoReport {
         for (var e : runs.entrySet()) {
             Path metrics = out.resolve("runs/" + e.getKey() + "/metrics.jsonl");
             if (!Files.isRegularFile(metrics)) continue;
-            double first = Double.NaN, last = Double.NaN;
+            List<JsonNode> lines = jsonLines(metrics);
             int steps = 0;
-            for (String line : Files.readAllLines(metrics, StandardCharsets.UTF_8)) {
-                if (line.isBlank()) continue;
-                JsonNode m = DemoPipeline.JSON.readTree(line);
-                steps = Math.max(steps, m.path("step").asInt());
-                if (m.has("eval_loss")) {
-                    if (Double.isNaN(first)) first = m.get("eval_loss").asDouble();
-                    last = m.get("eval_loss").asDouble();
-                }
-            }
+            for (JsonNode m : lines) steps = Math.max(steps, m.path("step").asInt());
+            double[] evalLoss = firstAndLast(lines, "eval_loss");
+            double first = evalLoss[0], last = evalLoss[1];
             h.append("<tr><td>").append(Html.escape(e.getValue())).append(" (<code>runs/").append(e.getKey()).append("</code>)</td><td class=\"n\">")
                     .append(steps).append("</td><td class=\"n\">").append(num(first)).append("</td><td class=\"n\">").append(num(last))
                     .append("</td></tr>\n");
@@ -388,9 +389,7 @@ public final class DemoReport {
     private static Map<String, String> answersById(Path file) throws IOException {
         Map<String, String> m = new LinkedHashMap<>();
         if (!Files.isRegularFile(file)) return m;
-        for (String line : Files.readAllLines(file, StandardCharsets.UTF_8)) {
-            if (line.isBlank()) continue;
-            JsonNode r = DemoPipeline.JSON.readTree(line);
+        for (JsonNode r : jsonLines(file)) {
             m.put(r.path("question_id").asText(), r.path("text").asText());
         }
         return m;
