@@ -5,7 +5,6 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
-import org.gpt4llm.backend.Backend;
 import org.gpt4llm.data.DataLoader;
 import org.gpt4llm.data.Example;
 import org.gpt4llm.data.RecordRef;
@@ -66,9 +65,7 @@ public final class FineTuning implements AutoCloseable {
             }
             trainable = new FullFineTune(dm, model.source());
         }
-        Backend be = dm.backend();
-        optimizer = new AdamWOptimizer(be, trainable.trainableParameters(), trainable.trainableGradients(),
-                new Backend.AdamW(0.9f, 0.999f, 1e-8f, (float) options.weightDecay()), trainable::decays);
+        optimizer = Trainer.optimizer(trainable, options.weightDecay());
         schedule = options.lrSchedule();
     }
 

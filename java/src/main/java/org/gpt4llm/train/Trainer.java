@@ -85,8 +85,7 @@ public final class Trainer<B extends Batch> {
         int total = cfg.maxSteps > 0 ? cfg.maxSteps : cfg.epochs * order.stepsPerEpoch();
         LrSchedule schedule = LrSchedule.of(cfg.schedule, cfg.lr, cfg.warmupRatio, total);
         Backend be = model.backend();
-        try (AdamWOptimizer opt = new AdamWOptimizer(be, model.trainableParameters(), model.trainableGradients(),
-                new Backend.AdamW(0.9f, 0.999f, 1e-8f, (float) cfg.weightDecay), model::decays)) {
+        try (AdamWOptimizer opt = optimizer(model, cfg.weightDecay)) {
             int start = 0, metricsLines = 0;
             Optional<Path> latest = cfg.resume ? store.latest() : Optional.empty();
             if (latest.isPresent()) {
@@ -180,6 +179,15 @@ public final class Trainer<B extends Batch> {
                         firstEval == null ? Map.of() : firstEval, lastEval == null ? Map.of() : lastEval);
             }
         }
+    }
+
+    /**
+     * AdamW over {@code model}'s trainable parameters with the recipe's betas (0.9, 0.999) and eps 1e-8,
+     * weight decay {@code weightDecay} on the parameters the model says decay. The caller closes it.
+     */
+    public static AdamWOptimizer optimizer(TrainableModel<?> model, double weightDecay) {
+        return new AdamWOptimizer(model.backend(), model.trainableParameters(), model.trainableGradients(),
+                new Backend.AdamW(0.9f, 0.999f, 1e-8f, (float) weightDecay), model::decays);
     }
 
     /**
