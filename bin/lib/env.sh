@@ -43,25 +43,25 @@ g4_ensure_build_tools() {
   $sudo apt-get update -qq && $sudo apt-get install -y -qq "${missing[@]}" >&2
 }
 
-# Builds java/target/gpt4llm-engine.jar (and classpath.txt, the dependencies' jars) when it is missing
-# or older than any source; the build log goes to java/target/launcher-build.log.
+# Builds java/cli/target/gpt4llm-cli.jar (and classpath.txt, the dependencies' jars, the engine's among
+# them) when it is missing or older than any source; the build log goes to java/cli/target/launcher-build.log.
 g4_ensure_jar() {
-  G4_JAR="$G4_ROOT/java/target/gpt4llm-engine.jar"
-  G4_CP_FILE="$G4_ROOT/java/target/classpath.txt"
+  G4_JAR="$G4_ROOT/java/cli/target/gpt4llm-cli.jar"
+  G4_CP_FILE="$G4_ROOT/java/cli/target/classpath.txt"
   local stale=""
   if [ ! -f "$G4_JAR" ] || [ ! -f "$G4_CP_FILE" ]; then
     stale=yes
-  elif [ -n "$(find "$G4_ROOT/java/src/main" "$G4_ROOT/native" "$G4_ROOT/kernels" "$G4_ROOT/datagen/src" \
-                "$G4_ROOT/eval/src" "$G4_ROOT/CMakeLists.txt" "$G4_ROOT"/pom.xml "$G4_ROOT"/*/pom.xml \
+  elif [ -n "$(find "$G4_ROOT"/java/*/src/main "$G4_ROOT/native" "$G4_ROOT/kernels" "$G4_ROOT/datagen/src" \
+                "$G4_ROOT/eval/src" "$G4_ROOT/CMakeLists.txt" "$G4_ROOT"/pom.xml "$G4_ROOT"/*/pom.xml "$G4_ROOT"/java/*/pom.xml \
                 -type f -newer "$G4_JAR" -print -quit 2>/dev/null)" ]; then
     stale=yes
   fi
   if [ -n "$stale" ]; then
     g4_ensure_build_tools
     echo "gpt4llm: building (mvn -DskipTests package) ..." >&2
-    mkdir -p "$G4_ROOT/java/target"
-    (cd "$G4_ROOT" && mvn -B -DskipTests package >"$G4_ROOT/java/target/launcher-build.log" 2>&1) || {
-      echo "gpt4llm: the build failed; see $G4_ROOT/java/target/launcher-build.log" >&2
+    mkdir -p "$G4_ROOT/java/cli/target"
+    (cd "$G4_ROOT" && mvn -B -DskipTests package >"$G4_ROOT/java/cli/target/launcher-build.log" 2>&1) || {
+      echo "gpt4llm: the build failed; see $G4_ROOT/java/cli/target/launcher-build.log" >&2
       return 1
     }
   fi

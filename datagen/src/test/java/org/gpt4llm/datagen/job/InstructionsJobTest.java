@@ -19,7 +19,6 @@ import java.util.Random;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
 import java.util.concurrent.Future;
-import java.util.concurrent.ThreadLocalRandom;
 import org.gpt4llm.datagen.job.InstructionsJob.Discard;
 import org.gpt4llm.datagen.job.InstructionsJob.Parsed;
 import org.gpt4llm.datagen.job.InstructionsJob.Task;
@@ -28,6 +27,7 @@ import org.gpt4llm.datagen.teacher.ChatResponse;
 import org.gpt4llm.datagen.teacher.Teacher;
 import org.gpt4llm.datagen.teacher.TeacherException;
 import org.gpt4llm.datagen.text.Rouge;
+import org.gpt4llm.testing.TestSeeds;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
@@ -160,7 +160,7 @@ class InstructionsJobTest {
     void deduplicatesAcrossConcurrentRounds() throws Exception {
         int rounds = 32;
         Teacher teacher = request -> {
-            Random random = ThreadLocalRandom.current();
+            Random random = TestSeeds.random();
             StringBuilder sb = new StringBuilder();
             for (int k = 4; k < 24; k++) {
                 sb.append("###\n").append(k).append(". Instruction: ").append(nearDuplicate(random)).append('\n')

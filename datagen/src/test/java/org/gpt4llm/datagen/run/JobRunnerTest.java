@@ -18,9 +18,9 @@ import java.util.ArrayList;
 import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.Random;
 import java.util.Set;
 import java.util.concurrent.ConcurrentHashMap;
-import java.util.concurrent.ThreadLocalRandom;
 import java.util.concurrent.atomic.AtomicInteger;
 import org.gpt4llm.datagen.job.AlpacaJob;
 import org.gpt4llm.datagen.job.AlpacaPrompt;
@@ -29,6 +29,7 @@ import org.gpt4llm.datagen.job.Job;
 import org.gpt4llm.datagen.teacher.ChatResponse;
 import org.gpt4llm.datagen.teacher.Teacher;
 import org.gpt4llm.datagen.teacher.TeacherException;
+import org.gpt4llm.testing.TestSeeds;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
@@ -37,6 +38,9 @@ import org.junit.jupiter.api.io.TempDir;
  * exactly once across runs, with the answer to its own prompt; failures are listed and retried.
  */
 class JobRunnerTest {
+    /** Sleeps of a few milliseconds that shuffle the order in which concurrent items finish. */
+    private static final Random JITTER = TestSeeds.random();
+
     private final Job job = new AlpacaJob(0.7, 256);
     private final StringWriter notes = new StringWriter();
 
@@ -75,7 +79,7 @@ class JobRunnerTest {
         Teacher teacher = request -> {
             maxInFlight.accumulateAndGet(inFlight.incrementAndGet(), Math::max);
             try {
-                Thread.sleep(1 + ThreadLocalRandom.current().nextInt(3));
+                Thread.sleep(1 + JITTER.nextInt(3));
                 int task = Doubles.taskOf(request);
                 if (task % 11 == 5) throw new TeacherException("the teacher refused task " + task, 400, null);
                 if (task % 7 == 3 && flaky.add(task)) throw new TeacherException("timed out after 3 attempts", 0, null);
@@ -206,7 +210,7 @@ class JobRunnerTest {
         Path out = dir.resolve("answers.jsonl");
         Teacher firstLast = request -> {
             try {
-                Thread.sleep(Doubles.taskOf(request) == 0 ? 40 : ThreadLocalRandom.current().nextInt(3)); // the first item finishes last
+                Thread.sleep(Doubles.taskOf(request) == 0 ? 40 : JITTER.nextInt(3)); // the first item finishes last
             } catch (InterruptedException e) {
                 throw new TeacherException("interrupted", 0, e);
             }

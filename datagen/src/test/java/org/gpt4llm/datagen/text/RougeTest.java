@@ -7,6 +7,7 @@ import java.util.ArrayList;
 import java.util.List;
 import java.util.Random;
 import org.junit.jupiter.api.Test;
+import org.gpt4llm.testing.TestSeeds;
 
 class RougeTest {
     @Test
@@ -139,7 +140,7 @@ class RougeTest {
     /** The row-by-row LCS against the exhaustive recursion, on fresh random token lists; the bound holds. */
     @Test
     void lcsMatchesRecursionOnRandomLists() {
-        Random random = new Random(System.nanoTime());
+        Random random = TestSeeds.random();
         for (int trial = 0; trial < 300; trial++) {
             List<String> a = randomTokens(random), b = randomTokens(random);
             assertEquals(recursiveLcs(a, b, 0, 0, new Integer[a.size() + 1][b.size() + 1]), Rouge.lcs(a, b), a + " vs " + b);

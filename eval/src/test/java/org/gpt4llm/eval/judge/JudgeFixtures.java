@@ -1,6 +1,5 @@
 package org.gpt4llm.eval.judge;
 
-import static org.junit.jupiter.api.Assumptions.assumeTrue;
 
 import com.fasterxml.jackson.databind.ObjectMapper;
 import java.io.IOException;
@@ -15,6 +14,7 @@ import java.util.regex.Matcher;
 import java.util.regex.Pattern;
 import org.gpt4llm.datagen.teacher.OpenAiTeacher;
 import org.gpt4llm.datagen.teacher.TeacherOptions;
+import org.gpt4llm.testing.SharedFiles;
 
 /** What the judge tests share: the real Vicuna questions, answer files with markers a scripted judge can find, a teacher client. */
 public final class JudgeFixtures {
@@ -24,12 +24,7 @@ public final class JudgeFixtures {
 
     /** The paper's 80 Vicuna questions, in the shared data folder next to the project (skips when absent). */
     public static Path vicunaQuestions() {
-        for (String base : new String[] {"../shared/data", "../../shared/data"}) {
-            Path p = Path.of(base, "vicuna_question_80.jsonl");
-            if (Files.exists(p)) return p;
-        }
-        assumeTrue(false, "skipped: ../shared/data/vicuna_question_80.jsonl is not present");
-        return null;
+        return SharedFiles.get("data/vicuna_question_80.jsonl");
     }
 
     /** A FastChat answer file of {@code model}: for each question id, an answer holding "{@code marker}-ANSWER q=<id>". */

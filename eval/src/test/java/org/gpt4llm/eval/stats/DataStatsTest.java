@@ -4,7 +4,6 @@ import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
-import static org.junit.jupiter.api.Assumptions.assumeTrue;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import java.math.BigDecimal;
@@ -15,6 +14,7 @@ import java.util.Map;
 import java.util.Set;
 import java.util.stream.Collectors;
 import org.gpt4llm.eval.report.ReportFiles;
+import org.gpt4llm.testing.SharedFiles;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
@@ -22,19 +22,9 @@ class DataStatsTest {
     @TempDir
     Path tmp;
 
-    /** {@code shared/data/<name>} next to the project (tests skip when it is absent). */
-    static Path sharedData(String name) {
-        for (String base : new String[] {"../../shared/data", "../shared/data", "../../../shared/data"}) {
-            Path p = Path.of(base, name);
-            if (Files.exists(p)) return p;
-        }
-        assumeTrue(false, "skipped: shared/data/" + name + " is not present");
-        return null;
-    }
-
     @Test
     void verbNounCountsOnAlpacaGpt4() throws Exception {
-        Path data = sharedData("alpaca_gpt4_en_1k.json");
+        Path data = SharedFiles.get("data/alpaca_gpt4_en_1k.json");
         List<String> instructions = Texts.read(data, "instruction");
         VerbNounExtractor extractor = new VerbNounExtractor();
         long start = System.nanoTime();
@@ -83,8 +73,8 @@ class DataStatsTest {
 
     @Test
     void lengthReportOfTwoDataSets() throws Exception {
-        List<String> gpt4 = Texts.read(sharedData("alpaca_gpt4_en_1k.json"), "output");
-        List<String> other = Texts.read(sharedData("preference_pairs_en.json").resolveSibling("alpaca_gpt4_zh_1k.json"), "instruction");
+        List<String> gpt4 = Texts.read(SharedFiles.get("data/alpaca_gpt4_en_1k.json"), "output");
+        List<String> other = Texts.read(SharedFiles.get("data/alpaca_gpt4_zh_1k.json"), "instruction");
         List<LengthHistogram.Series> series = List.of(LengthHistogram.bin("GPT-4", gpt4, 16, 512),
                 LengthHistogram.bin("zh instructions", other, 16, 512));
         for (LengthHistogram.Series s : series) {
@@ -98,7 +88,7 @@ class DataStatsTest {
 
     @Test
     void paperComparisonScoresReproduceFigure2() throws Exception {
-        Path data = sharedData("paper_comparison_scores.json");
+        Path data = SharedFiles.get("data/paper_comparison_scores.json");
         List<ScoreDistribution.Model> models = ScoreDistribution.read(data);
         Map<String, Long> sizes = Map.of("gpt4", 51445L, "text-davinci-003", 51183L, "icm-1.3b", 51428L);
         assertEquals(sizes.keySet(), models.stream().map(ScoreDistribution.Model::name).collect(Collectors.toSet()));

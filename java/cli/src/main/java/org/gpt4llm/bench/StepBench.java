@@ -1,0 +1,360 @@
+package org.gpt4llm.bench;
+
+import com.fasterxml.jackson.databind.ObjectMapper;
+import com.fasterxml.jackson.databind.node.ObjectNode;
+import java.io.IOException;
+import java.io.PrintStream;
+import java.lang.foreign.Arena;
+import java.lang.foreign.MemorySegment;
+import java.lang.foreign.ValueLayout;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.Arrays;
+import java.util.LinkedHashMap;
+import java.util.Locale;
+import java.util.Map;
+import java.util.SplittableRandom;
+import org.gpt4llm.backend.Backend;
+import org.gpt4llm.runtime.Backends;
+import org.gpt4llm.io.AtomicFiles;
+import org.gpt4llm.backend.cpu.CpuBackend;
+import org.gpt4llm.backend.cpu.OpenBlas;
+import org.gpt4llm.model.LlamaConfig;
+import org.gpt4llm.model.DecoderModel;
+import org.gpt4llm.model.LoraConfig;
+import org.gpt4llm.model.TokenBatch;
+import org.gpt4llm.optim.AdamWOptimizer;
+import org.gpt4llm.reference.Torch;
+import org.gpt4llm.reference.TorchLlama;
+
+/**
+ * {@code gpt4llm bench step}: one training step (forward, backward, AdamW with clipping) of the same
+ * randomly initialised LLaMA on the same batch, timed in our CPU backend and, side by side in the
+ * same run, in libtorch ({@link TorchLlama}, autograd and libtorch's AdamW) with the same thread
+ * count (libtorch's intra-op threads and its own OpenBLAS's alike). Steps of the two sides alternate,
+ * so both see the same machine load, with an untimed pause before each so that one side's idle
+ * spinning threads do not eat into the other's time; each side's time is the median over the timed
+ * steps. The load average before and after is reported, since this machine may be shared.
+ *
+ * <p>Model FLOPs of one training step (forward 1x, backward 2x; recomputation not counted):
+ * <pre>
+ *   matmul = 6 * P * B*T            P = L*(2*C*C + 2*C*KV + 3*C*F) + V*C   (weights that are multiplied:
+ *                                     attention, MLP and the lm_head; the embedding lookup is free)
+ *   attn   = 6 * L * B * T*T * C    QKᵀ and PV are 2*T*T*C each per layer and sequence in the forward,
+ *                                     halved by the causal mask, times 3 for forward + backward
+ * </pre>
+ * Achieved GFLOP/s = (matmul + attn) / median step time, shown next to OpenBLAS sgemm measured in
+ * the same run on the model's MLP shape (M = B*T, N = F, K = C), the ceiling of a fp32 CPU step.
+ */
+public final class StepBench {
+    private static final ObjectMapper JSON = new ObjectMapper();
+
+    private StepBench() {}
+
+    /**
+     * What to measure; {@code compareLibtorch} false times our backend alone; {@code lora} null
+     * trains every weight, else a LoRA step (frozen base, AdamW over the adapters) on both sides.
+     */
+    public record Options(String preset, int vocab, int batch, int seq, int threads, int steps, int warmup,
+                          long seed, boolean compareLibtorch, float lr, float maxGradNorm, String backend,
+                          LoraConfig lora) {
+        public Options {
+            if (compareLibtorch && !backend.equals("cpu")) {
+                throw new IllegalArgumentException("--compare libtorch needs --backend cpu (the libtorch here runs on the"
+                        + " CPU); use --compare none to time --backend " + backend + " alone");
+            }
+            if (vocab < 1) throw new IllegalArgumentException("--vocab must be positive, got " + vocab);
+            if (batch < 1) throw new IllegalArgumentException("--batch must be positive, got " + batch);
+            if (seq < 2) throw new IllegalArgumentException("--seq must be at least 2, got " + seq);
+            if (threads < 1) throw new IllegalArgumentException("--threads must be positive, got " + threads);
+            if (steps < 1) throw new IllegalArgumentException("--steps must be positive, got " + steps);
+            if (warmup < 0) throw new IllegalArgumentException("--warmup must not be negative, got " + warmup);
+        }
+
+        public static Options defaults() {
+            return new Options("small", 32000, 4, 256, Runtime.getRuntime().availableProcessors(), 5, 1, 0, true,
+                    1e-4f, 1.0f, "cpu", null);
+        }
+    }
+
+    /** One side's measurements; times in seconds. */
+    public record Side(String name, int threads, int blasThreads, double medianStepS, double[] stepS, float firstLoss,
+                       double tokensPerS, double gflops) {}
+
+    public record Result(Options options, LlamaConfig config, long parameters, long tokensPerStep, double flopsPerStep,
+                         Side ours, Side libtorch, double sgemmGflops, int[] sgemmShape, String blas,
+                         double loadBefore, double loadAfter, int cores) {
+        /** ours / libtorch median step time, NaN without a comparison. */
+        public double ratio() {
+            return libtorch == null ? Double.NaN : ours.medianStepS / libtorch.medianStepS;
+        }
+
+        public double lossRelDiff() {
+            return libtorch == null ? Double.NaN
+                    : Math.abs(ours.firstLoss - libtorch.firstLoss) / Math.max(1e-12, Math.abs(libtorch.firstLoss));
+        }
+
+        public ObjectNode toJson() {
+            ObjectNode n = JSON.createObjectNode();
+            n.put("bench", "step");
+            n.put("preset", options.preset());
+            n.put("vocab", config.vocabSize());
+            n.put("batch", options.batch());
+            n.put("seq", options.seq());
+            n.put("steps", options.steps());
+            n.put("warmup", options.warmup());
+            if (options.lora() != null) {
+                n.put("lora_rank", options.lora().rank());
+                n.put("lora_alpha", options.lora().alpha());
+                n.putArray("lora_targets").addAll(options.lora().targets().stream().map(JSON.getNodeFactory()::textNode).toList());
+            }
+            n.put("parameters", parameters);
+            n.put("tokens_per_step", tokensPerStep);
+            n.put("model_flops_per_step", flopsPerStep);
+            n.set("ours", side(ours));
+            if (libtorch != null) {
+                n.set("libtorch", side(libtorch));
+                n.put("ratio_vs_libtorch", ratio());
+                n.put("first_loss_rel_diff", lossRelDiff());
+            }
+            if (!Double.isNaN(sgemmGflops)) {
+                n.put("openblas_sgemm_gflops", sgemmGflops);
+                n.putArray("openblas_sgemm_mnk").add(sgemmShape[0]).add(sgemmShape[1]).add(sgemmShape[2]);
+            }
+            n.put("openblas", blas);
+            n.put("cores", cores);
+            n.put("load_average_before", loadBefore);
+            n.put("load_average_after", loadAfter);
+            return n;
+        }
+
+        private static ObjectNode side(Side s) {
+            ObjectNode n = JSON.createObjectNode();
+            n.put("threads", s.threads());
+            n.put("blas_threads", s.blasThreads());
+            n.put("median_step_s", s.medianStepS());
+            n.put("tokens_per_s", s.tokensPerS());
+            n.put("gflops", s.gflops());
+            n.put("first_loss", s.firstLoss());
+            var steps = n.putArray("step_s");
+            for (double t : s.stepS()) steps.add(t);
+            return n;
+        }
+
+        /** The report printed by {@code gpt4llm bench step}. */
+        public String toText() {
+            StringBuilder b = new StringBuilder();
+            b.append(String.format(Locale.ROOT,
+                    "bench step: llama %s, %,d parameters (hidden %d, layers %d, heads %d/%d, ffn %d, vocab %d)%n",
+                    options.preset(), parameters, config.hiddenSize(), config.numLayers(), config.numHeads(),
+                    config.numKvHeads(), config.intermediateSize(), config.vocabSize()));
+            b.append(String.format(Locale.ROOT,
+                    "batch %d x seq %d = %d tokens/step, %d warmup + %d timed steps, %.3g model GFLOP/step%n",
+                    options.batch(), options.seq(), tokensPerStep, options.warmup(), options.steps(), flopsPerStep / 1e9));
+            if (options.lora() != null) {
+                b.append(String.format(Locale.ROOT, "LoRA step: rank %d, alpha %s, dropout %s on %s; base weights frozen%n",
+                        options.lora().rank(), options.lora().alpha(), options.lora().dropout(),
+                        String.join(",", options.lora().targets())));
+            }
+            if (libtorch != null) {
+                b.append(String.format(Locale.ROOT, "first-step loss: ours %.6f  libtorch %.6f  (rel diff %.1e)%s%n",
+                        ours.firstLoss(), libtorch.firstLoss(), lossRelDiff(),
+                        lossRelDiff() > 1e-3 ? "  WARNING: the two sides do not compute the same thing" : ""));
+            }
+            b.append(String.format(Locale.ROOT, "machine: %d cores, load average %.1f before and %.1f after (this run"
+                    + " adds up to %d); other work inflates both sides' times%n", cores, loadBefore, loadAfter, ours.threads()));
+            line(b, ours);
+            if (libtorch != null) {
+                line(b, libtorch);
+                b.append(String.format(Locale.ROOT, "ratio_vs_libtorch=%.3f%n", ratio()));
+            }
+            if (!Double.isNaN(sgemmGflops)) {
+                b.append(String.format(Locale.ROOT, "openblas sgemm %dx%dx%d: %.3g GFLOP/s (%d threads); ours reaches %.0f%% of it%n",
+                        sgemmShape[0], sgemmShape[1], sgemmShape[2], sgemmGflops, ours.threads(), 100 * ours.gflops() / sgemmGflops));
+            }
+            return b.toString();
+        }
+
+        private static void line(StringBuilder b, Side s) {
+            b.append(String.format(Locale.ROOT, "%-9s median step %.4f s  %,.0f tokens/s  %.3g GFLOP/s  threads %d (BLAS %d)%n",
+                    s.name() + ":", s.medianStepS(), s.tokensPerS(), s.gflops(), s.threads(), s.blasThreads()));
+        }
+
+        public void writeJson(Path file) throws IOException {
+            StepBench.writeJson(file, toJson());
+        }
+    }
+
+    /** A bench report as pretty JSON, written atomically (temp file + rename). */
+    static void writeJson(Path file, ObjectNode json) throws IOException {
+        Path abs = file.toAbsolutePath();
+        if (abs.getParent() != null) Files.createDirectories(abs.getParent());
+        AtomicFiles.writeJson(abs, json);
+    }
+
+    /** Model FLOPs of one training step (see the class comment); {@code lora} may be null. */
+    public static double stepFlops(LlamaConfig c, int batch, int seq, LoraConfig lora) {
+        double C = c.hiddenSize(), kv = c.kvDim(), f = c.intermediateSize(), v = c.vocabSize(), l = c.numLayers();
+        double p = l * (2 * C * C + 2 * C * kv + 3 * C * f) + v * C;
+        double n = (double) batch * seq, attn = 6 * l * n * seq * C;
+        if (lora == null) return 6 * p * n + attn;
+        // frozen base: no weight-gradient GEMMs; each adapter adds 6 * N * r * (in + out)
+        double adapters = 0;
+        for (var e : DecoderModel.parameterShapes(c).entrySet()) {
+            for (String t : lora.targets()) {
+                if (e.getKey().endsWith("." + t + ".weight")) adapters += 6 * n * lora.rank() * (e.getValue()[0] + e.getValue()[1]);
+            }
+        }
+        return 4 * p * n + attn + adapters;
+    }
+
+    /** The random-init model of a run, with fresh LoRA adapters when the run measures a LoRA step. */
+    private static DecoderModel model(Backend backend, LlamaConfig cfg, Options o) {
+        DecoderModel m = DecoderModel.initRandom(backend, cfg, o.seed());
+        if (o.lora() != null) m.enableLora(o.lora(), o.seed() + 2);
+        return m;
+    }
+
+    /** Random token rows, every position predicting the next token of its row. */
+    public static TokenBatch randomBatch(int batch, int seq, int vocab, long seed) {
+        SplittableRandom rng = new SplittableRandom(seed);
+        int[][] rows = new int[batch][seq + 1];
+        for (int[] r : rows) for (int j = 0; j < r.length; j++) r[j] = rng.nextInt(vocab);
+        int n = batch * seq;
+        int[] tok = new int[n], tgt = new int[n], pos = new int[n], seg = new int[n];
+        for (int i = 0; i < batch; i++) {
+            for (int j = 0; j < seq; j++) {
+                tok[i * seq + j] = rows[i][j];
+                tgt[i * seq + j] = rows[i][j + 1];
+                pos[i * seq + j] = j;
+                seg[i * seq + j] = 1;
+            }
+        }
+        return new TokenBatch(batch, seq, tok, tgt, pos, seg);
+    }
+
+    public static Result run(Options o, PrintStream progress) {
+        LlamaConfig cfg = LlamaConfig.preset(o.preset(), o.vocab());
+        TokenBatch batch = randomBatch(o.batch(), o.seq(), cfg.vocabSize(), o.seed() + 1);
+        Backend.AdamW hp = new Backend.AdamW(0.9f, 0.95f, 1e-8f, 0.1f);
+        int total = o.warmup() + o.steps();
+        double[] oursS = new double[o.steps()], theirsS = o.compareLibtorch() ? new double[o.steps()] : null;
+        float oursLoss = Float.NaN, theirsLoss = Float.NaN;
+        long params;
+        int oursThreads, oursBlas, theirsThreads = 0, theirsBlas = 0;
+        double loadBefore = loadAverage();
+        double sgemm;
+        int[] shape = {batch.size(), cfg.intermediateSize(), cfg.hiddenSize()};
+        try (Backend backend = Backends.open(o.backend(), o.threads());
+             DecoderModel ours = model(backend, cfg, o);
+             AdamWOptimizer opt = new AdamWOptimizer(backend, ours.trainableParameters(), ours.trainableGradients(), hp);
+             TorchLlama theirs = o.compareLibtorch() ? new TorchLlama(cfg, ours.parameters(), o.threads()) : null) {
+            params = ours.parameterCount();
+            oursThreads = backend.threads();
+            oursBlas = backend instanceof CpuBackend ? OpenBlas.getNumThreads() : 0;
+            if (theirs != null) {
+                if (o.lora() != null) {
+                    Map<String, float[]> adapters = new LinkedHashMap<>();
+                    ours.trainableParameters().forEach((name, t) -> adapters.put(name, backend.download(t)));
+                    theirs.enableLora(o.lora().rank(), o.lora().scale(), o.lora().targets(), adapters);
+                }
+                theirs.useAdamW(hp.beta1(), hp.beta2(), hp.eps(), hp.weightDecay());
+                theirsThreads = Torch.threads();
+                theirsBlas = Torch.blasThreads();
+            }
+            for (int s = 0; s < total; s++) {
+                boolean timed = s >= o.warmup();
+                // alternate which side goes first, so neither always runs right after the other
+                for (int side = 0; side < (theirs == null ? 1 : 2); side++) {
+                    boolean oursNow = theirs == null || (side == 0) == (s % 2 == 0);
+                    if (theirs != null) settle();
+                    long t0 = System.nanoTime();
+                    float loss;
+                    if (oursNow) {
+                        backend.rangePush("step " + s);
+                        loss = ours.forward(batch);
+                        ours.backward();
+                        opt.step(o.lr(), o.maxGradNorm());
+                        ours.zeroGrad();
+                        backend.rangePop();
+                    } else {
+                        loss = theirs.forward(batch);
+                        theirs.backward();
+                        theirs.step(o.lr(), o.maxGradNorm());
+                    }
+                    double dt = (System.nanoTime() - t0) / 1e9;
+                    if (s == 0 && oursNow) oursLoss = loss;
+                    if (s == 0 && !oursNow) theirsLoss = loss;
+                    if (timed) (oursNow ? oursS : theirsS)[s - o.warmup()] = dt;
+                    if (progress != null) {
+                        progress.printf(Locale.ROOT, "%s step %d/%d%s: %.4f s, loss %.5f%n", oursNow ? "ours    " : "libtorch",
+                                s + 1, total, timed ? "" : " (warmup)", dt, loss);
+                    }
+                }
+            }
+            // the fp32 CPU ceiling means something only next to the cpu backend
+            sgemm = backend instanceof CpuBackend ? sgemmGflops(shape[0], shape[1], shape[2]) : Double.NaN;
+        }
+        double flops = stepFlops(cfg, o.batch(), o.seq(), o.lora());
+        long tokens = batch.size();
+        Side oursSide = side("ours (" + o.backend() + ")", oursThreads, oursBlas, oursS, oursLoss, tokens, flops);
+        Side theirsSide = theirsS == null ? null
+                : side("libtorch", theirsThreads, theirsBlas, theirsS, theirsLoss, tokens, flops);
+        return new Result(o, cfg, params, tokens, flops, oursSide, theirsSide, sgemm, shape, OpenBlas.describe(),
+                loadBefore, loadAverage(), Runtime.getRuntime().availableProcessors());
+    }
+
+    private static Side side(String name, int threads, int blas, double[] times, float firstLoss, long tokens, double flops) {
+        double med = median(times);
+        return new Side(name, threads, blas, med, times, firstLoss, tokens / med, flops / med / 1e9);
+    }
+
+    /**
+     * A short untimed pause before each side's step, so the worker threads the other side's OpenMP
+     * and OpenBLAS pools leave spinning after their last job have gone to sleep and take no cores.
+     */
+    private static void settle() {
+        try {
+            Thread.sleep(200);
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+        }
+    }
+
+    private static double loadAverage() {
+        return java.lang.management.ManagementFactory.getOperatingSystemMXBean().getSystemLoadAverage();
+    }
+
+    static double median(double[] x) {
+        double[] s = x.clone();
+        Arrays.sort(s);
+        int n = s.length;
+        return n % 2 == 1 ? s[n / 2] : (s[n / 2 - 1] + s[n / 2]) / 2;
+    }
+
+    /** Median GFLOP/s of row-major {@code C[m,n] = A[m,k]·B[n,k]ᵀ} (the layout of a linear layer) over a few calls. */
+    public static double sgemmGflops(int m, int n, int k) {
+        try (Arena arena = Arena.ofConfined()) {
+            MemorySegment a = random(arena, (long) m * k, 1), b = random(arena, (long) n * k, 2);
+            MemorySegment c = arena.allocate((long) m * n * Float.BYTES, 64);
+            double flops = 2.0 * m * n * k;
+            long budgetNs = 1_000_000_000L, start = System.nanoTime();
+            OpenBlas.sgemm(false, true, m, n, k, 1f, a, k, b, k, 0f, c, n);   // warm-up
+            double[] t = new double[15];
+            int reps = 0;
+            while (reps < t.length && (reps < 3 || System.nanoTime() - start < budgetNs)) {
+                long t0 = System.nanoTime();
+                OpenBlas.sgemm(false, true, m, n, k, 1f, a, k, b, k, 0f, c, n);
+                t[reps++] = (System.nanoTime() - t0) / 1e9;
+            }
+            return flops / median(Arrays.copyOf(t, reps)) / 1e9;
+        }
+    }
+
+    private static MemorySegment random(Arena arena, long n, long seed) {
+        MemorySegment s = arena.allocate(n * Float.BYTES, 64);
+        SplittableRandom rng = new SplittableRandom(seed);
+        for (long i = 0; i < n; i++) s.setAtIndex(ValueLayout.JAVA_FLOAT, i, (float) (rng.nextDouble() - 0.5));
+        return s;
+    }
+}

@@ -1,0 +1,42 @@
+package org.gpt4llm.cli;
+
+import org.gpt4llm.backend.cuda.device.CudaException;
+import org.gpt4llm.io.CheckpointException;
+import org.gpt4llm.nativelib.NativeLibraries;
+import picocli.CommandLine;
+import picocli.CommandLine.Command;
+
+/** The {@code gpt4llm} command line; each stage of the pipeline is a subcommand. */
+@Command(name = "gpt4llm", mixinStandardHelpOptions = true, version = "gpt4llm 0.1.0",
+        description = "Instruction tuning with GPT-4: collect data, fine-tune, train reward models, decode, evaluate.",
+        subcommands = {DoctorCommand.class, InitTokenizerCommand.class, InitModelCommand.class, SftCommand.class,
+                RmCommand.class, GenerateCommand.class, ServeCommand.class, ImportGgufCommand.class, EvalCommand.class,
+                MergeLoraCommand.class, BenchCommand.class, DemoCommand.class})
+public final class Main implements Runnable {
+    public static void main(String[] args) {
+        System.exit(commandLine().execute(args));
+    }
+
+    /** The configured command line: user errors become one sentence on stderr and exit code 2. */
+    public static CommandLine commandLine() {
+        CommandLine cl = new CommandLine(new Main()).addSubcommand(DatagenCommand.commandLine());
+        // `bench --only step` names a section that is also a subcommand: read it as the option's value
+        cl.getSubcommands().get("bench").setAllowSubcommandsAsOptionParameters(true);
+        cl.setExecutionExceptionHandler((ex, cmd, parsed) -> {
+            // bad flags, bad files, missing native libraries, no GPU or out of GPU memory: one sentence, no stack trace
+            if (ex instanceof IllegalArgumentException || ex instanceof java.io.IOException
+                    || ex instanceof java.io.UncheckedIOException || ex instanceof CheckpointException
+                    || ex instanceof NativeLibraries.NativeLibraryException || ex instanceof CudaException) {
+                cmd.getErr().println(cmd.getCommandSpec().qualifiedName() + ": " + ex.getMessage());
+                return 2;
+            }
+            throw ex;
+        });
+        return cl;
+    }
+
+    @Override
+    public void run() {
+        CommandLine.usage(this, System.out);
+    }
+}

@@ -1,0 +1,126 @@
+package org.gpt4llm.cli;
+
+import com.fasterxml.jackson.databind.node.ObjectNode;
+import java.io.IOException;
+import java.io.PrintWriter;
+import java.nio.file.Path;
+import java.util.List;
+import java.util.Locale;
+import java.util.concurrent.Callable;
+import org.gpt4llm.backend.Backend;
+import org.gpt4llm.runtime.Backends;
+import org.gpt4llm.model.DecoderModel;
+import org.gpt4llm.data.DataLoader;
+import org.gpt4llm.model.LoraConfig;
+import org.gpt4llm.model.TokenBatch;
+import org.gpt4llm.train.LoraFineTune;
+import org.gpt4llm.data.PaddedRows;
+import org.gpt4llm.data.Example;
+import org.gpt4llm.data.SftDataset;
+import org.gpt4llm.data.Split;
+import org.gpt4llm.data.Template;
+import org.gpt4llm.tokenizer.HfTokenizer;
+import org.gpt4llm.data.BatchSource;
+import org.gpt4llm.train.FullFineTune;
+import org.gpt4llm.train.TrainConfig;
+import org.gpt4llm.train.TrainableModel;
+import org.gpt4llm.train.Trainer;
+import org.gpt4llm.train.TrainingDivergedException;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Model.CommandSpec;
+import picocli.CommandLine.Mixin;
+import picocli.CommandLine.Option;
+import picocli.CommandLine.Spec;
+
+/**
+ * {@code gpt4llm sft}: supervised fine-tuning of an HF LLaMA or OPT checkpoint on instruction data, full or
+ * LoRA, into a run folder, with the {@link TrainingOptions} every training command has (defaults: the
+ * Alpaca recipe).
+ */
+@Command(name = "sft", mixinStandardHelpOptions = true,
+        description = "Fine-tune a model on instruction data (Alpaca JSON/JSONL or ShareGPT), full or LoRA, resumable.")
+public final class SftCommand implements Callable<Integer> {
+    @Spec
+    CommandSpec spec;
+
+    @Mixin
+    TrainingOptions common = new TrainingOptions();
+
+    @Option(names = "--train-on-inputs", description = "also train on the prompt tokens")
+    Boolean trainOnInputs;
+
+    @Option(names = "--texts", description = "language-model pretraining on the data's texts, each a document of its own:"
+            + " every field of an Alpaca record (instruction, input, output) or line of a .txt file, never paired")
+    Boolean texts;
+
+    @Option(names = "--packing", description = "pack several examples per row (no attention across them)")
+    Boolean packing;
+
+    /** Training rows and held-out rows, as the trainer reads them. */
+    public record TrainData(BatchSource<TokenBatch> train, BatchSource<TokenBatch> eval) {}
+
+    @Override
+    public Integer call() throws IOException {
+        TrainConfig cfg = resolve();
+        PrintWriter err = spec.commandLine().getErr();
+        try (Backend be = Backends.open(cfg.backend, common.threads()); DecoderModel base = DecoderModel.load(be, Path.of(cfg.model))) {
+            TrainableModel trainable = trainable(cfg, base);
+            TrainData d = buildData(cfg, base);
+            Trainer.Result r = new Trainer<>(cfg, trainable, d.train(), d.eval(), common.quiet, System.out).run();
+            if (!common.quiet) {
+                System.out.printf(Locale.ROOT, "%d steps, final loss %.4f, held-out loss %.4f -> %.4f; %s%n",
+                        r.steps(), r.loss(), r.firstEvalLoss(), r.evalLoss(), r.finalDir());
+            }
+            return 0;
+        } catch (TrainingDivergedException e) {
+            err.println(spec.qualifiedName() + ": " + e.getMessage());
+            return 3;
+        }
+    }
+
+    /** Defaults, then --config, then the flags given here; validated. */
+    TrainConfig resolve() throws IOException {
+        return TrainConfig.resolve(common.config, flags()).validate();
+    }
+
+    /** The flags that were given, under their config keys. */
+    ObjectNode flags() {
+        ObjectNode f = common.flags();
+        TrainingOptions.putIfGiven(f, "train_on_inputs", trainOnInputs);
+        TrainingOptions.putIfGiven(f, "packing", packing);
+        TrainingOptions.putIfGiven(f, "texts", texts);
+        return f;
+    }
+
+    /** The model the trainer updates: every weight, or (with --lora-rank) adapters on a frozen base. */
+    static TrainableModel trainable(TrainConfig cfg, DecoderModel base) {
+        if (cfg.lora()) {
+            base.enableLora(new LoraConfig(cfg.loraRank, (float) cfg.loraAlpha, (float) cfg.loraDropout,
+                    LoraConfig.parseTargets(String.join(",", cfg.loraTargets))), cfg.seed);
+            return new LoraFineTune(base, Path.of(cfg.model));
+        }
+        return new FullFineTune(base, Path.of(cfg.model));
+    }
+
+    /**
+     * The training and held-out rows: the records of {@code --data} read, templated and tokenised with
+     * the tokenizer of {@code --model}, split by {@code --eval-fraction} with {@code --seed}, each
+     * example (or packed group, with {@code --packing}) one row of a {@link org.gpt4llm.data.PaddedRows}.
+     */
+    static TrainData buildData(TrainConfig cfg, DecoderModel base) throws IOException {
+        if (cfg.data.isEmpty()) throw new IllegalArgumentException("--data is required: the instruction files to train on");
+        try (HfTokenizer tok = TrainingOptions.tokenizer(cfg.model, base.config().vocabSize())) {
+            SftDataset ds = SftDataset.load(cfg.data.stream().map(Path::of).toList(), tok,
+                    new SftDataset.Options(cfg.template == null ? null : Template.parse(cfg.template), cfg.maxLen,
+                            cfg.trainOnInputs, cfg.strict, cfg.texts));
+            System.out.println(ds.report(5));
+            if (ds.examples().isEmpty()) throw new IllegalArgumentException("--data: no usable record in " + cfg.data);
+            Split<Example> split = Split.byFraction(ds.examples(), cfg.evalFraction, cfg.seed);
+            int pad = tok.padId();
+            return new TrainData(
+                    new PaddedRows(DataLoader.inOrder(split.train(), 1, cfg.maxLen, cfg.packing, pad), pad),
+                    split.eval().isEmpty() ? null
+                            : new PaddedRows(DataLoader.inOrder(split.eval(), 1, cfg.maxLen, cfg.packing, pad), pad));
+        }
+    }
+}

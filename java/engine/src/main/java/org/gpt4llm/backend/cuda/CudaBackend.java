@@ -1,0 +1,304 @@
+package org.gpt4llm.backend.cuda;
+
+import java.lang.foreign.Arena;
+import java.lang.foreign.MemorySegment;
+import java.lang.foreign.ValueLayout;
+import org.gpt4llm.backend.Backend;
+import org.gpt4llm.backend.cpu.CpuBackend;
+import org.gpt4llm.backend.cuda.kernels.ActivationKernels;
+import org.gpt4llm.backend.cuda.kernels.AdamWKernels;
+import org.gpt4llm.backend.cuda.kernels.AttentionDecodeKernels;
+import org.gpt4llm.backend.cuda.kernels.AttentionKernels;
+import org.gpt4llm.backend.cuda.kernels.CrossEntropyKernels;
+import org.gpt4llm.backend.cuda.kernels.EmbeddingKernels;
+import org.gpt4llm.backend.cuda.kernels.LoraKernels;
+import org.gpt4llm.backend.cuda.kernels.NormClipKernels;
+import org.gpt4llm.backend.cuda.kernels.NormKernels;
+import org.gpt4llm.backend.cuda.kernels.RewardLossKernels;
+import org.gpt4llm.backend.cuda.kernels.RopeKernels;
+import org.gpt4llm.tensor.DType;
+import org.gpt4llm.tensor.Tensor;
+import org.gpt4llm.backend.cuda.device.Device;
+import org.gpt4llm.backend.cuda.device.EmuDevice;
+
+/**
+ * The GPU backend: bf16 activations and weights, fp32 gradients, master weights, optimizer state and
+ * accumulation; kernels from {@code kernels/} launched through a {@link Device} (a real GPU through
+ * JCuda, or the CPU emulation for {@code cuda-emu}), GEMM through the device (cuBLAS or OpenBLAS).
+ */
+public final class CudaBackend implements Backend {
+    private final Device device;
+    private final Arena scratchArena = Arena.ofShared();
+    private final Tensor sumsq;
+
+    public CudaBackend(Device device) {
+        this.device = device;
+        this.sumsq = device.allocate(scratchArena, DType.F32, 1);
+    }
+
+    public Device device() {
+        return device;
+    }
+
+    @Override
+    public String name() {
+        return device instanceof EmuDevice ? "cuda-emu" : "cuda";
+    }
+
+    @Override
+    public int threads() {
+        return 1;
+    }
+
+    @Override
+    public DType activationType() {
+        return DType.BF16;
+    }
+
+    @Override
+    public DType weightType() {
+        return DType.BF16;
+    }
+
+    @Override
+    public Tensor allocate(Arena arena, DType dtype, long... shape) {
+        return device.allocate(arena, dtype, shape);
+    }
+
+    @Override
+    public void copy(Tensor dst, Tensor src) {
+        if (dst.dtype() != src.dtype() || dst.numel() != src.numel()) {
+            throw new IllegalArgumentException("copy of " + src + " into " + dst);
+        }
+        device.copy(dst, src);
+    }
+
+    @Override
+    public void zero(Tensor t) {
+        device.zero(t);
+    }
+
+    @Override
+    public void upload(Tensor dst, int[] values) {
+        if (dst.dtype() != DType.I32 || dst.numel() != values.length) {
+            throw new IllegalArgumentException("upload of " + values.length + " ints into " + dst);
+        }
+        try (Arena host = Arena.ofConfined()) {
+            MemorySegment seg = host.allocate(ValueLayout.JAVA_INT, values.length);
+            MemorySegment.copy(values, 0, seg, ValueLayout.JAVA_INT, 0, values.length);
+            device.upload(dst, seg);
+        }
+    }
+
+    @Override
+    public void upload(Tensor dst, Tensor host) {
+        if (dst.numel() != host.numel()) throw new IllegalArgumentException("upload of " + host + " into " + dst);
+        try (Arena staging = Arena.ofConfined()) {
+            // convert on the host, then one copy of the final bytes
+            Tensor converted = host;
+            if (host.dtype() != dst.dtype()) {
+                converted = Tensor.allocate(staging, dst.dtype(), dst.shape());
+                CpuBackend.convertOnHost(converted, host);
+            }
+            device.upload(dst, converted.data());
+        }
+    }
+
+    @Override
+    public float[] download(Tensor src) {
+        try (Arena host = Arena.ofConfined()) {
+            return toHost(src, host).toFloatArray();
+        }
+    }
+
+    @Override
+    public Tensor toHost(Tensor src, Arena arena) {
+        Tensor t = Tensor.allocate(arena, src.dtype(), src.shape());
+        device.download(t.data(), src);
+        return t;
+    }
+
+    @Override
+    public void convert(Tensor dst, Tensor src) {
+        if (dst.dtype() == src.dtype()) {
+            copy(dst, src);
+        } else if (dst.dtype() == DType.BF16 && src.dtype() == DType.F32) {
+            ActivationKernels.f32ToBf16(device, dst, src);
+        } else if (dst.dtype() == DType.F32 && src.dtype() == DType.BF16) {
+            ActivationKernels.bf16ToF32(device, dst, src);
+        } else {
+            throw new IllegalArgumentException("no conversion from " + src.dtype() + " to " + dst.dtype() + " on " + name());
+        }
+    }
+
+    @Override
+    public void matmul(Tensor c, Tensor a, boolean transA, Tensor b, boolean transB, float alpha, float beta) {
+        if (a.rank() != 2 || b.rank() != 2 || c.rank() != 2) {
+            throw new IllegalArgumentException("matmul takes 2-D tensors, got " + a + ", " + b + ", " + c);
+        }
+        int m = (int) (transA ? a.dim(1) : a.dim(0)), k = (int) (transA ? a.dim(0) : a.dim(1));
+        int kb = (int) (transB ? b.dim(1) : b.dim(0)), n = (int) (transB ? b.dim(0) : b.dim(1));
+        if (k != kb || c.dim(0) != m || c.dim(1) != n) {
+            throw new IllegalArgumentException("matmul shapes do not agree: " + c + " = " + a + (transA ? "ᵀ" : "")
+                    + " · " + b + (transB ? "ᵀ" : ""));
+        }
+        device.gemm(transA, transB, m, n, k, alpha, a, (int) a.dim(1), b, (int) b.dim(1), beta, c, n);
+    }
+
+    @Override
+    public void embeddingForward(Tensor out, Tensor tokens, Tensor table) {
+        EmbeddingKernels.embeddingForward(device, out, tokens, table);
+    }
+
+    @Override
+    public void embeddingBackward(Tensor dtable, Tensor tokens, Tensor dout) {
+        EmbeddingKernels.embeddingBackward(device, dtable, tokens, dout);
+    }
+
+    @Override
+    public void rmsnormForward(Tensor y, Tensor rstd, Tensor x, Tensor weight, float eps) {
+        NormKernels.rmsnormForward(device, y, rstd, x, weight, eps);
+    }
+
+    @Override
+    public void rmsnormBackward(Tensor dx, Tensor dweight, Tensor dy, Tensor x, Tensor weight, Tensor rstd) {
+        NormKernels.rmsnormBackward(device, dx, dweight, dy, x, weight, rstd);
+    }
+
+    @Override
+    public void ropeForward(Tensor x, Tensor positions, int heads, int headDim, float theta) {
+        RopeKernels.ropeForward(device, x, positions, heads, headDim, theta);
+    }
+
+    @Override
+    public void ropeBackward(Tensor dx, Tensor positions, int heads, int headDim, float theta) {
+        RopeKernels.ropeBackward(device, dx, positions, heads, headDim, theta);
+    }
+
+    @Override
+    public void attentionForward(Tensor out, Tensor lse, Tensor q, Tensor k, Tensor v, Tensor segments,
+                                 AttentionShape shape) {
+        AttentionKernels.attentionForward(device, out, lse, q, k, v, segments, shape);
+    }
+
+    @Override
+    public void kvCacheWrite(Tensor cache, Tensor src, Tensor lengths, DecodeShape shape) {
+        AttentionDecodeKernels.kvCacheWrite(device, cache, src, lengths, shape);
+    }
+
+    @Override
+    public void attentionDecode(Tensor out, Tensor q, Tensor kCache, Tensor vCache, Tensor lengths, DecodeShape shape) {
+        AttentionDecodeKernels.attentionDecode(device, out, q, kCache, vCache, lengths, shape);
+    }
+
+    @Override
+    public void attentionBackward(Tensor dq, Tensor dk, Tensor dv, Tensor dout, Tensor out, Tensor lse, Tensor q,
+                                  Tensor k, Tensor v, Tensor segments, AttentionShape shape) {
+        AttentionKernels.attentionBackward(device, dq, dk, dv, dout, out, lse, q, k, v, segments, shape);
+    }
+
+    @Override
+    public void swigluForward(Tensor h, Tensor gate, Tensor up) {
+        ActivationKernels.swigluForward(device, h, gate, up);
+    }
+
+    @Override
+    public void swigluBackward(Tensor dgate, Tensor dup, Tensor dh, Tensor gate, Tensor up) {
+        ActivationKernels.swigluBackward(device, dgate, dup, dh, gate, up);
+    }
+
+    @Override
+    public void layernormForward(Tensor y, Tensor mean, Tensor rstd, Tensor x, Tensor weight, Tensor bias, float eps) {
+        NormKernels.layernormForward(device, y, mean, rstd, x, weight, bias, eps);
+    }
+
+    @Override
+    public void layernormBackward(Tensor dx, Tensor dweight, Tensor dbias, Tensor dy, Tensor x, Tensor weight,
+                                  Tensor mean, Tensor rstd) {
+        NormKernels.layernormBackward(device, dx, dweight, dbias, dy, x, weight, mean, rstd);
+    }
+
+    @Override
+    public void reluForward(Tensor y, Tensor x) {
+        ActivationKernels.reluForward(device, y, x);
+    }
+
+    @Override
+    public void reluBackward(Tensor dx, Tensor dy, Tensor x) {
+        ActivationKernels.reluBackward(device, dx, dy, x);
+    }
+
+    @Override
+    public int rewardPairwiseLoss(Tensor loss, Tensor dr, Tensor r, Tensor gold, Tensor offsets, float[] hostGold,
+                                  int[] hostOffsets, float margin, float centerCoef) {
+        return RewardLossKernels.pairwiseLoss(device, loss, dr, r, gold, offsets, hostGold, hostOffsets, margin,
+                centerCoef);
+    }
+
+    @Override
+    public int crossEntropy(Tensor losses, Tensor dlogits, Tensor logits, Tensor targets, int ignoreIndex,
+                            float gradScale) {
+        return CrossEntropyKernels.crossEntropy(device, losses, dlogits, logits, targets, ignoreIndex, gradScale);
+    }
+
+    @Override
+    public void adamw(Tensor param, Tensor master, Tensor grad, Tensor m, Tensor v, AdamW hp, float lr, int step,
+                      float gradScale) {
+        if (master == null) throw new IllegalArgumentException("the cuda backend keeps BF16 weights: AdamW needs an F32 master copy");
+        AdamWKernels.adamw(device, param, master, grad, m, v, hp, lr, step, gradScale, null);
+    }
+
+    @Override
+    public double sumOfSquares(Tensor x) {
+        return sumOfSquares(java.util.List.of(x));
+    }
+
+    @Override
+    public double sumOfSquares(java.util.Collection<Tensor> xs) {
+        NormClipKernels.sumOfSquares(device, sumsq, java.util.List.copyOf(xs));  // zeroes, then accumulates all
+        return download(sumsq)[0];
+    }
+
+    @Override
+    public void scale(Tensor x, float s) {
+        ActivationKernels.scale(device, x, s);
+    }
+
+    @Override
+    public void add(Tensor y, Tensor a, Tensor b) {
+        ActivationKernels.add(device, y, a, b);
+    }
+
+    @Override
+    public void loraForward(Tensor y, Tensor t, Tensor x, Tensor a, Tensor b, float scale, float dropout, long seed) {
+        LoraKernels.forward(device, y, t, x, a, b, scale, dropout, seed);
+    }
+
+    @Override
+    public void loraBackward(Tensor dx, Tensor dA, Tensor dB, Tensor dt, Tensor dy, Tensor x, Tensor a, Tensor b,
+                             Tensor t, float scale, float dropout, long seed) {
+        LoraKernels.backward(device, dx, dA, dB, dt, dy, x, a, b, t, scale, dropout, seed);
+    }
+
+    @Override
+    public void rangePush(String name) {
+        device.rangePush(name);
+    }
+
+    @Override
+    public void rangePop() {
+        device.rangePop();
+    }
+
+    @Override
+    public void close() {
+        device.synchronize();
+        scratchArena.close();
+        device.close();
+    }
+
+    @Override
+    public String toString() {
+        return name() + " (" + device.describe() + ")";
+    }
+}

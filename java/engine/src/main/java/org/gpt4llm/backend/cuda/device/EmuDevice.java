@@ -1,0 +1,318 @@
+package org.gpt4llm.backend.cuda.device;
+
+import static java.lang.foreign.ValueLayout.ADDRESS;
+import static java.lang.foreign.ValueLayout.JAVA_FLOAT;
+import static java.lang.foreign.ValueLayout.JAVA_INT;
+import static java.lang.foreign.ValueLayout.JAVA_LONG;
+
+import java.lang.foreign.Arena;
+import java.lang.foreign.FunctionDescriptor;
+import java.lang.foreign.MemorySegment;
+import java.lang.foreign.SymbolLookup;
+import java.lang.invoke.MethodHandle;
+import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.locks.ReentrantLock;
+import org.gpt4llm.backend.cpu.CpuKernels;
+import org.gpt4llm.backend.cpu.OpenBlas;
+import org.gpt4llm.nativelib.NativeLibraries;
+import org.gpt4llm.tensor.DType;
+import org.gpt4llm.tensor.Tensor;
+import org.gpt4llm.backend.cuda.device.Device;
+
+/**
+ * A {@link Device} that runs the kernels of {@code kernels/*.cu} compiled for the CPU against the
+ * CUDA emulation runtime ({@code libgpt4llm_emu.so}, see {@code native/emu/cuda_emu.h}): device
+ * memory is host memory, a launch runs the blocks one after another with each block's threads as
+ * real threads, and GEMM runs on OpenBLAS. Slow, and exact about what the GPU path does: launch
+ * geometry, argument marshalling and kernel logic.
+ *
+ * <p>Launches are synchronous and serialised (one at a time in the process), so
+ * {@link #synchronize()} has nothing to wait for.
+ */
+public final class EmuDevice implements Device {
+    public static final String LIBRARY = "libgpt4llm_emu.so";
+    /** cudaMalloc's alignment, so kernels that vectorise loads see the same alignment as on a GPU. */
+    private static final long ALIGNMENT = 256;
+
+    private static final SymbolLookup LIB = NativeLibraries.open(NativeLibraries.locate(LIBRARY));
+    private static final MethodHandle LAST_ERROR = NativeLibraries.function(LIB, LIBRARY, "g4emu_last_error",
+            FunctionDescriptor.of(ADDRESS));
+    private static final MethodHandle WORKER_THREADS = NativeLibraries.function(LIB, LIBRARY,
+            "g4emu_worker_threads", FunctionDescriptor.of(JAVA_INT));
+    private static final FunctionDescriptor LAUNCH = FunctionDescriptor.ofVoid(ADDRESS, ADDRESS);
+    private static final FunctionDescriptor PARAMS = FunctionDescriptor.of(ADDRESS);
+    /** Guards a launch and the read of its error, which the runtime keeps per process. */
+    private static final ReentrantLock LAUNCH_LOCK = new ReentrantLock();
+
+    /** A kernel's launch entry and its parameter letters (p pointer, i int, l long long, f float). */
+    private record Kernel(MethodHandle launch, String params) {}
+
+    private final ConcurrentHashMap<String, Kernel> kernels = new ConcurrentHashMap<>();
+    private int rangeDepth;
+    /** The ranges pushed ("+name") and popped ("-name") since {@link #recordRanges}, or null when not recording. */
+    private java.util.List<String> rangeLog;
+    private final java.util.ArrayDeque<String> openRanges = new java.util.ArrayDeque<>();
+    private volatile boolean closed;
+
+    @Override
+    public String describe() {
+        return "CUDA emulation on the CPU (" + workerThreads() + " worker threads)";
+    }
+
+    /** Worker threads the runtime has started: as many as the largest block launched so far. */
+    public static int workerThreads() {
+        try {
+            return (int) WORKER_THREADS.invokeExact();
+        } catch (Throwable t) {
+            throw rethrow(t);
+        }
+    }
+
+    @Override
+    public Tensor allocate(Arena arena, DType dtype, long... shape) {
+        open();
+        // Arena.allocate zero-fills
+        return Tensor.wrap(arena.allocate(Tensor.numel(shape) * dtype.bytes(), ALIGNMENT), dtype, shape);
+    }
+
+    @Override
+    public void upload(Tensor dst, MemorySegment host) {
+        if (host.byteSize() < dst.byteSize()) {
+            throw new IllegalArgumentException("upload into " + dst + " needs " + dst.byteSize() + " bytes, host has "
+                    + host.byteSize());
+        }
+        MemorySegment.copy(host, 0, dst.data(), 0, dst.byteSize());
+    }
+
+    @Override
+    public void download(MemorySegment host, Tensor src) {
+        if (host.byteSize() < src.byteSize()) {
+            throw new IllegalArgumentException("download of " + src + " needs " + src.byteSize() + " bytes, host has "
+                    + host.byteSize());
+        }
+        MemorySegment.copy(src.data(), 0, host, 0, src.byteSize());
+    }
+
+    @Override
+    public void copy(Tensor dst, Tensor src) {
+        if (dst.byteSize() != src.byteSize()) throw new IllegalArgumentException("copy of " + src + " into " + dst);
+        MemorySegment.copy(src.data(), 0, dst.data(), 0, src.byteSize());
+    }
+
+    @Override
+    public void zero(Tensor t) {
+        t.data().fill((byte) 0);
+    }
+
+    @Override
+    public void launch(String name, Dim3 grid, Dim3 block, int sharedBytes, Object... args) {
+        open();
+        if (sharedBytes < 0) throw new IllegalArgumentException("kernel " + name + ": negative shared memory " + sharedBytes);
+        Kernel kernel = kernels.computeIfAbsent(name, EmuDevice::find);
+        checkArguments(name, kernel.params(), args);
+        try (Arena arena = Arena.ofConfined()) {
+            MemorySegment dims = arena.allocate(JAVA_INT, 7);
+            int[] d = {grid.x(), grid.y(), grid.z(), block.x(), block.y(), block.z(), sharedBytes};
+            MemorySegment.copy(d, 0, dims, JAVA_INT, 0, d.length);
+            // kernelParams convention: pointers[i] points at the value of argument i
+            MemorySegment values = arena.allocate(8L * Math.max(1, args.length), 8);
+            MemorySegment pointers = arena.allocate(ADDRESS, Math.max(1, args.length));
+            for (int i = 0; i < args.length; i++) {
+                MemorySegment slot = values.asSlice(8L * i, 8);
+                switch (args[i]) {
+                    case Tensor t -> slot.set(JAVA_LONG, 0, t.data().address());
+                    case MemorySegment s -> slot.set(JAVA_LONG, 0, s.address());
+                    case Integer v -> slot.set(JAVA_INT, 0, v);
+                    case Long v -> slot.set(JAVA_LONG, 0, v);
+                    case Float v -> slot.set(JAVA_FLOAT, 0, v);
+                    default -> throw new AssertionError("checked above");
+                }
+                pointers.setAtIndex(ADDRESS, i, slot);
+            }
+            LAUNCH_LOCK.lock();
+            try {
+                kernel.launch().invokeExact(dims, pointers);
+                MemorySegment error = (MemorySegment) LAST_ERROR.invokeExact();
+                if (!error.equals(MemorySegment.NULL)) {
+                    throw new IllegalStateException(error.reinterpret(4096).getString(0) + " (launch of " + name
+                            + " with grid " + dim(grid) + ", block " + dim(block) + ", " + sharedBytes
+                            + " bytes of shared memory)");
+                }
+            } catch (Throwable t) {
+                throw rethrow(t);
+            } finally {
+                LAUNCH_LOCK.unlock();
+            }
+        }
+    }
+
+    private static String dim(Dim3 d) {
+        return d.x() + "x" + d.y() + "x" + d.z();
+    }
+
+    private static Kernel find(String name) {
+        var launch = LIB.find("g4emu_launch_" + name);
+        if (launch.isEmpty()) {
+            throw new IllegalArgumentException("no kernel named " + name + " in " + LIBRARY
+                    + " (a kernel of kernels/*.cu followed by G4_EXPORT(" + name + "))");
+        }
+        String params = null;
+        if (LIB.find("g4emu_params_" + name).isPresent()) {
+            try {
+                MethodHandle h = NativeLibraries.function(LIB, LIBRARY, "g4emu_params_" + name, PARAMS);
+                params = ((MemorySegment) h.invokeExact()).reinterpret(256).getString(0);
+            } catch (Throwable t) {
+                throw rethrow(t);
+            }
+        }
+        return new Kernel(NativeLibraries.function(LIB, LIBRARY, "g4emu_launch_" + name, LAUNCH), params);
+    }
+
+    /** Arguments must match the kernel's parameters one for one: the C side trusts them blindly. */
+    private static void checkArguments(String name, String params, Object[] args) {
+        StringBuilder given = new StringBuilder();
+        for (int i = 0; i < args.length; i++) {
+            char code = switch (args[i]) {
+                case null -> throw new IllegalArgumentException("kernel " + name + ": argument " + i
+                        + " is null (pass Device.NULL for a NULL pointer)");
+                case Tensor t -> 'p';
+                case MemorySegment s -> 'p';
+                case Integer v -> 'i';
+                case Long v -> 'l';
+                case Float v -> 'f';
+                default -> throw new IllegalArgumentException("kernel " + name + ": argument " + i + " is a "
+                        + args[i].getClass().getSimpleName() + "; kernels take Tensor/MemorySegment (pointer), "
+                        + "Integer (int), Long (long long) or Float (float)");
+            };
+            given.append(code);
+        }
+        if (params != null && !params.contentEquals(given)) {
+            throw new IllegalArgumentException("kernel " + name + " takes (" + spell(params) + ") but was given ("
+                    + spell(given.toString()) + ")");
+        }
+    }
+
+    private static String spell(String codes) {
+        StringBuilder s = new StringBuilder();
+        for (char c : codes.toCharArray()) {
+            if (!s.isEmpty()) s.append(", ");
+            s.append(switch (c) {
+                case 'p' -> "pointer";
+                case 'i' -> "int";
+                case 'l' -> "long long";
+                case 'f' -> "float";
+                default -> "?";
+            });
+        }
+        return s.toString();
+    }
+
+    /**
+     * On OpenBLAS in fp32. BF16 operands are widened to fp32 first (exactly) and a BF16 C is read
+     * widened and written back rounded to nearest even: the same as cuBLAS's
+     * {@code cublasGemmEx(..., CUBLAS_COMPUTE_32F)} with bf16 inputs, up to the order of summation.
+     */
+    @Override
+    public void gemm(boolean transA, boolean transB, int m, int n, int k, float alpha, Tensor a, int lda, Tensor b,
+                     int ldb, float beta, Tensor c, int ldc) {
+        open();
+        if (a.dtype() != b.dtype() || !floating(a.dtype()) || !floating(c.dtype())) {
+            throw new IllegalArgumentException("gemm takes A and B both BF16 or both F32, C BF16 or F32; got A "
+                    + a + ", B " + b + ", C " + c);
+        }
+        if (m < 0 || n < 0 || k < 0) throw new IllegalArgumentException("gemm sizes must be >= 0: " + m + "x" + n + "x" + k);
+        if (m == 0 || n == 0) return;
+        long needA = span("A", a, transA ? k : m, transA ? m : k, lda);
+        long needB = span("B", b, transB ? n : k, transB ? k : n, ldb);
+        long needC = span("C", c, m, n, ldc);
+        try (Arena arena = Arena.ofConfined()) {
+            MemorySegment a32 = asF32(arena, a, needA), b32 = asF32(arena, b, needB), c32 = asF32(arena, c, needC);
+            OpenBlas.sgemm(transA, transB, m, n, k, alpha, a32, lda, b32, ldb, beta, c32, ldc);
+            if (c.dtype() == DType.BF16) CpuKernels.f32ToBf16(c.data(), c32, needC);
+        }
+    }
+
+    private static boolean floating(DType d) {
+        return d == DType.F32 || d == DType.BF16;
+    }
+
+    /** Elements a rows x cols matrix with row stride ld spans; checks it fits in t. */
+    private static long span(String what, Tensor t, int rows, int cols, int ld) {
+        if (ld < Math.max(1, cols)) {
+            throw new IllegalArgumentException("gemm: ld" + what.toLowerCase() + " = " + ld + " is less than the "
+                    + cols + " columns of " + what);
+        }
+        long need = rows == 0 ? 0 : (long) (rows - 1) * ld + cols;
+        if (need > t.numel()) {
+            throw new IllegalArgumentException("gemm: " + what + " as " + rows + "x" + cols + " with stride " + ld
+                    + " needs " + need + " elements, " + t + " has " + t.numel());
+        }
+        return need;
+    }
+
+    /** The first {@code count} elements of t as fp32: t itself, or a widened copy of a BF16 t. */
+    private static MemorySegment asF32(Arena arena, Tensor t, long count) {
+        if (t.dtype() == DType.F32) return t.data();
+        MemorySegment out = arena.allocate(JAVA_FLOAT, Math.max(1, count));
+        CpuKernels.bf16ToF32(out, t.data(), count);
+        return out;
+    }
+
+    @Override
+    public void synchronize() {}
+
+    /** No profiler timeline here; the depth is kept so that an unbalanced pop is caught on the CPU. */
+    @Override
+    public synchronized void rangePush(String name) {
+        rangeDepth++;
+        openRanges.push(name);
+        if (rangeLog != null) rangeLog.add("+" + name);
+    }
+
+    @Override
+    public synchronized void rangePop() {
+        if (rangeDepth == 0) throw new IllegalStateException("rangePop without a matching rangePush");
+        rangeDepth--;
+        String name = openRanges.pop();
+        if (rangeLog != null) rangeLog.add("-" + name);
+    }
+
+    /**
+     * From now on every range push and pop is logged (what NVTX would receive on a GPU), so tests can
+     * check the ranges' names and nesting without a profiler.
+     */
+    public synchronized void recordRanges() {
+        rangeLog = new java.util.ArrayList<>();
+    }
+
+    /** The log since {@link #recordRanges}: "+name" for a push, "-name" for the pop that closes it. */
+    public synchronized java.util.List<String> recordedRanges() {
+        if (rangeLog == null) throw new IllegalStateException("recordRanges() was not called");
+        return java.util.List.copyOf(rangeLog);
+    }
+
+    /** Ranges open now (0 when every push has been popped). */
+    public synchronized int openRanges() {
+        return rangeDepth;
+    }
+
+    @Override
+    public void close() {
+        closed = true;  // memory belongs to the callers' arenas; the worker threads serve the process
+    }
+
+    private void open() {
+        if (closed) throw new IllegalStateException("the emulated CUDA device is closed");
+    }
+
+    private static RuntimeException rethrow(Throwable t) {
+        if (t instanceof RuntimeException r) return r;
+        if (t instanceof Error e) throw e;
+        return new IllegalStateException(t);
+    }
+
+    @Override
+    public String toString() {
+        return describe();
+    }
+}

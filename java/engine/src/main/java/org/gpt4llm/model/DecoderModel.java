@@ -1,0 +1,677 @@
+package org.gpt4llm.model;
+
+import java.io.IOException;
+import java.lang.foreign.Arena;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.Set;
+import org.gpt4llm.backend.Backend;
+import org.gpt4llm.backend.Backend.AttentionShape;
+import org.gpt4llm.backend.Backend.DecodeShape;
+import org.gpt4llm.model.DecodeModel;
+import org.gpt4llm.model.DecodeSession;
+import org.gpt4llm.io.Checkpoint;
+import org.gpt4llm.model.Activations.LayerActs;
+import org.gpt4llm.tensor.DType;
+import org.gpt4llm.tensor.Tensor;
+
+/**
+ * A decoder-only transformer with a hand-written backward, llm.c style: the forward saves every
+ * activation the backward needs, the backward walks the layers in reverse and accumulates into one
+ * gradient tensor per parameter. One code path runs every {@link ModelConfig} family; the config
+ * chooses the norm, the positions, the MLP and whether linear layers have biases. Parameters and
+ * activations are stored in the backend's types (fp32 on the CPU, bf16 on a GPU); gradients are
+ * fp32. Names are those of HF checkpoints.
+ *
+ * <pre>
+ * x0 = embed[tokens]  (+ pos[positions + 2] with learned positions, OPT)       [N, C]   N = B*T
+ * per layer:  a = x + Wo · attn(Wq·n1, Wk·n1, Wv·n1),  n1 = norm1(x)           (rotary on q, k: LLaMA)
+ *             x' = a + mlp(norm2(a))        mlp = Wd·(silu(Wg·) * Wu·)  LLaMA,  W2·relu(W1·)  OPT
+ * norm = RMSNorm·w (LLaMA) or LayerNorm·w + b (OPT); every W· has a bias in OPT
+ * h = normF(x_L)                                                              [N, C]   (the hidden states)
+ * logits = lm_head · h                                                        [N, V]   (tied: lm_head = embed)
+ * loss = mean over targets != -100 of cross-entropy(logits, target)
+ * </pre>
+ * A model without its LM head ({@link #createHeadless}) is the backbone of a reward model: it stops at
+ * h ({@link #forwardHidden}) and takes d loss/d h back ({@link #backwardHidden}). With
+ * {@link #enableLora} each chosen linear layer gains {@code + (alpha/r) (dropout(x) Aᵀ) Bᵀ}
+ * ({@link LoraAdapters}) and the base weights are frozen. {@link #open} starts incremental decoding
+ * with a KV cache ({@link KvCacheSession}), which runs the same layers on new tokens only.
+ */
+public final class DecoderModel implements AutoCloseable, DecodeModel {
+    /** Shards written by {@link #save} stay below this size, as HF's default "5GB". */
+    public static final long MAX_SHARD_BYTES = 5_000_000_000L;
+    /** Index of a block's first MLP layer among {@link ModelConfig#linearTargets}: q, k, v, o come first. */
+    private static final int MLP_TARGETS = 4;
+
+    private final Backend backend;
+    private final ModelConfig cfg;
+    private final boolean withHead;
+    private final Arena paramArena = Arena.ofShared();
+    private final Map<String, Tensor> params = new LinkedHashMap<>();
+    private final Map<String, Tensor> grads = new LinkedHashMap<>();
+    private final List<Layer> layers = new ArrayList<>();
+    private final Tensor embed, dEmbed, posTable, dPosTable, lmHead, dLmHead;
+    private final Norm finalNorm;
+    private Activations act;
+    private TokenBatch lastBatch;
+    private boolean lastHadLogits;
+    private int lastTargetCount;
+    /** LoRA adapters when {@link #enableLora} froze the base weights, else null (full fine-tuning). */
+    private LoraAdapters lora;
+    private boolean training = true;
+    private boolean forwardTraining;
+    private long dropoutSeed, forwardDropoutSeed;
+
+    /** A norm's weight (and bias, LayerNorm only) with their gradients; b and db are null for RMSNorm. */
+    private record Norm(Tensor w, Tensor b, Tensor dw, Tensor db) {}
+
+    /** A linear layer, y = x Wᵀ (+ b); {@code target} is its index in {@link ModelConfig#linearTargets}. */
+    private record Linear(int target, Tensor w, Tensor b, Tensor dw, Tensor db) {}
+
+    /** The weights of one decoder layer: the MLP's linear layers are gate, up, down or fc1, fc2. */
+    private record Layer(Norm attnNorm, Linear q, Linear k, Linear v, Linear o, Norm mlpNorm, List<Linear> mlp) {}
+
+    private DecoderModel(Backend backend, ModelConfig cfg, boolean withHead) {
+        this.backend = backend;
+        this.cfg = cfg;
+        this.withHead = withHead;
+        parameterShapes(cfg, withHead).forEach((name, shape) -> {
+            params.put(name, backend.allocate(paramArena, backend.weightType(), shape));
+            grads.put(name, backend.allocate(paramArena, DType.F32, shape));
+        });
+        String d = cfg.decoderPrefix();
+        embed = params.get(d + "embed_tokens.weight");
+        dEmbed = grads.get(d + "embed_tokens.weight");
+        posTable = params.get(d + "embed_positions.weight");
+        dPosTable = grads.get(d + "embed_positions.weight");
+        finalNorm = norm(cfg.finalNormName());
+        // tied embeddings: the head is the embedding matrix, and both gradients land in one tensor
+        lmHead = !withHead ? null : cfg.tieWordEmbeddings() ? embed : params.get("lm_head.weight");
+        dLmHead = !withHead ? null : cfg.tieWordEmbeddings() ? dEmbed : grads.get("lm_head.weight");
+        int targets = cfg.linearTargets().size();
+        for (int l = 0; l < cfg.numLayers(); l++) {
+            List<Linear> mlp = new ArrayList<>();
+            for (int t = MLP_TARGETS; t < targets; t++) mlp.add(linear(l, t));
+            String p = d + "layers." + l + ".";
+            layers.add(new Layer(norm(p + cfg.blockNames().get(0)), linear(l, 0), linear(l, 1), linear(l, 2),
+                    linear(l, 3), norm(p + cfg.blockNames().get(MLP_TARGETS + 1)), mlp));
+        }
+    }
+
+    private Norm norm(String name) {
+        return new Norm(params.get(name + ".weight"), params.get(name + ".bias"), grads.get(name + ".weight"),
+                grads.get(name + ".bias"));
+    }
+
+    private Linear linear(int layer, int target) {
+        String name = linearName(cfg, layer, target);
+        return new Linear(target, params.get(name + ".weight"), params.get(name + ".bias"), grads.get(name + ".weight"),
+                grads.get(name + ".bias"));
+    }
+
+    /** The HF module name of linear layer {@code target} (index in {@link ModelConfig#linearTargets}) of a layer. */
+    static String linearName(ModelConfig c, int layer, int target) {
+        // block names: attention norm, q, k, v, o, MLP norm, MLP linears
+        int block = target < MLP_TARGETS ? target + 1 : target + 2;
+        return c.decoderPrefix() + "layers." + layer + "." + c.blockNames().get(block);
+    }
+
+    /** HF tensor names and shapes of a causal LM with this configuration, in checkpoint order. */
+    public static Map<String, long[]> parameterShapes(ModelConfig c) {
+        return parameterShapes(c, true);
+    }
+
+    /** As {@link #parameterShapes(ModelConfig)}, without {@code lm_head.weight} when {@code withHead} is false. */
+    public static Map<String, long[]> parameterShapes(ModelConfig c, boolean withHead) {
+        Map<String, long[]> s = new LinkedHashMap<>();
+        long h = c.hiddenSize(), f = c.intermediateSize(), kv = c.kvDim();
+        String d = c.decoderPrefix();
+        List<String> names = c.blockNames();
+        s.put(d + "embed_tokens.weight", new long[] {c.vocabSize(), h});
+        if (c.learnedPositions()) {
+            s.put(d + "embed_positions.weight", new long[] {c.maxPositionEmbeddings() + OptConfig.POSITION_OFFSET, h});
+        }
+        for (int l = 0; l < c.numLayers(); l++) {
+            String p = d + "layers." + l + ".";
+            putNorm(s, c, p + names.get(0));
+            long[][] outIn = {{h, h}, {kv, h}, {kv, h}, {h, h}};
+            for (int t = 0; t < MLP_TARGETS; t++) putLinear(s, c, linearName(c, l, t), outIn[t][0], outIn[t][1]);
+            putNorm(s, c, p + names.get(MLP_TARGETS + 1));
+            int mlp = c.linearTargets().size() - MLP_TARGETS; // gate, up, down or fc1, fc2: the last one projects back
+            for (int i = 0; i < mlp; i++) {
+                boolean down = i == mlp - 1;
+                putLinear(s, c, linearName(c, l, MLP_TARGETS + i), down ? h : f, down ? f : h);
+            }
+        }
+        putNorm(s, c, c.finalNormName());
+        if (withHead && !c.tieWordEmbeddings()) s.put("lm_head.weight", new long[] {c.vocabSize(), h});
+        return s;
+    }
+
+    private static void putNorm(Map<String, long[]> s, ModelConfig c, String name) {
+        s.put(name + ".weight", new long[] {c.hiddenSize()});
+        if (c.layerNorm()) s.put(name + ".bias", new long[] {c.hiddenSize()});
+    }
+
+    private static void putLinear(Map<String, long[]> s, ModelConfig c, String name, long out, long in) {
+        s.put(name + ".weight", new long[] {out, in});
+        if (c.linearBias()) s.put(name + ".bias", new long[] {out});
+    }
+
+    /** HF initialisation: every matrix normal(0, 0.02), norm weights 1, biases 0. Deterministic in {@code seed}. */
+    public static DecoderModel initRandom(Backend backend, ModelConfig cfg, long seed) {
+        DecoderModel m = new DecoderModel(backend, cfg, true);
+        try (Arena host = Arena.ofShared()) { // shared: the initializer fills chunks in parallel
+            // generated on the host in fp32 (the same numbers on every backend), then moved over
+            Map<String, Tensor> init = new LinkedHashMap<>();
+            m.params.forEach((name, p) -> init.put(name, Tensor.allocate(host, DType.F32, p.shape())));
+            Initializer.hfNormal(init, seed);
+            init.forEach((name, t) -> backend.upload(m.params.get(name), t));
+        }
+        return m;
+    }
+
+    /** A model holding a copy of {@code weights} (F32, F16 or BF16), checked against the config. */
+    public static DecoderModel create(Backend backend, ModelConfig cfg, Map<String, Tensor> weights) {
+        return create(backend, cfg, weights, true, "the given weights");
+    }
+
+    /**
+     * A model without its LM head (the backbone of a reward model), holding a copy of the decoder's
+     * tensors in {@code weights}; other tensors there (an {@code lm_head}, a value head) are ignored.
+     */
+    public static DecoderModel createHeadless(Backend backend, ModelConfig cfg, Map<String, Tensor> weights, String source) {
+        return create(backend, cfg, weights, false, source);
+    }
+
+    private static DecoderModel create(Backend backend, ModelConfig cfg, Map<String, Tensor> weights, boolean withHead,
+                                       String source) {
+        DecoderModel m = new DecoderModel(backend, cfg, withHead);
+        for (var e : m.params.entrySet()) {
+            Tensor w = weights.get(e.getKey());
+            if (w == null) {
+                m.close();
+                throw new IllegalArgumentException(source + ": tensor " + e.getKey() + " is missing");
+            }
+            if (!java.util.Arrays.equals(w.shape(), e.getValue().shape())) {
+                m.close();
+                throw new IllegalArgumentException(source + ": tensor " + e.getKey() + " has shape "
+                        + java.util.Arrays.toString(w.shape()) + " but the config needs "
+                        + java.util.Arrays.toString(e.getValue().shape()));
+            }
+            backend.upload(e.getValue(), w);
+        }
+        return m;
+    }
+
+    /** Loads {@code config.json} and the safetensors weights (single file or sharded) of an HF folder. */
+    public static DecoderModel load(Backend backend, Path dir) throws IOException {
+        Path config = dir.resolve("config.json");
+        if (!Files.isRegularFile(config)) throw new IOException(dir + " has no config.json: not a model folder");
+        ModelConfig cfg = ModelConfig.read(config);
+        try (Arena mapping = Arena.ofShared()) {
+            return create(backend, cfg, Checkpoint.load(dir, mapping), true, dir.toString());
+        }
+    }
+
+    /**
+     * Writes {@code config.json} and safetensors (sharded above {@link #MAX_SHARD_BYTES}) in the
+     * parameters' own dtype (F32 on the CPU, BF16 on a GPU).
+     */
+    public void save(Path dir) throws IOException {
+        Files.createDirectories(dir);
+        try (Arena host = Arena.ofConfined()) {
+            Map<String, Tensor> onHost = new LinkedHashMap<>();
+            params.forEach((name, p) -> onHost.put(name, backend.toHost(p, host)));
+            Checkpoint.save(dir, onHost, MAX_SHARD_BYTES);
+        }
+        cfg.write(dir.resolve("config.json"), backend.weightType());
+    }
+
+    public ModelConfig config() {
+        return cfg;
+    }
+
+    public Backend backend() {
+        return backend;
+    }
+
+    /** Parameters by HF name (live fp32 tensors). */
+    public Map<String, Tensor> parameters() {
+        return params;
+    }
+
+    /** Gradients by HF name, accumulated by {@link #backward} until {@link #zeroGrad}. */
+    public Map<String, Tensor> gradients() {
+        return grads;
+    }
+
+    public long parameterCount() {
+        return params.values().stream().mapToLong(Tensor::numel).sum();
+    }
+
+    public void zeroGrad() {
+        for (Tensor g : grads.values()) {
+            // frozen base matrices never receive a gradient; the norms' by-product does
+            if (lora == null || g.rank() == 1) backend.zero(g);
+        }
+        if (lora != null) for (Tensor g : lora.gradients().values()) backend.zero(g);
+    }
+
+    /**
+     * Adds LoRA adapters (A ~ uniform(-1/sqrt(in), 1/sqrt(in)) as PEFT's kaiming-uniform init, B = 0,
+     * deterministic in {@code seed}) and freezes the base weights: from now on the backward computes
+     * gradients only for the adapters, and {@link #trainableParameters} are the adapters.
+     */
+    public void enableLora(LoraConfig c, long seed) {
+        if (lora != null) throw new IllegalStateException("LoRA is already enabled on this model");
+        lora = new LoraAdapters(backend, cfg, c, seed);
+    }
+
+    /** The LoRA configuration, or null when the model is fully trainable. */
+    public LoraConfig loraConfig() {
+        return lora == null ? null : lora.config();
+    }
+
+    /** What an optimizer updates: every parameter (HF names), or with LoRA only the adapters (PEFT names). */
+    public Map<String, Tensor> trainableParameters() {
+        return lora == null ? params : lora.parameters();
+    }
+
+    /** The gradients of {@link #trainableParameters}, under the same names. */
+    public Map<String, Tensor> trainableGradients() {
+        return lora == null ? grads : lora.gradients();
+    }
+
+    /** Training mode applies LoRA dropout; evaluation does not. The mode of a forward also holds for its backward. */
+    public void setTraining(boolean training) {
+        this.training = training;
+    }
+
+    /**
+     * The seed of the LoRA dropout masks of the following forward passes (each adapter derives its own
+     * from it). A trainer sets it per micro-step from its run seed and position, so a resumed run
+     * draws the same masks.
+     */
+    public void setDropoutSeed(long seed) {
+        this.dropoutSeed = seed;
+    }
+
+    /** Writes the adapters as a PEFT folder: adapter_config.json and adapter_model.safetensors, each atomically. */
+    public void saveAdapter(Path dir, String baseModel) throws IOException {
+        if (lora == null) throw new IllegalStateException("no LoRA adapters to save: enableLora was not called");
+        lora.save(dir, baseModel);
+    }
+
+    /**
+     * Loads a PEFT LoRA adapter folder (ours or PEFT's): enables LoRA with its adapter_config.json
+     * when the model has none yet, then reads every adapter tensor, checking names and shapes.
+     */
+    public void loadAdapter(Path dir) throws IOException {
+        LoraConfig c = LoraAdapters.readConfig(dir);
+        if (lora == null) {
+            enableLora(c, 0);
+        } else if (lora.config().rank() != c.rank() || lora.config().alpha() != c.alpha()
+                || !Set.copyOf(lora.config().targets()).equals(Set.copyOf(c.targets()))) {
+            throw new IOException(dir.resolve(LoraAdapters.CONFIG) + ": rank " + c.rank() + ", alpha " + c.alpha() + " on "
+                    + c.targets() + " does not match this model's adapters (rank " + lora.config().rank() + ", alpha "
+                    + lora.config().alpha() + " on " + lora.config().targets() + ")");
+        }
+        lora.load(dir);
+    }
+
+    /** Folds the adapters into the base weights, W += (alpha/r) B A, and removes them: the model is a plain LLaMA again. */
+    public void mergeLora() {
+        if (lora == null) throw new IllegalStateException("no LoRA adapters to merge");
+        lora.mergeInto(params);
+        lora.close();
+        lora = null;
+    }
+
+    /** Logits [B*T, V] of the last forward; the backward overwrites them with their gradient. */
+    public Tensor logits() {
+        if (act == null || lastBatch == null || !lastHadLogits) throw new IllegalStateException("no forward pass yet");
+        return act.logits.rows(0, lastBatch.size());
+    }
+
+    /**
+     * Runs the network on {@code batch}, keeping what the backward needs. Returns the mean
+     * cross-entropy over the targets that are not {@link TokenBatch#IGNORE} (0 when there are none).
+     */
+    public float forward(TokenBatch batch) {
+        if (!withHead) throw new IllegalStateException("this model has no LM head: it is a reward model's backbone");
+        Tensor xf = forwardHidden(batch);
+        int n = batch.size();
+        Tensor logits = act.logits.rows(0, n);
+        backend.matmul(logits, xf, false, lmHead, true, 1f, 0f);
+        Tensor losses = act.losses.rows(0, n);
+        lastTargetCount = backend.crossEntropy(losses, null, logits, act.targets(n), TokenBatch.IGNORE, 0f);
+        lastHadLogits = true;
+        if (lastTargetCount == 0) return 0f;
+        double sum = 0;
+        for (float v : backend.download(losses)) sum += v;
+        return (float) (sum / lastTargetCount);
+    }
+
+    /**
+     * Runs the decoder on {@code batch} up to the final norm, keeping what the backward needs, and
+     * returns the hidden states h [B*T, C] (valid until the next forward).
+     */
+    public Tensor forwardHidden(TokenBatch batch) {
+        if (cfg.learnedPositions()) checkPositions(batch);
+        ensureActivations(batch.batch(), batch.seqLen());
+        forwardDropoutSeed = dropoutSeed;
+        forwardTraining = training;
+        lastHadLogits = false;
+        backend.rangePush("forward");
+        Activations a = act;
+        int n = batch.size();
+        a.load(backend, batch);
+        AttentionShape shape = attentionShape(batch);
+        Tensor x = a.resid[0].rows(0, n);
+        backend.embeddingForward(x, a.tokens(n), embed);
+        if (posTable != null) {
+            Tensor pos = a.dNorm.rows(0, n); // a backward buffer, free during the forward
+            backend.embeddingForward(pos, a.positionIds(n), posTable);
+            backend.add(x, x, pos);
+        }
+        for (int l = 0; l < layers.size(); l++) {
+            backend.rangePush("layer " + l);
+            Layer w = layers.get(l);
+            LayerActs s = a.layers[l];
+            Tensor xIn = a.resid[l].rows(0, n), xMid = s.mid().rows(0, n), xOut = a.resid[l + 1].rows(0, n);
+            Tensor n1 = s.norm1().rows(0, n), q = s.q().rows(0, n), k = s.k().rows(0, n), v = s.v().rows(0, n);
+            Tensor att = s.att().rows(0, n);
+            normForward(w.attnNorm, n1, rows(s.mean1(), n), s.rstd1().rows(0, n), xIn);
+            qkvForward(l, w, q, k, v, n1, a.positions(n), a.ones, n, forwardTraining, forwardDropoutSeed);
+            backend.attentionForward(att, s.lse(shape), q, k, v, a.segments(n), shape);
+            backend.copy(xMid, xIn);
+            linearForward(l, w.o, xMid, att, n, true);
+            Tensor n2 = s.norm2().rows(0, n), g = s.gate().rows(0, n), h = s.hidden().rows(0, n);
+            normForward(w.mlpNorm, n2, rows(s.mean2(), n), s.rstd2().rows(0, n), xMid);
+            mlpHidden(l, w, h, g, rows(s.up(), n), n2, a.ones, n, forwardTraining, forwardDropoutSeed);
+            backend.copy(xOut, xMid);
+            linearForward(l, w.mlp.getLast(), xOut, h, n, true);
+            backend.rangePop();
+        }
+        Tensor xf = a.normF.rows(0, n);
+        normForward(finalNorm, xf, rows(a.meanF, n), a.rstdF.rows(0, n), a.resid[layers.size()].rows(0, n));
+        lastBatch = batch;
+        backend.rangePop();
+        return xf;
+    }
+
+    /**
+     * A KV-cache decoding session of up to {@code maxBatch} rows of up to {@code maxLength} tokens
+     * (at most max_position_embeddings). It runs in evaluation mode with the adapters loaded now.
+     */
+    @Override
+    public KvCacheSession open(int maxBatch, int maxLength) {
+        if (!withHead) throw new IllegalStateException("this model has no LM head: it is a reward model's backbone");
+        if (maxBatch < 1 || maxLength < 1) {
+            throw new IllegalArgumentException("a decode session needs maxBatch and maxLength of at least 1, got "
+                    + maxBatch + " and " + maxLength);
+        }
+        if (maxLength > cfg.maxPositionEmbeddings()) {
+            throw new IllegalArgumentException("maxLength " + maxLength + " is beyond max_position_embeddings "
+                    + cfg.maxPositionEmbeddings() + " of this " + cfg.modelType() + " model");
+        }
+        return new KvCacheSession(this, maxBatch, maxLength);
+    }
+
+    @Override
+    public int maxPositions() {
+        return cfg.maxPositionEmbeddings();
+    }
+
+    @Override
+    public int vocabSize() {
+        return cfg.vocabSize();
+    }
+
+    /**
+     * The forward of {@code shape.newTokens()} new tokens per row of a decode session: the layers of
+     * {@link #forwardHidden} with the k, v of the new tokens appended to the session's caches and
+     * attention over the caches, then the final norm and LM head on each row's last token only, into
+     * {@code w.logits} [rows, V]. Tokens, positions (and OPT's position ids) and lengths are uploaded.
+     * {@code range} names the NVTX range: {@code prefill} for the prompts, {@code decode} for a step.
+     */
+    void decodeForward(KvCacheSession session, KvCacheSession.Work w, DecodeShape shape, String range) {
+        int batch = shape.batch(), tq = shape.newTokens(), n = batch * tq;
+        long cacheRows = (long) batch * shape.maxLength();
+        if (lora != null) lora.ensureRows(n);
+        backend.rangePush(range);
+        Tensor x = w.x.rows(0, n), n1 = w.n.rows(0, n), mean = rows(w.mean, n), rstd = w.rstd.rows(0, n);
+        Tensor q = w.q.rows(0, n), k = w.k.rows(0, n), v = w.v.rows(0, n), att = w.att.rows(0, n);
+        Tensor g = w.gate.rows(0, n), h = w.hidden.rows(0, n), positions = w.positions.rows(0, n);
+        Tensor lengths = w.lengths.rows(0, batch);
+        backend.embeddingForward(x, w.tokens.rows(0, n), embed);
+        if (posTable != null) {
+            backend.embeddingForward(att, w.positionIds.rows(0, n), posTable);
+            backend.add(x, x, att);
+        }
+        for (int l = 0; l < layers.size(); l++) {
+            Layer lw = layers.get(l);
+            Tensor kc = session.kCache[l].rows(0, cacheRows), vc = session.vCache[l].rows(0, cacheRows);
+            normForward(lw.attnNorm, n1, mean, rstd, x);
+            qkvForward(l, lw, q, k, v, n1, positions, w.ones, n, false, 0);
+            backend.kvCacheWrite(kc, k, lengths, shape);
+            backend.kvCacheWrite(vc, v, lengths, shape);
+            backend.attentionDecode(att, q, kc, vc, lengths, shape);
+            linearForward(l, lw.o, x, att, w.ones, n, true, false, 0);
+            normForward(lw.mlpNorm, n1, mean, rstd, x);
+            mlpHidden(l, lw, h, g, rows(w.up, n), n1, w.ones, n, false, 0);
+            linearForward(l, lw.mlp.getLast(), x, h, w.ones, n, true, false, 0);
+        }
+        // only each row's last token goes on to the head
+        Tensor last = x;
+        if (tq > 1) {
+            last = w.last.rows(0, batch);
+            for (int b = 0; b < batch; b++) backend.copy(last.rows(b, 1), x.rows((long) b * tq + tq - 1, 1));
+        }
+        Tensor hf = w.lastNorm.rows(0, batch);
+        normForward(finalNorm, hf, rows(w.mean, batch), w.rstd.rows(0, batch), last);
+        backend.matmul(w.logits.rows(0, batch), hf, false, lmHead, true, 1f, 0f);
+        backend.rangePop();
+    }
+
+    /** Backward of the mean loss of the last forward: gradients scaled by 1 / its target count. */
+    public void backward() {
+        backward(lastTargetCount == 0 ? 0f : 1f / lastTargetCount);
+    }
+
+    /**
+     * Accumulates {@code gradScale * d(sum of token losses)/d(param)} into {@link #gradients()}; with
+     * gradient accumulation the trainer passes 1 / (targets over all micro-batches).
+     */
+    public void backward(float gradScale) {
+        if (lastBatch == null || !lastHadLogits) throw new IllegalStateException("backward without a forward pass");
+        backend.rangePush("backward");
+        Activations a = act;
+        int n = lastBatch.size();
+        Tensor logits = a.logits.rows(0, n), xf = a.normF.rows(0, n);
+        // d logits, in place over the logits
+        backend.crossEntropy(a.losses.rows(0, n), logits, logits, a.targets(n), TokenBatch.IGNORE, gradScale);
+        if (lora == null) backend.matmul(dLmHead, logits, true, xf, false, 1f, 1f);
+        Tensor dxn = a.dNorm.rows(0, n);
+        backend.matmul(dxn, logits, false, lmHead, false, 1f, 0f);
+        backwardDecoder(dxn);
+        backend.rangePop();
+    }
+
+    /**
+     * Accumulates the gradients of a loss whose gradient with respect to the hidden states of the last
+     * {@link #forwardHidden} is {@code dHidden} [B*T, C] (the backend's activation type).
+     */
+    public void backwardHidden(Tensor dHidden) {
+        if (lastBatch == null) throw new IllegalStateException("backward without a forward pass");
+        long n = lastBatch.size();
+        if (dHidden.rank() != 2 || dHidden.shape()[0] != n || dHidden.shape()[1] != cfg.hiddenSize()) {
+            throw new IllegalArgumentException("d hidden has shape " + java.util.Arrays.toString(dHidden.shape())
+                    + " but the last forward produced [" + n + ", " + cfg.hiddenSize() + "]");
+        }
+        backend.rangePush("backward");
+        backwardDecoder(dHidden);
+        backend.rangePop();
+    }
+
+    /** The backward from d h (the final norm's output) down to the embeddings. */
+    private void backwardDecoder(Tensor dHidden) {
+        Activations a = act;
+        int n = lastBatch.size();
+        AttentionShape shape = attentionShape(lastBatch);
+        // with LoRA the base weights are frozen: their gradient GEMMs are skipped (norm gradients still
+        // come out of the norm kernels, as a cheap by-product nobody reads)
+        boolean full = lora == null;
+        Tensor dxn = a.dNorm.rows(0, n), dres = a.dResid.rows(0, n);
+        backend.zero(dres);
+        normBackward(finalNorm, dres, dHidden, a.resid[layers.size()].rows(0, n), rows(a.meanF, n), a.rstdF.rows(0, n));
+        for (int l = layers.size() - 1; l >= 0; l--) {
+            backend.rangePush("layer " + l);
+            Layer w = layers.get(l);
+            LayerActs s = a.layers[l];
+            // MLP: x' = mid + W_out·h ; dres flows to mid unchanged
+            Tensor n2 = s.norm2().rows(0, n), g = s.gate().rows(0, n), h = s.hidden().rows(0, n);
+            Tensor dh = a.dHidden.rows(0, n), dg = a.dGate.rows(0, n);
+            linearBackward(l, w.mlp.getLast(), dh, dres, h, n, false);
+            if (cfg.gatedMlp()) {
+                Tensor du = a.dUp.rows(0, n);
+                backend.swigluBackward(dg, du, dh, g, s.up().rows(0, n));
+                linearBackward(l, w.mlp.get(0), dxn, dg, n2, n, false);
+                linearBackward(l, w.mlp.get(1), dxn, du, n2, n, true);
+            } else {
+                backend.reluBackward(dg, dh, g);
+                linearBackward(l, w.mlp.get(0), dxn, dg, n2, n, false);
+            }
+            normBackward(w.mlpNorm, dres, dxn, s.mid().rows(0, n), rows(s.mean2(), n), s.rstd2().rows(0, n));
+            // attention: mid = x + Wo·att
+            Tensor att = s.att().rows(0, n), datt = a.dAtt.rows(0, n);
+            Tensor dq = a.dQ.rows(0, n), dk = a.dK.rows(0, n), dv = a.dV.rows(0, n), n1 = s.norm1().rows(0, n);
+            linearBackward(l, w.o, datt, dres, att, n, false);
+            backend.attentionBackward(dq, dk, dv, datt, att, s.lse(shape), s.q().rows(0, n), s.k().rows(0, n),
+                    s.v().rows(0, n), a.segments(n), shape);
+            if (!cfg.learnedPositions()) {
+                backend.ropeBackward(dq, a.positions(n), cfg.numHeads(), cfg.headDim(), cfg.ropeTheta());
+                backend.ropeBackward(dk, a.positions(n), cfg.numKvHeads(), cfg.headDim(), cfg.ropeTheta());
+            }
+            linearBackward(l, w.q, dxn, dq, n1, n, false);
+            linearBackward(l, w.k, dxn, dk, n1, n, true);
+            linearBackward(l, w.v, dxn, dv, n1, n, true);
+            normBackward(w.attnNorm, dres, dxn, a.resid[l].rows(0, n), rows(s.mean1(), n), s.rstd1().rows(0, n));
+            backend.rangePop();
+        }
+        if (full) {
+            backend.embeddingBackward(dEmbed, a.tokens(n), dres);
+            if (posTable != null) backend.embeddingBackward(dPosTable, a.positionIds(n), dres);
+        }
+        lastBatch = null; // the logits now hold their gradient
+    }
+
+    /** q, k, v [n, ·] of a layer from its normed input x, rotated at {@code positions} (rotary families). */
+    private void qkvForward(int l, Layer w, Tensor q, Tensor k, Tensor v, Tensor x, Tensor positions, Tensor ones, int n,
+                            boolean loraTraining, long loraSeed) {
+        linearForward(l, w.q, q, x, ones, n, false, loraTraining, loraSeed);
+        linearForward(l, w.k, k, x, ones, n, false, loraTraining, loraSeed);
+        linearForward(l, w.v, v, x, ones, n, false, loraTraining, loraSeed);
+        if (!cfg.learnedPositions()) {
+            backend.ropeForward(q, positions, cfg.numHeads(), cfg.headDim(), cfg.ropeTheta());
+            backend.ropeForward(k, positions, cfg.numKvHeads(), cfg.headDim(), cfg.ropeTheta());
+        }
+    }
+
+    /**
+     * The MLP's hidden layer h [n, F] from its normed input x: silu(gate·x) * (up·x), or relu(fc1·x);
+     * g (and u, SwiGLU only) keep the projections the backward needs.
+     */
+    private void mlpHidden(int l, Layer w, Tensor h, Tensor g, Tensor u, Tensor x, Tensor ones, int n,
+                           boolean loraTraining, long loraSeed) {
+        linearForward(l, w.mlp.get(0), g, x, ones, n, false, loraTraining, loraSeed);
+        if (cfg.gatedMlp()) {
+            linearForward(l, w.mlp.get(1), u, x, ones, n, false, loraTraining, loraSeed);
+            backend.swigluForward(h, g, u);
+        } else {
+            backend.reluForward(h, g);
+        }
+    }
+
+    /** y [n, out] = x Wᵀ + b (+ the adapter), or += with {@code accumulate}. */
+    private void linearForward(int layer, Linear lin, Tensor y, Tensor x, int n, boolean accumulate) {
+        linearForward(layer, lin, y, x, act.ones, n, accumulate, forwardTraining, forwardDropoutSeed);
+    }
+
+    /** As above with the caller's column of ones (for the bias) and LoRA dropout mode. */
+    private void linearForward(int layer, Linear lin, Tensor y, Tensor x, Tensor ones, int n, boolean accumulate,
+                               boolean loraTraining, long loraSeed) {
+        backend.matmul(y, x, false, lin.w, true, 1f, accumulate ? 1f : 0f);
+        // the bias as a rank-1 GEMM, ones [n, 1] · b [1, out]: every backend has it, no extra kernel
+        if (lin.b != null) backend.matmul(y, ones.rows(0, n), false, lin.b.view(1, lin.b.numel()), false, 1f, 1f);
+        if (lora != null) lora.forward(layer, lin.target, y, x, n, loraTraining, loraSeed);
+    }
+
+    /** dW += dyᵀ x and db += Σ_rows dy (unless frozen), dx = dy W (+= with {@code accumulate}), then the adapter's part. */
+    private void linearBackward(int layer, Linear lin, Tensor dx, Tensor dy, Tensor x, int n, boolean accumulate) {
+        if (lora == null) {
+            backend.matmul(lin.dw, dy, true, x, false, 1f, 1f);
+            if (lin.db != null) backend.matmul(lin.db.view(1, lin.db.numel()), act.ones.rows(0, n), true, dy, false, 1f, 1f);
+        }
+        backend.matmul(dx, dy, false, lin.w, false, 1f, accumulate ? 1f : 0f);
+        loraBackward(layer, lin.target, dx, dy, x, n);
+    }
+
+    private void normForward(Norm nm, Tensor y, Tensor mean, Tensor rstd, Tensor x) {
+        if (cfg.layerNorm()) backend.layernormForward(y, mean, rstd, x, nm.w, nm.b, cfg.normEps());
+        else backend.rmsnormForward(y, rstd, x, nm.w, cfg.normEps());
+    }
+
+    /** dx += the norm's input gradient from dy; its weight (and bias) gradients accumulate. */
+    private void normBackward(Norm nm, Tensor dx, Tensor dy, Tensor x, Tensor mean, Tensor rstd) {
+        if (cfg.layerNorm()) backend.layernormBackward(dx, nm.dw, nm.db, dy, x, nm.w, mean, rstd);
+        else backend.rmsnormBackward(dx, nm.dw, dy, x, nm.w, rstd);
+    }
+
+    /** The first n rows of a buffer that only some families have (LayerNorm's means), or null. */
+    private static Tensor rows(Tensor t, int n) {
+        return t == null ? null : t.rows(0, n);
+    }
+
+    /** A learned position table has max_position_embeddings rows to read; a longer row is one clear error. */
+    private void checkPositions(TokenBatch b) {
+        int max = -1;
+        for (int p : b.positions()) max = Math.max(max, p);
+        if (max >= cfg.maxPositionEmbeddings()) {
+            throw new IllegalArgumentException("position " + max + " is beyond max_position_embeddings "
+                    + cfg.maxPositionEmbeddings() + " of this " + cfg.modelType() + " model: use a shorter --max-len");
+        }
+    }
+
+    private void loraBackward(int layer, int target, Tensor dx, Tensor dy, Tensor x, int n) {
+        if (lora != null) lora.backward(layer, target, dx, dy, x, n, forwardTraining, forwardDropoutSeed);
+    }
+
+    private AttentionShape attentionShape(TokenBatch b) {
+        return new AttentionShape(b.batch(), b.seqLen(), cfg.numHeads(), cfg.numKvHeads(), cfg.headDim(),
+                (float) (1.0 / Math.sqrt(cfg.headDim())));
+    }
+
+    /** Activation buffers are sized for the largest batch seen and reused. */
+    private void ensureActivations(int batch, int seqLen) {
+        if (lora != null) lora.ensureRows((long) batch * seqLen);
+        if (act != null && act.capacity >= (long) batch * seqLen && act.batchCapacity >= batch) return;
+        if (act != null) act.close();
+        act = new Activations(backend, cfg, batch, seqLen, withHead);
+    }
+
+    @Override
+    public void close() {
+        if (act != null) act.close();
+        act = null;
+        if (lora != null) lora.close();
+        lora = null;
+        paramArena.close();
+    }
+}

@@ -1,0 +1,397 @@
+package org.gpt4llm.train;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.node.ObjectNode;
+import java.io.IOException;
+import java.io.PrintStream;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Map;
+import java.util.Optional;
+import java.util.Set;
+import org.gpt4llm.backend.Backend;
+import org.gpt4llm.model.Batch;
+import org.gpt4llm.optim.AdamWOptimizer;
+import org.gpt4llm.data.BatchSource;
+
+/**
+ * Training into a run folder ({@code --out}), for supervised fine-tuning ({@code TokenBatch}es) and
+ * reward models (batches of scored responses) alike:
+ * <pre>
+ * config.json           the resolved configuration
+ * metrics.jsonl         per step: step, epoch, loss, lr, grad_norm, tokens_per_s (+ eval_loss and the
+ *                       model's other held-out metrics on eval steps)
+ * loss.png              training and held-out loss against the step (+ accuracy.png for a reward model)
+ * checkpoint-STEP/      every --save-every steps, the newest --keep kept
+ * final/                what was trained, after the last step
+ * </pre>
+ * One optimizer step reads {@code --batch} rows in micro-batches of {@code --micro-batch}; the loss is
+ * the mean over all loss terms (target tokens, or pairs) of the step, so every micro-batch's backward
+ * is scaled by 1 / (terms of the whole step). The order of rows, the dropout seeds and the schedule are functions
+ * of the seed and the step, which is what makes {@code --resume} continue exactly.
+ */
+public final class Trainer<B extends Batch> {
+    /** Keys that may differ between a run and its resumption without changing what it computes. */
+    private static final Set<String> RESUMABLE_CHANGES = Set.of("resume", "keep", "save_every", "backend", "out", "model");
+
+    private final TrainConfig cfg;
+    private final TrainableModel<B> model;
+    private final BatchSource<B> train, eval;
+    private final String task;
+    private final Path runDir;
+    private final boolean quiet;
+    private final PrintStream out;
+
+    /**
+     * Result of a finished run; {@code evalLoss} is NaN without a held-out set. {@code firstEval} and
+     * {@code lastEval} are the first and last held-out metrics logged (empty without a held-out set).
+     */
+    public record Result(int steps, double loss, double firstEvalLoss, double evalLoss, Path finalDir,
+                         Map<String, Double> firstEval, Map<String, Double> lastEval) {}
+
+    /** {@code eval} may be null or empty (no held-out loss); messages go to {@code out} unless {@code quiet}. */
+    public Trainer(TrainConfig cfg, TrainableModel<B> model, BatchSource<B> train, BatchSource<B> eval, boolean quiet,
+                   PrintStream out) {
+        this("sft", cfg, model, train, eval, quiet, out);
+    }
+
+    /** {@code task} names the run in plots ("sft", "rm"). */
+    public Trainer(String task, TrainConfig cfg, TrainableModel<B> model, BatchSource<B> train, BatchSource<B> eval,
+                   boolean quiet, PrintStream out) {
+        this.task = task;
+        this.cfg = cfg;
+        this.model = model;
+        this.train = train;
+        this.eval = eval == null || eval.size() == 0 ? null : eval;
+        this.runDir = Path.of(cfg.out);
+        this.quiet = quiet;
+        this.out = out;
+    }
+
+    public Result run() throws IOException {
+        Files.createDirectories(runDir);
+        CheckpointStore store = new CheckpointStore(runDir);
+        Path metricsFile = runDir.resolve("metrics.jsonl"), configFile = runDir.resolve("config.json");
+        if (cfg.resume) {
+            checkSameRun(configFile);
+        } else if (Files.exists(metricsFile) || !store.list().isEmpty()) {
+            throw new IllegalArgumentException("--out " + runDir + " already holds a run (metrics.jsonl or checkpoints);"
+                    + " pass --resume to continue it or choose another --out");
+        }
+        cfg.save(configFile);
+
+        DataOrder order = new DataOrder(cfg.seed, train.size(), cfg.batch);
+        int total = cfg.maxSteps > 0 ? cfg.maxSteps : cfg.epochs * order.stepsPerEpoch();
+        LrSchedule schedule = LrSchedule.of(cfg.schedule, cfg.lr, cfg.warmupRatio, total);
+        Backend be = model.backend();
+        try (AdamWOptimizer opt = optimizer(model, cfg.weightDecay)) {
+            int start = 0, metricsLines = 0;
+            Optional<Path> latest = cfg.resume ? store.latest() : Optional.empty();
+            if (latest.isPresent()) {
+                ObjectNode state = store.restore(latest.get(), model, opt);
+                start = state.path("step").asInt();
+                metricsLines = state.path("metrics_lines").asInt();
+                if (state.path("data").path("rows").asInt() != train.size()) {
+                    throw new IllegalArgumentException(latest.get() + " was trained on " + state.path("data").path("rows")
+                            + " rows but the data now has " + train.size() + ": --resume needs the same data");
+                }
+            }
+            Path lastGood = latest.orElse(null);
+            Map<String, Double> firstEval = null, lastEval = null;
+            double loss = Double.NaN;
+            try (MetricsLog metrics = new MetricsLog(metricsFile, metricsLines);
+                 Progress progress = Progress.open(start, total, quiet, out)) {
+                if (latest.isPresent()) progress.message("resuming from " + latest.get() + " at step " + start);
+                for (JsonNode m : metrics.entries()) {
+                    if (m.has("eval_loss")) {
+                        if (firstEval == null) firstEval = evalMetrics(m);
+                        lastEval = evalMetrics(m);
+                    }
+                }
+                if (eval != null && cfg.evalOnStart && start == 0) {
+                    // the untrained model's held-out metrics, as step 0: what training is measured against
+                    firstEval = lastEval = evaluate(0);
+                    ObjectNode line = TrainConfig.JSON.createObjectNode();
+                    line.put("step", 0);
+                    firstEval.forEach(line::put);
+                    metrics.append(line);
+                    progress.message(String.format(java.util.Locale.ROOT, "before training: %s", firstEval));
+                }
+                try {
+                    for (int step = start; step < total; step++) {
+                        Step r;
+                        double lr = schedule.lr(step);
+                        try {
+                            r = step(model, opt, microBatches(order.rows(step)), step + 1, lr, cfg.gradClip,
+                                    dropoutSeed(step));
+                        } catch (TrainingDivergedException e) {
+                            throw diverged(e.getMessage(), lastGood);
+                        }
+                        loss = r.loss();
+                        double norm = r.gradNorm(), tokensPerS = r.tokens() / Math.max(1e-9, r.seconds());
+
+                        int done = step + 1;
+                        Double evalLoss = null;
+                        Map<String, Double> evalMetrics = Map.of();
+                        if (eval != null && ((cfg.evalEvery > 0 && done % cfg.evalEvery == 0) || done == total)) {
+                            evalMetrics = evaluate(done);
+                            evalLoss = evalMetrics.get("eval_loss");
+                            if (firstEval == null) firstEval = evalMetrics;
+                            lastEval = evalMetrics;
+                        }
+                        ObjectNode line = TrainConfig.JSON.createObjectNode();
+                        line.put("step", done);
+                        line.put("epoch", Math.round((double) done / order.stepsPerEpoch() * 1e4) / 1e4);
+                        line.put("loss", (float) loss);
+                        line.put("lr", lr);
+                        line.put("grad_norm", norm);
+                        line.put("tokens_per_s", Math.round(tokensPerS * 10) / 10.0);
+                        evalMetrics.forEach(line::put);
+                        metrics.append(line);
+                        progress.step(done, loss, lr, tokensPerS, evalLoss);
+
+                        if (cfg.saveEvery > 0 && done % cfg.saveEvery == 0 && done < total) {
+                            be.rangePush("checkpoint");
+                            try {
+                                lastGood = store.save("checkpoint-" + done, model, opt,
+                                        state(done, order, metrics.lines(), total));
+                            } finally {
+                                be.rangePop();
+                            }
+                            store.prune(cfg.keep);
+                            LossPlot.write(runDir.resolve("loss.png"), metrics.entries(), title());
+                        }
+                    }
+                } finally {
+                    LossPlot.write(runDir.resolve("loss.png"), metrics.entries(), title());
+                }
+                be.rangePush("checkpoint");
+                Path finalDir;
+                try {
+                    finalDir = store.save("final", model, null, state(total, order, metrics.lines(), total));
+                } finally {
+                    be.rangePop();
+                }
+                progress.message("wrote " + finalDir);
+                return new Result(total, loss, firstEval == null ? Double.NaN : firstEval.get("eval_loss"),
+                        lastEval == null ? Double.NaN : lastEval.get("eval_loss"), finalDir,
+                        firstEval == null ? Map.of() : firstEval, lastEval == null ? Map.of() : lastEval);
+            }
+        }
+    }
+
+    /**
+     * AdamW over {@code model}'s trainable parameters with the recipe's betas (0.9, 0.999) and eps 1e-8,
+     * weight decay {@code weightDecay} on the parameters the model says decay. The caller closes it.
+     */
+    public static AdamWOptimizer optimizer(TrainableModel<?> model, double weightDecay) {
+        return new AdamWOptimizer(model.backend(), model.trainableParameters(), model.trainableGradients(),
+                new Backend.AdamW(0.9f, 0.999f, 1e-8f, (float) weightDecay), model::decays);
+    }
+
+    /**
+     * What one optimizer step did.
+     *
+     * @param step     the step number (1-based)
+     * @param loss     the mean loss over the step's loss terms
+     * @param gradNorm the global gradient norm before clipping
+     * @param tokens   non-padding tokens the step read
+     * @param lr       the learning rate of the update
+     * @param seconds  wall time of the step (forward, backward and update)
+     */
+    public record Step(int step, double loss, double gradNorm, long tokens, double lr, double seconds) {}
+
+    /**
+     * One optimizer step over the micro-batches {@code micro}: gradients accumulated as
+     * {@link #accumulate} does, then the AdamW update at {@code lr} with clipping at {@code gradClip}
+     * (0: none). Marks an NVTX range {@code step N} and commits a JFR {@code org.gpt4llm.TrainStep}
+     * event. Throws {@link TrainingDivergedException} ("step N: the training loss is NaN") before
+     * any update when the loss or the gradient norm is not finite.
+     */
+    public static <B extends Batch> Step step(TrainableModel<B> model, AdamWOptimizer opt, List<B> micro, int step,
+                                              double lr, double gradClip, long dropoutSeed) {
+        Backend be = model.backend();
+        StepEvent event = new StepEvent();
+        event.begin();
+        be.rangePush("step " + step);
+        long t0 = System.nanoTime(), tokens = 0;
+        double loss, norm;
+        try {
+            model.setTraining(true);
+            model.setDropoutSeed(dropoutSeed);
+            loss = accumulate(model, micro);
+            if (!Double.isFinite(loss)) throw new TrainingDivergedException("step " + step + ": the training loss is " + loss);
+            norm = opt.step((float) lr, (float) gradClip);
+            if (!Double.isFinite(norm)) throw new TrainingDivergedException("step " + step + ": the gradient norm is " + norm);
+            for (B b : micro) tokens += b.tokenCount();
+        } finally {
+            be.rangePop();
+        }
+        double seconds = (System.nanoTime() - t0) / 1e9;
+        event.step = step;
+        event.loss = (float) loss;
+        event.tokens = tokens;
+        event.commit();
+        return new Step(step, loss, norm, tokens, lr, seconds);
+    }
+
+    /**
+     * Held-out metrics of {@code model} over {@code batches} ({@link TrainableModel#evaluate}), in an NVTX
+     * range {@code eval} and a JFR {@code org.gpt4llm.Evaluate} event that records {@code afterStep}.
+     */
+    public static <B extends Batch> Map<String, Double> evaluate(TrainableModel<B> model, Iterable<B> batches,
+                                                                 int afterStep) {
+        EvalEvent event = new EvalEvent();
+        event.begin();
+        model.backend().rangePush("eval");
+        Map<String, Double> m;
+        long[] seen = {0, 0}; // loss terms, tokens
+        try {
+            m = new java.util.TreeMap<>(model.evaluate(() -> {
+                java.util.Iterator<B> it = batches.iterator();
+                return new java.util.Iterator<>() {
+                    @Override
+                    public boolean hasNext() {
+                        return it.hasNext();
+                    }
+
+                    @Override
+                    public B next() {
+                        B b = it.next();
+                        seen[0] += b.lossTerms();
+                        seen[1] += b.tokenCount();
+                        return b;
+                    }
+                };
+            }));
+        } finally {
+            model.backend().rangePop();
+        }
+        event.step = afterStep;
+        event.terms = seen[0];
+        event.tokens = seen[1];
+        event.loss = m.getOrDefault("eval_loss", Double.NaN).floatValue();
+        event.commit();
+        return m;
+    }
+
+    private Map<String, Double> evaluate(int afterStep) {
+        return evaluate(model, evalBatches(), afterStep);
+    }
+
+    /**
+     * One step's gradients: zeroes them, then runs every micro-batch, each backward scaled by
+     * 1 / (target tokens of all micro-batches), so the result is the gradient of the mean loss over
+     * the whole step whatever the split. Returns that mean loss (0 when there are no targets).
+     */
+    public static <B extends Batch> double accumulate(TrainableModel<B> model, List<B> micro) {
+        model.zeroGrad();
+        long targets = 0;
+        for (B b : micro) targets += b.lossTerms();
+        if (targets == 0) return 0;
+        double sum = 0;
+        float scale = (float) (1.0 / targets);
+        for (B b : micro) {
+            int n = b.lossTerms();
+            if (n == 0) continue;
+            sum += (double) model.forward(b) * n;
+            model.backward(scale);
+        }
+        return sum / targets;
+    }
+
+    /** The held-out metrics (keys eval_*) of a metrics.jsonl line. */
+    private static Map<String, Double> evalMetrics(JsonNode line) {
+        Map<String, Double> m = new java.util.TreeMap<>();
+        for (var e : line.properties()) if (e.getKey().startsWith("eval_")) m.put(e.getKey(), e.getValue().asDouble());
+        return m;
+    }
+
+    /** The held-out rows in order, in micro-batches collated one at a time as they are read. */
+    private Iterable<B> evalBatches() {
+        return () -> new java.util.Iterator<>() {
+            int from = 0;
+
+            @Override
+            public boolean hasNext() {
+                return from < eval.size();
+            }
+
+            @Override
+            public B next() {
+                int[] rows = new int[Math.min(cfg.microBatch, eval.size() - from)];
+                for (int i = 0; i < rows.length; i++) rows[i] = from + i;
+                from += rows.length;
+                return eval.batch(rows);
+            }
+        };
+    }
+
+    /** The step's rows collated into micro-batches (an NVTX range {@code batch}: host work before the step). */
+    private List<B> microBatches(int[] rows) {
+        Backend be = model.backend();
+        be.rangePush("batch");
+        try {
+            List<B> out = new ArrayList<>();
+            for (int from = 0; from < rows.length; from += cfg.microBatch) {
+                out.add(train.batch(java.util.Arrays.copyOfRange(rows, from, Math.min(from + cfg.microBatch, rows.length))));
+            }
+            return out;
+        } finally {
+            be.rangePop();
+        }
+    }
+
+    private long dropoutSeed(int step) {
+        return dropoutSeed(cfg.seed, step);
+    }
+
+    /** The seed of the dropout masks of step {@code step} (0-based) of a run seeded {@code seed}: a function of both only. */
+    public static long dropoutSeed(long seed, int step) {
+        return seed * 0xBF58476D1CE4E5B9L + step;
+    }
+
+    private ObjectNode state(int step, DataOrder order, int metricsLines, int total) {
+        ObjectNode s = TrainConfig.JSON.createObjectNode();
+        s.put("step", step);
+        s.put("scheduler_step", step);
+        s.put("total_steps", total);
+        s.put("metrics_lines", metricsLines);
+        ObjectNode data = s.putObject("data");
+        data.put("seed", cfg.seed);
+        data.put("rows", train.size());
+        data.put("steps_per_epoch", order.stepsPerEpoch());
+        data.put("epoch", order.epochOf(step));
+        data.put("offset_in_epoch", Math.min(train.size(), (step % order.stepsPerEpoch()) * cfg.batch));
+        ObjectNode rng = s.putObject("rng");
+        rng.put("seed", cfg.seed);
+        rng.put("next_dropout_seed", dropoutSeed(step));
+        return s;
+    }
+
+    private TrainingDivergedException diverged(String what, Path lastGood) {
+        return new TrainingDivergedException(what + ", so the run stopped; "
+                + (lastGood == null ? "no checkpoint had been written yet" : "the last good checkpoint is " + lastGood));
+    }
+
+    /** A resumed run must compute the same thing: every key but the harmless ones must match the saved config. */
+    private void checkSameRun(Path configFile) throws IOException {
+        if (!Files.exists(configFile)) return; // nothing was started there: a fresh run
+        JsonNode saved = TrainConfig.resolve(configFile, null).toJson(); // same types as now, for comparison
+        ObjectNode now = cfg.toJson();
+        for (Map.Entry<String, JsonNode> e : now.properties()) {
+            if (RESUMABLE_CHANGES.contains(e.getKey())) continue;
+            if (!e.getValue().equals(saved.get(e.getKey()))) {
+                throw new IllegalArgumentException("--resume: " + configFile + " has " + e.getKey() + " = "
+                        + saved.get(e.getKey()) + " but this run asks for " + e.getValue()
+                        + "; a resumed run must use the same settings");
+            }
+        }
+    }
+
+    private String title() {
+        return task + " " + runDir.getFileName() + (cfg.lora() ? " (LoRA r=" + cfg.loraRank + ")" : " (full)");
+    }
+}

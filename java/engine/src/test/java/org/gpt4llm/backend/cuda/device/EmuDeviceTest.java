@@ -1,0 +1,330 @@
+package org.gpt4llm.backend.cuda.device;
+
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import java.lang.foreign.Arena;
+import java.lang.foreign.MemorySegment;
+import java.lang.foreign.ValueLayout;
+import java.util.Random;
+import org.gpt4llm.backend.cuda.device.Device.Dim3;
+import org.gpt4llm.tensor.DType;
+import org.gpt4llm.tensor.Tensor;
+import org.gpt4llm.testing.Numerics;
+import org.gpt4llm.testing.TestSeeds;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.CsvSource;
+import org.gpt4llm.backend.cuda.device.EmuDevice;
+
+/**
+ * The CUDA emulation runtime through {@link EmuDevice}, with the self-test kernels of
+ * kernels/emu_selftest.cu: every result is integer-valued or exactly predictable, so the checks
+ * are exact; GEMM is checked against a double-precision reference.
+ */
+class EmuDeviceTest {
+    static final EmuDevice DEV = new EmuDevice();
+
+    static Tensor ints(Arena arena, int[] v) {
+        Tensor t = DEV.allocate(arena, DType.I32, v.length);
+        DEV.upload(t, MemorySegment.ofArray(v));
+        return t;
+    }
+
+    static Tensor floats(Arena arena, float[] v) {
+        Tensor t = DEV.allocate(arena, DType.F32, v.length);
+        DEV.upload(t, MemorySegment.ofArray(v));
+        return t;
+    }
+
+    static int[] intsOf(Tensor t) {
+        int[] out = new int[(int) t.numel()];
+        DEV.download(MemorySegment.ofArray(out), t);
+        return out;
+    }
+
+    static float[] floatsOf(Tensor t) {
+        float[] out = new float[(int) t.numel()];
+        DEV.download(MemorySegment.ofArray(out), t);
+        return out;
+    }
+
+    @ParameterizedTest(name = "grid {0}, block {1}, {2} live")
+    @CsvSource({"3, 100, 37", "2, 64, 64", "1, 45, 1", "4, 256, 200", "1, 1024, 513", "2, 33, 32"})
+    void barriersLetReturnedThreadsDropOut(int blocks, int threads, int live) {
+        try (Arena arena = Arena.ofConfined()) {
+            Tensor out = DEV.allocate(arena, DType.I32, (long) blocks * threads);
+            DEV.launch("selftest_barrier_exit", Dim3.of(blocks), Dim3.of(threads), 0, out, live);
+            int sum = live * (live - 1) / 2;
+            int[] got = intsOf(out);
+            for (int b = 0; b < blocks; b++) {
+                for (int t = 0; t < threads; t++) {
+                    assertEquals(t < live ? sum + t : -1, got[b * threads + t], "block " + b + " thread " + t);
+                }
+            }
+        }
+    }
+
+    /** The reference of selftest_shuffle, with CUDA's width rules; absent lanes give the reader's own value. */
+    static float[] shuffleReference(float[] in) {
+        int n = in.length;
+        float[] out = new float[6 * n];
+        for (int tid = 0; tid < n; tid++) {
+            int lane = tid % 32, base = tid - lane;
+            int[] src = {
+                (lane * 7 + 3) % 32,
+                lane ^ 5,
+                lane >= 3 ? lane - 3 : lane,
+                lane + 3 < 32 ? lane + 3 : lane,
+                (lane & ~7) + ((2 * lane + 1) & 7),
+                lane ^ 1,
+            };
+            for (int k = 0; k < 6; k++) {
+                int s = base + src[k] < n ? base + src[k] : tid;
+                out[k * n + tid] = k == 5 ? (float) (int) in[s] : in[s];
+            }
+        }
+        return out;
+    }
+
+    @ParameterizedTest(name = "block {0}")
+    @CsvSource({"32", "64", "45", "7", "256"})
+    void shufflesFollowCudaLaneRules(int threads) {
+        long seed = TestSeeds.next();
+        float[] in = Numerics.uniform(new Random(seed), threads, -100, 100);
+        try (Arena arena = Arena.ofConfined()) {
+            Tensor out = DEV.allocate(arena, DType.F32, 6L * threads);
+            DEV.launch("selftest_shuffle", Dim3.of(1), Dim3.of(threads), 0, out, floats(arena, in));
+            assertArrayEquals(shuffleReference(in), floatsOf(out), "seed " + seed);
+        }
+    }
+
+    @ParameterizedTest(name = "block {0}")
+    @CsvSource({"32", "96", "50"})
+    void votesSeeEveryPresentLane(int threads) {
+        long seed = TestSeeds.next();
+        Random rng = new Random(seed);
+        int[] in = new int[threads];
+        for (int i = 0; i < threads; i++) in[i] = rng.nextInt(240) - 110;  // all > -100 is rare, so force some warps
+        for (int i = 32; i < Math.min(threads, 64); i++) in[i] = Math.abs(in[i]) % 90;
+        try (Arena arena = Arena.ofConfined()) {
+            Tensor out = DEV.allocate(arena, DType.I32, 3L * threads);
+            DEV.launch("selftest_vote", Dim3.of(1), Dim3.of(threads), 0, out, ints(arena, in));
+            int[] got = intsOf(out);
+            for (int tid = 0; tid < threads; tid++) {
+                int base = tid - tid % 32, ballot = 0;
+                boolean any = false, all = true;
+                for (int l = 0; l < 32 && base + l < threads; l++) {
+                    if (in[base + l] > 0) ballot |= 1 << l;
+                    any |= in[base + l] > 100;
+                    all &= in[base + l] > -100;
+                }
+                String ctx = "seed " + seed + ", thread " + tid;
+                assertEquals(ballot, got[tid], "ballot, " + ctx);
+                assertEquals(any ? 1 : 0, got[threads + tid], "any, " + ctx);
+                assertEquals(all ? 1 : 0, got[2 * threads + tid], "all, " + ctx);
+            }
+        }
+    }
+
+    @Test
+    void atomicsLoseNoUpdate() {
+        int blocks = 3, threads = 160, n = blocks * threads;
+        long seed = TestSeeds.next();
+        Random rng = new Random(seed);
+        float[] in = new float[n];
+        double fsum = 0;
+        for (int i = 0; i < n; i++) {
+            in[i] = rng.nextInt(17) - 8 + 0.5f * rng.nextInt(2);  // halves: every partial sum is exact in fp32
+            fsum += in[i];
+        }
+        try (Arena arena = Arena.ofConfined()) {
+            Tensor f = DEV.allocate(arena, DType.F32, 1), i32 = DEV.allocate(arena, DType.I32, 1);
+            Tensor u64 = DEV.allocate(arena, DType.I64, 1), max = DEV.allocate(arena, DType.I32, 1);
+            Tensor cas = DEV.allocate(arena, DType.I32, 1);
+            DEV.launch("selftest_atomics", Dim3.of(blocks), Dim3.of(threads), 0, f, i32, u64, max, cas, floats(arena, in));
+            int maxRef = 0;
+            for (int i = 0; i < n; i++) maxRef = Math.max(maxRef, i * 37 % 1001);
+            assertEquals((float) fsum, floatsOf(f)[0], "seed " + seed);
+            assertEquals(n * (n - 1) / 2, intsOf(i32)[0]);
+            assertEquals((long) n * (1L << 40) + (long) n * (n - 1) / 2, u64.data().get(ValueLayout.JAVA_LONG, 0));
+            assertEquals(maxRef, intsOf(max)[0]);
+            assertEquals(n, intsOf(cas)[0]);
+        }
+    }
+
+    @Test
+    void dynamicSharedMemoryIsPerBlock() {
+        int blocks = 3, threads = 96;
+        try (Arena arena = Arena.ofConfined()) {
+            Tensor out = DEV.allocate(arena, DType.F32, (long) blocks * threads);
+            DEV.launch("selftest_dynamic_smem", Dim3.of(blocks), Dim3.of(threads), threads * 4, out);
+            float[] got = floatsOf(out);
+            for (int b = 0; b < blocks; b++) {
+                for (int t = 0; t < threads; t++) assertEquals(b * 1000 + threads - 1 - t, got[b * threads + t]);
+            }
+        }
+    }
+
+    /** Round to nearest even on the 16 dropped bits; NaN becomes the canonical 0x7fff of cvt.rn.bf16.f32. */
+    static short bf16(float f) {
+        int u = Float.floatToRawIntBits(f);
+        if ((u & 0x7fffffff) > 0x7f800000) return 0x7fff;
+        return (short) ((u + 0x7fff + ((u >>> 16) & 1)) >>> 16);
+    }
+
+    @Test
+    void bf16RoundsToNearestEven() {
+        long seed = TestSeeds.next();
+        Random rng = new Random(seed);
+        int n = 1000;
+        float[] in = new float[n];
+        for (int i = 0; i < n; i++) in[i] = (float) (rng.nextGaussian() * Math.pow(10, rng.nextInt(20) - 10));
+        // ties in both directions, the largest finite values (one rounds to Inf), subnormals, specials
+        float[] special = {
+            Float.intBitsToFloat(0x3f808000), Float.intBitsToFloat(0x3f818000), Float.intBitsToFloat(0x3f808001),
+            Float.intBitsToFloat(0x7f7f7fff), Float.intBitsToFloat(0x7f7f8000), Float.MAX_VALUE, Float.MIN_VALUE,
+            Float.intBitsToFloat(0x00018000), Float.POSITIVE_INFINITY, Float.NEGATIVE_INFINITY, Float.NaN, -0.0f,
+            0.0f, -Float.intBitsToFloat(0x3f808000),
+        };
+        System.arraycopy(special, 0, in, 0, special.length);
+        try (Arena arena = Arena.ofConfined()) {
+            Tensor out = DEV.allocate(arena, DType.BF16, n), back = DEV.allocate(arena, DType.F32, n);
+            DEV.launch("selftest_bf16_round", Dim3.of((n + 255) / 256), Dim3.of(256), 0, out, back, floats(arena, in), n);
+            float[] backs = floatsOf(back);
+            for (int i = 0; i < n; i++) {
+                short want = bf16(in[i]);
+                short got = out.data().getAtIndex(ValueLayout.JAVA_SHORT, i);
+                assertEquals(want, got, "bf16 of " + in[i] + " (bits 0x" + Integer.toHexString(Float.floatToRawIntBits(in[i]))
+                        + "), seed " + seed);
+                float wantBack = Float.intBitsToFloat((want & 0xffff) << 16);
+                if (!Float.isNaN(wantBack)) assertEquals(wantBack, backs[i], "bf16x2 round trip of " + in[i]);
+            }
+        }
+    }
+
+    @Test
+    void badLaunchDimensionsAreReportedNotFatal() {
+        try (Arena arena = Arena.ofConfined()) {
+            Tensor out = DEV.allocate(arena, DType.I32, 4096);
+            var e = assertThrows(IllegalStateException.class,
+                    () -> DEV.launch("selftest_barrier_exit", Dim3.of(1), Dim3.of(2048), 0, out, 1));
+            assertTrue(e.getMessage().contains("selftest_barrier_exit") && e.getMessage().contains("1024"), e.getMessage());
+            e = assertThrows(IllegalStateException.class,
+                    () -> DEV.launch("selftest_barrier_exit", Dim3.of(1), new Dim3(32, 32, 2), 0, out, 1));
+            assertTrue(e.getMessage().contains("32x32x2"), e.getMessage());
+            e = assertThrows(IllegalStateException.class,
+                    () -> DEV.launch("selftest_dynamic_smem", Dim3.of(1), Dim3.of(32), 1 << 20, out));
+            assertTrue(e.getMessage().contains("shared memory"), e.getMessage());
+            assertThrows(IllegalArgumentException.class, () -> Dim3.of(0));
+            // the runtime is still usable afterwards
+            barriersLetReturnedThreadsDropOut(1, 64, 10);
+        }
+    }
+
+    @Test
+    void unknownKernelAndWrongArgumentsAreNamed() {
+        try (Arena arena = Arena.ofConfined()) {
+            Tensor out = DEV.allocate(arena, DType.I32, 64);
+            var e = assertThrows(IllegalArgumentException.class,
+                    () -> DEV.launch("no_such_kernel", Dim3.of(1), Dim3.of(32), 0, out));
+            assertTrue(e.getMessage().contains("no_such_kernel"), e.getMessage());
+            e = assertThrows(IllegalArgumentException.class,
+                    () -> DEV.launch("selftest_barrier_exit", Dim3.of(1), Dim3.of(32), 0, out));
+            assertTrue(e.getMessage().contains("takes (pointer, int) but was given (pointer)"), e.getMessage());
+            e = assertThrows(IllegalArgumentException.class,
+                    () -> DEV.launch("selftest_barrier_exit", Dim3.of(1), Dim3.of(32), 0, out, 3L));
+            assertTrue(e.getMessage().contains("(pointer, long long)"), e.getMessage());
+            e = assertThrows(IllegalArgumentException.class,
+                    () -> DEV.launch("selftest_barrier_exit", Dim3.of(1), Dim3.of(32), 0, out, 2.0));
+            assertTrue(e.getMessage().contains("Double"), e.getMessage());
+        }
+    }
+
+    @Test
+    void deadlockIsReportedNotHung() {
+        try (Arena arena = Arena.ofConfined()) {
+            Tensor out = DEV.allocate(arena, DType.F32, 64);
+            var e = assertThrows(IllegalStateException.class,
+                    () -> DEV.launch("selftest_deadlock", Dim3.of(1), Dim3.of(64), 0, out));
+            assertTrue(e.getMessage().contains("selftest_deadlock") && e.getMessage().contains("deadlocked"), e.getMessage());
+            barriersLetReturnedThreadsDropOut(2, 64, 64);
+        }
+    }
+
+    /** Values of a tensor of dtype d holding v: BF16 stores v rounded, so the reference must use that. */
+    static Tensor matrix(Arena arena, DType d, float[] v) {
+        Tensor t = DEV.allocate(arena, d, v.length);
+        if (d == DType.F32) {
+            DEV.upload(t, MemorySegment.ofArray(v));
+        } else {
+            short[] h = new short[v.length];
+            for (int i = 0; i < v.length; i++) {
+                h[i] = bf16(v[i]);
+                v[i] = Float.intBitsToFloat((h[i] & 0xffff) << 16);
+            }
+            DEV.upload(t, MemorySegment.ofArray(h));
+        }
+        return t;
+    }
+
+    @ParameterizedTest(name = "transA={0} transB={1} AB={2} C={3} beta={4}")
+    @CsvSource({
+        "false, false, F32, F32, 0", "true, false, F32, F32, 0.5", "false, true, F32, F32, -1", "true, true, F32, F32, 0",
+        "false, false, BF16, BF16, 0", "true, false, BF16, BF16, 0.5", "false, true, BF16, F32, 0.25",
+        "true, true, BF16, BF16, 1", "false, false, F32, BF16, 0.5", "true, true, BF16, F32, 0",
+    })
+    void gemmMatchesDoubleReference(boolean transA, boolean transB, DType ab, DType cType, float beta) {
+        long seed = TestSeeds.next();
+        Random rng = new Random(seed);
+        int m = 7 + rng.nextInt(20), n = 5 + rng.nextInt(20), k = 3 + rng.nextInt(40);
+        int aRows = transA ? k : m, aCols = transA ? m : k, bRows = transB ? n : k, bCols = transB ? k : n;
+        int lda = aCols + rng.nextInt(3), ldb = bCols + rng.nextInt(3), ldc = n + rng.nextInt(3);
+        float alpha = 1.25f;
+        float[] a = Numerics.normal(rng, aRows * lda, 1f), b = Numerics.normal(rng, bRows * ldb, 1f);
+        float[] c = Numerics.normal(rng, m * ldc, 1f);
+        String ctx = "seed " + seed + ", m=" + m + " n=" + n + " k=" + k + " lda=" + lda + " ldb=" + ldb + " ldc=" + ldc;
+        try (Arena arena = Arena.ofConfined()) {
+            Tensor ta = matrix(arena, ab, a), tb = matrix(arena, ab, b), tc = matrix(arena, cType, c);
+            DEV.gemm(transA, transB, m, n, k, alpha, ta, lda, tb, ldb, beta, tc, ldc);
+            float[] got = tc.toFloatArray(), ref = new float[m * n], ours = new float[m * n];
+            for (int i = 0; i < m; i++) {
+                for (int j = 0; j < n; j++) {
+                    double s = 0;
+                    for (int p = 0; p < k; p++) {
+                        s += (double) a[transA ? p * lda + i : i * lda + p] * b[transB ? j * ldb + p : p * ldb + j];
+                    }
+                    ref[i * n + j] = (float) (alpha * s + beta * (double) c[i * ldc + j]);
+                    ours[i * n + j] = got[i * ldc + j];
+                }
+                for (int j = n; j < ldc; j++) assertEquals(c[i * ldc + j], got[i * ldc + j], "padding of C, " + ctx);
+            }
+            // fp32 accumulation over k <= 42 terms: ~1e-6; a BF16 C adds one rounding of 2^-9 relative
+            double tol = cType == DType.F32 ? 1e-5 : 4e-3;
+            double err = Numerics.relErr(ours, ref);
+            assertTrue(err < tol, "gemm relative error " + err + " >= " + tol + " (" + ctx + ")");
+        }
+    }
+
+    @Test
+    void gemmRejectsOperandsThatDoNotFit() {
+        try (Arena arena = Arena.ofConfined()) {
+            Tensor a = DEV.allocate(arena, DType.F32, 4, 4), c = DEV.allocate(arena, DType.F32, 4, 4);
+            var e = assertThrows(IllegalArgumentException.class,
+                    () -> DEV.gemm(false, false, 4, 4, 5, 1f, a, 5, a, 4, 0f, c, 4));
+            assertTrue(e.getMessage().contains("needs"), e.getMessage());
+            assertThrows(IllegalArgumentException.class,
+                    () -> DEV.gemm(false, false, 4, 4, 4, 1f, a, 4, DEV.allocate(arena, DType.BF16, 4, 4), 4, 0f, c, 4));
+        }
+    }
+
+    @Test
+    void describesItselfAndBalancesRanges() {
+        assertTrue(DEV.describe().startsWith("CUDA emulation on the CPU ("), DEV.describe());
+        DEV.rangePush("step");
+        DEV.rangePop();
+        assertThrows(IllegalStateException.class, DEV::rangePop);
+    }
+}

@@ -1,0 +1,115 @@
+package org.gpt4llm.train;
+
+import java.nio.file.Path;
+import java.util.Map;
+import java.util.SplittableRandom;
+import org.gpt4llm.backend.Backend;
+import org.gpt4llm.model.LlamaConfig;
+import org.gpt4llm.model.DecoderModel;
+import org.gpt4llm.model.TokenBatch;
+import org.gpt4llm.tensor.Tensor;
+import org.gpt4llm.data.BatchSource;
+import org.gpt4llm.data.PaddedRows;
+
+/** A task a tiny LLaMA learns in a few dozen steps, and the pieces the trainer tests share. */
+final class Synthetic {
+    static final LlamaConfig TINY = new LlamaConfig(32, 64, 2, 4, 2, 1e-5f, 10000f, 32, false, 64, 1, 2);
+
+    private Synthetic() {}
+
+    /**
+     * Rows that count upwards modulo the vocabulary from a random start, 6 to 12 tokens long: after
+     * the first token every next token is predictable.
+     */
+    static BatchSource<TokenBatch> counting(int rows, long seed) {
+        SplittableRandom rng = new SplittableRandom(seed);
+        int[][] data = new int[rows][];
+        for (int r = 0; r < rows; r++) {
+            data[r] = new int[6 + rng.nextInt(7)];
+            int a = rng.nextInt(TINY.vocabSize());
+            for (int j = 0; j < data[r].length; j++) data[r][j] = (a + j) % TINY.vocabSize();
+        }
+        java.util.List<TokenBatch> rowBatches = new java.util.ArrayList<>();
+        for (int[] row : data) rowBatches.add(TokenBatch.causalLm(new int[][] {row}, 0));
+        return new PaddedRows(rowBatches, 0);
+    }
+
+    static FullFineTune model(Backend be, long seed) {
+        return new FullFineTune(DecoderModel.initRandom(be, TINY, seed), null);
+    }
+
+    /** A short run: 64 rows, batch 8 in micro-batches of 4, 3 epochs = 24 steps, eval every 5, a checkpoint every 4. */
+    static TrainConfig config(Path out) {
+        TrainConfig c = new TrainConfig();
+        c.model = "unused";
+        c.out = out.toString();
+        c.seed = 7;
+        c.batch = 8;
+        c.microBatch = 4;
+        c.epochs = 3;
+        c.lr = 1e-2;
+        c.warmupRatio = 0.1;
+        c.evalEvery = 5;
+        c.saveEvery = 4;
+        c.keep = 2;
+        return c.validate();
+    }
+
+    /** Delegates to a model, failing in chosen ways at a chosen step (counted by zeroGrad calls, one per step). */
+    static final class Faulty implements TrainableModel<TokenBatch> {
+        final TrainableModel<TokenBatch> inner;
+        final int failAtStep;
+        final boolean nan;
+        int step;
+
+        /** {@code nan}: the loss of that step is NaN; otherwise the step throws, as if the process died. */
+        Faulty(TrainableModel<TokenBatch> inner, int failAtStep, boolean nan) {
+            this.inner = inner;
+            this.failAtStep = failAtStep;
+            this.nan = nan;
+        }
+
+        @Override
+        public Backend backend() {
+            return inner.backend();
+        }
+
+        @Override
+        public float forward(TokenBatch batch) {
+            if (step == failAtStep && !nan) throw new IllegalStateException("killed at step " + step);
+            float loss = inner.forward(batch);
+            return step == failAtStep ? Float.NaN : loss;
+        }
+
+        @Override
+        public void backward(float gradScale) {
+            inner.backward(gradScale);
+        }
+
+        @Override
+        public void zeroGrad() {
+            step++;
+            inner.zeroGrad();
+        }
+
+        @Override
+        public Map<String, Tensor> trainableParameters() {
+            return inner.trainableParameters();
+        }
+
+        @Override
+        public Map<String, Tensor> trainableGradients() {
+            return inner.trainableGradients();
+        }
+
+        @Override
+        public void save(Path dir) throws java.io.IOException {
+            inner.save(dir);
+        }
+
+        @Override
+        public void restore(Path dir) throws java.io.IOException {
+            inner.restore(dir);
+        }
+    }
+}

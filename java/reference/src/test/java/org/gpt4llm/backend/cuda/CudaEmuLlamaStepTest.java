@@ -1,0 +1,148 @@
+package org.gpt4llm.backend.cuda;
+
+import static org.gpt4llm.testing.DecoderInputs.lossIgnores;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import java.lang.foreign.Arena;
+import java.util.LinkedHashMap;
+import java.util.Map;
+import java.util.Random;
+import java.util.function.ToDoubleFunction;
+import org.gpt4llm.backend.Backend;
+import org.gpt4llm.backend.cpu.CpuBackend;
+import org.gpt4llm.model.LlamaConfig;
+import org.gpt4llm.model.DecoderModel;
+import org.gpt4llm.model.ModelConfig;
+import org.gpt4llm.model.TokenBatch;
+import org.gpt4llm.optim.AdamWOptimizer;
+import org.gpt4llm.tensor.DType;
+import org.gpt4llm.tensor.Tensor;
+import org.gpt4llm.testing.Numerics;
+import org.gpt4llm.testing.TestSeeds;
+import org.junit.jupiter.api.Test;
+import org.gpt4llm.backend.cuda.device.EmuDevice;
+
+/**
+ * A whole LLaMA training step on {@code cuda-emu} (bf16 weights and activations, the CUDA kernels run
+ * by the emulation, GEMM on OpenBLAS) against the fp32 {@code cpu} backend started from the same
+ * bf16-representable weights.
+ *
+ * <p>Tolerances: bf16 keeps 8 significant bits (relative rounding 2^-9 ≈ 2e-3 per value). Every
+ * activation of the cuda path is rounded once per op, about 15 roundings deep through two layers, so
+ * logits differ by ~1% in relative norm and gradients (which go through the same chain backwards,
+ * with bf16 intermediate gradients) by a few percent. A wrong kernel (a missing term, a wrong index,
+ * a swapped operand) gives errors of order 1, far above these bounds.
+ */
+class CudaEmuLlamaStepTest {
+    static final double LOSS_TOL = 1e-2, LOGITS_TOL = 3e-2, GRAD_TOL = 6e-2, PARAM_TOL = 1e-2;
+
+    @Test
+    void trainingStepMatchesTheCpuBackend() throws Exception {
+        // head dim 64 takes the tensor-core attention; GQA with 2 query heads per kv head
+        stepMatchesTheCpuBackend(new LlamaConfig(128, 176, 2, 2, 1, 1e-5f, 10000f, 97, false, 256, 1, 2), name -> GRAD_TOL);
+    }
+
+    /**
+     * Forward, backward and one clipped AdamW step of {@code cfg} on both backends from the same bf16
+     * weights, on right-padded rows: loss, logits, every gradient (to {@code gradTol} of its name) and every
+     * parameter within the bounds above.
+     */
+    static void stepMatchesTheCpuBackend(ModelConfig cfg, ToDoubleFunction<String> gradTol) throws Exception {
+        long seed = TestSeeds.next();
+        Random rng = new Random(seed);
+        CpuBackend cpu = new CpuBackend(2);
+        try (Arena arena = Arena.ofShared();
+             CudaBackend emu = new CudaBackend(new EmuDevice())) {
+            Map<String, Tensor> weights = bf16Weights(arena, cfg, rng);
+            int[][] rows = new int[3][];
+            int[] lengths = {21, 9, 16};
+            for (int i = 0; i < rows.length; i++) {
+                rows[i] = rng.ints(lengths[i], 0, cfg.vocabSize()).toArray();
+            }
+            TokenBatch batch = TokenBatch.causalLm(rows, 0);
+            try (DecoderModel ref = DecoderModel.create(cpu, cfg, weights);
+                 DecoderModel gpu = DecoderModel.create(emu, cfg, weights)) {
+                float refLoss = ref.forward(batch), gpuLoss = gpu.forward(batch);
+                assertEquals(refLoss, gpuLoss, LOSS_TOL * refLoss, "seed " + seed + ": loss");
+                float[] refLogits = ref.logits().toFloatArray(), gpuLogits = emu.download(gpu.logits());
+                double logitsErr = Numerics.relErr(gpuLogits, refLogits);
+                assertTrue(logitsErr < LOGITS_TOL, "seed " + seed + ": logits rel err " + logitsErr);
+
+                ref.backward();
+                gpu.backward();
+                double worst = 0, typical = 0;
+                String worstName = "";
+                for (Tensor g : ref.gradients().values()) typical += norm(g.toFloatArray()) / ref.gradients().size();
+                for (String name : ref.gradients().keySet()) {
+                    float[] mine = emu.download(gpu.gradients().get(name)), want = ref.gradients().get(name).toFloatArray();
+                    if (lossIgnores(name)) { // exactly 0: both sides are rounding noise, small against the others
+                        double noise = norm(difference(mine, want)) / typical;
+                        assertTrue(noise < GRAD_TOL, "seed " + seed + ": gradient of " + name + " (exactly 0) differs by "
+                                + noise + " of the typical gradient norm");
+                        continue;
+                    }
+                    double e = Numerics.relErr(mine, want);
+                    if (e > worst) {
+                        worst = e;
+                        worstName = name;
+                    }
+                    assertTrue(e < gradTol.applyAsDouble(name), "seed " + seed + ": gradient of " + name + " rel err " + e);
+                }
+                System.out.printf("%s cuda-emu vs cpu: loss %.6f vs %.6f, logits rel err %.2e, worst gradient %.2e (%s)%n",
+                        cfg.modelType(), gpuLoss, refLoss, logitsErr, worst, worstName);
+
+                // one AdamW step with clipping: the bf16 working copy follows the fp32 master
+                Backend.AdamW hp = new Backend.AdamW(0.9f, 0.95f, 1e-8f, 0.1f);
+                try (AdamWOptimizer refOpt = new AdamWOptimizer(cpu, ref.parameters(), ref.gradients(), hp);
+                     AdamWOptimizer gpuOpt = new AdamWOptimizer(emu, gpu.parameters(), gpu.gradients(), hp)) {
+                    double refNorm = refOpt.step(1e-3f, 0.5f), gpuNorm = gpuOpt.step(1e-3f, 0.5f);
+                    assertEquals(refNorm, gpuNorm, GRAD_TOL * refNorm, "seed " + seed + ": grad norm");
+                    for (String name : ref.parameters().keySet()) {
+                        float[] mine = emu.download(gpu.parameters().get(name)), want = ref.parameters().get(name).toFloatArray();
+                        if (lossIgnores(name)) {
+                            // Adam moves an element by about lr whatever the sign of the noise: up to 2 lr apart, plus bf16 rounding
+                            for (int i = 0; i < want.length; i++) {
+                                assertEquals(want[i], mine[i], 2.02e-3 + Math.abs(want[i]) * 0x1p-8, "seed " + seed + ": parameter "
+                                        + name + "[" + i + "] after a step");
+                            }
+                            continue;
+                        }
+                        double e = Numerics.relErr(mine, want);
+                        assertTrue(e < PARAM_TOL, "seed " + seed + ": parameter " + name + " after a step, rel err " + e);
+                    }
+                }
+            }
+        }
+    }
+
+    private static double norm(float[] x) {
+        double s = 0;
+        for (float v : x) s += (double) v * v;
+        return Math.sqrt(s);
+    }
+
+    private static float[] difference(float[] a, float[] b) {
+        float[] d = new float[a.length];
+        for (int i = 0; i < d.length; i++) d[i] = a[i] - b[i];
+        return d;
+    }
+
+    /**
+     * Random weights already rounded to bf16, so both backends start from identical values: matrices
+     * N(0, 0.05²), norm weights uniform(0.8, 1.2), biases (OPT's linear and LayerNorm ones) N(0, 0.1²).
+     */
+    static Map<String, Tensor> bf16Weights(Arena arena, ModelConfig cfg, Random rng) {
+        CpuBackend cpu = new CpuBackend(2);
+        Map<String, Tensor> w = new LinkedHashMap<>();
+        DecoderModel.parameterShapes(cfg).forEach((name, shape) -> {
+            int n = (int) Tensor.numel(shape);
+            float[] v = name.endsWith(".bias") ? Numerics.normal(rng, n, 0.1f)
+                    : shape.length == 1 ? Numerics.uniform(rng, n, 0.8f, 1.2f) : Numerics.normal(rng, n, 0.05f);
+            Tensor bf = Tensor.allocate(arena, DType.BF16, shape);
+            cpu.convert(bf, Tensor.of(arena, v, shape));
+            w.put(name, bf);
+        });
+        return w;
+    }
+}

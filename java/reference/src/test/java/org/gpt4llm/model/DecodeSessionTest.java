@@ -1,0 +1,201 @@
+package org.gpt4llm.model;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import java.lang.foreign.Arena;
+import java.nio.file.Path;
+import java.util.Arrays;
+import java.util.List;
+import java.util.Map;
+import java.util.Random;
+import org.gpt4llm.backend.Backend;
+import org.gpt4llm.runtime.Backends;
+import org.gpt4llm.backend.cpu.CpuBackend;
+import org.gpt4llm.model.DecodeSession;
+import org.gpt4llm.tensor.Tensor;
+import org.gpt4llm.testing.DecoderInputs;
+import org.gpt4llm.testing.Numerics;
+import org.gpt4llm.testing.TestSeeds;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+/**
+ * Incremental decoding with a KV cache ({@link KvCacheSession}) against the full forward of the same
+ * sequences ({@link DecoderModel#forward} then {@link DecoderModel#logits}): after the prefill of three
+ * prompts of different lengths and after each of several steps, every row's next-token logits equal
+ * the full forward's logits at that row's last token. LLaMA (GQA, rotary) and OPT (learned
+ * positions, biases, LayerNorm), with and without a LoRA adapter, on the cpu backend (fp32, relative
+ * error below {@value #CPU_TOL}: only the order of the attention sums differs) and on cuda-emu
+ * (bf16 activations: the two attention kernels differ in fp32 rounding, which flips a bf16 rounding
+ * now and then; 0 to 1.1e-3 observed, below {@value #EMU_TOL}; a wrong
+ * position, mask or cache row gives errors of order 1).
+ */
+class DecodeSessionTest {
+    static final double CPU_TOL = 1e-5, EMU_TOL = 1e-2;
+    private static final LlamaConfig GQA = new LlamaConfig(40, 70, 2, 4, 2, 1e-5f, 10000f, 97, false, 128, 1, 2);
+    private static final OptConfig OPT = new OptConfig(24, 40, 2, 3, 53, false, 32, 2, 2, 1);
+    /** Head dim 32 on the emulated GPU path, 2 query heads per kv head. */
+    private static final LlamaConfig EMU_GQA = new LlamaConfig(128, 176, 2, 4, 2, 1e-5f, 10000f, 97, false, 64, 1, 2);
+    private static final int[] PROMPTS = {7, 1, 12};
+    /** Steps after the prefill: enough to cross the longest prompt on the cpu, fewer where the emulation is slow. */
+    private static final int STEPS = 4, EMU_STEPS = 2;
+
+    @Test
+    void llamaMatchesTheFullForward() {
+        long seed = TestSeeds.next();
+        Random rng = new Random(seed);
+        try (Arena arena = Arena.ofConfined(); CpuBackend be = new CpuBackend(2);
+             DecoderModel m = DecoderModel.create(be, GQA, LlamaModelTest.tensors(arena, GQA, LlamaModelTest.randomWeights(GQA, rng)))) {
+            decodingMatchesTheFullForward(m, rng, STEPS, CPU_TOL, "seed " + seed + ", llama");
+        }
+    }
+
+    @Test
+    void optMatchesTheFullForward() {
+        long seed = TestSeeds.next();
+        Random rng = new Random(seed);
+        try (Arena arena = Arena.ofConfined(); CpuBackend be = new CpuBackend(2);
+             DecoderModel m = DecoderModel.create(be, OPT, LlamaModelTest.tensors(arena, OPT, DecoderInputs.optWeights(OPT, rng)))) {
+            decodingMatchesTheFullForward(m, rng, STEPS, CPU_TOL, "seed " + seed + ", opt");
+        }
+    }
+
+    /** Adapters with random A and B (dropout configured, which decoding must not apply), saved then loaded. */
+    @Test
+    void loadedLoraAdaptersTakePart(@TempDir Path dir) throws Exception {
+        long seed = TestSeeds.next();
+        Random rng = new Random(seed);
+        record Arch(ModelConfig cfg, Map<String, float[]> weights, List<String> targets) {}
+        List<Arch> archs = List.of(
+                new Arch(GQA, LlamaModelTest.randomWeights(GQA, rng), LoraConfig.LLAMA_TARGETS),
+                new Arch(OPT, DecoderInputs.optWeights(OPT, rng), List.of("q_proj", "v_proj", "out_proj", "fc1", "fc2")));
+        for (Arch a : archs) {
+            Path adapter = dir.resolve(a.cfg.modelType());
+            try (Arena arena = Arena.ofConfined(); CpuBackend be = new CpuBackend(2)) {
+                try (DecoderModel trained = DecoderModel.create(be, a.cfg, LlamaModelTest.tensors(arena, a.cfg, a.weights))) {
+                    trained.enableLora(new LoraConfig(4, 8f, 0.3f, a.targets), seed);
+                    for (Tensor t : trained.trainableParameters().values()) {
+                        be.upload(t, Tensor.of(arena, Numerics.normal(rng, (int) t.numel(), 0.3f), t.shape()));
+                    }
+                    trained.saveAdapter(adapter, "base");
+                }
+                try (DecoderModel m = DecoderModel.create(be, a.cfg, LlamaModelTest.tensors(arena, a.cfg, a.weights))) {
+                    m.loadAdapter(adapter);
+                    decodingMatchesTheFullForward(m, rng, STEPS, CPU_TOL, "seed " + seed + ", " + a.cfg.modelType() + " + LoRA");
+                }
+            }
+        }
+    }
+
+    @Test
+    void cudaEmuLlamaMatchesItsFullForward() {
+        emuMatches(EMU_GQA, rng -> LlamaModelTest.randomWeights(EMU_GQA, rng), "llama");
+    }
+
+    @Test
+    void cudaEmuOptMatchesItsFullForward() {
+        emuMatches(OPT, rng -> DecoderInputs.optWeights(OPT, rng), "opt");
+    }
+
+    private static void emuMatches(ModelConfig cfg, java.util.function.Function<Random, Map<String, float[]>> weights,
+                                   String what) {
+        long seed = TestSeeds.next();
+        Random rng = new Random(seed);
+        try (Arena arena = Arena.ofConfined(); Backend be = Backends.open("cuda-emu", 2);
+             DecoderModel m = DecoderModel.create(be, cfg, LlamaModelTest.tensors(arena, cfg, weights.apply(rng)))) {
+            decodingMatchesTheFullForward(m, rng, EMU_STEPS, EMU_TOL, "seed " + seed + ", cuda-emu " + what);
+        }
+    }
+
+    /**
+     * Prefill of {@link #PROMPTS} random prompts, then {@code steps} steps of random tokens: after
+     * each, every row's logits against the full forward of all rows so far (right-padded).
+     */
+    static void decodingMatchesTheFullForward(DecoderModel m, Random rng, int steps, double tol, String context) {
+        m.setTraining(false);
+        int vocab = m.vocabSize();
+        int[][] rows = new int[PROMPTS.length][];
+        for (int r = 0; r < rows.length; r++) rows[r] = rng.ints(PROMPTS[r], 0, vocab).toArray();
+        int maxLength = Arrays.stream(PROMPTS).max().orElseThrow() + steps;
+        double worst = 0;
+        try (DecodeSession s = m.open(PROMPTS.length + 1, maxLength)) {
+            float[][] logits = s.prefill(rows);
+            for (int step = 0; ; step++) {
+                float[][] ref = fullForwardLastLogits(m, rows);
+                for (int r = 0; r < rows.length; r++) {
+                    assertEquals(rows[r].length, s.length(r), context + ": length of row " + r);
+                    double err = Numerics.relErr(logits[r], ref[r]);
+                    worst = Math.max(worst, err);
+                    // a zero reference would make any relative error vacuous
+                    assertTrue(spread(ref[r]) > 0.1, context + ": the reference logits of row " + r + " are flat");
+                    assertTrue(err < tol, context + ", step " + step + ", row " + r + " (length " + rows[r].length
+                            + "): logits relative error " + err + " >= " + tol);
+                }
+                if (step == steps) break;
+                int[] next = rng.ints(rows.length, 0, vocab).toArray();
+                for (int r = 0; r < rows.length; r++) {
+                    rows[r] = Arrays.copyOf(rows[r], rows[r].length + 1);
+                    rows[r][rows[r].length - 1] = next[r];
+                }
+                logits = s.step(next);
+            }
+        }
+        System.out.printf("decode vs full forward, %s: max logits relative error %.3e%n", context, worst);
+    }
+
+    /** Largest minus smallest logit. */
+    private static double spread(float[] x) {
+        double lo = Double.MAX_VALUE, hi = -Double.MAX_VALUE;
+        for (float f : x) {
+            lo = Math.min(lo, f);
+            hi = Math.max(hi, f);
+        }
+        return hi - lo;
+    }
+
+    /** The full forward's logits at the last token of each row, [rows][V]. */
+    private static float[][] fullForwardLastLogits(DecoderModel m, int[][] rows) {
+        TokenBatch b = TokenBatch.causalLm(rows, 0);
+        m.forward(b);
+        int v = m.vocabSize();
+        float[] all = m.backend().download(m.logits());
+        float[][] out = new float[rows.length][];
+        for (int r = 0; r < rows.length; r++) {
+            int at = r * b.seqLen() + rows[r].length - 1;
+            out[r] = Arrays.copyOfRange(all, at * v, (at + 1) * v);
+        }
+        return out;
+    }
+
+    @Test
+    void refusesWhatItCannotDecode() {
+        Random rng = new Random(TestSeeds.next());
+        try (Arena arena = Arena.ofConfined(); CpuBackend be = new CpuBackend(2);
+             DecoderModel m = DecoderModel.create(be, OPT, LlamaModelTest.tensors(arena, OPT, DecoderInputs.optWeights(OPT, rng)))) {
+            var e = assertThrows(IllegalArgumentException.class, () -> m.open(2, OPT.maxPositionEmbeddings() + 1));
+            assertTrue(e.getMessage().contains("max_position_embeddings"), e.getMessage());
+            try (KvCacheSession s = m.open(2, 5)) {
+                var st = assertThrows(IllegalStateException.class, () -> s.step(new int[] {1}));
+                assertTrue(st.getMessage().contains("before prefill"), st.getMessage());
+                e = assertThrows(IllegalArgumentException.class, () -> s.prefill(new int[][] {{1}, {2}, {3}}));
+                assertTrue(e.getMessage().contains("maxBatch"), e.getMessage());
+                e = assertThrows(IllegalArgumentException.class, () -> s.prefill(new int[][] {{1, 2, 3, 4, 5, 6}}));
+                assertTrue(e.getMessage().contains("maxLength 5"), e.getMessage());
+                e = assertThrows(IllegalArgumentException.class, () -> s.prefill(new int[][] {{1}, {}}));
+                assertTrue(e.getMessage().contains("prompt 1 is empty"), e.getMessage());
+                e = assertThrows(IllegalArgumentException.class, () -> s.prefill(new int[][] {{1, OPT.vocabSize()}}));
+                assertTrue(e.getMessage().contains("outside the vocabulary"), e.getMessage());
+                s.prefill(new int[][] {{1, 2, 3, 4}, {5}});
+                e = assertThrows(IllegalArgumentException.class, () -> s.step(new int[] {1}));
+                assertTrue(e.getMessage().contains("one token per row (2)"), e.getMessage());
+                s.step(new int[] {1, 2});
+                assertEquals(5, s.length(0));
+                st = assertThrows(IllegalStateException.class, () -> s.step(new int[] {1, 2}));
+                assertTrue(st.getMessage().contains("row 0 already holds 5 tokens"), st.getMessage());
+                assertEquals(2, s.length(1), "a refused step appends nothing");
+            }
+        }
+    }
+}

@@ -1,0 +1,114 @@
+package org.gpt4llm.model;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import java.lang.foreign.Arena;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.Random;
+import org.bytedeco.javacpp.PointerScope;
+import org.gpt4llm.backend.Backend;
+import org.gpt4llm.runtime.Backends;
+import org.gpt4llm.backend.RewardPairs;
+import org.gpt4llm.data.RewardBatch;
+import org.gpt4llm.reference.Torch;
+import org.gpt4llm.reference.TorchDecoder;
+import org.gpt4llm.reference.TorchLlama;
+import org.gpt4llm.reference.TorchOpt;
+import org.gpt4llm.reference.TorchPairwiseLoss;
+import org.gpt4llm.tensor.Tensor;
+import org.gpt4llm.testing.DecoderInputs;
+import org.gpt4llm.testing.Numerics;
+import org.gpt4llm.testing.TestSeeds;
+import org.gpt4llm.train.RewardTraining;
+import org.junit.jupiter.api.Test;
+
+/**
+ * A reward model (backbone + value head read at each response's last token) trained with the pairwise
+ * loss over all score-ordered pairs, against libtorch autograd: the backbone written with libtorch's
+ * ops ({@link TorchOpt}, {@link TorchLlama}), the head and the loss ({@link TorchPairwiseLoss}) on
+ * its hidden states. Rewards, loss and the gradient of every weight, head included, must agree.
+ */
+class RewardModelTest {
+    private static final double TOL = 1e-4;
+    private static final OptConfig OPT = new OptConfig(24, 40, 2, 3, 53, true, 32, 2, 2, 1);
+    private static final LlamaConfig LLAMA = new LlamaConfig(24, 40, 2, 4, 2, 1e-5f, 10000f, 53, false, 64, 1, 2);
+
+    @Test
+    void optRewardModelMatchesLibtorch() {
+        long seed = TestSeeds.next();
+        Random rng = new Random(seed);
+        try (Arena arena = Arena.ofConfined()) {
+            compare("opt, seed " + seed, OPT, LlamaModelTest.tensors(arena, OPT, DecoderInputs.optWeights(OPT, rng)), rng,
+                    weights -> new TorchOpt(OPT, weights, 2));
+        }
+    }
+
+    @Test
+    void llamaRewardModelMatchesLibtorch() {
+        long seed = TestSeeds.next();
+        Random rng = new Random(seed);
+        try (Arena arena = Arena.ofConfined()) {
+            compare("llama, seed " + seed, LLAMA, LlamaModelTest.tensors(arena, LLAMA, LlamaModelTest.randomWeights(LLAMA, rng)),
+                    rng, weights -> new TorchLlama(LLAMA, weights, 2));
+        }
+    }
+
+    private static void compare(String what, ModelConfig cfg, Map<String, Tensor> backbone, Random rng,
+                                java.util.function.Function<Map<String, Tensor>, TorchDecoder> reference) {
+        int c = cfg.hiddenSize();
+        // three prompts with K = 3, 2 and 4 responses of different lengths; ties in the last one
+        int[][] rows = new int[9][];
+        for (int i = 0; i < rows.length; i++) {
+            rows[i] = new int[3 + rng.nextInt(9)];
+            for (int j = 0; j < rows[i].length; j++) rows[i][j] = rng.nextInt(cfg.vocabSize());
+        }
+        int[] offsets = {0, 3, 5, 9};
+        float[] gold = {7f, 2f, 9f, 1f, 8f, 5f, 5f, 3f, 6f};
+        TokenBatch tokens = TokenBatch.causalLm(rows, 0);
+        int[] last = new int[rows.length];
+        for (int i = 0; i < rows.length; i++) last[i] = i * tokens.seqLen() + rows[i].length - 1;
+        int pairs = RewardPairs.count(gold, offsets, gold.length);
+        RewardBatch batch = new RewardBatch(tokens, last, gold, offsets, pairs);
+        float margin = 0.3f, center = 0.05f;
+        float[] head = Numerics.normal(rng, c, 0.5f);
+
+        try (Arena arena = Arena.ofConfined(); Backend be = Backends.open("cpu", 2)) {
+            Map<String, Tensor> weights = new LinkedHashMap<>(backbone);
+            weights.put(RewardModel.HEAD, Tensor.of(arena, head, 1, c));
+            float oursLoss;
+            float[] oursRewards;
+            Map<String, float[]> oursGrads = new LinkedHashMap<>();
+            try (RewardModel rm = RewardModel.fromWeights(be, cfg, weights, 0)) {
+                RewardTraining task = new RewardTraining(rm, null, margin, center);
+                task.zeroGrad();
+                oursLoss = task.forward(batch);
+                task.backward(1f / pairs);
+                oursRewards = rm.rewards(tokens, last);
+                rm.gradients().forEach((name, g) -> oursGrads.put(name, be.download(g)));
+            }
+
+            try (TorchDecoder ref = reference.apply(backbone); PointerScope scope = new PointerScope()) {
+                ref.forward(tokens);
+                org.bytedeco.pytorch.Tensor v = Torch.floats(head, c);
+                v.set_requires_grad(true);
+                org.bytedeco.pytorch.Tensor rewards = ref.hidden().reshape(tokens.size(), c)
+                        .index_select(0, Torch.longs(last, last.length)).matmul(v);
+                float[] refRewards = Torch.toFloats(rewards.detach());
+                org.bytedeco.pytorch.Tensor loss = TorchPairwiseLoss.loss(rewards, gold, offsets, margin, center);
+                float refLoss = loss.item_float();
+                ref.backward(loss);
+                Map<String, float[]> refGrads = new LinkedHashMap<>(ref.grads());
+                refGrads.put(RewardModel.HEAD, Torch.toFloats(v.grad()));
+
+                assertTrue(Numerics.relErr(oursRewards, refRewards) < TOL, what + ": rewards");
+                assertEquals(refLoss, oursLoss, TOL * Math.abs(refLoss), what + ": loss");
+                LlamaModelTest.assertGradientsMatch(oursGrads, refGrads, what);
+                assertEquals(List.copyOf(refGrads.keySet()).stream().filter(n -> !n.equals("lm_head.weight")).sorted().toList(),
+                        oursGrads.keySet().stream().sorted().toList(), what + ": the weights that get gradients");
+            }
+        }
+    }
+}
