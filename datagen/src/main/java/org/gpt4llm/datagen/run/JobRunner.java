@@ -235,12 +235,18 @@ public final class JobRunner {
         writeAtomically(file, sb.toString().getBytes(java.nio.charset.StandardCharsets.UTF_8));
     }
 
+    /**
+     * Writes {@code file} whole or not at all: a hidden temp file beside it, forced to disk, renamed over
+     * it. The temp file is created as any new file is (not with Files.createTempFile, which makes it
+     * owner-only), so the result has the permissions the user's umask gives.
+     */
     static void writeAtomically(Path file, byte[] bytes) throws IOException {
         Path abs = file.toAbsolutePath();
         Files.createDirectories(abs.getParent());
-        Path tmp = Files.createTempFile(abs.getParent(), abs.getFileName().toString(), ".tmp");
+        Path tmp = abs.resolveSibling("." + abs.getFileName() + "." + Long.toHexString(System.nanoTime()) + ".tmp");
         try {
-            try (var ch = java.nio.channels.FileChannel.open(tmp, java.nio.file.StandardOpenOption.WRITE)) {
+            try (var ch = java.nio.channels.FileChannel.open(tmp, java.nio.file.StandardOpenOption.CREATE_NEW,
+                    java.nio.file.StandardOpenOption.WRITE)) {
                 var buf = java.nio.ByteBuffer.wrap(bytes);
                 while (buf.hasRemaining()) ch.write(buf);
                 ch.force(true);

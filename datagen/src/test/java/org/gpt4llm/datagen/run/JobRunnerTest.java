@@ -29,6 +29,7 @@ import org.gpt4llm.datagen.job.Job;
 import org.gpt4llm.datagen.teacher.ChatResponse;
 import org.gpt4llm.datagen.teacher.Teacher;
 import org.gpt4llm.datagen.teacher.TeacherException;
+import org.gpt4llm.testing.FilePermissions;
 import org.gpt4llm.testing.TestSeeds;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
@@ -102,6 +103,7 @@ class JobRunnerTest {
         Failure f5 = first.failed().stream().filter(f -> f.id().equals("5")).findFirst().orElseThrow();
         assertEquals(new Failure("5", "the teacher refused task 5", 400, 1), f5);
         assertEquals(refused + flakyCount, Files.readAllLines(JobRunner.failuresFile(out)).size());
+        FilePermissions.assertUmaskDefault(JobRunner.failuresFile(out));
         assertTrue(first.describe("alpaca").contains("failed 5 (1 run): the teacher refused task 5"), first.describe("alpaca"));
 
         RunSummary second = runner(input, out).run(teacher, RunOptions.defaults().withConcurrency(6), false);
@@ -224,6 +226,7 @@ class JobRunnerTest {
 
         Path export = dir.resolve("release").resolve("alpaca_gpt4_data.json");
         assertEquals(0, runner.export(export));
+        FilePermissions.assertUmaskDefault(export);  // a file others may read, as the user's umask says
         JsonNode released = JSON.readTree(export.toFile());
         assertEquals(40, released.size());
         for (int i = 0; i < 40; i++) {

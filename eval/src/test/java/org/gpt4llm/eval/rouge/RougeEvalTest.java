@@ -16,6 +16,7 @@ import org.gpt4llm.eval.rouge.RougeEval.Bucket;
 import org.gpt4llm.eval.rouge.RougeEval.Instance;
 import org.gpt4llm.eval.rouge.RougeEval.LengthWords;
 import org.gpt4llm.eval.rouge.RougeEval.Row;
+import org.gpt4llm.testing.FilePermissions;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
@@ -99,6 +100,7 @@ class RougeEvalTest {
         rows.add(new Row("ALL", 9000, "GPT4 (paper)", 0.5, 0.3, 0.45));
         Path png = dir.resolve("rouge.png");
         ReportFiles.writePng(png, RougeEval.chart(rows));
+        FilePermissions.assertUmaskDefault(png);
         byte[] head = new byte[4];
         System.arraycopy(Files.readAllBytes(png), 0, head, 0, 4);
         assertArrayEquals(new byte[] {(byte) 0x89, 'P', 'N', 'G'}, head);

@@ -18,6 +18,7 @@ import java.util.List;
 import java.util.stream.Stream;
 import org.gpt4llm.backend.cpu.CpuBackend;
 import org.gpt4llm.model.TokenBatch;
+import org.gpt4llm.testing.FilePermissions;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
@@ -69,9 +70,13 @@ class TrainerTest {
         assertEquals(1.0, lines.get(7).get("epoch").asDouble());
         // keep 2 of the checkpoints at 4, 8, ..., 20; the last step goes to final/
         assertEquals(List.of("checkpoint-16", "checkpoint-20"), checkpoints(out));
+        FilePermissions.assertUmaskDefault(out.resolve("checkpoint-20"));
         for (String f : List.of("model.safetensors", "config.json", "optimizer.safetensors", "trainer_state.json")) {
             assertTrue(Files.isRegularFile(out.resolve("checkpoint-20").resolve(f)), f);
+            FilePermissions.assertUmaskDefault(out.resolve("checkpoint-20").resolve(f));
         }
+        FilePermissions.assertUmaskDefault(out.resolve("metrics.jsonl"));
+        FilePermissions.assertUmaskDefault(out.resolve("final/model.safetensors"));
         JsonNode state = TrainConfig.JSON.readTree(out.resolve("checkpoint-20/trainer_state.json").toFile());
         assertEquals(20, state.get("step").asInt());
         assertEquals(20, state.get("metrics_lines").asInt());

@@ -42,6 +42,9 @@ public final class Nvtx {
         LIBRARY = found;
     }
 
+    /** What push and pop return where neither library is present. */
+    public static final int NO_LIBRARY = Integer.MIN_VALUE;
+
     private Nvtx() {}
 
     /** The library the ranges go to, or null when there is none. */
@@ -49,19 +52,24 @@ public final class Nvtx {
         return LIBRARY;
     }
 
-    public static void push(String name) {
-        if (PUSH == null) return;
+    /**
+     * Opens a range: the library's answer (the range's zero-based depth while a profiler records,
+     * a negative value without one), or {@link #NO_LIBRARY}.
+     */
+    public static int push(String name) {
+        if (PUSH == null) return NO_LIBRARY;
         try (Arena arena = Arena.ofConfined()) {
-            int depth = (int) PUSH.invokeExact(arena.allocateFrom(name));
+            return (int) PUSH.invokeExact(arena.allocateFrom(name));
         } catch (Throwable t) {
             throw new IllegalStateException("nvtxRangePushA failed: " + t, t);
         }
     }
 
-    public static void pop() {
-        if (POP == null) return;
+    /** Closes the innermost range: the library's answer, or {@link #NO_LIBRARY}. */
+    public static int pop() {
+        if (POP == null) return NO_LIBRARY;
         try {
-            int depth = (int) POP.invokeExact();
+            return (int) POP.invokeExact();
         } catch (Throwable t) {
             throw new IllegalStateException("nvtxRangePop failed: " + t, t);
         }
