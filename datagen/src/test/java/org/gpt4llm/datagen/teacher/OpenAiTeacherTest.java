@@ -16,6 +16,7 @@ import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
 import java.util.concurrent.Future;
 import org.gpt4llm.datagen.teacher.FakeTeacherServer.Failure;
+import org.gpt4llm.testing.JsonChecks;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.params.ParameterizedTest;
@@ -51,11 +52,11 @@ class OpenAiTeacherTest {
         assertEquals((("Be brief.".length() + "Name a colour.\nAny one.".length()) + 3) / 4, answer.promptTokens());
         assertEquals(("ANSWER: Name a colour.".length() + 3) / 4, answer.completionTokens());
         JsonNode body = server.bodies().getFirst();
-        assertEquals("gpt-4-test", body.path("model").asText());
-        assertEquals(0.7, body.path("temperature").asDouble());
-        assertEquals(64, body.path("max_tokens").asInt());
-        assertEquals("system", body.path("messages").path(0).path("role").asText());
-        assertEquals("Name a colour.\nAny one.", body.path("messages").path(1).path("content").asText());
+        assertEquals("gpt-4-test", JsonChecks.text(body, "model"));
+        assertEquals(0.7, JsonChecks.number(body, "temperature"));
+        assertEquals(64, JsonChecks.integer(body, "max_tokens"));
+        assertEquals("system", JsonChecks.text(JsonChecks.element(JsonChecks.required(body, "messages"), 0), "role"));
+        assertEquals("Name a colour.\nAny one.", JsonChecks.text(JsonChecks.element(JsonChecks.required(body, "messages"), 1), "content"));
     }
 
     @Test
@@ -199,10 +200,10 @@ class OpenAiTeacherTest {
         double cost = prompt / 1000.0 * 0.03 + completion / 1000.0 * 0.06;
         assertEquals(cost, usage.cost(), 1e-12);
         JsonNode json = usage.toJson();
-        assertEquals(prompt, json.path("prompt_tokens").asLong());
-        assertEquals(completion, json.path("completion_tokens").asLong());
-        assertEquals(cost, json.path("cost_usd").asDouble(), 1e-12);
-        assertEquals(usage.retries(), json.path("retries").asLong());
+        assertEquals(prompt, JsonChecks.integer(json, "prompt_tokens"));
+        assertEquals(completion, JsonChecks.integer(json, "completion_tokens"));
+        assertEquals(cost, JsonChecks.number(json, "cost_usd"), 1e-12);
+        assertEquals(usage.retries(), JsonChecks.integer(json, "retries"));
         assertTrue(usage.summary().startsWith(usage.requests() + " requests (40 answered, 0 failed, " + usage.retries() + " retries)"), usage.summary());
     }
 

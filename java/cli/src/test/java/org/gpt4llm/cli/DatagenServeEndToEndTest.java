@@ -15,6 +15,7 @@ import org.gpt4llm.serve.OpenAiServer;
 import org.gpt4llm.serve.ServerConfig;
 import org.gpt4llm.testing.CliRun;
 import org.gpt4llm.testing.SharedFiles;
+import org.gpt4llm.testing.JsonChecks;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
@@ -53,8 +54,8 @@ class DatagenServeEndToEndTest {
         List<String> usage = Files.readAllLines(DatagenCommand.usageFile(out));
         assertEquals(2, usage.size(), "one usage line per run");
         JsonNode run = JSON.readTree(usage.getFirst());
-        assertEquals(20, run.path("answered").asInt(), run.toString());
-        assertTrue(run.path("completion_tokens").asLong() > 0 && run.path("cost_usd").asDouble() > 0, run.toString());
+        assertEquals(20, JsonChecks.integer(run, "answered"), run.toString());
+        assertTrue(JsonChecks.integer(run, "completion_tokens") > 0 && JsonChecks.number(run, "cost_usd") > 0, run.toString());
         Set<String> ids = new HashSet<>();
         for (String line : lines) assertTrue(ids.add(JSON.readTree(line).get("id").asText()), "id written twice: " + line);
 

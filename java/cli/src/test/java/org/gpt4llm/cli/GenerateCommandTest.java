@@ -24,6 +24,7 @@ import org.gpt4llm.testing.Numerics;
 import org.gpt4llm.testing.TestSeeds;
 import org.gpt4llm.testing.CliRun;
 import org.gpt4llm.testing.SharedFiles;
+import org.gpt4llm.testing.JsonChecks;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
@@ -69,7 +70,7 @@ class GenerateCommandTest {
     }
 
     static List<String> texts(List<JsonNode> records) {
-        return records.stream().map(n -> n.path("question_id").asText() + "=" + n.path("text").asText()).toList();
+        return records.stream().map(n -> JsonChecks.text(n, "question_id") + "=" + JsonChecks.text(n, "text")).toList();
     }
 
     @Test
@@ -80,18 +81,18 @@ class GenerateCommandTest {
         assertEquals(5, recs.size());
         for (int i = 0; i < 5; i++) {
             JsonNode n = recs.get(i);
-            assertEquals(i + 1, n.path("question_id").asInt(), "Vicuna ids, in file order");
-            assertTrue(n.path("question_id").isInt(), "ids keep their JSON type");
-            assertTrue(n.path("answer_id").asText().matches("[2-9A-HJ-NP-Za-km-z]{22}"), n.toString());
-            assertEquals("tiny-llama", n.path("model_id").asText());
-            assertTrue(n.path("text").isTextual() && n.path("tstamp").isNumber(), n.toString());
-            JsonNode m = n.path("metadata");
-            assertEquals(0.0, m.path("temperature").asDouble());
-            assertEquals(12, m.path("max_new_tokens").asInt());
-            assertTrue(Set.of("stop", "length").contains(m.path("finish_reason").asText()), m.toString());
-            assertTrue(m.path("tokens").asInt() <= 12 && m.path("prompt_tokens").asInt() > 10, m.toString());
+            assertEquals(i + 1, JsonChecks.integer(n, "question_id"), "Vicuna ids, in file order");
+            assertTrue(JsonChecks.required(n, "question_id").isInt(), "ids keep their JSON type");
+            assertTrue(JsonChecks.text(n, "answer_id").matches("[2-9A-HJ-NP-Za-km-z]{22}"), n.toString());
+            assertEquals("tiny-llama", JsonChecks.text(n, "model_id"));
+            assertTrue(JsonChecks.required(n, "text").isTextual() && JsonChecks.required(n, "tstamp").isNumber(), n.toString());
+            JsonNode m = JsonChecks.required(n, "metadata");
+            assertEquals(0.0, JsonChecks.number(m, "temperature"));
+            assertEquals(12, JsonChecks.integer(m, "max_new_tokens"));
+            assertTrue(Set.of("stop", "length").contains(JsonChecks.text(m, "finish_reason")), m.toString());
+            assertTrue(JsonChecks.integer(m, "tokens") <= 12 && JsonChecks.integer(m, "prompt_tokens") > 10, m.toString());
         }
-        assertTrue(recs.stream().anyMatch(n -> !n.path("text").asText().isEmpty()), "a random model still says something");
+        assertTrue(recs.stream().anyMatch(n -> !JsonChecks.text(n, "text").isEmpty()), "a random model still says something");
 
         // greedy is deterministic, whatever the batch
         Path again = dir.resolve("greedy-again.jsonl");
@@ -107,7 +108,7 @@ class GenerateCommandTest {
         assertTrue(r.out().contains("5 questions, 2 already answered"), r.out());
         List<JsonNode> resumed = records(killed);
         assertEquals(texts(recs), texts(resumed), "every id once, in order, with the same answers");
-        assertEquals(recs.get(0).path("answer_id"), resumed.get(0).path("answer_id"), "finished records are kept as they were");
+        assertEquals(JsonChecks.required(recs.get(0), "answer_id"), JsonChecks.required(resumed.get(0), "answer_id"), "finished records are kept as they were");
         // and a finished file has nothing left to do
         r = generate(killed, "--limit", "5", "--temperature", "0");
         assertTrue(r.out().contains("0 to go"), r.out());
@@ -124,7 +125,7 @@ class GenerateCommandTest {
         generate(c, concat(sampling, "--seed", "4", "--batch", "4"));
         assertEquals(texts(records(a)), texts(records(b)));
         assertFalse(texts(records(a)).equals(texts(records(c))), "another seed samples other text");
-        assertEquals(1.2, records(a).getFirst().path("metadata").path("repetition_penalty").asDouble(), 1e-6);
+        assertEquals(1.2, JsonChecks.number(JsonChecks.required(records(a).getFirst(), "metadata"), "repetition_penalty"), 1e-6);
     }
 
     @Test
@@ -143,19 +144,19 @@ class GenerateCommandTest {
         assertEquals(3, main.size());
         for (int q = 0; q < 3; q++) {
             Set<String> answers = new HashSet<>();
-            JsonNode rewards = main.get(q).path("metadata").path("rewards");
+            JsonNode rewards = JsonChecks.required(JsonChecks.required(main.get(q), "metadata"), "rewards");
             assertEquals(3, rewards.size());
             for (int k = 0; k < 3; k++) {
                 JsonNode rec = groups.get(k).get(q);
-                assertEquals(q + 1, rec.path("question_id").asInt());
-                assertEquals(k + 1, rec.path("metadata").path("rank").asInt());
-                assertEquals(rewards.get(k).asDouble(), rec.path("metadata").path("reward").asDouble(), 0.0,
+                assertEquals(q + 1, JsonChecks.integer(rec, "question_id"));
+                assertEquals(k + 1, JsonChecks.integer(JsonChecks.required(rec, "metadata"), "rank"));
+                assertEquals(rewards.get(k).asDouble(), JsonChecks.number(JsonChecks.required(rec, "metadata"), "reward"), 0.0,
                         "group file k holds the k-th best");
                 if (k > 0) assertTrue(rewards.get(k - 1).asDouble() >= rewards.get(k).asDouble(), "ranked: " + rewards);
-                answers.add(rec.path("metadata").path("seed").asText());
+                answers.add(JsonChecks.text(JsonChecks.required(rec, "metadata"), "seed"));
             }
             assertEquals(3, answers.size(), "three samples with their own seeds");
-            assertEquals(groups.get(0).get(q).path("answer_id"), main.get(q).path("answer_id"), "the main file has the best");
+            assertEquals(JsonChecks.required(groups.get(0).get(q), "answer_id"), JsonChecks.required(main.get(q), "answer_id"), "the main file has the best");
             assertTrue(rewards.get(0).asDouble() > rewards.get(2).asDouble(), "distinct samples get distinct rewards: " + rewards);
         }
 
@@ -170,8 +171,8 @@ class GenerateCommandTest {
         List<Questions.Question> user = Questions.read(SharedFiles.get("data/user_oriented_instructions_252.jsonl"));
         JsonNode first = JSON.readTree(Files.readAllLines(SharedFiles.get("data/user_oriented_instructions_252.jsonl")).getFirst());
         assertTrue(user.size() >= 252, "one question per instance");
-        assertEquals(first.path("instruction").asText(), user.getFirst().instruction());
-        assertEquals(first.path("instances").get(0).path("input").asText(), user.getFirst().input());
+        assertEquals(JsonChecks.text(first, "instruction"), user.getFirst().instruction());
+        assertEquals(JsonChecks.text(JsonChecks.required(first, "instances").get(0), "input"), user.getFirst().input());
         List<Questions.Question> alpaca = Questions.read(SharedFiles.get("data/alpaca_gpt4_en_1k.json"));
         assertEquals(999, alpaca.size());
         assertEquals(998, alpaca.getLast().id().asInt(), "Alpaca records are numbered by index");
@@ -212,7 +213,7 @@ class GenerateCommandTest {
         generate(plain, "--limit", "2", "--temperature", "0");
         assertEquals(texts(records(fromMerged)), texts(records(withAdapter)));
         assertFalse(texts(records(plain)).equals(texts(records(withAdapter))), "the adapter changes the answers");
-        assertEquals("adapter", records(withAdapter).getFirst().path("model_id").asText(), "named after the adapter");
+        assertEquals("adapter", JsonChecks.text(records(withAdapter).getFirst(), "model_id"), "named after the adapter");
     }
 
     private static String[] concat(String[] a, String... b) {

@@ -14,6 +14,7 @@ import java.util.List;
 import org.gpt4llm.io.SafeTensors;
 import org.gpt4llm.testing.CliRun;
 import org.gpt4llm.testing.SharedFiles;
+import org.gpt4llm.testing.JsonChecks;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
@@ -53,8 +54,8 @@ class RmEndToEndTest {
             assertTrue(Files.exists(run.resolve(f)), f + " missing from the run directory");
         }
         JsonNode config = JSON.readTree(run.resolve("final/config.json").toFile());
-        assertEquals("OPTForSequenceClassification", config.path("architectures").path(0).asText());
-        assertEquals(1, config.path("num_labels").asInt());
+        assertEquals("OPTForSequenceClassification", JsonChecks.element(JsonChecks.required(config, "architectures"), 0).asText());
+        assertEquals(1, JsonChecks.integer(config, "num_labels"));
         try (Arena arena = Arena.ofConfined()) {
             SafeTensors st = SafeTensors.open(run.resolve("final/model.safetensors"), arena);
             assertTrue(st.contains("score.weight") && !st.contains("lm_head.weight"), "a sequence classifier's tensors");
@@ -63,11 +64,11 @@ class RmEndToEndTest {
         List<JsonNode> lines = new ArrayList<>();
         for (String l : Files.readAllLines(run.resolve("metrics.jsonl"))) lines.add(JSON.readTree(l));
         JsonNode start = lines.getFirst();
-        assertEquals(0, start.path("step").asInt(), "held-out metrics before the first step come first");
+        assertEquals(0, JsonChecks.integer(start, "step"), "held-out metrics before the first step come first");
         List<Double> accuracy = new ArrayList<>();
         for (JsonNode n : lines) {
             if (!n.has("eval_accuracy")) continue;
-            accuracy.add(n.path("eval_accuracy").asDouble());
+            accuracy.add(JsonChecks.number(n, "eval_accuracy"));
             for (String k : new String[] {"eval_loss", "eval_chosen_reward", "eval_rejected_reward", "eval_margin"}) {
                 assertTrue(n.has(k), k + " missing from " + n);
             }
@@ -76,7 +77,7 @@ class RmEndToEndTest {
         System.out.printf("rm end to end: held-out pairwise accuracy %s%n", accuracy);
         assertTrue(last > first && last > 0.5, "held-out accuracy " + first + " -> " + last);
         JsonNode end = lines.getLast();
-        assertTrue(end.path("eval_chosen_reward").asDouble() > end.path("eval_rejected_reward").asDouble(),
+        assertTrue(JsonChecks.number(end, "eval_chosen_reward") > JsonChecks.number(end, "eval_rejected_reward"),
                 "chosen responses get the higher mean reward: " + end);
 
         // score a comparison file (string scores, three responses, one without a score) with the trained model
@@ -93,10 +94,10 @@ class RmEndToEndTest {
                 "--out", scored.toString(), "--max-len", "128", "--threads", "2");
         assertEquals(0, r.code(), r.out() + r.err());
         JsonNode out = JSON.readTree(scored.toFile());
-        for (JsonNode resp : out.get(0).path("responses_and_scores")) {
-            assertTrue(resp.path("reward").isNumber(), "every response gets a reward: " + resp);
+        for (JsonNode resp : JsonChecks.nonEmptyArray(out.get(0), "responses_and_scores")) {
+            assertTrue(JsonChecks.required(resp, "reward").isNumber(), "every response gets a reward: " + resp);
         }
-        for (JsonNode resp : out.get(1).path("responses_and_scores")) {
+        for (JsonNode resp : JsonChecks.nonEmptyArray(out.get(1), "responses_and_scores")) {
             assertTrue(resp.isArray() && resp.size() == 4 && resp.get(3).isNumber(), "array entries gain a reward: " + resp);
         }
         assertTrue(r.out().contains("mean reward by source: gpt4"), r.out());

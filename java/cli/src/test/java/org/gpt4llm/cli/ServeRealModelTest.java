@@ -22,6 +22,7 @@ import org.gpt4llm.serve.OpenAiServer;
 import org.gpt4llm.serve.ServerConfig;
 import org.gpt4llm.testing.CliRun;
 import org.gpt4llm.testing.SharedFiles;
+import org.gpt4llm.testing.JsonChecks;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
@@ -63,8 +64,8 @@ class ServeRealModelTest {
                     HttpResponse<String> resp = calls.get(i).get();
                     assertEquals(200, resp.statusCode(), resp.body());
                     JsonNode n = JSON.readTree(resp.body());
-                    assertEquals(expected.get(i), n.path("choices").path(0).path("text").asText(), "prompt " + prompts[i]);
-                    assertTrue(n.path("usage").path("completion_tokens").asInt() > 0, resp.body());
+                    assertEquals(expected.get(i), JsonChecks.text(JsonChecks.element(JsonChecks.required(n, "choices"), 0), "text"), "prompt " + prompts[i]);
+                    assertTrue(JsonChecks.integer(JsonChecks.required(n, "usage"), "completion_tokens") > 0, resp.body());
                 }
                 System.out.println("served stories260K: " + prompts[0] + expected.getFirst());
 
@@ -75,7 +76,7 @@ class ServeRealModelTest {
                 StringBuilder text = new StringBuilder();
                 for (String line : streamed.body().split("\n")) {
                     if (!line.startsWith("data: ") || line.equals("data: [DONE]")) continue;
-                    text.append(JSON.readTree(line.substring(6)).path("choices").path(0).path("text").asText());
+                    text.append(JsonChecks.text(JsonChecks.element(JsonChecks.required(JSON.readTree(line.substring(6)), "choices"), 0), "text"));
                 }
                 assertEquals(expected.getFirst(), text.toString(), "streamed deltas add up to the same text");
             }

@@ -11,6 +11,7 @@ import java.util.ArrayList;
 import java.util.List;
 import org.gpt4llm.testing.CliRun;
 import org.gpt4llm.testing.SharedFiles;
+import org.gpt4llm.testing.JsonChecks;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
@@ -42,10 +43,10 @@ class SftEndToEndTest {
         List<JsonNode> lines = new ArrayList<>();
         for (String l : Files.readAllLines(run.resolve("metrics.jsonl"))) lines.add(json.readTree(l));
         assertEquals(60, lines.size());
-        double first = lines.get(0).path("loss").asDouble(), start = Math.log(1000);
+        double first = JsonChecks.number(lines.get(0), "loss"), start = Math.log(1000);
         assertEquals(start, first, 0.3, "a random-init model starts near the uniform loss ln(vocab)");
         List<Double> eval = new ArrayList<>();
-        for (JsonNode n : lines) if (n.has("eval_loss")) eval.add(n.path("eval_loss").asDouble());
+        for (JsonNode n : lines) if (n.has("eval_loss")) eval.add(JsonChecks.number(n, "eval_loss"));
         assertEquals(3, eval.size(), "eval every 20 steps: " + eval);
         double last = eval.get(eval.size() - 1);
         System.out.printf("sft end to end: first train loss %.3f, held-out loss %s%n", first, eval);

@@ -19,6 +19,7 @@ import java.util.List;
 import java.util.Map;
 import org.gpt4llm.cli.Main;
 import org.gpt4llm.testing.SharedFiles;
+import org.gpt4llm.testing.JsonChecks;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
@@ -82,17 +83,17 @@ class InitTokenizerTest {
     @Test
     void vocabularyAndSpecialTokensAreAsAsked() throws IOException {
         JsonNode spec = new ObjectMapper().readTree(out.resolve("tokenizer.json").toFile());
-        assertEquals(VOCAB, spec.path("model").path("vocab").size());
+        assertEquals(VOCAB, JsonChecks.required(JsonChecks.required(spec, "model"), "vocab").size());
         List<String> specials = List.of("<s>", "</s>", "<unk>", "<pad>");
         for (int i = 0; i < 4; i++) {
-            JsonNode t = spec.path("added_tokens").get(i);
-            assertEquals(i, t.path("id").asInt());
-            assertEquals(specials.get(i), t.path("content").asText());
-            assertTrue(t.path("special").asBoolean());
+            JsonNode t = JsonChecks.required(spec, "added_tokens").get(i);
+            assertEquals(i, JsonChecks.integer(t, "id"));
+            assertEquals(specials.get(i), JsonChecks.text(t, "content"));
+            assertTrue(JsonChecks.bool(t, "special"));
         }
         JsonNode config = new ObjectMapper().readTree(out.resolve("tokenizer_config.json").toFile());
-        assertEquals("<s>", config.path("bos_token").asText());
-        assertEquals("</s>", config.path("eos_token").asText());
+        assertEquals("<s>", JsonChecks.text(config, "bos_token"));
+        assertEquals("</s>", JsonChecks.text(config, "eos_token"));
         try (HfTokenizer tok = Tokenizers.load(out)) {
             assertEquals(VOCAB, tok.vocabSize());
             assertEquals(0, tok.bosId());

@@ -14,6 +14,7 @@ import java.util.List;
 import java.util.Set;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
+import org.gpt4llm.testing.JsonChecks;
 
 class AnswerFileTest {
     private static final ObjectMapper JSON = new ObjectMapper();
@@ -40,8 +41,8 @@ class AnswerFileTest {
         }
         List<String> lines = Files.readAllLines(f);
         assertEquals(3, lines.size());
-        assertEquals("two \"quoted\"\nlines", JSON.readTree(lines.get(1)).path("text").asText());
-        assertEquals(3, JSON.readTree(lines.get(2)).path("question_id").asInt());
+        assertEquals("two \"quoted\"\nlines", JsonChecks.text(JSON.readTree(lines.get(1)), "text"));
+        assertEquals(3, JsonChecks.integer(JSON.readTree(lines.get(2)), "question_id"));
 
         // a group file cut back to the questions the main file finished, repeats dropped
         Path g = dir.resolve("g.jsonl");

@@ -28,10 +28,30 @@ public final class JsonChecks {
         return d;
     }
 
-    /** A text field, failing when it is absent, null or not a string. */
+    /** A whole-number field, failing when it is absent, null or not an integer. */
+    public static long integer(JsonNode node, String field) {
+        JsonNode v = required(node, field);
+        assertTrue(v.isIntegralNumber(), "'" + field + "' is not a whole number in " + node);
+        return v.asLong();
+    }
+
+    /** A boolean field, failing when it is absent, null or not true/false. */
+    public static boolean bool(JsonNode node, String field) {
+        JsonNode v = required(node, field);
+        assertTrue(v.isBoolean(), "'" + field + "' is not true or false in " + node);
+        return v.asBoolean();
+    }
+
+    /** Element {@code i} of an array, failing when the node is not an array that long. */
+    public static JsonNode element(JsonNode array, int i) {
+        assertTrue(array.isArray() && i < array.size(), "no element " + i + " in " + array);
+        return array.get(i);
+    }
+
+    /** A scalar field (a string, or a number or boolean as written) as text, failing when it is absent, null or a container. */
     public static String text(JsonNode node, String field) {
         JsonNode v = required(node, field);
-        assertTrue(v.isTextual(), "'" + field + "' is not a string in " + node);
+        assertTrue(v.isValueNode(), "'" + field + "' is not a string, number or boolean in " + node);
         return v.asText();
     }
 
