@@ -17,7 +17,7 @@ public final class ProjectFiles {
         throw new IllegalStateException("no gpt4llm checkout (CMakeLists.txt beside kernels/) at or above " + start);
     }
 
-    /** A file or folder of the checkout, e.g. {@code examples/consumer}. */
+    /** A file or folder of the checkout, e.g. {@code examples/fine-tune-and-generate}. */
     public static Path get(String relative) {
         return root().resolve(relative);
     }

@@ -1,3 +1,5 @@
+package org.gpt4llm.examples;
+
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
@@ -18,11 +20,12 @@ import org.gpt4llm.train.Trainer;
  * (org.gpt4llm.api plus the engine types it names).
  *
  * <pre>
- * examples/run FineTuneAndGenerate.java [--model GGUF_FILE_OR_HF_FOLDER] [--steps N] [--lr LR]
- *     [--rank R] [--backend cpu|cuda|cuda-emu] [--threads N] [--out DIR]
+ * FineTuneAndGenerate [--model GGUF_FILE_OR_HF_FOLDER] [--steps N] [--lr LR] [--rank R]
+ *     [--backend cpu|cuda|cuda-emu] [--threads N] [--out DIR]
  * </pre>
- * Default model: ../shared/models/stories260K.gguf next to the project (imported into a temporary
- * folder). The adapter is written to {@code --out}/adapter (default: a temporary folder).
+ * A GGUF file is imported into {@code --out}/model first; an HF folder loads as it is. Default model:
+ * {@code ../shared/models/stories260K.gguf} from the working directory (the checkout's root). The
+ * adapter is written to {@code --out}/adapter (default: a new temporary folder).
  */
 public class FineTuneAndGenerate {
     // A few stories in the voice of the model, each answering an instruction.
@@ -32,30 +35,36 @@ public class FineTuneAndGenerate {
             TrainingExample.of("Tell me a story about a cat.", "The cat slept in the sun all day. Then it ate a fish."),
             new TrainingExample("Finish the story.", "The dog ran", "The dog ran to the tree and barked at the bird."));
 
+    private static final String USAGE = "usage: FineTuneAndGenerate [--model GGUF_FILE_OR_HF_FOLDER] [--steps N] [--lr LR]"
+            + " [--rank R] [--backend cpu|cuda|cuda-emu] [--threads N] [--out DIR]";
+
     public static void main(String[] args) throws Exception {
-        Path root = Path.of(System.getProperty("gpt4llm.root", "."));
-        Path source = root.resolve("../shared/models/stories260K.gguf").normalize();
+        Path source = Path.of("../shared/models/stories260K.gguf");
         Path out = null;
         int steps = 10, rank = 8, threads = 0;
         double lr = 1e-2;
         String backend = "cpu";
-        for (int i = 0; i < args.length; i++) {
-            String v = i + 1 < args.length ? args[i + 1] : null;
-            switch (args[i]) {
-                case "--model" -> source = Path.of(v);
-                case "--steps" -> steps = Integer.parseInt(v);
-                case "--lr" -> lr = Double.parseDouble(v);
-                case "--rank" -> rank = Integer.parseInt(v);
-                case "--backend" -> backend = v;
-                case "--threads" -> threads = Integer.parseInt(v);
-                case "--out" -> out = Path.of(v);
-                default -> {
-                    System.err.println("unknown argument " + args[i]
-                            + " (known: --model --steps --lr --rank --backend --threads --out)");
-                    System.exit(2);
+        try {
+            for (int i = 0; i < args.length; i += 2) {
+                String flag = args[i];
+                if (i + 1 >= args.length) throw new IllegalArgumentException(flag + " needs a value");
+                String v = args[i + 1];
+                switch (flag) {
+                    case "--model" -> source = Path.of(v);
+                    case "--steps" -> steps = (int) number(flag, v, true);
+                    case "--lr" -> lr = number(flag, v, false);
+                    case "--rank" -> rank = (int) number(flag, v, true);
+                    case "--backend" -> backend = v;
+                    case "--threads" -> threads = (int) number(flag, v, true);
+                    case "--out" -> out = Path.of(v);
+                    default -> throw new IllegalArgumentException("unknown argument " + flag);
                 }
             }
-            i++;
+        } catch (IllegalArgumentException e) {
+            exitWithUsage(e.getMessage());
+        }
+        if (!Files.exists(source)) {
+            exitWithUsage("no model at " + source.toAbsolutePath().normalize() + " (give --model GGUF_FILE_OR_HF_FOLDER)");
         }
         if (out == null) out = Files.createTempDirectory("gpt4llm-example");
 
@@ -69,6 +78,20 @@ public class FineTuneAndGenerate {
                 run(engine, model, source, steps, rank, lr, out);
             }
         }
+    }
+
+    private static double number(String flag, String value, boolean whole) {
+        try {
+            return whole ? Integer.parseInt(value) : Double.parseDouble(value);
+        } catch (NumberFormatException e) {
+            throw new IllegalArgumentException(flag + " wants " + (whole ? "a whole number" : "a number") + ", got " + value);
+        }
+    }
+
+    private static void exitWithUsage(String problem) {
+        System.err.println(problem);
+        System.err.println(USAGE);
+        System.exit(2);
     }
 
     /** Generates, fine-tunes with the loss of each step, generates again and saves the adapter. */
