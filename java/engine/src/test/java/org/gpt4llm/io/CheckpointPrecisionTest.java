@@ -15,7 +15,7 @@ import org.gpt4llm.tensor.Tensor;
 import org.gpt4llm.testing.TestSeeds;
 import org.junit.jupiter.api.Test;
 
-/** Checkpoint.toF32 / fromF32 against an independent rounding reference (libtorch's rounding is checked against the same kernels in ConvertTest). */
+/** Checkpoint.toF32 / fromF32 against an independent rounding reference (libtorch's rounding is checked against the same kernels by the conversion contract test, gpt4llm-reference). */
 class CheckpointPrecisionTest {
     private final long seed = TestSeeds.next();
     private final Random rng = new Random(seed);

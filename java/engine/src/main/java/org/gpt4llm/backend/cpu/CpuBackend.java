@@ -167,6 +167,7 @@ public final class CpuBackend implements Backend {
 
     /** A token id outside the vocabulary would read past the table: reject it here, with its place. */
     private static void checkTokens(Tensor tokens, long vocab) {
+        i32(tokens, "tokens");
         int[] ids = tokens.toIntArray();
         for (int i = 0; i < ids.length; i++) {
             if (ids[i] < 0 || ids[i] >= vocab) {
