@@ -3,7 +3,7 @@
 //   All arrays [n] (n = tokens * features, any n >= 0), BF16 unless named F32; math in fp32.
 //   swiglu_forward:  s = sigmoid(g) = 1 / (1 + e^-g),  h = g * s * u                       (overwrite)
 //   swiglu_backward: dg = dh * u * s * (1 + g * (1 - s)),  du = dh * g * s                 (overwrite)
-//   relu_forward:    y = max(x, 0)                                                        (overwrite)
+//   relu_forward:    y = x <= 0 ? 0 : x  (max(x, 0), a NaN passed on as torch does)      (overwrite)
 //   relu_backward:   dx = x > 0 ? dy : 0                                                  (overwrite)
 //   add_bf16:        y = a + b                                                            (overwrite)
 //   f32_to_bf16:     out (BF16) = in (F32) rounded to nearest even
@@ -60,7 +60,7 @@ G4_KERNEL void relu_forward(bf16* y, const bf16* x, long long n) {
     constexpr int W = decltype(width)::value;
     float v[W];
     g4_load(v, x + i);
-    for (int k = 0; k < W; k++) v[k] = fmaxf(v[k], 0.f);
+    for (int k = 0; k < W; k++) v[k] = v[k] <= 0.f ? 0.f : v[k];  // not fmaxf: it turns a NaN into 0
     g4_store(y + i, v);
   });
 }
