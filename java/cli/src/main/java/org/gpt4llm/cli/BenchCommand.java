@@ -22,6 +22,7 @@ import org.gpt4llm.datagen.bench.TeacherBench;
 import org.gpt4llm.io.AtomicFiles;
 import org.gpt4llm.model.LoraConfig;
 import picocli.CommandLine.Command;
+import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
 
 /**
@@ -50,8 +51,8 @@ public final class BenchCommand implements Callable<Integer> {
             + " the numbers mean little")
     boolean quick;
 
-    @Option(names = "--threads", description = "threads for both sides of every comparison (default: available processors)")
-    Integer threads;
+    @Mixin
+    ThreadsFlag threads = new ThreadsFlag();
 
     @Option(names = "--tokenizer", description = "tokenizer folder of the JMH tokenizer benchmark "
             + "(default: shared/models/llama2-tokenizer next to the project; skipped when absent)")
@@ -71,8 +72,7 @@ public final class BenchCommand implements Callable<Integer> {
         if (tokenizer != null && !Files.isRegularFile(tokenizer.resolve("tokenizer.json"))) {
             throw new IllegalArgumentException("--tokenizer " + tokenizer + " has no tokenizer.json");
         }
-        BenchSuite.Options o = new BenchSuite.Options(sections, quick,
-                threads != null ? threads : Runtime.getRuntime().availableProcessors(),
+        BenchSuite.Options o = new BenchSuite.Options(sections, quick, threads.count(),
                 tokenizer != null ? tokenizer.toAbsolutePath() : JmhBench.defaultTokenizer(), seed);
         Path out = json != null ? json : Path.of("runs", "bench", "bench-" + DateTimeFormatter.ofPattern("yyyyMMdd-HHmmss")
                 .withZone(ZoneOffset.UTC).format(Instant.now()) + ".json");
@@ -150,9 +150,8 @@ public final class BenchCommand implements Callable<Integer> {
         @Option(names = "--compare", defaultValue = "libtorch", description = "peer: libtorch or none (default: ${DEFAULT-VALUE})")
         String compare;
 
-        @Option(names = "--backend", defaultValue = "cpu",
-                description = "our side: cpu, cuda or cuda-emu (libtorch compares only with cpu) (default: ${DEFAULT-VALUE})")
-        String backend;
+        @Mixin
+        BackendFlags backend = new BackendFlags();
 
         @Option(names = "--vocab", defaultValue = "32000", description = "vocabulary size (default: ${DEFAULT-VALUE})")
         int vocab;
@@ -162,9 +161,6 @@ public final class BenchCommand implements Callable<Integer> {
 
         @Option(names = "--seq", defaultValue = "256", description = "tokens per sequence (default: ${DEFAULT-VALUE})")
         int seq;
-
-        @Option(names = "--threads", description = "threads for both sides (default: available processors)")
-        Integer threads;
 
         @Option(names = "--steps", defaultValue = "5", description = "timed steps per side (default: ${DEFAULT-VALUE})")
         int steps;
@@ -192,10 +188,9 @@ public final class BenchCommand implements Callable<Integer> {
         @Override
         public Integer call() throws Exception {
             boolean libtorch = libtorchPeer(compare);
-            StepBench.Options o = new StepBench.Options(preset, vocab, batch, seq,
-                    threads == null ? Runtime.getRuntime().availableProcessors() : threads, steps, warmup, seed,
+            StepBench.Options o = new StepBench.Options(preset, vocab, batch, seq, backend.threads(), steps, warmup, seed,
                     libtorch, StepBench.Options.defaults().lr(), StepBench.Options.defaults().maxGradNorm(),
-                    backend.toLowerCase(Locale.ROOT), lora());
+                    backend.name().toLowerCase(Locale.ROOT), lora());
             StepBench.Result r = StepBench.run(o, quiet ? null : System.out);
             System.out.print(r.toText());
             if (json != null) {
@@ -295,12 +290,8 @@ public final class BenchCommand implements Callable<Integer> {
         @Option(names = "--compare", defaultValue = "libtorch", description = "peer: libtorch or none (default: ${DEFAULT-VALUE})")
         String compare;
 
-        @Option(names = "--backend", defaultValue = "cpu",
-                description = "our side: cpu, cuda or cuda-emu (libtorch runs on the CPU) (default: ${DEFAULT-VALUE})")
-        String backend;
-
-        @Option(names = "--threads", description = "threads for both sides (default: available processors)")
-        Integer threads;
+        @Mixin
+        BackendFlags backend = new BackendFlags();
 
         @Option(names = "--seed", defaultValue = "0", description = "weights and prompts seed (default: ${DEFAULT-VALUE})")
         long seed;
@@ -314,9 +305,9 @@ public final class BenchCommand implements Callable<Integer> {
         @Override
         public Integer call() throws Exception {
             boolean libtorch = libtorchPeer(compare);
-            int n = threads != null ? threads : Runtime.getRuntime().availableProcessors();
             GenerateBench.Options o = new GenerateBench.Options(batches, promptLen, newTokens, repeats, seed);
-            GenerateBench.Result r = GenerateBench.runLlama(o, preset, vocab, backend, n, libtorch, quiet ? null : System.out);
+            GenerateBench.Result r = GenerateBench.runLlama(o, preset, vocab, backend.name(), backend.threads(), libtorch,
+                    quiet ? null : System.out);
             System.out.print(r.toText());
             if (json != null) AtomicFiles.writeJson(json, r.toJson());
             return 0;

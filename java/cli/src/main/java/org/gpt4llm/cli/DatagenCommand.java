@@ -3,7 +3,6 @@ package org.gpt4llm.cli;
 import java.io.PrintWriter;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Path;
-import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.concurrent.Callable;
@@ -19,7 +18,6 @@ import org.gpt4llm.datagen.run.JobRunner;
 import org.gpt4llm.datagen.run.RunOptions;
 import org.gpt4llm.datagen.run.RunSummary;
 import org.gpt4llm.datagen.teacher.OpenAiTeacher;
-import org.gpt4llm.datagen.teacher.TeacherOptions;
 import org.gpt4llm.io.AtomicFiles;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Model.CommandSpec;
@@ -97,8 +95,8 @@ public final class DatagenCommand implements Runnable {
         @Option(names = "--in", required = true, description = "input file (JSON array or JSONL); repeated where a job reads several")
         List<Path> inputs = new ArrayList<>();
 
-        @Option(names = "--out", required = true, description = "output JSONL: one line per finished item, appended; a rerun skips what it has")
-        Path out;
+        @Mixin
+        OutFlag records = new OutFlag();
 
         @Option(names = "--questions", description = "compare: the question file (Vicuna, user-oriented or Alpaca) whose"
                 + " order and ids the answers follow, needed when they are FastChat answers (default: the first --in)")
@@ -151,6 +149,7 @@ public final class DatagenCommand implements Runnable {
         }
 
         private int run() throws Exception {
+            Path out = records.file();
             Job job = kind.make().apply(this);
             List<Item> items = job.read(questions != null ? questions : inputs.getFirst());
             PrintWriter err = spec.commandLine().getErr();

@@ -5,6 +5,7 @@ import java.util.concurrent.Callable;
 import org.gpt4llm.demo.DemoPipeline;
 import org.gpt4llm.demo.DemoSize;
 import picocli.CommandLine.Command;
+import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Model.CommandSpec;
 import picocli.CommandLine.Option;
 import picocli.CommandLine.Spec;
@@ -39,11 +40,8 @@ public final class DemoCommand implements Callable<Integer> {
     @Option(names = "--template", description = "prompt template of training, generation and the reward model (default: plain from scratch, alpaca with --base)")
     String template;
 
-    @Option(names = "--threads", description = "CPU threads (default: all cores)")
-    Integer threads;
-
-    @Option(names = "--backend", description = "backend of training, generation and the reward model: cpu, cuda or cuda-emu (default cpu)")
-    String backend;
+    @Mixin
+    BackendFlags backend = new BackendFlags();
 
     @Option(names = "--quick", description = "every stage at toy sizes in under a minute (the plumbing, not a good model)")
     boolean quick;
@@ -81,9 +79,7 @@ public final class DemoCommand implements Callable<Integer> {
     @Override
     public Integer call() throws Exception {
         if (template != null) org.gpt4llm.data.Template.parse(template);
-        if (base != null && !java.nio.file.Files.isRegularFile(base.resolve("config.json"))) {
-            throw new IllegalArgumentException("--base " + base + " is not a model folder (it has no config.json)");
-        }
+        if (base != null) ModelFlag.requireModelFolder("--base", base);
         if (base != null && !java.nio.file.Files.isRegularFile(base.resolve("tokenizer.json"))) {
             throw new IllegalArgumentException("--base " + base + " has no tokenizer.json; the demo tunes a base model together with its tokenizer");
         }
@@ -93,7 +89,8 @@ public final class DemoCommand implements Callable<Integer> {
                 preset != null ? preset : d.preset(), or(maxLen, base != null ? 256 : d.maxLen()), d.batch(), or(pretrainSteps, d.pretrainSteps()),
                 or(fullSteps, d.fullSteps()), or(loraSteps, d.loraSteps()), or(rmSteps, d.rmSteps()), d.lr(), d.loraLr(),
                 d.loraRank(), d.rmLr(), or(bestOf, d.bestOf()), d.maxNewTokens());
-        DemoPipeline.Options o = new DemoPipeline.Options(out, fresh, teacher, model, apiKeyEnv, base, threads, template, backend, size);
+        DemoPipeline.Options o = new DemoPipeline.Options(out, fresh, teacher, model, apiKeyEnv, base, backend.threads.given(),
+                template, backend.given(), size);
         try {
             DemoPipeline.Commands commands = (args, err) -> {
                 var cl = Main.commandLine();

@@ -16,6 +16,7 @@ import org.gpt4llm.datagen.demo.DemoTasks;
 import org.gpt4llm.datagen.job.JsonRecords;
 import org.gpt4llm.io.AtomicFiles;
 import picocli.CommandLine.Command;
+import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
 
 /**
@@ -32,8 +33,8 @@ public final class DemoTasksCommand implements Callable<Integer> {
     @Option(names = "--seed", defaultValue = "0", description = "which tasks; the same seed gives the same file (default: ${DEFAULT-VALUE})")
     long seed;
 
-    @Option(names = "--out", required = true, description = "the Alpaca JSON file to write")
-    Path out;
+    @Mixin
+    OutFlag tasksFile = new OutFlag();
 
     @Option(names = "--with-answers", description = "add each task's answer as \"output\"")
     boolean withAnswers;
@@ -44,6 +45,7 @@ public final class DemoTasksCommand implements Callable<Integer> {
     @Override
     public Integer call() throws IOException {
         if (n < 1) throw new IllegalArgumentException("--n must be at least 1, got " + n);
+        Path out = tasksFile.file();
         Set<String> excluded = new HashSet<>();
         for (Path f : exclude) {
             for (JsonRecords.Located r : JsonRecords.read(f)) {

@@ -43,14 +43,15 @@ public final class EvalBestofnCommand implements Callable<Integer> {
     @Option(names = "--reviews", split = ",", description = "existing review files of top-1 ... top-K to sum instead of judging")
     List<Path> reviews = new ArrayList<>();
 
-    @Option(names = "--out", required = true, description = "folder for reviews-top-<k>.jsonl and bestofn.json, bestofn.png, bestofn.md")
-    Path out;
+    @Mixin
+    OutFlag reviewsAndReport = new OutFlag();
 
     @Mixin
-    JudgeFlags flags;
+    JudgeFlags flags = new JudgeFlags();
 
     @Override
     public Integer call() throws Exception {
+        Path out = reviewsAndReport.folder();
         List<JudgeSummary> sums;
         boolean complete = true;
         PrintWriter stdout = new PrintWriter(System.out, true, StandardCharsets.UTF_8);

@@ -10,6 +10,7 @@ import org.gpt4llm.eval.exact.ExactEval.Result;
 import org.gpt4llm.eval.exact.ExactInputs;
 import org.gpt4llm.eval.report.ReportFiles;
 import picocli.CommandLine.Command;
+import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
 
 /**
@@ -32,11 +33,12 @@ public final class EvalExactCommand implements Callable<Integer> {
     @Option(names = "--model", description = "model name, one per --predictions file in order (default: the file name)")
     List<String> models = new ArrayList<>();
 
-    @Option(names = "--out", required = true, description = "folder for exact.json, exact.png, exact.md")
-    Path out;
+    @Mixin
+    OutFlag report = new OutFlag();
 
     @Override
     public Integer call() throws IOException {
+        Path out = report.folder();
         if (!models.isEmpty() && models.size() != predictions.size()) {
             throw new IllegalArgumentException("--model given " + models.size() + " times for " + predictions.size() + " --predictions files");
         }

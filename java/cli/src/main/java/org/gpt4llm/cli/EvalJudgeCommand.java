@@ -48,20 +48,21 @@ public final class EvalJudgeCommand implements Callable<Integer> {
             + " generated in Chinese need no flag: give their question file in Chinese")
     boolean translate;
 
-    @Option(names = "--out", required = true, description = "folder for reviews-<model>.jsonl and judge.json, judge.png, judge.md")
-    Path out;
+    @Mixin
+    OutFlag reviewsAndReport = new OutFlag();
 
     @Mixin
-    JudgeFlags flags;
+    JudgeFlags flags = new JudgeFlags();
 
     @Override
     public Integer call() throws Exception {
+        Path out = reviewsAndReport.folder();
         PrintWriter stdout = new PrintWriter(System.out, true, StandardCharsets.UTF_8);
         List<JudgeReport.Entry> entries = new ArrayList<>();
         if (!reviews.isEmpty()) {
             if (!answers.isEmpty() || reference != null) throw new IllegalArgumentException("--reviews sums existing reviews; leave out --answers and --reference");
             for (JudgeSummary s : Judge.summarize(reviews)) entries.add(new JudgeReport.Entry(s.model(), s));
-            return report(entries, stdout, true);
+            return report(out, entries, stdout, true);
         }
         if (questions == null || reference == null || answers.isEmpty()) {
             throw new IllegalArgumentException("eval judge needs --questions, --answers and --reference (or --reviews to sum existing reviews)");
@@ -91,10 +92,10 @@ public final class EvalJudgeCommand implements Callable<Integer> {
             }
             AtomicFiles.appendLine(DatagenCommand.usageFile(out.resolve("judge")), teacher.usage().snapshot().toJson().toString());
         }
-        return report(entries, stdout, complete);
+        return report(out, entries, stdout, complete);
     }
 
-    private int report(List<JudgeReport.Entry> entries, PrintWriter stdout, boolean complete) throws Exception {
+    private int report(Path out, List<JudgeReport.Entry> entries, PrintWriter stdout, boolean complete) throws Exception {
         if (entries.isEmpty()) {
             stdout.println("no reviews yet; nothing to report");
             return complete ? 0 : 1;

@@ -17,6 +17,7 @@ import org.gpt4llm.eval.rouge.RougeEval.Row;
 import org.gpt4llm.eval.rouge.RougeEval.Scored;
 import org.gpt4llm.eval.rouge.RougeInputs;
 import picocli.CommandLine.Command;
+import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
 
 /**
@@ -51,11 +52,12 @@ public final class EvalRougeCommand implements Callable<Integer> {
     @Option(names = "--per-instance", description = "also write each instance's scores here (JSONL)")
     Path perInstance;
 
-    @Option(names = "--out", required = true, description = "folder for rouge.json, rouge_len*.json, rouge.png, rouge.md")
-    Path out;
+    @Mixin
+    OutFlag report = new OutFlag();
 
     @Override
     public Integer call() throws IOException {
+        Path out = report.folder();
         boolean stem = switch (stemmer.toLowerCase(Locale.ROOT)) {
             case "on" -> true;
             case "off" -> false;

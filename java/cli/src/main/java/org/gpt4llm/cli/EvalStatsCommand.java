@@ -13,6 +13,7 @@ import org.gpt4llm.eval.stats.VerbNounExtractor;
 import org.gpt4llm.eval.stats.VerbNounStats;
 import picocli.CommandLine;
 import picocli.CommandLine.Command;
+import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
 
 /**
@@ -45,11 +46,12 @@ public final class EvalStatsCommand implements Runnable {
         @Option(names = "--top", defaultValue = "25", description = "pairs in the chart and the report (default: ${DEFAULT-VALUE})")
         int top;
 
-        @Option(names = "--out", required = true, description = "folder for <field>_verbs.json, .png, .md")
-        Path out;
+        @Mixin
+        OutFlag report = new OutFlag();
 
         @Override
         public Integer call() throws Exception {
+            Path out = report.folder();
             if (top < 1) throw new IllegalArgumentException("--top must be at least 1, got " + top);
             List<String> texts = Texts.read(data, field);
             VerbNounStats stats = VerbNounStats.of(texts, new VerbNounExtractor());
@@ -78,11 +80,12 @@ public final class EvalStatsCommand implements Runnable {
         @Option(names = "--max", defaultValue = "512", description = "upper end of the bins; longer texts are counted apart (default: ${DEFAULT-VALUE})")
         int max;
 
-        @Option(names = "--out", required = true, description = "folder for lengths.json, .png, .md")
-        Path out;
+        @Mixin
+        OutFlag report = new OutFlag();
 
         @Override
         public Integer call() throws Exception {
+            Path out = report.folder();
             List<LengthHistogram.Series> series = new ArrayList<>();
             for (Path file : data) {
                 series.add(LengthHistogram.bin(file.getFileName().toString(), Texts.read(file, field), bin, max));
@@ -103,11 +106,12 @@ public final class EvalStatsCommand implements Runnable {
         @Option(names = "--data", required = true, description = "scores file, e.g. paper_comparison_scores.json")
         Path data;
 
-        @Option(names = "--out", required = true, description = "folder for scores.json, .png, .md")
-        Path out;
+        @Mixin
+        OutFlag report = new OutFlag();
 
         @Override
         public Integer call() throws Exception {
+            Path out = report.folder();
             List<ScoreDistribution.Model> models = ScoreDistribution.read(data);
             ScoreDistribution.write(out, data, models);
             PrintWriter o = stdout();

@@ -15,7 +15,6 @@ import java.util.Set;
 import java.util.SplittableRandom;
 import java.util.concurrent.Callable;
 import org.gpt4llm.backend.Backend;
-import org.gpt4llm.runtime.Backends;
 import org.gpt4llm.data.RecordRef;
 import org.gpt4llm.data.RewardDataset;
 import org.gpt4llm.data.RewardEncoder;
@@ -23,7 +22,6 @@ import org.gpt4llm.data.ScoredGroup;
 import org.gpt4llm.data.Template;
 import org.gpt4llm.generate.AnswerFile;
 import org.gpt4llm.generate.Completion;
-import org.gpt4llm.model.DecodeModel;
 import org.gpt4llm.generate.GenerationRequest;
 import org.gpt4llm.generate.Generator;
 import org.gpt4llm.generate.PromptFormat;
@@ -35,7 +33,9 @@ import org.gpt4llm.model.DecoderModel;
 import org.gpt4llm.model.ModelConfig;
 import org.gpt4llm.model.RewardModel;
 import org.gpt4llm.tokenizer.HfTokenizer;
+import org.gpt4llm.tokenizer.Tokenizers;
 import picocli.CommandLine.Command;
+import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
 
 /**
@@ -49,8 +49,8 @@ import picocli.CommandLine.Option;
 public final class GenerateCommand implements Callable<Integer> {
     private static final ObjectMapper JSON = new ObjectMapper();
 
-    @Option(names = "--model", required = true, description = "HF model folder (config.json, safetensors, tokenizer.json)")
-    Path model;
+    @Mixin
+    ModelFlag model = new ModelFlag();
 
     @Option(names = "--adapter", description = "a LoRA adapter folder (PEFT) to apply")
     Path adapter;
@@ -58,8 +58,8 @@ public final class GenerateCommand implements Callable<Integer> {
     @Option(names = "--questions", required = true, description = "question file: Vicuna {question_id, text}, user-oriented {id, instruction, instances} or Alpaca JSON/JSONL")
     Path questions;
 
-    @Option(names = "--out", required = true, description = "answers JSONL; an existing file is resumed")
-    Path out;
+    @Mixin
+    OutFlag out = new OutFlag();
 
     @Option(names = "--template", description = "prompt: alpaca, plain, chat, or model (the tokenizer_config.json chat_template); default alpaca")
     String template = "alpaca";
@@ -103,11 +103,8 @@ public final class GenerateCommand implements Callable<Integer> {
     @Option(names = "--rm-max-len", description = "tokens per row the reward model reads, cut as in training (default 512)")
     int rmMaxLen = 512;
 
-    @Option(names = "--backend", description = "cpu, cuda or cuda-emu (default cpu)")
-    String backend = "cpu";
-
-    @Option(names = "--threads", description = "CPU threads (default: all cores)")
-    Integer threads;
+    @Mixin
+    BackendFlags backend = new BackendFlags();
 
     @Option(names = "--model-id", description = "model_id of the records (default: the adapter's or model's folder name)")
     String modelId;
@@ -115,22 +112,24 @@ public final class GenerateCommand implements Callable<Integer> {
     @Override
     public Integer call() throws IOException {
         check();
+        Path modelDir = model.folder(), outFile = out.file();
+        if (rerank != null) ModelFlag.requireModelFolder("--rerank", rerank);
         Template rmT = rerank == null ? null : Template.parse(rmTemplate);
         List<Question> all = Questions.read(questions);
         if (limit != null) all = all.subList(0, Math.min(limit, all.size()));
         Set<String> done = new HashSet<>();
         List<Path> groupFiles = new ArrayList<>();
-        if (rerank != null) for (int k = 1; k <= n; k++) groupFiles.add(groupFile(out, k));
-        ModelConfig cfg = ModelConfig.read(model.resolve("config.json"));
-        String id = modelId != null ? modelId : (adapter != null ? adapter : model).toAbsolutePath().normalize().getFileName().toString();
-        try (AnswerFile main = AnswerFile.resume(out, done);
-             HfTokenizer tok = TrainingOptions.tokenizer(model.toString(), cfg.vocabSize());
-             Backend be = Backends.open(backend, threads != null ? threads : Runtime.getRuntime().availableProcessors());
-             DecoderModel dm = DecoderModel.load(be, model);
+        if (rerank != null) for (int k = 1; k <= n; k++) groupFiles.add(groupFile(outFile, k));
+        ModelConfig cfg = ModelConfig.read(modelDir.resolve("config.json"));
+        String id = modelId != null ? modelId : (adapter != null ? adapter : modelDir).toAbsolutePath().normalize().getFileName().toString();
+        try (AnswerFile main = AnswerFile.resume(outFile, done);
+             HfTokenizer tok = Tokenizers.load(modelDir, cfg.vocabSize());
+             Backend be = backend.open();
+             DecoderModel dm = DecoderModel.load(be, modelDir);
              RewardModel rm = rerank == null ? null : RewardModel.loadTrained(be, rerank, tok.padId());
-             HfTokenizer rmTok = rerank == null ? null : TrainingOptions.tokenizer(rerank.toString(), rm.config().vocabSize())) {
+             HfTokenizer rmTok = rerank == null ? null : Tokenizers.load(rerank, rm.config().vocabSize())) {
             if (adapter != null) dm.loadAdapter(adapter);
-            PromptFormat format = PromptFormat.parse(template, model);
+            PromptFormat format = PromptFormat.parse(template, modelDir);
             // the main file records which questions are finished; group files are cut back to match it
             List<AnswerFile> groups = new ArrayList<>();
             try {
@@ -140,7 +139,7 @@ public final class GenerateCommand implements Callable<Integer> {
                 }
                 List<Question> todo = all.stream().filter(q -> !done.contains(q.key())).toList();
                 System.out.printf(Locale.ROOT, "%d questions, %d already answered in %s, %d to go%n", all.size(),
-                        all.size() - todo.size(), out, todo.size());
+                        all.size() - todo.size(), outFile, todo.size());
                 Generator gen = new Generator(dm, tok, batch, 0); // KV-cache decoding
                 RewardEncoder enc = rm == null ? null : new RewardEncoder(rmTok, rmT, rmMaxLen);
                 int perBatch = Math.max(1, batch / n), answered = 0;

@@ -1,6 +1,5 @@
 package org.gpt4llm.cli;
 
-import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.Locale;
 import java.util.concurrent.Callable;
@@ -9,7 +8,7 @@ import org.gpt4llm.model.DecoderModel;
 import org.gpt4llm.model.LlamaConfig;
 import org.gpt4llm.tensor.Tensor;
 import picocli.CommandLine.Command;
-import picocli.CommandLine.Option;
+import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Parameters;
 
 /** Converts a llama.cpp GGUF LLaMA model into an HF folder the rest of the pipeline reads. */
@@ -20,20 +19,12 @@ public final class ImportGgufCommand implements Callable<Integer> {
     @Parameters(index = "0", paramLabel = "FILE", description = "the .gguf file")
     Path file;
 
-    @Option(names = "--out", required = true, description = "output folder")
-    Path out;
-
-    @Option(names = "--force", description = "overwrite a folder that already holds a model")
-    boolean force;
+    @Mixin
+    ModelOutFlags converted = new ModelOutFlags();
 
     @Override
     public Integer call() throws Exception {
-        if (Files.exists(out) && !Files.isDirectory(out)) {
-            throw new IllegalArgumentException("--out " + out + " is a file, not a folder");
-        }
-        if (!force && Files.exists(out.resolve("config.json"))) {
-            throw new IllegalArgumentException("--out " + out + " already holds a model (config.json); pass --force to overwrite it");
-        }
+        Path out = converted.modelFolder();
         LlamaConfig c = GgufLlama.convert(file, out);
         long params = DecoderModel.parameterShapes(c).values().stream().mapToLong(Tensor::numel).sum();
         System.out.printf(Locale.ROOT, "wrote %s: llama, %,d parameters, %d layers, hidden %d, %d heads (%d kv),"

@@ -18,6 +18,7 @@ import org.gpt4llm.tensor.Tensor;
 import org.gpt4llm.tokenizer.HfTokenizer;
 import org.gpt4llm.tokenizer.Tokenizers;
 import picocli.CommandLine.Command;
+import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
 
 /** Writes a randomly initialised HF checkpoint (config.json + safetensors), for training from scratch. */
@@ -36,8 +37,8 @@ public final class InitModelCommand implements Callable<Integer> {
     @Option(names = "--tokenizer", description = "a folder with tokenizer.json: copied into --out, and its size is the vocabulary")
     Path tokenizer;
 
-    @Option(names = "--out", required = true, description = "output folder")
-    Path out;
+    @Mixin
+    ModelOutFlags written = new ModelOutFlags();
 
     @Option(names = "--seed", defaultValue = "0")
     long seed;
@@ -47,9 +48,6 @@ public final class InitModelCommand implements Callable<Integer> {
 
     @Option(names = "--tie-embeddings", description = "share the embedding matrix with the output head (OPT always does)")
     boolean tie;
-
-    @Option(names = "--force", description = "overwrite a folder that already holds a model")
-    boolean force;
 
     @Override
     public Integer call() throws Exception {
@@ -76,9 +74,7 @@ public final class InitModelCommand implements Callable<Integer> {
             case "bf16", "bfloat16" -> DType.BF16;
             default -> throw new IllegalArgumentException("--dtype " + dtype + " is not f32 or bf16");
         };
-        if (!force && Files.exists(out.resolve("config.json"))) {
-            throw new IllegalArgumentException("--out " + out + " already holds a model (config.json); pass --force to overwrite it");
-        }
+        Path out = written.modelFolder();
         ModelConfig cfg = family.equals("opt") ? opt(vocab, bos, eos, pad) : llama(vocab, bos, eos);
         try (Arena arena = Arena.ofShared()) {
             // straight into the storage dtype: a 7b model in bf16 never needs its fp32 copy in memory

@@ -1,6 +1,5 @@
 package org.gpt4llm.cli;
 
-import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.List;
 import java.util.Locale;
@@ -9,6 +8,7 @@ import org.gpt4llm.tokenizer.BpeTrainer;
 import org.gpt4llm.tokenizer.ByteLevelBpe;
 import org.gpt4llm.tokenizer.TrainingTexts;
 import picocli.CommandLine.Command;
+import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
 
 /** Trains a byte-level BPE tokenizer and writes it as HF tokenizer.json + tokenizer_config.json. */
@@ -21,8 +21,8 @@ public final class InitTokenizerCommand implements Callable<Integer> {
     @Option(names = "--vocab", required = true, description = "vocabulary size, at least " + ByteLevelBpe.MIN_VOCAB)
     int vocab;
 
-    @Option(names = "--out", required = true, description = "output folder")
-    Path out;
+    @Mixin
+    ModelOutFlags written = new ModelOutFlags();
 
     @Option(names = "--min-frequency", defaultValue = "2", description = "a pair is merged only if it occurs this often (default ${DEFAULT-VALUE})")
     int minFrequency;
@@ -30,16 +30,11 @@ public final class InitTokenizerCommand implements Callable<Integer> {
     @Option(names = "--model-max-length", defaultValue = "2048", description = "model_max_length in tokenizer_config.json (default ${DEFAULT-VALUE})")
     int modelMaxLength;
 
-    @Option(names = "--force", description = "overwrite a folder that already holds a tokenizer")
-    boolean force;
-
     @Override
     public Integer call() throws Exception {
         BpeTrainer trainer = new BpeTrainer(vocab, minFrequency);
         if (modelMaxLength < 1) throw new IllegalArgumentException("--model-max-length must be positive, got " + modelMaxLength);
-        if (!force && Files.exists(out.resolve("tokenizer.json"))) {
-            throw new IllegalArgumentException("--out " + out + " already holds a tokenizer (tokenizer.json); pass --force to overwrite it");
-        }
+        Path out = written.tokenizerFolder();
         long texts = 0;
         for (Path file : data) {
             for (String text : TrainingTexts.read(file)) {

@@ -8,6 +8,8 @@ import picocli.CommandLine.Command;
 
 /** The {@code gpt4llm} command line; each stage of the pipeline is a subcommand. */
 @Command(name = "gpt4llm", mixinStandardHelpOptions = true, version = "gpt4llm 0.1.0",
+        // what the flags declared once in mixins (BackendFlags, ModelFlag, OutFlag, ...) mean in each command
+        resourceBundle = "org.gpt4llm.cli.SharedFlags",
         description = "Instruction tuning with GPT-4: collect data, fine-tune, train reward models, decode, evaluate.",
         subcommands = {DoctorCommand.class, InitTokenizerCommand.class, InitModelCommand.class, SftCommand.class,
                 RmCommand.class, GenerateCommand.class, ServeCommand.class, ImportGgufCommand.class, EvalCommand.class,

@@ -10,6 +10,7 @@ import org.gpt4llm.backend.cpu.CpuBackend;
 import org.gpt4llm.model.DecoderModel;
 import org.gpt4llm.model.LoraConfig;
 import picocli.CommandLine.Command;
+import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
 
 /** Folds a PEFT LoRA adapter into its base model and writes a plain HF checkpoint. */
@@ -20,23 +21,18 @@ public final class MergeLoraCommand implements Callable<Integer> {
     private static final List<String> CARRIED = List.of("tokenizer.json", "tokenizer_config.json",
             "special_tokens_map.json", "tokenizer.model", "generation_config.json");
 
-    @Option(names = "--model", required = true, description = "base model folder (config.json + safetensors)")
-    Path model;
+    @Mixin
+    ModelFlag base = new ModelFlag();
 
     @Option(names = "--adapter", required = true, description = "PEFT adapter folder (adapter_config.json + adapter_model.safetensors)")
     Path adapter;
 
-    @Option(names = "--out", required = true, description = "output folder for the merged checkpoint")
-    Path out;
-
-    @Option(names = "--force", description = "overwrite a folder that already holds a model")
-    boolean force;
+    @Mixin
+    ModelOutFlags merged = new ModelOutFlags();
 
     @Override
     public Integer call() throws Exception {
-        if (!force && Files.exists(out.resolve("config.json"))) {
-            throw new IllegalArgumentException("--out " + out + " already holds a model (config.json); pass --force to overwrite it");
-        }
+        Path model = base.folder(), out = merged.modelFolder();
         if (out.toAbsolutePath().normalize().equals(model.toAbsolutePath().normalize())) {
             throw new IllegalArgumentException("--out " + out + " is the base model folder: write the merged model elsewhere");
         }

@@ -10,7 +10,6 @@ import java.util.Locale;
 import java.util.Map;
 import java.util.concurrent.Callable;
 import org.gpt4llm.backend.Backend;
-import org.gpt4llm.runtime.Backends;
 import org.gpt4llm.data.EncodedGroup;
 import org.gpt4llm.data.PreferenceReader;
 import org.gpt4llm.data.RewardDataset;
@@ -21,6 +20,7 @@ import org.gpt4llm.data.Template;
 import org.gpt4llm.model.ModelConfig;
 import org.gpt4llm.model.RewardModel;
 import org.gpt4llm.tokenizer.HfTokenizer;
+import org.gpt4llm.tokenizer.Tokenizers;
 import org.gpt4llm.train.RewardTraining;
 import org.gpt4llm.train.TrainConfig;
 import org.gpt4llm.train.Trainer;
@@ -34,7 +34,7 @@ import picocli.CommandLine.Spec;
 /**
  * {@code gpt4llm rm}: trains a reward model (a backbone from {@code --model}, LLaMA or OPT, plus a
  * scalar value head) on scored responses with the pairwise loss over all C(K,2) score-ordered pairs of
- * each prompt, into a run folder, with the {@link TrainingOptions} every training command has. A
+ * each prompt, into a run folder, with the {@link TrainingFlags} every training command has. A
  * batch is {@code --batch} prompts with all their responses.
  */
 @Command(name = "rm", mixinStandardHelpOptions = true, subcommands = RmScoreCommand.class,
@@ -48,7 +48,7 @@ public final class RmCommand implements Callable<Integer> {
     CommandSpec spec;
 
     @Mixin
-    TrainingOptions common = new TrainingOptions();
+    TrainingFlags common = new TrainingFlags();
 
     @Option(names = "--margin", description = "m in -log σ(r_chosen - r_rejected - m) (default 0)")
     Double margin;
@@ -60,8 +60,8 @@ public final class RmCommand implements Callable<Integer> {
     @Override
     public Integer call() throws IOException {
         ObjectNode flags = common.flags();
-        TrainingOptions.putIfGiven(flags, "margin", margin);
-        TrainingOptions.putIfGiven(flags, "center_rewards_coefficient", centerRewardsCoefficient);
+        TrainingFlags.putIfGiven(flags, "margin", margin);
+        TrainingFlags.putIfGiven(flags, "center_rewards_coefficient", centerRewardsCoefficient);
         TrainConfig cfg = TrainConfig.resolve(TrainConfig.rewardModelDefaults(), common.config, flags).validate();
         if (cfg.lora()) {
             throw new IllegalArgumentException("--lora-rank: gpt4llm rm trains every weight of the reward model;"
@@ -69,14 +69,14 @@ public final class RmCommand implements Callable<Integer> {
         }
         if (cfg.data.isEmpty()) throw new IllegalArgumentException("--data is required: the comparison files to train on");
         PrintWriter err = spec.commandLine().getErr();
-        Path modelDir = Path.of(cfg.model);
+        Path modelDir = TrainingFlags.modelFolder(cfg);
         ModelConfig modelCfg = ModelConfig.read(modelDir.resolve("config.json"));
         PreferenceReader.Loaded loaded = PreferenceReader.read(cfg.data.stream().map(Path::of).toList(), true);
         System.out.println(report(loaded));
         if (loaded.groups().isEmpty()) throw new IllegalArgumentException("--data: no usable comparison in " + cfg.data);
         Split<ScoredGroup> split = Split.byFraction(loaded.groups(), cfg.evalFraction, cfg.seed);
-        try (HfTokenizer tok = TrainingOptions.tokenizer(cfg.model, modelCfg.vocabSize());
-             Backend be = Backends.open(cfg.backend, common.threads());
+        try (HfTokenizer tok = Tokenizers.load(modelDir, modelCfg.vocabSize());
+             Backend be = common.backend.open(cfg.backend);
              RewardModel rm = RewardModel.load(be, modelDir, cfg.seed, tok.padId())) {
             RewardEncoder enc = new RewardEncoder(tok, template(cfg), cfg.maxLen);
             RewardDataset train = new RewardDataset(encode(enc, split.train()), tok.padId());

@@ -9,7 +9,6 @@ import java.util.Map;
 import java.util.TreeMap;
 import java.util.concurrent.Callable;
 import org.gpt4llm.backend.Backend;
-import org.gpt4llm.runtime.Backends;
 import org.gpt4llm.backend.RewardPairs;
 import org.gpt4llm.data.PreferenceReader;
 import org.gpt4llm.data.RewardAnnotator;
@@ -20,7 +19,9 @@ import org.gpt4llm.data.Template;
 import org.gpt4llm.model.ModelConfig;
 import org.gpt4llm.model.RewardModel;
 import org.gpt4llm.tokenizer.HfTokenizer;
+import org.gpt4llm.tokenizer.Tokenizers;
 import picocli.CommandLine.Command;
+import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
 
 /**
@@ -31,14 +32,14 @@ import picocli.CommandLine.Option;
 @Command(name = "score", mixinStandardHelpOptions = true,
         description = "Add a reward model's reward to every response of a comparison or chosen/rejected file.")
 public final class RmScoreCommand implements Callable<Integer> {
-    @Option(names = "--model", required = true, description = "reward model folder (written by gpt4llm rm)")
-    Path model;
+    @Mixin
+    ModelFlag model = new ModelFlag();
 
     @Option(names = "--data", required = true, description = "comparison or chosen/rejected file (JSON or JSONL)")
     Path data;
 
-    @Option(names = "--out", required = true, description = "the same file with rewards added")
-    Path out;
+    @Mixin
+    OutFlag out = new OutFlag();
 
     @Option(names = "--template", description = "prompt template: alpaca, plain or chat (default alpaca)")
     String template = "alpaca";
@@ -49,28 +50,26 @@ public final class RmScoreCommand implements Callable<Integer> {
     @Option(names = "--batch", description = "prompts per forward pass (default 8)")
     int batch = 8;
 
-    @Option(names = "--backend", description = "cpu, cuda or cuda-emu (default cpu)")
-    String backend = "cpu";
-
-    @Option(names = "--threads", description = "CPU threads (default: all cores)")
-    Integer threads;
+    @Mixin
+    BackendFlags backend = new BackendFlags();
 
     @Override
     public Integer call() throws IOException {
         if (batch < 1) throw new IllegalArgumentException("--batch must be positive, got " + batch);
         Template t = Template.parse(template);
+        Path modelDir = model.folder(), outFile = out.file();
         PreferenceReader.Loaded loaded = PreferenceReader.read(List.of(data), false);
-        ModelConfig cfg = ModelConfig.read(model.resolve("config.json"));
+        ModelConfig cfg = ModelConfig.read(modelDir.resolve("config.json"));
         List<float[]> rewards = new ArrayList<>();
-        try (HfTokenizer tok = TrainingOptions.tokenizer(model.toString(), cfg.vocabSize());
-             Backend be = Backends.open(backend, threads != null ? threads : Runtime.getRuntime().availableProcessors());
-             RewardModel rm = RewardModel.loadTrained(be, model, tok.padId())) {
+        try (HfTokenizer tok = Tokenizers.load(modelDir, cfg.vocabSize());
+             Backend be = backend.open();
+             RewardModel rm = RewardModel.loadTrained(be, modelDir, tok.padId())) {
             RewardEncoder enc = new RewardEncoder(tok, t, maxLen);
             RewardDataset ds = new RewardDataset(RmCommand.encode(enc, loaded.groups()), tok.padId());
             rewards.addAll(ds.rewards(rm, batch));
-            RewardAnnotator.Result res = RewardAnnotator.write(data, out, loaded.groups(), rewards);
+            RewardAnnotator.Result res = RewardAnnotator.write(data, outFile, loaded.groups(), rewards);
             System.out.printf(Locale.ROOT, "%d records scored into %s (%d responses cut to --max-len %d)%n",
-                    res.annotated(), out, enc.truncatedRows(), maxLen);
+                    res.annotated(), outFile, enc.truncatedRows(), maxLen);
             loaded.skipped().forEach(s -> System.out.println("  left unchanged: " + s));
             System.out.println(agreement(loaded.groups(), rewards));
         }

@@ -20,23 +20,21 @@ import org.gpt4llm.tokenizer.HfTokenizer;
 import org.gpt4llm.tokenizer.Tokenizer;
 import org.gpt4llm.tokenizer.Tokenizers;
 import picocli.CommandLine.Command;
+import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
 
 /** Serves a model over OpenAI's HTTP API until SIGTERM / Ctrl-C, which finishes in-flight requests first. */
 @Command(name = "serve", mixinStandardHelpOptions = true,
         description = "Serve a model over an OpenAI-compatible HTTP API (/v1/models, /v1/completions, /v1/chat/completions).")
 public final class ServeCommand implements Callable<Integer> {
-    @Option(names = "--model", required = true, description = "model folder (config.json + safetensors + tokenizer)")
-    Path model;
+    @Mixin
+    ModelFlag model = new ModelFlag();
 
     @Option(names = "--adapter", description = "PEFT LoRA adapter folder to apply to the model")
     Path adapter;
 
-    @Option(names = "--backend", defaultValue = "cpu", description = "cpu, cuda or cuda-emu (default: ${DEFAULT-VALUE})")
-    String backend;
-
-    @Option(names = "--threads", description = "CPU threads (default: all cores)")
-    Integer threads;
+    @Mixin
+    BackendFlags backend = new BackendFlags();
 
     @Option(names = "--model-id", description = "the model name clients send (default: the model folder's name)")
     String modelId;
@@ -82,15 +80,14 @@ public final class ServeCommand implements Callable<Integer> {
         }
         if (batchWaitMs < 0) throw new IllegalArgumentException("--batch-wait-ms must not be negative, got " + batchWaitMs);
         if (shutdownTimeoutSeconds < 0) throw new IllegalArgumentException("--shutdown-timeout must not be negative, got " + shutdownTimeoutSeconds);
-        String id = modelId != null ? modelId : model.toAbsolutePath().normalize().getFileName().toString();
+        Path modelDir = model.folder();
+        String id = modelId != null ? modelId : modelDir.toAbsolutePath().normalize().getFileName().toString();
         ServerConfig config = new ServerConfig(id, host, port, maxBodyBytes, maxPromptTokens, maxTokens, maxBatch, queue,
                 Duration.ofMillis(batchWaitMs), Duration.ofSeconds(shutdownTimeoutSeconds), apiKey);
-        if (!Files.isRegularFile(model.resolve("config.json"))) throw new IllegalArgumentException("--model " + model + " has no config.json");
         if (adapter != null && !Files.isRegularFile(adapter.resolve("adapter_config.json"))) {
             throw new IllegalArgumentException("--adapter " + adapter + " has no adapter_config.json");
         }
-        TextGenerator generator = openGenerator(model, adapter, backend,
-                threads != null ? threads : Runtime.getRuntime().availableProcessors(), maxBatch);
+        TextGenerator generator = openGenerator(modelDir, adapter, backend.name(), backend.threads(), maxBatch);
         try {
             OpenAiServer server = OpenAiServer.start(generator, config);
             // SIGTERM and Ctrl-C close the server gracefully: in-flight requests finish first
@@ -105,7 +102,7 @@ public final class ServeCommand implements Callable<Integer> {
 
     /**
      * The generator the server decodes with: the model in {@code model} (with {@code adapter}, when
-     * given, applied), on the best backend available.
+     * given, applied), on backend {@code backend}.
      */
     static TextGenerator openGenerator(Path model, Path adapter, String backend, int threads, int maxBatch)
             throws IOException {

@@ -4,11 +4,9 @@ import com.fasterxml.jackson.databind.node.ObjectNode;
 import java.io.IOException;
 import java.io.PrintWriter;
 import java.nio.file.Path;
-import java.util.List;
 import java.util.Locale;
 import java.util.concurrent.Callable;
 import org.gpt4llm.backend.Backend;
-import org.gpt4llm.runtime.Backends;
 import org.gpt4llm.model.DecoderModel;
 import org.gpt4llm.data.DataLoader;
 import org.gpt4llm.model.LoraConfig;
@@ -20,6 +18,7 @@ import org.gpt4llm.data.SftDataset;
 import org.gpt4llm.data.Split;
 import org.gpt4llm.data.Template;
 import org.gpt4llm.tokenizer.HfTokenizer;
+import org.gpt4llm.tokenizer.Tokenizers;
 import org.gpt4llm.data.BatchSource;
 import org.gpt4llm.train.FullFineTune;
 import org.gpt4llm.train.TrainConfig;
@@ -34,7 +33,7 @@ import picocli.CommandLine.Spec;
 
 /**
  * {@code gpt4llm sft}: supervised fine-tuning of an HF LLaMA or OPT checkpoint on instruction data, full or
- * LoRA, into a run folder, with the {@link TrainingOptions} every training command has (defaults: the
+ * LoRA, into a run folder, with the {@link TrainingFlags} every training command has (defaults: the
  * Alpaca recipe).
  */
 @Command(name = "sft", mixinStandardHelpOptions = true,
@@ -44,7 +43,7 @@ public final class SftCommand implements Callable<Integer> {
     CommandSpec spec;
 
     @Mixin
-    TrainingOptions common = new TrainingOptions();
+    TrainingFlags common = new TrainingFlags();
 
     @Option(names = "--train-on-inputs", description = "also train on the prompt tokens")
     Boolean trainOnInputs;
@@ -63,7 +62,8 @@ public final class SftCommand implements Callable<Integer> {
     public Integer call() throws IOException {
         TrainConfig cfg = resolve();
         PrintWriter err = spec.commandLine().getErr();
-        try (Backend be = Backends.open(cfg.backend, common.threads()); DecoderModel base = DecoderModel.load(be, Path.of(cfg.model))) {
+        Path modelDir = TrainingFlags.modelFolder(cfg);
+        try (Backend be = common.backend.open(cfg.backend); DecoderModel base = DecoderModel.load(be, modelDir)) {
             TrainableModel trainable = trainable(cfg, base);
             TrainData d = buildData(cfg, base);
             Trainer.Result r = new Trainer<>(cfg, trainable, d.train(), d.eval(), common.quiet, System.out).run();
@@ -86,9 +86,9 @@ public final class SftCommand implements Callable<Integer> {
     /** The flags that were given, under their config keys. */
     ObjectNode flags() {
         ObjectNode f = common.flags();
-        TrainingOptions.putIfGiven(f, "train_on_inputs", trainOnInputs);
-        TrainingOptions.putIfGiven(f, "packing", packing);
-        TrainingOptions.putIfGiven(f, "texts", texts);
+        TrainingFlags.putIfGiven(f, "train_on_inputs", trainOnInputs);
+        TrainingFlags.putIfGiven(f, "packing", packing);
+        TrainingFlags.putIfGiven(f, "texts", texts);
         return f;
     }
 
@@ -109,7 +109,8 @@ public final class SftCommand implements Callable<Integer> {
      */
     static TrainData buildData(TrainConfig cfg, DecoderModel base) throws IOException {
         if (cfg.data.isEmpty()) throw new IllegalArgumentException("--data is required: the instruction files to train on");
-        try (HfTokenizer tok = TrainingOptions.tokenizer(cfg.model, base.config().vocabSize())) {
+        // checked against the model's vocabulary: a token the embedding table lacks would fail mid-run
+        try (HfTokenizer tok = Tokenizers.load(Path.of(cfg.model), base.config().vocabSize())) {
             SftDataset ds = SftDataset.load(cfg.data.stream().map(Path::of).toList(), tok,
                     new SftDataset.Options(cfg.template == null ? null : Template.parse(cfg.template), cfg.maxLen,
                             cfg.trainOnInputs, cfg.strict, cfg.texts));

@@ -15,7 +15,7 @@ class ServeCommandTest {
     void modelFolderWithoutConfigIsOneSentence(@TempDir Path dir) {
         CliRun run = CliRun.of("serve", "--model", dir.toString(), "--port", "0");
         assertEquals(2, run.code());
-        assertTrue(run.err().contains("--model " + dir + " has no config.json"), run.err());
+        assertTrue(run.err().contains("--model " + dir + " is not a model folder (it has no config.json)"), run.err());
         assertEquals(1, run.err().strip().lines().count(), run.err());
     }
 

@@ -1,5 +1,6 @@
 package org.gpt4llm.runtime;
 
+import java.util.List;
 import java.util.Locale;
 import org.gpt4llm.backend.cpu.CpuBackend;
 import org.gpt4llm.backend.cuda.CudaBackend;
@@ -9,18 +10,32 @@ import org.gpt4llm.backend.Backend;
 
 /** The backends a {@code --backend} flag can name. */
 public final class Backends {
+    /** The names {@link #open} takes, in any case. */
+    public static final List<String> NAMES = List.of("cpu", "cuda", "cuda-emu");
+
     private Backends() {}
+
+    /**
+     * {@code name} unchanged where {@link #open} takes it, else the one sentence a bad {@code --backend}
+     * gets: for a command that passes the name on before anything opens it.
+     */
+    public static String checkName(String name) {
+        if (!NAMES.contains(name.toLowerCase(Locale.ROOT))) {
+            throw new IllegalArgumentException("--backend " + name + " is not cpu, cuda or cuda-emu");
+        }
+        return name;
+    }
 
     /**
      * Opens {@code cpu} (with {@code threads} threads), {@code cuda} (GPU 0; refuses with one sentence
      * where there is no NVIDIA driver or cuBLAS) or {@code cuda-emu} (the CUDA kernels in the CPU emulation).
      */
     public static Backend open(String name, int threads) {
-        return switch (name.toLowerCase(Locale.ROOT)) {
+        return switch (checkName(name).toLowerCase(Locale.ROOT)) {
             case "cpu" -> new CpuBackend(threads);
             case "cuda" -> new CudaBackend(CudaDevice.open(0));
             case "cuda-emu" -> new CudaBackend(new EmuDevice());
-            default -> throw new IllegalArgumentException("--backend " + name + " is not cpu, cuda or cuda-emu");
+            default -> throw new IllegalStateException("a name of NAMES without a backend: " + name);
         };
     }
 }

@@ -4,20 +4,21 @@ import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.ArrayNode;
 import com.fasterxml.jackson.databind.node.JsonNodeFactory;
 import com.fasterxml.jackson.databind.node.ObjectNode;
-import java.io.IOException;
 import java.nio.file.Path;
 import java.util.List;
-import org.gpt4llm.tokenizer.HfTokenizer;
-import org.gpt4llm.tokenizer.Tokenizers;
+import org.gpt4llm.train.TrainConfig;
+import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
 
 /**
- * The options every training command shares ({@code sft}, {@code rm}). Each may also come from
+ * The flags every training command shares ({@code sft}, {@code rm}). Each may also come from
  * {@code --config FILE} (JSON or YAML, keys as the flags without dashes, snake_case); a flag given here
- * wins over the file, the file over the command's defaults. Options are boxed so that "not given" is
- * visible.
+ * wins over the file, the file over the command's defaults. Flags are boxed so that "not given" is
+ * visible. So {@code --model} and {@code --out} are declared here, not required as {@link ModelFlag}
+ * and {@link OutFlag} are: the file may give them. {@code --backend} and {@code --threads} are
+ * {@link BackendFlags}.
  */
-public final class TrainingOptions {
+final class TrainingFlags {
     private static final ObjectMapper VALUES = new ObjectMapper();
 
     @Option(names = "--config", description = "JSON or YAML file with any of these options; flags win")
@@ -29,8 +30,8 @@ public final class TrainingOptions {
     @Option(names = "--out", description = "run folder: config.json, metrics.jsonl, checkpoints, final/, loss.png")
     String out;
 
-    @Option(names = "--backend", description = "cpu, cuda or cuda-emu (default cpu)")
-    String backend;
+    @Mixin
+    BackendFlags backend = new BackendFlags();
 
     @Option(names = "--seed", description = "data order, held-out split and dropout (default 42)")
     Long seed;
@@ -101,9 +102,6 @@ public final class TrainingOptions {
     @Option(names = "--quiet", description = "no progress output")
     boolean quiet;
 
-    @Option(names = "--threads", description = "CPU threads (default: all cores)")
-    Integer threads;
-
     @Option(names = "--template", description = "prompt template: alpaca, plain or chat (sft: by data format, rm: alpaca)")
     String template;
 
@@ -115,7 +113,7 @@ public final class TrainingOptions {
         ObjectNode f = JsonNodeFactory.instance.objectNode();
         putIfGiven(f, "model", model);
         putIfGiven(f, "out", out);
-        putIfGiven(f, "backend", backend);
+        putIfGiven(f, "backend", backend.given());
         putIfGiven(f, "seed", seed);
         putIfGiven(f, "data", data);
         putIfGiven(f, "max_len", maxLen);
@@ -143,17 +141,9 @@ public final class TrainingOptions {
         return f;
     }
 
-    /**
-     * The tokenizer of model folder {@code modelDir}, checked against the model's vocabulary (a token
-     * the embedding table lacks would fail mid-run).
-     */
-    static HfTokenizer tokenizer(String modelDir, int modelVocab) throws IOException {
-        return Tokenizers.load(Path.of(modelDir), modelVocab);
-    }
-
-    /** CPU threads to use: --threads, or every core. */
-    int threads() {
-        return threads != null ? threads : Runtime.getRuntime().availableProcessors();
+    /** The run's model folder (of --model or the config), refused in one sentence unless it is one. */
+    static Path modelFolder(TrainConfig cfg) {
+        return ModelFlag.requireModelFolder("--model", Path.of(cfg.model));
     }
 
     /** Sets {@code key} when a flag was given (lists as arrays of strings). */
