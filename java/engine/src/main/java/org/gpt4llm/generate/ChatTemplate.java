@@ -9,19 +9,21 @@ import java.nio.file.Path;
 import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
+import org.gpt4llm.generate.jinja.Template;
 
 /**
  * A model's own chat template: the Jinja {@code chat_template} of its tokenizer_config.json, rendered as
- * transformers' {@code apply_chat_template} renders it, with {@code messages}, {@code bos_token},
- * {@code eos_token} and {@code add_generation_prompt}.
+ * transformers' {@code apply_chat_template} renders it, with {@code messages}, {@code tools} and {@code documents}
+ * (none), {@code add_generation_prompt} and the special tokens {@code bos_token} and {@code eos_token}.
  */
 public final class ChatTemplate {
     private static final ObjectMapper JSON = new ObjectMapper();
-    private final Jinja template;
+    private final Template template;
     private final String bos, eos;
 
+    /** {@code bosToken}, {@code eosToken}: the model's special tokens, null for one it does not have. */
     public ChatTemplate(String source, String bosToken, String eosToken) {
-        this.template = Jinja.parse(source);
+        this.template = Template.compile(source, "chat template");
         this.bos = bosToken;
         this.eos = eosToken;
     }
@@ -52,19 +54,26 @@ public final class ChatTemplate {
         }
     }
 
-    /** A special token's text: a string or an AddedToken object; "" when absent. */
+    /** A special token's text: a string or an AddedToken object; null when absent. */
     private static String token(JsonNode config, String key) {
         JsonNode v = config.path(key);
-        return v.isTextual() ? v.asText() : v.path("content").asText("");
+        if (v.isTextual()) return v.asText();
+        return v.path("content").isTextual() ? v.path("content").asText() : null;
     }
 
-    /** The conversation ({@code role}, {@code content} maps) as the model's prompt text. */
+    /**
+     * The conversation ({@code role}, {@code content} maps) as the model's prompt text; a template that refuses it
+     * (roles that do not alternate, say) throws {@link org.gpt4llm.generate.jinja.TemplateError} with its reason.
+     */
     public String render(List<Map<String, Object>> messages, boolean addGenerationPrompt) {
         Map<String, Object> vars = new HashMap<>();
         vars.put("messages", messages);
-        vars.put("bos_token", bos);
-        vars.put("eos_token", eos);
+        vars.put("tools", null);
+        vars.put("documents", null);
         vars.put("add_generation_prompt", addGenerationPrompt);
+        // as transformers passes the tokenizer's special tokens: only those the model defines
+        if (bos != null) vars.put("bos_token", bos);
+        if (eos != null) vars.put("eos_token", eos);
         return template.render(vars);
     }
 }

@@ -4,6 +4,8 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
+import com.fasterxml.jackson.core.type.TypeReference;
+import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import java.io.IOException;
@@ -13,6 +15,8 @@ import java.nio.file.Path;
 import java.util.List;
 import java.util.Map;
 import org.gpt4llm.data.Template;
+import org.gpt4llm.generate.jinja.TemplateError;
+import org.gpt4llm.testing.JsonChecks;
 import org.gpt4llm.testing.SharedFiles;
 import org.gpt4llm.tokenizer.HfTokenizer;
 import org.gpt4llm.tokenizer.Tokenizers;
@@ -20,8 +24,9 @@ import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
 /**
- * Real chat templates from HF tokenizer_config.json files (in src/test/resources/chat-templates), rendered
- * to the prompt formats their models document (and Python's jinja2 renders with apply_chat_template's settings).
+ * Real chat templates from HF tokenizer_config.json files (in src/test/resources/chat-templates, where README.md
+ * names their sources), rendered to the prompt formats their models document and to the text Python's Jinja2
+ * renders with apply_chat_template's settings.
  */
 class ChatTemplateTest {
     static final List<Map<String, Object>> WITH_SYSTEM = List.of(
@@ -77,41 +82,51 @@ class ChatTemplateTest {
                 + " detailed, and polite answers to the user's questions.\n\nUSER: Name a color.\nASSISTANT:", t.render(ONE_QUESTION, true));
     }
 
+    /**
+     * Every golden case of a real template (src/test/resources/chat-templates/goldens, rendered by Jinja2 as
+     * apply_chat_template renders) whose variables are the ones ChatTemplate passes, rendered through ChatTemplate.
+     */
     @Test
-    void expressions() {
-        Map<String, Object> vars = Map.of("xs", List.of(3, 1, 2), "m", Map.of("role", "user"), "s", "  Ab c ");
-        String[][] cases = {
-                {"{{ xs[1:] }}|{{ xs[-1] }}|{{ xs[::-1] | join(',') }}", "[1, 2]|2|2,1,3"},
-                {"{{ 7 // 2 }} {{ 7 % 3 }} {{ 1 + 2 * 3 }} {{ 1 ~ 2 * 3 }} {{ 2 ~ 3 + 4 ~ 5 }} {{ -3 + 1 }}", "3 1 7 16 2345 -2"},
-                {"{{ m.role == 'user' and not m.missing is defined }} {{ 'x' if m.missing else 'y' }}", "True y"},
-                {"{{ 'b' in 'abc' }} {{ 4 not in xs }} {{ xs | length }} {{ s | trim | upper }} {{ s.strip().lower() }}",
-                        "True True 3 AB C ab c"},
-                {"{% for k, v in m.items() %}{{ k }}={{ v }}{% endfor %}", "role=user"},
-                {"{% for x in xs if x > 1 %}{{ loop.index }}:{{ x }}{{ ',' if not loop.last }}{% endfor %}", "1:3,2:2"},
-                {"{% set y = 1 %}{% for x in xs %}{% set y = x %}{% endfor %}{{ y }}", "1"},
-                {"a  {%- if true -%}  b  {%- endif %}\n  c", "ab  c"},
-                {"{{ none }} {{ missing }}|{{ missing | default('d') }} {{ {'a': [1, 2.5]} | tojson }}", "None |d {\"a\": [1, 2.5]}"},
-        };
-        for (String[] c : cases) assertEquals(c[1], Jinja.parse(c[0]).render(vars), c[0]);
+    void rendersTheGoldenConversationsAsApplyChatTemplate() throws Exception {
+        ObjectMapper json = new ObjectMapper();
+        Path goldens = Path.of(ChatTemplateTest.class.getResource("/chat-templates/goldens").toURI());
+        int checked = 0;
+        try (var files = java.nio.file.Files.list(goldens)) {
+            for (Path file : files.sorted().toList()) {
+                JsonNode golden = json.readTree(file.toFile());
+                if (!golden.has("template")) continue;
+                String name = JsonChecks.text(golden, "template");
+                for (JsonNode c : JsonChecks.nonEmptyArray(golden, "cases")) {
+                    JsonNode vars = JsonChecks.required(c, "variables");
+                    java.util.Set<String> names = new java.util.HashSet<>();
+                    vars.fieldNames().forEachRemaining(names::add);
+                    names.removeAll(List.of("bos_token", "eos_token"));
+                    if (!names.equals(java.util.Set.of("messages", "tools", "documents", "add_generation_prompt"))
+                            || !vars.get("tools").isNull() || !vars.get("documents").isNull()) {
+                        continue; // a case with tools or other variables: JinjaGoldenTest renders it
+                    }
+                    ChatTemplate t = new ChatTemplate(source(name.replace(".jinja", "")), textOrNull(vars, "bos_token"),
+                            textOrNull(vars, "eos_token"));
+                    List<Map<String, Object>> messages = json.convertValue(vars.get("messages"), new TypeReference<>() {});
+                    boolean generationPrompt = vars.get("add_generation_prompt").asBoolean();
+                    String where = name + " " + JsonChecks.text(c, "name");
+                    if (c.has("expected")) {
+                        assertEquals(JsonChecks.text(c, "expected"), t.render(messages, generationPrompt), where);
+                    } else {
+                        TemplateError e = assertThrows(TemplateError.class, () -> t.render(messages, generationPrompt), where);
+                        assertTrue(e.getMessage().startsWith("the chat template refused the conversation: ")
+                                || e.getMessage().startsWith("chat template"), e.getMessage());
+                        if (JsonChecks.required(c, "raised_by_template").asBoolean()) assertEquals(JsonChecks.text(c, "error"), e.detail());
+                    }
+                    checked++;
+                }
+            }
+        }
+        assertTrue(checked >= 70, checked + " cases checked");
     }
 
-    @Test
-    void unsupportedConstructsAreNamed() {
-        String[][] cases = {
-                {"{% macro f() %}x{% endmacro %}", "{% macro %}"},
-                {"{% set ns = namespace(a=1) %}", "keyword arguments"},
-                {"{% set ns = namespace() %}{{ ns }}", "calling namespace"},
-                {"{{ xs | map(attribute='a') }}", "filter 'map'"},
-                {"{% set x %}a{% endset %}", "{% set x %}...{% endset %} blocks"},
-                {"{{ x is divisibleby(3) }}", "test 'is divisibleby'"},
-                {"{% for x in y %}a", "missing {% endfor %}"},
-                {"{{ 'a'.zfill(3) }}", "method .zfill()"},
-        };
-        for (String[] c : cases) {
-            IllegalArgumentException e = assertThrows(IllegalArgumentException.class,
-                    () -> Jinja.parse(c[0]).render(Map.of()), c[0]);
-            assertTrue(e.getMessage().contains(c[1]), c[0] + " -> " + e.getMessage());
-        }
+    private static String textOrNull(JsonNode vars, String field) {
+        return vars.has(field) ? vars.get(field).asText() : null;
     }
 
     @Test
