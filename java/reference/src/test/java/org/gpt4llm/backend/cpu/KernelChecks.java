@@ -5,12 +5,8 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import java.util.Map;
 import java.util.TreeMap;
-import org.bytedeco.javacpp.PointerScope;
 import org.bytedeco.pytorch.BoolOptional;
-import org.bytedeco.pytorch.Scalar;
 import org.bytedeco.pytorch.TensorArrayRefOptional;
-import org.bytedeco.pytorch.TensorOptional;
-import org.bytedeco.pytorch.global.torch;
 import org.gpt4llm.reference.Torch;
 import org.gpt4llm.testing.Numerics;
 
@@ -110,104 +106,5 @@ public final class KernelChecks {
         float[] c = new float[a.length];
         for (int i = 0; i < c.length; i++) c[i] = a[i] - b[i];
         return c;
-    }
-
-    /** losses and dlogits from libtorch: cross_entropy(reduction=none), then (sum * gradScale).backward(). */
-    public static float[][] crossEntropyReference(float[] logits, int[] targets, int n, int v, int ignore, float gradScale) {
-        try (PointerScope scope = new PointerScope()) {
-            var x = leaf(logits, n, v);
-            var losses = torch.cross_entropy_loss(x, Torch.longs(targets, n), new TensorOptional(), 0, ignore, 0.0);
-            losses.sum().mul(new Scalar(gradScale)).backward();
-            return new float[][] {Torch.toFloats(losses), Torch.toFloats(x.grad())};
-        }
-    }
-
-    /**
-     * libtorch autograd attention, explicit scores with an additive -1e30 mask (key j visible to query i
-     * iff j <= i and seg[j] == seg[i] != 0): {out [B,T,Hq,D], lse [B,Hq,T], dq, dk, dv} for the loss
-     * sum(out * g) over the non-padding queries.
-     */
-    public static float[][] attentionReference(float[] q, float[] k, float[] v, float[] g, int[] seg,
-                                               org.gpt4llm.backend.Backend.AttentionShape s) {
-        int B = s.batch(), T = s.seqLen(), hq = s.heads(), hkv = s.kvHeads(), d = s.headDim();
-        float[] bias = new float[B * T * T];     // [B,1,T,T]: 0 where key j is visible to query i
-        float[] gm = g.clone();                  // upstream gradient, zero at padding queries
-        for (int b = 0; b < B; b++) {
-            for (int i = 0; i < T; i++) {
-                int si = seg[b * T + i];
-                for (int j = 0; j < T; j++) {
-                    boolean visible = j <= i && si != 0 && seg[b * T + j] == si;
-                    bias[(b * T + i) * T + j] = visible ? 0f : -1e30f;
-                }
-                if (si == 0) java.util.Arrays.fill(gm, (b * T + i) * hq * d, (b * T + i + 1) * hq * d, 0f);
-            }
-        }
-        int[] kvHead = new int[hq];
-        for (int h = 0; h < hq; h++) kvHead[h] = h / (hq / hkv);
-        try (PointerScope scope = new PointerScope()) {
-            var tq = Torch.floats(q, B, T, hq, d);
-            var tk = Torch.floats(k, B, T, hkv, d);
-            var tv = Torch.floats(v, B, T, hkv, d);
-            tq.set_requires_grad(true);
-            tk.set_requires_grad(true);
-            tv.set_requires_grad(true);
-            var idx = Torch.longs(kvHead, hq);
-            var Q = tq.permute(0, 2, 1, 3);                               // [B,Hq,T,D]
-            var K = tk.permute(0, 2, 1, 3).index_select(1, idx);          // [B,Hq,T,D]
-            var V = tv.permute(0, 2, 1, 3).index_select(1, idx);
-            var S = Q.matmul(K.transpose(2, 3)).mul(new Scalar(s.scale()))
-                    .add(Torch.floats(bias, B, 1, T, T));                 // [B,Hq,T,T]
-            var O = S.softmax(3).matmul(V).permute(0, 2, 1, 3).contiguous(); // [B,T,Hq,D]
-            var lse = S.logsumexp(new long[] {3}, false);                 // [B,Hq,T]
-            O.mul(Torch.floats(gm, B, T, hq, d)).sum().backward();
-            return new float[][] {Torch.toFloats(O), Torch.toFloats(lse), Torch.toFloats(tq.grad()),
-                    Torch.toFloats(tk.grad()), Torch.toFloats(tv.grad())};
-        }
-    }
-
-    /**
-     * libtorch attention of Tq new queries against a KV cache: q [B,Tq,Hq,D], caches [B,Tmax,Hkv,D];
-     * query t of row b at p = lengths[b] - Tq + t sees keys 0..p through an additive -1e30 mask, and
-     * its output is zeroed where p < 0. Returns out [B,Tq,Hq,D].
-     */
-    public static float[] attentionDecodeReference(float[] q, float[] kCache, float[] vCache, int[] lengths,
-                                                   org.gpt4llm.backend.Backend.DecodeShape s) {
-        int B = s.batch(), tq = s.newTokens(), tmax = s.maxLength(), hq = s.heads(), hkv = s.kvHeads(), d = s.headDim();
-        float[] bias = new float[B * tq * tmax];   // [B,1,Tq,Tmax]
-        float[] keep = new float[B * tq * hq * d]; // 1 where the query is not padding
-        for (int b = 0; b < B; b++) {
-            for (int t = 0; t < tq; t++) {
-                int p = lengths[b] - tq + t;
-                for (int j = 0; j < tmax; j++) bias[(b * tq + t) * tmax + j] = p >= 0 && j <= p ? 0f : -1e30f;
-                if (p >= 0) java.util.Arrays.fill(keep, (b * tq + t) * hq * d, (b * tq + t + 1) * hq * d, 1f);
-            }
-        }
-        int[] kvHead = new int[hq];
-        for (int h = 0; h < hq; h++) kvHead[h] = h / (hq / hkv);
-        try (PointerScope scope = new PointerScope()) {
-            var idx = Torch.longs(kvHead, hq);
-            var Q = Torch.floats(q, B, tq, hq, d).permute(0, 2, 1, 3);                            // [B,Hq,Tq,D]
-            var K = Torch.floats(kCache, B, tmax, hkv, d).permute(0, 2, 1, 3).index_select(1, idx); // [B,Hq,Tmax,D]
-            var V = Torch.floats(vCache, B, tmax, hkv, d).permute(0, 2, 1, 3).index_select(1, idx);
-            var S = Q.matmul(K.transpose(2, 3)).mul(new Scalar(s.scale())).add(Torch.floats(bias, B, 1, tq, tmax));
-            var O = S.softmax(3).matmul(V).permute(0, 2, 1, 3).contiguous().mul(Torch.floats(keep, B, tq, hq, d));
-            return Torch.toFloats(O);
-        }
-    }
-
-    /** {@code cache} [B,Tmax,W] after writing src [B,Tq,W] row t of row b at position lengths[b] - Tq + t (when >= 0). */
-    public static float[] kvCacheWriteReference(float[] cache, float[] src, int[] lengths,
-                                                org.gpt4llm.backend.Backend.DecodeShape s) {
-        float[] out = cache.clone();
-        int w = (int) s.kvWidth();
-        for (int b = 0; b < s.batch(); b++) {
-            for (int t = 0; t < s.newTokens(); t++) {
-                int p = lengths[b] - s.newTokens() + t;
-                if (p >= 0 && p < s.maxLength()) {
-                    System.arraycopy(src, (b * s.newTokens() + t) * w, out, (b * s.maxLength() + p) * w, w);
-                }
-            }
-        }
-        return out;
     }
 }
