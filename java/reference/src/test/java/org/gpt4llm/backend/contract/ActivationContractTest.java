@@ -18,7 +18,6 @@ import org.gpt4llm.tensor.Tensor;
 import org.gpt4llm.testing.Numerics;
 import org.gpt4llm.testing.TestSeeds;
 import org.junit.jupiter.api.AfterAll;
-import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.Arguments;
 import org.junit.jupiter.params.provider.MethodSource;
@@ -30,11 +29,6 @@ import org.junit.jupiter.params.provider.MethodSource;
  * path); outputs pre-filled with junk (they are overwritten) or the buffer of an input.
  */
 class ActivationContractTest {
-    @BeforeAll
-    static void threads() {
-        Torch.setThreads(1);
-    }
-
     @AfterAll
     static void report() {
         Checks.report("swiglu");

@@ -20,7 +20,6 @@ import org.gpt4llm.tensor.Tensor;
 import org.gpt4llm.testing.Numerics;
 import org.gpt4llm.testing.TestSeeds;
 import org.junit.jupiter.api.AfterAll;
-import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.Arguments;
 import org.junit.jupiter.params.provider.MethodSource;
@@ -37,11 +36,6 @@ class AdamWContractTest {
     private static final int STEPS = 6;
     /** The gradient scale of each step: 1 (none), halves, and clip-like factors. */
     private static final float[] SCALES = {0.5f, 1f, 0.3712f, 0.5f, 1f, 0.8125f};
-
-    @BeforeAll
-    static void threads() {
-        Torch.setThreads(1);
-    }
 
     @AfterAll
     static void report() {

@@ -23,7 +23,6 @@ import org.gpt4llm.tensor.Tensor;
 import org.gpt4llm.testing.Numerics;
 import org.gpt4llm.testing.TestSeeds;
 import org.junit.jupiter.api.AfterAll;
-import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.Arguments;
 import org.junit.jupiter.params.provider.MethodSource;
@@ -45,11 +44,6 @@ import org.junit.jupiter.params.provider.MethodSource;
  * 1e-1 and above.
  */
 class AttentionContractTest {
-    @BeforeAll
-    static void threads() {
-        Torch.setThreads(1);
-    }
-
     @AfterAll
     static void report() {
         Checks.report("attention");
@@ -365,9 +359,6 @@ class AttentionContractTest {
         }
         int[] kvHead = new int[hq];
         for (int h = 0; h < hq; h++) kvHead[h] = h / (hq / hkv);
-        // one BLAS thread: the cpu backend sets the OpenBLAS it shares with libtorch to its own thread
-        // count, and two BLAS threads make these small GEMMs 10-100 times slower on two busy cores
-        Torch.setThreads(1);
         try (PointerScope scope = new PointerScope()) {
             var tq = TorchRef.leaf64(q, B, T, hq, d);
             var tk = TorchRef.leaf64(k, B, T, hkv, d);

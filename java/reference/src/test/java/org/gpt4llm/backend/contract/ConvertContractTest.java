@@ -22,7 +22,6 @@ import org.gpt4llm.tensor.DType;
 import org.gpt4llm.tensor.Tensor;
 import org.gpt4llm.testing.Numerics;
 import org.gpt4llm.testing.TestSeeds;
-import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.Arguments;
 import org.junit.jupiter.params.provider.MethodSource;
@@ -39,11 +38,6 @@ import org.junit.jupiter.params.provider.MethodSource;
  * (native/src/convert.cpp); a GPU's fp32-to-bf16 rounding (cvt.rn) gives the canonical 0x7fff.
  */
 class ConvertContractTest {
-    @BeforeAll
-    static void threads() {
-        Torch.setThreads(1);
-    }
-
     static Stream<Target> targets() {
         return Target.all();
     }

@@ -22,7 +22,6 @@ import org.gpt4llm.tensor.Tensor;
 import org.gpt4llm.testing.Numerics;
 import org.gpt4llm.testing.TestSeeds;
 import org.junit.jupiter.api.AfterAll;
-import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.Arguments;
 import org.junit.jupiter.params.provider.MethodSource;
@@ -37,11 +36,6 @@ import org.junit.jupiter.params.provider.MethodSource;
  */
 class CrossEntropyContractTest {
     private static final int IGNORE = -100;
-
-    @BeforeAll
-    static void threads() {
-        Torch.setThreads(1);
-    }
 
     @AfterAll
     static void report() {

@@ -17,7 +17,6 @@ import org.gpt4llm.tensor.Tensor;
 import org.gpt4llm.testing.Numerics;
 import org.gpt4llm.testing.TestSeeds;
 import org.junit.jupiter.api.AfterAll;
-import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.Arguments;
 import org.junit.jupiter.params.provider.MethodSource;
@@ -36,11 +35,6 @@ class DecodeAttentionContractTest {
      * CPU backend; a wrong mask, head or rescale gives 1e-1 and above.
      */
     private static final double BF16_OUT_TOL = 4e-3;
-
-    @BeforeAll
-    static void threads() {
-        Torch.setThreads(1);
-    }
 
     @AfterAll
     static void report() {
@@ -148,9 +142,6 @@ class DecodeAttentionContractTest {
         }
         int[] kvHead = new int[hq];
         for (int h = 0; h < hq; h++) kvHead[h] = h / (hq / hkv);
-        // one BLAS thread: the cpu backend sets the OpenBLAS it shares with libtorch to its own thread
-        // count, and two BLAS threads make these small GEMMs 10-100 times slower on two busy cores
-        Torch.setThreads(1);
         try (PointerScope scope = new PointerScope()) {
             var idx = Torch.longs(kvHead, hq);
             var Q = TorchRef.f64(q, B, tq, hq, d).permute(0, 2, 1, 3);                             // [B,Hq,Tq,D]

@@ -15,7 +15,6 @@ import org.gpt4llm.tensor.DType;
 import org.gpt4llm.tensor.Tensor;
 import org.gpt4llm.testing.Numerics;
 import org.gpt4llm.testing.TestSeeds;
-import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.Arguments;
 import org.junit.jupiter.params.provider.MethodSource;
@@ -26,11 +25,6 @@ import org.junit.jupiter.params.provider.MethodSource;
  * own bf16 rounding where the backend stores bf16). Tensors aligned and one element off.
  */
 class ElementwiseContractTest {
-    @BeforeAll
-    static void threads() {
-        Torch.setThreads(1);
-    }
-
     /** n, aligned: 4099 ends a GPU launch in a tail of 3; 16385 and more are several CPU work chunks. */
     static Stream<Arguments> sizes() {
         Stream.Builder<Object[]> small = Stream.builder();

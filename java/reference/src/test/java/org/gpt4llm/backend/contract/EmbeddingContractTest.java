@@ -20,7 +20,6 @@ import org.gpt4llm.tensor.Tensor;
 import org.gpt4llm.testing.Numerics;
 import org.gpt4llm.testing.TestSeeds;
 import org.junit.jupiter.api.AfterAll;
-import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.Arguments;
 import org.junit.jupiter.params.provider.MethodSource;
@@ -31,11 +30,6 @@ import org.junit.jupiter.params.provider.MethodSource;
  * autograd in float64 on the values the backend holds, into a zeroed and a pre-filled table.
  */
 class EmbeddingContractTest {
-    @BeforeAll
-    static void threads() {
-        Torch.setThreads(1);
-    }
-
     @AfterAll
     static void report() {
         Checks.report("embedding");

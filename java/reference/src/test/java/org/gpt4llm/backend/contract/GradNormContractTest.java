@@ -27,7 +27,6 @@ import org.gpt4llm.tensor.Tensor;
 import org.gpt4llm.testing.Numerics;
 import org.gpt4llm.testing.TestSeeds;
 import org.junit.jupiter.api.AfterAll;
-import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.Arguments;
 import org.junit.jupiter.params.provider.MethodSource;
@@ -39,11 +38,6 @@ import org.junit.jupiter.params.provider.MethodSource;
  * update) against libtorch's clip_grad_norm_ and AdamW.
  */
 class GradNormContractTest {
-    @BeforeAll
-    static void threads() {
-        Torch.setThreads(1);
-    }
-
     @AfterAll
     static void report() {
         Checks.report("gradclip");

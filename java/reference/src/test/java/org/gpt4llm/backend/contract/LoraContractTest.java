@@ -19,7 +19,6 @@ import org.gpt4llm.tensor.Tensor;
 import org.gpt4llm.testing.Numerics;
 import org.gpt4llm.testing.TestSeeds;
 import org.junit.jupiter.api.AfterAll;
-import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.Arguments;
 import org.junit.jupiter.params.provider.MethodSource;
@@ -34,11 +33,6 @@ import org.junit.jupiter.params.provider.MethodSource;
  * sums ({@code F32_SHORT}); y and dx are stored activations ({@code STORED}).
  */
 class LoraContractTest {
-    @BeforeAll
-    static void threads() {
-        Torch.setThreads(1);
-    }
-
     @AfterAll
     static void report() {
         Checks.report("lora");
@@ -83,9 +77,6 @@ class LoraContractTest {
         float[] mask = LoraDropout.mask(maskSeed, n, in, p);
 
         float[] refT, refY, refDt, refDx, refDA, refDB;
-        // one BLAS thread: the cpu backend sets the OpenBLAS it shares with libtorch to its own thread
-        // count, and two BLAS threads make these small GEMMs 10-100 times slower on two busy cores
-        Torch.setThreads(1);
         try (PointerScope scope = new PointerScope()) {
             var tx = TorchRef.leaf64(x, n, in);
             var ta = TorchRef.leaf64(a, r, in);

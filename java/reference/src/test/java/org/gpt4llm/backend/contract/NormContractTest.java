@@ -24,7 +24,6 @@ import org.gpt4llm.tensor.Tensor;
 import org.gpt4llm.testing.Numerics;
 import org.gpt4llm.testing.TestSeeds;
 import org.junit.jupiter.api.AfterAll;
-import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.Arguments;
 import org.junit.jupiter.params.provider.MethodSource;
@@ -36,11 +35,6 @@ import org.junit.jupiter.params.provider.MethodSource;
  * bits when called twice, and shapes that do not fit refused.
  */
 class NormContractTest {
-    @BeforeAll
-    static void threads() {
-        Torch.setThreads(1);
-    }
-
     @AfterAll
     static void report() {
         Checks.report("norm");

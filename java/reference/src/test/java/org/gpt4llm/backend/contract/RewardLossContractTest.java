@@ -19,7 +19,6 @@ import org.gpt4llm.tensor.Tensor;
 import org.gpt4llm.testing.Numerics;
 import org.gpt4llm.testing.TestSeeds;
 import org.junit.jupiter.api.AfterAll;
-import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.Arguments;
 import org.junit.jupiter.params.provider.MethodSource;
@@ -33,11 +32,6 @@ import org.junit.jupiter.params.provider.MethodSource;
  * short fp32 sums: {@code F32_SHORT}.
  */
 class RewardLossContractTest {
-    @BeforeAll
-    static void threads() {
-        Torch.setThreads(1);
-    }
-
     @AfterAll
     static void report() {
         Checks.report("reward");

@@ -9,6 +9,7 @@ import java.util.stream.Stream;
 import org.gpt4llm.backend.Backend;
 import org.gpt4llm.backend.cpu.CpuKernels;
 import org.gpt4llm.backend.cuda.device.CudaAvailability;
+import org.gpt4llm.reference.Torch;
 import org.gpt4llm.runtime.Backends;
 import org.gpt4llm.tensor.DType;
 import org.gpt4llm.tensor.Tensor;
@@ -88,9 +89,26 @@ public enum Target {
         return present().stream();
     }
 
+    static {
+        referenceThreads();
+    }
+
+    /**
+     * libtorch computes the references on one thread, its BLAS included. The cpu backend sets the
+     * OpenBLAS it shares with libtorch in this process to its own thread count (on opening, and again
+     * after each small GEMM), and two BLAS threads under libtorch's own loop make its small GEMMs 10 to
+     * 100 times slower on two busy cores: so the setting is restored after every use of a backend.
+     */
+    private static void referenceThreads() {
+        Torch.setThreads(1);
+    }
+
     /** The backend, opened on first use and kept for the JVM (2 threads, as the suite runs on 2 cores). */
     public synchronized Backend backend() {
-        if (backend == null) backend = Backends.open(this == CPU_SCALAR ? "cpu" : label, 2);
+        if (backend == null) {
+            backend = Backends.open(this == CPU_SCALAR ? "cpu" : label, 2);
+            referenceThreads();
+        }
         return backend;
     }
 
@@ -115,16 +133,13 @@ public enum Target {
 
     /** Runs {@code body} on this target's code path (the scalar fallback forced for {@link #CPU_SCALAR}). */
     public void run(Runnable body) {
-        if (this != CPU_SCALAR) {
-            body.run();
-            return;
-        }
-        CpuKernels.forceScalar(true);
+        if (this == CPU_SCALAR) CpuKernels.forceScalar(true);
         try {
-            assertEquals(0, CpuKernels.simdLevel(), "forcing the scalar path did not take");
+            if (this == CPU_SCALAR) assertEquals(0, CpuKernels.simdLevel(), "forcing the scalar path did not take");
             body.run();
         } finally {
-            CpuKernels.forceScalar(false);
+            if (this == CPU_SCALAR) CpuKernels.forceScalar(false);
+            referenceThreads();
         }
     }
 
