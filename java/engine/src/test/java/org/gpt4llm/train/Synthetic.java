@@ -13,7 +13,8 @@ import org.gpt4llm.data.PaddedRows;
 
 /** A task a tiny LLaMA learns in a few dozen steps, and the pieces the trainer tests share. */
 final class Synthetic {
-    static final LlamaConfig TINY = new LlamaConfig(32, 64, 2, 4, 2, 1e-5f, 10000f, 32, false, 64, 1, 2);
+    static final LlamaConfig TINY = LlamaConfig.builder().hiddenSize(32).intermediateSize(64).numLayers(2).numHeads(4)
+            .numKvHeads(2).rmsNormEps(1e-5f).vocabSize(32).maxPositionEmbeddings(64).build();
 
     private Synthetic() {}
 
