@@ -44,8 +44,12 @@ public final class JsonFiles {
         for (Throwable t = e.getCause(); t != null; t = t.getCause()) {
             if (t instanceof IllegalArgumentException own) return own.getMessage();
         }
-        String field = field(e);
+        String field = field(e), original = String.valueOf(e.getOriginalMessage());
         if (e instanceof UnrecognizedPropertyException) return "unknown field " + field;
+        // what a reader that requires every field says (FAIL_ON_MISSING_CREATOR_PROPERTIES and the like)
+        if (field != null && (original.startsWith("Missing ") || original.startsWith("Null value for creator property"))) {
+            return "field " + field + (original.startsWith("Missing ") ? " is missing" : " is null");
+        }
         if (e instanceof MismatchedInputException m && m.getTargetType() != null) {
             return (field == null ? "is not " : "field " + field + " is not ") + kind(m.getTargetType());
         }
