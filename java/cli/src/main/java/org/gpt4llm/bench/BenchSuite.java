@@ -1,8 +1,8 @@
 package org.gpt4llm.bench;
 
-import com.fasterxml.jackson.databind.ObjectMapper;
-import com.fasterxml.jackson.databind.node.ArrayNode;
-import com.fasterxml.jackson.databind.node.ObjectNode;
+import com.fasterxml.jackson.annotation.JsonInclude;
+import com.fasterxml.jackson.databind.PropertyNamingStrategies;
+import com.fasterxml.jackson.databind.annotation.JsonNaming;
 import java.io.IOException;
 import java.io.PrintStream;
 import java.lang.management.ManagementFactory;
@@ -23,7 +23,7 @@ import org.gpt4llm.reference.Torch;
 
 /**
  * The whole benchmark suite of {@code gpt4llm bench}: every figure next to its peer measured in the
- * same run, in one table ({@link #table}) and one JSON document ({@link #toJson}).
+ * same run, in one table ({@link #table}) and one JSON document ({@link Report}).
  *
  * <p>Sections: ceilings (OpenBLAS sgemm, memory bandwidth), kernels (our CPU kernels against
  * libtorch's ops), step (a full and a LoRA training step against libtorch, and the step's GFLOP/s
@@ -32,8 +32,6 @@ import org.gpt4llm.reference.Torch;
  * sides of every comparison use the same thread count.
  */
 public final class BenchSuite {
-    private static final ObjectMapper JSON = new ObjectMapper();
-
     /** The sections, in the order they run and print. */
     public enum Section {
         CEILINGS, KERNELS, STEP, GENERATE, DATAGEN, JVM;
@@ -71,17 +69,53 @@ public final class BenchSuite {
         }
     }
 
-    /** One line of the table; {@code peer} NaN where there is none. Higher is better in every unit here. */
-    public record Row(String section, String benchmark, double ours, double peer, String peerName, String unit,
-                      String note) {
-        public double ratio() {
-            return Double.isNaN(peer) ? Double.NaN : ours / peer;
+    /**
+     * One line of the table and of the JSON's rows; {@code peer} and {@code ratio} (ours / peer) are NaN
+     * where there is no peer (null in the JSON). Higher is better in every unit here.
+     */
+    @JsonNaming(PropertyNamingStrategies.SnakeCaseStrategy.class)
+    public record Row(String section, String benchmark, double ours, @NanAsNull double peer, String peerName,
+                      @NanAsNull double ratio, String unit, String note) {
+        static Row of(String section, String benchmark, double ours, double peer, String peerName, String unit, String note) {
+            return new Row(section, benchmark, ours, peer, peerName, Double.isNaN(peer) ? Double.NaN : ours / peer, unit, note);
         }
     }
 
     /** The rows, what each section measured in full ({@code details}), the machine, and problems found. */
-    public record Result(Options options, Instant started, double seconds, ObjectNode machine, List<Row> rows,
-                         ObjectNode details, List<String> problems, List<String> notes) {}
+    public record Result(Options options, Instant started, double seconds, Machine machine, List<Row> rows,
+                         Details details, List<String> problems, List<String> notes) {}
+
+    /** The suite's JSON: how it ran, the machine, the table's rows, each section's own report, notes and problems. */
+    public record Report(String bench, String started, double seconds, boolean quick, int threads, List<String> sections,
+                         Machine machine, List<Row> rows, Details details, List<String> notes, List<String> problems) {}
+
+    /**
+     * Cores, threads, CPU, memory (where the JVM tells it), JDK, the native libraries' versions and the
+     * load average before and after the run.
+     */
+    @JsonNaming(PropertyNamingStrategies.SnakeCaseStrategy.class)
+    @JsonInclude(JsonInclude.Include.NON_NULL)
+    public record Machine(int cores, int threads, String cpu, String os, Double memoryGib, String jdk, String openblas,
+                         String libtorch, int libtorchBlasThreads, String nativeBuild, boolean avx2,
+                         double loadAverageBefore, double loadAverageAfter) {}
+
+    /** What each section that ran measured in full, in its own report; a section that did not run is left out. */
+    @JsonInclude(JsonInclude.Include.NON_NULL)
+    public record Details(KernelDetails kernels, List<StepBench.Report> step, GenerateBench.Report generate,
+                          List<DatagenRow> datagen, List<JmhBench.Row> jmh) {}
+
+    /** The ceilings and CPU kernels: every case, both sides, and how far apart their results were. */
+    public record KernelDetails(String shape, int threads, double tolerance, List<KernelCase> cases) {}
+
+    /** One case: {@code ours} and {@code peer} in {@code unit}, from median calls doing {@code workPerCall}. */
+    @JsonNaming(PropertyNamingStrategies.SnakeCaseStrategy.class)
+    public record KernelCase(String name, String unit, double workPerCall, double oursMedianS, double peerMedianS, double ours,
+                             double peer, String peerName, double relErr) {}
+
+    /** One concurrency level of the data-collection section. */
+    @JsonNaming(PropertyNamingStrategies.SnakeCaseStrategy.class)
+    public record DatagenRow(int concurrency, int requests, int answered, double seconds, double requestsPerS,
+                             int maxInWindow, int limit, double windowS, long latencyMs) {}
 
     private BenchSuite() {}
 
@@ -91,7 +125,11 @@ public final class BenchSuite {
         double loadBefore = loadAverage();
         List<Row> rows = new ArrayList<>();
         List<String> problems = new ArrayList<>(), notes = new ArrayList<>();
-        ObjectNode details = JSON.createObjectNode();
+        KernelDetails kernels = null;
+        List<StepBench.Report> steps = null;
+        GenerateBench.Report generate = null;
+        List<DatagenRow> datagen = null;
+        List<JmhBench.Row> jmh = null;
         Set<Section> on = o.sections();
 
         if (on.contains(Section.CEILINGS) || on.contains(Section.KERNELS)) {
@@ -99,7 +137,7 @@ public final class BenchSuite {
             CpuKernelBench.Shape shape = o.quick() ? CpuKernelBench.Shape.quick() : CpuKernelBench.Shape.full();
             CpuKernelBench.Result k = CpuKernelBench.run(new CpuKernelBench.Options(shape, o.threads(),
                     o.quick() ? 0.02 : 0.6, o.seed()), progress);
-            details.set("kernels", kernelJson(k));
+            kernels = kernelDetails(k);
             if (on.contains(Section.CEILINGS)) {
                 rows.add(kernelRow("ceilings", k.sgemm(), "square, row-major, all threads", k));
                 rows.add(kernelRow("ceilings", k.bandwidth(), String.format(Locale.ROOT, "3 x %,d MB arrays, 12 bytes/float",
@@ -117,18 +155,18 @@ public final class BenchSuite {
         }
 
         if (on.contains(Section.STEP)) {
-            ArrayNode steps = details.putArray("step");
+            steps = new ArrayList<>();
             for (boolean lora : new boolean[] {false, true}) {
                 say(progress, "== training step, " + (lora ? "LoRA" : "full"));
                 StepBench.Options so = stepOptions(o, lora);
                 StepBench.Result r = StepBench.run(so, progress);
-                steps.add(r.toJson());
+                steps.add(r.report());
                 String what = String.format(Locale.ROOT, "train step %s (%s, %dx%d)", lora ? "LoRA r" + so.lora().rank() : "full",
                         so.preset(), so.batch(), so.seq());
-                rows.add(new Row("step", what, r.ours().tokensPerS(), r.libtorch().tokensPerS(), "libtorch", "tokens/s",
+                rows.add(Row.of("step", what, r.ours().tokensPerS(), r.libtorch().tokensPerS(), "libtorch", "tokens/s",
                         String.format(Locale.ROOT, "median step %.3f s vs %.3f s; first loss rel diff %.1e",
                                 r.ours().medianStepS(), r.libtorch().medianStepS(), r.lossRelDiff())));
-                rows.add(new Row("step", what + " model FLOP rate", r.ours().gflops(), r.sgemmGflops(),
+                rows.add(Row.of("step", what + " model FLOP rate", r.ours().gflops(), r.sgemmGflops(),
                         String.format(Locale.ROOT, "OpenBLAS sgemm %dx%dx%d", r.sgemmShape()[0], r.sgemmShape()[1],
                                 r.sgemmShape()[2]),
                         "GFLOP/s", String.format(Locale.ROOT, "libtorch %.3g GFLOP/s; %.3g model GFLOP/step",
@@ -144,11 +182,11 @@ public final class BenchSuite {
             String preset = o.quick() ? "tiny" : "small";
             GenerateBench.Result g = GenerateBench.runLlama(go, preset, o.quick() ? 512 : 32000, "cpu", o.threads(), true,
                     progress);
-            details.set("generate", g.toJson());
+            generate = g.report();
             for (int i = 0; i < go.batches().length; i++) {
                 int batch = go.batches()[i];
                 List<GenerateBench.Row> at = g.rows().stream().filter(r -> r.batch() == batch).toList();
-                rows.add(new Row("generate", String.format(Locale.ROOT, "greedy decode batch %d (%s)", batch, preset),
+                rows.add(Row.of("generate", String.format(Locale.ROOT, "greedy decode batch %d (%s)", batch, preset),
                         at.get(0).tokensPerS(), at.get(1).tokensPerS(), "libtorch", "tokens/s",
                         String.format(Locale.ROOT, "prompt %d, %d new tokens; prefill %.3f s vs %.3f s; greedy tokens agree %.0f%%",
                                 go.promptLen(), go.newTokens(), at.get(0).prefillS(), at.get(1).prefillS(),
@@ -161,21 +199,13 @@ public final class BenchSuite {
             TeacherBench.Config c = o.quick()
                     ? new TeacherBench.Config(List.of(1, 8), 20, Duration.ofMillis(20), 20, Duration.ofSeconds(1), Duration.ofMillis(250))
                     : new TeacherBench.Config(List.of(1, 4, 16), 100, Duration.ofMillis(50), 50, Duration.ofSeconds(1), Duration.ofMillis(250));
-            ArrayNode dj = details.putArray("datagen");
+            datagen = new ArrayList<>();
             say(progress, TeacherBench.HEADER);
             for (TeacherBench.Row r : TeacherBench.run(c)) {
                 say(progress, r.format());
-                ObjectNode n = dj.addObject();
-                n.put("concurrency", r.concurrency());
-                n.put("requests", r.requests());
-                n.put("answered", r.answered());
-                n.put("seconds", r.seconds());
-                n.put("requests_per_s", r.requestsPerSecond());
-                n.put("max_in_window", r.maxInWindow());
-                n.put("limit", r.limit());
-                n.put("window_s", r.window().toMillis() / 1000.0);
-                n.put("latency_ms", c.latency().toMillis());
-                rows.add(new Row("datagen", "teacher requests, concurrency " + r.concurrency(), r.requestsPerSecond(),
+                datagen.add(new DatagenRow(r.concurrency(), r.requests(), r.answered(), r.seconds(), r.requestsPerSecond(),
+                        r.maxInWindow(), r.limit(), r.window().toMillis() / 1000.0, c.latency().toMillis()));
+                rows.add(Row.of("datagen", "teacher requests, concurrency " + r.concurrency(), r.requestsPerSecond(),
                         r.limitPerSecond(), "rate limit", "requests/s",
                         String.format(Locale.ROOT, "%d ms latency; %d/%d answered; at most %d in any %.0f s window (limit %d)",
                                 c.latency().toMillis(), r.answered(), r.requests(), r.maxInWindow(),
@@ -190,17 +220,18 @@ public final class BenchSuite {
             JmhBench.Options jo = o.quick() ? JmhBench.Options.quick(null, o.tokenizer())
                     : JmhBench.Options.brief(null, o.tokenizer());
             JmhBench.Result j = JmhBench.run(jo, progress);
-            details.set("jmh", JmhBench.toJson(j).get("rows"));
+            jmh = j.rows();
             for (JmhBench.Row r : j.rows()) {
-                rows.add(new Row("jvm", r.label(), r.score(), Double.NaN, "none", r.unit(),
+                rows.add(Row.of("jvm", r.label(), r.score(), Double.NaN, "none", r.unit(),
                         (Double.isNaN(r.error()) ? "" : String.format(Locale.ROOT, "± %.2g (99.9%%), ", r.error()))
                                 + String.format(Locale.ROOT, "JMH %s, %d samples; no peer in this run", r.mode(), r.samples())));
             }
             notes.addAll(j.notes());
         }
 
-        ObjectNode machine = machine(o.threads(), loadBefore, loadAverage());
-        return new Result(o, started, (System.nanoTime() - t0) / 1e9, machine, rows, details, problems, notes);
+        Machine machine = machine(o.threads(), loadBefore, loadAverage());
+        return new Result(o, started, (System.nanoTime() - t0) / 1e9, machine, rows,
+                new Details(kernels, steps, generate, datagen, jmh), problems, notes);
     }
 
     /** The full or LoRA step of the suite: the small preset at 4 x 256 (quick: tiny at 2 x 32). */
@@ -229,49 +260,24 @@ public final class BenchSuite {
         }
         if (extra != null) note.append("; ").append(extra);
         if (!r.agrees()) note.append("; MISMATCH");
-        return new Row(section, r.name(), r.ours(), r.peer(), r.peerName(), r.unit(), note.toString());
+        return Row.of(section, r.name(), r.ours(), r.peer(), r.peerName(), r.unit(), note.toString());
     }
 
-    private static ObjectNode kernelJson(CpuKernelBench.Result k) {
-        ObjectNode n = JSON.createObjectNode();
-        n.put("shape", k.shape().describe());
-        n.put("threads", k.threads());
-        n.put("tolerance", CpuKernelBench.TOLERANCE);
-        ArrayNode a = n.putArray("cases");
-        for (CpuKernelBench.Row r : allKernelRows(k)) {
-            ObjectNode c = a.addObject();
-            c.put("name", r.name());
-            c.put("unit", r.unit());
-            c.put("work_per_call", r.work());
-            c.put("ours_median_s", r.oursS());
-            c.put("peer_median_s", r.peerS());
-            c.put("ours", r.ours());
-            c.put("peer", r.peer());
-            c.put("peer_name", r.peerName());
-            c.put("rel_err", r.relErr());
-        }
-        return n;
+    private static KernelDetails kernelDetails(CpuKernelBench.Result k) {
+        return new KernelDetails(k.shape().describe(), k.threads(), CpuKernelBench.TOLERANCE, allKernelRows(k).stream()
+                .map(r -> new KernelCase(r.name(), r.unit(), r.work(), r.oursS(), r.peerS(), r.ours(), r.peer(), r.peerName(),
+                        r.relErr()))
+                .toList());
     }
 
-    /** Cores, threads, CPU, memory, JDK and the native libraries' versions. */
-    static ObjectNode machine(int threads, double loadBefore, double loadAfter) {
-        ObjectNode m = JSON.createObjectNode();
-        m.put("cores", Runtime.getRuntime().availableProcessors());
-        m.put("threads", threads);
-        m.put("cpu", cpuModel());
-        m.put("os", System.getProperty("os.name") + " " + System.getProperty("os.version") + " " + System.getProperty("os.arch"));
-        if (ManagementFactory.getOperatingSystemMXBean() instanceof com.sun.management.OperatingSystemMXBean os) {
-            m.put("memory_gib", os.getTotalMemorySize() / (double) (1L << 30));
-        }
-        m.put("jdk", System.getProperty("java.vm.name") + " " + System.getProperty("java.runtime.version"));
-        m.put("openblas", OpenBlas.describe());
-        m.put("libtorch", Torch.version());
-        m.put("libtorch_blas_threads", Torch.blasThreads());
-        m.put("native_build", CpuKernels.buildInfo());
-        m.put("avx2", CpuKernels.simdLevel() == 1);
-        m.put("load_average_before", loadBefore);
-        m.put("load_average_after", loadAfter);
-        return m;
+    static Machine machine(int threads, double loadBefore, double loadAfter) {
+        Double memoryGib = ManagementFactory.getOperatingSystemMXBean() instanceof com.sun.management.OperatingSystemMXBean os
+                ? os.getTotalMemorySize() / (double) (1L << 30) : null;
+        return new Machine(Runtime.getRuntime().availableProcessors(), threads, cpuModel(),
+                System.getProperty("os.name") + " " + System.getProperty("os.version") + " " + System.getProperty("os.arch"),
+                memoryGib, System.getProperty("java.vm.name") + " " + System.getProperty("java.runtime.version"),
+                OpenBlas.describe(), Torch.version(), Torch.blasThreads(), CpuKernels.buildInfo(), CpuKernels.simdLevel() == 1,
+                loadBefore, loadAfter);
     }
 
     private static String cpuModel() {
@@ -318,12 +324,11 @@ public final class BenchSuite {
             b.append(line.toString().stripTrailing()).append('\n');
             if (li == 0) b.append("-".repeat(Math.min(160, line.length()))).append('\n');
         }
-        ObjectNode m = r.machine();
+        Machine m = r.machine();
         b.append(String.format(Locale.ROOT, "%nmachine: %s, %d cores, %d threads on both sides; %s; OpenBLAS %s; libtorch %s;"
                         + " load average %.1f before, %.1f after; %.0f s in all%n",
-                m.path("cpu").asText(), m.path("cores").asInt(), m.path("threads").asInt(), m.path("jdk").asText(),
-                m.path("openblas").asText(), m.path("libtorch").asText(), m.path("load_average_before").asDouble(),
-                m.path("load_average_after").asDouble(), r.seconds()));
+                m.cpu(), m.cores(), m.threads(), m.jdk(), m.openblas(), m.libtorch(), m.loadAverageBefore(),
+                m.loadAverageAfter(), r.seconds()));
         b.append(LEGEND);
         for (String n : r.notes()) b.append("note: ").append(n).append('\n');
         for (String p : r.problems()) b.append("PROBLEM: ").append(p).append('\n');
@@ -360,33 +365,11 @@ public final class BenchSuite {
         return right ? sp + s : s + sp;
     }
 
-    public static ObjectNode toJson(Result r) {
-        ObjectNode n = JSON.createObjectNode();
-        n.put("bench", "suite");
-        n.put("started", r.started().toString());
-        n.put("seconds", r.seconds());
-        n.put("quick", r.options().quick());
-        n.put("threads", r.options().threads());
-        ArrayNode secs = n.putArray("sections");
-        for (Section s : Section.values()) if (r.options().sections().contains(s)) secs.add(s.label());
-        n.set("machine", r.machine());
-        ArrayNode rows = n.putArray("rows");
-        for (Row row : r.rows()) {
-            ObjectNode o = rows.addObject();
-            o.put("section", row.section());
-            o.put("benchmark", row.benchmark());
-            o.put("ours", row.ours());
-            if (Double.isNaN(row.peer())) o.putNull("peer");
-            else o.put("peer", row.peer());
-            o.put("peer_name", row.peerName());
-            if (Double.isNaN(row.ratio())) o.putNull("ratio");
-            else o.put("ratio", row.ratio());
-            o.put("unit", row.unit());
-            o.put("note", row.note());
-        }
-        n.set("details", r.details());
-        n.set("notes", JSON.valueToTree(r.notes()));
-        n.set("problems", JSON.valueToTree(r.problems()));
-        return n;
+    /** The suite's JSON document. */
+    public static Report report(Result r) {
+        List<String> sections = new ArrayList<>();
+        for (Section s : Section.values()) if (r.options().sections().contains(s)) sections.add(s.label());
+        return new Report("suite", r.started().toString(), r.seconds(), r.options().quick(), r.options().threads(), sections,
+                r.machine(), r.rows(), r.details(), r.notes(), r.problems());
     }
 }

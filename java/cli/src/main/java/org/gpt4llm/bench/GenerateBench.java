@@ -1,8 +1,7 @@
 package org.gpt4llm.bench;
 
-import com.fasterxml.jackson.databind.ObjectMapper;
-import com.fasterxml.jackson.databind.node.ArrayNode;
-import com.fasterxml.jackson.databind.node.ObjectNode;
+import com.fasterxml.jackson.databind.PropertyNamingStrategies;
+import com.fasterxml.jackson.databind.annotation.JsonNaming;
 import java.io.PrintStream;
 import java.util.ArrayList;
 import java.util.List;
@@ -25,8 +24,6 @@ import org.gpt4llm.reference.TorchLlama;
  * sides agree on.
  */
 public final class GenerateBench {
-    private static final ObjectMapper JSON = new ObjectMapper();
-
     /** What to measure: prompts of {@code promptLen} tokens, {@code newTokens} steps, best of {@code repeats}. */
     public record Options(int[] batches, int promptLen, int newTokens, int repeats, long seed) {
         public Options {
@@ -38,7 +35,8 @@ public final class GenerateBench {
         }
     }
 
-    /** One side at one batch size: the fastest of the repeats. */
+    /** One side at one batch size: the fastest of the repeats (a row of the JSON report as it is). */
+    @JsonNaming(PropertyNamingStrategies.SnakeCaseStrategy.class)
     public record Row(String side, int batch, double prefillS, double decodeS, double tokensPerS) {}
 
     /** Rows by batch, ours then the peer's; {@code agreement[i]}: share of greedy tokens equal at batch i. */
@@ -64,26 +62,17 @@ public final class GenerateBench {
             return b.toString();
         }
 
-        public ObjectNode toJson() {
-            ObjectNode n = JSON.createObjectNode();
-            n.put("model", model);
-            n.put("prompt_len", options.promptLen());
-            n.put("new_tokens", options.newTokens());
-            n.put("repeats", options.repeats());
-            ArrayNode a = n.putArray("rows");
-            for (Row r : rows) {
-                ObjectNode o = a.addObject();
-                o.put("side", r.side());
-                o.put("batch", r.batch());
-                o.put("prefill_s", r.prefillS());
-                o.put("decode_s", r.decodeS());
-                o.put("tokens_per_s", r.tokensPerS());
-            }
-            ArrayNode ag = n.putArray("greedy_agreement");
-            for (double x : agreement) ag.add(x);
-            return n;
+        /** The JSON report of {@code bench generate --json} (and of the suite's generate section). */
+        public Report report() {
+            return new Report(model, options.promptLen(), options.newTokens(), options.repeats(), rows, agreement);
         }
     }
+
+    /**
+     * The JSON of a measurement; {@code greedyAgreement[i]} is NaN (written "NaN") at batch i without a peer.
+     */
+    @JsonNaming(PropertyNamingStrategies.SnakeCaseStrategy.class)
+    public record Report(String model, int promptLen, int newTokens, int repeats, List<Row> rows, double[] greedyAgreement) {}
 
     private GenerateBench() {}
 

@@ -1,5 +1,6 @@
 package org.gpt4llm.bench;
 
+import com.fasterxml.jackson.annotation.JsonProperty;
 import java.io.PrintStream;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -64,8 +65,12 @@ public final class JmhBench {
         }
     }
 
-    /** One benchmark (with its parameters): mean score, its 99.9% confidence half-width, and unit. */
-    public record Row(String benchmark, String params, double score, double error, String unit, String mode, int samples) {
+    /**
+     * One benchmark (with its parameters): mean score, its 99.9% confidence half-width ({@code error}, NaN
+     * and null in the JSON with too few samples for an interval), and unit; a row of the JSON as it is.
+     */
+    public record Row(String benchmark, String params, String mode, double score,
+                      @JsonProperty("error_99_9") @NanAsNull double error, String unit, int samples) {
         /** Short name: class.method without the package, with the parameters in brackets. */
         public String label() {
             String name = benchmark.startsWith(PACKAGE) ? benchmark.substring(PACKAGE.length()) : benchmark;
@@ -74,7 +79,15 @@ public final class JmhBench {
     }
 
     /** What ran and why a benchmark did not (the tokenizer one without a tokenizer folder). */
-    public record Result(List<Row> rows, List<String> notes) {}
+    public record Result(List<Row> rows, List<String> notes) {
+        /** The JSON report of {@code bench jmh --json}. */
+        public Report report() {
+            return new Report("jmh", rows, notes);
+        }
+    }
+
+    /** The JSON of a run: one row per benchmark, and the notes. */
+    public record Report(String bench, List<Row> rows, List<String> notes) {}
 
     private JmhBench() {}
 
@@ -133,8 +146,8 @@ public final class JmhBench {
             BenchmarkParams p = r.getParams();
             String params = p.getParamsKeys().stream().map(k -> k + "=" + p.getParam(k)).collect(Collectors.joining(","));
             var primary = r.getPrimaryResult();
-            rows.add(new Row(p.getBenchmark(), params, primary.getScore(), primary.getScoreError(), primary.getScoreUnit(),
-                    p.getMode().shortLabel(), (int) primary.getSampleCount()));
+            rows.add(new Row(p.getBenchmark(), params, p.getMode().shortLabel(), primary.getScore(), primary.getScoreError(),
+                    primary.getScoreUnit(), (int) primary.getSampleCount()));
         }
         if (rows.isEmpty()) throw new IllegalStateException("JMH ran no benchmark for --include " + o.include());
         return new Result(rows, notes);
@@ -146,27 +159,6 @@ public final class JmhBench {
         if (Runtime.version().feature() >= 24) args.add("--sun-misc-unsafe-memory-access=allow");
         if (tokenizer != null) args.add("-D" + TokenizerBench.PROPERTY + "=" + tokenizer);
         return args.toArray(String[]::new);
-    }
-
-    /** The rows as JSON: one object per benchmark, and the notes. */
-    public static com.fasterxml.jackson.databind.node.ObjectNode toJson(Result r) {
-        var json = new com.fasterxml.jackson.databind.ObjectMapper();
-        var n = json.createObjectNode();
-        n.put("bench", "jmh");
-        var a = n.putArray("rows");
-        for (Row row : r.rows()) {
-            var o = a.addObject();
-            o.put("benchmark", row.benchmark());
-            o.put("params", row.params());
-            o.put("mode", row.mode());
-            o.put("score", row.score());
-            if (Double.isNaN(row.error())) o.putNull("error_99_9");   // too few samples for an interval
-            else o.put("error_99_9", row.error());
-            o.put("unit", row.unit());
-            o.put("samples", row.samples());
-        }
-        n.set("notes", json.valueToTree(r.notes()));
-        return n;
     }
 
     /** The rows as a text table. */

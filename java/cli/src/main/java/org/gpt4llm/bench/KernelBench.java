@@ -1,8 +1,8 @@
 package org.gpt4llm.bench;
 
-import com.fasterxml.jackson.databind.ObjectMapper;
-import com.fasterxml.jackson.databind.node.ArrayNode;
-import com.fasterxml.jackson.databind.node.ObjectNode;
+import com.fasterxml.jackson.annotation.JsonInclude;
+import com.fasterxml.jackson.databind.PropertyNamingStrategies;
+import com.fasterxml.jackson.databind.annotation.JsonNaming;
 import java.io.IOException;
 import java.io.PrintStream;
 import java.lang.foreign.Arena;
@@ -34,7 +34,6 @@ import org.gpt4llm.bench.KernelCases.Shapes;
  * that every case runs, and nothing about a GPU's speed.
  */
 public final class KernelBench {
-    private static final ObjectMapper JSON = new ObjectMapper();   // builds the report; StepBench writes it
     private static final double MIN_SAMPLE_S = 1e-3;
     private static final int MAX_INNER = 1000;
 
@@ -99,41 +98,38 @@ public final class KernelBench {
             return s >= 1e-3 ? String.format(Locale.ROOT, "%.3f ms", s * 1e3) : String.format(Locale.ROOT, "%.2f us", s * 1e6);
         }
 
-        public ObjectNode toJson() {
-            ObjectNode n = JSON.createObjectNode();
-            n.put("bench", "kernels");
-            n.put("device", device);
-            n.put("clock", clock);
-            n.put("peer", peerName);
-            n.put("libtorch_cuda", libtorchCuda);
-            n.put("samples", options.samples());
-            n.put("warmup", options.warmup());
-            ObjectNode s = n.putObject("sizes");
-            sizes.forEach(s::put);
-            ArrayNode rs = n.putArray("kernels");
-            for (Row r : rows) {
-                ObjectNode o = rs.addObject();
-                o.put("size", r.size());
-                o.put("kernel", r.name());
-                if (r.error() != null) {
-                    o.put("error", r.error());
-                    continue;
-                }
-                o.put("median_s", r.seconds());
-                if (r.gbps() > 0) o.put("gb_per_s", r.gbps());
-                if (r.tflops() > 0) o.put("tflop_per_s", r.tflops());
-                if (!Double.isNaN(r.vsPeer())) {
-                    o.put("vs_peer", r.vsPeer());
-                    o.put("peer", r.peer());
-                }
-            }
-            ArrayNode fs = n.putArray("formulas");
-            formulas.forEach(fs::add);
-            return n;
+        /** The JSON report of {@code bench kernels --json}. */
+        public Report report() {
+            return new Report("kernels", device, clock, peerName, libtorchCuda, options.samples(), options.warmup(), sizes,
+                    rows.stream().map(Report.Kernel::of).toList(), formulas);
         }
 
         public void writeJson(Path file) throws IOException {
-            StepBench.writeJson(file, toJson());
+            StepBench.writeJson(file, report());
+        }
+    }
+
+    /**
+     * The JSON of a run: {@code peer} names the GEMM the cases are set against, {@code sizes} describes
+     * each size preset by name, {@code formulas} says how work is counted.
+     */
+    @JsonNaming(PropertyNamingStrategies.SnakeCaseStrategy.class)
+    public record Report(String bench, String device, String clock, String peer, String libtorchCuda, int samples,
+                         int warmup, Map<String, String> sizes, List<Kernel> kernels, List<String> formulas) {
+        /**
+         * One case: the {@code error} that stopped it, or its median time with the GB/s and TFLOP/s it
+         * reached (where it moves bytes or does FLOPs) and the ratio to its {@code peer} (where it has one).
+         */
+        @JsonNaming(PropertyNamingStrategies.SnakeCaseStrategy.class)
+        @JsonInclude(JsonInclude.Include.NON_NULL)
+        public record Kernel(String size, String kernel, String error, Double medianS, Double gbPerS, Double tflopPerS,
+                             Double vsPeer, String peer) {
+            static Kernel of(Row r) {
+                if (r.error() != null) return new Kernel(r.size(), r.name(), r.error(), null, null, null, null, null);
+                boolean peered = !Double.isNaN(r.vsPeer());
+                return new Kernel(r.size(), r.name(), null, r.seconds(), r.gbps() > 0 ? r.gbps() : null,
+                        r.tflops() > 0 ? r.tflops() : null, peered ? r.vsPeer() : null, peered ? r.peer() : null);
+            }
         }
     }
 

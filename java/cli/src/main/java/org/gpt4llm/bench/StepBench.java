@@ -1,7 +1,8 @@
 package org.gpt4llm.bench;
 
-import com.fasterxml.jackson.databind.ObjectMapper;
-import com.fasterxml.jackson.databind.node.ObjectNode;
+import com.fasterxml.jackson.annotation.JsonInclude;
+import com.fasterxml.jackson.databind.PropertyNamingStrategies;
+import com.fasterxml.jackson.databind.annotation.JsonNaming;
 import java.io.IOException;
 import java.io.PrintStream;
 import java.lang.foreign.Arena;
@@ -11,6 +12,7 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.Arrays;
 import java.util.LinkedHashMap;
+import java.util.List;
 import java.util.Locale;
 import java.util.Map;
 import java.util.SplittableRandom;
@@ -47,8 +49,6 @@ import org.gpt4llm.reference.TorchLlama;
  * the same run on the model's MLP shape (M = B*T, N = F, K = C), the ceiling of a fp32 CPU step.
  */
 public final class StepBench {
-    private static final ObjectMapper JSON = new ObjectMapper();
-
     private StepBench() {}
 
     /**
@@ -94,51 +94,17 @@ public final class StepBench {
                     : Math.abs(ours.firstLoss - libtorch.firstLoss) / Math.max(1e-12, Math.abs(libtorch.firstLoss));
         }
 
-        public ObjectNode toJson() {
-            ObjectNode n = JSON.createObjectNode();
-            n.put("bench", "step");
-            n.put("preset", options.preset());
-            n.put("vocab", config.vocabSize());
-            n.put("batch", options.batch());
-            n.put("seq", options.seq());
-            n.put("steps", options.steps());
-            n.put("warmup", options.warmup());
-            if (options.lora() != null) {
-                n.put("lora_rank", options.lora().rank());
-                n.put("lora_alpha", options.lora().alpha());
-                n.putArray("lora_targets").addAll(options.lora().targets().stream().map(JSON.getNodeFactory()::textNode).toList());
-            }
-            n.put("parameters", parameters);
-            n.put("tokens_per_step", tokensPerStep);
-            n.put("model_flops_per_step", flopsPerStep);
-            n.set("ours", side(ours));
-            if (libtorch != null) {
-                n.set("libtorch", side(libtorch));
-                n.put("ratio_vs_libtorch", ratio());
-                n.put("first_loss_rel_diff", lossRelDiff());
-            }
-            if (!Double.isNaN(sgemmGflops)) {
-                n.put("openblas_sgemm_gflops", sgemmGflops);
-                n.putArray("openblas_sgemm_mnk").add(sgemmShape[0]).add(sgemmShape[1]).add(sgemmShape[2]);
-            }
-            n.put("openblas", blas);
-            n.put("cores", cores);
-            n.put("load_average_before", loadBefore);
-            n.put("load_average_after", loadAfter);
-            return n;
-        }
-
-        private static ObjectNode side(Side s) {
-            ObjectNode n = JSON.createObjectNode();
-            n.put("threads", s.threads());
-            n.put("blas_threads", s.blasThreads());
-            n.put("median_step_s", s.medianStepS());
-            n.put("tokens_per_s", s.tokensPerS());
-            n.put("gflops", s.gflops());
-            n.put("first_loss", s.firstLoss());
-            var steps = n.putArray("step_s");
-            for (double t : s.stepS()) steps.add(t);
-            return n;
+        /** The JSON report of {@code bench step --json} (and of the suite's step section). */
+        public Report report() {
+            LoraConfig lora = options.lora();
+            boolean peer = libtorch != null;
+            return new Report("step", options.preset(), config.vocabSize(), options.batch(), options.seq(), options.steps(),
+                    options.warmup(), lora == null ? null : lora.rank(), lora == null ? null : lora.alpha(),
+                    lora == null ? null : lora.targets(), parameters, tokensPerStep, flopsPerStep, Report.Side.of(ours),
+                    peer ? Report.Side.of(libtorch) : null, peer ? ratio() : null, peer ? lossRelDiff() : null,
+                    Double.isNaN(sgemmGflops) ? null : sgemmGflops,
+                    Double.isNaN(sgemmGflops) ? null : List.of(sgemmShape[0], sgemmShape[1], sgemmShape[2]), blas, cores,
+                    loadBefore, loadAfter);
         }
 
         /** The report printed by {@code gpt4llm bench step}. */
@@ -181,12 +147,38 @@ public final class StepBench {
         }
 
         public void writeJson(Path file) throws IOException {
-            StepBench.writeJson(file, toJson());
+            StepBench.writeJson(file, report());
+        }
+    }
+
+    /**
+     * The JSON of one measured step. The LoRA keys are there for a LoRA step only, the libtorch side, its
+     * ratio and the first-loss check with a comparison only, and the sgemm ceiling next to the CPU backend only.
+     *
+     * @param ratioVsLibtorch  ours / libtorch median step time
+     * @param firstLossRelDiff |ours - libtorch| / |libtorch| of the first step's loss: both sides computed the same
+     * @param openblasSgemmMnk M, N, K of the sgemm ceiling (the model's MLP shape)
+     */
+    @JsonNaming(PropertyNamingStrategies.SnakeCaseStrategy.class)
+    @JsonInclude(JsonInclude.Include.NON_NULL)
+    public record Report(String bench, String preset, int vocab, int batch, int seq, int steps, int warmup,
+                         Integer loraRank, Float loraAlpha, List<String> loraTargets, long parameters, long tokensPerStep,
+                         double modelFlopsPerStep, Side ours, Side libtorch, Double ratioVsLibtorch,
+                         Double firstLossRelDiff, Double openblasSgemmGflops, List<Integer> openblasSgemmMnk,
+                         String openblas, int cores, double loadAverageBefore, double loadAverageAfter) {
+        /** One side's numbers; times in seconds, {@code stepS} every timed step's. */
+        @JsonNaming(PropertyNamingStrategies.SnakeCaseStrategy.class)
+        public record Side(int threads, int blasThreads, double medianStepS, double tokensPerS, double gflops,
+                           float firstLoss, double[] stepS) {
+            static Side of(StepBench.Side s) {
+                return new Side(s.threads(), s.blasThreads(), s.medianStepS(), s.tokensPerS(), s.gflops(), s.firstLoss(),
+                        s.stepS());
+            }
         }
     }
 
     /** A bench report as pretty JSON, written atomically (temp file + rename). */
-    static void writeJson(Path file, ObjectNode json) throws IOException {
+    static void writeJson(Path file, Object json) throws IOException {
         Path abs = file.toAbsolutePath();
         if (abs.getParent() != null) Files.createDirectories(abs.getParent());
         AtomicFiles.writeJson(abs, json);

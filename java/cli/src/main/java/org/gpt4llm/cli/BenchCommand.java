@@ -80,7 +80,7 @@ public final class BenchCommand implements Callable<Integer> {
         System.out.print(BenchSuite.table(r));
         Path abs = out.toAbsolutePath();
         if (abs.getParent() != null) Files.createDirectories(abs.getParent());
-        AtomicFiles.writeJson(abs, BenchSuite.toJson(r));
+        AtomicFiles.writeJson(abs, BenchSuite.report(r));
         System.out.println("wrote " + out);
         return r.problems().isEmpty() ? 0 : 1;
     }
@@ -126,7 +126,7 @@ public final class BenchCommand implements Callable<Integer> {
             JmhBench.Options o = new JmhBench.Options(d.include(), d.warmups(), d.measurements(), d.iterationMs(), forks, tok);
             JmhBench.Result r = JmhBench.run(o, quiet ? null : System.err);
             System.out.print(JmhBench.toText(r));
-            if (json != null) AtomicFiles.writeJson(json.toAbsolutePath(), JmhBench.toJson(r));
+            if (json != null) AtomicFiles.writeJson(json.toAbsolutePath(), r.report());
             return 0;
         }
     }
@@ -309,7 +309,7 @@ public final class BenchCommand implements Callable<Integer> {
             GenerateBench.Result r = GenerateBench.runLlama(o, preset, vocab, backend.name(), backend.threads(), libtorch,
                     quiet ? null : System.out);
             System.out.print(r.toText());
-            if (json != null) AtomicFiles.writeJson(json, r.toJson());
+            if (json != null) AtomicFiles.writeJson(json, r.report());
             return 0;
         }
     }

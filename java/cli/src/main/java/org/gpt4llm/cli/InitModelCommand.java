@@ -111,18 +111,19 @@ public final class InitModelCommand implements Callable<Integer> {
 
     /** The LLaMA preset with this vocabulary, head tying and the tokenizer's special ids (where it has them). */
     private LlamaConfig llama(int vocab, int bos, int eos) {
-        LlamaConfig p = LlamaConfig.preset(preset, vocab);
-        return new LlamaConfig(p.hiddenSize(), p.intermediateSize(), p.numLayers(), p.numHeads(),
-                p.numKvHeads(), p.rmsNormEps(), p.ropeTheta(), vocab, tie, p.maxPositionEmbeddings(),
-                bos >= 0 ? bos : p.bosTokenId(), eos >= 0 ? eos : p.eosTokenId());
+        LlamaConfig.Builder b = LlamaConfig.preset(preset, vocab).toBuilder().tieWordEmbeddings(tie);
+        if (bos >= 0) b.bosTokenId(bos);
+        if (eos >= 0) b.eosTokenId(eos);
+        return b.build();
     }
 
     /** The OPT preset (its head tied, as in every OPT checkpoint) with this vocabulary and the tokenizer's special ids. */
     private OptConfig opt(int vocab, int bos, int eos, int pad) {
-        OptConfig p = OptConfig.preset(preset, vocab);
-        return new OptConfig(p.hiddenSize(), p.intermediateSize(), p.numLayers(), p.numHeads(), vocab,
-                p.tieWordEmbeddings(), p.maxPositionEmbeddings(), bos >= 0 ? bos : p.bosTokenId(),
-                eos >= 0 ? eos : p.eosTokenId(), pad >= 0 ? pad : p.padTokenId());
+        OptConfig.Builder b = OptConfig.preset(preset, vocab).toBuilder();
+        if (bos >= 0) b.bosTokenId(bos);
+        if (eos >= 0) b.eosTokenId(eos);
+        if (pad >= 0) b.padTokenId(pad);
+        return b.build();
     }
 
     /** MemAvailable of /proc/meminfo in bytes, or -1 where there is no such file. */

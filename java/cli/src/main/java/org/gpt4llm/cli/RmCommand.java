@@ -1,6 +1,5 @@
 package org.gpt4llm.cli;
 
-import com.fasterxml.jackson.databind.node.ObjectNode;
 import java.io.IOException;
 import java.io.PrintWriter;
 import java.nio.file.Path;
@@ -59,7 +58,7 @@ public final class RmCommand implements Callable<Integer> {
 
     @Override
     public Integer call() throws IOException {
-        ObjectNode flags = common.flags();
+        Map<String, Object> flags = common.flags();
         TrainingFlags.putIfGiven(flags, "margin", margin);
         TrainingFlags.putIfGiven(flags, "center_rewards_coefficient", centerRewardsCoefficient);
         TrainConfig cfg = TrainConfig.resolve(TrainConfig.rewardModelDefaults(), common.config, flags).validate();
@@ -67,23 +66,23 @@ public final class RmCommand implements Callable<Integer> {
             throw new IllegalArgumentException("--lora-rank: gpt4llm rm trains every weight of the reward model;"
                     + " LoRA reward models are not supported");
         }
-        if (cfg.data.isEmpty()) throw new IllegalArgumentException("--data is required: the comparison files to train on");
+        if (cfg.data().isEmpty()) throw new IllegalArgumentException("--data is required: the comparison files to train on");
         PrintWriter err = spec.commandLine().getErr();
         Path modelDir = TrainingFlags.modelFolder(cfg);
         ModelConfig modelCfg = ModelConfig.read(modelDir.resolve("config.json"));
-        PreferenceReader.Loaded loaded = PreferenceReader.read(cfg.data.stream().map(Path::of).toList(), true);
+        PreferenceReader.Loaded loaded = PreferenceReader.read(cfg.data().stream().map(Path::of).toList(), true);
         System.out.println(report(loaded));
-        if (loaded.groups().isEmpty()) throw new IllegalArgumentException("--data: no usable comparison in " + cfg.data);
-        Split<ScoredGroup> split = Split.byFraction(loaded.groups(), cfg.evalFraction, cfg.seed);
+        if (loaded.groups().isEmpty()) throw new IllegalArgumentException("--data: no usable comparison in " + cfg.data());
+        Split<ScoredGroup> split = Split.byFraction(loaded.groups(), cfg.evalFraction(), cfg.seed());
         try (HfTokenizer tok = Tokenizers.load(modelDir, modelCfg.vocabSize());
-             Backend be = common.backend.open(cfg.backend);
-             RewardModel rm = RewardModel.load(be, modelDir, cfg.seed, tok.padId())) {
-            RewardEncoder enc = new RewardEncoder(tok, template(cfg), cfg.maxLen);
+             Backend be = common.backend.open(cfg.backend());
+             RewardModel rm = RewardModel.load(be, modelDir, cfg.seed(), tok.padId())) {
+            RewardEncoder enc = new RewardEncoder(tok, template(cfg), cfg.maxLen());
             RewardDataset train = new RewardDataset(encode(enc, split.train()), tok.padId());
             RewardDataset eval = split.eval().isEmpty() ? null : new RewardDataset(encode(enc, split.eval()), tok.padId());
             System.out.printf(Locale.ROOT, "%d prompts to train on, %d held out; %d responses cut to --max-len %d%n",
-                    train.size(), eval == null ? 0 : eval.size(), enc.truncatedRows(), cfg.maxLen);
-            RewardTraining task = new RewardTraining(rm, modelDir, (float) cfg.margin, (float) cfg.centerRewardsCoefficient);
+                    train.size(), eval == null ? 0 : eval.size(), enc.truncatedRows(), cfg.maxLen());
+            RewardTraining task = new RewardTraining(rm, modelDir, (float) cfg.margin(), (float) cfg.centerRewardsCoefficient());
             Trainer.Result r = new Trainer<>("rm", cfg, task, train, eval, common.quiet, System.out).run();
             if (!common.quiet) {
                 System.out.printf(Locale.ROOT, "%d steps, final loss %.4f, held-out accuracy %s -> %s; %s%n", r.steps(),
@@ -99,7 +98,7 @@ public final class RmCommand implements Callable<Integer> {
 
     /** The prompt template: --template, else Alpaca's (the paper's comparison prompts are Alpaca instructions). */
     static Template template(TrainConfig cfg) {
-        return cfg.template == null ? Template.ALPACA : Template.parse(cfg.template);
+        return cfg.template() == null ? Template.ALPACA : Template.parse(cfg.template());
     }
 
     static List<EncodedGroup> encode(RewardEncoder enc, List<ScoredGroup> groups) {

@@ -1,10 +1,10 @@
 package org.gpt4llm.cli;
 
-import com.fasterxml.jackson.databind.node.ObjectNode;
 import java.io.IOException;
 import java.io.PrintWriter;
 import java.nio.file.Path;
 import java.util.Locale;
+import java.util.Map;
 import java.util.concurrent.Callable;
 import org.gpt4llm.backend.Backend;
 import org.gpt4llm.model.DecoderModel;
@@ -63,7 +63,7 @@ public final class SftCommand implements Callable<Integer> {
         TrainConfig cfg = resolve();
         PrintWriter err = spec.commandLine().getErr();
         Path modelDir = TrainingFlags.modelFolder(cfg);
-        try (Backend be = common.backend.open(cfg.backend); DecoderModel base = DecoderModel.load(be, modelDir)) {
+        try (Backend be = common.backend.open(cfg.backend()); DecoderModel base = DecoderModel.load(be, modelDir)) {
             TrainableModel trainable = trainable(cfg, base);
             TrainData d = buildData(cfg, base);
             Trainer.Result r = new Trainer<>(cfg, trainable, d.train(), d.eval(), common.quiet, System.out).run();
@@ -84,8 +84,8 @@ public final class SftCommand implements Callable<Integer> {
     }
 
     /** The flags that were given, under their config keys. */
-    ObjectNode flags() {
-        ObjectNode f = common.flags();
+    Map<String, Object> flags() {
+        Map<String, Object> f = common.flags();
         TrainingFlags.putIfGiven(f, "train_on_inputs", trainOnInputs);
         TrainingFlags.putIfGiven(f, "packing", packing);
         TrainingFlags.putIfGiven(f, "texts", texts);
@@ -95,11 +95,11 @@ public final class SftCommand implements Callable<Integer> {
     /** The model the trainer updates: every weight, or (with --lora-rank) adapters on a frozen base. */
     static TrainableModel trainable(TrainConfig cfg, DecoderModel base) {
         if (cfg.lora()) {
-            base.enableLora(new LoraConfig(cfg.loraRank, (float) cfg.loraAlpha, (float) cfg.loraDropout,
-                    LoraConfig.parseTargets(String.join(",", cfg.loraTargets))), cfg.seed);
-            return new LoraFineTune(base, Path.of(cfg.model));
+            base.enableLora(new LoraConfig(cfg.loraRank(), (float) cfg.loraAlpha(), (float) cfg.loraDropout(),
+                    LoraConfig.parseTargets(String.join(",", cfg.loraTargets()))), cfg.seed());
+            return new LoraFineTune(base, Path.of(cfg.model()));
         }
-        return new FullFineTune(base, Path.of(cfg.model));
+        return new FullFineTune(base, Path.of(cfg.model()));
     }
 
     /**
@@ -108,20 +108,20 @@ public final class SftCommand implements Callable<Integer> {
      * example (or packed group, with {@code --packing}) one row of a {@link org.gpt4llm.data.PaddedRows}.
      */
     static TrainData buildData(TrainConfig cfg, DecoderModel base) throws IOException {
-        if (cfg.data.isEmpty()) throw new IllegalArgumentException("--data is required: the instruction files to train on");
+        if (cfg.data().isEmpty()) throw new IllegalArgumentException("--data is required: the instruction files to train on");
         // checked against the model's vocabulary: a token the embedding table lacks would fail mid-run
-        try (HfTokenizer tok = Tokenizers.load(Path.of(cfg.model), base.config().vocabSize())) {
-            SftDataset ds = SftDataset.load(cfg.data.stream().map(Path::of).toList(), tok,
-                    new SftDataset.Options(cfg.template == null ? null : Template.parse(cfg.template), cfg.maxLen,
-                            cfg.trainOnInputs, cfg.strict, cfg.texts));
+        try (HfTokenizer tok = Tokenizers.load(Path.of(cfg.model()), base.config().vocabSize())) {
+            SftDataset ds = SftDataset.load(cfg.data().stream().map(Path::of).toList(), tok,
+                    new SftDataset.Options(cfg.template() == null ? null : Template.parse(cfg.template()), cfg.maxLen(),
+                            cfg.trainOnInputs(), cfg.strict(), cfg.texts()));
             System.out.println(ds.report(5));
-            if (ds.examples().isEmpty()) throw new IllegalArgumentException("--data: no usable record in " + cfg.data);
-            Split<Example> split = Split.byFraction(ds.examples(), cfg.evalFraction, cfg.seed);
+            if (ds.examples().isEmpty()) throw new IllegalArgumentException("--data: no usable record in " + cfg.data());
+            Split<Example> split = Split.byFraction(ds.examples(), cfg.evalFraction(), cfg.seed());
             int pad = tok.padId();
             return new TrainData(
-                    new PaddedRows(DataLoader.inOrder(split.train(), 1, cfg.maxLen, cfg.packing, pad), pad),
+                    new PaddedRows(DataLoader.inOrder(split.train(), 1, cfg.maxLen(), cfg.packing(), pad), pad),
                     split.eval().isEmpty() ? null
-                            : new PaddedRows(DataLoader.inOrder(split.eval(), 1, cfg.maxLen, cfg.packing, pad), pad));
+                            : new PaddedRows(DataLoader.inOrder(split.eval(), 1, cfg.maxLen(), cfg.packing(), pad), pad));
         }
     }
 }

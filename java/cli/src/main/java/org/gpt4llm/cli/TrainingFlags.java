@@ -1,11 +1,9 @@
 package org.gpt4llm.cli;
 
-import com.fasterxml.jackson.databind.ObjectMapper;
-import com.fasterxml.jackson.databind.node.ArrayNode;
-import com.fasterxml.jackson.databind.node.JsonNodeFactory;
-import com.fasterxml.jackson.databind.node.ObjectNode;
 import java.nio.file.Path;
+import java.util.LinkedHashMap;
 import java.util.List;
+import java.util.Map;
 import org.gpt4llm.train.TrainConfig;
 import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
@@ -19,8 +17,6 @@ import picocli.CommandLine.Option;
  * {@link BackendFlags}.
  */
 final class TrainingFlags {
-    private static final ObjectMapper VALUES = new ObjectMapper();
-
     @Option(names = "--config", description = "JSON or YAML file with any of these options; flags win")
     Path config;
 
@@ -108,9 +104,9 @@ final class TrainingFlags {
     @Option(names = "--eval-on-start", description = "held-out metrics once before the first step, as step 0 (rm: on)")
     Boolean evalOnStart;
 
-    /** The flags that were given, under their config keys. */
-    ObjectNode flags() {
-        ObjectNode f = JsonNodeFactory.instance.objectNode();
+    /** The flags that were given, under their config keys (those of {@link org.gpt4llm.train.TrainConfig}). */
+    Map<String, Object> flags() {
+        Map<String, Object> f = new LinkedHashMap<>();
         putIfGiven(f, "model", model);
         putIfGiven(f, "out", out);
         putIfGiven(f, "backend", backend.given());
@@ -143,17 +139,12 @@ final class TrainingFlags {
 
     /** The run's model folder (of --model or the config), refused in one sentence unless it is one. */
     static Path modelFolder(TrainConfig cfg) {
-        return ModelFlag.requireModelFolder("--model", Path.of(cfg.model));
+        return ModelFlag.requireModelFolder("--model", Path.of(cfg.model()));
     }
 
-    /** Sets {@code key} when a flag was given (lists as arrays of strings). */
-    static void putIfGiven(ObjectNode f, String key, Object value) {
+    /** Sets {@code key} when a flag was given (lists as lists of strings). */
+    static void putIfGiven(Map<String, Object> f, String key, Object value) {
         if (value == null) return;
-        if (value instanceof List<?> list) {
-            ArrayNode a = f.putArray(key);
-            list.forEach(v -> a.add(v.toString()));
-        } else {
-            f.set(key, VALUES.valueToTree(value));
-        }
+        f.put(key, value instanceof List<?> list ? list.stream().map(Object::toString).toList() : value);
     }
 }

@@ -1,17 +1,18 @@
 package org.gpt4llm.bench;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import com.fasterxml.jackson.databind.JsonNode;
-import com.fasterxml.jackson.databind.ObjectMapper;
-import java.nio.file.Files;
 import java.nio.file.Path;
+import java.util.List;
 import java.util.regex.Matcher;
 import java.util.regex.Pattern;
 import org.gpt4llm.cli.Main;
 import org.gpt4llm.model.LlamaConfig;
 import org.gpt4llm.testing.CliRun;
+import org.gpt4llm.testing.JsonChecks;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
@@ -32,18 +33,20 @@ class StepBenchTest {
         assertTrue(Double.parseDouble(ratio.group(1)) > 0, out);
         assertTrue(out.contains("threads 2"), out);
 
-        JsonNode n = new ObjectMapper().readTree(json.toFile());
+        // a full step: the report without the LoRA keys, so the sides are read as records and the rest by key
+        JsonNode n = JsonChecks.tree(json);
+        assertFalse(n.has("lora_rank"), n.toString());
         for (String side : new String[] {"ours", "libtorch"}) {
-            assertTrue(n.path(side).path("median_step_s").asDouble() > 0, side + " time in " + n);
-            assertTrue(n.path(side).path("tokens_per_s").asDouble() > 0, side + " tokens/s in " + n);
-            assertTrue(n.path(side).path("gflops").asDouble() > 0, side + " GFLOP/s in " + n);
-            assertEquals(2, n.path(side).path("threads").asInt(), side + " threads in " + n);
-            assertEquals(2, n.path(side).path("blas_threads").asInt(), side + " BLAS threads in " + n);
+            StepBench.Report.Side s = JsonChecks.read(JsonChecks.required(n, side), StepBench.Report.Side.class);
+            assertTrue(s.medianStepS() > 0 && s.tokensPerS() > 0 && s.gflops() > 0, side + ": " + s);
+            assertEquals(2, s.threads(), side + " threads in " + n);
+            assertEquals(2, s.blasThreads(), side + " BLAS threads in " + n);
+            assertEquals(1, s.stepS().length, side + ": one timed step");
         }
-        assertTrue(n.path("openblas_sgemm_gflops").asDouble() > 0, n.toString());
-        assertTrue(n.path("ratio_vs_libtorch").asDouble() > 0, n.toString());
+        assertTrue(JsonChecks.number(n, "openblas_sgemm_gflops") > 0, n.toString());
+        assertTrue(JsonChecks.number(n, "ratio_vs_libtorch") > 0, n.toString());
         // both sides computed the same step on the same weights and batch
-        assertTrue(n.path("first_loss_rel_diff").asDouble() < 1e-4, n.toString());
+        assertTrue(JsonChecks.number(n, "first_loss_rel_diff") < 1e-4, n.toString());
     }
 
     @Test
@@ -57,10 +60,16 @@ class StepBenchTest {
         System.out.print(out);
         assertEquals(0, code, out);
         assertTrue(out.contains("LoRA step: rank 4, alpha 8.0, dropout 0.0 on q_proj,v_proj,down_proj"), out);
-        JsonNode n = new ObjectMapper().readTree(json.toFile());
-        assertEquals(4, n.path("lora_rank").asInt(), n.toString());
-        assertTrue(n.path("libtorch").path("tokens_per_s").asDouble() > 0, n.toString());
-        assertTrue(n.path("first_loss_rel_diff").asDouble() < 1e-4, n.toString());
+        // a LoRA step compared with libtorch on the CPU has every key of the report
+        StepBench.Report n = JsonChecks.read(json, StepBench.Report.class);
+        assertEquals("step", n.bench());
+        assertEquals(4, n.loraRank());
+        assertEquals(8f, n.loraAlpha());
+        assertEquals(List.of("q_proj", "v_proj", "down_proj"), n.loraTargets());
+        assertEquals(List.of(48, 176, 64), n.openblasSgemmMnk(), "the MLP shape: batch x seq tokens, ffn, hidden");
+        assertTrue(n.libtorch().tokensPerS() > 0 && n.ours().tokensPerS() > 0, n.toString());
+        assertEquals(2, n.libtorch().stepS().length);
+        assertTrue(n.firstLossRelDiff() < 1e-4, n.toString());
     }
 
     /** The same command drives the CUDA backend; here through the emulation, which runs the real kernels. */
@@ -73,12 +82,13 @@ class StepBenchTest {
         int code = run.code();
         String out = run.out();
         assertEquals(0, code, out);
-        JsonNode n = new ObjectMapper().readTree(json.toFile());
-        assertTrue(n.path("ours").path("median_step_s").asDouble() > 0, n.toString());
+        JsonNode n = JsonChecks.tree(json);
+        StepBench.Report.Side ours = JsonChecks.read(JsonChecks.required(n, "ours"), StepBench.Report.Side.class);
+        assertTrue(ours.medianStepS() > 0, n.toString());
         // a random-init model starts near the uniform loss ln(301) = 5.71
-        double loss = n.path("ours").path("first_loss").asDouble();
-        assertEquals(Math.log(301), loss, 0.5, out);
-        assertTrue(!n.has("openblas_sgemm_gflops"), "no CPU ceiling next to a GPU backend: " + n);
+        assertEquals(Math.log(301), ours.firstLoss(), 0.5, out);
+        assertFalse(n.has("openblas_sgemm_gflops"), "no CPU ceiling next to a GPU backend: " + n);
+        assertFalse(n.has("libtorch") || n.has("first_loss_rel_diff"), "no peer with --compare none: " + n);
     }
 
     @Test

@@ -1,12 +1,14 @@
 package org.gpt4llm.cli;
 
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
-import com.fasterxml.jackson.databind.JsonNode;
-import com.fasterxml.jackson.databind.ObjectMapper;
 import java.nio.file.Path;
+import java.util.List;
+import org.gpt4llm.bench.GenerateBench;
 import org.gpt4llm.testing.CliRun;
+import org.gpt4llm.testing.JsonChecks;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
@@ -19,10 +21,16 @@ class BenchGenerateCommandTest {
                 "--new-tokens", "6", "--repeats", "1", "--threads", "2", "--quiet", "--json", json.toString());
         assertEquals(0, r.code(), r.out() + r.err());
         assertTrue(r.out().contains("batch 1: ratio_vs_peer=") && r.out().contains("batch 8: ratio_vs_peer="), r.out());
-        JsonNode n = new ObjectMapper().readTree(json.toFile());
-        assertEquals(4, n.path("rows").size(), "ours and libtorch at batch 1 and 8: " + n);
-        for (JsonNode row : n.path("rows")) assertTrue(row.path("tokens_per_s").asDouble() > 0, row.toString());
+        GenerateBench.Report n = JsonChecks.read(json, GenerateBench.Report.class);
+        assertEquals(List.of(1, 1, 8, 8), n.rows().stream().map(GenerateBench.Row::batch).toList(),
+                "ours and libtorch at batch 1 and 8: " + n.rows());
+        assertEquals(List.of("ours (cpu)", "libtorch", "ours (cpu)", "libtorch"),
+                n.rows().stream().map(GenerateBench.Row::side).toList());
+        for (GenerateBench.Row row : n.rows()) {
+            assertTrue(row.tokensPerS() > 0 && row.prefillS() > 0 && row.decodeS() > 0, row.toString());
+        }
+        assertEquals(6, n.newTokens());
         // the same fp32 weights on both sides: greedy decoding agrees token for token at this size
-        for (JsonNode a : n.path("greedy_agreement")) assertEquals(1.0, a.asDouble(), 1e-9, n.toString());
+        assertArrayEquals(new double[] {1.0, 1.0}, n.greedyAgreement(), 1e-9);
     }
 }

@@ -5,19 +5,25 @@ import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import com.fasterxml.jackson.databind.JsonNode;
-import com.fasterxml.jackson.databind.ObjectMapper;
 import java.nio.file.Path;
+import java.util.ArrayList;
 import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
+import org.gpt4llm.bench.BenchSuite;
 import org.gpt4llm.bench.CpuKernelBench;
+import org.gpt4llm.bench.GenerateBench;
+import org.gpt4llm.bench.JmhBench;
+import org.gpt4llm.bench.StepBench;
 import org.gpt4llm.testing.CliRun;
+import org.gpt4llm.testing.JsonChecks;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
 /**
  * {@code gpt4llm bench --quick}: every section runs and lands in the table and the JSON, with the
- * same rows in both; no timing is asserted.
+ * same rows in both; no timing is asserted. The JSON is read into the records that write it, every
+ * field required; only the step reports, whose LoRA keys are there for the LoRA step alone, are read by key.
  */
 class BenchSuiteCommandTest {
     private static final List<String> SECTIONS = List.of("ceilings", "kernels", "step", "generate", "datagen", "jvm");
@@ -30,49 +36,65 @@ class BenchSuiteCommandTest {
         assertEquals(0, run.code(), run.out() + run.err());
         assertFalse(run.out().contains("PROBLEM"), run.out());
 
-        JsonNode n = new ObjectMapper().readTree(json.toFile());
-        assertTrue(n.path("quick").asBoolean(), n.toString());
-        assertEquals(2, n.path("threads").asInt());
-        JsonNode m = n.path("machine");
-        assertEquals(Runtime.getRuntime().availableProcessors(), m.path("cores").asInt(), m.toString());
-        for (String key : List.of("cpu", "jdk", "openblas", "libtorch", "native_build")) {
-            assertFalse(m.path(key).asText().isBlank(), key + " missing in " + m);
+        JsonNode n = JsonChecks.tree(json);
+        assertEquals("suite", JsonChecks.text(n, "bench"));
+        assertTrue(JsonChecks.required(n, "quick").booleanValue(), n.toString());
+        assertEquals(2, (int) JsonChecks.number(n, "threads"));
+        assertEquals(SECTIONS, strings(JsonChecks.nonEmptyArray(n, "sections")));
+        BenchSuite.Machine m = JsonChecks.read(JsonChecks.required(n, "machine"), BenchSuite.Machine.class);
+        assertEquals(Runtime.getRuntime().availableProcessors(), m.cores(), m.toString());
+        assertEquals(2, m.threads(), m.toString());
+        for (String value : List.of(m.cpu(), m.jdk(), m.openblas(), m.libtorch(), m.nativeBuild())) {
+            assertFalse(value.isBlank(), "a blank machine value in " + m);
         }
-        assertEquals(0, n.path("problems").size(), n.path("problems").toString());
+        JsonNode problems = JsonChecks.required(n, "problems");
+        assertTrue(problems.isArray() && problems.isEmpty(), problems.toString());
 
         Map<String, Integer> perSection = new HashMap<>();
         String table = run.out();
-        for (JsonNode r : n.path("rows")) {
-            String section = r.path("section").asText(), name = r.path("benchmark").asText();
+        List<BenchSuite.Row> rows = JsonChecks.readList(n, "rows", BenchSuite.Row.class);
+        for (BenchSuite.Row r : rows) {
+            String section = r.section(), name = r.benchmark();
             perSection.merge(section, 1, Integer::sum);
-            double ours = r.path("ours").asDouble();
-            assertTrue(ours > 0 && Double.isFinite(ours), "ours of " + name + ": " + r);
-            if (r.path("peer").isNull()) {
-                assertTrue(r.path("ratio").isNull(), "a ratio without a peer: " + r);
+            assertTrue(r.ours() > 0 && Double.isFinite(r.ours()), "ours of " + name + ": " + r);
+            if (Double.isNaN(r.peer())) {
+                assertTrue(Double.isNaN(r.ratio()), "a ratio without a peer: " + r);
                 assertEquals("jvm", section, "only the JMH rows have no peer: " + r);
             } else {
-                double peer = r.path("peer").asDouble();
-                assertTrue(peer > 0 && Double.isFinite(peer), "peer of " + name + ": " + r);
-                assertEquals(ours / peer, r.path("ratio").asDouble(), 1e-12 * ours / peer, "ratio of " + name);
-                assertFalse(r.path("peer_name").asText().isBlank(), r.toString());
+                assertTrue(r.peer() > 0 && Double.isFinite(r.peer()), "peer of " + name + ": " + r);
+                assertEquals(r.ours() / r.peer(), r.ratio(), 1e-12 * r.ours() / r.peer(), "ratio of " + name);
+                assertFalse(r.peerName().isBlank(), r.toString());
             }
-            assertFalse(r.path("unit").asText().isBlank(), r.toString());
+            assertFalse(r.unit().isBlank(), r.toString());
             // the same row is in the printed table
             assertTrue(table.lines().anyMatch(l -> l.startsWith(section) && l.contains(name)), name + " not in:\n" + table);
         }
         for (String s : SECTIONS) assertTrue(perSection.getOrDefault(s, 0) > 0, "no rows for " + s + ": " + perSection);
         // every table line below the header is one JSON row
         long tableRows = table.lines().filter(l -> SECTIONS.stream().anyMatch(s -> l.startsWith(s + " "))).count();
-        assertEquals(n.path("rows").size(), tableRows, table);
+        assertEquals(rows.size(), tableRows, table);
 
+        // each section's own report is there in full
+        JsonNode details = JsonChecks.required(n, "details");
+        assertEquals(List.of("kernels", "step", "generate", "datagen", "jmh"), fieldNames(details));
         // the kernels agreed with libtorch, and both step sides computed the same first loss
-        for (JsonNode c : n.path("details").path("kernels").path("cases")) {
-            assertTrue(c.path("rel_err").asDouble() <= CpuKernelBench.TOLERANCE, c.toString());
+        BenchSuite.KernelDetails kernels = JsonChecks.read(JsonChecks.required(details, "kernels"), BenchSuite.KernelDetails.class);
+        assertFalse(kernels.cases().isEmpty(), kernels.toString());
+        for (BenchSuite.KernelCase c : kernels.cases()) assertTrue(c.relErr() <= CpuKernelBench.TOLERANCE, c.toString());
+        JsonNode steps = JsonChecks.nonEmptyArray(details, "step");
+        assertEquals(2, steps.size(), "a full and a LoRA step: " + steps);
+        for (JsonNode s : steps) {
+            assertTrue(JsonChecks.number(s, "first_loss_rel_diff") < 1e-4, s.toString());
+            StepBench.Report.Side libtorch = JsonChecks.read(JsonChecks.required(s, "libtorch"), StepBench.Report.Side.class);
+            assertEquals(2, libtorch.threads(), "libtorch threads: " + s);
         }
-        for (JsonNode s : n.path("details").path("step")) {
-            assertTrue(s.path("first_loss_rel_diff").asDouble() < 1e-4, s.toString());
-            assertEquals(2, s.path("libtorch").path("threads").asInt(), "libtorch threads: " + s);
+        JsonChecks.read(steps.get(1), StepBench.Report.class); // the LoRA step has every key
+        GenerateBench.Report generate = JsonChecks.read(JsonChecks.required(details, "generate"), GenerateBench.Report.class);
+        assertEquals(4, generate.rows().size(), generate.toString());
+        for (BenchSuite.DatagenRow d : JsonChecks.readList(details, "datagen", BenchSuite.DatagenRow.class)) {
+            assertEquals(d.requests(), d.answered(), d.toString());
         }
+        assertFalse(JsonChecks.readList(details, "jmh", JmhBench.Row.class).isEmpty());
         assertTrue(table.contains("ratio = ours / peer"), "no legend under the table:\n" + table);
     }
 
@@ -87,10 +109,25 @@ class BenchSuiteCommandTest {
         CliRun run = CliRun.of("bench", "--quick", "--quiet", "--only", "datagen", "--skip", "ceilings",
                 "--json", json.toString());
         assertEquals(0, run.code(), run.out() + run.err());
-        JsonNode n = new ObjectMapper().readTree(json.toFile());
-        assertEquals(1, n.path("sections").size(), n.toString());
-        assertEquals("datagen", n.path("sections").get(0).asText(), n.toString());
-        for (JsonNode r : n.path("rows")) assertEquals("datagen", r.path("section").asText(), r.toString());
-        assertTrue(n.path("rows").size() > 0, n.toString());
+        JsonNode n = JsonChecks.tree(json);
+        assertEquals(List.of("datagen"), strings(JsonChecks.nonEmptyArray(n, "sections")));
+        for (BenchSuite.Row r : JsonChecks.readList(n, "rows", BenchSuite.Row.class)) {
+            assertEquals("datagen", r.section(), r.toString());
+        }
+        JsonNode details = JsonChecks.required(n, "details");
+        assertEquals(List.of("datagen"), fieldNames(details), "only the section that ran: " + details);
+        JsonChecks.readList(details, "datagen", BenchSuite.DatagenRow.class);
+    }
+
+    private static List<String> strings(JsonNode array) {
+        List<String> out = new ArrayList<>();
+        for (JsonNode s : array) out.add(s.asText());
+        return out;
+    }
+
+    private static List<String> fieldNames(JsonNode object) {
+        List<String> out = new ArrayList<>();
+        object.fieldNames().forEachRemaining(out::add);
+        return out;
     }
 }

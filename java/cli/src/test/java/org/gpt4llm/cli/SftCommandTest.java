@@ -30,21 +30,21 @@ class SftCommandTest {
         Files.writeString(yaml, "model: base\nout: runs/a\nlr: 1.0e-4\nepochs: 5\nlora_targets: [q_proj]\npacking: true\n");
         TrainConfig c = resolve("--config", yaml.toString(), "--lr", "3e-4", "--data", "a.json,b.json",
                 "--lora-targets", "q_proj,v_proj,o_proj", "--resume", "--micro-batch", "2");
-        assertEquals(3e-4, c.lr);
-        assertEquals(5, c.epochs);
-        assertEquals(List.of("a.json", "b.json"), c.data);
-        assertEquals(List.of("q_proj", "v_proj", "o_proj"), c.loraTargets);
-        assertTrue(c.resume && c.packing);
-        assertEquals(2, c.microBatch);
-        assertEquals(128, c.batch);
+        assertEquals(3e-4, c.lr());
+        assertEquals(5, c.epochs());
+        assertEquals(List.of("a.json", "b.json"), c.data());
+        assertEquals(List.of("q_proj", "v_proj", "o_proj"), c.loraTargets());
+        assertTrue(c.resume() && c.packing());
+        assertEquals(2, c.microBatch());
+        assertEquals(128, c.batch());
     }
 
     @Test
     void withoutAFileFlagsAndDefaults() throws IOException {
         TrainConfig c = resolve("--model", "m", "--out", "o", "--schedule", "linear", "--seed", "5");
-        assertEquals("linear", c.schedule);
-        assertEquals(5, c.seed);
-        assertEquals(2e-5, c.lr);
+        assertEquals("linear", c.schedule());
+        assertEquals(5, c.seed());
+        assertEquals(2e-5, c.lr());
         var e = assertThrows(IllegalArgumentException.class, () -> resolve("--out", "o"));
         assertTrue(e.getMessage().startsWith("--model is required"), e.getMessage());
         e = assertThrows(IllegalArgumentException.class, () -> resolve("--model", "m", "--out", "o", "--lr", "-1"));

@@ -31,7 +31,9 @@ final class LlamaGgufFixture {
     }
 
     static LlamaConfig config(boolean tied) {
-        return new LlamaConfig(32, 48, 2, 4, 2, 1e-5f, 500000f, PIECES.size(), tied, 256, 1, 2);
+        return LlamaConfig.builder().hiddenSize(32).intermediateSize(48).numLayers(2).numHeads(4).numKvHeads(2)
+                .rmsNormEps(1e-5f).ropeTheta(500000f).vocabSize(PIECES.size()).tieWordEmbeddings(tied)
+                .maxPositionEmbeddings(256).build();
     }
 
     /** Random values (not HF's init: norms too are random) for every tensor of {@code cfg}, in HF names. */

@@ -150,19 +150,20 @@ public record GgufLlama(Path source, LlamaConfig config, LinkedHashMap<String, T
             throw new CheckpointException(g.file() + ": metadata key llama.attention.layer_norm_rms_epsilon is missing");
         }
         try {
-            LlamaConfig cfg = new LlamaConfig(
-                    hidden,
-                    g.requiredCount("llama.feed_forward_length"),
-                    g.requiredCount("llama.block_count"),
-                    heads,
-                    g.count("llama.attention.head_count_kv", heads),
-                    (float) g.real("llama.attention.layer_norm_rms_epsilon", 0),
-                    (float) g.real("llama.rope.freq_base", 10000.0),
-                    vocab.pieces().size(),
-                    !g.tensors().containsKey("output.weight"),
-                    g.count("llama.context_length", 2048),
-                    vocab.bosId(),
-                    vocab.eosId());
+            LlamaConfig cfg = LlamaConfig.builder()
+                    .hiddenSize(hidden)
+                    .intermediateSize(g.requiredCount("llama.feed_forward_length"))
+                    .numLayers(g.requiredCount("llama.block_count"))
+                    .numHeads(heads)
+                    .numKvHeads(g.count("llama.attention.head_count_kv", heads))
+                    .rmsNormEps((float) g.real("llama.attention.layer_norm_rms_epsilon", 0))
+                    .ropeTheta((float) g.real("llama.rope.freq_base", 10000.0))
+                    .vocabSize(vocab.pieces().size())
+                    .tieWordEmbeddings(!g.tensors().containsKey("output.weight"))
+                    .maxPositionEmbeddings(g.count("llama.context_length", 2048))
+                    .bosTokenId(vocab.bosId())
+                    .eosTokenId(vocab.eosId())
+                    .build();
             int rotary = g.count("llama.rope.dimension_count", cfg.headDim());
             if (rotary != cfg.headDim()) {
                 throw new CheckpointException(g.file() + ": rotates " + rotary + " of each head's " + cfg.headDim()

@@ -78,8 +78,11 @@ public final class AtomicFiles {
         syncDirectory(parentOf(target));
     }
 
-    /** Writes {@code json} pretty-printed, with a final newline, to {@code target} atomically. */
-    public static void writeJson(Path target, com.fasterxml.jackson.databind.JsonNode json) throws IOException {
+    /**
+     * Writes {@code json} (a tree, or a value Jackson maps such as a record) pretty-printed, with a final
+     * newline, to {@code target} atomically.
+     */
+    public static void writeJson(Path target, Object json) throws IOException {
         write(target, (PRETTY.writeValueAsString(json) + "\n").getBytes(java.nio.charset.StandardCharsets.UTF_8));
     }
 

@@ -1,27 +1,40 @@
 package org.gpt4llm.model;
 
-import com.fasterxml.jackson.databind.JsonNode;
-import com.fasterxml.jackson.databind.node.ObjectNode;
+import com.fasterxml.jackson.annotation.JsonFormat;
+import com.fasterxml.jackson.annotation.JsonIgnoreProperties;
+import com.fasterxml.jackson.annotation.JsonProperty;
+import com.fasterxml.jackson.annotation.JsonPropertyOrder;
+import com.fasterxml.jackson.databind.annotation.JsonDeserialize;
+import com.fasterxml.jackson.databind.annotation.JsonPOJOBuilder;
 import java.io.IOException;
 import java.nio.file.Path;
 import java.util.List;
 import java.util.Locale;
 
-/** The fields of an HF {@code LlamaForCausalLM} {@code config.json} that define the network. */
+/**
+ * The fields of an HF {@code LlamaForCausalLM} {@code config.json} that define the network, under their
+ * HF keys. It is read through its {@link Builder} (HF's defaults for the keys a file leaves out, other
+ * keys ignored) and written with the fixed keys transformers also reads ({@code head_dim},
+ * {@code hidden_act}, ...), in the order of {@code @JsonPropertyOrder}.
+ */
+@JsonDeserialize(builder = LlamaConfig.Builder.class)
+@JsonPropertyOrder({"architectures", "model_type", "hidden_size", "intermediate_size", "num_hidden_layers",
+        "num_attention_heads", "num_key_value_heads", "head_dim", "hidden_act", "rms_norm_eps", "rope_theta",
+        "vocab_size", "tie_word_embeddings", "max_position_embeddings", "bos_token_id", "eos_token_id",
+        "initializer_range", "attention_bias", "mlp_bias", "torch_dtype"})
 public record LlamaConfig(
-        int hiddenSize,
-        int intermediateSize,
-        int numLayers,
-        int numHeads,
-        int numKvHeads,
-        float rmsNormEps,
-        float ropeTheta,
-        int vocabSize,
-        boolean tieWordEmbeddings,
-        int maxPositionEmbeddings,
-        int bosTokenId,
-        int eosTokenId) implements ModelConfig {
-
+        @JsonProperty("hidden_size") int hiddenSize,
+        @JsonProperty("intermediate_size") int intermediateSize,
+        @JsonProperty("num_hidden_layers") int numLayers,
+        @JsonProperty("num_attention_heads") int numHeads,
+        @JsonProperty("num_key_value_heads") int numKvHeads,
+        @JsonProperty("rms_norm_eps") float rmsNormEps,
+        @JsonProperty("rope_theta") float ropeTheta,
+        @JsonProperty("vocab_size") int vocabSize,
+        @JsonProperty("tie_word_embeddings") boolean tieWordEmbeddings,
+        @JsonProperty("max_position_embeddings") int maxPositionEmbeddings,
+        @JsonProperty("bos_token_id") int bosTokenId,
+        @JsonProperty("eos_token_id") int eosTokenId) implements ModelConfig {
     public LlamaConfig {
         require(hiddenSize > 0 && intermediateSize > 0 && numLayers > 0 && vocabSize > 0,
                 "hidden_size, intermediate_size, num_hidden_layers and vocab_size must be positive");
@@ -37,8 +50,47 @@ public record LlamaConfig(
     }
 
     @Override
+    @JsonProperty("model_type")
     public String modelType() {
         return "llama";
+    }
+
+    @Override
+    @JsonProperty("head_dim")
+    public int headDim() {
+        return ModelConfig.super.headDim();
+    }
+
+    @JsonProperty("architectures")
+    private List<String> architectures() {
+        return List.of("LlamaForCausalLM");
+    }
+
+    @JsonProperty("hidden_act")
+    private String hiddenAct() {
+        return "silu";
+    }
+
+    /** transformers' init std, for a model it initialises from this file. */
+    @JsonProperty("initializer_range")
+    private double initializerRange() {
+        return 0.02;
+    }
+
+    @JsonProperty("attention_bias")
+    private boolean attentionBias() {
+        return false;
+    }
+
+    @JsonProperty("mlp_bias")
+    private boolean mlpBias() {
+        return false;
+    }
+
+    /** float32 here; {@link ModelConfig#write(Path, org.gpt4llm.tensor.DType)} names the stored type. */
+    @JsonProperty("torch_dtype")
+    private String torchDtype() {
+        return "float32";
     }
 
     @Override
@@ -90,19 +142,27 @@ public record LlamaConfig(
             "self_attn.v_proj", "self_attn.o_proj", "post_attention_layernorm", "mlp.gate_proj", "mlp.up_proj",
             "mlp.down_proj");
 
-    /** Named sizes for {@code init-model --preset}; the vocabulary comes from the tokenizer. */
+    /**
+     * Named sizes for {@code init-model --preset}; the vocabulary comes from the tokenizer. All have
+     * rotary base 10000, an untied head and LLaMA's {@code <s>} 1 and {@code </s>} 2 (the builder's defaults).
+     */
     public static LlamaConfig preset(String name, int vocab) {
-        return switch (name.toLowerCase(Locale.ROOT)) {
+        Builder b = switch (name.toLowerCase(Locale.ROOT)) {
             // a few seconds a step on 2 cores: for tests and the demo
-            case "tiny" -> new LlamaConfig(64, 176, 2, 4, 2, 1e-5f, 10000f, vocab, false, 512, 1, 2);
+            case "tiny" -> builder().hiddenSize(64).intermediateSize(176).numLayers(2).numHeads(4).numKvHeads(2)
+                    .rmsNormEps(1e-5f).maxPositionEmbeddings(512);
             // a few times faster than small on 2 cores; learns the rule-based demo tasks in minutes (gpt4llm demo)
-            case "demo" -> new LlamaConfig(128, 352, 4, 4, 4, 1e-5f, 10000f, vocab, false, 256, 1, 2);
+            case "demo" -> builder().hiddenSize(128).intermediateSize(352).numLayers(4).numHeads(4).numKvHeads(4)
+                    .rmsNormEps(1e-5f).maxPositionEmbeddings(256);
             // TinyStories-scale: the size `bench step` measures
-            case "small" -> new LlamaConfig(288, 768, 6, 6, 6, 1e-5f, 10000f, vocab, false, 1024, 1, 2);
+            case "small" -> builder().hiddenSize(288).intermediateSize(768).numLayers(6).numHeads(6).numKvHeads(6)
+                    .rmsNormEps(1e-5f).maxPositionEmbeddings(1024);
             // LLaMA-7B, the model the paper tunes
-            case "7b" -> new LlamaConfig(4096, 11008, 32, 32, 32, 1e-6f, 10000f, vocab, false, 2048, 1, 2);
+            case "7b" -> builder().hiddenSize(4096).intermediateSize(11008).numLayers(32).numHeads(32).numKvHeads(32)
+                    .rmsNormEps(1e-6f).maxPositionEmbeddings(2048);
             default -> throw new IllegalArgumentException("unknown --preset " + name + " (tiny, demo, small or 7b)");
         };
+        return b.vocabSize(vocab).build();
     }
 
     /** Reads an HF config.json; a missing or wrong field is named together with the file. */
@@ -111,58 +171,138 @@ public record LlamaConfig(
         throw new IllegalArgumentException(configJson + ": not a LLaMA model");
     }
 
-    /** The configuration in the parsed config.json {@code n} of file {@code configJson}. */
-    static LlamaConfig fromJson(Path configJson, JsonNode n) {
-        try {
-            String arch = n.path("architectures").path(0).asText("LlamaForCausalLM");
-            String type = n.path("model_type").asText("llama");
-            if (!arch.equals("LlamaForCausalLM") && !type.equals("llama") && !type.equals("mistral")) {
-                throw new IllegalArgumentException("architecture " + arch + " (model_type " + type + ") is not a LLaMA model");
+    public static Builder builder() {
+        return new Builder();
+    }
+
+    /** A builder holding every value of this configuration, to change some of them. */
+    public Builder toBuilder() {
+        return builder().hiddenSize(hiddenSize).intermediateSize(intermediateSize).numLayers(numLayers).numHeads(numHeads)
+                .numKvHeads(numKvHeads).rmsNormEps(rmsNormEps).ropeTheta(ropeTheta).vocabSize(vocabSize)
+                .tieWordEmbeddings(tieWordEmbeddings).maxPositionEmbeddings(maxPositionEmbeddings).bosTokenId(bosTokenId)
+                .eosTokenId(eosTokenId);
+    }
+
+    /**
+     * A {@link LlamaConfig} by name, and the reader of config.json (each key is the HF key of the method).
+     * The four sizes and the head count must be given; the rest default as transformers' {@code LlamaConfig}
+     * does: KV heads = heads, RMSNorm eps 1e-6, rotary base 10000, untied head, 2048 positions, {@code <s>} 1,
+     * {@code </s>} 2.
+     */
+    @JsonPOJOBuilder(withPrefix = "")
+    @JsonIgnoreProperties(ignoreUnknown = true)
+    public static final class Builder {
+        private Integer hiddenSize, intermediateSize, numLayers, numHeads, numKvHeads, vocabSize;
+        private float rmsNormEps = 1e-6f, ropeTheta = 10000f;
+        private boolean tieWordEmbeddings;
+        private int maxPositionEmbeddings = 2048, bosTokenId = 1, eosTokenId = 2;
+        // what a config.json says it is; checked by build()
+        private String architecture = "LlamaForCausalLM", modelType = "llama";
+
+        private Builder() {}
+
+        @JsonProperty("hidden_size")
+        public Builder hiddenSize(int v) {
+            hiddenSize = v;
+            return this;
+        }
+
+        @JsonProperty("intermediate_size")
+        public Builder intermediateSize(int v) {
+            intermediateSize = v;
+            return this;
+        }
+
+        @JsonProperty("num_hidden_layers")
+        public Builder numLayers(int v) {
+            numLayers = v;
+            return this;
+        }
+
+        @JsonProperty("num_attention_heads")
+        public Builder numHeads(int v) {
+            numHeads = v;
+            return this;
+        }
+
+        @JsonProperty("num_key_value_heads")
+        public Builder numKvHeads(int v) {
+            numKvHeads = v;
+            return this;
+        }
+
+        @JsonProperty("rms_norm_eps")
+        public Builder rmsNormEps(float v) {
+            rmsNormEps = v;
+            return this;
+        }
+
+        @JsonProperty("rope_theta")
+        public Builder ropeTheta(float v) {
+            ropeTheta = v;
+            return this;
+        }
+
+        @JsonProperty("vocab_size")
+        public Builder vocabSize(int v) {
+            vocabSize = v;
+            return this;
+        }
+
+        @JsonProperty("tie_word_embeddings")
+        public Builder tieWordEmbeddings(boolean v) {
+            tieWordEmbeddings = v;
+            return this;
+        }
+
+        @JsonProperty("max_position_embeddings")
+        public Builder maxPositionEmbeddings(int v) {
+            maxPositionEmbeddings = v;
+            return this;
+        }
+
+        @JsonProperty("bos_token_id")
+        public Builder bosTokenId(int v) {
+            bosTokenId = v;
+            return this;
+        }
+
+        public Builder eosTokenId(int v) {
+            eosTokenId = v;
+            return this;
+        }
+
+        /** Newer config.json files list several end tokens; the first is the end of a text. */
+        @JsonProperty("eos_token_id")
+        @JsonFormat(with = JsonFormat.Feature.ACCEPT_SINGLE_VALUE_AS_ARRAY)
+        private Builder eosTokenIds(List<Integer> ids) {
+            if (!ids.isEmpty() && ids.getFirst() != null) eosTokenId = ids.getFirst();
+            return this;
+        }
+
+        @JsonProperty("architectures")
+        private Builder architectures(List<String> names) {
+            if (!names.isEmpty() && names.getFirst() != null) architecture = names.getFirst();
+            return this;
+        }
+
+        @JsonProperty("model_type")
+        private Builder modelType(String type) {
+            modelType = type;
+            return this;
+        }
+
+        public LlamaConfig build() {
+            if (!architecture.equals("LlamaForCausalLM") && !modelType.equals("llama") && !modelType.equals("mistral")) {
+                throw new IllegalArgumentException("architecture " + architecture + " (model_type " + modelType
+                        + ") is not a LLaMA model");
             }
-            int hidden = ModelConfig.requiredInt(n, "hidden_size");
-            int heads = ModelConfig.requiredInt(n, "num_attention_heads");
-            return new LlamaConfig(
-                    hidden,
-                    ModelConfig.requiredInt(n, "intermediate_size"),
-                    ModelConfig.requiredInt(n, "num_hidden_layers"),
-                    heads,
-                    n.path("num_key_value_heads").asInt(heads),
-                    (float) n.path("rms_norm_eps").asDouble(1e-6),
-                    (float) n.path("rope_theta").asDouble(10000.0),
-                    ModelConfig.requiredInt(n, "vocab_size"),
-                    n.path("tie_word_embeddings").asBoolean(false),
-                    n.path("max_position_embeddings").asInt(2048),
-                    n.path("bos_token_id").asInt(1),
-                    n.path("eos_token_id").asInt(2));
-        } catch (IllegalArgumentException e) {
-            throw new IllegalArgumentException(configJson + ": " + e.getMessage(), e);
+            int hidden = ModelConfig.required(hiddenSize, "hidden_size");
+            int heads = ModelConfig.required(numHeads, "num_attention_heads");
+            return new LlamaConfig(hidden, ModelConfig.required(intermediateSize, "intermediate_size"),
+                    ModelConfig.required(numLayers, "num_hidden_layers"), heads, numKvHeads != null ? numKvHeads : heads,
+                    rmsNormEps, ropeTheta, ModelConfig.required(vocabSize, "vocab_size"), tieWordEmbeddings,
+                    maxPositionEmbeddings, bosTokenId, eosTokenId);
         }
     }
-
-    @Override
-    public ObjectNode toJson() {
-        ObjectNode n = JSON.createObjectNode();
-        n.putArray("architectures").add("LlamaForCausalLM");
-        n.put("model_type", "llama");
-        n.put("hidden_size", hiddenSize);
-        n.put("intermediate_size", intermediateSize);
-        n.put("num_hidden_layers", numLayers);
-        n.put("num_attention_heads", numHeads);
-        n.put("num_key_value_heads", numKvHeads);
-        n.put("head_dim", headDim());
-        n.put("hidden_act", "silu");
-        n.put("rms_norm_eps", rmsNormEps);
-        n.put("rope_theta", ropeTheta);
-        n.put("vocab_size", vocabSize);
-        n.put("tie_word_embeddings", tieWordEmbeddings);
-        n.put("max_position_embeddings", maxPositionEmbeddings);
-        n.put("bos_token_id", bosTokenId);
-        n.put("eos_token_id", eosTokenId);
-        n.put("initializer_range", 0.02);
-        n.put("attention_bias", false);
-        n.put("mlp_bias", false);
-        n.put("torch_dtype", "float32");
-        return n;
-    }
-
 }

@@ -1,21 +1,33 @@
 package org.gpt4llm.model;
 
-import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.annotation.JsonSetter;
+import com.fasterxml.jackson.annotation.JsonSubTypes;
+import com.fasterxml.jackson.annotation.JsonTypeInfo;
+import com.fasterxml.jackson.annotation.Nulls;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import java.io.IOException;
 import java.nio.file.Path;
 import java.util.List;
 import org.gpt4llm.io.AtomicFiles;
+import org.gpt4llm.io.JsonFiles;
 import org.gpt4llm.tensor.DType;
 
 /**
  * The shape of a decoder-only transformer and what distinguishes its family, read from an HF
  * {@code config.json}. {@link DecoderModel} runs every family with one forward and backward; the
  * answers here choose its norms, positions, MLP and tensor names.
+ *
+ * <p>The family of a config.json is its {@code model_type}: "opt" is an {@link OptConfig}, anything
+ * else is read as a {@link LlamaConfig} (which refuses what is not a LLaMA by name).
  */
+@JsonTypeInfo(use = JsonTypeInfo.Id.NAME, include = JsonTypeInfo.As.EXISTING_PROPERTY, property = "model_type",
+        visible = true, defaultImpl = LlamaConfig.class)
+@JsonSubTypes({@JsonSubTypes.Type(value = LlamaConfig.class, names = {"llama", "mistral"}),
+        @JsonSubTypes.Type(value = OptConfig.class, name = "opt")})
 public sealed interface ModelConfig permits LlamaConfig, OptConfig {
-    ObjectMapper JSON = new ObjectMapper();
+    /** Maps config.json files; HF writes null for a value it leaves unset, so a null keeps the default. */
+    ObjectMapper JSON = new ObjectMapper().setDefaultSetterInfo(JsonSetter.Value.forValueNulls(Nulls.SKIP));
 
     int hiddenSize();
 
@@ -84,40 +96,35 @@ public sealed interface ModelConfig permits LlamaConfig, OptConfig {
     /** The block's linear layers by their PEFT target name (q_proj ... down_proj or fc2), in run order. */
     List<String> linearTargets();
 
-    /** The HF config.json of this configuration. */
-    ObjectNode toJson();
-
-    default void write(Path configJson) throws IOException {
-        AtomicFiles.writeJson(configJson, toJson());
+    /** The HF config.json of this configuration (float32 weights), as the record's annotations map it. */
+    default ObjectNode toJson() {
+        return JSON.valueToTree(this);
     }
 
-    /** As {@link #write(Path)}, for a checkpoint stored in {@code storage}: its {@code torch_dtype} names that type. */
+    default void write(Path configJson) throws IOException {
+        write(configJson, DType.F32);
+    }
+
+    /** Writes config.json for a checkpoint stored in {@code storage}: its {@code torch_dtype} names that type. */
     default void write(Path configJson, DType storage) throws IOException {
-        ObjectNode n = toJson();
-        n.put("torch_dtype", switch (storage) {
+        AtomicFiles.writeJson(configJson, toJson().put("torch_dtype", switch (storage) {
             case BF16 -> "bfloat16";
             case F16 -> "float16";
             default -> "float32";
-        });
-        AtomicFiles.writeJson(configJson, n);
+        }));
     }
 
-    /** Reads an HF config.json of any supported family; a missing or wrong field is named together with the file. */
+    /**
+     * Reads an HF config.json of any supported family; a missing or wrong field, or a variant this engine
+     * does not run, is one sentence naming the file and the field.
+     */
     static ModelConfig read(Path configJson) throws IOException {
-        JsonNode n;
-        try {
-            n = JSON.readTree(configJson.toFile());
-        } catch (IOException e) {
-            throw new IOException(configJson + " is not valid JSON: " + e.getMessage(), e);
-        }
-        String type = n.path("model_type").asText("");
-        return type.equals("opt") ? OptConfig.fromJson(configJson, n) : LlamaConfig.fromJson(configJson, n);
+        return JsonFiles.read(JSON, configJson, ModelConfig.class);
     }
 
-    /** An integer field that must be there. */
-    static int requiredInt(JsonNode n, String field) {
-        JsonNode v = n.get(field);
-        if (v == null || !v.canConvertToInt()) throw new IllegalArgumentException("field " + field + " is missing or not an integer");
-        return v.asInt();
+    /** A field every config.json must have: {@code value}, or an error naming the field when it was not given. */
+    static int required(Integer value, String field) {
+        if (value == null) throw new IllegalArgumentException("field " + field + " is missing");
+        return value;
     }
 }

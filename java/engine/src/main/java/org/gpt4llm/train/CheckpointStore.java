@@ -1,9 +1,7 @@
 package org.gpt4llm.train;
 
-import com.fasterxml.jackson.databind.node.ObjectNode;
 import java.io.IOException;
 import java.lang.foreign.Arena;
-import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.StandardCopyOption;
@@ -43,7 +41,7 @@ final class CheckpointStore {
     }
 
     /** Writes {@code dir} (checkpoint-STEP or final) atomically, replacing nothing that exists. */
-    Path save(String name, TrainableModel<?> model, AdamWOptimizer opt, ObjectNode state) throws IOException {
+    Path save(String name, TrainableModel<?> model, AdamWOptimizer opt, TrainerState state) throws IOException {
         Path dir = runDir.resolve(name), tmp = runDir.resolve("." + name + ".tmp");
         deleteTree(tmp);
         Files.createDirectories(tmp);
@@ -57,8 +55,7 @@ final class CheckpointStore {
                 SafeTensors.write(tmp.resolve(OPTIMIZER), tensors, Map.of("step", Integer.toString(opt.stepCount())));
             }
         }
-        AtomicFiles.write(tmp.resolve(STATE),
-                (TrainConfig.JSON.writeValueAsString(state) + "\n").getBytes(StandardCharsets.UTF_8));
+        state.write(tmp.resolve(STATE));
         deleteTree(dir); // only final/ of an earlier attempt can be here: checkpoint steps only grow
         Files.move(tmp, dir, StandardCopyOption.ATOMIC_MOVE);
         AtomicFiles.syncDirectory(runDir);
@@ -96,8 +93,8 @@ final class CheckpointStore {
     }
 
     /** Loads the trained weights and the optimizer state of {@code dir}; returns its trainer state. */
-    ObjectNode restore(Path dir, TrainableModel<?> model, AdamWOptimizer opt) throws IOException {
-        ObjectNode state = (ObjectNode) TrainConfig.JSON.readTree(dir.resolve(STATE).toFile());
+    TrainerState restore(Path dir, TrainableModel<?> model, AdamWOptimizer opt) throws IOException {
+        TrainerState state = TrainerState.read(dir.resolve(STATE));
         model.restore(dir);
         Backend be = model.backend();
         try (Arena mapped = Arena.ofShared(); Arena dev = Arena.ofShared()) {

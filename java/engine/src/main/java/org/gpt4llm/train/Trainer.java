@@ -65,7 +65,7 @@ public final class Trainer<B extends Batch> {
         this.model = model;
         this.train = train;
         this.eval = eval == null || eval.size() == 0 ? null : eval;
-        this.runDir = Path.of(cfg.out);
+        this.runDir = Path.of(cfg.out());
         this.quiet = quiet;
         this.out = out;
     }
@@ -74,7 +74,7 @@ public final class Trainer<B extends Batch> {
         Files.createDirectories(runDir);
         CheckpointStore store = new CheckpointStore(runDir);
         Path metricsFile = runDir.resolve("metrics.jsonl"), configFile = runDir.resolve("config.json");
-        if (cfg.resume) {
+        if (cfg.resume()) {
             checkSameRun(configFile);
         } else if (Files.exists(metricsFile) || !store.list().isEmpty()) {
             throw new IllegalArgumentException("--out " + runDir + " already holds a run (metrics.jsonl or checkpoints);"
@@ -82,19 +82,19 @@ public final class Trainer<B extends Batch> {
         }
         cfg.save(configFile);
 
-        DataOrder order = new DataOrder(cfg.seed, train.size(), cfg.batch);
-        int total = cfg.maxSteps > 0 ? cfg.maxSteps : cfg.epochs * order.stepsPerEpoch();
-        LrSchedule schedule = LrSchedule.of(cfg.schedule, cfg.lr, cfg.warmupRatio, total);
+        DataOrder order = new DataOrder(cfg.seed(), train.size(), cfg.batch());
+        int total = cfg.maxSteps() > 0 ? cfg.maxSteps() : cfg.epochs() * order.stepsPerEpoch();
+        LrSchedule schedule = LrSchedule.of(cfg.schedule(), cfg.lr(), cfg.warmupRatio(), total);
         Backend be = model.backend();
-        try (AdamWOptimizer opt = optimizer(model, cfg.weightDecay)) {
+        try (AdamWOptimizer opt = optimizer(model, cfg.weightDecay())) {
             int start = 0, metricsLines = 0;
-            Optional<Path> latest = cfg.resume ? store.latest() : Optional.empty();
+            Optional<Path> latest = cfg.resume() ? store.latest() : Optional.empty();
             if (latest.isPresent()) {
-                ObjectNode state = store.restore(latest.get(), model, opt);
-                start = state.path("step").asInt();
-                metricsLines = state.path("metrics_lines").asInt();
-                if (state.path("data").path("rows").asInt() != train.size()) {
-                    throw new IllegalArgumentException(latest.get() + " was trained on " + state.path("data").path("rows")
+                TrainerState state = store.restore(latest.get(), model, opt);
+                start = state.step();
+                metricsLines = state.metricsLines();
+                if (state.data().rows() != train.size()) {
+                    throw new IllegalArgumentException(latest.get() + " was trained on " + state.data().rows()
                             + " rows but the data now has " + train.size() + ": --resume needs the same data");
                 }
             }
@@ -110,7 +110,7 @@ public final class Trainer<B extends Batch> {
                         lastEval = evalMetrics(m);
                     }
                 }
-                if (eval != null && cfg.evalOnStart && start == 0) {
+                if (eval != null && cfg.evalOnStart() && start == 0) {
                     // the untrained model's held-out metrics, as step 0: what training is measured against
                     firstEval = lastEval = evaluate(0);
                     ObjectNode line = TrainConfig.JSON.createObjectNode();
@@ -124,7 +124,7 @@ public final class Trainer<B extends Batch> {
                         Step r;
                         double lr = schedule.lr(step);
                         try {
-                            r = step(model, opt, microBatches(order.rows(step)), step + 1, lr, cfg.gradClip,
+                            r = step(model, opt, microBatches(order.rows(step)), step + 1, lr, cfg.gradClip(),
                                     dropoutSeed(step));
                         } catch (TrainingDivergedException e) {
                             throw diverged(e.getMessage(), lastGood);
@@ -135,7 +135,7 @@ public final class Trainer<B extends Batch> {
                         int done = step + 1;
                         Double evalLoss = null;
                         Map<String, Double> evalMetrics = Map.of();
-                        if (eval != null && ((cfg.evalEvery > 0 && done % cfg.evalEvery == 0) || done == total)) {
+                        if (eval != null && ((cfg.evalEvery() > 0 && done % cfg.evalEvery() == 0) || done == total)) {
                             evalMetrics = evaluate(done);
                             evalLoss = evalMetrics.get("eval_loss");
                             if (firstEval == null) firstEval = evalMetrics;
@@ -152,7 +152,7 @@ public final class Trainer<B extends Batch> {
                         metrics.append(line);
                         progress.step(done, loss, lr, tokensPerS, evalLoss);
 
-                        if (cfg.saveEvery > 0 && done % cfg.saveEvery == 0 && done < total) {
+                        if (cfg.saveEvery() > 0 && done % cfg.saveEvery() == 0 && done < total) {
                             be.rangePush("checkpoint");
                             try {
                                 lastGood = store.save("checkpoint-" + done, model, opt,
@@ -160,7 +160,7 @@ public final class Trainer<B extends Batch> {
                             } finally {
                                 be.rangePop();
                             }
-                            store.prune(cfg.keep);
+                            store.prune(cfg.keep());
                             LossPlot.write(runDir.resolve("loss.png"), metrics.entries(), title());
                         }
                     }
@@ -321,7 +321,7 @@ public final class Trainer<B extends Batch> {
 
             @Override
             public B next() {
-                int[] rows = new int[Math.min(cfg.microBatch, eval.size() - from)];
+                int[] rows = new int[Math.min(cfg.microBatch(), eval.size() - from)];
                 for (int i = 0; i < rows.length; i++) rows[i] = from + i;
                 from += rows.length;
                 return eval.batch(rows);
@@ -335,8 +335,8 @@ public final class Trainer<B extends Batch> {
         be.rangePush("batch");
         try {
             List<B> out = new ArrayList<>();
-            for (int from = 0; from < rows.length; from += cfg.microBatch) {
-                out.add(train.batch(java.util.Arrays.copyOfRange(rows, from, Math.min(from + cfg.microBatch, rows.length))));
+            for (int from = 0; from < rows.length; from += cfg.microBatch()) {
+                out.add(train.batch(java.util.Arrays.copyOfRange(rows, from, Math.min(from + cfg.microBatch(), rows.length))));
             }
             return out;
         } finally {
@@ -345,7 +345,7 @@ public final class Trainer<B extends Batch> {
     }
 
     private long dropoutSeed(int step) {
-        return dropoutSeed(cfg.seed, step);
+        return dropoutSeed(cfg.seed(), step);
     }
 
     /** The seed of the dropout masks of step {@code step} (0-based) of a run seeded {@code seed}: a function of both only. */
@@ -353,22 +353,11 @@ public final class Trainer<B extends Batch> {
         return seed * 0xBF58476D1CE4E5B9L + step;
     }
 
-    private ObjectNode state(int step, DataOrder order, int metricsLines, int total) {
-        ObjectNode s = TrainConfig.JSON.createObjectNode();
-        s.put("step", step);
-        s.put("scheduler_step", step);
-        s.put("total_steps", total);
-        s.put("metrics_lines", metricsLines);
-        ObjectNode data = s.putObject("data");
-        data.put("seed", cfg.seed);
-        data.put("rows", train.size());
-        data.put("steps_per_epoch", order.stepsPerEpoch());
-        data.put("epoch", order.epochOf(step));
-        data.put("offset_in_epoch", Math.min(train.size(), (step % order.stepsPerEpoch()) * cfg.batch));
-        ObjectNode rng = s.putObject("rng");
-        rng.put("seed", cfg.seed);
-        rng.put("next_dropout_seed", dropoutSeed(step));
-        return s;
+    private TrainerState state(int step, DataOrder order, int metricsLines, int total) {
+        return new TrainerState(step, step, total, metricsLines,
+                new TrainerState.Data(cfg.seed(), train.size(), order.stepsPerEpoch(), order.epochOf(step),
+                        Math.min(train.size(), (step % order.stepsPerEpoch()) * cfg.batch())),
+                new TrainerState.Rng(cfg.seed(), dropoutSeed(step)));
     }
 
     private TrainingDivergedException diverged(String what, Path lastGood) {
@@ -379,8 +368,9 @@ public final class Trainer<B extends Batch> {
     /** A resumed run must compute the same thing: every key but the harmless ones must match the saved config. */
     private void checkSameRun(Path configFile) throws IOException {
         if (!Files.exists(configFile)) return; // nothing was started there: a fresh run
-        JsonNode saved = TrainConfig.resolve(configFile, null).toJson(); // same types as now, for comparison
-        ObjectNode now = cfg.toJson();
+        // read back as a record, so that both sides have the same JSON types
+        JsonNode saved = TrainConfig.JSON.valueToTree(TrainConfig.resolve(configFile, null));
+        JsonNode now = TrainConfig.JSON.valueToTree(cfg);
         for (Map.Entry<String, JsonNode> e : now.properties()) {
             if (RESUMABLE_CHANGES.contains(e.getKey())) continue;
             if (!e.getValue().equals(saved.get(e.getKey()))) {
@@ -392,6 +382,6 @@ public final class Trainer<B extends Batch> {
     }
 
     private String title() {
-        return task + " " + runDir.getFileName() + (cfg.lora() ? " (LoRA r=" + cfg.loraRank + ")" : " (full)");
+        return task + " " + runDir.getFileName() + (cfg.lora() ? " (LoRA r=" + cfg.loraRank() + ")" : " (full)");
     }
 }

@@ -35,9 +35,7 @@ class KilledRunTest {
     }
 
     static void run(CpuBackend cpu, Path out, boolean resume) throws IOException {
-        TrainConfig cfg = Synthetic.config(out);
-        cfg.maxSteps = STEPS;
-        cfg.resume = resume;
+        TrainConfig cfg = Synthetic.builder(out).maxSteps(STEPS).resume(resume).build().validate();
         try (var m = Synthetic.model(cpu, 11).model()) {
             new Trainer<>(cfg, new FullFineTune(m, null), Synthetic.counting(64, 1), Synthetic.counting(16, 2), true,
                     new PrintStream(OutputStream.nullOutputStream())).run();

@@ -42,10 +42,8 @@ class ProfilingTest {
     @Test
     void jfrHasAStepEventPerStepAndAnEvalEventPerEvaluation() throws IOException {
         Path out = tmp.resolve("run"), file = tmp.resolve("run.jfr");
-        TrainConfig cfg = Synthetic.config(out);
-        cfg.epochs = 1; // 8 steps, eval after steps 5 and 8 (and before the first)
-        cfg.evalOnStart = true;
-        cfg.saveEvery = 0;
+        // 8 steps, eval after steps 5 and 8 (and before the first)
+        TrainConfig cfg = Synthetic.builder(out).epochs(1).evalOnStart(true).saveEvery(0).build().validate();
         try (CpuBackend cpu = new CpuBackend(2); DecoderModel dm = Synthetic.model(cpu, 3).model(); Recording rec = new Recording()) {
             FullFineTune m = new FullFineTune(dm, null);
             rec.enable("org.gpt4llm.TrainStep");
@@ -85,13 +83,8 @@ class ProfilingTest {
     @Test
     void everyPhaseOnTheGpuPathPushesItsNamedRangeAndPopsIt() throws IOException {
         Path out = tmp.resolve("emu-run");
-        TrainConfig cfg = Synthetic.config(out);
-        cfg.batch = 4;
-        cfg.microBatch = 2;
-        cfg.epochs = 1;
-        cfg.maxSteps = 2;
-        cfg.evalEvery = 1;
-        cfg.saveEvery = 1;
+        TrainConfig cfg = Synthetic.builder(out).batch(4).microBatch(2).epochs(1).maxSteps(2).evalEvery(1).saveEvery(1)
+                .build().validate();
         EmuDevice dev = new EmuDevice();
         List<String> log;
         try (CudaBackend emu = new CudaBackend(dev); DecoderModel dm = Synthetic.model(emu, 3).model()) {

@@ -13,7 +13,8 @@ import org.gpt4llm.data.PaddedRows;
 
 /** A task a tiny LLaMA learns in a few dozen steps, and the pieces the trainer tests share. */
 final class Synthetic {
-    static final LlamaConfig TINY = new LlamaConfig(32, 64, 2, 4, 2, 1e-5f, 10000f, 32, false, 64, 1, 2);
+    static final LlamaConfig TINY = LlamaConfig.builder().hiddenSize(32).intermediateSize(64).numLayers(2).numHeads(4)
+            .numKvHeads(2).rmsNormEps(1e-5f).vocabSize(32).maxPositionEmbeddings(64).build();
 
     private Synthetic() {}
 
@@ -40,19 +41,13 @@ final class Synthetic {
 
     /** A short run: 64 rows, batch 8 in micro-batches of 4, 3 epochs = 24 steps, eval every 5, a checkpoint every 4. */
     static TrainConfig config(Path out) {
-        TrainConfig c = new TrainConfig();
-        c.model = "unused";
-        c.out = out.toString();
-        c.seed = 7;
-        c.batch = 8;
-        c.microBatch = 4;
-        c.epochs = 3;
-        c.lr = 1e-2;
-        c.warmupRatio = 0.1;
-        c.evalEvery = 5;
-        c.saveEvery = 4;
-        c.keep = 2;
-        return c.validate();
+        return builder(out).build().validate();
+    }
+
+    /** {@link #config}'s values, to change some of them. */
+    static TrainConfig.Builder builder(Path out) {
+        return TrainConfig.builder().model("unused").out(out.toString()).seed(7).batch(8).microBatch(4).epochs(3).lr(1e-2)
+                .warmupRatio(0.1).evalEvery(5).saveEvery(4).keep(2);
     }
 
     /** Delegates to a model, failing in chosen ways at a chosen step (counted by zeroGrad calls, one per step). */

@@ -77,17 +77,16 @@ class TrainerTest {
         }
         FilePermissions.assertUmaskDefault(out.resolve("metrics.jsonl"));
         FilePermissions.assertUmaskDefault(out.resolve("final/model.safetensors"));
-        JsonNode state = TrainConfig.JSON.readTree(out.resolve("checkpoint-20/trainer_state.json").toFile());
-        assertEquals(20, state.get("step").asInt());
-        assertEquals(20, state.get("metrics_lines").asInt());
-        assertEquals(2, state.get("data").get("epoch").asInt());
+        TrainerState state = TrainerState.read(out.resolve("checkpoint-20/trainer_state.json"));
+        assertEquals(20, state.step());
+        assertEquals(20, state.metricsLines());
+        assertEquals(new TrainerState.Data(7, 64, 8, 2, 32), state.data());
+        assertEquals(new TrainerState.Rng(7, Trainer.dropoutSeed(7, 20)), state.rng());
         assertTrue(Files.isRegularFile(out.resolve("final/model.safetensors")));
         assertTrue(Files.isRegularFile(out.resolve("final/config.json")));
         byte[] png = Files.readAllBytes(out.resolve("loss.png"));
         assertEquals("PNG", new String(png, 1, 3, StandardCharsets.US_ASCII));
-        JsonNode saved = TrainConfig.JSON.readTree(out.resolve("config.json").toFile());
-        assertEquals(0.01, saved.get("lr").asDouble());
-        assertEquals(8, saved.get("batch").asInt());
+        assertEquals(cfg, TrainConfig.resolve(out.resolve("config.json"), null), "config.json holds the run's settings");
         try (Stream<Path> s = Files.list(out)) {
             assertFalse(s.anyMatch(p -> p.getFileName().toString().startsWith(".")), "no temp files left behind");
         }
@@ -113,8 +112,7 @@ class TrainerTest {
         }
         assertEquals(14, metrics(killed).size());
         assertEquals(List.of("checkpoint-8", "checkpoint-12"), checkpoints(killed));
-        TrainConfig again = Synthetic.config(killed);
-        again.resume = true;
+        TrainConfig again = Synthetic.builder(killed).resume(true).build();
         try (var m = Synthetic.model(cpu, 99).model()) { // other initial weights: all of them come from the checkpoint
             run(again, new FullFineTune(m, null));
         }
@@ -130,8 +128,7 @@ class TrainerTest {
     @Test
     void aNanLossStopsTheRunAndKeepsTheLastCheckpoint() throws IOException {
         Path out = tmp.resolve("nan");
-        TrainConfig cfg = Synthetic.config(out);
-        cfg.saveEvery = 3;
+        TrainConfig cfg = Synthetic.builder(out).saveEvery(3).build();
         TrainingDivergedException e;
         try (var m = Synthetic.model(cpu, 4).model()) {
             var faulty = new Synthetic.Faulty(new FullFineTune(m, null), 7, true);
@@ -143,9 +140,7 @@ class TrainerTest {
         assertEquals(6, metrics(out).size());
         assertFalse(Files.exists(out.resolve("final")));
         // and the run continues from there
-        TrainConfig again = Synthetic.config(out);
-        again.saveEvery = 3;
-        again.resume = true;
+        TrainConfig again = Synthetic.builder(out).saveEvery(3).resume(true).build();
         try (var m = Synthetic.model(cpu, 4).model()) {
             assertEquals(24, run(again, new FullFineTune(m, null)).steps());
         }
@@ -153,12 +148,19 @@ class TrainerTest {
     }
 
     @Test
+    void aTrainerStateWithoutAFieldNamesIt() throws IOException {
+        Path file = tmp.resolve("trainer_state.json");
+        new TrainerState(3, 3, 9, 3, new TrainerState.Data(1, 10, 2, 1, 4), new TrainerState.Rng(1, 5)).write(file);
+        assertEquals(3, TrainerState.read(file).metricsLines());
+        Files.writeString(file, Files.readString(file).replace("\"rows\"", "\"row_count\""));
+        var e = assertThrows(IllegalArgumentException.class, () -> TrainerState.read(file));
+        assertEquals(file + ": field data.rows is missing", e.getMessage());
+    }
+
+    @Test
     void keepZeroKeepsEveryCheckpoint() throws IOException {
         Path out = tmp.resolve("all");
-        TrainConfig cfg = Synthetic.config(out);
-        cfg.maxSteps = 9;
-        cfg.saveEvery = 2;
-        cfg.keep = 0;
+        TrainConfig cfg = Synthetic.builder(out).maxSteps(9).saveEvery(2).keep(0).build();
         try (var m = Synthetic.model(cpu, 4).model()) {
             run(cfg, new FullFineTune(m, null));
         }

@@ -29,7 +29,8 @@ import org.gpt4llm.model.DecodeSession;
  */
 class FullForwardDecodeModelTest {
     /** GQA, odd sizes, 40 positions. */
-    private static final LlamaConfig CFG = new LlamaConfig(24, 37, 2, 4, 2, 1e-5f, 10000f, 29, false, 40, 1, 2);
+    private static final LlamaConfig CFG = LlamaConfig.builder().hiddenSize(24).intermediateSize(37).numLayers(2)
+            .numHeads(4).numKvHeads(2).rmsNormEps(1e-5f).vocabSize(29).maxPositionEmbeddings(40).build();
 
     @Test
     void everyRowMatchesLibtorchOnThatRowAlone() {

@@ -34,10 +34,13 @@ import org.junit.jupiter.api.io.TempDir;
  */
 class DecodeSessionTest {
     static final double CPU_TOL = 1e-5, EMU_TOL = 1e-2;
-    private static final LlamaConfig GQA = new LlamaConfig(40, 70, 2, 4, 2, 1e-5f, 10000f, 97, false, 128, 1, 2);
-    private static final OptConfig OPT = new OptConfig(24, 40, 2, 3, 53, false, 32, 2, 2, 1);
+    private static final LlamaConfig GQA = LlamaConfig.builder().hiddenSize(40).intermediateSize(70).numLayers(2)
+            .numHeads(4).numKvHeads(2).rmsNormEps(1e-5f).vocabSize(97).maxPositionEmbeddings(128).build();
+    private static final OptConfig OPT = OptConfig.builder().hiddenSize(24).intermediateSize(40).numLayers(2)
+            .numHeads(3).vocabSize(53).tieWordEmbeddings(false).maxPositionEmbeddings(32).build();
     /** Head dim 32 on the emulated GPU path, 2 query heads per kv head. */
-    private static final LlamaConfig EMU_GQA = new LlamaConfig(128, 176, 2, 4, 2, 1e-5f, 10000f, 97, false, 64, 1, 2);
+    private static final LlamaConfig EMU_GQA = LlamaConfig.builder().hiddenSize(128).intermediateSize(176).numLayers(2)
+            .numHeads(4).numKvHeads(2).rmsNormEps(1e-5f).vocabSize(97).maxPositionEmbeddings(64).build();
     private static final int[] PROMPTS = {7, 1, 12};
     /** Steps after the prefill: enough to cross the longest prompt on the cpu, fewer where the emulation is slow. */
     private static final int STEPS = 4, EMU_STEPS = 2;

@@ -30,9 +30,14 @@ import org.junit.jupiter.api.Test;
 class LlamaModelTest {
     private static final double TOL = 1e-4;
     /** hidden 40 → head dim 10, 4 query heads over 2 kv heads, odd FFN and vocabulary. */
-    private static final LlamaConfig GQA = new LlamaConfig(40, 70, 2, 4, 2, 1e-5f, 10000f, 97, false, 128, 1, 2);
-    private static final LlamaConfig MHA = new LlamaConfig(40, 70, 2, 4, 4, 1e-6f, 500000f, 97, false, 128, 1, 2);
-    private static final LlamaConfig TIED = new LlamaConfig(40, 70, 2, 4, 2, 1e-5f, 10000f, 97, true, 128, 1, 2);
+    private static final LlamaConfig GQA = LlamaConfig.builder().hiddenSize(40).intermediateSize(70).numLayers(2)
+            .numHeads(4).numKvHeads(2).rmsNormEps(1e-5f).vocabSize(97).maxPositionEmbeddings(128).build();
+    private static final LlamaConfig MHA = LlamaConfig.builder().hiddenSize(40).intermediateSize(70).numLayers(2)
+            .numHeads(4).numKvHeads(4).rmsNormEps(1e-6f).ropeTheta(500000f).vocabSize(97).maxPositionEmbeddings(128)
+            .build();
+    private static final LlamaConfig TIED = LlamaConfig.builder().hiddenSize(40).intermediateSize(70).numLayers(2)
+            .numHeads(4).numKvHeads(2).rmsNormEps(1e-5f).vocabSize(97).tieWordEmbeddings(true)
+            .maxPositionEmbeddings(128).build();
 
     @Test
     void gqaOddSizes() {

@@ -37,7 +37,8 @@ import org.junit.jupiter.api.io.TempDir;
  */
 class LoraTest {
     private static final double TOL = 1e-4;
-    private static final LlamaConfig GQA = new LlamaConfig(40, 70, 2, 4, 2, 1e-5f, 10000f, 97, false, 128, 1, 2);
+    private static final LlamaConfig GQA = LlamaConfig.builder().hiddenSize(40).intermediateSize(70).numLayers(2)
+            .numHeads(4).numKvHeads(2).rmsNormEps(1e-5f).vocabSize(97).maxPositionEmbeddings(128).build();
     private static final List<String> ALL = LoraConfig.LLAMA_TARGETS;
 
     @Test
@@ -313,7 +314,8 @@ class LoraTest {
 
     // ---- OPT ----
 
-    private static final OptConfig OPT = new OptConfig(24, 40, 2, 3, 53, false, 32, 2, 2, 1);
+    private static final OptConfig OPT = OptConfig.builder().hiddenSize(24).intermediateSize(40).numLayers(2)
+            .numHeads(3).vocabSize(53).tieWordEmbeddings(false).maxPositionEmbeddings(32).build();
     private static final List<String> OPT_TARGETS = List.of("q_proj", "out_proj", "fc1", "fc2");
 
     /** Fresh adapters (B = 0) change nothing, even with dropout on; one backward reaches every B and no A. */

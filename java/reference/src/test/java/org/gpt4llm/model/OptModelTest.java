@@ -30,8 +30,10 @@ import org.junit.jupiter.api.Test;
 class OptModelTest {
     private static final double TOL = 1e-4;
     /** head dim 8 over 3 heads, odd FFN and vocabulary, a short position table so rows reach its end. */
-    private static final OptConfig UNTIED = new OptConfig(24, 40, 2, 3, 53, false, 32, 2, 2, 1);
-    private static final OptConfig TIED = new OptConfig(24, 40, 2, 3, 53, true, 32, 2, 2, 1);
+    private static final OptConfig UNTIED = OptConfig.builder().hiddenSize(24).intermediateSize(40).numLayers(2)
+            .numHeads(3).vocabSize(53).tieWordEmbeddings(false).maxPositionEmbeddings(32).build();
+    private static final OptConfig TIED = OptConfig.builder().hiddenSize(24).intermediateSize(40).numLayers(2)
+            .numHeads(3).vocabSize(53).tieWordEmbeddings(true).maxPositionEmbeddings(32).build();
 
     @Test
     void rightPaddedRowsUpToTheLastPosition() {

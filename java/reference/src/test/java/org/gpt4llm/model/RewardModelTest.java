@@ -33,8 +33,10 @@ import org.junit.jupiter.api.Test;
  */
 class RewardModelTest {
     private static final double TOL = 1e-4;
-    private static final OptConfig OPT = new OptConfig(24, 40, 2, 3, 53, true, 32, 2, 2, 1);
-    private static final LlamaConfig LLAMA = new LlamaConfig(24, 40, 2, 4, 2, 1e-5f, 10000f, 53, false, 64, 1, 2);
+    private static final OptConfig OPT = OptConfig.builder().hiddenSize(24).intermediateSize(40).numLayers(2)
+            .numHeads(3).vocabSize(53).tieWordEmbeddings(true).maxPositionEmbeddings(32).build();
+    private static final LlamaConfig LLAMA = LlamaConfig.builder().hiddenSize(24).intermediateSize(40).numLayers(2)
+            .numHeads(4).numKvHeads(2).rmsNormEps(1e-5f).vocabSize(53).maxPositionEmbeddings(64).build();
 
     @Test
     void optRewardModelMatchesLibtorch() {

@@ -24,7 +24,8 @@ import org.junit.jupiter.api.Test;
  */
 class TorchLlamaDecodingTest {
     static final double TOL = 1e-5;
-    private static final LlamaConfig GQA = new LlamaConfig(40, 70, 2, 4, 2, 1e-5f, 10000f, 97, false, 128, 1, 2);
+    private static final LlamaConfig GQA = LlamaConfig.builder().hiddenSize(40).intermediateSize(70).numLayers(2)
+            .numHeads(4).numKvHeads(2).rmsNormEps(1e-5f).vocabSize(97).maxPositionEmbeddings(128).build();
 
     @Test
     void decodingMatchesTheFullForward() {

@@ -26,8 +26,11 @@ import org.junit.jupiter.api.Test;
  */
 class TorchLlamaTest {
     /** GQA (4 query heads over 2 kv heads), odd sizes, packed sequences and padding in one batch. */
-    private static final LlamaConfig GQA = new LlamaConfig(24, 37, 2, 4, 2, 1e-5f, 10000f, 23, false, 64, 1, 2);
-    private static final LlamaConfig TIED = new LlamaConfig(16, 20, 1, 2, 2, 1e-6f, 500f, 19, true, 64, 1, 2);
+    private static final LlamaConfig GQA = LlamaConfig.builder().hiddenSize(24).intermediateSize(37).numLayers(2)
+            .numHeads(4).numKvHeads(2).rmsNormEps(1e-5f).vocabSize(23).maxPositionEmbeddings(64).build();
+    private static final LlamaConfig TIED = LlamaConfig.builder().hiddenSize(16).intermediateSize(20).numLayers(1)
+            .numHeads(2).numKvHeads(2).rmsNormEps(1e-6f).ropeTheta(500f).vocabSize(19).tieWordEmbeddings(true)
+            .maxPositionEmbeddings(64).build();
 
     @Test
     void forwardMatchesFloat64Reference() {

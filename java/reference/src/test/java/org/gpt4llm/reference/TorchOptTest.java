@@ -34,9 +34,11 @@ import org.junit.jupiter.api.Test;
  */
 class TorchOptTest {
     /** Two layers, untied head; the batch packs two sequences in one row and right-pads another. */
-    private static final OptConfig UNTIED = new OptConfig(16, 24, 2, 2, 37, false, 20, 2, 2, 1);
+    private static final OptConfig UNTIED = OptConfig.builder().hiddenSize(16).intermediateSize(24).numLayers(2)
+            .numHeads(2).vocabSize(37).tieWordEmbeddings(false).maxPositionEmbeddings(20).build();
     /** One layer, three heads, the head tied to the embeddings. */
-    private static final OptConfig TIED = new OptConfig(12, 20, 1, 3, 29, true, 16, 2, 2, 1);
+    private static final OptConfig TIED = OptConfig.builder().hiddenSize(12).intermediateSize(20).numLayers(1)
+            .numHeads(3).vocabSize(29).tieWordEmbeddings(true).maxPositionEmbeddings(16).build();
 
     @Test
     void forwardMatchesFloat64Reference() {

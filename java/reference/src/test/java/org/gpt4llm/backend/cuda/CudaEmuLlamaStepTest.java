@@ -40,7 +40,8 @@ class CudaEmuLlamaStepTest {
     @Test
     void trainingStepMatchesTheCpuBackend() throws Exception {
         // head dim 64 takes the tensor-core attention; GQA with 2 query heads per kv head
-        stepMatchesTheCpuBackend(new LlamaConfig(128, 176, 2, 2, 1, 1e-5f, 10000f, 97, false, 256, 1, 2), name -> GRAD_TOL);
+        stepMatchesTheCpuBackend(LlamaConfig.builder().hiddenSize(128).intermediateSize(176).numLayers(2).numHeads(2)
+                .numKvHeads(1).rmsNormEps(1e-5f).vocabSize(97).maxPositionEmbeddings(256).build(), name -> GRAD_TOL);
     }
 
     /**

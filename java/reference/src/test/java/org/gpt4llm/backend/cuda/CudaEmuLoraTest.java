@@ -32,7 +32,8 @@ class CudaEmuLoraTest {
     void loraStepMatchesTheCpuBackend() {
         long seed = TestSeeds.next();
         Random rng = new Random(seed);
-        LlamaConfig cfg = new LlamaConfig(64, 112, 2, 2, 1, 1e-5f, 10000f, 83, false, 256, 1, 2);
+        LlamaConfig cfg = LlamaConfig.builder().hiddenSize(64).intermediateSize(112).numLayers(2).numHeads(2)
+                .numKvHeads(1).rmsNormEps(1e-5f).vocabSize(83).maxPositionEmbeddings(256).build();
         LoraConfig lc = new LoraConfig(8, 16f, 0.2f, LoraConfig.LLAMA_TARGETS);
         CpuBackend cpu = new CpuBackend(2);
         try (Arena arena = Arena.ofShared();

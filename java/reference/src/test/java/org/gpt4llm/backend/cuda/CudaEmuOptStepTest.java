@@ -20,7 +20,8 @@ class CudaEmuOptStepTest {
     @Test
     void trainingStepMatchesTheCpuBackend() throws Exception {
         // head dim 64 takes the tensor-core attention; untied head so lm_head and the embeddings are separate
-        OptConfig cfg = new OptConfig(128, 176, 2, 2, 97, false, 64, 2, 2, 1);
+        OptConfig cfg = OptConfig.builder().hiddenSize(128).intermediateSize(176).numLayers(2).numHeads(2).vocabSize(97)
+                .tieWordEmbeddings(false).maxPositionEmbeddings(64).build();
         String lastFc2 = "model.decoder.layers." + (cfg.numLayers() - 1) + ".fc2.";
         CudaEmuLlamaStepTest.stepMatchesTheCpuBackend(cfg, name -> name.equals("lm_head.weight")
                 || name.startsWith(cfg.finalNormName()) || name.startsWith(lastFc2)

@@ -34,7 +34,8 @@ class CudaEmuRewardModelTest {
         long seed = TestSeeds.next();
         Random rng = new Random(seed);
         // head dim 64 takes the tensor-core attention
-        OptConfig cfg = new OptConfig(128, 176, 2, 2, 97, true, 64, 2, 2, 1);
+        OptConfig cfg = OptConfig.builder().hiddenSize(128).intermediateSize(176).numLayers(2).numHeads(2).vocabSize(97)
+                .tieWordEmbeddings(true).maxPositionEmbeddings(64).build();
         int[][] rows = new int[5][];
         for (int i = 0; i < rows.length; i++) rows[i] = rng.ints(6 + rng.nextInt(20), 0, cfg.vocabSize()).toArray();
         TokenBatch tokens = TokenBatch.causalLm(rows, 1);
