@@ -3,7 +3,6 @@ package org.gpt4llm.data;
 import java.util.Arrays;
 import java.util.List;
 import org.gpt4llm.model.TokenBatch;
-import org.gpt4llm.data.BatchSource;
 
 /**
  * A {@link BatchSource} over rows prepared once (each a one-row {@link TokenBatch}: one example, or

@@ -5,8 +5,6 @@ import java.util.Arrays;
 import java.util.List;
 import org.gpt4llm.model.RewardModel;
 import org.gpt4llm.model.TokenBatch;
-import org.gpt4llm.data.BatchSource;
-import org.gpt4llm.data.PaddedRows;
 
 /**
  * Tokenised scored groups as a {@link BatchSource}: a row of the source is a whole group, so a batch

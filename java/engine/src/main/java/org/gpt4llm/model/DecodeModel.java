@@ -1,6 +1,5 @@
 package org.gpt4llm.model;
 
-import org.gpt4llm.model.DecodeSession;
 
 /** Something that opens {@link DecodeSession}s: a model with its weights (and adapter) loaded. */
 public interface DecodeModel {

@@ -12,8 +12,6 @@ import java.util.Set;
 import org.gpt4llm.backend.Backend;
 import org.gpt4llm.backend.Backend.AttentionShape;
 import org.gpt4llm.backend.Backend.DecodeShape;
-import org.gpt4llm.model.DecodeModel;
-import org.gpt4llm.model.DecodeSession;
 import org.gpt4llm.io.Checkpoint;
 import org.gpt4llm.model.Activations.LayerActs;
 import org.gpt4llm.tensor.DType;

@@ -4,7 +4,6 @@ import java.lang.foreign.Arena;
 import java.util.Arrays;
 import org.gpt4llm.backend.Backend;
 import org.gpt4llm.backend.Backend.DecodeShape;
-import org.gpt4llm.model.DecodeSession;
 import org.gpt4llm.tensor.DType;
 import org.gpt4llm.tensor.Tensor;
 

@@ -5,7 +5,6 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import java.util.List;
 import org.gpt4llm.model.TokenBatch;
 import org.junit.jupiter.api.Test;
-import org.gpt4llm.data.PaddedRows;
 
 /** Rows collated in the asked order and right-padded as {@link TokenBatch#causalLm} pads. */
 class PaddedRowsTest {

@@ -13,7 +13,6 @@ import java.util.Random;
 import org.gpt4llm.backend.Backend;
 import org.gpt4llm.runtime.Backends;
 import org.gpt4llm.backend.cpu.CpuBackend;
-import org.gpt4llm.model.DecodeSession;
 import org.gpt4llm.tensor.Tensor;
 import org.gpt4llm.testing.DecoderInputs;
 import org.gpt4llm.testing.Numerics;

@@ -2,7 +2,6 @@ package org.gpt4llm.backend.cuda.device;
 
 import java.lang.foreign.Arena;
 import java.lang.foreign.SymbolLookup;
-import org.gpt4llm.backend.cuda.device.CudaException;
 
 /**
  * Whether this machine can run the cuda backend, asked before any JCuda class is touched. JCuda's

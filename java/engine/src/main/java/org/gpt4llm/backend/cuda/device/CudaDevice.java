@@ -28,12 +28,6 @@ import jcuda.runtime.cudaStream_t;
 import org.gpt4llm.nativelib.NativeLibraries;
 import org.gpt4llm.tensor.DType;
 import org.gpt4llm.tensor.Tensor;
-import org.gpt4llm.backend.cuda.device.Device;
-import org.gpt4llm.backend.cuda.device.CudaAvailability;
-import org.gpt4llm.backend.cuda.device.CudaException;
-import org.gpt4llm.backend.cuda.device.CudaGraph;
-import org.gpt4llm.backend.cuda.device.JCudaArgs;
-import org.gpt4llm.backend.cuda.device.Nvtx;
 
 /**
  * A real GPU through JCuda's driver API and JCublas2: one primary context, one non-blocking

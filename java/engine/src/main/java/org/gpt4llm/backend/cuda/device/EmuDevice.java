@@ -17,7 +17,6 @@ import org.gpt4llm.backend.cpu.OpenBlas;
 import org.gpt4llm.nativelib.NativeLibraries;
 import org.gpt4llm.tensor.DType;
 import org.gpt4llm.tensor.Tensor;
-import org.gpt4llm.backend.cuda.device.Device;
 
 /**
  * A {@link Device} that runs the kernels of {@code kernels/*.cu} compiled for the CPU against the

@@ -18,13 +18,6 @@ import org.gpt4llm.testing.Numerics;
 import org.gpt4llm.testing.TestSeeds;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.Test;
-import org.gpt4llm.backend.cuda.device.Device;
-import org.gpt4llm.backend.cuda.device.CudaDevice;
-import org.gpt4llm.backend.cuda.device.CudaException;
-import org.gpt4llm.backend.cuda.device.CudaGraph;
-import org.gpt4llm.backend.cuda.device.JCudaArgs;
-import org.gpt4llm.backend.cuda.device.Nvtx;
-import org.gpt4llm.backend.cuda.device.CudaAvailability;
 
 /**
  * The real GPU device. Without an NVIDIA driver (every machine here) only the refusal and the

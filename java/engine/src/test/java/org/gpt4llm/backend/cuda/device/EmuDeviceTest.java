@@ -17,7 +17,6 @@ import org.gpt4llm.testing.TestSeeds;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.CsvSource;
-import org.gpt4llm.backend.cuda.device.EmuDevice;
 
 /**
  * The CUDA emulation runtime through {@link EmuDevice}, with the self-test kernels of

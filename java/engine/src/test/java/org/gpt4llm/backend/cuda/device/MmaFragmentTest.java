@@ -13,7 +13,6 @@ import org.gpt4llm.testing.Numerics;
 import org.gpt4llm.testing.TestSeeds;
 import org.junit.jupiter.api.RepeatedTest;
 import org.junit.jupiter.api.Test;
-import org.gpt4llm.backend.cuda.device.EmuDevice;
 
 /**
  * kernels/mma.cuh under the emulation against the fragment layouts of the PTX ISA ("Matrix
