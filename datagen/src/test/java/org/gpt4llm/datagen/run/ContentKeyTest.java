@@ -1,0 +1,34 @@
+package org.gpt4llm.datagen.run;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertNotEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import com.fasterxml.jackson.databind.ObjectMapper;
+import java.nio.file.Path;
+import org.junit.jupiter.api.Test;
+
+class ContentKeyTest {
+    private static final ObjectMapper JSON = new ObjectMapper();
+
+    @Test
+    void theSameContentInAnyFieldOrderHasOneKeyAndAnyChangeAnother() throws Exception {
+        String a = ContentKey.ofContent(JSON.readTree("{\"instruction\":\"Add 2 and 3.\",\"input\":\"\"}"));
+        String b = ContentKey.ofContent(JSON.readTree("{\"input\":\"\",\"instruction\":\"Add 2 and 3.\"}"));
+        assertEquals(a, b);
+        assertTrue(a.matches("sha256:[0-9a-f]{20}"), a);
+        assertNotEquals(a, ContentKey.ofContent(JSON.readTree("{\"instruction\":\"Add 2 and 3. \",\"input\":\"\"}")));
+        assertNotEquals(a, ContentKey.ofContent(JSON.readTree("{\"instruction\":\"Add 2 and 3.\",\"input\":null}")));
+        assertEquals("id:q7", ContentKey.ofId("q7"));
+    }
+
+    @Test
+    void otherSettingsAreRefusedNamingTheSettingAndBothValues() throws Exception {
+        RunSettings mine = RunSettings.of().put("model", "gpt-4").put("temperature", 0.7);
+        assertTrue(mine.difference(JSON.readTree("{\"temperature\":0.7,\"model\":\"gpt-4\"}"), Path.of("a.jsonl")).isEmpty());
+        String why = mine.difference(JSON.readTree("{\"model\":\"gpt-3.5\",\"temperature\":0.7}"), Path.of("a.jsonl")).orElseThrow();
+        assertEquals("a.jsonl holds answers made with model \"gpt-3.5\", not \"gpt-4\" as this run asks; give another --out"
+                + " (answers of different model are never mixed in one file)", why);
+        assertTrue(mine.difference(null, Path.of("a.jsonl")).isPresent());
+    }
+}
