@@ -17,6 +17,16 @@
 //   selftest_mma_fragments  grid 1, block 32  d[32*4] float, a[32*4] u32, b[32*2] u32, c[32*4] float
 //   selftest_deadlock       grid 1, block T   (deliberately never finishes: the emulation must
 //                                              report it; never launch it on a GPU)
+// Deliberately broken kernels, each caught by one detector of the emulation's sanitizer (compiled
+// into the emulation library only: they have no business on a GPU):
+//   selftest_global_oob          grid G, block T   out[n] float; threads i <= n write out[i]
+//   selftest_shared_oob          grid 1, block T   out[T] float, smem T floats (dynamic)
+//   selftest_static_shared_oob   grid 1, block T   out[T] float, T = 41: one past a 40-float array
+//   selftest_shared_race         grid 1, block T   out[T] float, smem T floats, T > 32
+//   selftest_warp_race           grid 1, block 32  out[32] float, smem 32 floats; sync = 0 races
+//   selftest_atomic_race         grid 1, block T   out[T] int, smem 4 bytes; early = 1 races
+//   selftest_uninit_global       grid G, block T   out[n], in[n] float
+//   selftest_uninit_shared       grid 1, block T   out[T] float, smem T floats
 #include "g4_cuda.cuh"
 #include "mma.cuh"
 
@@ -172,3 +182,89 @@ G4_KERNEL void selftest_deadlock(float* out) {
   out[threadIdx.x] = 1.f;
 }
 G4_EXPORT(selftest_deadlock)
+
+#if defined(G4_EMULATION)
+// ---- broken on purpose: the sanitizer's test cases -----------------------------------------------
+
+// `<=` instead of `<`: thread n writes one float past the end of out
+G4_KERNEL void selftest_global_oob(float* out, int n) {
+  const int i = blockIdx.x * blockDim.x + threadIdx.x;
+  if (i <= n) out[i] = 1.f;
+}
+G4_EXPORT(selftest_global_oob)
+
+// the last thread writes one float past the T floats of dynamic shared memory
+G4_KERNEL void selftest_shared_oob(float* out) {
+  G4_DYNAMIC_SMEM(float, buf);
+  const int t = threadIdx.x;
+  buf[t + 1] = (float)t;
+  __syncthreads();
+  out[t] = t > 0 ? buf[t] : 0.f;
+}
+G4_EXPORT(selftest_shared_oob)
+
+// a 40-float array indexed by all 41 threads
+G4_KERNEL void selftest_static_shared_oob(float* out) {
+  __shared__ float tile[40];
+  const int t = threadIdx.x;
+  tile[t] = (float)t;
+  __syncthreads();
+  out[t] = tile[(t + 1) % 40];
+}
+G4_EXPORT(selftest_static_shared_oob)
+
+// every thread rewrites its element and reads one of another warp, with no barrier between
+G4_KERNEL void selftest_shared_race(float* out) {
+  G4_DYNAMIC_SMEM(float, buf);
+  const int t = threadIdx.x, T = blockDim.x;
+  buf[t] = (float)t;
+  __syncthreads();
+  buf[t] = 2.f * t;
+  out[t] = buf[(t + 32) % T];
+}
+G4_EXPORT(selftest_shared_race)
+
+// lanes rewrite their element and read their neighbour's: ordered only with the __syncwarp
+// (sync != 0), then out[lane] = 2 * (lane ^ 1)
+G4_KERNEL void selftest_warp_race(float* out, int sync) {
+  G4_DYNAMIC_SMEM(float, buf);
+  const int lane = threadIdx.x;
+  buf[lane] = (float)lane;
+  __syncthreads();
+  buf[lane] = 2.f * lane;
+  if (sync) __syncwarp();
+  out[lane] = buf[lane ^ 1];
+}
+G4_EXPORT(selftest_warp_race)
+
+// every thread adds 1 to a shared counter; reading it before the barrier (early != 0) races with
+// the other threads' atomics, reading it after sees the total (atomics do not race with atomics)
+G4_KERNEL void selftest_atomic_race(int* out, int early) {
+  G4_DYNAMIC_SMEM(int, count);
+  const int t = threadIdx.x;
+  if (t == 0) *count = 0;
+  __syncthreads();
+  atomicAdd(count, 1);
+  if (early) out[t] = *count;
+  __syncthreads();
+  if (!early) out[t] = *count;
+}
+G4_EXPORT(selftest_atomic_race)
+
+// copies in to out: `in` must have been written
+G4_KERNEL void selftest_uninit_global(float* out, const float* in, int n) {
+  const int i = blockIdx.x * blockDim.x + threadIdx.x;
+  if (i < n) out[i] = in[i];
+}
+G4_EXPORT(selftest_uninit_global)
+
+// only the even threads fill their element, yet every thread reads its own
+G4_KERNEL void selftest_uninit_shared(float* out) {
+  G4_DYNAMIC_SMEM(float, buf);
+  const int t = threadIdx.x;
+  if (t % 2 == 0) buf[t] = (float)t;
+  __syncthreads();
+  out[t] = buf[t];
+}
+G4_EXPORT(selftest_uninit_shared)
+#endif

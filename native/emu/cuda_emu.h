@@ -1,30 +1,49 @@
 // cuda_emu.h — what the kernels of kernels/*.cu need from CUDA, for compiling them with g++ and
 // running them on the CPU (see kernels/g4_cuda.cuh for the contract between the two builds).
 //
-// Execution model of the runtime (native/emu/runtime.cpp):
-//   * A launch runs its blocks one after another in grid order (x fastest); the blockDim threads of
-//     a block run concurrently, each as a real OS thread of a persistent pool (at most 1024).
-//     Blocks go one at a time because `__shared__` is `static` here: one copy of every shared
-//     array per kernel, so only one block may use it at a time. Giving each block its own copy
-//     would need a compiler; running blocks sequentially keeps the kernels' source unchanged.
-//   * __syncthreads() is a real barrier of the block's threads. A thread that returns from the
-//     kernel leaves every barrier (as on Volta and later), so early-exit threads never block
-//     the rest.
+// Execution model of the runtime (native/emu/):
+//   * A launch hands its blocks to a pool of OS worker threads (as many as the launching backend
+//     has threads, see g4emu_configure); each worker takes whole blocks, one at a time, in grid
+//     order (x fastest). Several blocks run at once, one per worker.
+//   * The blockDim threads of a block are user-level fibers on their worker (fiber.cpp): each has
+//     a small mmap'ed stack with a guard page below, reused from block to block, and they switch
+//     only where a thread must wait for others: at __syncthreads and at warp operations. A fiber
+//     runs until it reaches one, then the next ready fiber runs; nothing is preempted.
+//   * `__shared__` is `static thread_local` (and 64-byte aligned): every worker has its own copy of
+//     every shared array, so the blocks running at once never share one. threadIdx and blockIdx
+//     are per worker too, set at each switch; blockDim and gridDim are the launch's.
+//   * __syncthreads() completes when every live thread of the block has arrived. A thread that
+//     returns from the kernel leaves every barrier (as on Volta and later), so early-exit threads
+//     never block the rest.
 //   * Warps are groups of 32 consecutive linear thread ids (the last warp may be partial). Warp
 //     operations (shuffles, votes, __syncwarp, mma/ldmatrix) deposit into a per-warp exchange
-//     area and meet at a warp barrier. The `mask` arguments are not used to choose who meets:
-//     every live lane of the warp must reach the same warp operations in the same order (what
-//     convergent code with full masks does). A lane that has exited or does not exist is absent:
-//     reading it gives the reader's own value, and it has no bit in ballots.
+//     area; an operation completes when every live lane of the warp has deposited. The `mask`
+//     arguments are not used to choose who meets: every live lane of the warp must reach the same
+//     warp operations in the same order (what convergent code with full masks does). A lane that
+//     has exited or does not exist is absent: reading it gives the reader's own value, and it has
+//     no bit in ballots.
 //   * A block whose live threads all wait at barriers that can never complete (say, __syncthreads
-//     inside a branch that some live thread skips while it waits at a warp operation) is detected
-//     after a few seconds: the launch stops with an error naming the kernel and the block.
-//     A thread that loops forever without reaching a barrier is not detected.
-//   * Errors (bad launch dimensions, a deadlock, a failed check in a wrapper, a C++ exception)
-//     end the launch and are reported by g4emu_last_error(); they never abort the process.
-//     A kernel that reads or writes out of bounds crashes the process, as it would not on a GPU.
-//   * Dynamic shared memory is filled with 0xff bytes (a NaN in fp32 and bf16) before each block,
-//     so a kernel that reads it before writing it sees NaNs instead of the previous block's data.
+//     inside a branch that some live thread skips while it waits at a warp operation) is a
+//     deadlock: no fiber is ready while some are alive. The launch stops at once with an error
+//     naming the kernel and the block. A thread that loops forever without reaching a barrier is
+//     not detected.
+//   * Errors (bad launch dimensions, a deadlock, a failed check in a wrapper, a C++ exception, a
+//     sanitizer report) end the launch and are reported by g4emu_last_error(); they never abort
+//     the process.
+//   * Device memory comes from the runtime's own region (memory.cpp, g4emu_alloc), with redzones
+//     between allocations and a shadow that records which bytes are allocated and which written.
+//   * The sanitizer (sanitizer.cpp; on unless g4emu_configure turns it off): the kernel files are
+//     compiled with GCC's -fsanitize=kernel-address, which calls back into the runtime before
+//     every load and store. It reports, with kernel, block, thread and address:
+//       - global accesses outside a live allocation (redzones, freed memory, never allocated) and
+//         shared accesses past the block's dynamic shared memory or outside a static shared array;
+//       - reads of device memory never written (g4emu_alloc without zeroing, uploads, kernel
+//         stores and zeroing count as writes) and of shared memory no thread of the block wrote;
+//       - shared-memory races: two threads touching one address between the same two barriers, at
+//         least one of them writing, unless they are lanes of one warp separated by a warp
+//         operation, or both accesses are atomics.
+//     Dynamic shared memory is filled with 0xff bytes (a NaN in fp32 and bf16) before each block
+//     when the sanitizer is off, so a read before a write still shows.
 #pragma once
 
 #include <cmath>
@@ -41,11 +60,15 @@
 #define __noinline__ __attribute__((noinline))
 #define __restrict__ __restrict
 #define __align__(n) __attribute__((aligned(n)))
-#define __shared__ static
+// 64-byte aligned: an array whose size is not a multiple of 64 is followed by a gap that belongs to
+// no array, where the sanitizer catches an access running past its end
+#define __shared__ static thread_local __attribute__((aligned(64)))
 #define __constant__ static
 #define __launch_bounds__(...)
+// Code the sanitizer must not see: it touches the runtime's own memory, or checks itself.
+#define G4EMU_UNCHECKED __attribute__((no_sanitize_address, noinline))
 
-// ---- vector types and built-in variables -------------------------------------------------------
+// ---- vector types ------------------------------------------------------------------------------
 struct uint3 { unsigned x, y, z; };
 struct dim3 {
   unsigned x = 1, y = 1, z = 1;
@@ -65,14 +88,6 @@ static inline int4 make_int4(int x, int y, int z, int w) { return {x, y, z, w}; 
 static inline uint2 make_uint2(unsigned x, unsigned y) { return {x, y}; }
 static inline uint4 make_uint4(unsigned x, unsigned y, unsigned z, unsigned w) { return {x, y, z, w}; }
 
-// threadIdx differs per emulated thread; the others are the same for every thread of the running
-// block (one launch and one block run at a time), so they are plain globals set by the runtime.
-extern thread_local uint3 threadIdx;
-extern uint3 blockIdx;
-extern dim3 blockDim;
-extern dim3 gridDim;
-constexpr int warpSize = 32;
-
 // ---- launch description and entry points (C ABI) -----------------------------------------------
 extern "C" {
 typedef struct g4emu_dims {
@@ -82,7 +97,7 @@ typedef struct g4emu_dims {
 
 // The message of the most recent failed launch in this process, or NULL if it succeeded.
 __attribute__((visibility("default"))) const char* g4emu_last_error(void);
-// Worker threads started so far (the pool grows to the largest block launched, at most 1024).
+// Worker threads started so far (at most the largest worker count configured).
 __attribute__((visibility("default"))) int g4emu_worker_threads(void);
 }
 
@@ -91,6 +106,35 @@ constexpr int kMaxThreads = 1024;
 constexpr unsigned kMaxDynamicSmem = 227 * 1024;  // what a block may opt into on sm_90
 constexpr int kExchangeWords = 16;                // 32-bit words each lane may deposit per warp op
 
+// ---- built-in variables ------------------------------------------------------------------------
+// The running thread's and block's indices, rewritten by the runtime at every fiber switch. They
+// are read with plain moves in asm, which the sanitizer does not instrument: they are the
+// runtime's memory, not the kernel's.
+struct Builtins {
+  uint3 thread, block;
+};
+extern __thread Builtins builtins __attribute__((visibility("hidden")));
+extern dim3 launch_grid __attribute__((visibility("hidden")));
+extern dim3 launch_block __attribute__((visibility("hidden")));
+
+static inline uint3 read_uint3(const unsigned* p) {
+  unsigned x, y, z;
+  asm("movl %3, %0\n\tmovl %4, %1\n\tmovl %5, %2" : "=&r"(x), "=&r"(y), "=r"(z) : "m"(p[0]), "m"(p[1]), "m"(p[2]));
+  return {x, y, z};
+}
+static inline dim3 read_dim3(const dim3& d) {
+  const uint3 v = read_uint3(&d.x);
+  return dim3(v.x, v.y, v.z);
+}
+}  // namespace g4emu
+
+#define threadIdx (::g4emu::read_uint3(&::g4emu::builtins.thread.x))
+#define blockIdx (::g4emu::read_uint3(&::g4emu::builtins.block.x))
+#define blockDim (::g4emu::read_dim3(::g4emu::launch_block))
+#define gridDim (::g4emu::read_dim3(::g4emu::launch_grid))
+constexpr int warpSize = 32;
+
+namespace g4emu {
 // Runs `body(ctx)` on every thread of every block of the launch; sets g4emu_last_error().
 void run(const char* kernel, const g4emu_dims* dims, void (*body)(const void*), const void* ctx);
 
@@ -100,9 +144,13 @@ void* dynamic_smem();
 // Ends the launch with an error message (printf-style); does not return to the kernel.
 [[noreturn]] void fail(const char* fmt, ...) __attribute__((format(printf, 1, 2)));
 
+// The sanitizer's check of an atomic read-modify-write of `bytes` bytes at p (atomics do not race
+// with atomics, so they are not left to the instrumented plain accesses).
+void check_atomic(const void* p, unsigned bytes);
+
 // Every live lane deposits `words` 32-bit words, waits for the rest of its warp, and gets a view
 // of all deposits. The view stays valid until the lane's second-next warp operation (the area is
-// double-buffered, so one barrier per operation suffices).
+// double-buffered, so one completion per operation suffices).
 struct WarpView {
   const uint32_t (*word)[kExchangeWords];  // word[lane][i]
   unsigned present;                        // bit j: lane j took part in this operation
@@ -214,44 +262,62 @@ static inline int __all_sync(unsigned mask, int pred) {
 }
 
 // ---- atomics (sequentially consistent, returning the old value) --------------------------------
-static inline float atomicAdd(float* p, float v) {
-  uint32_t* u = reinterpret_cast<uint32_t*>(p);
-  uint32_t old = __atomic_load_n(u, __ATOMIC_RELAXED), next;
-  do {
-    float f;
-    std::memcpy(&f, &old, 4);
-    f += v;
-    std::memcpy(&next, &f, 4);
-  } while (!__atomic_compare_exchange_n(u, &old, next, true, __ATOMIC_SEQ_CST, __ATOMIC_RELAXED));
-  float f;
-  std::memcpy(&f, &old, 4);
-  return f;
-}
-static inline int atomicAdd(int* p, int v) { return __atomic_fetch_add(p, v, __ATOMIC_SEQ_CST); }
-static inline unsigned atomicAdd(unsigned* p, unsigned v) { return __atomic_fetch_add(p, v, __ATOMIC_SEQ_CST); }
-static inline unsigned long long atomicAdd(unsigned long long* p, unsigned long long v) {
-  return __atomic_fetch_add(p, v, __ATOMIC_SEQ_CST);
-}
+// Blocks on different workers run at the same time, so global atomics are real atomics. Each is
+// checked as one atomic access and then done out of the sanitizer's sight.
 namespace g4emu {
-// old = *p; *p = pick(old, v) ? v : old, as one atomic step
-template <typename T, typename Pick>
-static inline T atomic_update(T* p, T v, Pick pick) {
-  T old = __atomic_load_n(p, __ATOMIC_RELAXED);
-  while (pick(old, v) && !__atomic_compare_exchange_n(p, &old, v, true, __ATOMIC_SEQ_CST, __ATOMIC_RELAXED)) {
+// old = *p; *p = next(old) as one atomic step; `next` returns false to leave *p unchanged
+template <typename T, typename Next>
+G4EMU_UNCHECKED T atomic_rmw(T* p, Next next) {
+  check_atomic(p, sizeof(T));
+  T old = __atomic_load_n(p, __ATOMIC_RELAXED), to;
+  while (next(old, &to) && !__atomic_compare_exchange_n(p, &old, to, true, __ATOMIC_SEQ_CST, __ATOMIC_RELAXED)) {
   }
   return old;
 }
 }  // namespace g4emu
-static inline int atomicMax(int* p, int v) { return g4emu::atomic_update(p, v, [](int o, int n) { return n > o; }); }
-static inline int atomicMin(int* p, int v) { return g4emu::atomic_update(p, v, [](int o, int n) { return n < o; }); }
-static inline unsigned atomicMax(unsigned* p, unsigned v) {
-  return g4emu::atomic_update(p, v, [](unsigned o, unsigned n) { return n > o; });
+
+G4EMU_UNCHECKED static float atomicAdd(float* p, float v) {
+  uint32_t old = g4emu::atomic_rmw(reinterpret_cast<uint32_t*>(p), [v](uint32_t o, uint32_t* n) {
+    float f;
+    std::memcpy(&f, &o, 4);
+    f += v;
+    std::memcpy(n, &f, 4);
+    return true;
+  });
+  float f;
+  std::memcpy(&f, &old, 4);
+  return f;
 }
-static inline int atomicExch(int* p, int v) { return __atomic_exchange_n(p, v, __ATOMIC_SEQ_CST); }
+G4EMU_UNCHECKED static int atomicAdd(int* p, int v) {
+  g4emu::check_atomic(p, sizeof *p);
+  return __atomic_fetch_add(p, v, __ATOMIC_SEQ_CST);
+}
+G4EMU_UNCHECKED static unsigned atomicAdd(unsigned* p, unsigned v) {
+  g4emu::check_atomic(p, sizeof *p);
+  return __atomic_fetch_add(p, v, __ATOMIC_SEQ_CST);
+}
+G4EMU_UNCHECKED static unsigned long long atomicAdd(unsigned long long* p, unsigned long long v) {
+  g4emu::check_atomic(p, sizeof *p);
+  return __atomic_fetch_add(p, v, __ATOMIC_SEQ_CST);
+}
+G4EMU_UNCHECKED static int atomicMax(int* p, int v) {
+  return g4emu::atomic_rmw(p, [v](int o, int* n) { *n = v; return v > o; });
+}
+G4EMU_UNCHECKED static int atomicMin(int* p, int v) {
+  return g4emu::atomic_rmw(p, [v](int o, int* n) { *n = v; return v < o; });
+}
+G4EMU_UNCHECKED static unsigned atomicMax(unsigned* p, unsigned v) {
+  return g4emu::atomic_rmw(p, [v](unsigned o, unsigned* n) { *n = v; return v > o; });
+}
+G4EMU_UNCHECKED static int atomicExch(int* p, int v) {
+  g4emu::check_atomic(p, sizeof *p);
+  return __atomic_exchange_n(p, v, __ATOMIC_SEQ_CST);
+}
 template <typename T>
-static inline T atomicCAS(T* p, T expected, T desired) {
+G4EMU_UNCHECKED static T atomicCAS(T* p, T expected, T desired) {
   static_assert(std::is_same<T, int>::value || std::is_same<T, unsigned>::value ||
                 std::is_same<T, unsigned long long>::value, "atomicCAS of int, unsigned or unsigned long long");
+  g4emu::check_atomic(p, sizeof *p);
   __atomic_compare_exchange_n(p, &expected, desired, false, __ATOMIC_SEQ_CST, __ATOMIC_SEQ_CST);
   return expected;  // the old value, whether or not it was replaced
 }

@@ -1,8 +1,10 @@
-// emu_internal.h — the runtime's own types (not seen by kernels): the barrier, a launch's state
-// and the per-thread state of an emulated CUDA thread.
+// emu_internal.h — the runtime's own types (not seen by kernels): the memory region, a launch,
+// a worker with its fibers, and the entry points the runtime's files share. Nothing here is
+// compiled with the sanitizer's instrumentation.
 #pragma once
 
 #include <atomic>
+#include <cstddef>
 #include <cstdint>
 #include <string>
 
@@ -10,112 +12,136 @@
 
 namespace g4emu {
 
-class Launch;
+// ---- the region ----------------------------------------------------------------------------------
+// One reservation holds everything whose accesses the sanitizer must tell apart quickly:
+//   [0, kWorkersBytes)             per worker kWorkerBytes: its control block (Worker, below) and
+//                                  kMaxThreads fiber stacks, each with a guard page at its bottom
+//   [kWorkersBytes, kHeapOffset)   per worker one slot of dynamic shared memory, kSmemSlot bytes
+//                                  (kMaxDynamicSmem usable, the rest a redzone)
+//   [kHeapOffset, region end)      device memory (memory.cpp)
+constexpr int kMaxWorkers = 32;
+constexpr size_t kStackBytes = 64u << 10;  // one fiber, guard included
+constexpr size_t kGuardBytes = 4096;
+constexpr size_t kControlBytes = 1u << 20;  // the Worker struct, in the first 16 stack slots
+// a power of two (the callbacks take offsets within a worker area with a mask), more than needed
+constexpr size_t kWorkerBytes = 128u << 20;
+constexpr size_t kWorkersBytes = kMaxWorkers * kWorkerBytes;
+constexpr size_t kSmemSlot = 512u << 10;
+constexpr size_t kHeapOffset = kWorkersBytes + kMaxWorkers * kSmemSlot;
+static_assert((kWorkerBytes & (kWorkerBytes - 1)) == 0 && kControlBytes % kStackBytes == 0 &&
+              kControlBytes + (size_t)kMaxThreads * kStackBytes <= kWorkerBytes, "worker area layout");
 
-// The barrier behind __syncthreads and the warp operations. One 64-bit word holds the whole
-// state, so arrival, departure (a thread that returned from the kernel) and release are single
-// compare-and-swaps and a waiter can never confuse two phases:
-//   bits  0..31  phase (the futex word: waiters sleep until it changes)
-//   bits 32..47  threads arrived in this phase
-//   bits 48..63  threads expected (the live threads; a departure lowers it)
-// Waiting spins briefly when the block's threads all fit on the cores (the phase then often
-// completes within microseconds; with more threads than cores spinning only delays the threads
-// still on their way), then sleeps on a futex with a timeout so that an aborted launch and a deadlocked block
-// are noticed.
-class Barrier {
- public:
-  // Starts over with `expected` threads; only while no thread uses the barrier.
-  void reset(unsigned expected);
-  // Arrives and waits for the phase to complete; throws Abort if the launch is aborted meanwhile.
-  void arrive_and_wait(Launch& launch);
-  // Leaves for good: lowers the expected count, completing the phase if the others all wait.
-  void depart(Launch& launch);
-  // Wakes sleepers without completing the phase (so that they notice an abort).
-  void wake_all();
-
- private:
-  static constexpr uint64_t kArrived = 1ull << 32, kExpected = 1ull << 48;
-  static unsigned phase(uint64_t s) { return (unsigned)s; }
-  static unsigned arrived(uint64_t s) { return (unsigned)(s >> 32) & 0xffffu; }
-  static unsigned expected(uint64_t s) { return (unsigned)(s >> 48); }
-  // the state of the next phase: phase + 1, nobody arrived, `expect` expected
-  static uint64_t next_phase(uint64_t s, unsigned expect) {
-    return ((uint64_t)expect << 48) | (uint32_t)(phase(s) + 1);
-  }
-  void released(Launch& launch, unsigned waiters);
-  void wait_phase(Launch& launch, unsigned phase);
-
-  std::atomic<uint64_t> state_{0};
-  std::atomic<int> sleepers_{0};
+// Where the region is; set once (region()), read by the sanitizer's callbacks.
+struct Region {
+  uintptr_t base = 0;
+  size_t span = 0;        // whole region; 0 until reserved
+  size_t heap_bytes = 0;  // device memory part
+  uint16_t* shadow = nullptr;  // per 8 bytes of device memory: bit i = byte i allocated, bit 8+i = written
 };
+extern Region g_region;
+// Reserves the region on first use; false (with `why`) if the system refuses.
+bool reserve_region(std::string* why);
 
-// Thrown from a barrier wait (and by g4emu::fail) to unwind a thread out of an aborted kernel.
-struct Abort {};
-
-// Futex on a 32-bit word (Linux); timeout_ms < 0 waits without a timeout.
-void futex_wait(const void* word, unsigned expected, int timeout_ms);
-void futex_wake_all(const void* word);
-
-struct Warp {
-  Barrier barrier;
-  std::atomic<unsigned> live{0};  // lanes that exist and have not returned
-  // Double-buffered exchange area: operation k of a lane uses buffer k & 1. seq tells which
-  // operation a deposit belongs to, so a reader knows which lanes took part.
-  uint64_t seq[2][32];
-  alignas(64) uint32_t word[2][32][kExchangeWords];
-};
-
-// What a waiter remembers between its timed-out sleeps, to tell a deadlock from slow progress.
-struct DeadlockWatch {
-  uint64_t activity = 0;
-  long long since_ms = -1;
-};
-
-// The one launch in flight (launches are serialised).
-class Launch {
- public:
+// ---- launches -----------------------------------------------------------------------------------
+// The one launch in flight (launches are serialised); read by every worker taking part.
+struct Launch {
   const char* kernel = "";
   g4emu_dims dims{};
   void (*body)(const void*) = nullptr;
   const void* ctx = nullptr;
   unsigned threads = 0, warps = 0;
   uint64_t blocks = 0;
-  unsigned char* smem = nullptr;  // dynamic shared memory, dims.shared_bytes
-  unsigned spin = 0;              // spin iterations of a waiter before it sleeps
-
-  Barrier block_barrier;
-  Warp warp[kMaxThreads / 32];
-
-  // Blocks end with every thread meeting here; the last one prepares the next block.
-  std::atomic<unsigned> finished{0};
-  std::atomic<unsigned> block_phase{0};  // futex word
-  uint64_t block_serial = 0;             // counts blocks over all launches (tags warp deposits)
-
-  // Deadlock accounting of the running block. `activity` = blocked threads + kBias in the low
-  // 32 bits (the bias keeps transient undercounts from borrowing) and a progress count above;
-  // every release and every thread exit changes it.
-  static constexpr uint64_t kBias = 1u << 30, kProgress = 1ull << 32;
-  std::atomic<uint64_t> activity{kBias};
-  std::atomic<int> live{0};
-
+  std::atomic<uint64_t> next_block{0};
   std::atomic<bool> aborting{false};
-  std::string error;  // the first error of the launch, set with `aborting`
+  std::string error;  // the first error of the launch, set before `aborting`
 
-  void start_block(uint64_t linear);
-  // Records the first error, wakes every waiter so that it unwinds.
+  // Records the first error; the workers stop taking blocks.
   void abort(const std::string& message);
-  void watch_deadlock(DeadlockWatch& w);
-  void thread_exit(unsigned tid);
 };
 
-// The emulated CUDA thread running on this OS thread.
-struct ThreadState {
-  Launch* launch = nullptr;
-  Warp* warp = nullptr;
-  int lane = 0;
-  uint32_t ops = 0;     // warp operations so far in this block
-  uint64_t epoch = 0;   // block serial << 32: with `ops`, a unique tag of a warp operation
+// ---- fibers and workers ---------------------------------------------------------------------------
+struct Fiber {
+  void* sp = nullptr;  // saved stack pointer while switched out
+  uint3 idx{};
+  unsigned tid = 0;
+  uint32_t ops = 0;    // warp operations so far in this block: orders the lanes of a warp
 };
-extern thread_local ThreadState tls;
+
+struct Warp {
+  unsigned live = 0;     // lanes that exist and have not exited
+  unsigned arrived = 0;  // lanes waiting in the pending operation
+  unsigned pending_buf = 0;      // the exchange buffer of the pending operation
+  unsigned present[2] = {0, 0};  // the lanes of the last completed operation on each buffer
+  alignas(64) uint32_t word[2][32][kExchangeWords];
+};
+
+// Race and initialisation records of one window of shared memory, per 2-byte granule.
+struct SharedRecord {
+  uint64_t write;  // the last write or atomic: interval, warp-op count, thread, atomic flag
+  uint64_t read;   // the reads of the current interval: interval, latest count, a reader, flags
+};
+
+// An OS thread that runs whole blocks, each thread of a block a fiber on it. Lives at the start of
+// its area of the region, so the exchange areas read by kernel code are cheap to check.
+struct Worker {
+  unsigned index = 0;
+  Launch* launch = nullptr;
+  Fiber* cur = nullptr;      // the running fiber
+  void* sched_sp = nullptr;  // the worker's own context while a fiber runs
+  bool block_aborted = false;
+
+  unsigned live = 0;         // fibers of the block that have not exited
+  unsigned at_barrier = 0;   // fibers waiting at __syncthreads, in barrier_wait[0..at_barrier)
+  unsigned ready_head = 0, ready_tail = 0;  // ring of ready fibers (indices, kMaxThreads slots)
+  unsigned guarded = 0;      // fiber stacks whose guard page is in place
+
+  // Barrier intervals: `interval` grows at every block start and every completed __syncthreads
+  // (32 bits, wrapping: the records are cleared when it wraps); `block_start` is the first of the
+  // running block.
+  uint32_t interval = 0, block_start = 0;
+
+  unsigned char* smem = nullptr;       // dynamic shared memory slot
+  uintptr_t tls_lo = 0;                // this thread's copy of the library's TLS (static shared)
+  SharedRecord* dyn_records = nullptr;  // per 2 bytes of the dynamic slot
+  SharedRecord* tls_records = nullptr;  // per 2 bytes of the TLS block
+
+  std::atomic<unsigned> go{0};  // futex word: bumped for every launch this worker joins
+
+  Fiber fibers[kMaxThreads];
+  uint16_t ready[kMaxThreads];
+  uint16_t barrier_wait[kMaxThreads];
+  Warp warps[kMaxThreads / 32];
+};
+static_assert(sizeof(Worker) <= kControlBytes, "the Worker fits its control area");
+
+// The worker running on this OS thread (null on other threads).
+extern __thread Worker* t_worker __attribute__((visibility("hidden")));
+Worker* worker_at(unsigned index);  // null if not started
+
+// ---- fiber.cpp ----------------------------------------------------------------------------------
+// Runs block `linear` of the worker's launch to its end (or its abort).
+void run_block(Worker& w, uint64_t linear);
+// Leaves the running fiber for good after an error; the block ends.
+[[noreturn]] void abandon_fiber(Worker& w);
+// Sets up the fiber stacks of a new worker (guard pages come as blocks need them).
+void init_worker_fibers(Worker& w);
+
+// ---- sanitizer.cpp ------------------------------------------------------------------------------
+bool sanitizer_enabled();
+void set_sanitizer(bool on);
+// Registers a worker's TLS block (its static shared memory) and its shared-memory records.
+bool register_worker_shared(Worker& w, std::string* why);
+// A new interval began for `w` (block start or completed barrier); clears records on wrap.
+void next_interval(Worker& w);
+
+// ---- memory.cpp ---------------------------------------------------------------------------------
+// Describes a device address for an error message ("12 bytes past the end of the 1024-byte
+// allocation at 0x..."), or "" when it is not in device memory.
+std::string describe_device_address(uintptr_t a);
+
+// "block (x,y,z), thread (x,y,z)" of the running fiber of `w`.
+std::string where(const Worker& w);
+// Records the error for the worker's launch and leaves the running fiber (never returns).
+[[noreturn]] void report(Worker& w, const std::string& message);
 
 }  // namespace g4emu

@@ -1,95 +1,81 @@
-// runtime.cpp — launches of the CUDA emulation: the worker pool, the block loop, errors and the
-// deadlock watch. The execution model is described at the top of cuda_emu.h.
-#include <immintrin.h>
+// runtime.cpp — launches of the CUDA emulation: the worker pool, the hand-out of blocks, errors
+// and configuration. The execution model is described at the top of cuda_emu.h.
+#include <linux/futex.h>
 #include <pthread.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
-#include <chrono>
+#include <climits>
 #include <cstdarg>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
-#include <exception>
 #include <mutex>
+#include <new>
 
 #include "emu_internal.h"
 
-thread_local uint3 threadIdx;
-uint3 blockIdx;
-dim3 blockDim;
-dim3 gridDim;
-
 namespace g4emu {
+
+__thread Builtins builtins;
+dim3 launch_grid;
+dim3 launch_block;
+__thread Worker* t_worker;
+
 namespace {
 
-constexpr long long kDeadlockMs = 5000;  // all live threads blocked, no progress, this long
-constexpr size_t kWorkerStack = 2u << 20;  // kernels keep small frames; 2 MiB is generous
+constexpr size_t kWorkerThreadStack = 256u << 10;  // runs the scheduler only; kernels run on fibers
 
-long long now_ms() {
-  using namespace std::chrono;
-  return duration_cast<milliseconds>(steady_clock::now().time_since_epoch()).count();
+void futex_wait(const void* word, unsigned expected) {
+  syscall(SYS_futex, word, FUTEX_WAIT_PRIVATE, expected, nullptr, nullptr, 0);
+}
+
+void futex_wake_all(const void* word) {
+  syscall(SYS_futex, word, FUTEX_WAKE_PRIVATE, INT_MAX, nullptr, nullptr, 0);
 }
 
 Launch g_launch;
-std::mutex g_run_mutex;    // one launch at a time
+std::mutex g_run_mutex;    // one launch at a time; also guards the pool and the configuration
 std::string g_last_error;  // of the most recent launch, empty when it succeeded
-unsigned char* g_smem = nullptr;
-size_t g_smem_capacity = 0;
+int g_configured_workers = 1;
 
-// A worker runs emulated thread `index` of every launch with more than `index` threads.
-struct Worker {
-  pthread_t thread;
-  unsigned index;
-  std::atomic<unsigned> go{0};  // futex word, bumped to start the next launch
-};
-Worker* g_workers[kMaxThreads];
+Worker* g_workers[kMaxWorkers];
 std::atomic<int> g_worker_count{0};
 std::atomic<unsigned> g_remaining{0};  // workers still in the launch
 std::atomic<unsigned> g_done{0};       // futex word, bumped when the last worker leaves
 
-void run_thread(Launch& L, unsigned tid) {
-  threadIdx = {tid % L.dims.block[0], tid / L.dims.block[0] % L.dims.block[1],
-               tid / (L.dims.block[0] * L.dims.block[1])};
-  tls.launch = &L;
-  tls.warp = &L.warp[tid / 32];
-  tls.lane = (int)(tid % 32);
-  for (uint64_t b = 0; b < L.blocks; ++b) {
-    tls.ops = 0;
-    tls.epoch = L.block_serial << 32;
-    if (!L.aborting.load()) {
-      try {
-        L.body(L.ctx);
-      } catch (const Abort&) {
-      } catch (const std::exception& e) {
-        L.abort(std::string("C++ exception: ") + e.what());
-      } catch (...) {
-        L.abort("unknown C++ exception");
-      }
-    }
-    L.thread_exit(tid);
-    // Block end: nobody starts the next block (and so touches __shared__) before all are done.
-    const unsigned phase = L.block_phase.load();
-    if (L.finished.fetch_add(1) + 1 == L.threads) {
-      L.finished.store(0);
-      if (b + 1 < L.blocks && !L.aborting.load()) L.start_block(b + 1);
-      L.block_phase.fetch_add(1);
-      futex_wake_all(&L.block_phase);
-    } else {
-      for (int i = 0; L.block_phase.load() == phase; ++i) {
-        if ((unsigned)i < L.spin) _mm_pause(); else futex_wait(&L.block_phase, phase, -1);
-      }
-    }
-    if (L.aborting.load()) break;  // stable here: every thread of the block has finished
+// The blocks of a launch, taken one at a time by whichever worker is free.
+void run_blocks(Worker& w) {
+  Launch& L = *w.launch;
+  for (;;) {
+    if (L.aborting.load(std::memory_order_relaxed)) break;
+    const uint64_t b = L.next_block.fetch_add(1, std::memory_order_relaxed);
+    if (b >= L.blocks) break;
+    run_block(w, b);
   }
 }
 
+struct Startup {
+  Worker* worker;
+  std::atomic<unsigned> state{0};  // futex word: 0 starting, 1 ready, 2 failed
+  std::string why;
+};
+
 void* worker_main(void* arg) {
-  Worker* w = static_cast<Worker*>(arg);
+  auto* s = static_cast<Startup*>(arg);
+  Worker& w = *s->worker;
+  t_worker = &w;  // also makes the thread's copy of the library's TLS (static shared memory) exist
+  std::string why;
+  const bool ok = register_worker_shared(w, &why);
+  s->why = why;
+  s->state.store(ok ? 1 : 2);
+  futex_wake_all(&s->state);
+  if (!ok) return nullptr;
   unsigned seen = 0;
   for (;;) {
-    while (w->go.load() == seen) futex_wait(&w->go, seen, -1);
-    seen = w->go.load();
-    run_thread(g_launch, w->index);
+    while (w.go.load() == seen) futex_wait(&w.go, seen);
+    seen = w.go.load();
+    run_blocks(w);
     if (g_remaining.fetch_sub(1) == 1) {
       g_done.fetch_add(1);
       futex_wake_all(&g_done);
@@ -98,21 +84,34 @@ void* worker_main(void* arg) {
   return nullptr;
 }
 
-// Starts workers until there are `n`; false (with the error set) if the system refuses.
-bool ensure_workers(unsigned n) {
+// Starts workers until there are `n`; false (with `why`) if the system refuses.
+bool ensure_workers(int n, std::string* why) {
+  if (g_worker_count.load() >= n) return true;
+  if (!reserve_region(why)) return false;
   pthread_attr_t attr;
   pthread_attr_init(&attr);
-  pthread_attr_setstacksize(&attr, kWorkerStack);
+  pthread_attr_setstacksize(&attr, kWorkerThreadStack);
   pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
   bool ok = true;
-  for (int i = g_worker_count.load(); i < (int)n; ++i) {
-    Worker* w = new Worker;
+  for (int i = g_worker_count.load(); i < n && ok; ++i) {
+    void* at = reinterpret_cast<void*>(g_region.base + (size_t)i * kWorkerBytes);
+    Worker* w = new (at) Worker;
     w->index = (unsigned)i;
-    int rc = pthread_create(&w->thread, &attr, worker_main, w);
+    w->smem = reinterpret_cast<unsigned char*>(g_region.base + kWorkersBytes + (size_t)i * kSmemSlot);
+    init_worker_fibers(*w);
+    Startup s;
+    s.worker = w;
+    pthread_t thread;
+    const int rc = pthread_create(&thread, &attr, worker_main, &s);
     if (rc != 0) {
-      delete w;
-      g_last_error = "cannot start worker thread " + std::to_string(i + 1) + " of " + std::to_string(n) +
-                     ": " + std::strerror(rc);
+      *why = "cannot start worker thread " + std::to_string(i + 1) + " of " + std::to_string(n) + ": " +
+             std::strerror(rc);
+      ok = false;
+      break;
+    }
+    for (unsigned st; (st = s.state.load()) == 0;) futex_wait(&s.state, st);
+    if (s.state.load() != 1) {
+      *why = "worker thread " + std::to_string(i + 1) + ": " + s.why;
       ok = false;
       break;
     }
@@ -146,62 +145,14 @@ std::string check_dims(const g4emu_dims& d) {
 
 }  // namespace
 
-void Launch::start_block(uint64_t linear) {
-  blockIdx = {(unsigned)(linear % dims.grid[0]), (unsigned)(linear / dims.grid[0] % dims.grid[1]),
-              (unsigned)(linear / ((uint64_t)dims.grid[0] * dims.grid[1]))};
-  ++block_serial;
-  block_barrier.reset(threads);
-  for (unsigned w = 0; w < warps; ++w) {
-    unsigned lanes = threads - w * 32 < 32 ? threads - w * 32 : 32;
-    warp[w].barrier.reset(lanes);
-    warp[w].live.store(lanes == 32 ? 0xffffffffu : (1u << lanes) - 1);
-  }
-  live.store((int)threads);
-  activity.store(kBias);
-  if (dims.shared_bytes) std::memset(smem, 0xff, dims.shared_bytes);
-}
+Worker* worker_at(unsigned index) { return index < (unsigned)g_worker_count.load() ? g_workers[index] : nullptr; }
 
 void Launch::abort(const std::string& message) {
-  {
-    static std::mutex m;
-    std::lock_guard<std::mutex> lock(m);
-    if (aborting.load()) return;
-    error = message;
-    aborting.store(true);
-  }
-  block_barrier.wake_all();
-  for (unsigned w = 0; w < warps; ++w) warp[w].barrier.wake_all();
-}
-
-void Launch::thread_exit(unsigned tid) {
-  live.fetch_sub(1);
-  activity.fetch_add(kProgress);
-  warp[tid / 32].live.fetch_and(~(1u << (tid % 32)));
-  warp[tid / 32].barrier.depart(*this);
-  block_barrier.depart(*this);
-}
-
-// Called by a sleeping waiter each time its sleep times out. A deadlock is every live thread
-// counted as blocked with no release or exit for kDeadlockMs: the count can lag behind a
-// release for an instant, so one look is not proof, but a standstill of seconds is.
-void Launch::watch_deadlock(DeadlockWatch& w) {
-  const uint64_t a = activity.load();
-  const int blocked = (int)((uint32_t)a - (uint32_t)kBias), alive = live.load();
-  if (blocked < alive || alive <= 0) {
-    w.since_ms = -1;
-    return;
-  }
-  const long long now = now_ms();
-  if (w.since_ms < 0 || a != w.activity) {
-    w.activity = a;
-    w.since_ms = now;
-  } else if (now - w.since_ms >= kDeadlockMs) {
-    char buf[300];
-    snprintf(buf, sizeof buf, "block (%u,%u,%u) deadlocked: its %d live threads all wait at barriers "
-             "(__syncthreads or warp operations) that not every live thread reaches",
-             blockIdx.x, blockIdx.y, blockIdx.z, alive);
-    abort(buf);
-  }
+  static std::mutex m;
+  std::lock_guard<std::mutex> lock(m);
+  if (aborting.load()) return;
+  error = message;
+  aborting.store(true);
 }
 
 void run(const char* kernel, const g4emu_dims* dims, void (*body)(const void*), const void* ctx) {
@@ -220,41 +171,41 @@ void run(const char* kernel, const g4emu_dims* dims, void (*body)(const void*), 
   L.threads = dims->block[0] * dims->block[1] * dims->block[2];
   L.warps = (L.threads + 31) / 32;
   L.blocks = (uint64_t)dims->grid[0] * dims->grid[1] * dims->grid[2];
+  L.next_block.store(0);
   L.error.clear();
   L.aborting.store(false);
-  L.finished.store(0);
-  if (dims->shared_bytes > g_smem_capacity) {
-    std::free(g_smem);
-    g_smem_capacity = (dims->shared_bytes + 4095) & ~(size_t)4095;
-    g_smem = static_cast<unsigned char*>(std::aligned_alloc(64, g_smem_capacity));
-    if (!g_smem) {
-      g_smem_capacity = 0;
-      g_last_error = std::string("kernel ") + kernel + ": out of memory for shared memory";
-      return;
-    }
-  }
-  L.smem = g_smem;
-  static const unsigned cores = (unsigned)sysconf(_SC_NPROCESSORS_ONLN);
-  L.spin = L.threads <= cores ? 4000 : 0;
-  if (!ensure_workers(L.threads)) {
-    g_last_error = std::string("kernel ") + kernel + ": " + g_last_error;
+  const int n = (int)(L.blocks < (uint64_t)g_configured_workers ? L.blocks : (uint64_t)g_configured_workers);
+  std::string why;
+  if (!ensure_workers(n, &why)) {
+    g_last_error = std::string("kernel ") + kernel + ": " + why;
     return;
   }
-  gridDim = dim3(dims->grid[0], dims->grid[1], dims->grid[2]);
-  blockDim = dim3(dims->block[0], dims->block[1], dims->block[2]);
-  L.start_block(0);
+  launch_grid = dim3(dims->grid[0], dims->grid[1], dims->grid[2]);
+  launch_block = dim3(dims->block[0], dims->block[1], dims->block[2]);
 
   const unsigned done = g_done.load();
-  g_remaining.store(L.threads);
-  for (unsigned i = 0; i < L.threads; ++i) {
+  g_remaining.store((unsigned)n);
+  for (int i = 0; i < n; ++i) {
+    g_workers[i]->launch = &L;
     g_workers[i]->go.fetch_add(1);
     futex_wake_all(&g_workers[i]->go);
   }
-  while (g_done.load() == done) futex_wait(&g_done, done, -1);
+  for (unsigned now; (now = g_done.load()) == done;) futex_wait(&g_done, now);
   if (L.aborting.load()) g_last_error = std::string("kernel ") + kernel + ": " + L.error;
 }
 
-void* dynamic_smem() { return tls.launch->smem; }
+std::string where(const Worker& w) {
+  char buf[120];
+  const uint3 t = w.cur ? w.cur->idx : uint3{0, 0, 0};
+  snprintf(buf, sizeof buf, "block (%u,%u,%u), thread (%u,%u,%u)", builtins.block.x, builtins.block.y,
+           builtins.block.z, t.x, t.y, t.z);
+  return buf;
+}
+
+void report(Worker& w, const std::string& message) {
+  w.launch->abort(where(w) + ": " + message);
+  abandon_fiber(w);
+}
 
 void fail(const char* fmt, ...) {
   char msg[400];
@@ -262,17 +213,27 @@ void fail(const char* fmt, ...) {
   va_start(ap, fmt);
   vsnprintf(msg, sizeof msg, fmt, ap);
   va_end(ap);
-  char where[600];
-  snprintf(where, sizeof where, "block (%u,%u,%u), thread (%u,%u,%u): %s", blockIdx.x, blockIdx.y, blockIdx.z,
-           threadIdx.x, threadIdx.y, threadIdx.z, msg);
-  tls.launch->abort(where);
-  throw Abort{};
+  report(*t_worker, msg);
 }
 
 }  // namespace g4emu
 
-extern "C" const char* g4emu_last_error(void) {
+extern "C" __attribute__((visibility("default"))) const char* g4emu_last_error(void) {
   return g4emu::g_last_error.empty() ? nullptr : g4emu::g_last_error.c_str();
 }
 
-extern "C" int g4emu_worker_threads(void) { return g4emu::g_worker_count.load(); }
+extern "C" __attribute__((visibility("default"))) int g4emu_worker_threads(void) {
+  return g4emu::g_worker_count.load();
+}
+
+// Workers for the next launches (1..32; a launch uses at most one per block) and whether the
+// sanitizer checks them. Takes effect between launches.
+extern "C" __attribute__((visibility("default"))) void g4emu_configure(int workers, int sanitize) {
+  std::lock_guard<std::mutex> lock(g4emu::g_run_mutex);
+  g4emu::g_configured_workers = workers < 1 ? 1 : workers > g4emu::kMaxWorkers ? g4emu::kMaxWorkers : workers;
+  g4emu::set_sanitizer(sanitize != 0);
+}
+
+extern "C" __attribute__((visibility("default"))) int g4emu_sanitizer_enabled(void) {
+  return g4emu::sanitizer_enabled() ? 1 : 0;
+}

@@ -28,13 +28,14 @@ public final class Backends {
 
     /**
      * Opens {@code cpu} (with {@code threads} threads), {@code cuda} (GPU 0; refuses with one sentence
-     * where there is no NVIDIA driver or cuBLAS) or {@code cuda-emu} (the CUDA kernels in the CPU emulation).
+     * where there is no NVIDIA driver or cuBLAS) or {@code cuda-emu} (the CUDA kernels in the CPU emulation,
+     * its blocks on {@code threads} worker threads).
      */
     public static Backend open(String name, int threads) {
         return switch (checkName(name).toLowerCase(Locale.ROOT)) {
             case "cpu" -> new CpuBackend(threads);
             case "cuda" -> new CudaBackend(CudaDevice.open(0));
-            case "cuda-emu" -> new CudaBackend(new EmuDevice());
+            case "cuda-emu" -> new CudaBackend(new EmuDevice(threads));
             default -> throw new IllegalStateException("a name of NAMES without a backend: " + name);
         };
     }

@@ -85,7 +85,7 @@ class ProfilingTest {
         Path out = tmp.resolve("emu-run");
         TrainConfig cfg = Synthetic.builder(out).batch(4).microBatch(2).epochs(1).maxSteps(2).evalEvery(1).saveEvery(1)
                 .build().validate();
-        EmuDevice dev = new EmuDevice();
+        EmuDevice dev = new EmuDevice(2);
         List<String> log;
         try (CudaBackend emu = new CudaBackend(dev); DecoderModel dm = Synthetic.model(emu, 3).model()) {
             FullFineTune m = new FullFineTune(dm, null);

@@ -82,7 +82,7 @@ class FullForwardDecodeModelTest {
         // the CUDA backend (emulated: bf16 storage, device buffers) slices and downloads each row's logits
         long seed = TestSeeds.next();
         int[][] rows = {{1, 5, 9, 2}, {1, 7}, {1, 3, 3}};
-        try (CpuBackend cpu = new CpuBackend(2); CudaBackend emu = new CudaBackend(new EmuDevice());
+        try (CpuBackend cpu = new CpuBackend(2); CudaBackend emu = new CudaBackend(new EmuDevice(2));
              DecoderModel ref = DecoderModel.initRandom(cpu, CFG, seed); DecoderModel gpu = DecoderModel.initRandom(emu, CFG, seed);
              DecodeSession a = new FullForwardDecodeModel(ref, 0).open(3, 8);
              DecodeSession b = new FullForwardDecodeModel(gpu, 0).open(3, 8)) {

@@ -45,9 +45,10 @@ public final class CudaBackend implements Backend {
         return device instanceof EmuDevice ? "cuda-emu" : "cuda";
     }
 
+    /** One host thread drives a GPU; the emulation runs its blocks on its worker threads. */
     @Override
     public int threads() {
-        return 1;
+        return device instanceof EmuDevice emu ? emu.workers() : 1;
     }
 
     @Override

@@ -54,7 +54,7 @@ class CudaEmuLlamaStepTest {
         Random rng = new Random(seed);
         CpuBackend cpu = new CpuBackend(2);
         try (Arena arena = Arena.ofShared();
-             CudaBackend emu = new CudaBackend(new EmuDevice())) {
+             CudaBackend emu = new CudaBackend(new EmuDevice(2))) {
             Map<String, Tensor> weights = bf16Weights(arena, cfg, rng);
             int[][] rows = new int[3][];
             int[] lengths = {21, 9, 16};

@@ -37,7 +37,7 @@ class CudaEmuLoraTest {
         LoraConfig lc = new LoraConfig(8, 16f, 0.2f, LoraConfig.LLAMA_TARGETS);
         CpuBackend cpu = new CpuBackend(2);
         try (Arena arena = Arena.ofShared();
-             CudaBackend emu = new CudaBackend(new EmuDevice())) {
+             CudaBackend emu = new CudaBackend(new EmuDevice(2))) {
             Map<String, Tensor> weights = CudaEmuLlamaStepTest.bf16Weights(arena, cfg, rng);
             int[][] rows = {rng.ints(17, 0, cfg.vocabSize()).toArray(), rng.ints(9, 0, cfg.vocabSize()).toArray()};
             TokenBatch batch = TokenBatch.causalLm(rows, 0);

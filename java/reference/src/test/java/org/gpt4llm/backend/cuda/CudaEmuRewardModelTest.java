@@ -44,7 +44,7 @@ class CudaEmuRewardModelTest {
         float[] gold = {6f, 2f, 4f, 9f, 1f};
         int[] offsets = {0, 3, 5};
         RewardBatch batch = new RewardBatch(tokens, last, gold, offsets, RewardPairs.count(gold, offsets, gold.length));
-        try (CpuBackend cpu = new CpuBackend(2); CudaBackend emu = new CudaBackend(new EmuDevice());
+        try (CpuBackend cpu = new CpuBackend(2); CudaBackend emu = new CudaBackend(new EmuDevice(2));
              RewardModel ref = RewardModel.initRandom(cpu, cfg, seed, 1);
              RewardModel gpu = RewardModel.initRandom(emu, cfg, seed, 1)) {
             RewardTraining refTask = new RewardTraining(ref, null, 0.1f, 0.01f), gpuTask = new RewardTraining(gpu, null, 0.1f, 0.01f);

@@ -173,12 +173,21 @@ public final class CudaDevice implements Device {
 
     @Override
     public Tensor allocate(Arena arena, DType dtype, long... shape) {
+        return allocate(arena, dtype, shape, true);
+    }
+
+    @Override
+    public Tensor allocateUninitialized(Arena arena, DType dtype, long... shape) {
+        return allocate(arena, dtype, shape, false);
+    }
+
+    private Tensor allocate(Arena arena, DType dtype, long[] shape, boolean zeroed) {
         long bytes = Tensor.numel(shape) * dtype.bytes();
         if (bytes == 0) return Tensor.wrap(MemorySegment.NULL, dtype, shape);
         current();
         long address = malloc(bytes);
         try {
-            check(cuMemsetD8Async(ptr(address), (byte) 0, bytes, stream), "cuMemsetD8Async of " + size(bytes));
+            if (zeroed) check(cuMemsetD8Async(ptr(address), (byte) 0, bytes, stream), "cuMemsetD8Async of " + size(bytes));
             MemorySegment seg = MemorySegment.ofAddress(address).reinterpret(bytes, arena, s -> free(address));
             return Tensor.wrap(seg, dtype, shape);
         } catch (RuntimeException e) {

@@ -23,6 +23,13 @@ public interface Device extends AutoCloseable {
     /** Zero-filled device memory, freed when {@code arena} closes. */
     Tensor allocate(Arena arena, DType dtype, long... shape);
 
+    /**
+     * Device memory whose contents are undefined until written (cudaMalloc without the memset), freed
+     * when {@code arena} closes: for scratch that every reader finds written first. The emulation's
+     * sanitizer reports a kernel that reads it before anything wrote it.
+     */
+    Tensor allocateUninitialized(Arena arena, DType dtype, long... shape);
+
     /** Host to device: copies {@code dst.byteSize()} bytes from {@code host}. */
     void upload(Tensor dst, MemorySegment host);
 

@@ -21,23 +21,46 @@ import org.gpt4llm.tensor.Tensor;
 /**
  * A {@link Device} that runs the kernels of {@code kernels/*.cu} compiled for the CPU against the
  * CUDA emulation runtime ({@code libgpt4llm_emu.so}, see {@code native/emu/cuda_emu.h}): device
- * memory is host memory, a launch runs the blocks one after another with each block's threads as
- * real threads, and GEMM runs on OpenBLAS. Slow, and exact about what the GPU path does: launch
- * geometry, argument marshalling and kernel logic.
+ * memory is host memory handed out by the runtime, a launch runs its blocks on a pool of worker
+ * threads (as many as this device was given) with each block's threads as fibers, and GEMM runs on
+ * OpenBLAS. Exact about what the GPU path does: launch geometry, argument marshalling and kernel
+ * logic.
+ *
+ * <p>The runtime's sanitizer checks every kernel's memory accesses (out of bounds, reads of
+ * never-written memory, shared-memory races) and ends a launch that breaks the rules with an
+ * error; it is on unless the system property {@value #SANITIZER_PROPERTY} is {@code false}.
+ * Memory from {@link #allocate} counts as written (it is zero-filled, as the {@link Device}
+ * contract says); memory from {@link #allocateUninitialized} does not until something writes it:
+ * an upload, a copy of written memory, {@link #zero}, a kernel's store or a GEMM's output.
  *
  * <p>Launches are synchronous and serialised (one at a time in the process), so
  * {@link #synchronize()} has nothing to wait for.
  */
 public final class EmuDevice implements Device {
     public static final String LIBRARY = "libgpt4llm_emu.so";
-    /** cudaMalloc's alignment, so kernels that vectorise loads see the same alignment as on a GPU. */
-    private static final long ALIGNMENT = 256;
+    /** {@code -Dgpt4llm.emu.sanitizer=false} turns the emulation's sanitizer off. */
+    public static final String SANITIZER_PROPERTY = "gpt4llm.emu.sanitizer";
+    private static final boolean SANITIZER = !"false".equalsIgnoreCase(System.getProperty(SANITIZER_PROPERTY));
 
     private static final SymbolLookup LIB = NativeLibraries.open(NativeLibraries.locate(LIBRARY));
     private static final MethodHandle LAST_ERROR = NativeLibraries.function(LIB, LIBRARY, "g4emu_last_error",
             FunctionDescriptor.of(ADDRESS));
     private static final MethodHandle WORKER_THREADS = NativeLibraries.function(LIB, LIBRARY,
             "g4emu_worker_threads", FunctionDescriptor.of(JAVA_INT));
+    private static final MethodHandle CONFIGURE = NativeLibraries.function(LIB, LIBRARY, "g4emu_configure",
+            FunctionDescriptor.ofVoid(JAVA_INT, JAVA_INT));
+    private static final MethodHandle ALLOC = NativeLibraries.function(LIB, LIBRARY, "g4emu_alloc",
+            FunctionDescriptor.of(ADDRESS, JAVA_LONG, JAVA_INT));
+    private static final MethodHandle FREE = NativeLibraries.function(LIB, LIBRARY, "g4emu_free",
+            FunctionDescriptor.of(JAVA_INT, ADDRESS));
+    private static final MethodHandle MARK_WRITTEN = NativeLibraries.function(LIB, LIBRARY, "g4emu_mark_written",
+            FunctionDescriptor.ofVoid(ADDRESS, JAVA_LONG));
+    private static final MethodHandle COPY_WRITTEN = NativeLibraries.function(LIB, LIBRARY, "g4emu_copy_written",
+            FunctionDescriptor.ofVoid(ADDRESS, ADDRESS, JAVA_LONG));
+    private static final MethodHandle FIRST_UNWRITTEN = NativeLibraries.function(LIB, LIBRARY,
+            "g4emu_first_unwritten", FunctionDescriptor.of(JAVA_LONG, ADDRESS, JAVA_LONG));
+    private static final MethodHandle BYTES_IN_USE = NativeLibraries.function(LIB, LIBRARY, "g4emu_bytes_in_use",
+            FunctionDescriptor.of(JAVA_LONG));
     private static final FunctionDescriptor LAUNCH = FunctionDescriptor.ofVoid(ADDRESS, ADDRESS);
     private static final FunctionDescriptor PARAMS = FunctionDescriptor.of(ADDRESS);
     /** Guards a launch and the read of its error, which the runtime keeps per process. */
@@ -46,19 +69,44 @@ public final class EmuDevice implements Device {
     /** A kernel's launch entry and its parameter letters (p pointer, i int, l long long, f float). */
     private record Kernel(MethodHandle launch, String params) {}
 
+    /** The worker count the runtime was last configured with (guarded by LAUNCH_LOCK). */
+    private static int configuredWorkers;
+
     private final ConcurrentHashMap<String, Kernel> kernels = new ConcurrentHashMap<>();
+    private final int workers;
     private int rangeDepth;
     /** The ranges pushed ("+name") and popped ("-name") since {@link #recordRanges}, or null when not recording. */
     private java.util.List<String> rangeLog;
     private final java.util.ArrayDeque<String> openRanges = new java.util.ArrayDeque<>();
     private volatile boolean closed;
 
-    @Override
-    public String describe() {
-        return "CUDA emulation on the CPU (" + workerThreads() + " worker threads)";
+    /** Runs launches on as many worker threads as the machine has cores. */
+    public EmuDevice() {
+        this(Runtime.getRuntime().availableProcessors());
     }
 
-    /** Worker threads the runtime has started: as many as the largest block launched so far. */
+    /** Runs each launch's blocks on {@code workers} worker threads (the launching backend's thread count; 1 to 32). */
+    public EmuDevice(int workers) {
+        if (workers < 1 || workers > 32) throw new IllegalArgumentException("the emulation takes 1 to 32 worker threads, got " + workers);
+        this.workers = workers;
+    }
+
+    @Override
+    public String describe() {
+        return "CUDA emulation on the CPU (" + workers + " worker threads, sanitizer " + (SANITIZER ? "on" : "off") + ")";
+    }
+
+    /** Worker threads a launch of this device runs its blocks on. */
+    public int workers() {
+        return workers;
+    }
+
+    /** Whether the emulation's sanitizer checks the launches ({@value #SANITIZER_PROPERTY}). */
+    public static boolean sanitizer() {
+        return SANITIZER;
+    }
+
+    /** Worker threads the runtime has started so far in this process (any device's). */
     public static int workerThreads() {
         try {
             return (int) WORKER_THREADS.invokeExact();
@@ -69,9 +117,52 @@ public final class EmuDevice implements Device {
 
     @Override
     public Tensor allocate(Arena arena, DType dtype, long... shape) {
+        return allocate(arena, dtype, shape, true);
+    }
+
+    @Override
+    public Tensor allocateUninitialized(Arena arena, DType dtype, long... shape) {
+        return allocate(arena, dtype, shape, false);
+    }
+
+    /** Runtime memory (256-byte aligned, as cudaMalloc's), freed when the arena closes. */
+    private Tensor allocate(Arena arena, DType dtype, long[] shape, boolean zeroed) {
         open();
-        // Arena.allocate zero-fills
-        return Tensor.wrap(arena.allocate(Tensor.numel(shape) * dtype.bytes(), ALIGNMENT), dtype, shape);
+        long bytes = Tensor.numel(shape) * dtype.bytes();
+        MemorySegment p;
+        try {
+            p = (MemorySegment) ALLOC.invokeExact(bytes, zeroed ? 1 : 0);
+        } catch (Throwable t) {
+            throw rethrow(t);
+        }
+        if (p.equals(MemorySegment.NULL)) {
+            throw new IllegalStateException("the emulated device is out of memory: cannot allocate " + bytes
+                    + " bytes for " + dtype + " " + java.util.Arrays.toString(shape) + " (" + bytesInUse() + " in use)");
+        }
+        long address = p.address();
+        try {
+            return Tensor.wrap(p.reinterpret(bytes, arena, s -> free(address)), dtype, shape);
+        } catch (RuntimeException e) {
+            free(address);  // e.g. the arena was already closed
+            throw e;
+        }
+    }
+
+    private static void free(long address) {
+        try {
+            int unused = (int) FREE.invokeExact(MemorySegment.ofAddress(address));
+        } catch (Throwable t) {
+            throw rethrow(t);
+        }
+    }
+
+    /** Bytes of emulated device memory allocated and not yet freed, over all devices of the process. */
+    public static long bytesInUse() {
+        try {
+            return (long) BYTES_IN_USE.invokeExact();
+        } catch (Throwable t) {
+            throw rethrow(t);
+        }
     }
 
     @Override
@@ -81,6 +172,7 @@ public final class EmuDevice implements Device {
                     + host.byteSize());
         }
         MemorySegment.copy(host, 0, dst.data(), 0, dst.byteSize());
+        markWritten(dst.data(), dst.byteSize());
     }
 
     @Override
@@ -96,11 +188,26 @@ public final class EmuDevice implements Device {
     public void copy(Tensor dst, Tensor src) {
         if (dst.byteSize() != src.byteSize()) throw new IllegalArgumentException("copy of " + src + " into " + dst);
         MemorySegment.copy(src.data(), 0, dst.data(), 0, src.byteSize());
+        try {
+            COPY_WRITTEN.invokeExact(dst.data(), src.data(), src.byteSize());
+        } catch (Throwable t) {
+            throw rethrow(t);
+        }
     }
 
     @Override
     public void zero(Tensor t) {
         t.data().fill((byte) 0);
+        markWritten(t.data(), t.byteSize());
+    }
+
+    /** Bytes the runtime counts as written from now on (what the host wrote without a kernel). */
+    private static void markWritten(MemorySegment at, long bytes) {
+        try {
+            MARK_WRITTEN.invokeExact(at, bytes);
+        } catch (Throwable t) {
+            throw rethrow(t);
+        }
     }
 
     @Override
@@ -130,6 +237,10 @@ public final class EmuDevice implements Device {
             }
             LAUNCH_LOCK.lock();
             try {
+                if (configuredWorkers != workers) {
+                    CONFIGURE.invokeExact(workers, SANITIZER ? 1 : 0);
+                    configuredWorkers = workers;
+                }
                 kernel.launch().invokeExact(dims, pointers);
                 MemorySegment error = (MemorySegment) LAST_ERROR.invokeExact();
                 if (!error.equals(MemorySegment.NULL)) {
@@ -224,10 +335,39 @@ public final class EmuDevice implements Device {
         long needA = span("A", a, transA ? k : m, transA ? m : k, lda);
         long needB = span("B", b, transB ? n : k, transB ? k : n, ldb);
         long needC = span("C", c, m, n, ldc);
+        if (SANITIZER) {
+            if (k > 0) {
+                requireWritten("A", a, transA ? k : m, transA ? m : k, lda);
+                requireWritten("B", b, transB ? n : k, transB ? k : n, ldb);
+            }
+            if (beta != 0f) requireWritten("C", c, m, n, ldc);
+        }
         try (Arena arena = Arena.ofConfined()) {
             MemorySegment a32 = asF32(arena, a, needA), b32 = asF32(arena, b, needB), c32 = asF32(arena, c, needC);
             OpenBlas.sgemm(transA, transB, m, n, k, alpha, a32, lda, b32, ldb, beta, c32, ldc);
             if (c.dtype() == DType.BF16) CpuKernels.f32ToBf16(c.data(), c32, needC);
+        }
+        long row = (long) c.dtype().bytes() * ldc, cols = (long) c.dtype().bytes() * n;
+        if (ldc == n) markWritten(c.data(), row * m);
+        else for (int i = 0; i < m; i++) markWritten(c.data().asSlice(i * row, cols), cols);
+    }
+
+    /** The GEMM reads what it multiplies: every element of the rows x cols operand must have been written. */
+    private static void requireWritten(String what, Tensor t, int rows, int cols, int ld) {
+        long row = (long) t.dtype().bytes() * ld, width = (long) t.dtype().bytes() * cols;
+        boolean dense = ld == cols;  // one look at the whole matrix
+        for (int i = 0; i < (dense ? 1 : rows); i++) {
+            long bytes = dense ? row * rows : width, at;
+            try {
+                at = (long) FIRST_UNWRITTEN.invokeExact(t.data().asSlice(i * row, bytes), bytes);
+            } catch (Throwable e) {
+                throw rethrow(e);
+            }
+            if (at >= 0) {
+                long element = i * (long) ld + at / t.dtype().bytes();
+                throw new IllegalStateException("gemm reads uninitialised device memory: element (" + element / ld + ", "
+                        + element % ld + ") of " + what + " (" + t + ") was never written since it was allocated");
+            }
         }
     }
 

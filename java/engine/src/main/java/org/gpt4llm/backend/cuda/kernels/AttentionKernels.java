@@ -76,7 +76,7 @@ public final class AttentionKernels {
             return;
         }
         try (Arena arena = Arena.ofConfined()) {
-            Tensor ws = d.allocate(arena, DType.F32, workspaceElements(s));
+            Tensor ws = d.allocateUninitialized(arena, DType.F32, workspaceElements(s));
             attentionBackward(d, dq, dk, dv, dout, out, lse, q, k, v, segments, s, ws);
             d.synchronize();
         }

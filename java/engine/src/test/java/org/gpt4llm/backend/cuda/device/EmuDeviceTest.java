@@ -4,6 +4,7 @@ import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
+import static org.junit.jupiter.api.Assumptions.assumeTrue;
 
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
@@ -24,7 +25,7 @@ import org.junit.jupiter.params.provider.CsvSource;
  * are exact; GEMM is checked against a double-precision reference.
  */
 class EmuDeviceTest {
-    static final EmuDevice DEV = new EmuDevice();
+    static final EmuDevice DEV = new EmuDevice(2);
 
     static Tensor ints(Arena arena, int[] v) {
         Tensor t = DEV.allocate(arena, DType.I32, v.length);
@@ -253,6 +254,119 @@ class EmuDeviceTest {
         }
     }
 
+    // ---- the sanitizer: each detector against a kernel of emu_selftest.cu that breaks its rule ----
+
+    /** The launch fails with a message naming the kernel, the thread and what went wrong; the runtime stays usable. */
+    void assertCaught(Runnable launch, String kernel, String thread, String... phrases) {
+        assumeTrue(EmuDevice.sanitizer(), "the emulation's sanitizer is off");
+        var e = assertThrows(IllegalStateException.class, launch::run);
+        String m = e.getMessage();
+        assertTrue(m.startsWith("kernel " + kernel + ": "), m);
+        assertTrue(m.contains(thread), "expected " + thread + " in: " + m);
+        for (String p : phrases) assertTrue(m.contains(p), "expected \"" + p + "\" in: " + m);
+        barriersLetReturnedThreadsDropOut(2, 64, 40);
+    }
+
+    @Test
+    void outOfBoundsGlobalAccessIsReported() {
+        try (Arena arena = Arena.ofConfined()) {
+            int n = 100;
+            Tensor out = DEV.allocate(arena, DType.F32, n);
+            // block 3 of 32 threads: thread 4 is element 100, one past the end
+            assertCaught(() -> DEV.launch("selftest_global_oob", Dim3.of(4), Dim3.of(32), 0, out, n), "selftest_global_oob",
+                    "block (3,0,0), thread (4,0,0)", "out-of-bounds global access: 4-byte write",
+                    "0 bytes past the end of the 400-byte allocation");
+            assertCaught(() -> DEV.launch("selftest_global_oob", Dim3.of(1), Dim3.of(32), 0, Device.NULL, 0),
+                    "selftest_global_oob", "thread (0,0,0)", "null pointer access");
+        }
+    }
+
+    @Test
+    void useAfterFreeIsReported() {
+        Tensor freed;
+        try (Arena arena = Arena.ofConfined()) {
+            freed = DEV.allocate(arena, DType.F32, 64);
+        }
+        assertCaught(() -> DEV.launch("selftest_global_oob", Dim3.of(1), Dim3.of(1), 0, freed, 0), "selftest_global_oob",
+                "thread (0,0,0)", "out-of-bounds global access", "which has been freed");
+    }
+
+    @Test
+    void outOfBoundsSharedAccessIsReported() {
+        try (Arena arena = Arena.ofConfined()) {
+            Tensor out = DEV.allocate(arena, DType.F32, 64);
+            assertCaught(() -> DEV.launch("selftest_shared_oob", Dim3.of(1), Dim3.of(64), 64 * 4, out), "selftest_shared_oob",
+                    "thread (63,0,0)", "out-of-bounds shared access: 4-byte write", "offset 256 of dynamic shared memory",
+                    "past the 256 bytes of the launch");
+            assertCaught(() -> DEV.launch("selftest_static_shared_oob", Dim3.of(1), Dim3.of(41), 0, out),
+                    "selftest_static_shared_oob", "thread (40,0,0)", "out-of-bounds shared access: 4-byte write",
+                    "0 bytes past the end of the 160-byte __shared__ selftest_static_shared_oob(float*)::tile");
+            // 40 threads stay inside the array
+            DEV.launch("selftest_static_shared_oob", Dim3.of(1), Dim3.of(40), 0, out);
+            float[] got = floatsOf(out);
+            for (int t = 0; t < 40; t++) assertEquals((t + 1) % 40, got[t], "thread " + t);
+        }
+    }
+
+    @Test
+    void sharedMemoryRacesAreReported() {
+        try (Arena arena = Arena.ofConfined()) {
+            Tensor out = DEV.allocate(arena, DType.F32, 64);
+            // thread 63 runs on first after the barrier and reads thread 31's element, which 31 then rewrites
+            assertCaught(() -> DEV.launch("selftest_shared_race", Dim3.of(1), Dim3.of(64), 64 * 4, out),
+                    "selftest_shared_race", "thread (31,0,0)", "shared-memory race: this thread's 4-byte write",
+                    "a read by thread (63,0,0) in the same barrier interval");
+            assertCaught(() -> DEV.launch("selftest_warp_race", Dim3.of(1), Dim3.of(32), 32 * 4, out, 0),
+                    "selftest_warp_race", "thread (1,0,0)", "shared-memory race", "a read by thread (0,0,0)");
+            // the __syncwarp orders the lanes
+            DEV.launch("selftest_warp_race", Dim3.of(1), Dim3.of(32), 32 * 4, out, 1);
+            float[] got = floatsOf(out);
+            for (int lane = 0; lane < 32; lane++) assertEquals(2 * (lane ^ 1), got[lane], "lane " + lane);
+        }
+    }
+
+    @Test
+    void atomicsRaceOnlyWithPlainAccesses() {
+        try (Arena arena = Arena.ofConfined()) {
+            Tensor out = DEV.allocate(arena, DType.I32, 64);
+            assertCaught(() -> DEV.launch("selftest_atomic_race", Dim3.of(1), Dim3.of(64), 4, out, 1),
+                    "selftest_atomic_race", "thread (", "shared-memory race: this thread's 4-byte atomic", "a read by thread");
+            DEV.launch("selftest_atomic_race", Dim3.of(1), Dim3.of(64), 4, out, 0);
+            for (int v : intsOf(out)) assertEquals(64, v);
+        }
+    }
+
+    @Test
+    void readsOfUninitialisedMemoryAreReported() {
+        try (Arena arena = Arena.ofConfined()) {
+            int n = 100;
+            Tensor out = DEV.allocate(arena, DType.F32, n), in = DEV.allocateUninitialized(arena, DType.F32, n);
+            assertCaught(() -> DEV.launch("selftest_uninit_global", Dim3.of(4), Dim3.of(32), 0, out, in, n),
+                    "selftest_uninit_global", "thread (0,0,0)", "read of uninitialised device memory: 4-byte read",
+                    "offset 0 of the 400-byte allocation");
+            assertCaught(() -> DEV.launch("selftest_uninit_shared", Dim3.of(1), Dim3.of(64), 64 * 4, out),
+                    "selftest_uninit_shared", "thread (63,0,0)", "read of uninitialised shared memory",
+                    "no thread of this block has written");
+            // written by an upload, by zero() or by a copy of written memory: read cleanly
+            float[] v = new float[n];
+            for (int i = 0; i < n; i++) v[i] = i;
+            DEV.upload(in, MemorySegment.ofArray(v));
+            DEV.launch("selftest_uninit_global", Dim3.of(4), Dim3.of(32), 0, out, in, n);
+            assertArrayEquals(v, floatsOf(out));
+            Tensor copied = DEV.allocateUninitialized(arena, DType.F32, n), zeroed = DEV.allocateUninitialized(arena, DType.F32, n);
+            DEV.copy(copied, in);
+            DEV.zero(zeroed);
+            DEV.launch("selftest_uninit_global", Dim3.of(4), Dim3.of(32), 0, out, copied, n);
+            assertArrayEquals(v, floatsOf(out));
+            DEV.launch("selftest_uninit_global", Dim3.of(4), Dim3.of(32), 0, out, zeroed, n);
+            assertArrayEquals(new float[n], floatsOf(out));
+            // a GEMM reads its operands too
+            Tensor a = DEV.allocateUninitialized(arena, DType.F32, 4, 4), c = DEV.allocate(arena, DType.F32, 4, 4);
+            var e = assertThrows(IllegalStateException.class, () -> DEV.gemm(false, false, 4, 4, 4, 1f, a, 4, zeroed, 4, 0f, c, 4));
+            assertTrue(e.getMessage().contains("gemm reads uninitialised device memory: element (0, 0) of A"), e.getMessage());
+        }
+    }
+
     /** Values of a tensor of dtype d holding v: BF16 stores v rounded, so the reference must use that. */
     static Tensor matrix(Arena arena, DType d, float[] v) {
         Tensor t = DEV.allocate(arena, d, v.length);
@@ -321,7 +435,7 @@ class EmuDeviceTest {
 
     @Test
     void describesItselfAndBalancesRanges() {
-        assertTrue(DEV.describe().startsWith("CUDA emulation on the CPU ("), DEV.describe());
+        assertTrue(DEV.describe().startsWith("CUDA emulation on the CPU (2 worker threads, sanitizer "), DEV.describe());
         DEV.rangePush("step");
         DEV.rangePop();
         assertThrows(IllegalStateException.class, DEV::rangePop);

@@ -21,7 +21,7 @@ final class EmuTensors {
 
     /** The emulated device, shared by the tests of this package. */
     static synchronized Device device() {
-        if (device == null) device = new EmuDevice();
+        if (device == null) device = new EmuDevice(2);
         return device;
     }
 
