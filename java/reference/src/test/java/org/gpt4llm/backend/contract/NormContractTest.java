@@ -4,6 +4,7 @@ import static org.gpt4llm.backend.contract.Checks.absSum;
 import static org.gpt4llm.backend.contract.Checks.add;
 import static org.gpt4llm.backend.contract.Checks.assertClose;
 import static org.gpt4llm.backend.contract.Checks.assertCloseScaled;
+import static org.gpt4llm.backend.contract.Target.Result.F32_SHORT;
 import static org.gpt4llm.backend.contract.Target.Result.F32_SUM;
 import static org.gpt4llm.backend.contract.Target.Result.STORED;
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
@@ -122,7 +123,7 @@ class NormContractTest {
                     assertCloseScaled(t, "rmsnorm dw (+=)", got[1], add(dw0, refDw), dw0, t.tol(F32_SUM), ctx);
                     if (first == null) first = got;
                     assertArrayEquals(first[0], got[0], t + " rmsnorm dx differs between two calls, " + ctx);
-                    assertArrayEquals(first[1], got[1], t + " rmsnorm dw differs between two calls, " + ctx);
+                    assertRepeats(t, "rmsnorm dw", first[1], got[1], ctx);
                 }
             }
         });
@@ -212,12 +213,22 @@ class NormContractTest {
                     assertCloseScaled(t, "layernorm dw (+=)", got[1], add(dw0, refDw), absSum(dw0, dwScale), sum, ctx);
                     assertCloseScaled(t, "layernorm db (+=)", got[2], add(db0, refDb), db0, t.tol(F32_SUM), ctx);
                     if (first == null) first = got;
-                    for (int k = 0; k < got.length; k++) {
-                        assertArrayEquals(first[k], got[k], t + " layernorm backward output " + k + " differs between two calls, " + ctx);
-                    }
+                    assertArrayEquals(first[0], got[0], t + " layernorm dx differs between two calls, " + ctx);
+                    assertRepeats(t, "layernorm dw", first[1], got[1], ctx);
+                    assertRepeats(t, "layernorm db", first[2], got[2], ctx);
                 }
             }
         });
+    }
+
+    /**
+     * A weight gradient of a second identical call: bit-identical on the CPU; on the CUDA path each block
+     * adds its partial sums with atomics, in whatever order the blocks finish (as the kernels' headers
+     * say), so there it matches to fp32 rounding only.
+     */
+    private static void assertRepeats(Target t, String what, float[] first, float[] second, String ctx) {
+        if (t.bf16()) assertClose(t, what + " of a second call against the first", second, first, t.tol(F32_SHORT), ctx);
+        else assertArrayEquals(first, second, t + " " + what + " differs between two calls, " + ctx);
     }
 
     @ParameterizedTest(name = "{0}")
