@@ -56,14 +56,22 @@ typedef __nv_bfloat16 bf16;
 
 // sum over the 32 lanes of a warp (every lane gets the total)
 G4_DEVICE float g4_warp_sum(float v) {
+#if defined(__CUDACC__)
   for (int o = 16; o > 0; o >>= 1) v += __shfl_xor_sync(0xffffffffu, v, o);
   return v;
+#else  // the same butterfly in one warp operation instead of five
+  return g4emu::warp_butterfly<g4emu::kSum>(v);
+#endif
 }
 
 // max over the 32 lanes of a warp
 G4_DEVICE float g4_warp_max(float v) {
+#if defined(__CUDACC__)
   for (int o = 16; o > 0; o >>= 1) v = fmaxf(v, __shfl_xor_sync(0xffffffffu, v, o));
   return v;
+#else
+  return g4emu::warp_butterfly<g4emu::kMax>(v);
+#endif
 }
 
 // sum over a block of blockDim.x threads (a multiple of 32, at most 1024); every thread gets the

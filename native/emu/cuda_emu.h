@@ -107,16 +107,24 @@ constexpr unsigned kMaxDynamicSmem = 227 * 1024;  // what a block may opt into o
 constexpr int kExchangeWords = 16;                // 32-bit words each lane may deposit per warp op
 
 // ---- built-in variables ------------------------------------------------------------------------
-// The running thread's and block's indices, rewritten by the runtime at every fiber switch. They
-// are read with plain moves in asm, which the sanitizer does not instrument: they are the
-// runtime's memory, not the kernel's.
+// The running thread's and block's indices, rewritten by the runtime at every fiber switch, at the
+// start of the running worker's area of the runtime's region: every fiber's stack lies in its
+// worker's area, so the stack pointer finds them without a TLS lookup. They are read with plain
+// moves in asm, which the sanitizer does not instrument: they are the runtime's memory.
 struct Builtins {
   uint3 thread, block;
 };
-extern __thread Builtins builtins __attribute__((visibility("hidden")));
+constexpr uintptr_t kWorkerAreaBytes = 128u << 20;
+extern uintptr_t worker_areas __attribute__((visibility("hidden")));  // the region's base
 extern dim3 launch_grid __attribute__((visibility("hidden")));
 extern dim3 launch_block __attribute__((visibility("hidden")));
 
+static inline const Builtins* here_builtins() {
+  uintptr_t sp, base;
+  asm("movq %%rsp, %0" : "=r"(sp));
+  asm("movq %1, %0" : "=r"(base) : "m"(worker_areas));
+  return reinterpret_cast<const Builtins*>(base + ((sp - base) & ~(kWorkerAreaBytes - 1)));
+}
 static inline uint3 read_uint3(const unsigned* p) {
   unsigned x, y, z;
   asm("movl %3, %0\n\tmovl %4, %1\n\tmovl %5, %2" : "=&r"(x), "=&r"(y), "=r"(z) : "m"(p[0]), "m"(p[1]), "m"(p[2]));
@@ -128,8 +136,8 @@ static inline dim3 read_dim3(const dim3& d) {
 }
 }  // namespace g4emu
 
-#define threadIdx (::g4emu::read_uint3(&::g4emu::builtins.thread.x))
-#define blockIdx (::g4emu::read_uint3(&::g4emu::builtins.block.x))
+#define threadIdx (::g4emu::read_uint3(&::g4emu::here_builtins()->thread.x))
+#define blockIdx (::g4emu::read_uint3(&::g4emu::here_builtins()->block.x))
 #define blockDim (::g4emu::read_dim3(::g4emu::launch_block))
 #define gridDim (::g4emu::read_dim3(::g4emu::launch_grid))
 constexpr int warpSize = 32;
@@ -208,7 +216,7 @@ enum class Shfl { idx, up, down, bfly };
 // lanes read within their own segment of `width` lanes; up/down past the segment's edge and
 // xor into a later segment give the lane its own value, as does an absent source lane.
 template <typename T>
-T shfl(T v, Shfl mode, int arg, int width) {
+G4EMU_UNCHECKED T shfl(T v, Shfl mode, int arg, int width) {
   static_assert(std::is_trivially_copyable<T>::value && sizeof(T) <= 8, "shuffle of a 1..8-byte value");
   uint32_t mine[2] = {0, 0};
   std::memcpy(mine, &v, sizeof(T));
@@ -227,8 +235,36 @@ T shfl(T v, Shfl mode, int arg, int width) {
   return out;
 }
 
+// What five __shfl_xor_sync steps with offsets 16, 8, 4, 2, 1 leave in the caller's lane, each
+// step v = v + partner's v (kMax: fmaxf(v, partner's v); an absent partner gives the lane's own
+// v), in one warp operation: every lane deposits its v once and replays the 31 operations its
+// result depends on, in the same order, so the result is the same to the bit.
+enum Butterfly { kSum, kMax };
+template <Butterfly B>
+G4EMU_UNCHECKED float warp_butterfly(float v) {
+  uint32_t mine;
+  std::memcpy(&mine, &v, 4);
+  const WarpView x = warp_exchange(&mine, 1);
+  const int lane = x.lane;
+  float cur[16];  // cur[i]: the value of lane lane ^ i after the steps so far
+  for (int i = 0; i < 16; ++i) {
+    const int l = lane ^ i, p = (x.present >> (l ^ 16)) & 1u ? l ^ 16 : l;
+    float a, b;
+    std::memcpy(&a, x.word[l], 4);
+    std::memcpy(&b, x.word[p], 4);
+    cur[i] = B == kSum ? a + b : fmaxf(a, b);
+  }
+  for (int o = 8; o >= 1; o >>= 1) {
+    for (int i = 0; i < o; ++i) {
+      const float b = (x.present >> (lane ^ i ^ o)) & 1u ? cur[i ^ o] : cur[i];
+      cur[i] = B == kSum ? cur[i] + b : fmaxf(cur[i], b);
+    }
+  }
+  return cur[0];
+}
+
 // bit j set when lane j took part and its predicate was true
-static inline unsigned vote(int pred) {
+G4EMU_UNCHECKED static unsigned vote(int pred) {
   uint32_t mine = pred != 0;
   WarpView x = warp_exchange(&mine, 1);
   unsigned bits = 0;

@@ -7,6 +7,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <string>
+#include <vector>
 
 #include "cuda_emu.h"
 
@@ -23,8 +24,8 @@ constexpr int kMaxWorkers = 32;
 constexpr size_t kStackBytes = 64u << 10;  // one fiber, guard included
 constexpr size_t kGuardBytes = 4096;
 constexpr size_t kControlBytes = 1u << 20;  // the Worker struct, in the first 16 stack slots
-// a power of two (the callbacks take offsets within a worker area with a mask), more than needed
-constexpr size_t kWorkerBytes = 128u << 20;
+// a power of two (offsets within a worker area are taken with a mask), more than needed
+constexpr size_t kWorkerBytes = kWorkerAreaBytes;
 constexpr size_t kWorkersBytes = kMaxWorkers * kWorkerBytes;
 constexpr size_t kSmemSlot = 512u << 10;
 constexpr size_t kHeapOffset = kWorkersBytes + kMaxWorkers * kSmemSlot;
@@ -84,6 +85,7 @@ struct SharedRecord {
 // An OS thread that runs whole blocks, each thread of a block a fiber on it. Lives at the start of
 // its area of the region, so the exchange areas read by kernel code are cheap to check.
 struct Worker {
+  Builtins builtins{};       // first: kernels find it from their stack pointer (cuda_emu.h)
   unsigned index = 0;
   Launch* launch = nullptr;
   Fiber* cur = nullptr;      // the running fiber
@@ -99,6 +101,8 @@ struct Worker {
   // (32 bits, wrapping: the records are cleared when it wraps); `block_start` is the first of the
   // running block.
   uint32_t interval = 0, block_start = 0;
+  uint64_t stamp = 0;         // make_stamp() of the running fiber
+  uint32_t smem_bytes = 0;    // dynamic shared memory of the launch
 
   unsigned char* smem = nullptr;       // dynamic shared memory slot
   uintptr_t tls_lo = 0;                // this thread's copy of the library's TLS (static shared)
@@ -116,7 +120,14 @@ static_assert(sizeof(Worker) <= kControlBytes, "the Worker fits its control area
 
 // The worker running on this OS thread (null on other threads).
 extern __thread Worker* t_worker __attribute__((visibility("hidden")));
-Worker* worker_at(unsigned index);  // null if not started
+
+// The worker of the running fiber, from the stack pointer (cheaper than t_worker's TLS lookup);
+// only on a fiber's stack.
+inline Worker& fiber_worker() {
+  uintptr_t sp;
+  asm("movq %%rsp, %0" : "=r"(sp));
+  return *reinterpret_cast<Worker*>(worker_areas + ((sp - worker_areas) & ~(kWorkerBytes - 1)));
+}
 
 // ---- fiber.cpp ----------------------------------------------------------------------------------
 // Runs block `linear` of the worker's launch to its end (or its abort).
@@ -126,13 +137,45 @@ void run_block(Worker& w, uint64_t linear);
 // Sets up the fiber stacks of a new worker (guard pages come as blocks need them).
 void init_worker_fibers(Worker& w);
 
+// ---- static shared memory (static_shared.cpp) ----------------------------------------------------
+// Every worker's copy of the library's TLS block holds the kernels' __shared__ arrays.
+struct SharedArray {
+  size_t offset, bytes;  // within the TLS block
+  std::string name;      // "__shared__ " and the demangled name
+};
+struct StaticShared {
+  size_t bytes = 0;                 // the TLS block's size
+  const uint8_t* id = nullptr;      // per byte: 1 + index % 255 of the array covering it, 0 none
+  std::vector<SharedArray> arrays;  // sorted by offset
+  uintptr_t lo = 0, span = 0;       // covers every registered worker's block
+  Worker* workers[kMaxWorkers];     // the registered ones
+  unsigned count = 0;
+};
+extern StaticShared g_static;
+// Registers the calling worker thread's TLS block (its static shared memory) and maps its
+// shared-memory records; false (with `why`) if either cannot be found or made.
+bool register_worker_shared(Worker& w, std::string* why);
+// Forgets a worker whose thread ends (its TLS block goes with it); no launch may run.
+void unregister_worker_shared(Worker& w);
+// The array containing (or else preceding) offset `off` of the TLS block, or null.
+const SharedArray* shared_array_near(size_t off);
+
 // ---- sanitizer.cpp ------------------------------------------------------------------------------
 bool sanitizer_enabled();
 void set_sanitizer(bool on);
-// Registers a worker's TLS block (its static shared memory) and its shared-memory records.
-bool register_worker_shared(Worker& w, std::string* why);
 // A new interval began for `w` (block start or completed barrier); clears records on wrap.
 void next_interval(Worker& w);
+
+// The stamp of a shared-memory access: bits 0-31 the barrier interval, 32-51 the thread's count
+// of warp operations (mod 2^20), 52-61 the thread (bits 57-61 its warp). Kept current in
+// Worker::stamp for the running fiber.
+constexpr uint32_t kOpsMask = (1u << 20) - 1;
+inline uint64_t make_stamp(uint32_t interval, uint32_t ops, unsigned tid) {
+  return interval | (uint64_t)(ops & kOpsMask) << 32 | (uint64_t)tid << 52;
+}
+inline void restamp(Worker& w) {
+  if (w.cur) w.stamp = make_stamp(w.interval, w.cur->ops, w.cur->tid);
+}
 
 // ---- memory.cpp ---------------------------------------------------------------------------------
 // Describes a device address for an error message ("12 bytes past the end of the 1024-byte

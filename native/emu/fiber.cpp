@@ -80,7 +80,8 @@ void* start_frame(unsigned char* top) {
 
 void enter(Worker& w, Fiber* f) {
   w.cur = f;
-  builtins.thread = f->idx;
+  w.builtins.thread = f->idx;
+  restamp(w);
 }
 
 void make_ready(Worker& w, unsigned fiber) { w.ready[w.ready_tail++ & (kMaxThreads - 1)] = (uint16_t)fiber; }
@@ -152,7 +153,7 @@ void arrive_warp(Worker& w, Fiber* f) {
 }
 
 void fiber_main() {
-  Worker& w = *t_worker;
+  Worker& w = fiber_worker();
   std::string error;
   try {
     w.launch->body(w.launch->ctx);
@@ -183,7 +184,7 @@ void init_worker_fibers(Worker& w) { w.guarded = 0; }
 void run_block(Worker& w, uint64_t linear) {
   Launch& L = *w.launch;
   const g4emu_dims& d = L.dims;
-  builtins.block = {(unsigned)(linear % d.grid[0]), (unsigned)(linear / d.grid[0] % d.grid[1]),
+  w.builtins.block = {(unsigned)(linear % d.grid[0]), (unsigned)(linear / d.grid[0] % d.grid[1]),
                     (unsigned)(linear / ((uint64_t)d.grid[0] * d.grid[1]))};
   const unsigned T = L.threads;
   if (!guard_stacks(w, T)) {
@@ -221,7 +222,7 @@ void run_block(Worker& w, uint64_t linear) {
     char buf[300];
     snprintf(buf, sizeof buf, "block (%u,%u,%u) deadlocked: its %u live threads all wait at barriers "
              "(__syncthreads or warp operations) that not every live thread reaches",
-             builtins.block.x, builtins.block.y, builtins.block.z, w.live);
+             w.builtins.block.x, w.builtins.block.y, w.builtins.block.z, w.live);
     L.abort(buf);
   }
 }
@@ -232,27 +233,29 @@ void abandon_fiber(Worker& w) {
   g4emu_fiber_jump(w.sched_sp);
 }
 
-void* dynamic_smem() { return t_worker->smem; }
+void* dynamic_smem() { return fiber_worker().smem; }
 
 WarpView warp_exchange(const uint32_t* mine, int words) {
-  Worker& w = *t_worker;
+  Worker& w = fiber_worker();
   Fiber* f = w.cur;
   Warp& wp = w.warps[f->tid >> 5];
   const unsigned lane = f->tid & 31, buf = ++f->ops & 1u;
-  std::memcpy(wp.word[buf][lane], mine, (size_t)words * 4);
+  for (int i = 0; i < words; ++i) wp.word[buf][lane][i] = mine[i];  // 1 to 6 words: no memcpy call
   arrive_warp(w, f);
+  restamp(w);
   return {wp.word[buf], wp.present[buf], (int)lane};
 }
 
 void warp_barrier() {
-  Worker& w = *t_worker;
+  Worker& w = fiber_worker();
   Fiber* f = w.cur;
   ++f->ops;
   arrive_warp(w, f);
+  restamp(w);
 }
 
 unsigned live_lanes() {
-  const Worker& w = *t_worker;
+  const Worker& w = fiber_worker();
   return w.warps[w.cur->tid >> 5].live;
 }
 
@@ -260,7 +263,7 @@ unsigned live_lanes() {
 
 void __syncthreads() {
   using namespace g4emu;
-  Worker& w = *t_worker;
+  Worker& w = fiber_worker();
   Fiber* f = w.cur;
   if (w.at_barrier + 1 == w.live) {  // the last one in: the others go on, and so does this one
     release_barrier(w);

@@ -20,6 +20,7 @@
 namespace g4emu {
 
 Region g_region;
+uintptr_t worker_areas;
 
 namespace {
 
@@ -61,6 +62,7 @@ void do_reserve() {
     g_region.shadow = static_cast<uint16_t*>(shadow);
     g_region.heap_bytes = heap;
     g_region.base = reinterpret_cast<uintptr_t>(base);
+    worker_areas = g_region.base;
     __atomic_store_n(&g_region.span, span, __ATOMIC_RELEASE);
     return;
   }

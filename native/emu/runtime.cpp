@@ -5,19 +5,22 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <chrono>
 #include <climits>
 #include <cstdarg>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <map>
 #include <mutex>
 #include <new>
+#include <vector>
 
 #include "emu_internal.h"
 
 namespace g4emu {
 
-__thread Builtins builtins;
 dim3 launch_grid;
 dim3 launch_block;
 __thread Worker* t_worker;
@@ -39,10 +42,34 @@ std::mutex g_run_mutex;    // one launch at a time; also guards the pool and the
 std::string g_last_error;  // of the most recent launch, empty when it succeeded
 int g_configured_workers = 1;
 
-Worker* g_workers[kMaxWorkers];
-std::atomic<int> g_worker_count{0};
-std::atomic<unsigned> g_remaining{0};  // workers still in the launch
-std::atomic<unsigned> g_done{0};       // futex word, bumped when the last worker leaves
+// Worker slots: slot i's Worker lives at the start of area i of the region. Helpers are pool
+// threads that only run blocks; a thread that launches takes a slot of its own and runs blocks
+// too, so that a launch of one block needs no other thread, and none has to be woken first.
+Worker* g_slots[kMaxWorkers];       // constructed so far (kept for reuse: their guard pages stay)
+bool g_slot_taken[kMaxWorkers];
+Worker* g_helpers[kMaxWorkers];
+std::atomic<int> g_helper_count{0};
+std::atomic<unsigned> g_remaining{0};  // helpers still in the launch
+std::atomic<unsigned> g_done{0};       // futex word, bumped when the last helper leaves
+
+// A free slot's Worker, constructed on first use; null (with `why`) when all are taken.
+Worker* take_slot(std::string* why) {
+  if (!reserve_region(why)) return nullptr;
+  for (unsigned i = 0; i < (unsigned)kMaxWorkers; ++i) {
+    if (g_slot_taken[i]) continue;
+    if (!g_slots[i]) {
+      Worker* w = new (reinterpret_cast<void*>(g_region.base + (size_t)i * kWorkerBytes)) Worker;
+      w->index = i;
+      w->smem = reinterpret_cast<unsigned char*>(g_region.base + kWorkersBytes + (size_t)i * kSmemSlot);
+      init_worker_fibers(*w);
+      g_slots[i] = w;
+    }
+    g_slot_taken[i] = true;
+    return g_slots[i];
+  }
+  *why = "all " + std::to_string(kMaxWorkers) + " worker slots are taken";
+  return nullptr;
+}
 
 // The blocks of a launch, taken one at a time by whichever worker is free.
 void run_blocks(Worker& w) {
@@ -61,7 +88,7 @@ struct Startup {
   std::string why;
 };
 
-void* worker_main(void* arg) {
+void* helper_main(void* arg) {
   auto* s = static_cast<Startup*>(arg);
   Worker& w = *s->worker;
   t_worker = &w;  // also makes the thread's copy of the library's TLS (static shared memory) exist
@@ -84,28 +111,28 @@ void* worker_main(void* arg) {
   return nullptr;
 }
 
-// Starts workers until there are `n`; false (with `why`) if the system refuses.
-bool ensure_workers(int n, std::string* why) {
-  if (g_worker_count.load() >= n) return true;
-  if (!reserve_region(why)) return false;
+// Starts helper threads until there are `n`; false (with `why`) if the system refuses.
+bool ensure_helpers(int n, std::string* why) {
+  if (g_helper_count.load() >= n) return true;
   pthread_attr_t attr;
   pthread_attr_init(&attr);
   pthread_attr_setstacksize(&attr, kWorkerThreadStack);
   pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
   bool ok = true;
-  for (int i = g_worker_count.load(); i < n && ok; ++i) {
-    void* at = reinterpret_cast<void*>(g_region.base + (size_t)i * kWorkerBytes);
-    Worker* w = new (at) Worker;
-    w->index = (unsigned)i;
-    w->smem = reinterpret_cast<unsigned char*>(g_region.base + kWorkersBytes + (size_t)i * kSmemSlot);
-    init_worker_fibers(*w);
+  for (int i = g_helper_count.load(); i < n && ok; ++i) {
+    Worker* w = take_slot(why);
+    if (!w) {
+      ok = false;
+      break;
+    }
     Startup s;
     s.worker = w;
     pthread_t thread;
-    const int rc = pthread_create(&thread, &attr, worker_main, &s);
+    const int rc = pthread_create(&thread, &attr, helper_main, &s);
     if (rc != 0) {
       *why = "cannot start worker thread " + std::to_string(i + 1) + " of " + std::to_string(n) + ": " +
              std::strerror(rc);
+      g_slot_taken[w->index] = false;
       ok = false;
       break;
     }
@@ -115,11 +142,44 @@ bool ensure_workers(int n, std::string* why) {
       ok = false;
       break;
     }
-    g_workers[i] = w;
-    g_worker_count.store(i + 1);
+    g_helpers[i] = w;
+    g_helper_count.store(i + 1);
   }
   pthread_attr_destroy(&attr);
   return ok;
+}
+
+// The slot of a launching thread, given back when the thread ends.
+struct CallerSlot {
+  Worker* worker = nullptr;
+  bool refused = false;  // no slot or no TLS: this thread's launches run on helpers only
+  ~CallerSlot() {
+    if (!worker) return;
+    std::lock_guard<std::mutex> lock(g_run_mutex);
+    unregister_worker_shared(*worker);
+    g_slot_taken[worker->index] = false;
+    t_worker = nullptr;
+  }
+};
+thread_local CallerSlot t_caller;
+
+// The calling thread's worker (taking a slot on its first launch), or null.
+Worker* caller_worker() {
+  CallerSlot& c = t_caller;
+  if (c.worker || c.refused) return c.worker;
+  std::string why;
+  Worker* w = take_slot(&why);
+  if (w) {
+    t_worker = w;
+    if (register_worker_shared(*w, &why)) {
+      c.worker = w;
+      return w;
+    }
+    t_worker = nullptr;
+    g_slot_taken[w->index] = false;
+  }
+  c.refused = true;
+  return nullptr;
 }
 
 std::string check_dims(const g4emu_dims& d) {
@@ -145,8 +205,6 @@ std::string check_dims(const g4emu_dims& d) {
 
 }  // namespace
 
-Worker* worker_at(unsigned index) { return index < (unsigned)g_worker_count.load() ? g_workers[index] : nullptr; }
-
 void Launch::abort(const std::string& message) {
   static std::mutex m;
   std::lock_guard<std::mutex> lock(m);
@@ -155,8 +213,45 @@ void Launch::abort(const std::string& message) {
   aborting.store(true);
 }
 
+namespace {
+// G4EMU_PROFILE=1 in the environment: the wall time of each kernel's launches, printed at exit.
+struct KernelTime {
+  double seconds = 0;
+  long launches = 0;
+};
+std::map<std::string, KernelTime>* g_profile = nullptr;
+
+void print_profile() {
+  std::vector<std::pair<std::string, KernelTime>> v(g_profile->begin(), g_profile->end());
+  std::sort(v.begin(), v.end(), [](auto& a, auto& b) { return a.second.seconds > b.second.seconds; });
+  double total = 0;
+  for (auto& [k, t] : v) total += t.seconds;
+  fprintf(stderr, "g4emu profile: %.3f s in %zu kernels\n", total, v.size());
+  for (auto& [k, t] : v) fprintf(stderr, "  %9.3f s %7ld launches  %s\n", t.seconds, t.launches, k.c_str());
+}
+}  // namespace
+
 void run(const char* kernel, const g4emu_dims* dims, void (*body)(const void*), const void* ctx) {
   std::lock_guard<std::mutex> lock(g_run_mutex);
+  static const bool profile = [] {
+    const char* e = getenv("G4EMU_PROFILE");
+    if (!e || !*e || *e == '0') return false;
+    g_profile = new std::map<std::string, KernelTime>;
+    atexit(print_profile);
+    return true;
+  }();
+  const auto t0 = std::chrono::steady_clock::now();
+  struct Account {
+    bool on;
+    const char* kernel;
+    std::chrono::steady_clock::time_point t0;
+    ~Account() {
+      if (!on) return;
+      KernelTime& k = (*g_profile)[kernel];
+      k.seconds += std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+      ++k.launches;
+    }
+  } account{profile, kernel, t0};
   g_last_error.clear();
   std::string bad = check_dims(*dims);
   if (!bad.empty()) {
@@ -175,8 +270,10 @@ void run(const char* kernel, const g4emu_dims* dims, void (*body)(const void*), 
   L.error.clear();
   L.aborting.store(false);
   const int n = (int)(L.blocks < (uint64_t)g_configured_workers ? L.blocks : (uint64_t)g_configured_workers);
+  Worker* me = caller_worker();
+  const int helpers = me ? n - 1 : n;
   std::string why;
-  if (!ensure_workers(n, &why)) {
+  if (!ensure_helpers(helpers, &why)) {
     g_last_error = std::string("kernel ") + kernel + ": " + why;
     return;
   }
@@ -184,21 +281,29 @@ void run(const char* kernel, const g4emu_dims* dims, void (*body)(const void*), 
   launch_block = dim3(dims->block[0], dims->block[1], dims->block[2]);
 
   const unsigned done = g_done.load();
-  g_remaining.store((unsigned)n);
-  for (int i = 0; i < n; ++i) {
-    g_workers[i]->launch = &L;
-    g_workers[i]->go.fetch_add(1);
-    futex_wake_all(&g_workers[i]->go);
+  g_remaining.store((unsigned)helpers);
+  for (int i = 0; i < helpers; ++i) {
+    g_helpers[i]->launch = &L;
+    g_helpers[i]->smem_bytes = dims->shared_bytes;
+    g_helpers[i]->go.fetch_add(1);
+    futex_wake_all(&g_helpers[i]->go);
   }
-  for (unsigned now; (now = g_done.load()) == done;) futex_wait(&g_done, now);
+  if (me) {
+    me->launch = &L;
+    me->smem_bytes = dims->shared_bytes;
+    run_blocks(*me);
+  }
+  if (helpers > 0) {
+    for (unsigned now; (now = g_done.load()) == done;) futex_wait(&g_done, now);
+  }
   if (L.aborting.load()) g_last_error = std::string("kernel ") + kernel + ": " + L.error;
 }
 
 std::string where(const Worker& w) {
   char buf[120];
   const uint3 t = w.cur ? w.cur->idx : uint3{0, 0, 0};
-  snprintf(buf, sizeof buf, "block (%u,%u,%u), thread (%u,%u,%u)", builtins.block.x, builtins.block.y,
-           builtins.block.z, t.x, t.y, t.z);
+  snprintf(buf, sizeof buf, "block (%u,%u,%u), thread (%u,%u,%u)", w.builtins.block.x, w.builtins.block.y,
+           w.builtins.block.z, t.x, t.y, t.z);
   return buf;
 }
 
@@ -222,8 +327,12 @@ extern "C" __attribute__((visibility("default"))) const char* g4emu_last_error(v
   return g4emu::g_last_error.empty() ? nullptr : g4emu::g_last_error.c_str();
 }
 
+// Threads that have run blocks: the helper threads started so far and the launching threads.
 extern "C" __attribute__((visibility("default"))) int g4emu_worker_threads(void) {
-  return g4emu::g_worker_count.load();
+  std::lock_guard<std::mutex> lock(g4emu::g_run_mutex);
+  int n = 0;
+  for (bool taken : g4emu::g_slot_taken) n += taken;
+  return n;
 }
 
 // Workers for the next launches (1..32; a launch uses at most one per block) and whether the

@@ -31,9 +31,10 @@ import org.gpt4llm.reference.TorchLlama;
 
 /**
  * {@code gpt4llm bench step}: one training step (forward, backward, AdamW with clipping) of the same
- * randomly initialised LLaMA on the same batch, timed in our CPU backend and, side by side in the
- * same run, in libtorch ({@link TorchLlama}, autograd and libtorch's AdamW) with the same thread
- * count (libtorch's intra-op threads and its own OpenBLAS's alike). Steps of the two sides alternate,
+ * randomly initialised LLaMA on the same batch, timed in one of our backends and, side by side in the
+ * same run, in a peer with the same thread count: libtorch ({@link TorchLlama}, autograd and
+ * libtorch's AdamW; its intra-op threads and its own OpenBLAS's alike) next to the CPU backend, our
+ * CPU backend next to a CUDA one (cuda-emu's cost over the CPU, or a GPU's speed-up). Steps of the two sides alternate,
  * so both see the same machine load, with an untimed pause before each so that one side's idle
  * spinning threads do not eat into the other's time; each side's time is the median over the timed
  * steps. The load average before and after is reported, since this machine may be shared.
@@ -51,17 +52,44 @@ import org.gpt4llm.reference.TorchLlama;
 public final class StepBench {
     private StepBench() {}
 
+    /** The side a step is timed against. */
+    public enum Peer {
+        LIBTORCH, CPU, NONE;
+
+        /** {@code --compare}'s value. */
+        public static Peer parse(String name) {
+            return switch (name.toLowerCase(Locale.ROOT)) {
+                case "libtorch", "torch" -> LIBTORCH;
+                case "cpu" -> CPU;
+                case "none" -> NONE;
+                default -> throw new IllegalArgumentException("--compare " + name + " is not libtorch, cpu or none");
+            };
+        }
+
+        /** libtorch next to the CPU backend, the CPU backend next to a CUDA one. */
+        public static Peer defaultFor(String backend) {
+            return backend.equals("cpu") ? LIBTORCH : CPU;
+        }
+
+        public String label() {
+            return name().toLowerCase(Locale.ROOT);
+        }
+    }
+
     /**
-     * What to measure; {@code compareLibtorch} false times our backend alone; {@code lora} null
-     * trains every weight, else a LoRA step (frozen base, AdamW over the adapters) on both sides.
+     * What to measure; {@code peer} NONE times our backend alone; {@code lora} null trains every weight,
+     * else a LoRA step (frozen base, AdamW over the adapters) on both sides.
      */
     public record Options(String preset, int vocab, int batch, int seq, int threads, int steps, int warmup,
-                          long seed, boolean compareLibtorch, float lr, float maxGradNorm, String backend,
+                          long seed, Peer peer, float lr, float maxGradNorm, String backend,
                           LoraConfig lora) {
         public Options {
-            if (compareLibtorch && !backend.equals("cpu")) {
+            if (peer == Peer.LIBTORCH && !backend.equals("cpu")) {
                 throw new IllegalArgumentException("--compare libtorch needs --backend cpu (the libtorch here runs on the"
-                        + " CPU); use --compare none to time --backend " + backend + " alone");
+                        + " CPU); use --compare cpu or none with --backend " + backend);
+            }
+            if (peer == Peer.CPU && backend.equals("cpu")) {
+                throw new IllegalArgumentException("--compare cpu needs another --backend than cpu (cuda or cuda-emu)");
             }
             if (vocab < 1) throw new IllegalArgumentException("--vocab must be positive, got " + vocab);
             if (batch < 1) throw new IllegalArgumentException("--batch must be positive, got " + batch);
@@ -72,7 +100,7 @@ public final class StepBench {
         }
 
         public static Options defaults() {
-            return new Options("small", 32000, 4, 256, Runtime.getRuntime().availableProcessors(), 5, 1, 0, true,
+            return new Options("small", 32000, 4, 256, Runtime.getRuntime().availableProcessors(), 5, 1, 0, Peer.LIBTORCH,
                     1e-4f, 1.0f, "cpu", null);
         }
     }
@@ -81,27 +109,42 @@ public final class StepBench {
     public record Side(String name, int threads, int blasThreads, double medianStepS, double[] stepS, float firstLoss,
                        double tokensPerS, double gflops) {}
 
+    /** {@code peer} is null when the step was timed alone. */
     public record Result(Options options, LlamaConfig config, long parameters, long tokensPerStep, double flopsPerStep,
-                         Side ours, Side libtorch, double sgemmGflops, int[] sgemmShape, String blas,
+                         Side ours, Side peer, double sgemmGflops, int[] sgemmShape, String blas,
                          double loadBefore, double loadAfter, int cores) {
-        /** ours / libtorch median step time, NaN without a comparison. */
+        /** ours / peer median step time, NaN without a comparison. */
         public double ratio() {
-            return libtorch == null ? Double.NaN : ours.medianStepS / libtorch.medianStepS;
+            return peer == null ? Double.NaN : ours.medianStepS / peer.medianStepS;
+        }
+
+        /** The peer when it is libtorch, else null. */
+        public Side libtorch() {
+            return options.peer() == Peer.LIBTORCH ? peer : null;
         }
 
         public double lossRelDiff() {
-            return libtorch == null ? Double.NaN
-                    : Math.abs(ours.firstLoss - libtorch.firstLoss) / Math.max(1e-12, Math.abs(libtorch.firstLoss));
+            return peer == null ? Double.NaN
+                    : Math.abs(ours.firstLoss - peer.firstLoss) / Math.max(1e-12, Math.abs(peer.firstLoss));
+        }
+
+        /**
+         * Above this the two sides did not compute the same step: libtorch runs the same fp32 math, the
+         * CPU backend next to a CUDA one fp32 against bf16 activations and weights (~1% on the loss).
+         */
+        double lossTolerance() {
+            return options.peer() == Peer.LIBTORCH ? 1e-3 : 3e-2;
         }
 
         /** The JSON report of {@code bench step --json} (and of the suite's step section). */
         public Report report() {
             LoraConfig lora = options.lora();
-            boolean peer = libtorch != null;
+            boolean torch = options.peer() == Peer.LIBTORCH && peer != null, cpu = options.peer() == Peer.CPU && peer != null;
             return new Report("step", options.preset(), config.vocabSize(), options.batch(), options.seq(), options.steps(),
                     options.warmup(), lora == null ? null : lora.rank(), lora == null ? null : lora.alpha(),
                     lora == null ? null : lora.targets(), parameters, tokensPerStep, flopsPerStep, Report.Side.of(ours),
-                    peer ? Report.Side.of(libtorch) : null, peer ? ratio() : null, peer ? lossRelDiff() : null,
+                    torch ? Report.Side.of(peer) : null, torch ? ratio() : null, cpu ? Report.Side.of(peer) : null,
+                    cpu ? ratio() : null, peer != null ? lossRelDiff() : null,
                     Double.isNaN(sgemmGflops) ? null : sgemmGflops,
                     Double.isNaN(sgemmGflops) ? null : List.of(sgemmShape[0], sgemmShape[1], sgemmShape[2]), blas, cores,
                     loadBefore, loadAfter);
@@ -122,17 +165,17 @@ public final class StepBench {
                         options.lora().rank(), options.lora().alpha(), options.lora().dropout(),
                         String.join(",", options.lora().targets())));
             }
-            if (libtorch != null) {
-                b.append(String.format(Locale.ROOT, "first-step loss: ours %.6f  libtorch %.6f  (rel diff %.1e)%s%n",
-                        ours.firstLoss(), libtorch.firstLoss(), lossRelDiff(),
-                        lossRelDiff() > 1e-3 ? "  WARNING: the two sides do not compute the same thing" : ""));
+            if (peer != null) {
+                b.append(String.format(Locale.ROOT, "first-step loss: ours %.6f  %s %.6f  (rel diff %.1e)%s%n",
+                        ours.firstLoss(), options.peer().label(), peer.firstLoss(), lossRelDiff(),
+                        lossRelDiff() > lossTolerance() ? "  WARNING: the two sides do not compute the same thing" : ""));
             }
             b.append(String.format(Locale.ROOT, "machine: %d cores, load average %.1f before and %.1f after (this run"
                     + " adds up to %d); other work inflates both sides' times%n", cores, loadBefore, loadAfter, ours.threads()));
             line(b, ours);
-            if (libtorch != null) {
-                line(b, libtorch);
-                b.append(String.format(Locale.ROOT, "ratio_vs_libtorch=%.3f%n", ratio()));
+            if (peer != null) {
+                line(b, peer);
+                b.append(String.format(Locale.ROOT, "ratio_vs_%s=%.3f%n", options.peer().label(), ratio()));
             }
             if (!Double.isNaN(sgemmGflops)) {
                 b.append(String.format(Locale.ROOT, "openblas sgemm %dx%dx%d: %.3g GFLOP/s (%d threads); ours reaches %.0f%% of it%n",
@@ -152,19 +195,21 @@ public final class StepBench {
     }
 
     /**
-     * The JSON of one measured step. The LoRA keys are there for a LoRA step only, the libtorch side, its
-     * ratio and the first-loss check with a comparison only, and the sgemm ceiling next to the CPU backend only.
+     * The JSON of one measured step. The LoRA keys are there for a LoRA step only, the peer's side (libtorch
+     * or cpu), its ratio and the first-loss check with a comparison only, and the sgemm ceiling next to the
+     * CPU backend only.
      *
      * @param ratioVsLibtorch  ours / libtorch median step time
-     * @param firstLossRelDiff |ours - libtorch| / |libtorch| of the first step's loss: both sides computed the same
+     * @param ratioVsCpu       ours / the CPU backend's median step time (ours a CUDA backend)
+     * @param firstLossRelDiff |ours - peer| / |peer| of the first step's loss: both sides computed the same
      * @param openblasSgemmMnk M, N, K of the sgemm ceiling (the model's MLP shape)
      */
     @JsonNaming(PropertyNamingStrategies.SnakeCaseStrategy.class)
     @JsonInclude(JsonInclude.Include.NON_NULL)
     public record Report(String bench, String preset, int vocab, int batch, int seq, int steps, int warmup,
                          Integer loraRank, Float loraAlpha, List<String> loraTargets, long parameters, long tokensPerStep,
-                         double modelFlopsPerStep, Side ours, Side libtorch, Double ratioVsLibtorch,
-                         Double firstLossRelDiff, Double openblasSgemmGflops, List<Integer> openblasSgemmMnk,
+                         double modelFlopsPerStep, Side ours, Side libtorch, Double ratioVsLibtorch, Side cpu,
+                         Double ratioVsCpu, Double firstLossRelDiff, Double openblasSgemmGflops, List<Integer> openblasSgemmMnk,
                          String openblas, int cores, double loadAverageBefore, double loadAverageAfter) {
         /** One side's numbers; times in seconds, {@code stepS} every timed step's. */
         @JsonNaming(PropertyNamingStrategies.SnakeCaseStrategy.class)
@@ -225,12 +270,93 @@ public final class StepBench {
         return new TokenBatch(batch, seq, tok, tgt, pos, seg);
     }
 
+    /** A peer that runs the same step: libtorch, or our CPU backend with its own model and optimizer. */
+    private interface PeerStep extends AutoCloseable {
+        float step(TokenBatch batch, Options o);
+
+        int threads();
+
+        int blasThreads();
+
+        @Override
+        void close();
+    }
+
+    private static PeerStep torchPeer(LlamaConfig cfg, DecoderModel ours, Backend backend, Backend.AdamW hp, Options o) {
+        TorchLlama theirs = new TorchLlama(cfg, ours.parameters(), o.threads());
+        if (o.lora() != null) {
+            Map<String, float[]> adapters = new LinkedHashMap<>();
+            ours.trainableParameters().forEach((name, t) -> adapters.put(name, backend.download(t)));
+            theirs.enableLora(o.lora().rank(), o.lora().scale(), o.lora().targets(), adapters);
+        }
+        theirs.useAdamW(hp.beta1(), hp.beta2(), hp.eps(), hp.weightDecay());
+        int threads = Torch.threads(), blas = Torch.blasThreads();
+        return new PeerStep() {
+            public float step(TokenBatch batch, Options o) {
+                float loss = theirs.forward(batch);
+                theirs.backward();
+                theirs.step(o.lr(), o.maxGradNorm());
+                return loss;
+            }
+
+            public int threads() {
+                return threads;
+            }
+
+            public int blasThreads() {
+                return blas;
+            }
+
+            public void close() {
+                theirs.close();
+            }
+        };
+    }
+
+    /** The CPU backend from the same seed: the same fp32 initial weights (and adapters) as ours. */
+    private static PeerStep cpuPeer(LlamaConfig cfg, Backend.AdamW hp, Options o) {
+        Backend cpu = Backends.open("cpu", o.threads());
+        DecoderModel model = model(cpu, cfg, o);
+        AdamWOptimizer opt = new AdamWOptimizer(cpu, model.trainableParameters(), model.trainableGradients(), hp);
+        return new PeerStep() {
+            public float step(TokenBatch batch, Options o) {
+                return trainStep(cpu, model, opt, batch, o, "cpu step");
+            }
+
+            public int threads() {
+                return cpu.threads();
+            }
+
+            public int blasThreads() {
+                return OpenBlas.getNumThreads();
+            }
+
+            public void close() {
+                opt.close();
+                model.close();
+                cpu.close();
+            }
+        };
+    }
+
+    private static float trainStep(Backend backend, DecoderModel model, AdamWOptimizer opt, TokenBatch batch, Options o,
+                                   String range) {
+        backend.rangePush(range);
+        float loss = model.forward(batch);
+        model.backward();
+        opt.step(o.lr(), o.maxGradNorm());
+        model.zeroGrad();
+        backend.rangePop();
+        return loss;
+    }
+
     public static Result run(Options o, PrintStream progress) {
         LlamaConfig cfg = LlamaConfig.preset(o.preset(), o.vocab());
         TokenBatch batch = randomBatch(o.batch(), o.seq(), cfg.vocabSize(), o.seed() + 1);
         Backend.AdamW hp = new Backend.AdamW(0.9f, 0.95f, 1e-8f, 0.1f);
         int total = o.warmup() + o.steps();
-        double[] oursS = new double[o.steps()], theirsS = o.compareLibtorch() ? new double[o.steps()] : null;
+        boolean compared = o.peer() != Peer.NONE;
+        double[] oursS = new double[o.steps()], theirsS = compared ? new double[o.steps()] : null;
         float oursLoss = Float.NaN, theirsLoss = Float.NaN;
         long params;
         int oursThreads, oursBlas, theirsThreads = 0, theirsBlas = 0;
@@ -240,20 +366,19 @@ public final class StepBench {
         try (Backend backend = Backends.open(o.backend(), o.threads());
              DecoderModel ours = model(backend, cfg, o);
              AdamWOptimizer opt = new AdamWOptimizer(backend, ours.trainableParameters(), ours.trainableGradients(), hp);
-             TorchLlama theirs = o.compareLibtorch() ? new TorchLlama(cfg, ours.parameters(), o.threads()) : null) {
+             PeerStep theirs = switch (o.peer()) {
+                 case LIBTORCH -> torchPeer(cfg, ours, backend, hp, o);
+                 case CPU -> cpuPeer(cfg, hp, o);
+                 case NONE -> null;
+             }) {
             params = ours.parameterCount();
             oursThreads = backend.threads();
             oursBlas = backend instanceof CpuBackend ? OpenBlas.getNumThreads() : 0;
             if (theirs != null) {
-                if (o.lora() != null) {
-                    Map<String, float[]> adapters = new LinkedHashMap<>();
-                    ours.trainableParameters().forEach((name, t) -> adapters.put(name, backend.download(t)));
-                    theirs.enableLora(o.lora().rank(), o.lora().scale(), o.lora().targets(), adapters);
-                }
-                theirs.useAdamW(hp.beta1(), hp.beta2(), hp.eps(), hp.weightDecay());
-                theirsThreads = Torch.threads();
-                theirsBlas = Torch.blasThreads();
+                theirsThreads = theirs.threads();
+                theirsBlas = theirs.blasThreads();
             }
+            String peerName = String.format(Locale.ROOT, "%-8s", o.peer().label());
             for (int s = 0; s < total; s++) {
                 boolean timed = s >= o.warmup();
                 // alternate which side goes first, so neither always runs right after the other
@@ -261,25 +386,13 @@ public final class StepBench {
                     boolean oursNow = theirs == null || (side == 0) == (s % 2 == 0);
                     if (theirs != null) settle();
                     long t0 = System.nanoTime();
-                    float loss;
-                    if (oursNow) {
-                        backend.rangePush("step " + s);
-                        loss = ours.forward(batch);
-                        ours.backward();
-                        opt.step(o.lr(), o.maxGradNorm());
-                        ours.zeroGrad();
-                        backend.rangePop();
-                    } else {
-                        loss = theirs.forward(batch);
-                        theirs.backward();
-                        theirs.step(o.lr(), o.maxGradNorm());
-                    }
+                    float loss = oursNow ? trainStep(backend, ours, opt, batch, o, "step " + s) : theirs.step(batch, o);
                     double dt = (System.nanoTime() - t0) / 1e9;
                     if (s == 0 && oursNow) oursLoss = loss;
                     if (s == 0 && !oursNow) theirsLoss = loss;
                     if (timed) (oursNow ? oursS : theirsS)[s - o.warmup()] = dt;
                     if (progress != null) {
-                        progress.printf(Locale.ROOT, "%s step %d/%d%s: %.4f s, loss %.5f%n", oursNow ? "ours    " : "libtorch",
+                        progress.printf(Locale.ROOT, "%s step %d/%d%s: %.4f s, loss %.5f%n", oursNow ? "ours    " : peerName,
                                 s + 1, total, timed ? "" : " (warmup)", dt, loss);
                     }
                 }
@@ -291,7 +404,7 @@ public final class StepBench {
         long tokens = batch.size();
         Side oursSide = side("ours (" + o.backend() + ")", oursThreads, oursBlas, oursS, oursLoss, tokens, flops);
         Side theirsSide = theirsS == null ? null
-                : side("libtorch", theirsThreads, theirsBlas, theirsS, theirsLoss, tokens, flops);
+                : side(o.peer().label(), theirsThreads, theirsBlas, theirsS, theirsLoss, tokens, flops);
         return new Result(o, cfg, params, tokens, flops, oursSide, theirsSide, sgemm, shape, OpenBlas.describe(),
                 loadBefore, loadAverage(), Runtime.getRuntime().availableProcessors());
     }

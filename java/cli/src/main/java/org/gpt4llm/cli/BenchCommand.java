@@ -141,13 +141,15 @@ public final class BenchCommand implements Callable<Integer> {
     }
 
     @Command(name = "step", mixinStandardHelpOptions = true,
-            description = "Time one training step (forward, backward, AdamW) of a random-init LLaMA in our CPU "
-                    + "backend and in libtorch, with identical weights, batch and thread count.")
+            description = "Time one training step (forward, backward, AdamW) of a random-init LLaMA in one of our "
+                    + "backends and in a peer (libtorch next to cpu, our cpu backend next to cuda or cuda-emu), with "
+                    + "identical weights, batch and thread count.")
     static final class Step implements Callable<Integer> {
         @Option(names = "--preset", defaultValue = "small", description = "model size: tiny, small or 7b (default: ${DEFAULT-VALUE})")
         String preset;
 
-        @Option(names = "--compare", defaultValue = "libtorch", description = "peer: libtorch or none (default: ${DEFAULT-VALUE})")
+        @Option(names = "--compare", description = "peer: libtorch (only next to --backend cpu), cpu (next to cuda or"
+                + " cuda-emu) or none (default: libtorch with --backend cpu, else cpu)")
         String compare;
 
         @Mixin
@@ -187,10 +189,10 @@ public final class BenchCommand implements Callable<Integer> {
 
         @Override
         public Integer call() throws Exception {
-            boolean libtorch = libtorchPeer(compare);
+            String name = backend.name().toLowerCase(Locale.ROOT);
+            StepBench.Peer peer = compare == null ? StepBench.Peer.defaultFor(name) : StepBench.Peer.parse(compare);
             StepBench.Options o = new StepBench.Options(preset, vocab, batch, seq, backend.threads(), steps, warmup, seed,
-                    libtorch, StepBench.Options.defaults().lr(), StepBench.Options.defaults().maxGradNorm(),
-                    backend.name().toLowerCase(Locale.ROOT), lora());
+                    peer, StepBench.Options.defaults().lr(), StepBench.Options.defaults().maxGradNorm(), name, lora());
             StepBench.Result r = StepBench.run(o, quiet ? null : System.out);
             System.out.print(r.toText());
             if (json != null) {

@@ -91,10 +91,37 @@ class StepBenchTest {
         assertFalse(n.has("libtorch") || n.has("first_loss_rel_diff"), "no peer with --compare none: " + n);
     }
 
+    /** Without --compare a CUDA backend is timed against the CPU backend in the same run. */
+    @Test
+    void cudaEmuStepIsTimedAgainstTheCpuBackend(@TempDir Path dir) throws Exception {
+        Path json = dir.resolve("emu-cpu.json");
+        CliRun run = CliRun.of("bench", "step", "--backend", "cuda-emu", "--preset", "tiny", "--vocab", "301",
+                    "--batch", "2", "--seq", "24", "--threads", "2", "--steps", "1", "--warmup", "0", "--json", json.toString());
+        int code = run.code();
+        String out = run.out();
+        System.out.print(out);
+        assertEquals(0, code, out);
+        Matcher ratio = Pattern.compile("(?m)^ratio_vs_cpu=([0-9.]+)$").matcher(out);
+        assertTrue(ratio.find(), "no ratio line in:\n" + out);
+        JsonNode n = JsonChecks.tree(json);
+        for (String side : new String[] {"ours", "cpu"}) {
+            StepBench.Report.Side s = JsonChecks.read(JsonChecks.required(n, side), StepBench.Report.Side.class);
+            assertTrue(s.medianStepS() > 0, side + ": " + s);
+            assertEquals(2, s.threads(), side + " threads in " + n);
+        }
+        assertEquals(Double.parseDouble(ratio.group(1)), JsonChecks.number(n, "ratio_vs_cpu"), 1e-3, n.toString());
+        assertFalse(n.has("libtorch") || n.has("ratio_vs_libtorch"), n.toString());
+        // the same weights and batch: bf16 against fp32 moves the loss by well under a percent
+        assertTrue(JsonChecks.number(n, "first_loss_rel_diff") < 3e-2, n.toString());
+    }
+
     @Test
     void libtorchComparesOnlyWithTheCpuBackend() {
         int code = Main.commandLine().execute("bench", "step", "--backend", "cuda-emu", "--compare", "libtorch",
                 "--preset", "tiny", "--vocab", "301", "--steps", "1");
+        assertEquals(2, code);
+        code = Main.commandLine().execute("bench", "step", "--backend", "cpu", "--compare", "cpu", "--preset", "tiny",
+                "--vocab", "301", "--steps", "1");
         assertEquals(2, code);
     }
 
