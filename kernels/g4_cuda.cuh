@@ -3,7 +3,7 @@
 // The same kernel source is compiled two ways:
 //   nvcc  (__CUDACC__ defined)   -> gpt4llm.fatbin, launched from Java with cuLaunchKernel
 //   g++   (G4_EMULATION defined) -> libgpt4llm_emu.so against native/emu/cuda_emu.h, whose
-//                                   runtime runs a block's threads as real host threads
+//                                   runtime runs a block's threads as fibers on a host thread
 // so a kernel may use only what both sides provide:
 //   threadIdx/blockIdx/blockDim/gridDim, __syncthreads, static __shared__ arrays,
 //   G4_DYNAMIC_SMEM(type, name) for dynamic shared memory, __shfl_*_sync, __ballot_sync,

@@ -106,8 +106,9 @@ public final class StepBench {
     }
 
     /** One side's measurements; times in seconds. */
+    /** {@code allStepsS}: every step's time summed, the warmup's included (what a whole run costs). */
     public record Side(String name, int threads, int blasThreads, double medianStepS, double[] stepS, float firstLoss,
-                       double tokensPerS, double gflops) {}
+                       double tokensPerS, double gflops, double allStepsS) {}
 
     /** {@code peer} is null when the step was timed alone. */
     public record Result(Options options, LlamaConfig config, long parameters, long tokensPerStep, double flopsPerStep,
@@ -175,6 +176,9 @@ public final class StepBench {
             line(b, ours);
             if (peer != null) {
                 line(b, peer);
+                b.append(String.format(Locale.ROOT, "all %d steps (warmup included): ours %.3f s, %s %.3f s, ratio %.2f%n",
+                        options.warmup() + options.steps(), ours.allStepsS(), options.peer().label(), peer.allStepsS(),
+                        ours.allStepsS() / peer.allStepsS()));
                 b.append(String.format(Locale.ROOT, "ratio_vs_%s=%.3f%n", options.peer().label(), ratio()));
             }
             if (!Double.isNaN(sgemmGflops)) {
@@ -357,6 +361,7 @@ public final class StepBench {
         int total = o.warmup() + o.steps();
         boolean compared = o.peer() != Peer.NONE;
         double[] oursS = new double[o.steps()], theirsS = compared ? new double[o.steps()] : null;
+        double[] allS = new double[2];  // every step of each side, warmup included
         float oursLoss = Float.NaN, theirsLoss = Float.NaN;
         long params;
         int oursThreads, oursBlas, theirsThreads = 0, theirsBlas = 0;
@@ -391,6 +396,7 @@ public final class StepBench {
                     if (s == 0 && oursNow) oursLoss = loss;
                     if (s == 0 && !oursNow) theirsLoss = loss;
                     if (timed) (oursNow ? oursS : theirsS)[s - o.warmup()] = dt;
+                    allS[oursNow ? 0 : 1] += dt;
                     if (progress != null) {
                         progress.printf(Locale.ROOT, "%s step %d/%d%s: %.4f s, loss %.5f%n", oursNow ? "ours    " : peerName,
                                 s + 1, total, timed ? "" : " (warmup)", dt, loss);
@@ -402,16 +408,17 @@ public final class StepBench {
         }
         double flops = stepFlops(cfg, o.batch(), o.seq(), o.lora());
         long tokens = batch.size();
-        Side oursSide = side("ours (" + o.backend() + ")", oursThreads, oursBlas, oursS, oursLoss, tokens, flops);
+        Side oursSide = side("ours (" + o.backend() + ")", oursThreads, oursBlas, oursS, oursLoss, tokens, flops, allS[0]);
         Side theirsSide = theirsS == null ? null
-                : side(o.peer().label(), theirsThreads, theirsBlas, theirsS, theirsLoss, tokens, flops);
+                : side(o.peer().label(), theirsThreads, theirsBlas, theirsS, theirsLoss, tokens, flops, allS[1]);
         return new Result(o, cfg, params, tokens, flops, oursSide, theirsSide, sgemm, shape, OpenBlas.describe(),
                 loadBefore, loadAverage(), Runtime.getRuntime().availableProcessors());
     }
 
-    private static Side side(String name, int threads, int blas, double[] times, float firstLoss, long tokens, double flops) {
+    private static Side side(String name, int threads, int blas, double[] times, float firstLoss, long tokens, double flops,
+                             double allStepsS) {
         double med = median(times);
-        return new Side(name, threads, blas, med, times, firstLoss, tokens / med, flops / med / 1e9);
+        return new Side(name, threads, blas, med, times, firstLoss, tokens / med, flops / med / 1e9, allStepsS);
     }
 
     /**
