@@ -254,6 +254,29 @@ class EmuDeviceTest {
         }
     }
 
+    /**
+     * A launching thread runs blocks itself, on a worker slot it holds until it ends: more threads than
+     * there are slots (32), one after another, all launch, and the slots they leave are taken again.
+     */
+    @Test
+    void launchingThreadsGiveTheirWorkerSlotsBack() throws Exception {
+        for (int i = 0; i < 40; i++) {
+            int blocks = 1 + i % 4;
+            Throwable[] failure = new Throwable[1];
+            Thread t = new Thread(() -> {
+                try {
+                    barriersLetReturnedThreadsDropOut(blocks, 64, 33);
+                } catch (Throwable e) {
+                    failure[0] = e;
+                }
+            });
+            t.start();
+            t.join();
+            if (failure[0] != null) throw new AssertionError("launch from thread " + i, failure[0]);
+        }
+        assertTrue(EmuDevice.workerThreads() <= 3, "slots held: " + EmuDevice.workerThreads());
+    }
+
     // ---- the sanitizer: each detector against a kernel of emu_selftest.cu that breaks its rule ----
 
     /** The launch fails with a message naming the kernel, the thread and what went wrong; the runtime stays usable. */
