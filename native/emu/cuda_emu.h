@@ -97,8 +97,20 @@ typedef struct g4emu_dims {
 
 // The message of the most recent failed launch in this process, or NULL if it succeeded.
 __attribute__((visibility("default"))) const char* g4emu_last_error(void);
-// Worker threads started so far (at most the largest worker count configured).
+// Threads holding a worker slot: helper threads and launching threads (runtime.cpp).
 __attribute__((visibility("default"))) int g4emu_worker_threads(void);
+// Workers per launch (1..32) and whether the sanitizer checks launches (runtime.cpp).
+__attribute__((visibility("default"))) void g4emu_configure(int workers, int sanitize);
+// Whether the kernels were built with the sanitizer's instrumentation (runtime.cpp).
+__attribute__((visibility("default"))) int g4emu_instrumented(void);
+// Device memory (memory.cpp): allocation and free, and the written state the host's own writes and
+// copies give it.
+__attribute__((visibility("default"))) void* g4emu_alloc(uint64_t bytes, int zeroed);
+__attribute__((visibility("default"))) int g4emu_free(void* p);
+__attribute__((visibility("default"))) void g4emu_mark_written(const void* p, uint64_t bytes);
+__attribute__((visibility("default"))) void g4emu_copy_written(const void* dst, const void* src, uint64_t bytes);
+__attribute__((visibility("default"))) int64_t g4emu_first_unwritten(const void* p, uint64_t bytes);
+__attribute__((visibility("default"))) uint64_t g4emu_bytes_in_use(void);
 }
 
 namespace g4emu {

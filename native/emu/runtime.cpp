@@ -343,6 +343,12 @@ extern "C" __attribute__((visibility("default"))) void g4emu_configure(int worke
   g4emu::set_sanitizer(sanitize != 0);
 }
 
-extern "C" __attribute__((visibility("default"))) int g4emu_sanitizer_enabled(void) {
-  return g4emu::sanitizer_enabled() ? 1 : 0;
+// Whether the kernels were compiled with the sanitizer's instrumentation (CMake's G4_EMU_SANITIZER):
+// without it there is nothing to check, whatever g4emu_configure says.
+extern "C" __attribute__((visibility("default"))) int g4emu_instrumented(void) {
+#if defined(G4EMU_INSTRUMENTED)
+  return 1;
+#else
+  return 0;
+#endif
 }

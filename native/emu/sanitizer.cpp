@@ -129,19 +129,28 @@ std::string window_text(bool dynamic, size_t off) {
 template <unsigned K>
 inline void shared_access(Worker& w, SharedRecord* recs, bool dynamic, size_t off, unsigned n, uintptr_t a) {
   const uint64_t s = w.stamp;
+  uint64_t seen_w = ~0ull, seen_r = ~0ull, next_w = 0, next_r = 0;  // the previous granule, before and after
   for (size_t g = off >> 1, last = (off + n - 1) >> 1; g <= last; ++g) {
     SharedRecord& r = recs[g];
-    const uint64_t wr = r.write;
+    const uint64_t wr = r.write, rd = r.read;
+    if (wr == seen_w && rd == seen_r) {  // the same history as the granule before (one word written as one)
+      if (next_w != wr) r.write = next_w;
+      if (next_r != rd) r.read = next_r;
+      continue;
+    }
+    seen_w = wr;
+    seen_r = rd;
+    next_w = wr;
+    next_r = rd;
     if (K == kRead) {
       if (same_interval(wr, s)) {
         if (write_conflict(wr, s)) report_race(dynamic, off, a, n, K, wr, wr & kAtomicBit ? kAtomic : kWrite);
       } else if (dynamic && (uint32_t)((uint32_t)wr - w.block_start) > (uint32_t)((uint32_t)s - w.block_start)) {
         report_unwritten_shared(off, a, n, K);  // last written before this block began, or never
       }
-      const uint64_t rd = r.read;
       if (rd != s) {
-        const uint64_t next = add_read(rd, s);
-        if (next != rd) r.read = next;
+        next_r = add_read(rd, s);
+        if (next_r != rd) r.read = next_r;
       }
     } else {
       if (K == kAtomic && dynamic && !same_interval(wr, s) &&
@@ -151,9 +160,9 @@ inline void shared_access(Worker& w, SharedRecord* recs, bool dynamic, size_t of
       if (write_conflict(wr, s) && !(K == kAtomic && (wr & kAtomicBit))) {
         report_race(dynamic, off, a, n, K, wr, wr & kAtomicBit ? kAtomic : kWrite);
       }
-      if (read_conflict(r.read, s)) report_race(dynamic, off, a, n, K, r.read, kRead);
-      const uint64_t next = s | (K == kAtomic ? kAtomicBit : 0);
-      if (wr != next) r.write = next;
+      if (read_conflict(rd, s)) report_race(dynamic, off, a, n, K, rd, kRead);
+      next_w = s | (K == kAtomic ? kAtomicBit : 0);
+      if (wr != next_w) r.write = next_w;
     }
   }
 }
@@ -271,7 +280,12 @@ inline __attribute__((always_inline)) void check(uintptr_t a, unsigned n) {
 
 }  // namespace
 
-bool sanitizer_enabled() { return g_enabled; }
+#if defined(G4EMU_INSTRUMENTED)
+constexpr bool kInstrumented = true;
+#else
+constexpr bool kInstrumented = false;  // the callbacks are never called: nothing is checked
+#endif
+bool sanitizer_enabled() { return kInstrumented && g_enabled; }
 void set_sanitizer(bool on) { g_enabled = on; }
 
 void next_interval(Worker& w) {

@@ -40,7 +40,6 @@ public final class EmuDevice implements Device {
     public static final String LIBRARY = "libgpt4llm_emu.so";
     /** {@code -Dgpt4llm.emu.sanitizer=false} turns the emulation's sanitizer off. */
     public static final String SANITIZER_PROPERTY = "gpt4llm.emu.sanitizer";
-    private static final boolean SANITIZER = !"false".equalsIgnoreCase(System.getProperty(SANITIZER_PROPERTY));
 
     private static final SymbolLookup LIB = NativeLibraries.open(NativeLibraries.locate(LIBRARY));
     private static final MethodHandle LAST_ERROR = NativeLibraries.function(LIB, LIBRARY, "g4emu_last_error",
@@ -61,6 +60,10 @@ public final class EmuDevice implements Device {
             "g4emu_first_unwritten", FunctionDescriptor.of(JAVA_LONG, ADDRESS, JAVA_LONG));
     private static final MethodHandle BYTES_IN_USE = NativeLibraries.function(LIB, LIBRARY, "g4emu_bytes_in_use",
             FunctionDescriptor.of(JAVA_LONG));
+    private static final MethodHandle INSTRUMENTED = NativeLibraries.function(LIB, LIBRARY, "g4emu_instrumented",
+            FunctionDescriptor.of(JAVA_INT));
+    /** On unless turned off, and where the library's kernels were built with the instrumentation (CMake's G4_EMU_SANITIZER). */
+    private static final boolean SANITIZER = !"false".equalsIgnoreCase(System.getProperty(SANITIZER_PROPERTY)) && instrumented();
     private static final FunctionDescriptor LAUNCH = FunctionDescriptor.ofVoid(ADDRESS, ADDRESS);
     private static final FunctionDescriptor PARAMS = FunctionDescriptor.of(ADDRESS);
     /** Guards a launch and the read of its error, which the runtime keeps per process. */
@@ -104,6 +107,14 @@ public final class EmuDevice implements Device {
     /** Whether the emulation's sanitizer checks the launches ({@value #SANITIZER_PROPERTY}). */
     public static boolean sanitizer() {
         return SANITIZER;
+    }
+
+    private static boolean instrumented() {
+        try {
+            return (int) INSTRUMENTED.invokeExact() != 0;
+        } catch (Throwable t) {
+            throw rethrow(t);
+        }
     }
 
     /** Worker threads the runtime has started so far in this process (any device's). */
