@@ -60,7 +60,7 @@ G4_DEVICE float g4_warp_sum(float v) {
   for (int o = 16; o > 0; o >>= 1) v += __shfl_xor_sync(0xffffffffu, v, o);
   return v;
 #else  // the same butterfly in one warp operation instead of five
-  return g4emu::warp_butterfly<g4emu::kSum>(v);
+  return g4emu::warp_butterfly(v, g4emu::kSum);
 #endif
 }
 
@@ -70,7 +70,7 @@ G4_DEVICE float g4_warp_max(float v) {
   for (int o = 16; o > 0; o >>= 1) v = fmaxf(v, __shfl_xor_sync(0xffffffffu, v, o));
   return v;
 #else
-  return g4emu::warp_butterfly<g4emu::kMax>(v);
+  return g4emu::warp_butterfly(v, g4emu::kMax);
 #endif
 }
 

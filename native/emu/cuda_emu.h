@@ -249,41 +249,13 @@ G4EMU_UNCHECKED T shfl(T v, Shfl mode, int arg, int width) {
 
 // What five __shfl_xor_sync steps with offsets 16, 8, 4, 2, 1 leave in the caller's lane, each
 // step v = v + partner's v (kMax: fmaxf(v, partner's v); an absent partner gives the lane's own
-// v), in one warp operation: every lane deposits its v once and replays the 31 operations its
-// result depends on, in the same order, so the result is the same to the bit.
+// v), in one warp operation: the lanes deposit their v once and the butterfly is replayed for all
+// of them, in the same order, so every lane's result is the same to the bit.
 enum Butterfly { kSum, kMax };
-template <Butterfly B>
-G4EMU_UNCHECKED float warp_butterfly(float v) {
-  uint32_t mine;
-  std::memcpy(&mine, &v, 4);
-  const WarpView x = warp_exchange(&mine, 1);
-  const int lane = x.lane;
-  float cur[16];  // cur[i]: the value of lane lane ^ i after the steps so far
-  for (int i = 0; i < 16; ++i) {
-    const int l = lane ^ i, p = (x.present >> (l ^ 16)) & 1u ? l ^ 16 : l;
-    float a, b;
-    std::memcpy(&a, x.word[l], 4);
-    std::memcpy(&b, x.word[p], 4);
-    cur[i] = B == kSum ? a + b : fmaxf(a, b);
-  }
-  for (int o = 8; o >= 1; o >>= 1) {
-    for (int i = 0; i < o; ++i) {
-      const float b = (x.present >> (lane ^ i ^ o)) & 1u ? cur[i ^ o] : cur[i];
-      cur[i] = B == kSum ? cur[i] + b : fmaxf(cur[i], b);
-    }
-  }
-  return cur[0];
-}
-
-// bit j set when lane j took part and its predicate was true
-G4EMU_UNCHECKED static unsigned vote(int pred) {
-  uint32_t mine = pred != 0;
-  WarpView x = warp_exchange(&mine, 1);
-  unsigned bits = 0;
-  for (int j = 0; j < 32; ++j)
-    if (((x.present >> j) & 1u) && x.word[j][0]) bits |= 1u << j;
-  return bits;
-}
+float warp_butterfly(float v, Butterfly kind);
+// bit j set when lane j took part and its predicate was true (one warp operation)
+unsigned warp_ballot(int pred);
+static inline unsigned vote(int pred) { return warp_ballot(pred); }
 }  // namespace g4emu
 
 template <typename T>

@@ -73,6 +73,10 @@ struct Warp {
   unsigned arrived = 0;  // lanes waiting in the pending operation
   unsigned pending_buf = 0;      // the exchange buffer of the pending operation
   unsigned present[2] = {0, 0};  // the lanes of the last completed operation on each buffer
+  // What a warp-wide operation computes once for all lanes (a butterfly's results, a ballot), per
+  // buffer, tagged with the operation (the block's first interval and the operation's count).
+  uint64_t result_tag[2] = {0, 0};
+  uint32_t result[2][32];
   alignas(64) uint32_t word[2][32][kExchangeWords];
 };
 

@@ -246,6 +246,65 @@ WarpView warp_exchange(const uint32_t* mine, int words) {
   return {wp.word[buf], wp.present[buf], (int)lane};
 }
 
+namespace {
+// The view of the running fiber's just completed operation, and whether its warp-wide result is
+// still to be computed (the first lane to ask computes it for all).
+struct Completed {
+  Warp& wp;
+  unsigned buf, lane;
+  bool fresh;
+};
+
+Completed deposit_one(uint32_t word) {
+  Worker& w = fiber_worker();
+  Fiber* f = w.cur;
+  Warp& wp = w.warps[f->tid >> 5];
+  const unsigned lane = f->tid & 31, buf = ++f->ops & 1u;
+  wp.word[buf][lane][0] = word;
+  arrive_warp(w, f);
+  restamp(w);
+  const uint64_t tag = (uint64_t)w.block_start << 32 | f->ops;
+  const bool fresh = wp.result_tag[buf] != tag;
+  wp.result_tag[buf] = tag;
+  return {wp, buf, lane, fresh};
+}
+}  // namespace
+
+float warp_butterfly(float v, Butterfly kind) {
+  uint32_t mine;
+  std::memcpy(&mine, &v, 4);
+  const Completed c = deposit_one(mine);
+  if (c.fresh) {
+    const unsigned present = c.wp.present[c.buf];
+    float cur[32], next[32];
+    for (int l = 0; l < 32; ++l) std::memcpy(&cur[l], c.wp.word[c.buf][l], 4);
+    for (int o = 16; o >= 1; o >>= 1) {
+      for (int l = 0; l < 32; ++l) {
+        const float b = (present >> (l ^ o)) & 1u ? cur[l ^ o] : cur[l];
+        next[l] = kind == kSum ? cur[l] + b : fmaxf(cur[l], b);
+      }
+      std::memcpy(cur, next, sizeof cur);
+    }
+    std::memcpy(c.wp.result[c.buf], cur, sizeof cur);
+  }
+  float out;
+  std::memcpy(&out, &c.wp.result[c.buf][c.lane], 4);
+  return out;
+}
+
+unsigned warp_ballot(int pred) {
+  const Completed c = deposit_one(pred != 0);
+  if (c.fresh) {
+    unsigned bits = 0;
+    for (unsigned m = c.wp.present[c.buf]; m; m &= m - 1) {
+      const int j = __builtin_ctz(m);
+      if (c.wp.word[c.buf][j][0]) bits |= 1u << j;
+    }
+    c.wp.result[c.buf][0] = bits;
+  }
+  return c.wp.result[c.buf][0];
+}
+
 void warp_barrier() {
   Worker& w = fiber_worker();
   Fiber* f = w.cur;
