@@ -107,6 +107,9 @@ bool this_thread_tls(uintptr_t* lo, size_t* bytes, std::string* why) {
     read_shared_arrays(info.dli_fname);
     std::sort(g_static.arrays.begin(), g_static.arrays.end(),
               [](const SharedArray& a, const SharedArray& b) { return a.offset < b.offset; });
+    if (g_static.arrays.empty()) {  // no symbol table (a stripped library): one array, no bounds
+      g_static.arrays.push_back({0, g_static.bytes, "static shared memory"});
+    }
     g_static_id.assign(g_static.bytes, 0);
     for (size_t i = 0; i < g_static.arrays.size(); ++i) {
       const SharedArray& s = g_static.arrays[i];
