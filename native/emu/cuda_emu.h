@@ -2,9 +2,11 @@
 // running them on the CPU (see kernels/g4_cuda.cuh for the contract between the two builds).
 //
 // Execution model of the runtime (native/emu/):
-//   * A launch hands its blocks to a pool of OS worker threads (as many as the launching backend
-//     has threads, see g4emu_configure); each worker takes whole blocks, one at a time, in grid
-//     order (x fastest). Several blocks run at once, one per worker.
+//   * A launch runs its blocks on workers: the launching thread itself and helper threads of a
+//     pool, as many in all as the launching backend has threads (g4emu_configure), never more
+//     than there are blocks. Each worker takes whole blocks, one at a time, in grid order (x
+//     fastest). Several blocks run at once, one per worker. (The order in which blocks finish
+//     varies, as on a GPU: atomics of different blocks add up in varying order.)
 //   * The blockDim threads of a block are user-level fibers on their worker (fiber.cpp): each has
 //     a small mmap'ed stack with a guard page below, reused from block to block, and they switch
 //     only where a thread must wait for others: at __syncthreads and at warp operations. A fiber
@@ -42,8 +44,11 @@
 //       - shared-memory races: two threads touching one address between the same two barriers, at
 //         least one of them writing, unless they are lanes of one warp separated by a warp
 //         operation, or both accesses are atomics.
-//     Dynamic shared memory is filled with 0xff bytes (a NaN in fp32 and bf16) before each block
-//     when the sanitizer is off, so a read before a write still shows.
+//     GCC does not instrument accesses it can prove in bounds (locals, a static array at a
+//     constant offset), so those take no part in race detection, and reads before writes are
+//     looked for in dynamic shared memory only. Dynamic shared memory is filled with 0xff bytes (a
+//     NaN in fp32 and bf16) before each block when the sanitizer is off, so a read before a write
+//     still shows.
 #pragma once
 
 #include <cmath>
