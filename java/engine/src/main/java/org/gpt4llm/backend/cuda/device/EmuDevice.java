@@ -83,9 +83,9 @@ public final class EmuDevice implements Device {
     private final java.util.ArrayDeque<String> openRanges = new java.util.ArrayDeque<>();
     private volatile boolean closed;
 
-    /** Runs launches on as many worker threads as the machine has cores. */
+    /** Runs launches on as many worker threads as the machine has cores (at most 32). */
     public EmuDevice() {
-        this(Runtime.getRuntime().availableProcessors());
+        this(Math.min(32, Runtime.getRuntime().availableProcessors()));
     }
 
     /** Runs each launch's blocks on {@code workers} worker threads (the launching backend's thread count; 1 to 32). */
