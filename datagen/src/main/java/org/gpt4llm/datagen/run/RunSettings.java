@@ -40,10 +40,18 @@ public record RunSettings(ObjectNode values) {
         return new RunSettings(v);
     }
 
-    /** Whether {@code other} (a line's "settings") holds exactly these names and values. */
+    /**
+     * Whether {@code other} (a line's "settings") holds exactly these names and values. Numbers compare
+     * by value: a setting written as a long reads back as an int.
+     */
     public boolean matches(JsonNode other) {
-        return values.equals(other);
+        return other != null && values.equals(BY_VALUE, other);
     }
+
+    private static final java.util.Comparator<JsonNode> BY_VALUE = (a, b) -> {
+        if (a.isNumber() && b.isNumber()) return a.decimalValue().compareTo(b.decimalValue());
+        return a.equals(b) ? 0 : 1;
+    };
 
     /**
      * The first difference between these settings and {@code other}'s (a line of {@code file}), as the
@@ -58,7 +66,7 @@ public record RunSettings(ObjectNode values) {
         }
         for (String n : names) {
             JsonNode mine = values.get(n), theirs = other == null ? null : other.get(n);
-            if (mine == null || !mine.equals(theirs)) {
+            if (mine == null || theirs == null || BY_VALUE.compare(mine, theirs) != 0) {
                 return Optional.of(file + " holds answers made with " + n + " " + show(theirs) + ", not " + show(mine)
                         + " as this run asks; give another --out (answers of different " + n + " are never mixed in one file)");
             }

@@ -30,5 +30,9 @@ class ContentKeyTest {
         assertEquals("a.jsonl holds answers made with model \"gpt-3.5\", not \"gpt-4\" as this run asks; give another --out"
                 + " (answers of different model are never mixed in one file)", why);
         assertTrue(mine.difference(null, Path.of("a.jsonl")).isPresent());
+        // a long written out reads back as an int: still the same setting
+        RunSettings tokens = RunSettings.of().put("max_tokens", 64L);
+        assertTrue(tokens.matches(JSON.readTree(JSON.writeValueAsString(tokens.values()))));
+        assertTrue(tokens.difference(JSON.readTree("{\"max_tokens\":65}"), Path.of("a.jsonl")).isPresent());
     }
 }
