@@ -14,6 +14,8 @@ import java.util.ArrayList;
 import java.util.LinkedHashSet;
 import java.util.List;
 import java.util.Set;
+import org.gpt4llm.datagen.files.FileErrors;
+import org.gpt4llm.datagen.files.TextFiles;
 
 /**
  * A JSONL file of FastChat answer records, appended to one batch at a time and flushed, so a killed
@@ -47,8 +49,7 @@ public final class AnswerFile implements AutoCloseable {
     public static Set<String> repair(Path file, Set<String> keep) throws IOException {
         Set<String> ids = new LinkedHashSet<>();
         if (!Files.exists(file)) return ids;
-        byte[] bytes = Files.readAllBytes(file);
-        String text = new String(bytes, StandardCharsets.UTF_8);
+        String text = TextFiles.readLog(file);
         List<String> kept = new ArrayList<>();
         int start = 0, line = 0;
         boolean changed = false;
@@ -86,8 +87,12 @@ public final class AnswerFile implements AutoCloseable {
             StringBuilder sb = new StringBuilder();
             for (String l : kept) sb.append(l).append('\n');
             Path tmp = file.resolveSibling(file.getFileName() + ".tmp");
-            Files.writeString(tmp, sb, StandardCharsets.UTF_8);
-            Files.move(tmp, file, java.nio.file.StandardCopyOption.REPLACE_EXISTING, java.nio.file.StandardCopyOption.ATOMIC_MOVE);
+            try {
+                Files.writeString(tmp, sb, StandardCharsets.UTF_8);
+                Files.move(tmp, file, java.nio.file.StandardCopyOption.REPLACE_EXISTING, java.nio.file.StandardCopyOption.ATOMIC_MOVE);
+            } catch (IOException e) {
+                throw FileErrors.about("write", file, e);
+            }
         }
         return ids;
     }

@@ -6,12 +6,10 @@ import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.IntNode;
 import com.fasterxml.jackson.databind.node.TextNode;
 import java.io.IOException;
-import java.nio.charset.StandardCharsets;
-import java.nio.file.Files;
-import java.nio.file.NoSuchFileException;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
+import org.gpt4llm.datagen.files.TextFiles;
 
 /**
  * Evaluation questions, from any of the files the paper evaluates on (a JSON array or JSONL):
@@ -37,10 +35,9 @@ public final class Questions {
     private Questions() {}
 
     public static List<Question> read(Path file) throws IOException {
-        if (!Files.isRegularFile(file)) throw new NoSuchFileException(file + " does not exist or is not a file");
         List<JsonNode> records = new ArrayList<>();
         List<String> where = new ArrayList<>();
-        String text = Files.readString(file, StandardCharsets.UTF_8);
+        String text = TextFiles.read(file);
         if (text.stripLeading().startsWith("[")) {
             JsonNode array = parse(text, file.toString());
             for (int i = 0; i < array.size(); i++) {
