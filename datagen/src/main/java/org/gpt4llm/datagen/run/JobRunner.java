@@ -21,6 +21,7 @@ import java.util.Set;
 import java.util.concurrent.atomic.AtomicInteger;
 import java.util.concurrent.atomic.AtomicReference;
 import java.util.concurrent.atomic.LongAdder;
+import org.gpt4llm.datagen.files.FileErrors;
 import org.gpt4llm.datagen.job.Item;
 import org.gpt4llm.datagen.job.Job;
 import org.gpt4llm.datagen.teacher.ChatRequest;
@@ -214,7 +215,8 @@ public final class JobRunner {
     private static Map<String, Failure> readFailures(Path file) throws IOException {
         Map<String, Failure> out = new LinkedHashMap<>();
         if (!Files.exists(file)) return out;
-        for (String line : Files.readAllLines(file)) {
+        // decoded leniently: a run killed mid-line can cut a character in half, and such a line is skipped anyway
+        for (String line : new String(Files.readAllBytes(file), java.nio.charset.StandardCharsets.UTF_8).lines().toList()) {
             try {
                 Failure f = JSON.readValue(line, Failure.class);
                 if (f.id() != null) out.put(f.id(), f);
@@ -242,7 +244,11 @@ public final class JobRunner {
      */
     static void writeAtomically(Path file, byte[] bytes) throws IOException {
         Path abs = file.toAbsolutePath();
-        Files.createDirectories(abs.getParent());
+        try {
+            Files.createDirectories(abs.getParent());
+        } catch (IOException e) {
+            throw FileErrors.about("create the folder", abs.getParent(), e);
+        }
         Path tmp = abs.resolveSibling("." + abs.getFileName() + "." + Long.toHexString(System.nanoTime()) + ".tmp");
         try {
             try (var ch = java.nio.channels.FileChannel.open(tmp, java.nio.file.StandardOpenOption.CREATE_NEW,
@@ -256,6 +262,8 @@ public final class JobRunner {
             } catch (AtomicMoveNotSupportedException e) {
                 Files.move(tmp, abs, StandardCopyOption.REPLACE_EXISTING);
             }
+        } catch (IOException e) {
+            throw FileErrors.about("write", file, e); // the file the user named, not the temp file
         } finally {
             Files.deleteIfExists(tmp);
         }

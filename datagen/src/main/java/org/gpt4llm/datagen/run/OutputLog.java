@@ -15,6 +15,7 @@ import java.nio.file.Path;
 import java.nio.file.StandardOpenOption;
 import java.util.LinkedHashMap;
 import java.util.Map;
+import org.gpt4llm.datagen.files.TextFiles;
 
 /**
  * A job's output: append-only JSONL, one finished item a line, {@code {"id": ..., ...record}}, or
@@ -56,8 +57,11 @@ final class OutputLog implements Closeable {
             ObjectNode record = parse(bytes, start, end);
             if (record == null && !isBlank(bytes, start, end) || nl < 0 && !isBlank(bytes, start, end)) {
                 // a line without its newline was cut short by a kill even if what is there parses
-                if (!last) throw new IOException("line " + lineNo + " of " + file
-                        + " is not a JSON object with a string \"id\"; fix or remove that line to resume");
+                if (!last) {
+                    TextFiles.requireUtf8(file, bytes, start, end); // bytes that are not UTF-8 say so, with their offset
+                    throw new IOException("line " + lineNo + " of " + file
+                            + " is not a JSON object with a string \"id\"; fix or remove that line to resume");
+                }
                 if (repair) {
                     try (FileChannel ch = FileChannel.open(file, StandardOpenOption.WRITE)) {
                         ch.truncate(goodEnd);

@@ -182,6 +182,22 @@ class JobRunnerTest {
     }
 
     @Test
+    void aByteThatIsNotUtf8BeforeTheLastLineIsNamedWithItsOffset(@TempDir Path dir) throws Exception {
+        Path input = Doubles.alpacaFile(dir.resolve("in.json"), 5, 15);
+        Path out = dir.resolve("answers.jsonl");
+        runner(input, out).run(Doubles::respond, RunOptions.defaults(), false);
+        byte[] bytes = Files.readAllBytes(out);
+        int secondLine = 0;
+        while (bytes[secondLine] != '\n') secondLine++;
+        int at = secondLine + 1 + 10; // inside line 2's JSON, which Jackson reads from the bytes themselves
+        bytes[at] = (byte) 0xff;
+        Files.write(out, bytes);
+        IOException e = assertThrows(IOException.class, () -> runner(input, out).run(Doubles::respond, RunOptions.defaults(), false));
+        assertEquals(out + " line 2 (byte " + at + "): the byte 0xff is not UTF-8; gpt4llm reads its text and JSON files as UTF-8",
+                e.getMessage());
+    }
+
+    @Test
     void aBrokenLineBeforeTheLastIsOneErrorNamingIt(@TempDir Path dir) throws Exception {
         Path input = Doubles.alpacaFile(dir.resolve("in.json"), 5, 15);
         Path out = dir.resolve("answers.jsonl");

@@ -8,6 +8,7 @@ import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.StandardCopyOption;
+import org.gpt4llm.datagen.files.FileErrors;
 import org.knowm.xchart.BitmapEncoder;
 import org.knowm.xchart.internal.chartpart.Chart;
 
@@ -26,34 +27,40 @@ public final class ReportFiles {
     }
 
     public static void writeText(Path file, String text) throws IOException {
-        Path tmp = temp(file);
-        try {
-            Files.writeString(tmp, text, StandardCharsets.UTF_8);
-            Files.move(tmp, file, StandardCopyOption.ATOMIC_MOVE, StandardCopyOption.REPLACE_EXISTING);
-        } finally {
-            Files.deleteIfExists(tmp);
-        }
+        write(file, tmp -> Files.writeString(tmp, text, StandardCharsets.UTF_8));
     }
 
     /** A chart as a PNG (headless). */
     public static void writePng(Path file, Chart<?, ?> chart) throws IOException {
         System.setProperty("java.awt.headless", "true");
-        Path tmp = temp(file);
-        try {
-            BitmapEncoder.saveBitmap(chart, tmp.toString(), BitmapEncoder.BitmapFormat.PNG);
-            Files.move(tmp, file, StandardCopyOption.ATOMIC_MOVE, StandardCopyOption.REPLACE_EXISTING);
-        } finally {
-            Files.deleteIfExists(tmp);
-        }
+        write(file, tmp -> BitmapEncoder.saveBitmap(chart, tmp.toString(), BitmapEncoder.BitmapFormat.PNG));
     }
 
-    private static Path temp(Path file) throws IOException {
+    /** What writes a whole file at the temp path it is given. */
+    private interface Writer {
+        void write(Path tmp) throws IOException;
+    }
+
+    /** {@code file} written whole by {@code writer} into a temp file beside it, then renamed into place. */
+    private static void write(Path file, Writer writer) throws IOException {
         Path dir = file.toAbsolutePath().getParent();
-        Files.createDirectories(dir);
         // the PNG encoder names its file itself: keep the extension last
         String name = file.getFileName().toString();
         int dot = name.lastIndexOf('.');
         String ext = dot < 0 ? "" : name.substring(dot);
-        return dir.resolve("." + (dot < 0 ? name : name.substring(0, dot)) + ".tmp" + ext);
+        Path tmp = dir.resolve("." + (dot < 0 ? name : name.substring(0, dot)) + ".tmp" + ext);
+        try {
+            Files.createDirectories(dir);
+        } catch (IOException e) {
+            throw FileErrors.about("create the folder", dir, e);
+        }
+        try {
+            writer.write(tmp);
+            Files.move(tmp, file, StandardCopyOption.ATOMIC_MOVE, StandardCopyOption.REPLACE_EXISTING);
+        } catch (IOException e) {
+            throw FileErrors.about("write", file, e); // the file the user asked for, not the temp file
+        } finally {
+            Files.deleteIfExists(tmp);
+        }
     }
 }

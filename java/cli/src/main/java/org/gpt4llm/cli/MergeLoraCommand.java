@@ -1,5 +1,6 @@
 package org.gpt4llm.cli;
 
+import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.StandardCopyOption;
@@ -7,6 +8,7 @@ import java.util.List;
 import java.util.Locale;
 import java.util.concurrent.Callable;
 import org.gpt4llm.backend.cpu.CpuBackend;
+import org.gpt4llm.datagen.files.FileErrors;
 import org.gpt4llm.model.DecoderModel;
 import org.gpt4llm.model.LoraConfig;
 import picocli.CommandLine.Command;
@@ -46,8 +48,12 @@ public final class MergeLoraCommand implements Callable<Integer> {
                 Path f = model.resolve(name);
                 if (Files.isRegularFile(f)) {
                     Path tmp = out.resolve("." + name + ".tmp");
-                    Files.copy(f, tmp, StandardCopyOption.REPLACE_EXISTING);
-                    Files.move(tmp, out.resolve(name), StandardCopyOption.ATOMIC_MOVE, StandardCopyOption.REPLACE_EXISTING);
+                    try {
+                        Files.copy(f, tmp, StandardCopyOption.REPLACE_EXISTING);
+                        Files.move(tmp, out.resolve(name), StandardCopyOption.ATOMIC_MOVE, StandardCopyOption.REPLACE_EXISTING);
+                    } catch (IOException e) {
+                        throw FileErrors.about("write", out.resolve(name), e);
+                    }
                 }
             }
             System.out.printf(Locale.ROOT, "merged %s (rank %d, alpha %s, %s) into %s: wrote %s%n", adapter, c.rank(),

@@ -13,7 +13,6 @@ import java.math.BigDecimal;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
-import java.nio.file.StandardCopyOption;
 import java.nio.file.StandardOpenOption;
 import java.security.SecureRandom;
 import java.util.ArrayList;
@@ -25,9 +24,11 @@ import java.util.List;
 import java.util.Map;
 import java.util.Set;
 import java.util.function.Consumer;
+import org.gpt4llm.datagen.files.TextFiles;
 import org.gpt4llm.datagen.run.ContentKey;
 import org.gpt4llm.datagen.run.RunSettings;
 import org.gpt4llm.generate.Questions.Question;
+import org.gpt4llm.io.AtomicFiles;
 
 /**
  * A JSONL file of FastChat answer records that a rerun continues by key. Every record carries in its
@@ -120,9 +121,7 @@ public final class AnswerFile implements AutoCloseable {
         if (read.changed() || s.changed) {
             StringBuilder sb = new StringBuilder();
             for (String l : s.kept) sb.append(l).append('\n');
-            Path tmp = file.resolveSibling(file.getFileName() + ".tmp");
-            Files.writeString(tmp, sb, StandardCharsets.UTF_8);
-            Files.move(tmp, file, StandardCopyOption.REPLACE_EXISTING, StandardCopyOption.ATOMIC_MOVE);
+            AtomicFiles.write(file, sb.toString().getBytes(StandardCharsets.UTF_8));
         }
         return new AnswerFile(file, settings, byKey, new LinkedHashSet<>(s.covered.keySet()), s.unmatched);
     }
@@ -212,7 +211,7 @@ public final class AnswerFile implements AutoCloseable {
     private static Read read(Path file) throws IOException {
         List<Line> lines = new ArrayList<>();
         if (!Files.exists(file)) return new Read(lines, false);
-        String text = Files.readString(file, StandardCharsets.UTF_8);
+        String text = TextFiles.readLog(file);  // a last line cut mid-character by a kill is let through
         int start = 0, number = 0;
         boolean changed = false;
         while (start < text.length()) {

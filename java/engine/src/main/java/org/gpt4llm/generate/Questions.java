@@ -7,14 +7,12 @@ import com.fasterxml.jackson.databind.node.IntNode;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import com.fasterxml.jackson.databind.node.TextNode;
 import java.io.IOException;
-import java.nio.charset.StandardCharsets;
-import java.nio.file.Files;
-import java.nio.file.NoSuchFileException;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
+import org.gpt4llm.datagen.files.TextFiles;
 import org.gpt4llm.datagen.run.ContentKey;
 
 /**
@@ -59,10 +57,9 @@ public final class Questions {
     }
 
     public static List<Question> read(Path file) throws IOException {
-        if (!Files.isRegularFile(file)) throw new NoSuchFileException(file + " does not exist or is not a file");
         List<JsonNode> records = new ArrayList<>();
         List<String> where = new ArrayList<>();
-        String text = Files.readString(file, StandardCharsets.UTF_8);
+        String text = TextFiles.read(file);
         if (text.stripLeading().startsWith("[")) {
             JsonNode array = parse(text, file.toString());
             for (int i = 0; i < array.size(); i++) {

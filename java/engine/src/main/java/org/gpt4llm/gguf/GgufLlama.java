@@ -17,6 +17,7 @@ import java.util.Set;
 import java.util.regex.Matcher;
 import java.util.regex.Pattern;
 import java.util.stream.Stream;
+import org.gpt4llm.datagen.files.FileErrors;
 import org.gpt4llm.io.AtomicFiles;
 import org.gpt4llm.io.Checkpoint;
 import org.gpt4llm.io.CheckpointException;
@@ -58,7 +59,13 @@ public record GgufLlama(Path source, LlamaConfig config, LinkedHashMap<String, T
     public static LlamaConfig convert(Path file, Path out) throws IOException {
         try (Arena arena = Arena.ofShared()) {
             GgufLlama model = read(GgufFile.open(file, arena), arena);
-            model.save(out);
+            try {
+                model.save(out);
+            } catch (IOException e) {
+                throw FileErrors.about("write", out, e); // the folder the user named, not the staging folder beside it
+            } catch (CheckpointException e) {
+                throw CheckpointException.writing(out, e);
+            }
             return model.config();
         }
     }

@@ -9,6 +9,7 @@ import java.nio.file.Path;
 import java.nio.file.StandardCopyOption;
 import java.nio.file.StandardOpenOption;
 import java.security.SecureRandom;
+import org.gpt4llm.datagen.files.FileErrors;
 
 /**
  * Writes that never leave a half-written file under the final name: the bytes go to a hidden temp
@@ -38,6 +39,14 @@ public final class AtomicFiles {
      * caller {@link #commit commits} it. On failure the temp file is removed and the error rethrown.
      */
     static Path writeTemp(Path target, Body body) throws IOException {
+        try {
+            return createTemp(target, body);
+        } catch (IOException e) {
+            throw FileErrors.about("write", target, e); // the file the user named, not the temp file
+        }
+    }
+
+    private static Path createTemp(Path target, Body body) throws IOException {
         Path dir = parentOf(target);
         for (int attempt = 0; ; attempt++) {
             // Not Files.createTempFile: that makes the file owner-only (0600); this honours the umask.
@@ -63,10 +72,15 @@ public final class AtomicFiles {
     /** Renames a temp file from {@link #writeTemp} over {@code target}, atomically. */
     static void commit(Path tmp, Path target) throws IOException {
         try {
-            Files.move(tmp, target, StandardCopyOption.ATOMIC_MOVE);
-        } catch (AtomicMoveNotSupportedException e) {
-            Files.move(tmp, target, StandardCopyOption.REPLACE_EXISTING);
-        } catch (IOException | RuntimeException e) {
+            try {
+                Files.move(tmp, target, StandardCopyOption.ATOMIC_MOVE);
+            } catch (AtomicMoveNotSupportedException e) {
+                Files.move(tmp, target, StandardCopyOption.REPLACE_EXISTING);
+            }
+        } catch (IOException e) {
+            Files.deleteIfExists(tmp);
+            throw FileErrors.about("write", target, e);
+        } catch (RuntimeException e) {
             Files.deleteIfExists(tmp);
             throw e;
         }

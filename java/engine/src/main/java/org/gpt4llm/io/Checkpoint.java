@@ -22,6 +22,9 @@ import java.util.TreeMap;
 import java.util.TreeSet;
 import java.util.regex.Pattern;
 import java.util.stream.Stream;
+import org.gpt4llm.datagen.files.FileErrors;
+import org.gpt4llm.datagen.files.NotUtf8Exception;
+import org.gpt4llm.datagen.files.TextFiles;
 import org.gpt4llm.tensor.DType;
 import org.gpt4llm.tensor.Tensor;
 
@@ -99,11 +102,13 @@ public final class Checkpoint {
     private static Map<String, String> readIndex(Path indexFile) {
         JsonNode root;
         try {
-            root = SafeTensorsHeader.JSON.readTree(Files.readAllBytes(indexFile));
+            root = SafeTensorsHeader.JSON.readTree(TextFiles.read(indexFile));
         } catch (JacksonException e) {
             throw new CheckpointException(indexFile + ": is not valid JSON (" + SafeTensorsHeader.describe(e) + ")", e);
+        } catch (NotUtf8Exception e) {
+            throw new CheckpointException(e.getMessage(), e);
         } catch (IOException e) {
-            throw new CheckpointException(indexFile + ": cannot be read (" + e.getMessage() + ")", e);
+            throw new CheckpointException(indexFile + ": cannot be read (" + FileErrors.reason(e) + ")", e);
         }
         JsonNode map = root == null ? null : root.get("weight_map");
         if (map == null || !map.isObject()) {
@@ -164,7 +169,7 @@ public final class Checkpoint {
             }
             removeStale(dir, keep);
         } catch (IOException e) {
-            throw new CheckpointException(dir + ": cannot save the checkpoint (" + e.getMessage() + ")", e);
+            throw new CheckpointException(dir + ": cannot save the checkpoint (" + FileErrors.reason(e) + ")", e);
         }
     }
 

@@ -14,6 +14,7 @@ import java.util.List;
 import java.util.Map;
 import java.util.SplittableRandom;
 import org.gpt4llm.backend.Backend;
+import org.gpt4llm.datagen.files.TextFiles;
 import org.gpt4llm.io.AtomicFiles;
 import org.gpt4llm.io.SafeTensors;
 import org.gpt4llm.tensor.DType;
@@ -199,8 +200,8 @@ final class LoraAdapters implements AutoCloseable {
         if (!Files.isRegularFile(file)) throw new IOException(dir + " has no " + CONFIG + ": not a PEFT adapter folder");
         JsonNode c;
         try {
-            c = JSON.readTree(file.toFile());
-        } catch (IOException e) {
+            c = JSON.readTree(TextFiles.read(file));
+        } catch (com.fasterxml.jackson.core.JacksonException e) {
             throw new IOException(file + " is not valid JSON: " + e.getMessage(), e);
         }
         if (!"LORA".equals(c.path("peft_type").asText("LORA"))) throw new IOException(file + ": peft_type " + c.get("peft_type") + " is not LORA");

@@ -9,6 +9,7 @@ import java.util.Collections;
 import java.util.LinkedHashMap;
 import java.util.Map;
 import org.gpt4llm.backend.Backend;
+import org.gpt4llm.datagen.files.TextFiles;
 import org.gpt4llm.io.AtomicFiles;
 import org.gpt4llm.io.Checkpoint;
 import org.gpt4llm.tensor.DType;
@@ -78,7 +79,7 @@ public final class RewardModel implements AutoCloseable {
         Path config = dir.resolve("config.json");
         if (!Files.isRegularFile(config)) throw new IOException(dir + " has no config.json: not a model folder");
         ModelConfig cfg = ModelConfig.read(config);
-        int pad = ModelConfig.JSON.readTree(config.toFile()).path("pad_token_id").asInt(defaultPadId);
+        int pad = ModelConfig.JSON.readTree(TextFiles.read(config)).path("pad_token_id").asInt(defaultPadId);
         try (Arena mapping = Arena.ofShared()) {
             Map<String, Tensor> weights = Checkpoint.load(dir, mapping);
             RewardModel rm = new RewardModel(DecoderModel.createHeadless(backend, cfg, weights, dir.toString()), pad);

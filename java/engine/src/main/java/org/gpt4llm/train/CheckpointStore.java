@@ -15,8 +15,10 @@ import java.util.regex.Matcher;
 import java.util.regex.Pattern;
 import java.util.stream.Stream;
 import org.gpt4llm.backend.Backend;
+import org.gpt4llm.datagen.files.FileErrors;
 import org.gpt4llm.io.AtomicFiles;
 import org.gpt4llm.io.Checkpoint;
+import org.gpt4llm.io.CheckpointException;
 import org.gpt4llm.io.SafeTensors;
 import org.gpt4llm.optim.AdamWOptimizer;
 import org.gpt4llm.tensor.DType;
@@ -43,21 +45,27 @@ final class CheckpointStore {
     /** Writes {@code dir} (checkpoint-STEP or final) atomically, replacing nothing that exists. */
     Path save(String name, TrainableModel<?> model, AdamWOptimizer opt, TrainerState state) throws IOException {
         Path dir = runDir.resolve(name), tmp = runDir.resolve("." + name + ".tmp");
-        deleteTree(tmp);
-        Files.createDirectories(tmp);
-        model.save(tmp);
-        if (opt != null) {
-            Backend be = model.backend();
-            try (Arena host = Arena.ofConfined()) {
-                Map<String, Tensor> tensors = new LinkedHashMap<>();
-                opt.moments(false).forEach((k, t) -> tensors.put("exp_avg." + k, be.toHost(t, host)));
-                opt.moments(true).forEach((k, t) -> tensors.put("exp_avg_sq." + k, be.toHost(t, host)));
-                SafeTensors.write(tmp.resolve(OPTIMIZER), tensors, Map.of("step", Integer.toString(opt.stepCount())));
+        try {
+            deleteTree(tmp);
+            Files.createDirectories(tmp);
+            model.save(tmp);
+            if (opt != null) {
+                Backend be = model.backend();
+                try (Arena host = Arena.ofConfined()) {
+                    Map<String, Tensor> tensors = new LinkedHashMap<>();
+                    opt.moments(false).forEach((k, t) -> tensors.put("exp_avg." + k, be.toHost(t, host)));
+                    opt.moments(true).forEach((k, t) -> tensors.put("exp_avg_sq." + k, be.toHost(t, host)));
+                    SafeTensors.write(tmp.resolve(OPTIMIZER), tensors, Map.of("step", Integer.toString(opt.stepCount())));
+                }
             }
+            state.write(tmp.resolve(STATE));
+            deleteTree(dir); // only final/ of an earlier attempt can be here: checkpoint steps only grow
+            Files.move(tmp, dir, StandardCopyOption.ATOMIC_MOVE);
+        } catch (IOException e) {
+            throw FileErrors.about("write", dir, e); // the checkpoint, not the temp folder it is written in
+        } catch (CheckpointException e) {
+            throw CheckpointException.writing(dir, e);
         }
-        state.write(tmp.resolve(STATE));
-        deleteTree(dir); // only final/ of an earlier attempt can be here: checkpoint steps only grow
-        Files.move(tmp, dir, StandardCopyOption.ATOMIC_MOVE);
         AtomicFiles.syncDirectory(runDir);
         return dir;
     }

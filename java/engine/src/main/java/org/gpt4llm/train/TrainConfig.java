@@ -20,6 +20,7 @@ import java.util.List;
 import java.util.Locale;
 import java.util.Map;
 import java.util.TreeSet;
+import org.gpt4llm.datagen.files.TextFiles;
 import org.gpt4llm.io.AtomicFiles;
 
 /**
@@ -123,7 +124,7 @@ public record TrainConfig(
         String name = file.getFileName().toString().toLowerCase(Locale.ROOT);
         ObjectMapper parser = name.endsWith(".yaml") || name.endsWith(".yml") ? YAML : JSON;
         Object values;
-        String text = Files.readString(file, StandardCharsets.UTF_8);
+        String text = TextFiles.read(file);
         try (MappingIterator<Object> docs = parser.readerFor(Object.class).readValues(text)) {
             values = docs.hasNextValue() ? docs.nextValue() : null;
         } catch (JacksonException e) {
