@@ -14,6 +14,7 @@ import java.util.ArrayList;
 import java.util.LinkedHashSet;
 import java.util.List;
 import java.util.Set;
+import org.gpt4llm.io.AtomicFiles;
 
 /**
  * A JSONL file of FastChat answer records, appended to one batch at a time and flushed, so a killed
@@ -85,9 +86,7 @@ public final class AnswerFile implements AutoCloseable {
         if (changed) {
             StringBuilder sb = new StringBuilder();
             for (String l : kept) sb.append(l).append('\n');
-            Path tmp = file.resolveSibling(file.getFileName() + ".tmp");
-            Files.writeString(tmp, sb, StandardCharsets.UTF_8);
-            Files.move(tmp, file, java.nio.file.StandardCopyOption.REPLACE_EXISTING, java.nio.file.StandardCopyOption.ATOMIC_MOVE);
+            AtomicFiles.write(file, sb.toString().getBytes(StandardCharsets.UTF_8));
         }
         return ids;
     }
