@@ -10,8 +10,9 @@ import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.List;
-import java.util.stream.Stream;
+import org.gpt4llm.testing.EndedProcess;
 import org.gpt4llm.testing.FilePermissions;
+import org.gpt4llm.testing.FileTrees;
 import org.gpt4llm.testing.TestSeeds;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
@@ -21,24 +22,12 @@ class TempFilesTest {
     @TempDir
     Path dir;
 
-    /** The id of a process that has ended. */
-    static long deadPid() throws Exception {
-        Process p = new ProcessBuilder(Path.of(System.getProperty("java.home"), "bin", "java").toString(), "-version")
-                .redirectErrorStream(true).redirectOutput(ProcessBuilder.Redirect.DISCARD).start();
-        p.waitFor();
-        return p.pid();
-    }
 
     private Path temp(String target, String writer, long pid) throws Exception {
         return Files.writeString(dir.resolve("." + target + "." + writer + "-" + pid + "-"
                 + String.format("%016x", TestSeeds.next()) + ".tmp"), "half");
     }
 
-    private List<String> listing() throws Exception {
-        try (Stream<Path> s = Files.list(dir)) {
-            return s.map(p -> p.getFileName().toString()).sorted().toList();
-        }
-    }
 
     @Test
     void aNameSaysTargetWriterAndProcess() {
@@ -51,7 +40,7 @@ class TempFilesTest {
 
     @Test
     void onlyTheTempsOfStoppedRunsOfThatWriterAndTargetAreRemoved() throws Exception {
-        long gone = deadPid(), live = ProcessHandle.current().pid();
+        long gone = EndedProcess.pid(), live = ProcessHandle.current().pid();
         Path stale = temp("out.json", "export", gone);
         Path staleDir = Files.createDirectory(dir.resolve(".out.json.export-" + gone + "-00000000000000aa.tmp"));
         Files.writeString(staleDir.resolve("part"), "x");
@@ -72,7 +61,7 @@ class TempFilesTest {
         }
         assertEquals(2, removed);
         assertEquals(List.of(lookalike, mine, otherTarget, otherWriter, dir.resolve("out.json")).stream()
-                .map(p -> p.getFileName().toString()).sorted().toList(), listing());
+                .map(p -> p.getFileName().toString()).sorted().toList(), FileTrees.names(dir));
         String note = said.toString(StandardCharsets.UTF_8);
         assertEquals(1, note.lines().count(), note);
         assertTrue(note.startsWith("note: removed 2 temps [") && note.contains(stale.getFileName().toString())
@@ -88,15 +77,13 @@ class TempFilesTest {
     void anAtomicWriteReplacesItsTargetRemovesAStaleTempAndKeepsTheUmask() throws Exception {
         Path target = dir.resolve("sub").resolve("data.json");
         Files.createDirectories(target.getParent());
-        Path stale = Files.writeString(target.resolveSibling(".data.json.datagen-" + deadPid() + "-0000000000000001.tmp"), "{");
+        Path stale = Files.writeString(target.resolveSibling(".data.json.datagen-" + EndedProcess.pid() + "-0000000000000001.tmp"), "{");
         byte[] bytes = new byte[100_000];
         TestSeeds.random().nextBytes(bytes);
         AtomicWrite.write(target, "datagen", bytes);
         assertArrayEquals(bytes, Files.readAllBytes(target));
         assertTrue(!Files.exists(stale));
-        try (Stream<Path> s = Files.list(target.getParent())) {
-            assertEquals(List.of("data.json"), s.map(p -> p.getFileName().toString()).toList());
-        }
+        assertEquals(List.of("data.json"), FileTrees.names(target.getParent()));
         FilePermissions.assertUmaskDefault(target);
         Path copy = dir.resolve("copy.json");
         AtomicWrite.copy(target, copy, "datagen");

@@ -10,10 +10,10 @@ import java.nio.file.Path;
 import java.util.List;
 import java.util.Random;
 import java.util.concurrent.TimeUnit;
-import java.util.stream.Stream;
 import org.gpt4llm.datagen.job.AlpacaJob;
 import org.gpt4llm.datagen.job.Job;
 import org.gpt4llm.testing.FilePermissions;
+import org.gpt4llm.testing.FileTrees;
 import org.gpt4llm.testing.TestSeeds;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
@@ -58,23 +58,18 @@ class KilledExportTest {
                     export.toString()).redirectErrorStream(true).redirectOutput(log.toFile()).start();
             long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(60);
             while (p.isAlive() && !Files.readString(log).contains("exporting") && System.nanoTime() < deadline) Thread.sleep(2);
-            while (p.isAlive() && listing(release).size() < 2 && System.nanoTime() < deadline) Thread.onSpinWait();
+            while (p.isAlive() && FileTrees.names(release).size() < 2 && System.nanoTime() < deadline) Thread.onSpinWait();
             Thread.sleep(random.nextInt(3));
             assertTrue(p.isAlive(), "export " + kill + " ended before it could be killed: " + Files.readString(log));
             p.destroyForcibly().waitFor();
-            if (listing(release).size() > 1) leftBehind++;
+            if (FileTrees.names(release).size() > 1) leftBehind++;
         }
         assertTrue(leftBehind > 0, "at least one kill landed while the temp file was there");
 
         assertEquals(0, runner.export(export));
-        assertEquals(List.of("alpaca_gpt4_data.json"), listing(release), "no temp file left behind");
+        assertEquals(List.of("alpaca_gpt4_data.json"), FileTrees.names(release), "no temp file left behind");
         assertArrayEquals(Files.readAllBytes(expected), Files.readAllBytes(export), "the whole export");
         FilePermissions.assertUmaskDefault(export);
     }
 
-    private static List<String> listing(Path dir) throws Exception {
-        try (Stream<Path> s = Files.list(dir)) {
-            return s.map(p -> p.getFileName().toString()).sorted().toList();
-        }
-    }
 }

@@ -8,14 +8,12 @@ import com.fasterxml.jackson.databind.node.ArrayNode;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import java.nio.file.Files;
 import java.nio.file.Path;
-import java.nio.file.attribute.BasicFileAttributes;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
 import java.util.Random;
-import java.util.TreeMap;
-import java.util.stream.Stream;
 import org.gpt4llm.testing.CliRun;
+import org.gpt4llm.testing.FileTrees;
 import org.gpt4llm.testing.TestSeeds;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
@@ -130,25 +128,11 @@ class SftResumeTest {
         Path data = alpaca(tmp.resolve("data.json"), 40, TestSeeds.random());
         Path run = tmp.resolve("done");
         assertEquals(0, sft(data, run).code());
-        Map<String, String> before = snapshot(run);
+        Map<String, String> before = FileTrees.snapshot(run);
         CliRun r = sft(data, run, "--resume");
         assertEquals(0, r.code(), r.out() + r.err());
         assertEquals("--resume: " + run + " is finished (final/ holds step 4 of 4), so there is nothing to do; train"
                 + " further into another --out", r.out().strip());
-        assertEquals(before, snapshot(run), "final/ and everything else untouched: same bytes, times and files");
-    }
-
-    /** Every file and folder under {@code dir}: its bytes (files), modification time and inode. */
-    private static Map<String, String> snapshot(Path dir) throws Exception {
-        Map<String, String> out = new TreeMap<>();
-        try (Stream<Path> s = Files.walk(dir)) {
-            for (Path p : s.toList()) {
-                BasicFileAttributes a = Files.readAttributes(p, BasicFileAttributes.class);
-                String bytes = a.isRegularFile() ? java.util.HexFormat.of().formatHex(
-                        java.security.MessageDigest.getInstance("SHA-256").digest(Files.readAllBytes(p))) : "folder";
-                out.put(dir.relativize(p).toString(), bytes + " " + a.lastModifiedTime().toMillis() + " " + a.fileKey());
-            }
-        }
-        return out;
+        assertEquals(before, FileTrees.snapshot(run), "final/ and everything else untouched: same bytes, times and files");
     }
 }

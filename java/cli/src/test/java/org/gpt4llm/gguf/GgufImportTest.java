@@ -23,6 +23,7 @@ import org.gpt4llm.model.LlamaConfig;
 import org.gpt4llm.tensor.Tensor;
 import org.gpt4llm.testing.CliRun;
 import org.gpt4llm.testing.FilePermissions;
+import org.gpt4llm.testing.FileTrees;
 import org.gpt4llm.testing.Numerics;
 import org.gpt4llm.testing.SharedFiles;
 import org.gpt4llm.testing.TestSeeds;
@@ -70,9 +71,9 @@ class GgufImportTest {
         }
         CliRun r = CliRun.of("import-gguf", gguf.toString(), "--out", out.toString(), "--force");
         assertEquals(0, r.code(), r.err());
-        assertEquals(List.of("stories260K"), listing(models), "no staging folder left behind");
-        assertEquals(listing(reference), listing(out), "a complete model folder");
-        for (String f : listing(reference)) {
+        assertEquals(List.of("stories260K"), FileTrees.names(models), "no staging folder left behind");
+        assertEquals(FileTrees.names(reference), FileTrees.names(out), "a complete model folder");
+        for (String f : FileTrees.names(reference)) {
             assertArrayEquals(Files.readAllBytes(reference.resolve(f)), Files.readAllBytes(out.resolve(f)), f);
             FilePermissions.assertUmaskDefault(out.resolve(f));
         }
@@ -93,11 +94,6 @@ class GgufImportTest {
         }
     }
 
-    private static List<String> listing(Path folder) throws Exception {
-        try (Stream<Path> s = Files.list(folder)) {
-            return s.map(p -> p.getFileName().toString()).sorted().toList();
-        }
-    }
 
     @Test
     void f32RoundTripIsBitIdentical() throws Exception {

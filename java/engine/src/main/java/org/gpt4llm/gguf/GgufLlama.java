@@ -275,7 +275,8 @@ public record GgufLlama(Path source, LlamaConfig config, LinkedHashMap<String, T
 
     /** {@code --out} cannot be written: named as the user gave it, never as the staging folder beside it. */
     private static CheckpointException unwritable(Path out, Path target, FileSystemException e) {
-        String why = e instanceof AccessDeniedException ? "permission denied" : e.getReason() != null ? e.getReason() : e.toString();
+        String why = e instanceof AccessDeniedException ? "permission denied" : e.getReason() == null || e.getReason().isEmpty()
+                ? e.getClass().getSimpleName() : e.getReason().substring(0, 1).toLowerCase(java.util.Locale.ROOT) + e.getReason().substring(1);
         Path file = e.getFile() == null ? target : Path.of(e.getFile()).toAbsolutePath().normalize();
         // the staging folder is ours, not the user's: name the folder it was to be made in
         if (!file.equals(target) && target.getParent().equals(file.getParent())) file = target.getParent();

@@ -53,8 +53,8 @@ public record FileFingerprint(String path, long size, String sha256) {
             return String.format(Locale.ROOT, "its size is now %,d bytes, was %,d", now.size, size);
         }
         if (!sha256.equals(now.sha256)) {
-            return "its content differs (SHA-256 now " + now.sha256.substring(0, 12) + "…, was " + sha256.substring(0, 12)
-                    + "…) at the same size";
+            return "its content differs (SHA-256 now " + now.sha256.substring(0, 12) + "..., was " + sha256.substring(0, 12)
+                    + "...) at the same size";
         }
         return null;
     }

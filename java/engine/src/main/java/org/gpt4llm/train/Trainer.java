@@ -11,6 +11,7 @@ import java.util.List;
 import java.util.Map;
 import java.util.Optional;
 import org.gpt4llm.backend.Backend;
+import org.gpt4llm.io.FileFingerprint;
 import org.gpt4llm.model.Batch;
 import org.gpt4llm.optim.AdamWOptimizer;
 import org.gpt4llm.data.BatchSource;
@@ -29,7 +30,8 @@ import org.gpt4llm.data.BatchSource;
  * One optimizer step reads {@code --batch} rows in micro-batches of {@code --micro-batch}; the loss is
  * the mean over all loss terms (target tokens, or pairs) of the step, so every micro-batch's backward
  * is scaled by 1 / (terms of the whole step). The order of rows, the dropout seeds and the schedule are functions
- * of the seed and the step, which is what makes {@code --resume} continue exactly.
+ * of the seed and the step, which is what makes {@code --resume} continue exactly; {@link RunStart} says
+ * whether it may (the same settings, the same data files, a run not finished yet).
  */
 public final class Trainer<B extends Batch> {
     static final String METRICS = "metrics.jsonl", CONFIG = "config.json";
@@ -42,7 +44,7 @@ public final class Trainer<B extends Batch> {
     private final boolean quiet;
     private final PrintStream out;
     /** The --data files this run trains on, recorded in every checkpoint. */
-    private List<org.gpt4llm.io.FileFingerprint> dataFiles = List.of();
+    private List<FileFingerprint> dataFiles = List.of();
 
     /**
      * Result of a finished run; {@code evalLoss} is NaN without a held-out set. {@code firstEval} and
@@ -77,7 +79,7 @@ public final class Trainer<B extends Batch> {
 
     /**
      * Trains, from the start or (with {@code --resume}) from the newest checkpoint, into {@code --out};
-     * {@code start} is {@link RunStart#check} of this run's configuration, done before the model and
+     * {@code checked} is {@link RunStart#check} of this run's configuration, done before the model and
      * data were loaded. A resumed run that was finished trains nothing and returns what it logged.
      */
     public Result run(RunStart checked) throws IOException {

@@ -13,15 +13,14 @@ import java.io.PrintStream;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
-import java.nio.file.attribute.BasicFileAttributes;
 import java.util.List;
 import java.util.Map;
-import java.util.TreeMap;
-import java.util.stream.Stream;
 import org.gpt4llm.backend.cpu.CpuBackend;
 import org.gpt4llm.io.FileFingerprint;
 import org.gpt4llm.model.TokenBatch;
+import org.gpt4llm.testing.EndedProcess;
 import org.gpt4llm.testing.FilePermissions;
+import org.gpt4llm.testing.FileTrees;
 import org.gpt4llm.testing.TestSeeds;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
@@ -135,7 +134,7 @@ class TrainerResumeTest {
     void resumingAFinishedRunChangesNothing() throws IOException {
         Path out = tmp.resolve("done"), data = dataFile();
         Trainer.Result first = resume(config(out, data).build(), silent());
-        Map<String, String> before = snapshot(out);
+        Map<String, String> before = FileTrees.snapshot(out);
 
         // even with changed data: nothing is trained, so nothing is paired with it
         Files.write(data, new byte[] {'x'}, java.nio.file.StandardOpenOption.APPEND);
@@ -144,7 +143,7 @@ class TrainerResumeTest {
         assertEquals("--resume: " + out + " is finished (final/ holds step " + STEPS + " of " + STEPS + "), so there is"
                 + " nothing to do; train further into another --out", start.finishedMessage());
         Trainer.Result again = resume(config(out, data).resume(true).build(), silent());
-        assertEquals(before, snapshot(out), "final/, checkpoints and logs untouched");
+        assertEquals(before, FileTrees.snapshot(out), "final/, checkpoints and logs untouched");
         assertEquals(first.steps(), again.steps());
         assertEquals((float) first.loss(), (float) again.loss(), "the last loss, as metrics.jsonl logged it");
         assertEquals(first.evalLoss(), again.evalLoss());
@@ -167,7 +166,7 @@ class TrainerResumeTest {
     void theNextRunRemovesOnlyTheTempsOfStoppedRuns() throws Exception {
         Path out = tmp.resolve("stale"), data = dataFile();
         Files.createDirectories(out);
-        long gone = deadPid();
+        long gone = EndedProcess.pid();
         Path stale = Files.createDirectories(out.resolve(".checkpoint-8.checkpoint-" + gone + "-0123456789abcdef.tmp"));
         Files.writeString(stale.resolve("model.safetensors"), "half");
         Path staleFile = Files.writeString(out.resolve(".config.json.write-" + gone + "-00000000000000ff.tmp"), "{");
@@ -180,34 +179,9 @@ class TrainerResumeTest {
         FilePermissions.assertUmaskDefault(out.resolve("checkpoint-8"));
     }
 
-    /** The id of a process that has ended. */
-    static long deadPid() throws Exception {
-        Process p = new ProcessBuilder(Path.of(System.getProperty("java.home"), "bin", "java").toString(), "-version")
-                .redirectErrorStream(true).redirectOutput(ProcessBuilder.Redirect.DISCARD).start();
-        p.waitFor();
-        return p.pid();
-    }
-
-    /** Every file under {@code dir}: its bytes, modification time and inode, by path. */
-    private static Map<String, String> snapshot(Path dir) throws IOException {
-        Map<String, String> out = new TreeMap<>();
-        try (Stream<Path> s = Files.walk(dir)) {
-            for (Path p : s.toList()) {
-                BasicFileAttributes a = Files.readAttributes(p, BasicFileAttributes.class);
-                String bytes = a.isRegularFile() ? java.util.HexFormat.of().formatHex(
-                        java.security.MessageDigest.getInstance("SHA-256").digest(Files.readAllBytes(p))) : "dir";
-                out.put(dir.relativize(p).toString(), bytes + " " + a.lastModifiedTime().toMillis() + " " + a.fileKey());
-            }
-        } catch (java.security.NoSuchAlgorithmException e) {
-            throw new IllegalStateException(e);
-        }
-        return out;
-    }
 
     static List<String> hidden(Path dir) throws IOException {
-        try (Stream<Path> s = Files.list(dir)) {
-            return s.map(p -> p.getFileName().toString()).filter(n -> n.startsWith(".")).sorted().toList();
-        }
+        return FileTrees.names(dir).stream().filter(n -> n.startsWith(".")).toList();
     }
 
     private static List<String> checkpoints(Path run) throws IOException {
