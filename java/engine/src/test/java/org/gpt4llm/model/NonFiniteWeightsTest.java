@@ -102,9 +102,13 @@ class NonFiniteWeightsTest {
                 assertEquals(shard + ": tensor " + name + " holds " + (negative ? "-Infinity" : "+Infinity") + " at element "
                         + at + " (" + Arrays.toString(index(t.shape(), at)) + " of shape " + Arrays.toString(t.shape())
                         + "); a model with NaN or infinite weights cannot be used", e.getMessage(), dtype.toString());
-                // the reward-model loader reads the same backbone
-                var rm = assertThrows(CheckpointException.class, () -> RewardModel.load(cpu, dir, 1, 0));
-                assertEquals(e.getMessage(), rm.getMessage());
+                // the reward-model loader reads the same backbone, not the LM head it drops
+                if (name.equals("lm_head.weight")) {
+                    RewardModel.load(cpu, dir, 1, 0).close();
+                } else {
+                    var rm = assertThrows(CheckpointException.class, () -> RewardModel.load(cpu, dir, 1, 0));
+                    assertEquals(e.getMessage(), rm.getMessage());
+                }
             }
         }
     }

@@ -30,8 +30,6 @@ import org.junit.jupiter.api.io.TempDir;
  */
 class KilledRunTest {
     private static final int STEPS = 40;
-    /** Steps of the run killed while checkpointing: a few kills need a few steps, each of them a checkpoint. */
-    private static final int EVERY_STEP_STEPS = 12;
 
     @TempDir
     Path tmp;
@@ -42,7 +40,7 @@ class KilledRunTest {
      */
     public static void main(String[] args) throws IOException {
         try (CpuBackend cpu = new CpuBackend(2)) {
-            if (args.length > 1) run(cpu, everyStep(Path.of(args[0])));
+            if (args.length > 1) run(cpu, resumed(Path.of(args[0]), 1));
             else run(cpu, Path.of(args[0]), false);
         }
     }
@@ -51,9 +49,9 @@ class KilledRunTest {
         run(cpu, Synthetic.builder(out).maxSteps(STEPS).resume(resume).build().validate());
     }
 
-    /** A resumed run that spends most of its time writing checkpoints: one every step, the newest two kept. */
-    static TrainConfig everyStep(Path out) {
-        return Synthetic.builder(out).maxSteps(EVERY_STEP_STEPS).saveEvery(1).keep(2).resume(true).build().validate();
+    /** A resumed run with a checkpoint every {@code saveEvery} steps (1: it spends most of its time writing them). */
+    static TrainConfig resumed(Path out, int saveEvery) {
+        return Synthetic.builder(out).maxSteps(STEPS).saveEvery(saveEvery).keep(2).resume(true).build().validate();
     }
 
     static void run(CpuBackend cpu, TrainConfig cfg) throws IOException {
@@ -106,17 +104,17 @@ class KilledRunTest {
             long deadline = System.nanoTime() + 120_000_000_000L;
             // once training goes on (a step logged), a random moment of the checkpointing that fills it
             while (p.isAlive() && lines(run.resolve("metrics.jsonl")) <= logged && System.nanoTime() < deadline) Thread.sleep(2);
-            Thread.sleep(random.nextInt(120));
+            Thread.sleep(random.nextInt(100));
             assertTrue(p.isAlive(), "run " + kill + " ended before it could be killed: " + Files.readString(tmp.resolve("child" + kill + ".log")));
             p.destroyForcibly().waitFor();
         }
         assertFalse(Files.exists(run.resolve("final")), "killed before the end");
         try (CpuBackend cpu = new CpuBackend(2)) {
-            run(cpu, everyStep(run));
+            run(cpu, resumed(run, 0)); // the rest without checkpoints (--save-every may change on resume): quicker
         }
         assertEquals(List.of(), TrainerResumeTest.hidden(run), "no temp file or folder left behind");
-        assertEquals(EVERY_STEP_STEPS, lines(run.resolve("metrics.jsonl")));
-        assertEquals(EVERY_STEP_STEPS, TrainerState.read(run.resolve("final/trainer_state.json")).step());
+        assertEquals(STEPS, lines(run.resolve("metrics.jsonl")));
+        assertEquals(STEPS, TrainerState.read(run.resolve("final/trainer_state.json")).step());
         try (Stream<Path> s = Files.list(run)) {
             for (Path c : s.filter(p -> p.getFileName().toString().startsWith("checkpoint-")).toList()) {
                 assertTrue(Files.isRegularFile(c.resolve("trainer_state.json")), c + " is complete");
