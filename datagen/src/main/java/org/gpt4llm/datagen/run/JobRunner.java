@@ -6,10 +6,8 @@ import com.fasterxml.jackson.databind.SerializationFeature;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import java.io.IOException;
 import java.io.PrintWriter;
-import java.nio.file.AtomicMoveNotSupportedException;
 import java.nio.file.Files;
 import java.nio.file.Path;
-import java.nio.file.StandardCopyOption;
 import java.util.ArrayList;
 import java.util.HashSet;
 import java.util.List;
@@ -19,7 +17,7 @@ import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.atomic.AtomicInteger;
 import java.util.concurrent.atomic.AtomicReference;
 import java.util.concurrent.atomic.LongAdder;
-import org.gpt4llm.datagen.files.FileErrors;
+import org.gpt4llm.datagen.files.AtomicWrite;
 import org.gpt4llm.datagen.job.Item;
 import org.gpt4llm.datagen.job.Job;
 import org.gpt4llm.datagen.teacher.ChatRequest;
@@ -39,6 +37,8 @@ import org.gpt4llm.datagen.teacher.UsageReport;
  */
 public final class JobRunner {
     private static final ObjectMapper JSON = new ObjectMapper();
+    /** The tag of this runner's temp files (the export and the failures file). */
+    static final String WRITER = "datagen";
 
     private final Job job;
     private final RunSettings settings;
@@ -249,35 +249,12 @@ public final class JobRunner {
     }
 
     /**
-     * Writes {@code file} whole or not at all: a hidden temp file beside it, forced to disk, renamed over
-     * it. The temp file is created as any new file is (not with Files.createTempFile, which makes it
-     * owner-only), so the result has the permissions the user's umask gives.
+     * Writes {@code file} whole or not at all ({@link AtomicWrite}): a hidden temp file
+     * {@code .NAME.datagen-PID-RANDOM.tmp} beside it, forced to disk, renamed over it; a temp file a
+     * killed run left is removed first. The result has the permissions the user's umask gives.
      */
     static void writeAtomically(Path file, byte[] bytes) throws IOException {
-        Path abs = file.toAbsolutePath();
-        try {
-            Files.createDirectories(abs.getParent());
-        } catch (IOException e) {
-            throw FileErrors.about("create the folder", abs.getParent(), e);
-        }
-        Path tmp = abs.resolveSibling("." + abs.getFileName() + "." + Long.toHexString(System.nanoTime()) + ".tmp");
-        try {
-            try (var ch = java.nio.channels.FileChannel.open(tmp, java.nio.file.StandardOpenOption.CREATE_NEW,
-                    java.nio.file.StandardOpenOption.WRITE)) {
-                var buf = java.nio.ByteBuffer.wrap(bytes);
-                while (buf.hasRemaining()) ch.write(buf);
-                ch.force(true);
-            }
-            try {
-                Files.move(tmp, abs, StandardCopyOption.ATOMIC_MOVE, StandardCopyOption.REPLACE_EXISTING);
-            } catch (AtomicMoveNotSupportedException e) {
-                Files.move(tmp, abs, StandardCopyOption.REPLACE_EXISTING);
-            }
-        } catch (IOException e) {
-            throw FileErrors.about("write", file, e); // the file the user named, not the temp file
-        } finally {
-            Files.deleteIfExists(tmp);
-        }
+        AtomicWrite.write(file, WRITER, bytes);
     }
 
     /** Counts the teacher's requests and tokens for the summary. */

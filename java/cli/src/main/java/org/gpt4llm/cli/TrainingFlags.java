@@ -74,8 +74,11 @@ final class TrainingFlags {
     @Option(names = "--keep", description = "checkpoints kept, newest first, 0 for all (default 3)")
     Integer keep;
 
-    @Option(names = "--resume", description = "continue from the newest checkpoint in --out")
+    @Option(names = "--resume", description = "continue from the newest checkpoint in --out (a finished run: nothing to do)")
     Boolean resume;
+
+    @Option(names = "--accept-changed-data", description = "--resume even where a --data file changed since the checkpoint")
+    Boolean acceptChangedData;
 
     @Option(names = "--lora-rank", description = "train LoRA adapters of this rank instead of all weights")
     Integer loraRank;
@@ -126,6 +129,7 @@ final class TrainingFlags {
         putIfGiven(f, "save_every", saveEvery);
         putIfGiven(f, "keep", keep);
         putIfGiven(f, "resume", resume);
+        putIfGiven(f, "accept_changed_data", acceptChangedData);
         putIfGiven(f, "lora_rank", loraRank);
         putIfGiven(f, "lora_alpha", loraAlpha);
         putIfGiven(f, "lora_dropout", loraDropout);

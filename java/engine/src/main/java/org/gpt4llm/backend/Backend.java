@@ -41,6 +41,13 @@ public interface Backend extends AutoCloseable {
     /** A host tensor of any floating dtype into a tensor of this backend, converting to its dtype. */
     void upload(Tensor dst, Tensor host);
 
+    /**
+     * {@link #upload(Tensor, Tensor)} of weights read from a file, which also finds the first NaN or
+     * infinite value of {@code host} in the same pass over its bytes that converts or copies them (a
+     * multi-gigabyte checkpoint is read once): its index in row-major order, -1 when all are finite.
+     */
+    long uploadFinite(Tensor dst, Tensor host);
+
     /** A tensor's values on the host, as floats. */
     float[] download(Tensor src);
 

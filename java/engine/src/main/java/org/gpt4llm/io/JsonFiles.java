@@ -3,6 +3,7 @@ package org.gpt4llm.io;
 import com.fasterxml.jackson.core.JsonLocation;
 import com.fasterxml.jackson.core.exc.StreamReadException;
 import com.fasterxml.jackson.databind.JsonMappingException;
+import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.exc.MismatchedInputException;
 import com.fasterxml.jackson.databind.exc.UnrecognizedPropertyException;
@@ -31,6 +32,18 @@ public final class JsonFiles {
             return mapper.readValue(text, type);
         } catch (StreamReadException e) {
             throw new IOException(file + " is not valid JSON" + where(e.getLocation()) + ": " + e.getOriginalMessage(), e);
+        } catch (JsonMappingException e) {
+            throw new IllegalArgumentException(file + ": " + problem(e), e);
+        }
+    }
+
+    /**
+     * {@code tree}, read from {@code file}, as a {@code type}: an {@link IllegalArgumentException}
+     * "FILE: ..." when it does not fit, as {@link #read} says it.
+     */
+    public static <T> T convert(ObjectMapper mapper, Path file, JsonNode tree, Class<T> type) throws IOException {
+        try {
+            return mapper.treeToValue(tree, type);
         } catch (JsonMappingException e) {
             throw new IllegalArgumentException(file + ": " + problem(e), e);
         }

@@ -187,8 +187,22 @@ public final class DecoderModel implements AutoCloseable, DecodeModel {
         return create(backend, cfg, weights, false, source);
     }
 
+    /** {@link #createHeadless} of the checkpoint in {@code dir} (loaded as {@code weights}). */
+    static DecoderModel loadHeadless(Backend backend, ModelConfig cfg, Map<String, Tensor> weights, Path dir) {
+        return create(backend, cfg, weights, false, dir.toString(), name -> Checkpoint.fileOf(dir, name).toString());
+    }
+
     private static DecoderModel create(Backend backend, ModelConfig cfg, Map<String, Tensor> weights, boolean withHead,
                                        String source) {
+        return create(backend, cfg, weights, withHead, source, name -> source);
+    }
+
+    /**
+     * A model holding a copy of {@code weights}; {@code fileOf} names the file a tensor came from, for
+     * the sentence that refuses a NaN or infinite value in it.
+     */
+    static DecoderModel create(Backend backend, ModelConfig cfg, Map<String, Tensor> weights, boolean withHead,
+                               String source, java.util.function.UnaryOperator<String> fileOf) {
         DecoderModel m = new DecoderModel(backend, cfg, withHead);
         for (var e : m.params.entrySet()) {
             Tensor w = weights.get(e.getKey());
@@ -202,7 +216,12 @@ public final class DecoderModel implements AutoCloseable, DecodeModel {
                         + java.util.Arrays.toString(w.shape()) + " but the config needs "
                         + java.util.Arrays.toString(e.getValue().shape()));
             }
-            backend.upload(e.getValue(), w);
+            try {
+                FiniteWeights.upload(backend, e.getValue(), w, e.getKey(), () -> fileOf.apply(e.getKey()));
+            } catch (RuntimeException bad) {
+                m.close();
+                throw bad;
+            }
         }
         return m;
     }
@@ -213,7 +232,8 @@ public final class DecoderModel implements AutoCloseable, DecodeModel {
         if (!Files.isRegularFile(config)) throw new IOException(dir + " has no config.json: not a model folder");
         ModelConfig cfg = ModelConfig.read(config);
         try (Arena mapping = Arena.ofShared()) {
-            return create(backend, cfg, Checkpoint.load(dir, mapping), true, dir.toString());
+            return create(backend, cfg, Checkpoint.load(dir, mapping), true, dir.toString(),
+                    name -> Checkpoint.fileOf(dir, name).toString());
         }
     }
 

@@ -247,7 +247,7 @@ final class LoraAdapters implements AutoCloseable {
                     throw new IOException(file + ": tensor " + e.getKey() + " has shape " + Arrays.toString(src.shape())
                             + " but the model needs " + Arrays.toString(e.getValue().shape()));
                 }
-                backend.upload(e.getValue(), src);
+                FiniteWeights.upload(backend, e.getValue(), src, e.getKey(), file::toString);
             }
         }
     }

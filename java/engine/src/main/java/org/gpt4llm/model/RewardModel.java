@@ -82,15 +82,22 @@ public final class RewardModel implements AutoCloseable {
         int pad = ModelConfig.JSON.readTree(TextFiles.read(config)).path("pad_token_id").asInt(defaultPadId);
         try (Arena mapping = Arena.ofShared()) {
             Map<String, Tensor> weights = Checkpoint.load(dir, mapping);
-            RewardModel rm = new RewardModel(DecoderModel.createHeadless(backend, cfg, weights, dir.toString()), pad);
-            Tensor saved = weights.containsKey(HEAD) ? weights.get(HEAD) : weights.get(V_HEAD);
+            RewardModel rm = new RewardModel(DecoderModel.loadHeadless(backend, cfg, weights, dir), pad);
+            String headName = weights.containsKey(HEAD) ? HEAD : V_HEAD;
+            Tensor saved = weights.get(headName);
             if (saved != null) {
                 if (saved.numel() != cfg.hiddenSize()) {
                     rm.close();
                     throw new IOException(dir + ": the reward head has " + saved.numel() + " values but hidden_size is "
                             + cfg.hiddenSize());
                 }
-                backend.upload(rm.head, saved.view(1, cfg.hiddenSize()));
+                try {
+                    FiniteWeights.upload(backend, rm.head, saved.view(1, cfg.hiddenSize()), headName,
+                            () -> Checkpoint.fileOf(dir, headName).toString());
+                } catch (RuntimeException e) {
+                    rm.close();
+                    throw e;
+                }
             } else if (newHead) {
                 rm.initHead(seed);
             } else {

@@ -53,6 +53,7 @@ public record TrainConfig(
         int saveEvery,
         int keep,
         boolean resume,
+        boolean acceptChangedData,
         int loraRank,
         double loraAlpha,
         double loraDropout,
@@ -212,6 +213,8 @@ public record TrainConfig(
         /** Checkpoints kept (the newest); 0 keeps all. */
         private int keep = 3;
         private boolean resume;
+        /** --resume continues even where a --data file changed since the checkpoint was written. */
+        private boolean acceptChangedData;
         /** 0 means full fine-tuning. */
         private int loraRank = 0;
         private double loraAlpha = 16;
@@ -257,9 +260,9 @@ public record TrainConfig(
 
         public TrainConfig build() {
             return new TrainConfig(model, out, backend, seed, data, maxLen, epochs, maxSteps, lr, batch, microBatch,
-                    warmupRatio, schedule, weightDecay, gradClip, evalEvery, saveEvery, keep, resume, loraRank, loraAlpha,
-                    loraDropout, loraTargets, trainOnInputs, texts, packing, strict, evalFraction, template, evalOnStart,
-                    margin, centerRewardsCoefficient);
+                    warmupRatio, schedule, weightDecay, gradClip, evalEvery, saveEvery, keep, resume, acceptChangedData,
+                    loraRank, loraAlpha, loraDropout, loraTargets, trainOnInputs, texts, packing, strict, evalFraction,
+                    template, evalOnStart, margin, centerRewardsCoefficient);
         }
 
         public Builder model(String v) {
@@ -354,6 +357,11 @@ public record TrainConfig(
 
         public Builder resume(boolean v) {
             resume = v;
+            return this;
+        }
+
+        public Builder acceptChangedData(boolean v) {
+            acceptChangedData = v;
             return this;
         }
 

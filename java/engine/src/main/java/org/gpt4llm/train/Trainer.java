@@ -10,8 +10,8 @@ import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
 import java.util.Optional;
-import java.util.Set;
 import org.gpt4llm.backend.Backend;
+import org.gpt4llm.io.FileFingerprint;
 import org.gpt4llm.model.Batch;
 import org.gpt4llm.optim.AdamWOptimizer;
 import org.gpt4llm.data.BatchSource;
@@ -30,11 +30,11 @@ import org.gpt4llm.data.BatchSource;
  * One optimizer step reads {@code --batch} rows in micro-batches of {@code --micro-batch}; the loss is
  * the mean over all loss terms (target tokens, or pairs) of the step, so every micro-batch's backward
  * is scaled by 1 / (terms of the whole step). The order of rows, the dropout seeds and the schedule are functions
- * of the seed and the step, which is what makes {@code --resume} continue exactly.
+ * of the seed and the step, which is what makes {@code --resume} continue exactly; {@link RunStart} says
+ * whether it may (the same settings, the same data files, a run not finished yet).
  */
 public final class Trainer<B extends Batch> {
-    /** Keys that may differ between a run and its resumption without changing what it computes. */
-    private static final Set<String> RESUMABLE_CHANGES = Set.of("resume", "keep", "save_every", "backend", "out", "model");
+    static final String METRICS = "metrics.jsonl", CONFIG = "config.json";
 
     private final TrainConfig cfg;
     private final TrainableModel<B> model;
@@ -43,6 +43,8 @@ public final class Trainer<B extends Batch> {
     private final Path runDir;
     private final boolean quiet;
     private final PrintStream out;
+    /** The --data files this run trains on, recorded in every checkpoint. */
+    private List<FileFingerprint> dataFiles = List.of();
 
     /**
      * Result of a finished run; {@code evalLoss} is NaN without a held-out set. {@code firstEval} and
@@ -70,17 +72,29 @@ public final class Trainer<B extends Batch> {
         this.out = out;
     }
 
+    /** {@link #run(RunStart)} after {@link RunStart#check} of this run's configuration. */
     public Result run() throws IOException {
-        Files.createDirectories(runDir);
+        return run(RunStart.check(cfg));
+    }
+
+    /**
+     * Trains, from the start or (with {@code --resume}) from the newest checkpoint, into {@code --out};
+     * {@code checked} is {@link RunStart#check} of this run's configuration, done before the model and
+     * data were loaded. A resumed run that was finished trains nothing and returns what it logged.
+     */
+    public Result run(RunStart checked) throws IOException {
+        if (!checked.config().equals(cfg)) throw new IllegalArgumentException("the run was checked for another configuration");
+        for (String note : checked.notes()) out.println(note);
         CheckpointStore store = new CheckpointStore(runDir);
-        Path metricsFile = runDir.resolve("metrics.jsonl"), configFile = runDir.resolve("config.json");
-        if (cfg.resume()) {
-            checkSameRun(configFile);
-        } else if (Files.exists(metricsFile) || !store.list().isEmpty()) {
-            throw new IllegalArgumentException("--out " + runDir + " already holds a run (metrics.jsonl or checkpoints);"
-                    + " pass --resume to continue it or choose another --out");
+        Path metricsFile = runDir.resolve(METRICS), configFile = runDir.resolve(CONFIG);
+        if (checked.finished()) {
+            if (!quiet) out.println(checked.finishedMessage());
+            return finishedResult(checked.finalState(), metricsFile);
         }
+        Files.createDirectories(runDir);
+        store.removeStaleTemps();
         cfg.save(configFile);
+        dataFiles = checked.dataFiles();
 
         DataOrder order = new DataOrder(cfg.seed(), train.size(), cfg.batch());
         int total = cfg.maxSteps() > 0 ? cfg.maxSteps() : cfg.epochs() * order.stepsPerEpoch();
@@ -95,7 +109,8 @@ public final class Trainer<B extends Batch> {
                 metricsLines = state.metricsLines();
                 if (state.data().rows() != train.size()) {
                     throw new IllegalArgumentException(latest.get() + " was trained on " + state.data().rows()
-                            + " rows but the data now has " + train.size() + ": --resume needs the same data");
+                            + " rows but the data now has " + train.size() + ": --resume needs as many rows (even with"
+                            + " --accept-changed-data), since the data order and the step count depend on them");
                 }
             }
             Path lastGood = latest.orElse(null);
@@ -357,28 +372,29 @@ public final class Trainer<B extends Batch> {
         return new TrainerState(step, step, total, metricsLines,
                 new TrainerState.Data(cfg.seed(), train.size(), order.stepsPerEpoch(), order.epochOf(step),
                         Math.min(train.size(), (step % order.stepsPerEpoch()) * cfg.batch())),
-                new TrainerState.Rng(cfg.seed(), dropoutSeed(step)));
+                new TrainerState.Rng(cfg.seed(), dropoutSeed(step)), dataFiles);
+    }
+
+    /** The result a finished run logged: its final step, last training loss and first and last held-out metrics. */
+    private Result finishedResult(TrainerState done, Path metricsFile) throws IOException {
+        Map<String, Double> firstEval = Map.of(), lastEval = Map.of();
+        double loss = Double.NaN;
+        List<String> lines = Files.exists(metricsFile) ? Files.readAllLines(metricsFile) : List.of();
+        for (String l : lines.subList(0, Math.min(lines.size(), done.metricsLines()))) {
+            JsonNode m = TrainConfig.JSON.readTree(l);
+            if (m.has("loss")) loss = m.get("loss").asDouble();
+            if (m.has("eval_loss")) {
+                if (firstEval.isEmpty()) firstEval = evalMetrics(m);
+                lastEval = evalMetrics(m);
+            }
+        }
+        return new Result(done.step(), loss, firstEval.getOrDefault("eval_loss", Double.NaN),
+                lastEval.getOrDefault("eval_loss", Double.NaN), runDir.resolve("final"), firstEval, lastEval);
     }
 
     private TrainingDivergedException diverged(String what, Path lastGood) {
         return new TrainingDivergedException(what + ", so the run stopped; "
                 + (lastGood == null ? "no checkpoint had been written yet" : "the last good checkpoint is " + lastGood));
-    }
-
-    /** A resumed run must compute the same thing: every key but the harmless ones must match the saved config. */
-    private void checkSameRun(Path configFile) throws IOException {
-        if (!Files.exists(configFile)) return; // nothing was started there: a fresh run
-        // read back as a record, so that both sides have the same JSON types
-        JsonNode saved = TrainConfig.JSON.valueToTree(TrainConfig.resolve(configFile, null));
-        JsonNode now = TrainConfig.JSON.valueToTree(cfg);
-        for (Map.Entry<String, JsonNode> e : now.properties()) {
-            if (RESUMABLE_CHANGES.contains(e.getKey())) continue;
-            if (!e.getValue().equals(saved.get(e.getKey()))) {
-                throw new IllegalArgumentException("--resume: " + configFile + " has " + e.getKey() + " = "
-                        + saved.get(e.getKey()) + " but this run asks for " + e.getValue()
-                        + "; a resumed run must use the same settings");
-            }
-        }
     }
 
     private String title() {

@@ -105,6 +105,18 @@ public final class CudaBackend implements Backend {
     }
 
     @Override
+    public long uploadFinite(Tensor dst, Tensor host) {
+        if (dst.numel() != host.numel()) throw new IllegalArgumentException("upload of " + host + " into " + dst);
+        try (Arena staging = Arena.ofConfined()) {
+            // the copy into the staging buffer is the pass that checks the values
+            Tensor converted = Tensor.allocate(staging, dst.dtype(), dst.shape());
+            long bad = CpuBackend.convertFinite(converted, host);
+            device.upload(dst, converted.data());
+            return bad;
+        }
+    }
+
+    @Override
     public float[] download(Tensor src) {
         try (Arena host = Arena.ofConfined()) {
             return toHost(src, host).toFloatArray();
