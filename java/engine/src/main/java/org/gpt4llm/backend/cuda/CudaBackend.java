@@ -30,10 +30,12 @@ public final class CudaBackend implements Backend {
     private final Device device;
     private final Arena scratchArena = Arena.ofShared();
     private final Tensor sumsq;
+    private final LoraKernels.Workspace loraWorkspace;
 
     public CudaBackend(Device device) {
         this.device = device;
         this.sumsq = device.allocate(scratchArena, DType.F32, 1);
+        this.loraWorkspace = new LoraKernels.Workspace(device);
     }
 
     public Device device() {
@@ -283,13 +285,13 @@ public final class CudaBackend implements Backend {
 
     @Override
     public void loraForward(Tensor y, Tensor t, Tensor x, Tensor a, Tensor b, float scale, float dropout, long seed) {
-        LoraKernels.forward(device, y, t, x, a, b, scale, dropout, seed);
+        LoraKernels.forward(device, loraWorkspace, y, t, x, a, b, scale, dropout, seed);
     }
 
     @Override
     public void loraBackward(Tensor dx, Tensor dA, Tensor dB, Tensor dt, Tensor dy, Tensor x, Tensor a, Tensor b,
                              Tensor t, float scale, float dropout, long seed) {
-        LoraKernels.backward(device, dx, dA, dB, dt, dy, x, a, b, t, scale, dropout, seed);
+        LoraKernels.backward(device, loraWorkspace, dx, dA, dB, dt, dy, x, a, b, t, scale, dropout, seed);
     }
 
     @Override
@@ -305,6 +307,7 @@ public final class CudaBackend implements Backend {
     @Override
     public void close() {
         device.synchronize();
+        loraWorkspace.close();
         scratchArena.close();
         device.close();
     }
