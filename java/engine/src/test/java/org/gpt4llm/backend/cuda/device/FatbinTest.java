@@ -68,8 +68,9 @@ class FatbinTest {
         return all.toByteArray();
     }
 
-    private static byte[] fakeElf(Random rnd, int size) {
-        byte[] b = new byte[size];
+    /** An ELF magic and random bytes, of a random length (at least an ELF header's 64 bytes, rarely a multiple of 8). */
+    private static byte[] fakeElf(Random rnd) {
+        byte[] b = new byte[64 + rnd.nextInt(300)];
         rnd.nextBytes(b);
         b[0] = 0x7f;
         b[1] = 'E';
@@ -84,14 +85,14 @@ class FatbinTest {
     }
 
     private static Fatbin projectLike(Random rnd) {
-        return Fatbin.read(container(Entry.cubin(80, fakeElf(rnd, 1 + rnd.nextInt(300))),
-                Entry.cubin(90, fakeElf(rnd, 1 + rnd.nextInt(300))), Entry.ptx(80, 8, 2, PTX)), "test.fatbin");
+        return Fatbin.read(container(Entry.cubin(80, fakeElf(rnd)),
+                Entry.cubin(90, fakeElf(rnd)), Entry.ptx(80, 8, 2, PTX)), "test.fatbin");
     }
 
     @Test
     void readsCubinsAndUncompressedPtx() {
         Random rnd = TestSeeds.random();
-        byte[] elf80 = fakeElf(rnd, 1 + rnd.nextInt(300)), elf90 = fakeElf(rnd, 1 + rnd.nextInt(300));
+        byte[] elf80 = fakeElf(rnd), elf90 = fakeElf(rnd);
         Fatbin f = Fatbin.read(container(Entry.cubin(80, elf80), Entry.cubin(90, elf90), Entry.ptx(80, 8, 2, PTX)), "t.fatbin");
         assertEquals(3, f.images().size());
         assertEquals(List.of(80, 90), f.cubinArchs());
@@ -133,7 +134,7 @@ class FatbinTest {
         StringBuilder text = new StringBuilder(PTX);
         // repeats (long matches), runs of fresh text (long literals): both length extensions are used
         for (int i = 0, n = 20 + rnd.nextInt(40); i < n; i++) {
-            if (rnd.nextBoolean()) {
+            if (i % 2 == 0 || rnd.nextBoolean()) {
                 text.append("\tld.global.nc.v4.u32 {%r1, %r2, %r3, %r4}, [%rd").append(rnd.nextInt(4)).append("];\n");
             } else {
                 for (int j = rnd.nextInt(600); j > 0; j--) text.append((char) ('a' + rnd.nextInt(26)));
@@ -143,7 +144,7 @@ class FatbinTest {
         byte[] plain = (text + "\0").getBytes(StandardCharsets.UTF_8);
         byte[] lz4 = Lz4Encoder.compress(plain);
         assertTrue(lz4.length < plain.length, "the encoder compressed nothing");
-        Fatbin f = Fatbin.read(container(Entry.cubin(90, fakeElf(rnd, 64)),
+        Fatbin f = Fatbin.read(container(Entry.cubin(90, fakeElf(rnd)),
                 Entry.compressedPtx(80, 8, 2, Fatbin.FLAG_LZ4, lz4, plain.length)), "t.fatbin");
         Fatbin.Image ptx = f.ptx().orElseThrow();
         assertEquals(Compression.LZ4, ptx.compression());
@@ -172,7 +173,7 @@ class FatbinTest {
     @Test
     void malformedContainersAreNamedWithTheOffset() {
         Random rnd = TestSeeds.random();
-        byte[] good = container(Entry.cubin(80, fakeElf(rnd, 40)), Entry.ptx(80, 8, 2, PTX));
+        byte[] good = container(Entry.cubin(80, fakeElf(rnd)), Entry.ptx(80, 8, 2, PTX));
         byte[] badMagic = good.clone();
         badMagic[0] ^= 1;
         assertEquals("x.fatbin is not a readable CUDA fatbin: it does not start with the fatbin magic 0xBA55ED50 (at byte 0)",
@@ -215,13 +216,13 @@ class FatbinTest {
         // the GPU is the first thing to fix: a driver update would not help it
         assertTrue(f.refusal(Version.ofDriver(11040), 7, 5, "device 0 is T4").orElseThrow().contains("compute capability 7.5"));
         // an sm_80 cubin runs on every 8.x GPU, so newer PTX alone does not raise what the kernels need
-        Fatbin newerPtx = Fatbin.read(container(Entry.cubin(80, fakeElf(TestSeeds.random(), 16)),
+        Fatbin newerPtx = Fatbin.read(container(Entry.cubin(80, fakeElf(TestSeeds.random())),
                 Entry.ptx(90, 8, 2, PTX.replace("sm_80", "sm_90"))), "t.fatbin");
         assertTrue(newerPtx.refusal(Version.ofDriver(12020), 7, 5, "device 0 is T4").orElseThrow()
                 .contains("need compute capability 8.0 or newer"));
         assertEquals(Optional.empty(), newerPtx.refusal(Version.ofDriver(12020), 8, 6, "device 0 is RTX 3090"));
-        Fatbin cubinsOnly = Fatbin.read(container(Entry.cubin(80, fakeElf(TestSeeds.random(), 16)),
-                Entry.cubin(90, fakeElf(TestSeeds.random(), 16))), "t.fatbin");
+        Fatbin cubinsOnly = Fatbin.read(container(Entry.cubin(80, fakeElf(TestSeeds.random())),
+                Entry.cubin(90, fakeElf(TestSeeds.random()))), "t.fatbin");
         assertTrue(cubinsOnly.refusal(Version.ofDriver(13000), 10, 0, "device 0 is B200").orElseThrow()
                 .contains("need one of sm_80 and sm_90 (bf16"));
         assertEquals("a driver that loads its cubins (no PTX to JIT-compile)", cubinsOnly.driverRequirement());
