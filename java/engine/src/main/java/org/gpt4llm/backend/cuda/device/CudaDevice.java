@@ -19,12 +19,15 @@ import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.util.Locale;
 import java.util.Map;
+import java.util.Optional;
 import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.atomic.AtomicBoolean;
 import jcuda.Pointer;
 import jcuda.cudaDataType;
 import jcuda.driver.*;
 import jcuda.jcublas.*;
 import jcuda.runtime.cudaStream_t;
+import org.gpt4llm.backend.cuda.device.CudaReleases.Version;
 import org.gpt4llm.nativelib.NativeLibraries;
 import org.gpt4llm.tensor.DType;
 import org.gpt4llm.tensor.Tensor;
@@ -32,7 +35,10 @@ import org.gpt4llm.tensor.Tensor;
 /**
  * A real GPU through JCuda's driver API and JCublas2: one primary context, one non-blocking
  * stream that every copy, launch and GEMM is queued on (so they run in program order), the
- * project's fatbin (kernels/*.cu compiled by nvcc for sm_80/sm_90 + PTX) as the module.
+ * project's fatbin (kernels/*.cu as sm_80 and sm_90 cubins + compute_80 PTX of ISA 8.2) as the
+ * module. Before the driver is handed the fatbin, what it needs ({@link Fatbin}: the PTX ISA, hence
+ * the driver; the architectures, hence the GPU) is checked against the driver and the GPU, so that a
+ * driver or GPU too old for it is refused with one sentence instead of a CUDA error code.
  *
  * <p>Device memory is a {@link MemorySegment} whose address is the device pointer and whose size is
  * the allocation's, freed by a cleanup action of the owning arena; it is never dereferenced in Java.
@@ -51,6 +57,8 @@ public final class CudaDevice implements Device {
     private static final int DEFAULT_DYNAMIC_SMEM = 48 << 10;
     /** The device whose context each thread last made current. */
     private static final ThreadLocal<CudaDevice> CURRENT = new ThreadLocal<>();
+    /** Whether the fall back to the PTX alone has been reported (once per JVM, not per device). */
+    private static final AtomicBoolean PTX_FALLBACK_REPORTED = new AtomicBoolean();
 
     private final int ordinal;
     private final CUdevice device = new CUdevice();
@@ -62,7 +70,9 @@ public final class CudaDevice implements Device {
     private boolean contextRetained, streamCreated, moduleLoaded, blasCreated;
     private long workspace;
     private int ccMajor, ccMinor;
+    private Version driverCuda;
     private String description;
+    private String kernelImage;
     private volatile boolean closed;
 
     /** A kernel of the module and the dynamic shared memory it has been allowed so far. */
@@ -77,14 +87,15 @@ public final class CudaDevice implements Device {
 
     /**
      * Opens GPU {@code ordinal}. Fails with one sentence where there is no NVIDIA driver or cuBLAS 12
-     * ({@link CudaAvailability}), no such GPU, a GPU older than sm_80, or no fatbin in this build.
+     * ({@link CudaAvailability}), no fatbin in this build, no such GPU, or a GPU or driver too old for
+     * the fatbin's kernels.
      */
     public static CudaDevice open(int ordinal) {
         CudaAvailability.require();
-        byte[] image = readFatbin();
+        Fatbin kernels = kernels();
         CudaDevice d = new CudaDevice(ordinal);
         try {
-            d.init(image);
+            d.init(kernels);
             return d;
         } catch (RuntimeException | Error e) {
             d.close();
@@ -92,7 +103,8 @@ public final class CudaDevice implements Device {
         }
     }
 
-    private static byte[] readFatbin() {
+    /** This build's fatbin, read and parsed (no driver needed); fails with one sentence where there is none. */
+    public static Fatbin kernels() {
         java.nio.file.Path file;
         try {
             file = NativeLibraries.locate(FATBIN);
@@ -102,18 +114,23 @@ public final class CudaDevice implements Device {
                     + "nvcc on the PATH (mvn -DskipTests package) or use --backend cuda-emu");
         }
         try {
-            return Files.readAllBytes(file);
+            return Fatbin.read(Files.readAllBytes(file), FATBIN);
         } catch (IOException e) {
             throw new CudaException("cannot read " + file + ": " + e.getMessage());
+        } catch (IllegalArgumentException e) {
+            throw new CudaException(e.getMessage() + "; rebuild it (mvn -DskipTests package)");
         }
     }
 
-    private void init(byte[] image) {
+    private void init(Fatbin kernels) {
         int r = cuInit(0);
         if (r != CUresult.CUDA_SUCCESS) {
             throw new CudaException("the NVIDIA driver is installed but offers no usable GPU: cuInit failed with "
                     + CUresult.stringFor(r) + "; use --backend cpu or cuda-emu");
         }
+        int[] version = new int[1];
+        check(cuDriverGetVersion(version), "cuDriverGetVersion");
+        driverCuda = Version.ofDriver(version[0]);
         int[] count = new int[1];
         check(cuDeviceGetCount(count), "cuDeviceGetCount");
         if (ordinal < 0 || ordinal >= count[0]) {
@@ -129,24 +146,48 @@ public final class CudaDevice implements Device {
         check(cuDeviceTotalMem(total, device), "cuDeviceTotalMem");
         String gpu = new String(name, StandardCharsets.UTF_8).trim().replace("\0", "");
         description = String.format(Locale.ROOT, "%s (sm_%d%d, %s)", gpu, ccMajor, ccMinor, size(total[0]));
-        if (ccMajor < 8) {
-            // the kernels use bf16 tensor-core mma.sync, which needs Ampere or newer
-            throw new CudaException("the cuda backend needs a GPU of compute capability 8.0 or newer (bf16 tensor "
-                    + "cores); device " + ordinal + " is " + description + "; use --backend cpu");
-        }
+        Optional<String> refusal = kernels.refusal(driverCuda, ccMajor, ccMinor, "device " + ordinal + " is " + description);
+        if (refusal.isPresent()) throw new CudaException(refusal.get());
         check(cuDevicePrimaryCtxRetain(context, device), "cuDevicePrimaryCtxRetain");
         contextRetained = true;
         current();
         check(cuStreamCreate(stream, CUstream_flags.CU_STREAM_NON_BLOCKING), "cuStreamCreate");
         streamCreated = true;
-        // the fatbin holds SASS for sm_80 and sm_90 and compute_90 PTX, which the driver JIT-compiles for newer GPUs
-        check(cuModuleLoadData(module, image), "cuModuleLoadData of " + FATBIN + " on " + description);
-        moduleLoaded = true;
+        loadModule(kernels);
         checkBlas(cublasCreate(blas), "cublasCreate");
         blasCreated = true;
         checkBlas(cublasSetStream(blas, new cudaStream_t(stream)), "cublasSetStream");
         workspace = malloc(CUBLAS_WORKSPACE_BYTES);
         checkBlas(cublasSetWorkspace(blas, ptr(workspace), CUBLAS_WORKSPACE_BYTES), "cublasSetWorkspace");
+    }
+
+    /**
+     * The driver picks the cubin for this GPU, or JIT-compiles the PTX for a newer one. A driver
+     * older than the toolkit that wrote the cubins may refuse the whole fatbin (CUDA 13's ptxas
+     * writes an ELF ABI that drivers before R570 predate) although it can JIT the PTX, whose ISA
+     * the build kept at 8.2: then the PTX alone is loaded.
+     */
+    private void loadModule(Fatbin kernels) {
+        String where = FATBIN + " on " + description + " with a driver for CUDA " + driverCuda;
+        int whole = cuModuleLoadData(module, kernels.bytes());
+        if (whole == CUresult.CUDA_SUCCESS) {
+            moduleLoaded = true;
+            kernelImage = kernels.cubinFor(ccMajor, ccMinor).map(c -> c.archName() + " cubin")
+                    .orElseGet(() -> kernels.ptx().orElseThrow().archName() + " PTX, JIT-compiled by the driver");
+            return;
+        }
+        Optional<byte[]> ptx = kernels.ptxFallback(driverCuda, ccMajor, ccMinor);
+        if (ptx.isEmpty()) check(whole, "cuModuleLoadData of " + where);
+        String ptxName = kernels.ptx().orElseThrow().archName() + " PTX (ISA " + kernels.ptxIsa().orElseThrow() + ")";
+        if (PTX_FALLBACK_REPORTED.compareAndSet(false, true)) {
+            System.err.println("gpt4llm: the NVIDIA driver (CUDA " + driverCuda + ") refused " + FATBIN + " as a whole ("
+                    + CUresult.stringFor(whole) + "), likely for its cubins' newer ELF ABI; loading its " + ptxName
+                    + " alone, which the driver JIT-compiles (a slower first start)");
+        }
+        check(cuModuleLoadData(module, ptx.get()), "cuModuleLoadData of the " + ptxName + " of " + where
+                + " (after the whole fatbin failed with " + CUresult.stringFor(whole) + ")");
+        moduleLoaded = true;
+        kernelImage = ptxName + " alone, JIT-compiled by the driver (it refused the cubins: " + CUresult.stringFor(whole) + ")";
     }
 
     private int attribute(int which) {
@@ -162,6 +203,16 @@ public final class CudaDevice implements Device {
 
     public int ordinal() {
         return ordinal;
+    }
+
+    /** Which image of the fatbin the driver runs: "sm_90 cubin", or the PTX and why. */
+    public String kernelImage() {
+        return kernelImage;
+    }
+
+    /** The CUDA release the driver supports (cuDriverGetVersion). */
+    public Version driverCuda() {
+        return driverCuda;
     }
 
     /** Compute capability as major*10 + minor, e.g. 90 for an H100. */
