@@ -38,7 +38,7 @@ public final class AtomicWrite {
     }
 
     private static Path createTemp(Path target, String writer, Body body) throws IOException {
-        Files.createDirectories(target.toAbsolutePath().getParent());
+        createFolderOf(target);
         TempFiles.removeStale(target, writer);
         for (int attempt = 0; ; attempt++) {
             // Not Files.createTempFile: that makes the file owner-only (0600); this honours the umask.
@@ -58,6 +58,15 @@ public final class AtomicWrite {
                 throw e;
             }
             return tmp;
+        }
+    }
+
+    /** The folder {@code target} goes in, created if missing; a failure names the target (and the folder in the way). */
+    private static void createFolderOf(Path target) throws IOException {
+        try {
+            Files.createDirectories(target.toAbsolutePath().getParent());
+        } catch (IOException e) {
+            throw FileErrors.about("write", target, e);
         }
     }
 
@@ -96,8 +105,8 @@ public final class AtomicWrite {
      * which is forced to disk and renamed over {@code target}.
      */
     public static void write(Path target, String writer, String extension, PathBody body) throws IOException {
+        createFolderOf(target);
         try {
-            Files.createDirectories(target.toAbsolutePath().getParent());
             TempFiles.removeStale(target, writer);
         } catch (IOException e) {
             throw FileErrors.about("write", target, e);

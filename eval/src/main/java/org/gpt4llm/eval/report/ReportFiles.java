@@ -6,7 +6,9 @@ import com.fasterxml.jackson.databind.SerializationFeature;
 import java.io.IOException;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Path;
+import java.nio.file.Files;
 import org.gpt4llm.datagen.files.AtomicWrite;
+import org.gpt4llm.datagen.files.FileErrors;
 import org.knowm.xchart.BitmapEncoder;
 import org.knowm.xchart.internal.chartpart.Chart;
 
@@ -28,13 +30,25 @@ public final class ReportFiles {
     }
 
     public static void writeText(Path file, String text) throws IOException {
+        createReportFolder(file);
         AtomicWrite.write(file, WRITER, text.getBytes(StandardCharsets.UTF_8));
     }
 
     /** A chart as a PNG (headless). */
     public static void writePng(Path file, Chart<?, ?> chart) throws IOException {
         System.setProperty("java.awt.headless", "true");
+        createReportFolder(file);
         AtomicWrite.write(file, WRITER, ".png",
                 tmp -> BitmapEncoder.saveBitmap(chart, tmp.toString(), BitmapEncoder.BitmapFormat.PNG));
+    }
+
+    /** The report folder (an evaluation's --out), created if missing; a failure names that folder. */
+    private static void createReportFolder(Path file) throws IOException {
+        Path dir = file.toAbsolutePath().getParent();
+        try {
+            Files.createDirectories(dir);
+        } catch (IOException e) {
+            throw FileErrors.about("create the folder", dir, e);
+        }
     }
 }
