@@ -19,7 +19,11 @@
 //   z = z ^ (z >> 31)                                                (SplitMix64's finaliser)
 //   u = (z >> 40) * 2^-24                                            (24 bits: exact in fp32)
 // with row the row of x in [0, N) and col in [0, in). p = 0 keeps everything without hashing.
-// The caller draws a fresh seed per layer and step.
+// The caller draws a fresh seed per layer and step: either `seed` itself, or, when `step_seed` is
+// not NULL, the adapter's seed derived on the device from the step's seed (a long long in device
+// memory, so that a step captured into a CUDA graph replays with each step's masks):
+//   seed = finaliser(*step_seed + (adapter + 1) * 0x9E3779B97F4A7C15)     (LoraDropout.adapterSeed)
+// the same hash as the mask's with row 0 and col = adapter.
 //
 // Geometry shared by all four kernels: block (256) seen as 16x16 threads, tx = tid % 16,
 // ty = tid / 16; a block tile is 64 "rows" by up to 64 "columns", thread (tx, ty) owning rows
@@ -44,15 +48,25 @@
 #define LORA_BK 32               // depth of one shared-memory step over a long dimension
 #define LORA_LD (LORA_TILE + 1)  // row length of a shared panel (the +1 keeps transposed stores conflict-free)
 
-G4_DEVICE float lora_dropout_scale(unsigned long long seed, int row, int col, float p) {
-  if (p == 0.f) return 1.f;
-  unsigned long long z =
-      seed + ((((unsigned long long)row << 32) | (unsigned int)col) + 1ull) * 0x9E3779B97F4A7C15ull;
+// SplitMix64's finaliser of seed + (counter + 1) * golden ratio
+G4_DEVICE unsigned long long lora_mix(unsigned long long seed, unsigned long long counter) {
+  unsigned long long z = seed + (counter + 1ull) * 0x9E3779B97F4A7C15ull;
   z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
   z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-  z ^= z >> 31;
+  return z ^ (z >> 31);
+}
+
+G4_DEVICE float lora_dropout_scale(unsigned long long seed, int row, int col, float p) {
+  if (p == 0.f) return 1.f;
+  const unsigned long long z = lora_mix(seed, ((unsigned long long)row << 32) | (unsigned int)col);
   const float u = (float)(z >> 40) * (1.f / 16777216.f);
   return u >= p ? 1.f / (1.f - p) : 0.f;
+}
+
+// the mask seed of one launch: `seed`, or adapter `adapter`'s seed of the step seed in device memory
+G4_DEVICE unsigned long long lora_seed(long long seed, const long long* step_seed, int adapter) {
+  if (step_seed == nullptr) return (unsigned long long)seed;
+  return lora_mix((unsigned long long)step_seed[0], (unsigned long long)(unsigned int)adapter);
 }
 
 // acc[i][j] += a[k][ty + 16i] * b[k][tx + 16j] over k < depth, j < NJ; a and b are [depth][LORA_LD]
@@ -164,18 +178,20 @@ G4_DEVICE void lora_rank_to_cols(float* smem, const float* panel, bf16* Y, int N
 }
 
 G4_KERNEL void lora_forward(bf16* y, float* t, const bf16* x, const bf16* A, const bf16* B, int N,
-                            int in, int out, int r, float scale, float p, long long seed) {
+                            int in, int out, int r, float scale, float p, long long seed,
+                            const long long* step_seed, int adapter) {
   __shared__ float smem[2 * LORA_TILE * LORA_LD];
-  const float* panel = lora_rows_by_rank(smem, t, 1.f, x, N, in, A, in, 1, r, p, (unsigned long long)seed);
+  const float* panel = lora_rows_by_rank(smem, t, 1.f, x, N, in, A, in, 1, r, p, lora_seed(seed, step_seed, adapter));
   lora_rank_to_cols(smem, panel, y, N, out, B, r, 1, r, scale, 0.f, 0);
 }
 G4_EXPORT(lora_forward)
 
 G4_KERNEL void lora_backward_dx(bf16* dx, float* dt, const bf16* dy, const bf16* A, const bf16* B,
-                                int N, int in, int out, int r, float scale, float p, long long seed) {
+                                int N, int in, int out, int r, float scale, float p, long long seed,
+                                const long long* step_seed, int adapter) {
   __shared__ float smem[2 * LORA_TILE * LORA_LD];
   const float* panel = lora_rows_by_rank(smem, dt, scale, dy, N, out, B, 1, r, r, 0.f, 0);
-  if (dx != nullptr) lora_rank_to_cols(smem, panel, dx, N, in, A, 1, in, r, 1.f, p, (unsigned long long)seed);
+  if (dx != nullptr) lora_rank_to_cols(smem, panel, dx, N, in, A, 1, in, r, 1.f, p, lora_seed(seed, step_seed, adapter));
 }
 G4_EXPORT(lora_backward_dx)
 
@@ -226,8 +242,8 @@ G4_KERNEL void lora_backward_dB(float* dB, const bf16* dy, const float* t, int N
 G4_EXPORT(lora_backward_dB)
 
 G4_KERNEL void lora_backward_dA(float* dA, const float* dt, const bf16* x, int N, int in, int r,
-                                float p, long long seed) {
+                                float p, long long seed, const long long* step_seed, int adapter) {
   __shared__ float smem[2 * LORA_BK * LORA_LD];
-  lora_weight_grad(smem, dA, 1, in, x, dt, N, in, r, 1.f, p, (unsigned long long)seed);
+  lora_weight_grad(smem, dA, 1, in, x, dt, N, in, r, 1.f, p, lora_seed(seed, step_seed, adapter));
 }
 G4_EXPORT(lora_backward_dA)

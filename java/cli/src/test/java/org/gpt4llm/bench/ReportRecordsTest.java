@@ -52,7 +52,7 @@ class ReportRecordsTest {
     void aStepReportLeavesOutWhatWasNotMeasured() {
         StepBench.Report.Side ours = new StepBench.Report.Side(2, 0, 0.5, 96, 1.2, 5.7f, new double[] {0.5});
         StepBench.Report r = new StepBench.Report("step", "tiny", 301, 2, 24, 1, 0, null, null, null, 123456, 48, 6e8, ours,
-                null, null, null, null, null, "OpenBLAS", 2, 0.5, 0.6);
+                null, null, null, null, null, "OpenBLAS", 2, 0.5, 0.6, null, null);
         JsonNode n = JSON.valueToTree(r);
         assertEquals(List.of("bench", "preset", "vocab", "batch", "seq", "steps", "warmup", "parameters", "tokens_per_step",
                 "model_flops_per_step", "ours", "openblas", "cores", "load_average_before", "load_average_after"), names(n));

@@ -45,12 +45,32 @@ public final class LoraKernels {
      */
     public static void forward(Device d, Tensor y, Tensor t, Tensor x, Tensor a, Tensor b, float scale,
                                float dropout, long seed) {
+        forward(d, y, t, x, a, b, scale, dropout, seed, null, 0);
+    }
+
+    /**
+     * As above with the mask seed derived on the device from the step's seed {@code stepSeed} (I64 [1]
+     * in device memory) and the adapter's index, {@link LoraDropout#adapterSeed}: a launch captured
+     * into a CUDA graph then replays with each step's masks.
+     */
+    public static void forward(Device d, Tensor y, Tensor t, Tensor x, Tensor a, Tensor b, float scale,
+                               float dropout, Tensor stepSeed, int adapter) {
+        forward(d, y, t, x, a, b, scale, dropout, 0L, checkSeed(stepSeed), adapter);
+    }
+
+    private static void forward(Device d, Tensor y, Tensor t, Tensor x, Tensor a, Tensor b, float scale,
+                                float dropout, long seed, Tensor stepSeed, int adapter) {
         Shape s = Shape.of(x, a, b, dropout);
         numel(dtype(y, DType.BF16, "lora y"), (long) s.n * s.out, "lora y");
         numel(dtype(t, DType.F32, "lora t"), (long) s.n * s.r, "lora t");
         if (s.n == 0) return;
         d.launch("lora_forward", Dim3.of(KernelArgs.ceilDiv(s.n, TILE)), Dim3.of(BLOCK), 0, y, t, x, a, b, s.n, s.in,
-                s.out, s.r, scale, dropout, seed);
+                s.out, s.r, scale, dropout, seed, KernelArgs.orNull(stepSeed), adapter);
+    }
+
+    private static Tensor checkSeed(Tensor stepSeed) {
+        numel(dtype(stepSeed, DType.I64, "lora step seed"), 1, "lora step seed");
+        return stepSeed;
     }
 
     /**
@@ -61,6 +81,17 @@ public final class LoraKernels {
      */
     public static void backward(Device d, Tensor dx, Tensor dA, Tensor dB, Tensor dt, Tensor dy, Tensor x, Tensor a,
                                 Tensor b, Tensor t, float scale, float dropout, long seed) {
+        backward(d, dx, dA, dB, dt, dy, x, a, b, t, scale, dropout, seed, null, 0);
+    }
+
+    /** As above with the step's seed in device memory and the adapter's index, as {@link #forward} takes them. */
+    public static void backward(Device d, Tensor dx, Tensor dA, Tensor dB, Tensor dt, Tensor dy, Tensor x, Tensor a,
+                                Tensor b, Tensor t, float scale, float dropout, Tensor stepSeed, int adapter) {
+        backward(d, dx, dA, dB, dt, dy, x, a, b, t, scale, dropout, 0L, checkSeed(stepSeed), adapter);
+    }
+
+    private static void backward(Device d, Tensor dx, Tensor dA, Tensor dB, Tensor dt, Tensor dy, Tensor x, Tensor a,
+                                 Tensor b, Tensor t, float scale, float dropout, long seed, Tensor stepSeed, int adapter) {
         Shape s = Shape.of(x, a, b, dropout);
         if (dx != null) numel(dtype(dx, DType.BF16, "lora dx"), (long) s.n * s.in, "lora dx");
         numel(dtype(dA, DType.F32, "lora dA"), (long) s.r * s.in, "lora dA");
@@ -71,12 +102,12 @@ public final class LoraKernels {
         if (s.n == 0) return;
         Dim3 block = Dim3.of(BLOCK);
         d.launch("lora_backward_dx", Dim3.of(KernelArgs.ceilDiv(s.n, TILE)), block, 0, KernelArgs.orNull(dx), dt, dy,
-                a, b, s.n, s.in, s.out, s.r, scale, dropout, seed);
+                a, b, s.n, s.in, s.out, s.r, scale, dropout, seed, KernelArgs.orNull(stepSeed), adapter);
         if (s.out > 0) {
             d.launch("lora_backward_dB", Dim3.of(KernelArgs.ceilDiv(s.out, TILE)), block, 0, dB, dy, t, s.n, s.out, s.r,
                     scale);
         }
         d.launch("lora_backward_dA", Dim3.of(KernelArgs.ceilDiv(s.in, TILE)), block, 0, dA, dt, x, s.n, s.in, s.r,
-                dropout, seed);
+                dropout, seed, KernelArgs.orNull(stepSeed), adapter);
     }
 }
