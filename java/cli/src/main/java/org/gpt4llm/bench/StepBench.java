@@ -119,7 +119,7 @@ public final class StepBench {
                     peer ? Report.Side.of(libtorch) : null, peer ? ratio() : null, peer ? lossRelDiff() : null,
                     Double.isNaN(sgemmGflops) ? null : sgemmGflops,
                     Double.isNaN(sgemmGflops) ? null : List.of(sgemmShape[0], sgemmShape[1], sgemmShape[2]), blas, cores,
-                    loadBefore, loadAfter, deviceCounters, options.cudaGraph() ? true : null);
+                    loadBefore, loadAfter, deviceCounters == null ? List.of() : deviceCounters, options.cudaGraph());
         }
 
         /** The report printed by {@code gpt4llm bench step}. */
@@ -181,8 +181,8 @@ public final class StepBench {
      * @param ratioVsLibtorch  ours / libtorch median step time
      * @param firstLossRelDiff |ours - libtorch| / |libtorch| of the first step's loss: both sides computed the same
      * @param openblasSgemmMnk M, N, K of the sgemm ceiling (the model's MLP shape)
-     * @param deviceCounters   what our device did in each step, warm-up included (a cuda backend only)
-     * @param cudaGraph        true when our steps replayed a captured CUDA graph
+     * @param deviceCounters   what our device did in each step, warm-up included (empty on the cpu backend)
+     * @param cudaGraph        whether our steps replayed a captured CUDA graph
      */
     @JsonNaming(PropertyNamingStrategies.SnakeCaseStrategy.class)
     @JsonInclude(JsonInclude.Include.NON_NULL)
@@ -191,7 +191,7 @@ public final class StepBench {
                          double modelFlopsPerStep, Side ours, Side libtorch, Double ratioVsLibtorch,
                          Double firstLossRelDiff, Double openblasSgemmGflops, List<Integer> openblasSgemmMnk,
                          String openblas, int cores, double loadAverageBefore, double loadAverageAfter,
-                         List<DeviceCounters> deviceCounters, Boolean cudaGraph) {
+                         List<DeviceCounters> deviceCounters, boolean cudaGraph) {
         /** One side's numbers; times in seconds, {@code stepS} every timed step's. */
         @JsonNaming(PropertyNamingStrategies.SnakeCaseStrategy.class)
         public record Side(int threads, int blasThreads, double medianStepS, double tokensPerS, double gflops,

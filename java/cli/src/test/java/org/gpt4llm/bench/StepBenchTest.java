@@ -69,6 +69,8 @@ class StepBenchTest {
         assertEquals(List.of(48, 176, 64), n.openblasSgemmMnk(), "the MLP shape: batch x seq tokens, ffn, hidden");
         assertTrue(n.libtorch().tokensPerS() > 0 && n.ours().tokensPerS() > 0, n.toString());
         assertEquals(2, n.libtorch().stepS().length);
+        assertEquals(List.of(), n.deviceCounters(), "no device counters on the cpu backend");
+        assertFalse(n.cudaGraph());
         assertTrue(n.firstLossRelDiff() < 1e-4, n.toString());
     }
 
