@@ -351,6 +351,7 @@ public final class DecoderModel implements AutoCloseable, DecodeModel {
      * cross-entropy over the targets that are not {@link TokenBatch#IGNORE} (0 when there are none).
      */
     public float forward(TokenBatch batch) {
+        requireHead();
         Tensor losses = logitsAndLosses(batch, forwardHidden(batch), null);
         if (lastTargetCount == 0) return 0f;
         double sum = 0;
@@ -383,6 +384,7 @@ public final class DecoderModel implements AutoCloseable, DecodeModel {
      * replayed. LoRA dropout masks come from {@code step}'s seed; {@link #backward(StepScalars)} follows.
      */
     public void forward(TokenBatch batch, int slot, StepScalars step) {
+        requireHead();
         Tensor xf = runHidden(batch, act.inputs(slot, batch.size()), step);
         Tensor losses = logitsAndLosses(batch, xf, step);
         backend.addLoss(step, losses, lastTargetCount);
@@ -390,7 +392,6 @@ public final class DecoderModel implements AutoCloseable, DecodeModel {
 
     /** The LM head's logits and the per-row losses of the batch whose hidden states xf the last forward left. */
     private Tensor logitsAndLosses(TokenBatch batch, Tensor xf, StepScalars step) {
-        if (!withHead) throw new IllegalStateException("this model has no LM head: it is a reward model's backbone");
         int n = batch.size();
         Tensor logits = act.logits.rows(0, n);
         backend.matmul(logits, xf, false, lmHead, true, 1f, 0f);
@@ -460,7 +461,7 @@ public final class DecoderModel implements AutoCloseable, DecodeModel {
      */
     @Override
     public KvCacheSession open(int maxBatch, int maxLength) {
-        if (!withHead) throw new IllegalStateException("this model has no LM head: it is a reward model's backbone");
+        requireHead();
         if (maxBatch < 1 || maxLength < 1) {
             throw new IllegalArgumentException("a decode session needs maxBatch and maxLength of at least 1, got "
                     + maxBatch + " and " + maxLength);
@@ -746,6 +747,10 @@ public final class DecoderModel implements AutoCloseable, DecodeModel {
      */
     public long bufferGeneration() {
         return bufferGeneration;
+    }
+
+    private void requireHead() {
+        if (!withHead) throw new IllegalStateException("this model has no LM head: it is a reward model's backbone");
     }
 
     /** Every target of {@code b} is {@link TokenBatch#IGNORE} or a token of the vocabulary (the kernels trust them). */
