@@ -40,7 +40,11 @@
 //   z = z ^ (z >> 31)                                                (SplitMix64's finaliser)
 //   u = (z >> 40) * 2^-24                                            (24 bits: exact in fp32)
 // with row the row of x in [0, N) and col in [0, in). p = 0 keeps everything without hashing.
-// The caller draws a fresh seed per layer and step.
+// The caller draws a fresh seed per layer and step: either `seed` itself, or, when `step_seed` is
+// not NULL, the adapter's seed derived on the device from the step's seed (a long long in device
+// memory, so that a step captured into a CUDA graph replays with each step's masks):
+//   seed = finaliser(*step_seed + (adapter + 1) * 0x9E3779B97F4A7C15)     (LoraDropout.adapterSeed)
+// the same hash as the mask's with row 0 and col = adapter.
 //
 // Kernels (grid (G), block (T), any sizes: a grid-stride loop covers the elements):
 //   lora_dropout  over rows x cols: g NULL: out = k ⊙ x (overwrite, exact);
@@ -55,28 +59,39 @@
 
 #define LORA_PIECES 3
 
+// SplitMix64's finaliser of seed + (counter + 1) * golden ratio
+G4_DEVICE unsigned long long lora_mix(unsigned long long seed, unsigned long long counter) {
+  unsigned long long z = seed + (counter + 1ull) * 0x9E3779B97F4A7C15ull;
+  z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+  z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+  return z ^ (z >> 31);
+}
+
 // the keep mask of the dropout at (row, col) of x: 1 or 0 (1 for every element when p = 0)
 G4_DEVICE float lora_keep(unsigned long long seed, int row, int col, float p) {
   if (p == 0.f) return 1.f;
-  unsigned long long z =
-      seed + ((((unsigned long long)row << 32) | (unsigned int)col) + 1ull) * 0x9E3779B97F4A7C15ull;
-  z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
-  z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-  z ^= z >> 31;
+  const unsigned long long z = lora_mix(seed, ((unsigned long long)row << 32) | (unsigned int)col);
   const float u = (float)(z >> 40) * (1.f / 16777216.f);
   return u >= p ? 1.f : 0.f;
 }
 
+// the mask seed of one launch: `seed`, or adapter `adapter`'s seed of the step seed in device memory
+G4_DEVICE unsigned long long lora_seed(long long seed, const long long* step_seed, int adapter) {
+  if (step_seed == nullptr) return (unsigned long long)seed;
+  return lora_mix((unsigned long long)step_seed[0], (unsigned long long)(unsigned int)adapter);
+}
+
 // Multiplies rather than selects, so a NaN or infinity in a dropped element stays NaN as in torch.
 G4_KERNEL void lora_dropout(bf16* out, const bf16* x, const float* g, int rows, int cols, float s, float p,
-                            long long seed) {
+                            long long seed, const long long* step_seed, int adapter) {
   const long long n = (long long)rows * cols;
+  const unsigned long long mask_seed = lora_seed(seed, step_seed, adapter);
   g4_grid_loop(n, g4_aligned16(out, x, g), [&](auto width, long long i) {
     constexpr int W = decltype(width)::value;
     float keep[W], v[W];
     int row = (int)(i / cols), col = (int)(i % cols);
     for (int k = 0; k < W; k++) {  // a pack may run over the end of a row
-      keep[k] = lora_keep((unsigned long long)seed, row, col, p);
+      keep[k] = lora_keep(mask_seed, row, col, p);
       if (++col == cols) col = 0, row++;
     }
     if (g == nullptr) {

@@ -21,6 +21,8 @@ import org.gpt4llm.runtime.Backends;
 import org.gpt4llm.io.AtomicFiles;
 import org.gpt4llm.backend.cpu.CpuBackend;
 import org.gpt4llm.backend.cpu.OpenBlas;
+import org.gpt4llm.backend.cuda.CudaBackend;
+import org.gpt4llm.backend.cuda.device.DeviceCounters;
 import org.gpt4llm.model.LlamaConfig;
 import org.gpt4llm.model.DecoderModel;
 import org.gpt4llm.model.LoraConfig;
@@ -28,6 +30,10 @@ import org.gpt4llm.model.TokenBatch;
 import org.gpt4llm.optim.AdamWOptimizer;
 import org.gpt4llm.reference.Torch;
 import org.gpt4llm.reference.TorchLlama;
+import org.gpt4llm.train.FullFineTune;
+import org.gpt4llm.train.LoraFineTune;
+import org.gpt4llm.train.StepRunner;
+import org.gpt4llm.train.TrainableModel;
 
 /**
  * {@code gpt4llm bench step}: one training step (forward, backward, AdamW with clipping) of the same
@@ -47,17 +53,23 @@ import org.gpt4llm.reference.TorchLlama;
  * </pre>
  * Achieved GFLOP/s = (matmul + attn) / median step time, shown next to OpenBLAS sgemm measured in
  * the same run on the model's MLP shape (M = B*T, N = F, K = C), the ceiling of a fp32 CPU step.
+ *
+ * <p>Our step is the trainer's ({@link StepRunner}): on a cuda backend it waits for the device only
+ * to read the loss and gradient norm back, and each step's device counters (launches, GEMMs, graph
+ * launches, synchronisations, allocations, copies) are printed and kept in the report; with
+ * {@code cudaGraph} the steps after the first two replay a captured CUDA graph.
  */
 public final class StepBench {
     private StepBench() {}
 
     /**
      * What to measure; {@code compareLibtorch} false times our backend alone; {@code lora} null
-     * trains every weight, else a LoRA step (frozen base, AdamW over the adapters) on both sides.
+     * trains every weight, else a LoRA step (frozen base, AdamW over the adapters) on both sides;
+     * {@code cudaGraph} replays our step from a captured CUDA graph (a cuda backend only).
      */
     public record Options(String preset, int vocab, int batch, int seq, int threads, int steps, int warmup,
                           long seed, boolean compareLibtorch, float lr, float maxGradNorm, String backend,
-                          LoraConfig lora) {
+                          LoraConfig lora, boolean cudaGraph) {
         public Options {
             if (compareLibtorch && !backend.equals("cpu")) {
                 throw new IllegalArgumentException("--compare libtorch needs --backend cpu (the libtorch here runs on the"
@@ -73,7 +85,7 @@ public final class StepBench {
 
         public static Options defaults() {
             return new Options("small", 32000, 4, 256, Runtime.getRuntime().availableProcessors(), 5, 1, 0, true,
-                    1e-4f, 1.0f, "cpu", null);
+                    1e-4f, 1.0f, "cpu", null, false);
         }
     }
 
@@ -81,9 +93,12 @@ public final class StepBench {
     public record Side(String name, int threads, int blasThreads, double medianStepS, double[] stepS, float firstLoss,
                        double tokensPerS, double gflops) {}
 
+    /**
+     * @param deviceCounters what our device did in each step, warm-up included (null on the cpu backend)
+     */
     public record Result(Options options, LlamaConfig config, long parameters, long tokensPerStep, double flopsPerStep,
                          Side ours, Side libtorch, double sgemmGflops, int[] sgemmShape, String blas,
-                         double loadBefore, double loadAfter, int cores) {
+                         double loadBefore, double loadAfter, int cores, List<DeviceCounters> deviceCounters) {
         /** ours / libtorch median step time, NaN without a comparison. */
         public double ratio() {
             return libtorch == null ? Double.NaN : ours.medianStepS / libtorch.medianStepS;
@@ -104,7 +119,7 @@ public final class StepBench {
                     peer ? Report.Side.of(libtorch) : null, peer ? ratio() : null, peer ? lossRelDiff() : null,
                     Double.isNaN(sgemmGflops) ? null : sgemmGflops,
                     Double.isNaN(sgemmGflops) ? null : List.of(sgemmShape[0], sgemmShape[1], sgemmShape[2]), blas, cores,
-                    loadBefore, loadAfter);
+                    loadBefore, loadAfter, deviceCounters == null ? List.of() : deviceCounters, options.cudaGraph());
         }
 
         /** The report printed by {@code gpt4llm bench step}. */
@@ -138,6 +153,14 @@ public final class StepBench {
                 b.append(String.format(Locale.ROOT, "openblas sgemm %dx%dx%d: %.3g GFLOP/s (%d threads); ours reaches %.0f%% of it%n",
                         sgemmShape[0], sgemmShape[1], sgemmShape[2], sgemmGflops, ours.threads(), 100 * ours.gflops() / sgemmGflops));
             }
+            if (deviceCounters != null) {
+                b.append(options.cudaGraph() ? "device counters per step (--cuda-graph: step 2 is captured, later ones replay it):%n".formatted()
+                        : "device counters per step:%n".formatted());
+                for (int i = 0; i < deviceCounters.size(); i++) {
+                    b.append(String.format(Locale.ROOT, "  step %d%s: %s%n", i + 1, i < options.warmup() ? " (warmup)" : "",
+                            deviceCounters.get(i)));
+                }
+            }
             return b.toString();
         }
 
@@ -158,6 +181,8 @@ public final class StepBench {
      * @param ratioVsLibtorch  ours / libtorch median step time
      * @param firstLossRelDiff |ours - libtorch| / |libtorch| of the first step's loss: both sides computed the same
      * @param openblasSgemmMnk M, N, K of the sgemm ceiling (the model's MLP shape)
+     * @param deviceCounters   what our device did in each step, warm-up included (empty on the cpu backend)
+     * @param cudaGraph        whether our steps replayed a captured CUDA graph
      */
     @JsonNaming(PropertyNamingStrategies.SnakeCaseStrategy.class)
     @JsonInclude(JsonInclude.Include.NON_NULL)
@@ -165,7 +190,8 @@ public final class StepBench {
                          Integer loraRank, Float loraAlpha, List<String> loraTargets, long parameters, long tokensPerStep,
                          double modelFlopsPerStep, Side ours, Side libtorch, Double ratioVsLibtorch,
                          Double firstLossRelDiff, Double openblasSgemmGflops, List<Integer> openblasSgemmMnk,
-                         String openblas, int cores, double loadAverageBefore, double loadAverageAfter) {
+                         String openblas, int cores, double loadAverageBefore, double loadAverageAfter,
+                         List<DeviceCounters> deviceCounters, boolean cudaGraph) {
         /** One side's numbers; times in seconds, {@code stepS} every timed step's. */
         @JsonNaming(PropertyNamingStrategies.SnakeCaseStrategy.class)
         public record Side(int threads, int blasThreads, double medianStepS, double tokensPerS, double gflops,
@@ -237,10 +263,15 @@ public final class StepBench {
         double loadBefore = loadAverage();
         double sgemm;
         int[] shape = {batch.size(), cfg.intermediateSize(), cfg.hiddenSize()};
+        List<DeviceCounters> counters = null;
         try (Backend backend = Backends.open(o.backend(), o.threads());
              DecoderModel ours = model(backend, cfg, o);
              AdamWOptimizer opt = new AdamWOptimizer(backend, ours.trainableParameters(), ours.trainableGradients(), hp);
+             StepRunner<TokenBatch> runner = new StepRunner<>(trainable(ours), opt, o.cudaGraph(),
+                     note -> { if (progress != null) progress.println(note); });
              TorchLlama theirs = o.compareLibtorch() ? new TorchLlama(cfg, ours.parameters(), o.threads()) : null) {
+            CudaBackend gpu = backend instanceof CudaBackend c ? c : null;
+            if (gpu != null) counters = new java.util.ArrayList<>();
             params = ours.parameterCount();
             oursThreads = backend.threads();
             oursBlas = backend instanceof CpuBackend ? OpenBlas.getNumThreads() : 0;
@@ -262,13 +293,14 @@ public final class StepBench {
                     if (theirs != null) settle();
                     long t0 = System.nanoTime();
                     float loss;
+                    DeviceCounters device = null;
                     if (oursNow) {
-                        backend.rangePush("step " + s);
-                        loss = ours.forward(batch);
-                        ours.backward();
-                        opt.step(o.lr(), o.maxGradNorm());
-                        ours.zeroGrad();
-                        backend.rangePop();
+                        DeviceCounters before = gpu == null ? null : gpu.device().counters();
+                        loss = (float) runner.step(List.of(batch), s + 1, o.lr(), o.maxGradNorm(), o.seed()).loss();
+                        if (gpu != null) {
+                            device = gpu.device().counters().minus(before);
+                            counters.add(device);
+                        }
                     } else {
                         loss = theirs.forward(batch);
                         theirs.backward();
@@ -279,8 +311,8 @@ public final class StepBench {
                     if (s == 0 && !oursNow) theirsLoss = loss;
                     if (timed) (oursNow ? oursS : theirsS)[s - o.warmup()] = dt;
                     if (progress != null) {
-                        progress.printf(Locale.ROOT, "%s step %d/%d%s: %.4f s, loss %.5f%n", oursNow ? "ours    " : "libtorch",
-                                s + 1, total, timed ? "" : " (warmup)", dt, loss);
+                        progress.printf(Locale.ROOT, "%s step %d/%d%s: %.4f s, loss %.5f%s%n", oursNow ? "ours    " : "libtorch",
+                                s + 1, total, timed ? "" : " (warmup)", dt, loss, device == null ? "" : "; " + device);
                     }
                 }
             }
@@ -293,7 +325,12 @@ public final class StepBench {
         Side theirsSide = theirsS == null ? null
                 : side("libtorch", theirsThreads, theirsBlas, theirsS, theirsLoss, tokens, flops);
         return new Result(o, cfg, params, tokens, flops, oursSide, theirsSide, sgemm, shape, OpenBlas.describe(),
-                loadBefore, loadAverage(), Runtime.getRuntime().availableProcessors());
+                loadBefore, loadAverage(), Runtime.getRuntime().availableProcessors(), counters);
+    }
+
+    /** The trainer's view of our model: its adapters when it has them, else every weight. */
+    private static TrainableModel<TokenBatch> trainable(DecoderModel m) {
+        return m.loraConfig() == null ? new FullFineTune(m, null) : new LoraFineTune(m, null);
     }
 
     private static Side side(String name, int threads, int blas, double[] times, float firstLoss, long tokens, double flops) {

@@ -185,12 +185,15 @@ public final class BenchCommand implements Callable<Integer> {
                 description = "linear layers with an adapter (default: ${DEFAULT-VALUE})")
         String loraTargets;
 
+        @Option(names = "--cuda-graph", description = "cuda backends: replay our step from a CUDA graph captured in step 2")
+        boolean cudaGraph;
+
         @Override
         public Integer call() throws Exception {
             boolean libtorch = libtorchPeer(compare);
             StepBench.Options o = new StepBench.Options(preset, vocab, batch, seq, backend.threads(), steps, warmup, seed,
                     libtorch, StepBench.Options.defaults().lr(), StepBench.Options.defaults().maxGradNorm(),
-                    backend.name().toLowerCase(Locale.ROOT), lora());
+                    backend.name().toLowerCase(Locale.ROOT), lora(), cudaGraph);
             StepBench.Result r = StepBench.run(o, quiet ? null : System.out);
             System.out.print(r.toText());
             if (json != null) {

@@ -107,6 +107,10 @@ final class TrainingFlags {
     @Option(names = "--eval-on-start", description = "held-out metrics once before the first step, as step 0 (rm: on)")
     Boolean evalOnStart;
 
+    @Option(names = "--cuda-graph", description = "cuda backends: capture one whole step as a CUDA graph after a warm-up"
+            + " step and replay it (rows padded to the longest of the data; other shapes run eagerly)")
+    Boolean cudaGraph;
+
     /** The flags that were given, under their config keys (those of {@link org.gpt4llm.train.TrainConfig}). */
     Map<String, Object> flags() {
         Map<String, Object> f = new LinkedHashMap<>();
@@ -138,6 +142,7 @@ final class TrainingFlags {
         putIfGiven(f, "eval_fraction", evalFraction);
         putIfGiven(f, "eval_on_start", evalOnStart);
         putIfGiven(f, "template", template);
+        putIfGiven(f, "cuda_graph", cudaGraph);
         return f;
     }
 

@@ -69,6 +69,8 @@ class StepBenchTest {
         assertEquals(List.of(48, 176, 64), n.openblasSgemmMnk(), "the MLP shape: batch x seq tokens, ffn, hidden");
         assertTrue(n.libtorch().tokensPerS() > 0 && n.ours().tokensPerS() > 0, n.toString());
         assertEquals(2, n.libtorch().stepS().length);
+        assertEquals(List.of(), n.deviceCounters(), "no device counters on the cpu backend");
+        assertFalse(n.cudaGraph());
         assertTrue(n.firstLossRelDiff() < 1e-4, n.toString());
     }
 
@@ -89,6 +91,39 @@ class StepBenchTest {
         assertEquals(Math.log(301), ours.firstLoss(), 0.5, out);
         assertFalse(n.has("openblas_sgemm_gflops"), "no CPU ceiling next to a GPU backend: " + n);
         assertFalse(n.has("libtorch") || n.has("first_loss_rel_diff"), "no peer with --compare none: " + n);
+    }
+
+    /**
+     * On a cuda backend each step's device counters are printed and reported; with --cuda-graph step 2
+     * is captured and step 3 replays it: one graph launch, one wait (the read-back), no allocation.
+     */
+    @Test
+    void cudaEmuStepPrintsItsDeviceCountersAndReplaysAGraph(@TempDir Path dir) throws Exception {
+        Path json = dir.resolve("graph.json");
+        CliRun run = CliRun.of("bench", "step", "--backend", "cuda-emu", "--compare", "none", "--cuda-graph",
+                    "--preset", "tiny", "--vocab", "301", "--batch", "2", "--seq", "16", "--steps", "2", "--warmup", "1",
+                    "--json", json.toString());
+        int code = run.code();
+        String out = run.out();
+        System.out.print(out);
+        assertEquals(0, code, out);
+        assertTrue(out.contains("step 3/3: "), out);
+        assertTrue(Pattern.compile("(?m)^ours +step 3/3: .*; launches 0, gemms 0, graphs 1, syncs 1, allocs 0, frees 0, "
+                + "H2D 2 \\(.*\\), D2H 1 \\(8 B\\)").matcher(out).find(), out);
+        assertTrue(out.contains("device counters per step (--cuda-graph: step 2 is captured, later ones replay it):"), out);
+        JsonNode n = JsonChecks.tree(json);
+        assertTrue(JsonChecks.required(n, "cuda_graph").asBoolean(), n.toString());
+        JsonNode steps = JsonChecks.nonEmptyArray(n, "device_counters");
+        assertEquals(3, steps.size(), n.toString());
+        assertTrue(JsonChecks.number(steps.get(0), "allocations") > 0, "the first step sizes the buffers: " + steps);
+        for (int i = 1; i < 3; i++) {
+            JsonNode s = steps.get(i);
+            assertEquals(1, JsonChecks.number(s, "graph_launches"), "step " + (i + 1) + ": " + s);
+            assertEquals(1, JsonChecks.number(s, "synchronizations"), "step " + (i + 1) + ": " + s);
+            assertEquals(0, JsonChecks.number(s, "allocations"), "step " + (i + 1) + ": " + s);
+            assertEquals(0, JsonChecks.number(s, "launches"), "step " + (i + 1) + ": " + s);
+            assertEquals(8, JsonChecks.number(s, "download_bytes"), "step " + (i + 1) + ": " + s);
+        }
     }
 
     @Test

@@ -66,7 +66,8 @@ public record TrainConfig(
         String template,
         boolean evalOnStart,
         double margin,
-        double centerRewardsCoefficient) {
+        double centerRewardsCoefficient,
+        boolean cudaGraph) {
     static final ObjectMapper JSON = new ObjectMapper()
             .enable(DeserializationFeature.FAIL_ON_UNKNOWN_PROPERTIES)
             .enable(DeserializationFeature.ACCEPT_SINGLE_VALUE_AS_ARRAY)
@@ -235,6 +236,11 @@ public record TrainConfig(
         private double margin = 0;
         /** Reward models: weight of TRL's reward-centring term, mean of (r_chosen + r_rejected)². */
         private double centerRewardsCoefficient = 0;
+        /**
+         * On a cuda backend: capture one whole step as a CUDA graph after a warm-up step and replay it,
+         * every micro-batch padded to the longest row of the data so that their shapes repeat.
+         */
+        private boolean cudaGraph;
 
         private Builder() {}
 
@@ -262,7 +268,7 @@ public record TrainConfig(
             return new TrainConfig(model, out, backend, seed, data, maxLen, epochs, maxSteps, lr, batch, microBatch,
                     warmupRatio, schedule, weightDecay, gradClip, evalEvery, saveEvery, keep, resume, acceptChangedData,
                     loraRank, loraAlpha, loraDropout, loraTargets, trainOnInputs, texts, packing, strict, evalFraction,
-                    template, evalOnStart, margin, centerRewardsCoefficient);
+                    template, evalOnStart, margin, centerRewardsCoefficient, cudaGraph);
         }
 
         public Builder model(String v) {
@@ -427,6 +433,11 @@ public record TrainConfig(
 
         public Builder centerRewardsCoefficient(double v) {
             centerRewardsCoefficient = v;
+            return this;
+        }
+
+        public Builder cudaGraph(boolean v) {
+            cudaGraph = v;
             return this;
         }
     }

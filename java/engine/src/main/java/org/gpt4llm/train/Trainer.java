@@ -45,6 +45,7 @@ public final class Trainer<B extends Batch> {
     private final PrintStream out;
     /** The --data files this run trains on, recorded in every checkpoint. */
     private List<FileFingerprint> dataFiles = List.of();
+    private final int longestRow;
 
     /**
      * Result of a finished run; {@code evalLoss} is NaN without a held-out set. {@code firstEval} and
@@ -70,6 +71,7 @@ public final class Trainer<B extends Batch> {
         this.runDir = Path.of(cfg.out());
         this.quiet = quiet;
         this.out = out;
+        this.longestRow = cfg.cudaGraph() ? train.longestRow() : 0;
     }
 
     /** {@link #run(RunStart)} after {@link RunStart#check} of this run's configuration. */
@@ -84,6 +86,7 @@ public final class Trainer<B extends Batch> {
      */
     public Result run(RunStart checked) throws IOException {
         if (!checked.config().equals(cfg)) throw new IllegalArgumentException("the run was checked for another configuration");
+        if (cfg.cudaGraph()) StepRunner.requireGraphs(model.backend());  // before anything is written
         for (String note : checked.notes()) out.println(note);
         CheckpointStore store = new CheckpointStore(runDir);
         Path metricsFile = runDir.resolve(METRICS), configFile = runDir.resolve(CONFIG);
@@ -117,7 +120,8 @@ public final class Trainer<B extends Batch> {
             Map<String, Double> firstEval = null, lastEval = null;
             double loss = Double.NaN;
             try (MetricsLog metrics = new MetricsLog(metricsFile, metricsLines);
-                 Progress progress = Progress.open(start, total, quiet, out)) {
+                 Progress progress = Progress.open(start, total, quiet, out);
+                 StepRunner<B> runner = new StepRunner<>(model, opt, cfg.cudaGraph(), progress::message)) {
                 if (latest.isPresent()) progress.message("resuming from " + latest.get() + " at step " + start);
                 for (JsonNode m : metrics.entries()) {
                     if (m.has("eval_loss")) {
@@ -139,7 +143,7 @@ public final class Trainer<B extends Batch> {
                         Step r;
                         double lr = schedule.lr(step);
                         try {
-                            r = step(model, opt, microBatches(order.rows(step)), step + 1, lr, cfg.gradClip(),
+                            r = runner.step(microBatches(order.rows(step)), step + 1, lr, cfg.gradClip(),
                                     dropoutSeed(step));
                         } catch (TrainingDivergedException e) {
                             throw diverged(e.getMessage(), lastGood);
@@ -207,7 +211,7 @@ public final class Trainer<B extends Batch> {
     }
 
     /**
-     * What one optimizer step did.
+     * What one optimizer step ({@link StepRunner#step}) did.
      *
      * @param step     the step number (1-based)
      * @param loss     the mean loss over the step's loss terms
@@ -217,40 +221,6 @@ public final class Trainer<B extends Batch> {
      * @param seconds  wall time of the step (forward, backward and update)
      */
     public record Step(int step, double loss, double gradNorm, long tokens, double lr, double seconds) {}
-
-    /**
-     * One optimizer step over the micro-batches {@code micro}: gradients accumulated as
-     * {@link #accumulate} does, then the AdamW update at {@code lr} with clipping at {@code gradClip}
-     * (0: none). Marks an NVTX range {@code step N} and commits a JFR {@code org.gpt4llm.TrainStep}
-     * event. Throws {@link TrainingDivergedException} ("step N: the training loss is NaN") before
-     * any update when the loss or the gradient norm is not finite.
-     */
-    public static <B extends Batch> Step step(TrainableModel<B> model, AdamWOptimizer opt, List<B> micro, int step,
-                                              double lr, double gradClip, long dropoutSeed) {
-        Backend be = model.backend();
-        StepEvent event = new StepEvent();
-        event.begin();
-        be.rangePush("step " + step);
-        long t0 = System.nanoTime(), tokens = 0;
-        double loss, norm;
-        try {
-            model.setTraining(true);
-            model.setDropoutSeed(dropoutSeed);
-            loss = accumulate(model, micro);
-            if (!Double.isFinite(loss)) throw new TrainingDivergedException("step " + step + ": the training loss is " + loss);
-            norm = opt.step((float) lr, (float) gradClip);
-            if (!Double.isFinite(norm)) throw new TrainingDivergedException("step " + step + ": the gradient norm is " + norm);
-            for (B b : micro) tokens += b.tokenCount();
-        } finally {
-            be.rangePop();
-        }
-        double seconds = (System.nanoTime() - t0) / 1e9;
-        event.step = step;
-        event.loss = (float) loss;
-        event.tokens = tokens;
-        event.commit();
-        return new Step(step, loss, norm, tokens, lr, seconds);
-    }
 
     /**
      * Held-out metrics of {@code model} over {@code batches} ({@link TrainableModel#evaluate}), in an NVTX
@@ -299,7 +269,9 @@ public final class Trainer<B extends Batch> {
     /**
      * One step's gradients: zeroes them, then runs every micro-batch, each backward scaled by
      * 1 / (target tokens of all micro-batches), so the result is the gradient of the mean loss over
-     * the whole step whatever the split. Returns that mean loss (0 when there are no targets).
+     * the whole step whatever the split. Returns that mean loss (0 when there are no targets), read
+     * back micro-batch by micro-batch; a {@link StepRunner} accumulates the same way without reading
+     * anything back.
      */
     public static <B extends Batch> double accumulate(TrainableModel<B> model, List<B> micro) {
         model.zeroGrad();
@@ -344,14 +316,20 @@ public final class Trainer<B extends Batch> {
         };
     }
 
-    /** The step's rows collated into micro-batches (an NVTX range {@code batch}: host work before the step). */
+    /**
+     * The step's rows collated into micro-batches (an NVTX range {@code batch}: host work before the
+     * step); with {@code --cuda-graph} every row padded to the longest of the data, so that the
+     * shapes repeat from step to step.
+     */
     private List<B> microBatches(int[] rows) {
         Backend be = model.backend();
         be.rangePush("batch");
         try {
             List<B> out = new ArrayList<>();
+            int length = cfg.cudaGraph() ? longestRow : 0;
             for (int from = 0; from < rows.length; from += cfg.microBatch()) {
-                out.add(train.batch(java.util.Arrays.copyOfRange(rows, from, Math.min(from + cfg.microBatch(), rows.length))));
+                int[] part = java.util.Arrays.copyOfRange(rows, from, Math.min(from + cfg.microBatch(), rows.length));
+                out.add(train.batch(part, length));
             }
             return out;
         } finally {

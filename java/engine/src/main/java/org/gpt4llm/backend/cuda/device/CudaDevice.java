@@ -27,6 +27,7 @@ import jcuda.cudaDataType;
 import jcuda.driver.*;
 import jcuda.jcublas.*;
 import jcuda.runtime.cudaStream_t;
+import org.gpt4llm.backend.Backend;
 import org.gpt4llm.backend.cuda.device.CudaReleases.Version;
 import org.gpt4llm.nativelib.NativeLibraries;
 import org.gpt4llm.tensor.DType;
@@ -67,6 +68,9 @@ public final class CudaDevice implements Device {
     private final CUmodule module = new CUmodule();
     private final cublasHandle blas = new cublasHandle();
     private final Map<String, Kernel> kernels = new ConcurrentHashMap<>();
+    private final DeviceCounting counting = new DeviceCounting();
+    /** The thread whose stream work is being captured into a graph (and so not counted as run), or null. */
+    private volatile Thread capturing;
     private boolean contextRetained, streamCreated, moduleLoaded, blasCreated;
     private long workspace;
     private int ccMajor, ccMinor;
@@ -226,8 +230,10 @@ public final class CudaDevice implements Device {
     public Tensor allocate(Arena arena, DType dtype, long... shape) {
         long bytes = Tensor.numel(shape) * dtype.bytes();
         if (bytes == 0) return Tensor.wrap(MemorySegment.NULL, dtype, shape);
+        refuseWhileCapturing("allocate");
         current();
         long address = malloc(bytes);
+        counting.allocation();
         try {
             check(cuMemsetD8Async(ptr(address), (byte) 0, bytes, stream), "cuMemsetD8Async of " + size(bytes));
             MemorySegment seg = MemorySegment.ofAddress(address).reinterpret(bytes, arena, s -> free(address));
@@ -258,6 +264,7 @@ public final class CudaDevice implements Device {
     private void free(long address) {
         if (closed) return;
         current();
+        counting.free();
         cuStreamSynchronize(stream);
         cuMemFree(ptr(address));
     }
@@ -271,7 +278,9 @@ public final class CudaDevice implements Device {
         long bytes = dst.byteSize();
         requireHost("upload", host, bytes, dst);
         if (bytes == 0) return;
+        refuseWhileCapturing("upload");
         current();
+        counting.upload(bytes);
         if (host.isNative()) {
             check(cuMemcpyHtoDAsync(ptr(dst), hostPtr(host), bytes, stream), "cuMemcpyHtoDAsync of " + size(bytes));
             return;
@@ -280,7 +289,8 @@ public final class CudaDevice implements Device {
             MemorySegment s = staging.allocate(bytes, 64);
             MemorySegment.copy(host, 0, s, 0, bytes);
             check(cuMemcpyHtoDAsync(ptr(dst), hostPtr(s), bytes, stream), "cuMemcpyHtoDAsync of " + size(bytes));
-            synchronize();
+            counting.synchronization();
+            drain();
         }
     }
 
@@ -290,16 +300,18 @@ public final class CudaDevice implements Device {
         long bytes = src.byteSize();
         requireHost("download", host, bytes, src);
         if (bytes == 0) return;
+        refuseWhileCapturing("download");
         current();
+        counting.download(bytes);
         if (host.isNative()) {
             check(cuMemcpyDtoHAsync(hostPtr(host), ptr(src), bytes, stream), "cuMemcpyDtoHAsync of " + size(bytes));
-            synchronize();
+            drain();
             return;
         }
         try (Arena staging = Arena.ofConfined()) {
             MemorySegment s = staging.allocate(bytes, 64);
             check(cuMemcpyDtoHAsync(hostPtr(s), ptr(src), bytes, stream), "cuMemcpyDtoHAsync of " + size(bytes));
-            synchronize();
+            drain();
             MemorySegment.copy(s, 0, host, 0, bytes);
         }
     }
@@ -317,6 +329,7 @@ public final class CudaDevice implements Device {
         }
         if (dst.byteSize() == 0) return;
         current();
+        if (!capturing()) counting.copy();
         check(cuMemcpyDtoDAsync(ptr(dst), ptr(src), dst.byteSize(), stream), "cuMemcpyDtoDAsync of " + size(dst.byteSize()));
     }
 
@@ -324,6 +337,7 @@ public final class CudaDevice implements Device {
     public void zero(Tensor t) {
         if (t.byteSize() == 0) return;
         current();
+        if (!capturing()) counting.memset();
         check(cuMemsetD8Async(ptr(t), (byte) 0, t.byteSize(), stream), "cuMemsetD8Async of " + size(t.byteSize()));
     }
 
@@ -333,6 +347,7 @@ public final class CudaDevice implements Device {
     public void launch(String name, Dim3 grid, Dim3 block, int sharedBytes, Object... args) {
         current();
         Kernel k = kernel(name, sharedBytes);
+        if (!capturing()) counting.launch();
         check(cuLaunchKernel(k.function, grid.x(), grid.y(), grid.z(), block.x(), block.y(), block.z(), sharedBytes,
                 stream, JCudaArgs.kernelParams(name, args), null),
                 "cuLaunchKernel of " + name + " (grid " + dims(grid) + ", block " + dims(block) + ", " + sharedBytes + " B shared)");
@@ -376,6 +391,7 @@ public final class CudaDevice implements Device {
         checkMatrix("C", c, m, n, ldc);
         if (m == 0 || n == 0) return;
         current();
+        if (!capturing()) counting.gemm();
         // JCublas2's cublasGemmEx takes the pre-CUDA-11 compute type (a cudaDataType) and maps it;
         // cublasGemmEx_new passes a cublasComputeType through as it is
         checkBlas(cublasGemmEx_new(blas,
@@ -409,8 +425,32 @@ public final class CudaDevice implements Device {
 
     @Override
     public void synchronize() {
+        refuseWhileCapturing("synchronize");
         current();
+        counting.synchronization();
+        drain();
+    }
+
+    /** Waits for the stream; the caller has counted why. */
+    private void drain() {
         check(cuStreamSynchronize(stream), "cuStreamSynchronize (an earlier launch or copy failed)");
+    }
+
+    @Override
+    public DeviceCounters counters() {
+        return counting.snapshot();
+    }
+
+    private boolean capturing() {
+        return capturing == Thread.currentThread();
+    }
+
+    /** What would invalidate a stream capture, refused with one sentence before CUDA fails it with an error code. */
+    private void refuseWhileCapturing(String what) {
+        if (capturing()) {
+            throw new IllegalStateException(what + " while a graph is being captured: a captured step may only queue "
+                    + "kernels, GEMMs, device copies and zero fills");
+        }
     }
 
     @Override
@@ -449,11 +489,22 @@ public final class CudaDevice implements Device {
     /**
      * Records the launches, copies and GEMMs {@code body} queues into a CUDA graph, for replay with
      * one launch. While capturing, the calling thread may only queue work: allocate, upload,
-     * download and synchronize are not allowed (they fail with a CUDA error naming the call).
+     * download and synchronize are refused ({@link IllegalStateException}); what else would break the
+     * capture fails with a CUDA error naming the call. Kernels and cuBLAS handles must have been used
+     * once before (a warm-up), so that loading a function or sizing a workspace does not happen here.
      */
+    @Override
     public CudaGraph captureGraph(Runnable body) {
         current();
-        return CudaGraph.capture(stream, body, this::current);
+        synchronized (this) {
+            if (capturing != null) throw new IllegalStateException("a graph is already being captured on " + description);
+            capturing = Thread.currentThread();
+        }
+        try {
+            return CudaGraph.capture(stream, body, this::current, counting::graphLaunch);
+        } finally {
+            capturing = null;
+        }
     }
 
     /** Releases the module, stream, cuBLAS handle and context; errors are not reported, the work is over. */

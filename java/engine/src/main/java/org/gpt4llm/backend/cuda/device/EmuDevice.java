@@ -10,8 +10,11 @@ import java.lang.foreign.FunctionDescriptor;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.SymbolLookup;
 import java.lang.invoke.MethodHandle;
+import java.util.ArrayList;
+import java.util.List;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.locks.ReentrantLock;
+import org.gpt4llm.backend.Backend;
 import org.gpt4llm.backend.cpu.CpuKernels;
 import org.gpt4llm.backend.cpu.OpenBlas;
 import org.gpt4llm.nativelib.NativeLibraries;
@@ -26,7 +29,9 @@ import org.gpt4llm.tensor.Tensor;
  * geometry, argument marshalling and kernel logic.
  *
  * <p>Launches are synchronous and serialised (one at a time in the process), so
- * {@link #synchronize()} has nothing to wait for.
+ * {@link #synchronize()} has nothing to wait for. Work is counted as on a GPU ({@link #counters()}),
+ * and a graph is captured as CUDA captures one ({@link #captureGraph}): the work is recorded with its
+ * argument values, not run, and each replay runs it again with those same values.
  */
 public final class EmuDevice implements Device {
     public static final String LIBRARY = "libgpt4llm_emu.so";
@@ -51,6 +56,11 @@ public final class EmuDevice implements Device {
     /** The ranges pushed ("+name") and popped ("-name") since {@link #recordRanges}, or null when not recording. */
     private java.util.List<String> rangeLog;
     private final java.util.ArrayDeque<String> openRanges = new java.util.ArrayDeque<>();
+    private final DeviceCounting counting = new DeviceCounting();
+    /** The thread capturing a graph, or null; only its calls are recorded (CUDA's thread-local capture mode). */
+    private volatile Thread capturing;
+    /** What the capturing thread has queued so far. */
+    private List<Runnable> captured;
     private volatile boolean closed;
 
     @Override
@@ -70,36 +80,52 @@ public final class EmuDevice implements Device {
     @Override
     public Tensor allocate(Arena arena, DType dtype, long... shape) {
         open();
+        refuseWhileCapturing("allocate");
+        long bytes = Tensor.numel(shape) * dtype.bytes();
         // Arena.allocate zero-fills
-        return Tensor.wrap(arena.allocate(Tensor.numel(shape) * dtype.bytes(), ALIGNMENT), dtype, shape);
+        MemorySegment seg = arena.allocate(bytes, ALIGNMENT);
+        if (bytes > 0) {
+            counting.allocation();
+            seg = seg.reinterpret(bytes, arena, s -> counting.free());
+        }
+        return Tensor.wrap(seg, dtype, shape);
     }
 
     @Override
     public void upload(Tensor dst, MemorySegment host) {
+        refuseWhileCapturing("upload");
         if (host.byteSize() < dst.byteSize()) {
             throw new IllegalArgumentException("upload into " + dst + " needs " + dst.byteSize() + " bytes, host has "
                     + host.byteSize());
         }
+        counting.upload(dst.byteSize());
+        if (!host.isNative()) counting.synchronization();  // a GPU stages heap memory and waits for the copy
         MemorySegment.copy(host, 0, dst.data(), 0, dst.byteSize());
     }
 
     @Override
     public void download(MemorySegment host, Tensor src) {
+        refuseWhileCapturing("download");
         if (host.byteSize() < src.byteSize()) {
             throw new IllegalArgumentException("download of " + src + " needs " + src.byteSize() + " bytes, host has "
                     + host.byteSize());
         }
+        counting.download(src.byteSize());
         MemorySegment.copy(src.data(), 0, host, 0, src.byteSize());
     }
 
     @Override
     public void copy(Tensor dst, Tensor src) {
         if (dst.byteSize() != src.byteSize()) throw new IllegalArgumentException("copy of " + src + " into " + dst);
+        if (record(() -> MemorySegment.copy(src.data(), 0, dst.data(), 0, src.byteSize()))) return;
+        counting.copy();
         MemorySegment.copy(src.data(), 0, dst.data(), 0, src.byteSize());
     }
 
     @Override
     public void zero(Tensor t) {
+        if (record(() -> t.data().fill((byte) 0))) return;
+        counting.memset();
         t.data().fill((byte) 0);
     }
 
@@ -109,6 +135,14 @@ public final class EmuDevice implements Device {
         if (sharedBytes < 0) throw new IllegalArgumentException("kernel " + name + ": negative shared memory " + sharedBytes);
         Kernel kernel = kernels.computeIfAbsent(name, EmuDevice::find);
         checkArguments(name, kernel.params(), args);
+        Object[] values = args.clone();  // a captured launch keeps the values it was given, as cuLaunchKernel's capture does
+        if (record(() -> run(kernel, name, grid, block, sharedBytes, values))) return;
+        counting.launch();
+        run(kernel, name, grid, block, sharedBytes, values);
+    }
+
+    private void run(Kernel kernel, String name, Dim3 grid, Dim3 block, int sharedBytes, Object[] args) {
+        open();
         try (Arena arena = Arena.ofConfined()) {
             MemorySegment dims = arena.allocate(JAVA_INT, 7);
             int[] d = {grid.x(), grid.y(), grid.z(), block.x(), block.y(), block.z(), sharedBytes};
@@ -224,6 +258,14 @@ public final class EmuDevice implements Device {
         long needA = span("A", a, transA ? k : m, transA ? m : k, lda);
         long needB = span("B", b, transB ? n : k, transB ? k : n, ldb);
         long needC = span("C", c, m, n, ldc);
+        Runnable gemm = () -> sgemm(transA, transB, m, n, k, alpha, a, needA, lda, b, needB, ldb, beta, c, needC, ldc);
+        if (record(gemm)) return;
+        counting.gemm();
+        gemm.run();
+    }
+
+    private static void sgemm(boolean transA, boolean transB, int m, int n, int k, float alpha, Tensor a, long needA,
+                              int lda, Tensor b, long needB, int ldb, float beta, Tensor c, long needC, int ldc) {
         try (Arena arena = Arena.ofConfined()) {
             MemorySegment a32 = asF32(arena, a, needA), b32 = asF32(arena, b, needB), c32 = asF32(arena, c, needC);
             OpenBlas.sgemm(transA, transB, m, n, k, alpha, a32, lda, b32, ldb, beta, c32, ldc);
@@ -258,7 +300,77 @@ public final class EmuDevice implements Device {
     }
 
     @Override
-    public void synchronize() {}
+    public void synchronize() {
+        refuseWhileCapturing("synchronize");
+        counting.synchronization();
+    }
+
+    @Override
+    public DeviceCounters counters() {
+        return counting.snapshot();
+    }
+
+    /**
+     * Runs {@code body} with this thread's launches, GEMMs, copies and zero fills recorded instead of run;
+     * the graph replays them in order. Allocating, copying to or from the host and synchronising are
+     * refused meanwhile, as stream capture refuses them on a GPU.
+     */
+    @Override
+    public Backend.Graph captureGraph(Runnable body) {
+        open();
+        List<Runnable> work = new ArrayList<>();
+        synchronized (this) {
+            if (capturing != null) throw new IllegalStateException("a graph is already being captured on " + describe());
+            captured = work;
+            capturing = Thread.currentThread();
+        }
+        try {
+            body.run();
+        } finally {
+            synchronized (this) {
+                capturing = null;
+                captured = null;
+            }
+        }
+        return new EmuGraph(List.copyOf(work));
+    }
+
+    /** Queues {@code op} into the graph being captured when this thread captures one; false otherwise. */
+    private boolean record(Runnable op) {
+        if (capturing != Thread.currentThread()) return false;
+        captured.add(op);
+        return true;
+    }
+
+    private void refuseWhileCapturing(String what) {
+        if (capturing == Thread.currentThread()) {
+            throw new IllegalStateException(what + " while a graph is being captured: a captured step may only queue "
+                    + "kernels, GEMMs, device copies and zero fills");
+        }
+    }
+
+    /** Recorded work: each launch runs every recorded call again, with the arguments it was recorded with. */
+    private final class EmuGraph implements Backend.Graph {
+        private final List<Runnable> work;
+        private boolean closed;
+
+        EmuGraph(List<Runnable> work) {
+            this.work = work;
+        }
+
+        @Override
+        public void launch() {
+            if (closed) throw new IllegalStateException("the graph is closed");
+            open();
+            counting.graphLaunch();
+            for (Runnable op : work) op.run();
+        }
+
+        @Override
+        public void close() {
+            closed = true;
+        }
+    }
 
     /** No profiler timeline here; the depth is kept so that an unbalanced pop is caught on the CPU. */
     @Override

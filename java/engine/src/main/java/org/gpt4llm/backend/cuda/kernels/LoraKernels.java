@@ -99,11 +99,33 @@ public final class LoraKernels {
     }
 
     /**
+     * The seed of a launch's dropout mask: a value, or one derived on the device from the step's seed
+     * (I64 [1] in device memory) and the adapter's index ({@link LoraDropout#adapterSeed}), so that a
+     * step captured into a CUDA graph replays with each step's masks.
+     */
+    public record MaskSeed(long value, Tensor stepSeed, int adapter) {
+        public static MaskSeed of(long value) {
+            return new MaskSeed(value, null, 0);
+        }
+
+        public static MaskSeed fromStep(Tensor stepSeed, int adapter) {
+            numel(dtype(stepSeed, DType.I64, "lora step seed"), 1, "lora step seed");
+            return new MaskSeed(0L, stepSeed, adapter);
+        }
+    }
+
+    /**
      * {@code y} += scale * (dropout(x) Aᵀ) Bᵀ, saving {@code t} = dropout(x) Aᵀ (F32 [N, r],
      * overwritten) for the backward. The dropout mask is {@link LoraDropout#scale} of {@code seed}.
      */
     public static void forward(Device d, Workspace ws, Tensor y, Tensor t, Tensor x, Tensor a, Tensor b, float scale,
                                float dropout, long seed) {
+        forward(d, ws, y, t, x, a, b, scale, dropout, MaskSeed.of(seed));
+    }
+
+    /** As above with the mask seed a {@link MaskSeed}. */
+    public static void forward(Device d, Workspace ws, Tensor y, Tensor t, Tensor x, Tensor a, Tensor b, float scale,
+                               float dropout, MaskSeed seed) {
         Shape s = Shape.of(x, a, b, dropout);
         numel(dtype(y, DType.BF16, "lora y"), (long) s.n * s.out, "lora y");
         numel(dtype(t, DType.F32, "lora t"), (long) s.n * s.r, "lora t");
@@ -128,6 +150,12 @@ public final class LoraKernels {
      */
     public static void backward(Device d, Workspace ws, Tensor dx, Tensor dA, Tensor dB, Tensor dt, Tensor dy, Tensor x,
                                 Tensor a, Tensor b, Tensor t, float scale, float dropout, long seed) {
+        backward(d, ws, dx, dA, dB, dt, dy, x, a, b, t, scale, dropout, MaskSeed.of(seed));
+    }
+
+    /** As above with the mask seed a {@link MaskSeed}. */
+    public static void backward(Device d, Workspace ws, Tensor dx, Tensor dA, Tensor dB, Tensor dt, Tensor dy, Tensor x,
+                                Tensor a, Tensor b, Tensor t, float scale, float dropout, MaskSeed seed) {
         Shape s = Shape.of(x, a, b, dropout);
         if (dx != null) numel(dtype(dx, DType.BF16, "lora dx"), (long) s.n * s.in, "lora dx");
         numel(dtype(dA, DType.F32, "lora dA"), (long) s.r * s.in, "lora dA");
@@ -178,7 +206,7 @@ public final class LoraKernels {
     }
 
     /** x itself when p = 0, else {@code into} = keep ⊙ x (the dropout's mask without its 1/(1-p), exact in bf16). */
-    private static Tensor masked(Device d, Tensor into, Tensor x, float p, long seed) {
+    private static Tensor masked(Device d, Tensor into, Tensor x, float p, MaskSeed seed) {
         if (p == 0f) return x;
         dropout(d, into, x, null, 1f, p, seed);
         return into;
@@ -188,11 +216,12 @@ public final class LoraKernels {
      * lora_dropout over {@code out} [rows, cols]: {@code out} = keep ⊙ x when g is null, else
      * {@code out} += s * keep ⊙ g, keep being {@link LoraDropout}'s mask of {@code seed}.
      */
-    static void dropout(Device d, Tensor out, Tensor x, Tensor g, float s, float p, long seed) {
+    static void dropout(Device d, Tensor out, Tensor x, Tensor g, float s, float p, MaskSeed seed) {
         int rows = KernelArgs.toInt(out.dim(0), "lora rows"), cols = KernelArgs.toInt(out.dim(1), "lora columns");
         long n = (long) rows * cols;
         d.launch("lora_dropout", KernelArgs.elementwiseGrid(n), KernelArgs.elementwiseBlock(), 0, out,
-                KernelArgs.orNull(x), KernelArgs.orNull(g), rows, cols, s, p, seed);
+                KernelArgs.orNull(x), KernelArgs.orNull(g), rows, cols, s, p, seed.value(),
+                KernelArgs.orNull(seed.stepSeed()), seed.adapter());
     }
 
     /** lora_split: {@code pieces} (BF16, three per element of v) sum to v (F32) exactly. */

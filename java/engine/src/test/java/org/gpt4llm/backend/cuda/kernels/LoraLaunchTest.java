@@ -103,7 +103,7 @@ class LoraLaunchTest {
         float[] g = Numerics.normal(rng, rows * cols, 1f), mask = LoraDropout.mask(maskSeed, rows, cols, p);
         try (Arena arena = Arena.ofConfined()) {
             Tensor out = device().allocate(arena, DType.BF16, rows, cols);
-            LoraKernels.dropout(device(), out, put(arena, DType.BF16, x, rows, cols), null, 1f, p, maskSeed);
+            LoraKernels.dropout(device(), out, put(arena, DType.BF16, x, rows, cols), null, 1f, p, LoraKernels.MaskSeed.of(maskSeed));
             float[] kept = new float[rows * cols];
             int dropped = 0;
             for (int i = 0; i < kept.length; i++) {
@@ -114,7 +114,7 @@ class LoraLaunchTest {
             assertArrayEquals(kept, get(out), "keep ⊙ x, seed " + seed);
 
             Tensor dx = put(arena, DType.BF16, dx0, rows, cols);
-            LoraKernels.dropout(device(), dx, null, put(arena, DType.F32, g, rows, cols), s, p, maskSeed);
+            LoraKernels.dropout(device(), dx, null, put(arena, DType.F32, g, rows, cols), s, p, LoraKernels.MaskSeed.of(maskSeed));
             float[] got = get(dx);
             for (int i = 0; i < got.length; i++) {
                 if (mask[i] == 0f) {
