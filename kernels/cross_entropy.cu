@@ -6,6 +6,8 @@
 //   losses   F32  [N]      overwrite: lse(logits[n,:]) - logits[n,t]            (0 for an ignored row)
 //   dlogits  BF16 [N, V]   overwrite: (softmax(logits[n,:]) - onehot(t)) * grad_scale
 //                          (a zero row when ignored); may be logits itself (in place) or NULL
+//   grad_scale_dev F32 [1] or NULL: when given, grad_scale is read from it (device memory, so a
+//                          training step captured into a CUDA graph replays with each step's scale)
 //
 // Math, for one row x = logits[n,:] with target t:
 //   M = max_v x_v,  S = Σ_v e^(x_v - M),  lse = M + log S
@@ -66,7 +68,7 @@ G4_DEVICE void ce_online8(const CeBf16x8& c, float& m, float& s) {
 
 G4_KERNEL void cross_entropy_fwd_bwd(float* losses, bf16* dlogits, const bf16* logits,
                                      const int* targets, int N, int V, int ignore_index,
-                                     float grad_scale) {
+                                     float grad_scale, const float* grad_scale_dev) {
   const int n = blockIdx.x;
   const int tid = threadIdx.x, nthreads = blockDim.x;
   const bf16* x = logits + (long long)n * V;                        // logits[n, 0:V]
@@ -107,6 +109,7 @@ G4_KERNEL void cross_entropy_fwd_bwd(float* losses, bf16* dlogits, const bf16* l
   if (d == nullptr) return;
 
   // pass 2: dlogits = (p - onehot) * grad_scale
+  if (grad_scale_dev != nullptr) grad_scale = grad_scale_dev[0];
   const float inv_s = 1.f / S;
   if (vec) {
     for (int v = tid * 8; v < V; v += nthreads * 8) {

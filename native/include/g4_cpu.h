@@ -30,6 +30,13 @@ void g4_bf16_to_f32(float* out, const uint16_t* in, int64_t n);
 void g4_f16_to_f32(float* out, const uint16_t* in, int64_t n);
 void g4_f32_to_bf16(uint16_t* out, const float* in, int64_t n);   /* round to nearest even */
 void g4_f32_to_f16(uint16_t* out, const float* in, int64_t n);    /* round to nearest even */
+/* out = in converted (or copied, for the same type) as above, and in the same pass over `in`: the
+ * index of its first NaN or infinite element, -1 when every one is finite, -2 for a pair of types
+ * it does not convert (f16 <-> bf16, or a code not below). `out` is written whole either way. */
+#define G4_DTYPE_F32 0
+#define G4_DTYPE_BF16 1
+#define G4_DTYPE_F16 2
+int64_t g4_convert_finite(void* out, int out_type, const void* in, int in_type, int64_t n);
 
 /* ---- elementwise -------------------------------------------------------------------------- */
 void   g4_add(float* y, const float* a, const float* b, int64_t n);   /* y = a + b (y may alias) */

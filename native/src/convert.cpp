@@ -170,6 +170,62 @@ void run_blocks(Out* out, const In* in, int64_t n, void (*fn)(Out*, const In*, i
 
 bool use_f16c() { return g4::use_avx2() && g_cpu_has_f16c; }
 
+// ---- conversion that also finds the first NaN or infinity of its input --------------------
+
+// every exponent bit set is NaN or +-Inf in each of the three formats
+constexpr uint32_t kF32Exp = 0x7f800000u, kBf16Exp = 0x7f80u, kF16Exp = 0x7c00u;
+
+// a chunk is checked right after it was converted, while it is still in the cache: one pass over memory
+constexpr int64_t kCheckChunk = 4096;
+
+// first index in [i0, i1) whose exponent bits are all set, or -1; the OR over the chunk vectorises,
+// the scan runs only where it found one
+template <typename T, uint32_t kExp>
+int64_t first_non_finite(const T* in, int64_t i0, int64_t i1) {
+  uint32_t any = 0;
+  for (int64_t i = i0; i < i1; i++) any |= (((uint32_t)in[i] & kExp) == kExp);
+  if (!any) return -1;
+  for (int64_t i = i0; i < i1; i++) {
+    if (((uint32_t)in[i] & kExp) == kExp) return i;
+  }
+  return -1;
+}
+
+int64_t first_non_finite(int type, const void* in, int64_t i0, int64_t i1) {
+  switch (type) {
+    case G4_DTYPE_F32: return first_non_finite<uint32_t, kF32Exp>((const uint32_t*)in, i0, i1);
+    case G4_DTYPE_BF16: return first_non_finite<uint16_t, kBf16Exp>((const uint16_t*)in, i0, i1);
+    default: return first_non_finite<uint16_t, kF16Exp>((const uint16_t*)in, i0, i1);
+  }
+}
+
+void convert_range(void* out, int out_type, const void* in, int in_type, int64_t i0, int64_t i1) {
+  if (out_type == in_type) {
+    size_t width = in_type == G4_DTYPE_F32 ? 4 : 2;
+    std::memcpy((char*)out + i0 * width, (const char*)in + i0 * width, (size_t)(i1 - i0) * width);
+  } else if (out_type == G4_DTYPE_F32 && in_type == G4_DTYPE_BF16) {
+    (g4::use_avx2() ? bf16_to_f32_avx2 : bf16_to_f32_scalar)((float*)out, (const uint16_t*)in, i0, i1);
+  } else if (out_type == G4_DTYPE_F32) {
+    (use_f16c() ? f16_to_f32_f16c : f16_to_f32_scalar)((float*)out, (const uint16_t*)in, i0, i1);
+  } else if (out_type == G4_DTYPE_BF16) {
+    (g4::use_avx2() ? f32_to_bf16_avx2 : f32_to_bf16_scalar)((uint16_t*)out, (const float*)in, i0, i1);
+  } else {
+    (use_f16c() ? f32_to_f16_f16c : f32_to_f16_scalar)((uint16_t*)out, (const float*)in, i0, i1);
+  }
+}
+
+int64_t convert_checked_range(void* out, int out_type, const void* in, int in_type, int64_t i0, int64_t i1) {
+  int64_t first = -1;
+  for (int64_t c = i0; c < i1; c += kCheckChunk) {
+    int64_t e = c + kCheckChunk < i1 ? c + kCheckChunk : i1;
+    convert_range(out, out_type, in, in_type, c, e);
+    if (first < 0) first = first_non_finite(in_type, in, c, e);
+  }
+  return first;
+}
+
+bool valid_type(int t) { return t == G4_DTYPE_F32 || t == G4_DTYPE_BF16 || t == G4_DTYPE_F16; }
+
 }  // namespace
 
 extern "C" {
@@ -188,6 +244,27 @@ G4_API void g4_f32_to_bf16(uint16_t* out, const float* in, int64_t n) {
 
 G4_API void g4_f32_to_f16(uint16_t* out, const float* in, int64_t n) {
   run_blocks(out, in, n, use_f16c() ? f32_to_f16_f16c : f32_to_f16_scalar);
+}
+
+G4_API int64_t g4_convert_finite(void* out, int out_type, const void* in, int in_type, int64_t n) {
+  if (n <= 0) return -1;
+  // f16 <-> bf16 has no direct conversion: the caller goes through f32
+  if (!valid_type(out_type) || !valid_type(in_type) ||
+      (out_type != in_type && out_type != G4_DTYPE_F32 && in_type != G4_DTYPE_F32)) {
+    return -2;
+  }
+  if (n < kParallelMin) return convert_checked_range(out, out_type, in, in_type, 0, n);
+  int64_t first = -1;
+#pragma omp parallel
+  {
+    int nt = omp_get_num_threads(), t = omp_get_thread_num();
+    int64_t per = ((n + nt - 1) / nt + 63) / 64 * 64;
+    int64_t i0 = (int64_t)t * per, i1 = i0 + per < n ? i0 + per : n;
+    int64_t mine = i0 < i1 ? convert_checked_range(out, out_type, in, in_type, i0, i1) : -1;
+#pragma omp critical
+    if (mine >= 0 && (first < 0 || mine < first)) first = mine;
+  }
+  return first;
 }
 
 }  // extern "C"

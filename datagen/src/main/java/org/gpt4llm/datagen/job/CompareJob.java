@@ -37,6 +37,9 @@ import org.gpt4llm.datagen.teacher.TeacherException;
  * with the answers it has, as in the paper's data; one that no file answers is left out.
  *
  * <p>{@code user_input} is the instruction, followed by a blank line and the input when there is one.
+ *
+ * <p>An item is keyed by its question's own id (a Vicuna {@code question_id}, a record's {@code id})
+ * when it has one, else by its user input; either way a new or changed answer to rate makes it new work.
  */
 public final class CompareJob implements Job {
     static final String SYSTEM = "You are a helpful and precise assistant for checking the quality of the answer.";
@@ -61,9 +64,15 @@ public final class CompareJob implements Job {
         return "compare";
     }
 
-    /** One model's answers, keyed by question id (FastChat) or by instruction, input and repeat (Alpaca). */
+    /** One model's answers, keyed by question id (FastChat) or by instruction, input and repeat (Alpaca), and where each is. */
     private record AnswerFile(Path file, String source, boolean byQuestionId, Map<String, String> answers,
-                              List<String> order, Map<String, String> userInputs) {}
+                              List<String> order, Map<String, String> userInputs, Map<String, String> where) {}
+
+    /**
+     * A question: its id (its own, or its index), the key Alpaca answers join it by (instruction, input,
+     * repeat), the user input shown to the judge, and where it is.
+     */
+    private record Question(String id, boolean ownId, String join, String userInput, String where) {}
 
     @Override
     public List<Item> read(Path input) throws IOException {
@@ -79,7 +88,7 @@ public final class CompareJob implements Job {
             files.add(a);
         }
         boolean fromAnswers = answerFiles.stream().anyMatch(f -> same(f, input));
-        List<String[]> questions = new ArrayList<>(); // {id, join key, user input}
+        List<Question> questions = new ArrayList<>();
         if (fromAnswers) {
             for (AnswerFile a : files) {
                 if (a.byQuestionId()) {
@@ -87,16 +96,19 @@ public final class CompareJob implements Job {
                             + " give the question file as the input");
                 }
             }
-            Map<String, String> seen = new LinkedHashMap<>();
-            for (AnswerFile a : files) for (String k : a.order()) seen.putIfAbsent(k, a.userInputs().get(k));
-            int i = 0;
-            for (var e : seen.entrySet()) questions.add(new String[] {String.valueOf(i++), e.getKey(), e.getValue()});
+            Map<String, Question> seen = new LinkedHashMap<>();
+            for (AnswerFile a : files) {
+                for (String k : a.order()) {
+                    seen.putIfAbsent(k, new Question(String.valueOf(seen.size()), false, k, a.userInputs().get(k), a.where().get(k)));
+                }
+            }
+            questions.addAll(seen.values());
         } else {
             questions = readQuestions(input);
             Set<String> known = new HashSet<>(); // question ids (prefixed) and Alpaca join keys
-            for (String[] q : questions) {
-                known.add("id\u0000" + q[0]);
-                known.add(q[1]);
+            for (Question q : questions) {
+                known.add("id\u0000" + q.id());
+                known.add(q.join());
             }
             for (AnswerFile a : files) {
                 for (String k : a.order()) {
@@ -108,15 +120,16 @@ public final class CompareJob implements Job {
             }
         }
         List<Item> items = new ArrayList<>();
-        for (String[] q : questions) {
+        for (Question q : questions) {
             ObjectNode src = JsonRecords.JSON.createObjectNode();
-            src.put("user_input", q[2]);
+            src.put("user_input", q.userInput());
             ArrayNode answers = src.putArray("answers");
             for (AnswerFile a : files) {
-                String response = a.answers().get(a.byQuestionId() ? q[0] : q[1]);
+                String response = a.answers().get(a.byQuestionId() ? q.id() : q.join());
                 if (response != null) answers.addObject().put("source", a.source()).put("response", response);
             }
-            if (!answers.isEmpty()) items.add(new Item(q[0], src));
+            // what is rated is the request: the user input and every answer with its model
+            if (!answers.isEmpty()) items.add(new Item(q.id(), q.where(), src, q.ownId() ? q.id() : null, src));
         }
         if (items.isEmpty()) throw new IllegalArgumentException("the answer files " + answerFiles + " answer none of the questions of " + input);
         return items;
@@ -128,7 +141,7 @@ public final class CompareJob implements Job {
         boolean fastChat = records.getFirst().node().has("question_id");
         String stem = file.getFileName().toString().replaceFirst("\\.[^.]*$", "");
         String source = null;
-        Map<String, String> answers = new HashMap<>(), userInputs = new HashMap<>();
+        Map<String, String> answers = new HashMap<>(), userInputs = new HashMap<>(), where = new HashMap<>();
         Map<String, Integer> repeats = new HashMap<>();
         List<String> order = new ArrayList<>();
         for (Located r : records) {
@@ -164,19 +177,21 @@ public final class CompareJob implements Job {
             }
             answers.put(key, text);
             order.add(key);
+            where.put(key, r.where());
         }
-        return new AnswerFile(file, source, fastChat, answers, order, userInputs);
+        return new AnswerFile(file, source, fastChat, answers, order, userInputs, where);
     }
 
-    /** {id, Alpaca join key, user input} of each question, in the file's order. */
-    private static List<String[]> readQuestions(Path file) throws IOException {
-        List<String[]> out = new ArrayList<>();
+    /** The questions of a question file, in the file's order. */
+    private static List<Question> readQuestions(Path file) throws IOException {
+        List<Question> out = new ArrayList<>();
         Map<String, Integer> repeats = new HashMap<>();
         List<Located> records = JsonRecords.read(file);
         for (int i = 0; i < records.size(); i++) {
             Located r = records.get(i);
             ObjectNode n = r.node();
             List<String[]> qs = new ArrayList<>(); // {id, instruction, input}
+            boolean own = true;
             if (n.has("answer_id") || n.has("model_id")) {
                 throw new IllegalArgumentException(r.where() + " is an answer, not a question: give the question file as the input,"
                         + " or one of the answer files when they hold the instructions");
@@ -186,13 +201,15 @@ public final class CompareJob implements Job {
                 JsonNode inst = n.get("instances");
                 if (inst.isEmpty()) throw new IllegalArgumentException(r.where() + ": \"instances\" is empty");
                 String id = n.has("id") ? n.get("id").asText() : String.valueOf(i);
+                own = n.has("id");
                 for (int k = 0; k < inst.size(); k++) {
                     qs.add(new String[] {inst.size() == 1 ? id : id + "_" + k, n.get("instruction").asText(), inst.get(k).path("input").asText("")});
                 }
             } else if (n.path("instruction").isTextual()) {
                 // an id of the record's own (a demo task's) is the one generate gave its answers; else the index
-                String id = n.path("id").isTextual() || n.path("id").isIntegralNumber() ? n.get("id").asText() : String.valueOf(i);
-                qs.add(new String[] {id, n.get("instruction").asText(), JsonRecords.text(r, "input")});
+                String id = Item.ownId(n, "id");
+                own = id != null;
+                qs.add(new String[] {own ? id : String.valueOf(i), n.get("instruction").asText(), JsonRecords.text(r, "input")});
             } else {
                 throw new IllegalArgumentException(r.where() + " is not a question: it needs question_id and text (Vicuna),"
                         + " instruction and instances (user-oriented) or instruction (Alpaca)");
@@ -200,7 +217,7 @@ public final class CompareJob implements Job {
             for (String[] q : qs) {
                 String base = q[1] + "\u0000" + q[2];
                 int k = repeats.merge(base, 1, Integer::sum) - 1;
-                out.add(new String[] {q[0], base + "\u0000" + k, userInput(q[1], q[2])});
+                out.add(new Question(q[0], own, base + "\u0000" + k, userInput(q[1], q[2]), r.where()));
             }
         }
         if (out.isEmpty()) throw new IllegalArgumentException(file + " holds no questions");
@@ -217,6 +234,16 @@ public final class CompareJob implements Job {
 
     private static String abbreviate(String s) {
         return s.length() <= 60 ? s : s.substring(0, 57) + "...";
+    }
+
+    @Override
+    public ObjectNode settings() {
+        return JsonRecords.JSON.createObjectNode().put("job", name()).put("temperature", TEMPERATURE).put("max_tokens", MAX_TOKENS);
+    }
+
+    @Override
+    public List<String> prompts() {
+        return ratingRequest("{question}", "{answer}").messages().stream().map(Message::content).toList();
     }
 
     /** The judge's request for one answer to one question. */

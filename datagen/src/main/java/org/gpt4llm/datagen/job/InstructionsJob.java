@@ -37,6 +37,11 @@ import org.gpt4llm.datagen.text.Rouge;
  * The de-duplication state is shared by every thread running rounds. A resumed run does not know
  * what an earlier process kept, so {@link #export} applies the same de-duplication again over all
  * rounds in order; after an uninterrupted run it drops nothing.
+ *
+ * <p>A round is keyed by its number and the examples its prompt shows: more rounds, another seed or
+ * other seed tasks ask exactly the rounds whose prompt is new. The number is part of the key because
+ * a round is a sample, not a question with one answer: two rounds that happen to show the same three
+ * examples are both asked.
  */
 public final class InstructionsJob implements Job {
     static final int EXAMPLES = 3;
@@ -126,9 +131,19 @@ public final class InstructionsJob implements Job {
             src.put("round", round);
             ArrayNode examples = src.putArray("examples");
             for (Task t : sample(tasks, round)) examples.add(taskNode(t));
-            items.add(new Item(String.valueOf(round), src));
+            items.add(new Item(String.valueOf(round), input + ", round " + round, src, null, src));
         }
         return items;
+    }
+
+    @Override
+    public ObjectNode settings() {
+        return JsonRecords.JSON.createObjectNode().put("job", name()).put("temperature", TEMPERATURE).put("max_tokens", MAX_TOKENS);
+    }
+
+    @Override
+    public List<String> prompts() {
+        return List.of(PROMPT);
     }
 
     /** {@value #EXAMPLES} distinct tasks, the same for the same seed and round. */

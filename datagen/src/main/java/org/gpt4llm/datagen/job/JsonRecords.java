@@ -5,12 +5,10 @@ import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import java.io.IOException;
-import java.nio.charset.StandardCharsets;
-import java.nio.file.Files;
-import java.nio.file.NoSuchFileException;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
+import org.gpt4llm.datagen.files.TextFiles;
 
 /** The JSON objects of a job's input file: a JSON array (Alpaca's releases) or JSONL (one object a line). */
 public final class JsonRecords {
@@ -22,8 +20,7 @@ public final class JsonRecords {
     private JsonRecords() {}
 
     public static List<Located> read(Path file) throws IOException {
-        if (!Files.isRegularFile(file)) throw new NoSuchFileException(file + " does not exist or is not a file");
-        String text = Files.readString(file, StandardCharsets.UTF_8);
+        String text = TextFiles.read(file);
         List<Located> out = new ArrayList<>();
         if (text.stripLeading().startsWith("[")) {
             JsonNode array = parse(text, file.toString());

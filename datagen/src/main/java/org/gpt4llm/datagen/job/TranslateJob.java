@@ -22,7 +22,8 @@ import org.gpt4llm.datagen.teacher.TeacherException;
  * translated to Chinese by one model (one request answering a JSON object {@code {instruction,
  * input}}), then the Chinese instruction answered in Chinese by the teacher with the Alpaca prompt →
  * {@code {instruction, input, output}}, all Chinese. The translator is a Teacher of its own (another
- * model, as the paper used ChatGPT) or, by default, the teacher the runner passes.
+ * model, as the paper used ChatGPT) or, by default, the teacher the runner passes. An item is keyed by
+ * the record's {@code "id"} when it has one, else by its instruction and input.
  */
 public final class TranslateJob implements Job {
     static final String TRANSLATE = "Translate the instruction and the input of the task below into Simplified Chinese."
@@ -36,15 +37,18 @@ public final class TranslateJob implements Job {
     static final int ANSWER_MAX_TOKENS = 2048;
 
     private final Teacher translator;
+    private final String translatorModel;
 
     /** Translates with the same teacher that answers. */
     public TranslateJob() {
-        this(null);
+        this(null, null);
     }
 
-    /** {@code translator}: the model that translates; null for the teacher that answers. */
-    public TranslateJob(Teacher translator) {
+    /** {@code translator}: the model that translates, named {@code translatorModel}; null for the teacher that answers. */
+    public TranslateJob(Teacher translator, String translatorModel) {
+        if ((translator == null) != (translatorModel == null)) throw new IllegalArgumentException("a translator needs its model's name");
         this.translator = translator;
+        this.translatorModel = translatorModel;
     }
 
     @Override
@@ -61,11 +65,25 @@ public final class TranslateJob implements Job {
             if (!r.node().path("instruction").isTextual() || r.node().get("instruction").asText().isBlank()) {
                 throw new IllegalArgumentException(r.where() + " has no instruction");
             }
-            JsonRecords.text(r, "input"); // a non-text input is named here, not mid-run
-            items.add(new Item(String.valueOf(i), r.node()));
+            String in = JsonRecords.text(r, "input"); // a non-text input is named here, not mid-run
+            items.add(new Item(String.valueOf(i), r.where(), r.node(), Item.ownId(r.node(), "id"),
+                    AlpacaJob.requestContent(r.node().get("instruction").asText(), in)));
         }
         if (items.isEmpty()) throw new IllegalArgumentException(input + " holds no records");
         return items;
+    }
+
+    /** The translator is named by its model ("translator": null when the teacher translates). */
+    @Override
+    public ObjectNode settings() {
+        ObjectNode s = JsonRecords.JSON.createObjectNode().put("job", name()).put("translator", translatorModel);
+        return s.put("translate_temperature", TRANSLATE_TEMPERATURE).put("translate_max_tokens", TRANSLATE_MAX_TOKENS)
+                .put("temperature", ANSWER_TEMPERATURE).put("max_tokens", ANSWER_MAX_TOKENS);
+    }
+
+    @Override
+    public List<String> prompts() {
+        return List.of(TRANSLATE, ANSWER_IN_CHINESE, AlpacaPrompt.WITH_INPUT, AlpacaPrompt.NO_INPUT);
     }
 
     static ChatRequest translationRequest(String instruction, String input) {
@@ -81,12 +99,12 @@ public final class TranslateJob implements Job {
     /** The translation request only: the answer's depends on the translation. */
     @Override
     public List<ChatRequest> preview(Item item) {
-        return List.of(translationRequest(item.source().get("instruction").asText(), item.source().path("input").asText("")));
+        return List.of(translationRequest(item.request().get("instruction").asText(), item.request().get("input").asText()));
     }
 
     @Override
     public ObjectNode run(Item item, Teacher teacher) throws TeacherException {
-        String instruction = item.source().get("instruction").asText(), input = item.source().path("input").asText("");
+        String instruction = item.request().get("instruction").asText(), input = item.request().get("input").asText();
         ChatResponse translated = (translator == null ? teacher : translator).chat(translationRequest(instruction, input));
         String[] zh;
         try {

@@ -19,7 +19,9 @@ import org.gpt4llm.datagen.teacher.TeacherException;
  *
  * <p>Input: flat records {@code {instruction, input, output}} (id: the index), or the original core
  * data layout {@code {instruction, instances:[{instruction_with_input, input, output}]}} where every
- * instance is an item (id: {@code "record.instance"}) with the record's instruction.
+ * instance is an item (id: {@code "record.instance"}) with the record's instruction. An item is keyed
+ * by its instruction and input (what the prompt holds); the data set's answer is not asked, so a
+ * changed one is taken over into the record without asking again.
  */
 public final class UnnaturalJob implements Job {
     private final double temperature;
@@ -44,22 +46,31 @@ public final class UnnaturalJob implements Job {
             String instruction = JsonRecords.required(r, "instruction");
             JsonNode instances = r.node().get("instances");
             if (instances == null) {
-                items.add(new Item(Integer.toString(i), source(instruction, JsonRecords.text(r, "input"),
-                        JsonRecords.required(r, "output"))));
+                items.add(item(Integer.toString(i), r.where(), instruction, JsonRecords.text(r, "input"), JsonRecords.required(r, "output")));
                 continue;
             }
             if (!instances.isArray()) throw new IllegalArgumentException(r.where() + ": \"instances\" is not a list");
             for (int k = 0; k < instances.size(); k++) {
                 JsonRecords.Located inst = JsonRecords.element(r, "instances", k);
-                items.add(new Item(i + "." + k, source(instruction, JsonRecords.text(inst, "input"),
-                        JsonRecords.required(inst, "output"))));
+                items.add(item(i + "." + k, inst.where(), instruction, JsonRecords.text(inst, "input"), JsonRecords.required(inst, "output")));
             }
         }
         return items;
     }
 
-    private static ObjectNode source(String instruction, String input, String reference) {
-        return JsonNodeFactory.instance.objectNode().put("instruction", instruction).put("input", input).put("output", reference);
+    private static Item item(String id, String where, String instruction, String input, String reference) {
+        ObjectNode source = JsonNodeFactory.instance.objectNode().put("instruction", instruction).put("input", input).put("output", reference);
+        return new Item(id, where, source, null, AlpacaJob.requestContent(instruction, input));
+    }
+
+    @Override
+    public ObjectNode settings() {
+        return JsonNodeFactory.instance.objectNode().put("job", name()).put("temperature", temperature).put("max_tokens", maxTokens);
+    }
+
+    @Override
+    public List<String> prompts() {
+        return List.of(AlpacaPrompt.WITH_INPUT, AlpacaPrompt.NO_INPUT);
     }
 
     @Override
@@ -69,7 +80,16 @@ public final class UnnaturalJob implements Job {
 
     @Override
     public ObjectNode run(Item item, Teacher teacher) throws TeacherException {
-        String answer = teacher.chat(request(item)).content();
+        return record(item, teacher.chat(request(item)).content());
+    }
+
+    /** The kept answer with the data set's answer as the input has it now. */
+    @Override
+    public ObjectNode resumed(Item item, ObjectNode record) {
+        return record(item, record.path("output").asText());
+    }
+
+    private static ObjectNode record(Item item, String answer) {
         ObjectNode s = item.source();
         return JsonNodeFactory.instance.objectNode().put("instruction", s.get("instruction").asText())
                 .put("input", s.get("input").asText()).put("output", answer).put("reference_output", s.get("output").asText());

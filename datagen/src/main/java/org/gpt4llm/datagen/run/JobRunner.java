@@ -6,21 +6,18 @@ import com.fasterxml.jackson.databind.SerializationFeature;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import java.io.IOException;
 import java.io.PrintWriter;
-import java.nio.file.AtomicMoveNotSupportedException;
 import java.nio.file.Files;
 import java.nio.file.Path;
-import java.nio.file.StandardCopyOption;
 import java.util.ArrayList;
-import java.util.Collections;
-import java.util.HashMap;
 import java.util.HashSet;
-import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.Set;
+import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.atomic.AtomicInteger;
 import java.util.concurrent.atomic.AtomicReference;
 import java.util.concurrent.atomic.LongAdder;
+import org.gpt4llm.datagen.files.AtomicWrite;
 import org.gpt4llm.datagen.job.Item;
 import org.gpt4llm.datagen.job.Job;
 import org.gpt4llm.datagen.teacher.ChatRequest;
@@ -30,58 +27,80 @@ import org.gpt4llm.datagen.teacher.TeacherException;
 import org.gpt4llm.datagen.teacher.UsageReport;
 
 /**
- * Runs a {@link Job} over its items into an append-only JSONL output, resumably: items whose id the
- * output already has are skipped, the rest run on {@code concurrency} virtual threads and each
- * finished record is appended as one line. Failures go to {@code <out>.failures.jsonl} with the
- * reason and are tried again by the next run. {@link #export} turns the output into the released
- * JSON file, in input order.
+ * Runs a {@link Job} over its items into an append-only JSONL output, resumably and by key, never by
+ * position: an item is done when a line holds its key (its own id, or its request's hash; with an own
+ * id also the content's hash) made with this run's settings, wherever the item now stands. The rest
+ * run on {@code concurrency} virtual threads, each request once however many positions ask it, and
+ * each finished record is appended as one line. An output of other settings is refused, never mixed
+ * in. Failures go to {@code answers.failures.jsonl} with the reason and are tried again by the next
+ * run. {@link #export} turns the output into the released JSON file: the current input, in its order.
  */
 public final class JobRunner {
     private static final ObjectMapper JSON = new ObjectMapper();
+    /** The tag of this runner's temp files (the export and the failures file). */
+    static final String WRITER = "datagen";
 
     private final Job job;
-    private final List<Item> items;
+    private final RunSettings settings;
+    private final List<KeyedItem> items;
+    /** Each request once (by {@link KeyedItem#identity}), with every position that asks it. */
+    private final Map<String, List<KeyedItem>> requests;
     private final Path out;
     private final PrintWriter err;
 
-    /** {@code err}: progress and notes (stderr). */
-    public JobRunner(Job job, List<Item> items, Path out, PrintWriter err) {
+    /**
+     * {@code model}: the teacher's model name, recorded with the job's settings on every line;
+     * {@code err}: progress and notes (stderr). Records with the same own id are an error naming them.
+     */
+    public JobRunner(Job job, String model, List<Item> items, Path out, PrintWriter err) {
         this.job = job;
-        this.items = List.copyOf(items);
+        this.settings = settings(job, model);
+        List<KeyedItem> keyed = new ArrayList<>(items.size());
+        for (Item it : items) keyed.add(KeyedItem.of(it));
+        this.items = List.copyOf(keyed);
         this.out = out;
         this.err = err;
-        Set<String> ids = new HashSet<>();
-        for (Item it : items) {
-            if (!ids.add(it.id())) throw new IllegalArgumentException("the " + job.name() + " input has the id " + it.id() + " twice");
-        }
+        this.requests = KeyedItem.requests(this.items, err);
+        err.flush();
+    }
+
+    /** What every line of a run of {@code job} asking {@code model} records: the job's settings, its prompts' hash and the model. */
+    public static RunSettings settings(Job job, String model) {
+        return new RunSettings(job.settings().deepCopy()).put("prompt", ContentKey.ofText(String.join("\u0000", job.prompts())))
+                .put("model", model);
+    }
+
+    /** This run's settings, as its lines record them. */
+    public RunSettings settings() {
+        return settings;
     }
 
     /** The failures file next to {@code out}: {@code answers.jsonl} → {@code answers.failures.jsonl}. */
     public static Path failuresFile(Path out) {
-        String name = out.getFileName().toString();
-        String stem = name.endsWith(".jsonl") ? name.substring(0, name.length() - 6) : name;
-        return out.resolveSibling(stem + ".failures.jsonl");
+        return FailureLog.file(out);
     }
 
-    /** The items a run would do: not in the output yet, in input order, at most {@code limit}. */
-    private List<Item> todo(Map<String, ObjectNode> done, int limit) {
-        List<Item> todo = new ArrayList<>();
-        for (Item it : items) {
+    /** The requests a run would do: not done yet, in input order, at most {@code limit}. */
+    private List<KeyedItem> todo(OutputState state, int limit) {
+        List<KeyedItem> todo = new ArrayList<>();
+        for (Map.Entry<String, List<KeyedItem>> r : requests.entrySet()) {
             if (limit >= 0 && todo.size() >= limit) break;
-            if (!done.containsKey(it.id())) todo.add(it);
+            if (!state.done().containsKey(r.getKey())) todo.add(r.getValue().getFirst());
         }
         return todo;
     }
 
     /** {@code --dry-run}: the first requests of the first items still to do, as JSON on {@code stdout}; sends and writes nothing. */
     public void dryRun(RunOptions options, PrintWriter stdout) throws IOException {
-        Map<String, ObjectNode> done = readOutput(false);
-        List<Item> todo = todo(done, options.limit());
-        stdout.printf("%s: %d items, %d already done, %d to do; the requests of the first %d:%n", job.name(), items.size(),
-                done.size(), todo.size(), Math.min(options.previewItems(), todo.size()));
-        for (Item it : todo.subList(0, Math.min(options.previewItems(), todo.size()))) {
-            for (ChatRequest r : job.preview(it)) {
-                ObjectNode n = JSON.createObjectNode().put("id", it.id());
+        OutputState state = read(false);
+        List<KeyedItem> todo = todo(state, options.limit());
+        int done = state.donePositions(requests);
+        stdout.printf("%s: %d items, %d already done, %d to do (%d new); %d lines of %s match no item of the input%s; the requests of the first %d:%n",
+                job.name(), items.size(), done, todo.size(), items.size() - done, state.stale(), out,
+                state.stale() > 0 ? " (kept, not exported)" : "", Math.min(options.previewItems(), todo.size()));
+        for (KeyedItem k : todo.subList(0, Math.min(options.previewItems(), todo.size()))) {
+            for (ChatRequest r : job.preview(k.item())) {
+                ObjectNode n = JSON.createObjectNode().put("id", k.item().id()).put("key", k.key());
                 n.set("messages", JSON.valueToTree(r.messages()));
                 n.put("temperature", r.temperature()).put("max_tokens", r.maxTokens());
                 stdout.println(JSON.writerWithDefaultPrettyPrinter().writeValueAsString(n));
@@ -90,29 +109,32 @@ public final class JobRunner {
         stdout.flush();
     }
 
-    /** Runs every item not done yet (at most {@code limit}) and appends its record to the output. */
+    /** Runs every request not done yet (at most {@code limit}) and appends its record to the output. */
     public RunSummary run(Teacher teacher, RunOptions options, boolean terminal) throws IOException {
         if (options.dryRun()) throw new IllegalArgumentException("a dry run is dryRun(), not run()");
         long t0 = System.nanoTime();
-        Map<String, ObjectNode> done = readOutput(true);
-        List<Item> todo = todo(done, options.limit());
+        OutputState state = read(true);
+        List<KeyedItem> todo = todo(state, options.limit());
         Path failuresPath = failuresFile(out);
-        Map<String, Failure> previous = readFailures(failuresPath);
+        FailureLog previous = FailureLog.read(failuresPath, settings);
         CountingTeacher counting = new CountingTeacher(teacher);
         Progress progress = new Progress(job.name(), todo.size(), err, terminal);
-        List<Failure> failed = Collections.synchronizedList(new ArrayList<>());
+        Map<String, Failure> failed = new ConcurrentHashMap<>();
+        Set<String> written = ConcurrentHashMap.newKeySet();
         AtomicInteger next = new AtomicInteger();
-        AtomicInteger written = new AtomicInteger();
         AtomicReference<Throwable> fatal = new AtomicReference<>();
 
         try (OutputLog log = OutputLog.append(out); OutputLog failLog = OutputLog.append(failuresPath)) {
+            // records an earlier version wrote by position, written again with their keys so that a later
+            // change of the input cannot pair them with other items
+            for (Map.Entry<String, ObjectNode> u : state.upgrades().entrySet()) write(log, requests.get(u.getKey()).getFirst(), u.getValue());
             Runnable worker = () -> {
                 for (int i; fatal.get() == null && (i = next.getAndIncrement()) < todo.size(); ) {
-                    Item item = todo.get(i);
+                    KeyedItem item = todo.get(i);
                     ObjectNode record;
                     Failure failure = null;
                     try {
-                        record = job.run(item, counting);
+                        record = job.run(item.item(), counting);
                     } catch (TeacherException e) {
                         record = null;
                         failure = failure(item, e.getMessage(), e.status(), previous);
@@ -123,11 +145,11 @@ public final class JobRunner {
                     }
                     try {
                         if (record != null) {
-                            log.write(item.id(), record);
-                            written.incrementAndGet();
+                            write(log, item, record);
+                            written.add(item.identity());
                         } else {
-                            failed.add(failure);
-                            failLog.writeLine(JSON.valueToTree(failure));
+                            failed.put(item.identity(), failure);
+                            failLog.writeLine(FailureLog.line(item, failure, settings));
                         }
                     } catch (IOException e) {
                         fatal.compareAndSet(null, e);
@@ -157,108 +179,82 @@ public final class JobRunner {
         if (f instanceof RuntimeException e) throw e;
         if (f != null) throw new IllegalStateException("the " + job.name() + " run was interrupted", f);
 
-        // the failures file lists what is still failing: this run's failures, and earlier ones not tried this time
+        // the failures file lists what is still failing: this run's failures, and earlier ones of the input not tried this time
         Set<String> tried = new HashSet<>();
-        todo.forEach(it -> tried.add(it.id()));
-        List<Failure> stillFailing = new ArrayList<>();
-        for (Failure p : previous.values()) if (!tried.contains(p.id()) && !done.containsKey(p.id())) stillFailing.add(p);
-        stillFailing.addAll(failed);
-        writeFailures(failuresPath, stillFailing);
+        todo.forEach(it -> tried.add(it.identity()));
+        List<ObjectNode> stillFailing = new ArrayList<>();
+        List<Failure> failedInOrder = new ArrayList<>();
+        int donePositions = 0, leftPositions = 0;
+        for (Map.Entry<String, List<KeyedItem>> r : requests.entrySet()) {
+            KeyedItem first = r.getValue().getFirst();
+            Failure now = failed.get(r.getKey()), before = previous.previous(first);
+            if (now != null) {
+                failedInOrder.add(now);
+                stillFailing.add(FailureLog.line(first, now, settings));
+            } else if (before != null && !tried.contains(r.getKey()) && !state.done().containsKey(r.getKey())) {
+                stillFailing.add(FailureLog.line(first, before, settings));
+            }
+            if (written.contains(r.getKey())) donePositions += r.getValue().size();
+            else if (!state.done().containsKey(r.getKey()) && !tried.contains(r.getKey())) leftPositions += r.getValue().size();
+        }
+        FailureLog.write(failuresPath, stillFailing);
 
-        List<Failure> failedInOrder = new ArrayList<>(failed);
-        Map<String, Integer> order = new HashMap<>();
-        for (int i = 0; i < items.size(); i++) order.put(items.get(i).id(), i);
-        failedInOrder.sort((a, b) -> Integer.compare(order.get(a.id()), order.get(b.id())));
-        int left = items.size() - done.size() - todo.size();
+        int alreadyDone = state.donePositions(requests);
         String usage = teacher instanceof UsageReport u ? u.usageSummary() : null;
-        return new RunSummary(items.size(), done.size(), written.get(), List.copyOf(failedInOrder), left, counting.calls.sum(),
-                counting.promptTokens.sum(), counting.completionTokens.sum(), (System.nanoTime() - t0) / 1e9, usage);
+        return new RunSummary(items.size(), alreadyDone, items.size() - alreadyDone, state.stale(), donePositions, List.copyOf(failedInOrder),
+                leftPositions, counting.calls.sum(), counting.promptTokens.sum(), counting.completionTokens.sum(), (System.nanoTime() - t0) / 1e9,
+                usage);
+    }
+
+    private void write(OutputLog log, KeyedItem item, ObjectNode record) throws IOException {
+        log.write(item.key(), item.contentKey(), settings.values(), record);
     }
 
     /**
-     * Writes the released JSON file: the output's records in input order through {@link Job#export},
-     * atomically (a temporary file renamed over {@code exportFile}). Returns how many items had no
-     * record (not done yet, or failed).
+     * The records of the input's items that are done, in input order, each as {@link Job#resumed} makes
+     * it of its line (a request asked at several positions gives a record at each).
+     */
+    public List<ObjectNode> records() throws IOException {
+        OutputState state = read(false);
+        List<ObjectNode> records = new ArrayList<>();
+        for (KeyedItem k : items) {
+            ObjectNode r = state.done().get(k.identity());
+            if (r != null) records.add(job.resumed(k.item(), r.deepCopy()));
+        }
+        return records;
+    }
+
+    /**
+     * Writes the released JSON file: {@link #records} through {@link Job#export}, atomically (a
+     * temporary file renamed over {@code exportFile}). Returns how many items had no record (not done
+     * yet, or failed).
      */
     public int export(Path exportFile) throws IOException {
-        Map<String, ObjectNode> done = readOutput(false);
-        List<ObjectNode> records = new ArrayList<>();
-        for (Item it : items) {
-            ObjectNode r = done.get(it.id());
-            if (r != null) records.add(r);
-        }
+        List<ObjectNode> records = records();
         JsonNode released = job.export(records);
         writeAtomically(exportFile, JSON.writer().with(SerializationFeature.INDENT_OUTPUT).writeValueAsBytes(released));
         return items.size() - records.size();
     }
 
-    /** The output's records by id; an id the input does not have means the output belongs to another input. */
-    private Map<String, ObjectNode> readOutput(boolean repair) throws IOException {
-        Map<String, ObjectNode> done = OutputLog.read(out, repair, err);
-        Set<String> ids = new HashSet<>();
-        items.forEach(it -> ids.add(it.id()));
-        for (String id : done.keySet()) {
-            if (!ids.contains(id)) throw new IOException(out + " has a record with id " + id + " that the " + job.name()
-                    + " input does not have; is it the output of another input?");
-        }
+    /** The output's lines matched to the input; a file of other settings is refused. */
+    private OutputState read(boolean repair) throws IOException {
+        OutputState state = OutputState.of(OutputLog.read(out, repair, err), requests, settings, out, err);
         err.flush();
-        return done;
+        return state;
     }
 
-    private static Failure failure(Item item, String reason, int status, Map<String, Failure> previous) {
-        Failure before = previous.get(item.id());
-        return new Failure(item.id(), reason == null ? "no reason given" : reason, status, before == null ? 1 : before.attempts() + 1);
-    }
-
-    /** The failures of earlier runs; this file is only bookkeeping, so lines it cannot read are skipped. */
-    private static Map<String, Failure> readFailures(Path file) throws IOException {
-        Map<String, Failure> out = new LinkedHashMap<>();
-        if (!Files.exists(file)) return out;
-        for (String line : Files.readAllLines(file)) {
-            try {
-                Failure f = JSON.readValue(line, Failure.class);
-                if (f.id() != null) out.put(f.id(), f);
-            } catch (IOException e) {
-                // a partial line from a killed run
-            }
-        }
-        return out;
-    }
-
-    private static void writeFailures(Path file, List<Failure> failures) throws IOException {
-        if (failures.isEmpty()) {
-            Files.deleteIfExists(file);
-            return;
-        }
-        StringBuilder sb = new StringBuilder();
-        for (Failure f : failures) sb.append(JSON.writeValueAsString(f)).append('\n');
-        writeAtomically(file, sb.toString().getBytes(java.nio.charset.StandardCharsets.UTF_8));
+    private static Failure failure(KeyedItem item, String reason, int status, FailureLog previous) {
+        Failure before = previous.previous(item);
+        return new Failure(item.item().id(), reason == null ? "no reason given" : reason, status, before == null ? 1 : before.attempts() + 1);
     }
 
     /**
-     * Writes {@code file} whole or not at all: a hidden temp file beside it, forced to disk, renamed over
-     * it. The temp file is created as any new file is (not with Files.createTempFile, which makes it
-     * owner-only), so the result has the permissions the user's umask gives.
+     * Writes {@code file} whole or not at all ({@link AtomicWrite}): a hidden temp file
+     * {@code .NAME.datagen-PID-RANDOM.tmp} beside it, forced to disk, renamed over it; a temp file a
+     * killed run left is removed first. The result has the permissions the user's umask gives.
      */
     static void writeAtomically(Path file, byte[] bytes) throws IOException {
-        Path abs = file.toAbsolutePath();
-        Files.createDirectories(abs.getParent());
-        Path tmp = abs.resolveSibling("." + abs.getFileName() + "." + Long.toHexString(System.nanoTime()) + ".tmp");
-        try {
-            try (var ch = java.nio.channels.FileChannel.open(tmp, java.nio.file.StandardOpenOption.CREATE_NEW,
-                    java.nio.file.StandardOpenOption.WRITE)) {
-                var buf = java.nio.ByteBuffer.wrap(bytes);
-                while (buf.hasRemaining()) ch.write(buf);
-                ch.force(true);
-            }
-            try {
-                Files.move(tmp, abs, StandardCopyOption.ATOMIC_MOVE, StandardCopyOption.REPLACE_EXISTING);
-            } catch (AtomicMoveNotSupportedException e) {
-                Files.move(tmp, abs, StandardCopyOption.REPLACE_EXISTING);
-            }
-        } finally {
-            Files.deleteIfExists(tmp);
-        }
+        AtomicWrite.write(file, WRITER, bytes);
     }
 
     /** Counts the teacher's requests and tokens for the summary. */

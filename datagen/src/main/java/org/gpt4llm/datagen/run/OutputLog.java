@@ -1,6 +1,5 @@
 package org.gpt4llm.datagen.run;
 
-import com.fasterxml.jackson.core.JsonProcessingException;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.ObjectNode;
@@ -13,22 +12,44 @@ import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.StandardOpenOption;
-import java.util.LinkedHashMap;
-import java.util.Map;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Set;
+import org.gpt4llm.datagen.files.TextFiles;
 
 /**
- * A job's output: append-only JSONL, one finished item a line, {@code {"id": ..., ...record}}, or
- * {@code {"id": ..., "record": {...}}} for a record with an {@code "id"} of its own (an Alpaca
- * record that carries its task id, say; also for a record that is a lone {@code "record"} object), so
- * the item's id never overwrites the record's. Each
- * line goes out in one write (so a killed run leaves at most a partial last line), under a lock (so
- * lines never interleave), and is forced to disk about once a second.
+ * A job's output: append-only JSONL, one finished item a line,
+ * {@code {"key": ..., "settings": {...}, ...record}}: the item's key (its own id, or its content's
+ * hash; with an own id also {@code "content_key"}, the content's hash) and the settings that made the
+ * record, so a line says what produced it. A record holding one of those names (or being a lone
+ * {@code "record"} object) goes under {@code "record"}, so the line's names never overwrite the
+ * record's. Earlier versions wrote {@code {"id": <item index>, ...record}} (or {@code "record"} nested
+ * likewise); such lines are read as {@link Line#legacyId legacy} lines. Each line goes out in one write
+ * (so a killed run leaves at most a partial last line), under a lock (so lines never interleave), and
+ * is forced to disk about once a second.
  */
 final class OutputLog implements Closeable {
     private static final ObjectMapper JSON = new ObjectMapper();
     private static final long FORCE_EVERY_NANOS = 1_000_000_000L;
-    /** Where a record with an "id" of its own goes. */
+    /** Where a record that holds one of the line's own names goes. */
     private static final String NESTED = "record";
+    private static final String KEY = "key", CONTENT_KEY = "content_key", SETTINGS = "settings", LEGACY_ID = "id";
+    private static final Set<String> LINE_NAMES = Set.of(KEY, CONTENT_KEY, SETTINGS, NESTED);
+
+    /**
+     * One line of an output.
+     *
+     * @param key        the item's key; null on a line of an earlier version
+     * @param contentKey the hash of the item's content where the key is an own id, else null
+     * @param settings   what made the record; null on a line of an earlier version
+     * @param legacyId   an earlier version's {@code "id"} (the item's index), null on a keyed line
+     * @param record     the record, without the line's own names
+     */
+    record Line(String key, String contentKey, JsonNode settings, String legacyId, ObjectNode record) {
+        boolean legacy() {
+            return key == null;
+        }
+    }
 
     private final FileChannel channel;
     private long lastForce = System.nanoTime();
@@ -38,13 +59,13 @@ final class OutputLog implements Closeable {
     }
 
     /**
-     * The records of {@code file} by id, in file order, without their {@code "id"} (none when it does
-     * not exist). An unparseable last line (a run killed mid-write) is left out, and with {@code repair}
-     * cut off the file with one truncate; an unparseable line before it is an error naming the line.
+     * The lines of {@code file} in file order (none when it does not exist). An unparseable last line
+     * (a run killed mid-write) is left out, and with {@code repair} cut off the file with one truncate;
+     * an unparseable line before it is an error naming the line.
      */
-    static Map<String, ObjectNode> read(Path file, boolean repair, PrintWriter notes) throws IOException {
-        Map<String, ObjectNode> records = new LinkedHashMap<>();
-        if (!Files.exists(file)) return records;
+    static List<Line> read(Path file, boolean repair, PrintWriter notes) throws IOException {
+        List<Line> lines = new ArrayList<>();
+        if (!Files.exists(file)) return lines;
         byte[] bytes = Files.readAllBytes(file);
         long goodEnd = 0; // bytes up to the end of the last good line
         int lineNo = 0;
@@ -53,11 +74,14 @@ final class OutputLog implements Closeable {
             int end = nl < 0 ? bytes.length : nl;
             lineNo++;
             boolean last = nl < 0 || isBlank(bytes, nl + 1, bytes.length);
-            ObjectNode record = parse(bytes, start, end);
-            if (record == null && !isBlank(bytes, start, end) || nl < 0 && !isBlank(bytes, start, end)) {
+            Line line = parse(bytes, start, end);
+            if (line == null && !isBlank(bytes, start, end) || nl < 0 && !isBlank(bytes, start, end)) {
                 // a line without its newline was cut short by a kill even if what is there parses
-                if (!last) throw new IOException("line " + lineNo + " of " + file
-                        + " is not a JSON object with a string \"id\"; fix or remove that line to resume");
+                if (!last) {
+                    TextFiles.requireUtf8(file, bytes, start, end); // bytes that are not UTF-8 say so, with their offset
+                    throw new IOException("line " + lineNo + " of " + file + " is not an output line (a JSON object with"
+                            + " a \"key\" and \"settings\", or an earlier version's \"id\"); fix or remove that line to resume");
+                }
                 if (repair) {
                     try (FileChannel ch = FileChannel.open(file, StandardOpenOption.WRITE)) {
                         ch.truncate(goodEnd);
@@ -66,17 +90,13 @@ final class OutputLog implements Closeable {
                     notes.println("cut an unfinished last line (" + (bytes.length - goodEnd) + " bytes) off " + file
                             + "; its item will be done again");
                 }
-                return records;
+                return lines;
             }
-            if (record != null) {
-                String id = record.remove("id").asText();
-                if (record.size() == 1 && record.get(NESTED) instanceof ObjectNode nested) record = nested;
-                records.putIfAbsent(id, record);
-            }
+            if (line != null) lines.add(line);
             start = nl < 0 ? bytes.length : nl + 1;
             goodEnd = start;
         }
-        return records;
+        return lines;
     }
 
     /** Opens {@code file} (created if missing) for appending; call {@link #read} with repair first. */
@@ -87,12 +107,17 @@ final class OutputLog implements Closeable {
     }
 
     /**
-     * Appends {@code {"id": id, ...record}} as one line, or {@code {"id": id, "record": record}} when the
-     * record has an "id" (or is a lone "record" object, which would read back as the nested form).
+     * Appends {@code {"key": key, ["content_key": contentKey,] "settings": settings, ...record}} as one
+     * line, the record under {@code "record"} when it holds one of those names or is a lone "record"
+     * object (which would read back as the nested form).
      */
-    void write(String id, ObjectNode record) throws IOException {
-        ObjectNode line = JSON.createObjectNode().put("id", id);
-        if (record.has("id") || record.size() == 1 && record.get(NESTED) instanceof ObjectNode) line.set(NESTED, record);
+    void write(String key, String contentKey, JsonNode settings, ObjectNode record) throws IOException {
+        ObjectNode line = JSON.createObjectNode().put(KEY, key);
+        if (contentKey != null) line.put(CONTENT_KEY, contentKey);
+        line.set(SETTINGS, settings);
+        boolean nest = record.size() == 1 && record.get(NESTED) instanceof ObjectNode;
+        for (String name : LINE_NAMES) nest |= record.has(name);
+        if (nest) line.set(NESTED, record);
         else line.setAll(record);
         writeLine(line);
     }
@@ -116,16 +141,31 @@ final class OutputLog implements Closeable {
         }
     }
 
-    private static ObjectNode parse(byte[] bytes, int start, int end) {
+    /** The line of {@code bytes[start, end)}, or null when it is blank or not an output line. */
+    private static Line parse(byte[] bytes, int start, int end) {
         if (isBlank(bytes, start, end)) return null;
+        JsonNode n;
         try {
-            JsonNode n = JSON.readTree(bytes, start, end - start);
-            return n instanceof ObjectNode o && o.path("id").isTextual() ? o : null;
-        } catch (JsonProcessingException e) {
-            return null;
+            n = JSON.readTree(bytes, start, end - start);
         } catch (IOException e) {
             return null;
         }
+        if (!(n instanceof ObjectNode o)) return null;
+        if (o.path(KEY).isTextual() && o.path(SETTINGS).isObject()) {
+            String key = o.remove(KEY).asText();
+            JsonNode contentKey = o.remove(CONTENT_KEY);
+            JsonNode settings = o.remove(SETTINGS);
+            return new Line(key, contentKey != null && contentKey.isTextual() ? contentKey.asText() : null, settings, null, unnest(o));
+        }
+        if (o.path(LEGACY_ID).isTextual()) {
+            String id = o.remove(LEGACY_ID).asText();
+            return new Line(null, null, null, id, unnest(o));
+        }
+        return null;
+    }
+
+    private static ObjectNode unnest(ObjectNode rest) {
+        return rest.size() == 1 && rest.get(NESTED) instanceof ObjectNode nested ? nested : rest;
     }
 
     private static int indexOf(byte[] bytes, byte b, int from) {

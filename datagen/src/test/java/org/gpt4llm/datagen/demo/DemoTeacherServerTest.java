@@ -108,7 +108,7 @@ class DemoTeacherServerTest {
         StringWriter notes = new StringWriter();
         try (DemoTeacherServer server = DemoTeacherServer.start(0); OpenAiTeacher teacher = client(server)) {
             Job alpaca = new AlpacaJob(0.7, 64);
-            JobRunner runner = new JobRunner(alpaca, alpaca.read(input), out, new PrintWriter(notes, true));
+            JobRunner runner = new JobRunner(alpaca, DemoTeacherServer.MODEL, alpaca.read(input), out, new PrintWriter(notes, true));
             RunSummary s = runner.run(teacher, new RunOptions(4, -1, false, 1, true), false);
             assertEquals(16, s.done(), notes.toString());
             runner.export(answers);
@@ -120,7 +120,7 @@ class DemoTeacherServerTest {
 
             Job compare = new CompareJob(List.of(answers, wrongFile));
             Path rated = dir.resolve("rated.jsonl"), ratedJson = dir.resolve("rated.json");
-            JobRunner ratings = new JobRunner(compare, compare.read(answers), rated, new PrintWriter(notes, true));
+            JobRunner ratings = new JobRunner(compare, DemoTeacherServer.MODEL, compare.read(answers), rated, new PrintWriter(notes, true));
             assertEquals(16, ratings.run(teacher, new RunOptions(4, -1, false, 1, true), false).done(), notes.toString());
             ratings.export(ratedJson);
             JsonNode records = JSON.readTree(ratedJson.toFile());

@@ -71,7 +71,7 @@ class TranslateJobTest {
             String prompt = request.messages().getLast().content();
             return new ChatResponse(prompt.contains("颜色") ? "蓝色。" : "2 加 3 等于 5。", "stop", 50, 10, 1);
         };
-        TranslateJob job = new TranslateJob(translator);
+        TranslateJob job = new TranslateJob(translator, "translator");
         List<Item> items = job.read(input);
         assertEquals(2, items.size());
         assertEquals(0, translations.size());

@@ -30,5 +30,22 @@ class ContentKeyTest {
         assertEquals("a.jsonl holds answers made with model \"gpt-3.5\", not \"gpt-4\" as this run asks; give another --out"
                 + " (answers of different model are never mixed in one file)", why);
         assertTrue(mine.difference(null, Path.of("a.jsonl")).isPresent());
+        // a long written out reads back as an int: still the same setting
+        RunSettings tokens = RunSettings.of().put("max_tokens", 64L);
+        assertTrue(tokens.matches(JSON.readTree(JSON.writeValueAsString(tokens.values()))));
+        assertTrue(tokens.difference(JSON.readTree("{\"max_tokens\":65}"), Path.of("a.jsonl")).isPresent());
+    }
+
+    @Test
+    void settingsReadBackFromALineMatchAndTheFirstPutDifferenceIsNamed() throws Exception {
+        RunSettings mine = RunSettings.of().put("mode", "vicuna").put("max_tokens", 1024L).put("temperature", 0.0).put("model", (String) null);
+        // as a line carries them: 1024 reads back as an int, 0.0 as a double
+        assertTrue(mine.matches(JSON.readTree(JSON.writeValueAsString(mine.values()))));
+        assertTrue(mine.matches(JSON.readTree("{\"model\":null,\"temperature\":0,\"max_tokens\":1024.0,\"mode\":\"vicuna\"}")));
+        String why = mine.difference(JSON.readTree("{\"mode\":\"pairwise\",\"max_tokens\":2048,\"temperature\":0.0,\"model\":null}"),
+                Path.of("r.jsonl")).orElseThrow();
+        assertTrue(why.startsWith("r.jsonl holds answers made with mode \"pairwise\", not \"vicuna\""), why);
+        assertTrue(mine.difference(JSON.readTree("{\"mode\":\"vicuna\",\"max_tokens\":1024,\"temperature\":0.0}"), Path.of("r.jsonl"))
+                .orElseThrow().startsWith("r.jsonl holds answers made with model (none), not null"));
     }
 }

@@ -46,23 +46,28 @@ class JobRunnerTest {
     private final StringWriter notes = new StringWriter();
 
     private JobRunner runner(Path input, Path out) throws IOException {
-        return new JobRunner(job, job.read(input), out, new PrintWriter(notes, true));
+        return new JobRunner(job, "double", job.read(input), out, new PrintWriter(notes, true));
     }
 
-    /** The output's lines by id, failing on a line that does not parse or an id seen twice. */
-    private static Map<String, ObjectNode> lines(Path out) throws IOException {
-        Map<String, ObjectNode> byId = new HashMap<>();
+    /** The key of an item's lines. */
+    static String key(Item item) {
+        return KeyedItem.of(item).key();
+    }
+
+    /** The output's lines by key, failing on a line that does not parse or a key seen twice. */
+    static Map<String, ObjectNode> lines(Path out) throws IOException {
+        Map<String, ObjectNode> byKey = new HashMap<>();
         for (String line : Files.readAllLines(out, StandardCharsets.UTF_8)) {
             ObjectNode n = (ObjectNode) JSON.readTree(line);
-            assertTrue(byId.put(n.get("id").asText(), n) == null, "id " + n.get("id") + " written twice");
+            assertTrue(byKey.put(n.get("key").asText(), n) == null, "key " + n.get("key") + " written twice");
         }
-        return byId;
+        return byKey;
     }
 
     /** Every record's output is the teacher's answer to that very item's prompt. */
-    private static void assertAnswersMatch(List<Item> items, Map<String, ObjectNode> byId) {
+    private static void assertAnswersMatch(List<Item> items, Map<String, ObjectNode> byKey) {
         for (Item it : items) {
-            ObjectNode r = byId.get(it.id());
+            ObjectNode r = byKey.get(key(it));
             if (r == null) continue;
             String prompt = AlpacaPrompt.of(it.source().get("instruction").asText(), it.source().get("input").asText());
             assertEquals(Doubles.answer(prompt), r.get("output").asText(), "item " + it.id());
@@ -116,11 +121,16 @@ class JobRunnerTest {
         sorted.sort((a, b) -> Integer.compare(Integer.parseInt(a), Integer.parseInt(b)));
         assertEquals(sorted, failedIds, "failures are listed in input order");
 
-        Map<String, ObjectNode> byId = lines(out);
-        assertEquals(90 - refused, byId.size());
-        for (Item it : items) assertEquals(Integer.parseInt(it.id()) % 11 != 5, byId.containsKey(it.id()), "item " + it.id());
-        assertAnswersMatch(items, byId);
-        assertEquals(refused, Files.readAllLines(JobRunner.failuresFile(out)).size());
+        Map<String, ObjectNode> byKey = lines(out);
+        assertEquals(90 - refused, byKey.size());
+        for (Item it : items) assertEquals(Integer.parseInt(it.id()) % 11 != 5, byKey.containsKey(key(it)), "item " + it.id());
+        assertAnswersMatch(items, byKey);
+        List<String> failureLines = Files.readAllLines(JobRunner.failuresFile(out));
+        assertEquals(refused, failureLines.size());
+        JsonNode f = JSON.readTree(failureLines.getFirst());
+        assertEquals(key(items.get(5)), f.get("key").asText(), "the failures file is keyed as the output is");
+        assertEquals(2, f.get("attempts").asInt());
+        assertEquals(new JobRunner(job, "double", items, out, new PrintWriter(notes)).settings().values(), f.get("settings"));
     }
 
     @Test
@@ -130,13 +140,14 @@ class JobRunnerTest {
         RunSummary a = runner(input, out).run(Doubles::respond, RunOptions.defaults().withLimit(8), false);
         assertEquals(8, a.done());
         assertEquals(22, a.left());
-        assertEquals(Set.of("0", "1", "2", "3", "4", "5", "6", "7"), lines(out).keySet());
+        List<Item> items = job.read(input);
+        assertEquals(items.subList(0, 8).stream().map(JobRunnerTest::key).collect(java.util.stream.Collectors.toSet()), lines(out).keySet());
         RunSummary b = runner(input, out).run(Doubles::respond, RunOptions.defaults().withLimit(5), false);
         assertEquals(5, b.done());
         assertEquals(8, b.alreadyDone());
         assertEquals(17, b.left());
         assertEquals(13, lines(out).size());
-        assertTrue(lines(out).keySet().containsAll(Set.of("8", "9", "10", "11", "12")));
+        assertTrue(lines(out).keySet().containsAll(items.subList(8, 13).stream().map(JobRunnerTest::key).toList()));
         RunSummary c = runner(input, out).run(Doubles::respond, RunOptions.defaults(), false);
         assertEquals(17, c.done());
         assertTrue(c.complete());
@@ -164,7 +175,7 @@ class JobRunnerTest {
         runner(input, out).run(Doubles::respond, RunOptions.defaults().withLimit(6).withConcurrency(1), false);
         // a kill mid-write: the last line loses its tail and newline
         byte[] bytes = Files.readAllBytes(out);
-        String lastId = JSON.readTree(Files.readAllLines(out).getLast()).get("id").asText();
+        String lastKey = JSON.readTree(Files.readAllLines(out).getLast()).get("key").asText();
         Files.write(out, java.util.Arrays.copyOf(bytes, bytes.length - 9));
 
         StringWriter stdout = new StringWriter();
@@ -175,10 +186,26 @@ class JobRunnerTest {
         RunSummary s = runner(input, out).run(Doubles::respond, RunOptions.defaults(), false);
         assertEquals(7, s.done());
         assertTrue(notes.toString().contains("cut an unfinished last line"), notes.toString());
-        Map<String, ObjectNode> byId = lines(out);
-        assertEquals(12, byId.size());
-        assertTrue(byId.containsKey(lastId));
-        assertAnswersMatch(job.read(input), byId);
+        Map<String, ObjectNode> byKey = lines(out);
+        assertEquals(12, byKey.size());
+        assertTrue(byKey.containsKey(lastKey));
+        assertAnswersMatch(job.read(input), byKey);
+    }
+
+    @Test
+    void aByteThatIsNotUtf8BeforeTheLastLineIsNamedWithItsOffset(@TempDir Path dir) throws Exception {
+        Path input = Doubles.alpacaFile(dir.resolve("in.json"), 5, 15);
+        Path out = dir.resolve("answers.jsonl");
+        runner(input, out).run(Doubles::respond, RunOptions.defaults(), false);
+        byte[] bytes = Files.readAllBytes(out);
+        int secondLine = 0;
+        while (bytes[secondLine] != '\n') secondLine++;
+        int at = secondLine + 1 + 10; // inside line 2's JSON, which Jackson reads from the bytes themselves
+        bytes[at] = (byte) 0xff;
+        Files.write(out, bytes);
+        IOException e = assertThrows(IOException.class, () -> runner(input, out).run(Doubles::respond, RunOptions.defaults(), false));
+        assertEquals(out + " line 2 (byte " + at + "): the byte 0xff is not UTF-8; gpt4llm reads its text and JSON files as UTF-8",
+                e.getMessage());
     }
 
     @Test
@@ -190,13 +217,18 @@ class JobRunnerTest {
         lines.set(1, lines.get(1).substring(0, 20));
         Files.write(out, lines);
         IOException e = assertThrows(IOException.class, () -> runner(input, out).run(Doubles::respond, RunOptions.defaults(), false));
-        assertEquals("line 2 of " + out + " is not a JSON object with a string \"id\"; fix or remove that line to resume", e.getMessage());
+        assertEquals("line 2 of " + out + " is not an output line (a JSON object with a \"key\" and \"settings\", or an earlier"
+                + " version's \"id\"); fix or remove that line to resume", e.getMessage());
 
+        // another input's output: its lines stay, answer nothing of this input, and every item is new
         Path other = Doubles.alpacaFile(dir.resolve("other.json"), 3, 16);
         lines.remove(1);
         Files.write(out, lines);
-        IOException wrongInput = assertThrows(IOException.class, () -> runner(other, out).run(Doubles::respond, RunOptions.defaults(), false));
-        assertTrue(wrongInput.getMessage().contains("that the alpaca input does not have"), wrongInput.getMessage());
+        RunSummary s = runner(other, out).run(Doubles::respond, RunOptions.defaults(), false);
+        assertEquals(List.of(0, 3, 4, 3), List.of(s.alreadyDone(), s.fresh(), s.stale(), s.done()));
+        assertTrue(s.describe("alpaca").contains("input: 0 items already done, 3 new; 4 output lines match no item of it"
+                + " (kept in the file, not exported)"), s.describe("alpaca"));
+        assertEquals(7, Files.readAllLines(out).size());
     }
 
     @Test
@@ -220,8 +252,9 @@ class JobRunnerTest {
         };
         JobRunner runner = runner(input, out);
         runner.run(firstLast, RunOptions.defaults().withConcurrency(8), false);
-        List<String> written = Files.readAllLines(out).stream().map(l -> l.substring(7, l.indexOf('"', 7))).toList();
-        assertFalse(written.equals(written.stream().sorted((a, b) -> Integer.parseInt(a) - Integer.parseInt(b)).toList()),
+        List<String> written = new ArrayList<>();
+        for (String l : Files.readAllLines(out)) written.add(JSON.readTree(l).get("key").asText());
+        assertFalse(written.equals(job.read(input).stream().map(JobRunnerTest::key).toList()),
                 "the output is in completion order, so the export has something to sort");
 
         Path export = dir.resolve("release").resolve("alpaca_gpt4_data.json");
@@ -275,6 +308,8 @@ class JobRunnerTest {
         Job withId = new Job() {
             public String name() { return "odd"; }
             public List<Item> read(Path in) throws IOException { return job.read(in); }
+            public ObjectNode settings() { return job.settings(); }
+            public List<String> prompts() { return job.prompts(); }
             public List<org.gpt4llm.datagen.teacher.ChatRequest> preview(Item item) { return job.preview(item); }
             public ObjectNode run(Item item, Teacher teacher) throws TeacherException {
                 ObjectNode r = job.run(item, teacher);
@@ -284,9 +319,10 @@ class JobRunnerTest {
             public JsonNode export(List<ObjectNode> records) { return job.export(records); }
         };
         Path out = dir.resolve("o.jsonl"), export = dir.resolve("export.json");
-        RunSummary s = new JobRunner(withId, withId.read(input), out, new PrintWriter(notes, true)).run(Doubles::respond, RunOptions.defaults(), false);
+        RunSummary s = new JobRunner(withId, "double", withId.read(input), out, new PrintWriter(notes, true)).run(Doubles::respond,
+                RunOptions.defaults(), false);
         assertEquals(3, s.done(), s.failed().toString());
-        JobRunner again = new JobRunner(withId, withId.read(input), out, new PrintWriter(notes, true));
+        JobRunner again = new JobRunner(withId, "double", withId.read(input), out, new PrintWriter(notes, true));
         assertEquals(3, again.run(Doubles::respond, RunOptions.defaults(), false).alreadyDone());
         assertEquals(0, again.export(export));
         JsonNode released = JSON.readTree(export.toFile());

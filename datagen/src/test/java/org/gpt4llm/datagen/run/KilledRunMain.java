@@ -10,7 +10,7 @@ public final class KilledRunMain {
     public static void main(String[] args) throws Exception {
         Job job = new AlpacaJob(0.7, 64);
         PrintWriter err = new PrintWriter(System.err, true);
-        JobRunner runner = new JobRunner(job, job.read(Path.of(args[0])), Path.of(args[1]), err);
+        JobRunner runner = new JobRunner(job, "double", job.read(Path.of(args[0])), Path.of(args[1]), err);
         RunSummary s = runner.run(request -> {
             try {
                 Thread.sleep(20);

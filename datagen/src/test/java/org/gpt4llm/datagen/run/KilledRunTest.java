@@ -7,16 +7,22 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 import com.fasterxml.jackson.databind.JsonNode;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.util.HashMap;
 import java.util.HashSet;
 import java.util.List;
+import java.util.Map;
 import java.util.Set;
 import java.util.concurrent.TimeUnit;
+import org.gpt4llm.datagen.job.AlpacaJob;
+import org.gpt4llm.datagen.job.Item;
+import org.gpt4llm.datagen.job.Job;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
 /**
  * A run killed with SIGKILL mid-way, twice, and restarted: the output never has an unparseable line
- * before its last, and in the end every item is there exactly once.
+ * before its last, and in the end every item is there exactly once, under its key, and the export is
+ * the whole input in order.
  */
 class KilledRunTest {
     private static final int ITEMS = 200;
@@ -27,14 +33,14 @@ class KilledRunTest {
                 input.toString(), out.toString()).redirectErrorStream(true).redirectOutput(log.toFile()).start();
     }
 
-    /** Ids of the output's lines; every line but the last must parse. */
-    private static List<String> ids(Path out) throws Exception {
+    /** Keys of the output's lines; every line but the last must parse. */
+    private static List<String> keys(Path out) throws Exception {
         if (!Files.exists(out)) return List.of();
         List<String> lines = Files.readAllLines(out);
         List<String> ids = new java.util.ArrayList<>();
         for (int i = 0; i < lines.size(); i++) {
             try {
-                ids.add(JSON.readTree(lines.get(i)).get("id").asText());
+                ids.add(JSON.readTree(lines.get(i)).get("key").asText());
             } catch (Exception e) {
                 assertEquals(lines.size() - 1, i, "only the last line may be unfinished: line " + (i + 1));
             }
@@ -51,10 +57,10 @@ class KilledRunTest {
             Process p = start(input, out, dir.resolve("log" + kill));
             long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(30);
             // kill once it has written another 40 or so records
-            while (ids(out).size() < before + 40 && p.isAlive() && System.nanoTime() < deadline) Thread.sleep(5);
+            while (keys(out).size() < before + 40 && p.isAlive() && System.nanoTime() < deadline) Thread.sleep(5);
             assertTrue(p.isAlive(), "run " + kill + " ended before it could be killed: " + Files.readString(dir.resolve("log" + kill)));
             p.destroyForcibly().waitFor();
-            List<String> ids = ids(out);
+            List<String> ids = keys(out);
             assertEquals(ids.size(), new HashSet<>(ids).size(), "no duplicate after kill " + kill);
             assertTrue(ids.size() < ITEMS, "killed mid-run");
             before = ids.size();
@@ -65,14 +71,21 @@ class KilledRunTest {
         assertEquals(0, p.exitValue(), log);
         assertTrue(log.contains("already done"), log);
 
-        List<String> lines = Files.readAllLines(out);
-        Set<String> ids = new HashSet<>();
-        for (String line : lines) {
+        Job job = new AlpacaJob(0.7, 64);
+        List<Item> items = job.read(input);
+        Map<String, Item> byKey = new HashMap<>();
+        for (Item it : items) byKey.put(JobRunnerTest.key(it), it);
+        Set<String> keys = new HashSet<>();
+        for (String line : Files.readAllLines(out)) {
             JsonNode n = JSON.readTree(line);
-            assertTrue(ids.add(n.get("id").asText()), "id " + n.get("id") + " twice");
-            int task = Integer.parseInt(n.get("id").asText());
-            assertTrue(n.get("instruction").asText().startsWith("task " + task + ":"), line);
+            assertTrue(keys.add(n.get("key").asText()), "key " + n.get("key") + " twice");
+            assertEquals(byKey.get(n.get("key").asText()).source().get("instruction"), n.get("instruction"), line);
         }
-        assertEquals(ITEMS, ids.size());
+        assertEquals(ITEMS, keys.size());
+        Path export = dir.resolve("export.json");
+        assertEquals(0, new JobRunner(job, "double", items, out, new java.io.PrintWriter(java.io.Writer.nullWriter())).export(export));
+        JsonNode released = JSON.readTree(export.toFile());
+        assertEquals(ITEMS, released.size());
+        for (int i = 0; i < ITEMS; i++) assertEquals(items.get(i).source().get("instruction"), released.get(i).get("instruction"));
     }
 }

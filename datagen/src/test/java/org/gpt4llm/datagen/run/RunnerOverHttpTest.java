@@ -11,8 +11,10 @@ import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
+import java.util.HashMap;
 import java.util.HashSet;
 import java.util.List;
+import java.util.Map;
 import java.util.Set;
 import org.gpt4llm.datagen.job.AlpacaJob;
 import org.gpt4llm.datagen.job.Item;
@@ -59,7 +61,7 @@ class RunnerOverHttpTest {
                         Failure.MALFORMED_JSON, Failure.CLOSED_MID_BODY)
                 .fail(3, Failure.BAD_REQUEST).fail(11, Failure.BAD_REQUEST).start();
              OpenAiTeacher teacher = new OpenAiTeacher(options.withApiBase(server.apiBase()))) {
-            RunSummary first = new JobRunner(job, items, out, new PrintWriter(notes, true))
+            RunSummary first = new JobRunner(job, "teacher", items, out, new PrintWriter(notes, true))
                     .run(teacher, new RunOptions(6, -1, false, 3, true), false);
             assertEquals(2, first.failed().size(), "the two refused requests fail for good: " + first.failed());
             for (var f : first.failed()) assertEquals(400, f.status(), f.toString());
@@ -68,20 +70,22 @@ class RunnerOverHttpTest {
         }
         try (FakeTeacherServer server = new FakeTeacherServer(0).answer(RunnerOverHttpTest::echo).start();
              OpenAiTeacher teacher = new OpenAiTeacher(options.withApiBase(server.apiBase()))) {
-            RunSummary second = new JobRunner(job, items, out, new PrintWriter(notes, true))
+            RunSummary second = new JobRunner(job, "teacher", items, out, new PrintWriter(notes, true))
                     .run(teacher, new RunOptions(6, -1, false, 3, true), false);
             assertEquals(List.of(), second.failed());
             assertEquals(38, second.alreadyDone());
             assertEquals(2, second.done(), "the next run retries what failed");
         }
-        Set<String> ids = new HashSet<>();
+        Map<String, Item> byKey = new HashMap<>();
+        for (Item it : items) byKey.put(JobRunnerTest.key(it), it);
+        Set<String> keys = new HashSet<>();
         for (String line : Files.readAllLines(out, StandardCharsets.UTF_8)) {
             JsonNode n = JSON.readTree(line);
-            assertTrue(ids.add(n.get("id").asText()), "written twice: " + line);
-            String task = items.get(Integer.parseInt(n.get("id").asText())).source().get("instruction").asText();
+            assertTrue(keys.add(n.get("key").asText()), "written twice: " + line);
+            String task = byKey.get(n.get("key").asText()).source().get("instruction").asText();
             assertEquals("answer to: " + task, n.get("output").asText(), "each record holds the answer to its own prompt");
         }
-        assertEquals(40, ids.size());
+        assertEquals(40, keys.size());
         assertTrue(!Files.exists(JobRunner.failuresFile(out)), "nothing fails any more");
     }
 }

@@ -31,12 +31,12 @@ class OpenAiTeacherTest {
         if (server != null) server.close();
     }
 
-    /** Short timeout and backoff so retries take milliseconds; the key comes from a fake environment. */
+    /** A timeout a loaded machine still answers within (slow requests take 3 s), short backoff so retries take milliseconds; the key comes from a fake environment. */
     private TeacherOptions options(int maxAttempts) {
         return TeacherOptions.defaults("gpt-4-test")
                 .withApiBase(server.apiBase())
                 .withKey("TEST_TEACHER_KEY", Map.of("TEST_TEACHER_KEY", KEY)::get)
-                .withTimeout(Duration.ofMillis(300))
+                .withTimeout(Duration.ofSeconds(1))
                 .withRetries(maxAttempts, Duration.ofMillis(5), Duration.ofMillis(20));
     }
 
@@ -70,7 +70,7 @@ class OpenAiTeacherTest {
     @ParameterizedTest
     @EnumSource(value = Failure.class, names = {"RATE_LIMITED", "SERVER_ERROR", "UNAVAILABLE", "SLOW", "MALFORMED_JSON", "CLOSED_MID_BODY"})
     void everyTransientFailureIsRetriedThenSucceeds(Failure failure) throws Exception {
-        server = new FakeTeacherServer(0).retryAfterSeconds(0).slowDelay(Duration.ofSeconds(2))
+        server = new FakeTeacherServer(0).retryAfterSeconds(0).slowDelay(Duration.ofSeconds(3))
                 .fail(1, failure).fail(2, failure).start();
         OpenAiTeacher teacher = new OpenAiTeacher(options(4));
         ChatResponse answer = teacher.chat(ChatRequest.of("What is 2+2?", 0, 16));
@@ -163,10 +163,10 @@ class OpenAiTeacherTest {
 
     @Test
     void timeoutsOnEveryAttemptSayNoResponseCame() throws Exception {
-        server = new FakeTeacherServer(0).slowDelay(Duration.ofSeconds(2)).failRange(1, 10, Failure.SLOW).start();
+        server = new FakeTeacherServer(0).slowDelay(Duration.ofSeconds(3)).failRange(1, 10, Failure.SLOW).start();
         TeacherException e = assertThrows(TeacherException.class, () -> new OpenAiTeacher(options(2)).chat(ChatRequest.of("hi", 0, 8)));
         assertEquals(0, e.status());
-        assertTrue(e.getMessage().contains("within 300 ms") && e.getMessage().endsWith("after 2 attempts."), e.getMessage());
+        assertTrue(e.getMessage().contains("within 1000 ms") && e.getMessage().endsWith("after 2 attempts."), e.getMessage());
     }
 
     @Test
@@ -220,7 +220,7 @@ class OpenAiTeacherTest {
             assertFalse(teacher.usage().snapshot().toJson().toString().contains(KEY));
             List<String> messages = new ArrayList<>();
             for (Failure f : Failure.values()) {
-                try (FakeTeacherServer failing = new FakeTeacherServer(0).slowDelay(Duration.ofSeconds(1)).retryAfterSeconds(0)
+                try (FakeTeacherServer failing = new FakeTeacherServer(0).slowDelay(Duration.ofSeconds(3)).retryAfterSeconds(0)
                         .failRange(1, 5, f).start()) {
                     OpenAiTeacher t = new OpenAiTeacher(options.withApiBase(failing.apiBase()));
                     TeacherException e = assertThrows(TeacherException.class, () -> t.chat(ChatRequest.of("hi", 0, 8)));

@@ -11,6 +11,7 @@ import java.nio.file.Path;
 import java.nio.file.StandardOpenOption;
 import java.util.ArrayList;
 import java.util.List;
+import org.gpt4llm.datagen.files.TextFiles;
 
 /**
  * Votes on disk: a JSONL file only ever appended to, each vote forced to disk before the rater
@@ -53,7 +54,7 @@ public final class VoteLog implements AutoCloseable {
         List<Vote> votes = new ArrayList<>();
         if (!Files.exists(file)) return votes;
         if (!Files.isRegularFile(file)) throw new IOException(file + " is not a file");
-        String text = Files.readString(file, StandardCharsets.UTF_8);
+        String text = TextFiles.readLog(file);
         String[] lines = text.split("\n", -1);
         for (int i = 0; i < lines.length; i++) {
             if (lines[i].isBlank()) continue;

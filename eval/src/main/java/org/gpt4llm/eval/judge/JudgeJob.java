@@ -8,6 +8,7 @@ import java.io.IOException;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.Locale;
 import java.util.Map;
 import java.util.UUID;
 import java.util.concurrent.ConcurrentHashMap;
@@ -35,6 +36,11 @@ import org.gpt4llm.eval.judge.JudgePrompts.Mode;
  *
  * <p>With {@code translate}, the question and both answers are first translated into Chinese by the
  * teacher (once per question) and the translations are judged: the paper's Fig. 5 setting.
+ *
+ * <p>A review is keyed by its question id and order, and its content is everything the judge is
+ * shown: the question, both answers (with their models and answer ids) and the mode, so a changed
+ * question or answer is judged again and nothing else is. The judge model, the mode, the prompts and
+ * whether the texts are translated are the settings every review line records.
  */
 public final class JudgeJob implements Job {
     static final ObjectMapper JSON = new ObjectMapper();
@@ -95,7 +101,10 @@ public final class JudgeJob implements Job {
                 src.put("text", r.node().get("text").asText());
                 src.put("category", r.node().path("category").asText("general"));
                 src.put("side", side);
-                items.add(new Item(id + "/" + side, src));
+                ObjectNode shown = src.deepCopy().put("mode", modeName());
+                shown.set("model", answer(model, a));
+                shown.set("reference", answer(reference, b));
+                items.add(new Item(id + "/" + side, r.where(), src, id + "/" + side, shown));
             }
         }
         for (AnswerSet set : List.of(model, reference)) {
@@ -107,11 +116,47 @@ public final class JudgeJob implements Job {
         return items;
     }
 
+    private static ObjectNode answer(AnswerSet set, AnswerSet.Answer a) {
+        return JSON.createObjectNode().put("model", set.model()).put("answer_id", a.id()).put("text", a.text());
+    }
+
+    private String modeName() {
+        return mode.name().toLowerCase(Locale.ROOT);
+    }
+
+    /** Requests of this mode with placeholders for the texts: the prompts, temperature and max tokens the reviews are made with. */
+    private List<ChatRequest> templates() {
+        List<ChatRequest> t = new ArrayList<>(switch (mode) {
+            case VICUNA -> List.of(JudgePrompts.vicuna("general", "{question}", "{answer 1}", "{answer 2}"),
+                    JudgePrompts.vicuna("coding", "{question}", "{answer 1}", "{answer 2}"),
+                    JudgePrompts.vicuna("math", "{question}", "{answer 1}", "{answer 2}"));
+            case PAIRWISE -> List.of(JudgePrompts.pairwise("{question}", "{answer a}", "{answer b}"));
+            case SINGLE -> List.of(JudgePrompts.single("{question}", "{answer}"));
+        });
+        if (translate) t.add(JudgePrompts.translation("{text}"));
+        return t;
+    }
+
+    @Override
+    public ObjectNode settings() {
+        ChatRequest judged = templates().getFirst();
+        return JSON.createObjectNode().put("job", "judge").put("mode", modeName()).put("translate", translate)
+                .put("temperature", judged.temperature()).put("max_tokens", judged.maxTokens());
+    }
+
+    @Override
+    public List<String> prompts() {
+        List<String> out = new ArrayList<>();
+        for (ChatRequest r : templates()) for (var m : r.messages()) out.add(m.content());
+        return out;
+    }
+
     /**
-     * Takes the translations that earlier runs' reviews hold, so a resumed run judges a question's
+     * Takes the translations that the reviews already done for this input hold (the runner's records,
+     * so a changed question or answer is translated again), so a resumed run judges a question's
      * second order on the same Chinese text as its first (and does not pay for it twice).
      */
-    public void reuseTranslations(List<JsonNode> reviews) {
+    public void reuseTranslations(List<? extends JsonNode> reviews) {
         for (JsonNode r : reviews) {
             JsonNode zh = r.path("metadata").path("translation");
             if (!zh.isObject()) continue;
@@ -211,7 +256,7 @@ public final class JudgeJob implements Job {
                 meta.put("verdict", v.winner() == null ? "error" : v.winner() == 'C' ? "tie" : String.valueOf(v.winner()));
             }
         }
-        meta.put("mode", mode.name().toLowerCase());
+        meta.put("mode", modeName());
         meta.put("category", category);
         meta.put("model", model.model());
         meta.put("reference", reference.model());

@@ -3,15 +3,13 @@ package org.gpt4llm.eval.judge;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import java.io.IOException;
-import java.nio.charset.StandardCharsets;
-import java.nio.file.Files;
-import java.nio.file.NoSuchFileException;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.TreeMap;
+import org.gpt4llm.datagen.files.TextFiles;
 
 /**
  * What the reviews of one model against a reference add up to, as the paper reports it (Fig. 4/5):
@@ -133,8 +131,7 @@ public record JudgeSummary(String model, String reference, String mode, Stats ov
      * is an error naming the line.
      */
     public static List<JsonNode> readReviews(Path file) throws IOException {
-        if (!Files.isRegularFile(file)) throw new NoSuchFileException(file + " does not exist or is not a file");
-        String[] lines = Files.readString(file, StandardCharsets.UTF_8).split("\n", -1);
+        String[] lines = TextFiles.readLog(file).split("\n", -1);
         List<JsonNode> out = new ArrayList<>();
         int last = lines.length - 1;
         while (last >= 0 && lines[last].isBlank()) last--;

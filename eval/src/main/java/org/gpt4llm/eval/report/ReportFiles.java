@@ -5,19 +5,23 @@ import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.SerializationFeature;
 import java.io.IOException;
 import java.nio.charset.StandardCharsets;
-import java.nio.file.Files;
 import java.nio.file.Path;
-import java.nio.file.StandardCopyOption;
+import java.nio.file.Files;
+import org.gpt4llm.datagen.files.AtomicWrite;
+import org.gpt4llm.datagen.files.FileErrors;
 import org.knowm.xchart.BitmapEncoder;
 import org.knowm.xchart.internal.chartpart.Chart;
 
 /**
  * How every evaluation writes its outputs: a JSON report, PNG plots next to it (XChart) and a
- * Markdown summary, each written to a temp file in the same folder and renamed into place, so a
- * report on disk is always whole.
+ * Markdown summary, each written to a temp file in the same folder
+ * ({@code .NAME.report-PID-RANDOM.tmp[.png]}) and renamed into place, so a report on disk is always
+ * whole; a temp file a killed run left beside it is removed by the next write.
  */
 public final class ReportFiles {
     public static final ObjectMapper JSON = new ObjectMapper().enable(SerializationFeature.INDENT_OUTPUT);
+    /** The tag of the temp files of reports. */
+    private static final String WRITER = "report";
 
     private ReportFiles() {}
 
@@ -26,34 +30,25 @@ public final class ReportFiles {
     }
 
     public static void writeText(Path file, String text) throws IOException {
-        Path tmp = temp(file);
-        try {
-            Files.writeString(tmp, text, StandardCharsets.UTF_8);
-            Files.move(tmp, file, StandardCopyOption.ATOMIC_MOVE, StandardCopyOption.REPLACE_EXISTING);
-        } finally {
-            Files.deleteIfExists(tmp);
-        }
+        createReportFolder(file);
+        AtomicWrite.write(file, WRITER, text.getBytes(StandardCharsets.UTF_8));
     }
 
     /** A chart as a PNG (headless). */
     public static void writePng(Path file, Chart<?, ?> chart) throws IOException {
         System.setProperty("java.awt.headless", "true");
-        Path tmp = temp(file);
-        try {
-            BitmapEncoder.saveBitmap(chart, tmp.toString(), BitmapEncoder.BitmapFormat.PNG);
-            Files.move(tmp, file, StandardCopyOption.ATOMIC_MOVE, StandardCopyOption.REPLACE_EXISTING);
-        } finally {
-            Files.deleteIfExists(tmp);
-        }
+        createReportFolder(file);
+        AtomicWrite.write(file, WRITER, ".png",
+                tmp -> BitmapEncoder.saveBitmap(chart, tmp.toString(), BitmapEncoder.BitmapFormat.PNG));
     }
 
-    private static Path temp(Path file) throws IOException {
+    /** The report folder (an evaluation's --out), created if missing; a failure names that folder. */
+    private static void createReportFolder(Path file) throws IOException {
         Path dir = file.toAbsolutePath().getParent();
-        Files.createDirectories(dir);
-        // the PNG encoder names its file itself: keep the extension last
-        String name = file.getFileName().toString();
-        int dot = name.lastIndexOf('.');
-        String ext = dot < 0 ? "" : name.substring(dot);
-        return dir.resolve("." + (dot < 0 ? name : name.substring(0, dot)) + ".tmp" + ext);
+        try {
+            Files.createDirectories(dir);
+        } catch (IOException e) {
+            throw FileErrors.about("create the folder", dir, e);
+        }
     }
 }

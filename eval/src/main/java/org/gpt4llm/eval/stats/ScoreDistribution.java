@@ -5,8 +5,6 @@ import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import java.io.IOException;
 import java.math.BigDecimal;
-import java.nio.file.Files;
-import java.nio.file.NoSuchFileException;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.Iterator;
@@ -15,6 +13,7 @@ import java.util.List;
 import java.util.Map;
 import java.util.TreeMap;
 import java.util.TreeSet;
+import org.gpt4llm.datagen.files.TextFiles;
 import org.gpt4llm.eval.report.ReportFiles;
 import org.knowm.xchart.CategoryChart;
 import org.knowm.xchart.CategoryChartBuilder;
@@ -32,10 +31,9 @@ public final class ScoreDistribution {
     private ScoreDistribution() {}
 
     public static List<Model> read(Path file) throws IOException {
-        if (!Files.isRegularFile(file)) throw new NoSuchFileException(file + " does not exist or is not a file");
         JsonNode root;
         try {
-            root = ReportFiles.JSON.readTree(file.toFile());
+            root = ReportFiles.JSON.readTree(TextFiles.read(file));
         } catch (JacksonException e) {
             throw new IOException(file + " is not valid JSON: " + e.getOriginalMessage(), e);
         }

@@ -7,6 +7,7 @@ import static org.junit.jupiter.api.Assertions.assertNull;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import com.fasterxml.jackson.databind.JsonNode;
+import java.io.PrintWriter;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
@@ -72,9 +73,14 @@ class JudgeTest {
     }
 
     Judge.Result judge(FakeTeacherServer server, Setup s, Mode mode, boolean translate, Path out, int limit, int concurrency) throws Exception {
+        return judge(server, s, mode, "gpt-4", out, limit, concurrency, quiet(), translate);
+    }
+
+    Judge.Result judge(FakeTeacherServer server, Setup s, Mode mode, String judgeModel, Path out, int limit, int concurrency, PrintWriter err,
+                       boolean translate) throws Exception {
         try (OpenAiTeacher teacher = JudgeFixtures.teacher(server.apiBase())) {
-            return Judge.run(mode, s.questions(), s.model(), s.reference(), translate, "gpt-4", out, teacher,
-                    new RunOptions(concurrency, limit, false, 3, true), quiet());
+            return Judge.run(mode, s.questions(), s.model(), s.reference(), translate, judgeModel, out, teacher,
+                    new RunOptions(concurrency, limit, false, 3, true), err);
         }
     }
 
@@ -128,7 +134,7 @@ class JudgeTest {
             }
         }
         Map<String, JsonNode> byItem = new HashMap<>();
-        for (JsonNode r : JudgeSummary.readReviews(out)) byItem.put(r.get("id").asText(), r);
+        for (JsonNode r : JudgeSummary.readReviews(out)) byItem.put(r.get("key").asText().substring("id:".length()), r);
         assertEquals(12, byItem.size());
         // FastChat review records, in the order shown to the judge
         JsonNode q2m = byItem.get("2/model-first"), q2r = byItem.get("2/reference-first");
@@ -175,10 +181,95 @@ class JudgeTest {
         }
         List<JsonNode> reviews = JudgeSummary.readReviews(out);
         Set<String> ids = new HashSet<>();
-        for (JsonNode r : reviews) assertTrue(ids.add(r.get("id").asText()), "review " + r.get("id") + " twice");
+        for (JsonNode r : reviews) assertTrue(ids.add(r.get("key").asText()), "review " + r.get("key") + " twice");
         assertEquals(12, ids.size());
         // summing the file alone (as bestofn does with existing reviews) gives the same numbers
         assertVicunaByHand(Judge.summarize(List.of(out)).getFirst());
+    }
+
+    @Test
+    void aChangedAnswerIsJudgedAgainInBothOrdersAndNothingElse() throws Exception {
+        Setup s = setup();
+        Path out = dir.resolve("reviews.jsonl");
+        try (FakeTeacherServer server = new FakeTeacherServer(0).answer(JudgeTest::vicunaJudge).start()) {
+            judge(server, s, Mode.VICUNA, false, out, -1, 4);
+            assertEquals(12, server.requestCount());
+
+            // the model's answer to question 2 generated again
+            Path regenerated = dir.resolve("regenerated.jsonl");
+            Files.writeString(regenerated, Files.readString(s.model().file()).replace("MODEL-ANSWER q=2 end.", "MODEL-ANSWER q=2 end, said again."));
+            Setup changed = new Setup(s.questions(), AnswerSet.read(regenerated), s.reference());
+            Judge.Result r = judge(server, changed, Mode.VICUNA, false, out, -1, 4);
+            assertEquals(14, server.requestCount(), "the two orders of question 2");
+            List<Seen> asked = server.bodies().subList(12, 14).stream()
+                    .map(b -> JudgeFixtures.seen(b.get("messages").get(1).get("content").asText())).toList();
+            assertEquals(List.of(2, 2), List.of(asked.get(0).question(), asked.get(1).question()));
+            assertTrue(asked.get(0).modelFirst() != asked.get(1).modelFirst());
+            assertEquals(List.of(10, 2, 2, 2), List.of(r.run().alreadyDone(), r.run().fresh(), r.run().stale(), r.run().done()));
+            assertVicunaByHand(r.summary());
+            assertEquals(14, Files.readAllLines(out).size(), "the first reviews of question 2 stay in the file");
+            // summing the file alone takes the newest review of each question and order
+            assertVicunaByHand(Judge.summarize(List.of(out)).getFirst());
+
+            // question 3 no longer answered: its reviews are not summed, nothing is asked
+            List<Integer> without3 = List.of(1, 2, 61, 68, 71);
+            Files.createDirectories(dir.resolve("without3"));
+            Path m = JudgeFixtures.answers(dir.resolve("without3"), "llama-gpt4", "MODEL", without3);
+            Files.writeString(m, Files.readString(regenerated).lines().filter(l -> !l.contains("q=3 ")).reduce("", (x, y) -> x + y + "\n"));
+            Setup fewer = new Setup(s.questions(), AnswerSet.read(m),
+                    AnswerSet.read(JudgeFixtures.answers(dir.resolve("without3"), "gpt-4", "REF", without3)));
+            Judge.Result five = judge(server, fewer, Mode.VICUNA, false, out, -1, 4);
+            assertEquals(14, server.requestCount());
+            assertEquals(5, five.summary().overall().questions());
+            assertEquals(10, five.summary().overall().reviews());
+            assertEquals(0, five.summary().overall().unparseable(), "question 3's unreadable review is not counted");
+        }
+    }
+
+    @Test
+    void reviewsOfAnotherModeOrJudgeAreRefusedInOneSentence() throws Exception {
+        Setup s = setup();
+        Path out = dir.resolve("reviews.jsonl");
+        try (FakeTeacherServer server = new FakeTeacherServer(0).answer(JudgeTest::vicunaJudge).start()) {
+            judge(server, s, Mode.VICUNA, false, out, 2, 1);
+            IllegalArgumentException mode = org.junit.jupiter.api.Assertions.assertThrows(IllegalArgumentException.class,
+                    () -> judge(server, s, Mode.PAIRWISE, false, out, -1, 1));
+            assertEquals(out + " holds answers made with mode \"vicuna\", not \"pairwise\" as this run asks; give another --out"
+                    + " (answers of different mode are never mixed in one file)", mode.getMessage());
+            IllegalArgumentException judgeModel = org.junit.jupiter.api.Assertions.assertThrows(IllegalArgumentException.class,
+                    () -> judge(server, s, Mode.VICUNA, "gpt-3.5-turbo", out, -1, 1, quiet(), false));
+            assertEquals(out + " holds answers made with model \"gpt-4\", not \"gpt-3.5-turbo\" as this run asks; give another --out"
+                    + " (answers of different model are never mixed in one file)", judgeModel.getMessage());
+            IllegalArgumentException translated = org.junit.jupiter.api.Assertions.assertThrows(IllegalArgumentException.class,
+                    () -> judge(server, s, Mode.VICUNA, true, out, -1, 1));
+            assertTrue(translated.getMessage().startsWith(out + " holds answers made with translate false, not true"), translated.getMessage());
+            assertEquals(2, server.requestCount());
+            assertEquals(2, Files.readAllLines(out).size());
+        }
+    }
+
+    /** Reviews as the version before keys wrote them: {"id": "<question>/<order>", ...review}. */
+    @Test
+    void reviewsOfAnEarlierVersionAreReadByTheirIdWithAWarning() throws Exception {
+        Setup s = setup();
+        Path out = dir.resolve("reviews.jsonl");
+        try (FakeTeacherServer server = new FakeTeacherServer(0).answer(JudgeTest::vicunaJudge).start()) {
+            judge(server, s, Mode.VICUNA, false, out, -1, 4);
+            StringBuilder legacy = new StringBuilder();
+            for (String line : Files.readAllLines(out)) {
+                com.fasterxml.jackson.databind.node.ObjectNode review = (com.fasterxml.jackson.databind.node.ObjectNode) JudgeJob.JSON.readTree(line);
+                String id = review.remove("key").asText().substring("id:".length());
+                review.remove(List.of("content_key", "settings"));
+                com.fasterxml.jackson.databind.node.ObjectNode old = JudgeJob.JSON.createObjectNode().put("id", id);
+                legacy.append(JudgeJob.JSON.writeValueAsString(old.setAll(review))).append('\n');
+            }
+            Files.writeString(out, legacy);
+            java.io.StringWriter notes = new java.io.StringWriter();
+            Judge.Result r = judge(server, s, Mode.VICUNA, "gpt-4", out, -1, 4, new PrintWriter(notes, true), false);
+            assertEquals(12, server.requestCount(), "nothing collected is asked again");
+            assertTrue(notes.toString().contains(out + " holds 12 lines of an earlier version, without keys"), notes.toString());
+            assertVicunaByHand(r.summary());
+        }
     }
 
     /** q1: the model wins in both orders; q2: always [[A]] (position bias); q3: [[C]]; q61: garbage; q68: the reference wins. */

@@ -239,8 +239,10 @@ public final class BenchSuite {
         StepBench.Options d = StepBench.Options.defaults();
         LoraConfig lc = lora ? new LoraConfig(8, 16f, 0f, LoraConfig.parseTargets("q_proj,v_proj")) : null;
         return o.quick()
-                ? new StepBench.Options("tiny", 512, 2, 32, o.threads(), 1, 0, o.seed(), StepBench.Peer.LIBTORCH, d.lr(), d.maxGradNorm(), "cpu", lc)
-                : new StepBench.Options("small", 32000, 4, 256, o.threads(), 3, 1, o.seed(), StepBench.Peer.LIBTORCH, d.lr(), d.maxGradNorm(), "cpu", lc);
+                ? new StepBench.Options("tiny", 512, 2, 32, o.threads(), 1, 0, o.seed(), StepBench.Peer.LIBTORCH, d.lr(), d.maxGradNorm(),
+                        "cpu", lc, false)
+                : new StepBench.Options("small", 32000, 4, 256, o.threads(), 3, 1, o.seed(), StepBench.Peer.LIBTORCH, d.lr(),
+                        d.maxGradNorm(), "cpu", lc, false);
     }
 
     private static List<CpuKernelBench.Row> allKernelRows(CpuKernelBench.Result k) {

@@ -51,11 +51,13 @@ public final class KernelBench {
 
     /**
      * One measured case; {@code vsPeer} is the case's FLOP rate over its peer's (above 1: the case
-     * does its work faster than GEMMs would), NaN where it has no peer; {@code error} says why a
-     * case could not be measured (null when it was).
+     * does its work faster than GEMMs would), or with {@code vsTime} the case's time over its peer's
+     * (below 1: the case adds that fraction of the peer's time), NaN where it has no peer;
+     * {@code peerSeconds} is the peer's median time; {@code error} says why a case could not be
+     * measured (null when it was).
      */
     public record Row(String size, String name, double seconds, double gbps, double tflops, double vsPeer, String peer,
-                      String error) {}
+                      double peerSeconds, boolean vsTime, String error) {}
 
     public record Result(String device, String clock, String peerName, String libtorchCuda, Options options,
                          Map<String, String> sizes, List<Row> rows, List<String> formulas) {
@@ -79,13 +81,16 @@ public final class KernelBench {
                             r.gbps() > 0 ? String.format(Locale.ROOT, "%.3g", r.gbps()) : "-",
                             r.tflops() > 0 ? String.format(Locale.ROOT, "%.3g", r.tflops()) : "-",
                             Double.isNaN(r.vsPeer()) ? "-"
+                                    : r.vsTime() ? String.format(Locale.ROOT, "%.2fx the time of %s (%s)", r.vsPeer(),
+                                            r.peer(), time(r.peerSeconds()))
                                     : String.format(Locale.ROOT, "%.2fx (%s)", r.vsPeer(), r.peer())));
                 }
             }
             b.append(String.format(Locale.ROOT, "%nwork counted:%n"));
             for (String f : formulas) b.append("  ").append(f).append(System.lineSeparator());
             b.append(String.format(Locale.ROOT, "  vs %s: the case's TFLOP/s over those of the GEMMs named (bf16 in, fp32 "
-                    + "accumulation), measured in this run; above 1: the kernel does its work faster than they would%n", peerName));
+                    + "accumulation), measured in this run; above 1: the kernel does its work faster than they would; "
+                    + "\"the time of\": the case's time over that of the work named, measured in this run%n", peerName));
             if (failures() > 0) b.append(String.format(Locale.ROOT, "%n%d of %d cases FAILED%n", failures(), rows.size()));
             return b.toString();
         }
@@ -118,17 +123,20 @@ public final class KernelBench {
                          int warmup, Map<String, String> sizes, List<Kernel> kernels, List<String> formulas) {
         /**
          * One case: the {@code error} that stopped it, or its median time with the GB/s and TFLOP/s it
-         * reached (where it moves bytes or does FLOPs) and the ratio to its {@code peer} (where it has one).
+         * reached (where it moves bytes or does FLOPs) and, where it has a {@code peer}, the peer's
+         * median time and the ratio to it, {@code vsPeerOf} saying of what ("flop rate" or "time").
          */
         @JsonNaming(PropertyNamingStrategies.SnakeCaseStrategy.class)
         @JsonInclude(JsonInclude.Include.NON_NULL)
         public record Kernel(String size, String kernel, String error, Double medianS, Double gbPerS, Double tflopPerS,
-                             Double vsPeer, String peer) {
+                             Double vsPeer, String vsPeerOf, String peer, Double peerMedianS) {
             static Kernel of(Row r) {
-                if (r.error() != null) return new Kernel(r.size(), r.name(), r.error(), null, null, null, null, null);
+                if (r.error() != null) return new Kernel(r.size(), r.name(), r.error(), null, null, null, null, null, null, null);
                 boolean peered = !Double.isNaN(r.vsPeer());
                 return new Kernel(r.size(), r.name(), null, r.seconds(), r.gbps() > 0 ? r.gbps() : null,
-                        r.tflops() > 0 ? r.tflops() : null, peered ? r.vsPeer() : null, peered ? r.peer() : null);
+                        r.tflops() > 0 ? r.tflops() : null, peered ? r.vsPeer() : null,
+                        peered ? (r.vsTime() ? "time" : "flop rate") : null, peered ? r.peer() : null,
+                        peered ? r.peerSeconds() : null);
             }
         }
     }
@@ -160,18 +168,22 @@ public final class KernelBench {
             // device tensors are freed when this arena closes, before the caller closes the device
             try (Arena arena = Arena.ofConfined()) {
                 Inputs in = new Inputs(device, arena, rng.split());
-                Map<String, Double> peerSeconds = new LinkedHashMap<>();
-                for (KernelCases.Family family : KernelCases.FAMILIES) {
-                    for (Case c : family.cases(s, in)) {
-                        if (o.filter() != null && !c.name().contains(o.filter())) continue;
-                        Row r = measure(s.name(), c, clock, o, peerSeconds);
-                        rows.add(r);
-                        formulas.add(c.formula());
-                        if (progress != null) {
-                            progress.printf(Locale.ROOT, "%s %s: %s%n", s.name(), c.name(),
-                                    r.error() != null ? "FAILED: " + r.error() : String.format(Locale.ROOT, "%.4g ms", r.seconds() * 1e3));
+                try {
+                    Map<String, Double> peerSeconds = new LinkedHashMap<>();
+                    for (KernelCases.Family family : KernelCases.FAMILIES) {
+                        for (Case c : family.cases(s, in)) {
+                            if (o.filter() != null && !c.name().contains(o.filter())) continue;
+                            Row r = measure(s.name(), c, clock, o, peerSeconds);
+                            rows.add(r);
+                            formulas.add(c.formula());
+                            if (progress != null) {
+                                progress.printf(Locale.ROOT, "%s %s: %s%n", s.name(), c.name(), r.error() != null
+                                        ? "FAILED: " + r.error() : String.format(Locale.ROOT, "%.4g ms", r.seconds() * 1e3));
+                            }
                         }
                     }
+                } finally {
+                    closeAll(in.owned());
                 }
             }
         }
@@ -184,18 +196,33 @@ public final class KernelBench {
      */
     private static Row measure(String size, Case c, Clock clock, Options o, Map<String, Double> peerSeconds) {
         String peer = c.peer() == null ? null : c.peer().label();
+        boolean byTime = c.peer() != null && c.peer().byTime();
         try {
             double sec = median(clock, c.launch(), o.warmup(), o.samples());
-            double vs = Double.NaN;
+            double vs = Double.NaN, peerSec = Double.NaN;
             if (c.peer() != null) {
-                double peerSec = peerSeconds.computeIfAbsent(peer, l -> median(clock, c.peer().launch(), o.warmup(), o.samples()));
-                vs = (c.flops() / sec) / (c.peer().flops() / peerSec);
+                peerSec = peerSeconds.computeIfAbsent(peer, l -> median(clock, c.peer().launch(), o.warmup(), o.samples()));
+                vs = byTime ? sec / peerSec : (c.flops() / sec) / (c.peer().flops() / peerSec);
             }
-            return new Row(size, c.name(), sec, c.bytes() / sec / 1e9, c.flops() / sec / 1e12, vs, peer, null);
+            return new Row(size, c.name(), sec, c.bytes() / sec / 1e9, c.flops() / sec / 1e12, vs, peer, peerSec, byTime, null);
         } catch (RuntimeException e) {
             String why = e.getClass().getSimpleName() + (e.getMessage() == null ? "" : ": " + e.getMessage());
-            return new Row(size, c.name(), Double.NaN, 0, 0, Double.NaN, peer, why);
+            return new Row(size, c.name(), Double.NaN, 0, 0, Double.NaN, peer, Double.NaN, byTime, why);
         }
+    }
+
+    /** Closes what the families of one size opened, last first; the first failure is thrown after all are closed. */
+    private static void closeAll(List<AutoCloseable> owned) {
+        RuntimeException failure = null;
+        for (int i = owned.size() - 1; i >= 0; i--) {
+            try {
+                owned.get(i).close();
+            } catch (Exception e) {
+                if (failure == null) failure = e instanceof RuntimeException re ? re : new IllegalStateException(e);
+                else failure.addSuppressed(e);
+            }
+        }
+        if (failure != null) throw failure;
     }
 
     /** Median seconds per launch. */

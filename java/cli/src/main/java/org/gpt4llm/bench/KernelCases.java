@@ -46,10 +46,16 @@ final class KernelCases {
     }
 
     /**
-     * What a case is set against, timed in the same run: GEMMs of the device (cuBLAS on a GPU) doing
-     * {@code flops} of work, the same products as the case or a square GEMM of equal FLOPs.
+     * What a case is set against, timed in the same run. By FLOP rate: GEMMs of the device (cuBLAS on
+     * a GPU) doing {@code flops} of work, the same products as the case or a square GEMM of equal
+     * FLOPs. By time ({@code byTime}): the work the case is added to, such as the frozen base GEMM a
+     * LoRA adapter sits on, where what matters is how much time the case adds.
      */
-    record Peer(String label, double flops, Runnable launch) {}
+    record Peer(String label, double flops, Runnable launch, boolean byTime) {
+        Peer(String label, double flops, Runnable launch) {
+            this(label, flops, launch, false);
+        }
+    }
 
     /**
      * One timed case: {@code bytes} is the memory traffic (0 where FLOPs are what counts), {@code
@@ -59,8 +65,21 @@ final class KernelCases {
      */
     record Case(String name, double bytes, double flops, String formula, Peer peer, Runnable launch) {}
 
-    /** Random device tensors for the cases of one size, freed with {@code arena}. */
-    record Inputs(Device device, Arena arena, SplittableRandom rng) {
+    /**
+     * Random device tensors for the cases of one size, freed with {@code arena}; {@code owned} holds
+     * what a family opens besides (a launcher's workspace), closed before the arena.
+     */
+    record Inputs(Device device, Arena arena, SplittableRandom rng, List<AutoCloseable> owned) {
+        Inputs(Device device, Arena arena, SplittableRandom rng) {
+            this(device, arena, rng, new ArrayList<>());
+        }
+
+        /** {@code c}, closed with the other inputs of this size. */
+        <T extends AutoCloseable> T own(T c) {
+            owned.add(c);
+            return c;
+        }
+
         Tensor bf16(long... shape) {
             return random(DType.BF16, shape);
         }

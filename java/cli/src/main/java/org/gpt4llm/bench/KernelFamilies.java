@@ -140,36 +140,32 @@ final class KernelFamilies {
     }
 
     /**
-     * The fused LoRA path on a C x C projection, against cuBLAS doing the same products unfused
-     * (and without dropout): 2 GEMMs forward, 4 backward.
+     * The LoRA path on a C x C projection (q_proj), timed against the frozen base GEMM of the same
+     * layer, the work the adapter is added to: x·Wᵀ forward, dy·W backward (under LoRA the base's dW
+     * is skipped). The ratio is the share of the layer's time the adapter adds.
      */
     static List<Case> lora(Shapes s, Inputs in) {
         int n = s.tokens(), c = s.hidden(), r = LORA_RANK;
         Device d = in.device();
+        LoraKernels.Workspace ws = in.own(new LoraKernels.Workspace(d));
         Tensor x = in.bf16(n, c), a = in.bf16(r, c), b = in.bf16(c, r), y = in.bf16(n, c), dy = in.bf16(n, c);
         Tensor t = in.zeros(F32, n, r), dt = in.zeros(F32, n, r), dx = in.zeros(BF16, n, c);
         Tensor dA = in.zeros(F32, r, c), dB = in.zeros(F32, c, r);
-        Tensor t16 = in.zeros(BF16, n, r);   // the unfused path keeps its low-rank product in bf16
-        double flops = 2.0 * n * r * (c + c);
-        Peer fwdPeer = new Peer("GEMMs x·Aᵀ, then ·Bᵀ", flops, () -> {
-            mm(d, t16, x, false, a, true, 0f);
-            mm(d, y, t16, false, b, true, 1f);
-        });
-        Peer bwdPeer = new Peer("GEMMs dy·B, dt·A, dyᵀ·t, dtᵀ·x", 2 * flops, () -> {
-            mm(d, t16, dy, false, b, false, 0f);
-            mm(d, dx, t16, false, a, false, 1f);
-            mm(d, dB, dy, true, t16, false, 1f);
-            mm(d, dA, t16, true, x, false, 1f);
-        });
+        Tensor w = in.bf16(c, c);
+        double flops = 2.0 * n * r * (c + c), baseFlops = 2.0 * n * c * c;
+        String base = String.format(java.util.Locale.ROOT, "frozen base GEMM %dx%dx%d ", n, c, c);
+        Peer fwdBase = new Peer(base + "x·Wᵀ", baseFlops, () -> mm(d, y, x, false, w, true, 0f), true);
+        Peer bwdBase = new Peer(base + "dy·W", baseFlops, () -> mm(d, dx, dy, false, w, false, 0f), true);
         return List.of(
-                new Case("lora fwd r=" + r, 3.0 * n * c * 2 + n * r * 4.0, flops, LORA_FORMULA, fwdPeer,
-                        () -> LoraKernels.forward(d, y, t, x, a, b, LORA_SCALE, LORA_DROPOUT, 7)),
-                new Case("lora bwd r=" + r, 3.0 * n * c * 2 + 2.0 * n * r * 4, 2 * flops, LORA_FORMULA, bwdPeer,
-                        () -> LoraKernels.backward(d, dx, dA, dB, dt, dy, x, a, b, t, LORA_SCALE, LORA_DROPOUT, 7)));
+                new Case("lora fwd r=" + r, 3.0 * n * c * 2 + n * r * 4.0, flops, LORA_FORMULA, fwdBase,
+                        () -> LoraKernels.forward(d, ws, y, t, x, a, b, LORA_SCALE, LORA_DROPOUT, 7)),
+                new Case("lora bwd r=" + r, 4.0 * n * c * 2 + 2.0 * n * r * 4, 2 * flops, LORA_FORMULA, bwdBase,
+                        () -> LoraKernels.backward(d, ws, dx, dA, dB, dt, dy, x, a, b, t, LORA_SCALE, LORA_DROPOUT, 7)));
     }
 
     private static final String LORA_FORMULA = "lora: FLOP = 2·N·r·(in+out) fwd, twice that bwd (dt, dx, dB, dA); bytes fwd ="
-            + " N·in·2 + 2·N·out·2 + N·r·4, bwd = N·out·2 + 2·N·in·2 + 2·N·r·4";
+            + " N·in·2 + 2·N·out·2 + N·r·4, bwd = N·out·2 + 3·N·in·2 + 2·N·r·4 (dy, x, dx read and written, t, dt); set"
+            + " against the time of the frozen base GEMM of the same layer (x·Wᵀ fwd, dy·W bwd)";
 
     /** AdamW and the grad-norm reduction over the weights of one MLP block (3·F·C parameters). */
     static List<Case> optimizer(Shapes s, Inputs in) {

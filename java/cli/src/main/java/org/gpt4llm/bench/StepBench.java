@@ -21,6 +21,8 @@ import org.gpt4llm.runtime.Backends;
 import org.gpt4llm.io.AtomicFiles;
 import org.gpt4llm.backend.cpu.CpuBackend;
 import org.gpt4llm.backend.cpu.OpenBlas;
+import org.gpt4llm.backend.cuda.CudaBackend;
+import org.gpt4llm.backend.cuda.device.DeviceCounters;
 import org.gpt4llm.model.LlamaConfig;
 import org.gpt4llm.model.DecoderModel;
 import org.gpt4llm.model.LoraConfig;
@@ -28,6 +30,10 @@ import org.gpt4llm.model.TokenBatch;
 import org.gpt4llm.optim.AdamWOptimizer;
 import org.gpt4llm.reference.Torch;
 import org.gpt4llm.reference.TorchLlama;
+import org.gpt4llm.train.FullFineTune;
+import org.gpt4llm.train.LoraFineTune;
+import org.gpt4llm.train.StepRunner;
+import org.gpt4llm.train.TrainableModel;
 
 /**
  * {@code gpt4llm bench step}: one training step (forward, backward, AdamW with clipping) of the same
@@ -48,6 +54,12 @@ import org.gpt4llm.reference.TorchLlama;
  * </pre>
  * Achieved GFLOP/s = (matmul + attn) / median step time, shown next to OpenBLAS sgemm measured in
  * the same run on the model's MLP shape (M = B*T, N = F, K = C), the ceiling of a fp32 CPU step.
+ *
+ * <p>Our step is the trainer's ({@link StepRunner}): on a cuda backend it waits for the device only
+ * to read the loss and gradient norm back, and each step's device counters (launches, GEMMs, graph
+ * launches, synchronisations, allocations, copies) are printed and kept in the report; with
+ * {@code cudaGraph} the steps after the first two replay a captured CUDA graph. The CPU peer runs the
+ * same trainer's step (eagerly), so both sides draw the same LoRA dropout masks.
  */
 public final class StepBench {
     private StepBench() {}
@@ -78,11 +90,12 @@ public final class StepBench {
 
     /**
      * What to measure; {@code peer} NONE times our backend alone; {@code lora} null trains every weight,
-     * else a LoRA step (frozen base, AdamW over the adapters) on both sides.
+     * else a LoRA step (frozen base, AdamW over the adapters) on both sides; {@code cudaGraph} replays
+     * our step from a captured CUDA graph (a cuda backend only).
      */
     public record Options(String preset, int vocab, int batch, int seq, int threads, int steps, int warmup,
                           long seed, Peer peer, float lr, float maxGradNorm, String backend,
-                          LoraConfig lora) {
+                          LoraConfig lora, boolean cudaGraph) {
         public Options {
             if (peer == Peer.LIBTORCH && !backend.equals("cpu")) {
                 throw new IllegalArgumentException("--compare libtorch needs --backend cpu (the libtorch here runs on the"
@@ -101,7 +114,7 @@ public final class StepBench {
 
         public static Options defaults() {
             return new Options("small", 32000, 4, 256, Runtime.getRuntime().availableProcessors(), 5, 1, 0, Peer.LIBTORCH,
-                    1e-4f, 1.0f, "cpu", null);
+                    1e-4f, 1.0f, "cpu", null, false);
         }
     }
 
@@ -110,10 +123,13 @@ public final class StepBench {
     public record Side(String name, int threads, int blasThreads, double medianStepS, double[] stepS, float firstLoss,
                        double tokensPerS, double gflops, double allStepsS) {}
 
-    /** {@code peer} is null when the step was timed alone. */
+    /**
+     * @param peer           null when the step was timed alone
+     * @param deviceCounters what our device did in each step, warm-up included (null on the cpu backend)
+     */
     public record Result(Options options, LlamaConfig config, long parameters, long tokensPerStep, double flopsPerStep,
                          Side ours, Side peer, double sgemmGflops, int[] sgemmShape, String blas,
-                         double loadBefore, double loadAfter, int cores) {
+                         double loadBefore, double loadAfter, int cores, List<DeviceCounters> deviceCounters) {
         /** ours / peer median step time, NaN without a comparison. */
         public double ratio() {
             return peer == null ? Double.NaN : ours.medianStepS / peer.medianStepS;
@@ -148,7 +164,7 @@ public final class StepBench {
                     cpu ? ratio() : null, peer != null ? lossRelDiff() : null,
                     Double.isNaN(sgemmGflops) ? null : sgemmGflops,
                     Double.isNaN(sgemmGflops) ? null : List.of(sgemmShape[0], sgemmShape[1], sgemmShape[2]), blas, cores,
-                    loadBefore, loadAfter);
+                    loadBefore, loadAfter, deviceCounters == null ? List.of() : deviceCounters, options.cudaGraph());
         }
 
         /** The report printed by {@code gpt4llm bench step}. */
@@ -185,6 +201,14 @@ public final class StepBench {
                 b.append(String.format(Locale.ROOT, "openblas sgemm %dx%dx%d: %.3g GFLOP/s (%d threads); ours reaches %.0f%% of it%n",
                         sgemmShape[0], sgemmShape[1], sgemmShape[2], sgemmGflops, ours.threads(), 100 * ours.gflops() / sgemmGflops));
             }
+            if (deviceCounters != null) {
+                b.append(options.cudaGraph() ? "device counters per step (--cuda-graph: step 2 is captured, later ones replay it):%n".formatted()
+                        : "device counters per step:%n".formatted());
+                for (int i = 0; i < deviceCounters.size(); i++) {
+                    b.append(String.format(Locale.ROOT, "  step %d%s: %s%n", i + 1, i < options.warmup() ? " (warmup)" : "",
+                            deviceCounters.get(i)));
+                }
+            }
             return b.toString();
         }
 
@@ -207,6 +231,8 @@ public final class StepBench {
      * @param ratioVsCpu       ours / the CPU backend's median step time (ours a CUDA backend)
      * @param firstLossRelDiff |ours - peer| / |peer| of the first step's loss: both sides computed the same
      * @param openblasSgemmMnk M, N, K of the sgemm ceiling (the model's MLP shape)
+     * @param deviceCounters   what our device did in each step, warm-up included (empty on the cpu backend)
+     * @param cudaGraph        whether our steps replayed a captured CUDA graph
      */
     @JsonNaming(PropertyNamingStrategies.SnakeCaseStrategy.class)
     @JsonInclude(JsonInclude.Include.NON_NULL)
@@ -214,7 +240,8 @@ public final class StepBench {
                          Integer loraRank, Float loraAlpha, List<String> loraTargets, long parameters, long tokensPerStep,
                          double modelFlopsPerStep, Side ours, Side libtorch, Double ratioVsLibtorch, Side cpu,
                          Double ratioVsCpu, Double firstLossRelDiff, Double openblasSgemmGflops, List<Integer> openblasSgemmMnk,
-                         String openblas, int cores, double loadAverageBefore, double loadAverageAfter) {
+                         String openblas, int cores, double loadAverageBefore, double loadAverageAfter,
+                         List<DeviceCounters> deviceCounters, boolean cudaGraph) {
         /** One side's numbers; times in seconds, {@code stepS} every timed step's. */
         @JsonNaming(PropertyNamingStrategies.SnakeCaseStrategy.class)
         public record Side(int threads, int blasThreads, double medianStepS, double tokensPerS, double gflops,
@@ -276,7 +303,8 @@ public final class StepBench {
 
     /** A peer that runs the same step: libtorch, or our CPU backend with its own model and optimizer. */
     private interface PeerStep extends AutoCloseable {
-        float step(TokenBatch batch, Options o);
+        /** Step number {@code step} (1-based, as ours) on {@code batch}; returns its loss. */
+        float step(TokenBatch batch, int step, Options o);
 
         int threads();
 
@@ -296,7 +324,7 @@ public final class StepBench {
         theirs.useAdamW(hp.beta1(), hp.beta2(), hp.eps(), hp.weightDecay());
         int threads = Torch.threads(), blas = Torch.blasThreads();
         return new PeerStep() {
-            public float step(TokenBatch batch, Options o) {
+            public float step(TokenBatch batch, int step, Options o) {
                 float loss = theirs.forward(batch);
                 theirs.backward();
                 theirs.step(o.lr(), o.maxGradNorm());
@@ -317,14 +345,18 @@ public final class StepBench {
         };
     }
 
-    /** The CPU backend from the same seed: the same fp32 initial weights (and adapters) as ours. */
+    /**
+     * The CPU backend from the same seed: the same fp32 initial weights (and adapters) as ours, and
+     * the same trainer's step (the same LoRA dropout masks from the same seed and step).
+     */
     private static PeerStep cpuPeer(LlamaConfig cfg, Backend.AdamW hp, Options o) {
         Backend cpu = Backends.open("cpu", o.threads());
         DecoderModel model = model(cpu, cfg, o);
         AdamWOptimizer opt = new AdamWOptimizer(cpu, model.trainableParameters(), model.trainableGradients(), hp);
+        StepRunner<TokenBatch> runner = new StepRunner<>(trainable(model), opt, false, note -> {});
         return new PeerStep() {
-            public float step(TokenBatch batch, Options o) {
-                return trainStep(cpu, model, opt, batch, o, "cpu step");
+            public float step(TokenBatch batch, int step, Options o) {
+                return (float) runner.step(List.of(batch), step, o.lr(), o.maxGradNorm(), o.seed()).loss();
             }
 
             public int threads() {
@@ -336,22 +368,12 @@ public final class StepBench {
             }
 
             public void close() {
+                runner.close();
                 opt.close();
                 model.close();
                 cpu.close();
             }
         };
-    }
-
-    private static float trainStep(Backend backend, DecoderModel model, AdamWOptimizer opt, TokenBatch batch, Options o,
-                                   String range) {
-        backend.rangePush(range);
-        float loss = model.forward(batch);
-        model.backward();
-        opt.step(o.lr(), o.maxGradNorm());
-        model.zeroGrad();
-        backend.rangePop();
-        return loss;
     }
 
     public static Result run(Options o, PrintStream progress) {
@@ -368,14 +390,19 @@ public final class StepBench {
         double loadBefore = loadAverage();
         double sgemm;
         int[] shape = {batch.size(), cfg.intermediateSize(), cfg.hiddenSize()};
+        List<DeviceCounters> counters = null;
         try (Backend backend = Backends.open(o.backend(), o.threads());
              DecoderModel ours = model(backend, cfg, o);
              AdamWOptimizer opt = new AdamWOptimizer(backend, ours.trainableParameters(), ours.trainableGradients(), hp);
+             StepRunner<TokenBatch> runner = new StepRunner<>(trainable(ours), opt, o.cudaGraph(),
+                     note -> { if (progress != null) progress.println(note); });
              PeerStep theirs = switch (o.peer()) {
                  case LIBTORCH -> torchPeer(cfg, ours, backend, hp, o);
                  case CPU -> cpuPeer(cfg, hp, o);
                  case NONE -> null;
              }) {
+            CudaBackend gpu = backend instanceof CudaBackend c ? c : null;
+            if (gpu != null) counters = new java.util.ArrayList<>();
             params = ours.parameterCount();
             oursThreads = backend.threads();
             oursBlas = backend instanceof CpuBackend ? OpenBlas.getNumThreads() : 0;
@@ -391,15 +418,26 @@ public final class StepBench {
                     boolean oursNow = theirs == null || (side == 0) == (s % 2 == 0);
                     if (theirs != null) settle();
                     long t0 = System.nanoTime();
-                    float loss = oursNow ? trainStep(backend, ours, opt, batch, o, "step " + s) : theirs.step(batch, o);
+                    float loss;
+                    DeviceCounters device = null;
+                    if (oursNow) {
+                        DeviceCounters before = gpu == null ? null : gpu.device().counters();
+                        loss = (float) runner.step(List.of(batch), s + 1, o.lr(), o.maxGradNorm(), o.seed()).loss();
+                        if (gpu != null) {
+                            device = gpu.device().counters().minus(before);
+                            counters.add(device);
+                        }
+                    } else {
+                        loss = theirs.step(batch, s + 1, o);
+                    }
                     double dt = (System.nanoTime() - t0) / 1e9;
                     if (s == 0 && oursNow) oursLoss = loss;
                     if (s == 0 && !oursNow) theirsLoss = loss;
                     if (timed) (oursNow ? oursS : theirsS)[s - o.warmup()] = dt;
                     allS[oursNow ? 0 : 1] += dt;
                     if (progress != null) {
-                        progress.printf(Locale.ROOT, "%s step %d/%d%s: %.4f s, loss %.5f%n", oursNow ? "ours    " : peerName,
-                                s + 1, total, timed ? "" : " (warmup)", dt, loss);
+                        progress.printf(Locale.ROOT, "%s step %d/%d%s: %.4f s, loss %.5f%s%n", oursNow ? "ours    " : peerName,
+                                s + 1, total, timed ? "" : " (warmup)", dt, loss, device == null ? "" : "; " + device);
                     }
                 }
             }
@@ -412,7 +450,12 @@ public final class StepBench {
         Side theirsSide = theirsS == null ? null
                 : side(o.peer().label(), theirsThreads, theirsBlas, theirsS, theirsLoss, tokens, flops, allS[1]);
         return new Result(o, cfg, params, tokens, flops, oursSide, theirsSide, sgemm, shape, OpenBlas.describe(),
-                loadBefore, loadAverage(), Runtime.getRuntime().availableProcessors());
+                loadBefore, loadAverage(), Runtime.getRuntime().availableProcessors(), counters);
+    }
+
+    /** The trainer's view of our model: its adapters when it has them, else every weight. */
+    private static TrainableModel<TokenBatch> trainable(DecoderModel m) {
+        return m.loraConfig() == null ? new FullFineTune(m, null) : new LoraFineTune(m, null);
     }
 
     private static Side side(String name, int threads, int blas, double[] times, float firstLoss, long tokens, double flops,

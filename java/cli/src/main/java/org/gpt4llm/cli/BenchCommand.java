@@ -187,12 +187,16 @@ public final class BenchCommand implements Callable<Integer> {
                 description = "linear layers with an adapter (default: ${DEFAULT-VALUE})")
         String loraTargets;
 
+        @Option(names = "--cuda-graph", description = "cuda backends: replay our step from a CUDA graph captured in step 2")
+        boolean cudaGraph;
+
         @Override
         public Integer call() throws Exception {
             String name = backend.name().toLowerCase(Locale.ROOT);
             StepBench.Peer peer = compare == null ? StepBench.Peer.defaultFor(name) : StepBench.Peer.parse(compare);
             StepBench.Options o = new StepBench.Options(preset, vocab, batch, seq, backend.threads(), steps, warmup, seed,
-                    peer, StepBench.Options.defaults().lr(), StepBench.Options.defaults().maxGradNorm(), name, lora());
+                    peer, StepBench.Options.defaults().lr(), StepBench.Options.defaults().maxGradNorm(), name, lora(),
+                    cudaGraph);
             StepBench.Result r = StepBench.run(o, quiet ? null : System.out);
             System.out.print(r.toText());
             if (json != null) {

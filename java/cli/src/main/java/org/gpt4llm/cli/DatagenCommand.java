@@ -46,7 +46,8 @@ public final class DatagenCommand implements Runnable {
                     c -> new AlpacaJob(c.temperature, c.maxTokens)),
             new JobKind("translate", "Translate Alpaca instructions and inputs to Chinese (--translator-model, default the"
                     + " teacher), then answer them in Chinese: the alpaca_gpt4_data_zh format.", false,
-                    c -> c.translatorModel == null ? new TranslateJob() : new TranslateJob(c.teacher(c.translatorModel))),
+                    c -> c.translatorModel == null || c.translatorModel.equals(c.api.model) ? new TranslateJob()
+                            : new TranslateJob(c.teacher(c.translatorModel), c.translatorModel)),
             new JobKind("compare", "Rate K models' answers to the same instructions 1-10 with the paper's rating prompt"
                     + " (--in once per answer file): {user_input, responses_and_scores:[{response, score, source}]}.", true,
                     c -> new CompareJob(c.inputs)),
@@ -154,7 +155,7 @@ public final class DatagenCommand implements Runnable {
             List<Item> items = job.read(questions != null ? questions : inputs.getFirst());
             PrintWriter err = spec.commandLine().getErr();
             PrintWriter stdout = new PrintWriter(System.out, true, StandardCharsets.UTF_8);
-            JobRunner runner = new JobRunner(job, items, out, err);
+            JobRunner runner = new JobRunner(job, api.model, items, out, err);
             RunOptions options = api.runOptions();
             if (api.dryRun) {
                 runner.dryRun(options, stdout);

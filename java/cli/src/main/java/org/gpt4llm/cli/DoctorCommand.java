@@ -11,6 +11,7 @@ import org.gpt4llm.backend.cuda.device.CudaAvailability;
 import org.gpt4llm.backend.cuda.device.CudaDevice;
 import org.gpt4llm.backend.cuda.device.CudaException;
 import org.gpt4llm.backend.cuda.device.EmuDevice;
+import org.gpt4llm.backend.cuda.device.Fatbin;
 import org.gpt4llm.backend.cuda.device.Nvtx;
 import org.gpt4llm.nativelib.NativeLibraries;
 import picocli.CommandLine.Command;
@@ -63,18 +64,26 @@ public final class DoctorCommand implements Callable<Integer> {
         }
     }
 
+    /** What the fatbin holds and which driver it needs, read from the file itself: no GPU or toolkit needed. */
     private static String fatbinStatus() {
+        Path file;
         try {
-            return NativeLibraries.locate(CudaDevice.FATBIN) + " (kernels/ compiled by nvcc)";
+            file = NativeLibraries.locate(CudaDevice.FATBIN);
         } catch (NativeLibraries.NativeLibraryException e) {
             return "not in this build (nvcc was not found when it was built)";
+        }
+        try {
+            Fatbin kernels = CudaDevice.kernels();
+            return file + ": " + kernels.contents() + "; needs " + kernels.driverRequirement();
+        } catch (CudaException e) {
+            return "UNREADABLE: " + e.getMessage();
         }
     }
 
     /** Opens GPU 0 when the libraries are there: the only way to know that it really works. */
     private static String cudaDevice() {
         try (CudaDevice d = CudaDevice.open(0)) {
-            return "GPU 0 opened: " + d.describe();
+            return "GPU 0 opened: " + d.describe() + ", driver for CUDA " + d.driverCuda() + "; kernels: " + d.kernelImage();
         } catch (CudaException | LinkageError e) {
             return "unavailable: " + e.getMessage();
         }

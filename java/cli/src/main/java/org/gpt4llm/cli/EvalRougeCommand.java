@@ -1,5 +1,6 @@
 package org.gpt4llm.cli;
 
+import com.fasterxml.jackson.core.JacksonException;
 import com.fasterxml.jackson.databind.JsonNode;
 import java.io.IOException;
 import java.nio.file.Files;
@@ -9,6 +10,7 @@ import java.util.List;
 import java.util.Locale;
 import java.util.concurrent.Callable;
 import java.util.stream.Stream;
+import org.gpt4llm.datagen.files.TextFiles;
 import org.gpt4llm.eval.report.ReportFiles;
 import org.gpt4llm.eval.rouge.RougeEval;
 import org.gpt4llm.eval.rouge.RougeEval.Bucket;
@@ -111,9 +113,9 @@ public final class EvalRougeCommand implements Callable<Integer> {
             for (Path f : s.filter(p -> p.toString().endsWith(".json")).sorted().toList()) {
                 JsonNode json;
                 try {
-                    json = ReportFiles.JSON.readTree(f.toFile());
-                } catch (IOException e) {
-                    throw new IOException(f + " is not valid JSON", e);
+                    json = ReportFiles.JSON.readTree(TextFiles.read(f));
+                } catch (JacksonException e) {
+                    throw new IOException(f + " is not valid JSON: " + e.getOriginalMessage(), e);
                 }
                 for (Row r : RougeEval.fromJson(json, f.toString())) {
                     out.add(new Row(r.length(), r.numInstance(), r.model() + " (paper)", r.rouge1(), r.rouge2(), r.rougeL()));

@@ -1,16 +1,17 @@
 package org.gpt4llm.cli;
 
-import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.ArrayNode;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import java.io.IOException;
+import java.io.PrintWriter;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.Comparator;
-import java.util.HashSet;
+import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Locale;
+import java.util.Map;
 import java.util.Set;
 import java.util.SplittableRandom;
 import java.util.concurrent.Callable;
@@ -20,10 +21,13 @@ import org.gpt4llm.data.RewardDataset;
 import org.gpt4llm.data.RewardEncoder;
 import org.gpt4llm.data.ScoredGroup;
 import org.gpt4llm.data.Template;
+import org.gpt4llm.datagen.run.RunSettings;
 import org.gpt4llm.generate.AnswerFile;
+import org.gpt4llm.generate.AnswerSettings;
 import org.gpt4llm.generate.Completion;
 import org.gpt4llm.generate.GenerationRequest;
 import org.gpt4llm.generate.Generator;
+import org.gpt4llm.generate.NonFiniteLogitsException;
 import org.gpt4llm.generate.PromptFormat;
 import org.gpt4llm.generate.Questions;
 import org.gpt4llm.generate.Questions.Question;
@@ -35,20 +39,21 @@ import org.gpt4llm.model.RewardModel;
 import org.gpt4llm.tokenizer.HfTokenizer;
 import org.gpt4llm.tokenizer.Tokenizers;
 import picocli.CommandLine.Command;
+import picocli.CommandLine.Model.CommandSpec;
 import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
+import picocli.CommandLine.Spec;
 
 /**
  * {@code gpt4llm generate}: answers to a question file as FastChat answer records (one JSONL line per
- * question: question_id, answer_id, model_id, text, metadata, tstamp), appended batch by batch and
- * resumable. With {@code --n K --rerank RM} each question gets K samples ranked by a reward model: the
+ * question: question_id, answer_id, model_id, text, metadata, tstamp), appended batch by batch. A
+ * rerun answers only the questions whose key has no answer yet ({@link AnswerFile}), and refuses a file
+ * of another model or other settings ({@link AnswerSettings}). With {@code --n K --rerank RM} each question gets K samples ranked by a reward model: the
  * main file holds the best, {@code <out>-top1.jsonl .. -topK.jsonl} the k-th best of every question.
  */
 @Command(name = "generate", mixinStandardHelpOptions = true,
         description = "Answer a question file (Vicuna, user-oriented instructions or Alpaca) with a model, as FastChat answer records.")
 public final class GenerateCommand implements Callable<Integer> {
-    private static final ObjectMapper JSON = new ObjectMapper();
-
     @Mixin
     ModelFlag model = new ModelFlag();
 
@@ -109,83 +114,111 @@ public final class GenerateCommand implements Callable<Integer> {
     @Option(names = "--model-id", description = "model_id of the records (default: the adapter's or model's folder name)")
     String modelId;
 
+    @Spec
+    CommandSpec spec;
+
     @Override
     public Integer call() throws IOException {
         check();
         Path modelDir = model.folder(), outFile = out.file();
         if (rerank != null) ModelFlag.requireModelFolder("--rerank", rerank);
         Template rmT = rerank == null ? null : Template.parse(rmTemplate);
+        PrintWriter err = spec.commandLine().getErr();
         List<Question> all = Questions.read(questions);
-        if (limit != null) all = all.subList(0, Math.min(limit, all.size()));
-        Set<String> done = new HashSet<>();
-        List<Path> groupFiles = new ArrayList<>();
-        if (rerank != null) for (int k = 1; k <= n; k++) groupFiles.add(groupFile(outFile, k));
+        Questions.sameContent(questions, all).forEach(note -> err.println("note: " + note));
+        List<Question> asked = limit == null ? all : all.subList(0, Math.min(limit, all.size()));
         ModelConfig cfg = ModelConfig.read(modelDir.resolve("config.json"));
         String id = modelId != null ? modelId : (adapter != null ? adapter : modelDir).toAbsolutePath().normalize().getFileName().toString();
-        try (AnswerFile main = AnswerFile.resume(outFile, done);
-             HfTokenizer tok = Tokenizers.load(modelDir, cfg.vocabSize());
+        RunSettings settings = AnswerSettings.of(id, modelDir, adapter, template, sampling(seed), seed);
+        if (rerank != null) settings = AnswerSettings.reranked(settings, n, rerank, rmTemplate, rmMaxLen);
+        // the main file records which questions are finished; group files are cut back to match it
+        List<AnswerFile> groups = new ArrayList<>();
+        try (AnswerFile main = AnswerFile.open(outFile, settings, all, err::println)) {
+            try {
+                if (rerank != null) {
+                    for (int k = 1; k <= n; k++) groups.add(AnswerFile.openGroup(groupFile(outFile, k), settings, all, main.done(), err::println));
+                }
+                answer(main, groups, asked, modelDir, cfg, rmT);
+            } finally {
+                for (AnswerFile g : groups) g.close();
+            }
+        }
+        return 0;
+    }
+
+    /** Answers the questions of {@code asked} that {@code main} has no answer to, each key once, batch by batch. */
+    private void answer(AnswerFile main, List<AnswerFile> groups, List<Question> asked, Path modelDir, ModelConfig cfg, Template rmT)
+            throws IOException {
+        Set<String> done = main.done();
+        long answeredBefore = asked.stream().filter(q -> done.contains(q.key())).count();
+        Map<String, Question> todoByKey = new LinkedHashMap<>(); // questions asking the same are answered once
+        for (Question q : asked) if (!done.contains(q.key())) todoByKey.putIfAbsent(q.key(), q);
+        List<Question> todo = List.copyOf(todoByKey.values());
+        System.out.printf(Locale.ROOT, "%d questions, %d already answered in %s, %d to go%s%n", asked.size(), answeredBefore,
+                out.file(), asked.size() - answeredBefore, main.unmatched() == 0 ? ""
+                        : "; " + main.unmatched() + " earlier answers match no question of " + questions);
+        if (todo.isEmpty()) return;
+        try (HfTokenizer tok = Tokenizers.load(modelDir, cfg.vocabSize());
              Backend be = backend.open();
              DecoderModel dm = DecoderModel.load(be, modelDir);
              RewardModel rm = rerank == null ? null : RewardModel.loadTrained(be, rerank, tok.padId());
              HfTokenizer rmTok = rerank == null ? null : Tokenizers.load(rerank, rm.config().vocabSize())) {
             if (adapter != null) dm.loadAdapter(adapter);
             PromptFormat format = PromptFormat.parse(template, modelDir);
-            // the main file records which questions are finished; group files are cut back to match it
-            List<AnswerFile> groups = new ArrayList<>();
-            try {
-                for (Path g : groupFiles) {
-                    AnswerFile.repair(g, done);
-                    groups.add(AnswerFile.resume(g, new HashSet<>()));
+            Generator gen = new Generator(dm, tok, batch, 0); // KV-cache decoding
+            RewardEncoder enc = rm == null ? null : new RewardEncoder(rmTok, rmT, rmMaxLen);
+            int perBatch = Math.max(1, batch / n), answered = 0;
+            for (int from = 0; from < todo.size(); from += perBatch) {
+                List<Question> qs = todo.subList(from, Math.min(todo.size(), from + perBatch));
+                List<GenerationRequest> reqs = new ArrayList<>();
+                for (Question q : qs) {
+                    int[] prompt = format.encode(tok, q.instruction(), q.input());
+                    for (int k = 0; k < n; k++) reqs.add(new GenerationRequest(prompt, sampling(seedOf(q, k))));
                 }
-                List<Question> todo = all.stream().filter(q -> !done.contains(q.key())).toList();
-                System.out.printf(Locale.ROOT, "%d questions, %d already answered in %s, %d to go%n", all.size(),
-                        all.size() - todo.size(), outFile, todo.size());
-                Generator gen = new Generator(dm, tok, batch, 0); // KV-cache decoding
-                RewardEncoder enc = rm == null ? null : new RewardEncoder(rmTok, rmT, rmMaxLen);
-                int perBatch = Math.max(1, batch / n), answered = 0;
-                for (int from = 0; from < todo.size(); from += perBatch) {
-                    List<Question> qs = todo.subList(from, Math.min(todo.size(), from + perBatch));
-                    List<GenerationRequest> reqs = new ArrayList<>();
-                    for (Question q : qs) {
-                        int[] prompt = format.encode(tok, q.instruction(), q.input());
-                        for (int k = 0; k < n; k++) reqs.add(new GenerationRequest(prompt, params(q, k)));
+                List<Completion> got = decode(gen, reqs, qs, modelDir);
+                float[][] rewards = rm == null ? null : score(rm, enc, rmTok.padId(), qs, got);
+                List<ObjectNode> best = new ArrayList<>();
+                List<List<ObjectNode>> ranked = new ArrayList<>();
+                for (int k = 0; k < groups.size(); k++) ranked.add(new ArrayList<>());
+                for (int qi = 0; qi < qs.size(); qi++) {
+                    Integer[] order = new Integer[n];
+                    for (int k = 0; k < n; k++) order[k] = k;
+                    if (rewards != null) {
+                        float[] r = rewards[qi];
+                        Arrays.sort(order, Comparator.comparingDouble(k -> -r[k]));
                     }
-                    List<Completion> got = gen.generate(reqs, TokenListener.NONE);
-                    float[][] rewards = rm == null ? null : score(rm, enc, rmTok.padId(), qs, got);
-                    List<ObjectNode> best = new ArrayList<>();
-                    List<List<ObjectNode>> ranked = new ArrayList<>();
-                    for (int k = 0; k < groups.size(); k++) ranked.add(new ArrayList<>());
-                    for (int qi = 0; qi < qs.size(); qi++) {
-                        Integer[] order = new Integer[n];
-                        for (int k = 0; k < n; k++) order[k] = k;
+                    for (int rank = 0; rank < n; rank++) {
+                        int k = order[rank];
+                        ObjectNode rec = record(main, qs.get(qi), reqs.get(qi * n + k).params(), got.get(qi * n + k));
                         if (rewards != null) {
-                            float[] r = rewards[qi];
-                            Arrays.sort(order, Comparator.comparingDouble(k -> -r[k]));
+                            ObjectNode meta = (ObjectNode) rec.get("metadata");
+                            meta.put("reward", rewards[qi][k]);
+                            meta.put("rank", rank + 1);
+                            ArrayNode rs = meta.putArray("rewards");
+                            for (Integer o : order) rs.add(rewards[qi][o]);
+                            ranked.get(rank).add(rec);
                         }
-                        for (int rank = 0; rank < n; rank++) {
-                            int k = order[rank];
-                            ObjectNode rec = record(qs.get(qi), id, reqs.get(qi * n + k).params(), got.get(qi * n + k));
-                            if (rewards != null) {
-                                ObjectNode meta = (ObjectNode) rec.get("metadata");
-                                meta.put("reward", rewards[qi][k]);
-                                meta.put("rank", rank + 1);
-                                ArrayNode rs = meta.putArray("rewards");
-                                for (Integer o : order) rs.add(rewards[qi][o]);
-                                ranked.get(rank).add(rec);
-                            }
-                            if (rank == 0) best.add(rec);
-                        }
+                        if (rank == 0) best.add(rec);
                     }
-                    for (int k = 0; k < groups.size(); k++) groups.get(k).write(ranked.get(k));
-                    main.write(best);
-                    answered += qs.size();
-                    System.out.printf(Locale.ROOT, "%d/%d answered%n", answered, todo.size());
                 }
-            } finally {
-                for (AnswerFile g : groups) g.close();
+                for (int k = 0; k < groups.size(); k++) groups.get(k).write(ranked.get(k));
+                main.write(best);
+                answered += qs.size();
+                System.out.printf(Locale.ROOT, "%d/%d answered%n", answered, todo.size());
             }
         }
-        return 0;
+    }
+
+    /** The batch's completions; a model whose logits are NaN or infinite stops the run, naming it. */
+    private List<Completion> decode(Generator gen, List<GenerationRequest> reqs, List<Question> qs, Path modelDir) {
+        try {
+            return gen.generate(reqs, TokenListener.NONE);
+        } catch (NonFiniteLogitsException e) {
+            throw new IllegalArgumentException(modelDir + (adapter == null ? "" : " with the adapter " + adapter)
+                    + " gives NaN or infinite logits for new token " + (e.token() + 1) + " of question "
+                    + qs.get(e.request() / n).idText() + ": its weights are broken or its activations overflow, so its answers"
+                    + " would be noise; nothing of this batch was written", e);
+        }
     }
 
     private void check() {
@@ -196,14 +229,22 @@ public final class GenerateCommand implements Callable<Integer> {
         if (n > 1 && temperature == 0f) {
             throw new IllegalArgumentException("--n " + n + " with --temperature 0 would give " + n + " identical answers");
         }
-        params(new Question(JSON.getNodeFactory().numberNode(0), "", "", ""), 0); // flag ranges, checked once
+        sampling(seed); // flag ranges, checked once
     }
 
-    /** Sample k of a question: its seed derives from --seed and the question id, so a resumed run draws the same. */
-    SamplingParams params(Question q, int k) {
-        long s = new SplittableRandom(seed ^ (0x9E3779B97F4A7C15L * q.key().hashCode())).nextLong() + k;
+    /**
+     * Sample k of a question: its seed derives from --seed and the question (its own id, else its key),
+     * so a resumed or re-ordered run draws the same.
+     */
+    long seedOf(Question q, int k) {
+        String basis = q.ownId() ? q.idText() : q.key();
+        return new SplittableRandom(seed ^ (0x9E3779B97F4A7C15L * basis.hashCode())).nextLong() + k;
+    }
+
+    /** The flags' sampling with the seed {@code sampleSeed}. */
+    SamplingParams sampling(long sampleSeed) {
         try {
-            return new SamplingParams(maxNewTokens, temperature, topK, topP, repetitionPenalty, stop, true, s);
+            return new SamplingParams(maxNewTokens, temperature, topK, topP, repetitionPenalty, stop, true, sampleSeed);
         } catch (IllegalArgumentException e) {
             String m = e.getMessage();
             String flag = m.startsWith("temperature") ? "--temperature" : m.startsWith("top-k") ? "--top-k"
@@ -231,26 +272,14 @@ public final class GenerateCommand implements Callable<Integer> {
         return new RewardDataset(enc2, pad).rewards(rm, Math.max(1, batch / n)).toArray(float[][]::new);
     }
 
-    private ObjectNode record(Question q, String id, SamplingParams p, Completion c) {
-        ObjectNode r = JSON.createObjectNode();
-        r.set("question_id", q.id());
-        r.put("answer_id", AnswerFile.answerId());
-        r.put("model_id", id);
-        r.put("text", c.text());
-        ObjectNode m = r.putObject("metadata");
-        m.put("template", template);
-        m.put("temperature", p.temperature());
-        m.put("top_p", p.topP());
-        m.put("top_k", p.topK());
-        m.put("repetition_penalty", p.repetitionPenalty());
-        m.put("max_new_tokens", p.maxNewTokens());
-        ArrayNode s = m.putArray("stop");
-        p.stop().forEach(s::add);
+    /** A question's answer record: the run's settings (from {@code file}) and what this sample was. */
+    private static ObjectNode record(AnswerFile file, Question q, SamplingParams p, Completion c) {
+        ObjectNode r = file.newRecord(q, c.text());
+        ObjectNode m = (ObjectNode) r.get("metadata");
         m.put("seed", p.seed());
         m.put("finish_reason", c.finishReason());
         m.put("tokens", c.tokens().length);
         m.put("prompt_tokens", c.promptTokens());
-        r.put("tstamp", java.math.BigDecimal.valueOf(System.currentTimeMillis(), 3)); // seconds, as Python's time.time()
         return r;
     }
 

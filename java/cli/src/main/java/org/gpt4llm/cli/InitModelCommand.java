@@ -7,6 +7,7 @@ import java.util.LinkedHashMap;
 import java.util.Locale;
 import java.util.Map;
 import java.util.concurrent.Callable;
+import org.gpt4llm.io.AtomicFiles;
 import org.gpt4llm.io.Checkpoint;
 import org.gpt4llm.model.Initializer;
 import org.gpt4llm.model.LlamaConfig;
@@ -97,9 +98,7 @@ public final class InitModelCommand implements Callable<Integer> {
         }
         if (tokenizer != null) {
             for (String f : new String[] {"tokenizer.json", "tokenizer_config.json", "special_tokens_map.json"}) {
-                if (Files.isRegularFile(tokenizer.resolve(f))) {
-                    Files.copy(tokenizer.resolve(f), out.resolve(f), java.nio.file.StandardCopyOption.REPLACE_EXISTING);
-                }
+                if (Files.isRegularFile(tokenizer.resolve(f))) AtomicFiles.copy(tokenizer.resolve(f), out.resolve(f));
             }
         }
         cfg.write(out.resolve("config.json"), storage);

@@ -1,6 +1,9 @@
 package org.gpt4llm.cli;
 
+import java.io.IOException;
+import java.io.UncheckedIOException;
 import org.gpt4llm.backend.cuda.device.CudaException;
+import org.gpt4llm.datagen.files.FileErrors;
 import org.gpt4llm.io.CheckpointException;
 import org.gpt4llm.nativelib.NativeLibraries;
 import picocli.CommandLine;
@@ -26,15 +29,28 @@ public final class Main implements Runnable {
         cl.getSubcommands().get("bench").setAllowSubcommandsAsOptionParameters(true);
         cl.setExecutionExceptionHandler((ex, cmd, parsed) -> {
             // bad flags, bad files, missing native libraries, no GPU or out of GPU memory: one sentence, no stack trace
-            if (ex instanceof IllegalArgumentException || ex instanceof java.io.IOException
-                    || ex instanceof java.io.UncheckedIOException || ex instanceof CheckpointException
+            if (ex instanceof IllegalArgumentException || ex instanceof IOException
+                    || ex instanceof UncheckedIOException || ex instanceof CheckpointException
                     || ex instanceof NativeLibraries.NativeLibraryException || ex instanceof CudaException) {
-                cmd.getErr().println(cmd.getCommandSpec().qualifiedName() + ": " + ex.getMessage());
+                cmd.getErr().println(cmd.getCommandSpec().qualifiedName() + ": " + sentence(ex));
                 return 2;
             }
             throw ex;
         });
         return cl;
+    }
+
+    /**
+     * What a user error says. A failure of the file system gets the operation, the path and the reason
+     * (Java's own message for a folder it may not write is just the folder's path).
+     */
+    static String sentence(Exception ex) {
+        if (ex instanceof IOException io) return FileErrors.sentence(io);
+        // an UncheckedIOException made from its cause alone says only "java.io.IOException: ..."
+        if (ex instanceof UncheckedIOException u && String.valueOf(u.getCause()).equals(u.getMessage())) {
+            return FileErrors.sentence(u.getCause());
+        }
+        return ex.getMessage();
     }
 
     @Override

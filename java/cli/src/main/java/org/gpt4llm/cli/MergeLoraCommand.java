@@ -1,14 +1,12 @@
 package org.gpt4llm.cli;
 
-import java.nio.file.Files;
 import java.nio.file.Path;
-import java.nio.file.StandardCopyOption;
-import java.util.List;
 import java.util.Locale;
 import java.util.concurrent.Callable;
 import org.gpt4llm.backend.cpu.CpuBackend;
 import org.gpt4llm.model.DecoderModel;
 import org.gpt4llm.model.LoraConfig;
+import org.gpt4llm.train.TokenizerFiles;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
@@ -17,10 +15,6 @@ import picocli.CommandLine.Option;
 @Command(name = "merge-lora", mixinStandardHelpOptions = true,
         description = "Fold a LoRA adapter into its base model (W += alpha/r * B A) and write an HF checkpoint.")
 public final class MergeLoraCommand implements Callable<Integer> {
-    /** Files of the base folder that describe the tokenizer and decoding, carried over unchanged. */
-    private static final List<String> CARRIED = List.of("tokenizer.json", "tokenizer_config.json",
-            "special_tokens_map.json", "tokenizer.model", "generation_config.json");
-
     @Mixin
     ModelFlag base = new ModelFlag();
 
@@ -42,14 +36,7 @@ public final class MergeLoraCommand implements Callable<Integer> {
             LoraConfig c = m.loraConfig();
             m.mergeLora();
             m.save(out);
-            for (String name : CARRIED) {
-                Path f = model.resolve(name);
-                if (Files.isRegularFile(f)) {
-                    Path tmp = out.resolve("." + name + ".tmp");
-                    Files.copy(f, tmp, StandardCopyOption.REPLACE_EXISTING);
-                    Files.move(tmp, out.resolve(name), StandardCopyOption.ATOMIC_MOVE, StandardCopyOption.REPLACE_EXISTING);
-                }
-            }
+            TokenizerFiles.copy(model, out); // the tokenizer and decoding files, carried over unchanged
             System.out.printf(Locale.ROOT, "merged %s (rank %d, alpha %s, %s) into %s: wrote %s%n", adapter, c.rank(),
                     c.alpha(), String.join(",", c.targets()), model, out);
         }

@@ -21,6 +21,7 @@ import org.gpt4llm.model.RewardModel;
 import org.gpt4llm.tokenizer.HfTokenizer;
 import org.gpt4llm.tokenizer.Tokenizers;
 import org.gpt4llm.train.RewardTraining;
+import org.gpt4llm.train.RunStart;
 import org.gpt4llm.train.TrainConfig;
 import org.gpt4llm.train.Trainer;
 import org.gpt4llm.train.TrainingDivergedException;
@@ -69,6 +70,11 @@ public final class RmCommand implements Callable<Integer> {
         if (cfg.data().isEmpty()) throw new IllegalArgumentException("--data is required: the comparison files to train on");
         PrintWriter err = spec.commandLine().getErr();
         Path modelDir = TrainingFlags.modelFolder(cfg);
+        RunStart start = RunStart.check(cfg); // before anything is loaded: a refusal or a finished run costs nothing
+        if (start.finished()) {
+            System.out.println(start.finishedMessage());
+            return 0;
+        }
         ModelConfig modelCfg = ModelConfig.read(modelDir.resolve("config.json"));
         PreferenceReader.Loaded loaded = PreferenceReader.read(cfg.data().stream().map(Path::of).toList(), true);
         System.out.println(report(loaded));
@@ -83,7 +89,7 @@ public final class RmCommand implements Callable<Integer> {
             System.out.printf(Locale.ROOT, "%d prompts to train on, %d held out; %d responses cut to --max-len %d%n",
                     train.size(), eval == null ? 0 : eval.size(), enc.truncatedRows(), cfg.maxLen());
             RewardTraining task = new RewardTraining(rm, modelDir, (float) cfg.margin(), (float) cfg.centerRewardsCoefficient());
-            Trainer.Result r = new Trainer<>("rm", cfg, task, train, eval, common.quiet, System.out).run();
+            Trainer.Result r = new Trainer<>("rm", cfg, task, train, eval, common.quiet, System.out).run(start);
             if (!common.quiet) {
                 System.out.printf(Locale.ROOT, "%d steps, final loss %.4f, held-out accuracy %s -> %s; %s%n", r.steps(),
                         r.loss(), metric(r.firstEval(), "eval_accuracy"), metric(r.lastEval(), "eval_accuracy"),

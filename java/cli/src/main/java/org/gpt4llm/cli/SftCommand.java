@@ -21,6 +21,7 @@ import org.gpt4llm.tokenizer.HfTokenizer;
 import org.gpt4llm.tokenizer.Tokenizers;
 import org.gpt4llm.data.BatchSource;
 import org.gpt4llm.train.FullFineTune;
+import org.gpt4llm.train.RunStart;
 import org.gpt4llm.train.TrainConfig;
 import org.gpt4llm.train.TrainableModel;
 import org.gpt4llm.train.Trainer;
@@ -63,10 +64,15 @@ public final class SftCommand implements Callable<Integer> {
         TrainConfig cfg = resolve();
         PrintWriter err = spec.commandLine().getErr();
         Path modelDir = TrainingFlags.modelFolder(cfg);
+        RunStart start = RunStart.check(cfg); // before anything is loaded: a refusal or a finished run costs nothing
+        if (start.finished()) {
+            System.out.println(start.finishedMessage());
+            return 0;
+        }
         try (Backend be = common.backend.open(cfg.backend()); DecoderModel base = DecoderModel.load(be, modelDir)) {
             TrainableModel trainable = trainable(cfg, base);
             TrainData d = buildData(cfg, base);
-            Trainer.Result r = new Trainer<>(cfg, trainable, d.train(), d.eval(), common.quiet, System.out).run();
+            Trainer.Result r = new Trainer<>(cfg, trainable, d.train(), d.eval(), common.quiet, System.out).run(start);
             if (!common.quiet) {
                 System.out.printf(Locale.ROOT, "%d steps, final loss %.4f, held-out loss %.4f -> %.4f; %s%n",
                         r.steps(), r.loss(), r.firstEvalLoss(), r.evalLoss(), r.finalDir());

@@ -74,8 +74,11 @@ final class TrainingFlags {
     @Option(names = "--keep", description = "checkpoints kept, newest first, 0 for all (default 3)")
     Integer keep;
 
-    @Option(names = "--resume", description = "continue from the newest checkpoint in --out")
+    @Option(names = "--resume", description = "continue from the newest checkpoint in --out (a finished run: nothing to do)")
     Boolean resume;
+
+    @Option(names = "--accept-changed-data", description = "--resume even where a --data file changed since the checkpoint")
+    Boolean acceptChangedData;
 
     @Option(names = "--lora-rank", description = "train LoRA adapters of this rank instead of all weights")
     Integer loraRank;
@@ -104,6 +107,10 @@ final class TrainingFlags {
     @Option(names = "--eval-on-start", description = "held-out metrics once before the first step, as step 0 (rm: on)")
     Boolean evalOnStart;
 
+    @Option(names = "--cuda-graph", description = "cuda backends: capture one whole step as a CUDA graph after a warm-up"
+            + " step and replay it (rows padded to the longest of the data; other shapes run eagerly)")
+    Boolean cudaGraph;
+
     /** The flags that were given, under their config keys (those of {@link org.gpt4llm.train.TrainConfig}). */
     Map<String, Object> flags() {
         Map<String, Object> f = new LinkedHashMap<>();
@@ -126,6 +133,7 @@ final class TrainingFlags {
         putIfGiven(f, "save_every", saveEvery);
         putIfGiven(f, "keep", keep);
         putIfGiven(f, "resume", resume);
+        putIfGiven(f, "accept_changed_data", acceptChangedData);
         putIfGiven(f, "lora_rank", loraRank);
         putIfGiven(f, "lora_alpha", loraAlpha);
         putIfGiven(f, "lora_dropout", loraDropout);
@@ -134,6 +142,7 @@ final class TrainingFlags {
         putIfGiven(f, "eval_fraction", evalFraction);
         putIfGiven(f, "eval_on_start", evalOnStart);
         putIfGiven(f, "template", template);
+        putIfGiven(f, "cuda_graph", cudaGraph);
         return f;
     }
 

@@ -123,7 +123,7 @@ public final class DemoPipeline {
                 List.of(teacherCall(List.of("datagen", "alpaca", "--in", f("data/train-tasks.json"), "--out", f("data/alpaca.jsonl"),
                         "--export", f("data/alpaca.json")), teacher)),
                 List.of(p("data/alpaca.json")),
-                List.of(p("data/alpaca.jsonl"), p("data/alpaca.jsonl.usage.jsonl"), p("data/alpaca.jsonl.failures.jsonl"))));
+                List.of(p("data/alpaca.jsonl"), p("data/alpaca.jsonl.usage.jsonl"), p("data/alpaca.failures.jsonl"))));
         if (o.base() == null) {
             st.add(new DemoStage("tokenizer", "A byte-level BPE tokenizer trained on the instruction data",
                     List.of(List.of("init-tokenizer", "--data", f("data/alpaca.json"), "--vocab", String.valueOf(s.vocab()),
@@ -159,7 +159,7 @@ public final class DemoPipeline {
         compare.add(teacherCall(datagenCompare, teacher));
         st.add(new DemoStage("compare", "Comparison data: three models answer training instructions (sampled), the teacher rates each answer 1-10",
                 compare, List.of(p("answers/compare"), p("data/compare.json")),
-                List.of(p("data/compare.jsonl"), p("data/compare.jsonl.usage.jsonl"), p("data/compare.jsonl.failures.jsonl"))));
+                List.of(p("data/compare.jsonl"), p("data/compare.jsonl.usage.jsonl"), p("data/compare.failures.jsonl"))));
         List<String> rm = new ArrayList<>(List.of("rm", "--model", f("runs/full/final"), "--data", f("data/compare.json"),
                 "--out", f("runs/rm"), "--template", template(), "--max-len", String.valueOf(s.maxLen()),
                 "--max-steps", String.valueOf(s.rmSteps()), "--batch", String.valueOf(s.batch()),

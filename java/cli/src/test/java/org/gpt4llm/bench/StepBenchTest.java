@@ -74,6 +74,9 @@ class StepBenchTest {
         assertTrue(torch.tokensPerS() > 0 && ours.tokensPerS() > 0, n.toString());
         assertEquals(2, torch.stepS().length);
         assertTrue(JsonChecks.number(n, "ratio_vs_libtorch") > 0, n.toString());
+        JsonNode counters = JsonChecks.required(n, "device_counters");
+        assertTrue(counters.isArray() && counters.isEmpty(), "no device counters on the cpu backend: " + n);
+        assertFalse(JsonChecks.required(n, "cuda_graph").asBoolean(), n.toString());
         assertTrue(JsonChecks.number(n, "first_loss_rel_diff") < 1e-4, n.toString());
     }
 
@@ -96,7 +99,10 @@ class StepBenchTest {
         assertFalse(n.has("libtorch") || n.has("first_loss_rel_diff"), "no peer with --compare none: " + n);
     }
 
-    /** Without --compare a CUDA backend is timed against the CPU backend in the same run. */
+    /**
+     * Without --compare a CUDA backend is timed against the CPU backend in the same run, and its
+     * device counters are printed and reported next to the comparison.
+     */
     @Test
     void cudaEmuStepIsTimedAgainstTheCpuBackend(@TempDir Path dir) throws Exception {
         Path json = dir.resolve("emu-cpu.json");
@@ -108,6 +114,8 @@ class StepBenchTest {
         assertEquals(0, code, out);
         Matcher ratio = Pattern.compile("(?m)^ratio_vs_cpu=([0-9.]+)$").matcher(out);
         assertTrue(ratio.find(), "no ratio line in:\n" + out);
+        assertTrue(Pattern.compile("(?m)^all 1 steps \\(warmup included\\): ours [0-9.]+ s, cpu [0-9.]+ s").matcher(out).find(), out);
+        assertTrue(out.contains("device counters per step:"), out);
         JsonNode n = JsonChecks.tree(json);
         for (String side : new String[] {"ours", "cpu"}) {
             StepBench.Report.Side s = JsonChecks.read(JsonChecks.required(n, side), StepBench.Report.Side.class);
@@ -118,6 +126,44 @@ class StepBenchTest {
         assertFalse(n.has("libtorch") || n.has("ratio_vs_libtorch"), n.toString());
         // the same weights and batch: bf16 against fp32 moves the loss by well under a percent
         assertTrue(JsonChecks.number(n, "first_loss_rel_diff") < 3e-2, n.toString());
+        // our side's device counters only: the CPU peer's work is not counted on the device
+        JsonNode steps = JsonChecks.nonEmptyArray(n, "device_counters");
+        assertEquals(1, steps.size(), n.toString());
+        assertTrue(JsonChecks.number(steps.get(0), "launches") > 0 && JsonChecks.number(steps.get(0), "gemms") > 0, n.toString());
+        assertFalse(JsonChecks.required(n, "cuda_graph").asBoolean(), n.toString());
+    }
+
+    /**
+     * On a cuda backend each step's device counters are printed and reported; with --cuda-graph step 2
+     * is captured and step 3 replays it: one graph launch, one wait (the read-back), no allocation.
+     */
+    @Test
+    void cudaEmuStepPrintsItsDeviceCountersAndReplaysAGraph(@TempDir Path dir) throws Exception {
+        Path json = dir.resolve("graph.json");
+        CliRun run = CliRun.of("bench", "step", "--backend", "cuda-emu", "--compare", "none", "--cuda-graph",
+                    "--preset", "tiny", "--vocab", "301", "--batch", "2", "--seq", "16", "--steps", "2", "--warmup", "1",
+                    "--json", json.toString());
+        int code = run.code();
+        String out = run.out();
+        System.out.print(out);
+        assertEquals(0, code, out);
+        assertTrue(out.contains("step 3/3: "), out);
+        assertTrue(Pattern.compile("(?m)^ours +step 3/3: .*; launches 0, gemms 0, graphs 1, syncs 1, allocs 0, frees 0, "
+                + "H2D 2 \\(.*\\), D2H 1 \\(8 B\\)").matcher(out).find(), out);
+        assertTrue(out.contains("device counters per step (--cuda-graph: step 2 is captured, later ones replay it):"), out);
+        JsonNode n = JsonChecks.tree(json);
+        assertTrue(JsonChecks.required(n, "cuda_graph").asBoolean(), n.toString());
+        JsonNode steps = JsonChecks.nonEmptyArray(n, "device_counters");
+        assertEquals(3, steps.size(), n.toString());
+        assertTrue(JsonChecks.number(steps.get(0), "allocations") > 0, "the first step sizes the buffers: " + steps);
+        for (int i = 1; i < 3; i++) {
+            JsonNode s = steps.get(i);
+            assertEquals(1, JsonChecks.number(s, "graph_launches"), "step " + (i + 1) + ": " + s);
+            assertEquals(1, JsonChecks.number(s, "synchronizations"), "step " + (i + 1) + ": " + s);
+            assertEquals(0, JsonChecks.number(s, "allocations"), "step " + (i + 1) + ": " + s);
+            assertEquals(0, JsonChecks.number(s, "launches"), "step " + (i + 1) + ": " + s);
+            assertEquals(8, JsonChecks.number(s, "download_bytes"), "step " + (i + 1) + ": " + s);
+        }
     }
 
     @Test

@@ -56,7 +56,7 @@ class BenchKernelsCommandTest {
         for (String c : new String[] {"gemm qkv fwd NT bf16 64x256x128", "gemm mlp down dW TN bf16->f32 128x352x64",
                 "embedding bwd", "rmsnorm bwd", "layernorm fwd", "rope fwd (q)", "attention fwd B=1 T=64 H=2/1 D=64",
                 "attention bwd", "swiglu bwd", "cross-entropy fwd+bwd",
-                "lora bwd r=16", "adamw", "grad-norm"}) {
+                "lora bwd r=16", "the time of frozen base GEMM 64x128x128 dy·W", "adamw", "grad-norm"}) {
             assertTrue(r.out().contains(c), c + " missing from\n" + r.out());
         }
         assertTrue(r.out().contains("libtorch CUDA: not available"), r.out());
@@ -80,6 +80,10 @@ class BenchKernelsCommandTest {
             if (name.startsWith("lora") || name.startsWith("attention")) {
                 assertTrue(JsonChecks.number(k, "vs_peer") > 0, k.toString());
                 assertFalse(JsonChecks.text(k, "peer").isBlank(), k.toString());
+                assertTrue(JsonChecks.number(k, "peer_median_s") > 0, k.toString());
+                // LoRA is set against the time of the frozen base GEMM it is added to, attention against GEMM FLOP rates
+                assertEquals(name.startsWith("lora") ? "time" : "flop rate", JsonChecks.text(k, "vs_peer_of"), k.toString());
+                if (name.startsWith("lora")) assertTrue(JsonChecks.text(k, "peer").startsWith("frozen base GEMM"), k.toString());
             }
         }
         assertTrue(rows >= 25, rows + " cases");

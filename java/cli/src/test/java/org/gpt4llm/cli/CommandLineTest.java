@@ -40,6 +40,10 @@ class CommandLineTest {
         assertTrue(r.out().matches("(?s).*backend cuda-emu\\s+available.*"), r.out());
         assertTrue(r.out().contains("blas") && r.out().contains("OpenBLAS"), r.out());
         assertTrue(r.out().matches("(?s).*\\ncuda\\s+\\S.*"), r.out());
+        // what the kernels need, read from the fatbin itself (or that this build has none)
+        assertTrue(r.out().matches("(?s).*\\nfatbin\\s+(not in this build \\(nvcc was not found[^\\n]*|\\S+gpt4llm\\.fatbin: "
+                + "sm_80 and sm_90 cubins, compute_80 PTX of ISA \\d+\\.\\d; needs an NVIDIA driver for CUDA \\d+\\.\\d "
+                + "or newer \\(R\\d+\\+\\))\\n.*"), r.out());
     }
 
     @Test

@@ -39,7 +39,9 @@ class DatagenCommandTest {
         assertEquals(0, r.code(), r.err());
         JsonNode first = new ObjectMapper().readTree(data.toFile()).get(0);
         String prompt = AlpacaPrompt.of(first.get("instruction").asText(), first.get("input").asText());
-        assertTrue(r.out().contains("alpaca: 999 items, 0 already done, 999 to do"), r.out());
+        // the sample asks 14 requests twice (the same instruction and input): each is asked once
+        assertTrue(r.out().contains("alpaca: 999 items, 0 already done, 985 to do (999 new)"), r.out());
+        assertTrue(r.err().contains(" ask the same (no id of their own, the same content): asked once, the answer exported at each"), r.err());
         assertTrue(r.out().contains(new ObjectMapper().writeValueAsString(prompt)), r.out());
         assertTrue(r.out().contains("\"max_tokens\" : 300"), r.out());
         assertFalse(Files.exists(out));
@@ -67,8 +69,9 @@ class DatagenCommandTest {
     void limitZeroOnlyExportsWhatTheOutputHasInInputOrder(@TempDir Path dir) throws Exception {
         Path data = SharedFiles.get("data/alpaca_gpt4_en_1k.json");
         Path out = dir.resolve("answers.jsonl");
-        AlpacaJob job = new AlpacaJob(0.7, 64);
-        JobRunner runner = new JobRunner(job, job.read(data), out, new PrintWriter(new StringWriter()));
+        // the settings the command line's defaults give: --model gpt-4, --temperature 0.7, --max-tokens 1024
+        AlpacaJob job = new AlpacaJob(0.7, 1024);
+        JobRunner runner = new JobRunner(job, "gpt-4", job.read(data), out, new PrintWriter(new StringWriter()));
         runner.run(request -> new ChatResponse("answer of " + request.messages().getFirst().content().length(), "stop", 1, 1, 1),
                 RunOptions.defaults().withLimit(25), false);
         Path export = dir.resolve("alpaca_gpt4_data.json");

@@ -56,8 +56,8 @@ class DatagenServeEndToEndTest {
         JsonNode run = JSON.readTree(usage.getFirst());
         assertEquals(20, JsonChecks.integer(run, "answered"), run.toString());
         assertTrue(JsonChecks.integer(run, "completion_tokens") > 0 && JsonChecks.number(run, "cost_usd") > 0, run.toString());
-        Set<String> ids = new HashSet<>();
-        for (String line : lines) assertTrue(ids.add(JSON.readTree(line).get("id").asText()), "id written twice: " + line);
+        Set<String> keys = new HashSet<>();
+        for (String line : lines) assertTrue(keys.add(JSON.readTree(line).get("key").asText()), "key written twice: " + line);
 
         JsonNode input = JSON.readTree(data.toFile());
         JsonNode released = JSON.readTree(export.toFile());

@@ -14,6 +14,8 @@ import org.gpt4llm.model.LoraConfig;
 import org.gpt4llm.model.TokenBatch;
 import org.gpt4llm.tensor.Tensor;
 import org.gpt4llm.testing.CliRun;
+import org.gpt4llm.testing.EndedProcess;
+import org.gpt4llm.testing.FilePermissions;
 import org.gpt4llm.testing.Numerics;
 import org.gpt4llm.testing.TestSeeds;
 import org.junit.jupiter.api.Test;
@@ -42,9 +44,21 @@ class MergeLoraCommandTest {
             m.forward(batch);
             expected = m.logits().toFloatArray();
         }
+        // what a killed merge into the same folder left: temp files of a process that is gone
+        Files.createDirectories(merged);
+        long gone = EndedProcess.pid();
+        Files.writeString(merged.resolve(".tokenizer.json.write-" + gone + "-00000000000000a1.tmp"), "{");
+        Files.writeString(merged.resolve(".model.safetensors.write-" + gone + "-00000000000000a2.tmp"), "half");
         CliRun r = CliRun.of("merge-lora", "--model", base.toString(), "--adapter", adapter.toString(), "--out", merged.toString());
         assertEquals(0, r.code(), r.err());
         assertTrue(Files.isRegularFile(merged.resolve("tokenizer.json")), "tokenizer files carried over");
+        try (var files = Files.list(merged)) {
+            assertEquals(List.of("config.json", "model.safetensors", "tokenizer.json"),
+                    files.map(p -> p.getFileName().toString()).sorted().toList(), "the stopped merge's temps are gone");
+        }
+        for (String f : List.of("config.json", "model.safetensors", "tokenizer.json")) {
+            FilePermissions.assertUmaskDefault(merged.resolve(f));
+        }
         try (CpuBackend backend = new CpuBackend(2);
              DecoderModel m = DecoderModel.load(backend, merged)) {
             m.forward(batch);
@@ -57,4 +71,5 @@ class MergeLoraCommandTest {
         assertEquals("gpt4llm merge-lora: " + dir.resolve("none") + " has no adapter_config.json: not a PEFT adapter folder\n",
                 r.err());
     }
+
 }

@@ -1,6 +1,7 @@
 package org.gpt4llm.cli;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
@@ -45,6 +46,8 @@ class SftCommandTest {
         assertEquals("linear", c.schedule());
         assertEquals(5, c.seed());
         assertEquals(2e-5, c.lr());
+        assertFalse(c.cudaGraph());
+        assertTrue(resolve("--model", "m", "--out", "o", "--cuda-graph").cudaGraph());
         var e = assertThrows(IllegalArgumentException.class, () -> resolve("--out", "o"));
         assertTrue(e.getMessage().startsWith("--model is required"), e.getMessage());
         e = assertThrows(IllegalArgumentException.class, () -> resolve("--model", "m", "--out", "o", "--lr", "-1"));

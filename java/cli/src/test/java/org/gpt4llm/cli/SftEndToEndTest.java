@@ -1,6 +1,7 @@
 package org.gpt4llm.cli;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import com.fasterxml.jackson.databind.JsonNode;
@@ -75,6 +76,11 @@ class SftEndToEndTest {
         assertEquals(2, r.code());
         assertTrue(r.err().contains("alpaca_gpt4_en_1k.json:0: prompt of") && r.err().contains("longer than --max-len 10"), r.err());
         assertTrue(r.err().strip().lines().count() == 1, "one sentence: " + r.err());
+        Path graphOut = dir.resolve("d");
+        r = CliRun.of("sft", "--model", withTok.toString(), "--data", data, "--out", graphOut.toString(), "--cuda-graph");
+        assertEquals(2, r.code());
+        assertEquals("gpt4llm sft: --cuda-graph needs --backend cuda or cuda-emu; this run uses cpu", r.err().strip());
+        assertFalse(Files.exists(graphOut), "nothing written before the refusal");
     }
 
     private static List<String> listing(Path dir) throws java.io.IOException {

@@ -9,28 +9,91 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 import java.lang.foreign.Arena;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.nio.file.attribute.PosixFilePermissions;
 import java.util.Arrays;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.Random;
 import java.util.stream.Stream;
+import org.gpt4llm.cli.Main;
 import org.gpt4llm.io.Checkpoint;
 import org.gpt4llm.io.CheckpointException;
 import org.gpt4llm.model.LlamaConfig;
 import org.gpt4llm.tensor.Tensor;
 import org.gpt4llm.testing.CliRun;
+import org.gpt4llm.testing.FilePermissions;
+import org.gpt4llm.testing.FileTrees;
 import org.gpt4llm.testing.Numerics;
+import org.gpt4llm.testing.SharedFiles;
 import org.gpt4llm.testing.TestSeeds;
 import org.gpt4llm.tokenizer.HfTokenizer;
 import org.gpt4llm.tokenizer.Tokenizers;
+import org.junit.jupiter.api.Assumptions;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
-/** {@code gpt4llm import-gguf} on GGUF files written here as llama.cpp writes them: exact round trips and one-sentence errors. */
+/**
+ * {@code gpt4llm import-gguf} on GGUF files written here as llama.cpp writes them: exact round trips and
+ * one-sentence errors; and killed at random moments, an import whose next run leaves nothing behind.
+ */
 class GgufImportTest {
     @TempDir
     Path dir;
+
+    /** The process to kill: imports {@code args[0]} into {@code args[1]} (with --force) over and over. */
+    public static void main(String[] args) {
+        while (true) {
+            int code = Main.commandLine().execute("import-gguf", args[0], "--out", args[1], "--force");
+            if (code != 0) System.exit(code);
+        }
+    }
+
+    @Test
+    void killedImportsLeaveNothingForTheNextImport() throws Exception {
+        Path gguf = SharedFiles.get("models/stories260K.gguf");
+        Path models = Files.createDirectories(dir.resolve("models")), out = models.resolve("stories260K");
+        Path reference = dir.resolve("reference");
+        assertEquals(0, CliRun.of("import-gguf", gguf.toString(), "--out", reference.toString()).code());
+        Random random = TestSeeds.random();
+        for (int kill = 1; kill <= 3; kill++) {
+            Path log = dir.resolve("import" + kill + ".log");
+            Process p = new ProcessBuilder(Path.of(System.getProperty("java.home"), "bin", "java").toString(),
+                    "--enable-native-access=ALL-UNNAMED", "-cp", System.getProperty("java.class.path"),
+                    GgufImportTest.class.getName(), gguf.toString(), out.toString())
+                    .redirectErrorStream(true).redirectOutput(log.toFile()).start();
+            long deadline = System.nanoTime() + 60_000_000_000L;
+            // once an import has finished, a random moment of the ones that follow it
+            while (p.isAlive() && !Files.readString(log).contains("wrote ") && System.nanoTime() < deadline) Thread.sleep(2);
+            Thread.sleep(random.nextInt(150));
+            assertTrue(p.isAlive(), "import " + kill + " ended before it could be killed: " + Files.readString(log));
+            p.destroyForcibly().waitFor();
+        }
+        CliRun r = CliRun.of("import-gguf", gguf.toString(), "--out", out.toString(), "--force");
+        assertEquals(0, r.code(), r.err());
+        assertEquals(List.of("stories260K"), FileTrees.names(models), "no staging folder left behind");
+        assertEquals(FileTrees.names(reference), FileTrees.names(out), "a complete model folder");
+        for (String f : FileTrees.names(reference)) {
+            assertArrayEquals(Files.readAllBytes(reference.resolve(f)), Files.readAllBytes(out.resolve(f)), f);
+            FilePermissions.assertUmaskDefault(out.resolve(f));
+        }
+    }
+
+    @Test
+    void anUnwritableFolderIsNamedAsTheOutGivenNotItsStagingFolder() throws Exception {
+        Path gguf = SharedFiles.get("models/stories260K.gguf");
+        Path locked = Files.createDirectories(dir.resolve("locked")), out = locked.resolve("model");
+        Files.setPosixFilePermissions(locked, PosixFilePermissions.fromString("r-xr-xr-x"));
+        try {
+            Assumptions.assumeFalse(Files.isWritable(locked), "this user (root) may write into any folder");
+            CliRun r = CliRun.of("import-gguf", gguf.toString(), "--out", out.toString());
+            assertEquals(2, r.code());
+            assertEquals("gpt4llm import-gguf: " + out + ": cannot be written (permission denied in " + locked + ")\n", r.err());
+        } finally {
+            Files.setPosixFilePermissions(locked, PosixFilePermissions.fromString("rwxr-xr-x"));
+        }
+    }
+
 
     @Test
     void f32RoundTripIsBitIdentical() throws Exception {

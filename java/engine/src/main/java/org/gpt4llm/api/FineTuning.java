@@ -20,6 +20,7 @@ import org.gpt4llm.train.TrainableModel;
 import org.gpt4llm.train.FullFineTune;
 import org.gpt4llm.train.LoraFineTune;
 import org.gpt4llm.train.LrSchedule;
+import org.gpt4llm.train.StepRunner;
 import org.gpt4llm.train.Trainer;
 
 /**
@@ -40,6 +41,7 @@ public final class FineTuning implements AutoCloseable {
     private final FineTuneOptions options;
     private final TrainableModel<TokenBatch> trainable;
     private final AdamWOptimizer optimizer;
+    private final StepRunner<TokenBatch> runner;
     private final LrSchedule schedule;
     private int steps;
     private boolean closed;
@@ -66,6 +68,7 @@ public final class FineTuning implements AutoCloseable {
             trainable = new FullFineTune(dm, model.source());
         }
         optimizer = Trainer.optimizer(trainable, options.weightDecay());
+        runner = new StepRunner<>(trainable, optimizer, false, note -> {});
         schedule = options.lrSchedule();
     }
 
@@ -141,6 +144,7 @@ public final class FineTuning implements AutoCloseable {
     public void close() {
         if (closed) return;
         closed = true;
+        runner.close();
         optimizer.close();
         model.setTraining(false);
         model.engine().forget(this);
@@ -174,8 +178,7 @@ public final class FineTuning implements AutoCloseable {
         double lr = schedule.lr(total > 0 ? Math.min(steps, total - 1) : steps);
         try {
             model.setTraining(true);
-            Trainer.Step s = Trainer.step(trainable, optimizer, micro, steps + 1, lr, options.gradClip(),
-                    Trainer.dropoutSeed(options.seed(), steps));
+            Trainer.Step s = runner.step(micro, steps + 1, lr, options.gradClip(), Trainer.dropoutSeed(options.seed(), steps));
             steps++;
             return s;
         } finally {

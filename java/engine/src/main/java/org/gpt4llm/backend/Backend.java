@@ -41,6 +41,13 @@ public interface Backend extends AutoCloseable {
     /** A host tensor of any floating dtype into a tensor of this backend, converting to its dtype. */
     void upload(Tensor dst, Tensor host);
 
+    /**
+     * {@link #upload(Tensor, Tensor)} of weights read from a file, which also finds the first NaN or
+     * infinite value of {@code host} in the same pass over its bytes that converts or copies them (a
+     * multi-gigabyte checkpoint is read once): its index in row-major order, -1 when all are finite.
+     */
+    long uploadFinite(Tensor dst, Tensor host);
+
     /** A tensor's values on the host, as floats. */
     float[] download(Tensor src);
 
@@ -104,6 +111,21 @@ public interface Backend extends AutoCloseable {
     void attentionBackward(Tensor dq, Tensor dk, Tensor dv, Tensor dout, Tensor out, Tensor lse,
                            Tensor q, Tensor k, Tensor v, Tensor segments, AttentionShape shape);
 
+    /** F32 elements of the scratch {@link #attentionBackward} needs for {@code shape}; 0 when it needs none. */
+    default long attentionWorkspaceElements(AttentionShape shape) {
+        return 0;
+    }
+
+    /**
+     * {@link #attentionBackward} with the caller's scratch: {@code workspace} is F32 with at least
+     * {@link #attentionWorkspaceElements} elements (any contents), or null when that is 0. A GPU
+     * otherwise allocates, waits for and frees its scratch in every call.
+     */
+    default void attentionBackward(Tensor dq, Tensor dk, Tensor dv, Tensor dout, Tensor out, Tensor lse, Tensor q,
+                                   Tensor k, Tensor v, Tensor segments, AttentionShape shape, Tensor workspace) {
+        attentionBackward(dq, dk, dv, dout, out, lse, q, k, v, segments, shape);
+    }
+
     /**
      * Appends new key (or value) rows to a KV cache: {@code src} [B, Tq, Hkv*D] row t of batch row b
      * goes to {@code cache} [B, maxLength, Hkv*D] at position {@code lengths[b] - Tq + t}, where
@@ -142,6 +164,80 @@ public interface Backend extends AutoCloseable {
 
     double sumOfSquares(Tensor x);
 
+    // ---- a training step without host round trips (see StepScalars) ----------------------------------
+
+    /** Step scalars for this backend: a block in its memory on a GPU, fields on the host otherwise. The caller closes them. */
+    default StepScalars stepScalars() {
+        return StepScalars.onHost();
+    }
+
+    /**
+     * {@link #crossEntropy} within a training step: {@code hostTargets} are the values of
+     * {@code targets} on the host (checked there, so a GPU reads nothing back) and, when {@code dlogits}
+     * is not null, the gradient scale is {@code step}'s, read where the step's scalars live.
+     */
+    default int crossEntropy(Tensor losses, Tensor dlogits, Tensor logits, Tensor targets, int[] hostTargets,
+                             int ignoreIndex, StepScalars step) {
+        return crossEntropy(losses, dlogits, logits, targets, ignoreIndex, dlogits == null ? 0f : step.gradScale());
+    }
+
+    /**
+     * {@code step}'s loss sum += Σ {@code losses} (F32, the per-row losses of {@code terms} loss terms): a
+     * reduction where the scalars live, nothing read back. On the host the sum is taken as the mean a
+     * forward reports (a float) times its terms, so that a model reporting its mean adds the same.
+     */
+    default void addLoss(StepScalars step, Tensor losses, int terms) {
+        if (terms == 0) return;
+        double s = 0;
+        for (float v : download(losses)) s += v;
+        step.addHostLoss((double) (float) (s / terms) * terms);
+    }
+
+    /**
+     * {@code step}'s sum of squares = Σ over {@code grads} of Σ x², and its clip factor for a global norm
+     * of at most {@code maxNorm} (0: no clipping), without reading anything back. A sum of squares or
+     * loss sum that is not finite marks the step, and its AdamW update then changes nothing.
+     */
+    default void clipGradients(StepScalars step, java.util.Collection<Tensor> grads, float maxNorm) {
+        step.setHostNorm(sumOfSquares(grads), maxNorm);
+    }
+
+    /**
+     * {@link #adamw(Tensor, Tensor, Tensor, Tensor, Tensor, AdamW, float, int, float) AdamW} with the
+     * learning rate, bias corrections and clip factor of {@code step}, read where its scalars live;
+     * nothing changes when {@link #clipGradients} marked the step.
+     */
+    default void adamw(Tensor param, Tensor master, Tensor grad, Tensor m, Tensor v, AdamW hp, StepScalars step) {
+        if (step.hostSkips()) return;
+        adamw(param, master, grad, m, v, hp, step.lr(), step.step(), step.hostClip());
+    }
+
+    /** {@link #loraForward} with the mask seed {@link LoraDropout#adapterSeed} of {@code step}'s dropout seed and adapter {@code adapter}. */
+    default void loraForward(Tensor y, Tensor t, Tensor x, Tensor a, Tensor b, float scale, float dropout,
+                             StepScalars step, int adapter) {
+        loraForward(y, t, x, a, b, scale, dropout, LoraDropout.adapterSeed(step.dropoutSeed(), adapter));
+    }
+
+    /** {@link #loraBackward} with the mask seed of {@link #loraForward(Tensor, Tensor, Tensor, Tensor, Tensor, float, float, StepScalars, int)}. */
+    default void loraBackward(Tensor dx, Tensor dA, Tensor dB, Tensor dt, Tensor dy, Tensor x, Tensor a, Tensor b,
+                              Tensor t, float scale, float dropout, StepScalars step, int adapter) {
+        loraBackward(dx, dA, dB, dt, dy, x, a, b, t, scale, dropout, LoraDropout.adapterSeed(step.dropoutSeed(), adapter));
+    }
+
+    /** Whether {@link #captureGraph} works here: the GPU backends. */
+    default boolean supportsGraphs() {
+        return false;
+    }
+
+    /**
+     * Records the device work {@code body} queues, without running it, as a graph whose
+     * {@link Graph#launch} replays it: a CUDA graph. Every kernel argument keeps its captured value, so
+     * what changes between replays must come from memory (see {@link StepScalars}).
+     */
+    default Graph captureGraph(Runnable body) {
+        throw new UnsupportedOperationException("the " + name() + " backend has no graphs (a cuda backend has)");
+    }
+
     /** Sum of squares over several tensors (a global gradient norm); a GPU sums them all before one read-back. */
     default double sumOfSquares(java.util.Collection<Tensor> xs) {
         double s = 0;
@@ -179,6 +275,15 @@ public interface Backend extends AutoCloseable {
     @Override
     default void close() {}
 
+    /** Captured device work ({@link #captureGraph}), replayed by each {@link #launch}. */
+    interface Graph extends AutoCloseable {
+        /** Queues the whole recorded work again. */
+        void launch();
+
+        @Override
+        void close();
+    }
+
     /** Shapes of one attention call. */
     record AttentionShape(int batch, int seqLen, int heads, int kvHeads, int headDim, float scale) {
         public AttentionShape {
@@ -210,8 +315,27 @@ public interface Backend extends AutoCloseable {
         }
     }
 
-    /** AdamW hyper-parameters that stay fixed over a run (the learning rate follows the schedule). */
+    /**
+     * AdamW hyper-parameters that stay fixed over a run (the learning rate follows the schedule), and
+     * the scalars of one update computed from them in fp64 as PyTorch computes them in Python, then
+     * rounded to fp32: the GPU kernels take these, the CPU kernel computes the same from lr and step.
+     */
     record AdamW(float beta1, float beta2, float eps, float weightDecay) {
         public static final AdamW DEFAULT = new AdamW(0.9f, 0.999f, 1e-8f, 0f);
+
+        /** 1 - lr * weight decay: the decoupled decay's factor on the weights. */
+        public float decay(float lr) {
+            return (float) (1.0 - (double) lr * weightDecay);
+        }
+
+        /** lr / (1 - beta1^step), the first moment's bias correction folded into the step size. */
+        public float stepSize(float lr, int step) {
+            return (float) (lr / (1.0 - Math.pow(beta1, step)));
+        }
+
+        /** 1 / sqrt(1 - beta2^step), the second moment's bias correction. */
+        public float invBc2s(int step) {
+            return (float) (1.0 / Math.sqrt(1.0 - Math.pow(beta2, step)));
+        }
     }
 }

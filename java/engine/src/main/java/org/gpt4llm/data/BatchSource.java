@@ -14,4 +14,18 @@ public interface BatchSource<B extends Batch> {
 
     /** The rows with these indices (in this order) as one batch, right-padded to the longest of them. */
     B batch(int[] rows);
+
+    /**
+     * The rows as one batch right-padded to {@code length} tokens (at least the longest of them), so
+     * that batches of the same row count have the same shape (what a captured CUDA graph replays); a
+     * source without token rows pads as {@link #batch(int[])} does.
+     */
+    default B batch(int[] rows, int length) {
+        return batch(rows);
+    }
+
+    /** The length of the longest row, which {@link #batch(int[], int)} may pad every batch to; 0 when unknown. */
+    default int longestRow() {
+        return 0;
+    }
 }

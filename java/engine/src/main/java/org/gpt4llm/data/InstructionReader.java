@@ -4,16 +4,13 @@ import com.fasterxml.jackson.core.JsonLocation;
 import com.fasterxml.jackson.core.JsonProcessingException;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
-import java.io.BufferedReader;
 import java.io.IOException;
-import java.nio.charset.StandardCharsets;
-import java.nio.file.Files;
-import java.nio.file.NoSuchFileException;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Locale;
 import org.gpt4llm.data.SftRecord.DataFormat;
+import org.gpt4llm.datagen.files.TextFiles;
 
 /**
  * Reads instruction data: a JSON array of records, or JSONL (one record per line, by the
@@ -57,14 +54,15 @@ public final class InstructionReader {
 
     /** The records of one file, as JSON trees: the elements of a JSON array, or the non-blank lines of JSONL. */
     static List<Raw> rawRecords(Path file) throws IOException {
-        if (!Files.isRegularFile(file)) throw new NoSuchFileException(file + " does not exist or is not a file");
-        return file.getFileName().toString().toLowerCase(Locale.ROOT).endsWith(".jsonl") ? jsonLines(file) : jsonArray(file);
+        String text = TextFiles.read(file);
+        return file.getFileName().toString().toLowerCase(Locale.ROOT).endsWith(".jsonl") ? jsonLines(file, text)
+                : jsonArray(file, text);
     }
 
-    private static List<Raw> jsonArray(Path file) throws IOException {
+    private static List<Raw> jsonArray(Path file, String text) throws IOException {
         JsonNode root;
         try {
-            root = JSON.readTree(Files.readString(file, StandardCharsets.UTF_8));
+            root = JSON.readTree(text);
         } catch (JsonProcessingException e) {
             throw new IOException(file + " is not JSON" + at(e.getLocation()) + ": " + e.getOriginalMessage(), e);
         }
@@ -76,19 +74,16 @@ public final class InstructionReader {
         return out;
     }
 
-    private static List<Raw> jsonLines(Path file) throws IOException {
+    private static List<Raw> jsonLines(Path file, String text) throws IOException {
         List<Raw> out = new ArrayList<>();
-        try (BufferedReader in = Files.newBufferedReader(file, StandardCharsets.UTF_8)) {
-            String text;
-            int line = 0;
-            while ((text = in.readLine()) != null) {
-                line++;
-                if (text.isBlank()) continue;
-                try {
-                    out.add(new Raw(new RecordRef(file, out.size(), line), JSON.readTree(text)));
-                } catch (JsonProcessingException e) {
-                    throw new IOException(file + " line " + line + " is not JSON: " + e.getOriginalMessage(), e);
-                }
+        List<String> lines = text.lines().toList();
+        for (int i = 0; i < lines.size(); i++) {
+            int line = i + 1;
+            if (lines.get(i).isBlank()) continue;
+            try {
+                out.add(new Raw(new RecordRef(file, out.size(), line), JSON.readTree(lines.get(i))));
+            } catch (JsonProcessingException e) {
+                throw new IOException(file + " line " + line + " is not JSON: " + e.getOriginalMessage(), e);
             }
         }
         return out;

@@ -28,7 +28,19 @@ public final class PaddedRows implements BatchSource<TokenBatch> {
 
     @Override
     public TokenBatch batch(int[] idx) {
+        return batch(idx, 0);
+    }
+
+    @Override
+    public int longestRow() {
         int t = 0;
+        for (TokenBatch r : rows) t = Math.max(t, r.seqLen());
+        return t;
+    }
+
+    @Override
+    public TokenBatch batch(int[] idx, int length) {
+        int t = length;
         for (int i : idx) t = Math.max(t, rows.get(i).seqLen());
         int n = idx.length * t;
         int[] tok = new int[n], tgt = new int[n], pos = new int[n], seg = new int[n];

@@ -36,6 +36,11 @@ public record RewardBatch(TokenBatch tokens, int[] last, float[] gold, int[] off
     }
 
     @Override
+    public String shape() {
+        return tokens.shape() + " in " + groups() + " groups";
+    }
+
+    @Override
     public long tokenCount() {
         return tokens.tokenCount();
     }

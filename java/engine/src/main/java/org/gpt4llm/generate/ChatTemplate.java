@@ -9,6 +9,7 @@ import java.nio.file.Path;
 import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
+import org.gpt4llm.datagen.files.TextFiles;
 import org.gpt4llm.generate.jinja.Template;
 
 /**
@@ -36,7 +37,7 @@ public final class ChatTemplate {
         }
         JsonNode config;
         try {
-            config = JSON.readTree(file.toFile());
+            config = JSON.readTree(TextFiles.read(file));
         } catch (JacksonException e) {
             throw new IOException(file + " is not valid JSON: " + e.getOriginalMessage(), e);
         }

@@ -17,6 +17,9 @@ import org.gpt4llm.model.DecodeSession;
  * fed the pad token while others go on; when every row has finished the session ends. When a finished
  * row would outgrow the session (its context is full) the rows still going are moved into a fresh
  * session (prompt plus generated tokens prefilled again), so no row is cut short by another.
+ *
+ * <p>Logits that are NaN or infinite (broken weights, overflowing activations) end the whole call
+ * with a {@link NonFiniteLogitsException}: text sampled from them would be noise, or empty.
  */
 public final class Generator implements TextGenerator {
     private final DecodeModel model;
@@ -120,6 +123,7 @@ public final class Generator implements TextGenerator {
 
         /** Samples from {@code logits}, takes the token and ends the row where that token ends it. */
         void accept(float[] logits, TokenListener listener) {
+            if (!finite(logits, Math.min(logits.length, tokenizer.vocabSize()))) throw new NonFiniteLogitsException(index, count);
             // ids past the tokenizer's vocabulary (a padded embedding table) cannot be decoded: never pick them
             if (logits.length > tokenizer.vocabSize()) Arrays.fill(logits, tokenizer.vocabSize(), logits.length, Float.NEGATIVE_INFINITY);
             int token = sampler.next(logits, seen);
@@ -143,6 +147,16 @@ public final class Generator implements TextGenerator {
         Completion completion() {
             return new Completion(text.tokens(), text.text(), finish, prompt.length);
         }
+    }
+
+    /**
+     * Whether the first {@code n} logits are all finite, in one pass of integer ops: adding one to
+     * the exponent of a NaN or an infinity (all ones) carries into the sign bit, of a finite value never.
+     */
+    static boolean finite(float[] logits, int n) {
+        int carried = 0;
+        for (int t = 0; t < n; t++) carried |= (Float.floatToRawIntBits(logits[t]) & 0x7fffffff) + 0x00800000;
+        return carried >= 0;
     }
 
     private void run(List<Row> rows, TokenListener listener) {

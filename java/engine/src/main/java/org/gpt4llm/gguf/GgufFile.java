@@ -18,6 +18,7 @@ import java.util.Collections;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
+import org.gpt4llm.datagen.files.FileErrors;
 import org.gpt4llm.io.Checkpoint;
 import org.gpt4llm.io.CheckpointException;
 import org.gpt4llm.tensor.DType;
@@ -98,7 +99,7 @@ public final class GgufFile {
         } catch (AccessDeniedException e) {
             throw new CheckpointException(file + ": permission denied", e);
         } catch (IOException e) {
-            throw new CheckpointException(file + ": cannot be read (" + e.getMessage() + ")", e);
+            throw new CheckpointException(file + ": cannot be read (" + FileErrors.reason(e) + ")", e);
         }
         return new Parser(file, bytes).parse();
     }

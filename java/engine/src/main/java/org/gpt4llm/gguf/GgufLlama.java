@@ -3,10 +3,11 @@ package org.gpt4llm.gguf;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import java.io.IOException;
 import java.lang.foreign.Arena;
+import java.nio.file.AccessDeniedException;
+import java.nio.file.FileSystemException;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.StandardCopyOption;
-import java.security.SecureRandom;
 import java.util.Arrays;
 import java.util.Comparator;
 import java.util.HashSet;
@@ -17,6 +18,8 @@ import java.util.Set;
 import java.util.regex.Matcher;
 import java.util.regex.Pattern;
 import java.util.stream.Stream;
+import org.gpt4llm.datagen.files.FileErrors;
+import org.gpt4llm.datagen.files.TempFiles;
 import org.gpt4llm.io.AtomicFiles;
 import org.gpt4llm.io.Checkpoint;
 import org.gpt4llm.io.CheckpointException;
@@ -48,7 +51,8 @@ public record GgufLlama(Path source, LlamaConfig config, LinkedHashMap<String, T
             "mlp.gate_proj", "ffn_gate", "mlp.up_proj", "ffn_up", "mlp.down_proj", "ffn_down");
     private static final Pattern LAYER = Pattern.compile("model\\.layers\\.(\\d+)\\.(.+)\\.weight");
     private static final Pattern SHARD = Pattern.compile("model-\\d{5,}-of-\\d{5,}\\.safetensors");
-    private static final SecureRandom RANDOM = new SecureRandom();
+    /** The tag of the staging folders of imports. */
+    private static final String WRITER = "import-gguf";
 
     /**
      * Reads the GGUF LLaMA {@code file} and writes it to {@code out} as an HF folder ({@link #save});
@@ -58,7 +62,13 @@ public record GgufLlama(Path source, LlamaConfig config, LinkedHashMap<String, T
     public static LlamaConfig convert(Path file, Path out) throws IOException {
         try (Arena arena = Arena.ofShared()) {
             GgufLlama model = read(GgufFile.open(file, arena), arena);
-            model.save(out);
+            try {
+                model.save(out);
+            } catch (IOException e) {
+                throw FileErrors.about("write", out, e); // the folder the user named, not the staging folder beside it
+            } catch (CheckpointException e) {
+                throw CheckpointException.writing(out, e);
+            }
             return model.config();
         }
     }
@@ -220,17 +230,25 @@ public record GgufLlama(Path source, LlamaConfig config, LinkedHashMap<String, T
     }
 
     /**
-     * Writes the HF folder {@code out}: everything goes to a staging folder next to it first, the
+     * Writes the HF folder {@code out}: everything goes to a staging folder next to it first
+     * ({@code .OUT.import-gguf-PID-RANDOM.tmp}; one a killed import left is removed first), the
      * tokenizer is loaded back from there, and only then are the files moved into {@code out}
      * (renamed as a whole when {@code out} does not exist yet; otherwise file by file, config.json
-     * last, and weight files of an earlier checkpoint there removed).
+     * last, and weight files of an earlier checkpoint there removed). A folder that cannot be written
+     * is named as {@code out}, never as the staging folder.
      */
     public void save(Path out) throws IOException {
         Path target = out.toAbsolutePath().normalize();
         Path parent = target.getParent();
-        Files.createDirectories(parent);
-        Path staging = parent.resolve("." + target.getFileName() + ".import-" + Long.toHexString(RANDOM.nextLong()));
-        Files.createDirectory(staging);
+        Path staging;
+        try {
+            Files.createDirectories(parent);
+            requireWritable(out, parent, target);
+            TempFiles.removeStale(target, WRITER);
+            staging = TempFiles.createDirectory(target, WRITER);
+        } catch (FileSystemException e) {
+            throw unwritable(out, target, e);
+        }
         try {
             Checkpoint.save(staging, weights, DecoderModel.MAX_SHARD_BYTES);
             AtomicFiles.writeJson(staging.resolve("tokenizer.json"), tokenizerJson);
@@ -252,8 +270,24 @@ public record GgufLlama(Path source, LlamaConfig config, LinkedHashMap<String, T
             }
             moveInto(staging, target);
         } finally {
-            deleteTree(staging);
+            TempFiles.deleteTree(staging);
         }
+    }
+
+    /** The staging folder goes into {@code parent}, the files into {@code target} when it exists: both must be writable. */
+    private static void requireWritable(Path out, Path parent, Path target) throws AccessDeniedException {
+        if (!Files.isWritable(parent)) throw new AccessDeniedException(parent.toString());
+        if (Files.isDirectory(target) && !Files.isWritable(target)) throw new AccessDeniedException(target.toString());
+    }
+
+    /** {@code --out} cannot be written: named as the user gave it, never as the staging folder beside it. */
+    private static CheckpointException unwritable(Path out, Path target, FileSystemException e) {
+        String why = e instanceof AccessDeniedException ? "permission denied" : e.getReason() == null || e.getReason().isEmpty()
+                ? e.getClass().getSimpleName() : e.getReason().substring(0, 1).toLowerCase(java.util.Locale.ROOT) + e.getReason().substring(1);
+        Path file = e.getFile() == null ? target : Path.of(e.getFile()).toAbsolutePath().normalize();
+        // the staging folder is ours, not the user's: name the folder it was to be made in
+        if (!file.equals(target) && target.getParent().equals(file.getParent())) file = target.getParent();
+        return new CheckpointException(out + ": cannot be written (" + why + (file.equals(target) ? "" : " in " + file) + ")", e);
     }
 
     /** Moves every file of {@code staging} into the existing {@code target}, config.json last, then drops stale weight files. */
@@ -276,12 +310,5 @@ public record GgufLlama(Path source, LlamaConfig config, LinkedHashMap<String, T
             }
         }
         AtomicFiles.syncDirectory(target);
-    }
-
-    private static void deleteTree(Path dir) throws IOException {
-        if (!Files.exists(dir)) return;
-        try (Stream<Path> s = Files.walk(dir)) {
-            for (Path p : s.sorted(Comparator.reverseOrder()).toList()) Files.deleteIfExists(p);
-        }
     }
 }

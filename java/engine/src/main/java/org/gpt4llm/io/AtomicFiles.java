@@ -1,21 +1,24 @@
 package org.gpt4llm.io;
 
 import java.io.IOException;
+import java.nio.ByteBuffer;
 import java.nio.channels.FileChannel;
-import java.nio.file.AtomicMoveNotSupportedException;
-import java.nio.file.FileAlreadyExistsException;
+import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
-import java.nio.file.StandardCopyOption;
 import java.nio.file.StandardOpenOption;
-import java.security.SecureRandom;
+import org.gpt4llm.datagen.files.AtomicWrite;
+import org.gpt4llm.datagen.files.TempFiles;
 
 /**
- * Writes that never leave a half-written file under the final name: the bytes go to a hidden temp
- * file in the same directory, are forced to disk, and the temp file is then renamed over the target.
+ * Writes that never leave a half-written file under the final name ({@link AtomicWrite}): the bytes go
+ * to a hidden temp file {@code .NAME.write-PID-RANDOM.tmp} beside the target, are forced to disk, and
+ * the temp file is renamed over the target. A temp file a killed write left is removed by the next
+ * write of the same target ({@link TempFiles}).
  */
 public final class AtomicFiles {
-    private static final SecureRandom RANDOM = new SecureRandom();
+    /** The tag of this writer's temp files. */
+    public static final String WRITER = "write";
 
     private AtomicFiles() {
     }
@@ -38,44 +41,22 @@ public final class AtomicFiles {
      * caller {@link #commit commits} it. On failure the temp file is removed and the error rethrown.
      */
     static Path writeTemp(Path target, Body body) throws IOException {
-        Path dir = parentOf(target);
-        for (int attempt = 0; ; attempt++) {
-            // Not Files.createTempFile: that makes the file owner-only (0600); this honours the umask.
-            Path tmp = dir.resolve("." + target.getFileName() + "." + Long.toHexString(RANDOM.nextLong()) + ".tmp");
-            FileChannel out;
-            try {
-                out = FileChannel.open(tmp, StandardOpenOption.CREATE_NEW, StandardOpenOption.WRITE);
-            } catch (FileAlreadyExistsException e) {
-                if (attempt < 10) continue;
-                throw e;
-            }
-            try (out) {
-                body.write(out);
-                out.force(true);
-            } catch (IOException | RuntimeException | Error e) {
-                Files.deleteIfExists(tmp);
-                throw e;
-            }
-            return tmp;
-        }
+        return AtomicWrite.writeTemp(target, WRITER, body::write);
     }
 
     /** Renames a temp file from {@link #writeTemp} over {@code target}, atomically. */
     static void commit(Path tmp, Path target) throws IOException {
-        try {
-            Files.move(tmp, target, StandardCopyOption.ATOMIC_MOVE);
-        } catch (AtomicMoveNotSupportedException e) {
-            Files.move(tmp, target, StandardCopyOption.REPLACE_EXISTING);
-        } catch (IOException | RuntimeException e) {
-            Files.deleteIfExists(tmp);
-            throw e;
-        }
+        AtomicWrite.commit(tmp, target);
+    }
+
+    /** Removes the temp files killed writes left in {@code dir}, whatever their target. */
+    static void removeStaleTemps(Path dir) throws IOException {
+        TempFiles.removeStaleIn(dir, WRITER);
     }
 
     /** Writes {@code target} atomically: temp file, fsync, rename, fsync of the directory. */
     public static void write(Path target, Body body) throws IOException {
-        commit(writeTemp(target, body), target);
-        syncDirectory(parentOf(target));
+        AtomicWrite.write(target, WRITER, body::write);
     }
 
     /**
@@ -83,7 +64,7 @@ public final class AtomicFiles {
      * newline, to {@code target} atomically.
      */
     public static void writeJson(Path target, Object json) throws IOException {
-        write(target, (PRETTY.writeValueAsString(json) + "\n").getBytes(java.nio.charset.StandardCharsets.UTF_8));
+        write(target, (PRETTY.writeValueAsString(json) + "\n").getBytes(StandardCharsets.UTF_8));
     }
 
     private static final com.fasterxml.jackson.databind.ObjectWriter PRETTY =
@@ -91,32 +72,33 @@ public final class AtomicFiles {
 
     /** Writes {@code bytes} to {@code target} atomically. */
     public static void write(Path target, byte[] bytes) throws IOException {
-        write(target, out -> writeFully(out, java.nio.ByteBuffer.wrap(bytes)));
+        AtomicWrite.write(target, WRITER, bytes);
     }
 
-    /** Makes renames in {@code dir} durable; a no-op where the platform cannot open directories. */
+    /** Copies {@code source} to {@code target} atomically; the copy gets the umask's permissions. */
+    public static void copy(Path source, Path target) throws IOException {
+        AtomicWrite.copy(source, target, WRITER);
+    }
+
     /**
      * Appends {@code line} and a newline to {@code file} (created if absent) in one write, flushed to
      * disk: a crash can cut only this line, never an earlier one.
      */
     public static void appendLine(Path file, String line) throws IOException {
-        try (FileChannel out = FileChannel.open(file, java.nio.file.StandardOpenOption.CREATE,
-                java.nio.file.StandardOpenOption.WRITE, java.nio.file.StandardOpenOption.APPEND)) {
-            writeFully(out, java.nio.ByteBuffer.wrap((line + "\n").getBytes(java.nio.charset.StandardCharsets.UTF_8)));
+        try (FileChannel out = FileChannel.open(file, StandardOpenOption.CREATE, StandardOpenOption.WRITE,
+                StandardOpenOption.APPEND)) {
+            writeFully(out, ByteBuffer.wrap((line + "\n").getBytes(StandardCharsets.UTF_8)));
             out.force(true);
         }
     }
 
+    /** Makes renames in {@code dir} durable; a no-op where the platform cannot open directories. */
     public static void syncDirectory(Path dir) {
-        try (FileChannel ch = FileChannel.open(dir, StandardOpenOption.READ)) {
-            ch.force(true);
-        } catch (IOException | UnsupportedOperationException e) {
-            // Not every platform lets a directory be opened; the renames themselves are still atomic.
-        }
+        AtomicWrite.syncDirectory(dir);
     }
 
     /** Writes all of {@code buf} (looping over partial writes). */
-    public static void writeFully(FileChannel out, java.nio.ByteBuffer buf) throws IOException {
-        while (buf.hasRemaining()) out.write(buf);
+    public static void writeFully(FileChannel out, ByteBuffer buf) throws IOException {
+        AtomicWrite.writeFully(out, buf);
     }
 }

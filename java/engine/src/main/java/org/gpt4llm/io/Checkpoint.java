@@ -22,6 +22,9 @@ import java.util.TreeMap;
 import java.util.TreeSet;
 import java.util.regex.Pattern;
 import java.util.stream.Stream;
+import org.gpt4llm.datagen.files.FileErrors;
+import org.gpt4llm.datagen.files.NotUtf8Exception;
+import org.gpt4llm.datagen.files.TextFiles;
 import org.gpt4llm.tensor.DType;
 import org.gpt4llm.tensor.Tensor;
 
@@ -95,15 +98,28 @@ public final class Checkpoint {
         return out;
     }
 
+    /**
+     * The file of the checkpoint in {@code dir} that holds {@code tensor} (the single file, else the shard
+     * its index names), for messages about it; {@code dir} itself where neither says.
+     */
+    public static Path fileOf(Path dir, String tensor) {
+        Path single = dir.resolve(SINGLE), index = dir.resolve(INDEX);
+        if (Files.exists(single) || !Files.exists(index)) return Files.exists(single) ? single : dir;
+        String shard = readIndex(index).get(tensor);
+        return shard == null ? dir : dir.resolve(shard);
+    }
+
     /** The weight_map of an index file, validated: tensor name → shard file name (a plain file in the folder). */
     private static Map<String, String> readIndex(Path indexFile) {
         JsonNode root;
         try {
-            root = SafeTensorsHeader.JSON.readTree(Files.readAllBytes(indexFile));
+            root = SafeTensorsHeader.JSON.readTree(TextFiles.read(indexFile));
         } catch (JacksonException e) {
             throw new CheckpointException(indexFile + ": is not valid JSON (" + SafeTensorsHeader.describe(e) + ")", e);
+        } catch (NotUtf8Exception e) {
+            throw new CheckpointException(e.getMessage(), e);
         } catch (IOException e) {
-            throw new CheckpointException(indexFile + ": cannot be read (" + e.getMessage() + ")", e);
+            throw new CheckpointException(indexFile + ": cannot be read (" + FileErrors.reason(e) + ")", e);
         }
         JsonNode map = root == null ? null : root.get("weight_map");
         if (map == null || !map.isObject()) {
@@ -129,7 +145,8 @@ public final class Checkpoint {
      * many bytes each (a tensor larger than that gets a shard of its own) plus the index, sorted as
      * transformers writes it. Each file is written atomically; all shards are complete on disk
      * before the first is renamed into place, the index goes last, and only then are the files of an
-     * earlier save in {@code dir} that the new one does not use removed.
+     * earlier save in {@code dir} that the new one does not use removed. Temp files a killed earlier
+     * save left in {@code dir} are removed first.
      */
     public static void save(Path dir, Map<String, Tensor> tensors, long maxShardBytes) {
         if (maxShardBytes <= 0) {
@@ -137,6 +154,8 @@ public final class Checkpoint {
         }
         try {
             Files.createDirectories(dir);
+            // a killed earlier save may have left shards it never renamed, whatever their count
+            AtomicFiles.removeStaleTemps(dir);
             List<LinkedHashMap<String, Tensor>> shards = split(tensors, maxShardBytes);
             Set<String> keep = new TreeSet<>();
             if (shards.size() <= 1) {
@@ -164,7 +183,7 @@ public final class Checkpoint {
             }
             removeStale(dir, keep);
         } catch (IOException e) {
-            throw new CheckpointException(dir + ": cannot save the checkpoint (" + e.getMessage() + ")", e);
+            throw new CheckpointException(dir + ": cannot save the checkpoint (" + FileErrors.reason(e) + ")", e);
         }
     }
 

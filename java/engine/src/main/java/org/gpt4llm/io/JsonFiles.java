@@ -3,14 +3,15 @@ package org.gpt4llm.io;
 import com.fasterxml.jackson.core.JsonLocation;
 import com.fasterxml.jackson.core.exc.StreamReadException;
 import com.fasterxml.jackson.databind.JsonMappingException;
+import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.exc.MismatchedInputException;
 import com.fasterxml.jackson.databind.exc.UnrecognizedPropertyException;
 import java.io.IOException;
-import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.Collection;
 import java.util.Map;
+import org.gpt4llm.datagen.files.TextFiles;
 
 /**
  * JSON files read into typed values (records, or the builders that make them) through Jackson, with
@@ -26,11 +27,23 @@ public final class JsonFiles {
      * JSON, and an {@link IllegalArgumentException} "FILE: ..." when its content does not fit the type.
      */
     public static <T> T read(ObjectMapper mapper, Path file, Class<T> type) throws IOException {
-        byte[] bytes = Files.readAllBytes(file);
+        String text = TextFiles.read(file);
         try {
-            return mapper.readValue(bytes, type);
+            return mapper.readValue(text, type);
         } catch (StreamReadException e) {
             throw new IOException(file + " is not valid JSON" + where(e.getLocation()) + ": " + e.getOriginalMessage(), e);
+        } catch (JsonMappingException e) {
+            throw new IllegalArgumentException(file + ": " + problem(e), e);
+        }
+    }
+
+    /**
+     * {@code tree}, read from {@code file}, as a {@code type}: an {@link IllegalArgumentException}
+     * "FILE: ..." when it does not fit, as {@link #read} says it.
+     */
+    public static <T> T convert(ObjectMapper mapper, Path file, JsonNode tree, Class<T> type) throws IOException {
+        try {
+            return mapper.treeToValue(tree, type);
         } catch (JsonMappingException e) {
             throw new IllegalArgumentException(file + ": " + problem(e), e);
         }

@@ -21,6 +21,7 @@ import java.util.List;
 import java.util.Map;
 import java.util.TreeMap;
 import java.util.concurrent.ConcurrentHashMap;
+import org.gpt4llm.datagen.files.FileErrors;
 import org.gpt4llm.tensor.Tensor;
 
 /**
@@ -67,7 +68,7 @@ public final class SafeTensors {
         } catch (AccessDeniedException e) {
             throw new CheckpointException(file + ": permission denied", e);
         } catch (IOException e) {
-            throw new CheckpointException(file + ": cannot be read (" + e.getMessage() + ")", e);
+            throw new CheckpointException(file + ": cannot be read (" + FileErrors.reason(e) + ")", e);
         }
         SafeTensorsHeader.Parsed header = SafeTensorsHeader.parse(file.toString(), bytes);
         return new SafeTensors(file, arena, bytes.asSlice(header.dataStart()), header);
@@ -136,7 +137,7 @@ public final class SafeTensors {
             AtomicFiles.commit(writeTemp(file, tensors, metadata), file);
             AtomicFiles.syncDirectory(AtomicFiles.parentOf(file));
         } catch (IOException e) {
-            throw new CheckpointException(file + ": cannot be written (" + e.getMessage() + ")", e);
+            throw new CheckpointException(file + ": cannot be written (" + FileErrors.reason(e) + ")", e);
         }
     }
 

@@ -10,12 +10,25 @@ import org.gpt4llm.tensor.Tensor;
  * Every buffer of a {@link DecoderModel} forward and backward pass, owned by one arena. Buffers only
  * some families use are null in the others: LayerNorm's means, SwiGLU's up projection, the ones
  * column of the bias GEMMs, the ids into a learned position table.
+ *
+ * <p>A micro-batch's inputs (token ids, targets, positions, segments, position ids) go to an input
+ * slot with one upload; each micro-batch of a step has its own slot, so that all of them can be
+ * uploaded before a captured step is replayed. The scratch of the attention backward is kept here
+ * too, reused by every layer and step.
  */
 final class Activations implements AutoCloseable {
+    /** Ints between the fields of an input slot: each field starts 256-byte aligned, as a device allocation does. */
+    private static final int FIELD_ALIGN = 64;
+
     final Arena arena = Arena.ofShared();
     final long capacity;
     final int batchCapacity;
-    final Tensor tokensAll, targetsAll, positionsAll, segmentsAll, positionIdsAll;
+    /** Fields of an input slot: tokens, targets, positions, segments (+ position ids with learned positions). */
+    private final int fields;
+    private final Backend backend;
+    private final java.util.List<Tensor> inputSlots = new java.util.ArrayList<>();
+    /** F32 scratch of the attention backward, null when the backend needs none. */
+    final Tensor attentionWorkspace;
     final Tensor[] resid;
     final LayerActs[] layers;
     final Tensor normF, meanF, rstdF, logits, losses, ones;
@@ -40,11 +53,11 @@ final class Activations implements AutoCloseable {
         java.util.function.Function<long[], Tensor> act = shape -> be.allocate(arena, at, shape);
         java.util.function.Function<long[], Tensor> f32 = shape -> be.allocate(arena, DType.F32, shape);
         java.util.function.Supplier<Tensor> mean = () -> c.layerNorm() ? f32.apply(new long[] {n}) : null;
-        tokensAll = be.allocate(arena, DType.I32, n);
-        targetsAll = be.allocate(arena, DType.I32, n);
-        positionsAll = be.allocate(arena, DType.I32, n);
-        segmentsAll = be.allocate(arena, DType.I32, n);
-        positionIdsAll = c.learnedPositions() ? be.allocate(arena, DType.I32, n) : null;
+        backend = be;
+        fields = c.learnedPositions() ? 5 : 4;
+        long workspace = be.attentionWorkspaceElements(new AttentionShape(batch, seqLen, c.numHeads(), c.numKvHeads(),
+                c.headDim(), 1f));
+        attentionWorkspace = workspace > 0 ? f32.apply(new long[] {workspace}) : null;
         resid = new Tensor[c.numLayers() + 1];
         for (int i = 0; i <= c.numLayers(); i++) resid[i] = act.apply(new long[] {n, h});
         layers = new LayerActs[c.numLayers()];
@@ -82,39 +95,46 @@ final class Activations implements AutoCloseable {
         dHidden = act.apply(new long[] {n, f});
     }
 
-    void load(Backend be, TokenBatch b) {
-        int n = b.size();
-        be.upload(tokens(n), b.tokens());
-        be.upload(targets(n), b.targets());
-        be.upload(positions(n), b.positions());
-        be.upload(segments(n), b.segments());
-        if (positionIdsAll != null) {
+    /**
+     * The inputs of one micro-batch of n tokens in a slot: I32 [n] each; {@code positionIds} are the
+     * rows of a learned position table each token reads (null without one).
+     */
+    record Inputs(int n, Tensor tokens, Tensor targets, Tensor positions, Tensor segments, Tensor positionIds) {}
+
+    /** Uploads {@code b} into input slot {@code slot} (allocated the first time it is used) with one copy. */
+    Inputs load(TokenBatch b, int slot) {
+        int n = b.size(), stride = stride(n);
+        int[] packed = new int[fields * stride];
+        System.arraycopy(b.tokens(), 0, packed, 0, n);
+        System.arraycopy(b.targets(), 0, packed, stride, n);
+        System.arraycopy(b.positions(), 0, packed, 2 * stride, n);
+        System.arraycopy(b.segments(), 0, packed, 3 * stride, n);
+        if (fields == 5) {
             // OPT's table is offset: position p reads row p + 2
-            int[] ids = b.positions().clone();
-            for (int i = 0; i < ids.length; i++) ids[i] += OptConfig.POSITION_OFFSET;
-            be.upload(positionIds(n), ids);
+            for (int i = 0; i < n; i++) packed[4 * stride + i] = b.positions()[i] + OptConfig.POSITION_OFFSET;
         }
+        backend.upload(slot(slot).rows(0, packed.length), packed);
+        return inputs(slot, n);
     }
 
-    Tensor tokens(int n) {
-        return tokensAll.rows(0, n);
+    /** The views of slot {@code slot} holding a micro-batch of n tokens (as {@link #load} left them). */
+    Inputs inputs(int slot, int n) {
+        Tensor all = slot(slot);
+        long stride = stride(n);
+        return new Inputs(n, all.rows(0, n), all.rows(stride, n), all.rows(2 * stride, n), all.rows(3 * stride, n),
+                fields == 5 ? all.rows(4 * stride, n) : null);
     }
 
-    Tensor targets(int n) {
-        return targetsAll.rows(0, n);
+    private Tensor slot(int slot) {
+        if (slot < 0 || slot > inputSlots.size()) {
+            throw new IllegalArgumentException("input slot " + slot + " of " + inputSlots.size() + ": slots are used in order from 0");
+        }
+        if (slot == inputSlots.size()) inputSlots.add(backend.allocate(arena, DType.I32, fields * (long) stride((int) capacity)));
+        return inputSlots.get(slot);
     }
 
-    Tensor positions(int n) {
-        return positionsAll.rows(0, n);
-    }
-
-    Tensor segments(int n) {
-        return segmentsAll.rows(0, n);
-    }
-
-    /** Rows of the learned position table each token reads (learned positions only). */
-    Tensor positionIds(int n) {
-        return positionIdsAll.rows(0, n);
+    private static int stride(int n) {
+        return (n + FIELD_ALIGN - 1) / FIELD_ALIGN * FIELD_ALIGN;
     }
 
     @Override

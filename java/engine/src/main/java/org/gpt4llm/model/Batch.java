@@ -11,4 +11,10 @@ public interface Batch {
 
     /** Tokens that are not padding, for throughput. */
     long tokenCount();
+
+    /**
+     * The dimensions the work of a forward and backward depends on, e.g. {@code 4x128} (rows x tokens):
+     * steps whose micro-batches have equal shapes queue the same work, as a captured CUDA graph needs.
+     */
+    String shape();
 }

@@ -12,6 +12,7 @@ import java.util.Set;
 import org.gpt4llm.backend.Backend;
 import org.gpt4llm.backend.Backend.AttentionShape;
 import org.gpt4llm.backend.Backend.DecodeShape;
+import org.gpt4llm.backend.StepScalars;
 import org.gpt4llm.io.Checkpoint;
 import org.gpt4llm.model.Activations.LayerActs;
 import org.gpt4llm.tensor.DType;
@@ -56,6 +57,12 @@ public final class DecoderModel implements AutoCloseable, DecodeModel {
     private final Tensor embed, dEmbed, posTable, dPosTable, lmHead, dLmHead;
     private final Norm finalNorm;
     private Activations act;
+    /** Counts the reallocations of the buffers a training step's work reads (a captured step must not outlive them). */
+    private long bufferGeneration;
+    /** The inputs of the last forward, in their input slot. */
+    private Activations.Inputs in;
+    /** The step scalars of the last forward when it ran in a training step, else null. */
+    private StepScalars forwardStep;
     private TokenBatch lastBatch;
     private boolean lastHadLogits;
     private int lastTargetCount;
@@ -187,8 +194,22 @@ public final class DecoderModel implements AutoCloseable, DecodeModel {
         return create(backend, cfg, weights, false, source);
     }
 
+    /** {@link #createHeadless} of the checkpoint in {@code dir} (loaded as {@code weights}). */
+    static DecoderModel loadHeadless(Backend backend, ModelConfig cfg, Map<String, Tensor> weights, Path dir) {
+        return create(backend, cfg, weights, false, dir.toString(), name -> Checkpoint.fileOf(dir, name).toString());
+    }
+
     private static DecoderModel create(Backend backend, ModelConfig cfg, Map<String, Tensor> weights, boolean withHead,
                                        String source) {
+        return create(backend, cfg, weights, withHead, source, name -> source);
+    }
+
+    /**
+     * A model holding a copy of {@code weights}; {@code fileOf} names the file a tensor came from, for
+     * the sentence that refuses a NaN or infinite value in it.
+     */
+    static DecoderModel create(Backend backend, ModelConfig cfg, Map<String, Tensor> weights, boolean withHead,
+                               String source, java.util.function.UnaryOperator<String> fileOf) {
         DecoderModel m = new DecoderModel(backend, cfg, withHead);
         for (var e : m.params.entrySet()) {
             Tensor w = weights.get(e.getKey());
@@ -202,7 +223,12 @@ public final class DecoderModel implements AutoCloseable, DecodeModel {
                         + java.util.Arrays.toString(w.shape()) + " but the config needs "
                         + java.util.Arrays.toString(e.getValue().shape()));
             }
-            backend.upload(e.getValue(), w);
+            try {
+                FiniteWeights.upload(backend, e.getValue(), w, e.getKey(), () -> fileOf.apply(e.getKey()));
+            } catch (RuntimeException bad) {
+                m.close();
+                throw bad;
+            }
         }
         return m;
     }
@@ -213,7 +239,8 @@ public final class DecoderModel implements AutoCloseable, DecodeModel {
         if (!Files.isRegularFile(config)) throw new IOException(dir + " has no config.json: not a model folder");
         ModelConfig cfg = ModelConfig.read(config);
         try (Arena mapping = Arena.ofShared()) {
-            return create(backend, cfg, Checkpoint.load(dir, mapping), true, dir.toString());
+            return create(backend, cfg, Checkpoint.load(dir, mapping), true, dir.toString(),
+                    name -> Checkpoint.fileOf(dir, name).toString());
         }
     }
 
@@ -269,6 +296,7 @@ public final class DecoderModel implements AutoCloseable, DecodeModel {
     public void enableLora(LoraConfig c, long seed) {
         if (lora != null) throw new IllegalStateException("LoRA is already enabled on this model");
         lora = new LoraAdapters(backend, cfg, c, seed);
+        bufferGeneration++;
     }
 
     /** The LoRA configuration, or null when the model is fully trainable. */
@@ -329,6 +357,7 @@ public final class DecoderModel implements AutoCloseable, DecodeModel {
         lora.mergeInto(params);
         lora.close();
         lora = null;
+        bufferGeneration++;
     }
 
     /** Logits [B*T, V] of the last forward; the backward overwrites them with their gradient. */
@@ -342,18 +371,54 @@ public final class DecoderModel implements AutoCloseable, DecodeModel {
      * cross-entropy over the targets that are not {@link TokenBatch#IGNORE} (0 when there are none).
      */
     public float forward(TokenBatch batch) {
-        if (!withHead) throw new IllegalStateException("this model has no LM head: it is a reward model's backbone");
-        Tensor xf = forwardHidden(batch);
-        int n = batch.size();
-        Tensor logits = act.logits.rows(0, n);
-        backend.matmul(logits, xf, false, lmHead, true, 1f, 0f);
-        Tensor losses = act.losses.rows(0, n);
-        lastTargetCount = backend.crossEntropy(losses, null, logits, act.targets(n), TokenBatch.IGNORE, 0f);
-        lastHadLogits = true;
+        requireHead();
+        Tensor losses = logitsAndLosses(batch, forwardHidden(batch), null);
         if (lastTargetCount == 0) return 0f;
         double sum = 0;
         for (float v : backend.download(losses)) sum += v;
         return (float) (sum / lastTargetCount);
+    }
+
+    /**
+     * Uploads the micro-batches of a training step, micro-batch i into input slot i (one upload each),
+     * after checking their targets and positions against the model; the buffers are sized for the
+     * largest of them. Then {@link #forward(TokenBatch, int, StepScalars)} runs slot i.
+     */
+    public void stage(List<TokenBatch> micro) {
+        int batch = 0;
+        long rows = 0;
+        for (TokenBatch b : micro) {
+            checkTargets(b);
+            if (cfg.learnedPositions()) checkPositions(b);
+            batch = Math.max(batch, b.batch());
+            rows = Math.max(rows, b.size());
+        }
+        ensureActivations(batch, rows);
+        for (int i = 0; i < micro.size(); i++) act.load(micro.get(i), i);
+    }
+
+    /**
+     * The forward of a training step on {@code batch}, staged in input slot {@code slot} by
+     * {@link #stage}: the sum of its target tokens' losses is added to {@code step}'s loss sum where
+     * the step's scalars live, and nothing is read back, so the step's work can be captured and
+     * replayed. LoRA dropout masks come from {@code step}'s seed; {@link #backward(StepScalars)} follows.
+     */
+    public void forward(TokenBatch batch, int slot, StepScalars step) {
+        requireHead();
+        Tensor xf = runHidden(batch, act.inputs(slot, batch.size()), step);
+        Tensor losses = logitsAndLosses(batch, xf, step);
+        backend.addLoss(step, losses, lastTargetCount);
+    }
+
+    /** The LM head's logits and the per-row losses of the batch whose hidden states xf the last forward left. */
+    private Tensor logitsAndLosses(TokenBatch batch, Tensor xf, StepScalars step) {
+        int n = batch.size();
+        Tensor logits = act.logits.rows(0, n);
+        backend.matmul(logits, xf, false, lmHead, true, 1f, 0f);
+        Tensor losses = act.losses.rows(0, n);
+        lastTargetCount = backend.crossEntropy(losses, null, logits, in.targets(), batch.targets(), TokenBatch.IGNORE, step);
+        lastHadLogits = true;
+        return losses;
     }
 
     /**
@@ -362,20 +427,26 @@ public final class DecoderModel implements AutoCloseable, DecodeModel {
      */
     public Tensor forwardHidden(TokenBatch batch) {
         if (cfg.learnedPositions()) checkPositions(batch);
-        ensureActivations(batch.batch(), batch.seqLen());
+        ensureActivations(batch.batch(), batch.size());
+        return runHidden(batch, act.load(batch, 0), null);
+    }
+
+    /** The decoder on the inputs {@code inputs} of {@code batch}; {@code step} as {@link #forward(TokenBatch, int, StepScalars)} takes it. */
+    private Tensor runHidden(TokenBatch batch, Activations.Inputs inputs, StepScalars step) {
+        in = inputs;
+        forwardStep = step;
         forwardDropoutSeed = dropoutSeed;
         forwardTraining = training;
         lastHadLogits = false;
         backend.rangePush("forward");
         Activations a = act;
         int n = batch.size();
-        a.load(backend, batch);
         AttentionShape shape = attentionShape(batch);
         Tensor x = a.resid[0].rows(0, n);
-        backend.embeddingForward(x, a.tokens(n), embed);
+        backend.embeddingForward(x, in.tokens(), embed);
         if (posTable != null) {
             Tensor pos = a.dNorm.rows(0, n); // a backward buffer, free during the forward
-            backend.embeddingForward(pos, a.positionIds(n), posTable);
+            backend.embeddingForward(pos, in.positionIds(), posTable);
             backend.add(x, x, pos);
         }
         for (int l = 0; l < layers.size(); l++) {
@@ -386,8 +457,8 @@ public final class DecoderModel implements AutoCloseable, DecodeModel {
             Tensor n1 = s.norm1().rows(0, n), q = s.q().rows(0, n), k = s.k().rows(0, n), v = s.v().rows(0, n);
             Tensor att = s.att().rows(0, n);
             normForward(w.attnNorm, n1, rows(s.mean1(), n), s.rstd1().rows(0, n), xIn);
-            qkvForward(l, w, q, k, v, n1, a.positions(n), a.ones, n, forwardTraining, forwardDropoutSeed);
-            backend.attentionForward(att, s.lse(shape), q, k, v, a.segments(n), shape);
+            qkvForward(l, w, q, k, v, n1, in.positions(), a.ones, n, forwardTraining, forwardDropoutSeed);
+            backend.attentionForward(att, s.lse(shape), q, k, v, in.segments(), shape);
             backend.copy(xMid, xIn);
             linearForward(l, w.o, xMid, att, n, true);
             Tensor n2 = s.norm2().rows(0, n), g = s.gate().rows(0, n), h = s.hidden().rows(0, n);
@@ -410,7 +481,7 @@ public final class DecoderModel implements AutoCloseable, DecodeModel {
      */
     @Override
     public KvCacheSession open(int maxBatch, int maxLength) {
-        if (!withHead) throw new IllegalStateException("this model has no LM head: it is a reward model's backbone");
+        requireHead();
         if (maxBatch < 1 || maxLength < 1) {
             throw new IllegalArgumentException("a decode session needs maxBatch and maxLength of at least 1, got "
                     + maxBatch + " and " + maxLength);
@@ -442,7 +513,7 @@ public final class DecoderModel implements AutoCloseable, DecodeModel {
     void decodeForward(KvCacheSession session, KvCacheSession.Work w, DecodeShape shape, String range) {
         int batch = shape.batch(), tq = shape.newTokens(), n = batch * tq;
         long cacheRows = (long) batch * shape.maxLength();
-        if (lora != null) lora.ensureRows(n);
+        if (lora != null && lora.ensureRows(n)) bufferGeneration++;
         backend.rangePush(range);
         Tensor x = w.x.rows(0, n), n1 = w.n.rows(0, n), mean = rows(w.mean, n), rstd = w.rstd.rows(0, n);
         Tensor q = w.q.rows(0, n), k = w.k.rows(0, n), v = w.v.rows(0, n), att = w.att.rows(0, n);
@@ -490,11 +561,32 @@ public final class DecoderModel implements AutoCloseable, DecodeModel {
     public void backward(float gradScale) {
         if (lastBatch == null || !lastHadLogits) throw new IllegalStateException("backward without a forward pass");
         backend.rangePush("backward");
+        int n = lastBatch.size();
+        Tensor logits = act.logits.rows(0, n);
+        // d logits, in place over the logits
+        backend.crossEntropy(act.losses.rows(0, n), logits, logits, in.targets(), TokenBatch.IGNORE, gradScale);
+        backwardFromLogits();
+    }
+
+    /**
+     * The backward of a training step's {@link #forward(TokenBatch, int, StepScalars) forward}: the
+     * gradient scale is {@code step}'s, read where the step's scalars live, and nothing is read back.
+     */
+    public void backward(StepScalars step) {
+        if (lastBatch == null || !lastHadLogits) throw new IllegalStateException("backward without a forward pass");
+        backend.rangePush("backward");
+        int n = lastBatch.size();
+        Tensor logits = act.logits.rows(0, n);
+        backend.crossEntropy(act.losses.rows(0, n), logits, logits, in.targets(), lastBatch.targets(), TokenBatch.IGNORE,
+                step);
+        backwardFromLogits();
+    }
+
+    /** From d logits (in place over the logits) down: the LM head's gradients, then the decoder's. */
+    private void backwardFromLogits() {
         Activations a = act;
         int n = lastBatch.size();
         Tensor logits = a.logits.rows(0, n), xf = a.normF.rows(0, n);
-        // d logits, in place over the logits
-        backend.crossEntropy(a.losses.rows(0, n), logits, logits, a.targets(n), TokenBatch.IGNORE, gradScale);
         if (lora == null) backend.matmul(dLmHead, logits, true, xf, false, 1f, 1f);
         Tensor dxn = a.dNorm.rows(0, n);
         backend.matmul(dxn, logits, false, lmHead, false, 1f, 0f);
@@ -552,10 +644,10 @@ public final class DecoderModel implements AutoCloseable, DecodeModel {
             Tensor dq = a.dQ.rows(0, n), dk = a.dK.rows(0, n), dv = a.dV.rows(0, n), n1 = s.norm1().rows(0, n);
             linearBackward(l, w.o, datt, dres, att, n, false);
             backend.attentionBackward(dq, dk, dv, datt, att, s.lse(shape), s.q().rows(0, n), s.k().rows(0, n),
-                    s.v().rows(0, n), a.segments(n), shape);
+                    s.v().rows(0, n), in.segments(), shape, a.attentionWorkspace);
             if (!cfg.learnedPositions()) {
-                backend.ropeBackward(dq, a.positions(n), cfg.numHeads(), cfg.headDim(), cfg.ropeTheta());
-                backend.ropeBackward(dk, a.positions(n), cfg.numKvHeads(), cfg.headDim(), cfg.ropeTheta());
+                backend.ropeBackward(dq, in.positions(), cfg.numHeads(), cfg.headDim(), cfg.ropeTheta());
+                backend.ropeBackward(dk, in.positions(), cfg.numKvHeads(), cfg.headDim(), cfg.ropeTheta());
             }
             linearBackward(l, w.q, dxn, dq, n1, n, false);
             linearBackward(l, w.k, dxn, dk, n1, n, true);
@@ -564,8 +656,8 @@ public final class DecoderModel implements AutoCloseable, DecodeModel {
             backend.rangePop();
         }
         if (full) {
-            backend.embeddingBackward(dEmbed, a.tokens(n), dres);
-            if (posTable != null) backend.embeddingBackward(dPosTable, a.positionIds(n), dres);
+            backend.embeddingBackward(dEmbed, in.tokens(), dres);
+            if (posTable != null) backend.embeddingBackward(dPosTable, in.positionIds(), dres);
         }
         lastBatch = null; // the logits now hold their gradient
     }
@@ -608,7 +700,7 @@ public final class DecoderModel implements AutoCloseable, DecodeModel {
         backend.matmul(y, x, false, lin.w, true, 1f, accumulate ? 1f : 0f);
         // the bias as a rank-1 GEMM, ones [n, 1] · b [1, out]: every backend has it, no extra kernel
         if (lin.b != null) backend.matmul(y, ones.rows(0, n), false, lin.b.view(1, lin.b.numel()), false, 1f, 1f);
-        if (lora != null) lora.forward(layer, lin.target, y, x, n, loraTraining, loraSeed);
+        if (lora != null) lora.forward(layer, lin.target, y, x, n, loraTraining, loraSeed, loraTraining ? forwardStep : null);
     }
 
     /** dW += dyᵀ x and db += Σ_rows dy (unless frozen), dx = dy W (+= with {@code accumulate}), then the adapter's part. */
@@ -648,7 +740,7 @@ public final class DecoderModel implements AutoCloseable, DecodeModel {
     }
 
     private void loraBackward(int layer, int target, Tensor dx, Tensor dy, Tensor x, int n) {
-        if (lora != null) lora.backward(layer, target, dx, dy, x, n, forwardTraining, forwardDropoutSeed);
+        if (lora != null) lora.backward(layer, target, dx, dy, x, n, forwardTraining, forwardDropoutSeed, forwardStep);
     }
 
     private AttentionShape attentionShape(TokenBatch b) {
@@ -656,12 +748,40 @@ public final class DecoderModel implements AutoCloseable, DecodeModel {
                 (float) (1.0 / Math.sqrt(cfg.headDim())));
     }
 
-    /** Activation buffers are sized for the largest batch seen and reused. */
-    private void ensureActivations(int batch, int seqLen) {
-        if (lora != null) lora.ensureRows((long) batch * seqLen);
-        if (act != null && act.capacity >= (long) batch * seqLen && act.batchCapacity >= batch) return;
-        if (act != null) act.close();
-        act = new Activations(backend, cfg, batch, seqLen, withHead);
+    /** Activation buffers are sized for the largest batch (rows, and tokens of all rows) seen and reused. */
+    private void ensureActivations(int batch, long tokens) {
+        if (lora != null && lora.ensureRows(tokens)) bufferGeneration++;
+        if (act != null && act.capacity >= tokens && act.batchCapacity >= batch) return;
+        if (act != null) {
+            batch = Math.max(batch, act.batchCapacity);
+            tokens = Math.max(tokens, act.capacity);
+            act.close();
+        }
+        act = new Activations(backend, cfg, batch, (int) ((tokens + batch - 1) / batch), withHead);
+        bufferGeneration++;
+    }
+
+    /**
+     * Grows when {@link #stage} or a forward reallocates the buffers a step reads: work captured
+     * before must not be replayed after.
+     */
+    public long bufferGeneration() {
+        return bufferGeneration;
+    }
+
+    private void requireHead() {
+        if (!withHead) throw new IllegalStateException("this model has no LM head: it is a reward model's backbone");
+    }
+
+    /** Every target of {@code b} is {@link TokenBatch#IGNORE} or a token of the vocabulary (the kernels trust them). */
+    private void checkTargets(TokenBatch b) {
+        int[] t = b.targets();
+        for (int row = 0; row < t.length; row++) {
+            if (t[row] != TokenBatch.IGNORE && (t[row] < 0 || t[row] >= cfg.vocabSize())) {
+                throw new IllegalArgumentException("target " + t[row] + " at row " + row + " is outside the vocabulary of "
+                        + cfg.vocabSize());
+            }
+        }
     }
 
     @Override

@@ -14,6 +14,9 @@ import java.util.List;
 import java.util.Map;
 import java.util.SplittableRandom;
 import org.gpt4llm.backend.Backend;
+import org.gpt4llm.backend.LoraDropout;
+import org.gpt4llm.backend.StepScalars;
+import org.gpt4llm.datagen.files.TextFiles;
 import org.gpt4llm.io.AtomicFiles;
 import org.gpt4llm.io.SafeTensors;
 import org.gpt4llm.tensor.DType;
@@ -104,11 +107,12 @@ final class LoraAdapters implements AutoCloseable {
      * (SplitMix64's finaliser over the step seed and the adapter's index).
      */
     static long dropoutSeed(long stepSeed, int layer, int target) {
-        // LLaMA's 7 linear layers per block bound every family's count: distinct (layer, target), distinct seeds
-        long z = stepSeed + (layer * (long) LoraConfig.LLAMA_TARGETS.size() + target + 1) * 0x9E3779B97F4A7C15L;
-        z = (z ^ (z >>> 30)) * 0xBF58476D1CE4E5B9L;
-        z = (z ^ (z >>> 27)) * 0x94D049BB133111EBL;
-        return z ^ (z >>> 31);
+        return LoraDropout.adapterSeed(stepSeed, adapterIndex(layer, target));
+    }
+
+    /** The adapter's index in the hash of its seed: LLaMA's 7 linear layers per block bound every family's count. */
+    static int adapterIndex(int layer, int target) {
+        return layer * LoraConfig.LLAMA_TARGETS.size() + target;
     }
 
     LoraConfig config() {
@@ -123,30 +127,46 @@ final class LoraAdapters implements AutoCloseable {
         return grads;
     }
 
-    /** Makes room for the saved activations of a forward over {@code rows} tokens. */
-    void ensureRows(long rows) {
-        if (savedArena != null && savedRows >= rows) return;
+    /** Makes room for the saved activations of a forward over {@code rows} tokens; true when it (re)allocated them. */
+    boolean ensureRows(long rows) {
+        if (savedArena != null && savedRows >= rows) return false;
         if (savedArena != null) savedArena.close();
         savedArena = Arena.ofShared();
         savedRows = rows;
         for (Adapter[] layer : adapters) for (Adapter ad : layer) if (ad != null) ad.t = backend.allocate(savedArena, DType.F32, rows, cfg.rank());
         dt = backend.allocate(savedArena, DType.F32, rows, cfg.rank());
+        return true;
     }
 
-    /** y [n, out] += the adapter's output on x [n, in], if layer {@code layer} has one on {@code target}. */
-    void forward(int layer, int target, Tensor y, Tensor x, int n, boolean training, long stepSeed) {
+    /**
+     * y [n, out] += the adapter's output on x [n, in], if layer {@code layer} has one on {@code target}.
+     * The dropout masks come from {@code stepSeed}, or, when {@code step} is not null, from its seed
+     * where the step's scalars live (so that a captured step replays with each step's masks).
+     */
+    void forward(int layer, int target, Tensor y, Tensor x, int n, boolean training, long stepSeed, StepScalars step) {
         Adapter ad = adapters[layer][target];
         if (ad == null) return;
-        backend.loraForward(y, ad.t.rows(0, n), x, ad.a, ad.b, cfg.scale(), training ? cfg.dropout() : 0f,
-                dropoutSeed(stepSeed, layer, target));
+        float p = training ? cfg.dropout() : 0f;
+        if (step != null && p > 0f) {
+            backend.loraForward(y, ad.t.rows(0, n), x, ad.a, ad.b, cfg.scale(), p, step, adapterIndex(layer, target));
+        } else {
+            backend.loraForward(y, ad.t.rows(0, n), x, ad.a, ad.b, cfg.scale(), p, dropoutSeed(stepSeed, layer, target));
+        }
     }
 
-    /** The adapter's gradients from dy [n, out], and its part of dx [n, in] (accumulated). */
-    void backward(int layer, int target, Tensor dx, Tensor dy, Tensor x, int n, boolean training, long stepSeed) {
+    /** The adapter's gradients from dy [n, out], and its part of dx [n, in] (accumulated), with the forward's masks. */
+    void backward(int layer, int target, Tensor dx, Tensor dy, Tensor x, int n, boolean training, long stepSeed,
+                  StepScalars step) {
         Adapter ad = adapters[layer][target];
         if (ad == null) return;
-        backend.loraBackward(dx, ad.dA, ad.dB, dt.rows(0, n), dy, x, ad.a, ad.b, ad.t.rows(0, n), cfg.scale(),
-                training ? cfg.dropout() : 0f, dropoutSeed(stepSeed, layer, target));
+        float p = training ? cfg.dropout() : 0f;
+        if (step != null && p > 0f) {
+            backend.loraBackward(dx, ad.dA, ad.dB, dt.rows(0, n), dy, x, ad.a, ad.b, ad.t.rows(0, n), cfg.scale(), p, step,
+                    adapterIndex(layer, target));
+        } else {
+            backend.loraBackward(dx, ad.dA, ad.dB, dt.rows(0, n), dy, x, ad.a, ad.b, ad.t.rows(0, n), cfg.scale(), p,
+                    dropoutSeed(stepSeed, layer, target));
+        }
     }
 
     /** W += (alpha/r) B A for every adapter, computed in fp32 and stored in W's own dtype. */
@@ -199,8 +219,8 @@ final class LoraAdapters implements AutoCloseable {
         if (!Files.isRegularFile(file)) throw new IOException(dir + " has no " + CONFIG + ": not a PEFT adapter folder");
         JsonNode c;
         try {
-            c = JSON.readTree(file.toFile());
-        } catch (IOException e) {
+            c = JSON.readTree(TextFiles.read(file));
+        } catch (com.fasterxml.jackson.core.JacksonException e) {
             throw new IOException(file + " is not valid JSON: " + e.getMessage(), e);
         }
         if (!"LORA".equals(c.path("peft_type").asText("LORA"))) throw new IOException(file + ": peft_type " + c.get("peft_type") + " is not LORA");
@@ -246,7 +266,7 @@ final class LoraAdapters implements AutoCloseable {
                     throw new IOException(file + ": tensor " + e.getKey() + " has shape " + Arrays.toString(src.shape())
                             + " but the model needs " + Arrays.toString(e.getValue().shape()));
                 }
-                backend.upload(e.getValue(), src);
+                FiniteWeights.upload(backend, e.getValue(), src, e.getKey(), file::toString);
             }
         }
     }

@@ -9,6 +9,7 @@ import java.util.Collections;
 import java.util.LinkedHashMap;
 import java.util.Map;
 import org.gpt4llm.backend.Backend;
+import org.gpt4llm.datagen.files.TextFiles;
 import org.gpt4llm.io.AtomicFiles;
 import org.gpt4llm.io.Checkpoint;
 import org.gpt4llm.tensor.DType;
@@ -78,18 +79,25 @@ public final class RewardModel implements AutoCloseable {
         Path config = dir.resolve("config.json");
         if (!Files.isRegularFile(config)) throw new IOException(dir + " has no config.json: not a model folder");
         ModelConfig cfg = ModelConfig.read(config);
-        int pad = ModelConfig.JSON.readTree(config.toFile()).path("pad_token_id").asInt(defaultPadId);
+        int pad = ModelConfig.JSON.readTree(TextFiles.read(config)).path("pad_token_id").asInt(defaultPadId);
         try (Arena mapping = Arena.ofShared()) {
             Map<String, Tensor> weights = Checkpoint.load(dir, mapping);
-            RewardModel rm = new RewardModel(DecoderModel.createHeadless(backend, cfg, weights, dir.toString()), pad);
-            Tensor saved = weights.containsKey(HEAD) ? weights.get(HEAD) : weights.get(V_HEAD);
+            RewardModel rm = new RewardModel(DecoderModel.loadHeadless(backend, cfg, weights, dir), pad);
+            String headName = weights.containsKey(HEAD) ? HEAD : V_HEAD;
+            Tensor saved = weights.get(headName);
             if (saved != null) {
                 if (saved.numel() != cfg.hiddenSize()) {
                     rm.close();
                     throw new IOException(dir + ": the reward head has " + saved.numel() + " values but hidden_size is "
                             + cfg.hiddenSize());
                 }
-                backend.upload(rm.head, saved.view(1, cfg.hiddenSize()));
+                try {
+                    FiniteWeights.upload(backend, rm.head, saved.view(1, cfg.hiddenSize()), headName,
+                            () -> Checkpoint.fileOf(dir, headName).toString());
+                } catch (RuntimeException e) {
+                    rm.close();
+                    throw e;
+                }
             } else if (newHead) {
                 rm.initHead(seed);
             } else {

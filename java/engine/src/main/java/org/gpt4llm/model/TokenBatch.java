@@ -59,6 +59,11 @@ public record TokenBatch(int batch, int seqLen, int[] tokens, int[] targets, int
     }
 
     @Override
+    public String shape() {
+        return batch + "x" + seqLen;
+    }
+
+    @Override
     public long tokenCount() {
         long n = 0;
         for (int s : segments) if (s != 0) n++;

@@ -13,9 +13,9 @@ import java.net.URISyntaxException;
 import java.net.URL;
 import java.nio.file.Files;
 import java.nio.file.Path;
-import java.nio.file.StandardCopyOption;
 import java.security.MessageDigest;
 import java.util.HexFormat;
+import org.gpt4llm.datagen.files.AtomicWrite;
 
 /**
  * Finds the project's native libraries without any environment variable: in the build tree they are
@@ -44,10 +44,7 @@ public final class NativeLibraries {
                 Path dir = Path.of(System.getProperty("user.home"), ".cache", "gpt4llm", "native", sha);
                 Path target = dir.resolve(fileName);
                 if (!Files.isRegularFile(target) || Files.size(target) != bytes.length) {
-                    Files.createDirectories(dir);
-                    Path tmp = Files.createTempFile(dir, fileName, ".tmp");
-                    Files.write(tmp, bytes);
-                    Files.move(tmp, target, StandardCopyOption.ATOMIC_MOVE, StandardCopyOption.REPLACE_EXISTING);
+                    AtomicWrite.write(target, "extract", bytes);
                 }
                 return target;
             }

@@ -5,6 +5,7 @@ import java.util.LinkedHashMap;
 import java.util.Map;
 import java.util.function.Predicate;
 import org.gpt4llm.backend.Backend;
+import org.gpt4llm.backend.StepScalars;
 import org.gpt4llm.tensor.DType;
 import org.gpt4llm.tensor.Tensor;
 
@@ -13,11 +14,17 @@ import org.gpt4llm.tensor.Tensor;
  * folded into the update (the clip factor scales the gradient inside the AdamW kernel, so there is
  * no extra pass). Parameters stored in a low precision (BF16 on a GPU) get an fp32 master copy here,
  * which is what the update works on. Moments and masters are owned by this optimizer's arena.
+ *
+ * <p>Two ways to step: {@link #step(float, float)} reads the norm back and decides the clip on the
+ * host; {@link #prepare} + {@link #update} leave the norm, the clip factor and every per-step scalar
+ * where the backend's kernels read them ({@link StepScalars}), so a training step waits for nothing
+ * and can be replayed as a CUDA graph.
  */
 public final class AdamWOptimizer implements AutoCloseable {
     private final Backend backend;
     private final Arena arena = Arena.ofShared();
     private final Map<String, Slot> slots = new LinkedHashMap<>();
+    private final Backend.AdamW hp;
     private int step;
 
     private record Slot(Tensor param, Tensor master, Tensor grad, Tensor m, Tensor v, Backend.AdamW hp) {}
@@ -33,6 +40,7 @@ public final class AdamWOptimizer implements AutoCloseable {
     public AdamWOptimizer(Backend backend, Map<String, Tensor> params, Map<String, Tensor> grads, Backend.AdamW hp,
                           Predicate<String> decays) {
         this.backend = backend;
+        this.hp = hp;
         for (var e : params.entrySet()) {
             Tensor g = grads.get(e.getKey());
             if (g == null) throw new IllegalArgumentException("no gradient for parameter " + e.getKey());
@@ -62,13 +70,44 @@ public final class AdamWOptimizer implements AutoCloseable {
         try {
             double norm = gradNorm();
             if (!Double.isFinite(norm)) return norm;
-            float clip = maxGradNorm > 0 && norm > maxGradNorm ? (float) (maxGradNorm / (norm + 1e-6)) : 1f;
+            float clip = StepScalars.clipFactor(norm, maxGradNorm);
             step++;
             for (Slot s : slots.values()) backend.adamw(s.param, s.master, s.grad, s.m, s.v, s.hp, lr, step, clip);
             return norm;
         } finally {
             backend.rangePop();
         }
+    }
+
+    /**
+     * Counts the coming update and writes its learning rate and bias corrections into {@code scalars}
+     * (sent to the device with the step's other values by {@link StepScalars#upload}); host work,
+     * outside any captured step. {@link #cancel} takes the count back when the update did not happen.
+     */
+    public void prepare(StepScalars scalars, float lr) {
+        step++;
+        scalars.setUpdate(lr, step, hp);
+    }
+
+    /**
+     * Queues the update {@link #prepare} described: the global gradient norm into {@code scalars}, the
+     * clip factor for {@code maxGradNorm} (0: none), then AdamW, all reading and writing the scalars
+     * where they live; nothing is read back. A non-finite norm or loss makes the update change nothing.
+     */
+    public void update(StepScalars scalars, float maxGradNorm) {
+        backend.rangePush("optimizer");
+        try {
+            backend.clipGradients(scalars, slots.values().stream().map(Slot::grad).toList(), maxGradNorm);
+            for (Slot s : slots.values()) backend.adamw(s.param, s.master, s.grad, s.m, s.v, s.hp, scalars);
+        } finally {
+            backend.rangePop();
+        }
+    }
+
+    /** Takes back the count of the last {@link #prepare}: its update was skipped (a non-finite norm or loss). */
+    public void cancel() {
+        if (step == 0) throw new IllegalStateException("no update to cancel");
+        step--;
     }
 
     /** Number of updates applied so far (the bias-correction step). */

@@ -1,18 +1,20 @@
 package org.gpt4llm.tokenizer;
 
 import ai.djl.huggingface.tokenizers.HuggingFaceTokenizer;
+import com.fasterxml.jackson.core.JacksonException;
+import com.fasterxml.jackson.core.JsonLocation;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.ArrayNode;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import java.io.ByteArrayInputStream;
 import java.io.IOException;
-import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
+import org.gpt4llm.datagen.files.TextFiles;
 
 /** Opens the tokenizer of a model folder. */
 public final class Tokenizers {
@@ -21,6 +23,9 @@ public final class Tokenizers {
     /** The library's own behaviour is switched off: we add special tokens ourselves and never truncate or pad. */
     private static final Map<String, String> OPTIONS = Map.of(
             "addSpecialTokens", "false", "truncation", "false", "padding", "false");
+
+    /** The model types the HF tokenizers library knows. */
+    private static final List<String> MODEL_TYPES = List.of("BPE", "Unigram", "WordLevel", "WordPiece");
 
     static {
         // the native library ships inside DJL's jar; never let DJL fetch one from the network instead
@@ -56,7 +61,7 @@ public final class Tokenizers {
         Path file = dir.resolve("tokenizer.json");
         JsonNode spec;
         if (Files.isRegularFile(file)) {
-            spec = readJson(file);
+            spec = tokenizerJson(file);
         } else if (Files.isRegularFile(dir.resolve("vocab.json")) && Files.isRegularFile(dir.resolve("merges.txt"))) {
             spec = gpt2Spec(dir);
         } else {
@@ -64,28 +69,77 @@ public final class Tokenizers {
                     : "the folder does not exist";
             throw new IOException(dir + " has no tokenizer.json: " + why);
         }
-        Map<String, Integer> ids = tokenIds(spec);
-        int vocabSize = ids.values().stream().mapToInt(Integer::intValue).max().orElse(-1) + 1;
-        JsonNode config = Files.isRegularFile(dir.resolve("tokenizer_config.json"))
-                ? readJson(dir.resolve("tokenizer_config.json")) : JSON.createObjectNode();
-        int bos = special(dir, config, "bos_token", ids, "<s>", "<|endoftext|>");
-        int eos = special(dir, config, "eos_token", ids, "</s>", "<|endoftext|>");
-        int pad = special(dir, config, "pad_token", ids, "<pad>");
-        if (pad < 0) pad = eos >= 0 ? eos : 0;
-
         HuggingFaceTokenizer hf;
         try {
             hf = HuggingFaceTokenizer.newInstance(new ByteArrayInputStream(JSON.writeValueAsBytes(spec)), OPTIONS);
-        } catch (RuntimeException | UnsatisfiedLinkError e) {
-            throw new IOException(file + " could not be loaded by the HF tokenizers library: " + e.getMessage(), e);
+        } catch (RuntimeException e) {
+            // GPT-2's two files are turned into a tokenizer.json: the library's complaint is about them
+            IOException refused = notLoadable(Files.isRegularFile(file) ? file : dir.resolve("vocab.json"), libraryReason(e));
+            refused.initCause(e);
+            throw refused;
+        } catch (UnsatisfiedLinkError e) {
+            throw new IOException("the HF tokenizers library (DJL's native binding) cannot be loaded here, so " + file
+                    + " cannot be read: " + e.getMessage(), e);
         }
-        return new HfTokenizer(hf, vocabSize, bos, eos, pad);
+        try {
+            Map<String, Integer> ids = tokenIds(spec);
+            int vocabSize = ids.values().stream().mapToInt(Integer::intValue).max().orElse(-1) + 1;
+            JsonNode config = Files.isRegularFile(dir.resolve("tokenizer_config.json"))
+                    ? readJson(dir.resolve("tokenizer_config.json")) : JSON.createObjectNode();
+            int bos = special(dir, config, "bos_token", ids, "<s>", "<|endoftext|>");
+            int eos = special(dir, config, "eos_token", ids, "</s>", "<|endoftext|>");
+            int pad = special(dir, config, "pad_token", ids, "<pad>");
+            if (pad < 0) pad = eos >= 0 ? eos : 0;
+            return new HfTokenizer(hf, vocabSize, bos, eos, pad);
+        } catch (IOException | RuntimeException e) {
+            hf.close();
+            throw e;
+        }
+    }
+
+    /**
+     * {@code file} read as a tokenizer.json: JSON with a "model" object of a type the library knows (the
+     * library's own check follows when it loads the file), else an error that says it is no tokenizer.
+     */
+    private static JsonNode tokenizerJson(Path file) throws IOException {
+        JsonNode spec;
+        try {
+            spec = JSON.readTree(TextFiles.read(file));
+        } catch (JacksonException e) {
+            JsonLocation at = e.getLocation();
+            throw notLoadable(file, "it is not JSON (" + (at == null || at.getLineNr() < 1 ? ""
+                    : "line " + at.getLineNr() + ", column " + at.getColumnNr() + ": ") + e.getOriginalMessage() + ")");
+        }
+        if (spec == null || spec.isMissingNode()) throw notLoadable(file, "it is empty");
+        if (!spec.isObject()) throw notLoadable(file, "it is not a JSON object");
+        JsonNode model = spec.get("model");
+        if (model == null || !model.isObject()) throw notLoadable(file, "it has no \"model\" section");
+        JsonNode type = model.get("type");
+        if (type != null && !MODEL_TYPES.contains(type.asText())) {
+            throw notLoadable(file, "its model type " + type + " is not one of " + String.join(", ", MODEL_TYPES));
+        }
+        return spec;
+    }
+
+    private static IOException notLoadable(Path file, String reason) {
+        return new IOException(file + " is not a tokenizer the HF tokenizers library can load: " + reason);
+    }
+
+    /**
+     * What the library said, without the line and column it adds: they count in the copy it was given (the
+     * file as parsed and written again), not in the file itself.
+     */
+    private static String libraryReason(Throwable e) {
+        String m = String.valueOf(e.getMessage()).strip();
+        int nl = m.indexOf('\n');
+        if (nl >= 0) m = m.substring(0, nl).strip();
+        return m.replaceFirst(" at line \\d+ column \\d+$", "");
     }
 
     private static JsonNode readJson(Path file) throws IOException {
         try {
-            return JSON.readTree(file.toFile());
-        } catch (com.fasterxml.jackson.core.JacksonException e) {
+            return JSON.readTree(TextFiles.read(file));
+        } catch (JacksonException e) {
             throw new IOException(file + " is not valid JSON: " + e.getOriginalMessage(), e);
         }
     }
@@ -141,7 +195,7 @@ public final class Tokenizers {
         model.put("fuse_unk", false);
         model.set("vocab", vocab);
         ArrayNode merges = model.putArray("merges");
-        List<String> lines = Files.readAllLines(dir.resolve("merges.txt"), StandardCharsets.UTF_8);
+        List<String> lines = TextFiles.lines(dir.resolve("merges.txt"));
         for (int i = 0; i < lines.size(); i++) {
             String line = lines.get(i).strip();
             if (line.isEmpty() || (i == 0 && line.startsWith("#version"))) continue;

@@ -4,12 +4,11 @@ import com.fasterxml.jackson.core.JacksonException;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import java.io.IOException;
-import java.nio.charset.StandardCharsets;
-import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Locale;
+import org.gpt4llm.datagen.files.TextFiles;
 
 /** The text a tokenizer is trained on: Alpaca JSON/JSONL records' fields, or the lines of a plain text file. */
 public final class TrainingTexts {
@@ -21,20 +20,19 @@ public final class TrainingTexts {
 
     /** The non-empty texts of {@code file}: each Alpaca field separately, or each line of a .txt file. */
     public static List<String> read(Path file) throws IOException {
-        if (!Files.isRegularFile(file)) throw new IOException(file + " does not exist or is not a file");
         String name = file.getFileName().toString().toLowerCase(Locale.ROOT);
         List<String> texts = new ArrayList<>();
         if (name.endsWith(".json")) {
-            JsonNode root = parse(file, Files.readString(file, StandardCharsets.UTF_8), 0);
+            JsonNode root = parse(file, TextFiles.read(file), 0);
             if (!root.isArray()) throw new IOException(file + " is not a JSON array of Alpaca records");
             for (int i = 0; i < root.size(); i++) addRecord(file, "record " + i, root.get(i), texts);
         } else if (name.endsWith(".jsonl")) {
-            List<String> lines = Files.readAllLines(file, StandardCharsets.UTF_8);
+            List<String> lines = TextFiles.lines(file);
             for (int i = 0; i < lines.size(); i++) {
                 if (!lines.get(i).isBlank()) addRecord(file, "line " + (i + 1), parse(file, lines.get(i), i + 1), texts);
             }
         } else {
-            for (String line : Files.readAllLines(file, StandardCharsets.UTF_8)) {
+            for (String line : TextFiles.lines(file)) {
                 if (!line.isEmpty()) texts.add(line);
             }
         }

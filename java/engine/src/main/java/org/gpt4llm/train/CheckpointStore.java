@@ -15,9 +15,13 @@ import java.util.regex.Matcher;
 import java.util.regex.Pattern;
 import java.util.stream.Stream;
 import org.gpt4llm.backend.Backend;
+import org.gpt4llm.datagen.files.FileErrors;
+import org.gpt4llm.datagen.files.TempFiles;
 import org.gpt4llm.io.AtomicFiles;
 import org.gpt4llm.io.Checkpoint;
+import org.gpt4llm.io.CheckpointException;
 import org.gpt4llm.io.SafeTensors;
+import org.gpt4llm.model.FiniteWeights;
 import org.gpt4llm.optim.AdamWOptimizer;
 import org.gpt4llm.tensor.DType;
 import org.gpt4llm.tensor.Tensor;
@@ -26,13 +30,17 @@ import org.gpt4llm.tensor.Tensor;
  * The {@code checkpoint-STEP/} folders of a run. Each holds what was trained ({@link TrainableModel#save}),
  * {@code optimizer.safetensors} (AdamW's {@code exp_avg.NAME} and {@code exp_avg_sq.NAME}, the update
  * count in the metadata) and {@code trainer_state.json} (step, scheduler step, data position, seeds,
- * metrics lines). A checkpoint is written into a hidden temp folder and renamed into place whole, so a
- * folder named {@code checkpoint-STEP} is always complete.
+ * metrics lines, the fingerprints of the data files). A checkpoint is written into a hidden temp
+ * folder {@code .checkpoint-STEP.checkpoint-PID-RANDOM.tmp} and renamed into place whole, so a folder
+ * named {@code checkpoint-STEP} is always complete; a save that fails removes its temp folder, and
+ * one a killed run left is removed by the next run ({@link #removeStaleTemps}).
  */
 final class CheckpointStore {
     static final String STATE = "trainer_state.json";
     static final String OPTIMIZER = "optimizer.safetensors";
     private static final Pattern NAME = Pattern.compile("checkpoint-(\\d+)");
+    /** The tag of the temp folders checkpoints are written into. */
+    static final String WRITER = "checkpoint";
 
     private final Path runDir;
 
@@ -42,24 +50,52 @@ final class CheckpointStore {
 
     /** Writes {@code dir} (checkpoint-STEP or final) atomically, replacing nothing that exists. */
     Path save(String name, TrainableModel<?> model, AdamWOptimizer opt, TrainerState state) throws IOException {
-        Path dir = runDir.resolve(name), tmp = runDir.resolve("." + name + ".tmp");
-        deleteTree(tmp);
-        Files.createDirectories(tmp);
-        model.save(tmp);
-        if (opt != null) {
-            Backend be = model.backend();
-            try (Arena host = Arena.ofConfined()) {
-                Map<String, Tensor> tensors = new LinkedHashMap<>();
-                opt.moments(false).forEach((k, t) -> tensors.put("exp_avg." + k, be.toHost(t, host)));
-                opt.moments(true).forEach((k, t) -> tensors.put("exp_avg_sq." + k, be.toHost(t, host)));
-                SafeTensors.write(tmp.resolve(OPTIMIZER), tensors, Map.of("step", Integer.toString(opt.stepCount())));
-            }
+        Path dir = runDir.resolve(name), tmp;
+        try {
+            tmp = TempFiles.createDirectory(dir, WRITER);
+        } catch (IOException e) {
+            throw FileErrors.about("write", dir, e);
         }
-        state.write(tmp.resolve(STATE));
-        deleteTree(dir); // only final/ of an earlier attempt can be here: checkpoint steps only grow
-        Files.move(tmp, dir, StandardCopyOption.ATOMIC_MOVE);
+        try {
+            model.save(tmp);
+            if (opt != null) {
+                Backend be = model.backend();
+                try (Arena host = Arena.ofConfined()) {
+                    Map<String, Tensor> tensors = new LinkedHashMap<>();
+                    opt.moments(false).forEach((k, t) -> tensors.put("exp_avg." + k, be.toHost(t, host)));
+                    opt.moments(true).forEach((k, t) -> tensors.put("exp_avg_sq." + k, be.toHost(t, host)));
+                    SafeTensors.write(tmp.resolve(OPTIMIZER), tensors, Map.of("step", Integer.toString(opt.stepCount())));
+                }
+            }
+            state.write(tmp.resolve(STATE));
+            deleteTree(dir); // only final/ of an earlier attempt can be here: checkpoint steps only grow
+            Files.move(tmp, dir, StandardCopyOption.ATOMIC_MOVE);
+        } catch (IOException e) {
+            deleteTreeQuietly(tmp, e);  // a full disk or a failed write: nothing half-written stays behind
+            throw FileErrors.about("write", dir, e); // the checkpoint, not the temp folder it is written in
+        } catch (CheckpointException e) {
+            deleteTreeQuietly(tmp, e);
+            throw CheckpointException.writing(dir, e);
+        } catch (RuntimeException | Error e) {
+            deleteTreeQuietly(tmp, e);
+            throw e;
+        }
         AtomicFiles.syncDirectory(runDir);
         return dir;
+    }
+
+    /**
+     * Removes what a killed run was writing into the run folder: temp folders of checkpoints, temp
+     * files of its JSON files and plots.
+     */
+    void removeStaleTemps() throws IOException {
+        for (String writer : List.of(WRITER, AtomicFiles.WRITER, LossPlot.WRITER)) TempFiles.removeStaleIn(runDir, writer);
+    }
+
+    /** The trainer state of {@code final/} when the run finished writing it, else empty. */
+    Optional<TrainerState> finished() throws IOException {
+        Path state = runDir.resolve("final").resolve(STATE);
+        return Files.isRegularFile(state) ? Optional.of(TrainerState.read(state)) : Optional.empty();
     }
 
     /** The complete checkpoints, oldest first. */
@@ -116,7 +152,7 @@ final class CheckpointStore {
             for (var e : params.entrySet()) {
                 Tensor t = saved.get(e.getKey());
                 if (t == null) throw new IOException(dir + ": tensor " + e.getKey() + " is missing");
-                be.upload(e.getValue(), t);
+                FiniteWeights.upload(be, e.getValue(), t, e.getKey(), () -> Checkpoint.fileOf(dir, e.getKey()).toString());
             }
         }
     }
@@ -124,14 +160,20 @@ final class CheckpointStore {
     private static Tensor onBackend(Backend be, Arena arena, SafeTensors file, String name) throws IOException {
         if (!file.contains(name)) throw new IOException(file.file() + ": tensor " + name + " is missing");
         Tensor host = file.tensor(name), t = be.allocate(arena, DType.F32, host.shape());
-        be.upload(t, host);
+        FiniteWeights.upload(be, t, host, name, () -> file.file().toString());
         return t;
     }
 
     static void deleteTree(Path dir) throws IOException {
-        if (!Files.exists(dir)) return;
-        try (Stream<Path> s = Files.walk(dir)) {
-            for (Path p : s.sorted(Comparator.reverseOrder()).toList()) Files.delete(p);
+        TempFiles.deleteTree(dir);
+    }
+
+    /** Removes a failed save's temp folder, keeping the save's own error as the one reported. */
+    private static void deleteTreeQuietly(Path tmp, Throwable failure) {
+        try {
+            deleteTree(tmp);
+        } catch (IOException suppressed) {
+            failure.addSuppressed(suppressed);
         }
     }
 }

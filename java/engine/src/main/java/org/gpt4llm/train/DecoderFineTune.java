@@ -2,7 +2,9 @@ package org.gpt4llm.train;
 
 import java.io.IOException;
 import java.nio.file.Path;
+import java.util.List;
 import org.gpt4llm.backend.Backend;
+import org.gpt4llm.backend.StepScalars;
 import org.gpt4llm.model.DecoderModel;
 import org.gpt4llm.model.TokenBatch;
 
@@ -34,6 +36,31 @@ abstract class DecoderFineTune implements TrainableModel<TokenBatch> {
     @Override
     public void backward(float gradScale) {
         model.backward(gradScale);
+    }
+
+    @Override
+    public void stage(List<TokenBatch> micro) {
+        model.stage(micro);
+    }
+
+    @Override
+    public void forward(TokenBatch batch, int slot, StepScalars step) {
+        model.forward(batch, slot, step);
+    }
+
+    @Override
+    public void backward(StepScalars step) {
+        model.backward(step);
+    }
+
+    @Override
+    public boolean queuesOnly() {
+        return true;
+    }
+
+    @Override
+    public long bufferGeneration() {
+        return model.bufferGeneration();
     }
 
     @Override

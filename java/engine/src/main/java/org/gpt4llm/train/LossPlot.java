@@ -2,11 +2,10 @@ package org.gpt4llm.train;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import java.io.IOException;
-import java.nio.file.Files;
 import java.nio.file.Path;
-import java.nio.file.StandardCopyOption;
 import java.util.ArrayList;
 import java.util.List;
+import org.gpt4llm.datagen.files.AtomicWrite;
 import org.knowm.xchart.BitmapEncoder;
 import org.knowm.xchart.XYChart;
 import org.knowm.xchart.XYChartBuilder;
@@ -18,6 +17,9 @@ import org.knowm.xchart.style.markers.SeriesMarkers;
  * pairwise accuracy).
  */
 final class LossPlot {
+    /** The tag of the temp files plots are written into. */
+    static final String WRITER = "plot";
+
     /** File name of the accuracy plot, next to the loss plot. */
     static final String ACCURACY = "accuracy.png";
 
@@ -55,13 +57,6 @@ final class LossPlot {
     }
 
     private static void save(XYChart chart, Path file) throws IOException {
-        Path dir = file.toAbsolutePath().getParent();
-        Path tmp = dir.resolve("." + file.getFileName() + ".tmp.png");
-        try {
-            BitmapEncoder.saveBitmap(chart, tmp.toString(), BitmapEncoder.BitmapFormat.PNG);
-            Files.move(tmp, file, StandardCopyOption.ATOMIC_MOVE, StandardCopyOption.REPLACE_EXISTING);
-        } finally {
-            Files.deleteIfExists(tmp);
-        }
+        AtomicWrite.write(file, WRITER, ".png", tmp -> BitmapEncoder.saveBitmap(chart, tmp.toString(), BitmapEncoder.BitmapFormat.PNG));
     }
 }

@@ -10,6 +10,7 @@ import java.nio.file.Path;
 import java.nio.file.StandardOpenOption;
 import java.util.ArrayList;
 import java.util.List;
+import org.gpt4llm.datagen.files.TextFiles;
 import org.gpt4llm.io.AtomicFiles;
 
 /**
@@ -25,7 +26,7 @@ final class MetricsLog implements AutoCloseable {
     /** Opens {@code file} keeping its first {@code keepLines} lines (0: starts it empty). */
     MetricsLog(Path file, int keepLines) throws IOException {
         this.file = file;
-        List<String> lines = Files.exists(file) ? Files.readAllLines(file, StandardCharsets.UTF_8) : List.of();
+        List<String> lines = Files.exists(file) ? TextFiles.lines(file) : List.of();
         if (lines.size() < keepLines) {
             throw new IOException(file + " has " + lines.size() + " lines but the checkpoint was written after line "
                     + keepLines + ": the run folder was changed by hand");

@@ -3,8 +3,8 @@ package org.gpt4llm.train;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
-import java.nio.file.StandardCopyOption;
 import java.util.List;
+import org.gpt4llm.io.AtomicFiles;
 
 /** The tokenizer files of a model folder, carried into every folder trained from it so each loads as it is. */
 public final class TokenizerFiles {
@@ -14,12 +14,12 @@ public final class TokenizerFiles {
 
     private TokenizerFiles() {}
 
-    /** Copies the tokenizer files of model folder {@code base} (when not null) into {@code dir}. */
+    /** Copies the tokenizer files of model folder {@code base} (when not null) into {@code dir}, each atomically. */
     public static void copy(Path base, Path dir) throws IOException {
         if (base == null) return;
         for (String name : NAMES) {
             Path f = base.resolve(name);
-            if (Files.isRegularFile(f)) Files.copy(f, dir.resolve(name), StandardCopyOption.REPLACE_EXISTING);
+            if (Files.isRegularFile(f)) AtomicFiles.copy(f, dir.resolve(name));
         }
     }
 }

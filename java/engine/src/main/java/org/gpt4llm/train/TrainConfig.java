@@ -20,6 +20,7 @@ import java.util.List;
 import java.util.Locale;
 import java.util.Map;
 import java.util.TreeSet;
+import org.gpt4llm.datagen.files.TextFiles;
 import org.gpt4llm.io.AtomicFiles;
 
 /**
@@ -52,6 +53,7 @@ public record TrainConfig(
         int saveEvery,
         int keep,
         boolean resume,
+        boolean acceptChangedData,
         int loraRank,
         double loraAlpha,
         double loraDropout,
@@ -64,7 +66,8 @@ public record TrainConfig(
         String template,
         boolean evalOnStart,
         double margin,
-        double centerRewardsCoefficient) {
+        double centerRewardsCoefficient,
+        boolean cudaGraph) {
     static final ObjectMapper JSON = new ObjectMapper()
             .enable(DeserializationFeature.FAIL_ON_UNKNOWN_PROPERTIES)
             .enable(DeserializationFeature.ACCEPT_SINGLE_VALUE_AS_ARRAY)
@@ -123,7 +126,7 @@ public record TrainConfig(
         String name = file.getFileName().toString().toLowerCase(Locale.ROOT);
         ObjectMapper parser = name.endsWith(".yaml") || name.endsWith(".yml") ? YAML : JSON;
         Object values;
-        String text = Files.readString(file, StandardCharsets.UTF_8);
+        String text = TextFiles.read(file);
         try (MappingIterator<Object> docs = parser.readerFor(Object.class).readValues(text)) {
             values = docs.hasNextValue() ? docs.nextValue() : null;
         } catch (JacksonException e) {
@@ -211,6 +214,8 @@ public record TrainConfig(
         /** Checkpoints kept (the newest); 0 keeps all. */
         private int keep = 3;
         private boolean resume;
+        /** --resume continues even where a --data file changed since the checkpoint was written. */
+        private boolean acceptChangedData;
         /** 0 means full fine-tuning. */
         private int loraRank = 0;
         private double loraAlpha = 16;
@@ -231,6 +236,11 @@ public record TrainConfig(
         private double margin = 0;
         /** Reward models: weight of TRL's reward-centring term, mean of (r_chosen + r_rejected)². */
         private double centerRewardsCoefficient = 0;
+        /**
+         * On a cuda backend: capture one whole step as a CUDA graph after a warm-up step and replay it,
+         * every micro-batch padded to the longest row of the data so that their shapes repeat.
+         */
+        private boolean cudaGraph;
 
         private Builder() {}
 
@@ -256,9 +266,9 @@ public record TrainConfig(
 
         public TrainConfig build() {
             return new TrainConfig(model, out, backend, seed, data, maxLen, epochs, maxSteps, lr, batch, microBatch,
-                    warmupRatio, schedule, weightDecay, gradClip, evalEvery, saveEvery, keep, resume, loraRank, loraAlpha,
-                    loraDropout, loraTargets, trainOnInputs, texts, packing, strict, evalFraction, template, evalOnStart,
-                    margin, centerRewardsCoefficient);
+                    warmupRatio, schedule, weightDecay, gradClip, evalEvery, saveEvery, keep, resume, acceptChangedData,
+                    loraRank, loraAlpha, loraDropout, loraTargets, trainOnInputs, texts, packing, strict, evalFraction,
+                    template, evalOnStart, margin, centerRewardsCoefficient, cudaGraph);
         }
 
         public Builder model(String v) {
@@ -356,6 +366,11 @@ public record TrainConfig(
             return this;
         }
 
+        public Builder acceptChangedData(boolean v) {
+            acceptChangedData = v;
+            return this;
+        }
+
         public Builder loraRank(int v) {
             loraRank = v;
             return this;
@@ -418,6 +433,11 @@ public record TrainConfig(
 
         public Builder centerRewardsCoefficient(double v) {
             centerRewardsCoefficient = v;
+            return this;
+        }
+
+        public Builder cudaGraph(boolean v) {
+            cudaGraph = v;
             return this;
         }
     }

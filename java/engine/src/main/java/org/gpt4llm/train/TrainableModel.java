@@ -3,7 +3,9 @@ package org.gpt4llm.train;
 import java.io.IOException;
 import java.nio.file.Path;
 import java.util.Map;
+import java.util.List;
 import org.gpt4llm.backend.Backend;
+import org.gpt4llm.backend.StepScalars;
 import org.gpt4llm.model.Batch;
 import org.gpt4llm.tensor.Tensor;
 
@@ -11,6 +13,12 @@ import org.gpt4llm.tensor.Tensor;
  * What the trainer needs of a model: full fine-tuning ({@link FullFineTune}) trains every weight,
  * a LoRA variant only its adapters. Gradients accumulate across {@link #backward} calls until
  * {@link #zeroGrad}.
+ *
+ * <p>A training step ({@link StepRunner}) uses the step forms: {@link #stage} uploads the step's
+ * micro-batches, then {@link #forward(Batch, int, StepScalars)} and {@link #backward(StepScalars)} run
+ * each with the step's values where the backend keeps them. Their defaults fall back to the plain
+ * forms, computing the loss on the host; a model that overrides them so that they read nothing back
+ * says so with {@link #queuesOnly}, and its steps may then be captured as a CUDA graph.
  */
 public interface TrainableModel<B extends Batch> {
     Backend backend();
@@ -22,6 +30,35 @@ public interface TrainableModel<B extends Batch> {
     void backward(float gradScale);
 
     void zeroGrad();
+
+    /** Uploads the micro-batches of a step before its work is queued: micro-batch i is what slot i runs. */
+    default void stage(List<B> micro) {}
+
+    /**
+     * The forward of micro-batch {@code slot} of a step: adds the sum of its loss terms to
+     * {@code step}'s loss sum. By default with {@link #forward(Batch)}, the loss added on the host.
+     */
+    default void forward(B batch, int slot, StepScalars step) {
+        step.addHostLoss((double) forward(batch) * batch.lossTerms());
+    }
+
+    /** The backward of the last step forward, with {@code step}'s gradient scale. */
+    default void backward(StepScalars step) {
+        backward(step.gradScale());
+    }
+
+    /**
+     * Whether the step forms queue device work only (no read-back, no allocation once the buffers
+     * are sized), so that a step can be captured as a CUDA graph and replayed.
+     */
+    default boolean queuesOnly() {
+        return false;
+    }
+
+    /** Grows whenever buffers a step's queued work reads were reallocated: a captured step is stale then. */
+    default long bufferGeneration() {
+        return 0;
+    }
 
     /** The weights the optimizer updates, by name. */
     Map<String, Tensor> trainableParameters();

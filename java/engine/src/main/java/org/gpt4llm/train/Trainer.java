@@ -10,8 +10,8 @@ import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
 import java.util.Optional;
-import java.util.Set;
 import org.gpt4llm.backend.Backend;
+import org.gpt4llm.io.FileFingerprint;
 import org.gpt4llm.model.Batch;
 import org.gpt4llm.optim.AdamWOptimizer;
 import org.gpt4llm.data.BatchSource;
@@ -30,11 +30,11 @@ import org.gpt4llm.data.BatchSource;
  * One optimizer step reads {@code --batch} rows in micro-batches of {@code --micro-batch}; the loss is
  * the mean over all loss terms (target tokens, or pairs) of the step, so every micro-batch's backward
  * is scaled by 1 / (terms of the whole step). The order of rows, the dropout seeds and the schedule are functions
- * of the seed and the step, which is what makes {@code --resume} continue exactly.
+ * of the seed and the step, which is what makes {@code --resume} continue exactly; {@link RunStart} says
+ * whether it may (the same settings, the same data files, a run not finished yet).
  */
 public final class Trainer<B extends Batch> {
-    /** Keys that may differ between a run and its resumption without changing what it computes. */
-    private static final Set<String> RESUMABLE_CHANGES = Set.of("resume", "keep", "save_every", "backend", "out", "model");
+    static final String METRICS = "metrics.jsonl", CONFIG = "config.json";
 
     private final TrainConfig cfg;
     private final TrainableModel<B> model;
@@ -43,6 +43,9 @@ public final class Trainer<B extends Batch> {
     private final Path runDir;
     private final boolean quiet;
     private final PrintStream out;
+    /** The --data files this run trains on, recorded in every checkpoint. */
+    private List<FileFingerprint> dataFiles = List.of();
+    private final int longestRow;
 
     /**
      * Result of a finished run; {@code evalLoss} is NaN without a held-out set. {@code firstEval} and
@@ -68,19 +71,33 @@ public final class Trainer<B extends Batch> {
         this.runDir = Path.of(cfg.out());
         this.quiet = quiet;
         this.out = out;
+        this.longestRow = cfg.cudaGraph() ? train.longestRow() : 0;
     }
 
+    /** {@link #run(RunStart)} after {@link RunStart#check} of this run's configuration. */
     public Result run() throws IOException {
-        Files.createDirectories(runDir);
+        return run(RunStart.check(cfg));
+    }
+
+    /**
+     * Trains, from the start or (with {@code --resume}) from the newest checkpoint, into {@code --out};
+     * {@code checked} is {@link RunStart#check} of this run's configuration, done before the model and
+     * data were loaded. A resumed run that was finished trains nothing and returns what it logged.
+     */
+    public Result run(RunStart checked) throws IOException {
+        if (!checked.config().equals(cfg)) throw new IllegalArgumentException("the run was checked for another configuration");
+        if (cfg.cudaGraph()) StepRunner.requireGraphs(model.backend());  // before anything is written
+        for (String note : checked.notes()) out.println(note);
         CheckpointStore store = new CheckpointStore(runDir);
-        Path metricsFile = runDir.resolve("metrics.jsonl"), configFile = runDir.resolve("config.json");
-        if (cfg.resume()) {
-            checkSameRun(configFile);
-        } else if (Files.exists(metricsFile) || !store.list().isEmpty()) {
-            throw new IllegalArgumentException("--out " + runDir + " already holds a run (metrics.jsonl or checkpoints);"
-                    + " pass --resume to continue it or choose another --out");
+        Path metricsFile = runDir.resolve(METRICS), configFile = runDir.resolve(CONFIG);
+        if (checked.finished()) {
+            if (!quiet) out.println(checked.finishedMessage());
+            return finishedResult(checked.finalState(), metricsFile);
         }
+        Files.createDirectories(runDir);
+        store.removeStaleTemps();
         cfg.save(configFile);
+        dataFiles = checked.dataFiles();
 
         DataOrder order = new DataOrder(cfg.seed(), train.size(), cfg.batch());
         int total = cfg.maxSteps() > 0 ? cfg.maxSteps() : cfg.epochs() * order.stepsPerEpoch();
@@ -95,14 +112,16 @@ public final class Trainer<B extends Batch> {
                 metricsLines = state.metricsLines();
                 if (state.data().rows() != train.size()) {
                     throw new IllegalArgumentException(latest.get() + " was trained on " + state.data().rows()
-                            + " rows but the data now has " + train.size() + ": --resume needs the same data");
+                            + " rows but the data now has " + train.size() + ": --resume needs as many rows (even with"
+                            + " --accept-changed-data), since the data order and the step count depend on them");
                 }
             }
             Path lastGood = latest.orElse(null);
             Map<String, Double> firstEval = null, lastEval = null;
             double loss = Double.NaN;
             try (MetricsLog metrics = new MetricsLog(metricsFile, metricsLines);
-                 Progress progress = Progress.open(start, total, quiet, out)) {
+                 Progress progress = Progress.open(start, total, quiet, out);
+                 StepRunner<B> runner = new StepRunner<>(model, opt, cfg.cudaGraph(), progress::message)) {
                 if (latest.isPresent()) progress.message("resuming from " + latest.get() + " at step " + start);
                 for (JsonNode m : metrics.entries()) {
                     if (m.has("eval_loss")) {
@@ -124,7 +143,7 @@ public final class Trainer<B extends Batch> {
                         Step r;
                         double lr = schedule.lr(step);
                         try {
-                            r = step(model, opt, microBatches(order.rows(step)), step + 1, lr, cfg.gradClip(),
+                            r = runner.step(microBatches(order.rows(step)), step + 1, lr, cfg.gradClip(),
                                     dropoutSeed(step));
                         } catch (TrainingDivergedException e) {
                             throw diverged(e.getMessage(), lastGood);
@@ -192,7 +211,7 @@ public final class Trainer<B extends Batch> {
     }
 
     /**
-     * What one optimizer step did.
+     * What one optimizer step ({@link StepRunner#step}) did.
      *
      * @param step     the step number (1-based)
      * @param loss     the mean loss over the step's loss terms
@@ -202,40 +221,6 @@ public final class Trainer<B extends Batch> {
      * @param seconds  wall time of the step (forward, backward and update)
      */
     public record Step(int step, double loss, double gradNorm, long tokens, double lr, double seconds) {}
-
-    /**
-     * One optimizer step over the micro-batches {@code micro}: gradients accumulated as
-     * {@link #accumulate} does, then the AdamW update at {@code lr} with clipping at {@code gradClip}
-     * (0: none). Marks an NVTX range {@code step N} and commits a JFR {@code org.gpt4llm.TrainStep}
-     * event. Throws {@link TrainingDivergedException} ("step N: the training loss is NaN") before
-     * any update when the loss or the gradient norm is not finite.
-     */
-    public static <B extends Batch> Step step(TrainableModel<B> model, AdamWOptimizer opt, List<B> micro, int step,
-                                              double lr, double gradClip, long dropoutSeed) {
-        Backend be = model.backend();
-        StepEvent event = new StepEvent();
-        event.begin();
-        be.rangePush("step " + step);
-        long t0 = System.nanoTime(), tokens = 0;
-        double loss, norm;
-        try {
-            model.setTraining(true);
-            model.setDropoutSeed(dropoutSeed);
-            loss = accumulate(model, micro);
-            if (!Double.isFinite(loss)) throw new TrainingDivergedException("step " + step + ": the training loss is " + loss);
-            norm = opt.step((float) lr, (float) gradClip);
-            if (!Double.isFinite(norm)) throw new TrainingDivergedException("step " + step + ": the gradient norm is " + norm);
-            for (B b : micro) tokens += b.tokenCount();
-        } finally {
-            be.rangePop();
-        }
-        double seconds = (System.nanoTime() - t0) / 1e9;
-        event.step = step;
-        event.loss = (float) loss;
-        event.tokens = tokens;
-        event.commit();
-        return new Step(step, loss, norm, tokens, lr, seconds);
-    }
 
     /**
      * Held-out metrics of {@code model} over {@code batches} ({@link TrainableModel#evaluate}), in an NVTX
@@ -284,7 +269,9 @@ public final class Trainer<B extends Batch> {
     /**
      * One step's gradients: zeroes them, then runs every micro-batch, each backward scaled by
      * 1 / (target tokens of all micro-batches), so the result is the gradient of the mean loss over
-     * the whole step whatever the split. Returns that mean loss (0 when there are no targets).
+     * the whole step whatever the split. Returns that mean loss (0 when there are no targets), read
+     * back micro-batch by micro-batch; a {@link StepRunner} accumulates the same way without reading
+     * anything back.
      */
     public static <B extends Batch> double accumulate(TrainableModel<B> model, List<B> micro) {
         model.zeroGrad();
@@ -329,14 +316,20 @@ public final class Trainer<B extends Batch> {
         };
     }
 
-    /** The step's rows collated into micro-batches (an NVTX range {@code batch}: host work before the step). */
+    /**
+     * The step's rows collated into micro-batches (an NVTX range {@code batch}: host work before the
+     * step); with {@code --cuda-graph} every row padded to the longest of the data, so that the
+     * shapes repeat from step to step.
+     */
     private List<B> microBatches(int[] rows) {
         Backend be = model.backend();
         be.rangePush("batch");
         try {
             List<B> out = new ArrayList<>();
+            int length = cfg.cudaGraph() ? longestRow : 0;
             for (int from = 0; from < rows.length; from += cfg.microBatch()) {
-                out.add(train.batch(java.util.Arrays.copyOfRange(rows, from, Math.min(from + cfg.microBatch(), rows.length))));
+                int[] part = java.util.Arrays.copyOfRange(rows, from, Math.min(from + cfg.microBatch(), rows.length));
+                out.add(train.batch(part, length));
             }
             return out;
         } finally {
@@ -357,28 +350,29 @@ public final class Trainer<B extends Batch> {
         return new TrainerState(step, step, total, metricsLines,
                 new TrainerState.Data(cfg.seed(), train.size(), order.stepsPerEpoch(), order.epochOf(step),
                         Math.min(train.size(), (step % order.stepsPerEpoch()) * cfg.batch())),
-                new TrainerState.Rng(cfg.seed(), dropoutSeed(step)));
+                new TrainerState.Rng(cfg.seed(), dropoutSeed(step)), dataFiles);
+    }
+
+    /** The result a finished run logged: its final step, last training loss and first and last held-out metrics. */
+    private Result finishedResult(TrainerState done, Path metricsFile) throws IOException {
+        Map<String, Double> firstEval = Map.of(), lastEval = Map.of();
+        double loss = Double.NaN;
+        List<String> lines = Files.exists(metricsFile) ? Files.readAllLines(metricsFile) : List.of();
+        for (String l : lines.subList(0, Math.min(lines.size(), done.metricsLines()))) {
+            JsonNode m = TrainConfig.JSON.readTree(l);
+            if (m.has("loss")) loss = m.get("loss").asDouble();
+            if (m.has("eval_loss")) {
+                if (firstEval.isEmpty()) firstEval = evalMetrics(m);
+                lastEval = evalMetrics(m);
+            }
+        }
+        return new Result(done.step(), loss, firstEval.getOrDefault("eval_loss", Double.NaN),
+                lastEval.getOrDefault("eval_loss", Double.NaN), runDir.resolve("final"), firstEval, lastEval);
     }
 
     private TrainingDivergedException diverged(String what, Path lastGood) {
         return new TrainingDivergedException(what + ", so the run stopped; "
                 + (lastGood == null ? "no checkpoint had been written yet" : "the last good checkpoint is " + lastGood));
-    }
-
-    /** A resumed run must compute the same thing: every key but the harmless ones must match the saved config. */
-    private void checkSameRun(Path configFile) throws IOException {
-        if (!Files.exists(configFile)) return; // nothing was started there: a fresh run
-        // read back as a record, so that both sides have the same JSON types
-        JsonNode saved = TrainConfig.JSON.valueToTree(TrainConfig.resolve(configFile, null));
-        JsonNode now = TrainConfig.JSON.valueToTree(cfg);
-        for (Map.Entry<String, JsonNode> e : now.properties()) {
-            if (RESUMABLE_CHANGES.contains(e.getKey())) continue;
-            if (!e.getValue().equals(saved.get(e.getKey()))) {
-                throw new IllegalArgumentException("--resume: " + configFile + " has " + e.getKey() + " = "
-                        + saved.get(e.getKey()) + " but this run asks for " + e.getValue()
-                        + "; a resumed run must use the same settings");
-            }
-        }
     }
 
     private String title() {

@@ -9,7 +9,8 @@ import org.junit.jupiter.api.Test;
 
 /**
  * The LoRA dropout hash drops about p of the elements, independently of the row and column layout.
- * That every backend applies this mask is the LoRA contract test's business.
+ * That the GPU's dropout kernel draws this mask bit for bit is LoraLaunchTest's business; that every
+ * backend applies it, the LoRA contract test's.
  */
 class LoraDropoutTest {
     @Test

@@ -3,6 +3,7 @@ package org.gpt4llm.generate;
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import java.util.ArrayList;
@@ -10,7 +11,9 @@ import java.util.Arrays;
 import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.Random;
 import org.gpt4llm.testing.SharedFiles;
+import org.gpt4llm.testing.TestSeeds;
 import org.gpt4llm.tokenizer.HfTokenizer;
 import org.gpt4llm.tokenizer.Tokenizers;
 import org.junit.jupiter.api.AfterAll;
@@ -197,5 +200,41 @@ class GeneratorTest {
         var reseeded = new GenerationRequest(reqs.get(0).prompt(), new SamplingParams(30, 1.1f, 0, 1f, 1f, List.of(), false, 9));
         assertFalse(Arrays.equals(batched.get(0).tokens(),
                 new Generator(m, tok, 1, 0).generate(List.of(reseeded), TokenListener.NONE).getFirst().tokens()));
+    }
+
+    @Test
+    void logitsThatAreNotFiniteStopTheCall() {
+        Random rng = TestSeeds.random();
+        float[] z = new float[vocab];
+        // magnitudes from 1e-20 to 1e20 and beyond, all well inside a float's range
+        for (int t = 0; t < vocab; t++) z[t] = (float) (rng.nextGaussian() * Math.exp(Math.clamp(rng.nextGaussian() * 15, -80, 80)));
+        z[rng.nextInt(vocab)] = Float.MAX_VALUE;
+        z[rng.nextInt(vocab)] = -Float.MAX_VALUE;
+        z[rng.nextInt(vocab)] = Float.MIN_VALUE;
+        z[rng.nextInt(vocab)] = -0f;
+        assertTrue(Generator.finite(z, vocab), "finite logits of every size pass");
+        for (float bad : new float[] {Float.NaN, Float.POSITIVE_INFINITY, Float.NEGATIVE_INFINITY, Float.intBitsToFloat(0xffc00001)}) {
+            float[] broken = z.clone();
+            int at = rng.nextInt(vocab);
+            broken[at] = bad;
+            assertFalse(Generator.finite(broken, vocab), bad + " at " + at);
+            assertTrue(Generator.finite(broken, at), "only the first n are looked at");
+        }
+
+        // a model whose logits turn NaN at the third new token of the second request
+        int[] a = prompt("one"), b = prompt("two");
+        ScriptedDecodeModel scripted = ScriptedDecodeModel.scripted(vocab, 64, List.of(a, b), List.of(new int[0], new int[0]), 100);
+        ScriptedDecodeModel m = new ScriptedDecodeModel(vocab, 64, seq -> {
+            float[] logits = scripted.open(1, 64).prefill(new int[][] {seq})[0];
+            if (seq.length == b.length + 2 && Arrays.equals(b, Arrays.copyOf(seq, b.length))) Arrays.fill(logits, Float.NaN);
+            return logits;
+        });
+        List<GenerationRequest> reqs = List.of(new GenerationRequest(a, greedy(10)), new GenerationRequest(b, greedy(10)));
+        NonFiniteLogitsException e = assertThrows(NonFiniteLogitsException.class,
+                () -> new Generator(m, tok, 2, 0).generate(reqs, TokenListener.NONE));
+        assertEquals(1, e.request());
+        assertEquals(2, e.token());
+        assertEquals("the model's logits for new token 3 of request 1 are NaN or infinite: its weights (or an adapter's) are broken"
+                + " or its activations overflow", e.getMessage());
     }
 }

@@ -7,6 +7,8 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import java.io.IOException;
 import java.nio.file.Path;
+import java.util.LinkedHashMap;
+import java.util.Map;
 import org.gpt4llm.testing.SharedFiles;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
@@ -83,10 +85,27 @@ class HfTokenizerTest {
     }
 
     @Test
-    void brokenTokenizerJsonNamesTheFile(@TempDir Path dir) throws IOException {
-        java.nio.file.Files.writeString(dir.resolve("tokenizer.json"), "{\"model\": {\"type\": \"Nonsense\"}}");
-        IOException e = assertThrows(IOException.class, () -> Tokenizers.load(dir));
-        assertTrue(e.getMessage().startsWith(dir.resolve("tokenizer.json") + " could not be loaded"), e.getMessage());
+    void brokenTokenizerJsonIsNamedAsSuch(@TempDir Path dir) throws IOException {
+        Path file = dir.resolve("tokenizer.json");
+        String good = java.nio.file.Files.readString(SharedFiles.get("models/llama2-tokenizer/tokenizer.json"));
+        String broken = file + " is not a tokenizer the HF tokenizers library can load: ";
+        // each broken file, and the reason the message must give
+        Map<String, String> cases = new LinkedHashMap<>();
+        cases.put(good.substring(0, good.length() / 2), "it is not JSON (line ");
+        cases.put("<html>rate limited</html>", "it is not JSON (line 1, column 1: Unexpected character ('<'");
+        cases.put("", "it is empty");
+        cases.put("[1, 2]", "it is not a JSON object");
+        cases.put("{\"version\": \"1.0\", \"added_tokens\": []}", "it has no \"model\" section");
+        cases.put("{\"model\": {\"type\": \"Nonsense\"}}", "its model type \"Nonsense\" is not one of BPE, Unigram, WordLevel, WordPiece");
+        // one only the library itself refuses: a BPE vocabulary must map tokens to ids
+        cases.put("{\"model\": {\"type\": \"BPE\", \"vocab\": [\"a\", \"b\"], \"merges\": []}}", "invalid type: sequence, expected a map");
+        for (Map.Entry<String, String> c : cases.entrySet()) {
+            java.nio.file.Files.writeString(file, c.getKey());
+            IOException e = assertThrows(IOException.class, () -> Tokenizers.load(dir));
+            assertTrue(e.getMessage().startsWith(broken + c.getValue()), e.getMessage());
+            assertTrue(e.getMessage().lines().count() == 1 && !e.getMessage().contains(" at line "),
+                    "one line, without the library's position in a copy of the file: " + e.getMessage());
+        }
     }
 
     static void assertRoundTrip(Tokenizer tok, String text) {

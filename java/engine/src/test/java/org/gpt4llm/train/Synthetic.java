@@ -50,18 +50,32 @@ final class Synthetic {
                 .warmupRatio(0.1).evalEvery(5).saveEvery(4).keep(2);
     }
 
-    /** Delegates to a model, failing in chosen ways at a chosen step (counted by zeroGrad calls, one per step). */
+    /**
+     * Delegates to a model, failing in chosen ways at a chosen step (counted by zeroGrad calls, one per
+     * step), or in every save after writing part of it (a full disk).
+     */
     static final class Faulty implements TrainableModel<TokenBatch> {
         final TrainableModel<TokenBatch> inner;
         final int failAtStep;
         final boolean nan;
+        final boolean fullDisk;
         int step;
 
         /** {@code nan}: the loss of that step is NaN; otherwise the step throws, as if the process died. */
         Faulty(TrainableModel<TokenBatch> inner, int failAtStep, boolean nan) {
+            this(inner, failAtStep, nan, false);
+        }
+
+        private Faulty(TrainableModel<TokenBatch> inner, int failAtStep, boolean nan, boolean fullDisk) {
             this.inner = inner;
             this.failAtStep = failAtStep;
             this.nan = nan;
+            this.fullDisk = fullDisk;
+        }
+
+        /** Trains normally, but every save writes the weights and then fails as a full disk does. */
+        static Faulty fullDisk(TrainableModel<TokenBatch> inner) {
+            return new Faulty(inner, -1, false, true);
         }
 
         @Override
@@ -100,6 +114,7 @@ final class Synthetic {
         @Override
         public void save(Path dir) throws java.io.IOException {
             inner.save(dir);
+            if (fullDisk) throw new java.io.IOException(dir + ": No space left on device");
         }
 
         @Override

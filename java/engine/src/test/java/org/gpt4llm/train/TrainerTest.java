@@ -150,7 +150,7 @@ class TrainerTest {
     @Test
     void aTrainerStateWithoutAFieldNamesIt() throws IOException {
         Path file = tmp.resolve("trainer_state.json");
-        new TrainerState(3, 3, 9, 3, new TrainerState.Data(1, 10, 2, 1, 4), new TrainerState.Rng(1, 5)).write(file);
+        new TrainerState(3, 3, 9, 3, new TrainerState.Data(1, 10, 2, 1, 4), new TrainerState.Rng(1, 5), List.of()).write(file);
         assertEquals(3, TrainerState.read(file).metricsLines());
         Files.writeString(file, Files.readString(file).replace("\"rows\"", "\"row_count\""));
         var e = assertThrows(IllegalArgumentException.class, () -> TrainerState.read(file));

@@ -68,6 +68,17 @@ public final class CpuBackend implements Backend {
     }
 
     @Override
+    public long uploadFinite(Tensor dst, Tensor host) {
+        return convertFinite(dst, host);
+    }
+
+    /** Host-memory {@link #convertOnHost}, finding the first non-finite value of {@code src} in the same pass. */
+    public static long convertFinite(Tensor dst, Tensor src) {
+        sameSize(dst, src, "convert");
+        return CpuKernels.convertFinite(dst.data(), dst.dtype(), src.data(), src.dtype(), src.numel());
+    }
+
+    @Override
     public float[] download(Tensor src) {
         return src.toFloatArray();
     }

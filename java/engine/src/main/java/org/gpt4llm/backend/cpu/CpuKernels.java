@@ -12,6 +12,7 @@ import java.lang.foreign.MemorySegment;
 import java.lang.foreign.SymbolLookup;
 import java.lang.invoke.MethodHandle;
 import org.gpt4llm.nativelib.NativeLibraries;
+import org.gpt4llm.tensor.DType;
 
 /**
  * Panama bindings of {@code native/include/g4_cpu.h}, one static method per C function, same
@@ -35,6 +36,8 @@ public final class CpuKernels {
     private static final MethodHandle F16_TO_F32 = fn("g4_f16_to_f32", null, ADDRESS, ADDRESS, JAVA_LONG);
     private static final MethodHandle F32_TO_BF16 = fn("g4_f32_to_bf16", null, ADDRESS, ADDRESS, JAVA_LONG);
     private static final MethodHandle F32_TO_F16 = fn("g4_f32_to_f16", null, ADDRESS, ADDRESS, JAVA_LONG);
+    private static final MethodHandle CONVERT_FINITE = fn("g4_convert_finite", JAVA_LONG,
+            ADDRESS, JAVA_INT, ADDRESS, JAVA_INT, JAVA_LONG);
     private static final MethodHandle ADD = fn("g4_add", null, ADDRESS, ADDRESS, ADDRESS, JAVA_LONG);
     private static final MethodHandle SCALE = fn("g4_scale", null, ADDRESS, JAVA_LONG, JAVA_FLOAT);
     private static final MethodHandle SUMSQ = fn("g4_sumsq", JAVA_DOUBLE, ADDRESS, JAVA_LONG);
@@ -118,6 +121,27 @@ public final class CpuKernels {
 
     public static void f32ToF16(MemorySegment out, MemorySegment in, long n) {
         try { F32_TO_F16.invokeExact(out, in, n); } catch (Throwable t) { throw rethrow(t); }
+    }
+
+    /**
+     * {@code out = in} converted (or copied) between F32, BF16 and F16, and, in the same pass over
+     * {@code in}, the index of its first NaN or infinite element (-1 when all are finite).
+     */
+    public static long convertFinite(MemorySegment out, DType outType, MemorySegment in, DType inType, long n) {
+        long r;
+        try { r = (long) CONVERT_FINITE.invokeExact(out, code(outType), in, code(inType), n); } catch (Throwable t) { throw rethrow(t); }
+        if (r == -2) throw new IllegalArgumentException("no conversion from " + inType + " to " + outType);
+        return r;
+    }
+
+    /** The G4_DTYPE_* code of a floating dtype. */
+    private static int code(DType t) {
+        return switch (t) {
+            case F32 -> 0;
+            case BF16 -> 1;
+            case F16 -> 2;
+            default -> throw new IllegalArgumentException("no conversion to or from " + t);
+        };
     }
 
     public static void add(MemorySegment y, MemorySegment a, MemorySegment b, long n) {

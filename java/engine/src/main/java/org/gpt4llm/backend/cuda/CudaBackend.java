@@ -4,6 +4,7 @@ import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
 import org.gpt4llm.backend.Backend;
+import org.gpt4llm.backend.StepScalars;
 import org.gpt4llm.backend.cpu.CpuBackend;
 import org.gpt4llm.backend.cuda.kernels.ActivationKernels;
 import org.gpt4llm.backend.cuda.kernels.AdamWKernels;
@@ -16,6 +17,7 @@ import org.gpt4llm.backend.cuda.kernels.NormClipKernels;
 import org.gpt4llm.backend.cuda.kernels.NormKernels;
 import org.gpt4llm.backend.cuda.kernels.RewardLossKernels;
 import org.gpt4llm.backend.cuda.kernels.RopeKernels;
+import org.gpt4llm.backend.cuda.kernels.StepKernels;
 import org.gpt4llm.tensor.DType;
 import org.gpt4llm.tensor.Tensor;
 import org.gpt4llm.backend.cuda.device.Device;
@@ -30,10 +32,12 @@ public final class CudaBackend implements Backend {
     private final Device device;
     private final Arena scratchArena = Arena.ofShared();
     private final Tensor sumsq;
+    private final LoraKernels.Workspace loraWorkspace;
 
     public CudaBackend(Device device) {
         this.device = device;
         this.sumsq = device.allocate(scratchArena, DType.F32, 1);
+        this.loraWorkspace = new LoraKernels.Workspace(device);
     }
 
     public Device device() {
@@ -102,6 +106,18 @@ public final class CudaBackend implements Backend {
                 CpuBackend.convertOnHost(converted, host);
             }
             device.upload(dst, converted.data());
+        }
+    }
+
+    @Override
+    public long uploadFinite(Tensor dst, Tensor host) {
+        if (dst.numel() != host.numel()) throw new IllegalArgumentException("upload of " + host + " into " + dst);
+        try (Arena staging = Arena.ofConfined()) {
+            // the copy into the staging buffer is the pass that checks the values
+            Tensor converted = Tensor.allocate(staging, dst.dtype(), dst.shape());
+            long bad = CpuBackend.convertFinite(converted, host);
+            device.upload(dst, converted.data());
+            return bad;
         }
     }
 
@@ -199,6 +215,17 @@ public final class CudaBackend implements Backend {
     }
 
     @Override
+    public long attentionWorkspaceElements(AttentionShape shape) {
+        return AttentionKernels.workspaceElements(shape);
+    }
+
+    @Override
+    public void attentionBackward(Tensor dq, Tensor dk, Tensor dv, Tensor dout, Tensor out, Tensor lse, Tensor q,
+                                  Tensor k, Tensor v, Tensor segments, AttentionShape shape, Tensor workspace) {
+        AttentionKernels.attentionBackward(device, dq, dk, dv, dout, out, lse, q, k, v, segments, shape, workspace);
+    }
+
+    @Override
     public void swigluForward(Tensor h, Tensor gate, Tensor up) {
         ActivationKernels.swigluForward(device, h, gate, up);
     }
@@ -260,6 +287,71 @@ public final class CudaBackend implements Backend {
         return download(sumsq)[0];
     }
 
+    // ---- a training step on the device: every per-step value is read from the step's scalars ----
+
+    @Override
+    public StepScalars stepScalars() {
+        return StepScalars.inMemoryOf(this);
+    }
+
+    @Override
+    public int crossEntropy(Tensor losses, Tensor dlogits, Tensor logits, Tensor targets, int[] hostTargets,
+                            int ignoreIndex, StepScalars step) {
+        return CrossEntropyKernels.crossEntropy(device, losses, dlogits, logits, targets, hostTargets, ignoreIndex, 0f,
+                dlogits == null ? null : mine(step).scalar(StepScalars.GRAD_SCALE));
+    }
+
+    @Override
+    public void addLoss(StepScalars step, Tensor losses, int terms) {
+        StepKernels.lossSum(device, mine(step).scalar(StepScalars.LOSS_SUM), losses);
+    }
+
+    @Override
+    public void clipGradients(StepScalars step, java.util.Collection<Tensor> grads, float maxNorm) {
+        Tensor sumSq = mine(step).scalar(StepScalars.SUM_SQ);
+        NormClipKernels.sumOfSquares(device, sumSq, java.util.List.copyOf(grads));
+        StepKernels.clipFactor(device, step.scalar(StepScalars.CLIP), sumSq, step.scalar(StepScalars.LOSS_SUM), maxNorm);
+    }
+
+    @Override
+    public void adamw(Tensor param, Tensor master, Tensor grad, Tensor m, Tensor v, AdamW hp, StepScalars step) {
+        if (master == null) throw new IllegalArgumentException("the cuda backend keeps BF16 weights: AdamW needs an F32 master copy");
+        AdamWKernels.adamw(device, param, master, grad, m, v, hp, mine(step).decay(hp), step.scalar(StepScalars.STEP_SIZE),
+                step.scalar(StepScalars.INV_BC2S), step.scalar(StepScalars.CLIP));
+    }
+
+    @Override
+    public void loraForward(Tensor y, Tensor t, Tensor x, Tensor a, Tensor b, float scale, float dropout, StepScalars step,
+                            int adapter) {
+        LoraKernels.forward(device, loraWorkspace, y, t, x, a, b, scale, dropout, LoraKernels.MaskSeed.fromStep(mine(step).seed(), adapter));
+    }
+
+    @Override
+    public void loraBackward(Tensor dx, Tensor dA, Tensor dB, Tensor dt, Tensor dy, Tensor x, Tensor a, Tensor b,
+                             Tensor t, float scale, float dropout, StepScalars step, int adapter) {
+        LoraKernels.backward(device, loraWorkspace, dx, dA, dB, dt, dy, x, a, b, t, scale, dropout,
+                LoraKernels.MaskSeed.fromStep(mine(step).seed(), adapter));
+    }
+
+    /** Step scalars this backend's kernels can read: in its own memory. */
+    private StepScalars mine(StepScalars step) {
+        if (!step.livesIn(this)) {
+            throw new IllegalArgumentException("step scalars of another backend (or held on the host) given to " + this
+                    + ": use its stepScalars()");
+        }
+        return step;
+    }
+
+    @Override
+    public boolean supportsGraphs() {
+        return true;
+    }
+
+    @Override
+    public Graph captureGraph(Runnable body) {
+        return device.captureGraph(body);
+    }
+
     @Override
     public void scale(Tensor x, float s) {
         ActivationKernels.scale(device, x, s);
@@ -272,13 +364,13 @@ public final class CudaBackend implements Backend {
 
     @Override
     public void loraForward(Tensor y, Tensor t, Tensor x, Tensor a, Tensor b, float scale, float dropout, long seed) {
-        LoraKernels.forward(device, y, t, x, a, b, scale, dropout, seed);
+        LoraKernels.forward(device, loraWorkspace, y, t, x, a, b, scale, dropout, seed);
     }
 
     @Override
     public void loraBackward(Tensor dx, Tensor dA, Tensor dB, Tensor dt, Tensor dy, Tensor x, Tensor a, Tensor b,
                              Tensor t, float scale, float dropout, long seed) {
-        LoraKernels.backward(device, dx, dA, dB, dt, dy, x, a, b, t, scale, dropout, seed);
+        LoraKernels.backward(device, loraWorkspace, dx, dA, dB, dt, dy, x, a, b, t, scale, dropout, seed);
     }
 
     @Override
@@ -294,6 +386,7 @@ public final class CudaBackend implements Backend {
     @Override
     public void close() {
         device.synchronize();
+        loraWorkspace.close();
         scratchArena.close();
         device.close();
     }

@@ -48,7 +48,10 @@ class LoraContractTest {
         return out;
     }
 
-    /** N, in, out, r: odd sizes, a GPU's 64-row tile edges, rank 1, a rank that is not a multiple of 16, rank 64. */
+    /**
+     * N, in, out, r: odd sizes (rows that end inside the dropout kernel's 8-element packs), 64-row
+     * edges, rank 1, a rank that is not a multiple of 8, rank 64.
+     */
     static Stream<Arguments> cases() {
         return Stream.concat(Target.crossed(withDropout(new int[] {70, 100, 90, 8}, new int[] {33, 65, 130, 64},
                         new int[] {5, 7, 3, 1}, new int[] {130, 48, 40, 37}, new int[] {64, 64, 64, 16})),

@@ -19,12 +19,16 @@ import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.util.Locale;
 import java.util.Map;
+import java.util.Optional;
 import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.atomic.AtomicBoolean;
 import jcuda.Pointer;
 import jcuda.cudaDataType;
 import jcuda.driver.*;
 import jcuda.jcublas.*;
 import jcuda.runtime.cudaStream_t;
+import org.gpt4llm.backend.Backend;
+import org.gpt4llm.backend.cuda.device.CudaReleases.Version;
 import org.gpt4llm.nativelib.NativeLibraries;
 import org.gpt4llm.tensor.DType;
 import org.gpt4llm.tensor.Tensor;
@@ -32,7 +36,10 @@ import org.gpt4llm.tensor.Tensor;
 /**
  * A real GPU through JCuda's driver API and JCublas2: one primary context, one non-blocking
  * stream that every copy, launch and GEMM is queued on (so they run in program order), the
- * project's fatbin (kernels/*.cu compiled by nvcc for sm_80/sm_90 + PTX) as the module.
+ * project's fatbin (kernels/*.cu as sm_80 and sm_90 cubins + compute_80 PTX of ISA 8.2) as the
+ * module. Before the driver is handed the fatbin, what it needs ({@link Fatbin}: the PTX ISA, hence
+ * the driver; the architectures, hence the GPU) is checked against the driver and the GPU, so that a
+ * driver or GPU too old for it is refused with one sentence instead of a CUDA error code.
  *
  * <p>Device memory is a {@link MemorySegment} whose address is the device pointer and whose size is
  * the allocation's, freed by a cleanup action of the owning arena; it is never dereferenced in Java.
@@ -51,6 +58,8 @@ public final class CudaDevice implements Device {
     private static final int DEFAULT_DYNAMIC_SMEM = 48 << 10;
     /** The device whose context each thread last made current. */
     private static final ThreadLocal<CudaDevice> CURRENT = new ThreadLocal<>();
+    /** Whether the fall back to the PTX alone has been reported (once per JVM, not per device). */
+    private static final AtomicBoolean PTX_FALLBACK_REPORTED = new AtomicBoolean();
 
     private final int ordinal;
     private final CUdevice device = new CUdevice();
@@ -59,10 +68,15 @@ public final class CudaDevice implements Device {
     private final CUmodule module = new CUmodule();
     private final cublasHandle blas = new cublasHandle();
     private final Map<String, Kernel> kernels = new ConcurrentHashMap<>();
+    private final DeviceCounting counting = new DeviceCounting();
+    /** The thread whose stream work is being captured into a graph (and so not counted as run), or null. */
+    private volatile Thread capturing;
     private boolean contextRetained, streamCreated, moduleLoaded, blasCreated;
     private long workspace;
     private int ccMajor, ccMinor;
+    private Version driverCuda;
     private String description;
+    private String kernelImage;
     private volatile boolean closed;
 
     /** A kernel of the module and the dynamic shared memory it has been allowed so far. */
@@ -77,14 +91,15 @@ public final class CudaDevice implements Device {
 
     /**
      * Opens GPU {@code ordinal}. Fails with one sentence where there is no NVIDIA driver or cuBLAS 12
-     * ({@link CudaAvailability}), no such GPU, a GPU older than sm_80, or no fatbin in this build.
+     * ({@link CudaAvailability}), no fatbin in this build, no such GPU, or a GPU or driver too old for
+     * the fatbin's kernels.
      */
     public static CudaDevice open(int ordinal) {
         CudaAvailability.require();
-        byte[] image = readFatbin();
+        Fatbin kernels = kernels();
         CudaDevice d = new CudaDevice(ordinal);
         try {
-            d.init(image);
+            d.init(kernels);
             return d;
         } catch (RuntimeException | Error e) {
             d.close();
@@ -92,7 +107,8 @@ public final class CudaDevice implements Device {
         }
     }
 
-    private static byte[] readFatbin() {
+    /** This build's fatbin, read and parsed (no driver needed); fails with one sentence where there is none. */
+    public static Fatbin kernels() {
         java.nio.file.Path file;
         try {
             file = NativeLibraries.locate(FATBIN);
@@ -102,18 +118,23 @@ public final class CudaDevice implements Device {
                     + "nvcc on the PATH (mvn -DskipTests package) or use --backend cuda-emu");
         }
         try {
-            return Files.readAllBytes(file);
+            return Fatbin.read(Files.readAllBytes(file), FATBIN);
         } catch (IOException e) {
             throw new CudaException("cannot read " + file + ": " + e.getMessage());
+        } catch (IllegalArgumentException e) {
+            throw new CudaException(e.getMessage() + "; rebuild it (mvn -DskipTests package)");
         }
     }
 
-    private void init(byte[] image) {
+    private void init(Fatbin kernels) {
         int r = cuInit(0);
         if (r != CUresult.CUDA_SUCCESS) {
             throw new CudaException("the NVIDIA driver is installed but offers no usable GPU: cuInit failed with "
                     + CUresult.stringFor(r) + "; use --backend cpu or cuda-emu");
         }
+        int[] version = new int[1];
+        check(cuDriverGetVersion(version), "cuDriverGetVersion");
+        driverCuda = Version.ofDriver(version[0]);
         int[] count = new int[1];
         check(cuDeviceGetCount(count), "cuDeviceGetCount");
         if (ordinal < 0 || ordinal >= count[0]) {
@@ -129,24 +150,48 @@ public final class CudaDevice implements Device {
         check(cuDeviceTotalMem(total, device), "cuDeviceTotalMem");
         String gpu = new String(name, StandardCharsets.UTF_8).trim().replace("\0", "");
         description = String.format(Locale.ROOT, "%s (sm_%d%d, %s)", gpu, ccMajor, ccMinor, size(total[0]));
-        if (ccMajor < 8) {
-            // the kernels use bf16 tensor-core mma.sync, which needs Ampere or newer
-            throw new CudaException("the cuda backend needs a GPU of compute capability 8.0 or newer (bf16 tensor "
-                    + "cores); device " + ordinal + " is " + description + "; use --backend cpu");
-        }
+        Optional<String> refusal = kernels.refusal(driverCuda, ccMajor, ccMinor, "device " + ordinal + " is " + description);
+        if (refusal.isPresent()) throw new CudaException(refusal.get());
         check(cuDevicePrimaryCtxRetain(context, device), "cuDevicePrimaryCtxRetain");
         contextRetained = true;
         current();
         check(cuStreamCreate(stream, CUstream_flags.CU_STREAM_NON_BLOCKING), "cuStreamCreate");
         streamCreated = true;
-        // the fatbin holds SASS for sm_80 and sm_90 and compute_90 PTX, which the driver JIT-compiles for newer GPUs
-        check(cuModuleLoadData(module, image), "cuModuleLoadData of " + FATBIN + " on " + description);
-        moduleLoaded = true;
+        loadModule(kernels);
         checkBlas(cublasCreate(blas), "cublasCreate");
         blasCreated = true;
         checkBlas(cublasSetStream(blas, new cudaStream_t(stream)), "cublasSetStream");
         workspace = malloc(CUBLAS_WORKSPACE_BYTES);
         checkBlas(cublasSetWorkspace(blas, ptr(workspace), CUBLAS_WORKSPACE_BYTES), "cublasSetWorkspace");
+    }
+
+    /**
+     * The driver picks the cubin for this GPU, or JIT-compiles the PTX for a newer one. A driver
+     * older than the toolkit that wrote the cubins may refuse the whole fatbin (CUDA 13's ptxas
+     * writes an ELF ABI that drivers before R570 predate) although it can JIT the PTX, whose ISA
+     * the build kept at 8.2: then the PTX alone is loaded.
+     */
+    private void loadModule(Fatbin kernels) {
+        String where = FATBIN + " on " + description + " with a driver for CUDA " + driverCuda;
+        int whole = cuModuleLoadData(module, kernels.bytes());
+        if (whole == CUresult.CUDA_SUCCESS) {
+            moduleLoaded = true;
+            kernelImage = kernels.cubinFor(ccMajor, ccMinor).map(c -> c.archName() + " cubin")
+                    .orElseGet(() -> kernels.ptx().orElseThrow().archName() + " PTX, JIT-compiled by the driver");
+            return;
+        }
+        Optional<byte[]> ptx = kernels.ptxFallback(driverCuda, ccMajor, ccMinor);
+        if (ptx.isEmpty()) check(whole, "cuModuleLoadData of " + where);
+        String ptxName = kernels.ptx().orElseThrow().archName() + " PTX (ISA " + kernels.ptxIsa().orElseThrow() + ")";
+        if (PTX_FALLBACK_REPORTED.compareAndSet(false, true)) {
+            System.err.println("gpt4llm: the NVIDIA driver (CUDA " + driverCuda + ") refused " + FATBIN + " as a whole ("
+                    + CUresult.stringFor(whole) + "), likely for its cubins' newer ELF ABI; loading its " + ptxName
+                    + " alone, which the driver JIT-compiles (a slower first start)");
+        }
+        check(cuModuleLoadData(module, ptx.get()), "cuModuleLoadData of the " + ptxName + " of " + where
+                + " (after the whole fatbin failed with " + CUresult.stringFor(whole) + ")");
+        moduleLoaded = true;
+        kernelImage = ptxName + " alone, JIT-compiled by the driver (it refused the cubins: " + CUresult.stringFor(whole) + ")";
     }
 
     private int attribute(int which) {
@@ -162,6 +207,16 @@ public final class CudaDevice implements Device {
 
     public int ordinal() {
         return ordinal;
+    }
+
+    /** Which image of the fatbin the driver runs: "sm_90 cubin", or the PTX and why. */
+    public String kernelImage() {
+        return kernelImage;
+    }
+
+    /** The CUDA release the driver supports (cuDriverGetVersion). */
+    public Version driverCuda() {
+        return driverCuda;
     }
 
     /** Compute capability as major*10 + minor, e.g. 90 for an H100. */
@@ -184,8 +239,10 @@ public final class CudaDevice implements Device {
     private Tensor allocate(Arena arena, DType dtype, long[] shape, boolean zeroed) {
         long bytes = Tensor.numel(shape) * dtype.bytes();
         if (bytes == 0) return Tensor.wrap(MemorySegment.NULL, dtype, shape);
+        refuseWhileCapturing("allocate");
         current();
         long address = malloc(bytes);
+        counting.allocation();
         try {
             if (zeroed) check(cuMemsetD8Async(ptr(address), (byte) 0, bytes, stream), "cuMemsetD8Async of " + size(bytes));
             MemorySegment seg = MemorySegment.ofAddress(address).reinterpret(bytes, arena, s -> free(address));
@@ -216,6 +273,7 @@ public final class CudaDevice implements Device {
     private void free(long address) {
         if (closed) return;
         current();
+        counting.free();
         cuStreamSynchronize(stream);
         cuMemFree(ptr(address));
     }
@@ -229,7 +287,9 @@ public final class CudaDevice implements Device {
         long bytes = dst.byteSize();
         requireHost("upload", host, bytes, dst);
         if (bytes == 0) return;
+        refuseWhileCapturing("upload");
         current();
+        counting.upload(bytes);
         if (host.isNative()) {
             check(cuMemcpyHtoDAsync(ptr(dst), hostPtr(host), bytes, stream), "cuMemcpyHtoDAsync of " + size(bytes));
             return;
@@ -238,7 +298,8 @@ public final class CudaDevice implements Device {
             MemorySegment s = staging.allocate(bytes, 64);
             MemorySegment.copy(host, 0, s, 0, bytes);
             check(cuMemcpyHtoDAsync(ptr(dst), hostPtr(s), bytes, stream), "cuMemcpyHtoDAsync of " + size(bytes));
-            synchronize();
+            counting.synchronization();
+            drain();
         }
     }
 
@@ -248,16 +309,18 @@ public final class CudaDevice implements Device {
         long bytes = src.byteSize();
         requireHost("download", host, bytes, src);
         if (bytes == 0) return;
+        refuseWhileCapturing("download");
         current();
+        counting.download(bytes);
         if (host.isNative()) {
             check(cuMemcpyDtoHAsync(hostPtr(host), ptr(src), bytes, stream), "cuMemcpyDtoHAsync of " + size(bytes));
-            synchronize();
+            drain();
             return;
         }
         try (Arena staging = Arena.ofConfined()) {
             MemorySegment s = staging.allocate(bytes, 64);
             check(cuMemcpyDtoHAsync(hostPtr(s), ptr(src), bytes, stream), "cuMemcpyDtoHAsync of " + size(bytes));
-            synchronize();
+            drain();
             MemorySegment.copy(s, 0, host, 0, bytes);
         }
     }
@@ -275,6 +338,7 @@ public final class CudaDevice implements Device {
         }
         if (dst.byteSize() == 0) return;
         current();
+        if (!capturing()) counting.copy();
         check(cuMemcpyDtoDAsync(ptr(dst), ptr(src), dst.byteSize(), stream), "cuMemcpyDtoDAsync of " + size(dst.byteSize()));
     }
 
@@ -282,6 +346,7 @@ public final class CudaDevice implements Device {
     public void zero(Tensor t) {
         if (t.byteSize() == 0) return;
         current();
+        if (!capturing()) counting.memset();
         check(cuMemsetD8Async(ptr(t), (byte) 0, t.byteSize(), stream), "cuMemsetD8Async of " + size(t.byteSize()));
     }
 
@@ -291,6 +356,7 @@ public final class CudaDevice implements Device {
     public void launch(String name, Dim3 grid, Dim3 block, int sharedBytes, Object... args) {
         current();
         Kernel k = kernel(name, sharedBytes);
+        if (!capturing()) counting.launch();
         check(cuLaunchKernel(k.function, grid.x(), grid.y(), grid.z(), block.x(), block.y(), block.z(), sharedBytes,
                 stream, JCudaArgs.kernelParams(name, args), null),
                 "cuLaunchKernel of " + name + " (grid " + dims(grid) + ", block " + dims(block) + ", " + sharedBytes + " B shared)");
@@ -334,6 +400,7 @@ public final class CudaDevice implements Device {
         checkMatrix("C", c, m, n, ldc);
         if (m == 0 || n == 0) return;
         current();
+        if (!capturing()) counting.gemm();
         // JCublas2's cublasGemmEx takes the pre-CUDA-11 compute type (a cudaDataType) and maps it;
         // cublasGemmEx_new passes a cublasComputeType through as it is
         checkBlas(cublasGemmEx_new(blas,
@@ -367,8 +434,32 @@ public final class CudaDevice implements Device {
 
     @Override
     public void synchronize() {
+        refuseWhileCapturing("synchronize");
         current();
+        counting.synchronization();
+        drain();
+    }
+
+    /** Waits for the stream; the caller has counted why. */
+    private void drain() {
         check(cuStreamSynchronize(stream), "cuStreamSynchronize (an earlier launch or copy failed)");
+    }
+
+    @Override
+    public DeviceCounters counters() {
+        return counting.snapshot();
+    }
+
+    private boolean capturing() {
+        return capturing == Thread.currentThread();
+    }
+
+    /** What would invalidate a stream capture, refused with one sentence before CUDA fails it with an error code. */
+    private void refuseWhileCapturing(String what) {
+        if (capturing()) {
+            throw new IllegalStateException(what + " while a graph is being captured: a captured step may only queue "
+                    + "kernels, GEMMs, device copies and zero fills");
+        }
     }
 
     @Override
@@ -407,11 +498,22 @@ public final class CudaDevice implements Device {
     /**
      * Records the launches, copies and GEMMs {@code body} queues into a CUDA graph, for replay with
      * one launch. While capturing, the calling thread may only queue work: allocate, upload,
-     * download and synchronize are not allowed (they fail with a CUDA error naming the call).
+     * download and synchronize are refused ({@link IllegalStateException}); what else would break the
+     * capture fails with a CUDA error naming the call. Kernels and cuBLAS handles must have been used
+     * once before (a warm-up), so that loading a function or sizing a workspace does not happen here.
      */
+    @Override
     public CudaGraph captureGraph(Runnable body) {
         current();
-        return CudaGraph.capture(stream, body, this::current);
+        synchronized (this) {
+            if (capturing != null) throw new IllegalStateException("a graph is already being captured on " + description);
+            capturing = Thread.currentThread();
+        }
+        try {
+            return CudaGraph.capture(stream, body, this::current, counting::graphLaunch);
+        } finally {
+            capturing = null;
+        }
     }
 
     /** Releases the module, stream, cuBLAS handle and context; errors are not reported, the work is over. */

@@ -2,6 +2,7 @@ package org.gpt4llm.backend.cuda.device;
 
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
+import org.gpt4llm.backend.Backend;
 import org.gpt4llm.tensor.DType;
 import org.gpt4llm.tensor.Tensor;
 
@@ -56,6 +57,18 @@ public interface Device extends AutoCloseable {
 
     /** Waits for all queued work. */
     void synchronize();
+
+    /** What this device has done so far: launches, synchronisations, allocations, copies (see {@link DeviceCounters}). */
+    DeviceCounters counters();
+
+    /**
+     * Records the launches, GEMMs, copies and zero fills {@code body} queues from the calling thread,
+     * without running them, as a graph that {@link Backend.Graph#launch()} replays with one call: every
+     * argument (pointers, shapes, scalars) as it was when captured, so what changes between replays
+     * must be read from device memory. While capturing, the calling thread may not allocate, upload,
+     * download or synchronize (an {@link IllegalStateException} or a CUDA error naming the call).
+     */
+    Backend.Graph captureGraph(Runnable body);
 
     /** Opens a named range on the profiler timeline (NVTX on a GPU; a no-op where there is none). */
     void rangePush(String name);

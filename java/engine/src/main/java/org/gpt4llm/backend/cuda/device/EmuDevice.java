@@ -10,8 +10,11 @@ import java.lang.foreign.FunctionDescriptor;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.SymbolLookup;
 import java.lang.invoke.MethodHandle;
+import java.util.ArrayList;
+import java.util.List;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.locks.ReentrantLock;
+import org.gpt4llm.backend.Backend;
 import org.gpt4llm.backend.cpu.CpuKernels;
 import org.gpt4llm.backend.cpu.OpenBlas;
 import org.gpt4llm.nativelib.NativeLibraries;
@@ -34,7 +37,10 @@ import org.gpt4llm.tensor.Tensor;
  * an upload, a copy of written memory, {@link #zero}, a kernel's store or a GEMM's output.
  *
  * <p>Launches are synchronous and serialised (one at a time in the process), so
- * {@link #synchronize()} has nothing to wait for.
+ * {@link #synchronize()} has nothing to wait for. Work is counted as on a GPU ({@link #counters()}),
+ * and a graph is captured as CUDA captures one ({@link #captureGraph}): the work is recorded with its
+ * argument values, not run, and each replay runs it again with those same values, on this device's
+ * workers and under the sanitizer, from whichever thread launches the graph.
  */
 public final class EmuDevice implements Device {
     public static final String LIBRARY = "libgpt4llm_emu.so";
@@ -81,6 +87,11 @@ public final class EmuDevice implements Device {
     /** The ranges pushed ("+name") and popped ("-name") since {@link #recordRanges}, or null when not recording. */
     private java.util.List<String> rangeLog;
     private final java.util.ArrayDeque<String> openRanges = new java.util.ArrayDeque<>();
+    private final DeviceCounting counting = new DeviceCounting();
+    /** The thread capturing a graph, or null; only its calls are recorded (CUDA's thread-local capture mode). */
+    private volatile Thread capturing;
+    /** What the capturing thread has queued so far. */
+    private List<Runnable> captured;
     private volatile boolean closed;
 
     /** Runs launches on as many worker threads as the machine has cores (at most 32). */
@@ -139,6 +150,7 @@ public final class EmuDevice implements Device {
     /** Runtime memory (256-byte aligned, as cudaMalloc's), freed when the arena closes. */
     private Tensor allocate(Arena arena, DType dtype, long[] shape, boolean zeroed) {
         open();
+        refuseWhileCapturing("allocate");
         long bytes = Tensor.numel(shape) * dtype.bytes();
         MemorySegment p;
         try {
@@ -151,12 +163,19 @@ public final class EmuDevice implements Device {
                     + " bytes for " + dtype + " " + java.util.Arrays.toString(shape) + " (" + bytesInUse() + " in use)");
         }
         long address = p.address();
+        boolean counted = bytes > 0;  // as cudaMalloc(0), an empty tensor allocates nothing on a GPU
+        MemorySegment seg;
         try {
-            return Tensor.wrap(p.reinterpret(bytes, arena, s -> free(address)), dtype, shape);
+            seg = p.reinterpret(bytes, arena, s -> {
+                free(address);
+                if (counted) counting.free();
+            });
         } catch (RuntimeException e) {
             free(address);  // e.g. the arena was already closed
             throw e;
         }
+        if (counted) counting.allocation();
+        return Tensor.wrap(seg, dtype, shape);
     }
 
     private static void free(long address) {
@@ -178,26 +197,38 @@ public final class EmuDevice implements Device {
 
     @Override
     public void upload(Tensor dst, MemorySegment host) {
+        refuseWhileCapturing("upload");
         if (host.byteSize() < dst.byteSize()) {
             throw new IllegalArgumentException("upload into " + dst + " needs " + dst.byteSize() + " bytes, host has "
                     + host.byteSize());
         }
+        counting.upload(dst.byteSize());
+        if (!host.isNative()) counting.synchronization();  // a GPU stages heap memory and waits for the copy
         MemorySegment.copy(host, 0, dst.data(), 0, dst.byteSize());
         markWritten(dst.data(), dst.byteSize());
     }
 
     @Override
     public void download(MemorySegment host, Tensor src) {
+        refuseWhileCapturing("download");
         if (host.byteSize() < src.byteSize()) {
             throw new IllegalArgumentException("download of " + src + " needs " + src.byteSize() + " bytes, host has "
                     + host.byteSize());
         }
+        counting.download(src.byteSize());
         MemorySegment.copy(src.data(), 0, host, 0, src.byteSize());
     }
 
     @Override
     public void copy(Tensor dst, Tensor src) {
         if (dst.byteSize() != src.byteSize()) throw new IllegalArgumentException("copy of " + src + " into " + dst);
+        if (record(() -> copyNow(dst, src))) return;
+        counting.copy();
+        copyNow(dst, src);
+    }
+
+    /** The copy and its written bytes: the destination is written where the source was. */
+    private static void copyNow(Tensor dst, Tensor src) {
         MemorySegment.copy(src.data(), 0, dst.data(), 0, src.byteSize());
         try {
             COPY_WRITTEN.invokeExact(dst.data(), src.data(), src.byteSize());
@@ -208,6 +239,12 @@ public final class EmuDevice implements Device {
 
     @Override
     public void zero(Tensor t) {
+        if (record(() -> zeroNow(t))) return;
+        counting.memset();
+        zeroNow(t);
+    }
+
+    private static void zeroNow(Tensor t) {
         t.data().fill((byte) 0);
         markWritten(t.data(), t.byteSize());
     }
@@ -227,6 +264,14 @@ public final class EmuDevice implements Device {
         if (sharedBytes < 0) throw new IllegalArgumentException("kernel " + name + ": negative shared memory " + sharedBytes);
         Kernel kernel = kernels.computeIfAbsent(name, EmuDevice::find);
         checkArguments(name, kernel.params(), args);
+        Object[] values = args.clone();  // a captured launch keeps the values it was given, as cuLaunchKernel's capture does
+        if (record(() -> run(kernel, name, grid, block, sharedBytes, values))) return;
+        counting.launch();
+        run(kernel, name, grid, block, sharedBytes, values);
+    }
+
+    private void run(Kernel kernel, String name, Dim3 grid, Dim3 block, int sharedBytes, Object[] args) {
+        open();
         try (Arena arena = Arena.ofConfined()) {
             MemorySegment dims = arena.allocate(JAVA_INT, 7);
             int[] d = {grid.x(), grid.y(), grid.z(), block.x(), block.y(), block.z(), sharedBytes};
@@ -346,6 +391,15 @@ public final class EmuDevice implements Device {
         long needA = span("A", a, transA ? k : m, transA ? m : k, lda);
         long needB = span("B", b, transB ? n : k, transB ? k : n, ldb);
         long needC = span("C", c, m, n, ldc);
+        Runnable gemm = () -> sgemm(transA, transB, m, n, k, alpha, a, needA, lda, b, needB, ldb, beta, c, needC, ldc);
+        if (record(gemm)) return;
+        counting.gemm();
+        gemm.run();
+    }
+
+    /** The GEMM itself, run now or at each replay of a graph: what it reads is checked when it runs. */
+    private static void sgemm(boolean transA, boolean transB, int m, int n, int k, float alpha, Tensor a, long needA,
+                              int lda, Tensor b, long needB, int ldb, float beta, Tensor c, long needC, int ldc) {
         if (SANITIZER) {
             if (k > 0) {
                 requireWritten("A", a, transA ? k : m, transA ? m : k, lda);
@@ -415,7 +469,77 @@ public final class EmuDevice implements Device {
     }
 
     @Override
-    public void synchronize() {}
+    public void synchronize() {
+        refuseWhileCapturing("synchronize");
+        counting.synchronization();
+    }
+
+    @Override
+    public DeviceCounters counters() {
+        return counting.snapshot();
+    }
+
+    /**
+     * Runs {@code body} with this thread's launches, GEMMs, copies and zero fills recorded instead of run;
+     * the graph replays them in order. Allocating, copying to or from the host and synchronising are
+     * refused meanwhile, as stream capture refuses them on a GPU.
+     */
+    @Override
+    public Backend.Graph captureGraph(Runnable body) {
+        open();
+        List<Runnable> work = new ArrayList<>();
+        synchronized (this) {
+            if (capturing != null) throw new IllegalStateException("a graph is already being captured on " + describe());
+            captured = work;
+            capturing = Thread.currentThread();
+        }
+        try {
+            body.run();
+        } finally {
+            synchronized (this) {
+                capturing = null;
+                captured = null;
+            }
+        }
+        return new EmuGraph(List.copyOf(work));
+    }
+
+    /** Queues {@code op} into the graph being captured when this thread captures one; false otherwise. */
+    private boolean record(Runnable op) {
+        if (capturing != Thread.currentThread()) return false;
+        captured.add(op);
+        return true;
+    }
+
+    private void refuseWhileCapturing(String what) {
+        if (capturing == Thread.currentThread()) {
+            throw new IllegalStateException(what + " while a graph is being captured: a captured step may only queue "
+                    + "kernels, GEMMs, device copies and zero fills");
+        }
+    }
+
+    /** Recorded work: each launch runs every recorded call again, with the arguments it was recorded with. */
+    private final class EmuGraph implements Backend.Graph {
+        private final List<Runnable> work;
+        private boolean closed;
+
+        EmuGraph(List<Runnable> work) {
+            this.work = work;
+        }
+
+        @Override
+        public void launch() {
+            if (closed) throw new IllegalStateException("the graph is closed");
+            open();
+            counting.graphLaunch();
+            for (Runnable op : work) op.run();
+        }
+
+        @Override
+        public void close() {
+            closed = true;
+        }
+    }
 
     /** No profiler timeline here; the depth is kept so that an unbalanced pop is caught on the CPU. */
     @Override

@@ -24,6 +24,36 @@ public final class AdamWKernels {
      */
     public static void adamw(Device d, Tensor param, Tensor master, Tensor grad, Tensor m, Tensor v,
                              Backend.AdamW hp, float lr, int step, float gradScale, Tensor clipFactor) {
+        long n = checkSlots(param, master, grad, m, v);
+        if (clipFactor != null) numel(dtype(clipFactor, DType.F32, "adamw clip factor"), 1, "adamw clip factor");
+        if (step < 1) throw new IllegalArgumentException("adamw step counts from 1, got " + step);
+        if (n == 0) return;
+        d.launch("adamw_step", grid(n), Dim3.of(BLOCK), 0, param, master, grad, m, v, n, hp.beta1(), hp.beta2(),
+                hp.eps(), hp.decay(lr), hp.stepSize(lr, step), hp.invBc2s(step), gradScale, KernelArgs.orNull(clipFactor));
+    }
+
+    /**
+     * The same update with the step's scalars read on the device (F32 [1] each, set once per step, see
+     * {@link org.gpt4llm.backend.StepScalars}): {@code decay} = 1 - lr * weight decay, {@code stepSize}
+     * = lr / (1 - beta1^step), {@code invBc2s} = 1 / sqrt(1 - beta2^step) and the clip factor; the
+     * betas and eps of {@code hp} are passed as they are. A launch captured into a CUDA graph replays
+     * with each step's values; a clip factor that is not finite skips the update.
+     */
+    public static void adamw(Device d, Tensor param, Tensor master, Tensor grad, Tensor m, Tensor v, Backend.AdamW hp,
+                             Tensor decay, Tensor stepSize, Tensor invBc2s, Tensor clipFactor) {
+        long n = checkSlots(param, master, grad, m, v);
+        for (Tensor s : new Tensor[] {decay, stepSize, invBc2s, clipFactor}) numel(dtype(s, DType.F32, "adamw step scalar"), 1, "adamw step scalar");
+        if (n == 0) return;
+        d.launch("adamw_step_device", grid(n), Dim3.of(BLOCK), 0, param, master, grad, m, v, n, hp.beta1(), hp.beta2(),
+                hp.eps(), 1f, decay, stepSize, invBc2s, clipFactor);
+    }
+
+    private static Dim3 grid(long n) {
+        return Dim3.of(Math.min(MAX_GRID, KernelArgs.ceilDiv(n, BLOCK)));
+    }
+
+    /** Checks the tensors of one parameter's update; returns its element count. */
+    private static long checkSlots(Tensor param, Tensor master, Tensor grad, Tensor m, Tensor v) {
         dtype(param, DType.BF16, "adamw param");
         dtype(master, DType.F32, "adamw master");
         dtype(grad, DType.F32, "adamw grad");
@@ -34,16 +64,6 @@ public final class AdamWKernels {
         numel(grad, n, "adamw grad");
         numel(m, n, "adamw m");
         numel(v, n, "adamw v");
-        if (clipFactor != null) numel(dtype(clipFactor, DType.F32, "adamw clip factor"), 1, "adamw clip factor");
-        if (step < 1) throw new IllegalArgumentException("adamw step counts from 1, got " + step);
-        if (n == 0) return;
-        // the step's scalars in fp64, as PyTorch computes them in Python, then rounded to fp32
-        double bc1 = 1.0 - Math.pow(hp.beta1(), step), bc2 = 1.0 - Math.pow(hp.beta2(), step);
-        float decay = (float) (1.0 - (double) lr * hp.weightDecay());
-        float stepSize = (float) (lr / bc1);
-        float invBc2s = (float) (1.0 / Math.sqrt(bc2));
-        int grid = Math.min(MAX_GRID, KernelArgs.ceilDiv(n, BLOCK));
-        d.launch("adamw_step", Dim3.of(grid), Dim3.of(BLOCK), 0, param, master, grad, m, v, n, hp.beta1(), hp.beta2(),
-                hp.eps(), decay, stepSize, invBc2s, gradScale, KernelArgs.orNull(clipFactor));
+        return n;
     }
 }

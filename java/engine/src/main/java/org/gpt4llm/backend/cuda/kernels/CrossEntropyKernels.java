@@ -39,7 +39,19 @@ public final class CrossEntropyKernels {
      */
     public static int crossEntropy(Device d, Tensor losses, Tensor dlogits, Tensor logits, Tensor targets,
                                    int[] hostTargets, int ignoreIndex, float gradScale) {
+        return crossEntropy(d, losses, dlogits, logits, targets, hostTargets, ignoreIndex, gradScale, null);
+    }
+
+    /**
+     * As the overload above, with the gradient scale read on the device from {@code deviceGradScale}
+     * (F32 [1]) instead of {@code gradScale} when it is not null: a launch captured into a CUDA graph
+     * then replays with the scale of each step.
+     */
+    public static int crossEntropy(Device d, Tensor losses, Tensor dlogits, Tensor logits, Tensor targets,
+                                   int[] hostTargets, int ignoreIndex, float gradScale, Tensor deviceGradScale) {
         dtype(losses, DType.F32, "cross-entropy losses");
+        if (deviceGradScale != null) KernelArgs.numel(dtype(deviceGradScale, DType.F32, "cross-entropy gradient scale"), 1,
+                "cross-entropy gradient scale");
         dtype(logits, DType.BF16, "cross-entropy logits");
         dtype(targets, DType.I32, "cross-entropy targets");
         if (dlogits != null) dtype(dlogits, DType.BF16, "cross-entropy dlogits");
@@ -68,7 +80,7 @@ public final class CrossEntropyKernels {
         // enough warps for 8 elements per thread on small vocabularies, 512 threads from V = 4096 on
         int block = Math.min(512, Math.max(32, KernelArgs.ceilDiv(KernelArgs.ceilDiv(v, 8), 32) * 32));
         d.launch("cross_entropy_fwd_bwd", Dim3.of(n), Dim3.of(block), 0, losses, KernelArgs.orNull(dlogits), logits,
-                targets, n, v, ignoreIndex, gradScale);
+                targets, n, v, ignoreIndex, gradScale, KernelArgs.orNull(deviceGradScale));
         return counted;
     }
 }

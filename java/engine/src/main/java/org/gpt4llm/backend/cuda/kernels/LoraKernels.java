@@ -3,24 +3,84 @@ package org.gpt4llm.backend.cuda.kernels;
 import static org.gpt4llm.backend.cuda.kernels.KernelArgs.dtype;
 import static org.gpt4llm.backend.cuda.kernels.KernelArgs.numel;
 
+import java.lang.foreign.Arena;
 import org.gpt4llm.backend.LoraDropout;
 import org.gpt4llm.backend.cuda.device.Device;
-import org.gpt4llm.backend.cuda.device.Device.Dim3;
 import org.gpt4llm.tensor.DType;
 import org.gpt4llm.tensor.Tensor;
 
 /**
- * Launches kernels/lora.cu: the low-rank adapter path {@code y += scale * (dropout(x) Aᵀ) Bᵀ} with
- * x BF16 [N, in], A BF16 [r, in], B BF16 [out, r], y BF16 [N, out], r at most {@value #MAX_RANK},
- * and its backward. {@code scale} is PEFT's scaling, alpha / r.
+ * The low-rank adapter path {@code y += scale * (dropout(x) Aᵀ) Bᵀ} with x BF16 [N, in], A BF16
+ * [r, in], B BF16 [out, r], y BF16 [N, out], and its backward: the products as GEMMs of the device
+ * (cuBLAS on a GPU: bf16 operands, fp32 accumulation, tensor cores) around the element-wise kernels
+ * of kernels/lora.cu, whose header gives the math, the order of the steps and why t and dt enter the
+ * GEMMs as three bf16 pieces. {@code scale} is PEFT's scaling, alpha / r.
  */
 public final class LoraKernels {
-    /** The largest rank the kernels' tiles hold. */
-    public static final int MAX_RANK = 64;
-
-    private static final int TILE = 64, BLOCK = 256;
+    /** t and dt enter the GEMMs as this many bf16 pieces, whose sum is the fp32 value exactly. */
+    static final int PIECES = 3;
 
     private LoraKernels() {}
+
+    /**
+     * Device scratch of the LoRA path, kept from call to call and grown when a call needs more: the
+     * pieces of t and dt, the weights repeated per piece, the pieces' partial weight gradients and,
+     * with dropout, the masked input (in the backward also dx's product before the mask: N x in fp32,
+     * the largest part). Calls in one stream reuse it safely; growing waits for the queued work
+     * before freeing the old buffer, so a CUDA graph should be captured only after a call of the
+     * largest size. The memory is not zero-filled: every region is written before it is read, which
+     * the emulation's sanitizer checks.
+     */
+    public static final class Workspace implements AutoCloseable {
+        /** cudaMalloc's alignment, kept by every region so vectorised kernels see aligned rows. */
+        private static final long ALIGNMENT = 256;
+
+        private final Device device;
+        private Arena arena;
+        private Tensor memory;
+
+        public Workspace(Device device) {
+            this.device = device;
+        }
+
+        /** Bytes held now (the largest call's need so far). */
+        public long bytes() {
+            return memory == null ? 0 : memory.byteSize();
+        }
+
+        /** Views of consecutive aligned regions of the given dtype and shape, valid until the next call. */
+        private Tensor[] regions(DType[] dtypes, long[]... shapes) {
+            long[] offsets = new long[shapes.length];
+            long total = 0;
+            for (int i = 0; i < shapes.length; i++) {
+                offsets[i] = total;
+                total += (Tensor.numel(shapes[i]) * dtypes[i].bytes() + ALIGNMENT - 1) / ALIGNMENT * ALIGNMENT;
+            }
+            if (memory == null || memory.byteSize() < total) {
+                if (arena != null) {
+                    device.synchronize();  // queued kernels may still use the old buffer
+                    arena.close();
+                }
+                arena = Arena.ofShared();
+                memory = device.allocateUninitialized(arena, DType.U8, total);
+            }
+            Tensor[] out = new Tensor[shapes.length];
+            for (int i = 0; i < shapes.length; i++) {
+                long bytes = Tensor.numel(shapes[i]) * dtypes[i].bytes();
+                out[i] = Tensor.wrap(memory.data().asSlice(offsets[i], bytes), dtypes[i], shapes[i]);
+            }
+            return out;
+        }
+
+        @Override
+        public void close() {
+            if (arena == null) return;
+            device.synchronize();
+            arena.close();
+            arena = null;
+            memory = null;
+        }
+    }
 
     /** N, in, out, r of one call, from A and B, checked against x and the row-shaped tensors. */
     private record Shape(int n, int in, int out, int r) {
@@ -32,7 +92,7 @@ public final class LoraKernels {
             int r = KernelArgs.toInt(a.dim(0), "lora rank"), in = KernelArgs.toInt(a.dim(1), "lora in features");
             int out = KernelArgs.toInt(b.dim(0), "lora out features");
             if (b.dim(1) != r) throw new IllegalArgumentException("lora B " + b + " does not match A " + a);
-            if (r < 1 || r > MAX_RANK) throw new IllegalArgumentException("lora rank must be 1.." + MAX_RANK + ", got " + r);
+            if (r < 1) throw new IllegalArgumentException("lora rank must be at least 1, got A " + a);
             if (in == 0 || x.numel() % in != 0) throw new IllegalArgumentException("lora x " + x + " is not rows of " + in);
             if (!(dropout >= 0f && dropout < 1f)) throw new IllegalArgumentException("lora dropout must be in [0, 1), got " + dropout);
             return new Shape(KernelArgs.toInt(x.numel() / in, "lora rows"), in, out, r);
@@ -40,17 +100,47 @@ public final class LoraKernels {
     }
 
     /**
+     * The seed of a launch's dropout mask: a value, or one derived on the device from the step's seed
+     * (I64 [1] in device memory) and the adapter's index ({@link LoraDropout#adapterSeed}), so that a
+     * step captured into a CUDA graph replays with each step's masks.
+     */
+    public record MaskSeed(long value, Tensor stepSeed, int adapter) {
+        public static MaskSeed of(long value) {
+            return new MaskSeed(value, null, 0);
+        }
+
+        public static MaskSeed fromStep(Tensor stepSeed, int adapter) {
+            numel(dtype(stepSeed, DType.I64, "lora step seed"), 1, "lora step seed");
+            return new MaskSeed(0L, stepSeed, adapter);
+        }
+    }
+
+    /**
      * {@code y} += scale * (dropout(x) Aᵀ) Bᵀ, saving {@code t} = dropout(x) Aᵀ (F32 [N, r],
      * overwritten) for the backward. The dropout mask is {@link LoraDropout#scale} of {@code seed}.
      */
-    public static void forward(Device d, Tensor y, Tensor t, Tensor x, Tensor a, Tensor b, float scale,
+    public static void forward(Device d, Workspace ws, Tensor y, Tensor t, Tensor x, Tensor a, Tensor b, float scale,
                                float dropout, long seed) {
+        forward(d, ws, y, t, x, a, b, scale, dropout, MaskSeed.of(seed));
+    }
+
+    /** As above with the mask seed a {@link MaskSeed}. */
+    public static void forward(Device d, Workspace ws, Tensor y, Tensor t, Tensor x, Tensor a, Tensor b, float scale,
+                               float dropout, MaskSeed seed) {
         Shape s = Shape.of(x, a, b, dropout);
         numel(dtype(y, DType.BF16, "lora y"), (long) s.n * s.out, "lora y");
         numel(dtype(t, DType.F32, "lora t"), (long) s.n * s.r, "lora t");
+        checkWorkspace(d, ws);
         if (s.n == 0) return;
-        d.launch("lora_forward", Dim3.of(KernelArgs.ceilDiv(s.n, TILE)), Dim3.of(BLOCK), 0, y, t, x, a, b, s.n, s.in,
-                s.out, s.r, scale, dropout, seed);
+        int n = s.n, in = s.in, out = s.out, r3 = PIECES * s.r;
+        Tensor[] w = ws.regions(new DType[] {DType.BF16, DType.BF16, DType.BF16},
+                new long[] {n, r3}, new long[] {out, r3}, new long[] {dropout > 0f ? n : 0, in});
+        Tensor t3 = w[0], b3 = w[1], t2 = t.view(n, s.r);
+        Tensor xk = masked(d, dropout > 0f ? w[2] : null, x.view(n, in), dropout, seed);
+        gemm(d, t2, xk, false, a, true, 1f / (1f - dropout), 0f);
+        split(d, t3, t2);
+        repeat(d, b3, b, 1);
+        gemm(d, y.view(n, out), t3, false, b3, true, scale, 1f);
     }
 
     /**
@@ -59,8 +149,14 @@ public final class LoraKernels {
      * {@code dx} (BF16 [N, in]) += mask ⊙ (dt A), skipped when dx is null; {@code dB} (F32 [out, r])
      * += scale * dyᵀ t; {@code dA} (F32 [r, in]) += dtᵀ dropout(x).
      */
-    public static void backward(Device d, Tensor dx, Tensor dA, Tensor dB, Tensor dt, Tensor dy, Tensor x, Tensor a,
-                                Tensor b, Tensor t, float scale, float dropout, long seed) {
+    public static void backward(Device d, Workspace ws, Tensor dx, Tensor dA, Tensor dB, Tensor dt, Tensor dy, Tensor x,
+                                Tensor a, Tensor b, Tensor t, float scale, float dropout, long seed) {
+        backward(d, ws, dx, dA, dB, dt, dy, x, a, b, t, scale, dropout, MaskSeed.of(seed));
+    }
+
+    /** As above with the mask seed a {@link MaskSeed}. */
+    public static void backward(Device d, Workspace ws, Tensor dx, Tensor dA, Tensor dB, Tensor dt, Tensor dy, Tensor x,
+                                Tensor a, Tensor b, Tensor t, float scale, float dropout, MaskSeed seed) {
         Shape s = Shape.of(x, a, b, dropout);
         if (dx != null) numel(dtype(dx, DType.BF16, "lora dx"), (long) s.n * s.in, "lora dx");
         numel(dtype(dA, DType.F32, "lora dA"), (long) s.r * s.in, "lora dA");
@@ -68,15 +164,103 @@ public final class LoraKernels {
         numel(dtype(dt, DType.F32, "lora dt"), (long) s.n * s.r, "lora dt");
         numel(dtype(dy, DType.BF16, "lora dy"), (long) s.n * s.out, "lora dy");
         numel(dtype(t, DType.F32, "lora t"), (long) s.n * s.r, "lora t");
+        checkWorkspace(d, ws);
         if (s.n == 0) return;
-        Dim3 block = Dim3.of(BLOCK);
-        d.launch("lora_backward_dx", Dim3.of(KernelArgs.ceilDiv(s.n, TILE)), block, 0, KernelArgs.orNull(dx), dt, dy,
-                a, b, s.n, s.in, s.out, s.r, scale, dropout, seed);
-        if (s.out > 0) {
-            d.launch("lora_backward_dB", Dim3.of(KernelArgs.ceilDiv(s.out, TILE)), block, 0, dB, dy, t, s.n, s.out, s.r,
-                    scale);
+        int n = s.n, in = s.in, out = s.out, r3 = PIECES * s.r;
+        float keepScale = 1f / (1f - dropout);
+        // the masked input, then (once dA has read it) dx's product before the mask: F32 [n, in]
+        long scratchRows = dropout > 0f ? n : 0;
+        Tensor[] w = ws.regions(new DType[] {DType.BF16, DType.BF16, DType.BF16, DType.F32, DType.F32},
+                new long[] {n, r3}, new long[] {n, r3}, new long[] {dx != null ? r3 : 0, in},
+                new long[] {(long) Math.max(out, in) * r3}, new long[] {scratchRows, in});
+        Tensor t3 = w[0], d3 = w[1], a3 = w[2], partials = w[3], scratch = w[4];
+        Tensor dy2 = dy.view(n, out), dt2 = dt.view(n, s.r);
+
+        gemm(d, dt2, dy2, false, b, false, scale, 0f);
+        split(d, t3, t.view(n, s.r));
+        split(d, d3, dt2);
+        Tensor pb = view(partials, out, r3);
+        gemm(d, pb, dy2, true, t3, false, scale, 0f);
+        sumPieces(d, dB, pb, 1);
+        Tensor xk = masked(d, dropout > 0f ? bf16View(scratch) : null, x.view(n, in), dropout, seed);
+        Tensor pa = view(partials, r3, in);
+        gemm(d, pa, d3, true, xk, false, keepScale, 0f);
+        sumPieces(d, dA, pa, in);
+        if (dx == null) return;
+        repeat(d, a3, a, in);
+        if (dropout == 0f) {
+            gemm(d, dx.view(n, in), d3, false, a3, false, 1f, 1f);
+        } else {
+            gemm(d, scratch, d3, false, a3, false, 1f, 0f);
+            dropout(d, dx.view(n, in), null, scratch, keepScale, dropout, seed);
         }
-        d.launch("lora_backward_dA", Dim3.of(KernelArgs.ceilDiv(s.in, TILE)), block, 0, dA, dt, x, s.n, s.in, s.r,
-                dropout, seed);
+    }
+
+    private static void checkWorkspace(Device d, Workspace ws) {
+        if (ws == null || ws.device != d) throw new IllegalArgumentException("lora needs a Workspace of the device it runs on");
+    }
+
+    /** Row-major {@code c = alpha * op(a) op(b) + beta * c} of 2-D tensors, the strides their row lengths. */
+    private static void gemm(Device d, Tensor c, Tensor a, boolean ta, Tensor b, boolean tb, float alpha, float beta) {
+        int m = (int) c.dim(0), n = (int) c.dim(1), k = (int) (ta ? a.dim(0) : a.dim(1));
+        d.gemm(ta, tb, m, n, k, alpha, a, (int) a.dim(1), b, (int) b.dim(1), beta, c, n);
+    }
+
+    /** x itself when p = 0, else {@code into} = keep ⊙ x (the dropout's mask without its 1/(1-p), exact in bf16). */
+    private static Tensor masked(Device d, Tensor into, Tensor x, float p, MaskSeed seed) {
+        if (p == 0f) return x;
+        dropout(d, into, x, null, 1f, p, seed);
+        return into;
+    }
+
+    /**
+     * lora_dropout over {@code out} [rows, cols]: {@code out} = keep ⊙ x when g is null, else
+     * {@code out} += s * keep ⊙ g, keep being {@link LoraDropout}'s mask of {@code seed}.
+     */
+    static void dropout(Device d, Tensor out, Tensor x, Tensor g, float s, float p, MaskSeed seed) {
+        int rows = KernelArgs.toInt(out.dim(0), "lora rows"), cols = KernelArgs.toInt(out.dim(1), "lora columns");
+        long n = (long) rows * cols;
+        d.launch("lora_dropout", KernelArgs.elementwiseGrid(n), KernelArgs.elementwiseBlock(), 0, out,
+                KernelArgs.orNull(x), KernelArgs.orNull(g), rows, cols, s, p, seed.value(),
+                KernelArgs.orNull(seed.stepSeed()), seed.adapter());
+    }
+
+    /** lora_split: {@code pieces} (BF16, three per element of v) sum to v (F32) exactly. */
+    static void split(Device d, Tensor pieces, Tensor v) {
+        numel(pieces, PIECES * v.numel(), "lora pieces of " + v);
+        d.launch("lora_split", KernelArgs.elementwiseGrid(v.numel()), KernelArgs.elementwiseBlock(), 0, pieces, v,
+                v.numel());
+    }
+
+    /**
+     * lora_repeat: {@code out} = w seen as blocks of {@code width} elements, each block three times
+     * in a row: where the GEMMs against the pieces of t and dt read the weight. B [out, r] with width
+     * 1 gives [out, 3r] (every element three times), A [r, in] with width in gives [3r, in] (every
+     * row three times).
+     */
+    static void repeat(Device d, Tensor out, Tensor w, int width) {
+        numel(out, PIECES * w.numel(), "lora repeated " + w);
+        d.launch("lora_repeat", KernelArgs.elementwiseGrid(w.numel()), KernelArgs.elementwiseBlock(), 0, out, w,
+                w.numel() / width, width);
+    }
+
+    /**
+     * lora_sum: {@code g} += the sum of the three pieces of {@code partials}, laid out as
+     * {@link #repeat} lays out a weight of g's shape with the same {@code width}.
+     */
+    static void sumPieces(Device d, Tensor g, Tensor partials, int width) {
+        numel(partials, PIECES * g.numel(), "lora partials of " + g);
+        d.launch("lora_sum", KernelArgs.elementwiseGrid(g.numel()), KernelArgs.elementwiseBlock(), 0, g, partials,
+                g.numel() / width, width);
+    }
+
+    /** The first rows x cols elements of an F32 region, as a matrix. */
+    private static Tensor view(Tensor region, long rows, long cols) {
+        return Tensor.wrap(region.data().asSlice(0, rows * cols * Float.BYTES), DType.F32, rows, cols);
+    }
+
+    /** An F32 [rows, cols] region seen as BF16 [rows, cols] (its first half). */
+    private static Tensor bf16View(Tensor f32) {
+        return Tensor.wrap(f32.data().asSlice(0, f32.numel() * 2), DType.BF16, f32.shape());
     }
 }

@@ -90,6 +90,14 @@ class CudaDeviceTest {
 
     // ---- on a GPU only ----------------------------------------------------------------------
 
+    /** The driver ran the fatbin's checks and loaded an image of it: the GPU's cubin or the PTX. */
+    @Test
+    void theLoadedKernelImageIsNamed() {
+        CudaDevice d = gpu();
+        assertTrue(d.kernelImage().matches("sm_\\d+ cubin|compute_\\d+ PTX.*"), d.kernelImage());
+        assertTrue(!d.driverCuda().olderThan(CudaDevice.kernels().requiredCuda().orElseThrow()), d.driverCuda().toString());
+    }
+
     @Test
     void memoryRoundTripsThroughTheDevice() {
         CudaDevice d = gpu();

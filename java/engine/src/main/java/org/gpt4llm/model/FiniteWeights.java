@@ -1,0 +1,45 @@
+package org.gpt4llm.model;
+
+import java.util.Arrays;
+import java.util.Locale;
+import java.util.function.Supplier;
+import org.gpt4llm.backend.Backend;
+import org.gpt4llm.io.CheckpointException;
+import org.gpt4llm.tensor.Tensor;
+
+/**
+ * Weights from a file copied onto a backend, refused when one of their values is NaN or infinite: a
+ * model that holds one computes NaN everywhere it reaches, far from the cause. The check is part of
+ * the pass that converts or copies the values ({@link Backend#uploadFinite}), so it costs no second
+ * read of the file.
+ */
+public final class FiniteWeights {
+    private FiniteWeights() {}
+
+    /**
+     * {@code dst = host}, or a {@link CheckpointException} naming {@code file} (asked for only then),
+     * the tensor {@code name} and its first bad element.
+     */
+    public static void upload(Backend be, Tensor dst, Tensor host, String name, Supplier<String> file) {
+        long bad = be.uploadFinite(dst, host);
+        if (bad >= 0) throw new CheckpointException(describe(file.get(), name, host, bad));
+    }
+
+    /** The sentence for element {@code index} of {@code t}, which is not finite. */
+    static String describe(String file, String name, Tensor t, long index) {
+        float v = t.getFloat(index);
+        String what = Float.isNaN(v) ? "NaN" : v > 0 ? "+Infinity" : "-Infinity";
+        long[] shape = t.shape(), at = new long[shape.length];
+        for (int d = 0; d < shape.length; d++) {
+            at[d] = (index / stride(shape, d)) % shape[d];
+        }
+        return String.format(Locale.ROOT, "%s: tensor %s holds %s at element %d (%s of shape %s); a model with NaN or"
+                + " infinite weights cannot be used", file, name, what, index, Arrays.toString(at), Arrays.toString(shape));
+    }
+
+    private static long stride(long[] shape, int d) {
+        long s = 1;
+        for (int i = d + 1; i < shape.length; i++) s *= shape[i];
+        return s;
+    }
+}
