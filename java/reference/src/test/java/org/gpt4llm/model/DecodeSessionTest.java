@@ -11,14 +11,18 @@ import java.util.List;
 import java.util.Map;
 import java.util.Random;
 import org.gpt4llm.backend.Backend;
+import org.gpt4llm.backend.contract.Target;
 import org.gpt4llm.runtime.Backends;
 import org.gpt4llm.backend.cpu.CpuBackend;
 import org.gpt4llm.tensor.Tensor;
 import org.gpt4llm.testing.DecoderInputs;
+import org.gpt4llm.testing.Measurements;
 import org.gpt4llm.testing.Numerics;
 import org.gpt4llm.testing.TestSeeds;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.MethodSource;
 
 /**
  * Incremental decoding with a KV cache ({@link KvCacheSession}) against the full forward of the same
@@ -26,19 +30,19 @@ import org.junit.jupiter.api.io.TempDir;
  * prompts of different lengths and after each of several steps, every row's next-token logits equal
  * the full forward's logits at that row's last token. LLaMA (GQA, rotary) and OPT (learned
  * positions, biases, LayerNorm), with and without a LoRA adapter, on the cpu backend (fp32, relative
- * error below {@value #CPU_TOL}: only the order of the attention sums differs) and on cuda-emu
- * (bf16 activations: the two attention kernels differ in fp32 rounding, which flips a bf16 rounding
- * now and then; 0 to 1.1e-3 observed, below {@value #EMU_TOL}; a wrong
- * position, mask or cache row gives errors of order 1).
+ * error below {@value #CPU_TOL}: only the order of the attention sums differs) and on each backend that
+ * runs the CUDA kernels, cuda-emu and cuda where a GPU is present (bf16 activations: the two attention
+ * kernels differ in fp32 rounding, which flips a bf16 rounding now and then; 0 to 1.1e-3 observed on
+ * cuda-emu, below {@value #BF16_TOL}; a wrong position, mask or cache row gives errors of order 1).
  */
 class DecodeSessionTest {
-    static final double CPU_TOL = 1e-5, EMU_TOL = 1e-2;
+    static final double CPU_TOL = 1e-5, BF16_TOL = 1e-2;
     private static final LlamaConfig GQA = LlamaConfig.builder().hiddenSize(40).intermediateSize(70).numLayers(2)
             .numHeads(4).numKvHeads(2).rmsNormEps(1e-5f).vocabSize(97).maxPositionEmbeddings(128).build();
     private static final OptConfig OPT = OptConfig.builder().hiddenSize(24).intermediateSize(40).numLayers(2)
             .numHeads(3).vocabSize(53).tieWordEmbeddings(false).maxPositionEmbeddings(32).build();
-    /** Head dim 32 on the emulated GPU path, 2 query heads per kv head. */
-    private static final LlamaConfig EMU_GQA = LlamaConfig.builder().hiddenSize(128).intermediateSize(176).numLayers(2)
+    /** Head dim 32 on the GPU path, 2 query heads per kv head. */
+    private static final LlamaConfig GPU_GQA = LlamaConfig.builder().hiddenSize(128).intermediateSize(176).numLayers(2)
             .numHeads(4).numKvHeads(2).rmsNormEps(1e-5f).vocabSize(97).maxPositionEmbeddings(64).build();
     private static final int[] PROMPTS = {7, 1, 12};
     /** Steps after the prefill: enough to cross the longest prompt on the cpu, fewer where the emulation is slow. */
@@ -50,7 +54,7 @@ class DecodeSessionTest {
         Random rng = new Random(seed);
         try (Arena arena = Arena.ofConfined(); CpuBackend be = new CpuBackend(2);
              DecoderModel m = DecoderModel.create(be, GQA, LlamaModelTest.tensors(arena, GQA, LlamaModelTest.randomWeights(GQA, rng)))) {
-            decodingMatchesTheFullForward(m, rng, STEPS, CPU_TOL, "seed " + seed + ", llama");
+            decodingMatchesTheFullForward(m, rng, STEPS, CPU_TOL, "cpu", "seed " + seed + ", llama");
         }
     }
 
@@ -60,7 +64,7 @@ class DecodeSessionTest {
         Random rng = new Random(seed);
         try (Arena arena = Arena.ofConfined(); CpuBackend be = new CpuBackend(2);
              DecoderModel m = DecoderModel.create(be, OPT, LlamaModelTest.tensors(arena, OPT, DecoderInputs.optWeights(OPT, rng)))) {
-            decodingMatchesTheFullForward(m, rng, STEPS, CPU_TOL, "seed " + seed + ", opt");
+            decodingMatchesTheFullForward(m, rng, STEPS, CPU_TOL, "cpu", "seed " + seed + ", opt");
         }
     }
 
@@ -85,37 +89,43 @@ class DecodeSessionTest {
                 }
                 try (DecoderModel m = DecoderModel.create(be, a.cfg, LlamaModelTest.tensors(arena, a.cfg, a.weights))) {
                     m.loadAdapter(adapter);
-                    decodingMatchesTheFullForward(m, rng, STEPS, CPU_TOL, "seed " + seed + ", " + a.cfg.modelType() + " + LoRA");
+                    decodingMatchesTheFullForward(m, rng, STEPS, CPU_TOL, "cpu",
+                            "seed " + seed + ", " + a.cfg.modelType() + " + LoRA");
                 }
             }
         }
     }
 
-    @Test
-    void cudaEmuLlamaMatchesItsFullForward() {
-        emuMatches(EMU_GQA, rng -> LlamaModelTest.randomWeights(EMU_GQA, rng), "llama");
+    @ParameterizedTest(name = "{0}")
+    @MethodSource("org.gpt4llm.backend.contract.Target#cudaKinds")
+    void llamaOnCudaBackendsMatchesItsFullForward(Target t) {
+        cudaKindMatches(t, GPU_GQA, rng -> LlamaModelTest.randomWeights(GPU_GQA, rng), "llama");
     }
 
-    @Test
-    void cudaEmuOptMatchesItsFullForward() {
-        emuMatches(OPT, rng -> DecoderInputs.optWeights(OPT, rng), "opt");
+    @ParameterizedTest(name = "{0}")
+    @MethodSource("org.gpt4llm.backend.contract.Target#cudaKinds")
+    void optOnCudaBackendsMatchesItsFullForward(Target t) {
+        cudaKindMatches(t, OPT, rng -> DecoderInputs.optWeights(OPT, rng), "opt");
     }
 
-    private static void emuMatches(ModelConfig cfg, java.util.function.Function<Random, Map<String, float[]>> weights,
-                                   String what) {
+    private static void cudaKindMatches(Target t, ModelConfig cfg,
+                                        java.util.function.Function<Random, Map<String, float[]>> weights, String what) {
         long seed = TestSeeds.next();
         Random rng = new Random(seed);
-        try (Arena arena = Arena.ofConfined(); Backend be = Backends.open("cuda-emu", 2);
+        try (Arena arena = Arena.ofConfined(); Backend be = Backends.open(t.toString(), 2);
              DecoderModel m = DecoderModel.create(be, cfg, LlamaModelTest.tensors(arena, cfg, weights.apply(rng)))) {
-            decodingMatchesTheFullForward(m, rng, EMU_STEPS, EMU_TOL, "seed " + seed + ", cuda-emu " + what);
+            decodingMatchesTheFullForward(m, rng, t == Target.CUDA_EMU ? EMU_STEPS : STEPS, BF16_TOL, t.toString(),
+                    "seed " + seed + ", " + t + " " + what);
         }
     }
 
     /**
      * Prefill of {@link #PROMPTS} random prompts, then {@code steps} steps of random tokens: after
-     * each, every row's logits against the full forward of all rows so far (right-padded).
+     * each, every row's logits against the full forward of all rows so far (right-padded). The worst
+     * error is recorded for {@code target}'s report ({@link Measurements}).
      */
-    static void decodingMatchesTheFullForward(DecoderModel m, Random rng, int steps, double tol, String context) {
+    static void decodingMatchesTheFullForward(DecoderModel m, Random rng, int steps, double tol, String target,
+                                              String context) {
         m.setTraining(false);
         int vocab = m.vocabSize();
         int[][] rows = new int[PROMPTS.length][];
@@ -130,6 +140,7 @@ class DecodeSessionTest {
                     assertEquals(rows[r].length, s.length(r), context + ": length of row " + r);
                     double err = Numerics.relErr(logits[r], ref[r]);
                     worst = Math.max(worst, err);
+                    Measurements.record(target, m.config().modelType() + " decode logits vs full forward", err, tol);
                     // a zero reference would make any relative error vacuous
                     assertTrue(spread(ref[r]) > 0.1, context + ": the reference logits of row " + r + " are flat");
                     assertTrue(err < tol, context + ", step " + step + ", row " + r + " (length " + rows[r].length

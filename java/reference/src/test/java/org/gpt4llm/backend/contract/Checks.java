@@ -4,6 +4,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import java.util.Map;
 import java.util.TreeMap;
+import org.gpt4llm.testing.Measurements;
 import org.gpt4llm.testing.Numerics;
 
 /**
@@ -17,15 +18,21 @@ public final class Checks {
 
     /** Records an error measured by the caller under {@code "target what"}. */
     public static void record(Target t, String what, double err) {
+        record(t, what, err, Double.NaN);
+    }
+
+    /** Records an error that the caller holds below {@code tol} (NaN: no single bound), also for a run's report ({@link Measurements}). */
+    public static void record(Target t, String what, double err, double tol) {
         synchronized (MAX_ERR) {
             MAX_ERR.merge(t + " " + what, err, Math::max);
         }
+        Measurements.record(t.toString(), what, err, tol);
     }
 
     /** Asserts relErr(ours, ref) &lt; tol and records it. */
     public static double assertClose(Target t, String what, float[] ours, float[] ref, double tol, String context) {
         double err = Numerics.relErr(ours, ref);
-        record(t, what, err);
+        record(t, what, err, tol);
         assertTrue(err < tol, t + " " + what + ": relative error " + err + " >= " + tol + " (" + context + ")");
         return err;
     }
@@ -46,7 +53,7 @@ public final class Checks {
             sc += (double) scale[i] * scale[i];
         }
         double err = Math.sqrt(num / Math.max(den, sc));
-        record(t, what, err);
+        record(t, what, err, tol);
         assertTrue(err < tol, t + " " + what + ": relative error " + err + " >= " + tol + " (" + context + ")");
         return err;
     }

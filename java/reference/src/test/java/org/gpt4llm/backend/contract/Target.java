@@ -3,16 +3,16 @@ package org.gpt4llm.backend.contract;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 
 import java.lang.foreign.Arena;
-import java.util.ArrayList;
 import java.util.List;
 import java.util.stream.Stream;
 import org.gpt4llm.backend.Backend;
 import org.gpt4llm.backend.cpu.CpuKernels;
-import org.gpt4llm.backend.cuda.device.CudaAvailability;
+import org.gpt4llm.backend.cuda.device.CudaLibraries;
 import org.gpt4llm.reference.Torch;
 import org.gpt4llm.runtime.Backends;
 import org.gpt4llm.tensor.DType;
 import org.gpt4llm.tensor.Tensor;
+import org.gpt4llm.testing.TargetSelection;
 import org.junit.jupiter.params.provider.Arguments;
 
 /**
@@ -50,11 +50,21 @@ public enum Target {
         this.bf16 = bf16;
     }
 
-    /** The backends of this machine: cpu twice, cuda-emu, and cuda when its driver and cuBLAS load. */
+    /**
+     * The backends of this machine: cpu twice, cuda-emu, and cuda when its driver and cuBLAS load; only
+     * those {@code -Dgpt4llm.targets} names where it is set ({@link TargetSelection}).
+     */
     public static List<Target> present() {
-        List<Target> t = new ArrayList<>(List.of(CPU, CPU_SCALAR, CUDA_EMU));
-        if (CudaAvailability.driverPresent() && CudaAvailability.cublasPresent()) t.add(CUDA);
-        return t;
+        return TargetSelection.select(List.of(values()), Target::toString,
+                t -> t != CUDA ? null : CudaLibraries.missing().orElse(null));
+    }
+
+    /**
+     * The present backends that run the CUDA kernels: cuda-emu always, cuda where a GPU is present (as
+     * {@link #present} selects them), for the tests that compare a whole model on them with the cpu backend.
+     */
+    public static Stream<Target> cudaKinds() {
+        return present().stream().filter(Target::bf16);
     }
 
     /** Every present target with every case: the arguments of a contract test, the target first. */

@@ -1,19 +1,16 @@
 package org.gpt4llm.backend.cuda.device;
 
-import java.lang.foreign.Arena;
-import java.lang.foreign.SymbolLookup;
-
 /**
  * Whether this machine can run the cuda backend, asked before any JCuda class is touched. JCuda's
  * JNI libraries are linked against {@value #DRIVER_LIBRARY} (the NVIDIA driver) and
  * {@value #CUBLAS_LIBRARY} (cuBLAS of CUDA 12, which JCublas2 12.6 is built for); where one is
  * missing, JCuda's first call fails with an UnsatisfiedLinkError and a page of diagnostics. The
- * dynamic linker is asked here instead, with the same search path (LD_LIBRARY_PATH, the ldconfig
- * cache) that JCuda's own loading will use.
+ * dynamic linker is asked here instead ({@link CudaLibraries}), with the same search path
+ * (LD_LIBRARY_PATH, the ldconfig cache) that JCuda's own loading will use.
  */
 public final class CudaAvailability {
-    public static final String DRIVER_LIBRARY = "libcuda.so.1";
-    public static final String CUBLAS_LIBRARY = "libcublas.so.12";
+    public static final String DRIVER_LIBRARY = CudaLibraries.DRIVER;
+    public static final String CUBLAS_LIBRARY = CudaLibraries.CUBLAS;
 
     /** What {@code --backend cuda} says on a machine without an NVIDIA driver. */
     public static final String NO_DRIVER = "the cuda backend needs an NVIDIA driver: " + DRIVER_LIBRARY
@@ -26,11 +23,11 @@ public final class CudaAvailability {
     private CudaAvailability() {}
 
     public static boolean driverPresent() {
-        return canLoad(DRIVER_LIBRARY);
+        return CudaLibraries.canLoad(DRIVER_LIBRARY);
     }
 
     public static boolean cublasPresent() {
-        return canLoad(CUBLAS_LIBRARY);
+        return CudaLibraries.canLoad(CUBLAS_LIBRARY);
     }
 
     /** One line for {@code gpt4llm doctor}. */
@@ -48,18 +45,5 @@ public final class CudaAvailability {
     public static void require() {
         if (!driverPresent()) throw new CudaException(NO_DRIVER);
         if (!cublasPresent()) throw new CudaException(NO_CUBLAS);
-    }
-
-    /**
-     * Opens the library for the life of the JVM: JCuda loads the very same one next, and unloading
-     * the driver library while anything may still reference it is not worth the risk.
-     */
-    private static boolean canLoad(String library) {
-        try {
-            SymbolLookup.libraryLookup(library, Arena.global());
-            return true;
-        } catch (IllegalArgumentException e) {
-            return false;
-        }
     }
 }

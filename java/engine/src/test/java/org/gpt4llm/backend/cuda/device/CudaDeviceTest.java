@@ -14,6 +14,7 @@ import java.util.Random;
 import org.gpt4llm.backend.cpu.CpuKernels;
 import org.gpt4llm.tensor.DType;
 import org.gpt4llm.tensor.Tensor;
+import org.gpt4llm.testing.Measurements;
 import org.gpt4llm.testing.Numerics;
 import org.gpt4llm.testing.TestSeeds;
 import org.junit.jupiter.api.AfterAll;
@@ -173,6 +174,7 @@ class CudaDeviceTest {
                         double err = Numerics.relErr(download(d, tc), want);
                         // fp32 accumulation of exact products: ~1e-6; a bf16 output adds its rounding (2^-9 relative)
                         double tol = outType == DType.BF16 ? 5e-3 : 1e-5;
+                        Measurements.record("cuda", "cuBLAS GEMM " + in + "->" + outType + " vs float64", err, tol);
                         assertTrue(err < tol, in + "->" + outType + " transA=" + ta + " transB=" + tb + ": relative error "
                                 + err + " (seed " + seed + ")");
                     }

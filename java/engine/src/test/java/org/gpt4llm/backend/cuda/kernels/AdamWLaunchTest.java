@@ -1,8 +1,5 @@
 package org.gpt4llm.backend.cuda.kernels;
 
-import static org.gpt4llm.backend.cuda.kernels.EmuTensors.device;
-import static org.gpt4llm.backend.cuda.kernels.EmuTensors.get;
-import static org.gpt4llm.backend.cuda.kernels.EmuTensors.put;
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
@@ -10,11 +7,13 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 import java.lang.foreign.Arena;
 import java.util.Random;
 import org.gpt4llm.backend.Backend;
+import org.gpt4llm.backend.cuda.device.Device;
 import org.gpt4llm.tensor.DType;
 import org.gpt4llm.tensor.Tensor;
 import org.gpt4llm.testing.Numerics;
 import org.gpt4llm.testing.TestSeeds;
-import org.junit.jupiter.api.Test;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.MethodSource;
 
 /**
  * kernels/adamw.cu beyond what the Backend interface reaches (the update itself is checked against
@@ -23,8 +22,10 @@ import org.junit.jupiter.api.Test;
  * arguments of the wrong type or size.
  */
 class AdamWLaunchTest {
-    @Test
-    void aDeviceClipFactorActsAsTheGradientScale() {
+    @ParameterizedTest(name = "{0}")
+    @MethodSource("org.gpt4llm.backend.cuda.kernels.DeviceTensors#all")
+    void aDeviceClipFactorActsAsTheGradientScale(DeviceTensors on) {
+        Device device = on.device();
         long seed = TestSeeds.next();
         Random rng = new Random(seed);
         int n = 3001;
@@ -34,18 +35,18 @@ class AdamWLaunchTest {
         float[][] results = new float[2][];
         try (Arena arena = Arena.ofConfined()) {
             for (int k = 0; k < 2; k++) {
-                Tensor param = device().allocate(arena, DType.BF16, n), master = put(arena, DType.F32, p0, n);
-                Tensor m = device().allocate(arena, DType.F32, n), v = device().allocate(arena, DType.F32, n);
-                Tensor grad = put(arena, DType.F32, g, n);
+                Tensor param = device.allocate(arena, DType.BF16, n), master = on.put(arena, DType.F32, p0, n);
+                Tensor m = device.allocate(arena, DType.F32, n), v = device.allocate(arena, DType.F32, n);
+                Tensor grad = on.put(arena, DType.F32, g, n);
                 for (int step = 1; step <= 2; step++) {
                     if (k == 0) {
-                        AdamWKernels.adamw(device(), param, master, grad, m, v, hp, 1e-3f, step, scale,
-                                put(arena, DType.F32, new float[] {clip}, 1));
+                        AdamWKernels.adamw(device, param, master, grad, m, v, hp, 1e-3f, step, scale,
+                                on.put(arena, DType.F32, new float[] {clip}, 1));
                     } else {
-                        AdamWKernels.adamw(device(), param, master, grad, m, v, hp, 1e-3f, step, scale * clip, null);
+                        AdamWKernels.adamw(device, param, master, grad, m, v, hp, 1e-3f, step, scale * clip, null);
                     }
                 }
-                results[k] = get(master);
+                results[k] = on.get(master);
                 assertTrue(Numerics.relErr(results[k], p0) > 1e-3, "the steps moved the master weights, seed " + seed);
             }
         }
@@ -53,19 +54,21 @@ class AdamWLaunchTest {
         assertArrayEquals(results[1], results[0], "master weights with a device clip factor " + clip + ", seed " + seed);
     }
 
-    @Test
-    void launcherRefusesWrongTypesAndSizes() {
+    @ParameterizedTest(name = "{0}")
+    @MethodSource("org.gpt4llm.backend.cuda.kernels.DeviceTensors#all")
+    void launcherRefusesWrongTypesAndSizes(DeviceTensors on) {
+        Device device = on.device();
         try (Arena arena = Arena.ofConfined()) {
-            Tensor bf = device().allocate(arena, DType.BF16, 4), f = device().allocate(arena, DType.F32, 4);
-            Tensor f5 = device().allocate(arena, DType.F32, 5);
+            Tensor bf = device.allocate(arena, DType.BF16, 4), f = device.allocate(arena, DType.F32, 4);
+            Tensor f5 = device.allocate(arena, DType.F32, 5);
             var hp = Backend.AdamW.DEFAULT;
-            var e = assertThrows(IllegalArgumentException.class, () -> AdamWKernels.adamw(device(), f, f, f, f, f, hp, 1e-3f, 1, 1f, null));
+            var e = assertThrows(IllegalArgumentException.class, () -> AdamWKernels.adamw(device, f, f, f, f, f, hp, 1e-3f, 1, 1f, null));
             assertTrue(e.getMessage().contains("adamw param must be BF16"), e.getMessage());
-            e = assertThrows(IllegalArgumentException.class, () -> AdamWKernels.adamw(device(), bf, f, f5, f, f, hp, 1e-3f, 1, 1f, null));
+            e = assertThrows(IllegalArgumentException.class, () -> AdamWKernels.adamw(device, bf, f, f5, f, f, hp, 1e-3f, 1, 1f, null));
             assertTrue(e.getMessage().contains("adamw grad"), e.getMessage());
-            e = assertThrows(IllegalArgumentException.class, () -> AdamWKernels.adamw(device(), bf, f, f, f, f, hp, 1e-3f, 0, 1f, null));
+            e = assertThrows(IllegalArgumentException.class, () -> AdamWKernels.adamw(device, bf, f, f, f, f, hp, 1e-3f, 0, 1f, null));
             assertTrue(e.getMessage().contains("step counts from 1"), e.getMessage());
-            e = assertThrows(IllegalArgumentException.class, () -> AdamWKernels.adamw(device(), bf, f, f, f, f, hp, 1e-3f, 1, 1f, f));
+            e = assertThrows(IllegalArgumentException.class, () -> AdamWKernels.adamw(device, bf, f, f, f, f, hp, 1e-3f, 1, 1f, f));
             assertTrue(e.getMessage().contains("clip factor"), e.getMessage());
         }
     }

@@ -1,10 +1,6 @@
 package org.gpt4llm.backend.cuda.kernels;
 
-import static org.gpt4llm.backend.cuda.kernels.EmuTensors.bf16;
-import static org.gpt4llm.backend.cuda.kernels.EmuTensors.device;
-import static org.gpt4llm.backend.cuda.kernels.EmuTensors.get;
-import static org.gpt4llm.backend.cuda.kernels.EmuTensors.ints;
-import static org.gpt4llm.backend.cuda.kernels.EmuTensors.put;
+import static org.gpt4llm.backend.cuda.kernels.DeviceTensors.bf16;
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
@@ -12,11 +8,13 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import java.lang.foreign.Arena;
 import java.util.Random;
+import org.gpt4llm.backend.cuda.device.Device;
 import org.gpt4llm.tensor.DType;
 import org.gpt4llm.tensor.Tensor;
 import org.gpt4llm.testing.Numerics;
 import org.gpt4llm.testing.TestSeeds;
-import org.junit.jupiter.api.Test;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.MethodSource;
 
 /**
  * The cross-entropy launcher's overload that takes the targets already on the host (the Backend
@@ -26,8 +24,10 @@ import org.junit.jupiter.api.Test;
 class CrossEntropyLaunchTest {
     private static final int IGNORE = -100;
 
-    @Test
-    void hostTargetsGiveTheBitsOfDownloadedOnes() {
+    @ParameterizedTest(name = "{0}")
+    @MethodSource("org.gpt4llm.backend.cuda.kernels.DeviceTensors#all")
+    void hostTargetsGiveTheBitsOfDownloadedOnes(DeviceTensors on) {
+        Device device = on.device();
         long seed = TestSeeds.next();
         Random rng = new Random(seed);
         for (int v : new int[] {33, 1000}) {
@@ -37,12 +37,12 @@ class CrossEntropyLaunchTest {
             float[][] first = null;
             for (boolean host : new boolean[] {false, true}) {
                 try (Arena arena = Arena.ofConfined()) {
-                    Tensor x = put(arena, DType.BF16, logits, n, v), t = ints(arena, targets, n);
-                    Tensor losses = device().allocate(arena, DType.F32, n);
-                    int count = host ? CrossEntropyKernels.crossEntropy(device(), losses, x, x, t, targets, IGNORE, 0.5f)
-                            : CrossEntropyKernels.crossEntropy(device(), losses, x, x, t, IGNORE, 0.5f);
+                    Tensor x = on.put(arena, DType.BF16, logits, n, v), t = on.ints(arena, targets, n);
+                    Tensor losses = device.allocate(arena, DType.F32, n);
+                    int count = host ? CrossEntropyKernels.crossEntropy(device, losses, x, x, t, targets, IGNORE, 0.5f)
+                            : CrossEntropyKernels.crossEntropy(device, losses, x, x, t, IGNORE, 0.5f);
                     assertEquals(3, count, "seed " + seed);
-                    float[][] got = {get(losses), get(x)};
+                    float[][] got = {on.get(losses), on.get(x)};
                     if (first == null) first = got;
                     assertArrayEquals(first[0], got[0], "losses, V=" + v + ", seed " + seed);
                     assertArrayEquals(first[1], got[1], "dlogits, V=" + v + ", seed " + seed);
@@ -51,8 +51,10 @@ class CrossEntropyLaunchTest {
         }
     }
 
-    @Test
-    void hostTargetOutsideTheVocabularyIsRejectedBeforeAnythingIsWritten() {
+    @ParameterizedTest(name = "{0}")
+    @MethodSource("org.gpt4llm.backend.cuda.kernels.DeviceTensors#all")
+    void hostTargetOutsideTheVocabularyIsRejectedBeforeAnythingIsWritten(DeviceTensors on) {
+        Device device = on.device();
         long seed = TestSeeds.next();
         Random rng = new Random(seed);
         int n = 5, v = 11;
@@ -61,33 +63,35 @@ class CrossEntropyLaunchTest {
             int[] targets = {2, IGNORE, 0, bad, 1};
             try (Arena arena = Arena.ofConfined()) {
                 float[] before = Numerics.normal(rng, n, 1f);
-                Tensor losses = put(arena, DType.F32, before, n), x = put(arena, DType.BF16, logits, n, v);
-                var e = assertThrows(IllegalArgumentException.class, () -> CrossEntropyKernels.crossEntropy(device(), losses,
-                        x, x, ints(arena, targets, n), targets, IGNORE, 1f));
+                Tensor losses = on.put(arena, DType.F32, before, n), x = on.put(arena, DType.BF16, logits, n, v);
+                var e = assertThrows(IllegalArgumentException.class, () -> CrossEntropyKernels.crossEntropy(device, losses,
+                        x, x, on.ints(arena, targets, n), targets, IGNORE, 1f));
                 assertTrue(e.getMessage().contains("row 3") && e.getMessage().contains(String.valueOf(bad)), e.getMessage());
-                assertArrayEquals(before, get(losses), "losses written, seed " + seed);
-                assertArrayEquals(logits, get(x), "logits/dlogits written, seed " + seed);
+                assertArrayEquals(before, on.get(losses), "losses written, seed " + seed);
+                assertArrayEquals(logits, on.get(x), "logits/dlogits written, seed " + seed);
             }
         }
     }
 
-    @Test
-    void wrongTypesAndSizesAreNamed() {
+    @ParameterizedTest(name = "{0}")
+    @MethodSource("org.gpt4llm.backend.cuda.kernels.DeviceTensors#all")
+    void wrongTypesAndSizesAreNamed(DeviceTensors on) {
+        Device device = on.device();
         try (Arena arena = Arena.ofConfined()) {
-            Tensor f32Logits = device().allocate(arena, DType.F32, 2, 8), logits = device().allocate(arena, DType.BF16, 2, 8);
-            Tensor losses = device().allocate(arena, DType.F32, 2), t = ints(arena, new int[] {1, 2}, 2);
+            Tensor f32Logits = device.allocate(arena, DType.F32, 2, 8), logits = device.allocate(arena, DType.BF16, 2, 8);
+            Tensor losses = device.allocate(arena, DType.F32, 2), t = on.ints(arena, new int[] {1, 2}, 2);
             var e = assertThrows(IllegalArgumentException.class,
-                    () -> CrossEntropyKernels.crossEntropy(device(), losses, null, f32Logits, t, new int[] {1, 2}, IGNORE, 1f));
+                    () -> CrossEntropyKernels.crossEntropy(device, losses, null, f32Logits, t, new int[] {1, 2}, IGNORE, 1f));
             assertTrue(e.getMessage().contains("logits must be BF16"), e.getMessage());
             e = assertThrows(IllegalArgumentException.class,
-                    () -> CrossEntropyKernels.crossEntropy(device(), losses, f32Logits, logits, t, new int[] {1, 2}, IGNORE, 1f));
+                    () -> CrossEntropyKernels.crossEntropy(device, losses, f32Logits, logits, t, new int[] {1, 2}, IGNORE, 1f));
             assertTrue(e.getMessage().contains("dlogits must be BF16"), e.getMessage());
             e = assertThrows(IllegalArgumentException.class,
-                    () -> CrossEntropyKernels.crossEntropy(device(), device().allocate(arena, DType.F32, 1), null, logits, t,
+                    () -> CrossEntropyKernels.crossEntropy(device, device.allocate(arena, DType.F32, 1), null, logits, t,
                             new int[] {1, 2}, IGNORE, 1f));
             assertTrue(e.getMessage().contains("losses"), e.getMessage());
             e = assertThrows(IllegalArgumentException.class,
-                    () -> CrossEntropyKernels.crossEntropy(device(), losses, null, logits, t, new int[] {1}, IGNORE, 1f));
+                    () -> CrossEntropyKernels.crossEntropy(device, losses, null, logits, t, new int[] {1}, IGNORE, 1f));
             assertTrue(e.getMessage().contains("host targets"), e.getMessage());
         }
     }

@@ -1,9 +1,5 @@
 package org.gpt4llm.backend.cuda.kernels;
 
-import static org.gpt4llm.backend.cuda.kernels.EmuTensors.device;
-import static org.gpt4llm.backend.cuda.kernels.EmuTensors.get;
-import static org.gpt4llm.backend.cuda.kernels.EmuTensors.ints;
-import static org.gpt4llm.backend.cuda.kernels.EmuTensors.put;
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
@@ -11,11 +7,13 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import java.lang.foreign.Arena;
 import java.util.Random;
+import org.gpt4llm.backend.cuda.device.Device;
 import org.gpt4llm.tensor.DType;
 import org.gpt4llm.tensor.Tensor;
 import org.gpt4llm.testing.Numerics;
 import org.gpt4llm.testing.TestSeeds;
-import org.junit.jupiter.api.Test;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.MethodSource;
 
 /**
  * The reward-loss launcher's overload that downloads the gold scores and offsets gives the bits of
@@ -23,8 +21,10 @@ import org.junit.jupiter.api.Test;
  * types are named. Values against libtorch: the reward-loss contract test, on every backend.
  */
 class RewardLossLaunchTest {
-    @Test
-    void downloadedScoresGiveTheBitsOfHostOnes() {
+    @ParameterizedTest(name = "{0}")
+    @MethodSource("org.gpt4llm.backend.cuda.kernels.DeviceTensors#all")
+    void downloadedScoresGiveTheBitsOfHostOnes(DeviceTensors on) {
+        Device device = on.device();
         long seed = TestSeeds.next();
         Random rng = new Random(seed);
         int[] offsets = {0, 2, 5, 9, 14, 17};
@@ -36,11 +36,11 @@ class RewardLossLaunchTest {
         int firstPairs = -1;
         for (boolean host : new boolean[] {true, false}) {
             try (Arena arena = Arena.ofConfined()) {
-                Tensor loss = device().allocate(arena, DType.F32, 1), dr = device().allocate(arena, DType.F32, m);
-                Tensor tr = put(arena, DType.F32, r, m), tg = put(arena, DType.F32, gold, m), to = ints(arena, offsets, 6);
-                int pairs = host ? RewardLossKernels.pairwiseLoss(device(), loss, dr, tr, tg, to, gold, offsets, 0.3f, 0.05f)
-                        : RewardLossKernels.pairwiseLoss(device(), loss, dr, tr, tg, to, 0.3f, 0.05f);
-                float[][] got = {get(loss), get(dr)};
+                Tensor loss = device.allocate(arena, DType.F32, 1), dr = device.allocate(arena, DType.F32, m);
+                Tensor tr = on.put(arena, DType.F32, r, m), tg = on.put(arena, DType.F32, gold, m), to = on.ints(arena, offsets, 6);
+                int pairs = host ? RewardLossKernels.pairwiseLoss(device, loss, dr, tr, tg, to, gold, offsets, 0.3f, 0.05f)
+                        : RewardLossKernels.pairwiseLoss(device, loss, dr, tr, tg, to, 0.3f, 0.05f);
+                float[][] got = {on.get(loss), on.get(dr)};
                 if (first == null) {
                     first = got;
                     firstPairs = pairs;
@@ -53,22 +53,24 @@ class RewardLossLaunchTest {
         assertTrue(firstPairs > 0, "seed " + seed);
     }
 
-    @Test
-    void badOffsetsAndWrongTypesAreRefused() {
+    @ParameterizedTest(name = "{0}")
+    @MethodSource("org.gpt4llm.backend.cuda.kernels.DeviceTensors#all")
+    void badOffsetsAndWrongTypesAreRefused(DeviceTensors on) {
+        Device device = on.device();
         try (Arena arena = Arena.ofConfined()) {
-            Tensor loss = device().allocate(arena, DType.F32, 1), dr = device().allocate(arena, DType.F32, 4);
-            Tensor r = device().allocate(arena, DType.F32, 4), gold = device().allocate(arena, DType.F32, 4);
+            Tensor loss = device.allocate(arena, DType.F32, 1), dr = device.allocate(arena, DType.F32, 4);
+            Tensor r = device.allocate(arena, DType.F32, 4), gold = device.allocate(arena, DType.F32, 4);
             for (int[] offsets : new int[][] {{0, 2, 3}, {1, 2, 4}, {0, 3, 2, 4}}) {
-                Tensor to = ints(arena, offsets, offsets.length);
+                Tensor to = on.ints(arena, offsets, offsets.length);
                 var e = assertThrows(IllegalArgumentException.class,
-                        () -> RewardLossKernels.pairwiseLoss(device(), loss, dr, r, gold, to, 0f, 0f));
+                        () -> RewardLossKernels.pairwiseLoss(device, loss, dr, r, gold, to, 0f, 0f));
                 assertTrue(e.getMessage().contains("offsets"), e.getMessage());
             }
-            Tensor to = ints(arena, new int[] {0, 2, 4}, 3);
-            var e = assertThrows(IllegalArgumentException.class, () -> RewardLossKernels.pairwiseLoss(device(), loss, dr,
-                    device().allocate(arena, DType.BF16, 4), gold, to, 0f, 0f));
+            Tensor to = on.ints(arena, new int[] {0, 2, 4}, 3);
+            var e = assertThrows(IllegalArgumentException.class, () -> RewardLossKernels.pairwiseLoss(device, loss, dr,
+                    device.allocate(arena, DType.BF16, 4), gold, to, 0f, 0f));
             assertTrue(e.getMessage().contains("rewards must be F32"), e.getMessage());
-            e = assertThrows(IllegalArgumentException.class, () -> RewardLossKernels.pairwiseLoss(device(), loss, dr, r, gold,
+            e = assertThrows(IllegalArgumentException.class, () -> RewardLossKernels.pairwiseLoss(device, loss, dr, r, gold,
                     to, new float[4], new int[] {0, 4}, 0f, 0f));
             assertTrue(e.getMessage().contains("group offsets"), e.getMessage());  // 2 host offsets for a tensor of 3
         }

@@ -1,8 +1,5 @@
 package org.gpt4llm.backend.cuda.kernels;
 
-import static org.gpt4llm.backend.cuda.kernels.EmuTensors.device;
-import static org.gpt4llm.backend.cuda.kernels.EmuTensors.get;
-import static org.gpt4llm.backend.cuda.kernels.EmuTensors.put;
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
@@ -14,11 +11,13 @@ import java.lang.foreign.MemorySegment;
 import java.util.Random;
 import org.gpt4llm.backend.Backend;
 import org.gpt4llm.backend.LoraDropout;
+import org.gpt4llm.backend.cuda.device.Device;
 import org.gpt4llm.tensor.DType;
 import org.gpt4llm.tensor.Tensor;
 import org.gpt4llm.testing.Numerics;
 import org.gpt4llm.testing.TestSeeds;
-import org.junit.jupiter.api.Test;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.MethodSource;
 
 /**
  * The kernels' forms that read a step's values from device memory (what a training step captured as
@@ -26,10 +25,10 @@ import org.junit.jupiter.api.Test;
  * bits. And kernels/step_scalars.cu: the loss sum, and the clip factor that marks a non-finite step.
  */
 class StepScalarsLaunchTest {
-    private static final LoraKernels.Workspace WORKSPACE = new LoraKernels.Workspace(device());
-
-    @Test
-    void lossSumAddsEveryRowOntoTheAccumulator() {
+    @ParameterizedTest(name = "{0}")
+    @MethodSource("org.gpt4llm.backend.cuda.kernels.DeviceTensors#all")
+    void lossSumAddsEveryRowOntoTheAccumulator(DeviceTensors on) {
+        Device device = on.device();
         long seed = TestSeeds.next();
         Random rng = new Random(seed);
         for (int n : new int[] {1, 31, 257, 3000}) {
@@ -37,25 +36,27 @@ class StepScalarsLaunchTest {
             double want = 1.5;
             for (float v : x) want += v;
             try (Arena arena = Arena.ofConfined()) {
-                Tensor acc = put(arena, DType.F32, new float[] {1.5f}, 1);
-                StepKernels.lossSum(device(), acc, put(arena, DType.F32, x, n));
-                double got = get(acc)[0];
+                Tensor acc = on.put(arena, DType.F32, new float[] {1.5f}, 1);
+                StepKernels.lossSum(device, acc, on.put(arena, DType.F32, x, n));
+                double got = on.get(acc)[0];
                 // fp32 partial sums of positive terms: a few ulps of the total
                 assertEquals(want, got, 4e-7 * want * Math.log(n + 1), "n " + n + ", seed " + seed);
             }
         }
     }
 
-    @Test
-    void clipFactorIsNanForANonFiniteNormOrLoss() {
+    @ParameterizedTest(name = "{0}")
+    @MethodSource("org.gpt4llm.backend.cuda.kernels.DeviceTensors#all")
+    void clipFactorIsNanForANonFiniteNormOrLoss(DeviceTensors on) {
+        Device device = on.device();
         try (Arena arena = Arena.ofConfined()) {
-            Tensor clip = device().allocate(arena, DType.F32, 1);
+            Tensor clip = device.allocate(arena, DType.F32, 1);
             float[][] cases = {{400f, 1f, 2f}, {0.25f, 1f, 2f}, {400f, 1f, 0f}, {Float.NaN, 1f, 1f},
                     {Float.POSITIVE_INFINITY, 1f, 1f}, {4f, Float.NaN, 1f}};
             for (float[] c : cases) {
-                StepKernels.clipFactor(device(), clip, put(arena, DType.F32, new float[] {c[0]}, 1),
-                        put(arena, DType.F32, new float[] {c[1]}, 1), c[2]);
-                float got = get(clip)[0];
+                StepKernels.clipFactor(device, clip, on.put(arena, DType.F32, new float[] {c[0]}, 1),
+                        on.put(arena, DType.F32, new float[] {c[1]}, 1), c[2]);
+                float got = on.get(clip)[0];
                 if (!Float.isFinite(c[0]) || !Float.isFinite(c[1])) {
                     assertTrue(Float.isNaN(got), "sumsq " + c[0] + ", loss " + c[1] + " gave " + got);
                 } else {
@@ -66,8 +67,10 @@ class StepScalarsLaunchTest {
         }
     }
 
-    @Test
-    void adamwWithDeviceScalarsIsTheHostFormAndSkipsAMarkedStep() {
+    @ParameterizedTest(name = "{0}")
+    @MethodSource("org.gpt4llm.backend.cuda.kernels.DeviceTensors#all")
+    void adamwWithDeviceScalarsIsTheHostFormAndSkipsAMarkedStep(DeviceTensors on) {
+        Device device = on.device();
         long seed = TestSeeds.next();
         Random rng = new Random(seed);
         int n = 2049;
@@ -78,26 +81,26 @@ class StepScalarsLaunchTest {
         try (Arena arena = Arena.ofConfined()) {
             for (int k = 0; k < 2; k++) {
                 Random g = new Random(seed + 1);
-                Tensor param = device().allocate(arena, DType.BF16, n), master = put(arena, DType.F32, p0, n);
-                Tensor m = device().allocate(arena, DType.F32, n), v = device().allocate(arena, DType.F32, n);
+                Tensor param = device.allocate(arena, DType.BF16, n), master = on.put(arena, DType.F32, p0, n);
+                Tensor m = device.allocate(arena, DType.F32, n), v = device.allocate(arena, DType.F32, n);
                 for (int step = 1; step <= lrs.length; step++) {
                     float lr = lrs[step - 1][0], clip = lrs[step - 1][1];
-                    Tensor grad = put(arena, DType.F32, Numerics.normal(g, n, 1f), n);
+                    Tensor grad = on.put(arena, DType.F32, Numerics.normal(g, n, 1f), n);
                     if (k == 0) {
-                        AdamWKernels.adamw(device(), param, master, grad, m, v, hp, lr, step, clip, null);
+                        AdamWKernels.adamw(device, param, master, grad, m, v, hp, lr, step, clip, null);
                     } else {
-                        AdamWKernels.adamw(device(), param, master, grad, m, v, hp, scalar(arena, hp.decay(lr)),
-                                scalar(arena, hp.stepSize(lr, step)), scalar(arena, hp.invBc2s(step)), scalar(arena, clip));
+                        AdamWKernels.adamw(device, param, master, grad, m, v, hp, on.scalar(arena, hp.decay(lr)),
+                                on.scalar(arena, hp.stepSize(lr, step)), on.scalar(arena, hp.invBc2s(step)), on.scalar(arena, clip));
                     }
                 }
-                masters[k] = get(master);
+                masters[k] = on.get(master);
                 if (k == 1) {
                     // a NaN clip factor (step_clip_factor's mark of a non-finite step) changes nothing
-                    float[] before = get(master), mBefore = get(m);
-                    AdamWKernels.adamw(device(), param, master, put(arena, DType.F32, Numerics.normal(g, n, 1f), n), m, v, hp,
-                            scalar(arena, 1f), scalar(arena, 1e-3f), scalar(arena, 1f), scalar(arena, Float.NaN));
-                    assertArrayEquals(before, get(master), "master after a marked step, seed " + seed);
-                    assertArrayEquals(mBefore, get(m), "m after a marked step, seed " + seed);
+                    float[] before = on.get(master), mBefore = on.get(m);
+                    AdamWKernels.adamw(device, param, master, on.put(arena, DType.F32, Numerics.normal(g, n, 1f), n), m, v, hp,
+                            on.scalar(arena, 1f), on.scalar(arena, 1e-3f), on.scalar(arena, 1f), on.scalar(arena, Float.NaN));
+                    assertArrayEquals(before, on.get(master), "master after a marked step, seed " + seed);
+                    assertArrayEquals(mBefore, on.get(m), "m after a marked step, seed " + seed);
                 }
             }
         }
@@ -105,8 +108,10 @@ class StepScalarsLaunchTest {
         assertArrayEquals(masters[0], masters[1], "master weights with the step's scalars on the device, seed " + seed);
     }
 
-    @Test
-    void crossEntropyWithADeviceScaleIsTheHostForm() {
+    @ParameterizedTest(name = "{0}")
+    @MethodSource("org.gpt4llm.backend.cuda.kernels.DeviceTensors#all")
+    void crossEntropyWithADeviceScaleIsTheHostForm(DeviceTensors on) {
+        Device device = on.device();
         long seed = TestSeeds.next();
         Random rng = new Random(seed);
         int rows = 5, vocab = 40;
@@ -116,20 +121,22 @@ class StepScalarsLaunchTest {
         float[][] grads = new float[2][], losses = new float[2][];
         try (Arena arena = Arena.ofConfined()) {
             for (int k = 0; k < 2; k++) {
-                Tensor l = put(arena, DType.BF16, logits, rows, vocab), loss = device().allocate(arena, DType.F32, rows);
-                Tensor t = EmuTensors.ints(arena, targets, rows);
-                CrossEntropyKernels.crossEntropy(device(), loss, l, l, t, targets, -100, k == 0 ? scale : 99f,
-                        k == 0 ? null : scalar(arena, scale));
-                grads[k] = get(l);
-                losses[k] = get(loss);
+                Tensor l = on.put(arena, DType.BF16, logits, rows, vocab), loss = device.allocate(arena, DType.F32, rows);
+                Tensor t = on.ints(arena, targets, rows);
+                CrossEntropyKernels.crossEntropy(device, loss, l, l, t, targets, -100, k == 0 ? scale : 99f,
+                        k == 0 ? null : on.scalar(arena, scale));
+                grads[k] = on.get(l);
+                losses[k] = on.get(loss);
             }
         }
         assertArrayEquals(grads[0], grads[1], "dlogits with the scale read on the device, seed " + seed);
         assertArrayEquals(losses[0], losses[1], "losses, seed " + seed);
     }
 
-    @Test
-    void loraWithTheStepSeedOnTheDeviceIsTheHostFormWithTheAdaptersSeed() {
+    @ParameterizedTest(name = "{0}")
+    @MethodSource("org.gpt4llm.backend.cuda.kernels.DeviceTensors#all")
+    void loraWithTheStepSeedOnTheDeviceIsTheHostFormWithTheAdaptersSeed(DeviceTensors on) {
+        Device device = on.device();
         long seed = TestSeeds.next();
         Random rng = new Random(seed);
         int n = 70, in = 24, out = 20, r = 4, adapter = 9;
@@ -138,37 +145,34 @@ class StepScalarsLaunchTest {
         float[] x = Numerics.normal(rng, n * in, 1f), a = Numerics.normal(rng, r * in, 0.2f), b = Numerics.normal(rng, out * r, 0.2f);
         float[] dy = Numerics.normal(rng, n * out, 1f);
         float[][][] results = new float[2][][];
-        try (Arena arena = Arena.ofConfined()) {
-            Tensor onDevice = device().allocate(arena, DType.I64, 1);
-            device().upload(onDevice, MemorySegment.ofArray(new long[] {stepSeed}));
+        try (Arena arena = Arena.ofConfined(); var workspace = new LoraKernels.Workspace(device)) {
+            Tensor onDevice = device.allocate(arena, DType.I64, 1);
+            device.upload(onDevice, MemorySegment.ofArray(new long[] {stepSeed}));
             for (int k = 0; k < 2; k++) {
-                Tensor tx = put(arena, DType.BF16, x, n, in), ta = put(arena, DType.BF16, a, r, in), tb = put(arena, DType.BF16, b, out, r);
-                Tensor y = device().allocate(arena, DType.BF16, n, out), t = device().allocate(arena, DType.F32, n, r);
-                Tensor dx = device().allocate(arena, DType.BF16, n, in), dt = device().allocate(arena, DType.F32, n, r);
-                Tensor dA = device().allocate(arena, DType.F32, r, in), dB = device().allocate(arena, DType.F32, out, r);
-                Tensor tdy = put(arena, DType.BF16, dy, n, out);
+                Tensor tx = on.put(arena, DType.BF16, x, n, in), ta = on.put(arena, DType.BF16, a, r, in);
+                Tensor tb = on.put(arena, DType.BF16, b, out, r);
+                Tensor y = device.allocate(arena, DType.BF16, n, out), t = device.allocate(arena, DType.F32, n, r);
+                Tensor dx = device.allocate(arena, DType.BF16, n, in), dt = device.allocate(arena, DType.F32, n, r);
+                Tensor dA = device.allocate(arena, DType.F32, r, in), dB = device.allocate(arena, DType.F32, out, r);
+                Tensor tdy = on.put(arena, DType.BF16, dy, n, out);
                 if (k == 0) {
                     long s = LoraDropout.adapterSeed(stepSeed, adapter);
-                    LoraKernels.forward(device(), WORKSPACE, y, t, tx, ta, tb, scale, p, s);
-                    LoraKernels.backward(device(), WORKSPACE, dx, dA, dB, dt, tdy, tx, ta, tb, t, scale, p, s);
+                    LoraKernels.forward(device, workspace, y, t, tx, ta, tb, scale, p, s);
+                    LoraKernels.backward(device, workspace, dx, dA, dB, dt, tdy, tx, ta, tb, t, scale, p, s);
                 } else {
                     var fromStep = LoraKernels.MaskSeed.fromStep(onDevice, adapter);
-                    LoraKernels.forward(device(), WORKSPACE, y, t, tx, ta, tb, scale, p, fromStep);
-                    LoraKernels.backward(device(), WORKSPACE, dx, dA, dB, dt, tdy, tx, ta, tb, t, scale, p, fromStep);
+                    LoraKernels.forward(device, workspace, y, t, tx, ta, tb, scale, p, fromStep);
+                    LoraKernels.backward(device, workspace, dx, dA, dB, dt, tdy, tx, ta, tb, t, scale, p, fromStep);
                 }
-                results[k] = new float[][] {get(y), get(dx), get(dA), get(dB)};
+                results[k] = new float[][] {on.get(y), on.get(dx), on.get(dA), on.get(dB)};
             }
             var e = assertThrows(IllegalArgumentException.class,
-                    () -> LoraKernels.MaskSeed.fromStep(device().allocate(arena, DType.I32, 1), 0));
+                    () -> LoraKernels.MaskSeed.fromStep(device.allocate(arena, DType.I32, 1), 0));
             assertTrue(e.getMessage().contains("lora step seed must be I64"), e.getMessage());
         }
         String[] names = {"y", "dx", "dA", "dB"};
         for (int i = 0; i < names.length; i++) {
             assertArrayEquals(results[0][i], results[1][i], names[i] + " with the step seed on the device, seed " + seed);
         }
-    }
-
-    private static Tensor scalar(Arena arena, float v) {
-        return put(arena, DType.F32, new float[] {v}, 1);
     }
 }

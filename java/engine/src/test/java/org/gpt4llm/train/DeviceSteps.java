@@ -7,12 +7,12 @@ import org.gpt4llm.model.DecoderModel;
 import org.gpt4llm.model.LoraConfig;
 import org.gpt4llm.model.TokenBatch;
 
-/** Training steps of {@link Synthetic#TINY} in fixed shapes, as the cuda-emu step tests run them. */
-final class EmuSteps {
+/** Training steps of {@link Synthetic#TINY} in fixed shapes, as the step tests on the cuda backends run them. */
+final class DeviceSteps {
     /** Rank 4 with dropout on an attention and an MLP projection: masks from the step's seed in every pass. */
     static final LoraConfig LORA = new LoraConfig(4, 8f, 0.1f, List.of("q_proj", "v_proj", "down_proj"));
 
-    private EmuSteps() {}
+    private DeviceSteps() {}
 
     /** Every weight ("full"), or LoRA adapters ("lora") on {@code m}. */
     static TrainableModel<TokenBatch> trainable(DecoderModel m, String kind, long seed) {

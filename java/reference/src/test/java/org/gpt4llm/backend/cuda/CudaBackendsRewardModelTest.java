@@ -4,33 +4,39 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import java.util.Random;
+import org.gpt4llm.backend.Backend;
 import org.gpt4llm.backend.RewardPairs;
+import org.gpt4llm.backend.contract.Target;
 import org.gpt4llm.backend.cpu.CpuBackend;
 import org.gpt4llm.data.RewardBatch;
 import org.gpt4llm.model.OptConfig;
 import org.gpt4llm.model.RewardModel;
 import org.gpt4llm.model.TokenBatch;
+import org.gpt4llm.runtime.Backends;
+import org.gpt4llm.testing.Measurements;
 import org.gpt4llm.testing.Numerics;
 import org.gpt4llm.testing.TestSeeds;
 import org.gpt4llm.train.RewardTraining;
-import org.junit.jupiter.api.Test;
-import org.gpt4llm.backend.cuda.device.EmuDevice;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.MethodSource;
 
 /**
- * One reward-model step (OPT backbone, value head, pairwise loss, backward) on the GPU path — the
- * cuda-emu backend running the CUDA kernels, bf16 storage — against the cpu backend in fp32. The
- * weights are the same fp32 numbers on both sides, rounded to bf16 on the GPU path.
+ * One reward-model step (OPT backbone, value head, pairwise loss, backward) on the GPU path — each
+ * backend that runs the CUDA kernels, bf16 storage: cuda-emu, and cuda where a GPU is present —
+ * against the cpu backend in fp32. The weights are the same fp32 numbers on both sides, rounded to
+ * bf16 on the GPU path.
  *
- * <p>Tolerances: rewards and the head's gradient agree to ~1% as in {@link CudaEmuLlamaStepTest}. The
+ * <p>Tolerances: rewards and the head's gradient agree to ~1% as in {@link CudaBackendsLlamaStepTest}. The
  * backbone's gradients are Σ_pairs g·(∂r_i - ∂r_j), differences of two responses' similar gradients,
  * so bf16 rounding is amplified: typically 1%, up to ~12% on unlucky seeds. A wrong kernel gives errors
  * of order 1.
  */
-class CudaEmuRewardModelTest {
+class CudaBackendsRewardModelTest {
     private static final double REWARD_TOL = 3e-2, LOSS_TOL = 2e-2, GRAD_TOL = 0.2;
 
-    @Test
-    void rewardModelStepMatchesTheCpuBackend() {
+    @ParameterizedTest(name = "{0}")
+    @MethodSource("org.gpt4llm.backend.contract.Target#cudaKinds")
+    void rewardModelStepMatchesTheCpuBackend(Target t) {
         long seed = TestSeeds.next();
         Random rng = new Random(seed);
         // head dim 64 takes the tensor-core attention
@@ -44,24 +50,27 @@ class CudaEmuRewardModelTest {
         float[] gold = {6f, 2f, 4f, 9f, 1f};
         int[] offsets = {0, 3, 5};
         RewardBatch batch = new RewardBatch(tokens, last, gold, offsets, RewardPairs.count(gold, offsets, gold.length));
-        try (CpuBackend cpu = new CpuBackend(2); CudaBackend emu = new CudaBackend(new EmuDevice(2));
+        try (CpuBackend cpu = new CpuBackend(2); Backend dev = Backends.open(t.toString(), 2);
              RewardModel ref = RewardModel.initRandom(cpu, cfg, seed, 1);
-             RewardModel gpu = RewardModel.initRandom(emu, cfg, seed, 1)) {
+             RewardModel gpu = RewardModel.initRandom(dev, cfg, seed, 1)) {
             RewardTraining refTask = new RewardTraining(ref, null, 0.1f, 0.01f), gpuTask = new RewardTraining(gpu, null, 0.1f, 0.01f);
             refTask.zeroGrad();
             gpuTask.zeroGrad();
             float refLoss = refTask.forward(batch), gpuLoss = gpuTask.forward(batch);
+            Measurements.record(t.toString(), "reward model pairwise loss", Math.abs(gpuLoss - refLoss) / refLoss, LOSS_TOL);
             assertEquals(refLoss, gpuLoss, LOSS_TOL * refLoss, "seed " + seed + ": loss");
             refTask.backward(1f / batch.pairs());
             gpuTask.backward(1f / batch.pairs());
             double rewardErr = Numerics.relErr(gpu.rewards(tokens, last), ref.rewards(tokens, last));
+            Measurements.record(t.toString(), "reward model rewards", rewardErr, REWARD_TOL);
             assertTrue(rewardErr < REWARD_TOL, "seed " + seed + ": rewards rel err " + rewardErr);
             // not the final norm's bias: its gradient is Σ_m dr_m · head, and Σ_m dr_m cancels to ~0 (each pair
             // adds +g and -g), so bf16 rounding of dr dominates it; upstream gradients have no such cancellation
             for (String name : new String[] {RewardModel.HEAD, "model.decoder.layers.1.fc2.weight",
                     "model.decoder.layers.0.self_attn.q_proj.weight", "model.decoder.final_layer_norm.weight",
                     "model.decoder.layers.0.fc1.bias", "model.decoder.embed_positions.weight"}) {
-                double e = Numerics.relErr(emu.download(gpu.gradients().get(name)), cpu.download(ref.gradients().get(name)));
+                double e = Numerics.relErr(dev.download(gpu.gradients().get(name)), cpu.download(ref.gradients().get(name)));
+                Measurements.record(t.toString(), "reward model gradients", e, GRAD_TOL);
                 assertTrue(e < GRAD_TOL, "seed " + seed + ": gradient of " + name + " rel err " + e);
             }
         }

@@ -10,23 +10,27 @@ import java.util.Map;
 import java.util.Random;
 import java.util.function.ToDoubleFunction;
 import org.gpt4llm.backend.Backend;
+import org.gpt4llm.backend.contract.Target;
 import org.gpt4llm.backend.cpu.CpuBackend;
 import org.gpt4llm.model.LlamaConfig;
 import org.gpt4llm.model.DecoderModel;
 import org.gpt4llm.model.ModelConfig;
 import org.gpt4llm.model.TokenBatch;
 import org.gpt4llm.optim.AdamWOptimizer;
+import org.gpt4llm.runtime.Backends;
 import org.gpt4llm.tensor.DType;
 import org.gpt4llm.tensor.Tensor;
+import org.gpt4llm.testing.Measurements;
 import org.gpt4llm.testing.Numerics;
 import org.gpt4llm.testing.TestSeeds;
-import org.junit.jupiter.api.Test;
-import org.gpt4llm.backend.cuda.device.EmuDevice;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.MethodSource;
 
 /**
- * A whole LLaMA training step on {@code cuda-emu} (bf16 weights and activations, the CUDA kernels run
- * by the emulation, GEMM on OpenBLAS) against the fp32 {@code cpu} backend started from the same
- * bf16-representable weights.
+ * A whole LLaMA training step on each backend that runs the CUDA kernels ({@link Target#cudaKinds}:
+ * {@code cuda-emu}, the kernels in the emulation with GEMM on OpenBLAS, always; {@code cuda} on a GPU
+ * with cuBLAS where one is present), bf16 weights and activations, against the fp32 {@code cpu}
+ * backend started from the same bf16-representable weights.
  *
  * <p>Tolerances: bf16 keeps 8 significant bits (relative rounding 2^-9 ≈ 2e-3 per value). Every
  * activation of the cuda path is rounded once per op, about 15 roundings deep through two layers, so
@@ -34,27 +38,29 @@ import org.gpt4llm.backend.cuda.device.EmuDevice;
  * with bf16 intermediate gradients) by a few percent. A wrong kernel (a missing term, a wrong index,
  * a swapped operand) gives errors of order 1, far above these bounds.
  */
-class CudaEmuLlamaStepTest {
+class CudaBackendsLlamaStepTest {
     static final double LOSS_TOL = 1e-2, LOGITS_TOL = 3e-2, GRAD_TOL = 6e-2, PARAM_TOL = 1e-2;
 
-    @Test
-    void trainingStepMatchesTheCpuBackend() throws Exception {
+    @ParameterizedTest(name = "{0}")
+    @MethodSource("org.gpt4llm.backend.contract.Target#cudaKinds")
+    void trainingStepMatchesTheCpuBackend(Target t) throws Exception {
         // head dim 64 takes the tensor-core attention; GQA with 2 query heads per kv head
-        stepMatchesTheCpuBackend(LlamaConfig.builder().hiddenSize(128).intermediateSize(176).numLayers(2).numHeads(2)
+        stepMatchesTheCpuBackend(t, LlamaConfig.builder().hiddenSize(128).intermediateSize(176).numLayers(2).numHeads(2)
                 .numKvHeads(1).rmsNormEps(1e-5f).vocabSize(97).maxPositionEmbeddings(256).build(), name -> GRAD_TOL);
     }
 
     /**
-     * Forward, backward and one clipped AdamW step of {@code cfg} on both backends from the same bf16
-     * weights, on right-padded rows: loss, logits, every gradient (to {@code gradTol} of its name) and every
-     * parameter within the bounds above.
+     * Forward, backward and one clipped AdamW step of {@code cfg} on the cpu backend and on {@code t}
+     * from the same bf16 weights, on right-padded rows: loss, logits, every gradient (to {@code gradTol}
+     * of its name) and every parameter within the bounds above.
      */
-    static void stepMatchesTheCpuBackend(ModelConfig cfg, ToDoubleFunction<String> gradTol) throws Exception {
+    static void stepMatchesTheCpuBackend(Target t, ModelConfig cfg, ToDoubleFunction<String> gradTol) throws Exception {
         long seed = TestSeeds.next();
         Random rng = new Random(seed);
         CpuBackend cpu = new CpuBackend(2);
+        String on = cfg.modelType() + " step";
         try (Arena arena = Arena.ofShared();
-             CudaBackend emu = new CudaBackend(new EmuDevice(2))) {
+             Backend dev = Backends.open(t.toString(), 2)) {
             Map<String, Tensor> weights = bf16Weights(arena, cfg, rng);
             int[][] rows = new int[3][];
             int[] lengths = {21, 9, 16};
@@ -63,11 +69,13 @@ class CudaEmuLlamaStepTest {
             }
             TokenBatch batch = TokenBatch.causalLm(rows, 0);
             try (DecoderModel ref = DecoderModel.create(cpu, cfg, weights);
-                 DecoderModel gpu = DecoderModel.create(emu, cfg, weights)) {
+                 DecoderModel gpu = DecoderModel.create(dev, cfg, weights)) {
                 float refLoss = ref.forward(batch), gpuLoss = gpu.forward(batch);
+                Measurements.record(t.toString(), on + " loss", Math.abs(gpuLoss - refLoss) / refLoss, LOSS_TOL);
                 assertEquals(refLoss, gpuLoss, LOSS_TOL * refLoss, "seed " + seed + ": loss");
-                float[] refLogits = ref.logits().toFloatArray(), gpuLogits = emu.download(gpu.logits());
+                float[] refLogits = ref.logits().toFloatArray(), gpuLogits = dev.download(gpu.logits());
                 double logitsErr = Numerics.relErr(gpuLogits, refLogits);
+                Measurements.record(t.toString(), on + " logits", logitsErr, LOGITS_TOL);
                 assertTrue(logitsErr < LOGITS_TOL, "seed " + seed + ": logits rel err " + logitsErr);
 
                 ref.backward();
@@ -76,7 +84,7 @@ class CudaEmuLlamaStepTest {
                 String worstName = "";
                 for (Tensor g : ref.gradients().values()) typical += norm(g.toFloatArray()) / ref.gradients().size();
                 for (String name : ref.gradients().keySet()) {
-                    float[] mine = emu.download(gpu.gradients().get(name)), want = ref.gradients().get(name).toFloatArray();
+                    float[] mine = dev.download(gpu.gradients().get(name)), want = ref.gradients().get(name).toFloatArray();
                     if (lossIgnores(name)) { // exactly 0: both sides are rounding noise, small against the others
                         double noise = norm(difference(mine, want)) / typical;
                         assertTrue(noise < GRAD_TOL, "seed " + seed + ": gradient of " + name + " (exactly 0) differs by "
@@ -88,19 +96,21 @@ class CudaEmuLlamaStepTest {
                         worst = e;
                         worstName = name;
                     }
+                    Measurements.record(t.toString(), on + " gradients", e, gradTol.applyAsDouble(name));
                     assertTrue(e < gradTol.applyAsDouble(name), "seed " + seed + ": gradient of " + name + " rel err " + e);
                 }
-                System.out.printf("%s cuda-emu vs cpu: loss %.6f vs %.6f, logits rel err %.2e, worst gradient %.2e (%s)%n",
-                        cfg.modelType(), gpuLoss, refLoss, logitsErr, worst, worstName);
+                System.out.printf("%s %s vs cpu: loss %.6f vs %.6f, logits rel err %.2e, worst gradient %.2e (%s)%n",
+                        cfg.modelType(), t, gpuLoss, refLoss, logitsErr, worst, worstName);
 
                 // one AdamW step with clipping: the bf16 working copy follows the fp32 master
                 Backend.AdamW hp = new Backend.AdamW(0.9f, 0.95f, 1e-8f, 0.1f);
                 try (AdamWOptimizer refOpt = new AdamWOptimizer(cpu, ref.parameters(), ref.gradients(), hp);
-                     AdamWOptimizer gpuOpt = new AdamWOptimizer(emu, gpu.parameters(), gpu.gradients(), hp)) {
+                     AdamWOptimizer gpuOpt = new AdamWOptimizer(dev, gpu.parameters(), gpu.gradients(), hp)) {
                     double refNorm = refOpt.step(1e-3f, 0.5f), gpuNorm = gpuOpt.step(1e-3f, 0.5f);
+                    Measurements.record(t.toString(), on + " gradient norm", Math.abs(gpuNorm - refNorm) / refNorm, GRAD_TOL);
                     assertEquals(refNorm, gpuNorm, GRAD_TOL * refNorm, "seed " + seed + ": grad norm");
                     for (String name : ref.parameters().keySet()) {
-                        float[] mine = emu.download(gpu.parameters().get(name)), want = ref.parameters().get(name).toFloatArray();
+                        float[] mine = dev.download(gpu.parameters().get(name)), want = ref.parameters().get(name).toFloatArray();
                         if (lossIgnores(name)) {
                             // Adam moves an element by about lr whatever the sign of the noise: up to 2 lr apart, plus bf16 rounding
                             for (int i = 0; i < want.length; i++) {
@@ -110,6 +120,7 @@ class CudaEmuLlamaStepTest {
                             continue;
                         }
                         double e = Numerics.relErr(mine, want);
+                        Measurements.record(t.toString(), on + " parameters after AdamW", e, PARAM_TOL);
                         assertTrue(e < PARAM_TOL, "seed " + seed + ": parameter " + name + " after a step, rel err " + e);
                     }
                 }
