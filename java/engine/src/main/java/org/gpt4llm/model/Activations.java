@@ -3,6 +3,7 @@ package org.gpt4llm.model;
 import java.lang.foreign.Arena;
 import org.gpt4llm.backend.Backend;
 import org.gpt4llm.backend.Backend.AttentionShape;
+import org.gpt4llm.memory.MemoryCategory;
 import org.gpt4llm.tensor.DType;
 import org.gpt4llm.tensor.Tensor;
 
@@ -50,14 +51,16 @@ final class Activations implements AutoCloseable {
         long h = c.hiddenSize(), f = c.intermediateSize(), kv = c.kvDim();
         DType at = be.activationType();
         // activations in the backend's storage type; normalisation statistics, lse and losses in fp32
-        java.util.function.Function<long[], Tensor> act = shape -> be.allocate(arena, at, shape);
-        java.util.function.Function<long[], Tensor> f32 = shape -> be.allocate(arena, DType.F32, shape);
+        // saved for the backward: activations; the backward's own buffers and scratch: workspace
+        java.util.function.Function<long[], Tensor> act = shape -> be.allocate(arena, MemoryCategory.ACTIVATIONS, at, shape);
+        java.util.function.Function<long[], Tensor> f32 = shape -> be.allocate(arena, MemoryCategory.ACTIVATIONS, DType.F32, shape);
+        java.util.function.Function<long[], Tensor> work = shape -> be.allocate(arena, MemoryCategory.WORKSPACE, at, shape);
         java.util.function.Supplier<Tensor> mean = () -> c.layerNorm() ? f32.apply(new long[] {n}) : null;
         backend = be;
         fields = c.learnedPositions() ? 5 : 4;
         long workspace = be.attentionWorkspaceElements(new AttentionShape(batch, seqLen, c.numHeads(), c.numKvHeads(),
                 c.headDim(), 1f));
-        attentionWorkspace = workspace > 0 ? f32.apply(new long[] {workspace}) : null;
+        attentionWorkspace = workspace > 0 ? be.allocate(arena, MemoryCategory.WORKSPACE, DType.F32, workspace) : null;
         resid = new Tensor[c.numLayers() + 1];
         for (int i = 0; i <= c.numLayers(); i++) resid[i] = act.apply(new long[] {n, h});
         layers = new LayerActs[c.numLayers()];
@@ -72,10 +75,10 @@ final class Activations implements AutoCloseable {
         normF = act.apply(new long[] {n, h});
         meanF = mean.get();
         rstdF = f32.apply(new long[] {n});
-        logits = withLogits ? act.apply(new long[] {n, c.vocabSize()}) : null;
-        losses = withLogits ? f32.apply(new long[] {n}) : null;
+        logits = withLogits ? be.allocate(arena, MemoryCategory.LOGITS, at, n, c.vocabSize()) : null;
+        losses = withLogits ? be.allocate(arena, MemoryCategory.LOGITS, DType.F32, n) : null;
         if (c.linearBias()) {
-            ones = act.apply(new long[] {n, 1});
+            ones = work.apply(new long[] {n, 1});
             try (Arena host = Arena.ofConfined()) {
                 float[] one = new float[(int) n];
                 java.util.Arrays.fill(one, 1f);
@@ -84,15 +87,27 @@ final class Activations implements AutoCloseable {
         } else {
             ones = null;
         }
-        dResid = act.apply(new long[] {n, h});
-        dNorm = act.apply(new long[] {n, h});
-        dAtt = act.apply(new long[] {n, h});
-        dQ = act.apply(new long[] {n, h});
-        dK = act.apply(new long[] {n, kv});
-        dV = act.apply(new long[] {n, kv});
-        dGate = act.apply(new long[] {n, f});
-        dUp = c.gatedMlp() ? act.apply(new long[] {n, f}) : null;
-        dHidden = act.apply(new long[] {n, f});
+        dResid = work.apply(new long[] {n, h});
+        dNorm = work.apply(new long[] {n, h});
+        dAtt = work.apply(new long[] {n, h});
+        dQ = work.apply(new long[] {n, h});
+        dK = work.apply(new long[] {n, kv});
+        dV = work.apply(new long[] {n, kv});
+        dGate = work.apply(new long[] {n, f});
+        dUp = c.gatedMlp() ? work.apply(new long[] {n, f}) : null;
+        dHidden = work.apply(new long[] {n, f});
+    }
+
+    /** Bytes of one layer's saved activations (every layer has the same). */
+    long layerBytes() {
+        if (layers.length == 0) return 0;
+        LayerActs a = layers[0];
+        long bytes = 0;
+        for (Tensor t : new Tensor[] {a.norm1(), a.mean1(), a.rstd1(), a.q(), a.k(), a.v(), a.att(), a.lseAll(), a.mid(),
+                a.norm2(), a.mean2(), a.rstd2(), a.gate(), a.up(), a.hidden()}) {
+            if (t != null) bytes += t.byteSize();
+        }
+        return bytes;
     }
 
     /**

@@ -15,6 +15,7 @@ import org.gpt4llm.backend.Backend.DecodeShape;
 import org.gpt4llm.backend.StepScalars;
 import org.gpt4llm.io.Checkpoint;
 import org.gpt4llm.model.Activations.LayerActs;
+import org.gpt4llm.memory.MemoryCategory;
 import org.gpt4llm.tensor.DType;
 import org.gpt4llm.tensor.Tensor;
 
@@ -86,8 +87,8 @@ public final class DecoderModel implements AutoCloseable, DecodeModel {
         this.cfg = cfg;
         this.withHead = withHead;
         parameterShapes(cfg, withHead).forEach((name, shape) -> {
-            params.put(name, backend.allocate(paramArena, backend.weightType(), shape));
-            grads.put(name, backend.allocate(paramArena, DType.F32, shape));
+            params.put(name, backend.allocate(paramArena, MemoryCategory.WEIGHTS, backend.weightType(), shape));
+            grads.put(name, backend.allocate(paramArena, MemoryCategory.GRADIENTS, DType.F32, shape));
         });
         String d = cfg.decoderPrefix();
         embed = params.get(d + "embed_tokens.weight");
@@ -166,6 +167,24 @@ public final class DecoderModel implements AutoCloseable, DecodeModel {
     private static void putLinear(Map<String, long[]> s, ModelConfig c, String name, long out, long in) {
         s.put(name + ".weight", new long[] {out, in});
         if (c.linearBias()) s.put(name + ".bias", new long[] {out});
+    }
+
+    /**
+     * A model with every weight 0 as allocated, nothing uploaded: what {@code gpt4llm plan} builds on a
+     * backend that only counts, so that a plan sizes the same buffers a run allocates.
+     */
+    public static DecoderModel zeros(Backend backend, ModelConfig cfg) {
+        return new DecoderModel(backend, cfg, true);
+    }
+
+    /**
+     * Bytes one decoder layer keeps for its backward in the buffers of the last {@link #stage} or
+     * forward (its LoRA adapters' saved inputs included; 0 before either): what activation
+     * recomputation keeps for one layer at a time instead of every layer.
+     */
+    public long layerActivationBytes() {
+        if (act == null) return 0;
+        return act.layerBytes() + (lora == null ? 0 : lora.savedBytesPerLayer());
     }
 
     /** HF initialisation: every matrix normal(0, 0.02), norm weights 1, biases 0. Deterministic in {@code seed}. */

@@ -19,6 +19,7 @@ import org.gpt4llm.backend.StepScalars;
 import org.gpt4llm.datagen.files.TextFiles;
 import org.gpt4llm.io.AtomicFiles;
 import org.gpt4llm.io.SafeTensors;
+import org.gpt4llm.memory.MemoryCategory;
 import org.gpt4llm.tensor.DType;
 import org.gpt4llm.tensor.Tensor;
 
@@ -80,9 +81,10 @@ final class LoraAdapters implements AutoCloseable {
                     String base = DecoderModel.linearName(model, l, i);
                     long[] w = shapes.get(base + ".weight");
                     long out = w[0], in = w[1], r = cfg.rank();
-                    Adapter ad = new Adapter(base, backend.allocate(arena, backend.weightType(), r, in),
-                            backend.allocate(arena, backend.weightType(), out, r),
-                            backend.allocate(arena, DType.F32, r, in), backend.allocate(arena, DType.F32, out, r));
+                    Adapter ad = new Adapter(base, backend.allocate(arena, MemoryCategory.WEIGHTS, backend.weightType(), r, in),
+                            backend.allocate(arena, MemoryCategory.WEIGHTS, backend.weightType(), out, r),
+                            backend.allocate(arena, MemoryCategory.GRADIENTS, DType.F32, r, in),
+                            backend.allocate(arena, MemoryCategory.GRADIENTS, DType.F32, out, r));
                     float bound = (float) (1.0 / Math.sqrt(in));
                     float[] init = new float[(int) (r * in)];
                     for (int k = 0; k < init.length; k++) init[k] = (float) ((2 * rng.nextDouble() - 1) * bound);
@@ -115,6 +117,13 @@ final class LoraAdapters implements AutoCloseable {
         return layer * LoraConfig.LLAMA_TARGETS.size() + target;
     }
 
+    /** Bytes of the saved activations of one layer's adapters (0 before {@link #ensureRows}). */
+    long savedBytesPerLayer() {
+        long bytes = 0;
+        if (adapters.length > 0) for (Adapter ad : adapters[0]) if (ad != null && ad.t != null) bytes += ad.t.byteSize();
+        return bytes;
+    }
+
     LoraConfig config() {
         return cfg;
     }
@@ -133,7 +142,7 @@ final class LoraAdapters implements AutoCloseable {
         if (savedArena != null) savedArena.close();
         savedArena = Arena.ofShared();
         savedRows = rows;
-        for (Adapter[] layer : adapters) for (Adapter ad : layer) if (ad != null) ad.t = backend.allocate(savedArena, DType.F32, rows, cfg.rank());
+        for (Adapter[] layer : adapters) for (Adapter ad : layer) if (ad != null) ad.t = backend.allocate(savedArena, MemoryCategory.ACTIVATIONS, DType.F32, rows, cfg.rank());
         dt = backend.allocate(savedArena, DType.F32, rows, cfg.rank());
         return true;
     }

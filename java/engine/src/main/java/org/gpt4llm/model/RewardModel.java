@@ -12,6 +12,7 @@ import org.gpt4llm.backend.Backend;
 import org.gpt4llm.datagen.files.TextFiles;
 import org.gpt4llm.io.AtomicFiles;
 import org.gpt4llm.io.Checkpoint;
+import org.gpt4llm.memory.MemoryCategory;
 import org.gpt4llm.tensor.DType;
 import org.gpt4llm.tensor.Tensor;
 
@@ -52,8 +53,8 @@ public final class RewardModel implements AutoCloseable {
         this.backend = backbone.backend();
         this.padTokenId = padTokenId;
         int c = backbone.config().hiddenSize();
-        head = backend.allocate(arena, backend.weightType(), 1, c);
-        dHead = backend.allocate(arena, DType.F32, 1, c);
+        head = backend.allocate(arena, MemoryCategory.WEIGHTS, backend.weightType(), 1, c);
+        dHead = backend.allocate(arena, MemoryCategory.GRADIENTS, DType.F32, 1, c);
         params.putAll(backbone.parameters());
         params.put(HEAD, head);
         grads.putAll(backbone.gradients());
@@ -213,7 +214,7 @@ public final class RewardModel implements AutoCloseable {
         if (bufferArena != null) bufferArena.close();
         bufferArena = Arena.ofShared();
         bufferRows = rows;
-        values = backend.allocate(bufferArena, DType.F32, rows, 1);
+        values = backend.allocate(bufferArena, MemoryCategory.LOGITS, DType.F32, rows, 1);
         dValues = backend.allocate(bufferArena, backend.activationType(), rows, 1);
         dHidden = backend.allocate(bufferArena, backend.activationType(), rows, config().hiddenSize());
     }
