@@ -84,6 +84,7 @@ class PlannedMemoryTest {
         }
         String ctx = backend + " " + cell.name() + " (seed " + seed + "): measured peak " + peak + ", planned "
                 + plan.deviceBytes() + "; plan " + plan.footprint() + "; live after the steps " + lasting;
+        System.out.println(ctx);
         for (MemoryCategory c : LASTING) assertEquals(plan.footprint().device(c), lasting.device(c), c.key() + ": " + ctx);
         assertTrue(Math.abs(peak - plan.deviceBytes()) <= TOLERANCE * plan.deviceBytes(), ctx);
         assertEquals(0, plan.hostBytes(), "nothing is planned on the host without offload: " + ctx);
