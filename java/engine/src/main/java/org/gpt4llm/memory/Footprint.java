@@ -1,7 +1,6 @@
 package org.gpt4llm.memory;
 
 import java.util.Arrays;
-import java.util.EnumMap;
 import java.util.Map;
 
 /**
@@ -10,7 +9,6 @@ import java.util.Map;
  * CPU's own memory; host bytes are state kept off the device (an offloaded optimizer).
  */
 public final class Footprint {
-    private static final int N = MemoryCategory.values().length;
     private final long[] device;
     private final long[] host;
 
@@ -18,8 +16,6 @@ public final class Footprint {
         this.device = device;
         this.host = host;
     }
-
-    public static final Footprint EMPTY = new Footprint(new long[N], new long[N]);
 
     /** Bytes per category in {@link MemoryCategory#ordinal} order, copied. */
     static Footprint of(long[] device, long[] host) {
@@ -75,13 +71,6 @@ public final class Footprint {
     private static Map<String, Long> byKey(long[] bytes) {
         Map<String, Long> out = new java.util.LinkedHashMap<>();
         for (MemoryCategory c : MemoryCategory.values()) out.put(c.key(), bytes[c.ordinal()]);
-        return out;
-    }
-
-    /** Device bytes by category as an EnumMap (every category present). */
-    public Map<MemoryCategory, Long> deviceByCategory() {
-        Map<MemoryCategory, Long> out = new EnumMap<>(MemoryCategory.class);
-        for (MemoryCategory c : MemoryCategory.values()) out.put(c, device[c.ordinal()]);
         return out;
     }
 

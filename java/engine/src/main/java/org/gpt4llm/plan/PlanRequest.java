@@ -16,21 +16,4 @@ public record PlanRequest(ModelConfig model, String backend, int seqLen, int mic
         if (seqLen < 1) throw new IllegalArgumentException("--seq-len must be at least 1, got " + seqLen);
         if (microBatch < 1) throw new IllegalArgumentException("--micro-batch must be at least 1, got " + microBatch);
     }
-
-    /** The same run with full fine-tuning, no recomputation and no offload. */
-    public static PlanRequest full(ModelConfig model, String backend, int seqLen, int microBatch) {
-        return new PlanRequest(model, backend, seqLen, microBatch, null, false, false);
-    }
-
-    public PlanRequest withLora(LoraConfig c) {
-        return new PlanRequest(model, backend, seqLen, microBatch, c, recompute, offloadOptimizer);
-    }
-
-    public PlanRequest withRecompute(boolean on) {
-        return new PlanRequest(model, backend, seqLen, microBatch, lora, on, offloadOptimizer);
-    }
-
-    public PlanRequest withOffloadOptimizer(boolean on) {
-        return new PlanRequest(model, backend, seqLen, microBatch, lora, recompute, on);
-    }
 }

@@ -28,8 +28,9 @@ import org.junit.jupiter.params.provider.MethodSource;
 
 /**
  * Planned against measured: real training steps of the tiny LLaMA on each backend peak within 10%
- * of what {@code gpt4llm plan} says for the same run, and every category that lives through the
- * step (weights, gradients, master weights, moments, saved activations, logits) is exactly the plan's.
+ * of what {@code gpt4llm plan} says for the same run, on the device and on the host, and every
+ * category that lives through a plain step (weights, gradients, master weights, moments, saved
+ * activations, logits) is exactly the plan's.
  */
 class PlannedMemoryTest {
     private static final LlamaConfig TINY = LlamaConfig.preset("tiny", 512);
@@ -38,17 +39,26 @@ class PlannedMemoryTest {
     private static final List<MemoryCategory> LASTING = List.of(MemoryCategory.WEIGHTS, MemoryCategory.GRADIENTS,
             MemoryCategory.MASTER_WEIGHTS, MemoryCategory.MOMENTS, MemoryCategory.ACTIVATIONS, MemoryCategory.LOGITS);
 
-    /** One configuration of the grid: full fine-tuning or LoRA (a cell per line). */
-    record Cell(String name, LoraConfig lora) {
+    /**
+     * One configuration of the grid, a cell per line: full fine-tuning ({@code lora} null) or LoRA,
+     * with or without recomputation and the optimizer offloaded. The run below sets up what a cell
+     * names; a setting it does not set up makes the cell's run differ from its plan.
+     */
+    record Cell(String name, LoraConfig lora, boolean recompute, boolean offloadOptimizer) {
         PlanRequest plan(String backend) {
-            return new PlanRequest(TINY, backend, TOKENS, ROWS, lora, false, false);
+            return new PlanRequest(TINY, backend, TOKENS, ROWS, lora, recompute, offloadOptimizer);
+        }
+
+        @Override
+        public String toString() {
+            return name;
         }
     }
 
     private static final List<Cell> CELLS = List.of(
-            new Cell("full", null),
-            new Cell("lora", new LoraConfig(8, 16f, 0.1f, LoraConfig.LLAMA_TARGETS)),
-            new Cell("lora q,v", new LoraConfig(4, 8f, 0f, List.of("q_proj", "v_proj"))));
+            new Cell("full", null, false, false),
+            new Cell("lora", new LoraConfig(8, 16f, 0.1f, LoraConfig.LLAMA_TARGETS), false, false),
+            new Cell("lora q,v", new LoraConfig(4, 8f, 0f, List.of("q_proj", "v_proj")), false, false));
 
     static Stream<Arguments> grid() {
         List<String> backends = new ArrayList<>(List.of("cpu"));
@@ -66,7 +76,7 @@ class PlannedMemoryTest {
     void aRunPeaksWhereItsPlanSays(String backend, Cell cell) {
         long seed = TestSeeds.next();
         MemoryPlan plan = MemoryPlanner.plan(cell.plan(backend));
-        long peak;
+        long peak, peakHost;
         Footprint lasting;
         try (Backend be = open(backend); DecoderModel m = DecoderModel.initRandom(be, TINY, seed)) {
             if (cell.lora() != null) m.enableLora(cell.lora(), seed + 1);
@@ -79,15 +89,19 @@ class PlannedMemoryTest {
                     assertTrue(Double.isFinite(r.loss()) && r.loss() > 0, "step " + step + ": " + r);
                 }
                 peak = be.memory().peakDeviceBytes();
+                peakHost = be.memory().peakHostBytes();
                 lasting = be.memory().live();
             }
         }
         String ctx = backend + " " + cell.name() + " (seed " + seed + "): measured peak " + peak + ", planned "
                 + plan.deviceBytes() + "; plan " + plan.footprint() + "; live after the steps " + lasting;
         System.out.println(ctx);
-        for (MemoryCategory c : LASTING) assertEquals(plan.footprint().device(c), lasting.device(c), c.key() + ": " + ctx);
         assertTrue(Math.abs(peak - plan.deviceBytes()) <= TOLERANCE * plan.deviceBytes(), ctx);
-        assertEquals(0, plan.hostBytes(), "nothing is planned on the host without offload: " + ctx);
+        assertTrue(Math.abs(peakHost - plan.hostBytes()) <= TOLERANCE * plan.hostBytes(), "host: " + ctx);
+        if (!cell.recompute() && !cell.offloadOptimizer()) {
+            // what lives through a step is allocated by the same constructors the plan ran: exactly the plan
+            for (MemoryCategory c : LASTING) assertEquals(plan.footprint().device(c), lasting.device(c), c.key() + ": " + ctx);
+        }
     }
 
     private static TokenBatch batch(Random rng) {

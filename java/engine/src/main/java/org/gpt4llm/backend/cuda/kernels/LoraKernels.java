@@ -176,7 +176,7 @@ public final class LoraKernels {
         numel(dtype(t, DType.F32, "lora t"), (long) s.n * s.r, "lora t");
         checkWorkspace(d, ws);
         if (s.n == 0) return;
-        int n = s.n, in = s.in, out = s.out, r3 = PIECES * s.r;
+        int n = s.n, in = s.in, out = s.out;
         Tensor[] w = ws.regions(FORWARD_TYPES, forwardRegions(n, in, out, s.r, dropout));
         Tensor t3 = w[0], b3 = w[1], t2 = t.view(n, s.r);
         Tensor xk = masked(d, dropout > 0f ? w[2] : null, x.view(n, in), dropout, seed);
