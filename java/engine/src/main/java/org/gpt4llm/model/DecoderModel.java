@@ -45,8 +45,7 @@ import org.gpt4llm.tensor.Tensor;
 public final class DecoderModel implements AutoCloseable, DecodeModel {
     /** Shards written by {@link #save} stay below this size, as HF's default "5GB". */
     public static final long MAX_SHARD_BYTES = 5_000_000_000L;
-    /** Index of a block's first MLP layer among {@link ModelConfig#linearTargets}: q, k, v, o come first. */
-    private static final int MLP_TARGETS = 4;
+    private static final int MLP_TARGETS = ParameterShapes.MLP_TARGETS;
 
     private final Backend backend;
     private final ModelConfig cfg;
@@ -122,69 +121,30 @@ public final class DecoderModel implements AutoCloseable, DecodeModel {
 
     /** The HF module name of linear layer {@code target} (index in {@link ModelConfig#linearTargets}) of a layer. */
     static String linearName(ModelConfig c, int layer, int target) {
-        // block names: attention norm, q, k, v, o, MLP norm, MLP linears
-        int block = target < MLP_TARGETS ? target + 1 : target + 2;
-        return c.decoderPrefix() + "layers." + layer + "." + c.blockNames().get(block);
+        return ParameterShapes.linearName(c, layer, target);
     }
 
     /** HF tensor names and shapes of a causal LM with this configuration, in checkpoint order. */
     public static Map<String, long[]> parameterShapes(ModelConfig c) {
-        return parameterShapes(c, true);
+        return ParameterShapes.of(c, true);
     }
 
     /** As {@link #parameterShapes(ModelConfig)}, without {@code lm_head.weight} when {@code withHead} is false. */
     public static Map<String, long[]> parameterShapes(ModelConfig c, boolean withHead) {
-        Map<String, long[]> s = new LinkedHashMap<>();
-        long h = c.hiddenSize(), f = c.intermediateSize(), kv = c.kvDim();
-        String d = c.decoderPrefix();
-        List<String> names = c.blockNames();
-        s.put(d + "embed_tokens.weight", new long[] {c.vocabSize(), h});
-        if (c.learnedPositions()) {
-            s.put(d + "embed_positions.weight", new long[] {c.maxPositionEmbeddings() + OptConfig.POSITION_OFFSET, h});
-        }
-        for (int l = 0; l < c.numLayers(); l++) {
-            String p = d + "layers." + l + ".";
-            putNorm(s, c, p + names.get(0));
-            long[][] outIn = {{h, h}, {kv, h}, {kv, h}, {h, h}};
-            for (int t = 0; t < MLP_TARGETS; t++) putLinear(s, c, linearName(c, l, t), outIn[t][0], outIn[t][1]);
-            putNorm(s, c, p + names.get(MLP_TARGETS + 1));
-            int mlp = c.linearTargets().size() - MLP_TARGETS; // gate, up, down or fc1, fc2: the last one projects back
-            for (int i = 0; i < mlp; i++) {
-                boolean down = i == mlp - 1;
-                putLinear(s, c, linearName(c, l, MLP_TARGETS + i), down ? h : f, down ? f : h);
-            }
-        }
-        putNorm(s, c, c.finalNormName());
-        if (withHead && !c.tieWordEmbeddings()) s.put("lm_head.weight", new long[] {c.vocabSize(), h});
-        return s;
+        return ParameterShapes.of(c, withHead);
     }
 
-    private static void putNorm(Map<String, long[]> s, ModelConfig c, String name) {
-        s.put(name + ".weight", new long[] {c.hiddenSize()});
-        if (c.layerNorm()) s.put(name + ".bias", new long[] {c.hiddenSize()});
-    }
-
-    private static void putLinear(Map<String, long[]> s, ModelConfig c, String name, long out, long in) {
-        s.put(name + ".weight", new long[] {out, in});
-        if (c.linearBias()) s.put(name + ".bias", new long[] {out});
-    }
-
-    /**
-     * A model with every weight 0 as allocated, nothing uploaded: what {@code gpt4llm plan} builds on a
-     * backend that only counts, so that a plan sizes the same buffers a run allocates.
-     */
+    /** A model with the zero weights allocation leaves, nothing uploaded: what {@code gpt4llm plan} builds to size a run. */
     public static DecoderModel zeros(Backend backend, ModelConfig cfg) {
         return new DecoderModel(backend, cfg, true);
     }
 
     /**
-     * Bytes one decoder layer keeps for its backward in the buffers of the last {@link #stage} or
-     * forward (its LoRA adapters' saved inputs included; 0 before either): what activation
-     * recomputation keeps for one layer at a time instead of every layer.
+     * Bytes one layer keeps for its backward (its adapters' saved inputs included) in the buffers of the
+     * last {@link #stage} or forward, 0 before either: what recomputation keeps of one layer at a time.
      */
     public long layerActivationBytes() {
-        if (act == null) return 0;
-        return act.layerBytes() + (lora == null ? 0 : lora.savedBytesPerLayer());
+        return act == null ? 0 : act.layerBytes() + (lora == null ? 0 : lora.savedBytesPerLayer());
     }
 
     /** HF initialisation: every matrix normal(0, 0.02), norm weights 1, biases 0. Deterministic in {@code seed}. */
