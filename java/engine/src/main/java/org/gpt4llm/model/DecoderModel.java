@@ -20,8 +20,9 @@ import org.gpt4llm.tensor.Tensor;
 
 /**
  * A decoder-only transformer with a hand-written backward, llm.c style: the forward saves every
- * activation the backward needs, the backward walks the layers in reverse and accumulates into one
- * gradient tensor per parameter. One code path runs every {@link ModelConfig} family; the config
+ * activation the backward needs (or each layer's input, {@link #setRecompute}), the backward walks the
+ * layers in reverse and accumulates into one gradient tensor per parameter that trains (a frozen one
+ * has none, {@link #freeze}). One code path runs every {@link ModelConfig} family; the config
  * chooses the norm, the positions, the MLP and whether linear layers have biases. Parameters and
  * activations are stored in the backend's types (fp32 on the CPU, bf16 on a GPU); gradients are
  * fp32. Names are those of HF checkpoints.
