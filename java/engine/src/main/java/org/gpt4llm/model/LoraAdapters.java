@@ -270,12 +270,14 @@ final class LoraAdapters implements AutoCloseable {
         }
     }
 
-    /** The adapter folder's {@code task_type} ({@code CAUSAL_LM} when it names none) and its base model ("" if none). */
-    static String[] taskAndBase(Path dir) throws IOException {
+    /** What an adapter folder adapts: its {@code task_type} ({@code CAUSAL_LM} when none) and base model ("" if none). */
+    record Adapted(String task, String baseModel) {}
+
+    static Adapted adapted(Path dir) throws IOException {
         Path file = dir.resolve(CONFIG);
         try {
             JsonNode c = JSON.readTree(TextFiles.read(file));
-            return new String[] {c.path("task_type").asText("CAUSAL_LM"), c.path("base_model_name_or_path").asText("")};
+            return new Adapted(c.path("task_type").asText("CAUSAL_LM"), c.path("base_model_name_or_path").asText(""));
         } catch (com.fasterxml.jackson.core.JacksonException e) {
             throw new IOException(file + " is not valid JSON: " + e.getMessage(), e);
         }

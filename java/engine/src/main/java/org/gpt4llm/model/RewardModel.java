@@ -149,12 +149,12 @@ public final class RewardModel implements AutoCloseable {
 
     /** The base model an adapter folder names, after checking that it is a reward model's (task SEQ_CLS). */
     private static String rewardAdapterBase(Path dir) throws IOException {
-        String[] taskAndBase = LoraAdapters.taskAndBase(dir);
-        if (!"SEQ_CLS".equals(taskAndBase[0])) {
-            throw new IOException(dir.resolve(LoraAdapters.CONFIG) + ": task_type " + taskAndBase[0]
+        LoraAdapters.Adapted a = LoraAdapters.adapted(dir);
+        if (!"SEQ_CLS".equals(a.task())) {
+            throw new IOException(dir.resolve(LoraAdapters.CONFIG) + ": task_type " + a.task()
                     + " is not a reward model's (SEQ_CLS); train one with gpt4llm rm --lora-rank");
         }
-        return taskAndBase[1];
+        return a.baseModel();
     }
 
     /** A random-init reward model (HF initialisation, head included), for tests and from-scratch runs. */
