@@ -22,9 +22,8 @@ import org.gpt4llm.tensor.Tensor;
  * runtime allocates through the same constructors, so a plan is what a run's {@link
  * org.gpt4llm.memory.MemoryLedger} measures, less the transient scratch of single kernels.
  *
- * <p>Two settings change where the bytes go: with recomputation the forward keeps each layer's
- * input (the residual stream, kept anyway) and one layer's saved activations at a time instead of
- * every layer's; with the optimizer offloaded, master weights, moments and a full set of gradients
+ * <p>Recomputation is built as the run builds it (each layer's input and one layer's saved
+ * activations). With the optimizer offloaded, master weights, moments and a full set of gradients
  * live on the host, and the device keeps the gradients of about two layers (the one the backward
  * writes and the one going to the host) plus those outside the layers (embeddings, head, final norm).
  */
@@ -39,15 +38,12 @@ public final class MemoryPlanner {
         SizingBackend be = new SizingBackend(r.backend());
         try (DecoderModel model = DecoderModel.zeros(be, r.model())) {
             if (r.lora() != null) model.enableLora(r.lora(), 0);
+            model.setRecompute(r.recompute());
             model.stage(List.of(emptyBatch(r.microBatch(), r.seqLen())));
             try (AdamWOptimizer opt = new AdamWOptimizer(be, model.trainableParameters(), model.trainableGradients(),
                     Backend.AdamW.DEFAULT);
                  StepScalars scalars = be.stepScalars()) {
                 Footprint f = be.memory().live().plusDevice(MemoryCategory.WORKSPACE, loraWorkspace(be, model, r));
-                if (r.recompute()) {
-                    long dropped = (long) (r.model().numLayers() - 1) * model.layerActivationBytes();
-                    f = f.plusDevice(MemoryCategory.ACTIVATIONS, -dropped);
-                }
                 if (r.offloadOptimizer()) f = offloaded(f, model.trainableGradients());
                 return new MemoryPlan(r, f);
             }

@@ -4,12 +4,12 @@ import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 
-/** The HF names and shapes of a decoder's parameters, which {@link DecoderModel} allocates. */
-final class ParameterShapes {
+/** The parameters of a {@link DecoderModel}: HF names and shapes, in checkpoint order. */
+final class DecoderLayout {
     /** Index of a block's first MLP layer among {@link ModelConfig#linearTargets}: q, k, v, o come first. */
     static final int MLP_TARGETS = 4;
 
-    private ParameterShapes() {}
+    private DecoderLayout() {}
 
     /** The HF module name of linear layer {@code target} (index in {@link ModelConfig#linearTargets}) of a layer. */
     static String linearName(ModelConfig c, int layer, int target) {
@@ -18,8 +18,8 @@ final class ParameterShapes {
         return c.decoderPrefix() + "layers." + layer + "." + c.blockNames().get(block);
     }
 
-    /** HF tensor names and shapes of a causal LM with this configuration, in checkpoint order; {@code lm_head.weight} only with {@code withHead}. */
-    static Map<String, long[]> of(ModelConfig c, boolean withHead) {
+    /** HF tensor names and shapes, without {@code lm_head.weight} when {@code withHead} is false. */
+    static Map<String, long[]> parameterShapes(ModelConfig c, boolean withHead) {
         Map<String, long[]> s = new LinkedHashMap<>();
         long h = c.hiddenSize(), f = c.intermediateSize(), kv = c.kvDim();
         String d = c.decoderPrefix();
