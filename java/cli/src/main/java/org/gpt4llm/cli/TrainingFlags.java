@@ -111,6 +111,10 @@ final class TrainingFlags {
             + " step and replay it (rows padded to the longest of the data; other shapes run eagerly)")
     Boolean cudaGraph;
 
+    @Option(names = "--offload-optimizer", description = "cuda backends: fp32 master weights and AdamW's moments in"
+            + " (pinned) host memory, the update on the CPU; the GPU keeps the bf16 weights and gradients")
+    Boolean offloadOptimizer;
+
     /** The flags that were given, under their config keys (those of {@link org.gpt4llm.train.TrainConfig}). */
     Map<String, Object> flags() {
         Map<String, Object> f = new LinkedHashMap<>();
@@ -143,6 +147,7 @@ final class TrainingFlags {
         putIfGiven(f, "eval_on_start", evalOnStart);
         putIfGiven(f, "template", template);
         putIfGiven(f, "cuda_graph", cudaGraph);
+        putIfGiven(f, "offload_optimizer", offloadOptimizer);
         return f;
     }
 

@@ -48,9 +48,11 @@ public final class StepRunner<B extends Batch> implements AutoCloseable {
         this.model = model;
         this.opt = opt;
         this.notes = notes;
-        this.cudaGraph = cudaGraph && model.queuesOnly();
+        this.cudaGraph = cudaGraph && model.queuesOnly() && !opt.offloaded();
         if (cudaGraph && !model.queuesOnly()) {
             notes.accept("--cuda-graph: this model computes its loss on the host, so its steps run without a graph");
+        } else if (cudaGraph && opt.offloaded()) {
+            notes.accept("--cuda-graph: with --offload-optimizer the update runs on the host, so steps run without a graph");
         }
         this.scalars = be.stepScalars();
     }

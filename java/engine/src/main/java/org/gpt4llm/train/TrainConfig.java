@@ -67,7 +67,8 @@ public record TrainConfig(
         boolean evalOnStart,
         double margin,
         double centerRewardsCoefficient,
-        boolean cudaGraph) {
+        boolean cudaGraph,
+        boolean offloadOptimizer) {
     static final ObjectMapper JSON = new ObjectMapper()
             .enable(DeserializationFeature.FAIL_ON_UNKNOWN_PROPERTIES)
             .enable(DeserializationFeature.ACCEPT_SINGLE_VALUE_AS_ARRAY)
@@ -241,6 +242,11 @@ public record TrainConfig(
          * every micro-batch padded to the longest row of the data so that their shapes repeat.
          */
         private boolean cudaGraph;
+        /**
+         * On a cuda backend: fp32 master weights and AdamW's moments in host memory, the update on the CPU
+         * (the device keeps the bf16 weights and the gradients); on the CPU a no-op, noted at the start.
+         */
+        private boolean offloadOptimizer;
 
         private Builder() {}
 
@@ -268,7 +274,7 @@ public record TrainConfig(
             return new TrainConfig(model, out, backend, seed, data, maxLen, epochs, maxSteps, lr, batch, microBatch,
                     warmupRatio, schedule, weightDecay, gradClip, evalEvery, saveEvery, keep, resume, acceptChangedData,
                     loraRank, loraAlpha, loraDropout, loraTargets, trainOnInputs, texts, packing, strict, evalFraction,
-                    template, evalOnStart, margin, centerRewardsCoefficient, cudaGraph);
+                    template, evalOnStart, margin, centerRewardsCoefficient, cudaGraph, offloadOptimizer);
         }
 
         public Builder model(String v) {
@@ -438,6 +444,11 @@ public record TrainConfig(
 
         public Builder cudaGraph(boolean v) {
             cudaGraph = v;
+            return this;
+        }
+
+        public Builder offloadOptimizer(boolean v) {
+            offloadOptimizer = v;
             return this;
         }
     }

@@ -136,6 +136,24 @@ public final class CudaBackend implements Backend {
     }
 
     @Override
+    public boolean memoryIsHost() {
+        return false;
+    }
+
+    @Override
+    public Tensor allocateHost(Arena arena, DType dtype, long... shape) {
+        return device.allocateHost(arena, dtype, shape);
+    }
+
+    @Override
+    public void download(Tensor host, Tensor src) {
+        if (host.dtype() != src.dtype() || host.numel() != src.numel()) {
+            throw new IllegalArgumentException("download of " + src + " into " + host);
+        }
+        device.download(host.data(), src);
+    }
+
+    @Override
     public void convert(Tensor dst, Tensor src) {
         if (dst.dtype() == src.dtype()) {
             copy(dst, src);

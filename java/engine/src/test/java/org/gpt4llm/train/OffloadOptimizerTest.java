@@ -1,0 +1,168 @@
+package org.gpt4llm.train;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import java.lang.foreign.Arena;
+import java.util.LinkedHashMap;
+import java.util.Map;
+import java.util.Random;
+import java.util.function.Function;
+import org.gpt4llm.backend.Backend;
+import org.gpt4llm.backend.cpu.CpuBackend;
+import org.gpt4llm.backend.cuda.CudaBackend;
+import org.gpt4llm.backend.cuda.device.DeviceKind;
+import org.gpt4llm.data.BatchSource;
+import org.gpt4llm.model.DecoderModel;
+import org.gpt4llm.model.TokenBatch;
+import org.gpt4llm.optim.AdamWOptimizer;
+import org.gpt4llm.tensor.DType;
+import org.gpt4llm.tensor.Tensor;
+import org.gpt4llm.testing.TestSeeds;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.MethodSource;
+
+/**
+ * {@code --offload-optimizer}: the native CPU AdamW over host masters gives the device's AdamW in fp32,
+ * and training with it ends with the weights of the on-device optimizer and of the CPU run.
+ */
+class OffloadOptimizerTest {
+    private static final int STEPS = 5;
+
+    static java.util.stream.Stream<DeviceKind> devices() {
+        return DeviceKind.all();
+    }
+
+    /**
+     * Three clipped updates of bf16 parameters with the same gradients: the fp32 masters of the host
+     * update and of the device's agree to 2e-6 of their largest magnitude (the bias corrections and the
+     * clip factor are rounded to fp32 in a different order; a wrong term shows at 1e-3 or more).
+     */
+    @ParameterizedTest(name = "{0}")
+    @MethodSource("devices")
+    void theHostUpdateMatchesTheDevicesInFp32(DeviceKind device) {
+        Random rng = TestSeeds.random();
+        long[][] shapes = {{64, 48}, {48}, {3, 5, 7}};
+        try (CudaBackend cuda = new CudaBackend(device.open()); Arena arena = Arena.ofConfined()) {
+            Map<String, Tensor> onDevice = new LinkedHashMap<>(), offloaded = new LinkedHashMap<>(), grads = new LinkedHashMap<>();
+            for (int i = 0; i < shapes.length; i++) {
+                String name = "w" + i;
+                Tensor host = random(arena, rng, 1f, shapes[i]), g = random(arena, rng, 3f, shapes[i]);
+                onDevice.put(name, upload(cuda, arena, DType.BF16, host));
+                offloaded.put(name, upload(cuda, arena, DType.BF16, host));
+                grads.put(name, upload(cuda, arena, DType.F32, g));
+            }
+            Backend.AdamW hp = new Backend.AdamW(0.9f, 0.999f, 1e-8f, 0.1f);
+            try (AdamWOptimizer dev = new AdamWOptimizer(cuda, onDevice, grads, hp, n -> !n.equals("w1"), false);
+                 AdamWOptimizer host = new AdamWOptimizer(cuda, offloaded, grads, hp, n -> !n.equals("w1"), true)) {
+                assertFalse(dev.offloaded());
+                assertTrue(host.offloaded());
+                for (int step = 1; step <= 3; step++) {
+                    double a = dev.step(1e-2f * step, 1f), b = host.step(1e-2f * step, 1f);
+                    assertEquals(a, b, 1e-6 * a, "gradient norm of step " + step);
+                    assertTrue(a > 1, "the updates are clipped: norm " + a);
+                }
+                for (String name : onDevice.keySet()) {
+                    float[] d = cuda.download(dev.masters().get(name)), h = host.masters().get(name).toFloatArray();
+                    assertTrue(maxAbsDiff(d, h) <= 2e-6 * maxAbs(d), name + ": " + maxAbsDiff(d, h) + " of " + maxAbs(d));
+                    float[] dm = cuda.download(dev.moments(true).get(name)), hm = host.moments(true).get(name).toFloatArray();
+                    assertTrue(maxAbsDiff(dm, hm) <= 2e-6 * maxAbs(dm), name + " second moment");
+                }
+            }
+        }
+    }
+
+    /**
+     * Five steps of full fine-tuning of a tiny LLaMA: the offloaded optimizer's masters against the
+     * on-device optimizer's (same backend; relative L2 error at most 1e-3, the bf16 forward amplifying
+     * fp32 rounding differences through the steps) and against the CPU run's fp32 weights (at most
+     * 5e-2 of the change training made, the bf16 forward against an fp32 one).
+     */
+    @ParameterizedTest(name = "{0}")
+    @MethodSource("devices")
+    void offloadedTrainingEndsWithTheWeightsOfTheOnDeviceOptimizerAndTheCpu(DeviceKind device) {
+        long seed = TestSeeds.next();
+        BatchSource<TokenBatch> data = Synthetic.counting(32, seed);
+        Map<String, float[]> start, cpuEnd, deviceEnd, offloadEnd;
+        try (CpuBackend cpu = new CpuBackend(2)) {
+            start = weights(cpu, seed, false, data, 0);
+            cpuEnd = weights(cpu, seed, false, data, STEPS);
+        }
+        try (CudaBackend cuda = new CudaBackend(device.open())) {
+            deviceEnd = weights(cuda, seed, false, data, STEPS);
+            offloadEnd = weights(cuda, seed, true, data, STEPS);
+        }
+        String ctx = device + " (seed " + seed + ")";
+        for (String name : start.keySet()) {
+            double moved = l2Diff(cpuEnd.get(name), start.get(name));
+            assertTrue(moved > 1e-3 * l2(start.get(name)), ctx + ": " + name + " was trained");
+            double vsDevice = l2Diff(offloadEnd.get(name), deviceEnd.get(name)) / l2(deviceEnd.get(name));
+            double vsCpu = l2Diff(offloadEnd.get(name), cpuEnd.get(name)) / moved;
+            System.out.printf("%s %s: offload vs device %.3g, vs cpu %.3g of the change%n", ctx, name, vsDevice, vsCpu);
+            assertTrue(vsDevice <= 1e-3, ctx + ": " + name + " offloaded vs on the device: " + vsDevice);
+            assertTrue(vsCpu <= 5e-2, ctx + ": " + name + " offloaded vs the cpu: " + vsCpu);
+        }
+    }
+
+    /** The fp32 weights (the optimizer's masters where it keeps them) after {@code steps} steps of full fine-tuning. */
+    private static Map<String, float[]> weights(Backend be, long seed, boolean offload, BatchSource<TokenBatch> data,
+                                                int steps) {
+        try (DecoderModel m = DecoderModel.initRandom(be, Synthetic.TINY, seed)) {
+            TrainableModel<TokenBatch> t = DeviceSteps.trainable(m, "full", seed);
+            try (AdamWOptimizer opt = Trainer.optimizer(t, 0.1, offload);
+                 StepRunner<TokenBatch> runner = new StepRunner<>(t, opt, false, note -> {})) {
+                assertEquals(offload, opt.offloaded());
+                for (int step = 1; step <= steps; step++) {
+                    runner.step(DeviceSteps.micro(data, step, 2, 2, 16), step, DeviceSteps.lr(step) * 5, 1.0,
+                            Trainer.dropoutSeed(seed, step));
+                }
+                Map<String, Tensor> masters = opt.masters();
+                Function<String, float[]> read = name -> masters.containsKey(name)
+                        ? (opt.offloaded() ? masters.get(name).toFloatArray() : be.download(masters.get(name)))
+                        : be.download(t.trainableParameters().get(name));
+                Map<String, float[]> out = new LinkedHashMap<>();
+                for (String name : t.trainableParameters().keySet()) out.put(name, read.apply(name));
+                return out;
+            }
+        }
+    }
+
+    private static Tensor random(Arena arena, Random rng, float scale, long... shape) {
+        Tensor t = Tensor.allocate(arena, DType.F32, shape);
+        for (long i = 0; i < t.numel(); i++) t.setFloat(i, (float) rng.nextGaussian() * scale);
+        return t;
+    }
+
+    private static Tensor upload(Backend be, Arena arena, DType dtype, Tensor host) {
+        Tensor t = be.allocate(arena, dtype, host.shape());
+        be.upload(t, host);
+        return t;
+    }
+
+    private static double maxAbsDiff(float[] a, float[] b) {
+        assertEquals(a.length, b.length);
+        double m = 0;
+        for (int i = 0; i < a.length; i++) m = Math.max(m, Math.abs((double) a[i] - b[i]));
+        return m;
+    }
+
+    private static double maxAbs(float[] a) {
+        double m = 0;
+        for (float x : a) m = Math.max(m, Math.abs(x));
+        return m;
+    }
+
+    private static double l2Diff(float[] a, float[] b) {
+        assertEquals(a.length, b.length);
+        double s = 0;
+        for (int i = 0; i < a.length; i++) s += ((double) a[i] - b[i]) * ((double) a[i] - b[i]);
+        return Math.sqrt(s);
+    }
+
+    private static double l2(float[] a) {
+        double s = 0;
+        for (float x : a) s += (double) x * x;
+        return Math.sqrt(s);
+    }
+}
