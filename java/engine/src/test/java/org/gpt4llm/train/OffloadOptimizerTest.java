@@ -74,10 +74,14 @@ class OffloadOptimizerTest {
     }
 
     /**
-     * Five steps of full fine-tuning of a tiny LLaMA: the offloaded optimizer's masters against the
-     * on-device optimizer's (same backend; relative L2 error at most 1e-3, the bf16 forward amplifying
-     * fp32 rounding differences through the steps) and against the CPU run's fp32 weights (at most
-     * 5e-2 of the change training made, the bf16 forward against an fp32 one).
+     * Five steps of full fine-tuning of a tiny LLaMA, compared by the distance between the final fp32
+     * weights (the optimizer's masters on a cuda backend) relative to the change training made: the
+     * offloaded optimizer against the on-device one on the same backend, at most 5e-2 (seen: 1e-7 to
+     * 4e-3; a bf16 weight that rounds the other way changes the next forward, and AdamW turns tiny
+     * gradient differences into whole steps; {@link #theHostUpdateMatchesTheDevicesInFp32} holds the update
+     * itself to 2e-6),
+     * and against the CPU run, no further than the on-device optimizer is (+1e-2) and at most 0.4 (the
+     * bf16 forward against an fp32 one: typically 0.04 to 0.2).
      */
     @ParameterizedTest(name = "{0}")
     @MethodSource("devices")
@@ -97,11 +101,14 @@ class OffloadOptimizerTest {
         for (String name : start.keySet()) {
             double moved = l2Diff(cpuEnd.get(name), start.get(name));
             assertTrue(moved > 1e-3 * l2(start.get(name)), ctx + ": " + name + " was trained");
-            double vsDevice = l2Diff(offloadEnd.get(name), deviceEnd.get(name)) / l2(deviceEnd.get(name));
+            double vsDevice = l2Diff(offloadEnd.get(name), deviceEnd.get(name)) / moved;
             double vsCpu = l2Diff(offloadEnd.get(name), cpuEnd.get(name)) / moved;
-            System.out.printf("%s %s: offload vs device %.3g, vs cpu %.3g of the change%n", ctx, name, vsDevice, vsCpu);
-            assertTrue(vsDevice <= 1e-3, ctx + ": " + name + " offloaded vs on the device: " + vsDevice);
-            assertTrue(vsCpu <= 5e-2, ctx + ": " + name + " offloaded vs the cpu: " + vsCpu);
+            double deviceVsCpu = l2Diff(deviceEnd.get(name), cpuEnd.get(name)) / moved;
+            System.out.printf("%s %s, of the change: offload vs device %.3g, offload vs cpu %.3g, device vs cpu %.3g%n", ctx,
+                    name, vsDevice, vsCpu, deviceVsCpu);
+            assertTrue(vsDevice <= 5e-2, ctx + ": " + name + " offloaded vs on the device: " + vsDevice);
+            assertTrue(vsCpu <= deviceVsCpu + 1e-2 && vsCpu <= 0.4, ctx + ": " + name + " offloaded vs the cpu: " + vsCpu
+                    + " (on the device: " + deviceVsCpu + ")");
         }
     }
 
