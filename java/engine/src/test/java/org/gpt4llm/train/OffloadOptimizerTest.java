@@ -1,10 +1,17 @@
 package org.gpt4llm.train;
 
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
+import java.io.ByteArrayOutputStream;
+import java.io.IOException;
+import java.io.PrintStream;
 import java.lang.foreign.Arena;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
 import java.util.LinkedHashMap;
 import java.util.Map;
 import java.util.Random;
@@ -20,6 +27,8 @@ import org.gpt4llm.optim.AdamWOptimizer;
 import org.gpt4llm.tensor.DType;
 import org.gpt4llm.tensor.Tensor;
 import org.gpt4llm.testing.TestSeeds;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.MethodSource;
 
@@ -110,6 +119,27 @@ class OffloadOptimizerTest {
             assertTrue(vsCpu <= deviceVsCpu + 1e-2 && vsCpu <= 0.4, ctx + ": " + name + " offloaded vs the cpu: " + vsCpu
                     + " (on the device: " + deviceVsCpu + ")");
         }
+    }
+
+    /** On the CPU the flag is accepted with a note and changes nothing: the run ends with the same weights, byte for byte. */
+    @Test
+    void onTheCpuOffloadIsANoOpWithANote(@TempDir Path tmp) throws IOException {
+        long seed = TestSeeds.next();
+        ByteArrayOutputStream log = new ByteArrayOutputStream();
+        try (CpuBackend cpu = new CpuBackend(2)) {
+            for (boolean offload : new boolean[] {false, true}) {
+                TrainConfig cfg = Synthetic.builder(tmp.resolve("offload-" + offload)).maxSteps(4).offloadOptimizer(offload)
+                        .build().validate();
+                try (DecoderModel m = DecoderModel.initRandom(cpu, Synthetic.TINY, seed)) {
+                    new Trainer<>(cfg, new FullFineTune(m, null), Synthetic.counting(32, seed), null, true,
+                            new PrintStream(log, true, StandardCharsets.UTF_8)).run();
+                }
+            }
+        }
+        assertEquals("--offload-optimizer: the cpu backend keeps weights and optimizer state in host memory already, so"
+                + " there is nothing to offload", log.toString(StandardCharsets.UTF_8).strip());
+        assertArrayEquals(Files.readAllBytes(tmp.resolve("offload-false/final/model.safetensors")),
+                Files.readAllBytes(tmp.resolve("offload-true/final/model.safetensors")));
     }
 
     /** The fp32 weights (the optimizer's masters where it keeps them) after {@code steps} steps of full fine-tuning. */
