@@ -71,6 +71,7 @@ public final class DecoderModel implements AutoCloseable, DecodeModel {
     private boolean training = true;
     private boolean forwardTraining;
     private long dropoutSeed, forwardDropoutSeed;
+    private java.util.function.IntConsumer gradientsDone; // see onGradientsDone; null: nobody listens
 
     /** A norm's weight (and bias, LayerNorm only) with their gradients; b and db are null for RMSNorm. */
     private record Norm(Tensor w, Tensor b, Tensor dw, Tensor db) {}
@@ -312,6 +313,11 @@ public final class DecoderModel implements AutoCloseable, DecodeModel {
     /** The gradients of {@link #trainableParameters}, under the same names. */
     public Map<String, Tensor> trainableGradients() {
         return lora == null ? grads : lora.gradients();
+    }
+
+    /** Calls {@code hook} with each layer the backward completed, last first, then -1 for embeddings, final norm and head. */
+    public void onGradientsDone(java.util.function.IntConsumer hook) {
+        gradientsDone = hook;
     }
 
     /** Training mode applies LoRA dropout; evaluation does not. The mode of a forward also holds for its backward. */
@@ -653,12 +659,14 @@ public final class DecoderModel implements AutoCloseable, DecodeModel {
             linearBackward(l, w.k, dxn, dk, n1, n, true);
             linearBackward(l, w.v, dxn, dv, n1, n, true);
             normBackward(w.attnNorm, dres, dxn, a.resid[l].rows(0, n), rows(s.mean1(), n), s.rstd1().rows(0, n));
+            if (gradientsDone != null) gradientsDone.accept(l);
             backend.rangePop();
         }
         if (full) {
             backend.embeddingBackward(dEmbed, in.tokens(), dres);
             if (posTable != null) backend.embeddingBackward(dPosTable, in.positionIds(), dres);
         }
+        if (gradientsDone != null) gradientsDone.accept(-1);
         lastBatch = null; // the logits now hold their gradient
     }
 
@@ -761,10 +769,7 @@ public final class DecoderModel implements AutoCloseable, DecodeModel {
         bufferGeneration++;
     }
 
-    /**
-     * Grows when {@link #stage} or a forward reallocates the buffers a step reads: work captured
-     * before must not be replayed after.
-     */
+    /** Grows when {@link #stage} or a forward reallocates the buffers a step reads: captured work must not outlive them. */
     public long bufferGeneration() {
         return bufferGeneration;
     }

@@ -4,6 +4,8 @@ import java.lang.foreign.Arena;
 import java.util.LinkedHashMap;
 import java.util.Map;
 import java.util.function.Predicate;
+import java.util.regex.Matcher;
+import java.util.regex.Pattern;
 import org.gpt4llm.backend.Backend;
 import org.gpt4llm.backend.StepScalars;
 import org.gpt4llm.backend.cpu.CpuBackend;
@@ -26,7 +28,9 @@ import org.gpt4llm.tensor.Tensor;
  * masters and both moments live in host memory ({@link Backend#allocateHost}, page-locked on a GPU),
  * the gradients are copied there after the backward, the norm and clip factor are taken there, the
  * native CPU AdamW kernel updates the masters, and the parameters are written back from them in their
- * own dtype. The device then holds no optimizer state; an update waits for the device.
+ * own dtype. The device then holds no optimizer state; an update waits for the device. With
+ * {@link #collectByLayer} the gradients leave the device layer by layer as the backward completes them
+ * ({@link #gradientsDone}) and are summed over the micro-batches on the host in fp32.
  */
 public final class AdamWOptimizer implements AutoCloseable {
     private final Backend backend;
@@ -35,9 +39,18 @@ public final class AdamWOptimizer implements AutoCloseable {
     private final Map<String, Slot> slots = new LinkedHashMap<>();
     private final Backend.AdamW hp;
     private int step;
+    /** Offloaded with gradients collected layer by layer; {@code staging} receives one gradient at a time then. */
+    private boolean byLayer;
+    private Tensor staging;
+    /** The decoder layer a parameter name belongs to (HF and PEFT names alike). */
+    private static final Pattern LAYER = Pattern.compile("(?:^|\\.)layers\\.(\\d+)\\.");
 
-    /** {@code hostGrad}: the host copy of {@code grad} when offloaded, else null. */
-    private record Slot(Tensor param, Tensor master, Tensor grad, Tensor hostGrad, Tensor m, Tensor v, Backend.AdamW hp) {}
+    /**
+     * {@code hostGrad}: the host copy of {@code grad} when offloaded, else null; {@code layer}: the
+     * decoder layer of the parameter, -1 for the others (embeddings, final norm, head).
+     */
+    private record Slot(Tensor param, Tensor master, Tensor grad, Tensor hostGrad, Tensor m, Tensor v, Backend.AdamW hp,
+                        int layer) {}
 
     public AdamWOptimizer(Backend backend, Map<String, Tensor> params, Map<String, Tensor> grads, Backend.AdamW hp) {
         this(backend, params, grads, hp, name -> true);
@@ -70,9 +83,10 @@ public final class AdamWOptimizer implements AutoCloseable {
                     ? new Slot(p, backend.allocateHost(arena, DType.F32, p.shape()), g,
                             backend.allocateHost(arena, DType.F32, p.shape()),
                             backend.allocateHost(arena, DType.F32, p.shape()), backend.allocateHost(arena, DType.F32, p.shape()),
-                            slotHp)
+                            slotHp, layerOf(e.getKey()))
                     : new Slot(p, p.dtype() == DType.F32 ? null : backend.allocate(arena, DType.F32, p.shape()), g, null,
-                            backend.allocate(arena, DType.F32, p.shape()), backend.allocate(arena, DType.F32, p.shape()), slotHp);
+                            backend.allocate(arena, DType.F32, p.shape()), backend.allocate(arena, DType.F32, p.shape()), slotHp,
+                            layerOf(e.getKey()));
             slots.put(e.getKey(), s);
             if (s.master != null) masterFromParam(s);
         }
@@ -83,9 +97,50 @@ public final class AdamWOptimizer implements AutoCloseable {
         return offloaded;
     }
 
+    private static int layerOf(String name) {
+        Matcher m = LAYER.matcher(name);
+        return m.find() ? Integer.parseInt(m.group(1)) : -1;
+    }
+
+    /**
+     * Offloaded: whether the model reports each layer whose gradients are complete ({@link #gradientsDone},
+     * from every backward of a step, after {@link #startAccumulation}); without, the gradients are copied
+     * once the step's backward is over.
+     */
+    public void collectByLayer(boolean on) {
+        if (on && !offloaded) throw new IllegalStateException("gradients are collected on the host only when the optimizer is offloaded");
+        byLayer = on;
+        if (on && staging == null) {
+            long largest = slots.values().stream().mapToLong(s -> s.grad.numel()).max().orElse(1);
+            staging = backend.allocateHost(arena, DType.F32, Math.max(1, largest));
+        }
+    }
+
+    /** Starts a step's gradients: with {@link #collectByLayer}, the host's sums restart from 0. */
+    public void startAccumulation() {
+        if (!byLayer) return;
+        for (Slot s : slots.values()) s.hostGrad.data().fill((byte) 0);
+    }
+
+    /**
+     * The backward completed the gradients of decoder layer {@code layer} (-1: of every parameter outside
+     * the layers): each is added to its host sum and zeroed on the device, whose buffer the next
+     * micro-batch then fills afresh.
+     */
+    public void gradientsDone(int layer) {
+        if (!byLayer) return;
+        for (Slot s : slots.values()) {
+            if (s.layer != layer) continue;
+            Tensor part = Tensor.wrap(staging.data().asSlice(0, s.grad.byteSize()), DType.F32, s.grad.shape());
+            backend.download(part, s.grad);
+            CpuKernels.add(s.hostGrad.data(), s.hostGrad.data(), part.data(), part.numel());
+            backend.zero(s.grad);
+        }
+    }
+
     /** The L2 norm of all gradients together. */
     public double gradNorm() {
-        return Math.sqrt(offloaded ? pullGradients() : backend.sumOfSquares(slots.values().stream().map(Slot::grad).toList()));
+        return Math.sqrt(offloaded ? hostGradients() : backend.sumOfSquares(slots.values().stream().map(Slot::grad).toList()));
     }
 
     /**
@@ -133,7 +188,7 @@ public final class AdamWOptimizer implements AutoCloseable {
         try {
             if (offloaded) {
                 double lossSum = scalars.read().lossSum();
-                scalars.setOffloadedNorm(lossSum, pullGradients(), maxGradNorm);
+                scalars.setOffloadedNorm(lossSum, hostGradients(), maxGradNorm);
                 if (!scalars.hostSkips()) updateOnHost(scalars.lr(), scalars.step(), scalars.hostClip());
                 return;
             }
@@ -144,11 +199,14 @@ public final class AdamWOptimizer implements AutoCloseable {
         }
     }
 
-    /** Copies every gradient into its host buffer; returns their sum of squares, taken on the host. */
-    private double pullGradients() {
+    /**
+     * The step's gradients on the host (collected layer by layer, or copied now); returns their sum of
+     * squares, taken on the host.
+     */
+    private double hostGradients() {
         double sumSq = 0;
         for (Slot s : slots.values()) {
-            backend.download(s.hostGrad, s.grad);
+            if (!byLayer) backend.download(s.hostGrad, s.grad);
             sumSq += CpuKernels.sumsq(s.hostGrad.data(), s.hostGrad.numel());
         }
         return sumSq;

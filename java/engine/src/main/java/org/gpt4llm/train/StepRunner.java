@@ -55,6 +55,8 @@ public final class StepRunner<B extends Batch> implements AutoCloseable {
             notes.accept("--cuda-graph: with --offload-optimizer the update runs on the host, so steps run without a graph");
         }
         this.scalars = be.stepScalars();
+        // an offloaded optimizer takes each layer's gradients as the backward completes them, where the model tells
+        if (opt.offloaded()) opt.collectByLayer(model.onGradientsDone(opt::gradientsDone));
     }
 
     /** Refuses {@code --cuda-graph} on a backend without graphs, in one sentence. */
@@ -152,6 +154,7 @@ public final class StepRunner<B extends Batch> implements AutoCloseable {
     /** Zeroes the gradients, then every micro-batch with loss terms forward and backward, in its slot. */
     private void accumulate(List<B> micro) {
         model.zeroGrad();
+        opt.startAccumulation();
         for (int i = 0; i < micro.size(); i++) {
             B b = micro.get(i);
             if (b.lossTerms() == 0) continue;
@@ -181,6 +184,10 @@ public final class StepRunner<B extends Batch> implements AutoCloseable {
     public void close() {
         if (graph != null) graph.close();
         graph = null;
+        if (opt.offloaded()) {
+            model.onGradientsDone(null);
+            opt.collectByLayer(false);
+        }
         scalars.close();
     }
 }

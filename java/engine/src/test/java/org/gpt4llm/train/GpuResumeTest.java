@@ -227,6 +227,11 @@ class GpuResumeTest {
         }
 
         @Override
+        public boolean onGradientsDone(java.util.function.IntConsumer hook) {
+            return inner.onGradientsDone(hook);
+        }
+
+        @Override
         public long bufferGeneration() {
             return inner.bufferGeneration();
         }

@@ -12,7 +12,9 @@ import java.lang.foreign.Arena;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.util.ArrayList;
 import java.util.LinkedHashMap;
+import java.util.List;
 import java.util.Map;
 import java.util.Random;
 import java.util.function.Function;
@@ -118,6 +120,60 @@ class OffloadOptimizerTest {
             assertTrue(vsDevice <= 5e-2, ctx + ": " + name + " offloaded vs on the device: " + vsDevice);
             assertTrue(vsCpu <= deviceVsCpu + 1e-2 && vsCpu <= 0.4, ctx + ": " + name + " offloaded vs the cpu: " + vsCpu
                     + " (on the device: " + deviceVsCpu + ")");
+        }
+    }
+
+    /**
+     * Offloaded, each layer's gradients leave the device as soon as the backward completes them (the
+     * last layer first, then the embeddings, final norm and head: once per micro-batch), summed on the
+     * host: the device's gradient buffers are left zeroed, and the step ends with the gradient norm and
+     * the masters of gradients copied once after the backward, to fp32 rounding (1e-5).
+     */
+    @ParameterizedTest(name = "{0}")
+    @MethodSource("devices")
+    void gradientsLeaveTheDeviceLayerByLayer(DeviceKind device) {
+        long seed = TestSeeds.next();
+        BatchSource<TokenBatch> data = Synthetic.counting(32, seed);
+        List<Integer> order = new ArrayList<>();
+        Map<String, float[]> byLayer = new LinkedHashMap<>(), afterBackward = new LinkedHashMap<>();
+        double[] norms = new double[2];
+        try (CudaBackend cuda = new CudaBackend(device.open())) {
+            for (int run = 0; run < 2; run++) {
+                try (DecoderModel m = DecoderModel.initRandom(cuda, Synthetic.TINY, seed)) {
+                    TrainableModel<TokenBatch> t = DeviceSteps.trainable(m, "full", seed);
+                    try (AdamWOptimizer opt = Trainer.optimizer(t, 0.1, true);
+                         StepRunner<TokenBatch> runner = new StepRunner<>(t, opt, false, note -> {})) {
+                        if (run == 0) {
+                            m.onGradientsDone(l -> {
+                                order.add(l);
+                                opt.gradientsDone(l);
+                            });
+                        } else {
+                            opt.collectByLayer(false);
+                        }
+                        norms[run] = runner.step(DeviceSteps.micro(data, 1, 2, 2, 16), 1, 1e-2, 1.0,
+                                Trainer.dropoutSeed(seed, 1)).gradNorm();
+                        if (run == 0) {
+                            for (var e : t.trainableGradients().entrySet()) {
+                                assertEquals(0, maxAbs(cuda.download(e.getValue())), e.getKey() + " left the device");
+                            }
+                        }
+                        Map<String, float[]> out = run == 0 ? byLayer : afterBackward;
+                        opt.masters().forEach((name, w) -> out.put(name, w.toFloatArray()));
+                    }
+                }
+            }
+        }
+        int layers = Synthetic.TINY.numLayers();
+        List<Integer> once = new ArrayList<>();
+        for (int l = layers - 1; l >= -1; l--) once.add(l);
+        List<Integer> expected = new ArrayList<>(once);
+        expected.addAll(once);
+        assertEquals(expected, order, "two micro-batches, each reporting its layers last first, then the rest");
+        assertEquals(norms[1], norms[0], 1e-5 * norms[1], "gradient norm");
+        for (String name : afterBackward.keySet()) {
+            float[] a = byLayer.get(name), b = afterBackward.get(name);
+            assertTrue(maxAbsDiff(a, b) <= 1e-5 * maxAbs(b), name + ": " + maxAbsDiff(a, b));
         }
     }
 
