@@ -26,11 +26,11 @@ import org.gpt4llm.tensor.Tensor;
  *
  * <p>Offloaded ({@code --offload-optimizer}, on a backend whose memory is not the host's): the fp32
  * masters and both moments live in host memory ({@link Backend#allocateHost}, page-locked on a GPU),
- * the gradients are copied there after the backward, the norm and clip factor are taken there, the
- * native CPU AdamW kernel updates the masters, and the parameters are written back from them in their
- * own dtype. The device then holds no optimizer state; an update waits for the device. With
- * {@link #collectByLayer} the gradients leave the device layer by layer as the backward completes them
- * ({@link #gradientsDone}) and are summed over the micro-batches on the host in fp32.
+ * the gradients are copied there (layer by layer as the backward completes them, with
+ * {@link #collectByLayer}, summed over the micro-batches in fp32; else once after the backward), the
+ * norm and clip factor are taken there, the native CPU AdamW kernel updates the masters, and the
+ * parameters are written back from them in their own dtype. The device then holds no optimizer
+ * state; an update waits for the device.
  */
 public final class AdamWOptimizer implements AutoCloseable {
     private final Backend backend;
@@ -108,7 +108,9 @@ public final class AdamWOptimizer implements AutoCloseable {
      * once the step's backward is over.
      */
     public void collectByLayer(boolean on) {
-        if (on && !offloaded) throw new IllegalStateException("gradients are collected on the host only when the optimizer is offloaded");
+        if (on && !offloaded) {
+            throw new IllegalStateException("gradients are collected on the host only when the optimizer is offloaded");
+        }
         byLayer = on;
         if (on && staging == null) {
             long largest = slots.values().stream().mapToLong(s -> s.grad.numel()).max().orElse(1);

@@ -29,12 +29,13 @@ import org.gpt4llm.tensor.Tensor;
 /**
  * The {@code checkpoint-STEP/} folders of a run. Each holds what was trained ({@link TrainableModel#save}),
  * {@code optimizer.safetensors} (AdamW's {@code exp_avg.NAME} and {@code exp_avg_sq.NAME}, the fp32
- * {@code master.NAME} of every weight the backend stores in a lower precision, so that a GPU run resumes
- * bit-identically, and the update count in the metadata) and {@code trainer_state.json} (step, scheduler step, data position, seeds,
- * metrics lines, the fingerprints of the data files). A checkpoint is written into a hidden temp
- * folder {@code .checkpoint-STEP.checkpoint-PID-RANDOM.tmp} and renamed into place whole, so a folder
- * named {@code checkpoint-STEP} is always complete; a save that fails removes its temp folder, and
- * one a killed run left is removed by the next run ({@link #removeStaleTemps}).
+ * {@code master.NAME} of every weight the backend stores in a lower precision, so that a GPU run
+ * resumes bit-identically, and the update count in the metadata) and {@code trainer_state.json} (step,
+ * scheduler step, data position, seeds, metrics lines, the fingerprints of the data files). A
+ * checkpoint is written into a hidden temp folder {@code .checkpoint-STEP.checkpoint-PID-RANDOM.tmp}
+ * and renamed into place whole, so a folder named {@code checkpoint-STEP} is always complete; a save
+ * that fails removes its temp folder, and one a killed run left is removed by the next run
+ * ({@link #removeStaleTemps}).
  */
 final class CheckpointStore {
     static final String STATE = "trainer_state.json";

@@ -213,7 +213,7 @@ public final class Trainer<B extends Batch> {
         return optimizer(model, weightDecay, false);
     }
 
-    /** As above; with {@code offload} its state lives in host memory and it updates on the CPU ({@link AdamWOptimizer#offloaded}). */
+    /** As above; with {@code offload} its state lives in host memory and it updates on the CPU ({@link AdamWOptimizer}). */
     public static AdamWOptimizer optimizer(TrainableModel<?> model, double weightDecay, boolean offload) {
         return new AdamWOptimizer(model.backend(), model.trainableParameters(), model.trainableGradients(),
                 new Backend.AdamW(0.9f, 0.999f, 1e-8f, (float) weightDecay), model::decays, offload);
