@@ -24,6 +24,10 @@ import org.gpt4llm.optim.AdamWOptimizer;
  * read-back remain. A step of other shapes (the last, smaller batch of an epoch; packed rows of
  * another length) runs eagerly, with a one-line note the first time those shapes come up; the graph
  * is captured again when the buffers it reads had to grow.
+ *
+ * <p>With an offloaded optimizer ({@link AdamWOptimizer#offloaded}) the model hands each layer's
+ * gradients to it as the backward completes them ({@link TrainableModel#onGradientsDone}), and the
+ * update is host work: such steps are never captured.
  */
 public final class StepRunner<B extends Batch> implements AutoCloseable {
     private final TrainableModel<B> model;
