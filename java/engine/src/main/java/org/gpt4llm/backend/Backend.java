@@ -76,6 +76,32 @@ public interface Backend extends AutoCloseable {
     /** A host copy of {@code src} (same dtype and shape) owned by {@code arena}. */
     Tensor toHost(Tensor src, Arena arena);
 
+    /**
+     * Whether this backend's tensors live in host memory (the CPU), so that what an offloaded optimizer
+     * would move to the host is there already.
+     */
+    default boolean memoryIsHost() {
+        return true;
+    }
+
+    /**
+     * Zero-filled host memory that the host works on between copies to and from this backend, freed when
+     * {@code arena} closes, counted as {@code category} on the host side of {@link #memory()}: page-locked on a GPU (copies at full bus speed, asynchronous), plain elsewhere.
+     */
+    default Tensor allocateHost(Arena arena, MemoryCategory category, DType dtype, long... shape) {
+        Tensor t = Tensor.allocate(arena, dtype, shape);
+        memory().track(arena, MemoryLedger.Side.HOST, category, t.byteSize());
+        return t;
+    }
+
+    /** {@code host} = {@code src} (same dtype and element count), {@code host} being host memory; waits for the copy. */
+    default void download(Tensor host, Tensor src) {
+        if (host.dtype() != src.dtype() || host.numel() != src.numel()) {
+            throw new IllegalArgumentException("download of " + src + " into " + host);
+        }
+        host.copyFrom(src);
+    }
+
     /** dst = src converted between floating dtypes (F32 and BF16); same element count. */
     void convert(Tensor dst, Tensor src);
 

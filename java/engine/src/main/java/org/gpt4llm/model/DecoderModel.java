@@ -76,6 +76,7 @@ public final class DecoderModel implements AutoCloseable, DecodeModel {
     private long dropoutSeed, forwardDropoutSeed;
     /** Keep only each layer's input in the forward and recompute the layer in the backward. */
     private boolean recompute;
+    private java.util.function.IntConsumer gradientsDone; // see onGradientsDone; null: nobody listens
 
     /** A norm's weight (and bias, LayerNorm only; null for RMSNorm); {@code name} is its module's. */
     private record Norm(String name, Tensor w, Tensor b) {}
@@ -178,24 +179,20 @@ public final class DecoderModel implements AutoCloseable, DecodeModel {
     static DecoderModel create(Backend backend, ModelConfig cfg, Map<String, Tensor> weights, boolean withHead,
                                String source, java.util.function.UnaryOperator<String> fileOf) {
         DecoderModel m = new DecoderModel(backend, cfg, withHead);
-        for (var e : m.params.entrySet()) {
-            Tensor w = weights.get(e.getKey());
-            if (w == null) {
-                m.close();
-                throw new IllegalArgumentException(source + ": tensor " + e.getKey() + " is missing");
-            }
-            if (!java.util.Arrays.equals(w.shape(), e.getValue().shape())) {
-                m.close();
-                throw new IllegalArgumentException(source + ": tensor " + e.getKey() + " has shape "
-                        + java.util.Arrays.toString(w.shape()) + " but the config needs "
-                        + java.util.Arrays.toString(e.getValue().shape()));
-            }
-            try {
+        try {
+            for (var e : m.params.entrySet()) {
+                Tensor w = weights.get(e.getKey());
+                if (w == null) throw new IllegalArgumentException(source + ": tensor " + e.getKey() + " is missing");
+                if (!java.util.Arrays.equals(w.shape(), e.getValue().shape())) {
+                    throw new IllegalArgumentException(source + ": tensor " + e.getKey() + " has shape "
+                            + java.util.Arrays.toString(w.shape()) + " but the config needs "
+                            + java.util.Arrays.toString(e.getValue().shape()));
+                }
                 FiniteWeights.upload(backend, e.getValue(), w, e.getKey(), () -> fileOf.apply(e.getKey()));
-            } catch (RuntimeException bad) {
-                m.close();
-                throw bad;
             }
+        } catch (RuntimeException bad) {
+            m.close();
+            throw bad;
         }
         return m;
     }
@@ -315,6 +312,11 @@ public final class DecoderModel implements AutoCloseable, DecodeModel {
     /** Bytes of the activations a forward keeps for its backward (category {@code activations}), layers' and adapters'. */
     public long activationBytes() {
         return (act == null ? 0 : act.savedBytes()) + (lora == null ? 0 : lora.savedBytes());
+    }
+
+    /** Calls {@code hook} with each layer the backward completed, last first, then -1 for embeddings, final norm and head. */
+    public void onGradientsDone(java.util.function.IntConsumer hook) {
+        gradientsDone = hook;
     }
 
     /** Training mode applies LoRA dropout; evaluation does not. The mode of a forward also holds for its backward. */
@@ -673,6 +675,7 @@ public final class DecoderModel implements AutoCloseable, DecodeModel {
             linearBackward(l, w.k, dxn, dk, n1, n, true);
             linearBackward(l, w.v, dxn, dv, n1, n, true);
             normBackward(w.attnNorm, dres, dxn, a.resid[l].rows(0, n), rows(s.mean1(), n), s.rstd1().rows(0, n));
+            if (gradientsDone != null) gradientsDone.accept(l);
             backend.rangePop();
         }
         String d = cfg.decoderPrefix();
@@ -680,6 +683,7 @@ public final class DecoderModel implements AutoCloseable, DecodeModel {
         if (dEmbed != null) backend.embeddingBackward(dEmbed, in.tokens(), dres);
         Tensor dPosTable = posTable == null ? null : gradients.of(d + "embed_positions.weight");
         if (dPosTable != null) backend.embeddingBackward(dPosTable, in.positionIds(), dres);
+        if (gradientsDone != null) gradientsDone.accept(-1);
         lastBatch = null; // the logits now hold their gradient
     }
 
@@ -775,10 +779,7 @@ public final class DecoderModel implements AutoCloseable, DecodeModel {
         bufferGeneration++;
     }
 
-    /**
-     * Grows when {@link #stage} or a forward reallocates the buffers a step reads: work captured
-     * before must not be replayed after.
-     */
+    /** Grows when {@link #stage} or a forward reallocates the buffers a step reads: captured work must not outlive them. */
     public long bufferGeneration() {
         return bufferGeneration + gradients.generation();
     }

@@ -4,6 +4,7 @@ import java.io.IOException;
 import java.nio.file.Path;
 import java.util.Map;
 import java.util.List;
+import java.util.function.IntConsumer;
 import org.gpt4llm.backend.Backend;
 import org.gpt4llm.backend.StepScalars;
 import org.gpt4llm.model.Batch;
@@ -30,6 +31,16 @@ public interface TrainableModel<B extends Batch> {
     void backward(float gradScale);
 
     void zeroGrad();
+
+    /**
+     * Asks every following backward to call {@code hook} (null: nothing) with a layer's index as soon as
+     * that layer's gradients are complete, from the last layer down, then with -1 once the rest are
+     * (embeddings, final norm, head), so that they can leave the device while the backward goes on.
+     * False for a model that cannot tell: its gradients are complete after the backward only.
+     */
+    default boolean onGradientsDone(IntConsumer hook) {
+        return false;
+    }
 
     /** Uploads the micro-batches of a step before its work is queued: micro-batch i is what slot i runs. */
     default void stage(List<B> micro) {}

@@ -104,11 +104,15 @@ public final class Trainer<B extends Batch> {
         int total = cfg.maxSteps() > 0 ? cfg.maxSteps() : cfg.epochs() * order.stepsPerEpoch();
         LrSchedule schedule = LrSchedule.of(cfg.schedule(), cfg.lr(), cfg.warmupRatio(), total);
         Backend be = model.backend();
-        try (AdamWOptimizer opt = optimizer(model, cfg.weightDecay())) {
+        if (cfg.offloadOptimizer() && be.memoryIsHost()) {
+            out.println("--offload-optimizer: the " + be.name() + " backend keeps weights and optimizer state in host"
+                    + " memory already, so there is nothing to offload");
+        }
+        try (AdamWOptimizer opt = optimizer(model, cfg.weightDecay(), cfg.offloadOptimizer())) {
             int start = 0, metricsLines = 0;
             Optional<Path> latest = cfg.resume() ? store.latest() : Optional.empty();
             if (latest.isPresent()) {
-                TrainerState state = store.restore(latest.get(), model, opt);
+                TrainerState state = store.restore(latest.get(), model, opt, out::println);
                 start = state.step();
                 metricsLines = state.metricsLines();
                 if (state.data().rows() != train.size()) {
@@ -211,8 +215,13 @@ public final class Trainer<B extends Batch> {
      * weight decay {@code weightDecay} on the parameters the model says decay. The caller closes it.
      */
     public static AdamWOptimizer optimizer(TrainableModel<?> model, double weightDecay) {
+        return optimizer(model, weightDecay, false);
+    }
+
+    /** As above; with {@code offload} its state lives in host memory and it updates on the CPU ({@link AdamWOptimizer}). */
+    public static AdamWOptimizer optimizer(TrainableModel<?> model, double weightDecay, boolean offload) {
         return new AdamWOptimizer(model.backend(), model.trainableParameters(), model.trainableGradients(),
-                new Backend.AdamW(0.9f, 0.999f, 1e-8f, (float) weightDecay), model::decays);
+                new Backend.AdamW(0.9f, 0.999f, 1e-8f, (float) weightDecay), model::decays, offload);
     }
 
     /**
