@@ -105,6 +105,14 @@ public interface Backend extends AutoCloseable {
     /** dst = src converted between floating dtypes (F32 and BF16); same element count. */
     void convert(Tensor dst, Tensor src);
 
+    /**
+     * {@code host} (F32, host memory) = {@code src} converted to F32: where an offloaded optimizer's
+     * master weights start from. Waits for the copy. Here memory is the host's, so it is {@link #convert}.
+     */
+    default void downloadF32(Tensor host, Tensor src) {
+        convert(host, src);
+    }
+
     /** Row-major 2-D {@code C = alpha * op(A) op(B) + beta * C}; shapes are checked. */
     void matmul(Tensor c, Tensor a, boolean transA, Tensor b, boolean transB, float alpha, float beta);
 

@@ -135,7 +135,6 @@ public final class DecoderModel implements AutoCloseable, DecodeModel {
         return new DecoderModel(backend, cfg, true);
     }
 
-
     /** HF initialisation: every matrix normal(0, 0.02), norm weights 1, biases 0. Deterministic in {@code seed}. */
     public static DecoderModel initRandom(Backend backend, ModelConfig cfg, long seed) {
         DecoderModel m = new DecoderModel(backend, cfg, true);
@@ -319,6 +318,11 @@ public final class DecoderModel implements AutoCloseable, DecodeModel {
         gradientsDone = hook;
     }
 
+    /** The layers' gradients in a ring of two layers' buffers: each backward needs an onGradientsDone listener to empty it. */
+    public void streamGradients(boolean on) {
+        gradients.stream(on);
+    }
+
     /** Training mode applies LoRA dropout; evaluation does not. The mode of a forward also holds for its backward. */
     public void setTraining(boolean training) {
         this.training = training;
@@ -451,7 +455,7 @@ public final class DecoderModel implements AutoCloseable, DecodeModel {
         backend.rangePush("forward");
         Activations a = act;
         int n = batch.size();
-        AttentionShape shape = attentionShape(batch);
+        AttentionShape shape = DecoderLayout.attentionShape(cfg, batch);
         Tensor x = a.resid[0].rows(0, n);
         backend.embeddingForward(x, in.tokens(), embed);
         if (posTable != null) {
@@ -635,7 +639,8 @@ public final class DecoderModel implements AutoCloseable, DecodeModel {
     private void backwardDecoder(Tensor dHidden) {
         Activations a = act;
         int n = lastBatch.size();
-        AttentionShape shape = attentionShape(lastBatch);
+        AttentionShape shape = DecoderLayout.attentionShape(cfg, lastBatch);
+        if (gradients.streamed() && gradientsDone == null) throw new IllegalStateException("the gradients stream by layer: a backward needs an onGradientsDone listener");
         // a frozen norm's weight gradient still comes out of the norm kernel: into scratch nobody reads
         backend.zero(a.discardedNormGrads);
         Tensor dxn = a.dNorm.rows(0, n), dres = a.dResid.rows(0, n);
@@ -759,11 +764,6 @@ public final class DecoderModel implements AutoCloseable, DecodeModel {
 
     private void loraBackward(int layer, int target, Tensor dx, Tensor dy, Tensor x, int n) {
         if (lora != null) lora.backward(layer, target, dx, dy, x, n, forwardTraining, forwardDropoutSeed, forwardStep);
-    }
-
-    private AttentionShape attentionShape(TokenBatch b) {
-        return new AttentionShape(b.batch(), b.seqLen(), cfg.numHeads(), cfg.numKvHeads(), cfg.headDim(),
-                (float) (1.0 / Math.sqrt(cfg.headDim())));
     }
 
     /** Activation buffers are sized for the largest batch (rows, and tokens of all rows) seen and reused. */

@@ -4,13 +4,11 @@ import java.lang.foreign.Arena;
 import java.util.LinkedHashMap;
 import java.util.Map;
 import java.util.function.Predicate;
-import java.util.regex.Matcher;
-import java.util.regex.Pattern;
 import org.gpt4llm.backend.Backend;
 import org.gpt4llm.backend.StepScalars;
-import org.gpt4llm.backend.cpu.CpuBackend;
 import org.gpt4llm.backend.cpu.CpuKernels;
 import org.gpt4llm.memory.MemoryCategory;
+import org.gpt4llm.model.DecoderLayout;
 import org.gpt4llm.tensor.DType;
 import org.gpt4llm.tensor.Tensor;
 
@@ -43,8 +41,6 @@ public final class AdamWOptimizer implements AutoCloseable {
     /** Offloaded with gradients collected layer by layer; {@code staging} receives one gradient at a time then. */
     private boolean byLayer;
     private Tensor staging;
-    /** The decoder layer a parameter name belongs to (HF and PEFT names alike). */
-    private static final Pattern LAYER = Pattern.compile("(?:^|\\.)layers\\.(\\d+)\\.");
 
     /**
      * {@code hostGrad}: the host copy of {@code grad} when offloaded, else null; {@code layer}: the
@@ -84,11 +80,11 @@ public final class AdamWOptimizer implements AutoCloseable {
                     ? new Slot(p, backend.allocateHost(arena, MemoryCategory.MASTER_WEIGHTS, DType.F32, p.shape()), g,
                             backend.allocateHost(arena, MemoryCategory.GRADIENTS, DType.F32, p.shape()),
                             backend.allocateHost(arena, MemoryCategory.MOMENTS, DType.F32, p.shape()),
-                            backend.allocateHost(arena, MemoryCategory.MOMENTS, DType.F32, p.shape()), slotHp, layerOf(e.getKey()))
+                            backend.allocateHost(arena, MemoryCategory.MOMENTS, DType.F32, p.shape()), slotHp, DecoderLayout.layerOf(e.getKey()))
                     : new Slot(p, p.dtype() == DType.F32 ? null
                             : backend.allocate(arena, MemoryCategory.MASTER_WEIGHTS, DType.F32, p.shape()), g, null,
                             backend.allocate(arena, MemoryCategory.MOMENTS, DType.F32, p.shape()),
-                            backend.allocate(arena, MemoryCategory.MOMENTS, DType.F32, p.shape()), slotHp, layerOf(e.getKey()));
+                            backend.allocate(arena, MemoryCategory.MOMENTS, DType.F32, p.shape()), slotHp, DecoderLayout.layerOf(e.getKey()));
             slots.put(e.getKey(), s);
             if (s.master != null) masterFromParam(s);
         }
@@ -97,11 +93,6 @@ public final class AdamWOptimizer implements AutoCloseable {
     /** Whether the state lives in host memory and updates run on the CPU (asked for, on a backend with memory of its own). */
     public boolean offloaded() {
         return offloaded;
-    }
-
-    private static int layerOf(String name) {
-        Matcher m = LAYER.matcher(name);
-        return m.find() ? Integer.parseInt(m.group(1)) : -1;
     }
 
     /**
@@ -276,9 +267,7 @@ public final class AdamWOptimizer implements AutoCloseable {
             backend.convert(s.master, s.param);
             return;
         }
-        try (Arena staging = Arena.ofConfined()) {
-            CpuBackend.convertOnHost(s.master, backend.toHost(s.param, staging));
-        }
+        backend.downloadF32(s.master, s.param);
     }
 
     @Override

@@ -71,6 +71,12 @@ abstract class DecoderFineTune implements TrainableModel<TokenBatch> {
     }
 
     @Override
+    public boolean streamGradients() {
+        model.streamGradients(true);
+        return true;
+    }
+
+    @Override
     public void zeroGrad() {
         model.zeroGrad();
     }

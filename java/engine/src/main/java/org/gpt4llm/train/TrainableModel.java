@@ -42,6 +42,16 @@ public interface TrainableModel<B extends Batch> {
         return false;
     }
 
+    /**
+     * Keeps on the device only the gradients of the layers the backward is at (about two, reused layer
+     * after layer) plus those outside the layers, for a run whose gradients go to the host as
+     * {@link #onGradientsDone} reports them; every backward then needs that listener. Called before an
+     * optimizer takes {@link #trainableGradients}. False for a model that keeps every gradient on the device.
+     */
+    default boolean streamGradients() {
+        return false;
+    }
+
     /** Uploads the micro-batches of a step before its work is queued: micro-batch i is what slot i runs. */
     default void stage(List<B> micro) {}
 

@@ -218,8 +218,13 @@ public final class Trainer<B extends Batch> {
         return optimizer(model, weightDecay, false);
     }
 
-    /** As above; with {@code offload} its state lives in host memory and it updates on the CPU ({@link AdamWOptimizer}). */
+    /**
+     * As above; with {@code offload} its state lives in host memory and it updates on the CPU ({@link
+     * AdamWOptimizer}), and where that moves anything, the model's gradients stream to the host layer by
+     * layer ({@link TrainableModel#streamGradients}): a {@link StepRunner} must drive its steps.
+     */
     public static AdamWOptimizer optimizer(TrainableModel<?> model, double weightDecay, boolean offload) {
+        if (offload && !model.backend().memoryIsHost()) model.streamGradients();
         return new AdamWOptimizer(model.backend(), model.trainableParameters(), model.trainableGradients(),
                 new Backend.AdamW(0.9f, 0.999f, 1e-8f, (float) weightDecay), model::decays, offload);
     }

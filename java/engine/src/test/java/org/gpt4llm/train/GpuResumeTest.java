@@ -232,6 +232,11 @@ class GpuResumeTest {
         }
 
         @Override
+        public boolean streamGradients() {
+            return inner.streamGradients();
+        }
+
+        @Override
         public long bufferGeneration() {
             return inner.bufferGeneration();
         }

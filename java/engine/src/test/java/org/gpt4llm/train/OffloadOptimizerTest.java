@@ -25,7 +25,9 @@ import org.gpt4llm.backend.cuda.device.DeviceKind;
 import org.gpt4llm.data.BatchSource;
 import org.gpt4llm.backend.RewardPairs;
 import org.gpt4llm.data.RewardBatch;
+import org.gpt4llm.memory.MemoryCategory;
 import org.gpt4llm.model.DecoderModel;
+import org.gpt4llm.model.LlamaConfig;
 import org.gpt4llm.model.OptConfig;
 import org.gpt4llm.model.RewardModel;
 import org.gpt4llm.model.TokenBatch;
@@ -44,6 +46,10 @@ import org.junit.jupiter.params.provider.MethodSource;
  */
 class OffloadOptimizerTest {
     private static final int STEPS = 5;
+    /** Four layers take turns in the two slots of the streamed gradients; every size a multiple of 64 elements. */
+    private static final LlamaConfig FOUR_LAYERS = LlamaConfig.builder().hiddenSize(64).intermediateSize(128).numLayers(4)
+            .numHeads(4).numKvHeads(2).rmsNormEps(1e-5f).vocabSize(Synthetic.TINY.vocabSize()).maxPositionEmbeddings(64)
+            .build();
 
     static java.util.stream.Stream<DeviceKind> devices() {
         return DeviceKind.all();
@@ -131,7 +137,9 @@ class OffloadOptimizerTest {
      * Offloaded, each layer's gradients leave the device as soon as the backward completes them (the
      * last layer first, then the embeddings, final norm and head: once per micro-batch), summed on the
      * host: the device's gradient buffers are left zeroed, and the step ends with the gradient norm and
-     * the masters of gradients copied once after the backward, to fp32 rounding (1e-5).
+     * the masters of gradients copied once after the backward, to fp32 rounding (1e-5). Of four layers'
+     * gradients the device holds two at a time, in the ring the layers take turns in: its gradient
+     * bytes are two layers' plus those outside the layers, as the plan counts them.
      */
     @ParameterizedTest(name = "{0}")
     @MethodSource("devices")
@@ -141,11 +149,15 @@ class OffloadOptimizerTest {
         List<Integer> order = new ArrayList<>();
         Map<String, float[]> byLayer = new LinkedHashMap<>(), afterBackward = new LinkedHashMap<>();
         double[] norms = new double[2];
+        long streamedGradientBytes = 0;
         try (CudaBackend cuda = new CudaBackend(device.open())) {
             for (int run = 0; run < 2; run++) {
-                try (DecoderModel m = DecoderModel.initRandom(cuda, Synthetic.TINY, seed)) {
+                try (DecoderModel m = DecoderModel.initRandom(cuda, FOUR_LAYERS, seed)) {
                     TrainableModel<TokenBatch> t = DeviceSteps.trainable(m, "full", seed);
-                    try (AdamWOptimizer opt = Trainer.optimizer(t, 0.1, true);
+                    // the run that copies after the backward keeps every layer's gradients: its optimizer streams none
+                    try (AdamWOptimizer opt = run == 0 ? Trainer.optimizer(t, 0.1, true) : new AdamWOptimizer(cuda,
+                            t.trainableParameters(), t.trainableGradients(), new Backend.AdamW(0.9f, 0.999f, 1e-8f, 0.1f),
+                            t::decays, true);
                          StepRunner<TokenBatch> runner = new StepRunner<>(t, opt, false, note -> {})) {
                         if (run == 0) {
                             m.onGradientsDone(l -> {
@@ -161,6 +173,7 @@ class OffloadOptimizerTest {
                             for (var e : t.trainableGradients().entrySet()) {
                                 assertEquals(0, maxAbs(cuda.download(e.getValue())), e.getKey() + " left the device");
                             }
+                            streamedGradientBytes = cuda.memory().live().device(MemoryCategory.GRADIENTS);
                         }
                         Map<String, float[]> out = run == 0 ? byLayer : afterBackward;
                         opt.masters().forEach((name, w) -> out.put(name, w.toFloatArray()));
@@ -168,7 +181,14 @@ class OffloadOptimizerTest {
                 }
             }
         }
-        int layers = Synthetic.TINY.numLayers();
+        long layer0 = 0, outside = 0;
+        for (var e : DecoderModel.parameterShapes(FOUR_LAYERS).entrySet()) {
+            long bytes = Tensor.numel(e.getValue()) * Float.BYTES;
+            if (e.getKey().startsWith("model.layers.0.")) layer0 += bytes;
+            else if (!e.getKey().startsWith("model.layers.")) outside += bytes;
+        }
+        assertEquals(2 * layer0 + outside, streamedGradientBytes, "device gradient bytes: two layers' and the rest");
+        int layers = FOUR_LAYERS.numLayers();
         List<Integer> once = new ArrayList<>();
         for (int l = layers - 1; l >= -1; l--) once.add(l);
         List<Integer> expected = new ArrayList<>(once);

@@ -154,6 +154,13 @@ public final class CudaBackend implements Backend {
     }
 
     @Override
+    public void downloadF32(Tensor host, Tensor src) {
+        try (Arena staging = Arena.ofConfined()) {
+            CpuBackend.convertOnHost(host, toHost(src, staging));
+        }
+    }
+
+    @Override
     public Tensor allocateHost(Arena arena, MemoryCategory category, DType dtype, long... shape) {
         Tensor t = device.allocateHost(arena, dtype, shape);
         memory.track(arena, MemoryLedger.Side.HOST, category, t.byteSize());
