@@ -133,34 +133,52 @@ class OffloadOptimizerTest {
         }
     }
 
+    static java.util.stream.Stream<org.junit.jupiter.params.provider.Arguments> streamedSetups() {
+        return DeviceKind.all().flatMap(d -> java.util.stream.Stream.of("full", "full recompute", "lora", "opt tied")
+                .map(setup -> org.junit.jupiter.params.provider.Arguments.of(d, setup)));
+    }
+
+    /** A four-layer model of {@code setup}: LLaMA (with recomputation for "full recompute"), or OPT with tied embeddings. */
+    private static DecoderModel fourLayers(CudaBackend cuda, String setup, long seed) {
+        if (setup.equals("opt tied")) {
+            OptConfig cfg = OptConfig.builder().hiddenSize(64).intermediateSize(128).numLayers(4).numHeads(2)
+                    .vocabSize(Synthetic.TINY.vocabSize()).tieWordEmbeddings(true).maxPositionEmbeddings(64).build();
+            return DecoderModel.initRandom(cuda, cfg, seed);
+        }
+        DecoderModel m = DecoderModel.initRandom(cuda, FOUR_LAYERS, seed);
+        m.setRecompute(setup.equals("full recompute"));
+        return m;
+    }
+
     /**
      * Offloaded, each layer's gradients leave the device as soon as the backward completes them (the
      * last layer first, then the embeddings, final norm and head: once per micro-batch), summed on the
      * host: the device's gradient buffers are left zeroed, and the step ends with the gradient norm and
      * the masters of gradients copied once after the backward, to fp32 rounding (1e-5). Of four layers'
      * gradients the device holds two at a time, in the ring the layers take turns in: its gradient
-     * bytes are two layers' plus those outside the layers, as the plan counts them.
+     * bytes are two layers' plus those outside the layers (and LoRA's adapters, whose buffers stay whole).
      */
-    @ParameterizedTest(name = "{0}")
-    @MethodSource("devices")
-    void gradientsLeaveTheDeviceLayerByLayer(DeviceKind device) {
+    @ParameterizedTest(name = "{0} {1}")
+    @MethodSource("streamedSetups")
+    void gradientsLeaveTheDeviceLayerByLayer(DeviceKind device, String setup) {
         long seed = TestSeeds.next();
+        String ctx = device + " " + setup + " (seed " + seed + ")";
         BatchSource<TokenBatch> data = Synthetic.counting(32, seed);
         List<Integer> order = new ArrayList<>();
         Map<String, float[]> byLayer = new LinkedHashMap<>(), afterBackward = new LinkedHashMap<>();
         double[] norms = new double[2];
-        long streamedGradientBytes = 0;
+        long streamedGradientBytes = 0, twoLayersAndTheRest = 0;
         try (CudaBackend cuda = new CudaBackend(device.open())) {
             for (int run = 0; run < 2; run++) {
-                try (DecoderModel m = DecoderModel.initRandom(cuda, FOUR_LAYERS, seed)) {
-                    TrainableModel<TokenBatch> t = DeviceSteps.trainable(m, "full", seed);
+                try (DecoderModel m = fourLayers(cuda, setup, seed)) {
+                    TrainableModel<TokenBatch> t = DeviceSteps.trainable(m, setup.equals("lora") ? "lora" : "full", seed);
                     // the run that copies after the backward keeps every layer's gradients: its optimizer streams none
                     try (AdamWOptimizer opt = run == 0 ? Trainer.optimizer(t, 0.1, true) : new AdamWOptimizer(cuda,
                             t.trainableParameters(), t.trainableGradients(), new Backend.AdamW(0.9f, 0.999f, 1e-8f, 0.1f),
                             t::decays, true);
                          StepRunner<TokenBatch> runner = new StepRunner<>(t, opt, false, note -> {})) {
                         if (run == 0) {
-                            m.onGradientsDone(l -> {
+                            t.onGradientsDone(l -> {
                                 order.add(l);
                                 opt.gradientsDone(l);
                             });
@@ -171,9 +189,19 @@ class OffloadOptimizerTest {
                                 Trainer.dropoutSeed(seed, 1)).gradNorm();
                         if (run == 0) {
                             for (var e : t.trainableGradients().entrySet()) {
-                                assertEquals(0, maxAbs(cuda.download(e.getValue())), e.getKey() + " left the device");
+                                assertEquals(0, maxAbs(cuda.download(e.getValue())), e.getKey() + " left the device: " + ctx);
                             }
                             streamedGradientBytes = cuda.memory().live().device(MemoryCategory.GRADIENTS);
+                        } else {
+                            long layer0 = 0;
+                            for (var e : t.trainableGradients().entrySet()) {
+                                String name = e.getKey();
+                                if (!name.contains(".layers.") || name.contains("lora_")) twoLayersAndTheRest += e.getValue().byteSize();
+                                else if (name.contains(".layers.0.")) layer0 += e.getValue().byteSize();
+                            }
+                            twoLayersAndTheRest += 2 * layer0;
+                            assertTrue(cuda.memory().live().device(MemoryCategory.GRADIENTS) > twoLayersAndTheRest
+                                    || setup.equals("lora"), "without streaming every layer has its buffer: " + ctx);
                         }
                         Map<String, float[]> out = run == 0 ? byLayer : afterBackward;
                         opt.masters().forEach((name, w) -> out.put(name, w.toFloatArray()));
@@ -181,23 +209,26 @@ class OffloadOptimizerTest {
                 }
             }
         }
-        long layer0 = 0, outside = 0;
-        for (var e : DecoderModel.parameterShapes(FOUR_LAYERS).entrySet()) {
-            long bytes = Tensor.numel(e.getValue()) * Float.BYTES;
-            if (e.getKey().startsWith("model.layers.0.")) layer0 += bytes;
-            else if (!e.getKey().startsWith("model.layers.")) outside += bytes;
+        assertEquals(twoLayersAndTheRest, streamedGradientBytes, "device gradient bytes: two layers' and the rest: " + ctx);
+        if (setup.startsWith("full")) {
+            // for LLaMA in full, from the parameter shapes alone
+            long layer0 = 0, outside = 0;
+            for (var e : DecoderModel.parameterShapes(FOUR_LAYERS).entrySet()) {
+                long bytes = Tensor.numel(e.getValue()) * Float.BYTES;
+                if (e.getKey().startsWith("model.layers.0.")) layer0 += bytes;
+                else if (!e.getKey().startsWith("model.layers.")) outside += bytes;
+            }
+            assertEquals(2 * layer0 + outside, streamedGradientBytes, ctx);
         }
-        assertEquals(2 * layer0 + outside, streamedGradientBytes, "device gradient bytes: two layers' and the rest");
-        int layers = FOUR_LAYERS.numLayers();
         List<Integer> once = new ArrayList<>();
-        for (int l = layers - 1; l >= -1; l--) once.add(l);
+        for (int l = FOUR_LAYERS.numLayers() - 1; l >= -1; l--) once.add(l);
         List<Integer> expected = new ArrayList<>(once);
         expected.addAll(once);
-        assertEquals(expected, order, "two micro-batches, each reporting its layers last first, then the rest");
-        assertEquals(norms[1], norms[0], 1e-5 * norms[1], "gradient norm");
+        assertEquals(expected, order, "two micro-batches, each reporting its layers last first, then the rest: " + ctx);
+        assertEquals(norms[1], norms[0], 1e-5 * norms[1], "gradient norm: " + ctx);
         for (String name : afterBackward.keySet()) {
             float[] a = byLayer.get(name), b = afterBackward.get(name);
-            assertTrue(maxAbsDiff(a, b) <= 1e-5 * maxAbs(b), name + ": " + maxAbsDiff(a, b));
+            assertTrue(maxAbsDiff(a, b) <= 1e-5 * maxAbs(b), name + ": " + maxAbsDiff(a, b) + ": " + ctx);
         }
     }
 
