@@ -120,7 +120,8 @@ public final class AdamWOptimizer implements AutoCloseable {
     /**
      * The backward completed the gradients of decoder layer {@code layer} (-1: of every parameter outside
      * the layers): each is added to its host sum and zeroed on the device, whose buffer the next
-     * micro-batch then fills afresh.
+     * micro-batch then fills afresh, or, where the model streams its gradients (two layers' buffers taking
+     * turns), the layer two below in this backward. The copies wait for the device.
      */
     public void gradientsDone(int layer) {
         if (!byLayer) return;
