@@ -243,16 +243,14 @@ G4_KERNEL void attention_backward_generic_dkdv(bf16* dk, bf16* dv, const bf16* d
       const float ds = vis ? scale * p * (dot_row(vf + warp * D, dOc + lane * S, D) - dc[lane]) : 0.f;
       pw[lane] = p, dsw[lane] = ds;
       __syncwarp();
-      for (int kk = 0; kk < GC; kk++) {
-        const float pk = pw[kk], dsk = dsw[kk];
-        if (pk == 0.f) continue;  // then dsk is 0 too; the same on every lane
-        for (int r = 0; r < 8; r++) {
-          const int d = lane + 32 * r;
-          if (d < D) {
-            dva[r] += pk * __bfloat162float(dOc[kk * S + d]);
-            dka[r] += dsk * __bfloat162float(Qc[kk * S + d]);
-          }
-        }
+      const auto add = [&](float pk, float dsk, int kk) {  // pk == 0 makes dsk 0: nothing to add
+        if (pk == 0.f) return;  // the same on every lane
+        add_row(dva, pk, dOc + kk * S, lane, D);
+        add_row(dka, dsk, Qc + kk * S, lane, D);
+      };
+      for (int k4 = 0; k4 < GC; k4 += 4) {
+        const float4 p4 = load_f4(pw + k4), ds4 = load_f4(dsw + k4);  // 16-byte aligned
+        add(p4.x, ds4.x, k4), add(p4.y, ds4.y, k4 + 1), add(p4.z, ds4.z, k4 + 2), add(p4.w, ds4.w, k4 + 3);
       }
     }
   }
@@ -302,13 +300,12 @@ G4_KERNEL void attention_backward_generic_dq(bf16* dq, const bf16* dout, const f
     const float ds = vis ? scale * p * (dot_row(dof + warp * D, Vc + lane * S, D) - Di) : 0.f;
     dsw[lane] = ds;
     __syncwarp();
-    for (int kk = 0; kk < GC; kk++) {
-      const float dsk = dsw[kk];
-      if (dsk == 0.f) continue;
-      for (int r = 0; r < 8; r++) {
-        const int d = lane + 32 * r;
-        if (d < D) acc[r] += dsk * __bfloat162float(Kc[kk * S + d]);
-      }
+    for (int k4 = 0; k4 < GC; k4 += 4) {  // a dS of 0 adds nothing (the same on every lane)
+      const float4 ds4 = load_f4(dsw + k4);  // 16-byte aligned
+      if (ds4.x != 0.f) add_row(acc, ds4.x, Kc + (k4 + 0) * S, lane, D);
+      if (ds4.y != 0.f) add_row(acc, ds4.y, Kc + (k4 + 1) * S, lane, D);
+      if (ds4.z != 0.f) add_row(acc, ds4.z, Kc + (k4 + 2) * S, lane, D);
+      if (ds4.w != 0.f) add_row(acc, ds4.w, Kc + (k4 + 3) * S, lane, D);
     }
   }
   if (i >= T) return;
