@@ -222,7 +222,7 @@ G4_KERNEL void attention_backward_generic_dkdv(bf16* dk, bf16* dv, const bf16* d
     vf[x] = jb + r < T ? __bfloat162float(v[at]) : 0.f;
   }
   const int sj = j < T ? seg_of(seg, b, T, j) : 0;
-  float dka[8] = {}, dva[8] = {};  // dims lane + 32r
+  float dka[8] = {}, dva[8] = {};  // dims lane_dim(lane, r, D)
   for (int h = kvh * G; h < (kvh + 1) * G; h++) {
     for (int i0 = jb; i0 < T; i0 += GC) {
       const int n = min(GC, T - i0);
@@ -257,7 +257,7 @@ G4_KERNEL void attention_backward_generic_dkdv(bf16* dk, bf16* dv, const bf16* d
   if (j >= T) return;
   const long long off = ((long long)b * T + j) * ks + (long long)kvh * D;
   for (int r = 0; r < 8; r++) {
-    const int d = lane + 32 * r;
+    const int d = lane_dim(lane, r, D);
     if (d < D) dk[off + d] = __float2bfloat16(dka[r]), dv[off + d] = __float2bfloat16(dva[r]);
   }
 }
@@ -285,7 +285,7 @@ G4_KERNEL void attention_backward_generic_dq(bf16* dq, const bf16* dout, const f
   const int si = i < T ? seg_of(seg, b, T, i) : 0;
   const float L = i < T ? lse[((long long)b * Hq + h) * T + i] : 0.f;
   const float Di = i < T ? delta[((long long)b * Hq + h) * T + i] : 0.f;
-  float acc[8] = {};
+  float acc[8] = {};  // dims lane_dim(lane, r, D)
   const int iend = min(T, ib + WARPS);
   for (int j0 = 0; j0 < iend; j0 += GC) {
     const int n = min(GC, T - j0);
@@ -311,7 +311,7 @@ G4_KERNEL void attention_backward_generic_dq(bf16* dq, const bf16* dout, const f
   if (i >= T) return;
   bf16* row = dq + ((long long)b * T + i) * qs + (long long)h * D;
   for (int r = 0; r < 8; r++) {
-    const int d = lane + 32 * r;
+    const int d = lane_dim(lane, r, D);
     if (d < D) row[d] = __float2bfloat16(acc[r]);
   }
 }

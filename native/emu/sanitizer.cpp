@@ -151,6 +151,17 @@ inline bool shared_read_absorbed(const SharedRecord* recs, size_t first, size_t 
   return true;
 }
 
+// A write to granules [first, last] by stamp s that none of this interval's accesses of other
+// threads precedes: it passes every check, and only the write records change.
+inline bool shared_write_alone(SharedRecord* recs, size_t first, size_t last, uint64_t s) {
+  for (size_t g = first; g <= last; ++g) {
+    const uint64_t wr = recs[g].write, rd = recs[g].read;
+    if ((same_interval(wr, s) && wr != s) || (same_interval(rd, s) && rd != s)) return false;
+  }
+  for (size_t g = first; g <= last; ++g) recs[g].write = s;
+  return true;
+}
+
 // The access [off, off + n) of a window with records `recs` by the running fiber of w.
 template <unsigned K>
 __attribute__((noinline)) void shared_access(Worker& w, SharedRecord* recs, bool dynamic, size_t off, unsigned n,
@@ -208,6 +219,7 @@ inline void dynamic_shared_access(uintptr_t a, size_t s, unsigned n) {
   const size_t off = s % kSmemSlot;
   if (__builtin_expect(off + n > w.smem_bytes, 0)) report_dynamic_oob(a, off, n, K, w.smem_bytes);
   if (K == kRead && shared_read_absorbed(w.dyn_records, off >> 1, (off + n - 1) >> 1, w.stamp)) return;
+  if (K == kWrite && shared_write_alone(w.dyn_records, off >> 1, (off + n - 1) >> 1, w.stamp)) return;
   shared_access<K>(w, w.dyn_records, true, off, n, a);
 }
 
@@ -236,6 +248,7 @@ __attribute__((noinline)) void static_shared_access(uintptr_t a, unsigned n) {
     const uint8_t id = g.id[off];
     if (id == 0 || off + n > g.bytes || g.id[off + n - 1] != id) report_static_oob(a, off, n, K);
     if (K == kRead && shared_read_absorbed(w.tls_records, off >> 1, (off + n - 1) >> 1, w.stamp)) return;
+    if (K == kWrite && shared_write_alone(w.tls_records, off >> 1, (off + n - 1) >> 1, w.stamp)) return;
     shared_access<K>(w, w.tls_records, false, off, n, a);
     return;
   }
