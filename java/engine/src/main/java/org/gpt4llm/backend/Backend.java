@@ -102,6 +102,57 @@ public interface Backend extends AutoCloseable {
         host.copyFrom(src);
     }
 
+    /**
+     * Copies each of {@code srcs} into the matching one of {@code hosts} (same dtype and element count; host
+     * memory from {@link #allocateHost}), then zeroes the {@code srcs}: after the work queued so far, and on a
+     * GPU beside the work queued afterwards (a second stream), so the host waits for nothing here. Before
+     * the host reads {@code hosts}, {@link HostCopy#await}; before work that writes the {@code srcs} again is
+     * queued, {@link HostCopy#orderCompute}. Where there is one stream (here) it is done at once.
+     */
+    default HostCopy downloadAndZeroBehind(java.util.List<Tensor> hosts, java.util.List<Tensor> srcs) {
+        HostCopy.requireMatching(hosts, srcs);
+        for (int i = 0; i < srcs.size(); i++) {
+            download(hosts.get(i), srcs.get(i));
+            zero(srcs.get(i));
+        }
+        return HostCopy.DONE;
+    }
+
+    /** Copies to the host under way ({@link #downloadAndZeroBehind}). */
+    interface HostCopy extends AutoCloseable {
+        /** Copies that were done when they were asked for. */
+        HostCopy DONE = new HostCopy() {
+            @Override
+            public void orderCompute() {}
+
+            @Override
+            public void await() {}
+
+            @Override
+            public void close() {}
+        };
+
+        /** The work queued from now on (which may write the copied tensors) waits for the copies and the zero fills; the host does not. */
+        void orderCompute();
+
+        /** The host waits for the copies: the host buffers hold the values then. */
+        void await();
+
+        /** Releases what tracks the copies; it does not wait for them. */
+        @Override
+        void close();
+
+        static void requireMatching(java.util.List<Tensor> hosts, java.util.List<Tensor> srcs) {
+            if (hosts.size() != srcs.size()) {
+                throw new IllegalArgumentException(srcs.size() + " tensors to copy into " + hosts.size() + " host buffers");
+            }
+            for (int i = 0; i < srcs.size(); i++) {
+                Tensor h = hosts.get(i), s = srcs.get(i);
+                if (h.dtype() != s.dtype() || h.numel() != s.numel()) throw new IllegalArgumentException("download of " + s + " into " + h);
+            }
+        }
+    }
+
     /** dst = src converted between floating dtypes (F32 and BF16); same element count. */
     void convert(Tensor dst, Tensor src);
 

@@ -1,7 +1,9 @@
 package org.gpt4llm.optim;
 
 import java.lang.foreign.Arena;
+import java.util.ArrayList;
 import java.util.LinkedHashMap;
+import java.util.List;
 import java.util.Map;
 import java.util.function.Predicate;
 import org.gpt4llm.backend.Backend;
@@ -26,7 +28,8 @@ import org.gpt4llm.tensor.Tensor;
  * <p>Offloaded ({@code --offload-optimizer}, on a backend whose memory is not the host's): the fp32
  * masters and both moments live in host memory ({@link Backend#allocateHost}, page-locked on a GPU),
  * the gradients are copied there (layer by layer as the backward completes them, with
- * {@link #collectByLayer}, summed over the micro-batches in fp32; else once after the backward), the
+ * {@link #collectByLayer}, beside the backward's work and summed over the micro-batches in fp32 while
+ * the device goes on ({@link HostGradientStream}); else once after the backward), the
  * norm and clip factor are taken there, the native CPU AdamW kernel updates the masters, and the
  * parameters are written back from them in their own dtype. The device then holds no optimizer
  * state; an update waits for the device.
@@ -38,9 +41,9 @@ public final class AdamWOptimizer implements AutoCloseable {
     private final Map<String, Slot> slots = new LinkedHashMap<>();
     private final Backend.AdamW hp;
     private int step;
-    /** Offloaded with gradients collected layer by layer; {@code staging} receives one gradient at a time then. */
+    /** Offloaded with gradients collected layer by layer, through {@code toHost} (made on first use). */
     private boolean byLayer;
-    private Tensor staging;
+    private HostGradientStream toHost;
 
     /**
      * {@code hostGrad}: the host copy of {@code grad} when offloaded, else null; {@code layer}: the
@@ -104,16 +107,24 @@ public final class AdamWOptimizer implements AutoCloseable {
         if (on && !offloaded) {
             throw new IllegalStateException("gradients are collected on the host only when the optimizer is offloaded");
         }
+        if (!on && toHost != null) toHost.finish();
         byLayer = on;
-        if (on && staging == null) {
-            long largest = slots.values().stream().mapToLong(s -> s.grad.numel()).max().orElse(1);
-            staging = backend.allocateHost(arena, MemoryCategory.WORKSPACE, DType.F32, Math.max(1, largest));
+        if (on && toHost == null) {
+            List<Integer> layers = new ArrayList<>();
+            List<Tensor> grads = new ArrayList<>(), sums = new ArrayList<>();
+            for (Slot s : slots.values()) {
+                layers.add(s.layer);
+                grads.add(s.grad);
+                sums.add(s.hostGrad);
+            }
+            toHost = new HostGradientStream(backend, arena, layers, grads, sums);
         }
     }
 
     /** Starts a step's gradients: with {@link #collectByLayer}, the host's sums restart from 0. */
     public void startAccumulation() {
         if (!byLayer) return;
+        toHost.finish();
         for (Slot s : slots.values()) s.hostGrad.data().fill((byte) 0);
     }
 
@@ -121,17 +132,12 @@ public final class AdamWOptimizer implements AutoCloseable {
      * The backward completed the gradients of decoder layer {@code layer} (-1: of every parameter outside
      * the layers): each is added to its host sum and zeroed on the device, whose buffer the next
      * micro-batch then fills afresh, or, where the model streams its gradients (two layers' buffers taking
-     * turns), the layer two below in this backward. The copies wait for the device.
+     * turns), the layer two below in this backward. The copies run beside the backward; the host adds a
+     * layer's gradients once the next has been handed over (see {@link HostGradientStream}).
      */
     public void gradientsDone(int layer) {
         if (!byLayer) return;
-        for (Slot s : slots.values()) {
-            if (s.layer != layer) continue;
-            Tensor part = Tensor.wrap(staging.data().asSlice(0, s.grad.byteSize()), DType.F32, s.grad.shape());
-            backend.download(part, s.grad);
-            CpuKernels.add(s.hostGrad.data(), s.hostGrad.data(), part.data(), part.numel());
-            backend.zero(s.grad);
-        }
+        toHost.layerDone(layer);
     }
 
     /** The L2 norm of all gradients together. */
@@ -201,6 +207,7 @@ public final class AdamWOptimizer implements AutoCloseable {
      */
     private double hostGradients() {
         double sumSq = 0;
+        if (byLayer) toHost.finish();
         for (Slot s : slots.values()) {
             if (!byLayer) backend.download(s.hostGrad, s.grad);
             sumSq += CpuKernels.sumsq(s.hostGrad.data(), s.hostGrad.numel());
@@ -273,6 +280,10 @@ public final class AdamWOptimizer implements AutoCloseable {
 
     @Override
     public void close() {
-        arena.close();
+        try {
+            if (toHost != null) toHost.finish();  // a copy still under way writes into this arena's memory
+        } finally {
+            arena.close();
+        }
     }
 }

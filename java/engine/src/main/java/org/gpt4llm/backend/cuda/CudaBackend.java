@@ -175,6 +175,38 @@ public final class CudaBackend implements Backend {
         device.download(host.data(), src);
     }
 
+    /**
+     * On the device's copy stream: it waits for an event recorded on the compute stream now, copies and
+     * zeroes, then records the event that {@link HostCopy#orderCompute} makes the compute stream wait for
+     * and {@link HostCopy#await} makes the host wait for.
+     */
+    @Override
+    public HostCopy downloadAndZeroBehind(java.util.List<Tensor> hosts, java.util.List<Tensor> srcs) {
+        HostCopy.requireMatching(hosts, srcs);
+        try (Device.Event computed = device.record(Device.Stream.COMPUTE)) {
+            device.waitFor(Device.Stream.COPY, computed);
+        }
+        for (int i = 0; i < srcs.size(); i++) device.downloadBehind(hosts.get(i).data(), srcs.get(i));
+        for (Tensor s : srcs) device.zeroBehind(s);
+        Device.Event copied = device.record(Device.Stream.COPY);
+        return new HostCopy() {
+            @Override
+            public void orderCompute() {
+                device.waitFor(Device.Stream.COMPUTE, copied);
+            }
+
+            @Override
+            public void await() {
+                copied.synchronize();
+            }
+
+            @Override
+            public void close() {
+                copied.close();
+            }
+        };
+    }
+
     @Override
     public void convert(Tensor dst, Tensor src) {
         if (dst.dtype() == src.dtype()) {

@@ -35,7 +35,8 @@ import org.gpt4llm.tensor.Tensor;
 
 /**
  * A real GPU through JCuda's driver API and JCublas2: one primary context, one non-blocking
- * stream that every copy, launch and GEMM is queued on (so they run in program order), the
+ * stream that every copy, launch and GEMM is queued on (so they run in program order), a second one,
+ * made on first use, for the copies to the host that run beside them ({@link #downloadBehind}), the
  * project's fatbin (kernels/*.cu as sm_80 and sm_90 cubins + compute_80 PTX of ISA 8.2) as the
  * module. Before the driver is handed the fatbin, what it needs ({@link Fatbin}: the PTX ISA, hence
  * the driver; the architectures, hence the GPU) is checked against the driver and the GPU, so that a
@@ -65,13 +66,15 @@ public final class CudaDevice implements Device {
     private final CUdevice device = new CUdevice();
     private final CUcontext context = new CUcontext();
     private final CUstream stream = new CUstream();
+    /** {@link Stream#COPY}, created on first use. */
+    private final CUstream copyStream = new CUstream();
     private final CUmodule module = new CUmodule();
     private final cublasHandle blas = new cublasHandle();
     private final Map<String, Kernel> kernels = new ConcurrentHashMap<>();
     private final DeviceCounting counting = new DeviceCounting();
     /** The thread whose stream work is being captured into a graph (and so not counted as run), or null. */
     private volatile Thread capturing;
-    private boolean contextRetained, streamCreated, moduleLoaded, blasCreated;
+    private boolean contextRetained, streamCreated, copyStreamCreated, moduleLoaded, blasCreated;
     private long workspace;
     private int ccMajor, ccMinor;
     private Version driverCuda;
@@ -278,6 +281,7 @@ public final class CudaDevice implements Device {
         if (closed) return;
         current();
         cuStreamSynchronize(stream);
+        if (copyStreamCreated) cuStreamSynchronize(copyStream);
         cuMemFreeHost(new Pointer().withByteOffset(address));
     }
 
@@ -303,6 +307,7 @@ public final class CudaDevice implements Device {
         current();
         counting.free();
         cuStreamSynchronize(stream);
+        if (copyStreamCreated) cuStreamSynchronize(copyStream);
         cuMemFree(ptr(address));
     }
 
@@ -466,6 +471,87 @@ public final class CudaDevice implements Device {
         current();
         counting.synchronization();
         drain();
+        if (copyStreamCreated) check(cuStreamSynchronize(copyStream), "cuStreamSynchronize of the copy stream (an earlier copy failed)");
+    }
+
+    // ---- the copy stream and events --------------------------------------------------------
+
+    /** A CUDA event without timing, the cheapest kind, destroyed by {@link #close}. */
+    private final class CudaEvent implements Event {
+        final CUevent event = new CUevent();
+        private boolean destroyed;
+
+        @Override
+        public void synchronize() {
+            current();
+            counting.eventWait();
+            check(cuEventSynchronize(event), "cuEventSynchronize (the work before the event failed)");
+        }
+
+        @Override
+        public void close() {
+            if (destroyed || closed) return;
+            destroyed = true;
+            current();
+            cuEventDestroy(event);  // work made to wait for it still does: the driver frees it once it completes
+        }
+    }
+
+    @Override
+    public Event record(Stream on) {
+        refuseWhileCapturing("recording an event");
+        current();
+        CudaEvent e = new CudaEvent();
+        check(cuEventCreate(e.event, CUevent_flags.CU_EVENT_DISABLE_TIMING), "cuEventCreate");
+        int r = cuEventRecord(e.event, stream(on));
+        if (r != CUresult.CUDA_SUCCESS) {
+            cuEventDestroy(e.event);
+            check(r, "cuEventRecord on the " + on + " stream");
+        }
+        counting.eventRecord();
+        return e;
+    }
+
+    @Override
+    public void waitFor(Stream on, Event event) {
+        if (!(event instanceof CudaEvent e)) throw new IllegalArgumentException("not an event of " + description + ": " + event);
+        refuseWhileCapturing("a stream's wait for an event");
+        current();
+        counting.streamWait();
+        check(cuStreamWaitEvent(stream(on), e.event, 0), "cuStreamWaitEvent of the " + on + " stream");
+    }
+
+    /** Pageable {@code host} memory makes the copy synchronous (the driver stages it): correct, but not beside the compute work. */
+    @Override
+    public void downloadBehind(MemorySegment host, Tensor src) {
+        long bytes = src.byteSize();
+        requireHost("downloadBehind", host, bytes, src);
+        if (!host.isNative()) throw new IllegalArgumentException("downloadBehind of " + src + " needs native host memory (allocateHost)");
+        if (bytes == 0) return;
+        refuseWhileCapturing("downloadBehind");
+        current();
+        counting.asyncDownload(bytes);
+        check(cuMemcpyDtoHAsync(hostPtr(host), ptr(src), bytes, stream(Stream.COPY)),
+                "cuMemcpyDtoHAsync of " + size(bytes) + " on the copy stream");
+    }
+
+    @Override
+    public void zeroBehind(Tensor t) {
+        if (t.byteSize() == 0) return;
+        refuseWhileCapturing("zeroBehind");
+        current();
+        counting.memset();
+        check(cuMemsetD8Async(ptr(t), (byte) 0, t.byteSize(), stream(Stream.COPY)),
+                "cuMemsetD8Async of " + size(t.byteSize()) + " on the copy stream");
+    }
+
+    private CUstream stream(Stream which) {
+        if (which == Stream.COMPUTE) return stream;
+        if (!copyStreamCreated) {
+            check(cuStreamCreate(copyStream, CUstream_flags.CU_STREAM_NON_BLOCKING), "cuStreamCreate of the copy stream");
+            copyStreamCreated = true;
+        }
+        return copyStream;
     }
 
     /** Waits for the stream; the caller has counted why. */
@@ -554,6 +640,10 @@ public final class CudaDevice implements Device {
             if (blasCreated) cublasDestroy(blas);
             if (moduleLoaded) cuModuleUnload(module);
             if (streamCreated) cuStreamDestroy(stream);
+            if (copyStreamCreated) {
+                cuStreamSynchronize(copyStream);
+                cuStreamDestroy(copyStream);
+            }
         }
         if (contextRetained) cuDevicePrimaryCtxRelease(device);
         closed = true;

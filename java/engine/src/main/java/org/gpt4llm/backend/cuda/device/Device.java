@@ -63,8 +63,43 @@ public interface Device extends AutoCloseable {
     void gemm(boolean transA, boolean transB, int m, int n, int k, float alpha, Tensor a, int lda, Tensor b,
               int ldb, float beta, Tensor c, int ldc);
 
-    /** Waits for all queued work. */
+    /** Waits for all queued work, on both streams. */
     void synchronize();
+
+    /**
+     * A device's streams: everything above runs on {@code COMPUTE}, in program order; {@code COPY} runs the
+     * copies of {@link #downloadBehind} and the fills of {@link #zeroBehind} beside it, ordered with it only by
+     * events ({@link #record}, {@link #waitFor}).
+     */
+    enum Stream { COMPUTE, COPY }
+
+    /** A point in a stream's work: what was queued there before it was recorded. */
+    interface Event extends AutoCloseable {
+        /** The host waits until that work is done (counted as {@code eventWaits}). */
+        void synchronize();
+
+        /** Releases the event; work already made to wait for it still does. */
+        @Override
+        void close();
+    }
+
+    /** Records an event on {@code stream} after the work queued there so far. Not while capturing a graph. */
+    Event record(Stream stream);
+
+    /** The work queued on {@code stream} from now on waits for {@code event}; the host does not wait. */
+    void waitFor(Stream stream, Event event);
+
+    /**
+     * Queues on the {@link Stream#COPY copy stream} a copy of {@code src.byteSize()} bytes into {@code host}
+     * (page-locked memory from {@link #allocateHost}, or the copy cannot run beside the compute work) and
+     * returns at once: {@code host} holds the bytes once an event recorded on the copy stream afterwards has
+     * completed. It starts when the copy stream gets to it, so order it after the work that writes
+     * {@code src} with {@link #waitFor}.
+     */
+    void downloadBehind(MemorySegment host, Tensor src);
+
+    /** Queues a zero fill of {@code t} on the {@link Stream#COPY copy stream}. */
+    void zeroBehind(Tensor t);
 
     /** What this device has done so far: launches, synchronisations, allocations, copies (see {@link DeviceCounters}). */
     DeviceCounters counters();

@@ -7,7 +7,9 @@ final class DeviceCounting {
     private final AtomicLong launches = new AtomicLong(), gemms = new AtomicLong(), graphLaunches = new AtomicLong(),
             synchronizations = new AtomicLong(), allocations = new AtomicLong(), frees = new AtomicLong(),
             uploads = new AtomicLong(), uploadBytes = new AtomicLong(), downloads = new AtomicLong(),
-            downloadBytes = new AtomicLong(), copies = new AtomicLong(), memsets = new AtomicLong();
+            downloadBytes = new AtomicLong(), copies = new AtomicLong(), memsets = new AtomicLong(),
+            asyncDownloads = new AtomicLong(), asyncDownloadBytes = new AtomicLong(), eventRecords = new AtomicLong(),
+            streamWaits = new AtomicLong(), eventWaits = new AtomicLong();
 
     void launch() {
         launches.incrementAndGet();
@@ -55,9 +57,28 @@ final class DeviceCounting {
         memsets.incrementAndGet();
     }
 
+    /** A copy queued on the copy stream: the host does not wait for it. */
+    void asyncDownload(long bytes) {
+        asyncDownloads.incrementAndGet();
+        asyncDownloadBytes.addAndGet(bytes);
+    }
+
+    void eventRecord() {
+        eventRecords.incrementAndGet();
+    }
+
+    void streamWait() {
+        streamWaits.incrementAndGet();
+    }
+
+    void eventWait() {
+        eventWaits.incrementAndGet();
+    }
+
     DeviceCounters snapshot() {
         return new DeviceCounters(launches.get(), gemms.get(), graphLaunches.get(), synchronizations.get(),
                 allocations.get(), frees.get(), uploads.get(), uploadBytes.get(), downloads.get(), downloadBytes.get(),
-                copies.get(), memsets.get());
+                copies.get(), memsets.get(), asyncDownloads.get(), asyncDownloadBytes.get(), eventRecords.get(),
+                streamWaits.get(), eventWaits.get());
     }
 }

@@ -37,7 +37,8 @@ import org.gpt4llm.tensor.Tensor;
  * an upload, a copy of written memory, {@link #zero}, a kernel's store or a GEMM's output.
  *
  * <p>Launches are synchronous and serialised (one at a time in the process), so
- * {@link #synchronize()} has nothing to wait for. Work is counted as on a GPU ({@link #counters()}),
+ * {@link #synchronize()} has nothing to wait for; the copy stream's work is done when it is queued,
+ * so its events are complete when recorded, though the events and waits are counted as on a GPU. Work is counted as on a GPU ({@link #counters()}),
  * and a graph is captured as CUDA captures one ({@link #captureGraph}): the work is recorded with its
  * argument values, not run, and each replay runs it again with those same values, on this device's
  * workers and under the sanitizer, from whichever thread launches the graph.
@@ -472,6 +473,52 @@ public final class EmuDevice implements Device {
     public void synchronize() {
         refuseWhileCapturing("synchronize");
         counting.synchronization();
+    }
+
+    /** Complete when recorded: the work before it ran when it was queued. */
+    @Override
+    public Event record(Stream stream) {
+        open();
+        refuseWhileCapturing("recording an event");
+        counting.eventRecord();
+        return new Event() {
+            @Override
+            public void synchronize() {
+                counting.eventWait();
+            }
+
+            @Override
+            public void close() {}
+        };
+    }
+
+    @Override
+    public void waitFor(Stream stream, Event event) {
+        open();
+        refuseWhileCapturing("a stream's wait for an event");
+        counting.streamWait();
+    }
+
+    @Override
+    public void downloadBehind(MemorySegment host, Tensor src) {
+        open();
+        refuseWhileCapturing("downloadBehind");
+        if (host.byteSize() < src.byteSize()) {
+            throw new IllegalArgumentException("download of " + src + " needs " + src.byteSize() + " bytes, host has "
+                    + host.byteSize());
+        }
+        if (src.byteSize() == 0) return;
+        counting.asyncDownload(src.byteSize());
+        MemorySegment.copy(src.data(), 0, host, 0, src.byteSize());
+    }
+
+    @Override
+    public void zeroBehind(Tensor t) {
+        open();
+        refuseWhileCapturing("zeroBehind");
+        if (t.byteSize() == 0) return;
+        counting.memset();
+        zeroNow(t);
     }
 
     @Override
