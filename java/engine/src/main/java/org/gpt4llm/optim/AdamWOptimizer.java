@@ -140,6 +140,18 @@ public final class AdamWOptimizer implements AutoCloseable {
         toHost.layerDone(layer);
     }
 
+    /**
+     * Offloaded with {@link #collectByLayer}: the host's fp32 sums of the step's gradients by parameter name,
+     * complete up to the last layer the backward reported (what the update reads); else none.
+     */
+    public Map<String, Tensor> gradientSums() {
+        if (!byLayer) return Map.of();
+        toHost.finish();
+        Map<String, Tensor> out = new LinkedHashMap<>();
+        slots.forEach((k, s) -> out.put(k, s.hostGrad));
+        return out;
+    }
+
     /** The L2 norm of all gradients together. */
     public double gradNorm() {
         return Math.sqrt(offloaded ? hostGradients() : backend.sumOfSquares(slots.values().stream().map(Slot::grad).toList()));
