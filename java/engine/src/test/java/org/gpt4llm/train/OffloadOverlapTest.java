@@ -53,36 +53,34 @@ class OffloadOverlapTest {
         Map<String, float[]> overlapped = new LinkedHashMap<>(), synchronous = new LinkedHashMap<>();
         List<HookWork> work = new ArrayList<>();
         Map<Integer, Integer> gradsOfLayer = new LinkedHashMap<>();
-        try (CudaBackend cuda = new CudaBackend(kind.open())) {
+        try (CudaBackend cuda = new CudaBackend(kind.open()); DecoderModel m = DecoderModel.initRandom(cuda, FOUR_LAYERS, seed)) {
             Device device = cuda.device();
-            for (int run = 0; run < 2; run++) {
-                try (DecoderModel m = DecoderModel.initRandom(cuda, FOUR_LAYERS, seed)) {
-                    TrainableModel<TokenBatch> t = DeviceSteps.trainable(m, setup, seed);
-                    try (AdamWOptimizer opt = Trainer.optimizer(t, 0.1, true);
-                         StepRunner<TokenBatch> runner = new StepRunner<>(t, opt, false, note -> {})) {
-                        Map<String, Tensor> grads = t.trainableGradients();
-                        if (run == 0) {
-                            grads.keySet().forEach(n -> gradsOfLayer.merge(DecoderLayout.layerOf(n), 1, Integer::sum));
-                            int[] microOf = {-1};
-                            t.onGradientsDone(l -> {
-                                if (l == FOUR_LAYERS.numLayers() - 1) microOf[0]++;
-                                DeviceCounters before = device.counters();
-                                opt.gradientsDone(l);
-                                work.add(new HookWork(microOf[0], l, device.counters().minus(before)));
-                            });
-                        } else {
-                            // the synchronous path: each layer's gradients read back and summed as the backward completes them
-                            grads.keySet().forEach(n -> synchronous.put(n, new float[(int) grads.get(n).numel()]));
-                            t.onGradientsDone(l -> grads.forEach((name, g) -> {
-                                if (DecoderLayout.layerOf(name) != l) return;
-                                float[] values = cuda.download(g), sum = synchronous.get(name);
-                                for (int i = 0; i < sum.length; i++) sum[i] += values[i];
-                                cuda.zero(g);
-                            }));
-                        }
-                        runner.step(micro, 1, 1e-2, 1.0, Trainer.dropoutSeed(seed, 1));
-                        if (run == 0) opt.gradientSums().forEach((name, s) -> overlapped.put(name, s.toFloatArray()));
-                    }
+            TrainableModel<TokenBatch> t = DeviceSteps.trainable(m, setup, seed);
+            try (AdamWOptimizer opt = Trainer.optimizer(t, 0.1, true);
+                 StepRunner<TokenBatch> runner = new StepRunner<>(t, opt, false, note -> {})) {
+                Map<String, Tensor> grads = t.trainableGradients();
+                grads.forEach((n, g) -> {
+                    gradsOfLayer.merge(DecoderLayout.layerOf(n), 1, Integer::sum);
+                    synchronous.put(n, new float[(int) g.numel()]);
+                });
+                int[] microOf = {-1};
+                t.onGradientsDone(l -> {
+                    if (l == FOUR_LAYERS.numLayers() - 1) microOf[0]++;
+                    // the synchronous path on the same values (the backward's atomics may sum in another order in
+                    // another run): each gradient read back and added as the backward completes its layer
+                    grads.forEach((name, g) -> {
+                        if (DecoderLayout.layerOf(name) != l) return;
+                        float[] values = cuda.download(g), sum = synchronous.get(name);
+                        for (int i = 0; i < sum.length; i++) sum[i] += values[i];
+                    });
+                    DeviceCounters before = device.counters();
+                    opt.gradientsDone(l);
+                    work.add(new HookWork(microOf[0], l, device.counters().minus(before)));
+                });
+                runner.step(micro, 1, 1e-2, 1.0, Trainer.dropoutSeed(seed, 1));
+                opt.gradientSums().forEach((name, s) -> overlapped.put(name, s.toFloatArray()));
+                for (var e : grads.entrySet()) {
+                    assertEquals(0, maxAbs(cuda.download(e.getValue())), e.getKey() + " is zeroed on the device: " + ctx);
                 }
             }
         }
