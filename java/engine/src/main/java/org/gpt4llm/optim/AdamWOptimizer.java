@@ -292,10 +292,7 @@ public final class AdamWOptimizer implements AutoCloseable {
 
     @Override
     public void close() {
-        try {
-            if (toHost != null) toHost.finish();  // a copy still under way writes into this arena's memory
-        } finally {
-            arena.close();
-        }
+        if (toHost != null) toHost.abandon();  // a copy still under way writes into this arena's memory
+        arena.close();
     }
 }

@@ -105,6 +105,21 @@ final class HostGradientStream {
         f.computeOrdered = true;
     }
 
+    /**
+     * Before the staging buffers are freed: waits for a copy still under way, which writes into them, without
+     * adding it; a failure here (the device already closed, or failed) is not reported, the work is over.
+     */
+    void abandon() {
+        InFlight f = last;
+        last = null;
+        if (f == null) return;
+        try (Backend.HostCopy copy = f.copy) {
+            copy.await();
+        } catch (RuntimeException ignored) {
+            // a closed device took its memory and streams with it
+        }
+    }
+
     /** Adds the unit still in flight, if any, into its sums once its copy is done: before the host reads the sums. */
     void finish() {
         InFlight f = last;
