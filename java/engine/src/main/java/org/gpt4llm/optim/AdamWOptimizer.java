@@ -104,6 +104,27 @@ public final class AdamWOptimizer implements AutoCloseable {
         }
     }
 
+    /**
+     * The update {@link #prepare} counted, at learning rate {@code lr}, clipped for a global gradient norm
+     * {@code norm} computed elsewhere: an optimizer over a shard of the parameters (ZeRO) holds only part
+     * of the gradients the norm is taken over.
+     */
+    public void update(float lr, double norm, float maxGradNorm) {
+        if (step == 0) throw new IllegalStateException("update before prepare");
+        backend.rangePush("optimizer");
+        try {
+            float clip = StepScalars.clipFactor(norm, maxGradNorm);
+            for (Slot s : slots.values()) backend.adamw(s.param, s.master, s.grad, s.m, s.v, s.hp, lr, step, clip);
+        } finally {
+            backend.rangePop();
+        }
+    }
+
+    /** The gradients of the updated parameters, in order (the sum of their squares is this shard's part of a norm). */
+    public java.util.List<Tensor> gradients() {
+        return slots.values().stream().map(Slot::grad).toList();
+    }
+
     /** Takes back the count of the last {@link #prepare}: its update was skipped (a non-finite norm or loss). */
     public void cancel() {
         if (step == 0) throw new IllegalStateException("no update to cancel");

@@ -25,7 +25,7 @@ import org.gpt4llm.optim.AdamWOptimizer;
  * another length) runs eagerly, with a one-line note the first time those shapes come up; the graph
  * is captured again when the buffers it reads had to grow.
  */
-public final class StepRunner<B extends Batch> implements AutoCloseable {
+public final class StepRunner<B extends Batch> implements StepEngine<B> {
     private final TrainableModel<B> model;
     private final AdamWOptimizer opt;
     private final StepScalars scalars;
@@ -69,6 +69,7 @@ public final class StepRunner<B extends Batch> implements AutoCloseable {
      * {@link TrainingDivergedException} ("step N: the training loss is NaN") when the loss or the
      * gradient norm is not finite; the update then changed nothing.
      */
+    @Override
     public Trainer.Step step(List<B> micro, int step, double lr, double gradClip, long dropoutSeed) {
         Backend be = model.backend();
         StepEvent event = new StepEvent();

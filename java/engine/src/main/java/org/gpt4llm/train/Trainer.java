@@ -46,6 +46,7 @@ public final class Trainer<B extends Batch> {
     /** The --data files this run trains on, recorded in every checkpoint. */
     private List<FileFingerprint> dataFiles = List.of();
     private final int longestRow;
+    private StepEngine.Factory<B> engines = StepEngine.Factory.singleDevice();
 
     /**
      * Result of a finished run; {@code evalLoss} is NaN without a held-out set. {@code firstEval} and
@@ -72,6 +73,12 @@ public final class Trainer<B extends Batch> {
         this.quiet = quiet;
         this.out = out;
         this.longestRow = cfg.cudaGraph() ? train.longestRow() : 0;
+    }
+
+    /** Runs the steps with {@code engines} (several devices) instead of on the model's one device. */
+    public Trainer<B> withSteps(StepEngine.Factory<B> engines) {
+        this.engines = engines;
+        return this;
     }
 
     /** {@link #run(RunStart)} after {@link RunStart#check} of this run's configuration. */
@@ -103,7 +110,7 @@ public final class Trainer<B extends Batch> {
         int total = cfg.maxSteps() > 0 ? cfg.maxSteps() : cfg.epochs() * order.stepsPerEpoch();
         LrSchedule schedule = LrSchedule.of(cfg.schedule(), cfg.lr(), cfg.warmupRatio(), total);
         Backend be = model.backend();
-        try (AdamWOptimizer opt = optimizer(model, cfg.weightDecay())) {
+        try (AdamWOptimizer opt = engines.optimizer(model, cfg.weightDecay())) {
             int start = 0, metricsLines = 0;
             Optional<Path> latest = cfg.resume() ? store.latest() : Optional.empty();
             if (latest.isPresent()) {
@@ -121,7 +128,7 @@ public final class Trainer<B extends Batch> {
             double loss = Double.NaN;
             try (MetricsLog metrics = new MetricsLog(metricsFile, metricsLines);
                  Progress progress = Progress.open(start, total, quiet, out);
-                 StepRunner<B> runner = new StepRunner<>(model, opt, cfg.cudaGraph(), progress::message)) {
+                 StepEngine<B> runner = engines.open(model, opt, cfg.cudaGraph(), progress::message)) {
                 if (latest.isPresent()) progress.message("resuming from " + latest.get() + " at step " + start);
                 for (JsonNode m : metrics.entries()) {
                     if (m.has("eval_loss")) {

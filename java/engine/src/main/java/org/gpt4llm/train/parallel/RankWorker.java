@@ -1,0 +1,161 @@
+package org.gpt4llm.train.parallel;
+
+import java.lang.foreign.Arena;
+import java.util.List;
+import java.util.Map;
+import org.gpt4llm.backend.Backend;
+import org.gpt4llm.backend.StepScalars;
+import org.gpt4llm.distributed.Communicator;
+import org.gpt4llm.distributed.Communicator.ReduceOp;
+import org.gpt4llm.model.Batch;
+import org.gpt4llm.optim.AdamWOptimizer;
+import org.gpt4llm.tensor.DType;
+import org.gpt4llm.tensor.Tensor;
+import org.gpt4llm.train.Trainer;
+import org.gpt4llm.train.TrainableModel;
+import org.gpt4llm.train.TrainingDivergedException;
+
+/**
+ * One rank of a {@link DataParallel} run: its replica, its optimizer (whole, or its ZeRO shard), and the
+ * flat buffers its collectives move. Every method runs on the rank's own thread.
+ */
+final class RankWorker<B extends Batch> implements AutoCloseable {
+    /** What a step gave on every rank alike: the global loss sum and gradient norm. */
+    record Result(double lossSum, double norm) {}
+
+    private final TrainableModel<B> model;
+    private final Backend be;
+    final Communicator comm;
+    private final int zero, rank;
+    private final AdamWOptimizer opt;
+    private final boolean ownsOptimizer;
+    private final StepScalars scalars;
+    private final Arena arena = Arena.ofShared();
+    private final Map<String, Tensor> params, grads;
+    private final FlatShards layout;
+    private final Tensor flatGrads, gradShard, paramShard, flatParams, scalar;
+
+    /** {@code trainersOptimizer}: rank 0's whole optimizer under ZeRO 0 (the one the trainer checkpoints), else null. */
+    RankWorker(TrainableModel<B> model, Communicator comm, int zero, AdamWOptimizer trainersOptimizer, double weightDecay) {
+        this.model = model;
+        this.be = model.backend();
+        this.comm = comm;
+        this.zero = zero;
+        this.rank = comm.rank();
+        this.params = model.trainableParameters();
+        this.grads = model.trainableGradients();
+        this.layout = new FlatShards(params, comm.size());
+        DType weights = params.values().iterator().next().dtype();
+        for (var e : params.entrySet()) {
+            if (e.getValue().dtype() != weights) {
+                throw new IllegalArgumentException("data parallelism needs the trainable weights in one type: "
+                        + e.getKey() + " is " + e.getValue().dtype() + ", not " + weights);
+            }
+        }
+        this.scalar = be.allocate(arena, DType.F32, 1);
+        this.flatGrads = be.allocate(arena, DType.F32, layout.padded());
+        this.gradShard = zero >= 2 ? be.allocate(arena, DType.F32, layout.shard) : null;
+        this.paramShard = zero >= 1 ? be.allocate(arena, weights, layout.shard) : null;
+        this.flatParams = zero >= 1 ? be.allocate(arena, weights, layout.padded()) : null;
+
+        // every replica starts from rank 0's weights (and, on a resume, its optimizer state)
+        for (Tensor p : params.values()) comm.broadcast(p, 0);
+        if (zero == 0) {
+            this.opt = trainersOptimizer != null ? trainersOptimizer : Trainer.optimizer(model, weightDecay);
+            this.ownsOptimizer = trainersOptimizer == null;
+            for (boolean second : new boolean[] {false, true}) for (Tensor t : opt.moments(second).values()) comm.broadcast(t, 0);
+            be.upload(scalar, Tensor.of(arena, new float[] {rank == 0 ? opt.stepCount() : 0}, 1));
+            comm.broadcast(scalar, 0);
+            int steps = Math.round(be.download(scalar)[0]);
+            opt.restore(steps, opt.moments(false), opt.moments(true));
+        } else {
+            this.opt = new AdamWOptimizer(be, layout.slices(params, rank), layout.slices(grads, rank),
+                    new Backend.AdamW(0.9f, 0.999f, 1e-8f, (float) weightDecay), model::decays);
+            this.ownsOptimizer = true;
+        }
+        this.scalars = be.stepScalars();
+    }
+
+    /**
+     * This rank's part of a step: the forward and backward of {@code mine} (its share of the step's
+     * micro-batches, each backward scaled by 1 / {@code targets}, the loss terms of the whole step), then
+     * the communication and update of the ZeRO stage.
+     */
+    Result step(List<B> mine, long targets, int step, double lr, double gradClip, long dropoutSeed) {
+        be.rangePush("step " + step + " rank " + rank);
+        try {
+            model.setTraining(true);
+            model.setDropoutSeed(dropoutSeed);
+            scalars.begin(targets == 0 ? 0f : (float) (1.0 / targets), dropoutSeed);
+            opt.prepare(scalars, (float) lr);
+            scalars.upload();
+            model.stage(mine);
+            model.zeroGrad();
+            for (int i = 0; i < mine.size(); i++) {
+                B b = mine.get(i);
+                if (b.lossTerms() == 0) continue;
+                model.forward(b, i, scalars);
+                model.backward(scalars);
+            }
+            double lossSum = sum(scalars.read().lossSum());
+
+            be.rangePush("gradients");
+            layout.pack(be, grads, flatGrads);
+            if (zero >= 2) {
+                comm.reduceScatter(flatGrads, gradShard, ReduceOp.SUM);
+                layout.unpackShard(be, gradShard, grads, rank);
+            } else {
+                comm.allReduce(flatGrads, ReduceOp.SUM);
+                layout.unpack(be, flatGrads, grads);
+            }
+            be.rangePop();
+
+            double norm;
+            if (!Double.isFinite(lossSum)) {
+                opt.cancel();
+                throw diverged(step, "the training loss is " + lossSum / Math.max(1, targets));
+            }
+            if (zero == 0) {
+                opt.update(scalars, (float) gradClip);
+                norm = Math.sqrt(scalars.read().sumOfSquares());
+                if (!Double.isFinite(norm)) {
+                    opt.cancel();
+                    throw diverged(step, "the gradient norm is " + norm);
+                }
+            } else {
+                norm = Math.sqrt(sum(be.sumOfSquares(opt.gradients())));
+                if (!Double.isFinite(norm)) {
+                    opt.cancel();
+                    throw diverged(step, "the gradient norm is " + norm);
+                }
+                opt.update((float) lr, norm, (float) gradClip);
+                be.rangePush("weights");
+                layout.packShard(be, params, rank, paramShard);
+                comm.allGather(paramShard, flatParams);
+                layout.unpack(be, flatParams, params);
+                be.rangePop();
+            }
+            return new Result(lossSum, norm);
+        } finally {
+            be.rangePop();
+        }
+    }
+
+    /** The sum over the ranks of one value of each (in fp32, as the step's own sums are). */
+    private double sum(double mine) {
+        be.upload(scalar, Tensor.of(arena, new float[] {(float) mine}, 1));
+        comm.allReduce(scalar, ReduceOp.SUM);
+        return be.download(scalar)[0];
+    }
+
+    private static TrainingDivergedException diverged(int step, String what) {
+        return new TrainingDivergedException("step " + step + ": " + what);
+    }
+
+    @Override
+    public void close() {
+        scalars.close();
+        if (ownsOptimizer) opt.close();
+        arena.close();
+    }
+}
