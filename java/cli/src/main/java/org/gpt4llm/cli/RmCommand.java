@@ -80,6 +80,8 @@ public final class RmCommand implements Callable<Integer> {
         System.out.println(report(loaded));
         if (loaded.groups().isEmpty()) throw new IllegalArgumentException("--data: no usable comparison in " + cfg.data());
         Split<ScoredGroup> split = Split.byFraction(loaded.groups(), cfg.evalFraction(), cfg.seed());
+        ParallelFlags.Layout layout = common.parallel.layout(System.getenv());
+        if (layout.parallel()) return callParallel(cfg, start, layout, modelDir, modelCfg, split, err);
         try (HfTokenizer tok = Tokenizers.load(modelDir, modelCfg.vocabSize());
              Backend be = common.backend.open(cfg.backend());
              RewardModel rm = RewardModel.load(be, modelDir, cfg.seed(), tok.padId())) {
@@ -94,6 +96,36 @@ public final class RmCommand implements Callable<Integer> {
                 System.out.printf(Locale.ROOT, "%d steps, final loss %.4f, held-out accuracy %s -> %s; %s%n", r.steps(),
                         r.loss(), metric(r.firstEval(), "eval_accuracy"), metric(r.lastEval(), "eval_accuracy"),
                         r.finalDir());
+            }
+            return 0;
+        } catch (TrainingDivergedException e) {
+            err.println(spec.qualifiedName() + ": " + e.getMessage());
+            return 3;
+        }
+    }
+
+    /** {@link #call} on several devices: a replica per device, node 0 alone writing the run. */
+    private int callParallel(TrainConfig cfg, RunStart start, ParallelFlags.Layout layout, Path modelDir, ModelConfig modelCfg,
+                             Split<ScoredGroup> split, PrintWriter err) throws IOException {
+        TrainConfig nodeCfg = ParallelTraining.forThisNode(cfg, layout);
+        RunStart nodeStart = nodeCfg == cfg ? start : RunStart.check(nodeCfg);
+        boolean quiet = common.quiet || layout.nodeRank() > 0;
+        try (HfTokenizer tok = Tokenizers.load(modelDir, modelCfg.vocabSize());
+             ParallelTraining<RewardModel> devices = ParallelTraining.open(layout, cfg, common.backend.threads(),
+                     be -> RewardModel.load(be, modelDir, cfg.seed(), tok.padId()))) {
+            RewardEncoder enc = new RewardEncoder(tok, template(cfg), cfg.maxLen());
+            RewardDataset train = new RewardDataset(encode(enc, split.train()), tok.padId());
+            RewardDataset eval = split.eval().isEmpty() ? null : new RewardDataset(encode(enc, split.eval()), tok.padId());
+            List<RewardTraining> replicas = new java.util.ArrayList<>();
+            for (RewardModel m : devices.models) {
+                replicas.add(new RewardTraining(m, modelDir, (float) cfg.margin(), (float) cfg.centerRewardsCoefficient()));
+            }
+            Trainer.Result r = new Trainer<>("rm", nodeCfg, replicas.get(0), train, eval, quiet, System.out)
+                    .withSteps(devices.engine(replicas, System.out)).run(nodeStart);
+            if (!quiet) {
+                System.out.printf(Locale.ROOT, "%d steps on %d devices (ZeRO %d), final loss %.4f, held-out accuracy %s -> %s;"
+                        + " %s%n", r.steps(), layout.world(), layout.zero(), r.loss(), metric(r.firstEval(), "eval_accuracy"),
+                        metric(r.lastEval(), "eval_accuracy"), r.finalDir());
             }
             return 0;
         } catch (TrainingDivergedException e) {

@@ -50,7 +50,8 @@ public final class DataParallel<B extends Batch> implements StepEngine.Factory<B
     private double weightDecay;
 
     /**
-     * Ranks 0..N-1 with {@code replicas.get(r)} on rank r, which moves tensors through {@code comms.get(r)};
+     * This process's devices: {@code replicas.get(i)} moves tensors through {@code comms.get(i)}, whose
+     * rank and size place it in the job (all ranks in this process, or some of them with several nodes);
      * replica 0 is the model the trainer checkpoints and evaluates. {@code zero} is the ZeRO stage 0, 1 or 2.
      */
     public DataParallel(List<? extends TrainableModel<B>> replicas, List<Communicator> comms, int zero) {
@@ -133,10 +134,11 @@ public final class DataParallel<B extends Batch> implements StepEngine.Factory<B
                 targets += b.lossTerms();
                 tokens += b.tokenCount();
             }
-            int n = workers.size();
             long allTargets = targets;
             List<RankWorker.Result> results = onEveryRank(r -> {
-                List<B> mine = micro.subList(r * micro.size() / n, (r + 1) * micro.size() / n);
+                // the global rank's share: with several nodes, this process's devices are some of the ranks
+                int g = comms.get(r).rank(), n = comms.get(r).size();
+                List<B> mine = micro.subList(g * micro.size() / n, (g + 1) * micro.size() / n);
                 return workers.get(r).step(mine, allTargets, step, lr, gradClip, dropoutSeed);
             }, step);
             RankWorker.Result r0 = results.get(0);
