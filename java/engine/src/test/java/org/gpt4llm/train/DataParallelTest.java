@@ -55,16 +55,27 @@ class DataParallelTest {
 
     private Run run(String kind, int gpus, int zero, int microBatch, long seed) throws IOException {
         String name = kind + "-" + gpus + "-" + zero + "-" + microBatch;
-        TrainConfig cfg = config(name, microBatch);
+        return run(kind, gpus, zero, config(name, microBatch), seed, -1, -1);
+    }
+
+    /**
+     * A run of {@code cfg} ({@code gpus} 0: the plain trainer); with {@code failingRank} at least 0 that
+     * rank's replica throws in step {@code failAt}, and the run's failure is what is thrown.
+     */
+    private Run run(String kind, int gpus, int zero, TrainConfig cfg, long seed, int failingRank, int failAt)
+            throws IOException {
+        Path dir = Path.of(cfg.out());
         List<Backend> bes = new ArrayList<>();
         List<FullFineTune> replicas = new ArrayList<>();
         try {
+            List<TrainableModel<TokenBatch>> trained = new ArrayList<>();
             for (int r = 0; r < Math.max(1, gpus); r++) {
                 bes.add(open(kind));
                 replicas.add(Synthetic.model(bes.get(r), seed));
+                trained.add(r == failingRank ? new Synthetic.Faulty(replicas.get(r), failAt, false) : replicas.get(r));
             }
-            Trainer<TokenBatch> t = new Trainer<>(cfg, replicas.get(0), Synthetic.counting(64, 1), null, true, SILENT);
-            if (gpus > 0) t.withSteps(DataParallel.inProcess(replicas, zero, Duration.ofSeconds(60)));
+            Trainer<TokenBatch> t = new Trainer<>(cfg, trained.get(0), Synthetic.counting(64, 1), null, true, SILENT);
+            if (gpus > 0) t.withSteps(DataParallel.inProcess(trained, zero, Duration.ofSeconds(60)));
             t.run();
             Map<String, float[]> w = new LinkedHashMap<>();
             replicas.get(0).trainableParameters().forEach((k, v) -> w.put(k, bes.get(0).download(v)));
@@ -76,7 +87,7 @@ class DataParallelTest {
                 }
             }
             List<JsonNode> lines = new ArrayList<>();
-            for (String l : Files.readAllLines(tmp.resolve(name).resolve("metrics.jsonl"))) lines.add(TrainConfig.JSON.readTree(l));
+            for (String l : Files.readAllLines(dir.resolve("metrics.jsonl"))) lines.add(TrainConfig.JSON.readTree(l));
             assertEquals(STEPS, lines.size());
             double[] losses = lines.stream().mapToDouble(l -> JsonChecks.number(l, "loss")).toArray();
             double[] norms = lines.stream().mapToDouble(l -> JsonChecks.number(l, "grad_norm")).toArray();
@@ -87,10 +98,10 @@ class DataParallelTest {
         }
     }
 
-    private static void assertClose(Run want, Run got, double lossTol, double weightTol, String what) {
+    private static void assertClose(Run want, Run got, double lossTol, double normTol, double weightTol, String what) {
         for (int s = 0; s < STEPS; s++) {
             assertEquals(want.losses[s], got.losses[s], lossTol * Math.abs(want.losses[s]), what + ": loss of step " + (s + 1));
-            assertEquals(want.norms[s], got.norms[s], 1e-4 * want.norms[s], what + ": gradient norm of step " + (s + 1));
+            assertEquals(want.norms[s], got.norms[s], normTol * want.norms[s], what + ": gradient norm of step " + (s + 1));
         }
         double worst = 0;
         String where = "";
@@ -114,7 +125,8 @@ class DataParallelTest {
      * Tolerances: the N ranks sum their gradients in another order than one device accumulates them
      * (fp32 rounding, ~1e-7 relative: measured up to 1.2e-7 on the losses and 7e-7 on the weights on
      * the cpu); on cuda-emu the weights are BF16, where one rounding that falls the other way is up to
-     * 2^-8 of the tensor's largest value (measured 1.6e-3), so two such are allowed. A real bug (a
+     * 2^-8 of the tensor's largest value (measured 1.6e-3), so two such are allowed, and such a flip moves
+     * the next losses by up to ~1e-4 (measured 6e-5). A real bug (a
      * micro-batch counted twice or missed, a gradient scale off by one term, a shard not updated) moves
      * the gradient norm and the loss by a percent or more.
      */
@@ -130,15 +142,33 @@ class DataParallelTest {
         Run one = run(kind, 0, 0, microBatch, seed);
         Run many = run(kind, gpus, zero, microBatch, seed);
         boolean bf16 = kind.equals("cuda-emu");
-        assertClose(one, many, bf16 ? 1e-5 : 1e-6, bf16 ? 8e-3 : 1e-5, kind + " on " + gpus + " devices, ZeRO " + zero);
+        assertClose(one, many, bf16 ? 5e-4 : 1e-6, bf16 ? 2e-3 : 1e-4, bf16 ? 8e-3 : 1e-5, kind + " on " + gpus + " devices, ZeRO " + zero);
     }
 
     @Test
     void zeroStagesAgreeWithEachOther() throws IOException {
         long seed = TestSeeds.next();
         Run z0 = run("cpu", 2, 0, 2, seed), z1 = run("cpu", 2, 1, 2, seed), z2 = run("cpu", 2, 2, 2, seed);
-        assertClose(z0, z1, 1e-6, 1e-5, "ZeRO 1 against ZeRO 0");
-        assertClose(z1, z2, 0, 0, "ZeRO 2 against ZeRO 1 (the same sums, in the same rank order)");
+        assertClose(z0, z1, 1e-6, 1e-4, 1e-5, "ZeRO 1 against ZeRO 0");
+        assertClose(z1, z2, 0, 0, 0, "ZeRO 2 against ZeRO 1 (the same sums, in the same rank order)");
+    }
+
+    @Test
+    void aRunSavedOnFourDevicesThatDiesResumesOnTwoWithTheUninterruptedRunsLossesAndWeights() throws IOException {
+        long seed = TestSeeds.next();
+        TrainConfig.Builder b = Synthetic.builder(tmp.resolve("whole")).microBatch(2).maxSteps(STEPS).evalEvery(0)
+                .saveEvery(3).keep(0);
+        Run whole = run("cpu", 4, 0, b.build().validate(), seed, -1, -1);
+        TrainConfig killed = b.out(tmp.resolve("killed").toString()).build().validate();
+        long t0 = System.nanoTime();
+        CommunicatorException e = assertThrows(CommunicatorException.class, () -> run("cpu", 4, 0, killed, seed, 2, 5));
+        assertEquals("rank 2 failed in step 5: IllegalStateException: killed at step 5", e.getMessage());
+        assertTrue(System.nanoTime() - t0 < 30_000_000_000L, "the run ended at once");
+        assertTrue(Files.isDirectory(tmp.resolve("killed/checkpoint-3")), "the last checkpoint before the failure is there");
+        assertTrue(!Files.exists(tmp.resolve("killed/final")));
+        // other initial weights: everything comes from checkpoint-3, written by rank 0 of 4, re-read on 2 devices
+        Run resumed = run("cpu", 2, 0, b.resume(true).build().validate(), seed + 1, -1, -1);
+        assertClose(whole, resumed, 1e-6, 1e-4, 1e-5, "4 devices, killed in step 5, resumed on 2");
     }
 
     @Test
