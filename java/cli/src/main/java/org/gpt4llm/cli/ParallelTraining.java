@@ -58,9 +58,10 @@ final class ParallelTraining<M extends AutoCloseable> implements AutoCloseable {
                     + " machines); --backend " + name + " runs several devices in one process only");
         }
         if (name.equals("cuda")) Nccl.load();  // the sentence about a missing NCCL, before any model is loaded
-        if (layout.zero() > 0 && cfg.saveEvery() > 0) {
-            throw new IllegalArgumentException("--zero " + layout.zero() + " does not write resumable checkpoints yet (its"
-                    + " optimizer state is sharded over the devices): give --save-every 0, or use --zero 0");
+        if (layout.zero() > 0 && layout.nodes() > 1 && cfg.saveEvery() > 0) {
+            throw new IllegalArgumentException("--zero " + layout.zero() + " with --nnodes " + layout.nodes() + " does not"
+                    + " write checkpoints yet (the optimizer shards of the other machines are not gathered): give"
+                    + " --save-every 0, or use --zero 0");
         }
         ParallelTraining<M> t = new ParallelTraining<>(layout);
         try {

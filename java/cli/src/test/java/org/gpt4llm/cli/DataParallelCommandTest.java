@@ -119,8 +119,6 @@ class DataParallelCommandTest {
         String[][] cases = {
                 {"--gpus 2 --zero 3", "gpt4llm sft: --zero 3 (parameters sharded across devices) is not implemented;"
                         + " --zero 2 shards the optimizer state and the gradients"},
-                {"--gpus 2 --zero 1", "gpt4llm sft: --zero 1 does not write resumable checkpoints yet (its optimizer state"
-                        + " is sharded over the devices): give --save-every 0, or use --zero 0"},
                 {"--nnodes 2", "gpt4llm sft: --nnodes 2 needs --rendezvous HOST:PORT (node 0's address), or MASTER_ADDR"
                         + " and MASTER_PORT"},
                 {"--nnodes 2 --node-rank 1 --rendezvous localhost:29500", "gpt4llm sft: --nnodes 2 needs --backend cuda"

@@ -50,6 +50,12 @@ final class CheckpointStore {
 
     /** Writes {@code dir} (checkpoint-STEP or final) atomically, replacing nothing that exists. */
     Path save(String name, TrainableModel<?> model, AdamWOptimizer opt, TrainerState state) throws IOException {
+        return save(name, model, opt, null, state);
+    }
+
+    /** {@link #save} with the optimizer state {@code gathered} on the host instead of {@code opt}'s, where not null. */
+    Path save(String name, TrainableModel<?> model, AdamWOptimizer opt, HostOptimizerState gathered, TrainerState state)
+            throws IOException {
         Path dir = runDir.resolve(name), tmp;
         try {
             tmp = TempFiles.createDirectory(dir, WRITER);
@@ -58,12 +64,14 @@ final class CheckpointStore {
         }
         try {
             model.save(tmp);
-            if (opt != null) {
+            if (gathered != null) {
+                SafeTensors.write(tmp.resolve(OPTIMIZER), gathered.tensors(), Map.of("step", Integer.toString(gathered.step())));
+            } else if (opt != null) {
                 Backend be = model.backend();
                 try (Arena host = Arena.ofConfined()) {
                     Map<String, Tensor> tensors = new LinkedHashMap<>();
-                    opt.moments(false).forEach((k, t) -> tensors.put("exp_avg." + k, be.toHost(t, host)));
-                    opt.moments(true).forEach((k, t) -> tensors.put("exp_avg_sq." + k, be.toHost(t, host)));
+                    opt.moments(false).forEach((k, t) -> tensors.put(HostOptimizerState.key(false, k), be.toHost(t, host)));
+                    opt.moments(true).forEach((k, t) -> tensors.put(HostOptimizerState.key(true, k), be.toHost(t, host)));
                     SafeTensors.write(tmp.resolve(OPTIMIZER), tensors, Map.of("step", Integer.toString(opt.stepCount())));
                 }
             }
@@ -137,12 +145,20 @@ final class CheckpointStore {
             SafeTensors file = SafeTensors.open(dir.resolve(OPTIMIZER), mapped);
             Map<String, Tensor> m = new LinkedHashMap<>(), v = new LinkedHashMap<>();
             for (String name : opt.moments(false).keySet()) {
-                m.put(name, onBackend(be, dev, file, "exp_avg." + name));
-                v.put(name, onBackend(be, dev, file, "exp_avg_sq." + name));
+                m.put(name, onBackend(be, dev, file, HostOptimizerState.key(false, name)));
+                v.put(name, onBackend(be, dev, file, HostOptimizerState.key(true, name)));
             }
             opt.restore(Integer.parseInt(file.metadata().get("step")), m, v);
         }
         return state;
+    }
+
+    /** Hands the optimizer state of checkpoint {@code dir}, as saved, to an engine that shards it itself. */
+    static void restoreSharded(Path dir, StepEngine<?> engine) throws IOException {
+        try (Arena mapped = Arena.ofShared()) {
+            SafeTensors file = SafeTensors.open(dir.resolve(OPTIMIZER), mapped);
+            engine.restoreOptimizerState(new HostOptimizerState(file.tensors(), Integer.parseInt(file.metadata().get("step"))));
+        }
     }
 
     /** Copies the tensors of the model folder {@code dir} into {@code params} (same names), for a resumed run. */

@@ -18,6 +18,25 @@ public interface StepEngine<B extends Batch> extends AutoCloseable {
      */
     Trainer.Step step(List<B> micro, int step, double lr, double gradClip, long dropoutSeed);
 
+    /**
+     * Where this engine shards the optimizer state over devices: the whole state gathered onto the host
+     * (into {@code host}) for a checkpoint; empty where the trainer's optimizer holds it.
+     */
+    default java.util.Optional<HostOptimizerState> gatherOptimizerState(java.lang.foreign.Arena host) {
+        return java.util.Optional.empty();
+    }
+
+    /**
+     * Where this engine shards the optimizer state: each device takes its shard of {@code state} (saved by
+     * any number of devices, or by one); a no-op where the trainer's optimizer restored it.
+     */
+    default void restoreOptimizerState(HostOptimizerState state) {}
+
+    /** Whether the engine keeps the optimizer state itself ({@link #gatherOptimizerState} is not empty). */
+    default boolean shardsOptimizer() {
+        return false;
+    }
+
     @Override
     void close();
 

@@ -129,7 +129,10 @@ public final class Trainer<B extends Batch> {
             try (MetricsLog metrics = new MetricsLog(metricsFile, metricsLines);
                  Progress progress = Progress.open(start, total, quiet, out);
                  StepEngine<B> runner = engines.open(model, opt, cfg.cudaGraph(), progress::message)) {
-                if (latest.isPresent()) progress.message("resuming from " + latest.get() + " at step " + start);
+                if (latest.isPresent()) {
+                    if (runner.shardsOptimizer()) CheckpointStore.restoreSharded(latest.get(), runner);
+                    progress.message("resuming from " + latest.get() + " at step " + start);
+                }
                 for (JsonNode m : metrics.entries()) {
                     if (m.has("eval_loss")) {
                         if (firstEval == null) firstEval = evalMetrics(m);
@@ -181,8 +184,11 @@ public final class Trainer<B extends Batch> {
                         if (cfg.saveEvery() > 0 && done % cfg.saveEvery() == 0 && done < total) {
                             be.rangePush("checkpoint");
                             try {
-                                lastGood = store.save("checkpoint-" + done, model, opt,
-                                        state(done, order, metrics.lines(), total));
+                                try (java.lang.foreign.Arena host = java.lang.foreign.Arena.ofShared()) {
+                                    lastGood = store.save("checkpoint-" + done, model, opt,
+                                            runner.gatherOptimizerState(host).orElse(null),
+                                            state(done, order, metrics.lines(), total));
+                                }
                             } finally {
                                 be.rangePop();
                             }

@@ -172,6 +172,35 @@ class DataParallelTest {
     }
 
     @Test
+    void zero2CheckpointsHoldTheWholeOptimizerStateAndResumeOnOtherDeviceCountsAndStages() throws IOException {
+        long seed = TestSeeds.next();
+        TrainConfig.Builder b = Synthetic.builder(tmp.resolve("one")).microBatch(2).maxSteps(STEPS).evalEvery(0)
+                .saveEvery(3).keep(0);
+        Run one = run("cpu", 0, 0, b.build().validate(), seed, -1, -1);
+        TrainConfig killed = b.out(tmp.resolve("zero2").toString()).build().validate();
+        CommunicatorException e = assertThrows(CommunicatorException.class, () -> run("cpu", 4, 2, killed, seed, 1, 5));
+        assertEquals("rank 1 failed in step 5: IllegalStateException: killed at step 5", e.getMessage());
+        // the 4 shards gathered into one optimizer.safetensors: the one-device run's moments
+        try (java.lang.foreign.Arena a = java.lang.foreign.Arena.ofConfined()) {
+            var want = org.gpt4llm.io.SafeTensors.open(tmp.resolve("one/checkpoint-3/optimizer.safetensors"), a);
+            var got = org.gpt4llm.io.SafeTensors.open(tmp.resolve("zero2/checkpoint-3/optimizer.safetensors"), a);
+            assertEquals(want.names(), got.names());
+            assertEquals(want.metadata().get("step"), got.metadata().get("step"));
+            for (String name : want.names()) {
+                float[] x = want.tensor(name).toFloatArray(), y = got.tensor(name).toFloatArray();
+                double scale = 1e-30;
+                for (float f : x) scale = Math.max(scale, Math.abs(f));
+                for (int i = 0; i < x.length; i++) {
+                    assertEquals(x[i], y[i], 1e-4 * scale, name + "[" + i + "] of the gathered optimizer state");
+                }
+            }
+        }
+        // re-sharded onto 2 devices under ZeRO 1
+        Run resumed = run("cpu", 2, 1, b.resume(true).build().validate(), seed + 1, -1, -1);
+        assertClose(one, resumed, 1e-6, 1e-4, 1e-5, "ZeRO 2 on 4 devices, killed in step 5, resumed with ZeRO 1 on 2");
+    }
+
+    @Test
     void aRankThatDiesEndsTheRunWithASentenceNamingIt() throws IOException {
         long seed = TestSeeds.next();
         List<Backend> bes = List.of(new CpuBackend(1), new CpuBackend(1), new CpuBackend(1));

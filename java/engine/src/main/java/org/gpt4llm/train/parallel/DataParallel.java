@@ -3,8 +3,10 @@ package org.gpt4llm.train.parallel;
 import java.lang.foreign.Arena;
 import java.time.Duration;
 import java.util.ArrayList;
+import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.Optional;
 import java.util.concurrent.ExecutionException;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
@@ -16,6 +18,9 @@ import org.gpt4llm.distributed.CommunicatorException;
 import org.gpt4llm.distributed.InProcessGroup;
 import org.gpt4llm.model.Batch;
 import org.gpt4llm.optim.AdamWOptimizer;
+import org.gpt4llm.tensor.DType;
+import org.gpt4llm.tensor.Tensor;
+import org.gpt4llm.train.HostOptimizerState;
 import org.gpt4llm.train.StepEngine;
 import org.gpt4llm.train.Trainer;
 import org.gpt4llm.train.TrainableModel;
@@ -38,7 +43,9 @@ import org.gpt4llm.train.TrainingDivergedException;
  * <li>2: as 1, but the gradients are reduce-scattered, each rank receiving the sums of its shard only.
  * </ul>
  * The loss is the global mean (the ranks' loss sums all-reduced); the gradient norm is global (the
- * ranks' sums of squares of their shards all-reduced). ZeRO 3 (sharded parameters) is not implemented.
+ * ranks' sums of squares of their shards all-reduced). Under ZeRO 1 and 2 a checkpoint gathers the
+ * shards into the whole state on the host, and a resume re-shards it, so checkpoints are those of one
+ * device. ZeRO 3 (sharded parameters) is not implemented.
  */
 public final class DataParallel<B extends Batch> implements StepEngine.Factory<B> {
     /** How long a rank waits in a collective for the others before it names the ones that never came. */
@@ -91,10 +98,6 @@ public final class DataParallel<B extends Batch> implements StepEngine.Factory<B
     @Override
     public StepEngine<B> open(TrainableModel<B> model, AdamWOptimizer opt, boolean cudaGraph, Consumer<String> notes) {
         if (model != replicas.get(0)) throw new IllegalArgumentException("the trainer's model is not replica 0");
-        if (zero > 0 && opt.stepCount() != 0) {
-            throw new IllegalArgumentException("--zero " + zero + " cannot resume from a checkpoint: its optimizer state"
-                    + " is sharded over the devices and not saved; resume with --zero 0");
-        }
         if (cudaGraph) notes.accept("--cuda-graph: steps over several devices run without a graph");
         return new Engine<>(replicas, comms, zero, opt, weightDecay);
     }
@@ -104,10 +107,14 @@ public final class DataParallel<B extends Batch> implements StepEngine.Factory<B
         private final List<RankWorker<B>> workers = new ArrayList<>();
         private final List<ExecutorService> threads = new ArrayList<>();
         private final List<Communicator> comms;
+        private final int zero;
+        private final TrainableModel<B> model0;
 
         Engine(List<? extends TrainableModel<B>> replicas, List<Communicator> comms, int zero, AdamWOptimizer opt0,
                double weightDecay) {
             this.comms = comms;
+            this.zero = zero;
+            this.model0 = replicas.get(0);
             int n = replicas.size();
             for (int r = 0; r < n; r++) {
                 int rank = r;
@@ -190,6 +197,39 @@ public final class DataParallel<B extends Batch> implements StepEngine.Factory<B
             }
             for (Throwable e : errors) if (e != null) throw (CommunicatorException) e;
             return out;
+        }
+
+        @Override
+        public boolean shardsOptimizer() {
+            return zero > 0;
+        }
+
+        @Override
+        public Optional<HostOptimizerState> gatherOptimizerState(Arena host) {
+            if (zero == 0) return Optional.empty();
+            if (comms.get(0).size() != workers.size()) {
+                throw new IllegalStateException("--zero " + zero + " checkpoints gather the optimizer shards of this"
+                        + " process's devices; with several nodes they are not supported yet");
+            }
+            Map<String, Tensor> m = new LinkedHashMap<>(), v = new LinkedHashMap<>();
+            for (var e : model0.trainableParameters().entrySet()) {
+                m.put(e.getKey(), Tensor.allocate(host, DType.F32, e.getValue().shape()));
+                v.put(e.getKey(), Tensor.allocate(host, DType.F32, e.getValue().shape()));
+            }
+            onEveryRank(r -> {
+                workers.get(r).copyShardTo(m, v);
+                return null;
+            }, -1);
+            return Optional.of(HostOptimizerState.of(workers.get(0).updates(), m, v));
+        }
+
+        @Override
+        public void restoreOptimizerState(HostOptimizerState state) {
+            if (zero == 0) return;
+            onEveryRank(r -> {
+                workers.get(r).restoreShard(state);
+                return null;
+            }, -1);
         }
 
         @Override

@@ -77,6 +77,11 @@ final class FlatShards {
         }
     }
 
+    /** Where rank {@code rank}'s part of tensor {@code name} starts in that tensor (row-major). */
+    long sliceStart(String name, int rank) {
+        return Math.max(rank * shard, offsetOf(name)) - offsetOf(name);
+    }
+
     private long offsetOf(String name) {
         return offsets[names.indexOf(name)];
     }

@@ -141,6 +141,39 @@ final class RankWorker<B extends Batch> implements AutoCloseable {
         }
     }
 
+    /** Copies this rank's shard of the moments into their places in {@code m} and {@code v} (whole, on the host). */
+    void copyShardTo(Map<String, Tensor> m, Map<String, Tensor> v) {
+        try (Arena staging = Arena.ofConfined()) {
+            for (boolean second : new boolean[] {false, true}) {
+                Map<String, Tensor> whole = second ? v : m;
+                for (var e : opt.moments(second).entrySet()) {
+                    Tensor full = whole.get(e.getKey());
+                    Tensor place = FlatShards.slice(full.view(full.numel()), layout.sliceStart(e.getKey(), rank),
+                            e.getValue().numel());
+                    place.copyFrom(be.toHost(e.getValue(), staging));
+                }
+            }
+        }
+    }
+
+    /** Takes this rank's shard of {@code state}'s moments (whole tensors on the host) and its update count. */
+    void restoreShard(org.gpt4llm.train.HostOptimizerState state) {
+        try (Arena staging = Arena.ofConfined()) {
+            Map<String, Tensor> m = new java.util.LinkedHashMap<>(), v = new java.util.LinkedHashMap<>();
+            for (boolean second : new boolean[] {false, true}) {
+                for (var e : opt.moments(second).entrySet()) {
+                    Tensor full = state.moment(second, e.getKey());
+                    Tensor part = FlatShards.slice(full.view(full.numel()), layout.sliceStart(e.getKey(), rank),
+                            e.getValue().numel());
+                    Tensor onDevice = be.allocate(staging, DType.F32, part.numel());
+                    be.upload(onDevice, part);
+                    (second ? v : m).put(e.getKey(), onDevice);
+                }
+            }
+            opt.restore(state.step(), m, v);
+        }
+    }
+
     /** The sum over the ranks of one value of each (in fp32, as the step's own sums are). */
     private double sum(double mine) {
         be.upload(scalar, Tensor.of(arena, new float[] {(float) mine}, 1));
@@ -150,6 +183,11 @@ final class RankWorker<B extends Batch> implements AutoCloseable {
 
     private static TrainingDivergedException diverged(int step, String what) {
         return new TrainingDivergedException("step " + step + ": " + what);
+    }
+
+    /** Updates this rank's optimizer has made (AdamW's bias-correction step). */
+    int updates() {
+        return opt.stepCount();
     }
 
     @Override
