@@ -64,14 +64,22 @@ class DataParallelTest {
      */
     private Run run(String kind, int gpus, int zero, TrainConfig cfg, long seed, int failingRank, int failAt)
             throws IOException {
+        return run(kind, "full", gpus, zero, cfg, seed, failingRank, failAt);
+    }
+
+    /** {@code what}: every weight ("full") or LoRA adapters with dropout ("lora", {@link DeviceSteps#LORA}). */
+    private Run run(String kind, String what, int gpus, int zero, TrainConfig cfg, long seed, int failingRank, int failAt)
+            throws IOException {
         Path dir = Path.of(cfg.out());
         List<Backend> bes = new ArrayList<>();
-        List<FullFineTune> replicas = new ArrayList<>();
+        List<org.gpt4llm.model.DecoderModel> models = new ArrayList<>();
+        List<TrainableModel<TokenBatch>> replicas = new ArrayList<>();
         try {
             List<TrainableModel<TokenBatch>> trained = new ArrayList<>();
             for (int r = 0; r < Math.max(1, gpus); r++) {
                 bes.add(open(kind));
-                replicas.add(Synthetic.model(bes.get(r), seed));
+                models.add(org.gpt4llm.model.DecoderModel.initRandom(bes.get(r), Synthetic.TINY, seed));
+                replicas.add(DeviceSteps.trainable(models.get(r), what, seed));
                 trained.add(r == failingRank ? new Synthetic.Faulty(replicas.get(r), failAt, false) : replicas.get(r));
             }
             Trainer<TokenBatch> t = new Trainer<>(cfg, trained.get(0), Synthetic.counting(64, 1), null, true, SILENT);
@@ -93,7 +101,7 @@ class DataParallelTest {
             double[] norms = lines.stream().mapToDouble(l -> JsonChecks.number(l, "grad_norm")).toArray();
             return new Run(losses, norms, w);
         } finally {
-            for (FullFineTune m : replicas) m.model().close();
+            for (var m : models) m.close();
             for (Backend be : bes) be.close();
         }
     }
@@ -143,6 +151,16 @@ class DataParallelTest {
         Run many = run(kind, gpus, zero, microBatch, seed);
         boolean bf16 = kind.equals("cuda-emu");
         assertClose(one, many, bf16 ? 5e-4 : 1e-6, bf16 ? 2e-3 : 1e-4, bf16 ? 8e-3 : 1e-5, kind + " on " + gpus + " devices, ZeRO " + zero);
+    }
+
+    @ParameterizedTest(name = "LoRA with dropout, {0}, ZeRO {1}")
+    @CsvSource({"cpu, 2", "cuda-emu, 1"})
+    void loraAdaptersTrainDataParallelAsOnOneDevice(String kind, int zero) throws IOException {
+        long seed = TestSeeds.next();
+        Run one = run(kind, "lora", 0, 0, config(kind + "-lora-1", 2), seed, -1, -1);
+        Run many = run(kind, "lora", 2, zero, config(kind + "-lora-2", 2), seed, -1, -1);
+        boolean bf16 = kind.equals("cuda-emu");
+        assertClose(one, many, bf16 ? 5e-4 : 1e-6, bf16 ? 2e-3 : 1e-4, bf16 ? 8e-3 : 1e-5, "LoRA on " + kind);
     }
 
     @Test
