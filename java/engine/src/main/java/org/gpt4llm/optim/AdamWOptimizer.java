@@ -148,8 +148,9 @@ public final class AdamWOptimizer implements AutoCloseable {
         for (var e : slots.entrySet()) {
             Tensor sm = m.get(e.getKey()), sv = v.get(e.getKey());
             if (sm == null || sv == null) throw new IllegalArgumentException("optimizer state has no moments for " + e.getKey());
-            backend.copy(e.getValue().m, sm);
-            backend.copy(e.getValue().v, sv);
+            // a moment restored from itself (only the count changes) is not copied onto itself
+            if (sm != e.getValue().m) backend.copy(e.getValue().m, sm);
+            if (sv != e.getValue().v) backend.copy(e.getValue().v, sv);
         }
         this.step = stepCount;
     }

@@ -220,7 +220,12 @@ public final class Trainer<B extends Batch> {
      */
     public static AdamWOptimizer optimizer(TrainableModel<?> model, double weightDecay) {
         return new AdamWOptimizer(model.backend(), model.trainableParameters(), model.trainableGradients(),
-                new Backend.AdamW(0.9f, 0.999f, 1e-8f, (float) weightDecay), model::decays);
+                adamW(weightDecay), model::decays);
+    }
+
+    /** The recipe's AdamW: betas (0.9, 0.999), eps 1e-8, weight decay {@code weightDecay}. */
+    public static Backend.AdamW adamW(double weightDecay) {
+        return new Backend.AdamW(0.9f, 0.999f, 1e-8f, (float) weightDecay);
     }
 
     /**

@@ -192,7 +192,7 @@ public final class DataParallel<B extends Batch> implements StepEngine.Factory<B
                 if (e == null || e instanceof CommunicatorException) continue;
                 if (e instanceof TrainingDivergedException d) throw d;  // every rank saw the same global values
                 String where = step < 0 ? "while starting" : "in step " + step;
-                throw new CommunicatorException("rank " + r + " failed " + where + ": " + e.getClass().getSimpleName()
+                throw new CommunicatorException("rank " + comms.get(r).rank() + " failed " + where + ": " + e.getClass().getSimpleName()
                         + (e.getMessage() == null ? "" : ": " + e.getMessage()), e);
             }
             for (Throwable e : errors) if (e != null) throw (CommunicatorException) e;

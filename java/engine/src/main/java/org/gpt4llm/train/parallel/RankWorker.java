@@ -67,10 +67,10 @@ final class RankWorker<B extends Batch> implements AutoCloseable {
             be.upload(scalar, Tensor.of(arena, new float[] {rank == 0 ? opt.stepCount() : 0}, 1));
             comm.broadcast(scalar, 0);
             int steps = Math.round(be.download(scalar)[0]);
-            opt.restore(steps, opt.moments(false), opt.moments(true));
+            opt.restore(steps, opt.moments(false), opt.moments(true));  // the count; the moments are in place
         } else {
             this.opt = new AdamWOptimizer(be, layout.slices(params, rank), layout.slices(grads, rank),
-                    new Backend.AdamW(0.9f, 0.999f, 1e-8f, (float) weightDecay), model::decays);
+                    Trainer.adamW(weightDecay), model::decays);
             this.ownsOptimizer = true;
         }
         this.scalars = be.stepScalars();
