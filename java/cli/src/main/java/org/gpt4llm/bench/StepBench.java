@@ -25,6 +25,8 @@ import org.gpt4llm.backend.cuda.CudaBackend;
 import org.gpt4llm.backend.cuda.device.DeviceCounters;
 import org.gpt4llm.model.LlamaConfig;
 import org.gpt4llm.model.DecoderModel;
+import org.gpt4llm.plan.MemoryPlanner;
+import org.gpt4llm.plan.PlanRequest;
 import org.gpt4llm.model.LoraConfig;
 import org.gpt4llm.model.TokenBatch;
 import org.gpt4llm.optim.AdamWOptimizer;
@@ -126,10 +128,13 @@ public final class StepBench {
     /**
      * @param peer           null when the step was timed alone
      * @param deviceCounters what our device did in each step, warm-up included (null on the cpu backend)
+     * @param peakDeviceBytes    the high-water mark of our backend's live bytes over every step
+     * @param plannedDeviceBytes what {@code gpt4llm plan} says the same step needs on the device
      */
     public record Result(Options options, LlamaConfig config, long parameters, long tokensPerStep, double flopsPerStep,
                          Side ours, Side peer, double sgemmGflops, int[] sgemmShape, String blas,
-                         double loadBefore, double loadAfter, int cores, List<DeviceCounters> deviceCounters) {
+                         double loadBefore, double loadAfter, int cores, List<DeviceCounters> deviceCounters,
+                         long peakDeviceBytes, long plannedDeviceBytes) {
         /** ours / peer median step time, NaN without a comparison. */
         public double ratio() {
             return peer == null ? Double.NaN : ours.medianStepS / peer.medianStepS;
@@ -164,7 +169,8 @@ public final class StepBench {
                     cpu ? ratio() : null, peer != null ? lossRelDiff() : null,
                     Double.isNaN(sgemmGflops) ? null : sgemmGflops,
                     Double.isNaN(sgemmGflops) ? null : List.of(sgemmShape[0], sgemmShape[1], sgemmShape[2]), blas, cores,
-                    loadBefore, loadAfter, deviceCounters == null ? List.of() : deviceCounters, options.cudaGraph());
+                    loadBefore, loadAfter, deviceCounters == null ? List.of() : deviceCounters, options.cudaGraph(),
+                    peakDeviceBytes, plannedDeviceBytes);
         }
 
         /** The report printed by {@code gpt4llm bench step}. */
@@ -190,6 +196,9 @@ public final class StepBench {
             b.append(String.format(Locale.ROOT, "machine: %d cores, load average %.1f before and %.1f after (this run"
                     + " adds up to %d); other work inflates both sides' times%n", cores, loadBefore, loadAfter, ours.threads()));
             line(b, ours);
+            b.append(String.format(Locale.ROOT, "device memory: peak %,d bytes (%.3f GiB) measured, %,d bytes (%.3f GiB)"
+                    + " planned (gpt4llm plan)%n", peakDeviceBytes, peakDeviceBytes / (double) (1L << 30), plannedDeviceBytes,
+                    plannedDeviceBytes / (double) (1L << 30)));
             if (peer != null) {
                 line(b, peer);
                 b.append(String.format(Locale.ROOT, "all %d steps (warmup included): ours %.3f s, %s %.3f s, ratio %.2f%n",
@@ -233,6 +242,8 @@ public final class StepBench {
      * @param openblasSgemmMnk M, N, K of the sgemm ceiling (the model's MLP shape)
      * @param deviceCounters   what our device did in each step, warm-up included (empty on the cpu backend)
      * @param cudaGraph        whether our steps replayed a captured CUDA graph
+     * @param peakDeviceBytes  the high-water mark of our backend's live bytes (its memory ledger)
+     * @param plannedDeviceBytes what {@code gpt4llm plan} says the same step needs on the device
      */
     @JsonNaming(PropertyNamingStrategies.SnakeCaseStrategy.class)
     @JsonInclude(JsonInclude.Include.NON_NULL)
@@ -241,7 +252,8 @@ public final class StepBench {
                          double modelFlopsPerStep, Side ours, Side libtorch, Double ratioVsLibtorch, Side cpu,
                          Double ratioVsCpu, Double firstLossRelDiff, Double openblasSgemmGflops, List<Integer> openblasSgemmMnk,
                          String openblas, int cores, double loadAverageBefore, double loadAverageAfter,
-                         List<DeviceCounters> deviceCounters, boolean cudaGraph) {
+                         List<DeviceCounters> deviceCounters, boolean cudaGraph, long peakDeviceBytes,
+                         long plannedDeviceBytes) {
         /** One side's numbers; times in seconds, {@code stepS} every timed step's. */
         @JsonNaming(PropertyNamingStrategies.SnakeCaseStrategy.class)
         public record Side(int threads, int blasThreads, double medianStepS, double tokensPerS, double gflops,
@@ -391,6 +403,7 @@ public final class StepBench {
         double sgemm;
         int[] shape = {batch.size(), cfg.intermediateSize(), cfg.hiddenSize()};
         List<DeviceCounters> counters = null;
+        long peak;
         try (Backend backend = Backends.open(o.backend(), o.threads());
              DecoderModel ours = model(backend, cfg, o);
              AdamWOptimizer opt = new AdamWOptimizer(backend, ours.trainableParameters(), ours.trainableGradients(), hp);
@@ -443,14 +456,17 @@ public final class StepBench {
             }
             // the fp32 CPU ceiling means something only next to the cpu backend
             sgemm = backend instanceof CpuBackend ? sgemmGflops(shape[0], shape[1], shape[2]) : Double.NaN;
+            peak = backend.memory().peakDeviceBytes();
         }
+        long planned = MemoryPlanner.plan(new PlanRequest(cfg, o.backend(), o.seq(), o.batch(), o.lora(), false, false))
+                .deviceBytes();
         double flops = stepFlops(cfg, o.batch(), o.seq(), o.lora());
         long tokens = batch.size();
         Side oursSide = side("ours (" + o.backend() + ")", oursThreads, oursBlas, oursS, oursLoss, tokens, flops, allS[0]);
         Side theirsSide = theirsS == null ? null
                 : side(o.peer().label(), theirsThreads, theirsBlas, theirsS, theirsLoss, tokens, flops, allS[1]);
         return new Result(o, cfg, params, tokens, flops, oursSide, theirsSide, sgemm, shape, OpenBlas.describe(),
-                loadBefore, loadAverage(), Runtime.getRuntime().availableProcessors(), counters);
+                loadBefore, loadAverage(), Runtime.getRuntime().availableProcessors(), counters, peak, planned);
     }
 
     /** The trainer's view of our model: its adapters when it has them, else every weight. */

@@ -121,7 +121,7 @@ public final class GenerateCommand implements Callable<Integer> {
     public Integer call() throws IOException {
         check();
         Path modelDir = model.folder(), outFile = out.file();
-        if (rerank != null) ModelFlag.requireModelFolder("--rerank", rerank);
+        if (rerank != null) ModelFlag.requireRewardModelFolder("--rerank", rerank);
         Template rmT = rerank == null ? null : Template.parse(rmTemplate);
         PrintWriter err = spec.commandLine().getErr();
         List<Question> all = Questions.read(questions);

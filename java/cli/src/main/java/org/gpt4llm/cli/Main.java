@@ -16,7 +16,7 @@ import picocli.CommandLine.Command;
         description = "Instruction tuning with GPT-4: collect data, fine-tune, train reward models, decode, evaluate.",
         subcommands = {DoctorCommand.class, InitTokenizerCommand.class, InitModelCommand.class, SftCommand.class,
                 RmCommand.class, GenerateCommand.class, ServeCommand.class, ImportGgufCommand.class, EvalCommand.class,
-                MergeLoraCommand.class, BenchCommand.class, DemoCommand.class, GpuCheckCommand.class})
+                MergeLoraCommand.class, PlanCommand.class, BenchCommand.class, DemoCommand.class, GpuCheckCommand.class})
 public final class Main implements Runnable {
     public static void main(String[] args) {
         System.exit(commandLine().execute(args));

@@ -19,6 +19,21 @@ final class ModelFlag {
         return requireModelFolder("--model", model);
     }
 
+    /**
+     * A reward model's folder given by {@code flag}: a model folder, or the adapter folder of a LoRA
+     * reward model ({@code gpt4llm rm --lora-rank}); else refused in one sentence.
+     */
+    static Path requireRewardModelFolder(String flag, Path dir) {
+        if (Files.isRegularFile(dir.resolve("adapter_config.json")) && !Files.isRegularFile(dir.resolve("config.json"))) {
+            return dir;
+        }
+        if (!Files.isRegularFile(dir.resolve("config.json"))) {
+            throw new IllegalArgumentException(flag + " " + dir + " is not a reward model folder (it has neither config.json"
+                    + " nor a LoRA reward model's adapter_config.json)");
+        }
+        return dir;
+    }
+
     /** {@code dir}, given by {@code flag}, refused in one sentence unless it holds a config.json. */
     static Path requireModelFolder(String flag, Path dir) {
         if (!Files.isRegularFile(dir.resolve("config.json"))) {

@@ -35,7 +35,9 @@ import picocli.CommandLine.Spec;
  * {@code gpt4llm rm}: trains a reward model (a backbone from {@code --model}, LLaMA or OPT, plus a
  * scalar value head) on scored responses with the pairwise loss over all C(K,2) score-ordered pairs of
  * each prompt, into a run folder, with the {@link TrainingFlags} every training command has. A
- * batch is {@code --batch} prompts with all their responses.
+ * batch is {@code --batch} prompts with all their responses. With {@code --lora-rank} the backbone
+ * stays frozen and LoRA adapters train with the head; checkpoints and {@code final/} are then adapter
+ * folders that {@code rm score} and {@code generate --rerank} load on the base model.
  */
 @Command(name = "rm", mixinStandardHelpOptions = true, subcommands = RmScoreCommand.class,
         description = "Train a reward model on scored responses (the paper's comparison data, chosen/rejected"
@@ -63,10 +65,6 @@ public final class RmCommand implements Callable<Integer> {
         TrainingFlags.putIfGiven(flags, "margin", margin);
         TrainingFlags.putIfGiven(flags, "center_rewards_coefficient", centerRewardsCoefficient);
         TrainConfig cfg = TrainConfig.resolve(TrainConfig.rewardModelDefaults(), common.config, flags).validate();
-        if (cfg.lora()) {
-            throw new IllegalArgumentException("--lora-rank: gpt4llm rm trains every weight of the reward model;"
-                    + " LoRA reward models are not supported");
-        }
         if (cfg.data().isEmpty()) throw new IllegalArgumentException("--data is required: the comparison files to train on");
         PrintWriter err = spec.commandLine().getErr();
         Path modelDir = TrainingFlags.modelFolder(cfg);
@@ -85,6 +83,8 @@ public final class RmCommand implements Callable<Integer> {
         try (HfTokenizer tok = Tokenizers.load(modelDir, modelCfg.vocabSize());
              Backend be = common.backend.open(cfg.backend());
              RewardModel rm = RewardModel.load(be, modelDir, cfg.seed(), tok.padId())) {
+            if (cfg.lora()) rm.enableLora(SftCommand.loraConfig(cfg), cfg.seed());
+            rm.backbone().setRecompute(cfg.recompute());
             RewardEncoder enc = new RewardEncoder(tok, template(cfg), cfg.maxLen());
             RewardDataset train = new RewardDataset(encode(enc, split.train()), tok.padId());
             RewardDataset eval = split.eval().isEmpty() ? null : new RewardDataset(encode(enc, split.eval()), tok.padId());

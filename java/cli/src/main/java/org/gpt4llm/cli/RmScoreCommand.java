@@ -27,7 +27,8 @@ import picocli.CommandLine.Option;
 /**
  * {@code gpt4llm rm score}: the reward of every response of a comparison or chosen/rejected file,
  * written into a copy of the file (see {@link RewardAnnotator}); where the file has scores, how often
- * the rewards order pairs as the scores do.
+ * the rewards order pairs as the scores do. {@code --model} is a reward model folder, or a LoRA reward
+ * model's adapter folder (loaded on the base model its adapter_config.json names).
  */
 @Command(name = "score", mixinStandardHelpOptions = true,
         description = "Add a reward model's reward to every response of a comparison or chosen/rejected file.")
@@ -57,9 +58,9 @@ public final class RmScoreCommand implements Callable<Integer> {
     public Integer call() throws IOException {
         if (batch < 1) throw new IllegalArgumentException("--batch must be positive, got " + batch);
         Template t = Template.parse(template);
-        Path modelDir = model.folder(), outFile = out.file();
+        Path modelDir = ModelFlag.requireRewardModelFolder("--model", model.model), outFile = out.file();
         PreferenceReader.Loaded loaded = PreferenceReader.read(List.of(data), false);
-        ModelConfig cfg = ModelConfig.read(modelDir.resolve("config.json"));
+        ModelConfig cfg = ModelConfig.read(RewardModel.modelFolder(modelDir).resolve("config.json"));
         List<float[]> rewards = new ArrayList<>();
         try (HfTokenizer tok = Tokenizers.load(modelDir, cfg.vocabSize());
              Backend be = backend.open();

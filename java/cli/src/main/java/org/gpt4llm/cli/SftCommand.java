@@ -129,12 +129,18 @@ public final class SftCommand implements Callable<Integer> {
 
     /** The model the trainer updates: every weight, or (with --lora-rank) adapters on a frozen base. */
     static TrainableModel trainable(TrainConfig cfg, DecoderModel base) {
+        base.setRecompute(cfg.recompute());
         if (cfg.lora()) {
-            base.enableLora(new LoraConfig(cfg.loraRank(), (float) cfg.loraAlpha(), (float) cfg.loraDropout(),
-                    LoraConfig.parseTargets(String.join(",", cfg.loraTargets()))), cfg.seed());
+            base.enableLora(loraConfig(cfg), cfg.seed());
             return new LoraFineTune(base, Path.of(cfg.model()));
         }
         return new FullFineTune(base, Path.of(cfg.model()));
+    }
+
+    /** The adapters --lora-rank, --lora-alpha, --lora-dropout and --lora-targets ask for. */
+    static LoraConfig loraConfig(TrainConfig cfg) {
+        return new LoraConfig(cfg.loraRank(), (float) cfg.loraAlpha(), (float) cfg.loraDropout(),
+                LoraConfig.parseTargets(String.join(",", cfg.loraTargets())));
     }
 
     /**

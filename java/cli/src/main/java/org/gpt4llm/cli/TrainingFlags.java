@@ -114,6 +114,10 @@ final class TrainingFlags {
             + " step and replay it (rows padded to the longest of the data; other shapes run eagerly)")
     Boolean cudaGraph;
 
+    @Option(names = "--recompute", description = "keep only each layer's input in the forward and recompute the layer"
+            + " in the backward: the same gradients, less activation memory, about a third more compute")
+    Boolean recompute;
+
     /** The flags that were given, under their config keys (those of {@link org.gpt4llm.train.TrainConfig}). */
     Map<String, Object> flags() {
         Map<String, Object> f = new LinkedHashMap<>();
@@ -146,6 +150,7 @@ final class TrainingFlags {
         putIfGiven(f, "eval_on_start", evalOnStart);
         putIfGiven(f, "template", template);
         putIfGiven(f, "cuda_graph", cudaGraph);
+        putIfGiven(f, "recompute", recompute);
         return f;
     }
 

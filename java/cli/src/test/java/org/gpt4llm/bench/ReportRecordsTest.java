@@ -52,11 +52,11 @@ class ReportRecordsTest {
     void aStepReportLeavesOutWhatWasNotMeasured() {
         StepBench.Report.Side ours = new StepBench.Report.Side(2, 0, 0.5, 96, 1.2, 5.7f, new double[] {0.5});
         StepBench.Report r = new StepBench.Report("step", "tiny", 301, 2, 24, 1, 0, null, null, null, 123456, 48, 6e8, ours,
-                null, null, null, null, null, null, null, "OpenBLAS", 2, 0.5, 0.6, List.of(), false);
+                null, null, null, null, null, null, null, "OpenBLAS", 2, 0.5, 0.6, List.of(), false, 1000, 990);
         JsonNode n = JSON.valueToTree(r);
         assertEquals(List.of("bench", "preset", "vocab", "batch", "seq", "steps", "warmup", "parameters", "tokens_per_step",
                 "model_flops_per_step", "ours", "openblas", "cores", "load_average_before", "load_average_after",
-                "device_counters", "cuda_graph"), names(n));
+                "device_counters", "cuda_graph", "peak_device_bytes", "planned_device_bytes"), names(n));
         assertEquals(List.of("threads", "blas_threads", "median_step_s", "tokens_per_s", "gflops", "first_loss", "step_s"),
                 names(n.get("ours")));
         assertEquals(5.7f, JsonChecks.read(n.get("ours"), StepBench.Report.Side.class).firstLoss());

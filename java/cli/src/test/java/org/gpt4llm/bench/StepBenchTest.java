@@ -78,6 +78,7 @@ class StepBenchTest {
         assertTrue(counters.isArray() && counters.isEmpty(), "no device counters on the cpu backend: " + n);
         assertFalse(JsonChecks.required(n, "cuda_graph").asBoolean(), n.toString());
         assertTrue(JsonChecks.number(n, "first_loss_rel_diff") < 1e-4, n.toString());
+        assertPeakNearPlan(n, out);
     }
 
     /** The same command drives the CUDA backend; here through the emulation, which runs the real kernels. */
@@ -97,6 +98,14 @@ class StepBenchTest {
         assertEquals(Math.log(301), ours.firstLoss(), 0.5, out);
         assertFalse(n.has("openblas_sgemm_gflops"), "no CPU ceiling next to a GPU backend: " + n);
         assertFalse(n.has("libtorch") || n.has("first_loss_rel_diff"), "no peer with --compare none: " + n);
+        assertPeakNearPlan(n, out);
+    }
+
+    /** The measured peak of our side is printed and reported next to the plan's figure, and within 10% of it. */
+    private static void assertPeakNearPlan(JsonNode n, String out) {
+        long peak = JsonChecks.integer(n, "peak_device_bytes"), planned = JsonChecks.integer(n, "planned_device_bytes");
+        assertTrue(peak > 0 && Math.abs(peak - planned) <= 0.1 * planned, "measured " + peak + ", planned " + planned);
+        assertTrue(out.contains(String.format(java.util.Locale.ROOT, "device memory: peak %,d bytes", peak)), out);
     }
 
     /**

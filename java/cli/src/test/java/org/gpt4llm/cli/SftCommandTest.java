@@ -48,6 +48,8 @@ class SftCommandTest {
         assertEquals(2e-5, c.lr());
         assertFalse(c.cudaGraph());
         assertTrue(resolve("--model", "m", "--out", "o", "--cuda-graph").cudaGraph());
+        assertFalse(c.recompute());
+        assertTrue(resolve("--model", "m", "--out", "o", "--recompute").recompute());
         var e = assertThrows(IllegalArgumentException.class, () -> resolve("--out", "o"));
         assertTrue(e.getMessage().startsWith("--model is required"), e.getMessage());
         e = assertThrows(IllegalArgumentException.class, () -> resolve("--model", "m", "--out", "o", "--lr", "-1"));

@@ -106,7 +106,8 @@ class SharedFlagsCommandTest {
         Path data = Files.writeString(dir.resolve("pairs.json"), "[]"), notAFolder = Files.writeString(dir.resolve("f.txt"), "x");
         CliRun r = CliRun.of("rm", "score", "--model", dir.toString(), "--data", data.toString(), "--out", dir.resolve("o.json").toString());
         assertEquals(2, r.code(), r.err());
-        assertEquals("gpt4llm rm score: --model " + dir + " is not a model folder (it has no config.json)", r.err().strip());
+        assertEquals("gpt4llm rm score: --model " + dir + " is not a reward model folder (it has neither config.json nor a"
+                + " LoRA reward model's adapter_config.json)", r.err().strip());
 
         r = CliRun.of("eval", "stats", "scores", "--data", data.toString(), "--out", notAFolder.toString());
         assertEquals(2, r.code(), r.err());

@@ -132,7 +132,7 @@ public final class Engine implements AutoCloseable {
                     + " reward head, and tokenizer.json)");
         }
         if (maxLen < 2) throw new IllegalArgumentException("the maximum length must be at least 2 tokens, got " + maxLen);
-        ModelConfig cfg = ModelConfig.read(dir.resolve("config.json"));
+        ModelConfig cfg = ModelConfig.read(RewardModel.modelFolder(dir).resolve("config.json"));
         HfTokenizer tok = Tokenizers.load(dir, cfg.vocabSize());
         try {
             RewardModel rm = RewardModel.loadTrained(backend, dir, tok.padId());

@@ -1,6 +1,8 @@
 package org.gpt4llm.backend;
 
 import java.lang.foreign.Arena;
+import org.gpt4llm.memory.MemoryCategory;
+import org.gpt4llm.memory.MemoryLedger;
 import org.gpt4llm.tensor.DType;
 import org.gpt4llm.tensor.Tensor;
 
@@ -22,13 +24,33 @@ public interface Backend extends AutoCloseable {
         return DType.F32;
     }
 
+    /**
+     * Bytes of the scratch this backend keeps for the LoRA forward and backward of one adapter of
+     * {@code rows} tokens, {@code in} inputs, {@code out} outputs and rank {@code rank} (0: none);
+     * the scratch grows to the largest adapter's need and is counted as {@link MemoryCategory#WORKSPACE}.
+     */
+    default long loraWorkspaceBytes(long rows, long in, long out, long rank, float dropout) {
+        return 0;
+    }
+
     /** Storage type of the weights the kernels read (BF16 on a GPU, with fp32 master weights in the optimizer). */
     default DType weightType() {
         return DType.F32;
     }
 
-    /** A zero-filled tensor whose memory lives as long as {@code arena}. */
-    Tensor allocate(Arena arena, DType dtype, long... shape);
+    /**
+     * A zero-filled tensor whose memory lives as long as {@code arena}, counted in {@link #memory()}
+     * under {@code category} (what its owner keeps in it) until the arena closes.
+     */
+    Tensor allocate(Arena arena, MemoryCategory category, DType dtype, long... shape);
+
+    /** {@link #allocate(Arena, MemoryCategory, DType, long...)} of a temporary buffer ({@link MemoryCategory#WORKSPACE}). */
+    default Tensor allocate(Arena arena, DType dtype, long... shape) {
+        return allocate(arena, MemoryCategory.WORKSPACE, dtype, shape);
+    }
+
+    /** The live bytes of this backend's allocations by category, with their high-water mark. */
+    MemoryLedger memory();
 
     /** dst = src (same dtype and element count). */
     void copy(Tensor dst, Tensor src);

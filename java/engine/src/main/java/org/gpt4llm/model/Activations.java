@@ -3,6 +3,7 @@ package org.gpt4llm.model;
 import java.lang.foreign.Arena;
 import org.gpt4llm.backend.Backend;
 import org.gpt4llm.backend.Backend.AttentionShape;
+import org.gpt4llm.memory.MemoryCategory;
 import org.gpt4llm.tensor.DType;
 import org.gpt4llm.tensor.Tensor;
 
@@ -15,6 +16,10 @@ import org.gpt4llm.tensor.Tensor;
  * slot with one upload; each micro-batch of a step has its own slot, so that all of them can be
  * uploaded before a captured step is replayed. The scratch of the attention backward is kept here
  * too, reused by every layer and step.
+ *
+ * <p>With {@code recompute} every layer shares one set of layer activations: the forward keeps only
+ * each layer's input ({@link #resid}), and the backward recomputes a layer into the shared set before
+ * its backward runs.
  */
 final class Activations implements AutoCloseable {
     /** Ints between the fields of an input slot: each field starts 256-byte aligned, as a device allocation does. */
@@ -23,6 +28,10 @@ final class Activations implements AutoCloseable {
     final Arena arena = Arena.ofShared();
     final long capacity;
     final int batchCapacity;
+    /** Whether the layers share one {@link LayerActs} (recomputed in the backward). */
+    final boolean recompute;
+    /** Bytes of what a forward leaves for the backward: layer inputs, layer activations, final norm. */
+    private long savedBytes;
     /** Fields of an input slot: tokens, targets, positions, segments (+ position ids with learned positions). */
     private final int fields;
     private final Backend backend;
@@ -33,6 +42,8 @@ final class Activations implements AutoCloseable {
     final LayerActs[] layers;
     final Tensor normF, meanF, rstdF, logits, losses, ones;
     final Tensor dResid, dNorm, dAtt, dQ, dK, dV, dGate, dUp, dHidden;
+    /** F32 [2C]: where the norm kernels put the weight (and bias) gradients of a frozen norm, never read. */
+    final Tensor discardedNormGrads;
 
     /** Saved forward activations of one layer; gate holds the first MLP projection (SwiGLU's gate, OPT's fc1). */
     record LayerActs(Tensor norm1, Tensor mean1, Tensor rstd1, Tensor q, Tensor k, Tensor v, Tensor att, Tensor lseAll,
@@ -43,39 +54,52 @@ final class Activations implements AutoCloseable {
     }
 
     /** {@code withLogits}: whether the model has an LM head (a reward model's backbone does not). */
-    Activations(Backend be, ModelConfig c, int batch, int seqLen, boolean withLogits) {
+    Activations(Backend be, ModelConfig c, int batch, int seqLen, boolean withLogits, boolean recompute) {
         long n = (long) batch * seqLen;
         capacity = n;
         batchCapacity = batch;
+        this.recompute = recompute;
         long h = c.hiddenSize(), f = c.intermediateSize(), kv = c.kvDim();
         DType at = be.activationType();
         // activations in the backend's storage type; normalisation statistics, lse and losses in fp32
-        java.util.function.Function<long[], Tensor> act = shape -> be.allocate(arena, at, shape);
-        java.util.function.Function<long[], Tensor> f32 = shape -> be.allocate(arena, DType.F32, shape);
-        java.util.function.Supplier<Tensor> mean = () -> c.layerNorm() ? f32.apply(new long[] {n}) : null;
+        // saved for the backward (counted as allocated): activations; the backward's own buffers and scratch: workspace
+        java.util.function.Function<long[], Tensor> work = shape -> be.allocate(arena, MemoryCategory.WORKSPACE, at, shape);
+        java.util.function.Function<long[], Tensor> saved = shape -> {
+            savedBytes += Tensor.numel(shape) * at.bytes();
+            return be.allocate(arena, MemoryCategory.ACTIVATIONS, at, shape);
+        };
+        java.util.function.Function<long[], Tensor> savedF32 = shape -> {
+            savedBytes += Tensor.numel(shape) * DType.F32.bytes();
+            return be.allocate(arena, MemoryCategory.ACTIVATIONS, DType.F32, shape);
+        };
+        java.util.function.Supplier<Tensor> mean = () -> c.layerNorm() ? savedF32.apply(new long[] {n}) : null;
         backend = be;
         fields = c.learnedPositions() ? 5 : 4;
         long workspace = be.attentionWorkspaceElements(new AttentionShape(batch, seqLen, c.numHeads(), c.numKvHeads(),
                 c.headDim(), 1f));
-        attentionWorkspace = workspace > 0 ? f32.apply(new long[] {workspace}) : null;
+        attentionWorkspace = workspace > 0 ? be.allocate(arena, MemoryCategory.WORKSPACE, DType.F32, workspace) : null;
         resid = new Tensor[c.numLayers() + 1];
-        for (int i = 0; i <= c.numLayers(); i++) resid[i] = act.apply(new long[] {n, h});
+        for (int i = 0; i <= c.numLayers(); i++) resid[i] = saved.apply(new long[] {n, h});
         layers = new LayerActs[c.numLayers()];
         for (int i = 0; i < c.numLayers(); i++) {
-            layers[i] = new LayerActs(act.apply(new long[] {n, h}), mean.get(), f32.apply(new long[] {n}),
-                    act.apply(new long[] {n, h}), act.apply(new long[] {n, kv}), act.apply(new long[] {n, kv}),
-                    act.apply(new long[] {n, h}), f32.apply(new long[] {n * c.numHeads()}),
-                    act.apply(new long[] {n, h}), act.apply(new long[] {n, h}), mean.get(), f32.apply(new long[] {n}),
-                    act.apply(new long[] {n, f}), c.gatedMlp() ? act.apply(new long[] {n, f}) : null,
-                    act.apply(new long[] {n, f}));
+            if (recompute && i > 0) {
+                layers[i] = layers[0];
+                continue;
+            }
+            layers[i] = new LayerActs(saved.apply(new long[] {n, h}), mean.get(), savedF32.apply(new long[] {n}),
+                    saved.apply(new long[] {n, h}), saved.apply(new long[] {n, kv}), saved.apply(new long[] {n, kv}),
+                    saved.apply(new long[] {n, h}), savedF32.apply(new long[] {n * c.numHeads()}),
+                    saved.apply(new long[] {n, h}), saved.apply(new long[] {n, h}), mean.get(),
+                    savedF32.apply(new long[] {n}), saved.apply(new long[] {n, f}),
+                    c.gatedMlp() ? saved.apply(new long[] {n, f}) : null, saved.apply(new long[] {n, f}));
         }
-        normF = act.apply(new long[] {n, h});
+        normF = saved.apply(new long[] {n, h});
         meanF = mean.get();
-        rstdF = f32.apply(new long[] {n});
-        logits = withLogits ? act.apply(new long[] {n, c.vocabSize()}) : null;
-        losses = withLogits ? f32.apply(new long[] {n}) : null;
+        rstdF = savedF32.apply(new long[] {n});
+        logits = withLogits ? be.allocate(arena, MemoryCategory.LOGITS, at, n, c.vocabSize()) : null;
+        losses = withLogits ? be.allocate(arena, MemoryCategory.LOGITS, DType.F32, n) : null;
         if (c.linearBias()) {
-            ones = act.apply(new long[] {n, 1});
+            ones = work.apply(new long[] {n, 1});
             try (Arena host = Arena.ofConfined()) {
                 float[] one = new float[(int) n];
                 java.util.Arrays.fill(one, 1f);
@@ -84,15 +108,26 @@ final class Activations implements AutoCloseable {
         } else {
             ones = null;
         }
-        dResid = act.apply(new long[] {n, h});
-        dNorm = act.apply(new long[] {n, h});
-        dAtt = act.apply(new long[] {n, h});
-        dQ = act.apply(new long[] {n, h});
-        dK = act.apply(new long[] {n, kv});
-        dV = act.apply(new long[] {n, kv});
-        dGate = act.apply(new long[] {n, f});
-        dUp = c.gatedMlp() ? act.apply(new long[] {n, f}) : null;
-        dHidden = act.apply(new long[] {n, f});
+        dResid = work.apply(new long[] {n, h});
+        dNorm = work.apply(new long[] {n, h});
+        dAtt = work.apply(new long[] {n, h});
+        dQ = work.apply(new long[] {n, h});
+        dK = work.apply(new long[] {n, kv});
+        dV = work.apply(new long[] {n, kv});
+        dGate = work.apply(new long[] {n, f});
+        dUp = c.gatedMlp() ? work.apply(new long[] {n, f}) : null;
+        dHidden = work.apply(new long[] {n, f});
+        discardedNormGrads = be.allocate(arena, MemoryCategory.WORKSPACE, DType.F32, 2 * h);
+    }
+
+
+    /**
+     * Bytes of the activations a forward saves for the backward (every layer's, or with
+     * {@code recompute} the layer inputs and one layer's), at this capacity; not the logits, the
+     * inputs or the backward's scratch.
+     */
+    long savedBytes() {
+        return savedBytes;
     }
 
     /**

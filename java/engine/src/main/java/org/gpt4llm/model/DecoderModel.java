@@ -8,20 +8,21 @@ import java.util.ArrayList;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
-import java.util.Set;
 import org.gpt4llm.backend.Backend;
 import org.gpt4llm.backend.Backend.AttentionShape;
 import org.gpt4llm.backend.Backend.DecodeShape;
 import org.gpt4llm.backend.StepScalars;
 import org.gpt4llm.io.Checkpoint;
+import org.gpt4llm.memory.MemoryCategory;
 import org.gpt4llm.model.Activations.LayerActs;
 import org.gpt4llm.tensor.DType;
 import org.gpt4llm.tensor.Tensor;
 
 /**
  * A decoder-only transformer with a hand-written backward, llm.c style: the forward saves every
- * activation the backward needs, the backward walks the layers in reverse and accumulates into one
- * gradient tensor per parameter. One code path runs every {@link ModelConfig} family; the config
+ * activation the backward needs (or each layer's input, {@link #setRecompute}), the backward walks the
+ * layers in reverse and accumulates into one gradient tensor per parameter that trains (a frozen one
+ * has none, {@link #freeze}). One code path runs every {@link ModelConfig} family; the config
  * chooses the norm, the positions, the MLP and whether linear layers have biases. Parameters and
  * activations are stored in the backend's types (fp32 on the CPU, bf16 on a GPU); gradients are
  * fp32. Names are those of HF checkpoints.
@@ -44,17 +45,19 @@ import org.gpt4llm.tensor.Tensor;
 public final class DecoderModel implements AutoCloseable, DecodeModel {
     /** Shards written by {@link #save} stay below this size, as HF's default "5GB". */
     public static final long MAX_SHARD_BYTES = 5_000_000_000L;
-    /** Index of a block's first MLP layer among {@link ModelConfig#linearTargets}: q, k, v, o come first. */
-    private static final int MLP_TARGETS = 4;
+    private static final int MLP_TARGETS = DecoderLayout.MLP_TARGETS;
 
     private final Backend backend;
     private final ModelConfig cfg;
     private final boolean withHead;
     private final Arena paramArena = Arena.ofShared();
     private final Map<String, Tensor> params = new LinkedHashMap<>();
-    private final Map<String, Tensor> grads = new LinkedHashMap<>();
+    /** Only the parameters that train have a gradient buffer (none while the model only runs forward). */
+    private final Gradients gradients;
     private final List<Layer> layers = new ArrayList<>();
-    private final Tensor embed, dEmbed, posTable, dPosTable, lmHead, dLmHead;
+    private final Tensor embed, posTable, lmHead;
+    /** The parameter whose gradient the LM head's accumulates into (the embeddings when tied), or null. */
+    private final String lmHeadName;
     private final Norm finalNorm;
     private Activations act;
     /** Counts the reallocations of the buffers a training step's work reads (a captured step must not outlive them). */
@@ -71,12 +74,14 @@ public final class DecoderModel implements AutoCloseable, DecodeModel {
     private boolean training = true;
     private boolean forwardTraining;
     private long dropoutSeed, forwardDropoutSeed;
+    /** Keep only each layer's input in the forward and recompute the layer in the backward. */
+    private boolean recompute;
 
-    /** A norm's weight (and bias, LayerNorm only) with their gradients; b and db are null for RMSNorm. */
-    private record Norm(Tensor w, Tensor b, Tensor dw, Tensor db) {}
+    /** A norm's weight (and bias, LayerNorm only; null for RMSNorm); {@code name} is its module's. */
+    private record Norm(String name, Tensor w, Tensor b) {}
 
     /** A linear layer, y = x Wᵀ (+ b); {@code target} is its index in {@link ModelConfig#linearTargets}. */
-    private record Linear(int target, Tensor w, Tensor b, Tensor dw, Tensor db) {}
+    private record Linear(int target, String name, Tensor w, Tensor b) {}
 
     /** The weights of one decoder layer: the MLP's linear layers are gate, up, down or fc1, fc2. */
     private record Layer(Norm attnNorm, Linear q, Linear k, Linear v, Linear o, Norm mlpNorm, List<Linear> mlp) {}
@@ -85,19 +90,16 @@ public final class DecoderModel implements AutoCloseable, DecodeModel {
         this.backend = backend;
         this.cfg = cfg;
         this.withHead = withHead;
-        parameterShapes(cfg, withHead).forEach((name, shape) -> {
-            params.put(name, backend.allocate(paramArena, backend.weightType(), shape));
-            grads.put(name, backend.allocate(paramArena, DType.F32, shape));
-        });
+        Map<String, long[]> shapes = parameterShapes(cfg, withHead);
+        shapes.forEach((name, shape) -> params.put(name, backend.allocate(paramArena, MemoryCategory.WEIGHTS, backend.weightType(), shape)));
+        gradients = new Gradients(backend, shapes);
         String d = cfg.decoderPrefix();
         embed = params.get(d + "embed_tokens.weight");
-        dEmbed = grads.get(d + "embed_tokens.weight");
         posTable = params.get(d + "embed_positions.weight");
-        dPosTable = grads.get(d + "embed_positions.weight");
         finalNorm = norm(cfg.finalNormName());
         // tied embeddings: the head is the embedding matrix, and both gradients land in one tensor
-        lmHead = !withHead ? null : cfg.tieWordEmbeddings() ? embed : params.get("lm_head.weight");
-        dLmHead = !withHead ? null : cfg.tieWordEmbeddings() ? dEmbed : grads.get("lm_head.weight");
+        lmHeadName = !withHead ? null : cfg.tieWordEmbeddings() ? d + "embed_tokens.weight" : "lm_head.weight";
+        lmHead = !withHead ? null : params.get(lmHeadName);
         int targets = cfg.linearTargets().size();
         for (int l = 0; l < cfg.numLayers(); l++) {
             List<Linear> mlp = new ArrayList<>();
@@ -109,64 +111,29 @@ public final class DecoderModel implements AutoCloseable, DecodeModel {
     }
 
     private Norm norm(String name) {
-        return new Norm(params.get(name + ".weight"), params.get(name + ".bias"), grads.get(name + ".weight"),
-                grads.get(name + ".bias"));
+        return new Norm(name, params.get(name + ".weight"), params.get(name + ".bias"));
     }
 
     private Linear linear(int layer, int target) {
-        String name = linearName(cfg, layer, target);
-        return new Linear(target, params.get(name + ".weight"), params.get(name + ".bias"), grads.get(name + ".weight"),
-                grads.get(name + ".bias"));
-    }
-
-    /** The HF module name of linear layer {@code target} (index in {@link ModelConfig#linearTargets}) of a layer. */
-    static String linearName(ModelConfig c, int layer, int target) {
-        // block names: attention norm, q, k, v, o, MLP norm, MLP linears
-        int block = target < MLP_TARGETS ? target + 1 : target + 2;
-        return c.decoderPrefix() + "layers." + layer + "." + c.blockNames().get(block);
+        String name = DecoderLayout.linearName(cfg, layer, target);
+        return new Linear(target, name, params.get(name + ".weight"), params.get(name + ".bias"));
     }
 
     /** HF tensor names and shapes of a causal LM with this configuration, in checkpoint order. */
     public static Map<String, long[]> parameterShapes(ModelConfig c) {
-        return parameterShapes(c, true);
+        return DecoderLayout.parameterShapes(c, true);
     }
 
     /** As {@link #parameterShapes(ModelConfig)}, without {@code lm_head.weight} when {@code withHead} is false. */
     public static Map<String, long[]> parameterShapes(ModelConfig c, boolean withHead) {
-        Map<String, long[]> s = new LinkedHashMap<>();
-        long h = c.hiddenSize(), f = c.intermediateSize(), kv = c.kvDim();
-        String d = c.decoderPrefix();
-        List<String> names = c.blockNames();
-        s.put(d + "embed_tokens.weight", new long[] {c.vocabSize(), h});
-        if (c.learnedPositions()) {
-            s.put(d + "embed_positions.weight", new long[] {c.maxPositionEmbeddings() + OptConfig.POSITION_OFFSET, h});
-        }
-        for (int l = 0; l < c.numLayers(); l++) {
-            String p = d + "layers." + l + ".";
-            putNorm(s, c, p + names.get(0));
-            long[][] outIn = {{h, h}, {kv, h}, {kv, h}, {h, h}};
-            for (int t = 0; t < MLP_TARGETS; t++) putLinear(s, c, linearName(c, l, t), outIn[t][0], outIn[t][1]);
-            putNorm(s, c, p + names.get(MLP_TARGETS + 1));
-            int mlp = c.linearTargets().size() - MLP_TARGETS; // gate, up, down or fc1, fc2: the last one projects back
-            for (int i = 0; i < mlp; i++) {
-                boolean down = i == mlp - 1;
-                putLinear(s, c, linearName(c, l, MLP_TARGETS + i), down ? h : f, down ? f : h);
-            }
-        }
-        putNorm(s, c, c.finalNormName());
-        if (withHead && !c.tieWordEmbeddings()) s.put("lm_head.weight", new long[] {c.vocabSize(), h});
-        return s;
+        return DecoderLayout.parameterShapes(c, withHead);
     }
 
-    private static void putNorm(Map<String, long[]> s, ModelConfig c, String name) {
-        s.put(name + ".weight", new long[] {c.hiddenSize()});
-        if (c.layerNorm()) s.put(name + ".bias", new long[] {c.hiddenSize()});
+    /** A model with the zero weights allocation leaves, nothing uploaded: what {@code gpt4llm plan} builds to size a run. */
+    public static DecoderModel zeros(Backend backend, ModelConfig cfg) {
+        return new DecoderModel(backend, cfg, true);
     }
 
-    private static void putLinear(Map<String, long[]> s, ModelConfig c, String name, long out, long in) {
-        s.put(name + ".weight", new long[] {out, in});
-        if (c.linearBias()) s.put(name + ".bias", new long[] {out});
-    }
 
     /** HF initialisation: every matrix normal(0, 0.02), norm weights 1, biases 0. Deterministic in {@code seed}. */
     public static DecoderModel initRandom(Backend backend, ModelConfig cfg, long seed) {
@@ -271,9 +238,22 @@ public final class DecoderModel implements AutoCloseable, DecodeModel {
         return params;
     }
 
-    /** Gradients by HF name, accumulated by {@link #backward} until {@link #zeroGrad}. */
+    /**
+     * Gradients by HF name of the parameters that train (a frozen one, such as LoRA's base weights,
+     * has none), accumulated by {@link #backward} until {@link #zeroGrad}; allocated on first use.
+     */
     public Map<String, Tensor> gradients() {
-        return grads;
+        return gradients.all();
+    }
+
+    /** Bytes of every gradient buffer this model holds: its own parameters' and its adapters'. */
+    public long gradientBytes() {
+        return gradients.bytes() + (lora == null ? 0 : lora.gradientBytes());
+    }
+
+    /** Freezes parameters (HF names): no gradient buffer, no weight-gradient work, not seen by the optimizer. */
+    public void freeze(java.util.Collection<String> names) {
+        gradients.freeze(names);
     }
 
     public long parameterCount() {
@@ -281,11 +261,7 @@ public final class DecoderModel implements AutoCloseable, DecodeModel {
     }
 
     public void zeroGrad() {
-        for (Tensor g : grads.values()) {
-            // frozen base matrices never receive a gradient; the norms' by-product does
-            if (lora == null || g.rank() == 1) backend.zero(g);
-        }
-        if (lora != null) for (Tensor g : lora.gradients().values()) backend.zero(g);
+        for (Tensor g : trainableGradients().values()) backend.zero(g);
     }
 
     /**
@@ -296,6 +272,7 @@ public final class DecoderModel implements AutoCloseable, DecodeModel {
     public void enableLora(LoraConfig c, long seed) {
         if (lora != null) throw new IllegalStateException("LoRA is already enabled on this model");
         lora = new LoraAdapters(backend, cfg, c, seed);
+        gradients.freeze(params.keySet());
         bufferGeneration++;
     }
 
@@ -304,14 +281,40 @@ public final class DecoderModel implements AutoCloseable, DecodeModel {
         return lora == null ? null : lora.config();
     }
 
-    /** What an optimizer updates: every parameter (HF names), or with LoRA only the adapters (PEFT names). */
+    /** What an optimizer updates: the parameters not frozen (HF names), then the adapters with LoRA (PEFT names). */
     public Map<String, Tensor> trainableParameters() {
-        return lora == null ? params : lora.parameters();
+        Map<String, Tensor> out = new LinkedHashMap<>();
+        params.forEach((name, p) -> {
+            if (!gradients.frozen(name)) out.put(name, p);
+        });
+        if (lora != null) out.putAll(lora.parameters());
+        return out;
     }
 
     /** The gradients of {@link #trainableParameters}, under the same names. */
     public Map<String, Tensor> trainableGradients() {
-        return lora == null ? grads : lora.gradients();
+        Map<String, Tensor> out = new LinkedHashMap<>(gradients.all());
+        if (lora != null) out.putAll(lora.gradients());
+        return out;
+    }
+
+    /** With {@code recompute} a forward keeps each layer's input only; the backward recomputes the layer. */
+    public void setRecompute(boolean recompute) {
+        if (this.recompute == recompute) return;
+        this.recompute = recompute;
+        if (act != null) act.close();
+        act = null;
+        lastBatch = null;
+        bufferGeneration++;
+    }
+
+    public boolean recompute() {
+        return recompute;
+    }
+
+    /** Bytes of the activations a forward keeps for its backward (category {@code activations}), layers' and adapters'. */
+    public long activationBytes() {
+        return (act == null ? 0 : act.savedBytes()) + (lora == null ? 0 : lora.savedBytes());
     }
 
     /** Training mode applies LoRA dropout; evaluation does not. The mode of a forward also holds for its backward. */
@@ -330,8 +333,13 @@ public final class DecoderModel implements AutoCloseable, DecodeModel {
 
     /** Writes the adapters as a PEFT folder: adapter_config.json and adapter_model.safetensors, each atomically. */
     public void saveAdapter(Path dir, String baseModel) throws IOException {
+        saveAdapter(dir, baseModel, Map.of());
+    }
+
+    /** As above, with weights trained in full beside the adapters, by module name (a reward model's head). */
+    void saveAdapter(Path dir, String baseModel, Map<String, Tensor> modules) throws IOException {
         if (lora == null) throw new IllegalStateException("no LoRA adapters to save: enableLora was not called");
-        lora.save(dir, baseModel);
+        lora.save(dir, baseModel, modules);
     }
 
     /**
@@ -339,16 +347,15 @@ public final class DecoderModel implements AutoCloseable, DecodeModel {
      * when the model has none yet, then reads every adapter tensor, checking names and shapes.
      */
     public void loadAdapter(Path dir) throws IOException {
+        loadAdapter(dir, Map.of());
+    }
+
+    /** As above, reading also the weights {@link #saveAdapter(Path, String, Map)} wrote beside the adapters. */
+    void loadAdapter(Path dir, Map<String, Tensor> modules) throws IOException {
         LoraConfig c = LoraAdapters.readConfig(dir);
-        if (lora == null) {
-            enableLora(c, 0);
-        } else if (lora.config().rank() != c.rank() || lora.config().alpha() != c.alpha()
-                || !Set.copyOf(lora.config().targets()).equals(Set.copyOf(c.targets()))) {
-            throw new IOException(dir.resolve(LoraAdapters.CONFIG) + ": rank " + c.rank() + ", alpha " + c.alpha() + " on "
-                    + c.targets() + " does not match this model's adapters (rank " + lora.config().rank() + ", alpha "
-                    + lora.config().alpha() + " on " + lora.config().targets() + ")");
-        }
-        lora.load(dir);
+        if (lora == null) enableLora(c, 0);
+        else lora.requireSameShape(c, dir);
+        lora.load(dir, modules);
     }
 
     /** Folds the adapters into the base weights, W += (alpha/r) B A, and removes them: the model is a plain LLaMA again. */
@@ -357,6 +364,7 @@ public final class DecoderModel implements AutoCloseable, DecodeModel {
         lora.mergeInto(params);
         lora.close();
         lora = null;
+        gradients.unfreeze(params.keySet());
         bufferGeneration++;
     }
 
@@ -388,8 +396,8 @@ public final class DecoderModel implements AutoCloseable, DecodeModel {
         int batch = 0;
         long rows = 0;
         for (TokenBatch b : micro) {
-            checkTargets(b);
-            if (cfg.learnedPositions()) checkPositions(b);
+            BatchChecks.targets(cfg, b);
+            if (cfg.learnedPositions()) BatchChecks.positions(cfg, b);
             batch = Math.max(batch, b.batch());
             rows = Math.max(rows, b.size());
         }
@@ -426,7 +434,7 @@ public final class DecoderModel implements AutoCloseable, DecodeModel {
      * returns the hidden states h [B*T, C] (valid until the next forward).
      */
     public Tensor forwardHidden(TokenBatch batch) {
-        if (cfg.learnedPositions()) checkPositions(batch);
+        if (cfg.learnedPositions()) BatchChecks.positions(cfg, batch);
         ensureActivations(batch.batch(), batch.size());
         return runHidden(batch, act.load(batch, 0), null);
     }
@@ -451,21 +459,7 @@ public final class DecoderModel implements AutoCloseable, DecodeModel {
         }
         for (int l = 0; l < layers.size(); l++) {
             backend.rangePush("layer " + l);
-            Layer w = layers.get(l);
-            LayerActs s = a.layers[l];
-            Tensor xIn = a.resid[l].rows(0, n), xMid = s.mid().rows(0, n), xOut = a.resid[l + 1].rows(0, n);
-            Tensor n1 = s.norm1().rows(0, n), q = s.q().rows(0, n), k = s.k().rows(0, n), v = s.v().rows(0, n);
-            Tensor att = s.att().rows(0, n);
-            normForward(w.attnNorm, n1, rows(s.mean1(), n), s.rstd1().rows(0, n), xIn);
-            qkvForward(l, w, q, k, v, n1, in.positions(), a.ones, n, forwardTraining, forwardDropoutSeed);
-            backend.attentionForward(att, s.lse(shape), q, k, v, in.segments(), shape);
-            backend.copy(xMid, xIn);
-            linearForward(l, w.o, xMid, att, n, true);
-            Tensor n2 = s.norm2().rows(0, n), g = s.gate().rows(0, n), h = s.hidden().rows(0, n);
-            normForward(w.mlpNorm, n2, rows(s.mean2(), n), s.rstd2().rows(0, n), xMid);
-            mlpHidden(l, w, h, g, rows(s.up(), n), n2, a.ones, n, forwardTraining, forwardDropoutSeed);
-            backend.copy(xOut, xMid);
-            linearForward(l, w.mlp.getLast(), xOut, h, n, true);
+            layerForward(l, n, shape, a.resid[l + 1].rows(0, n));
             backend.rangePop();
         }
         Tensor xf = a.normF.rows(0, n);
@@ -473,6 +467,30 @@ public final class DecoderModel implements AutoCloseable, DecodeModel {
         lastBatch = batch;
         backend.rangePop();
         return xf;
+    }
+
+    /**
+     * Layer l of the forward from its input {@code resid[l]} to {@code xOut}, saving what its backward
+     * needs in {@code layers[l]}; the LoRA dropout masks are those of the last forward, so that a
+     * recomputation replays it exactly.
+     */
+    private void layerForward(int l, int n, AttentionShape shape, Tensor xOut) {
+        Activations a = act;
+        Layer w = layers.get(l);
+        LayerActs s = a.layers[l];
+        Tensor xIn = a.resid[l].rows(0, n), xMid = s.mid().rows(0, n);
+        Tensor n1 = s.norm1().rows(0, n), q = s.q().rows(0, n), k = s.k().rows(0, n), v = s.v().rows(0, n);
+        Tensor att = s.att().rows(0, n);
+        normForward(w.attnNorm, n1, rows(s.mean1(), n), s.rstd1().rows(0, n), xIn);
+        qkvForward(l, w, q, k, v, n1, in.positions(), a.ones, n, forwardTraining, forwardDropoutSeed);
+        backend.attentionForward(att, s.lse(shape), q, k, v, in.segments(), shape);
+        backend.copy(xMid, xIn);
+        linearForward(l, w.o, xMid, att, n, true);
+        Tensor n2 = s.norm2().rows(0, n), g = s.gate().rows(0, n), h = s.hidden().rows(0, n);
+        normForward(w.mlpNorm, n2, rows(s.mean2(), n), s.rstd2().rows(0, n), xMid);
+        mlpHidden(l, w, h, g, rows(s.up(), n), n2, a.ones, n, forwardTraining, forwardDropoutSeed);
+        backend.copy(xOut, xMid);
+        linearForward(l, w.mlp.getLast(), xOut, h, n, true);
     }
 
     /**
@@ -587,7 +605,8 @@ public final class DecoderModel implements AutoCloseable, DecodeModel {
         Activations a = act;
         int n = lastBatch.size();
         Tensor logits = a.logits.rows(0, n), xf = a.normF.rows(0, n);
-        if (lora == null) backend.matmul(dLmHead, logits, true, xf, false, 1f, 1f);
+        Tensor dLmHead = gradients.of(lmHeadName);
+        if (dLmHead != null) backend.matmul(dLmHead, logits, true, xf, false, 1f, 1f);
         Tensor dxn = a.dNorm.rows(0, n);
         backend.matmul(dxn, logits, false, lmHead, false, 1f, 0f);
         backwardDecoder(dxn);
@@ -615,14 +634,15 @@ public final class DecoderModel implements AutoCloseable, DecodeModel {
         Activations a = act;
         int n = lastBatch.size();
         AttentionShape shape = attentionShape(lastBatch);
-        // with LoRA the base weights are frozen: their gradient GEMMs are skipped (norm gradients still
-        // come out of the norm kernels, as a cheap by-product nobody reads)
-        boolean full = lora == null;
+        // a frozen norm's weight gradient still comes out of the norm kernel: into scratch nobody reads
+        backend.zero(a.discardedNormGrads);
         Tensor dxn = a.dNorm.rows(0, n), dres = a.dResid.rows(0, n);
         backend.zero(dres);
         normBackward(finalNorm, dres, dHidden, a.resid[layers.size()].rows(0, n), rows(a.meanF, n), a.rstdF.rows(0, n));
         for (int l = layers.size() - 1; l >= 0; l--) {
             backend.rangePush("layer " + l);
+            // the last layer's activations are still in the shared set; d xn is free until the layer's backward
+            if (a.recompute && l < layers.size() - 1) layerForward(l, n, shape, dxn);
             Layer w = layers.get(l);
             LayerActs s = a.layers[l];
             // MLP: x' = mid + W_out·h ; dres flows to mid unchanged
@@ -655,10 +675,11 @@ public final class DecoderModel implements AutoCloseable, DecodeModel {
             normBackward(w.attnNorm, dres, dxn, a.resid[l].rows(0, n), rows(s.mean1(), n), s.rstd1().rows(0, n));
             backend.rangePop();
         }
-        if (full) {
-            backend.embeddingBackward(dEmbed, in.tokens(), dres);
-            if (posTable != null) backend.embeddingBackward(dPosTable, in.positionIds(), dres);
-        }
+        String d = cfg.decoderPrefix();
+        Tensor dEmbed = gradients.of(d + "embed_tokens.weight");
+        if (dEmbed != null) backend.embeddingBackward(dEmbed, in.tokens(), dres);
+        Tensor dPosTable = posTable == null ? null : gradients.of(d + "embed_positions.weight");
+        if (dPosTable != null) backend.embeddingBackward(dPosTable, in.positionIds(), dres);
         lastBatch = null; // the logits now hold their gradient
     }
 
@@ -705,10 +726,9 @@ public final class DecoderModel implements AutoCloseable, DecodeModel {
 
     /** dW += dyᵀ x and db += Σ_rows dy (unless frozen), dx = dy W (+= with {@code accumulate}), then the adapter's part. */
     private void linearBackward(int layer, Linear lin, Tensor dx, Tensor dy, Tensor x, int n, boolean accumulate) {
-        if (lora == null) {
-            backend.matmul(lin.dw, dy, true, x, false, 1f, 1f);
-            if (lin.db != null) backend.matmul(lin.db.view(1, lin.db.numel()), act.ones.rows(0, n), true, dy, false, 1f, 1f);
-        }
+        Tensor dw = gradients.of(lin.name + ".weight"), db = lin.b == null ? null : gradients.of(lin.name + ".bias");
+        if (dw != null) backend.matmul(dw, dy, true, x, false, 1f, 1f);
+        if (db != null) backend.matmul(db.view(1, db.numel()), act.ones.rows(0, n), true, dy, false, 1f, 1f);
         backend.matmul(dx, dy, false, lin.w, false, 1f, accumulate ? 1f : 0f);
         loraBackward(layer, lin.target, dx, dy, x, n);
     }
@@ -720,23 +740,17 @@ public final class DecoderModel implements AutoCloseable, DecodeModel {
 
     /** dx += the norm's input gradient from dy; its weight (and bias) gradients accumulate. */
     private void normBackward(Norm nm, Tensor dx, Tensor dy, Tensor x, Tensor mean, Tensor rstd) {
-        if (cfg.layerNorm()) backend.layernormBackward(dx, nm.dw, nm.db, dy, x, nm.w, mean, rstd);
-        else backend.rmsnormBackward(dx, nm.dw, dy, x, nm.w, rstd);
+        Tensor dw = gradients.of(nm.name + ".weight"), db = nm.b == null ? null : gradients.of(nm.name + ".bias");
+        long c = cfg.hiddenSize();
+        if (dw == null) dw = act.discardedNormGrads.rows(0, c);
+        if (db == null && nm.b != null) db = act.discardedNormGrads.rows(c, c);
+        if (cfg.layerNorm()) backend.layernormBackward(dx, dw, db, dy, x, nm.w, mean, rstd);
+        else backend.rmsnormBackward(dx, dw, dy, x, nm.w, rstd);
     }
 
     /** The first n rows of a buffer that only some families have (LayerNorm's means), or null. */
     private static Tensor rows(Tensor t, int n) {
         return t == null ? null : t.rows(0, n);
-    }
-
-    /** A learned position table has max_position_embeddings rows to read; a longer row is one clear error. */
-    private void checkPositions(TokenBatch b) {
-        int max = -1;
-        for (int p : b.positions()) max = Math.max(max, p);
-        if (max >= cfg.maxPositionEmbeddings()) {
-            throw new IllegalArgumentException("position " + max + " is beyond max_position_embeddings "
-                    + cfg.maxPositionEmbeddings() + " of this " + cfg.modelType() + " model: use a shorter --max-len");
-        }
     }
 
     private void loraBackward(int layer, int target, Tensor dx, Tensor dy, Tensor x, int n) {
@@ -751,13 +765,13 @@ public final class DecoderModel implements AutoCloseable, DecodeModel {
     /** Activation buffers are sized for the largest batch (rows, and tokens of all rows) seen and reused. */
     private void ensureActivations(int batch, long tokens) {
         if (lora != null && lora.ensureRows(tokens)) bufferGeneration++;
-        if (act != null && act.capacity >= tokens && act.batchCapacity >= batch) return;
+        if (act != null && act.capacity >= tokens && act.batchCapacity >= batch && act.recompute == recompute) return;
         if (act != null) {
             batch = Math.max(batch, act.batchCapacity);
             tokens = Math.max(tokens, act.capacity);
             act.close();
         }
-        act = new Activations(backend, cfg, batch, (int) ((tokens + batch - 1) / batch), withHead);
+        act = new Activations(backend, cfg, batch, (int) ((tokens + batch - 1) / batch), withHead, recompute);
         bufferGeneration++;
     }
 
@@ -766,22 +780,11 @@ public final class DecoderModel implements AutoCloseable, DecodeModel {
      * before must not be replayed after.
      */
     public long bufferGeneration() {
-        return bufferGeneration;
+        return bufferGeneration + gradients.generation();
     }
 
     private void requireHead() {
         if (!withHead) throw new IllegalStateException("this model has no LM head: it is a reward model's backbone");
-    }
-
-    /** Every target of {@code b} is {@link TokenBatch#IGNORE} or a token of the vocabulary (the kernels trust them). */
-    private void checkTargets(TokenBatch b) {
-        int[] t = b.targets();
-        for (int row = 0; row < t.length; row++) {
-            if (t[row] != TokenBatch.IGNORE && (t[row] < 0 || t[row] >= cfg.vocabSize())) {
-                throw new IllegalArgumentException("target " + t[row] + " at row " + row + " is outside the vocabulary of "
-                        + cfg.vocabSize());
-            }
-        }
     }
 
     @Override
@@ -790,6 +793,7 @@ public final class DecoderModel implements AutoCloseable, DecodeModel {
         act = null;
         if (lora != null) lora.close();
         lora = null;
+        gradients.close();
         paramArena.close();
     }
 }

@@ -4,6 +4,7 @@ import java.lang.foreign.Arena;
 import java.util.Arrays;
 import org.gpt4llm.backend.Backend;
 import org.gpt4llm.backend.Backend.DecodeShape;
+import org.gpt4llm.memory.MemoryCategory;
 import org.gpt4llm.tensor.DType;
 import org.gpt4llm.tensor.Tensor;
 
@@ -64,7 +65,7 @@ public final class KvCacheSession implements DecodeSession {
             hidden = be.allocate(arena, at, capacity, f);
             last = be.allocate(arena, at, maxBatch, h);
             lastNorm = be.allocate(arena, at, maxBatch, h);
-            logits = be.allocate(arena, at, maxBatch, c.vocabSize());
+            logits = be.allocate(arena, MemoryCategory.LOGITS, at, maxBatch, c.vocabSize());
             if (c.linearBias()) {
                 ones = be.allocate(arena, at, capacity, 1);
                 try (Arena host = Arena.ofConfined()) {
@@ -94,8 +95,8 @@ public final class KvCacheSession implements DecodeSession {
         vCache = new Tensor[cfg.numLayers()];
         long cacheRows = (long) maxBatch * maxLength;
         for (int l = 0; l < cfg.numLayers(); l++) {
-            kCache[l] = backend.allocate(cacheArena, backend.activationType(), cacheRows, cfg.kvDim());
-            vCache[l] = backend.allocate(cacheArena, backend.activationType(), cacheRows, cfg.kvDim());
+            kCache[l] = backend.allocate(cacheArena, MemoryCategory.ACTIVATIONS, backend.activationType(), cacheRows, cfg.kvDim());
+            vCache[l] = backend.allocate(cacheArena, MemoryCategory.ACTIVATIONS, backend.activationType(), cacheRows, cfg.kvDim());
         }
     }
 

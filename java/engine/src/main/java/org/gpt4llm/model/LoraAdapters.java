@@ -12,6 +12,7 @@ import java.util.Arrays;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.Set;
 import java.util.SplittableRandom;
 import org.gpt4llm.backend.Backend;
 import org.gpt4llm.backend.LoraDropout;
@@ -19,6 +20,7 @@ import org.gpt4llm.backend.StepScalars;
 import org.gpt4llm.datagen.files.TextFiles;
 import org.gpt4llm.io.AtomicFiles;
 import org.gpt4llm.io.SafeTensors;
+import org.gpt4llm.memory.MemoryCategory;
 import org.gpt4llm.tensor.DType;
 import org.gpt4llm.tensor.Tensor;
 
@@ -77,12 +79,13 @@ final class LoraAdapters implements AutoCloseable {
             for (int l = 0; l < model.numLayers(); l++) {
                 for (int i = 0; i < targets.size(); i++) {
                     if (!cfg.targets(targets.get(i))) continue;
-                    String base = DecoderModel.linearName(model, l, i);
+                    String base = DecoderLayout.linearName(model, l, i);
                     long[] w = shapes.get(base + ".weight");
                     long out = w[0], in = w[1], r = cfg.rank();
-                    Adapter ad = new Adapter(base, backend.allocate(arena, backend.weightType(), r, in),
-                            backend.allocate(arena, backend.weightType(), out, r),
-                            backend.allocate(arena, DType.F32, r, in), backend.allocate(arena, DType.F32, out, r));
+                    Adapter ad = new Adapter(base, backend.allocate(arena, MemoryCategory.WEIGHTS, backend.weightType(), r, in),
+                            backend.allocate(arena, MemoryCategory.WEIGHTS, backend.weightType(), out, r),
+                            backend.allocate(arena, MemoryCategory.GRADIENTS, DType.F32, r, in),
+                            backend.allocate(arena, MemoryCategory.GRADIENTS, DType.F32, out, r));
                     float bound = (float) (1.0 / Math.sqrt(in));
                     float[] init = new float[(int) (r * in)];
                     for (int k = 0; k < init.length; k++) init[k] = (float) ((2 * rng.nextDouble() - 1) * bound);
@@ -115,8 +118,18 @@ final class LoraAdapters implements AutoCloseable {
         return layer * LoraConfig.LLAMA_TARGETS.size() + target;
     }
 
+
     LoraConfig config() {
         return cfg;
+    }
+
+    /** Refuses a folder's adapters ({@code c}, read from {@code dir}) of another rank, alpha or targets than these. */
+    void requireSameShape(LoraConfig c, Path dir) throws IOException {
+        if (cfg.rank() != c.rank() || cfg.alpha() != c.alpha() || !Set.copyOf(cfg.targets()).equals(Set.copyOf(c.targets()))) {
+            throw new IOException(dir.resolve(CONFIG) + ": rank " + c.rank() + ", alpha " + c.alpha() + " on " + c.targets()
+                    + " does not match this model's adapters (rank " + cfg.rank() + ", alpha " + cfg.alpha() + " on "
+                    + cfg.targets() + ")");
+        }
     }
 
     Map<String, Tensor> parameters() {
@@ -127,13 +140,25 @@ final class LoraAdapters implements AutoCloseable {
         return grads;
     }
 
+    /** Bytes of the adapters' gradient buffers. */
+    long gradientBytes() {
+        return grads.values().stream().mapToLong(t -> t.numel() * t.dtype().bytes()).sum();
+    }
+
+    /** Bytes of the forward's saved products dropout(x) Aᵀ, one per adapter (0 before the first forward). */
+    long savedBytes() {
+        if (savedArena == null) return 0;
+        long count = Arrays.stream(adapters).flatMap(Arrays::stream).filter(java.util.Objects::nonNull).count();
+        return count * savedRows * cfg.rank() * DType.F32.bytes();
+    }
+
     /** Makes room for the saved activations of a forward over {@code rows} tokens; true when it (re)allocated them. */
     boolean ensureRows(long rows) {
         if (savedArena != null && savedRows >= rows) return false;
         if (savedArena != null) savedArena.close();
         savedArena = Arena.ofShared();
         savedRows = rows;
-        for (Adapter[] layer : adapters) for (Adapter ad : layer) if (ad != null) ad.t = backend.allocate(savedArena, DType.F32, rows, cfg.rank());
+        for (Adapter[] layer : adapters) for (Adapter ad : layer) if (ad != null) ad.t = backend.allocate(savedArena, MemoryCategory.ACTIVATIONS, DType.F32, rows, cfg.rank());
         dt = backend.allocate(savedArena, DType.F32, rows, cfg.rank());
         return true;
     }
@@ -190,17 +215,27 @@ final class LoraAdapters implements AutoCloseable {
         return f;
     }
 
-    /** Writes {@code adapter_model.safetensors} then {@code adapter_config.json}, each atomically. */
-    void save(Path dir, String baseModel) throws IOException {
+    /** PEFT's name of the weight of module {@code module} trained in full beside the adapters ("score"). */
+    static String moduleName(String module) {
+        return "base_model.model." + module + ".weight";
+    }
+
+    /**
+     * Writes {@code adapter_model.safetensors} then {@code adapter_config.json}, each atomically.
+     * {@code modules} are weights trained in full beside the adapters by module name (PEFT's
+     * {@code modules_to_save}: a reward model's head, which makes the task {@code SEQ_CLS}).
+     */
+    void save(Path dir, String baseModel, Map<String, Tensor> modules) throws IOException {
         Files.createDirectories(dir);
         try (Arena host = Arena.ofConfined()) {
             Map<String, Tensor> onHost = new LinkedHashMap<>();
             params.forEach((name, p) -> onHost.put(name, backend.toHost(p, host)));
+            modules.forEach((module, p) -> onHost.put(moduleName(module), backend.toHost(p, host)));
             SafeTensors.write(dir.resolve(WEIGHTS), onHost, Map.of("format", "pt"));
         }
         ObjectNode c = JSON.createObjectNode();
         c.put("peft_type", "LORA");
-        c.put("task_type", "CAUSAL_LM");
+        c.put("task_type", modules.isEmpty() ? "CAUSAL_LM" : "SEQ_CLS");
         c.put("r", cfg.rank());
         c.put("lora_alpha", cfg.alpha());
         c.put("lora_dropout", cfg.dropout());
@@ -209,7 +244,8 @@ final class LoraAdapters implements AutoCloseable {
         c.put("fan_in_fan_out", false);
         c.put("base_model_name_or_path", baseModel);
         c.put("inference_mode", true);
-        c.putNull("modules_to_save");
+        if (modules.isEmpty()) c.putNull("modules_to_save");
+        else c.putArray("modules_to_save").addAll(modules.keySet().stream().map(JSON.getNodeFactory()::textNode).toList());
         AtomicFiles.writeJson(dir.resolve(CONFIG), c);
     }
 
@@ -247,8 +283,26 @@ final class LoraAdapters implements AutoCloseable {
         }
     }
 
-    /** Copies the tensors of {@code adapter_model.safetensors} into these adapters, checking names and shapes. */
-    void load(Path dir) throws IOException {
+    /** What an adapter folder adapts: its {@code task_type} ({@code CAUSAL_LM} when none) and base model ("" if none). */
+    record Adapted(String task, String baseModel) {}
+
+    static Adapted adapted(Path dir) throws IOException {
+        Path file = dir.resolve(CONFIG);
+        try {
+            JsonNode c = JSON.readTree(TextFiles.read(file));
+            return new Adapted(c.path("task_type").asText("CAUSAL_LM"), c.path("base_model_name_or_path").asText(""));
+        } catch (com.fasterxml.jackson.core.JacksonException e) {
+            throw new IOException(file + " is not valid JSON: " + e.getMessage(), e);
+        }
+    }
+
+    /**
+     * Copies the tensors of {@code adapter_model.safetensors} into these adapters and into
+     * {@code modules} (as {@link #save} wrote them), checking names and shapes.
+     */
+    void load(Path dir, Map<String, Tensor> modules) throws IOException {
+        Map<String, Tensor> targets = new LinkedHashMap<>(params);
+        modules.forEach((module, p) -> targets.put(moduleName(module), p));
         Path file = dir.resolve(WEIGHTS);
         if (!Files.isRegularFile(file)) {
             throw new IOException(dir + " has no " + WEIGHTS + (Files.exists(dir.resolve("adapter_model.bin"))
@@ -257,9 +311,9 @@ final class LoraAdapters implements AutoCloseable {
         try (Arena mapping = Arena.ofConfined()) {
             SafeTensors st = SafeTensors.open(file, mapping);
             for (String name : st.names()) {
-                if (!params.containsKey(name)) throw new IOException(file + ": tensor " + name + " is not a LoRA tensor of this model and config");
+                if (!targets.containsKey(name)) throw new IOException(file + ": tensor " + name + " is not a LoRA tensor of this model and config");
             }
-            for (var e : params.entrySet()) {
+            for (var e : targets.entrySet()) {
                 if (!st.contains(e.getKey())) throw new IOException(file + ": tensor " + e.getKey() + " is missing");
                 Tensor src = st.tensor(e.getKey());
                 if (!Arrays.equals(src.shape(), e.getValue().shape())) {

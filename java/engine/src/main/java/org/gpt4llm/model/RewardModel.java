@@ -12,6 +12,7 @@ import org.gpt4llm.backend.Backend;
 import org.gpt4llm.datagen.files.TextFiles;
 import org.gpt4llm.io.AtomicFiles;
 import org.gpt4llm.io.Checkpoint;
+import org.gpt4llm.memory.MemoryCategory;
 import org.gpt4llm.tensor.DType;
 import org.gpt4llm.tensor.Tensor;
 
@@ -28,18 +29,25 @@ import org.gpt4llm.tensor.Tensor;
  * RewardTrainer writes): the backbone's tensors under their causal-LM names, the head as
  * {@code score.weight} [1, C], and a config.json naming the architecture, {@code num_labels: 1} and the
  * pad token that marks where sequences end. DeepSpeed-Chat's head name {@code v_head.weight} is read too.
+ *
+ * <p>With LoRA ({@link #enableLora}) the backbone is frozen and only its adapters and the head train;
+ * such a reward model is saved as a PEFT folder of task {@code SEQ_CLS} (the adapters, and the head in
+ * full as {@code modules_to_save: ["score"]}) naming its base model, and {@link #loadTrained} reads it
+ * back on top of that base.
  */
 public final class RewardModel implements AutoCloseable {
     /** The head's tensor name in the files written, as transformers names a classifier. */
     public static final String HEAD = "score.weight";
     /** Also accepted when reading (DeepSpeed-Chat's reward models). */
     public static final String V_HEAD = "v_head.weight";
+    /** The head's module, saved in full beside LoRA adapters. */
+    private static final String HEAD_MODULE = "score";
 
     private final DecoderModel backbone;
     private final Backend backend;
     private final Arena arena = Arena.ofShared();
     private final Tensor head, dHead;
-    private final Map<String, Tensor> params = new LinkedHashMap<>(), grads = new LinkedHashMap<>();
+    private final Map<String, Tensor> params = new LinkedHashMap<>();
     private final int padTokenId;
     private Arena bufferArena;
     private long bufferRows;
@@ -52,12 +60,11 @@ public final class RewardModel implements AutoCloseable {
         this.backend = backbone.backend();
         this.padTokenId = padTokenId;
         int c = backbone.config().hiddenSize();
-        head = backend.allocate(arena, backend.weightType(), 1, c);
-        dHead = backend.allocate(arena, DType.F32, 1, c);
+        head = backend.allocate(arena, MemoryCategory.WEIGHTS, backend.weightType(), 1, c);
+        dHead = backend.allocate(arena, MemoryCategory.GRADIENTS, DType.F32, 1, c);
+        backend.zero(dHead);
         params.putAll(backbone.parameters());
         params.put(HEAD, head);
-        grads.putAll(backbone.gradients());
-        grads.put(HEAD, dHead);
     }
 
     /**
@@ -69,9 +76,41 @@ public final class RewardModel implements AutoCloseable {
         return load(backend, dir, seed, defaultPadId, true);
     }
 
-    /** A saved reward model only: a folder without a reward head is one clear error (nothing to score with). */
+    /**
+     * A saved reward model only: a folder without a reward head is one clear error (nothing to score
+     * with). A LoRA reward model's adapter folder loads on top of the base model it names.
+     */
     public static RewardModel loadTrained(Backend backend, Path dir, int defaultPadId) throws IOException {
-        return load(backend, dir, 0, defaultPadId, false);
+        if (!isAdapter(dir)) return load(backend, dir, 0, defaultPadId, false);
+        RewardModel rm = load(backend, modelFolder(dir), 0, defaultPadId, true);
+        try {
+            rm.loadAdapter(dir);
+        } catch (IOException | RuntimeException e) {
+            rm.close();
+            throw e;
+        }
+        return rm;
+    }
+
+    /** Whether {@code dir} is a PEFT adapter folder (adapter_config.json, no config.json of a model). */
+    public static boolean isAdapter(Path dir) {
+        return Files.isRegularFile(dir.resolve(LoraAdapters.CONFIG)) && !Files.isRegularFile(dir.resolve("config.json"));
+    }
+
+    /**
+     * The folder holding the model's config.json and weights: {@code dir} itself, or for a LoRA reward
+     * model's adapter folder the base model it names (a relative name read against the working folder).
+     */
+    public static Path modelFolder(Path dir) throws IOException {
+        if (!isAdapter(dir)) return dir;
+        String name = rewardAdapterBase(dir);
+        Path file = dir.resolve(LoraAdapters.CONFIG);
+        if (name.isEmpty()) throw new IOException(file + " names no base_model_name_or_path to load the adapters on");
+        Path base = Path.of(name);
+        if (!Files.isRegularFile(base.resolve("config.json"))) {
+            throw new IOException(file + ": its base model " + base + " has no config.json");
+        }
+        return base;
     }
 
     private static RewardModel load(Backend backend, Path dir, long seed, int defaultPadId, boolean newHead)
@@ -107,6 +146,16 @@ public final class RewardModel implements AutoCloseable {
             }
             return rm;
         }
+    }
+
+    /** The base model an adapter folder names, after checking that it is a reward model's (task SEQ_CLS). */
+    private static String rewardAdapterBase(Path dir) throws IOException {
+        LoraAdapters.Adapted a = LoraAdapters.adapted(dir);
+        if (!"SEQ_CLS".equals(a.task())) {
+            throw new IOException(dir.resolve(LoraAdapters.CONFIG) + ": task_type " + a.task()
+                    + " is not a reward model's (SEQ_CLS); train one with gpt4llm rm --lora-rank");
+        }
+        return a.baseModel();
     }
 
     /** A random-init reward model (HF initialisation, head included), for tests and from-scratch runs. */
@@ -156,14 +205,49 @@ public final class RewardModel implements AutoCloseable {
         return Collections.unmodifiableMap(params);
     }
 
-    /** Their gradients, accumulated by {@link #backward} until {@link #zeroGrad}. */
+    /** What trains: the backbone's weights (or with LoRA its adapters), then {@link #HEAD}. */
+    public Map<String, Tensor> trainableParameters() {
+        Map<String, Tensor> out = new LinkedHashMap<>(backbone.trainableParameters());
+        out.put(HEAD, head);
+        return Collections.unmodifiableMap(out);
+    }
+
+    /** The gradients of {@link #trainableParameters}, accumulated by {@link #backward} until {@link #zeroGrad}. */
     public Map<String, Tensor> gradients() {
-        return Collections.unmodifiableMap(grads);
+        Map<String, Tensor> out = new LinkedHashMap<>(backbone.trainableGradients());
+        out.put(HEAD, dHead);
+        return Collections.unmodifiableMap(out);
+    }
+
+    /** Bytes of every gradient buffer: the backbone's (its adapters' with LoRA) and the head's. */
+    public long gradientBytes() {
+        return backbone.gradientBytes() + dHead.numel() * dHead.dtype().bytes();
     }
 
     public void zeroGrad() {
         backbone.zeroGrad();
         backend.zero(dHead);
+    }
+
+    /** Freezes the backbone and adds LoRA adapters to it ({@link DecoderModel#enableLora}); the head still trains. */
+    public void enableLora(LoraConfig c, long seed) {
+        backbone.enableLora(c, seed);
+    }
+
+    /** The LoRA configuration, or null when every weight trains. */
+    public LoraConfig loraConfig() {
+        return backbone.loraConfig();
+    }
+
+    /** Writes the adapters and the head as a PEFT {@code SEQ_CLS} folder on {@code baseModel}, each file atomically. */
+    public void saveAdapter(Path dir, String baseModel) throws IOException {
+        backbone.saveAdapter(dir, baseModel, Map.of(HEAD_MODULE, head));
+    }
+
+    /** Reads back what {@link #saveAdapter} wrote: the adapters (LoRA enabled with their config if need be) and the head. */
+    public void loadAdapter(Path dir) throws IOException {
+        rewardAdapterBase(dir); // one sentence for an adapter that is not a reward model's
+        backbone.loadAdapter(dir, Map.of(HEAD_MODULE, head));
     }
 
     /**
@@ -213,7 +297,7 @@ public final class RewardModel implements AutoCloseable {
         if (bufferArena != null) bufferArena.close();
         bufferArena = Arena.ofShared();
         bufferRows = rows;
-        values = backend.allocate(bufferArena, DType.F32, rows, 1);
+        values = backend.allocate(bufferArena, MemoryCategory.LOGITS, DType.F32, rows, 1);
         dValues = backend.allocate(bufferArena, backend.activationType(), rows, 1);
         dHidden = backend.allocate(bufferArena, backend.activationType(), rows, config().hiddenSize());
     }

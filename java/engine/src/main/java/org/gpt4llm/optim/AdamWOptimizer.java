@@ -6,6 +6,7 @@ import java.util.Map;
 import java.util.function.Predicate;
 import org.gpt4llm.backend.Backend;
 import org.gpt4llm.backend.StepScalars;
+import org.gpt4llm.memory.MemoryCategory;
 import org.gpt4llm.tensor.DType;
 import org.gpt4llm.tensor.Tensor;
 
@@ -46,12 +47,12 @@ public final class AdamWOptimizer implements AutoCloseable {
             if (g == null) throw new IllegalArgumentException("no gradient for parameter " + e.getKey());
             Tensor p = e.getValue(), master = null;
             if (p.dtype() != DType.F32) {
-                master = backend.allocate(arena, DType.F32, p.shape());
+                master = backend.allocate(arena, MemoryCategory.MASTER_WEIGHTS, DType.F32, p.shape());
                 backend.convert(master, p);
             }
             Backend.AdamW slotHp = decays.test(e.getKey()) ? hp : new Backend.AdamW(hp.beta1(), hp.beta2(), hp.eps(), 0f);
-            slots.put(e.getKey(), new Slot(p, master, g, backend.allocate(arena, DType.F32, p.shape()),
-                    backend.allocate(arena, DType.F32, p.shape()), slotHp));
+            slots.put(e.getKey(), new Slot(p, master, g, backend.allocate(arena, MemoryCategory.MOMENTS, DType.F32, p.shape()),
+                    backend.allocate(arena, MemoryCategory.MOMENTS, DType.F32, p.shape()), slotHp));
         }
     }
 

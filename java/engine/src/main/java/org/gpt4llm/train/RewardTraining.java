@@ -17,7 +17,9 @@ import org.gpt4llm.tensor.Tensor;
  * of one prompt's responses with score_i > score_j of {@code -log σ(r_i - r_j - margin) +
  * centerCoef (r_i + r_j)²} (InstructGPT's K-choose-2 comparisons; TRL's margin and
  * {@code center_rewards_coefficient}), computed by the backend's pairwise-loss kernel. Every weight is
- * trained; checkpoints are reward-model folders with the base's tokenizer files.
+ * trained, or with LoRA ({@link RewardModel#enableLora} already called) the adapters and the head;
+ * checkpoints are reward-model folders (with LoRA, PEFT adapter folders naming the base) with the
+ * base's tokenizer files.
  *
  * <p>Held-out metrics over the same pairs: {@code eval_accuracy} (the share with r_i > r_j),
  * {@code eval_chosen_reward} and {@code eval_rejected_reward} (mean rewards of the better and the
@@ -79,8 +81,18 @@ public final class RewardTraining implements TrainableModel<RewardBatch> {
     }
 
     @Override
+    public void setTraining(boolean training) {
+        rm.backbone().setTraining(training);
+    }
+
+    @Override
+    public void setDropoutSeed(long seed) {
+        rm.backbone().setDropoutSeed(seed);
+    }
+
+    @Override
     public Map<String, Tensor> trainableParameters() {
-        return rm.parameters();
+        return rm.trainableParameters();
     }
 
     @Override
@@ -90,6 +102,15 @@ public final class RewardTraining implements TrainableModel<RewardBatch> {
 
     @Override
     public Map<String, Double> evaluate(Iterable<RewardBatch> batches) {
+        setTraining(false);
+        try {
+            return heldOut(batches);
+        } finally {
+            setTraining(true);
+        }
+    }
+
+    private Map<String, Double> heldOut(Iterable<RewardBatch> batches) {
         double lossSum = 0;
         long[] counts = new long[2];      // pairs, pairs the rewards order correctly
         double[] rewardSums = new double[2]; // of the chosen and of the rejected responses
@@ -119,12 +140,14 @@ public final class RewardTraining implements TrainableModel<RewardBatch> {
 
     @Override
     public void save(Path dir) throws IOException {
-        rm.save(dir);
+        if (rm.loraConfig() == null) rm.save(dir);
+        else rm.saveAdapter(dir, base == null ? "" : base.toAbsolutePath().normalize().toString());
         TokenizerFiles.copy(base, dir);
     }
 
     @Override
     public void restore(Path dir) throws IOException {
-        CheckpointStore.restoreWeights(dir, rm.backend(), rm.parameters());
+        if (rm.loraConfig() == null) CheckpointStore.restoreWeights(dir, rm.backend(), rm.parameters());
+        else rm.loadAdapter(dir);
     }
 }

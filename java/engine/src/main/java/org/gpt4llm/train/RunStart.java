@@ -19,9 +19,12 @@ import org.gpt4llm.io.FileFingerprint;
  * {@code final/} already holds the last step.
  */
 public final class RunStart {
-    /** Keys that may differ between a run and its resumption without changing what it computes. */
+    /**
+     * Keys that may differ between a run and its resumption without changing what it computes
+     * ({@code recompute} trades memory for work, so a run may turn it on to fit after all).
+     */
     private static final Set<String> RESUMABLE_CHANGES = Set.of("resume", "keep", "save_every", "backend", "out", "model",
-            "accept_changed_data");
+            "accept_changed_data", "recompute");
 
     private final TrainConfig cfg;
     private final TrainerState finished;

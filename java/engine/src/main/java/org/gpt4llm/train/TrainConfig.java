@@ -67,7 +67,8 @@ public record TrainConfig(
         boolean evalOnStart,
         double margin,
         double centerRewardsCoefficient,
-        boolean cudaGraph) {
+        boolean cudaGraph,
+        boolean recompute) {
     static final ObjectMapper JSON = new ObjectMapper()
             .enable(DeserializationFeature.FAIL_ON_UNKNOWN_PROPERTIES)
             .enable(DeserializationFeature.ACCEPT_SINGLE_VALUE_AS_ARRAY)
@@ -241,6 +242,11 @@ public record TrainConfig(
          * every micro-batch padded to the longest row of the data so that their shapes repeat.
          */
         private boolean cudaGraph;
+        /**
+         * Keep only each decoder layer's input during the forward and recompute the layer in the
+         * backward: the same gradients, less activation memory, about one more forward of work.
+         */
+        private boolean recompute;
 
         private Builder() {}
 
@@ -268,7 +274,8 @@ public record TrainConfig(
             return new TrainConfig(model, out, backend, seed, data, maxLen, epochs, maxSteps, lr, batch, microBatch,
                     warmupRatio, schedule, weightDecay, gradClip, evalEvery, saveEvery, keep, resume, acceptChangedData,
                     loraRank, loraAlpha, loraDropout, loraTargets, trainOnInputs, texts, packing, strict, evalFraction,
-                    template, evalOnStart, margin, centerRewardsCoefficient, cudaGraph);
+                    template, evalOnStart, margin, centerRewardsCoefficient, cudaGraph,
+                    recompute);
         }
 
         public Builder model(String v) {
@@ -438,6 +445,11 @@ public record TrainConfig(
 
         public Builder cudaGraph(boolean v) {
             cudaGraph = v;
+            return this;
+        }
+
+        public Builder recompute(boolean v) {
+            recompute = v;
             return this;
         }
     }

@@ -21,8 +21,9 @@ import org.gpt4llm.data.BatchSource;
  * reward models (batches of scored responses) alike:
  * <pre>
  * config.json           the resolved configuration
- * metrics.jsonl         per step: step, epoch, loss, lr, grad_norm, tokens_per_s (+ eval_loss and the
- *                       model's other held-out metrics on eval steps)
+ * metrics.jsonl         per step: step, epoch, loss, lr, grad_norm, tokens_per_s, peak_device_bytes (the
+ *                       backend's high-water mark of live bytes so far; + peak_host_bytes where state lives
+ *                       on the host) (+ eval_loss and the model's other held-out metrics on eval steps)
  * loss.png              training and held-out loss against the step (+ accuracy.png for a reward model)
  * checkpoint-STEP/      every --save-every steps, the newest --keep kept
  * final/                what was trained, after the last step
@@ -124,6 +125,8 @@ public final class Trainer<B extends Batch> {
                 }
             }
             Path lastGood = latest.orElse(null);
+            // peak_device_bytes: the high-water mark of this run's steps, from the weights and optimizer state up
+            be.memory().resetPeak();
             Map<String, Double> firstEval = null, lastEval = null;
             double loss = Double.NaN;
             try (MetricsLog metrics = new MetricsLog(metricsFile, metricsLines);
@@ -177,6 +180,8 @@ public final class Trainer<B extends Batch> {
                         line.put("lr", lr);
                         line.put("grad_norm", norm);
                         line.put("tokens_per_s", Math.round(tokensPerS * 10) / 10.0);
+                        line.put("peak_device_bytes", be.memory().peakDeviceBytes());
+                        if (be.memory().peakHostBytes() > 0) line.put("peak_host_bytes", be.memory().peakHostBytes());
                         evalMetrics.forEach(line::put);
                         metrics.append(line);
                         progress.step(done, loss, lr, tokensPerS, evalLoss);

@@ -160,7 +160,9 @@ class DataParallelTest {
         Run one = run(kind, "lora", 0, 0, config(kind + "-lora-1", 2), seed, -1, -1);
         Run many = run(kind, "lora", 2, zero, config(kind + "-lora-2", 2), seed, -1, -1);
         boolean bf16 = kind.equals("cuda-emu");
-        assertClose(one, many, bf16 ? 5e-4 : 1e-6, bf16 ? 2e-3 : 1e-4, bf16 ? 8e-3 : 1e-5, "LoRA on " + kind);
+        // B starts at 0, so A's first gradients are tiny and AdamW turns their rounding into steps of ~lr:
+        // the adapters differ more than full weights do (measured 2.8e-5 on the cpu)
+        assertClose(one, many, bf16 ? 5e-4 : 1e-6, bf16 ? 2e-3 : 1e-4, bf16 ? 8e-3 : 2e-4, "LoRA on " + kind);
     }
 
     @Test

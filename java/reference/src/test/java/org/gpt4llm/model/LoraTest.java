@@ -94,10 +94,8 @@ class LoraTest {
                 assertTrue(err < TOL, ctx + ": gradient of " + e.getKey() + " rel err " + err);
                 worst = Math.max(worst, err);
             }
-            // frozen: no base matrix received a gradient
-            ours.gradients().forEach((name, g) -> {
-                if (g.rank() == 2) assertTrue(isZero(g.toFloatArray()), ctx + ": base gradient " + name + " was computed");
-            });
+            // frozen: the base weights have no gradient buffer at all
+            assertTrue(ours.gradients().isEmpty(), ctx + ": base gradients " + ours.gradients().keySet());
             System.out.printf("%s: loss %.6f vs libtorch %.6f, logits rel err %.2e, worst adapter gradient rel err %.2e%n",
                     ctx, lossOurs, lossRef, logitsErr, worst);
         }
@@ -151,7 +149,7 @@ class LoraTest {
             m.forward(b);
             float[] withAdapter = LlamaModelTest.nonPadRows(m.logits().toFloatArray(), b, GQA);
             m.mergeLora();
-            assertTrue(m.loraConfig() == null && m.trainableParameters() == m.parameters());
+            assertTrue(m.loraConfig() == null && m.trainableParameters().equals(m.parameters()));
             m.forward(b);
             double err = Numerics.relErr(LlamaModelTest.nonPadRows(m.logits().toFloatArray(), b, GQA), withAdapter);
             assertTrue(err < 1e-5, "merged logits rel err " + err);

@@ -11,6 +11,7 @@ import java.util.Random;
 import org.bytedeco.javacpp.PointerScope;
 import org.gpt4llm.backend.Backend;
 import org.gpt4llm.runtime.Backends;
+import org.gpt4llm.backend.LoraDropout;
 import org.gpt4llm.backend.RewardPairs;
 import org.gpt4llm.data.RewardBatch;
 import org.gpt4llm.reference.Torch;
@@ -58,8 +59,28 @@ class RewardModelTest {
         }
     }
 
+    /**
+     * LoRA on the backbone (dropout on, with the masks our kernels draw given to libtorch): the
+     * adapters' and the head's gradients against libtorch's, and no other weight has one.
+     */
+    @Test
+    void llamaLoraRewardModelMatchesLibtorch() {
+        long seed = TestSeeds.next();
+        Random rng = new Random(seed);
+        LoraConfig lc = new LoraConfig(3, 6f, 0.2f, List.of("q_proj", "v_proj", "o_proj", "up_proj", "down_proj"));
+        try (Arena arena = Arena.ofConfined()) {
+            compare("llama LoRA, seed " + seed, LLAMA, LlamaModelTest.tensors(arena, LLAMA,
+                    LlamaModelTest.randomWeights(LLAMA, rng)), rng, weights -> new TorchLlama(LLAMA, weights, 2), lc);
+        }
+    }
+
     private static void compare(String what, ModelConfig cfg, Map<String, Tensor> backbone, Random rng,
                                 java.util.function.Function<Map<String, Tensor>, TorchDecoder> reference) {
+        compare(what, cfg, backbone, rng, reference, null);
+    }
+
+    private static void compare(String what, ModelConfig cfg, Map<String, Tensor> backbone, Random rng,
+                                java.util.function.Function<Map<String, Tensor>, TorchDecoder> reference, LoraConfig lc) {
         int c = cfg.hiddenSize();
         // three prompts with K = 3, 2 and 4 responses of different lengths; ties in the last one
         int[][] rows = new int[9][];
@@ -83,16 +104,33 @@ class RewardModelTest {
             float oursLoss;
             float[] oursRewards;
             Map<String, float[]> oursGrads = new LinkedHashMap<>();
+            Map<String, float[]> adapters = new LinkedHashMap<>();
+            long stepSeed = rng.nextLong();
             try (RewardModel rm = RewardModel.fromWeights(be, cfg, weights, 0)) {
+                if (lc != null) {
+                    rm.enableLora(lc, 1);
+                    rm.backbone().trainableParameters().forEach((name, t) -> {
+                        float[] v = Numerics.normal(rng, (int) t.numel(), 0.2f);
+                        be.upload(t, Tensor.of(arena, v, t.shape()));
+                        adapters.put(name, v);
+                    });
+                }
                 RewardTraining task = new RewardTraining(rm, null, margin, center);
+                task.setDropoutSeed(stepSeed);
                 task.zeroGrad();
                 oursLoss = task.forward(batch);
                 task.backward(1f / pairs);
-                oursRewards = rm.rewards(tokens, last);
+                oursRewards = rm.rewards(tokens, last); // the same dropout seed: the same masks
                 rm.gradients().forEach((name, g) -> oursGrads.put(name, be.download(g)));
             }
 
             try (TorchDecoder ref = reference.apply(backbone); PointerScope scope = new PointerScope()) {
+                if (lc != null) {
+                    TorchLlama llama = (TorchLlama) ref;
+                    llama.enableLora(lc.rank(), lc.scale(), lc.targets(), adapters);
+                    llama.setLoraMasks((layer, target, r, cols) -> LoraDropout.mask(LoraAdapters.dropoutSeed(stepSeed, layer,
+                            LoraConfig.LLAMA_TARGETS.indexOf(target)), r, cols, lc.dropout()));
+                }
                 ref.forward(tokens);
                 org.bytedeco.pytorch.Tensor v = Torch.floats(head, c);
                 v.set_requires_grad(true);
@@ -108,8 +146,11 @@ class RewardModelTest {
                 assertTrue(Numerics.relErr(oursRewards, refRewards) < TOL, what + ": rewards");
                 assertEquals(refLoss, oursLoss, TOL * Math.abs(refLoss), what + ": loss");
                 LlamaModelTest.assertGradientsMatch(oursGrads, refGrads, what);
-                assertEquals(List.copyOf(refGrads.keySet()).stream().filter(n -> !n.equals("lm_head.weight")).sorted().toList(),
-                        oursGrads.keySet().stream().sorted().toList(), what + ": the weights that get gradients");
+                List<String> trained = lc == null
+                        ? refGrads.keySet().stream().filter(n -> !n.equals("lm_head.weight")).toList()
+                        : java.util.stream.Stream.concat(adapters.keySet().stream(), java.util.stream.Stream.of(RewardModel.HEAD)).toList();
+                assertEquals(trained.stream().sorted().toList(), oursGrads.keySet().stream().sorted().toList(),
+                        what + ": the weights that get gradients");
             }
         }
     }

@@ -30,6 +30,32 @@ public final class DecoderInputs {
         return w;
     }
 
+    /**
+     * Rows of {@code t} tokens holding packed sequences of the given lengths, padding after them:
+     * positions restart at 0 in each sequence, segments count 1, 2, … and each token predicts the
+     * next one of its own sequence.
+     */
+    public static TokenBatch packed(int t, int[][] lengths, int vocab, Random rng) {
+        int bsz = lengths.length, n = bsz * t;
+        int[] tok = new int[n], tgt = new int[n], pos = new int[n], seg = new int[n];
+        for (int r = 0; r < bsz; r++) {
+            int j = 0;
+            for (int s = 0; s < lengths[r].length; s++) {
+                for (int k = 0; k < lengths[r][s]; k++, j++) {
+                    tok[r * t + j] = rng.nextInt(vocab);
+                    pos[r * t + j] = k;
+                    seg[r * t + j] = s + 1;
+                }
+            }
+            if (j > t) throw new IllegalArgumentException("sequences longer than the row");
+            for (int k = 0; k < t; k++) {
+                int i = r * t + k;
+                tgt[i] = k + 1 < t && seg[i] != 0 && seg[i + 1] == seg[i] ? tok[i + 1] : TokenBatch.IGNORE;
+            }
+        }
+        return new TokenBatch(bsz, t, tok, tgt, pos, seg);
+    }
+
     /** Batch indices of the last token of every sequence (each packed segment of each row): where a reward is read. */
     public static int[] lastTokens(TokenBatch b) {
         List<Integer> last = new ArrayList<>();

@@ -1,6 +1,8 @@
 package org.gpt4llm.backend.cpu;
 
 import java.lang.foreign.Arena;
+import org.gpt4llm.memory.MemoryCategory;
+import org.gpt4llm.memory.MemoryLedger;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
 import java.util.Arrays;
@@ -17,6 +19,7 @@ import org.gpt4llm.tensor.Tensor;
  */
 public final class CpuBackend implements Backend {
     private final int threads;
+    private final MemoryLedger memory = new MemoryLedger();
 
     /** Uses {@code threads} threads for OpenBLAS and for our OpenMP kernels alike. */
     public CpuBackend(int threads) {
@@ -42,8 +45,15 @@ public final class CpuBackend implements Backend {
     }
 
     @Override
-    public Tensor allocate(Arena arena, DType dtype, long... shape) {
-        return Tensor.allocate(arena, dtype, shape);
+    public Tensor allocate(Arena arena, MemoryCategory category, DType dtype, long... shape) {
+        Tensor t = Tensor.allocate(arena, dtype, shape);
+        memory.track(arena, MemoryLedger.Side.DEVICE, category, t.byteSize());
+        return t;
+    }
+
+    @Override
+    public MemoryLedger memory() {
+        return memory;
     }
 
     @Override

@@ -1,6 +1,8 @@
 package org.gpt4llm.backend.cuda;
 
 import java.lang.foreign.Arena;
+import org.gpt4llm.memory.MemoryCategory;
+import org.gpt4llm.memory.MemoryLedger;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
 import org.gpt4llm.backend.Backend;
@@ -29,15 +31,19 @@ import org.gpt4llm.backend.cuda.device.EmuDevice;
  * JCuda, or the CPU emulation for {@code cuda-emu}), GEMM through the device (cuBLAS or OpenBLAS).
  */
 public final class CudaBackend implements Backend {
+    /** The storage type of weights and activations here (gradients, master weights and moments are fp32). */
+    public static final DType STORAGE_TYPE = DType.BF16;
+
     private final Device device;
+    private final MemoryLedger memory = new MemoryLedger();
     private final Arena scratchArena = Arena.ofShared();
     private final Tensor sumsq;
     private final LoraKernels.Workspace loraWorkspace;
 
     public CudaBackend(Device device) {
         this.device = device;
-        this.sumsq = device.allocate(scratchArena, DType.F32, 1);
-        this.loraWorkspace = new LoraKernels.Workspace(device);
+        this.sumsq = allocate(scratchArena, MemoryCategory.WORKSPACE, DType.F32, 1);
+        this.loraWorkspace = new LoraKernels.Workspace(device, memory);
     }
 
     public Device device() {
@@ -57,17 +63,24 @@ public final class CudaBackend implements Backend {
 
     @Override
     public DType activationType() {
-        return DType.BF16;
+        return STORAGE_TYPE;
     }
 
     @Override
     public DType weightType() {
-        return DType.BF16;
+        return STORAGE_TYPE;
     }
 
     @Override
-    public Tensor allocate(Arena arena, DType dtype, long... shape) {
-        return device.allocate(arena, dtype, shape);
+    public Tensor allocate(Arena arena, MemoryCategory category, DType dtype, long... shape) {
+        Tensor t = device.allocate(arena, dtype, shape);
+        memory.track(arena, MemoryLedger.Side.DEVICE, category, t.byteSize());
+        return t;
+    }
+
+    @Override
+    public MemoryLedger memory() {
+        return memory;
     }
 
     @Override
@@ -212,6 +225,11 @@ public final class CudaBackend implements Backend {
     public void attentionBackward(Tensor dq, Tensor dk, Tensor dv, Tensor dout, Tensor out, Tensor lse, Tensor q,
                                   Tensor k, Tensor v, Tensor segments, AttentionShape shape) {
         AttentionKernels.attentionBackward(device, dq, dk, dv, dout, out, lse, q, k, v, segments, shape);
+    }
+
+    @Override
+    public long loraWorkspaceBytes(long rows, long in, long out, long rank, float dropout) {
+        return LoraKernels.workspaceBytes(rows, in, out, rank, dropout);
     }
 
     @Override

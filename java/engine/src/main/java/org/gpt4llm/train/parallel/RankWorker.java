@@ -7,6 +7,7 @@ import org.gpt4llm.backend.Backend;
 import org.gpt4llm.backend.StepScalars;
 import org.gpt4llm.distributed.Communicator;
 import org.gpt4llm.distributed.Communicator.ReduceOp;
+import org.gpt4llm.memory.MemoryCategory;
 import org.gpt4llm.model.Batch;
 import org.gpt4llm.optim.AdamWOptimizer;
 import org.gpt4llm.tensor.DType;
@@ -52,11 +53,12 @@ final class RankWorker<B extends Batch> implements AutoCloseable {
                         + e.getKey() + " is " + e.getValue().dtype() + ", not " + weights);
             }
         }
-        this.scalar = be.allocate(arena, DType.F32, 1);
-        this.flatGrads = be.allocate(arena, DType.F32, layout.padded());
-        this.gradShard = zero >= 2 ? be.allocate(arena, DType.F32, layout.shard) : null;
-        this.paramShard = zero >= 1 ? be.allocate(arena, weights, layout.shard) : null;
-        this.flatParams = zero >= 1 ? be.allocate(arena, weights, layout.padded()) : null;
+        // the collectives' flat buffers: a second copy of the gradients (and, from ZeRO 1, of the weights)
+        this.scalar = be.allocate(arena, MemoryCategory.WORKSPACE, DType.F32, 1);
+        this.flatGrads = be.allocate(arena, MemoryCategory.GRADIENTS, DType.F32, layout.padded());
+        this.gradShard = zero >= 2 ? be.allocate(arena, MemoryCategory.GRADIENTS, DType.F32, layout.shard) : null;
+        this.paramShard = zero >= 1 ? be.allocate(arena, MemoryCategory.WEIGHTS, weights, layout.shard) : null;
+        this.flatParams = zero >= 1 ? be.allocate(arena, MemoryCategory.WEIGHTS, weights, layout.padded()) : null;
 
         // every replica starts from rank 0's weights (and, on a resume, its optimizer state)
         for (Tensor p : params.values()) comm.broadcast(p, 0);
@@ -165,7 +167,7 @@ final class RankWorker<B extends Batch> implements AutoCloseable {
                     Tensor full = state.moment(second, e.getKey());
                     Tensor part = FlatShards.slice(full.view(full.numel()), layout.sliceStart(e.getKey(), rank),
                             e.getValue().numel());
-                    Tensor onDevice = be.allocate(staging, DType.F32, part.numel());
+                    Tensor onDevice = be.allocate(staging, MemoryCategory.WORKSPACE, DType.F32, part.numel());
                     be.upload(onDevice, part);
                     (second ? v : m).put(e.getKey(), onDevice);
                 }

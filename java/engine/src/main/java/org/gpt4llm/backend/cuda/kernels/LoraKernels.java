@@ -6,6 +6,8 @@ import static org.gpt4llm.backend.cuda.kernels.KernelArgs.numel;
 import java.lang.foreign.Arena;
 import org.gpt4llm.backend.LoraDropout;
 import org.gpt4llm.backend.cuda.device.Device;
+import org.gpt4llm.memory.MemoryCategory;
+import org.gpt4llm.memory.MemoryLedger;
 import org.gpt4llm.tensor.DType;
 import org.gpt4llm.tensor.Tensor;
 
@@ -19,6 +21,29 @@ import org.gpt4llm.tensor.Tensor;
 public final class LoraKernels {
     /** t and dt enter the GEMMs as this many bf16 pieces, whose sum is the fp32 value exactly. */
     static final int PIECES = 3;
+    private static final DType[] FORWARD_TYPES = {DType.BF16, DType.BF16, DType.BF16};
+    private static final DType[] BACKWARD_TYPES = {DType.BF16, DType.BF16, DType.BF16, DType.F32, DType.F32};
+
+    /** The forward's workspace regions: t and B in pieces, the masked input (with dropout). */
+    private static long[][] forwardRegions(long n, long in, long out, long r, float dropout) {
+        long r3 = PIECES * r;
+        return new long[][] {{n, r3}, {out, r3}, {dropout > 0f ? n : 0, in}};
+    }
+
+    /**
+     * The backward's workspace regions: t, dt and A in pieces, the partial products, and the masked
+     * input, then (once dA has read it) dx's product before the mask: F32 [n, in] (with dropout).
+     */
+    private static long[][] backwardRegions(long n, long in, long out, long r, float dropout, boolean withDx) {
+        long r3 = PIECES * r;
+        return new long[][] {{n, r3}, {n, r3}, {withDx ? r3 : 0, in}, {Math.max(out, in) * r3}, {dropout > 0f ? n : 0, in}};
+    }
+
+    /** Bytes a {@link Workspace} grows to for the forward and backward of one adapter of this shape (with dx). */
+    public static long workspaceBytes(long n, long in, long out, long r, float dropout) {
+        return Math.max(Workspace.bytesOf(FORWARD_TYPES, forwardRegions(n, in, out, r, dropout)),
+                Workspace.bytesOf(BACKWARD_TYPES, backwardRegions(n, in, out, r, dropout, true)));
+    }
 
     private LoraKernels() {}
 
@@ -36,11 +61,29 @@ public final class LoraKernels {
         private static final long ALIGNMENT = 256;
 
         private final Device device;
+        private final MemoryLedger ledger;
         private Arena arena;
         private Tensor memory;
 
-        public Workspace(Device device) {
+        /** A workspace whose buffer {@code ledger} counts as {@link MemoryCategory#WORKSPACE} (null: not counted). */
+        public Workspace(Device device, MemoryLedger ledger) {
             this.device = device;
+            this.ledger = ledger;
+        }
+
+        public Workspace(Device device) {
+            this(device, null);
+        }
+
+        /** Bytes of the regions of {@code dtypes} and {@code shapes}, each aligned as {@link #regions} aligns it. */
+        static long bytesOf(DType[] dtypes, long[]... shapes) {
+            long total = 0;
+            for (int i = 0; i < shapes.length; i++) total += aligned(Tensor.numel(shapes[i]) * dtypes[i].bytes());
+            return total;
+        }
+
+        private static long aligned(long bytes) {
+            return (bytes + ALIGNMENT - 1) / ALIGNMENT * ALIGNMENT;
         }
 
         /** Bytes held now (the largest call's need so far). */
@@ -54,7 +97,7 @@ public final class LoraKernels {
             long total = 0;
             for (int i = 0; i < shapes.length; i++) {
                 offsets[i] = total;
-                total += (Tensor.numel(shapes[i]) * dtypes[i].bytes() + ALIGNMENT - 1) / ALIGNMENT * ALIGNMENT;
+                total += aligned(Tensor.numel(shapes[i]) * dtypes[i].bytes());
             }
             if (memory == null || memory.byteSize() < total) {
                 if (arena != null) {
@@ -63,6 +106,7 @@ public final class LoraKernels {
                 }
                 arena = Arena.ofShared();
                 memory = device.allocateUninitialized(arena, DType.U8, total);
+                if (ledger != null) ledger.track(arena, MemoryLedger.Side.DEVICE, MemoryCategory.WORKSPACE, total);
             }
             Tensor[] out = new Tensor[shapes.length];
             for (int i = 0; i < shapes.length; i++) {
@@ -132,9 +176,8 @@ public final class LoraKernels {
         numel(dtype(t, DType.F32, "lora t"), (long) s.n * s.r, "lora t");
         checkWorkspace(d, ws);
         if (s.n == 0) return;
-        int n = s.n, in = s.in, out = s.out, r3 = PIECES * s.r;
-        Tensor[] w = ws.regions(new DType[] {DType.BF16, DType.BF16, DType.BF16},
-                new long[] {n, r3}, new long[] {out, r3}, new long[] {dropout > 0f ? n : 0, in});
+        int n = s.n, in = s.in, out = s.out;
+        Tensor[] w = ws.regions(FORWARD_TYPES, forwardRegions(n, in, out, s.r, dropout));
         Tensor t3 = w[0], b3 = w[1], t2 = t.view(n, s.r);
         Tensor xk = masked(d, dropout > 0f ? w[2] : null, x.view(n, in), dropout, seed);
         gemm(d, t2, xk, false, a, true, 1f / (1f - dropout), 0f);
@@ -168,11 +211,7 @@ public final class LoraKernels {
         if (s.n == 0) return;
         int n = s.n, in = s.in, out = s.out, r3 = PIECES * s.r;
         float keepScale = 1f / (1f - dropout);
-        // the masked input, then (once dA has read it) dx's product before the mask: F32 [n, in]
-        long scratchRows = dropout > 0f ? n : 0;
-        Tensor[] w = ws.regions(new DType[] {DType.BF16, DType.BF16, DType.BF16, DType.F32, DType.F32},
-                new long[] {n, r3}, new long[] {n, r3}, new long[] {dx != null ? r3 : 0, in},
-                new long[] {(long) Math.max(out, in) * r3}, new long[] {scratchRows, in});
+        Tensor[] w = ws.regions(BACKWARD_TYPES, backwardRegions(n, in, out, s.r, dropout, dx != null));
         Tensor t3 = w[0], d3 = w[1], a3 = w[2], partials = w[3], scratch = w[4];
         Tensor dy2 = dy.view(n, out), dt2 = dt.view(n, s.r);
 

@@ -1,0 +1,61 @@
+package org.gpt4llm.plan;
+
+import com.fasterxml.jackson.databind.ObjectMapper;
+import com.fasterxml.jackson.databind.node.ObjectNode;
+import java.util.Locale;
+import org.gpt4llm.memory.Footprint;
+import org.gpt4llm.memory.MemoryCategory;
+
+/** The bytes a {@link PlanRequest} needs on the device and on the host, by category. */
+public record MemoryPlan(PlanRequest request, Footprint footprint) {
+    private static final ObjectMapper JSON = new ObjectMapper();
+
+    public long deviceBytes() {
+        return footprint.deviceBytes();
+    }
+
+    public long hostBytes() {
+        return footprint.hostBytes();
+    }
+
+    /** Whether the device part fits in {@code gpuMemoryBytes}. */
+    public boolean fits(long gpuMemoryBytes) {
+        return deviceBytes() <= gpuMemoryBytes;
+    }
+
+    /**
+     * The plan as JSON: the run it describes, {@code device_bytes} and {@code host_bytes} in total and
+     * by category ({@code device}, {@code host}), and, when {@code gpuMemoryBytes} is positive, whether
+     * the device part fits in it.
+     */
+    public ObjectNode toJson(long gpuMemoryBytes) {
+        ObjectNode o = JSON.createObjectNode();
+        PlanRequest r = request;
+        o.put("model_type", r.model().modelType());
+        o.put("hidden_size", r.model().hiddenSize());
+        o.put("num_layers", r.model().numLayers());
+        o.put("vocab_size", r.model().vocabSize());
+        o.put("backend", r.backend().toLowerCase(Locale.ROOT));
+        o.put("seq_len", r.seqLen());
+        o.put("micro_batch", r.microBatch());
+        o.put("mode", r.lora() == null ? "full" : "lora");
+        if (r.lora() != null) {
+            o.put("lora_rank", r.lora().rank());
+            o.putPOJO("lora_targets", r.lora().targets());
+        }
+        o.put("recompute", r.recompute());
+        o.put("offload_optimizer", r.offloadOptimizer());
+        o.put("device_bytes", deviceBytes());
+        o.put("host_bytes", hostBytes());
+        ObjectNode device = o.putObject("device"), host = o.putObject("host");
+        for (MemoryCategory c : MemoryCategory.values()) {
+            device.put(c.key(), footprint.device(c));
+            host.put(c.key(), footprint.host(c));
+        }
+        if (gpuMemoryBytes > 0) {
+            o.put("gpu_memory_bytes", gpuMemoryBytes);
+            o.put("fits", fits(gpuMemoryBytes));
+        }
+        return o;
+    }
+}
