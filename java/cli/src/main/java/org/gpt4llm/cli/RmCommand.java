@@ -83,14 +83,12 @@ public final class RmCommand implements Callable<Integer> {
         try (HfTokenizer tok = Tokenizers.load(modelDir, modelCfg.vocabSize());
              Backend be = common.backend.open(cfg.backend());
              RewardModel rm = RewardModel.load(be, modelDir, cfg.seed(), tok.padId())) {
-            if (cfg.lora()) rm.enableLora(SftCommand.loraConfig(cfg), cfg.seed());
-            rm.backbone().setRecompute(cfg.recompute());
+            RewardTraining task = task(cfg, rm, modelDir);
             RewardEncoder enc = new RewardEncoder(tok, template(cfg), cfg.maxLen());
             RewardDataset train = new RewardDataset(encode(enc, split.train()), tok.padId());
             RewardDataset eval = split.eval().isEmpty() ? null : new RewardDataset(encode(enc, split.eval()), tok.padId());
             System.out.printf(Locale.ROOT, "%d prompts to train on, %d held out; %d responses cut to --max-len %d%n",
                     train.size(), eval == null ? 0 : eval.size(), enc.truncatedRows(), cfg.maxLen());
-            RewardTraining task = new RewardTraining(rm, modelDir, (float) cfg.margin(), (float) cfg.centerRewardsCoefficient());
             Trainer.Result r = new Trainer<>("rm", cfg, task, train, eval, common.quiet, System.out).run(start);
             if (!common.quiet) {
                 System.out.printf(Locale.ROOT, "%d steps, final loss %.4f, held-out accuracy %s -> %s; %s%n", r.steps(),
@@ -102,6 +100,13 @@ public final class RmCommand implements Callable<Integer> {
             err.println(spec.qualifiedName() + ": " + e.getMessage());
             return 3;
         }
+    }
+
+    /** What the trainer updates: the reward model (with --lora-rank, adapters on its backbone), with --recompute. */
+    static RewardTraining task(TrainConfig cfg, RewardModel rm, Path modelDir) {
+        if (cfg.lora()) rm.enableLora(SftCommand.loraConfig(cfg), cfg.seed());
+        rm.backbone().setRecompute(cfg.recompute());
+        return new RewardTraining(rm, modelDir, (float) cfg.margin(), (float) cfg.centerRewardsCoefficient());
     }
 
     /** {@link #call} on several devices: a replica per device, node 0 alone writing the run. */
@@ -118,7 +123,7 @@ public final class RmCommand implements Callable<Integer> {
             RewardDataset eval = split.eval().isEmpty() ? null : new RewardDataset(encode(enc, split.eval()), tok.padId());
             List<RewardTraining> replicas = new java.util.ArrayList<>();
             for (RewardModel m : devices.models) {
-                replicas.add(new RewardTraining(m, modelDir, (float) cfg.margin(), (float) cfg.centerRewardsCoefficient()));
+                replicas.add(task(cfg, m, modelDir));
             }
             Trainer.Result r = new Trainer<>("rm", nodeCfg, replicas.get(0), train, eval, quiet, System.out)
                     .withSteps(devices.engine(replicas, System.out)).run(nodeStart);

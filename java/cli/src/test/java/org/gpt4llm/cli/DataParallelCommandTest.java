@@ -87,10 +87,10 @@ class DataParallelCommandTest {
     }
 
     @Test
-    void sftOnTwoDevicesWithZero2GivesTheOneDeviceRun() throws Exception {
+    void sftOnTwoDevicesWithZero2AndRecomputeGivesTheOneDeviceRun() throws Exception {
         List<String> common = List.of("sft", "--model", llama.toString(), "--data", alpaca, "--max-len", "256",
                 "--batch", "8", "--micro-batch", "2", "--max-steps", "4", "--lr", "5e-3", "--eval-every", "0",
-                "--save-every", "0", "--threads", "2", "--quiet");
+                "--save-every", "0", "--threads", "2", "--quiet", "--recompute");
         Path one = dir.resolve("sft-1"), two = dir.resolve("sft-2");
         CliRun r = run(common, one);
         assertEquals(0, r.code(), r.out() + r.err());
