@@ -30,8 +30,10 @@ import org.gpt4llm.train.parallel.DataParallel;
  * (whose ranks on other machines meet through the rendezvous). Closes the replicas, then the backends.
  */
 final class ParallelTraining<M extends AutoCloseable> implements AutoCloseable {
-    /** How long a rank waits for the others: in a collective, and for the nodes to meet. */
+    /** How long a rank waits for the others in a collective. */
     static final Duration TIMEOUT = DataParallel.DEFAULT_TIMEOUT;
+    /** How long the nodes wait for each other to meet (each loads its model first), as torchrun's rendezvous. */
+    static final Duration RENDEZVOUS_TIMEOUT = Duration.ofMinutes(15);
 
     final List<Backend> backends = new ArrayList<>();
     final List<M> models = new ArrayList<>();
@@ -99,11 +101,11 @@ final class ParallelTraining<M extends AutoCloseable> implements AutoCloseable {
                 id = made;
                 serving = Executors.newSingleThreadExecutor();
                 served = serving.submit(() -> {
-                    Rendezvous.serve(at, layout.nodes(), made, TIMEOUT);
+                    Rendezvous.serve(at, layout.nodes(), made, RENDEZVOUS_TIMEOUT);
                     return null;
                 });
             } else {
-                id = Rendezvous.join(at, layout.nodeRank(), TIMEOUT);
+                id = Rendezvous.join(at, layout.nodeRank(), RENDEZVOUS_TIMEOUT);
             }
             out.printf(Locale.ROOT, "node %d of %d: %d GPUs, ranks %d..%d of %d (%s)%n", layout.nodeRank(), layout.nodes(),
                     layout.gpus(), layout.nodeRank() * layout.gpus(), (layout.nodeRank() + 1) * layout.gpus() - 1,

@@ -48,8 +48,12 @@ import org.gpt4llm.train.TrainingDivergedException;
  * device. ZeRO 3 (sharded parameters) is not implemented.
  */
 public final class DataParallel<B extends Batch> implements StepEngine.Factory<B> {
-    /** How long a rank waits in a collective for the others before it names the ones that never came. */
-    public static final Duration DEFAULT_TIMEOUT = Duration.ofMinutes(5);
+    /**
+     * How long a rank waits in a collective for the others before it names the ones that never came: as
+     * PyTorch's default, long enough for a slow step of a large model (a rank that fails ends the others'
+     * waits at once, whatever this is).
+     */
+    public static final Duration DEFAULT_TIMEOUT = Duration.ofMinutes(30);
 
     private final List<? extends TrainableModel<B>> replicas;
     private final List<Communicator> comms;
