@@ -41,6 +41,9 @@ class DataParallelTest {
     @TempDir
     Path tmp;
 
+    /** Elements each collective moves at most. */
+    private long bucket = DataParallel.DEFAULT_BUCKET;
+
     private static Backend open(String kind) {
         return kind.equals("cpu") ? new CpuBackend(1) : new CudaBackend(new EmuDevice(1));
     }
@@ -83,7 +86,7 @@ class DataParallelTest {
                 trained.add(r == failingRank ? new Synthetic.Faulty(replicas.get(r), failAt, false) : replicas.get(r));
             }
             Trainer<TokenBatch> t = new Trainer<>(cfg, trained.get(0), Synthetic.counting(64, 1), null, true, SILENT);
-            if (gpus > 0) t.withSteps(DataParallel.inProcess(trained, zero, Duration.ofSeconds(60)));
+            if (gpus > 0) t.withSteps(DataParallel.inProcess(trained, zero, Duration.ofSeconds(60), bucket));
             t.run();
             Map<String, float[]> w = new LinkedHashMap<>();
             replicas.get(0).trainableParameters().forEach((k, v) -> w.put(k, bes.get(0).download(v)));
@@ -163,6 +166,16 @@ class DataParallelTest {
         // B starts at 0, so A's first gradients are tiny and AdamW turns their rounding into steps of ~lr:
         // the adapters differ more than full weights do (measured 2.8e-5 on the cpu)
         assertClose(one, many, bf16 ? 5e-4 : 1e-6, bf16 ? 2e-3 : 1e-4, bf16 ? 8e-3 : 2e-4, "LoRA on " + kind);
+    }
+
+    @ParameterizedTest(name = "ZeRO {0}")
+    @CsvSource({"0", "1", "2"})
+    void bucketsSmallerThanTheWholeRangeGiveTheSameBits(int zero) throws IOException {
+        long seed = TestSeeds.next();
+        Run whole = run("cpu", 3, zero, 2, seed);
+        bucket = 37;  // several buckets per tensor, tensors across buckets, and 3 ranks' shards padded
+        Run buckets = run("cpu", 3, zero, config("buckets-" + zero, 2), seed, -1, -1);
+        assertClose(whole, buckets, 0, 0, 0, "buckets of 37 elements against one bucket");
     }
 
     @Test

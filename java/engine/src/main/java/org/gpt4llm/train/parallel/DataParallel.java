@@ -54,10 +54,13 @@ public final class DataParallel<B extends Batch> implements StepEngine.Factory<B
      * waits at once, whatever this is).
      */
     public static final Duration DEFAULT_TIMEOUT = Duration.ofMinutes(30);
+    /** Elements of the flat range each collective moves at most: 32 Mi (128 MiB of fp32 gradients). */
+    public static final long DEFAULT_BUCKET = 1L << 25;
 
     private final List<? extends TrainableModel<B>> replicas;
     private final List<Communicator> comms;
     private final int zero;
+    private final long bucketElements;
     private double weightDecay;
 
     /**
@@ -66,6 +69,17 @@ public final class DataParallel<B extends Batch> implements StepEngine.Factory<B
      * replica 0 is the model the trainer checkpoints and evaluates. {@code zero} is the ZeRO stage 0, 1 or 2.
      */
     public DataParallel(List<? extends TrainableModel<B>> replicas, List<Communicator> comms, int zero) {
+        this(replicas, comms, zero, DEFAULT_BUCKET);
+    }
+
+    /**
+     * As above, moving the flat range in buckets of {@code bucketElements} (what each device keeps for the
+     * collectives, in place of a second copy of all gradients).
+     */
+    public DataParallel(List<? extends TrainableModel<B>> replicas, List<Communicator> comms, int zero,
+                        long bucketElements) {
+        if (bucketElements < 1) throw new IllegalArgumentException("a bucket needs at least one element, got " + bucketElements);
+        this.bucketElements = bucketElements;
         if (replicas.isEmpty() || replicas.size() != comms.size()) {
             throw new IllegalArgumentException(replicas.size() + " replicas for " + comms.size() + " ranks");
         }
@@ -78,8 +92,14 @@ public final class DataParallel<B extends Batch> implements StepEngine.Factory<B
     /** {@code replicas} as ranks of one {@link InProcessGroup} (each on its own backend), waiting at most {@code timeout}. */
     public static <B extends Batch> DataParallel<B> inProcess(List<? extends TrainableModel<B>> replicas, int zero,
                                                               Duration timeout) {
+        return inProcess(replicas, zero, timeout, DEFAULT_BUCKET);
+    }
+
+    /** {@link #inProcess(List, int, Duration)} with buckets of {@code bucketElements}. */
+    public static <B extends Batch> DataParallel<B> inProcess(List<? extends TrainableModel<B>> replicas, int zero,
+                                                              Duration timeout, long bucketElements) {
         List<Backend> bes = replicas.stream().map(TrainableModel::backend).toList();
-        return new DataParallel<>(replicas, InProcessGroup.create(bes, timeout), zero);
+        return new DataParallel<>(replicas, InProcessGroup.create(bes, timeout), zero, bucketElements);
     }
 
     /** Refuses a ZeRO stage that is not 0, 1 or 2, in one sentence. */
@@ -103,7 +123,7 @@ public final class DataParallel<B extends Batch> implements StepEngine.Factory<B
     public StepEngine<B> open(TrainableModel<B> model, AdamWOptimizer opt, boolean cudaGraph, Consumer<String> notes) {
         if (model != replicas.get(0)) throw new IllegalArgumentException("the trainer's model is not replica 0");
         if (cudaGraph) notes.accept("--cuda-graph: steps over several devices run without a graph");
-        return new Engine<>(replicas, comms, zero, opt, weightDecay);
+        return new Engine<>(replicas, comms, zero, opt, weightDecay, bucketElements);
     }
 
     /** The ranks' threads and state while a run lasts. */
@@ -115,7 +135,7 @@ public final class DataParallel<B extends Batch> implements StepEngine.Factory<B
         private final TrainableModel<B> model0;
 
         Engine(List<? extends TrainableModel<B>> replicas, List<Communicator> comms, int zero, AdamWOptimizer opt0,
-               double weightDecay) {
+               double weightDecay, long bucketElements) {
             this.comms = comms;
             this.zero = zero;
             this.model0 = replicas.get(0);
@@ -130,7 +150,7 @@ public final class DataParallel<B extends Batch> implements StepEngine.Factory<B
             }
             try {
                 List<RankWorker<B>> made = onEveryRank(r -> new RankWorker<>(replicas.get(r), comms.get(r), zero,
-                        r == 0 ? opt0 : null, weightDecay), -1);
+                        r == 0 ? opt0 : null, weightDecay, bucketElements), -1);
                 workers.addAll(made);
             } catch (RuntimeException e) {
                 close();

@@ -27,11 +27,6 @@ final class FlatShards {
         this.shard = Math.max(1, (total + ranks - 1) / ranks);
     }
 
-    /** Elements of the padded flat buffer: ranks · shard. */
-    long padded() {
-        return shard * ranks;
-    }
-
     /** Rank {@code rank}'s parts of {@code tensors} (those laid out here), by name; tensors it has no part of are left out. */
     Map<String, Tensor> slices(Map<String, Tensor> tensors, int rank) {
         Map<String, Tensor> out = new LinkedHashMap<>();
@@ -43,37 +38,22 @@ final class FlatShards {
         return out;
     }
 
-    /** Copies every tensor into its place in {@code flat} (same dtype, {@link #padded} elements). */
-    void pack(Backend be, Map<String, Tensor> tensors, Tensor flat) {
+    /**
+     * Copies elements [from, from+count) of the flat range into {@code dst}[0, count); of a window that
+     * reaches past the last tensor, the rest of {@code dst} is left as it was (padding, which no tensor reads).
+     */
+    void gather(Backend be, Map<String, Tensor> tensors, long from, long count, Tensor dst) {
         for (int i = 0; i < names.size(); i++) {
-            Tensor t = tensors.get(names.get(i));
-            be.copy(slice(flat, offsets[i], t.numel()), flat(t));
+            long a = Math.max(from, offsets[i]), b = Math.min(from + count, offsets[i + 1]);
+            if (a < b) be.copy(slice(dst, a - from, b - a), slice(flat(tensors.get(names.get(i))), a - offsets[i], b - a));
         }
     }
 
-    /** The inverse of {@link #pack}: every tensor from its place in {@code flat}. */
-    void unpack(Backend be, Tensor flat, Map<String, Tensor> tensors) {
+    /** The inverse of {@link #gather}: elements [from, from+count) of the flat range from {@code src}[0, count). */
+    void scatter(Backend be, Tensor src, long from, long count, Map<String, Tensor> tensors) {
         for (int i = 0; i < names.size(); i++) {
-            Tensor t = tensors.get(names.get(i));
-            be.copy(flat(t), slice(flat, offsets[i], t.numel()));
-        }
-    }
-
-    /** Rank {@code rank}'s parts of {@code tensors} into {@code part} ({@link #shard} elements, laid out as in the flat range). */
-    void packShard(Backend be, Map<String, Tensor> tensors, int rank, Tensor part) {
-        long from = rank * shard;
-        for (var e : slices(tensors, rank).entrySet()) {
-            long at = Math.max(from, offsetOf(e.getKey())) - from;
-            be.copy(slice(part, at, e.getValue().numel()), e.getValue());
-        }
-    }
-
-    /** The inverse of {@link #packShard}: rank {@code rank}'s parts of {@code tensors} from {@code part}. */
-    void unpackShard(Backend be, Tensor part, Map<String, Tensor> tensors, int rank) {
-        long from = rank * shard;
-        for (var e : slices(tensors, rank).entrySet()) {
-            long at = Math.max(from, offsetOf(e.getKey())) - from;
-            be.copy(e.getValue(), slice(part, at, e.getValue().numel()));
+            long a = Math.max(from, offsets[i]), b = Math.min(from + count, offsets[i + 1]);
+            if (a < b) be.copy(slice(flat(tensors.get(names.get(i))), a - offsets[i], b - a), slice(src, a - from, b - a));
         }
     }
 

@@ -34,10 +34,12 @@ final class RankWorker<B extends Batch> implements AutoCloseable {
     private final Arena arena = Arena.ofShared();
     private final Map<String, Tensor> params, grads;
     private final FlatShards layout;
-    private final Tensor flatGrads, gradShard, paramShard, flatParams, scalar;
+    private final long chunk;
+    private final Tensor gradBucket, gradPart, weightPart, weightBucket, scalar;
 
     /** {@code trainersOptimizer}: rank 0's whole optimizer under ZeRO 0 (the one the trainer checkpoints), else null. */
-    RankWorker(TrainableModel<B> model, Communicator comm, int zero, AdamWOptimizer trainersOptimizer, double weightDecay) {
+    RankWorker(TrainableModel<B> model, Communicator comm, int zero, AdamWOptimizer trainersOptimizer, double weightDecay,
+               long bucketElements) {
         this.model = model;
         this.be = model.backend();
         this.comm = comm;
@@ -53,12 +55,13 @@ final class RankWorker<B extends Batch> implements AutoCloseable {
                         + e.getKey() + " is " + e.getValue().dtype() + ", not " + weights);
             }
         }
-        // the collectives' flat buffers: a second copy of the gradients (and, from ZeRO 1, of the weights)
+        // the collectives move the flat range through fixed buckets: memory of one bucket, not of all gradients
         this.scalar = be.allocate(arena, MemoryCategory.WORKSPACE, DType.F32, 1);
-        this.flatGrads = be.allocate(arena, MemoryCategory.GRADIENTS, DType.F32, layout.padded());
-        this.gradShard = zero >= 2 ? be.allocate(arena, MemoryCategory.GRADIENTS, DType.F32, layout.shard) : null;
-        this.paramShard = zero >= 1 ? be.allocate(arena, MemoryCategory.WEIGHTS, weights, layout.shard) : null;
-        this.flatParams = zero >= 1 ? be.allocate(arena, MemoryCategory.WEIGHTS, weights, layout.padded()) : null;
+        this.chunk = Math.max(1, Math.min(bucketElements / comm.size(), layout.shard));
+        this.gradBucket = be.allocate(arena, MemoryCategory.GRADIENTS, DType.F32, chunk * comm.size());
+        this.gradPart = zero >= 2 ? be.allocate(arena, MemoryCategory.GRADIENTS, DType.F32, chunk) : null;
+        this.weightPart = zero >= 1 ? be.allocate(arena, MemoryCategory.WEIGHTS, weights, chunk) : null;
+        this.weightBucket = zero >= 1 ? be.allocate(arena, MemoryCategory.WEIGHTS, weights, chunk * comm.size()) : null;
 
         // every replica starts from rank 0's weights (and, on a resume, its optimizer state)
         for (Tensor p : params.values()) comm.broadcast(p, 0);
@@ -102,14 +105,8 @@ final class RankWorker<B extends Batch> implements AutoCloseable {
             double lossSum = sum(scalars.read().lossSum());
 
             be.rangePush("gradients");
-            layout.pack(be, grads, flatGrads);
-            if (zero >= 2) {
-                comm.reduceScatter(flatGrads, gradShard, ReduceOp.SUM);
-                layout.unpackShard(be, gradShard, grads, rank);
-            } else {
-                comm.allReduce(flatGrads, ReduceOp.SUM);
-                layout.unpack(be, flatGrads, grads);
-            }
+            if (zero >= 2) reduceScatterGradients();
+            else allReduceGradients();
             be.rangePop();
 
             double norm;
@@ -132,14 +129,51 @@ final class RankWorker<B extends Batch> implements AutoCloseable {
                 }
                 opt.update((float) lr, norm, (float) gradClip);
                 be.rangePush("weights");
-                layout.packShard(be, params, rank, paramShard);
-                comm.allGather(paramShard, flatParams);
-                layout.unpack(be, flatParams, params);
+                allGatherWeights();
                 be.rangePop();
             }
             return new Result(lossSum, norm);
         } finally {
             be.rangePop();
+        }
+    }
+
+    /** Every rank's gradients summed into every rank's, a bucket of the flat range at a time. */
+    private void allReduceGradients() {
+        long bucket = gradBucket.numel();
+        for (long k = 0; k < layout.total; k += bucket) {
+            long c = Math.min(bucket, layout.total - k);
+            Tensor window = FlatShards.slice(gradBucket, 0, c);
+            layout.gather(be, grads, k, c, window);
+            comm.allReduce(window, ReduceOp.SUM);
+            layout.scatter(be, window, k, c, grads);
+        }
+    }
+
+    /**
+     * The sums of this rank's shard of the gradients (the rest stay unsummed: no optimizer here reads
+     * them), a chunk of every shard at a time: bucket part r is chunk k of rank r's shard.
+     */
+    private void reduceScatterGradients() {
+        int n = comm.size();
+        for (long k = 0; k < layout.shard; k += chunk) {
+            long c = Math.min(chunk, layout.shard - k);
+            Tensor send = FlatShards.slice(gradBucket, 0, c * n), mine = FlatShards.slice(gradPart, 0, c);
+            for (int r = 0; r < n; r++) layout.gather(be, grads, r * layout.shard + k, c, FlatShards.slice(send, r * c, c));
+            comm.reduceScatter(send, mine, ReduceOp.SUM);
+            layout.scatter(be, mine, rank * layout.shard + k, c, grads);
+        }
+    }
+
+    /** Every rank's updated shard of the weights into every rank's weights, a chunk of every shard at a time. */
+    private void allGatherWeights() {
+        int n = comm.size();
+        for (long k = 0; k < layout.shard; k += chunk) {
+            long c = Math.min(chunk, layout.shard - k);
+            Tensor mine = FlatShards.slice(weightPart, 0, c), all = FlatShards.slice(weightBucket, 0, c * n);
+            layout.gather(be, params, rank * layout.shard + k, c, mine);
+            comm.allGather(mine, all);
+            for (int r = 0; r < n; r++) layout.scatter(be, FlatShards.slice(all, r * c, c), r * layout.shard + k, c, params);
         }
     }
 
