@@ -121,18 +121,86 @@ G4_DEVICE float quad_sum(float x) {
 // 32 different banks.
 G4_DEVICE int odd_stride(int D) { return 2 * (((D + 1) / 2) | 1); }
 
-// rows [0, GC) of a chunk (stride in elements), row r = src + r*src_stride for r < n, else zero
+// rows [0, GC) of a chunk (stride in elements), row r = src + r*src_stride for r < n, else zero.
+// Two elements per load and store when every row of src and dst is 4-byte aligned (dst is).
 G4_DEVICE void load_chunk(bf16* dst, int stride, const bf16* src, long long src_stride, int n, int D) {
+  if (D % 2 == 0 && stride % 2 == 0 && src_stride % 2 == 0 && (reinterpret_cast<uintptr_t>(src) & 3) == 0) {
+    const int P = D / 2;  // pairs per row
+    for (int x = threadIdx.x; x < GC * P; x += THREADS) {
+      const int r = x / P, d = 2 * (x % P);
+      const uint32_t v = r < n ? *reinterpret_cast<const uint32_t*>(src + r * src_stride + d) : 0u;  // 0: two bf16 zeros
+      *reinterpret_cast<uint32_t*>(dst + r * stride + d) = v;
+    }
+    return;
+  }
   for (int x = threadIdx.x; x < GC * D; x += THREADS) {
     const int r = x / D, d = x % D;
     dst[r * stride + d] = r < n ? src[r * src_stride + d] : __float2bfloat16(0.f);
   }
 }
 
-// x (fp32, D) . row (bf16, D)
+// x (fp32, D) . row (bf16, D). When D % 4 == 0, x is 16-byte aligned and row 4-byte aligned in
+// every caller (x is a [4][D] fp32 array at the start of shared memory, row one of a chunk with an
+// even stride), so x is read four floats and row two bf16 at a time: a quarter of the shared loads
+// for x, half for row, and the same products summed in the same order.
+// Four floats at p (16-byte aligned) in one load. In the emulation a float4 copy would be split
+// into four loads, each checked by the sanitizer; a vector load is one.
+G4_DEVICE float4 load_f4(const float* p) {
+#if defined(__CUDACC__)
+  return *reinterpret_cast<const float4*>(p);
+#else
+  typedef float f32x4 __attribute__((vector_size(16)));
+  const f32x4 x = *reinterpret_cast<const f32x4*>(p);
+  return make_float4(x[0], x[1], x[2], x[3]);
+#endif
+}
+
+// Two bf16 at p (4-byte aligned) as floats, in one 32-bit load.
+G4_DEVICE float2 load_bf16x2(const bf16* p) {
+  const uint32_t u = *reinterpret_cast<const uint32_t*>(p);
+  return make_float2(__uint_as_float(u << 16), __uint_as_float(u & 0xffff0000u));
+}
+
+// The output dim that accumulator r (< 8) of a lane stands for in the generic kernels: with an
+// even D, the pairs d = 2*lane + 64*(r/2) + {0, 1}, so that rows (4-byte aligned, even strides)
+// are read two elements per load; else d = lane + 32r. Dims >= D are not used.
+G4_DEVICE int lane_dim(int lane, int r, int D) {
+  return D % 2 == 0 ? 2 * lane + 64 * (r >> 1) + (r & 1) : lane + 32 * r;
+}
+
+// acc[r] += w * row[lane_dim(lane, r, D)] for the lane's dims < D
+G4_DEVICE void add_row(float (&acc)[8], float w, const bf16* row, int lane, int D) {
+  if (D % 2 == 0) {
+    for (int r = 0; r < 8; r += 2) {
+      const int d = lane_dim(lane, r, D);
+      if (d < D) {
+        const float2 v = load_bf16x2(row + d);
+        acc[r] += w * v.x;
+        acc[r + 1] += w * v.y;
+      }
+    }
+    return;
+  }
+  for (int r = 0; r < 8; r++) {
+    const int d = lane_dim(lane, r, D);
+    if (d < D) acc[r] += w * __bfloat162float(row[d]);
+  }
+}
+
 G4_DEVICE float dot_row(const float* x, const bf16* row, int D) {
   float s = 0.f;
-  for (int d = 0; d < D; d++) s += x[d] * __bfloat162float(row[d]);
+  int d = 0;
+  if (D % 4 == 0) {
+    for (; d < D; d += 4) {
+      const float4 xv = load_f4(x + d);
+      const float2 r01 = load_bf16x2(row + d), r23 = load_bf16x2(row + d + 2);
+      s += xv.x * r01.x;
+      s += xv.y * r01.y;
+      s += xv.z * r23.x;
+      s += xv.w * r23.y;
+    }
+  }
+  for (; d < D; d++) s += x[d] * __bfloat162float(row[d]);
   return s;
 }
 

@@ -222,7 +222,7 @@ G4_KERNEL void attention_backward_generic_dkdv(bf16* dk, bf16* dv, const bf16* d
     vf[x] = jb + r < T ? __bfloat162float(v[at]) : 0.f;
   }
   const int sj = j < T ? seg_of(seg, b, T, j) : 0;
-  float dka[8] = {}, dva[8] = {};  // dims lane + 32r
+  float dka[8] = {}, dva[8] = {};  // dims lane_dim(lane, r, D)
   for (int h = kvh * G; h < (kvh + 1) * G; h++) {
     for (int i0 = jb; i0 < T; i0 += GC) {
       const int n = min(GC, T - i0);
@@ -243,23 +243,21 @@ G4_KERNEL void attention_backward_generic_dkdv(bf16* dk, bf16* dv, const bf16* d
       const float ds = vis ? scale * p * (dot_row(vf + warp * D, dOc + lane * S, D) - dc[lane]) : 0.f;
       pw[lane] = p, dsw[lane] = ds;
       __syncwarp();
-      for (int kk = 0; kk < GC; kk++) {
-        const float pk = pw[kk], dsk = dsw[kk];
-        if (pk == 0.f) continue;  // then dsk is 0 too; the same on every lane
-        for (int r = 0; r < 8; r++) {
-          const int d = lane + 32 * r;
-          if (d < D) {
-            dva[r] += pk * __bfloat162float(dOc[kk * S + d]);
-            dka[r] += dsk * __bfloat162float(Qc[kk * S + d]);
-          }
-        }
+      const auto add = [&](float pk, float dsk, int kk) {  // pk == 0 makes dsk 0: nothing to add
+        if (pk == 0.f) return;  // the same on every lane
+        add_row(dva, pk, dOc + kk * S, lane, D);
+        add_row(dka, dsk, Qc + kk * S, lane, D);
+      };
+      for (int k4 = 0; k4 < GC; k4 += 4) {
+        const float4 p4 = load_f4(pw + k4), ds4 = load_f4(dsw + k4);  // 16-byte aligned
+        add(p4.x, ds4.x, k4), add(p4.y, ds4.y, k4 + 1), add(p4.z, ds4.z, k4 + 2), add(p4.w, ds4.w, k4 + 3);
       }
     }
   }
   if (j >= T) return;
   const long long off = ((long long)b * T + j) * ks + (long long)kvh * D;
   for (int r = 0; r < 8; r++) {
-    const int d = lane + 32 * r;
+    const int d = lane_dim(lane, r, D);
     if (d < D) dk[off + d] = __float2bfloat16(dka[r]), dv[off + d] = __float2bfloat16(dva[r]);
   }
 }
@@ -287,7 +285,7 @@ G4_KERNEL void attention_backward_generic_dq(bf16* dq, const bf16* dout, const f
   const int si = i < T ? seg_of(seg, b, T, i) : 0;
   const float L = i < T ? lse[((long long)b * Hq + h) * T + i] : 0.f;
   const float Di = i < T ? delta[((long long)b * Hq + h) * T + i] : 0.f;
-  float acc[8] = {};
+  float acc[8] = {};  // dims lane_dim(lane, r, D)
   const int iend = min(T, ib + WARPS);
   for (int j0 = 0; j0 < iend; j0 += GC) {
     const int n = min(GC, T - j0);
@@ -302,19 +300,18 @@ G4_KERNEL void attention_backward_generic_dq(bf16* dq, const bf16* dout, const f
     const float ds = vis ? scale * p * (dot_row(dof + warp * D, Vc + lane * S, D) - Di) : 0.f;
     dsw[lane] = ds;
     __syncwarp();
-    for (int kk = 0; kk < GC; kk++) {
-      const float dsk = dsw[kk];
-      if (dsk == 0.f) continue;
-      for (int r = 0; r < 8; r++) {
-        const int d = lane + 32 * r;
-        if (d < D) acc[r] += dsk * __bfloat162float(Kc[kk * S + d]);
-      }
+    for (int k4 = 0; k4 < GC; k4 += 4) {  // a dS of 0 adds nothing (the same on every lane)
+      const float4 ds4 = load_f4(dsw + k4);  // 16-byte aligned
+      if (ds4.x != 0.f) add_row(acc, ds4.x, Kc + (k4 + 0) * S, lane, D);
+      if (ds4.y != 0.f) add_row(acc, ds4.y, Kc + (k4 + 1) * S, lane, D);
+      if (ds4.z != 0.f) add_row(acc, ds4.z, Kc + (k4 + 2) * S, lane, D);
+      if (ds4.w != 0.f) add_row(acc, ds4.w, Kc + (k4 + 3) * S, lane, D);
     }
   }
   if (i >= T) return;
   bf16* row = dq + ((long long)b * T + i) * qs + (long long)h * D;
   for (int r = 0; r < 8; r++) {
-    const int d = lane + 32 * r;
+    const int d = lane_dim(lane, r, D);
     if (d < D) row[d] = __float2bfloat16(acc[r]);
   }
 }

@@ -24,30 +24,60 @@ struct alignas(4 * W < 16 ? 4 * W : 16) g4_f32_pack {
   float v[W];
 };
 
+#if !defined(__CUDACC__)
+// In the emulation a pack is moved as one vector, so that the sanitizer checks one access of the
+// pack's size instead of W accesses of one element (a struct copy is split into its elements).
+template <int W, class E>
+using g4_emu_pack_vec __attribute__((vector_size(W * sizeof(E)), aligned(W * sizeof(E) < 16 ? W * sizeof(E) : 16),
+                                     may_alias)) = E;
+#endif
+
 template <int W>
 G4_DEVICE void g4_load(float (&f)[W], const bf16* p) {
+#if defined(__CUDACC__)
   const g4_bf16_pack<W> pk = *reinterpret_cast<const g4_bf16_pack<W>*>(p);
   for (int k = 0; k < W; k++) f[k] = __bfloat162float(pk.v[k]);
+#else
+  const g4_emu_pack_vec<W, unsigned short> v = *reinterpret_cast<const g4_emu_pack_vec<W, unsigned short>*>(p);
+  for (int k = 0; k < W; k++) f[k] = __uint_as_float((unsigned)v[k] << 16);
+#endif
 }
 
 template <int W>
 G4_DEVICE void g4_load(float (&f)[W], const float* p) {
+#if defined(__CUDACC__)
   const g4_f32_pack<W> pk = *reinterpret_cast<const g4_f32_pack<W>*>(p);
   for (int k = 0; k < W; k++) f[k] = pk.v[k];
+#else
+  const g4_emu_pack_vec<W, float> v = *reinterpret_cast<const g4_emu_pack_vec<W, float>*>(p);
+  for (int k = 0; k < W; k++) f[k] = v[k];
+#endif
 }
 
 template <int W>
 G4_DEVICE void g4_store(bf16* p, const float (&f)[W]) {
+#if defined(__CUDACC__)
   g4_bf16_pack<W> pk;
   for (int k = 0; k < W; k++) pk.v[k] = __float2bfloat16(f[k]);
   *reinterpret_cast<g4_bf16_pack<W>*>(p) = pk;
+#else
+  g4_emu_pack_vec<W, unsigned short> v;
+  for (int k = 0; k < W; k++) v[k] = __bfloat16_as_ushort(__float2bfloat16(f[k]));
+  *reinterpret_cast<g4_emu_pack_vec<W, unsigned short>*>(p) = v;
+#endif
 }
 
 template <int W>
 G4_DEVICE void g4_store(float* p, const float (&f)[W]) {
+#if defined(__CUDACC__)
   g4_f32_pack<W> pk;
   for (int k = 0; k < W; k++) pk.v[k] = f[k];
   *reinterpret_cast<g4_f32_pack<W>*>(p) = pk;
+#else
+  g4_emu_pack_vec<W, float> v;
+  for (int k = 0; k < W; k++) v[k] = f[k];
+  *reinterpret_cast<g4_emu_pack_vec<W, float>*>(p) = v;
+#endif
 }
 
 // true when every pointer is 16-byte aligned (NULL counts as aligned)

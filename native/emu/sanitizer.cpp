@@ -45,6 +45,7 @@ enum Kind : unsigned { kRead = 0, kWrite = 1, kAtomic = 2 };
 // read record:  the stamp of a read at the latest warp-op count seen in the interval; bit 62: other
 //               lanes read at that count too; bit 63: threads of several warps read
 constexpr uint64_t kAtomicBit = 1ull << 62, kManyBit = 1ull << 62, kWarpsBit = 1ull << 63;
+constexpr uint64_t kLaneBits = 31ull << 52;  // the lane within the warp, of a stamp's thread
 
 inline unsigned tid_of(uint64_t r) { return (unsigned)(r >> 52) & 1023u; }
 inline bool other_thread(uint64_t x) { return (x >> 52) & 1023u; }  // x = record ^ stamp
@@ -66,6 +67,19 @@ inline bool read_conflict(uint64_t r, uint64_t s) {
   if (other_warp(x)) return true;
   if (other_ops(x)) return false;  // every read of this warp came before a warp operation
   return other_thread(x) || (r & kManyBit);
+}
+
+// Whether read record r already stands for a read of stamp s: the same stamp, reads of several
+// warps in this interval, or other lanes of this warp at this warp-op count. Such a read changes
+// no record and passes every check: the reads that made r passed them against the last write,
+// and any write since, by another thread, raced with them and was reported (a lane of this warp
+// writing after a warp operation moves this warp's count past r's).
+inline bool read_absorbed(uint64_t r, uint64_t s) {
+  const uint64_t x = r ^ s;
+  if (x == 0) return true;
+  if ((uint32_t)x != 0) return false;
+  if (r & kWarpsBit) return true;
+  return (r & kManyBit) && !(x & ~(kLaneBits | kManyBit));
 }
 
 inline uint64_t add_read(uint64_t r, uint64_t s) {
@@ -125,9 +139,33 @@ std::string window_text(bool dynamic, size_t off) {
 }
 
 // ---- shared memory --------------------------------------------------------------------------------
+// Whether a read of granules [first, last] by stamp s changes no record and passes every check
+// (read_absorbed, for each of them alike): most reads of shared memory, and the cheap test the
+// callbacks make before anything else.
+inline bool shared_read_absorbed(const SharedRecord* recs, size_t first, size_t last, uint64_t s) {
+  const uint64_t rd = recs[first].read;
+  if (!read_absorbed(rd, s)) return false;
+  for (size_t g = first + 1; g <= last; ++g) {
+    if (recs[g].read != rd) return false;
+  }
+  return true;
+}
+
+// A write to granules [first, last] by stamp s that none of this interval's accesses of other
+// threads precedes: it passes every check, and only the write records change.
+inline bool shared_write_alone(SharedRecord* recs, size_t first, size_t last, uint64_t s) {
+  for (size_t g = first; g <= last; ++g) {
+    const uint64_t wr = recs[g].write, rd = recs[g].read;
+    if ((same_interval(wr, s) && wr != s) || (same_interval(rd, s) && rd != s)) return false;
+  }
+  for (size_t g = first; g <= last; ++g) recs[g].write = s;
+  return true;
+}
+
 // The access [off, off + n) of a window with records `recs` by the running fiber of w.
 template <unsigned K>
-inline void shared_access(Worker& w, SharedRecord* recs, bool dynamic, size_t off, unsigned n, uintptr_t a) {
+__attribute__((noinline)) void shared_access(Worker& w, SharedRecord* recs, bool dynamic, size_t off, unsigned n,
+                                             uintptr_t a) {
   const uint64_t s = w.stamp;
   uint64_t seen_w = ~0ull, seen_r = ~0ull, next_w = 0, next_r = 0;  // the previous granule, before and after
   for (size_t g = off >> 1, last = (off + n - 1) >> 1; g <= last; ++g) {
@@ -180,6 +218,8 @@ inline void dynamic_shared_access(uintptr_t a, size_t s, unsigned n) {
   Worker& w = *reinterpret_cast<Worker*>(g_region.base + (s / kSmemSlot) * kWorkerBytes);
   const size_t off = s % kSmemSlot;
   if (__builtin_expect(off + n > w.smem_bytes, 0)) report_dynamic_oob(a, off, n, K, w.smem_bytes);
+  if (K == kRead && shared_read_absorbed(w.dyn_records, off >> 1, (off + n - 1) >> 1, w.stamp)) return;
+  if (K == kWrite && shared_write_alone(w.dyn_records, off >> 1, (off + n - 1) >> 1, w.stamp)) return;
   shared_access<K>(w, w.dyn_records, true, off, n, a);
 }
 
@@ -207,6 +247,8 @@ __attribute__((noinline)) void static_shared_access(uintptr_t a, unsigned n) {
     if (off >= g.bytes) continue;
     const uint8_t id = g.id[off];
     if (id == 0 || off + n > g.bytes || g.id[off + n - 1] != id) report_static_oob(a, off, n, K);
+    if (K == kRead && shared_read_absorbed(w.tls_records, off >> 1, (off + n - 1) >> 1, w.stamp)) return;
+    if (K == kWrite && shared_write_alone(w.tls_records, off >> 1, (off + n - 1) >> 1, w.stamp)) return;
     shared_access<K>(w, w.tls_records, false, off, n, a);
     return;
   }
@@ -233,7 +275,7 @@ __attribute__((noinline)) void static_shared_access(uintptr_t a, unsigned n) {
 // Bytes [h, h + n) of device memory: allocated, and for a read (or atomic) written; a write marks
 // them written.
 template <unsigned K>
-inline void device_access(uintptr_t a, size_t h, unsigned n) {
+__attribute__((noinline)) void device_access_span(uintptr_t a, size_t h, unsigned n) {
   uint16_t* s = g_region.shadow;
   for (size_t b = h, end = h + n; b < end;) {
     const unsigned o = b & 7, c = end - b < 8 - o ? (unsigned)(end - b) : 8 - o;
@@ -244,6 +286,19 @@ inline void device_access(uintptr_t a, size_t h, unsigned n) {
     if (K != kRead && ((v >> 8) & m) != m) __atomic_fetch_or(&s[b >> 3], (uint16_t)(m << 8), __ATOMIC_RELAXED);
     b += c;
   }
+}
+
+// The same, inline for the common access within one 8-byte shadow granule.
+template <unsigned K>
+inline void device_access(uintptr_t a, size_t h, unsigned n) {
+  const unsigned o = h & 7;
+  if (__builtin_expect(o + n > 8, 0)) return device_access_span<K>(a, h, n);
+  uint16_t* s = &g_region.shadow[h >> 3];
+  const unsigned m = (n == 8 ? 0xffu : ((1u << n) - 1) << o);
+  const unsigned need = K == kWrite ? m : m | m << 8;
+  const unsigned v = __atomic_load_n(s, __ATOMIC_RELAXED);
+  if (__builtin_expect((v & need) != need, 0)) report_device(a, h, n, K);
+  if (K != kRead && ((v >> 8) & m) != m) __atomic_fetch_or(s, (uint16_t)(m << 8), __ATOMIC_RELAXED);
 }
 
 // ---- the rest -------------------------------------------------------------------------------------

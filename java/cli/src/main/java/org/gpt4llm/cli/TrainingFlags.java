@@ -118,6 +118,10 @@ final class TrainingFlags {
             + " in the backward: the same gradients, less activation memory, about a third more compute")
     Boolean recompute;
 
+    @Option(names = "--offload-optimizer", description = "cuda backends: fp32 master weights and AdamW's moments in"
+            + " (pinned) host memory, the update on the CPU; the GPU keeps the bf16 weights and gradients")
+    Boolean offloadOptimizer;
+
     /** The flags that were given, under their config keys (those of {@link org.gpt4llm.train.TrainConfig}). */
     Map<String, Object> flags() {
         Map<String, Object> f = new LinkedHashMap<>();
@@ -151,6 +155,7 @@ final class TrainingFlags {
         putIfGiven(f, "template", template);
         putIfGiven(f, "cuda_graph", cudaGraph);
         putIfGiven(f, "recompute", recompute);
+        putIfGiven(f, "offload_optimizer", offloadOptimizer);
         return f;
     }
 

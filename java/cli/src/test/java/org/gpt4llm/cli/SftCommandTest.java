@@ -50,6 +50,8 @@ class SftCommandTest {
         assertTrue(resolve("--model", "m", "--out", "o", "--cuda-graph").cudaGraph());
         assertFalse(c.recompute());
         assertTrue(resolve("--model", "m", "--out", "o", "--recompute").recompute());
+        assertFalse(c.offloadOptimizer());
+        assertTrue(resolve("--model", "m", "--out", "o", "--offload-optimizer").offloadOptimizer());
         var e = assertThrows(IllegalArgumentException.class, () -> resolve("--out", "o"));
         assertTrue(e.getMessage().startsWith("--model is required"), e.getMessage());
         e = assertThrows(IllegalArgumentException.class, () -> resolve("--model", "m", "--out", "o", "--lr", "-1"));

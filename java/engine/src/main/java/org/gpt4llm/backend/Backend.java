@@ -76,8 +76,42 @@ public interface Backend extends AutoCloseable {
     /** A host copy of {@code src} (same dtype and shape) owned by {@code arena}. */
     Tensor toHost(Tensor src, Arena arena);
 
+    /**
+     * Whether this backend's tensors live in host memory (the CPU), so that what an offloaded optimizer
+     * would move to the host is there already.
+     */
+    default boolean memoryIsHost() {
+        return true;
+    }
+
+    /**
+     * Zero-filled host memory that the host works on between copies to and from this backend, freed when
+     * {@code arena} closes, counted as {@code category} on the host side of {@link #memory()}: page-locked on a GPU (copies at full bus speed, asynchronous), plain elsewhere.
+     */
+    default Tensor allocateHost(Arena arena, MemoryCategory category, DType dtype, long... shape) {
+        Tensor t = Tensor.allocate(arena, dtype, shape);
+        memory().track(arena, MemoryLedger.Side.HOST, category, t.byteSize());
+        return t;
+    }
+
+    /** {@code host} = {@code src} (same dtype and element count), {@code host} being host memory; waits for the copy. */
+    default void download(Tensor host, Tensor src) {
+        if (host.dtype() != src.dtype() || host.numel() != src.numel()) {
+            throw new IllegalArgumentException("download of " + src + " into " + host);
+        }
+        host.copyFrom(src);
+    }
+
     /** dst = src converted between floating dtypes (F32 and BF16); same element count. */
     void convert(Tensor dst, Tensor src);
+
+    /**
+     * {@code host} (F32, host memory) = {@code src} converted to F32: where an offloaded optimizer's
+     * master weights start from. Waits for the copy. Here memory is the host's, so it is {@link #convert}.
+     */
+    default void downloadF32(Tensor host, Tensor src) {
+        convert(host, src);
+    }
 
     /** Row-major 2-D {@code C = alpha * op(A) op(B) + beta * C}; shapes are checked. */
     void matmul(Tensor c, Tensor a, boolean transA, Tensor b, boolean transB, float alpha, float beta);

@@ -41,6 +41,8 @@ public final class StepScalars implements AutoCloseable {
     private double hostLoss, hostSumSq;
     private float hostClip = 1f;
     private boolean hostSkips;
+    /** Whether the gradients' sum of squares was taken on the host (an offloaded optimizer), not in the block. */
+    private boolean normOnHost;
 
     private StepScalars(Backend backend) {
         this.backend = backend;
@@ -74,6 +76,7 @@ public final class StepScalars implements AutoCloseable {
         hostSumSq = 0;
         hostClip = 1f;
         hostSkips = false;
+        normOnHost = false;
     }
 
     /** The update of the step: AdamW step {@code step} (from 1) at learning rate {@code lr}. */
@@ -107,7 +110,7 @@ public final class StepScalars implements AutoCloseable {
     public Readback read() {
         if (block == null) return new Readback(hostLoss, hostSumSq);
         float[] v = backend.download(Tensor.wrap(block.data().asSlice(0, 8), DType.F32, 2));
-        return new Readback(v[LOSS_SUM] + hostLoss, v[SUM_SQ]);
+        return new Readback(v[LOSS_SUM] + hostLoss, normOnHost ? hostSumSq : v[SUM_SQ]);
     }
 
     /** Slot {@code slot} of the block as F32 [1], for a kernel to read or write. */
@@ -177,17 +180,33 @@ public final class StepScalars implements AutoCloseable {
 
     /** The host's gradient norm (as a sum of squares) and clip factor; a non-finite norm or loss skips the update. */
     void setHostNorm(double sumSq, float maxNorm) {
+        hostNorm(hostLoss, sumSq, maxNorm);
+    }
+
+    /**
+     * The gradient norm of an optimizer that updates on the host (offloaded): {@code sumSq} of all
+     * gradients, taken there, with the step's whole loss sum {@code lossSum} read back; sets the clip
+     * factor for {@code maxNorm} and whether the update is skipped, and {@link #read} reports this norm.
+     */
+    public void setOffloadedNorm(double lossSum, double sumSq, float maxNorm) {
+        hostNorm(lossSum, sumSq, maxNorm);
+        normOnHost = true;
+    }
+
+    private void hostNorm(double lossSum, double sumSq, float maxNorm) {
         hostSumSq = sumSq;
         double norm = Math.sqrt(sumSq);
-        hostSkips = !Double.isFinite(norm) || !Double.isFinite(hostLoss);
+        hostSkips = !Double.isFinite(norm) || !Double.isFinite(lossSum);
         hostClip = clipFactor(norm, maxNorm);
     }
 
-    float hostClip() {
+    /** The clip factor of the host's norm ({@link #setOffloadedNorm}, or a backend's default clipping). */
+    public float hostClip() {
         return hostClip;
     }
 
-    boolean hostSkips() {
+    /** Whether the host's norm or loss was not finite, so the update changes nothing. */
+    public boolean hostSkips() {
         return hostSkips;
     }
 

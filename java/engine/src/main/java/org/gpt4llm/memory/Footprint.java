@@ -52,12 +52,6 @@ public final class Footprint {
         return new Footprint(device, h);
     }
 
-    /** This footprint with all of category {@code c}'s device bytes moved to the host. */
-    public Footprint moveToHost(MemoryCategory c) {
-        long bytes = device(c);
-        return plusDevice(c, -bytes).plusHost(c, bytes);
-    }
-
     /** Device bytes by category key, in category order. */
     public Map<String, Long> deviceByKey() {
         return byKey(device);

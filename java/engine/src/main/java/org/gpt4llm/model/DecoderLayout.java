@@ -3,19 +3,36 @@ package org.gpt4llm.model;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.regex.Matcher;
+import java.util.regex.Pattern;
+import org.gpt4llm.backend.Backend;
 
 /** The parameters of a {@link DecoderModel}: HF names and shapes, in checkpoint order. */
-final class DecoderLayout {
+public final class DecoderLayout {
     /** Index of a block's first MLP layer among {@link ModelConfig#linearTargets}: q, k, v, o come first. */
     static final int MLP_TARGETS = 4;
 
+    private static final Pattern LAYER = Pattern.compile("(?:^|\\.)layers\\.(\\d+)\\.");
+
     private DecoderLayout() {}
+
+    /** The decoder layer a parameter belongs to (HF and PEFT names alike), -1 for the others (embeddings, final norm, head). */
+    public static int layerOf(String name) {
+        Matcher m = LAYER.matcher(name);
+        return m.find() ? Integer.parseInt(m.group(1)) : -1;
+    }
 
     /** The HF module name of linear layer {@code target} (index in {@link ModelConfig#linearTargets}) of a layer. */
     static String linearName(ModelConfig c, int layer, int target) {
         // block names: attention norm, q, k, v, o, MLP norm, MLP linears
         int block = target < MLP_TARGETS ? target + 1 : target + 2;
         return c.decoderPrefix() + "layers." + layer + "." + c.blockNames().get(block);
+    }
+
+    /** The attention shape of {@code b}'s rows, with the usual 1 / sqrt(head dim) scale. */
+    static Backend.AttentionShape attentionShape(ModelConfig c, TokenBatch b) {
+        return new Backend.AttentionShape(b.batch(), b.seqLen(), c.numHeads(), c.numKvHeads(), c.headDim(),
+                (float) (1.0 / Math.sqrt(c.headDim())));
     }
 
     /** HF tensor names and shapes, without {@code lm_head.weight} when {@code withHead} is false. */

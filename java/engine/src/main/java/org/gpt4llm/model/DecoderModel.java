@@ -76,6 +76,7 @@ public final class DecoderModel implements AutoCloseable, DecodeModel {
     private long dropoutSeed, forwardDropoutSeed;
     /** Keep only each layer's input in the forward and recompute the layer in the backward. */
     private boolean recompute;
+    private java.util.function.IntConsumer gradientsDone; // see onGradientsDone; null: nobody listens
 
     /** A norm's weight (and bias, LayerNorm only; null for RMSNorm); {@code name} is its module's. */
     private record Norm(String name, Tensor w, Tensor b) {}
@@ -134,7 +135,6 @@ public final class DecoderModel implements AutoCloseable, DecodeModel {
         return new DecoderModel(backend, cfg, true);
     }
 
-
     /** HF initialisation: every matrix normal(0, 0.02), norm weights 1, biases 0. Deterministic in {@code seed}. */
     public static DecoderModel initRandom(Backend backend, ModelConfig cfg, long seed) {
         DecoderModel m = new DecoderModel(backend, cfg, true);
@@ -178,24 +178,20 @@ public final class DecoderModel implements AutoCloseable, DecodeModel {
     static DecoderModel create(Backend backend, ModelConfig cfg, Map<String, Tensor> weights, boolean withHead,
                                String source, java.util.function.UnaryOperator<String> fileOf) {
         DecoderModel m = new DecoderModel(backend, cfg, withHead);
-        for (var e : m.params.entrySet()) {
-            Tensor w = weights.get(e.getKey());
-            if (w == null) {
-                m.close();
-                throw new IllegalArgumentException(source + ": tensor " + e.getKey() + " is missing");
-            }
-            if (!java.util.Arrays.equals(w.shape(), e.getValue().shape())) {
-                m.close();
-                throw new IllegalArgumentException(source + ": tensor " + e.getKey() + " has shape "
-                        + java.util.Arrays.toString(w.shape()) + " but the config needs "
-                        + java.util.Arrays.toString(e.getValue().shape()));
-            }
-            try {
+        try {
+            for (var e : m.params.entrySet()) {
+                Tensor w = weights.get(e.getKey());
+                if (w == null) throw new IllegalArgumentException(source + ": tensor " + e.getKey() + " is missing");
+                if (!java.util.Arrays.equals(w.shape(), e.getValue().shape())) {
+                    throw new IllegalArgumentException(source + ": tensor " + e.getKey() + " has shape "
+                            + java.util.Arrays.toString(w.shape()) + " but the config needs "
+                            + java.util.Arrays.toString(e.getValue().shape()));
+                }
                 FiniteWeights.upload(backend, e.getValue(), w, e.getKey(), () -> fileOf.apply(e.getKey()));
-            } catch (RuntimeException bad) {
-                m.close();
-                throw bad;
             }
+        } catch (RuntimeException bad) {
+            m.close();
+            throw bad;
         }
         return m;
     }
@@ -315,6 +311,16 @@ public final class DecoderModel implements AutoCloseable, DecodeModel {
     /** Bytes of the activations a forward keeps for its backward (category {@code activations}), layers' and adapters'. */
     public long activationBytes() {
         return (act == null ? 0 : act.savedBytes()) + (lora == null ? 0 : lora.savedBytes());
+    }
+
+    /** Calls {@code hook} with each layer the backward completed, last first, then -1 for embeddings, final norm and head. */
+    public void onGradientsDone(java.util.function.IntConsumer hook) {
+        gradientsDone = hook;
+    }
+
+    /** The layers' gradients in a ring of two layers' buffers: each backward needs an onGradientsDone listener to empty it. */
+    public void streamGradients(boolean on) {
+        gradients.stream(on);
     }
 
     /** Training mode applies LoRA dropout; evaluation does not. The mode of a forward also holds for its backward. */
@@ -449,7 +455,7 @@ public final class DecoderModel implements AutoCloseable, DecodeModel {
         backend.rangePush("forward");
         Activations a = act;
         int n = batch.size();
-        AttentionShape shape = attentionShape(batch);
+        AttentionShape shape = DecoderLayout.attentionShape(cfg, batch);
         Tensor x = a.resid[0].rows(0, n);
         backend.embeddingForward(x, in.tokens(), embed);
         if (posTable != null) {
@@ -633,7 +639,8 @@ public final class DecoderModel implements AutoCloseable, DecodeModel {
     private void backwardDecoder(Tensor dHidden) {
         Activations a = act;
         int n = lastBatch.size();
-        AttentionShape shape = attentionShape(lastBatch);
+        AttentionShape shape = DecoderLayout.attentionShape(cfg, lastBatch);
+        if (gradients.streamed() && gradientsDone == null) throw new IllegalStateException("the gradients stream by layer: a backward needs an onGradientsDone listener");
         // a frozen norm's weight gradient still comes out of the norm kernel: into scratch nobody reads
         backend.zero(a.discardedNormGrads);
         Tensor dxn = a.dNorm.rows(0, n), dres = a.dResid.rows(0, n);
@@ -673,6 +680,7 @@ public final class DecoderModel implements AutoCloseable, DecodeModel {
             linearBackward(l, w.k, dxn, dk, n1, n, true);
             linearBackward(l, w.v, dxn, dv, n1, n, true);
             normBackward(w.attnNorm, dres, dxn, a.resid[l].rows(0, n), rows(s.mean1(), n), s.rstd1().rows(0, n));
+            if (gradientsDone != null) gradientsDone.accept(l);
             backend.rangePop();
         }
         String d = cfg.decoderPrefix();
@@ -680,6 +688,7 @@ public final class DecoderModel implements AutoCloseable, DecodeModel {
         if (dEmbed != null) backend.embeddingBackward(dEmbed, in.tokens(), dres);
         Tensor dPosTable = posTable == null ? null : gradients.of(d + "embed_positions.weight");
         if (dPosTable != null) backend.embeddingBackward(dPosTable, in.positionIds(), dres);
+        if (gradientsDone != null) gradientsDone.accept(-1);
         lastBatch = null; // the logits now hold their gradient
     }
 
@@ -757,11 +766,6 @@ public final class DecoderModel implements AutoCloseable, DecodeModel {
         if (lora != null) lora.backward(layer, target, dx, dy, x, n, forwardTraining, forwardDropoutSeed, forwardStep);
     }
 
-    private AttentionShape attentionShape(TokenBatch b) {
-        return new AttentionShape(b.batch(), b.seqLen(), cfg.numHeads(), cfg.numKvHeads(), cfg.headDim(),
-                (float) (1.0 / Math.sqrt(cfg.headDim())));
-    }
-
     /** Activation buffers are sized for the largest batch (rows, and tokens of all rows) seen and reused. */
     private void ensureActivations(int batch, long tokens) {
         if (lora != null && lora.ensureRows(tokens)) bufferGeneration++;
@@ -775,10 +779,7 @@ public final class DecoderModel implements AutoCloseable, DecodeModel {
         bufferGeneration++;
     }
 
-    /**
-     * Grows when {@link #stage} or a forward reallocates the buffers a step reads: work captured
-     * before must not be replayed after.
-     */
+    /** Grows when {@link #stage} or a forward reallocates the buffers a step reads: captured work must not outlive them. */
     public long bufferGeneration() {
         return bufferGeneration + gradients.generation();
     }

@@ -25,6 +25,12 @@ public final class FiniteWeights {
         if (bad >= 0) throw new CheckpointException(describe(file.get(), name, host, bad));
     }
 
+    /** {@link #upload} into host memory: {@code dst = host} converted to dst's dtype, refused the same way. */
+    public static void copyOnHost(Tensor dst, Tensor host, String name, Supplier<String> file) {
+        long bad = org.gpt4llm.backend.cpu.CpuBackend.convertFinite(dst, host);
+        if (bad >= 0) throw new CheckpointException(describe(file.get(), name, host, bad));
+    }
+
     /** The sentence for element {@code index} of {@code t}, which is not finite. */
     static String describe(String file, String name, Tensor t, long index) {
         float v = t.getFloat(index);

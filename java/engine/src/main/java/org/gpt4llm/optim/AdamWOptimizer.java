@@ -6,7 +6,9 @@ import java.util.Map;
 import java.util.function.Predicate;
 import org.gpt4llm.backend.Backend;
 import org.gpt4llm.backend.StepScalars;
+import org.gpt4llm.backend.cpu.CpuKernels;
 import org.gpt4llm.memory.MemoryCategory;
+import org.gpt4llm.model.DecoderLayout;
 import org.gpt4llm.tensor.DType;
 import org.gpt4llm.tensor.Tensor;
 
@@ -20,15 +22,32 @@ import org.gpt4llm.tensor.Tensor;
  * host; {@link #prepare} + {@link #update} leave the norm, the clip factor and every per-step scalar
  * where the backend's kernels read them ({@link StepScalars}), so a training step waits for nothing
  * and can be replayed as a CUDA graph.
+ *
+ * <p>Offloaded ({@code --offload-optimizer}, on a backend whose memory is not the host's): the fp32
+ * masters and both moments live in host memory ({@link Backend#allocateHost}, page-locked on a GPU),
+ * the gradients are copied there (layer by layer as the backward completes them, with
+ * {@link #collectByLayer}, summed over the micro-batches in fp32; else once after the backward), the
+ * norm and clip factor are taken there, the native CPU AdamW kernel updates the masters, and the
+ * parameters are written back from them in their own dtype. The device then holds no optimizer
+ * state; an update waits for the device.
  */
 public final class AdamWOptimizer implements AutoCloseable {
     private final Backend backend;
+    private final boolean offloaded;
     private final Arena arena = Arena.ofShared();
     private final Map<String, Slot> slots = new LinkedHashMap<>();
     private final Backend.AdamW hp;
     private int step;
+    /** Offloaded with gradients collected layer by layer; {@code staging} receives one gradient at a time then. */
+    private boolean byLayer;
+    private Tensor staging;
 
-    private record Slot(Tensor param, Tensor master, Tensor grad, Tensor m, Tensor v, Backend.AdamW hp) {}
+    /**
+     * {@code hostGrad}: the host copy of {@code grad} when offloaded, else null; {@code layer}: the
+     * decoder layer of the parameter, -1 for the others (embeddings, final norm, head).
+     */
+    private record Slot(Tensor param, Tensor master, Tensor grad, Tensor hostGrad, Tensor m, Tensor v, Backend.AdamW hp,
+                        int layer) {}
 
     public AdamWOptimizer(Backend backend, Map<String, Tensor> params, Map<String, Tensor> grads, Backend.AdamW hp) {
         this(backend, params, grads, hp, name -> true);
@@ -40,25 +59,84 @@ public final class AdamWOptimizer implements AutoCloseable {
      */
     public AdamWOptimizer(Backend backend, Map<String, Tensor> params, Map<String, Tensor> grads, Backend.AdamW hp,
                           Predicate<String> decays) {
+        this(backend, params, grads, hp, decays, false);
+    }
+
+    /**
+     * As above; with {@code offload} the state lives in host memory and the update runs on the CPU
+     * (a no-op on a backend whose memory is the host's: see {@link #offloaded}).
+     */
+    public AdamWOptimizer(Backend backend, Map<String, Tensor> params, Map<String, Tensor> grads, Backend.AdamW hp,
+                          Predicate<String> decays, boolean offload) {
         this.backend = backend;
         this.hp = hp;
+        this.offloaded = offload && !backend.memoryIsHost();
         for (var e : params.entrySet()) {
             Tensor g = grads.get(e.getKey());
             if (g == null) throw new IllegalArgumentException("no gradient for parameter " + e.getKey());
-            Tensor p = e.getValue(), master = null;
-            if (p.dtype() != DType.F32) {
-                master = backend.allocate(arena, MemoryCategory.MASTER_WEIGHTS, DType.F32, p.shape());
-                backend.convert(master, p);
-            }
+            Tensor p = e.getValue();
             Backend.AdamW slotHp = decays.test(e.getKey()) ? hp : new Backend.AdamW(hp.beta1(), hp.beta2(), hp.eps(), 0f);
-            slots.put(e.getKey(), new Slot(p, master, g, backend.allocate(arena, MemoryCategory.MOMENTS, DType.F32, p.shape()),
-                    backend.allocate(arena, MemoryCategory.MOMENTS, DType.F32, p.shape()), slotHp));
+            Slot s = offloaded
+                    ? new Slot(p, backend.allocateHost(arena, MemoryCategory.MASTER_WEIGHTS, DType.F32, p.shape()), g,
+                            backend.allocateHost(arena, MemoryCategory.GRADIENTS, DType.F32, p.shape()),
+                            backend.allocateHost(arena, MemoryCategory.MOMENTS, DType.F32, p.shape()),
+                            backend.allocateHost(arena, MemoryCategory.MOMENTS, DType.F32, p.shape()), slotHp, DecoderLayout.layerOf(e.getKey()))
+                    : new Slot(p, p.dtype() == DType.F32 ? null
+                            : backend.allocate(arena, MemoryCategory.MASTER_WEIGHTS, DType.F32, p.shape()), g, null,
+                            backend.allocate(arena, MemoryCategory.MOMENTS, DType.F32, p.shape()),
+                            backend.allocate(arena, MemoryCategory.MOMENTS, DType.F32, p.shape()), slotHp, DecoderLayout.layerOf(e.getKey()));
+            slots.put(e.getKey(), s);
+            if (s.master != null) masterFromParam(s);
+        }
+    }
+
+    /** Whether the state lives in host memory and updates run on the CPU (asked for, on a backend with memory of its own). */
+    public boolean offloaded() {
+        return offloaded;
+    }
+
+    /**
+     * Offloaded: whether the model reports each layer whose gradients are complete ({@link #gradientsDone},
+     * from every backward of a step, after {@link #startAccumulation}); without, the gradients are copied
+     * once the step's backward is over.
+     */
+    public void collectByLayer(boolean on) {
+        if (on && !offloaded) {
+            throw new IllegalStateException("gradients are collected on the host only when the optimizer is offloaded");
+        }
+        byLayer = on;
+        if (on && staging == null) {
+            long largest = slots.values().stream().mapToLong(s -> s.grad.numel()).max().orElse(1);
+            staging = backend.allocateHost(arena, MemoryCategory.WORKSPACE, DType.F32, Math.max(1, largest));
+        }
+    }
+
+    /** Starts a step's gradients: with {@link #collectByLayer}, the host's sums restart from 0. */
+    public void startAccumulation() {
+        if (!byLayer) return;
+        for (Slot s : slots.values()) s.hostGrad.data().fill((byte) 0);
+    }
+
+    /**
+     * The backward completed the gradients of decoder layer {@code layer} (-1: of every parameter outside
+     * the layers): each is added to its host sum and zeroed on the device, whose buffer the next
+     * micro-batch then fills afresh, or, where the model streams its gradients (two layers' buffers taking
+     * turns), the layer two below in this backward. The copies wait for the device.
+     */
+    public void gradientsDone(int layer) {
+        if (!byLayer) return;
+        for (Slot s : slots.values()) {
+            if (s.layer != layer) continue;
+            Tensor part = Tensor.wrap(staging.data().asSlice(0, s.grad.byteSize()), DType.F32, s.grad.shape());
+            backend.download(part, s.grad);
+            CpuKernels.add(s.hostGrad.data(), s.hostGrad.data(), part.data(), part.numel());
+            backend.zero(s.grad);
         }
     }
 
     /** The L2 norm of all gradients together. */
     public double gradNorm() {
-        return Math.sqrt(backend.sumOfSquares(slots.values().stream().map(Slot::grad).toList()));
+        return Math.sqrt(offloaded ? hostGradients() : backend.sumOfSquares(slots.values().stream().map(Slot::grad).toList()));
     }
 
     /**
@@ -73,7 +151,11 @@ public final class AdamWOptimizer implements AutoCloseable {
             if (!Double.isFinite(norm)) return norm;
             float clip = StepScalars.clipFactor(norm, maxGradNorm);
             step++;
-            for (Slot s : slots.values()) backend.adamw(s.param, s.master, s.grad, s.m, s.v, s.hp, lr, step, clip);
+            if (offloaded) {
+                updateOnHost(lr, step, clip);
+            } else {
+                for (Slot s : slots.values()) backend.adamw(s.param, s.master, s.grad, s.m, s.v, s.hp, lr, step, clip);
+            }
             return norm;
         } finally {
             backend.rangePop();
@@ -94,10 +176,18 @@ public final class AdamWOptimizer implements AutoCloseable {
      * Queues the update {@link #prepare} described: the global gradient norm into {@code scalars}, the
      * clip factor for {@code maxGradNorm} (0: none), then AdamW, all reading and writing the scalars
      * where they live; nothing is read back. A non-finite norm or loss makes the update change nothing.
+     * Offloaded, the update waits for the backward, reads the loss sum and the gradients back and runs
+     * on the host ({@link StepScalars#setOffloadedNorm}), so it cannot be part of a captured step.
      */
     public void update(StepScalars scalars, float maxGradNorm) {
         backend.rangePush("optimizer");
         try {
+            if (offloaded) {
+                double lossSum = scalars.read().lossSum();
+                scalars.setOffloadedNorm(lossSum, hostGradients(), maxGradNorm);
+                if (!scalars.hostSkips()) updateOnHost(scalars.lr(), scalars.step(), scalars.hostClip());
+                return;
+            }
             backend.clipGradients(scalars, slots.values().stream().map(Slot::grad).toList(), maxGradNorm);
             for (Slot s : slots.values()) backend.adamw(s.param, s.master, s.grad, s.m, s.v, s.hp, scalars);
         } finally {
@@ -112,6 +202,7 @@ public final class AdamWOptimizer implements AutoCloseable {
      */
     public void update(float lr, double norm, float maxGradNorm) {
         if (step == 0) throw new IllegalStateException("update before prepare");
+        if (offloaded) throw new IllegalStateException("an offloaded optimizer updates from the gradients it collected itself");
         backend.rangePush("optimizer");
         try {
             float clip = StepScalars.clipFactor(norm, maxGradNorm);
@@ -126,6 +217,28 @@ public final class AdamWOptimizer implements AutoCloseable {
         return slots.values().stream().map(Slot::grad).toList();
     }
 
+    /**
+     * The step's gradients on the host (collected layer by layer, or copied now); returns their sum of
+     * squares, taken on the host.
+     */
+    private double hostGradients() {
+        double sumSq = 0;
+        for (Slot s : slots.values()) {
+            if (!byLayer) backend.download(s.hostGrad, s.grad);
+            sumSq += CpuKernels.sumsq(s.hostGrad.data(), s.hostGrad.numel());
+        }
+        return sumSq;
+    }
+
+    /** The native CPU AdamW over the host masters, then every parameter written from its master. */
+    private void updateOnHost(float lr, int step, float clip) {
+        for (Slot s : slots.values()) {
+            CpuKernels.adamw(s.master.data(), s.hostGrad.data(), s.m.data(), s.v.data(), s.master.numel(), lr,
+                    s.hp.beta1(), s.hp.beta2(), s.hp.eps(), s.hp.weightDecay(), step, clip);
+            backend.upload(s.param, s.master);
+        }
+    }
+
     /** Takes back the count of the last {@link #prepare}: its update was skipped (a non-finite norm or loss). */
     public void cancel() {
         if (step == 0) throw new IllegalStateException("no update to cancel");
@@ -137,23 +250,47 @@ public final class AdamWOptimizer implements AutoCloseable {
         return step;
     }
 
-    /** First and second moments by parameter name, for checkpoints. */
+    /** First and second moments by parameter name, for checkpoints; in host memory when {@link #offloaded}. */
     public Map<String, Tensor> moments(boolean second) {
         Map<String, Tensor> out = new LinkedHashMap<>();
         slots.forEach((k, s) -> out.put(k, second ? s.v : s.m));
         return out;
     }
 
-    /** Restores the state saved from {@link #moments} and {@link #stepCount}. */
-    public void restore(int stepCount, Map<String, Tensor> m, Map<String, Tensor> v) {
-        for (var e : slots.entrySet()) {
-            Tensor sm = m.get(e.getKey()), sv = v.get(e.getKey());
-            if (sm == null || sv == null) throw new IllegalArgumentException("optimizer state has no moments for " + e.getKey());
-            // a moment restored from itself (only the count changes) is not copied onto itself
-            if (sm != e.getValue().m) backend.copy(e.getValue().m, sm);
-            if (sv != e.getValue().v) backend.copy(e.getValue().v, sv);
+    /**
+     * The fp32 master weights by parameter name, for checkpoints: every parameter's when {@link #offloaded}
+     * (in host memory), else those of the parameters stored in a lower precision (none on the CPU).
+     */
+    public Map<String, Tensor> masters() {
+        Map<String, Tensor> out = new LinkedHashMap<>();
+        slots.forEach((k, s) -> {
+            if (s.master != null) out.put(k, s.master);
+        });
+        return out;
+    }
+
+    /**
+     * Ends a restore whose moments (and, with {@code withMasters}, masters) were written into the tensors of
+     * {@link #moments} and {@link #masters}: sets the update count, then either writes every parameter
+     * from its restored master, or, without masters (an older checkpoint), takes the masters from the
+     * restored parameters, which is exact only up to their rounding.
+     */
+    public void restored(int stepCount, boolean withMasters) {
+        for (Slot s : slots.values()) {
+            if (s.master == null) continue;
+            if (!withMasters) masterFromParam(s);
+            else if (offloaded) backend.upload(s.param, s.master);
+            else backend.convert(s.param, s.master);
         }
         this.step = stepCount;
+    }
+
+    private void masterFromParam(Slot s) {
+        if (!offloaded) {
+            backend.convert(s.master, s.param);
+            return;
+        }
+        backend.downloadF32(s.master, s.param);
     }
 
     @Override

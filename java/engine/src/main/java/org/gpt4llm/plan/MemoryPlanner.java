@@ -1,11 +1,7 @@
 package org.gpt4llm.plan;
 
-import java.util.ArrayList;
-import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
-import java.util.regex.Matcher;
-import java.util.regex.Pattern;
 import org.gpt4llm.backend.Backend;
 import org.gpt4llm.backend.StepScalars;
 import org.gpt4llm.memory.Footprint;
@@ -23,15 +19,12 @@ import org.gpt4llm.tensor.Tensor;
  * org.gpt4llm.memory.MemoryLedger} measures, less the transient scratch of single kernels.
  *
  * <p>Recomputation is built as the run builds it (each layer's input and one layer's saved
- * activations). With the optimizer offloaded, master weights, moments and a full set of gradients
- * live on the host, and the device keeps the gradients of about two layers (the one the backward
- * writes and the one going to the host) plus those outside the layers (embeddings, head, final norm).
+ * activations), and so is an offloaded optimizer: its master weights, moments, gradient sums and
+ * staging buffer on the host, and the model's gradients streamed, so that the device keeps two
+ * layers' gradients (the ring the backward reuses) plus those outside the layers (embeddings, head,
+ * final norm).
  */
 public final class MemoryPlanner {
-    private static final Pattern LAYER = Pattern.compile("\\.layers\\.(\\d+)\\.");
-    /** Layers whose gradients are on the device at once when they stream to the host. */
-    static final int STREAMED_GRADIENT_LAYERS = 2;
-
     private MemoryPlanner() {}
 
     public static MemoryPlan plan(PlanRequest r) {
@@ -40,33 +33,17 @@ public final class MemoryPlanner {
             if (r.lora() != null) model.enableLora(r.lora(), 0);
             model.setRecompute(r.recompute());
             model.stage(List.of(emptyBatch(r.microBatch(), r.seqLen())));
+            // as Trainer.optimizer and StepRunner set up an offloaded run (nothing to offload where memory is the host's)
+            boolean offload = r.offloadOptimizer() && !be.memoryIsHost();
+            model.streamGradients(offload);
             try (AdamWOptimizer opt = new AdamWOptimizer(be, model.trainableParameters(), model.trainableGradients(),
-                    Backend.AdamW.DEFAULT);
+                    Backend.AdamW.DEFAULT, name -> true, offload);
                  StepScalars scalars = be.stepScalars()) {
+                if (offload) opt.collectByLayer(true);
                 Footprint f = be.memory().live().plusDevice(MemoryCategory.WORKSPACE, loraWorkspace(be, model, r));
-                if (r.offloadOptimizer()) f = offloaded(f, model.trainableGradients());
                 return new MemoryPlan(r, f);
             }
         }
-    }
-
-    /** Master weights, moments and the trainable gradients on the host; two layers' gradients stay on the device. */
-    private static Footprint offloaded(Footprint f, Map<String, Tensor> trainableGrads) {
-        Map<Integer, Long> perLayer = new HashMap<>();
-        long outsideLayers = 0, all = 0;
-        for (var e : trainableGrads.entrySet()) {
-            long bytes = e.getValue().byteSize();
-            all += bytes;
-            Matcher m = LAYER.matcher(e.getKey());
-            if (m.find()) perLayer.merge(Integer.parseInt(m.group(1)), bytes, Long::sum);
-            else outsideLayers += bytes;
-        }
-        List<Long> largest = new ArrayList<>(perLayer.values());
-        largest.sort(java.util.Comparator.reverseOrder());
-        long streamed = largest.stream().limit(STREAMED_GRADIENT_LAYERS).mapToLong(Long::longValue).sum();
-        return f.moveToHost(MemoryCategory.MASTER_WEIGHTS).moveToHost(MemoryCategory.MOMENTS)
-                .plusDevice(MemoryCategory.GRADIENTS, streamed + outsideLayers - all)
-                .plusHost(MemoryCategory.GRADIENTS, all);
     }
 
     /** The scratch the backend keeps for the LoRA kernels: the largest adapter's need. */

@@ -75,6 +75,18 @@ final class SizingBackend implements Backend {
     }
 
     @Override
+    public boolean memoryIsHost() {
+        return !gpu;
+    }
+
+    @Override
+    public Tensor allocateHost(Arena arena, MemoryCategory category, DType dtype, long... shape) {
+        long bytes = Tensor.numel(shape) * dtype.bytes();
+        memory.track(arena, MemoryLedger.Side.HOST, category, bytes);
+        return Tensor.wrap(MemorySegment.NULL.reinterpret(bytes), dtype, shape);
+    }
+
+    @Override
     public MemoryLedger memory() {
         return memory;
     }

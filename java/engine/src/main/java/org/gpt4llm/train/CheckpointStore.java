@@ -11,6 +11,7 @@ import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.Optional;
+import java.util.function.Consumer;
 import java.util.regex.Matcher;
 import java.util.regex.Pattern;
 import java.util.stream.Stream;
@@ -28,12 +29,14 @@ import org.gpt4llm.tensor.Tensor;
 
 /**
  * The {@code checkpoint-STEP/} folders of a run. Each holds what was trained ({@link TrainableModel#save}),
- * {@code optimizer.safetensors} (AdamW's {@code exp_avg.NAME} and {@code exp_avg_sq.NAME}, the update
- * count in the metadata) and {@code trainer_state.json} (step, scheduler step, data position, seeds,
- * metrics lines, the fingerprints of the data files). A checkpoint is written into a hidden temp
- * folder {@code .checkpoint-STEP.checkpoint-PID-RANDOM.tmp} and renamed into place whole, so a folder
- * named {@code checkpoint-STEP} is always complete; a save that fails removes its temp folder, and
- * one a killed run left is removed by the next run ({@link #removeStaleTemps}).
+ * {@code optimizer.safetensors} (AdamW's {@code exp_avg.NAME} and {@code exp_avg_sq.NAME}, the fp32
+ * {@code master.NAME} of every weight the backend stores in a lower precision, so that a GPU run
+ * resumes bit-identically, and the update count in the metadata) and {@code trainer_state.json} (step,
+ * scheduler step, data position, seeds, metrics lines, the fingerprints of the data files). A
+ * checkpoint is written into a hidden temp folder {@code .checkpoint-STEP.checkpoint-PID-RANDOM.tmp}
+ * and renamed into place whole, so a folder named {@code checkpoint-STEP} is always complete; a save
+ * that fails removes its temp folder, and one a killed run left is removed by the next run
+ * ({@link #removeStaleTemps}).
  */
 final class CheckpointStore {
     static final String STATE = "trainer_state.json";
@@ -70,8 +73,7 @@ final class CheckpointStore {
                 Backend be = model.backend();
                 try (Arena host = Arena.ofConfined()) {
                     Map<String, Tensor> tensors = new LinkedHashMap<>();
-                    opt.moments(false).forEach((k, t) -> tensors.put(HostOptimizerState.key(false, k), be.toHost(t, host)));
-                    opt.moments(true).forEach((k, t) -> tensors.put(HostOptimizerState.key(true, k), be.toHost(t, host)));
+                    optimizerState(opt).forEach((k, t) -> tensors.put(k, opt.offloaded() ? t : be.toHost(t, host)));
                     SafeTensors.write(tmp.resolve(OPTIMIZER), tensors, Map.of("step", Integer.toString(opt.stepCount())));
                 }
             }
@@ -136,29 +138,53 @@ final class CheckpointStore {
         for (int i = 0; i < all.size() - keep; i++) deleteTree(all.get(i));
     }
 
-    /** Loads the trained weights and the optimizer state of {@code dir}; returns its trainer state. */
-    TrainerState restore(Path dir, TrainableModel<?> model, AdamWOptimizer opt) throws IOException {
+    /**
+     * Loads the trained weights and the optimizer state of {@code dir}; returns its trainer state. A
+     * checkpoint without fp32 master weights (written before they were saved) resumes from its weights
+     * in their stored precision, with a one-line warning to {@code notes} when the optimizer keeps masters.
+     */
+    TrainerState restore(Path dir, TrainableModel<?> model, AdamWOptimizer opt, Consumer<String> notes) throws IOException {
         TrainerState state = TrainerState.read(dir.resolve(STATE));
         model.restore(dir);
         Backend be = model.backend();
-        try (Arena mapped = Arena.ofShared(); Arena dev = Arena.ofShared()) {
+        try (Arena mapped = Arena.ofShared()) {
             SafeTensors file = SafeTensors.open(dir.resolve(OPTIMIZER), mapped);
-            Map<String, Tensor> m = new LinkedHashMap<>(), v = new LinkedHashMap<>();
-            for (String name : opt.moments(false).keySet()) {
-                m.put(name, onBackend(be, dev, file, HostOptimizerState.key(false, name)));
-                v.put(name, onBackend(be, dev, file, HostOptimizerState.key(true, name)));
+            Map<String, Tensor> masters = opt.masters();
+            boolean withMasters = masters.keySet().stream().anyMatch(k -> file.contains(HostOptimizerState.MASTER + k));
+            for (var e : optimizerState(opt).entrySet()) {
+                if (!withMasters && e.getKey().startsWith(HostOptimizerState.MASTER)) continue;
+                load(be, opt.offloaded(), e.getValue(), file, e.getKey());
             }
-            opt.restore(Integer.parseInt(file.metadata().get("step")), m, v);
+            if (!masters.isEmpty() && !withMasters) warnNoMasters(file, notes);
+            opt.restored(Integer.parseInt(file.metadata().get("step")), withMasters);
         }
         return state;
     }
 
-    /** Hands the optimizer state of checkpoint {@code dir}, as saved, to an engine that shards it itself. */
-    static void restoreSharded(Path dir, StepEngine<?> engine) throws IOException {
+    /**
+     * Hands the optimizer state of checkpoint {@code dir}, as saved, to an engine that shards it itself
+     * (the trainer's optimizer then holds none); the warning of {@link #restore} where the checkpoint has
+     * no masters and {@code model} keeps weights in a lower precision.
+     */
+    static void restoreSharded(Path dir, TrainableModel<?> model, StepEngine<?> engine, Consumer<String> notes)
+            throws IOException {
         try (Arena mapped = Arena.ofShared()) {
             SafeTensors file = SafeTensors.open(dir.resolve(OPTIMIZER), mapped);
-            engine.restoreOptimizerState(new HostOptimizerState(file.tensors(), Integer.parseInt(file.metadata().get("step"))));
+            HostOptimizerState state = new HostOptimizerState(file.tensors(), Integer.parseInt(file.metadata().get("step")));
+            boolean lowPrecision = model.trainableParameters().values().stream().anyMatch(t -> t.dtype() != DType.F32);
+            if (lowPrecision && !state.hasMasters()) warnNoMasters(file, notes);
+            engine.restoreOptimizerState(state);
         }
+    }
+
+    private static void warnNoMasters(SafeTensors file, Consumer<String> notes) {
+        notes.accept("warning: " + file.file() + " holds no fp32 master weights (it was written before they were"
+                + " saved), so the resumed run matches an uninterrupted one only up to bf16 rounding of the weights");
+    }
+
+    /** The optimizer's tensors under their names in optimizer.safetensors: moments, then the fp32 masters it keeps. */
+    private static Map<String, Tensor> optimizerState(AdamWOptimizer opt) {
+        return HostOptimizerState.named(opt.moments(false), opt.moments(true), opt.masters());
     }
 
     /** Copies the tensors of the model folder {@code dir} into {@code params} (same names), for a resumed run. */
@@ -173,11 +199,16 @@ final class CheckpointStore {
         }
     }
 
-    private static Tensor onBackend(Backend be, Arena arena, SafeTensors file, String name) throws IOException {
+    /** Tensor {@code name} of {@code file} into {@code dst}: the backend's memory, or the host's ({@code onHost}). */
+    private static void load(Backend be, boolean onHost, Tensor dst, SafeTensors file, String name) throws IOException {
         if (!file.contains(name)) throw new IOException(file.file() + ": tensor " + name + " is missing");
-        Tensor host = file.tensor(name), t = be.allocate(arena, DType.F32, host.shape());
-        FiniteWeights.upload(be, t, host, name, () -> file.file().toString());
-        return t;
+        Tensor saved = file.tensor(name);
+        if (!java.util.Arrays.equals(saved.shape(), dst.shape())) {
+            throw new IOException(file.file() + ": tensor " + name + " has shape " + java.util.Arrays.toString(saved.shape())
+                    + " but the model's is " + java.util.Arrays.toString(dst.shape()));
+        }
+        if (onHost) FiniteWeights.copyOnHost(dst, saved, name, () -> file.file().toString());
+        else FiniteWeights.upload(be, dst, saved, name, () -> file.file().toString());
     }
 
     static void deleteTree(Path dir) throws IOException {

@@ -3,6 +3,7 @@ package org.gpt4llm.train;
 import java.io.IOException;
 import java.nio.file.Path;
 import java.util.List;
+import java.util.function.IntConsumer;
 import org.gpt4llm.backend.Backend;
 import org.gpt4llm.backend.StepScalars;
 import org.gpt4llm.model.DecoderModel;
@@ -61,6 +62,18 @@ abstract class DecoderFineTune implements TrainableModel<TokenBatch> {
     @Override
     public long bufferGeneration() {
         return model.bufferGeneration();
+    }
+
+    @Override
+    public boolean onGradientsDone(IntConsumer hook) {
+        model.onGradientsDone(hook);
+        return true;
+    }
+
+    @Override
+    public boolean streamGradients() {
+        model.streamGradients(true);
+        return true;
     }
 
     @Override

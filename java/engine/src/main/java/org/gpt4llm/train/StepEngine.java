@@ -44,9 +44,10 @@ public interface StepEngine<B extends Batch> extends AutoCloseable {
     interface Factory<B extends Batch> {
         /**
          * The optimizer the trainer checkpoints and restores, over {@code model}'s trainable parameters
-         * (where the optimizer state is sharded over devices, the part a checkpoint holds).
+         * (where the optimizer state is sharded over devices, the part a checkpoint holds); {@code offload}:
+         * its state in host memory ({@code --offload-optimizer}, see {@link Trainer#optimizer(TrainableModel, double, boolean)}).
          */
-        AdamWOptimizer optimizer(TrainableModel<B> model, double weightDecay);
+        AdamWOptimizer optimizer(TrainableModel<B> model, double weightDecay, boolean offload);
 
         /** The engine of the run's steps, updating {@code model} with {@code opt} (restored by then, on a resume). */
         StepEngine<B> open(TrainableModel<B> model, AdamWOptimizer opt, boolean cudaGraph, Consumer<String> notes);
@@ -55,8 +56,8 @@ public interface StepEngine<B extends Batch> extends AutoCloseable {
         static <B extends Batch> Factory<B> singleDevice() {
             return new Factory<>() {
                 @Override
-                public AdamWOptimizer optimizer(TrainableModel<B> model, double weightDecay) {
-                    return Trainer.optimizer(model, weightDecay);
+                public AdamWOptimizer optimizer(TrainableModel<B> model, double weightDecay, boolean offload) {
+                    return Trainer.optimizer(model, weightDecay, offload);
                 }
 
                 @Override

@@ -24,6 +24,10 @@ import org.gpt4llm.optim.AdamWOptimizer;
  * read-back remain. A step of other shapes (the last, smaller batch of an epoch; packed rows of
  * another length) runs eagerly, with a one-line note the first time those shapes come up; the graph
  * is captured again when the buffers it reads had to grow.
+ *
+ * <p>With an offloaded optimizer ({@link AdamWOptimizer#offloaded}) the model hands each layer's
+ * gradients to it as the backward completes them ({@link TrainableModel#onGradientsDone}), and the
+ * update is host work: such steps are never captured.
  */
 public final class StepRunner<B extends Batch> implements StepEngine<B> {
     private final TrainableModel<B> model;
@@ -48,11 +52,15 @@ public final class StepRunner<B extends Batch> implements StepEngine<B> {
         this.model = model;
         this.opt = opt;
         this.notes = notes;
-        this.cudaGraph = cudaGraph && model.queuesOnly();
+        this.cudaGraph = cudaGraph && model.queuesOnly() && !opt.offloaded();
         if (cudaGraph && !model.queuesOnly()) {
             notes.accept("--cuda-graph: this model computes its loss on the host, so its steps run without a graph");
+        } else if (cudaGraph && opt.offloaded()) {
+            notes.accept("--cuda-graph: with --offload-optimizer the update runs on the host, so steps run without a graph");
         }
         this.scalars = be.stepScalars();
+        // an offloaded optimizer takes each layer's gradients as the backward completes them, where the model tells
+        if (opt.offloaded()) opt.collectByLayer(model.onGradientsDone(opt::gradientsDone));
     }
 
     /** Refuses {@code --cuda-graph} on a backend without graphs, in one sentence. */
@@ -151,6 +159,7 @@ public final class StepRunner<B extends Batch> implements StepEngine<B> {
     /** Zeroes the gradients, then every micro-batch with loss terms forward and backward, in its slot. */
     private void accumulate(List<B> micro) {
         model.zeroGrad();
+        opt.startAccumulation();
         for (int i = 0; i < micro.size(); i++) {
             B b = micro.get(i);
             if (b.lossTerms() == 0) continue;
@@ -180,6 +189,10 @@ public final class StepRunner<B extends Batch> implements StepEngine<B> {
     public void close() {
         if (graph != null) graph.close();
         graph = null;
+        if (opt.offloaded()) {
+            model.onGradientsDone(null);
+            opt.collectByLayer(false);
+        }
         scalars.close();
     }
 }

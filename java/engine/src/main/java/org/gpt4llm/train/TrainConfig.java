@@ -68,7 +68,8 @@ public record TrainConfig(
         double margin,
         double centerRewardsCoefficient,
         boolean cudaGraph,
-        boolean recompute) {
+        boolean recompute,
+        boolean offloadOptimizer) {
     static final ObjectMapper JSON = new ObjectMapper()
             .enable(DeserializationFeature.FAIL_ON_UNKNOWN_PROPERTIES)
             .enable(DeserializationFeature.ACCEPT_SINGLE_VALUE_AS_ARRAY)
@@ -247,6 +248,11 @@ public record TrainConfig(
          * backward: the same gradients, less activation memory, about one more forward of work.
          */
         private boolean recompute;
+        /**
+         * On a cuda backend: fp32 master weights and AdamW's moments in host memory, the update on the CPU
+         * (the device keeps the bf16 weights and the gradients); on the CPU a no-op, noted at the start.
+         */
+        private boolean offloadOptimizer;
 
         private Builder() {}
 
@@ -275,7 +281,7 @@ public record TrainConfig(
                     warmupRatio, schedule, weightDecay, gradClip, evalEvery, saveEvery, keep, resume, acceptChangedData,
                     loraRank, loraAlpha, loraDropout, loraTargets, trainOnInputs, texts, packing, strict, evalFraction,
                     template, evalOnStart, margin, centerRewardsCoefficient, cudaGraph,
-                    recompute);
+                    recompute, offloadOptimizer);
         }
 
         public Builder model(String v) {
@@ -450,6 +456,11 @@ public record TrainConfig(
 
         public Builder recompute(boolean v) {
             recompute = v;
+            return this;
+        }
+
+        public Builder offloadOptimizer(boolean v) {
+            offloadOptimizer = v;
             return this;
         }
     }

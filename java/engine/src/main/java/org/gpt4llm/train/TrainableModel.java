@@ -4,6 +4,7 @@ import java.io.IOException;
 import java.nio.file.Path;
 import java.util.Map;
 import java.util.List;
+import java.util.function.IntConsumer;
 import org.gpt4llm.backend.Backend;
 import org.gpt4llm.backend.StepScalars;
 import org.gpt4llm.model.Batch;
@@ -30,6 +31,26 @@ public interface TrainableModel<B extends Batch> {
     void backward(float gradScale);
 
     void zeroGrad();
+
+    /**
+     * Asks every following backward to call {@code hook} (null: nothing) with a layer's index as soon as
+     * that layer's gradients are complete, from the last layer down, then with -1 once the rest are
+     * (embeddings, final norm, head), so that they can leave the device while the backward goes on.
+     * False for a model that cannot tell: its gradients are complete after the backward only.
+     */
+    default boolean onGradientsDone(IntConsumer hook) {
+        return false;
+    }
+
+    /**
+     * Keeps on the device only the gradients of the layers the backward is at (about two, reused layer
+     * after layer) plus those outside the layers, for a run whose gradients go to the host as
+     * {@link #onGradientsDone} reports them; every backward then needs that listener. Called before an
+     * optimizer takes {@link #trainableGradients}. False for a model that keeps every gradient on the device.
+     */
+    default boolean streamGradients() {
+        return false;
+    }
 
     /** Uploads the micro-batches of a step before its work is queued: micro-batch i is what slot i runs. */
     default void stage(List<B> micro) {}

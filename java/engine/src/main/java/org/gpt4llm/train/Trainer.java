@@ -111,11 +111,15 @@ public final class Trainer<B extends Batch> {
         int total = cfg.maxSteps() > 0 ? cfg.maxSteps() : cfg.epochs() * order.stepsPerEpoch();
         LrSchedule schedule = LrSchedule.of(cfg.schedule(), cfg.lr(), cfg.warmupRatio(), total);
         Backend be = model.backend();
-        try (AdamWOptimizer opt = engines.optimizer(model, cfg.weightDecay())) {
+        if (cfg.offloadOptimizer() && be.memoryIsHost()) {
+            out.println("--offload-optimizer: the " + be.name() + " backend keeps weights and optimizer state in host"
+                    + " memory already, so there is nothing to offload");
+        }
+        try (AdamWOptimizer opt = engines.optimizer(model, cfg.weightDecay(), cfg.offloadOptimizer())) {
             int start = 0, metricsLines = 0;
             Optional<Path> latest = cfg.resume() ? store.latest() : Optional.empty();
             if (latest.isPresent()) {
-                TrainerState state = store.restore(latest.get(), model, opt);
+                TrainerState state = store.restore(latest.get(), model, opt, out::println);
                 start = state.step();
                 metricsLines = state.metricsLines();
                 if (state.data().rows() != train.size()) {
@@ -133,7 +137,7 @@ public final class Trainer<B extends Batch> {
                  Progress progress = Progress.open(start, total, quiet, out);
                  StepEngine<B> runner = engines.open(model, opt, cfg.cudaGraph(), progress::message)) {
                 if (latest.isPresent()) {
-                    if (runner.shardsOptimizer()) CheckpointStore.restoreSharded(latest.get(), runner);
+                    if (runner.shardsOptimizer()) CheckpointStore.restoreSharded(latest.get(), model, runner, progress::message);
                     progress.message("resuming from " + latest.get() + " at step " + start);
                 }
                 for (JsonNode m : metrics.entries()) {
@@ -224,8 +228,18 @@ public final class Trainer<B extends Batch> {
      * weight decay {@code weightDecay} on the parameters the model says decay. The caller closes it.
      */
     public static AdamWOptimizer optimizer(TrainableModel<?> model, double weightDecay) {
+        return optimizer(model, weightDecay, false);
+    }
+
+    /**
+     * As above; with {@code offload} its state lives in host memory and it updates on the CPU ({@link
+     * AdamWOptimizer}), and where that moves anything, the model's gradients stream to the host layer by
+     * layer ({@link TrainableModel#streamGradients}): a {@link StepRunner} must drive its steps.
+     */
+    public static AdamWOptimizer optimizer(TrainableModel<?> model, double weightDecay, boolean offload) {
+        if (offload && !model.backend().memoryIsHost()) model.streamGradients();
         return new AdamWOptimizer(model.backend(), model.trainableParameters(), model.trainableGradients(),
-                adamW(weightDecay), model::decays);
+                adamW(weightDecay), model::decays, offload);
     }
 
     /** The recipe's AdamW: betas (0.9, 0.999), eps 1e-8, weight decay {@code weightDecay}. */

@@ -18,7 +18,8 @@ import org.junit.jupiter.api.Test;
 /**
  * Gradient buffers exist only for what trains: none for a model that only runs forward, one per
  * parameter for full fine-tuning, only the adapters' for LoRA (plus the value head for a reward
- * model), and none for a parameter frozen by name; counted in bytes.
+ * model), and none for a parameter frozen by name; counted in bytes. Streamed to the host, the
+ * layers' gradients take turns in two layers' buffers.
  */
 class GradientBuffersTest {
     private static final LoraConfig LORA = new LoraConfig(4, 8f, 0.1f, List.of("q_proj", "v_proj", "down_proj"));
@@ -100,6 +101,52 @@ class GradientBuffersTest {
             assertEquals(all.gradientBytes() - frozenBytes, some.gradientBytes());
             some.gradients().forEach((name, g) -> assertArrayEquals(all.gradients().get(name).toFloatArray(),
                     g.toFloatArray(), "seed " + seed + ": gradient of " + name));
+        }
+    }
+
+    /**
+     * Streamed, the layers take turns in two buffers (layers 0 and 2 in one, layer 1 in the other) that a
+     * listener empties after each layer's backward: what it takes is bit for bit the gradients of a model
+     * keeping every buffer, LLaMA and OPT; a backward with nobody listening is refused.
+     */
+    @Test
+    void streamedGradientsTakeTurnsInTwoLayersBuffers() {
+        long seed = TestSeeds.next();
+        for (ModelConfig cfg : List.of(TrainingFixtures.LLAMA, TrainingFixtures.OPT)) {
+            TokenBatch b = TrainingFixtures.packed(11, new int[][] {{11}, {5, 6}}, cfg.vocabSize(), new Random(seed));
+            String ctx = cfg.getClass().getSimpleName() + " seed " + seed;
+            try (Backend be = new CpuBackend(2);
+                 DecoderModel whole = DecoderModel.initRandom(be, cfg, seed);
+                 DecoderModel streamed = DecoderModel.initRandom(be, cfg, seed)) {
+                streamed.streamGradients(true);
+                Map<String, Tensor> views = streamed.gradients();
+                String q = "layers.%d." + cfg.blockNames().get(1) + ".weight";
+                long[] addresses = new long[3];
+                for (int l = 0; l < 3; l++) addresses[l] = views.get(cfg.decoderPrefix() + q.formatted(l)).data().address();
+                assertEquals(addresses[0], addresses[2], "layers 0 and 2 share a buffer: " + ctx);
+                assertTrue(addresses[0] != addresses[1], "layers 0 and 1 do not: " + ctx);
+                assertTrue(streamed.gradientBytes() < 4 * streamed.parameterCount(), ctx);
+                streamed.forward(b);
+                IllegalStateException e = org.junit.jupiter.api.Assertions.assertThrows(IllegalStateException.class,
+                        streamed::backward);
+                assertTrue(e.getMessage().contains("onGradientsDone"), e.getMessage());
+
+                Map<String, float[]> taken = new java.util.HashMap<>();
+                streamed.onGradientsDone(layer -> views.forEach((name, g) -> {
+                    boolean inLayer = layer >= 0 ? name.contains(".layers." + layer + ".") : !name.contains(".layers.");
+                    if (!inLayer) return;
+                    taken.put(name, g.toFloatArray());
+                    g.zero();
+                }));
+                for (DecoderModel m : List.of(whole, streamed)) {
+                    m.zeroGrad();
+                    m.forward(b);
+                    m.backward();
+                }
+                assertEquals(whole.gradients().keySet(), taken.keySet(), ctx);
+                whole.gradients().forEach((name, g) -> assertArrayEquals(g.toFloatArray(), taken.get(name),
+                        ctx + ": gradient of " + name));
+            }
         }
     }
 

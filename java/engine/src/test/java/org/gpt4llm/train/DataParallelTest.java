@@ -233,6 +233,52 @@ class DataParallelTest {
         assertClose(one, resumed, 1e-6, 1e-4, 1e-5, "ZeRO 2 on 4 devices, killed in step 5, resumed with ZeRO 1 on 2");
     }
 
+    /**
+     * BF16 weights: a ZeRO checkpoint gathers the ranks' shards of the fp32 masters as well as the moments,
+     * under a one-device checkpoint's names, and a resume re-shards them, so the resumed run gives the
+     * uninterrupted one's bits (from the weights alone, the masters would differ by bf16 rounding).
+     */
+    @ParameterizedTest(name = "ZeRO {0}")
+    @CsvSource({"1", "2"})
+    void bf16ShardedCheckpointsHoldTheMastersAndResumeBitForBit(int zero) throws IOException {
+        long seed = TestSeeds.next();
+        TrainConfig.Builder b = Synthetic.builder(tmp.resolve("one")).microBatch(2).maxSteps(STEPS).evalEvery(0)
+                .saveEvery(3).keep(0);
+        run("cuda-emu", 0, 0, b.build().validate(), seed, -1, -1);
+        // rank 1 is a Faulty replica in every run (failing in step 5 in the killed one): its loss is summed on the host
+        int never = Integer.MAX_VALUE;
+        Run whole = run("cuda-emu", 2, zero, b.out(tmp.resolve("whole").toString()).build().validate(), seed, 1, never);
+        TrainConfig killed = b.out(tmp.resolve("killed").toString()).build().validate();
+        assertThrows(CommunicatorException.class, () -> run("cuda-emu", 2, zero, killed, seed, 1, 5));
+        try (java.lang.foreign.Arena a = java.lang.foreign.Arena.ofConfined()) {
+            var want = org.gpt4llm.io.SafeTensors.open(tmp.resolve("one/checkpoint-3/optimizer.safetensors"), a);
+            var got = org.gpt4llm.io.SafeTensors.open(tmp.resolve("killed/checkpoint-3/optimizer.safetensors"), a);
+            assertEquals(want.names(), got.names());
+            assertTrue(got.names().stream().anyMatch(n -> n.startsWith(HostOptimizerState.MASTER)), "masters saved");
+            var weights = org.gpt4llm.io.Checkpoint.load(tmp.resolve("killed/checkpoint-3"), a);
+            for (String name : got.names()) {
+                if (!name.startsWith(HostOptimizerState.MASTER)) continue;
+                float[] master = got.tensor(name).toFloatArray();
+                float[] saved = weights.get(name.substring(HostOptimizerState.MASTER.length())).toFloatArray();
+                boolean finer = false;
+                for (int i = 0; i < master.length; i++) {
+                    assertEquals(saved[i], master[i], Math.abs(saved[i]) * 0x1p-8f + 1e-30f, name + "[" + i + "] rounds to the weight");
+                    finer |= master[i] != saved[i];
+                }
+                assertTrue(finer, name + " holds more than the bf16 weight");
+            }
+        }
+        Run resumed = run("cuda-emu", 2, zero, b.resume(true).build().validate(), seed + 1, 1, never);
+        assertClose(whole, resumed, 0, 0, 0, "ZeRO " + zero + " on 2 bf16 devices, killed in step 5, resumed");
+    }
+
+    @Test
+    void anOffloadedOptimizerIsRefusedOnSeveralDevicesInOneSentence() {
+        assertEquals("--offload-optimizer does not work with --gpus or --nnodes above 1 (the optimizers of several"
+                + " devices update on them): leave out --offload-optimizer, or train on one device",
+                assertThrows(IllegalArgumentException.class, () -> DataParallel.refuseOffload(true)).getMessage());
+    }
+
     @Test
     void aRankThatDiesEndsTheRunWithASentenceNamingIt() throws IOException {
         long seed = TestSeeds.next();

@@ -29,8 +29,9 @@ import org.junit.jupiter.params.provider.MethodSource;
 /**
  * Planned against measured: real training steps of the tiny LLaMA on each backend peak within 10%
  * of what {@code gpt4llm plan} says for the same run, on the device and on the host, and every
- * category that lives through a plain step (weights, gradients, master weights, moments, saved
- * activations, logits) is exactly the plan's.
+ * category that lives through a step (weights, gradients, master weights, moments, saved
+ * activations, logits) is exactly the plan's, on the device and on the host, the optimizer offloaded
+ * or not (on the cpu offloading changes nothing, and the plan says the same).
  */
 class PlannedMemoryTest {
     private static final LlamaConfig TINY = LlamaConfig.preset("tiny", 512);
@@ -60,7 +61,10 @@ class PlannedMemoryTest {
             new Cell("lora", new LoraConfig(8, 16f, 0.1f, LoraConfig.LLAMA_TARGETS), false, false),
             new Cell("lora q,v", new LoraConfig(4, 8f, 0f, List.of("q_proj", "v_proj")), false, false),
             new Cell("full recompute", null, true, false),
-            new Cell("lora recompute", new LoraConfig(8, 16f, 0.1f, LoraConfig.LLAMA_TARGETS), true, false));
+            new Cell("lora recompute", new LoraConfig(8, 16f, 0.1f, LoraConfig.LLAMA_TARGETS), true, false),
+            new Cell("full offload", null, false, true),
+            new Cell("full offload recompute", null, true, true),
+            new Cell("lora offload", new LoraConfig(8, 16f, 0.1f, LoraConfig.LLAMA_TARGETS), false, true));
 
     static Stream<Arguments> grid() {
         List<String> backends = new ArrayList<>(List.of("cpu"));
@@ -84,7 +88,7 @@ class PlannedMemoryTest {
             if (cell.lora() != null) m.enableLora(cell.lora(), seed + 1);
             m.setRecompute(cell.recompute());
             TrainableModel<TokenBatch> t = cell.lora() == null ? new FullFineTune(m, null) : new LoraFineTune(m, null);
-            try (AdamWOptimizer opt = Trainer.optimizer(t, 0.0);
+            try (AdamWOptimizer opt = Trainer.optimizer(t, 0.0, cell.offloadOptimizer());
                  StepRunner<TokenBatch> runner = new StepRunner<>(t, opt, false, note -> {})) {
                 Random rng = TestSeeds.random();
                 for (int step = 1; step <= STEPS; step++) {
@@ -101,9 +105,17 @@ class PlannedMemoryTest {
         System.out.println(ctx);
         assertTrue(Math.abs(peak - plan.deviceBytes()) <= TOLERANCE * plan.deviceBytes(), ctx);
         assertTrue(Math.abs(peakHost - plan.hostBytes()) <= TOLERANCE * plan.hostBytes(), "host: " + ctx);
-        if (!cell.offloadOptimizer()) {
-            // what lives through a step is allocated by the same constructors the plan ran: exactly the plan
-            for (MemoryCategory c : LASTING) assertEquals(plan.footprint().device(c), lasting.device(c), c.key() + ": " + ctx);
+        // what lives through a step is allocated by the same constructors the plan ran: exactly the plan, on both sides
+        for (MemoryCategory c : LASTING) {
+            assertEquals(plan.footprint().device(c), lasting.device(c), c.key() + ": " + ctx);
+            assertEquals(plan.footprint().host(c), lasting.host(c), "host " + c.key() + ": " + ctx);
+        }
+        if (cell.offloadOptimizer() && backend.equals("cpu")) {
+            Cell kept = new Cell(cell.name(), cell.lora(), cell.recompute(), false);
+            assertEquals(MemoryPlanner.plan(kept.plan(backend)).footprint(), plan.footprint(), "nothing to offload: " + ctx);
+        } else if (cell.offloadOptimizer()) {
+            assertTrue(plan.footprint().device(MemoryCategory.MOMENTS) == 0 && plan.footprint().host(MemoryCategory.MOMENTS) > 0,
+                    "offloaded, the moments live on the host: " + ctx);
         }
     }
 

@@ -149,6 +149,33 @@ public final class CudaBackend implements Backend {
     }
 
     @Override
+    public boolean memoryIsHost() {
+        return false;
+    }
+
+    @Override
+    public void downloadF32(Tensor host, Tensor src) {
+        try (Arena staging = Arena.ofConfined()) {
+            CpuBackend.convertOnHost(host, toHost(src, staging));
+        }
+    }
+
+    @Override
+    public Tensor allocateHost(Arena arena, MemoryCategory category, DType dtype, long... shape) {
+        Tensor t = device.allocateHost(arena, dtype, shape);
+        memory.track(arena, MemoryLedger.Side.HOST, category, t.byteSize());
+        return t;
+    }
+
+    @Override
+    public void download(Tensor host, Tensor src) {
+        if (host.dtype() != src.dtype() || host.numel() != src.numel()) {
+            throw new IllegalArgumentException("download of " + src + " into " + host);
+        }
+        device.download(host.data(), src);
+    }
+
+    @Override
     public void convert(Tensor dst, Tensor src) {
         if (dst.dtype() == src.dtype()) {
             copy(dst, src);

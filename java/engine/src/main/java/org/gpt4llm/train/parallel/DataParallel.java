@@ -44,8 +44,9 @@ import org.gpt4llm.train.TrainingDivergedException;
  * </ul>
  * The loss is the global mean (the ranks' loss sums all-reduced); the gradient norm is global (the
  * ranks' sums of squares of their shards all-reduced). Under ZeRO 1 and 2 a checkpoint gathers the
- * shards into the whole state on the host, and a resume re-shards it, so checkpoints are those of one
- * device. ZeRO 3 (sharded parameters) is not implemented.
+ * shards (moments and fp32 masters) into the whole state on the host, and a resume re-shards it, so
+ * checkpoints are those of one device. ZeRO 3 (sharded parameters) and an offloaded optimizer are not
+ * implemented.
  */
 public final class DataParallel<B extends Batch> implements StepEngine.Factory<B> {
     /**
@@ -111,8 +112,20 @@ public final class DataParallel<B extends Batch> implements StepEngine.Factory<B
         if (zero < 0 || zero > 3) throw new IllegalArgumentException("--zero must be 0, 1, 2 or 3, got " + zero);
     }
 
+    /**
+     * Refuses {@code --offload-optimizer} on several devices, in one sentence: the ranks' optimizers (whole,
+     * or their ZeRO shards) update on the devices, and the collectives move device memory.
+     */
+    public static void refuseOffload(boolean offload) {
+        if (offload) {
+            throw new IllegalArgumentException("--offload-optimizer does not work with --gpus or --nnodes above 1 (the"
+                    + " optimizers of several devices update on them): leave out --offload-optimizer, or train on one device");
+        }
+    }
+
     @Override
-    public AdamWOptimizer optimizer(TrainableModel<B> model, double weightDecay) {
+    public AdamWOptimizer optimizer(TrainableModel<B> model, double weightDecay, boolean offload) {
+        refuseOffload(offload);
         this.weightDecay = weightDecay;
         if (zero == 0) return Trainer.optimizer(model, weightDecay);
         // the state is sharded over the ranks' own optimizers: the trainer's holds none
@@ -235,16 +248,18 @@ public final class DataParallel<B extends Batch> implements StepEngine.Factory<B
                 throw new IllegalStateException("--zero " + zero + " checkpoints gather the optimizer shards of this"
                         + " process's devices; with several nodes they are not supported yet");
             }
-            Map<String, Tensor> m = new LinkedHashMap<>(), v = new LinkedHashMap<>();
+            // the layout of one device's optimizer: masters of the weights stored in a lower precision
+            Map<String, Tensor> m = new LinkedHashMap<>(), v = new LinkedHashMap<>(), masters = new LinkedHashMap<>();
             for (var e : model0.trainableParameters().entrySet()) {
                 m.put(e.getKey(), Tensor.allocate(host, DType.F32, e.getValue().shape()));
                 v.put(e.getKey(), Tensor.allocate(host, DType.F32, e.getValue().shape()));
+                if (e.getValue().dtype() != DType.F32) masters.put(e.getKey(), Tensor.allocate(host, DType.F32, e.getValue().shape()));
             }
             onEveryRank(r -> {
-                workers.get(r).copyShardTo(m, v);
+                workers.get(r).copyShardTo(HostOptimizerState.of(0, m, v, masters));
                 return null;
             }, -1);
-            return Optional.of(HostOptimizerState.of(workers.get(0).updates(), m, v));
+            return Optional.of(HostOptimizerState.of(workers.get(0).updates(), m, v, masters));
         }
 
         @Override

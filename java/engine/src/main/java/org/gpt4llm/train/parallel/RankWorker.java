@@ -12,6 +12,7 @@ import org.gpt4llm.model.Batch;
 import org.gpt4llm.optim.AdamWOptimizer;
 import org.gpt4llm.tensor.DType;
 import org.gpt4llm.tensor.Tensor;
+import org.gpt4llm.train.HostOptimizerState;
 import org.gpt4llm.train.Trainer;
 import org.gpt4llm.train.TrainableModel;
 import org.gpt4llm.train.TrainingDivergedException;
@@ -58,21 +59,25 @@ final class RankWorker<B extends Batch> implements AutoCloseable {
         // the collectives move the flat range through fixed buckets: memory of one bucket, not of all gradients
         this.scalar = be.allocate(arena, MemoryCategory.WORKSPACE, DType.F32, 1);
         this.chunk = Math.max(1, Math.min(bucketElements / comm.size(), layout.shard));
-        this.gradBucket = be.allocate(arena, MemoryCategory.GRADIENTS, DType.F32, chunk * comm.size());
-        this.gradPart = zero >= 2 ? be.allocate(arena, MemoryCategory.GRADIENTS, DType.F32, chunk) : null;
-        this.weightPart = zero >= 1 ? be.allocate(arena, MemoryCategory.WEIGHTS, weights, chunk) : null;
-        this.weightBucket = zero >= 1 ? be.allocate(arena, MemoryCategory.WEIGHTS, weights, chunk * comm.size()) : null;
+        // buckets are scratch the collectives pass through (the model's gradients and the optimizer's shards
+        // are counted where they live)
+        this.gradBucket = be.allocate(arena, MemoryCategory.WORKSPACE, DType.F32, chunk * comm.size());
+        this.gradPart = zero >= 2 ? be.allocate(arena, MemoryCategory.WORKSPACE, DType.F32, chunk) : null;
+        this.weightPart = zero >= 1 ? be.allocate(arena, MemoryCategory.WORKSPACE, weights, chunk) : null;
+        this.weightBucket = zero >= 1 ? be.allocate(arena, MemoryCategory.WORKSPACE, weights, chunk * comm.size()) : null;
 
         // every replica starts from rank 0's weights (and, on a resume, its optimizer state)
         for (Tensor p : params.values()) comm.broadcast(p, 0);
         if (zero == 0) {
             this.opt = trainersOptimizer != null ? trainersOptimizer : Trainer.optimizer(model, weightDecay);
             this.ownsOptimizer = trainersOptimizer == null;
-            for (boolean second : new boolean[] {false, true}) for (Tensor t : opt.moments(second).values()) comm.broadcast(t, 0);
+            for (Tensor t : HostOptimizerState.named(opt.moments(false), opt.moments(true), opt.masters()).values()) {
+                comm.broadcast(t, 0);
+            }
             be.upload(scalar, Tensor.of(arena, new float[] {rank == 0 ? opt.stepCount() : 0}, 1));
             comm.broadcast(scalar, 0);
             int steps = Math.round(be.download(scalar)[0]);
-            opt.restore(steps, opt.moments(false), opt.moments(true));  // the count; the moments are in place
+            opt.restored(steps, true);  // the count, and the weights from rank 0's masters; the state is in place
         } else {
             this.opt = new AdamWOptimizer(be, layout.slices(params, rank), layout.slices(grads, rank),
                     Trainer.adamW(weightDecay), model::decays);
@@ -177,36 +182,45 @@ final class RankWorker<B extends Batch> implements AutoCloseable {
         }
     }
 
-    /** Copies this rank's shard of the moments into their places in {@code m} and {@code v} (whole, on the host). */
-    void copyShardTo(Map<String, Tensor> m, Map<String, Tensor> v) {
+    /** Copies this rank's shard of the moments and masters into their places in {@code whole} (whole tensors, on the host). */
+    void copyShardTo(HostOptimizerState whole) {
         try (Arena staging = Arena.ofConfined()) {
-            for (boolean second : new boolean[] {false, true}) {
-                Map<String, Tensor> whole = second ? v : m;
-                for (var e : opt.moments(second).entrySet()) {
-                    Tensor full = whole.get(e.getKey());
-                    Tensor place = FlatShards.slice(full.view(full.numel()), layout.sliceStart(e.getKey(), rank),
-                            e.getValue().numel());
-                    place.copyFrom(be.toHost(e.getValue(), staging));
-                }
-            }
+            forEachPart(whole, true, (shard, place) -> place.copyFrom(be.toHost(shard, staging)));
         }
     }
 
-    /** Takes this rank's shard of {@code state}'s moments (whole tensors on the host) and its update count. */
-    void restoreShard(org.gpt4llm.train.HostOptimizerState state) {
-        try (Arena staging = Arena.ofConfined()) {
-            Map<String, Tensor> m = new java.util.LinkedHashMap<>(), v = new java.util.LinkedHashMap<>();
-            for (boolean second : new boolean[] {false, true}) {
-                for (var e : opt.moments(second).entrySet()) {
-                    Tensor full = state.moment(second, e.getKey());
-                    Tensor part = FlatShards.slice(full.view(full.numel()), layout.sliceStart(e.getKey(), rank),
-                            e.getValue().numel());
-                    Tensor onDevice = be.allocate(staging, MemoryCategory.WORKSPACE, DType.F32, part.numel());
-                    be.upload(onDevice, part);
-                    (second ? v : m).put(e.getKey(), onDevice);
+    /**
+     * Takes this rank's shard of {@code state}'s moments and masters (whole tensors on the host) and its
+     * update count; a state without masters (written before they were saved) gives masters from the weights.
+     */
+    void restoreShard(HostOptimizerState state) {
+        boolean withMasters = state.hasMasters();
+        forEachPart(state, withMasters, (shard, place) -> be.upload(shard, place));
+        opt.restored(state.step(), withMasters);
+    }
+
+    private interface PartAction {
+        void apply(Tensor shard, Tensor place);
+    }
+
+    /**
+     * {@code action} on each tensor of this rank's optimizer (moments, then masters where {@code withMasters})
+     * with its place in the same tensor of {@code whole}, named as in a checkpoint.
+     */
+    private void forEachPart(HostOptimizerState whole, boolean withMasters, PartAction action) {
+        for (int kind = 0; kind < 3; kind++) {
+            Map<String, Tensor> mine = kind < 2 ? opt.moments(kind == 1) : withMasters ? opt.masters() : Map.of();
+            for (var e : mine.entrySet()) {
+                String name = e.getKey(), key = kind < 2 ? HostOptimizerState.key(kind == 1, name) : HostOptimizerState.MASTER + name;
+                Tensor full = whole.tensors().get(key);
+                if (full == null) throw new IllegalArgumentException("optimizer state has no " + key);
+                if (full.numel() != params.get(name).numel()) {
+                    throw new IllegalArgumentException("optimizer state's " + key + " has " + full.numel()
+                            + " elements, but parameter " + name + " has " + params.get(name).numel());
                 }
+                action.apply(e.getValue(), FlatShards.slice(full.view(full.numel()), layout.sliceStart(name, rank),
+                        e.getValue().numel()));
             }
-            opt.restore(state.step(), m, v);
         }
     }
 

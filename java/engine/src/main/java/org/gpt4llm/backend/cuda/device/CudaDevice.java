@@ -253,6 +253,34 @@ public final class CudaDevice implements Device {
         }
     }
 
+    /** Page-locked host memory (cuMemHostAlloc), zero-filled; freed with cuMemFreeHost when {@code arena} closes. */
+    @Override
+    public Tensor allocateHost(Arena arena, DType dtype, long... shape) {
+        long bytes = Tensor.numel(shape) * dtype.bytes();
+        if (bytes == 0) return Tensor.allocate(arena, dtype, shape);
+        refuseWhileCapturing("allocateHost");
+        current();
+        JCudaArgs.HostAllocation a = new JCudaArgs.HostAllocation();
+        check(cuMemHostAlloc(a, bytes, 0), "cuMemHostAlloc of " + size(bytes));
+        long address = a.address();
+        try {
+            MemorySegment seg = MemorySegment.ofAddress(address).reinterpret(bytes, arena, s -> freeHost(address));
+            seg.fill((byte) 0);
+            return Tensor.wrap(seg, dtype, shape);
+        } catch (RuntimeException e) {
+            freeHost(address);
+            throw e;
+        }
+    }
+
+    /** A cleanup action, as {@link #free}: copies still queued may read the memory, so the stream is drained first. */
+    private void freeHost(long address) {
+        if (closed) return;
+        current();
+        cuStreamSynchronize(stream);
+        cuMemFreeHost(new Pointer().withByteOffset(address));
+    }
+
     private long malloc(long bytes) {
         JCudaArgs.Allocation a = new JCudaArgs.Allocation();
         int r = cuMemAlloc(a, bytes);

@@ -31,6 +31,14 @@ public interface Device extends AutoCloseable {
      */
     Tensor allocateUninitialized(Arena arena, DType dtype, long... shape);
 
+    /**
+     * Zero-filled host memory for data copied to and from the device, freed when {@code arena} closes:
+     * page-locked (cuMemHostAlloc) on a GPU; plain memory in the emulation, whose device memory is the host's.
+     */
+    default Tensor allocateHost(Arena arena, DType dtype, long... shape) {
+        return Tensor.allocate(arena, dtype, shape);
+    }
+
     /** Host to device: copies {@code dst.byteSize()} bytes from {@code host}. */
     void upload(Tensor dst, MemorySegment host);
 

@@ -22,6 +22,13 @@ final class JCudaArgs {
         }
     }
 
+    /** cuMemHostAlloc's result: the host address JCuda keeps as the pointer's native pointer. */
+    static final class HostAllocation extends Pointer {
+        long address() {
+            return getNativePointer();
+        }
+    }
+
     /** The device pointer at {@code address}. */
     static CUdeviceptr ptr(long address) {
         return new CUdeviceptr().withByteOffset(address);
