@@ -38,6 +38,8 @@ public final class DoctorCommand implements Callable<Integer> {
         line("cublas", CudaAvailability.cublasStatus());
         line("nvcc", findOnPath("nvcc").map(p -> p + " (kernels/ can be compiled)").orElse("not found"));
         line("fatbin", fatbinStatus());
+        line("nccl", org.gpt4llm.distributed.nccl.Nccl.describe()
+                + (org.gpt4llm.distributed.nccl.Nccl.find().isPresent() ? " (--backend cuda --gpus N, --nnodes M)" : ""));
         line("nvtx", Nvtx.library() == null ? "no NVTX library: profiler ranges are off" : Nvtx.library() + " (ranges for nsys)");
         line("backend cpu", nativeOk && blasOk ? "available" : "unavailable (see above)");
         line("backend cuda", cudaDevice());

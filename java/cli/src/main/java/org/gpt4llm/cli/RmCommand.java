@@ -78,22 +78,59 @@ public final class RmCommand implements Callable<Integer> {
         System.out.println(report(loaded));
         if (loaded.groups().isEmpty()) throw new IllegalArgumentException("--data: no usable comparison in " + cfg.data());
         Split<ScoredGroup> split = Split.byFraction(loaded.groups(), cfg.evalFraction(), cfg.seed());
+        ParallelFlags.Layout layout = common.parallel.layout(System.getenv());
+        if (layout.parallel()) return callParallel(cfg, start, layout, modelDir, modelCfg, split, err);
         try (HfTokenizer tok = Tokenizers.load(modelDir, modelCfg.vocabSize());
              Backend be = common.backend.open(cfg.backend());
              RewardModel rm = RewardModel.load(be, modelDir, cfg.seed(), tok.padId())) {
-            if (cfg.lora()) rm.enableLora(SftCommand.loraConfig(cfg), cfg.seed());
-            rm.backbone().setRecompute(cfg.recompute());
+            RewardTraining task = task(cfg, rm, modelDir);
             RewardEncoder enc = new RewardEncoder(tok, template(cfg), cfg.maxLen());
             RewardDataset train = new RewardDataset(encode(enc, split.train()), tok.padId());
             RewardDataset eval = split.eval().isEmpty() ? null : new RewardDataset(encode(enc, split.eval()), tok.padId());
             System.out.printf(Locale.ROOT, "%d prompts to train on, %d held out; %d responses cut to --max-len %d%n",
                     train.size(), eval == null ? 0 : eval.size(), enc.truncatedRows(), cfg.maxLen());
-            RewardTraining task = new RewardTraining(rm, modelDir, (float) cfg.margin(), (float) cfg.centerRewardsCoefficient());
             Trainer.Result r = new Trainer<>("rm", cfg, task, train, eval, common.quiet, System.out).run(start);
             if (!common.quiet) {
                 System.out.printf(Locale.ROOT, "%d steps, final loss %.4f, held-out accuracy %s -> %s; %s%n", r.steps(),
                         r.loss(), metric(r.firstEval(), "eval_accuracy"), metric(r.lastEval(), "eval_accuracy"),
                         r.finalDir());
+            }
+            return 0;
+        } catch (TrainingDivergedException e) {
+            err.println(spec.qualifiedName() + ": " + e.getMessage());
+            return 3;
+        }
+    }
+
+    /** What the trainer updates: the reward model (with --lora-rank, adapters on its backbone), with --recompute. */
+    static RewardTraining task(TrainConfig cfg, RewardModel rm, Path modelDir) {
+        if (cfg.lora()) rm.enableLora(SftCommand.loraConfig(cfg), cfg.seed());
+        rm.backbone().setRecompute(cfg.recompute());
+        return new RewardTraining(rm, modelDir, (float) cfg.margin(), (float) cfg.centerRewardsCoefficient());
+    }
+
+    /** {@link #call} on several devices: a replica per device, node 0 alone writing the run. */
+    private int callParallel(TrainConfig cfg, RunStart start, ParallelFlags.Layout layout, Path modelDir, ModelConfig modelCfg,
+                             Split<ScoredGroup> split, PrintWriter err) throws IOException {
+        TrainConfig nodeCfg = ParallelTraining.forThisNode(cfg, layout);
+        RunStart nodeStart = nodeCfg == cfg ? start : RunStart.check(nodeCfg);
+        boolean quiet = common.quiet || layout.nodeRank() > 0;
+        try (HfTokenizer tok = Tokenizers.load(modelDir, modelCfg.vocabSize());
+             ParallelTraining<RewardModel> devices = ParallelTraining.open(layout, cfg, common.backend.threads(),
+                     be -> RewardModel.load(be, modelDir, cfg.seed(), tok.padId()))) {
+            RewardEncoder enc = new RewardEncoder(tok, template(cfg), cfg.maxLen());
+            RewardDataset train = new RewardDataset(encode(enc, split.train()), tok.padId());
+            RewardDataset eval = split.eval().isEmpty() ? null : new RewardDataset(encode(enc, split.eval()), tok.padId());
+            List<RewardTraining> replicas = new java.util.ArrayList<>();
+            for (RewardModel m : devices.models) {
+                replicas.add(task(cfg, m, modelDir));
+            }
+            Trainer.Result r = new Trainer<>("rm", nodeCfg, replicas.get(0), train, eval, quiet, System.out)
+                    .withSteps(devices.engine(replicas, System.out)).run(nodeStart);
+            if (!quiet) {
+                System.out.printf(Locale.ROOT, "%d steps on %d devices (ZeRO %d), final loss %.4f, held-out accuracy %s -> %s;"
+                        + " %s%n", r.steps(), layout.world(), layout.zero(), r.loss(), metric(r.firstEval(), "eval_accuracy"),
+                        metric(r.lastEval(), "eval_accuracy"), r.finalDir());
             }
             return 0;
         } catch (TrainingDivergedException e) {

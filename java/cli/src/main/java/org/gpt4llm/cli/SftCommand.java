@@ -3,6 +3,7 @@ package org.gpt4llm.cli;
 import java.io.IOException;
 import java.io.PrintWriter;
 import java.nio.file.Path;
+import java.util.List;
 import java.util.Locale;
 import java.util.Map;
 import java.util.concurrent.Callable;
@@ -69,6 +70,8 @@ public final class SftCommand implements Callable<Integer> {
             System.out.println(start.finishedMessage());
             return 0;
         }
+        ParallelFlags.Layout layout = common.parallel.layout(System.getenv());
+        if (layout.parallel()) return callParallel(cfg, start, layout, modelDir, err);
         try (Backend be = common.backend.open(cfg.backend()); DecoderModel base = DecoderModel.load(be, modelDir)) {
             TrainableModel trainable = trainable(cfg, base);
             TrainData d = buildData(cfg, base);
@@ -76,6 +79,32 @@ public final class SftCommand implements Callable<Integer> {
             if (!common.quiet) {
                 System.out.printf(Locale.ROOT, "%d steps, final loss %.4f, held-out loss %.4f -> %.4f; %s%n",
                         r.steps(), r.loss(), r.firstEvalLoss(), r.evalLoss(), r.finalDir());
+            }
+            return 0;
+        } catch (TrainingDivergedException e) {
+            err.println(spec.qualifiedName() + ": " + e.getMessage());
+            return 3;
+        }
+    }
+
+    /** {@link #call} on several devices: a replica per device, node 0 alone writing the run. */
+    @SuppressWarnings({"unchecked", "rawtypes"})
+    private int callParallel(TrainConfig cfg, RunStart start, ParallelFlags.Layout layout, Path modelDir, PrintWriter err)
+            throws IOException {
+        TrainConfig nodeCfg = ParallelTraining.forThisNode(cfg, layout);
+        RunStart nodeStart = nodeCfg == cfg ? start : RunStart.check(nodeCfg);
+        boolean quiet = common.quiet || layout.nodeRank() > 0;
+        try (ParallelTraining<DecoderModel> devices = ParallelTraining.open(layout, cfg, common.backend.threads(),
+                be -> DecoderModel.load(be, modelDir))) {
+            List<TrainableModel<TokenBatch>> replicas = new java.util.ArrayList<>();
+            for (DecoderModel m : devices.models) replicas.add(trainable(cfg, m));
+            TrainData d = buildData(cfg, devices.models.get(0));
+            Trainer.Result r = new Trainer<>(nodeCfg, replicas.get(0), d.train(), d.eval(), quiet, System.out)
+                    .withSteps(devices.engine(replicas, System.out)).run(nodeStart);
+            if (!quiet) {
+                System.out.printf(Locale.ROOT, "%d steps on %d devices (ZeRO %d), final loss %.4f, held-out loss %.4f -> %.4f;"
+                        + " %s%n", r.steps(), layout.world(), layout.zero(), r.loss(), r.firstEvalLoss(), r.evalLoss(),
+                        r.finalDir());
             }
             return 0;
         } catch (TrainingDivergedException e) {

@@ -29,6 +29,9 @@ final class TrainingFlags {
     @Mixin
     BackendFlags backend = new BackendFlags();
 
+    @Mixin
+    ParallelFlags parallel = new ParallelFlags();
+
     @Option(names = "--seed", description = "data order, held-out split and dropout (default 42)")
     Long seed;
 

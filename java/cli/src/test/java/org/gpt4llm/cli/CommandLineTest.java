@@ -40,6 +40,9 @@ class CommandLineTest {
         assertTrue(r.out().matches("(?s).*backend cuda-emu\\s+available.*"), r.out());
         assertTrue(r.out().contains("blas") && r.out().contains("OpenBLAS"), r.out());
         assertTrue(r.out().matches("(?s).*\\ncuda\\s+\\S.*"), r.out());
+        // the NCCL it found, with its version, or the one sentence of its absence
+        assertTrue(r.out().matches("(?s).*\\nnccl\\s+(NCCL \\d+\\.\\d+\\.\\d+ \\(--backend cuda --gpus N, --nnodes M\\)"
+                + "|NCCL was not found: libnccl\\.so\\.2 is not on the library path [^\\n]*)\\n.*"), r.out());
         // what the kernels need, read from the fatbin itself (or that this build has none)
         assertTrue(r.out().matches("(?s).*\\nfatbin\\s+(not in this build \\(nvcc was not found[^\\n]*|\\S+gpt4llm\\.fatbin: "
                 + "sm_80 and sm_90 cubins, compute_80 PTX of ISA \\d+\\.\\d; needs an NVIDIA driver for CUDA \\d+\\.\\d "

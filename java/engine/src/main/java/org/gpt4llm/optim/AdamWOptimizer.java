@@ -214,6 +214,28 @@ public final class AdamWOptimizer implements AutoCloseable {
     }
 
     /**
+     * The update {@link #prepare} counted, at learning rate {@code lr}, clipped for a global gradient norm
+     * {@code norm} computed elsewhere: an optimizer over a shard of the parameters (ZeRO) holds only part
+     * of the gradients the norm is taken over.
+     */
+    public void update(float lr, double norm, float maxGradNorm) {
+        if (step == 0) throw new IllegalStateException("update before prepare");
+        if (offloaded) throw new IllegalStateException("an offloaded optimizer updates from the gradients it collected itself");
+        backend.rangePush("optimizer");
+        try {
+            float clip = StepScalars.clipFactor(norm, maxGradNorm);
+            for (Slot s : slots.values()) backend.adamw(s.param, s.master, s.grad, s.m, s.v, s.hp, lr, step, clip);
+        } finally {
+            backend.rangePop();
+        }
+    }
+
+    /** The gradients of the updated parameters, in order (the sum of their squares is this shard's part of a norm). */
+    public java.util.List<Tensor> gradients() {
+        return slots.values().stream().map(Slot::grad).toList();
+    }
+
+    /**
      * The step's gradients on the host (collected layer by layer, or copied now); returns their sum of
      * squares, taken on the host.
      */

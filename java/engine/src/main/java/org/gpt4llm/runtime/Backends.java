@@ -32,9 +32,14 @@ public final class Backends {
      * its blocks on {@code threads} worker threads).
      */
     public static Backend open(String name, int threads) {
+        return open(name, threads, 0);
+    }
+
+    /** {@link #open(String, int)} with {@code cuda} on GPU {@code device} (data parallelism opens one per device). */
+    public static Backend open(String name, int threads, int device) {
         return switch (checkName(name).toLowerCase(Locale.ROOT)) {
             case "cpu" -> new CpuBackend(threads);
-            case "cuda" -> new CudaBackend(CudaDevice.open(0));
+            case "cuda" -> new CudaBackend(CudaDevice.open(device));
             case "cuda-emu" -> new CudaBackend(new EmuDevice(threads));
             default -> throw new IllegalStateException("a name of NAMES without a backend: " + name);
         };

@@ -24,6 +24,7 @@ import org.gpt4llm.io.CheckpointException;
 import org.gpt4llm.io.SafeTensors;
 import org.gpt4llm.model.FiniteWeights;
 import org.gpt4llm.optim.AdamWOptimizer;
+import org.gpt4llm.tensor.DType;
 import org.gpt4llm.tensor.Tensor;
 
 /**
@@ -40,8 +41,6 @@ import org.gpt4llm.tensor.Tensor;
 final class CheckpointStore {
     static final String STATE = "trainer_state.json";
     static final String OPTIMIZER = "optimizer.safetensors";
-    /** Name prefixes of the optimizer's tensors: AdamW's moments (torch's names) and the fp32 master weights. */
-    static final String FIRST_MOMENT = "exp_avg.", SECOND_MOMENT = "exp_avg_sq.", MASTER = "master.";
     private static final Pattern NAME = Pattern.compile("checkpoint-(\\d+)");
     /** The tag of the temp folders checkpoints are written into. */
     static final String WRITER = "checkpoint";
@@ -54,6 +53,12 @@ final class CheckpointStore {
 
     /** Writes {@code dir} (checkpoint-STEP or final) atomically, replacing nothing that exists. */
     Path save(String name, TrainableModel<?> model, AdamWOptimizer opt, TrainerState state) throws IOException {
+        return save(name, model, opt, null, state);
+    }
+
+    /** {@link #save} with the optimizer state {@code gathered} on the host instead of {@code opt}'s, where not null. */
+    Path save(String name, TrainableModel<?> model, AdamWOptimizer opt, HostOptimizerState gathered, TrainerState state)
+            throws IOException {
         Path dir = runDir.resolve(name), tmp;
         try {
             tmp = TempFiles.createDirectory(dir, WRITER);
@@ -62,7 +67,9 @@ final class CheckpointStore {
         }
         try {
             model.save(tmp);
-            if (opt != null) {
+            if (gathered != null) {
+                SafeTensors.write(tmp.resolve(OPTIMIZER), gathered.tensors(), Map.of("step", Integer.toString(gathered.step())));
+            } else if (opt != null) {
                 Backend be = model.backend();
                 try (Arena host = Arena.ofConfined()) {
                     Map<String, Tensor> tensors = new LinkedHashMap<>();
@@ -143,27 +150,41 @@ final class CheckpointStore {
         try (Arena mapped = Arena.ofShared()) {
             SafeTensors file = SafeTensors.open(dir.resolve(OPTIMIZER), mapped);
             Map<String, Tensor> masters = opt.masters();
-            boolean withMasters = masters.keySet().stream().anyMatch(k -> file.contains(MASTER + k));
+            boolean withMasters = masters.keySet().stream().anyMatch(k -> file.contains(HostOptimizerState.MASTER + k));
             for (var e : optimizerState(opt).entrySet()) {
-                if (!withMasters && e.getKey().startsWith(MASTER)) continue;
+                if (!withMasters && e.getKey().startsWith(HostOptimizerState.MASTER)) continue;
                 load(be, opt.offloaded(), e.getValue(), file, e.getKey());
             }
-            if (!masters.isEmpty() && !withMasters) {
-                notes.accept("warning: " + file.file() + " holds no fp32 master weights (it was written before they were"
-                        + " saved), so the resumed run matches an uninterrupted one only up to bf16 rounding of the weights");
-            }
+            if (!masters.isEmpty() && !withMasters) warnNoMasters(file, notes);
             opt.restored(Integer.parseInt(file.metadata().get("step")), withMasters);
         }
         return state;
     }
 
+    /**
+     * Hands the optimizer state of checkpoint {@code dir}, as saved, to an engine that shards it itself
+     * (the trainer's optimizer then holds none); the warning of {@link #restore} where the checkpoint has
+     * no masters and {@code model} keeps weights in a lower precision.
+     */
+    static void restoreSharded(Path dir, TrainableModel<?> model, StepEngine<?> engine, Consumer<String> notes)
+            throws IOException {
+        try (Arena mapped = Arena.ofShared()) {
+            SafeTensors file = SafeTensors.open(dir.resolve(OPTIMIZER), mapped);
+            HostOptimizerState state = new HostOptimizerState(file.tensors(), Integer.parseInt(file.metadata().get("step")));
+            boolean lowPrecision = model.trainableParameters().values().stream().anyMatch(t -> t.dtype() != DType.F32);
+            if (lowPrecision && !state.hasMasters()) warnNoMasters(file, notes);
+            engine.restoreOptimizerState(state);
+        }
+    }
+
+    private static void warnNoMasters(SafeTensors file, Consumer<String> notes) {
+        notes.accept("warning: " + file.file() + " holds no fp32 master weights (it was written before they were"
+                + " saved), so the resumed run matches an uninterrupted one only up to bf16 rounding of the weights");
+    }
+
     /** The optimizer's tensors under their names in optimizer.safetensors: moments, then the fp32 masters it keeps. */
     private static Map<String, Tensor> optimizerState(AdamWOptimizer opt) {
-        Map<String, Tensor> out = new LinkedHashMap<>();
-        opt.moments(false).forEach((k, t) -> out.put(FIRST_MOMENT + k, t));
-        opt.moments(true).forEach((k, t) -> out.put(SECOND_MOMENT + k, t));
-        opt.masters().forEach((k, t) -> out.put(MASTER + k, t));
-        return out;
+        return HostOptimizerState.named(opt.moments(false), opt.moments(true), opt.masters());
     }
 
     /** Copies the tensors of the model folder {@code dir} into {@code params} (same names), for a resumed run. */

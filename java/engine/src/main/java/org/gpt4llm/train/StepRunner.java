@@ -29,7 +29,7 @@ import org.gpt4llm.optim.AdamWOptimizer;
  * gradients to it as the backward completes them ({@link TrainableModel#onGradientsDone}), and the
  * update is host work: such steps are never captured.
  */
-public final class StepRunner<B extends Batch> implements AutoCloseable {
+public final class StepRunner<B extends Batch> implements StepEngine<B> {
     private final TrainableModel<B> model;
     private final AdamWOptimizer opt;
     private final StepScalars scalars;
@@ -77,6 +77,7 @@ public final class StepRunner<B extends Batch> implements AutoCloseable {
      * {@link TrainingDivergedException} ("step N: the training loss is NaN") when the loss or the
      * gradient norm is not finite; the update then changed nothing.
      */
+    @Override
     public Trainer.Step step(List<B> micro, int step, double lr, double gradClip, long dropoutSeed) {
         Backend be = model.backend();
         StepEvent event = new StepEvent();

@@ -47,6 +47,7 @@ public final class Trainer<B extends Batch> {
     /** The --data files this run trains on, recorded in every checkpoint. */
     private List<FileFingerprint> dataFiles = List.of();
     private final int longestRow;
+    private StepEngine.Factory<B> engines = StepEngine.Factory.singleDevice();
 
     /**
      * Result of a finished run; {@code evalLoss} is NaN without a held-out set. {@code firstEval} and
@@ -73,6 +74,12 @@ public final class Trainer<B extends Batch> {
         this.quiet = quiet;
         this.out = out;
         this.longestRow = cfg.cudaGraph() ? train.longestRow() : 0;
+    }
+
+    /** Runs the steps with {@code engines} (several devices) instead of on the model's one device. */
+    public Trainer<B> withSteps(StepEngine.Factory<B> engines) {
+        this.engines = engines;
+        return this;
     }
 
     /** {@link #run(RunStart)} after {@link RunStart#check} of this run's configuration. */
@@ -108,7 +115,7 @@ public final class Trainer<B extends Batch> {
             out.println("--offload-optimizer: the " + be.name() + " backend keeps weights and optimizer state in host"
                     + " memory already, so there is nothing to offload");
         }
-        try (AdamWOptimizer opt = optimizer(model, cfg.weightDecay(), cfg.offloadOptimizer())) {
+        try (AdamWOptimizer opt = engines.optimizer(model, cfg.weightDecay(), cfg.offloadOptimizer())) {
             int start = 0, metricsLines = 0;
             Optional<Path> latest = cfg.resume() ? store.latest() : Optional.empty();
             if (latest.isPresent()) {
@@ -128,8 +135,11 @@ public final class Trainer<B extends Batch> {
             double loss = Double.NaN;
             try (MetricsLog metrics = new MetricsLog(metricsFile, metricsLines);
                  Progress progress = Progress.open(start, total, quiet, out);
-                 StepRunner<B> runner = new StepRunner<>(model, opt, cfg.cudaGraph(), progress::message)) {
-                if (latest.isPresent()) progress.message("resuming from " + latest.get() + " at step " + start);
+                 StepEngine<B> runner = engines.open(model, opt, cfg.cudaGraph(), progress::message)) {
+                if (latest.isPresent()) {
+                    if (runner.shardsOptimizer()) CheckpointStore.restoreSharded(latest.get(), model, runner, progress::message);
+                    progress.message("resuming from " + latest.get() + " at step " + start);
+                }
                 for (JsonNode m : metrics.entries()) {
                     if (m.has("eval_loss")) {
                         if (firstEval == null) firstEval = evalMetrics(m);
@@ -183,8 +193,11 @@ public final class Trainer<B extends Batch> {
                         if (cfg.saveEvery() > 0 && done % cfg.saveEvery() == 0 && done < total) {
                             be.rangePush("checkpoint");
                             try {
-                                lastGood = store.save("checkpoint-" + done, model, opt,
-                                        state(done, order, metrics.lines(), total));
+                                try (java.lang.foreign.Arena host = java.lang.foreign.Arena.ofShared()) {
+                                    lastGood = store.save("checkpoint-" + done, model, opt,
+                                            runner.gatherOptimizerState(host).orElse(null),
+                                            state(done, order, metrics.lines(), total));
+                                }
                             } finally {
                                 be.rangePop();
                             }
@@ -226,7 +239,12 @@ public final class Trainer<B extends Batch> {
     public static AdamWOptimizer optimizer(TrainableModel<?> model, double weightDecay, boolean offload) {
         if (offload && !model.backend().memoryIsHost()) model.streamGradients();
         return new AdamWOptimizer(model.backend(), model.trainableParameters(), model.trainableGradients(),
-                new Backend.AdamW(0.9f, 0.999f, 1e-8f, (float) weightDecay), model::decays, offload);
+                adamW(weightDecay), model::decays, offload);
+    }
+
+    /** The recipe's AdamW: betas (0.9, 0.999), eps 1e-8, weight decay {@code weightDecay}. */
+    public static Backend.AdamW adamW(double weightDecay) {
+        return new Backend.AdamW(0.9f, 0.999f, 1e-8f, (float) weightDecay);
     }
 
     /**

@@ -1,0 +1,78 @@
+package org.gpt4llm.train.parallel;
+
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import org.gpt4llm.backend.Backend;
+import org.gpt4llm.tensor.Tensor;
+
+/**
+ * The trainable tensors laid end to end, in the model's order, as one flat range of {@code total}
+ * elements cut into {@code ranks} contiguous shards of {@code shard} elements (the last one padded):
+ * rank r owns [r·shard, (r+1)·shard). ZeRO shards the optimizer state (and gradients) this way, so a
+ * rank's part of a tensor is a slice of it and the collectives move one contiguous buffer.
+ */
+final class FlatShards {
+    private final List<String> names;
+    private final long[] offsets;
+    final long total, shard;
+    final int ranks;
+
+    FlatShards(Map<String, Tensor> tensors, int ranks) {
+        this.names = List.copyOf(tensors.keySet());
+        this.offsets = new long[names.size() + 1];
+        for (int i = 0; i < names.size(); i++) offsets[i + 1] = offsets[i] + tensors.get(names.get(i)).numel();
+        this.total = offsets[names.size()];
+        this.ranks = ranks;
+        this.shard = Math.max(1, (total + ranks - 1) / ranks);
+    }
+
+    /** Rank {@code rank}'s parts of {@code tensors} (those laid out here), by name; tensors it has no part of are left out. */
+    Map<String, Tensor> slices(Map<String, Tensor> tensors, int rank) {
+        Map<String, Tensor> out = new LinkedHashMap<>();
+        long from = rank * shard, to = from + shard;
+        for (int i = 0; i < names.size(); i++) {
+            long a = Math.max(from, offsets[i]), b = Math.min(to, offsets[i + 1]);
+            if (a < b) out.put(names.get(i), slice(tensors.get(names.get(i)), a - offsets[i], b - a));
+        }
+        return out;
+    }
+
+    /**
+     * Copies elements [from, from+count) of the flat range into {@code dst}[0, count); of a window that
+     * reaches past the last tensor, the rest of {@code dst} is left as it was (padding, which no tensor reads).
+     */
+    void gather(Backend be, Map<String, Tensor> tensors, long from, long count, Tensor dst) {
+        for (int i = 0; i < names.size(); i++) {
+            long a = Math.max(from, offsets[i]), b = Math.min(from + count, offsets[i + 1]);
+            if (a < b) be.copy(slice(dst, a - from, b - a), slice(flat(tensors.get(names.get(i))), a - offsets[i], b - a));
+        }
+    }
+
+    /** The inverse of {@link #gather}: elements [from, from+count) of the flat range from {@code src}[0, count). */
+    void scatter(Backend be, Tensor src, long from, long count, Map<String, Tensor> tensors) {
+        for (int i = 0; i < names.size(); i++) {
+            long a = Math.max(from, offsets[i]), b = Math.min(from + count, offsets[i + 1]);
+            if (a < b) be.copy(slice(flat(tensors.get(names.get(i))), a - offsets[i], b - a), slice(src, a - from, b - a));
+        }
+    }
+
+    /** Where rank {@code rank}'s part of tensor {@code name} starts in that tensor (row-major). */
+    long sliceStart(String name, int rank) {
+        return Math.max(rank * shard, offsetOf(name)) - offsetOf(name);
+    }
+
+    private long offsetOf(String name) {
+        return offsets[names.indexOf(name)];
+    }
+
+    private static Tensor flat(Tensor t) {
+        return t.view(t.numel());
+    }
+
+    /** Elements [from, from+count) of {@code t} in row-major order, sharing its memory. */
+    static Tensor slice(Tensor t, long from, long count) {
+        long b = t.dtype().bytes();
+        return Tensor.wrap(t.data().asSlice(from * b, count * b), t.dtype(), count);
+    }
+}

@@ -1,0 +1,249 @@
+package org.gpt4llm.train.parallel;
+
+import java.lang.foreign.Arena;
+import java.util.List;
+import java.util.Map;
+import org.gpt4llm.backend.Backend;
+import org.gpt4llm.backend.StepScalars;
+import org.gpt4llm.distributed.Communicator;
+import org.gpt4llm.distributed.Communicator.ReduceOp;
+import org.gpt4llm.memory.MemoryCategory;
+import org.gpt4llm.model.Batch;
+import org.gpt4llm.optim.AdamWOptimizer;
+import org.gpt4llm.tensor.DType;
+import org.gpt4llm.tensor.Tensor;
+import org.gpt4llm.train.HostOptimizerState;
+import org.gpt4llm.train.Trainer;
+import org.gpt4llm.train.TrainableModel;
+import org.gpt4llm.train.TrainingDivergedException;
+
+/**
+ * One rank of a {@link DataParallel} run: its replica, its optimizer (whole, or its ZeRO shard), and the
+ * flat buffers its collectives move. Every method runs on the rank's own thread.
+ */
+final class RankWorker<B extends Batch> implements AutoCloseable {
+    /** What a step gave on every rank alike: the global loss sum and gradient norm. */
+    record Result(double lossSum, double norm) {}
+
+    private final TrainableModel<B> model;
+    private final Backend be;
+    final Communicator comm;
+    private final int zero, rank;
+    private final AdamWOptimizer opt;
+    private final boolean ownsOptimizer;
+    private final StepScalars scalars;
+    private final Arena arena = Arena.ofShared();
+    private final Map<String, Tensor> params, grads;
+    private final FlatShards layout;
+    private final long chunk;
+    private final Tensor gradBucket, gradPart, weightPart, weightBucket, scalar;
+
+    /** {@code trainersOptimizer}: rank 0's whole optimizer under ZeRO 0 (the one the trainer checkpoints), else null. */
+    RankWorker(TrainableModel<B> model, Communicator comm, int zero, AdamWOptimizer trainersOptimizer, double weightDecay,
+               long bucketElements) {
+        this.model = model;
+        this.be = model.backend();
+        this.comm = comm;
+        this.zero = zero;
+        this.rank = comm.rank();
+        this.params = model.trainableParameters();
+        this.grads = model.trainableGradients();
+        this.layout = new FlatShards(params, comm.size());
+        DType weights = params.values().iterator().next().dtype();
+        for (var e : params.entrySet()) {
+            if (e.getValue().dtype() != weights) {
+                throw new IllegalArgumentException("data parallelism needs the trainable weights in one type: "
+                        + e.getKey() + " is " + e.getValue().dtype() + ", not " + weights);
+            }
+        }
+        // the collectives move the flat range through fixed buckets: memory of one bucket, not of all gradients
+        this.scalar = be.allocate(arena, MemoryCategory.WORKSPACE, DType.F32, 1);
+        this.chunk = Math.max(1, Math.min(bucketElements / comm.size(), layout.shard));
+        // buckets are scratch the collectives pass through (the model's gradients and the optimizer's shards
+        // are counted where they live)
+        this.gradBucket = be.allocate(arena, MemoryCategory.WORKSPACE, DType.F32, chunk * comm.size());
+        this.gradPart = zero >= 2 ? be.allocate(arena, MemoryCategory.WORKSPACE, DType.F32, chunk) : null;
+        this.weightPart = zero >= 1 ? be.allocate(arena, MemoryCategory.WORKSPACE, weights, chunk) : null;
+        this.weightBucket = zero >= 1 ? be.allocate(arena, MemoryCategory.WORKSPACE, weights, chunk * comm.size()) : null;
+
+        // every replica starts from rank 0's weights (and, on a resume, its optimizer state)
+        for (Tensor p : params.values()) comm.broadcast(p, 0);
+        if (zero == 0) {
+            this.opt = trainersOptimizer != null ? trainersOptimizer : Trainer.optimizer(model, weightDecay);
+            this.ownsOptimizer = trainersOptimizer == null;
+            for (Tensor t : HostOptimizerState.named(opt.moments(false), opt.moments(true), opt.masters()).values()) {
+                comm.broadcast(t, 0);
+            }
+            be.upload(scalar, Tensor.of(arena, new float[] {rank == 0 ? opt.stepCount() : 0}, 1));
+            comm.broadcast(scalar, 0);
+            int steps = Math.round(be.download(scalar)[0]);
+            opt.restored(steps, true);  // the count, and the weights from rank 0's masters; the state is in place
+        } else {
+            this.opt = new AdamWOptimizer(be, layout.slices(params, rank), layout.slices(grads, rank),
+                    Trainer.adamW(weightDecay), model::decays);
+            this.ownsOptimizer = true;
+        }
+        this.scalars = be.stepScalars();
+    }
+
+    /**
+     * This rank's part of a step: the forward and backward of {@code mine} (its share of the step's
+     * micro-batches, each backward scaled by 1 / {@code targets}, the loss terms of the whole step), then
+     * the communication and update of the ZeRO stage.
+     */
+    Result step(List<B> mine, long targets, int step, double lr, double gradClip, long dropoutSeed) {
+        be.rangePush("step " + step + " rank " + rank);
+        try {
+            model.setTraining(true);
+            model.setDropoutSeed(dropoutSeed);
+            scalars.begin(targets == 0 ? 0f : (float) (1.0 / targets), dropoutSeed);
+            opt.prepare(scalars, (float) lr);
+            scalars.upload();
+            model.stage(mine);
+            model.zeroGrad();
+            for (int i = 0; i < mine.size(); i++) {
+                B b = mine.get(i);
+                if (b.lossTerms() == 0) continue;
+                model.forward(b, i, scalars);
+                model.backward(scalars);
+            }
+            double lossSum = sum(scalars.read().lossSum());
+
+            be.rangePush("gradients");
+            if (zero >= 2) reduceScatterGradients();
+            else allReduceGradients();
+            be.rangePop();
+
+            double norm;
+            if (!Double.isFinite(lossSum)) {
+                opt.cancel();
+                throw diverged(step, "the training loss is " + lossSum / Math.max(1, targets));
+            }
+            if (zero == 0) {
+                opt.update(scalars, (float) gradClip);
+                norm = Math.sqrt(scalars.read().sumOfSquares());
+                if (!Double.isFinite(norm)) {
+                    opt.cancel();
+                    throw diverged(step, "the gradient norm is " + norm);
+                }
+            } else {
+                norm = Math.sqrt(sum(be.sumOfSquares(opt.gradients())));
+                if (!Double.isFinite(norm)) {
+                    opt.cancel();
+                    throw diverged(step, "the gradient norm is " + norm);
+                }
+                opt.update((float) lr, norm, (float) gradClip);
+                be.rangePush("weights");
+                allGatherWeights();
+                be.rangePop();
+            }
+            return new Result(lossSum, norm);
+        } finally {
+            be.rangePop();
+        }
+    }
+
+    /** Every rank's gradients summed into every rank's, a bucket of the flat range at a time. */
+    private void allReduceGradients() {
+        long bucket = gradBucket.numel();
+        for (long k = 0; k < layout.total; k += bucket) {
+            long c = Math.min(bucket, layout.total - k);
+            Tensor window = FlatShards.slice(gradBucket, 0, c);
+            layout.gather(be, grads, k, c, window);
+            comm.allReduce(window, ReduceOp.SUM);
+            layout.scatter(be, window, k, c, grads);
+        }
+    }
+
+    /**
+     * The sums of this rank's shard of the gradients (the rest stay unsummed: no optimizer here reads
+     * them), a chunk of every shard at a time: bucket part r is chunk k of rank r's shard.
+     */
+    private void reduceScatterGradients() {
+        int n = comm.size();
+        for (long k = 0; k < layout.shard; k += chunk) {
+            long c = Math.min(chunk, layout.shard - k);
+            Tensor send = FlatShards.slice(gradBucket, 0, c * n), mine = FlatShards.slice(gradPart, 0, c);
+            for (int r = 0; r < n; r++) layout.gather(be, grads, r * layout.shard + k, c, FlatShards.slice(send, r * c, c));
+            comm.reduceScatter(send, mine, ReduceOp.SUM);
+            layout.scatter(be, mine, rank * layout.shard + k, c, grads);
+        }
+    }
+
+    /** Every rank's updated shard of the weights into every rank's weights, a chunk of every shard at a time. */
+    private void allGatherWeights() {
+        int n = comm.size();
+        for (long k = 0; k < layout.shard; k += chunk) {
+            long c = Math.min(chunk, layout.shard - k);
+            Tensor mine = FlatShards.slice(weightPart, 0, c), all = FlatShards.slice(weightBucket, 0, c * n);
+            layout.gather(be, params, rank * layout.shard + k, c, mine);
+            comm.allGather(mine, all);
+            for (int r = 0; r < n; r++) layout.scatter(be, FlatShards.slice(all, r * c, c), r * layout.shard + k, c, params);
+        }
+    }
+
+    /** Copies this rank's shard of the moments and masters into their places in {@code whole} (whole tensors, on the host). */
+    void copyShardTo(HostOptimizerState whole) {
+        try (Arena staging = Arena.ofConfined()) {
+            forEachPart(whole, true, (shard, place) -> place.copyFrom(be.toHost(shard, staging)));
+        }
+    }
+
+    /**
+     * Takes this rank's shard of {@code state}'s moments and masters (whole tensors on the host) and its
+     * update count; a state without masters (written before they were saved) gives masters from the weights.
+     */
+    void restoreShard(HostOptimizerState state) {
+        boolean withMasters = state.hasMasters();
+        forEachPart(state, withMasters, (shard, place) -> be.upload(shard, place));
+        opt.restored(state.step(), withMasters);
+    }
+
+    private interface PartAction {
+        void apply(Tensor shard, Tensor place);
+    }
+
+    /**
+     * {@code action} on each tensor of this rank's optimizer (moments, then masters where {@code withMasters})
+     * with its place in the same tensor of {@code whole}, named as in a checkpoint.
+     */
+    private void forEachPart(HostOptimizerState whole, boolean withMasters, PartAction action) {
+        for (int kind = 0; kind < 3; kind++) {
+            Map<String, Tensor> mine = kind < 2 ? opt.moments(kind == 1) : withMasters ? opt.masters() : Map.of();
+            for (var e : mine.entrySet()) {
+                String name = e.getKey(), key = kind < 2 ? HostOptimizerState.key(kind == 1, name) : HostOptimizerState.MASTER + name;
+                Tensor full = whole.tensors().get(key);
+                if (full == null) throw new IllegalArgumentException("optimizer state has no " + key);
+                if (full.numel() != params.get(name).numel()) {
+                    throw new IllegalArgumentException("optimizer state's " + key + " has " + full.numel()
+                            + " elements, but parameter " + name + " has " + params.get(name).numel());
+                }
+                action.apply(e.getValue(), FlatShards.slice(full.view(full.numel()), layout.sliceStart(name, rank),
+                        e.getValue().numel()));
+            }
+        }
+    }
+
+    /** The sum over the ranks of one value of each (in fp32, as the step's own sums are). */
+    private double sum(double mine) {
+        be.upload(scalar, Tensor.of(arena, new float[] {(float) mine}, 1));
+        comm.allReduce(scalar, ReduceOp.SUM);
+        return be.download(scalar)[0];
+    }
+
+    private static TrainingDivergedException diverged(int step, String what) {
+        return new TrainingDivergedException("step " + step + ": " + what);
+    }
+
+    /** Updates this rank's optimizer has made (AdamW's bias-correction step). */
+    int updates() {
+        return opt.stepCount();
+    }
+
+    @Override
+    public void close() {
+        scalars.close();
+        if (ownsOptimizer) opt.close();
+        arena.close();
+    }
+}

@@ -1,0 +1,312 @@
+package org.gpt4llm.train;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import java.io.IOException;
+import java.io.OutputStream;
+import java.io.PrintStream;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import org.gpt4llm.backend.Backend;
+import org.gpt4llm.backend.cpu.CpuBackend;
+import org.gpt4llm.backend.cuda.CudaBackend;
+import org.gpt4llm.backend.cuda.device.EmuDevice;
+import org.gpt4llm.distributed.CommunicatorException;
+import org.gpt4llm.model.TokenBatch;
+import org.gpt4llm.testing.JsonChecks;
+import org.gpt4llm.testing.TestSeeds;
+import org.gpt4llm.train.parallel.DataParallel;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.CsvSource;
+
+/**
+ * Data parallelism against one device: N replicas reading the same global batch give the one-device
+ * run's losses and final weights, for every ZeRO stage, with one micro-batch per device and with
+ * gradient accumulation.
+ */
+class DataParallelTest {
+    private static final PrintStream SILENT = new PrintStream(OutputStream.nullOutputStream());
+    private static final int STEPS = 6;
+
+    @TempDir
+    Path tmp;
+
+    /** Elements each collective moves at most. */
+    private long bucket = DataParallel.DEFAULT_BUCKET;
+
+    private static Backend open(String kind) {
+        return kind.equals("cpu") ? new CpuBackend(1) : new CudaBackend(new EmuDevice(1));
+    }
+
+    private TrainConfig config(String name, int microBatch) {
+        return Synthetic.builder(tmp.resolve(name)).microBatch(microBatch).maxSteps(STEPS).evalEvery(0).saveEvery(0)
+                .build().validate();
+    }
+
+    /** Losses by step and final trainable weights of a run; {@code gpus} 0 is the plain one-device trainer. */
+    private record Run(double[] losses, double[] norms, Map<String, float[]> weights) {}
+
+    private Run run(String kind, int gpus, int zero, int microBatch, long seed) throws IOException {
+        String name = kind + "-" + gpus + "-" + zero + "-" + microBatch;
+        return run(kind, gpus, zero, config(name, microBatch), seed, -1, -1);
+    }
+
+    /**
+     * A run of {@code cfg} ({@code gpus} 0: the plain trainer); with {@code failingRank} at least 0 that
+     * rank's replica throws in step {@code failAt}, and the run's failure is what is thrown.
+     */
+    private Run run(String kind, int gpus, int zero, TrainConfig cfg, long seed, int failingRank, int failAt)
+            throws IOException {
+        return run(kind, "full", gpus, zero, cfg, seed, failingRank, failAt);
+    }
+
+    /** {@code what}: every weight ("full") or LoRA adapters with dropout ("lora", {@link DeviceSteps#LORA}). */
+    private Run run(String kind, String what, int gpus, int zero, TrainConfig cfg, long seed, int failingRank, int failAt)
+            throws IOException {
+        Path dir = Path.of(cfg.out());
+        List<Backend> bes = new ArrayList<>();
+        List<org.gpt4llm.model.DecoderModel> models = new ArrayList<>();
+        List<TrainableModel<TokenBatch>> replicas = new ArrayList<>();
+        try {
+            List<TrainableModel<TokenBatch>> trained = new ArrayList<>();
+            for (int r = 0; r < Math.max(1, gpus); r++) {
+                bes.add(open(kind));
+                models.add(org.gpt4llm.model.DecoderModel.initRandom(bes.get(r), Synthetic.TINY, seed));
+                replicas.add(DeviceSteps.trainable(models.get(r), what, seed));
+                trained.add(r == failingRank ? new Synthetic.Faulty(replicas.get(r), failAt, false) : replicas.get(r));
+            }
+            Trainer<TokenBatch> t = new Trainer<>(cfg, trained.get(0), Synthetic.counting(64, 1), null, true, SILENT);
+            if (gpus > 0) t.withSteps(DataParallel.inProcess(trained, zero, Duration.ofSeconds(60), bucket));
+            t.run();
+            Map<String, float[]> w = new LinkedHashMap<>();
+            replicas.get(0).trainableParameters().forEach((k, v) -> w.put(k, bes.get(0).download(v)));
+            // every replica ends with rank 0's weights
+            for (int r = 1; r < replicas.size(); r++) {
+                for (var e : replicas.get(r).trainableParameters().entrySet()) {
+                    assertTrue(java.util.Arrays.equals(w.get(e.getKey()), bes.get(r).download(e.getValue())),
+                            "rank " + r + "'s " + e.getKey() + " differs from rank 0's");
+                }
+            }
+            List<JsonNode> lines = new ArrayList<>();
+            for (String l : Files.readAllLines(dir.resolve("metrics.jsonl"))) lines.add(TrainConfig.JSON.readTree(l));
+            assertEquals(STEPS, lines.size());
+            double[] losses = lines.stream().mapToDouble(l -> JsonChecks.number(l, "loss")).toArray();
+            double[] norms = lines.stream().mapToDouble(l -> JsonChecks.number(l, "grad_norm")).toArray();
+            return new Run(losses, norms, w);
+        } finally {
+            for (var m : models) m.close();
+            for (Backend be : bes) be.close();
+        }
+    }
+
+    private static void assertClose(Run want, Run got, double lossTol, double normTol, double weightTol, String what) {
+        for (int s = 0; s < STEPS; s++) {
+            assertEquals(want.losses[s], got.losses[s], lossTol * Math.abs(want.losses[s]), what + ": loss of step " + (s + 1));
+            assertEquals(want.norms[s], got.norms[s], normTol * want.norms[s], what + ": gradient norm of step " + (s + 1));
+        }
+        double worst = 0;
+        String where = "";
+        for (var e : want.weights.entrySet()) {
+            float[] a = e.getValue(), b = got.weights.get(e.getKey());
+            double scale = 0;
+            for (float x : a) scale = Math.max(scale, Math.abs(x));
+            for (int i = 0; i < a.length; i++) {
+                double d = Math.abs(a[i] - b[i]) / scale;
+                if (d > worst) {
+                    worst = d;
+                    where = e.getKey() + "[" + i + "]";
+                }
+            }
+        }
+        assertTrue(worst <= weightTol, what + ": final weight " + where + " differs by " + worst
+                + " of the tensor's largest magnitude (tolerance " + weightTol + ")");
+    }
+
+    /**
+     * Tolerances: the N ranks sum their gradients in another order than one device accumulates them
+     * (fp32 rounding, ~1e-7 relative: measured up to 1.2e-7 on the losses and 7e-7 on the weights on
+     * the cpu); on cuda-emu the weights are BF16, where one rounding that falls the other way is up to
+     * 2^-8 of the tensor's largest value (measured 1.6e-3), so two such are allowed, and such a flip moves
+     * the next losses by up to ~1e-4 (measured 6e-5). A real bug (a
+     * micro-batch counted twice or missed, a gradient scale off by one term, a shard not updated) moves
+     * the gradient norm and the loss by a percent or more.
+     */
+    @ParameterizedTest(name = "{0}, {1} devices, ZeRO {2}, micro-batch {3}")
+    @CsvSource({
+            "cpu, 2, 0, 4", "cpu, 2, 1, 4", "cpu, 2, 2, 4",
+            "cpu, 2, 0, 2", "cpu, 2, 1, 2", "cpu, 2, 2, 2",
+            "cpu, 4, 0, 2", "cpu, 4, 2, 2",
+            "cuda-emu, 2, 0, 4", "cuda-emu, 2, 1, 2", "cuda-emu, 2, 2, 2", "cuda-emu, 4, 2, 2"})
+    void dataParallelRunsGiveTheOneDeviceRunsLossesAndWeights(String kind, int gpus, int zero, int microBatch)
+            throws IOException {
+        long seed = TestSeeds.next();
+        Run one = run(kind, 0, 0, microBatch, seed);
+        Run many = run(kind, gpus, zero, microBatch, seed);
+        boolean bf16 = kind.equals("cuda-emu");
+        assertClose(one, many, bf16 ? 5e-4 : 1e-6, bf16 ? 2e-3 : 1e-4, bf16 ? 8e-3 : 1e-5, kind + " on " + gpus + " devices, ZeRO " + zero);
+    }
+
+    @ParameterizedTest(name = "LoRA with dropout, {0}, ZeRO {1}")
+    @CsvSource({"cpu, 2", "cuda-emu, 1"})
+    void loraAdaptersTrainDataParallelAsOnOneDevice(String kind, int zero) throws IOException {
+        long seed = TestSeeds.next();
+        Run one = run(kind, "lora", 0, 0, config(kind + "-lora-1", 2), seed, -1, -1);
+        Run many = run(kind, "lora", 2, zero, config(kind + "-lora-2", 2), seed, -1, -1);
+        boolean bf16 = kind.equals("cuda-emu");
+        // B starts at 0, so A's first gradients are tiny and AdamW turns their rounding into steps of ~lr:
+        // the adapters differ more than full weights do (measured 2.8e-5 on the cpu)
+        assertClose(one, many, bf16 ? 5e-4 : 1e-6, bf16 ? 2e-3 : 1e-4, bf16 ? 8e-3 : 2e-4, "LoRA on " + kind);
+    }
+
+    @ParameterizedTest(name = "ZeRO {0}")
+    @CsvSource({"0", "1", "2"})
+    void bucketsSmallerThanTheWholeRangeGiveTheSameBits(int zero) throws IOException {
+        long seed = TestSeeds.next();
+        Run whole = run("cpu", 3, zero, 2, seed);
+        bucket = 37;  // several buckets per tensor, tensors across buckets, and 3 ranks' shards padded
+        Run buckets = run("cpu", 3, zero, config("buckets-" + zero, 2), seed, -1, -1);
+        assertClose(whole, buckets, 0, 0, 0, "buckets of 37 elements against one bucket");
+    }
+
+    @Test
+    void zeroStagesAgreeWithEachOther() throws IOException {
+        long seed = TestSeeds.next();
+        Run z0 = run("cpu", 2, 0, 2, seed), z1 = run("cpu", 2, 1, 2, seed), z2 = run("cpu", 2, 2, 2, seed);
+        assertClose(z0, z1, 1e-6, 1e-4, 1e-5, "ZeRO 1 against ZeRO 0");
+        assertClose(z1, z2, 0, 0, 0, "ZeRO 2 against ZeRO 1 (the same sums, in the same rank order)");
+    }
+
+    @Test
+    void aRunSavedOnFourDevicesThatDiesResumesOnTwoWithTheUninterruptedRunsLossesAndWeights() throws IOException {
+        long seed = TestSeeds.next();
+        TrainConfig.Builder b = Synthetic.builder(tmp.resolve("whole")).microBatch(2).maxSteps(STEPS).evalEvery(0)
+                .saveEvery(3).keep(0);
+        Run whole = run("cpu", 4, 0, b.build().validate(), seed, -1, -1);
+        TrainConfig killed = b.out(tmp.resolve("killed").toString()).build().validate();
+        long t0 = System.nanoTime();
+        CommunicatorException e = assertThrows(CommunicatorException.class, () -> run("cpu", 4, 0, killed, seed, 2, 5));
+        assertEquals("rank 2 failed in step 5: IllegalStateException: killed at step 5", e.getMessage());
+        assertTrue(System.nanoTime() - t0 < 30_000_000_000L, "the run ended at once");
+        assertTrue(Files.isDirectory(tmp.resolve("killed/checkpoint-3")), "the last checkpoint before the failure is there");
+        assertTrue(!Files.exists(tmp.resolve("killed/final")));
+        // other initial weights: everything comes from checkpoint-3, written by rank 0 of 4, re-read on 2 devices
+        Run resumed = run("cpu", 2, 0, b.resume(true).build().validate(), seed + 1, -1, -1);
+        assertClose(whole, resumed, 1e-6, 1e-4, 1e-5, "4 devices, killed in step 5, resumed on 2");
+    }
+
+    @Test
+    void zero2CheckpointsHoldTheWholeOptimizerStateAndResumeOnOtherDeviceCountsAndStages() throws IOException {
+        long seed = TestSeeds.next();
+        TrainConfig.Builder b = Synthetic.builder(tmp.resolve("one")).microBatch(2).maxSteps(STEPS).evalEvery(0)
+                .saveEvery(3).keep(0);
+        Run one = run("cpu", 0, 0, b.build().validate(), seed, -1, -1);
+        TrainConfig killed = b.out(tmp.resolve("zero2").toString()).build().validate();
+        CommunicatorException e = assertThrows(CommunicatorException.class, () -> run("cpu", 4, 2, killed, seed, 1, 5));
+        assertEquals("rank 1 failed in step 5: IllegalStateException: killed at step 5", e.getMessage());
+        // the 4 shards gathered into one optimizer.safetensors: the one-device run's moments
+        try (java.lang.foreign.Arena a = java.lang.foreign.Arena.ofConfined()) {
+            var want = org.gpt4llm.io.SafeTensors.open(tmp.resolve("one/checkpoint-3/optimizer.safetensors"), a);
+            var got = org.gpt4llm.io.SafeTensors.open(tmp.resolve("zero2/checkpoint-3/optimizer.safetensors"), a);
+            assertEquals(want.names(), got.names());
+            assertEquals(want.metadata().get("step"), got.metadata().get("step"));
+            for (String name : want.names()) {
+                float[] x = want.tensor(name).toFloatArray(), y = got.tensor(name).toFloatArray();
+                double scale = 1e-30;
+                for (float f : x) scale = Math.max(scale, Math.abs(f));
+                for (int i = 0; i < x.length; i++) {
+                    assertEquals(x[i], y[i], 1e-4 * scale, name + "[" + i + "] of the gathered optimizer state");
+                }
+            }
+        }
+        // re-sharded onto 2 devices under ZeRO 1
+        Run resumed = run("cpu", 2, 1, b.resume(true).build().validate(), seed + 1, -1, -1);
+        assertClose(one, resumed, 1e-6, 1e-4, 1e-5, "ZeRO 2 on 4 devices, killed in step 5, resumed with ZeRO 1 on 2");
+    }
+
+    /**
+     * BF16 weights: a ZeRO checkpoint gathers the ranks' shards of the fp32 masters as well as the moments,
+     * under a one-device checkpoint's names, and a resume re-shards them, so the resumed run gives the
+     * uninterrupted one's bits (from the weights alone, the masters would differ by bf16 rounding).
+     */
+    @ParameterizedTest(name = "ZeRO {0}")
+    @CsvSource({"1", "2"})
+    void bf16ShardedCheckpointsHoldTheMastersAndResumeBitForBit(int zero) throws IOException {
+        long seed = TestSeeds.next();
+        TrainConfig.Builder b = Synthetic.builder(tmp.resolve("one")).microBatch(2).maxSteps(STEPS).evalEvery(0)
+                .saveEvery(3).keep(0);
+        run("cuda-emu", 0, 0, b.build().validate(), seed, -1, -1);
+        // rank 1 is a Faulty replica in every run (failing in step 5 in the killed one): its loss is summed on the host
+        int never = Integer.MAX_VALUE;
+        Run whole = run("cuda-emu", 2, zero, b.out(tmp.resolve("whole").toString()).build().validate(), seed, 1, never);
+        TrainConfig killed = b.out(tmp.resolve("killed").toString()).build().validate();
+        assertThrows(CommunicatorException.class, () -> run("cuda-emu", 2, zero, killed, seed, 1, 5));
+        try (java.lang.foreign.Arena a = java.lang.foreign.Arena.ofConfined()) {
+            var want = org.gpt4llm.io.SafeTensors.open(tmp.resolve("one/checkpoint-3/optimizer.safetensors"), a);
+            var got = org.gpt4llm.io.SafeTensors.open(tmp.resolve("killed/checkpoint-3/optimizer.safetensors"), a);
+            assertEquals(want.names(), got.names());
+            assertTrue(got.names().stream().anyMatch(n -> n.startsWith(HostOptimizerState.MASTER)), "masters saved");
+            var weights = org.gpt4llm.io.Checkpoint.load(tmp.resolve("killed/checkpoint-3"), a);
+            for (String name : got.names()) {
+                if (!name.startsWith(HostOptimizerState.MASTER)) continue;
+                float[] master = got.tensor(name).toFloatArray();
+                float[] saved = weights.get(name.substring(HostOptimizerState.MASTER.length())).toFloatArray();
+                boolean finer = false;
+                for (int i = 0; i < master.length; i++) {
+                    assertEquals(saved[i], master[i], Math.abs(saved[i]) * 0x1p-8f + 1e-30f, name + "[" + i + "] rounds to the weight");
+                    finer |= master[i] != saved[i];
+                }
+                assertTrue(finer, name + " holds more than the bf16 weight");
+            }
+        }
+        Run resumed = run("cuda-emu", 2, zero, b.resume(true).build().validate(), seed + 1, 1, never);
+        assertClose(whole, resumed, 0, 0, 0, "ZeRO " + zero + " on 2 bf16 devices, killed in step 5, resumed");
+    }
+
+    @Test
+    void anOffloadedOptimizerIsRefusedOnSeveralDevicesInOneSentence() {
+        assertEquals("--offload-optimizer does not work with --gpus or --nnodes above 1 (the optimizers of several"
+                + " devices update on them): leave out --offload-optimizer, or train on one device",
+                assertThrows(IllegalArgumentException.class, () -> DataParallel.refuseOffload(true)).getMessage());
+    }
+
+    @Test
+    void aRankThatDiesEndsTheRunWithASentenceNamingIt() throws IOException {
+        long seed = TestSeeds.next();
+        List<Backend> bes = List.of(new CpuBackend(1), new CpuBackend(1), new CpuBackend(1));
+        List<TrainableModel<TokenBatch>> replicas = new ArrayList<>();
+        List<FullFineTune> models = new ArrayList<>();
+        try {
+            for (int r = 0; r < 3; r++) {
+                FullFineTune m = Synthetic.model(bes.get(r), seed);
+                models.add(m);
+                replicas.add(r == 1 ? new Synthetic.Faulty(m, 3, false) : m);
+            }
+            Trainer<TokenBatch> t = new Trainer<>(config("faulty", 2), replicas.get(0), Synthetic.counting(64, 1), null,
+                    true, SILENT).withSteps(DataParallel.inProcess(replicas, 0, Duration.ofMinutes(5)));
+            long t0 = System.nanoTime();
+            CommunicatorException e = assertThrows(CommunicatorException.class, t::run);
+            assertEquals("rank 1 failed in step 3: IllegalStateException: killed at step 3", e.getMessage());
+            assertTrue(System.nanoTime() - t0 < 30_000_000_000L, "the run ended at once, not after the 5-minute timeout");
+        } finally {
+            for (FullFineTune m : models) m.model().close();
+            for (Backend be : bes) be.close();
+        }
+    }
+
+    @Test
+    void zeroThreeIsRefusedInOneSentence() {
+        assertEquals("--zero 3 (parameters sharded across devices) is not implemented; --zero 2 shards the optimizer"
+                + " state and the gradients", assertThrows(IllegalArgumentException.class,
+                () -> DataParallel.requireStage(3)).getMessage());
+    }
+}
