@@ -139,27 +139,13 @@ G4_DEVICE void load_chunk(bf16* dst, int stride, const bf16* src, long long src_
   }
 }
 
-// x (fp32, D) . row (bf16, D). When D % 4 == 0, x is 16-byte aligned and row 4-byte aligned in
-// every caller (x is a [4][D] fp32 array at the start of shared memory, row one of a chunk with an
-// even stride), so x is read four floats and row two bf16 at a time: a quarter of the shared loads
-// for x, half for row, and the same products summed in the same order.
-// Four floats at p (16-byte aligned) in one load. In the emulation a float4 copy would be split
-// into four loads, each checked by the sanitizer; a vector load is one.
-G4_DEVICE float4 load_f4(const float* p) {
-#if defined(__CUDACC__)
-  return *reinterpret_cast<const float4*>(p);
-#else
-  typedef float f32x4 __attribute__((vector_size(16)));
-  const f32x4 x = *reinterpret_cast<const f32x4*>(p);
-  return make_float4(x[0], x[1], x[2], x[3]);
-#endif
+// Two bf16 (the low half first) of a 32-bit word as floats.
+G4_DEVICE float2 bf16x2_to_float2(uint32_t u) {
+  return make_float2(__uint_as_float(u << 16), __uint_as_float(u & 0xffff0000u));
 }
 
 // Two bf16 at p (4-byte aligned) as floats, in one 32-bit load.
-G4_DEVICE float2 load_bf16x2(const bf16* p) {
-  const uint32_t u = *reinterpret_cast<const uint32_t*>(p);
-  return make_float2(__uint_as_float(u << 16), __uint_as_float(u & 0xffff0000u));
-}
+G4_DEVICE float2 load_bf16x2(const bf16* p) { return bf16x2_to_float2(*reinterpret_cast<const uint32_t*>(p)); }
 
 // The output dim that accumulator r (< 8) of a lane stands for in the generic kernels: with an
 // even D, the pairs d = 2*lane + 64*(r/2) + {0, 1}, so that rows (4-byte aligned, even strides)
@@ -187,20 +173,27 @@ G4_DEVICE void add_row(float (&acc)[8], float w, const bf16* row, int lane, int 
   }
 }
 
+// x (fp32, D) . row (bf16, D). When D % 4 == 0, x is 16-byte aligned and row 4-byte aligned in
+// every caller (x is a [4][D] fp32 array at the start of shared memory, row one of a chunk with an
+// even stride), so x is read four floats and row two bf16 at a time (a quarter of the shared loads
+// for x, half for row, the same products summed in the same order), each of the two rows checked
+// once as a span in the emulation.
 G4_DEVICE float dot_row(const float* x, const bf16* row, int D) {
   float s = 0.f;
-  int d = 0;
   if (D % 4 == 0) {
-    for (; d < D; d += 4) {
-      const float4 xv = load_f4(x + d);
-      const float2 r01 = load_bf16x2(row + d), r23 = load_bf16x2(row + d + 2);
+    g4_check_span(x, 4 * D);
+    g4_check_span(row, 2 * D);
+    for (int d = 0; d < D; d += 4) {
+      const float4 xv = g4_span_f4(x + d);
+      const float2 r01 = bf16x2_to_float2(g4_span_u32(row + d)), r23 = bf16x2_to_float2(g4_span_u32(row + d + 2));
       s += xv.x * r01.x;
       s += xv.y * r01.y;
       s += xv.z * r23.x;
       s += xv.w * r23.y;
     }
+    return s;
   }
-  for (; d < D; d++) s += x[d] * __bfloat162float(row[d]);
+  for (int d = 0; d < D; d++) s += x[d] * __bfloat162float(row[d]);
   return s;
 }
 

@@ -173,6 +173,11 @@ void* dynamic_smem();
 // with atomics, so they are not left to the instrumented plain accesses).
 void check_atomic(const void* p, unsigned bytes);
 
+// The sanitizer's check of a read of the `bytes` bytes at p, as if the kernel read them in one
+// access: for a span a thread reads whole (g4_check_span in g4_cuda.cuh) before reading it with
+// unchecked loads.
+void check_read(const void* p, unsigned bytes);
+
 // Every live lane deposits `words` 32-bit words, waits for the rest of its warp, and gets a view
 // of all deposits. The view stays valid until the lane's second-next warp operation (the area is
 // double-buffered, so one completion per operation suffices).
