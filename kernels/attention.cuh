@@ -122,8 +122,21 @@ G4_DEVICE float quad_sum(float x) {
 G4_DEVICE int odd_stride(int D) { return 2 * (((D + 1) / 2) | 1); }
 
 // rows [0, GC) of a chunk (stride in elements), row r = src + r*src_stride for r < n, else zero.
-// Two elements per load and store when every row of src and dst is 4-byte aligned (dst is).
+// Four elements per (8-byte) load and per pair of stores when every row of src is 8-byte and of
+// dst 4-byte aligned (the bench's D = 16: one group per thread), else two when 4-byte aligned.
 G4_DEVICE void load_chunk(bf16* dst, int stride, const bf16* src, long long src_stride, int n, int D) {
+  if (D % 4 == 0 && stride % 2 == 0 && src_stride % 4 == 0 && (reinterpret_cast<uintptr_t>(src) & 7) == 0) {
+    const int Q = D / 4;  // groups of four per row
+    for (int x = threadIdx.x; x < GC * Q; x += THREADS) {
+      const int r = x / Q, d = 4 * (x % Q);
+      const unsigned long long v = r < n ? *reinterpret_cast<const unsigned long long*>(src + r * src_stride + d) : 0ull;
+      bf16* to = dst + r * stride + d;
+      g4_check_span_write(to, 8);
+      g4_span_store_u32(to, (uint32_t)v);
+      g4_span_store_u32(to + 2, (uint32_t)(v >> 32));
+    }
+    return;
+  }
   if (D % 2 == 0 && stride % 2 == 0 && src_stride % 2 == 0 && (reinterpret_cast<uintptr_t>(src) & 3) == 0) {
     const int P = D / 2;  // pairs per row
     for (int x = threadIdx.x; x < GC * P; x += THREADS) {

@@ -177,6 +177,8 @@ void check_atomic(const void* p, unsigned bytes);
 // access: for a span a thread reads whole (g4_check_span in g4_cuda.cuh) before reading it with
 // unchecked loads.
 void check_read(const void* p, unsigned bytes);
+// The same for a write of the `bytes` bytes at p (g4_check_span_write).
+void check_write(const void* p, unsigned bytes);
 
 // Every live lane deposits `words` 32-bit words, waits for the rest of its warp, and gets a view
 // of all deposits. The view stays valid until the lane's second-next warp operation (the area is

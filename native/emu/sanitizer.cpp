@@ -358,6 +358,9 @@ void check_atomic(const void* p, unsigned bytes) { check<kAtomic>(reinterpret_ca
 void check_read(const void* p, unsigned bytes) {
   if (bytes) check<kRead>(reinterpret_cast<uintptr_t>(p), bytes);
 }
+void check_write(const void* p, unsigned bytes) {
+  if (bytes) check<kWrite>(reinterpret_cast<uintptr_t>(p), bytes);
+}
 
 }  // namespace g4emu
 
