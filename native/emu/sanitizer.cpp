@@ -146,6 +146,7 @@ inline bool shared_read_absorbed(const SharedRecord* recs, size_t first, size_t 
   const uint64_t rd = recs[first].read;
   if (!read_absorbed(rd, s)) return false;
   uint64_t differ = 0;  // no branch per granule: spans of whole rows are tens of granules
+#pragma GCC unroll 4
   for (size_t g = first + 1; g <= last; ++g) differ |= recs[g].read ^ rd;
   return differ == 0;
 }
