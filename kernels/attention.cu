@@ -180,6 +180,7 @@ G4_KERNEL void attention_forward_generic(bf16* out, float* lse, const bf16* q, c
     pw[lane] = p;
     __syncwarp();
     g4_check_span(pw, GC * sizeof(float));  // the warp's probabilities, read whole by every lane
+    check_rows(Vc, D, pw, lane, D);
     for (int k4 = 0; k4 < GC; k4 += 4) {  // a probability of 0 adds nothing (the same on every lane)
       const float4 p4 = g4_span_f4(pw + k4);  // 16-byte aligned
       if (p4.x != 0.f) add_row(acc, p4.x, Vc + (k4 + 0) * D, lane, D);

@@ -167,13 +167,14 @@ G4_DEVICE int lane_dim(int lane, int r, int D) {
   return D % 2 == 0 ? 2 * lane + 64 * (r >> 1) + (r & 1) : lane + 32 * r;
 }
 
-// acc[r] += w * row[lane_dim(lane, r, D)] for the lane's dims < D
+// acc[r] += w * row[lane_dim(lane, r, D)] for the lane's dims < D. With an even D the loads go
+// unchecked in the emulation: check_rows has checked them for every row of the chunk it adds.
 G4_DEVICE void add_row(float (&acc)[8], float w, const bf16* row, int lane, int D) {
   if (D % 2 == 0) {
     for (int r = 0; r < 8; r += 2) {
       const int d = lane_dim(lane, r, D);
       if (d < D) {
-        const float2 v = load_bf16x2(row + d);
+        const float2 v = bf16x2_to_float2(g4_span_u32(row + d));
         acc[r] += w * v.x;
         acc[r + 1] += w * v.y;
       }
@@ -184,6 +185,28 @@ G4_DEVICE void add_row(float (&acc)[8], float w, const bf16* row, int lane, int 
     const int d = lane_dim(lane, r, D);
     if (d < D) acc[r] += w * __bfloat162float(row[d]);
   }
+}
+
+// Before a lane's add_row calls for the rows k of a chunk (row stride `stride` elements) whose
+// weight w[k] (a row of GC floats the lane has checked with g4_check_span) is not 0: in the
+// emulation, the sanitizer checks those reads, one per row and pair of dims, in one call; on a
+// GPU nothing.
+G4_DEVICE void check_rows(const bf16* chunk, int stride, const float* w, int lane, int D) {
+#if !defined(__CUDACC__)
+  if (D % 2 != 0) return;  // add_row's loads are checked one by one
+  uint32_t rows = 0;
+  for (int k4 = 0; k4 < GC; k4 += 4) {
+    const float4 v = g4_span_f4(w + k4);
+    rows |= (uint32_t)(v.x != 0.f) << k4 | (uint32_t)(v.y != 0.f) << (k4 + 1) | (uint32_t)(v.z != 0.f) << (k4 + 2) |
+            (uint32_t)(v.w != 0.f) << (k4 + 3);
+  }
+  for (int r = 0; r < 8; r += 2) {
+    const int d = lane_dim(lane, r, D);
+    if (d < D) g4emu::check_read_rows(chunk + d, 4, 2 * (size_t)stride, rows);
+  }
+#else
+  (void)chunk, (void)stride, (void)w, (void)lane, (void)D;
+#endif
 }
 
 // x (fp32, D) . row (bf16, D). When D % 4 == 0, x is 16-byte aligned and row 4-byte aligned in

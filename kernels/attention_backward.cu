@@ -250,6 +250,8 @@ G4_KERNEL void attention_backward_generic_dkdv(bf16* dk, bf16* dv, const bf16* d
       };
       g4_check_span(pw, GC * sizeof(float));  // the warp's P and dS, read whole by every lane
       g4_check_span(dsw, GC * sizeof(float));
+      check_rows(dOc, S, pw, lane, D);  // add() reads the rows with p != 0 (then dS may be 0 or not)
+      check_rows(Qc, S, pw, lane, D);
       for (int k4 = 0; k4 < GC; k4 += 4) {
         const float4 p4 = g4_span_f4(pw + k4), ds4 = g4_span_f4(dsw + k4);  // 16-byte aligned
         add(p4.x, ds4.x, k4), add(p4.y, ds4.y, k4 + 1), add(p4.z, ds4.z, k4 + 2), add(p4.w, ds4.w, k4 + 3);
@@ -303,6 +305,7 @@ G4_KERNEL void attention_backward_generic_dq(bf16* dq, const bf16* dout, const f
     dsw[lane] = ds;
     __syncwarp();
     g4_check_span(dsw, GC * sizeof(float));  // the warp's dS, read whole by every lane
+    check_rows(Kc, S, dsw, lane, D);
     for (int k4 = 0; k4 < GC; k4 += 4) {  // a dS of 0 adds nothing (the same on every lane)
       const float4 ds4 = g4_span_f4(dsw + k4);  // 16-byte aligned
       if (ds4.x != 0.f) add_row(acc, ds4.x, Kc + (k4 + 0) * S, lane, D);

@@ -179,6 +179,8 @@ void check_atomic(const void* p, unsigned bytes);
 void check_read(const void* p, unsigned bytes);
 // The same for a write of the `bytes` bytes at p (g4_check_span_write).
 void check_write(const void* p, unsigned bytes);
+// The reads of `bytes` bytes at p + k*stride for each bit k of `rows`, checked one by one.
+void check_read_rows(const void* p, unsigned bytes, size_t stride, uint32_t rows);
 
 // Every live lane deposits `words` 32-bit words, waits for the rest of its warp, and gets a view
 // of all deposits. The view stays valid until the lane's second-next warp operation (the area is
