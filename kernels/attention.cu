@@ -179,7 +179,8 @@ G4_KERNEL void attention_forward_generic(bf16* out, float* lse, const bf16* q, c
     for (int r = 0; r < 8; r++) acc[r] *= a;
     pw[lane] = p;
     __syncwarp();
-    g4_check_span(pw, GC * sizeof(float));  // the warp's probabilities, read whole by every lane
+    if (!lane_has_dims(lane, D)) continue;
+    g4_check_span(pw, GC * sizeof(float));  // the warp's probabilities, read whole by every lane with dims
     check_rows(Vc, D, pw, lane, D);
     for (int k4 = 0; k4 < GC; k4 += 4) {  // a probability of 0 adds nothing (the same on every lane)
       const float4 p4 = g4_span_f4(pw + k4);  // 16-byte aligned

@@ -167,6 +167,10 @@ G4_DEVICE int lane_dim(int lane, int r, int D) {
   return D % 2 == 0 ? 2 * lane + 64 * (r >> 1) + (r & 1) : lane + 32 * r;
 }
 
+// Whether the lane has output dims (lane_dim(lane, 0, D) < D): with D < 64 some lanes have none,
+// and they skip the weighted sums of rows entirely (no warp operation is inside them).
+G4_DEVICE bool lane_has_dims(int lane, int D) { return lane_dim(lane, 0, D) < D; }
+
 // acc[r] += w * row[lane_dim(lane, r, D)] for the lane's dims < D. With an even D the loads go
 // unchecked in the emulation: check_rows has checked them for every row of the chunk it adds.
 G4_DEVICE void add_row(float (&acc)[8], float w, const bf16* row, int lane, int D) {

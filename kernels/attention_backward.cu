@@ -248,7 +248,8 @@ G4_KERNEL void attention_backward_generic_dkdv(bf16* dk, bf16* dv, const bf16* d
         add_row(dva, pk, dOc + kk * S, lane, D);
         add_row(dka, dsk, Qc + kk * S, lane, D);
       };
-      g4_check_span(pw, GC * sizeof(float));  // the warp's P and dS, read whole by every lane
+      if (!lane_has_dims(lane, D)) continue;
+      g4_check_span(pw, GC * sizeof(float));  // the warp's P and dS, read whole by every lane with dims
       g4_check_span(dsw, GC * sizeof(float));
       check_rows(dOc, S, pw, lane, D);  // add() reads the rows with p != 0 (then dS may be 0 or not)
       check_rows(Qc, S, pw, lane, D);
@@ -304,7 +305,8 @@ G4_KERNEL void attention_backward_generic_dq(bf16* dq, const bf16* dout, const f
     const float ds = vis ? scale * p * (dot_row(dof + warp * D, Vc + lane * S, D) - Di) : 0.f;
     dsw[lane] = ds;
     __syncwarp();
-    g4_check_span(dsw, GC * sizeof(float));  // the warp's dS, read whole by every lane
+    if (!lane_has_dims(lane, D)) continue;
+    g4_check_span(dsw, GC * sizeof(float));  // the warp's dS, read whole by every lane with dims
     check_rows(Kc, S, dsw, lane, D);
     for (int k4 = 0; k4 < GC; k4 += 4) {  // a dS of 0 adds nothing (the same on every lane)
       const float4 ds4 = g4_span_f4(dsw + k4);  // 16-byte aligned
