@@ -38,7 +38,7 @@
 //   attention_backward_d128            234 / 232   (dK and dV alone are 128 fp32 per lane; the
 //                                                  S^T and dP^T k-loops stay rolled, unrolled
 //                                                  they spill 12-20 bytes at the 255 limit)
-//   attention_backward_generic_dkdv     80 / 62     attention_backward_generic_dq  88 / 72
+//   attention_backward_generic_dkdv     78 / 62     attention_backward_generic_dq  96 / 76
 //   attention_backward_preprocess       31 / 31     attention_backward_dq          10 / 10
 #include "attention.cuh"
 
