@@ -35,7 +35,7 @@
 // ptxas (nvcc 13, -Xptxas -v), registers sm_80 / sm_90, no spills in any forward kernel:
 //   attention_forward_d64      134 / 133   (3 blocks of 128 threads per SM)
 //   attention_forward_d128     174 / 173   (2 blocks per SM)
-//   attention_forward_generic   96 / 72
+//   attention_forward_generic   80 / 72
 #include "attention.cuh"
 
 namespace g4att {  // every name here is unique across kernel files (one nvcc translation unit)
