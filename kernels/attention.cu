@@ -27,14 +27,15 @@
 // attention_forward_generic: any D <= 256 (the launcher's choice for other head dims or
 //   unaligned tensors). grid (ceil(T/4), Hq, B), block 128, one warp per query row, dynamic
 //   shared memory 4*D*4 + 4*32*4 + 32*4 + 32*S*2 + 32*D*2 bytes, S = odd_stride(D) (37 KiB at
-//   D = 256). Keys come in chunks of 32, one per lane: lane l scores key j0+l, the warp does the
-//   online softmax of the chunk, and each lane accumulates its output dims (lane_dim: pairs of
-//   neighbours when D is even, else d = lane + 32r) from the chunk's V rows in shared memory.
+//   D = 256). Keys come in chunks of 32, one per lane: lane l scores key j0+l, the warp takes the
+//   chunk's max (online softmax), and each lane with output dims (lane_dim: pairs of neighbours
+//   when D is even, else d = lane + 32r) sums the chunk's probabilities and accumulates its dims
+//   from the chunk's V rows in shared memory.
 //
 // ptxas (nvcc 13, -Xptxas -v), registers sm_80 / sm_90, no spills in any forward kernel:
 //   attention_forward_d64      134 / 133   (3 blocks of 128 threads per SM)
 //   attention_forward_d128     174 / 173   (2 blocks per SM)
-//   attention_forward_generic   48 / 64
+//   attention_forward_generic   80 / 72
 #include "attention.cuh"
 
 namespace g4att {  // every name here is unique across kernel files (one nvcc translation unit)
@@ -175,17 +176,23 @@ G4_KERNEL void attention_forward_generic(bf16* out, float* lse, const bf16* q, c
     const float s = vis ? scale * dot_row(qf + warp * D, Kc + lane * KS, D) : -INFINITY;
     const float mn = fmaxf(m, g4_warp_max(s));  // finite: some lane is visible
     const float a = exp_att(m - mn), p = vis ? exp_att(s - mn) : 0.f;
-    l = l * a + g4_warp_sum(p), m = mn;
+    m = mn;
     for (int r = 0; r < 8; r++) acc[r] *= a;
     pw[lane] = p;
     __syncwarp();
+    if (!lane_has_dims(lane, D)) continue;  // l, acc and lse are only used by lanes with dims
+    g4_check_span(pw, GC * sizeof(float));  // the warp's probabilities, read whole by every lane with dims
+    check_rows(Vc, D, pw, lane, D);
+    float ps = 0.f;  // the chunk's sum of probabilities, from pw rather than one more warp operation
     for (int k4 = 0; k4 < GC; k4 += 4) {  // a probability of 0 adds nothing (the same on every lane)
-      const float4 p4 = load_f4(pw + k4);  // 16-byte aligned
+      const float4 p4 = g4_span_f4(pw + k4);  // 16-byte aligned
+      ps += p4.x, ps += p4.y, ps += p4.z, ps += p4.w;
       if (p4.x != 0.f) add_row(acc, p4.x, Vc + (k4 + 0) * D, lane, D);
       if (p4.y != 0.f) add_row(acc, p4.y, Vc + (k4 + 1) * D, lane, D);
       if (p4.z != 0.f) add_row(acc, p4.z, Vc + (k4 + 2) * D, lane, D);
       if (p4.w != 0.f) add_row(acc, p4.w, Vc + (k4 + 3) * D, lane, D);
     }
+    l = l * a + ps;
   }
   if (i >= T) return;
   const float inv = l > 0.f ? 1.f / l : 0.f;

@@ -122,8 +122,21 @@ G4_DEVICE float quad_sum(float x) {
 G4_DEVICE int odd_stride(int D) { return 2 * (((D + 1) / 2) | 1); }
 
 // rows [0, GC) of a chunk (stride in elements), row r = src + r*src_stride for r < n, else zero.
-// Two elements per load and store when every row of src and dst is 4-byte aligned (dst is).
+// Four elements per (8-byte) load and per pair of stores when every row of src is 8-byte and of
+// dst 4-byte aligned (the bench's D = 16: one group per thread), else two when 4-byte aligned.
 G4_DEVICE void load_chunk(bf16* dst, int stride, const bf16* src, long long src_stride, int n, int D) {
+  if (D % 4 == 0 && stride % 2 == 0 && src_stride % 4 == 0 && (reinterpret_cast<uintptr_t>(src) & 7) == 0) {
+    const int Q = D / 4;  // groups of four per row
+    for (int x = threadIdx.x; x < GC * Q; x += THREADS) {
+      const int r = x / Q, d = 4 * (x % Q);
+      const unsigned long long v = r < n ? *reinterpret_cast<const unsigned long long*>(src + r * src_stride + d) : 0ull;
+      bf16* to = dst + r * stride + d;
+      g4_check_span_write(to, 8);
+      g4_span_store_u32(to, (uint32_t)v);
+      g4_span_store_u32(to + 2, (uint32_t)(v >> 32));
+    }
+    return;
+  }
   if (D % 2 == 0 && stride % 2 == 0 && src_stride % 2 == 0 && (reinterpret_cast<uintptr_t>(src) & 3) == 0) {
     const int P = D / 2;  // pairs per row
     for (int x = threadIdx.x; x < GC * P; x += THREADS) {
@@ -139,27 +152,13 @@ G4_DEVICE void load_chunk(bf16* dst, int stride, const bf16* src, long long src_
   }
 }
 
-// x (fp32, D) . row (bf16, D). When D % 4 == 0, x is 16-byte aligned and row 4-byte aligned in
-// every caller (x is a [4][D] fp32 array at the start of shared memory, row one of a chunk with an
-// even stride), so x is read four floats and row two bf16 at a time: a quarter of the shared loads
-// for x, half for row, and the same products summed in the same order.
-// Four floats at p (16-byte aligned) in one load. In the emulation a float4 copy would be split
-// into four loads, each checked by the sanitizer; a vector load is one.
-G4_DEVICE float4 load_f4(const float* p) {
-#if defined(__CUDACC__)
-  return *reinterpret_cast<const float4*>(p);
-#else
-  typedef float f32x4 __attribute__((vector_size(16)));
-  const f32x4 x = *reinterpret_cast<const f32x4*>(p);
-  return make_float4(x[0], x[1], x[2], x[3]);
-#endif
+// Two bf16 (the low half first) of a 32-bit word as floats.
+G4_DEVICE float2 bf16x2_to_float2(uint32_t u) {
+  return make_float2(__uint_as_float(u << 16), __uint_as_float(u & 0xffff0000u));
 }
 
 // Two bf16 at p (4-byte aligned) as floats, in one 32-bit load.
-G4_DEVICE float2 load_bf16x2(const bf16* p) {
-  const uint32_t u = *reinterpret_cast<const uint32_t*>(p);
-  return make_float2(__uint_as_float(u << 16), __uint_as_float(u & 0xffff0000u));
-}
+G4_DEVICE float2 load_bf16x2(const bf16* p) { return bf16x2_to_float2(*reinterpret_cast<const uint32_t*>(p)); }
 
 // The output dim that accumulator r (< 8) of a lane stands for in the generic kernels: with an
 // even D, the pairs d = 2*lane + 64*(r/2) + {0, 1}, so that rows (4-byte aligned, even strides)
@@ -168,13 +167,18 @@ G4_DEVICE int lane_dim(int lane, int r, int D) {
   return D % 2 == 0 ? 2 * lane + 64 * (r >> 1) + (r & 1) : lane + 32 * r;
 }
 
-// acc[r] += w * row[lane_dim(lane, r, D)] for the lane's dims < D
+// Whether the lane has output dims (lane_dim(lane, 0, D) < D): with D < 64 some lanes have none,
+// and they skip the weighted sums of rows entirely (no warp operation is inside them).
+G4_DEVICE bool lane_has_dims(int lane, int D) { return lane_dim(lane, 0, D) < D; }
+
+// acc[r] += w * row[lane_dim(lane, r, D)] for the lane's dims < D. With an even D the loads go
+// unchecked in the emulation: check_rows has checked them for every row of the chunk it adds.
 G4_DEVICE void add_row(float (&acc)[8], float w, const bf16* row, int lane, int D) {
   if (D % 2 == 0) {
     for (int r = 0; r < 8; r += 2) {
       const int d = lane_dim(lane, r, D);
       if (d < D) {
-        const float2 v = load_bf16x2(row + d);
+        const float2 v = bf16x2_to_float2(g4_span_u32(row + d));
         acc[r] += w * v.x;
         acc[r + 1] += w * v.y;
       }
@@ -187,20 +191,49 @@ G4_DEVICE void add_row(float (&acc)[8], float w, const bf16* row, int lane, int 
   }
 }
 
+// Before a lane's add_row calls for the rows k of a chunk (row stride `stride` elements) whose
+// weight w[k] (a row of GC floats the lane has checked with g4_check_span) is not 0: in the
+// emulation, the sanitizer checks those reads, one per row and pair of dims, in one call; on a
+// GPU nothing.
+G4_DEVICE void check_rows(const bf16* chunk, int stride, const float* w, int lane, int D) {
+#if !defined(__CUDACC__)
+  if (D % 2 != 0) return;  // add_row's loads are checked one by one
+  uint32_t rows = 0;
+  for (int k4 = 0; k4 < GC; k4 += 4) {
+    const float4 v = g4_span_f4(w + k4);
+    rows |= (uint32_t)(v.x != 0.f) << k4 | (uint32_t)(v.y != 0.f) << (k4 + 1) | (uint32_t)(v.z != 0.f) << (k4 + 2) |
+            (uint32_t)(v.w != 0.f) << (k4 + 3);
+  }
+  for (int r = 0; r < 8; r += 2) {
+    const int d = lane_dim(lane, r, D);
+    if (d < D) g4emu::check_read_rows(chunk + d, 4, 2 * (size_t)stride, rows);
+  }
+#else
+  (void)chunk, (void)stride, (void)w, (void)lane, (void)D;
+#endif
+}
+
+// x (fp32, D) . row (bf16, D). When D % 4 == 0, x is 16-byte aligned and row 4-byte aligned in
+// every caller (x is a [4][D] fp32 array at the start of shared memory, row one of a chunk with an
+// even stride), so x is read four floats and row two bf16 at a time (a quarter of the shared loads
+// for x, half for row, the same products summed in the same order), each of the two rows checked
+// once as a span in the emulation.
 G4_DEVICE float dot_row(const float* x, const bf16* row, int D) {
   float s = 0.f;
-  int d = 0;
   if (D % 4 == 0) {
-    for (; d < D; d += 4) {
-      const float4 xv = load_f4(x + d);
-      const float2 r01 = load_bf16x2(row + d), r23 = load_bf16x2(row + d + 2);
+    g4_check_span(x, 4 * D);
+    g4_check_span(row, 2 * D);
+    for (int d = 0; d < D; d += 4) {
+      const float4 xv = g4_span_f4(x + d);
+      const float2 r01 = bf16x2_to_float2(g4_span_u32(row + d)), r23 = bf16x2_to_float2(g4_span_u32(row + d + 2));
       s += xv.x * r01.x;
       s += xv.y * r01.y;
       s += xv.z * r23.x;
       s += xv.w * r23.y;
     }
+    return s;
   }
-  for (; d < D; d++) s += x[d] * __bfloat162float(row[d]);
+  for (int d = 0; d < D; d++) s += x[d] * __bfloat162float(row[d]);
   return s;
 }
 

@@ -38,7 +38,7 @@
 //   attention_backward_d128            234 / 232   (dK and dV alone are 128 fp32 per lane; the
 //                                                  S^T and dP^T k-loops stay rolled, unrolled
 //                                                  they spill 12-20 bytes at the 255 limit)
-//   attention_backward_generic_dkdv     56 / 71     attention_backward_generic_dq  56 / 56
+//   attention_backward_generic_dkdv     78 / 62     attention_backward_generic_dq  96 / 76
 //   attention_backward_preprocess       31 / 31     attention_backward_dq          10 / 10
 #include "attention.cuh"
 
@@ -248,8 +248,13 @@ G4_KERNEL void attention_backward_generic_dkdv(bf16* dk, bf16* dv, const bf16* d
         add_row(dva, pk, dOc + kk * S, lane, D);
         add_row(dka, dsk, Qc + kk * S, lane, D);
       };
+      if (!lane_has_dims(lane, D)) continue;
+      g4_check_span(pw, GC * sizeof(float));  // the warp's P and dS, read whole by every lane with dims
+      g4_check_span(dsw, GC * sizeof(float));
+      check_rows(dOc, S, pw, lane, D);  // add() reads the rows with p != 0 (then dS may be 0 or not)
+      check_rows(Qc, S, pw, lane, D);
       for (int k4 = 0; k4 < GC; k4 += 4) {
-        const float4 p4 = load_f4(pw + k4), ds4 = load_f4(dsw + k4);  // 16-byte aligned
+        const float4 p4 = g4_span_f4(pw + k4), ds4 = g4_span_f4(dsw + k4);  // 16-byte aligned
         add(p4.x, ds4.x, k4), add(p4.y, ds4.y, k4 + 1), add(p4.z, ds4.z, k4 + 2), add(p4.w, ds4.w, k4 + 3);
       }
     }
@@ -300,8 +305,11 @@ G4_KERNEL void attention_backward_generic_dq(bf16* dq, const bf16* dout, const f
     const float ds = vis ? scale * p * (dot_row(dof + warp * D, Vc + lane * S, D) - Di) : 0.f;
     dsw[lane] = ds;
     __syncwarp();
+    if (!lane_has_dims(lane, D)) continue;
+    g4_check_span(dsw, GC * sizeof(float));  // the warp's dS, read whole by every lane with dims
+    check_rows(Kc, S, dsw, lane, D);
     for (int k4 = 0; k4 < GC; k4 += 4) {  // a dS of 0 adds nothing (the same on every lane)
-      const float4 ds4 = load_f4(dsw + k4);  // 16-byte aligned
+      const float4 ds4 = g4_span_f4(dsw + k4);  // 16-byte aligned
       if (ds4.x != 0.f) add_row(acc, ds4.x, Kc + (k4 + 0) * S, lane, D);
       if (ds4.y != 0.f) add_row(acc, ds4.y, Kc + (k4 + 1) * S, lane, D);
       if (ds4.z != 0.f) add_row(acc, ds4.z, Kc + (k4 + 2) * S, lane, D);

@@ -52,6 +52,48 @@
 
 typedef __nv_bfloat16 bf16;
 
+// A span [p, p + bytes) that the calling thread reads whole, with no warp operation or barrier
+// between its loads, can be read with g4_check_span once and then g4_span_u32 / g4_span_f4: in
+// the emulation the sanitizer checks the span as one read (every byte under the same rules as
+// the single loads: bounds, reads before writes, races) and those loads go unchecked, one
+// callback instead of one per load. On a GPU they are plain loads. p: 4-byte (u32) or 16-byte
+// (f4) aligned. Likewise g4_check_span_write and g4_span_store_u32 for a span the thread writes
+// whole.
+#if defined(__CUDACC__)
+G4_DEVICE void g4_check_span(const void*, unsigned) {}
+G4_DEVICE void g4_check_span_write(void*, unsigned) {}
+G4_DEVICE void g4_span_store_u32(void* p, uint32_t v) { *reinterpret_cast<uint32_t*>(p) = v; }
+G4_DEVICE uint32_t g4_span_u32(const void* p) { return *reinterpret_cast<const uint32_t*>(p); }
+G4_DEVICE float4 g4_span_f4(const float* p) { return *reinterpret_cast<const float4*>(p); }
+#else
+G4_DEVICE void g4_check_span(const void* p, unsigned bytes) { g4emu::check_read(p, bytes); }
+G4_DEVICE void g4_check_span_write(void* p, unsigned bytes) { g4emu::check_write(p, bytes); }
+#if defined(__x86_64__)  // a memory operand of an asm statement is not instrumented
+G4_DEVICE void g4_span_store_u32(void* p, uint32_t v) {
+  asm("movl %1, %0" : "=m"(*reinterpret_cast<uint32_t*>(p)) : "r"(v));
+}
+G4_DEVICE uint32_t g4_span_u32(const void* p) {
+  uint32_t v;
+  asm("movl %1, %0" : "=r"(v) : "m"(*reinterpret_cast<const uint32_t*>(p)));
+  return v;
+}
+G4_DEVICE float4 g4_span_f4(const float* p) {
+  typedef float f32x4 __attribute__((vector_size(16)));
+  f32x4 x;
+  asm("movups %1, %0" : "=x"(x) : "m"(*reinterpret_cast<const f32x4*>(p)));
+  return make_float4(x[0], x[1], x[2], x[3]);
+}
+#else  // checked again: correct, only slower
+G4_DEVICE void g4_span_store_u32(void* p, uint32_t v) { *reinterpret_cast<uint32_t*>(p) = v; }
+G4_DEVICE uint32_t g4_span_u32(const void* p) { return *reinterpret_cast<const uint32_t*>(p); }
+G4_DEVICE float4 g4_span_f4(const float* p) {
+  typedef float f32x4 __attribute__((vector_size(16)));
+  const f32x4 x = *reinterpret_cast<const f32x4*>(p);
+  return make_float4(x[0], x[1], x[2], x[3]);
+}
+#endif
+#endif
+
 // ---- helpers shared by the kernels ---------------------------------------------------------
 
 // sum over the 32 lanes of a warp (every lane gets the total)

@@ -173,6 +173,15 @@ void* dynamic_smem();
 // with atomics, so they are not left to the instrumented plain accesses).
 void check_atomic(const void* p, unsigned bytes);
 
+// The sanitizer's check of a read of the `bytes` bytes at p, as if the kernel read them in one
+// access: for a span a thread reads whole (g4_check_span in g4_cuda.cuh) before reading it with
+// unchecked loads.
+void check_read(const void* p, unsigned bytes);
+// The same for a write of the `bytes` bytes at p (g4_check_span_write).
+void check_write(const void* p, unsigned bytes);
+// The reads of `bytes` bytes at p + k*stride for each bit k of `rows`, checked one by one.
+void check_read_rows(const void* p, unsigned bytes, size_t stride, uint32_t rows);
+
 // Every live lane deposits `words` 32-bit words, waits for the rest of its warp, and gets a view
 // of all deposits. The view stays valid until the lane's second-next warp operation (the area is
 // double-buffered, so one completion per operation suffices).
