@@ -29,6 +29,9 @@ public final class PlanCommand implements Callable<Integer> {
     private static final Pattern SIZE = Pattern.compile("(\\d+(?:\\.\\d+)?)\\s*(B|KB|MB|GB|TB|KiB|MiB|GiB|TiB)?",
             Pattern.CASE_INSENSITIVE);
 
+    /** What the table says of a ZeRO 3 plan, which the runtime does not yet run. */
+    static final String ZERO3_PLANNED = "ZeRO 3 is planned, not yet runnable (weights and gradients sharded by layer): sft and rm refuse --zero 3; --zero 2 runs today";
+
     @Parameters(index = "0", paramLabel = "MODEL",
             description = "a model folder (with config.json) or a LLaMA preset: tiny, demo, small or 7b")
     String model;
@@ -58,6 +61,15 @@ public final class PlanCommand implements Callable<Integer> {
     @Option(names = "--offload-optimizer", description = "master weights, moments and gradients in host memory, the update on the CPU")
     boolean offloadOptimizer;
 
+    @Option(names = "--gpus", defaultValue = "1", description = "devices of a data-parallel run: the figures are then"
+            + " one device's (default: ${DEFAULT-VALUE})")
+    int gpus;
+
+    @Option(names = "--zero", defaultValue = "0", description = "ZeRO stage with several devices: 0 all-reduces gradients,"
+            + " 1 shards the optimizer state, 2 also the gradients' sums, 3 also the weights (planned; not yet"
+            + " runnable) (default: ${DEFAULT-VALUE})")
+    int zero;
+
     @Mixin
     BackendFlags backend = new BackendFlags();
 
@@ -71,7 +83,8 @@ public final class PlanCommand implements Callable<Integer> {
     public Integer call() throws Exception {
         long budget = gpuMemory == null ? 0 : parseBytes(gpuMemory, "--gpu-memory");
         String backendName = backend.given() != null ? backend.given() : "cuda";
-        PlanRequest r = new PlanRequest(config(), backendName, seqLen, microBatch, lora(), recompute, offloadOptimizer);
+        PlanRequest r = new PlanRequest(config(), backendName, seqLen, microBatch, lora(), recompute, offloadOptimizer,
+                gpus, zero);
         MemoryPlan plan = MemoryPlanner.plan(r);
         if (json) {
             System.out.println(plan.toJson(budget).toPrettyString());
@@ -111,6 +124,10 @@ public final class PlanCommand implements Callable<Integer> {
                 r.backend(), r.lora() == null ? "full fine-tuning" : "LoRA r" + r.lora().rank() + " on "
                         + String.join(",", r.lora().targets()), r.microBatch(), r.seqLen(),
                 r.recompute() ? ", recompute" : "", r.offloadOptimizer() ? ", optimizer offloaded" : ""));
+        if (r.parallel()) {
+            s.append(String.format(Locale.ROOT, "per device of %d, ZeRO %d%n", r.gpus(), r.zero()));
+        }
+        if (r.zero() == 3) s.append(ZERO3_PLANNED).append(System.lineSeparator());
         s.append(String.format(Locale.ROOT, "%-16s %12s %12s%n", "category", "device GiB", "host GiB"));
         for (MemoryCategory c : MemoryCategory.values()) {
             s.append(String.format(Locale.ROOT, "%-16s %12.2f %12.2f%n", c.key(), gib(plan.footprint().device(c)),

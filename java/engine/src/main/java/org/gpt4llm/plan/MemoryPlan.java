@@ -6,7 +6,10 @@ import java.util.Locale;
 import org.gpt4llm.memory.Footprint;
 import org.gpt4llm.memory.MemoryCategory;
 
-/** The bytes a {@link PlanRequest} needs on the device and on the host, by category. */
+/**
+ * The bytes a {@link PlanRequest} needs on the device and on the host, by category; with several
+ * devices, the bytes of one of them (every device holds the same, up to the padding of the last shard).
+ */
 public record MemoryPlan(PlanRequest request, Footprint footprint) {
     private static final ObjectMapper JSON = new ObjectMapper();
 
@@ -24,7 +27,8 @@ public record MemoryPlan(PlanRequest request, Footprint footprint) {
     }
 
     /**
-     * The plan as JSON: the run it describes, {@code device_bytes} and {@code host_bytes} in total and
+     * The plan as JSON: the run it describes ({@code gpus} and {@code zero} too), {@code device_bytes}
+     * (per device) and {@code host_bytes} in total and
      * by category ({@code device}, {@code host}), and, when {@code gpuMemoryBytes} is positive, whether
      * the device part fits in it.
      */
@@ -45,6 +49,9 @@ public record MemoryPlan(PlanRequest request, Footprint footprint) {
         }
         o.put("recompute", r.recompute());
         o.put("offload_optimizer", r.offloadOptimizer());
+        o.put("gpus", r.gpus());
+        o.put("zero", r.zero());
+        o.put("runnable", r.zero() < 3);  // ZeRO 3 is planned ahead of the runtime
         o.put("device_bytes", deviceBytes());
         o.put("host_bytes", hostBytes());
         ObjectNode device = o.putObject("device"), host = o.putObject("host");

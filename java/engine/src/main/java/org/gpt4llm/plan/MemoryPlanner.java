@@ -1,5 +1,6 @@
 package org.gpt4llm.plan;
 
+import java.lang.foreign.Arena;
 import java.util.List;
 import java.util.Map;
 import org.gpt4llm.backend.Backend;
@@ -10,6 +11,8 @@ import org.gpt4llm.model.DecoderModel;
 import org.gpt4llm.model.TokenBatch;
 import org.gpt4llm.optim.AdamWOptimizer;
 import org.gpt4llm.tensor.Tensor;
+import org.gpt4llm.train.parallel.DataParallel;
+import org.gpt4llm.train.parallel.RankMemory;
 
 /**
  * What a training run needs in memory, found by building it: the model, its LoRA adapters, the
@@ -23,6 +26,11 @@ import org.gpt4llm.tensor.Tensor;
  * staging buffer on the host, and the model's gradients streamed, so that the device keeps two
  * layers' gradients (the ring the backward reuses) plus those outside the layers (embeddings, head,
  * final norm).
+ *
+ * <p>With several devices the plan is one rank's: its replica, its optimizer (whole under ZeRO 0,
+ * its shard of the master weights and moments from ZeRO 1) and its collectives' buckets, allocated
+ * through {@link RankMemory} as the runtime's ranks are. ZeRO 3, which the runtime does not run yet,
+ * is ZeRO 2 with the weights and the gradients cut to {@link RankMemory#zero3BytesPerDevice}.
  */
 public final class MemoryPlanner {
     private MemoryPlanner() {}
@@ -36,14 +44,47 @@ public final class MemoryPlanner {
             // as Trainer.optimizer and StepRunner set up an offloaded run (nothing to offload where memory is the host's)
             boolean offload = r.offloadOptimizer() && !be.memoryIsHost();
             model.streamGradients(offload);
-            try (AdamWOptimizer opt = new AdamWOptimizer(be, model.trainableParameters(), model.trainableGradients(),
-                    Backend.AdamW.DEFAULT, name -> true, offload);
+            try (Arena rankBuffers = Arena.ofConfined();
+                 AdamWOptimizer opt = optimizer(be, model, r, offload);
                  StepScalars scalars = be.stepScalars()) {
                 if (offload) opt.collectByLayer(true);
+                if (r.parallel()) {
+                    // as RankWorker sets up a rank; its step scalars are the trainer's above, counted once
+                    RankMemory.allocateBuffers(be, rankBuffers, model.trainableParameters(), r.gpus(),
+                            Math.min(r.zero(), 2), DataParallel.DEFAULT_BUCKET);
+                }
                 Footprint f = be.memory().live().plusDevice(MemoryCategory.WORKSPACE, loraWorkspace(be, model, r));
+                if (r.zero() == 3 && r.parallel()) {
+                    f = f.plusDevice(MemoryCategory.WEIGHTS, zero3Saving(model.parameters(), r.gpus()))
+                            .plusDevice(MemoryCategory.GRADIENTS, zero3Saving(model.trainableGradients(), r.gpus()));
+                }
                 return new MemoryPlan(r, f);
             }
         }
+    }
+
+    /**
+     * The trainer's optimizer, as a run builds it: on one device (or under ZeRO 0, where every rank keeps a
+     * whole one) over every trainable tensor; from ZeRO 1, rank 0's shard (the largest: the last is the one
+     * padded), through the constructor {@link RankMemory} gives the runtime's ranks.
+     */
+    private static AdamWOptimizer optimizer(Backend be, DecoderModel model, PlanRequest r, boolean offload) {
+        if (!r.parallel() || r.zero() == 0) {
+            return new AdamWOptimizer(be, model.trainableParameters(), model.trainableGradients(),
+                    Backend.AdamW.DEFAULT, name -> true, offload);
+        }
+        return RankMemory.shardOptimizer(be, model.trainableParameters(), model.trainableGradients(), r.gpus(), 0,
+                Backend.AdamW.DEFAULT, name -> true);
+    }
+
+    /**
+     * What ZeRO 3 changes in a device's bytes of {@code tensors} (a negative number): its share of them
+     * ({@link RankMemory#zero3BytesPerDevice}) less all of them.
+     */
+    private static long zero3Saving(Map<String, Tensor> tensors, int gpus) {
+        long whole = 0;
+        for (Tensor t : tensors.values()) whole += t.numel() * t.dtype().bytes();
+        return RankMemory.zero3BytesPerDevice(tensors, gpus) - whole;
     }
 
     /** The scratch the backend keeps for the LoRA kernels: the largest adapter's need. */

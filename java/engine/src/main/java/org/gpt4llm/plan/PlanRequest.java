@@ -7,13 +7,31 @@ import org.gpt4llm.runtime.Backends;
 /**
  * What a training run would be: the model, the backend, micro-batches of {@code microBatch} rows of
  * {@code seqLen} tokens, full fine-tuning ({@code lora} null) or LoRA adapters, with or without
- * activation recomputation and the optimizer offloaded to the host.
+ * activation recomputation and the optimizer offloaded to the host, on {@code gpus} devices at ZeRO
+ * stage {@code zero} (the figures are then one device's).
  */
 public record PlanRequest(ModelConfig model, String backend, int seqLen, int microBatch, LoraConfig lora,
-                          boolean recompute, boolean offloadOptimizer) {
+                          boolean recompute, boolean offloadOptimizer, int gpus, int zero) {
     public PlanRequest {
         Backends.checkName(backend);
         if (seqLen < 1) throw new IllegalArgumentException("--seq-len must be at least 1, got " + seqLen);
         if (microBatch < 1) throw new IllegalArgumentException("--micro-batch must be at least 1, got " + microBatch);
+        if (gpus < 1) throw new IllegalArgumentException("--gpus must be at least 1, got " + gpus);
+        if (zero < 0 || zero > 3) throw new IllegalArgumentException("--zero must be 0, 1, 2 or 3, got " + zero);
+        if (gpus > 1 && offloadOptimizer) {
+            throw new IllegalArgumentException("--offload-optimizer does not work with --gpus above 1 (the optimizers"
+                    + " of several devices update on them): leave out --offload-optimizer, or plan one device");
+        }
+    }
+
+    /** A run on one device. */
+    public PlanRequest(ModelConfig model, String backend, int seqLen, int microBatch, LoraConfig lora,
+                       boolean recompute, boolean offloadOptimizer) {
+        this(model, backend, seqLen, microBatch, lora, recompute, offloadOptimizer, 1, 0);
+    }
+
+    /** Whether the plan is one rank of a data-parallel run. */
+    public boolean parallel() {
+        return gpus > 1;
     }
 }

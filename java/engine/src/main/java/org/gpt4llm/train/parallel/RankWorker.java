@@ -7,7 +7,6 @@ import org.gpt4llm.backend.Backend;
 import org.gpt4llm.backend.StepScalars;
 import org.gpt4llm.distributed.Communicator;
 import org.gpt4llm.distributed.Communicator.ReduceOp;
-import org.gpt4llm.memory.MemoryCategory;
 import org.gpt4llm.model.Batch;
 import org.gpt4llm.optim.AdamWOptimizer;
 import org.gpt4llm.tensor.DType;
@@ -56,15 +55,13 @@ final class RankWorker<B extends Batch> implements AutoCloseable {
                         + e.getKey() + " is " + e.getValue().dtype() + ", not " + weights);
             }
         }
-        // the collectives move the flat range through fixed buckets: memory of one bucket, not of all gradients
-        this.scalar = be.allocate(arena, MemoryCategory.WORKSPACE, DType.F32, 1);
-        this.chunk = Math.max(1, Math.min(bucketElements / comm.size(), layout.shard));
-        // buckets are scratch the collectives pass through (the model's gradients and the optimizer's shards
-        // are counted where they live)
-        this.gradBucket = be.allocate(arena, MemoryCategory.WORKSPACE, DType.F32, chunk * comm.size());
-        this.gradPart = zero >= 2 ? be.allocate(arena, MemoryCategory.WORKSPACE, DType.F32, chunk) : null;
-        this.weightPart = zero >= 1 ? be.allocate(arena, MemoryCategory.WORKSPACE, weights, chunk) : null;
-        this.weightBucket = zero >= 1 ? be.allocate(arena, MemoryCategory.WORKSPACE, weights, chunk * comm.size()) : null;
+        RankMemory.Buffers buffers = RankMemory.buffers(be, arena, layout, zero, weights, bucketElements);
+        this.scalar = buffers.scalar();
+        this.chunk = buffers.chunk();
+        this.gradBucket = buffers.gradBucket();
+        this.gradPart = buffers.gradPart();
+        this.weightPart = buffers.weightPart();
+        this.weightBucket = buffers.weightBucket();
 
         // every replica starts from rank 0's weights (and, on a resume, its optimizer state)
         for (Tensor p : params.values()) comm.broadcast(p, 0);
@@ -79,8 +76,7 @@ final class RankWorker<B extends Batch> implements AutoCloseable {
             int steps = Math.round(be.download(scalar)[0]);
             opt.restored(steps, true);  // the count, and the weights from rank 0's masters; the state is in place
         } else {
-            this.opt = new AdamWOptimizer(be, layout.slices(params, rank), layout.slices(grads, rank),
-                    Trainer.adamW(weightDecay), model::decays);
+            this.opt = RankMemory.shardOptimizer(be, layout, params, grads, rank, Trainer.adamW(weightDecay), model::decays);
             this.ownsOptimizer = true;
         }
         this.scalars = be.stepScalars();
