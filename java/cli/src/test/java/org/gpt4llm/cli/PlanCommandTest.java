@@ -153,4 +153,64 @@ class PlanCommandTest {
         assertEquals(2, r.code(), r.out());
         assertEquals("gpt4llm plan: MODEL 13b is neither a model folder nor a preset (tiny, demo, small or 7b)", r.err().strip());
     }
+
+    @Test
+    void fullFineTuningOf7bOnEightGpusWithZero3PlansAtMost30GibPerGpu() throws Exception {
+        JsonNode n = plan("--gpus", "8", "--zero", "3", "--gpu-memory", "30GiB");
+        assertEquals(8, JsonChecks.integer(n, "gpus"));
+        assertEquals(3, JsonChecks.integer(n, "zero"));
+        assertFalse(JsonChecks.bool(n, "runnable"), "ZeRO 3 is planned ahead of the runtime: " + n);
+        long p = parameters();
+        double gib = JsonChecks.integer(n, "device_bytes") / GIB;
+        assertTrue(gib <= 30, "at most 30 GiB per GPU: " + gib);
+        assertTrue(JsonChecks.bool(n, "fits"), n.toString());
+        // an eighth of the weights, plus two layers gathered and the embeddings and head whole: well under a quarter
+        long weights = device(n, MemoryCategory.WEIGHTS);
+        assertTrue(weights > 2 * p / 8 && weights < 2 * p / 4, "weights " + weights + " of " + 2 * p);
+        long gradients = device(n, MemoryCategory.GRADIENTS);
+        assertTrue(gradients > 4 * p / 8 && gradients < 4 * p / 4, "gradients " + gradients + " of " + 4 * p);
+        assertEquals(4 * Math.ceilDiv(p, 8), device(n, MemoryCategory.MASTER_WEIGHTS), "an eighth of the masters");
+        assertEquals(8 * Math.ceilDiv(p, 8), device(n, MemoryCategory.MOMENTS), "an eighth of the moments");
+
+        CliRun table = CliRun.of("plan", "7b", "--backend", "cuda", "--gpus", "8", "--zero", "3");
+        assertEquals(0, table.code(), table.err());
+        assertTrue(table.out().contains("ZeRO 3 is planned, not yet runnable"), table.out());
+        assertTrue(table.out().contains("per device of 8, ZeRO 3"), table.out());
+    }
+
+    @Test
+    void zero1And2ShardTheMastersAndMomentsAndKeepTheRestWhole() throws Exception {
+        JsonNode one = plan();
+        long p = parameters();
+        for (int gpus : new int[] {2, 8}) {
+            JsonNode z0 = plan("--gpus", String.valueOf(gpus), "--zero", "0");
+            for (MemoryCategory c : List.of(MemoryCategory.WEIGHTS, MemoryCategory.GRADIENTS, MemoryCategory.MASTER_WEIGHTS,
+                    MemoryCategory.MOMENTS, MemoryCategory.ACTIVATIONS, MemoryCategory.LOGITS)) {
+                assertEquals(device(one, c), device(z0, c), "ZeRO 0 on " + gpus + ": every device whole, " + c.key());
+            }
+            assertTrue(device(z0, MemoryCategory.WORKSPACE) > device(one, MemoryCategory.WORKSPACE),
+                    "the all-reduce's bucket is the one more thing: " + z0);
+            for (int zero : new int[] {1, 2}) {
+                JsonNode z = plan("--gpus", String.valueOf(gpus), "--zero", String.valueOf(zero));
+                String ctx = "ZeRO " + zero + " on " + gpus + ": " + z;
+                assertEquals(gpus, JsonChecks.integer(z, "gpus"));
+                assertEquals(zero, JsonChecks.integer(z, "zero"));
+                assertTrue(JsonChecks.bool(z, "runnable"), ctx);
+                // rank 0's shard: ceil(p / gpus) elements (the last rank's is the short one)
+                assertEquals(4 * Math.ceilDiv(p, gpus), device(z, MemoryCategory.MASTER_WEIGHTS), ctx);
+                assertEquals(8 * Math.ceilDiv(p, gpus), device(z, MemoryCategory.MOMENTS), ctx);
+                // each device's weights and gradient buffers stay full size (ZeRO 2 keeps only its shard's sums)
+                assertEquals(2 * p, device(z, MemoryCategory.WEIGHTS), ctx);
+                assertEquals(4 * p, device(z, MemoryCategory.GRADIENTS), ctx);
+                assertEquals(device(one, MemoryCategory.ACTIVATIONS), device(z, MemoryCategory.ACTIVATIONS), ctx);
+                assertTrue(JsonChecks.integer(z, "device_bytes") < JsonChecks.integer(z0, "device_bytes"), ctx);
+            }
+        }
+        CliRun r = CliRun.of("plan", "7b", "--gpus", "2", "--zero", "4");
+        assertEquals(2, r.code(), r.out());
+        assertTrue(r.err().contains("--zero must be 0, 1, 2 or 3, got 4"), r.err());
+        r = CliRun.of("plan", "7b", "--gpus", "2", "--offload-optimizer");
+        assertEquals(2, r.code(), r.out());
+        assertTrue(r.err().contains("--offload-optimizer does not work with --gpus above 1"), r.err());
+    }
 }
