@@ -23,7 +23,9 @@ import org.gpt4llm.io.JsonFiles;
  * class (from surefire's reports, with the worst error the class measured against its bound, from
  * {@code -Dgpt4llm.measurements}), a line per benchmark (from its JSON report), the build and the
  * device. Every family of {@link GpuChecks#TESTS} must have run; a line fails when a test failed, when
- * nothing of it ran, or when a benchmark failed or left no report. The check passes when every line does.
+ * nothing of it ran (unless every test skipped in a family that {@linkplain GpuChecks.Tests#needs needs} a
+ * library the machine lacks: that line says skipped, and why), or when a benchmark failed or left no
+ * report. The check passes when every line does.
  */
 public final class GpuCheckReport {
     private GpuCheckReport() {}
@@ -137,6 +139,11 @@ public final class GpuCheckReport {
         if (!s.problems().isEmpty() || s.failures() + s.errors() > 0) {
             result = String.format(Locale.ROOT, "FAIL %d of %d", s.failures() + s.errors(), s.executed());
             detail = s.problems().isEmpty() ? "" : s.problems().get(0).test() + ": " + s.problems().get(0).message();
+        } else if (s.executed() == 0 && s.tests() > 0 && family.needs() != null) {
+            // a machine without the family's library: said, not failed
+            return new Line(name, family.compares(), true, "skipped", "needs " + family.needs() + " and a GPU: "
+                    + (s.skipReason() == null ? "every test was skipped" : s.skipReason()), s.seconds(), s.targets(),
+                    s.problems());
         } else if (s.executed() == 0) {
             result = "FAIL";
             detail = s.tests() == 0 ? "no test ran" : "every test was skipped (" + s.tests() + ")";

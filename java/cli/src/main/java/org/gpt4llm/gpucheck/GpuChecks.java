@@ -18,9 +18,15 @@ public final class GpuChecks {
      * A family of test classes. {@code pattern} is a surefire {@code -Dtest} entry: a class name with
      * {@code *} wildcards, optionally {@code #method} patterns; {@code name} is the table's name for one
      * of its classes, where {@code %s} stands for what the wildcard matched (NormContractTest under
-     * {@code *ContractTest}: "Norm").
+     * {@code *ContractTest}: "Norm"). {@code needs}: what the family needs besides the GPU (a library
+     * the machine may lack), or null; where it is missing every test of the family skips, and its line
+     * says so and why without failing the check.
      */
-    public record Tests(String pattern, String name, String compares) {
+    public record Tests(String pattern, String name, String compares, String needs) {
+        public Tests(String pattern, String name, String compares) {
+            this(pattern, name, compares, null);
+        }
+
         /** The class-name part of the pattern as a regular expression over simple class names. */
         Pattern classes() {
             String cls = pattern.contains("#") ? pattern.substring(0, pattern.indexOf('#')) : pattern;
@@ -55,10 +61,10 @@ public final class GpuChecks {
             new Tests("DecodeSessionTest#*OnCudaBackends*", "KV-cache decoding",
                     "decode logits vs the full forward (LLaMA, OPT)"),
             new Tests("CudaGraphStepTest", "graph capture and replay", "steps replayed from a captured graph vs eager ones"),
-            new Tests("DeviceStepTest", "device step budget", "a warm step's launches, waits, copies vs its budget"));
-
-    // An NCCL all-reduce across the GPUs present belongs here, as a family of its own (and a part of
-    // bin/gpu-check), once multi-GPU training exists; it does not yet, so the table has no line for it.
+            new Tests("DeviceStepTest", "device step budget", "a warm step's launches, waits, copies vs its budget"),
+            new Tests("NcclGpuTest", "NCCL collectives",
+                    "all-reduce, reduce-scatter, all-gather, broadcast through NCCL on GPU 0 (F32, BF16) vs the input",
+                    "libnccl.so.2"));
 
     /** What {@code bench kernels --backend cuda} is compared with, for its line. */
     public static final String BENCH_KERNELS = "each kernel timed alone; GEMM-shaped ones vs cuBLAS";

@@ -31,10 +31,11 @@ public final class SurefireSuites {
 
     /**
      * One test class: {@code name} is its fully qualified name; {@code targets} the
-     * {@code gpt4llm.targets} property its JVM ran with (null without one).
+     * {@code gpt4llm.targets} property its JVM ran with (null without one); {@code skipReason} the first
+     * line of why its first skipped test was skipped (null when none was).
      */
     public record Suite(String name, int tests, int failures, int errors, int skipped, double seconds, String targets,
-                        List<Problem> problems) {
+                        List<Problem> problems, String skipReason) {
         public String simpleName() {
             return name.substring(name.lastIndexOf('.') + 1);
         }
@@ -77,6 +78,7 @@ public final class SurefireSuites {
         }
         String targets = null;
         List<Problem> problems = new ArrayList<>();
+        String skipReason = null;
         for (Node n = root.getFirstChild(); n != null; n = n.getNextSibling()) {
             if (!(n instanceof Element e)) continue;
             if (e.getTagName().equals("properties")) {
@@ -89,12 +91,18 @@ public final class SurefireSuites {
                 for (Node c = e.getFirstChild(); c != null; c = c.getNextSibling()) {
                     if (c instanceof Element end && List.of("failure", "error").contains(end.getTagName())) {
                         problems.add(new Problem(e.getAttribute("name"), end.getTagName(), firstLine(end)));
+                    } else if (c instanceof Element end && end.getTagName().equals("skipped") && skipReason == null) {
+                        String why = end.hasAttribute("message") ? end.getAttribute("message") : firstLine(end);
+                        // JUnit's "TestAbortedException: Assumption failed: <why>" read as the why
+                        skipReason = why.lines().findFirst().orElse("").strip()
+                                .replaceFirst("^[\\w.$]+Exception: ", "").replaceFirst("^Assumption failed: ", "");
                     }
                 }
             }
         }
         return new Suite(required(file, root, "name"), count(file, root, "tests"), count(file, root, "failures"),
-                count(file, root, "errors"), count(file, root, "skipped"), seconds(file, root), targets, problems);
+                count(file, root, "errors"), count(file, root, "skipped"), seconds(file, root), targets, problems,
+                skipReason);
     }
 
     /** The failure's message attribute, else the first line of its text (the exception surefire printed). */

@@ -125,10 +125,11 @@ class GpuCheckReportTest {
         assertTrue(JsonChecks.required(n, "ok").asBoolean(), n.toString());
         assertEquals(0, (int) JsonChecks.number(n, "failed_lines"));
         Map<String, JsonNode> lines = linesByCheck(n);
-        // build and device, a line per recorded class (12), the two benchmarks
+        // build and device, a line per recorded class (13), the two benchmarks
         assertEquals(List.of("build", "device", "contract Norm", "contract Rope", "launches Attention", "launches Norm",
                 "device basics", "LLaMA training step", "OPT training step", "LoRA step", "reward-model step",
-                "KV-cache decoding", "graph capture and replay", "device step budget", "bench kernels", "bench step"),
+                "KV-cache decoding", "graph capture and replay", "device step budget", "NCCL collectives", "bench kernels",
+                "bench step"),
                 new ArrayList<>(lines.keySet()));
         for (JsonNode l : lines.values()) {
             assertTrue(JsonChecks.required(l, "ok").asBoolean(), l.toString());
@@ -143,6 +144,10 @@ class GpuCheckReportTest {
         assertTrue(JsonChecks.text(lines.get("device basics"), "result").matches("pass 4 \\(6 skipped\\)"),
                 lines.get("device basics").toString());
         assertTrue(JsonChecks.number(lines.get("graph capture and replay"), "seconds") > 1, "surefire's time of the class");
+        // recorded without a GPU or libnccl: the NCCL line says it was skipped and why, and does not fail the check
+        assertEquals("skipped", JsonChecks.text(lines.get("NCCL collectives"), "result"));
+        assertTrue(JsonChecks.text(lines.get("NCCL collectives"), "detail").startsWith(
+                "needs libnccl.so.2 and a GPU: no GPU here: no NVIDIA driver"), lines.get("NCCL collectives").toString());
         assertTrue(JsonChecks.text(lines.get("device"), "detail").contains("driver for CUDA 12.4; kernels: sm_90 cubin"));
         assertTrue(JsonChecks.text(lines.get("bench kernels"), "detail").matches("\\d+ cases; best .* GB/s \\(tiny rmsnorm.*"),
                 lines.get("bench kernels").toString());
@@ -173,7 +178,7 @@ class GpuCheckReportTest {
         CliRun r = report(parts(exits), engine, surefire("reference"), dir.resolve("no-measurements.jsonl"), kernels,
                 dir.resolve("bench-step.json"), json);
         assertEquals(1, r.code(), r.out() + r.err());
-        assertTrue(r.out().contains("4 of 16 lines FAILED"), r.out());
+        assertTrue(r.out().contains("4 of 17 lines FAILED"), r.out());
 
         JsonNode n = JsonChecks.tree(json);
         assertFalse(JsonChecks.required(n, "ok").asBoolean());
