@@ -49,7 +49,7 @@ public final class MemoryPlanner {
                  StepScalars scalars = be.stepScalars()) {
                 if (offload) opt.collectByLayer(true);
                 if (r.parallel()) {
-                    // as RankWorker sets up a rank; its step scalars are the trainer's above, counted once
+                    // as RankWorker sets up a rank (its step scalars are those above); ZeRO 3 plans ZeRO 2's buckets
                     RankMemory.allocateBuffers(be, rankBuffers, model.trainableParameters(), r.gpus(),
                             Math.min(r.zero(), 2), DataParallel.DEFAULT_BUCKET);
                 }
