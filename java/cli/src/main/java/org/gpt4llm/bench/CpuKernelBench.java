@@ -92,6 +92,11 @@ public final class CpuKernelBench {
         public boolean agrees() {
             return relErr <= TOLERANCE;
         }
+
+        /** The faster side: a ceiling is what the machine allows, whichever library reached it. */
+        public double best() {
+            return Math.max(ours, peer);
+        }
     }
 
     /** The ceilings and the kernels, in that order; shape and threads as run. */
@@ -129,6 +134,20 @@ public final class CpuKernelBench {
             return new Result(s, o.threads(), sgemm, bandwidth, kernels);
         } finally {
             Torch.setThreads(o.threads());
+        }
+    }
+
+    /**
+     * The memory-bandwidth ceiling alone, the same measurement as the suite's row, for a bench that reads
+     * its own rate against it in the same run.
+     */
+    public static Row bandwidth(Shape s, int threads, double secondsPerSide, long seed) {
+        CpuKernels.setNumThreads(threads);
+        Torch.setThreads(threads, 1);
+        try (Arena arena = Arena.ofShared(); Cases c = new Cases(arena, s, new Options(s, threads, secondsPerSide, seed), null)) {
+            return c.bandwidth();
+        } finally {
+            Torch.setThreads(threads);
         }
     }
 

@@ -9,6 +9,7 @@ import java.util.Locale;
 import java.util.Random;
 import org.gpt4llm.backend.Backend;
 import org.gpt4llm.runtime.Backends;
+import org.gpt4llm.tensor.Tensor;
 import org.gpt4llm.model.DecodeModel;
 import org.gpt4llm.model.DecodeSession;
 import org.gpt4llm.model.DecoderModel;
@@ -22,6 +23,12 @@ import org.gpt4llm.reference.TorchLlama;
  * same loop in one run and interleaved so that neither side always runs first. Reports prefill time,
  * decode tokens/s (new tokens of all rows over the decode time) and how many greedy tokens the two
  * sides agree on.
+ *
+ * <p>Next to tokens/s, each row says how fast decoding reads the weights: every decode step reads all
+ * parameters once in their storage dtype (whatever the batch), so the read rate is parameter bytes x
+ * steps/s, shown as a fraction of the memory bandwidth measured in the same run ({@code y = a + b}, the
+ * suite's ceiling; CPU backend only). The KV cache, the activations and the embedding table's sparse
+ * gather are not counted apart: the embedding table counts in full, the cache not at all.
  */
 public final class GenerateBench {
     /** What to measure: prompts of {@code promptLen} tokens, {@code newTokens} steps, best of {@code repeats}. */
@@ -37,18 +44,32 @@ public final class GenerateBench {
 
     /** One side at one batch size: the fastest of the repeats (a row of the JSON report as it is). */
     @JsonNaming(PropertyNamingStrategies.SnakeCaseStrategy.class)
-    public record Row(String side, int batch, double prefillS, double decodeS, double tokensPerS) {}
+    public record Row(String side, int batch, double prefillS, double decodeS, double tokensPerS, long weightBytesPerToken,
+                      double readGbPerS, @NanAsNull double fractionOfBandwidth) {
+        /** This row with the weight traffic of {@code weightBytes} per decode step against {@code bandwidthGbPerS}. */
+        Row withTraffic(long weightBytes, double bandwidthGbPerS) {
+            double read = weightBytes * (tokensPerS / batch) / 1e9;
+            return new Row(side, batch, prefillS, decodeS, tokensPerS, weightBytes, read, read / bandwidthGbPerS);
+        }
+    }
 
     /** Rows by batch, ours then the peer's; {@code agreement[i]}: share of greedy tokens equal at batch i. */
-    public record Result(Options options, String model, List<Row> rows, double[] agreement) {
+    public record Result(Options options, String model, List<Row> rows, double[] agreement, double bandwidthGbPerS) {
         public String toText() {
             StringBuilder b = new StringBuilder();
             b.append(String.format(Locale.ROOT, "greedy decoding, %s, prompt %d tokens, %d new tokens per row%n", model,
                     options.promptLen(), options.newTokens()));
-            b.append(String.format(Locale.ROOT, "%-22s %6s %12s %12s %14s%n", "side", "batch", "prefill s", "decode s", "tokens/s"));
+            b.append(String.format(Locale.ROOT, "%-22s %6s %12s %12s %14s %12s %10s %8s%n", "side", "batch", "prefill s",
+                    "decode s", "tokens/s", "MB/step", "read GB/s", "of bw"));
             for (Row r : rows) {
-                b.append(String.format(Locale.ROOT, "%-22s %6d %12.4f %12.4f %14.1f%n", r.side(), r.batch(), r.prefillS(),
-                        r.decodeS(), r.tokensPerS()));
+                b.append(String.format(Locale.ROOT, "%-22s %6d %12.4f %12.4f %14.1f %12.1f %10.2f %8s%n", r.side(), r.batch(),
+                        r.prefillS(), r.decodeS(), r.tokensPerS(), r.weightBytesPerToken() / 1e6, r.readGbPerS(),
+                        Double.isNaN(r.fractionOfBandwidth()) ? "-"
+                                : String.format(Locale.ROOT, "%.0f%%", 100 * r.fractionOfBandwidth())));
+            }
+            if (!Double.isNaN(bandwidthGbPerS)) {
+                b.append(String.format(Locale.ROOT, "memory bandwidth (y=a+b) in this run: %.2f GB/s; a decode step reads every"
+                        + " weight once (KV cache not counted)%n", bandwidthGbPerS));
             }
             for (int i = 0; i < options.batches().length; i++) {
                 int batch = options.batches()[i];
@@ -64,37 +85,59 @@ public final class GenerateBench {
 
         /** The JSON report of {@code bench generate --json} (and of the suite's generate section). */
         public Report report() {
-            return new Report(model, options.promptLen(), options.newTokens(), options.repeats(), rows, agreement);
+            return new Report(model, options.promptLen(), options.newTokens(), options.repeats(), bandwidthGbPerS, rows,
+                    agreement);
         }
     }
 
     /**
-     * The JSON of a measurement; {@code greedyAgreement[i]} is NaN (written "NaN") at batch i without a peer.
+     * The JSON of a measurement; {@code greedyAgreement[i]} is NaN (written "NaN") at batch i without a peer;
+     * {@code bandwidthGbPerS} is null when not measured (a GPU backend).
      */
     @JsonNaming(PropertyNamingStrategies.SnakeCaseStrategy.class)
-    public record Report(String model, int promptLen, int newTokens, int repeats, List<Row> rows, double[] greedyAgreement) {}
+    public record Report(String model, int promptLen, int newTokens, int repeats, @NanAsNull double bandwidthGbPerS,
+                         List<Row> rows, double[] greedyAgreement) {}
 
     private GenerateBench() {}
 
     /**
      * A random-init LLaMA of {@code preset} in our {@code backend} and, when {@code libtorch}, the same
      * weights in libtorch ({@link TorchLlama}), both with {@code threads} threads, measured by {@link #run}.
+     * {@code bandwidthGbPerS}: the memory bandwidth already measured in this run, or NaN to measure it here
+     * (on the cpu backend; other backends get none).
      */
     public static Result runLlama(Options o, String preset, int vocab, String backend, int threads, boolean libtorch,
-                                  PrintStream progress) {
+                                  double bandwidthGbPerS, PrintStream progress) {
         LlamaConfig cfg = LlamaConfig.preset(preset, vocab);
+        double bandwidth = bandwidthGbPerS;
+        if (Double.isNaN(bandwidth) && backend.equals("cpu")) {
+            CpuKernelBench.Row row = CpuKernelBench.bandwidth(CpuKernelBench.Shape.full(), threads, 0.5, o.seed());
+            bandwidth = row.best();
+            if (progress != null) {
+                progress.printf(Locale.ROOT, "memory bandwidth (y=a+b): ours %.2f GB/s, libtorch %.2f GB/s%n", row.ours(),
+                        row.peer());
+            }
+        }
         String model = String.format(Locale.ROOT, "llama %s (hidden %d, %d layers, vocab %d), %d threads", preset,
                 cfg.hiddenSize(), cfg.numLayers(), cfg.vocabSize(), threads);
         try (Backend be = Backends.open(backend, threads); DecoderModel ours = DecoderModel.initRandom(be, cfg, o.seed());
              TorchLlama theirs = libtorch ? new TorchLlama(cfg, ours.parameters(), threads) : null) {
             return run(o, model, "ours (" + backend + ")", ours, "libtorch",
-                    theirs == null ? null : new TorchDecodeModel(theirs), progress);
+                    theirs == null ? null : new TorchDecodeModel(theirs), weightBytes(ours), bandwidth, progress);
         }
     }
 
-    /** Measures {@code ours} and, when not null, {@code peer} (same weights) at every batch size. */
+    /** Bytes of all parameters of {@code m} in their storage dtype: what one decode step reads of the weights. */
+    public static long weightBytes(DecoderModel m) {
+        return m.parameters().values().stream().mapToLong(Tensor::byteSize).sum();
+    }
+
+    /**
+     * Measures {@code ours} and, when not null, {@code peer} (same weights, {@code weightBytes} of them) at
+     * every batch size; {@code bandwidthGbPerS} (NaN when unknown) is what the read rates are a fraction of.
+     */
     public static Result run(Options o, String model, String oursName, DecodeModel ours, String peerName, DecodeModel peer,
-                             PrintStream progress) {
+                             long weightBytes, double bandwidthGbPerS, PrintStream progress) {
         List<Row> rows = new ArrayList<>();
         double[] agreement = new double[o.batches().length];
         for (int i = 0; i < o.batches().length; i++) {
@@ -121,11 +164,11 @@ public final class GenerateBench {
                     }
                 }
             }
-            rows.add(best);
-            if (bestPeer != null) rows.add(bestPeer);
+            rows.add(best.withTraffic(weightBytes, bandwidthGbPerS));
+            if (bestPeer != null) rows.add(bestPeer.withTraffic(weightBytes, bandwidthGbPerS));
             agreement[i] = peerTokens == null ? Double.NaN : agreement(oursTokens, peerTokens);
         }
-        return new Result(o, model, rows, agreement);
+        return new Result(o, model, rows, agreement, bandwidthGbPerS);
     }
 
     private static Row measure(String side, DecodeModel m, int[][] prompts, int newTokens, int[][] generated) {
@@ -145,7 +188,8 @@ public final class GenerateBench {
             long t2 = System.nanoTime();
             double decode = (t2 - t1) / 1e9;
             // the first new token comes from the prefill's logits: newTokens - 1 steps produce the rest
-            return new Row(side, batch, (t1 - t0) / 1e9, decode, batch * (double) (newTokens - 1) / decode);
+            return new Row(side, batch, (t1 - t0) / 1e9, decode, batch * (double) (newTokens - 1) / decode, 0, Double.NaN,
+                    Double.NaN);
         }
     }
 

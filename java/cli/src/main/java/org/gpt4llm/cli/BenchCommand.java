@@ -313,7 +313,7 @@ public final class BenchCommand implements Callable<Integer> {
             boolean libtorch = libtorchPeer(compare);
             GenerateBench.Options o = new GenerateBench.Options(batches, promptLen, newTokens, repeats, seed);
             GenerateBench.Result r = GenerateBench.runLlama(o, preset, vocab, backend.name(), backend.threads(), libtorch,
-                    quiet ? null : System.out);
+                    Double.NaN, quiet ? null : System.out);
             System.out.print(r.toText());
             if (json != null) AtomicFiles.writeJson(json, r.report());
             return 0;

@@ -66,11 +66,16 @@ class ReportRecordsTest {
 
     @Test
     void aGenerateReportWithoutItsAgreementFailsTheRead() {
-        GenerateBench.Report r = new GenerateBench.Report("llama tiny", 5, 6, 1,
-                List.of(new GenerateBench.Row("ours (cpu)", 1, 0.01, 0.02, 250)), new double[] {Double.NaN});
+        GenerateBench.Report r = new GenerateBench.Report("llama tiny", 5, 6, 1, Double.NaN,
+                List.of(new GenerateBench.Row("ours (cpu)", 1, 0.01, 0.02, 250, 4_000_000, 1.0, Double.NaN)),
+                new double[] {Double.NaN});
         ObjectNode n = JSON.valueToTree(r);
-        assertEquals(List.of("model", "prompt_len", "new_tokens", "repeats", "rows", "greedy_agreement"), names(n));
-        assertEquals(List.of("side", "batch", "prefill_s", "decode_s", "tokens_per_s"), names(n.get("rows").get(0)));
+        assertEquals(List.of("model", "prompt_len", "new_tokens", "repeats", "bandwidth_gb_per_s", "rows", "greedy_agreement"),
+                names(n));
+        assertEquals(List.of("side", "batch", "prefill_s", "decode_s", "tokens_per_s", "weight_bytes_per_token", "read_gb_per_s",
+                "fraction_of_bandwidth"), names(n.get("rows").get(0)));
+        assertTrue(n.get("bandwidth_gb_per_s").isNull() && n.get("rows").get(0).get("fraction_of_bandwidth").isNull(),
+                "no bandwidth measured, no fraction: " + n);
         assertTrue(Double.isNaN(JsonChecks.read(n, GenerateBench.Report.class).greedyAgreement()[0]), "NaN without a peer");
         n.remove("greedy_agreement");
         assertThrows(AssertionError.class, () -> JsonChecks.read(n, GenerateBench.Report.class));

@@ -6,7 +6,12 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import java.nio.file.Path;
 import java.util.List;
+import com.fasterxml.jackson.databind.JsonNode;
+import org.gpt4llm.backend.Backend;
 import org.gpt4llm.bench.GenerateBench;
+import org.gpt4llm.model.DecoderModel;
+import org.gpt4llm.model.LlamaConfig;
+import org.gpt4llm.runtime.Backends;
 import org.gpt4llm.testing.CliRun;
 import org.gpt4llm.testing.JsonChecks;
 import org.junit.jupiter.api.Test;
@@ -26,9 +31,28 @@ class BenchGenerateCommandTest {
                 "ours and libtorch at batch 1 and 8: " + n.rows());
         assertEquals(List.of("ours (cpu)", "libtorch", "ours (cpu)", "libtorch"),
                 n.rows().stream().map(GenerateBench.Row::side).toList());
-        for (GenerateBench.Row row : n.rows()) {
-            assertTrue(row.tokensPerS() > 0 && row.prefillS() > 0 && row.decodeS() > 0, row.toString());
+        // the weight traffic: all parameters (tiny preset, fp32) read once per decode step, against the
+        // bandwidth measured in the same run
+        LlamaConfig cfg = LlamaConfig.preset("tiny", 300);
+        long paramBytes;
+        try (Backend be = Backends.open("cpu", 1); DecoderModel m = DecoderModel.initRandom(be, cfg, 0)) {
+            paramBytes = m.parameters().values().stream().mapToLong(t -> t.numel() * Float.BYTES).sum();
         }
+        JsonNode tree = JsonChecks.tree(json);
+        double bandwidth = JsonChecks.number(tree, "bandwidth_gb_per_s");
+        assertTrue(bandwidth > 0, "bandwidth measured on the cpu backend: " + bandwidth);
+        for (JsonNode row : JsonChecks.nonEmptyArray(tree, "rows")) {
+            double tokensPerS = JsonChecks.number(row, "tokens_per_s");
+            double read = JsonChecks.number(row, "read_gb_per_s");
+            assertTrue(tokensPerS > 0 && JsonChecks.number(row, "prefill_s") > 0 && JsonChecks.number(row, "decode_s") > 0,
+                    row.toString());
+            assertEquals(paramBytes, JsonChecks.integer(row, "weight_bytes_per_token"), row.toString());
+            long batch = JsonChecks.integer(row, "batch");
+            assertEquals(paramBytes * tokensPerS / batch / 1e9, read, 1e-9 * read, "weights once per step: " + row);
+            assertEquals(read / bandwidth, JsonChecks.number(row, "fraction_of_bandwidth"), 1e-9 * read / bandwidth,
+                    row.toString());
+        }
+        assertTrue(r.out().contains("memory bandwidth (y=a+b) in this run:"), r.out());
         assertEquals(6, n.newTokens());
         // the same fp32 weights on both sides: greedy decoding agrees token for token at this size
         assertArrayEquals(new double[] {1.0, 1.0}, n.greedyAgreement(), 1e-9);
