@@ -191,9 +191,10 @@ public final class BenchSuite {
                 List<GenerateBench.Row> at = g.rows().stream().filter(r -> r.batch() == batch).toList();
                 rows.add(Row.of("generate", String.format(Locale.ROOT, "greedy decode batch %d (%s)", batch, preset),
                         at.get(0).tokensPerS(), at.get(1).tokensPerS(), "libtorch", "tokens/s",
-                        String.format(Locale.ROOT, "prompt %d, %d new tokens; prefill %.3f s vs %.3f s; greedy tokens agree %.0f%%",
+                        String.format(Locale.ROOT, "prompt %d, %d new tokens; prefill %.3f s vs %.3f s; greedy tokens agree %.0f%%"
+                                        + "; weights read at %.2f GB/s, %.0f%% of bandwidth",
                                 go.promptLen(), go.newTokens(), at.get(0).prefillS(), at.get(1).prefillS(),
-                                100 * g.agreement()[i])));
+                                100 * g.agreement()[i], at.get(0).readGbPerS(), 100 * at.get(0).fractionOfBandwidth())));
             }
         }
 
