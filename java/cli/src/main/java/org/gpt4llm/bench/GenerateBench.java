@@ -24,11 +24,11 @@ import org.gpt4llm.reference.TorchLlama;
  * decode tokens/s (new tokens of all rows over the decode time) and how many greedy tokens the two
  * sides agree on.
  *
- * <p>Next to tokens/s, each row says how fast decoding reads the weights: every decode step reads all
- * parameters once in their storage dtype (whatever the batch), so the read rate is parameter bytes x
+ * <p>Next to tokens/s, each row says how fast decoding reads the weights: every decode step reads the
+ * parameters once in their storage dtype (whatever the batch), so the read rate is their bytes x
  * steps/s, shown as a fraction of the memory bandwidth measured in the same run ({@code y = a + b}, the
- * suite's ceiling; CPU backend only). The KV cache, the activations and the embedding table's sparse
- * gather are not counted apart: the embedding table counts in full, the cache not at all.
+ * suite's ceiling; CPU backend only). Not counted: the rows an untied embedding table gathers, the KV
+ * cache and the activations ({@link #weightBytes}).
  */
 public final class GenerateBench {
     /** What to measure: prompts of {@code promptLen} tokens, {@code newTokens} steps, best of {@code repeats}. */
@@ -69,7 +69,7 @@ public final class GenerateBench {
             }
             if (!Double.isNaN(bandwidthGbPerS)) {
                 b.append(String.format(Locale.ROOT, "memory bandwidth (y=a+b) in this run: %.2f GB/s; a decode step reads every"
-                        + " weight once (KV cache not counted)%n", bandwidthGbPerS));
+                        + " weight once (an untied embedding table: its rows only; KV cache not counted)%n", bandwidthGbPerS));
             }
             for (int i = 0; i < options.batches().length; i++) {
                 int batch = options.batches()[i];
@@ -127,9 +127,15 @@ public final class GenerateBench {
         }
     }
 
-    /** Bytes of all parameters of {@code m} in their storage dtype: what one decode step reads of the weights. */
+    /**
+     * Bytes of the parameters of {@code m} in their storage dtype that one decode step reads whole: all
+     * but an untied input embedding table, of which a step looks up only its rows (a few KB, not counted).
+     */
     public static long weightBytes(DecoderModel m) {
-        return m.parameters().values().stream().mapToLong(Tensor::byteSize).sum();
+        String embed = m.config().decoderPrefix() + "embed_tokens.weight";
+        boolean readWhole = m.config().tieWordEmbeddings();
+        return m.parameters().entrySet().stream().filter(e -> readWhole || !e.getKey().equals(embed))
+                .mapToLong(e -> e.getValue().byteSize()).sum();
     }
 
     /**
