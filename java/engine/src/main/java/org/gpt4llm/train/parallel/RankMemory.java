@@ -3,9 +3,9 @@ package org.gpt4llm.train.parallel;
 import java.lang.foreign.Arena;
 import java.util.Map;
 import java.util.function.Predicate;
-import java.util.regex.Pattern;
 import org.gpt4llm.backend.Backend;
 import org.gpt4llm.memory.MemoryCategory;
+import org.gpt4llm.model.DecoderLayout;
 import org.gpt4llm.optim.AdamWOptimizer;
 import org.gpt4llm.tensor.DType;
 import org.gpt4llm.tensor.Tensor;
@@ -17,8 +17,6 @@ import org.gpt4llm.tensor.Tensor;
  * rank is the measured one.
  */
 public final class RankMemory {
-    private static final Pattern LAYER = Pattern.compile("(^|\\.)layers\\.(\\d+)\\.");
-
     private RankMemory() {}
 
     /**
@@ -77,9 +75,9 @@ public final class RankMemory {
         Map<Integer, Long> byLayer = new java.util.HashMap<>();
         long outside = 0;
         for (var e : tensors.entrySet()) {
-            long bytes = e.getValue().numel() * e.getValue().dtype().bytes();
-            var m = LAYER.matcher(e.getKey());
-            if (m.find()) byLayer.merge(Integer.parseInt(m.group(2)), bytes, Long::sum);
+            long bytes = e.getValue().byteSize();
+            int layer = DecoderLayout.layerOf(e.getKey());
+            if (layer >= 0) byLayer.merge(layer, bytes, Long::sum);
             else outside += bytes;
         }
         long layers = byLayer.values().stream().mapToLong(Long::longValue).sum();
