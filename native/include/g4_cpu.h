@@ -118,6 +118,16 @@ void g4_reward_pairwise_loss(float* loss, float* dr, const float* r, const float
                              const int32_t* offsets, int G, float margin, float center_coef,
                              float inv_pairs);
 
+/* ---- DPO loss (kernels/dpo_loss.cu): pc, pr, rc, rr, dc, dr [P] -------------------------------
+ * z = (pc - pr) - (rc - rr) (rc, rr may be NULL: zeros; z = pc - pr when reference_free);
+ * loss_type 0 sigmoid: -(1-ls) log sigmoid(beta z) - ls log sigmoid(-beta z), 1 ipo: (z - 1/(2 beta))^2,
+ * 2 hinge: max(0, 1 - beta z); loss[0] = their mean, dc = d loss / d pc, dr = -dc;
+ * metrics[4] = means of beta (pc - rc), beta (pr - rr), [chosen > rejected], their difference
+ *                                                                 (loss, metrics, dc, dr overwrite) */
+void g4_dpo_loss(float* loss, float* metrics, float* dc, float* dr, const float* pc, const float* pr,
+                 const float* rc, const float* rr, int P, int loss_type, float beta, float label_smoothing,
+                 int reference_free);
+
 /* ---- fused softmax cross-entropy: logits [N,V], targets [N] -----------------------------------
  * losses[n] = logsumexp(logits[n,:]) - logits[n,t]   (0 when t == ignore_index)
  * if dlogits != NULL: dlogits[n,:] = (softmax(logits[n,:]) - onehot(t)) * grad_scale

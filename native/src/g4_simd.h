@@ -1,5 +1,5 @@
 // AVX2/FMA building blocks shared by the CPU kernels (not part of the C ABI): horizontal
-// reductions of a __m256 and a vectorised exp. Every function here is compiled for AVX2/FMA only,
+// reductions of a __m256, a vectorised exp and log. Every function here is compiled for AVX2/FMA only,
 // so it may be called only from G4_AVX2 functions reached after a g4::use_avx2() check.
 #pragma once
 #include <immintrin.h>
@@ -56,6 +56,33 @@ G4_AVX2 static inline __m256 exp8(__m256 x_in) {
   __m256i e = _mm256_slli_epi32(_mm256_add_epi32(_mm256_cvtps_epi32(n), _mm256_set1_epi32(127)), 23);
   __m256 y = _mm256_mul_ps(p, _mm256_castsi256_ps(e));
   return _mm256_blendv_ps(_mm256_andnot_ps(under, y), x_in, nan);
+}
+
+// log(x) for positive normal x (and +inf), within a few ulp of logf: Cephes' logf.
+//   x = m 2^e, m in [sqrt(1/2), sqrt(2)) -> log x = log m + e ln2, log m by a degree-9 polynomial in m - 1
+G4_AVX2 static inline __m256 log8(__m256 x) {
+  const __m256 one = _mm256_set1_ps(1.0f);
+  const __m256i bits = _mm256_castps_si256(x);
+  __m256 e = _mm256_cvtepi32_ps(_mm256_sub_epi32(_mm256_srli_epi32(bits, 23), _mm256_set1_epi32(126)));
+  __m256 m = _mm256_or_ps(_mm256_castsi256_ps(_mm256_and_si256(bits, _mm256_set1_epi32(0x007fffff))),
+                          _mm256_set1_ps(0.5f));  // x = m 2^e, m in [0.5, 1)
+  const __m256 small = _mm256_cmp_ps(m, _mm256_set1_ps(0.707106781186547524f), _CMP_LT_OQ);
+  e = _mm256_sub_ps(e, _mm256_and_ps(one, small));
+  m = _mm256_add_ps(_mm256_sub_ps(m, one), _mm256_and_ps(m, small));  // 2m - 1 when small, else m - 1
+  const __m256 z = _mm256_mul_ps(m, m);
+  __m256 y = _mm256_set1_ps(7.0376836292e-2f);
+  y = _mm256_fmadd_ps(y, m, _mm256_set1_ps(-1.1514610310e-1f));
+  y = _mm256_fmadd_ps(y, m, _mm256_set1_ps(1.1676998740e-1f));
+  y = _mm256_fmadd_ps(y, m, _mm256_set1_ps(-1.2420140846e-1f));
+  y = _mm256_fmadd_ps(y, m, _mm256_set1_ps(1.4249322787e-1f));
+  y = _mm256_fmadd_ps(y, m, _mm256_set1_ps(-1.6668057665e-1f));
+  y = _mm256_fmadd_ps(y, m, _mm256_set1_ps(2.0000714765e-1f));
+  y = _mm256_fmadd_ps(y, m, _mm256_set1_ps(-2.4999993993e-1f));
+  y = _mm256_fmadd_ps(y, m, _mm256_set1_ps(3.3333331174e-1f));
+  y = _mm256_mul_ps(_mm256_mul_ps(y, m), z);
+  y = _mm256_fmadd_ps(e, _mm256_set1_ps(-2.12194440e-4f), y);
+  y = _mm256_fnmadd_ps(z, _mm256_set1_ps(0.5f), y);
+  return _mm256_fmadd_ps(e, _mm256_set1_ps(0.693359375f), _mm256_add_ps(m, y));
 }
 
 }  // namespace g4

@@ -206,6 +206,17 @@ public interface Backend extends AutoCloseable {
     int rewardPairwiseLoss(Tensor loss, Tensor dr, Tensor r, Tensor gold, Tensor offsets, float[] hostGold,
                            int[] hostOffsets, float margin, float centerCoef);
 
+    /**
+     * The DPO loss of {@code kernels/dpo_loss.cu} over P preference pairs: from the summed response
+     * log-probabilities of the chosen and the rejected responses under the policy ({@code policyChosen},
+     * {@code policyRejected}) and the reference ({@code refChosen}, {@code refRejected}, or both null:
+     * zeros), all F32 [P], {@code loss} (F32 [1]) = the mean of {@code settings}' loss, {@code metrics}
+     * (F32 [4]) = TRL's {@link DpoLoss#METRICS}, and {@code dChosen}, {@code dRejected} (F32 [P]) its
+     * gradient with respect to the policy's log-probabilities; all four overwritten.
+     */
+    void dpoLoss(Tensor loss, Tensor metrics, Tensor dChosen, Tensor dRejected, Tensor policyChosen,
+                 Tensor policyRejected, Tensor refChosen, Tensor refRejected, DpoLoss settings);
+
     /** x [N, heads*headDim] rotated in place; positions [N]. */
     void ropeForward(Tensor x, Tensor positions, int heads, int headDim, float theta);
 

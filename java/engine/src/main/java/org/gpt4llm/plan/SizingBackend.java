@@ -4,6 +4,7 @@ import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 import java.util.Locale;
 import org.gpt4llm.backend.Backend;
+import org.gpt4llm.backend.DpoLoss;
 import org.gpt4llm.backend.StepScalars;
 import org.gpt4llm.backend.cuda.CudaBackend;
 import org.gpt4llm.backend.cuda.kernels.AttentionKernels;
@@ -178,6 +179,12 @@ final class SizingBackend implements Backend {
     @Override
     public int rewardPairwiseLoss(Tensor loss, Tensor dr, Tensor r, Tensor gold, Tensor offsets, float[] hostGold,
                                   int[] hostOffsets, float margin, float centerCoef) {
+        throw refused();
+    }
+
+    @Override
+    public void dpoLoss(Tensor loss, Tensor metrics, Tensor dChosen, Tensor dRejected, Tensor policyChosen,
+                        Tensor policyRejected, Tensor refChosen, Tensor refRejected, DpoLoss settings) {
         throw refused();
     }
 

@@ -9,6 +9,7 @@ import java.util.Arrays;
 import java.util.stream.IntStream;
 import org.gpt4llm.backend.Backend;
 import org.gpt4llm.backend.LoraDropout;
+import org.gpt4llm.backend.DpoLoss;
 import org.gpt4llm.backend.RewardPairs;
 import org.gpt4llm.tensor.DType;
 import org.gpt4llm.tensor.Tensor;
@@ -386,6 +387,27 @@ public final class CpuBackend implements Backend {
         CpuKernels.rewardPairwiseLoss(f32(loss, "loss"), f32(dr, "dr"), f32(r, "rewards"), f32(gold, "gold"),
                 i32(offsets, "offsets"), hostOffsets.length - 1, margin, centerCoef, pairs == 0 ? 0f : 1f / pairs);
         return pairs;
+    }
+
+    @Override
+    public void dpoLoss(Tensor loss, Tensor metrics, Tensor dChosen, Tensor dRejected, Tensor policyChosen,
+                        Tensor policyRejected, Tensor refChosen, Tensor refRejected, DpoLoss settings) {
+        int pairs = toInt(policyChosen.numel(), "DPO pairs");
+        if (loss.numel() != 1) throw new IllegalArgumentException("DPO loss must hold one value, got " + loss);
+        if (metrics.numel() != DpoLoss.METRICS.length) {
+            throw new IllegalArgumentException("DPO metrics must hold " + DpoLoss.METRICS.length + " values, got " + metrics);
+        }
+        if ((refChosen == null) != (refRejected == null)) {
+            throw new IllegalArgumentException("DPO reference log-probabilities: give both or neither");
+        }
+        for (Tensor t : new Tensor[] {dChosen, dRejected, policyRejected, refChosen, refRejected}) {
+            if (t != null) sameSize(t, policyChosen, "DPO log-probabilities");
+        }
+        CpuKernels.dpoLoss(f32(loss, "loss"), f32(metrics, "metrics"), f32(dChosen, "d chosen"),
+                f32(dRejected, "d rejected"), f32(policyChosen, "policy chosen"), f32(policyRejected, "policy rejected"),
+                refChosen == null ? MemorySegment.NULL : f32(refChosen, "reference chosen"),
+                refRejected == null ? MemorySegment.NULL : f32(refRejected, "reference rejected"), pairs,
+                settings.type().ordinal(), settings.beta(), settings.labelSmoothing(), settings.referenceFree());
     }
 
     @Override

@@ -70,6 +70,8 @@ public final class CpuKernels {
     private static final MethodHandle RELU_BWD = fn("g4_relu_bwd", null, ADDRESS, ADDRESS, ADDRESS, JAVA_LONG);
     private static final MethodHandle REWARD_PAIRWISE_LOSS = fn("g4_reward_pairwise_loss", null,
             ADDRESS, ADDRESS, ADDRESS, ADDRESS, ADDRESS, JAVA_INT, JAVA_FLOAT, JAVA_FLOAT, JAVA_FLOAT);
+    private static final MethodHandle DPO_LOSS = fn("g4_dpo_loss", null, ADDRESS, ADDRESS, ADDRESS, ADDRESS,
+            ADDRESS, ADDRESS, ADDRESS, ADDRESS, JAVA_INT, JAVA_INT, JAVA_FLOAT, JAVA_FLOAT, JAVA_INT);
     private static final MethodHandle CROSS_ENTROPY = fn("g4_cross_entropy", JAVA_INT,
             ADDRESS, ADDRESS, ADDRESS, ADDRESS, JAVA_INT, JAVA_INT, JAVA_INT, JAVA_FLOAT);
     private static final MethodHandle ADAMW = fn("g4_adamw", null,
@@ -245,6 +247,15 @@ public final class CpuKernels {
                                           float invPairs) {
         try {
             REWARD_PAIRWISE_LOSS.invokeExact(loss, dr, r, gold, offsets, groups, margin, centerCoef, invPairs);
+        } catch (Throwable t) { throw rethrow(t); }
+    }
+
+    public static void dpoLoss(MemorySegment loss, MemorySegment metrics, MemorySegment dc, MemorySegment dr,
+                               MemorySegment pc, MemorySegment pr, MemorySegment rc, MemorySegment rr, int pairs,
+                               int type, float beta, float labelSmoothing, boolean referenceFree) {
+        try {
+            DPO_LOSS.invokeExact(loss, metrics, dc, dr, pc, pr, rc, rr, pairs, type, beta, labelSmoothing,
+                    referenceFree ? 1 : 0);
         } catch (Throwable t) { throw rethrow(t); }
     }
 

@@ -6,6 +6,7 @@ import org.gpt4llm.memory.MemoryLedger;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
 import org.gpt4llm.backend.Backend;
+import org.gpt4llm.backend.DpoLoss;
 import org.gpt4llm.backend.StepScalars;
 import org.gpt4llm.backend.cpu.CpuBackend;
 import org.gpt4llm.backend.cuda.kernels.ActivationKernels;
@@ -13,6 +14,7 @@ import org.gpt4llm.backend.cuda.kernels.AdamWKernels;
 import org.gpt4llm.backend.cuda.kernels.AttentionDecodeKernels;
 import org.gpt4llm.backend.cuda.kernels.AttentionKernels;
 import org.gpt4llm.backend.cuda.kernels.CrossEntropyKernels;
+import org.gpt4llm.backend.cuda.kernels.DpoLossKernels;
 import org.gpt4llm.backend.cuda.kernels.EmbeddingKernels;
 import org.gpt4llm.backend.cuda.kernels.LoraKernels;
 import org.gpt4llm.backend.cuda.kernels.NormClipKernels;
@@ -338,6 +340,13 @@ public final class CudaBackend implements Backend {
                                   int[] hostOffsets, float margin, float centerCoef) {
         return RewardLossKernels.pairwiseLoss(device, loss, dr, r, gold, offsets, hostGold, hostOffsets, margin,
                 centerCoef);
+    }
+
+    @Override
+    public void dpoLoss(Tensor loss, Tensor metrics, Tensor dChosen, Tensor dRejected, Tensor policyChosen,
+                        Tensor policyRejected, Tensor refChosen, Tensor refRejected, DpoLoss settings) {
+        DpoLossKernels.dpoLoss(device, loss, metrics, dChosen, dRejected, policyChosen, policyRejected, refChosen,
+                refRejected, settings);
     }
 
     @Override
