@@ -72,6 +72,8 @@ public final class DecoderModel implements AutoCloseable, DecodeModel {
     /** LoRA adapters when {@link #enableLora} froze the base weights, else null (full fine-tuning). */
     private LoraAdapters lora;
     private boolean training = true;
+    /** False while the adapters are switched off ({@link #setAdaptersEnabled}). */
+    private boolean adaptersOn = true;
     private boolean forwardTraining;
     private long dropoutSeed, forwardDropoutSeed;
     /** Keep only each layer's input in the forward and recompute the layer in the backward. */
@@ -91,7 +93,7 @@ public final class DecoderModel implements AutoCloseable, DecodeModel {
         this.backend = backend;
         this.cfg = cfg;
         this.withHead = withHead;
-        Map<String, long[]> shapes = parameterShapes(cfg, withHead);
+        Map<String, long[]> shapes = DecoderLayout.parameterShapes(cfg, withHead);
         shapes.forEach((name, shape) -> params.put(name, backend.allocate(paramArena, MemoryCategory.WEIGHTS, backend.weightType(), shape)));
         gradients = new Gradients(backend, shapes);
         String d = cfg.decoderPrefix();
@@ -125,11 +127,6 @@ public final class DecoderModel implements AutoCloseable, DecodeModel {
         return DecoderLayout.parameterShapes(c, true);
     }
 
-    /** As {@link #parameterShapes(ModelConfig)}, without {@code lm_head.weight} when {@code withHead} is false. */
-    public static Map<String, long[]> parameterShapes(ModelConfig c, boolean withHead) {
-        return DecoderLayout.parameterShapes(c, withHead);
-    }
-
     /** A model with the zero weights allocation leaves, nothing uploaded: what {@code gpt4llm plan} builds to size a run. */
     public static DecoderModel zeros(Backend backend, ModelConfig cfg) {
         return new DecoderModel(backend, cfg, true);
@@ -150,7 +147,7 @@ public final class DecoderModel implements AutoCloseable, DecodeModel {
 
     /** A model holding a copy of {@code weights} (F32, F16 or BF16), checked against the config. */
     public static DecoderModel create(Backend backend, ModelConfig cfg, Map<String, Tensor> weights) {
-        return create(backend, cfg, weights, true, "the given weights");
+        return create(backend, cfg, weights, true, "the given weights", name -> "the given weights");
     }
 
     /**
@@ -158,7 +155,7 @@ public final class DecoderModel implements AutoCloseable, DecodeModel {
      * tensors in {@code weights}; other tensors there (an {@code lm_head}, a value head) are ignored.
      */
     public static DecoderModel createHeadless(Backend backend, ModelConfig cfg, Map<String, Tensor> weights, String source) {
-        return create(backend, cfg, weights, false, source);
+        return create(backend, cfg, weights, false, source, name -> source);
     }
 
     /** {@link #createHeadless} of the checkpoint in {@code dir} (loaded as {@code weights}). */
@@ -166,15 +163,7 @@ public final class DecoderModel implements AutoCloseable, DecodeModel {
         return create(backend, cfg, weights, false, dir.toString(), name -> Checkpoint.fileOf(dir, name).toString());
     }
 
-    private static DecoderModel create(Backend backend, ModelConfig cfg, Map<String, Tensor> weights, boolean withHead,
-                                       String source) {
-        return create(backend, cfg, weights, withHead, source, name -> source);
-    }
-
-    /**
-     * A model holding a copy of {@code weights}; {@code fileOf} names the file a tensor came from, for
-     * the sentence that refuses a NaN or infinite value in it.
-     */
+    /** A model holding a copy of {@code weights}; {@code fileOf} names the file a tensor came from (for a refusal). */
     static DecoderModel create(Backend backend, ModelConfig cfg, Map<String, Tensor> weights, boolean withHead,
                                String source, java.util.function.UnaryOperator<String> fileOf) {
         DecoderModel m = new DecoderModel(backend, cfg, withHead);
@@ -207,10 +196,7 @@ public final class DecoderModel implements AutoCloseable, DecodeModel {
         }
     }
 
-    /**
-     * Writes {@code config.json} and safetensors (sharded above {@link #MAX_SHARD_BYTES}) in the
-     * parameters' own dtype (F32 on the CPU, BF16 on a GPU).
-     */
+    /** Writes {@code config.json} and safetensors (sharded above {@link #MAX_SHARD_BYTES}) in the parameters' dtype. */
     public void save(Path dir) throws IOException {
         Files.createDirectories(dir);
         try (Arena host = Arena.ofConfined()) {
@@ -234,10 +220,7 @@ public final class DecoderModel implements AutoCloseable, DecodeModel {
         return params;
     }
 
-    /**
-     * Gradients by HF name of the parameters that train (a frozen one, such as LoRA's base weights,
-     * has none), accumulated by {@link #backward} until {@link #zeroGrad}; allocated on first use.
-     */
+    /** Gradients by HF name of the parameters that train (none for a frozen one), accumulated until {@link #zeroGrad}. */
     public Map<String, Tensor> gradients() {
         return gradients.all();
     }
@@ -270,6 +253,12 @@ public final class DecoderModel implements AutoCloseable, DecodeModel {
         lora = new LoraAdapters(backend, cfg, c, seed);
         gradients.freeze(params.keySet());
         bufferGeneration++;
+    }
+
+    /** Off: following passes skip the adapters, the frozen base alone (PEFT's disable_adapter(); DPO's reference). */
+    public void setAdaptersEnabled(boolean on) {
+        if (lora == null && !on) throw new IllegalStateException("this model has no adapters to switch off");
+        adaptersOn = on;
     }
 
     /** The LoRA configuration, or null when the model is fully trainable. */
@@ -606,6 +595,13 @@ public final class DecoderModel implements AutoCloseable, DecodeModel {
         backwardFromLogits();
     }
 
+    /** The backward of another loss, whose d loss/d logits the caller wrote over {@link #logits()} ({@link SequenceLogProbs}). */
+    public void backwardFromLogitGradient() {
+        if (lastBatch == null || !lastHadLogits) throw new IllegalStateException("backward without a forward pass");
+        backend.rangePush("backward");
+        backwardFromLogits();
+    }
+
     /** From d logits (in place over the logits) down: the LM head's gradients, then the decoder's. */
     private void backwardFromLogits() {
         Activations a = act;
@@ -730,7 +726,7 @@ public final class DecoderModel implements AutoCloseable, DecodeModel {
         backend.matmul(y, x, false, lin.w, true, 1f, accumulate ? 1f : 0f);
         // the bias as a rank-1 GEMM, ones [n, 1] · b [1, out]: every backend has it, no extra kernel
         if (lin.b != null) backend.matmul(y, ones.rows(0, n), false, lin.b.view(1, lin.b.numel()), false, 1f, 1f);
-        if (lora != null) lora.forward(layer, lin.target, y, x, n, loraTraining, loraSeed, loraTraining ? forwardStep : null);
+        if (lora != null && adaptersOn) lora.forward(layer, lin.target, y, x, n, loraTraining, loraSeed, loraTraining ? forwardStep : null);
     }
 
     /** dW += dyᵀ x and db += Σ_rows dy (unless frozen), dx = dy W (+= with {@code accumulate}), then the adapter's part. */
@@ -763,7 +759,7 @@ public final class DecoderModel implements AutoCloseable, DecodeModel {
     }
 
     private void loraBackward(int layer, int target, Tensor dx, Tensor dy, Tensor x, int n) {
-        if (lora != null) lora.backward(layer, target, dx, dy, x, n, forwardTraining, forwardDropoutSeed, forwardStep);
+        if (lora != null && adaptersOn) lora.backward(layer, target, dx, dy, x, n, forwardTraining, forwardDropoutSeed, forwardStep);
     }
 
     /** Activation buffers are sized for the largest batch (rows, and tokens of all rows) seen and reused. */
