@@ -20,6 +20,7 @@ import java.util.List;
 import java.util.Locale;
 import java.util.Map;
 import java.util.TreeSet;
+import org.gpt4llm.backend.DpoLoss;
 import org.gpt4llm.datagen.files.TextFiles;
 import org.gpt4llm.io.AtomicFiles;
 
@@ -67,6 +68,10 @@ public record TrainConfig(
         boolean evalOnStart,
         double margin,
         double centerRewardsCoefficient,
+        String loss,
+        double beta,
+        double labelSmoothing,
+        boolean referenceFree,
         boolean cudaGraph,
         boolean recompute,
         boolean offloadOptimizer) {
@@ -93,6 +98,19 @@ public record TrainConfig(
     public static Builder rewardModelDefaults() {
         return builder().epochs(1).lr(1e-5).batch(32).weightDecay(0.1).evalOnStart(true).evalEvery(50).evalFraction(0.1)
                 .loraTargets(List.of());
+    }
+
+    /**
+     * The defaults of a DPO run (TRL's DPOTrainer and LLaMA-Factory's dpo stage): one epoch at 5e-6, the
+     * sigmoid loss with β 0.1, a held-out tenth measured every 50 steps.
+     */
+    public static Builder dpoDefaults() {
+        return builder().epochs(1).lr(5e-6).batch(32).evalEvery(50).evalFraction(0.1);
+    }
+
+    /** The DPO loss these settings name (--loss, --beta, --label-smoothing, --reference-free). */
+    public DpoLoss dpoLoss() {
+        return new DpoLoss(DpoLoss.Type.parse(loss), (float) beta, (float) labelSmoothing, referenceFree);
     }
 
     /** A builder holding every value of this configuration, to change some of them. */
@@ -167,6 +185,7 @@ public record TrainConfig(
         require(Double.isFinite(margin), "--margin must be a number, got " + margin);
         require(centerRewardsCoefficient >= 0, "--center-rewards-coefficient must not be negative, got "
                 + centerRewardsCoefficient);
+        dpoLoss();
         return this;
     }
 
@@ -238,6 +257,14 @@ public record TrainConfig(
         private double margin = 0;
         /** Reward models: weight of TRL's reward-centring term, mean of (r_chosen + r_rejected)². */
         private double centerRewardsCoefficient = 0;
+        /** DPO: the loss, sigmoid (DPO), ipo or hinge. */
+        private String loss = "sigmoid";
+        /** DPO: the temperature β of the implicit reward β log(π / π_ref). */
+        private double beta = 0.1;
+        /** DPO: the share ε of preference labels taken to be flipped (sigmoid loss only; cDPO). */
+        private double labelSmoothing = 0;
+        /** DPO: no reference model, its log-probabilities taken as 0. */
+        private boolean referenceFree;
         /**
          * On a cuda backend: capture one whole step as a CUDA graph after a warm-up step and replay it,
          * every micro-batch padded to the longest row of the data so that their shapes repeat.
@@ -280,7 +307,7 @@ public record TrainConfig(
             return new TrainConfig(model, out, backend, seed, data, maxLen, epochs, maxSteps, lr, batch, microBatch,
                     warmupRatio, schedule, weightDecay, gradClip, evalEvery, saveEvery, keep, resume, acceptChangedData,
                     loraRank, loraAlpha, loraDropout, loraTargets, trainOnInputs, texts, packing, strict, evalFraction,
-                    template, evalOnStart, margin, centerRewardsCoefficient, cudaGraph,
+                    template, evalOnStart, margin, centerRewardsCoefficient, loss, beta, labelSmoothing, referenceFree, cudaGraph,
                     recompute, offloadOptimizer);
         }
 
@@ -446,6 +473,26 @@ public record TrainConfig(
 
         public Builder centerRewardsCoefficient(double v) {
             centerRewardsCoefficient = v;
+            return this;
+        }
+
+        public Builder loss(String v) {
+            loss = v;
+            return this;
+        }
+
+        public Builder beta(double v) {
+            beta = v;
+            return this;
+        }
+
+        public Builder labelSmoothing(double v) {
+            labelSmoothing = v;
+            return this;
+        }
+
+        public Builder referenceFree(boolean v) {
+            referenceFree = v;
             return this;
         }
 

@@ -92,6 +92,14 @@ public interface TrainableModel<B extends Batch> {
         return !name.endsWith(".bias") && !name.contains("norm");
     }
 
+    /**
+     * Metrics of the training forwards since the last call, logged on each step's line beside the loss
+     * (a DPO run's {@code rewards/accuracies} and the other TRL names); empty for most tasks.
+     */
+    default Map<String, Double> stepMetrics() {
+        return Map.of();
+    }
+
     /** Training mode turns dropout on; evaluation runs with it off. */
     default void setTraining(boolean training) {}
 

@@ -23,7 +23,8 @@ import org.gpt4llm.data.BatchSource;
  * config.json           the resolved configuration
  * metrics.jsonl         per step: step, epoch, loss, lr, grad_norm, tokens_per_s, peak_device_bytes (the
  *                       backend's high-water mark of live bytes so far; + peak_host_bytes where state lives
- *                       on the host) (+ eval_loss and the model's other held-out metrics on eval steps)
+ *                       on the host) (+ the task's own step metrics, DPO's rewards/*) (+ eval_loss and the
+ *                       model's other held-out metrics on eval steps)
  * loss.png              training and held-out loss against the step (+ accuracy.png for a reward model)
  * checkpoint-STEP/      every --save-every steps, the newest --keep kept
  * final/                what was trained, after the last step
@@ -186,6 +187,7 @@ public final class Trainer<B extends Batch> {
                         line.put("tokens_per_s", Math.round(tokensPerS * 10) / 10.0);
                         line.put("peak_device_bytes", be.memory().peakDeviceBytes());
                         if (be.memory().peakHostBytes() > 0) line.put("peak_host_bytes", be.memory().peakHostBytes());
+                        model.stepMetrics().forEach(line::put);
                         evalMetrics.forEach(line::put);
                         metrics.append(line);
                         progress.step(done, loss, lr, tokensPerS, evalLoss);

@@ -65,7 +65,8 @@ class TrainConfigTest {
         assertEquals(List.of("model", "out", "backend", "seed", "data", "max_len", "epochs", "max_steps", "lr", "batch",
                 "micro_batch", "warmup_ratio", "schedule", "weight_decay", "grad_clip", "eval_every", "save_every", "keep",
                 "resume", "accept_changed_data", "lora_rank", "lora_alpha", "lora_dropout", "lora_targets", "train_on_inputs", "texts", "packing",
-                "strict", "eval_fraction", "template", "eval_on_start", "margin", "center_rewards_coefficient", "cuda_graph",
+                "strict", "eval_fraction", "template", "eval_on_start", "margin", "center_rewards_coefficient", "loss", "beta", "label_smoothing",
+                "reference_free", "cuda_graph",
                 "recompute", "offload_optimizer"),
                 keys(saved));
     }
