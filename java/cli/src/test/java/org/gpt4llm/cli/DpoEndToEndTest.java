@@ -50,10 +50,10 @@ class DpoEndToEndTest {
         Path run = dir.resolve("dpo");
         long t0 = System.nanoTime();
         CliRun r = CliRun.of("dpo", "--model", base.toString(), "--data",
-                SharedFiles.get("data/preference_pairs_en.json").toString(), "--out", run.toString(), "--max-len", "64",
-                "--epochs", "6", "--lr", "1e-2", "--batch", "16", "--micro-batch", "8", "--eval-fraction", "0.2",
+                SharedFiles.get("data/preference_pairs_en.json").toString(), "--out", run.toString(), "--max-len", "48",
+                "--epochs", "4", "--lr", "5e-3", "--batch", "8", "--micro-batch", "8", "--eval-fraction", "0.2",
                 "--lora-rank", "16", "--lora-targets", "q_proj,k_proj,v_proj,o_proj,gate_proj,up_proj,down_proj",
-                "--lora-dropout", "0", "--warmup-ratio", "0", "--eval-every", "15", "--eval-on-start", "--save-every", "0",
+                "--lora-dropout", "0", "--warmup-ratio", "0", "--eval-every", "60", "--eval-on-start", "--save-every", "0",
                 "--threads", "2", "--quiet");
         double seconds = (System.nanoTime() - t0) / 1e9;
         assertEquals(0, r.code(), r.out() + r.err());
@@ -75,9 +75,9 @@ class DpoEndToEndTest {
             }
             if (JsonChecks.integer(n, "step") > 0) steps.add(n);
         }
-        // 240 training pairs in steps of 16: 15 steps an epoch
-        int perEpoch = 15;
-        assertEquals(6 * perEpoch, steps.size());
+        // 240 training pairs in steps of 8: 30 steps an epoch
+        int perEpoch = 30;
+        assertEquals(4 * perEpoch, steps.size());
         double firstLoss = mean(steps.subList(0, perEpoch), "loss"), lastLoss = mean(steps.subList(steps.size() - perEpoch, steps.size()), "loss");
         double firstAcc = mean(steps.subList(0, perEpoch), "rewards/accuracies");
         double lastAcc = mean(steps.subList(steps.size() - perEpoch, steps.size()), "rewards/accuracies");
