@@ -41,16 +41,16 @@ final class TrainingFlags {
     @Option(names = "--max-len", description = "tokens per example, longer ones are truncated (default 512)")
     Integer maxLen;
 
-    @Option(names = "--epochs", description = "default: sft 3, rm 1")
+    @Option(names = "--epochs", description = "default: sft 3, rm and dpo 1")
     Integer epochs;
 
     @Option(names = "--max-steps", description = "optimizer steps; replaces --epochs when positive")
     Integer maxSteps;
 
-    @Option(names = "--lr", description = "peak learning rate (default: sft 2e-5, rm 1e-5)")
+    @Option(names = "--lr", description = "peak learning rate (default: sft 2e-5, rm 1e-5, dpo 5e-6)")
     Double lr;
 
-    @Option(names = "--batch", description = "effective batch in sequences (default 128)")
+    @Option(names = "--batch", description = "effective batch: sequences (sft), prompts (rm) or pairs (dpo); default 128, rm and dpo 32")
     Integer batch;
 
     @Option(names = "--micro-batch", description = "sequences per forward pass; gradients accumulate (default 4)")

@@ -55,6 +55,7 @@ public final class DemoPipeline {
     // the model ids of the answer files, used as the models' names in every evaluation
     static final String UNTUNED = "untuned", FULL = "full-sft", LORA = "lora-sft";
     static final String BEST_OF = "full-sft-best-of-";
+    static final String DPO = "full-sft-dpo";
 
     private final Options o;
     private final Commands commands;
@@ -180,6 +181,7 @@ public final class DemoPipeline {
         gen.add(bon);
         st.add(new DemoStage("generate", "Held-out answers: untuned, LoRA and full (greedy), and best-of-" + bestOf()
                 + " from the full model re-ranked by the reward model", gen, List.of(p("answers/heldout"))));
+        st.add(dpoStage(threadsFlag));
         List<String> exact = new ArrayList<>(List.of("eval", "exact"));
         List<String> rouge = new ArrayList<>(List.of("eval", "rouge"));
         for (String[] m : evaluated()) {
@@ -191,6 +193,27 @@ public final class DemoPipeline {
         st.add(new DemoStage("eval", "Evaluation on the held-out tasks: exact match and ROUGE-L against the rule-based answers",
                 List.of(exact, rouge), List.of(p("eval"))));
         return st;
+    }
+
+    /**
+     * The preference stage: the full SFT model trained further with DPO on the teacher's comparison
+     * ratings (every score-ordered pair of its three rated answers per instruction), as many steps as the
+     * reward model at its learning rate, then its greedy answers to the held-out tasks.
+     */
+    private DemoStage dpoStage(String threadsFlag) {
+        List<String> dpo = new ArrayList<>(List.of("dpo", "--model", f("runs/full/final"), "--data", f("data/compare.json"),
+                "--out", f("runs/dpo"), "--template", template(), "--max-len", String.valueOf(s.maxLen()),
+                "--max-steps", String.valueOf(s.rmSteps()), "--batch", String.valueOf(s.batch()),
+                "--micro-batch", String.valueOf(s.batch()), "--lr", String.valueOf(s.rmLr()), "--beta", "0.1",
+                "--eval-fraction", "0.1", "--eval-every", String.valueOf(Math.max(1, s.rmSteps() / 5)), "--eval-on-start",
+                "--save-every", "0", "--quiet"));
+        if (threadsFlag != null) dpo.addAll(List.of("--threads", threadsFlag));
+        if (o.backend() != null) dpo.addAll(List.of("--backend", o.backend()));
+        String answers = f("answers/heldout/" + DPO + ".jsonl");
+        return new DemoStage("dpo", "Preference optimisation: the full model trained further with DPO on the teacher's"
+                + " comparison ratings, then its held-out answers (greedy)",
+                List.of(dpo, generate(f("runs/dpo/final"), null, f("data/heldout.json"), answers, DPO, "0", 0, threadsFlag)),
+                List.of(p("runs/dpo"), p("answers/heldout/" + DPO + ".jsonl")));
     }
 
     /** The best-of-n answers file; the k-th ranked samples go to {@code NAME-topK.jsonl} beside it. */
@@ -207,6 +230,7 @@ public final class DemoPipeline {
         m.add(new String[] {BEST_OF + bestOf(), bestOfFile()});
         String stem = bestOfFile().substring(0, bestOfFile().length() - ".jsonl".length());
         for (int k = 1; k <= bestOf(); k++) m.add(new String[] {"ranked-" + k + "-of-" + bestOf(), stem + "-top" + k + ".jsonl"});
+        m.add(new String[] {DPO, f("answers/heldout/" + DPO + ".jsonl")});
         return m;
     }
 

@@ -155,6 +155,7 @@ public final class DemoReport {
         rewardSection(h, ra);
         evalSection(h, exact, rouge);
         bestOfSection(h, exact, rouge);
+        dpoSection(h, exact, rouge);
         samplesSection(h);
         h.append("</body></html>\n");
         return h.toString();
@@ -203,6 +204,7 @@ public final class DemoReport {
             case DemoPipeline.UNTUNED -> "untuned (base)";
             case DemoPipeline.LORA -> "LoRA SFT (greedy)";
             case DemoPipeline.FULL -> "full SFT (greedy)";
+            case DemoPipeline.DPO -> "full SFT + DPO (greedy)";
             default -> model.startsWith(DemoPipeline.BEST_OF) ? "full SFT, best of " + pipe.bestOf() + " (reward model)" : model;
         };
     }
@@ -278,6 +280,7 @@ public final class DemoReport {
         runs.put("full", "full SFT");
         runs.put("lora", "LoRA SFT");
         runs.put("rm", "reward model");
+        runs.put("dpo", "DPO of the full SFT model");
         for (var e : runs.entrySet()) {
             Path metrics = out.resolve("runs/" + e.getKey() + "/metrics.jsonl");
             if (!Files.isRegularFile(metrics)) continue;
@@ -352,6 +355,27 @@ public final class DemoReport {
         }
         h.append("<tr><td>one sample (mean of the ranks)</td><td class=\"n\">").append(pct(sum / n)).append("</td><td class=\"n\">")
                 .append(num(rsum / n)).append("</td></tr>\n</table>\n");
+    }
+
+    /** The DPO run's held-out preference accuracy before and after (TRL's eval_rewards/accuracies), from its metrics. */
+    double[] dpoAccuracy() throws IOException {
+        return firstAndLast(jsonLines(out.resolve("runs/dpo/metrics.jsonl")), "eval_rewards/accuracies");
+    }
+
+    /** The preference stage: the DPO model beside the full SFT model it started from, every figure read from the stage's outputs. */
+    private void dpoSection(StringBuilder h, Exact exact, Map<String, Double> rouge) throws IOException {
+        double[] acc = dpoAccuracy();
+        h.append("<h2>Preference optimisation (DPO)</h2>\n<p>The full SFT model trained further with DPO on the teacher's")
+                .append(" comparison ratings (<code>runs/dpo</code>). Held-out preference accuracy (how often the model's implicit")
+                .append(" reward ranks the teacher's higher-rated answer above the lower-rated one): <b>").append(pct(acc[0]))
+                .append("</b> before training (step 0, where policy and reference agree and no pair is ordered), <b>")
+                .append(pct(acc[1])).append("</b> after.</p>\n<table><tr><th>model</th><th>exact match</th><th>ROUGE-L</th></tr>\n");
+        for (String m : List.of(DemoPipeline.FULL, DemoPipeline.DPO)) {
+            h.append("<tr><td>").append(Html.escape(label(m))).append("</td><td class=\"n\">").append(pct(exact.overall(m)))
+                    .append("</td><td class=\"n\">").append(num(rouge.getOrDefault(m, Double.NaN))).append("</td></tr>\n");
+        }
+        h.append("</table>\n");
+        img(h, "runs/dpo/loss.png", "DPO loss");
     }
 
     private void samplesSection(StringBuilder h) throws IOException {

@@ -15,6 +15,7 @@ import java.util.Locale;
 import java.util.Set;
 import org.gpt4llm.datagen.demo.DemoTasks;
 import org.gpt4llm.testing.CliRun;
+import org.gpt4llm.testing.JsonChecks;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
@@ -36,7 +37,7 @@ class DemoCommandTest {
         List<String> commands = List.of("gpt4llm demo tasks --n 300", "gpt4llm datagen alpaca --in", "gpt4llm init-tokenizer",
                 "gpt4llm init-model --arch llama", "gpt4llm sft --model " + out.resolve("models/init") + " --data",
                 "gpt4llm sft --model " + out.resolve("runs/base/final"), "gpt4llm generate", "gpt4llm datagen compare --questions",
-                "gpt4llm rm --model", "gpt4llm eval exact", "gpt4llm eval rouge");
+                "gpt4llm rm --model", "gpt4llm dpo --model", "gpt4llm eval exact", "gpt4llm eval rouge");
         int at = 0;
         for (String c : commands) {
             int i = r.out().indexOf("$ " + c, at);
@@ -93,6 +94,7 @@ class DemoCommandTest {
         double after = JSON.readTree(rm.getLast()).get("eval_accuracy").asDouble();
         assertTrue(html.contains(String.format(Locale.ROOT, "<b>%.1f%%</b> before training (step 0), <b>%.1f%%</b> after",
                 100 * before, 100 * after)), "reward accuracy before and after");
+        dpoRowsAreTheStageOutputs(out, html, exact, rouge);
         for (String img : List.of("runs/base/loss.png", "runs/full/loss.png", "runs/lora/loss.png", "runs/rm/accuracy.png",
                 "eval/exact/exact.png", "eval/rouge/rouge.png")) {
             assertTrue(html.contains("<img src=\"" + img + "\""), img);
@@ -104,7 +106,7 @@ class DemoCommandTest {
         CliRun again = CliRun.of("demo", "--quick", "--out", out.toString(), "--threads", "2");
         assertEquals(0, again.code(), again.err());
         assertFalse(again.out().contains("$ gpt4llm"), again.out());
-        assertEquals(10, again.out().split("done in an earlier run", -1).length - 1, again.out());
+        assertEquals(11, again.out().split("done in an earlier run", -1).length - 1, again.out());
         assertEquals(stamp, Files.getLastModifiedTime(out.resolve("runs/full/final/model.safetensors")).toMillis());
         String html2 = Files.readString(out.resolve("report.html"), StandardCharsets.UTF_8);
         assertEquals(html.substring(html.indexOf("<h2>Result"), html.indexOf("<h2>Data")),
@@ -118,6 +120,26 @@ class DemoCommandTest {
         assertTrue(changed.out().contains("--max-steps 4 "), changed.out());
         assertEquals(stamp, Files.getLastModifiedTime(out.resolve("runs/full/final/model.safetensors")).toMillis());
         assertEquals(4, JSON.readTree(Files.readAllLines(out.resolve("runs/rm/metrics.jsonl")).getLast()).get("step").asInt());
+    }
+
+    /** The preference stage's figures in the report are those its run and the evaluation wrote. */
+    private static void dpoRowsAreTheStageOutputs(Path out, String html, JsonNode exact, JsonNode rouge) throws Exception {
+        assertEquals(40, Files.readAllLines(out.resolve("answers/heldout/full-sft-dpo.jsonl")).size());
+        List<String> dpo = Files.readAllLines(out.resolve("runs/dpo/metrics.jsonl"));
+        JsonNode start = JSON.readTree(dpo.getFirst()), end = JSON.readTree(dpo.getLast());
+        assertEquals(0, JsonChecks.integer(start, "step"), "held-out metrics before the first step come first");
+        double before = JsonChecks.number(start, "eval_rewards/accuracies"), after = JsonChecks.number(end, "eval_rewards/accuracies");
+        assertTrue(html.contains(String.format(Locale.ROOT, "<b>%.1f%%</b> before training (step 0, where policy and reference"
+                + " agree and no pair is ordered), <b>%.1f%%</b> after", 100 * before, 100 * after)), "DPO accuracy before and after");
+        double acc = model(exact.get("models"), "model", "full-sft-dpo").get("accuracy").asDouble();
+        double rl = model(rouge, "Model", "full-sft-dpo").get("rougeL").asDouble();
+        String row = String.format(Locale.ROOT, "<tr><td>full SFT + DPO (greedy)</td><td class=\"n\">%.1f%%</td><td class=\"n\">%.3f</td></tr>",
+                100 * acc, rl);
+        assertTrue(html.contains(row), "report lacks " + row);
+        assertTrue(html.contains("<img src=\"runs/dpo/loss.png\""), "the DPO loss plot");
+        System.out.printf(Locale.ROOT, "demo --quick DPO: held-out preference accuracy %.3f -> %.3f%n", before, after);
+        // the teacher's ratings follow its rule, a signal the model can learn from the pairs
+        assertTrue(after > 0.7 && after > before, "held-out preference accuracy " + before + " -> " + after);
     }
 
     @Test
