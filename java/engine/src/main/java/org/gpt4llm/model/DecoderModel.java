@@ -50,15 +50,16 @@ public final class DecoderModel implements AutoCloseable, DecodeModel {
     private final Backend backend;
     private final ModelConfig cfg;
     private final boolean withHead;
-    private final Arena paramArena = Arena.ofShared();
+    /** Owns the parameters' memory, until {@link #adoptWeights} hands it over to a store of their own. */
+    private Arena paramArena = Arena.ofShared();
     private final Map<String, Tensor> params = new LinkedHashMap<>();
     /** Only the parameters that train have a gradient buffer (none while the model only runs forward). */
     private final Gradients gradients;
     private final List<Layer> layers = new ArrayList<>();
-    private final Tensor embed, posTable, lmHead;
+    private Tensor embed, posTable, lmHead;
     /** The parameter whose gradient the LM head's accumulates into (the embeddings when tied), or null. */
     private final String lmHeadName;
-    private final Norm finalNorm;
+    private Norm finalNorm;
     private Activations act;
     /** Counts the reallocations of the buffers a training step's work reads (a captured step must not outlive them). */
     private long bufferGeneration;
@@ -77,6 +78,8 @@ public final class DecoderModel implements AutoCloseable, DecodeModel {
     /** Keep only each layer's input in the forward and recompute the layer in the backward. */
     private boolean recompute;
     private java.util.function.IntConsumer gradientsDone; // see onGradientsDone; null: nobody listens
+    /** Where the weights are gathered before use and given back after (sharded over devices), or null. */
+    private LayerHooks hooks;
 
     /** A norm's weight (and bias, LayerNorm only; null for RMSNorm); {@code name} is its module's. */
     private record Norm(String name, Tensor w, Tensor b) {}
@@ -91,16 +94,23 @@ public final class DecoderModel implements AutoCloseable, DecodeModel {
         this.backend = backend;
         this.cfg = cfg;
         this.withHead = withHead;
-        Map<String, long[]> shapes = parameterShapes(cfg, withHead);
+        Map<String, long[]> shapes = DecoderLayout.parameterShapes(cfg, withHead);
         shapes.forEach((name, shape) -> params.put(name, backend.allocate(paramArena, MemoryCategory.WEIGHTS, backend.weightType(), shape)));
         gradients = new Gradients(backend, shapes);
+        String d = cfg.decoderPrefix();
+        // tied embeddings: the head is the embedding matrix, and both gradients land in one tensor
+        lmHeadName = !withHead ? null : cfg.tieWordEmbeddings() ? d + "embed_tokens.weight" : "lm_head.weight";
+        bindWeights();
+    }
+
+    /** Points the fields the passes read at the tensors of {@link #params}. */
+    private void bindWeights() {
         String d = cfg.decoderPrefix();
         embed = params.get(d + "embed_tokens.weight");
         posTable = params.get(d + "embed_positions.weight");
         finalNorm = norm(cfg.finalNormName());
-        // tied embeddings: the head is the embedding matrix, and both gradients land in one tensor
-        lmHeadName = !withHead ? null : cfg.tieWordEmbeddings() ? d + "embed_tokens.weight" : "lm_head.weight";
         lmHead = !withHead ? null : params.get(lmHeadName);
+        layers.clear();
         int targets = cfg.linearTargets().size();
         for (int l = 0; l < cfg.numLayers(); l++) {
             List<Linear> mlp = new ArrayList<>();
@@ -123,11 +133,6 @@ public final class DecoderModel implements AutoCloseable, DecodeModel {
     /** HF tensor names and shapes of a causal LM with this configuration, in checkpoint order. */
     public static Map<String, long[]> parameterShapes(ModelConfig c) {
         return DecoderLayout.parameterShapes(c, true);
-    }
-
-    /** As {@link #parameterShapes(ModelConfig)}, without {@code lm_head.weight} when {@code withHead} is false. */
-    public static Map<String, long[]> parameterShapes(ModelConfig c, boolean withHead) {
-        return DecoderLayout.parameterShapes(c, withHead);
     }
 
     /** A model with the zero weights allocation leaves, nothing uploaded: what {@code gpt4llm plan} builds to size a run. */
@@ -179,16 +184,7 @@ public final class DecoderModel implements AutoCloseable, DecodeModel {
                                String source, java.util.function.UnaryOperator<String> fileOf) {
         DecoderModel m = new DecoderModel(backend, cfg, withHead);
         try {
-            for (var e : m.params.entrySet()) {
-                Tensor w = weights.get(e.getKey());
-                if (w == null) throw new IllegalArgumentException(source + ": tensor " + e.getKey() + " is missing");
-                if (!java.util.Arrays.equals(w.shape(), e.getValue().shape())) {
-                    throw new IllegalArgumentException(source + ": tensor " + e.getKey() + " has shape "
-                            + java.util.Arrays.toString(w.shape()) + " but the config needs "
-                            + java.util.Arrays.toString(e.getValue().shape()));
-                }
-                FiniteWeights.upload(backend, e.getValue(), w, e.getKey(), () -> fileOf.apply(e.getKey()));
-            }
+            FiniteWeights.uploadAll(backend, m.params, weights, source, fileOf);
         } catch (RuntimeException bad) {
             m.close();
             throw bad;
@@ -214,11 +210,26 @@ public final class DecoderModel implements AutoCloseable, DecodeModel {
     public void save(Path dir) throws IOException {
         Files.createDirectories(dir);
         try (Arena host = Arena.ofConfined()) {
-            Map<String, Tensor> onHost = new LinkedHashMap<>();
-            params.forEach((name, p) -> onHost.put(name, backend.toHost(p, host)));
-            Checkpoint.save(dir, onHost, MAX_SHARD_BYTES);
+            Checkpoint.save(dir, weightsOnHost(host), MAX_SHARD_BYTES);
         }
         cfg.write(dir.resolve("config.json"), backend.weightType());
+    }
+
+    /** Copies of the weights in {@code host}, by name; sharded, each layer is gathered for its copy and given back. */
+    public Map<String, Tensor> weightsOnHost(Arena host) {
+        return LayerHooks.copyToHost(hooks, backend, params, host);
+    }
+
+    /**
+     * Hands the weights' memory over to {@code store} (each parameter's name, shape and type, valid only
+     * while {@code hooks} has gathered it) and releases the model's own; weights sharded over devices live so.
+     */
+    public void adoptWeights(Map<String, Tensor> store, LayerHooks hooks) {
+        params.replaceAll((name, p) -> LayerHooks.sameAs(p, store.get(name), name));
+        bindWeights();
+        paramArena.close(); // from now on it owns nothing
+        this.hooks = hooks;
+        bufferGeneration++;
     }
 
     public ModelConfig config() {
@@ -234,10 +245,7 @@ public final class DecoderModel implements AutoCloseable, DecodeModel {
         return params;
     }
 
-    /**
-     * Gradients by HF name of the parameters that train (a frozen one, such as LoRA's base weights,
-     * has none), accumulated by {@link #backward} until {@link #zeroGrad}; allocated on first use.
-     */
+    /** Gradients by HF name of the parameters that train (none for frozen ones), accumulated until {@link #zeroGrad}. */
     public Map<String, Tensor> gradients() {
         return gradients.all();
     }
@@ -457,6 +465,7 @@ public final class DecoderModel implements AutoCloseable, DecodeModel {
         int n = batch.size();
         AttentionShape shape = DecoderLayout.attentionShape(cfg, batch);
         Tensor x = a.resid[0].rows(0, n);
+        if (hooks != null) hooks.gather(LayerHooks.OUTSIDE, true);
         backend.embeddingForward(x, in.tokens(), embed);
         if (posTable != null) {
             Tensor pos = a.dNorm.rows(0, n); // a backward buffer, free during the forward
@@ -465,7 +474,9 @@ public final class DecoderModel implements AutoCloseable, DecodeModel {
         }
         for (int l = 0; l < layers.size(); l++) {
             backend.rangePush("layer " + l);
+            if (hooks != null) hooks.gather(l, true);
             layerForward(l, n, shape, a.resid[l + 1].rows(0, n));
+            if (hooks != null) hooks.release(l);
             backend.rangePop();
         }
         Tensor xf = a.normF.rows(0, n);
@@ -506,14 +517,6 @@ public final class DecoderModel implements AutoCloseable, DecodeModel {
     @Override
     public KvCacheSession open(int maxBatch, int maxLength) {
         requireHead();
-        if (maxBatch < 1 || maxLength < 1) {
-            throw new IllegalArgumentException("a decode session needs maxBatch and maxLength of at least 1, got "
-                    + maxBatch + " and " + maxLength);
-        }
-        if (maxLength > cfg.maxPositionEmbeddings()) {
-            throw new IllegalArgumentException("maxLength " + maxLength + " is beyond max_position_embeddings "
-                    + cfg.maxPositionEmbeddings() + " of this " + cfg.modelType() + " model");
-        }
         return new KvCacheSession(this, maxBatch, maxLength);
     }
 
@@ -583,13 +586,7 @@ public final class DecoderModel implements AutoCloseable, DecodeModel {
      * gradient accumulation the trainer passes 1 / (targets over all micro-batches).
      */
     public void backward(float gradScale) {
-        if (lastBatch == null || !lastHadLogits) throw new IllegalStateException("backward without a forward pass");
-        backend.rangePush("backward");
-        int n = lastBatch.size();
-        Tensor logits = act.logits.rows(0, n);
-        // d logits, in place over the logits
-        backend.crossEntropy(act.losses.rows(0, n), logits, logits, in.targets(), TokenBatch.IGNORE, gradScale);
-        backwardFromLogits();
+        backwardFromLogits(null, gradScale);
     }
 
     /**
@@ -597,20 +594,18 @@ public final class DecoderModel implements AutoCloseable, DecodeModel {
      * gradient scale is {@code step}'s, read where the step's scalars live, and nothing is read back.
      */
     public void backward(StepScalars step) {
-        if (lastBatch == null || !lastHadLogits) throw new IllegalStateException("backward without a forward pass");
-        backend.rangePush("backward");
-        int n = lastBatch.size();
-        Tensor logits = act.logits.rows(0, n);
-        backend.crossEntropy(act.losses.rows(0, n), logits, logits, in.targets(), lastBatch.targets(), TokenBatch.IGNORE,
-                step);
-        backwardFromLogits();
+        backwardFromLogits(step, 0f);
     }
 
-    /** From d logits (in place over the logits) down: the LM head's gradients, then the decoder's. */
-    private void backwardFromLogits() {
+    /** d logits (in place over the logits, scaled by {@code step}'s scale or else {@code gradScale}), the LM head's gradients, then the decoder's. */
+    private void backwardFromLogits(StepScalars step, float gradScale) {
+        if (lastBatch == null || !lastHadLogits) throw new IllegalStateException("backward without a forward pass");
+        backend.rangePush("backward");
         Activations a = act;
         int n = lastBatch.size();
-        Tensor logits = a.logits.rows(0, n), xf = a.normF.rows(0, n);
+        Tensor logits = a.logits.rows(0, n), xf = a.normF.rows(0, n), losses = a.losses.rows(0, n);
+        if (step == null) backend.crossEntropy(losses, logits, logits, in.targets(), TokenBatch.IGNORE, gradScale);
+        else backend.crossEntropy(losses, logits, logits, in.targets(), lastBatch.targets(), TokenBatch.IGNORE, step);
         Tensor dLmHead = gradients.of(lmHeadName);
         if (dLmHead != null) backend.matmul(dLmHead, logits, true, xf, false, 1f, 1f);
         Tensor dxn = a.dNorm.rows(0, n);
@@ -648,6 +643,7 @@ public final class DecoderModel implements AutoCloseable, DecodeModel {
         normBackward(finalNorm, dres, dHidden, a.resid[layers.size()].rows(0, n), rows(a.meanF, n), a.rstdF.rows(0, n));
         for (int l = layers.size() - 1; l >= 0; l--) {
             backend.rangePush("layer " + l);
+            if (hooks != null) hooks.gather(l, false);
             // the last layer's activations are still in the shared set; d xn is free until the layer's backward
             if (a.recompute && l < layers.size() - 1) layerForward(l, n, shape, dxn);
             Layer w = layers.get(l);
@@ -681,6 +677,7 @@ public final class DecoderModel implements AutoCloseable, DecodeModel {
             linearBackward(l, w.v, dxn, dv, n1, n, true);
             normBackward(w.attnNorm, dres, dxn, a.resid[l].rows(0, n), rows(s.mean1(), n), s.rstd1().rows(0, n));
             if (gradientsDone != null) gradientsDone.accept(l);
+            if (hooks != null) hooks.release(l);
             backend.rangePop();
         }
         String d = cfg.decoderPrefix();
@@ -689,6 +686,7 @@ public final class DecoderModel implements AutoCloseable, DecodeModel {
         Tensor dPosTable = posTable == null ? null : gradients.of(d + "embed_positions.weight");
         if (dPosTable != null) backend.embeddingBackward(dPosTable, in.positionIds(), dres);
         if (gradientsDone != null) gradientsDone.accept(-1);
+        if (hooks != null) hooks.release(LayerHooks.OUTSIDE);
         lastBatch = null; // the logits now hold their gradient
     }
 
@@ -795,6 +793,6 @@ public final class DecoderModel implements AutoCloseable, DecodeModel {
         if (lora != null) lora.close();
         lora = null;
         gradients.close();
-        paramArena.close();
+        if (hooks == null) paramArena.close();
     }
 }
