@@ -30,7 +30,7 @@ import org.junit.jupiter.params.provider.MethodSource;
 
 /**
  * Planned against measured on several devices: data-parallel steps of the tiny LLaMA on two
- * emulated devices (cpu and cuda-emu; ZeRO 0, 1 and 2; full fine-tuning and LoRA) peak, on the
+ * emulated devices (cpu and cuda-emu; ZeRO 0, 1, 2 and 3; full fine-tuning and LoRA) peak, on the
  * device that peaks highest, within 10% of what {@code gpt4llm plan --gpus 2 --zero S} says for one
  * device, and what lives through a step on rank 0 (weights, gradients, its shard of the master
  * weights and moments, saved activations, logits) is exactly the plan's.
@@ -46,7 +46,7 @@ class PlannedParallelMemoryTest {
     static Stream<Arguments> grid() {
         List<Arguments> cells = new ArrayList<>();
         for (String backend : List.of("cpu", "cuda-emu")) {
-            for (int zero = 0; zero <= 2; zero++) {
+            for (int zero = 0; zero <= 3; zero++) {
                 for (String mode : List.of("full", "lora")) cells.add(Arguments.of(backend, zero, mode));
             }
         }
@@ -102,10 +102,22 @@ class PlannedParallelMemoryTest {
         System.out.println(ctx);
         assertTrue(Math.abs(peak - plan.deviceBytes()) <= TOLERANCE * plan.deviceBytes(), ctx);
         for (MemoryCategory c : LASTING) assertEquals(plan.footprint().device(c), lasting.device(c), c.key() + ": " + ctx);
-        if (zero >= 1) {
-            MemoryPlan one = MemoryPlanner.plan(new PlanRequest(TINY, backend, TOKENS, ROWS, lora, false, false));
-            assertEquals(Math.ceilDiv(one.footprint().device(MemoryCategory.MOMENTS), GPUS),
-                    plan.footprint().device(MemoryCategory.MOMENTS), GPUS * 8, "the moments halved: " + ctx);
+        MemoryPlan one = MemoryPlanner.plan(new PlanRequest(TINY, backend, TOKENS, ROWS, lora, false, false));
+        long oneMoments = one.footprint().device(MemoryCategory.MOMENTS);
+        if (zero == 3 && lora != null) {
+            // ZeRO 3 with LoRA keeps the adapters (and their moments) whole on every device
+            assertEquals(oneMoments, plan.footprint().device(MemoryCategory.MOMENTS), "the adapters' moments whole: " + ctx);
+        } else if (zero >= 1) {
+            assertEquals(Math.ceilDiv(oneMoments, GPUS), plan.footprint().device(MemoryCategory.MOMENTS), GPUS * 8,
+                    "the moments halved: " + ctx);
+        }
+        if (zero == 3) {
+            // its half of each group of the base weights, plus the pool: two whole layers (here both) and the
+            // weights outside the layers whole; LoRA's adapters whole besides
+            long base = MemoryPlanner.plan(new PlanRequest(TINY, backend, TOKENS, ROWS, null, false, false))
+                    .footprint().device(MemoryCategory.WEIGHTS);
+            long ones = one.footprint().device(MemoryCategory.WEIGHTS), here = plan.footprint().device(MemoryCategory.WEIGHTS);
+            assertEquals(ones + base / 2, here, "the base weights' shards and the pool: " + ctx);
         }
     }
 
