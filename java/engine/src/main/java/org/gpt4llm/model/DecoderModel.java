@@ -517,6 +517,7 @@ public final class DecoderModel implements AutoCloseable, DecodeModel {
     @Override
     public KvCacheSession open(int maxBatch, int maxLength) {
         requireHead();
+        if (hooks != null) throw new IllegalStateException("a model whose weights are sharded over devices cannot decode");
         return new KvCacheSession(this, maxBatch, maxLength);
     }
 

@@ -50,7 +50,8 @@ final class RankWorker<B extends Batch> implements AutoCloseable {
         this.zero = zero;
         this.rank = comm.rank();
         this.params = model.trainableParameters();
-        this.grads = model.trainableGradients();
+        // ZeRO 3 streams the gradients through two layers' buffers: asked for now, they would all be allocated whole first
+        this.grads = zero == 3 ? Map.of() : model.trainableGradients();
         this.layout = new FlatShards(params, comm.size());
         DType weights = params.values().iterator().next().dtype();
         for (var e : params.entrySet()) {
