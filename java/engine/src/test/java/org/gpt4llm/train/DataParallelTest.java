@@ -44,6 +44,8 @@ class DataParallelTest {
 
     /** Elements each collective moves at most. */
     private long bucket = DataParallel.DEFAULT_BUCKET;
+    /** Whether the runs' models keep only each layer's input and recompute the layer in the backward. */
+    private boolean recompute;
 
     private static Backend open(String kind) {
         return kind.equals("cpu") ? new CpuBackend(1) : new CudaBackend(new EmuDevice(1));
@@ -83,6 +85,7 @@ class DataParallelTest {
             for (int r = 0; r < Math.max(1, gpus); r++) {
                 bes.add(open(kind));
                 models.add(org.gpt4llm.model.DecoderModel.initRandom(bes.get(r), Synthetic.TINY, seed));
+                models.get(r).setRecompute(recompute);
                 replicas.add(DeviceSteps.trainable(models.get(r), what, seed));
                 trained.add(r == failingRank ? new Synthetic.Faulty(replicas.get(r), failAt, false) : replicas.get(r));
             }
@@ -181,6 +184,17 @@ class DataParallelTest {
         // B starts at 0, so A's first gradients are tiny and AdamW turns their rounding into steps of ~lr:
         // the adapters differ more than full weights do (measured 2.8e-5 on the cpu)
         assertClose(one, many, bf16 ? 5e-4 : 1e-6, bf16 ? 2e-3 : 1e-4, bf16 ? 8e-3 : 2e-4, "LoRA on " + kind);
+    }
+
+    /** ZeRO 3 gathers each layer again before its recomputed forward: the same losses and weights as one device. */
+    @ParameterizedTest(name = "{0}")
+    @CsvSource({"full", "lora"})
+    void zero3WithRecomputeGivesTheOneDeviceRun(String what) throws IOException {
+        long seed = TestSeeds.next();
+        recompute = true;
+        Run one = run("cpu", what, 0, 0, config("recompute-1-" + what, 2), seed, -1, -1);
+        Run many = run("cpu", what, 2, 3, config("recompute-2-" + what, 2), seed, -1, -1);
+        assertClose(one, many, 1e-6, 1e-4, what.equals("lora") ? 2e-4 : 1e-5, "ZeRO 3 with --recompute, " + what);
     }
 
     @ParameterizedTest(name = "ZeRO {0}")
