@@ -51,7 +51,7 @@ public final class DecoderModel implements AutoCloseable, DecodeModel {
     private final ModelConfig cfg;
     private final boolean withHead;
     /** Owns the parameters' memory, until {@link #adoptWeights} hands it over to a store of their own. */
-    private Arena paramArena = Arena.ofShared();
+    private final Arena paramArena = Arena.ofShared();
     private final Map<String, Tensor> params = new LinkedHashMap<>();
     /** Only the parameters that train have a gradient buffer (none while the model only runs forward). */
     private final Gradients gradients;
