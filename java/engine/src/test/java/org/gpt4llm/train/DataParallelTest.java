@@ -46,6 +46,8 @@ class DataParallelTest {
     private long bucket = DataParallel.DEFAULT_BUCKET;
     /** Whether the runs' models keep only each layer's input and recompute the layer in the backward. */
     private boolean recompute;
+    /** Whether rank 0's saves fail as on a full disk, once they have written the weights. */
+    private boolean fullDisk;
 
     private static Backend open(String kind) {
         return kind.equals("cpu") ? new CpuBackend(1) : new CudaBackend(new EmuDevice(1));
@@ -87,7 +89,8 @@ class DataParallelTest {
                 models.add(org.gpt4llm.model.DecoderModel.initRandom(bes.get(r), Synthetic.TINY, seed));
                 models.get(r).setRecompute(recompute);
                 replicas.add(DeviceSteps.trainable(models.get(r), what, seed));
-                trained.add(r == failingRank ? new Synthetic.Faulty(replicas.get(r), failAt, false) : replicas.get(r));
+                trained.add(r == failingRank ? new Synthetic.Faulty(replicas.get(r), failAt, false)
+                        : r == 0 && fullDisk ? Synthetic.Faulty.fullDisk(replicas.get(r)) : replicas.get(r));
             }
             Trainer<TokenBatch> t = new Trainer<>(cfg, trained.get(0), Synthetic.counting(64, 1), null, true, SILENT);
             if (gpus > 0) t.withSteps(DataParallel.inProcess(trained, zero, Duration.ofSeconds(60), bucket));
@@ -364,6 +367,21 @@ class DataParallelTest {
         assertClose(one, resumed, 1e-6, 1e-4, 1e-5, "ZeRO 3 on 4 devices, killed in step 5, resumed with ZeRO 3 on 2");
         Run intoZero2 = run("cpu", 2, 2, b.out(tmp.resolve("zero3-into-2").toString()).build().validate(), seed + 1, -1, -1);
         assertClose(one, intoZero2, 1e-6, 1e-4, 1e-5, "ZeRO 3 on 4 devices, killed in step 5, resumed with ZeRO 2 on 2");
+    }
+
+    /**
+     * A save that fails under ZeRO 3 (rank 0 writes the weights as the others serve the gathers, then the
+     * disk is full) ends the run with the save's own error, not a rank's, and leaves no checkpoint behind.
+     */
+    @Test
+    void aZero3SaveThatFailsEndsTheRunWithItsOwnErrorAndLeavesNoCheckpoint() {
+        long seed = TestSeeds.next();
+        fullDisk = true;
+        TrainConfig cfg = Synthetic.builder(tmp.resolve("full-disk")).microBatch(2).maxSteps(STEPS).evalEvery(0)
+                .saveEvery(3).keep(0).build().validate();
+        IOException e = assertThrows(IOException.class, () -> run("cpu", 2, 3, cfg, seed, -1, -1));
+        assertTrue(e.getMessage().endsWith("No space left on device"), e.getMessage());
+        assertTrue(!Files.exists(tmp.resolve("full-disk/checkpoint-3")), "no checkpoint-3");
     }
 
     private static void copyTree(Path from, Path to) throws IOException {
