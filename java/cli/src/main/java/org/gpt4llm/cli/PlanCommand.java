@@ -30,7 +30,6 @@ public final class PlanCommand implements Callable<Integer> {
             Pattern.CASE_INSENSITIVE);
 
     /** What the table says of a ZeRO 3 plan, which the runtime does not yet run. */
-    static final String ZERO3_PLANNED = "ZeRO 3 is planned, not yet runnable (weights and gradients sharded by layer): sft and rm refuse --zero 3; --zero 2 runs today";
 
     @Parameters(index = "0", paramLabel = "MODEL",
             description = "a model folder (with config.json) or a LLaMA preset: tiny, demo, small or 7b")
@@ -66,8 +65,8 @@ public final class PlanCommand implements Callable<Integer> {
     int gpus;
 
     @Option(names = "--zero", defaultValue = "0", description = "ZeRO stage with several devices: 0 all-reduces gradients,"
-            + " 1 shards the optimizer state, 2 also the gradients' sums, 3 also the weights (planned; not yet"
-            + " runnable) (default: ${DEFAULT-VALUE})")
+            + " 1 shards the optimizer state, 2 also the gradients' sums, 3 also the weights, by layer"
+            + " (default: ${DEFAULT-VALUE})")
     int zero;
 
     @Mixin
@@ -127,7 +126,6 @@ public final class PlanCommand implements Callable<Integer> {
         if (r.parallel()) {
             s.append(String.format(Locale.ROOT, "per device of %d, ZeRO %d%n", r.gpus(), r.zero()));
         }
-        if (r.zero() == 3) s.append(ZERO3_PLANNED).append(System.lineSeparator());
         s.append(String.format(Locale.ROOT, "%-16s %12s %12s%n", "category", "device GiB", "host GiB"));
         for (MemoryCategory c : MemoryCategory.values()) {
             s.append(String.format(Locale.ROOT, "%-16s %12.2f %12.2f%n", c.key(), gib(plan.footprint().device(c)),

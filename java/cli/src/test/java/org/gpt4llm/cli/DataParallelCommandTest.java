@@ -23,7 +23,8 @@ import picocli.CommandLine;
 
 /**
  * {@code sft} and {@code rm} with {@code --gpus 2} on the real data, through the commands a user types:
- * the losses and final weights of the one-device run with the same --batch; and the refusals.
+ * the losses, held-out losses and final weights of the one-device run with the same --batch, under
+ * ZeRO 2 and ZeRO 3; and the refusals.
  */
 class DataParallelCommandTest {
     private static final ObjectMapper JSON = new ObjectMapper();
@@ -48,20 +49,24 @@ class DataParallelCommandTest {
         assertEquals(0, r.code(), r.out() + r.err());
     }
 
-    private static List<Double> losses(Path run) throws Exception {
+    private static List<Double> losses(Path run, String key) throws Exception {
         List<Double> out = new ArrayList<>();
         for (String l : Files.readAllLines(run.resolve("metrics.jsonl"))) {
             JsonNode n = JSON.readTree(l);
-            if (n.has("loss")) out.add(JsonChecks.number(n, "loss"));
+            if (n.has(key)) out.add(JsonChecks.number(n, key));
         }
         return out;
     }
 
     private static void assertSameRun(Path one, Path two, int steps, double weightTol) throws Exception {
-        List<Double> a = losses(one), b = losses(two);
+        List<Double> a = losses(one, "loss"), b = losses(two, "loss");
         assertEquals(steps, a.size());
         assertEquals(steps, b.size());
         for (int i = 0; i < steps; i++) assertEquals(a.get(i), b.get(i), 1e-6 * a.get(i), "loss of step " + (i + 1));
+        // held out: under ZeRO 3 rank 0 evaluates with each layer gathered from the shards as it comes
+        List<Double> ea = losses(one, "eval_loss"), eb = losses(two, "eval_loss");
+        assertEquals(ea.size(), eb.size(), "evaluations");
+        for (int i = 0; i < ea.size(); i++) assertEquals(ea.get(i), eb.get(i), 1e-6 * ea.get(i), "eval_loss " + (i + 1));
         try (Arena arena = Arena.ofConfined()) {
             SafeTensors x = SafeTensors.open(one.resolve("final/model.safetensors"), arena);
             SafeTensors y = SafeTensors.open(two.resolve("final/model.safetensors"), arena);
@@ -87,7 +92,7 @@ class DataParallelCommandTest {
     }
 
     @Test
-    void sftOnTwoDevicesWithZero2AndRecomputeGivesTheOneDeviceRun() throws Exception {
+    void sftOnTwoDevicesWithZero2Or3AndRecomputeGivesTheOneDeviceRun() throws Exception {
         List<String> common = List.of("sft", "--model", llama.toString(), "--data", alpaca, "--max-len", "256",
                 "--batch", "8", "--micro-batch", "2", "--max-steps", "4", "--lr", "5e-3", "--eval-every", "0",
                 "--save-every", "0", "--threads", "2", "--quiet", "--recompute");
@@ -97,10 +102,14 @@ class DataParallelCommandTest {
         r = run(common, two, "--gpus", "2", "--zero", "2");
         assertEquals(0, r.code(), r.out() + r.err());
         assertSameRun(one, two, 4, 1e-5);
+        Path three = dir.resolve("sft-2-zero3");
+        r = run(common, three, "--gpus", "2", "--zero", "3");
+        assertEquals(0, r.code(), r.out() + r.err());
+        assertSameRun(one, three, 4, 1e-5);
     }
 
     @Test
-    void rmOnTwoDevicesGivesTheOneDeviceRun() throws Exception {
+    void rmOnTwoDevicesUnderZero0And3GivesTheOneDeviceRun() throws Exception {
         List<String> common = List.of("rm", "--model", opt.toString(), "--data",
                 SharedFiles.get("data/preference_pairs_en.json").toString(), "--max-len", "48", "--max-steps", "3",
                 "--batch", "4", "--micro-batch", "2", "--lr", "1e-3", "--eval-fraction", "0.05", "--eval-every", "0",
@@ -111,14 +120,18 @@ class DataParallelCommandTest {
         r = run(common, two, "--gpus", "2");
         assertEquals(0, r.code(), r.out() + r.err());
         assertSameRun(one, two, 3, 1e-5);
+        assertTrue(!losses(one, "eval_loss").isEmpty(), "the runs evaluate");
+        Path three = dir.resolve("rm-2-zero3");
+        r = run(common, three, "--gpus", "2", "--zero", "3");
+        assertEquals(0, r.code(), r.out() + r.err());
+        assertSameRun(one, three, 3, 1e-5);
     }
 
     @Test
     void whatCannotWorkIsRefusedInOneSentenceBeforeAnythingIsWritten() {
         List<String> common = List.of("sft", "--model", llama.toString(), "--data", alpaca, "--max-steps", "1");
         String[][] cases = {
-                {"--gpus 2 --zero 3", "gpt4llm sft: --zero 3 (parameters sharded across devices) is not implemented;"
-                        + " --zero 2 shards the optimizer state and the gradients"},
+                {"--gpus 2 --zero 4", "gpt4llm sft: --zero must be 0, 1, 2 or 3, got 4"},
                 {"--nnodes 2", "gpt4llm sft: --nnodes 2 needs --rendezvous HOST:PORT (node 0's address), or MASTER_ADDR"
                         + " and MASTER_PORT"},
                 {"--nnodes 2 --node-rank 1 --rendezvous localhost:29500", "gpt4llm sft: --nnodes 2 needs --backend cuda"
@@ -128,6 +141,9 @@ class DataParallelCommandTest {
                 {"--gpus 2 --offload-optimizer", "gpt4llm sft: --offload-optimizer does not work with --gpus or --nnodes"
                         + " above 1 (the optimizers of several devices update on them): leave out --offload-optimizer, or"
                         + " train on one device"},
+                {"--gpus 2 --zero 3 --offload-optimizer", "gpt4llm sft: --offload-optimizer does not work with --gpus or"
+                        + " --nnodes above 1 (the optimizers of several devices update on them): leave out"
+                        + " --offload-optimizer, or train on one device"},
         };
         for (String[] c : cases) {
             Path out = dir.resolve("refused-" + c[0].replace(' ', '_'));

@@ -50,15 +50,16 @@ public final class DecoderModel implements AutoCloseable, DecodeModel {
     private final Backend backend;
     private final ModelConfig cfg;
     private final boolean withHead;
+    /** Owns the parameters' memory, until {@link #adoptWeights} hands it over to a store of their own. */
     private final Arena paramArena = Arena.ofShared();
     private final Map<String, Tensor> params = new LinkedHashMap<>();
     /** Only the parameters that train have a gradient buffer (none while the model only runs forward). */
     private final Gradients gradients;
     private final List<Layer> layers = new ArrayList<>();
-    private final Tensor embed, posTable, lmHead;
+    private Tensor embed, posTable, lmHead;
     /** The parameter whose gradient the LM head's accumulates into (the embeddings when tied), or null. */
     private final String lmHeadName;
-    private final Norm finalNorm;
+    private Norm finalNorm;
     private Activations act;
     /** Counts the reallocations of the buffers a training step's work reads (a captured step must not outlive them). */
     private long bufferGeneration;
@@ -79,6 +80,8 @@ public final class DecoderModel implements AutoCloseable, DecodeModel {
     /** Keep only each layer's input in the forward and recompute the layer in the backward. */
     private boolean recompute;
     private java.util.function.IntConsumer gradientsDone; // see onGradientsDone; null: nobody listens
+    /** Where the weights are gathered before use and given back after (sharded over devices), or null. */
+    private LayerHooks hooks;
 
     /** A norm's weight (and bias, LayerNorm only; null for RMSNorm); {@code name} is its module's. */
     private record Norm(String name, Tensor w, Tensor b) {}
@@ -97,12 +100,19 @@ public final class DecoderModel implements AutoCloseable, DecodeModel {
         shapes.forEach((name, shape) -> params.put(name, backend.allocate(paramArena, MemoryCategory.WEIGHTS, backend.weightType(), shape)));
         gradients = new Gradients(backend, shapes);
         String d = cfg.decoderPrefix();
+        // tied embeddings: the head is the embedding matrix, and both gradients land in one tensor
+        lmHeadName = !withHead ? null : cfg.tieWordEmbeddings() ? d + "embed_tokens.weight" : "lm_head.weight";
+        bindWeights();
+    }
+
+    /** Points the fields the passes read at the tensors of {@link #params}. */
+    private void bindWeights() {
+        String d = cfg.decoderPrefix();
         embed = params.get(d + "embed_tokens.weight");
         posTable = params.get(d + "embed_positions.weight");
         finalNorm = norm(cfg.finalNormName());
-        // tied embeddings: the head is the embedding matrix, and both gradients land in one tensor
-        lmHeadName = !withHead ? null : cfg.tieWordEmbeddings() ? d + "embed_tokens.weight" : "lm_head.weight";
         lmHead = !withHead ? null : params.get(lmHeadName);
+        layers.clear();
         int targets = cfg.linearTargets().size();
         for (int l = 0; l < cfg.numLayers(); l++) {
             List<Linear> mlp = new ArrayList<>();
@@ -123,9 +133,7 @@ public final class DecoderModel implements AutoCloseable, DecodeModel {
     }
 
     /** HF tensor names and shapes of a causal LM with this configuration, in checkpoint order. */
-    public static Map<String, long[]> parameterShapes(ModelConfig c) {
-        return DecoderLayout.parameterShapes(c, true);
-    }
+    public static Map<String, long[]> parameterShapes(ModelConfig c) { return DecoderLayout.parameterShapes(c, true); }
 
     /** A model with the zero weights allocation leaves, nothing uploaded: what {@code gpt4llm plan} builds to size a run. */
     public static DecoderModel zeros(Backend backend, ModelConfig cfg) {
@@ -150,10 +158,7 @@ public final class DecoderModel implements AutoCloseable, DecodeModel {
         return create(backend, cfg, weights, true, "the given weights", name -> "the given weights");
     }
 
-    /**
-     * A model without its LM head (the backbone of a reward model), holding a copy of the decoder's
-     * tensors in {@code weights}; other tensors there (an {@code lm_head}, a value head) are ignored.
-     */
+    /** A model without its LM head (a reward model's backbone) holding a copy of the decoder's tensors in {@code weights}, ignoring others. */
     public static DecoderModel createHeadless(Backend backend, ModelConfig cfg, Map<String, Tensor> weights, String source) {
         return create(backend, cfg, weights, false, source, name -> source);
     }
@@ -168,16 +173,7 @@ public final class DecoderModel implements AutoCloseable, DecodeModel {
                                String source, java.util.function.UnaryOperator<String> fileOf) {
         DecoderModel m = new DecoderModel(backend, cfg, withHead);
         try {
-            for (var e : m.params.entrySet()) {
-                Tensor w = weights.get(e.getKey());
-                if (w == null) throw new IllegalArgumentException(source + ": tensor " + e.getKey() + " is missing");
-                if (!java.util.Arrays.equals(w.shape(), e.getValue().shape())) {
-                    throw new IllegalArgumentException(source + ": tensor " + e.getKey() + " has shape "
-                            + java.util.Arrays.toString(w.shape()) + " but the config needs "
-                            + java.util.Arrays.toString(e.getValue().shape()));
-                }
-                FiniteWeights.upload(backend, e.getValue(), w, e.getKey(), () -> fileOf.apply(e.getKey()));
-            }
+            FiniteWeights.uploadAll(backend, m.params, weights, source, fileOf);
         } catch (RuntimeException bad) {
             m.close();
             throw bad;
@@ -200,11 +196,26 @@ public final class DecoderModel implements AutoCloseable, DecodeModel {
     public void save(Path dir) throws IOException {
         Files.createDirectories(dir);
         try (Arena host = Arena.ofConfined()) {
-            Map<String, Tensor> onHost = new LinkedHashMap<>();
-            params.forEach((name, p) -> onHost.put(name, backend.toHost(p, host)));
-            Checkpoint.save(dir, onHost, MAX_SHARD_BYTES);
+            Checkpoint.save(dir, weightsOnHost(host), MAX_SHARD_BYTES);
         }
         cfg.write(dir.resolve("config.json"), backend.weightType());
+    }
+
+    /** Copies of the weights in {@code host}, by name; sharded, each layer is gathered for its copy and given back. */
+    public Map<String, Tensor> weightsOnHost(Arena host) {
+        return LayerHooks.copyToHost(hooks, backend, params, host);
+    }
+
+    /**
+     * Hands the weights' memory over to {@code store} (each parameter's name, shape and type, valid only
+     * while {@code hooks} has gathered it) and releases the model's own; weights sharded over devices live so.
+     */
+    public void adoptWeights(Map<String, Tensor> store, LayerHooks hooks) {
+        params.replaceAll((name, p) -> LayerHooks.sameAs(p, store.get(name), name));
+        bindWeights();
+        paramArena.close(); // from now on it owns nothing
+        this.hooks = hooks;
+        bufferGeneration++;
     }
 
     public ModelConfig config() {
@@ -369,10 +380,7 @@ public final class DecoderModel implements AutoCloseable, DecodeModel {
         return act.logits.rows(0, lastBatch.size());
     }
 
-    /**
-     * Runs the network on {@code batch}, keeping what the backward needs. Returns the mean
-     * cross-entropy over the targets that are not {@link TokenBatch#IGNORE} (0 when there are none).
-     */
+    /** Runs the network on {@code batch}, keeping what the backward needs: the mean cross-entropy over its targets (0 without). */
     public float forward(TokenBatch batch) {
         requireHead();
         Tensor losses = logitsAndLosses(batch, forwardHidden(batch), null);
@@ -383,9 +391,8 @@ public final class DecoderModel implements AutoCloseable, DecodeModel {
     }
 
     /**
-     * Uploads the micro-batches of a training step, micro-batch i into input slot i (one upload each),
-     * after checking their targets and positions against the model; the buffers are sized for the
-     * largest of them. Then {@link #forward(TokenBatch, int, StepScalars)} runs slot i.
+     * Checks a training step's micro-batches against the model and uploads micro-batch i into input slot i
+     * (buffers sized for the largest); {@link #forward(TokenBatch, int, StepScalars)} then runs slot i.
      */
     public void stage(List<TokenBatch> micro) {
         int batch = 0;
@@ -401,10 +408,8 @@ public final class DecoderModel implements AutoCloseable, DecodeModel {
     }
 
     /**
-     * The forward of a training step on {@code batch}, staged in input slot {@code slot} by
-     * {@link #stage}: the sum of its target tokens' losses is added to {@code step}'s loss sum where
-     * the step's scalars live, and nothing is read back, so the step's work can be captured and
-     * replayed. LoRA dropout masks come from {@code step}'s seed; {@link #backward(StepScalars)} follows.
+     * A training step's forward of {@code batch}, staged in slot {@code slot}: its loss sum is added to {@code step}'s
+     * on the device and nothing is read back (the step can be captured); dropout masks use {@code step}'s seed.
      */
     public void forward(TokenBatch batch, int slot, StepScalars step) {
         requireHead();
@@ -424,10 +429,7 @@ public final class DecoderModel implements AutoCloseable, DecodeModel {
         return losses;
     }
 
-    /**
-     * Runs the decoder on {@code batch} up to the final norm, keeping what the backward needs, and
-     * returns the hidden states h [B*T, C] (valid until the next forward).
-     */
+    /** The decoder on {@code batch} up to the final norm, keeping what the backward needs: h [B*T, C], valid until the next forward. */
     public Tensor forwardHidden(TokenBatch batch) {
         if (cfg.learnedPositions()) BatchChecks.positions(cfg, batch);
         ensureActivations(batch.batch(), batch.size());
@@ -446,6 +448,7 @@ public final class DecoderModel implements AutoCloseable, DecodeModel {
         int n = batch.size();
         AttentionShape shape = DecoderLayout.attentionShape(cfg, batch);
         Tensor x = a.resid[0].rows(0, n);
+        if (hooks != null) hooks.gather(LayerHooks.OUTSIDE, true);
         backend.embeddingForward(x, in.tokens(), embed);
         if (posTable != null) {
             Tensor pos = a.dNorm.rows(0, n); // a backward buffer, free during the forward
@@ -454,7 +457,9 @@ public final class DecoderModel implements AutoCloseable, DecodeModel {
         }
         for (int l = 0; l < layers.size(); l++) {
             backend.rangePush("layer " + l);
+            if (hooks != null) hooks.gather(l, true);
             layerForward(l, n, shape, a.resid[l + 1].rows(0, n));
+            if (hooks != null) hooks.release(l);
             backend.rangePop();
         }
         Tensor xf = a.normF.rows(0, n);
@@ -495,14 +500,7 @@ public final class DecoderModel implements AutoCloseable, DecodeModel {
     @Override
     public KvCacheSession open(int maxBatch, int maxLength) {
         requireHead();
-        if (maxBatch < 1 || maxLength < 1) {
-            throw new IllegalArgumentException("a decode session needs maxBatch and maxLength of at least 1, got "
-                    + maxBatch + " and " + maxLength);
-        }
-        if (maxLength > cfg.maxPositionEmbeddings()) {
-            throw new IllegalArgumentException("maxLength " + maxLength + " is beyond max_position_embeddings "
-                    + cfg.maxPositionEmbeddings() + " of this " + cfg.modelType() + " model");
-        }
+        if (hooks != null) throw new IllegalStateException("a model whose weights are sharded over devices cannot decode");
         return new KvCacheSession(this, maxBatch, maxLength);
     }
 
@@ -572,13 +570,7 @@ public final class DecoderModel implements AutoCloseable, DecodeModel {
      * gradient accumulation the trainer passes 1 / (targets over all micro-batches).
      */
     public void backward(float gradScale) {
-        if (lastBatch == null || !lastHadLogits) throw new IllegalStateException("backward without a forward pass");
-        backend.rangePush("backward");
-        int n = lastBatch.size();
-        Tensor logits = act.logits.rows(0, n);
-        // d logits, in place over the logits
-        backend.crossEntropy(act.losses.rows(0, n), logits, logits, in.targets(), TokenBatch.IGNORE, gradScale);
-        backwardFromLogits();
+        backwardFromLogits(null, gradScale);
     }
 
     /**
@@ -586,24 +578,32 @@ public final class DecoderModel implements AutoCloseable, DecodeModel {
      * gradient scale is {@code step}'s, read where the step's scalars live, and nothing is read back.
      */
     public void backward(StepScalars step) {
-        if (lastBatch == null || !lastHadLogits) throw new IllegalStateException("backward without a forward pass");
-        backend.rangePush("backward");
-        int n = lastBatch.size();
-        Tensor logits = act.logits.rows(0, n);
-        backend.crossEntropy(act.losses.rows(0, n), logits, logits, in.targets(), lastBatch.targets(), TokenBatch.IGNORE,
-                step);
-        backwardFromLogits();
+        backwardFromLogits(step, 0f);
     }
 
     /** The backward of another loss, whose d loss/d logits the caller wrote over {@link #logits()} ({@link SequenceLogProbs}). */
     public void backwardFromLogitGradient() {
+        startBackward();
+        backwardFromLogitGradients();
+    }
+
+    /** d logits (in place over the logits, scaled by {@code step}'s scale or else {@code gradScale}), then the rest of the backward. */
+    private void backwardFromLogits(StepScalars step, float gradScale) {
+        startBackward();
+        int n = lastBatch.size();
+        Tensor logits = act.logits.rows(0, n), losses = act.losses.rows(0, n);
+        if (step == null) backend.crossEntropy(losses, logits, logits, in.targets(), TokenBatch.IGNORE, gradScale);
+        else backend.crossEntropy(losses, logits, logits, in.targets(), lastBatch.targets(), TokenBatch.IGNORE, step);
+        backwardFromLogitGradients();
+    }
+
+    private void startBackward() {
         if (lastBatch == null || !lastHadLogits) throw new IllegalStateException("backward without a forward pass");
         backend.rangePush("backward");
-        backwardFromLogits();
     }
 
     /** From d logits (in place over the logits) down: the LM head's gradients, then the decoder's. */
-    private void backwardFromLogits() {
+    private void backwardFromLogitGradients() {
         Activations a = act;
         int n = lastBatch.size();
         Tensor logits = a.logits.rows(0, n), xf = a.normF.rows(0, n);
@@ -644,6 +644,7 @@ public final class DecoderModel implements AutoCloseable, DecodeModel {
         normBackward(finalNorm, dres, dHidden, a.resid[layers.size()].rows(0, n), rows(a.meanF, n), a.rstdF.rows(0, n));
         for (int l = layers.size() - 1; l >= 0; l--) {
             backend.rangePush("layer " + l);
+            if (hooks != null) hooks.gather(l, false);
             // the last layer's activations are still in the shared set; d xn is free until the layer's backward
             if (a.recompute && l < layers.size() - 1) layerForward(l, n, shape, dxn);
             Layer w = layers.get(l);
@@ -677,6 +678,7 @@ public final class DecoderModel implements AutoCloseable, DecodeModel {
             linearBackward(l, w.v, dxn, dv, n1, n, true);
             normBackward(w.attnNorm, dres, dxn, a.resid[l].rows(0, n), rows(s.mean1(), n), s.rstd1().rows(0, n));
             if (gradientsDone != null) gradientsDone.accept(l);
+            if (hooks != null) hooks.release(l);
             backend.rangePop();
         }
         String d = cfg.decoderPrefix();
@@ -685,6 +687,7 @@ public final class DecoderModel implements AutoCloseable, DecodeModel {
         Tensor dPosTable = posTable == null ? null : gradients.of(d + "embed_positions.weight");
         if (dPosTable != null) backend.embeddingBackward(dPosTable, in.positionIds(), dres);
         if (gradientsDone != null) gradientsDone.accept(-1);
+        if (hooks != null) hooks.release(LayerHooks.OUTSIDE);
         lastBatch = null; // the logits now hold their gradient
     }
 
@@ -791,6 +794,6 @@ public final class DecoderModel implements AutoCloseable, DecodeModel {
         if (lora != null) lora.close();
         lora = null;
         gradients.close();
-        paramArena.close();
+        if (hooks == null) paramArena.close();
     }
 }

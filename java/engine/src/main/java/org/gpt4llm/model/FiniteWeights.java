@@ -25,6 +25,23 @@ public final class FiniteWeights {
         if (bad >= 0) throw new CheckpointException(describe(file.get(), name, host, bad));
     }
 
+    /**
+     * Every tensor of {@code dst} from the tensor of the same name in {@code weights}, checked for
+     * presence, shape and finite values; {@code fileOf} names the file a tensor came from.
+     */
+    static void uploadAll(Backend be, java.util.Map<String, Tensor> dst, java.util.Map<String, Tensor> weights,
+                          String source, java.util.function.UnaryOperator<String> fileOf) {
+        for (var e : dst.entrySet()) {
+            Tensor w = weights.get(e.getKey());
+            if (w == null) throw new IllegalArgumentException(source + ": tensor " + e.getKey() + " is missing");
+            if (!Arrays.equals(w.shape(), e.getValue().shape())) {
+                throw new IllegalArgumentException(source + ": tensor " + e.getKey() + " has shape "
+                        + Arrays.toString(w.shape()) + " but the config needs " + Arrays.toString(e.getValue().shape()));
+            }
+            upload(be, e.getValue(), w, e.getKey(), () -> fileOf.apply(e.getKey()));
+        }
+    }
+
     /** {@link #upload} into host memory: {@code dst = host} converted to dst's dtype, refused the same way. */
     public static void copyOnHost(Tensor dst, Tensor host, String name, Supplier<String> file) {
         long bad = org.gpt4llm.backend.cpu.CpuBackend.convertFinite(dst, host);

@@ -85,6 +85,14 @@ public final class KvCacheSession implements DecodeSession {
     }
 
     KvCacheSession(DecoderModel model, int maxBatch, int maxLength) {
+        if (maxBatch < 1 || maxLength < 1) {
+            throw new IllegalArgumentException("a decode session needs maxBatch and maxLength of at least 1, got "
+                    + maxBatch + " and " + maxLength);
+        }
+        if (maxLength > model.config().maxPositionEmbeddings()) {
+            throw new IllegalArgumentException("maxLength " + maxLength + " is beyond max_position_embeddings "
+                    + model.config().maxPositionEmbeddings() + " of this " + model.config().modelType() + " model");
+        }
         this.model = model;
         this.cfg = model.config();
         this.backend = model.backend();

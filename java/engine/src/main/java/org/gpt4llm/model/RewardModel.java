@@ -47,7 +47,6 @@ public final class RewardModel implements AutoCloseable {
     private final Backend backend;
     private final Arena arena = Arena.ofShared();
     private final Tensor head, dHead;
-    private final Map<String, Tensor> params = new LinkedHashMap<>();
     private final int padTokenId;
     private Arena bufferArena;
     private long bufferRows;
@@ -63,8 +62,6 @@ public final class RewardModel implements AutoCloseable {
         head = backend.allocate(arena, MemoryCategory.WEIGHTS, backend.weightType(), 1, c);
         dHead = backend.allocate(arena, MemoryCategory.GRADIENTS, DType.F32, 1, c);
         backend.zero(dHead);
-        params.putAll(backbone.parameters());
-        params.put(HEAD, head);
     }
 
     /**
@@ -202,7 +199,10 @@ public final class RewardModel implements AutoCloseable {
 
     /** Every weight by its saved name: the backbone's, then {@link #HEAD}. */
     public Map<String, Tensor> parameters() {
-        return Collections.unmodifiableMap(params);
+        // read from the backbone each time: a backbone sharded over devices hands its weights over to a store of their own
+        Map<String, Tensor> out = new LinkedHashMap<>(backbone.parameters());
+        out.put(HEAD, head);
+        return Collections.unmodifiableMap(out);
     }
 
     /** What trains: the backbone's weights (or with LoRA its adapters), then {@link #HEAD}. */
@@ -306,8 +306,8 @@ public final class RewardModel implements AutoCloseable {
     public void save(Path dir) throws IOException {
         Files.createDirectories(dir);
         try (Arena host = Arena.ofConfined()) {
-            Map<String, Tensor> onHost = new LinkedHashMap<>();
-            params.forEach((name, p) -> onHost.put(name, backend.toHost(p, host)));
+            Map<String, Tensor> onHost = new LinkedHashMap<>(backbone.weightsOnHost(host));
+            onHost.put(HEAD, backend.toHost(head, host));
             Checkpoint.save(dir, onHost, DecoderModel.MAX_SHARD_BYTES);
         }
         AtomicFiles.writeJson(dir.resolve("config.json"), configJson());

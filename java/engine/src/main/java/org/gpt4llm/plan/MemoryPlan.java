@@ -51,7 +51,6 @@ public record MemoryPlan(PlanRequest request, Footprint footprint) {
         o.put("offload_optimizer", r.offloadOptimizer());
         o.put("gpus", r.gpus());
         o.put("zero", r.zero());
-        o.put("runnable", r.zero() < 3);  // ZeRO 3 is planned ahead of the runtime
         o.put("device_bytes", deviceBytes());
         o.put("host_bytes", hostBytes());
         ObjectNode device = o.putObject("device"), host = o.putObject("host");

@@ -12,6 +12,7 @@ import org.gpt4llm.model.TokenBatch;
 import org.gpt4llm.optim.AdamWOptimizer;
 import org.gpt4llm.tensor.Tensor;
 import org.gpt4llm.train.parallel.DataParallel;
+import org.gpt4llm.train.parallel.LayerShards;
 import org.gpt4llm.train.parallel.RankMemory;
 
 /**
@@ -29,8 +30,10 @@ import org.gpt4llm.train.parallel.RankMemory;
  *
  * <p>With several devices the plan is one rank's: its replica, its optimizer (whole under ZeRO 0,
  * its shard of the master weights and moments from ZeRO 1) and its collectives' buckets, allocated
- * through {@link RankMemory} as the runtime's ranks are. ZeRO 3, which the runtime does not run yet,
- * is ZeRO 2 with the weights and the gradients cut to {@link RankMemory#zero3BytesPerDevice}.
+ * through {@link RankMemory} as the runtime's ranks are. Under ZeRO 3 the rank's {@link LayerShards} are
+ * built as the runtime builds them: its shard of each layer's weights (and of their fp32 gradients, masters
+ * and moments), the pool of two whole layers and the whole weights outside the layers, and the gradients
+ * streamed through two layers' buffers.
  */
 public final class MemoryPlanner {
     private MemoryPlanner() {}
@@ -44,20 +47,18 @@ public final class MemoryPlanner {
             // as Trainer.optimizer and StepRunner set up an offloaded run (nothing to offload where memory is the host's)
             boolean offload = r.offloadOptimizer() && !be.memoryIsHost();
             model.streamGradients(offload);
+            boolean zero3 = r.parallel() && r.zero() == 3;
             try (Arena rankBuffers = Arena.ofConfined();
-                 AdamWOptimizer opt = optimizer(be, model, r, offload);
+                 LayerShards shards = zero3 ? new LayerShards(be, model, null, 0, r.gpus(), DataParallel.DEFAULT_BUCKET) : null;
+                 AdamWOptimizer opt = optimizer(be, model, r, offload, shards);
                  StepScalars scalars = be.stepScalars()) {
                 if (offload) opt.collectByLayer(true);
                 if (r.parallel()) {
-                    // as RankWorker sets up a rank (its step scalars are those above); ZeRO 3 plans ZeRO 2's buckets
-                    RankMemory.allocateBuffers(be, rankBuffers, model.trainableParameters(), r.gpus(),
-                            Math.min(r.zero(), 2), DataParallel.DEFAULT_BUCKET);
+                    // as RankWorker sets up a rank (its step scalars are those above)
+                    RankMemory.allocateBuffers(be, rankBuffers, model.trainableParameters(), r.gpus(), r.zero(),
+                            DataParallel.DEFAULT_BUCKET);
                 }
                 Footprint f = be.memory().live().plusDevice(MemoryCategory.WORKSPACE, loraWorkspace(be, model, r));
-                if (r.zero() == 3 && r.parallel()) {
-                    f = f.plusDevice(MemoryCategory.WEIGHTS, zero3Saving(model.parameters(), r.gpus()))
-                            .plusDevice(MemoryCategory.GRADIENTS, zero3Saving(model.trainableGradients(), r.gpus()));
-                }
                 return new MemoryPlan(r, f);
             }
         }
@@ -68,23 +69,18 @@ public final class MemoryPlanner {
      * whole one) over every trainable tensor; from ZeRO 1, rank 0's shard (the largest: the last is the one
      * padded), through the constructor {@link RankMemory} gives the runtime's ranks.
      */
-    private static AdamWOptimizer optimizer(Backend be, DecoderModel model, PlanRequest r, boolean offload) {
+    private static AdamWOptimizer optimizer(Backend be, DecoderModel model, PlanRequest r, boolean offload,
+                                            LayerShards shards) {
+        if (shards != null) {
+            return RankMemory.zero3Optimizer(be, shards, model.trainableParameters(), model.trainableGradients(),
+                    Backend.AdamW.DEFAULT, name -> true);
+        }
         if (!r.parallel() || r.zero() == 0) {
             return new AdamWOptimizer(be, model.trainableParameters(), model.trainableGradients(),
                     Backend.AdamW.DEFAULT, name -> true, offload);
         }
         return RankMemory.shardOptimizer(be, model.trainableParameters(), model.trainableGradients(), r.gpus(), 0,
                 Backend.AdamW.DEFAULT, name -> true);
-    }
-
-    /**
-     * What ZeRO 3 changes in a device's bytes of {@code tensors} (a negative number): its share of them
-     * ({@link RankMemory#zero3BytesPerDevice}) less all of them.
-     */
-    private static long zero3Saving(Map<String, Tensor> tensors, int gpus) {
-        long whole = 0;
-        for (Tensor t : tensors.values()) whole += t.numel() * t.dtype().bytes();
-        return RankMemory.zero3BytesPerDevice(tensors, gpus) - whole;
     }
 
     /** The scratch the backend keeps for the LoRA kernels: the largest adapter's need. */

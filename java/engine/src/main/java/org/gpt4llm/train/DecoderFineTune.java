@@ -25,6 +25,11 @@ abstract class DecoderFineTune implements TrainableModel<TokenBatch> {
     }
 
     @Override
+    public DecoderModel decoder() {
+        return model;
+    }
+
+    @Override
     public Backend backend() {
         return model.backend();
     }

@@ -91,6 +91,11 @@ public final class RewardTraining implements TrainableModel<RewardBatch> {
     }
 
     @Override
+    public org.gpt4llm.model.DecoderModel decoder() {
+        return rm.backbone();
+    }
+
+    @Override
     public Map<String, Tensor> trainableParameters() {
         return rm.trainableParameters();
     }

@@ -32,6 +32,20 @@ public interface StepEngine<B extends Batch> extends AutoCloseable {
      */
     default void restoreOptimizerState(HostOptimizerState state) {}
 
+    /** What reads the trainer's model whole: a checkpoint's save, an evaluation. */
+    interface WholeModelWork<T> {
+        T run() throws java.io.IOException;
+    }
+
+    /**
+     * Runs {@code work} where the trainer's model can be read whole: where its weights are sharded over
+     * devices (ZeRO 3), they are gathered group by group as it reads them, the other devices taking part
+     * meanwhile. At once by default.
+     */
+    default <T> T withWholeModel(WholeModelWork<T> work) throws java.io.IOException {
+        return work.run();
+    }
+
     /** Whether the engine keeps the optimizer state itself ({@link #gatherOptimizerState} is not empty). */
     default boolean shardsOptimizer() {
         return false;

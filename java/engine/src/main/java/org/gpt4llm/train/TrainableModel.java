@@ -52,6 +52,14 @@ public interface TrainableModel<B extends Batch> {
         return false;
     }
 
+    /**
+     * The decoder whose layers run this model's forward and backward, for what works on them one by one
+     * (ZeRO 3 shards its weights by layer); null for a model without one.
+     */
+    default org.gpt4llm.model.DecoderModel decoder() {
+        return null;
+    }
+
     /** Uploads the micro-batches of a step before its work is queued: micro-batch i is what slot i runs. */
     default void stage(List<B> micro) {}
 

@@ -149,7 +149,7 @@ public final class Trainer<B extends Batch> {
                 }
                 if (eval != null && cfg.evalOnStart() && start == 0) {
                     // the untrained model's held-out metrics, as step 0: what training is measured against
-                    firstEval = lastEval = evaluate(0);
+                    firstEval = lastEval = runner.withWholeModel(() -> evaluate(0));
                     ObjectNode line = TrainConfig.JSON.createObjectNode();
                     line.put("step", 0);
                     firstEval.forEach(line::put);
@@ -173,7 +173,8 @@ public final class Trainer<B extends Batch> {
                         Double evalLoss = null;
                         Map<String, Double> evalMetrics = Map.of();
                         if (eval != null && ((cfg.evalEvery() > 0 && done % cfg.evalEvery() == 0) || done == total)) {
-                            evalMetrics = evaluate(done);
+                            int after = done;
+                            evalMetrics = runner.withWholeModel(() -> evaluate(after));
                             evalLoss = evalMetrics.get("eval_loss");
                             if (firstEval == null) firstEval = evalMetrics;
                             lastEval = evalMetrics;
@@ -196,9 +197,10 @@ public final class Trainer<B extends Batch> {
                             be.rangePush("checkpoint");
                             try {
                                 try (java.lang.foreign.Arena host = java.lang.foreign.Arena.ofShared()) {
-                                    lastGood = store.save("checkpoint-" + done, model, opt,
-                                            runner.gatherOptimizerState(host).orElse(null),
-                                            state(done, order, metrics.lines(), total));
+                                    HostOptimizerState gathered = runner.gatherOptimizerState(host).orElse(null);
+                                    TrainerState saved = state(done, order, metrics.lines(), total);
+                                    lastGood = runner.withWholeModel(() -> store.save("checkpoint-" + saved.step(), model, opt,
+                                            gathered, saved));
                                 }
                             } finally {
                                 be.rangePop();
@@ -213,7 +215,8 @@ public final class Trainer<B extends Batch> {
                 be.rangePush("checkpoint");
                 Path finalDir;
                 try {
-                    finalDir = store.save("final", model, null, state(total, order, metrics.lines(), total));
+                    TrainerState last = state(total, order, metrics.lines(), total);
+                    finalDir = runner.withWholeModel(() -> store.save("final", model, null, last));
                 } finally {
                     be.rangePop();
                 }

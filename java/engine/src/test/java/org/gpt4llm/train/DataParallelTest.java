@@ -32,7 +32,8 @@ import org.junit.jupiter.params.provider.CsvSource;
 /**
  * Data parallelism against one device: N replicas reading the same global batch give the one-device
  * run's losses and final weights, for every ZeRO stage, with one micro-batch per device and with
- * gradient accumulation.
+ * gradient accumulation. The final weights are those each run wrote to {@code final/} (under ZeRO 3
+ * gathered layer by layer from the ranks' shards).
  */
 class DataParallelTest {
     private static final PrintStream SILENT = new PrintStream(OutputStream.nullOutputStream());
@@ -43,6 +44,10 @@ class DataParallelTest {
 
     /** Elements each collective moves at most. */
     private long bucket = DataParallel.DEFAULT_BUCKET;
+    /** Whether the runs' models keep only each layer's input and recompute the layer in the backward. */
+    private boolean recompute;
+    /** Whether rank 0's saves fail as on a full disk, once they have written the weights. */
+    private boolean fullDisk;
 
     private static Backend open(String kind) {
         return kind.equals("cpu") ? new CpuBackend(1) : new CudaBackend(new EmuDevice(1));
@@ -82,18 +87,20 @@ class DataParallelTest {
             for (int r = 0; r < Math.max(1, gpus); r++) {
                 bes.add(open(kind));
                 models.add(org.gpt4llm.model.DecoderModel.initRandom(bes.get(r), Synthetic.TINY, seed));
+                models.get(r).setRecompute(recompute);
                 replicas.add(DeviceSteps.trainable(models.get(r), what, seed));
-                trained.add(r == failingRank ? new Synthetic.Faulty(replicas.get(r), failAt, false) : replicas.get(r));
+                trained.add(r == failingRank ? new Synthetic.Faulty(replicas.get(r), failAt, false)
+                        : r == 0 && fullDisk ? Synthetic.Faulty.fullDisk(replicas.get(r)) : replicas.get(r));
             }
             Trainer<TokenBatch> t = new Trainer<>(cfg, trained.get(0), Synthetic.counting(64, 1), null, true, SILENT);
             if (gpus > 0) t.withSteps(DataParallel.inProcess(trained, zero, Duration.ofSeconds(60), bucket));
             t.run();
-            Map<String, float[]> w = new LinkedHashMap<>();
-            replicas.get(0).trainableParameters().forEach((k, v) -> w.put(k, bes.get(0).download(v)));
-            // every replica ends with rank 0's weights
-            for (int r = 1; r < replicas.size(); r++) {
+            Map<String, float[]> w = finalWeights(dir.resolve("final"));
+            // every replica ends with rank 0's weights (under ZeRO 3 each holds its shard only)
+            for (int r = 1; r < replicas.size() && zero < 3; r++) {
                 for (var e : replicas.get(r).trainableParameters().entrySet()) {
-                    assertTrue(java.util.Arrays.equals(w.get(e.getKey()), bes.get(r).download(e.getValue())),
+                    float[] rank0 = bes.get(0).download(replicas.get(0).trainableParameters().get(e.getKey()));
+                    assertTrue(java.util.Arrays.equals(rank0, bes.get(r).download(e.getValue())),
                             "rank " + r + "'s " + e.getKey() + " differs from rank 0's");
                 }
             }
@@ -107,6 +114,19 @@ class DataParallelTest {
             for (var m : models) m.close();
             for (Backend be : bes) be.close();
         }
+    }
+
+    /** The tensors of a saved folder, a model's or an adapter's, as floats by name. */
+    private static Map<String, float[]> finalWeights(Path dir) throws IOException {
+        Map<String, float[]> w = new LinkedHashMap<>();
+        try (java.lang.foreign.Arena a = java.lang.foreign.Arena.ofConfined()) {
+            Path adapter = dir.resolve("adapter_model.safetensors");
+            Map<String, org.gpt4llm.tensor.Tensor> saved = Files.exists(adapter)
+                    ? org.gpt4llm.io.SafeTensors.open(adapter, a).tensors() : org.gpt4llm.io.Checkpoint.load(dir, a);
+            saved.forEach((k, v) -> w.put(k, v.toFloatArray()));
+        }
+        assertTrue(!w.isEmpty(), dir + " holds no weights");
+        return w;
     }
 
     private static void assertClose(Run want, Run got, double lossTol, double normTol, double weightTol, String what) {
@@ -146,7 +166,8 @@ class DataParallelTest {
             "cpu, 2, 0, 4", "cpu, 2, 1, 4", "cpu, 2, 2, 4",
             "cpu, 2, 0, 2", "cpu, 2, 1, 2", "cpu, 2, 2, 2",
             "cpu, 4, 0, 2", "cpu, 4, 2, 2",
-            "cuda-emu, 2, 0, 4", "cuda-emu, 2, 1, 2", "cuda-emu, 2, 2, 2", "cuda-emu, 4, 2, 2"})
+            "cuda-emu, 2, 0, 4", "cuda-emu, 2, 1, 2", "cuda-emu, 2, 2, 2", "cuda-emu, 4, 2, 2",
+            "cpu, 2, 3, 4", "cpu, 2, 3, 2", "cpu, 4, 3, 2", "cuda-emu, 2, 3, 4", "cuda-emu, 4, 3, 2"})
     void dataParallelRunsGiveTheOneDeviceRunsLossesAndWeights(String kind, int gpus, int zero, int microBatch)
             throws IOException {
         long seed = TestSeeds.next();
@@ -157,7 +178,7 @@ class DataParallelTest {
     }
 
     @ParameterizedTest(name = "LoRA with dropout, {0}, ZeRO {1}")
-    @CsvSource({"cpu, 2", "cuda-emu, 1"})
+    @CsvSource({"cpu, 2", "cuda-emu, 1", "cpu, 3", "cuda-emu, 3"})
     void loraAdaptersTrainDataParallelAsOnOneDevice(String kind, int zero) throws IOException {
         long seed = TestSeeds.next();
         Run one = run(kind, "lora", 0, 0, config(kind + "-lora-1", 2), seed, -1, -1);
@@ -168,8 +189,19 @@ class DataParallelTest {
         assertClose(one, many, bf16 ? 5e-4 : 1e-6, bf16 ? 2e-3 : 1e-4, bf16 ? 8e-3 : 2e-4, "LoRA on " + kind);
     }
 
+    /** ZeRO 3 gathers each layer again before its recomputed forward: the same losses and weights as one device. */
+    @ParameterizedTest(name = "{0}")
+    @CsvSource({"full", "lora"})
+    void zero3WithRecomputeGivesTheOneDeviceRun(String what) throws IOException {
+        long seed = TestSeeds.next();
+        recompute = true;
+        Run one = run("cpu", what, 0, 0, config("recompute-1-" + what, 2), seed, -1, -1);
+        Run many = run("cpu", what, 2, 3, config("recompute-2-" + what, 2), seed, -1, -1);
+        assertClose(one, many, 1e-6, 1e-4, what.equals("lora") ? 2e-4 : 1e-5, "ZeRO 3 with --recompute, " + what);
+    }
+
     @ParameterizedTest(name = "ZeRO {0}")
-    @CsvSource({"0", "1", "2"})
+    @CsvSource({"0", "1", "2", "3"})
     void bucketsSmallerThanTheWholeRangeGiveTheSameBits(int zero) throws IOException {
         long seed = TestSeeds.next();
         Run whole = run("cpu", 3, zero, 2, seed);
@@ -304,9 +336,61 @@ class DataParallelTest {
     }
 
     @Test
-    void zeroThreeIsRefusedInOneSentence() {
-        assertEquals("--zero 3 (parameters sharded across devices) is not implemented; --zero 2 shards the optimizer"
-                + " state and the gradients", assertThrows(IllegalArgumentException.class,
-                () -> DataParallel.requireStage(3)).getMessage());
+    void aZeroStageAboveThreeIsRefusedInOneSentence() {
+        DataParallel.requireStage(3);
+        assertEquals("--zero must be 0, 1, 2 or 3, got 4", assertThrows(IllegalArgumentException.class,
+                () -> DataParallel.requireStage(4)).getMessage());
+    }
+
+    /**
+     * ZeRO 3 on 4 devices, rank 2 killed in step 5: the run ends at once naming it, checkpoint-3 (each
+     * layer gathered from the 4 shards) is complete, and it resumes on 2 devices under ZeRO 3, and under
+     * ZeRO 2, with the one-device run's losses and weights.
+     */
+    @Test
+    void aZero3RunSavedOnFourDevicesThatDiesResumesOnTwoUnderZero3AndZero2() throws IOException {
+        long seed = TestSeeds.next();
+        TrainConfig.Builder b = Synthetic.builder(tmp.resolve("one")).microBatch(2).maxSteps(STEPS).evalEvery(0)
+                .saveEvery(3).keep(0);
+        Run one = run("cpu", 0, 0, b.build().validate(), seed, -1, -1);
+        TrainConfig killed = b.out(tmp.resolve("zero3").toString()).build().validate();
+        long t0 = System.nanoTime();
+        CommunicatorException e = assertThrows(CommunicatorException.class, () -> run("cpu", 4, 3, killed, seed, 2, 5));
+        assertEquals("rank 2 failed in step 5: IllegalStateException: killed at step 5", e.getMessage());
+        assertTrue(System.nanoTime() - t0 < 30_000_000_000L, "the run ended at once");
+        assertTrue(!Files.exists(tmp.resolve("zero3/final")));
+        Map<String, float[]> saved = finalWeights(tmp.resolve("zero3/checkpoint-3"));
+        Map<String, float[]> want = finalWeights(tmp.resolve("one/checkpoint-3"));
+        assertEquals(want.keySet(), saved.keySet());
+        copyTree(tmp.resolve("zero3"), tmp.resolve("zero3-into-2"));
+        Run resumed = run("cpu", 2, 3, b.resume(true).build().validate(), seed + 1, -1, -1);
+        assertClose(one, resumed, 1e-6, 1e-4, 1e-5, "ZeRO 3 on 4 devices, killed in step 5, resumed with ZeRO 3 on 2");
+        Run intoZero2 = run("cpu", 2, 2, b.out(tmp.resolve("zero3-into-2").toString()).build().validate(), seed + 1, -1, -1);
+        assertClose(one, intoZero2, 1e-6, 1e-4, 1e-5, "ZeRO 3 on 4 devices, killed in step 5, resumed with ZeRO 2 on 2");
+    }
+
+    /**
+     * A save that fails under ZeRO 3 (rank 0 writes the weights as the others serve the gathers, then the
+     * disk is full) ends the run with the save's own error, not a rank's, and leaves no checkpoint behind.
+     */
+    @Test
+    void aZero3SaveThatFailsEndsTheRunWithItsOwnErrorAndLeavesNoCheckpoint() {
+        long seed = TestSeeds.next();
+        fullDisk = true;
+        TrainConfig cfg = Synthetic.builder(tmp.resolve("full-disk")).microBatch(2).maxSteps(STEPS).evalEvery(0)
+                .saveEvery(3).keep(0).build().validate();
+        IOException e = assertThrows(IOException.class, () -> run("cpu", 2, 3, cfg, seed, -1, -1));
+        assertTrue(e.getMessage().endsWith("No space left on device"), e.getMessage());
+        assertTrue(!Files.exists(tmp.resolve("full-disk/checkpoint-3")), "no checkpoint-3");
+    }
+
+    private static void copyTree(Path from, Path to) throws IOException {
+        try (var paths = Files.walk(from)) {
+            for (Path p : paths.toList()) {
+                Path dst = to.resolve(from.relativize(p).toString());
+                if (Files.isDirectory(p)) Files.createDirectories(dst);
+                else Files.copy(p, dst);
+            }
+        }
     }
 }

@@ -30,13 +30,16 @@ import org.junit.jupiter.params.provider.MethodSource;
 
 /**
  * Planned against measured on several devices: data-parallel steps of the tiny LLaMA on two
- * emulated devices (cpu and cuda-emu; ZeRO 0, 1 and 2; full fine-tuning and LoRA) peak, on the
+ * emulated devices (cpu and cuda-emu; ZeRO 0, 1, 2 and 3; full fine-tuning and LoRA; and ZeRO 3 on a
+ * four-layer variant, whose pool of two whole layers holds half of them) peak, on the
  * device that peaks highest, within 10% of what {@code gpt4llm plan --gpus 2 --zero S} says for one
  * device, and what lives through a step on rank 0 (weights, gradients, its shard of the master
  * weights and moments, saved activations, logits) is exactly the plan's.
  */
 class PlannedParallelMemoryTest {
     private static final LlamaConfig TINY = LlamaConfig.preset("tiny", 512);
+    /** Four layers, so that ZeRO 3's pool of two whole layers is smaller than the layers. */
+    private static final LlamaConfig DEEP = TINY.toBuilder().numLayers(4).build();
     private static final int GPUS = 2, ROWS = 4, TOKENS = 64, STEPS = 2;
     private static final double TOLERANCE = 0.10;
     private static final LoraConfig LORA = new LoraConfig(8, 16f, 0.1f, LoraConfig.LLAMA_TARGETS);
@@ -46,10 +49,11 @@ class PlannedParallelMemoryTest {
     static Stream<Arguments> grid() {
         List<Arguments> cells = new ArrayList<>();
         for (String backend : List.of("cpu", "cuda-emu")) {
-            for (int zero = 0; zero <= 2; zero++) {
+            for (int zero = 0; zero <= 3; zero++) {
                 for (String mode : List.of("full", "lora")) cells.add(Arguments.of(backend, zero, mode));
             }
         }
+        cells.add(Arguments.of("cpu", 3, "deep"));
         return cells.stream();
     }
 
@@ -62,7 +66,8 @@ class PlannedParallelMemoryTest {
     void eachDevicePeaksWhereThePerDevicePlanSays(String backend, int zero, String mode) {
         long seed = TestSeeds.next();
         LoraConfig lora = mode.equals("lora") ? LORA : null;
-        MemoryPlan plan = MemoryPlanner.plan(new PlanRequest(TINY, backend, TOKENS, ROWS, lora, false, false, GPUS, zero));
+        LlamaConfig model = mode.equals("deep") ? DEEP : TINY;
+        MemoryPlan plan = MemoryPlanner.plan(new PlanRequest(model, backend, TOKENS, ROWS, lora, false, false, GPUS, zero));
         List<Backend> bes = new ArrayList<>();
         List<DecoderModel> models = new ArrayList<>();
         List<TrainableModel<TokenBatch>> replicas = new ArrayList<>();
@@ -72,7 +77,7 @@ class PlannedParallelMemoryTest {
             for (int r = 0; r < GPUS; r++) {
                 Backend be = open(backend);
                 bes.add(be);
-                DecoderModel m = DecoderModel.initRandom(be, TINY, seed);
+                DecoderModel m = DecoderModel.initRandom(be, model, seed);
                 models.add(m);
                 if (lora != null) m.enableLora(lora, seed + 1);
                 replicas.add(lora == null ? new FullFineTune(m, null) : new LoraFineTune(m, null));
@@ -102,10 +107,26 @@ class PlannedParallelMemoryTest {
         System.out.println(ctx);
         assertTrue(Math.abs(peak - plan.deviceBytes()) <= TOLERANCE * plan.deviceBytes(), ctx);
         for (MemoryCategory c : LASTING) assertEquals(plan.footprint().device(c), lasting.device(c), c.key() + ": " + ctx);
-        if (zero >= 1) {
-            MemoryPlan one = MemoryPlanner.plan(new PlanRequest(TINY, backend, TOKENS, ROWS, lora, false, false));
-            assertEquals(Math.ceilDiv(one.footprint().device(MemoryCategory.MOMENTS), GPUS),
-                    plan.footprint().device(MemoryCategory.MOMENTS), GPUS * 8, "the moments halved: " + ctx);
+        MemoryPlan one = MemoryPlanner.plan(new PlanRequest(model, backend, TOKENS, ROWS, lora, false, false));
+        long oneMoments = one.footprint().device(MemoryCategory.MOMENTS);
+        if (zero == 3 && lora != null) {
+            // ZeRO 3 with LoRA keeps the adapters (and their moments) whole on every device
+            assertEquals(oneMoments, plan.footprint().device(MemoryCategory.MOMENTS), "the adapters' moments whole: " + ctx);
+        } else if (zero >= 1) {
+            assertEquals(Math.ceilDiv(oneMoments, GPUS), plan.footprint().device(MemoryCategory.MOMENTS), GPUS * 8,
+                    "the moments halved: " + ctx);
+        }
+        if (zero == 3) {
+            // its half of each group of the base weights, plus the pool: two whole layers and the weights
+            // outside the layers whole; LoRA's adapters whole besides
+            long base = MemoryPlanner.plan(new PlanRequest(model, backend, TOKENS, ROWS, null, false, false))
+                    .footprint().device(MemoryCategory.WEIGHTS);
+            long layer = DecoderModel.parameterShapes(model).entrySet().stream()
+                    .filter(e -> org.gpt4llm.model.DecoderLayout.layerOf(e.getKey()) == 0)
+                    .mapToLong(e -> org.gpt4llm.tensor.Tensor.numel(e.getValue())).sum() * (backend.equals("cpu") ? 4 : 2);
+            long pool = base - (model.numLayers() - 2) * layer;
+            long ones = one.footprint().device(MemoryCategory.WEIGHTS), here = plan.footprint().device(MemoryCategory.WEIGHTS);
+            assertEquals(ones - base + base / 2 + pool, here, "the base weights' shards and the pool: " + ctx);
         }
     }
 

@@ -102,6 +102,11 @@ final class Synthetic {
         }
 
         @Override
+        public org.gpt4llm.model.DecoderModel decoder() {
+            return inner.decoder();
+        }
+
+        @Override
         public Map<String, Tensor> trainableParameters() {
             return inner.trainableParameters();
         }

@@ -40,13 +40,18 @@ import org.gpt4llm.train.TrainingDivergedException;
  * <li>1: the same all-reduce, but rank r's optimizer holds only its contiguous shard of the flat
  *     parameter range (its fp32 masters and moments), updates that shard, and the updated weights are
  *     all-gathered;
- * <li>2: as 1, but the gradients are reduce-scattered, each rank receiving the sums of its shard only.
+ * <li>2: as 1, but the gradients are reduce-scattered, each rank receiving the sums of its shard only;
+ * <li>3: as 2, and the weights are sharded too, by layer ({@link LayerShards}): each layer is all-gathered
+ *     just before its forward and its backward and given back after, its gradients reduce-scattered as
+ *     soon as its backward is done; a checkpoint or an evaluation gathers them the same way, layer by
+ *     layer. What trains outside the decoder's weights (LoRA adapters, a reward model's head) stays whole
+ *     on every rank, its gradients all-reduced.
  * </ul>
  * The loss is the global mean (the ranks' loss sums all-reduced); the gradient norm is global (the
  * ranks' sums of squares of their shards all-reduced). Under ZeRO 1 and 2 a checkpoint gathers the
  * shards (moments and fp32 masters) into the whole state on the host, and a resume re-shards it, so
- * checkpoints are those of one device. ZeRO 3 (sharded parameters) and an offloaded optimizer are not
- * implemented.
+ * checkpoints are those of one device (ZeRO 3 writes its weights gathered too). An offloaded optimizer
+ * is not implemented with several devices.
  */
 public final class DataParallel<B extends Batch> implements StepEngine.Factory<B> {
     /**
@@ -67,7 +72,7 @@ public final class DataParallel<B extends Batch> implements StepEngine.Factory<B
     /**
      * This process's devices: {@code replicas.get(i)} moves tensors through {@code comms.get(i)}, whose
      * rank and size place it in the job (all ranks in this process, or some of them with several nodes);
-     * replica 0 is the model the trainer checkpoints and evaluates. {@code zero} is the ZeRO stage 0, 1 or 2.
+     * replica 0 is the model the trainer checkpoints and evaluates. {@code zero} is the ZeRO stage 0, 1, 2 or 3.
      */
     public DataParallel(List<? extends TrainableModel<B>> replicas, List<Communicator> comms, int zero) {
         this(replicas, comms, zero, DEFAULT_BUCKET);
@@ -103,12 +108,8 @@ public final class DataParallel<B extends Batch> implements StepEngine.Factory<B
         return new DataParallel<>(replicas, InProcessGroup.create(bes, timeout), zero, bucketElements);
     }
 
-    /** Refuses a ZeRO stage that is not 0, 1 or 2, in one sentence. */
+    /** Refuses a ZeRO stage that is not 0, 1, 2 or 3, in one sentence. */
     public static void requireStage(int zero) {
-        if (zero == 3) {
-            throw new IllegalArgumentException("--zero 3 (parameters sharded across devices) is not implemented;"
-                    + " --zero 2 shards the optimizer state and the gradients");
-        }
         if (zero < 0 || zero > 3) throw new IllegalArgumentException("--zero must be 0, 1, 2 or 3, got " + zero);
     }
 
@@ -179,15 +180,21 @@ public final class DataParallel<B extends Batch> implements StepEngine.Factory<B
                 tokens += b.tokenCount();
             }
             long allTargets = targets;
-            List<RankWorker.Result> results = onEveryRank(r -> {
-                // the global rank's share: with several nodes, this process's devices are some of the ranks
-                int g = comms.get(r).rank(), n = comms.get(r).size();
-                List<B> mine = micro.subList(g * micro.size() / n, (g + 1) * micro.size() / n);
-                return workers.get(r).step(mine, allTargets, step, lr, gradClip, dropoutSeed);
-            }, step);
+            int n = comms.get(0).size(), passes = 0;
+            for (int g = 0; g < n; g++) {
+                passes = Math.max(passes, (int) share(micro, g, n).stream().filter(b -> b.lossTerms() > 0).count());
+            }
+            int mostPasses = passes;
+            List<RankWorker.Result> results = onEveryRank(r -> workers.get(r).step(share(micro, comms.get(r).rank(), n),
+                    allTargets, mostPasses, step, lr, gradClip, dropoutSeed), step);
             RankWorker.Result r0 = results.get(0);
             double loss = targets == 0 ? 0 : r0.lossSum() / targets;
             return new Trainer.Step(step, loss, r0.norm(), tokens, lr, (System.nanoTime() - t0) / 1e9);
+        }
+
+        /** Global rank g's share of the step's micro-batches: with several nodes, this process's devices are some of the ranks. */
+        private static <B> List<B> share(List<B> micro, int g, int n) {
+            return micro.subList(g * micro.size() / n, (g + 1) * micro.size() / n);
         }
 
         private interface RankTask<T> {
@@ -234,6 +241,32 @@ public final class DataParallel<B extends Batch> implements StepEngine.Factory<B
             }
             for (Throwable e : errors) if (e != null) throw (CommunicatorException) e;
             return out;
+        }
+
+        @Override
+        public <T> T withWholeModel(WholeModelWork<T> work) throws java.io.IOException {
+            if (zero < 3) return work.run();
+            try {
+                List<T> out = onEveryRank(r -> {
+                    if (r > 0) {
+                        workers.get(r).serve();
+                        return null;
+                    }
+                    return workers.get(0).lead(() -> {
+                        try {
+                            return work.run();
+                        } catch (java.io.IOException e) {
+                            throw new java.io.UncheckedIOException(e);
+                        }
+                    });
+                }, -1);
+                return out.get(0);
+            } catch (CommunicatorException e) {
+                // the work's own failure (a save that could not write), not a rank's
+                if (e.getCause() instanceof java.io.UncheckedIOException io) throw io.getCause();
+                if (e.getCause() instanceof RuntimeException re && !(re instanceof CommunicatorException)) throw re;
+                throw e;
+            }
         }
 
         @Override

@@ -29,11 +29,28 @@ final class FlatShards {
 
     /** Rank {@code rank}'s parts of {@code tensors} (those laid out here), by name; tensors it has no part of are left out. */
     Map<String, Tensor> slices(Map<String, Tensor> tensors, int rank) {
+        return partsOf(rank, (name, inTensor, inShard, count) -> slice(tensors.get(name), inTensor, count));
+    }
+
+    /**
+     * Rank {@code rank}'s parts of the tensors laid out here as slices of {@code shard} (that rank's
+     * {@link #shard} elements of the flat range), by name; tensors it has no part of are left out.
+     */
+    Map<String, Tensor> parts(Tensor shard, int rank) {
+        return partsOf(rank, (name, inTensor, inShard, count) -> slice(shard, inShard, count));
+    }
+
+    private interface Part {
+        Tensor of(String name, long inTensor, long inShard, long count);
+    }
+
+    /** {@code part} of each tensor rank {@code rank} holds some of: where it starts in the tensor and in the shard, and how long. */
+    private Map<String, Tensor> partsOf(int rank, Part part) {
         Map<String, Tensor> out = new LinkedHashMap<>();
         long from = rank * shard, to = from + shard;
         for (int i = 0; i < names.size(); i++) {
             long a = Math.max(from, offsets[i]), b = Math.min(to, offsets[i + 1]);
-            if (a < b) out.put(names.get(i), slice(tensors.get(names.get(i)), a - offsets[i], b - a));
+            if (a < b) out.put(names.get(i), part.of(names.get(i), a - offsets[i], a - from, b - a));
         }
         return out;
     }
@@ -55,6 +72,17 @@ final class FlatShards {
             long a = Math.max(from, offsets[i]), b = Math.min(from + count, offsets[i + 1]);
             if (a < b) be.copy(slice(flat(tensors.get(names.get(i))), a - offsets[i], b - a), slice(src, a - from, b - a));
         }
+    }
+
+    /** Tensor {@code name} of shape {@code shape} where it lies in {@code flat}, the whole flat range, sharing its memory. */
+    Tensor place(Tensor flat, String name, long... shape) {
+        int i = names.indexOf(name);
+        return slice(flat, offsets[i], offsets[i + 1] - offsets[i]).view(shape);
+    }
+
+    /** The names laid out here, in order. */
+    List<String> names() {
+        return names;
     }
 
     /** Where rank {@code rank}'s part of tensor {@code name} starts in that tensor (row-major). */

@@ -5,7 +5,6 @@ import java.util.Map;
 import java.util.function.Predicate;
 import org.gpt4llm.backend.Backend;
 import org.gpt4llm.memory.MemoryCategory;
-import org.gpt4llm.model.DecoderLayout;
 import org.gpt4llm.optim.AdamWOptimizer;
 import org.gpt4llm.tensor.DType;
 import org.gpt4llm.tensor.Tensor;
@@ -21,8 +20,9 @@ public final class RankMemory {
 
     /**
      * The flat buffers of one rank's collectives: a gradient bucket of {@code chunk}·ranks fp32 elements,
-     * and from ZeRO 2 the rank's fp32 part of it, from ZeRO 1 the weights' part and bucket; plus the one
-     * fp32 scalar the ranks sum their losses and norms through.
+     * and at ZeRO 2 the rank's fp32 part of it, at ZeRO 1 and 2 the weights' part and bucket (ZeRO 3 moves
+     * its groups through buffers of its own, {@link LayerShards}); plus the one fp32 scalar the ranks sum
+     * their losses and norms through.
      */
     record Buffers(long chunk, Tensor scalar, Tensor gradBucket, Tensor gradPart, Tensor weightPart, Tensor weightBucket) {}
 
@@ -33,10 +33,11 @@ public final class RankMemory {
         long chunk = Math.max(1, Math.min(bucketElements / n, layout.shard));
         // buckets are scratch the collectives pass through (the model's gradients and the optimizer's shards
         // are counted where they live)
-        Tensor gradBucket = be.allocate(arena, MemoryCategory.WORKSPACE, DType.F32, chunk * n);
-        Tensor gradPart = zero >= 2 ? be.allocate(arena, MemoryCategory.WORKSPACE, DType.F32, chunk) : null;
-        Tensor weightPart = zero >= 1 ? be.allocate(arena, MemoryCategory.WORKSPACE, weights, chunk) : null;
-        Tensor weightBucket = zero >= 1 ? be.allocate(arena, MemoryCategory.WORKSPACE, weights, chunk * n) : null;
+        Tensor gradBucket = zero < 3 ? be.allocate(arena, MemoryCategory.WORKSPACE, DType.F32, chunk * n) : null;
+        Tensor gradPart = zero == 2 ? be.allocate(arena, MemoryCategory.WORKSPACE, DType.F32, chunk) : null;
+        boolean weightBuckets = zero == 1 || zero == 2;
+        Tensor weightPart = weightBuckets ? be.allocate(arena, MemoryCategory.WORKSPACE, weights, chunk) : null;
+        Tensor weightBucket = weightBuckets ? be.allocate(arena, MemoryCategory.WORKSPACE, weights, chunk * n) : null;
         return new Buffers(chunk, scalar, gradBucket, gradPart, weightPart, weightBucket);
     }
 
@@ -64,25 +65,19 @@ public final class RankMemory {
     }
 
     /**
-     * The device bytes of {@code tensors} (a model's weights, or its gradients) under ZeRO 3 on each of
-     * {@code ranks} devices: the decoder layers' part sharded (1/ranks of it, rounded up), two layers
-     * whole (weights: the layer computing and the next, prefetched; gradients: the layer the backward
-     * fills and the one being reduce-scattered), and what lies outside the layers (embeddings, final
-     * norm, head) whole on every device. Layers are the tensors named {@code layers.<i>.}.
+     * A rank's optimizer under ZeRO 3: master weights and moments of its parts of the sharded weights
+     * ({@code shards}), over its fp32 gradient shards, and of whatever else trains in {@code trainable}
+     * (adapters, a value head: whole on every rank) over its gradient in {@code grads}.
      */
-    public static long zero3BytesPerDevice(Map<String, Tensor> tensors, int ranks) {
-        if (ranks < 1) throw new IllegalArgumentException("ZeRO 3 needs at least one device, got " + ranks);
-        Map<Integer, Long> byLayer = new java.util.HashMap<>();
-        long outside = 0;
-        for (var e : tensors.entrySet()) {
-            long bytes = e.getValue().byteSize();
-            int layer = DecoderLayout.layerOf(e.getKey());
-            if (layer >= 0) byLayer.merge(layer, bytes, Long::sum);
-            else outside += bytes;
-        }
-        long layers = byLayer.values().stream().mapToLong(Long::longValue).sum();
-        long largest = byLayer.values().stream().mapToLong(Long::longValue).max().orElse(0);
-        long gathered = Math.min(2, byLayer.size()) * largest;
-        return (layers + ranks - 1) / ranks + gathered + outside;
+    public static AdamWOptimizer zero3Optimizer(Backend be, LayerShards shards, Map<String, Tensor> trainable,
+                                                Map<String, Tensor> grads, Backend.AdamW hyper, Predicate<String> decays) {
+        Map<String, Tensor> params = new java.util.LinkedHashMap<>(), g = new java.util.LinkedHashMap<>(shards.shardGradients());
+        if (!g.isEmpty()) params.putAll(shards.shardWeights());
+        trainable.forEach((name, p) -> {
+            if (shards.holds(name)) return;
+            params.put(name, p);
+            g.put(name, grads.get(name));
+        });
+        return new AdamWOptimizer(be, params, g, hyper, decays);
     }
 }

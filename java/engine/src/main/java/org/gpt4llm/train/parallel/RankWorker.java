@@ -36,6 +36,10 @@ final class RankWorker<B extends Batch> implements AutoCloseable {
     private final FlatShards layout;
     private final long chunk;
     private final Tensor gradBucket, gradPart, weightPart, weightBucket, scalar;
+    /** ZeRO 3: the decoder's weights sharded by layer, else null. */
+    private final LayerShards shards;
+    /** ZeRO 3: the gradients of what trains whole on every rank (adapters, a value head), summed over the ranks. */
+    private final List<Tensor> replicatedGrads = new java.util.ArrayList<>();
 
     /** {@code trainersOptimizer}: rank 0's whole optimizer under ZeRO 0 (the one the trainer checkpoints), else null. */
     RankWorker(TrainableModel<B> model, Communicator comm, int zero, AdamWOptimizer trainersOptimizer, double weightDecay,
@@ -46,7 +50,8 @@ final class RankWorker<B extends Batch> implements AutoCloseable {
         this.zero = zero;
         this.rank = comm.rank();
         this.params = model.trainableParameters();
-        this.grads = model.trainableGradients();
+        // ZeRO 3 streams the gradients through two layers' buffers: asked for now, they would all be allocated whole first
+        this.grads = zero == 3 ? Map.of() : model.trainableGradients();
         this.layout = new FlatShards(params, comm.size());
         DType weights = params.values().iterator().next().dtype();
         for (var e : params.entrySet()) {
@@ -65,7 +70,17 @@ final class RankWorker<B extends Batch> implements AutoCloseable {
 
         // every replica starts from rank 0's weights (and, on a resume, its optimizer state)
         for (Tensor p : params.values()) comm.broadcast(p, 0);
-        if (zero == 0) {
+        if (zero == 3) {
+            var decoder = model.decoder();
+            if (decoder == null) throw new IllegalArgumentException("--zero 3 shards a decoder's layers; this model has none");
+            for (var e : decoder.parameters().entrySet()) if (!params.containsKey(e.getKey())) comm.broadcast(e.getValue(), 0);
+            this.shards = new LayerShards(be, decoder, comm, rank, comm.size(), bucketElements);
+            Map<String, Tensor> allGrads = model.trainableGradients();
+            for (String name : params.keySet()) if (!shards.holds(name)) replicatedGrads.add(allGrads.get(name));
+            this.opt = RankMemory.zero3Optimizer(be, shards, params, allGrads, Trainer.adamW(weightDecay), model::decays);
+            this.ownsOptimizer = true;
+        } else if (zero == 0) {
+            this.shards = null;
             this.opt = trainersOptimizer != null ? trainersOptimizer : Trainer.optimizer(model, weightDecay);
             this.ownsOptimizer = trainersOptimizer == null;
             for (Tensor t : HostOptimizerState.named(opt.moments(false), opt.moments(true), opt.masters()).values()) {
@@ -76,6 +91,7 @@ final class RankWorker<B extends Batch> implements AutoCloseable {
             int steps = Math.round(be.download(scalar)[0]);
             opt.restored(steps, true);  // the count, and the weights from rank 0's masters; the state is in place
         } else {
+            this.shards = null;
             this.opt = RankMemory.shardOptimizer(be, layout, params, grads, rank, Trainer.adamW(weightDecay), model::decays);
             this.ownsOptimizer = true;
         }
@@ -85,9 +101,10 @@ final class RankWorker<B extends Batch> implements AutoCloseable {
     /**
      * This rank's part of a step: the forward and backward of {@code mine} (its share of the step's
      * micro-batches, each backward scaled by 1 / {@code targets}, the loss terms of the whole step), then
-     * the communication and update of the ZeRO stage.
+     * the communication and update of the ZeRO stage. {@code passes}: the most forward and backward passes
+     * any rank runs in this step, which ZeRO 3 makes every rank take part in.
      */
-    Result step(List<B> mine, long targets, int step, double lr, double gradClip, long dropoutSeed) {
+    Result step(List<B> mine, long targets, int passes, int step, double lr, double gradClip, long dropoutSeed) {
         be.rangePush("step " + step + " rank " + rank);
         try {
             model.setTraining(true);
@@ -97,16 +114,25 @@ final class RankWorker<B extends Batch> implements AutoCloseable {
             scalars.upload();
             model.stage(mine);
             model.zeroGrad();
+            if (shards != null) {
+                shards.releaseAll();
+                shards.zeroGradients();
+            }
+            int ran = 0;
             for (int i = 0; i < mine.size(); i++) {
                 B b = mine.get(i);
                 if (b.lossTerms() == 0) continue;
                 model.forward(b, i, scalars);
                 model.backward(scalars);
+                ran++;
             }
+            for (; shards != null && ran < passes; ran++) shards.idlePass();
             double lossSum = sum(scalars.read().lossSum());
 
             be.rangePush("gradients");
-            if (zero >= 2) reduceScatterGradients();
+            // ZeRO 3 reduce-scattered each layer's gradients as its backward completed them
+            if (zero == 3) for (Tensor g : replicatedGrads) comm.allReduce(g, ReduceOp.SUM);
+            else if (zero == 2) reduceScatterGradients();
             else allReduceGradients();
             be.rangePop();
 
@@ -123,20 +149,34 @@ final class RankWorker<B extends Batch> implements AutoCloseable {
                     throw diverged(step, "the gradient norm is " + norm);
                 }
             } else {
-                norm = Math.sqrt(sum(be.sumOfSquares(opt.gradients())));
+                norm = Math.sqrt(sum(shardSumOfSquares()));
                 if (!Double.isFinite(norm)) {
                     opt.cancel();
                     throw diverged(step, "the gradient norm is " + norm);
                 }
                 opt.update((float) lr, norm, (float) gradClip);
-                be.rangePush("weights");
-                allGatherWeights();
-                be.rangePop();
+                if (zero < 3) {
+                    // under ZeRO 3 the next forward gathers the updated shards layer by layer
+                    be.rangePush("weights");
+                    allGatherWeights();
+                    be.rangePop();
+                }
             }
             return new Result(lossSum, norm);
         } finally {
             be.rangePop();
         }
+    }
+
+    /**
+     * This rank's term of the global sum of squares of the gradients: its shard's; under ZeRO 3 rank 0
+     * also counts what every rank holds whole (the same on each), the others not.
+     */
+    private double shardSumOfSquares() {
+        if (shards == null) return be.sumOfSquares(opt.gradients());
+        List<Tensor> mine = new java.util.ArrayList<>(shards.shardGradients().values());
+        if (rank == 0) mine.addAll(replicatedGrads);
+        return mine.isEmpty() ? 0 : be.sumOfSquares(mine);
     }
 
     /** Every rank's gradients summed into every rank's, a bucket of the flat range at a time. */
@@ -181,7 +221,7 @@ final class RankWorker<B extends Batch> implements AutoCloseable {
     /** Copies this rank's shard of the moments and masters into their places in {@code whole} (whole tensors, on the host). */
     void copyShardTo(HostOptimizerState whole) {
         try (Arena staging = Arena.ofConfined()) {
-            forEachPart(whole, true, (shard, place) -> place.copyFrom(be.toHost(shard, staging)));
+            forEachPart(whole, true, true, (shard, place) -> place.copyFrom(be.toHost(shard, staging)));
         }
     }
 
@@ -191,7 +231,7 @@ final class RankWorker<B extends Batch> implements AutoCloseable {
      */
     void restoreShard(HostOptimizerState state) {
         boolean withMasters = state.hasMasters();
-        forEachPart(state, withMasters, (shard, place) -> be.upload(shard, place));
+        forEachPart(state, withMasters, false, (shard, place) -> be.upload(shard, place));
         opt.restored(state.step(), withMasters);
     }
 
@@ -201,9 +241,10 @@ final class RankWorker<B extends Batch> implements AutoCloseable {
 
     /**
      * {@code action} on each tensor of this rank's optimizer (moments, then masters where {@code withMasters})
-     * with its place in the same tensor of {@code whole}, named as in a checkpoint.
+     * with its place in the same tensor of {@code whole}, named as in a checkpoint; {@code writing}: what
+     * every rank holds whole (ZeRO 3's adapters) is written by rank 0 alone.
      */
-    private void forEachPart(HostOptimizerState whole, boolean withMasters, PartAction action) {
+    private void forEachPart(HostOptimizerState whole, boolean withMasters, boolean writing, PartAction action) {
         for (int kind = 0; kind < 3; kind++) {
             Map<String, Tensor> mine = kind < 2 ? opt.moments(kind == 1) : withMasters ? opt.masters() : Map.of();
             for (var e : mine.entrySet()) {
@@ -214,8 +255,10 @@ final class RankWorker<B extends Batch> implements AutoCloseable {
                     throw new IllegalArgumentException("optimizer state's " + key + " has " + full.numel()
                             + " elements, but parameter " + name + " has " + params.get(name).numel());
                 }
-                action.apply(e.getValue(), FlatShards.slice(full.view(full.numel()), layout.sliceStart(name, rank),
-                        e.getValue().numel()));
+                boolean replicated = shards != null && !shards.holds(name);
+                if (replicated && writing && rank != 0) continue;
+                long start = shards == null ? layout.sliceStart(name, rank) : replicated ? 0 : shards.sliceStart(name);
+                action.apply(e.getValue(), FlatShards.slice(full.view(full.numel()), start, e.getValue().numel()));
             }
         }
     }
@@ -231,6 +274,19 @@ final class RankWorker<B extends Batch> implements AutoCloseable {
         return new TrainingDivergedException("step " + step + ": " + what);
     }
 
+    /**
+     * Runs {@code work} on rank 0 where it reads the weights whole: under ZeRO 3 the others must
+     * {@link #serve} meanwhile; else at once.
+     */
+    <T> T lead(java.util.function.Supplier<T> work) {
+        return shards == null ? work.get() : shards.lead(work);
+    }
+
+    /** Under ZeRO 3, on the ranks other than 0: their part in the gathers of rank 0's {@link #lead}. */
+    void serve() {
+        if (shards != null) shards.serve();
+    }
+
     /** Updates this rank's optimizer has made (AdamW's bias-correction step). */
     int updates() {
         return opt.stepCount();
@@ -240,6 +296,7 @@ final class RankWorker<B extends Batch> implements AutoCloseable {
     public void close() {
         scalars.close();
         if (ownsOptimizer) opt.close();
+        if (shards != null) shards.close();
         arena.close();
     }
 }
