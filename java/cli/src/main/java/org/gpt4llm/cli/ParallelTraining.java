@@ -13,8 +13,8 @@ import java.util.concurrent.Executors;
 import java.util.concurrent.Future;
 import org.gpt4llm.backend.Backend;
 import org.gpt4llm.backend.cuda.CudaBackend;
+import org.gpt4llm.backend.cuda.device.Device;
 import org.gpt4llm.distributed.Communicator;
-import org.gpt4llm.distributed.InProcessGroup;
 import org.gpt4llm.distributed.Rendezvous;
 import org.gpt4llm.distributed.nccl.Nccl;
 import org.gpt4llm.distributed.nccl.NcclCommunicator;
@@ -23,6 +23,7 @@ import org.gpt4llm.runtime.Backends;
 import org.gpt4llm.train.TrainConfig;
 import org.gpt4llm.train.TrainableModel;
 import org.gpt4llm.train.parallel.DataParallel;
+import org.gpt4llm.train.parallel.LocalGroup;
 
 /**
  * The devices of a training run with {@code --gpus} / {@code --nnodes}: a backend and a replica of the
@@ -86,43 +87,30 @@ final class ParallelTraining<M extends AutoCloseable> implements AutoCloseable {
     }
 
     private List<Communicator> communicators(PrintStream out) throws IOException {
-        if (!(backends.get(0) instanceof CudaBackend cb) || !cb.name().equals("cuda")) {
-            return InProcessGroup.create(backends, TIMEOUT);
-        }
+        if (!LocalGroup.usesNccl(backends.get(0)) || layout.nodes() == 1) return LocalGroup.open(backends, TIMEOUT);
         Nccl nccl = Nccl.load();
         byte[] id;
         ExecutorService serving = null;
         Future<?> served = null;
-        if (layout.nodes() == 1) {
-            id = NcclCommunicator.uniqueId(nccl);
+        InetSocketAddress at = Rendezvous.address("--rendezvous", layout.rendezvous());
+        if (layout.nodeRank() == 0) {
+            byte[] made = NcclCommunicator.uniqueId(nccl);
+            id = made;
+            serving = Executors.newSingleThreadExecutor();
+            served = serving.submit(() -> {
+                Rendezvous.serve(at, layout.nodes(), made, RENDEZVOUS_TIMEOUT);
+                return null;
+            });
         } else {
-            InetSocketAddress at = Rendezvous.address("--rendezvous", layout.rendezvous());
-            if (layout.nodeRank() == 0) {
-                byte[] made = NcclCommunicator.uniqueId(nccl);
-                id = made;
-                serving = Executors.newSingleThreadExecutor();
-                served = serving.submit(() -> {
-                    Rendezvous.serve(at, layout.nodes(), made, RENDEZVOUS_TIMEOUT);
-                    return null;
-                });
-            } else {
-                id = Rendezvous.join(at, layout.nodeRank(), RENDEZVOUS_TIMEOUT);
-            }
-            out.printf(Locale.ROOT, "node %d of %d: %d GPUs, ranks %d..%d of %d (%s)%n", layout.nodeRank(), layout.nodes(),
-                    layout.gpus(), layout.nodeRank() * layout.gpus(), (layout.nodeRank() + 1) * layout.gpus() - 1,
-                    layout.world(), Nccl.describe());
+            id = Rendezvous.join(at, layout.nodeRank(), RENDEZVOUS_TIMEOUT);
         }
-        // every local rank joins at once: ncclCommInitRank waits for the whole job
-        ExecutorService pool = Executors.newFixedThreadPool(layout.gpus());
+        out.printf(Locale.ROOT, "node %d of %d: %d GPUs, ranks %d..%d of %d (%s)%n", layout.nodeRank(), layout.nodes(),
+                layout.gpus(), layout.nodeRank() * layout.gpus(), (layout.nodeRank() + 1) * layout.gpus() - 1,
+                layout.world(), Nccl.describe());
         try {
-            List<Future<Communicator>> joining = new ArrayList<>();
-            for (int i = 0; i < layout.gpus(); i++) {
-                CudaBackend be = (CudaBackend) backends.get(i);
-                int rank = layout.nodeRank() * layout.gpus() + i;
-                joining.add(pool.submit(() -> new NcclCommunicator(nccl, be.device(), rank, layout.world(), id, TIMEOUT)));
-            }
-            List<Communicator> comms = new ArrayList<>();
-            for (Future<Communicator> f : joining) comms.add(f.get());
+            List<Device> devices = backends.stream().map(be -> ((CudaBackend) be).device()).toList();
+            List<Communicator> comms = NcclCommunicator.joinAll(nccl, devices, layout.nodeRank() * layout.gpus(),
+                    layout.world(), id, TIMEOUT);
             if (served != null) served.get();
             return comms;
         } catch (ExecutionException e) {
@@ -133,7 +121,6 @@ final class ParallelTraining<M extends AutoCloseable> implements AutoCloseable {
             Thread.currentThread().interrupt();
             throw new IOException("interrupted while the ranks joined", e);
         } finally {
-            pool.shutdownNow();
             if (serving != null) serving.shutdownNow();
         }
     }
