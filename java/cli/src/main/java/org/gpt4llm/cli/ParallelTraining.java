@@ -60,7 +60,7 @@ final class ParallelTraining<M extends AutoCloseable> implements AutoCloseable {
             throw new IllegalArgumentException("--nnodes " + layout.nodes() + " needs --backend cuda (NCCL between"
                     + " machines); --backend " + name + " runs several devices in one process only");
         }
-        if (layout.parallel()) DataParallel.refuseOffload(cfg.offloadOptimizer());
+        if (layout.parallel()) DataParallel.checkOffload(cfg.offloadOptimizer(), layout.zero());
         if (name.equals("cuda")) Nccl.load();  // the sentence about a missing NCCL, before any model is loaded
         if (layout.zero() > 0 && layout.nodes() > 1 && cfg.saveEvery() > 0) {
             throw new IllegalArgumentException("--zero " + layout.zero() + " with --nnodes " + layout.nodes() + " does not"

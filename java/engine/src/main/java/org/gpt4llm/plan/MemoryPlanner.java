@@ -41,13 +41,14 @@ public final class MemoryPlanner {
             if (r.lora() != null) model.enableLora(r.lora(), 0);
             model.setRecompute(r.recompute());
             model.stage(List.of(emptyBatch(r.microBatch(), r.seqLen())));
-            // as Trainer.optimizer and StepRunner set up an offloaded run (nothing to offload where memory is the host's)
-            boolean offload = r.offloadOptimizer() && !be.memoryIsHost();
-            model.streamGradients(offload);
+            // as Trainer.optimizer and StepRunner set up an offloaded run (nothing to offload where memory is the host's);
+            // several devices keep whole gradients on the device for the collectives, and each rank's shard on the host
+            boolean offload = r.offloadOptimizer() && !be.memoryIsHost(), stream = offload && !r.parallel();
+            model.streamGradients(stream);
             try (Arena rankBuffers = Arena.ofConfined();
                  AdamWOptimizer opt = optimizer(be, model, r, offload);
                  StepScalars scalars = be.stepScalars()) {
-                if (offload) opt.collectByLayer(true);
+                if (stream) opt.collectByLayer(true);
                 if (r.parallel()) {
                     // as RankWorker sets up a rank (its step scalars are those above); ZeRO 3 plans ZeRO 2's buckets
                     RankMemory.allocateBuffers(be, rankBuffers, model.trainableParameters(), r.gpus(),
@@ -74,7 +75,7 @@ public final class MemoryPlanner {
                     Backend.AdamW.DEFAULT, name -> true, offload);
         }
         return RankMemory.shardOptimizer(be, model.trainableParameters(), model.trainableGradients(), r.gpus(), 0,
-                Backend.AdamW.DEFAULT, name -> true);
+                Backend.AdamW.DEFAULT, name -> true, offload);
     }
 
     /**

@@ -30,7 +30,7 @@ public final class RankMemory {
         int n = layout.ranks;
         Tensor scalar = be.allocate(arena, MemoryCategory.WORKSPACE, DType.F32, 1);
         // the collectives move the flat range through fixed buckets: memory of one bucket, not of all gradients
-        long chunk = Math.max(1, Math.min(bucketElements / n, layout.shard));
+        long chunk = chunk(layout, bucketElements);
         // buckets are scratch the collectives pass through (the model's gradients and the optimizer's shards
         // are counted where they live)
         Tensor gradBucket = be.allocate(arena, MemoryCategory.WORKSPACE, DType.F32, chunk * n);
@@ -38,6 +38,11 @@ public final class RankMemory {
         Tensor weightPart = zero >= 1 ? be.allocate(arena, MemoryCategory.WORKSPACE, weights, chunk) : null;
         Tensor weightBucket = zero >= 1 ? be.allocate(arena, MemoryCategory.WORKSPACE, weights, chunk * n) : null;
         return new Buffers(chunk, scalar, gradBucket, gradPart, weightPart, weightBucket);
+    }
+
+    /** Elements of each rank's shard one collective moves: a bucket holds one chunk of every rank's shard. */
+    private static long chunk(FlatShards layout, long bucketElements) {
+        return Math.max(1, Math.min(bucketElements / layout.ranks, layout.shard));
     }
 
     /**
@@ -51,16 +56,19 @@ public final class RankMemory {
 
     /**
      * Rank {@code rank}'s optimizer under ZeRO 1 or 2: master weights and moments of its contiguous part
-     * of the flat range of {@code params}, over the same part of {@code grads}.
+     * of the flat range of {@code params}, over the same part of {@code grads}; with {@code offload}, in
+     * host memory with a host copy of that part of the gradients (see {@link AdamWOptimizer}).
      */
     public static AdamWOptimizer shardOptimizer(Backend be, Map<String, Tensor> params, Map<String, Tensor> grads,
-                                                int ranks, int rank, Backend.AdamW hyper, Predicate<String> decays) {
-        return shardOptimizer(be, new FlatShards(params, ranks), params, grads, rank, hyper, decays);
+                                                int ranks, int rank, Backend.AdamW hyper, Predicate<String> decays,
+                                                boolean offload) {
+        return shardOptimizer(be, new FlatShards(params, ranks), params, grads, rank, hyper, decays, offload);
     }
 
     static AdamWOptimizer shardOptimizer(Backend be, FlatShards layout, Map<String, Tensor> params,
-                                         Map<String, Tensor> grads, int rank, Backend.AdamW hyper, Predicate<String> decays) {
-        return new AdamWOptimizer(be, layout.slices(params, rank), layout.slices(grads, rank), hyper, decays);
+                                         Map<String, Tensor> grads, int rank, Backend.AdamW hyper, Predicate<String> decays,
+                                         boolean offload) {
+        return new AdamWOptimizer(be, layout.slices(params, rank), layout.slices(grads, rank), hyper, decays, offload);
     }
 
     /**

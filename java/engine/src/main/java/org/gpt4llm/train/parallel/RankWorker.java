@@ -8,6 +8,7 @@ import org.gpt4llm.backend.StepScalars;
 import org.gpt4llm.distributed.Communicator;
 import org.gpt4llm.distributed.Communicator.ReduceOp;
 import org.gpt4llm.model.Batch;
+import org.gpt4llm.model.FiniteWeights;
 import org.gpt4llm.optim.AdamWOptimizer;
 import org.gpt4llm.tensor.DType;
 import org.gpt4llm.tensor.Tensor;
@@ -39,7 +40,7 @@ final class RankWorker<B extends Batch> implements AutoCloseable {
 
     /** {@code trainersOptimizer}: rank 0's whole optimizer under ZeRO 0 (the one the trainer checkpoints), else null. */
     RankWorker(TrainableModel<B> model, Communicator comm, int zero, AdamWOptimizer trainersOptimizer, double weightDecay,
-               long bucketElements) {
+               long bucketElements, boolean offload) {
         this.model = model;
         this.be = model.backend();
         this.comm = comm;
@@ -76,7 +77,8 @@ final class RankWorker<B extends Batch> implements AutoCloseable {
             int steps = Math.round(be.download(scalar)[0]);
             opt.restored(steps, true);  // the count, and the weights from rank 0's masters; the state is in place
         } else {
-            this.opt = RankMemory.shardOptimizer(be, layout, params, grads, rank, Trainer.adamW(weightDecay), model::decays);
+            this.opt = RankMemory.shardOptimizer(be, layout, params, grads, rank, Trainer.adamW(weightDecay), model::decays,
+                    offload);
             this.ownsOptimizer = true;
         }
         this.scalars = be.stepScalars();
@@ -181,22 +183,26 @@ final class RankWorker<B extends Batch> implements AutoCloseable {
     /** Copies this rank's shard of the moments and masters into their places in {@code whole} (whole tensors, on the host). */
     void copyShardTo(HostOptimizerState whole) {
         try (Arena staging = Arena.ofConfined()) {
-            forEachPart(whole, true, (shard, place) -> place.copyFrom(be.toHost(shard, staging)));
+            forEachPart(whole, true, (key, shard, place) -> place.copyFrom(opt.offloaded() ? shard : be.toHost(shard, staging)));
         }
     }
 
     /**
      * Takes this rank's shard of {@code state}'s moments and masters (whole tensors on the host) and its
      * update count; a state without masters (written before they were saved) gives masters from the weights.
+     * A value that is not finite is refused in one sentence naming the state's file and the tensor.
      */
     void restoreShard(HostOptimizerState state) {
         boolean withMasters = state.hasMasters();
-        forEachPart(state, withMasters, (shard, place) -> be.upload(shard, place));
+        forEachPart(state, withMasters, (key, shard, place) -> {
+            if (opt.offloaded()) FiniteWeights.copyOnHost(shard, place, key, state::source);
+            else FiniteWeights.upload(be, shard, place, key, state::source);
+        });
         opt.restored(state.step(), withMasters);
     }
 
     private interface PartAction {
-        void apply(Tensor shard, Tensor place);
+        void apply(String key, Tensor shard, Tensor place);
     }
 
     /**
@@ -214,7 +220,7 @@ final class RankWorker<B extends Batch> implements AutoCloseable {
                     throw new IllegalArgumentException("optimizer state's " + key + " has " + full.numel()
                             + " elements, but parameter " + name + " has " + params.get(name).numel());
                 }
-                action.apply(e.getValue(), FlatShards.slice(full.view(full.numel()), layout.sliceStart(name, rank),
+                action.apply(key, e.getValue(), FlatShards.slice(full.view(full.numel()), layout.sliceStart(name, rank),
                         e.getValue().numel()));
             }
         }
