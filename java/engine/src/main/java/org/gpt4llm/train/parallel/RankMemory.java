@@ -4,6 +4,7 @@ import java.lang.foreign.Arena;
 import java.util.Map;
 import java.util.function.Predicate;
 import org.gpt4llm.backend.Backend;
+import org.gpt4llm.distributed.MeteredCommunicator;
 import org.gpt4llm.memory.MemoryCategory;
 import org.gpt4llm.model.DecoderLayout;
 import org.gpt4llm.optim.AdamWOptimizer;
@@ -43,6 +44,34 @@ public final class RankMemory {
     /** Elements of each rank's shard one collective moves: a bucket holds one chunk of every rank's shard. */
     private static long chunk(FlatShards layout, long bucketElements) {
         return Math.max(1, Math.min(bucketElements / layout.ranks, layout.shard));
+    }
+
+    /**
+     * The bytes one rank sends in a step of {@code ranks} ranks at ZeRO stage {@code zero} (0 to 2) over
+     * {@code params} (the trainable weights), with buckets of {@code bucketElements}: the collectives of
+     * {@link RankWorker#step}, counted as {@link MeteredCommunicator} counts them (a ring's bytes).
+     */
+    public static long bytesSentPerStep(Map<String, Tensor> params, int ranks, int zero, long bucketElements) {
+        FlatShards layout = new FlatShards(params, ranks);
+        long chunk = chunk(layout, bucketElements), f32 = DType.F32.bytes();
+        long weightBytes = params.values().iterator().next().dtype().bytes();
+        long sent = MeteredCommunicator.allReduceBytes(f32, ranks);  // the loss sum
+        if (zero >= 2) {
+            for (long k = 0; k < layout.shard; k += chunk) {
+                sent += MeteredCommunicator.gatherBytes(Math.min(chunk, layout.shard - k) * ranks * f32, ranks);
+            }
+        } else {
+            for (long k = 0; k < layout.total; k += chunk * ranks) {
+                sent += MeteredCommunicator.allReduceBytes(Math.min(chunk * ranks, layout.total - k) * f32, ranks);
+            }
+        }
+        if (zero >= 1) {
+            sent += MeteredCommunicator.allReduceBytes(f32, ranks);  // the gradient norm's sum of squares
+            for (long k = 0; k < layout.shard; k += chunk) {
+                sent += MeteredCommunicator.gatherBytes(Math.min(chunk, layout.shard - k) * ranks * weightBytes, ranks);
+            }
+        }
+        return sent;
     }
 
     /**
