@@ -3,10 +3,12 @@ package org.gpt4llm.cli;
 import java.io.IOException;
 import java.io.PrintStream;
 import java.net.InetSocketAddress;
+import java.nio.file.Path;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Locale;
+import java.util.Optional;
 import java.util.concurrent.ExecutionException;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
@@ -20,6 +22,8 @@ import org.gpt4llm.distributed.nccl.Nccl;
 import org.gpt4llm.distributed.nccl.NcclCommunicator;
 import org.gpt4llm.model.Batch;
 import org.gpt4llm.runtime.Backends;
+import org.gpt4llm.train.ResumeAcrossNodes;
+import org.gpt4llm.train.RunStart;
 import org.gpt4llm.train.TrainConfig;
 import org.gpt4llm.train.TrainableModel;
 import org.gpt4llm.train.parallel.DataParallel;
@@ -39,6 +43,7 @@ final class ParallelTraining<M extends AutoCloseable> implements AutoCloseable {
     final List<Backend> backends = new ArrayList<>();
     final List<M> models = new ArrayList<>();
     private final ParallelFlags.Layout layout;
+    private List<Communicator> comms;
 
     /** Loads one replica on a backend. */
     interface Loader<M> {
@@ -83,7 +88,23 @@ final class ParallelTraining<M extends AutoCloseable> implements AutoCloseable {
 
     /** The step engine over {@code trainable} replicas (in the order of the models). */
     <B extends Batch> DataParallel<B> engine(List<? extends TrainableModel<B>> trainable, PrintStream out) throws IOException {
-        return new DataParallel<>(trainable, communicators(out), layout.zero());
+        comms = communicators(out);
+        return new DataParallel<>(trainable, comms, layout.zero());
+    }
+
+    /**
+     * What this node's trainer starts from, once {@link #engine} has joined the ranks: node 0's {@code start};
+     * elsewhere the check of its scratch run {@code nodeCfg}. With {@code --resume} over several nodes the
+     * ranks first agree on rank 0's checkpoint of the shared run folder, which a node other than 0 then
+     * resumes from ({@link ResumeAcrossNodes}).
+     */
+    RunStart startOnThisNode(TrainConfig cfg, TrainConfig nodeCfg, RunStart start) throws IOException {
+        if (layout.nodes() > 1 && cfg.resume()) {
+            Path runDir = Path.of(cfg.out());
+            Optional<Path> checkpoint = ResumeAcrossNodes.agree(comms, backends, runDir, layout.gpus());
+            if (nodeCfg != cfg) ResumeAcrossNodes.linkScratch(runDir, Path.of(nodeCfg.out()), checkpoint);
+        }
+        return nodeCfg == cfg ? start : RunStart.check(nodeCfg);
     }
 
     private List<Communicator> communicators(PrintStream out) throws IOException {
@@ -125,13 +146,12 @@ final class ParallelTraining<M extends AutoCloseable> implements AutoCloseable {
         }
     }
 
-    /** The run folder this process writes: --out on node 0; a scratch folder elsewhere, since node 0 alone writes the run. */
+    /**
+     * The run folder this process writes: --out on node 0; a scratch folder elsewhere, since node 0 alone
+     * writes the run (with --resume, {@link #startOnThisNode} links it to the checkpoint the nodes agree on).
+     */
     static TrainConfig forThisNode(TrainConfig cfg, ParallelFlags.Layout layout) throws IOException {
         if (layout.nodeRank() == 0) return cfg;
-        if (cfg.resume()) {
-            throw new IllegalArgumentException("--resume with --nnodes " + layout.nodes() + " is not supported yet:"
-                    + " the nodes other than 0 would start from step 0");
-        }
         java.nio.file.Path scratch = java.nio.file.Files.createTempDirectory("gpt4llm-node-" + layout.nodeRank() + "-");
         return cfg.toBuilder().out(scratch.resolve("run").toString()).saveEvery(0).build().validate();
     }
