@@ -17,6 +17,7 @@ import org.gpt4llm.bench.BenchSuite;
 import org.gpt4llm.bench.GenerateBench;
 import org.gpt4llm.bench.JmhBench;
 import org.gpt4llm.bench.KernelBench;
+import org.gpt4llm.bench.ParallelStepBench;
 import org.gpt4llm.bench.StepBench;
 import org.gpt4llm.datagen.bench.TeacherBench;
 import org.gpt4llm.io.AtomicFiles;
@@ -190,14 +191,42 @@ public final class BenchCommand implements Callable<Integer> {
         @Option(names = "--cuda-graph", description = "cuda backends: replay our step from a CUDA graph captured in step 2")
         boolean cudaGraph;
 
+        @Option(names = "--gpus", defaultValue = "1", description = "devices of the backend in a data-parallel step, each"
+                + " taking --batch rows: prints each rank's measured communication next to the planned (default: ${DEFAULT-VALUE})")
+        int gpus;
+
+        @Option(names = "--zero", defaultValue = "0", description = "ZeRO stage of the data-parallel step with --gpus"
+                + " (default: ${DEFAULT-VALUE})")
+        int zero;
+
         @Override
         public Integer call() throws Exception {
             String name = backend.name().toLowerCase(Locale.ROOT);
+            if (gpus > 1) return callParallel(name);
+            if (gpus < 1) throw new IllegalArgumentException("--gpus must be at least 1, got " + gpus);
             StepBench.Peer peer = compare == null ? StepBench.Peer.defaultFor(name) : StepBench.Peer.parse(compare);
             StepBench.Options o = new StepBench.Options(preset, vocab, batch, seq, backend.threads(), steps, warmup, seed,
                     peer, StepBench.Options.defaults().lr(), StepBench.Options.defaults().maxGradNorm(), name, lora(),
                     cudaGraph);
             StepBench.Result r = StepBench.run(o, quiet ? null : System.out);
+            System.out.print(r.toText());
+            if (json != null) {
+                r.writeJson(json);
+                System.out.println("wrote " + json);
+            }
+            return 0;
+        }
+
+        /** The data-parallel step of --gpus devices, timed alone. */
+        private int callParallel(String name) throws java.io.IOException {
+            if (compare != null && !compare.equalsIgnoreCase("none")) {
+                throw new IllegalArgumentException("--compare " + compare + " does not apply with --gpus " + gpus
+                        + " (the data-parallel step is timed alone): leave it out");
+            }
+            if (cudaGraph) throw new IllegalArgumentException("--cuda-graph does not apply with --gpus " + gpus
+                    + ": steps over several devices run without a graph");
+            ParallelStepBench.Report r = ParallelStepBench.run(new ParallelStepBench.Options(preset, vocab, batch, seq,
+                    backend.threads(), steps, warmup, seed, name, lora(), gpus, zero), quiet ? null : System.out);
             System.out.print(r.toText());
             if (json != null) {
                 r.writeJson(json);

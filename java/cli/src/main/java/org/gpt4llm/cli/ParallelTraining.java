@@ -3,26 +3,31 @@ package org.gpt4llm.cli;
 import java.io.IOException;
 import java.io.PrintStream;
 import java.net.InetSocketAddress;
+import java.nio.file.Path;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Locale;
+import java.util.Optional;
 import java.util.concurrent.ExecutionException;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
 import java.util.concurrent.Future;
 import org.gpt4llm.backend.Backend;
 import org.gpt4llm.backend.cuda.CudaBackend;
+import org.gpt4llm.backend.cuda.device.Device;
 import org.gpt4llm.distributed.Communicator;
-import org.gpt4llm.distributed.InProcessGroup;
 import org.gpt4llm.distributed.Rendezvous;
 import org.gpt4llm.distributed.nccl.Nccl;
 import org.gpt4llm.distributed.nccl.NcclCommunicator;
 import org.gpt4llm.model.Batch;
 import org.gpt4llm.runtime.Backends;
+import org.gpt4llm.train.ResumeAcrossNodes;
+import org.gpt4llm.train.RunStart;
 import org.gpt4llm.train.TrainConfig;
 import org.gpt4llm.train.TrainableModel;
 import org.gpt4llm.train.parallel.DataParallel;
+import org.gpt4llm.train.parallel.LocalGroup;
 
 /**
  * The devices of a training run with {@code --gpus} / {@code --nnodes}: a backend and a replica of the
@@ -38,6 +43,7 @@ final class ParallelTraining<M extends AutoCloseable> implements AutoCloseable {
     final List<Backend> backends = new ArrayList<>();
     final List<M> models = new ArrayList<>();
     private final ParallelFlags.Layout layout;
+    private List<Communicator> comms;
 
     /** Loads one replica on a backend. */
     interface Loader<M> {
@@ -59,7 +65,7 @@ final class ParallelTraining<M extends AutoCloseable> implements AutoCloseable {
             throw new IllegalArgumentException("--nnodes " + layout.nodes() + " needs --backend cuda (NCCL between"
                     + " machines); --backend " + name + " runs several devices in one process only");
         }
-        if (layout.parallel()) DataParallel.refuseOffload(cfg.offloadOptimizer());
+        if (layout.parallel()) DataParallel.checkOffload(cfg.offloadOptimizer(), layout.zero());
         if (name.equals("cuda")) Nccl.load();  // the sentence about a missing NCCL, before any model is loaded
         if (layout.zero() > 0 && layout.nodes() > 1 && cfg.saveEvery() > 0) {
             throw new IllegalArgumentException("--zero " + layout.zero() + " with --nnodes " + layout.nodes() + " does not"
@@ -82,47 +88,50 @@ final class ParallelTraining<M extends AutoCloseable> implements AutoCloseable {
 
     /** The step engine over {@code trainable} replicas (in the order of the models). */
     <B extends Batch> DataParallel<B> engine(List<? extends TrainableModel<B>> trainable, PrintStream out) throws IOException {
-        return new DataParallel<>(trainable, communicators(out), layout.zero());
+        comms = communicators(out);
+        return new DataParallel<>(trainable, comms, layout.zero());
+    }
+
+    /**
+     * What this node's trainer starts from, once {@link #engine} has joined the ranks: node 0's {@code start};
+     * elsewhere the check of its scratch run {@code nodeCfg}. With {@code --resume} over several nodes the
+     * ranks first agree on rank 0's checkpoint of the shared run folder, which a node other than 0 then
+     * resumes from ({@link ResumeAcrossNodes}).
+     */
+    RunStart startOnThisNode(TrainConfig cfg, TrainConfig nodeCfg, RunStart start) throws IOException {
+        if (layout.nodes() > 1 && cfg.resume()) {
+            Path runDir = Path.of(cfg.out());
+            Optional<Path> checkpoint = ResumeAcrossNodes.agree(comms, backends, runDir, layout.gpus());
+            if (nodeCfg != cfg) ResumeAcrossNodes.linkScratch(runDir, Path.of(nodeCfg.out()), checkpoint);
+        }
+        return nodeCfg == cfg ? start : RunStart.check(nodeCfg);
     }
 
     private List<Communicator> communicators(PrintStream out) throws IOException {
-        if (!(backends.get(0) instanceof CudaBackend cb) || !cb.name().equals("cuda")) {
-            return InProcessGroup.create(backends, TIMEOUT);
-        }
+        if (!LocalGroup.usesNccl(backends.get(0)) || layout.nodes() == 1) return LocalGroup.open(backends, TIMEOUT);
         Nccl nccl = Nccl.load();
         byte[] id;
         ExecutorService serving = null;
         Future<?> served = null;
-        if (layout.nodes() == 1) {
-            id = NcclCommunicator.uniqueId(nccl);
+        InetSocketAddress at = Rendezvous.address("--rendezvous", layout.rendezvous());
+        if (layout.nodeRank() == 0) {
+            byte[] made = NcclCommunicator.uniqueId(nccl);
+            id = made;
+            serving = Executors.newSingleThreadExecutor();
+            served = serving.submit(() -> {
+                Rendezvous.serve(at, layout.nodes(), made, RENDEZVOUS_TIMEOUT);
+                return null;
+            });
         } else {
-            InetSocketAddress at = Rendezvous.address("--rendezvous", layout.rendezvous());
-            if (layout.nodeRank() == 0) {
-                byte[] made = NcclCommunicator.uniqueId(nccl);
-                id = made;
-                serving = Executors.newSingleThreadExecutor();
-                served = serving.submit(() -> {
-                    Rendezvous.serve(at, layout.nodes(), made, RENDEZVOUS_TIMEOUT);
-                    return null;
-                });
-            } else {
-                id = Rendezvous.join(at, layout.nodeRank(), RENDEZVOUS_TIMEOUT);
-            }
-            out.printf(Locale.ROOT, "node %d of %d: %d GPUs, ranks %d..%d of %d (%s)%n", layout.nodeRank(), layout.nodes(),
-                    layout.gpus(), layout.nodeRank() * layout.gpus(), (layout.nodeRank() + 1) * layout.gpus() - 1,
-                    layout.world(), Nccl.describe());
+            id = Rendezvous.join(at, layout.nodeRank(), RENDEZVOUS_TIMEOUT);
         }
-        // every local rank joins at once: ncclCommInitRank waits for the whole job
-        ExecutorService pool = Executors.newFixedThreadPool(layout.gpus());
+        out.printf(Locale.ROOT, "node %d of %d: %d GPUs, ranks %d..%d of %d (%s)%n", layout.nodeRank(), layout.nodes(),
+                layout.gpus(), layout.nodeRank() * layout.gpus(), (layout.nodeRank() + 1) * layout.gpus() - 1,
+                layout.world(), Nccl.describe());
         try {
-            List<Future<Communicator>> joining = new ArrayList<>();
-            for (int i = 0; i < layout.gpus(); i++) {
-                CudaBackend be = (CudaBackend) backends.get(i);
-                int rank = layout.nodeRank() * layout.gpus() + i;
-                joining.add(pool.submit(() -> new NcclCommunicator(nccl, be.device(), rank, layout.world(), id, TIMEOUT)));
-            }
-            List<Communicator> comms = new ArrayList<>();
-            for (Future<Communicator> f : joining) comms.add(f.get());
+            List<Device> devices = backends.stream().map(be -> ((CudaBackend) be).device()).toList();
+            List<Communicator> comms = NcclCommunicator.joinAll(nccl, devices, layout.nodeRank() * layout.gpus(),
+                    layout.world(), id, TIMEOUT);
             if (served != null) served.get();
             return comms;
         } catch (ExecutionException e) {
@@ -133,18 +142,16 @@ final class ParallelTraining<M extends AutoCloseable> implements AutoCloseable {
             Thread.currentThread().interrupt();
             throw new IOException("interrupted while the ranks joined", e);
         } finally {
-            pool.shutdownNow();
             if (serving != null) serving.shutdownNow();
         }
     }
 
-    /** The run folder this process writes: --out on node 0; a scratch folder elsewhere, since node 0 alone writes the run. */
+    /**
+     * The run folder this process writes: --out on node 0; a scratch folder elsewhere, since node 0 alone
+     * writes the run (with --resume, {@link #startOnThisNode} links it to the checkpoint the nodes agree on).
+     */
     static TrainConfig forThisNode(TrainConfig cfg, ParallelFlags.Layout layout) throws IOException {
         if (layout.nodeRank() == 0) return cfg;
-        if (cfg.resume()) {
-            throw new IllegalArgumentException("--resume with --nnodes " + layout.nodes() + " is not supported yet:"
-                    + " the nodes other than 0 would start from step 0");
-        }
         java.nio.file.Path scratch = java.nio.file.Files.createTempDirectory("gpt4llm-node-" + layout.nodeRank() + "-");
         return cfg.toBuilder().out(scratch.resolve("run").toString()).saveEvery(0).build().validate();
     }

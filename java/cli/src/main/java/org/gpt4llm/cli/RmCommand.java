@@ -11,6 +11,7 @@ import java.util.concurrent.Callable;
 import org.gpt4llm.backend.Backend;
 import org.gpt4llm.data.EncodedGroup;
 import org.gpt4llm.data.PreferenceReader;
+import org.gpt4llm.data.RewardBatch;
 import org.gpt4llm.data.RewardDataset;
 import org.gpt4llm.data.RewardEncoder;
 import org.gpt4llm.data.ScoredGroup;
@@ -30,6 +31,7 @@ import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Model.CommandSpec;
 import picocli.CommandLine.Option;
 import picocli.CommandLine.Spec;
+import org.gpt4llm.train.parallel.DataParallel;
 
 /**
  * {@code gpt4llm rm}: trains a reward model (a backbone from {@code --model}, LLaMA or OPT, plus a
@@ -113,7 +115,6 @@ public final class RmCommand implements Callable<Integer> {
     private int callParallel(TrainConfig cfg, RunStart start, ParallelFlags.Layout layout, Path modelDir, ModelConfig modelCfg,
                              Split<ScoredGroup> split, PrintWriter err) throws IOException {
         TrainConfig nodeCfg = ParallelTraining.forThisNode(cfg, layout);
-        RunStart nodeStart = nodeCfg == cfg ? start : RunStart.check(nodeCfg);
         boolean quiet = common.quiet || layout.nodeRank() > 0;
         try (HfTokenizer tok = Tokenizers.load(modelDir, modelCfg.vocabSize());
              ParallelTraining<RewardModel> devices = ParallelTraining.open(layout, cfg, common.backend.threads(),
@@ -125,8 +126,9 @@ public final class RmCommand implements Callable<Integer> {
             for (RewardModel m : devices.models) {
                 replicas.add(task(cfg, m, modelDir));
             }
+            DataParallel<RewardBatch> engine = devices.engine(replicas, System.out);
             Trainer.Result r = new Trainer<>("rm", nodeCfg, replicas.get(0), train, eval, quiet, System.out)
-                    .withSteps(devices.engine(replicas, System.out)).run(nodeStart);
+                    .withSteps(engine).run(devices.startOnThisNode(cfg, nodeCfg, start));
             if (!quiet) {
                 System.out.printf(Locale.ROOT, "%d steps on %d devices (ZeRO %d), final loss %.4f, held-out accuracy %s -> %s;"
                         + " %s%n", r.steps(), layout.world(), layout.zero(), r.loss(), metric(r.firstEval(), "eval_accuracy"),

@@ -32,6 +32,7 @@ import picocli.CommandLine.Model.CommandSpec;
 import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
 import picocli.CommandLine.Spec;
+import org.gpt4llm.train.parallel.DataParallel;
 
 /**
  * {@code gpt4llm sft}: supervised fine-tuning of an HF LLaMA or OPT checkpoint on instruction data, full or
@@ -92,15 +93,15 @@ public final class SftCommand implements Callable<Integer> {
     private int callParallel(TrainConfig cfg, RunStart start, ParallelFlags.Layout layout, Path modelDir, PrintWriter err)
             throws IOException {
         TrainConfig nodeCfg = ParallelTraining.forThisNode(cfg, layout);
-        RunStart nodeStart = nodeCfg == cfg ? start : RunStart.check(nodeCfg);
         boolean quiet = common.quiet || layout.nodeRank() > 0;
         try (ParallelTraining<DecoderModel> devices = ParallelTraining.open(layout, cfg, common.backend.threads(),
                 be -> DecoderModel.load(be, modelDir))) {
             List<TrainableModel<TokenBatch>> replicas = new java.util.ArrayList<>();
             for (DecoderModel m : devices.models) replicas.add(trainable(cfg, m));
             TrainData d = buildData(cfg, devices.models.get(0));
+            DataParallel<TokenBatch> engine = devices.engine(replicas, System.out);
             Trainer.Result r = new Trainer<>(nodeCfg, replicas.get(0), d.train(), d.eval(), quiet, System.out)
-                    .withSteps(devices.engine(replicas, System.out)).run(nodeStart);
+                    .withSteps(engine).run(devices.startOnThisNode(cfg, nodeCfg, start));
             if (!quiet) {
                 System.out.printf(Locale.ROOT, "%d steps on %d devices (ZeRO %d), final loss %.4f, held-out loss %.4f -> %.4f;"
                         + " %s%n", r.steps(), layout.world(), layout.zero(), r.loss(), r.firstEvalLoss(), r.evalLoss(),

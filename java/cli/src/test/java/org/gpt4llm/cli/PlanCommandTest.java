@@ -210,6 +210,14 @@ class PlanCommandTest {
         assertTrue(r.err().contains("--zero must be 0, 1, 2 or 3, got 4"), r.err());
         r = CliRun.of("plan", "7b", "--gpus", "2", "--offload-optimizer");
         assertEquals(2, r.code(), r.out());
-        assertTrue(r.err().contains("--offload-optimizer does not work with --gpus above 1"), r.err());
+        assertTrue(r.err().contains("--offload-optimizer with several devices needs --zero 1 or 2"), r.err());
+        // offloaded under ZeRO 2: each device's shard of the masters and moments on its host, whole gradients on the device
+        JsonNode off = plan("--gpus", "8", "--zero", "2", "--offload-optimizer");
+        String ctx = "ZeRO 2 on 8, offloaded: " + off;
+        assertEquals(0, device(off, MemoryCategory.MASTER_WEIGHTS), ctx);
+        assertEquals(0, device(off, MemoryCategory.MOMENTS), ctx);
+        assertEquals(4 * p, device(off, MemoryCategory.GRADIENTS), ctx);
+        assertEquals(4 * Math.ceilDiv(p, 8), host(off, MemoryCategory.MASTER_WEIGHTS), ctx);
+        assertEquals(8 * Math.ceilDiv(p, 8), host(off, MemoryCategory.MOMENTS), ctx);
     }
 }

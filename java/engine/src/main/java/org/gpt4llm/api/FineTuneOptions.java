@@ -4,6 +4,7 @@ import java.util.List;
 import org.gpt4llm.data.Template;
 import org.gpt4llm.model.LoraConfig;
 import org.gpt4llm.train.LrSchedule;
+import org.gpt4llm.train.parallel.DataParallel;
 
 /**
  * How {@link Engine#fineTune} trains: full or LoRA, the optimizer (AdamW, betas 0.9/0.999, eps 1e-8)
@@ -12,8 +13,12 @@ import org.gpt4llm.train.LrSchedule;
  *
  * <p>Defaults: full fine-tuning, learning rate 2e-5 (Alpaca's), constant schedule without warmup,
  * no weight decay, gradient clipping at norm 1, 4 examples per step in micro-batches of 4, 512
- * tokens per example, Alpaca's prompt template, loss on the response only, seed 42, and a malformed
- * example is an error.
+ * tokens per example, Alpaca's prompt template, loss on the response only, seed 42, a malformed
+ * example is an error, and one device.
+ *
+ * <p>On several devices ({@link #devices}), each step's examples are spread over the devices as
+ * {@code gpt4llm sft --gpus N} spreads them: the batch stays the global one, the micro-batch is per
+ * device, and the losses and weights are those of one device (up to the order of the sums).
  */
 public final class FineTuneOptions {
     private int loraRank;
@@ -26,6 +31,7 @@ public final class FineTuneOptions {
     private boolean trainOnInputs;
     private long seed = 42;
     private boolean strict = true;
+    private int devices = 1, zero;
 
     private FineTuneOptions() {}
 
@@ -135,6 +141,25 @@ public final class FineTuneOptions {
         return this;
     }
 
+    /**
+     * Devices to train on, as {@code --gpus}: the engine's device and {@code count - 1} more of its
+     * backend (GPUs 1.. for {@code cuda}, talking through NCCL; more emulated devices for {@code cpu}
+     * and {@code cuda-emu}), each with its own copy of the model.
+     */
+    public FineTuneOptions devices(int count) {
+        this.devices = count;
+        return this;
+    }
+
+    /**
+     * The ZeRO stage with several devices, as {@code --zero}: 0 sums the gradients on every device, 1
+     * also shards the fp32 master weights and moments over them, 2 also reduce-scatters the gradients.
+     */
+    public FineTuneOptions zero(int stage) {
+        this.zero = stage;
+        return this;
+    }
+
     FineTuneOptions copy() {
         FineTuneOptions o = new FineTuneOptions();
         o.loraRank = loraRank;
@@ -154,6 +179,8 @@ public final class FineTuneOptions {
         o.trainOnInputs = trainOnInputs;
         o.seed = seed;
         o.strict = strict;
+        o.devices = devices;
+        o.zero = zero;
         return o;
     }
 
@@ -172,6 +199,8 @@ public final class FineTuneOptions {
         require(microBatch >= 1, "the micro-batch must hold at least one example, got " + microBatch);
         require(maxLen >= 2, "the maximum length must be at least 2 tokens, got " + maxLen);
         require(template != null, "a template is needed");
+        require(devices >= 1, "the fine-tuning needs at least one device, got " + devices);
+        DataParallel.requireStage(zero);
         return this;
     }
 
@@ -235,5 +264,13 @@ public final class FineTuneOptions {
 
     boolean strict() {
         return strict;
+    }
+
+    int devices() {
+        return devices;
+    }
+
+    int zero() {
+        return zero;
     }
 }

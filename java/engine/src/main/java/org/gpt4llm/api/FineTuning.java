@@ -1,10 +1,14 @@
 package org.gpt4llm.api;
 
 import java.io.IOException;
+import java.lang.foreign.Arena;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
+import java.util.LinkedHashMap;
 import java.util.List;
+import java.util.Map;
+import org.gpt4llm.backend.Backend;
 import org.gpt4llm.data.DataLoader;
 import org.gpt4llm.data.Example;
 import org.gpt4llm.data.RecordRef;
@@ -15,13 +19,17 @@ import org.gpt4llm.model.DecoderModel;
 import org.gpt4llm.model.LoraConfig;
 import org.gpt4llm.model.TokenBatch;
 import org.gpt4llm.optim.AdamWOptimizer;
+import org.gpt4llm.runtime.Backends;
+import org.gpt4llm.tensor.Tensor;
 import org.gpt4llm.train.DataOrder;
 import org.gpt4llm.train.TrainableModel;
 import org.gpt4llm.train.FullFineTune;
 import org.gpt4llm.train.LoraFineTune;
 import org.gpt4llm.train.LrSchedule;
-import org.gpt4llm.train.StepRunner;
+import org.gpt4llm.train.StepEngine;
 import org.gpt4llm.train.Trainer;
+import org.gpt4llm.train.parallel.DataParallel;
+import org.gpt4llm.train.parallel.LocalGroup;
 
 /**
  * Supervised fine-tuning of a {@link Model} in memory, step by step, with the loss of each step: the
@@ -32,6 +40,10 @@ import org.gpt4llm.train.Trainer;
  * prompt, the response, EOS; loss on the response only unless {@code trainOnInputs}). Each step marks
  * an NVTX range {@code step N} on a GPU and commits a JFR {@code org.gpt4llm.TrainStep} event.
  *
+ * <p>With {@link FineTuneOptions#devices} above 1 the steps run data-parallel, as {@code gpt4llm sft
+ * --gpus N --zero S}: the model stays on the engine's device and holds the trained weights after each
+ * step; the other devices hold copies while the fine-tuning is open.
+ *
  * <p>Ownership and threading: the fine-tuning updates its model in place; {@link #close} frees the
  * optimizer state (the trained weights or adapters stay in the model). One thread at a time, and
  * don't generate from the model on another thread while a step runs.
@@ -41,7 +53,10 @@ public final class FineTuning implements AutoCloseable {
     private final FineTuneOptions options;
     private final TrainableModel<TokenBatch> trainable;
     private final AdamWOptimizer optimizer;
-    private final StepRunner<TokenBatch> runner;
+    private final StepEngine<TokenBatch> runner;
+    /** With several devices: the other devices' backends and copies of the model (device 0 is the engine's). */
+    private final List<Backend> otherBackends = new ArrayList<>();
+    private final List<DecoderModel> otherModels = new ArrayList<>();
     private final LrSchedule schedule;
     private int steps;
     private boolean closed;
@@ -67,9 +82,59 @@ public final class FineTuning implements AutoCloseable {
             }
             trainable = new FullFineTune(dm, model.source());
         }
-        optimizer = Trainer.optimizer(trainable, options.weightDecay());
-        runner = new StepRunner<>(trainable, optimizer, false, note -> {});
+        StepEngine.Factory<TokenBatch> steps = StepEngine.Factory.singleDevice();
+        try {
+            if (options.devices() > 1) steps = dataParallel(dm);
+            optimizer = steps.optimizer(trainable, options.weightDecay(), false);
+        } catch (RuntimeException e) {
+            closeOtherDevices();
+            throw e;
+        }
+        try {
+            runner = steps.open(trainable, optimizer, false, note -> {});
+        } catch (RuntimeException e) {
+            optimizer.close();
+            closeOtherDevices();
+            throw e;
+        }
         schedule = options.lrSchedule();
+    }
+
+    /**
+     * The steps over {@code options.devices()} devices: the engine's, holding {@code dm}, and more of its
+     * backend, each with a copy of {@code dm}'s weights (and adapters of the same configuration, which the
+     * first step's broadcast makes {@code dm}'s), spread as {@code gpt4llm sft --gpus} spreads them.
+     */
+    private StepEngine.Factory<TokenBatch> dataParallel(DecoderModel dm) {
+        Backend be = dm.backend();
+        int n = options.devices();
+        List<TrainableModel<TokenBatch>> replicas = new ArrayList<>(List.of(trainable));
+        try (Arena host = Arena.ofConfined()) {
+            Map<String, Tensor> weights = new LinkedHashMap<>();
+            dm.parameters().forEach((name, t) -> weights.put(name, be.toHost(t, host)));
+            for (int d = 1; d < n; d++) {
+                Backend other = Backends.open(be.name(), Math.max(1, be.threads() / n), d);
+                otherBackends.add(other);
+                DecoderModel copy = DecoderModel.create(other, dm.config(), weights);
+                otherModels.add(copy);
+                if (dm.loraConfig() != null) {
+                    copy.enableLora(dm.loraConfig(), options.seed());
+                    replicas.add(new LoraFineTune(copy, model.source()));
+                } else {
+                    replicas.add(new FullFineTune(copy, model.source()));
+                }
+            }
+        }
+        List<Backend> all = new ArrayList<>(List.of(be));
+        all.addAll(otherBackends);
+        return new DataParallel<>(replicas, LocalGroup.open(all, DataParallel.DEFAULT_TIMEOUT), options.zero());
+    }
+
+    private void closeOtherDevices() {
+        for (int i = otherModels.size() - 1; i >= 0; i--) otherModels.get(i).close();
+        for (int i = otherBackends.size() - 1; i >= 0; i--) otherBackends.get(i).close();
+        otherModels.clear();
+        otherBackends.clear();
     }
 
     /** The model being trained. */
@@ -139,13 +204,17 @@ public final class FineTuning implements AutoCloseable {
         trainable.save(dir);
     }
 
-    /** Frees the optimizer's moments (and fp32 master weights on a GPU). Idempotent. */
+    /**
+     * Frees the optimizer's moments (and fp32 master weights on a GPU), and with several devices the
+     * other devices and their copies of the model. Idempotent.
+     */
     @Override
     public void close() {
         if (closed) return;
         closed = true;
         runner.close();
         optimizer.close();
+        closeOtherDevices();
         model.setTraining(false);
         model.engine().forget(this);
     }

@@ -216,14 +216,20 @@ public final class AdamWOptimizer implements AutoCloseable {
     /**
      * The update {@link #prepare} counted, at learning rate {@code lr}, clipped for a global gradient norm
      * {@code norm} computed elsewhere: an optimizer over a shard of the parameters (ZeRO) holds only part
-     * of the gradients the norm is taken over.
+     * of the gradients the norm is taken over. Offloaded, its gradients are copied to the host first.
      */
     public void update(float lr, double norm, float maxGradNorm) {
         if (step == 0) throw new IllegalStateException("update before prepare");
-        if (offloaded) throw new IllegalStateException("an offloaded optimizer updates from the gradients it collected itself");
+        if (byLayer) throw new IllegalStateException("an optimizer collecting its gradients by layer updates from them");
         backend.rangePush("optimizer");
         try {
             float clip = StepScalars.clipFactor(norm, maxGradNorm);
+            if (offloaded) {
+                // the gradients are complete on the device (summed over the ranks): copied over once
+                for (Slot s : slots.values()) backend.download(s.hostGrad, s.grad);
+                updateOnHost(lr, step, clip);
+                return;
+            }
             for (Slot s : slots.values()) backend.adamw(s.param, s.master, s.grad, s.m, s.v, s.hp, lr, step, clip);
         } finally {
             backend.rangePop();

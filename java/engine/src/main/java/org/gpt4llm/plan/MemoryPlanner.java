@@ -44,15 +44,16 @@ public final class MemoryPlanner {
             if (r.lora() != null) model.enableLora(r.lora(), 0);
             model.setRecompute(r.recompute());
             model.stage(List.of(emptyBatch(r.microBatch(), r.seqLen())));
-            // as Trainer.optimizer and StepRunner set up an offloaded run (nothing to offload where memory is the host's)
-            boolean offload = r.offloadOptimizer() && !be.memoryIsHost();
-            model.streamGradients(offload);
+            // as Trainer.optimizer and StepRunner set up an offloaded run (nothing to offload where memory is the host's);
+            // several devices keep whole gradients on the device for the collectives, and each rank's shard on the host
+            boolean offload = r.offloadOptimizer() && !be.memoryIsHost(), stream = offload && !r.parallel();
+            model.streamGradients(stream);
             boolean zero3 = r.parallel() && r.zero() == 3;
             try (Arena rankBuffers = Arena.ofConfined();
                  LayerShards shards = zero3 ? new LayerShards(be, model, null, 0, r.gpus(), DataParallel.DEFAULT_BUCKET) : null;
                  AdamWOptimizer opt = optimizer(be, model, r, offload, shards);
                  StepScalars scalars = be.stepScalars()) {
-                if (offload) opt.collectByLayer(true);
+                if (stream) opt.collectByLayer(true);
                 if (r.parallel()) {
                     // as RankWorker sets up a rank (its step scalars are those above)
                     RankMemory.allocateBuffers(be, rankBuffers, model.trainableParameters(), r.gpus(), r.zero(),
@@ -80,7 +81,7 @@ public final class MemoryPlanner {
                     Backend.AdamW.DEFAULT, name -> true, offload);
         }
         return RankMemory.shardOptimizer(be, model.trainableParameters(), model.trainableGradients(), r.gpus(), 0,
-                Backend.AdamW.DEFAULT, name -> true);
+                Backend.AdamW.DEFAULT, name -> true, offload);
     }
 
     /** The scratch the backend keeps for the LoRA kernels: the largest adapter's need. */

@@ -3,6 +3,7 @@ package org.gpt4llm.plan;
 import org.gpt4llm.model.LoraConfig;
 import org.gpt4llm.model.ModelConfig;
 import org.gpt4llm.runtime.Backends;
+import org.gpt4llm.train.parallel.DataParallel;
 
 /**
  * What a training run would be: the model, the backend, micro-batches of {@code microBatch} rows of
@@ -18,10 +19,7 @@ public record PlanRequest(ModelConfig model, String backend, int seqLen, int mic
         if (microBatch < 1) throw new IllegalArgumentException("--micro-batch must be at least 1, got " + microBatch);
         if (gpus < 1) throw new IllegalArgumentException("--gpus must be at least 1, got " + gpus);
         if (zero < 0 || zero > 3) throw new IllegalArgumentException("--zero must be 0, 1, 2 or 3, got " + zero);
-        if (gpus > 1 && offloadOptimizer) {
-            throw new IllegalArgumentException("--offload-optimizer does not work with --gpus above 1 (the optimizers"
-                    + " of several devices update on them): leave out --offload-optimizer, or plan one device");
-        }
+        if (gpus > 1 && offloadOptimizer) DataParallel.checkOffload(true, zero);
     }
 
     /** A run on one device. */

@@ -170,7 +170,8 @@ final class CheckpointStore {
             throws IOException {
         try (Arena mapped = Arena.ofShared()) {
             SafeTensors file = SafeTensors.open(dir.resolve(OPTIMIZER), mapped);
-            HostOptimizerState state = new HostOptimizerState(file.tensors(), Integer.parseInt(file.metadata().get("step")));
+            HostOptimizerState state = new HostOptimizerState(file.tensors(), Integer.parseInt(file.metadata().get("step")),
+                    file.file().toString());
             boolean lowPrecision = model.trainableParameters().values().stream().anyMatch(t -> t.dtype() != DType.F32);
             if (lowPrecision && !state.hasMasters()) warnNoMasters(file, notes);
             engine.restoreOptimizerState(state);

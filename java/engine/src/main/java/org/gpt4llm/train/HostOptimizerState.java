@@ -10,11 +10,17 @@ import org.gpt4llm.tensor.Tensor;
  * {@code exp_avg_sq.NAME}, the fp32 master weights of the parameters stored in a lower precision under
  * {@code master.NAME}, and the update count. The one naming of that file, for the optimizer of one
  * device and for a {@link StepEngine} that shards the state over devices, which gathers it for a
- * checkpoint and re-shards from it on a resume (onto any number of devices).
+ * checkpoint and re-shards from it on a resume (onto any number of devices). {@code source} names where
+ * the tensors came from (the file), for the sentence that refuses a value that is not finite.
  */
-public record HostOptimizerState(Map<String, Tensor> tensors, int step) {
+public record HostOptimizerState(Map<String, Tensor> tensors, int step, String source) {
     /** Prefixes of the file's names: a first moment, a second moment, an fp32 master weight. */
     public static final String FIRST_MOMENT = "exp_avg.", SECOND_MOMENT = "exp_avg_sq.", MASTER = "master.";
+
+    /** A state gathered in memory. */
+    public HostOptimizerState(Map<String, Tensor> tensors, int step) {
+        this(tensors, step, "the gathered optimizer state");
+    }
 
     /** The file's name of a moment of parameter {@code name}. */
     public static String key(boolean second, String name) {

@@ -50,10 +50,13 @@ class PlannedParallelMemoryTest {
         List<Arguments> cells = new ArrayList<>();
         for (String backend : List.of("cpu", "cuda-emu")) {
             for (int zero = 0; zero <= 3; zero++) {
-                for (String mode : List.of("full", "lora")) cells.add(Arguments.of(backend, zero, mode));
+                for (String mode : List.of("full", "lora")) cells.add(Arguments.of(backend, zero, mode, false));
             }
         }
-        cells.add(Arguments.of("cpu", 3, "deep"));
+        cells.add(Arguments.of("cpu", 3, "deep", false));
+        // the optimizer shards in host memory (on the cpu there is nothing to offload)
+        cells.add(Arguments.of("cuda-emu", 1, "full", true));
+        cells.add(Arguments.of("cuda-emu", 2, "lora", true));
         return cells.stream();
     }
 
@@ -61,13 +64,13 @@ class PlannedParallelMemoryTest {
         return name.equals("cpu") ? new CpuBackend(1) : new CudaBackend(new EmuDevice(1));
     }
 
-    @ParameterizedTest(name = "{0} zero {1} {2}")
+    @ParameterizedTest(name = "{0} zero {1} {2}, offloaded {3}")
     @MethodSource("grid")
-    void eachDevicePeaksWhereThePerDevicePlanSays(String backend, int zero, String mode) {
+    void eachDevicePeaksWhereThePerDevicePlanSays(String backend, int zero, String mode, boolean offload) {
         long seed = TestSeeds.next();
         LoraConfig lora = mode.equals("lora") ? LORA : null;
         LlamaConfig model = mode.equals("deep") ? DEEP : TINY;
-        MemoryPlan plan = MemoryPlanner.plan(new PlanRequest(model, backend, TOKENS, ROWS, lora, false, false, GPUS, zero));
+        MemoryPlan plan = MemoryPlanner.plan(new PlanRequest(model, backend, TOKENS, ROWS, lora, false, offload, GPUS, zero));
         List<Backend> bes = new ArrayList<>();
         List<DecoderModel> models = new ArrayList<>();
         List<TrainableModel<TokenBatch>> replicas = new ArrayList<>();
@@ -83,7 +86,7 @@ class PlannedParallelMemoryTest {
                 replicas.add(lora == null ? new FullFineTune(m, null) : new LoraFineTune(m, null));
             }
             DataParallel<TokenBatch> dp = DataParallel.inProcess(replicas, zero, Duration.ofSeconds(60));
-            try (AdamWOptimizer opt = dp.optimizer(replicas.get(0), 0.0, false);
+            try (AdamWOptimizer opt = dp.optimizer(replicas.get(0), 0.0, offload);
                  StepEngine<TokenBatch> engine = dp.open(replicas.get(0), opt, false, note -> {})) {
                 Random rng = TestSeeds.random();
                 for (int step = 1; step <= STEPS; step++) {
@@ -101,7 +104,7 @@ class PlannedParallelMemoryTest {
             for (Backend be : bes) be.close();
         }
         long peak = java.util.Arrays.stream(peaks).max().orElseThrow();
-        String ctx = backend + " zero " + zero + " " + mode + " on " + GPUS + " (seed " + seed + "): measured peaks "
+        String ctx = backend + " zero " + zero + " " + mode + (offload ? " offloaded" : "") + " on " + GPUS + " (seed " + seed + "): measured peaks "
                 + java.util.Arrays.toString(peaks) + ", planned " + plan.deviceBytes() + "; plan " + plan.footprint()
                 + "; rank 0 live after the steps " + lasting;
         System.out.println(ctx);
@@ -109,7 +112,12 @@ class PlannedParallelMemoryTest {
         for (MemoryCategory c : LASTING) assertEquals(plan.footprint().device(c), lasting.device(c), c.key() + ": " + ctx);
         MemoryPlan one = MemoryPlanner.plan(new PlanRequest(model, backend, TOKENS, ROWS, lora, false, false));
         long oneMoments = one.footprint().device(MemoryCategory.MOMENTS);
-        if (zero == 3 && lora != null) {
+        if (offload) {
+            assertEquals(0, lasting.device(MemoryCategory.MOMENTS), "no moments on the device: " + ctx);
+            assertEquals(0, lasting.device(MemoryCategory.MASTER_WEIGHTS), "no masters on the device: " + ctx);
+            assertTrue(lasting.host(MemoryCategory.MOMENTS) > 0, "the shard's moments on the host: " + ctx);
+            assertEquals(plan.footprint().host(MemoryCategory.MOMENTS), lasting.host(MemoryCategory.MOMENTS), ctx);
+        } else if (zero == 3 && lora != null) {
             // ZeRO 3 with LoRA keeps the adapters (and their moments) whole on every device
             assertEquals(oneMoments, plan.footprint().device(MemoryCategory.MOMENTS), "the adapters' moments whole: " + ctx);
         } else if (zero >= 1) {

@@ -6,6 +6,12 @@ import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
 import java.time.Duration;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.concurrent.ExecutionException;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Executors;
+import java.util.concurrent.Future;
 import jcuda.driver.CUresult;
 import jcuda.driver.CUstream;
 import org.gpt4llm.backend.cuda.device.Device;
@@ -53,6 +59,35 @@ public final class NcclCommunicator implements Communicator {
             throw e;
         } catch (Throwable t) {
             throw new CommunicatorException("ncclCommInitRank of rank " + rank + " failed: " + t, t);
+        }
+    }
+
+    /**
+     * Joins ranks {@code firstRank} .. {@code firstRank + devices.size() - 1} of {@code size}, one per
+     * device, all at once (each {@code ncclCommInitRank} waits for the whole job); returns them in the
+     * devices' order. A failure to join is thrown as it was.
+     */
+    public static List<Communicator> joinAll(Nccl nccl, List<Device> devices, int firstRank, int size, byte[] uniqueId,
+                                             Duration timeout) {
+        ExecutorService pool = Executors.newFixedThreadPool(devices.size());
+        try {
+            List<Future<Communicator>> joining = new ArrayList<>();
+            for (int i = 0; i < devices.size(); i++) {
+                Device d = devices.get(i);
+                int rank = firstRank + i;
+                joining.add(pool.submit(() -> new NcclCommunicator(nccl, d, rank, size, uniqueId, timeout)));
+            }
+            List<Communicator> comms = new ArrayList<>();
+            for (Future<Communicator> f : joining) comms.add(f.get());
+            return comms;
+        } catch (ExecutionException e) {
+            if (e.getCause() instanceof RuntimeException re) throw re;
+            throw new CommunicatorException("joining the NCCL ranks failed: " + e.getCause(), e.getCause());
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            throw new CommunicatorException("interrupted while the ranks joined", e);
+        } finally {
+            pool.shutdownNow();
         }
     }
 

@@ -16,6 +16,7 @@ import org.gpt4llm.backend.Backend;
 import org.gpt4llm.distributed.Communicator;
 import org.gpt4llm.distributed.CommunicatorException;
 import org.gpt4llm.distributed.InProcessGroup;
+import org.gpt4llm.io.CheckpointException;
 import org.gpt4llm.model.Batch;
 import org.gpt4llm.optim.AdamWOptimizer;
 import org.gpt4llm.tensor.DType;
@@ -50,8 +51,9 @@ import org.gpt4llm.train.TrainingDivergedException;
  * The loss is the global mean (the ranks' loss sums all-reduced); the gradient norm is global (the
  * ranks' sums of squares of their shards all-reduced). Under ZeRO 1 and 2 a checkpoint gathers the
  * shards (moments and fp32 masters) into the whole state on the host, and a resume re-shards it, so
- * checkpoints are those of one device (ZeRO 3 writes its weights gathered too). An offloaded optimizer
- * is not implemented with several devices.
+ * checkpoints are those of one device (ZeRO 3 writes its weights gathered too). With {@code --offload-optimizer}
+ * (ZeRO 1 and 2) each rank's shard of the masters and moments lives in host memory and updates on the CPU,
+ * as one device's offloaded optimizer does; the gradients stay on the devices, where the collectives sum them.
  */
 public final class DataParallel<B extends Batch> implements StepEngine.Factory<B> {
     /**
@@ -68,6 +70,7 @@ public final class DataParallel<B extends Batch> implements StepEngine.Factory<B
     private final int zero;
     private final long bucketElements;
     private double weightDecay;
+    private boolean offload;
 
     /**
      * This process's devices: {@code replicas.get(i)} moves tensors through {@code comms.get(i)}, whose
@@ -114,20 +117,22 @@ public final class DataParallel<B extends Batch> implements StepEngine.Factory<B
     }
 
     /**
-     * Refuses {@code --offload-optimizer} on several devices, in one sentence: the ranks' optimizers (whole,
-     * or their ZeRO shards) update on the devices, and the collectives move device memory.
+     * Refuses {@code --offload-optimizer} on several devices outside ZeRO 1 and 2, in one sentence: under ZeRO 0
+     * every device's host would keep a whole copy of the optimizer; ZeRO 3's layer-sharded optimizer updates on the devices.
      */
-    public static void refuseOffload(boolean offload) {
-        if (offload) {
-            throw new IllegalArgumentException("--offload-optimizer does not work with --gpus or --nnodes above 1 (the"
-                    + " optimizers of several devices update on them): leave out --offload-optimizer, or train on one device");
+    public static void checkOffload(boolean offload, int zero) {
+        if (offload && (zero == 0 || zero == 3)) {
+            throw new IllegalArgumentException("--offload-optimizer with several devices needs --zero 1 or 2 (each"
+                    + " device's optimizer shard then lives in host memory), not --zero " + zero
+                    + ": use --zero " + (zero == 0 ? 1 : 2) + ", or leave out --offload-optimizer");
         }
     }
 
     @Override
     public AdamWOptimizer optimizer(TrainableModel<B> model, double weightDecay, boolean offload) {
-        refuseOffload(offload);
+        checkOffload(offload, zero);
         this.weightDecay = weightDecay;
+        this.offload = offload;
         if (zero == 0) return Trainer.optimizer(model, weightDecay);
         // the state is sharded over the ranks' own optimizers: the trainer's holds none
         return new AdamWOptimizer(model.backend(), Map.of(), Map.of(), Backend.AdamW.DEFAULT);
@@ -137,7 +142,7 @@ public final class DataParallel<B extends Batch> implements StepEngine.Factory<B
     public StepEngine<B> open(TrainableModel<B> model, AdamWOptimizer opt, boolean cudaGraph, Consumer<String> notes) {
         if (model != replicas.get(0)) throw new IllegalArgumentException("the trainer's model is not replica 0");
         if (cudaGraph) notes.accept("--cuda-graph: steps over several devices run without a graph");
-        return new Engine<>(replicas, comms, zero, opt, weightDecay, bucketElements);
+        return new Engine<>(replicas, comms, zero, opt, weightDecay, bucketElements, offload);
     }
 
     /** The ranks' threads and state while a run lasts. */
@@ -149,7 +154,7 @@ public final class DataParallel<B extends Batch> implements StepEngine.Factory<B
         private final TrainableModel<B> model0;
 
         Engine(List<? extends TrainableModel<B>> replicas, List<Communicator> comms, int zero, AdamWOptimizer opt0,
-               double weightDecay, long bucketElements) {
+               double weightDecay, long bucketElements, boolean offload) {
             this.comms = comms;
             this.zero = zero;
             this.model0 = replicas.get(0);
@@ -164,7 +169,7 @@ public final class DataParallel<B extends Batch> implements StepEngine.Factory<B
             }
             try {
                 List<RankWorker<B>> made = onEveryRank(r -> new RankWorker<>(replicas.get(r), comms.get(r), zero,
-                        r == 0 ? opt0 : null, weightDecay, bucketElements), -1);
+                        r == 0 ? opt0 : null, weightDecay, bucketElements, offload), -1);
                 workers.addAll(made);
             } catch (RuntimeException e) {
                 close();
@@ -235,6 +240,7 @@ public final class DataParallel<B extends Batch> implements StepEngine.Factory<B
                 Throwable e = errors[r];
                 if (e == null || e instanceof CommunicatorException) continue;
                 if (e instanceof TrainingDivergedException d) throw d;  // every rank saw the same global values
+                if (e instanceof CheckpointException c) throw c;  // names the file and the tensor already
                 String where = step < 0 ? "while starting" : "in step " + step;
                 throw new CommunicatorException("rank " + comms.get(r).rank() + " failed " + where + ": " + e.getClass().getSimpleName()
                         + (e.getMessage() == null ? "" : ": " + e.getMessage()), e);

@@ -4,6 +4,7 @@ import java.lang.foreign.Arena;
 import java.util.Map;
 import java.util.function.Predicate;
 import org.gpt4llm.backend.Backend;
+import org.gpt4llm.distributed.MeteredCommunicator;
 import org.gpt4llm.memory.MemoryCategory;
 import org.gpt4llm.optim.AdamWOptimizer;
 import org.gpt4llm.tensor.DType;
@@ -30,7 +31,7 @@ public final class RankMemory {
         int n = layout.ranks;
         Tensor scalar = be.allocate(arena, MemoryCategory.WORKSPACE, DType.F32, 1);
         // the collectives move the flat range through fixed buckets: memory of one bucket, not of all gradients
-        long chunk = Math.max(1, Math.min(bucketElements / n, layout.shard));
+        long chunk = chunk(layout, bucketElements);
         // buckets are scratch the collectives pass through (the model's gradients and the optimizer's shards
         // are counted where they live)
         Tensor gradBucket = zero < 3 ? be.allocate(arena, MemoryCategory.WORKSPACE, DType.F32, chunk * n) : null;
@@ -39,6 +40,39 @@ public final class RankMemory {
         Tensor weightPart = weightBuckets ? be.allocate(arena, MemoryCategory.WORKSPACE, weights, chunk) : null;
         Tensor weightBucket = weightBuckets ? be.allocate(arena, MemoryCategory.WORKSPACE, weights, chunk * n) : null;
         return new Buffers(chunk, scalar, gradBucket, gradPart, weightPart, weightBucket);
+    }
+
+    /** Elements of each rank's shard one collective moves: a bucket holds one chunk of every rank's shard. */
+    private static long chunk(FlatShards layout, long bucketElements) {
+        return Math.max(1, Math.min(bucketElements / layout.ranks, layout.shard));
+    }
+
+    /**
+     * The bytes one rank sends in a step of {@code ranks} ranks at ZeRO stage {@code zero} (0 to 2) over
+     * {@code params} (the trainable weights), with buckets of {@code bucketElements}: the collectives of
+     * {@link RankWorker#step}, counted as {@link MeteredCommunicator} counts them (a ring's bytes).
+     */
+    public static long bytesSentPerStep(Map<String, Tensor> params, int ranks, int zero, long bucketElements) {
+        FlatShards layout = new FlatShards(params, ranks);
+        long chunk = chunk(layout, bucketElements), f32 = DType.F32.bytes();
+        long weightBytes = params.values().iterator().next().dtype().bytes();
+        long sent = MeteredCommunicator.allReduceBytes(f32, ranks);  // the loss sum
+        if (zero >= 2) {
+            for (long k = 0; k < layout.shard; k += chunk) {
+                sent += MeteredCommunicator.gatherBytes(Math.min(chunk, layout.shard - k) * ranks * f32, ranks);
+            }
+        } else {
+            for (long k = 0; k < layout.total; k += chunk * ranks) {
+                sent += MeteredCommunicator.allReduceBytes(Math.min(chunk * ranks, layout.total - k) * f32, ranks);
+            }
+        }
+        if (zero >= 1) {
+            sent += MeteredCommunicator.allReduceBytes(f32, ranks);  // the gradient norm's sum of squares
+            for (long k = 0; k < layout.shard; k += chunk) {
+                sent += MeteredCommunicator.gatherBytes(Math.min(chunk, layout.shard - k) * ranks * weightBytes, ranks);
+            }
+        }
+        return sent;
     }
 
     /**
@@ -52,16 +86,19 @@ public final class RankMemory {
 
     /**
      * Rank {@code rank}'s optimizer under ZeRO 1 or 2: master weights and moments of its contiguous part
-     * of the flat range of {@code params}, over the same part of {@code grads}.
+     * of the flat range of {@code params}, over the same part of {@code grads}; with {@code offload}, in
+     * host memory with a host copy of that part of the gradients (see {@link AdamWOptimizer}).
      */
     public static AdamWOptimizer shardOptimizer(Backend be, Map<String, Tensor> params, Map<String, Tensor> grads,
-                                                int ranks, int rank, Backend.AdamW hyper, Predicate<String> decays) {
-        return shardOptimizer(be, new FlatShards(params, ranks), params, grads, rank, hyper, decays);
+                                                int ranks, int rank, Backend.AdamW hyper, Predicate<String> decays,
+                                                boolean offload) {
+        return shardOptimizer(be, new FlatShards(params, ranks), params, grads, rank, hyper, decays, offload);
     }
 
     static AdamWOptimizer shardOptimizer(Backend be, FlatShards layout, Map<String, Tensor> params,
-                                         Map<String, Tensor> grads, int rank, Backend.AdamW hyper, Predicate<String> decays) {
-        return new AdamWOptimizer(be, layout.slices(params, rank), layout.slices(grads, rank), hyper, decays);
+                                         Map<String, Tensor> grads, int rank, Backend.AdamW hyper, Predicate<String> decays,
+                                         boolean offload) {
+        return new AdamWOptimizer(be, layout.slices(params, rank), layout.slices(grads, rank), hyper, decays, offload);
     }
 
     /**

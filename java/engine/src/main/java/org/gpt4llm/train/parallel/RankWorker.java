@@ -8,6 +8,7 @@ import org.gpt4llm.backend.StepScalars;
 import org.gpt4llm.distributed.Communicator;
 import org.gpt4llm.distributed.Communicator.ReduceOp;
 import org.gpt4llm.model.Batch;
+import org.gpt4llm.model.FiniteWeights;
 import org.gpt4llm.optim.AdamWOptimizer;
 import org.gpt4llm.tensor.DType;
 import org.gpt4llm.tensor.Tensor;
@@ -43,7 +44,7 @@ final class RankWorker<B extends Batch> implements AutoCloseable {
 
     /** {@code trainersOptimizer}: rank 0's whole optimizer under ZeRO 0 (the one the trainer checkpoints), else null. */
     RankWorker(TrainableModel<B> model, Communicator comm, int zero, AdamWOptimizer trainersOptimizer, double weightDecay,
-               long bucketElements) {
+               long bucketElements, boolean offload) {
         this.model = model;
         this.be = model.backend();
         this.comm = comm;
@@ -92,7 +93,8 @@ final class RankWorker<B extends Batch> implements AutoCloseable {
             opt.restored(steps, true);  // the count, and the weights from rank 0's masters; the state is in place
         } else {
             this.shards = null;
-            this.opt = RankMemory.shardOptimizer(be, layout, params, grads, rank, Trainer.adamW(weightDecay), model::decays);
+            this.opt = RankMemory.shardOptimizer(be, layout, params, grads, rank, Trainer.adamW(weightDecay), model::decays,
+                    offload);
             this.ownsOptimizer = true;
         }
         this.scalars = be.stepScalars();
@@ -221,22 +223,26 @@ final class RankWorker<B extends Batch> implements AutoCloseable {
     /** Copies this rank's shard of the moments and masters into their places in {@code whole} (whole tensors, on the host). */
     void copyShardTo(HostOptimizerState whole) {
         try (Arena staging = Arena.ofConfined()) {
-            forEachPart(whole, true, true, (shard, place) -> place.copyFrom(be.toHost(shard, staging)));
+            forEachPart(whole, true, true, (key, shard, place) -> place.copyFrom(opt.offloaded() ? shard : be.toHost(shard, staging)));
         }
     }
 
     /**
      * Takes this rank's shard of {@code state}'s moments and masters (whole tensors on the host) and its
      * update count; a state without masters (written before they were saved) gives masters from the weights.
+     * A value that is not finite is refused in one sentence naming the state's file and the tensor.
      */
     void restoreShard(HostOptimizerState state) {
         boolean withMasters = state.hasMasters();
-        forEachPart(state, withMasters, false, (shard, place) -> be.upload(shard, place));
+        forEachPart(state, withMasters, false, (key, shard, place) -> {
+            if (opt.offloaded()) FiniteWeights.copyOnHost(shard, place, key, state::source);
+            else FiniteWeights.upload(be, shard, place, key, state::source);
+        });
         opt.restored(state.step(), withMasters);
     }
 
     private interface PartAction {
-        void apply(Tensor shard, Tensor place);
+        void apply(String key, Tensor shard, Tensor place);
     }
 
     /**
@@ -258,7 +264,7 @@ final class RankWorker<B extends Batch> implements AutoCloseable {
                 boolean replicated = shards != null && !shards.holds(name);
                 if (replicated && writing && rank != 0) continue;
                 long start = shards == null ? layout.sliceStart(name, rank) : replicated ? 0 : shards.sliceStart(name);
-                action.apply(e.getValue(), FlatShards.slice(full.view(full.numel()), start, e.getValue().numel()));
+                action.apply(key, e.getValue(), FlatShards.slice(full.view(full.numel()), start, e.getValue().numel()));
             }
         }
     }

@@ -1,0 +1,62 @@
+package org.gpt4llm.bench;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import java.nio.file.Path;
+import org.gpt4llm.testing.CliRun;
+import org.gpt4llm.testing.JsonChecks;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.CsvSource;
+
+/**
+ * {@code gpt4llm bench step --gpus 2} on two emulated cpu devices: the bytes each rank sent, counted from
+ * its collectives, are the planned ones and the ring's of the ZeRO stage worked out here by hand; the
+ * time in collectives is measured; no timing is asserted.
+ */
+class ParallelStepBenchTest {
+    @ParameterizedTest(name = "ZeRO {0}")
+    @CsvSource({"0", "2"})
+    void eachRanksMeasuredBytesAreThePlannedOnes(int zero, @TempDir Path dir) throws Exception {
+        Path json = dir.resolve("bench.json");
+        CliRun run = CliRun.of("bench", "step", "--backend", "cpu", "--preset", "tiny", "--vocab", "301", "--batch", "2",
+                "--seq", "24", "--threads", "2", "--steps", "2", "--warmup", "1", "--gpus", "2", "--zero",
+                String.valueOf(zero), "--json", json.toString());
+        String out = run.out();
+        System.out.print(out);
+        assertEquals(0, run.code(), out + run.err());
+        assertTrue(out.contains("communication per step and rank: planned "), out);
+        assertTrue(out.contains("rank 1: sent "), out);
+
+        JsonNode n = JsonChecks.tree(json);
+        assertEquals(2, JsonChecks.integer(n, "gpus"));
+        long trainable = JsonChecks.integer(n, "trainable_parameters");
+        // two ranks of a ring: an all-reduce sends the buffer once, a reduce-scatter or all-gather half of it;
+        // ZeRO 0 all-reduces the fp32 gradients and the loss; ZeRO 2 reduce-scatters the gradients, all-gathers
+        // the fp32 weights (cpu) of each half, and all-reduces the loss and the norm
+        long shard = (trainable + 1) / 2;
+        long want = zero == 0 ? 4 * trainable + 4 : 4 * shard + 4 * shard + 8;
+        assertEquals(want, JsonChecks.integer(n, "planned_bytes_sent_per_rank"), n.toString());
+        JsonNode sent = JsonChecks.nonEmptyArray(n, "bytes_sent_per_rank"), inCollectives = JsonChecks.nonEmptyArray(n,
+                "collective_seconds_per_rank"), peaks = JsonChecks.nonEmptyArray(n, "peak_device_bytes_per_rank");
+        assertEquals(2, sent.size());
+        for (int r = 0; r < 2; r++) {
+            assertEquals(want, JsonChecks.element(sent, r).longValue(), "rank " + r + " in " + n);
+            assertTrue(JsonChecks.element(inCollectives, r).doubleValue() > 0, "rank " + r + " spent time in collectives: " + n);
+            assertTrue(JsonChecks.element(peaks, r).longValue() > 0, n.toString());
+        }
+        assertEquals(zero == 0 ? 2 : 4, JsonChecks.integer(n, "collective_calls_per_step"), "one bucket: " + n);
+        assertTrue(JsonChecks.number(n, "median_step_s") > 0 && JsonChecks.number(n, "planned_device_bytes") > 0, n.toString());
+    }
+
+    @Test
+    void whatDoesNotApplyToSeveralDevicesIsRefusedInOneSentence() {
+        CliRun run = CliRun.of("bench", "step", "--backend", "cpu", "--preset", "tiny", "--gpus", "2", "--compare", "libtorch");
+        assertEquals(2, run.code(), run.out() + run.err());
+        assertEquals("gpt4llm bench step: --compare libtorch does not apply with --gpus 2 (the data-parallel step is timed"
+                + " alone): leave it out", run.err().strip());
+    }
+}

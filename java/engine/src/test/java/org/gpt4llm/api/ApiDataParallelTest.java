@@ -1,0 +1,111 @@
+package org.gpt4llm.api;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertNull;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import java.io.IOException;
+import java.nio.file.Path;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import org.gpt4llm.testing.Numerics;
+import org.gpt4llm.testing.SharedFiles;
+import org.gpt4llm.testing.TestSeeds;
+import org.gpt4llm.train.Trainer;
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.CsvSource;
+
+/**
+ * The API's fine-tuning on several devices against one: stories260K trained with the same options and
+ * the same global batch on 1 device and on N (ZeRO 0, 1, 2; full and LoRA) gives the same losses and
+ * final weights, within the cpu's tolerance of the data-parallel runs: the ranks' gradients are summed
+ * in another order than one device accumulates them (~1e-7 relative), which AdamW carries into the
+ * weights (1e-5 of a tensor's largest value) but for a few elements whose gradient terms cancel (seen:
+ * 1 to 3 of thousands, by up to 1e-4 of the largest value, within a step of lr).
+ */
+class ApiDataParallelTest {
+    private static final List<TrainingExample> STORIES = List.of(
+            TrainingExample.of("Tell me about Tim.", "Tim had a big red kite. He flew it in the park every day."),
+            TrainingExample.of("Tell me about Sue.", "Sue liked to bake cakes with her mom on Sunday."),
+            new TrainingExample("Finish the sentence.", "The dog ran", "The dog ran to the tree and barked at the bird."),
+            TrainingExample.of("What did the cat do?", "The cat slept in the sun all day long."),
+            TrainingExample.of("Where is the ball?", "The ball is under the bed, next to the old shoe."),
+            TrainingExample.of("Who is Lily?", "Lily is a little girl who loves to play in the garden."));
+    private static final int STEPS = 4;
+
+    @TempDir
+    static Path shared;
+    static Path modelDir;
+    static Engine engine;
+
+    @BeforeAll
+    static void importModel() throws IOException {
+        engine = Engine.open("cpu", 2);
+        modelDir = shared.resolve("stories260K");
+        engine.importGguf(SharedFiles.get("models/stories260K.gguf"), modelDir).close();
+    }
+
+    @AfterAll
+    static void closeEngine() {
+        if (engine != null) engine.close();
+    }
+
+    private record Run(double[] losses, double[] norms, Map<String, float[]> weights) {}
+
+    private static Run run(FineTuneOptions options) throws IOException {
+        try (Model m = engine.load(modelDir); FineTuning ft = engine.fineTune(m, options)) {
+            List<Trainer.Step> steps = ft.train(STORIES, STEPS);
+            Map<String, float[]> w = new LinkedHashMap<>();
+            m.decoder().trainableParameters().forEach((k, t) -> w.put(k, m.decoder().backend().download(t)));
+            return new Run(steps.stream().mapToDouble(Trainer.Step::loss).toArray(),
+                    steps.stream().mapToDouble(Trainer.Step::gradNorm).toArray(), w);
+        }
+    }
+
+    private static double lr(String mode) {
+        return mode.equals("lora") ? 1e-2 : 1e-3;
+    }
+
+    private static FineTuneOptions options(String mode, long seed) {
+        FineTuneOptions o = mode.equals("lora") ? FineTuneOptions.lora(4).loraDropout(0.1) : FineTuneOptions.full();
+        // 4 examples a step in micro-batches of 1: every device of 2 or 4 has one or two
+        return o.lr(lr(mode)).batch(4).microBatch(1).seed(seed);
+    }
+
+    @ParameterizedTest(name = "{0} on {1} devices, ZeRO {2}")
+    @CsvSource({"full, 2, 0", "full, 2, 2", "full, 4, 1", "lora, 2, 1", "lora, 4, 2", "full, 2, 3", "lora, 4, 3"})
+    void fineTuningOnSeveralDevicesGivesTheOneDeviceLossesAndWeights(String mode, int devices, int zero) throws IOException {
+        long seed = TestSeeds.next();
+        Run one = run(options(mode, seed));
+        Run many = run(options(mode, seed).devices(devices).zero(zero));
+        String what = mode + " on " + devices + " devices, ZeRO " + zero + " (seed " + seed + ")";
+        for (int s = 0; s < STEPS; s++) {
+            assertEquals(one.losses[s], many.losses[s], 1e-6 * one.losses[s], what + ": loss of step " + (s + 1));
+            assertEquals(one.norms[s], many.norms[s], 1e-4 * one.norms[s], what + ": gradient norm of step " + (s + 1));
+        }
+        assertTrue(one.losses[STEPS - 1] < one.losses[0], what + ": the steps learn " + java.util.Arrays.toString(one.losses));
+        // a few elements of a tensor may take an AdamW step (of at most lr) the other way in each step
+        // LoRA's B starts at 0, so A's first gradients are tiny and their rounding weighs more (DataParallelTest)
+        String disagree = Numerics.adamWeightsDisagree(one.weights, many.weights, mode.equals("lora") ? 1e-4 : 1e-5, 1e-2,
+                2 * lr(mode));
+        assertNull(disagree, what + ": " + disagree);
+    }
+
+    @Test
+    void badDeviceCountsAndStagesAreOneSentence() throws IOException {
+        try (Model m = engine.load(modelDir)) {
+            IllegalArgumentException none = assertThrows(IllegalArgumentException.class,
+                    () -> engine.fineTune(m, FineTuneOptions.full().devices(0)));
+            assertEquals("the fine-tuning needs at least one device, got 0", none.getMessage());
+            IllegalArgumentException five = assertThrows(IllegalArgumentException.class,
+                    () -> engine.fineTune(m, FineTuneOptions.full().devices(2).zero(5)));
+            assertEquals("--zero must be 0, 1, 2 or 3, got 5", five.getMessage());
+        }
+    }
+}

@@ -1,0 +1,200 @@
+package org.gpt4llm.train;
+
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import java.io.IOException;
+import java.io.OutputStream;
+import java.io.PrintStream;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Optional;
+import java.util.concurrent.Callable;
+import java.util.concurrent.ExecutionException;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Executors;
+import java.util.concurrent.Future;
+import org.gpt4llm.backend.Backend;
+import org.gpt4llm.backend.cpu.CpuBackend;
+import org.gpt4llm.datagen.files.TempFiles;
+import org.gpt4llm.distributed.Communicator;
+import org.gpt4llm.distributed.InProcessGroup;
+import org.gpt4llm.model.TokenBatch;
+import org.gpt4llm.testing.JsonChecks;
+import org.gpt4llm.testing.TestSeeds;
+import org.gpt4llm.train.parallel.DataParallel;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+/**
+ * {@code --resume} with several nodes, as the nodes of a job meet in this process: one in-process group
+ * whose ranks are split between "nodes", each node with its own trainer and run folder (node 0 the run's,
+ * the others a scratch folder), as {@code sft --nnodes} sets them up. The nodes agree on rank 0's
+ * checkpoint, a node that cannot read it is named, and a run resumed on two nodes gives the uninterrupted
+ * run's losses bit for bit.
+ */
+class ResumeAcrossNodesTest {
+    private static final PrintStream SILENT = new PrintStream(OutputStream.nullOutputStream());
+    private static final int STEPS = 6;
+
+    @TempDir
+    Path tmp;
+
+    private TrainConfig.Builder config(Path out) {
+        return Synthetic.builder(out).microBatch(2).maxSteps(STEPS).evalEvery(0).saveEvery(3).keep(0);
+    }
+
+    /** Runs {@code work.get(i)} for node i at once, as the nodes' processes would; the first failure is thrown. */
+    private static <T> List<T> onEveryNode(List<Callable<T>> work) throws Exception {
+        ExecutorService pool = Executors.newFixedThreadPool(work.size());
+        try {
+            List<Future<T>> running = new ArrayList<>();
+            for (Callable<T> w : work) running.add(pool.submit(w));
+            List<T> out = new ArrayList<>();
+            for (Future<T> f : running) {
+                try {
+                    out.add(f.get());
+                } catch (ExecutionException e) {
+                    if (e.getCause() instanceof Exception x) throw x;
+                    throw e;
+                }
+            }
+            return out;
+        } finally {
+            pool.shutdownNow();
+        }
+    }
+
+    /** A run on one device with checkpoint 3 (and final/ at step 6): the run folder the nodes resume. */
+    private Path savedRun(long seed) throws IOException {
+        Path run = tmp.resolve("saved");
+        try (Backend be = new CpuBackend(1)) {
+            FullFineTune m = Synthetic.model(be, seed);
+            try {
+                new Trainer<>(config(run).build().validate(), m, Synthetic.counting(64, 1), null, true, SILENT).run();
+            } finally {
+                m.model().close();
+            }
+        }
+        return run;
+    }
+
+    @Test
+    void theNodesAgreeOnRankZerosCheckpointAndNameTheRanksThatCannotReadIt() throws Exception {
+        Path run = savedRun(TestSeeds.next());
+        Path elsewhere = Files.createDirectories(tmp.resolve("not-shared"));
+        List<Backend> bes = List.of(new CpuBackend(1), new CpuBackend(1), new CpuBackend(1), new CpuBackend(1));
+        try {
+            // two nodes of two devices: ranks 0, 1 on node 0, ranks 2, 3 on node 1
+            List<Communicator> comms = InProcessGroup.create(bes, Duration.ofSeconds(30));
+            List<Optional<Path>> agreed = onEveryNode(List.of(
+                    () -> ResumeAcrossNodes.agree(comms.subList(0, 2), bes.subList(0, 2), run, 2),
+                    () -> ResumeAcrossNodes.agree(comms.subList(2, 4), bes.subList(2, 4), run, 2)));
+            assertEquals(List.of(Optional.of(run.resolve("checkpoint-3")), Optional.of(run.resolve("checkpoint-3"))), agreed);
+
+            // node 1 does not see the run folder: every node says so, naming node 1's ranks
+            List<Communicator> again = InProcessGroup.create(bes, Duration.ofSeconds(30));
+            IllegalArgumentException e = org.junit.jupiter.api.Assertions.assertThrows(IllegalArgumentException.class,
+                    () -> onEveryNode(List.of(
+                            () -> ResumeAcrossNodes.agree(again.subList(0, 2), bes.subList(0, 2), run, 2),
+                            () -> ResumeAcrossNodes.agree(again.subList(2, 4), bes.subList(2, 4), elsewhere, 2))));
+            assertEquals("--resume: ranks 2, 3 (node 1) cannot read checkpoint-3 of --out " + run + ", which rank 0 resumes"
+                    + " from: every node needs --out on a filesystem all of them share, at the same path", e.getMessage());
+
+            // one rank of node 1 misses a file of it (a copy that lags): that rank alone is named
+            Path partial = tmp.resolve("partial");
+            Files.createDirectories(partial.resolve("checkpoint-3"));
+            try (var files = Files.list(run.resolve("checkpoint-3"))) {
+                for (Path f : files.toList()) {
+                    if (!f.getFileName().toString().equals(CheckpointStore.OPTIMIZER)) {
+                        Files.copy(f, partial.resolve("checkpoint-3").resolve(f.getFileName()));
+                    }
+                }
+            }
+            // four nodes of one device each, the last one's copy of the run lacking a file
+            List<Communicator> third = InProcessGroup.create(bes, Duration.ofSeconds(30));
+            List<Callable<Optional<Path>>> fourNodes = new ArrayList<>();
+            for (int r = 0; r < 4; r++) {
+                int rank = r;
+                fourNodes.add(() -> ResumeAcrossNodes.agree(third.subList(rank, rank + 1), bes.subList(rank, rank + 1),
+                        rank == 3 ? partial : run, 1));
+            }
+            e = org.junit.jupiter.api.Assertions.assertThrows(IllegalArgumentException.class, () -> onEveryNode(fourNodes));
+            assertTrue(e.getMessage().startsWith("--resume: rank 3 (node 3) cannot read checkpoint-3 of --out "), e.getMessage());
+        } finally {
+            for (Backend be : bes) be.close();
+        }
+    }
+
+    /** Losses of node 0's metrics and of node 1's, for a run of two nodes of one device each into {@code out}. */
+    private List<double[]> twoNodes(TrainConfig cfg, long seed) throws Exception {
+        TrainConfig node1 = cfg.toBuilder().out(tmp.resolve("scratch-" + Path.of(cfg.out()).getFileName()).toString())
+                .saveEvery(0).build().validate();
+        List<Backend> bes = List.of(new CpuBackend(1), new CpuBackend(1));
+        List<FullFineTune> models = new ArrayList<>();
+        try {
+            // node 1 starts from other weights: everything it trains comes from rank 0 (or the checkpoint)
+            models.add(Synthetic.model(bes.get(0), seed));
+            models.add(Synthetic.model(bes.get(1), seed + 1));
+            List<Communicator> comms = InProcessGroup.create(bes, Duration.ofSeconds(60));
+            Path runDir = Path.of(cfg.out());
+            List<TrainConfig> cfgs = List.of(cfg, node1);
+            List<Callable<double[]>> nodes = new ArrayList<>();
+            for (int n = 0; n < 2; n++) {
+                int node = n;
+                nodes.add(() -> {
+                    // as ParallelTraining.startOnThisNode
+                    if (cfg.resume()) {
+                        Optional<Path> cp = ResumeAcrossNodes.agree(List.of(comms.get(node)), List.of(bes.get(node)), runDir, 1);
+                        if (node > 0) ResumeAcrossNodes.linkScratch(runDir, Path.of(node1.out()), cp);
+                    }
+                    TrainConfig mine = cfgs.get(node);
+                    List<TrainableModel<TokenBatch>> replica = List.of(models.get(node));
+                    new Trainer<>(mine, replica.get(0), Synthetic.counting(64, 1), null, true, SILENT)
+                            .withSteps(new DataParallel<>(replica, List.of(comms.get(node)), 0)).run(RunStart.check(mine));
+                    List<String> lines = Files.readAllLines(Path.of(mine.out()).resolve(Trainer.METRICS));
+                    assertEquals(STEPS, lines.size(), mine.out());
+                    return lines.stream().mapToDouble(l -> JsonChecks.number(readJson(l), "loss")).toArray();
+                });
+            }
+            return onEveryNode(nodes);
+        } finally {
+            for (FullFineTune m : models) m.model().close();
+            for (Backend be : bes) be.close();
+        }
+    }
+
+    private static com.fasterxml.jackson.databind.JsonNode readJson(String line) {
+        try {
+            return TrainConfig.JSON.readTree(line);
+        } catch (IOException e) {
+            throw new IllegalStateException(e);
+        }
+    }
+
+    @Test
+    void aRunResumedOnTwoNodesGivesTheUninterruptedRunsLosses() throws Exception {
+        long seed = TestSeeds.next();
+        List<double[]> whole = twoNodes(config(tmp.resolve("whole")).build().validate(), seed);
+        assertArrayEquals(whole.get(0), whole.get(1), "both nodes log the global loss");
+        // the run as it was after checkpoint-3: later checkpoints and final/ gone
+        Path resumed = tmp.resolve("resumed");
+        try (var files = Files.walk(tmp.resolve("whole"))) {
+            for (Path f : files.toList()) {
+                Path to = resumed.resolve(tmp.resolve("whole").relativize(f).toString());
+                if (Files.isDirectory(f)) Files.createDirectories(to);
+                else Files.copy(f, to);
+            }
+        }
+        TempFiles.deleteTree(resumed.resolve("final"));
+        TempFiles.deleteTree(resumed.resolve("checkpoint-6"));
+        List<double[]> again = twoNodes(config(resumed).resume(true).build().validate(), seed + 2);
+        assertArrayEquals(whole.get(0), again.get(0), "node 0 resumed at step 3 and went on as before");
+        assertArrayEquals(whole.get(0), again.get(1), "node 1 resumed from the same checkpoint, through its scratch folder");
+        assertTrue(Files.isSymbolicLink(tmp.resolve("scratch-resumed").resolve("checkpoint-3")));
+    }
+}
