@@ -15,6 +15,7 @@ import java.util.Locale;
 import java.util.Set;
 import org.gpt4llm.datagen.demo.DemoTasks;
 import org.gpt4llm.testing.CliRun;
+import org.gpt4llm.testing.JsonChecks;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
@@ -35,8 +36,11 @@ class DemoCommandTest {
         // every stage printed as the command a user types, in order
         List<String> commands = List.of("gpt4llm demo tasks --n 300", "gpt4llm datagen alpaca --in", "gpt4llm init-tokenizer",
                 "gpt4llm init-model --arch llama", "gpt4llm sft --model " + out.resolve("models/init") + " --data",
-                "gpt4llm sft --model " + out.resolve("runs/base/final"), "gpt4llm generate", "gpt4llm datagen compare --questions",
-                "gpt4llm rm --model", "gpt4llm eval exact", "gpt4llm eval rouge");
+                "gpt4llm sft --model " + out.resolve("runs/base/final"), "gpt4llm datagen alpaca --in " + out.resolve("data/train-tasks.json")
+                + " --out " + out.resolve("data/alpaca-weak.jsonl"), "gpt4llm sft --model " + out.resolve("runs/base/final") + " --data "
+                + out.resolve("data/alpaca-weak.json"), "gpt4llm generate", "gpt4llm datagen compare --questions",
+                "gpt4llm rm --model", "gpt4llm datagen compare --questions " + out.resolve("data/heldout.json"),
+                "gpt4llm rft --model " + out.resolve("runs/full/final"), "gpt4llm eval exact", "gpt4llm eval rouge");
         int at = 0;
         for (String c : commands) {
             int i = r.out().indexOf("$ " + c, at);
@@ -44,6 +48,7 @@ class DemoCommandTest {
             at = i;
         }
         assertTrue(r.out().contains("$ gpt4llm demo teacher --port "), r.out());
+        assertTrue(Files.readString(out.resolve("stages/weak-teacher.json")).contains("--wrong-share 0.3"), "the weaker teacher's command");
 
         // the stages' outputs
         JsonNode train = JSON.readTree(out.resolve("data/train-tasks.json").toFile());
@@ -71,7 +76,19 @@ class DemoCommandTest {
                 "eval/rouge/per-instance.jsonl")) {
             assertTrue(Files.isRegularFile(out.resolve(f)), f);
         }
-        for (String m : List.of("untuned", "lora-sft", "full-sft", "full-sft-best-of-2", "full-sft-best-of-2-top1", "full-sft-best-of-2-top2")) {
+        // the weaker teacher: the same instructions, about its share answered otherwise than the rules answer them
+        JsonNode weak = JSON.readTree(out.resolve("data/alpaca-weak.json").toFile());
+        assertEquals(300, weak.size());
+        int sloppy = 0;
+        for (JsonNode a : weak) {
+            if (!DemoTasks.solve(a.get("instruction").asText(), a.get("input").asText()).orElseThrow().equals(a.get("output").asText())) sloppy++;
+        }
+        assertTrue(sloppy > 50 && sloppy < 130, sloppy + " of 300 weak answers sloppy at share 0.3");
+        JsonNode kept = JSON.readTree(out.resolve("runs/rft/rft/kept.json").toFile());
+        assertEquals(40, kept.size(), "rejection sampling keeps every compare instruction's best sample");
+        assertEquals(40, Files.readAllLines(out.resolve("answers/weak/weak-sft.jsonl")).size());
+        for (String m : List.of("untuned", "lora-sft", "full-sft", "full-sft-best-of-2", "full-sft-best-of-2-top1", "full-sft-best-of-2-top2",
+                "rft")) {
             assertEquals(40, Files.readAllLines(out.resolve("answers/heldout/" + m + ".jsonl")).size(), m);
         }
 
@@ -88,6 +105,43 @@ class DemoCommandTest {
                     m[1], 100 * acc, rl);
             assertTrue(html.contains(row), "report lacks " + row);
         }
+        // the first table: the two students on held-out exact match and the teacher's ratings
+        assertTrue(html.indexOf("<h2>Strong teacher against weaker teacher") < html.indexOf("<h2>Result"), "the comparison comes first");
+        JsonNode ratings = JSON.readTree(out.resolve("data/heldout-ratings.json").toFile());
+        assertEquals(40, ratings.size());
+        for (String[] m : new String[][] {{"full-sft", "student of the strong teacher (full SFT)", "data/alpaca.json"},
+                {"weak-sft", "student of the weaker teacher (full SFT)", "data/alpaca-weak.json"}}) {
+            double sum = 0;
+            int n = 0;
+            for (JsonNode rec : ratings) {
+                for (JsonNode a : rec.get("responses_and_scores")) {
+                    if (a.get("source").asText().equals(m[0])) {
+                        sum += JsonChecks.number(a, "score");
+                        n++;
+                    }
+                }
+            }
+            assertEquals(40, n, m[0]);
+            JsonNode train0 = JSON.readTree(out.resolve(m[2]).toFile());
+            int right = 0;
+            for (JsonNode a : train0) {
+                if (DemoTasks.solve(a.get("instruction").asText(), a.get("input").asText()).orElseThrow().equals(a.get("output").asText())) right++;
+            }
+            String row = String.format(Locale.ROOT, "<tr><td>%s</td><td class=\"n\">%.1f%%</td><td class=\"n\">%.1f%%</td>"
+                    + "<td class=\"n\">%.2f</td><td class=\"n\">40</td></tr>", m[1], 100.0 * right / train0.size(),
+                    100 * model(exact.get("models"), "model", m[0]).get("accuracy").asDouble(), sum / n);
+            assertTrue(html.contains(row), "report lacks " + row);
+        }
+        // the rejection-sampling rows, with the reward model's mean score of the held-out answers
+        for (String[] m : new String[][] {{"full-sft", "full SFT (greedy)"}, {"rft", "full SFT + one round of rejection sampling (greedy)"}}) {
+            double sum = 0;
+            List<String> lines = Files.readAllLines(out.resolve("answers/heldout/" + m[0] + ".jsonl"));
+            for (String l : lines) sum += JsonChecks.number(JsonChecks.required(JSON.readTree(l), "metadata"), "reward");
+            String row = String.format(Locale.ROOT, "<tr><td>%s</td><td class=\"n\">%.1f%%</td><td class=\"n\">%.3f</td><td class=\"n\">%.3f</td></tr>",
+                    m[1], 100 * model(exact.get("models"), "model", m[0]).get("accuracy").asDouble(),
+                    model(rouge, "Model", m[0]).get("rougeL").asDouble(), sum / lines.size());
+            assertTrue(html.contains(row), "report lacks " + row);
+        }
         List<String> rm = Files.readAllLines(out.resolve("runs/rm/metrics.jsonl"));
         double before = JSON.readTree(rm.getFirst()).get("eval_accuracy").asDouble();
         double after = JSON.readTree(rm.getLast()).get("eval_accuracy").asDouble();
@@ -101,10 +155,11 @@ class DemoCommandTest {
 
         // a rerun skips every finished stage and writes the same report numbers
         long stamp = Files.getLastModifiedTime(out.resolve("runs/full/final/model.safetensors")).toMillis();
+        long weakStamp = Files.getLastModifiedTime(out.resolve("runs/weak/final/model.safetensors")).toMillis();
         CliRun again = CliRun.of("demo", "--quick", "--out", out.toString(), "--threads", "2");
         assertEquals(0, again.code(), again.err());
         assertFalse(again.out().contains("$ gpt4llm"), again.out());
-        assertEquals(10, again.out().split("done in an earlier run", -1).length - 1, again.out());
+        assertEquals(13, again.out().split("done in an earlier run", -1).length - 1, again.out());
         assertEquals(stamp, Files.getLastModifiedTime(out.resolve("runs/full/final/model.safetensors")).toMillis());
         String html2 = Files.readString(out.resolve("report.html"), StandardCharsets.UTF_8);
         assertEquals(html.substring(html.indexOf("<h2>Result"), html.indexOf("<h2>Data")),
@@ -113,7 +168,9 @@ class DemoCommandTest {
         // a changed flag reruns its stage and every stage after it, and only those
         CliRun changed = CliRun.of("demo", "--quick", "--out", out.toString(), "--threads", "2", "--rm-steps", "4");
         assertEquals(0, changed.code(), changed.err());
-        assertEquals(7, changed.out().split("done in an earlier run", -1).length - 1, changed.out());
+        assertEquals(8, changed.out().split("done in an earlier run", -1).length - 1, changed.out());
+        assertEquals(weakStamp, Files.getLastModifiedTime(out.resolve("runs/weak/final/model.safetensors")).toMillis(),
+                "the weaker teacher's student does not depend on the reward model");
         assertTrue(changed.out().contains("$ gpt4llm rm --model"), changed.out());
         assertTrue(changed.out().contains("--max-steps 4 "), changed.out());
         assertEquals(stamp, Files.getLastModifiedTime(out.resolve("runs/full/final/model.safetensors")).toMillis());
