@@ -4,13 +4,16 @@ import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
+import java.util.Arrays;
 import java.util.List;
 import java.util.Locale;
 import java.util.Map;
 import java.util.concurrent.Callable;
 import org.gpt4llm.generate.KeptAnswers;
 import org.gpt4llm.generate.Questions;
+import org.gpt4llm.io.AtomicFiles;
 import org.gpt4llm.train.TrainConfig;
+import org.gpt4llm.train.Trainer;
 import picocli.CommandLine;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;
@@ -93,7 +96,7 @@ public final class RftCommand implements Callable<Integer> {
             throw new IllegalArgumentException("--min-score " + minScore + " keeps none of the " + kept.answered()
                     + " best answers in " + run.resolve(SAMPLES) + ": nothing to fine-tune on");
         }
-        KeptAnswers.write(run.resolve(KEPT), kept);
+        keep(cfg, run, kept);
         System.out.printf(Locale.ROOT, "kept %d of %d instructions (%d below --min-score), mean reward %.4f: %s%n", kept.kept(),
                 kept.answered(), kept.below(), kept.meanReward(), run.resolve(KEPT));
         SftCommand sft = new SftCommand();
@@ -101,6 +104,24 @@ public final class RftCommand implements Callable<Integer> {
         sft.common = common;
         sft.sftFlags = sftFlags;
         return sft.train(cfg);
+    }
+
+    /**
+     * Writes the kept answers to {@code OUT/rft/kept.json}; once training has started on that file it
+     * stays what the run trained on unless the kept answers are the same, or {@code --resume
+     * --accept-changed-data} asks to continue on them as they are now.
+     */
+    private void keep(TrainConfig cfg, Path run, KeptAnswers.Result kept) throws IOException {
+        Path file = run.resolve(KEPT);
+        byte[] now = KeptAnswers.bytes(kept);
+        boolean trained = Files.exists(run.resolve(Trainer.METRICS)) || Files.exists(run.resolve(Trainer.CONFIG));
+        if (trained && Files.isRegularFile(file) && !Arrays.equals(Files.readAllBytes(file), now)
+                && !(cfg.resume() && cfg.acceptChangedData())) {
+            throw new IllegalArgumentException("--out " + run + " trained on " + file + ", and the answers kept now differ from it"
+                    + " (another --min-score, --prompts or samples); pass --resume --accept-changed-data to continue training on them"
+                    + " as they are now, or choose another --out");
+        }
+        AtomicFiles.write(file, now);
     }
 
     /** Defaults, then --config, then the flags given here, with --data the kept answers in the run folder; validated. */

@@ -156,6 +156,15 @@ class RftCommandTest {
         assertTrue(r.out().contains("kept " + expected.size() + " of " + DISTINCT + " instructions (" + (DISTINCT - expected.size())
                 + " below --min-score)"), r.out());
 
+        // the run trained on what it kept: another --min-score may not rewrite that file under it
+        String trainedOn = Files.readString(run.resolve("rft/kept.json"));
+        CliRun other = rft(run, "--min-score", String.valueOf(sorted[0]), "--resume");
+        assertEquals(2, other.code(), other.out() + other.err());
+        assertTrue(other.err().strip().lines().toList().getLast().equals("gpt4llm rft: --out " + run + " trained on "
+                + run.resolve("rft/kept.json") + ", and the answers kept now differ from it (another --min-score, --prompts or samples);"
+                + " pass --resume --accept-changed-data to continue training on them as they are now, or choose another --out"), other.err());
+        assertEquals(trainedOn, Files.readString(run.resolve("rft/kept.json")));
+
         copySamples(first, dir.resolve("run-none"), Integer.MAX_VALUE);
         CliRun none = rft(dir.resolve("run-none"), "--min-score", String.valueOf(sorted[sorted.length - 1] + 1));
         assertEquals(2, none.code(), none.out() + none.err());

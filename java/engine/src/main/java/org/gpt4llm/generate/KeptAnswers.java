@@ -5,6 +5,7 @@ import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.ArrayNode;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import java.io.IOException;
+import java.nio.charset.StandardCharsets;
 import java.nio.file.Path;
 import java.util.HashMap;
 import java.util.HashSet;
@@ -13,7 +14,6 @@ import java.util.Map;
 import java.util.Set;
 import org.gpt4llm.datagen.job.JsonRecords;
 import org.gpt4llm.generate.Questions.Question;
-import org.gpt4llm.io.AtomicFiles;
 
 /**
  * Rejection sampling's training data: from a best-of-n answer file ({@code gpt4llm generate --n K
@@ -77,8 +77,8 @@ public final class KeptAnswers {
         return new Result(kept, seen.size(), answered, below);
     }
 
-    /** Writes the kept records as a JSON array (Alpaca JSON), atomically. */
-    public static void write(Path file, Result result) throws IOException {
-        AtomicFiles.writeJson(file, result.records());
+    /** The kept records as a file's bytes: a pretty-printed JSON array (Alpaca JSON) and a final newline. */
+    public static byte[] bytes(Result result) throws IOException {
+        return (JSON.writerWithDefaultPrettyPrinter().writeValueAsString(result.records()) + "\n").getBytes(StandardCharsets.UTF_8);
     }
 }
