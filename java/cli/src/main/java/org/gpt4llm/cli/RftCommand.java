@@ -87,6 +87,9 @@ public final class RftCommand implements Callable<Integer> {
         if (common.parallel.layout(System.getenv()).parallel()) {
             throw new IllegalArgumentException("rft samples on one device: start it without a parallel launch");
         }
+        // checked here so that a bad folder is named by this command's flag, before anything is written
+        TrainingFlags.modelFolder(cfg);
+        ModelFlag.requireRewardModelFolder("--reward-model", rewardModel);
         Path run = Path.of(cfg.out());
         Files.createDirectories(run.resolve("rft"));
         sample(cfg, run.resolve(SAMPLES));

@@ -332,11 +332,6 @@ public final class DemoPipeline {
         DemoTeacherServer server = null, weak = null;
         String teacher;
         try {
-            if (weakNeeded) {
-                weak = DemoTeacherServer.start(0, s.weakShare());
-                weakTeacher = weak.apiBase();
-                writeWeakTeacherNote(URI.create(weakTeacher).getPort());
-            }
             if (o.teacherUrl() != null) {
                 teacher = o.teacherUrl().replaceAll("/+$", "");
                 if (teacherNeeded) checkReachable(teacher);
@@ -350,6 +345,13 @@ public final class DemoPipeline {
                 writeTeacherNote(teacher, port);
             } else {
                 teacher = "TEACHER";
+            }
+            if (weakNeeded) { // the built-in one, also beside a teacher given by URL: it answers the demo's own tasks
+                weak = DemoTeacherServer.start(0, s.weakShare());
+                weakTeacher = weak.apiBase();
+                log.println("weaker teacher: the built-in demo teacher answering " + Math.round(100 * s.weakShare())
+                        + "% of the tasks sloppily, at " + weakTeacher);
+                writeWeakTeacherNote(URI.create(weakTeacher).getPort());
             }
             List<DemoStage> stages = stages(teacher);
             for (int i = 0; i < stages.size(); i++) {

@@ -171,6 +171,11 @@ class RftCommandTest {
         String sentence = none.err().strip().lines().toList().getLast();
         assertTrue(sentence.startsWith("gpt4llm rft: --min-score ") && sentence.contains("keeps none of the " + DISTINCT
                 + " best answers"), none.err());
+        CliRun noRm = CliRun.of("rft", "--model", base.toString(), "--prompts", prompts.toString(), "--reward-model", dir.toString(),
+                "--out", dir.resolve("run-no-rm").toString());
+        assertEquals(2, noRm.code(), noRm.out() + noRm.err());
+        assertTrue(noRm.err().startsWith("gpt4llm rft: --reward-model " + dir), noRm.err());
+        assertTrue(Files.notExists(dir.resolve("run-no-rm")), "nothing written");
         CliRun data = rft(dir.resolve("run-data"), "--data", prompts.toString());
         assertEquals(2, data.code());
         assertTrue(data.err().contains("--data: rft trains on the answers it keeps"), data.err());
