@@ -2,7 +2,8 @@ package org.gpt4llm.demo;
 
 /**
  * How big the demo is: data counts, model size and the steps of every training run. {@link #DEFAULT}
- * is sized to finish in about ten minutes on two CPU cores with a clear gap between the tuned and the
+ * is sized to finish in about ten minutes on two CPU cores before the weaker teacher's student and
+ * rejection sampling (about four minutes more) with a clear gap between the tuned and the
  * untuned model; {@link #QUICK} runs every stage in about a minute (for tests and a first look), and
  * shows the plumbing rather than a well-trained model.
  *
