@@ -5,6 +5,7 @@ import java.util.ArrayList;
 import java.util.List;
 import java.util.Locale;
 import java.util.Optional;
+import java.util.SplittableRandom;
 import org.gpt4llm.datagen.teacher.FakeTeacherServer;
 import org.gpt4llm.datagen.text.Rouge;
 
@@ -20,6 +21,11 @@ import org.gpt4llm.datagen.text.Rouge;
  *   <li>anything else: {@link #ABOUT}.</li>
  * </ul>
  * Usage counts are characters / 4, as the server it builds on ({@link FakeTeacherServer}) counts them.
+ *
+ * <p>A weaker teacher ({@link #start(int, double)} with a share above 0, standing in for a GPT-3.5-class
+ * teacher beside a GPT-4-class one) answers that share of the tasks sloppily: a near miss, the answer
+ * wrapped in chatter, or a wrong answer ({@link #sloppy}). Which tasks, and how, depends only on the task,
+ * so every run of the same share answers alike. Its ratings are the strong teacher's.
  */
 public final class DemoTeacherServer implements AutoCloseable {
     public static final String MODEL = "gpt4llm-demo-teacher";
@@ -47,9 +53,26 @@ public final class DemoTeacherServer implements AutoCloseable {
 
     /** Starts the server on 127.0.0.1:{@code port}; port 0 picks a free one. */
     public static DemoTeacherServer start(int port) throws IOException {
-        FakeTeacherServer s = new FakeTeacherServer(port).answer(DemoTeacherServer::reply).replyModel(MODEL)
-                .systemFingerprint(FINGERPRINT).listModel(MODEL, OWNED_BY);
+        return start(port, 0);
+    }
+
+    /**
+     * Starts a teacher that answers the share {@code wrongShare} (0 to 1) of the tasks sloppily; 0 is the
+     * strong teacher of {@link #start(int)}.
+     */
+    public static DemoTeacherServer start(int port, double wrongShare) throws IOException {
+        checkShare(wrongShare);
+        FakeTeacherServer s = new FakeTeacherServer(port).answer(m -> reply(m, wrongShare)).replyModel(MODEL)
+                .systemFingerprint(wrongShare == 0 ? FINGERPRINT : FINGERPRINT + String.format(Locale.ROOT, "-wrong-%.2f", wrongShare))
+                .listModel(MODEL, OWNED_BY);
         return new DemoTeacherServer(s.start());
+    }
+
+    /** A share of sloppy answers must lie in [0, 1]. */
+    public static void checkShare(double wrongShare) {
+        if (!(wrongShare >= 0 && wrongShare <= 1)) {
+            throw new IllegalArgumentException("--wrong-share must be between 0 and 1, got " + wrongShare);
+        }
     }
 
     /** The API base to give a client: {@code http://127.0.0.1:PORT/v1}. */
@@ -73,12 +96,41 @@ public final class DemoTeacherServer implements AutoCloseable {
 
     /** The teacher's reply to a last user message. */
     public static String reply(String lastUserMessage) {
+        return reply(lastUserMessage, 0);
+    }
+
+    /** The reply of a teacher that answers the share {@code wrongShare} of the tasks sloppily. */
+    public static String reply(String lastUserMessage, double wrongShare) {
         String m = lastUserMessage == null ? "" : lastUserMessage;
         Optional<String[]> task = alpacaTask(m);
-        if (task.isPresent()) return DemoTasks.solve(task.get()[0], task.get()[1]).orElse(NOT_A_DEMO_TASK);
+        if (task.isPresent()) {
+            Optional<String> right = DemoTasks.solve(task.get()[0], task.get()[1]);
+            if (right.isEmpty()) return NOT_A_DEMO_TASK;
+            // a position in [0, 1) and a kind of mistake fixed by the task alone
+            long h = new SplittableRandom(DemoTasks.key(task.get()[0], task.get()[1]).hashCode()).nextLong();
+            double at = (h >>> 11) * 0x1.0p-53;
+            return at < wrongShare ? sloppy(right.get(), (int) (h & 3)) : right.get();
+        }
         Optional<String[]> rated = ratedAnswer(m);
         if (rated.isPresent()) return rating(rated.get()[0], rated.get()[1]);
         return ABOUT;
+    }
+
+    /**
+     * A weaker teacher's answer instead of {@code right}: by {@code kind}, the answer with its last
+     * character dropped (a near miss), the answer wrapped in chatter, the answer reversed (wrong), or its
+     * first character repeated (a slip).
+     */
+    static String sloppy(String right, int kind) {
+        return switch (kind) {
+            case 0 -> right.length() > 1 ? right.substring(0, right.length() - 1) : right + right;
+            case 1 -> "The answer is " + right + ".";
+            case 2 -> {
+                String reversed = new StringBuilder(right).reverse().toString();
+                yield reversed.equals(right) ? right + "?" : reversed;
+            }
+            default -> right.isEmpty() ? "?" : right.charAt(0) + right;
+        };
     }
 
     /** {instruction, input} of an Alpaca prompt (input "" in the variant without one). */

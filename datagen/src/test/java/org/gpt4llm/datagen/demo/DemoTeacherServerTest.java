@@ -1,6 +1,7 @@
 package org.gpt4llm.datagen.demo;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import com.fasterxml.jackson.databind.JsonNode;
@@ -54,6 +55,37 @@ class DemoTeacherServerTest {
             assertTrue(hello.content().contains("not a language model"));
             assertEquals(26, server.requestCount());
         }
+    }
+
+    /**
+     * A weaker teacher answers about its share of the tasks otherwise than the strong one, always the same
+     * tasks alike, each sloppy answer rated below 10 by the strong teacher's rules.
+     */
+    @Test
+    void aWeakerTeacherAnswersItsShareSloppilyAndAlwaysAlike() throws Exception {
+        List<DemoTask> tasks = DemoTasks.generate(400, org.gpt4llm.testing.TestSeeds.next());
+        int wrong = 0;
+        try (DemoTeacherServer server = DemoTeacherServer.start(0, 0.3); OpenAiTeacher teacher = client(server)) {
+            for (DemoTask t : tasks.subList(0, 8)) {
+                ChatResponse r = teacher.chat(ChatRequest.of(AlpacaPrompt.of(t.instruction(), t.input()), 0.7, 64));
+                assertEquals(DemoTeacherServer.reply(AlpacaPrompt.of(t.instruction(), t.input()), 0.3), r.content(), "the server answers as reply does");
+            }
+        }
+        for (DemoTask t : tasks) {
+            String prompt = AlpacaPrompt.of(t.instruction(), t.input());
+            String weak = DemoTeacherServer.reply(prompt, 0.3);
+            assertEquals(weak, DemoTeacherServer.reply(prompt, 0.3), "the same task, the same answer");
+            assertEquals(t.answer(), DemoTeacherServer.reply(prompt, 0), "share 0 is the strong teacher");
+            assertTrue(!DemoTeacherServer.reply(prompt, 1).equals(t.answer()), "share 1 answers every task sloppily: " + t);
+            if (!weak.equals(t.answer())) {
+                wrong++;
+                assertTrue(DemoTeacherServer.score(t.answer(), weak) < 10, weak + " for " + t);
+                assertTrue(!DemoTeacherServer.reply(prompt, 0.6).equals(t.answer()), "a larger share answers a superset sloppily: " + t);
+            }
+        }
+        // 400 draws of a 0.3 share: the count lies within 5 standard deviations (about 46) of 120
+        assertTrue(Math.abs(wrong - 120) < 46, wrong + " of 400 answered sloppily");
+        assertThrows(IllegalArgumentException.class, () -> DemoTeacherServer.start(0, 1.5));
     }
 
     @Test

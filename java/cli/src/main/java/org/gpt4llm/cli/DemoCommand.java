@@ -13,7 +13,7 @@ import picocli.CommandLine.Spec;
 /** {@code gpt4llm demo}: the paper's pipeline end to end, offline, against the built-in demo teacher. */
 @Command(name = "demo", mixinStandardHelpOptions = true, sortOptions = false,
         description = "The whole pipeline offline: demo teacher, datagen, tokenizer and model from scratch, "
-                + "full and LoRA SFT, reward model, best-of-n, evaluation and one HTML report.",
+                + "full and LoRA SFT, a weaker teacher's student, reward model, best-of-n, rejection sampling, evaluation and one HTML report.",
         subcommands = {DemoTasksCommand.class, DemoTeacherCommand.class})
 public final class DemoCommand implements Callable<Integer> {
     @Spec
@@ -73,8 +73,14 @@ public final class DemoCommand implements Callable<Integer> {
     @Option(names = "--max-len", description = "tokens per training row (default 64; 256 with --base, whose template is longer)")
     Integer maxLen;
 
-    @Option(names = "--best-of", description = "samples ranked per held-out task (default 4)")
+    @Option(names = "--best-of", description = "samples ranked per held-out task, and per instruction in rejection sampling (default 4)")
     Integer bestOf;
+
+    @Option(names = "--weak-share", description = "share of the tasks the weaker teacher answers sloppily (default 0.3)")
+    Double weakShare;
+
+    @Option(names = "--rft-steps", description = "steps of the rejection-sampling fine-tune (default 100; quick 5)")
+    Integer rftSteps;
 
     @Override
     public Integer call() throws Exception {
@@ -88,7 +94,8 @@ public final class DemoCommand implements Callable<Integer> {
         DemoSize size = new DemoSize(or(train, d.train()), or(heldout, d.heldout()), or(compare, d.compare()), d.vocab(),
                 preset != null ? preset : d.preset(), or(maxLen, base != null ? 256 : d.maxLen()), d.batch(), or(pretrainSteps, d.pretrainSteps()),
                 or(fullSteps, d.fullSteps()), or(loraSteps, d.loraSteps()), or(rmSteps, d.rmSteps()), d.lr(), d.loraLr(),
-                d.loraRank(), d.rmLr(), or(bestOf, d.bestOf()), d.maxNewTokens());
+                d.loraRank(), d.rmLr(), or(bestOf, d.bestOf()), d.maxNewTokens(),
+                weakShare != null ? weakShare : d.weakShare(), or(rftSteps, d.rftSteps()));
         DemoPipeline.Options o = new DemoPipeline.Options(out, fresh, teacher, model, apiKeyEnv, base, backend.threads.given(),
                 template, backend.given(), size);
         try {

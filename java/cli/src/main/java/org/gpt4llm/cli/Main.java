@@ -15,7 +15,7 @@ import picocli.CommandLine.Command;
         resourceBundle = "org.gpt4llm.cli.SharedFlags",
         description = "Instruction tuning with GPT-4: collect data, fine-tune, train reward models, decode, evaluate.",
         subcommands = {DoctorCommand.class, InitTokenizerCommand.class, InitModelCommand.class, SftCommand.class,
-                RmCommand.class, DpoCommand.class, GenerateCommand.class, ServeCommand.class, ImportGgufCommand.class, EvalCommand.class,
+                RmCommand.class, DpoCommand.class, RftCommand.class, GenerateCommand.class, ServeCommand.class, ImportGgufCommand.class, EvalCommand.class,
                 MergeLoraCommand.class, PlanCommand.class, BenchCommand.class, DemoCommand.class, GpuCheckCommand.class})
 public final class Main implements Runnable {
     public static void main(String[] args) {

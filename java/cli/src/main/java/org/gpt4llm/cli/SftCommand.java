@@ -30,7 +30,6 @@ import org.gpt4llm.train.TrainingDivergedException;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Model.CommandSpec;
 import picocli.CommandLine.Mixin;
-import picocli.CommandLine.Option;
 import picocli.CommandLine.Spec;
 import org.gpt4llm.train.parallel.DataParallel;
 
@@ -48,22 +47,19 @@ public final class SftCommand implements Callable<Integer> {
     @Mixin
     TrainingFlags common = new TrainingFlags();
 
-    @Option(names = "--train-on-inputs", description = "also train on the prompt tokens")
-    Boolean trainOnInputs;
-
-    @Option(names = "--texts", description = "language-model pretraining on the data's texts, each a document of its own:"
-            + " every field of an Alpaca record (instruction, input, output) or line of a .txt file, never paired")
-    Boolean texts;
-
-    @Option(names = "--packing", description = "pack several examples per row (no attention across them)")
-    Boolean packing;
+    @Mixin
+    SftFlags sftFlags = new SftFlags();
 
     /** Training rows and held-out rows, as the trainer reads them. */
     public record TrainData(BatchSource<TokenBatch> train, BatchSource<TokenBatch> eval) {}
 
     @Override
     public Integer call() throws IOException {
-        TrainConfig cfg = resolve();
+        return train(resolve());
+    }
+
+    /** Trains the run {@code cfg} describes (also what {@code rft} does with the answers it kept): its exit status. */
+    int train(TrainConfig cfg) throws IOException {
         PrintWriter err = spec.commandLine().getErr();
         Path modelDir = TrainingFlags.modelFolder(cfg);
         RunStart start = RunStart.check(cfg); // before anything is loaded: a refusal or a finished run costs nothing
@@ -122,9 +118,7 @@ public final class SftCommand implements Callable<Integer> {
     /** The flags that were given, under their config keys. */
     Map<String, Object> flags() {
         Map<String, Object> f = common.flags();
-        TrainingFlags.putIfGiven(f, "train_on_inputs", trainOnInputs);
-        TrainingFlags.putIfGiven(f, "packing", packing);
-        TrainingFlags.putIfGiven(f, "texts", texts);
+        sftFlags.putInto(f);
         return f;
     }
 

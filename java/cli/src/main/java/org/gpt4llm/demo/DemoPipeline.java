@@ -56,6 +56,9 @@ public final class DemoPipeline {
     static final String UNTUNED = "untuned", FULL = "full-sft", LORA = "lora-sft";
     static final String BEST_OF = "full-sft-best-of-";
     static final String DPO = "full-sft-dpo";
+    static final String WEAK = "weak-sft", RFT = "rft";
+    /** Where the weaker teacher's API base goes in a planned command, until it is started. */
+    static final String WEAK_TEACHER = "WEAK_TEACHER";
 
     private final Options o;
     private final Commands commands;
@@ -63,6 +66,8 @@ public final class DemoPipeline {
     private final PrintStream log;
     private final PrintWriter err;
     private final Path out;
+    /** The weaker teacher's API base once it is started (the placeholder until then). */
+    private String weakTeacher = WEAK_TEACHER;
 
     public DemoPipeline(Options options, Commands commands, PrintStream log, PrintWriter err) {
         this.o = options;
@@ -148,6 +153,7 @@ public final class DemoPipeline {
                                 "--lora-dropout", "0", "--lora-targets", "q_proj,k_proj,v_proj,o_proj,gate_proj,up_proj,down_proj"),
                                 s.loraSteps(), s.loraLr(), threadsFlag)),
                 List.of(p("runs/full"), p("runs/lora"))));
+        st.add(weakTeacherStage(threadsFlag));
         List<String> compareAnswers = List.of(f("answers/compare/" + UNTUNED + ".jsonl"), f("answers/compare/" + LORA + ".jsonl"),
                 f("answers/compare/" + FULL + ".jsonl"));
         List<List<String>> compare = new ArrayList<>();
@@ -174,13 +180,15 @@ public final class DemoPipeline {
         List<List<String>> gen = new ArrayList<>();
         gen.add(generate(baseModel(), null, heldout, f("answers/heldout/" + UNTUNED + ".jsonl"), UNTUNED, "0", 0, threadsFlag));
         gen.add(generate(baseModel(), f("runs/lora/final"), heldout, f("answers/heldout/" + LORA + ".jsonl"), LORA, "0", 0, threadsFlag));
-        gen.add(generate(f("runs/full/final"), null, heldout, f("answers/heldout/" + FULL + ".jsonl"), FULL, "0", 0, threadsFlag));
+        gen.add(scored(generate(f("runs/full/final"), null, heldout, f("answers/heldout/" + FULL + ".jsonl"), FULL, "0", 0, threadsFlag)));
         List<String> bon = generate(f("runs/full/final"), null, heldout, bestOfFile(), BEST_OF + bestOf(), "0.7", 0, threadsFlag);
         bon.addAll(List.of("--n", String.valueOf(bestOf()), "--rerank", f("runs/rm/final"), "--rm-template", template(),
                 "--rm-max-len", String.valueOf(s.maxLen())));
         gen.add(bon);
-        st.add(new DemoStage("generate", "Held-out answers: untuned, LoRA and full (greedy), and best-of-" + bestOf()
-                + " from the full model re-ranked by the reward model", gen, List.of(p("answers/heldout"))));
+        st.add(new DemoStage("generate", "Held-out answers: untuned, LoRA and full (greedy, the full model's scored by the reward"
+                + " model), and best-of-" + bestOf() + " from the full model re-ranked by the reward model", gen, List.of(p("answers/heldout"))));
+        st.add(ratingsStage(teacher));
+        st.add(rejectionSamplingStage(threadsFlag));
         st.add(dpoStage(threadsFlag));
         List<String> exact = new ArrayList<>(List.of("eval", "exact"));
         List<String> rouge = new ArrayList<>(List.of("eval", "rouge"));
@@ -198,7 +206,7 @@ public final class DemoPipeline {
     /**
      * The preference stage: the full SFT model trained further with DPO on the teacher's comparison
      * ratings (every score-ordered pair of its three rated answers per instruction), as many steps as the
-     * reward model at its learning rate, then its greedy answers to the held-out tasks.
+     * reward model at its learning rate, then its greedy answers to the held-out tasks, scored by the reward model.
      */
     private DemoStage dpoStage(String threadsFlag) {
         List<String> dpo = new ArrayList<>(List.of("dpo", "--model", f("runs/full/final"), "--data", f("data/compare.json"),
@@ -212,8 +220,8 @@ public final class DemoPipeline {
         String answers = f("answers/heldout/" + DPO + ".jsonl");
         return new DemoStage("dpo", "Preference optimisation: the full model trained further with DPO on the teacher's"
                 + " comparison ratings, then its held-out answers (greedy)",
-                List.of(dpo, generate(f("runs/dpo/final"), null, f("data/heldout.json"), answers, DPO, "0", 0, threadsFlag)),
-                List.of(p("runs/dpo"), p("answers/heldout/" + DPO + ".jsonl")));
+                List.of(dpo, scored(generate(f("runs/dpo/final"), null, f("data/heldout.json"), answers, DPO, "0", 0, threadsFlag))),
+                List.of(p("runs/dpo"), p("answers/heldout/" + DPO + ".jsonl"), p("answers/heldout/" + DPO + "-top1.jsonl")));
     }
 
     /** The best-of-n answers file; the k-th ranked samples go to {@code NAME-topK.jsonl} beside it. */
@@ -230,8 +238,68 @@ public final class DemoPipeline {
         m.add(new String[] {BEST_OF + bestOf(), bestOfFile()});
         String stem = bestOfFile().substring(0, bestOfFile().length() - ".jsonl".length());
         for (int k = 1; k <= bestOf(); k++) m.add(new String[] {"ranked-" + k + "-of-" + bestOf(), stem + "-top" + k + ".jsonl"});
+        m.add(new String[] {WEAK, f("answers/weak/" + WEAK + ".jsonl")});
+        m.add(new String[] {RFT, f("answers/heldout/" + RFT + ".jsonl")});
         m.add(new String[] {DPO, f("answers/heldout/" + DPO + ".jsonl")});
         return m;
+    }
+
+    /**
+     * The paper's central comparison in miniature: a weaker teacher (the demo teacher answering a share
+     * of the tasks sloppily, as GPT-3.5 beside GPT-4) answers the same training instructions, and the
+     * same base is tuned on its answers with the full-SFT recipe; its student answers the held-out tasks.
+     * It needs only the base and the tasks, so it comes right after instruction tuning and a change to a
+     * later stage does not train it again.
+     */
+    DemoStage weakTeacherStage(String threadsFlag) {
+        String heldout = f("data/heldout.json");
+        List<List<String>> c = new ArrayList<>();
+        c.add(List.of("datagen", "alpaca", "--in", f("data/train-tasks.json"), "--out", f("data/alpaca-weak.jsonl"),
+                "--export", f("data/alpaca-weak.json"), "--api-base", weakTeacher, "--model", DemoTeacherServer.MODEL,
+                "--price-prompt", "0", "--price-completion", "0"));
+        c.add(train(List.of("sft", "--model", baseModel(), "--data", f("data/alpaca-weak.json"), "--out", f("runs/weak")),
+                s.fullSteps(), s.lr(), threadsFlag));
+        c.add(generate(f("runs/weak/final"), null, heldout, f("answers/weak/" + WEAK + ".jsonl"), WEAK, "0", 0, threadsFlag));
+        return new DemoStage("weak", String.format(Locale.ROOT, "A weaker teacher (%.0f%% of its answers sloppy) answers the same"
+                + " instructions; the base tuned on them as on the strong teacher's; its held-out answers", 100 * s.weakShare()), c,
+                List.of(p("data/alpaca-weak.json"), p("runs/weak"), p("answers/weak")),
+                List.of(p("data/alpaca-weak.jsonl"), p("data/alpaca-weak.jsonl.usage.jsonl"), p("data/alpaca-weak.failures.jsonl")));
+    }
+
+    /** The teacher rates the held-out answers of the strong teacher's student and the weaker teacher's 1-10. */
+    DemoStage ratingsStage(String teacher) {
+        return new DemoStage("ratings", "The teacher rates both students' held-out answers 1-10",
+                List.of(teacherCall(List.of("datagen", "compare", "--questions", f("data/heldout.json"),
+                        "--in", f("answers/heldout/" + FULL + ".jsonl"), "--in", f("answers/weak/" + WEAK + ".jsonl"),
+                        "--out", f("data/heldout-ratings.jsonl"), "--export", f("data/heldout-ratings.json")), teacher)),
+                List.of(p("data/heldout-ratings.json")),
+                List.of(p("data/heldout-ratings.jsonl"), p("data/heldout-ratings.jsonl.usage.jsonl"), p("data/heldout-ratings.failures.jsonl")));
+    }
+
+    /**
+     * One round of rejection sampling: the full-SFT model samples best-of-n answers to the training
+     * instructions the teacher rated for the reward model, the reward model keeps the best of each, the
+     * model is tuned further on them; its held-out answers are scored by the reward model.
+     */
+    DemoStage rejectionSamplingStage(String threadsFlag) {
+        List<String> rft = new ArrayList<>(List.of("rft", "--model", f("runs/full/final"), "--prompts", f("data/train-tasks.json"),
+                "--limit", String.valueOf(s.compare()), "--reward-model", f("runs/rm/final"), "--n", String.valueOf(bestOf()),
+                "--temperature", "0.7", "--max-new-tokens", String.valueOf(s.maxNewTokens()), "--sample-batch", "32",
+                "--rm-template", template(), "--rm-max-len", String.valueOf(s.maxLen()), "--out", f("runs/rft")));
+        List<List<String>> c = new ArrayList<>();
+        c.add(train(rft, s.rftSteps(), s.lr() / 3, threadsFlag));
+        c.add(scored(generate(f("runs/rft/final"), null, f("data/heldout.json"), f("answers/heldout/" + RFT + ".jsonl"), RFT, "0", 0,
+                threadsFlag)));
+        return new DemoStage("rft", "Rejection sampling: the full model's best of " + bestOf() + " samples per training"
+                + " instruction by the reward model, tuned on; its held-out answers", c,
+                List.of(p("runs/rft"), p("answers/heldout/" + RFT + ".jsonl"), p("answers/heldout/" + RFT + "-top1.jsonl")));
+    }
+
+    /** A greedy generate command whose answers also get the reward model's score ({@code metadata.reward}). */
+    private List<String> scored(List<String> generate) {
+        List<String> a = new ArrayList<>(generate);
+        a.addAll(List.of("--rerank", f("runs/rm/final"), "--rm-template", template(), "--rm-max-len", String.valueOf(s.maxLen())));
+        return a;
     }
 
     private List<String> teacherCall(List<String> args, String teacher) {
@@ -283,7 +351,9 @@ public final class DemoPipeline {
         for (DemoStage st : planned) if (!done.contains(st.id())) Files.deleteIfExists(marker(st.id()));
         boolean teacherNeeded = planned.stream().anyMatch(st -> !done.contains(st.id()) && st.commands().stream()
                 .anyMatch(c -> c.contains("TEACHER")));
-        DemoTeacherServer server = null;
+        boolean weakNeeded = planned.stream().anyMatch(st -> !done.contains(st.id()) && st.commands().stream()
+                .anyMatch(c -> c.contains(WEAK_TEACHER)));
+        DemoTeacherServer server = null, weak = null;
         String teacher;
         try {
             if (o.teacherUrl() != null) {
@@ -300,12 +370,20 @@ public final class DemoPipeline {
             } else {
                 teacher = "TEACHER";
             }
+            if (weakNeeded) { // the built-in one, also beside a teacher given by URL: it answers the demo's own tasks
+                weak = DemoTeacherServer.start(0, s.weakShare());
+                weakTeacher = weak.apiBase();
+                log.println("weaker teacher: the built-in demo teacher answering " + Math.round(100 * s.weakShare())
+                        + "% of the tasks sloppily, at " + weakTeacher);
+                writeWeakTeacherNote(URI.create(weakTeacher).getPort());
+            }
             List<DemoStage> stages = stages(teacher);
             for (int i = 0; i < stages.size(); i++) {
                 runStage(stages.get(i), planned.get(i), done.contains(stages.get(i).id()), i + 1, stages.size() + 1);
             }
         } finally {
             if (server != null) server.close();
+            if (weak != null) weak.close();
         }
         log.printf(Locale.ROOT, "%n[%d/%d] Report%n", stagesCount(), stagesCount());
         long r0 = System.nanoTime();
@@ -383,6 +461,14 @@ public final class DemoPipeline {
         AtomicFiles.writeJson(markerDir().resolve("teacher.json"), n);
     }
 
+    /** The weaker teacher's equivalent command, for the report. */
+    private void writeWeakTeacherNote(int port) throws IOException {
+        ObjectNode n = JSON.createObjectNode();
+        n.put("api_base", weakTeacher).put("wrong_share", s.weakShare())
+                .put("command", String.format(Locale.ROOT, "gpt4llm demo teacher --port %d --wrong-share %s", port, s.weakShare()));
+        AtomicFiles.writeJson(markerDir().resolve("weak-teacher.json"), n);
+    }
+
     /** A teacher given by URL must answer HTTP at all before any work starts (any status will do: a key may be needed). */
     private void checkReachable(String teacher) {
         URI uri;
@@ -417,7 +503,7 @@ public final class DemoPipeline {
         }
         deleteTree(markerDir());
         deleteTree(report());
-        for (String dir : List.of("data", "models", "runs", "answers/compare", "answers/heldout", "answers", "eval")) {
+        for (String dir : List.of("data", "models", "runs", "answers/compare", "answers/heldout", "answers/weak", "answers", "eval")) {
             Path d = p(dir);
             try (Stream<Path> l = Files.isDirectory(d) ? Files.list(d) : Stream.empty()) {
                 if (Files.isDirectory(d) && l.findAny().isEmpty()) Files.delete(d);

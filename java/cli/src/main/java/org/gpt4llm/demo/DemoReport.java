@@ -20,7 +20,8 @@ import org.gpt4llm.io.AtomicFiles;
 /**
  * The demo's one HTML page, {@code report.html} in the output folder: what the teacher is, the data,
  * every command with its time, the training curves, the reward model's accuracy, exact match and
- * ROUGE-L of every model per category, best-of-n against greedy, and sample answers. Every number is
+ * ROUGE-L of every model per category, best-of-n against greedy, rejection sampling, and sample answers; first of all,
+ * the strong teacher's student against a weaker teacher's. Every number is
  * read back from the files the stages wrote (markers, metrics.jsonl, eval/ results, answer files);
  * images are linked by paths relative to the page.
  */
@@ -148,6 +149,7 @@ public final class DemoReport {
         Exact exact = exact();
         Map<String, Double> rouge = rougeAll();
         double[] ra = rewardAccuracy();
+        teacherComparisonSection(h, exact);
         headline(h, exact, rouge, ra);
         dataSection(h);
         commandsSection(h, reportSeconds);
@@ -156,6 +158,7 @@ public final class DemoReport {
         evalSection(h, exact, rouge);
         bestOfSection(h, exact, rouge);
         dpoSection(h, exact, rouge);
+        rejectionSamplingSection(h, exact, rouge);
         samplesSection(h);
         h.append("</body></html>\n");
         return h.toString();
@@ -181,6 +184,8 @@ public final class DemoReport {
                 + " document of its own, never paired;")
                 .append(" the base was instruction-tuned on the teacher's answers, all weights (full SFT) and LoRA; the teacher rated")
                 .append(" sampled answers of three models, on which a reward model was trained; best-of-n decoding re-ranked samples with it;")
+                .append(" a weaker teacher's answers to the same instructions tuned the same base alike, for comparison;")
+                .append(" one round of rejection sampling tuned the full model further on its best samples by the reward model;")
                 .append(" and every model answered held-out tasks, scored by exact match and ROUGE-L against the rule-based answers.</p>\n");
         if (o.base() != null) {
             h.append("<p>Base model: <code>").append(Html.escape(o.base().toString())).append("</code> (given with <code>--base</code>).</p>\n");
@@ -215,9 +220,13 @@ public final class DemoReport {
         row(h, "data/alpaca.json", "the teacher's answers: instruction-tuning data (Alpaca JSON)");
         row(h, "data/compare.json", "comparison data: model answers rated 1-10 by the teacher");
         row(h, "data/heldout.json", "held-out tasks with their rule-based answers (evaluation references)");
+        row(h, "data/alpaca-weak.json", "the weaker teacher's answers to the same training instructions");
+        row(h, "data/heldout-ratings.json", "both students' held-out answers rated 1-10 by the teacher");
+        row(h, "runs/rft/rft/kept.json", "rejection sampling: the reward model's best sample per instruction, tuned on");
         h.append("</table>\n");
         Map<String, JsonNode> usage = new LinkedHashMap<>();
-        for (String u : List.of("data/alpaca.jsonl.usage.jsonl", "data/compare.jsonl.usage.jsonl")) {
+        for (String u : List.of("data/alpaca.jsonl.usage.jsonl", "data/compare.jsonl.usage.jsonl", "data/alpaca-weak.jsonl.usage.jsonl",
+                "data/heldout-ratings.jsonl.usage.jsonl")) {
             Path f = out.resolve(u);
             if (!Files.isRegularFile(f)) continue;
             long req = 0, prompt = 0, completion = 0, failures = 0;
@@ -252,9 +261,11 @@ public final class DemoReport {
         h.append("<h2>Every command</h2>\n<p>Each stage ran these commands in this order (in one process; typed one by one in a")
                 .append(" shell they do the same). Times are those of the run that did the stage.</p>\n")
                 .append("<table><tr><th>stage</th><th>command</th><th>seconds</th></tr>\n");
-        Path note = pipe.markerDir().resolve("teacher.json");
-        if (Files.isRegularFile(note)) {
-            h.append("<tr><td>teacher</td><td><pre>$ ").append(Html.escape(DemoPipeline.JSON.readTree(note.toFile()).path("command").asText()))
+        for (String[] t : new String[][] {{"teacher", "teacher.json"}, {"weaker teacher", "weak-teacher.json"}}) {
+            Path note = pipe.markerDir().resolve(t[1]);
+            if (!Files.isRegularFile(note)) continue;
+            h.append("<tr><td>").append(t[0]).append("</td><td><pre>$ ")
+                    .append(Html.escape(DemoPipeline.JSON.readTree(note.toFile()).path("command").asText()))
                     .append("</pre>(started inside the run)</td><td class=\"n\">-</td></tr>\n");
         }
         double total = 0;
@@ -281,6 +292,8 @@ public final class DemoReport {
         runs.put("lora", "LoRA SFT");
         runs.put("rm", "reward model");
         runs.put("dpo", "DPO of the full SFT model");
+        runs.put("weak", "full SFT on the weaker teacher's answers");
+        runs.put("rft", "rejection-sampling fine-tune of the full model");
         for (var e : runs.entrySet()) {
             Path metrics = out.resolve("runs/" + e.getKey() + "/metrics.jsonl");
             if (!Files.isRegularFile(metrics)) continue;
@@ -369,13 +382,103 @@ public final class DemoReport {
                 .append(" comparison ratings (<code>runs/dpo</code>). Held-out preference accuracy (how often the model's implicit")
                 .append(" reward ranks the teacher's higher-rated answer above the lower-rated one): <b>").append(pct(acc[0]))
                 .append("</b> before training (step 0, where policy and reference agree and no pair is ordered), <b>")
-                .append(pct(acc[1])).append("</b> after.</p>\n<table><tr><th>model</th><th>exact match</th><th>ROUGE-L</th></tr>\n");
+                .append(pct(acc[1])).append("</b> after. Held-out answers are greedy; the reward model scores each.</p>\n")
+                .append("<table><tr><th>model</th><th>exact match</th><th>ROUGE-L</th><th>mean reward-model score</th></tr>\n");
         for (String m : List.of(DemoPipeline.FULL, DemoPipeline.DPO)) {
             h.append("<tr><td>").append(Html.escape(label(m))).append("</td><td class=\"n\">").append(pct(exact.overall(m)))
-                    .append("</td><td class=\"n\">").append(num(rouge.getOrDefault(m, Double.NaN))).append("</td></tr>\n");
+                    .append("</td><td class=\"n\">").append(num(rouge.getOrDefault(m, Double.NaN))).append("</td><td class=\"n\">")
+                    .append(num(meanReward(out.resolve("answers/heldout/" + m + ".jsonl")))).append("</td></tr>\n");
         }
         h.append("</table>\n");
         img(h, "runs/dpo/loss.png", "DPO loss");
+    }
+
+    /**
+     * The report's first table, as the paper's Fig. 4 compares LLaMA-GPT4 with Alpaca: the students of
+     * the strong and the weaker teacher on held-out exact match and on the teacher's 1-10 ratings of
+     * their held-out answers (from {@code data/heldout-ratings.json}), with how often each training set
+     * was right.
+     */
+    private void teacherComparisonSection(StringBuilder h, Exact exact) throws IOException {
+        Map<String, List<Double>> ratings = ratings(out.resolve("data/heldout-ratings.json"));
+        List<Double> strong = ratings.getOrDefault(DemoPipeline.FULL, List.of()), weak = ratings.getOrDefault(DemoPipeline.WEAK, List.of());
+        int[] wtl = new int[3]; // strong student rated higher, the same, lower
+        for (int i = 0; i < Math.min(strong.size(), weak.size()); i++) wtl[1 + Integer.signum(Double.compare(weak.get(i), strong.get(i)))]++;
+        h.append("<h2>Strong teacher against weaker teacher</h2>\n<p>The paper's central comparison in miniature: the same base,")
+                .append(" tuned with the same recipe (full SFT) on the strong teacher's answers and on a weaker teacher's (the demo")
+                .append(" teacher answering a share of the tasks sloppily, standing in for GPT-3.5 beside GPT-4), then rated on the")
+                .append(" held-out tasks by exact match and by the teacher's 1-10 ratings of their answers.</p>\n")
+                .append("<table><tr><th>student</th><th>training answers right</th><th>held-out exact match</th>")
+                .append("<th>mean teacher rating (1-10)</th><th>answers rated</th></tr>\n");
+        String[][] rows = {{DemoPipeline.FULL, "student of the strong teacher (full SFT)", "data/alpaca.json"},
+                {DemoPipeline.WEAK, "student of the weaker teacher (full SFT)", "data/alpaca-weak.json"}};
+        for (String[] r : rows) {
+            List<Double> rs = ratings.getOrDefault(r[0], List.of());
+            h.append("<tr><td>").append(Html.escape(r[1])).append("</td><td class=\"n\">").append(pct(rightShare(out.resolve(r[2]))))
+                    .append("</td><td class=\"n\">").append(pct(exact.overall(r[0]))).append("</td><td class=\"n\">")
+                    .append(String.format(Locale.ROOT, "%.2f", rs.stream().mapToDouble(Double::doubleValue).average().orElse(Double.NaN)))
+                    .append("</td><td class=\"n\">").append(rs.size()).append("</td></tr>\n");
+        }
+        h.append("</table>\n<p>Task by task, the teacher rated the strong teacher's student higher on ").append(wtl[0])
+                .append(", the same on ").append(wtl[1]).append(" and lower on ").append(wtl[2]).append(" held-out tasks.</p>\n");
+    }
+
+    /** The teacher's 1-10 ratings per model (the responses' source) in a comparison file, in record order. */
+    static Map<String, List<Double>> ratings(Path file) throws IOException {
+        Map<String, List<Double>> by = new LinkedHashMap<>();
+        for (JsonNode rec : DemoPipeline.JSON.readTree(file.toFile())) {
+            for (JsonNode r : rec.path("responses_and_scores")) {
+                if (r.path("score").isNumber()) by.computeIfAbsent(r.path("source").asText(), k -> new ArrayList<>()).add(r.get("score").asDouble());
+            }
+        }
+        return by;
+    }
+
+    /** The share of an Alpaca file's answers that are the demo task's right answer (NaN when it has none). */
+    static double rightShare(Path file) throws IOException {
+        JsonNode records = DemoPipeline.JSON.readTree(file.toFile());
+        int right = 0;
+        for (JsonNode r : records) {
+            String expected = org.gpt4llm.datagen.demo.DemoTasks.solve(r.path("instruction").asText(), r.path("input").asText()).orElse(null);
+            if (r.path("output").asText().equals(expected)) right++;
+        }
+        return records.isEmpty() ? Double.NaN : (double) right / records.size();
+    }
+
+    /**
+     * One round of rejection sampling against the model it started from: held-out exact match, ROUGE-L and
+     * the reward model's mean score of the greedy answers, and how much of the sampled data was kept.
+     */
+    private void rejectionSamplingSection(StringBuilder h, Exact exact, Map<String, Double> rouge) throws IOException {
+        JsonNode kept = DemoPipeline.JSON.readTree(out.resolve("runs/rft/rft/kept.json").toFile());
+        int sampled = jsonLines(out.resolve("runs/rft/rft/samples.jsonl")).size();
+        double keptReward = 0;
+        for (JsonNode k : kept) keptReward += k.path("reward").asDouble();
+        h.append("<h2>Rejection sampling</h2>\n<p>One round (<code>gpt4llm rft</code>): the full SFT model sampled ").append(pipe.bestOf())
+                .append(" answers (temperature 0.7) to each of ").append(sampled).append(" training instructions, the reward model kept the")
+                .append(" best of each (").append(kept.size()).append(" kept, mean reward ").append(num(kept.isEmpty() ? Double.NaN : keptReward / kept.size()))
+                .append("), and the model was tuned further on them. Held-out answers are greedy; the reward model scores each.</p>\n")
+                .append("<table><tr><th>model</th><th>exact match</th><th>ROUGE-L</th><th>mean reward-model score</th></tr>\n");
+        String[][] rows = {{DemoPipeline.FULL, "full SFT (greedy)"}, {DemoPipeline.RFT, "full SFT + one round of rejection sampling (greedy)"}};
+        for (String[] r : rows) {
+            h.append("<tr><td>").append(Html.escape(r[1])).append("</td><td class=\"n\">").append(pct(exact.overall(r[0])))
+                    .append("</td><td class=\"n\">").append(num(rouge.getOrDefault(r[0], Double.NaN))).append("</td><td class=\"n\">")
+                    .append(num(meanReward(out.resolve("answers/heldout/" + r[0] + ".jsonl")))).append("</td></tr>\n");
+        }
+        h.append("</table>\n");
+    }
+
+    /** The mean of the answers' {@code metadata.reward} in an answer file (NaN when none has one). */
+    static double meanReward(Path answers) throws IOException {
+        double sum = 0;
+        int n = 0;
+        for (JsonNode r : jsonLines(answers)) {
+            JsonNode reward = r.path("metadata").path("reward");
+            if (!reward.isNumber()) continue;
+            sum += reward.asDouble();
+            n++;
+        }
+        return n == 0 ? Double.NaN : sum / n;
     }
 
     private void samplesSection(StringBuilder h) throws IOException {

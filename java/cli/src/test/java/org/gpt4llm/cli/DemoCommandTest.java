@@ -36,8 +36,11 @@ class DemoCommandTest {
         // every stage printed as the command a user types, in order
         List<String> commands = List.of("gpt4llm demo tasks --n 300", "gpt4llm datagen alpaca --in", "gpt4llm init-tokenizer",
                 "gpt4llm init-model --arch llama", "gpt4llm sft --model " + out.resolve("models/init") + " --data",
-                "gpt4llm sft --model " + out.resolve("runs/base/final"), "gpt4llm generate", "gpt4llm datagen compare --questions",
-                "gpt4llm rm --model", "gpt4llm dpo --model", "gpt4llm eval exact", "gpt4llm eval rouge");
+                "gpt4llm sft --model " + out.resolve("runs/base/final"), "gpt4llm datagen alpaca --in " + out.resolve("data/train-tasks.json")
+                + " --out " + out.resolve("data/alpaca-weak.jsonl"), "gpt4llm sft --model " + out.resolve("runs/base/final") + " --data "
+                + out.resolve("data/alpaca-weak.json"), "gpt4llm generate", "gpt4llm datagen compare --questions",
+                "gpt4llm rm --model", "gpt4llm datagen compare --questions " + out.resolve("data/heldout.json"),
+                "gpt4llm rft --model " + out.resolve("runs/full/final"), "gpt4llm dpo --model", "gpt4llm eval exact", "gpt4llm eval rouge");
         int at = 0;
         for (String c : commands) {
             int i = r.out().indexOf("$ " + c, at);
@@ -45,6 +48,7 @@ class DemoCommandTest {
             at = i;
         }
         assertTrue(r.out().contains("$ gpt4llm demo teacher --port "), r.out());
+        assertTrue(Files.readString(out.resolve("stages/weak-teacher.json")).contains("--wrong-share 0.3"), "the weaker teacher's command");
 
         // the stages' outputs
         JsonNode train = JSON.readTree(out.resolve("data/train-tasks.json").toFile());
@@ -72,7 +76,19 @@ class DemoCommandTest {
                 "eval/rouge/per-instance.jsonl")) {
             assertTrue(Files.isRegularFile(out.resolve(f)), f);
         }
-        for (String m : List.of("untuned", "lora-sft", "full-sft", "full-sft-best-of-2", "full-sft-best-of-2-top1", "full-sft-best-of-2-top2")) {
+        // the weaker teacher: the same instructions, about its share answered otherwise than the rules answer them
+        JsonNode weak = JSON.readTree(out.resolve("data/alpaca-weak.json").toFile());
+        assertEquals(300, weak.size());
+        int sloppy = 0;
+        for (JsonNode a : weak) {
+            if (!DemoTasks.solve(a.get("instruction").asText(), a.get("input").asText()).orElseThrow().equals(a.get("output").asText())) sloppy++;
+        }
+        assertTrue(sloppy > 50 && sloppy < 130, sloppy + " of 300 weak answers sloppy at share 0.3");
+        JsonNode kept = JSON.readTree(out.resolve("runs/rft/rft/kept.json").toFile());
+        assertEquals(40, kept.size(), "rejection sampling keeps every compare instruction's best sample");
+        assertEquals(40, Files.readAllLines(out.resolve("answers/weak/weak-sft.jsonl")).size());
+        for (String m : List.of("untuned", "lora-sft", "full-sft", "full-sft-best-of-2", "full-sft-best-of-2-top1", "full-sft-best-of-2-top2",
+                "rft")) {
             assertEquals(40, Files.readAllLines(out.resolve("answers/heldout/" + m + ".jsonl")).size(), m);
         }
 
@@ -89,6 +105,36 @@ class DemoCommandTest {
                     m[1], 100 * acc, rl);
             assertTrue(html.contains(row), "report lacks " + row);
         }
+        // the first table: the two students on held-out exact match and the teacher's ratings
+        assertTrue(html.indexOf("<h2>Strong teacher against weaker teacher") < html.indexOf("<h2>Result"), "the comparison comes first");
+        JsonNode ratings = JSON.readTree(out.resolve("data/heldout-ratings.json").toFile());
+        assertEquals(40, ratings.size());
+        for (String[] m : new String[][] {{"full-sft", "student of the strong teacher (full SFT)", "data/alpaca.json"},
+                {"weak-sft", "student of the weaker teacher (full SFT)", "data/alpaca-weak.json"}}) {
+            double sum = 0;
+            int n = 0;
+            for (JsonNode rec : ratings) {
+                for (JsonNode a : rec.get("responses_and_scores")) {
+                    if (a.get("source").asText().equals(m[0])) {
+                        sum += JsonChecks.number(a, "score");
+                        n++;
+                    }
+                }
+            }
+            assertEquals(40, n, m[0]);
+            JsonNode train0 = JSON.readTree(out.resolve(m[2]).toFile());
+            int right = 0;
+            for (JsonNode a : train0) {
+                if (DemoTasks.solve(a.get("instruction").asText(), a.get("input").asText()).orElseThrow().equals(a.get("output").asText())) right++;
+            }
+            String row = String.format(Locale.ROOT, "<tr><td>%s</td><td class=\"n\">%.1f%%</td><td class=\"n\">%.1f%%</td>"
+                    + "<td class=\"n\">%.2f</td><td class=\"n\">40</td></tr>", m[1], 100.0 * right / train0.size(),
+                    100 * model(exact.get("models"), "model", m[0]).get("accuracy").asDouble(), sum / n);
+            assertTrue(html.contains(row), "report lacks " + row);
+        }
+        // the rejection-sampling rows, with the reward model's mean score of the held-out answers
+        assertScoredRow(out, html, exact, rouge, "full-sft", "full SFT (greedy)");
+        assertScoredRow(out, html, exact, rouge, "rft", "full SFT + one round of rejection sampling (greedy)");
         List<String> rm = Files.readAllLines(out.resolve("runs/rm/metrics.jsonl"));
         double before = JSON.readTree(rm.getFirst()).get("eval_accuracy").asDouble();
         double after = JSON.readTree(rm.getLast()).get("eval_accuracy").asDouble();
@@ -103,10 +149,11 @@ class DemoCommandTest {
 
         // a rerun skips every finished stage and writes the same report numbers
         long stamp = Files.getLastModifiedTime(out.resolve("runs/full/final/model.safetensors")).toMillis();
+        long weakStamp = Files.getLastModifiedTime(out.resolve("runs/weak/final/model.safetensors")).toMillis();
         CliRun again = CliRun.of("demo", "--quick", "--out", out.toString(), "--threads", "2");
         assertEquals(0, again.code(), again.err());
         assertFalse(again.out().contains("$ gpt4llm"), again.out());
-        assertEquals(11, again.out().split("done in an earlier run", -1).length - 1, again.out());
+        assertEquals(14, again.out().split("done in an earlier run", -1).length - 1, again.out());
         assertEquals(stamp, Files.getLastModifiedTime(out.resolve("runs/full/final/model.safetensors")).toMillis());
         String html2 = Files.readString(out.resolve("report.html"), StandardCharsets.UTF_8);
         assertEquals(html.substring(html.indexOf("<h2>Result"), html.indexOf("<h2>Data")),
@@ -115,11 +162,24 @@ class DemoCommandTest {
         // a changed flag reruns its stage and every stage after it, and only those
         CliRun changed = CliRun.of("demo", "--quick", "--out", out.toString(), "--threads", "2", "--rm-steps", "4");
         assertEquals(0, changed.code(), changed.err());
-        assertEquals(7, changed.out().split("done in an earlier run", -1).length - 1, changed.out());
+        assertEquals(8, changed.out().split("done in an earlier run", -1).length - 1, changed.out());
+        assertEquals(weakStamp, Files.getLastModifiedTime(out.resolve("runs/weak/final/model.safetensors")).toMillis(),
+                "the weaker teacher's student does not depend on the reward model");
         assertTrue(changed.out().contains("$ gpt4llm rm --model"), changed.out());
         assertTrue(changed.out().contains("--max-steps 4 "), changed.out());
         assertEquals(stamp, Files.getLastModifiedTime(out.resolve("runs/full/final/model.safetensors")).toMillis());
         assertEquals(4, JSON.readTree(Files.readAllLines(out.resolve("runs/rm/metrics.jsonl")).getLast()).get("step").asInt());
+    }
+
+    /** A report row of a model's held-out exact match, ROUGE-L and reward model's mean score, as the evaluation and its answers hold them. */
+    private static void assertScoredRow(Path out, String html, JsonNode exact, JsonNode rouge, String id, String label) throws Exception {
+        double sum = 0;
+        List<String> lines = Files.readAllLines(out.resolve("answers/heldout/" + id + ".jsonl"));
+        for (String l : lines) sum += JsonChecks.number(JsonChecks.required(JSON.readTree(l), "metadata"), "reward");
+        String row = String.format(Locale.ROOT, "<tr><td>%s</td><td class=\"n\">%.1f%%</td><td class=\"n\">%.3f</td><td class=\"n\">%.3f</td></tr>",
+                label, 100 * model(exact.get("models"), "model", id).get("accuracy").asDouble(),
+                model(rouge, "Model", id).get("rougeL").asDouble(), sum / lines.size());
+        assertTrue(html.contains(row), "report lacks " + row);
     }
 
     /** The preference stage's figures in the report are those its run and the evaluation wrote. */
@@ -131,11 +191,7 @@ class DemoCommandTest {
         double before = JsonChecks.number(start, "eval_rewards/accuracies"), after = JsonChecks.number(end, "eval_rewards/accuracies");
         assertTrue(html.contains(String.format(Locale.ROOT, "<b>%.1f%%</b> before training (step 0, where policy and reference"
                 + " agree and no pair is ordered), <b>%.1f%%</b> after", 100 * before, 100 * after)), "DPO accuracy before and after");
-        double acc = model(exact.get("models"), "model", "full-sft-dpo").get("accuracy").asDouble();
-        double rl = model(rouge, "Model", "full-sft-dpo").get("rougeL").asDouble();
-        String row = String.format(Locale.ROOT, "<tr><td>full SFT + DPO (greedy)</td><td class=\"n\">%.1f%%</td><td class=\"n\">%.3f</td></tr>",
-                100 * acc, rl);
-        assertTrue(html.contains(row), "report lacks " + row);
+        assertScoredRow(out, html, exact, rouge, "full-sft-dpo", "full SFT + DPO (greedy)");
         assertTrue(html.contains("<img src=\"runs/dpo/loss.png\""), "the DPO loss plot");
         System.out.printf(Locale.ROOT, "demo --quick DPO: held-out preference accuracy %.3f -> %.3f%n", before, after);
         // the teacher's ratings follow its rule, a signal the model can learn from the pairs

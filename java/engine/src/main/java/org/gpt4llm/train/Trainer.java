@@ -36,7 +36,7 @@ import org.gpt4llm.data.BatchSource;
  * whether it may (the same settings, the same data files, a run not finished yet).
  */
 public final class Trainer<B extends Batch> {
-    static final String METRICS = "metrics.jsonl", CONFIG = "config.json";
+    public static final String METRICS = "metrics.jsonl", CONFIG = "config.json";
 
     private final TrainConfig cfg;
     private final TrainableModel<B> model;
