@@ -155,8 +155,14 @@ public final class CpuBackend implements Backend {
             throw new IllegalArgumentException("matmul shapes do not agree: " + c + " = " + a + (transA ? "ᵀ" : "")
                     + " · " + b + (transB ? "ᵀ" : ""));
         }
-        // OpenBLAS spreads every GEMM above ~262K multiply-adds over its threads; for the skinny ones of
-        // decoding (a few rows) waking them costs more than the work, so those run on this thread alone
+        if (!transA && transB && m <= GEMV_MAX_ROWS) {
+            // y = x Wᵀ for a few rows (a decode step): bound by reading W, which our GEMV reads once
+            // for all rows on the kernel library's own threads
+            CpuKernels.gemv(f32(c, "C"), n, f32(a, "A"), a.dim(1), f32(b, "B"), DType.F32, b.dim(1), m, n, k, alpha, beta);
+            return;
+        }
+        // OpenBLAS spreads every GEMM above ~262K multiply-adds over its threads; for the skinny ones
+        // waking them costs more than the work, so those run on this thread alone
         boolean alone = threads > 1 && (long) m * n * k < SINGLE_THREAD_GEMM;
         if (alone) OpenBlas.setNumThreads(1);
         try {
@@ -169,6 +175,12 @@ public final class CpuBackend implements Backend {
 
     /** GEMMs below this many multiply-adds (~0.2 ms on one core) run single-threaded. */
     private static final long SINGLE_THREAD_GEMM = 4_000_000;
+
+    /**
+     * Up to this many rows, {@code x Wᵀ} goes to {@link CpuKernels#gemv}: a decode batch. Its time is
+     * reading W while the rows are few; beyond about 8 a blocked GEMM reuses W better.
+     */
+    static final int GEMV_MAX_ROWS = 8;
 
     @Override
     public void embeddingForward(Tensor out, Tensor tokens, Tensor table) {
