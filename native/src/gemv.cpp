@@ -19,8 +19,7 @@
 
 namespace {
 
-constexpr int kMaxBlockM = 4;         // rows of A that share one pass over a block of W's rows
-constexpr int64_t kTaskBytes = 32768; // bytes of W per task: a few per thread even for small layers
+constexpr int64_t kTaskBytes = 32768;  // bytes of W per task: a few per thread even for small layers
 // Rows of W shorter than this are taken one at a time: read side by side, several short rows are
 // streams too short for the hardware prefetcher, and reading W in order was faster (measured at
 // K = 288 and 768, the small preset's)
@@ -175,8 +174,8 @@ __attribute__((target("avx2,fma,f16c"))) inline void block_avx2(const Args& g, i
 }
 
 // Rows [j0, j1) of W against every row of A: blocks of R rows of W (fewer at the end), and within
-// a block the rows of A in groups of up to four. Four rows of W for one or two rows of A, two for
-// three or four: 4 to 8 accumulators, enough independent FMAs, loads within two per FMA.
+// a block the rows of A in groups of up to four. Long rows go four at a time for one or two rows of
+// A, two at a time for more (fewer loads per FMA); short rows one at a time (kShortRow).
 template <class W, bool Avx2, int R, int MB>
 __attribute__((always_inline)) inline void block(const Args& g, int64_t j, int m0) {
   if constexpr (Avx2) block_avx2<W, R, MB>(g, j, m0);

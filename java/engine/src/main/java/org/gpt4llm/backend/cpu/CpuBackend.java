@@ -14,8 +14,8 @@ import org.gpt4llm.tensor.DType;
 import org.gpt4llm.tensor.Tensor;
 
 /**
- * fp32 on the host: GEMM through OpenBLAS, everything else through our kernels in
- * {@code native/} (both via Panama). This is the backend of every machine without a GPU.
+ * fp32 on the host: GEMM through OpenBLAS, the few-row GEMMs of decoding and everything else through
+ * our kernels in {@code native/} (both via Panama). This is the backend of every machine without a GPU.
  */
 public final class CpuBackend implements Backend {
     private final int threads;
