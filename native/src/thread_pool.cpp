@@ -14,6 +14,7 @@
 #include <chrono>
 #include <condition_variable>
 #include <mutex>
+#include <sched.h>
 #include <thread>
 #include <vector>
 
@@ -23,6 +24,21 @@ namespace {
 // How long an idle worker spins before it sleeps: longer than the gaps between the kernels of a
 // decode step, short enough that a worker left idle stops taking a core from other work.
 constexpr auto kSpin = std::chrono::microseconds(300);
+// After this many pause instructions a spinning thread yields its core on each turn instead: when
+// the OS has put the caller and a worker on one core (a busy machine), the one that waits must let
+// the other run.
+constexpr int kPauses = 1024;
+
+inline void pause_or_yield(int spins) {
+  if (spins < kPauses) _mm_pause();
+  else sched_yield();
+}
+
+// A task takes microseconds, so a caller that waits longer than kStall for the workers' last tasks
+// is waiting for a worker the OS took off its core (a busy machine); the next kSolo of calls then
+// run on the caller alone rather than wait like that again, and the workers are tried after it.
+constexpr auto kStall = std::chrono::microseconds(500);
+constexpr auto kSolo = std::chrono::milliseconds(50);
 
 class Pool {
  public:
@@ -36,7 +52,7 @@ class Pool {
   void run(int64_t tasks, bool parallel, void (*task)(void*, int64_t), void* ctx) {
     if (tasks <= 0) return;
     bool expected = false;
-    if (!parallel || tasks == 1 || threads_.load() < 2 || !busy_.compare_exchange_strong(expected, true)) {
+    if (!parallel || tasks == 1 || threads_.load() < 2 || solo() || !busy_.compare_exchange_strong(expected, true)) {
       for (int64_t i = 0; i < tasks; i++) task(ctx, i);
       return;
     }
@@ -52,11 +68,25 @@ class Pool {
     }
     for (int64_t i; (i = next_.fetch_add(1)) < tasks;) task(ctx, i);
     finished_.store(g);
-    while (active_.load() != 0) _mm_pause();
+    if (active_.load() != 0) {
+      const auto since = std::chrono::steady_clock::now();
+      for (int spins = 1; active_.load() != 0; spins++) {
+        pause_or_yield(spins);
+        if (spins >= kPauses || (spins & 255) == 0) {
+          const auto now = std::chrono::steady_clock::now();
+          if (now - since > kStall) soloUntil_ = now + kSolo;
+        }
+      }
+    }
     busy_.store(false);
   }
 
  private:
+  // within kSolo of a stall (a relaxed read: a caller that misses a fresh stall just tries the workers once more)
+  bool solo() const {
+    return soloUntil_.load(std::memory_order_relaxed) > std::chrono::steady_clock::now();
+  }
+
   void ensure_workers(int n) {
     // workers only grow in number; those beyond the current thread count take no tasks
     std::lock_guard<std::mutex> lk(resize_);
@@ -88,8 +118,8 @@ class Pool {
     for (int spins = 0;; spins++) {
       uint64_t g = gen_.load();
       if (g != seen) return g;
-      _mm_pause();
-      if ((spins & 255) == 255 && std::chrono::steady_clock::now() > until) break;
+      pause_or_yield(spins);
+      if ((spins >= kPauses || (spins & 255) == 255) && std::chrono::steady_clock::now() > until) break;
     }
     std::unique_lock<std::mutex> lk(sleep_);
     sleepers_.fetch_add(1);
@@ -103,6 +133,7 @@ class Pool {
   std::atomic<uint64_t> gen_{0}, finished_{0};
   std::atomic<int64_t> next_{0};
   std::atomic<int> active_{0}, sleepers_{0};
+  std::atomic<std::chrono::steady_clock::time_point> soloUntil_{};
   // the current job, written by the caller before gen_ is bumped
   void (*task_)(void*, int64_t) = nullptr;
   void* ctx_ = nullptr;
