@@ -21,9 +21,10 @@ import org.gpt4llm.reference.TorchLlama;
 /**
  * Decoding throughput: greedy decoding of random prompts with a KV cache, for each batch size, by
  * two {@link DecodeModel}s over the same weights (ours and libtorch's decode loop), measured by the
- * same loop in one run and interleaved so that neither side always runs first. Reports prefill time,
- * decode tokens/s (new tokens of all rows over the decode time) and how many greedy tokens the two
- * sides agree on.
+ * same loop in one run and interleaved so that neither side always runs first, after one untimed run
+ * of each side (the JIT's warm-up), each run after a short pause in which the other side's idle
+ * threads stop spinning. Reports prefill time, decode tokens/s (new tokens of all rows over
+ * the decode time) and how many greedy tokens the two sides agree on.
  *
  * <p>Next to tokens/s, each row says how fast decoding reads the weights: every decode step reads the
  * parameters once in their storage dtype (whatever the batch), so the read rate is their bytes x
@@ -209,11 +210,20 @@ public final class GenerateBench {
             int[][] prompts = prompts(batch, o.promptLen(), ours.vocabSize(), o.seed() + batch);
             Row best = null, bestPeer = null;
             int[][] oursTokens = null, peerTokens = null;
+            // one untimed run of each side first: a few dozen steps do not get the JIT through the decode
+            // loop's code, and its compilation is not decoding speed
+            measure(oursName, ours, prompts, o.newTokens(), new int[batch][o.newTokens()]);
+            if (peer != null) {
+                StepBench.settle();
+                measure(peerName, peer, prompts, o.newTokens(), new int[batch][o.newTokens()]);
+            }
             for (int rep = 0; rep < o.repeats(); rep++) {
                 // alternate which side goes first
                 for (int side = 0; side < (peer == null ? 1 : 2); side++) {
                     boolean oursNow = peer == null || (side == 0) == (rep % 2 == 0);
                     int[][] generated = new int[batch][o.newTokens()];
+                    // the other side's idle threads (libtorch's OpenMP pool, either side's OpenBLAS) stop spinning
+                    StepBench.settle();
                     Row r = measure(oursNow ? oursName : peerName, oursNow ? ours : peer, prompts, o.newTokens(), generated);
                     if (progress != null) {
                         progress.printf(Locale.ROOT, "%s batch %d, run %d: prefill %.4f s, %.1f tokens/s%n", r.side(), batch,

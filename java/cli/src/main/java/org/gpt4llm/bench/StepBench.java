@@ -491,8 +491,9 @@ public final class StepBench {
     /**
      * A short untimed pause before each side's step, so the worker threads the other side's OpenMP
      * and OpenBLAS pools leave spinning after their last job have gone to sleep and take no cores.
+     * {@link GenerateBench} pauses the same way before each run.
      */
-    private static void settle() {
+    static void settle() {
         try {
             Thread.sleep(200);
         } catch (InterruptedException e) {
@@ -511,8 +512,13 @@ public final class StepBench {
         return n % 2 == 1 ? s[n / 2] : (s[n / 2 - 1] + s[n / 2]) / 2;
     }
 
-    /** Median GFLOP/s of row-major {@code C[m,n] = A[m,k]·B[n,k]ᵀ} (the layout of a linear layer) over a few calls. */
+    /**
+     * Median GFLOP/s of row-major {@code C[m,n] = A[m,k]·B[n,k]ᵀ} (the layout of a linear layer) over a few
+     * calls, on as many OpenBLAS threads as the CPU backend gives a GEMM of that size.
+     */
     public static double sgemmGflops(int m, int n, int k) {
+        int threads = OpenBlas.getNumThreads();
+        OpenBlas.setNumThreads(CpuBackend.blasThreads(m, n, k, threads));
         try (Arena arena = Arena.ofConfined()) {
             MemorySegment a = random(arena, (long) m * k, 1), b = random(arena, (long) n * k, 2);
             MemorySegment c = arena.allocate((long) m * n * Float.BYTES, 64);
@@ -527,6 +533,8 @@ public final class StepBench {
                 t[reps++] = (System.nanoTime() - t0) / 1e9;
             }
             return flops / median(Arrays.copyOf(t, reps)) / 1e9;
+        } finally {
+            OpenBlas.setNumThreads(threads);
         }
     }
 

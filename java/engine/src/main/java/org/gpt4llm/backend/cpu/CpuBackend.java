@@ -163,7 +163,7 @@ public final class CpuBackend implements Backend {
         }
         // OpenBLAS spreads every GEMM above ~262K multiply-adds over its threads; for the skinny ones
         // waking them costs more than the work, so those run on this thread alone
-        boolean alone = threads > 1 && (long) m * n * k < SINGLE_THREAD_GEMM;
+        boolean alone = threads > 1 && blasThreads(m, n, k, threads) == 1;
         if (alone) OpenBlas.setNumThreads(1);
         try {
             OpenBlas.sgemm(transA, transB, m, n, k, alpha, f32(a, "A"), toInt(a.dim(1), "lda"), f32(b, "B"),
@@ -175,6 +175,11 @@ public final class CpuBackend implements Backend {
 
     /** GEMMs below this many multiply-adds (~0.2 ms on one core) run single-threaded. */
     private static final long SINGLE_THREAD_GEMM = 4_000_000;
+
+    /** The OpenBLAS threads this backend gives an m×n×k GEMM when it has {@code threads}. */
+    public static int blasThreads(long m, long n, long k, int threads) {
+        return m * n * k < SINGLE_THREAD_GEMM ? 1 : threads;
+    }
 
     /**
      * Up to this many rows, {@code x Wᵀ} goes to {@link CpuKernels#gemv}: a decode batch. Its time is
