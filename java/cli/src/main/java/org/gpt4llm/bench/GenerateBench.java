@@ -238,6 +238,7 @@ public final class GenerateBench {
                     }
                 }
             }
+            StepBench.settle();
             double flops = prefill.flops(batch), sgemm = prefill.sgemmGflops(batch);
             rows.add(best.withTraffic(weightBytes, bandwidthGbPerS).withPrefill(flops, sgemm));
             if (bestPeer != null) rows.add(bestPeer.withTraffic(weightBytes, bandwidthGbPerS).withPrefill(flops, sgemm));
