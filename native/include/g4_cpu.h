@@ -5,9 +5,10 @@
  *   - row-major fp32 tensors, host pointers; int32 token ids / positions / segment ids;
  *   - parameter-gradient outputs ACCUMULATE (+=) so micro-batches add up; activation-gradient
  *     outputs are documented per function (overwrite "=" or accumulate "+=");
- *   - parallel with OpenMP over g4_get_num_threads() threads; an AVX2/FMA path is chosen at run
- *     time when the CPU has it, with a scalar fallback (g4_force_scalar(1) forces the fallback so
- *     both paths are tested).
+ *   - parallel over g4_get_num_threads() threads: OpenMP, except the kernels of decoding (GEMV,
+ *     attention against the KV cache), which use the library's own worker pool of as many threads;
+ *     an AVX2/FMA path is chosen at run time when the CPU has it, with a scalar fallback
+ *     (g4_force_scalar(1) forces the fallback so both paths are tested).
  */
 #ifndef G4_CPU_H
 #define G4_CPU_H
@@ -98,6 +99,15 @@ void g4_attention_bwd(float* dq, float* dk, float* dv, const float* dout, const 
 void g4_kv_cache_write(float* cache, const float* src, const int32_t* lengths, int B, int Tq, int Tmax, int W);
 void g4_attention_decode(float* out, const float* q, const float* kc, const float* vc, const int32_t* lengths,
                          int B, int Tq, int Tmax, int Hq, int Hkv, int D, float scale);
+
+/* ---- matrix times a few vectors (the GEMMs of decoding) ---------------------------------------
+ * C[M,N] = alpha * A[M,K] W[N,K]^T + beta * C  (beta == 0: C is not read), row strides lda, ldw, ldc in
+ * elements. W is fp32, bf16 or f16 (w_type: G4_DTYPE_*), widened in registers; A, C fp32, fp32 sums.
+ * Each weight is read once for all M rows, so it is meant for M up to about 8. Runs on the library's
+ * own worker threads (g4_set_num_threads), rows of W split between them.
+ * returns 0, -1 for a negative size, -2 for an unknown w_type. */
+int g4_gemv(float* c, int64_t ldc, const float* a, int64_t lda, const void* w, int w_type, int64_t ldw,
+            int M, int N, int K, float alpha, float beta);
 
 /* ---- SwiGLU: h = silu(g) * u, all [n] ---------------------------------------------------------
  * bwd: dg = dh * u * silu'(g), du = dh * silu(g)        (overwrite) */

@@ -1,5 +1,5 @@
-// Attention of new queries against a KV cache (incremental decoding) on the CPU: fp32, OpenMP
-// over (b, query head), AVX2/FMA with a scalar fallback.
+// Attention of new queries against a KV cache (incremental decoding) on the CPU: fp32, the
+// worker pool over (b, query head), AVX2/FMA with a scalar fallback.
 //
 // Shapes: cache, kc, vc [B,Tmax,Hkv,D] (row b holds up to Tmax positions); src [B,Tq,Hkv*D];
 //         q, out [B,Tq,Hq,D]; lengths [B] I32 = tokens of row b in the cache once this call's are in.
@@ -16,7 +16,6 @@
 // grows) and the chunk's exp-weighted values are added. Each output is written by one task in a
 // fixed order: results do not depend on the thread count.
 #include <immintrin.h>
-#include <omp.h>
 
 #include <algorithm>
 #include <cmath>
@@ -25,6 +24,7 @@
 #include "g4_cpu.h"
 #include "g4_internal.h"
 #include "g4_simd.h"
+#include "thread_pool.h"
 
 namespace {
 constexpr int BK = 64;  // keys per chunk of scores
@@ -108,24 +108,29 @@ G4_API void g4_attention_decode(float* out, const float* q, const float* kc, con
   const bool avx2 = g4::use_avx2();
   const int G = Hq / Hkv;
   const int64_t kvRow = (int64_t)Hkv * D;  // floats between consecutive positions of one kv head
-#pragma omp parallel for collapse(2) schedule(dynamic, 1)
-  for (int b = 0; b < B; b++) {
-    for (int h = 0; h < Hq; h++) {
-      const float* k = kc + (int64_t)b * Tmax * kvRow + (int64_t)(h / G) * D;
-      const float* v = vc + (int64_t)b * Tmax * kvRow + (int64_t)(h / G) * D;
-      for (int t = 0; t < Tq; t++) {
-        const int64_t at = (((int64_t)b * Tq + t) * Hq + h) * D;
-        const int p = lengths[b] - Tq + t;
-        if (p < 0) {
-          std::memset(out + at, 0, sizeof(float) * D);
-          continue;
-        }
-        const int last = std::min(p, Tmax - 1);
-        if (avx2) decode_query_avx2(out + at, q + at, k, v, kvRow, last, D, scale);
-        else decode_query_scalar(out + at, q + at, k, v, kvRow, last, D, scale);
+  // one task per (row, query head), on the pool: a decode step calls this once per layer, and an
+  // OpenMP region here would leave its workers spinning against the pool's GEMV threads
+  auto task = [&](int64_t i) {
+    const int b = (int)(i / Hq), h = (int)(i % Hq);
+    const float* k = kc + (int64_t)b * Tmax * kvRow + (int64_t)(h / G) * D;
+    const float* v = vc + (int64_t)b * Tmax * kvRow + (int64_t)(h / G) * D;
+    for (int t = 0; t < Tq; t++) {
+      const int64_t at = (((int64_t)b * Tq + t) * Hq + h) * D;
+      const int p = lengths[b] - Tq + t;
+      if (p < 0) {
+        std::memset(out + at, 0, sizeof(float) * D);
+        continue;
       }
+      const int last = std::min(p, Tmax - 1);
+      if (avx2) decode_query_avx2(out + at, q + at, k, v, kvRow, last, D, scale);
+      else decode_query_scalar(out + at, q + at, k, v, kvRow, last, D, scale);
     }
-  }
+  };
+  // below about 64K multiply-adds of q.k and p.v one thread is done before another wakes
+  int maxLen = 0;
+  for (int b = 0; b < B; b++) maxLen = std::max(maxLen, std::min(lengths[b], Tmax));
+  const bool parallel = (int64_t)B * Hq * Tq * maxLen * D >= (1 << 15);
+  g4::pool_for((int64_t)B * Hq, parallel, task);
 }
 
 G4_API void g4_kv_cache_write(float* cache, const float* src, const int32_t* lengths, int B, int Tq, int Tmax,

@@ -24,6 +24,7 @@ import org.gpt4llm.backend.cpu.CpuKernels;
 import org.gpt4llm.backend.cpu.OpenBlas;
 import org.gpt4llm.reference.Torch;
 import org.gpt4llm.reference.TorchLlama;
+import org.gpt4llm.tensor.DType;
 
 /**
  * Our native CPU kernels ({@code libgpt4llm_cpu}, the ones {@code CpuBackend} calls) against the
@@ -131,6 +132,8 @@ public final class CpuKernelBench {
             kernels.add(c.swigluFwdBwd());
             kernels.add(c.ropeFwd());
             kernels.add(c.adamw());
+            kernels.add(c.gemv(1));
+            kernels.add(c.gemv(8));
             return new Result(s, o.threads(), sgemm, bandwidth, kernels);
         } finally {
             Torch.setThreads(o.threads());
@@ -405,6 +408,24 @@ public final class CpuKernelBench {
             mean /= n;
             double err = Math.max(Math.abs(mean - ref[0][0]) / Math.abs(ref[0][0]), relErr(read(dl), ref[1]));
             return row("cross-entropy fwd+bwd", "GB/s", 8.0 * n * v, err, ours, peer, "libtorch cross_entropy");
+        }
+
+        /**
+         * y[rows, ffn] = x[rows, hidden]·Wᵀ with W [ffn, hidden] fp32, a linear layer of a decode step:
+         * bound by reading W (counted alone, once per call whatever the rows); libtorch's mm calls its BLAS.
+         */
+        Row gemv(int rows) {
+            int f = s.ffn(), h = s.hidden();
+            float[] x = random((long) rows * h, 1), w = random((long) f * h, 0.02);
+            MemorySegment mx = seg(x), mw = seg(w), my = zeros((long) rows * f);
+            Tensor tx = keep(x, rows, h), tw = keep(w, f, h), ty = keep(new float[rows * f], rows, f);
+            Tensor twt = keep(tw.t());
+            Runnable ours = () -> CpuKernels.gemv(my, f, mx, h, mw, DType.F32, h, rows, f, h, 1f, 0f);
+            Runnable peer = () -> torch.mm_out(ty, tx, twt);
+            ours.run();
+            peer.run();
+            return row("gemv decode " + rows + (rows == 1 ? " row" : " rows"), "GB/s", 4.0 * f * h,
+                    relErr(read(my), Torch.toFloats(ty)), ours, peer, "libtorch mm x·Wᵀ");
         }
 
         /** h = silu(g)·u over [tokens, ffn]: g, u read, h written. */

@@ -8,6 +8,7 @@ import java.util.List;
 import java.util.Locale;
 import java.util.Random;
 import org.gpt4llm.backend.Backend;
+import org.gpt4llm.backend.cpu.CpuBackend;
 import org.gpt4llm.runtime.Backends;
 import org.gpt4llm.tensor.Tensor;
 import org.gpt4llm.model.DecodeModel;
@@ -20,15 +21,20 @@ import org.gpt4llm.reference.TorchLlama;
 /**
  * Decoding throughput: greedy decoding of random prompts with a KV cache, for each batch size, by
  * two {@link DecodeModel}s over the same weights (ours and libtorch's decode loop), measured by the
- * same loop in one run and interleaved so that neither side always runs first. Reports prefill time,
- * decode tokens/s (new tokens of all rows over the decode time) and how many greedy tokens the two
- * sides agree on.
+ * same loop in one run and interleaved so that neither side always runs first, after one untimed run
+ * of each side (the JIT's warm-up), each run after a short pause in which the other side's idle
+ * threads stop spinning. Reports prefill time, decode tokens/s (new tokens of all rows over
+ * the decode time) and how many greedy tokens the two sides agree on.
  *
  * <p>Next to tokens/s, each row says how fast decoding reads the weights: every decode step reads the
  * parameters once in their storage dtype (whatever the batch), so the read rate is their bytes x
  * steps/s, shown as a fraction of the memory bandwidth measured in the same run ({@code y = a + b}, the
  * suite's ceiling; CPU backend only). Not counted: the rows an untied embedding table gathers, the KV
  * cache and the activations ({@link #weightBytes}).
+ *
+ * <p>Prefill is GEMM-bound instead: each row also gives its model FLOP rate ({@link #prefillFlops}) as a
+ * fraction of OpenBLAS sgemm at the prefill's MLP shape (M = batch x prompt tokens, N = ffn, K = hidden),
+ * measured in the same run right after that batch size (CPU backend only).
  */
 public final class GenerateBench {
     /** What to measure: prompts of {@code promptLen} tokens, {@code newTokens} steps, best of {@code repeats}. */
@@ -45,12 +51,31 @@ public final class GenerateBench {
     /** One side at one batch size: the fastest of the repeats (a row of the JSON report as it is). */
     @JsonNaming(PropertyNamingStrategies.SnakeCaseStrategy.class)
     public record Row(String side, int batch, double prefillS, double decodeS, double tokensPerS, long weightBytesPerToken,
-                      double readGbPerS, @NanAsNull double fractionOfBandwidth) {
+                      double readGbPerS, @NanAsNull double fractionOfBandwidth, double prefillGflops,
+                      @NanAsNull double prefillSgemmGflops, @NanAsNull double prefillFractionOfSgemm) {
         /** This row with the weight traffic of {@code weightBytes} per decode step against {@code bandwidthGbPerS}. */
         Row withTraffic(long weightBytes, double bandwidthGbPerS) {
             double read = weightBytes * (tokensPerS / batch) / 1e9;
-            return new Row(side, batch, prefillS, decodeS, tokensPerS, weightBytes, read, read / bandwidthGbPerS);
+            return new Row(side, batch, prefillS, decodeS, tokensPerS, weightBytes, read, read / bandwidthGbPerS,
+                    prefillGflops, prefillSgemmGflops, prefillFractionOfSgemm);
         }
+
+        /** This row with a prefill of {@code flops} model FLOPs against sgemm's {@code sgemmGflops} (NaN: none). */
+        Row withPrefill(double flops, double sgemmGflops) {
+            double rate = flops / prefillS / 1e9;
+            return new Row(side, batch, prefillS, decodeS, tokensPerS, weightBytesPerToken, readGbPerS, fractionOfBandwidth,
+                    rate, sgemmGflops, rate / sgemmGflops);
+        }
+    }
+
+    /**
+     * What a prefill at a batch size costs and what it is measured against: its model FLOPs, and sgemm's
+     * GFLOP/s at its MLP shape, measured when asked (NaN where there is no CPU ceiling).
+     */
+    public interface PrefillCost {
+        double flops(int batch);
+
+        double sgemmGflops(int batch);
     }
 
     /** Rows by batch, ours then the peer's; {@code agreement[i]}: share of greedy tokens equal at batch i. */
@@ -59,17 +84,22 @@ public final class GenerateBench {
             StringBuilder b = new StringBuilder();
             b.append(String.format(Locale.ROOT, "greedy decoding, %s, prompt %d tokens, %d new tokens per row%n", model,
                     options.promptLen(), options.newTokens()));
-            b.append(String.format(Locale.ROOT, "%-22s %6s %12s %12s %14s %12s %10s %8s%n", "side", "batch", "prefill s",
-                    "decode s", "tokens/s", "MB/step", "read GB/s", "of bw"));
+            b.append(String.format(Locale.ROOT, "%-22s %6s %12s %12s %14s %12s %10s %8s %14s %9s%n", "side", "batch",
+                    "prefill s", "decode s", "tokens/s", "MB/step", "read GB/s", "of bw", "prefill GF/s", "of sgemm"));
             for (Row r : rows) {
-                b.append(String.format(Locale.ROOT, "%-22s %6d %12.4f %12.4f %14.1f %12.1f %10.2f %8s%n", r.side(), r.batch(),
-                        r.prefillS(), r.decodeS(), r.tokensPerS(), r.weightBytesPerToken() / 1e6, r.readGbPerS(),
-                        Double.isNaN(r.fractionOfBandwidth()) ? "-"
-                                : String.format(Locale.ROOT, "%.0f%%", 100 * r.fractionOfBandwidth())));
+                b.append(String.format(Locale.ROOT, "%-22s %6d %12.4f %12.4f %14.1f %12.1f %10.2f %8s %14.2f %9s%n", r.side(),
+                        r.batch(), r.prefillS(), r.decodeS(), r.tokensPerS(), r.weightBytesPerToken() / 1e6, r.readGbPerS(),
+                        percent(r.fractionOfBandwidth()), r.prefillGflops(), percent(r.prefillFractionOfSgemm())));
             }
             if (!Double.isNaN(bandwidthGbPerS)) {
                 b.append(String.format(Locale.ROOT, "memory bandwidth (y=a+b) in this run: %.2f GB/s; a decode step reads every"
                         + " weight once (an untied embedding table: its rows only; KV cache not counted)%n", bandwidthGbPerS));
+            }
+            for (int batch : options.batches()) {
+                rows.stream().filter(r -> r.batch() == batch && !Double.isNaN(r.prefillSgemmGflops())).findFirst()
+                        .ifPresent(r -> b.append(String.format(Locale.ROOT, "openblas sgemm at the prefill's MLP shape,"
+                                + " batch %d (%d x ffn x hidden) in this run: %.2f GFLOP/s%n", batch,
+                                batch * options.promptLen(), r.prefillSgemmGflops())));
             }
             for (int i = 0; i < options.batches().length; i++) {
                 int batch = options.batches()[i];
@@ -81,6 +111,10 @@ public final class GenerateBench {
                 }
             }
             return b.toString();
+        }
+
+        private static String percent(double fraction) {
+            return Double.isNaN(fraction) ? "-" : String.format(Locale.ROOT, "%.0f%%", 100 * fraction);
         }
 
         /** The JSON report of {@code bench generate --json} (and of the suite's generate section). */
@@ -122,9 +156,33 @@ public final class GenerateBench {
                 cfg.hiddenSize(), cfg.numLayers(), cfg.vocabSize(), threads);
         try (Backend be = Backends.open(backend, threads); DecoderModel ours = DecoderModel.initRandom(be, cfg, o.seed());
              TorchLlama theirs = libtorch ? new TorchLlama(cfg, ours.parameters(), threads) : null) {
+            boolean cpu = be instanceof CpuBackend;
+            PrefillCost prefill = new PrefillCost() {
+                @Override
+                public double flops(int batch) {
+                    return prefillFlops(cfg, batch, o.promptLen());
+                }
+
+                @Override
+                public double sgemmGflops(int batch) {
+                    return cpu ? StepBench.sgemmGflops(batch * o.promptLen(), cfg.intermediateSize(), cfg.hiddenSize())
+                            : Double.NaN;
+                }
+            };
             return run(o, model, "ours (" + backend + ")", ours, "libtorch",
-                    theirs == null ? null : new TorchDecodeModel(theirs), weightBytes(ours), bandwidth, progress);
+                    theirs == null ? null : new TorchDecodeModel(theirs), weightBytes(ours), bandwidth, prefill, progress);
         }
+    }
+
+    /**
+     * Model FLOPs of the prefill of {@code batch} prompts of {@code promptLen} tokens: every linear layer of
+     * the decoder on every token, causal attention (QKᵀ and PV, 2·T²·C each per layer and row, halved by the
+     * mask), and the LM head on each row's last token only, as the decode session computes it.
+     */
+    public static double prefillFlops(LlamaConfig c, int batch, int promptLen) {
+        double C = c.hiddenSize(), kv = c.kvDim(), f = c.intermediateSize(), l = c.numLayers(), t = promptLen;
+        double layers = l * (2 * C * C + 2 * C * kv + 3 * C * f);
+        return 2 * layers * batch * t + 2 * l * batch * t * t * C + 2.0 * batch * c.vocabSize() * C;
     }
 
     /**
@@ -140,10 +198,11 @@ public final class GenerateBench {
 
     /**
      * Measures {@code ours} and, when not null, {@code peer} (same weights, {@code weightBytes} of them) at
-     * every batch size; {@code bandwidthGbPerS} (NaN when unknown) is what the read rates are a fraction of.
+     * every batch size; {@code bandwidthGbPerS} (NaN when unknown) is what the read rates are a fraction of, and
+     * {@code prefill} what the prefill rates are measured against.
      */
     public static Result run(Options o, String model, String oursName, DecodeModel ours, String peerName, DecodeModel peer,
-                             long weightBytes, double bandwidthGbPerS, PrintStream progress) {
+                             long weightBytes, double bandwidthGbPerS, PrefillCost prefill, PrintStream progress) {
         List<Row> rows = new ArrayList<>();
         double[] agreement = new double[o.batches().length];
         for (int i = 0; i < o.batches().length; i++) {
@@ -151,11 +210,20 @@ public final class GenerateBench {
             int[][] prompts = prompts(batch, o.promptLen(), ours.vocabSize(), o.seed() + batch);
             Row best = null, bestPeer = null;
             int[][] oursTokens = null, peerTokens = null;
+            // one untimed run of each side first: a few dozen steps do not get the JIT through the decode
+            // loop's code, and its compilation is not decoding speed
+            measure(oursName, ours, prompts, o.newTokens(), new int[batch][o.newTokens()]);
+            if (peer != null) {
+                StepBench.settle();
+                measure(peerName, peer, prompts, o.newTokens(), new int[batch][o.newTokens()]);
+            }
             for (int rep = 0; rep < o.repeats(); rep++) {
                 // alternate which side goes first
                 for (int side = 0; side < (peer == null ? 1 : 2); side++) {
                     boolean oursNow = peer == null || (side == 0) == (rep % 2 == 0);
                     int[][] generated = new int[batch][o.newTokens()];
+                    // the other side's idle threads (libtorch's OpenMP pool, either side's OpenBLAS) stop spinning
+                    StepBench.settle();
                     Row r = measure(oursNow ? oursName : peerName, oursNow ? ours : peer, prompts, o.newTokens(), generated);
                     if (progress != null) {
                         progress.printf(Locale.ROOT, "%s batch %d, run %d: prefill %.4f s, %.1f tokens/s%n", r.side(), batch,
@@ -170,8 +238,10 @@ public final class GenerateBench {
                     }
                 }
             }
-            rows.add(best.withTraffic(weightBytes, bandwidthGbPerS));
-            if (bestPeer != null) rows.add(bestPeer.withTraffic(weightBytes, bandwidthGbPerS));
+            StepBench.settle();
+            double flops = prefill.flops(batch), sgemm = prefill.sgemmGflops(batch);
+            rows.add(best.withTraffic(weightBytes, bandwidthGbPerS).withPrefill(flops, sgemm));
+            if (bestPeer != null) rows.add(bestPeer.withTraffic(weightBytes, bandwidthGbPerS).withPrefill(flops, sgemm));
             agreement[i] = peerTokens == null ? Double.NaN : agreement(oursTokens, peerTokens);
         }
         return new Result(o, model, rows, agreement, bandwidthGbPerS);
@@ -195,7 +265,7 @@ public final class GenerateBench {
             double decode = (t2 - t1) / 1e9;
             // the first new token comes from the prefill's logits: newTokens - 1 steps produce the rest
             return new Row(side, batch, (t1 - t0) / 1e9, decode, batch * (double) (newTokens - 1) / decode, 0, Double.NaN,
-                    Double.NaN);
+                    Double.NaN, Double.NaN, Double.NaN, Double.NaN);
         }
     }
 

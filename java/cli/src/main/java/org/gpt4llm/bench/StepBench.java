@@ -158,6 +158,11 @@ public final class StepBench {
             return options.peer() == Peer.LIBTORCH ? 1e-3 : 3e-2;
         }
 
+        /** Our step's model FLOP rate over sgemm's at the MLP shape, both measured in this run (NaN without sgemm). */
+        public double fractionOfSgemm() {
+            return ours.gflops() / sgemmGflops;
+        }
+
         /** The JSON report of {@code bench step --json} (and of the suite's step section). */
         public Report report() {
             LoraConfig lora = options.lora();
@@ -168,7 +173,8 @@ public final class StepBench {
                     torch ? Report.Side.of(peer) : null, torch ? ratio() : null, cpu ? Report.Side.of(peer) : null,
                     cpu ? ratio() : null, peer != null ? lossRelDiff() : null,
                     Double.isNaN(sgemmGflops) ? null : sgemmGflops,
-                    Double.isNaN(sgemmGflops) ? null : List.of(sgemmShape[0], sgemmShape[1], sgemmShape[2]), blas, cores,
+                    Double.isNaN(sgemmGflops) ? null : List.of(sgemmShape[0], sgemmShape[1], sgemmShape[2]),
+                    Double.isNaN(sgemmGflops) ? null : fractionOfSgemm(), blas, cores,
                     loadBefore, loadAfter, deviceCounters == null ? List.of() : deviceCounters, options.cudaGraph(),
                     peakDeviceBytes, plannedDeviceBytes);
         }
@@ -207,8 +213,9 @@ public final class StepBench {
                 b.append(String.format(Locale.ROOT, "ratio_vs_%s=%.3f%n", options.peer().label(), ratio()));
             }
             if (!Double.isNaN(sgemmGflops)) {
-                b.append(String.format(Locale.ROOT, "openblas sgemm %dx%dx%d: %.3g GFLOP/s (%d threads); ours reaches %.0f%% of it%n",
-                        sgemmShape[0], sgemmShape[1], sgemmShape[2], sgemmGflops, ours.threads(), 100 * ours.gflops() / sgemmGflops));
+                b.append(String.format(Locale.ROOT, "openblas sgemm %dx%dx%d (the MLP shape) in this run: %.3g GFLOP/s (%d threads);"
+                        + " ours reaches %.0f%% of it, fraction_of_sgemm=%.3f%n", sgemmShape[0], sgemmShape[1], sgemmShape[2],
+                        sgemmGflops, ours.threads(), 100 * fractionOfSgemm(), fractionOfSgemm()));
             }
             if (deviceCounters != null) {
                 b.append(options.cudaGraph() ? "device counters per step (--cuda-graph: step 2 is captured, later ones replay it):%n".formatted()
@@ -240,6 +247,7 @@ public final class StepBench {
      * @param ratioVsCpu       ours / the CPU backend's median step time (ours a CUDA backend)
      * @param firstLossRelDiff |ours - peer| / |peer| of the first step's loss: both sides computed the same
      * @param openblasSgemmMnk M, N, K of the sgemm ceiling (the model's MLP shape)
+     * @param fractionOfSgemm  ours' model GFLOP/s over that sgemm's, measured in the same run
      * @param deviceCounters   what our device did in each step, warm-up included (empty on the cpu backend)
      * @param cudaGraph        whether our steps replayed a captured CUDA graph
      * @param peakDeviceBytes  the high-water mark of our backend's live bytes (its memory ledger)
@@ -251,7 +259,7 @@ public final class StepBench {
                          Integer loraRank, Float loraAlpha, List<String> loraTargets, long parameters, long tokensPerStep,
                          double modelFlopsPerStep, Side ours, Side libtorch, Double ratioVsLibtorch, Side cpu,
                          Double ratioVsCpu, Double firstLossRelDiff, Double openblasSgemmGflops, List<Integer> openblasSgemmMnk,
-                         String openblas, int cores, double loadAverageBefore, double loadAverageAfter,
+                         Double fractionOfSgemm, String openblas, int cores, double loadAverageBefore, double loadAverageAfter,
                          List<DeviceCounters> deviceCounters, boolean cudaGraph, long peakDeviceBytes,
                          long plannedDeviceBytes) {
         /** One side's numbers; times in seconds, {@code stepS} every timed step's. */
@@ -483,8 +491,9 @@ public final class StepBench {
     /**
      * A short untimed pause before each side's step, so the worker threads the other side's OpenMP
      * and OpenBLAS pools leave spinning after their last job have gone to sleep and take no cores.
+     * {@link GenerateBench} pauses the same way before each run.
      */
-    private static void settle() {
+    static void settle() {
         try {
             Thread.sleep(200);
         } catch (InterruptedException e) {
@@ -503,8 +512,13 @@ public final class StepBench {
         return n % 2 == 1 ? s[n / 2] : (s[n / 2 - 1] + s[n / 2]) / 2;
     }
 
-    /** Median GFLOP/s of row-major {@code C[m,n] = A[m,k]·B[n,k]ᵀ} (the layout of a linear layer) over a few calls. */
+    /**
+     * Median GFLOP/s of row-major {@code C[m,n] = A[m,k]·B[n,k]ᵀ} (the layout of a linear layer) over a few
+     * calls, on as many OpenBLAS threads as the CPU backend gives a GEMM of that size.
+     */
     public static double sgemmGflops(int m, int n, int k) {
+        int threads = OpenBlas.getNumThreads();
+        OpenBlas.setNumThreads(CpuBackend.blasThreads(m, n, k, threads));
         try (Arena arena = Arena.ofConfined()) {
             MemorySegment a = random(arena, (long) m * k, 1), b = random(arena, (long) n * k, 2);
             MemorySegment c = arena.allocate((long) m * n * Float.BYTES, 64);
@@ -519,6 +533,8 @@ public final class StepBench {
                 t[reps++] = (System.nanoTime() - t0) / 1e9;
             }
             return flops / median(Arrays.copyOf(t, reps)) / 1e9;
+        } finally {
+            OpenBlas.setNumThreads(threads);
         }
     }
 

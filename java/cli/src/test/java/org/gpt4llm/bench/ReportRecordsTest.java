@@ -52,7 +52,7 @@ class ReportRecordsTest {
     void aStepReportLeavesOutWhatWasNotMeasured() {
         StepBench.Report.Side ours = new StepBench.Report.Side(2, 0, 0.5, 96, 1.2, 5.7f, new double[] {0.5});
         StepBench.Report r = new StepBench.Report("step", "tiny", 301, 2, 24, 1, 0, null, null, null, 123456, 48, 6e8, ours,
-                null, null, null, null, null, null, null, "OpenBLAS", 2, 0.5, 0.6, List.of(), false, 1000, 990);
+                null, null, null, null, null, null, null, null, "OpenBLAS", 2, 0.5, 0.6, List.of(), false, 1000, 990);
         JsonNode n = JSON.valueToTree(r);
         assertEquals(List.of("bench", "preset", "vocab", "batch", "seq", "steps", "warmup", "parameters", "tokens_per_step",
                 "model_flops_per_step", "ours", "openblas", "cores", "load_average_before", "load_average_after",
@@ -67,15 +67,19 @@ class ReportRecordsTest {
     @Test
     void aGenerateReportWithoutItsAgreementFailsTheRead() {
         GenerateBench.Report r = new GenerateBench.Report("llama tiny", 5, 6, 1, Double.NaN,
-                List.of(new GenerateBench.Row("ours (cpu)", 1, 0.01, 0.02, 250, 4_000_000, 1.0, Double.NaN)),
+                List.of(new GenerateBench.Row("ours (cpu)", 1, 0.01, 0.02, 250, 4_000_000, 1.0, Double.NaN, 2.5, Double.NaN,
+                        Double.NaN)),
                 new double[] {Double.NaN});
         ObjectNode n = JSON.valueToTree(r);
         assertEquals(List.of("model", "prompt_len", "new_tokens", "repeats", "bandwidth_gb_per_s", "rows", "greedy_agreement"),
                 names(n));
         assertEquals(List.of("side", "batch", "prefill_s", "decode_s", "tokens_per_s", "weight_bytes_per_token", "read_gb_per_s",
-                "fraction_of_bandwidth"), names(n.get("rows").get(0)));
-        assertTrue(n.get("bandwidth_gb_per_s").isNull() && n.get("rows").get(0).get("fraction_of_bandwidth").isNull(),
+                "fraction_of_bandwidth", "prefill_gflops", "prefill_sgemm_gflops", "prefill_fraction_of_sgemm"), names(n.get("rows").get(0)));
+        JsonNode row = n.get("rows").get(0);
+        assertTrue(n.get("bandwidth_gb_per_s").isNull() && row.get("fraction_of_bandwidth").isNull(),
                 "no bandwidth measured, no fraction: " + n);
+        assertTrue(row.get("prefill_sgemm_gflops").isNull() && row.get("prefill_fraction_of_sgemm").isNull(),
+                "no sgemm measured, no fraction: " + n);
         assertTrue(Double.isNaN(JsonChecks.read(n, GenerateBench.Report.class).greedyAgreement()[0]), "NaN without a peer");
         n.remove("greedy_agreement");
         assertThrows(AssertionError.class, () -> JsonChecks.read(n, GenerateBench.Report.class));

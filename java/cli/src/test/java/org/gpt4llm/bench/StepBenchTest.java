@@ -43,7 +43,12 @@ class StepBenchTest {
             assertEquals(2, s.blasThreads(), side + " BLAS threads in " + n);
             assertEquals(1, s.stepS().length, side + ": one timed step");
         }
-        assertTrue(JsonChecks.number(n, "openblas_sgemm_gflops") > 0, n.toString());
+        double sgemm = JsonChecks.number(n, "openblas_sgemm_gflops");
+        assertTrue(sgemm > 0, n.toString());
+        // the step's model FLOP rate against sgemm at the MLP shape, both from this run
+        double ours = JsonChecks.number(JsonChecks.required(n, "ours"), "gflops");
+        assertEquals(ours / sgemm, JsonChecks.number(n, "fraction_of_sgemm"), 1e-9 * ours / sgemm, n.toString());
+        assertTrue(out.contains("fraction_of_sgemm="), out);
         assertTrue(JsonChecks.number(n, "ratio_vs_libtorch") > 0, n.toString());
         // both sides computed the same step on the same weights and batch
         assertTrue(JsonChecks.number(n, "first_loss_rel_diff") < 1e-4, n.toString());

@@ -55,7 +55,15 @@ class BenchGenerateCommandTest {
             assertEquals(paramBytes * tokensPerS / batch / 1e9, read, 1e-9 * read, "weights once per step: " + row);
             assertEquals(read / bandwidth, JsonChecks.number(row, "fraction_of_bandwidth"), 1e-9 * read / bandwidth,
                     row.toString());
+            // the prefill's model FLOP rate against sgemm at its MLP shape, measured in the same run
+            double prefill = JsonChecks.number(row, "prefill_gflops"), sgemm = JsonChecks.number(row, "prefill_sgemm_gflops");
+            assertEquals(GenerateBench.prefillFlops(cfg, (int) batch, 5) / JsonChecks.number(row, "prefill_s") / 1e9, prefill,
+                    1e-9 * prefill, row.toString());
+            assertTrue(sgemm > 0, row.toString());
+            assertEquals(prefill / sgemm, JsonChecks.number(row, "prefill_fraction_of_sgemm"), 1e-9 * prefill / sgemm,
+                    row.toString());
         }
+        assertTrue(r.out().contains("openblas sgemm at the prefill's MLP shape, batch 8 (40 x ffn x hidden)"), r.out());
         assertTrue(r.out().contains("memory bandwidth (y=a+b) in this run:"), r.out());
         assertEquals(6, n.newTokens());
         // the same fp32 weights on both sides: greedy decoding agrees token for token at this size

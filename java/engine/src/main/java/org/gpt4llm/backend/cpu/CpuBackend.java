@@ -15,8 +15,8 @@ import org.gpt4llm.tensor.DType;
 import org.gpt4llm.tensor.Tensor;
 
 /**
- * fp32 on the host: GEMM through OpenBLAS, everything else through our kernels in
- * {@code native/} (both via Panama). This is the backend of every machine without a GPU.
+ * fp32 on the host: GEMM through OpenBLAS, the few-row GEMMs of decoding and everything else through
+ * our kernels in {@code native/} (both via Panama). This is the backend of every machine without a GPU.
  */
 public final class CpuBackend implements Backend {
     private final int threads;
@@ -156,9 +156,15 @@ public final class CpuBackend implements Backend {
             throw new IllegalArgumentException("matmul shapes do not agree: " + c + " = " + a + (transA ? "ᵀ" : "")
                     + " · " + b + (transB ? "ᵀ" : ""));
         }
-        // OpenBLAS spreads every GEMM above ~262K multiply-adds over its threads; for the skinny ones of
-        // decoding (a few rows) waking them costs more than the work, so those run on this thread alone
-        boolean alone = threads > 1 && (long) m * n * k < SINGLE_THREAD_GEMM;
+        if (!transA && transB && m <= GEMV_MAX_ROWS) {
+            // y = x Wᵀ for a few rows (a decode step): bound by reading W, which our GEMV reads once
+            // for all rows on the kernel library's own threads
+            CpuKernels.gemv(f32(c, "C"), n, f32(a, "A"), a.dim(1), f32(b, "B"), DType.F32, b.dim(1), m, n, k, alpha, beta);
+            return;
+        }
+        // OpenBLAS spreads every GEMM above ~262K multiply-adds over its threads; for the skinny ones
+        // waking them costs more than the work, so those run on this thread alone
+        boolean alone = threads > 1 && blasThreads(m, n, k, threads) == 1;
         if (alone) OpenBlas.setNumThreads(1);
         try {
             OpenBlas.sgemm(transA, transB, m, n, k, alpha, f32(a, "A"), toInt(a.dim(1), "lda"), f32(b, "B"),
@@ -170,6 +176,17 @@ public final class CpuBackend implements Backend {
 
     /** GEMMs below this many multiply-adds (~0.2 ms on one core) run single-threaded. */
     private static final long SINGLE_THREAD_GEMM = 4_000_000;
+
+    /** The OpenBLAS threads this backend gives an m×n×k GEMM when it has {@code threads}. */
+    public static int blasThreads(long m, long n, long k, int threads) {
+        return m * n * k < SINGLE_THREAD_GEMM ? 1 : threads;
+    }
+
+    /**
+     * Up to this many rows, {@code x Wᵀ} goes to {@link CpuKernels#gemv}: a decode batch. Its time is
+     * reading W while the rows are few; beyond about 8 a blocked GEMM reuses W better.
+     */
+    static final int GEMV_MAX_ROWS = 8;
 
     @Override
     public void embeddingForward(Tensor out, Tensor tokens, Tensor table) {

@@ -38,6 +38,8 @@ public final class CpuKernels {
     private static final MethodHandle F32_TO_F16 = fn("g4_f32_to_f16", null, ADDRESS, ADDRESS, JAVA_LONG);
     private static final MethodHandle CONVERT_FINITE = fn("g4_convert_finite", JAVA_LONG,
             ADDRESS, JAVA_INT, ADDRESS, JAVA_INT, JAVA_LONG);
+    private static final MethodHandle GEMV = fn("g4_gemv", JAVA_INT, ADDRESS, JAVA_LONG, ADDRESS, JAVA_LONG, ADDRESS,
+            JAVA_INT, JAVA_LONG, JAVA_INT, JAVA_INT, JAVA_INT, JAVA_FLOAT, JAVA_FLOAT);
     private static final MethodHandle ADD = fn("g4_add", null, ADDRESS, ADDRESS, ADDRESS, JAVA_LONG);
     private static final MethodHandle SCALE = fn("g4_scale", null, ADDRESS, JAVA_LONG, JAVA_FLOAT);
     private static final MethodHandle SUMSQ = fn("g4_sumsq", JAVA_DOUBLE, ADDRESS, JAVA_LONG);
@@ -144,6 +146,23 @@ public final class CpuKernels {
             case F16 -> 2;
             default -> throw new IllegalArgumentException("no conversion to or from " + t);
         };
+    }
+
+    /**
+     * {@code C[m,n] = alpha * A[m,k] W[n,k]ᵀ + beta * C} (C not read when beta is 0) for a few rows of A,
+     * reading W (F32, BF16 or F16) once for all of them, on the library's worker threads; lda, ldw, ldc
+     * are row strides in elements.
+     */
+    public static void gemv(MemorySegment c, long ldc, MemorySegment a, long lda, MemorySegment w, DType wType, long ldw,
+                            int m, int n, int k, float alpha, float beta) {
+        if (wType != DType.F32 && wType != DType.BF16 && wType != DType.F16) {
+            throw new IllegalArgumentException("gemv: weights must be F32, BF16 or F16, got " + wType);
+        }
+        int r;
+        try {
+            r = (int) GEMV.invokeExact(c, ldc, a, lda, w, code(wType), ldw, m, n, k, alpha, beta);
+        } catch (Throwable t) { throw rethrow(t); }
+        if (r != 0) throw new IllegalArgumentException("gemv: negative size in " + m + "x" + n + "x" + k);
     }
 
     public static void add(MemorySegment y, MemorySegment a, MemorySegment b, long n) {
