@@ -71,7 +71,6 @@ public final class DpoCommand implements Callable<Integer> {
         TrainingFlags.putIfGiven(flags, "reference_free", referenceFree);
         TrainConfig cfg = TrainConfig.resolve(TrainConfig.dpoDefaults(), common.config, flags).validate();
         if (cfg.data().isEmpty()) throw new IllegalArgumentException("--data is required: the preference files to train on");
-        if (cfg.cudaGraph()) throw new IllegalArgumentException("--cuda-graph: a DPO step reads log-probabilities back, so it cannot be captured");
         if (common.parallel.layout(System.getenv()).parallel()) {
             throw new IllegalArgumentException("dpo runs on one device: leave out the data-parallel settings");
         }
