@@ -54,6 +54,8 @@ public final class DpoTraining implements TrainableModel<DpoBatch> {
     private int lastPairs = -1;
     private long stepPairs;
     private float[] lastMetrics;
+    /** Whose metric sums {@link #stepMetrics} reports: this model's, or every replica's of a data-parallel run. */
+    private List<DpoTraining> reported = List.of(this);
 
     /** {@code task}: full fine-tuning or LoRA of the policy; {@code settings}: the loss. */
     public DpoTraining(TrainableModel<TokenBatch> task, DpoLoss settings) {
@@ -193,15 +195,34 @@ public final class DpoTraining implements TrainableModel<DpoBatch> {
         return model.bufferGeneration() + generation;
     }
 
-    /** The means over the pairs of the steps since the last call: one download of the device sums, which start again. */
+    /**
+     * Makes this model (replica 0 of a data-parallel run, the one the trainer logs) report the metrics of
+     * all {@code replicas}, each of which holds those of its share of the step's pairs.
+     */
+    public void reportFor(List<DpoTraining> replicas) {
+        if (!replicas.contains(this)) throw new IllegalArgumentException("the reporting model is not one of the replicas");
+        reported = List.copyOf(replicas);
+    }
+
+    /**
+     * The means over the pairs of the steps since the last call: one download of each reported model's
+     * device sums, which start again.
+     */
     @Override
     public Map<String, Double> stepMetrics() {
         Map<String, Double> out = new LinkedHashMap<>();
-        if (stepPairs == 0) return out;
-        float[] sums = backend.download(metricSums);
-        for (int i = 0; i < METRICS; i++) out.put(DpoLoss.METRICS[i], (double) sums[i] / stepPairs);
-        backend.zero(metricSums);
-        stepPairs = 0;
+        double[] sums = new double[METRICS];
+        long pairs = 0;
+        for (DpoTraining r : reported) {
+            if (r.stepPairs == 0) continue;
+            float[] s = r.backend.download(r.metricSums);
+            for (int i = 0; i < METRICS; i++) sums[i] += s[i];
+            r.backend.zero(r.metricSums);
+            pairs += r.stepPairs;
+            r.stepPairs = 0;
+        }
+        if (pairs == 0) return out;
+        for (int i = 0; i < METRICS; i++) out.put(DpoLoss.METRICS[i], sums[i] / pairs);
         return out;
     }
 
@@ -232,6 +253,21 @@ public final class DpoTraining implements TrainableModel<DpoBatch> {
     @Override
     public void zeroGrad() {
         inner.zeroGrad();
+    }
+
+    @Override
+    public DecoderModel decoder() {
+        return model;
+    }
+
+    @Override
+    public boolean onGradientsDone(java.util.function.IntConsumer hook) {
+        return inner.onGradientsDone(hook);
+    }
+
+    @Override
+    public boolean streamGradients() {
+        return inner.streamGradients();
     }
 
     @Override
