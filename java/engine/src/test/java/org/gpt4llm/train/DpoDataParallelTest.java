@@ -25,7 +25,8 @@ import org.junit.jupiter.params.provider.CsvSource;
 /**
  * DPO over several devices (in-process ranks on cpu backends) against one device running the same global
  * batches: every step's loss, gradient norm and reward metrics (replica 0 reports all replicas' pairs) and
- * the final trainable weights agree, for ZeRO 0, 1 and 2, full fine-tuning and LoRA. Each step is 4
+ * the final trainable weights agree, for ZeRO 0, 1 and 2 with full fine-tuning and LoRA, and ZeRO 3 with
+ * LoRA (the decoder's weights sharded by layer, the adapters whole on every rank). Each step is 4
  * micro-batches of 2 pairs, spread over the devices.
  */
 class DpoDataParallelTest {
@@ -35,7 +36,7 @@ class DpoDataParallelTest {
                        Map<String, float[]> weights) {}
 
     @ParameterizedTest(name = "{0} on {1} devices, ZeRO {2}")
-    @CsvSource({"full, 2, 0", "full, 2, 1", "full, 4, 2", "lora, 2, 2"})
+    @CsvSource({"full, 2, 0", "full, 2, 1", "full, 4, 2", "lora, 2, 2", "lora, 2, 3"})
     void severalDevicesGiveTheOneDeviceRun(String kind, int gpus, int zero) {
         long seed = TestSeeds.next();
         DpoDataset data = DpoDeviceStepTest.dataset(new Random(seed), 32);
