@@ -8,10 +8,13 @@
 //                          (a zero row when ignored); may be logits itself (in place) or NULL
 //   grad_scale_dev F32 [1] or NULL: when given, grad_scale is read from it (device memory, so a
 //                          training step captured into a CUDA graph replays with each step's scale)
+//   row_scale F32 [N / row_len] or NULL: when given, row n's gradient is further scaled by
+//                          row_scale[n / row_len] (a weight per sequence of row_len rows, as DPO's
+//                          backward gives each response its own weight, read on the device)
 //
 // Math, for one row x = logits[n,:] with target t:
 //   M = max_v x_v,  S = Σ_v e^(x_v - M),  lse = M + log S
-//   loss = lse - x_t,   dlogits_v = (e^(x_v - M) / S - [v == t]) * grad_scale
+//   loss = lse - x_t,   dlogits_v = (e^(x_v - M) / S - [v == t]) * grad_scale (* row_scale[n / row_len])
 //
 // Pass 1 reads the row once. Each thread keeps an online pair (m, s) over the elements it visits,
 // in chunks (8 values when vectorised, 1 otherwise): when a chunk raises the running max, s is
@@ -68,7 +71,8 @@ G4_DEVICE void ce_online8(const CeBf16x8& c, float& m, float& s) {
 
 G4_KERNEL void cross_entropy_fwd_bwd(float* losses, bf16* dlogits, const bf16* logits,
                                      const int* targets, int N, int V, int ignore_index,
-                                     float grad_scale, const float* grad_scale_dev) {
+                                     float grad_scale, const float* grad_scale_dev,
+                                     const float* row_scale, int row_len) {
   const int n = blockIdx.x;
   const int tid = threadIdx.x, nthreads = blockDim.x;
   const bf16* x = logits + (long long)n * V;                        // logits[n, 0:V]
@@ -110,6 +114,7 @@ G4_KERNEL void cross_entropy_fwd_bwd(float* losses, bf16* dlogits, const bf16* l
 
   // pass 2: dlogits = (p - onehot) * grad_scale
   if (grad_scale_dev != nullptr) grad_scale = grad_scale_dev[0];
+  if (row_scale != nullptr) grad_scale *= row_scale[n / row_len];
   const float inv_s = 1.f / S;
   if (vec) {
     for (int v = tid * 8; v < V; v += nthreads * 8) {

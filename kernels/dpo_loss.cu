@@ -86,3 +86,42 @@ G4_KERNEL void dpo_loss(float* loss, float* metrics, float* dc, float* dr, const
   }
 }
 G4_EXPORT(dpo_loss)
+
+// dpo_sequence_logp — the summed target log-probabilities of each sequence from the cross-entropy's
+// per-token losses (cross_entropy.cu: -log p(target), 0 where the target is ignored):
+//   losses F32 [B*T]  read;   logp F32 [B]  overwrite: logp[b] = -Σ_t losses[b*T + t]
+// Launch: grid (B), block (any multiple of 32 up to 1024): a block per sequence, each thread a
+// strided slice in fp32, then a block reduction (no atomics: the same sum every run).
+G4_KERNEL void dpo_sequence_logp(float* logp, const float* losses, int T) {
+  const float* row = losses + (long long)blockIdx.x * T;
+  float s = 0.f;
+  for (int t = threadIdx.x; t < T; t += blockDim.x) s += row[t];
+  __shared__ float scratch[32];
+  s = g4_block_sum(s, scratch);
+  if (threadIdx.x == 0) logp[blockIdx.x] = -s;
+}
+G4_EXPORT(dpo_sequence_logp)
+
+// dpo_step — a training step's use of dpo_loss's outputs, on the device so that the step reads
+// nothing back (org.gpt4llm.backend.StepScalars):
+//   loss F32 [1], metrics F32 [4], dc, dr F32 [P]   read: dpo_loss's outputs for a micro-batch of P pairs
+//   grad_scale F32 [1]   read: the step's gradient scale (1 / the step's pairs)
+//   loss_sum F32 [1]     += P loss (the micro-batch's loss terms summed)
+//   metric_sums F32 [4]  += P metrics
+//   row_scale F32 [2P]   overwrite: the cross-entropy gradient scale of each sequence, chosen then
+//                        rejected: -(P dc) grad_scale and -(P dr) grad_scale. The cross-entropy's
+//                        gradient is that of -logp, so this scale gives grad_scale d(Σ pairs' loss)/d logits.
+// Launch: grid (1), block (any multiple of 32 up to 1024): a thread per pair, strided over P.
+G4_KERNEL void dpo_step(float* loss_sum, float* metric_sums, float* row_scale, const float* loss,
+                        const float* metrics, const float* dc, const float* dr, const float* grad_scale, int P) {
+  const float k = -(float)P * grad_scale[0];
+  for (int i = threadIdx.x; i < P; i += blockDim.x) {
+    row_scale[i] = dc[i] * k;
+    row_scale[P + i] = dr[i] * k;
+  }
+  if (threadIdx.x == 0) {
+    loss_sum[0] += loss[0] * P;
+    for (int m = 0; m < 4; m++) metric_sums[m] += metrics[m] * P;
+  }
+}
+G4_EXPORT(dpo_step)

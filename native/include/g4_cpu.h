@@ -138,6 +138,16 @@ void g4_dpo_loss(float* loss, float* metrics, float* dc, float* dr, const float*
                  const float* rc, const float* rr, int P, int loss_type, float beta, float label_smoothing,
                  int reference_free);
 
+/* logp[b] = -sum_t losses[b*T + t] for b < B: summed target log-probabilities of each sequence from
+ * the cross-entropy's per-token losses                                               (logp overwrite) */
+void g4_dpo_sequence_logp(float* logp, const float* losses, int B, int T);
+
+/* a training step's use of g4_dpo_loss's outputs for P pairs: loss_sum[0] += P loss[0],
+ * metric_sums[0:4] += P metrics, row_scale[2P] = -(P dc) grad_scale[0] then -(P dr) grad_scale[0]
+ * (the cross-entropy gradient scale of each chosen then rejected sequence)   (row_scale overwrite) */
+void g4_dpo_step(float* loss_sum, float* metric_sums, float* row_scale, const float* loss,
+                 const float* metrics, const float* dc, const float* dr, const float* grad_scale, int P);
+
 /* ---- fused softmax cross-entropy: logits [N,V], targets [N] -----------------------------------
  * losses[n] = logsumexp(logits[n,:]) - logits[n,t]   (0 when t == ignore_index)
  * if dlogits != NULL: dlogits[n,:] = (softmax(logits[n,:]) - onehot(t)) * grad_scale
@@ -147,6 +157,12 @@ void g4_dpo_loss(float* loss, float* metrics, float* dc, float* dr, const float*
  * ignore_index returns -1 - n for the first such row n and writes nothing further. */
 int g4_cross_entropy(float* losses, float* dlogits, const float* logits, const int32_t* targets,
                      int N, int V, int ignore_index, float grad_scale);
+
+/* g4_cross_entropy with row n's gradient scaled by grad_scale * row_scale[n / row_len]
+ * (row_scale [N / row_len], one weight per sequence of row_len rows; NULL: grad_scale alone) */
+int g4_cross_entropy_rows(float* losses, float* dlogits, const float* logits, const int32_t* targets,
+                          int N, int V, int ignore_index, float grad_scale, const float* row_scale,
+                          int row_len);
 
 /* ---- AdamW, PyTorch semantics (decoupled weight decay), all [n] --------------------------------
  * g' = g * grad_scale;  p -= lr*wd*p;  m = b1 m + (1-b1) g';  v = b2 v + (1-b2) g'^2

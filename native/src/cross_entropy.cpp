@@ -14,7 +14,8 @@
  * sum by e^(m_old - m_new)), then the chunk's e^(x - m) are added to S in fp64. x[n,t] is read in
  * this pass, so pass 2 may overwrite the row in place: dlogits = e^(x - m) * (grad_scale / S),
  * then dlogits[t] = -(sum of the row's other dlogits), which equals (p_t - 1) * grad_scale without
- * its cancellation. The probabilities are never stored separately.
+ * its cancellation. The probabilities are never stored separately. g4_cross_entropy_rows scales row
+ * n's gradient by row_scale[n / row_len] too (a weight per sequence of row_len rows: DPO's backward).
  */
 #include <immintrin.h>
 #include <omp.h>
@@ -108,6 +109,12 @@ extern "C" {
 G4_API int g4_cross_entropy(float* losses, float* dlogits, const float* logits,
                             const int32_t* targets, int N, int V, int ignore_index,
                             float grad_scale) {
+  return g4_cross_entropy_rows(losses, dlogits, logits, targets, N, V, ignore_index, grad_scale, nullptr, 1);
+}
+
+G4_API int g4_cross_entropy_rows(float* losses, float* dlogits, const float* logits,
+                                 const int32_t* targets, int N, int V, int ignore_index,
+                                 float grad_scale, const float* row_scale, int row_len) {
   if (N <= 0) return 0;
   // validate every target before writing anything
   int count = 0;
@@ -134,7 +141,8 @@ G4_API int g4_cross_entropy(float* losses, float* dlogits, const float* logits,
     RowStats st = stats(x, V);
     losses[n] = (float)((double)st.max + std::log(st.sum) - (double)xt);
     if (d) {
-      grad(d, x, V, st.max, (float)((double)grad_scale / st.sum));
+      const float scale = row_scale ? grad_scale * row_scale[n / row_len] : grad_scale;
+      grad(d, x, V, st.max, (float)((double)scale / st.sum));
       // p_t - 1 = -sum of the other p_v: summed directly, the target's gradient keeps its precision
       // when p_t is close to 1, where p_t - 1 would cancel to a few correct bits
       double others = 0.0;

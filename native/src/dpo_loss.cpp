@@ -18,6 +18,10 @@
  *   loss = (1/P) Σ l, dc = (1/P) dl/dz; rewards: chosen = β (pc - rc), rejected = β (pr - rr) (the
  *   reference counts there even when reference_free, as in TRL).
  *
+ * g4_dpo_sequence_logp sums a sequence's per-token cross-entropy losses into its log-probability, and
+ * g4_dpo_step turns the loss's outputs into a training step's sums and per-sequence gradient scales
+ * (the device-resident step of kernels/dpo_loss.cu, on the host).
+ *
  * One thread: a batch holds tens of pairs. The scalar path works in fp64; the AVX2 path takes eight
  * pairs at a time in fp32 and adds each group of eight to fp64 sums.
  */
@@ -141,6 +145,25 @@ G4_API void g4_dpo_loss(float* loss, float* metrics, float* dc, float* dr, const
   metrics[1] = (float)(s.rejected * inv);
   metrics[2] = (float)(s.correct * inv);
   metrics[3] = (float)((s.chosen - s.rejected) * inv);
+}
+
+G4_API void g4_dpo_sequence_logp(float* logp, const float* losses, int B, int T) {
+  for (int b = 0; b < B; b++) {
+    double s = 0;
+    for (int t = 0; t < T; t++) s += losses[(int64_t)b * T + t];
+    logp[b] = (float)-s;
+  }
+}
+
+G4_API void g4_dpo_step(float* loss_sum, float* metric_sums, float* row_scale, const float* loss,
+                        const float* metrics, const float* dc, const float* dr, const float* grad_scale, int P) {
+  const float k = -(float)P * grad_scale[0];  // as kernels/dpo_loss.cu, in fp32
+  for (int i = 0; i < P; i++) {
+    row_scale[i] = dc[i] * k;
+    row_scale[P + i] = dr[i] * k;
+  }
+  loss_sum[0] += loss[0] * P;
+  for (int m = 0; m < 4; m++) metric_sums[m] += metrics[m] * P;
 }
 
 }  // extern "C"

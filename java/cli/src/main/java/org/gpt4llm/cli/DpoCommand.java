@@ -3,7 +3,9 @@ package org.gpt4llm.cli;
 import java.io.IOException;
 import java.io.PrintWriter;
 import java.nio.file.Path;
+import java.util.ArrayList;
 import java.util.LinkedHashMap;
+import java.util.List;
 import java.util.Locale;
 import java.util.Map;
 import java.util.concurrent.Callable;
@@ -35,7 +37,8 @@ import picocli.CommandLine.Spec;
  * fine-tuning or LoRA, into a run folder, with the {@link TrainingFlags} every training command has; a
  * batch is {@code --batch} pairs. The reference is a separate frozen copy of {@code --model} (full
  * fine-tuning) or the same base with the adapters switched off (LoRA); its log-probabilities are computed
- * once before the first step and cached in the run folder ({@link ReferenceLogProbs}).
+ * once before the first step and cached in the run folder ({@link ReferenceLogProbs}). With {@code --gpus N}
+ * (and {@code --zero}) the steps run data-parallel as {@code sft}'s do, the global batch spread over the devices.
  */
 @Command(name = "dpo", mixinStandardHelpOptions = true,
         description = "Train an SFT model further on preference data (comparison data, chosen/rejected pairs) with"
@@ -71,10 +74,6 @@ public final class DpoCommand implements Callable<Integer> {
         TrainingFlags.putIfGiven(flags, "reference_free", referenceFree);
         TrainConfig cfg = TrainConfig.resolve(TrainConfig.dpoDefaults(), common.config, flags).validate();
         if (cfg.data().isEmpty()) throw new IllegalArgumentException("--data is required: the preference files to train on");
-        if (cfg.cudaGraph()) throw new IllegalArgumentException("--cuda-graph: a DPO step reads log-probabilities back, so it cannot be captured");
-        if (common.parallel.layout(System.getenv()).parallel()) {
-            throw new IllegalArgumentException("dpo runs on one device: leave out the data-parallel settings");
-        }
         PrintWriter err = spec.commandLine().getErr();
         Path modelDir = TrainingFlags.modelFolder(cfg);
         RunStart start = RunStart.check(cfg); // before anything is loaded: a refusal or a finished run costs nothing
@@ -82,11 +81,39 @@ public final class DpoCommand implements Callable<Integer> {
             System.out.println(start.finishedMessage());
             return 0;
         }
+        ParallelFlags.Layout layout = common.parallel.layout(System.getenv());
+        if (layout.parallel()) return callParallel(cfg, start, layout, modelDir, err);
         try (Backend be = common.backend.open(cfg.backend()); DecoderModel policy = DecoderModel.load(be, modelDir)) {
             Trainer.Result r = run(cfg, start, be, policy, modelDir, common.quiet);
             if (!common.quiet) {
                 System.out.printf(Locale.ROOT, "%d steps, final loss %.4f, held-out preference accuracy %s -> %s; %s%n",
                         r.steps(), r.loss(), metric(r.firstEval()), metric(r.lastEval()), r.finalDir());
+            }
+            return 0;
+        } catch (TrainingDivergedException e) {
+            err.println(spec.qualifiedName() + ": " + e.getMessage());
+            return 3;
+        }
+    }
+
+    /** {@link #call} on several devices: a replica of the policy per device, node 0 alone writing the run. */
+    private int callParallel(TrainConfig cfg, RunStart start, ParallelFlags.Layout layout, Path modelDir, PrintWriter err)
+            throws IOException {
+        TrainConfig nodeCfg = ParallelTraining.forThisNode(cfg, layout);
+        RunStart nodeStart = nodeCfg == cfg ? start : RunStart.check(nodeCfg);
+        boolean quiet = common.quiet || layout.nodeRank() > 0;
+        try (ParallelTraining<DecoderModel> devices = ParallelTraining.open(layout, cfg, common.backend.threads(),
+                be -> DecoderModel.load(be, modelDir))) {
+            List<DpoTraining> replicas = new ArrayList<>();
+            for (DecoderModel m : devices.models) replicas.add(task(cfg, m));
+            replicas.get(0).reportFor(replicas);
+            Data data = prepare(nodeCfg, devices.backends.get(0), devices.models.get(0), modelDir);
+            Trainer.Result r = new Trainer<>("dpo", nodeCfg, replicas.get(0), data.train(), data.eval(), quiet, System.out)
+                    .withSteps(devices.engine(replicas, System.out)).run(nodeStart);
+            if (!quiet) {
+                System.out.printf(Locale.ROOT, "%d steps on %d devices (ZeRO %d), final loss %.4f, held-out preference"
+                        + " accuracy %s -> %s; %s%n", r.steps(), layout.world(), layout.zero(), r.loss(),
+                        metric(r.firstEval()), metric(r.lastEval()), r.finalDir());
             }
             return 0;
         } catch (TrainingDivergedException e) {
@@ -102,8 +129,19 @@ public final class DpoCommand implements Callable<Integer> {
      */
     public static Trainer.Result run(TrainConfig cfg, RunStart start, Backend be, DecoderModel policy, Path modelDir,
                                      boolean quiet) throws IOException {
-        @SuppressWarnings("unchecked")
-        DpoTraining task = new DpoTraining(SftCommand.trainable(cfg, policy), cfg.dpoLoss());
+        DpoTraining task = task(cfg, policy);
+        Data data = prepare(cfg, be, policy, modelDir);
+        return new Trainer<>("dpo", cfg, task, data.train(), data.eval(), quiet, System.out).run(start);
+    }
+
+    /** The DPO task of {@code policy}: full fine-tuning or LoRA as {@code cfg} says, with its loss. */
+    @SuppressWarnings("unchecked")
+    private static DpoTraining task(TrainConfig cfg, DecoderModel policy) {
+        return new DpoTraining(SftCommand.trainable(cfg, policy), cfg.dpoLoss());
+    }
+
+    /** The pairs of {@code cfg}, with the reference log-probabilities attached (cached in the run folder) unless reference-free. */
+    private static Data prepare(TrainConfig cfg, Backend be, DecoderModel policy, Path modelDir) throws IOException {
         Data data = data(cfg, policy, modelDir);
         if (!cfg.referenceFree()) {
             Map<String, DpoDataset> sets = new LinkedHashMap<>();
@@ -113,7 +151,7 @@ public final class DpoCommand implements Callable<Integer> {
                     : ReferenceLogProbs.Reference.frozenCopy(be, modelDir);
             ReferenceLogProbs.attach(Path.of(cfg.out()), modelDir, sets, reference, cfg.microBatch(), System.out::println);
         }
-        return new Trainer<>("dpo", cfg, task, data.train(), data.eval(), quiet, System.out).run(start);
+        return data;
     }
 
     /** The pairs of {@code --data}, split by prompt with {@code --eval-fraction} and {@code --seed}, tokenised as sft does, cut to --max-len. */

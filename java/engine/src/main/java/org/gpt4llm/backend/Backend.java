@@ -217,6 +217,24 @@ public interface Backend extends AutoCloseable {
     void dpoLoss(Tensor loss, Tensor metrics, Tensor dChosen, Tensor dRejected, Tensor policyChosen,
                  Tensor policyRejected, Tensor refChosen, Tensor refRejected, DpoLoss settings);
 
+    /**
+     * The summed target log-probabilities of the B = {@code logp.numel()} sequences of
+     * {@code tokenLosses} (F32 [B*T], the per-token losses {@link #crossEntropy} writes: -log p(target),
+     * 0 where ignored) into {@code logp} (F32 [B], overwritten): {@code logp[b] = -Σ_t tokenLosses[b*T + t]}.
+     */
+    void sequenceLogProbs(Tensor logp, Tensor tokenLosses);
+
+    /**
+     * A training step's use of {@link #dpoLoss}'s outputs for P pairs ({@code loss}, {@code metrics},
+     * {@code dChosen}, {@code dRejected}), nothing read back: {@code step}'s loss sum += P·loss,
+     * {@code metricSums} (F32 [4]) += P·metrics, and {@code rowScales} (F32 [2P], overwritten) = the
+     * cross-entropy gradient scale of each chosen, then rejected sequence, {@code -P·d·step's gradient
+     * scale}: {@link #crossEntropy(Tensor, Tensor, Tensor, Tensor, int[], int, Tensor)} with them gives
+     * the step's scaled gradient of the pairs' summed loss.
+     */
+    void dpoStep(StepScalars step, Tensor metricSums, Tensor rowScales, Tensor loss, Tensor metrics, Tensor dChosen,
+                 Tensor dRejected);
+
     /** x [N, heads*headDim] rotated in place; positions [N]. */
     void ropeForward(Tensor x, Tensor positions, int heads, int headDim, float theta);
 
@@ -298,6 +316,14 @@ public interface Backend extends AutoCloseable {
                              int ignoreIndex, StepScalars step) {
         return crossEntropy(losses, dlogits, logits, targets, ignoreIndex, dlogits == null ? 0f : step.gradScale());
     }
+
+    /**
+     * {@link #crossEntropy} whose gradient row n (when {@code dlogits} is not null) is scaled by
+     * {@code rowScales[n / (N / R)]} (F32 [R], read where the backend keeps it, R dividing N): a weight per
+     * sequence of N / R rows, as {@link #dpoStep} writes them; {@code hostTargets} as in the step form.
+     */
+    int crossEntropy(Tensor losses, Tensor dlogits, Tensor logits, Tensor targets, int[] hostTargets, int ignoreIndex,
+                     Tensor rowScales);
 
     /**
      * {@code step}'s loss sum += Σ {@code losses} (F32, the per-row losses of {@code terms} loss terms): a

@@ -138,8 +138,20 @@ final class Activations implements AutoCloseable {
 
     /** Uploads {@code b} into input slot {@code slot} (allocated the first time it is used) with one copy. */
     Inputs load(TokenBatch b, int slot) {
+        return load(b, slot, null);
+    }
+
+    /**
+     * As above, with {@code rowValues} (a float per row of {@code b}, or null) in the same copy, after the
+     * inputs: what a loss needs per sequence (DPO's reference log-probabilities), read by {@link #rowValues}.
+     */
+    Inputs load(TokenBatch b, int slot, float[] rowValues) {
         int n = b.size(), stride = stride(n);
-        int[] packed = new int[fields * stride];
+        if (rowValues != null && rowValues.length != b.batch()) {
+            throw new IllegalArgumentException(rowValues.length + " row values for a batch of " + b.batch() + " rows");
+        }
+        int[] packed = new int[fields * stride + (rowValues == null ? 0 : rowValues.length)];
+        for (int i = 0; rowValues != null && i < rowValues.length; i++) packed[fields * stride + i] = Float.floatToRawIntBits(rowValues[i]);
         System.arraycopy(b.tokens(), 0, packed, 0, n);
         System.arraycopy(b.targets(), 0, packed, stride, n);
         System.arraycopy(b.positions(), 0, packed, 2 * stride, n);
@@ -160,11 +172,17 @@ final class Activations implements AutoCloseable {
                 fields == 5 ? all.rows(4 * stride, n) : null);
     }
 
+    /** The {@code count} row values {@link #load} put in slot {@code slot} with a micro-batch of n tokens, F32 [count]. */
+    Tensor rowValues(int slot, int n, int count) {
+        long at = 4L * fields * stride(n);
+        return Tensor.wrap(slot(slot).data().asSlice(at, 4L * count), DType.F32, count);
+    }
+
     private Tensor slot(int slot) {
         if (slot < 0 || slot > inputSlots.size()) {
             throw new IllegalArgumentException("input slot " + slot + " of " + inputSlots.size() + ": slots are used in order from 0");
         }
-        if (slot == inputSlots.size()) inputSlots.add(backend.allocate(arena, DType.I32, fields * (long) stride((int) capacity)));
+        if (slot == inputSlots.size()) inputSlots.add(backend.allocate(arena, DType.I32, fields * (long) stride((int) capacity) + batchCapacity));
         return inputSlots.get(slot);
     }
 

@@ -4,6 +4,12 @@ package org.gpt4llm.model;
 final class BatchChecks {
     private BatchChecks() {}
 
+    /** {@link #targets}, and {@link #positions} where the model has a learned position table. */
+    static void all(ModelConfig cfg, TokenBatch b) {
+        targets(cfg, b);
+        if (cfg.learnedPositions()) positions(cfg, b);
+    }
+
     /** A learned position table has max_position_embeddings rows to read; a longer row is one clear error. */
     static void positions(ModelConfig cfg, TokenBatch b) {
         int max = -1;

@@ -15,7 +15,6 @@ import org.gpt4llm.backend.StepScalars;
 import org.gpt4llm.io.Checkpoint;
 import org.gpt4llm.memory.MemoryCategory;
 import org.gpt4llm.model.Activations.LayerActs;
-import org.gpt4llm.tensor.DType;
 import org.gpt4llm.tensor.Tensor;
 
 /**
@@ -143,13 +142,7 @@ public final class DecoderModel implements AutoCloseable, DecodeModel {
     /** HF initialisation: every matrix normal(0, 0.02), norm weights 1, biases 0. Deterministic in {@code seed}. */
     public static DecoderModel initRandom(Backend backend, ModelConfig cfg, long seed) {
         DecoderModel m = new DecoderModel(backend, cfg, true);
-        try (Arena host = Arena.ofShared()) { // shared: the initializer fills chunks in parallel
-            // generated on the host in fp32 (the same numbers on every backend), then moved over
-            Map<String, Tensor> init = new LinkedHashMap<>();
-            m.params.forEach((name, p) -> init.put(name, Tensor.allocate(host, DType.F32, p.shape())));
-            Initializer.hfNormal(init, seed);
-            init.forEach((name, t) -> backend.upload(m.params.get(name), t));
-        }
+        Initializer.hfNormal(backend, m.params, seed);
         return m;
     }
 
@@ -395,16 +388,20 @@ public final class DecoderModel implements AutoCloseable, DecodeModel {
      * (buffers sized for the largest); {@link #forward(TokenBatch, int, StepScalars)} then runs slot i.
      */
     public void stage(List<TokenBatch> micro) {
-        int batch = 0;
-        long rows = 0;
-        for (TokenBatch b : micro) {
-            BatchChecks.targets(cfg, b);
-            if (cfg.learnedPositions()) BatchChecks.positions(cfg, b);
-            batch = Math.max(batch, b.batch());
-            rows = Math.max(rows, b.size());
-        }
-        ensureActivations(batch, rows);
-        for (int i = 0; i < micro.size(); i++) act.load(micro.get(i), i);
+        stage(micro, null);
+    }
+
+    /** As above, with a float per row of micro-batch i ({@code rowValues[i]}, or none) in its upload: {@link #rowValues} reads them. */
+    public void stage(List<TokenBatch> micro, List<float[]> rowValues) {
+        for (TokenBatch b : micro) BatchChecks.all(cfg, b);
+        ensureActivations(micro.stream().mapToInt(TokenBatch::batch).max().orElse(0),
+                micro.stream().mapToLong(TokenBatch::size).max().orElse(0));
+        for (int i = 0; i < micro.size(); i++) act.load(micro.get(i), i, rowValues == null ? null : rowValues.get(i));
+    }
+
+    /** The row values {@link #stage(List, List)} gave slot {@code slot}'s micro-batch {@code batch}, F32 [rows]. */
+    public Tensor rowValues(int slot, TokenBatch batch) {
+        return act.rowValues(slot, batch.size(), batch.batch());
     }
 
     /**
@@ -412,10 +409,13 @@ public final class DecoderModel implements AutoCloseable, DecodeModel {
      * on the device and nothing is read back (the step can be captured); dropout masks use {@code step}'s seed.
      */
     public void forward(TokenBatch batch, int slot, StepScalars step) {
+        backend.addLoss(step, forwardLosses(batch, slot, step), lastTargetCount);
+    }
+
+    /** That forward with the loss sum left alone: the per-token losses F32 [B*T] (0 where ignored), for a loss built on them. */
+    public Tensor forwardLosses(TokenBatch batch, int slot, StepScalars step) {
         requireHead();
-        Tensor xf = runHidden(batch, act.inputs(slot, batch.size()), step);
-        Tensor losses = logitsAndLosses(batch, xf, step);
-        backend.addLoss(step, losses, lastTargetCount);
+        return logitsAndLosses(batch, runHidden(batch, act.inputs(slot, batch.size()), step), step);
     }
 
     /** The LM head's logits and the per-row losses of the batch whose hidden states xf the last forward left. */
@@ -570,7 +570,7 @@ public final class DecoderModel implements AutoCloseable, DecodeModel {
      * gradient accumulation the trainer passes 1 / (targets over all micro-batches).
      */
     public void backward(float gradScale) {
-        backwardFromLogits(null, gradScale);
+        backwardFromLogits(null, gradScale, null);
     }
 
     /**
@@ -578,21 +578,21 @@ public final class DecoderModel implements AutoCloseable, DecodeModel {
      * gradient scale is {@code step}'s, read where the step's scalars live, and nothing is read back.
      */
     public void backward(StepScalars step) {
-        backwardFromLogits(step, 0f);
+        backwardFromLogits(step, 0f, null);
     }
 
-    /** The backward of another loss, whose d loss/d logits the caller wrote over {@link #logits()} ({@link SequenceLogProbs}). */
-    public void backwardFromLogitGradient() {
-        startBackward();
-        backwardFromLogitGradients();
+    /** The backward of Σ_b rowScales[b] · (row b's summed token losses) of the last forward; rowScales F32 [B] on the backend. */
+    public void backward(Tensor rowScales) {
+        backwardFromLogits(null, 0f, rowScales);
     }
 
-    /** d logits (in place over the logits, scaled by {@code step}'s scale or else {@code gradScale}), then the rest of the backward. */
-    private void backwardFromLogits(StepScalars step, float gradScale) {
+    /** d logits (in place over the logits, scaled by the row scales, {@code step}'s scale or {@code gradScale}), then the rest. */
+    private void backwardFromLogits(StepScalars step, float gradScale, Tensor rowScales) {
         startBackward();
         int n = lastBatch.size();
         Tensor logits = act.logits.rows(0, n), losses = act.losses.rows(0, n);
-        if (step == null) backend.crossEntropy(losses, logits, logits, in.targets(), TokenBatch.IGNORE, gradScale);
+        if (rowScales != null) backend.crossEntropy(losses, logits, logits, in.targets(), lastBatch.targets(), TokenBatch.IGNORE, rowScales);
+        else if (step == null) backend.crossEntropy(losses, logits, logits, in.targets(), TokenBatch.IGNORE, gradScale);
         else backend.crossEntropy(losses, logits, logits, in.targets(), lastBatch.targets(), TokenBatch.IGNORE, step);
         backwardFromLogitGradients();
     }

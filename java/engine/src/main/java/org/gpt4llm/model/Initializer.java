@@ -23,6 +23,19 @@ public final class Initializer {
 
     private Initializer() {}
 
+    /**
+     * {@link #hfNormal(Map, long)} of the backend tensors {@code params}: generated on the host in fp32
+     * (the same numbers on every backend), then uploaded.
+     */
+    static void hfNormal(org.gpt4llm.backend.Backend backend, Map<String, Tensor> params, long seed) {
+        try (java.lang.foreign.Arena host = java.lang.foreign.Arena.ofShared()) { // shared: chunks are filled in parallel
+            Map<String, Tensor> init = new java.util.LinkedHashMap<>();
+            params.forEach((name, p) -> init.put(name, Tensor.allocate(host, DType.F32, p.shape())));
+            hfNormal(init, seed);
+            init.forEach((name, t) -> backend.upload(params.get(name), t));
+        }
+    }
+
     /** Fills host tensors of F32 or BF16 storage, zero-filled and named as HF names them, in place. */
     public static void hfNormal(Map<String, Tensor> params, long seed) {
         record Job(Tensor t, long tensorSeed, long chunk) {}

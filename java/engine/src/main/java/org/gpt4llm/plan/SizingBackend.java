@@ -189,6 +189,23 @@ final class SizingBackend implements Backend {
     }
 
     @Override
+    public void sequenceLogProbs(Tensor logp, Tensor tokenLosses) {
+        throw refused();
+    }
+
+    @Override
+    public void dpoStep(StepScalars step, Tensor metricSums, Tensor rowScales, Tensor loss, Tensor metrics,
+                        Tensor dChosen, Tensor dRejected) {
+        throw refused();
+    }
+
+    @Override
+    public int crossEntropy(Tensor losses, Tensor dlogits, Tensor logits, Tensor targets, int[] hostTargets,
+                            int ignoreIndex, Tensor rowScales) {
+        throw refused();
+    }
+
+    @Override
     public void ropeForward(Tensor x, Tensor positions, int heads, int headDim, float theta) {
         throw refused();
     }

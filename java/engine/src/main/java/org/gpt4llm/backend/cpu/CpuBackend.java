@@ -11,6 +11,7 @@ import org.gpt4llm.backend.Backend;
 import org.gpt4llm.backend.LoraDropout;
 import org.gpt4llm.backend.DpoLoss;
 import org.gpt4llm.backend.RewardPairs;
+import org.gpt4llm.backend.StepScalars;
 import org.gpt4llm.tensor.DType;
 import org.gpt4llm.tensor.Tensor;
 
@@ -428,17 +429,60 @@ public final class CpuBackend implements Backend {
     }
 
     @Override
+    public void sequenceLogProbs(Tensor logp, Tensor tokenLosses) {
+        int b = toInt(logp.numel(), "sequences"), n = toInt(tokenLosses.numel(), "token losses");
+        if (b == 0 || n % b != 0) throw new IllegalArgumentException(n + " token losses do not split into " + b + " sequences");
+        CpuKernels.dpoSequenceLogp(f32(logp, "logp"), f32(tokenLosses, "token losses"), b, n / b);
+    }
+
+    @Override
+    public void dpoStep(StepScalars step, Tensor metricSums, Tensor rowScales, Tensor loss, Tensor metrics,
+                        Tensor dChosen, Tensor dRejected) {
+        int pairs = toInt(dChosen.numel(), "DPO pairs");
+        sameSize(dRejected, dChosen, "DPO d rejected");
+        if (rowScales.numel() != 2L * pairs || metricSums.numel() != DpoLoss.METRICS.length || loss.numel() != 1
+                || metrics.numel() != DpoLoss.METRICS.length) {
+            throw new IllegalArgumentException("DPO step: row scales " + rowScales + ", metric sums " + metricSums
+                    + ", loss " + loss + ", metrics " + metrics + " for " + pairs + " pairs");
+        }
+        // the step's scalars are held on the host here: the loss sum goes to them, the gradient scale comes from them
+        try (Arena a = Arena.ofConfined()) {
+            MemorySegment lossSum = a.allocate(ValueLayout.JAVA_FLOAT), scale = a.allocate(ValueLayout.JAVA_FLOAT);
+            scale.set(ValueLayout.JAVA_FLOAT, 0, step.gradScale());
+            CpuKernels.dpoStep(lossSum, f32(metricSums, "metric sums"), f32(rowScales, "row scales"), f32(loss, "loss"),
+                    f32(metrics, "metrics"), f32(dChosen, "d chosen"), f32(dRejected, "d rejected"), scale, pairs);
+            step.addHostLoss(lossSum.get(ValueLayout.JAVA_FLOAT, 0));
+        }
+    }
+
+    @Override
     public int crossEntropy(Tensor losses, Tensor dlogits, Tensor logits, Tensor targets, int ignoreIndex,
                             float gradScale) {
+        return crossEntropy(losses, dlogits, logits, targets, ignoreIndex, gradScale, null);
+    }
+
+    @Override
+    public int crossEntropy(Tensor losses, Tensor dlogits, Tensor logits, Tensor targets, int[] hostTargets,
+                            int ignoreIndex, Tensor rowScales) {
+        return crossEntropy(losses, dlogits, logits, targets, ignoreIndex, 1f, rowScales);
+    }
+
+    private int crossEntropy(Tensor losses, Tensor dlogits, Tensor logits, Tensor targets, int ignoreIndex,
+                             float gradScale, Tensor rowScales) {
         int n = toInt(targets.numel(), "N"), v = toInt(logits.numel() / Math.max(1, n), "V");
         if (logits.numel() != (long) n * v || losses.numel() != n) {
             throw new IllegalArgumentException("cross-entropy: logits " + logits + ", losses " + losses
                     + " for " + n + " targets");
         }
         if (dlogits != null) sameSize(dlogits, logits, "cross-entropy dlogits");
-        int counted = CpuKernels.crossEntropy(f32(losses, "losses"),
+        int rows = rowScales == null ? 0 : toInt(rowScales.numel(), "row scales");
+        if (rowScales != null && (rows == 0 || n % rows != 0)) {
+            throw new IllegalArgumentException("cross-entropy: " + rows + " row scales for " + n + " rows");
+        }
+        int counted = CpuKernels.crossEntropyRows(f32(losses, "losses"),
                 dlogits == null ? MemorySegment.NULL : f32(dlogits, "dlogits"), f32(logits, "logits"),
-                i32(targets, "targets"), n, v, ignoreIndex, gradScale);
+                i32(targets, "targets"), n, v, ignoreIndex, gradScale,
+                rowScales == null ? MemorySegment.NULL : f32(rowScales, "row scales"), rows == 0 ? 1 : n / rows);
         if (counted < 0) {
             int row = -1 - counted;
             throw new IllegalArgumentException("target " + targets.getInt(row) + " at row " + row

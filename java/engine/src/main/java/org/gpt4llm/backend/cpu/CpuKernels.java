@@ -74,8 +74,14 @@ public final class CpuKernels {
             ADDRESS, ADDRESS, ADDRESS, ADDRESS, ADDRESS, JAVA_INT, JAVA_FLOAT, JAVA_FLOAT, JAVA_FLOAT);
     private static final MethodHandle DPO_LOSS = fn("g4_dpo_loss", null, ADDRESS, ADDRESS, ADDRESS, ADDRESS,
             ADDRESS, ADDRESS, ADDRESS, ADDRESS, JAVA_INT, JAVA_INT, JAVA_FLOAT, JAVA_FLOAT, JAVA_INT);
+    private static final MethodHandle DPO_SEQUENCE_LOGP = fn("g4_dpo_sequence_logp", null, ADDRESS, ADDRESS, JAVA_INT,
+            JAVA_INT);
+    private static final MethodHandle DPO_STEP = fn("g4_dpo_step", null, ADDRESS, ADDRESS, ADDRESS, ADDRESS, ADDRESS,
+            ADDRESS, ADDRESS, ADDRESS, JAVA_INT);
     private static final MethodHandle CROSS_ENTROPY = fn("g4_cross_entropy", JAVA_INT,
             ADDRESS, ADDRESS, ADDRESS, ADDRESS, JAVA_INT, JAVA_INT, JAVA_INT, JAVA_FLOAT);
+    private static final MethodHandle CROSS_ENTROPY_ROWS = fn("g4_cross_entropy_rows", JAVA_INT,
+            ADDRESS, ADDRESS, ADDRESS, ADDRESS, JAVA_INT, JAVA_INT, JAVA_INT, JAVA_FLOAT, ADDRESS, JAVA_INT);
     private static final MethodHandle ADAMW = fn("g4_adamw", null,
             ADDRESS, ADDRESS, ADDRESS, ADDRESS, JAVA_LONG, JAVA_FLOAT, JAVA_FLOAT, JAVA_FLOAT, JAVA_FLOAT,
             JAVA_FLOAT, JAVA_INT, JAVA_FLOAT);
@@ -275,6 +281,27 @@ public final class CpuKernels {
         try {
             DPO_LOSS.invokeExact(loss, metrics, dc, dr, pc, pr, rc, rr, pairs, type, beta, labelSmoothing,
                     referenceFree ? 1 : 0);
+        } catch (Throwable t) { throw rethrow(t); }
+    }
+
+    public static void dpoSequenceLogp(MemorySegment logp, MemorySegment losses, int batch, int len) {
+        try { DPO_SEQUENCE_LOGP.invokeExact(logp, losses, batch, len); } catch (Throwable t) { throw rethrow(t); }
+    }
+
+    public static void dpoStep(MemorySegment lossSum, MemorySegment metricSums, MemorySegment rowScale,
+                               MemorySegment loss, MemorySegment metrics, MemorySegment dc, MemorySegment dr,
+                               MemorySegment gradScale, int pairs) {
+        try {
+            DPO_STEP.invokeExact(lossSum, metricSums, rowScale, loss, metrics, dc, dr, gradScale, pairs);
+        } catch (Throwable t) { throw rethrow(t); }
+    }
+
+    public static int crossEntropyRows(MemorySegment losses, MemorySegment dlogits, MemorySegment logits,
+                                       MemorySegment targets, int n, int v, int ignoreIndex, float gradScale,
+                                       MemorySegment rowScale, int rowLen) {
+        try {
+            return (int) CROSS_ENTROPY_ROWS.invokeExact(losses, dlogits, logits, targets, n, v, ignoreIndex, gradScale,
+                    rowScale, rowLen);
         } catch (Throwable t) { throw rethrow(t); }
     }
 

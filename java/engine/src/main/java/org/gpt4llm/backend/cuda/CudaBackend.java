@@ -350,6 +350,25 @@ public final class CudaBackend implements Backend {
     }
 
     @Override
+    public void sequenceLogProbs(Tensor logp, Tensor tokenLosses) {
+        DpoLossKernels.sequenceLogProbs(device, logp, tokenLosses);
+    }
+
+    @Override
+    public void dpoStep(StepScalars step, Tensor metricSums, Tensor rowScales, Tensor loss, Tensor metrics,
+                        Tensor dChosen, Tensor dRejected) {
+        DpoLossKernels.step(device, mine(step).scalar(StepScalars.LOSS_SUM), metricSums, rowScales, loss, metrics, dChosen,
+                dRejected, step.scalar(StepScalars.GRAD_SCALE));
+    }
+
+    @Override
+    public int crossEntropy(Tensor losses, Tensor dlogits, Tensor logits, Tensor targets, int[] hostTargets,
+                            int ignoreIndex, Tensor rowScales) {
+        return CrossEntropyKernels.crossEntropy(device, losses, dlogits, logits, targets, hostTargets, ignoreIndex, 1f, null,
+                rowScales);
+    }
+
+    @Override
     public int crossEntropy(Tensor losses, Tensor dlogits, Tensor logits, Tensor targets, int ignoreIndex,
                             float gradScale) {
         return CrossEntropyKernels.crossEntropy(device, losses, dlogits, logits, targets, ignoreIndex, gradScale);

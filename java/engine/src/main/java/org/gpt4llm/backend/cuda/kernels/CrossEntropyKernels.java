@@ -49,6 +49,16 @@ public final class CrossEntropyKernels {
      */
     public static int crossEntropy(Device d, Tensor losses, Tensor dlogits, Tensor logits, Tensor targets,
                                    int[] hostTargets, int ignoreIndex, float gradScale, Tensor deviceGradScale) {
+        return crossEntropy(d, losses, dlogits, logits, targets, hostTargets, ignoreIndex, gradScale, deviceGradScale, null);
+    }
+
+    /**
+     * As the overload above, with gradient row n further scaled by {@code rowScales[n / (N / R)]} (F32 [R] on
+     * the device, R dividing N) when it is not null: a weight per sequence of N / R rows, read on the device.
+     */
+    public static int crossEntropy(Device d, Tensor losses, Tensor dlogits, Tensor logits, Tensor targets,
+                                   int[] hostTargets, int ignoreIndex, float gradScale, Tensor deviceGradScale,
+                                   Tensor rowScales) {
         dtype(losses, DType.F32, "cross-entropy losses");
         if (deviceGradScale != null) KernelArgs.numel(dtype(deviceGradScale, DType.F32, "cross-entropy gradient scale"), 1,
                 "cross-entropy gradient scale");
@@ -67,6 +77,11 @@ public final class CrossEntropyKernels {
         if (dlogits != null && dlogits.numel() != logits.numel()) {
             throw new IllegalArgumentException("cross-entropy: dlogits " + dlogits + " for logits " + logits);
         }
+        int scaled = rowScales == null ? 0 : toInt(dtype(rowScales, DType.F32, "cross-entropy row scales").numel(),
+                "cross-entropy row scales");
+        if (rowScales != null && (scaled == 0 || n % scaled != 0)) {
+            throw new IllegalArgumentException("cross-entropy: " + scaled + " row scales for " + n + " rows");
+        }
         int counted = 0;
         for (int row = 0; row < n; row++) {
             int t = hostTargets[row];
@@ -80,7 +95,8 @@ public final class CrossEntropyKernels {
         // enough warps for 8 elements per thread on small vocabularies, 512 threads from V = 4096 on
         int block = Math.min(512, Math.max(32, KernelArgs.ceilDiv(KernelArgs.ceilDiv(v, 8), 32) * 32));
         d.launch("cross_entropy_fwd_bwd", Dim3.of(n), Dim3.of(block), 0, losses, KernelArgs.orNull(dlogits), logits,
-                targets, n, v, ignoreIndex, gradScale, KernelArgs.orNull(deviceGradScale));
+                targets, n, v, ignoreIndex, gradScale, KernelArgs.orNull(deviceGradScale), KernelArgs.orNull(rowScales),
+                scaled == 0 ? 1 : n / scaled);
         return counted;
     }
 }
