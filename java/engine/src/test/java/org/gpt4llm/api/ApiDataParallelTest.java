@@ -10,6 +10,7 @@ import java.nio.file.Path;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
+import org.gpt4llm.generate.SamplingParams;
 import org.gpt4llm.testing.Numerics;
 import org.gpt4llm.testing.SharedFiles;
 import org.gpt4llm.testing.TestSeeds;
@@ -56,15 +57,28 @@ class ApiDataParallelTest {
         if (engine != null) engine.close();
     }
 
-    private record Run(double[] losses, double[] norms, Map<String, float[]> weights) {}
+    private static final String PROMPT = "Once upon a time";
 
-    private static Run run(FineTuneOptions options) throws IOException {
-        try (Model m = engine.load(modelDir); FineTuning ft = engine.fineTune(m, options)) {
-            List<Trainer.Step> steps = ft.train(STORIES, STEPS);
+    /** A run's losses, norms and final weights, and the greedy text of its model once the fine-tuning closed. */
+    private record Run(double[] losses, double[] norms, Map<String, float[]> weights, String text) {}
+
+    /**
+     * {@code options}' steps on a fresh copy of the model; {@code saveTo} (null: none): where the fine-tuning
+     * saves what it trained before it closes (under ZeRO 3 gathered from the devices' shards).
+     */
+    private static Run run(FineTuneOptions options, Path saveTo) throws IOException {
+        try (Model m = engine.load(modelDir)) {
+            List<Trainer.Step> steps;
+            try (FineTuning ft = engine.fineTune(m, options)) {
+                steps = ft.train(STORIES, STEPS);
+                if (saveTo != null) ft.save(saveTo);
+            }
+            // closed: the model holds its whole weights again (under ZeRO 3 gathered back from the shards)
             Map<String, float[]> w = new LinkedHashMap<>();
             m.decoder().trainableParameters().forEach((k, t) -> w.put(k, m.decoder().backend().download(t)));
+            String text = m.generate(PROMPT, SamplingParams.greedy(24)).text();
             return new Run(steps.stream().mapToDouble(Trainer.Step::loss).toArray(),
-                    steps.stream().mapToDouble(Trainer.Step::gradNorm).toArray(), w);
+                    steps.stream().mapToDouble(Trainer.Step::gradNorm).toArray(), w, text);
         }
     }
 
@@ -82,8 +96,9 @@ class ApiDataParallelTest {
     @CsvSource({"full, 2, 0", "full, 2, 2", "full, 4, 1", "lora, 2, 1", "lora, 4, 2", "full, 2, 3", "lora, 4, 3"})
     void fineTuningOnSeveralDevicesGivesTheOneDeviceLossesAndWeights(String mode, int devices, int zero) throws IOException {
         long seed = TestSeeds.next();
-        Run one = run(options(mode, seed));
-        Run many = run(options(mode, seed).devices(devices).zero(zero));
+        Run one = run(options(mode, seed), null);
+        Path saved = shared.resolve(mode + "-" + devices + "-" + zero + "-" + seed);
+        Run many = run(options(mode, seed).devices(devices).zero(zero), saved);
         String what = mode + " on " + devices + " devices, ZeRO " + zero + " (seed " + seed + ")";
         for (int s = 0; s < STEPS; s++) {
             assertEquals(one.losses[s], many.losses[s], 1e-6 * one.losses[s], what + ": loss of step " + (s + 1));
@@ -95,6 +110,35 @@ class ApiDataParallelTest {
         String disagree = Numerics.adamWeightsDisagree(one.weights, many.weights, mode.equals("lora") ? 1e-4 : 1e-5, 1e-2,
                 2 * lr(mode));
         assertNull(disagree, what + ": " + disagree);
+        // what the fine-tuning saved while the weights were on the devices is what its model holds after
+        try (Model reloaded = mode.equals("lora") ? engine.load(modelDir, saved) : engine.load(saved)) {
+            assertEquals(many.text, reloaded.generate(PROMPT, SamplingParams.greedy(24)).text(), what + ": the saved model's text");
+        }
+        // weights within 1e-5 of one device's give its greedy text (a near tie of two tokens aside, which this prompt has not)
+        assertEquals(one.text, many.text, what + ": the greedy text of the one-device model");
+    }
+
+    @Test
+    void aZeroThreeFineTuneLeavesAModelThatTrainsOnOneDevice() throws IOException {
+        long seed = TestSeeds.next();
+        double[] afterOne = trainOnAfter(options("full", seed), seed), afterTwo = trainOnAfter(options("full", seed).devices(2).zero(3), seed);
+        for (int s = 0; s < afterOne.length; s++) {
+            assertEquals(afterOne[s], afterTwo[s], 1e-5 * afterOne[s], "seed " + seed + ": loss of step " + (s + 1)
+                    + " on one device after a step on 2 devices under ZeRO 3, against after one on 1");
+        }
+        assertTrue(afterOne[afterOne.length - 1] < afterOne[0], "the steps learn " + java.util.Arrays.toString(afterOne));
+    }
+
+    /** The losses of 3 steps of full fine-tuning on one device of a model that {@code first} trained for 1 step. */
+    private static double[] trainOnAfter(FineTuneOptions first, long seed) throws IOException {
+        try (Model m = engine.load(modelDir)) {
+            try (FineTuning ft = engine.fineTune(m, first)) {
+                ft.train(STORIES, 1);
+            }
+            try (FineTuning again = engine.fineTune(m, options("full", seed))) {
+                return again.train(STORIES, 3).stream().mapToDouble(Trainer.Step::loss).toArray();
+            }
+        }
     }
 
     @Test
