@@ -188,7 +188,10 @@ public final class FineTuning implements AutoCloseable {
         List<TokenBatch> batches = DataLoader.inOrder(ex, options.microBatch(), options.maxLen(), false,
                 model.hfTokenizer().padId());
         try {
-            return Trainer.evaluate(trainable, batches, steps).get("eval_loss");
+            // with the weights sharded over devices (ZeRO 3), the others take part in rank 0's gathers
+            return runner.withWholeModel(() -> Trainer.evaluate(trainable, batches, steps).get("eval_loss"));
+        } catch (IOException e) {
+            throw new java.io.UncheckedIOException(e);
         } finally {
             model.setTraining(false);
         }
@@ -201,7 +204,10 @@ public final class FineTuning implements AutoCloseable {
      */
     public void save(Path dir) throws IOException {
         checkOpen();
-        trainable.save(dir);
+        runner.withWholeModel(() -> {
+            trainable.save(dir);
+            return dir;
+        });
     }
 
     /**

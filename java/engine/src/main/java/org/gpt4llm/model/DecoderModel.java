@@ -49,8 +49,11 @@ public final class DecoderModel implements AutoCloseable, DecodeModel {
     private final Backend backend;
     private final ModelConfig cfg;
     private final boolean withHead;
-    /** Owns the parameters' memory, until {@link #adoptWeights} hands it over to a store of their own. */
-    private final Arena paramArena = Arena.ofShared();
+    /**
+     * Owns the parameters' memory, until {@link #adoptWeights} hands it over to a store of their own (null
+     * then), and again once {@link #reclaimWeights} took them back.
+     */
+    private Arena paramArena = Arena.ofShared();
     private final Map<String, Tensor> params = new LinkedHashMap<>();
     /** Only the parameters that train have a gradient buffer (none while the model only runs forward). */
     private final Gradients gradients;
@@ -206,8 +209,35 @@ public final class DecoderModel implements AutoCloseable, DecodeModel {
     public void adoptWeights(Map<String, Tensor> store, LayerHooks hooks) {
         params.replaceAll((name, p) -> LayerHooks.sameAs(p, store.get(name), name));
         bindWeights();
-        paramArena.close(); // from now on it owns nothing
+        if (paramArena != null) paramArena.close(); // from now on it owns nothing
+        paramArena = null;
         this.hooks = hooks;
+        bufferGeneration++;
+    }
+
+    /**
+     * The inverse of {@link #adoptWeights}: copies the weights, a group at a time as the hooks gather them,
+     * into memory of the model's own, and stops calling the hooks, so the model decodes, saves and trains
+     * as before. Where the store is sharded over devices, every device's model must do this at once (each
+     * gather is a collective). A no-op where the model owns its weights.
+     */
+    public void reclaimWeights() {
+        if (hooks == null) return;
+        Arena own = Arena.ofShared();
+        try {
+            Map<String, Tensor> copies = LayerHooks.copyWhole(hooks, params, (name, p) -> {
+                Tensor mine = backend.allocate(own, MemoryCategory.WEIGHTS, p.dtype(), p.shape());
+                backend.copy(mine, p);
+                return mine;
+            });
+            params.putAll(copies);
+        } catch (RuntimeException e) {
+            own.close();
+            throw e;
+        }
+        bindWeights();
+        paramArena = own;
+        hooks = null;
         bufferGeneration++;
     }
 
@@ -794,6 +824,7 @@ public final class DecoderModel implements AutoCloseable, DecodeModel {
         if (lora != null) lora.close();
         lora = null;
         gradients.close();
-        if (hooks == null) paramArena.close();
+        if (paramArena != null) paramArena.close();
+        paramArena = null;
     }
 }

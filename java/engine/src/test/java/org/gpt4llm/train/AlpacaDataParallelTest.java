@@ -132,7 +132,13 @@ class AlpacaDataParallelTest {
         assertTrue(one.losses[STEPS - 1] + one.losses[STEPS - 2] < one.losses[0] + one.losses[1],
                 "the steps learn: " + java.util.Arrays.toString(one.losses));
         String disagree = Numerics.adamWeightsDisagree(one.weights, many.weights, weightTol, 1e-2, 2 * LR);
-        System.out.printf("%s: last loss %.5f (one device %.5f)%n", what, many.losses[STEPS - 1], one.losses[STEPS - 1]);
+        double lossDiff = 0, normDiff = 0;
+        for (int s = 0; s < STEPS; s++) {
+            lossDiff = Math.max(lossDiff, Math.abs(many.losses[s] - one.losses[s]) / one.losses[s]);
+            normDiff = Math.max(normDiff, Math.abs(many.norms[s] - one.norms[s]) / one.norms[s]);
+        }
+        System.out.printf("%s: last loss %.5f (one device %.5f); largest relative difference of a loss %.2g, of a norm %.2g%n",
+                what, many.losses[STEPS - 1], one.losses[STEPS - 1], lossDiff, normDiff);
         assertNull(disagree, what + ": " + disagree);
     }
 

@@ -152,6 +152,8 @@ public final class DataParallel<B extends Batch> implements StepEngine.Factory<B
         private final List<Communicator> comms;
         private final int zero;
         private final TrainableModel<B> model0;
+        /** Whether a rank failed: its communicator is aborted, so no collective can run any more. */
+        private boolean failed;
 
         Engine(List<? extends TrainableModel<B>> replicas, List<Communicator> comms, int zero, AdamWOptimizer opt0,
                double weightDecay, long bucketElements, boolean offload) {
@@ -230,8 +232,10 @@ public final class DataParallel<B extends Batch> implements StepEngine.Factory<B
                 try {
                     out.add(futures.get(r).get());
                 } catch (ExecutionException e) {
+                    failed = true;
                     errors[r] = e.getCause();
                 } catch (InterruptedException e) {
+                    failed = true;
                     Thread.currentThread().interrupt();
                     throw new CommunicatorException("interrupted while waiting for the ranks", e);
                 }
@@ -310,10 +314,24 @@ public final class DataParallel<B extends Batch> implements StepEngine.Factory<B
             }, -1);
         }
 
+        /**
+         * Under ZeRO 3 every replica first takes its whole weights back (gathered group by group, as FSDP and
+         * DeepSpeed consolidate a model after training), so the models decode, save and train again once
+         * the run is over; a run whose ranks failed has nothing to gather them with, and its models stay unreadable.
+         */
         @Override
         public void close() {
-            for (RankWorker<B> w : workers) w.close();
-            for (ExecutorService t : threads) t.shutdownNow();
+            try {
+                if (zero == 3 && !failed && workers.size() == threads.size()) {
+                    onEveryRank(r -> {
+                        workers.get(r).consolidate();
+                        return null;
+                    }, -1);
+                }
+            } finally {
+                for (RankWorker<B> w : workers) w.close();
+                for (ExecutorService t : threads) t.shutdownNow();
+            }
         }
     }
 }

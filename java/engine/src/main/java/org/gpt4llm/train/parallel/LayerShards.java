@@ -274,6 +274,20 @@ public final class LayerShards implements LayerHooks, AutoCloseable {
         }
     }
 
+    /**
+     * Gives the model its whole weights back in memory of its own (gathered group by group, as a save
+     * reads them), with its gradients in buffers of their own and no hooks: what the run trained can then be
+     * decoded, saved and trained further without this rank's shards. Every rank does this at once.
+     */
+    void consolidate() {
+        releaseAll();
+        model.reclaimWeights();
+        if (trains) {
+            model.onGradientsDone(null);
+            model.streamGradients(false);
+        }
+    }
+
     @Override
     public void close() {
         if (trains) model.onGradientsDone(null);

@@ -293,6 +293,11 @@ final class RankWorker<B extends Batch> implements AutoCloseable {
         if (shards != null) shards.serve();
     }
 
+    /** Under ZeRO 3: the replica's whole weights back in its own memory (every rank at once, each gather a collective). */
+    void consolidate() {
+        if (shards != null) shards.consolidate();
+    }
+
     /** Updates this rank's optimizer has made (AdamW's bias-correction step). */
     int updates() {
         return opt.stepCount();
