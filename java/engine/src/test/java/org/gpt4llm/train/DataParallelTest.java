@@ -286,12 +286,12 @@ class DataParallelTest {
             var want = org.gpt4llm.io.SafeTensors.open(tmp.resolve("one/checkpoint-3/optimizer.safetensors"), a);
             var got = org.gpt4llm.io.SafeTensors.open(tmp.resolve("killed/checkpoint-3/optimizer.safetensors"), a);
             assertEquals(want.names(), got.names());
-            assertTrue(got.names().stream().anyMatch(n -> n.startsWith(HostOptimizerState.MASTER)), "masters saved");
+            assertTrue(got.names().stream().anyMatch(n -> n.startsWith(OptimizerStateNames.MASTER)), "masters saved");
             var weights = org.gpt4llm.io.Checkpoint.load(tmp.resolve("killed/checkpoint-3"), a);
             for (String name : got.names()) {
-                if (!name.startsWith(HostOptimizerState.MASTER)) continue;
+                if (!name.startsWith(OptimizerStateNames.MASTER)) continue;
                 float[] master = got.tensor(name).toFloatArray();
-                float[] saved = weights.get(name.substring(HostOptimizerState.MASTER.length())).toFloatArray();
+                float[] saved = weights.get(name.substring(OptimizerStateNames.MASTER.length())).toFloatArray();
                 boolean finer = false;
                 for (int i = 0; i < master.length; i++) {
                     assertEquals(saved[i], master[i], Math.abs(saved[i]) * 0x1p-8f + 1e-30f, name + "[" + i + "] rounds to the weight");
