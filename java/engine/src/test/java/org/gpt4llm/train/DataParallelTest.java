@@ -48,6 +48,8 @@ class DataParallelTest {
     private boolean recompute;
     /** Whether rank 0's saves fail as on a full disk, once they have written the weights. */
     private boolean fullDisk;
+    /** A rank's optimizer file that rank 0's saves from step 4 on leave a folder in the place of, so that rank's write fails. */
+    private String blocked;
 
     private static Backend open(String kind) {
         return kind.equals("cpu") ? new CpuBackend(1) : new CudaBackend(new EmuDevice(1));
@@ -90,7 +92,8 @@ class DataParallelTest {
                 models.get(r).setRecompute(recompute);
                 replicas.add(DeviceSteps.trainable(models.get(r), what, seed));
                 trained.add(r == failingRank ? new Synthetic.Faulty(replicas.get(r), failAt, false)
-                        : r == 0 && fullDisk ? Synthetic.Faulty.fullDisk(replicas.get(r)) : replicas.get(r));
+                        : r == 0 && fullDisk ? Synthetic.Faulty.fullDisk(replicas.get(r))
+                        : r == 0 && blocked != null ? Synthetic.Faulty.blocking(replicas.get(r), blocked, 4) : replicas.get(r));
             }
             Trainer<TokenBatch> t = new Trainer<>(cfg, trained.get(0), Synthetic.counting(64, 1), null, true, SILENT);
             if (gpus > 0) t.withSteps(DataParallel.inProcess(trained, zero, Duration.ofSeconds(60), bucket));
@@ -501,6 +504,29 @@ class DataParallelTest {
         IOException e = assertThrows(IOException.class, () -> run("cpu", 2, 3, cfg, seed, -1, -1));
         assertTrue(e.getMessage().endsWith("No space left on device"), e.getMessage());
         assertTrue(!Files.exists(tmp.resolve("full-disk/checkpoint-3")), "no checkpoint-3");
+    }
+
+    /**
+     * A rank that cannot write its optimizer file (rank 1 of 2 in the save of step 4; under ZeRO 3, which
+     * makes it serve rank 0's gathers until the weights are written, so the folder in its file's place is
+     * there first) fails the save on every rank: the run ends with that write's error, checkpoint-4 never
+     * appears, its temp folder is gone, and checkpoint-2 is as it was.
+     */
+    @Test
+    void aRankThatCannotWriteItsShardFailsTheSaveEverywhereAndTheLastCheckpointStays() throws IOException {
+        long seed = TestSeeds.next();
+        blocked = OptimizerShards.fileOf(1, 2);
+        TrainConfig cfg = Synthetic.builder(tmp.resolve("blocked")).microBatch(2).maxSteps(STEPS).evalEvery(0)
+                .saveEvery(2).keep(0).build().validate();
+        org.gpt4llm.io.CheckpointException e = assertThrows(org.gpt4llm.io.CheckpointException.class,
+                () -> run("cpu", 2, 3, cfg, seed, -1, -1));
+        assertTrue(e.getMessage().contains("checkpoint-4") && e.getMessage().contains(blocked), e.getMessage());
+        assertRankFiles(tmp.resolve("blocked/checkpoint-2"), 2);
+        assertTrue(Files.isRegularFile(tmp.resolve("blocked/checkpoint-2").resolve(CheckpointStore.STATE)));
+        try (var files = Files.list(tmp.resolve("blocked"))) {
+            List<String> left = files.map(f -> f.getFileName().toString()).filter(f -> f.contains("checkpoint-4")).toList();
+            assertEquals(List.of(), left, "no checkpoint-4, and no temp folder of it");
+        }
     }
 
     private static void copyTree(Path from, Path to) throws IOException {
