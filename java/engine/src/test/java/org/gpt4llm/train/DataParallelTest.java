@@ -285,6 +285,32 @@ class DataParallelTest {
                 + " file each, and cannot be read without every one of them", refused.getMessage());
     }
 
+    /**
+     * LoRA under ZeRO 3: the adapters train whole on every rank, so rank 0's file holds their whole
+     * optimizer state and the other ranks' files hold nothing; from checkpoint-3 the run resumes on one
+     * device to the one-device run's losses and adapters.
+     */
+    @Test
+    void aLoraZero3CheckpointHoldsTheAdaptersStateInRankZerosFileAndResumesOnOneDevice() throws IOException {
+        long seed = TestSeeds.next();
+        TrainConfig.Builder b = Synthetic.builder(tmp.resolve("lora-one")).microBatch(2).maxSteps(STEPS).evalEvery(0)
+                .saveEvery(3).keep(0);
+        Run one = run("cpu", "lora", 0, 0, b.build().validate(), seed, -1, -1);
+        run("cpu", "lora", 2, 3, b.out(tmp.resolve("lora-zero3").toString()).build().validate(), seed, -1, -1);
+        // the run as it stood after checkpoint-3 (a failing replica would not pass the dropout seeds on)
+        CheckpointStore.deleteTree(tmp.resolve("lora-zero3/final"));
+        assertRankFiles(tmp.resolve("lora-zero3/checkpoint-3"), 2);
+        try (java.lang.foreign.Arena a = java.lang.foreign.Arena.ofConfined()) {
+            var rank1 = org.gpt4llm.io.SafeTensors.open(tmp.resolve("lora-zero3/checkpoint-3").resolve(OptimizerShards.fileOf(1, 2)), a);
+            assertEquals(List.of(), rank1.names(), "rank 1 holds no part of what every rank holds whole");
+        }
+        assertEquals(savedState(tmp.resolve("lora-one/checkpoint-3")).tensors().keySet(),
+                savedState(tmp.resolve("lora-zero3/checkpoint-3")).tensors().keySet());
+        // the same base weights (an adapter checkpoint holds only the adapters)
+        Run resumed = run("cpu", "lora", 0, 0, b.resume(true).build().validate(), seed, -1, -1);
+        assertClose(one, resumed, 1e-6, 1e-4, 2e-4, "LoRA under ZeRO 3 on 2 devices, resumed from checkpoint-3 on one device");
+    }
+
     /** Asserts that {@code checkpoint} holds one optimizer file of each of {@code ranks} ranks and their index, and no other. */
     static void assertRankFiles(Path checkpoint, int ranks) throws IOException {
         List<String> want = new ArrayList<>();
