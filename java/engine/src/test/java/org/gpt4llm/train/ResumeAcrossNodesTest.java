@@ -29,6 +29,8 @@ import org.gpt4llm.testing.TestSeeds;
 import org.gpt4llm.train.parallel.DataParallel;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.ValueSource;
 
 /**
  * {@code --resume} with several nodes, as the nodes of a job meet in this process: one in-process group
@@ -213,14 +215,15 @@ class ResumeAcrossNodesTest {
     }
 
     /**
-     * Two nodes of two devices under ZeRO 2: at checkpoint 3 every rank, node 1's too, writes its optimizer
-     * shard into the shared run folder, and rank 0 the index, so checkpoint-3 holds the 4 ranks' files; the
-     * run resumed from it on the two nodes logs the uninterrupted run's losses bit for bit on both.
+     * Two nodes of two devices under ZeRO 2 (and 3): at checkpoint 3 every rank, node 1's too, writes its
+     * optimizer shard into the shared run folder, and rank 0 the index, so checkpoint-3 holds the 4 ranks'
+     * files; the run resumed from it on the two nodes logs the uninterrupted run's losses bit for bit on both.
      */
-    @Test
-    void twoNodesUnderZero2WriteEveryRanksShardIntoTheSharedRunAndResumeFromIt() throws Exception {
+    @ParameterizedTest(name = "ZeRO {0}")
+    @ValueSource(ints = {2, 3})
+    void twoNodesWriteEveryRanksShardIntoTheSharedRunAndResumeFromIt(int zero) throws Exception {
         long seed = TestSeeds.next();
-        List<double[]> whole = twoNodes(config(tmp.resolve("zero2")).build().validate(), seed, 2, 2);
+        List<double[]> whole = twoNodes(config(tmp.resolve("zero2")).build().validate(), seed, 2, zero);
         assertArrayEquals(whole.get(0), whole.get(1), "both nodes log the global loss");
         DataParallelTest.assertRankFiles(tmp.resolve("zero2/checkpoint-3"), 4);
         assertTrue(!Files.exists(tmp.resolve("scratch-zero2/checkpoint-3")), "node 1 wrote its shards into the shared run only");
@@ -233,7 +236,7 @@ class ResumeAcrossNodesTest {
             }
         }
         TempFiles.deleteTree(resumed.resolve("final"));
-        List<double[]> again = twoNodes(config(resumed).resume(true).build().validate(), seed + 2, 2, 2);
+        List<double[]> again = twoNodes(config(resumed).resume(true).build().validate(), seed + 2, 2, zero);
         assertArrayEquals(whole.get(0), again.get(0), "node 0 resumed at step 3 from the 4 ranks' files");
         assertArrayEquals(whole.get(0), again.get(1), "node 1 resumed from the same checkpoint, through its scratch folder");
     }
