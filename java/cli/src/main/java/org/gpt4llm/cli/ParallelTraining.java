@@ -67,11 +67,6 @@ final class ParallelTraining<M extends AutoCloseable> implements AutoCloseable {
         }
         if (layout.parallel()) DataParallel.checkOffload(cfg.offloadOptimizer(), layout.zero());
         if (name.equals("cuda")) Nccl.load();  // the sentence about a missing NCCL, before any model is loaded
-        if (layout.zero() > 0 && layout.nodes() > 1 && cfg.saveEvery() > 0) {
-            throw new IllegalArgumentException("--zero " + layout.zero() + " with --nnodes " + layout.nodes() + " does not"
-                    + " write checkpoints yet (the optimizer shards of the other machines are not gathered): give"
-                    + " --save-every 0, or use --zero 0");
-        }
         ParallelTraining<M> t = new ParallelTraining<>(layout);
         try {
             int perDevice = Math.max(1, threads / layout.gpus());
@@ -86,10 +81,16 @@ final class ParallelTraining<M extends AutoCloseable> implements AutoCloseable {
         }
     }
 
-    /** The step engine over {@code trainable} replicas (in the order of the models). */
-    <B extends Batch> DataParallel<B> engine(List<? extends TrainableModel<B>> trainable, PrintStream out) throws IOException {
+    /**
+     * The step engine over {@code trainable} replicas (in the order of the models) of run {@code cfg}: on a
+     * node other than 0 under ZeRO 1, 2 and 3, its ranks write their shards of each checkpoint into the
+     * shared run folder {@code --out}.
+     */
+    <B extends Batch> DataParallel<B> engine(List<? extends TrainableModel<B>> trainable, TrainConfig cfg, PrintStream out)
+            throws IOException {
         comms = communicators(out);
-        return new DataParallel<>(trainable, comms, layout.zero());
+        DataParallel<B> engine = new DataParallel<>(trainable, comms, layout.zero());
+        return layout.nodeRank() > 0 ? engine.sharedRun(Path.of(cfg.out())) : engine;
     }
 
     /**
@@ -149,11 +150,15 @@ final class ParallelTraining<M extends AutoCloseable> implements AutoCloseable {
     /**
      * The run folder this process writes: --out on node 0; a scratch folder elsewhere, since node 0 alone
      * writes the run (with --resume, {@link #startOnThisNode} links it to the checkpoint the nodes agree on).
+     * Under ZeRO 1, 2 and 3 the other nodes keep {@code --save-every}: at each checkpoint their ranks write
+     * their optimizer shards into --out, which every node shares ({@link #engine}); under ZeRO 0 rank 0
+     * holds the whole state and they save nothing.
      */
     static TrainConfig forThisNode(TrainConfig cfg, ParallelFlags.Layout layout) throws IOException {
         if (layout.nodeRank() == 0) return cfg;
         java.nio.file.Path scratch = java.nio.file.Files.createTempDirectory("gpt4llm-node-" + layout.nodeRank() + "-");
-        return cfg.toBuilder().out(scratch.resolve("run").toString()).saveEvery(0).build().validate();
+        TrainConfig.Builder b = cfg.toBuilder().out(scratch.resolve("run").toString());
+        return (layout.zero() == 0 ? b.saveEvery(0) : b).build().validate();
     }
 
     @Override

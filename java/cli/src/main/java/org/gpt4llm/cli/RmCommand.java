@@ -126,7 +126,7 @@ public final class RmCommand implements Callable<Integer> {
             for (RewardModel m : devices.models) {
                 replicas.add(task(cfg, m, modelDir));
             }
-            DataParallel<RewardBatch> engine = devices.engine(replicas, System.out);
+            DataParallel<RewardBatch> engine = devices.engine(replicas, cfg, System.out);
             Trainer.Result r = new Trainer<>("rm", nodeCfg, replicas.get(0), train, eval, quiet, System.out)
                     .withSteps(engine).run(devices.startOnThisNode(cfg, nodeCfg, start));
             if (!quiet) {

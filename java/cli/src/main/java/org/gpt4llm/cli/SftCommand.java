@@ -95,7 +95,7 @@ public final class SftCommand implements Callable<Integer> {
             List<TrainableModel<TokenBatch>> replicas = new java.util.ArrayList<>();
             for (DecoderModel m : devices.models) replicas.add(trainable(cfg, m));
             TrainData d = buildData(cfg, devices.models.get(0));
-            DataParallel<TokenBatch> engine = devices.engine(replicas, System.out);
+            DataParallel<TokenBatch> engine = devices.engine(replicas, cfg, System.out);
             Trainer.Result r = new Trainer<>(nodeCfg, replicas.get(0), d.train(), d.eval(), quiet, System.out)
                     .withSteps(engine).run(devices.startOnThisNode(cfg, nodeCfg, start));
             if (!quiet) {

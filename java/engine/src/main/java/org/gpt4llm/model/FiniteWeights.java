@@ -48,11 +48,25 @@ public final class FiniteWeights {
         if (bad >= 0) throw new CheckpointException(describe(file.get(), name, host, bad));
     }
 
+    /**
+     * {@link #upload}, or with {@code onHost} {@link #copyOnHost}, of a part of tensor {@code name} (of
+     * {@code shape}): {@code host} is its elements from {@code offset} on, laid flat, so the sentence names
+     * the element of the whole tensor.
+     */
+    public static void uploadPart(Backend be, boolean onHost, Tensor dst, Tensor host, String name, Supplier<String> file,
+                                  long offset, long[] shape) {
+        long bad = onHost ? org.gpt4llm.backend.cpu.CpuBackend.convertFinite(dst, host) : be.uploadFinite(dst, host);
+        if (bad >= 0) throw new CheckpointException(describe(file.get(), name, host.getFloat(bad), offset + bad, shape));
+    }
+
     /** The sentence for element {@code index} of {@code t}, which is not finite. */
     static String describe(String file, String name, Tensor t, long index) {
-        float v = t.getFloat(index);
+        return describe(file, name, t.getFloat(index), index, t.shape());
+    }
+
+    private static String describe(String file, String name, float v, long index, long[] shape) {
         String what = Float.isNaN(v) ? "NaN" : v > 0 ? "+Infinity" : "-Infinity";
-        long[] shape = t.shape(), at = new long[shape.length];
+        long[] at = new long[shape.length];
         for (int d = 0; d < shape.length; d++) {
             at[d] = (index / stride(shape, d)) % shape[d];
         }

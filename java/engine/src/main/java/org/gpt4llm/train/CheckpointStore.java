@@ -31,7 +31,8 @@ import org.gpt4llm.tensor.Tensor;
  * The {@code checkpoint-STEP/} folders of a run. Each holds what was trained ({@link TrainableModel#save}),
  * {@code optimizer.safetensors} (AdamW's {@code exp_avg.NAME} and {@code exp_avg_sq.NAME}, the fp32
  * {@code master.NAME} of every weight the backend stores in a lower precision, so that a GPU run
- * resumes bit-identically, and the update count in the metadata) and {@code trainer_state.json} (step,
+ * resumes bit-identically, and the update count in the metadata), or, where the optimizer state is sharded
+ * over devices, each rank's file of its shard and their index ({@link OptimizerShards}), and {@code trainer_state.json} (step,
  * scheduler step, data position, seeds, metrics lines, the fingerprints of the data files). A
  * checkpoint is written into a hidden temp folder {@code .checkpoint-STEP.checkpoint-PID-RANDOM.tmp}
  * and renamed into place whole, so a folder named {@code checkpoint-STEP} is always complete; a save
@@ -53,12 +54,6 @@ final class CheckpointStore {
 
     /** Writes {@code dir} (checkpoint-STEP or final) atomically, replacing nothing that exists. */
     Path save(String name, TrainableModel<?> model, AdamWOptimizer opt, TrainerState state) throws IOException {
-        return save(name, model, opt, null, state);
-    }
-
-    /** {@link #save} with the optimizer state {@code gathered} on the host instead of {@code opt}'s, where not null. */
-    Path save(String name, TrainableModel<?> model, AdamWOptimizer opt, HostOptimizerState gathered, TrainerState state)
-            throws IOException {
         Path dir = runDir.resolve(name), tmp;
         try {
             tmp = TempFiles.createDirectory(dir, WRITER);
@@ -67,9 +62,7 @@ final class CheckpointStore {
         }
         try {
             model.save(tmp);
-            if (gathered != null) {
-                SafeTensors.write(tmp.resolve(OPTIMIZER), gathered.tensors(), Map.of("step", Integer.toString(gathered.step())));
-            } else if (opt != null) {
+            if (opt != null) {
                 Backend be = model.backend();
                 try (Arena host = Arena.ofConfined()) {
                     Map<String, Tensor> tensors = new LinkedHashMap<>();
@@ -80,18 +73,74 @@ final class CheckpointStore {
             state.write(tmp.resolve(STATE));
             deleteTree(dir); // only final/ of an earlier attempt can be here: checkpoint steps only grow
             Files.move(tmp, dir, StandardCopyOption.ATOMIC_MOVE);
-        } catch (IOException e) {
-            deleteTreeQuietly(tmp, e);  // a full disk or a failed write: nothing half-written stays behind
-            throw FileErrors.about("write", dir, e); // the checkpoint, not the temp folder it is written in
-        } catch (CheckpointException e) {
-            deleteTreeQuietly(tmp, e);
-            throw CheckpointException.writing(dir, e);
-        } catch (RuntimeException | Error e) {
-            deleteTreeQuietly(tmp, e);
-            throw e;
+        } catch (IOException | RuntimeException | Error e) {
+            throw failed(dir, tmp, e);
         }
         AtomicFiles.syncDirectory(runDir);
         return dir;
+    }
+
+    /**
+     * Writes checkpoint {@code name} through {@code engine}, which shards the optimizer state: every rank
+     * writes its shard into the temp folder, and once all have, the index and {@code state} are written
+     * last and the folder is renamed into place, so a checkpoint is complete or absent. On the process of
+     * rank 0 this folder is the run's; elsewhere the engine writes into the run folder it shares.
+     */
+    Path saveSharded(String name, TrainableModel<?> model, StepEngine<?> engine, TrainerState state) throws IOException {
+        Path dir = runDir.resolve(name);
+        Path[] tmp = new Path[1];
+        try {
+            return engine.saveSharded(new StepEngine.ShardedSave() {
+                @Override
+                public String name() {
+                    return name;
+                }
+
+                @Override
+                public Path runDir() {
+                    return runDir;
+                }
+
+                @Override
+                public Path begin() throws IOException {
+                    tmp[0] = TempFiles.createDirectory(dir, WRITER);
+                    return tmp[0];
+                }
+
+                @Override
+                public void writeModel(Path into) throws IOException {
+                    model.save(into);
+                }
+
+                @Override
+                public Path commit(Path into, OptimizerShards.Index index) throws IOException {
+                    index.write(into);
+                    state.write(into.resolve(STATE));
+                    deleteTree(dir);
+                    Files.move(into, dir, StandardCopyOption.ATOMIC_MOVE);
+                    tmp[0] = null;
+                    AtomicFiles.syncDirectory(runDir);
+                    return dir;
+                }
+            });
+        } catch (IOException | RuntimeException | Error e) {
+            if (tmp[0] != null) throw failed(dir, tmp[0], e);
+            if (e instanceof IOException io) throw io;
+            if (e instanceof RuntimeException re) throw re;
+            throw (Error) e;
+        }
+    }
+
+    /**
+     * Removes a failed save's temp folder (a full disk or a failed write: nothing half-written stays
+     * behind) and says what failed about the checkpoint, not the temp folder it was written in.
+     */
+    private static IOException failed(Path dir, Path tmp, Throwable e) {
+        deleteTreeQuietly(tmp, e);
+        if (e instanceof IOException io) return FileErrors.about("write", dir, io);
+        if (e instanceof CheckpointException c) throw CheckpointException.writing(dir, c);
+        if (e instanceof RuntimeException re) throw re;
+        throw (Error) e;
     }
 
     /**
@@ -148,44 +197,55 @@ final class CheckpointStore {
         model.restore(dir);
         Backend be = model.backend();
         try (Arena mapped = Arena.ofShared()) {
-            SafeTensors file = SafeTensors.open(dir.resolve(OPTIMIZER), mapped);
+            SavedOptimizerState saved = SavedOptimizerState.open(dir, mapped);
             Map<String, Tensor> masters = opt.masters();
-            boolean withMasters = masters.keySet().stream().anyMatch(k -> file.contains(HostOptimizerState.MASTER + k));
+            boolean withMasters = masters.keySet().stream().anyMatch(k -> saved.shape(OptimizerStateNames.MASTER + k) != null);
             for (var e : optimizerState(opt).entrySet()) {
-                if (!withMasters && e.getKey().startsWith(HostOptimizerState.MASTER)) continue;
-                load(be, opt.offloaded(), e.getValue(), file, e.getKey());
+                String name = e.getKey();
+                if (!withMasters && name.startsWith(OptimizerStateNames.MASTER)) continue;
+                long[] shape = saved.shape(name);
+                if (shape == null) throw new IOException(sourceOf(dir) + ": tensor " + name + " is missing");
+                if (!java.util.Arrays.equals(shape, e.getValue().shape())) {
+                    throw new IOException(sourceOf(dir) + ": tensor " + name + " has shape " + java.util.Arrays.toString(shape)
+                            + " but the model's is " + java.util.Arrays.toString(e.getValue().shape()));
+                }
+                saved.copyInto(be, opt.offloaded(), name, 0, e.getValue());
             }
-            if (!masters.isEmpty() && !withMasters) warnNoMasters(file, notes);
-            opt.restored(Integer.parseInt(file.metadata().get("step")), withMasters);
+            if (!masters.isEmpty() && !withMasters) warnNoMasters(dir, notes);
+            opt.restored(saved.step(), withMasters);
         }
         return state;
     }
 
     /**
-     * Hands the optimizer state of checkpoint {@code dir}, as saved, to an engine that shards it itself
-     * (the trainer's optimizer then holds none); the warning of {@link #restore} where the checkpoint has
-     * no masters and {@code model} keeps weights in a lower precision.
+     * Hands the optimizer state of checkpoint {@code dir}, as saved (by any number of devices), to an engine
+     * that shards it itself (the trainer's optimizer then holds none); the warning of {@link #restore} where
+     * the checkpoint has no masters and {@code model} keeps weights in a lower precision.
      */
     static void restoreSharded(Path dir, TrainableModel<?> model, StepEngine<?> engine, Consumer<String> notes)
             throws IOException {
         try (Arena mapped = Arena.ofShared()) {
-            SafeTensors file = SafeTensors.open(dir.resolve(OPTIMIZER), mapped);
-            HostOptimizerState state = new HostOptimizerState(file.tensors(), Integer.parseInt(file.metadata().get("step")),
-                    file.file().toString());
+            SavedOptimizerState saved = SavedOptimizerState.open(dir, mapped);
             boolean lowPrecision = model.trainableParameters().values().stream().anyMatch(t -> t.dtype() != DType.F32);
-            if (lowPrecision && !state.hasMasters()) warnNoMasters(file, notes);
-            engine.restoreOptimizerState(state);
+            if (lowPrecision && !saved.hasMasters()) warnNoMasters(dir, notes);
+            engine.restoreOptimizerState(saved);
         }
     }
 
-    private static void warnNoMasters(SafeTensors file, Consumer<String> notes) {
-        notes.accept("warning: " + file.file() + " holds no fp32 master weights (it was written before they were"
+    /** The file that describes checkpoint {@code dir}'s optimizer state: one device's file, or the index of the ranks' files. */
+    static Path sourceOf(Path dir) {
+        Path index = dir.resolve(OptimizerShards.INDEX);
+        return Files.exists(index) ? index : dir.resolve(OPTIMIZER);
+    }
+
+    private static void warnNoMasters(Path dir, Consumer<String> notes) {
+        notes.accept("warning: " + sourceOf(dir) + " holds no fp32 master weights (it was written before they were"
                 + " saved), so the resumed run matches an uninterrupted one only up to bf16 rounding of the weights");
     }
 
     /** The optimizer's tensors under their names in optimizer.safetensors: moments, then the fp32 masters it keeps. */
     private static Map<String, Tensor> optimizerState(AdamWOptimizer opt) {
-        return HostOptimizerState.named(opt.moments(false), opt.moments(true), opt.masters());
+        return OptimizerStateNames.named(opt.moments(false), opt.moments(true), opt.masters());
     }
 
     /** Copies the tensors of the model folder {@code dir} into {@code params} (same names), for a resumed run. */
@@ -198,18 +258,6 @@ final class CheckpointStore {
                 FiniteWeights.upload(be, e.getValue(), t, e.getKey(), () -> Checkpoint.fileOf(dir, e.getKey()).toString());
             }
         }
-    }
-
-    /** Tensor {@code name} of {@code file} into {@code dst}: the backend's memory, or the host's ({@code onHost}). */
-    private static void load(Backend be, boolean onHost, Tensor dst, SafeTensors file, String name) throws IOException {
-        if (!file.contains(name)) throw new IOException(file.file() + ": tensor " + name + " is missing");
-        Tensor saved = file.tensor(name);
-        if (!java.util.Arrays.equals(saved.shape(), dst.shape())) {
-            throw new IOException(file.file() + ": tensor " + name + " has shape " + java.util.Arrays.toString(saved.shape())
-                    + " but the model's is " + java.util.Arrays.toString(dst.shape()));
-        }
-        if (onHost) FiniteWeights.copyOnHost(dst, saved, name, () -> file.file().toString());
-        else FiniteWeights.upload(be, dst, saved, name, () -> file.file().toString());
     }
 
     static void deleteTree(Path dir) throws IOException {

@@ -95,13 +95,17 @@ public final class ResumeAcrossNodes {
         }
     }
 
-    /** Whether the checkpoint folder is complete and every file in it can be read here. */
+    /** Whether the checkpoint folder is complete (its optimizer state in one file, or in every rank's) and every file in it can be read here. */
     private static boolean readable(Path checkpoint) {
         if (!Files.isReadable(checkpoint.resolve(CheckpointStore.STATE))) return false;
-        if (!Files.isReadable(checkpoint.resolve(CheckpointStore.OPTIMIZER))) return false;
         try (Stream<Path> files = Files.walk(checkpoint)) {
             if (!files.allMatch(Files::isReadable)) return false;
             TrainerState.read(checkpoint.resolve(CheckpointStore.STATE));
+            if (!Files.exists(checkpoint.resolve(OptimizerShards.INDEX))) return Files.isReadable(checkpoint.resolve(CheckpointStore.OPTIMIZER));
+            // the ranks' files of a sharded optimizer state: every one the index lists
+            for (OptimizerShards.Index.Rank r : OptimizerShards.Index.read(checkpoint).ranks()) {
+                if (!Files.isReadable(checkpoint.resolve(r.file()))) return false;
+            }
             return true;
         } catch (IOException | RuntimeException e) {
             return false;

@@ -1,5 +1,7 @@
 package org.gpt4llm.train;
 
+import java.io.IOException;
+import java.nio.file.Path;
 import java.util.List;
 import java.util.function.Consumer;
 import org.gpt4llm.model.Batch;
@@ -19,18 +21,42 @@ public interface StepEngine<B extends Batch> extends AutoCloseable {
     Trainer.Step step(List<B> micro, int step, double lr, double gradClip, long dropoutSeed);
 
     /**
-     * Where this engine shards the optimizer state over devices: the whole state gathered onto the host
-     * (into {@code host}) for a checkpoint; empty where the trainer's optimizer holds it.
+     * Where this engine shards the optimizer state: each device takes its shard of {@code state} (saved by
+     * any number of devices, or by one), reading only the ranges it holds; a no-op where the trainer's
+     * optimizer restored it.
      */
-    default java.util.Optional<HostOptimizerState> gatherOptimizerState(java.lang.foreign.Arena host) {
-        return java.util.Optional.empty();
+    default void restoreOptimizerState(SavedOptimizerState state) {}
+
+    /**
+     * A checkpoint being written by an engine that shards the optimizer state ({@link #saveSharded}): what
+     * the process of rank 0, which writes the run folder, does at each stage. Only that process calls
+     * {@link #begin}, {@link #writeModel} and {@link #commit}.
+     */
+    interface ShardedSave {
+        /** The checkpoint's folder name ({@code checkpoint-STEP}). */
+        String name();
+
+        /** The run folder as this process sees it. */
+        Path runDir();
+
+        /** Creates the temp folder in the run folder that the checkpoint is written into. */
+        Path begin() throws IOException;
+
+        /** Writes the trained weights into {@code tmp} (whole: the engine gathers sharded weights as they are read). */
+        void writeModel(Path tmp) throws IOException;
+
+        /** Once every rank has written its shard into {@code tmp}: writes {@code index} and the trainer state, then renames {@code tmp} into place. */
+        Path commit(Path tmp, OptimizerShards.Index index) throws IOException;
     }
 
     /**
-     * Where this engine shards the optimizer state: each device takes its shard of {@code state} (saved by
-     * any number of devices, or by one); a no-op where the trainer's optimizer restored it.
+     * Where this engine shards the optimizer state: writes checkpoint {@code save} with every rank's shard
+     * in a file of its own ({@link OptimizerShards}), the weights whole, and returns its folder; a rank that
+     * fails makes the save fail on every rank, and the temp folder never becomes a checkpoint.
      */
-    default void restoreOptimizerState(HostOptimizerState state) {}
+    default Path saveSharded(ShardedSave save) throws IOException {
+        throw new UnsupportedOperationException("this engine keeps no optimizer state of its own");
+    }
 
     /** What reads the trainer's model whole: a checkpoint's save, an evaluation. */
     interface WholeModelWork<T> {
@@ -46,7 +72,7 @@ public interface StepEngine<B extends Batch> extends AutoCloseable {
         return work.run();
     }
 
-    /** Whether the engine keeps the optimizer state itself ({@link #gatherOptimizerState} is not empty). */
+    /** Whether the engine keeps the optimizer state itself: its checkpoints are {@link #saveSharded}'s. */
     default boolean shardsOptimizer() {
         return false;
     }

@@ -196,12 +196,11 @@ public final class Trainer<B extends Batch> {
                         if (cfg.saveEvery() > 0 && done % cfg.saveEvery() == 0 && done < total) {
                             be.rangePush("checkpoint");
                             try {
-                                try (java.lang.foreign.Arena host = java.lang.foreign.Arena.ofShared()) {
-                                    HostOptimizerState gathered = runner.gatherOptimizerState(host).orElse(null);
-                                    TrainerState saved = state(done, order, metrics.lines(), total);
-                                    lastGood = runner.withWholeModel(() -> store.save("checkpoint-" + saved.step(), model, opt,
-                                            gathered, saved));
-                                }
+                                TrainerState saved = state(done, order, metrics.lines(), total);
+                                String name = "checkpoint-" + saved.step();
+                                // a sharding engine's ranks each write their shard of the optimizer state
+                                lastGood = runner.shardsOptimizer() ? store.saveSharded(name, model, runner, saved)
+                                        : runner.withWholeModel(() -> store.save(name, model, opt, saved));
                             } finally {
                                 be.rangePop();
                             }

@@ -48,6 +48,8 @@ class DataParallelTest {
     private boolean recompute;
     /** Whether rank 0's saves fail as on a full disk, once they have written the weights. */
     private boolean fullDisk;
+    /** A rank's optimizer file that rank 0's saves from step 4 on leave a folder in the place of, so that rank's write fails. */
+    private String blocked;
 
     private static Backend open(String kind) {
         return kind.equals("cpu") ? new CpuBackend(1) : new CudaBackend(new EmuDevice(1));
@@ -90,7 +92,8 @@ class DataParallelTest {
                 models.get(r).setRecompute(recompute);
                 replicas.add(DeviceSteps.trainable(models.get(r), what, seed));
                 trained.add(r == failingRank ? new Synthetic.Faulty(replicas.get(r), failAt, false)
-                        : r == 0 && fullDisk ? Synthetic.Faulty.fullDisk(replicas.get(r)) : replicas.get(r));
+                        : r == 0 && fullDisk ? Synthetic.Faulty.fullDisk(replicas.get(r))
+                        : r == 0 && blocked != null ? Synthetic.Faulty.blocking(replicas.get(r), blocked, 4) : replicas.get(r));
             }
             Trainer<TokenBatch> t = new Trainer<>(cfg, trained.get(0), Synthetic.counting(64, 1), null, true, SILENT);
             if (gpus > 0) t.withSteps(DataParallel.inProcess(trained, zero, Duration.ofSeconds(60), bucket));
@@ -236,8 +239,14 @@ class DataParallelTest {
         assertClose(whole, resumed, 1e-6, 1e-4, 1e-5, "4 devices, killed in step 5, resumed on 2");
     }
 
+    /**
+     * ZeRO 2 on 4 devices: checkpoint-3 holds each rank's file of its optimizer shard and their index, no
+     * whole optimizer file, and together they are the one-device run's optimizer state; killed in step 5,
+     * the run resumes on 2 devices under ZeRO 1, and on one device, to the one-device run's losses and
+     * weights; without one rank's file it is refused in one sentence naming the file.
+     */
     @Test
-    void zero2CheckpointsHoldTheWholeOptimizerStateAndResumeOnOtherDeviceCountsAndStages() throws IOException {
+    void zero2CheckpointsHoldEachRanksShardAndResumeOnOtherDeviceCountsAndStages() throws IOException {
         long seed = TestSeeds.next();
         TrainConfig.Builder b = Synthetic.builder(tmp.resolve("one")).microBatch(2).maxSteps(STEPS).evalEvery(0)
                 .saveEvery(3).keep(0);
@@ -245,29 +254,94 @@ class DataParallelTest {
         TrainConfig killed = b.out(tmp.resolve("zero2").toString()).build().validate();
         CommunicatorException e = assertThrows(CommunicatorException.class, () -> run("cpu", 4, 2, killed, seed, 1, 5));
         assertEquals("rank 1 failed in step 5: IllegalStateException: killed at step 5", e.getMessage());
-        // the 4 shards gathered into one optimizer.safetensors: the one-device run's moments
-        try (java.lang.foreign.Arena a = java.lang.foreign.Arena.ofConfined()) {
-            var want = org.gpt4llm.io.SafeTensors.open(tmp.resolve("one/checkpoint-3/optimizer.safetensors"), a);
-            var got = org.gpt4llm.io.SafeTensors.open(tmp.resolve("zero2/checkpoint-3/optimizer.safetensors"), a);
-            assertEquals(want.names(), got.names());
-            assertEquals(want.metadata().get("step"), got.metadata().get("step"));
-            for (String name : want.names()) {
-                float[] x = want.tensor(name).toFloatArray(), y = got.tensor(name).toFloatArray();
-                double scale = 1e-30;
-                for (float f : x) scale = Math.max(scale, Math.abs(f));
-                for (int i = 0; i < x.length; i++) {
-                    assertEquals(x[i], y[i], 1e-4 * scale, name + "[" + i + "] of the gathered optimizer state");
-                }
+        Path checkpoint = tmp.resolve("zero2/checkpoint-3");
+        assertRankFiles(checkpoint, 4);
+        // the 4 shards together: the one-device run's moments
+        SavedState want = savedState(tmp.resolve("one/checkpoint-3")), got = savedState(checkpoint);
+        assertEquals(want.step(), got.step());
+        assertEquals(want.tensors().keySet(), got.tensors().keySet());
+        for (var w : want.tensors().entrySet()) {
+            float[] x = w.getValue(), y = got.tensors().get(w.getKey());
+            double scale = 1e-30;
+            for (float f : x) scale = Math.max(scale, Math.abs(f));
+            for (int i = 0; i < x.length; i++) {
+                assertEquals(x[i], y[i], 1e-4 * scale, w.getKey() + "[" + i + "] of the ranks' optimizer state");
             }
         }
+        copyTree(tmp.resolve("zero2"), tmp.resolve("zero2-onto-1"));
+        copyTree(tmp.resolve("zero2"), tmp.resolve("zero2-missing"));
         // re-sharded onto 2 devices under ZeRO 1
         Run resumed = run("cpu", 2, 1, b.resume(true).build().validate(), seed + 1, -1, -1);
         assertClose(one, resumed, 1e-6, 1e-4, 1e-5, "ZeRO 2 on 4 devices, killed in step 5, resumed with ZeRO 1 on 2");
+        Run onOne = run("cpu", 0, 0, b.out(tmp.resolve("zero2-onto-1").toString()).build().validate(), seed + 1, -1, -1);
+        assertClose(one, onOne, 1e-6, 1e-4, 1e-5, "ZeRO 2 on 4 devices, killed in step 5, resumed on one device");
+
+        Path lost = tmp.resolve("zero2-missing/checkpoint-3").resolve(OptimizerShards.fileOf(2, 4));
+        Files.delete(lost);
+        TrainConfig missing = b.out(tmp.resolve("zero2-missing").toString()).build().validate();
+        org.gpt4llm.io.CheckpointException refused = assertThrows(org.gpt4llm.io.CheckpointException.class,
+                () -> run("cpu", 2, 2, missing, seed + 1, -1, -1));
+        assertEquals(lost + " is missing: the optimizer state of " + lost.getParent() + " was written by 4 ranks, one"
+                + " file each, and cannot be read without every one of them", refused.getMessage());
     }
 
     /**
-     * BF16 weights: a ZeRO checkpoint gathers the ranks' shards of the fp32 masters as well as the moments,
-     * under a one-device checkpoint's names, and a resume re-shards them, so the resumed run gives the
+     * LoRA under ZeRO 3: the adapters train whole on every rank, so rank 0's file holds their whole
+     * optimizer state and the other ranks' files hold nothing; from checkpoint-3 the run resumes on one
+     * device to the one-device run's losses and adapters.
+     */
+    @Test
+    void aLoraZero3CheckpointHoldsTheAdaptersStateInRankZerosFileAndResumesOnOneDevice() throws IOException {
+        long seed = TestSeeds.next();
+        TrainConfig.Builder b = Synthetic.builder(tmp.resolve("lora-one")).microBatch(2).maxSteps(STEPS).evalEvery(0)
+                .saveEvery(3).keep(0);
+        Run one = run("cpu", "lora", 0, 0, b.build().validate(), seed, -1, -1);
+        run("cpu", "lora", 2, 3, b.out(tmp.resolve("lora-zero3").toString()).build().validate(), seed, -1, -1);
+        // the run as it stood after checkpoint-3 (a failing replica would not pass the dropout seeds on)
+        CheckpointStore.deleteTree(tmp.resolve("lora-zero3/final"));
+        assertRankFiles(tmp.resolve("lora-zero3/checkpoint-3"), 2);
+        try (java.lang.foreign.Arena a = java.lang.foreign.Arena.ofConfined()) {
+            var rank1 = org.gpt4llm.io.SafeTensors.open(tmp.resolve("lora-zero3/checkpoint-3").resolve(OptimizerShards.fileOf(1, 2)), a);
+            assertEquals(List.of(), rank1.names(), "rank 1 holds no part of what every rank holds whole");
+        }
+        assertEquals(savedState(tmp.resolve("lora-one/checkpoint-3")).tensors().keySet(),
+                savedState(tmp.resolve("lora-zero3/checkpoint-3")).tensors().keySet());
+        // the same base weights (an adapter checkpoint holds only the adapters)
+        Run resumed = run("cpu", "lora", 0, 0, b.resume(true).build().validate(), seed, -1, -1);
+        assertClose(one, resumed, 1e-6, 1e-4, 2e-4, "LoRA under ZeRO 3 on 2 devices, resumed from checkpoint-3 on one device");
+    }
+
+    /** Asserts that {@code checkpoint} holds one optimizer file of each of {@code ranks} ranks and their index, and no other. */
+    static void assertRankFiles(Path checkpoint, int ranks) throws IOException {
+        List<String> want = new ArrayList<>();
+        for (int r = 0; r < ranks; r++) want.add(OptimizerShards.fileOf(r, ranks));
+        want.add(OptimizerShards.INDEX);
+        List<String> got;
+        try (var files = Files.list(checkpoint)) {
+            got = files.map(f -> f.getFileName().toString()).filter(f -> f.startsWith("optimizer")).sorted().toList();
+        }
+        assertEquals(want.stream().sorted().toList(), got, checkpoint + ": the ranks' files, no whole optimizer.safetensors");
+    }
+
+    /** A checkpoint's optimizer state, whole, whoever wrote it: its update count and tensors by name. */
+    record SavedState(int step, Map<String, float[]> tensors) {}
+
+    static SavedState savedState(Path checkpoint) throws IOException {
+        try (java.lang.foreign.Arena a = java.lang.foreign.Arena.ofConfined()) {
+            SavedOptimizerState s = SavedOptimizerState.open(checkpoint, a);
+            Map<String, float[]> out = new LinkedHashMap<>();
+            for (String name : s.names()) {
+                org.gpt4llm.tensor.Tensor t = org.gpt4llm.tensor.Tensor.allocate(a, org.gpt4llm.tensor.DType.F32, s.shape(name));
+                s.copyInto(null, true, name, 0, t);
+                out.put(name, t.toFloatArray());
+            }
+            return new SavedState(s.step(), out);
+        }
+    }
+
+    /**
+     * BF16 weights: each rank's file of a ZeRO checkpoint holds its shard of the fp32 masters as well as of
+     * the moments, under a one-device checkpoint's names, and a resume re-shards them, so the resumed run gives the
      * uninterrupted one's bits (from the weights alone, the masters would differ by bf16 rounding).
      */
     @ParameterizedTest(name = "ZeRO {0}")
@@ -282,16 +356,16 @@ class DataParallelTest {
         Run whole = run("cuda-emu", 2, zero, b.out(tmp.resolve("whole").toString()).build().validate(), seed, 1, never);
         TrainConfig killed = b.out(tmp.resolve("killed").toString()).build().validate();
         assertThrows(CommunicatorException.class, () -> run("cuda-emu", 2, zero, killed, seed, 1, 5));
+        assertRankFiles(tmp.resolve("killed/checkpoint-3"), 2);
+        SavedState want = savedState(tmp.resolve("one/checkpoint-3")), got = savedState(tmp.resolve("killed/checkpoint-3"));
+        assertEquals(List.copyOf(want.tensors().keySet()), List.copyOf(got.tensors().keySet()));
+        assertTrue(got.tensors().keySet().stream().anyMatch(n -> n.startsWith(OptimizerStateNames.MASTER)), "masters saved");
         try (java.lang.foreign.Arena a = java.lang.foreign.Arena.ofConfined()) {
-            var want = org.gpt4llm.io.SafeTensors.open(tmp.resolve("one/checkpoint-3/optimizer.safetensors"), a);
-            var got = org.gpt4llm.io.SafeTensors.open(tmp.resolve("killed/checkpoint-3/optimizer.safetensors"), a);
-            assertEquals(want.names(), got.names());
-            assertTrue(got.names().stream().anyMatch(n -> n.startsWith(HostOptimizerState.MASTER)), "masters saved");
             var weights = org.gpt4llm.io.Checkpoint.load(tmp.resolve("killed/checkpoint-3"), a);
-            for (String name : got.names()) {
-                if (!name.startsWith(HostOptimizerState.MASTER)) continue;
-                float[] master = got.tensor(name).toFloatArray();
-                float[] saved = weights.get(name.substring(HostOptimizerState.MASTER.length())).toFloatArray();
+            for (String name : got.tensors().keySet()) {
+                if (!name.startsWith(OptimizerStateNames.MASTER)) continue;
+                float[] master = got.tensors().get(name);
+                float[] saved = weights.get(name.substring(OptimizerStateNames.MASTER.length())).toFloatArray();
                 boolean finer = false;
                 for (int i = 0; i < master.length; i++) {
                     assertEquals(saved[i], master[i], Math.abs(saved[i]) * 0x1p-8f + 1e-30f, name + "[" + i + "] rounds to the weight");
@@ -343,14 +417,17 @@ class DataParallelTest {
         DataParallel.checkOffload(false, 0);
     }
 
-    /** A sharded resume refuses a NaN in the optimizer state as one device does: one sentence naming the file and the tensor. */
+    /**
+     * A sharded resume refuses a NaN in the optimizer state as one device does: one sentence naming the
+     * rank's file, the tensor and its element in the whole tensor.
+     */
     @Test
     void aShardedResumeRefusesANonFiniteOptimizerValueNamingTheFileAndTensor() throws Exception {
         long seed = TestSeeds.next();
         TrainConfig.Builder b = Synthetic.builder(tmp.resolve("nan")).microBatch(2).maxSteps(STEPS).evalEvery(0).saveEvery(3)
                 .keep(0);
         run("cpu", "full", 2, 1, b.build().validate(), seed, -1, -1);
-        Path file = tmp.resolve("nan/checkpoint-3/optimizer.safetensors");
+        Path file = tmp.resolve("nan/checkpoint-3").resolve(OptimizerShards.fileOf(1, 2));
         String name;
         long at;
         try (java.lang.foreign.Arena a = java.lang.foreign.Arena.ofShared()) {
@@ -360,10 +437,12 @@ class DataParallelTest {
                 org.gpt4llm.tensor.Tensor t = saved.tensor(n);
                 copy.put(n, org.gpt4llm.tensor.Tensor.of(a, t.toFloatArray(), t.shape()));
             }
-            // the last tensor's last element: rank 1's shard
+            // the last element of rank 1's last slice, and where it lies in the whole tensor
             name = new ArrayList<>(copy.keySet()).getLast();
-            at = copy.get(name).numel() - 1;
-            copy.get(name).setFloat(at, Float.NaN);
+            long last = copy.get(name).numel() - 1;
+            copy.get(name).setFloat(last, Float.NaN);
+            JsonNode index = TrainConfig.JSON.readTree(tmp.resolve("nan/checkpoint-3").resolve(OptimizerShards.INDEX).toFile());
+            at = index.get("ranks").get(1).get("slices").get(name).get(0).asLong() + last;
             Map<String, String> meta = saved.metadata();
             CheckpointStore.deleteTree(tmp.resolve("nan/final"));
             CheckpointStore.deleteTree(tmp.resolve("nan/checkpoint-6"));
@@ -408,8 +487,9 @@ class DataParallelTest {
 
     /**
      * ZeRO 3 on 4 devices, rank 2 killed in step 5: the run ends at once naming it, checkpoint-3 (each
-     * layer gathered from the 4 shards) is complete, and it resumes on 2 devices under ZeRO 3, and under
-     * ZeRO 2, with the one-device run's losses and weights.
+     * layer gathered from the 4 shards, the optimizer state in the 4 ranks' files) is complete, and it
+     * resumes on 2 devices under ZeRO 3, and under ZeRO 2, and on one device, with the one-device run's
+     * losses and weights.
      */
     @Test
     void aZero3RunSavedOnFourDevicesThatDiesResumesOnTwoUnderZero3AndZero2() throws IOException {
@@ -426,11 +506,15 @@ class DataParallelTest {
         Map<String, float[]> saved = finalWeights(tmp.resolve("zero3/checkpoint-3"));
         Map<String, float[]> want = finalWeights(tmp.resolve("one/checkpoint-3"));
         assertEquals(want.keySet(), saved.keySet());
+        assertRankFiles(tmp.resolve("zero3/checkpoint-3"), 4);
         copyTree(tmp.resolve("zero3"), tmp.resolve("zero3-into-2"));
+        copyTree(tmp.resolve("zero3"), tmp.resolve("zero3-onto-1"));
         Run resumed = run("cpu", 2, 3, b.resume(true).build().validate(), seed + 1, -1, -1);
         assertClose(one, resumed, 1e-6, 1e-4, 1e-5, "ZeRO 3 on 4 devices, killed in step 5, resumed with ZeRO 3 on 2");
         Run intoZero2 = run("cpu", 2, 2, b.out(tmp.resolve("zero3-into-2").toString()).build().validate(), seed + 1, -1, -1);
         assertClose(one, intoZero2, 1e-6, 1e-4, 1e-5, "ZeRO 3 on 4 devices, killed in step 5, resumed with ZeRO 2 on 2");
+        Run onOne = run("cpu", 0, 0, b.out(tmp.resolve("zero3-onto-1").toString()).build().validate(), seed + 1, -1, -1);
+        assertClose(one, onOne, 1e-6, 1e-4, 1e-5, "ZeRO 3 on 4 devices, killed in step 5, resumed on one device");
     }
 
     /**
@@ -446,6 +530,29 @@ class DataParallelTest {
         IOException e = assertThrows(IOException.class, () -> run("cpu", 2, 3, cfg, seed, -1, -1));
         assertTrue(e.getMessage().endsWith("No space left on device"), e.getMessage());
         assertTrue(!Files.exists(tmp.resolve("full-disk/checkpoint-3")), "no checkpoint-3");
+    }
+
+    /**
+     * A rank that cannot write its optimizer file (rank 1 of 2 in the save of step 4; under ZeRO 3, which
+     * makes it serve rank 0's gathers until the weights are written, so the folder in its file's place is
+     * there first) fails the save on every rank: the run ends with that write's error, checkpoint-4 never
+     * appears, its temp folder is gone, and checkpoint-2 is as it was.
+     */
+    @Test
+    void aRankThatCannotWriteItsShardFailsTheSaveEverywhereAndTheLastCheckpointStays() throws IOException {
+        long seed = TestSeeds.next();
+        blocked = OptimizerShards.fileOf(1, 2);
+        TrainConfig cfg = Synthetic.builder(tmp.resolve("blocked")).microBatch(2).maxSteps(STEPS).evalEvery(0)
+                .saveEvery(2).keep(0).build().validate();
+        org.gpt4llm.io.CheckpointException e = assertThrows(org.gpt4llm.io.CheckpointException.class,
+                () -> run("cpu", 2, 3, cfg, seed, -1, -1));
+        assertTrue(e.getMessage().contains("checkpoint-4") && e.getMessage().contains(blocked), e.getMessage());
+        assertRankFiles(tmp.resolve("blocked/checkpoint-2"), 2);
+        assertTrue(Files.isRegularFile(tmp.resolve("blocked/checkpoint-2").resolve(CheckpointStore.STATE)));
+        try (var files = Files.list(tmp.resolve("blocked"))) {
+            List<String> left = files.map(f -> f.getFileName().toString()).filter(f -> f.contains("checkpoint-4")).toList();
+            assertEquals(List.of(), left, "no checkpoint-4, and no temp folder of it");
+        }
     }
 
     private static void copyTree(Path from, Path to) throws IOException {

@@ -81,7 +81,7 @@ class GpuResumeTest {
         assertEquals(withoutTimings(whole), withoutTimings(died), ctx);
         try (Arena a = Arena.ofConfined()) {
             SafeTensors opt = SafeTensors.open(whole.resolve("checkpoint-8/optimizer.safetensors"), a);
-            assertTrue(opt.names().stream().anyMatch(n -> n.startsWith(HostOptimizerState.MASTER)), ctx + ": masters saved");
+            assertTrue(opt.names().stream().anyMatch(n -> n.startsWith(OptimizerStateNames.MASTER)), ctx + ": masters saved");
         }
     }
 
@@ -150,7 +150,7 @@ class GpuResumeTest {
                 SafeTensors st = SafeTensors.open(file, mapped);
                 meta = st.metadata();
                 for (String n : st.names()) {
-                    if (n.startsWith(HostOptimizerState.MASTER)) continue;
+                    if (n.startsWith(OptimizerStateNames.MASTER)) continue;
                     Tensor t = st.tensor(n), c = Tensor.allocate(copies, t.dtype(), t.shape());
                     c.copyFrom(t);
                     kept.put(n, c);

@@ -29,6 +29,8 @@ import org.gpt4llm.testing.TestSeeds;
 import org.gpt4llm.train.parallel.DataParallel;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.ValueSource;
 
 /**
  * {@code --resume} with several nodes, as the nodes of a job meet in this process: one in-process group
@@ -132,14 +134,25 @@ class ResumeAcrossNodesTest {
 
     /** Losses of node 0's metrics and of node 1's, for a run of two nodes of one device each into {@code out}. */
     private List<double[]> twoNodes(TrainConfig cfg, long seed) throws Exception {
-        TrainConfig node1 = cfg.toBuilder().out(tmp.resolve("scratch-" + Path.of(cfg.out()).getFileName()).toString())
-                .saveEvery(0).build().validate();
-        List<Backend> bes = List.of(new CpuBackend(1), new CpuBackend(1));
+        return twoNodes(cfg, seed, 1, 0);
+    }
+
+    /**
+     * Losses of node 0's metrics and of node 1's, for a run of two nodes of {@code gpus} devices each into
+     * {@code out} under ZeRO {@code zero}, set up as {@code sft --nnodes} sets them up: node 1 writes a
+     * scratch folder, and under ZeRO 1, 2 and 3 keeps saving, its ranks writing their shards into {@code out}.
+     */
+    private List<double[]> twoNodes(TrainConfig cfg, long seed, int gpus, int zero) throws Exception {
+        TrainConfig.Builder scratch = cfg.toBuilder().out(tmp.resolve("scratch-" + Path.of(cfg.out()).getFileName()).toString());
+        TrainConfig node1 = (zero == 0 ? scratch.saveEvery(0) : scratch).build().validate();
+        List<Backend> bes = new ArrayList<>();
         List<FullFineTune> models = new ArrayList<>();
         try {
             // node 1 starts from other weights: everything it trains comes from rank 0 (or the checkpoint)
-            models.add(Synthetic.model(bes.get(0), seed));
-            models.add(Synthetic.model(bes.get(1), seed + 1));
+            for (int r = 0; r < 2 * gpus; r++) {
+                bes.add(new CpuBackend(1));
+                models.add(Synthetic.model(bes.get(r), r < gpus ? seed : seed + 1));
+            }
             List<Communicator> comms = InProcessGroup.create(bes, Duration.ofSeconds(60));
             Path runDir = Path.of(cfg.out());
             List<TrainConfig> cfgs = List.of(cfg, node1);
@@ -147,17 +160,20 @@ class ResumeAcrossNodesTest {
             for (int n = 0; n < 2; n++) {
                 int node = n;
                 nodes.add(() -> {
+                    List<Communicator> mine = comms.subList(node * gpus, (node + 1) * gpus);
                     // as ParallelTraining.startOnThisNode
                     if (cfg.resume()) {
-                        Optional<Path> cp = ResumeAcrossNodes.agree(List.of(comms.get(node)), List.of(bes.get(node)), runDir, 1);
+                        Optional<Path> cp = ResumeAcrossNodes.agree(mine, bes.subList(node * gpus, (node + 1) * gpus), runDir, gpus);
                         if (node > 0) ResumeAcrossNodes.linkScratch(runDir, Path.of(node1.out()), cp);
                     }
-                    TrainConfig mine = cfgs.get(node);
-                    List<TrainableModel<TokenBatch>> replica = List.of(models.get(node));
-                    new Trainer<>(mine, replica.get(0), Synthetic.counting(64, 1), null, true, SILENT)
-                            .withSteps(new DataParallel<>(replica, List.of(comms.get(node)), 0)).run(RunStart.check(mine));
-                    List<String> lines = Files.readAllLines(Path.of(mine.out()).resolve(Trainer.METRICS));
-                    assertEquals(STEPS, lines.size(), mine.out());
+                    TrainConfig nodeCfg = cfgs.get(node);
+                    List<TrainableModel<TokenBatch>> replicas = new ArrayList<>(models.subList(node * gpus, (node + 1) * gpus));
+                    DataParallel<TokenBatch> engine = new DataParallel<>(replicas, mine, zero);
+                    if (node > 0) engine.sharedRun(runDir);
+                    new Trainer<>(nodeCfg, replicas.get(0), Synthetic.counting(64, 1), null, true, SILENT)
+                            .withSteps(engine).run(RunStart.check(nodeCfg));
+                    List<String> lines = Files.readAllLines(Path.of(nodeCfg.out()).resolve(Trainer.METRICS));
+                    assertEquals(STEPS, lines.size(), nodeCfg.out());
                     return lines.stream().mapToDouble(l -> JsonChecks.number(readJson(l), "loss")).toArray();
                 });
             }
@@ -196,5 +212,32 @@ class ResumeAcrossNodesTest {
         assertArrayEquals(whole.get(0), again.get(0), "node 0 resumed at step 3 and went on as before");
         assertArrayEquals(whole.get(0), again.get(1), "node 1 resumed from the same checkpoint, through its scratch folder");
         assertTrue(Files.isSymbolicLink(tmp.resolve("scratch-resumed").resolve("checkpoint-3")));
+    }
+
+    /**
+     * Two nodes of two devices under ZeRO 2 (and 3): at checkpoint 3 every rank, node 1's too, writes its
+     * optimizer shard into the shared run folder, and rank 0 the index, so checkpoint-3 holds the 4 ranks'
+     * files; the run resumed from it on the two nodes logs the uninterrupted run's losses bit for bit on both.
+     */
+    @ParameterizedTest(name = "ZeRO {0}")
+    @ValueSource(ints = {2, 3})
+    void twoNodesWriteEveryRanksShardIntoTheSharedRunAndResumeFromIt(int zero) throws Exception {
+        long seed = TestSeeds.next();
+        List<double[]> whole = twoNodes(config(tmp.resolve("zero2")).build().validate(), seed, 2, zero);
+        assertArrayEquals(whole.get(0), whole.get(1), "both nodes log the global loss");
+        DataParallelTest.assertRankFiles(tmp.resolve("zero2/checkpoint-3"), 4);
+        assertTrue(!Files.exists(tmp.resolve("scratch-zero2/checkpoint-3")), "node 1 wrote its shards into the shared run only");
+        Path resumed = tmp.resolve("zero2-resumed");
+        try (var files = Files.walk(tmp.resolve("zero2"))) {
+            for (Path f : files.toList()) {
+                Path to = resumed.resolve(tmp.resolve("zero2").relativize(f).toString());
+                if (Files.isDirectory(f)) Files.createDirectories(to);
+                else Files.copy(f, to);
+            }
+        }
+        TempFiles.deleteTree(resumed.resolve("final"));
+        List<double[]> again = twoNodes(config(resumed).resume(true).build().validate(), seed + 2, 2, zero);
+        assertArrayEquals(whole.get(0), again.get(0), "node 0 resumed at step 3 from the 4 ranks' files");
+        assertArrayEquals(whole.get(0), again.get(1), "node 1 resumed from the same checkpoint, through its scratch folder");
     }
 }

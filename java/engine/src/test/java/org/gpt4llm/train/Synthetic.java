@@ -59,23 +59,37 @@ final class Synthetic {
         final int failAtStep;
         final boolean nan;
         final boolean fullDisk;
+        /** From step {@code blockFrom} on, the file each save leaves a folder in the place of; null: none. */
+        final String blocks;
+        final int blockFrom;
         int step;
 
         /** {@code nan}: the loss of that step is NaN; otherwise the step throws, as if the process died. */
         Faulty(TrainableModel<TokenBatch> inner, int failAtStep, boolean nan) {
-            this(inner, failAtStep, nan, false);
+            this(inner, failAtStep, nan, false, null, 0);
         }
 
-        private Faulty(TrainableModel<TokenBatch> inner, int failAtStep, boolean nan, boolean fullDisk) {
+        private Faulty(TrainableModel<TokenBatch> inner, int failAtStep, boolean nan, boolean fullDisk, String blocks,
+                       int blockFrom) {
             this.inner = inner;
             this.failAtStep = failAtStep;
             this.nan = nan;
             this.fullDisk = fullDisk;
+            this.blocks = blocks;
+            this.blockFrom = blockFrom;
+        }
+
+        /**
+         * Trains normally, but from step {@code from} on every save writes the weights and leaves a folder
+         * where {@code file} goes in the checkpoint, so that the rank that writes {@code file} fails.
+         */
+        static Faulty blocking(TrainableModel<TokenBatch> inner, String file, int from) {
+            return new Faulty(inner, -1, false, false, file, from);
         }
 
         /** Trains normally, but every save writes the weights and then fails as a full disk does. */
         static Faulty fullDisk(TrainableModel<TokenBatch> inner) {
-            return new Faulty(inner, -1, false, true);
+            return new Faulty(inner, -1, false, true, null, 0);
         }
 
         @Override
@@ -120,6 +134,7 @@ final class Synthetic {
         public void save(Path dir) throws java.io.IOException {
             inner.save(dir);
             if (fullDisk) throw new java.io.IOException(dir + ": No space left on device");
+            if (blocks != null && step >= blockFrom) java.nio.file.Files.createDirectories(dir.resolve(blocks).resolve("taken"));
         }
 
         @Override

@@ -1,12 +1,12 @@
 package org.gpt4llm.train.parallel;
 
-import java.lang.foreign.Arena;
+import java.io.IOException;
+import java.io.UncheckedIOException;
+import java.nio.file.Path;
 import java.time.Duration;
 import java.util.ArrayList;
-import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
-import java.util.Optional;
 import java.util.concurrent.ExecutionException;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
@@ -19,9 +19,7 @@ import org.gpt4llm.distributed.InProcessGroup;
 import org.gpt4llm.io.CheckpointException;
 import org.gpt4llm.model.Batch;
 import org.gpt4llm.optim.AdamWOptimizer;
-import org.gpt4llm.tensor.DType;
-import org.gpt4llm.tensor.Tensor;
-import org.gpt4llm.train.HostOptimizerState;
+import org.gpt4llm.train.SavedOptimizerState;
 import org.gpt4llm.train.StepEngine;
 import org.gpt4llm.train.Trainer;
 import org.gpt4llm.train.TrainableModel;
@@ -49,9 +47,11 @@ import org.gpt4llm.train.TrainingDivergedException;
  *     on every rank, its gradients all-reduced.
  * </ul>
  * The loss is the global mean (the ranks' loss sums all-reduced); the gradient norm is global (the
- * ranks' sums of squares of their shards all-reduced). Under ZeRO 1 and 2 a checkpoint gathers the
- * shards (moments and fp32 masters) into the whole state on the host, and a resume re-shards it, so
- * checkpoints are those of one device (ZeRO 3 writes its weights gathered too). With {@code --offload-optimizer}
+ * ranks' sums of squares of their shards all-reduced). Under ZeRO 1, 2 and 3 each rank writes its own
+ * shard of a checkpoint's optimizer state (moments and fp32 masters) into a file of its own, nothing
+ * gathered, and a resume reads the ranges each rank holds from whichever files hold them, so a run resumes
+ * on any number of devices ({@link org.gpt4llm.train.OptimizerShards}); the weights are written whole by
+ * rank 0 (under ZeRO 3 gathered layer by layer). With {@code --offload-optimizer}
  * (ZeRO 1 and 2) each rank's shard of the masters and moments lives in host memory and updates on the CPU,
  * as one device's offloaded optimizer does; the gradients stay on the devices, where the collectives sum them.
  */
@@ -71,6 +71,7 @@ public final class DataParallel<B extends Batch> implements StepEngine.Factory<B
     private final long bucketElements;
     private double weightDecay;
     private boolean offload;
+    private Path sharedRun;
 
     /**
      * This process's devices: {@code replicas.get(i)} moves tensors through {@code comms.get(i)}, whose
@@ -128,6 +129,16 @@ public final class DataParallel<B extends Batch> implements StepEngine.Factory<B
         }
     }
 
+    /**
+     * With several nodes, on a node other than 0, whose trainer writes a scratch folder of its own:
+     * {@code runDir} is the run folder ({@code --out}) as this node sees it, on a filesystem every node
+     * shares, where this node's ranks write their shards of each checkpoint. Returns this.
+     */
+    public DataParallel<B> sharedRun(Path runDir) {
+        this.sharedRun = runDir;
+        return this;
+    }
+
     @Override
     public AdamWOptimizer optimizer(TrainableModel<B> model, double weightDecay, boolean offload) {
         checkOffload(offload, zero);
@@ -142,7 +153,7 @@ public final class DataParallel<B extends Batch> implements StepEngine.Factory<B
     public StepEngine<B> open(TrainableModel<B> model, AdamWOptimizer opt, boolean cudaGraph, Consumer<String> notes) {
         if (model != replicas.get(0)) throw new IllegalArgumentException("the trainer's model is not replica 0");
         if (cudaGraph) notes.accept("--cuda-graph: steps over several devices run without a graph");
-        return new Engine<>(replicas, comms, zero, opt, weightDecay, bucketElements, offload);
+        return new Engine<>(replicas, comms, zero, opt, weightDecay, bucketElements, offload, sharedRun);
     }
 
     /** The ranks' threads and state while a run lasts. */
@@ -151,15 +162,15 @@ public final class DataParallel<B extends Batch> implements StepEngine.Factory<B
         private final List<ExecutorService> threads = new ArrayList<>();
         private final List<Communicator> comms;
         private final int zero;
-        private final TrainableModel<B> model0;
+        private final Path sharedRun;
         /** Whether a rank failed: its communicator is aborted, so no collective can run any more. */
         private boolean failed;
 
         Engine(List<? extends TrainableModel<B>> replicas, List<Communicator> comms, int zero, AdamWOptimizer opt0,
-               double weightDecay, long bucketElements, boolean offload) {
+               double weightDecay, long bucketElements, boolean offload, Path sharedRun) {
             this.comms = comms;
             this.zero = zero;
-            this.model0 = replicas.get(0);
+            this.sharedRun = sharedRun;
             int n = replicas.size();
             for (int r = 0; r < n; r++) {
                 int rank = r;
@@ -254,7 +265,7 @@ public final class DataParallel<B extends Batch> implements StepEngine.Factory<B
         }
 
         @Override
-        public <T> T withWholeModel(WholeModelWork<T> work) throws java.io.IOException {
+        public <T> T withWholeModel(WholeModelWork<T> work) throws IOException {
             if (zero < 3) return work.run();
             try {
                 List<T> out = onEveryRank(r -> {
@@ -265,17 +276,14 @@ public final class DataParallel<B extends Batch> implements StepEngine.Factory<B
                     return workers.get(0).lead(() -> {
                         try {
                             return work.run();
-                        } catch (java.io.IOException e) {
-                            throw new java.io.UncheckedIOException(e);
+                        } catch (IOException e) {
+                            throw new UncheckedIOException(e);
                         }
                     });
                 }, -1);
                 return out.get(0);
             } catch (CommunicatorException e) {
-                // the work's own failure (a save that could not write), not a rank's
-                if (e.getCause() instanceof java.io.UncheckedIOException io) throw io.getCause();
-                if (e.getCause() instanceof RuntimeException re && !(re instanceof CommunicatorException)) throw re;
-                throw e;
+                throw workFailure(e);
             }
         }
 
@@ -285,33 +293,39 @@ public final class DataParallel<B extends Batch> implements StepEngine.Factory<B
         }
 
         @Override
-        public Optional<HostOptimizerState> gatherOptimizerState(Arena host) {
-            if (zero == 0) return Optional.empty();
-            if (comms.get(0).size() != workers.size()) {
-                throw new IllegalStateException("--zero " + zero + " checkpoints gather the optimizer shards of this"
-                        + " process's devices; with several nodes they are not supported yet");
-            }
-            // the layout of one device's optimizer: masters of the weights stored in a lower precision
-            Map<String, Tensor> m = new LinkedHashMap<>(), v = new LinkedHashMap<>(), masters = new LinkedHashMap<>();
-            for (var e : model0.trainableParameters().entrySet()) {
-                m.put(e.getKey(), Tensor.allocate(host, DType.F32, e.getValue().shape()));
-                v.put(e.getKey(), Tensor.allocate(host, DType.F32, e.getValue().shape()));
-                if (e.getValue().dtype() != DType.F32) masters.put(e.getKey(), Tensor.allocate(host, DType.F32, e.getValue().shape()));
-            }
-            onEveryRank(r -> {
-                workers.get(r).copyShardTo(HostOptimizerState.of(0, m, v, masters));
-                return null;
-            }, -1);
-            return Optional.of(HostOptimizerState.of(workers.get(0).updates(), m, v, masters));
-        }
-
-        @Override
-        public void restoreOptimizerState(HostOptimizerState state) {
+        public void restoreOptimizerState(SavedOptimizerState state) {
             if (zero == 0) return;
             onEveryRank(r -> {
                 workers.get(r).restoreShard(state);
                 return null;
             }, -1);
+        }
+
+        @Override
+        public Path saveSharded(ShardedSave save) throws IOException {
+            if (zero == 0) throw new UnsupportedOperationException("under ZeRO 0 the trainer's optimizer holds the state");
+            Path run = sharedRun != null ? sharedRun : save.runDir();
+            try {
+                return onEveryRank(r -> {
+                    try {
+                        return workers.get(r).saveCheckpoint(save, run);
+                    } catch (IOException e) {
+                        throw new UncheckedIOException(e);
+                    }
+                }, -1).get(0);
+            } catch (CommunicatorException e) {
+                throw workFailure(e);
+            }
+        }
+
+        /**
+         * The failure of work the ranks did for the trainer (a save that could not write), not a rank's, as it
+         * was thrown; else {@code e}, the rank's.
+         */
+        private static IOException workFailure(CommunicatorException e) throws IOException {
+            if (e.getCause() instanceof UncheckedIOException io) throw io.getCause();
+            if (e.getCause() instanceof RuntimeException re && !(re instanceof CommunicatorException)) throw re;
+            throw e;
         }
 
         /**

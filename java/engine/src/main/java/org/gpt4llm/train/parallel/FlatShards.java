@@ -40,13 +40,18 @@ final class FlatShards {
         return partsOf(rank, (name, inTensor, inShard, count) -> slice(shard, inShard, count));
     }
 
-    private interface Part {
-        Tensor of(String name, long inTensor, long inShard, long count);
+    /** The element range {@code [start, count]} of each tensor rank {@code rank} holds some of, by name. */
+    Map<String, long[]> ranges(int rank) {
+        return partsOf(rank, (name, inTensor, inShard, count) -> new long[] {inTensor, count});
+    }
+
+    private interface Part<T> {
+        T of(String name, long inTensor, long inShard, long count);
     }
 
     /** {@code part} of each tensor rank {@code rank} holds some of: where it starts in the tensor and in the shard, and how long. */
-    private Map<String, Tensor> partsOf(int rank, Part part) {
-        Map<String, Tensor> out = new LinkedHashMap<>();
+    private <T> Map<String, T> partsOf(int rank, Part<T> part) {
+        Map<String, T> out = new LinkedHashMap<>();
         long from = rank * shard, to = from + shard;
         for (int i = 0; i < names.size(); i++) {
             long a = Math.max(from, offsets[i]), b = Math.min(to, offsets[i + 1]);

@@ -241,6 +241,16 @@ public final class LayerShards implements LayerHooks, AutoCloseable {
         return model.parameters().containsKey(name);
     }
 
+    /**
+     * The element range {@code [start, count]} of each trained weight rank {@code r} holds a part of, by
+     * name (none where the weights are frozen).
+     */
+    Map<String, long[]> ranges(int r) {
+        Map<String, long[]> out = new LinkedHashMap<>();
+        if (trains) for (FlatShards g : groups) out.putAll(g.ranges(r));
+        return out;
+    }
+
     /** Where this rank's part of parameter {@code name} starts in it (row-major). */
     long sliceStart(String name) {
         return groups.get(index(DecoderLayout.layerOf(name))).sliceStart(name, rank);

@@ -1,6 +1,10 @@
 package org.gpt4llm.train.parallel;
 
+import java.io.IOException;
+import java.io.UncheckedIOException;
 import java.lang.foreign.Arena;
+import java.nio.file.Path;
+import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import org.gpt4llm.backend.Backend;
@@ -8,11 +12,13 @@ import org.gpt4llm.backend.StepScalars;
 import org.gpt4llm.distributed.Communicator;
 import org.gpt4llm.distributed.Communicator.ReduceOp;
 import org.gpt4llm.model.Batch;
-import org.gpt4llm.model.FiniteWeights;
 import org.gpt4llm.optim.AdamWOptimizer;
 import org.gpt4llm.tensor.DType;
 import org.gpt4llm.tensor.Tensor;
-import org.gpt4llm.train.HostOptimizerState;
+import org.gpt4llm.train.OptimizerShards;
+import org.gpt4llm.train.OptimizerStateNames;
+import org.gpt4llm.train.SavedOptimizerState;
+import org.gpt4llm.train.StepEngine;
 import org.gpt4llm.train.Trainer;
 import org.gpt4llm.train.TrainableModel;
 import org.gpt4llm.train.TrainingDivergedException;
@@ -84,7 +90,7 @@ final class RankWorker<B extends Batch> implements AutoCloseable {
             this.shards = null;
             this.opt = trainersOptimizer != null ? trainersOptimizer : Trainer.optimizer(model, weightDecay);
             this.ownsOptimizer = trainersOptimizer == null;
-            for (Tensor t : HostOptimizerState.named(opt.moments(false), opt.moments(true), opt.masters()).values()) {
+            for (Tensor t : OptimizerStateNames.named(opt.moments(false), opt.moments(true), opt.masters()).values()) {
                 comm.broadcast(t, 0);
             }
             be.upload(scalar, Tensor.of(arena, new float[] {rank == 0 ? opt.stepCount() : 0}, 1));
@@ -220,53 +226,135 @@ final class RankWorker<B extends Batch> implements AutoCloseable {
         }
     }
 
-    /** Copies this rank's shard of the moments and masters into their places in {@code whole} (whole tensors, on the host). */
-    void copyShardTo(HostOptimizerState whole) {
+    /**
+     * Rank {@code r}'s part of the optimizer state as a checkpoint holds it: the element range {@code [start,
+     * count]} of each tensor, under its name in the checkpoint (moments, then masters): its slices of the
+     * flat range under ZeRO 1 and 2, of each layer's group under ZeRO 3, where rank 0 also holds whole what
+     * every rank holds whole (adapters, a value head). Every rank can tell every other's: the layout is the same.
+     */
+    Map<String, long[]> slicesOf(int r) {
+        Map<String, long[]> byParam = new LinkedHashMap<>();
+        if (shards == null) {
+            byParam.putAll(layout.ranges(r));
+        } else {
+            byParam.putAll(shards.ranges(r));
+            if (r == 0) params.forEach((name, p) -> {
+                if (!shards.holds(name)) byParam.put(name, new long[] {0, p.numel()});
+            });
+        }
+        Map<String, long[]> out = new LinkedHashMap<>();
+        for (int kind = 0; kind < (keepsMasters() ? 3 : 2); kind++) {
+            for (var e : byParam.entrySet()) out.put(keyOf(kind, e.getKey()), e.getValue());
+        }
+        return out;
+    }
+
+    /** Whether the optimizer keeps fp32 masters: of weights stored in a lower precision, and of every weight offloaded. */
+    private boolean keepsMasters() {
+        return opt.offloaded() || params.values().iterator().next().dtype() != DType.F32;
+    }
+
+    /** The checkpoint's name of a first moment (kind 0), a second moment (1) or a master (2) of parameter {@code name}. */
+    private static String keyOf(int kind, String name) {
+        return kind < 2 ? OptimizerStateNames.key(kind == 1, name) : OptimizerStateNames.MASTER + name;
+    }
+
+    /** The index of a checkpoint's optimizer files: every rank's {@link #slicesOf}, and the whole tensors' shapes. */
+    OptimizerShards.Index index() {
+        Map<String, long[]> shapes = new LinkedHashMap<>();
+        for (int kind = 0; kind < (keepsMasters() ? 3 : 2); kind++) {
+            for (var e : params.entrySet()) shapes.put(keyOf(kind, e.getKey()), e.getValue().shape());
+        }
+        List<OptimizerShards.Index.Rank> ranks = new java.util.ArrayList<>();
+        for (int r = 0; r < comm.size(); r++) ranks.add(new OptimizerShards.Index.Rank(OptimizerShards.fileOf(r, comm.size()), slicesOf(r)));
+        return new OptimizerShards.Index(OptimizerShards.FORMAT, comm.size(), zero, opt.stepCount(), shapes, ranks);
+    }
+
+    /** Writes this rank's file of its part of the optimizer state ({@link #slicesOf}) into checkpoint folder {@code dir}. */
+    void writeShard(Path dir) {
+        Map<String, Tensor> mine = OptimizerStateNames.named(opt.moments(false), opt.moments(true), opt.masters());
         try (Arena staging = Arena.ofConfined()) {
-            forEachPart(whole, true, true, (key, shard, place) -> place.copyFrom(opt.offloaded() ? shard : be.toHost(shard, staging)));
+            Map<String, Tensor> host = new LinkedHashMap<>();
+            for (var e : slicesOf(rank).entrySet()) {
+                Tensor t = mine.get(e.getKey());
+                if (t == null || t.numel() != e.getValue()[1]) {
+                    throw new IllegalStateException("rank " + rank + "'s optimizer does not hold the " + e.getValue()[1]
+                            + " elements of " + e.getKey() + " its layout gives it");
+                }
+                host.put(e.getKey(), opt.offloaded() ? t : be.toHost(t, staging));
+            }
+            OptimizerShards.writeRank(dir, rank, comm.size(), host, opt.stepCount());
         }
     }
 
     /**
-     * Takes this rank's shard of {@code state}'s moments and masters (whole tensors on the host) and its
-     * update count; a state without masters (written before they were saved) gives masters from the weights.
-     * A value that is not finite is refused in one sentence naming the state's file and the tensor.
+     * This rank's part of writing checkpoint {@code save} into {@code runDir} (the run folder as this
+     * process sees it): rank 0 creates the temp folder and hands its name to every rank and writes the
+     * weights (under ZeRO 3 gathered group by group as the others serve); every rank writes its shard; once
+     * all have (a barrier), rank 0 writes the index and the trainer state and renames the folder into place,
+     * and a second barrier tells every rank it did. A rank that fails aborts the communicator: the others'
+     * next collective fails too, and the folder never becomes a checkpoint.
      */
-    void restoreShard(HostOptimizerState state) {
-        boolean withMasters = state.hasMasters();
-        forEachPart(state, withMasters, false, (key, shard, place) -> {
-            if (opt.offloaded()) FiniteWeights.copyOnHost(shard, place, key, state::source);
-            else FiniteWeights.upload(be, shard, place, key, state::source);
-        });
-        opt.restored(state.step(), withMasters);
+    Path saveCheckpoint(StepEngine.ShardedSave save, Path runDir) throws IOException {
+        Path tmp = runDir.resolve(broadcastName(rank == 0 ? save.begin().getFileName().toString() : ""));
+        if (rank == 0) {
+            lead(() -> {
+                try {
+                    save.writeModel(tmp);
+                    return null;
+                } catch (IOException e) {
+                    throw new UncheckedIOException(e);
+                }
+            });
+        } else {
+            serve();
+        }
+        writeShard(tmp);
+        comm.barrier();
+        Path done = rank == 0 ? save.commit(tmp, index()) : runDir.resolve(save.name());
+        comm.barrier();
+        return done;
     }
 
-    private interface PartAction {
-        void apply(String key, Tensor shard, Tensor place);
+    /** Rank 0's {@code name} on every rank: its length, then each character, through the fp32 scalar (exact up to 2^24). */
+    private String broadcastName(String name) {
+        int n = Math.round(broadcastValue(name.length()));
+        StringBuilder b = new StringBuilder(n);
+        for (int i = 0; i < n; i++) b.append((char) Math.round(broadcastValue(rank == 0 ? name.charAt(i) : 0)));
+        return b.toString();
+    }
+
+    private float broadcastValue(float mine) {
+        try (Arena host = Arena.ofConfined()) {
+            be.upload(scalar, Tensor.of(host, new float[] {mine}, 1));
+        }
+        comm.broadcast(scalar, 0);
+        return be.download(scalar)[0];
     }
 
     /**
-     * {@code action} on each tensor of this rank's optimizer (moments, then masters where {@code withMasters})
-     * with its place in the same tensor of {@code whole}, named as in a checkpoint; {@code writing}: what
-     * every rank holds whole (ZeRO 3's adapters) is written by rank 0 alone.
+     * Takes this rank's shard of the saved {@code state} (written by any number of ranks, or by one): of
+     * each moment and master, the range it holds, read from the files that hold it; and the update count.
+     * A state without masters (written before they were saved) gives masters from the weights. A value
+     * that is not finite is refused in one sentence naming the file, the tensor and the element.
      */
-    private void forEachPart(HostOptimizerState whole, boolean withMasters, boolean writing, PartAction action) {
-        for (int kind = 0; kind < 3; kind++) {
-            Map<String, Tensor> mine = kind < 2 ? opt.moments(kind == 1) : withMasters ? opt.masters() : Map.of();
+    void restoreShard(SavedOptimizerState state) {
+        boolean withMasters = state.hasMasters();
+        for (int kind = 0; kind < (withMasters ? 3 : 2); kind++) {
+            Map<String, Tensor> mine = kind < 2 ? opt.moments(kind == 1) : opt.masters();
             for (var e : mine.entrySet()) {
-                String name = e.getKey(), key = kind < 2 ? HostOptimizerState.key(kind == 1, name) : HostOptimizerState.MASTER + name;
-                Tensor full = whole.tensors().get(key);
-                if (full == null) throw new IllegalArgumentException("optimizer state has no " + key);
-                if (full.numel() != params.get(name).numel()) {
-                    throw new IllegalArgumentException("optimizer state's " + key + " has " + full.numel()
+                String name = e.getKey(), key = keyOf(kind, name);
+                long[] shape = state.shape(key);
+                if (shape == null) throw new IllegalArgumentException("the saved optimizer state has no " + key);
+                if (Tensor.numel(shape) != params.get(name).numel()) {
+                    throw new IllegalArgumentException("the saved optimizer state's " + key + " has " + Tensor.numel(shape)
                             + " elements, but parameter " + name + " has " + params.get(name).numel());
                 }
-                boolean replicated = shards != null && !shards.holds(name);
-                if (replicated && writing && rank != 0) continue;
-                long start = shards == null ? layout.sliceStart(name, rank) : replicated ? 0 : shards.sliceStart(name);
-                action.apply(key, e.getValue(), FlatShards.slice(full.view(full.numel()), start, e.getValue().numel()));
+                long start = shards == null ? layout.sliceStart(name, rank) : shards.holds(name) ? shards.sliceStart(name) : 0;
+                state.copyInto(be, opt.offloaded(), key, start, e.getValue());
             }
         }
+        opt.restored(state.step(), withMasters);
     }
 
     /** The sum over the ranks of one value of each (in fp32, as the step's own sums are). */
@@ -296,11 +384,6 @@ final class RankWorker<B extends Batch> implements AutoCloseable {
     /** Under ZeRO 3: the replica's whole weights back in its own memory (every rank at once, each gather a collective). */
     void consolidate() {
         if (shards != null) shards.consolidate();
-    }
-
-    /** Updates this rank's optimizer has made (AdamW's bias-correction step). */
-    int updates() {
-        return opt.stepCount();
     }
 
     @Override
