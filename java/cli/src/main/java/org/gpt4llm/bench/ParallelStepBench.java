@@ -155,8 +155,9 @@ public final class ParallelStepBench {
             double[] commMedian = Arrays.stream(commS).mapToDouble(StepBench::median).toArray();
             long planned = MemoryPlanner.plan(new PlanRequest(cfg, o.backend(), o.seq(), o.batch(), o.lora(), false, false,
                     n, o.zero())).deviceBytes();
-            long plannedBytes = RankMemory.bytesSentPerStep(replicas.get(0).trainableParameters(), n, o.zero(),
-                    DataParallel.DEFAULT_BUCKET);
+            // one micro-batch per device and step
+            long plannedBytes = RankMemory.bytesSentPerStep(replicas.get(0).trainableParameters(), replicas.get(0).decoder(),
+                    n, o.zero(), DataParallel.DEFAULT_BUCKET, 1);
             long trainable = replicas.get(0).trainableParameters().values().stream().mapToLong(t -> t.numel()).sum();
             long tokens = (long) n * o.batch() * o.seq();
             double median = StepBench.median(stepS);

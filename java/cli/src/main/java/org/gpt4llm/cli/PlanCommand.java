@@ -19,17 +19,19 @@ import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
 import picocli.CommandLine.Parameters;
 
-/** {@code gpt4llm plan}: the memory a training run needs, by category, before it is launched. */
+/**
+ * {@code gpt4llm plan}: the memory a training run needs, by category, before it is launched, and on
+ * several devices the bytes each sends in a step.
+ */
 @Command(name = "plan", mixinStandardHelpOptions = true,
         description = "Print the device and host memory a training run needs, by category (weights, gradients, "
                 + "master weights, moments, activations, workspace, logits), and whether it fits --gpu-memory. "
                 + "The figures come from building the run's model, buffers and optimizer on a backend that only "
-                + "counts: the same allocations a run makes and its peak_device_bytes measures.")
+                + "counts: the same allocations a run makes and its peak_device_bytes measures. With --gpus, also the "
+                + "bytes each device sends in an optimizer step, as bench step --gpus measures them.")
 public final class PlanCommand implements Callable<Integer> {
     private static final Pattern SIZE = Pattern.compile("(\\d+(?:\\.\\d+)?)\\s*(B|KB|MB|GB|TB|KiB|MiB|GiB|TiB)?",
             Pattern.CASE_INSENSITIVE);
-
-    /** What the table says of a ZeRO 3 plan, which the runtime does not yet run. */
 
     @Parameters(index = "0", paramLabel = "MODEL",
             description = "a model folder (with config.json) or a LLaMA preset: tiny, demo, small or 7b")
@@ -69,6 +71,10 @@ public final class PlanCommand implements Callable<Integer> {
             + " (default: ${DEFAULT-VALUE})")
     int zero;
 
+    @Option(names = "--batch", description = "rows of an optimizer step over all devices, as sft's --batch: the"
+            + " micro-batches beyond one per device accumulate (default: --micro-batch x --gpus)")
+    Integer batch;
+
     @Mixin
     BackendFlags backend = new BackendFlags();
 
@@ -82,8 +88,11 @@ public final class PlanCommand implements Callable<Integer> {
     public Integer call() throws Exception {
         long budget = gpuMemory == null ? 0 : parseBytes(gpuMemory, "--gpu-memory");
         String backendName = backend.given() != null ? backend.given() : "cuda";
-        PlanRequest r = new PlanRequest(config(), backendName, seqLen, microBatch, lora(), recompute, offloadOptimizer,
-                gpus, zero);
+        if (batch != null && batch < 1) throw new IllegalArgumentException("--batch must be positive, got " + batch);
+        PlanRequest r = batch == null
+                ? new PlanRequest(config(), backendName, seqLen, microBatch, lora(), recompute, offloadOptimizer, gpus, zero)
+                : new PlanRequest(config(), backendName, seqLen, microBatch, lora(), recompute, offloadOptimizer, gpus, zero,
+                        batch);
         MemoryPlan plan = MemoryPlanner.plan(r);
         if (json) {
             System.out.println(plan.toJson(budget).toPrettyString());
@@ -124,7 +133,8 @@ public final class PlanCommand implements Callable<Integer> {
                         + String.join(",", r.lora().targets()), r.microBatch(), r.seqLen(),
                 r.recompute() ? ", recompute" : "", r.offloadOptimizer() ? ", optimizer offloaded" : ""));
         if (r.parallel()) {
-            s.append(String.format(Locale.ROOT, "per device of %d, ZeRO %d%n", r.gpus(), r.zero()));
+            s.append(String.format(Locale.ROOT, "per device of %d, ZeRO %d, batch %d: %d micro-batch%s per device and step%n",
+                    r.gpus(), r.zero(), r.batch(), r.microBatchesPerDevice(), r.microBatchesPerDevice() == 1 ? "" : "es"));
         }
         s.append(String.format(Locale.ROOT, "%-16s %12s %12s%n", "category", "device GiB", "host GiB"));
         for (MemoryCategory c : MemoryCategory.values()) {
@@ -132,11 +142,26 @@ public final class PlanCommand implements Callable<Integer> {
                     gib(plan.footprint().host(c))));
         }
         s.append(String.format(Locale.ROOT, "%-16s %12.2f %12.2f%n", "total", gib(plan.deviceBytes()), gib(plan.hostBytes())));
+        if (r.parallel()) s.append(traffic(plan));
         if (budget > 0) {
             s.append(String.format(Locale.ROOT, "%s %.2f GiB of device memory (%d bytes)%n",
                     plan.fits(budget) ? "fits in" : "does not fit in", gib(budget), budget));
         }
         return s.toString();
+    }
+
+    /**
+     * The bytes a device sends in a step, as a ring moves them: below ZeRO 3 once a step, after the last
+     * micro-batch, whatever the accumulation; ZeRO 3 also gathers and reduce-scatters its layers in every pass.
+     */
+    private static String traffic(MemoryPlan plan) {
+        long sent = plan.bytesSentPerStep(), perPass = plan.traffic().perMicroBatch();
+        int passes = plan.request().microBatchesPerDevice();
+        String how = perPass == 0
+                ? "all once, after the last micro-batch (the same with any accumulation)"
+                : String.format(Locale.ROOT, "%,d in each of its %d micro-batch%s (the layers' gathers and reduce-scatters)"
+                        + " and %,d once", perPass, passes, passes == 1 ? "" : "es", plan.traffic().oncePerStep());
+        return String.format(Locale.ROOT, "sent per device and step: %,d bytes (%.2f GiB), %s%n", sent, gib(sent), how);
     }
 
     static double gib(long bytes) {

@@ -5,6 +5,10 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import java.nio.file.Path;
+import org.gpt4llm.model.DecoderLayout;
+import org.gpt4llm.model.DecoderModel;
+import org.gpt4llm.model.LlamaConfig;
+import org.gpt4llm.tensor.Tensor;
 import org.gpt4llm.testing.CliRun;
 import org.gpt4llm.testing.JsonChecks;
 import org.junit.jupiter.api.Test;
@@ -14,12 +18,13 @@ import org.junit.jupiter.params.provider.CsvSource;
 
 /**
  * {@code gpt4llm bench step --gpus 2} on two emulated cpu devices: the bytes each rank sent, counted from
- * its collectives, are the planned ones and the ring's of the ZeRO stage worked out here by hand; the
- * time in collectives is measured; no timing is asserted.
+ * its collectives, are the planned ones and the ring's of the ZeRO stage worked out here by hand (under
+ * ZeRO 3 from the tiny LLaMA's parameter shapes, layer by layer); the time in collectives is measured; no
+ * timing is asserted.
  */
 class ParallelStepBenchTest {
     @ParameterizedTest(name = "ZeRO {0}")
-    @CsvSource({"0", "2"})
+    @CsvSource({"0", "2", "3"})
     void eachRanksMeasuredBytesAreThePlannedOnes(int zero, @TempDir Path dir) throws Exception {
         Path json = dir.resolve("bench.json");
         CliRun run = CliRun.of("bench", "step", "--backend", "cpu", "--preset", "tiny", "--vocab", "301", "--batch", "2",
@@ -38,7 +43,18 @@ class ParallelStepBenchTest {
         // ZeRO 0 all-reduces the fp32 gradients and the loss; ZeRO 2 reduce-scatters the gradients, all-gathers
         // the fp32 weights (cpu) of each half, and all-reduces the loss and the norm
         long shard = (trainable + 1) / 2;
-        long want = zero == 0 ? 4 * trainable + 4 : 4 * shard + 4 * shard + 8;
+        long want = switch (zero) {
+            case 0 -> 4 * trainable + 4;
+            case 2 -> 4 * shard + 4 * shard + 8;
+            // each layer's fp32 half all-gathered before its forward and its backward, and its gradients
+            // reduce-scattered; the weights outside the layers gathered once and reduce-scattered; loss and norm
+            default -> {
+                long[] groups = groups();
+                long bytes = 8;
+                for (int g = 0; g < groups.length; g++) bytes += (g < groups.length - 1 ? 12 : 8) * ((groups[g] + 1) / 2);
+                yield bytes;
+            }
+        };
         assertEquals(want, JsonChecks.integer(n, "planned_bytes_sent_per_rank"), n.toString());
         JsonNode sent = JsonChecks.nonEmptyArray(n, "bytes_sent_per_rank"), inCollectives = JsonChecks.nonEmptyArray(n,
                 "collective_seconds_per_rank"), peaks = JsonChecks.nonEmptyArray(n, "peak_device_bytes_per_rank");
@@ -48,8 +64,21 @@ class ParallelStepBenchTest {
             assertTrue(JsonChecks.element(inCollectives, r).doubleValue() > 0, "rank " + r + " spent time in collectives: " + n);
             assertTrue(JsonChecks.element(peaks, r).longValue() > 0, n.toString());
         }
-        assertEquals(zero == 0 ? 2 : 4, JsonChecks.integer(n, "collective_calls_per_step"), "one bucket: " + n);
+        // ZeRO 3: 2 gathers a layer and 1 of the rest, a reduce-scatter of each of those 3 groups, loss and norm
+        assertEquals(zero == 0 ? 2 : zero == 2 ? 4 : 10, JsonChecks.integer(n, "collective_calls_per_step"), "one bucket: " + n);
         assertTrue(JsonChecks.number(n, "median_step_s") > 0 && JsonChecks.number(n, "planned_device_bytes") > 0, n.toString());
+    }
+
+    /** Elements of each layer of the tiny LLaMA (vocabulary 301), then of its weights outside the layers. */
+    private static long[] groups() {
+        LlamaConfig tiny = LlamaConfig.preset("tiny", 301);
+        long[] groups = new long[tiny.numLayers() + 1];
+        DecoderModel.parameterShapes(tiny).forEach((name, shape) -> {
+            int layer = DecoderLayout.layerOf(name);
+            groups[layer < 0 ? tiny.numLayers() : layer] += Tensor.numel(shape);
+        });
+        assertEquals(2, tiny.numLayers());
+        return groups;
     }
 
     @Test

@@ -14,6 +14,7 @@ import org.gpt4llm.tensor.Tensor;
 import org.gpt4llm.train.parallel.DataParallel;
 import org.gpt4llm.train.parallel.LayerShards;
 import org.gpt4llm.train.parallel.RankMemory;
+import org.gpt4llm.train.parallel.StepTraffic;
 
 /**
  * What a training run needs in memory, found by building it: the model, its LoRA adapters, the
@@ -33,7 +34,8 @@ import org.gpt4llm.train.parallel.RankMemory;
  * through {@link RankMemory} as the runtime's ranks are. Under ZeRO 3 the rank's {@link LayerShards} are
  * built as the runtime builds them: its shard of each layer's weights (and of their fp32 gradients, masters
  * and moments), the pool of two whole layers and the whole weights outside the layers, and the gradients
- * streamed through two layers' buffers.
+ * streamed through two layers' buffers. The bytes each rank sends in a step come from the sized model's
+ * shapes through {@link StepTraffic}, the runtime's formula.
  */
 public final class MemoryPlanner {
     private MemoryPlanner() {}
@@ -60,7 +62,7 @@ public final class MemoryPlanner {
                             DataParallel.DEFAULT_BUCKET);
                 }
                 Footprint f = be.memory().live().plusDevice(MemoryCategory.WORKSPACE, loraWorkspace(be, model, r));
-                return new MemoryPlan(r, f);
+                return new MemoryPlan(r, f, traffic(model, r));
             }
         }
     }
@@ -82,6 +84,16 @@ public final class MemoryPlanner {
         }
         return RankMemory.shardOptimizer(be, model.trainableParameters(), model.trainableGradients(), r.gpus(), 0,
                 Backend.AdamW.DEFAULT, name -> true, offload);
+    }
+
+    /**
+     * What each rank sends in a step, from the shapes of the sized model's tensors by the formula the
+     * runtime's figure comes from ({@link RankMemory#bytesSentPerStep}); nothing on one device.
+     */
+    private static StepTraffic traffic(DecoderModel model, PlanRequest r) {
+        if (!r.parallel()) return new StepTraffic(0, 0);
+        StepTraffic.Sizes sizes = StepTraffic.Sizes.of(model.trainableParameters(), r.zero() == 3 ? model : null);
+        return StepTraffic.of(sizes, r.gpus(), r.zero(), DataParallel.DEFAULT_BUCKET);
     }
 
     /** The scratch the backend keeps for the LoRA kernels: the largest adapter's need. */

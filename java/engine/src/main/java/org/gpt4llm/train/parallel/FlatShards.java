@@ -24,7 +24,20 @@ final class FlatShards {
         for (int i = 0; i < names.size(); i++) offsets[i + 1] = offsets[i] + tensors.get(names.get(i)).numel();
         this.total = offsets[names.size()];
         this.ranks = ranks;
-        this.shard = Math.max(1, (total + ranks - 1) / ranks);
+        this.shard = shard(total, ranks);
+    }
+
+    /** Elements of each of {@code ranks} shards of a flat range of {@code total} (the last one padded; at least one). */
+    static long shard(long total, int ranks) {
+        return Math.max(1, (total + ranks - 1) / ranks);
+    }
+
+    /**
+     * Elements of each rank's shard of {@code shard} one collective moves: a bucket of {@code bucketElements}
+     * holds one chunk of every rank's shard.
+     */
+    static long chunk(long shard, int ranks, long bucketElements) {
+        return Math.max(1, Math.min(bucketElements / ranks, shard));
     }
 
     /** Rank {@code rank}'s parts of {@code tensors} (those laid out here), by name; tensors it has no part of are left out. */

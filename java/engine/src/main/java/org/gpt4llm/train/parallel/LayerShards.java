@@ -94,7 +94,7 @@ public final class LayerShards implements LayerHooks, AutoCloseable {
         for (int s = 0; s < slots.length; s++) slots[s] = be.allocate(arena, MemoryCategory.WEIGHTS, type, largestLayer);
         outsideSlot = be.allocate(arena, MemoryCategory.WEIGHTS, type, groups.get(layers).shard * ranks);
         // the buckets the gradients pass through on their way to this rank's shard: scratch, as ZeRO 2's
-        chunk = Math.max(1, Math.min(bucketElements / ranks, largestShard));
+        chunk = FlatShards.chunk(largestShard, ranks, bucketElements);
         gradBucket = trains ? zeroed(MemoryCategory.WORKSPACE, chunk * ranks) : null;
         gradPart = trains ? be.allocate(arena, MemoryCategory.WORKSPACE, DType.F32, chunk) : null;
         one = trains ? be.allocate(arena, MemoryCategory.WORKSPACE, DType.F32, 1, 1) : null;

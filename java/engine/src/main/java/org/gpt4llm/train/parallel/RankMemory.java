@@ -6,6 +6,7 @@ import java.util.function.Predicate;
 import org.gpt4llm.backend.Backend;
 import org.gpt4llm.distributed.MeteredCommunicator;
 import org.gpt4llm.memory.MemoryCategory;
+import org.gpt4llm.model.DecoderModel;
 import org.gpt4llm.optim.AdamWOptimizer;
 import org.gpt4llm.tensor.DType;
 import org.gpt4llm.tensor.Tensor;
@@ -44,35 +45,22 @@ public final class RankMemory {
 
     /** Elements of each rank's shard one collective moves: a bucket holds one chunk of every rank's shard. */
     private static long chunk(FlatShards layout, long bucketElements) {
-        return Math.max(1, Math.min(bucketElements / layout.ranks, layout.shard));
+        return FlatShards.chunk(layout.shard, layout.ranks, bucketElements);
     }
 
     /**
-     * The bytes one rank sends in a step of {@code ranks} ranks at ZeRO stage {@code zero} (0 to 2) over
-     * {@code params} (the trainable weights), with buckets of {@code bucketElements}: the collectives of
-     * {@link RankWorker#step}, counted as {@link MeteredCommunicator} counts them (a ring's bytes).
+     * The bytes one rank sends in a step of {@code ranks} ranks at ZeRO stage {@code zero} in which it runs
+     * {@code microBatches} forward and backward passes, over {@code trainable} (the trainable weights) and,
+     * under ZeRO 3, {@code decoder}'s weights (null below ZeRO 3), with buckets of {@code bucketElements}:
+     * the collectives of {@link RankWorker#step}, counted as {@link MeteredCommunicator} counts them (a
+     * ring's bytes). Below ZeRO 3 the ranks communicate once a step, after their last micro-batch, so
+     * {@code microBatches} changes nothing; ZeRO 3 gathers and reduce-scatters by layer in every pass.
+     * Only the tensors' shapes are read: {@link StepTraffic} has the formula.
      */
-    public static long bytesSentPerStep(Map<String, Tensor> params, int ranks, int zero, long bucketElements) {
-        FlatShards layout = new FlatShards(params, ranks);
-        long chunk = chunk(layout, bucketElements), f32 = DType.F32.bytes();
-        long weightBytes = params.values().iterator().next().dtype().bytes();
-        long sent = MeteredCommunicator.allReduceBytes(f32, ranks);  // the loss sum
-        if (zero >= 2) {
-            for (long k = 0; k < layout.shard; k += chunk) {
-                sent += MeteredCommunicator.gatherBytes(Math.min(chunk, layout.shard - k) * ranks * f32, ranks);
-            }
-        } else {
-            for (long k = 0; k < layout.total; k += chunk * ranks) {
-                sent += MeteredCommunicator.allReduceBytes(Math.min(chunk * ranks, layout.total - k) * f32, ranks);
-            }
-        }
-        if (zero >= 1) {
-            sent += MeteredCommunicator.allReduceBytes(f32, ranks);  // the gradient norm's sum of squares
-            for (long k = 0; k < layout.shard; k += chunk) {
-                sent += MeteredCommunicator.gatherBytes(Math.min(chunk, layout.shard - k) * ranks * weightBytes, ranks);
-            }
-        }
-        return sent;
+    public static long bytesSentPerStep(Map<String, Tensor> trainable, DecoderModel decoder, int ranks, int zero,
+                                        long bucketElements, int microBatches) {
+        StepTraffic.Sizes sizes = StepTraffic.Sizes.of(trainable, zero == 3 ? decoder : null);
+        return StepTraffic.of(sizes, ranks, zero, bucketElements).perStep(microBatches);
     }
 
     /**
