@@ -44,10 +44,21 @@ public final class Engine implements AutoCloseable {
      * sentence saying what is missing (driver, cuBLAS, a GPU of compute capability 8.0 or newer).
      */
     public static Engine open(String name, int threads) {
+        return open(name, threads, null);
+    }
+
+    /**
+     * {@link #open(String, int)} keeping the weights of the models it loads in {@code weights}: on the cpu
+     * F32, or BF16 or F16, which halve their memory and the bytes each decoded token reads (such weights
+     * run frozen: inference and LoRA fine-tuning, not full fine-tuning); the GPU keeps BF16. Null: the
+     * backend's own type (F32 on the cpu).
+     */
+    public static Engine open(String name, int threads, org.gpt4llm.tensor.DType weights) {
         if (!java.util.Set.of("cpu", "cuda", "cuda-emu").contains(name)) {
             throw new IllegalArgumentException("backend " + name + " is not cpu, cuda or cuda-emu");
         }
-        return new Engine(Backends.open(name, threads > 0 ? threads : Runtime.getRuntime().availableProcessors()));
+        return new Engine(Backends.open(name, threads > 0 ? threads : Runtime.getRuntime().availableProcessors(), 0,
+                weights));
     }
 
     /** The {@code cpu} backend on every core. */

@@ -97,7 +97,7 @@ public final class DecoderModel implements AutoCloseable, DecodeModel {
         this.cfg = cfg;
         this.withHead = withHead;
         Map<String, long[]> shapes = DecoderLayout.parameterShapes(cfg, withHead);
-        shapes.forEach((name, shape) -> params.put(name, backend.allocate(paramArena, MemoryCategory.WEIGHTS, backend.weightType(), shape)));
+        shapes.forEach((name, shape) -> params.put(name, backend.allocate(paramArena, MemoryCategory.WEIGHTS, backend.parameterType(shape), shape)));
         gradients = new Gradients(backend, shapes);
         String d = cfg.decoderPrefix();
         // tied embeddings: the head is the embedding matrix, and both gradients land in one tensor
