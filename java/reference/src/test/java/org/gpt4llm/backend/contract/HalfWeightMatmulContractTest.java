@@ -4,6 +4,9 @@ import java.lang.foreign.Arena;
 import java.util.Arrays;
 import java.util.Random;
 import java.util.stream.Stream;
+import org.bytedeco.pytorch.Scalar;
+import org.bytedeco.pytorch.global.torch;
+import org.gpt4llm.reference.Torch;
 import org.gpt4llm.tensor.DType;
 import org.gpt4llm.tensor.Tensor;
 import org.gpt4llm.testing.Numerics;
@@ -15,12 +18,13 @@ import org.junit.jupiter.params.provider.MethodSource;
 
 /**
  * The CPU backend's {@code matmul} with half-precision (bf16, f16) weights W as its B operand, on the
- * AVX2 and scalar paths, against float64 sums of the same values (W as stored, rounded): a linear layer's
- * forward {@code x Wᵀ} (decode rows through the GEMV, more rows through sgemm on fp32 panels of W) and its
- * input gradient {@code dy W} (panels along the inner dimension, their products added up in C). Sizes
- * make W span several panels ({@code HalfWeightGemm.PANEL_ELEMENTS}) with a short last one. Errors are
- * relative to {@code |alpha| Σ|a w| + |beta c|} per element, as in {@link GemvContractTest}: a dropped,
- * doubled or misplaced panel shows at 1e-3 and above.
+ * AVX2 and scalar paths, against libtorch's float64 matmul of the same values (W rounded to the half
+ * type by libtorch, then widened: the stored weights), so that only the order of fp32 sums differs:
+ * a linear layer's forward {@code x Wᵀ} (decode rows through the GEMV, more rows through sgemm on fp32
+ * panels of W) and its input gradient {@code dy W} (panels along the inner dimension, their products
+ * added up in C). Sizes make W span several panels ({@code HalfWeightGemm.PANEL_ELEMENTS}) with a short
+ * last one. Errors are relative to {@code |alpha| Σ|a w| + |beta c|} per element, as in
+ * {@link GemvContractTest}: a dropped, doubled or misplaced panel shows at 1e-3 and above.
  */
 class HalfWeightMatmulContractTest {
     /** fp32 sums of about a thousand terms come within about 1e-7 of the scale. */
@@ -63,44 +67,35 @@ class HalfWeightMatmulContractTest {
 
     @ParameterizedTest(name = "{0} {1} {2}")
     @MethodSource("cases")
-    void matchesFloat64OfTheStoredWeights(Target t, Case cs, DType wType) {
+    void matchesLibtorchOfTheStoredWeightsWidened(Target t, Case cs, DType wType) {
         long seed = TestSeeds.next();
         Random rng = new Random(seed);
         float[] a = Numerics.normal(rng, cs.m * cs.k, 1f);
-        float[] w = stored(Numerics.normal(rng, cs.n * cs.k, 0.05f), wType);
+        long[] wShape = cs.transW ? new long[] {cs.n, cs.k} : new long[] {cs.k, cs.n};
+        // libtorch rounds W to the half type (nearest, ties to even) and widens it back: the values stored
+        org.bytedeco.pytorch.Tensor stored = Torch.floats(Numerics.normal(rng, cs.n * cs.k, 0.05f), wShape)
+                .to(wType == DType.BF16 ? torch.ScalarType.BFloat16 : torch.ScalarType.Half).to(torch.ScalarType.Double);
+        float[] w = Torch.toFloats(stored);
         float[] c0 = Numerics.normal(rng, cs.m * cs.n, 1f);
         if (cs.beta == 0f) Arrays.fill(c0, Float.NaN); // beta 0 must not read C
-        float[] ref = new float[cs.m * cs.n], scale = new float[ref.length];
-        for (int i = 0; i < cs.m; i++) {
-            for (int j = 0; j < cs.n; j++) {
-                double s = 0, abs = 0;
-                for (int kk = 0; kk < cs.k; kk++) {
-                    double av = cs.transA ? a[kk * cs.m + i] : a[i * cs.k + kk];
-                    double p = av * (cs.transW ? w[j * cs.k + kk] : w[kk * cs.n + j]);
-                    s += p;
-                    abs += Math.abs(p);
-                }
-                double old = cs.beta == 0f ? 0 : (double) cs.beta * c0[i * cs.n + j];
-                ref[i * cs.n + j] = (float) (cs.alpha * s + old);
-                scale[i * cs.n + j] = (float) (Math.abs(cs.alpha) * abs + Math.abs(old));
-            }
-        }
+        // the reference in float64, so that what differs is our fp32 summation alone; the scale of its
+        // rounding is |alpha| |op(A)| |op(W)| + |beta C| per element
+        var ta64 = TorchRef.f64(a, cs.transA ? new long[] {cs.k, cs.m} : new long[] {cs.m, cs.k});
+        var opA = cs.transA ? ta64.t() : ta64;
+        var opW = cs.transW ? stored.t() : stored;
+        var old = cs.beta == 0f ? TorchRef.f64(new float[cs.m * cs.n], cs.m, cs.n)
+                : TorchRef.f64(c0, cs.m, cs.n).mul(new Scalar((double) cs.beta));
+        float[] ref = Torch.toFloats(opA.matmul(opW).mul(new Scalar((double) cs.alpha)).add(old));
+        float[] scale = Torch.toFloats(opA.abs().matmul(opW.abs()).mul(new Scalar(Math.abs((double) cs.alpha)))
+                .add(old.abs()));
         t.run(() -> {
             try (Arena arena = Arena.ofConfined()) {
-                Tensor ta = cs.transA ? t.f32(arena, a, cs.k, cs.m) : t.f32(arena, a, cs.m, cs.k);
-                Tensor tw = cs.transW ? t.put(arena, wType, w, cs.n, cs.k) : t.put(arena, wType, w, cs.k, cs.n);
-                Tensor tc = t.f32(arena, c0, cs.m, cs.n);
-                t.backend().matmul(tc, ta, cs.transA, tw, cs.transW, cs.alpha, cs.beta);
-                Checks.assertCloseScaled(t, "matmul " + wType, t.get(tc), ref, scale, TOL, "seed " + seed + ", " + cs);
+                Tensor tensorA = cs.transA ? t.f32(arena, a, cs.k, cs.m) : t.f32(arena, a, cs.m, cs.k);
+                Tensor tensorW = t.put(arena, wType, w, wShape);
+                Tensor tensorC = t.f32(arena, c0, cs.m, cs.n);
+                t.backend().matmul(tensorC, tensorA, cs.transA, tensorW, cs.transW, cs.alpha, cs.beta);
+                Checks.assertCloseScaled(t, "half-weight matmul " + wType, t.get(tensorC), ref, scale, TOL, "seed " + seed + ", " + cs);
             }
         });
-    }
-
-    private static float[] stored(float[] v, DType t) {
-        float[] out = new float[v.length];
-        for (int i = 0; i < v.length; i++) {
-            out[i] = t == DType.BF16 ? Bf16.round(v[i]) : Float.float16ToFloat(Float.floatToFloat16(v[i]));
-        }
-        return out;
     }
 }
