@@ -15,7 +15,6 @@ import org.gpt4llm.backend.StepScalars;
 import org.gpt4llm.io.Checkpoint;
 import org.gpt4llm.memory.MemoryCategory;
 import org.gpt4llm.model.Activations.LayerActs;
-import org.gpt4llm.tensor.DType;
 import org.gpt4llm.tensor.Tensor;
 
 /**
@@ -143,13 +142,8 @@ public final class DecoderModel implements AutoCloseable, DecodeModel {
     /** HF initialisation: every matrix normal(0, 0.02), norm weights 1, biases 0. Deterministic in {@code seed}. */
     public static DecoderModel initRandom(Backend backend, ModelConfig cfg, long seed) {
         DecoderModel m = new DecoderModel(backend, cfg, true);
-        try (Arena host = Arena.ofShared()) { // shared: the initializer fills chunks in parallel
-            // generated on the host in fp32 (the same numbers on every backend), then moved over
-            Map<String, Tensor> init = new LinkedHashMap<>();
-            m.params.forEach((name, p) -> init.put(name, Tensor.allocate(host, DType.F32, p.shape())));
-            Initializer.hfNormal(init, seed);
-            init.forEach((name, t) -> backend.upload(m.params.get(name), t));
-        }
+        // generated on the host in fp32 (the same numbers on every backend), then moved over tensor by tensor
+        Initializer.hfNormal(m.params, seed, backend::upload);
         return m;
     }
 
