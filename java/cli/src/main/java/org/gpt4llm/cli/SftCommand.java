@@ -71,7 +71,13 @@ public final class SftCommand implements Callable<Integer> {
             return 0;
         }
         ParallelFlags.Layout layout = common.parallel.layout(System.getenv());
-        if (layout.parallel()) return callParallel(cfg, start, layout, modelDir, err);
+        if (layout.parallel()) {
+            if (weights.dtype != null) {
+                throw new IllegalArgumentException("--dtype " + weights.dtype + " applies to training on one device;"
+                        + " on several, each keeps its backend's own weight type");
+            }
+            return callParallel(cfg, start, layout, modelDir, err);
+        }
         try (Backend be = common.backend.open(cfg.backend(), weights.training(cfg.backend(), modelDir, cfg.loraRank() > 0));
              DecoderModel base = DecoderModel.load(be, modelDir)) {
             TrainableModel trainable = trainable(cfg, base);

@@ -80,8 +80,8 @@ public final class AdamWOptimizer implements AutoCloseable {
             Tensor p = e.getValue();
             if (p.dtype() != DType.F32 && backend.trainedWeightType() == DType.F32) {
                 throw new IllegalArgumentException("parameter " + e.getKey() + " is stored in " + p.dtype() + " and the "
-                        + backend.name() + " backend trains only fp32 weights: full fine-tuning needs --dtype f32"
-                        + " (LoRA adapters train over a half-precision base)");
+                        + backend.name() + " backend trains only fp32 weights: full fine-tuning needs them (--dtype f32,"
+                        + " or an Engine opened with DType.F32); LoRA adapters train over a half-precision base");
             }
             Backend.AdamW slotHp = decays.test(e.getKey()) ? hp : new Backend.AdamW(hp.beta1(), hp.beta2(), hp.eps(), 0f);
             Slot s = offloaded
