@@ -148,7 +148,19 @@ public final class GenerateBench {
     }
 
     /** What our engine is measured against: libtorch's decode loop, our own engine with fp32 weights, or nothing. */
-    public enum Peer { LIBTORCH, F32, NONE }
+    public enum Peer {
+        LIBTORCH, F32, NONE;
+
+        /** The peer {@code --compare} names: libtorch (or torch), f32, or none. */
+        public static Peer parse(String compare) {
+            return switch (compare.toLowerCase(Locale.ROOT)) {
+                case "libtorch", "torch" -> LIBTORCH;
+                case "f32" -> F32;
+                case "none" -> NONE;
+                default -> throw new IllegalArgumentException("--compare " + compare + " is not libtorch, f32 or none");
+            };
+        }
+    }
 
     /**
      * {@link #runLlama(Options, String, int, String, int, boolean, double, PrintStream)} with our weights kept in

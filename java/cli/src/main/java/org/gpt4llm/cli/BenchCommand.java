@@ -132,14 +132,6 @@ public final class BenchCommand implements Callable<Integer> {
         }
     }
 
-    /** Whether {@code --compare} asks for libtorch as the peer ("libtorch") or none ("none"). */
-    static boolean libtorchPeer(String compare) {
-        return switch (compare.toLowerCase(Locale.ROOT)) {
-            case "libtorch", "torch" -> true;
-            case "none" -> false;
-            default -> throw new IllegalArgumentException("--compare " + compare + " is not libtorch, f32 or none");
-        };
-    }
 
     @Command(name = "step", mixinStandardHelpOptions = true,
             description = "Time one training step (forward, backward, AdamW) of a random-init LLaMA in one of our "
@@ -344,8 +336,7 @@ public final class BenchCommand implements Callable<Integer> {
 
         @Override
         public Integer call() throws Exception {
-            GenerateBench.Peer peer = compare.equalsIgnoreCase("f32") ? GenerateBench.Peer.F32
-                    : libtorchPeer(compare) ? GenerateBench.Peer.LIBTORCH : GenerateBench.Peer.NONE;
+            GenerateBench.Peer peer = GenerateBench.Peer.parse(compare);
             GenerateBench.Options o = new GenerateBench.Options(batches, promptLen, newTokens, repeats, seed);
             GenerateBench.Result r = GenerateBench.runLlama(o, preset, vocab, backend.name(), backend.threads(),
                     dtype == null ? null : WeightTypeFlag.parse("--dtype", dtype), peer, Double.NaN, quiet ? null : System.out);

@@ -30,10 +30,10 @@ class WeightTypeCommandTest {
 
     @TempDir
     static Path dir;
-    static Path fp32, bf16;
+    static Path fp32, bf16, f16;
     static String data, vicuna;
 
-    /** The tiny preset twice from one seed: in fp32, and in bf16 (the same values rounded). */
+    /** The tiny preset three times from one seed: in fp32, and in bf16 and f16 (the same values rounded). */
     @BeforeAll
     static void tinyModels() {
         data = SharedFiles.get("data/alpaca_gpt4_en_1k.json").toString();
@@ -41,13 +41,18 @@ class WeightTypeCommandTest {
         Path tok = dir.resolve("tok");
         fp32 = dir.resolve("fp32");
         bf16 = dir.resolve("bf16");
+        f16 = dir.resolve("f16");
         ok(CliRun.of("init-tokenizer", "--data", data, "--vocab", "400", "--out", tok.toString()));
-        for (Path out : new Path[] {fp32, bf16}) {
+        for (Path out : new Path[] {fp32, bf16, f16}) {
             ok(CliRun.of("init-model", "--preset", "tiny", "--tokenizer", tok.toString(), "--out", out.toString(),
-                    "--seed", "7", "--dtype", out == bf16 ? "bf16" : "f32"));
+                    "--seed", "7", "--dtype", out.getFileName().toString()));
         }
         assertEquals(DType.BF16, Checkpoint.storedType(bf16));
+        assertEquals(DType.F16, Checkpoint.storedType(f16));
         assertEquals(DType.F32, Checkpoint.storedType(fp32));
+        CliRun r = CliRun.of("init-model", "--preset", "tiny", "--out", dir.resolve("int8").toString(), "--dtype", "int8");
+        assertEquals(2, r.code(), r.out() + r.err());
+        assertEquals("gpt4llm init-model: --dtype int8 is not f32, bf16 or f16", r.err().strip());
     }
 
     private static CliRun ok(CliRun r) {
@@ -78,7 +83,7 @@ class WeightTypeCommandTest {
         assertEquals(byDefault, answers(fp32, "converted", "--dtype", "bf16"), "an fp32 checkpoint run in bf16");
         assertEquals(byDefault, answers(bf16, "widened", "--dtype", "f32"), "a bf16 checkpoint widened to fp32");
         assertFalse(String.join("", byDefault).isBlank(), "the answers hold text: " + byDefault);
-        answers(fp32, "f16", "--dtype", "f16");
+        assertEquals(answers(f16, "f16"), answers(fp32, "converted-f16", "--dtype", "f16"), "f16 alike");
 
         CliRun r = CliRun.of("generate", "--model", bf16.toString(), "--questions", vicuna, "--out",
                 dir.resolve("bad.jsonl").toString(), "--dtype", "int8");

@@ -23,7 +23,7 @@ public final class Initializer {
 
     private Initializer() {}
 
-    /** Fills host tensors of F32 or BF16 storage, zero-filled and named as HF names them, in place. */
+    /** Fills host tensors of F32, BF16 or F16 storage, zero-filled and named as HF names them, in place. */
     public static void hfNormal(Map<String, Tensor> params, long seed) {
         int index = 0;
         for (var e : params.entrySet()) fill(e.getKey(), e.getValue(), index++, seed);
@@ -47,30 +47,32 @@ public final class Initializer {
 
     /** Tensor number {@code index} of a model, {@code name} (a zero-filled host tensor), as initialised from {@code seed}. */
     private static void fill(String name, Tensor t, int index, long seed) {
-        if (t.dtype() != DType.F32 && t.dtype() != DType.BF16) {
-            throw new IllegalArgumentException("initialisation writes F32 or BF16, not " + t.dtype());
+        if (t.dtype() != DType.F32 && t.dtype() != DType.BF16 && t.dtype() != DType.F16) {
+            throw new IllegalArgumentException("initialisation writes F32, BF16 or F16, not " + t.dtype());
         }
         long tensorSeed = new SplittableRandom(seed ^ (0x9E3779B97F4A7C15L * (index + 1))).nextLong();
         if (t.rank() == 1) {
             if (!name.endsWith(".bias")) fillOnes(t); // biases stay 0
             return;
         }
-        MemorySegment d = t.data();
         LongStream.range(0, (t.numel() + CHUNK - 1) / CHUNK).parallel().forEach(chunk -> {
             SplittableRandom rng = new SplittableRandom(tensorSeed + chunk * 0xBF58476D1CE4E5B9L);
             long start = chunk * CHUNK, end = Math.min(t.numel(), start + CHUNK);
-            for (long e = start; e < end; e++) {
-                float v = (float) (gaussian(rng) * STD);
-                if (t.dtype() == DType.F32) d.setAtIndex(ValueLayout.JAVA_FLOAT, e, v);
-                else d.setAtIndex(ValueLayout.JAVA_SHORT, e, Precision.toBf16(v));
-            }
+            for (long e = start; e < end; e++) set(t, e, (float) (gaussian(rng) * STD));
         });
     }
 
     private static void fillOnes(Tensor t) {
-        for (long e = 0; e < t.numel(); e++) {
-            if (t.dtype() == DType.F32) t.data().setAtIndex(ValueLayout.JAVA_FLOAT, e, 1f);
-            else t.data().setAtIndex(ValueLayout.JAVA_SHORT, e, Precision.toBf16(1f));
+        for (long e = 0; e < t.numel(); e++) set(t, e, 1f);
+    }
+
+    /** Element {@code e} of {@code t} = {@code v}, rounded to nearest (ties to even) in a half type. */
+    private static void set(Tensor t, long e, float v) {
+        MemorySegment d = t.data();
+        switch (t.dtype()) {
+            case F32 -> d.setAtIndex(ValueLayout.JAVA_FLOAT, e, v);
+            case BF16 -> d.setAtIndex(ValueLayout.JAVA_SHORT, e, Precision.toBf16(v));
+            default -> d.setAtIndex(ValueLayout.JAVA_SHORT, e, Float.floatToFloat16(v));
         }
     }
 
