@@ -47,15 +47,30 @@ public final class Backends {
      */
     public static Backend open(String name, int threads, int device, DType weights) {
         String n = checkName(name).toLowerCase(Locale.ROOT);
-        if (weights != null && !n.equals("cpu") && weights != DType.BF16) {
-            throw new IllegalArgumentException("--dtype " + weights.name().toLowerCase(Locale.ROOT) + ": the " + n
-                    + " backend keeps its weights in bf16 (with fp32 master weights where they train)");
-        }
+        if (!n.equals("cpu")) checkGpuWeights(n, weights); // before a device is opened
         return switch (n) {
             case "cpu" -> new CpuBackend(threads, weights == null ? DType.F32 : weights);
             case "cuda" -> new CudaBackend(CudaDevice.open(device));
             case "cuda-emu" -> new CudaBackend(new EmuDevice(threads));
             default -> throw new IllegalStateException("a name of NAMES without a backend: " + name);
         };
+    }
+
+    /**
+     * {@code backend} keeping the weights of the models made on it in {@code weights}: on the cpu a view
+     * with the same threads and memory ledger ({@link CpuBackend#withWeightType}); a GPU backend itself,
+     * which keeps bf16 and no other type.
+     */
+    public static Backend withWeightType(Backend backend, DType weights) {
+        if (backend instanceof CpuBackend cpu) return cpu.withWeightType(weights);
+        checkGpuWeights(backend.name(), weights);
+        return backend;
+    }
+
+    private static void checkGpuWeights(String name, DType weights) {
+        if (weights != null && weights != DType.BF16) {
+            throw new IllegalArgumentException("--dtype " + weights.name().toLowerCase(Locale.ROOT) + ": the " + name
+                    + " backend keeps its weights in bf16 (with fp32 master weights where they train)");
+        }
     }
 }

@@ -92,7 +92,8 @@ class ApiTest {
     /**
      * An engine keeping bf16 weights: the model takes half the weight memory, fine-tunes LoRA adapters
      * over them, and generates what the fp32 engine generates from the same weights (saved in bf16,
-     * widened on load): only the order of fp32 sums could differ.
+     * widened on load; only the order of fp32 sums could differ), and what the fp32 engine generates
+     * when one load asks for bf16.
      */
     @Test
     void bf16WeightsGenerateAsTheirWideningAndTrainLora() throws IOException {
@@ -115,6 +116,10 @@ class ApiTest {
         }
         try (Model widened = engine.load(saved)) {
             assertEquals(half, widened.generate(prompt, SamplingParams.greedy(40)).text());
+        }
+        // the fp32 engine asked for bf16 on one load: the same model as the bf16 engine's
+        try (Model perLoad = engine.load(modelDir, null, org.gpt4llm.tensor.DType.BF16)) {
+            assertEquals(half, perLoad.generate(prompt, SamplingParams.greedy(40)).text());
         }
         assertTrue(half.length() > 20, "stories260K in bf16 tells a story: " + half);
     }

@@ -24,8 +24,8 @@ import org.gpt4llm.tensor.Tensor;
 public final class CpuBackend implements Backend {
     private final int threads;
     private final DType weightType;
-    private final MemoryLedger memory = new MemoryLedger();
-    private final HalfWeightGemm halfGemm = new HalfWeightGemm(memory);
+    private final MemoryLedger memory;
+    private final HalfWeightGemm halfGemm;
 
     /** Uses {@code threads} threads for OpenBLAS and for our OpenMP kernels alike; fp32 weights. */
     public CpuBackend(int threads) {
@@ -34,14 +34,28 @@ public final class CpuBackend implements Backend {
 
     /** As above, keeping the model's matrices in {@code weightType}: F32, BF16 or F16. */
     public CpuBackend(int threads, DType weightType) {
+        this(threads, weightType, new MemoryLedger());
+        CpuKernels.setNumThreads(threads);
+        OpenBlas.setNumThreads(threads);
+    }
+
+    private CpuBackend(int threads, DType weightType, MemoryLedger memory) {
         if (threads < 1) throw new IllegalArgumentException("--threads must be at least 1, got " + threads);
         if (weightType != DType.F32 && weightType != DType.BF16 && weightType != DType.F16) {
             throw new IllegalArgumentException("the cpu backend keeps weights in f32, bf16 or f16, not " + weightType);
         }
         this.threads = threads;
         this.weightType = weightType;
-        CpuKernels.setNumThreads(threads);
-        OpenBlas.setNumThreads(threads);
+        this.memory = memory;
+        this.halfGemm = new HalfWeightGemm(memory);
+    }
+
+    /**
+     * This backend keeping the matrices of the models made on it in {@code weightType}: the same threads,
+     * counted in the same {@link #memory()} (models of both types can live side by side).
+     */
+    public CpuBackend withWeightType(DType weightType) {
+        return weightType == this.weightType ? this : new CpuBackend(threads, weightType, memory);
     }
 
     /** One thread per available processor. */
