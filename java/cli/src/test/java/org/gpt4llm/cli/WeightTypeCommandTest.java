@@ -89,6 +89,9 @@ class WeightTypeCommandTest {
                 dir.resolve("bad.jsonl").toString(), "--dtype", "int8");
         assertEquals(2, r.code(), r.out() + r.err());
         assertEquals("gpt4llm generate: --dtype int8 is not f32, bf16 or f16", r.err().strip());
+        r = CliRun.of("serve", "--model", bf16.toString(), "--port", "0", "--dtype", "f8");
+        assertEquals(2, r.code(), r.out() + r.err());
+        assertEquals("gpt4llm serve: --dtype f8 is not f32, bf16 or f16", r.err().strip());
     }
 
     @Test
