@@ -10,6 +10,7 @@ import java.util.Random;
 import org.gpt4llm.backend.Backend;
 import org.gpt4llm.backend.cpu.CpuBackend;
 import org.gpt4llm.runtime.Backends;
+import org.gpt4llm.tensor.DType;
 import org.gpt4llm.tensor.Tensor;
 import org.gpt4llm.model.DecodeModel;
 import org.gpt4llm.model.DecodeSession;
@@ -142,6 +143,37 @@ public final class GenerateBench {
      */
     public static Result runLlama(Options o, String preset, int vocab, String backend, int threads, boolean libtorch,
                                   double bandwidthGbPerS, PrintStream progress) {
+        return runLlama(o, preset, vocab, backend, threads, null, libtorch ? Peer.LIBTORCH : Peer.NONE, bandwidthGbPerS,
+                progress);
+    }
+
+    /** What our engine is measured against: libtorch's decode loop, our own engine with fp32 weights, or nothing. */
+    public enum Peer {
+        LIBTORCH, F32, NONE;
+
+        /** The peer {@code --compare} names: libtorch (or torch), f32, or none. */
+        public static Peer parse(String compare) {
+            return switch (compare.toLowerCase(Locale.ROOT)) {
+                case "libtorch", "torch" -> LIBTORCH;
+                case "f32" -> F32;
+                case "none" -> NONE;
+                default -> throw new IllegalArgumentException("--compare " + compare + " is not libtorch, f32 or none");
+            };
+        }
+    }
+
+    /**
+     * {@link #runLlama(Options, String, int, String, int, boolean, double, PrintStream)} with our weights kept in
+     * {@code weights} (null: the backend's own type). With half-precision weights on the cpu, the peer runs
+     * the same random weights unrounded, in fp32: libtorch, or ({@link Peer#F32}) our engine, whose
+     * tokens/s ratio is then what half precision gains.
+     */
+    public static Result runLlama(Options o, String preset, int vocab, String backend, int threads, DType weights,
+                                  Peer peer, double bandwidthGbPerS, PrintStream progress) {
+        boolean half = backend.equals("cpu") && weights != null && weights != DType.F32;
+        if (peer == Peer.F32 && !half) {
+            throw new IllegalArgumentException("--compare f32 measures half-precision weights on the cpu: give --dtype bf16 or f16");
+        }
         LlamaConfig cfg = LlamaConfig.preset(preset, vocab);
         double bandwidth = bandwidthGbPerS;
         if (Double.isNaN(bandwidth) && backend.equals("cpu")) {
@@ -154,8 +186,12 @@ public final class GenerateBench {
         }
         String model = String.format(Locale.ROOT, "llama %s (hidden %d, %d layers, vocab %d), %d threads", preset,
                 cfg.hiddenSize(), cfg.numLayers(), cfg.vocabSize(), threads);
-        try (Backend be = Backends.open(backend, threads); DecoderModel ours = DecoderModel.initRandom(be, cfg, o.seed());
-             TorchLlama theirs = libtorch ? new TorchLlama(cfg, ours.parameters(), threads) : null) {
+        String oursName = "ours (" + backend + (half ? ", " + weights.name().toLowerCase(Locale.ROOT) : "") + ")";
+        try (Backend be = Backends.open(backend, threads, 0, weights); DecoderModel ours = DecoderModel.initRandom(be, cfg, o.seed());
+             Backend fullBe = half && peer != Peer.NONE ? Backends.open(backend, threads, 0, DType.F32) : null;
+             DecoderModel full = fullBe == null ? null : DecoderModel.initRandom(fullBe, cfg, o.seed());
+             TorchLlama theirs = peer == Peer.LIBTORCH
+                     ? new TorchLlama(cfg, (full != null ? full : ours).parameters(), threads) : null) {
             boolean cpu = be instanceof CpuBackend;
             PrefillCost prefill = new PrefillCost() {
                 @Override
@@ -169,8 +205,10 @@ public final class GenerateBench {
                             : Double.NaN;
                 }
             };
-            return run(o, model, "ours (" + backend + ")", ours, "libtorch",
-                    theirs == null ? null : new TorchDecodeModel(theirs), weightBytes(ours), bandwidth, prefill, progress);
+            DecodeModel peerModel = theirs != null ? new TorchDecodeModel(theirs) : peer == Peer.F32 ? full : null;
+            String peerName = peer == Peer.F32 ? "ours (" + backend + ", f32)" : "libtorch";
+            return run(o, model, oursName, ours, peerName, peerModel, weightBytes(ours),
+                    weightBytes(full != null ? full : ours), bandwidth, prefill, progress);
         }
     }
 
@@ -197,12 +235,14 @@ public final class GenerateBench {
     }
 
     /**
-     * Measures {@code ours} and, when not null, {@code peer} (same weights, {@code weightBytes} of them) at
+     * Measures {@code ours} and, when not null, {@code peer} (same weights, {@code weightBytes} and
+     * {@code peerWeightBytes} of them in their storage types) at
      * every batch size; {@code bandwidthGbPerS} (NaN when unknown) is what the read rates are a fraction of, and
      * {@code prefill} what the prefill rates are measured against.
      */
     public static Result run(Options o, String model, String oursName, DecodeModel ours, String peerName, DecodeModel peer,
-                             long weightBytes, double bandwidthGbPerS, PrefillCost prefill, PrintStream progress) {
+                             long weightBytes, long peerWeightBytes, double bandwidthGbPerS, PrefillCost prefill,
+                             PrintStream progress) {
         List<Row> rows = new ArrayList<>();
         double[] agreement = new double[o.batches().length];
         for (int i = 0; i < o.batches().length; i++) {
@@ -241,7 +281,7 @@ public final class GenerateBench {
             StepBench.settle();
             double flops = prefill.flops(batch), sgemm = prefill.sgemmGflops(batch);
             rows.add(best.withTraffic(weightBytes, bandwidthGbPerS).withPrefill(flops, sgemm));
-            if (bestPeer != null) rows.add(bestPeer.withTraffic(weightBytes, bandwidthGbPerS).withPrefill(flops, sgemm));
+            if (bestPeer != null) rows.add(bestPeer.withTraffic(peerWeightBytes, bandwidthGbPerS).withPrefill(flops, sgemm));
             agreement[i] = peerTokens == null ? Double.NaN : agreement(oursTokens, peerTokens);
         }
         return new Result(o, model, rows, agreement, bandwidthGbPerS);

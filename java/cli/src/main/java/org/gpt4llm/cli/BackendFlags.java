@@ -44,4 +44,9 @@ final class BackendFlags {
     Backend open(String name) {
         return Backends.open(name, threads());
     }
+
+    /** Backend {@code name} with --threads keeping the weights in {@code weights} (null: the backend's own). */
+    Backend open(String name, org.gpt4llm.tensor.DType weights) {
+        return Backends.open(name, threads(), 0, weights);
+    }
 }

@@ -132,14 +132,6 @@ public final class BenchCommand implements Callable<Integer> {
         }
     }
 
-    /** Whether {@code --compare} asks for libtorch as the peer ("libtorch") or none ("none"). */
-    static boolean libtorchPeer(String compare) {
-        return switch (compare.toLowerCase(Locale.ROOT)) {
-            case "libtorch", "torch" -> true;
-            case "none" -> false;
-            default -> throw new IllegalArgumentException("--compare " + compare + " is not libtorch or none");
-        };
-    }
 
     @Command(name = "step", mixinStandardHelpOptions = true,
             description = "Time one training step (forward, backward, AdamW) of a random-init LLaMA in one of our "
@@ -322,11 +314,16 @@ public final class BenchCommand implements Callable<Integer> {
         @Option(names = "--repeats", defaultValue = "3", description = "runs per side and batch, the fastest kept (default: ${DEFAULT-VALUE})")
         int repeats;
 
-        @Option(names = "--compare", defaultValue = "libtorch", description = "peer: libtorch or none (default: ${DEFAULT-VALUE})")
+        @Option(names = "--compare", defaultValue = "libtorch", description = "peer: libtorch, none, or (with a half"
+                + " --dtype) f32: our engine with fp32 weights (default: ${DEFAULT-VALUE})")
         String compare;
 
         @Mixin
         BackendFlags backend = new BackendFlags();
+
+        @Option(names = "--dtype", description = "our weights kept in f32, bf16 or f16 (default: the backend's own;"
+                + " a half type is compared against the same weights in fp32)")
+        String dtype;
 
         @Option(names = "--seed", defaultValue = "0", description = "weights and prompts seed (default: ${DEFAULT-VALUE})")
         long seed;
@@ -339,10 +336,10 @@ public final class BenchCommand implements Callable<Integer> {
 
         @Override
         public Integer call() throws Exception {
-            boolean libtorch = libtorchPeer(compare);
+            GenerateBench.Peer peer = GenerateBench.Peer.parse(compare);
             GenerateBench.Options o = new GenerateBench.Options(batches, promptLen, newTokens, repeats, seed);
-            GenerateBench.Result r = GenerateBench.runLlama(o, preset, vocab, backend.name(), backend.threads(), libtorch,
-                    Double.NaN, quiet ? null : System.out);
+            GenerateBench.Result r = GenerateBench.runLlama(o, preset, vocab, backend.name(), backend.threads(),
+                    dtype == null ? null : WeightTypeFlag.parse("--dtype", dtype), peer, Double.NaN, quiet ? null : System.out);
             System.out.print(r.toText());
             if (json != null) AtomicFiles.writeJson(json, r.report());
             return 0;

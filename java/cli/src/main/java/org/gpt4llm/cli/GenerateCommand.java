@@ -111,6 +111,9 @@ public final class GenerateCommand implements Callable<Integer> {
     @Mixin
     BackendFlags backend = new BackendFlags();
 
+    @Mixin
+    WeightTypeFlag weights = new WeightTypeFlag();
+
     @Option(names = "--model-id", description = "model_id of the records (default: the adapter's or model's folder name)")
     String modelId;
 
@@ -159,7 +162,7 @@ public final class GenerateCommand implements Callable<Integer> {
                         : "; " + main.unmatched() + " earlier answers match no question of " + questions);
         if (todo.isEmpty()) return;
         try (HfTokenizer tok = Tokenizers.load(modelDir, cfg.vocabSize());
-             Backend be = backend.open();
+             Backend be = backend.open(backend.name(), weights.frozen(backend.name(), modelDir));
              DecoderModel dm = DecoderModel.load(be, modelDir);
              RewardModel rm = rerank == null ? null : RewardModel.loadTrained(be, rerank, tok.padId());
              HfTokenizer rmTok = rerank == null ? null : Tokenizers.load(rerank, rm.config().vocabSize())) {

@@ -44,7 +44,7 @@ public final class InitModelCommand implements Callable<Integer> {
     @Option(names = "--seed", defaultValue = "0")
     long seed;
 
-    @Option(names = "--dtype", defaultValue = "f32", description = "storage dtype: f32 or bf16")
+    @Option(names = "--dtype", defaultValue = "f32", description = "storage dtype: f32, bf16 or f16 (default: ${DEFAULT-VALUE})")
     String dtype;
 
     @Option(names = "--tie-embeddings", description = "share the embedding matrix with the output head (OPT always does)")
@@ -70,11 +70,7 @@ public final class InitModelCommand implements Callable<Integer> {
         if (vocab < tokenizerVocab) {
             throw new IllegalArgumentException("--vocab " + vocab + " is smaller than the " + tokenizerVocab + " tokens of --tokenizer " + tokenizer);
         }
-        DType storage = switch (dtype.toLowerCase(Locale.ROOT)) {
-            case "f32", "float32" -> DType.F32;
-            case "bf16", "bfloat16" -> DType.BF16;
-            default -> throw new IllegalArgumentException("--dtype " + dtype + " is not f32 or bf16");
-        };
+        DType storage = WeightTypeFlag.parse("--dtype", dtype);
         Path out = written.modelFolder();
         ModelConfig cfg = family.equals("opt") ? opt(vocab, bos, eos, pad) : llama(vocab, bos, eos);
         try (Arena arena = Arena.ofShared()) {

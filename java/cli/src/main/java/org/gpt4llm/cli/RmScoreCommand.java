@@ -54,6 +54,9 @@ public final class RmScoreCommand implements Callable<Integer> {
     @Mixin
     BackendFlags backend = new BackendFlags();
 
+    @Mixin
+    WeightTypeFlag weights = new WeightTypeFlag();
+
     @Override
     public Integer call() throws IOException {
         if (batch < 1) throw new IllegalArgumentException("--batch must be positive, got " + batch);
@@ -63,7 +66,7 @@ public final class RmScoreCommand implements Callable<Integer> {
         ModelConfig cfg = ModelConfig.read(RewardModel.modelFolder(modelDir).resolve("config.json"));
         List<float[]> rewards = new ArrayList<>();
         try (HfTokenizer tok = Tokenizers.load(modelDir, cfg.vocabSize());
-             Backend be = backend.open();
+             Backend be = backend.open(backend.name(), weights.frozen(backend.name(), RewardModel.modelFolder(modelDir)));
              RewardModel rm = RewardModel.loadTrained(be, modelDir, tok.padId())) {
             RewardEncoder enc = new RewardEncoder(tok, t, maxLen);
             RewardDataset ds = new RewardDataset(RmCommand.encode(enc, loaded.groups()), tok.padId());

@@ -8,6 +8,7 @@ import java.util.List;
 import java.util.concurrent.Callable;
 import org.gpt4llm.backend.Backend;
 import org.gpt4llm.runtime.Backends;
+import org.gpt4llm.tensor.DType;
 import org.gpt4llm.generate.Completion;
 import org.gpt4llm.generate.GenerationRequest;
 import org.gpt4llm.generate.Generator;
@@ -35,6 +36,9 @@ public final class ServeCommand implements Callable<Integer> {
 
     @Mixin
     BackendFlags backend = new BackendFlags();
+
+    @Mixin
+    WeightTypeFlag weights = new WeightTypeFlag();
 
     @Option(names = "--model-id", description = "the model name clients send (default: the model folder's name)")
     String modelId;
@@ -87,7 +91,8 @@ public final class ServeCommand implements Callable<Integer> {
         if (adapter != null && !Files.isRegularFile(adapter.resolve("adapter_config.json"))) {
             throw new IllegalArgumentException("--adapter " + adapter + " has no adapter_config.json");
         }
-        TextGenerator generator = openGenerator(modelDir, adapter, backend.name(), backend.threads(), maxBatch);
+        TextGenerator generator = openGenerator(modelDir, adapter, backend.name(), backend.threads(), maxBatch,
+                weights.frozen(backend.name(), modelDir));
         try {
             OpenAiServer server = OpenAiServer.start(generator, config);
             // SIGTERM and Ctrl-C close the server gracefully: in-flight requests finish first
@@ -106,7 +111,13 @@ public final class ServeCommand implements Callable<Integer> {
      */
     static TextGenerator openGenerator(Path model, Path adapter, String backend, int threads, int maxBatch)
             throws IOException {
-        Backend be = Backends.open(backend, threads);
+        return openGenerator(model, adapter, backend, threads, maxBatch, null);
+    }
+
+    /** As above, keeping the weights in {@code weights} (null: the backend's own type). */
+    static TextGenerator openGenerator(Path model, Path adapter, String backend, int threads, int maxBatch, DType weights)
+            throws IOException {
+        Backend be = Backends.open(backend, threads, 0, weights);
         DecoderModel m = null;
         HfTokenizer tok = null;
         try {

@@ -50,6 +50,9 @@ public final class SftCommand implements Callable<Integer> {
     @Mixin
     SftFlags sftFlags = new SftFlags();
 
+    @Mixin
+    WeightTypeFlag weights = new WeightTypeFlag();
+
     /** Training rows and held-out rows, as the trainer reads them. */
     public record TrainData(BatchSource<TokenBatch> train, BatchSource<TokenBatch> eval) {}
 
@@ -68,8 +71,15 @@ public final class SftCommand implements Callable<Integer> {
             return 0;
         }
         ParallelFlags.Layout layout = common.parallel.layout(System.getenv());
-        if (layout.parallel()) return callParallel(cfg, start, layout, modelDir, err);
-        try (Backend be = common.backend.open(cfg.backend()); DecoderModel base = DecoderModel.load(be, modelDir)) {
+        if (layout.parallel()) {
+            if (weights.dtype != null) {
+                throw new IllegalArgumentException("--dtype " + weights.dtype + " applies to training on one device;"
+                        + " on several, each keeps its backend's own weight type");
+            }
+            return callParallel(cfg, start, layout, modelDir, err);
+        }
+        try (Backend be = common.backend.open(cfg.backend(), weights.training(cfg.backend(), modelDir, cfg.loraRank() > 0));
+             DecoderModel base = DecoderModel.load(be, modelDir)) {
             TrainableModel trainable = trainable(cfg, base);
             TrainData d = buildData(cfg, base);
             Trainer.Result r = new Trainer<>(cfg, trainable, d.train(), d.eval(), common.quiet, System.out).run(start);

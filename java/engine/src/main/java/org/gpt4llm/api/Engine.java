@@ -44,10 +44,21 @@ public final class Engine implements AutoCloseable {
      * sentence saying what is missing (driver, cuBLAS, a GPU of compute capability 8.0 or newer).
      */
     public static Engine open(String name, int threads) {
+        return open(name, threads, null);
+    }
+
+    /**
+     * {@link #open(String, int)} keeping the weights of the models it loads in {@code weights}: on the cpu
+     * F32, or BF16 or F16, which halve their memory and the bytes each decoded token reads (such weights
+     * run frozen: inference and LoRA fine-tuning, not full fine-tuning); the GPU keeps BF16. Null: the
+     * backend's own type (F32 on the cpu).
+     */
+    public static Engine open(String name, int threads, org.gpt4llm.tensor.DType weights) {
         if (!java.util.Set.of("cpu", "cuda", "cuda-emu").contains(name)) {
             throw new IllegalArgumentException("backend " + name + " is not cpu, cuda or cuda-emu");
         }
-        return new Engine(Backends.open(name, threads > 0 ? threads : Runtime.getRuntime().availableProcessors()));
+        return new Engine(Backends.open(name, threads > 0 ? threads : Runtime.getRuntime().availableProcessors(), 0,
+                weights));
     }
 
     /** The {@code cpu} backend on every core. */
@@ -81,6 +92,16 @@ public final class Engine implements AutoCloseable {
      * applied on top when it is not null.
      */
     public Model load(Path dir, Path adapter) throws IOException {
+        return load(dir, adapter, null);
+    }
+
+    /**
+     * {@link #load(Path, Path)} keeping this model's weights in {@code weights} rather than the engine's
+     * type (null: the engine's): on the cpu F32, or BF16 or F16 (converted while loading), which halve the
+     * model's memory and the bytes each decoded token reads; such a model generates and fine-tunes LoRA
+     * adapters (fp32, over its frozen weights), not all its weights. A GPU keeps BF16 and refuses others.
+     */
+    public Model load(Path dir, Path adapter, org.gpt4llm.tensor.DType weights) throws IOException {
         checkOpen();
         if (!Files.isDirectory(dir)) {
             throw new IOException("no model folder at " + dir + " (expected config.json, safetensors weights and tokenizer.json)");
@@ -88,7 +109,7 @@ public final class Engine implements AutoCloseable {
         if (adapter != null && !Files.isRegularFile(adapter.resolve("adapter_config.json"))) {
             throw new IOException("no LoRA adapter at " + adapter + " (expected adapter_config.json and adapter_model.safetensors)");
         }
-        DecoderModel m = DecoderModel.load(backend, dir);
+        DecoderModel m = DecoderModel.load(weights == null ? backend : Backends.withWeightType(backend, weights), dir);
         HfTokenizer tok = null;
         try {
             ModelConfig cfg = m.config();

@@ -39,6 +39,22 @@ public interface Backend extends AutoCloseable {
     }
 
     /**
+     * Storage type of a model parameter of this shape: {@link #weightType}, except where a backend keeps
+     * some parameters wider (the CPU with half-precision weights keeps vectors, norms and biases, in fp32).
+     */
+    default DType parameterType(long... shape) {
+        return weightType();
+    }
+
+    /**
+     * Storage type of weights that train (LoRA adapters, a reward head): {@link #weightType} with fp32
+     * master weights in the optimizer on a GPU; fp32 on the CPU, whose half-precision weights only run frozen.
+     */
+    default DType trainedWeightType() {
+        return weightType();
+    }
+
+    /**
      * A zero-filled tensor whose memory lives as long as {@code arena}, counted in {@link #memory()}
      * under {@code category} (what its owner keeps in it) until the arena closes.
      */

@@ -99,6 +99,21 @@ public final class Checkpoint {
     }
 
     /**
+     * The floating type most bytes of the checkpoint's matrices in {@code dir} are stored in (F32, F16 or
+     * BF16: the checkpoint's own dtype, as its safetensors headers say); F32 when it holds no such matrix.
+     * The files are only mapped, not read.
+     */
+    public static DType storedType(Path dir) {
+        Map<DType, Long> bytes = new java.util.EnumMap<>(DType.class);
+        try (Arena mapping = Arena.ofShared()) {
+            for (Tensor t : load(dir, mapping).values()) {
+                if (t.rank() >= 2 && t.dtype().isFloating()) bytes.merge(t.dtype(), t.byteSize(), Long::sum);
+            }
+        }
+        return bytes.entrySet().stream().max(Map.Entry.comparingByValue()).map(Map.Entry::getKey).orElse(DType.F32);
+    }
+
+    /**
      * The file of the checkpoint in {@code dir} that holds {@code tensor} (the single file, else the shard
      * its index names), for messages about it; {@code dir} itself where neither says.
      */

@@ -99,7 +99,7 @@ public final class DecoderModel implements AutoCloseable, DecodeModel {
         this.cfg = cfg;
         this.withHead = withHead;
         Map<String, long[]> shapes = DecoderLayout.parameterShapes(cfg, withHead);
-        shapes.forEach((name, shape) -> params.put(name, backend.allocate(paramArena, MemoryCategory.WEIGHTS, backend.weightType(), shape)));
+        shapes.forEach((name, shape) -> params.put(name, backend.allocate(paramArena, MemoryCategory.WEIGHTS, backend.parameterType(shape), shape)));
         gradients = new Gradients(backend, shapes);
         String d = cfg.decoderPrefix();
         // tied embeddings: the head is the embedding matrix, and both gradients land in one tensor
@@ -145,7 +145,7 @@ public final class DecoderModel implements AutoCloseable, DecodeModel {
     /** HF initialisation: every matrix normal(0, 0.02), norm weights 1, biases 0. Deterministic in {@code seed}. */
     public static DecoderModel initRandom(Backend backend, ModelConfig cfg, long seed) {
         DecoderModel m = new DecoderModel(backend, cfg, true);
-        Initializer.hfNormal(backend, m.params, seed);
+        Initializer.hfNormal(m.params, seed, backend::upload); // host fp32, the same numbers on every backend
         return m;
     }
 

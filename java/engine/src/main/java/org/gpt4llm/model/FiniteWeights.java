@@ -23,6 +23,9 @@ public final class FiniteWeights {
     public static void upload(Backend be, Tensor dst, Tensor host, String name, Supplier<String> file) {
         long bad = be.uploadFinite(dst, host);
         if (bad >= 0) throw new CheckpointException(describe(file.get(), name, host, bad));
+        // a tensor mapped from its file is read once: its pages leave this process's memory now rather
+        // than add up beside the copy (a 7B checkpoint would otherwise count twice while it loads)
+        if (host.data().isMapped()) host.data().unload();
     }
 
     /**

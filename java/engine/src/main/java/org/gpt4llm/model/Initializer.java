@@ -1,12 +1,12 @@
 package org.gpt4llm.model;
 
+import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
-import java.util.ArrayList;
-import java.util.List;
 import java.util.Map;
 import java.util.SplittableRandom;
-import java.util.stream.IntStream;
+import java.util.function.BiConsumer;
+import java.util.stream.LongStream;
 import org.gpt4llm.io.Precision;
 import org.gpt4llm.tensor.DType;
 import org.gpt4llm.tensor.Tensor;
@@ -23,53 +23,56 @@ public final class Initializer {
 
     private Initializer() {}
 
+    /** Fills host tensors of F32, BF16 or F16 storage, zero-filled and named as HF names them, in place. */
+    public static void hfNormal(Map<String, Tensor> params, long seed) {
+        int index = 0;
+        for (var e : params.entrySet()) fill(e.getKey(), e.getValue(), index++, seed);
+    }
+
     /**
-     * {@link #hfNormal(Map, long)} of the backend tensors {@code params}: generated on the host in fp32
-     * (the same numbers on every backend), then uploaded.
+     * The values {@link #hfNormal(Map, long)} gives {@code params}, generated on the host in fp32 one tensor
+     * at a time and handed to {@code upload(param, values)}: wherever the parameters live, only the largest
+     * of them is ever held in fp32 beside them.
      */
-    static void hfNormal(org.gpt4llm.backend.Backend backend, Map<String, Tensor> params, long seed) {
-        try (java.lang.foreign.Arena host = java.lang.foreign.Arena.ofShared()) { // shared: chunks are filled in parallel
-            Map<String, Tensor> init = new java.util.LinkedHashMap<>();
-            params.forEach((name, p) -> init.put(name, Tensor.allocate(host, DType.F32, p.shape())));
-            hfNormal(init, seed);
-            init.forEach((name, t) -> backend.upload(params.get(name), t));
+    public static void hfNormal(Map<String, Tensor> params, long seed, BiConsumer<Tensor, Tensor> upload) {
+        int index = 0;
+        for (var e : params.entrySet()) {
+            try (Arena host = Arena.ofShared()) { // shared: the chunks are filled in parallel
+                Tensor values = Tensor.allocate(host, DType.F32, e.getValue().shape());
+                fill(e.getKey(), values, index++, seed);
+                upload.accept(e.getValue(), values);
+            }
         }
     }
 
-    /** Fills host tensors of F32 or BF16 storage, zero-filled and named as HF names them, in place. */
-    public static void hfNormal(Map<String, Tensor> params, long seed) {
-        record Job(Tensor t, long tensorSeed, long chunk) {}
-        List<Job> jobs = new ArrayList<>();
-        int index = 0;
-        for (var e : params.entrySet()) {
-            Tensor t = e.getValue();
-            if (t.dtype() != DType.F32 && t.dtype() != DType.BF16) {
-                throw new IllegalArgumentException("initialisation writes F32 or BF16, not " + t.dtype());
-            }
-            long tensorSeed = new SplittableRandom(seed ^ (0x9E3779B97F4A7C15L * (index++ + 1))).nextLong();
-            if (t.rank() == 1) {
-                if (!e.getKey().endsWith(".bias")) fillOnes(t); // biases stay 0
-                continue;
-            }
-            for (long c = 0; c * CHUNK < t.numel(); c++) jobs.add(new Job(t, tensorSeed, c));
+    /** Tensor number {@code index} of a model, {@code name} (a zero-filled host tensor), as initialised from {@code seed}. */
+    private static void fill(String name, Tensor t, int index, long seed) {
+        if (t.dtype() != DType.F32 && t.dtype() != DType.BF16 && t.dtype() != DType.F16) {
+            throw new IllegalArgumentException("initialisation writes F32, BF16 or F16, not " + t.dtype());
         }
-        IntStream.range(0, jobs.size()).parallel().forEach(i -> {
-            Job j = jobs.get(i);
-            SplittableRandom rng = new SplittableRandom(j.tensorSeed() + j.chunk() * 0xBF58476D1CE4E5B9L);
-            long start = j.chunk() * CHUNK, end = Math.min(j.t().numel(), start + CHUNK);
-            MemorySegment d = j.t().data();
-            for (long e = start; e < end; e++) {
-                float v = (float) (gaussian(rng) * STD);
-                if (j.t().dtype() == DType.F32) d.setAtIndex(ValueLayout.JAVA_FLOAT, e, v);
-                else d.setAtIndex(ValueLayout.JAVA_SHORT, e, Precision.toBf16(v));
-            }
+        long tensorSeed = new SplittableRandom(seed ^ (0x9E3779B97F4A7C15L * (index + 1))).nextLong();
+        if (t.rank() == 1) {
+            if (!name.endsWith(".bias")) fillOnes(t); // biases stay 0
+            return;
+        }
+        LongStream.range(0, (t.numel() + CHUNK - 1) / CHUNK).parallel().forEach(chunk -> {
+            SplittableRandom rng = new SplittableRandom(tensorSeed + chunk * 0xBF58476D1CE4E5B9L);
+            long start = chunk * CHUNK, end = Math.min(t.numel(), start + CHUNK);
+            for (long e = start; e < end; e++) set(t, e, (float) (gaussian(rng) * STD));
         });
     }
 
     private static void fillOnes(Tensor t) {
-        for (long e = 0; e < t.numel(); e++) {
-            if (t.dtype() == DType.F32) t.data().setAtIndex(ValueLayout.JAVA_FLOAT, e, 1f);
-            else t.data().setAtIndex(ValueLayout.JAVA_SHORT, e, Precision.toBf16(1f));
+        for (long e = 0; e < t.numel(); e++) set(t, e, 1f);
+    }
+
+    /** Element {@code e} of {@code t} = {@code v}, rounded to nearest (ties to even) in a half type. */
+    private static void set(Tensor t, long e, float v) {
+        MemorySegment d = t.data();
+        switch (t.dtype()) {
+            case F32 -> d.setAtIndex(ValueLayout.JAVA_FLOAT, e, v);
+            case BF16 -> d.setAtIndex(ValueLayout.JAVA_SHORT, e, Precision.toBf16(v));
+            default -> d.setAtIndex(ValueLayout.JAVA_SHORT, e, Float.floatToFloat16(v));
         }
     }
 

@@ -82,8 +82,8 @@ final class LoraAdapters implements AutoCloseable {
                     String base = DecoderLayout.linearName(model, l, i);
                     long[] w = shapes.get(base + ".weight");
                     long out = w[0], in = w[1], r = cfg.rank();
-                    Adapter ad = new Adapter(base, backend.allocate(arena, MemoryCategory.WEIGHTS, backend.weightType(), r, in),
-                            backend.allocate(arena, MemoryCategory.WEIGHTS, backend.weightType(), out, r),
+                    Adapter ad = new Adapter(base, backend.allocate(arena, MemoryCategory.WEIGHTS, backend.trainedWeightType(), r, in),
+                            backend.allocate(arena, MemoryCategory.WEIGHTS, backend.trainedWeightType(), out, r),
                             backend.allocate(arena, MemoryCategory.GRADIENTS, DType.F32, r, in),
                             backend.allocate(arena, MemoryCategory.GRADIENTS, DType.F32, out, r));
                     float bound = (float) (1.0 / Math.sqrt(in));

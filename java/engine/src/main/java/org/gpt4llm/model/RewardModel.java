@@ -59,7 +59,7 @@ public final class RewardModel implements AutoCloseable {
         this.backend = backbone.backend();
         this.padTokenId = padTokenId;
         int c = backbone.config().hiddenSize();
-        head = backend.allocate(arena, MemoryCategory.WEIGHTS, backend.weightType(), 1, c);
+        head = backend.allocate(arena, MemoryCategory.WEIGHTS, backend.trainedWeightType(), 1, c);
         dHead = backend.allocate(arena, MemoryCategory.GRADIENTS, DType.F32, 1, c);
         backend.zero(dHead);
     }

@@ -78,6 +78,11 @@ public final class AdamWOptimizer implements AutoCloseable {
             Tensor g = grads.get(e.getKey());
             if (g == null) throw new IllegalArgumentException("no gradient for parameter " + e.getKey());
             Tensor p = e.getValue();
+            if (p.dtype() != DType.F32 && backend.trainedWeightType() == DType.F32) {
+                throw new IllegalArgumentException("parameter " + e.getKey() + " is stored in " + p.dtype() + " and the "
+                        + backend.name() + " backend trains only fp32 weights: full fine-tuning needs them (--dtype f32,"
+                        + " or an Engine opened with DType.F32); LoRA adapters train over a half-precision base");
+            }
             Backend.AdamW slotHp = decays.test(e.getKey()) ? hp : new Backend.AdamW(hp.beta1(), hp.beta2(), hp.eps(), 0f);
             Slot s = offloaded
                     ? new Slot(p, backend.allocateHost(arena, MemoryCategory.MASTER_WEIGHTS, DType.F32, p.shape()), g,

@@ -89,6 +89,41 @@ class ApiTest {
         }
     }
 
+    /**
+     * An engine keeping bf16 weights: the model takes half the weight memory, fine-tunes LoRA adapters
+     * over them, and generates what the fp32 engine generates from the same weights (saved in bf16,
+     * widened on load; only the order of fp32 sums could differ), and what the fp32 engine generates
+     * when one load asks for bf16.
+     */
+    @Test
+    void bf16WeightsGenerateAsTheirWideningAndTrainLora() throws IOException {
+        Path saved = tmp.resolve("bf16");
+        String prompt = "Once upon a time";
+        String half;
+        try (Engine bf16 = Engine.open("cpu", 2, org.gpt4llm.tensor.DType.BF16); Model m = bf16.load(modelDir)) {
+            half = m.generate(prompt, SamplingParams.greedy(40)).text();
+            m.save(saved);
+            try (Model fp32 = engine.load(modelDir)) {
+                long halfBytes = bf16.backend().memory().live().device(org.gpt4llm.memory.MemoryCategory.WEIGHTS);
+                long fullBytes = engine.backend().memory().live().device(org.gpt4llm.memory.MemoryCategory.WEIGHTS);
+                assertTrue(halfBytes < 0.55 * fullBytes, "bf16 weights take " + halfBytes + " bytes, fp32 " + fullBytes);
+            }
+            try (FineTuning ft = bf16.fineTune(m, FineTuneOptions.lora(4).lr(1e-2))) {
+                List<Trainer.Step> steps = ft.train(STORIES, 3);
+                assertEquals(3, steps.size());
+                for (Trainer.Step s : steps) assertTrue(Double.isFinite(s.loss()), "loss " + s.loss());
+            }
+        }
+        try (Model widened = engine.load(saved)) {
+            assertEquals(half, widened.generate(prompt, SamplingParams.greedy(40)).text());
+        }
+        // the fp32 engine asked for bf16 on one load: the same model as the bf16 engine's
+        try (Model perLoad = engine.load(modelDir, null, org.gpt4llm.tensor.DType.BF16)) {
+            assertEquals(half, perLoad.generate(prompt, SamplingParams.greedy(40)).text());
+        }
+        assertTrue(half.length() > 20, "stories260K in bf16 tells a story: " + half);
+    }
+
     @Test
     void batchesStreamAndStopStringsGiveWhatSinglePromptsGive() throws Exception {
         List<String> prompts = List.of("Once upon a time", "Tom had a red ball", "Lily went to the park");

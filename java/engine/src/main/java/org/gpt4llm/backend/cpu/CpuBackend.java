@@ -18,17 +18,45 @@ import org.gpt4llm.tensor.Tensor;
 /**
  * fp32 on the host: GEMM through OpenBLAS, the few-row GEMMs of decoding and everything else through
  * our kernels in {@code native/} (both via Panama). This is the backend of every machine without a GPU.
+ * Its matrices may be kept in half precision (BF16 or F16, {@link #CpuBackend(int, DType)}) for
+ * inference and as a frozen base: decode rows read them in {@link CpuKernels#gemv}, larger GEMMs widen
+ * them panel by panel ({@link HalfWeightGemm}); vectors and weights that train stay fp32.
  */
 public final class CpuBackend implements Backend {
     private final int threads;
-    private final MemoryLedger memory = new MemoryLedger();
+    private final DType weightType;
+    private final MemoryLedger memory;
+    private final HalfWeightGemm halfGemm;
 
-    /** Uses {@code threads} threads for OpenBLAS and for our OpenMP kernels alike. */
+    /** Uses {@code threads} threads for OpenBLAS and for our OpenMP kernels alike; fp32 weights. */
     public CpuBackend(int threads) {
-        if (threads < 1) throw new IllegalArgumentException("--threads must be at least 1, got " + threads);
-        this.threads = threads;
+        this(threads, DType.F32);
+    }
+
+    /** As above, keeping the model's matrices in {@code weightType}: F32, BF16 or F16. */
+    public CpuBackend(int threads, DType weightType) {
+        this(threads, weightType, new MemoryLedger());
         CpuKernels.setNumThreads(threads);
         OpenBlas.setNumThreads(threads);
+    }
+
+    private CpuBackend(int threads, DType weightType, MemoryLedger memory) {
+        if (threads < 1) throw new IllegalArgumentException("--threads must be at least 1, got " + threads);
+        if (weightType != DType.F32 && weightType != DType.BF16 && weightType != DType.F16) {
+            throw new IllegalArgumentException("the cpu backend keeps weights in f32, bf16 or f16, not " + weightType);
+        }
+        this.threads = threads;
+        this.weightType = weightType;
+        this.memory = memory;
+        this.halfGemm = new HalfWeightGemm(memory);
+    }
+
+    /**
+     * This backend keeping the matrices of the models made on it in {@code weightType}: the same threads,
+     * counted in the same {@link #memory()} (models of both types can live side by side).
+     */
+    public CpuBackend withWeightType(DType weightType) {
+        return weightType == this.weightType ? this : new CpuBackend(threads, weightType, memory);
     }
 
     /** One thread per available processor. */
@@ -44,6 +72,23 @@ public final class CpuBackend implements Backend {
     @Override
     public int threads() {
         return threads;
+    }
+
+    @Override
+    public DType weightType() {
+        return weightType;
+    }
+
+    /** Matrices in {@link #weightType}; vectors (norm weights, biases) in fp32, which the kernels read. */
+    @Override
+    public DType parameterType(long... shape) {
+        return shape.length >= 2 ? weightType : DType.F32;
+    }
+
+    /** fp32: half-precision weights here only run frozen. */
+    @Override
+    public DType trainedWeightType() {
+        return DType.F32;
     }
 
     @Override
@@ -159,17 +204,27 @@ public final class CpuBackend implements Backend {
         }
         if (!transA && transB && m <= GEMV_MAX_ROWS) {
             // y = x Wᵀ for a few rows (a decode step): bound by reading W, which our GEMV reads once
-            // for all rows on the kernel library's own threads
-            CpuKernels.gemv(f32(c, "C"), n, f32(a, "A"), a.dim(1), f32(b, "B"), DType.F32, b.dim(1), m, n, k, alpha, beta);
+            // for all rows on the kernel library's own threads, widening half-precision W in registers
+            CpuKernels.gemv(f32(c, "C"), n, f32(a, "A"), a.dim(1), b.data(), b.dtype(), b.dim(1), m, n, k, alpha, beta);
             return;
         }
+        if (b.dtype() == DType.BF16 || b.dtype() == DType.F16) {
+            halfGemm.run(f32(c, "C"), f32(a, "A"), transA, toInt(a.dim(1), "lda"), b.data(), b.dtype(), transB, m, n, k,
+                    alpha, beta, this::sgemm);
+            return;
+        }
+        sgemm(transA, transB, m, n, k, alpha, f32(a, "A"), toInt(a.dim(1), "lda"), f32(b, "B"), toInt(b.dim(1), "ldb"),
+                beta, f32(c, "C"), n);
+    }
+
+    private void sgemm(boolean transA, boolean transB, int m, int n, int k, float alpha, MemorySegment a, int lda,
+                       MemorySegment b, int ldb, float beta, MemorySegment c, int ldc) {
         // OpenBLAS spreads every GEMM above ~262K multiply-adds over its threads; for the skinny ones
         // waking them costs more than the work, so those run on this thread alone
         boolean alone = threads > 1 && blasThreads(m, n, k, threads) == 1;
         if (alone) OpenBlas.setNumThreads(1);
         try {
-            OpenBlas.sgemm(transA, transB, m, n, k, alpha, f32(a, "A"), toInt(a.dim(1), "lda"), f32(b, "B"),
-                    toInt(b.dim(1), "ldb"), beta, f32(c, "C"), n);
+            OpenBlas.sgemm(transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
         } finally {
             if (alone) OpenBlas.setNumThreads(threads);
         }
@@ -194,7 +249,24 @@ public final class CpuBackend implements Backend {
         int n = toInt(tokens.numel(), "tokens"), c = toInt(table.dim(1), "C");
         if (out.numel() != (long) n * c) throw new IllegalArgumentException("embedding output " + out + " for " + n + " tokens");
         checkTokens(tokens, table.dim(0));
-        CpuKernels.embeddingFwd(f32(out, "out"), i32(tokens, "tokens"), f32(table, "table"), n, c);
+        if (table.dtype() == DType.F32) {
+            CpuKernels.embeddingFwd(f32(out, "out"), i32(tokens, "tokens"), table.data(), n, c);
+            return;
+        }
+        // a half-precision table: each token's row widened on its own (a gather, bound by the rows it reads)
+        MemorySegment o = f32(out, "out"), t = table.data();
+        long half = table.dtype().bytes(), rowBytes = c * half;
+        int[] ids = tokens.toIntArray();
+        for (int i = 0; i < n; i++) {
+            MemorySegment row = t.asSlice(ids[i] * rowBytes, rowBytes), dst = o.asSlice((long) i * c * Float.BYTES);
+            if (table.dtype() == DType.BF16) {
+                CpuKernels.bf16ToF32(dst, row, c);
+            } else if (table.dtype() == DType.F16) {
+                CpuKernels.f16ToF32(dst, row, c);
+            } else {
+                throw new IllegalArgumentException("embedding table must be F32, BF16 or F16, got " + table);
+            }
+        }
     }
 
     @Override
@@ -593,7 +665,8 @@ public final class CpuBackend implements Backend {
 
     @Override
     public String toString() {
-        return "cpu (" + threads + " threads, " + (CpuKernels.simdLevel() > 0 ? "AVX2/FMA" : "scalar") + ")";
+        return "cpu (" + threads + " threads, " + (CpuKernels.simdLevel() > 0 ? "AVX2/FMA" : "scalar")
+                + (weightType == DType.F32 ? "" : ", " + weightType + " weights") + ")";
     }
 
 }
