@@ -20,7 +20,9 @@ import org.gpt4llm.tokenizer.HfTokenizer;
 import org.gpt4llm.tokenizer.Tokenizers;
 import org.gpt4llm.train.DpoTraining;
 import org.gpt4llm.train.ReferenceLogProbs;
+import org.gpt4llm.data.DpoBatch;
 import org.gpt4llm.train.RunStart;
+import org.gpt4llm.train.parallel.DataParallel;
 import org.gpt4llm.train.TrainConfig;
 import org.gpt4llm.train.Trainer;
 import org.gpt4llm.train.TrainingDivergedException;
@@ -100,7 +102,6 @@ public final class DpoCommand implements Callable<Integer> {
     private int callParallel(TrainConfig cfg, RunStart start, ParallelFlags.Layout layout, Path modelDir, PrintWriter err)
             throws IOException {
         TrainConfig nodeCfg = ParallelTraining.forThisNode(cfg, layout);
-        RunStart nodeStart = nodeCfg == cfg ? start : RunStart.check(nodeCfg);
         boolean quiet = common.quiet || layout.nodeRank() > 0;
         try (ParallelTraining<DecoderModel> devices = ParallelTraining.open(layout, cfg, common.backend.threads(),
                 be -> DecoderModel.load(be, modelDir))) {
@@ -108,8 +109,9 @@ public final class DpoCommand implements Callable<Integer> {
             for (DecoderModel m : devices.models) replicas.add(task(cfg, m));
             replicas.get(0).reportFor(replicas);
             Data data = prepare(nodeCfg, devices.backends.get(0), devices.models.get(0), modelDir);
+            DataParallel<DpoBatch> engine = devices.engine(replicas, cfg, System.out);
             Trainer.Result r = new Trainer<>("dpo", nodeCfg, replicas.get(0), data.train(), data.eval(), quiet, System.out)
-                    .withSteps(devices.engine(replicas, System.out)).run(nodeStart);
+                    .withSteps(engine).run(devices.startOnThisNode(cfg, nodeCfg, start));
             if (!quiet) {
                 System.out.printf(Locale.ROOT, "%d steps on %d devices (ZeRO %d), final loss %.4f, held-out preference"
                         + " accuracy %s -> %s; %s%n", r.steps(), layout.world(), layout.zero(), r.loss(),
