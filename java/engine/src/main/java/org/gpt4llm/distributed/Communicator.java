@@ -8,6 +8,8 @@ import org.gpt4llm.tensor.Tensor;
  * returns when this rank's part is done and its output may be read. A sum is taken in rank order
  * (rank 0 + rank 1 + ...), so that a run gives the same bits every time it is repeated on the same ranks.
  *
+ * <p>One thread of a rank calls a communicator; its {@link #companion} may be called from another at the same time.
+ *
  * <p>A rank that fails or never arrives ends the others' waits with a {@link CommunicatorException}
  * naming it and the operation, never a hang.
  */
@@ -43,6 +45,16 @@ public interface Communicator extends AutoCloseable {
 
     /** Returns once every rank has called it. */
     void barrier();
+
+    /**
+     * A second communicator over the same ranks whose collectives run beside this one's, called from another
+     * thread of this rank (each communicator's collectives in the same order on every rank), as a second
+     * stream's do on a GPU; null where there is none, and then every collective goes through this one.
+     * {@link #abort} on either ends both.
+     */
+    default Communicator companion() {
+        return null;
+    }
 
     /**
      * Ends this rank's part in the job because of {@code cause}: every other rank's current or next

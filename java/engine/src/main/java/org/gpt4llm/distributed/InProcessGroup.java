@@ -43,11 +43,21 @@ public final class InProcessGroup {
         this.ops = new String[size];
     }
 
-    /** One communicator per backend: rank r moves its tensors through {@code backends.get(r)}. */
+    /**
+     * One communicator per backend: rank r moves its tensors through {@code backends.get(r)}. Each has a
+     * {@link Communicator#companion} in a second group of the same ranks, so that a rank's second thread
+     * can run collectives beside its first's.
+     */
     public static List<Communicator> create(List<? extends Backend> backends, Duration timeout) {
-        InProcessGroup g = new InProcessGroup(backends.size(), timeout);
+        InProcessGroup main = new InProcessGroup(backends.size(), timeout), beside = new InProcessGroup(backends.size(), timeout);
         List<Communicator> out = new ArrayList<>();
-        for (int r = 0; r < backends.size(); r++) out.add(g.new Rank(r, backends.get(r)));
+        for (int r = 0; r < backends.size(); r++) {
+            Rank first = main.new Rank(r, backends.get(r)), second = beside.new Rank(r, backends.get(r));
+            first.partner = second;
+            second.partner = first;
+            first.primary = true;
+            out.add(first);
+        }
         return List.copyOf(out);
     }
 
@@ -120,6 +130,10 @@ public final class InProcessGroup {
     private final class Rank implements Communicator {
         private final int rank;
         private final Backend backend;
+        /** The same rank in the other group of the pair, which {@link #abort} ends too. */
+        private Rank partner;
+        /** Whether this is the rank's first communicator, whose companion is {@link #partner}. */
+        private boolean primary;
 
         Rank(int rank, Backend backend) {
             this.rank = rank;
@@ -173,7 +187,17 @@ public final class InProcessGroup {
         }
 
         @Override
+        public Communicator companion() {
+            return primary ? partner : null;
+        }
+
+        @Override
         public void abort(Throwable cause) {
+            fail(rank, cause);
+            if (partner != null) partner.failHere(cause);
+        }
+
+        private void failHere(Throwable cause) {
             fail(rank, cause);
         }
 

@@ -8,14 +8,25 @@ import org.gpt4llm.tensor.Tensor;
  * buffers): of B bytes, an all-reduce sends 2·(n-1)/n·B from each rank, a reduce-scatter or an
  * all-gather (n-1)/n·B of the whole buffer, a broadcast B from each rank but the last of the ring;
  * the same formulas give the planned bytes ({@link #allReduceBytes} and the rest). The time is the
- * wall time of each call, the wait for the other ranks included. One rank's thread uses it.
+ * wall time of each call, the wait for the other ranks included. Its {@link #companion} counts into
+ * the same totals (bytes, calls and time, though that time may overlap the rank's work and its other
+ * collectives), from the other thread of the rank that calls it.
  */
 public final class MeteredCommunicator implements Communicator {
     private final Communicator inner;
-    private long bytes, nanos, calls;
+    /** Bytes, nanoseconds and calls, shared with the companion: the two are called from two threads. */
+    private final long[] totals;
+    private final MeteredCommunicator companion;
 
     public MeteredCommunicator(Communicator inner) {
+        this(inner, new long[3], true);
+    }
+
+    private MeteredCommunicator(Communicator inner, long[] totals, boolean first) {
         this.inner = inner;
+        this.totals = totals;
+        Communicator second = first ? inner.companion() : null;
+        this.companion = second == null ? null : new MeteredCommunicator(second, totals, false);
     }
 
     /** Bytes each rank sends in an all-reduce of {@code bytes} over {@code ranks}. */
@@ -30,27 +41,43 @@ public final class MeteredCommunicator implements Communicator {
 
     /** Bytes this rank sent since the last {@link #reset}. */
     public long bytesSent() {
-        return bytes;
+        synchronized (totals) {
+            return totals[0];
+        }
     }
 
     /** Seconds this rank spent in collectives since the last {@link #reset}. */
     public double seconds() {
-        return nanos / 1e9;
+        synchronized (totals) {
+            return totals[1] / 1e9;
+        }
     }
 
     /** Collectives called since the last {@link #reset}. */
     public long calls() {
-        return calls;
+        synchronized (totals) {
+            return totals[2];
+        }
     }
 
     public void reset() {
-        bytes = nanos = calls = 0;
+        synchronized (totals) {
+            java.util.Arrays.fill(totals, 0);
+        }
     }
 
     private void count(long sent, long since) {
-        bytes += sent;
-        nanos += System.nanoTime() - since;
-        calls++;
+        long took = System.nanoTime() - since;
+        synchronized (totals) {
+            totals[0] += sent;
+            totals[1] += took;
+            totals[2]++;
+        }
+    }
+
+    @Override
+    public Communicator companion() {
+        return companion;
     }
 
     @Override

@@ -189,4 +189,47 @@ class InProcessGroupTest {
             pool.shutdownNow();
         }
     }
+    /**
+     * A rank's companion is a group of its own: rank 0's gather through it completes while rank 0's first
+     * communicator waits in a broadcast for rank 1, which gathers first; an abort on either ends both.
+     */
+    @Test
+    void aCompanionRunsItsCollectivesBesideTheFirstAndAnAbortEndsBoth() throws Exception {
+        List<Backend> bes = backends("cpu", 2);
+        List<Communicator> comms = InProcessGroup.create(bes, Duration.ofSeconds(30));
+        assertEquals(1, comms.get(1).companion().rank());
+        assertEquals(2, comms.get(1).companion().size());
+        assertEquals(null, comms.get(0).companion().companion());
+        float[][] x = randomInputs(2, 3);
+        ExecutorService pool = Executors.newFixedThreadPool(3);
+        try (Arena a = Arena.ofShared()) {
+            Tensor[] parts = new Tensor[2], wholes = new Tensor[2], signals = new Tensor[2];
+            for (int r = 0; r < 2; r++) {
+                parts[r] = Tensor.of(a, x[r], 3);
+                wholes[r] = bes.get(r).allocate(a, DType.F32, 6);
+                signals[r] = Tensor.of(a, new float[] {r == 0 ? 7f : 0f}, 1);
+            }
+            Future<?> waiting = pool.submit(() -> comms.get(0).broadcast(signals[0], 0));
+            Future<?> beside = pool.submit(() -> comms.get(0).companion().allGather(parts[0], wholes[0]));
+            Future<?> rank1 = pool.submit(() -> {
+                comms.get(1).companion().allGather(parts[1], wholes[1]);
+                comms.get(1).broadcast(signals[1], 0);
+            });
+            for (Future<?> f : List.of(beside, waiting, rank1)) f.get();
+            float[] want = {x[0][0], x[0][1], x[0][2], x[1][0], x[1][1], x[1][2]};
+            for (int r = 0; r < 2; r++) assertArrayEquals(want, bes.get(r).download(wholes[r]));
+            assertEquals(7f, bes.get(1).download(signals[1])[0]);
+
+            long t0 = System.nanoTime();
+            Future<?> stranded = pool.submit(() -> comms.get(0).companion().allGather(parts[0], wholes[0]));
+            comms.get(1).abort(new IllegalStateException("out of memory"));
+            ExecutionException e = assertThrows(ExecutionException.class, stranded::get);
+            assertEquals("rank 1 failed (IllegalStateException: out of memory), so all-gather on rank 0 cannot complete",
+                    e.getCause().getMessage());
+            assertThrows(CommunicatorException.class, () -> comms.get(0).barrier());
+            assertTrue(System.nanoTime() - t0 < 10_000_000_000L, "the abort ended the companion's wait at once");
+        } finally {
+            pool.shutdownNow();
+        }
+    }
 }

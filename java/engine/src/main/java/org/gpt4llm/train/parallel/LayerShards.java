@@ -6,9 +6,14 @@ import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.Set;
+import java.util.concurrent.ExecutionException;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Executors;
+import java.util.concurrent.Future;
 import org.gpt4llm.backend.Backend;
 import org.gpt4llm.distributed.Communicator;
 import org.gpt4llm.distributed.Communicator.ReduceOp;
+import org.gpt4llm.distributed.CommunicatorException;
 import org.gpt4llm.memory.MemoryCategory;
 import org.gpt4llm.model.DecoderLayout;
 import org.gpt4llm.model.DecoderModel;
@@ -23,8 +28,19 @@ import org.gpt4llm.tensor.Tensor;
  * a pool of whole groups (two layer slots, layer l in slot l % 2, and one for the outside group),
  * all-gathered just before they are read ({@link #gather}, which also gathers the next layer of the pass
  * ahead into the other slot) and returned to the pool after ({@link #release}): at most two layers are
- * whole at a time. The collectives here are synchronous, so "ahead" means in order before the layer
- * that needs it, never at the same time as its work.
+ * whole at a time.
+ *
+ * <p>Where the communicator has a {@link Communicator#companion}, the layers' gathers run on a thread of
+ * their own through it, as FSDP runs them on a stream of its own: the gather of the next layer goes on
+ * while this layer computes, and a layer's work waits for its own gather only. A layer's gather is
+ * started only once its slot's previous layer has been released (the model releases layer l - 1 before it
+ * asks for layer l, which starts l + 1), and a release waits for a gather still writing the slot. Every
+ * rank starts the same gathers in the same order, so the companion's collectives match on every rank;
+ * the reduce-scatters and the outside group's gathers stay on this thread's communicator, so neither
+ * thread ever waits for the other's collectives. A gather that fails ends the run as any rank failure
+ * does: it aborts the communicators (both), and its error reaches this rank's thread where it next waits.
+ * Without a companion (NCCL here), and while rank 0 {@link #lead leads}, the gathers run in order on this
+ * thread, before the layer that needs them.
  *
  * <p>Where the decoder's weights train, its gradients stream through two layers' buffers
  * ({@link DecoderModel#streamGradients}); as soon as the backward completes a layer, its gradients are
@@ -43,6 +59,11 @@ public final class LayerShards implements LayerHooks, AutoCloseable {
     private final Arena arena = Arena.ofShared();
     private final DecoderModel model;
     private final Communicator comm;
+    /** The companion the layers' gathers go through on {@link #ahead}'s thread, or null: they run on this thread. */
+    private final Communicator beside;
+    private final ExecutorService ahead;
+    /** The gather still writing each layer slot, or null. */
+    private final Future<?>[] arriving = new Future<?>[2];
     private final int rank, ranks, layers;
     /** Group g: decoder layer g for g below {@link #layers}, the weights outside the layers at index {@link #layers}. */
     private final List<FlatShards> groups = new ArrayList<>();
@@ -63,6 +84,12 @@ public final class LayerShards implements LayerHooks, AutoCloseable {
         this.be = be;
         this.model = model;
         this.comm = comm;
+        this.beside = comm == null ? null : comm.companion();
+        this.ahead = beside == null ? null : Executors.newSingleThreadExecutor(task -> {
+            Thread t = new Thread(task, "gpt4llm-rank-" + rank + "-gathers");
+            t.setDaemon(true);
+            return t;
+        });
         this.rank = rank;
         this.ranks = ranks;
         this.layers = model.config().numLayers();
@@ -134,6 +161,7 @@ public final class LayerShards implements LayerHooks, AutoCloseable {
         whole(group);
         int next = upward ? group + 1 : group - 1;
         if (group != OUTSIDE && next >= 0 && next < layers) whole(next);
+        if (group != OUTSIDE) arrived(group % 2);
     }
 
     /** Group {@code group} all-gathered into its place in the pool, unless it is whole there already. */
@@ -153,23 +181,65 @@ public final class LayerShards implements LayerHooks, AutoCloseable {
             upload(signal, group);
             comm.broadcast(signal, 0);
         }
-        allGather(group);
+        if (group == OUTSIDE || leading || ahead == null) allGather(group, comm);
+        else arriving[group % 2] = ahead.submit(() -> gatherAhead(group));
     }
 
-    private void allGather(int group) {
+    private void allGather(int group, Communicator through) {
         Tensor shard = shards.get(index(group));
         Tensor flat = group == OUTSIDE ? outsideSlot : slots[group % 2];
-        comm.allGather(shard, FlatShards.slice(flat, 0, shard.numel() * ranks));
+        through.allGather(shard, FlatShards.slice(flat, 0, shard.numel() * ranks));
+    }
+
+    /**
+     * On the gathers' thread: layer {@code layer}'s gather through the companion. A failure of its own
+     * aborts the communicators at once, so that no rank waits for this one's next collective.
+     */
+    private void gatherAhead(int layer) {
+        try {
+            allGather(layer, beside);
+        } catch (CommunicatorException e) {
+            throw e;
+        } catch (RuntimeException | Error e) {
+            IllegalStateException failure = new IllegalStateException("the all-gather of layer " + layer + " failed ("
+                    + e.getClass().getSimpleName() + (e.getMessage() == null ? "" : ": " + e.getMessage()) + ")", e);
+            comm.abort(failure);
+            throw failure;
+        }
+    }
+
+    /** Waits for the gather still writing slot {@code s}, if any; its failure is thrown here. */
+    private void arrived(int s) {
+        Future<?> f = arriving[s];
+        if (f == null) return;
+        arriving[s] = null;
+        try {
+            f.get();
+        } catch (ExecutionException e) {
+            if (e.getCause() instanceof RuntimeException re) throw re;
+            if (e.getCause() instanceof Error err) throw err;
+            throw new IllegalStateException(e.getCause());
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            throw new CommunicatorException("rank " + rank + " was interrupted waiting for the all-gather of layer "
+                    + slotHolds[s], e);
+        }
     }
 
     @Override
     public void release(int group) {
-        if (group == OUTSIDE) outsideWhole = false;
-        else if (slotHolds[group % 2] == group) slotHolds[group % 2] = NONE;
+        if (group == OUTSIDE) {
+            outsideWhole = false;
+        } else if (slotHolds[group % 2] == group) {
+            arrived(group % 2);  // a gather still writing the slot must end before another may start there
+            slotHolds[group % 2] = NONE;
+        }
     }
 
     /** Every group back in the pool (a step starts from none whole, and the updated shards make whole copies stale). */
     void releaseAll() {
+        arrived(0);
+        arrived(1);
         slotHolds[0] = slotHolds[1] = NONE;
         outsideWhole = false;
     }
@@ -280,7 +350,7 @@ public final class LayerShards implements LayerHooks, AutoCloseable {
             comm.broadcast(signal, 0);
             int group = Math.round(be.download(signal)[0]);
             if (group == DONE) return;
-            allGather(group);
+            allGather(group, comm);
         }
     }
 
@@ -301,6 +371,17 @@ public final class LayerShards implements LayerHooks, AutoCloseable {
     @Override
     public void close() {
         if (trains) model.onGradientsDone(null);
+        if (ahead != null) {
+            // a gather left running after a failure must end before the memory it writes goes
+            ahead.shutdownNow();
+            try {
+                if (!ahead.awaitTermination(1, java.util.concurrent.TimeUnit.MINUTES)) {
+                    throw new IllegalStateException("rank " + rank + "'s layer gathers did not stop within a minute");
+                }
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+            }
+        }
         arena.close();
     }
 }
