@@ -35,8 +35,8 @@ import org.gpt4llm.train.parallel.RankMemory;
  * device taking one micro-batch of {@code batch} rows a step, with the communication each rank measured
  * next to what is planned: the bytes each rank sent (counted from the collectives it called, as a ring
  * moves them: {@link MeteredCommunicator}) against {@link RankMemory#bytesSentPerStep}, and the time it
- * spent in collectives (waiting for the other ranks included). Each device's memory peak is shown next
- * to {@code gpt4llm plan --gpus N --zero S}.
+ * spent in collectives (waiting for the other ranks included). Each device's memory peak over the run
+ * (under ZeRO 3 the consolidation at its end included) is shown next to {@code gpt4llm plan --gpus N --zero S}.
  */
 public final class ParallelStepBench {
     private ParallelStepBench() {}

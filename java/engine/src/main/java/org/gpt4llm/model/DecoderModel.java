@@ -216,27 +216,16 @@ public final class DecoderModel implements AutoCloseable, DecodeModel {
     }
 
     /**
-     * The inverse of {@link #adoptWeights}: copies the weights, a group at a time as the hooks gather them,
-     * into memory of the model's own, and stops calling the hooks, so the model decodes, saves and trains
-     * as before. Where the store is sharded over devices, every device's model must do this at once (each
-     * gather is a collective). A no-op where the model owns its weights.
+     * The inverse of {@link #adoptWeights}: takes {@code whole} (every parameter whole, by name, with its
+     * shape and type) as the model's own weights, in {@code owner}, which the model closes from now on, and
+     * stops calling the hooks, so the model decodes, saves and trains as before. Whoever sharded the weights
+     * gathers them into {@code whole} (over devices, every device's model at once).
      */
-    public void reclaimWeights() {
-        if (hooks == null) return;
-        Arena own = Arena.ofShared();
-        try {
-            Map<String, Tensor> copies = LayerHooks.copyWhole(hooks, params, (name, p) -> {
-                Tensor mine = backend.allocate(own, MemoryCategory.WEIGHTS, p.dtype(), p.shape());
-                backend.copy(mine, p);
-                return mine;
-            });
-            params.putAll(copies);
-        } catch (RuntimeException e) {
-            own.close();
-            throw e;
-        }
+    public void reclaimWeights(Map<String, Tensor> whole, Arena owner) {
+        if (hooks == null) throw new IllegalStateException("the model owns its weights already: nothing to reclaim");
+        params.replaceAll((name, p) -> LayerHooks.sameAs(p, whole.get(name), name));
         bindWeights();
-        paramArena = own;
+        paramArena = owner;
         hooks = null;
         bufferGeneration++;
     }
@@ -321,6 +310,14 @@ public final class DecoderModel implements AutoCloseable, DecodeModel {
     public void setRecompute(boolean recompute) {
         if (this.recompute == recompute) return;
         this.recompute = recompute;
+        freeActivations();
+    }
+
+    /**
+     * Frees the buffers a forward keeps for its backward (and the staged inputs and logits with them): a
+     * model done training gives their memory back; the next {@link #stage} allocates them again.
+     */
+    public void freeActivations() {
         if (act != null) act.close();
         act = null;
         lastBatch = null;

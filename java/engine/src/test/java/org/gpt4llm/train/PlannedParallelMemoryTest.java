@@ -34,7 +34,10 @@ import org.junit.jupiter.params.provider.MethodSource;
  * four-layer variant, whose pool of two whole layers holds half of them) peak, on the
  * device that peaks highest, within 10% of what {@code gpt4llm plan --gpus 2 --zero S} says for one
  * device, and what lives through a step on rank 0 (weights, gradients, its shard of the master
- * weights and moments, saved activations, logits) is exactly the plan's.
+ * weights and moments, saved activations, logits) is exactly the plan's. Closing the run, which under
+ * ZeRO 3 gives every device its whole weights back, raises no device's peak: the consolidation frees the
+ * optimizer shard, the gradient shards and the pool first and each shard once its group is whole, and
+ * leaves the whole weights and nothing of the shards.
  */
 class PlannedParallelMemoryTest {
     private static final LlamaConfig TINY = LlamaConfig.preset("tiny", 512);
@@ -74,8 +77,8 @@ class PlannedParallelMemoryTest {
         List<Backend> bes = new ArrayList<>();
         List<DecoderModel> models = new ArrayList<>();
         List<TrainableModel<TokenBatch>> replicas = new ArrayList<>();
-        long[] peaks = new long[GPUS];
-        Footprint lasting;
+        long[] peaks = new long[GPUS], closedPeaks = new long[GPUS];
+        Footprint lasting, closed;
         try {
             for (int r = 0; r < GPUS; r++) {
                 Backend be = open(backend);
@@ -99,6 +102,8 @@ class PlannedParallelMemoryTest {
                 for (int r = 0; r < GPUS; r++) peaks[r] = bes.get(r).memory().peakDeviceBytes();
                 lasting = bes.get(0).memory().live();
             }
+            for (int r = 0; r < GPUS; r++) closedPeaks[r] = bes.get(r).memory().peakDeviceBytes();
+            closed = bes.get(0).memory().live();
         } finally {
             for (DecoderModel m : models) m.close();
             for (Backend be : bes) be.close();
@@ -109,6 +114,8 @@ class PlannedParallelMemoryTest {
                 + "; rank 0 live after the steps " + lasting;
         System.out.println(ctx);
         assertTrue(Math.abs(peak - plan.deviceBytes()) <= TOLERANCE * plan.deviceBytes(), ctx);
+        assertEquals(java.util.Arrays.toString(peaks), java.util.Arrays.toString(closedPeaks),
+                "closing the run raised a device's peak: " + closedPeaks[0] + " after; rank 0 live after " + closed + "; " + ctx);
         for (MemoryCategory c : LASTING) assertEquals(plan.footprint().device(c), lasting.device(c), c.key() + ": " + ctx);
         MemoryPlan one = MemoryPlanner.plan(new PlanRequest(model, backend, TOKENS, ROWS, lora, false, false));
         long oneMoments = one.footprint().device(MemoryCategory.MOMENTS);
@@ -135,6 +142,11 @@ class PlannedParallelMemoryTest {
             long pool = base - (model.numLayers() - 2) * layer;
             long ones = one.footprint().device(MemoryCategory.WEIGHTS), here = plan.footprint().device(MemoryCategory.WEIGHTS);
             assertEquals(ones - base + base / 2 + pool, here, "the base weights' shards and the pool: " + ctx);
+            // consolidated: the whole weights, each group's flat buffer padded to a multiple of the devices
+            long padding = (model.numLayers() + 1L) * (GPUS - 1) * (backend.equals("cpu") ? 4 : 2);
+            long whole = closed.device(MemoryCategory.WEIGHTS);
+            assertTrue(whole >= ones && whole <= ones + padding, "the whole weights alone after closing: " + closed + "; " + ctx);
+            assertEquals(0, closed.device(MemoryCategory.MOMENTS), "the optimizer shard freed: " + closed + "; " + ctx);
         }
     }
 

@@ -56,7 +56,10 @@ public final class LayerShards implements LayerHooks, AutoCloseable {
     private static final int NONE = Integer.MIN_VALUE, DONE = -2;
 
     private final Backend be;
+    /** The pool, the gradient shards and the buckets: what only training needs, freed first when the run ends. */
     private final Arena arena = Arena.ofShared();
+    /** Each group's shard in an arena of its own, so that consolidating frees it as soon as the group is whole. */
+    private final List<Arena> shardArenas = new ArrayList<>();
     private final DecoderModel model;
     private final Communicator comm;
     /** The companion the layers' gathers go through on {@link #ahead}'s thread, or null: they run on this thread. */
@@ -73,7 +76,7 @@ public final class LayerShards implements LayerHooks, AutoCloseable {
     private final int[] slotHolds = {NONE, NONE};
     private final long chunk;
     private final boolean trains;
-    private boolean outsideWhole, leading;
+    private boolean outsideWhole, leading, consolidated;
 
     /**
      * Shards {@code model}'s weights (the same on every rank when this is called) as rank {@code rank}
@@ -109,7 +112,9 @@ public final class LayerShards implements LayerHooks, AutoCloseable {
         for (int g = 0; g <= layers; g++) {
             FlatShards layout = new FlatShards(byGroup.get(g), ranks);
             groups.add(layout);
-            Tensor shard = be.allocate(arena, MemoryCategory.WEIGHTS, type, layout.shard);
+            Arena own = Arena.ofShared();
+            shardArenas.add(own);
+            Tensor shard = be.allocate(own, MemoryCategory.WEIGHTS, type, layout.shard);
             be.zero(shard);
             layout.gather(be, byGroup.get(g), rank * layout.shard, layout.shard, shard);
             shards.add(shard);
@@ -355,17 +360,37 @@ public final class LayerShards implements LayerHooks, AutoCloseable {
     }
 
     /**
-     * Gives the model its whole weights back in memory of its own (gathered group by group, as a save
-     * reads them), with its gradients in buffers of their own and no hooks: what the run trained can then be
-     * decoded, saved and trained further without this rank's shards. Every rank does this at once.
+     * Gives the model its whole weights back in memory of its own, with its gradients in buffers of their
+     * own and no hooks: what the run trained can then be decoded, saved and trained further without this
+     * rank's shards. Every rank does this at once. What only training needed goes first (the activation
+     * buffers, the streamed gradients, the gradient shards, the buckets and the pool: the caller has closed
+     * the optimizer), then each group is all-gathered straight into the model's memory and its shard freed,
+     * so a device holds at most the whole weights and the last group's shard, besides the backend's scratch.
      */
     void consolidate() {
         releaseAll();
-        model.reclaimWeights();
+        model.freeActivations();
         if (trains) {
             model.onGradientsDone(null);
             model.streamGradients(false);
         }
+        consolidated = true;
+        arena.close();
+        Map<String, Tensor> params = model.parameters(), whole = new LinkedHashMap<>();
+        Arena own = Arena.ofShared();
+        try {
+            for (int g = 0; g <= layers; g++) {
+                FlatShards layout = groups.get(g);
+                Tensor flat = be.allocate(own, MemoryCategory.WEIGHTS, be.weightType(), layout.shard * ranks);
+                comm.allGather(shards.get(g), flat);
+                shardArenas.get(g).close();
+                for (String name : layout.names()) whole.put(name, layout.place(flat, name, params.get(name).shape()));
+            }
+        } catch (RuntimeException e) {
+            own.close();
+            throw e;
+        }
+        model.reclaimWeights(whole, own);
     }
 
     @Override
@@ -382,6 +407,12 @@ public final class LayerShards implements LayerHooks, AutoCloseable {
                 Thread.currentThread().interrupt();
             }
         }
+        if (consolidated) {
+            // a consolidation that failed part way still holds the shards it had not gathered
+            for (Arena a : shardArenas) if (a.scope().isAlive()) a.close();
+            return;
+        }
         arena.close();
+        for (Arena a : shardArenas) a.close();
     }
 }

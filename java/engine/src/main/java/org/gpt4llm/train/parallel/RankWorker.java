@@ -37,6 +37,7 @@ final class RankWorker<B extends Batch> implements AutoCloseable {
     private final int zero, rank;
     private final AdamWOptimizer opt;
     private final boolean ownsOptimizer;
+    private boolean optimizerClosed;
     private final StepScalars scalars;
     private final Arena arena = Arena.ofShared();
     private final Map<String, Tensor> params, grads;
@@ -381,15 +382,26 @@ final class RankWorker<B extends Batch> implements AutoCloseable {
         if (shards != null) shards.serve();
     }
 
-    /** Under ZeRO 3: the replica's whole weights back in its own memory (every rank at once, each gather a collective). */
+    /**
+     * Under ZeRO 3, when the run is over: the replica's whole weights back in its own memory (every rank at
+     * once, each gather a collective), after its optimizer shard is freed, so the whole weights take the
+     * place of what only training needed rather than adding to it.
+     */
     void consolidate() {
-        if (shards != null) shards.consolidate();
+        if (shards == null) return;
+        closeOptimizer();
+        shards.consolidate();
+    }
+
+    private void closeOptimizer() {
+        if (ownsOptimizer && !optimizerClosed) opt.close();
+        optimizerClosed = true;
     }
 
     @Override
     public void close() {
         scalars.close();
-        if (ownsOptimizer) opt.close();
+        closeOptimizer();
         if (shards != null) shards.close();
         arena.close();
     }
