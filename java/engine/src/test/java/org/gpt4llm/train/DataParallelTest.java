@@ -1,6 +1,7 @@
 package org.gpt4llm.train;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertNull;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
@@ -22,6 +23,7 @@ import org.gpt4llm.backend.cuda.device.EmuDevice;
 import org.gpt4llm.distributed.CommunicatorException;
 import org.gpt4llm.model.TokenBatch;
 import org.gpt4llm.testing.JsonChecks;
+import org.gpt4llm.testing.Numerics;
 import org.gpt4llm.testing.TestSeeds;
 import org.gpt4llm.train.parallel.DataParallel;
 import org.junit.jupiter.api.Test;
@@ -137,22 +139,10 @@ class DataParallelTest {
             assertEquals(want.losses[s], got.losses[s], lossTol * Math.abs(want.losses[s]), what + ": loss of step " + (s + 1));
             assertEquals(want.norms[s], got.norms[s], normTol * want.norms[s], what + ": gradient norm of step " + (s + 1));
         }
-        double worst = 0;
-        String where = "";
-        for (var e : want.weights.entrySet()) {
-            float[] a = e.getValue(), b = got.weights.get(e.getKey());
-            double scale = 0;
-            for (float x : a) scale = Math.max(scale, Math.abs(x));
-            for (int i = 0; i < a.length; i++) {
-                double d = Math.abs(a[i] - b[i]) / scale;
-                if (d > worst) {
-                    worst = d;
-                    where = e.getKey() + "[" + i + "]";
-                }
-            }
-        }
-        assertTrue(worst <= weightTol, what + ": final weight " + where + " differs by " + worst
-                + " of the tensor's largest magnitude (tolerance " + weightTol + ")");
+        // the elements whose gradient terms cancel may take an AdamW step the other way (ApiDataParallelTest
+        // measured up to 6 of a 256-element LoRA matrix): a bug moves a whole shard, a quarter of a tensor or more
+        String disagree = Numerics.adamWeightsDisagree(want.weights, got.weights, weightTol, 5e-2, 2 * Synthetic.LR);
+        assertNull(disagree, what + ": " + disagree);
     }
 
     /**

@@ -44,9 +44,12 @@ final class Synthetic {
         return builder(out).build().validate();
     }
 
+    /** The learning rate of {@link #config}. */
+    static final double LR = 1e-2;
+
     /** {@link #config}'s values, to change some of them. */
     static TrainConfig.Builder builder(Path out) {
-        return TrainConfig.builder().model("unused").out(out.toString()).seed(7).batch(8).microBatch(4).epochs(3).lr(1e-2)
+        return TrainConfig.builder().model("unused").out(out.toString()).seed(7).batch(8).microBatch(4).epochs(3).lr(LR)
                 .warmupRatio(0.1).evalEvery(5).saveEvery(4).keep(2);
     }
 
