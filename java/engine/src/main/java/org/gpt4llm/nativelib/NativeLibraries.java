@@ -58,9 +58,9 @@ public final class NativeLibraries {
     }
 
     /**
-     * Sets the idle behaviour of the thread pools in our process before their libraries load (each reads
-     * its variable once, at load), unless the user chose. A no-op after the first call: libraries that
-     * load on their own (OpenBLAS through JavaCPP) call it first.
+     * Makes sure this class's initializer has set the idle behaviour of the thread pools in our process
+     * (once, unless the user chose): each library reads its variable as it loads, so libraries loaded
+     * by other means (OpenBLAS through JavaCPP) call this first. The body is empty on purpose.
      */
     public static void prepareEnvironment() {}
 
