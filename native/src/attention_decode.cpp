@@ -126,10 +126,13 @@ G4_API void g4_attention_decode(float* out, const float* q, const float* kc, con
       else decode_query_scalar(out + at, q + at, k, v, kvRow, last, D, scale);
     }
   };
-  // below about 64K multiply-adds of q.k and p.v one thread is done before another wakes
+  // below about 64K multiply-adds of q.k and p.v one thread is done before another wakes; but a
+  // step's K and V (cold: the weights streamed through the cache since the last step) are read from
+  // memory, and above 64 KB of them two threads read them faster than one
   int maxLen = 0;
   for (int b = 0; b < B; b++) maxLen = std::max(maxLen, std::min(lengths[b], Tmax));
-  const bool parallel = (int64_t)B * Hq * Tq * maxLen * D >= (1 << 15);
+  const int64_t kvBytes = 2 * (int64_t)B * maxLen * kvRow * (int64_t)sizeof(float);
+  const bool parallel = (int64_t)B * Hq * Tq * maxLen * D >= (1 << 15) || kvBytes >= (1 << 16);
   g4::pool_for((int64_t)B * Hq, parallel, task);
 }
 

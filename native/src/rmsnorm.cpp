@@ -109,8 +109,13 @@ G4_API void g4_rmsnorm_fwd(float* y, float* rstd, const float* x, const float* w
                            float eps) {
   if (N <= 0 || C <= 0) return;
   auto row = g4::use_avx2() ? fwd_row_avx2 : fwd_row_scalar;
-  // row n: x[n, 0:C] -> y[n, 0:C], rstd[n]
-#pragma omp parallel for schedule(static) if ((int64_t)N * C >= (1 << 14))
+  // row n: x[n, 0:C] -> y[n, 0:C], rstd[n]; a decode step's few rows skip the OpenMP region
+  // altogether (even an if(false) region costs more than normalising them)
+  if ((int64_t)N * C < (1 << 14)) {
+    for (int n = 0; n < N; n++) row(y + (int64_t)n * C, rstd + n, x + (int64_t)n * C, w, C, eps);
+    return;
+  }
+#pragma omp parallel for schedule(static)
   for (int n = 0; n < N; n++) {
     row(y + (int64_t)n * C, rstd + n, x + (int64_t)n * C, w, C, eps);
   }

@@ -80,15 +80,23 @@ void rope(float* x, const int32_t* pos, int N, int H, int D, float theta, float 
   std::vector<float> inv(half);
   inv_freq(inv.data(), D, theta);
   auto rot = g4::use_avx2() ? rotate_avx2 : rotate_scalar;
-#pragma omp parallel if ((int64_t)N * H * D >= (1 << 14))
+  // row n with cs, a [cos | sin] buffer of D floats
+  auto rotate_row = [&](float* cs, int n) {
+    angles(cs, inv.data(), half, pos[n], sign);
+    float* row = x + (int64_t)n * H * D;  // x[n, :, :]
+    for (int h = 0; h < H; h++) rot(row + (int64_t)h * D, cs, half);  // x[n, h, 0:D]
+  };
+  if ((int64_t)N * H * D < (1 << 14)) {
+    // a decode step's few rows: no OpenMP region at all (even an if(false) one costs more than they do)
+    std::vector<float> cs(2 * (size_t)half);
+    for (int n = 0; n < N; n++) rotate_row(cs.data(), n);
+    return;
+  }
+#pragma omp parallel
   {
     std::vector<float> cs(2 * (size_t)half);  // this thread's [cos | sin] of one row
 #pragma omp for schedule(static)
-    for (int n = 0; n < N; n++) {
-      angles(cs.data(), inv.data(), half, pos[n], sign);
-      float* row = x + (int64_t)n * H * D;  // x[n, :, :]
-      for (int h = 0; h < H; h++) rot(row + (int64_t)h * D, cs.data(), half);  // x[n, h, 0:D]
-    }
+    for (int n = 0; n < N; n++) rotate_row(cs.data(), n);
   }
 }
 

@@ -83,7 +83,11 @@ G4_API void g4_swiglu_fwd(float* h, const float* g, const float* u, int64_t n) {
   if (n <= 0) return;
   auto fn = g4::use_avx2() ? fwd_avx2 : fwd_scalar;
   int64_t nc = (n + kChunk - 1) / kChunk;  // chunks [c*kChunk, (c+1)*kChunk) of n
-#pragma omp parallel for schedule(static) if (nc > 1)
+  if (nc == 1) {
+    fn(h, g, u, 0, n);  // a decode step's rows: no OpenMP region at all
+    return;
+  }
+#pragma omp parallel for schedule(static)
   for (int64_t c = 0; c < nc; c++) fn(h, g, u, c * kChunk, c * kChunk + kChunk < n ? c * kChunk + kChunk : n);
 }
 

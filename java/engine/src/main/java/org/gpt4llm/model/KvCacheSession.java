@@ -181,6 +181,7 @@ public final class KvCacheSession implements DecodeSession {
                 (float) (1.0 / Math.sqrt(cfg.headDim())));
         model.decodeForward(this, w, shape, range);
         float[] flat = backend.download(w.logits.rows(0, rows));
+        if (rows == 1) return new float[][] {flat}; // a batch-1 step: no second copy of V floats
         int vocab = cfg.vocabSize();
         float[][] out = new float[rows][];
         for (int r = 0; r < rows; r++) out[r] = Arrays.copyOfRange(flat, r * vocab, (r + 1) * vocab);

@@ -54,23 +54,32 @@ public final class NativeLibraries {
     }
 
     static {
-        passiveOpenMpThreads();
+        quietIdleThreads();
     }
+
+    /**
+     * Makes sure this class's initializer has set the idle behaviour of the thread pools in our process
+     * (once, unless the user chose): each library reads its variable as it loads, so libraries loaded
+     * by other means (OpenBLAS through JavaCPP) call this first. The body is empty on purpose.
+     */
+    public static void prepareEnvironment() {}
 
     /**
      * Our kernels' OpenMP workers share the cores with OpenBLAS's own threads and the JVM: spinning
      * between the many short parallel regions of a forward pass (libgomp's default) starves the others,
      * which made small-model decoding an order of magnitude slower on 2 cores. Sleeping instead costs
-     * microseconds per region. libgomp reads OMP_WAIT_POLICY once when it loads, so it is set here,
-     * before any of our libraries is opened, unless the user chose a policy.
+     * microseconds per region. Likewise OpenBLAS's workers spin for 2^28 cycles (~0.1 s) after each
+     * multi-threaded GEMM: after a prefill they took a core from the decode steps that follow, which
+     * never call OpenBLAS. 2^22 cycles (~1.5 ms) still spans the gaps between the GEMMs of a step.
      */
-    private static void passiveOpenMpThreads() {
+    private static void quietIdleThreads() {
         try (Arena arena = Arena.ofConfined()) {
             var setenv = LINKER.defaultLookup().find("setenv");
             if (setenv.isEmpty()) return;
             MethodHandle h = LINKER.downcallHandle(setenv.get(), FunctionDescriptor.of(java.lang.foreign.ValueLayout.JAVA_INT,
                     java.lang.foreign.ValueLayout.ADDRESS, java.lang.foreign.ValueLayout.ADDRESS, java.lang.foreign.ValueLayout.JAVA_INT));
             int unused = (int) h.invokeExact(arena.allocateFrom("OMP_WAIT_POLICY"), arena.allocateFrom("passive"), 0);
+            unused = (int) h.invokeExact(arena.allocateFrom("OPENBLAS_THREAD_TIMEOUT"), arena.allocateFrom("22"), 0);
         } catch (Throwable e) {
             // only a performance default: without it the kernels still run
         }

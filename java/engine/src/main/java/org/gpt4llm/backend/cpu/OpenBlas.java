@@ -36,6 +36,7 @@ public final class OpenBlas {
     private OpenBlas() {}
 
     private static SymbolLookup load() {
+        NativeLibraries.prepareEnvironment(); // OPENBLAS_THREAD_TIMEOUT is read as the library loads
         try {
             // Loads libopenblas_nolapack.so.0 (and its JNI shim) into the process.
             Loader.load(org.bytedeco.openblas.global.openblas_nolapack.class);
