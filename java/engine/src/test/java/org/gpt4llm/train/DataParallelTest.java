@@ -57,6 +57,13 @@ class DataParallelTest {
         return kind.equals("cpu") ? new CpuBackend(1) : new CudaBackend(new EmuDevice(1));
     }
 
+    /**
+     * Relative tolerance of a loss on the cpu: the ranks sum in another order (~1e-7), and AdamW carries that
+     * into the next steps (up to 2.5e-6 measured over fresh seeds in ApiDataParallelTest); a micro-batch
+     * counted twice or missed moves a loss by a percent or more.
+     */
+    private static final double CPU_LOSS = 2e-5;
+
     private TrainConfig config(String name, int microBatch) {
         return Synthetic.builder(tmp.resolve(name)).microBatch(microBatch).maxSteps(STEPS).evalEvery(0).saveEvery(0)
                 .build().validate();
@@ -167,7 +174,7 @@ class DataParallelTest {
         Run one = run(kind, 0, 0, microBatch, seed);
         Run many = run(kind, gpus, zero, microBatch, seed);
         boolean bf16 = kind.equals("cuda-emu");
-        assertClose(one, many, bf16 ? 5e-4 : 1e-6, bf16 ? 2e-3 : 1e-4, bf16 ? 8e-3 : 1e-5, kind + " on " + gpus + " devices, ZeRO " + zero);
+        assertClose(one, many, bf16 ? 5e-4 : CPU_LOSS, bf16 ? 2e-3 : 1e-4, bf16 ? 8e-3 : 1e-5, kind + " on " + gpus + " devices, ZeRO " + zero);
     }
 
     @ParameterizedTest(name = "LoRA with dropout, {0}, ZeRO {1}")
@@ -179,7 +186,7 @@ class DataParallelTest {
         boolean bf16 = kind.equals("cuda-emu");
         // B starts at 0, so A's first gradients are tiny and AdamW turns their rounding into steps of ~lr:
         // the adapters differ more than full weights do (measured 2.8e-5 on the cpu)
-        assertClose(one, many, bf16 ? 5e-4 : 1e-6, bf16 ? 2e-3 : 1e-4, bf16 ? 8e-3 : 2e-4, "LoRA on " + kind);
+        assertClose(one, many, bf16 ? 5e-4 : CPU_LOSS, bf16 ? 2e-3 : 1e-4, bf16 ? 8e-3 : 2e-4, "LoRA on " + kind);
     }
 
     /** ZeRO 3 gathers each layer again before its recomputed forward: the same losses and weights as one device. */
@@ -190,7 +197,7 @@ class DataParallelTest {
         recompute = true;
         Run one = run("cpu", what, 0, 0, config("recompute-1-" + what, 2), seed, -1, -1);
         Run many = run("cpu", what, 2, 3, config("recompute-2-" + what, 2), seed, -1, -1);
-        assertClose(one, many, 1e-6, 1e-4, what.equals("lora") ? 2e-4 : 1e-5, "ZeRO 3 with --recompute, " + what);
+        assertClose(one, many, CPU_LOSS, 1e-4, what.equals("lora") ? 2e-4 : 1e-5, "ZeRO 3 with --recompute, " + what);
     }
 
     @ParameterizedTest(name = "ZeRO {0}")
@@ -207,7 +214,7 @@ class DataParallelTest {
     void zeroStagesAgreeWithEachOther() throws IOException {
         long seed = TestSeeds.next();
         Run z0 = run("cpu", 2, 0, 2, seed), z1 = run("cpu", 2, 1, 2, seed), z2 = run("cpu", 2, 2, 2, seed);
-        assertClose(z0, z1, 1e-6, 1e-4, 1e-5, "ZeRO 1 against ZeRO 0");
+        assertClose(z0, z1, CPU_LOSS, 1e-4, 1e-5, "ZeRO 1 against ZeRO 0");
         assertClose(z1, z2, 0, 0, 0, "ZeRO 2 against ZeRO 1 (the same sums, in the same rank order)");
     }
 
@@ -226,7 +233,7 @@ class DataParallelTest {
         assertTrue(!Files.exists(tmp.resolve("killed/final")));
         // other initial weights: everything comes from checkpoint-3, written by rank 0 of 4, re-read on 2 devices
         Run resumed = run("cpu", 2, 0, b.resume(true).build().validate(), seed + 1, -1, -1);
-        assertClose(whole, resumed, 1e-6, 1e-4, 1e-5, "4 devices, killed in step 5, resumed on 2");
+        assertClose(whole, resumed, CPU_LOSS, 1e-4, 1e-5, "4 devices, killed in step 5, resumed on 2");
     }
 
     /**
@@ -262,9 +269,9 @@ class DataParallelTest {
         copyTree(tmp.resolve("zero2"), tmp.resolve("zero2-missing"));
         // re-sharded onto 2 devices under ZeRO 1
         Run resumed = run("cpu", 2, 1, b.resume(true).build().validate(), seed + 1, -1, -1);
-        assertClose(one, resumed, 1e-6, 1e-4, 1e-5, "ZeRO 2 on 4 devices, killed in step 5, resumed with ZeRO 1 on 2");
+        assertClose(one, resumed, CPU_LOSS, 1e-4, 1e-5, "ZeRO 2 on 4 devices, killed in step 5, resumed with ZeRO 1 on 2");
         Run onOne = run("cpu", 0, 0, b.out(tmp.resolve("zero2-onto-1").toString()).build().validate(), seed + 1, -1, -1);
-        assertClose(one, onOne, 1e-6, 1e-4, 1e-5, "ZeRO 2 on 4 devices, killed in step 5, resumed on one device");
+        assertClose(one, onOne, CPU_LOSS, 1e-4, 1e-5, "ZeRO 2 on 4 devices, killed in step 5, resumed on one device");
 
         Path lost = tmp.resolve("zero2-missing/checkpoint-3").resolve(OptimizerShards.fileOf(2, 4));
         Files.delete(lost);
@@ -298,7 +305,7 @@ class DataParallelTest {
                 savedState(tmp.resolve("lora-zero3/checkpoint-3")).tensors().keySet());
         // the same base weights (an adapter checkpoint holds only the adapters)
         Run resumed = run("cpu", "lora", 0, 0, b.resume(true).build().validate(), seed, -1, -1);
-        assertClose(one, resumed, 1e-6, 1e-4, 2e-4, "LoRA under ZeRO 3 on 2 devices, resumed from checkpoint-3 on one device");
+        assertClose(one, resumed, CPU_LOSS, 1e-4, 2e-4, "LoRA under ZeRO 3 on 2 devices, resumed from checkpoint-3 on one device");
     }
 
     /** Asserts that {@code checkpoint} holds one optimizer file of each of {@code ranks} ranks and their index, and no other. */
@@ -500,11 +507,11 @@ class DataParallelTest {
         copyTree(tmp.resolve("zero3"), tmp.resolve("zero3-into-2"));
         copyTree(tmp.resolve("zero3"), tmp.resolve("zero3-onto-1"));
         Run resumed = run("cpu", 2, 3, b.resume(true).build().validate(), seed + 1, -1, -1);
-        assertClose(one, resumed, 1e-6, 1e-4, 1e-5, "ZeRO 3 on 4 devices, killed in step 5, resumed with ZeRO 3 on 2");
+        assertClose(one, resumed, CPU_LOSS, 1e-4, 1e-5, "ZeRO 3 on 4 devices, killed in step 5, resumed with ZeRO 3 on 2");
         Run intoZero2 = run("cpu", 2, 2, b.out(tmp.resolve("zero3-into-2").toString()).build().validate(), seed + 1, -1, -1);
-        assertClose(one, intoZero2, 1e-6, 1e-4, 1e-5, "ZeRO 3 on 4 devices, killed in step 5, resumed with ZeRO 2 on 2");
+        assertClose(one, intoZero2, CPU_LOSS, 1e-4, 1e-5, "ZeRO 3 on 4 devices, killed in step 5, resumed with ZeRO 2 on 2");
         Run onOne = run("cpu", 0, 0, b.out(tmp.resolve("zero3-onto-1").toString()).build().validate(), seed + 1, -1, -1);
-        assertClose(one, onOne, 1e-6, 1e-4, 1e-5, "ZeRO 3 on 4 devices, killed in step 5, resumed on one device");
+        assertClose(one, onOne, CPU_LOSS, 1e-4, 1e-5, "ZeRO 3 on 4 devices, killed in step 5, resumed on one device");
     }
 
     /**
