@@ -15,6 +15,7 @@ import org.gpt4llm.tensor.Tensor;
 import org.gpt4llm.model.DecodeModel;
 import org.gpt4llm.model.DecodeSession;
 import org.gpt4llm.model.DecoderModel;
+import org.gpt4llm.model.DecoderModels;
 import org.gpt4llm.model.LlamaConfig;
 import org.gpt4llm.reference.TorchDecodeModel;
 import org.gpt4llm.reference.TorchLlama;
@@ -187,9 +188,9 @@ public final class GenerateBench {
         String model = String.format(Locale.ROOT, "llama %s (hidden %d, %d layers, vocab %d), %d threads", preset,
                 cfg.hiddenSize(), cfg.numLayers(), cfg.vocabSize(), threads);
         String oursName = "ours (" + backend + (half ? ", " + weights.name().toLowerCase(Locale.ROOT) : "") + ")";
-        try (Backend be = Backends.open(backend, threads, 0, weights); DecoderModel ours = DecoderModel.initRandom(be, cfg, o.seed());
+        try (Backend be = Backends.open(backend, threads, 0, weights); DecoderModel ours = DecoderModels.initRandom(be, cfg, o.seed());
              Backend fullBe = half && peer != Peer.NONE ? Backends.open(backend, threads, 0, DType.F32) : null;
-             DecoderModel full = fullBe == null ? null : DecoderModel.initRandom(fullBe, cfg, o.seed());
+             DecoderModel full = fullBe == null ? null : DecoderModels.initRandom(fullBe, cfg, o.seed());
              TorchLlama theirs = peer == Peer.LIBTORCH
                      ? new TorchLlama(cfg, (full != null ? full : ours).parameters(), threads) : null) {
             boolean cpu = be instanceof CpuBackend;

@@ -14,6 +14,7 @@ import org.gpt4llm.backend.Backend;
 import org.gpt4llm.distributed.Communicator;
 import org.gpt4llm.distributed.MeteredCommunicator;
 import org.gpt4llm.model.DecoderModel;
+import org.gpt4llm.model.DecoderModels;
 import org.gpt4llm.model.LlamaConfig;
 import org.gpt4llm.model.LoraConfig;
 import org.gpt4llm.model.TokenBatch;
@@ -114,7 +115,7 @@ public final class ParallelStepBench {
             List<TrainableModel<TokenBatch>> replicas = new ArrayList<>();
             for (int r = 0; r < n; r++) {
                 bes.add(Backends.open(o.backend(), Math.max(1, o.threads() / n), r));
-                DecoderModel m = DecoderModel.initRandom(bes.get(r), cfg, o.seed());
+                DecoderModel m = DecoderModels.initRandom(bes.get(r), cfg, o.seed());
                 models.add(m);
                 if (o.lora() != null) m.enableLora(o.lora(), o.seed() + 2);
                 replicas.add(o.lora() == null ? new FullFineTune(m, null) : new LoraFineTune(m, null));

@@ -25,6 +25,7 @@ import org.gpt4llm.backend.cuda.CudaBackend;
 import org.gpt4llm.backend.cuda.device.DeviceCounters;
 import org.gpt4llm.model.LlamaConfig;
 import org.gpt4llm.model.DecoderModel;
+import org.gpt4llm.model.DecoderModels;
 import org.gpt4llm.plan.MemoryPlanner;
 import org.gpt4llm.plan.PlanRequest;
 import org.gpt4llm.model.LoraConfig;
@@ -288,7 +289,7 @@ public final class StepBench {
         if (lora == null) return 6 * p * n + attn;
         // frozen base: no weight-gradient GEMMs; each adapter adds 6 * N * r * (in + out)
         double adapters = 0;
-        for (var e : DecoderModel.parameterShapes(c).entrySet()) {
+        for (var e : DecoderModels.parameterShapes(c).entrySet()) {
             for (String t : lora.targets()) {
                 if (e.getKey().endsWith("." + t + ".weight")) adapters += 6 * n * lora.rank() * (e.getValue()[0] + e.getValue()[1]);
             }
@@ -298,7 +299,7 @@ public final class StepBench {
 
     /** The random-init model of a run, with fresh LoRA adapters when the run measures a LoRA step. */
     private static DecoderModel model(Backend backend, LlamaConfig cfg, Options o) {
-        DecoderModel m = DecoderModel.initRandom(backend, cfg, o.seed());
+        DecoderModel m = DecoderModels.initRandom(backend, cfg, o.seed());
         if (o.lora() != null) m.enableLora(o.lora(), o.seed() + 2);
         return m;
     }

@@ -16,6 +16,7 @@ import org.gpt4llm.data.PreferenceReader;
 import org.gpt4llm.data.ScoredGroup;
 import org.gpt4llm.data.Split;
 import org.gpt4llm.model.DecoderModel;
+import org.gpt4llm.model.DecoderModels;
 import org.gpt4llm.tokenizer.HfTokenizer;
 import org.gpt4llm.tokenizer.Tokenizers;
 import org.gpt4llm.train.DpoTraining;
@@ -85,7 +86,7 @@ public final class DpoCommand implements Callable<Integer> {
         }
         ParallelFlags.Layout layout = common.parallel.layout(System.getenv());
         if (layout.parallel()) return callParallel(cfg, start, layout, modelDir, err);
-        try (Backend be = common.backend.open(cfg.backend()); DecoderModel policy = DecoderModel.load(be, modelDir)) {
+        try (Backend be = common.backend.open(cfg.backend()); DecoderModel policy = DecoderModels.load(be, modelDir)) {
             Trainer.Result r = run(cfg, start, be, policy, modelDir, common.quiet);
             if (!common.quiet) {
                 System.out.printf(Locale.ROOT, "%d steps, final loss %.4f, held-out preference accuracy %s -> %s; %s%n",
@@ -104,7 +105,7 @@ public final class DpoCommand implements Callable<Integer> {
         TrainConfig nodeCfg = ParallelTraining.forThisNode(cfg, layout);
         boolean quiet = common.quiet || layout.nodeRank() > 0;
         try (ParallelTraining<DecoderModel> devices = ParallelTraining.open(layout, cfg, common.backend.threads(),
-                be -> DecoderModel.load(be, modelDir))) {
+                be -> DecoderModels.load(be, modelDir))) {
             List<DpoTraining> replicas = new ArrayList<>();
             for (DecoderModel m : devices.models) replicas.add(task(cfg, m));
             replicas.get(0).reportFor(replicas);

@@ -34,6 +34,7 @@ import org.gpt4llm.generate.Questions.Question;
 import org.gpt4llm.generate.SamplingParams;
 import org.gpt4llm.generate.TokenListener;
 import org.gpt4llm.model.DecoderModel;
+import org.gpt4llm.model.DecoderModels;
 import org.gpt4llm.model.ModelConfig;
 import org.gpt4llm.model.RewardModel;
 import org.gpt4llm.tokenizer.HfTokenizer;
@@ -163,7 +164,7 @@ public final class GenerateCommand implements Callable<Integer> {
         if (todo.isEmpty()) return;
         try (HfTokenizer tok = Tokenizers.load(modelDir, cfg.vocabSize());
              Backend be = backend.open(backend.name(), weights.frozen(backend.name(), modelDir));
-             DecoderModel dm = DecoderModel.load(be, modelDir);
+             DecoderModel dm = DecoderModels.load(be, modelDir);
              RewardModel rm = rerank == null ? null : RewardModel.loadTrained(be, rerank, tok.padId());
              HfTokenizer rmTok = rerank == null ? null : Tokenizers.load(rerank, rm.config().vocabSize())) {
             if (adapter != null) dm.loadAdapter(adapter);

@@ -5,6 +5,7 @@ import java.util.Locale;
 import java.util.concurrent.Callable;
 import org.gpt4llm.gguf.GgufLlama;
 import org.gpt4llm.model.DecoderModel;
+import org.gpt4llm.model.DecoderModels;
 import org.gpt4llm.model.LlamaConfig;
 import org.gpt4llm.tensor.Tensor;
 import picocli.CommandLine.Command;
@@ -26,7 +27,7 @@ public final class ImportGgufCommand implements Callable<Integer> {
     public Integer call() throws Exception {
         Path out = converted.modelFolder();
         LlamaConfig c = GgufLlama.convert(file, out);
-        long params = DecoderModel.parameterShapes(c).values().stream().mapToLong(Tensor::numel).sum();
+        long params = DecoderModels.parameterShapes(c).values().stream().mapToLong(Tensor::numel).sum();
         System.out.printf(Locale.ROOT, "wrote %s: llama, %,d parameters, %d layers, hidden %d, %d heads (%d kv),"
                 + " vocab %d%s%n", out, params, c.numLayers(), c.hiddenSize(), c.numHeads(), c.numKvHeads(),
                 c.vocabSize(), c.tieWordEmbeddings() ? ", tied embeddings" : "");

@@ -12,6 +12,7 @@ import org.gpt4llm.io.Checkpoint;
 import org.gpt4llm.model.Initializer;
 import org.gpt4llm.model.LlamaConfig;
 import org.gpt4llm.model.DecoderModel;
+import org.gpt4llm.model.DecoderModels;
 import org.gpt4llm.model.ModelConfig;
 import org.gpt4llm.model.OptConfig;
 import org.gpt4llm.tensor.DType;
@@ -76,7 +77,7 @@ public final class InitModelCommand implements Callable<Integer> {
         try (Arena arena = Arena.ofShared()) {
             // straight into the storage dtype: a 7b model in bf16 never needs its fp32 copy in memory
             Map<String, Tensor> tensors = new LinkedHashMap<>();
-            long bytes = DecoderModel.parameterShapes(cfg).values().stream().mapToLong(Tensor::numel).sum() * storage.bytes();
+            long bytes = DecoderModels.parameterShapes(cfg).values().stream().mapToLong(Tensor::numel).sum() * storage.bytes();
             // the kernel may grant more than it can back and kill the process later: refuse up front
             long available = availableMemory();
             String tooBig = String.format(Locale.ROOT, "--preset %s in %s needs %.1f GiB of memory and %.1f GiB are"
@@ -84,7 +85,7 @@ public final class InitModelCommand implements Callable<Integer> {
                     storage == DType.F32 ? "; try --dtype bf16" : "");
             if (available > 0 && bytes > available) throw new IllegalArgumentException(tooBig);
             try {
-                DecoderModel.parameterShapes(cfg).forEach((name, shape) -> tensors.put(name, Tensor.allocate(arena, storage, shape)));
+                DecoderModels.parameterShapes(cfg).forEach((name, shape) -> tensors.put(name, Tensor.allocate(arena, storage, shape)));
             } catch (OutOfMemoryError e) {
                 throw new IllegalArgumentException(tooBig);
             }
@@ -98,7 +99,7 @@ public final class InitModelCommand implements Callable<Integer> {
             }
         }
         cfg.write(out.resolve("config.json"), storage);
-        long count = DecoderModel.parameterShapes(cfg).values().stream().mapToLong(Tensor::numel).sum();
+        long count = DecoderModels.parameterShapes(cfg).values().stream().mapToLong(Tensor::numel).sum();
         System.out.printf(Locale.ROOT, "wrote %s: %s %s, %,d parameters (%s), vocab %d, seed %d%n",
                 out, cfg.modelType(), preset, count, storage, vocab, seed);
         return 0;

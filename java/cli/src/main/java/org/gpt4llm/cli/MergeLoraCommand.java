@@ -5,6 +5,7 @@ import java.util.Locale;
 import java.util.concurrent.Callable;
 import org.gpt4llm.backend.cpu.CpuBackend;
 import org.gpt4llm.model.DecoderModel;
+import org.gpt4llm.model.DecoderModels;
 import org.gpt4llm.model.LoraConfig;
 import org.gpt4llm.train.TokenizerFiles;
 import picocli.CommandLine.Command;
@@ -31,7 +32,7 @@ public final class MergeLoraCommand implements Callable<Integer> {
             throw new IllegalArgumentException("--out " + out + " is the base model folder: write the merged model elsewhere");
         }
         try (CpuBackend backend = new CpuBackend();
-             DecoderModel m = DecoderModel.load(backend, model)) {
+             DecoderModel m = DecoderModels.load(backend, model)) {
             m.loadAdapter(adapter);
             LoraConfig c = m.loraConfig();
             m.mergeLora();

@@ -15,6 +15,7 @@ import org.gpt4llm.generate.Generator;
 import org.gpt4llm.generate.TextGenerator;
 import org.gpt4llm.generate.TokenListener;
 import org.gpt4llm.model.DecoderModel;
+import org.gpt4llm.model.DecoderModels;
 import org.gpt4llm.serve.OpenAiServer;
 import org.gpt4llm.serve.ServerConfig;
 import org.gpt4llm.tokenizer.HfTokenizer;
@@ -121,7 +122,7 @@ public final class ServeCommand implements Callable<Integer> {
         DecoderModel m = null;
         HfTokenizer tok = null;
         try {
-            m = DecoderModel.load(be, model);
+            m = DecoderModels.load(be, model);
             if (adapter != null) m.loadAdapter(adapter);
             tok = Tokenizers.load(model);
             return new Served(new Generator(m, tok, maxBatch, 0), m, tok, be);

@@ -9,6 +9,7 @@ import java.util.Map;
 import java.util.concurrent.Callable;
 import org.gpt4llm.backend.Backend;
 import org.gpt4llm.model.DecoderModel;
+import org.gpt4llm.model.DecoderModels;
 import org.gpt4llm.data.DataLoader;
 import org.gpt4llm.model.LoraConfig;
 import org.gpt4llm.model.TokenBatch;
@@ -79,7 +80,7 @@ public final class SftCommand implements Callable<Integer> {
             return callParallel(cfg, start, layout, modelDir, err);
         }
         try (Backend be = common.backend.open(cfg.backend(), weights.training(cfg.backend(), modelDir, cfg.loraRank() > 0));
-             DecoderModel base = DecoderModel.load(be, modelDir)) {
+             DecoderModel base = DecoderModels.load(be, modelDir)) {
             TrainableModel trainable = trainable(cfg, base);
             TrainData d = buildData(cfg, base);
             Trainer.Result r = new Trainer<>(cfg, trainable, d.train(), d.eval(), common.quiet, System.out).run(start);
@@ -101,7 +102,7 @@ public final class SftCommand implements Callable<Integer> {
         TrainConfig nodeCfg = ParallelTraining.forThisNode(cfg, layout);
         boolean quiet = common.quiet || layout.nodeRank() > 0;
         try (ParallelTraining<DecoderModel> devices = ParallelTraining.open(layout, cfg, common.backend.threads(),
-                be -> DecoderModel.load(be, modelDir))) {
+                be -> DecoderModels.load(be, modelDir))) {
             List<TrainableModel<TokenBatch>> replicas = new java.util.ArrayList<>();
             for (DecoderModel m : devices.models) replicas.add(trainable(cfg, m));
             TrainData d = buildData(cfg, devices.models.get(0));

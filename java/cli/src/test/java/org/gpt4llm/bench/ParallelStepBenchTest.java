@@ -7,6 +7,7 @@ import com.fasterxml.jackson.databind.JsonNode;
 import java.nio.file.Path;
 import org.gpt4llm.model.DecoderLayout;
 import org.gpt4llm.model.DecoderModel;
+import org.gpt4llm.model.DecoderModels;
 import org.gpt4llm.model.LlamaConfig;
 import org.gpt4llm.tensor.Tensor;
 import org.gpt4llm.testing.CliRun;
@@ -83,7 +84,7 @@ class ParallelStepBenchTest {
     private static long[] groups() {
         LlamaConfig tiny = LlamaConfig.preset("tiny", 301);
         long[] groups = new long[tiny.numLayers() + 1];
-        DecoderModel.parameterShapes(tiny).forEach((name, shape) -> {
+        DecoderModels.parameterShapes(tiny).forEach((name, shape) -> {
             int layer = DecoderLayout.layerOf(name);
             groups[layer < 0 ? tiny.numLayers() : layer] += Tensor.numel(shape);
         });

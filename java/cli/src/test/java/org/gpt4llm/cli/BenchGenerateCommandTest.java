@@ -10,6 +10,7 @@ import com.fasterxml.jackson.databind.JsonNode;
 import org.gpt4llm.backend.Backend;
 import org.gpt4llm.bench.GenerateBench;
 import org.gpt4llm.model.DecoderModel;
+import org.gpt4llm.model.DecoderModels;
 import org.gpt4llm.model.LlamaConfig;
 import org.gpt4llm.runtime.Backends;
 import org.gpt4llm.testing.CliRun;
@@ -35,7 +36,7 @@ class BenchGenerateCommandTest {
         // bandwidth measured in the same run
         LlamaConfig cfg = LlamaConfig.preset("tiny", 300);
         long paramBytes;
-        try (Backend be = Backends.open("cpu", 1); DecoderModel m = DecoderModel.initRandom(be, cfg, 0)) {
+        try (Backend be = Backends.open("cpu", 1); DecoderModel m = DecoderModels.initRandom(be, cfg, 0)) {
             // every weight once per step, but of an untied embedding table only the rows looked up (not counted)
             String embed = cfg.decoderPrefix() + "embed_tokens.weight";
             paramBytes = m.parameters().entrySet().stream()

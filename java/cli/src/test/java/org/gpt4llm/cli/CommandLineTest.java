@@ -16,6 +16,7 @@ import org.gpt4llm.runtime.Backends;
 import org.gpt4llm.backend.cpu.CpuBackend;
 import org.gpt4llm.io.SafeTensors;
 import org.gpt4llm.model.DecoderModel;
+import org.gpt4llm.model.DecoderModels;
 import org.gpt4llm.model.OptConfig;
 import org.gpt4llm.model.TokenBatch;
 import org.gpt4llm.tensor.DType;
@@ -57,7 +58,7 @@ class CommandLineTest {
         assertEquals(0, r.code(), r.err());
         assertTrue(Files.isRegularFile(out.resolve("config.json")));
         assertTrue(Files.isRegularFile(out.resolve("model.safetensors")));
-        try (DecoderModel m = DecoderModel.load(new CpuBackend(2), out)) {
+        try (DecoderModel m = DecoderModels.load(new CpuBackend(2), out)) {
             assertEquals(301, m.config().vocabSize());
             float[] q = m.parameters().get("model.layers.1.self_attn.q_proj.weight").toFloatArray();
             double mean = 0, sq = 0;
@@ -104,7 +105,7 @@ class CommandLineTest {
         assertEquals("float32", torchDtype(f32));
         assertEquals("bfloat16", torchDtype(bf16));
         CpuBackend be = new CpuBackend(2);
-        try (DecoderModel a = DecoderModel.load(be, f32); DecoderModel b = DecoderModel.load(be, bf16)) {
+        try (DecoderModel a = DecoderModels.load(be, f32); DecoderModel b = DecoderModels.load(be, bf16)) {
             for (var e : a.parameters().entrySet()) {
                 float[] x = e.getValue().toFloatArray(), y = b.parameters().get(e.getKey()).toFloatArray();
                 for (int i = 0; i < x.length; i++) {
@@ -121,9 +122,9 @@ class CommandLineTest {
         Path first = dir.resolve("first"), second = dir.resolve("second");
         assertEquals(0, run("init-model", "--preset", "tiny", "--vocab", "77", "--out", first.toString(),
                 "--seed", "11", "--tie-embeddings").code());
-        try (DecoderModel m = DecoderModel.load(be, first)) {
+        try (DecoderModel m = DecoderModels.load(be, first)) {
             m.save(second);
-            try (DecoderModel back = DecoderModel.load(be, second)) {
+            try (DecoderModel back = DecoderModels.load(be, second)) {
                 for (var e : m.parameters().entrySet()) {
                     Tensor t = back.parameters().get(e.getKey());
                     assertEquals(-1L, e.getValue().data().mismatch(t.data()), e.getKey());
@@ -140,7 +141,7 @@ class CommandLineTest {
     void bf16ParametersSaveAsBfloat16(@TempDir Path dir) throws Exception {
         Path first = dir.resolve("first"), saved = dir.resolve("saved");
         assertEquals(0, run("init-model", "--preset", "tiny", "--vocab", "64", "--out", first.toString()).code());
-        try (Backend emu = Backends.open("cuda-emu", 2); DecoderModel m = DecoderModel.load(emu, first)) {
+        try (Backend emu = Backends.open("cuda-emu", 2); DecoderModel m = DecoderModels.load(emu, first)) {
             m.save(saved);
         }
         assertEquals("bfloat16", torchDtype(saved));
@@ -176,11 +177,11 @@ class CommandLineTest {
         // fairseq's ids: <s> 0, <pad> 1, </s> 2
         assertEquals(List.of(0, 2, 1), List.of(c.get("bos_token_id").asInt(), c.get("eos_token_id").asInt(),
                 c.get("pad_token_id").asInt()));
-        try (DecoderModel m = DecoderModel.load(new CpuBackend(2), out)) {
+        try (DecoderModel m = DecoderModels.load(new CpuBackend(2), out)) {
             OptConfig cfg = assertInstanceOf(OptConfig.class, m.config());
             // the tiny preset with the tokenizer's ids
             assertEquals(OptConfig.preset("tiny", vocab).toBuilder().bosTokenId(0).eosTokenId(2).padTokenId(1).build(), cfg);
-            assertEquals(DecoderModel.parameterShapes(cfg).keySet(), m.parameters().keySet());
+            assertEquals(DecoderModels.parameterShapes(cfg).keySet(), m.parameters().keySet());
             assertTrue(cfg.tieWordEmbeddings() && !m.parameters().containsKey("lm_head.weight"));
             float[] fc1 = m.parameters().get("model.decoder.layers.1.fc1.weight").toFloatArray();
             double sq = 0;

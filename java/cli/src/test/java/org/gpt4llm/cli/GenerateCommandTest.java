@@ -24,6 +24,7 @@ import java.util.Random;
 import org.gpt4llm.backend.cpu.CpuBackend;
 import org.gpt4llm.generate.Questions;
 import org.gpt4llm.model.DecoderModel;
+import org.gpt4llm.model.DecoderModels;
 import org.gpt4llm.model.LoraConfig;
 import org.gpt4llm.tensor.Tensor;
 import org.gpt4llm.testing.Numerics;
@@ -246,7 +247,7 @@ class GenerateCommandTest {
         Path adapter = dir.resolve("adapter"), merged = dir.resolve("merged");
         Random rng = new Random(TestSeeds.next());
         try (Arena arena = Arena.ofConfined(); CpuBackend backend = new CpuBackend(2);
-             DecoderModel m = DecoderModel.load(backend, base)) {
+             DecoderModel m = DecoderModels.load(backend, base)) {
             m.enableLora(new LoraConfig(4, 8f, 0f, List.of("q_proj", "v_proj", "down_proj")), 1);
             for (Tensor t : m.trainableParameters().values()) {
                 backend.upload(t, Tensor.of(arena, Numerics.normal(rng, (int) t.numel(), 0.3f), t.shape()));

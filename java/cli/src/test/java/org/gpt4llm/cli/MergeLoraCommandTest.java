@@ -10,6 +10,7 @@ import java.util.List;
 import java.util.Random;
 import org.gpt4llm.backend.cpu.CpuBackend;
 import org.gpt4llm.model.DecoderModel;
+import org.gpt4llm.model.DecoderModels;
 import org.gpt4llm.model.LoraConfig;
 import org.gpt4llm.model.TokenBatch;
 import org.gpt4llm.tensor.Tensor;
@@ -34,7 +35,7 @@ class MergeLoraCommandTest {
         float[] expected;
         try (Arena arena = Arena.ofConfined();
              CpuBackend backend = new CpuBackend(2);
-             DecoderModel m = DecoderModel.load(backend, base)) {
+             DecoderModel m = DecoderModels.load(backend, base)) {
             m.enableLora(new LoraConfig(4, 8f, 0.1f, List.of("q_proj", "v_proj", "down_proj")), 1);
             for (Tensor t : m.trainableParameters().values()) {
                 backend.upload(t, Tensor.of(arena, Numerics.normal(rng, (int) t.numel(), 0.05f), t.shape()));
@@ -60,7 +61,7 @@ class MergeLoraCommandTest {
             FilePermissions.assertUmaskDefault(merged.resolve(f));
         }
         try (CpuBackend backend = new CpuBackend(2);
-             DecoderModel m = DecoderModel.load(backend, merged)) {
+             DecoderModel m = DecoderModels.load(backend, merged)) {
             m.forward(batch);
             double err = Numerics.relErr(m.logits().toFloatArray(), expected);
             assertTrue(err < 1e-5, "merged logits rel err " + err);

@@ -11,6 +11,7 @@ import java.util.List;
 import java.util.Map;
 import org.gpt4llm.memory.MemoryCategory;
 import org.gpt4llm.model.DecoderModel;
+import org.gpt4llm.model.DecoderModels;
 import org.gpt4llm.model.LlamaConfig;
 import org.gpt4llm.model.LoraConfig;
 import org.gpt4llm.testing.CliRun;
@@ -46,7 +47,7 @@ class PlanCommandTest {
 
     private static long parameters() {
         long n = 0;
-        for (long[] shape : DecoderModel.parameterShapes(LLAMA_7B).values()) {
+        for (long[] shape : DecoderModels.parameterShapes(LLAMA_7B).values()) {
             long e = 1;
             for (long s : shape) e *= s;
             n += e;
@@ -92,7 +93,7 @@ class PlanCommandTest {
         assertEquals(8 * p, host(n, MemoryCategory.MOMENTS), "both moments on the host");
         assertEquals(4 * p, host(n, MemoryCategory.GRADIENTS), "every gradient reaches the host");
         // two layers' fp32 gradients plus the embedding, head and final norm
-        Map<String, long[]> shapes = DecoderModel.parameterShapes(LLAMA_7B);
+        Map<String, long[]> shapes = DecoderModels.parameterShapes(LLAMA_7B);
         long layer = 0, outside = 0;
         for (var e : shapes.entrySet()) {
             long elems = 1;
@@ -121,7 +122,7 @@ class PlanCommandTest {
         JsonNode n = plan("--lora-rank", "16", "--lora-targets", String.join(",", LoraConfig.LLAMA_TARGETS),
                 "--gpu-memory", "24GiB");
         long p = parameters();
-        Map<String, long[]> shapes = DecoderModel.parameterShapes(LLAMA_7B);
+        Map<String, long[]> shapes = DecoderModels.parameterShapes(LLAMA_7B);
         long adapters = 0;  // r x in + out x r per adapted layer
         for (var e : shapes.entrySet()) {
             if (e.getValue().length != 2 || !e.getKey().contains(".layers.")) continue;

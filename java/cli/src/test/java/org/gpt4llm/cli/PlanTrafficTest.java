@@ -12,6 +12,7 @@ import org.gpt4llm.backend.Backend;
 import org.gpt4llm.backend.cpu.CpuBackend;
 import org.gpt4llm.model.DecoderLayout;
 import org.gpt4llm.model.DecoderModel;
+import org.gpt4llm.model.DecoderModels;
 import org.gpt4llm.model.LlamaConfig;
 import org.gpt4llm.model.LoraConfig;
 import org.gpt4llm.tensor.Tensor;
@@ -47,7 +48,7 @@ class PlanTrafficTest {
     void theTinyModelsPlannedBytesAreTheRuntimesOverItsRealTensors() throws Exception {
         LoraConfig lora = new LoraConfig(4, 16f, 0.05f, List.of("q_proj", "v_proj"));
         for (boolean withLora : new boolean[] {false, true}) {
-            try (Backend be = new CpuBackend(1); DecoderModel model = DecoderModel.initRandom(be, TINY, TestSeeds.next())) {
+            try (Backend be = new CpuBackend(1); DecoderModel model = DecoderModels.initRandom(be, TINY, TestSeeds.next())) {
                 if (withLora) model.enableLora(lora, TestSeeds.next());
                 for (int gpus : new int[] {2, 4}) {
                     // one micro-batch more than devices: two passes on the busiest device
@@ -77,7 +78,7 @@ class PlanTrafficTest {
     void llama7bOnEightGpusUnderZero3SendsEachLayerThreeTimesAMicroBatch() throws Exception {
         // groups of the sharded weights: each layer, then the embeddings, final norm and head
         long[] groups = new long[LLAMA_7B.numLayers() + 1];
-        DecoderModel.parameterShapes(LLAMA_7B).forEach((name, shape) -> {
+        DecoderModels.parameterShapes(LLAMA_7B).forEach((name, shape) -> {
             int layer = DecoderLayout.layerOf(name);
             groups[layer < 0 ? LLAMA_7B.numLayers() : layer] += Tensor.numel(shape);
         });
@@ -108,7 +109,7 @@ class PlanTrafficTest {
     @Test
     void belowZero3AccumulationChangesNothing() throws Exception {
         long p = 0;
-        for (long[] shape : DecoderModel.parameterShapes(LLAMA_7B).values()) p += Tensor.numel(shape);
+        for (long[] shape : DecoderModels.parameterShapes(LLAMA_7B).values()) p += Tensor.numel(shape);
         long shard = Math.ceilDiv(p, 8);
         // ZeRO 2: the fp32 gradients reduce-scattered and the bf16 weights all-gathered (7/8 of each), loss and norm
         long want = 28 * shard + 14 * shard + 14;

@@ -9,6 +9,7 @@ import java.util.List;
 import java.util.Map;
 import java.util.Random;
 import org.gpt4llm.model.DecoderModel;
+import org.gpt4llm.model.DecoderModels;
 import org.gpt4llm.model.LlamaConfig;
 import org.gpt4llm.tensor.Tensor;
 import org.gpt4llm.testing.Numerics;
@@ -39,7 +40,7 @@ final class LlamaGgufFixture {
     /** Random values (not HF's init: norms too are random) for every tensor of {@code cfg}, in HF names. */
     static LinkedHashMap<String, Tensor> randomWeights(LlamaConfig cfg, Random rng, Arena arena) {
         LinkedHashMap<String, Tensor> w = new LinkedHashMap<>();
-        for (Map.Entry<String, long[]> e : DecoderModel.parameterShapes(cfg).entrySet()) {
+        for (Map.Entry<String, long[]> e : DecoderModels.parameterShapes(cfg).entrySet()) {
             int n = (int) Tensor.numel(e.getValue());
             w.put(e.getKey(), Tensor.of(arena, Numerics.normal(rng, n, 0.5f), e.getValue()));
         }

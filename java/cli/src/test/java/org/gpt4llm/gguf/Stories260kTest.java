@@ -20,6 +20,7 @@ import org.gpt4llm.generate.SamplingParams;
 import org.gpt4llm.generate.TokenListener;
 import org.gpt4llm.io.Checkpoint;
 import org.gpt4llm.model.DecoderModel;
+import org.gpt4llm.model.DecoderModels;
 import org.gpt4llm.model.LlamaConfig;
 import org.gpt4llm.model.TokenBatch;
 import org.gpt4llm.tensor.Tensor;
@@ -68,7 +69,7 @@ class Stories260kTest {
             assertEquals(sentence, tok.decode(ids));
 
             String story;
-            try (DecoderModel m = DecoderModel.load(backend, out)) {
+            try (DecoderModel m = DecoderModels.load(backend, out)) {
                 int[] tokens = greedy(m, tok);
                 story = tok.decode(tokens);
                 // the KV-cache generator decodes the same tokens as full forward passes do
@@ -88,7 +89,7 @@ class Stories260kTest {
                 Map<String, Tensor> w = new LinkedHashMap<>(Checkpoint.load(out, arena));
                 w.replaceAll((name, t) -> name.endsWith("q_proj.weight") ? RotaryLayout.toLlamaCpp(t, c.numHeads(), arena)
                         : name.endsWith("k_proj.weight") ? RotaryLayout.toLlamaCpp(t, c.numKvHeads(), arena) : t);
-                try (DecoderModel m = DecoderModel.create(backend, c, w)) {
+                try (DecoderModel m = DecoderModels.create(backend, c, w)) {
                     scrambled = tok.decode(greedy(m, tok));
                 }
             }
@@ -105,7 +106,7 @@ class Stories260kTest {
         int[] tokens = new Random(seed).ints(12, 0, 512).toArray();
         try (Arena arena = Arena.ofConfined();
              CpuBackend backend = new CpuBackend(1);
-             DecoderModel m = DecoderModel.load(backend, out)) {
+             DecoderModel m = DecoderModels.load(backend, out)) {
             m.setTraining(false);
             m.forward(TokenBatch.causalLm(new int[][] {tokens}, 0));
             float[] ours = m.logits().toFloatArray();

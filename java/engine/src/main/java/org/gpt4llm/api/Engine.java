@@ -9,6 +9,7 @@ import org.gpt4llm.backend.Backend;
 import org.gpt4llm.runtime.Backends;
 import org.gpt4llm.gguf.GgufLlama;
 import org.gpt4llm.model.DecoderModel;
+import org.gpt4llm.model.DecoderModels;
 import org.gpt4llm.model.ModelConfig;
 import org.gpt4llm.model.RewardModel;
 import org.gpt4llm.data.Template;
@@ -109,7 +110,7 @@ public final class Engine implements AutoCloseable {
         if (adapter != null && !Files.isRegularFile(adapter.resolve("adapter_config.json"))) {
             throw new IOException("no LoRA adapter at " + adapter + " (expected adapter_config.json and adapter_model.safetensors)");
         }
-        DecoderModel m = DecoderModel.load(weights == null ? backend : Backends.withWeightType(backend, weights), dir);
+        DecoderModel m = DecoderModels.load(weights == null ? backend : Backends.withWeightType(backend, weights), dir);
         HfTokenizer tok = null;
         try {
             ModelConfig cfg = m.config();

@@ -16,6 +16,7 @@ import org.gpt4llm.data.SftDataset;
 import org.gpt4llm.data.SftRecord;
 import org.gpt4llm.data.Turn;
 import org.gpt4llm.model.DecoderModel;
+import org.gpt4llm.model.DecoderModels;
 import org.gpt4llm.model.LoraConfig;
 import org.gpt4llm.model.TokenBatch;
 import org.gpt4llm.optim.AdamWOptimizer;
@@ -115,7 +116,7 @@ public final class FineTuning implements AutoCloseable {
             for (int d = 1; d < n; d++) {
                 Backend other = Backends.open(be.name(), Math.max(1, be.threads() / n), d);
                 otherBackends.add(other);
-                DecoderModel copy = DecoderModel.create(other, dm.config(), weights);
+                DecoderModel copy = DecoderModels.create(other, dm.config(), weights);
                 otherModels.add(copy);
                 if (dm.loraConfig() != null) {
                     copy.enableLora(dm.loraConfig(), options.seed());

@@ -24,6 +24,7 @@ import org.gpt4llm.io.AtomicFiles;
 import org.gpt4llm.io.Checkpoint;
 import org.gpt4llm.io.CheckpointException;
 import org.gpt4llm.model.DecoderModel;
+import org.gpt4llm.model.DecoderModels;
 import org.gpt4llm.model.LlamaConfig;
 import org.gpt4llm.tensor.Tensor;
 import org.gpt4llm.tokenizer.HfTokenizer;
@@ -190,7 +191,7 @@ public record GgufLlama(Path source, LlamaConfig config, LinkedHashMap<String, T
         Path file = g.file();
         LinkedHashMap<String, Tensor> out = new LinkedHashMap<>();
         Set<String> used = new HashSet<>();
-        for (Map.Entry<String, long[]> e : DecoderModel.parameterShapes(cfg).entrySet()) {
+        for (Map.Entry<String, long[]> e : DecoderModels.parameterShapes(cfg).entrySet()) {
             String hf = e.getKey(), name = ggufName(hf);
             GgufFile.TensorEntry t = g.tensors().get(name);
             if (t == null) throw new CheckpointException(file + ": has no tensor " + name + " (" + hf + ")");
@@ -207,7 +208,7 @@ public record GgufLlama(Path source, LlamaConfig config, LinkedHashMap<String, T
                         + " knows it, so the model cannot be converted faithfully");
             }
         }
-        for (String hf : DecoderModel.parameterShapes(cfg).keySet()) {
+        for (String hf : DecoderModels.parameterShapes(cfg).keySet()) {
             Tensor w = g.toF32(ggufName(hf), arena);
             if (hf.endsWith("self_attn.q_proj.weight")) w = RotaryLayout.toHf(w, cfg.numHeads(), arena);
             if (hf.endsWith("self_attn.k_proj.weight")) w = RotaryLayout.toHf(w, cfg.numKvHeads(), arena);

@@ -72,7 +72,7 @@ final class LoraAdapters implements AutoCloseable {
                         + " model (" + String.join(", ", targets) + ")");
             }
         }
-        Map<String, long[]> shapes = DecoderModel.parameterShapes(model);
+        Map<String, long[]> shapes = DecoderModels.parameterShapes(model);
         adapters = new Adapter[model.numLayers()][targets.size()];
         SplittableRandom rng = new SplittableRandom(seed);
         try (Arena host = Arena.ofConfined()) {

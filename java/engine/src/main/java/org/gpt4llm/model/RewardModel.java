@@ -118,7 +118,7 @@ public final class RewardModel implements AutoCloseable {
         int pad = ModelConfig.JSON.readTree(TextFiles.read(config)).path("pad_token_id").asInt(defaultPadId);
         try (Arena mapping = Arena.ofShared()) {
             Map<String, Tensor> weights = Checkpoint.load(dir, mapping);
-            RewardModel rm = new RewardModel(DecoderModel.loadHeadless(backend, cfg, weights, dir), pad);
+            RewardModel rm = new RewardModel(DecoderModels.loadHeadless(backend, cfg, weights, dir), pad);
             String headName = weights.containsKey(HEAD) ? HEAD : V_HEAD;
             Tensor saved = weights.get(headName);
             if (saved != null) {
@@ -157,7 +157,7 @@ public final class RewardModel implements AutoCloseable {
 
     /** A random-init reward model (HF initialisation, head included), for tests and from-scratch runs. */
     public static RewardModel initRandom(Backend backend, ModelConfig cfg, long seed, int padTokenId) {
-        try (DecoderModel full = DecoderModel.initRandom(backend, cfg, seed)) {
+        try (DecoderModel full = DecoderModels.initRandom(backend, cfg, seed)) {
             RewardModel rm = fromWeights(backend, cfg, full.parameters(), padTokenId);
             rm.initHead(seed + 1);
             return rm;
@@ -166,7 +166,7 @@ public final class RewardModel implements AutoCloseable {
 
     /** A reward model holding a copy of {@code weights}: the backbone's tensors and {@link #HEAD} (or {@link #V_HEAD}). */
     public static RewardModel fromWeights(Backend backend, ModelConfig cfg, Map<String, Tensor> weights, int padTokenId) {
-        RewardModel rm = new RewardModel(DecoderModel.createHeadless(backend, cfg, weights, "the given weights"),
+        RewardModel rm = new RewardModel(DecoderModels.createHeadless(backend, cfg, weights, "the given weights"),
                 padTokenId);
         Tensor h = weights.containsKey(HEAD) ? weights.get(HEAD) : weights.get(V_HEAD);
         if (h != null) backend.upload(rm.head, h.view(1, cfg.hiddenSize()));

@@ -8,6 +8,7 @@ import org.gpt4llm.backend.StepScalars;
 import org.gpt4llm.memory.Footprint;
 import org.gpt4llm.memory.MemoryCategory;
 import org.gpt4llm.model.DecoderModel;
+import org.gpt4llm.model.DecoderModels;
 import org.gpt4llm.model.TokenBatch;
 import org.gpt4llm.optim.AdamWOptimizer;
 import org.gpt4llm.tensor.Tensor;
@@ -42,7 +43,7 @@ public final class MemoryPlanner {
 
     public static MemoryPlan plan(PlanRequest r) {
         SizingBackend be = new SizingBackend(r.backend());
-        try (DecoderModel model = DecoderModel.zeros(be, r.model())) {
+        try (DecoderModel model = DecoderModels.zeros(be, r.model())) {
             if (r.lora() != null) model.enableLora(r.lora(), 0);
             model.setRecompute(r.recompute());
             model.stage(List.of(emptyBatch(r.microBatch(), r.seqLen())));

@@ -22,6 +22,7 @@ import org.gpt4llm.data.DpoBatch;
 import org.gpt4llm.data.DpoDataset;
 import org.gpt4llm.io.AtomicFiles;
 import org.gpt4llm.model.DecoderModel;
+import org.gpt4llm.model.DecoderModels;
 
 /**
  * The reference model's summed log-probabilities of every pair's chosen and rejected response, computed
@@ -56,7 +57,7 @@ public final class ReferenceLogProbs {
         /** Full fine-tuning: a separate copy of the model in {@code dir}, frozen, freed after the work. */
         static Reference frozenCopy(Backend backend, Path dir) {
             return work -> {
-                try (DecoderModel copy = DecoderModel.load(backend, dir)) {
+                try (DecoderModel copy = DecoderModels.load(backend, dir)) {
                     work.accept(copy);
                 }
             };

@@ -24,6 +24,7 @@ import org.gpt4llm.generate.Generator;
 import org.gpt4llm.generate.SamplingParams;
 import org.gpt4llm.generate.TokenListener;
 import org.gpt4llm.model.DecoderModel;
+import org.gpt4llm.model.DecoderModels;
 import org.gpt4llm.testing.SharedFiles;
 import org.gpt4llm.tokenizer.HfTokenizer;
 import org.gpt4llm.tokenizer.Tokenizers;
@@ -71,7 +72,7 @@ class ApiTest {
     void greedyGenerationIsTheEnginesOwnGenerator() throws IOException {
         String prompt = "Once upon a time";
         String expected;
-        try (CpuBackend be = new CpuBackend(2); DecoderModel dm = DecoderModel.load(be, modelDir);
+        try (CpuBackend be = new CpuBackend(2); DecoderModel dm = DecoderModels.load(be, modelDir);
              HfTokenizer tok = Tokenizers.load(modelDir)) {
             int[] ids = tok.encode(prompt);
             int[] withBos = new int[ids.length + 1];

@@ -27,7 +27,7 @@ class GradientBuffersTest {
     @Test
     void aForwardOnlyModelHoldsNoGradient() {
         long seed = TestSeeds.next();
-        try (Backend be = new CpuBackend(2); DecoderModel m = DecoderModel.initRandom(be, TrainingFixtures.LLAMA, seed)) {
+        try (Backend be = new CpuBackend(2); DecoderModel m = DecoderModels.initRandom(be, TrainingFixtures.LLAMA, seed)) {
             m.forward(batch(seed));
             assertEquals(0, m.gradientBytes(), "seed " + seed);
         }
@@ -36,7 +36,7 @@ class GradientBuffersTest {
     @Test
     void fullFineTuningHasOneGradientPerParameter() {
         long seed = TestSeeds.next();
-        try (Backend be = new CpuBackend(2); DecoderModel m = DecoderModel.initRandom(be, TrainingFixtures.LLAMA, seed)) {
+        try (Backend be = new CpuBackend(2); DecoderModel m = DecoderModels.initRandom(be, TrainingFixtures.LLAMA, seed)) {
             m.forward(batch(seed));
             m.backward();
             assertEquals(m.parameters().keySet(), m.gradients().keySet());
@@ -47,7 +47,7 @@ class GradientBuffersTest {
     @Test
     void loraAllocatesTheAdaptersGradientsOnly() {
         long seed = TestSeeds.next();
-        try (Backend be = new CpuBackend(2); DecoderModel m = DecoderModel.initRandom(be, TrainingFixtures.LLAMA, seed)) {
+        try (Backend be = new CpuBackend(2); DecoderModel m = DecoderModels.initRandom(be, TrainingFixtures.LLAMA, seed)) {
             m.enableLora(LORA, seed);
             m.zeroGrad();
             m.forward(batch(seed));
@@ -87,8 +87,8 @@ class GradientBuffersTest {
         TokenBatch b = TrainingFixtures.packed(11, new int[][] {{11}, {5, 6}}, cfg.vocabSize(), new Random(seed));
         String embed = cfg.decoderPrefix() + "embed_tokens.weight", fc1 = cfg.decoderPrefix() + "layers.1.fc1.weight";
         try (Backend be = new CpuBackend(2);
-             DecoderModel all = DecoderModel.initRandom(be, cfg, seed);
-             DecoderModel some = DecoderModel.initRandom(be, cfg, seed)) {
+             DecoderModel all = DecoderModels.initRandom(be, cfg, seed);
+             DecoderModel some = DecoderModels.initRandom(be, cfg, seed)) {
             some.freeze(List.of(embed, fc1));
             for (DecoderModel m : List.of(all, some)) {
                 m.zeroGrad();
@@ -116,8 +116,8 @@ class GradientBuffersTest {
             TokenBatch b = TrainingFixtures.packed(11, new int[][] {{11}, {5, 6}}, cfg.vocabSize(), new Random(seed));
             String ctx = cfg.getClass().getSimpleName() + " seed " + seed;
             try (Backend be = new CpuBackend(2);
-                 DecoderModel whole = DecoderModel.initRandom(be, cfg, seed);
-                 DecoderModel streamed = DecoderModel.initRandom(be, cfg, seed)) {
+                 DecoderModel whole = DecoderModels.initRandom(be, cfg, seed);
+                 DecoderModel streamed = DecoderModels.initRandom(be, cfg, seed)) {
                 streamed.streamGradients(true);
                 Map<String, Tensor> views = streamed.gradients();
                 String q = "layers.%d." + cfg.blockNames().get(1) + ".weight";

@@ -53,7 +53,7 @@ class HalfWeightsTest {
 
     /** An fp32 model holding {@code half}'s weights widened: the same values, in fp32. */
     static DecoderModel widened(Backend fp32, DecoderModel half) {
-        return DecoderModel.create(fp32, half.config(), half.parameters());
+        return DecoderModels.create(fp32, half.config(), half.parameters());
     }
 
     @Test
@@ -68,9 +68,9 @@ class HalfWeightsTest {
                 for (int[] p : prompts) for (int i = 0; i < p.length; i++) p[i] = rng.nextInt(cfg.vocabSize());
                 String what = cfg.modelType() + " " + half + " (seed " + seed + ")";
                 try (Backend full = new CpuBackend(2); Backend low = new CpuBackend(2, half);
-                     DecoderModel hm = DecoderModel.initRandom(low, cfg, seed);
+                     DecoderModel hm = DecoderModels.initRandom(low, cfg, seed);
                      DecoderModel same = widened(full, hm);
-                     DecoderModel unrounded = DecoderModel.initRandom(full, cfg, seed)) {
+                     DecoderModel unrounded = DecoderModels.initRandom(full, cfg, seed)) {
                     List<int[]> fed = new ArrayList<>();
                     List<float[][]> want = decode(same, prompts, 4, fed);
                     List<float[][]> got = decode(hm, prompts, 4, fed);
@@ -98,8 +98,8 @@ class HalfWeightsTest {
         GgufLlama.convert(SharedFiles.get("models/stories260K.gguf"), dir);
         // one thread: for a model this small, idle OpenMP workers cost more than they save
         try (Backend full = new CpuBackend(1); Backend low = new CpuBackend(1, DType.BF16);
-             DecoderModel hm = DecoderModel.load(low, dir); DecoderModel same = widened(full, hm);
-             DecoderModel unrounded = DecoderModel.load(full, dir)) {
+             DecoderModel hm = DecoderModels.load(low, dir); DecoderModel same = widened(full, hm);
+             DecoderModel unrounded = DecoderModels.load(full, dir)) {
             int[][] prompts = {{hm.config().bosTokenId()}, {hm.config().bosTokenId(), 403, 407, 261}};
             List<int[]> halfTokens = new ArrayList<>(), fullTokens = new ArrayList<>();
             List<float[][]> got = decode(hm, prompts, 40, halfTokens);
@@ -152,8 +152,8 @@ class HalfWeightsTest {
         ModelConfig cfg = TrainingFixtures.OPT; // with biases and layer norms: vectors of both kinds
         long seed = TestSeeds.next();
         try (Backend full = new CpuBackend(2); Backend low = new CpuBackend(2, DType.BF16);
-             DecoderModel fm = DecoderModel.initRandom(full, cfg, seed);
-             DecoderModel hm = DecoderModel.initRandom(low, cfg, seed)) {
+             DecoderModel fm = DecoderModels.initRandom(full, cfg, seed);
+             DecoderModel hm = DecoderModels.initRandom(low, cfg, seed)) {
             long matrices = 0, vectors = 0;
             for (var e : hm.parameters().entrySet()) {
                 Tensor t = e.getValue();
@@ -171,7 +171,7 @@ class HalfWeightsTest {
     @Test
     void fullFineTuningOfHalfWeightsIsRefused() {
         try (Backend low = new CpuBackend(2, DType.BF16);
-             DecoderModel m = DecoderModel.initRandom(low, TrainingFixtures.LLAMA, TestSeeds.next())) {
+             DecoderModel m = DecoderModels.initRandom(low, TrainingFixtures.LLAMA, TestSeeds.next())) {
             IllegalArgumentException e = assertThrows(IllegalArgumentException.class,
                     () -> new AdamWOptimizer(low, m.trainableParameters(), m.trainableGradients(), HP));
             assertTrue(e.getMessage().contains("--dtype f32"), e.getMessage());
@@ -192,7 +192,7 @@ class HalfWeightsTest {
         Path adapter = tmp.resolve("adapter");
         String what = "seed " + seed + ": LoRA over bf16 weights";
         try (Backend full = new CpuBackend(2); Backend low = new CpuBackend(2, DType.BF16);
-             DecoderModel hm = DecoderModel.initRandom(low, cfg, seed); DecoderModel fm = widened(full, hm)) {
+             DecoderModel hm = DecoderModels.initRandom(low, cfg, seed); DecoderModel fm = widened(full, hm)) {
             float[] half = train(hm, seed, batch, adapter), same = train(fm, seed, batch, null);
             assertEquals(same[0], half[0], SAME_WEIGHTS * same[0], what + ": the loss of step 1");
             System.out.printf("LoRA losses over bf16: %.6f -> %.6f; over the same weights in fp32: %.6f -> %.6f%n",

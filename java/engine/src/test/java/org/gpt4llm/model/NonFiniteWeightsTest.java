@@ -52,7 +52,7 @@ class NonFiniteWeightsTest {
     /** The weights of a random TINY model, as host tensors of {@code dtype}. */
     private Map<String, Tensor> weights(Arena arena, DType dtype) {
         Map<String, Tensor> out = new LinkedHashMap<>();
-        try (DecoderModel m = DecoderModel.initRandom(cpu, TINY, TestSeeds.next())) {
+        try (DecoderModel m = DecoderModels.initRandom(cpu, TINY, TestSeeds.next())) {
             m.parameters().forEach((name, p) -> out.put(name, Checkpoint.fromF32(cpu.toHost(p, arena), dtype, arena)));
         }
         return out;
@@ -75,7 +75,7 @@ class NonFiniteWeightsTest {
             t.setFloat(at, Float.NaN);
             if (at + 1 < t.numel()) t.setFloat(at + 1 + r.nextLong(t.numel() - at - 1), Float.POSITIVE_INFINITY);
             save(dir, w, Long.MAX_VALUE);
-            var e = assertThrows(CheckpointException.class, () -> DecoderModel.load(cpu, dir));
+            var e = assertThrows(CheckpointException.class, () -> DecoderModels.load(cpu, dir));
             assertEquals(dir.resolve("model.safetensors") + ": tensor " + name + " holds NaN at element " + at + " ("
                     + Arrays.toString(index(t.shape(), at)) + " of shape " + Arrays.toString(t.shape()) + "); a model with"
                     + " NaN or infinite weights cannot be used", e.getMessage());
@@ -98,7 +98,7 @@ class NonFiniteWeightsTest {
                 save(dir, w, 4096); // several shards: the message names the one that holds the tensor
                 Path shard = Checkpoint.fileOf(dir, name);
                 assertEquals(true, shard.getFileName().toString().matches("model-\\d{5}-of-\\d{5}\\.safetensors"), shard.toString());
-                var e = assertThrows(CheckpointException.class, () -> DecoderModel.load(cpu, dir));
+                var e = assertThrows(CheckpointException.class, () -> DecoderModels.load(cpu, dir));
                 assertEquals(shard + ": tensor " + name + " holds " + (negative ? "-Infinity" : "+Infinity") + " at element "
                         + at + " (" + Arrays.toString(index(t.shape(), at)) + " of shape " + Arrays.toString(t.shape())
                         + "); a model with NaN or infinite weights cannot be used", e.getMessage(), dtype.toString());
@@ -117,7 +117,7 @@ class NonFiniteWeightsTest {
     void aNanInAnAdapterIsRefusedNamingTheAdapterFile() throws Exception {
         Random r = TestSeeds.random();
         Path adapter = tmp.resolve("adapter");
-        try (DecoderModel m = DecoderModel.initRandom(cpu, TINY, TestSeeds.next())) {
+        try (DecoderModel m = DecoderModels.initRandom(cpu, TINY, TestSeeds.next())) {
             m.enableLora(new LoraConfig(4, 8f, 0f, List.of("q_proj", "v_proj")), TestSeeds.next());
             m.saveAdapter(adapter, "base");
         }
@@ -132,7 +132,7 @@ class NonFiniteWeightsTest {
             w.get(name).setFloat(at, Float.NaN);
             SafeTensors.write(file, w, Map.of("format", "pt"));
         }
-        try (DecoderModel m = DecoderModel.initRandom(cpu, TINY, TestSeeds.next())) {
+        try (DecoderModel m = DecoderModels.initRandom(cpu, TINY, TestSeeds.next())) {
             var e = assertThrows(CheckpointException.class, () -> m.loadAdapter(adapter));
             assertEquals(true, e.getMessage().startsWith(file + ": tensor " + name + " holds NaN at element " + at + " ("),
                     e.getMessage());
@@ -148,7 +148,7 @@ class NonFiniteWeightsTest {
              CudaBackend emu = new CudaBackend(new EmuDevice())) {
             Map<String, Tensor> w = weights(arena, DType.BF16);
             save(clean, w, Long.MAX_VALUE);
-            try (DecoderModel m = DecoderModel.load(emu, clean)) {
+            try (DecoderModel m = DecoderModels.load(emu, clean)) {
                 for (var e : m.parameters().entrySet()) {
                     float[] want = w.get(e.getKey()).toFloatArray(), got = emu.download(e.getValue());
                     assertEquals(0, Arrays.compare(want, got), e.getKey() + ": the values as the file holds them");
@@ -158,7 +158,7 @@ class NonFiniteWeightsTest {
             long at = r.nextLong(w.get(name).numel());
             w.get(name).data().setAtIndex(java.lang.foreign.ValueLayout.JAVA_SHORT, at, (short) 0x7fc0); // bf16 NaN
             save(broken, w, Long.MAX_VALUE);
-            var e = assertThrows(CheckpointException.class, () -> DecoderModel.load(emu, broken));
+            var e = assertThrows(CheckpointException.class, () -> DecoderModels.load(emu, broken));
             assertEquals(true, e.getMessage().startsWith(broken.resolve("model.safetensors") + ": tensor " + name
                     + " holds NaN at element " + at + " ("), e.getMessage());
         }

@@ -76,7 +76,7 @@ class RecomputeTest {
     private static Run decoder(ModelConfig cfg, long seed, LoraConfig lc, boolean recompute) {
         Random rng = new Random(seed);
         TokenBatch b = TrainingFixtures.packed(13, new int[][] {{13}, {6, 7}, {4, 5, 2}}, cfg.vocabSize(), rng);
-        try (Backend be = new CpuBackend(2); DecoderModel m = DecoderModel.initRandom(be, cfg, seed)) {
+        try (Backend be = new CpuBackend(2); DecoderModel m = DecoderModels.initRandom(be, cfg, seed)) {
             if (lc != null) {
                 m.enableLora(lc, seed);
                 TrainingFixtures.randomAdapters(be, m.trainableParameters(), seed);

@@ -28,6 +28,7 @@ import org.gpt4llm.data.SftDataset;
 import org.gpt4llm.data.SftRecord;
 import org.gpt4llm.data.Template;
 import org.gpt4llm.model.DecoderModel;
+import org.gpt4llm.model.DecoderModels;
 import org.gpt4llm.model.LlamaConfig;
 import org.gpt4llm.model.TokenBatch;
 import org.gpt4llm.testing.JsonChecks;
@@ -156,7 +157,7 @@ class AlpacaDataParallelTest {
             List<TrainableModel<TokenBatch>> replicas = new ArrayList<>();
             for (int r = 0; r < devices; r++) {
                 bes.add(cpu ? new CpuBackend(1) : new CudaBackend(new EmuDevice(1)));
-                models.add(DecoderModel.initRandom(bes.get(r), tiny, seed));
+                models.add(DecoderModels.initRandom(bes.get(r), tiny, seed));
                 replicas.add(DeviceSteps.trainable(models.get(r), mode, seed));
             }
             PaddedRows rows = new PaddedRows(DataLoader.inOrder(examples, 1, MAX_LEN, false, padId), padId);

@@ -97,7 +97,7 @@ class DataParallelTest {
             List<TrainableModel<TokenBatch>> trained = new ArrayList<>();
             for (int r = 0; r < Math.max(1, gpus); r++) {
                 bes.add(open(kind));
-                models.add(org.gpt4llm.model.DecoderModel.initRandom(bes.get(r), Synthetic.TINY, seed));
+                models.add(org.gpt4llm.model.DecoderModels.initRandom(bes.get(r), Synthetic.TINY, seed));
                 models.get(r).setRecompute(recompute);
                 replicas.add(DeviceSteps.trainable(models.get(r), what, seed));
                 trained.add(r == failingRank ? new Synthetic.Faulty(replicas.get(r), failAt, false)

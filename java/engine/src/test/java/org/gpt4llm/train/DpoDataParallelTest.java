@@ -15,6 +15,7 @@ import org.gpt4llm.backend.cpu.CpuBackend;
 import org.gpt4llm.data.DpoBatch;
 import org.gpt4llm.data.DpoDataset;
 import org.gpt4llm.model.DecoderModel;
+import org.gpt4llm.model.DecoderModels;
 import org.gpt4llm.optim.AdamWOptimizer;
 import org.gpt4llm.testing.Numerics;
 import org.gpt4llm.testing.TestSeeds;
@@ -72,7 +73,7 @@ class DpoDataParallelTest {
         try {
             for (int r = 0; r < gpus; r++) {
                 bes.add(new CpuBackend(1));
-                models.add(DecoderModel.initRandom(bes.get(r), Synthetic.TINY, seed));
+                models.add(DecoderModels.initRandom(bes.get(r), Synthetic.TINY, seed));
                 replicas.add(new DpoTraining(DeviceSteps.trainable(models.get(r), kind, seed + 1), DpoLoss.sigmoid(0.5f)));
             }
             DpoTraining t = replicas.get(0);

@@ -18,6 +18,7 @@ import org.gpt4llm.data.PreferencePairs;
 import org.gpt4llm.data.RecordRef;
 import org.gpt4llm.memory.MemoryCategory;
 import org.gpt4llm.model.DecoderModel;
+import org.gpt4llm.model.DecoderModels;
 import org.gpt4llm.model.LlamaConfig;
 import org.gpt4llm.model.LoraConfig;
 import org.gpt4llm.model.TokenBatch;
@@ -46,7 +47,7 @@ class DpoReferenceTest {
         long seed = TestSeeds.next();
         Random rng = new Random(seed);
         Path baseDir = dir.resolve("base");
-        try (Backend be = new CpuBackend(2); DecoderModel policy = DecoderModel.initRandom(be, CFG, seed)) {
+        try (Backend be = new CpuBackend(2); DecoderModel policy = DecoderModels.initRandom(be, CFG, seed)) {
             policy.save(baseDir);
             policy.enableLora(new LoraConfig(4, 8f, 0f, List.of("q_proj", "v_proj", "down_proj")), seed);
             // adapters far from zero, so that switching them off changes the log-probabilities

@@ -24,6 +24,7 @@ import org.gpt4llm.backend.cuda.CudaBackend;
 import org.gpt4llm.backend.cuda.device.EmuDevice;
 import org.gpt4llm.io.SafeTensors;
 import org.gpt4llm.model.DecoderModel;
+import org.gpt4llm.model.DecoderModels;
 import org.gpt4llm.model.TokenBatch;
 import org.gpt4llm.tensor.Tensor;
 import org.gpt4llm.testing.TestSeeds;
@@ -94,7 +95,7 @@ class GpuResumeTest {
             assertThrows(IllegalStateException.class, () -> train(cuda, "full", seed, config(died, false, false), DIE_AT));
             Path opt = died.resolve("checkpoint-4/optimizer.safetensors");
             dropMasters(opt);
-            try (var m = DecoderModel.initRandom(cuda, Synthetic.TINY, seed)) {
+            try (var m = DecoderModels.initRandom(cuda, Synthetic.TINY, seed)) {
                 new Trainer<>(config(died, false, true), DeviceSteps.trainable(m, "full", seed + 1), Synthetic.counting(64, 1),
                         Synthetic.counting(16, 2), true, new PrintStream(log, true, StandardCharsets.UTF_8)).run();
             }
@@ -134,7 +135,7 @@ class GpuResumeTest {
 
     /** Trains {@code kind} of a model initialised from {@code seed}; dies as the process would at step {@code dieAt} (none: -1). */
     private static void train(Backend be, String kind, long seed, TrainConfig cfg, int dieAt) throws IOException {
-        try (var m = DecoderModel.initRandom(be, Synthetic.TINY, seed)) {
+        try (var m = DecoderModels.initRandom(be, Synthetic.TINY, seed)) {
             TrainableModel<TokenBatch> t = DeviceSteps.trainable(m, kind, seed + 1);
             new Trainer<>(cfg, dieAt < 0 ? t : new Dying(t, dieAt), Synthetic.counting(64, 1), Synthetic.counting(16, 2), true,
                     new PrintStream(OutputStream.nullOutputStream())).run();

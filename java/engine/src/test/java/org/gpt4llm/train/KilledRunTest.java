@@ -17,6 +17,7 @@ import java.util.List;
 import java.util.Random;
 import java.util.stream.Stream;
 import org.gpt4llm.model.DecoderModel;
+import org.gpt4llm.model.DecoderModels;
 import org.gpt4llm.testing.TestSeeds;
 import org.gpt4llm.backend.cpu.CpuBackend;
 import org.junit.jupiter.api.Test;
@@ -122,7 +123,7 @@ class KilledRunTest {
                 assertTrue(Files.isRegularFile(c.resolve("trainer_state.json")), c + " is complete");
             }
         }
-        try (CpuBackend cpu = new CpuBackend(1); var m = DecoderModel.load(cpu, run.resolve("final"))) {
+        try (CpuBackend cpu = new CpuBackend(1); var m = DecoderModels.load(cpu, run.resolve("final"))) {
             assertEquals(Synthetic.TINY.hiddenSize(), m.config().hiddenSize(), "final/ loads");
         }
     }

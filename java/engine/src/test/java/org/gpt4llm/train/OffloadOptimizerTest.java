@@ -27,6 +27,7 @@ import org.gpt4llm.backend.RewardPairs;
 import org.gpt4llm.data.RewardBatch;
 import org.gpt4llm.memory.MemoryCategory;
 import org.gpt4llm.model.DecoderModel;
+import org.gpt4llm.model.DecoderModels;
 import org.gpt4llm.model.LlamaConfig;
 import org.gpt4llm.model.OptConfig;
 import org.gpt4llm.model.RewardModel;
@@ -143,9 +144,9 @@ class OffloadOptimizerTest {
         if (setup.equals("opt tied")) {
             OptConfig cfg = OptConfig.builder().hiddenSize(64).intermediateSize(128).numLayers(4).numHeads(2)
                     .vocabSize(Synthetic.TINY.vocabSize()).tieWordEmbeddings(true).maxPositionEmbeddings(64).build();
-            return DecoderModel.initRandom(cuda, cfg, seed);
+            return DecoderModels.initRandom(cuda, cfg, seed);
         }
-        DecoderModel m = DecoderModel.initRandom(cuda, FOUR_LAYERS, seed);
+        DecoderModel m = DecoderModels.initRandom(cuda, FOUR_LAYERS, seed);
         m.setRecompute(setup.equals("full recompute"));
         return m;
     }
@@ -213,7 +214,7 @@ class OffloadOptimizerTest {
         if (setup.startsWith("full")) {
             // for LLaMA in full, from the parameter shapes alone
             long layer0 = 0, outside = 0;
-            for (var e : DecoderModel.parameterShapes(FOUR_LAYERS).entrySet()) {
+            for (var e : DecoderModels.parameterShapes(FOUR_LAYERS).entrySet()) {
                 long bytes = Tensor.numel(e.getValue()) * Float.BYTES;
                 if (e.getKey().startsWith("model.layers.0.")) layer0 += bytes;
                 else if (!e.getKey().startsWith("model.layers.")) outside += bytes;
@@ -295,7 +296,7 @@ class OffloadOptimizerTest {
             for (boolean offload : new boolean[] {false, true}) {
                 TrainConfig cfg = Synthetic.builder(tmp.resolve("offload-" + offload)).maxSteps(4).offloadOptimizer(offload)
                         .build().validate();
-                try (DecoderModel m = DecoderModel.initRandom(cpu, Synthetic.TINY, seed)) {
+                try (DecoderModel m = DecoderModels.initRandom(cpu, Synthetic.TINY, seed)) {
                     new Trainer<>(cfg, new FullFineTune(m, null), Synthetic.counting(32, seed), null, true,
                             new PrintStream(log, true, StandardCharsets.UTF_8)).run();
                 }
@@ -310,7 +311,7 @@ class OffloadOptimizerTest {
     /** The fp32 weights (the optimizer's masters where it keeps them) after {@code steps} steps of full fine-tuning. */
     private static Map<String, float[]> weights(Backend be, long seed, boolean offload, BatchSource<TokenBatch> data,
                                                 int steps) {
-        try (DecoderModel m = DecoderModel.initRandom(be, Synthetic.TINY, seed)) {
+        try (DecoderModel m = DecoderModels.initRandom(be, Synthetic.TINY, seed)) {
             TrainableModel<TokenBatch> t = DeviceSteps.trainable(m, "full", seed);
             try (AdamWOptimizer opt = Trainer.optimizer(t, 0.1, offload);
                  StepRunner<TokenBatch> runner = new StepRunner<>(t, opt, false, note -> {})) {

@@ -15,6 +15,7 @@ import org.gpt4llm.backend.cuda.device.DeviceKind;
 import org.gpt4llm.data.BatchSource;
 import org.gpt4llm.model.DecoderLayout;
 import org.gpt4llm.model.DecoderModel;
+import org.gpt4llm.model.DecoderModels;
 import org.gpt4llm.model.LlamaConfig;
 import org.gpt4llm.model.TokenBatch;
 import org.gpt4llm.optim.AdamWOptimizer;
@@ -53,7 +54,7 @@ class OffloadOverlapTest {
         Map<String, float[]> overlapped = new LinkedHashMap<>(), synchronous = new LinkedHashMap<>();
         List<HookWork> work = new ArrayList<>();
         Map<Integer, Integer> gradsOfLayer = new LinkedHashMap<>();
-        try (CudaBackend cuda = new CudaBackend(kind.open()); DecoderModel m = DecoderModel.initRandom(cuda, FOUR_LAYERS, seed)) {
+        try (CudaBackend cuda = new CudaBackend(kind.open()); DecoderModel m = DecoderModels.initRandom(cuda, FOUR_LAYERS, seed)) {
             Device device = cuda.device();
             TrainableModel<TokenBatch> t = DeviceSteps.trainable(m, setup, seed);
             try (AdamWOptimizer opt = Trainer.optimizer(t, 0.1, true);

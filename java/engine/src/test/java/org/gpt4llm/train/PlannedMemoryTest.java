@@ -14,6 +14,7 @@ import org.gpt4llm.backend.cuda.device.DeviceKind;
 import org.gpt4llm.memory.Footprint;
 import org.gpt4llm.memory.MemoryCategory;
 import org.gpt4llm.model.DecoderModel;
+import org.gpt4llm.model.DecoderModels;
 import org.gpt4llm.model.LlamaConfig;
 import org.gpt4llm.model.LoraConfig;
 import org.gpt4llm.model.TokenBatch;
@@ -84,7 +85,7 @@ class PlannedMemoryTest {
         MemoryPlan plan = MemoryPlanner.plan(cell.plan(backend));
         long peak, peakHost;
         Footprint lasting;
-        try (Backend be = open(backend); DecoderModel m = DecoderModel.initRandom(be, TINY, seed)) {
+        try (Backend be = open(backend); DecoderModel m = DecoderModels.initRandom(be, TINY, seed)) {
             if (cell.lora() != null) m.enableLora(cell.lora(), seed + 1);
             m.setRecompute(cell.recompute());
             TrainableModel<TokenBatch> t = cell.lora() == null ? new FullFineTune(m, null) : new LoraFineTune(m, null);

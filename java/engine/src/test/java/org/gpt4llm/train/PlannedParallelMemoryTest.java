@@ -15,6 +15,7 @@ import org.gpt4llm.backend.cuda.device.EmuDevice;
 import org.gpt4llm.memory.Footprint;
 import org.gpt4llm.memory.MemoryCategory;
 import org.gpt4llm.model.DecoderModel;
+import org.gpt4llm.model.DecoderModels;
 import org.gpt4llm.model.LlamaConfig;
 import org.gpt4llm.model.LoraConfig;
 import org.gpt4llm.model.TokenBatch;
@@ -83,7 +84,7 @@ class PlannedParallelMemoryTest {
             for (int r = 0; r < GPUS; r++) {
                 Backend be = open(backend);
                 bes.add(be);
-                DecoderModel m = DecoderModel.initRandom(be, model, seed);
+                DecoderModel m = DecoderModels.initRandom(be, model, seed);
                 models.add(m);
                 if (lora != null) m.enableLora(lora, seed + 1);
                 replicas.add(lora == null ? new FullFineTune(m, null) : new LoraFineTune(m, null));
@@ -136,7 +137,7 @@ class PlannedParallelMemoryTest {
             // outside the layers whole; LoRA's adapters whole besides
             long base = MemoryPlanner.plan(new PlanRequest(model, backend, TOKENS, ROWS, null, false, false))
                     .footprint().device(MemoryCategory.WEIGHTS);
-            long layer = DecoderModel.parameterShapes(model).entrySet().stream()
+            long layer = DecoderModels.parameterShapes(model).entrySet().stream()
                     .filter(e -> org.gpt4llm.model.DecoderLayout.layerOf(e.getKey()) == 0)
                     .mapToLong(e -> org.gpt4llm.tensor.Tensor.numel(e.getValue())).sum() * (backend.equals("cpu") ? 4 : 2);
             long pool = base - (model.numLayers() - 2) * layer;

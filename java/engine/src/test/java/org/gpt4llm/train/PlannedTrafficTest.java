@@ -12,6 +12,7 @@ import org.gpt4llm.backend.cpu.CpuBackend;
 import org.gpt4llm.distributed.Communicator;
 import org.gpt4llm.distributed.MeteredCommunicator;
 import org.gpt4llm.model.DecoderModel;
+import org.gpt4llm.model.DecoderModels;
 import org.gpt4llm.model.LlamaConfig;
 import org.gpt4llm.model.LoraConfig;
 import org.gpt4llm.model.TokenBatch;
@@ -66,7 +67,7 @@ class PlannedTrafficTest {
             for (int r = 0; r < ranks; r++) {
                 Backend be = new CpuBackend(1);
                 bes.add(be);
-                DecoderModel m = DecoderModel.initRandom(be, TINY, seed);
+                DecoderModel m = DecoderModels.initRandom(be, TINY, seed);
                 models.add(m);
                 if (lora != null) m.enableLora(lora, seed + 1);
                 replicas.add(lora == null ? new FullFineTune(m, null) : new LoraFineTune(m, null));

@@ -6,6 +6,7 @@ import java.util.SplittableRandom;
 import org.gpt4llm.backend.Backend;
 import org.gpt4llm.model.LlamaConfig;
 import org.gpt4llm.model.DecoderModel;
+import org.gpt4llm.model.DecoderModels;
 import org.gpt4llm.model.TokenBatch;
 import org.gpt4llm.tensor.Tensor;
 import org.gpt4llm.data.BatchSource;
@@ -36,7 +37,7 @@ final class Synthetic {
     }
 
     static FullFineTune model(Backend be, long seed) {
-        return new FullFineTune(DecoderModel.initRandom(be, TINY, seed), null);
+        return new FullFineTune(DecoderModels.initRandom(be, TINY, seed), null);
     }
 
     /** A short run: 64 rows, batch 8 in micro-batches of 4, 3 epochs = 24 steps, eval every 5, a checkpoint every 4. */

@@ -27,6 +27,7 @@ import org.gpt4llm.distributed.CommunicatorException;
 import org.gpt4llm.distributed.InProcessGroup;
 import org.gpt4llm.distributed.MeteredCommunicator;
 import org.gpt4llm.model.DecoderModel;
+import org.gpt4llm.model.DecoderModels;
 import org.gpt4llm.model.LlamaConfig;
 import org.gpt4llm.model.TokenBatch;
 import org.gpt4llm.tensor.Tensor;
@@ -128,7 +129,7 @@ class Zero3PrefetchTest {
             List<TrainableModel<TokenBatch>> replicas = new ArrayList<>();
             for (int r = 0; r < RANKS; r++) {
                 bes.add(new CpuBackend(1));
-                models.add(DecoderModel.initRandom(bes.get(r), MODEL, seed));
+                models.add(DecoderModels.initRandom(bes.get(r), MODEL, seed));
                 replicas.add(new FullFineTune(models.get(r), null));
             }
             List<Communicator> comms = new ArrayList<>();

@@ -13,6 +13,7 @@ import org.gpt4llm.backend.cpu.CpuBackend;
 import org.gpt4llm.backend.cuda.CudaBackend;
 import org.gpt4llm.backend.cuda.device.EmuDevice;
 import org.gpt4llm.model.DecoderModel;
+import org.gpt4llm.model.DecoderModels;
 import org.gpt4llm.model.LlamaConfig;
 import org.gpt4llm.model.TokenBatch;
 import org.gpt4llm.reference.TorchLlama;
@@ -44,7 +45,7 @@ class FullForwardDecodeModelTest {
                 if (e.getValue().length == 1) for (int i = 0; i < n; i++) v[i] += 1f; // norm weights near 1
                 w.put(e.getKey(), Tensor.of(arena, v, e.getValue()));
             }
-            try (DecoderModel model = DecoderModel.create(cpu, CFG, w); TorchLlama ref = new TorchLlama(CFG, w, 2)) {
+            try (DecoderModel model = DecoderModels.create(cpu, CFG, w); TorchLlama ref = new TorchLlama(CFG, w, 2)) {
                 DecodeModel dm = new FullForwardDecodeModel(model, 0);
                 assertEquals(40, dm.maxPositions());
                 assertEquals(29, dm.vocabSize());
@@ -83,7 +84,7 @@ class FullForwardDecodeModelTest {
         long seed = TestSeeds.next();
         int[][] rows = {{1, 5, 9, 2}, {1, 7}, {1, 3, 3}};
         try (CpuBackend cpu = new CpuBackend(2); CudaBackend emu = new CudaBackend(new EmuDevice(2));
-             DecoderModel ref = DecoderModel.initRandom(cpu, CFG, seed); DecoderModel gpu = DecoderModel.initRandom(emu, CFG, seed);
+             DecoderModel ref = DecoderModels.initRandom(cpu, CFG, seed); DecoderModel gpu = DecoderModels.initRandom(emu, CFG, seed);
              DecodeSession a = new FullForwardDecodeModel(ref, 0).open(3, 8);
              DecodeSession b = new FullForwardDecodeModel(gpu, 0).open(3, 8)) {
             float[][] want = a.prefill(rows), got = b.prefill(rows);

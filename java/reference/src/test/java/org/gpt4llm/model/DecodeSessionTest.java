@@ -53,7 +53,7 @@ class DecodeSessionTest {
         long seed = TestSeeds.next();
         Random rng = new Random(seed);
         try (Arena arena = Arena.ofConfined(); CpuBackend be = new CpuBackend(2);
-             DecoderModel m = DecoderModel.create(be, GQA, LlamaModelTest.tensors(arena, GQA, LlamaModelTest.randomWeights(GQA, rng)))) {
+             DecoderModel m = DecoderModels.create(be, GQA, LlamaModelTest.tensors(arena, GQA, LlamaModelTest.randomWeights(GQA, rng)))) {
             decodingMatchesTheFullForward(m, rng, STEPS, CPU_TOL, "cpu", "seed " + seed + ", llama");
         }
     }
@@ -63,7 +63,7 @@ class DecodeSessionTest {
         long seed = TestSeeds.next();
         Random rng = new Random(seed);
         try (Arena arena = Arena.ofConfined(); CpuBackend be = new CpuBackend(2);
-             DecoderModel m = DecoderModel.create(be, OPT, LlamaModelTest.tensors(arena, OPT, DecoderInputs.optWeights(OPT, rng)))) {
+             DecoderModel m = DecoderModels.create(be, OPT, LlamaModelTest.tensors(arena, OPT, DecoderInputs.optWeights(OPT, rng)))) {
             decodingMatchesTheFullForward(m, rng, STEPS, CPU_TOL, "cpu", "seed " + seed + ", opt");
         }
     }
@@ -80,14 +80,14 @@ class DecodeSessionTest {
         for (Arch a : archs) {
             Path adapter = dir.resolve(a.cfg.modelType());
             try (Arena arena = Arena.ofConfined(); CpuBackend be = new CpuBackend(2)) {
-                try (DecoderModel trained = DecoderModel.create(be, a.cfg, LlamaModelTest.tensors(arena, a.cfg, a.weights))) {
+                try (DecoderModel trained = DecoderModels.create(be, a.cfg, LlamaModelTest.tensors(arena, a.cfg, a.weights))) {
                     trained.enableLora(new LoraConfig(4, 8f, 0.3f, a.targets), seed);
                     for (Tensor t : trained.trainableParameters().values()) {
                         be.upload(t, Tensor.of(arena, Numerics.normal(rng, (int) t.numel(), 0.3f), t.shape()));
                     }
                     trained.saveAdapter(adapter, "base");
                 }
-                try (DecoderModel m = DecoderModel.create(be, a.cfg, LlamaModelTest.tensors(arena, a.cfg, a.weights))) {
+                try (DecoderModel m = DecoderModels.create(be, a.cfg, LlamaModelTest.tensors(arena, a.cfg, a.weights))) {
                     m.loadAdapter(adapter);
                     decodingMatchesTheFullForward(m, rng, STEPS, CPU_TOL, "cpu",
                             "seed " + seed + ", " + a.cfg.modelType() + " + LoRA");
@@ -113,7 +113,7 @@ class DecodeSessionTest {
         long seed = TestSeeds.next();
         Random rng = new Random(seed);
         try (Arena arena = Arena.ofConfined(); Backend be = Backends.open(t.toString(), 2);
-             DecoderModel m = DecoderModel.create(be, cfg, LlamaModelTest.tensors(arena, cfg, weights.apply(rng)))) {
+             DecoderModel m = DecoderModels.create(be, cfg, LlamaModelTest.tensors(arena, cfg, weights.apply(rng)))) {
             decodingMatchesTheFullForward(m, rng, t == Target.CUDA_EMU ? EMU_STEPS : STEPS, BF16_TOL, t.toString(),
                     "seed " + seed + ", " + t + " " + what);
         }
@@ -186,7 +186,7 @@ class DecodeSessionTest {
     void refusesWhatItCannotDecode() {
         Random rng = new Random(TestSeeds.next());
         try (Arena arena = Arena.ofConfined(); CpuBackend be = new CpuBackend(2);
-             DecoderModel m = DecoderModel.create(be, OPT, LlamaModelTest.tensors(arena, OPT, DecoderInputs.optWeights(OPT, rng)))) {
+             DecoderModel m = DecoderModels.create(be, OPT, LlamaModelTest.tensors(arena, OPT, DecoderInputs.optWeights(OPT, rng)))) {
             var e = assertThrows(IllegalArgumentException.class, () -> m.open(2, OPT.maxPositionEmbeddings() + 1));
             assertTrue(e.getMessage().contains("max_position_embeddings"), e.getMessage());
             try (KvCacheSession s = m.open(2, 5)) {

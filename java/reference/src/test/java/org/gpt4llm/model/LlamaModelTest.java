@@ -89,7 +89,7 @@ class LlamaModelTest {
         float lr = 3e-3f;
         try (Arena arena = Arena.ofConfined();
              CpuBackend backend = new CpuBackend(2);
-             DecoderModel ours = DecoderModel.create(backend, cfg, tensors(arena, cfg, w));
+             DecoderModel ours = DecoderModels.create(backend, cfg, tensors(arena, cfg, w));
              AdamWOptimizer opt = new AdamWOptimizer(backend, ours.parameters(), ours.gradients(), hp);
              TorchDecoder ref = reference.apply(tensors(arena, cfg, w))) {
             ref.useAdamW(hp.beta1(), hp.beta2(), hp.eps(), hp.weightDecay());
@@ -146,7 +146,7 @@ class LlamaModelTest {
                         Function<Map<String, Tensor>, TorchDecoder> reference, TokenBatch b, long seed) {
         try (Arena arena = Arena.ofConfined();
              CpuBackend backend = new CpuBackend(2);
-             DecoderModel ours = DecoderModel.create(backend, cfg, tensors(arena, cfg, w));
+             DecoderModel ours = DecoderModels.create(backend, cfg, tensors(arena, cfg, w));
              TorchDecoder ref = reference.apply(tensors(arena, cfg, w))) {
             assertEquals(ref.parameters().keySet(), ours.parameters().keySet(), what + ": parameter names");
             float lossOurs = ours.forward(b);
@@ -239,7 +239,7 @@ class LlamaModelTest {
     /** {@code w} as tensors of the shapes our model expects. */
     static Map<String, Tensor> tensors(Arena arena, ModelConfig cfg, Map<String, float[]> w) {
         Map<String, Tensor> out = new LinkedHashMap<>();
-        DecoderModel.parameterShapes(cfg).forEach((name, shape) -> out.put(name, Tensor.of(arena, w.get(name), shape)));
+        DecoderModels.parameterShapes(cfg).forEach((name, shape) -> out.put(name, Tensor.of(arena, w.get(name), shape)));
         return out;
     }
 

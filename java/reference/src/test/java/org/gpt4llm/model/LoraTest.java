@@ -63,7 +63,7 @@ class LoraTest {
         TokenBatch b = LlamaModelTest.packed(13, new int[][] {{13}, {6, 7}, {10}}, GQA.vocabSize(), rng);
         try (Arena arena = Arena.ofConfined();
              CpuBackend backend = new CpuBackend(2);
-             DecoderModel ours = DecoderModel.create(backend, GQA, LlamaModelTest.tensors(arena, GQA, w));
+             DecoderModel ours = DecoderModels.create(backend, GQA, LlamaModelTest.tensors(arena, GQA, w));
              TorchLlama ref = new TorchLlama(GQA, LlamaModelTest.tensors(arena, GQA, w), 2)) {
             ours.enableLora(lc, 1);
             Map<String, float[]> adapters = randomAdapters(arena, ours, rng);
@@ -108,7 +108,7 @@ class LoraTest {
         TokenBatch b = LlamaModelTest.packed(9, new int[][] {{9}, {5}}, GQA.vocabSize(), rng);
         try (Arena arena = Arena.ofConfined();
              CpuBackend backend = new CpuBackend(2);
-             DecoderModel m = DecoderModel.create(backend, GQA, LlamaModelTest.tensors(arena, GQA, w))) {
+             DecoderModel m = DecoderModels.create(backend, GQA, LlamaModelTest.tensors(arena, GQA, w))) {
             float base = m.forward(b);
             m.enableLora(new LoraConfig(8, 16f, 0.1f, List.of("q_proj", "down_proj")), 42);
             assertEquals(2 * 2 * GQA.numLayers(), m.trainableParameters().size());
@@ -142,7 +142,7 @@ class LoraTest {
         TokenBatch b = LlamaModelTest.packed(13, new int[][] {{13}, {4, 9}}, GQA.vocabSize(), rng);
         try (Arena arena = Arena.ofConfined();
              CpuBackend backend = new CpuBackend(2);
-             DecoderModel m = DecoderModel.create(backend, GQA, LlamaModelTest.tensors(arena, GQA, w))) {
+             DecoderModel m = DecoderModels.create(backend, GQA, LlamaModelTest.tensors(arena, GQA, w))) {
             m.enableLora(new LoraConfig(4, 8f, 0.3f, ALL), 3);
             randomAdapters(arena, m, rng);
             m.setTraining(false);
@@ -163,8 +163,8 @@ class LoraTest {
         LoraConfig lc = new LoraConfig(4, 8f, 0.05f, List.of("v_proj", "q_proj", "up_proj"));
         try (Arena arena = Arena.ofConfined();
              CpuBackend backend = new CpuBackend(2);
-             DecoderModel a = DecoderModel.initRandom(backend, GQA, 1);
-             DecoderModel b = DecoderModel.initRandom(backend, GQA, 1)) {
+             DecoderModel a = DecoderModels.initRandom(backend, GQA, 1);
+             DecoderModel b = DecoderModels.initRandom(backend, GQA, 1)) {
             a.enableLora(lc, 5);
             randomAdapters(arena, a, rng);
             a.saveAdapter(dir, "some/base-model");
@@ -228,7 +228,7 @@ class LoraTest {
                 }
             }
             SafeTensors.write(dir.resolve("adapter_model.safetensors"), tensors, Map.of("format", "pt"));
-            try (DecoderModel m = DecoderModel.initRandom(backend, GQA, 1)) {
+            try (DecoderModel m = DecoderModels.initRandom(backend, GQA, 1)) {
                 m.loadAdapter(dir);
                 assertEquals(new LoraConfig(8, 16f, 0.05f, List.of("v_proj", "q_proj")), m.loraConfig());
                 assertEquals(values.keySet(), new java.util.HashSet<>(m.trainableParameters().keySet()));
@@ -241,7 +241,7 @@ class LoraTest {
     void badAdapterFoldersAreClearErrors(@TempDir Path dir) throws IOException {
         try (Arena arena = Arena.ofConfined();
              CpuBackend backend = new CpuBackend(2);
-             DecoderModel a = DecoderModel.initRandom(backend, GQA, 1)) {
+             DecoderModel a = DecoderModels.initRandom(backend, GQA, 1)) {
             var e = assertThrows(IOException.class, () -> a.loadAdapter(dir));
             assertEquals(dir + " has no adapter_config.json: not a PEFT adapter folder", e.getMessage());
             a.enableLora(new LoraConfig(4, 8f, 0f, List.of("q_proj")), 1);
@@ -253,18 +253,18 @@ class LoraTest {
             String first = t.keySet().iterator().next();
             t.put(first, Tensor.allocate(arena, org.gpt4llm.tensor.DType.F32, 4, 39));
             SafeTensors.write(weights, t, null);
-            try (DecoderModel b = DecoderModel.initRandom(backend, GQA, 1)) {
+            try (DecoderModel b = DecoderModels.initRandom(backend, GQA, 1)) {
                 e = assertThrows(IOException.class, () -> b.loadAdapter(dir));
                 assertEquals(weights + ": tensor " + first + " has shape [4, 39] but the model needs [4, 40]", e.getMessage());
             }
             t.remove(first);
             SafeTensors.write(weights, t, null);
-            try (DecoderModel b = DecoderModel.initRandom(backend, GQA, 1)) {
+            try (DecoderModel b = DecoderModels.initRandom(backend, GQA, 1)) {
                 e = assertThrows(IOException.class, () -> b.loadAdapter(dir));
                 assertEquals(weights + ": tensor " + first + " is missing", e.getMessage());
             }
             Files.delete(weights);
-            try (DecoderModel b = DecoderModel.initRandom(backend, GQA, 1)) {
+            try (DecoderModel b = DecoderModels.initRandom(backend, GQA, 1)) {
                 e = assertThrows(IOException.class, () -> b.loadAdapter(dir));
                 assertEquals(dir + " has no adapter_model.safetensors", e.getMessage());
             }
@@ -280,7 +280,7 @@ class LoraTest {
         Map<String, float[]> w = LlamaModelTest.randomWeights(GQA, rng);
         try (Arena arena = Arena.ofConfined();
              CpuBackend backend = new CpuBackend(2);
-             DecoderModel ours = DecoderModel.create(backend, GQA, LlamaModelTest.tensors(arena, GQA, w));
+             DecoderModel ours = DecoderModels.create(backend, GQA, LlamaModelTest.tensors(arena, GQA, w));
              TorchLlama ref = new TorchLlama(GQA, LlamaModelTest.tensors(arena, GQA, w), 2)) {
             ours.enableLora(lc, 9);
             Map<String, float[]> adapters = randomAdapters(arena, ours, rng);
@@ -325,7 +325,7 @@ class LoraTest {
         TokenBatch b = LlamaModelTest.packed(13, new int[][] {{13}, {6, 7}}, OPT.vocabSize(), rng);
         try (Arena arena = Arena.ofConfined();
              CpuBackend backend = new CpuBackend(2);
-             DecoderModel m = DecoderModel.create(backend, OPT, LlamaModelTest.tensors(arena, OPT, w))) {
+             DecoderModel m = DecoderModels.create(backend, OPT, LlamaModelTest.tensors(arena, OPT, w))) {
             float base = m.forward(b);
             m.enableLora(new LoraConfig(4, 8f, 0.2f, OPT_TARGETS), seed);
             assertEquals(2 * OPT_TARGETS.size() * OPT.numLayers(), m.trainableParameters().size());
@@ -360,7 +360,7 @@ class LoraTest {
         TokenBatch b = LlamaModelTest.packed(13, new int[][] {{13}, {4, 9}, {8}}, OPT.vocabSize(), rng);
         try (Arena arena = Arena.ofConfined();
              CpuBackend backend = new CpuBackend(2);
-             DecoderModel m = DecoderModel.create(backend, OPT, LlamaModelTest.tensors(arena, OPT, w))) {
+             DecoderModel m = DecoderModels.create(backend, OPT, LlamaModelTest.tensors(arena, OPT, w))) {
             m.enableLora(lc, seed);
             Map<String, float[]> adapters = randomAdapters(arena, m, rng);
             m.zeroGrad();
@@ -406,7 +406,7 @@ class LoraTest {
 
     @Test
     void llamaTargetOnOptIsOneClearError() {
-        try (CpuBackend backend = new CpuBackend(2); DecoderModel m = DecoderModel.initRandom(backend, OPT, 1)) {
+        try (CpuBackend backend = new CpuBackend(2); DecoderModel m = DecoderModels.initRandom(backend, OPT, 1)) {
             var e = assertThrows(IllegalArgumentException.class,
                     () -> m.enableLora(new LoraConfig(4, 8f, 0f, List.of("q_proj", "gate_proj")), 1));
             assertEquals("--lora-targets: gate_proj is not a linear layer of a opt model (q_proj, k_proj, v_proj, out_proj,"

@@ -87,7 +87,7 @@ class OptModelTest {
             String ctx = "tied=" + cfg.tieWordEmbeddings() + " (seed " + seed + ")";
             try (Arena arena = Arena.ofConfined();
                  CpuBackend backend = new CpuBackend(2);
-                 DecoderModel ours = DecoderModel.createHeadless(backend, cfg, tensors(arena, cfg, w), "test weights");
+                 DecoderModel ours = DecoderModels.createHeadless(backend, cfg, tensors(arena, cfg, w), "test weights");
                  TorchOpt ref = new TorchOpt(cfg, tensors(arena, cfg, w), 2)) {
                 assertTrue(!ours.parameters().containsKey("lm_head.weight"), ctx + ": a headless model has no lm_head");
                 float[] hidden = ours.forwardHidden(b).toFloatArray();
@@ -130,7 +130,7 @@ class OptModelTest {
     void positionBeyondTheTableIsOneClearError() {
         Random rng = new Random(TestSeeds.next());
         TokenBatch tooLong = TokenBatch.causalLm(randomRows(rng, TIED.vocabSize(), 33, 4), TIED.padTokenId());
-        try (CpuBackend backend = new CpuBackend(2); DecoderModel m = DecoderModel.initRandom(backend, TIED, 1)) {
+        try (CpuBackend backend = new CpuBackend(2); DecoderModel m = DecoderModels.initRandom(backend, TIED, 1)) {
             var e = assertThrows(IllegalArgumentException.class, () -> m.forward(tooLong));
             assertEquals("position 32 is beyond max_position_embeddings 32 of this opt model: use a shorter --max-len",
                     e.getMessage());

@@ -14,6 +14,7 @@ import org.gpt4llm.backend.contract.Target;
 import org.gpt4llm.backend.cpu.CpuBackend;
 import org.gpt4llm.model.LlamaConfig;
 import org.gpt4llm.model.DecoderModel;
+import org.gpt4llm.model.DecoderModels;
 import org.gpt4llm.model.ModelConfig;
 import org.gpt4llm.model.TokenBatch;
 import org.gpt4llm.optim.AdamWOptimizer;
@@ -68,8 +69,8 @@ class CudaBackendsLlamaStepTest {
                 rows[i] = rng.ints(lengths[i], 0, cfg.vocabSize()).toArray();
             }
             TokenBatch batch = TokenBatch.causalLm(rows, 0);
-            try (DecoderModel ref = DecoderModel.create(cpu, cfg, weights);
-                 DecoderModel gpu = DecoderModel.create(dev, cfg, weights)) {
+            try (DecoderModel ref = DecoderModels.create(cpu, cfg, weights);
+                 DecoderModel gpu = DecoderModels.create(dev, cfg, weights)) {
                 float refLoss = ref.forward(batch), gpuLoss = gpu.forward(batch);
                 Measurements.record(t.toString(), on + " loss", Math.abs(gpuLoss - refLoss) / refLoss, LOSS_TOL);
                 assertEquals(refLoss, gpuLoss, LOSS_TOL * refLoss, "seed " + seed + ": loss");
@@ -147,7 +148,7 @@ class CudaBackendsLlamaStepTest {
     static Map<String, Tensor> bf16Weights(Arena arena, ModelConfig cfg, Random rng) {
         CpuBackend cpu = new CpuBackend(2);
         Map<String, Tensor> w = new LinkedHashMap<>();
-        DecoderModel.parameterShapes(cfg).forEach((name, shape) -> {
+        DecoderModels.parameterShapes(cfg).forEach((name, shape) -> {
             int n = (int) Tensor.numel(shape);
             float[] v = name.endsWith(".bias") ? Numerics.normal(rng, n, 0.1f)
                     : shape.length == 1 ? Numerics.uniform(rng, n, 0.8f, 1.2f) : Numerics.normal(rng, n, 0.05f);

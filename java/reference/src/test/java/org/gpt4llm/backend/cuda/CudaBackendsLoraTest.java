@@ -12,6 +12,7 @@ import org.gpt4llm.backend.contract.Target;
 import org.gpt4llm.backend.cpu.CpuBackend;
 import org.gpt4llm.model.LlamaConfig;
 import org.gpt4llm.model.DecoderModel;
+import org.gpt4llm.model.DecoderModels;
 import org.gpt4llm.model.LoraConfig;
 import org.gpt4llm.model.TokenBatch;
 import org.gpt4llm.runtime.Backends;
@@ -47,8 +48,8 @@ class CudaBackendsLoraTest {
             Map<String, Tensor> weights = CudaBackendsLlamaStepTest.bf16Weights(arena, cfg, rng);
             int[][] rows = {rng.ints(17, 0, cfg.vocabSize()).toArray(), rng.ints(9, 0, cfg.vocabSize()).toArray()};
             TokenBatch batch = TokenBatch.causalLm(rows, 0);
-            try (DecoderModel ref = DecoderModel.create(cpu, cfg, weights);
-                 DecoderModel gpu = DecoderModel.create(dev, cfg, weights)) {
+            try (DecoderModel ref = DecoderModels.create(cpu, cfg, weights);
+                 DecoderModel gpu = DecoderModels.create(dev, cfg, weights)) {
                 ref.enableLora(lc, 1);
                 gpu.enableLora(lc, 1);
                 for (String name : ref.trainableParameters().keySet()) {

@@ -10,6 +10,7 @@ import java.util.Random;
 import org.gpt4llm.backend.Backend;
 import org.gpt4llm.backend.contract.Target;
 import org.gpt4llm.model.DecoderModel;
+import org.gpt4llm.model.DecoderModels;
 import org.gpt4llm.model.LlamaConfig;
 import org.gpt4llm.model.LoraConfig;
 import org.gpt4llm.model.ModelConfig;
@@ -89,7 +90,7 @@ class CudaBackendsRecomputeTest {
     private static Run decoder(Target t, ModelConfig cfg, LoraConfig lc, long seed, boolean recompute) {
         Random rng = new Random(seed);
         TokenBatch b = DecoderInputs.packed(19, new int[][] {{19}, {7, 9}, {5, 6, 4}}, cfg.vocabSize(), rng);
-        try (Backend dev = Backends.open(t.toString(), 2); DecoderModel m = DecoderModel.initRandom(dev, cfg, seed)) {
+        try (Backend dev = Backends.open(t.toString(), 2); DecoderModel m = DecoderModels.initRandom(dev, cfg, seed)) {
             long adapterBytes = 0;
             if (lc != null) {
                 m.enableLora(lc, seed);
