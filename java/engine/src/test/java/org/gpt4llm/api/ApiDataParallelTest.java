@@ -133,7 +133,9 @@ class ApiDataParallelTest {
         long seed = TestSeeds.next();
         double[] afterOne = trainOnAfter(options("full", seed), seed), afterTwo = trainOnAfter(options("full", seed).devices(2).zero(3), seed);
         for (int s = 0; s < afterOne.length; s++) {
-            assertEquals(afterOne[s], afterTwo[s], 1e-5 * afterOne[s], "seed " + seed + ": loss of step " + (s + 1)
+            // the one step's reordered sums grow through AdamW's next steps (seen: 1.5e-5); weights taken
+            // back wrong (a shard missing or misplaced) move these losses by percents
+            assertEquals(afterOne[s], afterTwo[s], 1e-4 * afterOne[s], "seed " + seed + ": loss of step " + (s + 1)
                     + " on one device after a step on 2 devices under ZeRO 3, against after one on 1");
         }
         assertTrue(afterOne[afterOne.length - 1] < afterOne[0], "the steps learn " + java.util.Arrays.toString(afterOne));
