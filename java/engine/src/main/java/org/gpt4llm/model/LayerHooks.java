@@ -35,15 +35,6 @@ public interface LayerHooks {
      * gathered for its copies and given back after, so no more than two groups are whole at a time.
      */
     static Map<String, Tensor> copyToHost(LayerHooks hooks, Backend be, Map<String, Tensor> params, Arena host) {
-        return copyWhole(hooks, params, (name, p) -> be.toHost(p, host));
-    }
-
-    /**
-     * {@code copy} of each of {@code params}, by name, made while {@code hooks} (null: none) holds its group
-     * whole: each group is gathered for its copies and given back after, so no more than two are whole at a time.
-     */
-    static Map<String, Tensor> copyWhole(LayerHooks hooks, Map<String, Tensor> params,
-                                         java.util.function.BiFunction<String, Tensor, Tensor> copy) {
         Map<String, Tensor> out = new LinkedHashMap<>();
         int whole = Integer.MIN_VALUE;
         if (hooks != null) hooks.gather(OUTSIDE, true);
@@ -54,7 +45,7 @@ public interface LayerHooks {
                 hooks.gather(layer, true);
                 whole = layer;
             }
-            out.put(e.getKey(), copy.apply(e.getKey(), e.getValue()));
+            out.put(e.getKey(), be.toHost(e.getValue(), host));
         }
         if (hooks != null) {
             if (whole != Integer.MIN_VALUE) hooks.release(whole);

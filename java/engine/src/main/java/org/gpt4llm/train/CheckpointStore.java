@@ -125,9 +125,7 @@ final class CheckpointStore {
             });
         } catch (IOException | RuntimeException | Error e) {
             if (tmp[0] != null) throw failed(dir, tmp[0], e);
-            if (e instanceof IOException io) throw io;
-            if (e instanceof RuntimeException re) throw re;
-            throw (Error) e;
+            throw e;
         }
     }
 

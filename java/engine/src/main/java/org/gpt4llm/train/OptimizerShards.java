@@ -83,9 +83,9 @@ public final class OptimizerShards {
                 for (var s : index.ranks.get(r).slices.entrySet()) {
                     long[] shape = index.tensors.get(s.getKey()), range = s.getValue();
                     if (shape == null) throw new IOException(file + ": rank " + r + " holds " + s.getKey() + ", which tensors does not list");
-                    if (range.length != 2 || range[0] < 0 || range[1] < 0 || range[0] + range[1] > numel(shape)) {
+                    if (range.length != 2 || range[0] < 0 || range[1] < 0 || range[0] + range[1] > Tensor.numel(shape)) {
                         throw new IOException(file + ": rank " + r + "'s range of " + s.getKey() + " is "
-                                + java.util.Arrays.toString(range) + ", outside its " + numel(shape) + " elements");
+                                + java.util.Arrays.toString(range) + ", outside its " + Tensor.numel(shape) + " elements");
                     }
                 }
             }
@@ -110,11 +110,5 @@ public final class OptimizerShards {
         slices.forEach((k, t) -> flat.put(k, t.view(t.numel())));
         SafeTensors.write(dir.resolve(fileOf(rank, ranks)), flat, Map.of("step", Integer.toString(step),
                 "rank", Integer.toString(rank), "world_size", Integer.toString(ranks)));
-    }
-
-    static long numel(long[] shape) {
-        long n = 1;
-        for (long d : shape) n *= d;
-        return n;
     }
 }

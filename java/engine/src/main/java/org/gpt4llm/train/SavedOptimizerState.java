@@ -83,7 +83,7 @@ public final class SavedOptimizerState {
         }
         for (var e : pieces.entrySet()) {
             e.getValue().sort(Comparator.comparingLong(Piece::start));
-            long covered = 0, numel = OptimizerShards.numel(index.tensors().get(e.getKey()));
+            long covered = 0, numel = Tensor.numel(index.tensors().get(e.getKey()));
             for (Piece p : e.getValue()) {
                 if (p.start > covered) break;
                 covered = Math.max(covered, p.start + p.count);
@@ -125,9 +125,9 @@ public final class SavedOptimizerState {
         long[] shape = shapes.get(name);
         if (shape == null) throw new IllegalArgumentException("the saved optimizer state has no " + name);
         long n = dst.numel(), end = start + n;
-        if (end > OptimizerShards.numel(shape)) {
+        if (end > Tensor.numel(shape)) {
             throw new IllegalArgumentException("elements " + start + ".." + end + " of " + name + " lie outside its "
-                    + OptimizerShards.numel(shape));
+                    + Tensor.numel(shape));
         }
         Tensor flat = dst.view(n);
         for (Piece p : pieces.get(name)) {

@@ -258,14 +258,8 @@ public final class CpuBackend implements Backend {
         long half = table.dtype().bytes(), rowBytes = c * half;
         int[] ids = tokens.toIntArray();
         for (int i = 0; i < n; i++) {
-            MemorySegment row = t.asSlice(ids[i] * rowBytes, rowBytes), dst = o.asSlice((long) i * c * Float.BYTES);
-            if (table.dtype() == DType.BF16) {
-                CpuKernels.bf16ToF32(dst, row, c);
-            } else if (table.dtype() == DType.F16) {
-                CpuKernels.f16ToF32(dst, row, c);
-            } else {
-                throw new IllegalArgumentException("embedding table must be F32, BF16 or F16, got " + table);
-            }
+            HalfWeightGemm.widen(o.asSlice((long) i * c * Float.BYTES), t.asSlice(ids[i] * rowBytes, rowBytes),
+                    table.dtype(), c);
         }
     }
 

@@ -60,7 +60,8 @@ final class HalfWeightGemm {
         }
     }
 
-    private static void widen(MemorySegment dst, MemorySegment src, DType type, long count) {
+    /** {@code count} half-precision values of {@code src} (BF16 or F16) as fp32 into {@code dst}. */
+    static void widen(MemorySegment dst, MemorySegment src, DType type, long count) {
         if (type == DType.BF16) {
             CpuKernels.bf16ToF32(dst, src, count);
         } else if (type == DType.F16) {

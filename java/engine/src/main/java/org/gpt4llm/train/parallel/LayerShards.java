@@ -407,12 +407,8 @@ public final class LayerShards implements LayerHooks, AutoCloseable {
                 Thread.currentThread().interrupt();
             }
         }
-        if (consolidated) {
-            // a consolidation that failed part way still holds the shards it had not gathered
-            for (Arena a : shardArenas) if (a.scope().isAlive()) a.close();
-            return;
-        }
-        arena.close();
-        for (Arena a : shardArenas) a.close();
+        if (!consolidated) arena.close(); // a consolidation closed it first
+        // a consolidation (even one that failed part way) freed the shards of the groups it gathered
+        for (Arena a : shardArenas) if (a.scope().isAlive()) a.close();
     }
 }
