@@ -127,6 +127,9 @@ public final class Torch {
         FloatBuffer b = c.createBuffer();
         float[] out = new float[(int) c.numel()];
         b.get(out);
+        // the buffer only points at c's memory: without c reachable until here, the garbage collector
+        // may let JavaCPP free a temporary c while its values are still being copied
+        java.lang.ref.Reference.reachabilityFence(c);
         return out;
     }
 
@@ -136,6 +139,7 @@ public final class Torch {
         LongBuffer b = c.createBuffer();
         int[] out = new int[(int) c.numel()];
         for (int i = 0; i < out.length; i++) out[i] = Math.toIntExact(b.get(i));
+        java.lang.ref.Reference.reachabilityFence(c); // as in toFloats
         return out;
     }
 
