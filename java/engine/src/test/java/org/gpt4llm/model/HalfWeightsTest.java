@@ -197,7 +197,8 @@ class HalfWeightsTest {
             assertEquals(same[0], half[0], SAME_WEIGHTS * same[0], what + ": the loss of step 1");
             System.out.printf("LoRA losses over bf16: %.6f -> %.6f; over the same weights in fp32: %.6f -> %.6f%n",
                     half[0], half[1], same[0], same[1]);
-            assertTrue(half[1] < 0.97f * half[0], what + " went from loss " + half[0] + " to " + half[1]);
+            // an adapter that does not train stays at its first loss; random tokens leave 2-10% to learn in 30 steps
+            assertTrue(half[1] < 0.99f * half[0], what + " went from loss " + half[0] + " to " + half[1]);
             // 30 Adam steps carry the summation-order differences along; a wrong gradient would not end this close
             assertEquals(same[1], half[1], 1e-4 * same[0], what + ": the loss after 30 steps");
             try (DecoderModel base = widened(full, hm)) {
