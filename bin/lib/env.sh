@@ -36,6 +36,8 @@ g4_ensure_build_tools() {
   command -v cmake >/dev/null || missing+=(cmake)
   command -v g++ >/dev/null || missing+=(g++)
   command -v mvn >/dev/null || missing+=(maven)
+  # SIMDe's headers: the tests run the AVX-512 paths through its emulation on CPUs without AVX-512
+  [ -f /usr/include/simde/x86/avx512.h ] || missing+=(libsimde-dev)
   [ ${#missing[@]} -eq 0 ] && return 0
   echo "gpt4llm: installing ${missing[*]} (Debian packages)" >&2
   local sudo=""

@@ -7,8 +7,9 @@
  *     outputs are documented per function (overwrite "=" or accumulate "+=");
  *   - parallel over g4_get_num_threads() threads: OpenMP, except the kernels of decoding (GEMV,
  *     attention against the KV cache), which use the library's own worker pool of as many threads;
- *     an AVX2/FMA path is chosen at run time when the CPU has it, with a scalar fallback
- *     (g4_force_scalar(1) forces the fallback so both paths are tested).
+ *     the SIMD path is chosen at run time from what the CPU has: AVX-512F for the kernels that have
+ *     such a path (the GEMV), AVX2/FMA for the others, with a scalar fallback; g4_force_simd_level
+ *     selects one so that each is tested (AVX-512 through SIMDe's emulation where the CPU lacks it).
  */
 #ifndef G4_CPU_H
 #define G4_CPU_H
@@ -22,8 +23,12 @@ extern "C" {
 /* ---- runtime ------------------------------------------------------------------------------ */
 void        g4_set_num_threads(int n);
 int         g4_get_num_threads(void);
-int         g4_simd_level(void);        /* 1 when the AVX2/FMA path is in use, 0 for scalar      */
-void        g4_force_scalar(int on);    /* 1: use the scalar fallback even when AVX2/FMA exists  */
+enum { G4_SIMD_SCALAR = 0, G4_SIMD_AVX2 = 1, G4_SIMD_AVX512 = 2 };
+int         g4_simd_level(void);        /* the path in use: G4_SIMD_*                              */
+/* level G4_SIMD_* for the kernels, or -1 for the best the CPU has; returns 0, or -1 (nothing changed)
+ * where the level cannot run: AVX2 without the CPU's, AVX-512 without the CPU's or the emulation */
+int         g4_force_simd_level(int level);
+int         g4_avx512_emulated(void);   /* 1 when the AVX-512 path runs through the emulation       */
 const char* g4_build_info(void);        /* compiler, flags, OpenMP version                        */
 
 /* ---- dtype conversion (storage formats of checkpoints) ----------------------------------- */

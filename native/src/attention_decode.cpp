@@ -1,5 +1,6 @@
 // Attention of new queries against a KV cache (incremental decoding) on the CPU: fp32, the
-// worker pool over (b, query head), AVX2/FMA with a scalar fallback.
+// worker pool over (b, query head), AVX-512F (attention_decode_avx512.h) or AVX2/FMA with a scalar
+// fallback.
 //
 // Shapes: cache, kc, vc [B,Tmax,Hkv,D] (row b holds up to Tmax positions); src [B,Tq,Hkv*D];
 //         q, out [B,Tq,Hq,D]; lengths [B] I32 = tokens of row b in the cache once this call's are in.
@@ -18,31 +19,19 @@
 #include <immintrin.h>
 
 #include <algorithm>
-#include <cmath>
 #include <cstring>
 
+#include "attention_decode.h"
 #include "g4_cpu.h"
 #include "g4_internal.h"
 #include "g4_simd.h"
 #include "thread_pool.h"
+// after the others: it switches off warnings GCC's AVX-512 headers give
+#include "avx512_native.h"
+#include "attention_decode_avx512.h"
 
 namespace {
-constexpr int BK = 64;  // keys per chunk of scores
-
-// dot(x, y) over D floats;  y += a x;  y *= a
-struct DecodeScalar {
-  static inline float dot(const float* x, const float* y, int D) {
-    float s = 0.f;
-    for (int d = 0; d < D; d++) s += x[d] * y[d];
-    return s;
-  }
-  static inline void axpy(float* y, float a, const float* x, int D) {
-    for (int d = 0; d < D; d++) y[d] += a * x[d];
-  }
-  static inline void scal(float* y, float a, int D) {
-    for (int d = 0; d < D; d++) y[d] *= a;
-  }
-};
+using namespace g4::decode;
 
 struct DecodeAvx2 {
   G4_AVX2 static inline float dot(const float* x, const float* y, int D) {
@@ -67,45 +56,31 @@ struct DecodeAvx2 {
   }
 };
 
-// one query: out = softmax over keys 0..last of scale q.k_j, times v_j; k, v strided by `stride`
-template <class V>
-__attribute__((always_inline)) inline void decode_query(float* out, const float* q, const float* k, const float* v, int64_t stride, int last,
-                          int D, float scale) {
-  float s[BK];
-  float m = -INFINITY, l = 0.f;
-  std::memset(out, 0, sizeof(float) * D);
-  for (int j0 = 0; j0 <= last; j0 += BK) {
-    const int n = std::min(BK, last + 1 - j0);
-    float mx = -INFINITY;
-    for (int c = 0; c < n; c++) {
-      s[c] = scale * V::dot(q, k + (j0 + c) * stride, D);
-      mx = std::max(mx, s[c]);
-    }
-    if (mx > m) {
-      const float corr = std::exp(m - mx);  // 0 on the first chunk (m = -inf, out = 0)
-      l *= corr;
-      V::scal(out, corr, D);
-      m = mx;
-    }
-    for (int c = 0; c < n; c++) {
-      const float p = std::exp(s[c] - m);
-      l += p;
-      V::axpy(out, p, v + (j0 + c) * stride, D);
-    }
-  }
-  V::scal(out, 1.f / l, D);
-}
-
-// the SIMD flavour of one query, chosen per call by g4::use_avx2()
-void decode_query_scalar(float* o, const float* q, const float* k, const float* v, int64_t st, int last, int D, float sc) { decode_query<DecodeScalar>(o, q, k, v, st, last, D, sc); }
+// the SIMD flavours of one query, chosen per call (query_path)
+using QueryFn = void (*)(float*, const float*, const float*, const float*, int64_t, int, int, float);
+void decode_query_scalar(float* o, const float* q, const float* k, const float* v, int64_t st, int last, int D, float sc) { decode_query<Scalar>(o, q, k, v, st, last, D, sc); }
 G4_AVX2 void decode_query_avx2(float* o, const float* q, const float* k, const float* v, int64_t st, int last, int D, float sc) { decode_query<DecodeAvx2>(o, q, k, v, st, last, D, sc); }
+G4_AVX512_TARGET void decode_query_avx512(float* o, const float* q, const float* k, const float* v, int64_t st, int last, int D, float sc) { decode_query<native::DecodeAvx512>(o, q, k, v, st, last, D, sc); }
+
+QueryFn query_path() {
+  switch (g4::avx512()) {
+    case g4::Avx512::kNative: return decode_query_avx512;
+#ifdef G4_AVX512_EMULATION
+    case g4::Avx512::kEmulated: return decode_query_avx512_emulated;
+#else
+    case g4::Avx512::kEmulated: break;  // never chosen without the emulation (runtime.cpp)
+#endif
+    case g4::Avx512::kOff: break;
+  }
+  return g4::use_avx2() ? decode_query_avx2 : decode_query_scalar;
+}
 }  // namespace
 
 extern "C" {
 
 G4_API void g4_attention_decode(float* out, const float* q, const float* kc, const float* vc, const int32_t* lengths,
                                 int B, int Tq, int Tmax, int Hq, int Hkv, int D, float scale) {
-  const bool avx2 = g4::use_avx2();
+  const QueryFn query = query_path();
   const int G = Hq / Hkv;
   const int64_t kvRow = (int64_t)Hkv * D;  // floats between consecutive positions of one kv head
   // one task per (row, query head), on the pool: a decode step calls this once per layer, and an
@@ -122,8 +97,7 @@ G4_API void g4_attention_decode(float* out, const float* q, const float* kc, con
         continue;
       }
       const int last = std::min(p, Tmax - 1);
-      if (avx2) decode_query_avx2(out + at, q + at, k, v, kvRow, last, D, scale);
-      else decode_query_scalar(out + at, q + at, k, v, kvRow, last, D, scale);
+      query(out + at, q + at, k, v, kvRow, last, D, scale);
     }
   };
   // below about 64K multiply-adds of q.k and p.v one thread is done before another wakes; but a

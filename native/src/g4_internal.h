@@ -10,5 +10,12 @@
 #define G4_AVX2 __attribute__((target("avx2,fma")))
 
 namespace g4 {
+// Whether the AVX2/FMA paths run: the CPU has them and the scalar fallback is not forced. Kernels
+// without an AVX-512 path take this one when AVX-512 is chosen.
 bool use_avx2();
+
+// How the kernels with an AVX-512 path run it: not at all, on the CPU's own AVX-512F, or through
+// SIMDe's emulation of the same instructions (only when forced, for tests on CPUs without AVX-512).
+enum class Avx512 { kOff, kNative, kEmulated };
+Avx512 avx512();
 }  // namespace g4

@@ -96,7 +96,7 @@ public final class BenchSuite {
     @JsonNaming(PropertyNamingStrategies.SnakeCaseStrategy.class)
     @JsonInclude(JsonInclude.Include.NON_NULL)
     public record Machine(int cores, int threads, String cpu, String os, Double memoryGib, String jdk, String openblas,
-                         String libtorch, int libtorchBlasThreads, String nativeBuild, boolean avx2,
+                         String libtorch, int libtorchBlasThreads, String nativeBuild, String simdPath,
                          double loadAverageBefore, double loadAverageAfter) {}
 
     /** What each section that ran measured in full, in its own report; a section that did not run is left out. */
@@ -282,7 +282,7 @@ public final class BenchSuite {
         return new Machine(Runtime.getRuntime().availableProcessors(), threads, cpuModel(),
                 System.getProperty("os.name") + " " + System.getProperty("os.version") + " " + System.getProperty("os.arch"),
                 memoryGib, System.getProperty("java.vm.name") + " " + System.getProperty("java.runtime.version"),
-                OpenBlas.describe(), Torch.version(), Torch.blasThreads(), CpuKernels.buildInfo(), CpuKernels.simdLevel() == 1,
+                OpenBlas.describe(), Torch.version(), Torch.blasThreads(), CpuKernels.buildInfo(), CpuKernels.simdPath().name(),
                 loadBefore, loadAfter);
     }
 

@@ -27,7 +27,7 @@ public final class DoctorCommand implements Callable<Integer> {
         line("machine", System.getProperty("os.name") + " " + System.getProperty("os.arch") + ", "
                 + rt.availableProcessors() + " processors, max heap " + rt.maxMemory() / (1 << 20) + " MiB");
         boolean nativeOk = probe("native", () -> NativeLibraries.locate(CpuKernels.LIBRARY) + " ("
-                + CpuKernels.buildInfo() + "; " + (CpuKernels.simdLevel() > 0 ? "AVX2/FMA" : "scalar") + " path, "
+                + CpuKernels.buildInfo() + "; " + CpuKernels.simdPath() + " path, "
                 + CpuKernels.getNumThreads() + " OpenMP threads)");
         boolean blasOk = probe("blas", () -> OpenBlas.describe() + ", " + OpenBlas.getNumThreads() + " threads");
         probe("libtorch", () -> {

@@ -659,7 +659,7 @@ public final class CpuBackend implements Backend {
 
     @Override
     public String toString() {
-        return "cpu (" + threads + " threads, " + (CpuKernels.simdLevel() > 0 ? "AVX2/FMA" : "scalar")
+        return "cpu (" + threads + " threads, " + CpuKernels.simdPath()
                 + (weightType == DType.F32 ? "" : ", " + weightType + " weights") + ")";
     }
 

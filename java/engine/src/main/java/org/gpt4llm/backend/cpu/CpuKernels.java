@@ -30,7 +30,8 @@ public final class CpuKernels {
     private static final MethodHandle SET_NUM_THREADS = fn("g4_set_num_threads", null, JAVA_INT);
     private static final MethodHandle GET_NUM_THREADS = fn("g4_get_num_threads", JAVA_INT);
     private static final MethodHandle SIMD_LEVEL = fn("g4_simd_level", JAVA_INT);
-    private static final MethodHandle FORCE_SCALAR = fn("g4_force_scalar", null, JAVA_INT);
+    private static final MethodHandle FORCE_SIMD_LEVEL = fn("g4_force_simd_level", JAVA_INT, JAVA_INT);
+    private static final MethodHandle AVX512_EMULATED = fn("g4_avx512_emulated", JAVA_INT);
     private static final MethodHandle BUILD_INFO = fn("g4_build_info", ADDRESS);
     private static final MethodHandle BF16_TO_F32 = fn("g4_bf16_to_f32", null, ADDRESS, ADDRESS, JAVA_LONG);
     private static final MethodHandle F16_TO_F32 = fn("g4_f16_to_f32", null, ADDRESS, ADDRESS, JAVA_LONG);
@@ -102,12 +103,43 @@ public final class CpuKernels {
         try { return (int) GET_NUM_THREADS.invokeExact(); } catch (Throwable t) { throw rethrow(t); }
     }
 
-    public static int simdLevel() {
-        try { return (int) SIMD_LEVEL.invokeExact(); } catch (Throwable t) { throw rethrow(t); }
+    /** The SIMD paths of the kernels, in the order of {@code g4_cpu.h}'s {@code G4_SIMD_*} levels. */
+    public enum SimdPath {
+        SCALAR("scalar"), AVX2("AVX2/FMA"), AVX512("AVX-512F (GEMV, decode attention) + AVX2/FMA");
+
+        private final String description;
+
+        SimdPath(String description) {
+            this.description = description;
+        }
+
+        @Override
+        public String toString() {
+            return description;
+        }
     }
 
-    public static void forceScalar(boolean on) {
-        try { FORCE_SCALAR.invokeExact(on ? 1 : 0); } catch (Throwable t) { throw rethrow(t); }
+    /** The path the kernels take now: the best the CPU has, unless one was forced. */
+    public static SimdPath simdPath() {
+        try { return SimdPath.values()[(int) SIMD_LEVEL.invokeExact()]; } catch (Throwable t) { throw rethrow(t); }
+    }
+
+    /** Whether the AVX-512 path runs through the emulation (forced on a CPU without AVX-512). */
+    public static boolean avx512Emulated() {
+        try { return (int) AVX512_EMULATED.invokeExact() != 0; } catch (Throwable t) { throw rethrow(t); }
+    }
+
+    /**
+     * Makes the kernels take {@code path}, or the best the CPU has for null; for tests, which run each
+     * path. AVX-512 runs emulated on a CPU without it where the library was built with SIMDe.
+     */
+    public static void forceSimdPath(SimdPath path) {
+        int rc;
+        try { rc = (int) FORCE_SIMD_LEVEL.invokeExact(path == null ? -1 : path.ordinal()); } catch (Throwable t) { throw rethrow(t); }
+        if (rc != 0) {
+            throw new IllegalStateException("the " + path + " path cannot run here: this CPU lacks it"
+                    + (path == SimdPath.AVX512 ? " and " + LIBRARY + " was built without SIMDe (libsimde-dev) to emulate it" : ""));
+        }
     }
 
     public static String buildInfo() {

@@ -26,7 +26,8 @@ import org.junit.jupiter.params.provider.MethodSource;
  * backend holds) and attentionDecode against a libtorch masked softmax in float64 on the values the
  * backend holds. Every cache position is filled with random data first, so a read past a row's
  * length shows; GQA, odd head dims up to 256, rows of different lengths, single steps (Tq = 1) and
- * prefills with left padding (Tq &gt; 1, rows shorter than Tq).
+ * prefills with left padding (Tq &gt; 1, rows shorter than Tq). On the CPU the AVX-512 path joins the
+ * AVX2 and scalar ones.
  */
 class DecodeAttentionContractTest {
     /**
@@ -56,7 +57,7 @@ class DecodeAttentionContractTest {
 
     /** Beyond the emulation: a longer cache and a larger group of query heads, whose launch paths the others cover there. */
     static Stream<Arguments> cases() {
-        return Stream.concat(Target.crossed(
+        return Stream.concat(Target.crossedWithAvx512(
                         c(1, 40, 4, 2, 10, 1, 17, 40),     // a row of one token, a full row
                         c(1, 70, 2, 1, 256, 69, 2),        // the largest head dim
                         c(1, 9, 3, 3, 64, 9, 4, 6),

@@ -7,6 +7,7 @@ import java.util.List;
 import java.util.stream.Stream;
 import org.gpt4llm.backend.Backend;
 import org.gpt4llm.backend.cpu.CpuKernels;
+import org.gpt4llm.backend.cpu.CpuKernels.SimdPath;
 import org.gpt4llm.backend.cuda.device.CudaLibraries;
 import org.gpt4llm.reference.Torch;
 import org.gpt4llm.runtime.Backends;
@@ -17,12 +18,16 @@ import org.junit.jupiter.params.provider.Arguments;
 
 /**
  * A backend a contract test runs on, with how it stores values and how close its results must come
- * to the reference. The CPU backend runs twice, on its SIMD path and with the scalar fallback forced;
- * {@code cuda-emu} runs the CUDA kernels in the emulation; {@code cuda} joins where a GPU is present.
+ * to the reference. The CPU backend runs on its AVX2 path ({@code cpu}; the scalar one on CPUs without
+ * AVX2) and with the scalar fallback forced; the kernels that have an AVX-512 path also run on it
+ * ({@code cpu-avx512}: native where the CPU has AVX-512F, SIMDe's emulation of the same instructions
+ * elsewhere). {@code cuda-emu} runs the CUDA kernels in the emulation; {@code cuda} joins where a GPU is
+ * present.
  */
 public enum Target {
     CPU("cpu", false),
     CPU_SCALAR("cpu-scalar", false),
+    CPU_AVX512("cpu-avx512", false),
     CUDA_EMU("cuda-emu", true),
     CUDA("cuda", true);
 
@@ -55,8 +60,16 @@ public enum Target {
      * those {@code -Dgpt4llm.targets} names where it is set ({@link TargetSelection}).
      */
     public static List<Target> present() {
-        return TargetSelection.select(List.of(values()), Target::toString,
-                t -> t != CUDA ? null : CudaLibraries.missing().orElse(null));
+        return TargetSelection.select(List.of(CPU, CPU_SCALAR, CUDA_EMU, CUDA), Target::toString, Target::whyAbsent);
+    }
+
+    /** {@link #present} and {@code cpu-avx512}: the targets of a kernel that has an AVX-512 path. */
+    public static List<Target> presentWithAvx512() {
+        return TargetSelection.select(List.of(values()), Target::toString, Target::whyAbsent);
+    }
+
+    private static String whyAbsent(Target t) {
+        return t != CUDA ? null : CudaLibraries.missing().orElse(null);
     }
 
     /**
@@ -70,6 +83,11 @@ public enum Target {
     /** Every present target with every case: the arguments of a contract test, the target first. */
     public static Stream<Arguments> crossed(Object[]... cases) {
         return crossed(present(), cases);
+    }
+
+    /** {@link #crossed} with {@code cpu-avx512} among the targets. */
+    public static Stream<Arguments> crossedWithAvx512(Object[]... cases) {
+        return crossed(presentWithAvx512(), cases);
     }
 
     /**
@@ -116,7 +134,7 @@ public enum Target {
     /** The backend, opened on first use and kept for the JVM (2 threads, as the suite runs on 2 cores). */
     public synchronized Backend backend() {
         if (backend == null) {
-            backend = Backends.open(this == CPU_SCALAR ? "cpu" : label, 2);
+            backend = Backends.open(bf16 ? label : "cpu", 2);
             referenceThreads();
         }
         return backend;
@@ -141,14 +159,20 @@ public enum Target {
         };
     }
 
-    /** Runs {@code body} on this target's code path (the scalar fallback forced for {@link #CPU_SCALAR}). */
+    /** Runs {@code body} on this target's code path (the CPU's SIMD path forced as the target says). */
     public void run(Runnable body) {
-        if (this == CPU_SCALAR) CpuKernels.forceScalar(true);
+        SimdPath path = switch (this) {
+            case CPU_SCALAR -> SimdPath.SCALAR;
+            case CPU_AVX512 -> SimdPath.AVX512;
+            case CPU -> CpuKernels.simdPath() == SimdPath.AVX512 ? SimdPath.AVX2 : null; // AVX-512 is cpu-avx512's
+            default -> null;
+        };
+        if (path != null) CpuKernels.forceSimdPath(path);
         try {
-            if (this == CPU_SCALAR) assertEquals(0, CpuKernels.simdLevel(), "forcing the scalar path did not take");
+            if (path != null) assertEquals(path, CpuKernels.simdPath(), "forcing the " + path + " path did not take");
             body.run();
         } finally {
-            if (this == CPU_SCALAR) CpuKernels.forceScalar(false);
+            if (path != null) CpuKernels.forceSimdPath(null);
             referenceThreads();
         }
     }

@@ -1,0 +1,32 @@
+// Compiles the AVX-512 headers included after it (native/src/g4_avx512.h, *_avx512.h) against SIMDe,
+// which implements the AVX-512 intrinsics in portable code: the same source runs on CPUs without
+// AVX-512, so that the paths' arithmetic is tested everywhere. Only g4_force_simd_level selects it;
+// a CPU with AVX-512 runs the native compilation.
+#pragma once
+#define SIMDE_ENABLE_NATIVE_ALIASES
+#include <simde/x86/avx512.h>
+#include <simde/x86/f16c.h>
+
+// The AVX-512F intrinsics the kernels use that this SIMDe release lacks, built from ones it has,
+// lane for lane as Intel's guide defines them:
+//   _mm512_cvtepu16_epi32(a): 16 uint16 -> 16 int32, zero-extended (VPMOVZXWD)
+//   _mm512_cvtph_ps(a):       16 binary16 -> 16 binary32, exact (VCVTPH2PS)
+#ifndef _mm512_cvtepu16_epi32
+static inline simde__m512i g4_emulated_cvtepu16_epi32(simde__m256i a) {
+  return simde_mm512_inserti64x4(simde_mm512_castsi256_si512(simde_mm256_cvtepu16_epi32(simde_mm256_castsi256_si128(a))),
+                                 simde_mm256_cvtepu16_epi32(simde_mm256_extracti128_si256(a, 1)), 1);
+}
+#define _mm512_cvtepu16_epi32(a) g4_emulated_cvtepu16_epi32(a)
+#endif
+
+#ifndef _mm512_cvtph_ps
+static inline simde__m512 g4_emulated_cvtph_ps(simde__m256i a) {
+  return simde_mm512_insertf32x8(simde_mm512_castps256_ps512(simde_mm256_cvtph_ps(simde_mm256_castsi256_si128(a))),
+                                 simde_mm256_cvtph_ps(simde_mm256_extracti128_si256(a, 1)), 1);
+}
+#define _mm512_cvtph_ps(a) g4_emulated_cvtph_ps(a)
+#endif
+
+#define G4_AVX512_TARGET
+#define G4_AVX512_NS emulated
+#include "g4_avx512.h"

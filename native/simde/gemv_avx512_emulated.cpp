@@ -1,0 +1,17 @@
+// The GEMV's AVX-512 path (native/src/gemv_avx512.h) under SIMDe's emulation (avx512_emulated.h).
+#include "avx512_emulated.h"
+#include "gemv.h"
+#include "gemv_avx512.h"
+
+namespace g4::gemv {
+
+template <class W>
+void rows_avx512_emulated(const Args& g, int64_t j0, int64_t j1) {
+  rows<emulated::Block, W>(g, j0, j1);
+}
+
+template void rows_avx512_emulated<F32>(const Args&, int64_t, int64_t);
+template void rows_avx512_emulated<Bf16>(const Args&, int64_t, int64_t);
+template void rows_avx512_emulated<F16>(const Args&, int64_t, int64_t);
+
+}  // namespace g4::gemv

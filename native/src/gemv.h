@@ -1,0 +1,106 @@
+// What the GEMV paths share (not part of the C ABI): the arguments, the scalar widening of each
+// weight type, and the blocking of W's rows, parameterised by a path's block kernel. gemv.cpp
+// instantiates it for the scalar, AVX2 and AVX-512 paths; native/simde/ again for the AVX-512 path
+// under emulation, for tests on CPUs without AVX-512.
+#pragma once
+#include <cstdint>
+#include <cstring>
+
+namespace g4::gemv {
+
+// Rows of W shorter than this are taken one at a time: read side by side, several short rows are
+// streams too short for the hardware prefetcher, and reading W in order was faster (measured at
+// K = 288 and 768, the small preset's)
+constexpr int kShortRow = 512;
+
+struct Args {
+  float* c;
+  int64_t ldc;
+  const float* a;
+  int64_t lda;
+  const void* w;
+  int64_t ldw;
+  int M, N, K;
+  float alpha, beta;
+};
+
+inline void store(const Args& g, int m, int64_t j, float s) {
+  float* c = g.c + m * g.ldc + j;
+  *c = g.beta == 0.f ? g.alpha * s : g.alpha * s + g.beta * *c;  // beta 0 never reads C (BLAS rule)
+}
+
+// ---- weight element types: storage and exact widening of one element -------------------------
+
+struct F32 {
+  using T = float;
+  static inline float one(const T* p) { return *p; }
+};
+
+struct Bf16 {
+  using T = uint16_t;
+  static inline float one(const T* p) {
+    uint32_t b = (uint32_t)*p << 16;
+    float f;
+    std::memcpy(&f, &b, 4);
+    return f;
+  }
+};
+
+struct F16 {
+  using T = uint16_t;
+  static inline float one(const T* p) {
+    // IEEE binary16 to binary32, exact: subnormals normalised, Inf and NaN (quieted) kept
+    uint32_t h = *p, sign = (h & 0x8000u) << 16, exp = (h >> 10) & 0x1f, man = h & 0x3ff, bits;
+    if (exp == 0x1f) {
+      bits = sign | 0x7f800000u | (man << 13) | (man ? 0x400000u : 0);
+    } else if (exp != 0) {
+      bits = sign | ((exp + 112) << 23) | (man << 13);
+    } else if (man == 0) {
+      bits = sign;
+    } else {
+      int e = 113;
+      while (!(man & 0x400)) { man <<= 1; e--; }
+      bits = sign | ((uint32_t)e << 23) | ((man & 0x3ff) << 13);
+    }
+    float f;
+    std::memcpy(&f, &bits, 4);
+    return f;
+  }
+};
+
+// ---- blocking: Block<W, R, MB>::run(g, j, m0) computes rows j..j+R-1 of W against rows m0..m0+MB-1 of A
+
+// Rows [j0, j1) of W against every row of A: blocks of R rows of W (fewer at the end), and within
+// a block the rows of A in groups of up to four. Long rows go four at a time for one or two rows of
+// A, two at a time for more (fewer loads per FMA); short rows one at a time (kShortRow).
+template <template <class, int, int> class Block, class W, int R>
+__attribute__((always_inline)) inline void rows_against_a(const Args& g, int64_t j) {
+  int m = 0;
+  for (; m + 4 <= g.M; m += 4) Block<W, R, 4>::run(g, j, m);
+  switch (g.M - m) {
+    case 3: Block<W, R, 3>::run(g, j, m); break;
+    case 2: Block<W, R, 2>::run(g, j, m); break;
+    case 1: Block<W, R, 1>::run(g, j, m); break;
+    default: break;
+  }
+}
+
+template <template <class, int, int> class Block, class W>
+__attribute__((always_inline)) inline void rows(const Args& g, int64_t j0, int64_t j1) {
+  int64_t j = j0;
+  if (g.K >= kShortRow) {
+    if (g.M <= 2) {
+      for (; j + 4 <= j1; j += 4) rows_against_a<Block, W, 4>(g, j);
+    } else {
+      for (; j + 2 <= j1; j += 2) rows_against_a<Block, W, 2>(g, j);
+    }
+  }
+  for (; j < j1; j++) rows_against_a<Block, W, 1>(g, j);
+}
+
+// The AVX-512 path run through SIMDe's emulation of the instructions (native/simde/), where the
+// library was built with SIMDe: rows [j0, j1) of W as the native AVX-512 path computes them.
+template <class W>
+void rows_avx512_emulated(const Args& g, int64_t j0, int64_t j1);
+
+}  // namespace g4::gemv
