@@ -514,8 +514,10 @@ public final class StepBench {
     }
 
     /**
-     * Median GFLOP/s of row-major {@code C[m,n] = A[m,k]·B[n,k]ᵀ} (the layout of a linear layer) over a few
-     * calls, on as many OpenBLAS threads as the CPU backend gives a GEMM of that size.
+     * Median GFLOP/s of row-major {@code C[m,n] = A[m,k]·B[n,k]ᵀ} (the layout of a linear layer) over the
+     * calls that fit in a second (3 to 1000), on as many OpenBLAS threads as the CPU backend gives a GEMM
+     * of that size. A second, like the timed steps it is set against: a few milliseconds of calls swung
+     * by a factor of 1.8 between runs on a shared machine.
      */
     public static double sgemmGflops(int m, int n, int k) {
         int threads = OpenBlas.getNumThreads();
@@ -526,7 +528,7 @@ public final class StepBench {
             double flops = 2.0 * m * n * k;
             long budgetNs = 1_000_000_000L, start = System.nanoTime();
             OpenBlas.sgemm(false, true, m, n, k, 1f, a, k, b, k, 0f, c, n);   // warm-up
-            double[] t = new double[15];
+            double[] t = new double[1000];
             int reps = 0;
             while (reps < t.length && (reps < 3 || System.nanoTime() - start < budgetNs)) {
                 long t0 = System.nanoTime();
