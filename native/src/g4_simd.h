@@ -4,6 +4,7 @@
 #pragma once
 #include <immintrin.h>
 
+#include "exp_poly.h"
 #include "g4_internal.h"
 
 namespace g4 {
@@ -32,24 +33,19 @@ G4_AVX2 static inline double hsum4d(__m256d v) {
 }
 
 // e^x, within ~2 ulp of expf for x in [-87.3, 88.0]; 0 below -87.3 (where expf is subnormal),
-// clamped to e^88 above; NaN in, NaN out (so a NaN logit or activation stays visible).
-//   x = n ln2 + r, |r| <= ln2/2  ->  e^x = 2^n * P(r), P the Cephes degree-6 polynomial
+// clamped to e^88 above; NaN in, NaN out (so a NaN logit or activation stays visible). exp_poly.h
+// has the method and its constants.
 G4_AVX2 static inline __m256 exp8(__m256 x_in) {
-  const __m256 lo = _mm256_set1_ps(-87.3365447505f), hi = _mm256_set1_ps(88.0f);
+  using namespace exp_poly;
+  const __m256 lo = _mm256_set1_ps(kLo), hi = _mm256_set1_ps(kHi);
   __m256 under = _mm256_cmp_ps(x_in, lo, _CMP_LT_OQ);
   __m256 nan = _mm256_cmp_ps(x_in, x_in, _CMP_UNORD_Q);
   __m256 x = _mm256_min_ps(_mm256_max_ps(x_in, lo), hi);
-  __m256 n = _mm256_round_ps(_mm256_mul_ps(x, _mm256_set1_ps(1.44269504088896341f)),
-                             _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
-  // r = x - n ln2 with ln2 split into a part exact in float and a correction
-  __m256 r = _mm256_fnmadd_ps(n, _mm256_set1_ps(0.693359375f), x);
-  r = _mm256_fnmadd_ps(n, _mm256_set1_ps(-2.12194440e-4f), r);
-  __m256 p = _mm256_set1_ps(1.9875691500e-4f);
-  p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.3981999507e-3f));
-  p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(8.3334519073e-3f));
-  p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(4.1665795894e-2f));
-  p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.6666665459e-1f));
-  p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(5.0000001201e-1f));
+  __m256 n = _mm256_round_ps(_mm256_mul_ps(x, _mm256_set1_ps(kLog2e)), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+  __m256 r = _mm256_fnmadd_ps(n, _mm256_set1_ps(kLn2Hi), x);  // r = x - n ln2
+  r = _mm256_fnmadd_ps(n, _mm256_set1_ps(kLn2Lo), r);
+  __m256 p = _mm256_set1_ps(kP[0]);
+  for (int i = 1; i < 6; i++) p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(kP[i]));
   __m256 r2 = _mm256_mul_ps(r, r);
   p = _mm256_fmadd_ps(p, r2, _mm256_add_ps(r, _mm256_set1_ps(1.0f)));
   // 2^n by building the exponent field; n in [-126, 127] after the clamp

@@ -30,13 +30,20 @@ import org.junit.jupiter.params.provider.MethodSource;
  * prompts of different lengths and after each of several steps, every row's next-token logits equal
  * the full forward's logits at that row's last token. LLaMA (GQA, rotary) and OPT (learned
  * positions, biases, LayerNorm), with and without a LoRA adapter, on the cpu backend (fp32, relative
- * error below {@value #CPU_TOL}: only the order of the attention sums differs) and on each backend that
- * runs the CUDA kernels, cuda-emu and cuda where a GPU is present (bf16 activations: the two attention
- * kernels differ in fp32 rounding, which flips a bf16 rounding now and then; 0 to 1.1e-3 observed on
- * cuda-emu, below {@value #BF16_TOL}; a wrong position, mask or cache row gives errors of order 1).
+ * error below {@value #CPU_TOL}, {@value #LORA_CPU_TOL} with random adapters: only the order of the sums
+ * differs) and on each backend that runs the CUDA kernels, cuda-emu and cuda where a GPU is present
+ * (bf16 activations: the two attention kernels differ in fp32 rounding, which flips a bf16 rounding
+ * now and then; 0 to 1.1e-3 observed on cuda-emu, below {@value #BF16_TOL}; a wrong position, mask or
+ * cache row gives errors of order 1).
  */
 class DecodeSessionTest {
     static final double CPU_TOL = 1e-5, BF16_TOL = 1e-2;
+    /**
+     * With random adapters (A, B ~ N(0, 0.3), scaled by alpha/r = 2) every adapted layer's weights are
+     * several times the base's, and the two summation orders' rounding grows through them: over 150
+     * seeds the LLaMA errors had median 2.5e-6, 4% above 1e-5 and a largest of 2.1e-5.
+     */
+    static final double LORA_CPU_TOL = 1e-4;
     private static final LlamaConfig GQA = LlamaConfig.builder().hiddenSize(40).intermediateSize(70).numLayers(2)
             .numHeads(4).numKvHeads(2).rmsNormEps(1e-5f).vocabSize(97).maxPositionEmbeddings(128).build();
     private static final OptConfig OPT = OptConfig.builder().hiddenSize(24).intermediateSize(40).numLayers(2)
@@ -89,7 +96,7 @@ class DecodeSessionTest {
                 }
                 try (DecoderModel m = DecoderModels.create(be, a.cfg, LlamaModelTest.tensors(arena, a.cfg, a.weights))) {
                     m.loadAdapter(adapter);
-                    decodingMatchesTheFullForward(m, rng, STEPS, CPU_TOL, "cpu",
+                    decodingMatchesTheFullForward(m, rng, STEPS, LORA_CPU_TOL, "cpu",
                             "seed " + seed + ", " + a.cfg.modelType() + " + LoRA");
                 }
             }

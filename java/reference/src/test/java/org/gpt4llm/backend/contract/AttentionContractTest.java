@@ -74,13 +74,13 @@ class AttentionContractTest {
     }
 
     /**
-     * On every target, small enough for the emulation: the tensor-core head dims with one token, a
+     * On every target (the CPU's AVX-512 path among them), small enough for the emulation: the tensor-core head dims with one token, a
      * partial tile, exactly one tile and two to three tiles (64 queries per forward tile, 64 or 32 per
      * backward one), the generic kernels over one and several 32-key chunks, GQA and every layout.
      * Beyond the emulation: the full sizes, and sequences of a few hundred tokens.
      */
     static Stream<Arguments> cases() {
-        return Stream.concat(Target.crossed(
+        return Stream.concat(Target.crossedWithAvx512(
                         c(1, 1, 1, 1, 64, Layout.CAUSAL),       // tensor cores, one token
                         c(1, 17, 4, 2, 64, Layout.CAUSAL),      // GQA, a partial tile
                         c(2, 64, 2, 1, 64, Layout.PADDED),      // exactly one tile
@@ -122,7 +122,7 @@ class AttentionContractTest {
      * tensor-core head dims then take the generic kernels.
      */
     static Stream<Arguments> misalignedCases() {
-        return Target.crossed(c(1, 40, 2, 1, 64, Layout.PACKED), c(1, 33, 2, 2, 128, Layout.PADDED));
+        return Target.crossedWithAvx512(c(1, 40, 2, 1, 64, Layout.PACKED), c(1, 33, 2, 2, 128, Layout.PADDED));
     }
 
     static Stream<Target> targets() {
