@@ -125,8 +125,9 @@ class AttentionContractTest {
         return Target.crossedWithAvx512(c(1, 40, 2, 1, 64, Layout.PACKED), c(1, 33, 2, 2, 128, Layout.PADDED));
     }
 
+    /** Every present target, the AVX-512 path among them: where only it is selected, the refusals still run. */
     static Stream<Target> targets() {
-        return Target.all();
+        return Target.presentWithAvx512().stream();
     }
 
     static Stream<Target> cpuTargets() {
