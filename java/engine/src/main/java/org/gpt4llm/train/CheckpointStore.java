@@ -3,6 +3,7 @@ package org.gpt4llm.train;
 import java.io.IOException;
 import java.lang.foreign.Arena;
 import java.nio.file.Files;
+import java.nio.file.LinkOption;
 import java.nio.file.Path;
 import java.nio.file.StandardCopyOption;
 import java.util.ArrayList;
@@ -258,14 +259,22 @@ final class CheckpointStore {
         }
     }
 
+    /**
+     * Deletes checkpoint folder {@code dir} (or final/) with everything in it; none there is fine. It is
+     * renamed to a temp name first, so that a run killed while deleting leaves a temp folder, which the
+     * next run removes ({@link #removeStaleTemps}), never a checkpoint holding part of its files.
+     */
     static void deleteTree(Path dir) throws IOException {
-        TempFiles.deleteTree(dir);
+        if (!Files.exists(dir, LinkOption.NOFOLLOW_LINKS)) return;
+        Path retired = TempFiles.name(dir, WRITER);
+        Files.move(dir, retired, StandardCopyOption.ATOMIC_MOVE);
+        TempFiles.deleteTree(retired);
     }
 
     /** Removes a failed save's temp folder, keeping the save's own error as the one reported. */
     private static void deleteTreeQuietly(Path tmp, Throwable failure) {
         try {
-            deleteTree(tmp);
+            TempFiles.deleteTree(tmp);
         } catch (IOException suppressed) {
             failure.addSuppressed(suppressed);
         }
