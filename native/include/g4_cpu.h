@@ -8,7 +8,7 @@
  *   - parallel over g4_get_num_threads() threads: OpenMP, except the kernels of decoding (GEMV,
  *     attention against the KV cache), which use the library's own worker pool of as many threads;
  *     the SIMD path is chosen at run time from what the CPU has: AVX-512F for the kernels that have
- *     such a path (GEMV, attention in training and decoding), AVX2/FMA for the others, with a scalar
+ *     such a path (GEMV, attention, cross-entropy), AVX2/FMA for the others, with a scalar
  *     fallback; g4_force_simd_level selects one so that each is tested (AVX-512 through SIMDe's
  *     emulation where the CPU lacks it).
  */

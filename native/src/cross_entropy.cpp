@@ -9,6 +9,7 @@
  * A target outside [0,V) that is not ignore_index makes the call return -1 - n for the first such
  * row n before anything is written.
  *
+ * Paths: AVX-512F (cross_entropy_avx512.h), AVX2/FMA, scalar, chosen at run time (runtime.cpp).
  * One row at a time per thread (rows split among threads). Pass 1 reads the row once, in chunks of
  * kChunk floats that stay in L1: the chunk max updates the running max m (rescaling the running
  * sum by e^(m_old - m_new)), then the chunk's e^(x - m) are added to S in fp64. x[n,t] is read in
@@ -22,18 +23,16 @@
 
 #include <cmath>
 
+#include "cross_entropy.h"
 #include "g4_cpu.h"
 #include "g4_internal.h"
 #include "g4_simd.h"
+// after the others: it switches off warnings GCC's AVX-512 headers give
+#include "avx512_native.h"
+#include "cross_entropy_avx512.h"
 
 namespace {
-
-constexpr int kChunk = 512;  // floats per pass-1 chunk (2 KiB, L1 resident)
-
-struct RowStats {
-  float max;   // m
-  double sum;  // S = sum e^(x - m)
-};
+using namespace g4::xent;
 
 // ---- pass 1: running max and sum of one row x[0:V] -----------------------------------------
 
@@ -102,6 +101,29 @@ G4_AVX2 void grad_avx2(float* d, const float* x, int V, float m, float k) {
   for (; v < V; v++) d[v] = std::exp(x[v] - m) * k;
 }
 
+// the SIMD flavours of the two passes, chosen per call (passes)
+G4_AVX512_TARGET RowStats stats_avx512(const float* x, int V) { return native::stats_avx512(x, V); }
+G4_AVX512_TARGET void grad_avx512(float* d, const float* x, int V, float m, float k) { native::grad_avx512(d, x, V, m, k); }
+
+struct Passes {
+  RowStats (*stats)(const float*, int);
+  void (*grad)(float*, const float*, int, float, float);
+};
+
+Passes passes() {
+  switch (g4::avx512()) {
+    case g4::Avx512::kNative: return {stats_avx512, grad_avx512};
+#ifdef G4_AVX512_EMULATION
+    case g4::Avx512::kEmulated: return {stats_avx512_emulated, grad_avx512_emulated};
+#else
+    case g4::Avx512::kEmulated: break;  // never chosen without the emulation (runtime.cpp)
+#endif
+    case g4::Avx512::kOff: break;
+  }
+  if (g4::use_avx2()) return {stats_avx2, grad_avx2};
+  return {stats_scalar, grad_scalar};
+}
+
 }  // namespace
 
 extern "C" {
@@ -124,9 +146,7 @@ G4_API int g4_cross_entropy_rows(float* losses, float* dlogits, const float* log
     if (t < 0 || t >= V) return -1 - n;
     count++;
   }
-  const bool avx2 = g4::use_avx2();
-  auto stats = avx2 ? stats_avx2 : stats_scalar;
-  auto grad = avx2 ? grad_avx2 : grad_scalar;
+  const Passes pass = passes();
 #pragma omp parallel for schedule(dynamic, 1) if ((int64_t)N * V >= (1 << 15))
   for (int n = 0; n < N; n++) {
     const float* x = logits + (int64_t)n * V;                       // logits[n, 0:V]
@@ -138,11 +158,11 @@ G4_API int g4_cross_entropy_rows(float* losses, float* dlogits, const float* log
       continue;
     }
     float xt = x[t];  // read before the row may be overwritten
-    RowStats st = stats(x, V);
+    RowStats st = pass.stats(x, V);
     losses[n] = (float)((double)st.max + std::log(st.sum) - (double)xt);
     if (d) {
       const float scale = row_scale ? grad_scale * row_scale[n / row_len] : grad_scale;
-      grad(d, x, V, st.max, (float)((double)scale / st.sum));
+      pass.grad(d, x, V, st.max, (float)((double)scale / st.sum));
       // p_t - 1 = -sum of the other p_v: summed directly, the target's gradient keeps its precision
       // when p_t is close to 1, where p_t - 1 would cancel to a few correct bits
       double others = 0.0;

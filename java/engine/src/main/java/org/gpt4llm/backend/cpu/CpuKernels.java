@@ -105,7 +105,7 @@ public final class CpuKernels {
 
     /** The SIMD paths of the kernels, in the order of {@code g4_cpu.h}'s {@code G4_SIMD_*} levels. */
     public enum SimdPath {
-        SCALAR("scalar"), AVX2("AVX2/FMA"), AVX512("AVX-512F (GEMV, attention) + AVX2/FMA");
+        SCALAR("scalar"), AVX2("AVX2/FMA"), AVX512("AVX-512F (GEMV, attention, cross-entropy) + AVX2/FMA");
 
         private final String description;
 
