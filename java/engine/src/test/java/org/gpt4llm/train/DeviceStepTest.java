@@ -60,21 +60,8 @@ class DeviceStepTest {
                     assertTrue(Double.isFinite(r.loss()) && r.loss() > 0 && r.gradNorm() > 0, "step " + step + ": " + r);
                     if (step == 1) continue;  // the warm-up sizes the buffers
                     String ctx = device + ", step " + step + " (seed " + seed + "): " + d;
-                    assertEquals(0, d.allocations(), ctx);
-                    assertEquals(0, d.frees(), ctx);
-                    assertEquals(1, d.synchronizations(), ctx);
-                    assertEquals(1, d.downloads(), ctx);
-                    assertEquals(8, d.downloadBytes(), ctx);
-                    assertEquals(microBatches + 1, d.uploads(), ctx);
                     int tokens = ROWS / microBatches * TOKENS, stride = (tokens + 63) / 64 * 64;
-                    assertEquals(SCALAR_BYTES + microBatches * 4L * stride * Integer.BYTES, d.uploadBytes(), ctx);
-                    if (graph) {
-                        assertEquals(1, d.graphLaunches(), ctx);
-                        assertEquals(0, d.launches() + d.gemms() + d.copies() + d.memsets(), ctx);
-                    } else {
-                        assertEquals(0, d.graphLaunches(), ctx);
-                        assertTrue(d.launches() > 0 && d.gemms() > 0, ctx);
-                    }
+                    DeviceSteps.assertWarmStep(d, microBatches, SCALAR_BYTES + microBatches * 4L * stride * Integer.BYTES, graph, ctx);
                 }
                 assertEquals(graph ? 1 : 0, runner.captures());
                 assertEquals(graph ? 1 : 0, runner.replays());

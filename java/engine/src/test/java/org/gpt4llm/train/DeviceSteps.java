@@ -1,7 +1,11 @@
 package org.gpt4llm.train;
 
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
 import java.util.ArrayList;
 import java.util.List;
+import org.gpt4llm.backend.cuda.device.DeviceCounters;
 import org.gpt4llm.data.BatchSource;
 import org.gpt4llm.model.DecoderModel;
 import org.gpt4llm.model.LoraConfig;
@@ -38,6 +42,28 @@ final class DeviceSteps {
             out.add(data.batch(idx, length));
         }
         return out;
+    }
+
+    /**
+     * What a warm step may do on the device: no allocation or free, one synchronization and one 8-byte
+     * read-back (loss and gradient norm), one upload per micro-batch plus the step's scalars
+     * ({@code uploadBytes} in all), and its work either as one graph launch or as eager launches.
+     */
+    static void assertWarmStep(DeviceCounters d, int microBatches, long uploadBytes, boolean graph, String ctx) {
+        assertEquals(0, d.allocations(), ctx);
+        assertEquals(0, d.frees(), ctx);
+        assertEquals(1, d.synchronizations(), ctx);
+        assertEquals(1, d.downloads(), ctx);
+        assertEquals(8, d.downloadBytes(), ctx);
+        assertEquals(microBatches + 1, d.uploads(), ctx);
+        assertEquals(uploadBytes, d.uploadBytes(), ctx);
+        if (graph) {
+            assertEquals(1, d.graphLaunches(), ctx);
+            assertEquals(0, d.launches() + d.gemms() + d.copies() + d.memsets(), ctx);
+        } else {
+            assertEquals(0, d.graphLaunches(), ctx);
+            assertTrue(d.launches() > 0 && d.gemms() > 0, ctx);
+        }
     }
 
     /** A learning rate that differs in every step: a value passed by value into captured work would show. */
