@@ -9,6 +9,7 @@ import java.util.Map;
 import java.util.Random;
 import org.gpt4llm.backend.Backend;
 import org.gpt4llm.backend.RewardPairs;
+import org.gpt4llm.backend.contract.Bf16;
 import org.gpt4llm.backend.contract.Target;
 import org.gpt4llm.backend.cpu.CpuBackend;
 import org.gpt4llm.data.RewardBatch;
@@ -16,7 +17,6 @@ import org.gpt4llm.model.OptConfig;
 import org.gpt4llm.model.RewardModel;
 import org.gpt4llm.model.TokenBatch;
 import org.gpt4llm.runtime.Backends;
-import org.gpt4llm.tensor.DType;
 import org.gpt4llm.tensor.Tensor;
 import org.gpt4llm.testing.Measurements;
 import org.gpt4llm.testing.Numerics;
@@ -57,7 +57,7 @@ class CudaBackendsRewardModelTest {
         RewardBatch batch = new RewardBatch(tokens, last, gold, offsets, RewardPairs.count(gold, offsets, gold.length));
         try (CpuBackend cpu = new CpuBackend(2); Backend dev = Backends.open(t.toString(), 2); Arena arena = Arena.ofConfined();
              RewardModel init = RewardModel.initRandom(cpu, cfg, seed, 1);
-             RewardModel ref = RewardModel.fromWeights(cpu, cfg, bf16Representable(cpu, arena, init.parameters()), 1);
+             RewardModel ref = RewardModel.fromWeights(cpu, cfg, bf16Representable(arena, init.parameters()), 1);
              RewardModel gpu = RewardModel.fromWeights(dev, cfg, ref.parameters(), 1)) {
             RewardTraining refTask = new RewardTraining(ref, null, 0.1f, 0.01f), gpuTask = new RewardTraining(gpu, null, 0.1f, 0.01f);
             refTask.zeroGrad();
@@ -88,15 +88,10 @@ class CudaBackendsRewardModelTest {
         }
     }
 
-    /** fp32 copies of {@code weights} rounded to bf16, so both sides start from the same numbers. */
-    private static Map<String, Tensor> bf16Representable(CpuBackend cpu, Arena arena, Map<String, Tensor> weights) {
+    /** fp32 copies of {@code weights} rounded to bf16 ({@link Bf16#round}), so both sides start from the same numbers. */
+    private static Map<String, Tensor> bf16Representable(Arena arena, Map<String, Tensor> weights) {
         Map<String, Tensor> rounded = new LinkedHashMap<>();
-        weights.forEach((name, w) -> {
-            Tensor bf = Tensor.allocate(arena, DType.BF16, w.shape()), f = Tensor.allocate(arena, DType.F32, w.shape());
-            cpu.convert(bf, w);
-            cpu.convert(f, bf);
-            rounded.put(name, f);
-        });
+        weights.forEach((name, w) -> rounded.put(name, Tensor.of(arena, Bf16.round(w.toFloatArray()), w.shape())));
         return rounded;
     }
 }
