@@ -125,10 +125,32 @@ class DataParallelCommandTest {
         assertEquals(0, r.code(), r.out() + r.err());
         assertSameRun(one, two, 3, 1e-5, 1e-3);
         assertTrue(!losses(one, "eval_loss").isEmpty(), "the runs evaluate");
+        // ZeRO 3, saving after step 2: each rank writes its part of the reward model, head included
+        List<String> saving = new ArrayList<>(common);
+        saving.set(saving.indexOf("--save-every") + 1, "2");
         Path three = dir.resolve("rm-2-zero3");
-        r = run(common, three, "--gpus", "2", "--zero", "3");
+        r = run(saving, three, "--gpus", "2", "--zero", "3");
         assertEquals(0, r.code(), r.out() + r.err());
         assertSameRun(one, three, 3, 1e-5, 1e-3);
+        Path checkpoint = three.resolve("checkpoint-2");
+        for (String f : List.of("model-00001-of-00002.safetensors", "model-00002-of-00002.safetensors",
+                org.gpt4llm.io.Checkpoint.INDEX, "config.json")) {
+            assertTrue(Files.isRegularFile(checkpoint.resolve(f)), checkpoint + " holds " + f);
+        }
+        assertFalse(Files.exists(checkpoint.resolve("model.safetensors")), "no single weight file");
+        try (Arena arena = Arena.ofConfined()) {
+            assertEquals(SafeTensors.open(one.resolve("final/model.safetensors"), arena).tensors().keySet(),
+                    org.gpt4llm.io.Checkpoint.load(checkpoint, arena).keySet(), "the reward model's tensors, head included");
+        }
+        // and the checkpoint scores as a reward model (without its head it would be refused)
+        Path cmp = dir.resolve("pair.json"), scored = dir.resolve("pair-scored.json");
+        Files.writeString(cmp, "[{\"user_input\": \"Name a color.\", \"responses_and_scores\": [[\"Blue.\", 8, \"gpt4\"], [\"No.\", 2, \"x\"]]}]");
+        r = CliRun.of("rm", "score", "--model", checkpoint.toString(), "--data", cmp.toString(), "--out", scored.toString(),
+                "--max-len", "48", "--threads", "2");
+        assertEquals(0, r.code(), r.out() + r.err());
+        for (JsonNode resp : JSON.readTree(scored.toFile()).get(0).get("responses_and_scores")) {
+            assertTrue(resp.size() == 4 && Double.isFinite(resp.get(3).asDouble(Double.NaN)) && resp.get(3).isNumber(), "a reward: " + resp);
+        }
     }
 
     @Test

@@ -182,7 +182,7 @@ public final class Checkpoint {
                 List<Path> temps = new ArrayList<>();
                 try {
                     for (int i = 0; i < k; i++) {
-                        names.add(String.format("model-%05d-of-%05d.safetensors", i + 1, k));
+                        names.add(shardName(i, k));
                         temps.add(SafeTensors.writeTemp(dir.resolve(names.get(i)), shards.get(i), FORMAT_PT));
                     }
                 } catch (IOException | RuntimeException e) {
@@ -205,23 +205,15 @@ public final class Checkpoint {
     /** Consecutive groups of at most {@code max} bytes, in order; a tensor larger than {@code max} stands alone. */
     static List<LinkedHashMap<String, Tensor>> split(Map<String, Tensor> tensors, long max) {
         List<LinkedHashMap<String, Tensor>> out = new ArrayList<>();
-        LinkedHashMap<String, Tensor> cur = new LinkedHashMap<>();
-        long curBytes = 0;
-        for (Map.Entry<String, Tensor> e : tensors.entrySet()) {
-            long b = e.getValue().byteSize();
-            if (!cur.isEmpty() && curBytes + b > max) {
-                out.add(cur);
-                cur = new LinkedHashMap<>();
-                curBytes = 0;
-            }
-            cur.put(e.getKey(), e.getValue());
-            curBytes += b;
+        for (List<String> group : splitSizes(sizes(tensors), max)) {
+            LinkedHashMap<String, Tensor> shard = new LinkedHashMap<>();
+            for (String name : group) shard.put(name, tensors.get(name));
+            out.add(shard);
         }
-        if (!cur.isEmpty() || out.isEmpty()) out.add(cur);
         return out;
     }
 
-    /** The index as transformers writes it: json.dumps(index, indent=2, sort_keys=True) + "\n". */
+    /** The index of {@code shards} (saved under {@code names}) as transformers writes it. */
     private static byte[] indexJson(List<LinkedHashMap<String, Tensor>> shards, List<String> names) throws IOException {
         long total = 0;
         Map<String, String> weightMap = new TreeMap<>();
@@ -231,6 +223,11 @@ public final class Checkpoint {
                 weightMap.put(e.getKey(), names.get(i));
             }
         }
+        return indexJson(weightMap, total);
+    }
+
+    /** The index as transformers writes it: json.dumps(index, indent=2, sort_keys=True) + "\n". */
+    private static byte[] indexJson(Map<String, String> weightMap, long total) throws IOException {
         DefaultPrettyPrinter pretty = new DefaultPrettyPrinter(Separators.createDefaultInstance()
                 .withObjectFieldValueSpacing(Separators.Spacing.AFTER))
                 .withObjectIndenter(new DefaultIndenter("  ", "\n"));
@@ -243,7 +240,7 @@ public final class Checkpoint {
             g.writeNumberField("total_size", total);
             g.writeEndObject();
             g.writeObjectFieldStart("weight_map");
-            for (Map.Entry<String, String> e : weightMap.entrySet()) g.writeStringField(e.getKey(), e.getValue());
+            for (Map.Entry<String, String> e : new TreeMap<>(weightMap).entrySet()) g.writeStringField(e.getKey(), e.getValue());
             g.writeEndObject();
             g.writeEndObject();
         }
@@ -265,6 +262,136 @@ public final class Checkpoint {
         stale.sort((a, b) -> Boolean.compare(!a.endsWith(INDEX), !b.endsWith(INDEX)));
         for (Path p : stale) Files.deleteIfExists(p);
         if (!stale.isEmpty()) AtomicFiles.syncDirectory(dir);
+    }
+
+    /** One weight file of a checkpoint that several writers save at once: its name, its writer, its tensors in order. */
+    public record WriterFile(String name, int writer, List<String> tensors) {
+    }
+
+    /**
+     * The weight files of a checkpoint that {@code writers} save at once, each writing its own files of the
+     * same model (as every rank of a data-parallel run does, in parallel): the tensors ({@code bytes}: name
+     * to size, in the model's order) cut into at most {@code writers} consecutive runs of about equal bytes,
+     * each run cut again where it passes {@code maxShardBytes}. One file in all is {@code model.safetensors};
+     * more are transformers' numbered shards, listed by the index ({@link #saveIndex}). Every writer computes
+     * the same files from the same sizes, so no writer needs to hear from another.
+     */
+    public static List<WriterFile> filesOfWriters(Map<String, Long> bytes, int writers, long maxShardBytes) {
+        if (writers < 1) throw new IllegalArgumentException("a checkpoint needs at least one writer, not " + writers);
+        List<List<String>> runs = new ArrayList<>();
+        long left = bytes.values().stream().mapToLong(Long::longValue).sum();
+        List<String> run = new ArrayList<>();
+        long runBytes = 0, target = ceilDiv(left, writers);
+        int seen = 0;
+        for (Map.Entry<String, Long> e : bytes.entrySet()) {
+            run.add(e.getKey());
+            runBytes += e.getValue();
+            seen++;
+            // the rest is shared evenly among the writers still without a run, so one large tensor does not starve them
+            if (runBytes >= target && runs.size() + 1 < writers && seen < bytes.size()) {
+                runs.add(run);
+                left -= runBytes;
+                target = ceilDiv(left, writers - runs.size());
+                run = new ArrayList<>();
+                runBytes = 0;
+            }
+        }
+        runs.add(run);
+        List<List<String>> files = new ArrayList<>();
+        List<Integer> writerOf = new ArrayList<>();
+        for (int w = 0; w < runs.size(); w++) {
+            LinkedHashMap<String, Long> sizes = new LinkedHashMap<>();
+            for (String name : runs.get(w)) sizes.put(name, bytes.get(name));
+            for (List<String> file : splitSizes(sizes, maxShardBytes)) {
+                files.add(file);
+                writerOf.add(w);
+            }
+        }
+        List<WriterFile> out = new ArrayList<>();
+        for (int i = 0; i < files.size(); i++) {
+            String name = files.size() == 1 ? SINGLE : shardName(i, files.size());
+            out.add(new WriterFile(name, writerOf.get(i), files.get(i)));
+        }
+        return out;
+    }
+
+    /** The name transformers gives shard {@code i} (from 0) of {@code k}. */
+    private static String shardName(int i, int k) {
+        return String.format("model-%05d-of-%05d.safetensors", i + 1, k);
+    }
+
+    private static long ceilDiv(long a, long b) {
+        return Math.max(1, (a + b - 1) / b);
+    }
+
+    /** Consecutive groups of at most {@code max} bytes, in order, by name; a tensor larger than {@code max} stands alone. */
+    private static List<List<String>> splitSizes(Map<String, Long> bytes, long max) {
+        List<List<String>> out = new ArrayList<>();
+        List<String> cur = new ArrayList<>();
+        long curBytes = 0;
+        for (Map.Entry<String, Long> e : bytes.entrySet()) {
+            if (!cur.isEmpty() && curBytes + e.getValue() > max) {
+                out.add(cur);
+                cur = new ArrayList<>();
+                curBytes = 0;
+            }
+            cur.add(e.getKey());
+            curBytes += e.getValue();
+        }
+        if (!cur.isEmpty() || out.isEmpty()) out.add(cur);
+        return out;
+    }
+
+    /**
+     * Writer {@code writer}'s files of {@code files} into {@code dir} (a checkpoint's temp folder, renamed into
+     * place once every writer is done), from {@code tensors}, which holds at least their tensors.
+     */
+    private static void saveFilesOf(Path dir, List<WriterFile> files, int writer, Map<String, Tensor> tensors) {
+        for (WriterFile f : files) {
+            if (f.writer() != writer) continue;
+            LinkedHashMap<String, Tensor> mine = new LinkedHashMap<>();
+            for (String name : f.tensors()) {
+                Tensor t = tensors.get(name);
+                if (t == null) throw new IllegalArgumentException("writer " + writer + " was not given " + name + ", which " + f.name() + " holds");
+                mine.put(name, t);
+            }
+            SafeTensors.write(dir.resolve(f.name()), mine, FORMAT_PT);
+        }
+    }
+
+    /**
+     * Writer {@code writer}'s part of saving the weights {@code bytes} (name to size, in the model's order) into
+     * {@code dir} while {@code writers} writers save the same model: its files of {@link #filesOfWriters},
+     * from the host copies {@code copiesOf} makes of the tensors it is given to keep; writer 0 also writes the
+     * index. Each writer calls {@code copiesOf} once, whether it keeps any tensor or not.
+     */
+    public static void saveAsWriter(Path dir, Map<String, Long> bytes, int writer, int writers, long maxShardBytes,
+            java.util.function.Function<java.util.function.Predicate<String>, Map<String, Tensor>> copiesOf) {
+        List<WriterFile> files = filesOfWriters(bytes, writers, maxShardBytes);
+        Set<String> mine = new java.util.HashSet<>();
+        for (WriterFile f : files) if (f.writer() == writer) mine.addAll(f.tensors());
+        saveFilesOf(dir, files, writer, copiesOf.apply(mine::contains));
+        if (writer == 0) saveIndex(dir, files, bytes);
+    }
+
+    /** The sizes in bytes of {@code tensors}, by name, in their order: what {@link #saveAsWriter} splits. */
+    public static LinkedHashMap<String, Long> sizes(Map<String, Tensor> tensors) {
+        LinkedHashMap<String, Long> out = new LinkedHashMap<>();
+        tensors.forEach((name, t) -> out.put(name, t.byteSize()));
+        return out;
+    }
+
+    /** The index of {@code files} in {@code dir} when there is more than one, with the tensors' {@code bytes}. */
+    private static void saveIndex(Path dir, List<WriterFile> files, Map<String, Long> bytes) {
+        if (files.size() <= 1) return;
+        Map<String, String> weightMap = new LinkedHashMap<>();
+        for (WriterFile f : files) for (String name : f.tensors()) weightMap.put(name, f.name());
+        try {
+            byte[] index = indexJson(weightMap, bytes.values().stream().mapToLong(Long::longValue).sum());
+            AtomicFiles.write(dir.resolve(INDEX), out -> AtomicFiles.writeFully(out, ByteBuffer.wrap(index)));
+        } catch (IOException e) {
+            throw new CheckpointException(dir + ": cannot save the checkpoint's index (" + FileErrors.reason(e) + ")", e);
+        }
     }
 
     /** A new F32 copy of an F32, F16 or BF16 tensor, owned by {@code arena}. */

@@ -144,9 +144,27 @@ public final class DecoderModel implements AutoCloseable, DecodeModel {
         cfg.write(dir.resolve("config.json"), backend.weightType());
     }
 
+    /**
+     * Rank {@code rank}'s part of {@link #save} while all {@code ranks} ranks save the same model at once, each
+     * from its own replica, in parallel: its files of the weights ({@link Checkpoint#saveAsWriter}); rank 0
+     * also the index and config.json. Sharded (ZeRO 3), every rank gathers every layer, as a forward does,
+     * and copies only its own tensors, so no device or host holds more than its part.
+     */
+    public void saveAsRank(Path dir, int rank, int ranks) throws IOException {
+        try (Arena host = Arena.ofConfined()) {
+            Checkpoint.saveAsWriter(dir, Checkpoint.sizes(params), rank, ranks, MAX_SHARD_BYTES, keep -> weightsOnHost(host, keep));
+        }
+        if (rank == 0) cfg.write(dir.resolve("config.json"), backend.weightType());
+    }
+
     /** Copies of the weights in {@code host}, by name; sharded, each layer is gathered for its copy and given back. */
     public Map<String, Tensor> weightsOnHost(Arena host) {
         return LayerHooks.copyToHost(hooks, backend, params, host);
+    }
+
+    /** Copies of the weights {@code keep} accepts, gathering every layer all the same (see {@link #saveAsRank}). */
+    public Map<String, Tensor> weightsOnHost(Arena host, java.util.function.Predicate<String> keep) {
+        return LayerHooks.copyToHost(hooks, backend, params, host, keep);
     }
 
     /**

@@ -35,6 +35,15 @@ public interface LayerHooks {
      * gathered for its copies and given back after, so no more than two groups are whole at a time.
      */
     static Map<String, Tensor> copyToHost(LayerHooks hooks, Backend be, Map<String, Tensor> params, Arena host) {
+        return copyToHost(hooks, be, params, host, name -> true);
+    }
+
+    /**
+     * As above, copying only the parameters {@code keep} accepts; every group is gathered all the same, so
+     * ranks that each copy their own part of the same model take part in the same gathers.
+     */
+    static Map<String, Tensor> copyToHost(LayerHooks hooks, Backend be, Map<String, Tensor> params, Arena host,
+            java.util.function.Predicate<String> keep) {
         Map<String, Tensor> out = new LinkedHashMap<>();
         int whole = Integer.MIN_VALUE;
         if (hooks != null) hooks.gather(OUTSIDE, true);
@@ -45,7 +54,7 @@ public interface LayerHooks {
                 hooks.gather(layer, true);
                 whole = layer;
             }
-            out.put(e.getKey(), be.toHost(e.getValue(), host));
+            if (keep.test(e.getKey())) out.put(e.getKey(), be.toHost(e.getValue(), host));
         }
         if (hooks != null) {
             if (whole != Integer.MIN_VALUE) hooks.release(whole);

@@ -313,6 +313,20 @@ public final class RewardModel implements AutoCloseable {
         AtomicFiles.writeJson(dir.resolve("config.json"), configJson());
     }
 
+    /** Rank {@code rank}'s part of {@link #save} while all {@code ranks} save the same model at once (as {@link DecoderModel#saveAsRank}). */
+    public void saveAsRank(Path dir, int rank, int ranks) throws IOException {
+        Map<String, Long> sizes = new LinkedHashMap<>(Checkpoint.sizes(backbone.parameters()));
+        sizes.put(HEAD, head.byteSize());
+        try (Arena host = Arena.ofConfined()) {
+            Checkpoint.saveAsWriter(dir, sizes, rank, ranks, DecoderModel.MAX_SHARD_BYTES, keep -> {
+                Map<String, Tensor> onHost = new LinkedHashMap<>(backbone.weightsOnHost(host, keep));
+                if (keep.test(HEAD)) onHost.put(HEAD, backend.toHost(head, host));
+                return onHost;
+            });
+        }
+        if (rank == 0) AtomicFiles.writeJson(dir.resolve("config.json"), configJson());
+    }
+
     /** The backbone's config.json, as a one-label sequence classifier. */
     ObjectNode configJson() {
         ObjectNode n = config().toJson();

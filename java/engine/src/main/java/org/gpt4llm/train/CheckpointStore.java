@@ -83,11 +83,12 @@ final class CheckpointStore {
 
     /**
      * Writes checkpoint {@code name} through {@code engine}, which shards the optimizer state: every rank
-     * writes its shard into the temp folder, and once all have, the index and {@code state} are written
-     * last and the folder is renamed into place, so a checkpoint is complete or absent. On the process of
+     * writes its part of the weights and its shard of the optimizer state into the temp folder, and once all
+     * have, the index and {@code state} are written last and the folder is renamed into place, so a
+     * checkpoint is complete or absent. On the process of
      * rank 0 this folder is the run's; elsewhere the engine writes into the run folder it shares.
      */
-    Path saveSharded(String name, TrainableModel<?> model, StepEngine<?> engine, TrainerState state) throws IOException {
+    Path saveSharded(String name, StepEngine<?> engine, TrainerState state) throws IOException {
         Path dir = runDir.resolve(name);
         Path[] tmp = new Path[1];
         try {
@@ -106,11 +107,6 @@ final class CheckpointStore {
                 public Path begin() throws IOException {
                     tmp[0] = TempFiles.createDirectory(dir, WRITER);
                     return tmp[0];
-                }
-
-                @Override
-                public void writeModel(Path into) throws IOException {
-                    model.save(into);
                 }
 
                 @Override

@@ -301,6 +301,11 @@ public final class DpoTraining implements TrainableModel<DpoBatch> {
     }
 
     @Override
+    public void saveAsRank(Path dir, int rank, int ranks) throws IOException {
+        inner.saveAsRank(dir, rank, ranks);
+    }
+
+    @Override
     public void restore(Path dir) throws IOException {
         inner.restore(dir);
     }

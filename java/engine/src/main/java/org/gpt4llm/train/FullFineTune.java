@@ -33,6 +33,12 @@ public final class FullFineTune extends DecoderFineTune {
     }
 
     @Override
+    public void saveAsRank(Path dir, int rank, int ranks) throws IOException {
+        model.saveAsRank(dir, rank, ranks);
+        if (rank == 0) copyTokenizerFiles(dir);
+    }
+
+    @Override
     public void restore(Path dir) throws IOException {
         CheckpointStore.restoreWeights(dir, model.backend(), model.parameters());
     }

@@ -44,6 +44,12 @@ public final class LoraFineTune extends DecoderFineTune {
         copyTokenizerFiles(dir);
     }
 
+    /** The adapters are whole on every rank, and small: rank 0 writes them. */
+    @Override
+    public void saveAsRank(Path dir, int rank, int ranks) throws IOException {
+        if (rank == 0) save(dir);
+    }
+
     @Override
     public void restore(Path dir) throws IOException {
         model.loadAdapter(dir);

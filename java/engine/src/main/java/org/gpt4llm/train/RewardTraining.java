@@ -151,6 +151,16 @@ public final class RewardTraining implements TrainableModel<RewardBatch> {
     }
 
     @Override
+    public void saveAsRank(Path dir, int rank, int ranks) throws IOException {
+        if (rm.loraConfig() != null) {
+            if (rank == 0) save(dir); // the adapters and the head are whole on every rank
+            return;
+        }
+        rm.saveAsRank(dir, rank, ranks);
+        if (rank == 0) TokenizerFiles.copy(base, dir);
+    }
+
+    @Override
     public void restore(Path dir) throws IOException {
         if (rm.loraConfig() == null) CheckpointStore.restoreWeights(dir, rm.backend(), rm.parameters());
         else rm.loadAdapter(dir);

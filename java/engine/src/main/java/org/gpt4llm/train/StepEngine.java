@@ -30,7 +30,8 @@ public interface StepEngine<B extends Batch> extends AutoCloseable {
     /**
      * A checkpoint being written by an engine that shards the optimizer state ({@link #saveSharded}): what
      * the process of rank 0, which writes the run folder, does at each stage. Only that process calls
-     * {@link #begin}, {@link #writeModel} and {@link #commit}.
+     * {@link #begin} and {@link #commit}; every rank writes its part of the weights from its own replica
+     * ({@link TrainableModel#saveAsRank}).
      */
     interface ShardedSave {
         /** The checkpoint's folder name ({@code checkpoint-STEP}). */
@@ -42,16 +43,14 @@ public interface StepEngine<B extends Batch> extends AutoCloseable {
         /** Creates the temp folder in the run folder that the checkpoint is written into. */
         Path begin() throws IOException;
 
-        /** Writes the trained weights into {@code tmp} (whole: the engine gathers sharded weights as they are read). */
-        void writeModel(Path tmp) throws IOException;
-
         /** Once every rank has written its shard into {@code tmp}: writes {@code index} and the trainer state, then renames {@code tmp} into place. */
         Path commit(Path tmp, OptimizerShards.Index index) throws IOException;
     }
 
     /**
      * Where this engine shards the optimizer state: writes checkpoint {@code save} with every rank's shard
-     * in a file of its own ({@link OptimizerShards}), the weights whole, and returns its folder; a rank that
+     * in a file of its own ({@link OptimizerShards}), the weights split among the ranks' files as an HF
+     * sharded checkpoint, and returns its folder; a rank that
      * fails makes the save fail on every rank, and the temp folder never becomes a checkpoint.
      */
     default Path saveSharded(ShardedSave save) throws IOException {

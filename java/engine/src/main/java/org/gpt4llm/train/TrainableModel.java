@@ -138,6 +138,14 @@ public interface TrainableModel<B extends Batch> {
     /** Writes what was trained into {@code dir}: an HF checkpoint, or an adapter. */
     void save(Path dir) throws IOException;
 
+    /**
+     * Rank {@code rank}'s part of {@link #save} into {@code dir} while all {@code ranks} ranks of a data-parallel
+     * run save at once, each from its own replica: together they write what {@link #save} writes. What is
+     * small and whole on every rank (an adapter) rank 0 writes alone; a model's weights are split among the
+     * ranks, which write their files in parallel (under ZeRO 3 gathering each layer together).
+     */
+    void saveAsRank(Path dir, int rank, int ranks) throws IOException;
+
     /** Loads back what {@link #save} wrote, for {@code --resume}. */
     void restore(Path dir) throws IOException;
 }

@@ -199,7 +199,7 @@ public final class Trainer<B extends Batch> {
                                 TrainerState saved = state(done, order, metrics.lines(), total);
                                 String name = "checkpoint-" + saved.step();
                                 // a sharding engine's ranks each write their shard of the optimizer state
-                                lastGood = runner.shardsOptimizer() ? store.saveSharded(name, model, runner, saved)
+                                lastGood = runner.shardsOptimizer() ? store.saveSharded(name, runner, saved)
                                         : runner.withWholeModel(() -> store.save(name, model, opt, saved));
                             } finally {
                                 be.rangePop();

@@ -108,6 +108,82 @@ class CheckpointTest {
         }
     }
 
+    /**
+     * Writers that save the same model at once, each its files: every tensor is in exactly one file, in the
+     * model's order; each writer's tensors are one consecutive run; no file passes the shard limit unless one
+     * tensor does; no run passes an even share by a tensor or more; and together
+     * the files load as the tensors, the same as a one-writer save, with the index transformers writes.
+     */
+    @Test
+    void writersSavingAtOnceSplitTheModelIntoEvenConsecutiveFilesThatLoadAsOne() throws IOException {
+        try (Arena arena = Arena.ofShared()) { // the writers' threads read the tensors
+            LinkedHashMap<String, Tensor> m = model(arena);
+            Map<String, Long> sizes = Checkpoint.sizes(m);
+            long total = totalBytes(m), largest = sizes.values().stream().mapToLong(Long::longValue).max().orElseThrow();
+            for (int writers = 1; writers <= 10; writers++) {
+                for (long max : new long[] {total, 1000, 600}) {
+                    String what = writers + " writers, files of at most " + max + " bytes";
+                    List<Checkpoint.WriterFile> files = Checkpoint.filesOfWriters(sizes, writers, max);
+                    List<String> order = new ArrayList<>();
+                    long[] runBytes = new long[writers];
+                    int lastWriter = 0;
+                    for (Checkpoint.WriterFile f : files) {
+                        assertTrue(f.writer() >= lastWriter && f.writer() < writers, what + ": " + files);
+                        lastWriter = f.writer();
+                        assertFalse(f.tensors().isEmpty(), what + ": an empty file " + f.name());
+                        long bytes = 0;
+                        for (String t : f.tensors()) bytes += sizes.get(t);
+                        assertTrue(bytes <= max || f.tensors().size() == 1, what + ": " + f.name() + " holds " + bytes + " bytes");
+                        runBytes[f.writer()] += bytes;
+                        order.addAll(f.tensors());
+                    }
+                    assertEquals(List.copyOf(m.keySet()), order, what + ": every tensor once, in order");
+                    // a run ends once it reaches its share of what is left, so it passes that by less than one tensor
+                    for (long b : runBytes) {
+                        assertTrue(b < largest + (total + writers - 1) / writers, what + ": a run of " + b + " of " + total + " bytes");
+                    }
+                    assertEquals(files.size() == 1 ? List.of(Checkpoint.SINGLE) : java.util.stream.IntStream.rangeClosed(1, files.size())
+                            .mapToObj(i -> String.format("model-%05d-of-%05d.safetensors", i, files.size())).toList(),
+                            files.stream().map(Checkpoint.WriterFile::name).toList(), what);
+                }
+            }
+            // 3 writers, each in its own thread as ranks are, then the same model saved by one
+            Path byThree = dir.resolve("three"), byOne = dir.resolve("one");
+            Files.createDirectories(byThree);
+            List<Thread> threads = new ArrayList<>();
+            List<Throwable> failures = java.util.Collections.synchronizedList(new ArrayList<>());
+            List<Map<String, Tensor>> given = java.util.Collections.synchronizedList(new ArrayList<>());
+            for (int w = 0; w < 3; w++) {
+                int writer = w;
+                threads.add(Thread.ofPlatform().start(() -> {
+                    try {
+                        Checkpoint.saveAsWriter(byThree, sizes, writer, 3, 1000, keep -> {
+                            Map<String, Tensor> mine = new LinkedHashMap<>();
+                            m.forEach((name, t) -> {
+                                if (keep.test(name)) mine.put(name, t);
+                            });
+                            given.add(mine);
+                            return mine;
+                        });
+                    } catch (Throwable e) {
+                        failures.add(e);
+                    }
+                }));
+            }
+            for (Thread t : threads) t.join();
+            assertEquals(List.of(), failures);
+            assertEquals(m.size(), given.stream().mapToInt(Map::size).sum(), "each writer copies only its own tensors");
+            assertSameTensors(m, Checkpoint.load(byThree, arena), "seed " + seed);
+            Checkpoint.save(byOne, m, 1000);
+            JsonNode three = new ObjectMapper().readTree(byThree.resolve(Checkpoint.INDEX).toFile());
+            JsonNode one = new ObjectMapper().readTree(byOne.resolve(Checkpoint.INDEX).toFile());
+            assertEquals(one.get("metadata"), three.get("metadata"));
+            assertEquals(one.get("weight_map").size(), three.get("weight_map").size());
+        } catch (InterruptedException e) {
+            throw new AssertionError(e);
+        }
+    }
+
     @Test
     void aLaterSaveRemovesOnlyTheFilesOfTheEarlierOne() throws IOException {
         try (Arena arena = Arena.ofConfined()) {

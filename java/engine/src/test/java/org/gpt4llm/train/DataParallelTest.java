@@ -253,6 +253,7 @@ class DataParallelTest {
         assertEquals("rank 1 failed in step 5: IllegalStateException: killed at step 5", e.getMessage());
         Path checkpoint = tmp.resolve("zero2/checkpoint-3");
         assertRankFiles(checkpoint, 4);
+        assertWeightFilesOfRanks(checkpoint, 4, finalWeights(tmp.resolve("one/checkpoint-3")));
         // the 4 shards together: the one-device run's moments
         SavedState want = savedState(tmp.resolve("one/checkpoint-3")), got = savedState(checkpoint);
         assertEquals(want.step(), got.step());
@@ -318,6 +319,27 @@ class DataParallelTest {
             got = files.map(f -> f.getFileName().toString()).filter(f -> f.startsWith("optimizer")).sorted().toList();
         }
         assertEquals(want.stream().sorted().toList(), got, checkpoint + ": the ranks' files, no whole optimizer.safetensors");
+    }
+
+    /**
+     * Asserts that {@code checkpoint}'s weights are in one HF shard per rank (each rank wrote its own, under
+     * ZeRO 3 from the layers gathered on every rank) with their index, and no single model file; and that
+     * together they are {@code want}, the one-device run's weights at the same step, within the tolerance of
+     * {@link #assertClose}.
+     */
+    static void assertWeightFilesOfRanks(Path checkpoint, int ranks, Map<String, float[]> want) throws IOException {
+        List<String> names = new ArrayList<>();
+        for (int r = 1; r <= ranks; r++) names.add(String.format("model-%05d-of-%05d.safetensors", r, ranks));
+        names.add(org.gpt4llm.io.Checkpoint.INDEX);
+        List<String> got;
+        try (var files = Files.list(checkpoint)) {
+            got = files.map(f -> f.getFileName().toString()).filter(f -> f.startsWith("model")).sorted().toList();
+        }
+        assertEquals(names.stream().sorted().toList(), got, checkpoint + ": a weight file of each rank, and their index");
+        Map<String, float[]> saved = finalWeights(checkpoint);
+        assertEquals(want.keySet(), saved.keySet());
+        String disagree = Numerics.adamWeightsDisagree(want, saved, 1e-5, 5e-2, 2 * Synthetic.LR);
+        assertNull(disagree, checkpoint + ": " + disagree);
     }
 
     /** A checkpoint's optimizer state, whole, whoever wrote it: its update count and tensors by name. */
@@ -500,9 +522,7 @@ class DataParallelTest {
         assertEquals("rank 2 failed in step 5: IllegalStateException: killed at step 5", e.getMessage());
         assertTrue(System.nanoTime() - t0 < 30_000_000_000L, "the run ended at once");
         assertTrue(!Files.exists(tmp.resolve("zero3/final")));
-        Map<String, float[]> saved = finalWeights(tmp.resolve("zero3/checkpoint-3"));
-        Map<String, float[]> want = finalWeights(tmp.resolve("one/checkpoint-3"));
-        assertEquals(want.keySet(), saved.keySet());
+        assertWeightFilesOfRanks(tmp.resolve("zero3/checkpoint-3"), 4, finalWeights(tmp.resolve("one/checkpoint-3")));
         assertRankFiles(tmp.resolve("zero3/checkpoint-3"), 4);
         copyTree(tmp.resolve("zero3"), tmp.resolve("zero3-into-2"));
         copyTree(tmp.resolve("zero3"), tmp.resolve("zero3-onto-1"));
@@ -515,8 +535,8 @@ class DataParallelTest {
     }
 
     /**
-     * A save that fails under ZeRO 3 (rank 0 writes the weights as the others serve the gathers, then the
-     * disk is full) ends the run with the save's own error, not a rank's, and leaves no checkpoint behind.
+     * A save that fails under ZeRO 3 (rank 0 writes its part of the weights as the others write theirs, then
+     * the disk is full) ends the run with the save's own error, not a rank's, and leaves no checkpoint behind.
      */
     @Test
     void aZero3SaveThatFailsEndsTheRunWithItsOwnErrorAndLeavesNoCheckpoint() {
@@ -530,9 +550,9 @@ class DataParallelTest {
     }
 
     /**
-     * A rank that cannot write its optimizer file (rank 1 of 2 in the save of step 4; under ZeRO 3, which
-     * makes it serve rank 0's gathers until the weights are written, so the folder in its file's place is
-     * there first) fails the save on every rank: the run ends with that write's error, checkpoint-4 never
+     * A rank that cannot write its optimizer file (rank 1 of 2 in the save of step 4; under ZeRO 3, where the
+     * ranks' parts of the weights are gathered together, so rank 0 leaves the folder in that file's place before
+     * rank 1 passes the first gather) fails the save on every rank: the run ends with that write's error, checkpoint-4 never
      * appears, its temp folder is gone, and checkpoint-2 is as it was.
      */
     @Test

@@ -278,6 +278,11 @@ class GpuResumeTest {
         }
 
         @Override
+        public void saveAsRank(Path dir, int rank, int ranks) throws IOException {
+            inner.saveAsRank(dir, rank, ranks);
+        }
+
+        @Override
         public void restore(Path dir) throws IOException {
             inner.restore(dir);
         }

@@ -84,8 +84,8 @@ final class Synthetic {
         }
 
         /**
-         * Trains normally, but from step {@code from} on every save writes the weights and leaves a folder
-         * where {@code file} goes in the checkpoint, so that the rank that writes {@code file} fails.
+         * Trains normally, but from step {@code from} on every save first leaves a folder where {@code file}
+         * goes in the checkpoint, so that the rank that writes {@code file} fails, then writes the weights.
          */
         static Faulty blocking(TrainableModel<TokenBatch> inner, String file, int from) {
             return new Faulty(inner, -1, false, false, file, from);
@@ -136,8 +136,19 @@ final class Synthetic {
 
         @Override
         public void save(Path dir) throws java.io.IOException {
+            block(dir);
             inner.save(dir);
             if (fullDisk) throw new java.io.IOException(dir + ": No space left on device");
+        }
+
+        @Override
+        public void saveAsRank(Path dir, int rank, int ranks) throws java.io.IOException {
+            block(dir);
+            inner.saveAsRank(dir, rank, ranks);
+            if (fullDisk) throw new java.io.IOException(dir + ": No space left on device");
+        }
+
+        private void block(Path dir) throws java.io.IOException {
             if (blocks != null && step >= blockFrom) java.nio.file.Files.createDirectories(dir.resolve(blocks).resolve("taken"));
         }
 

@@ -1,7 +1,6 @@
 package org.gpt4llm.train.parallel;
 
 import java.io.IOException;
-import java.io.UncheckedIOException;
 import java.lang.foreign.Arena;
 import java.nio.file.Path;
 import java.util.LinkedHashMap;
@@ -11,6 +10,7 @@ import org.gpt4llm.backend.Backend;
 import org.gpt4llm.backend.StepScalars;
 import org.gpt4llm.distributed.Communicator;
 import org.gpt4llm.distributed.Communicator.ReduceOp;
+import org.gpt4llm.memory.MemoryCategory;
 import org.gpt4llm.model.Batch;
 import org.gpt4llm.optim.AdamWOptimizer;
 import org.gpt4llm.tensor.DType;
@@ -290,26 +290,16 @@ final class RankWorker<B extends Batch> implements AutoCloseable {
 
     /**
      * This rank's part of writing checkpoint {@code save} into {@code runDir} (the run folder as this
-     * process sees it): rank 0 creates the temp folder and hands its name to every rank and writes the
-     * weights (under ZeRO 3 gathered group by group as the others serve); every rank writes its shard; once
-     * all have (a barrier), rank 0 writes the index and the trainer state and renames the folder into place,
-     * and a second barrier tells every rank it did. A rank that fails aborts the communicator: the others'
-     * next collective fails too, and the folder never becomes a checkpoint.
+     * process sees it): rank 0 creates the temp folder and hands its name to every rank; every rank writes
+     * its part of the weights ({@link TrainableModel#saveAsRank}: under ZeRO 3 each layer gathered on every
+     * rank, which copies only its own tensors) and its shard of the optimizer state; once all have (a
+     * barrier), rank 0 writes the index and the trainer state and renames the folder into place, and a second
+     * barrier tells every rank it did. A rank that fails aborts the communicator: the others' next collective
+     * fails too, and the folder never becomes a checkpoint.
      */
     Path saveCheckpoint(StepEngine.ShardedSave save, Path runDir) throws IOException {
         Path tmp = runDir.resolve(broadcastName(rank == 0 ? save.begin().getFileName().toString() : ""));
-        if (rank == 0) {
-            lead(() -> {
-                try {
-                    save.writeModel(tmp);
-                    return null;
-                } catch (IOException e) {
-                    throw new UncheckedIOException(e);
-                }
-            });
-        } else {
-            serve();
-        }
+        model.saveAsRank(tmp, rank, comm.size());
         writeShard(tmp);
         comm.barrier();
         Path done = rank == 0 ? save.commit(tmp, index()) : runDir.resolve(save.name());
@@ -317,11 +307,19 @@ final class RankWorker<B extends Batch> implements AutoCloseable {
         return done;
     }
 
-    /** Rank 0's {@code name} on every rank: its length, then each character, through the fp32 scalar (exact up to 2^24). */
+    /** Rank 0's {@code name} on every rank: its length, then its characters in one broadcast (fp32 holds a char exactly). */
     private String broadcastName(String name) {
         int n = Math.round(broadcastValue(name.length()));
+        float[] chars = new float[n];
+        if (rank == 0) for (int i = 0; i < n; i++) chars[i] = name.charAt(i);
+        try (Arena host = Arena.ofConfined()) {
+            Tensor onDevice = be.allocate(host, MemoryCategory.WORKSPACE, DType.F32, n);
+            be.upload(onDevice, Tensor.of(host, chars, n));
+            comm.broadcast(onDevice, 0);
+            chars = be.download(onDevice);
+        }
         StringBuilder b = new StringBuilder(n);
-        for (int i = 0; i < n; i++) b.append((char) Math.round(broadcastValue(rank == 0 ? name.charAt(i) : 0)));
+        for (float c : chars) b.append((char) Math.round(c));
         return b.toString();
     }
 
