@@ -211,7 +211,7 @@ class PlanCommandTest {
         assertTrue(r.err().contains("--zero must be 0, 1, 2 or 3, got 4"), r.err());
         r = CliRun.of("plan", "7b", "--gpus", "2", "--offload-optimizer");
         assertEquals(2, r.code(), r.out());
-        assertTrue(r.err().contains("--offload-optimizer with several devices needs --zero 1 or 2"), r.err());
+        assertTrue(r.err().contains("--offload-optimizer with several devices needs --zero 1, 2 or 3"), r.err());
         // offloaded under ZeRO 2: each device's shard of the masters and moments on its host, whole gradients on the device
         JsonNode off = plan("--gpus", "8", "--zero", "2", "--offload-optimizer");
         String ctx = "ZeRO 2 on 8, offloaded: " + off;
@@ -220,5 +220,15 @@ class PlanCommandTest {
         assertEquals(4 * p, device(off, MemoryCategory.GRADIENTS), ctx);
         assertEquals(4 * Math.ceilDiv(p, 8), host(off, MemoryCategory.MASTER_WEIGHTS), ctx);
         assertEquals(8 * Math.ceilDiv(p, 8), host(off, MemoryCategory.MOMENTS), ctx);
+        // offloaded under ZeRO 3: each device's shard of every layer's masters and moments moves to its host, as large
+        JsonNode z3 = plan("--gpus", "8", "--zero", "3"), z3off = plan("--gpus", "8", "--zero", "3", "--offload-optimizer");
+        ctx = "ZeRO 3 on 8, offloaded: " + z3off;
+        assertEquals(0, device(z3off, MemoryCategory.MASTER_WEIGHTS), ctx);
+        assertEquals(0, device(z3off, MemoryCategory.MOMENTS), ctx);
+        assertTrue(device(z3, MemoryCategory.MOMENTS) >= 8 * Math.ceilDiv(p, 8), "ZeRO 3 on 8: " + z3);
+        assertEquals(device(z3, MemoryCategory.MASTER_WEIGHTS), host(z3off, MemoryCategory.MASTER_WEIGHTS), ctx);
+        assertEquals(device(z3, MemoryCategory.MOMENTS), host(z3off, MemoryCategory.MOMENTS), ctx);
+        assertEquals(device(z3, MemoryCategory.GRADIENTS), device(z3off, MemoryCategory.GRADIENTS), "the gradient shards stay: " + ctx);
+        assertTrue(JsonChecks.integer(z3off, "device_bytes") < JsonChecks.integer(z3, "device_bytes") - 11 * Math.ceilDiv(p, 8), ctx);
     }
 }

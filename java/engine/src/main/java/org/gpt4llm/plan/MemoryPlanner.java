@@ -77,7 +77,7 @@ public final class MemoryPlanner {
                                             LayerShards shards) {
         if (shards != null) {
             return RankMemory.zero3Optimizer(be, shards, model.trainableParameters(), model.trainableGradients(),
-                    Backend.AdamW.DEFAULT, name -> true);
+                    Backend.AdamW.DEFAULT, name -> true, offload);
         }
         if (!r.parallel() || r.zero() == 0) {
             return new AdamWOptimizer(be, model.trainableParameters(), model.trainableGradients(),

@@ -61,6 +61,7 @@ class PlannedParallelMemoryTest {
         // the optimizer shards in host memory (on the cpu there is nothing to offload)
         cells.add(Arguments.of("cuda-emu", 1, "full", true));
         cells.add(Arguments.of("cuda-emu", 2, "lora", true));
+        cells.add(Arguments.of("cuda-emu", 3, "full", true));
         return cells.stream();
     }
 

@@ -50,10 +50,11 @@ import org.gpt4llm.train.TrainingDivergedException;
  * ranks' sums of squares of their shards all-reduced). Under ZeRO 1, 2 and 3 each rank writes its own
  * shard of a checkpoint's optimizer state (moments and fp32 masters) into a file of its own, nothing
  * gathered, and a resume reads the ranges each rank holds from whichever files hold them, so a run resumes
- * on any number of devices ({@link org.gpt4llm.train.OptimizerShards}); the weights are written whole by
- * rank 0 (under ZeRO 3 gathered layer by layer). With {@code --offload-optimizer}
- * (ZeRO 1 and 2) each rank's shard of the masters and moments lives in host memory and updates on the CPU,
- * as one device's offloaded optimizer does; the gradients stay on the devices, where the collectives sum them.
+ * on any number of devices ({@link org.gpt4llm.train.OptimizerShards}); each rank also writes its part of
+ * the weights, one file of an HF sharded checkpoint (under ZeRO 3 from the layers gathered on every rank).
+ * With {@code --offload-optimizer} (ZeRO 1, 2 and 3) each rank's shard of the masters and moments lives in
+ * host memory and updates on the CPU, as one device's offloaded optimizer does; the gradients stay on the
+ * devices, where the collectives sum them (under ZeRO 3 into each rank's fp32 gradient shard).
  */
 public final class DataParallel<B extends Batch> implements StepEngine.Factory<B> {
     /**
@@ -118,14 +119,14 @@ public final class DataParallel<B extends Batch> implements StepEngine.Factory<B
     }
 
     /**
-     * Refuses {@code --offload-optimizer} on several devices outside ZeRO 1 and 2, in one sentence: under ZeRO 0
-     * every device's host would keep a whole copy of the optimizer; ZeRO 3's layer-sharded optimizer updates on the devices.
+     * Refuses {@code --offload-optimizer} on several devices under ZeRO 0, in one sentence: every device's host
+     * would keep a whole copy of the optimizer.
      */
     public static void checkOffload(boolean offload, int zero) {
-        if (offload && (zero == 0 || zero == 3)) {
-            throw new IllegalArgumentException("--offload-optimizer with several devices needs --zero 1 or 2 (each"
-                    + " device's optimizer shard then lives in host memory), not --zero " + zero
-                    + ": use --zero " + (zero == 0 ? 1 : 2) + ", or leave out --offload-optimizer");
+        if (offload && zero == 0) {
+            throw new IllegalArgumentException("--offload-optimizer with several devices needs --zero 1, 2 or 3 (each"
+                    + " device's optimizer shard then lives in host memory), not --zero 0: use --zero 1, or leave out"
+                    + " --offload-optimizer");
         }
     }
 

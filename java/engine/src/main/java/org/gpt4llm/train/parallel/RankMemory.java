@@ -92,10 +92,12 @@ public final class RankMemory {
     /**
      * A rank's optimizer under ZeRO 3: master weights and moments of its parts of the sharded weights
      * ({@code shards}), over its fp32 gradient shards, and of whatever else trains in {@code trainable}
-     * (adapters, a value head: whole on every rank) over its gradient in {@code grads}.
+     * (adapters, a value head: whole on every rank) over its gradient in {@code grads}; with {@code offload}, in
+     * host memory with a host copy of those gradients (see {@link AdamWOptimizer}).
      */
     public static AdamWOptimizer zero3Optimizer(Backend be, LayerShards shards, Map<String, Tensor> trainable,
-                                                Map<String, Tensor> grads, Backend.AdamW hyper, Predicate<String> decays) {
+                                                Map<String, Tensor> grads, Backend.AdamW hyper, Predicate<String> decays,
+                                                boolean offload) {
         Map<String, Tensor> params = new java.util.LinkedHashMap<>(), g = new java.util.LinkedHashMap<>(shards.shardGradients());
         if (!g.isEmpty()) params.putAll(shards.shardWeights());
         trainable.forEach((name, p) -> {
@@ -103,6 +105,6 @@ public final class RankMemory {
             params.put(name, p);
             g.put(name, grads.get(name));
         });
-        return new AdamWOptimizer(be, params, g, hyper, decays);
+        return new AdamWOptimizer(be, params, g, hyper, decays, offload);
     }
 }

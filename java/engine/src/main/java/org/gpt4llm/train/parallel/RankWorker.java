@@ -85,7 +85,8 @@ final class RankWorker<B extends Batch> implements AutoCloseable {
             this.shards = new LayerShards(be, decoder, comm, rank, comm.size(), bucketElements);
             Map<String, Tensor> allGrads = model.trainableGradients();
             for (String name : params.keySet()) if (!shards.holds(name)) replicatedGrads.add(allGrads.get(name));
-            this.opt = RankMemory.zero3Optimizer(be, shards, params, allGrads, Trainer.adamW(weightDecay), model::decays);
+            this.opt = RankMemory.zero3Optimizer(be, shards, params, allGrads, Trainer.adamW(weightDecay), model::decays,
+                    offload);
             this.ownsOptimizer = true;
         } else if (zero == 0) {
             this.shards = null;
