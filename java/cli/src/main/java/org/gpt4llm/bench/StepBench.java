@@ -56,7 +56,9 @@ import org.gpt4llm.train.TrainableModel;
  *                                     halved by the causal mask, times 3 for forward + backward
  * </pre>
  * Achieved GFLOP/s = (matmul + attn) / median step time, shown next to OpenBLAS sgemm measured in
- * the same run on the model's MLP shape (M = B*T, N = F, K = C), the ceiling of a fp32 CPU step.
+ * the same run on the model's MLP shape (M = B*T, N = F, K = C), the ceiling of a fp32 CPU step: a
+ * window of sgemm calls after each of our timed steps, the median over the windows, so the ceiling is
+ * measured when the steps are, not in one moment of a shared machine's load.
  *
  * <p>Our step is the trainer's ({@link StepRunner}): on a cuda backend it waits for the device only
  * to read the loss and gradient norm back, and each step's device counters (launches, GEMMs, graph
@@ -214,7 +216,7 @@ public final class StepBench {
                 b.append(String.format(Locale.ROOT, "ratio_vs_%s=%.3f%n", options.peer().label(), ratio()));
             }
             if (!Double.isNaN(sgemmGflops)) {
-                b.append(String.format(Locale.ROOT, "openblas sgemm %dx%dx%d (the MLP shape) in this run: %.3g GFLOP/s (%d threads);"
+                b.append(String.format(Locale.ROOT, "openblas sgemm %dx%dx%d (the MLP shape) in this run, median of a window after each timed step: %.3g GFLOP/s (%d threads);"
                         + " ours reaches %.0f%% of it, fraction_of_sgemm=%.3f%n", sgemmShape[0], sgemmShape[1], sgemmShape[2],
                         sgemmGflops, ours.threads(), 100 * fractionOfSgemm(), fractionOfSgemm()));
             }
@@ -411,6 +413,7 @@ public final class StepBench {
         double loadBefore = loadAverage();
         double sgemm;
         int[] shape = {batch.size(), cfg.intermediateSize(), cfg.hiddenSize()};
+        double[] sgemmWindows = new double[o.steps()];
         List<DeviceCounters> counters = null;
         long peak;
         try (Backend backend = Backends.open(o.backend(), o.threads());
@@ -456,6 +459,10 @@ public final class StepBench {
                     if (s == 0 && oursNow) oursLoss = loss;
                     if (s == 0 && !oursNow) theirsLoss = loss;
                     if (timed) (oursNow ? oursS : theirsS)[s - o.warmup()] = dt;
+                    // the fp32 CPU ceiling means something only next to the cpu backend
+                    if (timed && oursNow && backend instanceof CpuBackend) {
+                        sgemmWindows[s - o.warmup()] = sgemmGflops(shape[0], shape[1], shape[2], SGEMM_WINDOW_NS);
+                    }
                     allS[oursNow ? 0 : 1] += dt;
                     if (progress != null) {
                         progress.printf(Locale.ROOT, "%s step %d/%d%s: %.4f s, loss %.5f%s%n", oursNow ? "ours    " : peerName,
@@ -463,8 +470,7 @@ public final class StepBench {
                     }
                 }
             }
-            // the fp32 CPU ceiling means something only next to the cpu backend
-            sgemm = backend instanceof CpuBackend ? sgemmGflops(shape[0], shape[1], shape[2]) : Double.NaN;
+            sgemm = backend instanceof CpuBackend ? median(sgemmWindows) : Double.NaN;
             peak = backend.memory().peakDeviceBytes();
         }
         long planned = MemoryPlanner.plan(new PlanRequest(cfg, o.backend(), o.seq(), o.batch(), o.lora(), false, false))
@@ -513,6 +519,9 @@ public final class StepBench {
         return n % 2 == 1 ? s[n / 2] : (s[n / 2 - 1] + s[n / 2]) / 2;
     }
 
+    /** The sgemm window after each timed step: its median call is the window's rate. */
+    private static final long SGEMM_WINDOW_NS = 250_000_000L;
+
     /**
      * Median GFLOP/s of row-major {@code C[m,n] = A[m,k]·B[n,k]ᵀ} (the layout of a linear layer) over the
      * calls that fit in a second (3 to 1000), on as many OpenBLAS threads as the CPU backend gives a GEMM
@@ -520,13 +529,18 @@ public final class StepBench {
      * by a factor of 1.8 between runs on a shared machine.
      */
     public static double sgemmGflops(int m, int n, int k) {
+        return sgemmGflops(m, n, k, 1_000_000_000L);
+    }
+
+    /** As above, over the calls that fit in {@code budgetNs} (at least 3). */
+    static double sgemmGflops(int m, int n, int k, long budgetNs) {
         int threads = OpenBlas.getNumThreads();
         OpenBlas.setNumThreads(CpuBackend.blasThreads(m, n, k, threads));
         try (Arena arena = Arena.ofConfined()) {
             MemorySegment a = random(arena, (long) m * k, 1), b = random(arena, (long) n * k, 2);
             MemorySegment c = arena.allocate((long) m * n * Float.BYTES, 64);
             double flops = 2.0 * m * n * k;
-            long budgetNs = 1_000_000_000L, start = System.nanoTime();
+            long start = System.nanoTime();
             OpenBlas.sgemm(false, true, m, n, k, 1f, a, k, b, k, 0f, c, n);   // warm-up
             double[] t = new double[1000];
             int reps = 0;
