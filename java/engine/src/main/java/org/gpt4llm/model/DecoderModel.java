@@ -148,7 +148,7 @@ public final class DecoderModel implements AutoCloseable, DecodeModel {
      * Rank {@code rank}'s part of {@link #save} while all {@code ranks} ranks save the same model at once, each
      * from its own replica, in parallel: its files of the weights ({@link Checkpoint#saveAsWriter}); rank 0
      * also the index and config.json. Sharded (ZeRO 3), every rank gathers every layer, as a forward does,
-     * and copies only its own tensors, so no device or host holds more than its part.
+     * and copies only its own tensors, so no host holds more than its part.
      */
     public void saveAsRank(Path dir, int rank, int ranks) throws IOException {
         try (Arena host = Arena.ofConfined()) {
