@@ -265,7 +265,7 @@ public final class Checkpoint {
     }
 
     /** One weight file of a checkpoint that several writers save at once: its name, its writer, its tensors in order. */
-    public record WriterFile(String name, int writer, List<String> tensors) {
+    record WriterFile(String name, int writer, List<String> tensors) {
     }
 
     /**
@@ -276,7 +276,7 @@ public final class Checkpoint {
      * more are transformers' numbered shards, listed by the index ({@link #saveIndex}). Every writer computes
      * the same files from the same sizes, so no writer needs to hear from another.
      */
-    public static List<WriterFile> filesOfWriters(Map<String, Long> bytes, int writers, long maxShardBytes) {
+    static List<WriterFile> filesOfWriters(Map<String, Long> bytes, int writers, long maxShardBytes) {
         if (writers < 1) throw new IllegalArgumentException("a checkpoint needs at least one writer, not " + writers);
         List<List<String>> runs = new ArrayList<>();
         long left = bytes.values().stream().mapToLong(Long::longValue).sum();
