@@ -48,9 +48,10 @@ import org.gpt4llm.tensor.Tensor;
  * optimizer reads ({@link #shardGradients}). This happens on every micro-batch: holding every layer's
  * gradients until the last one would need them all on every device, which ZeRO 3 is there to avoid.
  *
- * <p>Outside a step (a checkpoint's weights, an evaluation) rank 0 {@link #lead leads}: before each
- * gather it broadcasts which group it needs, and the other ranks {@link #serve} those gathers until it
- * says it is done.
+ * <p>Outside a step, a checkpoint's ranks each copy their part of the weights as every rank gathers the
+ * layers in the same order (as a forward does). What reads the weights whole on rank 0 alone (an
+ * evaluation, {@code final/}) {@link #lead leads}: before each gather rank 0 broadcasts which group it
+ * needs, and the other ranks {@link #serve} those gathers until it says it is done.
  */
 public final class LayerShards implements LayerHooks, AutoCloseable {
     private static final int NONE = Integer.MIN_VALUE, DONE = -2;
