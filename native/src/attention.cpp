@@ -165,17 +165,10 @@ struct Tiles {
 };
 
 Tiles tile_path() {
-  switch (g4::avx512()) {
-    case g4::Avx512::kNative: return {fwd_tile_avx512, bwd_kv_tile_avx512, bwd_q_tile_avx512};
-#ifdef G4_AVX512_EMULATION
-    case g4::Avx512::kEmulated: return {fwd_tile_avx512_emulated, bwd_kv_tile_avx512_emulated, bwd_q_tile_avx512_emulated};
-#else
-    case g4::Avx512::kEmulated: break;  // never chosen without the emulation (runtime.cpp)
-#endif
-    case g4::Avx512::kOff: break;
-  }
-  if (g4::use_avx2()) return {fwd_tile_avx2, bwd_kv_tile_avx2, bwd_q_tile_avx2};
-  return {fwd_tile_scalar, bwd_kv_tile_scalar, bwd_q_tile_scalar};
+  return g4::simd_path<Tiles>(
+      {fwd_tile_avx512, bwd_kv_tile_avx512, bwd_q_tile_avx512},
+      G4_EMULATED({fwd_tile_avx512_emulated, bwd_kv_tile_avx512_emulated, bwd_q_tile_avx512_emulated}),
+      {fwd_tile_avx2, bwd_kv_tile_avx2, bwd_q_tile_avx2}, {fwd_tile_scalar, bwd_kv_tile_scalar, bwd_q_tile_scalar});
 }
 
 // Segment ids and the first/last position of each token's id within its batch row (see header).

@@ -63,16 +63,8 @@ G4_AVX2 void decode_query_avx2(float* o, const float* q, const float* k, const f
 G4_AVX512_TARGET void decode_query_avx512(float* o, const float* q, const float* k, const float* v, int64_t st, int last, int D, float sc) { decode_query<native::DecodeAvx512>(o, q, k, v, st, last, D, sc); }
 
 QueryFn query_path() {
-  switch (g4::avx512()) {
-    case g4::Avx512::kNative: return decode_query_avx512;
-#ifdef G4_AVX512_EMULATION
-    case g4::Avx512::kEmulated: return decode_query_avx512_emulated;
-#else
-    case g4::Avx512::kEmulated: break;  // never chosen without the emulation (runtime.cpp)
-#endif
-    case g4::Avx512::kOff: break;
-  }
-  return g4::use_avx2() ? decode_query_avx2 : decode_query_scalar;
+  return g4::simd_path<QueryFn>(decode_query_avx512, G4_EMULATED(decode_query_avx512_emulated), decode_query_avx2,
+                                decode_query_scalar);
 }
 }  // namespace
 

@@ -111,17 +111,8 @@ struct Passes {
 };
 
 Passes passes() {
-  switch (g4::avx512()) {
-    case g4::Avx512::kNative: return {stats_avx512, grad_avx512};
-#ifdef G4_AVX512_EMULATION
-    case g4::Avx512::kEmulated: return {stats_avx512_emulated, grad_avx512_emulated};
-#else
-    case g4::Avx512::kEmulated: break;  // never chosen without the emulation (runtime.cpp)
-#endif
-    case g4::Avx512::kOff: break;
-  }
-  if (g4::use_avx2()) return {stats_avx2, grad_avx2};
-  return {stats_scalar, grad_scalar};
+  return g4::simd_path<Passes>({stats_avx512, grad_avx512}, G4_EMULATED({stats_avx512_emulated, grad_avx512_emulated}),
+                               {stats_avx2, grad_avx2}, {stats_scalar, grad_scalar});
 }
 
 }  // namespace

@@ -18,4 +18,24 @@ bool use_avx2();
 // SIMDe's emulation of the same instructions (only when forced, for tests on CPUs without AVX-512).
 enum class Avx512 { kOff, kNative, kEmulated };
 Avx512 avx512();
+
+// The path a kernel with an AVX-512 path takes here: that path natively, the same source under SIMDe's
+// emulation (G4_EMULATED), else AVX2 or scalar. P is a function pointer, or a struct of a path's functions.
+template <class P>
+P simd_path(P avx512_native, P avx512_emulated, P avx2, P scalar) {
+  switch (avx512()) {
+    case Avx512::kNative: return avx512_native;
+    case Avx512::kEmulated: return avx512_emulated;
+    case Avx512::kOff: break;
+  }
+  return use_avx2() ? avx2 : scalar;
+}
 }  // namespace g4
+
+// simd_path's emulated argument: the emulated functions exist only where the library was built with SIMDe;
+// elsewhere an empty path, which avx512() never chooses (runtime.cpp)
+#ifdef G4_AVX512_EMULATION
+#define G4_EMULATED(...) __VA_ARGS__
+#else
+#define G4_EMULATED(...) {}
+#endif

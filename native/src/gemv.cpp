@@ -160,19 +160,10 @@ const bool g_cpu_has_f16c = __builtin_cpu_supports("f16c");
 
 template <class W>
 void gemv(const Args& g) {
-  void (*fn)(const Args&, int64_t, int64_t) = rows_scalar<W>;
-  switch (g4::avx512()) {
-    case g4::Avx512::kNative: fn = rows_avx512<W>; break;
-#ifdef G4_AVX512_EMULATION
-    case g4::Avx512::kEmulated: fn = rows_avx512_emulated<W>; break;
-#else
-    case g4::Avx512::kEmulated: break;  // never chosen without the emulation (runtime.cpp)
-#endif
-    case g4::Avx512::kOff:
-      // the f16 path widens with F16C, which every AVX2 CPU we know has, but it is checked all the same
-      if (g4::use_avx2() && (!std::is_same_v<W, F16> || g_cpu_has_f16c)) fn = rows_avx2<W>;
-      break;
-  }
+  using Fn = void (*)(const Args&, int64_t, int64_t);
+  // the f16 path widens with F16C, which every AVX2 CPU we know has, but it is checked all the same
+  const Fn avx2 = !std::is_same_v<W, F16> || g_cpu_has_f16c ? rows_avx2<W> : rows_scalar<W>;
+  const Fn fn = g4::simd_path<Fn>(rows_avx512<W>, G4_EMULATED(rows_avx512_emulated<W>), avx2, rows_scalar<W>);
   const int64_t rowBytes = (int64_t)g.K * sizeof(typename W::T);
   // a multiple of 4 rows per task, so that tasks end on whole blocks
   int64_t per = std::max<int64_t>(4, (kTaskBytes / std::max<int64_t>(rowBytes, 1)) & ~int64_t(3));
