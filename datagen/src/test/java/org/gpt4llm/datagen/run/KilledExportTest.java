@@ -50,11 +50,11 @@ class KilledExportTest {
 
         Path release = Files.createDirectories(dir.resolve("release")), export = release.resolve("alpaca_gpt4_data.json");
         Random random = TestSeeds.random();
-        int leftBehind = 0, kills = 0;
+        int leftBehind = 0, kill = 0;
         // three kills, and more (up to 20) until one lands while the temp file is there: how long an export
         // takes against the moment of the kill depends on the machine's load
-        for (int kill = 1; kill <= 3 || (leftBehind == 0 && kill <= 20); kill++) {
-            kills++;
+        while (kill < 3 || (leftBehind == 0 && kill < 20)) {
+            kill++;
             Path log = dir.resolve("export" + kill + ".log");
             Process p = new ProcessBuilder(Path.of(System.getProperty("java.home"), "bin", "java").toString(), "-cp",
                     System.getProperty("java.class.path"), KilledExportTest.class.getName(), input.toString(), out.toString(),
@@ -67,7 +67,7 @@ class KilledExportTest {
             p.destroyForcibly().waitFor();
             if (FileTrees.names(release).size() > 1) leftBehind++;
         }
-        assertTrue(leftBehind > 0, "none of " + kills + " kills landed while the temp file was there");
+        assertTrue(leftBehind > 0, "none of " + kill + " kills landed while the temp file was there");
 
         assertEquals(0, runner.export(export));
         assertEquals(List.of("alpaca_gpt4_data.json"), FileTrees.names(release), "no temp file left behind");

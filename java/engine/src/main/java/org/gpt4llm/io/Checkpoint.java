@@ -216,7 +216,7 @@ public final class Checkpoint {
     /** The index of {@code shards} (saved under {@code names}) as transformers writes it. */
     private static byte[] indexJson(List<LinkedHashMap<String, Tensor>> shards, List<String> names) throws IOException {
         long total = 0;
-        Map<String, String> weightMap = new TreeMap<>();
+        Map<String, String> weightMap = new LinkedHashMap<>();  // sorted as it is written
         for (int i = 0; i < shards.size(); i++) {
             for (Map.Entry<String, Tensor> e : shards.get(i).entrySet()) {
                 total += e.getValue().byteSize();

@@ -314,11 +314,15 @@ class DataParallelTest {
         List<String> want = new ArrayList<>();
         for (int r = 0; r < ranks; r++) want.add(OptimizerShards.fileOf(r, ranks));
         want.add(OptimizerShards.INDEX);
-        List<String> got;
-        try (var files = Files.list(checkpoint)) {
-            got = files.map(f -> f.getFileName().toString()).filter(f -> f.startsWith("optimizer")).sorted().toList();
+        assertEquals(want.stream().sorted().toList(), namesStartingWith(checkpoint, "optimizer"),
+                checkpoint + ": the ranks' files, no whole optimizer.safetensors");
+    }
+
+    /** The names of the files in {@code dir} that start with {@code prefix}, sorted. */
+    private static List<String> namesStartingWith(Path dir, String prefix) throws IOException {
+        try (var files = Files.list(dir)) {
+            return files.map(f -> f.getFileName().toString()).filter(f -> f.startsWith(prefix)).sorted().toList();
         }
-        assertEquals(want.stream().sorted().toList(), got, checkpoint + ": the ranks' files, no whole optimizer.safetensors");
     }
 
     /**
@@ -331,11 +335,8 @@ class DataParallelTest {
         List<String> names = new ArrayList<>();
         for (int r = 1; r <= ranks; r++) names.add(String.format("model-%05d-of-%05d.safetensors", r, ranks));
         names.add(org.gpt4llm.io.Checkpoint.INDEX);
-        List<String> got;
-        try (var files = Files.list(checkpoint)) {
-            got = files.map(f -> f.getFileName().toString()).filter(f -> f.startsWith("model")).sorted().toList();
-        }
-        assertEquals(names.stream().sorted().toList(), got, checkpoint + ": a weight file of each rank, and their index");
+        assertEquals(names.stream().sorted().toList(), namesStartingWith(checkpoint, "model"),
+                checkpoint + ": a weight file of each rank, and their index");
         Map<String, float[]> saved = finalWeights(checkpoint);
         assertEquals(want.keySet(), saved.keySet());
         String disagree = Numerics.adamWeightsDisagree(want, saved, 1e-5, 5e-2, 2 * Synthetic.LR);
