@@ -13,6 +13,7 @@
 //   _mm512_cvtepu16_epi32(a): 16 uint16 -> 16 int32, zero-extended (VPMOVZXWD)
 //   _mm512_cvtph_ps(a):       16 binary16 -> 16 binary32, exact (VCVTPH2PS)
 //   _mm512_cvttps_epi32(a):   16 float -> 16 int32, truncated (VCVTTPS2DQ)
+//   _mm512_cvtps_pd(a):       8 float -> 8 double, exact (VCVTPS2PD)
 typedef simde__mmask16 __mmask16;
 #ifndef _MM_FROUND_NO_EXC
 #define _MM_FROUND_NO_EXC SIMDE_MM_FROUND_NO_EXC
@@ -40,6 +41,14 @@ static inline simde__m512i g4_emulated_cvttps_epi32(simde__m512 a) {
                                  simde_mm256_cvttps_epi32(simde_mm256_castpd_ps(simde_mm512_extractf64x4_pd(simde_mm512_castps_pd(a), 1))), 1);
 }
 #define _mm512_cvttps_epi32(a) g4_emulated_cvttps_epi32(a)
+#endif
+
+#ifndef _mm512_cvtps_pd
+static inline simde__m512d g4_emulated_cvtps_pd(simde__m256 a) {
+  return simde_mm512_insertf64x4(simde_mm512_castpd256_pd512(simde_mm256_cvtps_pd(simde_mm256_castps256_ps128(a))),
+                                 simde_mm256_cvtps_pd(simde_mm256_extractf128_ps(a, 1)), 1);
+}
+#define _mm512_cvtps_pd(a) g4_emulated_cvtps_pd(a)
 #endif
 
 #define G4_AVX512_TARGET

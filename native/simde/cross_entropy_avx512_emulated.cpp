@@ -7,6 +7,8 @@
 namespace g4::xent {
 
 RowStats stats_avx512_emulated(const float* x, int V) { return emulated::stats_avx512(x, V); }
-void grad_avx512_emulated(float* d, const float* x, int V, float m, float k) { emulated::grad_avx512(d, x, V, m, k); }
+double grad_avx512_emulated(float* d, const float* x, int V, float m, float k, int t) {
+  return emulated::grad_avx512(d, x, V, m, k, t);
+}
 
 }  // namespace g4::xent

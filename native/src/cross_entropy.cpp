@@ -14,8 +14,8 @@
  * kChunk floats that stay in L1: the chunk max updates the running max m (rescaling the running
  * sum by e^(m_old - m_new)), then the chunk's e^(x - m) are added to S in fp64. x[n,t] is read in
  * this pass, so pass 2 may overwrite the row in place: dlogits = e^(x - m) * (grad_scale / S),
- * then dlogits[t] = -(sum of the row's other dlogits), which equals (p_t - 1) * grad_scale without
- * its cancellation. The probabilities are never stored separately. g4_cross_entropy_rows scales row
+ * summing the row's other dlogits in fp64 as it writes them; then dlogits[t] = -(that sum), which
+ * equals (p_t - 1) * grad_scale without its cancellation. The probabilities are never stored separately. g4_cross_entropy_rows scales row
  * n's gradient by row_scale[n / row_len] too (a weight per sequence of row_len rows: DPO's backward).
  */
 #include <immintrin.h>
@@ -85,29 +85,36 @@ G4_AVX2 RowStats stats_avx2(const float* x, int V) {
   return {m, s};
 }
 
-// ---- pass 2: d[0:V] = e^(x - m) * k  (d may be x) ------------------------------------------
+// ---- pass 2: d[0:V] = e^(x - m) * k (d may be x); returns the fp64 sum of d[v] for v != t ----
 
-void grad_scalar(float* d, const float* x, int V, float m, float k) {
-  for (int v = 0; v < V; v++) d[v] = std::exp(x[v] - m) * k;
-}
+double grad_scalar(float* d, const float* x, int V, float m, float k, int t) { return grad_from(d, x, 0, V, m, k, t); }
 
-G4_AVX2 void grad_avx2(float* d, const float* x, int V, float m, float k) {
+G4_AVX2 double grad_avx2(float* d, const float* x, int V, float m, float k, int t) {
   const __m256 vmax = _mm256_set1_ps(m), vk = _mm256_set1_ps(k);
+  const __m256i lane = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
+  __m256d s0 = _mm256_setzero_pd(), s1 = _mm256_setzero_pd();  // the sum, lanes 0..3 and 4..7
   int v = 0;
   for (; v + 8 <= V; v += 8) {
-    __m256 p = g4::exp8(_mm256_sub_ps(_mm256_loadu_ps(x + v), vmax));
-    _mm256_storeu_ps(d + v, _mm256_mul_ps(p, vk));
+    __m256 p = _mm256_mul_ps(g4::exp8(_mm256_sub_ps(_mm256_loadu_ps(x + v), vmax)), vk);
+    _mm256_storeu_ps(d + v, p);
+    if ((unsigned)(t - v) < 8u) {  // the block holding the target: its lane is left out of the sum
+      p = _mm256_andnot_ps(_mm256_castsi256_ps(_mm256_cmpeq_epi32(lane, _mm256_set1_epi32(t - v))), p);
+    }
+    s0 = _mm256_add_pd(s0, _mm256_cvtps_pd(_mm256_castps256_ps128(p)));
+    s1 = _mm256_add_pd(s1, _mm256_cvtps_pd(_mm256_extractf128_ps(p, 1)));
   }
-  for (; v < V; v++) d[v] = std::exp(x[v] - m) * k;
+  return g4::hsum4d(_mm256_add_pd(s0, s1)) + grad_from(d, x, v, V, m, k, t);
 }
 
 // the SIMD flavours of the two passes, chosen per call (passes)
 G4_AVX512_TARGET RowStats stats_avx512(const float* x, int V) { return native::stats_avx512(x, V); }
-G4_AVX512_TARGET void grad_avx512(float* d, const float* x, int V, float m, float k) { native::grad_avx512(d, x, V, m, k); }
+G4_AVX512_TARGET double grad_avx512(float* d, const float* x, int V, float m, float k, int t) {
+  return native::grad_avx512(d, x, V, m, k, t);
+}
 
 struct Passes {
   RowStats (*stats)(const float*, int);
-  void (*grad)(float*, const float*, int, float, float);
+  double (*grad)(float*, const float*, int, float, float, int);
 };
 
 Passes passes() {
@@ -153,11 +160,9 @@ G4_API int g4_cross_entropy_rows(float* losses, float* dlogits, const float* log
     losses[n] = (float)((double)st.max + std::log(st.sum) - (double)xt);
     if (d) {
       const float scale = row_scale ? grad_scale * row_scale[n / row_len] : grad_scale;
-      pass.grad(d, x, V, st.max, (float)((double)scale / st.sum));
       // p_t - 1 = -sum of the other p_v: summed directly, the target's gradient keeps its precision
       // when p_t is close to 1, where p_t - 1 would cancel to a few correct bits
-      double others = 0.0;
-      for (int v = 0; v < V; v++) others += v == t ? 0.0 : (double)d[v];
+      const double others = pass.grad(d, x, V, st.max, (float)((double)scale / st.sum), t);
       d[t] = (float)(0.0 - others);  // +0 for a single class, as p_t - 1 gives
     }
   }

@@ -40,15 +40,20 @@ G4_AVX512_TARGET inline RowStats stats_avx512(const float* x, int V) {
   return {m, s};
 }
 
-// pass 2: d[0:V] = e^(x - m) * k  (d may be x)
-G4_AVX512_TARGET inline void grad_avx512(float* d, const float* x, int V, float m, float k) {
+// pass 2: d[0:V] = e^(x - m) * k (d may be x); returns the fp64 sum of d[v] for v != t
+G4_AVX512_TARGET inline double grad_avx512(float* d, const float* x, int V, float m, float k, int t) {
   const __m512 vmax = _mm512_set1_ps(m), vk = _mm512_set1_ps(k);
+  __m512d s0 = _mm512_setzero_pd(), s1 = _mm512_setzero_pd();  // the sum, lanes 0..7 and 8..15
   int v = 0;
   for (; v + 16 <= V; v += 16) {
-    __m512 p = g4::G4_AVX512_NS::exp16(_mm512_sub_ps(_mm512_loadu_ps(x + v), vmax));
-    _mm512_storeu_ps(d + v, _mm512_mul_ps(p, vk));
+    __m512 p = _mm512_mul_ps(g4::G4_AVX512_NS::exp16(_mm512_sub_ps(_mm512_loadu_ps(x + v), vmax)), vk);
+    _mm512_storeu_ps(d + v, p);
+    // the block holding the target: its lane is left out of the sum
+    if ((unsigned)(t - v) < 16u) p = _mm512_maskz_mov_ps((__mmask16)~(1u << (t - v)), p);
+    s0 = _mm512_add_pd(s0, _mm512_cvtps_pd(_mm512_castps512_ps256(p)));
+    s1 = _mm512_add_pd(s1, _mm512_cvtps_pd(_mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(p), 1))));
   }
-  for (; v < V; v++) d[v] = std::exp(x[v] - m) * k;
+  return g4::G4_AVX512_NS::hsum8d(_mm512_add_pd(s0, s1)) + grad_from(d, x, v, V, m, k, t);
 }
 
 }  // namespace g4::xent::G4_AVX512_NS

@@ -25,6 +25,13 @@ G4_AVX512_TARGET static inline float hmax16(__m512 v) {
   return _mm_cvtss_f32(s);
 }
 
+// the sum of the 8 lanes of a double vector
+G4_AVX512_TARGET static inline double hsum8d(__m512d v) {
+  __m256d h = _mm256_add_pd(_mm512_castpd512_pd256(v), _mm512_extractf64x4_pd(v, 1));
+  __m128d s = _mm_add_pd(_mm256_castpd256_pd128(h), _mm256_extractf128_pd(h, 1));
+  return _mm_cvtsd_f64(_mm_add_sd(s, _mm_unpackhi_pd(s, s)));
+}
+
 // e^x lane by lane: g4_simd.h's exp8 (same range, accuracy, clamping and NaN rule) on 16 lanes
 G4_AVX512_TARGET static inline __m512 exp16(__m512 x_in) {
   using namespace exp_poly;
