@@ -70,7 +70,10 @@ public final class NativeLibraries {
      * which made small-model decoding an order of magnitude slower on 2 cores. Sleeping instead costs
      * microseconds per region. Likewise OpenBLAS's workers spin for 2^28 cycles (~0.1 s) after each
      * multi-threaded GEMM: after a prefill they took a core from the decode steps that follow, which
-     * never call OpenBLAS. 2^22 cycles (~1.5 ms) still spans the gaps between the GEMMs of a step.
+     * never call OpenBLAS. In a training step they took it from our kernels between the GEMMs (attention,
+     * norms, cross-entropy) for as long as they spun: 2^19 cycles (~0.2 ms) spans back-to-back GEMMs and a
+     * prefill's short kernels, and made the step of {@code bench step --preset small} 5 points of sgemm
+     * faster than 2^22 (~1.5 ms) did (docs/bench.md).
      */
     private static void quietIdleThreads() {
         try (Arena arena = Arena.ofConfined()) {
@@ -79,7 +82,7 @@ public final class NativeLibraries {
             MethodHandle h = LINKER.downcallHandle(setenv.get(), FunctionDescriptor.of(java.lang.foreign.ValueLayout.JAVA_INT,
                     java.lang.foreign.ValueLayout.ADDRESS, java.lang.foreign.ValueLayout.ADDRESS, java.lang.foreign.ValueLayout.JAVA_INT));
             int unused = (int) h.invokeExact(arena.allocateFrom("OMP_WAIT_POLICY"), arena.allocateFrom("passive"), 0);
-            unused = (int) h.invokeExact(arena.allocateFrom("OPENBLAS_THREAD_TIMEOUT"), arena.allocateFrom("22"), 0);
+            unused = (int) h.invokeExact(arena.allocateFrom("OPENBLAS_THREAD_TIMEOUT"), arena.allocateFrom("19"), 0);
         } catch (Throwable e) {
             // only a performance default: without it the kernels still run
         }

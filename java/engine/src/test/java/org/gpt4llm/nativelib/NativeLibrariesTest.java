@@ -28,7 +28,7 @@ class NativeLibrariesTest {
     void openBlasAndOpenMpWorkersSleepWhenIdleUnlessTheUserChose() throws Throwable {
         OpenBlas.getNumThreads(); // loads OpenBLAS, which prepares the environment first
         String timeout = System.getenv("OPENBLAS_THREAD_TIMEOUT"), policy = System.getenv("OMP_WAIT_POLICY");
-        assertEquals(timeout != null ? timeout : "22", nativeGetenv("OPENBLAS_THREAD_TIMEOUT"));
+        assertEquals(timeout != null ? timeout : "19", nativeGetenv("OPENBLAS_THREAD_TIMEOUT"));
         assertEquals(policy != null ? policy : "passive", nativeGetenv("OMP_WAIT_POLICY"));
     }
 }
