@@ -97,34 +97,38 @@ struct Avx2 {
     }
     return hsum8(sum);
   }
-  // 32 floats of y at a time held in registers over all n rows, even and odd rows in separate
-  // accumulators so two FMA chains are in flight; D % 8 leftovers in a scalar tail
+  // y[0:8U] += sum_r c[r*cs] rows[r*rs + 0:8U], held in registers over all n rows, with R sets of
+  // accumulators taking rows in turn so that R*U independent FMA chains are in flight
+  template <int U, int R>
+  G4_AVX2 static G4_INLINE void acc_block(float* y, const float* c, int64_t cs, const float* rows, int64_t rs, int n) {
+    __m256 a[R][U];
+    for (int u = 0; u < U; u++) {
+      a[0][u] = _mm256_loadu_ps(y + 8 * u);
+      for (int q = 1; q < R; q++) a[q][u] = _mm256_setzero_ps();
+    }
+    int r = 0;
+    for (; r + R <= n; r += R) {
+      for (int q = 0; q < R; q++) {
+        const __m256 cq = _mm256_set1_ps(c[(r + q) * cs]);
+        for (int u = 0; u < U; u++) a[q][u] = _mm256_fmadd_ps(cq, _mm256_loadu_ps(rows + (r + q) * rs + 8 * u), a[q][u]);
+      }
+    }
+    for (; r < n; r++) {
+      const __m256 cr = _mm256_set1_ps(c[r * cs]);
+      for (int u = 0; u < U; u++) a[0][u] = _mm256_fmadd_ps(cr, _mm256_loadu_ps(rows + r * rs + 8 * u), a[0][u]);
+    }
+    for (int u = 0; u < U; u++) {
+      for (int q = 1; q < R; q++) a[0][u] = _mm256_add_ps(a[0][u], a[q][u]);
+      _mm256_storeu_ps(y + 8 * u, a[0][u]);
+    }
+  }
+  // blocks of 32, 16 and 8 floats of y, eight FMA chains each; D % 8 leftovers in a scalar tail
   G4_AVX2 static inline void acc(float* y, const float* c, int64_t cs, const float* rows, int64_t rs, int n,
                                  int D) {
     int d = 0;
-    for (; d + 32 <= D; d += 32) {
-      __m256 e[4], o[4];
-      for (int u = 0; u < 4; u++) e[u] = _mm256_loadu_ps(y + d + 8 * u), o[u] = _mm256_setzero_ps();
-      int r = 0;
-      for (; r + 2 <= n; r += 2) {
-        const float *x0 = rows + r * rs + d, *x1 = x0 + rs;
-        const __m256 c0 = _mm256_set1_ps(c[r * cs]), c1 = _mm256_set1_ps(c[(r + 1) * cs]);
-        for (int u = 0; u < 4; u++) {
-          e[u] = _mm256_fmadd_ps(c0, _mm256_loadu_ps(x0 + 8 * u), e[u]);
-          o[u] = _mm256_fmadd_ps(c1, _mm256_loadu_ps(x1 + 8 * u), o[u]);
-        }
-      }
-      if (r < n) {
-        const __m256 c0 = _mm256_set1_ps(c[r * cs]);
-        for (int u = 0; u < 4; u++) e[u] = _mm256_fmadd_ps(c0, _mm256_loadu_ps(rows + r * rs + d + 8 * u), e[u]);
-      }
-      for (int u = 0; u < 4; u++) _mm256_storeu_ps(y + d + 8 * u, _mm256_add_ps(e[u], o[u]));
-    }
-    for (; d + 8 <= D; d += 8) {
-      __m256 e = _mm256_loadu_ps(y + d);
-      for (int r = 0; r < n; r++) e = _mm256_fmadd_ps(_mm256_set1_ps(c[r * cs]), _mm256_loadu_ps(rows + r * rs + d), e);
-      _mm256_storeu_ps(y + d, e);
-    }
+    for (; d + 32 <= D; d += 32) acc_block<4, 2>(y + d, c, cs, rows + d, rs, n);
+    if (d + 16 <= D) acc_block<2, 4>(y + d, c, cs, rows + d, rs, n), d += 16;
+    if (d + 8 <= D) acc_block<1, 8>(y + d, c, cs, rows + d, rs, n), d += 8;
     for (; d < D; d++)
       for (int r = 0; r < n; r++) y[d] += c[r * cs] * rows[r * rs + d];
   }

@@ -96,6 +96,7 @@ class AttentionContractTest {
                         c(1, 17, 4, 2, 33, Layout.CAUSAL),      // odd head dim
                         c(1, 40, 2, 1, 33, Layout.PACKED),      // two 32-key chunks
                         c(1, 40, 2, 1, 80, Layout.PADDED),      // a real model's head dim
+                        c(2, 40, 2, 2, 48, Layout.CAUSAL),      // the small preset's: 32 + 16 floats of a head
                         c(1, 37, 2, 1, 6, Layout.ARBITRARY)),
                 Target.notEmulated(
                         c(1, 65, 4, 2, 64, Layout.CAUSAL),
