@@ -12,8 +12,7 @@ import org.gpt4llm.tensor.Tensor;
  * the same totals (bytes, calls and time, though that time may overlap the rank's work and its other
  * collectives), from the other thread of the rank that calls it.
  */
-public final class MeteredCommunicator implements Communicator {
-    private final Communicator inner;
+public final class MeteredCommunicator extends ForwardingCommunicator {
     /** Bytes, nanoseconds and calls, shared with the companion: the two are called from two threads. */
     private final long[] totals;
     private final MeteredCommunicator companion;
@@ -23,7 +22,7 @@ public final class MeteredCommunicator implements Communicator {
     }
 
     private MeteredCommunicator(Communicator inner, long[] totals, boolean first) {
-        this.inner = inner;
+        super(inner);
         this.totals = totals;
         Communicator second = first ? inner.companion() : null;
         this.companion = second == null ? null : new MeteredCommunicator(second, totals, false);
@@ -81,16 +80,6 @@ public final class MeteredCommunicator implements Communicator {
     }
 
     @Override
-    public int rank() {
-        return inner.rank();
-    }
-
-    @Override
-    public int size() {
-        return inner.size();
-    }
-
-    @Override
     public void allReduce(Tensor buffer, ReduceOp op) {
         long t0 = System.nanoTime();
         inner.allReduce(buffer, op);
@@ -124,15 +113,5 @@ public final class MeteredCommunicator implements Communicator {
         long t0 = System.nanoTime();
         inner.barrier();
         count(0, t0);
-    }
-
-    @Override
-    public void abort(Throwable cause) {
-        inner.abort(cause);
-    }
-
-    @Override
-    public void close() {
-        inner.close();
     }
 }

@@ -24,6 +24,7 @@ import org.gpt4llm.backend.Backend;
 import org.gpt4llm.backend.cpu.CpuBackend;
 import org.gpt4llm.distributed.Communicator;
 import org.gpt4llm.distributed.CommunicatorException;
+import org.gpt4llm.distributed.ForwardingCommunicator;
 import org.gpt4llm.distributed.InProcessGroup;
 import org.gpt4llm.distributed.MeteredCommunicator;
 import org.gpt4llm.model.DecoderModel;
@@ -54,65 +55,29 @@ class Zero3PrefetchTest {
     Path tmp;
 
     /** A communicator that passes every call on, with its companion (or none) and hooks before the gathers and reduce-scatters. */
-    private static class Watched implements Communicator {
-        final Communicator inner;
+    private static class Watched extends ForwardingCommunicator {
         Communicator companion;
         Runnable beforeAllGather = () -> {}, beforeReduceScatter = () -> {};
 
         Watched(Communicator inner) {
-            this.inner = inner;
-        }
-
-        @Override
-        public int rank() {
-            return inner.rank();
-        }
-
-        @Override
-        public int size() {
-            return inner.size();
-        }
-
-        @Override
-        public void allReduce(Tensor buffer, ReduceOp op) {
-            inner.allReduce(buffer, op);
+            super(inner);
         }
 
         @Override
         public void reduceScatter(Tensor send, Tensor recv, ReduceOp op) {
             beforeReduceScatter.run();
-            inner.reduceScatter(send, recv, op);
+            super.reduceScatter(send, recv, op);
         }
 
         @Override
         public void allGather(Tensor send, Tensor recv) {
             beforeAllGather.run();
-            inner.allGather(send, recv);
-        }
-
-        @Override
-        public void broadcast(Tensor buffer, int root) {
-            inner.broadcast(buffer, root);
-        }
-
-        @Override
-        public void barrier() {
-            inner.barrier();
+            super.allGather(send, recv);
         }
 
         @Override
         public Communicator companion() {
             return companion;
-        }
-
-        @Override
-        public void abort(Throwable cause) {
-            inner.abort(cause);
-        }
-
-        @Override
-        public void close() {
-            inner.close();
         }
     }
 
