@@ -81,8 +81,11 @@ class DpoDevicesCliTest {
     @Test
     void twoDevicesRunTheOneDeviceSteps() throws Exception {
         List<JsonNode> one = run("one"), two = run("two", "--gpus", "2", "--zero", "1");
-        // fp32 on the cpu: the two devices sum the gradients in another order, which AdamW carries on
-        assertSameSteps(one, two, 1e-4, 1e-4, "--gpus 2 --zero 1 against one device");
+        // fp32 on the cpu: the two devices sum the gradients in another order, which AdamW carries on. Its
+        // first update moves each weight by lr whatever the size of its gradient, so the weights whose
+        // gradient is near 0 move as the rounding says: one device alone, with micro-batches of 1, 2, 3 or
+        // 6 pairs, spreads 8e-4 of step 3's loss and 4e-4 of a reward
+        assertSameSteps(one, two, 2e-3, 1e-3, "--gpus 2 --zero 1 against one device");
     }
 
     /**
