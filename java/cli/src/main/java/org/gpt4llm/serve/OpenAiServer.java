@@ -23,6 +23,7 @@ import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
 import java.util.concurrent.LinkedBlockingQueue;
+import java.util.concurrent.TimeUnit;
 import org.gpt4llm.generate.Completion;
 import org.gpt4llm.generate.GenerationRequest;
 import org.gpt4llm.generate.TextGenerator;
@@ -52,7 +53,9 @@ public final class OpenAiServer implements AutoCloseable {
     private final ExecutorService handlers = Executors.newVirtualThreadPerTaskExecutor();
     private final HttpServer http;
     private final CountDownLatch closed = new CountDownLatch(1);
-    private boolean closing;
+    private volatile boolean closing;
+    /** Requests inside {@link #handle}: what {@link #close} lets finish. */
+    private int inFlight;
 
     private OpenAiServer(TextGenerator generator, ServerConfig config) throws IOException {
         this.generator = generator;
@@ -107,25 +110,34 @@ public final class OpenAiServer implements AutoCloseable {
     }
 
     /**
-     * Stops accepting connections, lets in-flight requests finish (up to the shutdown timeout), then
-     * stops the scheduler. The generator stays open: it belongs to the caller.
+     * Refuses new requests (503), lets those in flight finish (up to the shutdown timeout), then closes the
+     * listener and every connection, and stops the scheduler. The generator stays open: it belongs to the
+     * caller. The requests are counted here rather than left to {@code HttpServer.stop(delay)}: that waits
+     * out the whole delay when a client closes an idle connection as it stops, or holds one half-sent.
      */
     @Override
     public void close() {
+        boolean first;
         synchronized (this) {
-            if (closing) {
-                try {
-                    closed.await();
-                } catch (InterruptedException e) {
-                    Thread.currentThread().interrupt();
-                }
-                return;
-            }
+            first = !closing;
             closing = true;
         }
+        if (!first) {  // another thread closes: wait for it, outside the monitor the requests count on
+            try {
+                closed.await();
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+            }
+            return;
+        }
         try {
-            long seconds = Math.max(1, (config.shutdownTimeout().toMillis() + 999) / 1000);
-            http.stop((int) Math.min(Integer.MAX_VALUE, seconds));  // waits for open exchanges, then drops connections
+            long deadline = System.nanoTime() + config.shutdownTimeout().toNanos();
+            synchronized (this) {
+                for (long left; inFlight > 0 && (left = deadline - System.nanoTime()) > 0; ) {
+                    TimeUnit.NANOSECONDS.timedWait(this, left);
+                }
+            }
+            http.stop(0);
             scheduler.close(Duration.ofSeconds(1));
             handlers.shutdownNow();
         } catch (InterruptedException e) {
@@ -139,7 +151,11 @@ public final class OpenAiServer implements AutoCloseable {
 
     private void handle(HttpExchange ex) {
         Response response = new Response(ex);
+        synchronized (this) {
+            inFlight++;
+        }
         try {
+            if (closing) throw ApiException.overloaded("the server is shutting down");
             authorize(ex);
             String method = ex.getRequestMethod();
             String path = ex.getRequestURI().getPath();
@@ -178,6 +194,9 @@ public final class OpenAiServer implements AutoCloseable {
             response.error(new ApiException(500, "server_error", null, null, "internal error: " + e));
         } finally {
             ex.close();
+            synchronized (this) {
+                if (--inFlight == 0) notifyAll();
+            }
         }
     }
 

@@ -478,6 +478,55 @@ class OpenAiServerTest {
         assertThrows(IOException.class, () -> get(server, "/models"), "the server still accepts connections");
     }
 
+    /**
+     * A client that sent half a request, or that closes an idle keep-alive connection as the server stops, is
+     * no request in flight: close() must not wait out the shutdown timeout (5 s here) for it, as
+     * {@code HttpServer.stop(delay)} does.
+     */
+    @Test
+    void closeDoesNotWaitForAHalfSentRequest() throws Exception {
+        EchoGenerator g = generator(Duration.ofMillis(20));
+        OpenAiServer server = start(g, config());
+        assertEquals(200, get(server, "/models").statusCode());
+        try (Socket half = new Socket(config().host(), server.port())) {
+            OutputStream out = half.getOutputStream();
+            out.write(("POST /v1/completions HTTP/1.1\r\nHost: localhost\r\nContent-Length: 100\r\n").getBytes(StandardCharsets.US_ASCII));
+            out.flush();
+            Thread.sleep(200);  // the server has taken the connection and waits for the rest of the headers
+            long start = System.nanoTime();
+            server.close();
+            long took = System.nanoTime() - start;
+            assertTrue(took < Duration.ofSeconds(2).toNanos(), "close waited " + took / 1_000_000 + " ms for a half-sent request");
+        }
+        assertThrows(IOException.class, () -> get(server, "/models"), "the server still accepts connections");
+    }
+
+    /** While close() lets a request finish, a new one is refused with a 503 (OpenAI clients retry those). */
+    @Test
+    void aRequestArrivingWhileCloseDrainsIsRefused() throws Exception {
+        EchoGenerator g = generator(Duration.ofMillis(20));
+        OpenAiServer server = start(g, config());
+        CompletableFuture<HttpResponse<String>> inFlight = CompletableFuture.supplyAsync(() -> {
+            try {
+                return post(server, "/completions", request("prompt", "\"a long answer\"", "max_tokens", "40").toString());
+            } catch (Exception e) {
+                throw new IllegalStateException(e);
+            }
+        });
+        waitFor(() -> g.steps.get() > 0, "decoding to begin");
+        CompletableFuture<Void> closing = CompletableFuture.runAsync(server::close);
+        HttpResponse<String> refused = null;
+        while (refused == null && !inFlight.isDone()) {
+            HttpResponse<String> r = get(server, "/models");  // 200 until close() has begun
+            if (r.statusCode() != 200) refused = r;
+        }
+        assertTrue(refused != null, "no request was refused while the one in flight finished");
+        assertError(refused, 503, null, "server_overloaded");
+        assertTrue(refused.body().contains("shutting down"), refused.body());
+        assertEquals(200, inFlight.get().statusCode(), inFlight.get().body());
+        closing.get();
+    }
+
     @Test
     void apiKeyIsRequiredWhenConfigured() throws Exception {
         String key = "sk-test-" + System.nanoTime();
