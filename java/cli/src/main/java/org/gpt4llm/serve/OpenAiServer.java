@@ -134,7 +134,12 @@ public final class OpenAiServer implements AutoCloseable {
             long deadline = System.nanoTime() + config.shutdownTimeout().toNanos();
             synchronized (this) {
                 for (long left; inFlight > 0 && (left = deadline - System.nanoTime()) > 0; ) {
-                    TimeUnit.NANOSECONDS.timedWait(this, left);
+                    try {
+                        TimeUnit.NANOSECONDS.timedWait(this, left);
+                    } catch (InterruptedException e) {  // interrupted: stop now, without waiting further
+                        Thread.currentThread().interrupt();
+                        break;
+                    }
                 }
             }
             http.stop(0);
