@@ -24,12 +24,15 @@ extern "C" {
 /* ---- runtime ------------------------------------------------------------------------------ */
 void        g4_set_num_threads(int n);
 int         g4_get_num_threads(void);
-enum { G4_SIMD_SCALAR = 0, G4_SIMD_AVX2 = 1, G4_SIMD_AVX512 = 2 };
+/* G4_SIMD_AVX512_BF16: AVX-512F, and bf16 weights in the GEMV multiplied by activations rounded to
+ * bf16 in AVX512_BF16 dot products (VDPBF16PS) rather than widened to meet them in fp32 */
+enum { G4_SIMD_SCALAR = 0, G4_SIMD_AVX2 = 1, G4_SIMD_AVX512 = 2, G4_SIMD_AVX512_BF16 = 3 };
 int         g4_simd_level(void);        /* the path in use: G4_SIMD_*                              */
 /* level G4_SIMD_* for the kernels, or -1 for the best the CPU has; returns 0, or -1 (nothing changed)
- * where the level cannot run: AVX2 without the CPU's, AVX-512 without the CPU's or the emulation */
+ * where the level cannot run: AVX2 without the CPU's, AVX-512 (or AVX512_BF16) without the CPU's or
+ * the emulation */
 int         g4_force_simd_level(int level);
-int         g4_avx512_emulated(void);   /* 1 when the AVX-512 path runs through the emulation       */
+int         g4_avx512_emulated(void);   /* 1 when (part of) the AVX-512 path runs through the emulation */
 const char* g4_build_info(void);        /* compiler, flags, OpenMP version                        */
 
 /* ---- dtype conversion (storage formats of checkpoints) ----------------------------------- */
@@ -109,6 +112,8 @@ void g4_attention_decode(float* out, const float* q, const float* kc, const floa
 /* ---- matrix times a few vectors (the GEMMs of decoding) ---------------------------------------
  * C[M,N] = alpha * A[M,K] W[N,K]^T + beta * C  (beta == 0: C is not read), row strides lda, ldw, ldc in
  * elements. W is fp32, bf16 or f16 (w_type: G4_DTYPE_*), widened in registers; A, C fp32, fp32 sums.
+ * At G4_SIMD_AVX512_BF16, bf16 W meets A rounded to bf16 (to nearest even): each product is exact,
+ * the sums fp32, so C = alpha * bf16(A) W^T + beta * C.
  * Each weight is read once for all M rows, so it is meant for M up to about 8. Runs on the library's
  * own worker threads (g4_set_num_threads), rows of W split between them.
  * returns 0, -1 for a negative size, -2 for an unknown w_type. */

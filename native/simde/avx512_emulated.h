@@ -7,7 +7,8 @@
 #include <simde/x86/avx512.h>
 #include <simde/x86/f16c.h>
 
-// The AVX-512F names the kernels use that this SIMDe release lacks, built from ones it has, lane for
+// The AVX-512F names the kernels use that this SIMDe release lacks (its AVX512_BF16 has the one the
+// GEMV uses, _mm512_dpbf16_ps), built from ones it has, lane for
 // lane as Intel's guide defines them:
 //   __mmask16, _MM_FROUND_NO_EXC: the mask type and the rounding flag
 //   _mm512_cvtepu16_epi32(a): 16 uint16 -> 16 int32, zero-extended (VPMOVZXWD)
@@ -52,5 +53,6 @@ static inline simde__m512d g4_emulated_cvtps_pd(simde__m256 a) {
 #endif
 
 #define G4_AVX512_TARGET
+#define G4_AVX512BF16_TARGET
 #define G4_AVX512_NS emulated
 #include "g4_avx512.h"

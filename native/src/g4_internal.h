@@ -19,6 +19,10 @@ bool use_avx2();
 enum class Avx512 { kOff, kNative, kEmulated };
 Avx512 avx512();
 
+// Whether the GEMV multiplies bf16 weights by activations rounded to bf16 in AVX512_BF16 dot
+// products (G4_SIMD_AVX512_BF16), and how: natively, or emulated on a CPU without them (when forced).
+Avx512 bf16_dot();
+
 // The path a kernel with an AVX-512 path takes here: that path natively, the same source under SIMDe's
 // emulation (G4_EMULATED), else AVX2 or scalar. P is a function pointer, or a struct of a path's functions.
 template <class P>

@@ -5,13 +5,16 @@
 // registers and every product and sum is fp32.
 //
 // Paths: scalar, AVX2/FMA (8 floats a register) and AVX-512F (16, gemv_avx512.h), chosen at run time
-// (runtime.cpp); all three share the blocking of gemv.h. The rows of W are split into tasks for the
+// (runtime.cpp); all three share the blocking of gemv.h. At G4_SIMD_AVX512_BF16, bf16 weights take
+// AVX512_BF16 dot products instead: A is rounded to bf16 once per call, and each product of two bf16
+// values is exact, so the results are those of bf16(A) W^T with fp32 sums (g4_cpu.h). The rows of W are split into tasks for the
 // thread pool (thread_pool.h); each output element is computed by one task in a fixed order, so
 // results do not depend on the thread count.
 #include <immintrin.h>
 
 #include <algorithm>
 #include <type_traits>
+#include <vector>
 
 #include "g4_cpu.h"
 #include "g4_internal.h"
@@ -156,6 +159,10 @@ G4_AVX512_TARGET void rows_avx512(const Args& g, int64_t j0, int64_t j1) {
   rows<native::Block, W>(g, j0, j1);
 }
 
+G4_AVX512BF16_TARGET void rows_bf16_dot(const Args& g, int64_t j0, int64_t j1) {
+  rows<native::DotBf16, Bf16>(g, j0, j1);
+}
+
 template <class W>
 void rows_scalar(const Args& g, int64_t j0, int64_t j1) {
   rows<BlockScalar, W>(g, j0, j1);
@@ -163,12 +170,33 @@ void rows_scalar(const Args& g, int64_t j0, int64_t j1) {
 
 const bool g_cpu_has_f16c = __builtin_cpu_supports("f16c");
 
+using Fn = void (*)(const Args&, int64_t, int64_t);
+
+// The bf16 dot-product rows where the path is on (natively or emulated), else null.
+Fn bf16_dot_rows() {
+  switch (g4::bf16_dot()) {
+    case g4::Avx512::kNative: return rows_bf16_dot;
+    case g4::Avx512::kEmulated: return G4_EMULATED(rows_bf16_dot_emulated);
+    case g4::Avx512::kOff: break;
+  }
+  return nullptr;
+}
+
 template <class W>
-void gemv(const Args& g) {
-  using Fn = void (*)(const Args&, int64_t, int64_t);
+void gemv(Args g) {
   // the f16 path widens with F16C, which every AVX2 CPU we know has, but it is checked all the same
   const Fn avx2 = !std::is_same_v<W, F16> || g_cpu_has_f16c ? rows_avx2<W> : rows_scalar<W>;
-  const Fn fn = g4::simd_path<Fn>(rows_avx512<W>, G4_EMULATED(rows_avx512_emulated<W>), avx2, rows_scalar<W>);
+  Fn fn = g4::simd_path<Fn>(rows_avx512<W>, G4_EMULATED(rows_avx512_emulated<W>), avx2, rows_scalar<W>);
+  if constexpr (std::is_same_v<W, Bf16>) {
+    if (Fn dot = bf16_dot_rows()) {
+      // A rounded to bf16 for the dot products: M x K values, a small fraction of what W holds
+      static thread_local std::vector<uint16_t> ab;
+      ab.resize((size_t)g.M * g.K);
+      for (int i = 0; i < g.M; i++) g4_f32_to_bf16(ab.data() + (int64_t)i * g.K, g.a + i * g.lda, g.K);
+      g.ab = ab.data();
+      fn = dot;
+    }
+  }
   const int64_t rowBytes = (int64_t)g.K * sizeof(typename W::T);
   const int64_t taskBytes = std::clamp<int64_t>(rowBytes * g.N / (2 * g4::pool_threads()), kMinTaskBytes, kMaxTaskBytes);
   // a multiple of 4 rows per task, so that tasks end on whole blocks

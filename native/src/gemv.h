@@ -22,6 +22,7 @@ struct Args {
   int64_t ldw;
   int M, N, K;
   float alpha, beta;
+  const uint16_t* ab = nullptr;  // A rounded to bf16, row stride K (the bf16 dot-product path only)
 };
 
 inline void store(const Args& g, int m, int64_t j, float s) {
@@ -102,5 +103,9 @@ __attribute__((always_inline)) inline void rows(const Args& g, int64_t j0, int64
 // library was built with SIMDe: rows [j0, j1) of W as the native AVX-512 path computes them.
 template <class W>
 void rows_avx512_emulated(const Args& g, int64_t j0, int64_t j1);
+
+// The bf16 dot-product path (gemv_avx512.h's DotBf16) under SIMDe's emulation: rows [j0, j1) of bf16 W
+// against g.ab.
+void rows_bf16_dot_emulated(const Args& g, int64_t j0, int64_t j1);
 
 }  // namespace g4::gemv

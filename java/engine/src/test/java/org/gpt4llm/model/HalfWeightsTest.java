@@ -11,6 +11,8 @@ import java.util.List;
 import java.util.Random;
 import org.gpt4llm.backend.Backend;
 import org.gpt4llm.backend.cpu.CpuBackend;
+import org.gpt4llm.backend.cpu.CpuKernels;
+import org.gpt4llm.backend.cpu.CpuKernels.SimdPath;
 import org.gpt4llm.gguf.GgufLlama;
 import org.gpt4llm.memory.MemoryCategory;
 import org.gpt4llm.optim.AdamWOptimizer;
@@ -18,6 +20,8 @@ import org.gpt4llm.tensor.DType;
 import org.gpt4llm.tensor.Tensor;
 import org.gpt4llm.testing.SharedFiles;
 import org.gpt4llm.testing.TestSeeds;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
@@ -29,12 +33,24 @@ import org.junit.jupiter.api.io.TempDir;
  * weight is off by at most half a unit in the last place, a relative {@code u = 2^-8} (bf16) or
  * {@code 2^-11} (f16); such independent errors add up in quadrature over the matrices a value passes
  * through in series (the embedding, about four per layer, the head): {@link #roundingTolerance} allows
- * {@code 3 u sqrt(2 + 4 layers)} of the logits' norm.
+ * {@code 3 u sqrt(2 + 4 layers)} of the logits' norm. These run with bf16 weights widened
+ * ({@link CpuKernels#widenHalfWeights}); the AVX512_BF16 dot products, which round activations to bf16
+ * as well, have their own test.
  */
 class HalfWeightsTest {
     /** Relative error of logits, half weights against the same weights in fp32: summation order alone. */
     static final double SAME_WEIGHTS = 1e-5;
     private static final Backend.AdamW HP = new Backend.AdamW(0.9f, 0.999f, 1e-8f, 0f);
+
+    @BeforeEach
+    void widened() {
+        CpuKernels.widenHalfWeights();
+    }
+
+    @AfterEach
+    void bestPath() {
+        CpuKernels.forceSimdPath(null);
+    }
 
     static double roundingTolerance(DType half, ModelConfig cfg) {
         double u = half == DType.BF16 ? Math.scalb(1.0, -8) : Math.scalb(1.0, -11);
@@ -88,6 +104,42 @@ class HalfWeightsTest {
                     }
                 }
             }
+        }
+    }
+
+    /**
+     * The AVX512_BF16 dot products (emulated on a CPU without them) round a decode step's activations to
+     * bf16 where they meet a matrix: an error of at most u = 2^-8 at the inputs of the same matrices
+     * the weights' rounding touches, so the logits stay within {@link #roundingTolerance} of the same
+     * weights in fp32 (the prefill's too: its layers' 22 rows go through sgemm on widened panels, its
+     * LM head's last two through the GEMV).
+     */
+    @Test
+    void bf16DotProductsKeepDecodeLogitsWithinTheActivationsRounding() {
+        ModelConfig cfg = TrainingFixtures.LLAMA;
+        long seed = TestSeeds.next();
+        Random rng = new Random(seed);
+        int[][] prompts = new int[2][11];
+        for (int[] p : prompts) for (int i = 0; i < p.length; i++) p[i] = rng.nextInt(cfg.vocabSize());
+        CpuKernels.forceSimdPath(SimdPath.AVX512_BF16);
+        try (Backend full = new CpuBackend(2); Backend low = new CpuBackend(2, DType.BF16);
+             DecoderModel hm = DecoderModels.initRandom(low, cfg, seed); DecoderModel same = widened(full, hm)) {
+            List<int[]> fed = new ArrayList<>();
+            List<float[][]> want = decode(same, prompts, 4, fed);
+            List<float[][]> got = decode(hm, prompts, 4, fed);
+            double rounding = roundingTolerance(DType.BF16, cfg), largest = 0;
+            for (int step = 0; step < want.size(); step++) {
+                for (int r = 0; r < prompts.length; r++) {
+                    double err = relativeError(got.get(step)[r], want.get(step)[r]);
+                    assertTrue(err <= rounding, "seed " + seed + ": logits of row " + r + " at step " + step
+                            + " on the bf16 dot products are off those of the same weights in fp32 by " + err
+                            + ", more than " + rounding);
+                    largest = Math.max(largest, err);
+                }
+            }
+            // the dot products did run: the activations' rounding shows, far above summation order
+            assertTrue(largest > 10 * SAME_WEIGHTS, "seed " + seed + ": decode logits within " + largest
+                    + " of fp32's, as if activations had not been rounded to bf16");
         }
     }
 

@@ -15,7 +15,7 @@ import java.util.function.Function;
  */
 public final class TargetSelection {
     public static final String PROPERTY = "gpt4llm.targets";
-    public static final List<String> NAMES = List.of("cpu", "cpu-scalar", "cpu-avx512", "cuda-emu", "cuda");
+    public static final List<String> NAMES = List.of("cpu", "cpu-scalar", "cpu-avx512", "cpu-avx512-bf16", "cuda-emu", "cuda");
 
     private TargetSelection() {}
 

@@ -40,6 +40,6 @@ class TargetSelectionTest {
         var e = assertThrows(IllegalStateException.class, () -> select("cuda"));
         assertEquals("-Dgpt4llm.targets=cuda names cuda, which cannot run here: no driver here", e.getMessage());
         e = assertThrows(IllegalStateException.class, () -> select("cpu,gpu"));
-        assertEquals("-Dgpt4llm.targets=cpu,gpu names gpu, which is not one of cpu, cpu-scalar, cpu-avx512, cuda-emu, cuda", e.getMessage());
+        assertEquals("-Dgpt4llm.targets=cpu,gpu names gpu, which is not one of cpu, cpu-scalar, cpu-avx512, cpu-avx512-bf16, cuda-emu, cuda", e.getMessage());
     }
 }

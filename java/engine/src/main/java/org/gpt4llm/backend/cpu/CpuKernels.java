@@ -105,7 +105,10 @@ public final class CpuKernels {
 
     /** The SIMD paths of the kernels, in the order of {@code g4_cpu.h}'s {@code G4_SIMD_*} levels. */
     public enum SimdPath {
-        SCALAR("scalar"), AVX2("AVX2/FMA"), AVX512("AVX-512F (GEMV, attention, cross-entropy) + AVX2/FMA");
+        SCALAR("scalar"), AVX2("AVX2/FMA"), AVX512("AVX-512F (GEMV, attention, cross-entropy) + AVX2/FMA"),
+        /** AVX-512F, and bf16 weights in the GEMV meet activations rounded to bf16 in AVX512_BF16 dot products. */
+        AVX512_BF16("AVX-512F (GEMV, attention, cross-entropy), AVX512_BF16 dot products for bf16 weights in the GEMV"
+                + " + AVX2/FMA");
 
         private final String description;
 
@@ -124,22 +127,33 @@ public final class CpuKernels {
         try { return SimdPath.values()[(int) SIMD_LEVEL.invokeExact()]; } catch (Throwable t) { throw rethrow(t); }
     }
 
-    /** Whether the AVX-512 path runs through the emulation (forced on a CPU without AVX-512). */
+    /** Whether (part of) the AVX-512 path runs through the emulation (forced on a CPU without the instructions). */
     public static boolean avx512Emulated() {
         try { return (int) AVX512_EMULATED.invokeExact() != 0; } catch (Throwable t) { throw rethrow(t); }
     }
 
     /**
      * Makes the kernels take {@code path}, or the best the CPU has for null; for tests, which run each
-     * path. AVX-512 runs emulated on a CPU without it where the library was built with SIMDe.
+     * path. AVX-512 (and AVX512_BF16) run emulated on a CPU without them where the library was built with SIMDe.
      */
     public static void forceSimdPath(SimdPath path) {
         int rc;
         try { rc = (int) FORCE_SIMD_LEVEL.invokeExact(path == null ? -1 : path.ordinal()); } catch (Throwable t) { throw rethrow(t); }
         if (rc != 0) {
             throw new IllegalStateException("the " + path + " path cannot run here: this CPU lacks it"
-                    + (path == SimdPath.AVX512 ? " and " + LIBRARY + " was built without SIMDe (libsimde-dev) to emulate it" : ""));
+                    + (path.compareTo(SimdPath.AVX512) >= 0
+                            ? " and " + LIBRARY + " was built without SIMDe (libsimde-dev) to emulate it" : ""));
         }
+    }
+
+    /**
+     * Keeps bf16 weights widened to meet fp32 activations, so that they give the results of their fp32
+     * widening up to the order of sums on any CPU: where the best path is {@link SimdPath#AVX512_BF16},
+     * takes {@link SimdPath#AVX512} instead, without the dot products that round activations to bf16.
+     * {@code forceSimdPath(null)} returns to the best path.
+     */
+    public static void widenHalfWeights() {
+        if (simdPath() == SimdPath.AVX512_BF16) forceSimdPath(SimdPath.AVX512);
     }
 
     public static String buildInfo() {
@@ -189,7 +203,8 @@ public final class CpuKernels {
     /**
      * {@code C[m,n] = alpha * A[m,k] W[n,k]ᵀ + beta * C} (C not read when beta is 0) for a few rows of A,
      * reading W (F32, BF16 or F16) once for all of them, on the library's worker threads; lda, ldw, ldc
-     * are row strides in elements.
+     * are row strides in elements. On the {@link SimdPath#AVX512_BF16} path, BF16 W meets A rounded to
+     * bf16: {@code C = alpha * bf16(A) Wᵀ + beta * C}, each product exact, sums in fp32.
      */
     public static void gemv(MemorySegment c, long ldc, MemorySegment a, long lda, MemorySegment w, DType wType, long ldw,
                             int m, int n, int k, float alpha, float beta) {

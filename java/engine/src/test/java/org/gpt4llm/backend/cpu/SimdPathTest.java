@@ -12,8 +12,8 @@ import org.junit.jupiter.api.Test;
 
 /**
  * The choice of the CPU kernels' SIMD path against the CPU's flags as Linux reports them: the best
- * path by default, each one when forced (AVX-512 emulated exactly where the CPU lacks it), and back
- * to the best afterwards. The contract tests force each path in turn and rely on this.
+ * path by default, each one when forced (AVX-512 and AVX512_BF16 emulated exactly where the CPU lacks
+ * them), and back to the best afterwards. The contract tests force each path in turn and rely on this.
  */
 class SimdPathTest {
     private static Set<String> cpuFlags() throws IOException {
@@ -25,7 +25,9 @@ class SimdPathTest {
 
     private static SimdPath best(Set<String> flags) {
         boolean avx2 = flags.contains("avx2") && flags.contains("fma");
-        if (avx2 && flags.contains("avx512f") && flags.contains("f16c")) return SimdPath.AVX512;
+        boolean avx512 = avx2 && flags.contains("avx512f") && flags.contains("f16c");
+        if (avx512 && flags.contains("avx512_bf16")) return SimdPath.AVX512_BF16;
+        if (avx512) return SimdPath.AVX512;
         return avx2 ? SimdPath.AVX2 : SimdPath.SCALAR;
     }
 
@@ -43,7 +45,12 @@ class SimdPathTest {
                 if (p.compareTo(SimdPath.AVX2) >= 0 && !flags.contains("avx2")) continue;  // cannot run: refused
                 CpuKernels.forceSimdPath(p);
                 assertEquals(p, CpuKernels.simdPath());
-                assertEquals(p == SimdPath.AVX512 && !flags.contains("avx512f"), CpuKernels.avx512Emulated(), p.name());
+                boolean emulated = switch (p) {
+                    case AVX512 -> !flags.contains("avx512f");
+                    case AVX512_BF16 -> !flags.contains("avx512f") || !flags.contains("avx512_bf16");
+                    default -> false;
+                };
+                assertEquals(emulated, CpuKernels.avx512Emulated(), p.name());
             }
         } finally {
             CpuKernels.forceSimdPath(null);

@@ -1,5 +1,6 @@
 package org.gpt4llm.backend.contract;
 
+import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 
 import java.lang.foreign.Arena;
@@ -21,7 +22,8 @@ import org.junit.jupiter.params.provider.MethodSource;
  * The CPU backend's GEMV, {@code C = alpha A Wᵀ + beta C} for a few rows of A (a decode step), on its
  * AVX-512, AVX2 and scalar paths, against float64 sums of the same values: through {@code matmul} (fp32
  * weights, where the backend routes up to {@code GEMV_MAX_ROWS} rows) and directly with bf16 and f16
- * weights, widened in the kernel. Sizes cover short rows of W (read one at a time) and long ones
+ * weights, widened in the kernel. On the AVX512_BF16 path ({@code cpu-avx512-bf16}) bf16 weights meet A
+ * rounded to bf16 instead, against float64 sums over the rounded A. Sizes cover short rows of W (read one at a time) and long ones
  * (read in blocks), K not a multiple of 8 or 16, N not a multiple of the block, and W large enough to be
  * split between the worker threads. Errors are relative to {@code |alpha| Σ|a w| + |beta c|} per
  * element, the scale of the rounding: a dropped or doubled term shows at 1e-3 and above.
@@ -46,16 +48,21 @@ class GemvContractTest {
         return new Object[] {new Case(m, n, k, alpha, beta)};
     }
 
+    private static final Object[][] CASES = {
+        c(1, 1, 1, 1f, 0f), c(1, 7, 13, 1f, 0f), c(2, 33, 17, 0.5f, 1f), c(3, 64, 8, 1f, 1f),
+        c(1, 1001, 288, 1f, 0f),     // short rows, split between threads
+        c(8, 1001, 288, 1f, 1f),     // a decode batch, accumulating (a residual)
+        c(5, 290, 600, 2f, -0.5f),   // long rows in blocks of two, a tail of two rows
+        c(1, 515, 1031, 1f, 0f),     // long rows in blocks of four, tails in K and N
+        c(4, 130, 520, 1f, 0f), c(7, 99, 2048, 1f, 0f)};
+
     /** The CPU targets only: the GPU backends multiply through cuBLAS. */
     static Stream<Arguments> cases() {
-        return Target.crossedWithAvx512(
-                c(1, 1, 1, 1f, 0f), c(1, 7, 13, 1f, 0f), c(2, 33, 17, 0.5f, 1f), c(3, 64, 8, 1f, 1f),
-                c(1, 1001, 288, 1f, 0f),     // short rows, split between threads
-                c(8, 1001, 288, 1f, 1f),     // a decode batch, accumulating (a residual)
-                c(5, 290, 600, 2f, -0.5f),   // long rows in blocks of two, a tail of two rows
-                c(1, 515, 1031, 1f, 0f),     // long rows in blocks of four, tails in K and N
-                c(4, 130, 520, 1f, 0f), c(7, 99, 2048, 1f, 0f))
-                .filter(a -> !((Target) a.get()[0]).bf16());
+        return Target.crossedWithAvx512(CASES).filter(a -> !((Target) a.get()[0]).bf16());
+    }
+
+    static Stream<Arguments> dotCases() {
+        return Target.crossedWithBf16Dot(CASES);
     }
 
     static Stream<Arguments> halfCases() {
@@ -66,19 +73,27 @@ class GemvContractTest {
         }));
     }
 
-    /** Random A, W (as stored: rounded to {@code wType}) and C, with the reference and its scale. */
+    /**
+     * Random A, W (as stored: rounded to {@code wType}) and C, with the reference and its scale; the
+     * reference multiplies A as {@code aType} holds it (BF16: rounded, as the dot products take it).
+     */
     private record Data(float[] a, float[] w, float[] c, float[] ref, float[] scale) {
         static Data of(Case cs, DType wType, long seed) {
+            return of(cs, wType, DType.F32, seed);
+        }
+
+        static Data of(Case cs, DType wType, DType aType, long seed) {
             Random rng = new Random(seed);
             float[] a = Numerics.normal(rng, cs.m * cs.k, 1f);
             float[] w = stored(Numerics.normal(rng, cs.n * cs.k, 0.05f), wType);
             float[] c = Numerics.normal(rng, cs.m * cs.n, 1f);
+            float[] aHeld = stored(a, aType);
             float[] ref = new float[c.length], scale = new float[c.length];
             for (int i = 0; i < cs.m; i++) {
                 for (int j = 0; j < cs.n; j++) {
                     double s = 0, abs = 0;
                     for (int kk = 0; kk < cs.k; kk++) {
-                        double p = (double) a[i * cs.k + kk] * w[j * cs.k + kk];
+                        double p = (double) aHeld[i * cs.k + kk] * w[j * cs.k + kk];
                         s += p;
                         abs += Math.abs(p);
                     }
@@ -140,6 +155,52 @@ class GemvContractTest {
                 Checks.assertCloseScaled(t, "gemv " + wType, t.get(c), d.ref, d.scale, TOL, "seed " + seed + ", " + cs);
             }
         });
+    }
+
+    /**
+     * bf16 weights on the AVX512_BF16 dot products: A rounded to bf16 (to nearest even) meets W, each
+     * product exact, the sums fp32. The unrounded A's sums lie about 2^-9/sqrt(K) of the scale away,
+     * far beyond TOL, so a path that kept A in fp32 fails here.
+     */
+    @ParameterizedTest(name = "{0} {1}")
+    @MethodSource("dotCases")
+    void bf16DotProductsMatchFloat64OverActivationsRoundedToBf16(Target t, Case cs) {
+        long seed = TestSeeds.next();
+        Data d = Data.of(cs, DType.BF16, DType.BF16, seed);
+        t.run(() -> {
+            try (Arena arena = Arena.ofConfined()) {
+                Tensor a = t.f32(arena, d.a, cs.m, cs.k), w = t.put(arena, DType.BF16, d.w, cs.n, cs.k);
+                Tensor c = t.f32(arena, initialC(cs, d), cs.m, cs.n);
+                CpuKernels.gemv(c.data(), cs.n, a.data(), cs.k, w.data(), DType.BF16, cs.k, cs.m, cs.n, cs.k, cs.alpha,
+                        cs.beta);
+                Checks.assertCloseScaled(t, "gemv bf16 dot", t.get(c), d.ref, d.scale, TOL, "seed " + seed + ", " + cs);
+            }
+        });
+    }
+
+    /**
+     * Which paths round A: 1 + 2^-12 is 1 in bf16, so 64 such activations against 64 weights of 1 sum to
+     * 64 on the dot products and to 64 + 2^-6 where A is widened to meet W in fp32 (both exact).
+     */
+    @ParameterizedTest(name = "{0}")
+    @MethodSource("roundingTargets")
+    void onlyTheDotProductPathRoundsActivationsToBf16(Target t) {
+        int k = 64;
+        float[] a = new float[k], w = new float[k];
+        Arrays.fill(a, 1f + 0x1p-12f);
+        Arrays.fill(w, 1f);
+        boolean rounds = t == Target.CPU_AVX512_BF16;
+        t.run(() -> {
+            try (Arena arena = Arena.ofConfined()) {
+                Tensor at = t.f32(arena, a, 1, k), wt = t.put(arena, DType.BF16, w, 1, k), c = t.f32(arena, new float[1], 1, 1);
+                CpuKernels.gemv(c.data(), 1, at.data(), k, wt.data(), DType.BF16, k, 1, 1, k, 1f, 0f);
+                assertEquals(rounds ? 64f : 64f + 0x1p-6f, t.get(c)[0], t + ": A " + (rounds ? "rounded" : "widened"));
+            }
+        });
+    }
+
+    static Stream<Target> roundingTargets() {
+        return Stream.concat(cpuTargets(), Target.bf16DotProducts().stream());
     }
 
     /** Rows of A and C inside wider buffers (a view of a session's work buffers): the strides are honoured. */

@@ -21,13 +21,15 @@ import org.junit.jupiter.params.provider.Arguments;
  * to the reference. The CPU backend runs on its AVX2 path ({@code cpu}; the scalar one on CPUs without
  * AVX2) and with the scalar fallback forced; the kernels that have an AVX-512 path also run on it
  * ({@code cpu-avx512}: native where the CPU has AVX-512F, SIMDe's emulation of the same instructions
- * elsewhere). {@code cuda-emu} runs the CUDA kernels in the emulation; {@code cuda} joins where a GPU is
+ * elsewhere), and the GEMV of bf16 weights on its AVX512_BF16 dot products ({@code cpu-avx512-bf16}, the
+ * same way). {@code cuda-emu} runs the CUDA kernels in the emulation; {@code cuda} joins where a GPU is
  * present.
  */
 public enum Target {
     CPU("cpu", false),
     CPU_SCALAR("cpu-scalar", false),
     CPU_AVX512("cpu-avx512", false),
+    CPU_AVX512_BF16("cpu-avx512-bf16", false),
     CUDA_EMU("cuda-emu", true),
     CUDA("cuda", true);
 
@@ -65,7 +67,13 @@ public enum Target {
 
     /** {@link #present} and {@code cpu-avx512}: the targets of a kernel that has an AVX-512 path. */
     public static List<Target> presentWithAvx512() {
-        return TargetSelection.select(List.of(values()), Target::toString, Target::whyAbsent);
+        return TargetSelection.select(List.of(CPU, CPU_SCALAR, CPU_AVX512, CUDA_EMU, CUDA), Target::toString,
+                Target::whyAbsent);
+    }
+
+    /** {@code cpu-avx512-bf16} where it is selected: the GEMV's bf16 dot products. */
+    public static List<Target> bf16DotProducts() {
+        return TargetSelection.select(List.of(CPU_AVX512_BF16), Target::toString, Target::whyAbsent);
     }
 
     private static String whyAbsent(Target t) {
@@ -88,6 +96,11 @@ public enum Target {
     /** {@link #crossed} with {@code cpu-avx512} among the targets. */
     public static Stream<Arguments> crossedWithAvx512(Object[]... cases) {
         return crossed(presentWithAvx512(), cases);
+    }
+
+    /** {@code cpu-avx512-bf16} with every case, where it is selected. */
+    public static Stream<Arguments> crossedWithBf16Dot(Object[]... cases) {
+        return crossed(bf16DotProducts(), cases);
     }
 
     /**
@@ -164,7 +177,9 @@ public enum Target {
         SimdPath path = switch (this) {
             case CPU_SCALAR -> SimdPath.SCALAR;
             case CPU_AVX512 -> SimdPath.AVX512;
-            case CPU -> CpuKernels.simdPath() == SimdPath.AVX512 ? SimdPath.AVX2 : null; // AVX-512 is cpu-avx512's
+            case CPU_AVX512_BF16 -> SimdPath.AVX512_BF16;
+            // AVX-512 is cpu-avx512's
+            case CPU -> CpuKernels.simdPath().compareTo(SimdPath.AVX512) >= 0 ? SimdPath.AVX2 : null;
             default -> null;
         };
         if (path != null) CpuKernels.forceSimdPath(path);
