@@ -3,6 +3,7 @@
 // instantiates it for the scalar, AVX2 and AVX-512 paths; native/simde/ again for the AVX-512 path
 // under emulation, for tests on CPUs without AVX-512.
 #pragma once
+#include <algorithm>
 #include <cstdint>
 #include <cstring>
 
@@ -86,17 +87,47 @@ __attribute__((always_inline)) inline void rows_against_a(const Args& g, int64_t
   }
 }
 
+// From this many rows of A on, a block of W's rows takes about as long to multiply as to read, and
+// the hardware prefetcher alone does not overlap the two: the rows two ahead of the block are asked
+// for while it computes. At 32000 x 288 fp32 on a 2-core EPYC: 12% faster at M = 8, 20% at M = 4; at
+// M = 1, where reading is all there is, it slowed the stream down.
+constexpr int kPrefetchFromM = 4;
+
+// asks the cache for rows [j, j + n) of W, clipped to j1
+template <class W>
+__attribute__((always_inline)) inline void rows_ahead(const Args& g, int64_t j, int n, int64_t j1) {
+  const int64_t end = std::min<int64_t>(j + n, j1);
+  const int64_t bytes = (int64_t)g.K * sizeof(typename W::T);
+  for (int64_t r = j; r < end; r++) {
+    const char* p = static_cast<const char*>(g.w) + r * g.ldw * (int64_t)sizeof(typename W::T);
+    for (int64_t b = 0; b < bytes; b += 64) __builtin_prefetch(p + b);
+  }
+}
+
+// rows from j on in blocks of R, as many as fit before j1 (j is left at the first row not done)
+template <template <class, int, int> class Block, class W, int R>
+__attribute__((always_inline)) inline void blocks_of(const Args& g, int64_t& j, int64_t j1) {
+  if (g.M >= kPrefetchFromM) {
+    for (; j + R <= j1; j += R) {
+      rows_ahead<W>(g, j + 2, R, j1);
+      rows_against_a<Block, W, R>(g, j);
+    }
+  } else {
+    for (; j + R <= j1; j += R) rows_against_a<Block, W, R>(g, j);
+  }
+}
+
 template <template <class, int, int> class Block, class W>
 __attribute__((always_inline)) inline void rows(const Args& g, int64_t j0, int64_t j1) {
   int64_t j = j0;
   if (g.K >= kShortRow) {
     if (g.M <= 2) {
-      for (; j + 4 <= j1; j += 4) rows_against_a<Block, W, 4>(g, j);
+      blocks_of<Block, W, 4>(g, j, j1);
     } else {
-      for (; j + 2 <= j1; j += 2) rows_against_a<Block, W, 2>(g, j);
+      blocks_of<Block, W, 2>(g, j, j1);
     }
   }
-  for (; j < j1; j++) rows_against_a<Block, W, 1>(g, j);
+  blocks_of<Block, W, 1>(g, j, j1);
 }
 
 // The AVX-512 path run through SIMDe's emulation of the instructions (native/simde/), where the
