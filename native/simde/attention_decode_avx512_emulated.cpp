@@ -1,4 +1,4 @@
-// One decode query on the AVX-512 path (native/src/attention_decode_avx512.h) under SIMDe's
+// A token's decode queries on the AVX-512 path (native/src/attention_decode_avx512.h) under SIMDe's
 // emulation (avx512_emulated.h).
 #include "avx512_emulated.h"
 #include "attention_decode.h"
@@ -6,9 +6,9 @@
 
 namespace g4::decode {
 
-void decode_query_avx512_emulated(float* o, const float* q, const float* k, const float* v, int64_t st, int last, int D,
-                                  float sc) {
-  decode_query<emulated::DecodeAvx512>(o, q, k, v, st, last, D, sc);
+void decode_heads_avx512_emulated(float* out, const float* q, const float* k, const float* v, int64_t stride, int last,
+                                  int h0, int h1, int G, int D, float scale) {
+  decode_heads<emulated::DecodeAvx512>(out, q, k, v, stride, last, h0, h1, G, D, scale);
 }
 
 }  // namespace g4::decode

@@ -1,5 +1,5 @@
 // Attention of new queries against a KV cache (incremental decoding) on the CPU: fp32, the
-// worker pool over (b, query head), AVX-512F (attention_decode_avx512.h) or AVX2/FMA with a scalar
+// worker pool over (b, group of query heads), AVX-512F (attention_decode_avx512.h) or AVX2/FMA with a scalar
 // fallback.
 //
 // Shapes: cache, kc, vc [B,Tmax,Hkv,D] (row b holds up to Tmax positions); src [B,Tq,Hkv*D];
@@ -56,15 +56,24 @@ struct DecodeAvx2 {
   }
 };
 
-// the SIMD flavours of one query, chosen per call (query_path)
-using QueryFn = void (*)(float*, const float*, const float*, const float*, int64_t, int, int, float);
-void decode_query_scalar(float* o, const float* q, const float* k, const float* v, int64_t st, int last, int D, float sc) { decode_query<Scalar>(o, q, k, v, st, last, D, sc); }
-G4_AVX2 void decode_query_avx2(float* o, const float* q, const float* k, const float* v, int64_t st, int last, int D, float sc) { decode_query<DecodeAvx2>(o, q, k, v, st, last, D, sc); }
-G4_AVX512_TARGET void decode_query_avx512(float* o, const float* q, const float* k, const float* v, int64_t st, int last, int D, float sc) { decode_query<native::DecodeAvx512>(o, q, k, v, st, last, D, sc); }
+// the SIMD flavours of decode_heads, chosen per call (heads_path)
+using HeadsFn = void (*)(float*, const float*, const float*, const float*, int64_t, int, int, int, int, int, float);
+void decode_heads_scalar(float* o, const float* q, const float* k, const float* v, int64_t st, int last, int h0, int h1,
+                         int G, int D, float sc) {
+  decode_heads<Scalar>(o, q, k, v, st, last, h0, h1, G, D, sc);
+}
+G4_AVX2 void decode_heads_avx2(float* o, const float* q, const float* k, const float* v, int64_t st, int last, int h0,
+                               int h1, int G, int D, float sc) {
+  decode_heads<DecodeAvx2>(o, q, k, v, st, last, h0, h1, G, D, sc);
+}
+G4_AVX512_TARGET void decode_heads_avx512(float* o, const float* q, const float* k, const float* v, int64_t st, int last,
+                                          int h0, int h1, int G, int D, float sc) {
+  decode_heads<native::DecodeAvx512>(o, q, k, v, st, last, h0, h1, G, D, sc);
+}
 
-QueryFn query_path() {
-  return g4::simd_path<QueryFn>(decode_query_avx512, G4_EMULATED(decode_query_avx512_emulated), decode_query_avx2,
-                                decode_query_scalar);
+HeadsFn heads_path() {
+  return g4::simd_path<HeadsFn>(decode_heads_avx512, G4_EMULATED(decode_heads_avx512_emulated), decode_heads_avx2,
+                                decode_heads_scalar);
 }
 }  // namespace
 
@@ -72,24 +81,29 @@ extern "C" {
 
 G4_API void g4_attention_decode(float* out, const float* q, const float* kc, const float* vc, const int32_t* lengths,
                                 int B, int Tq, int Tmax, int Hq, int Hkv, int D, float scale) {
-  const QueryFn query = query_path();
+  const HeadsFn heads = heads_path();
   const int G = Hq / Hkv;
-  const int64_t kvRow = (int64_t)Hkv * D;  // floats between consecutive positions of one kv head
-  // one task per (row, query head), on the pool: a decode step calls this once per layer, and an
-  // OpenMP region here would leave its workers spinning against the pool's GEMV threads
+  const int64_t kvRow = (int64_t)Hkv * D;  // floats between consecutive positions of one row
+  // a task takes a group of a row's query heads: all of them where rows are enough to share among
+  // the threads, fewer where rows are few, so that every thread has work (each head is computed the
+  // same whatever its group: results do not depend on the thread count)
+  const int groups = std::clamp((2 * g4::pool_threads() + B - 1) / B, 1, Hq);
+  const int perGroup = (Hq + groups - 1) / groups;
+  const int64_t tasksPerRow = (Hq + perGroup - 1) / perGroup;
+  // on the pool: a decode step calls this once per layer, and an OpenMP region here would leave its
+  // workers spinning against the pool's GEMV threads
   auto task = [&](int64_t i) {
-    const int b = (int)(i / Hq), h = (int)(i % Hq);
-    const float* k = kc + (int64_t)b * Tmax * kvRow + (int64_t)(h / G) * D;
-    const float* v = vc + (int64_t)b * Tmax * kvRow + (int64_t)(h / G) * D;
+    const int b = (int)(i / tasksPerRow), h0 = (int)(i % tasksPerRow) * perGroup, h1 = std::min(Hq, h0 + perGroup);
+    const float* k = kc + (int64_t)b * Tmax * kvRow;
+    const float* v = vc + (int64_t)b * Tmax * kvRow;
     for (int t = 0; t < Tq; t++) {
-      const int64_t at = (((int64_t)b * Tq + t) * Hq + h) * D;
+      const int64_t at = ((int64_t)b * Tq + t) * Hq * D;
       const int p = lengths[b] - Tq + t;
       if (p < 0) {
-        std::memset(out + at, 0, sizeof(float) * D);
+        std::memset(out + at + (int64_t)h0 * D, 0, sizeof(float) * (h1 - h0) * D);
         continue;
       }
-      const int last = std::min(p, Tmax - 1);
-      query(out + at, q + at, k, v, kvRow, last, D, scale);
+      heads(out + at, q + at, k, v, kvRow, std::min(p, Tmax - 1), h0, h1, G, D, scale);
     }
   };
   // below about 64K multiply-adds of q.k and p.v one thread is done before another wakes; but a
@@ -99,7 +113,7 @@ G4_API void g4_attention_decode(float* out, const float* q, const float* kc, con
   for (int b = 0; b < B; b++) maxLen = std::max(maxLen, std::min(lengths[b], Tmax));
   const int64_t kvBytes = 2 * (int64_t)B * maxLen * kvRow * (int64_t)sizeof(float);
   const bool parallel = (int64_t)B * Hq * Tq * maxLen * D >= (1 << 15) || kvBytes >= (1 << 16);
-  g4::pool_for((int64_t)B * Hq, parallel, task);
+  g4::pool_for((int64_t)B * tasksPerRow, parallel, task);
 }
 
 G4_API void g4_kv_cache_write(float* cache, const float* src, const int32_t* lengths, int B, int Tq, int Tmax,

@@ -63,7 +63,8 @@ class DecodeAttentionContractTest {
                         c(1, 9, 3, 3, 64, 9, 4, 6),
                         c(5, 70, 6, 2, 64, 5, 70, 3),      // a prefill: row 2 left-padded by 2
                         c(7, 9, 2, 1, 20, 7),
-                        c(13, 13, 4, 2, 13, 13, 1, 8)),    // rows of 1 and 8 tokens in a prefill of 13
+                        c(13, 13, 4, 2, 13, 13, 1, 8),     // rows of 1 and 8 tokens in a prefill of 13
+                        c(2, 24, 20, 5, 8, 24, 3, 17, 11)), // 20 heads a task: a pass of 16, then one of 4
                 Target.notEmulated(
                         c(1, 130, 3, 3, 8, 130, 65),
                         c(1, 70, 8, 1, 64, 69, 2, 33)));   // 8 query heads on one kv head
