@@ -119,6 +119,12 @@ void g4_attention_decode(float* out, const float* q, const float* kc, const floa
  * returns 0, -1 for a negative size, -2 for an unknown w_type. */
 int g4_gemv(float* c, int64_t ldc, const float* a, int64_t lda, const void* w, int w_type, int64_t ldw,
             int M, int N, int K, float alpha, float beta);
+/* Several W of one A (a layer's q, k and v; its gate and up): for i < count (1 to 8),
+ * C_i[M,N_i] = A[M,K] W_i[N_i,K]^T (overwrite), W_i of w_type with rows of K, C_i with rows of N_i:
+ * count g4_gemv calls' results, in one run of the worker threads.
+ * returns as g4_gemv, or -3 for a count outside 1..8. */
+int g4_gemv_shared(float* const* c, const float* a, int64_t lda, const void* const* w, int w_type, const int* n,
+                   int count, int M, int K);
 
 /* ---- SwiGLU: h = silu(g) * u, all [n] ---------------------------------------------------------
  * bwd: dg = dh * u * silu'(g), du = dh * silu(g)        (overwrite) */

@@ -7,9 +7,11 @@
 // Paths: scalar, AVX2/FMA (8 floats a register) and AVX-512F (16, gemv_avx512.h), chosen at run time
 // (runtime.cpp); all three share the blocking of gemv.h. At G4_SIMD_AVX512_BF16, bf16 weights take
 // AVX512_BF16 dot products instead: A is rounded to bf16 once per call, and each product of two bf16
-// values is exact, so the results are those of bf16(A) W^T with fp32 sums (g4_cpu.h). The rows of W are split into tasks for the
-// thread pool (thread_pool.h); each output element is computed by one task in a fixed order, so
-// results do not depend on the thread count.
+// values is exact, so the results are those of bf16(A) W^T with fp32 sums (g4_cpu.h).
+//
+// The rows of W are split into tasks for the thread pool (thread_pool.h); each output element is
+// computed by one task in a fixed order, so results do not depend on the thread count.
+// g4_gemv_shared takes several W of one A (a layer's q, k and v) as the tasks of one run of the pool.
 #include <immintrin.h>
 
 #include <algorithm>
@@ -36,6 +38,7 @@ using namespace g4::gemv;
 constexpr int64_t kMinTaskBytes = 32768;
 constexpr int64_t kMaxTaskBytes = 262144;
 constexpr int64_t kParallelBytes = 65536;  // below this much of W one thread finishes before another wakes
+constexpr int kMaxShared = 8;  // W per g4_gemv_shared call
 
 // 8 weights widened to fp32, for the AVX2 path
 template <class W>
@@ -182,11 +185,13 @@ Fn bf16_dot_rows() {
   return nullptr;
 }
 
+// The rows function of the path in use for W; for bf16 on the dot products, also A rounded to bf16 in
+// g.ab (a buffer of this thread's, valid until its next call)
 template <class W>
-void gemv(Args g) {
+Fn prepare(Args& g) {
   // the f16 path widens with F16C, which every AVX2 CPU we know has, but it is checked all the same
   const Fn avx2 = !std::is_same_v<W, F16> || g_cpu_has_f16c ? rows_avx2<W> : rows_scalar<W>;
-  Fn fn = g4::simd_path<Fn>(rows_avx512<W>, G4_EMULATED(rows_avx512_emulated<W>), avx2, rows_scalar<W>);
+  const Fn fn = g4::simd_path<Fn>(rows_avx512<W>, G4_EMULATED(rows_avx512_emulated<W>), avx2, rows_scalar<W>);
   if constexpr (std::is_same_v<W, Bf16>) {
     if (Fn dot = bf16_dot_rows()) {
       // A rounded to bf16 for the dot products: M x K values, a small fraction of what W holds
@@ -194,22 +199,61 @@ void gemv(Args g) {
       ab.resize((size_t)g.M * g.K);
       for (int i = 0; i < g.M; i++) g4_f32_to_bf16(ab.data() + (int64_t)i * g.K, g.a + i * g.lda, g.K);
       g.ab = ab.data();
-      fn = dot;
+      return dot;
     }
   }
-  const int64_t rowBytes = (int64_t)g.K * sizeof(typename W::T);
-  const int64_t taskBytes = std::clamp<int64_t>(rowBytes * g.N / (2 * g4::pool_threads()), kMinTaskBytes, kMaxTaskBytes);
+  return fn;
+}
+
+// gs[0 .. count): GEMVs of one A (the same a, lda, M, K) against several W, in one run of the pool
+template <class W>
+void gemv(Args* gs, int count) {
+  const Fn fn = prepare<W>(gs[0]);
+  for (int i = 1; i < count; i++) gs[i].ab = gs[0].ab;
+  const int64_t rowBytes = (int64_t)gs[0].K * sizeof(typename W::T);
+  int64_t bytes = 0;
+  for (int i = 0; i < count; i++) bytes += rowBytes * gs[i].N;
+  const int64_t taskBytes = std::clamp<int64_t>(bytes / (2 * g4::pool_threads()), kMinTaskBytes, kMaxTaskBytes);
   // a multiple of 4 rows per task, so that tasks end on whole blocks
-  int64_t per = std::max<int64_t>(4, (taskBytes / std::max<int64_t>(rowBytes, 1)) & ~int64_t(3));
-  const int64_t tasks = (g.N + per - 1) / per;
-  const bool parallel = rowBytes * g.N >= kParallelBytes;
-  auto task = [&](int64_t t) { fn(g, t * per, std::min<int64_t>(g.N, (t + 1) * per)); };
-  g4::pool_for(tasks, parallel, task);
+  const int64_t per = std::max<int64_t>(4, (taskBytes / std::max<int64_t>(rowBytes, 1)) & ~int64_t(3));
+  int64_t first[kMaxShared + 1] = {0};  // the first task of each W
+  for (int i = 0; i < count; i++) first[i + 1] = first[i] + (gs[i].N + per - 1) / per;
+  auto task = [&](int64_t t) {
+    int i = 0;
+    while (t >= first[i + 1]) i++;
+    const int64_t j0 = (t - first[i]) * per;
+    fn(gs[i], j0, std::min<int64_t>(gs[i].N, j0 + per));
+  };
+  g4::pool_for(first[count], bytes >= kParallelBytes, task);
+}
+
+template <class W>
+void gemv(const Args& g) {
+  Args one = g;
+  gemv<W>(&one, 1);
 }
 
 }  // namespace
 
 extern "C" {
+
+G4_API int g4_gemv_shared(float* const* c, const float* a, int64_t lda, const void* const* w, int w_type, const int* n,
+                          int count, int M, int K) {
+  if (count < 1 || count > kMaxShared) return -3;
+  if (M < 0 || K < 0) return -1;
+  Args gs[kMaxShared];
+  for (int i = 0; i < count; i++) {
+    if (n[i] < 0) return -1;
+    gs[i] = Args{c[i], n[i], a, lda, w[i], K, M, n[i], K, 1.f, 0.f};
+  }
+  if (M == 0) return 0;
+  switch (w_type) {
+    case G4_DTYPE_F32: gemv<F32>(gs, count); return 0;
+    case G4_DTYPE_BF16: gemv<Bf16>(gs, count); return 0;
+    case G4_DTYPE_F16: gemv<F16>(gs, count); return 0;
+    default: return -2;
+  }
+}
 
 G4_API int g4_gemv(float* c, int64_t ldc, const float* a, int64_t lda, const void* w, int w_type, int64_t ldw,
                    int M, int N, int K, float alpha, float beta) {

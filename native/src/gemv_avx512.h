@@ -2,9 +2,9 @@
 // bf16 weights on CPUs with AVX512_BF16 the same blocking over VDPBF16PS, which multiplies 32 bf16
 // pairs exactly and adds each lane's two products to its fp32 sum (activations rounded to bf16 first,
 // by gemv.cpp). Compiled natively by gemv.cpp and under emulation by native/simde/ (see g4_avx512.h).
+#pragma once
 #include <cstring>
 
-#pragma once
 #include "g4_avx512.h"
 #include "gemv.h"
 

@@ -183,6 +183,16 @@ public interface Backend extends AutoCloseable {
     /** Row-major 2-D {@code C = alpha * op(A) op(B) + beta * C}; shapes are checked. */
     void matmul(Tensor c, Tensor a, boolean transA, Tensor b, boolean transB, float alpha, float beta);
 
+    /**
+     * {@code ys[i] = x · ws[i]ᵀ} (overwrite) for each i: several projections of one input, a layer's q,
+     * k and v or its gate and up. A backend may run them as one operation; by default, a {@link #matmul}
+     * each.
+     */
+    default void matmulSharedInput(Tensor[] ys, Tensor x, Tensor[] ws) {
+        if (ys.length != ws.length) throw new IllegalArgumentException(ys.length + " outputs for " + ws.length + " weights");
+        for (int i = 0; i < ys.length; i++) matmul(ys[i], x, false, ws[i], true, 1f, 0f);
+    }
+
     void embeddingForward(Tensor out, Tensor tokens, Tensor table);
 
     void embeddingBackward(Tensor dtable, Tensor tokens, Tensor dout);

@@ -686,9 +686,7 @@ public final class DecoderModel implements AutoCloseable, DecodeModel {
     /** q, k, v [n, ·] of a layer from its normed input x, rotated at {@code positions} (rotary families). */
     private void qkvForward(int l, Layer w, Tensor q, Tensor k, Tensor v, Tensor x, Tensor positions, Tensor ones, int n,
                             boolean loraTraining, long loraSeed) {
-        linearForward(l, w.q, q, x, ones, n, false, loraTraining, loraSeed);
-        linearForward(l, w.k, k, x, ones, n, false, loraTraining, loraSeed);
-        linearForward(l, w.v, v, x, ones, n, false, loraTraining, loraSeed);
+        linearsForward(l, new Linear[] {w.q, w.k, w.v}, new Tensor[] {q, k, v}, x, ones, n, loraTraining, loraSeed);
         if (!cfg.learnedPositions()) {
             backend.ropeForward(q, positions, cfg.numHeads(), cfg.headDim(), cfg.ropeTheta());
             backend.ropeForward(k, positions, cfg.numKvHeads(), cfg.headDim(), cfg.ropeTheta());
@@ -701,11 +699,12 @@ public final class DecoderModel implements AutoCloseable, DecodeModel {
      */
     private void mlpHidden(int l, Layer w, Tensor h, Tensor g, Tensor u, Tensor x, Tensor ones, int n,
                            boolean loraTraining, long loraSeed) {
-        linearForward(l, w.mlp.get(0), g, x, ones, n, false, loraTraining, loraSeed);
         if (cfg.gatedMlp()) {
-            linearForward(l, w.mlp.get(1), u, x, ones, n, false, loraTraining, loraSeed);
+            linearsForward(l, new Linear[] {w.mlp.get(0), w.mlp.get(1)}, new Tensor[] {g, u}, x, ones, n, loraTraining,
+                    loraSeed);
             backend.swigluForward(h, g, u);
         } else {
+            linearForward(l, w.mlp.get(0), g, x, ones, n, false, loraTraining, loraSeed);
             backend.reluForward(h, g);
         }
     }
@@ -719,6 +718,21 @@ public final class DecoderModel implements AutoCloseable, DecodeModel {
     private void linearForward(int layer, Linear lin, Tensor y, Tensor x, Tensor ones, int n, boolean accumulate,
                                boolean loraTraining, long loraSeed) {
         backend.matmul(y, x, false, lin.w, true, 1f, accumulate ? 1f : 0f);
+        biasAndAdapter(layer, lin, y, x, ones, n, loraTraining, loraSeed);
+    }
+
+    /** ys[i] = x Wᵢᵀ + bᵢ (+ the adapter) for linears of one input: their weights in one backend call. */
+    private void linearsForward(int layer, Linear[] lins, Tensor[] ys, Tensor x, Tensor ones, int n, boolean loraTraining,
+                                long loraSeed) {
+        Tensor[] ws = new Tensor[lins.length];
+        for (int i = 0; i < lins.length; i++) ws[i] = lins[i].w;
+        backend.matmulSharedInput(ys, x, ws);
+        for (int i = 0; i < lins.length; i++) biasAndAdapter(layer, lins[i], ys[i], x, ones, n, loraTraining, loraSeed);
+    }
+
+    /** y += the linear's bias and its adapter's x BᵀAᵀ, where it has them. */
+    private void biasAndAdapter(int layer, Linear lin, Tensor y, Tensor x, Tensor ones, int n, boolean loraTraining,
+                                long loraSeed) {
         // the bias as a rank-1 GEMM, ones [n, 1] · b [1, out]: every backend has it, no extra kernel
         if (lin.b != null) backend.matmul(y, ones.rows(0, n), false, lin.b.view(1, lin.b.numel()), false, 1f, 1f);
         if (lora != null && adaptersOn) lora.forward(layer, lin.target, y, x, n, loraTraining, loraSeed, loraTraining ? forwardStep : null);

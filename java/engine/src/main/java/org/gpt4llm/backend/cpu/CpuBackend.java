@@ -217,6 +217,38 @@ public final class CpuBackend implements Backend {
                 beta, f32(c, "C"), n);
     }
 
+    /**
+     * A decode step's projections of one input (up to {@link CpuKernels#GEMV_SHARED_MAX} weights of one
+     * dtype, up to {@link #GEMV_MAX_ROWS} rows) in one GEMV call: one run of the worker threads instead
+     * of one per weight. Anything else as one {@link #matmul} each.
+     */
+    @Override
+    public void matmulSharedInput(Tensor[] ys, Tensor x, Tensor[] ws) {
+        if (ys.length != ws.length) throw new IllegalArgumentException(ys.length + " outputs for " + ws.length + " weights");
+        if (!sharedGemv(ys, x, ws)) Backend.super.matmulSharedInput(ys, x, ws);
+    }
+
+    private boolean sharedGemv(Tensor[] ys, Tensor x, Tensor[] ws) {
+        int count = ws.length;
+        if (count < 2 || count > CpuKernels.GEMV_SHARED_MAX || x.rank() != 2 || x.dim(0) > GEMV_MAX_ROWS) return false;
+        DType wType = ws[0].dtype();
+        long m = x.dim(0), k = x.dim(1);
+        MemorySegment[] c = new MemorySegment[count], w = new MemorySegment[count];
+        int[] n = new int[count];
+        for (int i = 0; i < count; i++) {
+            Tensor y = ys[i], wi = ws[i];
+            if (wi.rank() != 2 || wi.dtype() != wType || wi.dim(1) != k || y.rank() != 2 || y.dim(0) != m
+                    || y.dim(1) != wi.dim(0)) {
+                return false;  // matmul checks the shapes, and says what is wrong
+            }
+            c[i] = f32(y, "C");
+            w[i] = wi.data();
+            n[i] = toInt(wi.dim(0), "n");
+        }
+        CpuKernels.gemvShared(c, f32(x, "A"), k, w, wType, n, (int) m, toInt(k, "k"));
+        return true;
+    }
+
     private void sgemm(boolean transA, boolean transB, int m, int n, int k, float alpha, MemorySegment a, int lda,
                        MemorySegment b, int ldb, float beta, MemorySegment c, int ldc) {
         // OpenBLAS spreads every GEMM above ~262K multiply-adds over its threads; for the skinny ones

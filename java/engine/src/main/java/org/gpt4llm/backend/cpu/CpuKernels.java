@@ -6,11 +6,13 @@ import static java.lang.foreign.ValueLayout.JAVA_FLOAT;
 import static java.lang.foreign.ValueLayout.JAVA_INT;
 import static java.lang.foreign.ValueLayout.JAVA_LONG;
 
+import java.lang.foreign.Arena;
 import java.lang.foreign.FunctionDescriptor;
 import java.lang.foreign.MemoryLayout;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.SymbolLookup;
 import java.lang.invoke.MethodHandle;
+import java.util.Arrays;
 import org.gpt4llm.nativelib.NativeLibraries;
 import org.gpt4llm.tensor.DType;
 
@@ -41,6 +43,8 @@ public final class CpuKernels {
             ADDRESS, JAVA_INT, ADDRESS, JAVA_INT, JAVA_LONG);
     private static final MethodHandle GEMV = fn("g4_gemv", JAVA_INT, ADDRESS, JAVA_LONG, ADDRESS, JAVA_LONG, ADDRESS,
             JAVA_INT, JAVA_LONG, JAVA_INT, JAVA_INT, JAVA_INT, JAVA_FLOAT, JAVA_FLOAT);
+    private static final MethodHandle GEMV_SHARED = fn("g4_gemv_shared", JAVA_INT, ADDRESS, ADDRESS, JAVA_LONG, ADDRESS,
+            JAVA_INT, ADDRESS, JAVA_INT, JAVA_INT, JAVA_INT);
     private static final MethodHandle ADD = fn("g4_add", null, ADDRESS, ADDRESS, ADDRESS, JAVA_LONG);
     private static final MethodHandle SCALE = fn("g4_scale", null, ADDRESS, JAVA_LONG, JAVA_FLOAT);
     private static final MethodHandle SUMSQ = fn("g4_sumsq", JAVA_DOUBLE, ADDRESS, JAVA_LONG);
@@ -154,6 +158,43 @@ public final class CpuKernels {
      */
     public static void widenHalfWeights() {
         if (simdPath() == SimdPath.AVX512_BF16) forceSimdPath(SimdPath.AVX512);
+    }
+
+    /** The most weights {@link #gemvShared} takes in one call. */
+    public static final int GEMV_SHARED_MAX = 8;
+
+    /** The pointer and size arrays of a {@link #gemvShared} call, one set per calling thread. */
+    private static final ThreadLocal<MemorySegment> SHARED_ARGS =
+            ThreadLocal.withInitial(() -> Arena.ofAuto().allocate(GEMV_SHARED_MAX * (8L + 8L + 4L), 8));
+
+    /**
+     * {@code C_i[m, n_i] = A[m, k] W_iᵀ} (overwrite) for each i: several weights of one input (a layer's
+     * q, k and v), as {@link #gemv} each, in one run of the worker threads. W_i (all of {@code wType}) have
+     * rows of k, C_i rows of n_i.
+     */
+    public static void gemvShared(MemorySegment[] c, MemorySegment a, long lda, MemorySegment[] w, DType wType, int[] n,
+                                  int m, int k) {
+        int count = c.length;
+        if (count < 1 || count > GEMV_SHARED_MAX || w.length != count || n.length != count) {
+            throw new IllegalArgumentException("gemvShared: 1 to " + GEMV_SHARED_MAX + " outputs, weights and sizes, got "
+                    + c.length + ", " + w.length + ", " + n.length);
+        }
+        if (wType != DType.F32 && wType != DType.BF16 && wType != DType.F16) {
+            throw new IllegalArgumentException("gemvShared: weights must be F32, BF16 or F16, got " + wType);
+        }
+        MemorySegment args = SHARED_ARGS.get();
+        long wAt = 8L * GEMV_SHARED_MAX, nAt = 16L * GEMV_SHARED_MAX;
+        for (int i = 0; i < count; i++) {
+            args.setAtIndex(ADDRESS, i, c[i]);
+            args.set(ADDRESS, wAt + 8L * i, w[i]);
+            args.set(JAVA_INT, nAt + 4L * i, n[i]);
+        }
+        int r;
+        try {
+            r = (int) GEMV_SHARED.invokeExact(args, a, lda, args.asSlice(wAt), code(wType), args.asSlice(nAt), count, m, k);
+        } catch (Throwable t) { throw rethrow(t); }
+        if (r != 0) throw new IllegalArgumentException("gemvShared: negative size among m=" + m + ", k=" + k + ", n="
+                + Arrays.toString(n));
     }
 
     public static String buildInfo() {

@@ -4,6 +4,7 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 
 import java.lang.foreign.Arena;
+import java.lang.foreign.MemorySegment;
 import java.util.Arrays;
 import java.util.Random;
 import java.util.stream.Stream;
@@ -84,7 +85,11 @@ class GemvContractTest {
 
         static Data of(Case cs, DType wType, DType aType, long seed) {
             Random rng = new Random(seed);
-            float[] a = Numerics.normal(rng, cs.m * cs.k, 1f);
+            return of(cs, wType, aType, Numerics.normal(rng, cs.m * cs.k, 1f), rng);
+        }
+
+        /** With the given A; W and C drawn from {@code rng}. */
+        static Data of(Case cs, DType wType, DType aType, float[] a, Random rng) {
             float[] w = stored(Numerics.normal(rng, cs.n * cs.k, 0.05f), wType);
             float[] c = Numerics.normal(rng, cs.m * cs.n, 1f);
             float[] aHeld = stored(a, aType);
@@ -201,6 +206,66 @@ class GemvContractTest {
 
     static Stream<Target> roundingTargets() {
         return Stream.concat(cpuTargets(), Target.bf16DotProducts().stream());
+    }
+
+    /**
+     * Several weights of one input in one call (a layer's q, k and v): each output as its own GEMV
+     * gives it, against float64. Through the backend's {@code matmulSharedInput} for fp32 weights (its
+     * route to the shared GEMV), directly for half ones; weights of 7 to 1001 rows, so that tasks of one
+     * weight and of the next meet in the same run of the pool.
+     */
+    @ParameterizedTest(name = "{0} M={1} {2}")
+    @MethodSource("sharedCases")
+    void weightsSharingAnInputMatchFloat64(Target t, int m, DType wType) {
+        long seed = TestSeeds.next();
+        int k = 288;
+        int[] ns = {64, 7, 1001};
+        Data[] d = new Data[ns.length];
+        DType aType = t == Target.CPU_AVX512_BF16 && wType == DType.BF16 ? DType.BF16 : DType.F32;
+        Random rng = new Random(seed);
+        float[] shared = Numerics.normal(rng, m * k, 1f);
+        for (int i = 0; i < ns.length; i++) d[i] = Data.of(new Case(m, ns[i], k, 1f, 0f), wType, aType, shared, rng);
+        t.run(() -> {
+            try (Arena arena = Arena.ofConfined()) {
+                Tensor a = t.f32(arena, shared, m, k);
+                Tensor[] w = new Tensor[ns.length], c = new Tensor[ns.length];
+                for (int i = 0; i < ns.length; i++) {
+                    w[i] = t.put(arena, wType, d[i].w, ns[i], k);
+                    c[i] = t.f32(arena, initialC(new Case(m, ns[i], k, 1f, 0f), d[i]), m, ns[i]);
+                }
+                if (wType == DType.F32) {
+                    t.backend().matmulSharedInput(c, a, w);
+                } else {
+                    CpuKernels.gemvShared(Arrays.stream(c).map(Tensor::data).toArray(MemorySegment[]::new),
+                            a.data(), k, Arrays.stream(w).map(Tensor::data).toArray(MemorySegment[]::new),
+                            wType, ns, m, k);
+                }
+                for (int i = 0; i < ns.length; i++) {
+                    Checks.assertCloseScaled(t, "gemv shared " + wType, t.get(c[i]), d[i].ref, d[i].scale, TOL,
+                            "seed " + seed + ", weight " + i + " of " + ns[i] + " rows, M=" + m);
+                }
+            }
+        });
+    }
+
+    static Stream<Arguments> sharedCases() {
+        return Stream.concat(cpuTargets(), Target.bf16DotProducts().stream())
+                .flatMap(t -> Stream.of(1, 3, 8).flatMap(m -> Stream.of(DType.F32, DType.BF16, DType.F16)
+                        .map(d -> Arguments.of(t, m, d))));
+    }
+
+    @Test
+    void aSharedCallOfNoneOrTooManyWeightsIsRefused() {
+        try (Arena arena = Arena.ofConfined()) {
+            Tensor x = Tensor.allocate(arena, DType.F32, 8);
+            int over = CpuKernels.GEMV_SHARED_MAX + 1;
+            MemorySegment[] none = {}, many = new MemorySegment[over];
+            Arrays.fill(many, x.data());
+            assertThrows(IllegalArgumentException.class, () -> CpuKernels.gemvShared(none, x.data(), 2, none, DType.F32,
+                    new int[0], 2, 2));
+            assertThrows(IllegalArgumentException.class, () -> CpuKernels.gemvShared(many, x.data(), 2, many, DType.F32,
+                    new int[over], 2, 2));
+        }
     }
 
     /** Rows of A and C inside wider buffers (a view of a session's work buffers): the strides are honoured. */
