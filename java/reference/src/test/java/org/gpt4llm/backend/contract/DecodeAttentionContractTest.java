@@ -64,7 +64,9 @@ class DecodeAttentionContractTest {
                         c(5, 70, 6, 2, 64, 5, 70, 3),      // a prefill: row 2 left-padded by 2
                         c(7, 9, 2, 1, 20, 7),
                         c(13, 13, 4, 2, 13, 13, 1, 8),     // rows of 1 and 8 tokens in a prefill of 13
-                        c(2, 24, 20, 5, 8, 24, 3, 17, 11)), // 20 heads a task: a pass of 16, then one of 4
+                        c(2, 24, 20, 5, 8, 24, 3, 17, 11),  // 20 heads a task: a pass of 16, then one of 4
+                        c(1, 24, 8, 8, 256, 24),            // 8 KB a position: a row's heads in two tasks
+                        c(2, 24, 16, 8, 256, 24, 9)),       // the same with 2 query heads a kv head
                 Target.notEmulated(
                         c(1, 130, 3, 3, 8, 130, 65),
                         c(1, 70, 8, 1, 64, 69, 2, 33)));   // 8 query heads on one kv head
