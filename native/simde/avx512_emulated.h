@@ -7,9 +7,8 @@
 #include <simde/x86/avx512.h>
 #include <simde/x86/f16c.h>
 
-// The AVX-512F names the kernels use that this SIMDe release lacks (its AVX512_BF16 has the one the
-// GEMV uses, _mm512_dpbf16_ps), built from ones it has, lane for
-// lane as Intel's guide defines them:
+// The AVX-512F names the kernels use that this SIMDe release lacks, built from ones it has, lane for
+// lane as Intel's guide defines them (its AVX512_BF16 has the one the GEMV uses, _mm512_dpbf16_ps):
 //   __mmask16, _MM_FROUND_NO_EXC: the mask type and the rounding flag
 //   _mm512_cvtepu16_epi32(a): 16 uint16 -> 16 int32, zero-extended (VPMOVZXWD)
 //   _mm512_cvtph_ps(a):       16 binary16 -> 16 binary32, exact (VCVTPH2PS)

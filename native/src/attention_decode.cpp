@@ -1,6 +1,6 @@
 // Attention of new queries against a KV cache (incremental decoding) on the CPU: fp32, the
-// worker pool over (b, group of query heads), AVX-512F (attention_decode_avx512.h) or AVX2/FMA with a scalar
-// fallback.
+// worker pool over (b, group of query heads), AVX-512F (attention_decode_avx512.h) or AVX2/FMA
+// with a scalar fallback.
 //
 // Shapes: cache, kc, vc [B,Tmax,Hkv,D] (row b holds up to Tmax positions); src [B,Tq,Hkv*D];
 //         q, out [B,Tq,Hq,D]; lengths [B] I32 = tokens of row b in the cache once this call's are in.

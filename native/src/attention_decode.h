@@ -1,6 +1,6 @@
 // What the paths of attention_decode.cpp share (not part of the C ABI): a token's query heads against
-// the cache, parameterised by a path's vector operations. attention_decode.cpp instantiates it for the scalar,
-// AVX2 and AVX-512 paths; native/simde/ again for the AVX-512 path under emulation.
+// the cache, parameterised by a path's vector operations. attention_decode.cpp instantiates it for
+// the scalar, AVX2 and AVX-512 paths; native/simde/ again for the AVX-512 path under emulation.
 #pragma once
 #include <algorithm>
 #include <cmath>

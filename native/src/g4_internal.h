@@ -23,16 +23,23 @@ Avx512 avx512();
 // products (G4_SIMD_AVX512_BF16), and how: natively, or emulated on a CPU without them (when forced).
 Avx512 bf16_dot();
 
-// The path a kernel with an AVX-512 path takes here: that path natively, the same source under SIMDe's
-// emulation (G4_EMULATED), else AVX2 or scalar. P is a function pointer, or a struct of a path's functions.
+// The native or the emulated code as `how` says, `off` when it is off. P is a function pointer, or a
+// struct of a path's functions.
 template <class P>
-P simd_path(P avx512_native, P avx512_emulated, P avx2, P scalar) {
-  switch (avx512()) {
-    case Avx512::kNative: return avx512_native;
-    case Avx512::kEmulated: return avx512_emulated;
+P native_or_emulated(Avx512 how, P native, P emulated, P off) {
+  switch (how) {
+    case Avx512::kNative: return native;
+    case Avx512::kEmulated: return emulated;
     case Avx512::kOff: break;
   }
-  return use_avx2() ? avx2 : scalar;
+  return off;
+}
+
+// The path a kernel with an AVX-512 path takes here: that path natively, the same source under SIMDe's
+// emulation (G4_EMULATED), else AVX2 or scalar.
+template <class P>
+P simd_path(P avx512_native, P avx512_emulated, P avx2, P scalar) {
+  return native_or_emulated(avx512(), avx512_native, avx512_emulated, use_avx2() ? avx2 : scalar);
 }
 }  // namespace g4
 

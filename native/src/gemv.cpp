@@ -175,25 +175,13 @@ const bool g_cpu_has_f16c = __builtin_cpu_supports("f16c");
 
 using Fn = void (*)(const Args&, int64_t, int64_t);
 
-// The bf16 dot-product rows where the path is on (natively or emulated), else null.
-Fn bf16_dot_rows() {
-  switch (g4::bf16_dot()) {
-    case g4::Avx512::kNative: return rows_bf16_dot;
-    case g4::Avx512::kEmulated: return G4_EMULATED(rows_bf16_dot_emulated);
-    case g4::Avx512::kOff: break;
-  }
-  return nullptr;
-}
-
 // The rows function of the path in use for W; for bf16 on the dot products, also A rounded to bf16 in
 // g.ab (a buffer of this thread's, valid until its next call)
 template <class W>
 Fn prepare(Args& g) {
-  // the f16 path widens with F16C, which every AVX2 CPU we know has, but it is checked all the same
-  const Fn avx2 = !std::is_same_v<W, F16> || g_cpu_has_f16c ? rows_avx2<W> : rows_scalar<W>;
-  const Fn fn = g4::simd_path<Fn>(rows_avx512<W>, G4_EMULATED(rows_avx512_emulated<W>), avx2, rows_scalar<W>);
   if constexpr (std::is_same_v<W, Bf16>) {
-    if (Fn dot = bf16_dot_rows()) {
+    if (Fn dot = g4::native_or_emulated<Fn>(g4::bf16_dot(), rows_bf16_dot, G4_EMULATED(rows_bf16_dot_emulated),
+                                            nullptr)) {
       // A rounded to bf16 for the dot products: M x K values, a small fraction of what W holds
       static thread_local std::vector<uint16_t> ab;
       ab.resize((size_t)g.M * g.K);
@@ -202,7 +190,9 @@ Fn prepare(Args& g) {
       return dot;
     }
   }
-  return fn;
+  // the f16 path widens with F16C, which every AVX2 CPU we know has, but it is checked all the same
+  const Fn avx2 = !std::is_same_v<W, F16> || g_cpu_has_f16c ? rows_avx2<W> : rows_scalar<W>;
+  return g4::simd_path<Fn>(rows_avx512<W>, G4_EMULATED(rows_avx512_emulated<W>), avx2, rows_scalar<W>);
 }
 
 // gs[0 .. count): GEMVs of one A (the same a, lda, M, K) against several W, in one run of the pool

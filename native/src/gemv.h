@@ -107,13 +107,10 @@ __attribute__((always_inline)) inline void rows_ahead(const Args& g, int64_t j, 
 // rows from j on in blocks of R, as many as fit before j1 (j is left at the first row not done)
 template <template <class, int, int> class Block, class W, int R>
 __attribute__((always_inline)) inline void blocks_of(const Args& g, int64_t& j, int64_t j1) {
-  if (g.M >= kPrefetchFromM) {
-    for (; j + R <= j1; j += R) {
-      rows_ahead<W>(g, j + 2, R, j1);
-      rows_against_a<Block, W, R>(g, j);
-    }
-  } else {
-    for (; j + R <= j1; j += R) rows_against_a<Block, W, R>(g, j);
+  const bool ahead = g.M >= kPrefetchFromM;
+  for (; j + R <= j1; j += R) {
+    if (ahead) rows_ahead<W>(g, j + 2, R, j1);
+    rows_against_a<Block, W, R>(g, j);
   }
 }
 

@@ -224,13 +224,15 @@ public final class CpuBackend implements Backend {
      */
     @Override
     public void matmulSharedInput(Tensor[] ys, Tensor x, Tensor[] ws) {
-        if (ys.length != ws.length) throw new IllegalArgumentException(ys.length + " outputs for " + ws.length + " weights");
         if (!sharedGemv(ys, x, ws)) Backend.super.matmulSharedInput(ys, x, ws);
     }
 
     private boolean sharedGemv(Tensor[] ys, Tensor x, Tensor[] ws) {
         int count = ws.length;
-        if (count < 2 || count > CpuKernels.GEMV_SHARED_MAX || x.rank() != 2 || x.dim(0) > GEMV_MAX_ROWS) return false;
+        if (ys.length != count || count < 2 || count > CpuKernels.GEMV_SHARED_MAX || x.rank() != 2
+                || x.dim(0) > GEMV_MAX_ROWS) {
+            return false;  // the default checks what a matmul each needs, and says what is wrong
+        }
         DType wType = ws[0].dtype();
         long m = x.dim(0), k = x.dim(1);
         MemorySegment[] c = new MemorySegment[count], w = new MemorySegment[count];
@@ -239,7 +241,7 @@ public final class CpuBackend implements Backend {
             Tensor y = ys[i], wi = ws[i];
             if (wi.rank() != 2 || wi.dtype() != wType || wi.dim(1) != k || y.rank() != 2 || y.dim(0) != m
                     || y.dim(1) != wi.dim(0)) {
-                return false;  // matmul checks the shapes, and says what is wrong
+                return false;
             }
             c[i] = f32(y, "C");
             w[i] = wi.data();
