@@ -15,6 +15,9 @@ import org.gpt4llm.backend.StepScalars;
 import org.gpt4llm.io.Checkpoint;
 import org.gpt4llm.memory.MemoryCategory;
 import org.gpt4llm.model.Activations.LayerActs;
+import org.gpt4llm.model.LayerOps.AdapterPass;
+import org.gpt4llm.model.LayerOps.Layer;
+import org.gpt4llm.model.LayerOps.Norm;
 import org.gpt4llm.tensor.Tensor;
 
 /**
@@ -44,7 +47,6 @@ import org.gpt4llm.tensor.Tensor;
 public final class DecoderModel implements AutoCloseable, DecodeModel {
     /** Shards written by {@link #save} stay below this size, as HF's default "5GB". */
     public static final long MAX_SHARD_BYTES = 5_000_000_000L;
-    private static final int MLP_TARGETS = DecoderLayout.MLP_TARGETS;
 
     private final Backend backend;
     private final ModelConfig cfg;
@@ -57,6 +59,7 @@ public final class DecoderModel implements AutoCloseable, DecodeModel {
     private final Map<String, Tensor> params = new LinkedHashMap<>();
     /** Only the parameters that train have a gradient buffer (none while the model only runs forward). */
     private final Gradients gradients;
+    private final LayerOps ops;
     private final List<Layer> layers = new ArrayList<>();
     private Tensor embed, posTable, lmHead;
     /** The parameter whose gradient the LM head's accumulates into (the embeddings when tied), or null. */
@@ -67,8 +70,8 @@ public final class DecoderModel implements AutoCloseable, DecodeModel {
     private long bufferGeneration;
     /** The inputs of the last forward, in their input slot. */
     private Activations.Inputs in;
-    /** The step scalars of the last forward when it ran in a training step, else null. */
-    private StepScalars forwardStep;
+    /** How the last forward ran the adapters; its backward runs them so. */
+    private AdapterPass forwardPass;
     private TokenBatch lastBatch;
     private boolean lastHadLogits;
     private int lastTargetCount;
@@ -77,22 +80,12 @@ public final class DecoderModel implements AutoCloseable, DecodeModel {
     private boolean training = true;
     /** False while the adapters are switched off ({@link #setAdaptersEnabled}). */
     private boolean adaptersOn = true;
-    private boolean forwardTraining;
-    private long dropoutSeed, forwardDropoutSeed;
+    private long dropoutSeed;
     /** Keep only each layer's input in the forward and recompute the layer in the backward. */
     private boolean recompute;
     private java.util.function.IntConsumer gradientsDone; // see onGradientsDone; null: nobody listens
     /** Where the weights are gathered before use and given back after (sharded over devices), or null. */
     private LayerHooks hooks;
-
-    /** A norm's weight (and bias, LayerNorm only; null for RMSNorm); {@code name} is its module's. */
-    private record Norm(String name, Tensor w, Tensor b) {}
-
-    /** A linear layer, y = x Wᵀ (+ b); {@code target} is its index in {@link ModelConfig#linearTargets}. */
-    private record Linear(int target, String name, Tensor w, Tensor b) {}
-
-    /** The weights of one decoder layer: the MLP's linear layers are gate, up, down or fc1, fc2. */
-    private record Layer(Norm attnNorm, Linear q, Linear k, Linear v, Linear o, Norm mlpNorm, List<Linear> mlp) {}
 
     /** Parameters allocated (not filled) for {@code cfg}; {@link DecoderModels} fills them. */
     DecoderModel(Backend backend, ModelConfig cfg, boolean withHead) {
@@ -102,6 +95,7 @@ public final class DecoderModel implements AutoCloseable, DecodeModel {
         Map<String, long[]> shapes = DecoderLayout.parameterShapes(cfg, withHead);
         shapes.forEach((name, shape) -> params.put(name, backend.allocate(paramArena, MemoryCategory.WEIGHTS, backend.parameterType(shape), shape)));
         gradients = new Gradients(backend, shapes);
+        ops = new LayerOps(backend, cfg, gradients);
         String d = cfg.decoderPrefix();
         // tied embeddings: the head is the embedding matrix, and both gradients land in one tensor
         lmHeadName = !withHead ? null : cfg.tieWordEmbeddings() ? d + "embed_tokens.weight" : "lm_head.weight";
@@ -113,26 +107,10 @@ public final class DecoderModel implements AutoCloseable, DecodeModel {
         String d = cfg.decoderPrefix();
         embed = params.get(d + "embed_tokens.weight");
         posTable = params.get(d + "embed_positions.weight");
-        finalNorm = norm(cfg.finalNormName());
+        finalNorm = LayerOps.norm(params, cfg.finalNormName());
         lmHead = !withHead ? null : params.get(lmHeadName);
         layers.clear();
-        int targets = cfg.linearTargets().size();
-        for (int l = 0; l < cfg.numLayers(); l++) {
-            List<Linear> mlp = new ArrayList<>();
-            for (int t = MLP_TARGETS; t < targets; t++) mlp.add(linear(l, t));
-            String p = d + "layers." + l + ".";
-            layers.add(new Layer(norm(p + cfg.blockNames().get(0)), linear(l, 0), linear(l, 1), linear(l, 2),
-                    linear(l, 3), norm(p + cfg.blockNames().get(MLP_TARGETS + 1)), mlp));
-        }
-    }
-
-    private Norm norm(String name) {
-        return new Norm(name, params.get(name + ".weight"), params.get(name + ".bias"));
-    }
-
-    private Linear linear(int layer, int target) {
-        String name = DecoderLayout.linearName(cfg, layer, target);
-        return new Linear(target, name, params.get(name + ".weight"), params.get(name + ".bias"));
+        for (int l = 0; l < cfg.numLayers(); l++) layers.add(LayerOps.layer(cfg, params, l));
     }
 
     /** Writes {@code config.json} and safetensors (sharded above {@link #MAX_SHARD_BYTES}) in the parameters' dtype. */
@@ -240,6 +218,7 @@ public final class DecoderModel implements AutoCloseable, DecodeModel {
         if (lora != null) throw new IllegalStateException("LoRA is already enabled on this model");
         lora = new LoraAdapters(backend, cfg, c, seed);
         gradients.freeze(params.keySet());
+        lastBatch = null; // a forward without the adapters has no backward with them
         bufferGeneration++;
     }
 
@@ -247,6 +226,11 @@ public final class DecoderModel implements AutoCloseable, DecodeModel {
     public void setAdaptersEnabled(boolean on) {
         if (lora == null && !on) throw new IllegalStateException("this model has no adapters to switch off");
         adaptersOn = on;
+    }
+
+    /** The adapters a pass starting now runs: null without LoRA or while they are switched off. */
+    private LoraAdapters activeAdapters() {
+        return adaptersOn ? lora : null;
     }
 
     /** The LoRA configuration, or null when the model is fully trainable. */
@@ -356,6 +340,7 @@ public final class DecoderModel implements AutoCloseable, DecodeModel {
         lora.close();
         lora = null;
         gradients.unfreeze(params.keySet());
+        lastBatch = null; // the last forward's adapters are gone
         bufferGeneration++;
     }
 
@@ -431,9 +416,7 @@ public final class DecoderModel implements AutoCloseable, DecodeModel {
     /** The decoder on the inputs {@code inputs} of {@code batch}; {@code step} as {@link #forward(TokenBatch, int, StepScalars)} takes it. */
     private Tensor runHidden(TokenBatch batch, Activations.Inputs inputs, StepScalars step) {
         in = inputs;
-        forwardStep = step;
-        forwardDropoutSeed = dropoutSeed;
-        forwardTraining = training;
+        forwardPass = new AdapterPass(activeAdapters(), training, dropoutSeed, step);
         lastHadLogits = false;
         backend.rangePush("forward");
         Activations a = act;
@@ -455,7 +438,7 @@ public final class DecoderModel implements AutoCloseable, DecodeModel {
             backend.rangePop();
         }
         Tensor xf = a.normF.rows(0, n);
-        normForward(finalNorm, xf, rows(a.meanF, n), a.rstdF.rows(0, n), a.resid[layers.size()].rows(0, n));
+        ops.normForward(finalNorm, xf, rows(a.meanF, n), a.rstdF.rows(0, n), a.resid[layers.size()].rows(0, n));
         lastBatch = batch;
         backend.rangePop();
         return xf;
@@ -473,16 +456,16 @@ public final class DecoderModel implements AutoCloseable, DecodeModel {
         Tensor xIn = a.resid[l].rows(0, n), xMid = s.mid().rows(0, n);
         Tensor n1 = s.norm1().rows(0, n), q = s.q().rows(0, n), k = s.k().rows(0, n), v = s.v().rows(0, n);
         Tensor att = s.att().rows(0, n);
-        normForward(w.attnNorm, n1, rows(s.mean1(), n), s.rstd1().rows(0, n), xIn);
-        qkvForward(l, w, q, k, v, n1, in.positions(), a.ones, n, forwardTraining, forwardDropoutSeed);
+        ops.normForward(w.attnNorm(), n1, rows(s.mean1(), n), s.rstd1().rows(0, n), xIn);
+        ops.qkvForward(l, w, q, k, v, n1, in.positions(), a.ones, n, forwardPass);
         backend.attentionForward(att, s.lse(shape), q, k, v, in.segments(), shape);
         backend.copy(xMid, xIn);
-        linearForward(l, w.o, xMid, att, n, true);
+        ops.linearForward(l, w.o(), xMid, att, a.ones, n, true, forwardPass);
         Tensor n2 = s.norm2().rows(0, n), g = s.gate().rows(0, n), h = s.hidden().rows(0, n);
-        normForward(w.mlpNorm, n2, rows(s.mean2(), n), s.rstd2().rows(0, n), xMid);
-        mlpHidden(l, w, h, g, rows(s.up(), n), n2, a.ones, n, forwardTraining, forwardDropoutSeed);
+        ops.normForward(w.mlpNorm(), n2, rows(s.mean2(), n), s.rstd2().rows(0, n), xMid);
+        ops.mlpHidden(l, w, h, g, rows(s.up(), n), n2, a.ones, n, forwardPass);
         backend.copy(xOut, xMid);
-        linearForward(l, w.mlp.getLast(), xOut, h, n, true);
+        ops.linearForward(l, w.mlp().getLast(), xOut, h, a.ones, n, true, forwardPass);
     }
 
     /**
@@ -517,6 +500,7 @@ public final class DecoderModel implements AutoCloseable, DecodeModel {
         int batch = shape.batch(), tq = shape.newTokens(), n = batch * tq;
         long cacheRows = (long) batch * shape.maxLength();
         if (lora != null && lora.ensureRows(n)) bufferGeneration++;
+        AdapterPass pass = AdapterPass.evaluation(activeAdapters());
         backend.rangePush(range);
         Tensor x = w.x.rows(0, n), n1 = w.n.rows(0, n), mean = rows(w.mean, n), rstd = w.rstd.rows(0, n);
         Tensor q = w.q.rows(0, n), k = w.k.rows(0, n), v = w.v.rows(0, n), att = w.att.rows(0, n);
@@ -530,15 +514,15 @@ public final class DecoderModel implements AutoCloseable, DecodeModel {
         for (int l = 0; l < layers.size(); l++) {
             Layer lw = layers.get(l);
             Tensor kc = session.kCache[l].rows(0, cacheRows), vc = session.vCache[l].rows(0, cacheRows);
-            normForward(lw.attnNorm, n1, mean, rstd, x);
-            qkvForward(l, lw, q, k, v, n1, positions, w.ones, n, false, 0);
+            ops.normForward(lw.attnNorm(), n1, mean, rstd, x);
+            ops.qkvForward(l, lw, q, k, v, n1, positions, w.ones, n, pass);
             backend.kvCacheWrite(kc, k, lengths, shape);
             backend.kvCacheWrite(vc, v, lengths, shape);
             backend.attentionDecode(att, q, kc, vc, lengths, shape);
-            linearForward(l, lw.o, x, att, w.ones, n, true, false, 0);
-            normForward(lw.mlpNorm, n1, mean, rstd, x);
-            mlpHidden(l, lw, h, g, rows(w.up, n), n1, w.ones, n, false, 0);
-            linearForward(l, lw.mlp.getLast(), x, h, w.ones, n, true, false, 0);
+            ops.linearForward(l, lw.o(), x, att, w.ones, n, true, pass);
+            ops.normForward(lw.mlpNorm(), n1, mean, rstd, x);
+            ops.mlpHidden(l, lw, h, g, rows(w.up, n), n1, w.ones, n, pass);
+            ops.linearForward(l, lw.mlp().getLast(), x, h, w.ones, n, true, pass);
         }
         // only each row's last token goes on to the head
         Tensor last = x;
@@ -547,7 +531,7 @@ public final class DecoderModel implements AutoCloseable, DecodeModel {
             for (int b = 0; b < batch; b++) backend.copy(last.rows(b, 1), x.rows((long) b * tq + tq - 1, 1));
         }
         Tensor hf = w.lastNorm.rows(0, batch);
-        normForward(finalNorm, hf, rows(w.mean, batch), w.rstd.rows(0, batch), last);
+        ops.normForward(finalNorm, hf, rows(w.mean, batch), w.rstd.rows(0, batch), last);
         backend.matmul(w.logits.rows(0, batch), hf, false, lmHead, true, 1f, 0f);
         backend.rangePop();
     }
@@ -631,9 +615,11 @@ public final class DecoderModel implements AutoCloseable, DecodeModel {
         if (gradients.streamed() && gradientsDone == null) throw new IllegalStateException("the gradients stream by layer: a backward needs an onGradientsDone listener");
         // a frozen norm's weight gradient still comes out of the norm kernel: into scratch nobody reads
         backend.zero(a.discardedNormGrads);
-        Tensor dxn = a.dNorm.rows(0, n), dres = a.dResid.rows(0, n);
+        Tensor dxn = a.dNorm.rows(0, n), dres = a.dResid.rows(0, n), ones = a.ones;
+        AdapterPass pass = forwardPass;
         backend.zero(dres);
-        normBackward(finalNorm, dres, dHidden, a.resid[layers.size()].rows(0, n), rows(a.meanF, n), a.rstdF.rows(0, n));
+        ops.normBackward(finalNorm, dres, dHidden, a.resid[layers.size()].rows(0, n), rows(a.meanF, n), a.rstdF.rows(0, n),
+                a.discardedNormGrads);
         for (int l = layers.size() - 1; l >= 0; l--) {
             backend.rangePush("layer " + l);
             if (hooks != null) hooks.gather(l, false);
@@ -644,31 +630,33 @@ public final class DecoderModel implements AutoCloseable, DecodeModel {
             // MLP: x' = mid + W_out·h ; dres flows to mid unchanged
             Tensor n2 = s.norm2().rows(0, n), g = s.gate().rows(0, n), h = s.hidden().rows(0, n);
             Tensor dh = a.dHidden.rows(0, n), dg = a.dGate.rows(0, n);
-            linearBackward(l, w.mlp.getLast(), dh, dres, h, n, false);
+            ops.linearBackward(l, w.mlp().getLast(), dh, dres, h, ones, n, false, pass);
             if (cfg.gatedMlp()) {
                 Tensor du = a.dUp.rows(0, n);
                 backend.swigluBackward(dg, du, dh, g, s.up().rows(0, n));
-                linearBackward(l, w.mlp.get(0), dxn, dg, n2, n, false);
-                linearBackward(l, w.mlp.get(1), dxn, du, n2, n, true);
+                ops.linearBackward(l, w.mlp().get(0), dxn, dg, n2, ones, n, false, pass);
+                ops.linearBackward(l, w.mlp().get(1), dxn, du, n2, ones, n, true, pass);
             } else {
                 backend.reluBackward(dg, dh, g);
-                linearBackward(l, w.mlp.get(0), dxn, dg, n2, n, false);
+                ops.linearBackward(l, w.mlp().get(0), dxn, dg, n2, ones, n, false, pass);
             }
-            normBackward(w.mlpNorm, dres, dxn, s.mid().rows(0, n), rows(s.mean2(), n), s.rstd2().rows(0, n));
+            ops.normBackward(w.mlpNorm(), dres, dxn, s.mid().rows(0, n), rows(s.mean2(), n), s.rstd2().rows(0, n),
+                    a.discardedNormGrads);
             // attention: mid = x + Wo·att
             Tensor att = s.att().rows(0, n), datt = a.dAtt.rows(0, n);
             Tensor dq = a.dQ.rows(0, n), dk = a.dK.rows(0, n), dv = a.dV.rows(0, n), n1 = s.norm1().rows(0, n);
-            linearBackward(l, w.o, datt, dres, att, n, false);
+            ops.linearBackward(l, w.o(), datt, dres, att, ones, n, false, pass);
             backend.attentionBackward(dq, dk, dv, datt, att, s.lse(shape), s.q().rows(0, n), s.k().rows(0, n),
                     s.v().rows(0, n), in.segments(), shape, a.attentionWorkspace);
             if (!cfg.learnedPositions()) {
                 backend.ropeBackward(dq, in.positions(), cfg.numHeads(), cfg.headDim(), cfg.ropeTheta());
                 backend.ropeBackward(dk, in.positions(), cfg.numKvHeads(), cfg.headDim(), cfg.ropeTheta());
             }
-            linearBackward(l, w.q, dxn, dq, n1, n, false);
-            linearBackward(l, w.k, dxn, dk, n1, n, true);
-            linearBackward(l, w.v, dxn, dv, n1, n, true);
-            normBackward(w.attnNorm, dres, dxn, a.resid[l].rows(0, n), rows(s.mean1(), n), s.rstd1().rows(0, n));
+            ops.linearBackward(l, w.q(), dxn, dq, n1, ones, n, false, pass);
+            ops.linearBackward(l, w.k(), dxn, dk, n1, ones, n, true, pass);
+            ops.linearBackward(l, w.v(), dxn, dv, n1, ones, n, true, pass);
+            ops.normBackward(w.attnNorm(), dres, dxn, a.resid[l].rows(0, n), rows(s.mean1(), n), s.rstd1().rows(0, n),
+                    a.discardedNormGrads);
             if (gradientsDone != null) gradientsDone.accept(l);
             if (hooks != null) hooks.release(l);
             backend.rangePop();
@@ -683,92 +671,9 @@ public final class DecoderModel implements AutoCloseable, DecodeModel {
         lastBatch = null; // the logits now hold their gradient
     }
 
-    /** q, k, v [n, ·] of a layer from its normed input x, rotated at {@code positions} (rotary families). */
-    private void qkvForward(int l, Layer w, Tensor q, Tensor k, Tensor v, Tensor x, Tensor positions, Tensor ones, int n,
-                            boolean loraTraining, long loraSeed) {
-        linearsForward(l, new Linear[] {w.q, w.k, w.v}, new Tensor[] {q, k, v}, x, ones, n, loraTraining, loraSeed);
-        if (!cfg.learnedPositions()) {
-            backend.ropeForward(q, positions, cfg.numHeads(), cfg.headDim(), cfg.ropeTheta());
-            backend.ropeForward(k, positions, cfg.numKvHeads(), cfg.headDim(), cfg.ropeTheta());
-        }
-    }
-
-    /**
-     * The MLP's hidden layer h [n, F] from its normed input x: silu(gate·x) * (up·x), or relu(fc1·x);
-     * g (and u, SwiGLU only) keep the projections the backward needs.
-     */
-    private void mlpHidden(int l, Layer w, Tensor h, Tensor g, Tensor u, Tensor x, Tensor ones, int n,
-                           boolean loraTraining, long loraSeed) {
-        if (cfg.gatedMlp()) {
-            linearsForward(l, new Linear[] {w.mlp.get(0), w.mlp.get(1)}, new Tensor[] {g, u}, x, ones, n, loraTraining,
-                    loraSeed);
-            backend.swigluForward(h, g, u);
-        } else {
-            linearForward(l, w.mlp.get(0), g, x, ones, n, false, loraTraining, loraSeed);
-            backend.reluForward(h, g);
-        }
-    }
-
-    /** y [n, out] = x Wᵀ + b (+ the adapter), or += with {@code accumulate}. */
-    private void linearForward(int layer, Linear lin, Tensor y, Tensor x, int n, boolean accumulate) {
-        linearForward(layer, lin, y, x, act.ones, n, accumulate, forwardTraining, forwardDropoutSeed);
-    }
-
-    /** As above with the caller's column of ones (for the bias) and LoRA dropout mode. */
-    private void linearForward(int layer, Linear lin, Tensor y, Tensor x, Tensor ones, int n, boolean accumulate,
-                               boolean loraTraining, long loraSeed) {
-        backend.matmul(y, x, false, lin.w, true, 1f, accumulate ? 1f : 0f);
-        biasAndAdapter(layer, lin, y, x, ones, n, loraTraining, loraSeed);
-    }
-
-    /** ys[i] = x Wᵢᵀ + bᵢ (+ the adapter) for linears of one input: their weights in one backend call. */
-    private void linearsForward(int layer, Linear[] lins, Tensor[] ys, Tensor x, Tensor ones, int n, boolean loraTraining,
-                                long loraSeed) {
-        Tensor[] ws = new Tensor[lins.length];
-        for (int i = 0; i < lins.length; i++) ws[i] = lins[i].w;
-        backend.matmulSharedInput(ys, x, ws);
-        for (int i = 0; i < lins.length; i++) biasAndAdapter(layer, lins[i], ys[i], x, ones, n, loraTraining, loraSeed);
-    }
-
-    /** y += the linear's bias and its adapter's x BᵀAᵀ, where it has them. */
-    private void biasAndAdapter(int layer, Linear lin, Tensor y, Tensor x, Tensor ones, int n, boolean loraTraining,
-                                long loraSeed) {
-        // the bias as a rank-1 GEMM, ones [n, 1] · b [1, out]: every backend has it, no extra kernel
-        if (lin.b != null) backend.matmul(y, ones.rows(0, n), false, lin.b.view(1, lin.b.numel()), false, 1f, 1f);
-        if (lora != null && adaptersOn) lora.forward(layer, lin.target, y, x, n, loraTraining, loraSeed, loraTraining ? forwardStep : null);
-    }
-
-    /** dW += dyᵀ x and db += Σ_rows dy (unless frozen), dx = dy W (+= with {@code accumulate}), then the adapter's part. */
-    private void linearBackward(int layer, Linear lin, Tensor dx, Tensor dy, Tensor x, int n, boolean accumulate) {
-        Tensor dw = gradients.of(lin.name + ".weight"), db = lin.b == null ? null : gradients.of(lin.name + ".bias");
-        if (dw != null) backend.matmul(dw, dy, true, x, false, 1f, 1f);
-        if (db != null) backend.matmul(db.view(1, db.numel()), act.ones.rows(0, n), true, dy, false, 1f, 1f);
-        backend.matmul(dx, dy, false, lin.w, false, 1f, accumulate ? 1f : 0f);
-        loraBackward(layer, lin.target, dx, dy, x, n);
-    }
-
-    private void normForward(Norm nm, Tensor y, Tensor mean, Tensor rstd, Tensor x) {
-        if (cfg.layerNorm()) backend.layernormForward(y, mean, rstd, x, nm.w, nm.b, cfg.normEps());
-        else backend.rmsnormForward(y, rstd, x, nm.w, cfg.normEps());
-    }
-
-    /** dx += the norm's input gradient from dy; its weight (and bias) gradients accumulate. */
-    private void normBackward(Norm nm, Tensor dx, Tensor dy, Tensor x, Tensor mean, Tensor rstd) {
-        Tensor dw = gradients.of(nm.name + ".weight"), db = nm.b == null ? null : gradients.of(nm.name + ".bias");
-        long c = cfg.hiddenSize();
-        if (dw == null) dw = act.discardedNormGrads.rows(0, c);
-        if (db == null && nm.b != null) db = act.discardedNormGrads.rows(c, c);
-        if (cfg.layerNorm()) backend.layernormBackward(dx, dw, db, dy, x, nm.w, mean, rstd);
-        else backend.rmsnormBackward(dx, dw, dy, x, nm.w, rstd);
-    }
-
     /** The first n rows of a buffer that only some families have (LayerNorm's means), or null. */
     private static Tensor rows(Tensor t, int n) {
         return t == null ? null : t.rows(0, n);
-    }
-
-    private void loraBackward(int layer, int target, Tensor dx, Tensor dy, Tensor x, int n) {
-        if (lora != null && adaptersOn) lora.backward(layer, target, dx, dy, x, n, forwardTraining, forwardDropoutSeed, forwardStep);
     }
 
     /** Activation buffers are sized for the largest batch (rows, and tokens of all rows) seen and reused. */
