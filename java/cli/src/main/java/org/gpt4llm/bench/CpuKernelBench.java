@@ -234,7 +234,7 @@ public final class CpuKernelBench {
             float[] a = random((long) n * n, 1), b = random((long) n * n, 1);
             MemorySegment ma = seg(a), mb = seg(b), mc = zeros((long) n * n);
             Tensor ta = keep(a, n, n), tb = keep(b, n, n), tc = keep(new float[n * n], n, n);
-            Runnable ours = () -> OpenBlas.sgemm(false, false, n, n, n, 1f, ma, n, mb, n, 0f, mc, n);
+            Runnable ours = () -> OpenBlas.sgemm(o.threads(), false, false, n, n, n, 1f, ma, n, mb, n, 0f, mc, n);
             Runnable peer = () -> torch.mm_out(tc, ta, tb);
             ours.run();
             peer.run();

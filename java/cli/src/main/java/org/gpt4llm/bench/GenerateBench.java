@@ -202,7 +202,7 @@ public final class GenerateBench {
 
                 @Override
                 public double sgemmGflops(int batch) {
-                    return cpu ? StepBench.sgemmGflops(batch * o.promptLen(), cfg.intermediateSize(), cfg.hiddenSize())
+                    return cpu ? StepBench.sgemmGflops(batch * o.promptLen(), cfg.intermediateSize(), cfg.hiddenSize(), threads)
                             : Double.NaN;
                 }
             };

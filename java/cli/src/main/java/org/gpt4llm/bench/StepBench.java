@@ -387,7 +387,7 @@ public final class StepBench {
             }
 
             public int blasThreads() {
-                return OpenBlas.getNumThreads();
+                return cpu.threads(); // what it gives a GEMM above CpuBackend.blasThreads' threshold
             }
 
             public void close() {
@@ -430,7 +430,7 @@ public final class StepBench {
             if (gpu != null) counters = new java.util.ArrayList<>();
             params = ours.parameterCount();
             oursThreads = backend.threads();
-            oursBlas = backend instanceof CpuBackend ? OpenBlas.getNumThreads() : 0;
+            oursBlas = backend instanceof CpuBackend ? backend.threads() : 0;
             if (theirs != null) {
                 theirsThreads = theirs.threads();
                 theirsBlas = theirs.blasThreads();
@@ -461,7 +461,7 @@ public final class StepBench {
                     if (timed) (oursNow ? oursS : theirsS)[s - o.warmup()] = dt;
                     // the fp32 CPU ceiling means something only next to the cpu backend
                     if (timed && oursNow && backend instanceof CpuBackend) {
-                        sgemmWindows[s - o.warmup()] = sgemmGflops(shape[0], shape[1], shape[2], SGEMM_WINDOW_NS);
+                        sgemmWindows[s - o.warmup()] = sgemmGflops(shape[0], shape[1], shape[2], o.threads(), SGEMM_WINDOW_NS);
                     }
                     allS[oursNow ? 0 : 1] += dt;
                     if (progress != null) {
@@ -524,34 +524,31 @@ public final class StepBench {
 
     /**
      * Median GFLOP/s of row-major {@code C[m,n] = A[m,k]·B[n,k]ᵀ} (the layout of a linear layer) over the
-     * calls that fit in a second (3 to 1000), on as many OpenBLAS threads as the CPU backend gives a GEMM
-     * of that size. A second, like the timed steps it is set against: a few milliseconds of calls swung
-     * by a factor of 1.8 between runs on a shared machine.
+     * calls that fit in a second (3 to 1000), on as many OpenBLAS threads as a CPU backend of
+     * {@code backendThreads} gives a GEMM of that size. A second, like the timed steps it is set against:
+     * a few milliseconds of calls swung by a factor of 1.8 between runs on a shared machine.
      */
-    public static double sgemmGflops(int m, int n, int k) {
-        return sgemmGflops(m, n, k, 1_000_000_000L);
+    public static double sgemmGflops(int m, int n, int k, int backendThreads) {
+        return sgemmGflops(m, n, k, backendThreads, 1_000_000_000L);
     }
 
     /** As above, over the calls that fit in {@code budgetNs} (at least 3). */
-    static double sgemmGflops(int m, int n, int k, long budgetNs) {
-        int threads = OpenBlas.getNumThreads();
-        OpenBlas.setNumThreads(CpuBackend.blasThreads(m, n, k, threads));
+    static double sgemmGflops(int m, int n, int k, int backendThreads, long budgetNs) {
+        int threads = CpuBackend.blasThreads(m, n, k, backendThreads);
         try (Arena arena = Arena.ofConfined()) {
             MemorySegment a = random(arena, (long) m * k, 1), b = random(arena, (long) n * k, 2);
             MemorySegment c = arena.allocate((long) m * n * Float.BYTES, 64);
             double flops = 2.0 * m * n * k;
             long start = System.nanoTime();
-            OpenBlas.sgemm(false, true, m, n, k, 1f, a, k, b, k, 0f, c, n);   // warm-up
+            OpenBlas.sgemm(threads, false, true, m, n, k, 1f, a, k, b, k, 0f, c, n);   // warm-up
             double[] t = new double[1000];
             int reps = 0;
             while (reps < t.length && (reps < 3 || System.nanoTime() - start < budgetNs)) {
                 long t0 = System.nanoTime();
-                OpenBlas.sgemm(false, true, m, n, k, 1f, a, k, b, k, 0f, c, n);
+                OpenBlas.sgemm(threads, false, true, m, n, k, 1f, a, k, b, k, 0f, c, n);
                 t[reps++] = (System.nanoTime() - t0) / 1e9;
             }
             return flops / median(Arrays.copyOf(t, reps)) / 1e9;
-        } finally {
-            OpenBlas.setNumThreads(threads);
         }
     }
 

@@ -37,7 +37,6 @@ public final class CpuBackend implements Backend {
     public CpuBackend(int threads, DType weightType) {
         this(threads, weightType, new MemoryLedger());
         CpuKernels.setNumThreads(threads);
-        OpenBlas.setNumThreads(threads);
     }
 
     private CpuBackend(int threads, DType weightType, MemoryLedger memory) {
@@ -255,13 +254,7 @@ public final class CpuBackend implements Backend {
                        MemorySegment b, int ldb, float beta, MemorySegment c, int ldc) {
         // OpenBLAS spreads every GEMM above ~262K multiply-adds over its threads; for the skinny ones
         // waking them costs more than the work, so those run on this thread alone
-        boolean alone = threads > 1 && blasThreads(m, n, k, threads) == 1;
-        if (alone) OpenBlas.setNumThreads(1);
-        try {
-            OpenBlas.sgemm(transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
-        } finally {
-            if (alone) OpenBlas.setNumThreads(threads);
-        }
+        OpenBlas.sgemm(blasThreads(m, n, k, threads), transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
     }
 
     /** GEMMs below this many multiply-adds (~0.2 ms on one core) run single-threaded. */

@@ -49,17 +49,72 @@ public final class OpenBlas {
     }
 
     /**
-     * Row-major {@code C[m,n] = alpha * op(A) * op(B) + beta * C}, op(A) [m,k], op(B) [k,n];
-     * {@code lda/ldb/ldc} are the row strides (in elements) of A, B, C as stored.
+     * Row-major {@code C[m,n] = alpha * op(A) * op(B) + beta * C} on {@code threads} OpenBLAS threads,
+     * op(A) [m,k], op(B) [k,n]; {@code lda/ldb/ldc} are the row strides (in elements) of A, B, C as stored.
+     *
+     * <p>OpenBLAS keeps one thread count for the whole process (in this pthreads build
+     * {@code openblas_set_num_threads_local} sets it too), and a GEMM's rounding depends on it. Callers
+     * wanting different counts (a skinny GEMM run alone, an emulated device's GEMM on its own thread, the
+     * ranks of one process) therefore take turns: GEMMs of one count run together, one of another count
+     * starts when they are done. A GEMM's result is then the one its own count gives, whatever runs beside it.
+     * Once they are done the count returns to what it was, which libtorch in the same process reads.
      */
-    public static void sgemm(boolean transA, boolean transB, int m, int n, int k, float alpha,
+    public static void sgemm(int threads, boolean transA, boolean transB, int m, int n, int k, float alpha,
                              MemorySegment a, int lda, MemorySegment b, int ldb, float beta,
                              MemorySegment c, int ldc) {
+        if (threads < 1) throw new IllegalArgumentException("a GEMM needs at least 1 thread, got " + threads);
+        enterTurn(threads);
         try {
             SGEMM.invokeExact(ROW_MAJOR, transA ? TRANS : NO_TRANS, transB ? TRANS : NO_TRANS, m, n, k, alpha,
                     a, lda, b, ldb, beta, c, ldc);
         } catch (Throwable t) {
             throw t instanceof RuntimeException r ? r : new IllegalStateException(t);
+        } finally {
+            leaveTurn();
+        }
+    }
+
+    private static final Object TURNS = new Object();
+    /** GEMMs running now (all on the current thread count), and callers waiting to change the count. */
+    private static int running, waitingToSwitch;
+    /** The count before the running GEMMs changed it, restored when they are done; 0 while unchanged. */
+    private static int restingCount;
+
+    private static void enterTurn(int threads) {
+        synchronized (TURNS) {
+            boolean switcher = false, interrupted = false;
+            while (true) {
+                boolean sameCount = getNumThreads() == threads;
+                boolean othersFirst = !switcher && waitingToSwitch > 0; // a count change waits; don't starve it
+                if (!othersFirst && (running == 0 || sameCount)) {
+                    if (!sameCount) {
+                        if (restingCount == 0) restingCount = getNumThreads();
+                        setNumThreads(threads);
+                    }
+                    break;
+                }
+                if (!sameCount && !switcher) {
+                    switcher = true;
+                    waitingToSwitch++;
+                }
+                try {
+                    TURNS.wait();
+                } catch (InterruptedException e) {
+                    interrupted = true; // the GEMMs ahead finish in microseconds: wait them out
+                }
+            }
+            if (switcher) waitingToSwitch--;
+            running++;
+            if (interrupted) Thread.currentThread().interrupt();
+        }
+    }
+
+    private static void leaveTurn() {
+        synchronized (TURNS) {
+            if (--running > 0) return;
+            if (restingCount != 0 && restingCount != getNumThreads()) setNumThreads(restingCount);
+            restingCount = 0;
+            TURNS.notifyAll();
         }
     }
 

@@ -410,14 +410,10 @@ public final class EmuDevice implements Device {
         }
         // on the calling thread: OpenBLAS's own threads would go on spinning for a while after the
         // GEMM, on the cores the next launch's workers need
-        int blasThreads = OpenBlas.getNumThreads();
-        if (blasThreads != 1) OpenBlas.setNumThreads(1);
         try (Arena arena = Arena.ofConfined()) {
             MemorySegment a32 = asF32(arena, a, needA), b32 = asF32(arena, b, needB), c32 = asF32(arena, c, needC);
-            OpenBlas.sgemm(transA, transB, m, n, k, alpha, a32, lda, b32, ldb, beta, c32, ldc);
+            OpenBlas.sgemm(1, transA, transB, m, n, k, alpha, a32, lda, b32, ldb, beta, c32, ldc);
             if (c.dtype() == DType.BF16) CpuKernels.f32ToBf16(c.data(), c32, needC);
-        } finally {
-            if (blasThreads != 1) OpenBlas.setNumThreads(blasThreads);
         }
         long row = (long) c.dtype().bytes() * ldc, cols = (long) c.dtype().bytes() * n;
         if (ldc == n) markWritten(c.data(), row * m);
