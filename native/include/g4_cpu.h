@@ -5,8 +5,9 @@
  *   - row-major fp32 tensors, host pointers; int32 token ids / positions / segment ids;
  *   - parameter-gradient outputs ACCUMULATE (+=) so micro-batches add up; activation-gradient
  *     outputs are documented per function (overwrite "=" or accumulate "+=");
- *   - parallel over g4_get_num_threads() threads: OpenMP, except the kernels of decoding (GEMV,
- *     attention against the KV cache), which use the library's own worker pool of as many threads;
+ *   - parallel over g4_get_num_threads() threads, whichever thread calls (g4_set_num_threads sets
+ *     the count for all of them): OpenMP, except the kernels of decoding (GEMV, attention against
+ *     the KV cache), which use the library's own worker pool of as many threads;
  *     the SIMD path is chosen at run time from what the CPU has: AVX-512F for the kernels that have
  *     such a path (GEMV, attention, cross-entropy), AVX2/FMA for the others, with a scalar
  *     fallback; g4_force_simd_level selects one so that each is tested (AVX-512 through SIMDe's

@@ -88,7 +88,7 @@ G4_API void g4_adamw(float* p, const float* g, float* m, float* v, int64_t n, fl
   k.eps = eps;
   auto fn = g4::use_avx2() ? update_avx2 : update_scalar;
   int64_t nc = (n + kChunk - 1) / kChunk;  // chunks [c*kChunk, (c+1)*kChunk) of n
-#pragma omp parallel for schedule(static) if (nc > 1)
+#pragma omp parallel for schedule(static) if (nc > 1) num_threads(g4::threads())
   for (int64_t c = 0; c < nc; c++) {
     fn(p, g, m, v, c * kChunk, c * kChunk + kChunk < n ? c * kChunk + kChunk : n, k);
   }

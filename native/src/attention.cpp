@@ -139,7 +139,7 @@ struct Avx2 {
 std::vector<float> transpose_tiles(const float* x, int B, int T, int H, int D) {
   const int nkt = (T + BK - 1) / BK;
   std::vector<float> xt((size_t)B * H * nkt * D * BK);
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) num_threads(g4::threads())
   for (int64_t t = 0; t < (int64_t)B * H * nkt; t++) {  // t = (b*H + g)*nkt + kt
     const int kt = (int)(t % nkt), g = (int)(t / nkt % H), b = (int)(t / nkt / H);
     const int j0 = kt * BK, n = std::min(BK, T - j0);
@@ -188,7 +188,7 @@ struct Segments {
       return;
     }
     seg = s;
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) num_threads(g4::threads())
     for (int b = 0; b < B; b++) {
       const int32_t* sb = s + (int64_t)b * T;
       int *fb = first.data() + (int64_t)b * T, *lb = last.data() + (int64_t)b * T;
@@ -214,7 +214,7 @@ G4_API void g4_attention_fwd(float* out, float* lse, const float* q, const float
                sg.last.data(), B, T, Hq, Hkv, D, Hq / Hkv, (T + BK - 1) / BK, scale};
   const Tiles tiles = tile_path();
   const int64_t tasks = (int64_t)B * Hq * nqt;
-#pragma omp parallel
+#pragma omp parallel num_threads(g4::threads())
   {
     std::vector<float> work((size_t)BK * D);  // Vc
     // task -> (b, h, query tile); the last (longest) query tiles are handed out first
@@ -238,7 +238,7 @@ G4_API void g4_attention_bwd(float* dq, float* dk, float* dv, const float* dout,
   const Attn a{q, k, v, dout, lse, Di.data(), KT.data(), VT.data(), sg.seg, sg.first.data(),
                sg.last.data(), B, T, Hq, Hkv, D, Hq / Hkv, nkt, scale};
   const Tiles tiles = tile_path();
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) num_threads(g4::threads())
   for (int64_t bt = 0; bt < (int64_t)B * T; bt++) {  // bt = b*T + i: D_i = dout_i . out_i
     for (int h = 0; h < Hq; h++) {
       const float *x = dout + (bt * Hq + h) * D, *y = out + (bt * Hq + h) * D;
@@ -248,7 +248,7 @@ G4_API void g4_attention_bwd(float* dq, float* dk, float* dv, const float* dout,
     }
   }
   const int64_t kv_tasks = (int64_t)B * Hkv * nkt, q_tasks = (int64_t)B * Hq * nqt;
-#pragma omp parallel
+#pragma omp parallel num_threads(g4::threads())
   {
     std::vector<float> work(2 * (size_t)BK * D + 2 * (size_t)BQ * D + 2 * BQ * BK);
     // pass 1: task -> (b, kv head g, key tile); early key tiles are seen by the most queries: first.

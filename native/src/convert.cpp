@@ -159,7 +159,7 @@ void run_blocks(Out* out, const In* in, int64_t n, void (*fn)(Out*, const In*, i
     fn(out, in, 0, n);
     return;
   }
-#pragma omp parallel
+#pragma omp parallel num_threads(g4::threads())
   {
     int nt = omp_get_num_threads(), t = omp_get_thread_num();
     int64_t per = ((n + nt - 1) / nt + 63) / 64 * 64;
@@ -255,7 +255,7 @@ G4_API int64_t g4_convert_finite(void* out, int out_type, const void* in, int in
   }
   if (n < kParallelMin) return convert_checked_range(out, out_type, in, in_type, 0, n);
   int64_t first = -1;
-#pragma omp parallel
+#pragma omp parallel num_threads(g4::threads())
   {
     int nt = omp_get_num_threads(), t = omp_get_thread_num();
     int64_t per = ((n + nt - 1) / nt + 63) / 64 * 64;

@@ -152,7 +152,7 @@ G4_API int g4_cross_entropy_rows(float* losses, float* dlogits, const float* log
     count++;
   }
   const Passes pass = passes();
-#pragma omp parallel for schedule(dynamic, 1) if ((int64_t)N * V >= (1 << 15))
+#pragma omp parallel for schedule(dynamic, 1) if ((int64_t)N * V >= (1 << 15)) num_threads(g4::threads())
   for (int n = 0; n < N; n++) {
     const float* x = logits + (int64_t)n * V;                       // logits[n, 0:V]
     float* d = dlogits ? dlogits + (int64_t)n * V : nullptr;  // dlogits[n, 0:V], maybe == x

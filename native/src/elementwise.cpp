@@ -84,7 +84,7 @@ G4_API void g4_add(float* y, const float* a, const float* b, int64_t n) {
     return;
   }
   constexpr int64_t chunk = 1 << 14;
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) num_threads(g4::threads())
   for (int64_t c = 0; c < (n + chunk - 1) / chunk; c++) {
     int64_t i0 = c * chunk, i1 = i0 + chunk < n ? i0 + chunk : n;
     fn(y, a, b, i0, i1);
@@ -99,7 +99,7 @@ G4_API void g4_scale(float* x, int64_t n, float s) {
     return;
   }
   constexpr int64_t chunk = 1 << 14;
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) num_threads(g4::threads())
   for (int64_t c = 0; c < (n + chunk - 1) / chunk; c++) {
     int64_t i0 = c * chunk, i1 = i0 + chunk < n ? i0 + chunk : n;
     fn(x, s, i0, i1);
@@ -112,7 +112,7 @@ G4_API double g4_sumsq(const float* x, int64_t n) {
   int64_t nb = (n + kSumBlock - 1) / kSumBlock;  // blocks [b*kSumBlock, (b+1)*kSumBlock)
   if (nb == 1) return fn(x, 0, n);
   std::vector<double> part(nb);
-#pragma omp parallel for schedule(static) if (n >= kParallelMin)
+#pragma omp parallel for schedule(static) if (n >= kParallelMin) num_threads(g4::threads())
   for (int64_t b = 0; b < nb; b++) {
     int64_t i0 = b * kSumBlock, i1 = i0 + kSumBlock < n ? i0 + kSumBlock : n;
     part[b] = fn(x, i0, i1);

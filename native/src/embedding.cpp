@@ -40,7 +40,7 @@ extern "C" {
 G4_API void g4_embedding_fwd(float* out, const int32_t* tok, const float* table, int N, int C) {
   if (N <= 0 || C <= 0) return;
   // out[n, 0:C] <- table[tok[n], 0:C]; one row copy per token
-#pragma omp parallel for schedule(static) if ((int64_t)N * C >= (1 << 15))
+#pragma omp parallel for schedule(static) if ((int64_t)N * C >= (1 << 15)) num_threads(g4::threads())
   for (int n = 0; n < N; n++) {
     std::memcpy(out + (int64_t)n * C, table + (int64_t)tok[n] * C, sizeof(float) * (size_t)C);
   }
@@ -50,7 +50,7 @@ G4_API void g4_embedding_bwd(float* dtable, const int32_t* tok, const float* dou
   if (N <= 0 || C <= 0) return;
   auto acc = g4::use_avx2() ? acc_avx2 : acc_scalar;
   // column blocks [c0, c0+len) of C, one per thread, 16-float multiples (whole cache lines)
-  int nt = (int64_t)N * C >= (1 << 15) ? omp_get_max_threads() : 1;
+  int nt = (int64_t)N * C >= (1 << 15) ? g4::threads() : 1;
   int blk = ((C + nt - 1) / nt + 15) / 16 * 16;
   int nblocks = (C + blk - 1) / blk;
 #pragma omp parallel for schedule(static) num_threads(nt)

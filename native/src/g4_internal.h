@@ -14,6 +14,10 @@ namespace g4 {
 // without an AVX-512 path take this one when AVX-512 is chosen.
 bool use_avx2();
 
+// The threads of the kernels' OpenMP regions (g4_set_num_threads), which every region names: the
+// same on every calling thread.
+int threads();
+
 // How the kernels with an AVX-512 path run it: not at all, on the CPU's own AVX-512F, or through
 // SIMDe's emulation of the same instructions (only when forced, for tests on CPUs without AVX-512).
 enum class Avx512 { kOff, kNative, kEmulated };

@@ -160,7 +160,7 @@ G4_API void g4_layernorm_fwd(float* y, float* mean, float* rstd, const float* x,
   if (N <= 0 || C <= 0) return;
   auto row = g4::use_avx2() ? fwd_row_avx2 : fwd_row_scalar;
   // row n: x[n, 0:C] -> y[n, 0:C], mean[n], rstd[n]
-#pragma omp parallel for schedule(static) if ((int64_t)N * C >= (1 << 14))
+#pragma omp parallel for schedule(static) if ((int64_t)N * C >= (1 << 14)) num_threads(g4::threads())
   for (int n = 0; n < N; n++) {
     row(y + (int64_t)n * C, mean + n, rstd + n, x + (int64_t)n * C, w, b, C, eps);
   }
@@ -170,7 +170,7 @@ G4_API void g4_layernorm_bwd(float* dx, float* dw, float* db, const float* dy, c
                              const float* w, const float* mean, const float* rstd, int N, int C) {
   if (N <= 0 || C <= 0) return;
   auto row = g4::use_avx2() ? bwd_row_avx2 : bwd_row_scalar;
-  int nt = (int64_t)N * C >= (1 << 14) ? omp_get_max_threads() : 1;
+  int nt = (int64_t)N * C >= (1 << 14) ? g4::threads() : 1;
   if (nt > N) nt = N;
   std::vector<double> part((size_t)nt * 2 * C);  // per-thread [dw partial | db partial], [nt, 2C]
 #pragma omp parallel num_threads(nt)

@@ -52,7 +52,7 @@ G4_API void g4_relu_fwd(float* y, const float* x, int64_t n) {
   if (n <= 0) return;
   auto fn = g4::use_avx2() ? fwd_avx2 : fwd_scalar;
   int64_t nc = (n + kChunk - 1) / kChunk;  // chunks [c*kChunk, (c+1)*kChunk) of n
-#pragma omp parallel for schedule(static) if (nc > 1)
+#pragma omp parallel for schedule(static) if (nc > 1) num_threads(g4::threads())
   for (int64_t c = 0; c < nc; c++) fn(y, x, c * kChunk, c * kChunk + kChunk < n ? c * kChunk + kChunk : n);
 }
 
@@ -60,7 +60,7 @@ G4_API void g4_relu_bwd(float* dx, const float* dy, const float* x, int64_t n) {
   if (n <= 0) return;
   auto fn = g4::use_avx2() ? bwd_avx2 : bwd_scalar;
   int64_t nc = (n + kChunk - 1) / kChunk;
-#pragma omp parallel for schedule(static) if (nc > 1)
+#pragma omp parallel for schedule(static) if (nc > 1) num_threads(g4::threads())
   for (int64_t c = 0; c < nc; c++) {
     fn(dx, dy, x, c * kChunk, c * kChunk + kChunk < n ? c * kChunk + kChunk : n);
   }

@@ -115,7 +115,7 @@ G4_API void g4_rmsnorm_fwd(float* y, float* rstd, const float* x, const float* w
     for (int n = 0; n < N; n++) row(y + (int64_t)n * C, rstd + n, x + (int64_t)n * C, w, C, eps);
     return;
   }
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) num_threads(g4::threads())
   for (int n = 0; n < N; n++) {
     row(y + (int64_t)n * C, rstd + n, x + (int64_t)n * C, w, C, eps);
   }
@@ -125,7 +125,7 @@ G4_API void g4_rmsnorm_bwd(float* dx, float* dw, const float* dy, const float* x
                            const float* rstd, int N, int C) {
   if (N <= 0 || C <= 0) return;
   auto row = g4::use_avx2() ? bwd_row_avx2 : bwd_row_scalar;
-  int nt = (int64_t)N * C >= (1 << 14) ? omp_get_max_threads() : 1;
+  int nt = (int64_t)N * C >= (1 << 14) ? g4::threads() : 1;
   if (nt > N) nt = N;
   std::vector<double> part((size_t)nt * C);  // per-thread dw partials [nt, C]
 #pragma omp parallel num_threads(nt)

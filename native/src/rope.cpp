@@ -92,7 +92,7 @@ void rope(float* x, const int32_t* pos, int N, int H, int D, float theta, float 
     for (int n = 0; n < N; n++) rotate_row(cs.data(), n);
     return;
   }
-#pragma omp parallel
+#pragma omp parallel num_threads(g4::threads())
   {
     std::vector<float> cs(2 * (size_t)half);  // this thread's [cos | sin] of one row
 #pragma omp for schedule(static)

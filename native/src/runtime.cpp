@@ -5,6 +5,8 @@
 
 #include <omp.h>
 
+#include <atomic>
+
 namespace g4 {
 // The CPU's instruction sets, read once from CPUID. The AVX-512 path also uses AVX2, FMA and F16C
 // instructions on 256-bit halves, which every AVX-512F CPU has; they are checked all the same.
@@ -35,6 +37,13 @@ Avx512 avx512() {
   return g_cpu_has_avx512 ? Avx512::kNative : Avx512::kEmulated;
 }
 
+// The kernels' OpenMP threads, for every calling thread alike: omp_set_num_threads sets only its
+// caller's count, and a backend is often built on one thread and called on others (serve's
+// decoding thread, a rank's thread). Until g4_set_num_threads, OpenMP's own default.
+static std::atomic<int> g_threads{omp_get_max_threads()};
+
+int threads() { return g_threads.load(std::memory_order_relaxed); }
+
 Avx512 bf16_dot() {
   if (level() < G4_SIMD_AVX512_BF16) return Avx512::kOff;
   return g_cpu_has_avx512bf16 ? Avx512::kNative : Avx512::kEmulated;
@@ -43,10 +52,10 @@ Avx512 bf16_dot() {
 
 extern "C" {
 G4_API void g4_set_num_threads(int n) {
-  omp_set_num_threads(n > 0 ? n : 1);
+  g4::g_threads.store(n > 0 ? n : 1);
   g4::pool_set_threads(n);
 }
-G4_API int g4_get_num_threads(void) { return omp_get_max_threads(); }
+G4_API int g4_get_num_threads(void) { return g4::threads(); }
 G4_API int g4_simd_level(void) { return g4::level(); }
 G4_API int g4_avx512_emulated(void) {
   return g4::avx512() == g4::Avx512::kEmulated || g4::bf16_dot() == g4::Avx512::kEmulated;

@@ -87,7 +87,7 @@ G4_API void g4_swiglu_fwd(float* h, const float* g, const float* u, int64_t n) {
     fn(h, g, u, 0, n);  // a decode step's rows: no OpenMP region at all
     return;
   }
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) num_threads(g4::threads())
   for (int64_t c = 0; c < nc; c++) fn(h, g, u, c * kChunk, c * kChunk + kChunk < n ? c * kChunk + kChunk : n);
 }
 
@@ -96,7 +96,7 @@ G4_API void g4_swiglu_bwd(float* dg, float* du, const float* dh, const float* g,
   if (n <= 0) return;
   auto fn = g4::use_avx2() ? bwd_avx2 : bwd_scalar;
   int64_t nc = (n + kChunk - 1) / kChunk;
-#pragma omp parallel for schedule(static) if (nc > 1)
+#pragma omp parallel for schedule(static) if (nc > 1) num_threads(g4::threads())
   for (int64_t c = 0; c < nc; c++) {
     fn(dg, du, dh, g, u, c * kChunk, c * kChunk + kChunk < n ? c * kChunk + kChunk : n);
   }
