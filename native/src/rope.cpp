@@ -14,11 +14,13 @@
  *        d1' = d1 cos a + d2 sin a,   d2' = d2 cos a - d1 sin a
  *
  * Rows n are split among threads; a row computes its D/2 (cos, sin) pairs once and applies them
- * to its H heads.
+ * to its H heads. Where rows repeat positions (a training batch: every sequence at 0 .. T-1), the
+ * pairs of each position 0 .. max are computed once per call instead, the same values.
  */
 #include <immintrin.h>
 #include <omp.h>
 
+#include <algorithm>
 #include <cmath>
 #include <vector>
 
@@ -80,16 +82,37 @@ void rope(float* x, const int32_t* pos, int N, int H, int D, float theta, float 
   std::vector<float> inv(half);
   inv_freq(inv.data(), D, theta);
   auto rot = g4::use_avx2() ? rotate_avx2 : rotate_scalar;
-  // row n with cs, a [cos | sin] buffer of D floats
-  auto rotate_row = [&](float* cs, int n) {
-    angles(cs, inv.data(), half, pos[n], sign);
+  // the heads of row n by cs, the row's [cos | sin] of D floats
+  auto apply = [&](const float* cs, int n) {
     float* row = x + (int64_t)n * H * D;  // x[n, :, :]
     for (int h = 0; h < H; h++) rot(row + (int64_t)h * D, cs, half);  // x[n, h, 0:D]
+  };
+  // row n, its angles computed into the buffer cs
+  auto rotate_row = [&](float* cs, int n) {
+    angles(cs, inv.data(), half, pos[n], sign);
+    apply(cs, n);
   };
   if ((int64_t)N * H * D < (1 << 14)) {
     // a decode step's few rows: no OpenMP region at all (even an if(false) one costs more than they do)
     std::vector<float> cs(2 * (size_t)half);
     for (int n = 0; n < N; n++) rotate_row(cs.data(), n);
+    return;
+  }
+  int32_t lo = pos[0], hi = pos[0];
+  for (int n = 1; n < N; n++) {
+    lo = std::min(lo, pos[n]);
+    hi = std::max(hi, pos[n]);
+  }
+  if (lo >= 0 && hi < N / 2) {
+    // positions repeat: a table of [cos | sin] per position 0 .. hi, then every row reads its own
+    std::vector<float> table((size_t)(hi + 1) * 2 * half);
+#pragma omp parallel num_threads(g4::threads())
+    {
+#pragma omp for schedule(static)
+      for (int p = 0; p <= hi; p++) angles(table.data() + (size_t)p * 2 * half, inv.data(), half, p, sign);
+#pragma omp for schedule(static)
+      for (int n = 0; n < N; n++) apply(table.data() + (size_t)pos[n] * 2 * half, n);
+    }
     return;
   }
 #pragma omp parallel num_threads(g4::threads())

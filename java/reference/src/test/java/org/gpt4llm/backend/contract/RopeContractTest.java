@@ -33,11 +33,14 @@ class RopeContractTest {
         Checks.report("rope");
     }
 
-    /** N, H, D, max position: D/2 % 8 == 0 (D = 64, 96, 128) takes a GPU's 16-byte path. */
+    /**
+     * N, H, D, max position: D/2 % 8 == 0 (D = 64, 96, 128) takes a GPU's 16-byte path; 512 rows of 64
+     * positions repeat them, as a training batch does (the cpu then computes each position's angles once).
+     */
     static Stream<Arguments> shapes() {
         return Stream.concat(Target.crossed(new Object[] {1, 1, 2, 8}, new Object[] {3, 2, 6, 100},
                         new Object[] {19, 3, 64, 2048}, new Object[] {7, 4, 128, 4096}, new Object[] {3, 1, 18, 512},
-                        new Object[] {5, 2, 96, 8192}, new Object[] {1, 5, 34, 1}),
+                        new Object[] {5, 2, 96, 8192}, new Object[] {1, 5, 34, 1}, new Object[] {512, 2, 64, 64}),
                 Target.notEmulated(new Object[] {33, 1, 18, 512}, new Object[] {64, 8, 128, 4096}));
     }
 
