@@ -84,11 +84,12 @@ public final class OpenBlas {
         synchronized (TURNS) {
             boolean switcher = false, interrupted = false;
             while (true) {
-                boolean sameCount = getNumThreads() == threads;
+                int current = getNumThreads();
+                boolean sameCount = current == threads;
                 boolean othersFirst = !switcher && waitingToSwitch > 0; // a count change waits; don't starve it
                 if (!othersFirst && (running == 0 || sameCount)) {
                     if (!sameCount) {
-                        if (restingCount == 0) restingCount = getNumThreads();
+                        if (restingCount == 0) restingCount = current;
                         setNumThreads(threads);
                     }
                     break;
