@@ -9,6 +9,7 @@ import java.util.Locale;
 import java.util.Random;
 import org.gpt4llm.backend.Backend;
 import org.gpt4llm.backend.cpu.CpuBackend;
+import org.gpt4llm.backend.cpu.CpuKernels;
 import org.gpt4llm.runtime.Backends;
 import org.gpt4llm.tensor.DType;
 import org.gpt4llm.tensor.Tensor;
@@ -186,7 +187,8 @@ public final class GenerateBench {
             }
         }
         String model = String.format(Locale.ROOT, "llama %s (hidden %d, %d layers, vocab %d), %d threads", preset,
-                cfg.hiddenSize(), cfg.numLayers(), cfg.vocabSize(), threads);
+                cfg.hiddenSize(), cfg.numLayers(), cfg.vocabSize(), threads)
+                + (backend.equals("cpu") ? ", kernels on the " + CpuKernels.simdPath() + " path" : "");
         String oursName = "ours (" + backend + (half ? ", " + weights.name().toLowerCase(Locale.ROOT) : "") + ")";
         try (Backend be = Backends.open(backend, threads, 0, weights); DecoderModel ours = DecoderModels.initRandom(be, cfg, o.seed());
              Backend fullBe = half && peer != Peer.NONE ? Backends.open(backend, threads, 0, DType.F32) : null;

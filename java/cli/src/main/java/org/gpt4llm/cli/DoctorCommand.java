@@ -27,7 +27,9 @@ public final class DoctorCommand implements Callable<Integer> {
         line("machine", System.getProperty("os.name") + " " + System.getProperty("os.arch") + ", "
                 + rt.availableProcessors() + " processors, max heap " + rt.maxMemory() / (1 << 20) + " MiB");
         boolean nativeOk = probe("native", () -> NativeLibraries.locate(CpuKernels.LIBRARY) + " ("
-                + CpuKernels.buildInfo() + "; " + CpuKernels.simdPath() + " path, "
+                + CpuKernels.buildInfo() + "; " + CpuKernels.simdPath() + " path"
+                + (System.getenv(CpuKernels.ISA_VARIABLE) == null ? ""
+                        : " (" + CpuKernels.ISA_VARIABLE + "=" + System.getenv(CpuKernels.ISA_VARIABLE) + ")") + ", "
                 + CpuKernels.getNumThreads() + " OpenMP threads)");
         boolean blasOk = probe("blas", () -> OpenBlas.describe() + ", " + OpenBlas.getNumThreads() + " threads");
         probe("libtorch", () -> {
@@ -61,7 +63,7 @@ public final class DoctorCommand implements Callable<Integer> {
             line(what, check.get());
             return true;
         } catch (Throwable t) {
-            line(what, "UNAVAILABLE: " + t.getMessage());
+            line(what, "UNAVAILABLE: " + Main.initializerCause(t).getMessage());
             return false;
         }
     }

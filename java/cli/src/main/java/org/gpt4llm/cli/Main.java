@@ -19,7 +19,19 @@ import picocli.CommandLine.Command;
                 MergeLoraCommand.class, PlanCommand.class, BenchCommand.class, DemoCommand.class, GpuCheckCommand.class})
 public final class Main implements Runnable {
     public static void main(String[] args) {
-        System.exit(commandLine().execute(args));
+        try {
+            System.exit(commandLine().execute(args));
+        } catch (ExceptionInInitializerError e) {
+            // a class refused its set-up on a bad setting (GPT4LLM_CPU_ISA): say that setting's sentence
+            if (!(e.getCause() instanceof IllegalArgumentException bad)) throw e;
+            System.err.println("gpt4llm: " + bad.getMessage());
+            System.exit(2);
+        }
+    }
+
+    /** What a class's failed set-up was: its cause; any other throwable itself. */
+    static Throwable initializerCause(Throwable t) {
+        return t instanceof ExceptionInInitializerError e && e.getCause() != null ? e.getCause() : t;
     }
 
     /** The configured command line: user errors become one sentence on stderr and exit code 2. */

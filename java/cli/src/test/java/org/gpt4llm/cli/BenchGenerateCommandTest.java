@@ -8,6 +8,7 @@ import java.nio.file.Path;
 import java.util.List;
 import com.fasterxml.jackson.databind.JsonNode;
 import org.gpt4llm.backend.Backend;
+import org.gpt4llm.backend.cpu.CpuKernels;
 import org.gpt4llm.bench.GenerateBench;
 import org.gpt4llm.model.DecoderModel;
 import org.gpt4llm.model.DecoderModels;
@@ -66,6 +67,8 @@ class BenchGenerateCommandTest {
         }
         assertTrue(r.out().contains("openblas sgemm at the prefill's MLP shape, batch 8 (40 x ffn x hidden)"), r.out());
         assertTrue(r.out().contains("memory bandwidth (y=a+b) in this run:"), r.out());
+        assertTrue(r.out().contains("kernels on the " + CpuKernels.simdPath() + " path"), r.out());
+        assertEquals(CpuKernels.simdPath().toString(), JsonChecks.text(tree, "model").replaceAll(".*kernels on the (.*) path$", "$1"));
         assertEquals(6, n.newTokens());
         // the same fp32 weights on both sides: greedy decoding agrees token for token at this size
         assertArrayEquals(new double[] {1.0, 1.0}, n.greedyAgreement(), 1e-9);

@@ -13,6 +13,7 @@ import java.lang.foreign.MemorySegment;
 import java.lang.foreign.SymbolLookup;
 import java.lang.invoke.MethodHandle;
 import java.util.Arrays;
+import java.util.Locale;
 import org.gpt4llm.nativelib.NativeLibraries;
 import org.gpt4llm.tensor.DType;
 
@@ -91,6 +92,20 @@ public final class CpuKernels {
             ADDRESS, ADDRESS, ADDRESS, ADDRESS, JAVA_LONG, JAVA_FLOAT, JAVA_FLOAT, JAVA_FLOAT, JAVA_FLOAT,
             JAVA_FLOAT, JAVA_INT, JAVA_FLOAT);
 
+    /**
+     * The environment variable that caps the kernels' SIMD path, as oneDNN's {@code ONEDNN_MAX_CPU_ISA}
+     * does its own: {@code scalar}, {@code avx2}, {@code avx512} or {@code avx512_bf16}. The kernels take
+     * the best path the CPU has up to that one, so that one machine can measure each path (`bench`).
+     */
+    public static final String ISA_VARIABLE = "GPT4LLM_CPU_ISA";
+
+    /** The path {@link #ISA_VARIABLE} caps the kernels at, or null where it is not set. */
+    private static final SimdPath CAP = SimdPath.cap(ISA_VARIABLE, System.getenv(ISA_VARIABLE));
+
+    static {
+        forceSimdPath(null);
+    }
+
     private CpuKernels() {}
 
     private static RuntimeException rethrow(Throwable t) {
@@ -124,9 +139,19 @@ public final class CpuKernels {
         public String toString() {
             return description;
         }
+
+        /** The path {@code value} of {@code variable} names in lower case ({@code avx512_bf16}), or null for none. */
+        static SimdPath cap(String variable, String value) {
+            if (value == null || value.isBlank()) return null;
+            for (SimdPath p : values()) {
+                if (p.name().toLowerCase(Locale.ROOT).equals(value.trim().toLowerCase(Locale.ROOT))) return p;
+            }
+            throw new IllegalArgumentException(variable + "=" + value + " names no SIMD path of the CPU kernels: give scalar,"
+                    + " avx2, avx512 or avx512_bf16");
+        }
     }
 
-    /** The path the kernels take now: the best the CPU has, unless one was forced. */
+    /** The path the kernels take now: the best the CPU has up to {@link #ISA_VARIABLE}'s, unless one was forced. */
     public static SimdPath simdPath() {
         try { return SimdPath.values()[(int) SIMD_LEVEL.invokeExact()]; } catch (Throwable t) { throw rethrow(t); }
     }
@@ -137,24 +162,32 @@ public final class CpuKernels {
     }
 
     /**
-     * Makes the kernels take {@code path}, or the best the CPU has for null; for tests, which run each
-     * path. AVX-512 (and AVX512_BF16) run emulated on a CPU without them where the library was built with SIMDe.
+     * Makes the kernels take {@code path}, or for null the default: the best the CPU has, up to
+     * {@link #ISA_VARIABLE}'s path where that is set. For tests, which run each path, and benchmarks.
+     * AVX-512 (and AVX512_BF16) run emulated on a CPU without them where the library was built with SIMDe.
      */
     public static void forceSimdPath(SimdPath path) {
-        int rc;
-        try { rc = (int) FORCE_SIMD_LEVEL.invokeExact(path == null ? -1 : path.ordinal()); } catch (Throwable t) { throw rethrow(t); }
-        if (rc != 0) {
+        if (path == null) {
+            force(-1);
+            if (CAP != null && CAP.compareTo(simdPath()) < 0) force(CAP.ordinal());
+            return;
+        }
+        if (force(path.ordinal()) != 0) {
             throw new IllegalStateException("the " + path + " path cannot run here: this CPU lacks it"
                     + (path.compareTo(SimdPath.AVX512) >= 0
                             ? " and " + LIBRARY + " was built without SIMDe (libsimde-dev) to emulate it" : ""));
         }
     }
 
+    private static int force(int level) {
+        try { return (int) FORCE_SIMD_LEVEL.invokeExact(level); } catch (Throwable t) { throw rethrow(t); }
+    }
+
     /**
      * Keeps bf16 weights widened to meet fp32 activations, so that they give the results of their fp32
      * widening up to the order of sums on any CPU: where the best path is {@link SimdPath#AVX512_BF16},
      * takes {@link SimdPath#AVX512} instead, without the dot products that round activations to bf16.
-     * {@code forceSimdPath(null)} returns to the best path.
+     * {@code forceSimdPath(null)} returns to the default path.
      */
     public static void widenHalfWeights() {
         if (simdPath() == SimdPath.AVX512_BF16) forceSimdPath(SimdPath.AVX512);
