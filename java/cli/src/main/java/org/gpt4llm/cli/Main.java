@@ -23,7 +23,7 @@ public final class Main implements Runnable {
             System.exit(commandLine().execute(args));
         } catch (ExceptionInInitializerError e) {
             // a class refused its set-up on a bad setting (GPT4LLM_CPU_ISA): say that setting's sentence
-            if (!(e.getCause() instanceof IllegalArgumentException bad)) throw e;
+            if (!(initializerCause(e) instanceof IllegalArgumentException bad)) throw e;
             System.err.println("gpt4llm: " + bad.getMessage());
             System.exit(2);
         }

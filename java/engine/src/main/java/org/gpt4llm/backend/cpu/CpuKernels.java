@@ -95,7 +95,7 @@ public final class CpuKernels {
     /**
      * The environment variable that caps the kernels' SIMD path, as oneDNN's {@code ONEDNN_MAX_CPU_ISA}
      * does its own: {@code scalar}, {@code avx2}, {@code avx512} or {@code avx512_bf16}. The kernels take
-     * the best path the CPU has up to that one, so that one machine can measure each path (`bench`).
+     * the best path the CPU has up to that one, so that one machine can time each path ({@code bench}).
      */
     public static final String ISA_VARIABLE = "GPT4LLM_CPU_ISA";
 
@@ -140,7 +140,10 @@ public final class CpuKernels {
             return description;
         }
 
-        /** The path {@code value} of {@code variable} names in lower case ({@code avx512_bf16}), or null for none. */
+        /**
+         * The path {@code value} names (its name in any case: {@code avx512_bf16}), or null where it is unset or
+         * blank; any other value is refused in a sentence naming {@code variable}.
+         */
         static SimdPath cap(String variable, String value) {
             if (value == null || value.isBlank()) return null;
             for (SimdPath p : values()) {
