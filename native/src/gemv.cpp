@@ -159,11 +159,11 @@ __attribute__((target("avx2,fma,f16c"))) void rows_avx2(const Args& g, int64_t j
 
 template <class W>
 G4_AVX512_TARGET void rows_avx512(const Args& g, int64_t j0, int64_t j1) {
-  rows<native::Block, W>(g, j0, j1);
+  rows<native::Block, W, kWideRows>(g, j0, j1);
 }
 
 G4_AVX512BF16_TARGET void rows_bf16_dot(const Args& g, int64_t j0, int64_t j1) {
-  rows<native::DotBf16, Bf16>(g, j0, j1);
+  rows<native::DotBf16, Bf16, kWideRows>(g, j0, j1);
 }
 
 template <class W>

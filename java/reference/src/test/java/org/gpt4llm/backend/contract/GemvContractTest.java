@@ -53,7 +53,7 @@ class GemvContractTest {
         c(1, 1, 1, 1f, 0f), c(1, 7, 13, 1f, 0f), c(2, 33, 17, 0.5f, 1f), c(3, 64, 8, 1f, 1f),
         c(1, 1001, 288, 1f, 0f),     // short rows, split between threads
         c(8, 1001, 288, 1f, 1f),     // a decode batch, accumulating (a residual)
-        c(5, 290, 600, 2f, -0.5f),   // long rows in blocks of two, a tail of two rows
+        c(5, 290, 600, 2f, -0.5f),   // long rows in blocks of two (four on AVX-512), a tail of two rows
         c(1, 515, 1031, 1f, 0f),     // long rows in blocks of four, tails in K and N
         c(4, 130, 520, 1f, 0f), c(7, 99, 2048, 1f, 0f)};
 
