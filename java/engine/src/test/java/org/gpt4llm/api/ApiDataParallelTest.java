@@ -136,16 +136,11 @@ class ApiDataParallelTest {
         if (!want.keySet().equals(got.keySet())) return "the tensors differ: " + want.keySet() + " against " + got.keySet();
         for (var e : want.entrySet()) {
             float[] a = e.getValue(), b = got.get(e.getKey());
-            double diff = 0, norm = 0, drift = 0;
-            for (int i = 0; i < a.length; i++) {
-                double d = Math.abs((double) a[i] - b[i]);
-                diff += d * d;
-                norm += (double) a[i] * a[i];
-                drift = Math.max(drift, d);
-            }
-            if (!(Math.sqrt(diff) <= rel * Math.sqrt(norm)) || !(drift <= maxDrift)) {
-                return String.format(java.util.Locale.ROOT, "%s is off by %.3g of its norm %.4g, an element by %.3g (allowed: %.1e"
-                        + " of the norm, %.1e an element)", e.getKey(), Math.sqrt(diff / norm), Math.sqrt(norm), drift, rel, maxDrift);
+            double off = Numerics.relErr(b, a), drift = 0;
+            for (int i = 0; i < a.length; i++) drift = Math.max(drift, Math.abs((double) a[i] - b[i]));
+            if (!(off <= rel) || !(drift <= maxDrift)) {
+                return String.format(java.util.Locale.ROOT, "%s is off by %.3g of its norm, an element by %.3g (allowed: %.1e"
+                        + " of the norm, %.1e an element)", e.getKey(), off, drift, rel, maxDrift);
             }
         }
         return null;
