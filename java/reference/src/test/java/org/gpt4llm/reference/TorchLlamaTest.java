@@ -111,15 +111,22 @@ class TorchLlamaTest {
                 return total;
             };
             double want = scalar.getAsDouble();
-            // s sums hidden·v over the last tokens, terms of both signs: fp32 rounding is relative to
-            // the sum of their magnitudes, not to what is left after they cancel
-            double magnitude = 0;
-            for (int row : last) for (int j = 0; j < c; j++) magnitude += Math.abs(ref.lastHidden[row * c + j] * v[j]);
-            assertEquals(want, s, 1e-5 * magnitude, "seed " + seed + ": scalar on the hidden states");
+            assertEquals(want, s, 1e-5 * termMagnitudes(ref.lastHidden, last, v), "seed " + seed + ": scalar on the hidden states");
             double err = finiteDifferenceRelErr(wd, m.grads(), scalar, rng);
             System.out.printf("TorchLlama hidden() + backward(scalar) vs finite differences: rel err %.2e%n", err);
             assertTrue(err < 1e-3, "seed " + seed + ": autograd vs finite differences rel err " + err);
         }
+    }
+
+    /**
+     * Σ |hidden[row]·v| term by term over {@code rows}: the scale of fp32 rounding in Σ hidden[row]·v,
+     * whose terms of both signs may cancel to far less than that.
+     */
+    static double termMagnitudes(double[] hidden, int[] rows, float[] v) {
+        int c = v.length;
+        double magnitude = 0;
+        for (int row : rows) for (int j = 0; j < c; j++) magnitude += Math.abs(hidden[row * c + j] * v[j]);
+        return magnitude;
     }
 
     /** Autograd's {@code grads} against central differences of {@code objective} at 4 random coordinates of every tensor of {@code w}. */
