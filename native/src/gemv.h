@@ -99,11 +99,15 @@ __attribute__((always_inline)) inline void rows_against_a(const Args& g, int64_t
 // M = 8 12% faster at 32000 x 288 fp32, and slowed M = 1 down; this distance was not measured there.)
 constexpr int64_t kPrefetchBytes = 8192;
 
+// the bytes of a row of W that a dot product reads
+template <class W>
+inline int64_t row_bytes(const Args& g) { return (int64_t)g.K * sizeof(typename W::T); }
+
 // asks the cache for rows [j, j + n) of W, clipped to j1
 template <class W>
 __attribute__((always_inline)) inline void rows_ahead(const Args& g, int64_t j, int n, int64_t j1) {
   const int64_t end = std::min<int64_t>(j + n, j1);
-  const int64_t bytes = (int64_t)g.K * sizeof(typename W::T);
+  const int64_t bytes = row_bytes<W>(g);
   for (int64_t r = j; r < end; r++) {
     const char* p = static_cast<const char*>(g.w) + r * g.ldw * (int64_t)sizeof(typename W::T);
     for (int64_t b = 0; b < bytes; b += 64) __builtin_prefetch(p + b);
@@ -113,8 +117,8 @@ __attribute__((always_inline)) inline void rows_ahead(const Args& g, int64_t j, 
 // rows from j on in blocks of R, as many as fit before j1 (j is left at the first row not done)
 template <template <class, int, int> class Block, class W, int R>
 __attribute__((always_inline)) inline void blocks_of(const Args& g, int64_t& j, int64_t j1) {
-  const int64_t rowBytes = (int64_t)g.K * sizeof(typename W::T);
-  const int64_t ahead = std::max<int64_t>(2, (kPrefetchBytes + rowBytes - 1) / std::max<int64_t>(rowBytes, 1));
+  const int64_t rowBytes = std::max<int64_t>(row_bytes<W>(g), 1);
+  const int64_t ahead = std::max<int64_t>(2, (kPrefetchBytes + rowBytes - 1) / rowBytes);
   for (; j + R <= j1; j += R) {
     rows_ahead<W>(g, j + ahead, R, j1);
     rows_against_a<Block, W, R>(g, j);

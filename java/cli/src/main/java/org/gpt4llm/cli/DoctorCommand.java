@@ -26,10 +26,10 @@ public final class DoctorCommand implements Callable<Integer> {
         line("jdk", System.getProperty("java.vm.vendor") + " " + Runtime.version() + " at " + System.getProperty("java.home"));
         line("machine", System.getProperty("os.name") + " " + System.getProperty("os.arch") + ", "
                 + rt.availableProcessors() + " processors, max heap " + rt.maxMemory() / (1 << 20) + " MiB");
+        String isaCap = System.getenv(CpuKernels.ISA_VARIABLE);
         boolean nativeOk = probe("native", () -> NativeLibraries.locate(CpuKernels.LIBRARY) + " ("
                 + CpuKernels.buildInfo() + "; " + CpuKernels.simdPath() + " path"
-                + (System.getenv(CpuKernels.ISA_VARIABLE) == null ? ""
-                        : " (" + CpuKernels.ISA_VARIABLE + "=" + System.getenv(CpuKernels.ISA_VARIABLE) + ")") + ", "
+                + (isaCap == null ? "" : " (" + CpuKernels.ISA_VARIABLE + "=" + isaCap + ")") + ", "
                 + CpuKernels.getNumThreads() + " OpenMP threads)");
         boolean blasOk = probe("blas", () -> OpenBlas.describe() + ", " + OpenBlas.getNumThreads() + " threads");
         probe("libtorch", () -> {

@@ -113,8 +113,11 @@ public final class OpenBlas {
     private static void leaveTurn() {
         synchronized (TURNS) {
             if (--running > 0) return;
-            if (restingCount != 0 && restingCount != getNumThreads()) setNumThreads(restingCount);
-            restingCount = 0;
+            // a caller waiting to switch sets its own count next; the resting one returns after its turn
+            if (waitingToSwitch == 0) {
+                if (restingCount != 0 && restingCount != getNumThreads()) setNumThreads(restingCount);
+                restingCount = 0;
+            }
             TURNS.notifyAll();
         }
     }
