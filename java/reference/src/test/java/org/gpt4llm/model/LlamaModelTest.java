@@ -1,6 +1,6 @@
 package org.gpt4llm.model;
 
-import static org.gpt4llm.testing.DecoderInputs.lossIgnores;
+import static org.gpt4llm.testing.Numerics.lossIgnores;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
@@ -172,7 +172,7 @@ class LlamaModelTest {
 
     /**
      * Every gradient in {@code ours} against {@code reference} by relative error below 1e-4; returns the
-     * name of the worst. A bias the loss does not depend on ({@link DecoderInputs#lossIgnores}) has an exact gradient
+     * name of the worst. A bias the loss does not depend on ({@link org.gpt4llm.testing.Numerics#lossIgnores}) has an exact gradient
      * of 0, so both sides are rounding noise: it is held to 1e-4 of the typical gradient norm instead.
      */
     static String assertGradientsMatch(Map<String, float[]> ours, Map<String, float[]> reference, String ctx) {

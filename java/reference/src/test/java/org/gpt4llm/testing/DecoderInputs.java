@@ -67,13 +67,4 @@ public final class DecoderInputs {
         }
         return last.stream().mapToInt(Integer::intValue).toArray();
     }
-
-    /**
-     * k_proj's bias adds q·b to every score of a query alike, and softmax ignores a shift shared by all
-     * keys: the loss does not depend on it, and its gradient is 0 up to rounding, so no relative error
-     * of it means anything.
-     */
-    public static boolean lossIgnores(String parameter) {
-        return parameter.endsWith("k_proj.bias");
-    }
 }

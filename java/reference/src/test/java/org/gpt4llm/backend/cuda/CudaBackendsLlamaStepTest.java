@@ -1,6 +1,6 @@
 package org.gpt4llm.backend.cuda;
 
-import static org.gpt4llm.testing.DecoderInputs.lossIgnores;
+import static org.gpt4llm.testing.Numerics.lossIgnores;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
