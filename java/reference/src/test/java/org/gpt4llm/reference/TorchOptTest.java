@@ -70,8 +70,9 @@ class TorchOptTest {
         for (OptConfig cfg : List.of(UNTIED, TIED)) {
             long seed = TestSeeds.next();
             Random rng = new Random(seed);
-            Map<String, float[]> w = optWeights(cfg, rng);
-            TokenBatch b = mixedBatch(cfg.vocabSize(), rng);
+            Draw draw = awayFromKinks(cfg, rng);
+            Map<String, float[]> w = draw.weights();
+            TokenBatch b = draw.batch();
             try (Arena arena = Arena.ofConfined(); TorchOpt m = new TorchOpt(cfg, tensors(arena, cfg, w), 2)) {
                 m.forward(b);
                 m.backward();
@@ -97,8 +98,9 @@ class TorchOptTest {
         for (OptConfig cfg : List.of(UNTIED, TIED)) {
             long seed = TestSeeds.next();
             Random rng = new Random(seed);
-            Map<String, float[]> w = optWeights(cfg, rng);
-            TokenBatch b = mixedBatch(cfg.vocabSize(), rng);
+            Draw draw = awayFromKinks(cfg, rng);
+            Map<String, float[]> w = draw.weights();
+            TokenBatch b = draw.batch();
             int c = cfg.hiddenSize();
             int[] last = lastTokens(b);
             float[] v = Numerics.normal(rng, c, 1f);
@@ -153,6 +155,24 @@ class TorchOptTest {
     }
 
     // ---- checks ----
+
+    private record Draw(Map<String, float[]> weights, TokenBatch batch) {}
+
+    /**
+     * Weights and a batch from {@code rng}, drawn again while a real token's fc1 output lies within
+     * 1e-5 of their RMS of the ReLU's kink: fp32 rounding could put it on the other side than the
+     * float64 reference does, and every gradient below it would then take the other branch's value.
+     */
+    private static Draw awayFromKinks(OptConfig cfg, Random rng) {
+        for (int tries = 0; tries < 100; tries++) {
+            Map<String, float[]> w = optWeights(cfg, rng);
+            TokenBatch b = mixedBatch(cfg.vocabSize(), rng);
+            Reference ref = new Reference(cfg, toDouble(w));
+            ref.loss(b);
+            if (ref.kinkMargin >= 1e-5) return new Draw(w, b);
+        }
+        throw new AssertionError("100 draws each put an fc1 output at a ReLU kink");
+    }
 
     /**
      * For every parameter tensor, the autograd gradient at a few random coordinates against central
@@ -269,6 +289,8 @@ class TorchOptTest {
         double[] lastHidden;
         /** Sign of every fc1 output of the last pass, to spot a finite-difference step across a ReLU kink. */
         boolean[] reluPositive;
+        /** The real tokens' fc1 output nearest the ReLU's kink, |u| over their RMS, in the last pass. */
+        double kinkMargin;
 
         Reference(OptConfig cfg, Map<String, double[]> w) {
             this.cfg = cfg;
@@ -286,6 +308,8 @@ class TorchOptTest {
                 for (int j = 0; j < c; j++) x[i * c + j] = embed[tok * c + j] + pos[row * c + j];
             }
             reluPositive = new boolean[cfg.numLayers() * n * f];
+            double nearest = Double.POSITIVE_INFINITY, squares = 0;
+            long real = 0;
             for (int l = 0; l < cfg.numLayers(); l++) {
                 String p = dec + "layers." + l + ".";
                 double[] h = layerNorm(x, p + "self_attn_layer_norm", n, c);
@@ -323,10 +347,16 @@ class TorchOptTest {
                 double[] u = linear(h, p + "fc1", n, c, f);
                 for (int i = 0; i < u.length; i++) {
                     reluPositive[l * n * f + i] = u[i] > 0;
+                    if (b.segments()[i / f] != 0) {
+                        nearest = Math.min(nearest, Math.abs(u[i]));
+                        squares += u[i] * u[i];
+                        real++;
+                    }
                     u[i] = Math.max(u[i], 0);
                 }
                 add(x, linear(u, p + "fc2", n, f, c));
             }
+            kinkMargin = nearest / Math.sqrt(squares / Math.max(real, 1));
             lastHidden = layerNorm(x, dec + "final_layer_norm", n, c);
             double[] head = cfg.tieWordEmbeddings() ? embed : w.get("lm_head.weight");
             lastLogits = new double[n * vocab];
