@@ -103,7 +103,7 @@ public final class CpuKernels {
     private static final SimdPath CAP = SimdPath.cap(ISA_VARIABLE, System.getenv(ISA_VARIABLE));
 
     static {
-        forceSimdPath(null);
+        if (CAP != null) forceSimdPath(null);  // unset, the library starts on the best path already
     }
 
     private CpuKernels() {}

@@ -27,11 +27,15 @@ class SimdPathTest {
     }
 
     private static SimdPath best(Set<String> flags) {
-        boolean avx2 = flags.contains("avx2") && flags.contains("fma");
-        boolean avx512 = avx2 && flags.contains("avx512f") && flags.contains("f16c");
+        boolean avx512 = bestWithoutAvx512(flags) == SimdPath.AVX2 && flags.contains("avx512f") && flags.contains("f16c");
         if (avx512 && flags.contains("avx512_bf16")) return SimdPath.AVX512_BF16;
         if (avx512) return SimdPath.AVX512;
-        return avx2 ? SimdPath.AVX2 : SimdPath.SCALAR;
+        return bestWithoutAvx512(flags);
+    }
+
+    /** AVX2 where the CPU has it (with FMA), else scalar: a path forced below the best runs natively. */
+    private static SimdPath bestWithoutAvx512(Set<String> flags) {
+        return flags.contains("avx2") && flags.contains("fma") ? SimdPath.AVX2 : SimdPath.SCALAR;
     }
 
     /** The default path: the best the CPU has, capped where this process was started with GPT4LLM_CPU_ISA. */
@@ -72,7 +76,7 @@ class SimdPathTest {
         Set<String> flags = cpuFlags();
         for (String isa : new String[] {"scalar", "AVX2", "avx512", "avx512_bf16"}) {
             SimdPath expected = expectedDefault(flags, isa);
-            assertEquals(expected.name() + " " + expected.name() + " " + (flags.contains("avx2") ? SimdPath.AVX2 : SimdPath.SCALAR).name(),
+            assertEquals(expected.name() + " " + expected.name() + " " + bestWithoutAvx512(flags).name(),
                     child(isa), "GPT4LLM_CPU_ISA=" + isa + ": the default, the default again after forcing, a forced path");
         }
         assertEquals("GPT4LLM_CPU_ISA=avx3 names no SIMD path of the CPU kernels: give scalar, avx2, avx512 or avx512_bf16",
@@ -103,10 +107,11 @@ class SimdPathTest {
             System.out.println(e.getCause().getMessage());
             return;
         }
-        CpuKernels.forceSimdPath(best(cpuFlags()));
+        Set<String> flags = cpuFlags();
+        CpuKernels.forceSimdPath(best(flags));
         CpuKernels.forceSimdPath(null);
         SimdPath again = CpuKernels.simdPath();
-        CpuKernels.forceSimdPath(cpuFlags().contains("avx2") ? SimdPath.AVX2 : SimdPath.SCALAR);
+        CpuKernels.forceSimdPath(bestWithoutAvx512(flags));
         System.out.println(first.name() + " " + again.name() + " " + CpuKernels.simdPath().name());
     }
 }
